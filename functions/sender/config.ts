@@ -1,0 +1,48 @@
+/** The sender's settings, read once from the environment the CDK stack sets. */
+import { type ProviderConfig, parseProviders } from '../shared/oauth/providers.ts';
+
+export interface SenderConfig {
+  /** Secrets Manager name prefix of the mailbox secrets. */
+  readonly mailboxSecretPrefix: string;
+  readonly providers: ReadonlyMap<string, ProviderConfig>;
+  readonly deadLetterQueueUrl: string;
+  /** The queue's redrive maxReceiveCount; the last receive is dead-lettered by us, with its reason. */
+  readonly maxReceiveCount: number;
+  /** How long mailbox and client secrets stay cached in one instance. */
+  readonly secretCacheTtlMs: number;
+}
+
+export const DEFAULT_MAILBOX_SECRET_PREFIX = 'oauth-mailer/mailboxes/';
+
+export class SenderConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SenderConfigError';
+  }
+}
+
+/** @throws SenderConfigError naming every missing or invalid setting at once. */
+export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderConfig {
+  const problems: string[] = [];
+  const deadLetterQueueUrl = env.DEAD_LETTER_QUEUE_URL ?? '';
+  if (!deadLetterQueueUrl) problems.push('DEAD_LETTER_QUEUE_URL is required');
+  const maxReceiveCount = Number(env.MAX_RECEIVE_COUNT ?? 8);
+  if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1) problems.push('MAX_RECEIVE_COUNT must be a whole number');
+  const secretCacheTtlSeconds = Number(env.SECRET_CACHE_TTL_SECONDS ?? 300);
+  if (!(secretCacheTtlSeconds >= 0)) problems.push('SECRET_CACHE_TTL_SECONDS must be a number of seconds');
+  let providers: ReadonlyMap<string, ProviderConfig> = new Map();
+  try {
+    providers = parseProviders(env.PROVIDERS);
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  if (providers.size === 0 && problems.length === 0) problems.push('PROVIDERS names no provider');
+  if (problems.length > 0) throw new SenderConfigError(`sender configuration: ${problems.join('; ')}`);
+  return {
+    mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,
+    providers,
+    deadLetterQueueUrl,
+    maxReceiveCount,
+    secretCacheTtlMs: secretCacheTtlSeconds * 1000,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Wires one sender instance: clients, caches and pools created once and reused by every invocation.
+ * The Lambda handler and the tests (each test's "instance") both build senders here.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { MailboxStore } from '../shared/mailbox/store.ts';
+import { AccessTokens } from '../shared/oauth/access-tokens.ts';
+import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
+import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
+import type { RetryPolicy } from '../shared/retry-policy.ts';
+import { MessageSender } from '../shared/smtp/message-sender.ts';
+import { SmtpTransports, type SmtpTimeouts } from '../shared/smtp/transports.ts';
+import { DeadLetters } from '../shared/sqs/dead-letters.ts';
+import { QueueUrls } from '../shared/sqs/queue-urls.ts';
+import { Visibility } from '../shared/sqs/visibility.ts';
+import type { SenderConfig } from './config.ts';
+import { processRecord } from './process-record.ts';
+
+export interface SenderOptions {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly secretsManager?: SecretsManagerClient;
+  readonly sqs?: SQSClient;
+  readonly retryPolicy?: RetryPolicy;
+  readonly smtpTimeouts?: Partial<SmtpTimeouts>;
+}
+
+export interface Sender {
+  readonly handler: (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
+  readonly tokens: AccessTokens;
+  readonly store: MailboxStore;
+  readonly transports: SmtpTransports;
+}
+
+export function createSender(config: SenderConfig, options: SenderOptions): Sender {
+  const { logger, metrics } = options;
+  const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
+  const sqs = options.sqs ?? new SQSClient({});
+  const store = new MailboxStore({
+    client: secretsManager,
+    prefix: config.mailboxSecretPrefix,
+    cacheTtlMs: config.secretCacheTtlMs,
+  });
+  const tokens = new AccessTokens({
+    store,
+    clientSecrets: new ClientSecrets(secretsManager, config.secretCacheTtlMs),
+    providers: config.providers,
+    events: {
+      tokenRequested: () => metrics.addMetric(METRIC.tokenRequests, MetricUnit.Count, 1),
+      refreshTokenRotated: (mailbox, result) => {
+        const failed = result === 'failed';
+        metrics.addMetric(failed ? METRIC.refreshTokenWriteFailures : METRIC.refreshTokensRotated, MetricUnit.Count, 1);
+        logger[failed ? 'error' : 'info']('rotated refresh token write-back', { mailbox, result });
+      },
+      mailboxRevoked: (mailbox, error) => {
+        // Reported the moment the sender meets it, so the alarm does not wait for the validator's schedule.
+        metrics.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1);
+        const single = metrics.singleMetric();
+        single.addDimension(DIMENSION.mailbox, mailbox);
+        single.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1);
+        logger.error('mailbox grant revoked: reconnect the mailbox', { mailbox, errorCode: error.code, detail: error.detail });
+      },
+      statusWriteFailed: (mailbox, error) =>
+        logger.warn('could not record the mailbox status', { mailbox, awsError: (error as Error).name }),
+    },
+  });
+  const transports = new SmtpTransports(tokens, options.smtpTimeouts);
+  const deps = {
+    sender: new MessageSender(store, tokens, transports),
+    deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
+    visibility: new Visibility(sqs, new QueueUrls(sqs)),
+    logger,
+    metrics,
+    maxReceiveCount: config.maxReceiveCount,
+    retryPolicy: options.retryPolicy,
+  };
+  const processor = new BatchProcessor(EventType.SQS);
+
+  const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+    try {
+      return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps), processor, {
+        ...(context ? { context } : {}),
+        // Every record already has its fate set (delay or dead letter); report failures, never throw.
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+  return { handler, tokens, store, transports };
+}

@@ -1,0 +1,74 @@
+/**
+ * The fate of one SQS record: sent, retried later (a batch item failure with a delayed visibility),
+ * or dead-lettered with its reason. Nothing is dropped: a record only leaves the queue sent or parked.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { SQSRecord } from 'aws-lambda';
+import { findMailerError, MailerError } from '../shared/errors.ts';
+import { type MailMessage, addressOf } from '../shared/message/schema.ts';
+import { parseMessage } from '../shared/message/parse.ts';
+import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
+import { decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
+import type { MessageSender } from '../shared/smtp/message-sender.ts';
+import type { DeadLetters } from '../shared/sqs/dead-letters.ts';
+import type { Visibility } from '../shared/sqs/visibility.ts';
+
+export interface RecordDeps {
+  readonly sender: MessageSender;
+  readonly deadLetters: DeadLetters;
+  readonly visibility: Visibility;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly maxReceiveCount: number;
+  readonly retryPolicy?: RetryPolicy;
+}
+
+export async function processRecord(record: SQSRecord, deps: RecordDeps): Promise<void> {
+  const { logger, metrics } = deps;
+  const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
+  let message: MailMessage | undefined;
+  try {
+    message = parseMessage(record.body);
+    const sent = await deps.sender.send(message, message.idempotencyKey ?? record.messageId);
+    metrics.addMetric(METRIC.messagesSent, MetricUnit.Count, 1);
+    if (sent.rejected > 0) metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, sent.rejected);
+    logger.info('message sent', { sqsMessageId: record.messageId, receiveCount, ...sent, metadata: message.metadata });
+  } catch (caught) {
+    const error =
+      findMailerError(caught) ??
+      new MailerError('INTERNAL', `unexpected ${(caught as Error)?.name ?? 'error'}`, {}, { cause: caught });
+    const context = {
+      sqsMessageId: record.messageId,
+      receiveCount,
+      mailbox: message ? addressOf(message.from) : undefined,
+      errorCode: error.code,
+      reason: error.message,
+      detail: error.detail,
+      metadata: message?.metadata,
+    };
+    const decision = decideRetry(error, receiveCount, deps.maxReceiveCount, deps.retryPolicy);
+    countByCode(metrics, decision.action === 'dead-letter' ? METRIC.messagesDeadLettered : METRIC.messagesRetried, error);
+    if (decision.action === 'dead-letter') {
+      // If this send fails the record stays on the queue and comes back: parked or retried, never lost.
+      await deps.deadLetters.park(record, error, decision.exhausted);
+      logger.error('message dead-lettered', { ...context, retriesExhausted: decision.exhausted });
+      return;
+    }
+    await deps.visibility.delay(record, decision.delaySeconds).catch((visibilityError: unknown) => {
+      logger.warn('could not delay the retry; it comes back after the queue visibility timeout', {
+        sqsMessageId: record.messageId,
+        awsError: (visibilityError as Error).name,
+      });
+    });
+    logger.warn('message will be retried', { ...context, retryInSeconds: decision.delaySeconds });
+    throw error;
+  }
+}
+
+function countByCode(metrics: Metrics, name: string, error: MailerError): void {
+  metrics.addMetric(name, MetricUnit.Count, 1);
+  const single = metrics.singleMetric();
+  single.addDimension(DIMENSION.errorCode, error.code);
+  single.addMetric(name, MetricUnit.Count, 1);
+}

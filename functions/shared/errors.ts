@@ -1,0 +1,74 @@
+/**
+ * The one error taxonomy of oauth-mailer. Every failure the sender, the validator or the
+ * onboarding callback can meet is a `MailerError` with a stable `code`; callers `switch` on the
+ * code, never on the message. The disposition says what happens to a message that met it.
+ */
+
+/**
+ * - `permanent`: the message itself can never be sent; dead-letter it at once.
+ * - `retry`: a passing fault (network, 4xx, 5xx of a token endpoint); retry with backoff.
+ * - `defer`: the provider says "not now" (quota, throttling); retry much later.
+ * - `mailbox`: the mailbox cannot send until a human acts (revoked grant, SMTP AUTH off); keep the message.
+ */
+export type Disposition = 'permanent' | 'retry' | 'defer' | 'mailbox';
+
+export const ERROR_CODES = {
+  MESSAGE_INVALID: { disposition: 'permanent', summary: 'The message does not match the message contract.' },
+  MAILBOX_UNKNOWN: { disposition: 'permanent', summary: 'No connected mailbox for the from address.' },
+  SMTP_REJECTED: { disposition: 'permanent', summary: 'The SMTP server refused the recipients or the content.' },
+  MAILBOX_REVOKED: { disposition: 'mailbox', summary: 'The OAuth grant was revoked or expired; reconnect the mailbox.' },
+  MAILBOX_SMTP_DISABLED: { disposition: 'mailbox', summary: 'SMTP AUTH is disabled for this mailbox or tenant.' },
+  MAILBOX_AUTH_REJECTED: {
+    disposition: 'mailbox',
+    summary: 'The SMTP server rejected a freshly minted access token.',
+  },
+  MAILBOX_FULL: { disposition: 'mailbox', summary: 'The mailbox is full and cannot store sent items.' },
+  PROVIDER_QUOTA: { disposition: 'defer', summary: 'The provider reported a sending quota or rate limit.' },
+  PROVIDER_THROTTLED: { disposition: 'defer', summary: 'The token endpoint throttled the request.' },
+  CLIENT_CONFIG_INVALID: {
+    disposition: 'defer',
+    summary: 'The OAuth client is misconfigured (client id, secret or provider settings).',
+  },
+  SMTP_TRANSIENT: { disposition: 'retry', summary: 'The SMTP server answered with a temporary failure.' },
+  CONNECTION_FAILED: { disposition: 'retry', summary: 'The connection to the SMTP server failed or timed out.' },
+  TOKEN_ENDPOINT_UNAVAILABLE: { disposition: 'retry', summary: 'The token endpoint failed or timed out.' },
+  TOKEN_ENDPOINT_ERROR: { disposition: 'retry', summary: 'The token endpoint answered with an unexpected error.' },
+  SECRET_STORE_UNAVAILABLE: { disposition: 'retry', summary: 'Secrets Manager failed or throttled.' },
+  INTERNAL: { disposition: 'retry', summary: 'An unexpected error.' },
+} as const satisfies Record<string, { disposition: Disposition; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Safe, structured facts about a failure: never a token, a code or a secret. */
+export type ErrorDetail = Record<string, string | number | boolean | undefined>;
+
+/**
+ * @example
+ * throw new MailerError('MAILBOX_REVOKED', 'The grant for ops@example.com is revoked', { providerError: 'invalid_grant' });
+ */
+export class MailerError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: ErrorDetail;
+
+  constructor(code: ErrorCode, message: string, detail: ErrorDetail = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MailerError';
+    this.code = code;
+    this.detail = detail;
+  }
+
+  get disposition(): Disposition {
+    return ERROR_CODES[this.code].disposition;
+  }
+}
+
+export const isMailerError = (error: unknown): error is MailerError => error instanceof MailerError;
+
+/** Finds a MailerError on the error or its `cause` chain (nodemailer wraps what our callbacks return). */
+export const findMailerError = (error: unknown): MailerError | undefined => {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    if (isMailerError(current)) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+};

@@ -1,0 +1,43 @@
+/**
+ * The JSON stored in Secrets Manager for one mailbox, one secret per mailbox named
+ * `<prefix><address>`. Onboarding writes it; the sender and the validator read it and write back
+ * rotated refresh tokens.
+ */
+import { z } from 'zod';
+
+export const mailboxSecretSchema = z.object({
+  schemaVersion: z.literal(1),
+  /** The address mail is sent as, and the XOAUTH2 `user=` (a shared mailbox's own address). */
+  address: z.email(),
+  /** A provider id from the deployment's PROVIDERS setting. */
+  provider: z.string().min(1),
+  /** refresh_token: a delegated grant from a browser consent. client_credentials: a Microsoft app-only mailbox. */
+  grantType: z.enum(['refresh_token', 'client_credentials']).default('refresh_token'),
+  refreshToken: z.string().min(1).optional(),
+  scope: z.string().optional(),
+  /** The account that consented, when it is not `address` (shared mailboxes). */
+  account: z.string().optional(),
+  connectedAt: z.string().optional(),
+  updatedAt: z.string().optional(),
+});
+
+export type MailboxSecret = z.infer<typeof mailboxSecretSchema>;
+
+/** Characters Secrets Manager allows in a secret name. */
+const SECRET_NAME_SAFE = /^[A-Za-z0-9/_+=.@-]+$/;
+
+export const normalizeAddress = (address: string): string => address.trim().toLowerCase();
+
+export function secretNameFor(prefix: string, address: string): string | undefined {
+  const name = `${prefix}${normalizeAddress(address)}`;
+  return SECRET_NAME_SAFE.test(name) && name.length <= 512 ? name : undefined;
+}
+
+/** Mailbox health as recorded on the secret's tags, readable by ListSecrets without decrypting anything. */
+export type MailboxStatus = 'active' | 'revoked' | 'smtp-refused';
+
+export const STATUS_TAGS = {
+  status: 'oauth-mailer:status',
+  code: 'oauth-mailer:status-code',
+  since: 'oauth-mailer:status-since',
+} as const;

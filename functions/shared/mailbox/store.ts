@@ -1,0 +1,168 @@
+/**
+ * Mailbox credentials in Secrets Manager: cached reads, compare-and-swap write-back of rotated
+ * refresh tokens, and the status tags.
+ */
+import {
+  GetSecretValueCommand,
+  type GetSecretValueCommandOutput,
+  PutSecretValueCommand,
+  type SecretsManagerClient,
+  TagResourceCommand,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { MailerError } from '../errors.ts';
+import { TtlCache } from '../ttl-cache.ts';
+import {
+  type MailboxSecret,
+  type MailboxStatus,
+  mailboxSecretSchema,
+  normalizeAddress,
+  STATUS_TAGS,
+  secretNameFor,
+} from './secret-shape.ts';
+
+export interface StoredMailbox {
+  readonly secret: MailboxSecret;
+  /** The Secrets Manager version the secret was read at: the base of a compare-and-swap. */
+  readonly versionId: string;
+}
+
+export interface MailboxStoreOptions {
+  readonly client: SecretsManagerClient;
+  readonly prefix: string;
+  /** How long a read stays cached in this instance. */
+  readonly cacheTtlMs: number;
+}
+
+/** Label that holds a new version until it is promoted to AWSCURRENT. */
+const PENDING_STAGE = 'OAUTH_MAILER_PENDING';
+
+export type WriteBackResult = 'saved' | 'conflict';
+
+export class MailboxStore {
+  readonly prefix: string;
+  readonly #client: SecretsManagerClient;
+  readonly #cache: TtlCache<StoredMailbox>;
+  /** Counts reads that reached Secrets Manager, for tests and benchmarks. */
+  reads = 0;
+
+  constructor(options: MailboxStoreOptions) {
+    this.#client = options.client;
+    this.prefix = options.prefix;
+    this.#cache = new TtlCache(options.cacheTtlMs);
+  }
+
+  /**
+   * The mailbox's credentials, cached.
+   * @throws MailerError MAILBOX_UNKNOWN when no secret exists, SECRET_STORE_UNAVAILABLE on any AWS failure.
+   */
+  get(address: string, options: { fresh?: boolean } = {}): Promise<StoredMailbox> {
+    const key = normalizeAddress(address);
+    if (options.fresh) this.#cache.delete(key);
+    return this.#cache.getOrLoad(key, () => this.#read(key));
+  }
+
+  async #read(address: string): Promise<StoredMailbox> {
+    const secretId = this.#secretId(address);
+    this.reads++;
+    let response: GetSecretValueCommandOutput;
+    try {
+      response = await this.#client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    } catch (error) {
+      if (awsErrorName(error) === 'ResourceNotFoundException') {
+        throw new MailerError('MAILBOX_UNKNOWN', `no connected mailbox ${address}`, { mailbox: address });
+      }
+      throw secretStoreError('read', address, error);
+    }
+    const parsed = safeJson(response.SecretString);
+    const secret = mailboxSecretSchema.safeParse(parsed);
+    if (!secret.success || !response.VersionId) {
+      // A secret under the prefix that is not a mailbox: an operator mistake, not a passing fault.
+      throw new MailerError('MAILBOX_UNKNOWN', `secret for ${address} is not a valid mailbox secret`, {
+        mailbox: address,
+      });
+    }
+    return { secret: secret.data, versionId: response.VersionId };
+  }
+
+  /**
+   * Saves a rotated refresh token, unless the secret changed since `base` was read (another instance
+   * rotated it, or the mailbox was reconnected): then the stored token is newer or equally valid, and
+   * overwriting it could resurrect a dead grant.
+   */
+  async saveRefreshToken(base: StoredMailbox, refreshToken: string): Promise<WriteBackResult> {
+    const address = normalizeAddress(base.secret.address);
+    const secretId = this.#secretId(address);
+    const secret: MailboxSecret = { ...base.secret, refreshToken, updatedAt: new Date().toISOString() };
+    try {
+      const put = await this.#client.send(
+        new PutSecretValueCommand({
+          SecretId: secretId,
+          SecretString: JSON.stringify(secret),
+          VersionStages: [PENDING_STAGE],
+        }),
+      );
+      // Moving AWSCURRENT fails unless it is still on the version we read: a compare-and-swap.
+      await this.#client.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: secretId,
+          VersionStage: 'AWSCURRENT',
+          RemoveFromVersionId: base.versionId,
+          MoveToVersionId: put.VersionId,
+        }),
+      );
+      this.#cache.set(address, { secret, versionId: put.VersionId! });
+      return 'saved';
+    } catch (error) {
+      this.#cache.delete(address);
+      if (awsErrorName(error) === 'InvalidParameterException') return 'conflict';
+      throw secretStoreError('write', address, error);
+    }
+  }
+
+  /** Records the mailbox's health on the secret's tags. */
+  async setStatus(address: string, status: MailboxStatus, code?: string): Promise<void> {
+    const key = normalizeAddress(address);
+    try {
+      await this.#client.send(
+        new TagResourceCommand({
+          SecretId: this.#secretId(key),
+          Tags: [
+            { Key: STATUS_TAGS.status, Value: status },
+            { Key: STATUS_TAGS.code, Value: code ?? 'none' },
+            { Key: STATUS_TAGS.since, Value: new Date().toISOString() },
+          ],
+        }),
+      );
+    } catch (error) {
+      throw secretStoreError('tag', key, error);
+    }
+  }
+
+  #secretId(address: string): string {
+    const name = secretNameFor(this.prefix, address);
+    if (!name) {
+      throw new MailerError('MAILBOX_UNKNOWN', 'address has characters a mailbox secret name cannot hold', {
+        mailbox: address,
+      });
+    }
+    return name;
+  }
+}
+
+const safeJson = (text: string | undefined): unknown => {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+export const awsErrorName = (error: unknown): string | undefined =>
+  error instanceof Error ? ((error as { name?: string }).name ?? undefined) : undefined;
+
+const secretStoreError = (action: string, address: string, error: unknown) =>
+  new MailerError('SECRET_STORE_UNAVAILABLE', `Secrets Manager ${action} failed for ${address}`, {
+    mailbox: address,
+    awsError: awsErrorName(error) ?? 'unknown',
+  });

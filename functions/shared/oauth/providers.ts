@@ -1,0 +1,133 @@
+/**
+ * OAuth providers a deployment enables. Built-in kinds carry the providers' published endpoints and
+ * limits (../shared/docs/provider-facts.md); every field can be overridden, which is how tests and
+ * local mode point a "google" or "microsoft" provider at local servers.
+ */
+import { z } from 'zod';
+
+export type ProviderKind = 'google' | 'microsoft' | 'oidc';
+
+const smtpSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  /** true: implicit TLS (465); false: STARTTLS, which is then required. */
+  secure: z.boolean(),
+  /** Extra trusted CA (PEM), for local servers with a generated certificate. */
+  ca: z.string().optional(),
+  /** Pooled connections per mailbox and sender instance. */
+  maxConnections: z.number().int().min(1).max(10).optional(),
+});
+
+const providerInputSchema = z.strictObject({
+  kind: z.enum(['google', 'microsoft', 'oidc']),
+  clientId: z.string().min(1),
+  /** Secrets Manager id of the client secret: a plain string, or JSON with `clientSecret`. */
+  clientSecretId: z.string().min(1).optional(),
+  /** Microsoft only: a tenant id, `organizations` or `common`. */
+  tenant: z.string().regex(/^[A-Za-z0-9.-]+$/).optional(),
+  issuer: z.url().optional(),
+  authorizationEndpoint: z.url().optional(),
+  tokenEndpoint: z.url().optional(),
+  revocationEndpoint: z.url().optional(),
+  scopes: z.array(z.string().min(1)).optional(),
+  /** Scope sent with a refresh-token grant (Microsoft requires one). */
+  refreshScope: z.string().optional(),
+  /** Scope of the client-credentials grant for app-only mailboxes. */
+  appScope: z.string().optional(),
+  smtp: smtpSchema.optional(),
+  maxRecipientsPerMessage: z.number().int().min(1).max(1000).optional(),
+});
+
+export type SmtpEndpoint = z.infer<typeof smtpSchema>;
+
+export interface ProviderConfig {
+  readonly id: string;
+  readonly kind: ProviderKind;
+  readonly clientId: string;
+  readonly clientSecretId?: string | undefined;
+  readonly issuer?: string | undefined;
+  readonly authorizationEndpoint?: string | undefined;
+  readonly tokenEndpoint: string;
+  readonly revocationEndpoint?: string | undefined;
+  readonly scopes: readonly string[];
+  readonly refreshScope?: string | undefined;
+  readonly appScope?: string | undefined;
+  readonly smtp: SmtpEndpoint;
+  readonly maxRecipientsPerMessage: number;
+}
+
+type Defaults = Omit<ProviderConfig, 'id' | 'kind' | 'clientId' | 'clientSecretId'>;
+
+const microsoftDefaults = (tenant: string): Defaults => ({
+  issuer: `https://login.microsoftonline.com/${tenant}/v2.0`,
+  authorizationEndpoint: `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/authorize`,
+  tokenEndpoint: `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/token`,
+  scopes: ['openid', 'email', 'offline_access', 'https://outlook.office.com/SMTP.Send'],
+  refreshScope: 'https://outlook.office.com/SMTP.Send offline_access',
+  appScope: 'https://outlook.office365.com/.default',
+  smtp: { host: 'smtp.office365.com', port: 587, secure: false },
+  maxRecipientsPerMessage: 500,
+});
+
+const googleDefaults: Defaults = {
+  issuer: 'https://accounts.google.com',
+  authorizationEndpoint: 'https://accounts.google.com/o/oauth2/v2/auth',
+  tokenEndpoint: 'https://oauth2.googleapis.com/token',
+  revocationEndpoint: 'https://oauth2.googleapis.com/revoke',
+  scopes: ['openid', 'email', 'https://mail.google.com/'],
+  smtp: { host: 'smtp.gmail.com', port: 465, secure: true },
+  maxRecipientsPerMessage: 100,
+};
+
+export class ProviderConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProviderConfigError';
+  }
+}
+
+function resolveProvider(id: string, input: z.infer<typeof providerInputSchema>): ProviderConfig {
+  const defaults: Partial<Defaults> =
+    input.kind === 'google'
+      ? googleDefaults
+      : input.kind === 'microsoft'
+        ? microsoftDefaults(input.tenant ?? 'organizations')
+        : { scopes: ['openid', 'email', 'offline_access'], maxRecipientsPerMessage: 100 };
+  const tokenEndpoint = input.tokenEndpoint ?? defaults.tokenEndpoint;
+  const smtp = input.smtp ?? defaults.smtp;
+  const missing = [!tokenEndpoint && 'tokenEndpoint', !smtp && 'smtp'].filter(Boolean);
+  if (missing.length > 0) {
+    throw new ProviderConfigError(`provider "${id}" (kind ${input.kind}) needs ${missing.join(' and ')}`);
+  }
+  const { tenant: _tenant, ...rest } = input;
+  return {
+    ...defaults,
+    ...rest,
+    id,
+    tokenEndpoint: tokenEndpoint!,
+    smtp: smtp!,
+    scopes: input.scopes ?? defaults.scopes ?? [],
+    maxRecipientsPerMessage: input.maxRecipientsPerMessage ?? defaults.maxRecipientsPerMessage ?? 100,
+  };
+}
+
+/**
+ * Parses the PROVIDERS setting: a JSON object from provider id to its settings.
+ * @example
+ * parseProviders('{"google":{"kind":"google","clientId":"123.apps.googleusercontent.com","clientSecretId":"oauth-mailer/clients/google"}}')
+ */
+export function parseProviders(json: string | undefined): ReadonlyMap<string, ProviderConfig> {
+  if (!json) return new Map();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new ProviderConfigError('PROVIDERS is not valid JSON');
+  }
+  const parsed = z.record(z.string().regex(/^[a-z0-9-]{1,32}$/), providerInputSchema).safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'PROVIDERS'}: ${issue.message}`);
+    throw new ProviderConfigError(`PROVIDERS is invalid: ${problems.join('; ')}`);
+  }
+  return new Map(Object.entries(parsed.data).map(([id, input]) => [id, resolveProvider(id, input)]));
+}

@@ -1,0 +1,25 @@
+/**
+ * Every metric the functions emit, named once: the CloudWatch alarms in infra/ are built from these
+ * same constants, so an alarm can never watch a metric nobody emits.
+ */
+export const METRICS_NAMESPACE = 'OAuthMailer';
+
+/** All functions publish under one `service` dimension so alarms can sum across them. */
+export const METRICS_SERVICE = 'oauth-mailer';
+
+export const METRIC = {
+  messagesSent: 'MessagesSent',
+  messagesRetried: 'MessagesRetried',
+  messagesDeadLettered: 'MessagesDeadLettered',
+  recipientsRejected: 'RecipientsRejected',
+  mailboxRevoked: 'MailboxRevoked',
+  tokenRequests: 'TokenRequests',
+  refreshTokensRotated: 'RefreshTokensRotated',
+  refreshTokenWriteFailures: 'RefreshTokenWriteFailures',
+} as const;
+
+export const DIMENSION = {
+  service: 'service',
+  mailbox: 'Mailbox',
+  errorCode: 'ErrorCode',
+} as const;

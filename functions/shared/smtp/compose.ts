@@ -1,0 +1,39 @@
+/** Turns a validated MailMessage into nodemailer's message options. */
+import { createHash } from 'node:crypto';
+import type { SendMailOptions } from 'nodemailer';
+import { type Address, addressOf, type MailMessage } from '../message/schema.ts';
+
+/**
+ * A Message-ID derived from the idempotency key, so that a repeated send (a crash between the
+ * server's 250 and our bookkeeping) carries the same Message-ID and can be recognized downstream.
+ */
+export function messageIdFor(key: string, from: Address): string {
+  const domain = addressOf(from).split('@')[1] ?? 'oauth-mailer.invalid';
+  const hash = createHash('sha256').update(key).digest('base64url').slice(0, 32);
+  return `<${hash}.oauth-mailer@${domain}>`;
+}
+
+export function composeMessage(message: MailMessage, idempotencyKey: string): SendMailOptions {
+  return {
+    from: message.from,
+    to: message.to,
+    cc: message.cc,
+    bcc: message.bcc,
+    replyTo: message.replyTo,
+    subject: message.subject,
+    text: message.text,
+    html: message.html,
+    headers: message.headers,
+    messageId: messageIdFor(idempotencyKey, message.from),
+    attachments: message.attachments?.map((attachment) => ({
+      filename: attachment.filename,
+      content: Buffer.from(attachment.content, 'base64'),
+      contentType: attachment.contentType,
+      cid: attachment.contentId,
+      contentDisposition: attachment.disposition,
+    })),
+    // Only inline content is ever sent: never a local file or a URL named in a message.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  };
+}

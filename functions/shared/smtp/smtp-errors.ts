@@ -1,0 +1,62 @@
+/**
+ * Classifies what nodemailer reports into the error taxonomy, using the providers' exact strings
+ * (../shared/docs/provider-facts.md): some 5xx answers mean "quota", not "bad message".
+ */
+import { findMailerError, MailerError } from '../errors.ts';
+
+interface SmtpFailure {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  message?: string;
+}
+
+const CONNECTION_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ETLS', 'EPROXY', 'EPROTOCOL']);
+
+/** Quota and rate answers, some of them 5xx, all of them "later", none of them about the message. */
+const QUOTA_PATTERNS = [
+  /^550[ -]5\.4\.5/, // Gmail: daily user sending limit exceeded
+  /^421[ -]/, // Gmail: try again later, closing connection
+  /^454[ -]4\.7\.0/, // Gmail: too many login attempts
+  /^432[ -]4\.3\.2/, // Microsoft: concurrent connections limit exceeded
+  /SubmissionQuotaExceededException/, // Microsoft: 554 5.2.0 over the daily limit
+];
+
+const truncate = (text: string | undefined, max = 300) =>
+  text === undefined ? undefined : text.length > max ? `${text.slice(0, max)}...` : text;
+
+/**
+ * @example
+ * classifySmtpError(err, { mailbox: 'ops@example.com' }).code // 'PROVIDER_QUOTA' for "550 5.4.5 Daily user sending limit exceeded"
+ */
+export function classifySmtpError(error: unknown, context: { mailbox: string }): MailerError {
+  const ours = findMailerError(error);
+  if (ours) return ours;
+  const failure = (error ?? {}) as SmtpFailure;
+  const response = truncate(failure.response?.trim());
+  const detail = { ...context, smtpCode: failure.responseCode, smtpResponse: response, nodemailerCode: failure.code };
+
+  if (response) {
+    if (/5\.7\.139/.test(response)) {
+      return new MailerError('MAILBOX_SMTP_DISABLED', `SMTP AUTH is disabled for ${context.mailbox}: ${response}`, detail);
+    }
+    if (QUOTA_PATTERNS.some((pattern) => pattern.test(response))) {
+      return new MailerError('PROVIDER_QUOTA', `provider limit reached for ${context.mailbox}: ${response}`, detail);
+    }
+    if (failure.code === 'EAUTH') {
+      return new MailerError('MAILBOX_AUTH_REJECTED', `SMTP refused a fresh token for ${context.mailbox}: ${response}`, detail);
+    }
+    if (/^554[ -]5\.2\.2/.test(response)) {
+      return new MailerError('MAILBOX_FULL', `mailbox ${context.mailbox} is full: ${response}`, detail);
+    }
+  }
+  const status = failure.responseCode ?? 0;
+  if (status >= 400 && status < 500) {
+    return new MailerError('SMTP_TRANSIENT', `SMTP temporary failure: ${response}`, detail);
+  }
+  if (status >= 500) return new MailerError('SMTP_REJECTED', `SMTP refused the message: ${response}`, detail);
+  if (failure.code && CONNECTION_CODES.has(failure.code)) {
+    return new MailerError('CONNECTION_FAILED', `SMTP connection failed (${failure.code})`, detail);
+  }
+  return new MailerError('INTERNAL', `sending failed (${failure.code ?? (error as Error)?.name ?? 'unknown'})`, detail);
+}

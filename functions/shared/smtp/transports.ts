@@ -1,0 +1,66 @@
+/**
+ * One pooled nodemailer transport per mailbox, kept for the life of the Lambda instance, so the
+ * records of a batch and of later warm invocations reuse one authenticated connection.
+ */
+import nodemailer, { type Transporter } from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool';
+import type { AccessTokens } from '../oauth/access-tokens.ts';
+import type { SmtpEndpoint } from '../oauth/providers.ts';
+
+export interface SmtpTimeouts {
+  readonly connectionMs: number;
+  readonly greetingMs: number;
+  readonly socketMs: number;
+}
+
+const DEFAULT_TIMEOUTS: SmtpTimeouts = { connectionMs: 10_000, greetingMs: 10_000, socketMs: 30_000 };
+
+export class SmtpTransports {
+  readonly #tokens: AccessTokens;
+  readonly #timeouts: SmtpTimeouts;
+  readonly #pools = new Map<string, Transporter<SMTPPool.SentMessageInfo>>();
+
+  constructor(tokens: AccessTokens, timeouts: Partial<SmtpTimeouts> = {}) {
+    this.#tokens = tokens;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...timeouts };
+  }
+
+  /** The pooled transport that sends as `address` through `smtp`. */
+  get(address: string, smtp: SmtpEndpoint): Transporter<SMTPPool.SentMessageInfo> {
+    const key = `${address}|${smtp.host}|${smtp.port}`;
+    let transport = this.#pools.get(key);
+    if (!transport) {
+      transport = nodemailer.createTransport({
+        pool: true,
+        maxConnections: smtp.maxConnections ?? 1,
+        maxMessages: Number.POSITIVE_INFINITY,
+        host: smtp.host,
+        port: smtp.port,
+        secure: smtp.secure,
+        requireTLS: !smtp.secure,
+        tls: { minVersion: 'TLSv1.2', ...(smtp.ca ? { ca: smtp.ca } : {}) },
+        auth: { type: 'OAuth2', user: address },
+        connectionTimeout: this.#timeouts.connectionMs,
+        greetingTimeout: this.#timeouts.greetingMs,
+        socketTimeout: this.#timeouts.socketMs,
+        logger: false,
+        debug: false,
+      });
+      // nodemailer asks for a token at every AUTH, with renew=true after the server rejected one.
+      transport.set('oauth2_provision_cb', (user, renew, callback) => {
+        this.#tokens.get(user, { renew }).then(
+          (token) => callback(null, token.accessToken, token.expiresAt),
+          (error: unknown) => callback(new Error('access token unavailable', { cause: error })),
+        );
+      });
+      this.#pools.set(key, transport);
+    }
+    return transport;
+  }
+
+  /** Closes every pooled connection (tests, local mode shutdown). */
+  closeAll(): void {
+    for (const transport of this.#pools.values()) transport.close();
+    this.#pools.clear();
+  }
+}
