@@ -1,0 +1,99 @@
+/** AWS resources the tests need, created through the real SDK v3 clients against the emulator. */
+import {
+  CreateSecretCommand,
+  type CreateSecretCommandInput,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+
+/** Points every AWS SDK client of this process at the emulator, with dummy credentials. */
+export function useEmulator(endpoint: string): void {
+  process.env.AWS_ENDPOINT_URL = endpoint;
+  process.env.AWS_REGION = 'us-east-1';
+  process.env.AWS_ACCESS_KEY_ID = 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+  delete process.env.AWS_PROFILE;
+}
+
+export interface TestQueues {
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly deadLetterQueueUrl: string;
+  readonly maxReceiveCount: number;
+}
+
+export async function createQueues(sqs: SQSClient, name: string, maxReceiveCount = 5): Promise<TestQueues> {
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  const dlqArn = await queueArn(sqs, dlq.QueueUrl!);
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: {
+        VisibilityTimeout: '60',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
+      },
+    }),
+  );
+  return {
+    queueUrl: queue.QueueUrl!,
+    queueArn: await queueArn(sqs, queue.QueueUrl!),
+    deadLetterQueueUrl: dlq.QueueUrl!,
+    maxReceiveCount,
+  };
+}
+
+async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  return Attributes!.QueueArn!;
+}
+
+export async function enqueue(sqs: SQSClient, queueUrl: string, body: unknown): Promise<string> {
+  const { MessageId } = await sqs.send(
+    new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }),
+  );
+  return MessageId!;
+}
+
+export async function queueCounts(sqs: SQSClient, queueUrl: string) {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return {
+    visible: Number(Attributes?.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+  };
+}
+
+/** Reads every message of a queue (dead-letter inspection), with attributes. */
+export async function readAll(sqs: SQSClient, queueUrl: string) {
+  const { Messages } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: 10,
+      MessageAttributeNames: ['All'],
+      VisibilityTimeout: 0,
+    }),
+  );
+  return Messages ?? [];
+}
+
+export async function createSecret(sm: SecretsManagerClient, input: CreateSecretCommandInput): Promise<void> {
+  await sm.send(new CreateSecretCommand(input));
+}
+
+export async function readSecretJson<T = Record<string, unknown>>(sm: SecretsManagerClient, id: string): Promise<T> {
+  const { SecretString } = await sm.send(new GetSecretValueCommand({ SecretId: id }));
+  return JSON.parse(SecretString!) as T;
+}
+
+export { SecretsManagerClient, SQSClient };

@@ -1,0 +1,92 @@
+/**
+ * What Lambda's SQS event source mapping does, for one worker: receive a batch, hand it to the
+ * handler as an SQSEvent, delete the records that did not fail. Failed records stay on the queue
+ * until their visibility timeout (possibly changed by the handler) runs out.
+ */
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+export interface PollOptions {
+  readonly sqs: SQSClient;
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly handler: (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
+  readonly batchSize?: number;
+}
+
+export interface PollResult {
+  readonly received: number;
+  readonly failed: number;
+  readonly deleted: number;
+}
+
+export function toRecord(message: Message, queueArn: string): SQSRecord {
+  const attributes = message.Attributes ?? {};
+  return {
+    messageId: message.MessageId!,
+    receiptHandle: message.ReceiptHandle!,
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? '1',
+      SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
+      SenderId: attributes.SenderId ?? 'local',
+      ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes: Object.fromEntries(
+      Object.entries(message.MessageAttributes ?? {}).map(([name, value]) => [
+        name,
+        { dataType: value.DataType ?? 'String', stringValue: value.StringValue, stringListValues: [], binaryListValues: [] },
+      ]),
+    ),
+    md5OfBody: message.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: queueArn.split(':')[3] ?? 'us-east-1',
+  };
+}
+
+/** One receive-invoke-delete round. */
+export async function pollOnce(options: PollOptions): Promise<PollResult> {
+  const { sqs, queueUrl } = options;
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: options.batchSize ?? 10,
+      MessageSystemAttributeNames: ['All'],
+      MessageAttributeNames: ['All'],
+      WaitTimeSeconds: 0,
+    }),
+  );
+  if (Messages.length === 0) return { received: 0, failed: 0, deleted: 0 };
+  const records = Messages.map((message) => toRecord(message, options.queueArn));
+  const response = await options.handler({ Records: records });
+  const failedIds = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
+  const done = records.filter((record) => !failedIds.has(record.messageId));
+  if (done.length > 0) {
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: done.map((record, index) => ({ Id: String(index), ReceiptHandle: record.receiptHandle })),
+      }),
+    );
+  }
+  return { received: records.length, failed: failedIds.size, deleted: done.length };
+}
+
+/** Polls until a receive comes back empty; returns the totals. */
+export async function drain(options: PollOptions, maxRounds = 100): Promise<PollResult> {
+  const total = { received: 0, failed: 0, deleted: 0 };
+  for (let round = 0; round < maxRounds; round++) {
+    const result = await pollOnce(options);
+    if (result.received === 0) break;
+    total.received += result.received;
+    total.failed += result.failed;
+    total.deleted += result.deleted;
+  }
+  return total;
+}

@@ -1,0 +1,48 @@
+/** Small factories for test data and for sender instances wired to the harness. */
+import { createSender, type Sender, type SenderOptions } from '../../functions/sender/create-sender.ts';
+import type { SenderConfig } from '../../functions/sender/config.ts';
+import type { MailMessage } from '../../functions/shared/message/schema.ts';
+import { enqueue, type TestQueues } from './aws.ts';
+import { drain } from './event-source.ts';
+import type { Harness } from './index.ts';
+import { type CapturedTelemetry, captureTelemetry } from './telemetry.ts';
+
+export function aMessage(overrides: Partial<MailMessage> & Record<string, unknown> = {}): MailMessage {
+  return {
+    from: 'ops@example.com',
+    to: 'customer@example.net',
+    subject: 'Your invoice',
+    text: 'Hello, your invoice is attached.',
+    ...overrides,
+  } as MailMessage;
+}
+
+export interface TestSender extends Sender {
+  readonly telemetry: CapturedTelemetry;
+  readonly queues: TestQueues;
+  enqueue(body: unknown): Promise<string>;
+  /** Runs the event source until the queue has nothing visible; returns its totals. */
+  drain(): ReturnType<typeof drain>;
+  close(): void;
+}
+
+/** A new sender instance (a fresh Lambda instance: empty caches, no pooled connections). */
+export function newSender(
+  harness: Harness,
+  queues: TestQueues,
+  options: { config?: Partial<SenderConfig> } & Partial<SenderOptions> = {},
+): TestSender {
+  const telemetry = captureTelemetry('sender');
+  const sender = createSender(harness.senderConfig(queues, options.config), {
+    ...telemetry,
+    ...options,
+  });
+  return {
+    ...sender,
+    telemetry,
+    queues,
+    enqueue: (body) => enqueue(harness.sqs, queues.queueUrl, body),
+    drain: () => drain({ sqs: harness.sqs, queueUrl: queues.queueUrl, queueArn: queues.queueArn, handler: sender.handler }),
+    close: () => sender.transports.closeAll(),
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * The test harness: real local servers on 127.0.0.1 (moto, two oidc-provider authorization servers
+ * and two smtp-server instances, one Google-like and one Microsoft-like), reached by the product's
+ * real clients. Every test file starts one with `startHarness()` and resets it between tests.
+ */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SenderConfig } from '../../functions/sender/config.ts';
+import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
+import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
+import { parseProviders } from '../../functions/shared/oauth/providers.ts';
+import { createQueues, createSecret, type TestQueues, useEmulator } from './aws.ts';
+import { type Moto, startMoto } from './moto.ts';
+import { type OAuthServer, startOAuthServer } from './oauth-server.ts';
+import type { ProfileName } from './provider-strings.ts';
+import { type SmtpServerHandle, startSmtpServer } from './smtp-server.ts';
+import { type TestCertificates, testCertificates } from './tls.ts';
+
+export const MAILBOX_PREFIX = 'oauth-mailer/mailboxes/';
+export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
+
+export interface Harness {
+  readonly moto: Moto;
+  readonly certificates: TestCertificates;
+  readonly oauth: Record<ProfileName, OAuthServer>;
+  readonly smtp: Record<ProfileName, SmtpServerHandle>;
+  readonly sqs: SQSClient;
+  readonly secretsManager: SecretsManagerClient;
+  /** The PROVIDERS setting that points the built-in google and microsoft kinds at the local servers. */
+  readonly providersJson: string;
+  /** Fresh AWS account, client secrets in place, server records and faults cleared. */
+  reset(): Promise<void>;
+  /** Grants consent at the profile's OAuth server and stores the mailbox secret, as onboarding does. */
+  connectMailbox(address: string, profile: ProfileName): Promise<{ refreshToken: string; secretName: string }>;
+  createQueues(name?: string): Promise<TestQueues>;
+  senderConfig(queues: TestQueues, overrides?: Partial<SenderConfig>): SenderConfig;
+  /** Every token and secret the servers issued or hold: none may appear in any output. */
+  secrets(): string[];
+  stop(): Promise<void>;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const [moto, certificates] = await Promise.all([startMoto(), testCertificates()]);
+  useEmulator(moto.endpoint);
+  const [googleOAuth, microsoftOAuth] = await Promise.all([
+    startOAuthServer({ profile: 'google' }),
+    startOAuthServer({ profile: 'microsoft' }),
+  ]);
+  const oauth = { google: googleOAuth, microsoft: microsoftOAuth };
+  const [googleSmtp, microsoftSmtp] = await Promise.all([
+    startSmtpServer({ profile: 'google', oauth: googleOAuth, tls: certificates, secure: true }),
+    startSmtpServer({ profile: 'microsoft', oauth: microsoftOAuth, tls: certificates, secure: false }),
+  ]);
+  const smtp = { google: googleSmtp, microsoft: microsoftSmtp };
+  const sqs = new SQSClient({});
+  const secretsManager = new SecretsManagerClient({});
+
+  const providerEntry = (profile: ProfileName) => ({
+    kind: profile,
+    clientId: oauth[profile].clientId,
+    clientSecretId: clientSecretId(profile),
+    tokenEndpoint: oauth[profile].tokenEndpoint,
+    revocationEndpoint: oauth[profile].revocationEndpoint,
+    issuer: oauth[profile].issuer,
+    smtp: { host: smtp[profile].host, port: smtp[profile].port, secure: smtp[profile].secure, ca: certificates.ca },
+  });
+  const providersJson = JSON.stringify({ google: providerEntry('google'), microsoft: providerEntry('microsoft') });
+  let queueCount = 0;
+
+  const harness: Harness = {
+    moto,
+    certificates,
+    oauth,
+    smtp,
+    sqs,
+    secretsManager,
+    providersJson,
+    async reset() {
+      await moto.reset();
+      for (const profile of ['google', 'microsoft'] as const) {
+        smtp[profile].messages.length = 0;
+        smtp[profile].faults.length = 0;
+        smtp[profile].presentedTokens.length = 0;
+        Object.assign(smtp[profile].stats, { connections: 0, authAttempts: 0, authFailures: 0 });
+        oauth[profile].tokenRequests.length = 0;
+        oauth[profile].tokenFaults.length = 0;
+        await createSecret(secretsManager, { Name: clientSecretId(profile), SecretString: oauth[profile].clientSecret });
+      }
+    },
+    async connectMailbox(address, profile) {
+      const refreshToken = await oauth[profile].issueRefreshToken(address);
+      const secret: MailboxSecret = {
+        schemaVersion: 1,
+        address,
+        provider: profile,
+        grantType: 'refresh_token',
+        refreshToken,
+        scope: `openid email ${oauth[profile].mailScope}`,
+        connectedAt: new Date().toISOString(),
+      };
+      const secretName = secretNameFor(MAILBOX_PREFIX, address)!;
+      await createSecret(secretsManager, { Name: secretName, SecretString: JSON.stringify(secret) });
+      return { refreshToken, secretName };
+    },
+    createQueues: (name = `mail-${++queueCount}`) => createQueues(sqs, name),
+    senderConfig: (queues, overrides = {}) => ({
+      mailboxSecretPrefix: MAILBOX_PREFIX,
+      providers: parseProviders(providersJson),
+      deadLetterQueueUrl: queues.deadLetterQueueUrl,
+      maxReceiveCount: queues.maxReceiveCount,
+      secretCacheTtlMs: 300_000,
+      ...overrides,
+    }),
+    secrets: () => [
+      ...googleOAuth.issuedSecrets(),
+      ...microsoftOAuth.issuedSecrets(),
+      googleOAuth.clientSecret,
+      microsoftOAuth.clientSecret,
+    ],
+    async stop() {
+      await Promise.all([googleSmtp.stop(), microsoftSmtp.stop()]);
+      await Promise.all([googleOAuth.stop(), microsoftOAuth.stop(), moto.stop()]);
+      sqs.destroy();
+      secretsManager.destroy();
+    },
+  };
+  await harness.reset();
+  return harness;
+}

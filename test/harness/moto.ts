@@ -1,0 +1,61 @@
+/**
+ * moto server, the AWS API emulator: installed by the project on first use (a pinned version in a
+ * local virtual environment under .cache/), started on a free loopback port per test process.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, projectRoot, waitFor } from './net.ts';
+
+export const MOTO_VERSION = '5.2.5';
+const venv = join(projectRoot, '.cache', `moto-${MOTO_VERSION}`);
+const motoServer = join(venv, 'bin', 'moto_server');
+
+/** Creates the virtual environment and installs moto into it, unless it is already there. */
+export function ensureMoto(): string {
+  if (existsSync(motoServer)) return motoServer;
+  const python = process.env.PYTHON ?? 'python3';
+  process.stderr.write(`installing moto ${MOTO_VERSION} into ${venv} (first run only)\n`);
+  execFileSync(python, ['-m', 'venv', venv], { stdio: 'inherit' });
+  execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `moto[server]==${MOTO_VERSION}`], {
+    stdio: 'inherit',
+  });
+  return motoServer;
+}
+
+export interface Moto {
+  readonly endpoint: string;
+  /** Forgets every resource: a clean account for the next test. */
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startMoto(): Promise<Moto> {
+  const server = ensureMoto();
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(server, ['-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  await waitFor(async () => (await fetch(`${endpoint}/moto-api/`).catch(() => undefined))?.ok === true, {
+    timeoutMs: 30_000,
+    what: () => `moto server on ${endpoint} (stderr: ${stderr})`,
+  });
+  return {
+    endpoint,
+    async reset() {
+      await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

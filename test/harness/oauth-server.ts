@@ -1,0 +1,240 @@
+/**
+ * A local OAuth 2.0 authorization server: oidc-provider (panva) on a loopback port, with a Google-like
+ * profile (refresh tokens do not rotate) or a Microsoft-like one (a new refresh token on every refresh,
+ * the old one left valid), each answering errors with its provider's exact bodies. It offers RFC 7662
+ * introspection for the local SMTP server and RFC 7009 revocation, and takes scripted faults.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { createAdapterClass } from './oidc-adapter.ts';
+import { GOOGLE, MICROSOFT, type ProfileName } from './provider-strings.ts';
+
+export const CLIENT_ID = 'oauth-mailer-test-client';
+export const CLIENT_SECRET = 'test-client-secret-3f9a1c';
+const INTROSPECTION_CLIENT = { id: 'local-smtp-server', secret: 'introspection-secret-77d2' };
+/** The resource indicator our access tokens are issued for: the SMTP service. */
+const SMTP_RESOURCE = 'urn:oauth-mailer:smtp';
+
+export type TokenFault =
+  | { readonly status: number; readonly body: Record<string, unknown> }
+  | { readonly delayMs: number }
+  | { readonly dropConnection: true };
+
+export interface TokenRequestRecord {
+  readonly grantType: string;
+  readonly refreshToken?: string;
+  readonly status: number;
+}
+
+export interface Introspection {
+  readonly active: boolean;
+  readonly sub?: string;
+  readonly scope?: string;
+  readonly client_id?: string;
+}
+
+export interface OAuthServer {
+  readonly profile: ProfileName;
+  readonly issuer: string;
+  readonly tokenEndpoint: string;
+  readonly revocationEndpoint: string;
+  readonly mailScope: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Every token request, in order (the values stay in memory, never printed). */
+  readonly tokenRequests: TokenRequestRecord[];
+  /** Answers the next token requests with these, first in first out. */
+  readonly tokenFaults: TokenFault[];
+  /** Issues a grant for the account as a completed consent would, returning its refresh token. */
+  issueRefreshToken(account: string): Promise<string>;
+  /** Revokes a refresh token and its whole grant, through the RFC 7009 endpoint. */
+  revoke(refreshToken: string): Promise<void>;
+  introspect(accessToken: string): Promise<Introspection>;
+  /** Every access and refresh token this server issued: none may appear in any log. */
+  issuedSecrets(): string[];
+  readonly provider: Provider;
+  stop(): Promise<void>;
+}
+
+export interface OAuthServerOptions {
+  readonly profile: ProfileName;
+  /** Access token lifetime in seconds (providers: 3600). */
+  readonly accessTokenTtl?: number;
+  readonly redirectUris?: string[];
+}
+
+const signingKey = (() => {
+  let jwk: Record<string, unknown> | undefined;
+  return () => {
+    jwk ??= {
+      ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+      use: 'sig',
+      alg: 'RS256',
+    };
+    return jwk;
+  };
+})();
+
+export async function startOAuthServer(options: OAuthServerOptions): Promise<OAuthServer> {
+  const { profile } = options;
+  const mailScope = profile === 'google' ? GOOGLE.mailScope : MICROSOFT.mailScope;
+  const resourceScopes = profile === 'microsoft' ? `${mailScope} ${MICROSOFT.appScope}` : mailScope;
+  const Adapter = createAdapterClass({ keepConsumedRefreshTokens: profile === 'microsoft' });
+  const tokenRequests: TokenRequestRecord[] = [];
+  const tokenFaults: TokenFault[] = [];
+
+  let handler: Parameters<typeof createServer>[1] = (_req, res) => res.end();
+  const server: Server = createServer((req, res) => handler!(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const issuer = `http://127.0.0.1:${port}`;
+
+  const configuration: Configuration = {
+    adapter: Adapter as unknown as Configuration['adapter'],
+    jwks: { keys: [signingKey() as never] },
+    cookies: { keys: ['local-oauth-server-cookie-key'] },
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: options.redirectUris ?? ['http://127.0.0.1/callback'],
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+        scope: `openid email offline_access ${resourceScopes}`,
+      },
+      {
+        client_id: INTROSPECTION_CLIENT.id,
+        client_secret: INTROSPECTION_CLIENT.secret,
+        redirect_uris: [],
+        grant_types: [],
+        response_types: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    scopes: ['openid', 'email', 'offline_access', ...resourceScopes.split(' ')],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    async findAccount(_ctx, id) {
+      return { accountId: id, claims: async () => ({ sub: id, email: id, email_verified: true }) };
+    },
+    features: {
+      devInteractions: { enabled: true },
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client) => client.clientId === INTROSPECTION_CLIENT.id,
+      },
+      revocation: { enabled: true },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => SMTP_RESOURCE,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async () => ({
+          scope: resourceScopes,
+          accessTokenFormat: 'opaque',
+          accessTokenTTL: options.accessTokenTtl ?? 3600,
+        }),
+      },
+    },
+    // Google and our Google-like profile issue a refresh token on consent whether or not offline_access is asked.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: profile === 'microsoft',
+    pkce: { required: () => true },
+    ttl: {
+      AccessToken: options.accessTokenTtl ?? 3600,
+      ClientCredentials: options.accessTokenTtl ?? 3600,
+      RefreshToken: 90 * 24 * 3600,
+      Grant: 90 * 24 * 3600,
+      Interaction: 3600,
+      Session: 3600,
+      AuthorizationCode: 600,
+      IdToken: 3600,
+    },
+  };
+  const provider = new Provider(issuer, configuration);
+
+  provider.use(async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
+    if (ctx.path !== '/token' || ctx.method !== 'POST') return next();
+    const fault = tokenFaults.shift();
+    if (fault && 'delayMs' in fault) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    if (fault && 'dropConnection' in fault) {
+      ctx.req.socket.destroy();
+      return;
+    }
+    if (fault && 'status' in fault) {
+      ctx.status = fault.status;
+      ctx.body = fault.body;
+      tokenRequests.push({ grantType: 'faulted', status: fault.status });
+      return;
+    }
+    await next();
+    const params = ctx.oidc?.params as { grant_type?: string; refresh_token?: string } | undefined;
+    tokenRequests.push({
+      grantType: params?.grant_type ?? 'unknown',
+      ...(params?.refresh_token ? { refreshToken: params.refresh_token } : {}),
+      status: ctx.status,
+    });
+    // Reword errors as the real provider would; clients must react to `error`, not to this text.
+    if (ctx.status === 400 && (ctx.body as { error?: string })?.error === 'invalid_grant') {
+      ctx.body = profile === 'google' ? GOOGLE.invalidGrant : MICROSOFT.invalidGrant();
+    }
+  });
+  handler = provider.callback();
+
+  const basic = `Basic ${Buffer.from(`${INTROSPECTION_CLIENT.id}:${INTROSPECTION_CLIENT.secret}`).toString('base64')}`;
+  const form = (body: Record<string, string>) => new URLSearchParams(body);
+
+  return {
+    profile,
+    issuer,
+    tokenEndpoint: `${issuer}/token`,
+    revocationEndpoint: `${issuer}/token/revocation`,
+    mailScope,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    tokenRequests,
+    tokenFaults,
+    provider,
+    async issueRefreshToken(account) {
+      const grant = new provider.Grant({ accountId: account, clientId: CLIENT_ID });
+      grant.addOIDCScope('openid email offline_access');
+      grant.addResourceScope(SMTP_RESOURCE, mailScope);
+      const grantId = await grant.save();
+      const client = await provider.Client.find(CLIENT_ID);
+      const refreshToken = new provider.RefreshToken({
+        accountId: account,
+        client: client!,
+        grantId,
+        gty: 'authorization_code',
+        scope: `openid email offline_access ${mailScope}`,
+        resource: SMTP_RESOURCE,
+      });
+      return refreshToken.save();
+    },
+    async revoke(refreshToken) {
+      const response = await fetch(`${issuer}/token/revocation`, {
+        method: 'POST',
+        body: form({ token: refreshToken, token_type_hint: 'refresh_token', client_id: CLIENT_ID, client_secret: CLIENT_SECRET }),
+      });
+      if (!response.ok) throw new Error(`revocation failed: HTTP ${response.status}`);
+    },
+    async introspect(accessToken) {
+      const response = await fetch(`${issuer}/token/introspection`, {
+        method: 'POST',
+        headers: { authorization: basic },
+        body: form({ token: accessToken }),
+      });
+      return (await response.json()) as Introspection;
+    },
+    issuedSecrets() {
+      const { issued } = Adapter.storage;
+      return [...(issued.get('AccessToken') ?? []), ...(issued.get('RefreshToken') ?? []), ...(issued.get('ClientCredentials') ?? []), ...(issued.get('AuthorizationCode') ?? [])];
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * A local SMTP submission server: smtp-server with STARTTLS (or implicit TLS) and only SASL XOAUTH2.
+ * Every bearer token is checked by RFC 7662 introspection at the local OAuth server; a bad one is
+ * answered as the profile's provider does (Gmail: 334 + base64 JSON, then 535 5.7.8; Microsoft:
+ * 535 5.7.3). Accepted messages are recorded; scripted faults answer with any provider string.
+ */
+import type { Socket } from 'node:net';
+import PostalMime from 'postal-mime';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import type { OAuthServer } from './oauth-server.ts';
+import { GOOGLE, MICROSOFT, type ProfileName } from './provider-strings.ts';
+import type { TestCertificates } from './tls.ts';
+
+export type SmtpStage = 'auth' | 'mail' | 'rcpt' | 'data';
+
+export type SmtpFault =
+  | { readonly stage: SmtpStage; readonly code: number; readonly text: string }
+  /** Cuts the connection while the client streams the message (after DATA). */
+  | { readonly stage: 'data'; readonly drop: true };
+
+export interface ReceivedMessage {
+  /** The mailbox that authenticated (XOAUTH2 user=). */
+  readonly user: string;
+  readonly mailFrom: string;
+  readonly rcptTo: string[];
+  readonly raw: string;
+  readonly parsed: Awaited<ReturnType<typeof PostalMime.parse>>;
+  readonly messageId: string | undefined;
+}
+
+export interface SmtpServerHandle {
+  readonly host: string;
+  readonly port: number;
+  readonly secure: boolean;
+  readonly messages: ReceivedMessage[];
+  /** Scripted answers, each used once, first in first out per stage. */
+  readonly faults: SmtpFault[];
+  readonly stats: { connections: number; authAttempts: number; authFailures: number };
+  /** Bearer tokens the server was shown (kept in memory only). */
+  readonly presentedTokens: string[];
+  stop(): Promise<void>;
+}
+
+export interface SmtpServerOptions {
+  readonly profile: ProfileName;
+  readonly oauth: OAuthServer;
+  readonly tls: TestCertificates;
+  /** true: implicit TLS (like smtp.gmail.com:465); false: STARTTLS (like :587). */
+  readonly secure?: boolean;
+  /** Addresses a token's account may send as besides its own (shared mailboxes). */
+  readonly sendAs?: Record<string, string[]>;
+}
+
+interface PatchableConnection {
+  send(code: number, data?: string | string[], context?: unknown): void;
+  session: SMTPServerSession;
+  _socket: Socket;
+}
+
+export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpServerHandle> {
+  const { profile, oauth } = options;
+  const messages: ReceivedMessage[] = [];
+  const faults: SmtpFault[] = [];
+  const presentedTokens: string[] = [];
+  const stats = { connections: 0, authAttempts: 0, authFailures: 0 };
+  const sockets = new Map<string, Socket>();
+
+  const takeFault = (stage: SmtpStage) => {
+    const index = faults.findIndex((fault) => fault.stage === stage);
+    return index === -1 ? undefined : faults.splice(index, 1)[0];
+  };
+  const smtpError = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code });
+
+  const server = new SMTPServer({
+    secure: options.secure ?? false,
+    key: options.tls.key,
+    cert: options.tls.cert,
+    authMethods: ['XOAUTH2'],
+    allowInsecureAuth: false,
+    hideENHANCEDSTATUSCODES: true,
+    disableReverseLookup: true,
+    logger: false,
+    size: 35 * 1024 * 1024,
+    async onAuth(auth, _session, callback) {
+      stats.authAttempts++;
+      const fault = takeFault('auth');
+      if (fault && 'code' in fault) {
+        stats.authFailures++;
+        return callback(smtpError(fault.code, fault.text));
+      }
+      const token = auth.accessToken ?? '';
+      presentedTokens.push(token);
+      const info = await oauth.introspect(token).catch(() => ({ active: false }) as const);
+      const account = 'sub' in info ? info.sub : undefined;
+      const scopes = new Set(('scope' in info ? info.scope : '')?.split(' '));
+      const allowed =
+        info.active &&
+        scopes.has(oauth.mailScope) &&
+        account !== undefined &&
+        (account === auth.username || (options.sendAs?.[account] ?? []).includes(auth.username ?? ''));
+      if (allowed) return callback(null, { user: auth.username });
+      stats.authFailures++;
+      if (profile === 'google') return callback(null, { data: GOOGLE.authChallenge } as never);
+      return callback(smtpError(535, MICROSOFT.authFailed));
+    },
+    onMailFrom(_address, _session, callback) {
+      const fault = takeFault('mail');
+      callback(fault && 'code' in fault ? smtpError(fault.code, fault.text) : undefined);
+    },
+    onRcptTo(_address, _session, callback) {
+      const fault = takeFault('rcpt');
+      callback(fault && 'code' in fault ? smtpError(fault.code, fault.text) : undefined);
+    },
+    onData(stream, session, callback) {
+      const fault = takeFault('data');
+      if (fault && 'drop' in fault) {
+        stream.once('data', () => sockets.get(session.id)?.destroy());
+        stream.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', async () => {
+        if (fault && 'code' in fault) return callback(smtpError(fault.code, fault.text));
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const parsed = await PostalMime.parse(raw);
+        messages.push({
+          user: String(session.user),
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+          raw,
+          parsed,
+          messageId: parsed.messageId,
+        });
+        callback(null, profile === 'google' ? '2.0.0 OK  1700000000 gmail-local' : '2.6.0 Queued mail for delivery');
+      });
+    },
+  });
+
+  // Reword smtp-server's own answers into the profile's exact strings.
+  const serverWithConnect = server as unknown as {
+    connect(socket: Socket, options: unknown): void;
+    connections: Set<PatchableConnection>;
+  };
+  const originalConnect = serverWithConnect.connect.bind(server);
+  serverWithConnect.connect = (socket, socketOptions) => {
+    originalConnect(socket, socketOptions);
+    stats.connections++;
+    const connection = [...serverWithConnect.connections].at(-1);
+    if (!connection) return;
+    sockets.set(connection.session?.id ?? '', socket);
+    const send = connection.send.bind(connection);
+    connection.send = (code, data, context) => {
+      if (connection.session?.id) sockets.set(connection.session.id, connection._socket ?? socket);
+      if (code === 235) return send(code, profile === 'google' ? GOOGLE.authAccepted : '2.7.0 Authentication successful', context);
+      if (code === 535 && data === 'Error: Username and Password not accepted') return send(code, GOOGLE.authFailed, context);
+      return send(code, data, context);
+    };
+  };
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as { port: number }).port;
+  return {
+    host: '127.0.0.1',
+    port,
+    secure: options.secure ?? false,
+    messages,
+    faults,
+    stats,
+    presentedTokens,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets.values()) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
