@@ -92,7 +92,7 @@ export async function createSecret(sm: SecretsManagerClient, input: CreateSecret
 }
 
 export async function readSecretJson<T = Record<string, unknown>>(sm: SecretsManagerClient, id: string): Promise<T> {
-  const { SecretString } = await sm.send(new GetSecretValueCommand({ SecretId: id }));
+  const { SecretString } = await sm.send(new GetSecretValueCommand({ SecretId: id, VersionStage: 'AWSCURRENT' }));
   return JSON.parse(SecretString!) as T;
 }
 

@@ -67,7 +67,8 @@ export class MailboxStore {
     this.reads++;
     let response: GetSecretValueCommandOutput;
     try {
-      response = await this.#client.send(new GetSecretValueCommand({ SecretId: secretId }));
+      // AWSCURRENT is the default; naming it also makes moto follow a stage moved by UpdateSecretVersionStage.
+      response = await this.#client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
     } catch (error) {
       if (awsErrorName(error) === 'ResourceNotFoundException') {
         throw new MailerError('MAILBOX_UNKNOWN', `no connected mailbox ${address}`, { mailbox: address });

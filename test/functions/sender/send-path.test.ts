@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
+import { queueCounts, readSecretJson } from '../../harness/aws.ts';
+import { assertNoSecretsIn } from '../../harness/assertions.ts';
+import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
+import { type Harness, startHarness } from '../../harness/index.ts';
+
+describe('sender: the send path end to end', () => {
+  let harness: Harness;
+  const senders: TestSender[] = [];
+  const track = (sender: TestSender) => (senders.push(sender), sender);
+
+  before(async () => {
+    harness = await startHarness();
+  });
+  beforeEach(() => harness.reset());
+  after(async () => {
+    for (const sender of senders) sender.close();
+    assertNoSecretsIn(
+      senders.flatMap((sender) => sender.telemetry.lines),
+      harness.secrets(),
+    );
+    await harness.stop();
+  });
+
+  for (const profile of ['google', 'microsoft'] as const) {
+    it(`delivers a queued message through the ${profile}-like SMTP server, authenticated by XOAUTH2 with an issued token`, async () => {
+      await harness.connectMailbox('ops@example.com', profile);
+      const sender = track(newSender(harness, await harness.createQueues()));
+      const attachment = Buffer.from('%PDF-1.4 invoice bytes \u0000\u0001');
+      const sqsMessageId = await sender.enqueue(
+        aMessage({
+          from: { name: 'Ops Team', address: 'ops@example.com' },
+          to: ['customer@example.net', { name: 'Ünïcødé Person', address: 'second@example.net' }],
+          cc: 'cc@example.net',
+          bcc: 'hidden@example.net',
+          replyTo: 'support@example.com',
+          subject: 'Invoice №42 – ready',
+          text: 'Plain body\nwith two lines',
+          html: '<p>HTML <b>body</b></p>',
+          headers: { 'X-Campaign': 'november', 'List-Unsubscribe': '<mailto:unsubscribe@example.com>' },
+          attachments: [{ filename: 'invoice.pdf', contentType: 'application/pdf', content: attachment.toString('base64') }],
+          metadata: { tenant: 'acme' },
+        }),
+      );
+
+      const result = await sender.drain();
+
+      assert.deepEqual(result, { received: 1, failed: 0, deleted: 1 });
+      const [received] = harness.smtp[profile].messages;
+      assert.ok(received, 'the SMTP server received the message');
+      assert.equal(received.user, 'ops@example.com');
+      assert.equal(received.mailFrom, 'ops@example.com');
+      assert.deepEqual(received.rcptTo.sort(), [
+        'cc@example.net',
+        'customer@example.net',
+        'hidden@example.net',
+        'second@example.net',
+      ]);
+      const { parsed } = received;
+      assert.equal(parsed.subject, 'Invoice №42 – ready');
+      assert.equal(parsed.from?.name, 'Ops Team');
+      assert.equal(parsed.to?.[1]?.name, 'Ünïcødé Person');
+      assert.equal(parsed.replyTo?.[0]?.address, 'support@example.com');
+      assert.equal(parsed.text?.trim(), 'Plain body\nwith two lines');
+      assert.equal(parsed.html?.trim(), '<p>HTML <b>body</b></p>');
+      assert.equal(parsed.headers.find((h) => h.key === 'x-campaign')?.value, 'november');
+      assert.equal(parsed.headers.find((h) => h.key === 'list-unsubscribe')?.value, '<mailto:unsubscribe@example.com>');
+      assert.ok(!received.raw.toLowerCase().includes('hidden@example.net'), 'bcc is not in the headers');
+      assert.equal(parsed.attachments.length, 1);
+      assert.equal(parsed.attachments[0]?.filename, 'invoice.pdf');
+      assert.deepEqual(Buffer.from(parsed.attachments[0]!.content as ArrayBuffer), attachment);
+      assert.match(received.messageId ?? '', /^<[\w-]{32}\.oauth-mailer@example\.com>$/);
+
+      // The bearer token the SMTP server checked was issued by the OAuth server for this mailbox.
+      const [token] = harness.smtp[profile].presentedTokens;
+      const introspection = await harness.oauth[profile].introspect(token!);
+      assert.equal(introspection.active, true);
+      assert.equal(introspection.sub, 'ops@example.com');
+      assert.ok(introspection.scope?.split(' ').includes(harness.oauth[profile].mailScope));
+
+      assert.deepEqual(await queueCounts(harness.sqs, sender.queues.queueUrl), { visible: 0, inFlight: 0 });
+      const sentLog = sender.telemetry.logs().find((entry) => entry.message === 'message sent');
+      assert.equal(sentLog?.sqsMessageId, sqsMessageId);
+      assert.deepEqual(sentLog?.metadata, { tenant: 'acme' });
+      assert.equal(sender.telemetry.metricSum('MessagesSent'), 1);
+    });
+  }
+
+  it('derives the Message-ID from the idempotency key, so a repeat carries the same one', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const sender = track(newSender(harness, await harness.createQueues()));
+    await sender.enqueue(aMessage({ idempotencyKey: 'order-1001' }));
+    await sender.enqueue(aMessage({ idempotencyKey: 'order-1001' }));
+    await sender.enqueue(aMessage({ idempotencyKey: 'order-1002' }));
+
+    await sender.drain();
+
+    const ids = harness.smtp.google.messages.map((message) => message.messageId);
+    assert.equal(ids.length, 3);
+    assert.equal(new Set(ids).size, 2);
+  });
+
+  it('mints one access token and reads the secret once for many messages to one mailbox, over one connection', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const sender = track(newSender(harness, await harness.createQueues()));
+    for (let index = 0; index < 25; index++) await sender.enqueue(aMessage({ subject: `message ${index}` }));
+
+    const result = await sender.drain();
+
+    assert.equal(result.deleted, 25);
+    assert.equal(harness.smtp.google.messages.length, 25);
+    assert.equal(harness.oauth.google.tokenRequests.length, 1);
+    assert.equal(sender.tokens.requests, 1);
+    assert.equal(sender.store.reads, 1);
+    assert.equal(harness.smtp.google.stats.connections, 1, 'one pooled connection across batches');
+    assert.equal(harness.smtp.google.stats.authAttempts, 1);
+  });
+
+  it('writes back a rotated Microsoft refresh token at once and never presents the old one again', async () => {
+    const { refreshToken: original, secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    const queues = await harness.createQueues();
+
+    // Three instances in turn, each with empty caches, so each must refresh from the stored token.
+    for (let round = 0; round < 3; round++) {
+      const sender = track(newSender(harness, queues));
+      await sender.enqueue(aMessage({ subject: `round ${round}` }));
+      assert.equal((await sender.drain()).deleted, 1);
+      sender.close();
+    }
+
+    const presented = harness.oauth.microsoft.tokenRequests.map((request) => request.refreshToken);
+    assert.equal(presented.length, 3);
+    assert.equal(presented[0], original);
+    assert.equal(new Set(presented).size, 3, 'every refresh used the newest token, never an old one');
+    const stored = await readSecretJson<{ refreshToken: string }>(harness.secretsManager, secretName);
+    assert.ok(!presented.includes(stored.refreshToken), 'the secret holds the newest token, not yet used');
+    assert.equal(harness.smtp.microsoft.messages.length, 3);
+  });
+
+  it('keeps Google refresh tokens as they are (no rotation, no secret write)', async () => {
+    const { refreshToken, secretName } = await harness.connectMailbox('ops@example.com', 'google');
+    const sender = track(newSender(harness, await harness.createQueues()));
+    await sender.enqueue(aMessage());
+
+    await sender.drain();
+
+    const stored = await readSecretJson<{ refreshToken: string }>(harness.secretsManager, secretName);
+    assert.equal(stored.refreshToken, refreshToken);
+    assert.equal(sender.telemetry.metricSum('RefreshTokensRotated'), 0);
+  });
+
+  it('does not overwrite a secret that changed since it was read (compare-and-swap write-back)', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    const sender = track(newSender(harness, await harness.createQueues()));
+    const before = await sender.store.get('ops@example.com');
+    // Another writer (a reconnect) replaces the secret after our read.
+    const reconnected = await harness.oauth.microsoft.issueRefreshToken('ops@example.com');
+    const { PutSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: secretName,
+        SecretString: JSON.stringify({ ...before.secret, refreshToken: reconnected }),
+      }),
+    );
+
+    const result = await sender.store.saveRefreshToken(before, 'stale-rotation-result');
+
+    assert.equal(result, 'conflict');
+    const stored = await readSecretJson<{ refreshToken: string }>(harness.secretsManager, secretName);
+    assert.equal(stored.refreshToken, reconnected);
+    const { DescribeSecretCommand } = await import('@aws-sdk/client-secrets-manager');
+    const described = await harness.secretsManager.send(new DescribeSecretCommand({ SecretId: secretName }));
+    assert.equal(described.Tags?.find((tag) => tag.Key === STATUS_TAGS.status), undefined);
+  });
+});
