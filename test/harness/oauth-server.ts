@@ -51,6 +51,8 @@ export interface OAuthServer {
   /** Revokes a refresh token and its whole grant, through the RFC 7009 endpoint. */
   revoke(refreshToken: string): Promise<void>;
   introspect(accessToken: string): Promise<Introspection>;
+  /** Ends one access token's life early (clock skew, a provider-side expiry), leaving the grant alive. */
+  expireAccessToken(accessToken: string): Promise<void>;
   /** Every access and refresh token this server issued: none may appear in any log. */
   issuedSecrets(): string[];
   readonly provider: Provider;
@@ -218,6 +220,10 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
         body: form({ token: refreshToken, token_type_hint: 'refresh_token', client_id: CLIENT_ID, client_secret: CLIENT_SECRET }),
       });
       if (!response.ok) throw new Error(`revocation failed: HTTP ${response.status}`);
+    },
+    async expireAccessToken(accessToken) {
+      const token = await provider.AccessToken.find(accessToken);
+      await token?.destroy();
     },
     async introspect(accessToken) {
       const response = await fetch(`${issuer}/token/introspection`, {

@@ -30,6 +30,9 @@ export function captureTelemetry(functionName: string): CapturedTelemetry {
   const memoryConsole = new Console({ stdout: sink, stderr: sink });
   Object.assign(telemetry.logger, { console: memoryConsole });
   Object.assign(telemetry.metrics, { console: memoryConsole });
+  // Single metrics are new Metrics instances with a console of their own: capture those too.
+  const singleMetric = telemetry.metrics.singleMetric.bind(telemetry.metrics);
+  telemetry.metrics.singleMetric = () => Object.assign(singleMetric(), { console: memoryConsole });
   const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
   const emf = () => parsed().filter((entry) => '_aws' in entry) as ReturnType<CapturedTelemetry['emf']>;
   return {

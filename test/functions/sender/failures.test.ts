@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import type { ErrorCode } from '../../../functions/shared/errors.ts';
+import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
+import type { RetryPolicy } from '../../../functions/shared/retry-policy.ts';
+import { queueCounts } from '../../harness/aws.ts';
+import { assertNoSecretsIn, deadLetters } from '../../harness/assertions.ts';
+import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
+import { type Harness, startHarness } from '../../harness/index.ts';
+import type { TokenFault } from '../../harness/oauth-server.ts';
+import { GOOGLE, MICROSOFT, type ProfileName } from '../../harness/provider-strings.ts';
+import type { SmtpFault } from '../../harness/smtp-server.ts';
+
+/** Retries come back after about a second, so a test can watch the second attempt. */
+const FAST_RETRIES: RetryPolicy = {
+  retry: { baseSeconds: 1, maxSeconds: 1 },
+  defer: { baseSeconds: 1, maxSeconds: 1 },
+  mailbox: { baseSeconds: 1, maxSeconds: 1 },
+};
+
+describe('sender: every failure class ends where it should', () => {
+  let harness: Harness;
+  const senders: TestSender[] = [];
+
+  before(async () => {
+    harness = await startHarness();
+  });
+  beforeEach(() => harness.reset());
+  after(async () => {
+    for (const sender of senders) sender.close();
+    assertNoSecretsIn(
+      senders.flatMap((sender) => sender.telemetry.lines),
+      harness.secrets(),
+    );
+    await harness.stop();
+  });
+
+  async function setUp(profile: ProfileName) {
+    await harness.connectMailbox('ops@example.com', profile);
+    const sender = newSender(harness, await harness.createQueues(), { retryPolicy: FAST_RETRIES });
+    senders.push(sender);
+    await sender.enqueue(aMessage());
+    return sender;
+  }
+
+  const lastFailure = (sender: TestSender) =>
+    sender.telemetry.logs().findLast((entry) => entry.message === 'message will be retried') as
+      | { errorCode: ErrorCode; retryInSeconds: number; reason: string }
+      | undefined;
+
+  type Scenario = {
+    name: string;
+    profile: ProfileName;
+    smtp?: SmtpFault;
+    token?: TokenFault;
+    code: ErrorCode;
+  };
+
+  const retried: Scenario[] = [
+    { name: 'SMTP 451 during DATA', profile: 'google', smtp: { stage: 'data', code: 451, text: '4.3.0 Mail server temporarily rejected message' }, code: 'SMTP_TRANSIENT' },
+    { name: 'Gmail 450 4.2.1 receiving too quickly', profile: 'google', smtp: { stage: 'rcpt', ...GOOGLE.smtp.receivingTooQuickly }, code: 'SMTP_TRANSIENT' },
+    { name: 'the connection dropped during DATA', profile: 'microsoft', smtp: { stage: 'data', drop: true }, code: 'CONNECTION_FAILED' },
+    { name: 'token endpoint HTTP 503', profile: 'google', token: { status: 503, body: { error: 'server_error' } }, code: 'TOKEN_ENDPOINT_UNAVAILABLE' },
+    { name: 'token endpoint connection dropped', profile: 'microsoft', token: { dropConnection: true }, code: 'TOKEN_ENDPOINT_UNAVAILABLE' },
+    { name: 'Gmail 550 5.4.5 daily limit (a 5xx that means quota)', profile: 'google', smtp: { stage: 'data', ...GOOGLE.smtp.dailyLimit }, code: 'PROVIDER_QUOTA' },
+    { name: 'Gmail 421 4.7.0 try again later', profile: 'google', smtp: { stage: 'mail', ...GOOGLE.smtp.tryAgainLater }, code: 'PROVIDER_QUOTA' },
+    { name: 'Gmail 454 4.7.0 too many logins', profile: 'google', smtp: { stage: 'auth', ...GOOGLE.smtp.tooManyLogins }, code: 'PROVIDER_QUOTA' },
+    { name: 'Microsoft 432 4.3.2 concurrent connections', profile: 'microsoft', smtp: { stage: 'auth', ...MICROSOFT.smtp.concurrentConnections }, code: 'PROVIDER_QUOTA' },
+    { name: 'Microsoft 554 5.2.0 SubmissionQuotaExceeded', profile: 'microsoft', smtp: { stage: 'data', ...MICROSOFT.smtp.submissionQuota }, code: 'PROVIDER_QUOTA' },
+    { name: 'Microsoft AADSTS90055 tenant throttling', profile: 'microsoft', token: { status: 400, body: MICROSOFT.throttled }, code: 'PROVIDER_THROTTLED' },
+    { name: 'Microsoft 535 5.7.139 SMTP AUTH disabled', profile: 'microsoft', smtp: { stage: 'auth', ...MICROSOFT.smtpAuthDisabled }, code: 'MAILBOX_SMTP_DISABLED' },
+  ];
+
+  for (const scenario of retried) {
+    it(`retries later, then sends, after ${scenario.name} (${scenario.code})`, async () => {
+      const sender = await setUp(scenario.profile);
+      if (scenario.smtp) harness.smtp[scenario.profile].faults.push(scenario.smtp);
+      if (scenario.token) harness.oauth[scenario.profile].tokenFaults.push(scenario.token);
+
+      const first = await sender.drain();
+
+      assert.deepEqual(first, { received: 1, failed: 1, deleted: 0 });
+      assert.equal(lastFailure(sender)?.errorCode, scenario.code);
+      assert.equal(harness.smtp[scenario.profile].messages.length, 0);
+      assert.deepEqual(await deadLetters(harness, sender.queues.deadLetterQueueUrl), []);
+      assert.deepEqual(await queueCounts(harness.sqs, sender.queues.queueUrl), { visible: 0, inFlight: 1 });
+
+      await sleep(1100);
+      const second = await sender.drain();
+
+      assert.deepEqual(second, { received: 1, failed: 0, deleted: 1 });
+      assert.equal(harness.smtp[scenario.profile].messages.length, 1, 'sent exactly once');
+    });
+  }
+
+  const permanent: Scenario[] = [
+    { name: 'Gmail 550 5.1.1 unknown recipient', profile: 'google', smtp: { stage: 'rcpt', ...GOOGLE.smtp.noSuchUser }, code: 'SMTP_REJECTED' },
+    { name: 'Gmail 552 5.7.0 blocked content', profile: 'google', smtp: { stage: 'data', ...GOOGLE.smtp.blockedContent }, code: 'SMTP_REJECTED' },
+  ];
+
+  for (const scenario of permanent) {
+    it(`dead-letters at once, with the reason, after ${scenario.name}`, async () => {
+      const sender = await setUp(scenario.profile);
+      harness.smtp[scenario.profile].faults.push(scenario.smtp!);
+
+      const result = await sender.drain();
+
+      assert.deepEqual(result, { received: 1, failed: 0, deleted: 1 });
+      const [parked, ...others] = await deadLetters(harness, sender.queues.deadLetterQueueUrl);
+      assert.equal(others.length, 0);
+      assert.equal(parked?.code, scenario.code);
+      assert.match(parked!.reason, new RegExp(scenario.smtp && 'text' in scenario.smtp ? scenario.smtp.text.slice(0, 20) : ''));
+      assert.equal(parked?.exhausted, 'false');
+      assert.deepEqual(JSON.parse(parked!.body), aMessage(), 'the body is kept as it was');
+      assert.equal(harness.smtp[scenario.profile].messages.length, 0);
+      assert.deepEqual(await queueCounts(harness.sqs, sender.queues.queueUrl), { visible: 0, inFlight: 0 });
+    });
+  }
+
+  it('dead-letters a message from an unknown mailbox at once (MAILBOX_UNKNOWN)', async () => {
+    const sender = newSender(harness, await harness.createQueues(), { retryPolicy: FAST_RETRIES });
+    senders.push(sender);
+    await sender.enqueue(aMessage({ from: 'nobody@example.com' }));
+
+    await sender.drain();
+
+    const [parked] = await deadLetters(harness, sender.queues.deadLetterQueueUrl);
+    assert.equal(parked?.code, 'MAILBOX_UNKNOWN');
+    assert.match(parked!.reason, /nobody@example\.com/);
+  });
+
+  it('mints a fresh token once and sends when the SMTP server rejects the cached access token', async () => {
+    const sender = await setUp('google');
+    await sender.drain();
+    const [firstToken] = harness.smtp.google.presentedTokens;
+    // The access token dies at the provider while the sender still caches it.
+    await harness.oauth.google.expireAccessToken(firstToken!);
+    sender.close(); // a new connection must authenticate again with the cached, now dead, token
+    await sender.enqueue(aMessage({ subject: 'after revocation' }));
+
+    const result = await sender.drain();
+
+    assert.deepEqual(result, { received: 1, failed: 0, deleted: 1 });
+    assert.equal(harness.smtp.google.stats.authFailures, 1, 'the dead token was refused once (334, then 535 5.7.8)');
+    assert.equal(harness.oauth.google.tokenRequests.length, 2, 'one fresh token was minted');
+    assert.equal(harness.smtp.google.messages.length, 2);
+  });
+
+  for (const profile of ['google', 'microsoft'] as const) {
+    it(`marks a ${profile} mailbox revoked on invalid_grant, reports it at once and keeps its messages`, async () => {
+      const { refreshToken, secretName } = await harness.connectMailbox('ops@example.com', profile);
+      const queues = await harness.createQueues();
+      const sender = newSender(harness, queues, { retryPolicy: FAST_RETRIES });
+      senders.push(sender);
+      await harness.oauth[profile].revoke(refreshToken);
+      await sender.enqueue(aMessage());
+
+      await sender.drain();
+
+      assert.equal(lastFailure(sender)?.errorCode, 'MAILBOX_REVOKED');
+      const { Tags = [] } = await harness.secretsManager.send(new DescribeSecretCommand({ SecretId: secretName }));
+      const tag = (key: string) => Tags.find((entry) => entry.Key === key)?.Value;
+      assert.equal(tag(STATUS_TAGS.status), 'revoked');
+      assert.equal(tag(STATUS_TAGS.code), profile === 'google' ? 'invalid_grant' : '70008');
+      assert.equal(sender.telemetry.metricSum('MailboxRevoked', { Mailbox: 'ops@example.com' }), 1);
+      assert.deepEqual(await deadLetters(harness, queues.deadLetterQueueUrl), []);
+      assert.deepEqual(await queueCounts(harness.sqs, queues.queueUrl), { visible: 0, inFlight: 1 });
+
+      // Receives run out: the message is parked in the dead-letter queue with the reason, never dropped.
+      for (let receive = 2; receive <= queues.maxReceiveCount; receive++) {
+        await sleep(1100);
+        await sender.drain();
+      }
+      const [parked] = await deadLetters(harness, queues.deadLetterQueueUrl);
+      assert.equal(parked?.code, 'MAILBOX_REVOKED');
+      assert.equal(parked?.exhausted, 'true');
+      assert.match(parked!.reason, /reconnect the mailbox/);
+      assert.equal(harness.smtp[profile].messages.length, 0);
+    });
+  }
+});
