@@ -27,7 +27,8 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
   const deadLetterQueueUrl = env.DEAD_LETTER_QUEUE_URL ?? '';
   if (!deadLetterQueueUrl) problems.push('DEAD_LETTER_QUEUE_URL is required');
   const maxReceiveCount = Number(env.MAX_RECEIVE_COUNT ?? 8);
-  if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1) problems.push('MAX_RECEIVE_COUNT must be a whole number');
+  if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1)
+    problems.push('MAX_RECEIVE_COUNT must be a whole number');
   const secretCacheTtlSeconds = Number(env.SECRET_CACHE_TTL_SECONDS ?? 300);
   if (!(secretCacheTtlSeconds >= 0)) problems.push('SECRET_CACHE_TTL_SECONDS must be a number of seconds');
   let providers: ReadonlyMap<string, ProviderConfig> = new Map();

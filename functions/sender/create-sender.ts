@@ -2,9 +2,10 @@
  * Wires one sender instance: clients, caches and pools created once and reused by every invocation.
  * The Lambda handler and the tests (each test's "instance") both build senders here.
  */
+
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
@@ -14,7 +15,7 @@ import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import type { RetryPolicy } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
-import { SmtpTransports, type SmtpTimeouts } from '../shared/smtp/transports.ts';
+import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
 import { DeadLetters } from '../shared/sqs/dead-letters.ts';
 import { QueueUrls } from '../shared/sqs/queue-urls.ts';
 import { Visibility } from '../shared/sqs/visibility.ts';
@@ -54,7 +55,11 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
       tokenRequested: () => metrics.addMetric(METRIC.tokenRequests, MetricUnit.Count, 1),
       refreshTokenRotated: (mailbox, result) => {
         const failed = result === 'failed';
-        metrics.addMetric(failed ? METRIC.refreshTokenWriteFailures : METRIC.refreshTokensRotated, MetricUnit.Count, 1);
+        metrics.addMetric(
+          failed ? METRIC.refreshTokenWriteFailures : METRIC.refreshTokensRotated,
+          MetricUnit.Count,
+          1,
+        );
         logger[failed ? 'error' : 'info']('rotated refresh token write-back', { mailbox, result });
       },
       mailboxRevoked: (mailbox, error) => {
@@ -63,7 +68,11 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
         const single = metrics.singleMetric();
         single.addDimension(DIMENSION.mailbox, mailbox);
         single.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1);
-        logger.error('mailbox grant revoked: reconnect the mailbox', { mailbox, errorCode: error.code, detail: error.detail });
+        logger.error('mailbox grant revoked: reconnect the mailbox', {
+          mailbox,
+          errorCode: error.code,
+          detail: error.detail,
+        });
       },
       statusWriteFailed: (mailbox, error) =>
         logger.warn('could not record the mailbox status', { mailbox, awsError: (error as Error).name }),
@@ -83,11 +92,16 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
 
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     try {
-      return await processPartialResponse(event, (record: SQSRecord) => processRecord(record, deps), processor, {
-        ...(context ? { context } : {}),
-        // Every record already has its fate set (delay or dead letter); report failures, never throw.
-        throwOnFullBatchFailure: false,
-      });
+      return await processPartialResponse(
+        event,
+        (record: SQSRecord) => processRecord(record, deps),
+        processor,
+        {
+          ...(context ? { context } : {}),
+          // Every record already has its fate set (delay or dead letter); report failures, never throw.
+          throwOnFullBatchFailure: false,
+        },
+      );
     } finally {
       metrics.publishStoredMetrics();
     }

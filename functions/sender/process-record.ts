@@ -6,8 +6,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { findMailerError, MailerError } from '../shared/errors.ts';
-import { type MailMessage, addressOf } from '../shared/message/schema.ts';
 import { parseMessage } from '../shared/message/parse.ts';
+import { addressOf, type MailMessage } from '../shared/message/schema.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
 import type { MessageSender } from '../shared/smtp/message-sender.ts';
@@ -33,7 +33,12 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     const sent = await deps.sender.send(message, message.idempotencyKey ?? record.messageId);
     metrics.addMetric(METRIC.messagesSent, MetricUnit.Count, 1);
     if (sent.rejected > 0) metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, sent.rejected);
-    logger.info('message sent', { sqsMessageId: record.messageId, receiveCount, ...sent, metadata: message.metadata });
+    logger.info('message sent', {
+      sqsMessageId: record.messageId,
+      receiveCount,
+      ...sent,
+      metadata: message.metadata,
+    });
   } catch (caught) {
     const error =
       findMailerError(caught) ??
@@ -48,7 +53,11 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       metadata: message?.metadata,
     };
     const decision = decideRetry(error, receiveCount, deps.maxReceiveCount, deps.retryPolicy);
-    countByCode(metrics, decision.action === 'dead-letter' ? METRIC.messagesDeadLettered : METRIC.messagesRetried, error);
+    countByCode(
+      metrics,
+      decision.action === 'dead-letter' ? METRIC.messagesDeadLettered : METRIC.messagesRetried,
+      error,
+    );
     if (decision.action === 'dead-letter') {
       // If this send fails the record stays on the queue and comes back: parked or retried, never lost.
       await deps.deadLetters.park(record, error, decision.exhausted);

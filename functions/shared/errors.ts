@@ -15,9 +15,18 @@ export type Disposition = 'permanent' | 'retry' | 'defer' | 'mailbox';
 export const ERROR_CODES = {
   MESSAGE_INVALID: { disposition: 'permanent', summary: 'The message does not match the message contract.' },
   MAILBOX_UNKNOWN: { disposition: 'permanent', summary: 'No connected mailbox for the from address.' },
-  SMTP_REJECTED: { disposition: 'permanent', summary: 'The SMTP server refused the recipients or the content.' },
-  MAILBOX_REVOKED: { disposition: 'mailbox', summary: 'The OAuth grant was revoked or expired; reconnect the mailbox.' },
-  MAILBOX_SMTP_DISABLED: { disposition: 'mailbox', summary: 'SMTP AUTH is disabled for this mailbox or tenant.' },
+  SMTP_REJECTED: {
+    disposition: 'permanent',
+    summary: 'The SMTP server refused the recipients or the content.',
+  },
+  MAILBOX_REVOKED: {
+    disposition: 'mailbox',
+    summary: 'The OAuth grant was revoked or expired; reconnect the mailbox.',
+  },
+  MAILBOX_SMTP_DISABLED: {
+    disposition: 'mailbox',
+    summary: 'SMTP AUTH is disabled for this mailbox or tenant.',
+  },
   MAILBOX_AUTH_REJECTED: {
     disposition: 'mailbox',
     summary: 'The SMTP server rejected a freshly minted access token.',
@@ -30,9 +39,15 @@ export const ERROR_CODES = {
     summary: 'The OAuth client is misconfigured (client id, secret or provider settings).',
   },
   SMTP_TRANSIENT: { disposition: 'retry', summary: 'The SMTP server answered with a temporary failure.' },
-  CONNECTION_FAILED: { disposition: 'retry', summary: 'The connection to the SMTP server failed or timed out.' },
+  CONNECTION_FAILED: {
+    disposition: 'retry',
+    summary: 'The connection to the SMTP server failed or timed out.',
+  },
   TOKEN_ENDPOINT_UNAVAILABLE: { disposition: 'retry', summary: 'The token endpoint failed or timed out.' },
-  TOKEN_ENDPOINT_ERROR: { disposition: 'retry', summary: 'The token endpoint answered with an unexpected error.' },
+  TOKEN_ENDPOINT_ERROR: {
+    disposition: 'retry',
+    summary: 'The token endpoint answered with an unexpected error.',
+  },
   SECRET_STORE_UNAVAILABLE: { disposition: 'retry', summary: 'Secrets Manager failed or throttled.' },
   INTERNAL: { disposition: 'retry', summary: 'An unexpected error.' },
 } as const satisfies Record<string, { disposition: Disposition; summary: string }>;

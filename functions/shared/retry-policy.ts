@@ -39,7 +39,11 @@ export function decideRetry(
   if (disposition === 'permanent') return { action: 'dead-letter', exhausted: false };
   if (receiveCount >= maxReceiveCount) return { action: 'dead-letter', exhausted: true };
   const { baseSeconds, maxSeconds } = policy[disposition];
-  const ceiling = Math.min(maxSeconds, baseSeconds * 2 ** Math.max(0, receiveCount - 1), SQS_MAX_VISIBILITY_SECONDS);
+  const ceiling = Math.min(
+    maxSeconds,
+    baseSeconds * 2 ** Math.max(0, receiveCount - 1),
+    SQS_MAX_VISIBILITY_SECONDS,
+  );
   // "Equal jitter": at least half the ceiling, so retries never come back at once.
   const delaySeconds = Math.round(ceiling / 2 + random() * (ceiling / 2));
   return { action: 'retry', delaySeconds };

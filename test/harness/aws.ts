@@ -50,13 +50,18 @@ export async function createQueues(sqs: SQSClient, name: string, maxReceiveCount
 }
 
 async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
   return Attributes!.QueueArn!;
 }
 
 export async function enqueue(sqs: SQSClient, queueUrl: string, body: unknown): Promise<string> {
   const { MessageId } = await sqs.send(
-    new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }),
+    new SendMessageCommand({
+      QueueUrl: queueUrl,
+      MessageBody: typeof body === 'string' ? body : JSON.stringify(body),
+    }),
   );
   return MessageId!;
 }
@@ -91,8 +96,13 @@ export async function createSecret(sm: SecretsManagerClient, input: CreateSecret
   await sm.send(new CreateSecretCommand(input));
 }
 
-export async function readSecretJson<T = Record<string, unknown>>(sm: SecretsManagerClient, id: string): Promise<T> {
-  const { SecretString } = await sm.send(new GetSecretValueCommand({ SecretId: id, VersionStage: 'AWSCURRENT' }));
+export async function readSecretJson<T = Record<string, unknown>>(
+  sm: SecretsManagerClient,
+  id: string,
+): Promise<T> {
+  const { SecretString } = await sm.send(
+    new GetSecretValueCommand({ SecretId: id, VersionStage: 'AWSCURRENT' }),
+  );
   return JSON.parse(SecretString!) as T;
 }
 

@@ -1,6 +1,7 @@
 /** Small factories for test data and for sender instances wired to the harness. */
-import { createSender, type Sender, type SenderOptions } from '../../functions/sender/create-sender.ts';
+
 import type { SenderConfig } from '../../functions/sender/config.ts';
+import { createSender, type Sender, type SenderOptions } from '../../functions/sender/create-sender.ts';
 import type { MailMessage } from '../../functions/shared/message/schema.ts';
 import { enqueue, type TestQueues } from './aws.ts';
 import { drain } from './event-source.ts';
@@ -42,7 +43,13 @@ export function newSender(
     telemetry,
     queues,
     enqueue: (body) => enqueue(harness.sqs, queues.queueUrl, body),
-    drain: () => drain({ sqs: harness.sqs, queueUrl: queues.queueUrl, queueArn: queues.queueArn, handler: sender.handler }),
+    drain: () =>
+      drain({
+        sqs: harness.sqs,
+        queueUrl: queues.queueUrl,
+        queueArn: queues.queueArn,
+        handler: sender.handler,
+      }),
     close: () => sender.transports.closeAll(),
   };
 }

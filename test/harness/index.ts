@@ -31,7 +31,10 @@ export interface Harness {
   /** Fresh AWS account, client secrets in place, server records and faults cleared. */
   reset(): Promise<void>;
   /** Grants consent at the profile's OAuth server and stores the mailbox secret, as onboarding does. */
-  connectMailbox(address: string, profile: ProfileName): Promise<{ refreshToken: string; secretName: string }>;
+  connectMailbox(
+    address: string,
+    profile: ProfileName,
+  ): Promise<{ refreshToken: string; secretName: string }>;
   createQueues(name?: string): Promise<TestQueues>;
   senderConfig(queues: TestQueues, overrides?: Partial<SenderConfig>): SenderConfig;
   /** Every token and secret the servers issued or hold: none may appear in any output. */
@@ -62,9 +65,17 @@ export async function startHarness(): Promise<Harness> {
     tokenEndpoint: oauth[profile].tokenEndpoint,
     revocationEndpoint: oauth[profile].revocationEndpoint,
     issuer: oauth[profile].issuer,
-    smtp: { host: smtp[profile].host, port: smtp[profile].port, secure: smtp[profile].secure, ca: certificates.ca },
+    smtp: {
+      host: smtp[profile].host,
+      port: smtp[profile].port,
+      secure: smtp[profile].secure,
+      ca: certificates.ca,
+    },
   });
-  const providersJson = JSON.stringify({ google: providerEntry('google'), microsoft: providerEntry('microsoft') });
+  const providersJson = JSON.stringify({
+    google: providerEntry('google'),
+    microsoft: providerEntry('microsoft'),
+  });
   let queueCount = 0;
 
   const harness: Harness = {
@@ -84,7 +95,10 @@ export async function startHarness(): Promise<Harness> {
         Object.assign(smtp[profile].stats, { connections: 0, authAttempts: 0, authFailures: 0 });
         oauth[profile].tokenRequests.length = 0;
         oauth[profile].tokenFaults.length = 0;
-        await createSecret(secretsManager, { Name: clientSecretId(profile), SecretString: oauth[profile].clientSecret });
+        await createSecret(secretsManager, {
+          Name: clientSecretId(profile),
+          SecretString: oauth[profile].clientSecret,
+        });
       }
     },
     async connectMailbox(address, profile) {

@@ -17,9 +17,13 @@ export function ensureMoto(): string {
   const python = process.env.PYTHON ?? 'python3';
   process.stderr.write(`installing moto ${MOTO_VERSION} into ${venv} (first run only)\n`);
   execFileSync(python, ['-m', 'venv', venv], { stdio: 'inherit' });
-  execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `moto[server]==${MOTO_VERSION}`], {
-    stdio: 'inherit',
-  });
+  execFileSync(
+    join(venv, 'bin', 'pip'),
+    ['install', '--quiet', '--disable-pip-version-check', `moto[server]==${MOTO_VERSION}`],
+    {
+      stdio: 'inherit',
+    },
+  );
   return motoServer;
 }
 

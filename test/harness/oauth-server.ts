@@ -217,7 +217,12 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     async revoke(refreshToken) {
       const response = await fetch(`${issuer}/token/revocation`, {
         method: 'POST',
-        body: form({ token: refreshToken, token_type_hint: 'refresh_token', client_id: CLIENT_ID, client_secret: CLIENT_SECRET }),
+        body: form({
+          token: refreshToken,
+          token_type_hint: 'refresh_token',
+          client_id: CLIENT_ID,
+          client_secret: CLIENT_SECRET,
+        }),
       });
       if (!response.ok) throw new Error(`revocation failed: HTTP ${response.status}`);
     },
@@ -235,7 +240,12 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     },
     issuedSecrets() {
       const { issued } = Adapter.storage;
-      return [...(issued.get('AccessToken') ?? []), ...(issued.get('RefreshToken') ?? []), ...(issued.get('ClientCredentials') ?? []), ...(issued.get('AuthorizationCode') ?? [])];
+      return [
+        ...(issued.get('AccessToken') ?? []),
+        ...(issued.get('RefreshToken') ?? []),
+        ...(issued.get('ClientCredentials') ?? []),
+        ...(issued.get('AuthorizationCode') ?? []),
+      ];
     },
     stop: () =>
       new Promise<void>((resolve) => {

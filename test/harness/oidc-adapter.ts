@@ -3,7 +3,12 @@
  * a process-wide LRU of 1,000 entries, too small and shared). `keepConsumedRefreshTokens` reproduces
  * Microsoft: a rotated refresh token is replaced but the old one is not revoked at once.
  */
-type Payload = Record<string, unknown> & { grantId?: string; uid?: string; userCode?: string; consumed?: number };
+type Payload = Record<string, unknown> & {
+  grantId?: string;
+  uid?: string;
+  userCode?: string;
+  consumed?: number;
+};
 
 export interface AdapterStorage {
   readonly entries: Map<string, { payload: Payload; expiresAt?: number }>;
@@ -31,9 +36,8 @@ export function createAdapterClass(options: { keepConsumedRefreshTokens: boolean
         payload,
         ...(expiresIn ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
       });
-      let issued = storage.issued.get(this.name);
-      if (!issued) storage.issued.set(this.name, (issued = new Set()));
-      issued.add(id);
+      const issued = storage.issued.get(this.name) ?? new Set<string>();
+      storage.issued.set(this.name, issued.add(id));
     }
 
     async find(id: string) {

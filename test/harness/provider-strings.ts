@@ -10,11 +10,17 @@ export const GOOGLE = {
   authAccepted: '2.7.0 Accepted',
   smtp: {
     tryAgainLater: { code: 421, text: '4.7.0 Try again later, closing connection' },
-    receivingTooQuickly: { code: 450, text: '4.2.1 The user you are trying to contact is receiving mail too quickly' },
+    receivingTooQuickly: {
+      code: 450,
+      text: '4.2.1 The user you are trying to contact is receiving mail too quickly',
+    },
     tooManyLogins: { code: 454, text: '4.7.0 Too many login attempts, please try again later' },
     dailyLimit: { code: 550, text: '5.4.5 Daily user sending limit exceeded' },
-    noSuchUser: { code: 550, text: "5.1.1 The email account that you tried to reach does not exist" },
-    blockedContent: { code: 552, text: '5.7.0 This message was blocked because its content presents a potential security issue' },
+    noSuchUser: { code: 550, text: '5.1.1 The email account that you tried to reach does not exist' },
+    blockedContent: {
+      code: 552,
+      text: '5.7.0 This message was blocked because its content presents a potential security issue',
+    },
   },
 } as const;
 
@@ -45,7 +51,10 @@ export const MICROSOFT = {
       code: 554,
       text: '5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message [BeginDiagnosticData]',
     },
-    mailboxFull: { code: 554, text: '5.2.2 mailbox full; STOREDRV.Submission.Exception:QuotaExceededException' },
+    mailboxFull: {
+      code: 554,
+      text: '5.2.2 mailbox full; STOREDRV.Submission.Exception:QuotaExceededException',
+    },
   },
 } as const;
 

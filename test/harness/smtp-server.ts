@@ -132,7 +132,10 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
           parsed,
           messageId: parsed.messageId,
         });
-        callback(null, profile === 'google' ? '2.0.0 OK  1700000000 gmail-local' : '2.6.0 Queued mail for delivery');
+        callback(
+          null,
+          profile === 'google' ? '2.0.0 OK  1700000000 gmail-local' : '2.6.0 Queued mail for delivery',
+        );
       });
     },
   });
@@ -152,8 +155,14 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     const send = connection.send.bind(connection);
     connection.send = (code, data, context) => {
       if (connection.session?.id) sockets.set(connection.session.id, connection._socket ?? socket);
-      if (code === 235) return send(code, profile === 'google' ? GOOGLE.authAccepted : '2.7.0 Authentication successful', context);
-      if (code === 535 && data === 'Error: Username and Password not accepted') return send(code, GOOGLE.authFailed, context);
+      if (code === 235)
+        return send(
+          code,
+          profile === 'google' ? GOOGLE.authAccepted : '2.7.0 Authentication successful',
+          context,
+        );
+      if (code === 535 && data === 'Error: Username and Password not accepted')
+        return send(code, GOOGLE.authFailed, context);
       return send(code, data, context);
     };
   };

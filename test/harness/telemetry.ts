@@ -13,7 +13,17 @@ export interface CapturedTelemetry extends Telemetry {
   /** The structured log entries. */
   logs(): Array<Record<string, unknown>>;
   /** The EMF documents (metrics). */
-  emf(): Array<Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }> } }>;
+  emf(): Array<
+    Record<string, unknown> & {
+      _aws: {
+        CloudWatchMetrics: Array<{
+          Namespace: string;
+          Dimensions: string[][];
+          Metrics: Array<{ Name: string }>;
+        }>;
+      };
+    }
+  >;
   /** Sum of a metric over every EMF document, optionally only those with the given dimension values. */
   metricSum(name: string, dimensions?: Record<string, string>): number;
 }
@@ -43,7 +53,9 @@ export function captureTelemetry(functionName: string): CapturedTelemetry {
     metricSum(name, dimensions = {}) {
       return emf()
         .filter((doc) => Object.entries(dimensions).every(([key, value]) => doc[key] === value))
-        .filter((doc) => doc._aws.CloudWatchMetrics.some((set) => set.Metrics.some((metric) => metric.Name === name)))
+        .filter((doc) =>
+          doc._aws.CloudWatchMetrics.some((set) => set.Metrics.some((metric) => metric.Name === name)),
+        )
         .reduce((sum, doc) => sum + [doc[name]].flat().reduce((a: number, b) => a + Number(b), 0), 0);
     },
   };

@@ -68,7 +68,9 @@ export class MailboxStore {
     let response: GetSecretValueCommandOutput;
     try {
       // AWSCURRENT is the default; naming it also makes moto follow a stage moved by UpdateSecretVersionStage.
-      response = await this.#client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
+      response = await this.#client.send(
+        new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
+      );
     } catch (error) {
       if (awsErrorName(error) === 'ResourceNotFoundException') {
         throw new MailerError('MAILBOX_UNKNOWN', `no connected mailbox ${address}`, { mailbox: address });

@@ -1,8 +1,31 @@
 /** Turns an SQS record body into a valid MailMessage, or a MESSAGE_INVALID error that says why. */
+
+import type { core } from 'zod';
 import { MailerError } from '../errors.ts';
 import { MAX_MESSAGE_BYTES, type MailMessage, messageSchema } from './schema.ts';
 
 const MAX_REASONS = 5;
+
+/**
+ * "a or a list of a" fails as a union; report the branch that matched the value's shape (the one not
+ * failing on its type at the top), so the reason says "too many" or "not an address", not "invalid input".
+ */
+function explainUnion(issue: core.$ZodIssue): core.$ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  const relevant = issue.errors.filter((branch) => !isTypeMismatch(branch));
+  const [first] = relevant.length === 1 ? relevant[0]! : [];
+  return first ? explainUnion({ ...first, path: [...issue.path, ...first.path] } as core.$ZodIssue) : issue;
+}
+
+/** A branch that failed because the value is not even of its type (a string where a list was expected). */
+function isTypeMismatch(branch: core.$ZodIssue[]): boolean {
+  return branch.some(
+    (inner) =>
+      inner.path.length === 0 &&
+      (inner.code === 'invalid_type' ||
+        (inner.code === 'invalid_union' && inner.errors.every(isTypeMismatch))),
+  );
+}
 
 /**
  * @example
@@ -24,7 +47,8 @@ export function parseMessage(body: string): MailMessage {
   const result = messageSchema.safeParse(json);
   if (result.success) return result.data;
   // Issue texts name the field and the rule, never the offending value, so nothing hostile is echoed.
-  const reasons = result.error.issues.slice(0, MAX_REASONS).map((issue) => {
+  const reasons = result.error.issues.slice(0, MAX_REASONS).map((reported) => {
+    const issue = explainUnion(reported);
     const path = issue.path.length > 0 ? issue.path.join('.') : 'message';
     if (issue.code === 'unrecognized_keys') {
       return `${path}: unknown field(s) ${issue.keys.map((key) => JSON.stringify(key.slice(0, 40))).join(', ')}`;

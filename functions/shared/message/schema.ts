@@ -13,13 +13,17 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 // Control characters (CR, LF, NUL, ...) and the Unicode line and paragraph separators would let a value
 // start a new header line: header injection.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const UNSAFE_HEADER_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f\u0085\u2028\u2029]/;
 
 const headerText = (max: number) =>
   z
     .string()
     .max(max)
-    .refine((value) => !UNSAFE_HEADER_CHARS.test(value), 'must not contain line breaks or control characters');
+    .refine(
+      (value) => !UNSAFE_HEADER_CHARS.test(value),
+      'must not contain line breaks or control characters',
+    );
 
 const email = z.email({ pattern: z.regexes.html5Email, error: 'must be a valid email address' }).max(254);
 
@@ -101,7 +105,11 @@ export const messageSchema = z
   })
   .superRefine((message, ctx) => {
     if (recipientCount(message) === 0) {
-      ctx.addIssue({ code: 'custom', path: ['to'], message: 'at least one recipient (to, cc or bcc) is required' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: 'at least one recipient (to, cc or bcc) is required',
+      });
     }
     if (!message.text?.trim() && !message.html?.trim()) {
       ctx.addIssue({ code: 'custom', path: ['text'], message: 'text or html must be a non-empty body' });
@@ -114,8 +122,9 @@ export type Address = z.infer<typeof addressSchema>;
 
 const asList = (value: MailMessage['to']): Address[] => (value === undefined ? [] : [value].flat());
 
+/** Distinct envelope recipients: what SMTP RCPT TO receives and providers count. */
 export function recipientCount(message: Pick<MailMessage, 'to' | 'cc' | 'bcc'>): number {
-  return asList(message.to).length + asList(message.cc).length + asList(message.bcc).length;
+  return new Set([message.to, message.cc, message.bcc].flatMap((list) => asList(list).map(addressOf))).size;
 }
 
 export const addressOf = (address: Address): string =>

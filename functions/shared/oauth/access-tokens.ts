@@ -4,8 +4,8 @@
  * written back at once. Shared by the sender and the validator.
  */
 import { MailerError } from '../errors.ts';
-import type { MailboxStore, StoredMailbox, WriteBackResult } from '../mailbox/store.ts';
 import { normalizeAddress } from '../mailbox/secret-shape.ts';
+import type { MailboxStore, StoredMailbox, WriteBackResult } from '../mailbox/store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import type { ClientSecrets } from './client-secrets.ts';
 import type { ProviderConfig } from './providers.ts';
@@ -111,9 +111,9 @@ export class AccessTokens {
         // A reconnect, or another instance's rotation, may have replaced the token since our read.
         const latest = await store.get(address, { fresh: true });
         if (!retried && latest.versionId !== mailbox.versionId) return this.mint(address, true);
-        await store.setStatus(address, 'revoked', String(error.detail.aadsts ?? error.detail.providerError)).catch(
-          (statusError: unknown) => events?.statusWriteFailed?.(address, statusError),
-        );
+        await store
+          .setStatus(address, 'revoked', String(error.detail.aadsts ?? error.detail.providerError))
+          .catch((statusError: unknown) => events?.statusWriteFailed?.(address, statusError));
         events?.mailboxRevoked?.(address, error);
       }
       throw error;

@@ -27,14 +27,22 @@ export class ClientSecrets {
       } catch (error) {
         const name = awsErrorName(error);
         if (name === 'ResourceNotFoundException' || (error as Error).message === 'empty') {
-          throw new MailerError('CLIENT_CONFIG_INVALID', `client secret for provider ${provider.id} is missing`, {
-            provider: provider.id,
-          });
+          throw new MailerError(
+            'CLIENT_CONFIG_INVALID',
+            `client secret for provider ${provider.id} is missing`,
+            {
+              provider: provider.id,
+            },
+          );
         }
-        throw new MailerError('SECRET_STORE_UNAVAILABLE', `client secret for provider ${provider.id} unreadable`, {
-          provider: provider.id,
-          awsError: name ?? 'unknown',
-        });
+        throw new MailerError(
+          'SECRET_STORE_UNAVAILABLE',
+          `client secret for provider ${provider.id} unreadable`,
+          {
+            provider: provider.id,
+            awsError: name ?? 'unknown',
+          },
+        );
       }
     });
   }

@@ -24,7 +24,10 @@ const providerInputSchema = z.strictObject({
   /** Secrets Manager id of the client secret: a plain string, or JSON with `clientSecret`. */
   clientSecretId: z.string().min(1).optional(),
   /** Microsoft only: a tenant id, `organizations` or `common`. */
-  tenant: z.string().regex(/^[A-Za-z0-9.-]+$/).optional(),
+  tenant: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/)
+    .optional(),
   issuer: z.url().optional(),
   authorizationEndpoint: z.url().optional(),
   tokenEndpoint: z.url().optional(),
@@ -126,7 +129,9 @@ export function parseProviders(json: string | undefined): ReadonlyMap<string, Pr
   }
   const parsed = z.record(z.string().regex(/^[a-z0-9-]{1,32}$/), providerInputSchema).safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'PROVIDERS'}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'PROVIDERS'}: ${issue.message}`,
+    );
     throw new ProviderConfigError(`PROVIDERS is invalid: ${problems.join('; ')}`);
   }
   return new Map(Object.entries(parsed.data).map(([id, input]) => [id, resolveProvider(id, input)]));

@@ -49,9 +49,13 @@ export async function requestToken(request: TokenRequest): Promise<TokenResponse
   const json = (await response.json().catch(() => ({}))) as TokenErrorBody & Record<string, unknown>;
   if (!response.ok) throw classifyTokenError(response.status, json, request.context);
   if (typeof json.access_token !== 'string' || json.access_token.length === 0) {
-    throw new MailerError('TOKEN_ENDPOINT_ERROR', `token endpoint of ${request.context.provider} sent no access token`, {
-      ...request.context,
-    });
+    throw new MailerError(
+      'TOKEN_ENDPOINT_ERROR',
+      `token endpoint of ${request.context.provider} sent no access token`,
+      {
+        ...request.context,
+      },
+    );
   }
   const expiresIn = Number(json.expires_in);
   return {

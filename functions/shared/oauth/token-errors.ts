@@ -10,7 +10,9 @@ export interface TokenErrorBody {
 }
 
 /** AADSTS codes after which only a human can restore the grant (reconnect the mailbox). */
-const AADSTS_GRANT_GONE = new Set([70008, 700082, 50173, 54005, 65001, 70043, 50076, 50078, 50079, 53003, 700084]);
+const AADSTS_GRANT_GONE = new Set([
+  70008, 700082, 50173, 54005, 65001, 70043, 50076, 50078, 50079, 53003, 700084,
+]);
 /** AADSTS codes that are about our client registration, not the mailbox. */
 const AADSTS_CLIENT = new Set([70002, 7000215, 7000222, 700016, 70001, 700054]);
 const AADSTS_THROTTLED = new Set([90055]);
@@ -63,5 +65,9 @@ export function classifyTokenError(
       detail,
     );
   }
-  return new MailerError('TOKEN_ENDPOINT_ERROR', `${where} answered HTTP ${status} (${error ?? 'no error code'})`, detail);
+  return new MailerError(
+    'TOKEN_ENDPOINT_ERROR',
+    `${where} answered HTTP ${status} (${error ?? 'no error code'})`,
+    detail,
+  );
 }

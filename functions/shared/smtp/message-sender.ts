@@ -1,6 +1,7 @@
 /** Sends one validated message as its `from` mailbox, through the provider's SMTP server with XOAUTH2. */
-import type { MailboxStore } from '../mailbox/store.ts';
+
 import { MailerError } from '../errors.ts';
+import type { MailboxStore } from '../mailbox/store.ts';
 import { addressOf, type MailMessage, recipientCount } from '../message/schema.ts';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import { composeMessage } from './compose.ts';

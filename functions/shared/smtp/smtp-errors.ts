@@ -11,7 +11,15 @@ interface SmtpFailure {
   message?: string;
 }
 
-const CONNECTION_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ETLS', 'EPROXY', 'EPROTOCOL']);
+const CONNECTION_CODES = new Set([
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'EDNS',
+  'ETLS',
+  'EPROXY',
+  'EPROTOCOL',
+]);
 
 /** Quota and rate answers, some of them 5xx, all of them "later", none of them about the message. */
 const QUOTA_PATTERNS = [
@@ -34,17 +42,34 @@ export function classifySmtpError(error: unknown, context: { mailbox: string }):
   if (ours) return ours;
   const failure = (error ?? {}) as SmtpFailure;
   const response = truncate(failure.response?.trim());
-  const detail = { ...context, smtpCode: failure.responseCode, smtpResponse: response, nodemailerCode: failure.code };
+  const detail = {
+    ...context,
+    smtpCode: failure.responseCode,
+    smtpResponse: response,
+    nodemailerCode: failure.code,
+  };
 
   if (response) {
     if (/5\.7\.139/.test(response)) {
-      return new MailerError('MAILBOX_SMTP_DISABLED', `SMTP AUTH is disabled for ${context.mailbox}: ${response}`, detail);
+      return new MailerError(
+        'MAILBOX_SMTP_DISABLED',
+        `SMTP AUTH is disabled for ${context.mailbox}: ${response}`,
+        detail,
+      );
     }
     if (QUOTA_PATTERNS.some((pattern) => pattern.test(response))) {
-      return new MailerError('PROVIDER_QUOTA', `provider limit reached for ${context.mailbox}: ${response}`, detail);
+      return new MailerError(
+        'PROVIDER_QUOTA',
+        `provider limit reached for ${context.mailbox}: ${response}`,
+        detail,
+      );
     }
     if (failure.code === 'EAUTH') {
-      return new MailerError('MAILBOX_AUTH_REJECTED', `SMTP refused a fresh token for ${context.mailbox}: ${response}`, detail);
+      return new MailerError(
+        'MAILBOX_AUTH_REJECTED',
+        `SMTP refused a fresh token for ${context.mailbox}: ${response}`,
+        detail,
+      );
     }
     if (/^554[ -]5\.2\.2/.test(response)) {
       return new MailerError('MAILBOX_FULL', `mailbox ${context.mailbox} is full: ${response}`, detail);
@@ -58,5 +83,9 @@ export function classifySmtpError(error: unknown, context: { mailbox: string }):
   if (failure.code && CONNECTION_CODES.has(failure.code)) {
     return new MailerError('CONNECTION_FAILED', `SMTP connection failed (${failure.code})`, detail);
   }
-  return new MailerError('INTERNAL', `sending failed (${failure.code ?? (error as Error)?.name ?? 'unknown'})`, detail);
+  return new MailerError(
+    'INTERNAL',
+    `sending failed (${failure.code ?? (error as Error)?.name ?? 'unknown'})`,
+    detail,
+  );
 }

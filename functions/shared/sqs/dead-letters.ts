@@ -29,7 +29,10 @@ export class DeadLetters {
   async park(record: SQSRecord, error: MailerError, exhausted: boolean): Promise<void> {
     const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
     const attributes: Record<string, MessageAttributeValue> = {};
-    for (const [name, value] of Object.entries(record.messageAttributes ?? {}).slice(0, MAX_PRODUCER_ATTRIBUTES)) {
+    for (const [name, value] of Object.entries(record.messageAttributes ?? {}).slice(
+      0,
+      MAX_PRODUCER_ATTRIBUTES,
+    )) {
       if (value.stringValue !== undefined && !name.startsWith('oauth-mailer-')) {
         attributes[name] = { DataType: value.dataType, StringValue: value.stringValue };
       }
@@ -40,7 +43,11 @@ export class DeadLetters {
     attributes[DEAD_LETTER_ATTRIBUTES.failedAt] = text(new Date().toISOString());
     attributes[DEAD_LETTER_ATTRIBUTES.sourceMessageId] = text(record.messageId);
     await this.#client.send(
-      new SendMessageCommand({ QueueUrl: this.#queueUrl, MessageBody: record.body, MessageAttributes: attributes }),
+      new SendMessageCommand({
+        QueueUrl: this.#queueUrl,
+        MessageBody: record.body,
+        MessageAttributes: attributes,
+      }),
     );
   }
 }

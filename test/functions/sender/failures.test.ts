@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { ErrorCode } from '../../../functions/shared/errors.ts';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import type { RetryPolicy } from '../../../functions/shared/retry-policy.ts';
-import { queueCounts } from '../../harness/aws.ts';
 import { assertNoSecretsIn, deadLetters } from '../../harness/assertions.ts';
+import { queueCounts } from '../../harness/aws.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
 import { type Harness, startHarness } from '../../harness/index.ts';
 import type { TokenFault } from '../../harness/oauth-server.ts';
@@ -59,18 +59,78 @@ describe('sender: every failure class ends where it should', () => {
   };
 
   const retried: Scenario[] = [
-    { name: 'SMTP 451 during DATA', profile: 'google', smtp: { stage: 'data', code: 451, text: '4.3.0 Mail server temporarily rejected message' }, code: 'SMTP_TRANSIENT' },
-    { name: 'Gmail 450 4.2.1 receiving too quickly', profile: 'google', smtp: { stage: 'rcpt', ...GOOGLE.smtp.receivingTooQuickly }, code: 'SMTP_TRANSIENT' },
-    { name: 'the connection dropped during DATA', profile: 'microsoft', smtp: { stage: 'data', drop: true }, code: 'CONNECTION_FAILED' },
-    { name: 'token endpoint HTTP 503', profile: 'google', token: { status: 503, body: { error: 'server_error' } }, code: 'TOKEN_ENDPOINT_UNAVAILABLE' },
-    { name: 'token endpoint connection dropped', profile: 'microsoft', token: { dropConnection: true }, code: 'TOKEN_ENDPOINT_UNAVAILABLE' },
-    { name: 'Gmail 550 5.4.5 daily limit (a 5xx that means quota)', profile: 'google', smtp: { stage: 'data', ...GOOGLE.smtp.dailyLimit }, code: 'PROVIDER_QUOTA' },
-    { name: 'Gmail 421 4.7.0 try again later', profile: 'google', smtp: { stage: 'mail', ...GOOGLE.smtp.tryAgainLater }, code: 'PROVIDER_QUOTA' },
-    { name: 'Gmail 454 4.7.0 too many logins', profile: 'google', smtp: { stage: 'auth', ...GOOGLE.smtp.tooManyLogins }, code: 'PROVIDER_QUOTA' },
-    { name: 'Microsoft 432 4.3.2 concurrent connections', profile: 'microsoft', smtp: { stage: 'auth', ...MICROSOFT.smtp.concurrentConnections }, code: 'PROVIDER_QUOTA' },
-    { name: 'Microsoft 554 5.2.0 SubmissionQuotaExceeded', profile: 'microsoft', smtp: { stage: 'data', ...MICROSOFT.smtp.submissionQuota }, code: 'PROVIDER_QUOTA' },
-    { name: 'Microsoft AADSTS90055 tenant throttling', profile: 'microsoft', token: { status: 400, body: MICROSOFT.throttled }, code: 'PROVIDER_THROTTLED' },
-    { name: 'Microsoft 535 5.7.139 SMTP AUTH disabled', profile: 'microsoft', smtp: { stage: 'auth', ...MICROSOFT.smtpAuthDisabled }, code: 'MAILBOX_SMTP_DISABLED' },
+    {
+      name: 'SMTP 451 during DATA',
+      profile: 'google',
+      smtp: { stage: 'data', code: 451, text: '4.3.0 Mail server temporarily rejected message' },
+      code: 'SMTP_TRANSIENT',
+    },
+    {
+      name: 'Gmail 450 4.2.1 receiving too quickly',
+      profile: 'google',
+      smtp: { stage: 'rcpt', ...GOOGLE.smtp.receivingTooQuickly },
+      code: 'SMTP_TRANSIENT',
+    },
+    {
+      name: 'the connection dropped during DATA',
+      profile: 'microsoft',
+      smtp: { stage: 'data', drop: true },
+      code: 'CONNECTION_FAILED',
+    },
+    {
+      name: 'token endpoint HTTP 503',
+      profile: 'google',
+      token: { status: 503, body: { error: 'server_error' } },
+      code: 'TOKEN_ENDPOINT_UNAVAILABLE',
+    },
+    {
+      name: 'token endpoint connection dropped',
+      profile: 'microsoft',
+      token: { dropConnection: true },
+      code: 'TOKEN_ENDPOINT_UNAVAILABLE',
+    },
+    {
+      name: 'Gmail 550 5.4.5 daily limit (a 5xx that means quota)',
+      profile: 'google',
+      smtp: { stage: 'data', ...GOOGLE.smtp.dailyLimit },
+      code: 'PROVIDER_QUOTA',
+    },
+    {
+      name: 'Gmail 421 4.7.0 try again later',
+      profile: 'google',
+      smtp: { stage: 'mail', ...GOOGLE.smtp.tryAgainLater },
+      code: 'PROVIDER_QUOTA',
+    },
+    {
+      name: 'Gmail 454 4.7.0 too many logins',
+      profile: 'google',
+      smtp: { stage: 'auth', ...GOOGLE.smtp.tooManyLogins },
+      code: 'PROVIDER_QUOTA',
+    },
+    {
+      name: 'Microsoft 432 4.3.2 concurrent connections',
+      profile: 'microsoft',
+      smtp: { stage: 'auth', ...MICROSOFT.smtp.concurrentConnections },
+      code: 'PROVIDER_QUOTA',
+    },
+    {
+      name: 'Microsoft 554 5.2.0 SubmissionQuotaExceeded',
+      profile: 'microsoft',
+      smtp: { stage: 'data', ...MICROSOFT.smtp.submissionQuota },
+      code: 'PROVIDER_QUOTA',
+    },
+    {
+      name: 'Microsoft AADSTS90055 tenant throttling',
+      profile: 'microsoft',
+      token: { status: 400, body: MICROSOFT.throttled },
+      code: 'PROVIDER_THROTTLED',
+    },
+    {
+      name: 'Microsoft 535 5.7.139 SMTP AUTH disabled',
+      profile: 'microsoft',
+      smtp: { stage: 'auth', ...MICROSOFT.smtpAuthDisabled },
+      code: 'MAILBOX_SMTP_DISABLED',
+    },
   ];
 
   for (const scenario of retried) {
@@ -96,8 +156,18 @@ describe('sender: every failure class ends where it should', () => {
   }
 
   const permanent: Scenario[] = [
-    { name: 'Gmail 550 5.1.1 unknown recipient', profile: 'google', smtp: { stage: 'rcpt', ...GOOGLE.smtp.noSuchUser }, code: 'SMTP_REJECTED' },
-    { name: 'Gmail 552 5.7.0 blocked content', profile: 'google', smtp: { stage: 'data', ...GOOGLE.smtp.blockedContent }, code: 'SMTP_REJECTED' },
+    {
+      name: 'Gmail 550 5.1.1 unknown recipient',
+      profile: 'google',
+      smtp: { stage: 'rcpt', ...GOOGLE.smtp.noSuchUser },
+      code: 'SMTP_REJECTED',
+    },
+    {
+      name: 'Gmail 552 5.7.0 blocked content',
+      profile: 'google',
+      smtp: { stage: 'data', ...GOOGLE.smtp.blockedContent },
+      code: 'SMTP_REJECTED',
+    },
   ];
 
   for (const scenario of permanent) {
@@ -111,7 +181,10 @@ describe('sender: every failure class ends where it should', () => {
       const [parked, ...others] = await deadLetters(harness, sender.queues.deadLetterQueueUrl);
       assert.equal(others.length, 0);
       assert.equal(parked?.code, scenario.code);
-      assert.match(parked!.reason, new RegExp(scenario.smtp && 'text' in scenario.smtp ? scenario.smtp.text.slice(0, 20) : ''));
+      assert.match(
+        parked!.reason,
+        new RegExp(scenario.smtp && 'text' in scenario.smtp ? scenario.smtp.text.slice(0, 20) : ''),
+      );
       assert.equal(parked?.exhausted, 'false');
       assert.deepEqual(JSON.parse(parked!.body), aMessage(), 'the body is kept as it was');
       assert.equal(harness.smtp[scenario.profile].messages.length, 0);
@@ -143,7 +216,11 @@ describe('sender: every failure class ends where it should', () => {
     const result = await sender.drain();
 
     assert.deepEqual(result, { received: 1, failed: 0, deleted: 1 });
-    assert.equal(harness.smtp.google.stats.authFailures, 1, 'the dead token was refused once (334, then 535 5.7.8)');
+    assert.equal(
+      harness.smtp.google.stats.authFailures,
+      1,
+      'the dead token was refused once (334, then 535 5.7.8)',
+    );
     assert.equal(harness.oauth.google.tokenRequests.length, 2, 'one fresh token was minted');
     assert.equal(harness.smtp.google.messages.length, 2);
   });
@@ -160,7 +237,9 @@ describe('sender: every failure class ends where it should', () => {
       await sender.drain();
 
       assert.equal(lastFailure(sender)?.errorCode, 'MAILBOX_REVOKED');
-      const { Tags = [] } = await harness.secretsManager.send(new DescribeSecretCommand({ SecretId: secretName }));
+      const { Tags = [] } = await harness.secretsManager.send(
+        new DescribeSecretCommand({ SecretId: secretName }),
+      );
       const tag = (key: string) => Tags.find((entry) => entry.Key === key)?.Value;
       assert.equal(tag(STATUS_TAGS.status), 'revoked');
       assert.equal(tag(STATUS_TAGS.code), profile === 'google' ? 'invalid_grant' : '70008');

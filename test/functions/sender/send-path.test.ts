@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
-import { queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
+import { queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
 import { type Harness, startHarness } from '../../harness/index.ts';
 
 describe('sender: the send path end to end', () => {
   let harness: Harness;
   const senders: TestSender[] = [];
-  const track = (sender: TestSender) => (senders.push(sender), sender);
+  const track = (sender: TestSender) => {
+    senders.push(sender);
+    return sender;
+  };
 
   before(async () => {
     harness = await startHarness();
@@ -40,7 +43,13 @@ describe('sender: the send path end to end', () => {
           text: 'Plain body\nwith two lines',
           html: '<p>HTML <b>body</b></p>',
           headers: { 'X-Campaign': 'november', 'List-Unsubscribe': '<mailto:unsubscribe@example.com>' },
-          attachments: [{ filename: 'invoice.pdf', contentType: 'application/pdf', content: attachment.toString('base64') }],
+          attachments: [
+            {
+              filename: 'invoice.pdf',
+              contentType: 'application/pdf',
+              content: attachment.toString('base64'),
+            },
+          ],
           metadata: { tenant: 'acme' },
         }),
       );
@@ -66,7 +75,10 @@ describe('sender: the send path end to end', () => {
       assert.equal(parsed.text?.trim(), 'Plain body\nwith two lines');
       assert.equal(parsed.html?.trim(), '<p>HTML <b>body</b></p>');
       assert.equal(parsed.headers.find((h) => h.key === 'x-campaign')?.value, 'november');
-      assert.equal(parsed.headers.find((h) => h.key === 'list-unsubscribe')?.value, '<mailto:unsubscribe@example.com>');
+      assert.equal(
+        parsed.headers.find((h) => h.key === 'list-unsubscribe')?.value,
+        '<mailto:unsubscribe@example.com>',
+      );
       assert.ok(!received.raw.toLowerCase().includes('hidden@example.net'), 'bcc is not in the headers');
       assert.equal(parsed.attachments.length, 1);
       assert.equal(parsed.attachments[0]?.filename, 'invoice.pdf');
@@ -119,7 +131,10 @@ describe('sender: the send path end to end', () => {
   });
 
   it('writes back a rotated Microsoft refresh token at once and never presents the old one again', async () => {
-    const { refreshToken: original, secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    const { refreshToken: original, secretName } = await harness.connectMailbox(
+      'ops@example.com',
+      'microsoft',
+    );
     const queues = await harness.createQueues();
 
     // Three instances in turn, each with empty caches, so each must refresh from the stored token.
@@ -172,6 +187,9 @@ describe('sender: the send path end to end', () => {
     assert.equal(stored.refreshToken, reconnected);
     const { DescribeSecretCommand } = await import('@aws-sdk/client-secrets-manager');
     const described = await harness.secretsManager.send(new DescribeSecretCommand({ SecretId: secretName }));
-    assert.equal(described.Tags?.find((tag) => tag.Key === STATUS_TAGS.status), undefined);
+    assert.equal(
+      described.Tags?.find((tag) => tag.Key === STATUS_TAGS.status),
+      undefined,
+    );
   });
 });
