@@ -1,0 +1,17 @@
+/**
+ * The JSON Schema of the message contract, derived from the zod schema, for producers in other
+ * languages. Kept out of the Lambda bundles: only scripts and tests import it.
+ */
+import { z } from 'zod';
+import { messageSchema } from './schema.ts';
+
+export const MESSAGE_SCHEMA_ID = 'urn:oauth-mailer:message:v1';
+
+export function messageJsonSchemaText(): string {
+  const schema = z.toJSONSchema(messageSchema, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+  });
+  return `${JSON.stringify({ ...schema, $id: MESSAGE_SCHEMA_ID, title: 'oauth-mailer message, version 1' }, null, 2)}\n`;
+}

@@ -1,0 +1,18 @@
+/** The CDK app: `cdk synth` / `cdk deploy`. Settings come from the `oauth-mailer` context (cdk.json or -c). */
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { OAuthMailerStack } from './oauth-mailer-stack.ts';
+
+const app = new App();
+const settings = (app.node.tryGetContext('oauth-mailer') ?? {}) as {
+  stackName?: string;
+  providers?: Record<string, Record<string, unknown>>;
+  mailboxPrefix?: string;
+};
+new OAuthMailerStack(app, settings.stackName ?? 'OAuthMailer', {
+  providers: settings.providers ?? {},
+  ...(settings.mailboxPrefix ? { mailboxPrefix: settings.mailboxPrefix } : {}),
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+app.synth();

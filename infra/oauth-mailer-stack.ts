@@ -1,0 +1,77 @@
+/** The oauth-mailer stack: mail queues, mailbox secrets and the sender. */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/sender/config.ts';
+import { parseProviders } from '../functions/shared/oauth/providers.ts';
+import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';
+import { MailQueues } from './shared/mail-queues.ts';
+import { MailboxSecrets } from './shared/mailbox-secrets.ts';
+
+export interface OAuthMailerStackProps extends StackProps {
+  /**
+   * Enabled providers, as the PROVIDERS setting (provider id to kind, client id, tenant...), without
+   * client secrets: the stack creates one Secrets Manager secret per provider for those.
+   */
+  readonly providers: Record<string, Record<string, unknown>>;
+  /** @default 'oauth-mailer/mailboxes/' */
+  readonly mailboxPrefix?: string;
+  /** @default 'oauth-mailer/clients/' */
+  readonly clientSecretPrefix?: string;
+  /** @default 8 */
+  readonly maxReceiveCount?: number;
+  /** @default 5 */
+  readonly senderMaxConcurrency?: number;
+  /** Principals that may also use the mailbox key (operators registering app-only mailboxes). */
+  readonly keyUsers?: iam.IPrincipal[];
+}
+
+export class OAuthMailerStack extends Stack {
+  readonly queues: MailQueues;
+  readonly secrets: MailboxSecrets;
+  readonly sender: SenderFunction;
+
+  constructor(scope: Construct, id: string, props: OAuthMailerStackProps) {
+    super(scope, id, props);
+    const clientSecretPrefix = props.clientSecretPrefix ?? 'oauth-mailer/clients/';
+    const providerSettings = Object.fromEntries(
+      Object.entries(props.providers).map(([providerId, settings]) => [
+        providerId,
+        { ...settings, clientSecretId: `${clientSecretPrefix}${providerId}` },
+      ]),
+    );
+    const providersJson = JSON.stringify(providerSettings);
+    // Fails the synth with every problem named, before anything is deployed.
+    const providers = parseProviders(providersJson);
+
+    this.queues = new MailQueues(this, 'Mail', {
+      consumerTimeout: SENDER_TIMEOUT,
+      ...(props.maxReceiveCount ? { maxReceiveCount: props.maxReceiveCount } : {}),
+    });
+    this.secrets = new MailboxSecrets(this, 'Secrets', {
+      mailboxPrefix: props.mailboxPrefix ?? DEFAULT_MAILBOX_SECRET_PREFIX,
+      clientSecretPrefix,
+      providers,
+      ...(props.keyUsers ? { keyUsers: props.keyUsers } : {}),
+    });
+    this.sender = new SenderFunction(this, 'Sending', {
+      queues: this.queues,
+      secrets: this.secrets,
+      providersJson,
+      ...(props.senderMaxConcurrency ? { maxConcurrency: props.senderMaxConcurrency } : {}),
+    });
+
+    new CfnOutput(this, 'QueueUrl', {
+      value: this.queues.queue.queueUrl,
+      description: 'Producers send mail here',
+    });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.queues.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'MailboxSecretPrefix', { value: this.secrets.mailboxPrefix });
+    for (const [providerId, secret] of this.secrets.clientSecrets) {
+      new CfnOutput(this, `ClientSecretName${providerId.replace(/[^A-Za-z0-9]/g, '')}`, {
+        value: secret.secretName,
+        description: `Put the ${providerId} OAuth client secret here after deploy`,
+      });
+    }
+  }
+}

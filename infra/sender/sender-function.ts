@@ -1,0 +1,56 @@
+/** The SQS-triggered sender (functions/sender): partial batch responses, capped concurrency. */
+import { Duration } from 'aws-cdk-lib';
+import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from '../../functions/shared/observability/metric-names.ts';
+import { MailerFunction } from '../shared/function-defaults.ts';
+import type { MailQueues } from '../shared/mail-queues.ts';
+import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
+
+export interface SenderFunctionProps {
+  readonly queues: MailQueues;
+  readonly secrets: MailboxSecrets;
+  /** The PROVIDERS setting (JSON), with client secret ids. */
+  readonly providersJson: string;
+  /**
+   * How many sender instances may run at once (protects provider limits and the token endpoints).
+   * @default 5
+   */
+  readonly maxConcurrency?: number;
+  /** @default 10 */
+  readonly batchSize?: number;
+}
+
+export const SENDER_TIMEOUT = Duration.seconds(60);
+
+export class SenderFunction extends Construct {
+  readonly handler: MailerFunction;
+
+  constructor(scope: Construct, id: string, props: SenderFunctionProps) {
+    super(scope, id);
+    const { queues, secrets } = props;
+    this.handler = new MailerFunction(this, 'Sender', {
+      entry: 'functions/sender/handler.ts',
+      description: 'Sends queued mail as connected Gmail / Microsoft 365 mailboxes over SMTP XOAUTH2',
+      timeout: SENDER_TIMEOUT,
+      environment: {
+        PROVIDERS: props.providersJson,
+        MAILBOX_SECRET_PREFIX: secrets.mailboxPrefix,
+        DEAD_LETTER_QUEUE_URL: queues.deadLetterQueue.queueUrl,
+        MAX_RECEIVE_COUNT: String(queues.maxReceiveCount),
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      },
+    });
+    const fn = this.handler.function;
+    secrets.grantSenderAccess(fn);
+    queues.deadLetterQueue.grantSendMessages(fn);
+    fn.addEventSource(
+      new lambdaEventSources.SqsEventSource(queues.queue, {
+        batchSize: props.batchSize ?? 10,
+        maxBatchingWindow: Duration.seconds(1),
+        reportBatchItemFailures: true,
+        maxConcurrency: props.maxConcurrency ?? 5,
+      }),
+    );
+  }
+}

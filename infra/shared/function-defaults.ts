@@ -1,0 +1,75 @@
+/**
+ * Secure defaults for every function of the stack, in one place: Node 24 on arm64, ESM bundled by the
+ * local esbuild (no Docker), minified, a log group with a retention, a role of its own with no
+ * managed policies.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { projectRoot } from './paths.ts';
+
+export interface MailerFunctionProps {
+  /** Entry file, relative to the project root, e.g. functions/sender/handler.ts */
+  readonly entry: string;
+  readonly description: string;
+  readonly environment: Record<string, string>;
+  /** @default Duration.seconds(60) */
+  readonly timeout?: Duration;
+  /** @default 256 */
+  readonly memorySize?: number;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** A Lambda function with the project's defaults; exposes its role and log group. */
+export class MailerFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: MailerFunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs ${id}: ${props.description}`,
+    });
+    // Write to its own log group only (instead of the AWSLambdaBasicExecutionRole managed policy).
+    this.logGroup.grantWrite(this.role);
+    const functionProps: NodejsFunctionProps = {
+      entry: `${projectRoot}/${props.entry}`,
+      projectRoot,
+      depsLockFilePath: `${projectRoot}/package-lock.json`,
+      description: props.description,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.seconds(60),
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        mainFields: ['module', 'main'],
+        // The runtime provides AWS SDK v3; bundling it would only add weight.
+        externalModules: ['@aws-sdk/*'],
+        // Some dependencies still call require(); give ESM bundles a real one.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        forceDockerBundling: false,
+      },
+    };
+    this.function = new NodejsFunction(this, 'Function', functionProps);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The mail queue and its dead-letter queue, with secure defaults: encrypted, TLS-only, a redrive
+ * after enough receives for the sender's own retries, the longest retention SQS allows for parked mail.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface MailQueuesProps {
+  /** The consumer's timeout: the visibility timeout is at least six times it (AWS guidance). */
+  readonly consumerTimeout: Duration;
+  /**
+   * Receives before SQS moves a message to the dead-letter queue; the sender dead-letters the last
+   * one itself, with its reason. At least 5.
+   * @default 8
+   */
+  readonly maxReceiveCount?: number;
+}
+
+/** SQS's maximum retention. */
+const MAX_RETENTION = Duration.days(14);
+
+export class MailQueues extends Construct {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly maxReceiveCount: number;
+
+  constructor(scope: Construct, id: string, props: MailQueuesProps) {
+    super(scope, id);
+    this.maxReceiveCount = props.maxReceiveCount ?? 8;
+    if (this.maxReceiveCount < 5)
+      throw new Error(`maxReceiveCount must be 5 or more, got ${this.maxReceiveCount}`);
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: MAX_RETENTION,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // Deferred mail (provider quotas, revoked mailboxes) may wait hours between receives.
+      retentionPeriod: MAX_RETENTION,
+      visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: this.maxReceiveCount },
+    });
+  }
+}

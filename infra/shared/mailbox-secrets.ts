@@ -1,0 +1,157 @@
+/**
+ * Where mailbox credentials live: a customer-managed KMS key that only the functions which need the
+ * tokens may use (through Secrets Manager only), the OAuth client secrets, and the IAM grants scoped
+ * to the mailbox prefix.
+ */
+import { Arn, ArnFormat, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct, type IConstruct } from 'constructs';
+import { STATUS_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
+import type { ProviderConfig } from '../../functions/shared/oauth/providers.ts';
+
+export interface MailboxSecretsProps {
+  /** Secrets Manager name prefix of the mailbox secrets, e.g. oauth-mailer/mailboxes/ */
+  readonly mailboxPrefix: string;
+  /** Name prefix of the OAuth client secrets, e.g. oauth-mailer/clients/ */
+  readonly clientSecretPrefix: string;
+  readonly providers: ReadonlyMap<string, ProviderConfig>;
+  /**
+   * Principals (operators, CI roles) that may also use the key, to register app-only mailboxes by hand.
+   * @default none
+   */
+  readonly keyUsers?: iam.IPrincipal[];
+}
+
+const KEY_ADMIN_ACTIONS = [
+  'kms:Create*',
+  'kms:Describe*',
+  'kms:Enable*',
+  'kms:List*',
+  'kms:Put*',
+  'kms:Update*',
+  'kms:Revoke*',
+  'kms:Disable*',
+  'kms:Get*',
+  'kms:Delete*',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:ScheduleKeyDeletion',
+  'kms:CancelKeyDeletion',
+];
+
+export class MailboxSecrets extends Construct {
+  readonly key: kms.Key;
+  readonly mailboxPrefix: string;
+  /** The OAuth client secret of each provider, by provider id. */
+  readonly clientSecrets: ReadonlyMap<string, secretsmanager.Secret>;
+  readonly #mailboxArnPattern: string;
+
+  constructor(scope: Construct, id: string, props: MailboxSecretsProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.mailboxPrefix = props.mailboxPrefix;
+    // The account may administer the key but not use it: only named principals can decrypt.
+    this.key = new kms.Key(this, 'Key', {
+      description: 'oauth-mailer: encrypts mailbox refresh tokens and OAuth client secrets',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      policy: new iam.PolicyDocument({
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'AccountAdministersTheKey',
+            principals: [new iam.AccountRootPrincipal()],
+            actions: KEY_ADMIN_ACTIONS,
+            resources: ['*'],
+          }),
+        ],
+      }),
+    });
+    for (const user of props.keyUsers ?? []) this.#allowKeyUse(user);
+    this.#mailboxArnPattern = Arn.format(
+      {
+        service: 'secretsmanager',
+        resource: 'secret',
+        resourceName: `${props.mailboxPrefix}*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      },
+      stack,
+    );
+    const clientSecrets = new Map<string, secretsmanager.Secret>();
+    for (const provider of props.providers.values()) {
+      const secret = new secretsmanager.Secret(this, `ClientSecret-${provider.id}`, {
+        secretName: `${props.clientSecretPrefix}${provider.id}`,
+        description: `OAuth client secret of the ${provider.id} app registration; set it after deploy`,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      // Set on the L1: the L2 `encryptionKey` would let every principal of the account use the key.
+      (secret.node.defaultChild as secretsmanager.CfnSecret).kmsKeyId = this.key.keyArn;
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-SMG4',
+        reason:
+          'An OAuth client secret is issued by Google or Microsoft and rotated in their consoles; Secrets Manager cannot rotate it.',
+      });
+      clientSecrets.set(provider.id, secret);
+    }
+    this.clientSecrets = clientSecrets;
+  }
+
+  /** Read mailboxes, write back rotated tokens, record status tags; read the client secrets. */
+  grantSenderAccess(grantee: iam.IGrantable & IConstruct): void {
+    this.#grantMailboxes(grantee, [
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:PutSecretValue',
+      'secretsmanager:UpdateSecretVersionStage',
+    ]);
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RecordMailboxStatusTags',
+        actions: ['secretsmanager:TagResource'],
+        resources: [this.#mailboxArnPattern],
+        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': Object.values(STATUS_TAGS) } },
+      }),
+    );
+    for (const secret of this.clientSecrets.values()) secret.grantRead(grantee);
+    this.#allowKeyUse(grantee.grantPrincipal);
+    const stack = Stack.of(this);
+    const literal = (value: string, pseudo: string) =>
+      Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value;
+    const arn = `arn:<AWS::Partition>:secretsmanager:${literal(stack.region, 'Region')}:${literal(stack.account, 'AccountId')}:secret:${this.mailboxPrefix}*`;
+    const principal = grantee.grantPrincipal;
+    Validations.of(Construct.isConstruct(principal) ? principal : grantee).acknowledge({
+      id: `AwsSolutions::AwsSolutions-IAM5[Resource::${arn}]`,
+      reason:
+        'Mailbox secrets are created at run time, one per connected mailbox; access is scoped to the mailbox name prefix.',
+    });
+  }
+
+  #grantMailboxes(grantee: iam.IGrantable, actions: string[]): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'MailboxSecrets', actions, resources: [this.#mailboxArnPattern] }),
+    );
+  }
+
+  /** Key use through Secrets Manager only, in this account and region. */
+  #allowKeyUse(principal: iam.IPrincipal): void {
+    const viaSecretsManager = {
+      StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+    };
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [principal],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: ['*'],
+        conditions: viaSecretsManager,
+      }),
+    );
+    principal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: [this.key.keyArn],
+        conditions: viaSecretsManager,
+      }),
+    );
+  }
+}

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MailerError } from '../../../functions/shared/errors.ts';
+import { DEFAULT_RETRY_POLICY, decideRetry } from '../../../functions/shared/retry-policy.ts';
+
+const error = (code: ConstructorParameters<typeof MailerError>[0]) => new MailerError(code, 'x');
+
+describe('Function: decideRetry()', () => {
+  it('dead-letters a permanent failure at once, whatever its receive count', () => {
+    assert.deepEqual(decideRetry(error('MESSAGE_INVALID'), 1, 8), {
+      action: 'dead-letter',
+      exhausted: false,
+    });
+    assert.deepEqual(decideRetry(error('SMTP_REJECTED'), 1, 8), { action: 'dead-letter', exhausted: false });
+  });
+
+  it('dead-letters a retryable failure on its last receive, marked exhausted', () => {
+    assert.deepEqual(decideRetry(error('MAILBOX_REVOKED'), 8, 8), { action: 'dead-letter', exhausted: true });
+    assert.deepEqual(decideRetry(error('SMTP_TRANSIENT'), 9, 8), { action: 'dead-letter', exhausted: true });
+  });
+
+  it('backs off exponentially with jitter between half and all of the ceiling', () => {
+    const delay = (receive: number, random: number) => {
+      const decision = decideRetry(error('SMTP_TRANSIENT'), receive, 100, DEFAULT_RETRY_POLICY, () => random);
+      assert.equal(decision.action, 'retry');
+      return decision.action === 'retry' ? decision.delaySeconds : 0;
+    };
+    assert.equal(delay(1, 0), 15);
+    assert.equal(delay(1, 1), 30);
+    assert.equal(delay(2, 1), 60);
+    assert.equal(delay(3, 1), 120);
+    assert.equal(delay(20, 1), 900, 'capped at 15 minutes');
+  });
+
+  it('waits far longer after a quota answer or a revoked mailbox than after a passing fault', () => {
+    const first = (code: ConstructorParameters<typeof MailerError>[0]) => {
+      const decision = decideRetry(error(code), 1, 8, DEFAULT_RETRY_POLICY, () => 0);
+      return decision.action === 'retry' ? decision.delaySeconds : Number.NaN;
+    };
+    assert.ok(first('PROVIDER_QUOTA') >= 10 * first('CONNECTION_FAILED'));
+    assert.ok(first('MAILBOX_REVOKED') > first('PROVIDER_QUOTA'));
+  });
+
+  it('never asks SQS for more than its 12-hour visibility limit', () => {
+    const policy = { ...DEFAULT_RETRY_POLICY, defer: { baseSeconds: 3600, maxSeconds: 48 * 3600 } };
+    const decision = decideRetry(error('PROVIDER_QUOTA'), 10, 100, policy, () => 1);
+    assert.ok(decision.action === 'retry' && decision.delaySeconds < 12 * 3600);
+  });
+});

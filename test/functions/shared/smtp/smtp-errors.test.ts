@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MailerError } from '../../../../functions/shared/errors.ts';
+import { classifySmtpError } from '../../../../functions/shared/smtp/smtp-errors.ts';
+import { GOOGLE, MICROSOFT } from '../../../harness/provider-strings.ts';
+
+const classify = (response: string, code = 'EMESSAGE') =>
+  classifySmtpError(
+    { code, response, responseCode: Number(response.slice(0, 3)) },
+    { mailbox: 'm@example.com' },
+  ).code;
+const line = (answer: { code: number; text: string }) => `${answer.code} ${answer.text}`;
+
+describe('Function: classifySmtpError()', () => {
+  it('defers every quota answer, including the 5xx ones', () => {
+    for (const answer of [
+      GOOGLE.smtp.dailyLimit,
+      GOOGLE.smtp.tryAgainLater,
+      GOOGLE.smtp.tooManyLogins,
+      MICROSOFT.smtp.concurrentConnections,
+      MICROSOFT.smtp.submissionQuota,
+    ]) {
+      assert.equal(classify(line(answer)), 'PROVIDER_QUOTA', line(answer));
+    }
+  });
+
+  it('keeps messages of a mailbox whose SMTP AUTH is off or which is full', () => {
+    assert.equal(classify(line(MICROSOFT.smtpAuthDisabled), 'EAUTH'), 'MAILBOX_SMTP_DISABLED');
+    assert.equal(classify(line(MICROSOFT.smtp.mailboxFull)), 'MAILBOX_FULL');
+    assert.equal(classify(`535 ${GOOGLE.authFailed}`, 'EAUTH'), 'MAILBOX_AUTH_REJECTED');
+  });
+
+  it('dead-letters a 5xx about a recipient or the content, retries a 4xx', () => {
+    assert.equal(classify(line(GOOGLE.smtp.noSuchUser), 'EENVELOPE'), 'SMTP_REJECTED');
+    assert.equal(classify(line(GOOGLE.smtp.blockedContent)), 'SMTP_REJECTED');
+    assert.equal(classify(line(GOOGLE.smtp.receivingTooQuickly)), 'SMTP_TRANSIENT');
+  });
+
+  it('retries connection failures and passes our own errors through unchanged', () => {
+    assert.equal(classifySmtpError({ code: 'ETIMEDOUT' }, { mailbox: 'm' }).code, 'CONNECTION_FAILED');
+    const ours = new MailerError('MAILBOX_REVOKED', 'gone');
+    const wrapped = Object.assign(new Error('access token unavailable', { cause: ours }), { code: 'EAUTH' });
+    assert.equal(classifySmtpError(wrapped, { mailbox: 'm' }), ours);
+  });
+});

@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { OAuthMailerStack } from '../../infra/oauth-mailer-stack.ts';
+
+const providers = {
+  google: { kind: 'google', clientId: '123-test.apps.googleusercontent.com' },
+  microsoft: {
+    kind: 'microsoft',
+    clientId: '11111111-2222-3333-4444-555555555555',
+    tenant: 'contoso.onmicrosoft.com',
+  },
+};
+
+function synthesize() {
+  const app = new App({ outdir: join(process.env.TMPDIR ?? '/tmp', `cdk-test-${process.pid}`) });
+  const stack = new OAuthMailerStack(app, 'Test', {
+    providers,
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const assembly = app.synth();
+  return { stack, template: Template.fromStack(stack), outdir: assembly.directory };
+}
+
+type Statement = {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+  Principal?: unknown;
+};
+const actionsOf = (statement: Statement) => [statement.Action].flat();
+
+describe('infra: OAuthMailerStack', () => {
+  let template: Template;
+  let outdir: string;
+  let senderPolicy: Statement[];
+  let senderRoleId: string;
+
+  before(() => {
+    ({ template, outdir } = synthesize());
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
+      Properties: { Role: { 'Fn::GetAtt': string[] } };
+    };
+    senderRoleId = fn.Properties.Role['Fn::GetAtt'][0]!;
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: senderRoleId }] },
+    });
+    senderPolicy = Object.values(policies).flatMap(
+      (policy) =>
+        (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
+          .Statement,
+    );
+  });
+
+  it('passes the cdk-nag AwsSolutions checks with every acknowledgement reasoned', () => {
+    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: Array<{
+        pluginName: string;
+        conclusion: string;
+        violations: unknown[];
+        suppressedViolations: Array<{ reason?: string }>;
+      }>;
+    };
+    const plugin = report.pluginReports.find((entry) => entry.pluginName === 'AwsSolutions');
+    assert.equal(plugin?.conclusion, 'success');
+    assert.equal(plugin?.violations.length, 0);
+    for (const acknowledged of plugin?.suppressedViolations ?? [])
+      assert.ok((acknowledged.reason ?? '').length > 20);
+  });
+
+  it('runs the sender on Node 24, arm64, bundled, with its configuration in the environment', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Timeout: 60,
+      LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
+      Environment: {
+        Variables: Match.objectLike({
+          MAILBOX_SECRET_PREFIX: 'oauth-mailer/mailboxes/',
+          MAX_RECEIVE_COUNT: '8',
+          PROVIDERS: Match.serializedJson(
+            Match.objectLike({
+              google: Match.objectLike({ kind: 'google', clientSecretId: 'oauth-mailer/clients/google' }),
+              microsoft: Match.objectLike({ kind: 'microsoft', tenant: 'contoso.onmicrosoft.com' }),
+            }),
+          ),
+        }),
+      },
+    });
+    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
+    assert.ok(
+      !JSON.stringify(fn.Properties.Environment).match(/secret"\s*:\s*"[^o]/i),
+      'no client secret value in the environment',
+    );
+  });
+
+  it('feeds the sender from the queue with partial batch responses and a concurrency cap', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 5 },
+      BatchSize: 10,
+    });
+  });
+
+  it('keeps mail in encrypted, TLS-only queues with a redrive after 5+ receives and the longest DLQ retention', () => {
+    const queues = template.findResources('AWS::SQS::Queue');
+    assert.equal(Object.keys(queues).length, 2);
+    for (const queue of Object.values(queues) as Array<{ Properties: Record<string, unknown> }>) {
+      assert.equal(queue.Properties.SqsManagedSseEnabled, true);
+      assert.equal(queue.Properties.MessageRetentionPeriod, 14 * 24 * 3600);
+    }
+    const main = Object.values(queues).find(
+      (queue) => (queue as { Properties: Record<string, unknown> }).Properties.RedrivePolicy,
+    ) as {
+      Properties: { VisibilityTimeout: number; RedrivePolicy: { maxReceiveCount: number } };
+    };
+    assert.ok(main.Properties.RedrivePolicy.maxReceiveCount >= 5);
+    assert.ok(
+      main.Properties.VisibilityTimeout >= 6 * 60,
+      'visibility timeout is at least 6x the function timeout',
+    );
+    const policies = template.findResources('AWS::SQS::QueuePolicy');
+    assert.equal(Object.keys(policies).length, 2);
+    for (const policy of Object.values(policies) as Array<{
+      Properties: { PolicyDocument: { Statement: Statement[] } };
+    }>) {
+      assert.ok(
+        policy.Properties.PolicyDocument.Statement.some(
+          (statement) =>
+            statement.Effect === 'Deny' &&
+            JSON.stringify(statement.Condition).includes('"aws:SecureTransport":"false"'),
+        ),
+      );
+    }
+  });
+
+  it('lets the sender reach only the mailbox secrets under its prefix, tagging only status tags', () => {
+    const mailbox = senderPolicy.find((statement) => statement.Sid === 'MailboxSecrets');
+    assert.deepEqual(actionsOf(mailbox!).sort(), [
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:PutSecretValue',
+      'secretsmanager:UpdateSecretVersionStage',
+    ]);
+    assert.match(JSON.stringify(mailbox!.Resource), /:secret:oauth-mailer\/mailboxes\/\*/);
+    const tagging = senderPolicy.find((statement) => statement.Sid === 'RecordMailboxStatusTags');
+    assert.deepEqual(tagging?.Condition, {
+      'ForAllValues:StringEquals': {
+        'aws:TagKeys': ['oauth-mailer:status', 'oauth-mailer:status-code', 'oauth-mailer:status-since'],
+      },
+    });
+    const secretActions = senderPolicy.filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
+    );
+    for (const statement of secretActions)
+      assert.ok(!JSON.stringify(statement.Resource).includes('"*"'), 'no secret wildcard beyond the prefix');
+    assert.ok(
+      !senderPolicy.some((statement) => actionsOf(statement).includes('secretsmanager:CreateSecret')),
+    );
+  });
+
+  it('encrypts secrets with a rotating customer-managed key that only the sender may use, via Secrets Manager', () => {
+    const keys = template.findResources('AWS::KMS::Key');
+    const [key] = Object.values(keys) as Array<{
+      Properties: { EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } };
+    }>;
+    assert.equal(key?.Properties.EnableKeyRotation, true);
+    const statements = key!.Properties.KeyPolicy.Statement;
+    const root = statements.find((statement) => statement.Sid === 'AccountAdministersTheKey')!;
+    assert.ok(
+      !actionsOf(root).includes('kms:Decrypt') && !actionsOf(root).includes('kms:*'),
+      'the account cannot decrypt by IAM alone',
+    );
+    const users = statements.filter(
+      (statement) =>
+        actionsOf(statement).some((action) => /Decrypt|GenerateDataKey|\*/.test(action)) &&
+        statement !== root,
+    );
+    assert.equal(users.length, 1, 'one statement lets a principal use the key');
+    assert.deepEqual(users[0]?.Principal, { AWS: { 'Fn::GetAtt': [senderRoleId, 'Arn'] } });
+    assert.deepEqual(users[0]?.Condition, {
+      StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' },
+    });
+    template.resourcePropertiesCountIs('AWS::SecretsManager::Secret', { KmsKeyId: Match.anyValue() }, 2);
+  });
+
+  it('gives the sender only send on the dead-letter queue and consume on the mail queue', () => {
+    const sqsActions = senderPolicy.flatMap(actionsOf).filter((action) => action.startsWith('sqs:'));
+    assert.deepEqual([...new Set(sqsActions)].sort(), [
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
+      'sqs:SendMessage',
+    ]);
+  });
+
+  it('rejects an invalid provider configuration at synth time, naming the problem', () => {
+    const app = new App();
+    assert.throws(
+      () => new OAuthMailerStack(app, 'Bad', { providers: { local: { kind: 'oidc', clientId: 'x' } } }),
+      /provider "local" \(kind oidc\) needs tokenEndpoint and smtp/,
+    );
+  });
+});
