@@ -36,7 +36,10 @@ describe('Function: classifyTokenError()', () => {
   });
 
   it('ignores error_description, which providers reword and which may echo input', () => {
-    const body: Record<string, unknown> = { error: 'invalid_grant', error_description: 'token abc123 expired' };
+    const body: Record<string, unknown> = {
+      error: 'invalid_grant',
+      error_description: 'token abc123 expired',
+    };
     const error = classifyTokenError(400, body, context);
     assert.ok(!error.message.includes('abc123'));
     assert.ok(!JSON.stringify(error.detail).includes('abc123'));
