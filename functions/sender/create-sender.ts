@@ -29,6 +29,8 @@ export interface SenderOptions {
   readonly sqs?: SQSClient;
   readonly retryPolicy?: RetryPolicy;
   readonly smtpTimeouts?: Partial<SmtpTimeouts>;
+  /** @default 10 seconds */
+  readonly tokenTimeoutMs?: number;
 }
 
 export interface Sender {
@@ -51,6 +53,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     store,
     clientSecrets: new ClientSecrets(secretsManager, config.secretCacheTtlMs),
     providers: config.providers,
+    ...(options.tokenTimeoutMs ? { requestTimeoutMs: options.tokenTimeoutMs } : {}),
     events: {
       tokenRequested: () => metrics.addMetric(METRIC.tokenRequests, MetricUnit.Count, 1),
       refreshTokenRotated: (mailbox, result) => {

@@ -16,7 +16,9 @@ export type SmtpStage = 'auth' | 'mail' | 'rcpt' | 'data';
 export type SmtpFault =
   | { readonly stage: SmtpStage; readonly code: number; readonly text: string }
   /** Cuts the connection while the client streams the message (after DATA). */
-  | { readonly stage: 'data'; readonly drop: true };
+  | { readonly stage: 'data'; readonly drop: true }
+  /** Takes the message but answers only after this long (a server that hangs). */
+  | { readonly stage: 'data'; readonly stallMs: number };
 
 export interface ReceivedMessage {
   /** The mailbox that authenticated (XOAUTH2 user=). */
@@ -122,6 +124,10 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', async () => {
         if (fault && 'code' in fault) return callback(smtpError(fault.code, fault.text));
+        if (fault && 'stallMs' in fault) {
+          await new Promise((resolve) => setTimeout(resolve, fault.stallMs));
+          return callback(smtpError(451, '4.4.2 Timed out'));
+        }
         const raw = Buffer.concat(chunks).toString('utf8');
         const parsed = await PostalMime.parse(raw);
         messages.push({

@@ -32,6 +32,8 @@ export interface AccessTokensOptions {
   readonly events?: AccessTokenEvents;
   /** Renew this long before expiry, at most half the token's lifetime. */
   readonly expiryMarginMs?: number;
+  /** How long a token endpoint may take before the attempt counts as a transient failure. */
+  readonly requestTimeoutMs?: number;
 }
 
 const DEFAULT_EXPIRY_MARGIN_MS = 5 * 60_000;
@@ -105,6 +107,7 @@ export class AccessTokens {
         clientSecret,
         params,
         context: { mailbox: address, provider: provider.id },
+        ...(this.#options.requestTimeoutMs ? { timeoutMs: this.#options.requestTimeoutMs } : {}),
       });
     } catch (error) {
       if (error instanceof MailerError && error.code === 'MAILBOX_REVOKED') {

@@ -39,7 +39,12 @@ describe('sender: every failure class ends where it should', () => {
 
   async function setUp(profile: ProfileName) {
     await harness.connectMailbox('ops@example.com', profile);
-    const sender = newSender(harness, await harness.createQueues(), { retryPolicy: FAST_RETRIES });
+    const sender = newSender(harness, await harness.createQueues(), {
+      retryPolicy: FAST_RETRIES,
+      // Short limits so a hanging server shows up as a timeout within the test.
+      smtpTimeouts: { socketMs: 400 },
+      tokenTimeoutMs: 250,
+    });
     senders.push(sender);
     await sender.enqueue(aMessage());
     return sender;
@@ -76,6 +81,18 @@ describe('sender: every failure class ends where it should', () => {
       profile: 'microsoft',
       smtp: { stage: 'data', drop: true },
       code: 'CONNECTION_FAILED',
+    },
+    {
+      name: 'an SMTP server that stops answering (timeout)',
+      profile: 'google',
+      smtp: { stage: 'data', stallMs: 1500 },
+      code: 'CONNECTION_FAILED',
+    },
+    {
+      name: 'a token endpoint that stops answering (timeout)',
+      profile: 'microsoft',
+      token: { delayMs: 1000 },
+      code: 'TOKEN_ENDPOINT_UNAVAILABLE',
     },
     {
       name: 'token endpoint HTTP 503',
