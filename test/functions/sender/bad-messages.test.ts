@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import { assertNoSecretsIn, deadLetters } from '../../harness/assertions.ts';
+import { beforeEach, describe, it } from 'node:test';
+import { deadLetters } from '../../harness/assertions.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
-import { type Harness, startHarness } from '../../harness/index.ts';
+import type { Harness } from '../../harness/index.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
 
 const many = (count: number, prefix = 'r') =>
   Array.from({ length: count }, (_, index) => `${prefix}${index}@example.net`);
@@ -71,23 +72,15 @@ const cases: Array<{ name: string; body: unknown; reason: RegExp; from?: 'google
 ];
 
 describe('sender: bad messages are dead-lettered with a clear reason and nothing is sent', () => {
+  const context = useHarness();
   let harness: Harness;
   let sender: TestSender;
 
-  before(async () => {
-    harness = await startHarness();
-  });
   beforeEach(async () => {
-    await harness.reset();
+    harness = context.harness;
     await harness.connectMailbox('ops@example.com', 'google');
     await harness.connectMailbox('ms@example.com', 'microsoft');
-    sender?.close();
-    sender = newSender(harness, await harness.createQueues());
-  });
-  after(async () => {
-    sender.close();
-    assertNoSecretsIn(sender.telemetry.lines, harness.secrets());
-    await harness.stop();
+    sender = context.track(newSender(harness, await harness.createQueues()));
   });
 
   for (const { name, body, reason } of cases) {

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { ErrorCode } from '../../../functions/shared/errors.ts';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import type { RetryPolicy } from '../../../functions/shared/retry-policy.ts';
-import { assertNoSecretsIn, deadLetters } from '../../harness/assertions.ts';
+import { deadLetters } from '../../harness/assertions.ts';
 import { queueCounts } from '../../harness/aws.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
-import { type Harness, startHarness } from '../../harness/index.ts';
+import type { Harness } from '../../harness/index.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
 import type { TokenFault } from '../../harness/oauth-server.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from '../../harness/provider-strings.ts';
 import type { SmtpFault } from '../../harness/smtp-server.ts';
@@ -21,20 +22,10 @@ const FAST_RETRIES: RetryPolicy = {
 };
 
 describe('sender: every failure class ends where it should', () => {
+  const context = useHarness();
   let harness: Harness;
-  const senders: TestSender[] = [];
-
-  before(async () => {
-    harness = await startHarness();
-  });
-  beforeEach(() => harness.reset());
-  after(async () => {
-    for (const sender of senders) sender.close();
-    assertNoSecretsIn(
-      senders.flatMap((sender) => sender.telemetry.lines),
-      harness.secrets(),
-    );
-    await harness.stop();
+  beforeEach(() => {
+    harness = context.harness;
   });
 
   async function setUp(profile: ProfileName) {
@@ -45,7 +36,7 @@ describe('sender: every failure class ends where it should', () => {
       smtpTimeouts: { socketMs: 400 },
       tokenTimeoutMs: 250,
     });
-    senders.push(sender);
+    context.track(sender);
     await sender.enqueue(aMessage());
     return sender;
   }
@@ -211,7 +202,7 @@ describe('sender: every failure class ends where it should', () => {
 
   it('dead-letters a message from an unknown mailbox at once (MAILBOX_UNKNOWN)', async () => {
     const sender = newSender(harness, await harness.createQueues(), { retryPolicy: FAST_RETRIES });
-    senders.push(sender);
+    context.track(sender);
     await sender.enqueue(aMessage({ from: 'nobody@example.com' }));
 
     await sender.drain();
@@ -247,7 +238,7 @@ describe('sender: every failure class ends where it should', () => {
       const { refreshToken, secretName } = await harness.connectMailbox('ops@example.com', profile);
       const queues = await harness.createQueues();
       const sender = newSender(harness, queues, { retryPolicy: FAST_RETRIES });
-      senders.push(sender);
+      context.track(sender);
       await harness.oauth[profile].revoke(refreshToken);
       await sender.enqueue(aMessage());
 

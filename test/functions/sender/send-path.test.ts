@@ -1,30 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
-import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { queueCounts, readSecretJson } from '../../harness/aws.ts';
-import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
-import { type Harness, startHarness } from '../../harness/index.ts';
+import { aMessage, newSender } from '../../harness/factories.ts';
+import type { Harness } from '../../harness/index.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
 
 describe('sender: the send path end to end', () => {
+  const context = useHarness();
+  const track = context.track;
   let harness: Harness;
-  const senders: TestSender[] = [];
-  const track = (sender: TestSender) => {
-    senders.push(sender);
-    return sender;
-  };
-
-  before(async () => {
-    harness = await startHarness();
-  });
-  beforeEach(() => harness.reset());
-  after(async () => {
-    for (const sender of senders) sender.close();
-    assertNoSecretsIn(
-      senders.flatMap((sender) => sender.telemetry.lines),
-      harness.secrets(),
-    );
-    await harness.stop();
+  beforeEach(() => {
+    harness = context.harness;
   });
 
   for (const profile of ['google', 'microsoft'] as const) {

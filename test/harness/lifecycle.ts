@@ -1,0 +1,41 @@
+/**
+ * Registers the harness lifecycle for a test file: start the servers once, reset them before each
+ * test, and at the end close every sender and check that no secret reached any captured output.
+ */
+import { after, before, beforeEach } from 'node:test';
+import { assertNoSecretsIn } from './assertions.ts';
+import type { TestSender } from './factories.ts';
+import { type Harness, startHarness } from './index.ts';
+
+export interface HarnessContext {
+  readonly harness: Harness;
+  /** Closes the sender after the file and includes its output in the secret scan. */
+  track<T extends TestSender>(sender: T): T;
+}
+
+export function useHarness(): HarnessContext {
+  let harness: Harness | undefined;
+  const senders: TestSender[] = [];
+  before(async () => {
+    harness = await startHarness();
+  });
+  beforeEach(() => harness!.reset());
+  after(async () => {
+    for (const sender of senders) sender.close();
+    assertNoSecretsIn(
+      senders.flatMap((sender) => sender.telemetry.lines),
+      harness!.secrets(),
+    );
+    await harness!.stop();
+  });
+  return {
+    get harness() {
+      if (!harness) throw new Error('the harness starts in before(); use it inside tests');
+      return harness;
+    },
+    track(sender) {
+      senders.push(sender);
+      return sender;
+    },
+  };
+}
