@@ -3,22 +3,22 @@
  * `<prefix><address>`. Onboarding writes it; the sender and the validator read it and write back
  * rotated refresh tokens.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 export const mailboxSecretSchema = z.object({
   schemaVersion: z.literal(1),
   /** The address mail is sent as, and the XOAUTH2 `user=` (a shared mailbox's own address). */
   address: z.email(),
   /** A provider id from the deployment's PROVIDERS setting. */
-  provider: z.string().min(1),
+  provider: z.string().check(z.minLength(1)),
   /** refresh_token: a delegated grant from a browser consent. client_credentials: a Microsoft app-only mailbox. */
-  grantType: z.enum(['refresh_token', 'client_credentials']).default('refresh_token'),
-  refreshToken: z.string().min(1).optional(),
-  scope: z.string().optional(),
+  grantType: z._default(z.enum(['refresh_token', 'client_credentials']), 'refresh_token'),
+  refreshToken: z.optional(z.string().check(z.minLength(1))),
+  scope: z.optional(z.string()),
   /** The account that consented, when it is not `address` (shared mailboxes). */
-  account: z.string().optional(),
-  connectedAt: z.string().optional(),
-  updatedAt: z.string().optional(),
+  account: z.optional(z.string()),
+  connectedAt: z.optional(z.string()),
+  updatedAt: z.optional(z.string()),
 });
 
 export type MailboxSecret = z.infer<typeof mailboxSecretSchema>;

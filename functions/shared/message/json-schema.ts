@@ -2,7 +2,7 @@
  * The JSON Schema of the message contract, derived from the zod schema, for producers in other
  * languages. Kept out of the Lambda bundles: only scripts and tests import it.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { messageSchema } from './schema.ts';
 
 export const MESSAGE_SCHEMA_ID = 'urn:oauth-mailer:message:v1';

@@ -1,6 +1,6 @@
 /** Turns an SQS record body into a valid MailMessage, or a MESSAGE_INVALID error that says why. */
 
-import type { core } from 'zod';
+import type { core } from 'zod/mini';
 import { MailerError } from '../errors.ts';
 import { MAX_MESSAGE_BYTES, type MailMessage, messageSchema } from './schema.ts';
 
@@ -25,6 +25,29 @@ function isTypeMismatch(branch: core.$ZodIssue[]): boolean {
       (inner.code === 'invalid_type' ||
         (inner.code === 'invalid_union' && inner.errors.every(isTypeMismatch))),
   );
+}
+
+/** Our own messages where the schema gives one; otherwise words made from the issue's code (zod/mini has none). */
+function describe(issue: core.$ZodIssue | undefined): string | undefined {
+  if (!issue) return undefined;
+  if (issue.message && issue.message !== 'Invalid input') return issue.message;
+  const unit = (origin: string) => (origin === 'array' ? 'items' : origin === 'string' ? 'characters' : '');
+  switch (issue.code) {
+    case 'invalid_type':
+      return `must be ${issue.expected === 'object' ? 'an object' : `a ${issue.expected}`}`;
+    case 'too_big':
+      return `must have at most ${issue.maximum} ${unit(issue.origin)}`.trimEnd();
+    case 'too_small':
+      return issue.origin === 'string' && Number(issue.minimum) === 1
+        ? 'must not be empty'
+        : `must have at least ${issue.minimum} ${unit(issue.origin)}`.trimEnd();
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+    case 'invalid_format':
+      return `must be a valid ${issue.format}`;
+    default:
+      return 'is not valid';
+  }
 }
 
 /**
@@ -53,8 +76,8 @@ export function parseMessage(body: string): MailMessage {
     if (issue.code === 'unrecognized_keys') {
       return `${path}: unknown field(s) ${issue.keys.map((key) => JSON.stringify(key.slice(0, 40))).join(', ')}`;
     }
-    if (issue.code === 'invalid_key') return `${path}: name ${issue.issues[0]?.message ?? 'is not allowed'}`;
-    return `${path}: ${issue.message}`;
+    if (issue.code === 'invalid_key') return `${path}: name ${describe(issue.issues[0]) ?? 'is not allowed'}`;
+    return `${path}: ${describe(issue)}`;
   });
   const more = result.error.issues.length - reasons.length;
   throw new MailerError('MESSAGE_INVALID', reasons.join('; ') + (more > 0 ? `; and ${more} more` : ''), {

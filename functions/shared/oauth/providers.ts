@@ -3,42 +3,42 @@
  * limits (../shared/docs/provider-facts.md); every field can be overridden, which is how tests and
  * local mode point a "google" or "microsoft" provider at local servers.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 export type ProviderKind = 'google' | 'microsoft' | 'oidc';
 
+const port = z.number().check(z.int(), z.gte(1), z.lte(65535));
+const text = z.string().check(z.minLength(1));
+
 const smtpSchema = z.strictObject({
-  host: z.string().min(1),
-  port: z.number().int().min(1).max(65535),
+  host: text,
+  port,
   /** true: implicit TLS (465); false: STARTTLS, which is then required. */
   secure: z.boolean(),
   /** Extra trusted CA (PEM), for local servers with a generated certificate. */
-  ca: z.string().optional(),
+  ca: z.optional(z.string()),
   /** Pooled connections per mailbox and sender instance. */
-  maxConnections: z.number().int().min(1).max(10).optional(),
+  maxConnections: z.optional(z.number().check(z.int(), z.gte(1), z.lte(10))),
 });
 
 const providerInputSchema = z.strictObject({
   kind: z.enum(['google', 'microsoft', 'oidc']),
-  clientId: z.string().min(1),
+  clientId: text,
   /** Secrets Manager id of the client secret: a plain string, or JSON with `clientSecret`. */
-  clientSecretId: z.string().min(1).optional(),
+  clientSecretId: z.optional(text),
   /** Microsoft only: a tenant id, `organizations` or `common`. */
-  tenant: z
-    .string()
-    .regex(/^[A-Za-z0-9.-]+$/)
-    .optional(),
-  issuer: z.url().optional(),
-  authorizationEndpoint: z.url().optional(),
-  tokenEndpoint: z.url().optional(),
-  revocationEndpoint: z.url().optional(),
-  scopes: z.array(z.string().min(1)).optional(),
+  tenant: z.optional(z.string().check(z.regex(/^[A-Za-z0-9.-]+$/))),
+  issuer: z.optional(z.url()),
+  authorizationEndpoint: z.optional(z.url()),
+  tokenEndpoint: z.optional(z.url()),
+  revocationEndpoint: z.optional(z.url()),
+  scopes: z.optional(z.array(text)),
   /** Scope sent with a refresh-token grant (Microsoft requires one). */
-  refreshScope: z.string().optional(),
+  refreshScope: z.optional(z.string()),
   /** Scope of the client-credentials grant for app-only mailboxes. */
-  appScope: z.string().optional(),
-  smtp: smtpSchema.optional(),
-  maxRecipientsPerMessage: z.number().int().min(1).max(1000).optional(),
+  appScope: z.optional(z.string()),
+  smtp: z.optional(smtpSchema),
+  maxRecipientsPerMessage: z.optional(z.number().check(z.int(), z.gte(1), z.lte(1000))),
 });
 
 export type SmtpEndpoint = z.infer<typeof smtpSchema>;
@@ -127,7 +127,7 @@ export function parseProviders(json: string | undefined): ReadonlyMap<string, Pr
   } catch {
     throw new ProviderConfigError('PROVIDERS is not valid JSON');
   }
-  const parsed = z.record(z.string().regex(/^[a-z0-9-]{1,32}$/), providerInputSchema).safeParse(raw);
+  const parsed = z.record(z.string().check(z.regex(/^[a-z0-9-]{1,32}$/)), providerInputSchema).safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(
       (issue) => `${issue.path.join('.') || 'PROVIDERS'}: ${issue.message}`,

@@ -2,8 +2,8 @@
  * One pooled nodemailer transport per mailbox, kept for the life of the Lambda instance, so the
  * records of a batch and of later warm invocations reuse one authenticated connection.
  */
-import nodemailer, { type Transporter } from 'nodemailer';
-import type SMTPPool from 'nodemailer/lib/smtp-pool';
+import Mail from 'nodemailer/lib/mailer';
+import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { SmtpEndpoint } from '../oauth/providers.ts';
 
@@ -18,7 +18,7 @@ const DEFAULT_TIMEOUTS: SmtpTimeouts = { connectionMs: 10_000, greetingMs: 10_00
 export class SmtpTransports {
   readonly #tokens: AccessTokens;
   readonly #timeouts: SmtpTimeouts;
-  readonly #pools = new Map<string, Transporter<SMTPPool.SentMessageInfo>>();
+  readonly #pools = new Map<string, Mail<SMTPPool.SentMessageInfo>>();
 
   constructor(tokens: AccessTokens, timeouts: Partial<SmtpTimeouts> = {}) {
     this.#tokens = tokens;
@@ -26,11 +26,11 @@ export class SmtpTransports {
   }
 
   /** The pooled transport that sends as `address` through `smtp`. */
-  get(address: string, smtp: SmtpEndpoint): Transporter<SMTPPool.SentMessageInfo> {
+  get(address: string, smtp: SmtpEndpoint): Mail<SMTPPool.SentMessageInfo> {
     const key = `${address}|${smtp.host}|${smtp.port}`;
     let transport = this.#pools.get(key);
     if (!transport) {
-      transport = nodemailer.createTransport({
+      const options: SMTPPool.Options = {
         pool: true,
         maxConnections: smtp.maxConnections ?? 1,
         maxMessages: Number.POSITIVE_INFINITY,
@@ -45,7 +45,9 @@ export class SmtpTransports {
         socketTimeout: this.#timeouts.socketMs,
         logger: false,
         debug: false,
-      });
+      };
+      // The pool and the mailer alone, not nodemailer's entry point, which loads every transport it has.
+      transport = new Mail(new SMTPPool(options), options);
       // nodemailer asks for a token at every AUTH, with renew=true after the server rejected one.
       transport.set('oauth2_provision_cb', (user, renew, callback) => {
         this.#tokens.get(user, { renew }).then(
