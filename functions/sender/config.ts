@@ -34,10 +34,10 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
   let providers: ReadonlyMap<string, ProviderConfig> = new Map();
   try {
     providers = parseProviders(env.PROVIDERS);
+    if (providers.size === 0) problems.push('PROVIDERS names no provider');
   } catch (error) {
     problems.push((error as Error).message);
   }
-  if (providers.size === 0 && problems.length === 0) problems.push('PROVIDERS names no provider');
   if (problems.length > 0) throw new SenderConfigError(`sender configuration: ${problems.join('; ')}`);
   return {
     mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { before, beforeEach, describe, it } from 'node:test';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { assertNoSecretsIn } from '../../harness/assertions.ts';
+import { enqueue } from '../../harness/aws.ts';
+import { invokeBundle, synthesizeBundles } from '../../harness/bundles.ts';
+import { drain } from '../../harness/event-source.ts';
+import { aMessage } from '../../harness/factories.ts';
+import type { Harness } from '../../harness/index.ts';
+import { MAILBOX_PREFIX } from '../../harness/index.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
+
+describe('sender: the deployable bundle', () => {
+  const context = useHarness();
+  let harness: Harness;
+  let senderBundle: string;
+
+  before(() => {
+    const bundles = synthesizeBundles();
+    const sender = [...bundles.entries()].find(([logicalId]) => logicalId.includes('Sender'));
+    assert.ok(sender, 'the stack has a sender function with a bundled asset');
+    senderBundle = sender[1];
+  });
+  beforeEach(() => {
+    harness = context.harness;
+  });
+
+  const lambdaEnv = (deadLetterQueueUrl: string) => ({
+    AWS_ENDPOINT_URL: harness.moto.endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    PROVIDERS: harness.providersJson,
+    MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
+    DEAD_LETTER_QUEUE_URL: deadLetterQueueUrl,
+    MAX_RECEIVE_COUNT: '5',
+  });
+
+  it('imports in a fresh Node 24 process and sends a queued message through the local servers', async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    const queues = await harness.createQueues();
+    await enqueue(harness.sqs, queues.queueUrl, aMessage({ subject: 'from the bundle' }));
+    await enqueue(harness.sqs, queues.queueUrl, '{"not": "a message"}');
+    const output: string[] = [];
+
+    const totals = await drain({
+      sqs: harness.sqs,
+      queueUrl: queues.queueUrl,
+      queueArn: queues.queueArn,
+      handler: async (event: SQSEvent) => {
+        const run = await invokeBundle(senderBundle, event, lambdaEnv(queues.deadLetterQueueUrl));
+        output.push(...run.output);
+        assert.equal(run.exitCode, 0, run.output.join('\n'));
+        return run.result as SQSBatchResponse;
+      },
+    });
+
+    assert.deepEqual(totals, { received: 2, failed: 0, deleted: 2 });
+    assert.equal(harness.smtp.microsoft.messages[0]?.parsed.subject, 'from the bundle');
+    const logs = output
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.ok(logs.some((entry) => entry.message === 'message sent'));
+    assert.ok(
+      logs.some(
+        (entry) => entry.message === 'message dead-lettered' && entry.errorCode === 'MESSAGE_INVALID',
+      ),
+    );
+    assert.ok(
+      logs.some((entry) => (entry as { MessagesSent?: number }).MessagesSent === 1),
+      'EMF metrics on stdout',
+    );
+    assertNoSecretsIn(output, harness.secrets());
+  });
+
+  it('refuses to start without its configuration, naming every missing setting', async () => {
+    const run = await invokeBundle(senderBundle, { Records: [] }, { AWS_REGION: 'us-east-1' });
+
+    assert.notEqual(run.exitCode, 0);
+    assert.equal(run.initError?.errorType, 'SenderConfigError');
+    assert.equal(
+      run.initError?.errorMessage,
+      'sender configuration: DEAD_LETTER_QUEUE_URL is required; PROVIDERS names no provider',
+    );
+  });
+});
