@@ -34,7 +34,11 @@ export interface AccessTokensOptions {
   readonly expiryMarginMs?: number;
   /** How long a token endpoint may take before the attempt counts as a transient failure. */
   readonly requestTimeoutMs?: number;
+  /** How long a revoked grant is remembered before the token endpoint is asked again. */
+  readonly revokedRetryMs?: number;
 }
+
+const DEFAULT_REVOKED_RETRY_MS = 60_000;
 
 const DEFAULT_EXPIRY_MARGIN_MS = 5 * 60_000;
 
@@ -47,11 +51,14 @@ export interface MintedToken {
 export class AccessTokens {
   readonly #options: AccessTokensOptions;
   readonly #cache = new TtlCache<AccessToken>(0);
+  /** Revoked grants, so a batch of mail for a dead mailbox does not hammer the provider. */
+  readonly #revoked: TtlCache<MailerError>;
   /** Token endpoint calls made by this instance. */
   requests = 0;
 
   constructor(options: AccessTokensOptions) {
     this.#options = options;
+    this.#revoked = new TtlCache(options.revokedRetryMs ?? DEFAULT_REVOKED_RETRY_MS);
   }
 
   /**
@@ -63,6 +70,8 @@ export class AccessTokens {
   get(address: string, options: { renew?: boolean } = {}): Promise<AccessToken> {
     const key = normalizeAddress(address);
     if (options.renew) this.#cache.delete(key);
+    const revoked = this.#revoked.get(key);
+    if (revoked) return Promise.reject(revoked);
     return this.#cache.getOrLoad(
       key,
       async () => {
@@ -79,6 +88,7 @@ export class AccessTokens {
   /** Forgets a cached token (the mailbox was reconnected, or the token is known bad). */
   forget(address: string): void {
     this.#cache.delete(normalizeAddress(address));
+    this.#revoked.delete(normalizeAddress(address));
   }
 
   /**
@@ -118,6 +128,7 @@ export class AccessTokens {
           .setStatus(address, 'revoked', String(error.detail.aadsts ?? error.detail.providerError))
           .catch((statusError: unknown) => events?.statusWriteFailed?.(address, statusError));
         events?.mailboxRevoked?.(address, error);
+        this.#revoked.set(address, error);
       }
       throw error;
     }

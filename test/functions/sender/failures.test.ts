@@ -233,6 +233,19 @@ describe('sender: every failure class ends where it should', () => {
     assert.equal(harness.smtp.google.messages.length, 2);
   });
 
+  it('asks the token endpoint about a revoked mailbox once, however many batches of its mail arrive', async () => {
+    const { refreshToken } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    await harness.oauth.microsoft.revoke(refreshToken);
+    for (let index = 0; index < 25; index++) await sender.enqueue(aMessage({ subject: `m${index}` }));
+
+    const result = await sender.drain();
+
+    assert.deepEqual(result, { received: 25, failed: 25, deleted: 0 }, 'three batches, every message kept');
+    assert.equal(harness.oauth.microsoft.tokenRequests.length, 1);
+    assert.deepEqual(await queueCounts(harness.sqs, sender.queues.queueUrl), { visible: 0, inFlight: 25 });
+  });
+
   for (const profile of ['google', 'microsoft'] as const) {
     it(`marks a ${profile} mailbox revoked on invalid_grant, reports it at once and keeps its messages`, async () => {
       const { refreshToken, secretName } = await harness.connectMailbox('ops@example.com', profile);
