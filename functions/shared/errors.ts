@@ -50,6 +50,25 @@ export const ERROR_CODES = {
   },
   SECRET_STORE_UNAVAILABLE: { disposition: 'retry', summary: 'Secrets Manager failed or throttled.' },
   INTERNAL: { disposition: 'retry', summary: 'An unexpected error.' },
+  // Onboarding: a sign-in that cannot complete. Nothing is saved; the operator starts again.
+  PROVIDER_UNKNOWN: { disposition: 'permanent', summary: 'No such provider is enabled in this deployment.' },
+  REQUEST_INVALID: { disposition: 'permanent', summary: 'A request parameter is missing or malformed.' },
+  STATE_INVALID: {
+    disposition: 'permanent',
+    summary: 'The sign-in state is unknown, expired, already used, or from another browser.',
+  },
+  ISSUER_MISMATCH: {
+    disposition: 'permanent',
+    summary: 'The authorization response came from another issuer.',
+  },
+  CONSENT_DENIED: { disposition: 'permanent', summary: 'The provider reported that consent was not given.' },
+  AUTHORIZATION_CODE_REJECTED: {
+    disposition: 'permanent',
+    summary: 'The provider refused the authorization code (expired, reused, or issued for another sign-in).',
+  },
+  ID_TOKEN_INVALID: { disposition: 'permanent', summary: 'The ID token failed verification.' },
+  SCOPE_NOT_GRANTED: { disposition: 'permanent', summary: 'The permission to send mail was not granted.' },
+  MAILBOX_NOT_ALLOWED: { disposition: 'permanent', summary: 'The mailbox is not on the allow-list.' },
 } as const satisfies Record<string, { disposition: Disposition; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,4 +1,5 @@
 /** AWS resources the tests need, created through the real SDK v3 clients against the emulator. */
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateSecretCommand,
   type CreateSecretCommandInput,
@@ -12,6 +13,18 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+
+/** The onboarding state table, as the stack defines it (key `id`, TTL on `expiresAt`). */
+export async function createStateTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
 
 /** Points every AWS SDK client of this process at the emulator, with dummy credentials. */
 export function useEmulator(endpoint: string): void {

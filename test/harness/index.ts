@@ -3,24 +3,32 @@
  * and two smtp-server instances, one Google-like and one Microsoft-like), reached by the product's
  * real clients. Every test file starts one with `startHarness()` and resets it between tests.
  */
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SenderConfig } from '../../functions/sender/config.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
 import { parseProviders } from '../../functions/shared/oauth/providers.ts';
-import { createQueues, createSecret, type TestQueues, useEmulator } from './aws.ts';
+import { createQueues, createSecret, createStateTable, type TestQueues, useEmulator } from './aws.ts';
 import { type Moto, startMoto } from './moto.ts';
+import { freePort } from './net.ts';
 import { type OAuthServer, startOAuthServer } from './oauth-server.ts';
 import type { ProfileName } from './provider-strings.ts';
 import { type SmtpServerHandle, startSmtpServer } from './smtp-server.ts';
 import { type TestCertificates, testCertificates } from './tls.ts';
 
 export const MAILBOX_PREFIX = 'oauth-mailer/mailboxes/';
+const STATE_TABLE = 'oauth-mailer-onboarding-state';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
 export interface Harness {
   readonly moto: Moto;
+  /** Where startOnboarding() serves the onboarding function; its callbacks are registered at the OAuth servers. */
+  readonly onboardingUrl: string;
+  /** The DynamoDB table of pending sign-ins. */
+  readonly stateTable: string;
   readonly certificates: TestCertificates;
   readonly oauth: Record<ProfileName, OAuthServer>;
   readonly smtp: Record<ProfileName, SmtpServerHandle>;
@@ -45,11 +53,15 @@ export interface Harness {
 export async function startHarness(): Promise<Harness> {
   const [moto, certificates] = await Promise.all([startMoto(), testCertificates()]);
   useEmulator(moto.endpoint);
+  // The onboarding server's port is known up front: the OAuth servers register its exact callback URLs.
+  const onboardingPort = await freePort();
+  const redirectUris = (profile: ProfileName) => [`http://127.0.0.1:${onboardingPort}/callback/${profile}`];
   const [googleOAuth, microsoftOAuth] = await Promise.all([
-    startOAuthServer({ profile: 'google' }),
-    startOAuthServer({ profile: 'microsoft' }),
+    startOAuthServer({ profile: 'google', redirectUris: redirectUris('google') }),
+    startOAuthServer({ profile: 'microsoft', redirectUris: redirectUris('microsoft') }),
   ]);
   const oauth = { google: googleOAuth, microsoft: microsoftOAuth };
+  const onboardingUrl = `http://127.0.0.1:${onboardingPort}`;
   const [googleSmtp, microsoftSmtp] = await Promise.all([
     startSmtpServer({ profile: 'google', oauth: googleOAuth, tls: certificates, secure: true }),
     startSmtpServer({ profile: 'microsoft', oauth: microsoftOAuth, tls: certificates, secure: false }),
@@ -57,6 +69,7 @@ export async function startHarness(): Promise<Harness> {
   const smtp = { google: googleSmtp, microsoft: microsoftSmtp };
   const sqs = new SQSClient({});
   const secretsManager = new SecretsManagerClient({});
+  const dynamodb = new DynamoDBClient({});
 
   const providerEntry = (profile: ProfileName) => ({
     kind: profile,
@@ -65,6 +78,9 @@ export async function startHarness(): Promise<Harness> {
     tokenEndpoint: oauth[profile].tokenEndpoint,
     revocationEndpoint: oauth[profile].revocationEndpoint,
     issuer: oauth[profile].issuer,
+    authorizationEndpoint: oauth[profile].authorizationEndpoint,
+    jwksUri: oauth[profile].jwksUri,
+    issParameterSupported: true,
     smtp: {
       host: smtp[profile].host,
       port: smtp[profile].port,
@@ -80,6 +96,8 @@ export async function startHarness(): Promise<Harness> {
 
   const harness: Harness = {
     moto,
+    onboardingUrl,
+    stateTable: STATE_TABLE,
     certificates,
     oauth,
     smtp,
@@ -100,6 +118,7 @@ export async function startHarness(): Promise<Harness> {
           SecretString: oauth[profile].clientSecret,
         });
       }
+      await createStateTable(dynamodb, STATE_TABLE);
     },
     async connectMailbox(address, profile) {
       const refreshToken = await oauth[profile].issueRefreshToken(address);
@@ -136,6 +155,7 @@ export async function startHarness(): Promise<Harness> {
       await Promise.all([googleOAuth.stop(), microsoftOAuth.stop(), moto.stop()]);
       sqs.destroy();
       secretsManager.destroy();
+      dynamodb.destroy();
     },
   };
   await harness.reset();

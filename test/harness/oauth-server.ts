@@ -37,6 +37,8 @@ export interface Introspection {
 export interface OAuthServer {
   readonly profile: ProfileName;
   readonly issuer: string;
+  readonly authorizationEndpoint: string;
+  readonly jwksUri: string;
   readonly tokenEndpoint: string;
   readonly revocationEndpoint: string;
   readonly mailScope: string;
@@ -116,10 +118,14 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
       },
     ],
     scopes: ['openid', 'email', 'offline_access', ...resourceScopes.split(' ')],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    claims: { openid: ['sub', 'preferred_username'], email: ['email', 'email_verified'] },
     async findAccount(_ctx, id) {
-      return { accountId: id, claims: async () => ({ sub: id, email: id, email_verified: true }) };
+      // Microsoft names the mailbox in preferred_username (the UPN); Google in a verified email.
+      const claims = profile === 'microsoft' ? { preferred_username: id } : { email_verified: true };
+      return { accountId: id, claims: async () => ({ sub: id, email: id, ...claims }) };
     },
+    // ID tokens carry the claims of the granted scopes, as Google's and Microsoft's do.
+    conformIdTokenClaims: false,
     features: {
       devInteractions: { enabled: true },
       introspection: {
@@ -190,6 +196,8 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   return {
     profile,
     issuer,
+    authorizationEndpoint: `${issuer}/auth`,
+    jwksUri: `${issuer}/jwks`,
     tokenEndpoint: `${issuer}/token`,
     revocationEndpoint: `${issuer}/token/revocation`,
     mailScope,

@@ -3,6 +3,7 @@
  * refresh tokens, and the status tags.
  */
 import {
+  CreateSecretCommand,
   GetSecretValueCommand,
   type GetSecretValueCommandOutput,
   PutSecretValueCommand,
@@ -32,6 +33,8 @@ export interface MailboxStoreOptions {
   readonly prefix: string;
   /** How long a read stays cached in this instance. */
   readonly cacheTtlMs: number;
+  /** The KMS key new mailbox secrets are encrypted with (onboarding). */
+  readonly kmsKeyId?: string | undefined;
 }
 
 /** Label that holds a new version until it is promoted to AWSCURRENT. */
@@ -43,6 +46,7 @@ export class MailboxStore {
   readonly prefix: string;
   readonly #client: SecretsManagerClient;
   readonly #cache: TtlCache<StoredMailbox>;
+  readonly #kmsKeyId: string | undefined;
   /** Counts reads that reached Secrets Manager, for tests and benchmarks. */
   reads = 0;
 
@@ -50,6 +54,40 @@ export class MailboxStore {
     this.#client = options.client;
     this.prefix = options.prefix;
     this.#cache = new TtlCache(options.cacheTtlMs);
+    this.#kmsKeyId = options.kmsKeyId;
+  }
+
+  /**
+   * Saves a newly connected mailbox: creates its secret, or replaces the credentials of an existing one
+   * (a reconnect), and marks it active, clearing a revoked status.
+   * @returns whether the mailbox was new.
+   */
+  async connect(secret: MailboxSecret): Promise<{ created: boolean }> {
+    const address = normalizeAddress(secret.address);
+    const secretId = this.#secretId(address);
+    const value = JSON.stringify({ ...secret, address });
+    let created = true;
+    try {
+      await this.#client.send(
+        new CreateSecretCommand({
+          Name: secretId,
+          SecretString: value,
+          Description: `oauth-mailer mailbox ${address} (${secret.provider})`,
+          ...(this.#kmsKeyId ? { KmsKeyId: this.#kmsKeyId } : {}),
+        }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) !== 'ResourceExistsException') throw secretStoreError('create', address, error);
+      created = false;
+      try {
+        await this.#client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: value }));
+      } catch (putError) {
+        throw secretStoreError('write', address, putError);
+      }
+    }
+    this.#cache.delete(address);
+    await this.setStatus(address, 'active');
+    return { created };
   }
 
   /**

@@ -32,6 +32,9 @@ const providerInputSchema = z.strictObject({
   authorizationEndpoint: z.optional(z.url()),
   tokenEndpoint: z.optional(z.url()),
   revocationEndpoint: z.optional(z.url()),
+  jwksUri: z.optional(z.url()),
+  /** The provider sends `iss` with every authorization response (RFC 9207): then it is required. */
+  issParameterSupported: z.optional(z.boolean()),
   scopes: z.optional(z.array(text)),
   /** Scope sent with a refresh-token grant (Microsoft requires one). */
   refreshScope: z.optional(z.string()),
@@ -52,6 +55,10 @@ export interface ProviderConfig {
   readonly authorizationEndpoint?: string | undefined;
   readonly tokenEndpoint: string;
   readonly revocationEndpoint?: string | undefined;
+  readonly jwksUri?: string | undefined;
+  readonly issParameterSupported?: boolean | undefined;
+  /** Microsoft: the tenant (an id, `organizations`, `common` or `consumers`). */
+  readonly tenant?: string | undefined;
   readonly scopes: readonly string[];
   readonly refreshScope?: string | undefined;
   readonly appScope?: string | undefined;
@@ -61,8 +68,20 @@ export interface ProviderConfig {
 
 type Defaults = Omit<ProviderConfig, 'id' | 'kind' | 'clientId' | 'clientSecretId'>;
 
+/** The scope that lets a token send mail over SMTP, per provider kind. */
+export const MAIL_SCOPES: Record<ProviderKind, readonly string[]> = {
+  google: ['https://mail.google.com/'],
+  microsoft: ['https://outlook.office.com/SMTP.Send', 'SMTP.Send'],
+  oidc: [],
+};
+
+/** Entra ID's multi-tenant endpoints: the ID token's issuer names the user's own tenant. */
+export const MICROSOFT_MULTI_TENANT = new Set(['common', 'organizations', 'consumers']);
+
 const microsoftDefaults = (tenant: string): Defaults => ({
-  issuer: `https://login.microsoftonline.com/${tenant}/v2.0`,
+  issuer: `https://login.microsoftonline.com/${MICROSOFT_MULTI_TENANT.has(tenant) ? '{tenantid}' : tenant}/v2.0`,
+  jwksUri: `https://login.microsoftonline.com/${tenant}/discovery/v2.0/keys`,
+  tenant,
   authorizationEndpoint: `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/authorize`,
   tokenEndpoint: `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/token`,
   scopes: ['openid', 'email', 'offline_access', 'https://outlook.office.com/SMTP.Send'],
@@ -77,6 +96,7 @@ const googleDefaults: Defaults = {
   authorizationEndpoint: 'https://accounts.google.com/o/oauth2/v2/auth',
   tokenEndpoint: 'https://oauth2.googleapis.com/token',
   revocationEndpoint: 'https://oauth2.googleapis.com/revoke',
+  jwksUri: 'https://www.googleapis.com/oauth2/v3/certs',
   scopes: ['openid', 'email', 'https://mail.google.com/'],
   smtp: { host: 'smtp.gmail.com', port: 465, secure: true },
   maxRecipientsPerMessage: 100,
@@ -102,10 +122,9 @@ function resolveProvider(id: string, input: z.infer<typeof providerInputSchema>)
   if (missing.length > 0) {
     throw new ProviderConfigError(`provider "${id}" (kind ${input.kind}) needs ${missing.join(' and ')}`);
   }
-  const { tenant: _tenant, ...rest } = input;
   return {
     ...defaults,
-    ...rest,
+    ...input,
     id,
     tokenEndpoint: tokenEndpoint!,
     smtp: smtp!,

@@ -16,6 +16,9 @@ export const METRIC = {
   tokenRequests: 'TokenRequests',
   refreshTokensRotated: 'RefreshTokensRotated',
   refreshTokenWriteFailures: 'RefreshTokenWriteFailures',
+  connectsStarted: 'ConnectsStarted',
+  connectsFailed: 'ConnectsFailed',
+  mailboxesConnected: 'MailboxesConnected',
 } as const;
 
 export const DIMENSION = {

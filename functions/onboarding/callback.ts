@@ -1,0 +1,160 @@
+/**
+ * GET /callback/{provider}: validates the authorization response (state, browser binding, expiry,
+ * RFC 9207 `iss`), exchanges the code with the PKCE verifier, verifies the ID token, checks the
+ * granted scope and the allow-list, and only then saves the mailbox.
+ */
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { MailerError } from '../shared/errors.ts';
+import { verifyIdToken } from '../shared/oauth/id-token.ts';
+import { sha256 } from '../shared/oauth/pkce.ts';
+import { MAIL_SCOPES, type ProviderConfig } from '../shared/oauth/providers.ts';
+import { requestToken, type TokenResponse } from '../shared/oauth/token-endpoint.ts';
+import { METRIC } from '../shared/observability/metric-names.ts';
+import { page, readCookie, setCookie, stateCookieName } from './http.ts';
+import type { OnboardingContext, OnboardingRequest } from './onboarding-context.ts';
+import { connectedPage } from './pages.ts';
+import type { PendingAuthorization } from './state-store.ts';
+
+const stateError = (message: string) => new MailerError('STATE_INVALID', message);
+
+/** The pending sign-in this response belongs to, consumed so it can never be used again. */
+async function claimState(
+  request: OnboardingRequest,
+  context: OnboardingContext,
+  provider: ProviderConfig,
+): Promise<{ pending: PendingAuthorization; cookieName: string }> {
+  const state = request.query.state;
+  if (!state) throw stateError('the response carries no state');
+  const cookieName = stateCookieName(sha256(state).slice(0, 16), request.secure);
+  const binding = readCookie(request.cookies, cookieName);
+  if (!binding) throw stateError('this sign-in was not started in this browser (its cookie is missing)');
+  const pending = await context.states.consume(state);
+  if (!pending) throw stateError('this sign-in is unknown or was already used');
+  if (pending.bindingHash !== sha256(binding))
+    throw stateError('this sign-in was started in another browser');
+  if (pending.provider !== provider.id) throw stateError(`this sign-in was started for another provider`);
+  if (pending.expiresAt <= context.now()) throw stateError('this sign-in expired');
+  return { pending, cookieName };
+}
+
+/** RFC 9207: a response naming another issuer is a mix-up attack; a missing one is refused where it is promised. */
+function checkIssuer(request: OnboardingRequest, provider: ProviderConfig): void {
+  const iss = request.query.iss;
+  if (iss === undefined) {
+    if (provider.issParameterSupported)
+      throw new MailerError('ISSUER_MISMATCH', `the response from ${provider.id} carries no issuer`);
+    return;
+  }
+  const expected = provider.issuer?.includes('{tenantid}')
+    ? new RegExp(
+        `^${provider.issuer.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace('\\{tenantid\\}', '[0-9a-f-]{36}')}$`,
+      )
+    : undefined;
+  if (expected ? !expected.test(iss) : iss !== provider.issuer) {
+    throw new MailerError('ISSUER_MISMATCH', `the response names another issuer than ${provider.id}`);
+  }
+}
+
+function checkProviderError(request: OnboardingRequest, provider: ProviderConfig): void {
+  const error = request.query.error;
+  if (!error) return;
+  const safe = error.replace(/[^a-z_]/gi, '').slice(0, 40);
+  if (safe === 'access_denied' || safe === 'consent_required') {
+    throw new MailerError('CONSENT_DENIED', `${provider.id} reports that consent was not given (${safe})`);
+  }
+  throw new MailerError(
+    'CLIENT_CONFIG_INVALID',
+    `${provider.id} refused the sign-in (${safe || 'unknown error'})`,
+  );
+}
+
+async function exchangeCode(
+  code: string,
+  pending: PendingAuthorization,
+  provider: ProviderConfig,
+  context: OnboardingContext,
+): Promise<TokenResponse> {
+  try {
+    return await requestToken({
+      endpoint: provider.tokenEndpoint,
+      clientId: provider.clientId,
+      clientSecret: await context.clientSecrets.get(provider),
+      params: {
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: pending.redirectUri,
+        code_verifier: pending.codeVerifier,
+      },
+      context: { mailbox: 'a new mailbox', provider: provider.id },
+    });
+  } catch (error) {
+    // For a code, invalid_grant means wrong verifier, reused, expired or another provider's code.
+    if (error instanceof MailerError && error.code === 'MAILBOX_REVOKED') {
+      throw new MailerError(
+        'AUTHORIZATION_CODE_REJECTED',
+        `${provider.id} refused the authorization code`,
+        error.detail,
+      );
+    }
+    throw error;
+  }
+}
+
+export async function callback(
+  request: OnboardingRequest,
+  context: OnboardingContext,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const provider = context.provider(request.providerId);
+  const { pending, cookieName } = await claimState(request, context, provider);
+  checkProviderError(request, provider);
+  checkIssuer(request, provider);
+  const code = request.query.code;
+  if (!code) throw new MailerError('REQUEST_INVALID', 'the response carries no authorization code');
+
+  const tokens = await exchangeCode(code, pending, provider, context);
+  if (!tokens.idToken) throw new MailerError('ID_TOKEN_INVALID', `${provider.id} returned no ID token`);
+  const identity = await verifyIdToken(tokens.idToken, provider, pending.nonce);
+  const granted = (tokens.scope ?? '').split(' ').filter(Boolean);
+  const mailScopes = MAIL_SCOPES[provider.kind];
+  if (mailScopes.length > 0 && !granted.some((scope) => mailScopes.includes(scope))) {
+    throw new MailerError('SCOPE_NOT_GRANTED', `${provider.id} did not grant the permission to send mail`);
+  }
+  if (!tokens.refreshToken) {
+    throw new MailerError(
+      'CLIENT_CONFIG_INVALID',
+      `${provider.id} returned no refresh token (offline access was not granted)`,
+    );
+  }
+  const mailbox = pending.mailbox ?? identity.address;
+  if (!context.allowList.allows(mailbox)) {
+    throw new MailerError('MAILBOX_NOT_ALLOWED', `${mailbox} is not on this deployment's allow-list`);
+  }
+
+  const now = new Date(context.now()).toISOString();
+  const { created } = await context.store.connect({
+    schemaVersion: 1,
+    address: mailbox,
+    provider: provider.id,
+    grantType: 'refresh_token',
+    refreshToken: tokens.refreshToken,
+    scope: granted.join(' '),
+    ...(mailbox !== identity.address ? { account: identity.address } : {}),
+    connectedAt: now,
+    updatedAt: now,
+  });
+  context.metrics.addMetric(METRIC.mailboxesConnected, MetricUnit.Count, 1);
+  context.logger.info('mailbox connected', {
+    mailbox,
+    provider: provider.id,
+    created,
+    account: identity.address,
+  });
+  const clearCookie = setCookie(cookieName, '', { secure: request.secure, maxAgeSeconds: 0 });
+  return page(
+    200,
+    connectedPage({ mailbox, provider: provider.id, account: identity.address, scopes: granted, created }),
+    [clearCookie],
+  );
+}

@@ -1,0 +1,111 @@
+/**
+ * Wires one onboarding instance and routes HTTP API requests to connect and callback. Every failure
+ * becomes an HTML page that says what went wrong and what to do, with its 4xx/5xx status.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { type ErrorCode, findMailerError } from '../shared/errors.ts';
+import { AllowList } from '../shared/mailbox/allow-list.ts';
+import { MailboxStore } from '../shared/mailbox/store.ts';
+import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
+import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
+import { callback } from './callback.ts';
+import type { OnboardingConfig } from './config.ts';
+import { connect } from './connect.ts';
+import { page } from './http.ts';
+import { OnboardingContext, type OnboardingRequest } from './onboarding-context.ts';
+import { failurePage } from './pages.ts';
+import { StateStore } from './state-store.ts';
+
+export interface OnboardingOptions {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly secretsManager?: SecretsManagerClient;
+  readonly dynamodb?: DynamoDBClient;
+  readonly now?: () => number;
+}
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  PROVIDER_UNKNOWN: 404,
+  REQUEST_INVALID: 400,
+  STATE_INVALID: 400,
+  ISSUER_MISMATCH: 400,
+  CONSENT_DENIED: 403,
+  AUTHORIZATION_CODE_REJECTED: 400,
+  SCOPE_NOT_GRANTED: 403,
+  MAILBOX_NOT_ALLOWED: 403,
+  ID_TOKEN_INVALID: 502,
+  CLIENT_CONFIG_INVALID: 502,
+  TOKEN_ENDPOINT_UNAVAILABLE: 502,
+  TOKEN_ENDPOINT_ERROR: 502,
+  PROVIDER_THROTTLED: 503,
+  SECRET_STORE_UNAVAILABLE: 503,
+};
+
+const ROUTE = /^\/(connect|callback)\/([a-z0-9-]{1,32})\/?$/;
+
+export function createOnboarding(config: OnboardingConfig, options: OnboardingOptions) {
+  const { logger, metrics } = options;
+  const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
+  const context = new OnboardingContext({
+    config,
+    states: new StateStore(options.dynamodb ?? new DynamoDBClient({}), config.stateTableName),
+    store: new MailboxStore({
+      client: secretsManager,
+      prefix: config.mailboxSecretPrefix,
+      cacheTtlMs: 0,
+      kmsKeyId: config.mailboxKmsKeyId,
+    }),
+    clientSecrets: new ClientSecrets(secretsManager, 300_000),
+    allowList: new AllowList(config.allowedMailboxes),
+    logger,
+    metrics,
+    now: options.now ?? Date.now,
+  });
+
+  async function route(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    const match = ROUTE.exec(event.rawPath);
+    if (!match || event.requestContext.http.method !== 'GET') {
+      return page(404, failurePage('REQUEST_INVALID', 'There is no such page.'));
+    }
+    const baseUrl = config.publicBaseUrl ?? `https://${event.requestContext.domainName}`;
+    const request: OnboardingRequest = {
+      providerId: match[2]!,
+      query: event.queryStringParameters ?? {},
+      cookies: event.cookies ?? [],
+      baseUrl,
+      secure: baseUrl.startsWith('https:'),
+    };
+    try {
+      return match[1] === 'connect' ? await connect(request, context) : await callback(request, context);
+    } catch (caught) {
+      const error = findMailerError(caught);
+      const code: ErrorCode = error?.code ?? 'INTERNAL';
+      const message = error?.message ?? 'An unexpected error stopped the connection.';
+      const status = STATUS[code] ?? 500;
+      const failed = metrics.singleMetric();
+      failed.addDimension(DIMENSION.errorCode, code);
+      failed.addMetric(METRIC.connectsFailed, MetricUnit.Count, 1);
+      logger[status >= 500 ? 'error' : 'warn']('connect failed', {
+        route: match[1],
+        provider: request.providerId,
+        errorCode: code,
+        reason: message,
+        ...(error ? {} : { errorName: (caught as Error)?.name }),
+      });
+      return page(status, failurePage(code, message));
+    }
+  }
+
+  const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    try {
+      return await route(event);
+    } finally {
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    }
+  };
+  return { handler, context };
+}

@@ -1,0 +1,72 @@
+/**
+ * Pending authorizations, kept server-side in DynamoDB for a few minutes and consumed atomically at
+ * the callback: a state works once, only in the browser that started it (RFC 9700 4.7).
+ */
+import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { MailerError } from '../shared/errors.ts';
+import { sha256 } from '../shared/oauth/pkce.ts';
+
+export interface PendingAuthorization {
+  readonly provider: string;
+  readonly codeVerifier: string;
+  readonly nonce: string;
+  /** sha256 of the browser-binding cookie's value. */
+  readonly bindingHash: string;
+  readonly redirectUri: string;
+  /** A shared mailbox to register instead of the consenting account's own address. */
+  readonly mailbox?: string | undefined;
+  /** Epoch milliseconds. */
+  readonly expiresAt: number;
+}
+
+export class StateStore {
+  readonly #client: DynamoDBClient;
+  readonly #tableName: string;
+
+  constructor(client: DynamoDBClient, tableName: string) {
+    this.#client = client;
+    this.#tableName = tableName;
+  }
+
+  /** Stores under the state's hash, so the table never holds a usable state value. */
+  async save(state: string, pending: PendingAuthorization): Promise<void> {
+    try {
+      await this.#client.send(
+        new PutItemCommand({
+          TableName: this.#tableName,
+          Item: {
+            id: { S: sha256(state) },
+            pending: { S: JSON.stringify(pending) },
+            // DynamoDB's TTL deletes forgotten states (seconds since the epoch).
+            expiresAt: { N: String(Math.ceil(pending.expiresAt / 1000) + 3600) },
+          },
+          ConditionExpression: 'attribute_not_exists(id)',
+        }),
+      );
+    } catch (error) {
+      throw new MailerError('INTERNAL', 'could not store the sign-in state', {
+        awsError: (error as Error).name,
+      });
+    }
+  }
+
+  /** Deletes and returns the pending authorization; undefined when unknown or already used. */
+  async consume(state: string): Promise<PendingAuthorization | undefined> {
+    let attributes: Record<string, { S?: string }> | undefined;
+    try {
+      ({ Attributes: attributes } = await this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.#tableName,
+          Key: { id: { S: sha256(state) } },
+          ReturnValues: 'ALL_OLD',
+        }),
+      ));
+    } catch (error) {
+      throw new MailerError('INTERNAL', 'could not read the sign-in state', {
+        awsError: (error as Error).name,
+      });
+    }
+    const json = attributes?.pending?.S;
+    return json ? (JSON.parse(json) as PendingAuthorization) : undefined;
+  }
+}

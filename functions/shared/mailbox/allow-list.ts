@@ -1,0 +1,28 @@
+/**
+ * Which mailboxes may be connected: a list of domains (`example.com`) and addresses
+ * (`billing@example.com`). An empty list allows every mailbox the provider vouches for.
+ */
+export class AllowList {
+  readonly #domains = new Set<string>();
+  readonly #addresses = new Set<string>();
+
+  /** @example new AllowList('example.com, billing@partner.org') */
+  constructor(spec: string | undefined) {
+    for (const entry of (spec ?? '').split(/[,\s]+/).map((item) => item.trim().toLowerCase())) {
+      if (!entry) continue;
+      if (entry.includes('@')) this.#addresses.add(entry);
+      else this.#domains.add(entry.replace(/^@/, ''));
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.#domains.size === 0 && this.#addresses.size === 0;
+  }
+
+  allows(address: string): boolean {
+    if (this.isOpen) return true;
+    const normalized = address.toLowerCase();
+    const domain = normalized.slice(normalized.lastIndexOf('@') + 1);
+    return this.#addresses.has(normalized) || this.#domains.has(domain);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Verifies the ID token of a code exchange (OIDC Core 3.1.3.7) with jose, and reads the mailbox
+ * address from it: signature from the provider's JWKS, issuer (per tenant for Microsoft's
+ * multi-tenant endpoints), audience, expiry and nonce.
+ */
+import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
+import { MailerError } from '../errors.ts';
+import type { ProviderConfig } from './providers.ts';
+
+const jwksByUri = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+const CONSUMER_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface VerifiedIdentity {
+  /** The verified address of the account that consented, lower-case. */
+  readonly address: string;
+  readonly subject: string;
+}
+
+const invalid = (provider: ProviderConfig, reason: string) =>
+  new MailerError('ID_TOKEN_INVALID', `the ID token from ${provider.id} ${reason}`, {
+    provider: provider.id,
+  });
+
+function expectedIssuer(provider: ProviderConfig, payload: JWTPayload): string | undefined {
+  // Entra ID's multi-tenant metadata names the issuer as a template: the token's tenant fills it in.
+  if (provider.issuer?.includes('{tenantid}')) {
+    const tid = typeof payload.tid === 'string' ? payload.tid : '';
+    if (!GUID.test(tid)) return undefined;
+    if (provider.tenant === 'organizations' && tid === CONSUMER_TENANT) return undefined;
+    if (provider.tenant === 'consumers' && tid !== CONSUMER_TENANT) return undefined;
+    return provider.issuer.replace('{tenantid}', tid);
+  }
+  return provider.issuer;
+}
+
+/** @throws MailerError ID_TOKEN_INVALID, saying which check failed (never the token). */
+export async function verifyIdToken(
+  idToken: string,
+  provider: ProviderConfig,
+  nonce: string,
+): Promise<VerifiedIdentity> {
+  if (!provider.jwksUri) throw invalid(provider, 'cannot be verified: the provider has no jwksUri');
+  let jwks = jwksByUri.get(provider.jwksUri);
+  if (!jwks) {
+    jwks = createRemoteJWKSet(new URL(provider.jwksUri));
+    jwksByUri.set(provider.jwksUri, jwks);
+  }
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(idToken, jwks, {
+      audience: provider.clientId,
+      algorithms: ['RS256', 'PS256', 'ES256'],
+      clockTolerance: 60,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
+    }));
+  } catch (error) {
+    throw invalid(provider, `failed verification (${(error as { code?: string }).code ?? 'invalid'})`);
+  }
+  const issuer = expectedIssuer(provider, payload);
+  if (!issuer || payload.iss !== issuer) throw invalid(provider, 'has an unexpected issuer');
+  if (payload.nonce !== nonce) throw invalid(provider, 'does not carry the nonce of this sign-in');
+
+  const claim = (name: string) => (typeof payload[name] === 'string' ? (payload[name] as string) : undefined);
+  // Microsoft's `email` claim is optional and unverified; the sign-in name (UPN) is the mailbox.
+  const address =
+    provider.kind === 'microsoft' ? (claim('preferred_username') ?? claim('email')) : claim('email');
+  if (!address || !address.includes('@')) throw invalid(provider, 'names no email address');
+  if (provider.kind !== 'microsoft' && payload.email_verified === false) {
+    throw invalid(provider, 'carries an unverified email address');
+  }
+  return { address: address.toLowerCase(), subject: payload.sub! };
+}

@@ -1,0 +1,37 @@
+/** Serves the onboarding function on the harness's reserved port, as API Gateway would. */
+import { loadOnboardingConfig } from '../../functions/onboarding/config.ts';
+import { createOnboarding } from '../../functions/onboarding/create-onboarding.ts';
+import { serveHttpApi } from '../../local/http-api.ts';
+import { type Harness, MAILBOX_PREFIX } from './index.ts';
+import { type CapturedTelemetry, captureTelemetry } from './telemetry.ts';
+
+export interface OnboardingServer {
+  readonly url: string;
+  readonly telemetry: CapturedTelemetry;
+  connectUrl(provider: string, query?: Record<string, string>): string;
+  stop(): Promise<void>;
+}
+
+export async function startOnboarding(
+  harness: Harness,
+  options: { allowedMailboxes?: string; stateTtlSeconds?: number } = {},
+): Promise<OnboardingServer> {
+  const telemetry = captureTelemetry('onboarding');
+  const config = loadOnboardingConfig({
+    PROVIDERS: harness.providersJson,
+    STATE_TABLE_NAME: harness.stateTable,
+    MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
+    PUBLIC_BASE_URL: harness.onboardingUrl,
+    ALLOWED_MAILBOXES: options.allowedMailboxes ?? '',
+    STATE_TTL_SECONDS: String(options.stateTtlSeconds ?? 600),
+  });
+  const { handler } = createOnboarding(config, telemetry);
+  const api = await serveHttpApi(handler, Number(new URL(harness.onboardingUrl).port));
+  return {
+    url: api.url,
+    telemetry,
+    connectUrl: (provider, query = {}) =>
+      `${api.url}/connect/${provider}?${new URLSearchParams(query)}`.replace(/\?$/, ''),
+    stop: api.stop,
+  };
+}
