@@ -40,6 +40,8 @@ export interface SmtpServerHandle {
   readonly stats: { connections: number; authAttempts: number; authFailures: number };
   /** Bearer tokens the server was shown (kept in memory only). */
   readonly presentedTokens: string[];
+  /** Delegations (Exchange "Send As"/FullAccess): the addresses each account may also send as. */
+  readonly sendAs: Record<string, string[]>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const presentedTokens: string[] = [];
   const stats = { connections: 0, authAttempts: 0, authFailures: 0 };
   const sockets = new Map<string, Socket>();
+  const sendAs: Record<string, string[]> = { ...options.sendAs };
 
   const takeFault = (stage: SmtpStage) => {
     const index = faults.findIndex((fault) => fault.stage === stage);
@@ -93,13 +96,15 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
       const token = auth.accessToken ?? '';
       presentedTokens.push(token);
       const info = await oauth.introspect(token).catch(() => ({ active: false }) as const);
-      const account = 'sub' in info ? info.sub : undefined;
+      // Providers match the XOAUTH2 user to the token's account case-insensitively.
+      const account = 'sub' in info ? info.sub?.toLowerCase() : undefined;
+      const user = (auth.username ?? '').toLowerCase();
       const scopes = new Set(('scope' in info ? info.scope : '')?.split(' '));
       const allowed =
         info.active &&
         scopes.has(oauth.mailScope) &&
         account !== undefined &&
-        (account === auth.username || (options.sendAs?.[account] ?? []).includes(auth.username ?? ''));
+        (account === user || (sendAs[account] ?? []).includes(user));
       if (allowed) return callback(null, { user: auth.username });
       stats.authFailures++;
       if (profile === 'google') return callback(null, { data: GOOGLE.authChallenge } as never);
@@ -183,6 +188,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     faults,
     stats,
     presentedTokens,
+    sendAs,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets.values()) socket.destroy();

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
+import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
+import { assertNoSecretsIn } from '../../harness/assertions.ts';
+import { readSecretJson } from '../../harness/aws.ts';
+import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
+import { aMessage, newSender } from '../../harness/factories.ts';
+import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
+import { type OnboardingServer, startOnboarding } from '../../harness/onboarding.ts';
+import type { ProfileName } from '../../harness/provider-strings.ts';
+
+/** Walks connect, consent and callback; returns the callback's response. */
+async function connectMailbox(
+  onboarding: OnboardingServer,
+  profile: ProfileName,
+  account: string,
+  query = {},
+) {
+  const jar = new CookieJar();
+  const authorize = await startConnect(onboarding.connectUrl(profile, query), jar);
+  const callback = await consent(authorize, account, jar);
+  const response = await browse(callback.toString(), jar);
+  return { response, html: await response.text(), authorize, jar };
+}
+
+const text = (html: string, id: string) => new RegExp(`id="${id}">([^<]*)<`).exec(html)?.[1];
+
+describe('onboarding: connecting a mailbox', () => {
+  const context = useHarness();
+  let harness: Harness;
+  let onboarding: OnboardingServer;
+
+  beforeEach(async () => {
+    harness = context.harness;
+    onboarding = await startOnboarding(harness);
+  });
+  afterEach(async () => {
+    assertNoSecretsIn(onboarding.telemetry.lines, harness.secrets());
+    await onboarding.stop();
+  });
+
+  for (const profile of ['google', 'microsoft'] as const) {
+    it(`connects a ${profile} mailbox: confirmation page, secret of the documented shape, and the sender sends with it`, async () => {
+      const { response, html, authorize } = await connectMailbox(onboarding, profile, 'Ops@Example.com');
+
+      assert.equal(response.status, 200);
+      assert.equal(text(html, 'mailbox'), 'ops@example.com');
+      assert.equal(text(html, 'provider'), profile);
+      assert.match(html, new RegExp(harness.oauth[profile].mailScope.replace(/[.*+?^$()|[\]\\/]/g, '\\$&')));
+      assert.equal(response.headers.get('referrer-policy'), 'no-referrer');
+      assert.equal(response.headers.get('cache-control'), 'no-store');
+      assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
+      assert.equal(authorize.searchParams.get('prompt'), 'consent');
+      if (profile === 'google') assert.equal(authorize.searchParams.get('access_type'), 'offline');
+
+      const secret = await readSecretJson<MailboxSecret>(
+        harness.secretsManager,
+        `${MAILBOX_PREFIX}ops@example.com`,
+      );
+      assert.equal(secret.schemaVersion, 1);
+      assert.equal(secret.address, 'ops@example.com');
+      assert.equal(secret.provider, profile);
+      assert.equal(secret.grantType, 'refresh_token');
+      assert.ok(secret.refreshToken && harness.oauth[profile].issuedSecrets().includes(secret.refreshToken));
+      assert.ok(secret.scope?.includes(harness.oauth[profile].mailScope));
+
+      const sender = context.track(newSender(harness, await harness.createQueues()));
+      await sender.enqueue(aMessage({ from: 'ops@example.com', subject: 'first mail after connecting' }));
+      await sender.drain();
+      assert.equal(harness.smtp[profile].messages[0]?.parsed.subject, 'first mail after connecting');
+    });
+  }
+
+  it('reconnecting a revoked mailbox replaces its credentials and makes it active again', async () => {
+    await connectMailbox(onboarding, 'microsoft', 'ops@example.com');
+    const secretName = `${MAILBOX_PREFIX}ops@example.com`;
+    const first = await readSecretJson<MailboxSecret>(harness.secretsManager, secretName);
+    await harness.oauth.microsoft.revoke(first.refreshToken!);
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    await sender.enqueue(aMessage());
+    await sender.drain();
+    const status = async () =>
+      (await harness.secretsManager.send(new DescribeSecretCommand({ SecretId: secretName }))).Tags?.find(
+        (tag) => tag.Key === STATUS_TAGS.status,
+      )?.Value;
+    assert.equal(await status(), 'revoked');
+
+    const { response, html } = await connectMailbox(onboarding, 'microsoft', 'ops@example.com');
+
+    assert.equal(response.status, 200);
+    assert.match(html, /reconnected and active again/);
+    assert.equal(await status(), 'active');
+    const second = await readSecretJson<MailboxSecret>(harness.secretsManager, secretName);
+    assert.notEqual(second.refreshToken, first.refreshToken);
+    const fresh = context.track(newSender(harness, sender.queues));
+    await fresh.enqueue(aMessage({ subject: 'after reconnect' }));
+    await fresh.drain();
+    assert.ok(
+      harness.smtp.microsoft.messages.some((message) => message.parsed.subject === 'after reconnect'),
+    );
+  });
+
+  it('registers a shared mailbox: the delegate consents, mail is sent as the shared address', async () => {
+    const { response, html } = await connectMailbox(onboarding, 'microsoft', 'delegate@example.com', {
+      mailbox: 'Shared@Example.com',
+    });
+
+    assert.equal(response.status, 200);
+    assert.equal(text(html, 'mailbox'), 'shared@example.com');
+    assert.equal(text(html, 'account'), 'delegate@example.com');
+    const secret = await readSecretJson<MailboxSecret>(
+      harness.secretsManager,
+      `${MAILBOX_PREFIX}shared@example.com`,
+    );
+    assert.equal(secret.account, 'delegate@example.com');
+  });
+
+  it('connects only allowed domains and addresses when an allow-list is set', async () => {
+    await onboarding.stop();
+    onboarding = await startOnboarding(harness, { allowedMailboxes: 'example.com, vip@partner.org' });
+
+    assert.equal((await connectMailbox(onboarding, 'google', 'ops@example.com')).response.status, 200);
+    assert.equal((await connectMailbox(onboarding, 'google', 'vip@partner.org')).response.status, 200);
+    const refused = await connectMailbox(onboarding, 'google', 'intruder@partner.org');
+    assert.equal(refused.response.status, 403);
+    assert.equal(text(refused.html, 'code'), 'MAILBOX_NOT_ALLOWED');
+    await assert.rejects(
+      readSecretJson(harness.secretsManager, `${MAILBOX_PREFIX}intruder@partner.org`),
+      /ResourceNotFound/,
+    );
+  });
+});
