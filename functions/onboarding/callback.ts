@@ -32,6 +32,8 @@ async function claimState(
   if (!binding) throw stateError('this sign-in was not started in this browser (its cookie is missing)');
   const pending = await context.states.consume(state);
   if (!pending) throw stateError('this sign-in is unknown or was already used');
+  if (!pending.codeVerifier || !pending.nonce || !pending.redirectUri)
+    throw stateError('this sign-in state is incomplete');
   if (pending.bindingHash !== sha256(binding))
     throw stateError('this sign-in was started in another browser');
   if (pending.provider !== provider.id) throw stateError(`this sign-in was started for another provider`);
