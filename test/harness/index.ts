@@ -111,6 +111,7 @@ export async function startHarness(): Promise<Harness> {
         smtp[profile].faults.length = 0;
         smtp[profile].presentedTokens.length = 0;
         for (const account of Object.keys(smtp[profile].sendAs)) delete smtp[profile].sendAs[account];
+        smtp[profile].appMailboxes.clear();
         Object.assign(smtp[profile].stats, { connections: 0, authAttempts: 0, authFailures: 0 });
         oauth[profile].tokenRequests.length = 0;
         oauth[profile].tokenFaults.length = 0;

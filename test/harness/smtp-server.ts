@@ -42,6 +42,8 @@ export interface SmtpServerHandle {
   readonly presentedTokens: string[];
   /** Delegations (Exchange "Send As"/FullAccess): the addresses each account may also send as. */
   readonly sendAs: Record<string, string[]>;
+  /** Mailboxes the app itself may send as with an app-only token (Exchange FullAccess for its service principal). */
+  readonly appMailboxes: Set<string>;
   stop(): Promise<void>;
 }
 
@@ -69,6 +71,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const stats = { connections: 0, authAttempts: 0, authFailures: 0 };
   const sockets = new Map<string, Socket>();
   const sendAs: Record<string, string[]> = { ...options.sendAs };
+  const appMailboxes = new Set<string>();
 
   const takeFault = (stage: SmtpStage) => {
     const index = faults.findIndex((fault) => fault.stage === stage);
@@ -100,11 +103,14 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
       const account = 'sub' in info ? info.sub?.toLowerCase() : undefined;
       const user = (auth.username ?? '').toLowerCase();
       const scopes = new Set(('scope' in info ? info.scope : '')?.split(' '));
+      const appOnly =
+        info.active && scopes.has(MICROSOFT.appScope) && account === undefined && appMailboxes.has(user);
       const allowed =
-        info.active &&
-        scopes.has(oauth.mailScope) &&
-        account !== undefined &&
-        (account === user || (sendAs[account] ?? []).includes(user));
+        appOnly ||
+        (info.active &&
+          scopes.has(oauth.mailScope) &&
+          account !== undefined &&
+          (account === user || (sendAs[account] ?? []).includes(user)));
       if (allowed) return callback(null, { user: auth.username });
       stats.authFailures++;
       if (profile === 'google') return callback(null, { data: GOOGLE.authChallenge } as never);
@@ -189,6 +195,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     stats,
     presentedTokens,
     sendAs,
+    appMailboxes,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets.values()) socket.destroy();

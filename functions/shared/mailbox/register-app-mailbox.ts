@@ -1,0 +1,47 @@
+/**
+ * Registers a Microsoft 365 app-only mailbox: no browser consent per mailbox. An administrator grants
+ * the app registration SMTP.SendAsApp and the Exchange service principal FullAccess on the mailbox;
+ * the sender then mints tokens with the client-credentials grant.
+ */
+import { MailerError } from '../errors.ts';
+import type { AccessTokens } from '../oauth/access-tokens.ts';
+import type { ProviderConfig } from '../oauth/providers.ts';
+import type { MailboxStore } from './store.ts';
+
+export interface AppMailboxRegistration {
+  readonly address: string;
+  readonly provider: ProviderConfig;
+}
+
+/**
+ * Saves the mailbox, then proves that a client-credentials token can be minted for it.
+ * @example await registerAppMailbox({ address: 'noreply@contoso.com', provider }, store, tokens);
+ */
+export async function registerAppMailbox(
+  registration: AppMailboxRegistration,
+  store: MailboxStore,
+  tokens: AccessTokens,
+): Promise<{ created: boolean }> {
+  const { address, provider } = registration;
+  if (provider.kind !== 'microsoft') {
+    throw new MailerError(
+      'REQUEST_INVALID',
+      `app-only mailboxes are a Microsoft 365 feature; ${provider.id} is ${provider.kind}`,
+    );
+  }
+  if (!provider.appScope)
+    throw new MailerError('CLIENT_CONFIG_INVALID', `provider ${provider.id} has no appScope`);
+  const now = new Date().toISOString();
+  const result = await store.connect({
+    schemaVersion: 1,
+    address,
+    provider: provider.id,
+    grantType: 'client_credentials',
+    scope: provider.appScope,
+    connectedAt: now,
+    updatedAt: now,
+  });
+  tokens.forget(address);
+  await tokens.get(address);
+  return result;
+}

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { registerAppMailbox } from '../../../../functions/shared/mailbox/register-app-mailbox.ts';
+import type { MailboxSecret } from '../../../../functions/shared/mailbox/secret-shape.ts';
+import { readSecretJson } from '../../../harness/aws.ts';
+import { aMessage, newSender } from '../../../harness/factories.ts';
+import { type Harness, MAILBOX_PREFIX } from '../../../harness/index.ts';
+import { useHarness } from '../../../harness/lifecycle.ts';
+
+describe('Function: registerAppMailbox()', () => {
+  const context = useHarness();
+  let harness: Harness;
+  beforeEach(() => {
+    harness = context.harness;
+  });
+
+  it('registers a Microsoft app-only mailbox without a browser; the sender mints client-credentials tokens for it', async () => {
+    harness.smtp.microsoft.appMailboxes.add('noreply@example.com');
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const provider = harness.senderConfig(sender.queues).providers.get('microsoft')!;
+
+    const { created } = await registerAppMailbox(
+      { address: 'NoReply@example.com', provider },
+      sender.store,
+      sender.tokens,
+    );
+
+    assert.equal(created, true);
+    const secret = await readSecretJson<MailboxSecret>(
+      harness.secretsManager,
+      `${MAILBOX_PREFIX}noreply@example.com`,
+    );
+    assert.equal(secret.grantType, 'client_credentials');
+    assert.equal(secret.refreshToken, undefined);
+    assert.equal(secret.scope, 'https://outlook.office365.com/.default');
+    await sender.enqueue(aMessage({ from: 'noreply@example.com', subject: 'sent by the app' }));
+    await sender.drain();
+    assert.equal(harness.smtp.microsoft.messages[0]?.user, 'noreply@example.com');
+    assert.deepEqual(
+      harness.oauth.microsoft.tokenRequests.map((request) => request.grantType),
+      ['client_credentials'],
+      'the registration check minted a token, which the send reused',
+    );
+  });
+
+  it('keeps the messages of an app-only mailbox the app was not given access to', async () => {
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const provider = harness.senderConfig(sender.queues).providers.get('microsoft')!;
+    await registerAppMailbox({ address: 'locked@example.com', provider }, sender.store, sender.tokens);
+    await sender.enqueue(aMessage({ from: 'locked@example.com' }));
+
+    const result = await sender.drain();
+
+    assert.deepEqual(result, { received: 1, failed: 1, deleted: 0 });
+    const failure = sender.telemetry.logs().find((entry) => entry.message === 'message will be retried');
+    assert.equal(failure?.errorCode, 'MAILBOX_AUTH_REJECTED');
+  });
+
+  it('refuses a Google provider: app-only mailboxes are a Microsoft 365 feature', async () => {
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const provider = harness.senderConfig(sender.queues).providers.get('google')!;
+    await assert.rejects(
+      registerAppMailbox({ address: 'app@example.com', provider }, sender.store, sender.tokens),
+      /app-only mailboxes are a Microsoft 365 feature/,
+    );
+  });
+});
