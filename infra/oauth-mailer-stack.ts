@@ -4,6 +4,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/sender/config.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
+import { OnboardingApi } from './onboarding/onboarding-api.ts';
 import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';
 import { MailQueues } from './shared/mail-queues.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
@@ -22,6 +23,10 @@ export interface OAuthMailerStackProps extends StackProps {
   readonly maxReceiveCount?: number;
   /** @default 5 */
   readonly senderMaxConcurrency?: number;
+  /** Domains and addresses that may be connected (comma-separated); empty allows all. */
+  readonly allowedMailboxes?: string;
+  /** A custom domain in front of the onboarding API, e.g. https://mail-connect.example.com */
+  readonly publicBaseUrl?: string;
   /** Principals that may also use the mailbox key (operators registering app-only mailboxes). */
   readonly keyUsers?: iam.IPrincipal[];
 }
@@ -30,6 +35,7 @@ export class OAuthMailerStack extends Stack {
   readonly queues: MailQueues;
   readonly secrets: MailboxSecrets;
   readonly sender: SenderFunction;
+  readonly onboarding: OnboardingApi;
 
   constructor(scope: Construct, id: string, props: OAuthMailerStackProps) {
     super(scope, id, props);
@@ -61,6 +67,13 @@ export class OAuthMailerStack extends Stack {
       ...(props.senderMaxConcurrency ? { maxConcurrency: props.senderMaxConcurrency } : {}),
     });
 
+    this.onboarding = new OnboardingApi(this, 'Connecting', {
+      secrets: this.secrets,
+      providersJson,
+      ...(props.allowedMailboxes ? { allowedMailboxes: props.allowedMailboxes } : {}),
+      ...(props.publicBaseUrl ? { publicBaseUrl: props.publicBaseUrl } : {}),
+    });
+
     new CfnOutput(this, 'QueueUrl', {
       value: this.queues.queue.queueUrl,
       description: 'Producers send mail here',
@@ -68,9 +81,18 @@ export class OAuthMailerStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.queues.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'MailboxSecretPrefix', { value: this.secrets.mailboxPrefix });
     for (const [providerId, secret] of this.secrets.clientSecrets) {
-      new CfnOutput(this, `ClientSecretName${providerId.replace(/[^A-Za-z0-9]/g, '')}`, {
+      const suffix = providerId.replace(/[^A-Za-z0-9]/g, '');
+      new CfnOutput(this, `ClientSecretName${suffix}`, {
         value: secret.secretName,
         description: `Put the ${providerId} OAuth client secret here after deploy`,
+      });
+      new CfnOutput(this, `ConnectUrl${suffix}`, {
+        value: `${this.onboarding.baseUrl}/connect/${providerId}`,
+        description: `Open to connect a ${providerId} mailbox`,
+      });
+      new CfnOutput(this, `RedirectUri${suffix}`, {
+        value: `${this.onboarding.baseUrl}/callback/${providerId}`,
+        description: `Register this exact redirect URI in the ${providerId} app registration`,
       });
     }
   }

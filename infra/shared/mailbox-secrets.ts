@@ -105,6 +105,11 @@ export class MailboxSecrets extends Construct {
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecretVersionStage',
     ]);
+    this.#grantAccess(grantee);
+  }
+
+  /** Status tags, client secrets and key use: what every function that holds mailbox tokens needs. */
+  #grantAccess(grantee: iam.IGrantable & IConstruct): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'RecordMailboxStatusTags',
@@ -125,6 +130,12 @@ export class MailboxSecrets extends Construct {
       reason:
         'Mailbox secrets are created at run time, one per connected mailbox; access is scoped to the mailbox name prefix.',
     });
+  }
+
+  /** Create and replace mailbox secrets (encrypted with the key), set status tags; read the client secrets. */
+  grantOnboardingAccess(grantee: iam.IGrantable & IConstruct): void {
+    this.#grantMailboxes(grantee, ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue']);
+    this.#grantAccess(grantee);
   }
 
   #grantMailboxes(grantee: iam.IGrantable, actions: string[]): void {

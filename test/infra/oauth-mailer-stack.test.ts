@@ -2,61 +2,22 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { App, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { App } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { OAuthMailerStack } from '../../infra/oauth-mailer-stack.ts';
-
-const providers = {
-  google: { kind: 'google', clientId: '123-test.apps.googleusercontent.com' },
-  microsoft: {
-    kind: 'microsoft',
-    clientId: '11111111-2222-3333-4444-555555555555',
-    tenant: 'contoso.onmicrosoft.com',
-  },
-};
-
-function synthesize() {
-  const app = new App({ outdir: join(process.env.TMPDIR ?? '/tmp', `cdk-test-${process.pid}`) });
-  const stack = new OAuthMailerStack(app, 'Test', {
-    providers,
-    env: { account: '123456789012', region: 'eu-west-1' },
-  });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  const assembly = app.synth();
-  return { stack, template: Template.fromStack(stack), outdir: assembly.directory };
-}
-
-type Statement = {
-  Sid?: string;
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: unknown;
-  Principal?: unknown;
-};
-const actionsOf = (statement: Statement) => [statement.Action].flat();
+import { actionsOf, roleStatements, type Statement, synthesize } from './synth.ts';
 
 describe('infra: OAuthMailerStack', () => {
   let template: Template;
   let outdir: string;
   let senderPolicy: Statement[];
   let senderRoleId: string;
+  let onboardingRoleId: string;
 
   before(() => {
     ({ template, outdir } = synthesize());
-    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
-      Properties: { Role: { 'Fn::GetAtt': string[] } };
-    };
-    senderRoleId = fn.Properties.Role['Fn::GetAtt'][0]!;
-    const policies = template.findResources('AWS::IAM::Policy', {
-      Properties: { Roles: [{ Ref: senderRoleId }] },
-    });
-    senderPolicy = Object.values(policies).flatMap(
-      (policy) =>
-        (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
-          .Statement,
-    );
+    ({ roleId: senderRoleId, statements: senderPolicy } = roleStatements(template, 'Sender'));
+    onboardingRoleId = roleStatements(template, 'Onboarding').roleId;
   });
 
   it('passes the cdk-nag AwsSolutions checks with every acknowledgement reasoned', () => {
@@ -77,6 +38,7 @@ describe('infra: OAuthMailerStack', () => {
 
   it('runs the sender on Node 24, arm64, bundled, with its configuration in the environment', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Sends queued mail'),
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Timeout: 60,
@@ -94,13 +56,12 @@ describe('infra: OAuthMailerStack', () => {
         }),
       },
     });
-    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
-      Properties: { Environment: { Variables: Record<string, unknown> } };
-    };
-    assert.ok(
-      !JSON.stringify(fn.Properties.Environment).match(/secret"\s*:\s*"[^o]/i),
-      'no client secret value in the environment',
-    );
+    for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+      const environment = JSON.stringify(
+        (fn as { Properties: { Environment?: unknown } }).Properties.Environment ?? {},
+      );
+      assert.ok(!/clientSecret\\?"\s*:/.test(environment), 'no client secret value in any environment');
+    }
   });
 
   it('feeds the sender from the queue with partial batch responses and a concurrency cap', () => {
@@ -168,7 +129,7 @@ describe('infra: OAuthMailerStack', () => {
     );
   });
 
-  it('encrypts secrets with a rotating customer-managed key that only the sender may use, via Secrets Manager', () => {
+  it('encrypts secrets with a rotating customer-managed key that only the sender and onboarding may use, via Secrets Manager', () => {
     const keys = template.findResources('AWS::KMS::Key');
     const [key] = Object.values(keys) as Array<{
       Properties: { EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } };
@@ -185,11 +146,15 @@ describe('infra: OAuthMailerStack', () => {
         actionsOf(statement).some((action) => /Decrypt|GenerateDataKey|\*/.test(action)) &&
         statement !== root,
     );
-    assert.equal(users.length, 1, 'one statement lets a principal use the key');
-    assert.deepEqual(users[0]?.Principal, { AWS: { 'Fn::GetAtt': [senderRoleId, 'Arn'] } });
-    assert.deepEqual(users[0]?.Condition, {
-      StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' },
-    });
+    assert.deepEqual(
+      users.map((statement) => statement.Principal),
+      [senderRoleId, onboardingRoleId].map((roleId) => ({ AWS: { 'Fn::GetAtt': [roleId, 'Arn'] } })),
+    );
+    for (const statement of users) {
+      assert.deepEqual(statement.Condition, {
+        StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' },
+      });
+    }
     template.resourcePropertiesCountIs('AWS::SecretsManager::Secret', { KmsKeyId: Match.anyValue() }, 2);
   });
 

@@ -1,0 +1,110 @@
+/**
+ * The onboarding Lambda (functions/onboarding) behind an HTTP API with a stable URL: GET
+ * /connect/{provider} and GET /callback/{provider}, throttled and access-logged (never with query
+ * strings, which carry authorization codes), plus the short-lived sign-in state table.
+ */
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { MailerFunction } from '../shared/function-defaults.ts';
+import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
+
+export interface OnboardingApiProps {
+  readonly secrets: MailboxSecrets;
+  /** The PROVIDERS setting (JSON), with client secret ids. */
+  readonly providersJson: string;
+  /**
+   * Domains and addresses that may be connected (comma-separated).
+   * @default '' (every mailbox the provider vouches for)
+   */
+  readonly allowedMailboxes?: string;
+  /**
+   * The public base URL when a custom domain fronts the API; redirect URIs are built on it.
+   * @default the API's own execute-api URL
+   */
+  readonly publicBaseUrl?: string;
+  /** @default { rateLimit: 5, burstLimit: 20 } requests per second */
+  readonly throttle?: apigwv2.ThrottleSettings;
+}
+
+export class OnboardingApi extends Construct {
+  readonly api: apigwv2.HttpApi;
+  readonly handler: MailerFunction;
+  readonly stateTable: dynamodb.TableV2;
+  readonly accessLogs: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: OnboardingApiProps) {
+    super(scope, id);
+    this.stateTable = new dynamodb.TableV2(this, 'SignInState', {
+      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      timeToLiveAttribute: 'expiresAt',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.handler = new MailerFunction(this, 'Onboarding', {
+      entry: 'functions/onboarding/handler.ts',
+      description: 'Connects mailboxes: OAuth authorization-code flow with PKCE, saves refresh tokens',
+      timeout: Duration.seconds(15),
+      environment: {
+        PROVIDERS: props.providersJson,
+        MAILBOX_SECRET_PREFIX: props.secrets.mailboxPrefix,
+        MAILBOX_KMS_KEY_ID: props.secrets.key.keyArn,
+        STATE_TABLE_NAME: this.stateTable.tableName,
+        ALLOWED_MAILBOXES: props.allowedMailboxes ?? '',
+        ...(props.publicBaseUrl ? { PUBLIC_BASE_URL: props.publicBaseUrl } : {}),
+      },
+    });
+    const fn = this.handler.function;
+    props.secrets.grantOnboardingAccess(fn);
+    this.stateTable.grant(fn, 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      description: 'oauth-mailer: connect mailboxes (OAuth consent and callback)',
+      createDefaultStage: false,
+    });
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    new apigwv2.HttpStage(this, 'Stage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle ?? { rateLimit: 5, burstLimit: 20 },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
+        // Route and path only: the query string of a callback holds the authorization code.
+        format: apigw.AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: apigw.AccessLogField.contextRequestId(),
+            ip: apigw.AccessLogField.contextIdentitySourceIp(),
+            time: apigw.AccessLogField.contextRequestTime(),
+            routeKey: '$context.routeKey',
+            path: apigw.AccessLogField.contextPath(),
+            status: apigw.AccessLogField.contextStatus(),
+            latency: '$context.responseLatency',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+    this.baseUrl = props.publicBaseUrl ?? this.api.apiEndpoint;
+    const integration = new HttpLambdaIntegration('Onboarding', fn);
+    for (const route of ['/connect/{provider}', '/callback/{provider}']) {
+      const [created] = this.api.addRoutes({ path: route, methods: [apigwv2.HttpMethod.GET], integration });
+      Validations.of(created!).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-APIG4',
+        reason:
+          'An OAuth consent start and its provider callback are opened by a browser that has no credentials yet; they are protected by one-time browser-bound state, PKCE and an allow-list.',
+      });
+    }
+  }
+
+  /** The stable base URL: redirect URIs are `<base>/callback/<provider>`. */
+  readonly baseUrl: string;
+}
