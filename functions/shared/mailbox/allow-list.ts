@@ -10,8 +10,9 @@ export class AllowList {
   constructor(spec: string | undefined) {
     for (const entry of (spec ?? '').split(/[,\s]+/).map((item) => item.trim().toLowerCase())) {
       if (!entry) continue;
-      if (entry.includes('@')) this.#addresses.add(entry);
-      else this.#domains.add(entry.replace(/^@/, ''));
+      if (entry.startsWith('@')) this.#domains.add(entry.slice(1));
+      else if (entry.includes('@')) this.#addresses.add(entry);
+      else this.#domains.add(entry);
     }
   }
 
