@@ -1,8 +1,11 @@
 /** Serves the onboarding function on the harness's reserved port, as API Gateway would. */
+import { afterEach, beforeEach } from 'node:test';
 import { loadOnboardingConfig } from '../../functions/onboarding/config.ts';
 import { createOnboarding } from '../../functions/onboarding/create-onboarding.ts';
 import { serveHttpApi } from '../../local/http-api.ts';
+import { assertNoSecretsIn } from './assertions.ts';
 import { type Harness, MAILBOX_PREFIX } from './index.ts';
+import type { HarnessContext } from './lifecycle.ts';
 import { type CapturedTelemetry, captureTelemetry } from './telemetry.ts';
 
 export interface OnboardingServer {
@@ -33,5 +36,29 @@ export async function startOnboarding(
     connectUrl: (provider, query = {}) =>
       `${api.url}/connect/${provider}?${new URLSearchParams(query)}`.replace(/\?$/, ''),
     stop: api.stop,
+  };
+}
+
+/**
+ * Starts the onboarding server before each test and, after it, checks that no secret reached its logs
+ * (or the given pages) before stopping it. `current()` is the server of the running test.
+ */
+export function useOnboarding(context: HarnessContext, pages: string[] = []) {
+  let server: OnboardingServer | undefined;
+  beforeEach(async () => {
+    server = await startOnboarding(context.harness);
+  });
+  afterEach(async () => {
+    assertNoSecretsIn([...server!.telemetry.lines, ...pages], context.harness.secrets());
+    await server!.stop();
+  });
+  return {
+    current: () => server!,
+    /** Replaces the running server with one started with other options. */
+    async restart(options: Parameters<typeof startOnboarding>[1]) {
+      await server!.stop();
+      server = await startOnboarding(context.harness, options);
+      return server;
+    },
   };
 }

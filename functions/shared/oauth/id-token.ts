@@ -65,7 +65,7 @@ export async function verifyIdToken(
   // Microsoft's `email` claim is optional and unverified; the sign-in name (UPN) is the mailbox.
   const address =
     provider.kind === 'microsoft' ? (claim('preferred_username') ?? claim('email')) : claim('email');
-  if (!address || !address.includes('@')) throw invalid(provider, 'names no email address');
+  if (!address?.includes('@')) throw invalid(provider, 'names no email address');
   if (provider.kind !== 'microsoft' && payload.email_verified === false) {
     throw invalid(provider, 'carries an unverified email address');
   }

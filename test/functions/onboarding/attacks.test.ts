@@ -1,29 +1,25 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
-import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
 import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { type OnboardingServer, startOnboarding } from '../../harness/onboarding.ts';
+import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
 
 const codeOf = (html: string) => /id="code">([^<]*)</.exec(html)?.[1];
 
 describe('onboarding: attacks end in a 4xx page and save nothing', () => {
   const context = useHarness();
   let harness: Harness;
-  let onboarding: OnboardingServer;
   const pages: string[] = [];
+  const onboardings = useOnboarding(context, pages);
+  let onboarding: OnboardingServer;
 
-  beforeEach(async () => {
+  beforeEach(() => {
     harness = context.harness;
-    onboarding = await startOnboarding(harness);
-  });
-  afterEach(async () => {
-    assertNoSecretsIn([...onboarding.telemetry.lines, ...pages], harness.secrets());
-    await onboarding.stop();
+    onboarding = onboardings.current();
   });
 
   /** A victim's sign-in up to the provider's redirect back: the callback URL and the victim's cookies. */
@@ -72,8 +68,7 @@ describe('onboarding: attacks end in a 4xx page and save nothing', () => {
   });
 
   it('refuses an expired state', async () => {
-    await onboarding.stop();
-    onboarding = await startOnboarding(harness, { stateTtlSeconds: 1 });
+    onboarding = await onboardings.restart({ stateTtlSeconds: 1 });
     const { jar, callback } = await signIn();
     await sleep(1100);
     const html = await expectRefused(callback, jar, 400, 'STATE_INVALID');

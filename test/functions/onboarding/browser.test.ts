@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
-import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { readSecretJson } from '../../harness/aws.ts';
 import { launchChromium } from '../../harness/browser.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { type OnboardingServer, startOnboarding } from '../../harness/onboarding.ts';
+import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
 
 describe('onboarding: an operator connects a mailbox in a real browser', () => {
   const context = useHarness();
@@ -22,13 +21,10 @@ describe('onboarding: an operator connects a mailbox in a real browser', () => {
   after(async () => {
     await browser.close();
   });
-  beforeEach(async () => {
+  const onboardings = useOnboarding(context);
+  beforeEach(() => {
     harness = context.harness;
-    onboarding = await startOnboarding(harness);
-  });
-  afterEach(async () => {
-    assertNoSecretsIn(onboarding.telemetry.lines, harness.secrets());
-    await onboarding.stop();
+    onboarding = onboardings.current();
   });
 
   for (const profile of ['google', 'microsoft'] as const) {

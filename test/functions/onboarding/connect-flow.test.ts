@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
-import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { readSecretJson } from '../../harness/aws.ts';
 import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { type OnboardingServer, startOnboarding } from '../../harness/onboarding.ts';
+import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
 import type { ProfileName } from '../../harness/provider-strings.ts';
 
 /** Walks connect, consent and callback; returns the callback's response. */
@@ -31,15 +30,12 @@ const text = (html: string, id: string) => new RegExp(`id="${id}">([^<]*)<`).exe
 describe('onboarding: connecting a mailbox', () => {
   const context = useHarness();
   let harness: Harness;
+  const onboardings = useOnboarding(context);
   let onboarding: OnboardingServer;
 
-  beforeEach(async () => {
+  beforeEach(() => {
     harness = context.harness;
-    onboarding = await startOnboarding(harness);
-  });
-  afterEach(async () => {
-    assertNoSecretsIn(onboarding.telemetry.lines, harness.secrets());
-    await onboarding.stop();
+    onboarding = onboardings.current();
   });
 
   for (const profile of ['google', 'microsoft'] as const) {
@@ -119,8 +115,7 @@ describe('onboarding: connecting a mailbox', () => {
   });
 
   it('connects only allowed domains and addresses when an allow-list is set', async () => {
-    await onboarding.stop();
-    onboarding = await startOnboarding(harness, { allowedMailboxes: 'example.com, vip@partner.org' });
+    onboarding = await onboardings.restart({ allowedMailboxes: 'example.com, vip@partner.org' });
 
     assert.equal((await connectMailbox(onboarding, 'google', 'ops@example.com')).response.status, 200);
     assert.equal((await connectMailbox(onboarding, 'google', 'vip@partner.org')).response.status, 200);
