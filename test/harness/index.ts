@@ -55,7 +55,11 @@ export async function startHarness(): Promise<Harness> {
   useEmulator(moto.endpoint);
   // The onboarding server's port is known up front: the OAuth servers register its exact callback URLs.
   const onboardingPort = await freePort();
-  const redirectUris = (profile: ProfileName) => [`http://127.0.0.1:${onboardingPort}/callback/${profile}`];
+  const redirectUris = (profile: ProfileName) => [
+    `http://127.0.0.1:${onboardingPort}/callback/${profile}`,
+    // The generic OpenID Connect provider "local" uses the Google-like server.
+    ...(profile === 'google' ? [`http://127.0.0.1:${onboardingPort}/callback/local`] : []),
+  ];
   const [googleOAuth, microsoftOAuth] = await Promise.all([
     startOAuthServer({ profile: 'google', redirectUris: redirectUris('google') }),
     startOAuthServer({ profile: 'microsoft', redirectUris: redirectUris('microsoft') }),
@@ -88,9 +92,16 @@ export async function startHarness(): Promise<Harness> {
       ca: certificates.ca,
     },
   });
+  const { kind: _kind, ...googleLike } = providerEntry('google');
   const providersJson = JSON.stringify({
     google: providerEntry('google'),
     microsoft: providerEntry('microsoft'),
+    // A generic OpenID Connect provider: everything from configuration, as local mode uses it.
+    local: {
+      ...googleLike,
+      kind: 'oidc',
+      scopes: ['openid', 'email', 'offline_access', oauth.google.mailScope],
+    },
   });
   let queueCount = 0;
 

@@ -14,12 +14,12 @@ import type { ProfileName } from '../../harness/provider-strings.ts';
 /** Walks connect, consent and callback; returns the callback's response. */
 async function connectMailbox(
   onboarding: OnboardingServer,
-  profile: ProfileName,
+  provider: ProfileName | 'local',
   account: string,
   query = {},
 ) {
   const jar = new CookieJar();
-  const authorize = await startConnect(onboarding.connectUrl(profile, query), jar);
+  const authorize = await startConnect(onboarding.connectUrl(provider, query), jar);
   const callback = await consent(authorize, account, jar);
   const response = await browse(callback.toString(), jar);
   return { response, html: await response.text(), authorize, jar };
@@ -69,6 +69,26 @@ describe('onboarding: connecting a mailbox', () => {
       assert.equal(harness.smtp[profile].messages[0]?.parsed.subject, 'first mail after connecting');
     });
   }
+
+  it('connects through a generic OpenID Connect provider configured entirely by settings', async () => {
+    const { response, html, authorize } = await connectMailbox(onboarding, 'local', 'ops@example.com');
+
+    assert.equal(response.status, 200, html);
+    assert.equal(text(html, 'provider'), 'local');
+    assert.equal(
+      authorize.searchParams.get('scope'),
+      `openid email offline_access ${harness.oauth.google.mailScope}`,
+    );
+    const secret = await readSecretJson<MailboxSecret>(
+      harness.secretsManager,
+      `${MAILBOX_PREFIX}ops@example.com`,
+    );
+    assert.equal(secret.provider, 'local');
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    await sender.enqueue(aMessage({ subject: 'through a generic provider' }));
+    await sender.drain();
+    assert.equal(harness.smtp.google.messages[0]?.parsed.subject, 'through a generic provider');
+  });
 
   it('reconnecting a revoked mailbox replaces its credentials and makes it active again', async () => {
     await connectMailbox(onboarding, 'microsoft', 'ops@example.com');
