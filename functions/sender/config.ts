@@ -10,6 +10,10 @@ export interface SenderConfig {
   readonly maxReceiveCount: number;
   /** How long mailbox and client secrets stay cached in one instance. */
   readonly secretCacheTtlMs: number;
+  /** The operators' SNS topic: told when a mailbox turns revoked or SMTP-refused. */
+  readonly alertTopicArn?: string | undefined;
+  /** The onboarding API's base URL, for reconnect links. */
+  readonly connectBaseUrl?: string | undefined;
 }
 
 export const DEFAULT_MAILBOX_SECRET_PREFIX = 'oauth-mailer/mailboxes/';
@@ -45,5 +49,7 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     deadLetterQueueUrl,
     maxReceiveCount,
     secretCacheTtlMs: secretCacheTtlSeconds * 1000,
+    alertTopicArn: env.ALERT_TOPIC_ARN || undefined,
+    connectBaseUrl: env.CONNECT_BASE_URL || undefined,
   };
 }

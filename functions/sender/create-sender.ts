@@ -7,12 +7,15 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { MailerError } from '../shared/errors.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
+import { type MailboxAttention, Notifier } from '../shared/observability/notifier.ts';
 import type { RetryPolicy } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
 import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
@@ -27,6 +30,7 @@ export interface SenderOptions {
   readonly metrics: Metrics;
   readonly secretsManager?: SecretsManagerClient;
   readonly sqs?: SQSClient;
+  readonly sns?: SNSClient;
   readonly retryPolicy?: RetryPolicy;
   readonly smtpTimeouts?: Partial<SmtpTimeouts>;
   /** @default 10 seconds */
@@ -44,6 +48,23 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const { logger, metrics } = options;
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
   const sqs = options.sqs ?? new SQSClient({});
+  const notifier = new Notifier(
+    options.sns ?? new SNSClient({}),
+    config.alertTopicArn,
+    config.connectBaseUrl,
+  );
+  const notify = (attention: MailboxAttention) =>
+    void notifier.mailboxNeedsAttention(attention).catch((error: unknown) =>
+      logger.error('could not notify the operators', {
+        mailbox: attention.mailbox,
+        awsError: (error as Error).name,
+      }),
+    );
+  const flagAttention = (mailbox: string) => {
+    const single = metrics.singleMetric();
+    single.addDimension(DIMENSION.mailbox, mailbox);
+    single.addMetric(METRIC.mailboxNeedsAttention, MetricUnit.Count, 1);
+  };
   const store = new MailboxStore({
     client: secretsManager,
     prefix: config.mailboxSecretPrefix,
@@ -82,8 +103,17 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     },
   });
   const transports = new SmtpTransports(tokens, options.smtpTimeouts);
+  const onSmtpRefused = async (mailbox: string, provider: string, error: MailerError) => {
+    flagAttention(mailbox);
+    logger.error('mailbox refuses SMTP logins: enable SMTP AUTH for it', { mailbox, detail: error.detail });
+    const previous = await store
+      .setStatus(mailbox, 'smtp-refused', String(error.detail.smtpCode ?? error.code))
+      .catch(() => undefined);
+    if (previous !== 'smtp-refused')
+      notify({ mailbox, provider, status: 'smtp-refused', errorCode: error.code, reason: error.message });
+  };
   const deps = {
-    sender: new MessageSender(store, tokens, transports),
+    sender: new MessageSender(store, tokens, transports, onSmtpRefused),
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     visibility: new Visibility(sqs, new QueueUrls(sqs)),
     logger,

@@ -6,8 +6,10 @@ import {
   GetSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -117,6 +119,43 @@ export async function readSecretJson<T = Record<string, unknown>>(
     new GetSecretValueCommand({ SecretId: id, VersionStage: 'AWSCURRENT' }),
   );
   return JSON.parse(SecretString!) as T;
+}
+
+/** An SNS topic with an SQS queue subscribed to it, so tests can read what was published. */
+export async function createTopic(sqs: SQSClient, name: string) {
+  const sns = new SNSClient({});
+  const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: name }));
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-inbox` }));
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  await sns.send(
+    new SubscribeCommand({
+      TopicArn,
+      Protocol: 'sqs',
+      Endpoint: Attributes!.QueueArn!,
+      Attributes: { RawMessageDelivery: 'false' },
+    }),
+  );
+  sns.destroy();
+  return {
+    topicArn: TopicArn!,
+    /** Every notification published so far (subject and text), consumed. */
+    async read(): Promise<Array<{ subject: string; message: string }>> {
+      const received: Array<{ subject: string; message: string }> = [];
+      for (;;) {
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }),
+        );
+        if (Messages.length === 0) return received;
+        for (const message of Messages) {
+          const envelope = JSON.parse(message.Body ?? '{}') as { Subject?: string; Message?: string };
+          received.push({ subject: envelope.Subject ?? '', message: envelope.Message ?? '' });
+          await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
+        }
+      }
+    },
+  };
 }
 
 export { SecretsManagerClient, SQSClient };

@@ -3,9 +3,12 @@
 import type { SenderConfig } from '../../functions/sender/config.ts';
 import { createSender, type Sender, type SenderOptions } from '../../functions/sender/create-sender.ts';
 import type { MailMessage } from '../../functions/shared/message/schema.ts';
+import { parseProviders } from '../../functions/shared/oauth/providers.ts';
+import type { ValidatorConfig } from '../../functions/validator/config.ts';
+import { createValidator } from '../../functions/validator/create-validator.ts';
 import { enqueue, type TestQueues } from './aws.ts';
 import { drain } from './event-source.ts';
-import type { Harness } from './index.ts';
+import { type Harness, MAILBOX_PREFIX } from './index.ts';
 import { type CapturedTelemetry, captureTelemetry } from './telemetry.ts';
 
 export function aMessage(overrides: Partial<MailMessage> & Record<string, unknown> = {}): MailMessage {
@@ -52,4 +55,27 @@ export function newSender(
       }),
     close: () => sender.transports.closeAll(),
   };
+}
+
+/** A validator instance wired to the harness, with captured telemetry. */
+export function newValidator(
+  harness: Harness,
+  options: { config?: Partial<ValidatorConfig>; now?: () => number; tokenTimeoutMs?: number } = {},
+) {
+  const telemetry = captureTelemetry('validator');
+  const config: ValidatorConfig = {
+    providers: parseProviders(harness.providersJson),
+    mailboxSecretPrefix: MAILBOX_PREFIX,
+    concurrency: 10,
+    smtpProbe: true,
+    repeatedFailureThreshold: 3,
+    connectBaseUrl: harness.onboardingUrl,
+    ...options.config,
+  };
+  const validator = createValidator(config, {
+    ...telemetry,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.tokenTimeoutMs ? { tokenTimeoutMs: options.tokenTimeoutMs } : {}),
+  });
+  return { ...validator, telemetry };
 }

@@ -126,6 +126,7 @@ export async function startHarness(): Promise<Harness> {
         Object.assign(smtp[profile].stats, { connections: 0, authAttempts: 0, authFailures: 0 });
         oauth[profile].tokenRequests.length = 0;
         oauth[profile].tokenFaults.length = 0;
+        Object.assign(oauth[profile].load, { inFlight: 0, maxInFlight: 0 });
         await createSecret(secretsManager, {
           Name: clientSecretId(profile),
           SecretString: oauth[profile].clientSecret,

@@ -48,6 +48,8 @@ export interface OAuthServer {
   readonly tokenRequests: TokenRequestRecord[];
   /** Answers the next token requests with these, first in first out. */
   readonly tokenFaults: TokenFault[];
+  /** Token requests being answered right now, and the most there ever were at once. */
+  readonly load: { inFlight: number; maxInFlight: number };
   /** Issues a grant for the account as a completed consent would, returning its refresh token. */
   issueRefreshToken(account: string): Promise<string>;
   /** Revokes a refresh token and its whole grant, through the RFC 7009 endpoint. */
@@ -87,6 +89,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   const Adapter = createAdapterClass({ keepConsumedRefreshTokens: profile === 'microsoft' });
   const tokenRequests: TokenRequestRecord[] = [];
   const tokenFaults: TokenFault[] = [];
+  const load = { inFlight: 0, maxInFlight: 0 };
 
   let handler: Parameters<typeof createServer>[1] = (_req, res) => res.end();
   const server: Server = createServer((req, res) => handler!(req, res));
@@ -164,6 +167,16 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
 
   provider.use(async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next();
+    load.inFlight++;
+    load.maxInFlight = Math.max(load.maxInFlight, load.inFlight);
+    try {
+      await answerTokenRequest(ctx, next);
+    } finally {
+      load.inFlight--;
+    }
+  });
+
+  async function answerTokenRequest(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
     const fault = tokenFaults.shift();
     if (fault && 'delayMs' in fault) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
     if (fault && 'dropConnection' in fault) {
@@ -187,7 +200,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     if (ctx.status === 400 && (ctx.body as { error?: string })?.error === 'invalid_grant') {
       ctx.body = profile === 'google' ? GOOGLE.invalidGrant : MICROSOFT.invalidGrant();
     }
-  });
+  }
   handler = provider.callback();
 
   const basic = `Basic ${Buffer.from(`${INTROSPECTION_CLIENT.id}:${INTROSPECTION_CLIENT.secret}`).toString('base64')}`;
@@ -205,6 +218,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     clientSecret: CLIENT_SECRET,
     tokenRequests,
     tokenFaults,
+    load,
     provider,
     async issueRefreshToken(account) {
       const grant = new provider.Grant({ accountId: account, clientId: CLIENT_ID });

@@ -33,11 +33,20 @@ export function secretNameFor(prefix: string, address: string): string | undefin
   return SECRET_NAME_SAFE.test(name) && name.length <= 512 ? name : undefined;
 }
 
-/** Mailbox health as recorded on the secret's tags, readable by ListSecrets without decrypting anything. */
-export type MailboxStatus = 'active' | 'revoked' | 'smtp-refused';
-
 export const STATUS_TAGS = {
   status: 'oauth-mailer:status',
   code: 'oauth-mailer:status-code',
+  /** When the status last changed: for a revoked mailbox, when it was found revoked. */
   since: 'oauth-mailer:status-since',
+  lastValidated: 'oauth-mailer:last-validated',
+  /** Consecutive validations that failed for a passing reason (network, 5xx, throttling). */
+  transientFailures: 'oauth-mailer:transient-failures',
 } as const;
+
+export const MAILBOX_STATUSES = ['active', 'revoked', 'smtp-refused'] as const;
+
+/** Mailbox health as recorded on the secret's tags, readable by ListSecrets without decrypting anything. */
+export type MailboxStatus = (typeof MAILBOX_STATUSES)[number];
+
+export const isMailboxStatus = (value: string | undefined): value is MailboxStatus =>
+  (MAILBOX_STATUSES as readonly string[]).includes(value ?? '');

@@ -4,6 +4,7 @@
  */
 import {
   CreateSecretCommand,
+  DescribeSecretCommand,
   GetSecretValueCommand,
   type GetSecretValueCommandOutput,
   PutSecretValueCommand,
@@ -14,6 +15,7 @@ import {
 import { MailerError } from '../errors.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import {
+  isMailboxStatus,
   type MailboxSecret,
   type MailboxStatus,
   mailboxSecretSchema,
@@ -86,7 +88,8 @@ export class MailboxStore {
       }
     }
     this.#cache.delete(address);
-    await this.setStatus(address, 'active');
+    // A (re)connection starts a new active period, whatever the status was.
+    await this.setStatus(address, 'active', undefined, { previous: undefined });
     return { created };
   }
 
@@ -161,23 +164,43 @@ export class MailboxStore {
     }
   }
 
-  /** Records the mailbox's health on the secret's tags. */
-  async setStatus(address: string, status: MailboxStatus, code?: string): Promise<void> {
+  /**
+   * Records the mailbox's health on the secret's tags; `status-since` moves only when the status changes.
+   * @returns the status it had before (read from the secret unless `previous` is given).
+   */
+  async setStatus(
+    address: string,
+    status: MailboxStatus,
+    code?: string,
+    options: { previous?: MailboxStatus | undefined; extra?: Record<string, string> } = {},
+  ): Promise<MailboxStatus | undefined> {
     const key = normalizeAddress(address);
+    const secretId = this.#secretId(key);
     try {
+      const previous = 'previous' in options ? options.previous : await this.#currentStatus(secretId);
+      const now = new Date().toISOString();
+      const tags: Record<string, string> = {
+        [STATUS_TAGS.status]: status,
+        [STATUS_TAGS.code]: code ?? 'none',
+        ...(previous !== status ? { [STATUS_TAGS.since]: now } : {}),
+        ...options.extra,
+      };
       await this.#client.send(
         new TagResourceCommand({
-          SecretId: this.#secretId(key),
-          Tags: [
-            { Key: STATUS_TAGS.status, Value: status },
-            { Key: STATUS_TAGS.code, Value: code ?? 'none' },
-            { Key: STATUS_TAGS.since, Value: new Date().toISOString() },
-          ],
+          SecretId: secretId,
+          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
         }),
       );
+      return previous;
     } catch (error) {
       throw secretStoreError('tag', key, error);
     }
+  }
+
+  async #currentStatus(secretId: string): Promise<MailboxStatus | undefined> {
+    const { Tags = [] } = await this.#client.send(new DescribeSecretCommand({ SecretId: secretId }));
+    const value = Tags.find((tag) => tag.Key === STATUS_TAGS.status)?.Value;
+    return isMailboxStatus(value) ? value : undefined;
   }
 
   #secretId(address: string): string {

@@ -4,7 +4,7 @@
  * written back at once. Shared by the sender and the validator.
  */
 import { MailerError } from '../errors.ts';
-import { normalizeAddress } from '../mailbox/secret-shape.ts';
+import { type MailboxStatus, normalizeAddress } from '../mailbox/secret-shape.ts';
 import type { MailboxStore, StoredMailbox, WriteBackResult } from '../mailbox/store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import type { ClientSecrets } from './client-secrets.ts';
@@ -21,7 +21,12 @@ export interface AccessToken {
 export interface AccessTokenEvents {
   tokenRequested?(mailbox: string, provider: string): void;
   refreshTokenRotated?(mailbox: string, result: WriteBackResult | 'failed'): void;
-  mailboxRevoked?(mailbox: string, error: MailerError): void;
+  /** `previous` is the status before, so a notification goes out only when the mailbox turns revoked. */
+  mailboxRevoked?(
+    mailbox: string,
+    error: MailerError,
+    details: { provider: string; previous?: MailboxStatus },
+  ): void;
   statusWriteFailed?(mailbox: string, error: unknown): void;
 }
 
@@ -124,10 +129,16 @@ export class AccessTokens {
         // A reconnect, or another instance's rotation, may have replaced the token since our read.
         const latest = await store.get(address, { fresh: true });
         if (!retried && latest.versionId !== mailbox.versionId) return this.mint(address, true);
-        await store
+        const previous = await store
           .setStatus(address, 'revoked', String(error.detail.aadsts ?? error.detail.providerError))
-          .catch((statusError: unknown) => events?.statusWriteFailed?.(address, statusError));
-        events?.mailboxRevoked?.(address, error);
+          .catch((statusError: unknown) => {
+            events?.statusWriteFailed?.(address, statusError);
+            return undefined;
+          });
+        events?.mailboxRevoked?.(address, error, {
+          provider: provider.id,
+          ...(previous ? { previous } : {}),
+        });
         this.#revoked.set(address, error);
       }
       throw error;

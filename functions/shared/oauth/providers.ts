@@ -41,6 +41,8 @@ const providerInputSchema = z.strictObject({
   /** Scope of the client-credentials grant for app-only mailboxes. */
   appScope: z.optional(z.string()),
   smtp: z.optional(smtpSchema),
+  /** Refresh tokens die this many days after consent (Google apps in "Testing" status: 7). */
+  refreshTokenMaxAgeDays: z.optional(z.number().check(z.gte(1))),
   maxRecipientsPerMessage: z.optional(z.number().check(z.int(), z.gte(1), z.lte(1000))),
 });
 
@@ -64,6 +66,7 @@ export interface ProviderConfig {
   readonly appScope?: string | undefined;
   readonly smtp: SmtpEndpoint;
   readonly maxRecipientsPerMessage: number;
+  readonly refreshTokenMaxAgeDays?: number | undefined;
 }
 
 type Defaults = Omit<ProviderConfig, 'id' | 'kind' | 'clientId' | 'clientSecretId'>;

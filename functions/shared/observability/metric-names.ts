@@ -19,6 +19,18 @@ export const METRIC = {
   connectsStarted: 'ConnectsStarted',
   connectsFailed: 'ConnectsFailed',
   mailboxesConnected: 'MailboxesConnected',
+  // The validator, once per run: gauges of the whole fleet, and a heartbeat.
+  validatorRuns: 'ValidatorRuns',
+  mailboxesValidated: 'MailboxesValidated',
+  healthyMailboxes: 'HealthyMailboxes',
+  revokedMailboxes: 'RevokedMailboxes',
+  smtpRefusedMailboxes: 'SmtpRefusedMailboxes',
+  transientFailures: 'ValidationTransientFailures',
+  repeatedTransientFailures: 'RepeatedTransientFailures',
+  validationDuration: 'ValidationDuration',
+  minRefreshTokenDaysLeft: 'MinRefreshTokenDaysLeft',
+  /** Per mailbox (Mailbox dimension): 1 while it needs a human, 0 once it is healthy again. */
+  mailboxNeedsAttention: 'MailboxNeedsAttention',
 } as const;
 
 export const DIMENSION = {

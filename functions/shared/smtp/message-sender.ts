@@ -4,6 +4,7 @@ import { MailerError } from '../errors.ts';
 import type { MailboxStore } from '../mailbox/store.ts';
 import { addressOf, type MailMessage, recipientCount } from '../message/schema.ts';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
+import { TtlCache } from '../ttl-cache.ts';
 import { composeMessage } from './compose.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 import type { SmtpTransports } from './transports.ts';
@@ -19,15 +20,29 @@ export interface SentMessage {
   readonly rejected: number;
 }
 
+/** Called once per instance and minute when a mailbox's SMTP login is refused (SMTP AUTH disabled). */
+export type SmtpRefusedHook = (mailbox: string, provider: string, error: MailerError) => Promise<void>;
+
+const REFUSED_RETRY_MS = 60_000;
+
 export class MessageSender {
   readonly #store: MailboxStore;
   readonly #tokens: AccessTokens;
   readonly #transports: SmtpTransports;
+  readonly #onSmtpRefused: SmtpRefusedHook | undefined;
+  /** Mailboxes whose login was refused: their mail waits without a new login for a minute. */
+  readonly #refused = new TtlCache<MailerError>(REFUSED_RETRY_MS);
 
-  constructor(store: MailboxStore, tokens: AccessTokens, transports: SmtpTransports) {
+  constructor(
+    store: MailboxStore,
+    tokens: AccessTokens,
+    transports: SmtpTransports,
+    onSmtpRefused?: SmtpRefusedHook,
+  ) {
     this.#store = store;
     this.#tokens = tokens;
     this.#transports = transports;
+    this.#onSmtpRefused = onSmtpRefused;
   }
 
   /**
@@ -37,6 +52,8 @@ export class MessageSender {
    */
   async send(message: MailMessage, idempotencyKey: string): Promise<SentMessage> {
     const mailbox = addressOf(message.from);
+    const refused = this.#refused.get(mailbox);
+    if (refused) throw refused;
     const stored = await this.#store.get(mailbox);
     const provider = this.#tokens.providerFor(stored);
     const recipients = recipientCount(message);
@@ -59,7 +76,12 @@ export class MessageSender {
         rejected: info.rejected.length,
       };
     } catch (error) {
-      throw classifySmtpError(error, { mailbox });
+      const failure = classifySmtpError(error, { mailbox });
+      if (failure.code === 'MAILBOX_SMTP_DISABLED' && !this.#refused.get(mailbox)) {
+        this.#refused.set(mailbox, failure);
+        await this.#onSmtpRefused?.(mailbox, provider.id, failure);
+      }
+      throw failure;
     }
   }
 }

@@ -1,0 +1,21 @@
+/** Runs `task` over every item with at most `limit` running at once; results in input order. */
+export async function mapConcurrent<T, R>(
+  items: AsyncIterable<T> | Iterable<T>,
+  limit: number,
+  task: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  const running = new Set<Promise<void>>();
+  let index = 0;
+  for await (const item of items) {
+    const position = index++;
+    const run: Promise<void> = task(item).then((result) => {
+      results[position] = result;
+      running.delete(run);
+    });
+    running.add(run);
+    if (running.size >= limit) await Promise.race(running);
+  }
+  await Promise.all(running);
+  return results;
+}

@@ -1,0 +1,48 @@
+/** Every connected mailbox, listed from Secrets Manager page by page with its status tags, without decrypting anything. */
+import {
+  ListSecretsCommand,
+  type ListSecretsCommandOutput,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { MailerError } from '../errors.ts';
+import { awsErrorName } from './store.ts';
+
+export interface MailboxEntry {
+  readonly address: string;
+  readonly secretName: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** @example for await (const mailbox of listMailboxes(client, 'oauth-mailer/mailboxes/')) { ... } */
+export async function* listMailboxes(
+  client: SecretsManagerClient,
+  prefix: string,
+): AsyncGenerator<MailboxEntry> {
+  let nextToken: string | undefined;
+  do {
+    let page: ListSecretsCommandOutput;
+    try {
+      page = await client.send(
+        new ListSecretsCommand({
+          Filters: [{ Key: 'name', Values: [prefix] }],
+          MaxResults: 100,
+          NextToken: nextToken,
+        }),
+      );
+    } catch (error) {
+      throw new MailerError('SECRET_STORE_UNAVAILABLE', 'could not list the mailboxes', {
+        awsError: awsErrorName(error),
+      });
+    }
+    for (const secret of page.SecretList ?? []) {
+      // The name filter matches a prefix case-insensitively; keep exact prefix matches only.
+      if (!secret.Name?.startsWith(prefix)) continue;
+      yield {
+        address: secret.Name.slice(prefix.length),
+        secretName: secret.Name,
+        tags: Object.fromEntries((secret.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])),
+      };
+    }
+    nextToken = page.NextToken;
+  } while (nextToken);
+}

@@ -1,0 +1,64 @@
+/**
+ * Tells the people on call, through the operators' SNS topic, which mailbox needs a human and how to
+ * reconnect it. Sent when a mailbox turns revoked or SMTP-refused, not on every failed attempt.
+ */
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+
+export interface MailboxAttention {
+  readonly mailbox: string;
+  readonly provider: string;
+  readonly status: 'revoked' | 'smtp-refused';
+  readonly errorCode: string;
+  readonly reason: string;
+}
+
+const ADVICE: Record<MailboxAttention['status'], string> = {
+  revoked:
+    'The OAuth grant is revoked or expired (password change, consent withdrawn, admin policy, or an app in Testing). Open the reconnect link, sign in as the mailbox and consent again. Queued mail is kept and resumes after the reconnect; mail that ran out of retries is in the dead-letter queue, ready to be redriven.',
+  'smtp-refused':
+    'The token is valid but the SMTP server refuses the login. For Microsoft 365, enable SMTP AUTH for the mailbox (Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false) or the tenant, then reconnect if needed.',
+};
+
+export class Notifier {
+  readonly #client: SNSClient;
+  readonly #topicArn: string | undefined;
+  readonly #connectBaseUrl: string | undefined;
+
+  constructor(client: SNSClient, topicArn: string | undefined, connectBaseUrl: string | undefined) {
+    this.#client = client;
+    this.#topicArn = topicArn;
+    this.#connectBaseUrl = connectBaseUrl?.replace(/\/+$/, '');
+  }
+
+  reconnectUrl(mailbox: string, provider: string): string | undefined {
+    if (!this.#connectBaseUrl) return undefined;
+    return `${this.#connectBaseUrl}/connect/${encodeURIComponent(provider)}?login_hint=${encodeURIComponent(mailbox)}`;
+  }
+
+  /** Publishes one notification; does nothing without a topic (local use). */
+  async mailboxNeedsAttention(attention: MailboxAttention): Promise<void> {
+    if (!this.#topicArn) return;
+    const reconnect = this.reconnectUrl(attention.mailbox, attention.provider);
+    const message = [
+      `Mailbox ${attention.mailbox} (${attention.provider}) is ${attention.status}: ${attention.reason}`,
+      '',
+      ADVICE[attention.status],
+      '',
+      reconnect
+        ? `Reconnect: ${reconnect}`
+        : 'Reconnect: open the stack output ConnectUrl for this provider.',
+      `Error code: ${attention.errorCode}. Runbook: docs/runbook.md (MailboxesNeedAttention).`,
+    ].join('\n');
+    await this.#client.send(
+      new PublishCommand({
+        TopicArn: this.#topicArn,
+        Subject: `oauth-mailer: reconnect ${attention.mailbox}`.slice(0, 100),
+        Message: message,
+        MessageAttributes: {
+          mailbox: { DataType: 'String', StringValue: attention.mailbox },
+          status: { DataType: 'String', StringValue: attention.status },
+        },
+      }),
+    );
+  }
+}

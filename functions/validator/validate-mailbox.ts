@@ -1,0 +1,105 @@
+/**
+ * Validates one mailbox: a grant at the token endpoint (which also keeps Microsoft refresh tokens
+ * alive and writes a rotated one back, through the same code as the sender), then optionally an SMTP
+ * login. Classifies the outcome and records it on the mailbox's tags.
+ */
+import { type ErrorCode, findMailerError, MailerError } from '../shared/errors.ts';
+import type { MailboxEntry } from '../shared/mailbox/directory.ts';
+import { isMailboxStatus, type MailboxStatus, STATUS_TAGS } from '../shared/mailbox/secret-shape.ts';
+import type { MailboxStore } from '../shared/mailbox/store.ts';
+import type { AccessTokens } from '../shared/oauth/access-tokens.ts';
+import { probeSmtp } from '../shared/smtp/probe.ts';
+
+export type Health = 'healthy' | 'revoked' | 'smtp-refused' | 'transient' | 'invalid';
+
+export interface MailboxValidation {
+  readonly address: string;
+  readonly provider?: string | undefined;
+  readonly health: Health;
+  readonly previous?: MailboxStatus | undefined;
+  readonly errorCode?: ErrorCode | undefined;
+  readonly reason?: string | undefined;
+  /** Consecutive transient failures, this one included. */
+  readonly transientFailures: number;
+  /** Days until a known refresh-token expiry (Google apps in Testing), where knowable. */
+  readonly refreshTokenDaysLeft?: number | undefined;
+}
+
+export interface ValidationDeps {
+  readonly store: MailboxStore;
+  readonly tokens: AccessTokens;
+  readonly smtpProbe: boolean;
+  readonly now: () => number;
+}
+
+const DAY_MS = 86_400_000;
+
+function healthOf(code: ErrorCode): Health {
+  switch (code) {
+    case 'MAILBOX_REVOKED':
+      return 'revoked';
+    case 'MAILBOX_SMTP_DISABLED':
+    case 'MAILBOX_AUTH_REJECTED':
+      return 'smtp-refused';
+    case 'MAILBOX_UNKNOWN':
+      return 'invalid';
+    default:
+      // Network, 5xx, throttling (AADSTS90055), Secrets Manager: never a reason to call a grant revoked.
+      return 'transient';
+  }
+}
+
+export async function validateMailbox(entry: MailboxEntry, deps: ValidationDeps): Promise<MailboxValidation> {
+  const status = entry.tags[STATUS_TAGS.status];
+  const previous = isMailboxStatus(status) ? status : undefined;
+  const priorFailures = Number(entry.tags[STATUS_TAGS.transientFailures] ?? 0) || 0;
+  let provider: string | undefined;
+  let daysLeft: number | undefined;
+  let failure: MailerError | undefined;
+  try {
+    const minted = await deps.tokens.mint(entry.address);
+    provider = minted.provider.id;
+    const maxAge = minted.provider.refreshTokenMaxAgeDays;
+    const since = Date.parse(minted.mailbox.secret.connectedAt ?? '');
+    if (maxAge && Number.isFinite(since))
+      daysLeft = Math.round(((since + maxAge * DAY_MS - deps.now()) / DAY_MS) * 10) / 10;
+    if (deps.smtpProbe)
+      await probeSmtp(minted.mailbox.secret.address, minted.provider.smtp, minted.response.accessToken);
+  } catch (caught) {
+    failure =
+      findMailerError(caught) ??
+      new MailerError('INTERNAL', `validation failed (${(caught as Error)?.name})`);
+  }
+  const health = failure ? healthOf(failure.code) : 'healthy';
+  const transientFailures = health === 'transient' ? priorFailures + 1 : 0;
+  const extra = {
+    [STATUS_TAGS.lastValidated]: new Date(deps.now()).toISOString(),
+    [STATUS_TAGS.transientFailures]: String(transientFailures),
+  };
+  const code = failure ? String(failure.detail.aadsts ?? failure.detail.smtpCode ?? failure.code) : undefined;
+  // Record what was learned; a transient failure keeps the status it had. A revoked grant was tagged by mint().
+  if (health === 'healthy')
+    await deps.store.setStatus(entry.address, 'active', undefined, { previous, extra });
+  else if (health === 'smtp-refused')
+    await deps.store.setStatus(entry.address, 'smtp-refused', code, { previous, extra });
+  else if (health === 'revoked')
+    await deps.store.setStatus(entry.address, 'revoked', code, { previous: 'revoked', extra });
+  else if (health === 'transient') {
+    await deps.store.setStatus(entry.address, previous ?? 'active', entry.tags[STATUS_TAGS.code], {
+      previous,
+      extra,
+    });
+  }
+  // The grant failed before its provider was known: the mailbox's own secret names it.
+  provider ??= (await deps.store.get(entry.address).catch(() => undefined))?.secret.provider;
+  return {
+    address: entry.address,
+    provider,
+    health,
+    previous,
+    errorCode: failure?.code,
+    reason: failure?.message,
+    transientFailures,
+    refreshTokenDaysLeft: daysLeft,
+  };
+}

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
+import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
+import { createTopic, readSecretJson } from '../../harness/aws.ts';
+import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
+import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
+import { MICROSOFT } from '../../harness/provider-strings.ts';
+
+describe('validator: token health', () => {
+  const context = useHarness();
+  let harness: Harness;
+  beforeEach(() => {
+    harness = context.harness;
+  });
+
+  const tags = async (address: string) => {
+    const { Tags = [] } = await harness.secretsManager.send(
+      new DescribeSecretCommand({ SecretId: `${MAILBOX_PREFIX}${address}` }),
+    );
+    return Object.fromEntries(Tags.map((tag) => [tag.Key, tag.Value]));
+  };
+
+  it('finds healthy mailboxes healthy, records when, and emits the fleet gauges', async () => {
+    await harness.connectMailbox('a@example.com', 'google');
+    await harness.connectMailbox('b@example.com', 'microsoft');
+    const validator = newValidator(harness);
+
+    const summary = await validator.handler({});
+
+    assert.equal(summary.validated, 2);
+    assert.equal(summary.healthy, 2);
+    const recorded = await tags('b@example.com');
+    assert.equal(recorded[STATUS_TAGS.status], 'active');
+    assert.ok(Date.parse(recorded[STATUS_TAGS.lastValidated]!) > Date.now() - 60_000);
+    assert.equal(harness.smtp.google.stats.authAttempts, 1, 'the SMTP probe logged in');
+    assert.equal(harness.smtp.google.messages.length, 0, 'and sent nothing');
+    const metrics = validator.telemetry;
+    assert.equal(metrics.metricSum('ValidatorRuns'), 1);
+    assert.equal(metrics.metricSum('HealthyMailboxes'), 2);
+    assert.equal(metrics.metricSum('RevokedMailboxes'), 0);
+  });
+
+  for (const profile of ['google', 'microsoft'] as const) {
+    it(`marks a revoked ${profile} grant revoked, emits the metric and tells the operators once, with the reconnect link`, async () => {
+      const topic = await createTopic(harness.sqs, `alerts-${profile}`);
+      const { refreshToken } = await harness.connectMailbox('ops@example.com', profile);
+      await harness.connectMailbox('fine@example.com', profile);
+      await harness.oauth[profile].revoke(refreshToken);
+      const validator = newValidator(harness, { config: { alertTopicArn: topic.topicArn } });
+
+      const summary = await validator.handler({});
+
+      assert.deepEqual(summary.revoked, ['ops@example.com']);
+      assert.equal(summary.healthy, 1);
+      const recorded = await tags('ops@example.com');
+      assert.equal(recorded[STATUS_TAGS.status], 'revoked');
+      assert.ok(recorded[STATUS_TAGS.since]);
+      // The EMF the function printed, parsed: the fleet gauge and the per-mailbox flag.
+      const emf = validator.telemetry.emf();
+      const gauge = emf.find((doc) => 'RevokedMailboxes' in doc)!;
+      assert.equal(gauge.RevokedMailboxes, 1);
+      assert.equal(gauge._aws.CloudWatchMetrics[0]?.Namespace, 'OAuthMailer');
+      assert.deepEqual(gauge._aws.CloudWatchMetrics[0]?.Dimensions, [['service']]);
+      assert.equal(validator.telemetry.metricSum('MailboxNeedsAttention', { Mailbox: 'ops@example.com' }), 1);
+      const [notification, ...more] = await topic.read();
+      assert.equal(more.length, 0);
+      assert.match(notification!.subject, /reconnect ops@example\.com/);
+      assert.match(notification!.message, /Mailbox ops@example\.com \(\w+\) is revoked/);
+      assert.ok(
+        notification!.message.includes(
+          `${harness.onboardingUrl}/connect/${profile}?login_hint=ops%40example.com`,
+        ),
+        'the notification carries the reconnect link',
+      );
+
+      await validator.handler({});
+      assert.deepEqual(await topic.read(), [], 'no second notification while it stays revoked');
+    });
+  }
+
+  it('writes back a Microsoft refresh token rotated during validation; the next send works with it', async () => {
+    const { refreshToken, secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    const validator = newValidator(harness);
+
+    await validator.handler({});
+
+    const stored = await readSecretJson<{ refreshToken: string }>(harness.secretsManager, secretName);
+    assert.notEqual(stored.refreshToken, refreshToken);
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    await sender.enqueue(aMessage());
+    await sender.drain();
+    assert.equal(harness.smtp.microsoft.messages.length, 1);
+    assert.equal(harness.oauth.microsoft.tokenRequests.at(-1)?.refreshToken, stored.refreshToken);
+  });
+
+  it('never marks a mailbox revoked for a transient token-endpoint failure, and reports repeated ones', async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    const validator = newValidator(harness, { tokenTimeoutMs: 300 });
+    const faults = [
+      { status: 503, body: { error: 'server_error' } },
+      { status: 400, body: MICROSOFT.throttled },
+      { delayMs: 600 },
+    ];
+
+    for (const fault of faults) {
+      harness.oauth.microsoft.tokenFaults.push(fault);
+      const summary = await validator.handler({});
+      assert.deepEqual(summary.transient, ['ops@example.com']);
+      assert.equal((await tags('ops@example.com'))[STATUS_TAGS.status], 'active');
+    }
+
+    assert.equal((await tags('ops@example.com'))[STATUS_TAGS.transientFailures], '3');
+    assert.equal(
+      validator.telemetry.metricSum('RepeatedTransientFailures'),
+      1,
+      'reported on the third failure',
+    );
+    assert.equal(validator.telemetry.metricSum('RevokedMailboxes'), 0);
+    const healthy = await validator.handler({});
+    assert.equal(healthy.healthy, 1);
+    assert.equal((await tags('ops@example.com'))[STATUS_TAGS.transientFailures], '0');
+  });
+
+  it('catches a mailbox whose SMTP AUTH is disabled (535 5.7.139) with the SMTP probe', async () => {
+    const topic = await createTopic(harness.sqs, 'alerts-smtp');
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    harness.smtp.microsoft.faults.push({ stage: 'auth', ...MICROSOFT.smtpAuthDisabled });
+    const validator = newValidator(harness, { config: { alertTopicArn: topic.topicArn } });
+
+    const summary = await validator.handler({});
+
+    assert.deepEqual(summary.smtpRefused, ['ops@example.com']);
+    const recorded = await tags('ops@example.com');
+    assert.equal(recorded[STATUS_TAGS.status], 'smtp-refused');
+    assert.equal(recorded[STATUS_TAGS.code], '535');
+    const [notification] = await topic.read();
+    assert.match(notification!.message, /SmtpClientAuthenticationDisabled \$false/);
+
+    const recovered = await validator.handler({});
+    assert.equal(recovered.healthy, 1, 'healthy again once the server accepts the login');
+    assert.equal(
+      validator.telemetry.metricSum('MailboxNeedsAttention', { Mailbox: 'ops@example.com' }),
+      1,
+      'flag back to 0',
+    );
+  });
+
+  it('warns how many days a refresh token has left where that is knowable (Google app in Testing)', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const sixDaysAgo = new Date(Date.now() - 6 * 86_400_000).toISOString();
+    const secretId = `${MAILBOX_PREFIX}ops@example.com`;
+    const secret = await readSecretJson(harness.secretsManager, secretId);
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: secretId,
+        SecretString: JSON.stringify({ ...secret, connectedAt: sixDaysAgo }),
+      }),
+    );
+    const providers = JSON.parse(harness.providersJson);
+    providers.google.refreshTokenMaxAgeDays = 7;
+    const validator = newValidator(harness, {
+      config: { providers: parseProviders(JSON.stringify(providers)) },
+    });
+
+    await validator.handler({});
+
+    assert.equal(validator.telemetry.metricSum('MinRefreshTokenDaysLeft'), 1);
+    assert.ok(
+      validator.telemetry
+        .logs()
+        .some((entry) => entry.message?.toString().startsWith('refresh token expires soon')),
+    );
+  });
+
+  it('validates one mailbox on demand', async () => {
+    await harness.connectMailbox('a@example.com', 'google');
+    await harness.connectMailbox('b@example.com', 'google');
+    const summary = await newValidator(harness).handler({ mailbox: 'B@example.com' });
+    assert.equal(summary.validated, 1);
+    assert.equal(harness.oauth.google.tokenRequests.length, 1);
+  });
+});
