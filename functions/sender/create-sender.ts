@@ -53,8 +53,9 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     config.alertTopicArn,
     config.connectBaseUrl,
   );
+  // Awaited: a Lambda instance may freeze as soon as the handler returns.
   const notify = (attention: MailboxAttention) =>
-    void notifier.mailboxNeedsAttention(attention).catch((error: unknown) =>
+    notifier.mailboxNeedsAttention(attention).catch((error: unknown) =>
       logger.error('could not notify the operators', {
         mailbox: attention.mailbox,
         awsError: (error as Error).name,
@@ -86,17 +87,24 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
         );
         logger[failed ? 'error' : 'info']('rotated refresh token write-back', { mailbox, result });
       },
-      mailboxRevoked: (mailbox, error) => {
+      mailboxRevoked: async (mailbox, error, { provider, previous }) => {
         // Reported the moment the sender meets it, so the alarm does not wait for the validator's schedule.
         metrics.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1);
-        const single = metrics.singleMetric();
-        single.addDimension(DIMENSION.mailbox, mailbox);
-        single.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1);
+        flagAttention(mailbox);
         logger.error('mailbox grant revoked: reconnect the mailbox', {
           mailbox,
           errorCode: error.code,
           detail: error.detail,
         });
+        if (previous !== 'revoked') {
+          await notify({
+            mailbox,
+            provider,
+            status: 'revoked',
+            errorCode: error.code,
+            reason: error.message,
+          });
+        }
       },
       statusWriteFailed: (mailbox, error) =>
         logger.warn('could not record the mailbox status', { mailbox, awsError: (error as Error).name }),
@@ -109,8 +117,15 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     const previous = await store
       .setStatus(mailbox, 'smtp-refused', String(error.detail.smtpCode ?? error.code))
       .catch(() => undefined);
-    if (previous !== 'smtp-refused')
-      notify({ mailbox, provider, status: 'smtp-refused', errorCode: error.code, reason: error.message });
+    if (previous !== 'smtp-refused') {
+      await notify({
+        mailbox,
+        provider,
+        status: 'smtp-refused',
+        errorCode: error.code,
+        reason: error.message,
+      });
+    }
   };
   const deps = {
     sender: new MessageSender(store, tokens, transports, onSmtpRefused),

@@ -123,7 +123,13 @@ export async function startHarness(): Promise<Harness> {
         smtp[profile].presentedTokens.length = 0;
         for (const account of Object.keys(smtp[profile].sendAs)) delete smtp[profile].sendAs[account];
         smtp[profile].appMailboxes.clear();
-        Object.assign(smtp[profile].stats, { connections: 0, authAttempts: 0, authFailures: 0 });
+        smtp[profile].authRefusal = undefined;
+        Object.assign(smtp[profile].stats, {
+          connections: 0,
+          authAttempts: 0,
+          authFailures: 0,
+          maxOpen: smtp[profile].stats.open,
+        });
         oauth[profile].tokenRequests.length = 0;
         oauth[profile].tokenFaults.length = 0;
         Object.assign(oauth[profile].load, { inFlight: 0, maxInFlight: 0 });
@@ -156,6 +162,7 @@ export async function startHarness(): Promise<Harness> {
       deadLetterQueueUrl: queues.deadLetterQueueUrl,
       maxReceiveCount: queues.maxReceiveCount,
       secretCacheTtlMs: 300_000,
+      connectBaseUrl: onboardingUrl,
       ...overrides,
     }),
     secrets: () => [

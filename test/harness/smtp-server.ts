@@ -37,7 +37,15 @@ export interface SmtpServerHandle {
   readonly messages: ReceivedMessage[];
   /** Scripted answers, each used once, first in first out per stage. */
   readonly faults: SmtpFault[];
-  readonly stats: { connections: number; authAttempts: number; authFailures: number };
+  /** While set, every login is refused with this answer (e.g. SMTP AUTH disabled for the tenant). */
+  authRefusal: { code: number; text: string } | undefined;
+  readonly stats: {
+    connections: number;
+    authAttempts: number;
+    authFailures: number;
+    open: number;
+    maxOpen: number;
+  };
   /** Bearer tokens the server was shown (kept in memory only). */
   readonly presentedTokens: string[];
   /** Delegations (Exchange "Send As"/FullAccess): the addresses each account may also send as. */
@@ -68,7 +76,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const messages: ReceivedMessage[] = [];
   const faults: SmtpFault[] = [];
   const presentedTokens: string[] = [];
-  const stats = { connections: 0, authAttempts: 0, authFailures: 0 };
+  const stats = { connections: 0, authAttempts: 0, authFailures: 0, open: 0, maxOpen: 0 };
   const sockets = new Map<string, Socket>();
   const sendAs: Record<string, string[]> = { ...options.sendAs };
   const appMailboxes = new Set<string>();
@@ -91,7 +99,9 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     size: 35 * 1024 * 1024,
     async onAuth(auth, _session, callback) {
       stats.authAttempts++;
-      const fault = takeFault('auth');
+      const fault =
+        takeFault('auth') ??
+        (handle.authRefusal ? { stage: 'auth' as const, ...handle.authRefusal } : undefined);
       if (fault && 'code' in fault) {
         stats.authFailures++;
         return callback(smtpError(fault.code, fault.text));
@@ -166,6 +176,9 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   serverWithConnect.connect = (socket, socketOptions) => {
     originalConnect(socket, socketOptions);
     stats.connections++;
+    stats.open++;
+    stats.maxOpen = Math.max(stats.maxOpen, stats.open);
+    socket.once('close', () => stats.open--);
     const connection = [...serverWithConnect.connections].at(-1);
     if (!connection) return;
     sockets.set(connection.session?.id ?? '', socket);
@@ -186,7 +199,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as { port: number }).port;
-  return {
+  const handle: SmtpServerHandle = {
     host: '127.0.0.1',
     port,
     secure: options.secure ?? false,
@@ -196,10 +209,12 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     presentedTokens,
     sendAs,
     appMailboxes,
+    authRefusal: undefined,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets.values()) socket.destroy();
         server.close(() => resolve());
       }),
   };
+  return handle;
 }

@@ -135,7 +135,7 @@ export class AccessTokens {
             events?.statusWriteFailed?.(address, statusError);
             return undefined;
           });
-        events?.mailboxRevoked?.(address, error, {
+        await events?.mailboxRevoked?.(address, error, {
           provider: provider.id,
           ...(previous ? { previous } : {}),
         });

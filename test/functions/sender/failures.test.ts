@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { ErrorCode } from '../../../functions/shared/errors.ts';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import type { RetryPolicy } from '../../../functions/shared/retry-policy.ts';
 import { deadLetters } from '../../harness/assertions.ts';
-import { queueCounts } from '../../harness/aws.ts';
+import { createTopic, queueCounts } from '../../harness/aws.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
-import type { Harness } from '../../harness/index.ts';
+import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import type { TokenFault } from '../../harness/oauth-server.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from '../../harness/provider-strings.ts';
@@ -133,12 +134,6 @@ describe('sender: every failure class ends where it should', () => {
       token: { status: 400, body: MICROSOFT.throttled },
       code: 'PROVIDER_THROTTLED',
     },
-    {
-      name: 'Microsoft 535 5.7.139 SMTP AUTH disabled',
-      profile: 'microsoft',
-      smtp: { stage: 'auth', ...MICROSOFT.smtpAuthDisabled },
-      code: 'MAILBOX_SMTP_DISABLED',
-    },
   ];
 
   for (const scenario of retried) {
@@ -233,6 +228,60 @@ describe('sender: every failure class ends where it should', () => {
     assert.equal(harness.smtp.google.messages.length, 2);
   });
 
+  it('marks a mailbox whose SMTP AUTH is disabled, tells the operators once, keeps its mail and stops logging in for a while', async () => {
+    const topic = await createTopic(harness.sqs, 'sender-alerts-smtp');
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    const queues = await harness.createQueues();
+    const sender = context.track(newSender(harness, queues, { config: { alertTopicArn: topic.topicArn } }));
+    harness.smtp.microsoft.authRefusal = MICROSOFT.smtpAuthDisabled;
+    for (let index = 0; index < 5; index++) await sender.enqueue(aMessage({ subject: `m${index}` }));
+
+    const result = await sender.drain();
+
+    assert.deepEqual(result, { received: 5, failed: 5, deleted: 0 });
+    const attempts = harness.smtp.microsoft.stats.authAttempts;
+    for (let index = 0; index < 5; index++) await sender.enqueue(aMessage({ subject: `later ${index}` }));
+    assert.equal((await sender.drain()).failed, 5);
+    assert.equal(
+      harness.smtp.microsoft.stats.authAttempts,
+      attempts,
+      'no new login while the refusal is fresh',
+    );
+    const { Tags = [] } = await harness.secretsManager.send(
+      new DescribeSecretCommand({ SecretId: `${MAILBOX_PREFIX}ops@example.com` }),
+    );
+    assert.equal(Tags.find((tag) => tag.Key === STATUS_TAGS.status)?.Value, 'smtp-refused');
+    const notifications = await topic.read();
+    assert.equal(notifications.length, 1);
+    assert.match(notifications[0]!.message, /smtp-refused/);
+    assert.deepEqual(await deadLetters(harness, queues.deadLetterQueueUrl), []);
+
+    // Once the administrator enables SMTP AUTH, the mail goes out (a new instance has no refusal cached).
+    harness.smtp.microsoft.authRefusal = undefined;
+    const later = context.track(newSender(harness, queues, { retryPolicy: FAST_RETRIES }));
+    await harness.sqs.send(new PurgeQueueCommand({ QueueUrl: queues.queueUrl }));
+    await later.enqueue(aMessage({ subject: 'after enabling SMTP AUTH' }));
+    await later.drain();
+    assert.equal(harness.smtp.microsoft.messages[0]?.parsed.subject, 'after enabling SMTP AUTH');
+  });
+
+  it('tells the operators once, with the reconnect link, when it meets a revoked grant', async () => {
+    const topic = await createTopic(harness.sqs, 'sender-alerts-revoked');
+    const { refreshToken } = await harness.connectMailbox('ops@example.com', 'google');
+    await harness.oauth.google.revoke(refreshToken);
+    const sender = context.track(
+      newSender(harness, await harness.createQueues(), { config: { alertTopicArn: topic.topicArn } }),
+    );
+    await sender.enqueue(aMessage());
+    await sender.drain();
+
+    const [notification, ...more] = await topic.read();
+    assert.equal(more.length, 0);
+    assert.ok(
+      notification!.message.includes(`${harness.onboardingUrl}/connect/google?login_hint=ops%40example.com`),
+    );
+  });
+
   it('asks the token endpoint about a revoked mailbox once, however many batches of its mail arrive', async () => {
     const { refreshToken } = await harness.connectMailbox('ops@example.com', 'microsoft');
     const sender = context.track(newSender(harness, await harness.createQueues()));
@@ -264,7 +313,7 @@ describe('sender: every failure class ends where it should', () => {
       const tag = (key: string) => Tags.find((entry) => entry.Key === key)?.Value;
       assert.equal(tag(STATUS_TAGS.status), 'revoked');
       assert.equal(tag(STATUS_TAGS.code), profile === 'google' ? 'invalid_grant' : '70008');
-      assert.equal(sender.telemetry.metricSum('MailboxRevoked', { Mailbox: 'ops@example.com' }), 1);
+      assert.equal(sender.telemetry.metricSum('MailboxNeedsAttention', { Mailbox: 'ops@example.com' }), 1);
       assert.deepEqual(await deadLetters(harness, queues.deadLetterQueueUrl), []);
       assert.deepEqual(await queueCounts(harness.sqs, queues.queueUrl), { visible: 0, inFlight: 1 });
 
