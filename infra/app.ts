@@ -10,12 +10,14 @@ const settings = (app.node.tryGetContext('oauth-mailer') ?? {}) as {
   mailboxPrefix?: string;
   allowedMailboxes?: string;
   publicBaseUrl?: string;
+  alarmEmail?: string;
 };
 new OAuthMailerStack(app, settings.stackName ?? 'OAuthMailer', {
   providers: settings.providers ?? {},
   ...(settings.mailboxPrefix ? { mailboxPrefix: settings.mailboxPrefix } : {}),
   ...(settings.allowedMailboxes ? { allowedMailboxes: settings.allowedMailboxes } : {}),
   ...(settings.publicBaseUrl ? { publicBaseUrl: settings.publicBaseUrl } : {}),
+  ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,5 +1,5 @@
 /** The oauth-mailer stack: mail queues, mailbox secrets and the sender. */
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/sender/config.ts';
@@ -8,6 +8,8 @@ import { OnboardingApi } from './onboarding/onboarding-api.ts';
 import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';
 import { MailQueues } from './shared/mail-queues.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
+import { OperatorAlerts } from './shared/operator-alerts.ts';
+import { ValidatorFunction } from './validator/validator-function.ts';
 
 export interface OAuthMailerStackProps extends StackProps {
   /**
@@ -27,6 +29,10 @@ export interface OAuthMailerStackProps extends StackProps {
   readonly allowedMailboxes?: string;
   /** A custom domain in front of the onboarding API, e.g. https://mail-connect.example.com */
   readonly publicBaseUrl?: string;
+  /** Subscribed to the operators' topic (alarms and reconnect notifications). */
+  readonly alarmEmail?: string;
+  /** @default Duration.hours(1) */
+  readonly validationRate?: Duration;
   /** Principals that may also use the mailbox key (operators registering app-only mailboxes). */
   readonly keyUsers?: iam.IPrincipal[];
 }
@@ -36,6 +42,8 @@ export class OAuthMailerStack extends Stack {
   readonly secrets: MailboxSecrets;
   readonly sender: SenderFunction;
   readonly onboarding: OnboardingApi;
+  readonly validator: ValidatorFunction;
+  readonly alerts: OperatorAlerts;
 
   constructor(scope: Construct, id: string, props: OAuthMailerStackProps) {
     super(scope, id, props);
@@ -60,6 +68,7 @@ export class OAuthMailerStack extends Stack {
       providers,
       ...(props.keyUsers ? { keyUsers: props.keyUsers } : {}),
     });
+    this.alerts = new OperatorAlerts(this, 'Alerts', props.alarmEmail ? { email: props.alarmEmail } : {});
     this.sender = new SenderFunction(this, 'Sending', {
       queues: this.queues,
       secrets: this.secrets,
@@ -74,6 +83,30 @@ export class OAuthMailerStack extends Stack {
       ...(props.publicBaseUrl ? { publicBaseUrl: props.publicBaseUrl } : {}),
     });
 
+    this.sender.connect(this.alerts.topic, this.onboarding.baseUrl);
+    this.validator = new ValidatorFunction(this, 'Validating', {
+      secrets: this.secrets,
+      providersJson,
+      alertTopic: this.alerts.topic,
+      connectBaseUrl: this.onboarding.baseUrl,
+      ...(props.validationRate ? { rate: props.validationRate } : {}),
+    });
+    this.alerts.watch({
+      queue: this.queues.queue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      sender: this.sender.handler.function,
+      validator: this.validator.handler.function,
+      validatorRate: this.validator.rate,
+    });
+
+    new CfnOutput(this, 'AlertTopicArn', {
+      value: this.alerts.topic.topicArn,
+      description: 'Operators: subscribe here',
+    });
+    new CfnOutput(this, 'ValidatorFunctionName', {
+      value: this.validator.handler.function.functionName,
+      description: 'Invoke with {"mailbox": "..."} to validate on demand',
+    });
     new CfnOutput(this, 'QueueUrl', {
       value: this.queues.queue.queueUrl,
       description: 'Producers send mail here',

@@ -3,7 +3,7 @@
  * /connect/{provider} and GET /callback/{provider}, throttled and access-logged (never with query
  * strings, which carry authorization codes), plus the short-lived sign-in state table.
  */
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -12,6 +12,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { MailerFunction } from '../shared/function-defaults.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
+import { acknowledge } from '../shared/nag.ts';
 
 export interface OnboardingApiProps {
   readonly secrets: MailboxSecrets;
@@ -97,11 +98,11 @@ export class OnboardingApi extends Construct {
     const integration = new HttpLambdaIntegration('Onboarding', fn);
     for (const route of ['/connect/{provider}', '/callback/{provider}']) {
       const [created] = this.api.addRoutes({ path: route, methods: [apigwv2.HttpMethod.GET], integration });
-      Validations.of(created!).acknowledge({
-        id: 'AwsSolutions::AwsSolutions-APIG4',
-        reason:
-          'An OAuth consent start and its provider callback are opened by a browser that has no credentials yet; they are protected by one-time browser-bound state, PKCE and an allow-list.',
-      });
+      acknowledge(
+        created!,
+        'APIG4',
+        'An OAuth consent start and its provider callback are opened by a browser that has no credentials yet; they are protected by one-time browser-bound state, PKCE and an allow-list.',
+      );
     }
   }
 

@@ -1,11 +1,13 @@
 /** The SQS-triggered sender (functions/sender): partial batch responses, capped concurrency. */
 import { Duration } from 'aws-cdk-lib';
 import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../../functions/shared/observability/metric-names.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
 import type { MailQueues } from '../shared/mail-queues.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
+import { acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
 
 export interface SenderFunctionProps {
   readonly queues: MailQueues;
@@ -52,5 +54,14 @@ export class SenderFunction extends Construct {
         maxConcurrency: props.maxConcurrency ?? 5,
       }),
     );
+  }
+
+  /** Lets the sender tell the operators about a mailbox that needs a human, with a reconnect link. */
+  connect(alertTopic: sns.ITopic, connectBaseUrl: string): void {
+    const fn = this.handler.function;
+    fn.addEnvironment('ALERT_TOPIC_ARN', alertTopic.topicArn);
+    fn.addEnvironment('CONNECT_BASE_URL', connectBaseUrl);
+    alertTopic.grantPublish(fn);
+    acknowledgeEncryptedTopicPublish(fn);
   }
 }

@@ -3,13 +3,14 @@
  * tokens may use (through Secrets Manager only), the OAuth client secrets, and the IAM grants scoped
  * to the mailbox prefix.
  */
-import { Arn, ArnFormat, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, type IConstruct } from 'constructs';
 import { STATUS_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import type { ProviderConfig } from '../../functions/shared/oauth/providers.ts';
+import { acknowledge, policyHolder } from './nag.ts';
 
 export interface MailboxSecretsProps {
   /** Secrets Manager name prefix of the mailbox secrets, e.g. oauth-mailer/mailboxes/ */
@@ -87,11 +88,11 @@ export class MailboxSecrets extends Construct {
       });
       // Set on the L1: the L2 `encryptionKey` would let every principal of the account use the key.
       (secret.node.defaultChild as secretsmanager.CfnSecret).kmsKeyId = this.key.keyArn;
-      Validations.of(secret).acknowledge({
-        id: 'AwsSolutions::AwsSolutions-SMG4',
-        reason:
-          'An OAuth client secret is issued by Google or Microsoft and rotated in their consoles; Secrets Manager cannot rotate it.',
-      });
+      acknowledge(
+        secret,
+        'SMG4',
+        'An OAuth client secret is issued by Google or Microsoft and rotated in their consoles; Secrets Manager cannot rotate it.',
+      );
       clientSecrets.set(provider.id, secret);
     }
     this.clientSecrets = clientSecrets;
@@ -124,12 +125,28 @@ export class MailboxSecrets extends Construct {
     const literal = (value: string, pseudo: string) =>
       Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value;
     const arn = `arn:<AWS::Partition>:secretsmanager:${literal(stack.region, 'Region')}:${literal(stack.account, 'AccountId')}:secret:${this.mailboxPrefix}*`;
-    const principal = grantee.grantPrincipal;
-    Validations.of(Construct.isConstruct(principal) ? principal : grantee).acknowledge({
-      id: `AwsSolutions::AwsSolutions-IAM5[Resource::${arn}]`,
-      reason:
-        'Mailbox secrets are created at run time, one per connected mailbox; access is scoped to the mailbox name prefix.',
-    });
+    acknowledge(
+      policyHolder(grantee),
+      `IAM5[Resource::${arn}]`,
+      'Mailbox secrets are created at run time, one per connected mailbox; access is scoped to the mailbox name prefix.',
+    );
+  }
+
+  /** What the sender has, plus listing every mailbox. */
+  grantValidatorAccess(grantee: iam.IGrantable & IConstruct): void {
+    this.grantSenderAccess(grantee);
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ListMailboxes',
+        actions: ['secretsmanager:ListSecrets'],
+        resources: ['*'],
+      }),
+    );
+    acknowledge(
+      policyHolder(grantee),
+      'IAM5[Resource::*]',
+      'secretsmanager:ListSecrets supports no resource-level permission; it returns names and tags, never values.',
+    );
   }
 
   /** Create and replace mailbox secrets (encrypted with the key), set status tags; read the client secrets. */

@@ -1,0 +1,24 @@
+/** Acknowledges a cdk-nag AwsSolutions finding on a construct, always with its reason. */
+import { Validations } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct, type IConstruct } from 'constructs';
+
+/** @example acknowledge(role, 'IAM5[Resource::*]', 'ListSecrets has no resource-level permission') */
+export function acknowledge(scope: IConstruct, finding: string, reason: string): void {
+  Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${finding}`, reason });
+}
+
+/** The construct that holds a grantee's policy: its role when it has one. */
+export function policyHolder(grantee: iam.IGrantable & IConstruct): IConstruct {
+  const principal = grantee.grantPrincipal;
+  return Construct.isConstruct(principal) ? principal : grantee;
+}
+
+/** Publishing to an SNS topic encrypted with a customer-managed key needs these KMS actions. */
+export function acknowledgeEncryptedTopicPublish(grantee: iam.IGrantable & IConstruct): void {
+  acknowledge(
+    policyHolder(grantee),
+    'IAM5[Action::kms:GenerateDataKey*]',
+    'SNS needs kms:GenerateDataKey* to publish to a topic encrypted with a customer-managed key; scoped to that key.',
+  );
+}

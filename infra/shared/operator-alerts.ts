@@ -1,0 +1,166 @@
+/**
+ * What the person on call hears: an encrypted SNS topic (with an optional email subscription) and the
+ * alarms on it. Every custom metric an alarm watches is built from the same constants the functions
+ * emit with (namespace, name, `service` dimension), so no alarm can watch a metric nobody emits.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import {
+  DIMENSION,
+  METRIC,
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
+} from '../../functions/shared/observability/metric-names.ts';
+
+export interface OperatorAlertsProps {
+  /** An email address subscribed to the topic (confirm the subscription mail). @default none */
+  readonly email?: string;
+}
+
+export interface WatchedParts {
+  readonly queue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  readonly sender: lambda.IFunction;
+  readonly validator: lambda.IFunction;
+  /** How often the validator runs. */
+  readonly validatorRate: Duration;
+  /** @default 5 errors in 5 minutes */
+  readonly senderErrorThreshold?: number;
+  /** @default 3 hours: deferred mail (quotas) legitimately waits a while */
+  readonly oldestMessageAge?: Duration;
+}
+
+/** The runbook entry for each alarm: docs/runbook.md#<anchor>. */
+const RUNBOOK = 'docs/runbook.md';
+
+export class OperatorAlerts extends Construct {
+  readonly topic: sns.Topic;
+  readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: OperatorAlertsProps = {}) {
+    super(scope, id);
+    const key = new kms.Key(this, 'Key', {
+      description: 'oauth-mailer: encrypts operator notifications',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // CloudWatch publishes alarm state changes to the encrypted topic.
+    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    this.topic = new sns.Topic(this, 'Topic', {
+      displayName: 'oauth-mailer operators',
+      masterKey: key,
+      enforceSSL: true,
+    });
+    if (props.email) this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
+  }
+
+  /** A custom metric exactly as the functions emit it. */
+  static metric(name: string, statistic: string, period: Duration): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName: name,
+      dimensionsMap: { [DIMENSION.service]: METRICS_SERVICE },
+      statistic,
+      period,
+    });
+  }
+
+  watch(parts: WatchedParts): void {
+    const fiveMinutes = Duration.minutes(5);
+    const validatorPeriod = parts.validatorRate;
+    this.#alarm('MailboxRevoked', {
+      metric: OperatorAlerts.metric(METRIC.mailboxRevoked, 'Sum', fiveMinutes),
+      threshold: 1,
+      description:
+        'A mailbox grant was found revoked (by the sender or the validator). Reconnect the mailbox.',
+    });
+    this.#alarm('RevokedMailboxes', {
+      metric: OperatorAlerts.metric(METRIC.revokedMailboxes, 'Maximum', validatorPeriod),
+      threshold: 1,
+      description: 'At the last validation, one or more mailboxes were revoked. Reconnect them.',
+    });
+    this.#alarm('SmtpRefusedMailboxes', {
+      metric: OperatorAlerts.metric(METRIC.smtpRefusedMailboxes, 'Maximum', validatorPeriod),
+      threshold: 1,
+      description:
+        'One or more mailboxes refuse SMTP logins (SMTP AUTH disabled). Enable SMTP AUTH for them.',
+    });
+    this.#alarm('RepeatedValidationFailures', {
+      metric: OperatorAlerts.metric(METRIC.repeatedTransientFailures, 'Maximum', validatorPeriod),
+      threshold: 1,
+      description:
+        'Mailboxes failed validation several runs in a row for passing reasons (network, provider outage, throttling).',
+    });
+    this.#alarm('RefreshTokenExpiringSoon', {
+      metric: OperatorAlerts.metric(METRIC.minRefreshTokenDaysLeft, 'Minimum', validatorPeriod),
+      threshold: 2,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+      description: 'A refresh token with a known lifetime (Google app in Testing) expires within 2 days.',
+    });
+    this.#alarm('ValidatorNotRunning', {
+      metric: OperatorAlerts.metric(METRIC.validatorRuns, 'Sum', validatorPeriod),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      description: 'The validator has not completed a run in two periods: token health is unknown.',
+    });
+    this.#alarm('ValidatorFailing', {
+      metric: parts.validator.metricErrors({ period: validatorPeriod, statistic: 'Sum' }),
+      threshold: 1,
+      description: 'The validator failed (crash, timeout or no access).',
+    });
+    this.#alarm('DeadLetters', {
+      metric: parts.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      description: 'Messages are parked in the dead-letter queue with their reasons.',
+    });
+    this.#alarm('SenderErrors', {
+      metric: parts.sender.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+      threshold: parts.senderErrorThreshold ?? 5,
+      description: 'The sender function itself is failing (not a message: the invocation).',
+    });
+    this.#alarm('SenderThrottles', {
+      metric: parts.sender.metricThrottles({ period: fiveMinutes, statistic: 'Sum' }),
+      threshold: 1,
+      description: 'The sender is throttled by Lambda concurrency limits.',
+    });
+    this.#alarm('OldestMessage', {
+      metric: parts.queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, statistic: 'Maximum' }),
+      threshold: (parts.oldestMessageAge ?? Duration.hours(3)).toSeconds(),
+      description:
+        'Mail waits in the queue longer than expected: a mailbox is stuck or the sender cannot keep up.',
+    });
+  }
+
+  #alarm(
+    name: string,
+    options: Omit<cloudwatch.AlarmProps, 'evaluationPeriods' | 'alarmDescription'> & {
+      description: string;
+      evaluationPeriods?: number;
+    },
+  ): void {
+    const { description, ...props } = options;
+    const alarm = new cloudwatch.Alarm(this, name, {
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      ...props,
+      alarmDescription: `${description} Runbook: ${RUNBOOK}#${name.toLowerCase()}`,
+    });
+    alarm.addAlarmAction(new actions.SnsAction(this.topic));
+    alarm.addOkAction(new actions.SnsAction(this.topic));
+    this.alarms.push(alarm);
+  }
+}

@@ -1,0 +1,71 @@
+/** The validator (functions/validator), run hourly by EventBridge Scheduler and on demand. */
+import { type CfnElement, Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { MailerFunction } from '../shared/function-defaults.ts';
+import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
+import { acknowledge, acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
+
+export interface ValidatorFunctionProps {
+  readonly secrets: MailboxSecrets;
+  readonly providersJson: string;
+  readonly alertTopic: sns.ITopic;
+  /** The onboarding API's base URL, for reconnect links. */
+  readonly connectBaseUrl: string;
+  /** @default Duration.hours(1) */
+  readonly rate?: Duration;
+  /** @default 10 */
+  readonly concurrency?: number;
+  /** @default true */
+  readonly smtpProbe?: boolean;
+}
+
+export class ValidatorFunction extends Construct {
+  readonly handler: MailerFunction;
+  readonly schedule: scheduler.Schedule;
+  readonly rate: Duration;
+
+  constructor(scope: Construct, id: string, props: ValidatorFunctionProps) {
+    super(scope, id);
+    this.rate = props.rate ?? Duration.hours(1);
+    this.handler = new MailerFunction(this, 'Validator', {
+      entry: 'functions/validator/handler.ts',
+      description: 'Validates every mailbox grant (and SMTP login); keeps Microsoft refresh tokens alive',
+      timeout: Duration.minutes(10),
+      environment: {
+        PROVIDERS: props.providersJson,
+        MAILBOX_SECRET_PREFIX: props.secrets.mailboxPrefix,
+        VALIDATION_CONCURRENCY: String(props.concurrency ?? 10),
+        SMTP_PROBE: String(props.smtpProbe ?? true),
+        ALERT_TOPIC_ARN: props.alertTopic.topicArn,
+        CONNECT_BASE_URL: props.connectBaseUrl,
+      },
+    });
+    const fn = this.handler.function;
+    props.secrets.grantValidatorAccess(fn);
+    props.alertTopic.grantPublish(fn);
+    acknowledgeEncryptedTopicPublish(fn);
+    const invoker = new iam.Role(this, 'ScheduleRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com'),
+      description: 'Lets EventBridge Scheduler invoke the validator',
+    });
+    acknowledge(
+      invoker,
+      `IAM5[Resource::<${Stack.of(this).getLogicalId(fn.node.defaultChild as CfnElement)}.Arn>:*]`,
+      "Lambda's invoke grant covers the function's versions and aliases (ARN:*); it is one function.",
+    );
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: 'oauth-mailer: validate every connected mailbox',
+      schedule: scheduler.ScheduleExpression.rate(this.rate),
+      // One attempt: the next scheduled run is the retry, and a missed run is alarmed.
+      target: new targets.LambdaInvoke(fn, {
+        role: invoker,
+        retryAttempts: 0,
+        input: scheduler.ScheduleTargetInput.fromObject({}),
+      }),
+    });
+  }
+}
