@@ -13,11 +13,13 @@ describe('infra: OAuthMailerStack', () => {
   let senderPolicy: Statement[];
   let senderRoleId: string;
   let onboardingRoleId: string;
+  let validatorRoleId: string;
 
   before(() => {
     ({ template, outdir } = synthesize());
     ({ roleId: senderRoleId, statements: senderPolicy } = roleStatements(template, 'Sender'));
     onboardingRoleId = roleStatements(template, 'Onboarding').roleId;
+    validatorRoleId = roleStatements(template, 'Validator').roleId;
   });
 
   it('passes the cdk-nag AwsSolutions checks with every acknowledgement reasoned', () => {
@@ -116,7 +118,13 @@ describe('infra: OAuthMailerStack', () => {
     const tagging = senderPolicy.find((statement) => statement.Sid === 'RecordMailboxStatusTags');
     assert.deepEqual(tagging?.Condition, {
       'ForAllValues:StringEquals': {
-        'aws:TagKeys': ['oauth-mailer:status', 'oauth-mailer:status-code', 'oauth-mailer:status-since'],
+        'aws:TagKeys': [
+          'oauth-mailer:status',
+          'oauth-mailer:status-code',
+          'oauth-mailer:status-since',
+          'oauth-mailer:last-validated',
+          'oauth-mailer:transient-failures',
+        ],
       },
     });
     const secretActions = senderPolicy.filter((statement) =>
@@ -129,7 +137,7 @@ describe('infra: OAuthMailerStack', () => {
     );
   });
 
-  it('encrypts secrets with a rotating customer-managed key that only the sender and onboarding may use, via Secrets Manager', () => {
+  it('encrypts secrets with a rotating customer-managed key that only the functions holding tokens may use, via Secrets Manager', () => {
     const keys = template.findResources('AWS::KMS::Key');
     const [key] = Object.values(keys) as Array<{
       Properties: { EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } };
@@ -148,7 +156,9 @@ describe('infra: OAuthMailerStack', () => {
     );
     assert.deepEqual(
       users.map((statement) => statement.Principal),
-      [senderRoleId, onboardingRoleId].map((roleId) => ({ AWS: { 'Fn::GetAtt': [roleId, 'Arn'] } })),
+      [senderRoleId, onboardingRoleId, validatorRoleId].map((roleId) => ({
+        AWS: { 'Fn::GetAtt': [roleId, 'Arn'] },
+      })),
     );
     for (const statement of users) {
       assert.deepEqual(statement.Condition, {

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { before, beforeEach, describe, it } from 'node:test';
+import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
+import { readSecretJson } from '../../harness/aws.ts';
+import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
+import type { Harness } from '../../harness/index.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
+import { MICROSOFT } from '../../harness/provider-strings.ts';
+import type { CapturedTelemetry } from '../../harness/telemetry.ts';
+import { synthesize } from '../synth.ts';
+
+type Alarm = {
+  Properties: {
+    AlarmName?: string;
+    AlarmDescription: string;
+    Namespace?: string;
+    MetricName?: string;
+    Dimensions?: Array<{ Name: string; Value: unknown }>;
+    AlarmActions: unknown[];
+    OKActions: unknown[];
+  };
+};
+
+describe('infra: OperatorAlerts', () => {
+  const context = useHarness();
+  let harness: Harness;
+  let template: Template;
+  let alarms: Record<string, Alarm>;
+
+  before(() => {
+    ({ template } = synthesize());
+    alarms = template.findResources('AWS::CloudWatch::Alarm') as Record<string, Alarm>;
+  });
+  beforeEach(() => {
+    harness = context.harness;
+  });
+
+  /** Runs the functions through every situation that emits an alarmed metric, and returns what they printed. */
+  async function emittedMetrics(): Promise<CapturedTelemetry[]> {
+    const revoked = await harness.connectMailbox('revoked@example.com', 'google');
+    await harness.oauth.google.revoke(revoked.refreshToken);
+    await harness.connectMailbox('refused@example.com', 'microsoft');
+    const testing = await harness.connectMailbox('testing@example.com', 'google');
+    const secret = await readSecretJson(harness.secretsManager, testing.secretName);
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: testing.secretName,
+        SecretString: JSON.stringify({
+          ...secret,
+          connectedAt: new Date(Date.now() - 6.5 * 86_400_000).toISOString(),
+        }),
+      }),
+    );
+    const providers = JSON.parse(harness.providersJson);
+    providers.google.refreshTokenMaxAgeDays = 7;
+    const validator = newValidator(harness, {
+      config: { providers: parseProviders(JSON.stringify(providers)), repeatedFailureThreshold: 1 },
+    });
+    harness.smtp.microsoft.authRefusal = MICROSOFT.smtpAuthDisabled;
+    await validator.handler({});
+    harness.smtp.microsoft.authRefusal = undefined;
+    harness.oauth.microsoft.tokenFaults.push({ status: 503, body: { error: 'server_error' } });
+    await validator.handler({ mailbox: 'refused@example.com' });
+
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    await sender.enqueue(aMessage({ from: 'revoked@example.com' }));
+    await sender.drain();
+    return [validator.telemetry, sender.telemetry];
+  }
+
+  it('watches, with every custom-metric alarm, a metric the functions really emit: same namespace, name and dimensions', async () => {
+    const emf = (await emittedMetrics()).flatMap((telemetry) => telemetry.emf());
+    const custom = Object.entries(alarms).filter(([, alarm]) => alarm.Properties.Namespace === 'OAuthMailer');
+    assert.ok(custom.length >= 6, `custom-metric alarms: ${custom.length}`);
+    for (const [logicalId, { Properties: alarm }] of custom) {
+      const dimensions = alarm.Dimensions ?? [];
+      const match = emf.find((doc) =>
+        doc._aws.CloudWatchMetrics.some(
+          (set) =>
+            set.Namespace === alarm.Namespace &&
+            set.Metrics.some((metric) => metric.Name === alarm.MetricName) &&
+            set.Dimensions.some(
+              (names) =>
+                names.length === dimensions.length &&
+                dimensions.every(
+                  (dimension) => names.includes(dimension.Name) && doc[dimension.Name] === dimension.Value,
+                ),
+            ),
+        ),
+      );
+      assert.ok(
+        match,
+        `${logicalId} watches ${alarm.MetricName} ${JSON.stringify(dimensions)}, which nothing emitted`,
+      );
+    }
+  });
+
+  it('alarms on revoked and SMTP-refused mailboxes, dead letters, sender errors and throttles, old mail and the validator', () => {
+    const watched = Object.values(alarms).map((alarm) => alarm.Properties.MetricName);
+    for (const metric of [
+      'MailboxRevoked',
+      'RevokedMailboxes',
+      'SmtpRefusedMailboxes',
+      'ValidatorRuns',
+      'Errors',
+      'Throttles',
+      'ApproximateNumberOfMessagesVisible',
+      'ApproximateAgeOfOldestMessage',
+    ]) {
+      assert.ok(watched.includes(metric), `an alarm watches ${metric}`);
+    }
+    const notRunning = Object.values(alarms).find(
+      (alarm) => alarm.Properties.MetricName === 'ValidatorRuns',
+    )!;
+    assert.equal(
+      (notRunning.Properties as { TreatMissingData?: string }).TreatMissingData,
+      'breaching',
+      'silence is a failure',
+    );
+  });
+
+  it('sends every alarm and its recovery to the operators topic, encrypted and TLS-only', () => {
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    for (const { Properties: alarm } of Object.values(alarms)) {
+      assert.deepEqual(alarm.AlarmActions, [{ Ref: topicId }]);
+      assert.deepEqual(alarm.OKActions, [{ Ref: topicId }]);
+    }
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    const policies = JSON.stringify(template.findResources('AWS::SNS::TopicPolicy'));
+    assert.match(policies, /"aws:SecureTransport":"false"/);
+  });
+
+  it('links every alarm to its entry in the runbook', () => {
+    const runbook = readFileSync('docs/runbook.md', 'utf8');
+    for (const { Properties: alarm } of Object.values(alarms)) {
+      const anchor = /docs\/runbook\.md#([a-z]+)/.exec(alarm.AlarmDescription)?.[1];
+      assert.ok(anchor, `${alarm.AlarmDescription} names a runbook entry`);
+      assert.match(
+        runbook,
+        new RegExp(`^## .*\\{#${anchor}\\}$`, 'm'),
+        `the runbook has a section #${anchor}`,
+      );
+    }
+  });
+
+  it('runs the validator hourly through EventBridge Scheduler, without retries (the next run is the retry)', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(1 hour)',
+      Target: { RetryPolicy: { MaximumRetryAttempts: 0 } },
+    });
+    const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0] as {
+      Properties: { Target: { Arn: { 'Fn::GetAtt': string[] } } };
+    };
+    assert.match(schedule.Properties.Target.Arn['Fn::GetAtt'][0]!, /Validator/);
+  });
+});
