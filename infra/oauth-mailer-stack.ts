@@ -2,7 +2,7 @@
 import { CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/sender/config.ts';
+import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { OnboardingApi } from './onboarding/onboarding-api.ts';
 import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';

@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/sender/config.ts';
+import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
 import { registerAppMailbox } from '../functions/shared/mailbox/register-app-mailbox.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
 import { AccessTokens } from '../functions/shared/oauth/access-tokens.ts';

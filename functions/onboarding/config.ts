@@ -1,6 +1,6 @@
 /** The onboarding function's settings, read once from the environment the CDK stack sets. */
-import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../sender/config.ts';
-import { type ProviderConfig, parseProviders } from '../shared/oauth/providers.ts';
+import { ConfigError, DEFAULT_MAILBOX_SECRET_PREFIX, readProviders } from '../shared/config.ts';
+import type { ProviderConfig } from '../shared/oauth/providers.ts';
 
 export interface OnboardingConfig {
   readonly providers: ReadonlyMap<string, ProviderConfig>;
@@ -16,36 +16,21 @@ export interface OnboardingConfig {
   readonly stateTtlMs: number;
 }
 
-export class OnboardingConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OnboardingConfigError';
-  }
-}
-
-/** @throws OnboardingConfigError naming every missing or invalid setting at once. */
+/** @throws ConfigError (OnboardingConfigError) naming every missing or invalid setting at once. */
 export function loadOnboardingConfig(env: NodeJS.ProcessEnv = process.env): OnboardingConfig {
   const problems: string[] = [];
-  let providers: ReadonlyMap<string, ProviderConfig> = new Map();
-  try {
-    providers = parseProviders(env.PROVIDERS);
-    if (providers.size === 0) problems.push('PROVIDERS names no provider');
-    for (const provider of providers.values()) {
-      if (!provider.authorizationEndpoint)
-        problems.push(`provider "${provider.id}" needs authorizationEndpoint`);
-      if (!provider.jwksUri) problems.push(`provider "${provider.id}" needs jwksUri`);
-      if (!provider.issuer) problems.push(`provider "${provider.id}" needs issuer`);
+  const providers = readProviders(env, problems);
+  for (const provider of providers.values()) {
+    for (const field of ['authorizationEndpoint', 'jwksUri', 'issuer'] as const) {
+      if (!provider[field]) problems.push(`provider "${provider.id}" needs ${field}`);
     }
-  } catch (error) {
-    problems.push((error as Error).message);
   }
   if (!env.STATE_TABLE_NAME) problems.push('STATE_TABLE_NAME is required');
   const publicBaseUrl = env.PUBLIC_BASE_URL?.replace(/\/+$/, '') || undefined;
   if (publicBaseUrl && !URL.canParse(publicBaseUrl)) problems.push('PUBLIC_BASE_URL must be a URL');
   const stateTtlSeconds = Number(env.STATE_TTL_SECONDS ?? 600);
   if (!(stateTtlSeconds > 0)) problems.push('STATE_TTL_SECONDS must be a positive number');
-  if (problems.length > 0)
-    throw new OnboardingConfigError(`onboarding configuration: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new ConfigError('OnboardingConfigError', 'onboarding', problems);
   return {
     providers,
     mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,

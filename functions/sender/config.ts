@@ -1,5 +1,6 @@
 /** The sender's settings, read once from the environment the CDK stack sets. */
-import { type ProviderConfig, parseProviders } from '../shared/oauth/providers.ts';
+import { ConfigError, DEFAULT_MAILBOX_SECRET_PREFIX, readInteger, readProviders } from '../shared/config.ts';
+import type { ProviderConfig } from '../shared/oauth/providers.ts';
 
 export interface SenderConfig {
   /** Secrets Manager name prefix of the mailbox secrets. */
@@ -16,33 +17,16 @@ export interface SenderConfig {
   readonly connectBaseUrl?: string | undefined;
 }
 
-export const DEFAULT_MAILBOX_SECRET_PREFIX = 'oauth-mailer/mailboxes/';
-
-export class SenderConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SenderConfigError';
-  }
-}
-
-/** @throws SenderConfigError naming every missing or invalid setting at once. */
+/** @throws ConfigError (SenderConfigError) naming every missing or invalid setting at once. */
 export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderConfig {
   const problems: string[] = [];
   const deadLetterQueueUrl = env.DEAD_LETTER_QUEUE_URL ?? '';
   if (!deadLetterQueueUrl) problems.push('DEAD_LETTER_QUEUE_URL is required');
-  const maxReceiveCount = Number(env.MAX_RECEIVE_COUNT ?? 8);
-  if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1)
-    problems.push('MAX_RECEIVE_COUNT must be a whole number');
+  const maxReceiveCount = readInteger(env, 'MAX_RECEIVE_COUNT', 8, { min: 1 }, problems);
   const secretCacheTtlSeconds = Number(env.SECRET_CACHE_TTL_SECONDS ?? 300);
   if (!(secretCacheTtlSeconds >= 0)) problems.push('SECRET_CACHE_TTL_SECONDS must be a number of seconds');
-  let providers: ReadonlyMap<string, ProviderConfig> = new Map();
-  try {
-    providers = parseProviders(env.PROVIDERS);
-    if (providers.size === 0) problems.push('PROVIDERS names no provider');
-  } catch (error) {
-    problems.push((error as Error).message);
-  }
-  if (problems.length > 0) throw new SenderConfigError(`sender configuration: ${problems.join('; ')}`);
+  const providers = readProviders(env, problems);
+  if (problems.length > 0) throw new ConfigError('SenderConfigError', 'sender', problems);
   return {
     mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,
     providers,

@@ -16,6 +16,7 @@ import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { type MailboxAttention, Notifier } from '../shared/observability/notifier.ts';
+import { tokenMetrics } from '../shared/observability/token-metrics.ts';
 import type { RetryPolicy } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
 import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
@@ -77,16 +78,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     providers: config.providers,
     ...(options.tokenTimeoutMs ? { requestTimeoutMs: options.tokenTimeoutMs } : {}),
     events: {
-      tokenRequested: () => metrics.addMetric(METRIC.tokenRequests, MetricUnit.Count, 1),
-      refreshTokenRotated: (mailbox, result) => {
-        const failed = result === 'failed';
-        metrics.addMetric(
-          failed ? METRIC.refreshTokenWriteFailures : METRIC.refreshTokensRotated,
-          MetricUnit.Count,
-          1,
-        );
-        logger[failed ? 'error' : 'info']('rotated refresh token write-back', { mailbox, result });
-      },
+      ...tokenMetrics(logger, metrics),
       mailboxRevoked: async (mailbox, error, { provider, previous }) => {
         // Reported the moment the sender meets it, so the alarm does not wait for the validator's schedule.
         metrics.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1);
@@ -106,8 +98,6 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
           });
         }
       },
-      statusWriteFailed: (mailbox, error) =>
-        logger.warn('could not record the mailbox status', { mailbox, awsError: (error as Error).name }),
     },
   });
   const transports = new SmtpTransports(tokens, options.smtpTimeouts);

@@ -1,6 +1,6 @@
 /** The validator's settings, read once from the environment the CDK stack sets. */
-import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../sender/config.ts';
-import { type ProviderConfig, parseProviders } from '../shared/oauth/providers.ts';
+import { ConfigError, DEFAULT_MAILBOX_SECRET_PREFIX, readInteger, readProviders } from '../shared/config.ts';
+import type { ProviderConfig } from '../shared/oauth/providers.ts';
 
 export interface ValidatorConfig {
   readonly providers: ReadonlyMap<string, ProviderConfig>;
@@ -16,30 +16,12 @@ export interface ValidatorConfig {
   readonly connectBaseUrl?: string | undefined;
 }
 
-export class ValidatorConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ValidatorConfigError';
-  }
-}
-
 export function loadValidatorConfig(env: NodeJS.ProcessEnv = process.env): ValidatorConfig {
   const problems: string[] = [];
-  let providers: ReadonlyMap<string, ProviderConfig> = new Map();
-  try {
-    providers = parseProviders(env.PROVIDERS);
-    if (providers.size === 0) problems.push('PROVIDERS names no provider');
-  } catch (error) {
-    problems.push((error as Error).message);
-  }
-  const concurrency = Number(env.VALIDATION_CONCURRENCY ?? 10);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100) {
-    problems.push('VALIDATION_CONCURRENCY must be a whole number from 1 to 100');
-  }
-  const threshold = Number(env.REPEATED_FAILURE_THRESHOLD ?? 3);
-  if (!Number.isInteger(threshold) || threshold < 1)
-    problems.push('REPEATED_FAILURE_THRESHOLD must be a whole number');
-  if (problems.length > 0) throw new ValidatorConfigError(`validator configuration: ${problems.join('; ')}`);
+  const providers = readProviders(env, problems);
+  const concurrency = readInteger(env, 'VALIDATION_CONCURRENCY', 10, { min: 1, max: 100 }, problems);
+  const threshold = readInteger(env, 'REPEATED_FAILURE_THRESHOLD', 3, { min: 1 }, problems);
+  if (problems.length > 0) throw new ConfigError('ValidatorConfigError', 'validator', problems);
   return {
     providers,
     mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,

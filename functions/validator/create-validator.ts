@@ -15,6 +15,7 @@ import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
+import { tokenMetrics } from '../shared/observability/token-metrics.ts';
 import type { ValidatorConfig } from './config.ts';
 import { type MailboxValidation, validateMailbox } from './validate-mailbox.ts';
 
@@ -63,16 +64,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     providers: config.providers,
     ...(options.tokenTimeoutMs ? { requestTimeoutMs: options.tokenTimeoutMs } : {}),
     events: {
-      tokenRequested: () => metrics.addMetric(METRIC.tokenRequests, MetricUnit.Count, 1),
-      refreshTokenRotated: (mailbox, result) => {
-        const failed = result === 'failed';
-        metrics.addMetric(
-          failed ? METRIC.refreshTokenWriteFailures : METRIC.refreshTokensRotated,
-          MetricUnit.Count,
-          1,
-        );
-        logger[failed ? 'error' : 'info']('rotated refresh token write-back', { mailbox, result });
-      },
+      ...tokenMetrics(logger, metrics),
       mailboxRevoked: () => metrics.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1),
     },
   });
