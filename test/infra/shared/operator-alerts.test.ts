@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, beforeEach, describe, it } from 'node:test';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
+import { OperatorAlerts } from '../../../infra/shared/operator-alerts.ts';
 import { readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
 import type { Harness } from '../../harness/index.ts';
@@ -155,5 +157,19 @@ describe('infra: OperatorAlerts', () => {
       Properties: { Target: { Arn: { 'Fn::GetAtt': string[] } } };
     };
     assert.match(schedule.Properties.Target.Arn['Fn::GetAtt'][0]!, /Validator/);
+  });
+});
+
+describe('infra: OperatorAlerts email subscription', () => {
+  it('subscribes the configured email address to the operators topic, and none by default', () => {
+    const withEmail = new Stack(new App(), 'WithEmail');
+    new OperatorAlerts(withEmail, 'Alerts', { email: 'oncall@example.com' });
+    Template.fromStack(withEmail).hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+    });
+    const without = new Stack(new App(), 'WithoutEmail');
+    new OperatorAlerts(without, 'Alerts');
+    Template.fromStack(without).resourceCountIs('AWS::SNS::Subscription', 0);
   });
 });
