@@ -7,6 +7,8 @@ export interface SenderConfig {
   readonly mailboxSecretPrefix: string;
   readonly providers: ReadonlyMap<string, ProviderConfig>;
   readonly deadLetterQueueUrl: string;
+  /** DynamoDB table of idempotency records (key `id`, TTL on `expiration`). */
+  readonly idempotencyTableName: string;
   /** The queue's redrive maxReceiveCount; the last receive is dead-lettered by us, with its reason. */
   readonly maxReceiveCount: number;
   /** How long mailbox and client secrets stay cached in one instance. */
@@ -22,6 +24,8 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
   const problems: string[] = [];
   const deadLetterQueueUrl = env.DEAD_LETTER_QUEUE_URL ?? '';
   if (!deadLetterQueueUrl) problems.push('DEAD_LETTER_QUEUE_URL is required');
+  const idempotencyTableName = env.IDEMPOTENCY_TABLE_NAME ?? '';
+  if (!idempotencyTableName) problems.push('IDEMPOTENCY_TABLE_NAME is required');
   const maxReceiveCount = readInteger(env, 'MAX_RECEIVE_COUNT', 8, { min: 1 }, problems);
   const secretCacheTtlSeconds = Number(env.SECRET_CACHE_TTL_SECONDS ?? 300);
   if (!(secretCacheTtlSeconds >= 0)) problems.push('SECRET_CACHE_TTL_SECONDS must be a number of seconds');
@@ -31,6 +35,7 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,
     providers,
     deadLetterQueueUrl,
+    idempotencyTableName,
     maxReceiveCount,
     secretCacheTtlMs: secretCacheTtlSeconds * 1000,
     alertTopicArn: env.ALERT_TOPIC_ARN || undefined,

@@ -6,11 +6,13 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { MailerError } from '../shared/errors.ts';
+import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
@@ -32,6 +34,7 @@ export interface SenderOptions {
   readonly secretsManager?: SecretsManagerClient;
   readonly sqs?: SQSClient;
   readonly sns?: SNSClient;
+  readonly dynamodb?: DynamoDBClient;
   readonly retryPolicy?: RetryPolicy;
   readonly smtpTimeouts?: Partial<SmtpTimeouts>;
   /** @default 10 seconds */
@@ -117,8 +120,12 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
       });
     }
   };
+  const idempotent = new IdempotentSender(new MessageSender(store, tokens, transports, onSmtpRefused), {
+    dynamodb: options.dynamodb ?? new DynamoDBClient({}),
+    tableName: config.idempotencyTableName,
+  });
   const deps = {
-    sender: new MessageSender(store, tokens, transports, onSmtpRefused),
+    sender: idempotent,
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     visibility: new Visibility(sqs, new QueueUrls(sqs)),
     logger,
@@ -129,6 +136,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const processor = new BatchProcessor(EventType.SQS);
 
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+    if (context) idempotent.registerContext(context);
     try {
       return await processPartialResponse(
         event,

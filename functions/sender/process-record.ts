@@ -6,16 +6,16 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { findMailerError, MailerError } from '../shared/errors.ts';
+import type { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, type MailMessage } from '../shared/message/schema.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
-import type { MessageSender } from '../shared/smtp/message-sender.ts';
-import type { DeadLetters } from '../shared/sqs/dead-letters.ts';
+import { type DeadLetters, originalMessageId } from '../shared/sqs/dead-letters.ts';
 import type { Visibility } from '../shared/sqs/visibility.ts';
 
 export interface RecordDeps {
-  readonly sender: MessageSender;
+  readonly sender: Pick<IdempotentSender, 'send'>;
   readonly deadLetters: DeadLetters;
   readonly visibility: Visibility;
   readonly logger: Logger;
@@ -30,15 +30,17 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
   let message: MailMessage | undefined;
   try {
     message = parseMessage(record.body);
-    const sent = await deps.sender.send(message, message.idempotencyKey ?? record.messageId);
+    const key = message.idempotencyKey ?? originalMessageId(record);
+    const { duplicate, ...sent } = await deps.sender.send(message, key, record.body);
+    const context = { sqsMessageId: record.messageId, receiveCount, ...sent, metadata: message.metadata };
+    if (duplicate) {
+      metrics.addMetric(METRIC.messagesDeduplicated, MetricUnit.Count, 1);
+      logger.info('duplicate delivery suppressed: the message was already sent', context);
+      return;
+    }
     metrics.addMetric(METRIC.messagesSent, MetricUnit.Count, 1);
     if (sent.rejected > 0) metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, sent.rejected);
-    logger.info('message sent', {
-      sqsMessageId: record.messageId,
-      receiveCount,
-      ...sent,
-      metadata: message.metadata,
-    });
+    logger.info('message sent', context);
   } catch (caught) {
     const error =
       findMailerError(caught) ??

@@ -49,6 +49,14 @@ export const ERROR_CODES = {
     summary: 'The token endpoint answered with an unexpected error.',
   },
   SECRET_STORE_UNAVAILABLE: { disposition: 'retry', summary: 'Secrets Manager failed or throttled.' },
+  SEND_IN_PROGRESS: {
+    disposition: 'retry',
+    summary: 'Another delivery of the same message is being sent right now.',
+  },
+  IDEMPOTENCY_STORE_UNAVAILABLE: {
+    disposition: 'retry',
+    summary: 'The idempotency store (DynamoDB) failed.',
+  },
   INTERNAL: { disposition: 'retry', summary: 'An unexpected error.' },
   // Onboarding: a sign-in that cannot complete. Nothing is saved; the operator starts again.
   PROVIDER_UNKNOWN: { disposition: 'permanent', summary: 'No such provider is enabled in this deployment.' },

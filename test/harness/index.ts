@@ -21,6 +21,7 @@ import { type TestCertificates, testCertificates } from './tls.ts';
 
 export const MAILBOX_PREFIX = 'oauth-mailer/mailboxes/';
 const STATE_TABLE = 'oauth-mailer-onboarding-state';
+export const IDEMPOTENCY_TABLE = 'oauth-mailer-idempotency';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
 export interface Harness {
@@ -139,6 +140,7 @@ export async function startHarness(): Promise<Harness> {
         });
       }
       await createStateTable(dynamodb, STATE_TABLE);
+      await createStateTable(dynamodb, IDEMPOTENCY_TABLE);
     },
     async connectMailbox(address, profile) {
       const refreshToken = await oauth[profile].issueRefreshToken(address);
@@ -160,6 +162,7 @@ export async function startHarness(): Promise<Harness> {
       mailboxSecretPrefix: MAILBOX_PREFIX,
       providers: parseProviders(providersJson),
       deadLetterQueueUrl: queues.deadLetterQueueUrl,
+      idempotencyTableName: IDEMPOTENCY_TABLE,
       maxReceiveCount: queues.maxReceiveCount,
       secretCacheTtlMs: 300_000,
       connectBaseUrl: onboardingUrl,

@@ -9,6 +9,7 @@ export const METRICS_SERVICE = 'oauth-mailer';
 
 export const METRIC = {
   messagesSent: 'MessagesSent',
+  messagesDeduplicated: 'MessagesDeduplicated',
   messagesRetried: 'MessagesRetried',
   messagesDeadLettered: 'MessagesDeadLettered',
   recipientsRejected: 'RecipientsRejected',

@@ -14,6 +14,11 @@ export const DEAD_LETTER_ATTRIBUTES = {
   sourceMessageId: 'oauth-mailer-source-message-id',
 } as const;
 
+/** The id the message had when first queued: kept across dead-lettering and redrives, it keys idempotency. */
+export function originalMessageId(record: SQSRecord): string {
+  return record.messageAttributes?.[DEAD_LETTER_ATTRIBUTES.sourceMessageId]?.stringValue ?? record.messageId;
+}
+
 /** SQS allows 10 attributes per message; ours take 5, the producer's keep the rest. */
 const MAX_PRODUCER_ATTRIBUTES = 5;
 
@@ -41,7 +46,7 @@ export class DeadLetters {
     attributes[DEAD_LETTER_ATTRIBUTES.reason] = text(error.message.slice(0, 1000) || error.code);
     attributes[DEAD_LETTER_ATTRIBUTES.exhausted] = text(String(exhausted));
     attributes[DEAD_LETTER_ATTRIBUTES.failedAt] = text(new Date().toISOString());
-    attributes[DEAD_LETTER_ATTRIBUTES.sourceMessageId] = text(record.messageId);
+    attributes[DEAD_LETTER_ATTRIBUTES.sourceMessageId] = text(originalMessageId(record));
     await this.#client.send(
       new SendMessageCommand({
         QueueUrl: this.#queueUrl,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
+import { messageIdFor } from '../../../functions/shared/smtp/compose.ts';
 import { queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import type { Harness } from '../../harness/index.ts';
@@ -87,18 +88,24 @@ describe('sender: the send path end to end', () => {
     });
   }
 
-  it('derives the Message-ID from the idempotency key, so a repeat carries the same one', async () => {
+  it('sends a message once per idempotency key, with a Message-ID derived from the key', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
     const sender = track(newSender(harness, await harness.createQueues()));
     await sender.enqueue(aMessage({ idempotencyKey: 'order-1001' }));
+    await sender.drain();
     await sender.enqueue(aMessage({ idempotencyKey: 'order-1001' }));
     await sender.enqueue(aMessage({ idempotencyKey: 'order-1002' }));
 
-    await sender.drain();
+    const result = await sender.drain();
 
+    assert.equal(result.deleted, 2, 'the repeat is done with, not retried');
     const ids = harness.smtp.google.messages.map((message) => message.messageId);
-    assert.equal(ids.length, 3);
-    assert.equal(new Set(ids).size, 2);
+    assert.equal(ids.length, 2);
+    assert.deepEqual(
+      ids.sort(),
+      [messageIdFor('order-1001', 'ops@example.com'), messageIdFor('order-1002', 'ops@example.com')].sort(),
+    );
+    assert.equal(sender.telemetry.metricSum('MessagesDeduplicated'), 1);
   });
 
   it('mints one access token and reads the secret once for many messages to one mailbox, over one connection', async () => {
