@@ -44,14 +44,19 @@ export interface TestQueues {
   readonly maxReceiveCount: number;
 }
 
-export async function createQueues(sqs: SQSClient, name: string, maxReceiveCount = 5): Promise<TestQueues> {
+export async function createQueues(
+  sqs: SQSClient,
+  name: string,
+  options: { maxReceiveCount?: number; visibilityTimeout?: number } = {},
+): Promise<TestQueues> {
+  const maxReceiveCount = options.maxReceiveCount ?? 5;
   const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
   const dlqArn = await queueArn(sqs, dlq.QueueUrl!);
   const queue = await sqs.send(
     new CreateQueueCommand({
       QueueName: name,
       Attributes: {
-        VisibilityTimeout: '60',
+        VisibilityTimeout: String(options.visibilityTimeout ?? 60),
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
       },
     }),

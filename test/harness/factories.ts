@@ -6,8 +6,8 @@ import type { MailMessage } from '../../functions/shared/message/schema.ts';
 import { parseProviders } from '../../functions/shared/oauth/providers.ts';
 import type { ValidatorConfig } from '../../functions/validator/config.ts';
 import { createValidator } from '../../functions/validator/create-validator.ts';
+import { drain } from '../../local/event-source/poll.ts';
 import { enqueue, type TestQueues } from './aws.ts';
-import { drain } from './event-source.ts';
 import { type Harness, MAILBOX_PREFIX } from './index.ts';
 import { type CapturedTelemetry, captureTelemetry } from './telemetry.ts';
 

@@ -44,7 +44,9 @@ export interface Harness {
     address: string,
     profile: ProfileName,
   ): Promise<{ refreshToken: string; secretName: string }>;
-  createQueues(name?: string): Promise<TestQueues>;
+  createQueues(name?: string, options?: Parameters<typeof createQueues>[2]): Promise<TestQueues>;
+  /** The environment a deployed sender gets, pointed at these servers and queues. */
+  senderEnv(queues: TestQueues): Record<string, string>;
   senderConfig(queues: TestQueues, overrides?: Partial<SenderConfig>): SenderConfig;
   /** Every token and secret the servers issued or hold: none may appear in any output. */
   secrets(): string[];
@@ -157,7 +159,18 @@ export async function startHarness(): Promise<Harness> {
       await createSecret(secretsManager, { Name: secretName, SecretString: JSON.stringify(secret) });
       return { refreshToken, secretName };
     },
-    createQueues: (name = `mail-${++queueCount}`) => createQueues(sqs, name),
+    createQueues: (name = `mail-${++queueCount}`, options = {}) => createQueues(sqs, name, options),
+    senderEnv: (queues) => ({
+      AWS_ENDPOINT_URL: moto.endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      PROVIDERS: providersJson,
+      MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
+      DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
+      IDEMPOTENCY_TABLE_NAME: IDEMPOTENCY_TABLE,
+      MAX_RECEIVE_COUNT: String(queues.maxReceiveCount),
+    }),
     senderConfig: (queues, overrides = {}) => ({
       mailboxSecretPrefix: MAILBOX_PREFIX,
       providers: parseProviders(providersJson),

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { before, beforeEach, describe, it } from 'node:test';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { drain } from '../../../local/event-source/poll.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { enqueue } from '../../harness/aws.ts';
 import { invokeBundle, synthesizeBundles } from '../../harness/bundles.ts';
-import { drain } from '../../harness/event-source.ts';
 import { aMessage } from '../../harness/factories.ts';
 import type { Harness } from '../../harness/index.ts';
 import { MAILBOX_PREFIX } from '../../harness/index.ts';

@@ -1,7 +1,8 @@
 /**
- * What Lambda's SQS event source mapping does, for one worker: receive a batch, hand it to the
- * handler as an SQSEvent, delete the records that did not fail. Failed records stay on the queue
- * until their visibility timeout (possibly changed by the handler) runs out.
+ * What Lambda's SQS event source mapping does for one batch: receive (long polling), hand the batch
+ * to the handler as an SQSEvent, delete the records that did not fail. Failed records stay on the
+ * queue until their visibility timeout (possibly changed by the handler) runs out; the queue's
+ * redrive policy moves them to the dead-letter queue after maxReceiveCount receives.
  */
 import {
   DeleteMessageBatchCommand,
@@ -9,14 +10,39 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
 export interface PollOptions {
   readonly sqs: SQSClient;
   readonly queueUrl: string;
   readonly queueArn: string;
-  readonly handler: (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
+  readonly handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined | void>;
   readonly batchSize?: number;
+  /** Long polling: how long a receive waits for messages. @default 0 */
+  readonly waitSeconds?: number;
+  /** The function timeout, which the handler's context reports as remaining time. @default 60 s */
+  readonly timeoutMs?: number;
+  /** Called after the handler returned, before the delete: where a worker can be made to die. */
+  readonly beforeDelete?: (records: readonly SQSRecord[]) => void | Promise<void>;
+}
+
+/** The parts of a Lambda context the functions use. */
+export function lambdaContext(timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    functionName: 'local',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:local',
+    memoryLimitInMB: '256',
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: 'local',
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
 }
 
 export interface PollResult {
@@ -64,12 +90,14 @@ export async function pollOnce(options: PollOptions): Promise<PollResult> {
       MaxNumberOfMessages: options.batchSize ?? 10,
       MessageSystemAttributeNames: ['All'],
       MessageAttributeNames: ['All'],
-      WaitTimeSeconds: 0,
+      WaitTimeSeconds: options.waitSeconds ?? 0,
     }),
   );
   if (Messages.length === 0) return { received: 0, failed: 0, deleted: 0 };
   const records = Messages.map((message) => toRecord(message, options.queueArn));
-  const response = await options.handler({ Records: records });
+  const response =
+    (await options.handler({ Records: records }, lambdaContext(options.timeoutMs ?? 60_000))) ?? undefined;
+  await options.beforeDelete?.(records);
   const failedIds = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
   const done = records.filter((record) => !failedIds.has(record.messageId));
   if (done.length > 0) {

@@ -1,0 +1,43 @@
+/**
+ * One event-source worker process: polls the queue with long polling and invokes the function's
+ * handler module the way Lambda does (module imported once, handler called per batch). It reports
+ * each batch to its parent, and can be made to die by SIGKILL after the handler returned and before
+ * the delete: the moment where a real instance dying leaves sent mail on the queue.
+ */
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { pollOnce } from './poll.ts';
+
+const env = process.env;
+const killAfterHandler = Number(env.EVENT_SOURCE_KILL_AFTER_HANDLER ?? 0);
+const { handler } = (await import(env.EVENT_SOURCE_HANDLER!)) as {
+  handler: Parameters<typeof pollOnce>[0]['handler'];
+};
+const sqs = new SQSClient({});
+let stopping = false;
+process.on('message', (message) => {
+  if (message === 'stop') stopping = true;
+});
+
+while (!stopping) {
+  const result = await pollOnce({
+    sqs,
+    queueUrl: env.EVENT_SOURCE_QUEUE_URL!,
+    queueArn: env.EVENT_SOURCE_QUEUE_ARN!,
+    handler,
+    batchSize: Number(env.EVENT_SOURCE_BATCH_SIZE ?? 10),
+    waitSeconds: Number(env.EVENT_SOURCE_WAIT_SECONDS ?? 20),
+    timeoutMs: Number(env.EVENT_SOURCE_TIMEOUT_MS ?? 60_000),
+    beforeDelete: (records) => {
+      if (killAfterHandler > 0 && Math.random() < killAfterHandler) {
+        process.send?.({ type: 'dying', records: records.length });
+        process.kill(process.pid, 'SIGKILL');
+      }
+    },
+  }).catch((error: unknown) => {
+    process.send?.({ type: 'error', name: (error as Error).name });
+    return { received: 0, failed: 0, deleted: 0 };
+  });
+  process.send?.({ type: 'batch', ...result });
+}
+sqs.destroy();
+process.exit(0);

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { beforeEach, describe, it } from 'node:test';
+import { startEventSource } from '../../../local/event-source/runner.ts';
+import { assertNoSecretsIn } from '../../harness/assertions.ts';
+import { enqueue, queueCounts } from '../../harness/aws.ts';
+import { aMessage } from '../../harness/factories.ts';
+import type { Harness } from '../../harness/index.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
+import { projectRoot } from '../../harness/net.ts';
+
+describe('local: the event-source runner', () => {
+  const context = useHarness();
+  let harness: Harness;
+  beforeEach(() => {
+    harness = context.harness;
+  });
+
+  it('feeds the sender from several worker processes; workers killed before their delete lose and duplicate nothing', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const queues = await harness.createQueues('runner', { visibilityTimeout: 2, maxReceiveCount: 8 });
+    const total = 40;
+    for (let index = 0; index < total; index++)
+      await enqueue(harness.sqs, queues.queueUrl, aMessage({ subject: `m${index}` }));
+    const output: string[] = [];
+
+    const source = startEventSource({
+      queueUrl: queues.queueUrl,
+      queueArn: queues.queueArn,
+      handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
+      env: harness.senderEnv(queues),
+      workers: 3,
+      batchSize: 5,
+      waitSeconds: 1,
+      timeoutMs: 2000,
+      killAfterHandler: 0.3,
+      onOutput: (line) => output.push(line),
+    });
+    const idle = await source.waitUntilIdle({ quietPolls: 6, timeoutMs: 120_000 });
+    await source.stop();
+
+    assert.ok(idle, 'the queue drained');
+    assert.ok(source.stats.kills > 0, 'some workers died after sending, before deleting');
+    assert.ok(source.stats.restarts >= source.stats.kills, 'and were replaced');
+    const ids = harness.smtp.google.messages.map((message) => message.messageId);
+    assert.equal(ids.length, total, `every message sent once (${ids.length} arrived)`);
+    assert.equal(new Set(ids).size, total, 'no duplicate Message-ID');
+    assert.deepEqual(await queueCounts(harness.sqs, queues.deadLetterQueueUrl), { visible: 0, inFlight: 0 });
+    assert.ok(
+      output.some((line) => line.includes('duplicate delivery suppressed')),
+      'redeliveries of sent mail were suppressed',
+    );
+    assertNoSecretsIn(output, harness.secrets());
+  });
+});
