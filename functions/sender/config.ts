@@ -7,12 +7,16 @@ export interface SenderConfig {
   readonly mailboxSecretPrefix: string;
   readonly providers: ReadonlyMap<string, ProviderConfig>;
   readonly deadLetterQueueUrl: string;
-  /** DynamoDB table of idempotency records (key `id`, TTL on `expiration`). */
-  readonly idempotencyTableName: string;
+  /** DynamoDB table of idempotency records and mailbox limits (key `id`, TTL on `expiration`). */
+  readonly sendingTableName: string;
   /** The queue's redrive maxReceiveCount; the last receive is dead-lettered by us, with its reason. */
   readonly maxReceiveCount: number;
   /** How long mailbox and client secrets stay cached in one instance. */
   readonly secretCacheTtlMs: number;
+  /** A message waiting for its mailbox is dead-lettered after this long. */
+  readonly maxParkedMs: number;
+  /** How long a connection slot (Microsoft: 3 per mailbox) is leased. */
+  readonly connectionLeaseMs: number;
   /** The operators' SNS topic: told when a mailbox turns revoked or SMTP-refused. */
   readonly alertTopicArn?: string | undefined;
   /** The onboarding API's base URL, for reconnect links. */
@@ -24,9 +28,11 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
   const problems: string[] = [];
   const deadLetterQueueUrl = env.DEAD_LETTER_QUEUE_URL ?? '';
   if (!deadLetterQueueUrl) problems.push('DEAD_LETTER_QUEUE_URL is required');
-  const idempotencyTableName = env.IDEMPOTENCY_TABLE_NAME ?? '';
-  if (!idempotencyTableName) problems.push('IDEMPOTENCY_TABLE_NAME is required');
-  const maxReceiveCount = readInteger(env, 'MAX_RECEIVE_COUNT', 8, { min: 1 }, problems);
+  const sendingTableName = env.SENDING_TABLE_NAME ?? '';
+  if (!sendingTableName) problems.push('SENDING_TABLE_NAME is required');
+  const maxReceiveCount = readInteger(env, 'MAX_RECEIVE_COUNT', 8, { min: 3 }, problems);
+  const maxParkedDays = readInteger(env, 'MAX_PARKED_DAYS', 7, { min: 1, max: 365 }, problems);
+  const connectionLeaseSeconds = readInteger(env, 'CONNECTION_LEASE_SECONDS', 120, { min: 5 }, problems);
   const secretCacheTtlSeconds = Number(env.SECRET_CACHE_TTL_SECONDS ?? 300);
   if (!(secretCacheTtlSeconds >= 0)) problems.push('SECRET_CACHE_TTL_SECONDS must be a number of seconds');
   const providers = readProviders(env, problems);
@@ -35,8 +41,10 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,
     providers,
     deadLetterQueueUrl,
-    idempotencyTableName,
+    sendingTableName,
     maxReceiveCount,
+    maxParkedMs: maxParkedDays * 86_400_000,
+    connectionLeaseMs: connectionLeaseSeconds * 1000,
     secretCacheTtlMs: secretCacheTtlSeconds * 1000,
     alertTopicArn: env.ALERT_TOPIC_ARN || undefined,
     connectBaseUrl: env.CONNECT_BASE_URL || undefined,

@@ -13,6 +13,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { MailerError } from '../shared/errors.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
+import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
@@ -24,6 +25,7 @@ import { MessageSender } from '../shared/smtp/message-sender.ts';
 import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
 import { DeadLetters } from '../shared/sqs/dead-letters.ts';
 import { QueueUrls } from '../shared/sqs/queue-urls.ts';
+import { Requeue } from '../shared/sqs/requeue.ts';
 import { Visibility } from '../shared/sqs/visibility.ts';
 import type { SenderConfig } from './config.ts';
 import { processRecord } from './process-record.ts';
@@ -120,14 +122,20 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
       });
     }
   };
-  const idempotent = new IdempotentSender(new MessageSender(store, tokens, transports, onSmtpRefused), {
-    dynamodb: options.dynamodb ?? new DynamoDBClient({}),
-    tableName: config.idempotencyTableName,
+  const dynamodb = options.dynamodb ?? new DynamoDBClient({});
+  const messageSender = new MessageSender(store, tokens, transports, {
+    onSmtpRefused,
+    limiter: new MailboxLimiter(dynamodb, config.sendingTableName),
+    connectionLeaseMs: config.connectionLeaseMs,
   });
+  const idempotent = new IdempotentSender(messageSender, { dynamodb, tableName: config.sendingTableName });
+  const queueUrls = new QueueUrls(sqs);
   const deps = {
     sender: idempotent,
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
-    visibility: new Visibility(sqs, new QueueUrls(sqs)),
+    visibility: new Visibility(sqs, queueUrls),
+    requeue: new Requeue(sqs, queueUrls),
+    maxParkedMs: config.maxParkedMs,
     logger,
     metrics,
     maxReceiveCount: config.maxReceiveCount,
@@ -136,7 +144,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const processor = new BatchProcessor(EventType.SQS);
 
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
-    if (context) idempotent.registerContext(context);
+    if (typeof context?.getRemainingTimeInMillis === 'function') idempotent.registerContext(context);
     try {
       return await processPartialResponse(
         event,
@@ -149,6 +157,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
         },
       );
     } finally {
+      await messageSender.releaseConnections();
       metrics.publishStoredMetrics();
     }
   };

@@ -1,6 +1,7 @@
 /**
- * The fate of one SQS record: sent, retried later (a batch item failure with a delayed visibility),
- * or dead-lettered with its reason. Nothing is dropped: a record only leaves the queue sent or parked.
+ * The fate of one SQS record: sent (or found already sent), waiting (paced by a limit, or parked until
+ * its mailbox works again), retried after a passing failure, or dead-lettered with its reason. Nothing
+ * is dropped: a record only leaves the queue sent, moved back as a fresh message, or dead-lettered.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -11,18 +12,25 @@ import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, type MailMessage } from '../shared/message/schema.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
-import { type DeadLetters, originalMessageId } from '../shared/sqs/dead-letters.ts';
+import type { DeadLetters } from '../shared/sqs/dead-letters.ts';
+import { ATTRIBUTES, attribute, originalMessageId } from '../shared/sqs/message-attributes.ts';
+import type { Requeue } from '../shared/sqs/requeue.ts';
 import type { Visibility } from '../shared/sqs/visibility.ts';
 
 export interface RecordDeps {
   readonly sender: Pick<IdempotentSender, 'send'>;
   readonly deadLetters: DeadLetters;
   readonly visibility: Visibility;
+  readonly requeue: Requeue;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly maxReceiveCount: number;
+  /** A parked message is dead-lettered once its mailbox has not worked for this long. */
+  readonly maxParkedMs: number;
   readonly retryPolicy?: RetryPolicy;
 }
+
+const WAITING_METRIC = { pace: METRIC.messagesPaced, mailbox: METRIC.messagesParked } as const;
 
 export async function processRecord(record: SQSRecord, deps: RecordDeps): Promise<void> {
   const { logger, metrics } = deps;
@@ -42,9 +50,22 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     if (sent.rejected > 0) metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, sent.rejected);
     logger.info('message sent', context);
   } catch (caught) {
-    const error =
+    let error =
       findMailerError(caught) ??
       new MailerError('INTERNAL', `unexpected ${(caught as Error)?.name ?? 'error'}`, {}, { cause: caught });
+    const parkedSince =
+      attribute(record, ATTRIBUTES.parkedSince) ??
+      new Date(Number(record.attributes.SentTimestamp) || Date.now()).toISOString();
+    if (error.disposition === 'mailbox' && Date.now() - Date.parse(parkedSince) > deps.maxParkedMs) {
+      error = new MailerError(
+        'MAILBOX_NOT_RESTORED',
+        `${error.message}; the mailbox was not restored since ${parkedSince}`,
+        {
+          ...error.detail,
+          cause: error.code,
+        },
+      );
+    }
     const context = {
       sqsMessageId: record.messageId,
       receiveCount,
@@ -55,29 +76,46 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       metadata: message?.metadata,
     };
     const decision = decideRetry(error, receiveCount, deps.maxReceiveCount, deps.retryPolicy);
-    countByCode(
+    const waiting = error.disposition === 'pace' || error.disposition === 'mailbox';
+    count(
       metrics,
-      decision.action === 'dead-letter' ? METRIC.messagesDeadLettered : METRIC.messagesRetried,
+      decision.action === 'dead-letter'
+        ? METRIC.messagesDeadLettered
+        : waiting
+          ? WAITING_METRIC[error.disposition as 'pace' | 'mailbox']
+          : METRIC.messagesRetried,
       error,
     );
-    if (decision.action === 'dead-letter') {
-      // If this send fails the record stays on the queue and comes back: parked or retried, never lost.
-      await deps.deadLetters.park(record, error, decision.exhausted);
-      logger.error('message dead-lettered', { ...context, retriesExhausted: decision.exhausted });
-      return;
+    switch (decision.action) {
+      case 'dead-letter':
+        // If this send fails the record stays on the queue and comes back: parked or retried, never lost.
+        await deps.deadLetters.park(record, error, decision.exhausted);
+        logger.error('message dead-lettered', { ...context, retriesExhausted: decision.exhausted });
+        return;
+      case 'recycle':
+        await deps.requeue.requeue(record, decision.delaySeconds, error, parkedSince);
+        logger.info('message waits: put back as a fresh message', {
+          ...context,
+          retryInSeconds: decision.delaySeconds,
+        });
+        return;
+      case 'retry':
+        await deps.visibility.delay(record, decision.delaySeconds).catch((visibilityError: unknown) => {
+          logger.warn('could not delay the retry; it comes back after the queue visibility timeout', {
+            sqsMessageId: record.messageId,
+            awsError: (visibilityError as Error).name,
+          });
+        });
+        logger[waiting ? 'info' : 'warn'](waiting ? 'message waits' : 'message will be retried', {
+          ...context,
+          retryInSeconds: decision.delaySeconds,
+        });
+        throw error;
     }
-    await deps.visibility.delay(record, decision.delaySeconds).catch((visibilityError: unknown) => {
-      logger.warn('could not delay the retry; it comes back after the queue visibility timeout', {
-        sqsMessageId: record.messageId,
-        awsError: (visibilityError as Error).name,
-      });
-    });
-    logger.warn('message will be retried', { ...context, retryInSeconds: decision.delaySeconds });
-    throw error;
   }
 }
 
-function countByCode(metrics: Metrics, name: string, error: MailerError): void {
+function count(metrics: Metrics, name: string, error: MailerError): void {
   metrics.addMetric(name, MetricUnit.Count, 1);
   const single = metrics.singleMetric();
   single.addDimension(DIMENSION.errorCode, error.code);

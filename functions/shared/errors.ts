@@ -8,9 +8,10 @@
  * - `permanent`: the message itself can never be sent; dead-letter it at once.
  * - `retry`: a passing fault (network, 4xx, 5xx of a token endpoint); retry with backoff.
  * - `defer`: the provider says "not now" (quota, throttling); retry much later.
- * - `mailbox`: the mailbox cannot send until a human acts (revoked grant, SMTP AUTH off); keep the message.
+ * - `mailbox`: the mailbox cannot send until a human acts (revoked grant, SMTP AUTH off): park the message.
+ * - `pace`: a limit says "not yet" (rate, daily allowance, connections): wait as long as it says; not a failure.
  */
-export type Disposition = 'permanent' | 'retry' | 'defer' | 'mailbox';
+export type Disposition = 'permanent' | 'retry' | 'defer' | 'mailbox' | 'pace';
 
 export const ERROR_CODES = {
   MESSAGE_INVALID: { disposition: 'permanent', summary: 'The message does not match the message contract.' },
@@ -32,7 +33,16 @@ export const ERROR_CODES = {
     summary: 'The SMTP server rejected a freshly minted access token.',
   },
   MAILBOX_FULL: { disposition: 'mailbox', summary: 'The mailbox is full and cannot store sent items.' },
+  MAILBOX_NOT_RESTORED: {
+    disposition: 'permanent',
+    summary:
+      'The message waited for its mailbox longer than allowed; reconnect the mailbox, then redrive it.',
+  },
   PROVIDER_QUOTA: { disposition: 'defer', summary: 'The provider reported a sending quota or rate limit.' },
+  MAILBOX_PACED: {
+    disposition: 'pace',
+    summary: "The mailbox's sending limits say to wait; the message is sent later.",
+  },
   PROVIDER_THROTTLED: { disposition: 'defer', summary: 'The token endpoint throttled the request.' },
   CLIENT_CONFIG_INVALID: {
     disposition: 'defer',

@@ -1,6 +1,12 @@
 /**
- * What becomes of a message that failed: dead-lettered now, or retried after a delay that grows
- * exponentially with its receive count (with jitter, so a burst of failures does not return as a burst).
+ * What becomes of a message that was not sent:
+ * - a permanent failure is dead-lettered now;
+ * - a passing failure is retried after a delay that grows exponentially with its receive count (with
+ *   jitter, so a burst of failures does not come back as a burst), and dead-lettered when receives run out;
+ * - a paced message (a limit says "later") waits exactly as long as the limit says;
+ * - a parked message (its mailbox needs a human) waits and looks again every `park.delaySeconds`.
+ * Waiting is not failing: a paced or parked message about to run out of receives is recycled, put back
+ * as a fresh message with its identity and reason, instead of being dead-lettered.
  */
 import type { Disposition, MailerError } from './errors.ts';
 
@@ -9,24 +15,33 @@ export interface Backoff {
   readonly maxSeconds: number;
 }
 
-export type RetryPolicy = Record<Exclude<Disposition, 'permanent'>, Backoff>;
+export interface RetryPolicy {
+  readonly retry: Backoff;
+  readonly defer: Backoff;
+  /** How often a parked message checks whether its mailbox works again. */
+  readonly park: { readonly delaySeconds: number };
+}
 
 /** SQS caps a visibility timeout at 12 hours; stay below it. */
 const SQS_MAX_VISIBILITY_SECONDS = 12 * 3600 - 60;
+/** SQS caps a message's delay at 15 minutes. */
+export const SQS_MAX_DELAY_SECONDS = 900;
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   retry: { baseSeconds: 30, maxSeconds: 15 * 60 },
   defer: { baseSeconds: 5 * 60, maxSeconds: 6 * 3600 },
-  mailbox: { baseSeconds: 15 * 60, maxSeconds: 6 * 3600 },
+  park: { delaySeconds: 15 * 60 },
 };
 
 export type RetryDecision =
   | { readonly action: 'dead-letter'; readonly exhausted: boolean }
-  | { readonly action: 'retry'; readonly delaySeconds: number };
+  | { readonly action: 'retry'; readonly delaySeconds: number }
+  /** Put back as a fresh message (receive count starts again) after this delay. */
+  | { readonly action: 'recycle'; readonly delaySeconds: number };
 
 /**
  * @param receiveCount the record's ApproximateReceiveCount (1 on first delivery)
- * @param maxReceiveCount the queue's redrive maxReceiveCount: on the last receive we dead-letter with the reason ourselves
+ * @param maxReceiveCount the queue's redrive maxReceiveCount: on the last receive we act ourselves
  */
 export function decideRetry(
   error: MailerError,
@@ -35,8 +50,20 @@ export function decideRetry(
   policy: RetryPolicy = DEFAULT_RETRY_POLICY,
   random: () => number = Math.random,
 ): RetryDecision {
-  const disposition = error.disposition;
+  const disposition: Disposition = error.disposition;
   if (disposition === 'permanent') return { action: 'dead-letter', exhausted: false };
+  if (disposition === 'pace' || disposition === 'mailbox') {
+    const wanted =
+      disposition === 'pace'
+        ? Math.ceil(Number(error.detail.retryAfterMs ?? 1000) / 1000) + Math.round(random())
+        : policy.park.delaySeconds;
+    const delaySeconds = Math.min(Math.max(1, wanted), SQS_MAX_VISIBILITY_SECONDS);
+    // Keep one receive in hand: the redrive policy must never see a waiting message as failed.
+    if (receiveCount >= maxReceiveCount - 1) {
+      return { action: 'recycle', delaySeconds: Math.min(delaySeconds, SQS_MAX_DELAY_SECONDS) };
+    }
+    return { action: 'retry', delaySeconds };
+  }
   if (receiveCount >= maxReceiveCount) return { action: 'dead-letter', exhausted: true };
   const { baseSeconds, maxSeconds } = policy[disposition];
   const ceiling = Math.min(

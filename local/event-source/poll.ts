@@ -16,7 +16,7 @@ export interface PollOptions {
   readonly sqs: SQSClient;
   readonly queueUrl: string;
   readonly queueArn: string;
-  readonly handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined | void>;
+  readonly handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
   readonly batchSize?: number;
   /** Long polling: how long a receive waits for messages. @default 0 */
   readonly waitSeconds?: number;

@@ -47,7 +47,13 @@ try {
   process.stdout.write('\\nINIT_ERROR ' + JSON.stringify({ errorType: error.name, errorMessage: error.message }) + '\\n', () => process.exit(1));
   await new Promise(() => {});
 }
-const result = await handler(JSON.parse(input), { functionName: 'bundle-test', awsRequestId: 'local' });
+const started = Date.now();
+const context = {
+  functionName: 'bundle-test',
+  awsRequestId: 'local',
+  getRemainingTimeInMillis: () => Math.max(0, 60000 - (Date.now() - started)),
+};
+const result = await handler(JSON.parse(input), context);
 // Lambda freezes the instance here; pooled connections must not keep this process alive.
 process.stdout.write('\\nRESULT ' + JSON.stringify(result ?? null) + '\\n', () => process.exit(0));
 `;

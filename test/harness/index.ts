@@ -21,7 +21,7 @@ import { type TestCertificates, testCertificates } from './tls.ts';
 
 export const MAILBOX_PREFIX = 'oauth-mailer/mailboxes/';
 const STATE_TABLE = 'oauth-mailer-onboarding-state';
-export const IDEMPOTENCY_TABLE = 'oauth-mailer-idempotency';
+export const SENDING_TABLE = 'oauth-mailer-sending';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
 export interface Harness {
@@ -88,6 +88,8 @@ export async function startHarness(): Promise<Harness> {
     authorizationEndpoint: oauth[profile].authorizationEndpoint,
     jwksUri: oauth[profile].jwksUri,
     issParameterSupported: true,
+    // Functional tests send faster than real mailboxes may; the limit tests set the providers' own.
+    limits: { messagesPerMinute: 60_000, throttlePauseSeconds: 1 },
     smtp: {
       host: smtp[profile].host,
       port: smtp[profile].port,
@@ -142,7 +144,7 @@ export async function startHarness(): Promise<Harness> {
         });
       }
       await createStateTable(dynamodb, STATE_TABLE);
-      await createStateTable(dynamodb, IDEMPOTENCY_TABLE);
+      await createStateTable(dynamodb, SENDING_TABLE);
     },
     async connectMailbox(address, profile) {
       const refreshToken = await oauth[profile].issueRefreshToken(address);
@@ -168,14 +170,16 @@ export async function startHarness(): Promise<Harness> {
       PROVIDERS: providersJson,
       MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
       DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
-      IDEMPOTENCY_TABLE_NAME: IDEMPOTENCY_TABLE,
+      SENDING_TABLE_NAME: SENDING_TABLE,
       MAX_RECEIVE_COUNT: String(queues.maxReceiveCount),
     }),
     senderConfig: (queues, overrides = {}) => ({
       mailboxSecretPrefix: MAILBOX_PREFIX,
       providers: parseProviders(providersJson),
       deadLetterQueueUrl: queues.deadLetterQueueUrl,
-      idempotencyTableName: IDEMPOTENCY_TABLE,
+      sendingTableName: SENDING_TABLE,
+      maxParkedMs: 7 * 86_400_000,
+      connectionLeaseMs: 120_000,
       maxReceiveCount: queues.maxReceiveCount,
       secretCacheTtlMs: 300_000,
       connectBaseUrl: onboardingUrl,

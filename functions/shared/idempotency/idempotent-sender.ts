@@ -88,9 +88,11 @@ export class IdempotentSender {
           key,
         });
       }
+      const cause = (error as { cause?: Error }).cause;
       throw new MailerError('IDEMPOTENCY_STORE_UNAVAILABLE', 'the idempotency store failed', {
         key,
         errorName: (error as Error).name,
+        cause: cause?.name,
       });
     }
   }

@@ -4,6 +4,7 @@
  * rotated refresh tokens.
  */
 import * as z from 'zod/mini';
+import { limitsSchema } from '../limits/mailbox-limits.ts';
 
 export const mailboxSecretSchema = z.object({
   schemaVersion: z.literal(1),
@@ -17,6 +18,8 @@ export const mailboxSecretSchema = z.object({
   scope: z.optional(z.string()),
   /** The account that consented, when it is not `address` (shared mailboxes). */
   account: z.optional(z.string()),
+  /** Overrides of the provider's sending limits for this mailbox (a trial account, a raised quota). */
+  limits: z.optional(limitsSchema),
   connectedAt: z.optional(z.string()),
   updatedAt: z.optional(z.string()),
 });

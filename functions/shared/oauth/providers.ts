@@ -4,6 +4,7 @@
  * local mode point a "google" or "microsoft" provider at local servers.
  */
 import * as z from 'zod/mini';
+import { limitsSchema, type MailboxLimits } from '../limits/mailbox-limits.ts';
 
 export type ProviderKind = 'google' | 'microsoft' | 'oidc';
 
@@ -44,6 +45,8 @@ const providerInputSchema = z.strictObject({
   /** Refresh tokens die this many days after consent (Google apps in "Testing" status: 7). */
   refreshTokenMaxAgeDays: z.optional(z.number().check(z.gte(1))),
   maxRecipientsPerMessage: z.optional(z.number().check(z.int(), z.gte(1), z.lte(1000))),
+  /** Overrides of the kind's sending limits for every mailbox of this provider. */
+  limits: z.optional(limitsSchema),
 });
 
 export type SmtpEndpoint = z.infer<typeof smtpSchema>;
@@ -67,6 +70,7 @@ export interface ProviderConfig {
   readonly smtp: SmtpEndpoint;
   readonly maxRecipientsPerMessage: number;
   readonly refreshTokenMaxAgeDays?: number | undefined;
+  readonly limits?: MailboxLimits | undefined;
 }
 
 type Defaults = Omit<ProviderConfig, 'id' | 'kind' | 'clientId' | 'clientSecretId'>;

@@ -11,6 +11,10 @@ export const METRIC = {
   messagesSent: 'MessagesSent',
   messagesDeduplicated: 'MessagesDeduplicated',
   messagesRetried: 'MessagesRetried',
+  /** Waiting for a limit (rate, daily allowance, connections): not a failure. */
+  messagesPaced: 'MessagesPaced',
+  /** Waiting for its mailbox to work again (revoked, SMTP refused): not a failure. */
+  messagesParked: 'MessagesParked',
   messagesDeadLettered: 'MessagesDeadLettered',
   recipientsRejected: 'RecipientsRejected',
   mailboxRevoked: 'MailboxRevoked',

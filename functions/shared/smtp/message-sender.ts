@@ -1,9 +1,13 @@
 /** Sends one validated message as its `from` mailbox, through the provider's SMTP server with XOAUTH2. */
 
+import { randomUUID } from 'node:crypto';
 import { MailerError } from '../errors.ts';
+import type { Acquired, MailboxLimiter } from '../limits/mailbox-limiter.ts';
+import { type MailboxLimits, resolveLimits } from '../limits/mailbox-limits.ts';
 import type { MailboxStore } from '../mailbox/store.ts';
 import { addressOf, type MailMessage, recipientCount } from '../message/schema.ts';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
+import type { ProviderConfig, SmtpEndpoint } from '../oauth/providers.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { composeMessage } from './compose.ts';
 import { classifySmtpError } from './smtp-errors.ts';
@@ -25,24 +29,66 @@ export type SmtpRefusedHook = (mailbox: string, provider: string, error: MailerE
 
 const REFUSED_RETRY_MS = 60_000;
 
+export interface MessageSenderOptions {
+  readonly onSmtpRefused?: SmtpRefusedHook;
+  /** Shared limits across instances; without it (tests of other parts, local tools) nothing is paced. */
+  readonly limiter?: MailboxLimiter;
+  /** How long a connection slot is leased; longer than an invocation. @default 120 s */
+  readonly connectionLeaseMs?: number;
+}
+
 export class MessageSender {
   readonly #store: MailboxStore;
   readonly #tokens: AccessTokens;
   readonly #transports: SmtpTransports;
-  readonly #onSmtpRefused: SmtpRefusedHook | undefined;
+  readonly #options: MessageSenderOptions;
   /** Mailboxes whose login was refused: their mail waits without a new login for a minute. */
   readonly #refused = new TtlCache<MailerError>(REFUSED_RETRY_MS);
+  /** Connection slots this instance holds, by mailbox. */
+  readonly #leases = new Map<string, { slot: number; smtp: SmtpEndpoint }>();
+  readonly #instanceId = randomUUID();
 
   constructor(
     store: MailboxStore,
     tokens: AccessTokens,
     transports: SmtpTransports,
-    onSmtpRefused?: SmtpRefusedHook,
+    options: MessageSenderOptions = {},
   ) {
     this.#store = store;
     this.#tokens = tokens;
     this.#transports = transports;
-    this.#onSmtpRefused = onSmtpRefused;
+    this.#options = options;
+  }
+
+  /**
+   * Closes the connections of mailboxes whose provider caps concurrent connections and gives their
+   * slots back: an instance frozen between invocations must not hold one of the few a mailbox has.
+   */
+  async releaseConnections(): Promise<void> {
+    for (const [mailbox, lease] of this.#leases) {
+      this.#transports.close(mailbox, lease.smtp);
+      await this.#options.limiter?.releaseConnection(mailbox, this.#instanceId, lease.slot);
+    }
+    this.#leases.clear();
+  }
+
+  /** Waits for a limit by refusing now with how long to wait; the message is paced, not failed. */
+  async #respectLimits(
+    mailbox: string,
+    provider: ProviderConfig,
+    limits: MailboxLimits,
+    recipients: number,
+  ): Promise<void> {
+    const limiter = this.#options.limiter;
+    if (!limiter) return;
+    if (limits.connections && !this.#leases.has(mailbox)) {
+      const leaseMs = this.#options.connectionLeaseMs ?? 120_000;
+      const lease = await limiter.acquireConnection(mailbox, this.#instanceId, limits.connections, leaseMs);
+      if (!lease.ok) throw paced(mailbox, lease);
+      this.#leases.set(mailbox, { slot: 'slot' in lease ? lease.slot : 0, smtp: provider.smtp });
+    }
+    const acquired = await limiter.acquireSend(mailbox, limits, recipients);
+    if (!acquired.ok) throw paced(mailbox, acquired);
   }
 
   /**
@@ -64,6 +110,8 @@ export class MessageSender {
         { mailbox, recipients },
       );
     }
+    const limits = resolveLimits(provider.kind, provider.limits, stored.secret.limits);
+    await this.#respectLimits(mailbox, provider, limits, recipients);
     const transport = this.#transports.get(stored.secret.address, provider.smtp);
     try {
       const info = await transport.sendMail(composeMessage(message, idempotencyKey));
@@ -79,9 +127,21 @@ export class MessageSender {
       const failure = classifySmtpError(error, { mailbox });
       if (failure.code === 'MAILBOX_SMTP_DISABLED' && !this.#refused.get(mailbox)) {
         this.#refused.set(mailbox, failure);
-        await this.#onSmtpRefused?.(mailbox, provider.id, failure);
+        await this.#options.onSmtpRefused?.(mailbox, provider.id, failure);
+      }
+      // The provider's own throttling slows the whole mailbox down, on every instance.
+      if (failure.code === 'PROVIDER_QUOTA') {
+        await this.#options.limiter
+          ?.pause(mailbox, (limits.throttlePauseSeconds ?? 300) * 1000)
+          .catch(() => undefined);
       }
       throw failure;
     }
   }
 }
+
+const paced = (mailbox: string, refusal: Acquired) =>
+  new MailerError('MAILBOX_PACED', `${mailbox} waits: ${'reason' in refusal ? refusal.reason : 'a limit'}`, {
+    mailbox,
+    retryAfterMs: 'waitMs' in refusal ? refusal.waitMs : 1000,
+  });

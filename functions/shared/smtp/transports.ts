@@ -60,6 +60,13 @@ export class SmtpTransports {
     return transport;
   }
 
+  /** Closes the pooled connections of one mailbox. */
+  close(address: string, smtp: SmtpEndpoint): void {
+    const key = `${address}|${smtp.host}|${smtp.port}`;
+    this.#pools.get(key)?.close();
+    this.#pools.delete(key);
+  }
+
   /** Closes every pooled connection (tests, local mode shutdown). */
   closeAll(): void {
     for (const transport of this.#pools.values()) transport.close();

@@ -8,7 +8,11 @@ const providers = JSON.stringify({
 
 describe('Function: loadSenderConfig()', () => {
   it('applies the provider kind defaults (endpoints, SMTP, recipient limit)', () => {
-    const config = loadSenderConfig({ PROVIDERS: providers, DEAD_LETTER_QUEUE_URL: 'https://sqs/dlq' });
+    const config = loadSenderConfig({
+      PROVIDERS: providers,
+      DEAD_LETTER_QUEUE_URL: 'https://sqs/dlq',
+      SENDING_TABLE_NAME: 't',
+    });
     const google = config.providers.get('google')!;
     assert.equal(google.tokenEndpoint, 'https://oauth2.googleapis.com/token');
     assert.deepEqual(google.smtp, { host: 'smtp.gmail.com', port: 465, secure: true });
@@ -23,6 +27,7 @@ describe('Function: loadSenderConfig()', () => {
         m365: { kind: 'microsoft', clientId: 'id', tenant: 'contoso.onmicrosoft.com' },
       }),
       DEAD_LETTER_QUEUE_URL: 'x',
+      SENDING_TABLE_NAME: 't',
     });
     const microsoft = config.providers.get('m365')!;
     assert.equal(

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { ErrorCode } from '../../../functions/shared/errors.ts';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import type { RetryPolicy } from '../../../functions/shared/retry-policy.ts';
 import { deadLetters } from '../../harness/assertions.ts';
-import { createTopic, queueCounts } from '../../harness/aws.ts';
+import { createTopic, queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
 import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -19,7 +19,7 @@ import type { SmtpFault } from '../../harness/smtp-server.ts';
 const FAST_RETRIES: RetryPolicy = {
   retry: { baseSeconds: 1, maxSeconds: 1 },
   defer: { baseSeconds: 1, maxSeconds: 1 },
-  mailbox: { baseSeconds: 1, maxSeconds: 1 },
+  park: { delaySeconds: 1 },
 };
 
 describe('sender: every failure class ends where it should', () => {
@@ -43,9 +43,11 @@ describe('sender: every failure class ends where it should', () => {
   }
 
   const lastFailure = (sender: TestSender) =>
-    sender.telemetry.logs().findLast((entry) => entry.message === 'message will be retried') as
-      | { errorCode: ErrorCode; retryInSeconds: number; reason: string }
-      | undefined;
+    sender.telemetry
+      .logs()
+      .findLast(
+        (entry) => entry.message === 'message will be retried' || entry.message === 'message waits',
+      ) as { errorCode: ErrorCode; retryInSeconds: number; reason: string } | undefined;
 
   type Scenario = {
     name: string;
@@ -296,7 +298,7 @@ describe('sender: every failure class ends where it should', () => {
   });
 
   for (const profile of ['google', 'microsoft'] as const) {
-    it(`marks a ${profile} mailbox revoked on invalid_grant, reports it at once and keeps its messages`, async () => {
+    it(`marks a ${profile} mailbox revoked, reports it at once, parks its mail and sends it after the reconnect`, async () => {
       const { refreshToken, secretName } = await harness.connectMailbox('ops@example.com', profile);
       const queues = await harness.createQueues();
       const sender = newSender(harness, queues, { retryPolicy: FAST_RETRIES });
@@ -317,16 +319,50 @@ describe('sender: every failure class ends where it should', () => {
       assert.deepEqual(await deadLetters(harness, queues.deadLetterQueueUrl), []);
       assert.deepEqual(await queueCounts(harness.sqs, queues.queueUrl), { visible: 0, inFlight: 1 });
 
-      // Receives run out: the message is parked in the dead-letter queue with the reason, never dropped.
-      for (let receive = 2; receive <= queues.maxReceiveCount; receive++) {
+      assert.equal(
+        sender.telemetry.metricSum('MessagesParked', { ErrorCode: 'MAILBOX_REVOKED' }),
+        1,
+        'parked, not failed',
+      );
+      assert.equal(sender.telemetry.metricSum('MessagesRetried'), 0);
+
+      // However long the mailbox stays revoked, the message never runs out of receives: it is put back fresh.
+      for (let receive = 2; receive <= queues.maxReceiveCount + 2; receive++) {
         await sleep(1100);
         await sender.drain();
       }
-      const [parked] = await deadLetters(harness, queues.deadLetterQueueUrl);
-      assert.equal(parked?.code, 'MAILBOX_REVOKED');
-      assert.equal(parked?.exhausted, 'true');
-      assert.match(parked!.reason, /reconnect the mailbox/);
-      assert.equal(harness.smtp[profile].messages.length, 0);
+      assert.deepEqual(
+        await deadLetters(harness, queues.deadLetterQueueUrl),
+        [],
+        'never dead-lettered for waiting',
+      );
+      assert.ok(
+        sender.telemetry
+          .logs()
+          .some((entry) => entry.message === 'message waits: put back as a fresh message'),
+      );
+      assert.equal(
+        harness.smtp[profile].messages.length,
+        0,
+        'nothing is sent before the mailbox works again',
+      );
+
+      // Reconnected: the parked message goes out by itself, once.
+      const fresh = await harness.oauth[profile].issueRefreshToken('ops@example.com');
+      const secret = await readSecretJson(harness.secretsManager, secretName);
+      await harness.secretsManager.send(
+        new PutSecretValueCommand({
+          SecretId: secretName,
+          SecretString: JSON.stringify({ ...secret, refreshToken: fresh }),
+        }),
+      );
+      const resumed = context.track(newSender(harness, queues, { retryPolicy: FAST_RETRIES }));
+      for (let round = 0; round < 4 && harness.smtp[profile].messages.length === 0; round++) {
+        await sleep(1100);
+        await resumed.drain();
+      }
+      assert.equal(harness.smtp[profile].messages.length, 1);
+      assert.deepEqual(await queueCounts(harness.sqs, queues.queueUrl), { visible: 0, inFlight: 0 });
     });
   }
 });

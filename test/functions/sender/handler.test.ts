@@ -7,7 +7,7 @@ import { enqueue } from '../../harness/aws.ts';
 import { invokeBundle, synthesizeBundles } from '../../harness/bundles.ts';
 import { aMessage } from '../../harness/factories.ts';
 import type { Harness } from '../../harness/index.ts';
-import { MAILBOX_PREFIX } from '../../harness/index.ts';
+import { MAILBOX_PREFIX, SENDING_TABLE } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 describe('sender: the deployable bundle', () => {
@@ -34,6 +34,7 @@ describe('sender: the deployable bundle', () => {
     MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
     DEAD_LETTER_QUEUE_URL: deadLetterQueueUrl,
     MAX_RECEIVE_COUNT: '5',
+    SENDING_TABLE_NAME: SENDING_TABLE,
   });
 
   it('imports in a fresh Node 24 process and sends a queued message through the local servers', async () => {
@@ -80,7 +81,7 @@ describe('sender: the deployable bundle', () => {
     assert.equal(run.initError?.errorType, 'SenderConfigError');
     assert.equal(
       run.initError?.errorMessage,
-      'sender configuration: DEAD_LETTER_QUEUE_URL is required; PROVIDERS names no provider',
+      'sender configuration: DEAD_LETTER_QUEUE_URL is required; SENDING_TABLE_NAME is required; PROVIDERS names no provider',
     );
   });
 });

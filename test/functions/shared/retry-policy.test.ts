@@ -14,9 +14,30 @@ describe('Function: decideRetry()', () => {
     assert.deepEqual(decideRetry(error('SMTP_REJECTED'), 1, 8), { action: 'dead-letter', exhausted: false });
   });
 
-  it('dead-letters a retryable failure on its last receive, marked exhausted', () => {
-    assert.deepEqual(decideRetry(error('MAILBOX_REVOKED'), 8, 8), { action: 'dead-letter', exhausted: true });
-    assert.deepEqual(decideRetry(error('SMTP_TRANSIENT'), 9, 8), { action: 'dead-letter', exhausted: true });
+  it('dead-letters a failing message on its last receive, marked exhausted', () => {
+    assert.deepEqual(decideRetry(error('SMTP_TRANSIENT'), 8, 8), { action: 'dead-letter', exhausted: true });
+    assert.deepEqual(decideRetry(error('PROVIDER_QUOTA'), 9, 8), { action: 'dead-letter', exhausted: true });
+  });
+
+  it('waits exactly as long as a limit says, and never counts pacing as failing', () => {
+    const paced = new MailerError('MAILBOX_PACED', 'wait', { retryAfterMs: 4200 });
+    assert.deepEqual(
+      decideRetry(paced, 1, 8, DEFAULT_RETRY_POLICY, () => 0),
+      { action: 'retry', delaySeconds: 5 },
+    );
+    assert.deepEqual(
+      decideRetry(paced, 7, 8, DEFAULT_RETRY_POLICY, () => 0),
+      { action: 'recycle', delaySeconds: 5 },
+    );
+  });
+
+  it('parks mail of a mailbox that needs a human, looking again every park delay, recycled before receives run out', () => {
+    assert.deepEqual(decideRetry(error('MAILBOX_REVOKED'), 1, 8), { action: 'retry', delaySeconds: 900 });
+    assert.deepEqual(decideRetry(error('MAILBOX_SMTP_DISABLED'), 7, 8), {
+      action: 'recycle',
+      delaySeconds: 900,
+    });
+    assert.deepEqual(decideRetry(error('MAILBOX_REVOKED'), 30, 8), { action: 'recycle', delaySeconds: 900 });
   });
 
   it('backs off exponentially with jitter between half and all of the ceiling', () => {
@@ -39,6 +60,11 @@ describe('Function: decideRetry()', () => {
     };
     assert.ok(first('PROVIDER_QUOTA') >= 10 * first('CONNECTION_FAILED'));
     assert.ok(first('MAILBOX_REVOKED') > first('PROVIDER_QUOTA'));
+    assert.equal(
+      first('MAILBOX_NOT_RESTORED'),
+      Number.NaN,
+      'a mailbox not restored in time ends in the dead-letter queue',
+    );
   });
 
   it('never asks SQS for more than its 12-hour visibility limit', () => {

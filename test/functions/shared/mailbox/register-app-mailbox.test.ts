@@ -52,7 +52,7 @@ describe('Function: registerAppMailbox()', () => {
     const result = await sender.drain();
 
     assert.deepEqual(result, { received: 1, failed: 1, deleted: 0 });
-    const failure = sender.telemetry.logs().find((entry) => entry.message === 'message will be retried');
+    const failure = sender.telemetry.logs().find((entry) => entry.message === 'message waits');
     assert.equal(failure?.errorCode, 'MAILBOX_AUTH_REJECTED');
   });
 

@@ -1,0 +1,214 @@
+/**
+ * Enforces per-mailbox limits across every concurrent sender instance with shared state in DynamoDB:
+ * - messages per minute: strict pacing (the next send may start one interval after the previous),
+ *   which keeps any sliding 60-second window within the limit;
+ * - messages and recipients per rolling day: hourly buckets, counting 25 hours so the estimate errs
+ *   on the safe side;
+ * - concurrent SMTP connections: leased slots that expire if their holder dies;
+ * - a pause after the provider's own throttling answer.
+ * Every decision is a compare-and-swap on one item per mailbox, so two instances cannot both take
+ * the last place. A refusal says how long to wait; the message is never failed for it.
+ */
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { MailerError } from '../errors.ts';
+import type { MailboxLimits } from './mailbox-limits.ts';
+
+const HOUR_MS = 3_600_000;
+const WINDOW_HOURS = 25;
+const MAX_ATTEMPTS = 5;
+/** Usage of an idle mailbox is forgotten after two days (DynamoDB TTL). */
+const USAGE_TTL_SECONDS = 2 * 86_400;
+
+interface Usage {
+  /** Earliest time (ms) the next send may start. */
+  nextSendAt: number;
+  pausedUntil: number;
+  /** Hour number to [messages, recipients]. */
+  hours: Record<string, [number, number]>;
+  version: number;
+}
+
+export type Acquired =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly waitMs: number; readonly reason: string };
+
+export class MailboxLimiter {
+  readonly #client: DynamoDBClient;
+  readonly #tableName: string;
+  readonly #now: () => number;
+  /** One decision at a time per mailbox in this instance: records of one batch queue here instead of racing. */
+  readonly #queues = new Map<string, Promise<unknown>>();
+
+  constructor(client: DynamoDBClient, tableName: string, now: () => number = Date.now) {
+    this.#client = client;
+    this.#tableName = tableName;
+    this.#now = now;
+  }
+
+  /** Takes one send of `recipients` recipients from the mailbox's allowance, or says how long to wait. */
+  acquireSend(mailbox: string, limits: MailboxLimits, recipients: number): Promise<Acquired> {
+    const previous = this.#queues.get(mailbox) ?? Promise.resolve();
+    const next = previous.then(() => this.#acquireSend(mailbox, limits, recipients));
+    const settled = next.catch(() => undefined);
+    this.#queues.set(mailbox, settled);
+    void settled.then(() => {
+      if (this.#queues.get(mailbox) === settled) this.#queues.delete(mailbox);
+    });
+    return next;
+  }
+
+  async #acquireSend(mailbox: string, limits: MailboxLimits, recipients: number): Promise<Acquired> {
+    if (!limits.messagesPerMinute && !limits.messagesPerDay && !limits.recipientsPerDay) {
+      return this.#paused(mailbox);
+    }
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const usage = await this.#read(mailbox);
+      const now = this.#now();
+      if (usage.pausedUntil > now)
+        return wait(usage.pausedUntil - now, 'the provider throttled this mailbox');
+      const interval = limits.messagesPerMinute ? Math.ceil(60_000 / limits.messagesPerMinute) + 5 : 0;
+      if (usage.nextSendAt > now)
+        return wait(usage.nextSendAt - now, `at most ${limits.messagesPerMinute} messages a minute`);
+      const hour = Math.floor(now / HOUR_MS);
+      const live = Object.entries(usage.hours).filter(([key]) => Number(key) > hour - WINDOW_HOURS);
+      const [messages, addressed] = live.reduce(([m, r], [, [dm, dr]]) => [m + dm, r + dr], [0, 0]);
+      const dayFull =
+        (limits.messagesPerDay !== undefined && messages + 1 > limits.messagesPerDay) ||
+        (limits.recipientsPerDay !== undefined && addressed + recipients > limits.recipientsPerDay);
+      if (dayFull) {
+        const oldest = Math.min(...live.map(([key]) => Number(key)));
+        return wait((oldest + WINDOW_HOURS) * HOUR_MS - now, 'the daily sending limit is reached');
+      }
+      const current = usage.hours[hour] ?? [0, 0];
+      const next: Usage = {
+        nextSendAt: interval ? Math.max(now, usage.nextSendAt) + interval : 0,
+        pausedUntil: usage.pausedUntil,
+        hours: { ...Object.fromEntries(live), [hour]: [current[0] + 1, current[1] + recipients] },
+        version: usage.version + 1,
+      };
+      if (await this.#write(mailbox, next, usage.version)) return { ok: true };
+    }
+    return wait(100 + Math.random() * 400, 'contention on the mailbox limits');
+  }
+
+  /** Rests the mailbox after the provider's own throttling answer: every instance waits, not one message. */
+  async pause(mailbox: string, ms: number): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const usage = await this.#read(mailbox);
+      const pausedUntil = Math.max(usage.pausedUntil, this.#now() + ms);
+      if (await this.#write(mailbox, { ...usage, pausedUntil, version: usage.version + 1 }, usage.version))
+        return;
+    }
+  }
+
+  /** Leases one of the mailbox's connection slots to `holder`, or says how long to wait. */
+  async acquireConnection(
+    mailbox: string,
+    holder: string,
+    slots: number,
+    leaseMs: number,
+  ): Promise<Acquired | { ok: true; slot: number }> {
+    const now = this.#now();
+    const order = Array.from({ length: slots }, (_, index) => index).sort(() => Math.random() - 0.5);
+    for (const slot of order) {
+      try {
+        await this.#client.send(
+          new PutItemCommand({
+            TableName: this.#tableName,
+            Item: {
+              id: { S: `connection#${mailbox}#${slot}` },
+              holder: { S: holder },
+              leaseUntil: { N: String(now + leaseMs) },
+              expiration: { N: String(Math.ceil((now + leaseMs) / 1000) + 3600) },
+            },
+            ConditionExpression: 'attribute_not_exists(id) OR leaseUntil < :now OR holder = :holder',
+            ExpressionAttributeValues: { ':now': { N: String(now) }, ':holder': { S: holder } },
+          }),
+        );
+        return { ok: true, slot };
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw storeError(mailbox, error);
+      }
+    }
+    return wait(500 + Math.random() * 1500, `at most ${slots} connections to this mailbox at once`);
+  }
+
+  async releaseConnection(mailbox: string, holder: string, slot: number): Promise<void> {
+    await this.#client
+      .send(
+        new DeleteItemCommand({
+          TableName: this.#tableName,
+          Key: { id: { S: `connection#${mailbox}#${slot}` } },
+          ConditionExpression: 'holder = :holder',
+          ExpressionAttributeValues: { ':holder': { S: holder } },
+        }),
+      )
+      .catch(() => undefined);
+  }
+
+  async #paused(mailbox: string): Promise<Acquired> {
+    const { pausedUntil } = await this.#read(mailbox);
+    const now = this.#now();
+    return pausedUntil > now ? wait(pausedUntil - now, 'the provider throttled this mailbox') : { ok: true };
+  }
+
+  async #read(mailbox: string): Promise<Usage> {
+    try {
+      const { Item } = await this.#client.send(
+        new GetItemCommand({
+          TableName: this.#tableName,
+          Key: { id: { S: `limits#${mailbox}` } },
+          ConsistentRead: true,
+        }),
+      );
+      const state = Item?.usage?.S ? (JSON.parse(Item.usage.S) as Omit<Usage, 'version'>) : undefined;
+      return { nextSendAt: 0, pausedUntil: 0, hours: {}, ...state, version: Number(Item?.version?.N ?? 0) };
+    } catch (error) {
+      throw storeError(mailbox, error);
+    }
+  }
+
+  /** Writes the new usage unless another instance wrote first. */
+  async #write(mailbox: string, usage: Usage, expectedVersion: number): Promise<boolean> {
+    const { version, ...state } = usage;
+    try {
+      await this.#client.send(
+        new PutItemCommand({
+          TableName: this.#tableName,
+          Item: {
+            id: { S: `limits#${mailbox}` },
+            usage: { S: JSON.stringify(state) },
+            version: { N: String(version) },
+            expiration: { N: String(Math.ceil(this.#now() / 1000) + USAGE_TTL_SECONDS) },
+          },
+          ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(id)' : 'version = :version',
+          ...(expectedVersion === 0
+            ? {}
+            : { ExpressionAttributeValues: { ':version': { N: String(expectedVersion) } } }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw storeError(mailbox, error);
+    }
+  }
+}
+
+const wait = (ms: number, reason: string): Acquired => ({
+  ok: false,
+  waitMs: Math.max(1, Math.ceil(ms)),
+  reason,
+});
+
+const storeError = (mailbox: string, error: unknown) =>
+  new MailerError('IDEMPOTENCY_STORE_UNAVAILABLE', 'the limits store failed', {
+    mailbox,
+    awsError: (error as Error).name,
+  });

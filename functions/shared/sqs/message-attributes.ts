@@ -1,0 +1,44 @@
+/**
+ * The message attributes oauth-mailer adds when it moves a message (to the dead-letter queue, or back
+ * onto the queue), and the producer's own attributes it carries along. SQS allows 10 per message.
+ */
+import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
+
+export const ATTRIBUTES = {
+  code: 'oauth-mailer-error-code',
+  reason: 'oauth-mailer-error-reason',
+  exhausted: 'oauth-mailer-retries-exhausted',
+  failedAt: 'oauth-mailer-failed-at',
+  /** The id the message had when first queued: it keys idempotency across moves. */
+  sourceMessageId: 'oauth-mailer-source-message-id',
+  /** When the message first had to wait for its mailbox. */
+  parkedSince: 'oauth-mailer-parked-since',
+} as const;
+
+/** Producer attributes kept when a message moves: ours take the other places. */
+const MAX_PRODUCER_ATTRIBUTES = 4;
+
+export const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
+
+export function originalMessageId(record: SQSRecord): string {
+  return record.messageAttributes?.[ATTRIBUTES.sourceMessageId]?.stringValue ?? record.messageId;
+}
+
+export function attribute(record: SQSRecord, name: string): string | undefined {
+  return record.messageAttributes?.[name]?.stringValue;
+}
+
+/** The producer's attributes plus the message's identity, ready for a SendMessage. */
+export function carriedAttributes(record: SQSRecord): Record<string, MessageAttributeValue> {
+  const attributes: Record<string, MessageAttributeValue> = {};
+  const producers = Object.entries(record.messageAttributes ?? {}).filter(
+    ([name]) => !name.startsWith('oauth-mailer-'),
+  );
+  for (const [name, value] of producers.slice(0, MAX_PRODUCER_ATTRIBUTES)) {
+    if (value.stringValue !== undefined)
+      attributes[name] = { DataType: value.dataType, StringValue: value.stringValue };
+  }
+  attributes[ATTRIBUTES.sourceMessageId] = text(originalMessageId(record));
+  return attributes;
+}
