@@ -129,6 +129,7 @@ export async function startHarness(): Promise<Harness> {
         for (const account of Object.keys(smtp[profile].sendAs)) delete smtp[profile].sendAs[account];
         smtp[profile].appMailboxes.clear();
         smtp[profile].authRefusal = undefined;
+        smtp[profile].sessions.clear();
         Object.assign(smtp[profile].stats, {
           connections: 0,
           authAttempts: 0,

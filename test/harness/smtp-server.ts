@@ -23,6 +23,8 @@ export type SmtpFault =
 export interface ReceivedMessage {
   /** The mailbox that authenticated (XOAUTH2 user=). */
   readonly user: string;
+  /** When MAIL FROM started this message (epoch ms). */
+  readonly startedAt: number;
   readonly mailFrom: string;
   readonly rcptTo: string[];
   readonly raw: string;
@@ -39,6 +41,8 @@ export interface SmtpServerHandle {
   readonly faults: SmtpFault[];
   /** While set, every login is refused with this answer (e.g. SMTP AUTH disabled for the tenant). */
   authRefusal: { code: number; text: string } | undefined;
+  /** Per mailbox: sessions authenticated right now, and the most there ever were at once. */
+  readonly sessions: Map<string, { open: number; max: number }>;
   readonly stats: {
     connections: number;
     authAttempts: number;
@@ -77,6 +81,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const faults: SmtpFault[] = [];
   const presentedTokens: string[] = [];
   const stats = { connections: 0, authAttempts: 0, authFailures: 0, open: 0, maxOpen: 0 };
+  const sessions = new Map<string, { open: number; max: number }>();
+  const startedAt = new Map<string, number>();
   const sockets = new Map<string, Socket>();
   const sendAs: Record<string, string[]> = { ...options.sendAs };
   const appMailboxes = new Set<string>();
@@ -97,7 +103,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     disableReverseLookup: true,
     logger: false,
     size: 35 * 1024 * 1024,
-    async onAuth(auth, _session, callback) {
+    async onAuth(auth, session, callback) {
       stats.authAttempts++;
       const fault =
         takeFault('auth') ??
@@ -121,12 +127,20 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
           scopes.has(oauth.mailScope) &&
           account !== undefined &&
           (account === user || (sendAs[account] ?? []).includes(user)));
-      if (allowed) return callback(null, { user: auth.username });
+      if (allowed) {
+        const mailbox = sessions.get(user) ?? { open: 0, max: 0 };
+        mailbox.open++;
+        mailbox.max = Math.max(mailbox.max, mailbox.open);
+        sessions.set(user, mailbox);
+        sockets.get(session.id)?.once('close', () => mailbox.open--);
+        return callback(null, { user: auth.username });
+      }
       stats.authFailures++;
       if (profile === 'google') return callback(null, { data: GOOGLE.authChallenge } as never);
       return callback(smtpError(535, MICROSOFT.authFailed));
     },
-    onMailFrom(_address, _session, callback) {
+    onMailFrom(_address, session, callback) {
+      startedAt.set(session.id, Date.now());
       const fault = takeFault('mail');
       callback(fault && 'code' in fault ? smtpError(fault.code, fault.text) : undefined);
     },
@@ -153,6 +167,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
         const parsed = await PostalMime.parse(raw);
         messages.push({
           user: String(session.user),
+          startedAt: startedAt.get(session.id) ?? Date.now(),
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
           raw,
@@ -209,6 +224,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     presentedTokens,
     sendAs,
     appMailboxes,
+    sessions,
     authRefusal: undefined,
     stop: () =>
       new Promise<void>((resolve) => {

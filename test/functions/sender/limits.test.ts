@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { startEventSource } from '../../../local/event-source/runner.ts';
+import { assertNoSecretsIn } from '../../harness/assertions.ts';
+import { enqueue, queueCounts, readSecretJson } from '../../harness/aws.ts';
+import { aMessage, newSender } from '../../harness/factories.ts';
+import type { Harness } from '../../harness/index.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
+import { projectRoot } from '../../harness/net.ts';
+import { GOOGLE } from '../../harness/provider-strings.ts';
+
+describe('sender: provider limits across instances', () => {
+  const context = useHarness();
+  let harness: Harness;
+  beforeEach(() => {
+    harness = context.harness;
+  });
+
+  it('holds a mailbox to its rate and connection limits while several instances send its mail', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    // A per-mailbox override of Microsoft's defaults, scaled so the test runs in seconds.
+    const secret = await readSecretJson(harness.secretsManager, secretName);
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: secretName,
+        SecretString: JSON.stringify({ ...secret, limits: { messagesPerMinute: 120, connections: 1 } }),
+      }),
+    );
+    const queues = await harness.createQueues('limits', { visibilityTimeout: 5, maxReceiveCount: 8 });
+    const total = 10;
+    for (let index = 0; index < total; index++)
+      await enqueue(harness.sqs, queues.queueUrl, aMessage({ subject: `m${index}` }));
+    const output: string[] = [];
+
+    const source = startEventSource({
+      queueUrl: queues.queueUrl,
+      queueArn: queues.queueArn,
+      handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
+      env: { ...harness.senderEnv(queues), CONNECTION_LEASE_SECONDS: '10' },
+      workers: 3,
+      batchSize: 4,
+      waitSeconds: 1,
+      timeoutMs: 5000,
+      onOutput: (line) => output.push(line),
+    });
+    await source.waitUntilIdle({ quietPolls: 9, timeoutMs: 120_000 });
+    await source.stop();
+
+    const received = harness.smtp.microsoft.messages;
+    assert.equal(received.length, total, 'every message sent');
+    assert.equal(new Set(received.map((message) => message.messageId)).size, total, 'once');
+    assert.equal(
+      harness.smtp.microsoft.sessions.get('ops@example.com')?.max,
+      1,
+      'never two connections at once',
+    );
+    const starts = received.map((message) => message.startedAt).sort((a, b) => a - b);
+    const gaps = starts.slice(1).map((start, index) => start - starts[index]!);
+    assert.ok(
+      Math.min(...gaps) >= 350,
+      `sends are paced about 500 ms apart (closest: ${Math.min(...gaps)} ms)`,
+    );
+    assert.ok(
+      output.some((line) => line.includes('"errorCode":"MAILBOX_PACED"')),
+      'some messages waited for the limit',
+    );
+    assert.ok(!output.some((line) => line.includes('"message":"message dead-lettered"')));
+    assert.deepEqual(await queueCounts(harness.sqs, queues.deadLetterQueueUrl), { visible: 0, inFlight: 0 });
+    assertNoSecretsIn(output, harness.secrets());
+  });
+
+  it("rests the whole mailbox after the provider's throttling answer, not only the message that met it", async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const sender = context.track(
+      newSender(harness, await harness.createQueues(), {
+        retryPolicy: {
+          retry: { baseSeconds: 1, maxSeconds: 1 },
+          defer: { baseSeconds: 1, maxSeconds: 1 },
+          park: { delaySeconds: 1 },
+        },
+      }),
+    );
+    harness.smtp.google.faults.push({ stage: 'data', ...GOOGLE.smtp.dailyLimit });
+    await sender.enqueue(aMessage({ subject: 'meets the quota' }));
+    await sender.drain();
+    const attempts = harness.smtp.google.stats.authAttempts + harness.smtp.google.stats.connections;
+
+    await sender.enqueue(aMessage({ subject: 'comes right after' }));
+    await sender.drain();
+
+    assert.equal(
+      harness.smtp.google.stats.authAttempts + harness.smtp.google.stats.connections,
+      attempts,
+      'no new attempt',
+    );
+    const waited = sender.telemetry.logs().findLast((entry) => entry.message === 'message waits') as {
+      errorCode?: string;
+      reason?: string;
+    };
+    assert.equal(waited?.errorCode, 'MAILBOX_PACED');
+    assert.match(waited?.reason ?? '', /throttled/);
+    await sleep(2200);
+    await sender.drain();
+    assert.deepEqual(harness.smtp.google.messages.map((message) => message.parsed.subject).sort(), [
+      'comes right after',
+      'meets the quota',
+    ]);
+  });
+});

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { MailboxLimiter } from '../../../../functions/shared/limits/mailbox-limiter.ts';
+import { resolveLimits } from '../../../../functions/shared/limits/mailbox-limits.ts';
+import { SENDING_TABLE } from '../../../harness/index.ts';
+import { useHarness } from '../../../harness/lifecycle.ts';
+
+describe('Class: MailboxLimiter', () => {
+  const context = useHarness();
+  let clock: number;
+  let dynamodb: DynamoDBClient;
+  /** A sender instance: its own limiter, sharing the table (and a clock the test moves). */
+  const instance = () => new MailboxLimiter(dynamodb, SENDING_TABLE, () => clock);
+
+  beforeEach(() => {
+    assert.ok(context.harness, 'the emulator runs');
+    clock = Date.UTC(2026, 10, 21, 9, 30);
+    dynamodb ??= new DynamoDBClient({});
+  });
+
+  it('paces a Microsoft mailbox to 30 messages a minute across instances', async () => {
+    const limits = resolveLimits('microsoft');
+    const [a, b] = [instance(), instance()];
+    assert.deepEqual(await a.acquireSend('ops@example.com', limits, 1), { ok: true });
+    const refused = await b.acquireSend('ops@example.com', limits, 1);
+    assert.equal(refused.ok, false);
+    assert.ok(
+      !refused.ok && refused.waitMs > 1900 && refused.waitMs <= 2005,
+      `waits about 2 s (${!refused.ok && refused.waitMs})`,
+    );
+    clock += 2005;
+    assert.deepEqual(await b.acquireSend('ops@example.com', limits, 1), { ok: true });
+    // Thirty sends take a minute: no sliding 60-second window holds more than thirty.
+    const times: number[] = [];
+    for (let sent = 0; sent < 40; clock += 100) {
+      if ((await (sent % 2 ? a : b).acquireSend('other@example.com', limits, 1)).ok) {
+        times.push(clock);
+        sent++;
+      }
+    }
+    for (const time of times) assert.ok(times.filter((t) => t > time - 60_000 && t <= time).length <= 30);
+  });
+
+  it('holds a Google mailbox to 2,000 messages and 10,000 recipients a rolling day', async () => {
+    const limiter = instance();
+    const limits = resolveLimits('google', { messagesPerDay: 3, recipientsPerDay: 10 });
+    for (let index = 0; index < 3; index++)
+      assert.ok((await limiter.acquireSend('g@example.com', limits, 2)).ok);
+    const full = await limiter.acquireSend('g@example.com', limits, 1);
+    assert.ok(!full.ok && /daily sending limit/.test(full.reason));
+    assert.ok(!full.ok && full.waitMs > 24 * 3_600_000, 'until the first hour leaves the window');
+    const recipients = resolveLimits('google', { recipientsPerDay: 10 });
+    assert.ok((await limiter.acquireSend('r@example.com', recipients, 6)).ok);
+    assert.equal((await limiter.acquireSend('r@example.com', recipients, 5)).ok, false, '11 recipients > 10');
+    assert.ok((await limiter.acquireSend('r@example.com', recipients, 4)).ok);
+    clock += 26 * 3_600_000;
+    assert.ok(
+      (await limiter.acquireSend('g@example.com', limits, 1)).ok,
+      'a day later the window has room again',
+    );
+  });
+
+  it('lets exactly the allowance through when many instances race for the last places', async () => {
+    const limits = resolveLimits('google', { messagesPerDay: 5 });
+    const instances = Array.from({ length: 4 }, instance);
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, index) =>
+        instances[index % 4]!.acquireSend('race@example.com', limits, 1),
+      ),
+    );
+    assert.equal(results.filter((result) => result.ok).length, 5);
+  });
+
+  it('leases at most the allowed connections, and takes back the lease of a holder that died', async () => {
+    const limiter = instance();
+    const leases = await Promise.all(
+      ['a', 'b', 'c', 'd'].map((holder) => limiter.acquireConnection('m@example.com', holder, 3, 10_000)),
+    );
+    assert.equal(leases.filter((lease) => lease.ok).length, 3);
+    const fourth = leases.findIndex((lease) => !lease.ok);
+    clock += 10_001;
+    assert.ok(
+      (await limiter.acquireConnection('m@example.com', 'd', 3, 10_000)).ok,
+      'expired leases are free again',
+    );
+    assert.ok(fourth >= 0);
+    const held = (await limiter.acquireConnection('m2@example.com', 'x', 1, 10_000)) as {
+      ok: true;
+      slot: number;
+    };
+    assert.equal((await limiter.acquireConnection('m2@example.com', 'y', 1, 10_000)).ok, false);
+    await limiter.releaseConnection('m2@example.com', 'x', held.slot);
+    assert.ok(
+      (await limiter.acquireConnection('m2@example.com', 'y', 1, 10_000)).ok,
+      'released slots are free',
+    );
+  });
+
+  it('rests the whole mailbox after a provider throttling answer', async () => {
+    const [a, b] = [instance(), instance()];
+    await a.pause('t@example.com', 300_000);
+    const refused = await b.acquireSend('t@example.com', resolveLimits('oidc'), 1);
+    assert.ok(!refused.ok && /throttled/.test(refused.reason) && refused.waitMs === 300_000);
+    clock += 300_001;
+    assert.ok((await b.acquireSend('t@example.com', resolveLimits('oidc'), 1)).ok);
+  });
+});
