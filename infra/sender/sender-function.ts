@@ -1,5 +1,6 @@
 /** The SQS-triggered sender (functions/sender): partial batch responses, capped concurrency. */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -27,10 +28,19 @@ export const SENDER_TIMEOUT = Duration.seconds(60);
 
 export class SenderFunction extends Construct {
   readonly handler: MailerFunction;
+  /** Idempotency records and per-mailbox limits (key `id`, TTL on `expiration`). */
+  readonly table: dynamodb.TableV2;
 
   constructor(scope: Construct, id: string, props: SenderFunctionProps) {
     super(scope, id);
     const { queues, secrets } = props;
+    this.table = new dynamodb.TableV2(this, 'SendingState', {
+      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      timeToLiveAttribute: 'expiration',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     this.handler = new MailerFunction(this, 'Sender', {
       entry: 'functions/sender/handler.ts',
       description: 'Sends queued mail as connected Gmail / Microsoft 365 mailboxes over SMTP XOAUTH2',
@@ -40,12 +50,22 @@ export class SenderFunction extends Construct {
         MAILBOX_SECRET_PREFIX: secrets.mailboxPrefix,
         DEAD_LETTER_QUEUE_URL: queues.deadLetterQueue.queueUrl,
         MAX_RECEIVE_COUNT: String(queues.maxReceiveCount),
+        SENDING_TABLE_NAME: this.table.tableName,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
     });
     const fn = this.handler.function;
     secrets.grantSenderAccess(fn);
     queues.deadLetterQueue.grantSendMessages(fn);
+    // Waiting mail (paced, parked) is put back on the queue as a fresh message.
+    queues.queue.grantSendMessages(fn);
+    this.table.grant(
+      fn,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    );
     fn.addEventSource(
       new lambdaEventSources.SqsEventSource(queues.queue, {
         batchSize: props.batchSize ?? 10,

@@ -180,6 +180,20 @@ describe('infra: OAuthMailerStack', () => {
     ]);
   });
 
+  it('gives the sender its idempotency and limits table: read and conditional writes, nothing more', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+    });
+    const dynamo = senderPolicy.flatMap(actionsOf).filter((action) => action.startsWith('dynamodb:'));
+    assert.deepEqual([...new Set(dynamo)].sort(), [
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
+  });
+
   it('rejects an invalid provider configuration at synth time, naming the problem', () => {
     const app = new App();
     assert.throws(
