@@ -1,0 +1,89 @@
+/**
+ * Moves dead-lettered messages back to their queue, batch by batch: each keeps its body, its producer
+ * attributes and its identity (the id it was first queued with), so a message that had been sent is
+ * recognized and not sent again. Works on any SQS endpoint; AWS's StartMessageMoveTask does the same
+ * move server-side and keeps the attributes too.
+ */
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  type MessageAttributeValue,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { ATTRIBUTES } from './message-attributes.ts';
+
+export interface RedriveOptions {
+  readonly from: string;
+  readonly to: string;
+  /** Stop after this many messages. @default all */
+  readonly max?: number;
+  readonly onProgress?: (moved: number) => void;
+}
+
+/** Attributes that explain the dead-lettering; they do not travel back. */
+const DROPPED = new Set<string>([
+  ATTRIBUTES.code,
+  ATTRIBUTES.reason,
+  ATTRIBUTES.exhausted,
+  ATTRIBUTES.failedAt,
+]);
+
+function attributesFor(message: Message): Record<string, MessageAttributeValue> {
+  const kept = Object.entries(message.MessageAttributes ?? {}).filter(([name]) => !DROPPED.has(name));
+  const attributes: Record<string, MessageAttributeValue> = Object.fromEntries(
+    kept.map(([name, value]) => [
+      name,
+      { DataType: value.DataType ?? 'String', StringValue: value.StringValue },
+    ]),
+  );
+  attributes[ATTRIBUTES.sourceMessageId] ??= { DataType: 'String', StringValue: message.MessageId };
+  return attributes;
+}
+
+/** @example const { moved } = await redrive(sqs, { from: deadLetterQueueUrl, to: queueUrl }); */
+export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<{ moved: number }> {
+  let moved = 0;
+  const max = options.max ?? Number.POSITIVE_INFINITY;
+  while (moved < max) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: options.from,
+        MaxNumberOfMessages: Math.min(10, max - moved),
+        MessageAttributeNames: ['All'],
+        VisibilityTimeout: 60,
+        WaitTimeSeconds: 0,
+      }),
+    );
+    if (Messages.length === 0) break;
+    const sent = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: options.to,
+        Entries: Messages.map((message, index) => ({
+          Id: String(index),
+          MessageBody: message.Body ?? '',
+          MessageAttributes: attributesFor(message),
+        })),
+      }),
+    );
+    // Only what arrived on the queue leaves the dead-letter queue; a failed entry stays and is tried again.
+    const arrived = new Set((sent.Successful ?? []).map((entry) => Number(entry.Id)));
+    const done = Messages.filter((_, index) => arrived.has(index));
+    if (done.length > 0) {
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: options.from,
+          Entries: done.map((message, index) => ({
+            Id: String(index),
+            ReceiptHandle: message.ReceiptHandle,
+          })),
+        }),
+      );
+    }
+    moved += done.length;
+    options.onProgress?.(moved);
+    if (done.length === 0) break;
+  }
+  return { moved };
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { redrive } from '../../../../functions/shared/sqs/redrive.ts';
+import { deadLetters } from '../../../harness/assertions.ts';
+import { queueCounts } from '../../../harness/aws.ts';
+import { aMessage, newSender } from '../../../harness/factories.ts';
+import type { Harness } from '../../../harness/index.ts';
+import { useHarness } from '../../../harness/lifecycle.ts';
+import { GOOGLE } from '../../../harness/provider-strings.ts';
+
+const FAST = {
+  retry: { baseSeconds: 1, maxSeconds: 1 },
+  defer: { baseSeconds: 1, maxSeconds: 1 },
+  park: { delaySeconds: 1 },
+};
+
+describe('Function: redrive()', () => {
+  const context = useHarness();
+  let harness: Harness;
+  beforeEach(() => {
+    harness = context.harness;
+  });
+
+  it('moves dead-lettered mail back; what had been sent is not sent again, what had not is sent once', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const queues = await harness.createQueues('redrive', { maxReceiveCount: 3 });
+    const sender = context.track(newSender(harness, queues, { retryPolicy: FAST }));
+    // One message is sent; then a copy of it reaches the dead-letter queue (as when a worker died after
+    // sending, every time, until the queue's redrive policy moved it).
+    await sender.enqueue(aMessage({ subject: 'already sent' }));
+    await sender.drain();
+    const [sent] = harness.smtp.google.messages;
+    await harness.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queues.deadLetterQueueUrl,
+        MessageBody: JSON.stringify(aMessage({ subject: 'already sent' })),
+        MessageAttributes: {
+          'oauth-mailer-source-message-id': {
+            DataType: 'String',
+            StringValue: sender.telemetry.logs().find((entry) => entry.message === 'message sent')!
+              .sqsMessageId as string,
+          },
+        },
+      }),
+    );
+    // Another one exhausts its retries on a quota answer and is dead-lettered with its reason.
+    for (let index = 0; index < 3; index++)
+      harness.smtp.google.faults.push({ stage: 'data', ...GOOGLE.smtp.dailyLimit });
+    await sender.enqueue(aMessage({ subject: 'never sent', metadata: { order: 7 } }));
+    for (let round = 0; round < 3; round++) {
+      await sender.drain();
+      await sleep(2200);
+    }
+    assert.equal((await deadLetters(harness, queues.deadLetterQueueUrl)).length, 2);
+
+    const progress: number[] = [];
+    const { moved } = await redrive(harness.sqs, {
+      from: queues.deadLetterQueueUrl,
+      to: queues.queueUrl,
+      onProgress: (count) => progress.push(count),
+    });
+    await sleep(1100);
+    await sender.drain();
+
+    assert.equal(moved, 2);
+    assert.deepEqual(progress.at(-1), 2);
+    assert.deepEqual(await queueCounts(harness.sqs, queues.deadLetterQueueUrl), { visible: 0, inFlight: 0 });
+    const subjects = harness.smtp.google.messages.map((message) => message.parsed.subject);
+    assert.deepEqual(subjects.sort(), ['already sent', 'never sent']);
+    assert.equal(
+      harness.smtp.google.messages.filter((message) => message.messageId === sent!.messageId).length,
+      1,
+    );
+    assert.equal(sender.telemetry.metricSum('MessagesDeduplicated'), 1);
+  });
+});
