@@ -1,6 +1,7 @@
 /** The sender's settings, read once from the environment the CDK stack sets. */
 import { ConfigError, DEFAULT_MAILBOX_SECRET_PREFIX, readInteger, readProviders } from '../shared/config.ts';
 import type { ProviderConfig } from '../shared/oauth/providers.ts';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy, scaleRetryPolicy } from '../shared/retry-policy.ts';
 
 export interface SenderConfig {
   /** Secrets Manager name prefix of the mailbox secrets. */
@@ -17,6 +18,10 @@ export interface SenderConfig {
   readonly maxParkedMs: number;
   /** How long a connection slot (Microsoft: 3 per mailbox) is leased. */
   readonly connectionLeaseMs: number;
+  /** Retry, deferral and park delays; RETRY_DELAY_SCALE shrinks them for local runs. */
+  readonly retryPolicy: RetryPolicy;
+  /** How long a token endpoint may take. */
+  readonly tokenTimeoutMs: number;
   /** The operators' SNS topic: told when a mailbox turns revoked or SMTP-refused. */
   readonly alertTopicArn?: string | undefined;
   /** The onboarding API's base URL, for reconnect links. */
@@ -33,6 +38,10 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
   const maxReceiveCount = readInteger(env, 'MAX_RECEIVE_COUNT', 8, { min: 3 }, problems);
   const maxParkedDays = readInteger(env, 'MAX_PARKED_DAYS', 7, { min: 1, max: 365 }, problems);
   const connectionLeaseSeconds = readInteger(env, 'CONNECTION_LEASE_SECONDS', 120, { min: 5 }, problems);
+  const tokenTimeoutMs = readInteger(env, 'TOKEN_TIMEOUT_MS', 10_000, { min: 100 }, problems);
+  const retryScale = Number(env.RETRY_DELAY_SCALE ?? 1);
+  if (!(retryScale > 0 && retryScale <= 1))
+    problems.push('RETRY_DELAY_SCALE must be a number above 0, at most 1');
   const secretCacheTtlSeconds = Number(env.SECRET_CACHE_TTL_SECONDS ?? 300);
   if (!(secretCacheTtlSeconds >= 0)) problems.push('SECRET_CACHE_TTL_SECONDS must be a number of seconds');
   const providers = readProviders(env, problems);
@@ -45,6 +54,8 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     maxReceiveCount,
     maxParkedMs: maxParkedDays * 86_400_000,
     connectionLeaseMs: connectionLeaseSeconds * 1000,
+    retryPolicy: scaleRetryPolicy(DEFAULT_RETRY_POLICY, retryScale),
+    tokenTimeoutMs,
     secretCacheTtlMs: secretCacheTtlSeconds * 1000,
     alertTopicArn: env.ALERT_TOPIC_ARN || undefined,
     connectBaseUrl: env.CONNECT_BASE_URL || undefined,

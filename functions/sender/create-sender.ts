@@ -81,7 +81,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     store,
     clientSecrets: new ClientSecrets(secretsManager, config.secretCacheTtlMs),
     providers: config.providers,
-    ...(options.tokenTimeoutMs ? { requestTimeoutMs: options.tokenTimeoutMs } : {}),
+    requestTimeoutMs: options.tokenTimeoutMs ?? config.tokenTimeoutMs,
     events: {
       ...tokenMetrics(logger, metrics),
       mailboxRevoked: async (mailbox, error, { provider, previous }) => {
@@ -139,7 +139,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     logger,
     metrics,
     maxReceiveCount: config.maxReceiveCount,
-    retryPolicy: options.retryPolicy,
+    retryPolicy: options.retryPolicy ?? config.retryPolicy,
   };
   const processor = new BatchProcessor(EventType.SQS);
 

@@ -33,6 +33,20 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   park: { delaySeconds: 15 * 60 },
 };
 
+/** The same policy with every delay multiplied by `scale` (at least a second each). */
+export function scaleRetryPolicy(policy: RetryPolicy, scale: number): RetryPolicy {
+  const seconds = (value: number) => Math.max(1, Math.round(value * scale));
+  const backoff = (b: Backoff): Backoff => ({
+    baseSeconds: seconds(b.baseSeconds),
+    maxSeconds: seconds(b.maxSeconds),
+  });
+  return {
+    retry: backoff(policy.retry),
+    defer: backoff(policy.defer),
+    park: { delaySeconds: seconds(policy.park.delaySeconds) },
+  };
+}
+
 export type RetryDecision =
   | { readonly action: 'dead-letter'; readonly exhausted: boolean }
   | { readonly action: 'retry'; readonly delaySeconds: number }

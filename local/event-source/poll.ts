@@ -22,6 +22,8 @@ export interface PollOptions {
   readonly waitSeconds?: number;
   /** The function timeout, which the handler's context reports as remaining time. @default 60 s */
   readonly timeoutMs?: number;
+  /** Called after the receive, before the handler: fault injection may make a record visible again. */
+  readonly afterReceive?: (records: readonly SQSRecord[]) => Promise<void>;
   /** Called after the handler returned, before the delete: where a worker can be made to die. */
   readonly beforeDelete?: (records: readonly SQSRecord[]) => void | Promise<void>;
 }
@@ -95,6 +97,7 @@ export async function pollOnce(options: PollOptions): Promise<PollResult> {
   );
   if (Messages.length === 0) return { received: 0, failed: 0, deleted: 0 };
   const records = Messages.map((message) => toRecord(message, options.queueArn));
+  await options.afterReceive?.(records);
   const response =
     (await options.handler({ Records: records }, lambdaContext(options.timeoutMs ?? 60_000))) ?? undefined;
   await options.beforeDelete?.(records);

@@ -23,6 +23,8 @@ export interface EventSourceOptions {
   readonly timeoutMs?: number;
   /** Chance that a worker dies after its handler returned and before its delete (fault injection). @default 0 */
   readonly killAfterHandler?: number;
+  /** Chance that a batch's first message is made visible again at once: a duplicate delivery. @default 0 */
+  readonly duplicateRate?: number;
   /** Receives every line the workers print (their logs and metrics). */
   readonly onOutput?: (line: string) => void;
 }
@@ -34,6 +36,7 @@ export interface EventSourceStats {
   deleted: number;
   kills: number;
   restarts: number;
+  duplicated: number;
   /** Consecutive empty receives across workers: the queue looks drained. */
   emptyPolls: number;
 }
@@ -48,6 +51,7 @@ export function startEventSource(options: EventSourceOptions) {
     deleted: 0,
     kills: 0,
     restarts: 0,
+    duplicated: 0,
     emptyPolls: 0,
   };
   const workers = new Set<ChildProcess>();
@@ -65,6 +69,7 @@ export function startEventSource(options: EventSourceOptions) {
         EVENT_SOURCE_WAIT_SECONDS: String(options.waitSeconds ?? 20),
         EVENT_SOURCE_TIMEOUT_MS: String(options.timeoutMs ?? 60_000),
         EVENT_SOURCE_KILL_AFTER_HANDLER: String(options.killAfterHandler ?? 0),
+        EVENT_SOURCE_DUPLICATE_RATE: String(options.duplicateRate ?? 0),
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
@@ -79,6 +84,7 @@ export function startEventSource(options: EventSourceOptions) {
     }
     child.on('message', (message: { type: string; received?: number; failed?: number; deleted?: number }) => {
       if (message.type === 'dying') stats.kills++;
+      if (message.type === 'duplicated') stats.duplicated++;
       if (message.type !== 'batch') return;
       if (!message.received) {
         stats.emptyPolls++;

@@ -4,11 +4,12 @@
  * each batch to its parent, and can be made to die by SIGKILL after the handler returned and before
  * the delete: the moment where a real instance dying leaves sent mail on the queue.
  */
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { pollOnce } from './poll.ts';
 
 const env = process.env;
 const killAfterHandler = Number(env.EVENT_SOURCE_KILL_AFTER_HANDLER ?? 0);
+const duplicateRate = Number(env.EVENT_SOURCE_DUPLICATE_RATE ?? 0);
 const { handler } = (await import(env.EVENT_SOURCE_HANDLER!)) as {
   handler: Parameters<typeof pollOnce>[0]['handler'];
 };
@@ -27,6 +28,21 @@ while (!stopping) {
     batchSize: Number(env.EVENT_SOURCE_BATCH_SIZE ?? 10),
     waitSeconds: Number(env.EVENT_SOURCE_WAIT_SECONDS ?? 20),
     timeoutMs: Number(env.EVENT_SOURCE_TIMEOUT_MS ?? 60_000),
+    // At-least-once delivery: the same message, visible again, may be received by another worker now.
+    afterReceive: async (records) => {
+      const record = records[0];
+      if (!record || duplicateRate <= 0 || Math.random() >= duplicateRate) return;
+      await sqs
+        .send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: env.EVENT_SOURCE_QUEUE_URL!,
+            ReceiptHandle: record.receiptHandle,
+            VisibilityTimeout: 0,
+          }),
+        )
+        .catch(() => undefined);
+      process.send?.({ type: 'duplicated' });
+    },
     beforeDelete: (records) => {
       if (killAfterHandler > 0 && Math.random() < killAfterHandler) {
         process.send?.({ type: 'dying', records: records.length });

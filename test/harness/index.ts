@@ -11,6 +11,7 @@ import type { SenderConfig } from '../../functions/sender/config.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
 import { parseProviders } from '../../functions/shared/oauth/providers.ts';
+import { DEFAULT_RETRY_POLICY } from '../../functions/shared/retry-policy.ts';
 import { createQueues, createSecret, createStateTable, type TestQueues, useEmulator } from './aws.ts';
 import { type Moto, startMoto } from './moto.ts';
 import { freePort } from './net.ts';
@@ -130,6 +131,8 @@ export async function startHarness(): Promise<Harness> {
         smtp[profile].appMailboxes.clear();
         smtp[profile].authRefusal = undefined;
         smtp[profile].sessions.clear();
+        smtp[profile].chaos = undefined;
+        oauth[profile].chaos = undefined;
         Object.assign(smtp[profile].stats, {
           connections: 0,
           authAttempts: 0,
@@ -181,6 +184,8 @@ export async function startHarness(): Promise<Harness> {
       sendingTableName: SENDING_TABLE,
       maxParkedMs: 7 * 86_400_000,
       connectionLeaseMs: 120_000,
+      retryPolicy: DEFAULT_RETRY_POLICY,
+      tokenTimeoutMs: 10_000,
       maxReceiveCount: queues.maxReceiveCount,
       secretCacheTtlMs: 300_000,
       connectBaseUrl: onboardingUrl,

@@ -48,6 +48,8 @@ export interface OAuthServer {
   readonly tokenRequests: TokenRequestRecord[];
   /** Answers the next token requests with these, first in first out. */
   readonly tokenFaults: TokenFault[];
+  /** While set, each token request meets one of these faults with this probability. */
+  chaos: { rate: number; faults: TokenFault[] } | undefined;
   /** Token requests being answered right now, and the most there ever were at once. */
   readonly load: { inFlight: number; maxInFlight: number };
   /** Issues a grant for the account as a completed consent would, returning its refresh token. */
@@ -177,7 +179,12 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   });
 
   async function answerTokenRequest(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
-    const fault = tokenFaults.shift();
+    const chaos = handle.chaos;
+    const fault =
+      tokenFaults.shift() ??
+      (chaos && Math.random() < chaos.rate
+        ? chaos.faults[Math.floor(Math.random() * chaos.faults.length)]
+        : undefined);
     if (fault && 'delayMs' in fault) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
     if (fault && 'dropConnection' in fault) {
       ctx.req.socket.destroy();
@@ -206,7 +213,8 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   const basic = `Basic ${Buffer.from(`${INTROSPECTION_CLIENT.id}:${INTROSPECTION_CLIENT.secret}`).toString('base64')}`;
   const form = (body: Record<string, string>) => new URLSearchParams(body);
 
-  return {
+  const handle: OAuthServer = {
+    chaos: undefined,
     profile,
     issuer,
     authorizationEndpoint: `${issuer}/auth`,
@@ -275,4 +283,5 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
         server.close(() => resolve());
       }),
   };
+  return handle;
 }

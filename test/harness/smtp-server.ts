@@ -41,6 +41,8 @@ export interface SmtpServerHandle {
   readonly faults: SmtpFault[];
   /** While set, every login is refused with this answer (e.g. SMTP AUTH disabled for the tenant). */
   authRefusal: { code: number; text: string } | undefined;
+  /** While set, each stage meets one of these faults with this probability (fault-injection runs). */
+  chaos: { rate: number; faults: SmtpFault[] } | undefined;
   /** Per mailbox: sessions authenticated right now, and the most there ever were at once. */
   readonly sessions: Map<string, { open: number; max: number }>;
   readonly stats: {
@@ -87,9 +89,13 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const sendAs: Record<string, string[]> = { ...options.sendAs };
   const appMailboxes = new Set<string>();
 
-  const takeFault = (stage: SmtpStage) => {
+  const takeFault = (stage: SmtpStage): SmtpFault | undefined => {
     const index = faults.findIndex((fault) => fault.stage === stage);
-    return index === -1 ? undefined : faults.splice(index, 1)[0];
+    if (index !== -1) return faults.splice(index, 1)[0];
+    const chaos = handle.chaos;
+    if (!chaos || Math.random() >= chaos.rate) return undefined;
+    const candidates = chaos.faults.filter((fault) => fault.stage === stage);
+    return candidates[Math.floor(Math.random() * candidates.length)];
   };
   const smtpError = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code });
 
@@ -226,6 +232,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     appMailboxes,
     sessions,
     authRefusal: undefined,
+    chaos: undefined,
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets.values()) socket.destroy();

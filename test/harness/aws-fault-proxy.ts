@@ -1,0 +1,56 @@
+/**
+ * A fault proxy in front of the AWS emulator: forwards every request, but answers a share of the
+ * Secrets Manager ones as AWS does when it throttles (HTTP 400, ThrottlingException). moto has no way
+ * to produce throttling; this keeps the real SDK client and its retry logic in the path.
+ */
+import { createServer, request as forward, type Server } from 'node:http';
+
+export interface FaultProxy {
+  readonly endpoint: string;
+  /** Share of Secrets Manager requests answered with ThrottlingException. */
+  throttleRate: number;
+  throttled: number;
+  stop(): Promise<void>;
+}
+
+export async function startFaultProxy(target: string): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  const proxy: FaultProxy = {
+    endpoint: '',
+    throttleRate: 0,
+    throttled: 0,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+  const server: Server = createServer((incoming, outgoing) => {
+    const target = String(incoming.headers['x-amz-target'] ?? '');
+    if (target.startsWith('secretsmanager.') && Math.random() < proxy.throttleRate) {
+      proxy.throttled++;
+      incoming.resume();
+      outgoing.writeHead(400, {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amzn-errortype': 'ThrottlingException',
+      });
+      outgoing.end(JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' }));
+      return;
+    }
+    const relay = forward(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: incoming.method,
+        path: incoming.url,
+        headers: incoming.headers,
+      },
+      (response) => {
+        outgoing.writeHead(response.statusCode ?? 502, response.headers);
+        response.pipe(outgoing);
+      },
+    );
+    relay.on('error', () => outgoing.destroy());
+    incoming.pipe(relay);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  Object.assign(proxy, { endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}` });
+  server.keepAliveTimeout = 1000;
+  return proxy;
+}
