@@ -1,0 +1,132 @@
+/**
+ * fast-check generators of message bodies that must be refused: every one breaks the contract at least
+ * once (wrong types, huge fields, CR/LF and Unicode line breaks in headers and addresses, invalid
+ * base64, unknown fields, JSON that is not an object, text that is not JSON).
+ */
+import fc from 'fast-check';
+
+const valid = () => ({ from: 'ops@example.com', to: 'customer@example.net', subject: 'Hello', text: 'Body' });
+
+const lineBreaks = fc.constantFrom(
+  '\r\n',
+  '\n',
+  '\r',
+  '\u2028',
+  '\u2029',
+  '\u0085',
+  '\u0000',
+  '\r\nBcc: victim@example.org',
+);
+const tricky = fc.constantFrom('\u202e', '\u200b', '\ufeff', 'ｆｒｏｍ', 'é', '😀', '\u0301');
+
+/** A field and a value it can never take. */
+const brokenField = fc.oneof(
+  fc.record({
+    field: fc.constantFrom('from', 'to', 'cc', 'bcc', 'replyTo'),
+    value: fc.oneof(
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.string().filter((s) => !s.includes('@')),
+    ),
+  }),
+  fc.record({
+    field: fc.constantFrom('subject', 'text', 'html'),
+    value: fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.string())),
+  }),
+  fc.record({
+    field: fc.constantFrom('subject'),
+    value: fc
+      .tuple(fc.string({ maxLength: 20 }), lineBreaks, fc.string({ maxLength: 20 }))
+      .map((parts) => parts.join('')),
+  }),
+  fc.record({
+    field: fc.constantFrom('to', 'from'),
+    value: fc.tuple(lineBreaks, fc.constant('x@example.com')).map(([brk, addr]) => `${addr}${brk}`),
+  }),
+  fc.record({
+    field: fc.constant('to'),
+    value: fc.record({
+      name: fc.tuple(tricky, lineBreaks).map((parts) => parts.join('')),
+      address: fc.constant('a@example.com'),
+    }),
+  }),
+  fc.record({
+    field: fc.constant('headers'),
+    value: fc.oneof(
+      fc.record({
+        'X-Tag': fc.tuple(fc.string({ maxLength: 10 }), lineBreaks).map((parts) => parts.join('')),
+      }),
+      fc.record({ From: fc.string() }),
+      fc.record({ 'Bad Name': fc.string() }),
+    ),
+  }),
+  fc.record({
+    field: fc.constant('attachments'),
+    value: fc.oneof(
+      fc.constant([{ filename: 'a.pdf', content: 'not base64!' }]),
+      fc.constant([{ filename: '../etc/passwd', content: 'AAAA' }]),
+      fc.constant([{ filename: 'a.pdf', content: 'AAAA', extra: true }]),
+      fc.string().map((content) => [{ filename: '', content }]),
+    ),
+  }),
+  fc.record({ field: fc.constant('subject'), value: fc.constant('x'.repeat(2000)) }),
+  fc.record({
+    field: fc.constant('to'),
+    value: fc.constant(Array.from({ length: 501 }, (_, i) => `r${i}@example.net`)),
+  }),
+  fc.record({
+    field: fc
+      .string({ minLength: 1, maxLength: 12 })
+      .filter(
+        (name) =>
+          !(name in valid()) &&
+          ![
+            'cc',
+            'bcc',
+            'replyTo',
+            'html',
+            'headers',
+            'attachments',
+            'idempotencyKey',
+            'metadata',
+            'version',
+          ].includes(name),
+      ),
+    value: fc.jsonValue(),
+  }),
+  fc.record({
+    field: fc.constant('idempotencyKey'),
+    value: fc.oneof(fc.constant(''), fc.constant('x'.repeat(200)), fc.constant('has space')),
+  }),
+);
+
+export const hostileBody: fc.Arbitrary<string> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc
+      .array(brokenField, { minLength: 1, maxLength: 3 })
+      .map((breaks) =>
+        JSON.stringify(Object.assign(valid(), ...breaks.map(({ field, value }) => ({ [field]: value })))),
+      ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .jsonValue()
+      .filter((value) => typeof value !== 'object' || value === null || Array.isArray(value))
+      .map((value) => JSON.stringify(value)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.string().filter((text) => {
+      try {
+        JSON.parse(text);
+        return false;
+      } catch {
+        return true;
+      }
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant(JSON.stringify({ ...valid(), text: 'y'.repeat(1024 * 1024) })) },
+);
