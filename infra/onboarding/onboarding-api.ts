@@ -7,12 +7,13 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { MailerFunction } from '../shared/function-defaults.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledge } from '../shared/nag.ts';
+import { stateTable } from '../shared/state-table.ts';
 
 export interface OnboardingApiProps {
   readonly secrets: MailboxSecrets;
@@ -40,11 +41,9 @@ export class OnboardingApi extends Construct {
 
   constructor(scope: Construct, id: string, props: OnboardingApiProps) {
     super(scope, id);
-    this.stateTable = new dynamodb.TableV2(this, 'SignInState', {
-      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
-      billing: dynamodb.Billing.onDemand(),
+    // Sign-ins live ten minutes: nothing worth keeping when the stack goes.
+    this.stateTable = stateTable(this, 'SignInState', {
       timeToLiveAttribute: 'expiresAt',
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.handler = new MailerFunction(this, 'Onboarding', {

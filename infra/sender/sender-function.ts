@@ -1,6 +1,6 @@
 /** The SQS-triggered sender (functions/sender): partial batch responses, capped concurrency. */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -9,6 +9,7 @@ import { MailerFunction } from '../shared/function-defaults.ts';
 import type { MailQueues } from '../shared/mail-queues.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
+import { stateTable } from '../shared/state-table.ts';
 
 export interface SenderFunctionProps {
   readonly queues: MailQueues;
@@ -34,11 +35,9 @@ export class SenderFunction extends Construct {
   constructor(scope: Construct, id: string, props: SenderFunctionProps) {
     super(scope, id);
     const { queues, secrets } = props;
-    this.table = new dynamodb.TableV2(this, 'SendingState', {
-      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
-      billing: dynamodb.Billing.onDemand(),
+    // Idempotency records outlive a stack replacement: deleting them could let sent mail go out again.
+    this.table = stateTable(this, 'SendingState', {
       timeToLiveAttribute: 'expiration',
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.handler = new MailerFunction(this, 'Sender', {

@@ -9,21 +9,18 @@
  * `npm run test:faults` runs 10,000 messages over 20 mailboxes.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { mapConcurrent } from '../../functions/shared/concurrency.ts';
 import { messageIdFor } from '../../functions/shared/smtp/compose.ts';
-import { startEventSource } from '../../local/event-source/runner.ts';
-import { assertNoSecretsIn } from '../harness/assertions.ts';
+import { assertNoSecretsIn, takeAllDeadLetters } from '../harness/assertions.ts';
 import { queueCounts, readSecretJson } from '../harness/aws.ts';
 import { startFaultProxy } from '../harness/aws-fault-proxy.ts';
-import { aMessage } from '../harness/factories.ts';
+import { aMessage, startSenderWorkers } from '../harness/factories.ts';
 import type { Harness } from '../harness/index.ts';
 import { useHarness } from '../harness/lifecycle.ts';
-import { projectRoot } from '../harness/net.ts';
 import { GOOGLE, MICROSOFT } from '../harness/provider-strings.ts';
 
 const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 150);
@@ -90,14 +87,9 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
         faults: [{ status: 503, body: { error: 'server_error' } }, { delayMs: 1500 }],
       };
     }
-    const output: string[] = [];
     const started = Date.now();
-    const source = startEventSource({
-      queueUrl: queues.queueUrl,
-      queueArn: queues.queueArn,
-      handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
+    const { source, output } = startSenderWorkers(harness, queues, {
       env: {
-        ...harness.senderEnv(queues),
         AWS_ENDPOINT_URL: proxy.endpoint,
         SECRET_CACHE_TTL_SECONDS: '2',
         TOKEN_TIMEOUT_MS: '500',
@@ -105,12 +97,8 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
         CONNECTION_LEASE_SECONDS: '10',
       },
       workers: WORKERS,
-      batchSize: 10,
-      waitSeconds: 1,
-      timeoutMs: 5000,
       killAfterHandler: 0.03,
       duplicateRate: 0.05,
-      onOutput: (line) => output.push(line),
     });
     // Done when the queue is empty, not merely quiet: deferred retries wait out of sight.
     const deadline = Date.now() + 30 * 60_000;
@@ -136,20 +124,11 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
       }
     }
     const parked = new Map<string, string>();
-    for (;;) {
-      const { Messages = [] } = await harness.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queues.deadLetterQueueUrl,
-          MaxNumberOfMessages: 10,
-          MessageAttributeNames: ['All'],
-          VisibilityTimeout: 600,
-        }),
+    for (const message of await takeAllDeadLetters(harness, queues.deadLetterQueueUrl)) {
+      parked.set(
+        (JSON.parse(message.body) as { idempotencyKey?: string }).idempotencyKey ?? '',
+        message.code ?? '',
       );
-      if (Messages.length === 0) break;
-      for (const message of Messages) {
-        const key = (JSON.parse(message.Body ?? '{}') as { idempotencyKey?: string }).idempotencyKey ?? '';
-        parked.set(key, message.MessageAttributes?.['oauth-mailer-error-code']?.StringValue ?? '');
-      }
     }
     const sentOnce = keys.filter((key, index) => arrived.get(messageIdFor(key, fromOf(index))) === 1).length;
     const duplicated = keys.filter(

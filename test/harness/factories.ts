@@ -1,5 +1,6 @@
 /** Small factories for test data and for sender instances wired to the harness. */
 
+import { join } from 'node:path';
 import type { SenderConfig } from '../../functions/sender/config.ts';
 import { createSender, type Sender, type SenderOptions } from '../../functions/sender/create-sender.ts';
 import type { MailMessage } from '../../functions/shared/message/schema.ts';
@@ -7,8 +8,10 @@ import { parseProviders } from '../../functions/shared/oauth/providers.ts';
 import type { ValidatorConfig } from '../../functions/validator/config.ts';
 import { createValidator } from '../../functions/validator/create-validator.ts';
 import { drain } from '../../local/event-source/poll.ts';
+import { type EventSourceOptions, startEventSource } from '../../local/event-source/runner.ts';
 import { enqueue, type TestQueues } from './aws.ts';
 import { type Harness, MAILBOX_PREFIX } from './index.ts';
+import { projectRoot } from './net.ts';
 import { type CapturedTelemetry, captureTelemetry } from './telemetry.ts';
 
 export function aMessage(overrides: Partial<MailMessage> & Record<string, unknown> = {}): MailMessage {
@@ -78,4 +81,27 @@ export function newValidator(
     ...(options.tokenTimeoutMs ? { tokenTimeoutMs: options.tokenTimeoutMs } : {}),
   });
   return { ...validator, telemetry };
+}
+
+/** Sender worker processes fed by the local event-source runner, their output collected. */
+export function startSenderWorkers(
+  harness: Harness,
+  queues: TestQueues,
+  options: Omit<EventSourceOptions, 'queueUrl' | 'queueArn' | 'handlerModule' | 'env' | 'onOutput'> & {
+    env?: Record<string, string>;
+  } = {},
+) {
+  const output: string[] = [];
+  const source = startEventSource({
+    batchSize: 10,
+    waitSeconds: 1,
+    timeoutMs: 5000,
+    ...options,
+    queueUrl: queues.queueUrl,
+    queueArn: queues.queueArn,
+    handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
+    env: { ...harness.senderEnv(queues), ...options.env },
+    onOutput: (line) => output.push(line),
+  });
+  return { source, output };
 }

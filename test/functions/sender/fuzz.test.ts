@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
+import { takeAllDeadLetters } from '../../harness/assertions.ts';
 import { queueCounts } from '../../harness/aws.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { hostileBody } from '../../harness/hostile-bodies.ts';
@@ -61,25 +61,10 @@ describe('sender: hostile records', () => {
       records.length,
       'every record dead-lettered',
     );
-    const codes = new Set<string>();
-    let read = 0;
-    for (;;) {
-      const { Messages = [] } = await harness.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queues.deadLetterQueueUrl,
-          MaxNumberOfMessages: 10,
-          MessageAttributeNames: ['All'],
-          VisibilityTimeout: 600,
-        }),
-      );
-      if (Messages.length === 0) break;
-      read += Messages.length;
-      for (const message of Messages) {
-        const code = message.MessageAttributes?.['oauth-mailer-error-code']?.StringValue;
-        assert.ok(message.MessageAttributes?.['oauth-mailer-error-reason']?.StringValue, 'with a reason');
-        codes.add(code ?? 'none');
-      }
-    }
+    const parked = await takeAllDeadLetters(harness, queues.deadLetterQueueUrl);
+    for (const message of parked) assert.ok(message.reason, 'with a reason');
+    const codes = new Set(parked.map((message) => message.code));
+    const read = parked.length;
     assert.equal(read, records.length);
     assert.deepEqual([...codes].sort(), ['MAILBOX_UNKNOWN', 'MESSAGE_INVALID']);
   });

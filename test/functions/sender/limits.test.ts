@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { startEventSource } from '../../../local/event-source/runner.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { enqueue, queueCounts, readSecretJson } from '../../harness/aws.ts';
-import { aMessage, newSender } from '../../harness/factories.ts';
+import { aMessage, newSender, startSenderWorkers } from '../../harness/factories.ts';
 import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { projectRoot } from '../../harness/net.ts';
 import { GOOGLE } from '../../harness/provider-strings.ts';
 
 describe('sender: provider limits across instances', () => {
@@ -33,18 +30,13 @@ describe('sender: provider limits across instances', () => {
     const total = 10;
     for (let index = 0; index < total; index++)
       await enqueue(harness.sqs, queues.queueUrl, aMessage({ subject: `m${index}` }));
-    const output: string[] = [];
 
-    const source = startEventSource({
-      queueUrl: queues.queueUrl,
-      queueArn: queues.queueArn,
-      handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
-      env: { ...harness.senderEnv(queues), CONNECTION_LEASE_SECONDS: '10' },
+    const { source, output } = startSenderWorkers(harness, queues, {
+      env: { CONNECTION_LEASE_SECONDS: '10' },
       workers: 3,
       batchSize: 4,
       waitSeconds: 1,
       timeoutMs: 5000,
-      onOutput: (line) => output.push(line),
     });
     await source.waitUntilIdle({ quietPolls: 9, timeoutMs: 120_000 });
     await source.stop();

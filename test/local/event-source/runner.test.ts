@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
-import { startEventSource } from '../../../local/event-source/runner.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { enqueue, queueCounts } from '../../harness/aws.ts';
-import { aMessage } from '../../harness/factories.ts';
+import { aMessage, startSenderWorkers } from '../../harness/factories.ts';
 import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { projectRoot } from '../../harness/net.ts';
 
 describe('local: the event-source runner', () => {
   const context = useHarness();
@@ -22,19 +19,13 @@ describe('local: the event-source runner', () => {
     const total = 40;
     for (let index = 0; index < total; index++)
       await enqueue(harness.sqs, queues.queueUrl, aMessage({ subject: `m${index}` }));
-    const output: string[] = [];
 
-    const source = startEventSource({
-      queueUrl: queues.queueUrl,
-      queueArn: queues.queueArn,
-      handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
-      env: harness.senderEnv(queues),
+    const { source, output } = startSenderWorkers(harness, queues, {
       workers: 3,
       batchSize: 5,
       waitSeconds: 1,
       timeoutMs: 2000,
       killAfterHandler: 0.3,
-      onOutput: (line) => output.push(line),
     });
     const idle = await source.waitUntilIdle({ quietPolls: 6, timeoutMs: 120_000 });
     await source.stop();
