@@ -53,7 +53,8 @@ export interface Sender {
 export function createSender(config: SenderConfig, options: SenderOptions): Sender {
   const { logger, metrics } = options;
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
-  const sqs = options.sqs ?? new SQSClient({});
+  // Our queues are in the function's own region: the configured endpoint wins over a queue URL's host.
+  const sqs = options.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
   const notifier = new Notifier(
     options.sns ?? new SNSClient({}),
     config.alertTopicArn,

@@ -13,7 +13,7 @@ const duplicateRate = Number(env.EVENT_SOURCE_DUPLICATE_RATE ?? 0);
 const { handler } = (await import(env.EVENT_SOURCE_HANDLER!)) as {
   handler: Parameters<typeof pollOnce>[0]['handler'];
 };
-const sqs = new SQSClient({});
+const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
 let stopping = false;
 process.on('message', (message) => {
   if (message === 'stop') stopping = true;

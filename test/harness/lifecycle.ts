@@ -5,7 +5,7 @@
 import { after, before, beforeEach } from 'node:test';
 import { assertNoSecretsIn } from './assertions.ts';
 import type { TestSender } from './factories.ts';
-import { type Harness, startHarness } from './index.ts';
+import { type Harness, type HarnessOptions, startHarness } from './index.ts';
 
 export interface HarnessContext {
   readonly harness: Harness;
@@ -13,11 +13,11 @@ export interface HarnessContext {
   track<T extends TestSender>(sender: T): T;
 }
 
-export function useHarness(): HarnessContext {
+export function useHarness(options: HarnessOptions = {}): HarnessContext {
   let harness: Harness | undefined;
   const senders: TestSender[] = [];
   before(async () => {
-    harness = await startHarness();
+    harness = await startHarness(options);
   });
   beforeEach(() => harness!.reset());
   after(async () => {
