@@ -1,0 +1,31 @@
+/**
+ * Builds the producer client for other projects: one ESM bundle (the AWS SDK stays a peer, as in
+ * Lambda) and type declarations whose imports name .js files, as published packages do.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+rmSync('dist/client', { recursive: true, force: true });
+await build({
+  entryPoints: ['client/index.ts'],
+  outfile: 'dist/client/index.js',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: ['@aws-sdk/*'],
+  logLevel: 'warning',
+});
+execFileSync(join('node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.client.json'], { stdio: 'inherit' });
+const rewrite = (dir: string): void => {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) rewrite(path);
+    else if (path.endsWith('.d.ts'))
+      writeFileSync(path, readFileSync(path, 'utf8').replace(/(from '[^']+)\.ts'/g, "$1.js'"));
+  }
+};
+rewrite('dist/client/types');
+console.log('built dist/client (index.js and types)');
