@@ -59,6 +59,8 @@ export function startEventSource(options: EventSourceOptions) {
 
   function spawnWorker(): void {
     const child = fork(WORKER, [], {
+      // A fresh Node, not the parent's flags (a test runner's or an inspector's).
+      execArgv: [],
       env: {
         PATH: process.env.PATH ?? '',
         ...options.env,

@@ -17,7 +17,7 @@ describe('client: MailProducer', () => {
   const context = useHarness();
   let harness: Harness;
   before(() => {
-    execFileSync(process.execPath, ['scripts/build-client.ts'], { cwd: projectRoot, stdio: 'ignore' });
+    execFileSync(process.execPath, ['scripts/build.ts'], { cwd: projectRoot, stdio: 'ignore' });
   });
   beforeEach(() => {
     harness = context.harness;

@@ -1,5 +1,5 @@
 /**
- * Builds the producer client for other projects: one ESM bundle (the AWS SDK stays a peer, as in
+ * Builds what other projects use: the `oauth-mailer` CLI, and the producer client: one ESM bundle (the AWS SDK stays a peer, as in
  * Lambda) and type declarations whose imports name .js files, as published packages do.
  */
 import { execFileSync } from 'node:child_process';
@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
-rmSync('dist/client', { recursive: true, force: true });
+rmSync('dist', { recursive: true, force: true });
 await build({
   entryPoints: ['client/index.ts'],
   outfile: 'dist/client/index.js',
@@ -16,6 +16,16 @@ await build({
   format: 'esm',
   target: 'node20',
   external: ['@aws-sdk/*'],
+  logLevel: 'warning',
+});
+await build({
+  entryPoints: ['cli/oauth-mailer.ts'],
+  outfile: 'dist/cli/oauth-mailer.js',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22',
+  packages: 'external',
   logLevel: 'warning',
 });
 execFileSync(join('node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.client.json'], { stdio: 'inherit' });
@@ -28,4 +38,4 @@ const rewrite = (dir: string): void => {
   }
 };
 rewrite('dist/client/types');
-console.log('built dist/client (index.js and types)');
+console.log('built dist/client (index.js and types) and dist/cli/oauth-mailer.js');

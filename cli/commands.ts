@@ -1,0 +1,185 @@
+/** The CLI's commands: each takes the target and its arguments and returns data (printed as JSON or text). */
+import { spawn } from 'node:child_process';
+import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { MailProducer } from '../client/producer.ts';
+import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
+import { MailerError } from '../functions/shared/errors.ts';
+import { listMailboxes } from '../functions/shared/mailbox/directory.ts';
+import { registerAppMailbox } from '../functions/shared/mailbox/register-app-mailbox.ts';
+import { secretNameFor, STATUS_TAGS } from '../functions/shared/mailbox/secret-shape.ts';
+import { MailboxStore } from '../functions/shared/mailbox/store.ts';
+import { AccessTokens } from '../functions/shared/oauth/access-tokens.ts';
+import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
+import { parseProviders, type ProviderConfig } from '../functions/shared/oauth/providers.ts';
+import { redrive } from '../functions/shared/sqs/redrive.ts';
+import { createValidator } from '../functions/validator/create-validator.ts';
+import type { Target } from './target.ts';
+
+export type Args = { readonly positionals: string[]; readonly values: Record<string, string | boolean | undefined> };
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+const providersOf = (target: Target) => parseProviders(target.providersJson);
+
+function providerOf(target: Target, id: string | undefined): ProviderConfig {
+  const providers = providersOf(target);
+  const provider = id ? providers.get(id) : undefined;
+  if (!provider) throw new UsageError(`unknown provider "${id ?? ''}"; this deployment has: ${[...providers.keys()].join(', ')}`);
+  return provider;
+}
+
+function stores(target: Target) {
+  const secretsManager = new SecretsManagerClient({});
+  const store = new MailboxStore({
+    client: secretsManager,
+    prefix: target.mailboxSecretPrefix,
+    cacheTtlMs: 0,
+    kmsKeyId: target.mailboxKmsKeyId,
+  });
+  const tokens = new AccessTokens({ store, clientSecrets: new ClientSecrets(secretsManager, 0), providers: providersOf(target) });
+  return { secretsManager, store, tokens };
+}
+
+export async function connect(target: Target, args: Args) {
+  const provider = providerOf(target, args.positionals[0]);
+  const url = new URL(`${target.connectBaseUrl}/connect/${provider.id}`);
+  if (typeof args.values['login-hint'] === 'string') url.searchParams.set('login_hint', args.values['login-hint']);
+  if (typeof args.values.mailbox === 'string') url.searchParams.set('mailbox', args.values.mailbox);
+  if (args.values.open) spawn(process.platform === 'darwin' ? 'open' : 'xdg-open', [url.toString()], { stdio: 'ignore', detached: true }).on('error', () => undefined).unref();
+  return { url: url.toString(), text: `Open this link, sign in and consent:\n${url}` };
+}
+
+export async function mailboxes(target: Target) {
+  const { secretsManager, store } = stores(target);
+  const rows = [];
+  for await (const entry of listMailboxes(secretsManager, target.mailboxSecretPrefix)) {
+    const provider = (await store.get(entry.address).catch(() => undefined))?.secret.provider ?? '?';
+    const code = entry.tags[STATUS_TAGS.code];
+    rows.push({
+      mailbox: entry.address,
+      provider,
+      status: entry.tags[STATUS_TAGS.status] ?? 'unknown',
+      since: entry.tags[STATUS_TAGS.since] ?? '',
+      lastValidated: entry.tags[STATUS_TAGS.lastValidated] ?? '',
+      lastError: code && code !== 'none' ? code : '',
+      transientFailures: Number(entry.tags[STATUS_TAGS.transientFailures] ?? 0),
+    });
+  }
+  return { mailboxes: rows, text: table(rows, ['mailbox', 'provider', 'status', 'since', 'lastValidated', 'lastError']) };
+}
+
+export async function send(target: Target, args: Args) {
+  const { values } = args;
+  let message: unknown;
+  if (typeof values.file === 'string') {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      message = JSON.parse(await readFile(values.file, 'utf8'));
+    } catch (error) {
+      throw new UsageError(`cannot read a JSON message from ${values.file}: ${(error as Error).message}`);
+    }
+  } else {
+    const pick = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+    message = Object.fromEntries(
+      Object.entries({ from: pick('from'), to: pick('to'), cc: pick('cc'), subject: pick('subject'), text: pick('text'), html: pick('html') })
+        .filter(([, value]) => value !== undefined),
+    );
+  }
+  const [id] = await new MailProducer({ queueUrl: target.queueUrl, sqs: new SQSClient({ useQueueUrlAsEndpoint: false }) }).send(
+    message as never,
+  );
+  return { messageId: id, text: `queued as ${id}` };
+}
+
+export async function validate(target: Target, args: Args) {
+  const mailbox = args.positionals[0];
+  let summary: Record<string, unknown>;
+  if (target.kind === 'deployed') {
+    const { Payload, FunctionError } = await new LambdaClient({}).send(
+      new InvokeCommand({ FunctionName: target.validatorFunctionName, Payload: JSON.stringify(mailbox ? { mailbox } : {}) }),
+    );
+    summary = JSON.parse(new TextDecoder().decode(Payload)) as Record<string, unknown>;
+    if (FunctionError) throw new Error(`the validator failed: ${JSON.stringify(summary)}`);
+  } else {
+    const telemetry = createTelemetry('validator');
+    telemetry.logger.setLogLevel('SILENT');
+    Object.assign(telemetry.metrics, { publishStoredMetrics: () => undefined });
+    const { validate: run } = createValidator(
+      { providers: providersOf(target), mailboxSecretPrefix: target.mailboxSecretPrefix, concurrency: 10, smtpProbe: true, repeatedFailureThreshold: 3, connectBaseUrl: target.connectBaseUrl },
+      telemetry,
+    );
+    const { results, ...rest } = await run(mailbox ? { mailbox } : {});
+    summary = { ...rest, results: results.map(({ address, health, errorCode }) => ({ mailbox: address, health, errorCode })) };
+  }
+  const results = (summary.results as Array<{ mailbox: string; health: string; errorCode?: string }> | undefined) ?? [];
+  if (mailbox && summary.validated === 0) throw new UsageError(`unknown mailbox ${mailbox}`);
+  return { ...summary, text: `${summary.validated} validated, ${summary.healthy} healthy\n${table(results, ['mailbox', 'health', 'errorCode'])}` };
+}
+
+export async function redriveCommand(target: Target, args: Args) {
+  const max = typeof args.values.max === 'string' ? Number(args.values.max) : undefined;
+  if (max !== undefined && !(max > 0)) throw new UsageError('--max must be a positive number');
+  const { moved } = await redrive(new SQSClient({ useQueueUrlAsEndpoint: false }), {
+    from: target.deadLetterQueueUrl,
+    to: target.queueUrl,
+    ...(max ? { max } : {}),
+    onProgress: (count) => process.stderr.write(`\rmoved ${count}`),
+  });
+  if (moved > 0) process.stderr.write('\n');
+  return { moved, text: `moved ${moved} message(s) back to the queue` };
+}
+
+export async function disconnect(target: Target, args: Args) {
+  const address = args.positionals[0];
+  if (!address) throw new UsageError('name the mailbox: oauth-mailer disconnect <mailbox>');
+  const { secretsManager, store, tokens } = stores(target);
+  const stored = await store.get(address).catch((error: unknown) => {
+    if (error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN') throw new UsageError(`unknown mailbox ${address}`);
+    throw error;
+  });
+  const provider = tokens.providerFor(stored);
+  let revoked = 'not supported by the provider (Microsoft: remove the app consent in the Entra admin center)';
+  if (provider.revocationEndpoint && stored.secret.refreshToken) {
+    const clientSecret = await new ClientSecrets(secretsManager, 0).get(provider);
+    const response = await fetch(provider.revocationEndpoint, {
+      method: 'POST',
+      body: new URLSearchParams({
+        token: stored.secret.refreshToken,
+        token_type_hint: 'refresh_token',
+        client_id: provider.clientId,
+        ...(clientSecret ? { client_secret: clientSecret } : {}),
+      }),
+    });
+    revoked = response.ok ? 'revoked at the provider' : `the provider answered HTTP ${response.status}`;
+  }
+  await secretsManager.send(
+    new DeleteSecretCommand({
+      SecretId: secretNameFor(target.mailboxSecretPrefix, address),
+      ...(args.values.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: 7 }),
+    }),
+  );
+  return { mailbox: address, revoked, deleted: true, text: `${address}: grant ${revoked}; secret deleted${args.values.force ? '' : ' (recoverable for 7 days)'}` };
+}
+
+export async function registerAppMailboxCommand(target: Target, args: Args) {
+  const address = typeof args.values.address === 'string' ? args.values.address : undefined;
+  if (!address) throw new UsageError('--address is required');
+  const provider = providerOf(target, typeof args.values.provider === 'string' ? args.values.provider : 'microsoft');
+  const { store, tokens } = stores(target);
+  const { created } = await registerAppMailbox({ address, provider }, store, tokens);
+  return { mailbox: address, created, text: `${created ? 'registered' : 'updated'} app-only mailbox ${address}; a token was minted` };
+}
+
+function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
+  if (rows.length === 0) return '(none)';
+  const cells = [columns, ...rows.map((row) => columns.map((column) => String(row[column] ?? '')))];
+  const widths = columns.map((_, index) => Math.max(...cells.map((line) => line[index]!.length)));
+  return cells.map((line) => line.map((cell, index) => cell.padEnd(widths[index]!)).join('  ').trimEnd()).join('\n');
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+/**
+ * oauth-mailer: operate the deployed stack (`--stack`, default OAuthMailer) or local mode (`--local`).
+ * Every command takes --help and --json.
+ */
+import { parseArgs } from 'node:util';
+import { MailerError } from '../functions/shared/errors.ts';
+import {
+  type Args,
+  connect,
+  disconnect,
+  mailboxes,
+  redriveCommand,
+  registerAppMailboxCommand,
+  send,
+  UsageError,
+  validate,
+} from './commands.ts';
+import { LOCAL_TARGET_FILE, readDeployedTarget, readLocalTarget, type Target, TargetError } from './target.ts';
+
+type Command = {
+  readonly run: (target: Target, args: Args) => Promise<{ text: string } & Record<string, unknown>>;
+  readonly usage: string;
+  readonly options?: Record<string, { type: 'string' | 'boolean' }>;
+};
+
+const COMMANDS: Record<string, Command> = {
+  connect: {
+    run: connect,
+    usage: 'connect <provider> [--login-hint <address>] [--mailbox <shared address>] [--open]\n  Print (and open) the link that connects a mailbox.',
+    options: { 'login-hint': { type: 'string' }, mailbox: { type: 'string' }, open: { type: 'boolean' } },
+  },
+  mailboxes: { run: mailboxes, usage: 'mailboxes\n  List the connected mailboxes with provider, status, last validation and last error.' },
+  send: {
+    run: send,
+    usage: 'send --from <mailbox> --to <address> --subject <text> (--text <text> | --html <html>) [--cc <address>]\nsend --file <message.json>\n  Validate a message and enqueue it; prints the message id.',
+    options: { from: { type: 'string' }, to: { type: 'string' }, cc: { type: 'string' }, subject: { type: 'string' }, text: { type: 'string' }, html: { type: 'string' }, file: { type: 'string' } },
+  },
+  validate: { run: validate, usage: 'validate [mailbox]\n  Run the validator now, for one mailbox or all, and print the result.' },
+  redrive: {
+    run: redriveCommand,
+    usage: 'redrive [--max <n>]\n  Move dead-lettered messages back to the queue (already-sent mail is not sent again).',
+    options: { max: { type: 'string' } },
+  },
+  disconnect: {
+    run: disconnect,
+    usage: 'disconnect <mailbox> [--force]\n  Revoke the grant at the provider where it supports revocation, and delete the mailbox secret.',
+    options: { force: { type: 'boolean' } },
+  },
+  'register-app-mailbox': {
+    run: registerAppMailboxCommand,
+    usage: 'register-app-mailbox --address <mailbox> [--provider microsoft]\n  Register a Microsoft 365 app-only mailbox (client credentials, SMTP.SendAsApp).',
+    options: { address: { type: 'string' }, provider: { type: 'string' } },
+  },
+};
+
+const GLOBAL = `Global options:
+  --stack <name>    the deployed stack (default OAuthMailer; AWS credentials from the environment)
+  --local           local mode started by \`npm start\` (its target file: ${LOCAL_TARGET_FILE})
+  --local-file <f>  local mode described by another target file
+  --json            machine-readable output
+  --help            this help`;
+
+const help = () => `Usage: oauth-mailer <command> [options]\n\nCommands:\n${Object.values(COMMANDS).map((command) => `  ${command.usage.split('\n')[0]}`).join('\n')}\n\n${GLOBAL}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === 'help') {
+    console.log(help());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { ...command.options, stack: { type: 'string' }, local: { type: 'boolean' }, 'local-file': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\nUsage: oauth-mailer ${command.usage}`);
+    return 2;
+  }
+  const values = parsed.values as Args['values'];
+  if (values.help) {
+    console.log(`Usage: oauth-mailer ${command.usage}\n\n${GLOBAL}`);
+    return 0;
+  }
+  try {
+    const localFile =
+      typeof values['local-file'] === 'string' ? values['local-file'] : values.local ? LOCAL_TARGET_FILE : process.env.OAUTH_MAILER_LOCAL;
+    const target = localFile ? readLocalTarget(localFile) : await readDeployedTarget(typeof values.stack === 'string' ? values.stack : 'OAuthMailer');
+    for (const [key, value] of Object.entries(target.environment ?? {})) process.env[key] ??= value;
+    const { text, ...data } = await command.run(target, { positionals: parsed.positionals, values });
+    console.log(values.json ? JSON.stringify(data, null, 2) : text);
+    return 0;
+  } catch (error) {
+    const known = error instanceof UsageError || error instanceof TargetError || error instanceof MailerError;
+    const message = known ? (error as Error).message : `unexpected ${(error as Error).name}: ${(error as Error).message}`;
+    if (values.json) console.log(JSON.stringify({ error: (error as MailerError).code ?? (error as Error).name, message }));
+    else console.error(`oauth-mailer ${name}: ${message}`);
+    return error instanceof UsageError ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,71 @@
+/**
+ * Where the CLI acts: the deployed stack (read from its CloudFormation outputs and the sender's
+ * settings) or local mode (the target file `npm start` writes). Both resolve to the same shape.
+ */
+import { readFileSync } from 'node:fs';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
+
+export interface Target {
+  readonly kind: 'deployed' | 'local';
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  readonly mailboxSecretPrefix: string;
+  /** The PROVIDERS setting of the deployment. */
+  readonly providersJson: string;
+  readonly connectBaseUrl: string;
+  /** Deployed: the validator function to invoke. */
+  readonly validatorFunctionName?: string;
+  /** KMS key for secrets the CLI creates (app-only mailboxes). */
+  readonly mailboxKmsKeyId?: string;
+  /** Local: AWS settings of the emulator, applied to every client. */
+  readonly environment?: Record<string, string>;
+}
+
+export class TargetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TargetError';
+  }
+}
+
+export const LOCAL_TARGET_FILE = '.cache/local/target.json';
+
+export function readLocalTarget(path: string): Target {
+  try {
+    return { ...(JSON.parse(readFileSync(path, 'utf8')) as Target), kind: 'local' };
+  } catch {
+    throw new TargetError(`no local mode found at ${path}: start it with \`npm start\` (or pass --stack for the deployed stack)`);
+  }
+}
+
+export async function readDeployedTarget(stackName: string): Promise<Target> {
+  let outputs: Record<string, string>;
+  try {
+    const { Stacks = [] } = await new CloudFormationClient({}).send(new DescribeStacksCommand({ StackName: stackName }));
+    outputs = Object.fromEntries((Stacks[0]?.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']));
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === 'CredentialsProviderError' || name === 'ExpiredTokenException') {
+      throw new TargetError('no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and AWS_REGION');
+    }
+    throw new TargetError(`stack ${stackName} not found or not readable (${name}); deploy it, or use --local`);
+  }
+  const required = ['QueueUrl', 'DeadLetterQueueUrl', 'MailboxSecretPrefix', 'ValidatorFunctionName'];
+  const missing = required.filter((key) => !outputs[key]);
+  if (missing.length > 0) throw new TargetError(`stack ${stackName} lacks the outputs ${missing.join(', ')}`);
+  const connect = Object.entries(outputs).find(([key]) => key.startsWith('ConnectUrl'))?.[1] ?? '';
+  const { Environment } = await new LambdaClient({}).send(
+    new GetFunctionConfigurationCommand({ FunctionName: outputs.ValidatorFunctionName }),
+  );
+  return {
+    kind: 'deployed',
+    queueUrl: outputs.QueueUrl!,
+    deadLetterQueueUrl: outputs.DeadLetterQueueUrl!,
+    mailboxSecretPrefix: outputs.MailboxSecretPrefix!,
+    providersJson: Environment?.Variables?.PROVIDERS ?? '{}',
+    connectBaseUrl: connect.replace(/\/connect\/[^/]+$/, ''),
+    validatorFunctionName: outputs.ValidatorFunctionName!,
+    ...(outputs.MailboxKeyArn ? { mailboxKmsKeyId: outputs.MailboxKeyArn } : {}),
+  };
+}

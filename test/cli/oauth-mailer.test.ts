@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, it } from 'node:test';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { Target } from '../../cli/target.ts';
+import { queueCounts } from '../harness/aws.ts';
+import { aMessage } from '../harness/factories.ts';
+import { type Harness, MAILBOX_PREFIX } from '../harness/index.ts';
+import { useHarness } from '../harness/lifecycle.ts';
+import { projectRoot } from '../harness/net.ts';
+
+describe('cli: oauth-mailer', () => {
+  const context = useHarness();
+  let harness: Harness;
+  let targetFile: string;
+  let queues: Awaited<ReturnType<Harness['createQueues']>>;
+
+  beforeEach(async () => {
+    harness = context.harness;
+    queues = await harness.createQueues();
+    const target: Target = {
+      kind: 'local',
+      queueUrl: queues.queueUrl,
+      deadLetterQueueUrl: queues.deadLetterQueueUrl,
+      mailboxSecretPrefix: MAILBOX_PREFIX,
+      providersJson: harness.providersJson,
+      connectBaseUrl: harness.onboardingUrl,
+      environment: {
+        AWS_ENDPOINT_URL: harness.moto.endpoint,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+      },
+    };
+    targetFile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'target.json');
+    writeFileSync(targetFile, JSON.stringify(target));
+  });
+
+  /** Runs the CLI as a user would, against the local target; JSON output parsed. */
+  const cli = (...args: string[]) =>
+    new Promise<{ code: number; json: Record<string, unknown>; stdout: string; stderr: string }>(
+      (resolve) => {
+        execFile(
+          process.execPath,
+          [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--local-file', targetFile],
+          { env: { PATH: process.env.PATH ?? '' } },
+          (error, stdout, stderr) => {
+            let json: Record<string, unknown> = {};
+            try {
+              json = JSON.parse(stdout);
+            } catch {}
+            resolve({ code: error ? Number(error.code) : 0, json, stdout, stderr });
+          },
+        );
+      },
+    );
+
+  it('prints the connect link of a provider, with a login hint', async () => {
+    const { code, json } = await cli('connect', 'google', '--login-hint', 'ops@example.com', '--json');
+    assert.equal(code, 0);
+    assert.equal(json.url, `${harness.onboardingUrl}/connect/google?login_hint=ops%40example.com`);
+    const unknown = await cli('connect', 'yahoo');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown provider "yahoo"; this deployment has: google, microsoft, local/);
+  });
+
+  it('validates a message before enqueueing it, and prints its id', async () => {
+    const sent = await cli(
+      'send',
+      '--from',
+      'ops@example.com',
+      '--to',
+      'a@example.net',
+      '--subject',
+      'Hi',
+      '--text',
+      'Hello',
+      '--json',
+    );
+    assert.equal(sent.code, 0);
+    assert.match(String(sent.json.messageId), /^[0-9a-f-]{36}$/);
+    const bad = await cli(
+      'send',
+      '--from',
+      'ops@example.com',
+      '--to',
+      'not an address',
+      '--subject',
+      'Hi',
+      '--text',
+      'x',
+    );
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /to: must be a valid email address/);
+    const file = join(mkdtempSync(join(tmpdir(), 'msg-')), 'message.json');
+    writeFileSync(file, JSON.stringify(aMessage()));
+    assert.equal((await cli('send', '--file', file)).code, 0);
+    assert.equal((await queueCounts(harness.sqs, queues.queueUrl)).visible, 2);
+  });
+
+  it('lists mailboxes with their health, after validating them now', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    await harness.connectMailbox('ms@example.com', 'microsoft');
+    const validated = await cli('validate', '--json');
+    assert.equal(validated.code, 0);
+    assert.equal(validated.json.healthy, 2);
+    const listed = await cli('mailboxes', '--json');
+    const rows = listed.json.mailboxes as Array<Record<string, string>>;
+    assert.deepEqual(rows.map((row) => [row.mailbox, row.provider, row.status]).sort(), [
+      ['ms@example.com', 'microsoft', 'active'],
+      ['ops@example.com', 'google', 'active'],
+    ]);
+    assert.ok(rows.every((row) => row.lastValidated));
+    const text = await cli('mailboxes');
+    assert.match(text.stdout, /^mailbox\s+provider\s+status/m);
+    assert.equal((await cli('validate', 'nobody@example.com')).code, 2);
+  });
+
+  it('moves dead-lettered messages back to the queue', async () => {
+    for (let index = 0; index < 3; index++) {
+      await harness.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queues.deadLetterQueueUrl,
+          MessageBody: JSON.stringify(aMessage()),
+        }),
+      );
+    }
+    const { code, json } = await cli('redrive', '--json');
+    assert.equal(code, 0);
+    assert.equal(json.moved, 3);
+    assert.equal((await queueCounts(harness.sqs, queues.queueUrl)).visible, 3);
+  });
+
+  it('disconnects a mailbox: the grant is revoked at the provider and the secret deleted', async () => {
+    const { refreshToken } = await harness.connectMailbox('ops@example.com', 'google');
+    const { code, json } = await cli('disconnect', 'ops@example.com', '--force', '--json');
+    assert.equal(code, 0);
+    assert.equal(json.revoked, 'revoked at the provider');
+    const refresh = await fetch(harness.oauth.google.tokenEndpoint, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+        client_id: harness.oauth.google.clientId,
+        client_secret: harness.oauth.google.clientSecret,
+      }),
+    });
+    assert.equal(refresh.status, 400, 'the refresh token no longer works');
+    assert.deepEqual((await cli('mailboxes', '--json')).json.mailboxes, []);
+    const again = await cli('disconnect', 'ops@example.com');
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /unknown mailbox ops@example.com/);
+  });
+
+  it('registers an app-only mailbox', async () => {
+    const { code, json } = await cli('register-app-mailbox', '--address', 'noreply@example.com', '--json');
+    assert.equal(code, 0);
+    assert.equal(json.created, true);
+  });
+
+  it('explains usage: --help on every command, a clear error for an unknown command', async () => {
+    for (const command of [
+      'connect',
+      'mailboxes',
+      'send',
+      'validate',
+      'redrive',
+      'disconnect',
+      'register-app-mailbox',
+    ]) {
+      const { code, stdout } = await cli(command, '--help');
+      assert.equal(code, 0);
+      assert.match(stdout, new RegExp(`^Usage: oauth-mailer ${command}`));
+    }
+    const unknown = await cli('frobnicate');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  });
+});
