@@ -99,6 +99,14 @@ export class OAuthMailerStack extends Stack {
       validatorRate: this.validator.rate,
     });
 
+    new CfnOutput(this, 'OutcomeTopicArn', {
+      value: this.sender.outcomes.topicArn,
+      description: 'Producers: subscribe here for what became of each message (docs/outcome-events.md)',
+    });
+    new CfnOutput(this, 'MailboxKeyArn', {
+      value: this.secrets.key.keyArn,
+      description: 'Encrypts mailbox secrets',
+    });
     new CfnOutput(this, 'AlertTopicArn', {
       value: this.alerts.topic.topicArn,
       description: 'Operators: subscribe here',

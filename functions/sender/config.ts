@@ -24,6 +24,8 @@ export interface SenderConfig {
   readonly tokenTimeoutMs: number;
   /** The operators' SNS topic: told when a mailbox turns revoked or SMTP-refused. */
   readonly alertTopicArn?: string | undefined;
+  /** Where outcome events go (SNS topic); none are published without it. */
+  readonly outcomeTopicArn?: string | undefined;
   /** The onboarding API's base URL, for reconnect links. */
   readonly connectBaseUrl?: string | undefined;
 }
@@ -59,5 +61,6 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     secretCacheTtlMs: secretCacheTtlSeconds * 1000,
     alertTopicArn: env.ALERT_TOPIC_ARN || undefined,
     connectBaseUrl: env.CONNECT_BASE_URL || undefined,
+    outcomeTopicArn: env.OUTCOME_TOPIC_ARN || undefined,
   };
 }

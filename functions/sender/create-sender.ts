@@ -19,6 +19,7 @@ import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { type MailboxAttention, Notifier } from '../shared/observability/notifier.ts';
+import { Outcomes } from '../shared/observability/outcomes.ts';
 import { tokenMetrics } from '../shared/observability/token-metrics.ts';
 import type { RetryPolicy } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
@@ -55,11 +56,8 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
   // Our queues are in the function's own region: the configured endpoint wins over a queue URL's host.
   const sqs = options.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
-  const notifier = new Notifier(
-    options.sns ?? new SNSClient({}),
-    config.alertTopicArn,
-    config.connectBaseUrl,
-  );
+  const sns = options.sns ?? new SNSClient({});
+  const notifier = new Notifier(sns, config.alertTopicArn, config.connectBaseUrl);
   // Awaited: a Lambda instance may freeze as soon as the handler returns.
   const notify = (attention: MailboxAttention) =>
     notifier.mailboxNeedsAttention(attention).catch((error: unknown) =>
@@ -131,8 +129,10 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   });
   const idempotent = new IdempotentSender(messageSender, { dynamodb, tableName: config.sendingTableName });
   const queueUrls = new QueueUrls(sqs);
+  const outcomes = new Outcomes(sns, config.outcomeTopicArn);
   const deps = {
     sender: idempotent,
+    outcomes,
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     visibility: new Visibility(sqs, queueUrls),
     requeue: new Requeue(sqs, queueUrls),
@@ -158,6 +158,11 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
         },
       );
     } finally {
+      const unpublished = await outcomes.flush();
+      if (unpublished > 0) {
+        metrics.addMetric(METRIC.outcomePublishFailures, MetricUnit.Count, unpublished);
+        logger.error('outcome events not published', { count: unpublished });
+      }
       await messageSender.releaseConnections();
       metrics.publishStoredMetrics();
     }

@@ -11,6 +11,7 @@ import type { IdempotentSender } from '../shared/idempotency/idempotent-sender.t
 import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, type MailMessage } from '../shared/message/schema.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
+import type { Outcomes } from '../shared/observability/outcomes.ts';
 import { decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
 import type { DeadLetters } from '../shared/sqs/dead-letters.ts';
 import { ATTRIBUTES, attribute, originalMessageId } from '../shared/sqs/message-attributes.ts';
@@ -19,6 +20,7 @@ import type { Visibility } from '../shared/sqs/visibility.ts';
 
 export interface RecordDeps {
   readonly sender: Pick<IdempotentSender, 'send'>;
+  readonly outcomes: Pick<Outcomes, 'record'>;
   readonly deadLetters: DeadLetters;
   readonly visibility: Visibility;
   readonly requeue: Requeue;
@@ -41,6 +43,15 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     const key = message.idempotencyKey ?? originalMessageId(record);
     const { duplicate, ...sent } = await deps.sender.send(message, key, record.body);
     const context = { sqsMessageId: record.messageId, receiveCount, ...sent, metadata: message.metadata };
+    deps.outcomes.record({
+      type: duplicate ? 'duplicate' : 'sent',
+      messageId: originalMessageId(record),
+      idempotencyKey: message.idempotencyKey,
+      mailbox: sent.mailbox,
+      attempt: receiveCount,
+      smtp: { response: sent.response, messageId: sent.messageId },
+      metadata: message.metadata,
+    });
     if (duplicate) {
       metrics.addMetric(METRIC.messagesDeduplicated, MetricUnit.Count, 1);
       logger.info('duplicate delivery suppressed: the message was already sent', context);
@@ -76,6 +87,26 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       metadata: message?.metadata,
     };
     const decision = decideRetry(error, receiveCount, deps.maxReceiveCount, deps.retryPolicy);
+    deps.outcomes.record({
+      type:
+        decision.action === 'dead-letter'
+          ? 'failed'
+          : error.disposition === 'mailbox'
+            ? 'parked'
+            : error.disposition === 'pace'
+              ? 'paced'
+              : 'deferred',
+      messageId: originalMessageId(record),
+      idempotencyKey: message?.idempotencyKey,
+      mailbox: context.mailbox,
+      attempt: receiveCount,
+      error: {
+        code: error.code,
+        reason: error.message,
+        ...(decision.action === 'dead-letter' ? {} : { retryInSeconds: decision.delaySeconds }),
+      },
+      metadata: message?.metadata,
+    });
     const waiting = error.disposition === 'pace' || error.disposition === 'mailbox';
     count(
       metrics,

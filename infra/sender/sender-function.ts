@@ -1,8 +1,9 @@
 /** The SQS-triggered sender (functions/sender): partial batch responses, capped concurrency. */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
-import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../../functions/shared/observability/metric-names.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
@@ -31,6 +32,8 @@ export class SenderFunction extends Construct {
   readonly handler: MailerFunction;
   /** Idempotency records and per-mailbox limits (key `id`, TTL on `expiration`). */
   readonly table: dynamodb.TableV2;
+  /** Outcome events for producers: what became of each message. */
+  readonly outcomes: sns.Topic;
 
   constructor(scope: Construct, id: string, props: SenderFunctionProps) {
     super(scope, id);
@@ -54,6 +57,13 @@ export class SenderFunction extends Construct {
       },
     });
     const fn = this.handler.function;
+    this.outcomes = new sns.Topic(this, 'Outcomes', {
+      displayName: 'oauth-mailer message outcomes',
+      masterKey: kms.Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      enforceSSL: true,
+    });
+    this.outcomes.grantPublish(fn);
+    fn.addEnvironment('OUTCOME_TOPIC_ARN', this.outcomes.topicArn);
     secrets.grantSenderAccess(fn);
     queues.deadLetterQueue.grantSendMessages(fn);
     // Waiting mail (paced, parked) is put back on the queue as a fresh message.

@@ -21,6 +21,7 @@ export const METRIC = {
   tokenRequests: 'TokenRequests',
   refreshTokensRotated: 'RefreshTokensRotated',
   refreshTokenWriteFailures: 'RefreshTokenWriteFailures',
+  outcomePublishFailures: 'OutcomePublishFailures',
   connectsStarted: 'ConnectsStarted',
   connectsFailed: 'ConnectsFailed',
   mailboxesConnected: 'MailboxesConnected',

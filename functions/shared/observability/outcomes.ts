@@ -1,0 +1,71 @@
+/**
+ * Outcome events: what became of each message, published to an SNS topic producers subscribe to
+ * (filter on the `type` and `mailbox` message attributes). Collected during an invocation and
+ * published in batches at its end. The schema is docs/outcome-events.md.
+ */
+import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
+
+export type OutcomeType = 'sent' | 'duplicate' | 'failed' | 'deferred' | 'paced' | 'parked';
+
+export interface OutcomeEvent {
+  readonly version: 1;
+  readonly type: OutcomeType;
+  /** The SQS message id the message was first queued with. */
+  readonly messageId: string;
+  readonly idempotencyKey?: string | undefined;
+  readonly mailbox?: string | undefined;
+  readonly at: string;
+  /** The delivery this outcome belongs to (SQS receive count). */
+  readonly attempt: number;
+  readonly smtp?: { readonly response: string; readonly messageId: string } | undefined;
+  readonly error?:
+    | { readonly code: string; readonly reason: string; readonly retryInSeconds?: number }
+    | undefined;
+  /** The producer's metadata, as sent. */
+  readonly metadata?: Record<string, unknown> | undefined;
+}
+
+export class Outcomes {
+  readonly #client: SNSClient;
+  readonly #topicArn: string | undefined;
+  #pending: OutcomeEvent[] = [];
+
+  constructor(client: SNSClient, topicArn: string | undefined) {
+    this.#client = client;
+    this.#topicArn = topicArn;
+  }
+
+  record(event: Omit<OutcomeEvent, 'version' | 'at'>): void {
+    if (this.#topicArn) this.#pending.push({ version: 1, at: new Date().toISOString(), ...event });
+  }
+
+  /** Publishes what was recorded; returns how many events could not be published. */
+  async flush(): Promise<number> {
+    const events = this.#pending;
+    this.#pending = [];
+    if (!this.#topicArn || events.length === 0) return 0;
+    let failed = 0;
+    for (let start = 0; start < events.length; start += 10) {
+      const batch = events.slice(start, start + 10);
+      try {
+        const result = await this.#client.send(
+          new PublishBatchCommand({
+            TopicArn: this.#topicArn,
+            PublishBatchRequestEntries: batch.map((event, index) => ({
+              Id: String(index),
+              Message: JSON.stringify(event),
+              MessageAttributes: {
+                type: { DataType: 'String', StringValue: event.type },
+                ...(event.mailbox ? { mailbox: { DataType: 'String', StringValue: event.mailbox } } : {}),
+              },
+            })),
+          }),
+        );
+        failed += result.Failed?.length ?? 0;
+      } catch {
+        failed += batch.length;
+      }
+    }
+    return failed;
+  }
+}
