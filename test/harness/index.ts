@@ -22,7 +22,7 @@ import { type SmtpServerHandle, startSmtpServer } from './smtp-server.ts';
 import { type TestCertificates, testCertificates } from './tls.ts';
 
 export const MAILBOX_PREFIX = 'oauth-mailer/mailboxes/';
-const STATE_TABLE = 'oauth-mailer-onboarding-state';
+export const STATE_TABLE = 'oauth-mailer-onboarding-state';
 export const SENDING_TABLE = 'oauth-mailer-sending';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
@@ -61,6 +61,8 @@ export interface HarnessOptions {
    * matters only for the 10,000-message fault run. Everything else stays on moto.
    */
   readonly sqs?: 'moto' | 'fauxqs';
+  /** The onboarding server's port (local mode keeps it stable). @default a free one */
+  readonly onboardingPort?: number;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -69,7 +71,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const fauxqs = options.sqs === 'fauxqs' ? await startFauxqs({ port: 0, logger: false }) : undefined;
   if (fauxqs) process.env.AWS_ENDPOINT_URL_SQS = fauxqs.address;
   // The onboarding server's port is known up front: the OAuth servers register its exact callback URLs.
-  const onboardingPort = await freePort();
+  const onboardingPort = options.onboardingPort ?? (await freePort());
   const redirectUris = (profile: ProfileName) => [
     `http://127.0.0.1:${onboardingPort}/callback/${profile}`,
     // The generic OpenID Connect provider "local" uses the Google-like server.

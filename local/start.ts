@@ -1,0 +1,176 @@
+/**
+ * Local mode: the whole product on one machine with nothing to configure. The AWS emulator, local
+ * OAuth providers with login and consent pages, a local SMTP server whose mail shows on a web page,
+ * and the three functions wired as in AWS: HTTP routes to onboarding, the event-source runner feeding
+ * the sender, a timer running the validator. Writes the target file the CLI reads (`--local`).
+ *
+ *   npm start              then open the printed connect link, and `npx oauth-mailer send --local ...`
+ *
+ * Real mailboxes: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET (a Google OAuth client whose redirect
+ * URIs include http://localhost:4100/callback/google), or MICROSOFT_CLIENT_ID, MICROSOFT_CLIENT_SECRET
+ * and MICROSOFT_TENANT (redirect http://localhost:4100/callback/microsoft): those providers then use
+ * the real endpoints and SMTP servers.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import type { Target } from '../cli/target.ts';
+import { loadOnboardingConfig } from '../functions/onboarding/config.ts';
+import { createOnboarding } from '../functions/onboarding/create-onboarding.ts';
+import { parseProviders } from '../functions/shared/oauth/providers.ts';
+import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
+import { createValidator } from '../functions/validator/create-validator.ts';
+import { clientSecretId, MAILBOX_PREFIX, STATE_TABLE, startHarness } from '../test/harness/index.ts';
+import { projectRoot } from '../test/harness/net.ts';
+import { startEventSource } from './event-source/runner.ts';
+import { serveHttpApi } from './http-api.ts';
+import { serveMailViewer } from './mail-viewer.ts';
+
+export interface LocalModeOptions {
+  /** @default 4100 */
+  readonly port?: number;
+  /** @default port + 1 */
+  readonly viewerPort?: number;
+  /** Where the CLI's target file is written. @default .cache/local/target.json */
+  readonly targetFile?: string;
+  /** How often the validator runs. @default 5 minutes */
+  readonly validateEveryMs?: number;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Lines the functions print (logs, metrics). @default discarded */
+  readonly onOutput?: (line: string) => void;
+}
+
+/** Providers with real credentials in the environment replace their local stand-ins. */
+function realProviders(env: NodeJS.ProcessEnv): Record<string, Record<string, unknown> & { secret: string }> {
+  const real: Record<string, Record<string, unknown> & { secret: string }> = {};
+  if (env.GOOGLE_CLIENT_ID && env.GOOGLE_CLIENT_SECRET) {
+    real.google = { kind: 'google', clientId: env.GOOGLE_CLIENT_ID, secret: env.GOOGLE_CLIENT_SECRET };
+  }
+  if (env.MICROSOFT_CLIENT_ID && env.MICROSOFT_CLIENT_SECRET) {
+    real.microsoft = {
+      kind: 'microsoft',
+      clientId: env.MICROSOFT_CLIENT_ID,
+      tenant: env.MICROSOFT_TENANT ?? 'organizations',
+      secret: env.MICROSOFT_CLIENT_SECRET,
+    };
+  }
+  return real;
+}
+
+export async function startLocalMode(options: LocalModeOptions = {}) {
+  const env = options.env ?? process.env;
+  const port = options.port ?? 4100;
+  const harness = await startHarness({ onboardingPort: port });
+  const providers = JSON.parse(harness.providersJson) as Record<string, Record<string, unknown>>;
+  for (const [id, { secret, ...settings }] of Object.entries(realProviders(env))) {
+    providers[id] = { ...settings, clientSecretId: clientSecretId(id as 'google') };
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({ SecretId: clientSecretId(id as 'google'), SecretString: secret }),
+    );
+  }
+  const providersJson = JSON.stringify(providers);
+  const real = Object.keys(realProviders(env)).length > 0;
+  const baseUrl = real ? `http://localhost:${port}` : harness.onboardingUrl;
+  const queues = await harness.createQueues('oauth-mailer-local', {
+    visibilityTimeout: 60,
+    maxReceiveCount: 8,
+  });
+
+  const quiet = createTelemetry('onboarding');
+  const onboarding = createOnboarding(
+    loadOnboardingConfig({
+      PROVIDERS: providersJson,
+      STATE_TABLE_NAME: STATE_TABLE,
+      MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
+      PUBLIC_BASE_URL: baseUrl,
+    }),
+    quiet,
+  );
+  const api = await serveHttpApi(onboarding.handler, port);
+  const viewer = await serveMailViewer(
+    () =>
+      [...harness.smtp.google.messages, ...harness.smtp.microsoft.messages].sort(
+        (a, b) => a.startedAt - b.startedAt,
+      ),
+    options.viewerPort ?? port + 1,
+  );
+  const senders = startEventSource({
+    queueUrl: queues.queueUrl,
+    queueArn: queues.queueArn,
+    handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
+    env: { ...harness.senderEnv(queues), PROVIDERS: providersJson, CONNECT_BASE_URL: baseUrl },
+    workers: 2,
+    waitSeconds: 5,
+    onOutput: options.onOutput ?? (() => undefined),
+  });
+  const validator = createValidator(
+    {
+      providers: parseProviders(providersJson),
+      mailboxSecretPrefix: MAILBOX_PREFIX,
+      concurrency: 10,
+      smtpProbe: true,
+      repeatedFailureThreshold: 3,
+      connectBaseUrl: baseUrl,
+    },
+    createTelemetry('validator'),
+  );
+  const timer = setInterval(
+    () => void validator.handler({}).catch(() => undefined),
+    options.validateEveryMs ?? 300_000,
+  );
+
+  const target: Target = {
+    kind: 'local',
+    queueUrl: queues.queueUrl,
+    deadLetterQueueUrl: queues.deadLetterQueueUrl,
+    mailboxSecretPrefix: MAILBOX_PREFIX,
+    providersJson,
+    connectBaseUrl: baseUrl,
+    environment: {
+      AWS_ENDPOINT_URL: harness.moto.endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+    },
+  };
+  const targetFile = options.targetFile ?? join(projectRoot, '.cache', 'local', 'target.json');
+  mkdirSync(dirname(targetFile), { recursive: true });
+  writeFileSync(targetFile, JSON.stringify(target, null, 2));
+
+  return {
+    harness,
+    connectUrl: (provider = 'local') => `${baseUrl}/connect/${provider}`,
+    viewerUrl: viewer.url,
+    targetFile,
+    queues,
+    async stop() {
+      clearInterval(timer);
+      await senders.stop();
+      await api.stop();
+      await new Promise<void>((resolve) => viewer.server.close(() => resolve()));
+      await harness.stop();
+    },
+  };
+}
+
+if (import.meta.main) {
+  const local = await startLocalMode();
+  console.log(`
+oauth-mailer is running locally.
+
+  Connect a mailbox:  ${local.connectUrl('local')}
+                      (also ${local.connectUrl('google')} and ${local.connectUrl('microsoft')}: local stand-ins
+                      of Google and Microsoft unless real credentials are set; any login works)
+  Captured mail:      ${local.viewerUrl}
+  Send a message:     npx oauth-mailer send --local --from <connected mailbox> --to someone@example.net \\
+                        --subject Hello --text "It works"
+  Mailboxes:          npx oauth-mailer mailboxes --local
+
+Press Ctrl+C to stop.`);
+  const stop = async () => {
+    await local.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Browser } from 'playwright-core';
+import { startLocalMode } from '../../local/start.ts';
+import { launchChromium } from '../harness/browser.ts';
+import { freePort, projectRoot } from '../harness/net.ts';
+
+describe('local mode: the whole product on one machine', () => {
+  let local: Awaited<ReturnType<typeof startLocalMode>>;
+  let browser: Browser;
+
+  before(async () => {
+    const [port, viewerPort] = [await freePort(), await freePort()];
+    local = await startLocalMode({
+      port,
+      viewerPort,
+      targetFile: join(mkdtempSync(join(tmpdir(), 'local-')), 'target.json'),
+      validateEveryMs: 3_600_000,
+      env: {},
+    });
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await local?.stop();
+  });
+
+  it('connects a mailbox in the browser, sends with the CLI, and shows the message on the capture page', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(local.connectUrl('local'));
+    await page.fill('input[name="login"]', 'ops@example.com');
+    await page.fill('input[name="password"]', 'any');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('input[name="prompt"][value="consent"]', { state: 'attached' });
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('h1');
+    assert.equal(await page.textContent('h1'), 'Mailbox connected');
+
+    const sent = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [
+          join(projectRoot, 'cli/oauth-mailer.ts'),
+          'send',
+          '--local-file',
+          local.targetFile,
+          '--from',
+          'ops@example.com',
+          '--to',
+          'friend@example.net',
+          '--subject',
+          'Hello from local mode',
+          '--text',
+          'It works',
+        ],
+        { env: { PATH: process.env.PATH ?? '' } },
+        (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout)),
+      ),
+    );
+    assert.match(sent, /^queued as [0-9a-f-]{36}/);
+
+    const deadline = Date.now() + 30_000;
+    while (
+      Date.now() < deadline &&
+      !(await (await fetch(local.viewerUrl)).text()).includes('Hello from local mode')
+    )
+      await sleep(250);
+    await page.goto(local.viewerUrl);
+    await page.click('text=Hello from local mode');
+    assert.equal(await page.textContent('#subject'), 'Hello from local mode');
+    assert.match((await page.textContent('pre')) ?? '', /It works/);
+    if (process.env.SCREENSHOT_DIR)
+      await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/local-mode-message.png` });
+    await page.click('text=Raw source');
+    assert.match((await page.textContent('body')) ?? '', /Subject: Hello from local mode/);
+  });
+});
