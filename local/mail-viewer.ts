@@ -3,6 +3,7 @@
  * in a sandboxed frame), and its raw source.
  */
 import { createServer, type Server } from 'node:http';
+import { escapeHtml } from '../functions/shared/html.ts';
 
 export interface CapturedMail {
   readonly user: string;
@@ -14,13 +15,12 @@ export interface CapturedMail {
   readonly parsed: { subject?: string | undefined; text?: string | undefined; html?: string | undefined };
 }
 
-const escape = (value: string) => value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 const STYLE =
   'body{font-family:system-ui,sans-serif;margin:2rem;color:#1a1a1a}table{border-collapse:collapse;width:100%}' +
   'td,th{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #ddd}pre{white-space:pre-wrap;background:#f6f6f6;padding:1rem}' +
   'iframe{width:100%;height:60vh;border:1px solid #ddd}';
 const page = (title: string, body: string) =>
-  `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
 
 export async function serveMailViewer(
   messages: () => readonly CapturedMail[],
@@ -38,7 +38,7 @@ export async function serveMailViewer(
       const rows = list
         .map(
           (mail, index) =>
-            `<tr><td>${new Date(mail.startedAt).toLocaleTimeString()}</td><td>${escape(mail.user)}</td><td>${escape(mail.rcptTo.join(', '))}</td><td><a href="/messages/${index}">${escape(mail.parsed.subject ?? '(no subject)')}</a></td></tr>`,
+            `<tr><td>${new Date(mail.startedAt).toLocaleTimeString()}</td><td>${escapeHtml(mail.user)}</td><td>${escapeHtml(mail.rcptTo.join(', '))}</td><td><a href="/messages/${index}">${escapeHtml(mail.parsed.subject ?? '(no subject)')}</a></td></tr>`,
         )
         .reverse()
         .join('');
@@ -63,13 +63,13 @@ export async function serveMailViewer(
       return;
     }
     const body = mail.parsed.html
-      ? `<iframe sandbox srcdoc="${escape(mail.parsed.html)}"></iframe>`
-      : `<pre>${escape(mail.parsed.text ?? '')}</pre>`;
+      ? `<iframe sandbox srcdoc="${escapeHtml(mail.parsed.html)}"></iframe>`
+      : `<pre>${escapeHtml(mail.parsed.text ?? '')}</pre>`;
     response.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8' });
     response.end(
       page(
         mail.parsed.subject ?? 'Message',
-        `<p><a href="/">All mail</a> · <a href="/messages/${match![1]}/raw">Raw source</a></p><h1 id="subject">${escape(mail.parsed.subject ?? '(no subject)')}</h1><p>From mailbox <b>${escape(mail.user)}</b> to ${escape(mail.rcptTo.join(', '))}<br>Message-ID ${escape(mail.messageId ?? '')}</p>${body}`,
+        `<p><a href="/">All mail</a> · <a href="/messages/${match![1]}/raw">Raw source</a></p><h1 id="subject">${escapeHtml(mail.parsed.subject ?? '(no subject)')}</h1><p>From mailbox <b>${escapeHtml(mail.user)}</b> to ${escapeHtml(mail.rcptTo.join(', '))}<br>Message-ID ${escapeHtml(mail.messageId ?? '')}</p>${body}`,
       ),
     );
   });

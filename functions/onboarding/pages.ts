@@ -1,7 +1,6 @@
 /** The HTML pages an operator sees at the end of a connect flow: what happened and what to do next. */
 import type { ErrorCode } from '../shared/errors.ts';
-
-const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+import { escapeHtml } from '../shared/html.ts';
 
 const STYLE =
   'body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}' +

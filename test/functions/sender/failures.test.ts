@@ -292,7 +292,11 @@ describe('sender: every failure class ends where it should', () => {
 
     const result = await sender.drain();
 
-    assert.deepEqual(result, { received: 25, failed: 25, deleted: 0 }, 'three batches, every message kept');
+    // SQS may deliver a message twice: what matters is that every delivery failed and none was deleted.
+    assert.ok(
+      result.received >= 25 && result.failed === result.received && result.deleted === 0,
+      'every message kept',
+    );
     assert.equal(harness.oauth.microsoft.tokenRequests.length, 1);
     assert.deepEqual(await queueCounts(harness.sqs, sender.queues.queueUrl), { visible: 0, inFlight: 25 });
   });
