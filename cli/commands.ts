@@ -1,5 +1,6 @@
 /** The CLI's commands: each takes the target and its arguments and returns data (printed as JSON or text). */
 import { spawn } from 'node:child_process';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -7,6 +8,7 @@ import { MailProducer } from '../client/producer.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
 import { MailerError } from '../functions/shared/errors.ts';
 import { listMailboxes } from '../functions/shared/mailbox/directory.ts';
+import { ParkedMail } from '../functions/shared/mailbox/parked-mail.ts';
 import { registerAppMailbox } from '../functions/shared/mailbox/register-app-mailbox.ts';
 import { secretNameFor, STATUS_TAGS } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
@@ -58,6 +60,7 @@ export async function connect(target: Target, args: Args) {
 
 export async function mailboxes(target: Target) {
   const { secretsManager, store } = stores(target);
+  const parked = target.sendingTableName ? new ParkedMail(new DynamoDBClient({}), target.sendingTableName) : undefined;
   const rows = [];
   for await (const entry of listMailboxes(secretsManager, target.mailboxSecretPrefix)) {
     const provider = (await store.get(entry.address).catch(() => undefined))?.secret.provider ?? '?';
@@ -70,9 +73,13 @@ export async function mailboxes(target: Target) {
       lastValidated: entry.tags[STATUS_TAGS.lastValidated] ?? '',
       lastError: code && code !== 'none' ? code : '',
       transientFailures: Number(entry.tags[STATUS_TAGS.transientFailures] ?? 0),
+      parked: parked ? await parked.count(entry.address) : undefined,
     });
   }
-  return { mailboxes: rows, text: table(rows, ['mailbox', 'provider', 'status', 'since', 'lastValidated', 'lastError']) };
+  return {
+    mailboxes: rows,
+    text: table(rows, ['mailbox', 'provider', 'status', 'since', 'lastValidated', 'lastError', 'parked']),
+  };
 }
 
 export async function send(target: Target, args: Args) {

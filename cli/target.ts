@@ -16,6 +16,8 @@ export interface Target {
   readonly connectBaseUrl: string;
   /** Deployed: the validator function to invoke. */
   readonly validatorFunctionName?: string;
+  /** The sender's DynamoDB table (parked-mail counts). */
+  readonly sendingTableName?: string;
   /** KMS key for secrets the CLI creates (app-only mailboxes). */
   readonly mailboxKmsKeyId?: string;
   /** Local: AWS settings of the emulator, applied to every client. */
@@ -67,5 +69,6 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     connectBaseUrl: connect.replace(/\/connect\/[^/]+$/, ''),
     validatorFunctionName: outputs.ValidatorFunctionName!,
     ...(outputs.MailboxKeyArn ? { mailboxKmsKeyId: outputs.MailboxKeyArn } : {}),
+    ...(outputs.SendingTableName ? { sendingTableName: outputs.SendingTableName } : {}),
   };
 }

@@ -103,6 +103,10 @@ export class OAuthMailerStack extends Stack {
       value: this.sender.outcomes.topicArn,
       description: 'Producers: subscribe here for what became of each message (docs/outcome-events.md)',
     });
+    new CfnOutput(this, 'SendingTableName', {
+      value: this.sender.table.tableName,
+      description: 'Idempotency, limits, parked mail',
+    });
     new CfnOutput(this, 'MailboxKeyArn', {
       value: this.secrets.key.keyArn,
       description: 'Encrypts mailbox secrets',

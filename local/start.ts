@@ -20,7 +20,13 @@ import { createOnboarding } from '../functions/onboarding/create-onboarding.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
-import { clientSecretId, MAILBOX_PREFIX, STATE_TABLE, startHarness } from '../test/harness/index.ts';
+import {
+  clientSecretId,
+  MAILBOX_PREFIX,
+  SENDING_TABLE,
+  STATE_TABLE,
+  startHarness,
+} from '../test/harness/index.ts';
 import { projectRoot } from '../test/harness/net.ts';
 import { startEventSource } from './event-source/runner.ts';
 import { serveHttpApi } from './http-api.ts';
@@ -126,6 +132,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     mailboxSecretPrefix: MAILBOX_PREFIX,
     providersJson,
     connectBaseUrl: baseUrl,
+    sendingTableName: SENDING_TABLE,
     environment: {
       AWS_ENDPOINT_URL: harness.moto.endpoint,
       AWS_REGION: 'us-east-1',

@@ -14,6 +14,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { MailerError } from '../shared/errors.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
+import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
@@ -133,6 +134,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const deps = {
     sender: idempotent,
     outcomes,
+    parked: new ParkedMail(dynamodb, config.sendingTableName),
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     visibility: new Visibility(sqs, queueUrls),
     requeue: new Requeue(sqs, queueUrls),

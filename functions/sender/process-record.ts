@@ -8,6 +8,7 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { findMailerError, MailerError } from '../shared/errors.ts';
 import type { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
+import type { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, type MailMessage } from '../shared/message/schema.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
@@ -21,6 +22,7 @@ import type { Visibility } from '../shared/sqs/visibility.ts';
 export interface RecordDeps {
   readonly sender: Pick<IdempotentSender, 'send'>;
   readonly outcomes: Pick<Outcomes, 'record'>;
+  readonly parked: Pick<ParkedMail, 'park' | 'release'>;
   readonly deadLetters: DeadLetters;
   readonly visibility: Visibility;
   readonly requeue: Requeue;
@@ -52,6 +54,8 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       smtp: { response: sent.response, messageId: sent.messageId },
       metadata: message.metadata,
     });
+    if (mayHaveBeenParked(record, receiveCount))
+      await deps.parked.release(sent.mailbox, originalMessageId(record));
     if (duplicate) {
       metrics.addMetric(METRIC.messagesDeduplicated, MetricUnit.Count, 1);
       logger.info('duplicate delivery suppressed: the message was already sent', context);
@@ -117,6 +121,12 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
           : METRIC.messagesRetried,
       error,
     );
+    const mailbox = context.mailbox;
+    if (mailbox && decision.action !== 'dead-letter' && error.disposition === 'mailbox') {
+      await deps.parked.park(mailbox, originalMessageId(record));
+    } else if (mailbox && mayHaveBeenParked(record, receiveCount)) {
+      await deps.parked.release(mailbox, originalMessageId(record));
+    }
     switch (decision.action) {
       case 'dead-letter':
         // If this send fails the record stays on the queue and comes back: parked or retried, never lost.
@@ -145,6 +155,10 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
   }
 }
+
+/** Only a redelivered or requeued message can have been parked: first deliveries skip the bookkeeping. */
+const mayHaveBeenParked = (record: SQSRecord, receiveCount: number) =>
+  receiveCount > 1 || attribute(record, ATTRIBUTES.parkedSince) !== undefined;
 
 function count(metrics: Metrics, name: string, error: MailerError): void {
   metrics.addMetric(name, MetricUnit.Count, 1);

@@ -7,8 +7,8 @@ import { beforeEach, describe, it } from 'node:test';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Target } from '../../cli/target.ts';
 import { queueCounts } from '../harness/aws.ts';
-import { aMessage } from '../harness/factories.ts';
-import { type Harness, MAILBOX_PREFIX } from '../harness/index.ts';
+import { aMessage, newSender } from '../harness/factories.ts';
+import { type Harness, MAILBOX_PREFIX, SENDING_TABLE } from '../harness/index.ts';
 import { useHarness } from '../harness/lifecycle.ts';
 import { projectRoot } from '../harness/net.ts';
 
@@ -28,6 +28,7 @@ describe('cli: oauth-mailer', () => {
       mailboxSecretPrefix: MAILBOX_PREFIX,
       providersJson: harness.providersJson,
       connectBaseUrl: harness.onboardingUrl,
+      sendingTableName: SENDING_TABLE,
       environment: {
         AWS_ENDPOINT_URL: harness.moto.endpoint,
         AWS_REGION: 'us-east-1',
@@ -117,6 +118,18 @@ describe('cli: oauth-mailer', () => {
     const text = await cli('mailboxes');
     assert.match(text.stdout, /^mailbox\s+provider\s+status/m);
     assert.equal((await cli('validate', 'nobody@example.com')).code, 2);
+  });
+
+  it('shows how many messages a revoked mailbox has parked', async () => {
+    const { refreshToken } = await harness.connectMailbox('gone@example.com', 'microsoft');
+    await harness.oauth.microsoft.revoke(refreshToken);
+    const sender = context.track(newSender(harness, queues));
+    for (let index = 0; index < 3; index++) await sender.enqueue(aMessage({ from: 'gone@example.com' }));
+    await sender.drain();
+
+    const { json } = await cli('mailboxes', '--json');
+    const [row] = json.mailboxes as Array<Record<string, unknown>>;
+    assert.deepEqual([row?.mailbox, row?.status, row?.parked], ['gone@example.com', 'revoked', 3]);
   });
 
   it('moves dead-lettered messages back to the queue', async () => {

@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { ErrorCode } from '../../../functions/shared/errors.ts';
+import { ParkedMail } from '../../../functions/shared/mailbox/parked-mail.ts';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import type { RetryPolicy } from '../../../functions/shared/retry-policy.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { createTopic, queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
-import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
+import { type Harness, MAILBOX_PREFIX, SENDING_TABLE } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import type { TokenFault } from '../../harness/oauth-server.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from '../../harness/provider-strings.ts';
@@ -28,6 +30,8 @@ describe('sender: every failure class ends where it should', () => {
   beforeEach(() => {
     harness = context.harness;
   });
+
+  const parkedMail = () => new ParkedMail(new DynamoDBClient({}), SENDING_TABLE);
 
   async function setUp(profile: ProfileName) {
     await harness.connectMailbox('ops@example.com', profile);
@@ -340,6 +344,11 @@ describe('sender: every failure class ends where it should', () => {
         [],
         'never dead-lettered for waiting',
       );
+      assert.equal(
+        await parkedMail().count('ops@example.com'),
+        1,
+        'counted once, however often it came back',
+      );
       assert.ok(
         sender.telemetry
           .logs()
@@ -367,6 +376,7 @@ describe('sender: every failure class ends where it should', () => {
       }
       assert.equal(harness.smtp[profile].messages.length, 1);
       assert.deepEqual(await queueCounts(harness.sqs, queues.queueUrl), { visible: 0, inFlight: 0 });
+      assert.equal(await parkedMail().count('ops@example.com'), 0, 'no longer counted as parked');
     });
   }
 });
