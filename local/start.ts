@@ -133,12 +133,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     providersJson,
     connectBaseUrl: baseUrl,
     sendingTableName: SENDING_TABLE,
-    environment: {
-      AWS_ENDPOINT_URL: harness.moto.endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-    },
+    environment: harness.awsEnv(),
   };
   const targetFile = options.targetFile ?? join(projectRoot, '.cache', 'local', 'target.json');
   mkdirSync(dirname(targetFile), { recursive: true });

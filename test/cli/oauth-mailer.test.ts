@@ -29,12 +29,7 @@ describe('cli: oauth-mailer', () => {
       providersJson: harness.providersJson,
       connectBaseUrl: harness.onboardingUrl,
       sendingTableName: SENDING_TABLE,
-      environment: {
-        AWS_ENDPOINT_URL: harness.moto.endpoint,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'testing',
-        AWS_SECRET_ACCESS_KEY: 'testing',
-      },
+      environment: harness.awsEnv(),
     };
     targetFile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'target.json');
     writeFileSync(targetFile, JSON.stringify(target));

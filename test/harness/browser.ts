@@ -1,5 +1,5 @@
 /** Debian's Chromium driven by playwright-core: headless, no sandbox (root), no background traffic. */
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -17,4 +17,17 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/** On the local OAuth server's pages: signs in as `account`, then consents (or declines). */
+export async function signInAndConsent(
+  page: Page,
+  account: string,
+  options: { decline?: boolean } = {},
+): Promise<void> {
+  await page.fill('input[name="login"]', account);
+  await page.fill('input[name="password"]', 'any password');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('input[name="prompt"][value="consent"]', { state: 'attached' });
+  await page.click(options.decline ? 'a[href$="/abort"]' : 'button[type="submit"]');
 }

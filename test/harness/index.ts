@@ -47,6 +47,8 @@ export interface Harness {
     profile: ProfileName,
   ): Promise<{ refreshToken: string; secretName: string }>;
   createQueues(name?: string, options?: Parameters<typeof createQueues>[2]): Promise<TestQueues>;
+  /** What an AWS SDK client needs to reach the emulator (endpoint, region, dummy credentials). */
+  awsEnv(): Record<string, string>;
   /** The environment a deployed sender gets, pointed at these servers and queues. */
   senderEnv(queues: TestQueues): Record<string, string>;
   senderConfig(queues: TestQueues, overrides?: Partial<SenderConfig>): SenderConfig;
@@ -180,12 +182,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return { refreshToken, secretName };
     },
     createQueues: (name = `mail-${++queueCount}`, options = {}) => createQueues(sqs, name, options),
-    senderEnv: (queues) => ({
+    awsEnv: () => ({
       AWS_ENDPOINT_URL: moto.endpoint,
       ...(fauxqs ? { AWS_ENDPOINT_URL_SQS: fauxqs.address } : {}),
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'testing',
       AWS_SECRET_ACCESS_KEY: 'testing',
+    }),
+    senderEnv: (queues) => ({
+      ...harness.awsEnv(),
       PROVIDERS: providersJson,
       MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
       DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
 import { startLocalMode } from '../../local/start.ts';
-import { launchChromium } from '../harness/browser.ts';
+import { launchChromium, signInAndConsent } from '../harness/browser.ts';
 import { freePort, projectRoot } from '../harness/net.ts';
 
 describe('local mode: the whole product on one machine', () => {
@@ -33,11 +33,7 @@ describe('local mode: the whole product on one machine', () => {
   it('connects a mailbox in the browser, sends with the CLI, and shows the message on the capture page', async () => {
     const page = await (await browser.newContext()).newPage();
     await page.goto(local.connectUrl('local'));
-    await page.fill('input[name="login"]', 'ops@example.com');
-    await page.fill('input[name="password"]', 'any');
-    await page.click('button[type="submit"]');
-    await page.waitForSelector('input[name="prompt"][value="consent"]', { state: 'attached' });
-    await page.click('button[type="submit"]');
+    await signInAndConsent(page, 'ops@example.com');
     await page.waitForSelector('h1');
     assert.equal(await page.textContent('h1'), 'Mailbox connected');
 

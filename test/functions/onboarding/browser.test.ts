@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { readSecretJson } from '../../harness/aws.ts';
-import { launchChromium } from '../../harness/browser.ts';
+import { launchChromium, signInAndConsent } from '../../harness/browser.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -32,11 +32,7 @@ describe('onboarding: an operator connects a mailbox in a real browser', () => {
       const page = await (await browser.newContext()).newPage();
 
       await page.goto(onboarding.connectUrl(profile));
-      await page.fill('input[name="login"]', 'ops@example.com');
-      await page.fill('input[name="password"]', 'any password');
-      await page.click('button[type="submit"]');
-      await page.waitForSelector('input[name="prompt"][value="consent"]', { state: 'attached' });
-      await page.click('button[type="submit"]');
+      await signInAndConsent(page, 'ops@example.com');
       await page.waitForURL(`${harness.onboardingUrl}/callback/${profile}?**`);
 
       assert.equal(await page.textContent('h1'), 'Mailbox connected');
@@ -69,11 +65,7 @@ describe('onboarding: an operator connects a mailbox in a real browser', () => {
     const page = await (await browser.newContext()).newPage();
 
     await page.goto(onboarding.connectUrl('google'));
-    await page.fill('input[name="login"]', 'ops@example.com');
-    await page.fill('input[name="password"]', 'any password');
-    await page.click('button[type="submit"]');
-    await page.waitForSelector('input[name="prompt"][value="consent"]', { state: 'attached' });
-    await page.click('a[href$="/abort"]');
+    await signInAndConsent(page, 'ops@example.com', { decline: true });
     await page.waitForURL(`${harness.onboardingUrl}/callback/google?**`);
 
     assert.equal(await page.textContent('h1'), 'Mailbox not connected');
