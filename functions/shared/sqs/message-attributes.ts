@@ -19,7 +19,14 @@ export const ATTRIBUTES = {
 /** Producer attributes kept when a message moves: ours take the other places. */
 const MAX_PRODUCER_ATTRIBUTES = 4;
 
-export const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
+/** Characters SQS does not take in a message attribute (nor, for some emulators, above U+FFFF). */
+const OUTSIDE_SQS = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/gu;
+
+/** A string attribute; characters SQS would refuse (a hostile field name in a reason) become U+FFFD. */
+export const text = (value: string): MessageAttributeValue => ({
+  DataType: 'String',
+  StringValue: value.replace(OUTSIDE_SQS, '\uFFFD'),
+});
 
 export function originalMessageId(record: SQSRecord): string {
   return record.messageAttributes?.[ATTRIBUTES.sourceMessageId]?.stringValue ?? record.messageId;

@@ -13,7 +13,8 @@ import { useHarness } from '../../harness/lifecycle.ts';
 const RECORDS = Number(process.env.FUZZ_RECORDS ?? 400);
 
 describe('sender: hostile records', () => {
-  const context = useHarness();
+  // fauxqs serves SQS: moto's SQS slows down as the dead-letter queue grows to thousands of messages.
+  const context = useHarness({ sqs: 'fauxqs' });
   let harness: Harness;
   beforeEach(() => {
     harness = context.harness;
@@ -23,11 +24,12 @@ describe('sender: hostile records', () => {
     await harness.connectMailbox('ops@example.com', 'google');
     const queues = await harness.createQueues('fuzz');
     const sender = context.track(newSender(harness, queues));
-    // SQS refuses bodies over its size limit, so the queue never delivers them: keep to what it carries.
-    const bodies = fc.sample(
-      hostileBody.filter((body) => body.length < 200_000),
-      RECORDS,
-    );
+    // SQS refuses bodies over its size limit or with characters outside its set, so the queue never
+    // delivers them: keep to what it carries. (fauxqs also refuses characters above U+FFFF, which SQS
+    // accepts; the generator stays within what both take.)
+    const sqsCarries = (body: string) =>
+      body.length > 0 && body.length < 200_000 && !/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/u.test(body);
+    const bodies = fc.sample(hostileBody.filter(sqsCarries), RECORDS);
     bodies.push(
       ...Array.from({ length: 10 }, (_, index) =>
         JSON.stringify(aMessage({ from: `stranger${index}@example.com` })),
