@@ -10,6 +10,8 @@ export interface FaultProxy {
   /** Share of Secrets Manager requests answered with ThrottlingException. */
   throttleRate: number;
   throttled: number;
+  /** Secrets Manager requests seen (benchmarks count them). */
+  secretsManagerCalls: number;
   stop(): Promise<void>;
 }
 
@@ -19,10 +21,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     endpoint: '',
     throttleRate: 0,
     throttled: 0,
+    secretsManagerCalls: 0,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   const server: Server = createServer((incoming, outgoing) => {
     const target = String(incoming.headers['x-amz-target'] ?? '');
+    if (target.startsWith('secretsmanager.')) proxy.secretsManagerCalls++;
     if (target.startsWith('secretsmanager.') && Math.random() < proxy.throttleRate) {
       proxy.throttled++;
       incoming.resume();

@@ -112,7 +112,12 @@ export class MessageSender {
     }
     const limits = resolveLimits(provider.kind, provider.limits, stored.secret.limits);
     await this.#respectLimits(mailbox, provider, limits, recipients);
-    const transport = this.#transports.get(stored.secret.address, provider.smtp);
+    // One connection per leased slot where the provider caps connections; a small pool elsewhere.
+    const transport = this.#transports.get(
+      stored.secret.address,
+      provider.smtp,
+      limits.connections ? 1 : undefined,
+    );
     try {
       const info = await transport.sendMail(composeMessage(message, idempotencyKey));
       return {

@@ -13,6 +13,9 @@ export interface SmtpTimeouts {
   readonly socketMs: number;
 }
 
+/** Connections per mailbox and instance where the provider sets no cap: a batch's mail goes out in parallel. */
+const DEFAULT_CONNECTIONS = 3;
+
 const DEFAULT_TIMEOUTS: SmtpTimeouts = { connectionMs: 10_000, greetingMs: 10_000, socketMs: 30_000 };
 
 export class SmtpTransports {
@@ -25,14 +28,21 @@ export class SmtpTransports {
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...timeouts };
   }
 
-  /** The pooled transport that sends as `address` through `smtp`. */
-  get(address: string, smtp: SmtpEndpoint): Mail<SMTPPool.SentMessageInfo> {
+  /**
+   * The pooled transport that sends as `address` through `smtp`.
+   * @param connections how many connections the pool may open (one per leased slot where a provider caps them)
+   */
+  get(
+    address: string,
+    smtp: SmtpEndpoint,
+    connections = smtp.maxConnections ?? DEFAULT_CONNECTIONS,
+  ): Mail<SMTPPool.SentMessageInfo> {
     const key = `${address}|${smtp.host}|${smtp.port}`;
     let transport = this.#pools.get(key);
     if (!transport) {
       const options: SMTPPool.Options = {
         pool: true,
-        maxConnections: smtp.maxConnections ?? 1,
+        maxConnections: connections,
         maxMessages: Number.POSITIVE_INFINITY,
         host: smtp.host,
         port: smtp.port,

@@ -1,0 +1,63 @@
+/**
+ * A TCP proxy that adds a round-trip time (half each way) and counts round trips: a round trip starts
+ * each time the client speaks after the server has. It sees TLS as opaque bytes, so it works in front
+ * of implicit TLS, STARTTLS and HTTP alike.
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+
+export interface LatencyProxy {
+  readonly port: number;
+  /** Client turns across every connection since the last reset. */
+  roundTrips: number;
+  connections: number;
+  rttMs: number;
+  stop(): Promise<void>;
+}
+
+export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<LatencyProxy> {
+  const sockets = new Set<Socket>();
+  const proxy: LatencyProxy = { port: 0, roundTrips: 0, connections: 0, rttMs, stop: () => Promise.resolve() };
+  /** Runs `act` half a round trip later, keeping the order of everything sent one way. */
+  const later = (act: () => void) => {
+    const half = proxy.rttMs / 2;
+    if (half <= 0) act();
+    else setTimeout(act, half);
+  };
+  const delayed = (to: Socket) => (chunk: Buffer) => later(() => to.destroyed || to.write(chunk));
+  const server: Server = createServer((client) => {
+    proxy.connections++;
+    const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
+    sockets.add(client).add(upstream);
+    let serverSpokeLast = true;
+    const toUpstream = delayed(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (serverSpokeLast) proxy.roundTrips++;
+      serverSpokeLast = false;
+      toUpstream(chunk);
+    });
+    const toClient = delayed(client);
+    upstream.on('data', (chunk: Buffer) => {
+      serverSpokeLast = true;
+      toClient(chunk);
+    });
+    // An end travels like data (after what was sent before it); an error ends both sides at once.
+    client.on('end', () => later(() => upstream.end()));
+    upstream.on('end', () => later(() => client.end()));
+    const fail = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', fail).on('close', () => sockets.delete(client));
+    upstream.on('error', fail).on('close', () => sockets.delete(upstream));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  Object.assign(proxy, {
+    port: (server.address() as { port: number }).port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  });
+  return proxy;
+}

@@ -1,0 +1,283 @@
+/**
+ * npm run bench: the sender's speed and cost against the usual serverless approach, in one run on one
+ * machine, with the harness's local SMTP and OAuth servers behind a proxy that adds round-trip time.
+ * Prints a Markdown table; writes bench/results.json (with the targets) and bench/billed-ms.svg.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import type { SQSRecord } from 'aws-lambda';
+import nodemailer from 'nodemailer';
+import { createSender } from '../functions/sender/create-sender.ts';
+import { mapConcurrent } from '../functions/shared/concurrency.ts';
+import { parseProviders } from '../functions/shared/oauth/providers.ts';
+import { startFaultProxy } from '../test/harness/aws-fault-proxy.ts';
+import { synthesizeBundles } from '../test/harness/bundles.ts';
+import { aMessage, newValidator } from '../test/harness/factories.ts';
+import { startHarness } from '../test/harness/index.ts';
+import { captureTelemetry } from '../test/harness/telemetry.ts';
+import { costPer1000 } from './cost-model.ts';
+import { lambdaContext } from '../local/event-source/poll.ts';
+import { startLatencyProxy } from './latency-proxy.ts';
+import { renderChart } from './chart.ts';
+
+const RTTS = (process.env.BENCH_RTTS ?? '0,10,40').split(',').map(Number);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
+const BASELINE_MESSAGES = Number(process.env.BENCH_BASELINE_MESSAGES ?? 30);
+const VALIDATOR_MAILBOXES = Number(process.env.BENCH_VALIDATOR_MAILBOXES ?? 1000);
+const BATCH = 10;
+const MEMORY_MB = 256;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+
+const harness = await startHarness();
+const awsProxy = await startFaultProxy(harness.moto.endpoint);
+process.env.AWS_ENDPOINT_URL = awsProxy.endpoint;
+const smtpProxy = await startLatencyProxy(harness.smtp.google.port);
+const oauthProxy = await startLatencyProxy(Number(new URL(harness.oauth.google.issuer).port));
+const { refreshToken } = await harness.connectMailbox('bench@example.com', 'google');
+const providers = JSON.parse(harness.providersJson);
+providers.google = {
+  ...providers.google,
+  tokenEndpoint: `http://127.0.0.1:${oauthProxy.port}/token`,
+  smtp: { ...providers.google.smtp, port: smtpProxy.port },
+};
+const queues = await harness.createQueues('bench');
+let runId = 0;
+/** Synthetic SQS records, each with an id of its own: a repeated id would be (rightly) deduplicated. */
+const records = (count: number, offset: number): SQSRecord[] =>
+  Array.from({ length: count }, (_, index) => ({
+    messageId: `bench-${runId}-${offset + index}`,
+    receiptHandle: `bench-${runId}-${offset + index}`,
+    body: JSON.stringify(aMessage({ from: 'bench@example.com', subject: `message ${offset + index}` })),
+    attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'bench', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queues.queueArn,
+    awsRegion: 'us-east-1',
+  }));
+
+/** Samples the process's resident memory while `run` goes, returning its peak in MB. */
+async function withPeakMemory<T>(run: () => Promise<T>): Promise<{ result: T; peakMb: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  try {
+    return { result: await run(), peakMb: round(peak / 1_048_576, 0) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+interface Measured {
+  messagesPerSecond: number;
+  billedMsPerMessage: number;
+  smtpRoundTripsPerMessage: number;
+  tokenRequestsPer1000: number;
+  secretsManagerCallsPer1000: number;
+  peakMemoryMb: number;
+}
+
+function counters() {
+  return { trips: smtpProxy.roundTrips, tokens: harness.oauth.google.tokenRequests.length, sm: awsProxy.secretsManagerCalls };
+}
+
+function figures(count: number, billedMs: number, before: ReturnType<typeof counters>, peakMemoryMb: number): Measured {
+  const after = counters();
+  return {
+    messagesPerSecond: round((count * 1000) / billedMs, 1),
+    billedMsPerMessage: round(billedMs / count),
+    smtpRoundTripsPerMessage: round((after.trips - before.trips) / count),
+    tokenRequestsPer1000: round(((after.tokens - before.tokens) * 1000) / count, 1),
+    secretsManagerCallsPer1000: round(((after.sm - before.sm) * 1000) / count, 1),
+    peakMemoryMb,
+  };
+}
+
+/** Ours: one sender instance, warmed by one batch, then `MESSAGES` more in batches of ten. */
+async function ours(): Promise<Measured> {
+  const telemetry = captureTelemetry('sender');
+  const sender = createSender({ ...harness.senderConfig(queues), providers: parseProviders(JSON.stringify(providers)) }, telemetry);
+  await sender.handler({ Records: records(BATCH, 0) }, lambdaContext(60_000));
+  const before = counters();
+  const { result: billed, peakMb } = await withPeakMemory(async () => {
+    let billedMs = 0;
+    for (let offset = BATCH; offset < BATCH + MESSAGES; offset += BATCH) {
+      const started = performance.now();
+      const response = await sender.handler({ Records: records(BATCH, offset) }, lambdaContext(60_000));
+      billedMs += performance.now() - started;
+      if (response.batchItemFailures.length > 0) throw new Error('a benchmark send failed');
+    }
+    return billedMs;
+  });
+  sender.transports.closeAll();
+  return figures(MESSAGES, billed, before, peakMb);
+}
+
+/** The usual serverless example: per message a new transport with nodemailer's own OAuth2 refresh, no pool. */
+async function baseline(): Promise<Measured> {
+  const before = counters();
+  const { result: billed, peakMb } = await withPeakMemory(async () => {
+    let billedMs = 0;
+    for (let offset = 0; offset < BASELINE_MESSAGES; offset += BATCH) {
+      const started = performance.now();
+      for (const record of records(BATCH, 100_000 + offset)) {
+        const transporter = nodemailer.createTransport({
+          host: '127.0.0.1',
+          port: smtpProxy.port,
+          secure: true,
+          tls: { ca: harness.certificates.ca },
+          auth: {
+            type: 'OAuth2',
+            user: 'bench@example.com',
+            clientId: harness.oauth.google.clientId,
+            clientSecret: harness.oauth.google.clientSecret,
+            refreshToken,
+            accessUrl: `http://127.0.0.1:${oauthProxy.port}/token`,
+          },
+        });
+        const message = JSON.parse(record.body);
+        await transporter.sendMail(message);
+        transporter.close();
+      }
+      billedMs += performance.now() - started;
+    }
+    return billedMs;
+  });
+  return figures(BASELINE_MESSAGES, billed, before, peakMb);
+}
+
+const runs: Array<{ rttMs: number; ours: Measured; baseline: Measured }> = [];
+for (const rtt of RTTS) {
+  runId++;
+  smtpProxy.rttMs = rtt;
+  oauthProxy.rttMs = rtt;
+  runs.push({ rttMs: rtt, ours: await ours(), baseline: await baseline() });
+  process.stderr.write(`measured at ${rtt} ms round trip\n`);
+}
+
+// A warm send needs MAIL FROM, RCPT TO, DATA and the body. The server offers PIPELINING (RFC 2920), so
+// nodemailer sends MAIL, RCPT and DATA in one turn and the body in a second: two round trips.
+const PROTOCOL_ROUND_TRIPS = 2;
+
+// Cold start: each function's bundle, its size and the time to import it in a fresh Node 24 process.
+const bundles = synthesizeBundles();
+const node = process.execPath;
+const timed = (args: string[], env: NodeJS.ProcessEnv) => {
+  const times: number[] = [];
+  for (let run = 0; run < 7; run++) {
+    const started = performance.now();
+    spawnSync(node, args, { env, stdio: 'ignore' });
+    times.push(performance.now() - started);
+  }
+  return median(times);
+};
+const functionEnv = {
+  PATH: process.env.PATH,
+  AWS_REGION: 'us-east-1',
+  PROVIDERS: JSON.stringify({ google: { kind: 'google', clientId: 'x' } }),
+  DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/0/dlq',
+  SENDING_TABLE_NAME: 't',
+  STATE_TABLE_NAME: 't',
+  NODE_PATH: '',
+};
+const bare = timed(['-e', '0'], functionEnv);
+const coldStart = [...bundles.entries()].map(([logicalId, path]) => {
+  const code = readFileSync(path);
+  return {
+    function: logicalId.replace(/[0-9A-F]{8}$/, ''),
+    minifiedKb: round(statSync(path).size / 1024, 1),
+    gzippedKb: round(gzipSync(code).length / 1024, 1),
+    importMsAboveBareNode: round(timed(['--input-type=module', '-e', `await import(${JSON.stringify(path)})`], functionEnv) - bare, 1),
+  };
+});
+
+// Validator: every mailbox at its default concurrency, against one at a time, at 10 ms round trip.
+smtpProxy.rttMs = 10;
+oauthProxy.rttMs = 10;
+await mapConcurrent(
+  Array.from({ length: VALIDATOR_MAILBOXES }, (_, index) => `fleet${index}@example.com`),
+  20,
+  (address) => harness.connectMailbox(address, 'google'),
+);
+const validatorConfig = { providers: parseProviders(JSON.stringify(providers)) };
+const fleetStarted = performance.now();
+await newValidator(harness, { config: { ...validatorConfig, concurrency: 10 } }).handler({});
+const validatorMs = performance.now() - fleetStarted;
+const sample = 50;
+const sequentialStarted = performance.now();
+const sequential = newValidator(harness, { config: { ...validatorConfig, concurrency: 1 } });
+for (let index = 0; index < sample; index++) await sequential.handler({ mailbox: `fleet${index}@example.com` });
+const sequentialMs = ((performance.now() - sequentialStarted) / sample) * (VALIDATOR_MAILBOXES + 1);
+
+// Cost of ours at the 10 ms round trip, the closest to a provider in the same region.
+const at10 = runs.find((run) => run.rttMs === 10) ?? runs[0]!;
+const cost = costPer1000({
+  billedMsPerMessage: at10.ours.billedMsPerMessage,
+  memoryMb: MEMORY_MB,
+  batchSize: BATCH,
+  secretsManagerCallsPer1000: at10.ours.secretsManagerCallsPer1000,
+  dynamoWritesPerMessage: 3,
+  dynamoReadsPerMessage: 1,
+});
+
+const ratio = (rtt: number) => {
+  const run = runs.find((r) => r.rttMs === rtt);
+  return run ? round(run.baseline.billedMsPerMessage / run.ours.billedMsPerMessage, 1) : Number.NaN;
+};
+const maxBundle = Math.max(...coldStart.map((entry) => entry.minifiedKb));
+const maxImport = Math.max(...coldStart.map((entry) => entry.importMsAboveBareNode));
+const warmTrips = Math.max(...runs.map((run) => run.ours.smtpRoundTripsPerMessage));
+const tokensPer1000 = Math.max(...runs.map((run) => run.ours.tokenRequestsPer1000));
+const smPer1000 = Math.max(...runs.map((run) => run.ours.secretsManagerCallsPer1000));
+const targets = [
+  { name: 'billed ms per message, baseline / ours, at 10 ms', target: '>= 5', measured: ratio(10), met: ratio(10) >= 5 },
+  { name: 'billed ms per message, baseline / ours, at 40 ms', target: '>= 5', measured: ratio(40), met: ratio(40) >= 5 },
+  { name: 'SMTP round trips per message on a warm connection', target: `<= ${PROTOCOL_ROUND_TRIPS} (MAIL+RCPT+DATA pipelined, then the body)`, measured: warmTrips, met: warmTrips <= PROTOCOL_ROUND_TRIPS },
+  { name: 'token requests per 1,000 messages (one mailbox, one instance, within a token lifetime)', target: '<= 1 per mailbox per token lifetime', measured: tokensPer1000, met: tokensPer1000 === 0 },
+  { name: 'Secrets Manager calls per 1,000 messages (one mailbox, within a cache period)', target: '<= 1 read per mailbox per cache period', measured: smPer1000, met: smPer1000 === 0 },
+  { name: 'largest bundle, KB minified', target: '<= 300', measured: maxBundle, met: maxBundle <= 300 },
+  { name: 'slowest bundle import above a bare Node start, ms', target: '<= 100', measured: maxImport, met: maxImport <= 100 },
+  { name: 'infrastructure cost per 1,000 emails, $', target: '<= 0.005', measured: round(cost.total, 5), met: cost.total <= 0.005 },
+  { name: `validator: ${VALIDATOR_MAILBOXES} mailboxes at 10 ms round trip, s`, target: '< 30', measured: round(validatorMs / 1000, 1), met: validatorMs < 30_000 },
+];
+
+const results = {
+  machine: { cpus: (await import('node:os')).cpus().length, node: process.version, at: new Date().toISOString() },
+  settings: { messages: MESSAGES, baselineMessages: BASELINE_MESSAGES, batch: BATCH, memoryMb: MEMORY_MB },
+  runs,
+  coldStart: { bareNodeMs: round(bare, 1), functions: coldStart },
+  validator: { mailboxes: VALIDATOR_MAILBOXES, concurrency: 10, seconds: round(validatorMs / 1000, 1), sequentialSecondsEstimated: round(sequentialMs / 1000, 1) },
+  costPer1000Emails: Object.fromEntries(Object.entries(cost).map(([key, value]) => [key, round(value, 6)])),
+  targets,
+};
+writeFileSync('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync('bench/billed-ms.svg', renderChart(runs.map((run) => ({ rttMs: run.rttMs, ours: run.ours.billedMsPerMessage, baseline: run.baseline.billedMsPerMessage }))));
+
+const table = [
+  '| round trip | | messages/s | billed ms/message | SMTP round trips/message | token requests/1,000 | Secrets Manager calls/1,000 | peak RSS MB |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...runs.flatMap((run) =>
+    (['ours', 'baseline'] as const).map((who) => {
+      const m = run[who];
+      return `| ${run.rttMs} ms | ${who} | ${m.messagesPerSecond} | ${m.billedMsPerMessage} | ${m.smtpRoundTripsPerMessage} | ${m.tokenRequestsPer1000} | ${m.secretsManagerCallsPer1000} | ${m.peakMemoryMb} |`;
+    }),
+  ),
+  '',
+  '| function | minified KB | gzipped KB | import ms above bare Node |',
+  '| --- | --- | --- | --- |',
+  ...coldStart.map((entry) => `| ${entry.function} | ${entry.minifiedKb} | ${entry.gzippedKb} | ${entry.importMsAboveBareNode} |`),
+  '',
+  `Validator: ${VALIDATOR_MAILBOXES} mailboxes in ${results.validator.seconds} s at concurrency 10 (one at a time: about ${results.validator.sequentialSecondsEstimated} s, estimated from ${sample}).`,
+  `Cost per 1,000 emails (10 ms round trip): $${round(cost.total, 5)} (Lambda $${round(cost.lambda, 6)}, SQS $${round(cost.sqs, 6)}, DynamoDB $${round(cost.dynamodb, 6)}, Secrets Manager $${round(cost.secretsManager, 6)}); SES: $${round(cost.ses, 2)}.`,
+  '',
+  '| target | goal | measured | met |',
+  '| --- | --- | --- | --- |',
+  ...targets.map((target) => `| ${target.name} | ${target.target} | ${target.measured} | ${target.met ? 'yes' : 'no'} |`),
+];
+console.log(table.join('\n'));
+
+await smtpProxy.stop();
+await oauthProxy.stop();
+await awsProxy.stop();
+await harness.stop();
