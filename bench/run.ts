@@ -94,6 +94,10 @@ function figures(count: number, billedMs: number, before: ReturnType<typeof coun
   };
 }
 
+/** The error codes the sender logged, so a failed run says why. */
+const failureReasons = (telemetry: ReturnType<typeof captureTelemetry>) =>
+  [...new Set(telemetry.logs().map((entry) => entry.errorCode).filter(Boolean))].join(', ') || 'no error code logged';
+
 /** Ours: one sender instance, warmed by one batch, then `MESSAGES` more in batches of ten. */
 async function ours(): Promise<Measured> {
   const telemetry = captureTelemetry('sender');
@@ -106,7 +110,7 @@ async function ours(): Promise<Measured> {
       const started = performance.now();
       const response = await sender.handler({ Records: records(BATCH, offset) }, lambdaContext(60_000));
       billedMs += performance.now() - started;
-      if (response.batchItemFailures.length > 0) throw new Error('a benchmark send failed');
+      if (response.batchItemFailures.length > 0) throw new Error(`a benchmark send failed: ${failureReasons(telemetry)}`);
     }
     return billedMs;
   });

@@ -11,7 +11,10 @@ describe('Class: MailboxLimiter', () => {
   let clock: number;
   let dynamodb: DynamoDBClient;
   /** A sender instance: its own limiter, sharing the table (and a clock the test moves). */
-  const instance = () => new MailboxLimiter(dynamodb, SENDING_TABLE, () => clock);
+  const instance = () =>
+    new MailboxLimiter(dynamodb, SENDING_TABLE, () => clock, async (ms) => {
+      clock += ms;
+    });
 
   beforeEach(() => {
     assert.ok(context.harness, 'the emulator runs');
@@ -40,6 +43,24 @@ describe('Class: MailboxLimiter', () => {
       }
     }
     for (const time of times) assert.ok(times.filter((t) => t > time - 60_000 && t <= time).length <= 30);
+  });
+
+  it('sleeps a pacing wait shorter than 200 ms in the instance instead of handing the message back', async () => {
+    const slept: number[] = [];
+    const sleeper = new MailboxLimiter(dynamodb, SENDING_TABLE, () => clock, async (ms) => {
+      slept.push(ms);
+      clock += ms;
+    });
+    const fast = { ...resolveLimits('google'), messagesPerMinute: 600 };
+    assert.deepEqual(await sleeper.acquireSend('fast@example.com', fast, 1), { ok: true });
+    assert.deepEqual(await sleeper.acquireSend('fast@example.com', fast, 1), { ok: true });
+    assert.equal(slept.length, 1);
+    assert.ok(slept[0]! > 100 && slept[0]! <= 105, `slept one interval (${slept[0]})`);
+    // A two-second Microsoft interval is not slept: the message goes back to the queue.
+    const microsoft = resolveLimits('microsoft');
+    assert.ok((await sleeper.acquireSend('slow@example.com', microsoft, 1)).ok);
+    assert.equal((await sleeper.acquireSend('slow@example.com', microsoft, 1)).ok, false);
+    assert.equal(slept.length, 1);
   });
 
   it('holds a Google mailbox to 2,000 messages and 10,000 recipients a rolling day', async () => {
