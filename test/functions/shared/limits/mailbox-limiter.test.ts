@@ -12,9 +12,14 @@ describe('Class: MailboxLimiter', () => {
   let dynamodb: DynamoDBClient;
   /** A sender instance: its own limiter, sharing the table (and a clock the test moves). */
   const instance = () =>
-    new MailboxLimiter(dynamodb, SENDING_TABLE, () => clock, async (ms) => {
-      clock += ms;
-    });
+    new MailboxLimiter(
+      dynamodb,
+      SENDING_TABLE,
+      () => clock,
+      async (ms) => {
+        clock += ms;
+      },
+    );
 
   beforeEach(() => {
     assert.ok(context.harness, 'the emulator runs');
@@ -47,10 +52,15 @@ describe('Class: MailboxLimiter', () => {
 
   it('sleeps a pacing wait shorter than 200 ms in the instance instead of handing the message back', async () => {
     const slept: number[] = [];
-    const sleeper = new MailboxLimiter(dynamodb, SENDING_TABLE, () => clock, async (ms) => {
-      slept.push(ms);
-      clock += ms;
-    });
+    const sleeper = new MailboxLimiter(
+      dynamodb,
+      SENDING_TABLE,
+      () => clock,
+      async (ms) => {
+        slept.push(ms);
+        clock += ms;
+      },
+    );
     const fast = { ...resolveLimits('google'), messagesPerMinute: 600 };
     assert.deepEqual(await sleeper.acquireSend('fast@example.com', fast, 1), { ok: true });
     assert.deepEqual(await sleeper.acquireSend('fast@example.com', fast, 1), { ok: true });
