@@ -5,8 +5,8 @@ export function renderChart(points: Array<{ rttMs: number; ours: number; baselin
   const pad = { left: 64, right: 24, top: 32, bottom: 48 };
   const maxX = Math.max(...points.map((p) => p.rttMs), 1);
   const maxY = Math.max(...points.map((p) => p.baseline), 1) * 1.1;
-  const x = (value: number) => pad.left + (value / maxX) * (width - pad.left - pad.right);
-  const y = (value: number) => height - pad.bottom - (value / maxY) * (height - pad.top - pad.bottom);
+  const x = (value: number) => Math.round(pad.left + (value / maxX) * (width - pad.left - pad.right));
+  const y = (value: number) => Math.round(height - pad.bottom - (value / maxY) * (height - pad.top - pad.bottom));
   const line = (key: 'ours' | 'baseline', color: string) =>
     `<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${points.map((p) => `${x(p.rttMs)},${y(p[key])}`).join(' ')}"/>` +
     points.map((p) => `<circle cx="${x(p.rttMs)}" cy="${y(p[key])}" r="3.5" fill="${color}"><title>${key} at ${p.rttMs} ms: ${p[key]} ms</title></circle>`).join('');
@@ -18,8 +18,8 @@ ${ticksY.map((tick) => `<line x1="${pad.left}" x2="${width - pad.right}" y1="${y
 ${points.map((p) => `<text x="${x(p.rttMs)}" y="${height - pad.bottom + 18}" text-anchor="middle">${p.rttMs}</text>`).join('')}
 <text x="${width / 2}" y="${height - 10}" text-anchor="middle">round-trip time to the provider, ms</text>
 ${line('baseline', '#c0392b')}${line('ours', '#1e7a3c')}
-<text x="${width - pad.right - 150}" y="${pad.top + 10}" fill="#c0392b">baseline (transport per message)</text>
-<text x="${width - pad.right - 150}" y="${pad.top + 28}" fill="#1e7a3c">oauth-mailer</text>
+<text x="${pad.left + 16}" y="${pad.top + 10}" fill="#c0392b">baseline (transport per message)</text>
+<text x="${pad.left + 16}" y="${pad.top + 28}" fill="#1e7a3c">oauth-mailer</text>
 </svg>
 `;
 }
