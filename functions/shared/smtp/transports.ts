@@ -14,7 +14,7 @@ export interface SmtpTimeouts {
 }
 
 /** Connections per mailbox and instance where the provider sets no cap: a batch's mail goes out in parallel. */
-const DEFAULT_CONNECTIONS = 3;
+export const DEFAULT_CONNECTIONS = 3;
 
 const DEFAULT_TIMEOUTS: SmtpTimeouts = { connectionMs: 10_000, greetingMs: 10_000, socketMs: 30_000 };
 
