@@ -25,6 +25,11 @@ export interface EventSourceOptions {
   readonly killAfterHandler?: number;
   /** Chance that a batch's first message is made visible again at once: a duplicate delivery. @default 0 */
   readonly duplicateRate?: number;
+  /**
+   * The first worker's first batch gets both faults for sure (a duplicate delivery, then death before
+   * the delete), so a short run cannot pass without them. @default false
+   */
+  readonly strikeFirstBatch?: boolean;
   /** Receives every line the workers print (their logs and metrics). */
   readonly onOutput?: (line: string) => void;
 }
@@ -56,8 +61,10 @@ export function startEventSource(options: EventSourceOptions) {
   };
   const workers = new Set<ChildProcess>();
   let stopping = false;
+  let spawned = 0;
 
   function spawnWorker(): void {
+    const first = spawned++ === 0;
     const child = fork(WORKER, [], {
       // A fresh Node, not the parent's flags (a test runner's or an inspector's).
       execArgv: [],
@@ -72,6 +79,7 @@ export function startEventSource(options: EventSourceOptions) {
         EVENT_SOURCE_TIMEOUT_MS: String(options.timeoutMs ?? 60_000),
         EVENT_SOURCE_KILL_AFTER_HANDLER: String(options.killAfterHandler ?? 0),
         EVENT_SOURCE_DUPLICATE_RATE: String(options.duplicateRate ?? 0),
+        EVENT_SOURCE_STRIKE_FIRST_BATCH: options.strikeFirstBatch && first ? '1' : '0',
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });

@@ -10,6 +10,8 @@ import { pollOnce } from './poll.ts';
 const env = process.env;
 const killAfterHandler = Number(env.EVENT_SOURCE_KILL_AFTER_HANDLER ?? 0);
 const duplicateRate = Number(env.EVENT_SOURCE_DUPLICATE_RATE ?? 0);
+/** This worker's first batch is duplicated and then killed, whatever the dice say. */
+let strikeFirstBatch = env.EVENT_SOURCE_STRIKE_FIRST_BATCH === '1';
 const { handler } = (await import(env.EVENT_SOURCE_HANDLER!)) as {
   handler: Parameters<typeof pollOnce>[0]['handler'];
 };
@@ -31,7 +33,7 @@ while (!stopping) {
     // At-least-once delivery: the same message, visible again, may be received by another worker now.
     afterReceive: async (records) => {
       const record = records[0];
-      if (!record || duplicateRate <= 0 || Math.random() >= duplicateRate) return;
+      if (!record || (!strikeFirstBatch && (duplicateRate <= 0 || Math.random() >= duplicateRate))) return;
       await sqs
         .send(
           new ChangeMessageVisibilityCommand({
@@ -44,7 +46,8 @@ while (!stopping) {
       process.send?.({ type: 'duplicated' });
     },
     beforeDelete: (records) => {
-      if (killAfterHandler > 0 && Math.random() < killAfterHandler) {
+      if (strikeFirstBatch || (killAfterHandler > 0 && Math.random() < killAfterHandler)) {
+        strikeFirstBatch = false;
         process.send?.({ type: 'dying', records: records.length });
         process.kill(process.pid, 'SIGKILL');
       }

@@ -73,6 +73,7 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
 
     const proxy = await startFaultProxy(harness.moto.endpoint);
     proxy.throttleRate = 0.05;
+    proxy.throttleNext = 1;
     const smtpFaults = (profile: 'google' | 'microsoft') => [
       { stage: 'data' as const, drop: true as const },
       { stage: 'mail' as const, ...GOOGLE.smtp.tryAgainLater },
@@ -99,6 +100,7 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
       },
       workers: WORKERS,
       killAfterHandler: 0.03,
+      strikeFirstBatch: true,
       duplicateRate: 0.05,
     });
     // Done when the queue is empty, not merely quiet: deferred retries wait out of sight.

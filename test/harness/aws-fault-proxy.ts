@@ -10,6 +10,8 @@ export interface FaultProxy {
   /** Share of Secrets Manager requests answered with ThrottlingException. */
   throttleRate: number;
   throttled: number;
+  /** The next this many Secrets Manager requests are throttled for sure (before the dice). */
+  throttleNext: number;
   /** Secrets Manager requests seen (benchmarks count them). */
   secretsManagerCalls: number;
   stop(): Promise<void>;
@@ -21,13 +23,16 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     endpoint: '',
     throttleRate: 0,
     throttled: 0,
+    throttleNext: 0,
     secretsManagerCalls: 0,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   const server: Server = createServer((incoming, outgoing) => {
     const target = String(incoming.headers['x-amz-target'] ?? '');
-    if (target.startsWith('secretsmanager.')) proxy.secretsManagerCalls++;
-    if (target.startsWith('secretsmanager.') && Math.random() < proxy.throttleRate) {
+    const secretsManager = target.startsWith('secretsmanager.');
+    if (secretsManager) proxy.secretsManagerCalls++;
+    if (secretsManager && (proxy.throttleNext > 0 || Math.random() < proxy.throttleRate)) {
+      proxy.throttleNext = Math.max(0, proxy.throttleNext - 1);
       proxy.throttled++;
       incoming.resume();
       outgoing.writeHead(400, {

@@ -26,6 +26,7 @@ describe('local: the event-source runner', () => {
       waitSeconds: 1,
       timeoutMs: 2000,
       killAfterHandler: 0.3,
+      strikeFirstBatch: true,
     });
     const idle = await source.waitUntilIdle({ quietPolls: 6, timeoutMs: 120_000 });
     await source.stop();
