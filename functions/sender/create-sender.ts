@@ -67,10 +67,12 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
         awsError: (error as Error).name,
       }),
     );
-  const flagAttention = (mailbox: string) => {
+  /** Counts the mailbox as needing a human, and tells the operators once, when its status changes. */
+  const needsAttention = async (attention: MailboxAttention, previous: string | undefined) => {
     const single = metrics.singleMetric();
-    single.addDimension(DIMENSION.mailbox, mailbox);
+    single.addDimension(DIMENSION.mailbox, attention.mailbox);
     single.addMetric(METRIC.mailboxNeedsAttention, MetricUnit.Count, 1);
+    if (previous !== attention.status) await notify(attention);
   };
   const store = new MailboxStore({
     client: secretsManager,
@@ -87,40 +89,36 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
       mailboxRevoked: async (mailbox, error, { provider, previous }) => {
         // Reported the moment the sender meets it, so the alarm does not wait for the validator's schedule.
         metrics.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1);
-        flagAttention(mailbox);
         logger.error('mailbox grant revoked: reconnect the mailbox', {
           mailbox,
           errorCode: error.code,
           detail: error.detail,
         });
-        if (previous !== 'revoked') {
-          await notify({
-            mailbox,
-            provider,
-            status: 'revoked',
-            errorCode: error.code,
-            reason: error.message,
-          });
-        }
+        const attention: MailboxAttention = {
+          mailbox,
+          provider,
+          status: 'revoked',
+          errorCode: error.code,
+          reason: error.message,
+        };
+        await needsAttention(attention, previous);
       },
     },
   });
   const transports = new SmtpTransports(tokens, options.smtpTimeouts);
   const onSmtpRefused = async (mailbox: string, provider: string, error: MailerError) => {
-    flagAttention(mailbox);
     logger.error('mailbox refuses SMTP logins: enable SMTP AUTH for it', { mailbox, detail: error.detail });
     const previous = await store
       .setStatus(mailbox, 'smtp-refused', String(error.detail.smtpCode ?? error.code))
       .catch(() => undefined);
-    if (previous !== 'smtp-refused') {
-      await notify({
-        mailbox,
-        provider,
-        status: 'smtp-refused',
-        errorCode: error.code,
-        reason: error.message,
-      });
-    }
+    const attention: MailboxAttention = {
+      mailbox,
+      provider,
+      status: 'smtp-refused',
+      errorCode: error.code,
+      reason: error.message,
+    };
+    await needsAttention(attention, previous);
   };
   const dynamodb = options.dynamodb ?? new DynamoDBClient({});
   const messageSender = new MessageSender(store, tokens, transports, {

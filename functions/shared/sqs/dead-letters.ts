@@ -5,7 +5,7 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import type { MailerError } from '../errors.ts';
-import { ATTRIBUTES, carriedAttributes, text } from './message-attributes.ts';
+import { ATTRIBUTES, movedAttributes, text } from './message-attributes.ts';
 
 export class DeadLetters {
   readonly #client: SQSClient;
@@ -17,9 +17,7 @@ export class DeadLetters {
   }
 
   async park(record: SQSRecord, error: MailerError, exhausted: boolean): Promise<void> {
-    const attributes = carriedAttributes(record);
-    attributes[ATTRIBUTES.code] = text(error.code);
-    attributes[ATTRIBUTES.reason] = text(error.message.slice(0, 1000) || error.code);
+    const attributes = movedAttributes(record, error);
     attributes[ATTRIBUTES.exhausted] = text(String(exhausted));
     attributes[ATTRIBUTES.failedAt] = text(new Date().toISOString());
     await this.#client.send(

@@ -4,6 +4,7 @@
  */
 import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
+import type { MailerError } from '../errors.ts';
 
 export const ATTRIBUTES = {
   code: 'oauth-mailer-error-code',
@@ -47,5 +48,16 @@ export function carriedAttributes(record: SQSRecord): Record<string, MessageAttr
       attributes[name] = { DataType: value.dataType, StringValue: value.stringValue };
   }
   attributes[ATTRIBUTES.sourceMessageId] = text(originalMessageId(record));
+  return attributes;
+}
+
+/** The carried attributes plus why the message moved: its error code and (bounded) reason. */
+export function movedAttributes(
+  record: SQSRecord,
+  reason: MailerError,
+): Record<string, MessageAttributeValue> {
+  const attributes = carriedAttributes(record);
+  attributes[ATTRIBUTES.code] = text(reason.code);
+  attributes[ATTRIBUTES.reason] = text(reason.message.slice(0, 1000) || reason.code);
   return attributes;
 }

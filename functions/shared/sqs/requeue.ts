@@ -5,7 +5,7 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import type { MailerError } from '../errors.ts';
-import { ATTRIBUTES, carriedAttributes, text } from './message-attributes.ts';
+import { ATTRIBUTES, movedAttributes, text } from './message-attributes.ts';
 import type { QueueUrls } from './queue-urls.ts';
 
 export class Requeue {
@@ -23,9 +23,7 @@ export class Requeue {
     reason: MailerError,
     parkedSince: string,
   ): Promise<void> {
-    const attributes = carriedAttributes(record);
-    attributes[ATTRIBUTES.code] = text(reason.code);
-    attributes[ATTRIBUTES.reason] = text(reason.message.slice(0, 1000) || reason.code);
+    const attributes = movedAttributes(record, reason);
     attributes[ATTRIBUTES.parkedSince] = text(parkedSince);
     await this.#client.send(
       new SendMessageCommand({
