@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { listen } from './listen.ts';
 
 export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -63,14 +64,25 @@ function writeResult(response: ServerResponse, result: APIGatewayProxyStructured
 export interface LocalHttpApi {
   readonly url: string;
   readonly server: Server;
+  /**
+   * Routes requests to another handler (none: 503), keeping the port: a URL registered with an OAuth
+   * server stays valid while what serves it changes.
+   */
+  use(handler: HttpApiHandler | undefined): void;
   stop(): Promise<void>;
 }
 
 /** Serves the handler on 127.0.0.1 (port 0 picks a free one). */
-export async function serveHttpApi(handler: HttpApiHandler, port = 0): Promise<LocalHttpApi> {
+export async function serveHttpApi(initial: HttpApiHandler | undefined, port = 0): Promise<LocalHttpApi> {
+  let handler = initial;
   const server = createServer(async (request, response) => {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
+    if (!handler) {
+      response.statusCode = 503;
+      response.end('{"message":"Service Unavailable"}');
+      return;
+    }
     try {
       writeResult(response, await handler(toEvent(request, Buffer.concat(chunks).toString('utf8'))));
     } catch {
@@ -79,11 +91,15 @@ export async function serveHttpApi(handler: HttpApiHandler, port = 0): Promise<L
       response.end('{"message":"Internal Server Error"}');
     }
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const address = server.address() as { port: number };
+  const bound = await listen(server, port);
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url: `http://127.0.0.1:${bound}`,
     server,
+    use(next) {
+      handler = next;
+      // Keep-alive connections of the previous handler's clients would otherwise linger.
+      server.closeIdleConnections();
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

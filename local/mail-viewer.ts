@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { escapeHtml } from '../functions/shared/html.ts';
+import { listen } from './listen.ts';
 
 export interface CapturedMail {
   readonly user: string;
@@ -73,6 +74,5 @@ export async function serveMailViewer(
       ),
     );
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+  return { url: `http://127.0.0.1:${await listen(server, port)}`, server };
 }

@@ -22,6 +22,7 @@ import { createTelemetry } from '../functions/shared/observability/telemetry.ts'
 import { createValidator } from '../functions/validator/create-validator.ts';
 import {
   clientSecretId,
+  type Harness,
   MAILBOX_PREFIX,
   SENDING_TABLE,
   STATE_TABLE,
@@ -29,13 +30,12 @@ import {
 } from '../test/harness/index.ts';
 import { projectRoot } from '../test/harness/net.ts';
 import { startEventSource } from './event-source/runner.ts';
-import { serveHttpApi } from './http-api.ts';
 import { serveMailViewer } from './mail-viewer.ts';
 
 export interface LocalModeOptions {
-  /** @default 4100 */
+  /** The onboarding API's port (0: a free one). @default 4100 */
   readonly port?: number;
-  /** @default port + 1 */
+  /** The capture page's port (0: a free one). @default port + 1, or a free one when port is 0 */
   readonly viewerPort?: number;
   /** Where the CLI's target file is written. @default .cache/local/target.json */
   readonly targetFile?: string;
@@ -66,7 +66,19 @@ function realProviders(env: NodeJS.ProcessEnv): Record<string, Record<string, un
 export async function startLocalMode(options: LocalModeOptions = {}) {
   const env = options.env ?? process.env;
   const port = options.port ?? 4100;
-  const harness = await startHarness({ onboardingPort: port });
+  // Both ports are bound before anything starts, so a taken one fails at once and leaves nothing running.
+  let harness: Harness | undefined;
+  const viewer = await serveMailViewer(
+    () =>
+      [...(harness?.smtp.google.messages ?? []), ...(harness?.smtp.microsoft.messages ?? [])].sort(
+        (a, b) => a.startedAt - b.startedAt,
+      ),
+    options.viewerPort ?? (port === 0 ? 0 : port + 1),
+  );
+  harness = await startHarness({ onboardingPort: port }).catch((error: unknown) => {
+    viewer.server.close();
+    throw error;
+  });
   const providers = JSON.parse(harness.providersJson) as Record<string, Record<string, unknown>>;
   for (const [id, { secret, ...settings }] of Object.entries(realProviders(env))) {
     providers[id] = { ...settings, clientSecretId: clientSecretId(id as 'google') };
@@ -76,7 +88,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
   }
   const providersJson = JSON.stringify(providers);
   const real = Object.keys(realProviders(env)).length > 0;
-  const baseUrl = real ? `http://localhost:${port}` : harness.onboardingUrl;
+  const baseUrl = real ? harness.onboardingUrl.replace('127.0.0.1', 'localhost') : harness.onboardingUrl;
   const queues = await harness.createQueues('oauth-mailer-local', {
     visibilityTimeout: 60,
     maxReceiveCount: 8,
@@ -92,14 +104,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     }),
     quiet,
   );
-  const api = await serveHttpApi(onboarding.handler, port);
-  const viewer = await serveMailViewer(
-    () =>
-      [...harness.smtp.google.messages, ...harness.smtp.microsoft.messages].sort(
-        (a, b) => a.startedAt - b.startedAt,
-      ),
-    options.viewerPort ?? port + 1,
-  );
+  harness.onboardingApi.use(onboarding.handler);
   const senders = startEventSource({
     queueUrl: queues.queueUrl,
     queueArn: queues.queueArn,
@@ -148,7 +153,6 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     async stop() {
       clearInterval(timer);
       await senders.stop();
-      await api.stop();
       await new Promise<void>((resolve) => viewer.server.close(() => resolve()));
       await harness.stop();
     },

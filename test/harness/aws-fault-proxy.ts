@@ -4,6 +4,7 @@
  * to produce throttling; this keeps the real SDK client and its retry logic in the path.
  */
 import { createServer, request as forward, type Server } from 'node:http';
+import { listen } from '../../local/listen.ts';
 
 export interface FaultProxy {
   readonly endpoint: string;
@@ -58,8 +59,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     relay.on('error', () => outgoing.destroy());
     incoming.pipe(relay);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  Object.assign(proxy, { endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}` });
+  Object.assign(proxy, { endpoint: `http://127.0.0.1:${await listen(server)}` });
   server.keepAliveTimeout = 1000;
   return proxy;
 }

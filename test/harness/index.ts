@@ -13,9 +13,9 @@ import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
 import { parseProviders } from '../../functions/shared/oauth/providers.ts';
 import { DEFAULT_RETRY_POLICY } from '../../functions/shared/retry-policy.ts';
+import { type LocalHttpApi, serveHttpApi } from '../../local/http-api.ts';
 import { createQueues, createSecret, createStateTable, type TestQueues, useEmulator } from './aws.ts';
 import { type Moto, startMoto } from './moto.ts';
-import { freePort } from './net.ts';
 import { type OAuthServer, startOAuthServer } from './oauth-server.ts';
 import type { ProfileName } from './provider-strings.ts';
 import { type SmtpServerHandle, startSmtpServer } from './smtp-server.ts';
@@ -28,7 +28,9 @@ export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${
 
 export interface Harness {
   readonly moto: Moto;
-  /** Where startOnboarding() serves the onboarding function; its callbacks are registered at the OAuth servers. */
+  /** The HTTP API that startOnboarding() points at the onboarding function (503 until then). */
+  readonly onboardingApi: LocalHttpApi;
+  /** Where onboardingApi listens; its callbacks are registered at the OAuth servers. */
   readonly onboardingUrl: string;
   /** The DynamoDB table of pending sign-ins. */
   readonly stateTable: string;
@@ -63,28 +65,30 @@ export interface HarnessOptions {
    * matters only for the 10,000-message fault run. Everything else stays on moto.
    */
   readonly sqs?: 'moto' | 'fauxqs';
-  /** The onboarding server's port (local mode keeps it stable). @default a free one */
+  /** The onboarding API's port (local mode keeps it stable). @default a free one */
   readonly onboardingPort?: number;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  // The onboarding server holds its port for the harness's lifetime: the OAuth servers register its
+  // exact callback URLs, and tests swap the handler behind it. Bound first: a taken port fails
+  // before anything else has started.
+  const onboardingApi = await serveHttpApi(undefined, options.onboardingPort ?? 0);
+  const onboardingUrl = onboardingApi.url;
   const [moto, certificates] = await Promise.all([startMoto(), testCertificates()]);
   useEmulator(moto.endpoint);
   const fauxqs = options.sqs === 'fauxqs' ? await startFauxqs({ port: 0, logger: false }) : undefined;
   if (fauxqs) process.env.AWS_ENDPOINT_URL_SQS = fauxqs.address;
-  // The onboarding server's port is known up front: the OAuth servers register its exact callback URLs.
-  const onboardingPort = options.onboardingPort ?? (await freePort());
   const redirectUris = (profile: ProfileName) => [
-    `http://127.0.0.1:${onboardingPort}/callback/${profile}`,
+    `${onboardingUrl}/callback/${profile}`,
     // The generic OpenID Connect provider "local" uses the Google-like server.
-    ...(profile === 'google' ? [`http://127.0.0.1:${onboardingPort}/callback/local`] : []),
+    ...(profile === 'google' ? [`${onboardingUrl}/callback/local`] : []),
   ];
   const [googleOAuth, microsoftOAuth] = await Promise.all([
     startOAuthServer({ profile: 'google', redirectUris: redirectUris('google') }),
     startOAuthServer({ profile: 'microsoft', redirectUris: redirectUris('microsoft') }),
   ]);
   const oauth = { google: googleOAuth, microsoft: microsoftOAuth };
-  const onboardingUrl = `http://127.0.0.1:${onboardingPort}`;
   const [googleSmtp, microsoftSmtp] = await Promise.all([
     startSmtpServer({ profile: 'google', oauth: googleOAuth, tls: certificates, secure: true }),
     startSmtpServer({ profile: 'microsoft', oauth: microsoftOAuth, tls: certificates, secure: false }),
@@ -128,6 +132,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 
   const harness: Harness = {
     moto,
+    onboardingApi,
     onboardingUrl,
     stateTable: STATE_TABLE,
     certificates,
@@ -218,7 +223,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       microsoftOAuth.clientSecret,
     ],
     async stop() {
-      await Promise.all([googleSmtp.stop(), microsoftSmtp.stop()]);
+      await Promise.all([googleSmtp.stop(), microsoftSmtp.stop(), onboardingApi.stop()]);
       await Promise.all([googleOAuth.stop(), microsoftOAuth.stop(), moto.stop(), fauxqs?.stop()]);
       delete process.env.AWS_ENDPOINT_URL_SQS;
       sqs.destroy();

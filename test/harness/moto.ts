@@ -5,7 +5,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, projectRoot, waitFor } from './net.ts';
+import { projectRoot, waitFor } from './net.ts';
 
 export const MOTO_VERSION = '5.2.5';
 const venv = join(projectRoot, '.cache', `moto-${MOTO_VERSION}`);
@@ -36,20 +36,25 @@ export interface Moto {
 
 export async function startMoto(): Promise<Moto> {
   const server = ensureMoto();
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(server, ['-H', '127.0.0.1', '-p', String(port)], {
+  // Port 0: moto binds a free port itself and prints it, so no other process can take it in between.
+  const child: ChildProcess = spawn(server, ['-H', '127.0.0.1', '-p', '0'], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
   });
   let stderr = '';
+  let port: string | undefined;
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
+    port ??= /Running on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
   });
-  await waitFor(async () => (await fetch(`${endpoint}/moto-api/`).catch(() => undefined))?.ok === true, {
+  const ready = async () =>
+    port !== undefined &&
+    (await fetch(`http://127.0.0.1:${port}/moto-api/`).catch(() => undefined))?.ok === true;
+  await waitFor(ready, {
     timeoutMs: 30_000,
-    what: () => `moto server on ${endpoint} (stderr: ${stderr})`,
+    what: () => `moto server to start (exit code ${child.exitCode}, stderr: ${stderr})`,
   });
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
     endpoint,
     async reset() {
@@ -59,7 +64,9 @@ export async function startMoto(): Promise<Moto> {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
+      const stuck = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited;
+      clearTimeout(stuck);
     },
   };
 }

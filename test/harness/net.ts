@@ -1,22 +1,8 @@
-/** Small network helpers for the harness: free loopback ports and polling. */
-import { createServer } from 'node:net';
+/** Small helpers for the harness: the project root and polling. */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 export async function waitFor(
   check: () => Promise<boolean> | boolean,

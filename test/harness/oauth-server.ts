@@ -7,6 +7,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { listen } from '../../local/listen.ts';
 import { createAdapterClass } from './oidc-adapter.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from './provider-strings.ts';
 
@@ -95,8 +96,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
 
   let handler: Parameters<typeof createServer>[1] = (_req, res) => res.end();
   const server: Server = createServer((req, res) => handler!(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
+  const port = await listen(server);
   const issuer = `http://127.0.0.1:${port}`;
 
   const configuration: Configuration = {

@@ -1,8 +1,7 @@
-/** Serves the onboarding function on the harness's reserved port, as API Gateway would. */
+/** Serves the onboarding function behind the harness's HTTP API, as API Gateway would. */
 import { afterEach, beforeEach } from 'node:test';
 import { loadOnboardingConfig } from '../../functions/onboarding/config.ts';
 import { createOnboarding } from '../../functions/onboarding/create-onboarding.ts';
-import { serveHttpApi } from '../../local/http-api.ts';
 import { assertNoSecretsIn } from './assertions.ts';
 import { type Harness, MAILBOX_PREFIX } from './index.ts';
 import type { HarnessContext } from './lifecycle.ts';
@@ -29,13 +28,13 @@ export async function startOnboarding(
     STATE_TTL_SECONDS: String(options.stateTtlSeconds ?? 600),
   });
   const { handler } = createOnboarding(config, telemetry);
-  const api = await serveHttpApi(handler, Number(new URL(harness.onboardingUrl).port));
+  harness.onboardingApi.use(handler);
   return {
-    url: api.url,
+    url: harness.onboardingUrl,
     telemetry,
     connectUrl: (provider, query = {}) =>
-      `${api.url}/connect/${provider}?${new URLSearchParams(query)}`.replace(/\?$/, ''),
-    stop: api.stop,
+      `${harness.onboardingUrl}/connect/${provider}?${new URLSearchParams(query)}`.replace(/\?$/, ''),
+    stop: async () => harness.onboardingApi.use(undefined),
   };
 }
 

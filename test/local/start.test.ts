@@ -1,24 +1,24 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
+import { listen } from '../../local/listen.ts';
 import { startLocalMode } from '../../local/start.ts';
 import { launchChromium, signInAndConsent } from '../harness/browser.ts';
-import { freePort, projectRoot } from '../harness/net.ts';
+import { projectRoot } from '../harness/net.ts';
 
 describe('local mode: the whole product on one machine', () => {
   let local: Awaited<ReturnType<typeof startLocalMode>>;
   let browser: Browser;
 
   before(async () => {
-    const [port, viewerPort] = [await freePort(), await freePort()];
     local = await startLocalMode({
-      port,
-      viewerPort,
+      port: 0,
       targetFile: join(mkdtempSync(join(tmpdir(), 'local-')), 'target.json'),
       validateEveryMs: 3_600_000,
       env: {},
@@ -54,7 +54,7 @@ describe('local mode: the whole product on one machine', () => {
           '--text',
           'It works',
         ],
-        { env: { PATH: process.env.PATH ?? '' } },
+        { env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 },
         (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout)),
       ),
     );
@@ -63,7 +63,9 @@ describe('local mode: the whole product on one machine', () => {
     const deadline = Date.now() + 30_000;
     while (
       Date.now() < deadline &&
-      !(await (await fetch(local.viewerUrl)).text()).includes('Hello from local mode')
+      !(await (await fetch(local.viewerUrl, { signal: AbortSignal.timeout(5_000) })).text()).includes(
+        'Hello from local mode',
+      )
     )
       await sleep(250);
     await page.goto(local.viewerUrl);
@@ -74,5 +76,18 @@ describe('local mode: the whole product on one machine', () => {
       await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/local-mode-message.png` });
     await page.click('text=Raw source');
     assert.match((await page.textContent('body')) ?? '', /Subject: Hello from local mode/);
+  });
+
+  it('fails at once, naming the port, when the onboarding port is taken', async () => {
+    const holder = createServer();
+    const taken = await listen(holder);
+    try {
+      await assert.rejects(
+        startLocalMode({ port: taken, viewerPort: 0, env: {} }),
+        new RegExp(`cannot listen on 127\\.0\\.0\\.1:${taken}`),
+      );
+    } finally {
+      holder.close();
+    }
   });
 });
