@@ -8,9 +8,10 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import type { MailerError } from '../shared/errors.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
@@ -55,9 +56,8 @@ export interface Sender {
 export function createSender(config: SenderConfig, options: SenderOptions): Sender {
   const { logger, metrics } = options;
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
-  // Our queues are in the function's own region: the configured endpoint wins over a queue URL's host.
-  const sqs = options.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
-  const sns = options.sns ?? new SNSClient({});
+  const sqs = onDemandSqs(options.sqs);
+  const sns = onDemandSns(options.sns);
   const notifier = new Notifier(sns, config.alertTopicArn, config.connectBaseUrl);
   // Awaited: a Lambda instance may freeze as soon as the handler returns.
   const notify = (attention: MailboxAttention) =>

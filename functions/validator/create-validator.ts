@@ -6,7 +6,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { onDemandSns } from '../shared/aws/on-demand.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
 import { listMailboxes, type MailboxEntry } from '../shared/mailbox/directory.ts';
 import { normalizeAddress } from '../shared/mailbox/secret-shape.ts';
@@ -48,11 +49,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
   const { logger, metrics } = options;
   const now = options.now ?? Date.now;
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
-  const notifier = new Notifier(
-    options.sns ?? new SNSClient({}),
-    config.alertTopicArn,
-    config.connectBaseUrl,
-  );
+  const notifier = new Notifier(onDemandSns(options.sns), config.alertTopicArn, config.connectBaseUrl);
   const store = new MailboxStore({
     client: secretsManager,
     prefix: config.mailboxSecretPrefix,

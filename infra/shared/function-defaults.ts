@@ -1,15 +1,14 @@
 /**
- * Secure defaults for every function of the stack, in one place: Node 24 on arm64, ESM bundled by the
- * local esbuild (no Docker), minified, a log group with a retention, a role of its own with no
- * managed policies.
+ * Secure defaults for every function of the stack, in one place: Node 24 on arm64, an ESM bundle built
+ * by the local esbuild (no Docker), a log group with a retention, a role of its own with no managed
+ * policies.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { projectRoot } from './paths.ts';
+import { bundledCode } from './bundled-code.ts';
 
 export interface MailerFunctionProps {
   /** Entry file, relative to the project root, e.g. functions/sender/handler.ts */
@@ -26,7 +25,7 @@ export interface MailerFunctionProps {
 
 /** A Lambda function with the project's defaults; exposes its role and log group. */
 export class MailerFunction extends Construct {
-  readonly function: NodejsFunction;
+  readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
 
@@ -42,10 +41,9 @@ export class MailerFunction extends Construct {
     });
     // Write to its own log group only (instead of the AWSLambdaBasicExecutionRole managed policy).
     this.logGroup.grantWrite(this.role);
-    const functionProps: NodejsFunctionProps = {
-      entry: `${projectRoot}/${props.entry}`,
-      projectRoot,
-      depsLockFilePath: `${projectRoot}/package-lock.json`,
+    this.function = new lambda.Function(this, 'Function', {
+      code: bundledCode(props.entry),
+      handler: 'index.handler',
       description: props.description,
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
@@ -55,21 +53,6 @@ export class MailerFunction extends Construct {
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        mainFields: ['module', 'main'],
-        // The runtime provides AWS SDK v3; bundling it would only add weight.
-        externalModules: ['@aws-sdk/*'],
-        // Some dependencies still call require(); give ESM bundles a real one.
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        forceDockerBundling: false,
-      },
-    };
-    this.function = new NodejsFunction(this, 'Function', functionProps);
+    });
   }
 }

@@ -2,7 +2,7 @@
  * Tells the people on call, through the operators' SNS topic, which mailbox needs a human and how to
  * reconnect it. Sent when a mailbox turns revoked or SMTP-refused, not on every failed attempt.
  */
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { OnDemandSns } from '../aws/on-demand.ts';
 
 export interface MailboxAttention {
   readonly mailbox: string;
@@ -20,12 +20,12 @@ const ADVICE: Record<MailboxAttention['status'], string> = {
 };
 
 export class Notifier {
-  readonly #client: SNSClient;
+  readonly #sns: OnDemandSns;
   readonly #topicArn: string | undefined;
   readonly #connectBaseUrl: string | undefined;
 
-  constructor(client: SNSClient, topicArn: string | undefined, connectBaseUrl: string | undefined) {
-    this.#client = client;
+  constructor(sns: OnDemandSns, topicArn: string | undefined, connectBaseUrl: string | undefined) {
+    this.#sns = sns;
     this.#topicArn = topicArn;
     this.#connectBaseUrl = connectBaseUrl?.replace(/\/+$/, '');
   }
@@ -49,8 +49,9 @@ export class Notifier {
         : 'Reconnect: open the stack output ConnectUrl for this provider.',
       `Error code: ${attention.errorCode}. Runbook: docs/runbook.md (MailboxesNeedAttention).`,
     ].join('\n');
-    await this.#client.send(
-      new PublishCommand({
+    const { client, sdk } = await this.#sns.load();
+    await client.send(
+      new sdk.PublishCommand({
         TopicArn: this.#topicArn,
         Subject: `oauth-mailer: reconnect ${attention.mailbox}`.slice(0, 100),
         Message: message,

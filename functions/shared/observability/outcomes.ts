@@ -3,7 +3,7 @@
  * (filter on the `type` and `mailbox` message attributes). Collected during an invocation and
  * published in batches at its end. The schema is docs/outcome-events.md.
  */
-import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { OnDemandSns } from '../aws/on-demand.ts';
 
 export type OutcomeType = 'sent' | 'duplicate' | 'failed' | 'deferred' | 'paced' | 'parked';
 
@@ -26,12 +26,12 @@ export interface OutcomeEvent {
 }
 
 export class Outcomes {
-  readonly #client: SNSClient;
+  readonly #sns: OnDemandSns;
   readonly #topicArn: string | undefined;
   #pending: OutcomeEvent[] = [];
 
-  constructor(client: SNSClient, topicArn: string | undefined) {
-    this.#client = client;
+  constructor(sns: OnDemandSns, topicArn: string | undefined) {
+    this.#sns = sns;
     this.#topicArn = topicArn;
   }
 
@@ -48,8 +48,9 @@ export class Outcomes {
     for (let start = 0; start < events.length; start += 10) {
       const batch = events.slice(start, start + 10);
       try {
-        const result = await this.#client.send(
-          new PublishBatchCommand({
+        const { client, sdk } = await this.#sns.load();
+        const result = await client.send(
+          new sdk.PublishBatchCommand({
             TopicArn: this.#topicArn,
             PublishBatchRequestEntries: batch.map((event, index) => ({
               Id: String(index),

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { SendMailOptions } from 'nodemailer';
 import { type Address, addressOf, type MailMessage } from '../message/schema.ts';
+import { contentTypeFor } from './content-types.ts';
 
 /**
  * A Message-ID derived from the idempotency key, so that a repeated send (a crash between the
@@ -28,7 +29,7 @@ export function composeMessage(message: MailMessage, idempotencyKey: string): Se
     attachments: message.attachments?.map((attachment) => ({
       filename: attachment.filename,
       content: Buffer.from(attachment.content, 'base64'),
-      contentType: attachment.contentType,
+      contentType: attachment.contentType ?? contentTypeFor(attachment.filename),
       cid: attachment.contentId,
       contentDisposition: attachment.disposition,
     })),

@@ -2,17 +2,17 @@
  * Moves a record to the dead-letter queue with its reason attached as message attributes, so an
  * operator (and a later redrive) knows why it is there. The body is kept byte for byte.
  */
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
+import type { OnDemandSqs } from '../aws/on-demand.ts';
 import type { MailerError } from '../errors.ts';
 import { ATTRIBUTES, movedAttributes, text } from './message-attributes.ts';
 
 export class DeadLetters {
-  readonly #client: SQSClient;
+  readonly #sqs: OnDemandSqs;
   readonly #queueUrl: string;
 
-  constructor(client: SQSClient, queueUrl: string) {
-    this.#client = client;
+  constructor(sqs: OnDemandSqs, queueUrl: string) {
+    this.#sqs = sqs;
     this.#queueUrl = queueUrl;
   }
 
@@ -20,8 +20,9 @@ export class DeadLetters {
     const attributes = movedAttributes(record, error);
     attributes[ATTRIBUTES.exhausted] = text(String(exhausted));
     attributes[ATTRIBUTES.failedAt] = text(new Date().toISOString());
-    await this.#client.send(
-      new SendMessageCommand({
+    const { client, sdk } = await this.#sqs.load();
+    await client.send(
+      new sdk.SendMessageCommand({
         QueueUrl: this.#queueUrl,
         MessageBody: record.body,
         MessageAttributes: attributes,

@@ -1,12 +1,12 @@
 /** Resolves and caches queue URLs from the ARNs Lambda puts on SQS records. */
-import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { OnDemandSqs } from '../aws/on-demand.ts';
 
 export class QueueUrls {
-  readonly #client: SQSClient;
+  readonly #sqs: OnDemandSqs;
   readonly #urls = new Map<string, Promise<string>>();
 
-  constructor(client: SQSClient) {
-    this.#client = client;
+  constructor(sqs: OnDemandSqs) {
+    this.#sqs = sqs;
   }
 
   /** @example await queueUrls.fromArn('arn:aws:sqs:us-east-1:123456789012:mail') */
@@ -14,8 +14,11 @@ export class QueueUrls {
     let url = this.#urls.get(arn);
     if (!url) {
       const [, , , , account, name] = arn.split(':');
-      url = this.#client
-        .send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }))
+      url = this.#sqs
+        .load()
+        .then(({ client, sdk }) =>
+          client.send(new sdk.GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account })),
+        )
         .then((response) => response.QueueUrl!);
       url.catch(() => this.#urls.delete(arn));
       this.#urls.set(arn, url);

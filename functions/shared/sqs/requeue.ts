@@ -2,18 +2,18 @@
  * Puts a waiting message back on its queue as a fresh message (its receive count starts again), with
  * its identity and why it waits: a paced or parked message must never look failed to the redrive policy.
  */
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
+import type { OnDemandSqs } from '../aws/on-demand.ts';
 import type { MailerError } from '../errors.ts';
 import { ATTRIBUTES, movedAttributes, text } from './message-attributes.ts';
 import type { QueueUrls } from './queue-urls.ts';
 
 export class Requeue {
-  readonly #client: SQSClient;
+  readonly #sqs: OnDemandSqs;
   readonly #queueUrls: QueueUrls;
 
-  constructor(client: SQSClient, queueUrls: QueueUrls) {
-    this.#client = client;
+  constructor(sqs: OnDemandSqs, queueUrls: QueueUrls) {
+    this.#sqs = sqs;
     this.#queueUrls = queueUrls;
   }
 
@@ -25,8 +25,9 @@ export class Requeue {
   ): Promise<void> {
     const attributes = movedAttributes(record, reason);
     attributes[ATTRIBUTES.parkedSince] = text(parkedSince);
-    await this.#client.send(
-      new SendMessageCommand({
+    const { client, sdk } = await this.#sqs.load();
+    await client.send(
+      new sdk.SendMessageCommand({
         QueueUrl: await this.#queueUrls.fromArn(record.eventSourceARN),
         MessageBody: record.body,
         MessageAttributes: attributes,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { before, beforeEach, describe, it } from 'node:test';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { drain } from '../../../local/event-source/poll.ts';
@@ -14,9 +15,10 @@ describe('sender: the deployable bundle', () => {
   const context = useHarness();
   let harness: Harness;
   let senderBundle: string;
+  let bundles: Map<string, string>;
 
   before(() => {
-    const bundles = synthesizeBundles();
+    bundles = synthesizeBundles();
     const sender = [...bundles.entries()].find(([logicalId]) => logicalId.includes('Sender'));
     assert.ok(sender, 'the stack has a sender function with a bundled asset');
     senderBundle = sender[1];
@@ -40,7 +42,19 @@ describe('sender: the deployable bundle', () => {
   it('imports in a fresh Node 24 process and sends a queued message through the local servers', async () => {
     await harness.connectMailbox('ops@example.com', 'microsoft');
     const queues = await harness.createQueues();
-    await enqueue(harness.sqs, queues.queueUrl, aMessage({ subject: 'from the bundle' }));
+    await enqueue(
+      harness.sqs,
+      queues.queueUrl,
+      aMessage({
+        subject: 'from the bundle',
+        html: '<p>Chart: <img src="cid:chart"></p>',
+        // Without content types: the slimmed bundle still names them (its nodemailer has no type registry).
+        attachments: [
+          { filename: 'report.xlsx', content: Buffer.from('sheet').toString('base64') },
+          { filename: 'chart.png', content: Buffer.from('png').toString('base64'), contentId: 'chart' },
+        ],
+      }),
+    );
     await enqueue(harness.sqs, queues.queueUrl, '{"not": "a message"}');
     const output: string[] = [];
 
@@ -57,7 +71,16 @@ describe('sender: the deployable bundle', () => {
     });
 
     assert.deepEqual(totals, { received: 2, failed: 0, deleted: 2 });
-    assert.equal(harness.smtp.microsoft.messages[0]?.parsed.subject, 'from the bundle');
+    const sent = harness.smtp.microsoft.messages[0]?.parsed;
+    assert.equal(sent?.subject, 'from the bundle');
+    assert.deepEqual(
+      sent?.attachments.map(({ filename, mimeType }) => [filename, mimeType]),
+      [
+        // The inline image first, in the multipart/related part with the HTML.
+        ['chart.png', 'image/png'],
+        ['report.xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
+      ],
+    );
     const logs = output
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -72,6 +95,12 @@ describe('sender: the deployable bundle', () => {
       'EMF metrics on stdout',
     );
     assertNoSecretsIn(output, harness.secrets());
+  });
+
+  it('stays within the cold-start budget of 300 KB minified, like every function of the stack', () => {
+    for (const [logicalId, bundle] of bundles)
+      assert.ok(statSync(bundle).size <= 300_000, `${logicalId}: ${statSync(bundle).size} bytes`);
+    assert.equal(bundles.size, 3);
   });
 
   it('refuses to start without its configuration, naming every missing setting', async () => {

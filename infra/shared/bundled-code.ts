@@ -1,0 +1,29 @@
+/**
+ * A function's code as a CDK asset bundled by bundle-function.ts. Not NodejsFunction: it takes no
+ * esbuild plugins, and the slimmed nodemailer needs one. Bundling is always local (no Docker); the
+ * asset hash is the bundle's, so an unchanged bundle is not uploaded again.
+ */
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { AssetHashType, DockerImage } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { projectRoot } from './paths.ts';
+
+const BUNDLER = join(projectRoot, 'infra', 'shared', 'bundle-function.ts');
+
+/** @param entry the handler file relative to the project root, e.g. functions/sender/handler.ts */
+export function bundledCode(entry: string): lambda.Code {
+  return lambda.Code.fromAsset(join(projectRoot, dirname(entry)), {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Required by the type, never pulled: local bundling below always succeeds or throws.
+      image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs24.x'),
+      local: {
+        tryBundle(outputDir) {
+          execFileSync(process.execPath, [BUNDLER, entry, outputDir], { stdio: 'inherit' });
+          return true;
+        },
+      },
+    },
+  });
+}
