@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import type { SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
+import { lambdaContext } from '../../../local/event-source/poll.ts';
 import { takeAllDeadLetters } from '../../harness/assertions.ts';
 import { queueCounts } from '../../harness/aws.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
@@ -53,7 +54,11 @@ describe('sender: hostile records', () => {
     }));
 
     for (let start = 0; start < records.length; start += 10) {
-      const response = await sender.handler({ Records: records.slice(start, start + 10) });
+      const response = await sender.handler(
+        { Records: records.slice(start, start + 10) },
+        // As Lambda invokes it: with a context, whose remaining time idempotency records use.
+        lambdaContext(60_000),
+      );
       assert.deepEqual(response.batchItemFailures, [], 'every record is dealt with: none left to retry');
     }
 
