@@ -160,7 +160,12 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
 }
 
 if (import.meta.main) {
-  const local = await startLocalMode();
+  const local = await startLocalMode().catch((error: Error) => {
+    console.error(
+      `oauth-mailer: ${error.message}. Is local mode already running? Stop it, or free the port.`,
+    );
+    process.exit(1);
+  });
   console.log(`
 oauth-mailer is running locally.
 
