@@ -14,12 +14,11 @@ import { projectRoot } from '../harness/net.ts';
 
 describe('cli: oauth-mailer', () => {
   const context = useHarness();
-  let harness: Harness;
+  const { harness } = context;
   let targetFile: string;
   let queues: Awaited<ReturnType<Harness['createQueues']>>;
 
   beforeEach(async () => {
-    harness = context.harness;
     queues = await harness.createQueues();
     const target: Target = {
       kind: 'local',

@@ -3,24 +3,20 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, beforeEach, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EnqueueError, MailProducer } from '../../client/index.ts';
 import { MailerError } from '../../functions/shared/errors.ts';
 import { queueCounts } from '../harness/aws.ts';
 import { aMessage } from '../harness/factories.ts';
-import type { Harness } from '../harness/index.ts';
 import { useHarness } from '../harness/lifecycle.ts';
 import { projectRoot } from '../harness/net.ts';
 
 describe('client: MailProducer', () => {
   const context = useHarness();
-  let harness: Harness;
+  const { harness } = context;
   before(() => {
     execFileSync(process.execPath, ['scripts/build.ts'], { cwd: projectRoot, stdio: 'ignore' });
-  });
-  beforeEach(() => {
-    harness = context.harness;
   });
 
   it('validates every message first and enqueues none when one is invalid, saying which and why', async () => {

@@ -9,7 +9,7 @@
  * `npm run test:faults` runs 10,000 messages over 20 mailboxes.
  */
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
@@ -19,7 +19,6 @@ import { assertNoSecretsIn, takeAllDeadLetters } from '../harness/assertions.ts'
 import { queueCounts, readSecretJson } from '../harness/aws.ts';
 import { startFaultProxy } from '../harness/aws-fault-proxy.ts';
 import { aMessage, startSenderWorkers } from '../harness/factories.ts';
-import type { Harness } from '../harness/index.ts';
 import { useHarness } from '../harness/lifecycle.ts';
 import { GOOGLE, MICROSOFT } from '../harness/provider-strings.ts';
 
@@ -32,10 +31,7 @@ const MICROSOFT_LIMITS = { messagesPerMinute: 600, connections: 3 };
 describe('faults: exactly once or dead-lettered with a reason, under injected faults', () => {
   // fauxqs serves SQS here: moto's SQS slows down as a queue grows to thousands of messages.
   const context = useHarness({ sqs: 'fauxqs' });
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   it(`sends ${MESSAGES} messages over ${MAILBOXES} mailboxes through ${WORKERS} workers while faults strike`, async () => {
     const mailboxes = Array.from({ length: MAILBOXES }, (_, index) => ({

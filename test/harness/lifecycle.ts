@@ -8,6 +8,7 @@ import type { TestSender } from './factories.ts';
 import { type Harness, type HarnessOptions, startHarness } from './index.ts';
 
 export interface HarnessContext {
+  /** The file's harness, usable inside hooks and tests (it starts in before()). */
   readonly harness: Harness;
   /** Closes the sender after the file and includes its output in the secret scan. */
   track<T extends TestSender>(sender: T): T;
@@ -29,13 +30,21 @@ export function useHarness(options: HarnessOptions = {}): HarnessContext {
     await harness!.stop();
   });
   return {
-    get harness() {
-      if (!harness) throw new Error('the harness starts in before(); use it inside tests');
-      return harness;
-    },
+    harness: startedHarness(() => harness),
     track(sender) {
       senders.push(sender);
       return sender;
     },
   };
+}
+
+/** Stands for the harness before it exists, so a test file can name it once, at the top. */
+function startedHarness(current: () => Harness | undefined): Harness {
+  return new Proxy({} as Harness, {
+    get(_target, property) {
+      const harness = current();
+      if (!harness) throw new Error('the harness starts in before(); use it inside hooks and tests');
+      return Reflect.get(harness, property);
+    },
+  });
 }

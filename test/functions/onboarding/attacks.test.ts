@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
-import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
+import { MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
 
@@ -12,13 +12,12 @@ const codeOf = (html: string) => /id="code">([^<]*)</.exec(html)?.[1];
 
 describe('onboarding: attacks end in a 4xx page and save nothing', () => {
   const context = useHarness();
-  let harness: Harness;
+  const { harness } = context;
   const pages: string[] = [];
   const onboardings = useOnboarding(context, pages);
   let onboarding: OnboardingServer;
 
   beforeEach(() => {
-    harness = context.harness;
     onboarding = onboardings.current();
   });
 

@@ -5,13 +5,13 @@ import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-sha
 import { readSecretJson } from '../../harness/aws.ts';
 import { launchChromium, signInAndConsent } from '../../harness/browser.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
-import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
+import { MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
 
 describe('onboarding: an operator connects a mailbox in a real browser', () => {
   const context = useHarness();
-  let harness: Harness;
+  const { harness } = context;
   let onboarding: OnboardingServer;
   let browser: Browser;
 
@@ -23,7 +23,6 @@ describe('onboarding: an operator connects a mailbox in a real browser', () => {
   });
   const onboardings = useOnboarding(context);
   beforeEach(() => {
-    harness = context.harness;
     onboarding = onboardings.current();
   });
 

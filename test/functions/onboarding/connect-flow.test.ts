@@ -6,7 +6,7 @@ import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { readSecretJson } from '../../harness/aws.ts';
 import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
-import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
+import { MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
 import type { ProfileName } from '../../harness/provider-strings.ts';
@@ -29,12 +29,11 @@ const text = (html: string, id: string) => new RegExp(`id="${id}">([^<]*)<`).exe
 
 describe('onboarding: connecting a mailbox', () => {
   const context = useHarness();
-  let harness: Harness;
+  const { harness } = context;
   const onboardings = useOnboarding(context);
   let onboarding: OnboardingServer;
 
   beforeEach(() => {
-    harness = context.harness;
     onboarding = onboardings.current();
   });
 

@@ -1,22 +1,18 @@
 import assert from 'node:assert/strict';
-import { before, beforeEach, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { invokeBundle, synthesizeBundles } from '../../harness/bundles.ts';
-import type { Harness } from '../../harness/index.ts';
 import { MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 describe('onboarding: the deployable bundle', () => {
   const context = useHarness();
-  let harness: Harness;
+  const { harness } = context;
   let bundle: string;
 
   before(() => {
     const found = [...synthesizeBundles().entries()].find(([logicalId]) => logicalId.includes('Onboarding'));
     assert.ok(found, 'the stack has an onboarding function with a bundled asset');
     bundle = found[1];
-  });
-  beforeEach(() => {
-    harness = context.harness;
   });
 
   it('imports in a fresh Node 24 process and starts a Google sign-in from an HTTP API event', async () => {

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { deadLetters } from '../../harness/assertions.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
-import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 const many = (count: number, prefix = 'r') =>
@@ -73,11 +72,10 @@ const cases: Array<{ name: string; body: unknown; reason: RegExp; from?: 'google
 
 describe('sender: bad messages are dead-lettered with a clear reason and nothing is sent', () => {
   const context = useHarness();
-  let harness: Harness;
+  const { harness } = context;
   let sender: TestSender;
 
   beforeEach(async () => {
-    harness = context.harness;
     await harness.connectMailbox('ops@example.com', 'google');
     await harness.connectMailbox('ms@example.com', 'microsoft');
     sender = context.track(newSender(harness, await harness.createQueues()));

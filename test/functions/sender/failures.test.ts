@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
@@ -11,7 +11,7 @@ import type { RetryPolicy } from '../../../functions/shared/retry-policy.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { createTopic, queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
-import { type Harness, MAILBOX_PREFIX, SENDING_TABLE } from '../../harness/index.ts';
+import { MAILBOX_PREFIX, SENDING_TABLE } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import type { TokenFault } from '../../harness/oauth-server.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from '../../harness/provider-strings.ts';
@@ -26,10 +26,7 @@ const FAST_RETRIES: RetryPolicy = {
 
 describe('sender: every failure class ends where it should', () => {
   const context = useHarness();
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   const parkedMail = () => new ParkedMail(new DynamoDBClient({}), SENDING_TABLE);
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { lambdaContext } from '../../../local/event-source/poll.ts';
@@ -7,7 +7,6 @@ import { takeAllDeadLetters } from '../../harness/assertions.ts';
 import { queueCounts } from '../../harness/aws.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { hostileBody } from '../../harness/hostile-bodies.ts';
-import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 /** `npm run test:faults` raises this to 10,000. */
@@ -16,10 +15,7 @@ const RECORDS = Number(process.env.FUZZ_RECORDS ?? 400);
 describe('sender: hostile records', () => {
   // fauxqs serves SQS: moto's SQS slows down as the dead-letter queue grows to thousands of messages.
   const context = useHarness({ sqs: 'fauxqs' });
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   it(`dead-letters ${RECORDS} generated malformed or hostile records with a reason, sending nothing and never crashing`, async () => {
     await harness.connectMailbox('ops@example.com', 'google');

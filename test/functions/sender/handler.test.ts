@@ -1,19 +1,18 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
-import { before, beforeEach, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { drain } from '../../../local/event-source/poll.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { enqueue } from '../../harness/aws.ts';
 import { invokeBundle, synthesizeBundles } from '../../harness/bundles.ts';
 import { aMessage } from '../../harness/factories.ts';
-import type { Harness } from '../../harness/index.ts';
 import { MAILBOX_PREFIX, SENDING_TABLE } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 describe('sender: the deployable bundle', () => {
   const context = useHarness();
-  let harness: Harness;
+  const { harness } = context;
   let senderBundle: string;
   let bundles: Map<string, string>;
 
@@ -22,9 +21,6 @@ describe('sender: the deployable bundle', () => {
     const sender = [...bundles.entries()].find(([logicalId]) => logicalId.includes('Sender'));
     assert.ok(sender, 'the stack has a sender function with a bundled asset');
     senderBundle = sender[1];
-  });
-  beforeEach(() => {
-    harness = context.harness;
   });
 
   const lambdaEnv = (deadLetterQueueUrl: string) => ({

@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { enqueue, queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, startSenderWorkers } from '../../harness/factories.ts';
-import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { GOOGLE } from '../../harness/provider-strings.ts';
 
 describe('sender: provider limits across instances', () => {
   const context = useHarness();
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   it('holds a mailbox to its rate and connection limits while several instances send its mail', async () => {
     const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');

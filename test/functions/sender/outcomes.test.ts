@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
 import { createTopic } from '../../harness/aws.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
-import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { GOOGLE } from '../../harness/provider-strings.ts';
 
 describe('sender: outcome events', () => {
   const context = useHarness();
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   it("publishes every message's outcome with its reason and the producer's metadata", async () => {
     const topic = await createTopic(harness.sqs, 'outcomes');

@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { messageIdFor } from '../../../functions/shared/smtp/compose.ts';
 import { DEFAULT_CONNECTIONS } from '../../../functions/shared/smtp/transports.ts';
 import { queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
-import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 describe('sender: the send path end to end', () => {
   const context = useHarness();
   const track = context.track;
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   for (const profile of ['google', 'microsoft'] as const) {
     it(`delivers a queued message through the ${profile}-like SMTP server, authenticated by XOAUTH2 with an issued token`, async () => {

@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { mapConcurrent } from '../../../functions/shared/concurrency.ts';
 import { newValidator } from '../../harness/factories.ts';
-import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 const FLEET = 1000;
 
 describe('validator: a fleet of mailboxes', () => {
   const context = useHarness();
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   it(`validates ${FLEET} mailboxes in one run, never more at once than its concurrency`, async () => {
     const addresses = Array.from({ length: FLEET }, (_, index) => `user${index}@example.com`);

@@ -1,20 +1,17 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
 import { createTopic, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
-import { type Harness, MAILBOX_PREFIX } from '../../harness/index.ts';
+import { MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { MICROSOFT } from '../../harness/provider-strings.ts';
 
 describe('validator: token health', () => {
   const context = useHarness();
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   const tags = async (address: string) => {
     const { Tags = [] } = await harness.secretsManager.send(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { before, beforeEach, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -8,7 +8,6 @@ import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
 import { OperatorAlerts } from '../../../infra/shared/operator-alerts.ts';
 import { readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
-import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { MICROSOFT } from '../../harness/provider-strings.ts';
 import type { CapturedTelemetry } from '../../harness/telemetry.ts';
@@ -28,16 +27,13 @@ type Alarm = {
 
 describe('infra: OperatorAlerts', () => {
   const context = useHarness();
-  let harness: Harness;
+  const { harness } = context;
   let template: Template;
   let alarms: Record<string, Alarm>;
 
   before(() => {
     ({ template } = synthesize());
     alarms = template.findResources('AWS::CloudWatch::Alarm') as Record<string, Alarm>;
-  });
-  beforeEach(() => {
-    harness = context.harness;
   });
 
   /** Runs the functions through every situation that emits an alarmed metric, and returns what they printed. */

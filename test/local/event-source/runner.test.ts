@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { enqueue, queueCounts } from '../../harness/aws.ts';
 import { aMessage, startSenderWorkers } from '../../harness/factories.ts';
-import type { Harness } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 describe('local: the event-source runner', () => {
   const context = useHarness();
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   it('feeds the sender from several worker processes; workers killed before their delete lose and duplicate nothing', async () => {
     await harness.connectMailbox('ops@example.com', 'google');

@@ -7,7 +7,7 @@ import { SENDING_TABLE } from '../../../harness/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
 describe('Class: MailboxLimiter', () => {
-  const context = useHarness();
+  useHarness();
   let clock: number;
   let dynamodb: DynamoDBClient;
   /** A sender instance: its own limiter, sharing the table (and a clock the test moves). */
@@ -22,7 +22,6 @@ describe('Class: MailboxLimiter', () => {
     );
 
   beforeEach(() => {
-    assert.ok(context.harness, 'the emulator runs');
     clock = Date.UTC(2026, 10, 21, 9, 30);
     dynamodb ??= new DynamoDBClient({});
   });

@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { registerAppMailbox } from '../../../../functions/shared/mailbox/register-app-mailbox.ts';
 import type { MailboxSecret } from '../../../../functions/shared/mailbox/secret-shape.ts';
 import { readSecretJson } from '../../../harness/aws.ts';
 import { aMessage, newSender } from '../../../harness/factories.ts';
-import { type Harness, MAILBOX_PREFIX } from '../../../harness/index.ts';
+import { MAILBOX_PREFIX } from '../../../harness/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
 describe('Function: registerAppMailbox()', () => {
   const context = useHarness();
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   it('registers a Microsoft app-only mailbox without a browser; the sender mints client-credentials tokens for it', async () => {
     harness.smtp.microsoft.appMailboxes.add('noreply@example.com');

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { redrive } from '../../../../functions/shared/sqs/redrive.ts';
 import { deadLetters } from '../../../harness/assertions.ts';
 import { queueCounts } from '../../../harness/aws.ts';
 import { aMessage, newSender } from '../../../harness/factories.ts';
-import type { Harness } from '../../../harness/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 import { GOOGLE } from '../../../harness/provider-strings.ts';
 
@@ -18,10 +17,7 @@ const FAST = {
 
 describe('Function: redrive()', () => {
   const context = useHarness();
-  let harness: Harness;
-  beforeEach(() => {
-    harness = context.harness;
-  });
+  const { harness } = context;
 
   it('moves dead-lettered mail back; what had been sent is not sent again, what had not is sent once', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
