@@ -164,12 +164,13 @@ for (const rtt of RTTS) {
 // nodemailer sends MAIL, RCPT and DATA in one turn and the body in a second: two round trips.
 const PROTOCOL_ROUND_TRIPS = 2;
 
-// Cold start: each function's bundle, its size and the time to import it in a fresh Node 24 process.
+// Cold start: each function's bundle, its size and the time to import it in a fresh Node 24 process
+// (the median of 15: single imports vary by tens of milliseconds on a busy 2-core machine).
 const bundles = synthesizeBundles();
 const node = process.execPath;
 const timed = (args: string[], env: NodeJS.ProcessEnv) => {
   const times: number[] = [];
-  for (let run = 0; run < 7; run++) {
+  for (let run = 0; run < 15; run++) {
     const started = performance.now();
     const { status, stderr } = spawnSync(node, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     if (status !== 0) throw new Error(`node ${args.join(' ')} failed: ${stderr}`);
