@@ -4,6 +4,7 @@
  * of implicit TLS, STARTTLS and HTTP alike.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { listen } from '../local/listen.ts';
 
 export interface LatencyProxy {
   readonly port: number;
@@ -50,9 +51,8 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
     client.on('error', fail).on('close', () => sockets.delete(client));
     upstream.on('error', fail).on('close', () => sockets.delete(upstream));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   Object.assign(proxy, {
-    port: (server.address() as { port: number }).port,
+    port: await listen(server),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

@@ -11,7 +11,7 @@ import { projectRoot } from './paths.ts';
 import { slimNodemailer } from './slim-nodemailer.ts';
 
 /** Writes `index.mjs` (and its map) for the entry file (relative to the project root) into outputDir. */
-export async function bundleFunction(entry: string, outputDir: string): Promise<void> {
+async function bundleFunction(entry: string, outputDir: string): Promise<void> {
   await build({
     entryPoints: [join(projectRoot, entry)],
     outfile: join(outputDir, 'index.mjs'),

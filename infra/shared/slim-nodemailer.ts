@@ -7,11 +7,13 @@ import { join } from 'node:path';
 import type { Plugin } from 'esbuild';
 import { projectRoot } from './paths.ts';
 
+const NODEMAILER_ESM = '/nodemailer/dist/esm';
+
 const slim = (name: string) =>
   join(projectRoot, 'functions', 'shared', 'smtp', 'nodemailer-slim', `${name}.ts`);
 
 /** nodemailer's dist/esm modules (by path from dist/esm) and what replaces each. */
-export const NODEMAILER_STAND_INS: Readonly<Record<string, string>> = {
+const NODEMAILER_STAND_INS: Readonly<Record<string, string>> = {
   'mime-funcs/mime-types.js': slim('mime-types'),
   'well-known/index.js': slim('well-known'),
   'dkim/index.js': slim('unbundled'),
@@ -23,9 +25,10 @@ export const slimNodemailer: Plugin = {
   name: 'slim-nodemailer',
   setup(build) {
     build.onResolve({ filter: /^\.\.?\// }, (args) => {
-      const at = args.resolveDir.replaceAll('\\', '/').lastIndexOf('/nodemailer/dist/esm');
+      const dir = args.resolveDir.replaceAll('\\', '/');
+      const at = dir.lastIndexOf(NODEMAILER_ESM);
       if (at < 0) return undefined;
-      const fromEsm = join(args.resolveDir.slice(at + '/nodemailer/dist/esm'.length), args.path)
+      const fromEsm = join(dir.slice(at + NODEMAILER_ESM.length), args.path)
         .replaceAll('\\', '/')
         .replace(/^\//, '');
       const standIn = NODEMAILER_STAND_INS[fromEsm];

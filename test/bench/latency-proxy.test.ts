@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type LatencyProxy, startLatencyProxy } from '../../bench/latency-proxy.ts';
+import { listen } from '../../local/listen.ts';
 
 /** A line server that answers every line it reads with "ok <line>". */
 const echo = createServer((socket) => {
@@ -26,8 +27,7 @@ async function answers(socket: Socket, count: number): Promise<string[]> {
 describe('Benchmark latency proxy', () => {
   let proxy: LatencyProxy;
   before(async () => {
-    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
-    proxy = await startLatencyProxy((echo.address() as { port: number }).port);
+    proxy = await startLatencyProxy(await listen(echo));
   });
   after(async () => {
     await proxy.stop();

@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import PostalMime from 'postal-mime';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { listen } from '../../local/listen.ts';
 import type { OAuthServer } from './oauth-server.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from './provider-strings.ts';
 import type { TestCertificates } from './tls.ts';
@@ -218,8 +219,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     };
   };
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.server.address() as { port: number }).port;
+  const port = await listen(server.server);
   const handle: SmtpServerHandle = {
     host: '127.0.0.1',
     port,

@@ -51,14 +51,12 @@ const BY_EXTENSION: Readonly<Record<string, string>> = {
   zip: 'application/zip',
 };
 
-export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
 /** The content type for a file name (or a bare extension); application/octet-stream when unknown. */
 export function contentTypeFor(filename: string): string {
-  const extension = filename.includes('.') ? filename.slice(filename.lastIndexOf('.') + 1) : filename;
-  return Object.hasOwn(BY_EXTENSION, extension.toLowerCase())
-    ? BY_EXTENSION[extension.toLowerCase()]!
-    : DEFAULT_CONTENT_TYPE;
+  const extension = filename.slice(filename.lastIndexOf('.') + 1).toLowerCase();
+  return Object.hasOwn(BY_EXTENSION, extension) ? BY_EXTENSION[extension]! : DEFAULT_CONTENT_TYPE;
 }
 
 /** The usual extension of a content type (parameters ignored); "bin" when unknown. */

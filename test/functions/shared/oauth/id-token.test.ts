@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { verifyIdToken } from '../../../../functions/shared/oauth/id-token.ts';
 import { parseProviders } from '../../../../functions/shared/oauth/providers.ts';
+import { listen } from '../../../../local/listen.ts';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CONSUMERS = '9188040d-6c67-4c5b-b112-36a304b66dad';
@@ -17,8 +18,7 @@ describe('Function: verifyIdToken()', () => {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'test', alg: 'RS256', use: 'sig' };
     server = createServer((_request, response) => response.end(JSON.stringify({ keys: [jwk] })));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    jwksUri = `http://127.0.0.1:${(server.address() as { port: number }).port}/keys`;
+    jwksUri = `http://127.0.0.1:${await listen(server)}/keys`;
     sign = (claims, options = {}) =>
       new SignJWT(claims)
         .setProtectedHeader({ alg: 'RS256', kid: 'test' })
