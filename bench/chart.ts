@@ -6,12 +6,19 @@ export function renderChart(points: Array<{ rttMs: number; ours: number; baselin
   const maxX = Math.max(...points.map((p) => p.rttMs), 1);
   const maxY = Math.max(...points.map((p) => p.baseline), 1) * 1.1;
   const x = (value: number) => Math.round(pad.left + (value / maxX) * (width - pad.left - pad.right));
-  const y = (value: number) => Math.round(height - pad.bottom - (value / maxY) * (height - pad.top - pad.bottom));
+  const y = (value: number) =>
+    Math.round(height - pad.bottom - (value / maxY) * (height - pad.top - pad.bottom));
   const line = (key: 'ours' | 'baseline', color: string) =>
     `<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${points.map((p) => `${x(p.rttMs)},${y(p[key])}`).join(' ')}"/>` +
-    points.map((p) => `<circle cx="${x(p.rttMs)}" cy="${y(p[key])}" r="3.5" fill="${color}"><title>${key} at ${p.rttMs} ms: ${p[key]} ms</title></circle>`).join('');
+    points
+      .map(
+        (p) =>
+          `<circle cx="${x(p.rttMs)}" cy="${y(p[key])}" r="3.5" fill="${color}"><title>${key} at ${p.rttMs} ms: ${p[key]} ms</title></circle>`,
+      )
+      .join('');
   const ticksY = Array.from({ length: 5 }, (_, index) => (maxY / 4) * index);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12" role="img">
+<title>Billed milliseconds per message against round-trip time: oauth-mailer and the baseline</title>
 <rect width="100%" height="100%" fill="white"/>
 <text x="${width / 2}" y="20" text-anchor="middle" font-size="14">Billed milliseconds per message</text>
 ${ticksY.map((tick) => `<line x1="${pad.left}" x2="${width - pad.right}" y1="${y(tick)}" y2="${y(tick)}" stroke="#eee"/><text x="${pad.left - 8}" y="${y(tick) + 4}" text-anchor="end">${Math.round(tick)}</text>`).join('')}

@@ -33,6 +33,15 @@ export function costPer1000(inputs: CostInputs) {
   // The producer's SendMessage, and the event source's batched receive and delete.
   const sqs = (1000 + (2 * 1000) / inputs.batchSize) * PRICES.sqsRequest;
   const secretsManager = inputs.secretsManagerCallsPer1000 * PRICES.secretsManagerCall;
-  const dynamodb = 1000 * (inputs.dynamoWritesPerMessage * PRICES.dynamoWrite + inputs.dynamoReadsPerMessage * PRICES.dynamoRead);
-  return { lambda, sqs, secretsManager, dynamodb, total: lambda + sqs + secretsManager + dynamodb, ses: 1000 * PRICES.ses };
+  const dynamodb =
+    1000 *
+    (inputs.dynamoWritesPerMessage * PRICES.dynamoWrite + inputs.dynamoReadsPerMessage * PRICES.dynamoRead);
+  return {
+    lambda,
+    sqs,
+    secretsManager,
+    dynamodb,
+    total: lambda + sqs + secretsManager + dynamodb,
+    ses: 1000 * PRICES.ses,
+  };
 }

@@ -11,15 +11,15 @@ import nodemailer from 'nodemailer';
 import { createSender } from '../functions/sender/create-sender.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
-import { startFaultProxy } from '../test/harness/aws-fault-proxy.ts';
-import { synthesizeBundles } from '../test/harness/bundles.ts';
-import { aMessage, newValidator } from '../test/harness/factories.ts';
-import { startHarness } from '../test/harness/index.ts';
-import { captureTelemetry } from '../test/harness/telemetry.ts';
-import { costPer1000 } from './cost-model.ts';
+import { createValidator } from '../functions/validator/create-validator.ts';
 import { lambdaContext } from '../local/event-source/poll.ts';
-import { startLatencyProxy } from './latency-proxy.ts';
+import { startFaultProxy } from '../local/world/aws-fault-proxy.ts';
+import { synthesizeBundles } from '../local/world/bundles.ts';
+import { captureTelemetry } from '../local/world/captured-telemetry.ts';
+import { startWorld } from '../local/world/index.ts';
+import { startLatencyProxy } from '../local/world/latency-proxy.ts';
 import { renderChart } from './chart.ts';
+import { costPer1000 } from './cost-model.ts';
 
 const RTTS = (process.env.BENCH_RTTS ?? '0,10,40').split(',').map(Number);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
@@ -30,7 +30,7 @@ const MEMORY_MB = 256;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const round = (value: number, digits = 2) => Number(value.toFixed(digits));
 
-const harness = await startHarness();
+const harness = await startWorld();
 const awsProxy = await startFaultProxy(harness.moto.endpoint);
 process.env.AWS_ENDPOINT_URL = awsProxy.endpoint;
 const smtpProxy = await startLatencyProxy(harness.smtp.google.port);
@@ -49,8 +49,18 @@ const records = (count: number, offset: number): SQSRecord[] =>
   Array.from({ length: count }, (_, index) => ({
     messageId: `bench-${runId}-${offset + index}`,
     receiptHandle: `bench-${runId}-${offset + index}`,
-    body: JSON.stringify(aMessage({ from: 'bench@example.com', subject: `message ${offset + index}` })),
-    attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'bench', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+    body: JSON.stringify({
+      from: 'bench@example.com',
+      to: 'customer@example.net',
+      subject: `message ${offset + index}`,
+      text: 'Hello, your invoice is attached.',
+    }),
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: String(Date.now()),
+      SenderId: 'bench',
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+    },
     messageAttributes: {},
     md5OfBody: '',
     eventSource: 'aws:sqs',
@@ -79,10 +89,19 @@ interface Measured {
 }
 
 function counters() {
-  return { trips: smtpProxy.roundTrips, tokens: harness.oauth.google.tokenRequests.length, sm: awsProxy.secretsManagerCalls };
+  return {
+    trips: smtpProxy.roundTrips,
+    tokens: harness.oauth.google.tokenRequests.length,
+    sm: awsProxy.secretsManagerCalls,
+  };
 }
 
-function figures(count: number, billedMs: number, before: ReturnType<typeof counters>, peakMemoryMb: number): Measured {
+function figures(
+  count: number,
+  billedMs: number,
+  before: ReturnType<typeof counters>,
+  peakMemoryMb: number,
+): Measured {
   const after = counters();
   return {
     messagesPerSecond: round((count * 1000) / billedMs, 1),
@@ -96,12 +115,22 @@ function figures(count: number, billedMs: number, before: ReturnType<typeof coun
 
 /** The error codes the sender logged, so a failed run says why. */
 const failureReasons = (telemetry: ReturnType<typeof captureTelemetry>) =>
-  [...new Set(telemetry.logs().map((entry) => entry.errorCode).filter(Boolean))].join(', ') || 'no error code logged';
+  [
+    ...new Set(
+      telemetry
+        .logs()
+        .map((entry) => entry.errorCode)
+        .filter(Boolean),
+    ),
+  ].join(', ') || 'no error code logged';
 
 /** Ours: one sender instance, warmed by one batch, then `MESSAGES` more in batches of ten. */
 async function ours(): Promise<Measured> {
   const telemetry = captureTelemetry('sender');
-  const sender = createSender({ ...harness.senderConfig(queues), providers: parseProviders(JSON.stringify(providers)) }, telemetry);
+  const sender = createSender(
+    { ...harness.senderConfig(queues), providers: parseProviders(JSON.stringify(providers)) },
+    telemetry,
+  );
   await sender.handler({ Records: records(BATCH, 0) }, lambdaContext(60_000));
   const before = counters();
   const { result: billed, peakMb } = await withPeakMemory(async () => {
@@ -110,7 +139,8 @@ async function ours(): Promise<Measured> {
       const started = performance.now();
       const response = await sender.handler({ Records: records(BATCH, offset) }, lambdaContext(60_000));
       billedMs += performance.now() - started;
-      if (response.batchItemFailures.length > 0) throw new Error(`a benchmark send failed: ${failureReasons(telemetry)}`);
+      if (response.batchItemFailures.length > 0)
+        throw new Error(`a benchmark send failed: ${failureReasons(telemetry)}`);
     }
     return billedMs;
   });
@@ -199,9 +229,15 @@ const coldStart = [...bundles.entries()].map(([logicalId, path]) => {
     function: logicalId.replace(/[0-9A-F]{8}$/, ''),
     minifiedKb: round(statSync(path).size / 1024, 1),
     gzippedKb: round(gzipSync(code).length / 1024, 1),
-    importMsAboveBareNode: round(timed(['--input-type=module', '-e', `await import(${JSON.stringify(path)})`], functionEnv) - bare, 1),
+    importMsAboveBareNode: round(
+      timed(['--input-type=module', '-e', `await import(${JSON.stringify(path)})`], functionEnv) - bare,
+      1,
+    ),
     // The part of that the Lambda runtime's own AWS SDK takes: the same imports, without our code.
-    awsSdkImportMsAboveBareNode: round(timed(['--input-type=module', '-e', sdkImports(code.toString())], functionEnv) - bare, 1),
+    awsSdkImportMsAboveBareNode: round(
+      timed(['--input-type=module', '-e', sdkImports(code.toString())], functionEnv) - bare,
+      1,
+    ),
   };
 });
 
@@ -215,12 +251,19 @@ await mapConcurrent(
 );
 const validatorConfig = { providers: parseProviders(JSON.stringify(providers)) };
 const fleetStarted = performance.now();
-await newValidator(harness, { config: { ...validatorConfig, concurrency: 10 } }).handler({});
+await createValidator(
+  harness.validatorConfig({ ...validatorConfig, concurrency: 10 }),
+  captureTelemetry('validator'),
+).handler({});
 const validatorMs = performance.now() - fleetStarted;
 const sample = 50;
 const sequentialStarted = performance.now();
-const sequential = newValidator(harness, { config: { ...validatorConfig, concurrency: 1 } });
-for (let index = 0; index < sample; index++) await sequential.handler({ mailbox: `fleet${index}@example.com` });
+const sequential = createValidator(
+  harness.validatorConfig({ ...validatorConfig, concurrency: 1 }),
+  captureTelemetry('validator'),
+);
+for (let index = 0; index < sample; index++)
+  await sequential.handler({ mailbox: `fleet${index}@example.com` });
 const sequentialMs = ((performance.now() - sequentialStarted) / sample) * (VALIDATOR_MAILBOXES + 1);
 
 // Cost of ours at the 10 ms round trip, the closest to a provider in the same region.
@@ -244,28 +287,86 @@ const warmTrips = Math.max(...runs.map((run) => run.ours.smtpRoundTripsPerMessag
 const tokensPer1000 = Math.max(...runs.map((run) => run.ours.tokenRequestsPer1000));
 const smPer1000 = Math.max(...runs.map((run) => run.ours.secretsManagerCallsPer1000));
 const targets = [
-  { name: 'billed ms per message, baseline / ours, at 10 ms', target: '>= 5', measured: ratio(10), met: ratio(10) >= 5 },
-  { name: 'billed ms per message, baseline / ours, at 40 ms', target: '>= 5', measured: ratio(40), met: ratio(40) >= 5 },
-  { name: 'SMTP round trips per message on a warm connection', target: `<= ${PROTOCOL_ROUND_TRIPS} (MAIL+RCPT+DATA pipelined, then the body)`, measured: warmTrips, met: warmTrips <= PROTOCOL_ROUND_TRIPS },
-  { name: 'token requests per 1,000 messages (one mailbox, one instance, within a token lifetime)', target: '<= 1 per mailbox per token lifetime', measured: tokensPer1000, met: tokensPer1000 === 0 },
-  { name: 'Secrets Manager calls per 1,000 messages (one mailbox, within a cache period)', target: '<= 1 read per mailbox per cache period', measured: smPer1000, met: smPer1000 === 0 },
+  {
+    name: 'billed ms per message, baseline / ours, at 10 ms',
+    target: '>= 5',
+    measured: ratio(10),
+    met: ratio(10) >= 5,
+  },
+  {
+    name: 'billed ms per message, baseline / ours, at 40 ms',
+    target: '>= 5',
+    measured: ratio(40),
+    met: ratio(40) >= 5,
+  },
+  {
+    name: 'SMTP round trips per message on a warm connection',
+    target: `<= ${PROTOCOL_ROUND_TRIPS} (MAIL+RCPT+DATA pipelined, then the body)`,
+    measured: warmTrips,
+    met: warmTrips <= PROTOCOL_ROUND_TRIPS,
+  },
+  {
+    name: 'token requests per 1,000 messages (one mailbox, one instance, within a token lifetime)',
+    target: '<= 1 per mailbox per token lifetime',
+    measured: tokensPer1000,
+    met: tokensPer1000 === 0,
+  },
+  {
+    name: 'Secrets Manager calls per 1,000 messages (one mailbox, within a cache period)',
+    target: '<= 1 read per mailbox per cache period',
+    measured: smPer1000,
+    met: smPer1000 === 0,
+  },
   { name: 'largest bundle, KB minified', target: '<= 300', measured: maxBundle, met: maxBundle <= 300 },
-  { name: 'slowest bundle import above a bare Node start, ms', target: '<= 100', measured: maxImport, met: maxImport <= 100 },
-  { name: 'infrastructure cost per 1,000 emails, $', target: '<= 0.005', measured: round(cost.total, 5), met: cost.total <= 0.005 },
-  { name: `validator: ${VALIDATOR_MAILBOXES} mailboxes at 10 ms round trip, s`, target: '< 30', measured: round(validatorMs / 1000, 1), met: validatorMs < 30_000 },
+  {
+    name: 'slowest bundle import above a bare Node start, ms',
+    target: '<= 100',
+    measured: maxImport,
+    met: maxImport <= 100,
+  },
+  {
+    name: 'infrastructure cost per 1,000 emails, $',
+    target: '<= 0.005',
+    measured: round(cost.total, 5),
+    met: cost.total <= 0.005,
+  },
+  {
+    name: `validator: ${VALIDATOR_MAILBOXES} mailboxes at 10 ms round trip, s`,
+    target: '< 30',
+    measured: round(validatorMs / 1000, 1),
+    met: validatorMs < 30_000,
+  },
 ];
 
 const results = {
-  machine: { cpus: (await import('node:os')).cpus().length, node: process.version, at: new Date().toISOString() },
+  machine: {
+    cpus: (await import('node:os')).cpus().length,
+    node: process.version,
+    at: new Date().toISOString(),
+  },
   settings: { messages: MESSAGES, baselineMessages: BASELINE_MESSAGES, batch: BATCH, memoryMb: MEMORY_MB },
   runs,
   coldStart: { bareNodeMs: round(bare, 1), functions: coldStart },
-  validator: { mailboxes: VALIDATOR_MAILBOXES, concurrency: 10, seconds: round(validatorMs / 1000, 1), sequentialSecondsEstimated: round(sequentialMs / 1000, 1) },
+  validator: {
+    mailboxes: VALIDATOR_MAILBOXES,
+    concurrency: 10,
+    seconds: round(validatorMs / 1000, 1),
+    sequentialSecondsEstimated: round(sequentialMs / 1000, 1),
+  },
   costPer1000Emails: Object.fromEntries(Object.entries(cost).map(([key, value]) => [key, round(value, 6)])),
   targets,
 };
 writeFileSync('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
-writeFileSync('bench/billed-ms.svg', renderChart(runs.map((run) => ({ rttMs: run.rttMs, ours: run.ours.billedMsPerMessage, baseline: run.baseline.billedMsPerMessage }))));
+writeFileSync(
+  'bench/billed-ms.svg',
+  renderChart(
+    runs.map((run) => ({
+      rttMs: run.rttMs,
+      ours: run.ours.billedMsPerMessage,
+      baseline: run.baseline.billedMsPerMessage,
+    })),
+  ),
+);
 
 const table = [
   '| round trip | | messages/s | billed ms/message | SMTP round trips/message | token requests/1,000 | Secrets Manager calls/1,000 | peak RSS MB |',
@@ -279,14 +380,19 @@ const table = [
   '',
   '| function | minified KB | gzipped KB | import ms above bare Node | of which the runtime AWS SDK |',
   '| --- | --- | --- | --- | --- |',
-  ...coldStart.map((entry) => `| ${entry.function} | ${entry.minifiedKb} | ${entry.gzippedKb} | ${entry.importMsAboveBareNode} | ${entry.awsSdkImportMsAboveBareNode} |`),
+  ...coldStart.map(
+    (entry) =>
+      `| ${entry.function} | ${entry.minifiedKb} | ${entry.gzippedKb} | ${entry.importMsAboveBareNode} | ${entry.awsSdkImportMsAboveBareNode} |`,
+  ),
   '',
   `Validator: ${VALIDATOR_MAILBOXES} mailboxes in ${results.validator.seconds} s at concurrency 10 (one at a time: about ${results.validator.sequentialSecondsEstimated} s, estimated from ${sample}).`,
   `Cost per 1,000 emails (10 ms round trip): $${round(cost.total, 5)} (Lambda $${round(cost.lambda, 6)}, SQS $${round(cost.sqs, 6)}, DynamoDB $${round(cost.dynamodb, 6)}, Secrets Manager $${round(cost.secretsManager, 6)}); SES: $${round(cost.ses, 2)}.`,
   '',
   '| target | goal | measured | met |',
   '| --- | --- | --- | --- |',
-  ...targets.map((target) => `| ${target.name} | ${target.target} | ${target.measured} | ${target.met ? 'yes' : 'no'} |`),
+  ...targets.map(
+    (target) => `| ${target.name} | ${target.target} | ${target.measured} | ${target.met ? 'yes' : 'no'} |`,
+  ),
 ];
 console.log(table.join('\n'));
 

@@ -1,25 +1,28 @@
 /** The CLI's commands: each takes the target and its arguments and returns data (printed as JSON or text). */
 import { spawn } from 'node:child_process';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { MailProducer } from '../client/producer.ts';
-import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
 import { MailerError } from '../functions/shared/errors.ts';
 import { listMailboxes } from '../functions/shared/mailbox/directory.ts';
 import { ParkedMail } from '../functions/shared/mailbox/parked-mail.ts';
-import { registerAppMailbox } from '../functions/shared/mailbox/register-app-mailbox.ts';
-import { secretNameFor, STATUS_TAGS } from '../functions/shared/mailbox/secret-shape.ts';
+import { STATUS_TAGS, secretNameFor } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
 import { AccessTokens } from '../functions/shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
-import { parseProviders, type ProviderConfig } from '../functions/shared/oauth/providers.ts';
+import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/providers.ts';
+import { registerAppMailbox } from '../functions/shared/oauth/register-app-mailbox.ts';
+import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
 import { redrive } from '../functions/shared/sqs/redrive.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
 import type { Target } from './target.ts';
 
-export type Args = { readonly positionals: string[]; readonly values: Record<string, string | boolean | undefined> };
+export type Args = {
+  readonly positionals: string[];
+  readonly values: Record<string, string | boolean | undefined>;
+};
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -33,7 +36,10 @@ const providersOf = (target: Target) => parseProviders(target.providersJson);
 function providerOf(target: Target, id: string | undefined): ProviderConfig {
   const providers = providersOf(target);
   const provider = id ? providers.get(id) : undefined;
-  if (!provider) throw new UsageError(`unknown provider "${id ?? ''}"; this deployment has: ${[...providers.keys()].join(', ')}`);
+  if (!provider)
+    throw new UsageError(
+      `unknown provider "${id ?? ''}"; this deployment has: ${[...providers.keys()].join(', ')}`,
+    );
   return provider;
 }
 
@@ -45,22 +51,35 @@ function stores(target: Target) {
     cacheTtlMs: 0,
     kmsKeyId: target.mailboxKmsKeyId,
   });
-  const tokens = new AccessTokens({ store, clientSecrets: new ClientSecrets(secretsManager, 0), providers: providersOf(target) });
+  const tokens = new AccessTokens({
+    store,
+    clientSecrets: new ClientSecrets(secretsManager, 0),
+    providers: providersOf(target),
+  });
   return { secretsManager, store, tokens };
 }
 
 export async function connect(target: Target, args: Args) {
   const provider = providerOf(target, args.positionals[0]);
   const url = new URL(`${target.connectBaseUrl}/connect/${provider.id}`);
-  if (typeof args.values['login-hint'] === 'string') url.searchParams.set('login_hint', args.values['login-hint']);
+  if (typeof args.values['login-hint'] === 'string')
+    url.searchParams.set('login_hint', args.values['login-hint']);
   if (typeof args.values.mailbox === 'string') url.searchParams.set('mailbox', args.values.mailbox);
-  if (args.values.open) spawn(process.platform === 'darwin' ? 'open' : 'xdg-open', [url.toString()], { stdio: 'ignore', detached: true }).on('error', () => undefined).unref();
+  if (args.values.open)
+    spawn(process.platform === 'darwin' ? 'open' : 'xdg-open', [url.toString()], {
+      stdio: 'ignore',
+      detached: true,
+    })
+      .on('error', () => undefined)
+      .unref();
   return { url: url.toString(), text: `Open this link, sign in and consent:\n${url}` };
 }
 
 export async function mailboxes(target: Target) {
   const { secretsManager, store } = stores(target);
-  const parked = target.sendingTableName ? new ParkedMail(new DynamoDBClient({}), target.sendingTableName) : undefined;
+  const parked = target.sendingTableName
+    ? new ParkedMail(new DynamoDBClient({}), target.sendingTableName)
+    : undefined;
   const rows = [];
   for await (const entry of listMailboxes(secretsManager, target.mailboxSecretPrefix)) {
     const provider = (await store.get(entry.address).catch(() => undefined))?.secret.provider ?? '?';
@@ -95,13 +114,20 @@ export async function send(target: Target, args: Args) {
   } else {
     const pick = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
     message = Object.fromEntries(
-      Object.entries({ from: pick('from'), to: pick('to'), cc: pick('cc'), subject: pick('subject'), text: pick('text'), html: pick('html') })
-        .filter(([, value]) => value !== undefined),
+      Object.entries({
+        from: pick('from'),
+        to: pick('to'),
+        cc: pick('cc'),
+        subject: pick('subject'),
+        text: pick('text'),
+        html: pick('html'),
+      }).filter(([, value]) => value !== undefined),
     );
   }
-  const [id] = await new MailProducer({ queueUrl: target.queueUrl, sqs: new SQSClient({ useQueueUrlAsEndpoint: false }) }).send(
-    message as never,
-  );
+  const [id] = await new MailProducer({
+    queueUrl: target.queueUrl,
+    sqs: new SQSClient({ useQueueUrlAsEndpoint: false }),
+  }).send(message as never);
   return { messageId: id, text: `queued as ${id}` };
 }
 
@@ -110,7 +136,10 @@ export async function validate(target: Target, args: Args) {
   let summary: Record<string, unknown>;
   if (target.kind === 'deployed') {
     const { Payload, FunctionError } = await new LambdaClient({}).send(
-      new InvokeCommand({ FunctionName: target.validatorFunctionName, Payload: JSON.stringify(mailbox ? { mailbox } : {}) }),
+      new InvokeCommand({
+        FunctionName: target.validatorFunctionName,
+        Payload: JSON.stringify(mailbox ? { mailbox } : {}),
+      }),
     );
     summary = JSON.parse(new TextDecoder().decode(Payload)) as Record<string, unknown>;
     if (FunctionError) throw new Error(`the validator failed: ${JSON.stringify(summary)}`);
@@ -119,15 +148,29 @@ export async function validate(target: Target, args: Args) {
     telemetry.logger.setLogLevel('SILENT');
     Object.assign(telemetry.metrics, { publishStoredMetrics: () => undefined });
     const { validate: run } = createValidator(
-      { providers: providersOf(target), mailboxSecretPrefix: target.mailboxSecretPrefix, concurrency: 10, smtpProbe: true, repeatedFailureThreshold: 3, connectBaseUrl: target.connectBaseUrl },
+      {
+        providers: providersOf(target),
+        mailboxSecretPrefix: target.mailboxSecretPrefix,
+        concurrency: 10,
+        smtpProbe: true,
+        repeatedFailureThreshold: 3,
+        connectBaseUrl: target.connectBaseUrl,
+      },
       telemetry,
     );
     const { results, ...rest } = await run(mailbox ? { mailbox } : {});
-    summary = { ...rest, results: results.map(({ address, health, errorCode }) => ({ mailbox: address, health, errorCode })) };
+    summary = {
+      ...rest,
+      results: results.map(({ address, health, errorCode }) => ({ mailbox: address, health, errorCode })),
+    };
   }
-  const results = (summary.results as Array<{ mailbox: string; health: string; errorCode?: string }> | undefined) ?? [];
+  const results =
+    (summary.results as Array<{ mailbox: string; health: string; errorCode?: string }> | undefined) ?? [];
   if (mailbox && summary.validated === 0) throw new UsageError(`unknown mailbox ${mailbox}`);
-  return { ...summary, text: `${summary.validated} validated, ${summary.healthy} healthy\n${table(results, ['mailbox', 'health', 'errorCode'])}` };
+  return {
+    ...summary,
+    text: `${summary.validated} validated, ${summary.healthy} healthy\n${table(results, ['mailbox', 'health', 'errorCode'])}`,
+  };
 }
 
 export async function redriveCommand(target: Target, args: Args) {
@@ -148,7 +191,8 @@ export async function disconnect(target: Target, args: Args) {
   if (!address) throw new UsageError('name the mailbox: oauth-mailer disconnect <mailbox>');
   const { secretsManager, store, tokens } = stores(target);
   const stored = await store.get(address).catch((error: unknown) => {
-    if (error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN') throw new UsageError(`unknown mailbox ${address}`);
+    if (error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN')
+      throw new UsageError(`unknown mailbox ${address}`);
     throw error;
   });
   const provider = tokens.providerFor(stored);
@@ -172,21 +216,40 @@ export async function disconnect(target: Target, args: Args) {
       ...(args.values.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: 7 }),
     }),
   );
-  return { mailbox: address, revoked, deleted: true, text: `${address}: grant ${revoked}; secret deleted${args.values.force ? '' : ' (recoverable for 7 days)'}` };
+  return {
+    mailbox: address,
+    revoked,
+    deleted: true,
+    text: `${address}: grant ${revoked}; secret deleted${args.values.force ? '' : ' (recoverable for 7 days)'}`,
+  };
 }
 
 export async function registerAppMailboxCommand(target: Target, args: Args) {
   const address = typeof args.values.address === 'string' ? args.values.address : undefined;
   if (!address) throw new UsageError('--address is required');
-  const provider = providerOf(target, typeof args.values.provider === 'string' ? args.values.provider : 'microsoft');
+  const provider = providerOf(
+    target,
+    typeof args.values.provider === 'string' ? args.values.provider : 'microsoft',
+  );
   const { store, tokens } = stores(target);
   const { created } = await registerAppMailbox({ address, provider }, store, tokens);
-  return { mailbox: address, created, text: `${created ? 'registered' : 'updated'} app-only mailbox ${address}; a token was minted` };
+  return {
+    mailbox: address,
+    created,
+    text: `${created ? 'registered' : 'updated'} app-only mailbox ${address}; a token was minted`,
+  };
 }
 
 function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
   if (rows.length === 0) return '(none)';
   const cells = [columns, ...rows.map((row) => columns.map((column) => String(row[column] ?? '')))];
   const widths = columns.map((_, index) => Math.max(...cells.map((line) => line[index]!.length)));
-  return cells.map((line) => line.map((cell, index) => cell.padEnd(widths[index]!)).join('  ').trimEnd()).join('\n');
+  return cells
+    .map((line) =>
+      line
+        .map((cell, index) => cell.padEnd(widths[index]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -16,7 +16,13 @@ import {
   UsageError,
   validate,
 } from './commands.ts';
-import { LOCAL_TARGET_FILE, readDeployedTarget, readLocalTarget, type Target, TargetError } from './target.ts';
+import {
+  LOCAL_TARGET_FILE,
+  readDeployedTarget,
+  readLocalTarget,
+  type Target,
+  TargetError,
+} from './target.ts';
 
 type Command = {
   readonly run: (target: Target, args: Args) => Promise<{ text: string } & Record<string, unknown>>;
@@ -27,29 +33,48 @@ type Command = {
 const COMMANDS: Record<string, Command> = {
   connect: {
     run: connect,
-    usage: 'connect <provider> [--login-hint <address>] [--mailbox <shared address>] [--open]\n  Print (and open) the link that connects a mailbox.',
+    usage:
+      'connect <provider> [--login-hint <address>] [--mailbox <shared address>] [--open]\n  Print (and open) the link that connects a mailbox.',
     options: { 'login-hint': { type: 'string' }, mailbox: { type: 'string' }, open: { type: 'boolean' } },
   },
-  mailboxes: { run: mailboxes, usage: 'mailboxes\n  List the connected mailboxes with provider, status, last validation and last error.' },
+  mailboxes: {
+    run: mailboxes,
+    usage: 'mailboxes\n  List the connected mailboxes with provider, status, last validation and last error.',
+  },
   send: {
     run: send,
-    usage: 'send --from <mailbox> --to <address> --subject <text> (--text <text> | --html <html>) [--cc <address>]\nsend --file <message.json>\n  Validate a message and enqueue it; prints the message id.',
-    options: { from: { type: 'string' }, to: { type: 'string' }, cc: { type: 'string' }, subject: { type: 'string' }, text: { type: 'string' }, html: { type: 'string' }, file: { type: 'string' } },
+    usage:
+      'send --from <mailbox> --to <address> --subject <text> (--text <text> | --html <html>) [--cc <address>]\nsend --file <message.json>\n  Validate a message and enqueue it; prints the message id.',
+    options: {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      cc: { type: 'string' },
+      subject: { type: 'string' },
+      text: { type: 'string' },
+      html: { type: 'string' },
+      file: { type: 'string' },
+    },
   },
-  validate: { run: validate, usage: 'validate [mailbox]\n  Run the validator now, for one mailbox or all, and print the result.' },
+  validate: {
+    run: validate,
+    usage: 'validate [mailbox]\n  Run the validator now, for one mailbox or all, and print the result.',
+  },
   redrive: {
     run: redriveCommand,
-    usage: 'redrive [--max <n>]\n  Move dead-lettered messages back to the queue (already-sent mail is not sent again).',
+    usage:
+      'redrive [--max <n>]\n  Move dead-lettered messages back to the queue (already-sent mail is not sent again).',
     options: { max: { type: 'string' } },
   },
   disconnect: {
     run: disconnect,
-    usage: 'disconnect <mailbox> [--force]\n  Revoke the grant at the provider where it supports revocation, and delete the mailbox secret.',
+    usage:
+      'disconnect <mailbox> [--force]\n  Revoke the grant at the provider where it supports revocation, and delete the mailbox secret.',
     options: { force: { type: 'boolean' } },
   },
   'register-app-mailbox': {
     run: registerAppMailboxCommand,
-    usage: 'register-app-mailbox --address <mailbox> [--provider microsoft]\n  Register a Microsoft 365 app-only mailbox (client credentials, SMTP.SendAsApp).',
+    usage:
+      'register-app-mailbox --address <mailbox> [--provider microsoft]\n  Register a Microsoft 365 app-only mailbox (client credentials, SMTP.SendAsApp).',
     options: { address: { type: 'string' }, provider: { type: 'string' } },
   },
 };
@@ -61,7 +86,10 @@ const GLOBAL = `Global options:
   --json            machine-readable output
   --help            this help`;
 
-const help = () => `Usage: oauth-mailer <command> [options]\n\nCommands:\n${Object.values(COMMANDS).map((command) => `  ${command.usage.split('\n')[0]}`).join('\n')}\n\n${GLOBAL}`;
+const help = () =>
+  `Usage: oauth-mailer <command> [options]\n\nCommands:\n${Object.values(COMMANDS)
+    .map((command) => `  ${command.usage.split('\n')[0]}`)
+    .join('\n')}\n\n${GLOBAL}`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -79,7 +107,14 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { ...command.options, stack: { type: 'string' }, local: { type: 'boolean' }, 'local-file': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+      options: {
+        ...command.options,
+        stack: { type: 'string' },
+        local: { type: 'boolean' },
+        'local-file': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
     });
   } catch (error) {
     console.error(`${(error as Error).message}\n\nUsage: oauth-mailer ${command.usage}`);
@@ -92,16 +127,25 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     const localFile =
-      typeof values['local-file'] === 'string' ? values['local-file'] : values.local ? LOCAL_TARGET_FILE : process.env.OAUTH_MAILER_LOCAL;
-    const target = localFile ? readLocalTarget(localFile) : await readDeployedTarget(typeof values.stack === 'string' ? values.stack : 'OAuthMailer');
+      typeof values['local-file'] === 'string'
+        ? values['local-file']
+        : values.local
+          ? LOCAL_TARGET_FILE
+          : process.env.OAUTH_MAILER_LOCAL;
+    const target = localFile
+      ? readLocalTarget(localFile)
+      : await readDeployedTarget(typeof values.stack === 'string' ? values.stack : 'OAuthMailer');
     for (const [key, value] of Object.entries(target.environment ?? {})) process.env[key] ??= value;
     const { text, ...data } = await command.run(target, { positionals: parsed.positionals, values });
     console.log(values.json ? JSON.stringify(data, null, 2) : text);
     return 0;
   } catch (error) {
     const known = error instanceof UsageError || error instanceof TargetError || error instanceof MailerError;
-    const message = known ? (error as Error).message : `unexpected ${(error as Error).name}: ${(error as Error).message}`;
-    if (values.json) console.log(JSON.stringify({ error: (error as MailerError).code ?? (error as Error).name, message }));
+    const message = known
+      ? (error as Error).message
+      : `unexpected ${(error as Error).name}: ${(error as Error).message}`;
+    if (values.json)
+      console.log(JSON.stringify({ error: (error as MailerError).code ?? (error as Error).name, message }));
     else console.error(`oauth-mailer ${name}: ${message}`);
     return error instanceof UsageError ? 2 : 1;
   }

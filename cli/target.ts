@@ -37,21 +37,31 @@ export function readLocalTarget(path: string): Target {
   try {
     return { ...(JSON.parse(readFileSync(path, 'utf8')) as Target), kind: 'local' };
   } catch {
-    throw new TargetError(`no local mode found at ${path}: start it with \`npm start\` (or pass --stack for the deployed stack)`);
+    throw new TargetError(
+      `no local mode found at ${path}: start it with \`npm start\` (or pass --stack for the deployed stack)`,
+    );
   }
 }
 
 export async function readDeployedTarget(stackName: string): Promise<Target> {
   let outputs: Record<string, string>;
   try {
-    const { Stacks = [] } = await new CloudFormationClient({}).send(new DescribeStacksCommand({ StackName: stackName }));
-    outputs = Object.fromEntries((Stacks[0]?.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']));
+    const { Stacks = [] } = await new CloudFormationClient({}).send(
+      new DescribeStacksCommand({ StackName: stackName }),
+    );
+    outputs = Object.fromEntries(
+      (Stacks[0]?.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']),
+    );
   } catch (error) {
     const name = (error as Error).name;
     if (name === 'CredentialsProviderError' || name === 'ExpiredTokenException') {
-      throw new TargetError('no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and AWS_REGION');
+      throw new TargetError(
+        'no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and AWS_REGION',
+      );
     }
-    throw new TargetError(`stack ${stackName} not found or not readable (${name}); deploy it, or use --local`);
+    throw new TargetError(
+      `stack ${stackName} not found or not readable (${name}); deploy it, or use --local`,
+    );
   }
   const required = ['QueueUrl', 'DeadLetterQueueUrl', 'MailboxSecretPrefix', 'ValidatorFunctionName'];
   const missing = required.filter((key) => !outputs[key]);

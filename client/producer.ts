@@ -26,10 +26,16 @@ export interface MailProducerOptions {
 
 /** A message SQS would not take after every attempt. */
 export class EnqueueError extends Error {
-  readonly failures: ReadonlyArray<{ readonly index: number; readonly code: string; readonly message: string }>;
+  readonly failures: ReadonlyArray<{
+    readonly index: number;
+    readonly code: string;
+    readonly message: string;
+  }>;
 
   constructor(failures: EnqueueError['failures']) {
-    super(`${failures.length} message(s) not enqueued: ${failures.map((f) => `#${f.index} ${f.code}`).join(', ')}`);
+    super(
+      `${failures.length} message(s) not enqueued: ${failures.map((f) => `#${f.index} ${f.code}`).join(', ')}`,
+    );
     this.name = 'EnqueueError';
     this.failures = failures;
   }
@@ -61,7 +67,8 @@ export class MailProducer {
       try {
         return JSON.stringify(validateMessage(message));
       } catch (error) {
-        if (error instanceof MailerError) throw new MailerError('MESSAGE_INVALID', `message #${index}: ${error.message}`);
+        if (error instanceof MailerError)
+          throw new MailerError('MESSAGE_INVALID', `message #${index}: ${error.message}`);
         throw error;
       }
     });
@@ -77,7 +84,8 @@ export class MailProducer {
     const refused: Array<EnqueueError['failures'][number]> = [];
     let lastErrors = new Map<number, EnqueueError['failures'][number]>();
     for (let attempt = 1; attempt <= this.#attempts && pending.length > 0; attempt++) {
-      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt * Math.random()));
+      if (attempt > 1)
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt * Math.random()));
       const result = await this.#sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: this.#queueUrl,
@@ -88,7 +96,11 @@ export class MailProducer {
       lastErrors = new Map();
       const retry = new Set<number>();
       for (const failure of result.Failed ?? []) {
-        const entry = { index: Number(failure.Id), code: failure.Code ?? 'Unknown', message: failure.Message ?? '' };
+        const entry = {
+          index: Number(failure.Id),
+          code: failure.Code ?? 'Unknown',
+          message: failure.Message ?? '',
+        };
         // A fault of the request (SenderFault) is final; a fault on the SQS side is worth another try.
         if (failure.SenderFault) refused.push(entry);
         else {

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { escapeHtml } from '../functions/shared/html.ts';
-import { listen } from './listen.ts';
+import { listen } from './world/listen.ts';
 
 export interface CapturedMail {
   readonly user: string;

@@ -20,17 +20,17 @@ import { createOnboarding } from '../functions/onboarding/create-onboarding.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
+import { startEventSource } from './event-source/runner.ts';
+import { serveMailViewer } from './mail-viewer.ts';
 import {
   clientSecretId,
-  type Harness,
   MAILBOX_PREFIX,
   SENDING_TABLE,
   STATE_TABLE,
-  startHarness,
-} from '../test/harness/index.ts';
-import { projectRoot } from '../test/harness/net.ts';
-import { startEventSource } from './event-source/runner.ts';
-import { serveMailViewer } from './mail-viewer.ts';
+  startWorld,
+  type World,
+} from './world/index.ts';
+import { projectRoot } from './world/net.ts';
 
 export interface LocalModeOptions {
   /** The onboarding API's port (0: a free one). @default 4100 */
@@ -67,7 +67,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
   const env = options.env ?? process.env;
   const port = options.port ?? 4100;
   // Both ports are bound before anything starts, so a taken one fails at once and leaves nothing running.
-  let harness: Harness | undefined;
+  let harness: World | undefined;
   const viewer = await serveMailViewer(
     () =>
       [...(harness?.smtp.google.messages ?? []), ...(harness?.smtp.microsoft.messages ?? [])].sort(
@@ -75,7 +75,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
       ),
     options.viewerPort ?? (port === 0 ? 0 : port + 1),
   );
-  harness = await startHarness({ onboardingPort: port }).catch((error: unknown) => {
+  harness = await startWorld({ onboardingPort: port }).catch((error: unknown) => {
     viewer.server.close();
     throw error;
   });

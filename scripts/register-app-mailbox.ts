@@ -8,11 +8,11 @@
 import { parseArgs } from 'node:util';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
-import { registerAppMailbox } from '../functions/shared/mailbox/register-app-mailbox.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
 import { AccessTokens } from '../functions/shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
+import { registerAppMailbox } from '../functions/shared/oauth/register-app-mailbox.ts';
 
 const { values } = parseArgs({ options: { provider: { type: 'string' }, address: { type: 'string' } } });
 if (!values.provider || !values.address) {

@@ -7,8 +7,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { MailerError } from '../shared/errors.ts';
+import { sha256 } from '../shared/hash.ts';
 import { verifyIdToken } from '../shared/oauth/id-token.ts';
-import { sha256 } from '../shared/oauth/pkce.ts';
 import { MAIL_SCOPES, type ProviderConfig } from '../shared/oauth/providers.ts';
 import { requestToken, type TokenResponse } from '../shared/oauth/token-endpoint.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';

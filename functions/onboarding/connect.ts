@@ -7,8 +7,9 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { MailerError } from '../shared/errors.ts';
+import { sha256 } from '../shared/hash.ts';
 import { authorizationUrl } from '../shared/oauth/authorization-url.ts';
-import { createPkce, randomToken, sha256 } from '../shared/oauth/pkce.ts';
+import { createPkce, randomToken } from '../shared/oauth/pkce.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
 import { redirect, setCookie, stateCookieName } from './http.ts';
 import type { OnboardingContext, OnboardingRequest } from './onboarding-context.ts';

@@ -3,8 +3,9 @@
  * the callback: a state works once, only in the browser that started it (RFC 9700 4.7).
  */
 import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { awsErrorName } from '../shared/aws/error-name.ts';
 import { MailerError } from '../shared/errors.ts';
-import { sha256 } from '../shared/oauth/pkce.ts';
+import { sha256 } from '../shared/hash.ts';
 
 export interface PendingAuthorization {
   readonly provider: string;
@@ -45,7 +46,7 @@ export class StateStore {
       );
     } catch (error) {
       throw new MailerError('INTERNAL', 'could not store the sign-in state', {
-        awsError: (error as Error).name,
+        awsError: awsErrorName(error),
       });
     }
   }
@@ -63,7 +64,7 @@ export class StateStore {
       ));
     } catch (error) {
       throw new MailerError('INTERNAL', 'could not read the sign-in state', {
-        awsError: (error as Error).name,
+        awsError: awsErrorName(error),
       });
     }
     const json = attributes?.pending?.S;

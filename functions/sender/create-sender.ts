@@ -11,6 +11,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { awsErrorName } from '../shared/aws/error-name.ts';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import type { MailerError } from '../shared/errors.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
@@ -64,7 +65,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     notifier.mailboxNeedsAttention(attention).catch((error: unknown) =>
       logger.error('could not notify the operators', {
         mailbox: attention.mailbox,
-        awsError: (error as Error).name,
+        awsError: awsErrorName(error),
       }),
     );
   /** Counts the mailbox as needing a human, and tells the operators once, when its status changes. */

@@ -6,6 +6,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
+import { awsErrorName } from '../shared/aws/error-name.ts';
 import { findMailerError, MailerError } from '../shared/errors.ts';
 import type { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import type { ParkedMail } from '../shared/mailbox/parked-mail.ts';
@@ -144,7 +145,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         await deps.visibility.delay(record, decision.delaySeconds).catch((visibilityError: unknown) => {
           logger.warn('could not delay the retry; it comes back after the queue visibility timeout', {
             sqsMessageId: record.messageId,
-            awsError: (visibilityError as Error).name,
+            awsError: awsErrorName(visibilityError),
           });
         });
         logger[waiting ? 'info' : 'warn'](waiting ? 'message waits' : 'message will be retried', {

@@ -7,6 +7,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
+import { awsErrorName } from '../shared/aws/error-name.ts';
 import { onDemandSns } from '../shared/aws/on-demand.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
 import { listMailboxes, type MailboxEntry } from '../shared/mailbox/directory.ts';
@@ -98,7 +99,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
             reason: result.reason ?? 'validation failed',
           })
           .catch((error: unknown) =>
-            logger.error('could not notify the operators', { ...context, awsError: (error as Error).name }),
+            logger.error('could not notify the operators', { ...context, awsError: awsErrorName(error) }),
           );
       }
     } else if (result.health === 'transient') {

@@ -6,17 +6,17 @@ import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Target } from '../../cli/target.ts';
-import { queueCounts } from '../harness/aws.ts';
+import { queueCounts } from '../../local/world/aws.ts';
+import { MAILBOX_PREFIX, SENDING_TABLE, type World } from '../../local/world/index.ts';
+import { projectRoot } from '../../local/world/net.ts';
 import { aMessage, newSender } from '../harness/factories.ts';
-import { type Harness, MAILBOX_PREFIX, SENDING_TABLE } from '../harness/index.ts';
 import { useHarness } from '../harness/lifecycle.ts';
-import { projectRoot } from '../harness/net.ts';
 
 describe('cli: oauth-mailer', () => {
   const context = useHarness();
   const { harness } = context;
   let targetFile: string;
-  let queues: Awaited<ReturnType<Harness['createQueues']>>;
+  let queues: Awaited<ReturnType<World['createQueues']>>;
 
   beforeEach(async () => {
     queues = await harness.createQueues();

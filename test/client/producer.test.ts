@@ -7,10 +7,10 @@ import { before, describe, it } from 'node:test';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EnqueueError, MailProducer } from '../../client/index.ts';
 import { MailerError } from '../../functions/shared/errors.ts';
-import { queueCounts } from '../harness/aws.ts';
+import { queueCounts } from '../../local/world/aws.ts';
+import { projectRoot } from '../../local/world/net.ts';
 import { aMessage } from '../harness/factories.ts';
 import { useHarness } from '../harness/lifecycle.ts';
-import { projectRoot } from '../harness/net.ts';
 
 describe('client: MailProducer', () => {
   const context = useHarness();

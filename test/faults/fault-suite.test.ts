@@ -15,12 +15,12 @@ import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { mapConcurrent } from '../../functions/shared/concurrency.ts';
 import { messageIdFor } from '../../functions/shared/smtp/compose.ts';
+import { queueCounts, readSecretJson } from '../../local/world/aws.ts';
+import { startFaultProxy } from '../../local/world/aws-fault-proxy.ts';
+import { GOOGLE, MICROSOFT } from '../../local/world/provider-strings.ts';
 import { assertNoSecretsIn, takeAllDeadLetters } from '../harness/assertions.ts';
-import { queueCounts, readSecretJson } from '../harness/aws.ts';
-import { startFaultProxy } from '../harness/aws-fault-proxy.ts';
 import { aMessage, startSenderWorkers } from '../harness/factories.ts';
 import { useHarness } from '../harness/lifecycle.ts';
-import { GOOGLE, MICROSOFT } from '../harness/provider-strings.ts';
 
 const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 150);
 const MAILBOXES = Number(process.env.FAULT_MAILBOXES ?? 6);

@@ -1,8 +1,8 @@
 /** Assertions shared by the integration tests. */
 import assert from 'node:assert/strict';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { readAll } from './aws.ts';
-import type { Harness } from './index.ts';
+import { readAll } from '../../local/world/aws.ts';
+import type { World } from '../../local/world/index.ts';
 
 /** Fails if any secret value appears in any captured line (the check itself never prints the secret). */
 export function assertNoSecretsIn(lines: readonly string[], secrets: readonly string[]): void {
@@ -11,7 +11,7 @@ export function assertNoSecretsIn(lines: readonly string[], secrets: readonly st
 }
 
 /** Consumes every message of a dead-letter queue: body and reason attributes. */
-export async function takeAllDeadLetters(harness: Harness, deadLetterQueueUrl: string) {
+export async function takeAllDeadLetters(harness: World, deadLetterQueueUrl: string) {
   const taken: Array<{ body: string; code?: string | undefined; reason?: string | undefined }> = [];
   for (;;) {
     const { Messages = [] } = await harness.sqs.send(
@@ -34,7 +34,7 @@ export async function takeAllDeadLetters(harness: Harness, deadLetterQueueUrl: s
 }
 
 /** The dead-lettered messages with their reason attributes. */
-export async function deadLetters(harness: Harness, deadLetterQueueUrl: string) {
+export async function deadLetters(harness: World, deadLetterQueueUrl: string) {
   const messages = await readAll(harness.sqs, deadLetterQueueUrl);
   return messages.map((message) => ({
     body: message.Body ?? '',

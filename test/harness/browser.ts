@@ -1,7 +1,6 @@
 /** Debian's Chromium driven by playwright-core: headless, no sandbox (root), no background traffic. */
 import { type Browser, chromium, type Page } from 'playwright-core';
-
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+import { CHROMIUM_PATH } from '../../local/world/chromium.ts';
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({

@@ -4,15 +4,14 @@ import { join } from 'node:path';
 import type { SenderConfig } from '../../functions/sender/config.ts';
 import { createSender, type Sender, type SenderOptions } from '../../functions/sender/create-sender.ts';
 import type { MailMessage } from '../../functions/shared/message/schema.ts';
-import { parseProviders } from '../../functions/shared/oauth/providers.ts';
 import type { ValidatorConfig } from '../../functions/validator/config.ts';
 import { createValidator } from '../../functions/validator/create-validator.ts';
 import { drain } from '../../local/event-source/poll.ts';
 import { type EventSourceOptions, startEventSource } from '../../local/event-source/runner.ts';
-import { enqueue, type TestQueues } from './aws.ts';
-import { type Harness, MAILBOX_PREFIX } from './index.ts';
-import { projectRoot } from './net.ts';
-import { type CapturedTelemetry, captureTelemetry } from './telemetry.ts';
+import { enqueue, type TestQueues } from '../../local/world/aws.ts';
+import { type CapturedTelemetry, captureTelemetry } from '../../local/world/captured-telemetry.ts';
+import type { World } from '../../local/world/index.ts';
+import { projectRoot } from '../../local/world/net.ts';
 
 export function aMessage(overrides: Partial<MailMessage> & Record<string, unknown> = {}): MailMessage {
   return {
@@ -35,7 +34,7 @@ export interface TestSender extends Sender {
 
 /** A new sender instance (a fresh Lambda instance: empty caches, no pooled connections). */
 export function newSender(
-  harness: Harness,
+  harness: World,
   queues: TestQueues,
   options: { config?: Partial<SenderConfig> } & Partial<SenderOptions> = {},
 ): TestSender {
@@ -62,19 +61,11 @@ export function newSender(
 
 /** A validator instance wired to the harness, with captured telemetry. */
 export function newValidator(
-  harness: Harness,
+  harness: World,
   options: { config?: Partial<ValidatorConfig>; now?: () => number; tokenTimeoutMs?: number } = {},
 ) {
   const telemetry = captureTelemetry('validator');
-  const config: ValidatorConfig = {
-    providers: parseProviders(harness.providersJson),
-    mailboxSecretPrefix: MAILBOX_PREFIX,
-    concurrency: 10,
-    smtpProbe: true,
-    repeatedFailureThreshold: 3,
-    connectBaseUrl: harness.onboardingUrl,
-    ...options.config,
-  };
+  const config = harness.validatorConfig(options.config);
   const validator = createValidator(config, {
     ...telemetry,
     ...(options.now ? { now: options.now } : {}),
@@ -85,7 +76,7 @@ export function newValidator(
 
 /** Sender worker processes fed by the local event-source runner, their output collected. */
 export function startSenderWorkers(
-  harness: Harness,
+  harness: World,
   queues: TestQueues,
   options: Omit<EventSourceOptions, 'queueUrl' | 'queueArn' | 'handlerModule' | 'env' | 'onOutput'> & {
     env?: Record<string, string>;

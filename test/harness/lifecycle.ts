@@ -3,22 +3,22 @@
  * test, and at the end close every sender and check that no secret reached any captured output.
  */
 import { after, before, beforeEach } from 'node:test';
+import { startWorld, type World, type WorldOptions } from '../../local/world/index.ts';
 import { assertNoSecretsIn } from './assertions.ts';
 import type { TestSender } from './factories.ts';
-import { type Harness, type HarnessOptions, startHarness } from './index.ts';
 
 export interface HarnessContext {
   /** The file's harness, usable inside hooks and tests (it starts in before()). */
-  readonly harness: Harness;
+  readonly harness: World;
   /** Closes the sender after the file and includes its output in the secret scan. */
   track<T extends TestSender>(sender: T): T;
 }
 
-export function useHarness(options: HarnessOptions = {}): HarnessContext {
-  let harness: Harness | undefined;
+export function useHarness(options: WorldOptions = {}): HarnessContext {
+  let harness: World | undefined;
   const senders: TestSender[] = [];
   before(async () => {
-    harness = await startHarness(options);
+    harness = await startWorld(options);
   });
   beforeEach(() => harness!.reset());
   after(async () => {
@@ -39,8 +39,8 @@ export function useHarness(options: HarnessOptions = {}): HarnessContext {
 }
 
 /** Stands for the harness before it exists, so a test file can name it once, at the top. */
-function startedHarness(current: () => Harness | undefined): Harness {
-  return new Proxy({} as Harness, {
+function startedHarness(current: () => World | undefined): World {
+  return new Proxy({} as World, {
     get(_target, property) {
       const harness = current();
       if (!harness) throw new Error('the harness starts in before(); use it inside hooks and tests');

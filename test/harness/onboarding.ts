@@ -2,10 +2,10 @@
 import { afterEach, beforeEach } from 'node:test';
 import { loadOnboardingConfig } from '../../functions/onboarding/config.ts';
 import { createOnboarding } from '../../functions/onboarding/create-onboarding.ts';
+import { type CapturedTelemetry, captureTelemetry } from '../../local/world/captured-telemetry.ts';
+import { MAILBOX_PREFIX, type World } from '../../local/world/index.ts';
 import { assertNoSecretsIn } from './assertions.ts';
-import { type Harness, MAILBOX_PREFIX } from './index.ts';
 import type { HarnessContext } from './lifecycle.ts';
-import { type CapturedTelemetry, captureTelemetry } from './telemetry.ts';
 
 export interface OnboardingServer {
   readonly url: string;
@@ -15,7 +15,7 @@ export interface OnboardingServer {
 }
 
 export async function startOnboarding(
-  harness: Harness,
+  harness: World,
   options: { allowedMailboxes?: string; stateTtlSeconds?: number } = {},
 ): Promise<OnboardingServer> {
   const telemetry = captureTelemetry('onboarding');

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
-import { listen } from '../../local/listen.ts';
 import { startLocalMode } from '../../local/start.ts';
+import { listen } from '../../local/world/listen.ts';
+import { projectRoot } from '../../local/world/net.ts';
 import { launchChromium, signInAndConsent } from '../harness/browser.ts';
-import { projectRoot } from '../harness/net.ts';
 
 describe('local mode: the whole product on one machine', () => {
   let local: Awaited<ReturnType<typeof startLocalMode>>;

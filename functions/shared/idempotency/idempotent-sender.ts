@@ -15,8 +15,8 @@ import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dyn
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { findMailerError, MailerError } from '../errors.ts';
+import { sha256 } from '../hash.ts';
 import type { MailMessage } from '../message/schema.ts';
-import { sha256 } from '../oauth/pkce.ts';
 import type { MessageSender, SentMessage } from '../smtp/message-sender.ts';
 
 /** Longer than a message can live: 14 days in the queue, then 14 in the dead-letter queue before a redrive. */

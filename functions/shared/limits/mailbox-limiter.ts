@@ -16,6 +16,7 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import type { MailboxLimits } from './mailbox-limits.ts';
 
@@ -233,5 +234,5 @@ const wait = (ms: number, reason: string): Acquired => ({
 const storeError = (mailbox: string, error: unknown) =>
   new MailerError('IDEMPOTENCY_STORE_UNAVAILABLE', 'the limits store failed', {
     mailbox,
-    awsError: (error as Error).name,
+    awsError: awsErrorName(error),
   });

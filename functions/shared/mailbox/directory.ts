@@ -4,8 +4,8 @@ import {
   type ListSecretsCommandOutput,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
-import { awsErrorName } from './store.ts';
 
 export interface MailboxEntry {
   readonly address: string;

@@ -12,6 +12,7 @@ import {
   TagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
+import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import {
@@ -221,9 +222,6 @@ const safeJson = (text: string | undefined): unknown => {
     return undefined;
   }
 };
-
-export const awsErrorName = (error: unknown): string | undefined =>
-  error instanceof Error ? ((error as { name?: string }).name ?? undefined) : undefined;
 
 const secretStoreError = (action: string, address: string, error: unknown) =>
   new MailerError('SECRET_STORE_UNAVAILABLE', `Secrets Manager ${action} failed for ${address}`, {

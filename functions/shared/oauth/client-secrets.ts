@@ -1,7 +1,7 @@
 /** OAuth client secrets, kept in Secrets Manager (never in environment variables), cached per instance. */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
-import { awsErrorName } from '../mailbox/store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import type { ProviderConfig } from './providers.ts';
 

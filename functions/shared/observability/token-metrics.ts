@@ -1,6 +1,7 @@
 /** Metrics and logs for token requests and refresh-token write-backs, the same in every function. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { awsErrorName } from '../aws/error-name.ts';
 import type { AccessTokenEvents } from '../oauth/access-tokens.ts';
 import { METRIC } from './metric-names.ts';
 
@@ -20,6 +21,6 @@ export function tokenMetrics(
       logger[failed ? 'error' : 'info']('rotated refresh token write-back', { mailbox, result });
     },
     statusWriteFailed: (mailbox, error) =>
-      logger.warn('could not record the mailbox status', { mailbox, awsError: (error as Error).name }),
+      logger.warn('could not record the mailbox status', { mailbox, awsError: awsErrorName(error) }),
   };
 }

@@ -1,6 +1,6 @@
 /** Turns a validated MailMessage into nodemailer's message options. */
-import { createHash } from 'node:crypto';
 import type { SendMailOptions } from 'nodemailer';
+import { sha256 } from '../hash.ts';
 import { type Address, addressOf, type MailMessage } from '../message/schema.ts';
 import { contentTypeFor } from './content-types.ts';
 
@@ -10,7 +10,7 @@ import { contentTypeFor } from './content-types.ts';
  */
 export function messageIdFor(key: string, from: Address): string {
   const domain = addressOf(from).split('@')[1] ?? 'oauth-mailer.invalid';
-  const hash = createHash('sha256').update(key).digest('base64url').slice(0, 32);
+  const hash = sha256(key).slice(0, 32);
   return `<${hash}.oauth-mailer@${domain}>`;
 }
 

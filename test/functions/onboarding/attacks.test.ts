@@ -3,8 +3,8 @@ import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
-import { MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
 

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
-import { readSecretJson } from '../../harness/aws.ts';
+import { readSecretJson } from '../../../local/world/aws.ts';
+import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { launchChromium, signInAndConsent } from '../../harness/browser.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
-import { MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
 

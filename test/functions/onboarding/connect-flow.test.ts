@@ -3,13 +3,13 @@ import { beforeEach, describe, it } from 'node:test';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
-import { readSecretJson } from '../../harness/aws.ts';
+import { readSecretJson } from '../../../local/world/aws.ts';
+import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
+import type { ProfileName } from '../../../local/world/provider-strings.ts';
 import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
-import { MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
-import type { ProfileName } from '../../harness/provider-strings.ts';
 
 /** Walks connect, consent and callback; returns the callback's response. */
 async function connectMailbox(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { invokeBundle, synthesizeBundles } from '../../harness/bundles.ts';
-import { MAILBOX_PREFIX } from '../../harness/index.ts';
+import { invokeBundle, synthesizeBundles } from '../../../local/world/bundles.ts';
+import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 describe('onboarding: the deployable bundle', () => {

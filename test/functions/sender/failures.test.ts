@@ -8,14 +8,14 @@ import type { ErrorCode } from '../../../functions/shared/errors.ts';
 import { ParkedMail } from '../../../functions/shared/mailbox/parked-mail.ts';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import type { RetryPolicy } from '../../../functions/shared/retry-policy.ts';
+import { createTopic, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
+import { MAILBOX_PREFIX, SENDING_TABLE } from '../../../local/world/index.ts';
+import type { TokenFault } from '../../../local/world/oauth-server.ts';
+import { GOOGLE, MICROSOFT, type ProfileName } from '../../../local/world/provider-strings.ts';
+import type { SmtpFault } from '../../../local/world/smtp-server.ts';
 import { deadLetters } from '../../harness/assertions.ts';
-import { createTopic, queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
-import { MAILBOX_PREFIX, SENDING_TABLE } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import type { TokenFault } from '../../harness/oauth-server.ts';
-import { GOOGLE, MICROSOFT, type ProfileName } from '../../harness/provider-strings.ts';
-import type { SmtpFault } from '../../harness/smtp-server.ts';
 
 /** Retries come back after about a second, so a test can watch the second attempt. */
 const FAST_RETRIES: RetryPolicy = {

@@ -3,11 +3,11 @@ import { statSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { drain } from '../../../local/event-source/poll.ts';
+import { enqueue } from '../../../local/world/aws.ts';
+import { invokeBundle, synthesizeBundles } from '../../../local/world/bundles.ts';
+import { MAILBOX_PREFIX, SENDING_TABLE } from '../../../local/world/index.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
-import { enqueue } from '../../harness/aws.ts';
-import { invokeBundle, synthesizeBundles } from '../../harness/bundles.ts';
 import { aMessage } from '../../harness/factories.ts';
-import { MAILBOX_PREFIX, SENDING_TABLE } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 describe('sender: the deployable bundle', () => {

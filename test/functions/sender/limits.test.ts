@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { enqueue, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
+import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
-import { enqueue, queueCounts, readSecretJson } from '../../harness/aws.ts';
 import { aMessage, newSender, startSenderWorkers } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { GOOGLE } from '../../harness/provider-strings.ts';
 
 describe('sender: provider limits across instances', () => {
   const context = useHarness();

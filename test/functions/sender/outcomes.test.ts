@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
-import { createTopic } from '../../harness/aws.ts';
+import { createTopic } from '../../../local/world/aws.ts';
+import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { GOOGLE } from '../../harness/provider-strings.ts';
 
 describe('sender: outcome events', () => {
   const context = useHarness();

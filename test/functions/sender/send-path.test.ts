@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { messageIdFor } from '../../../functions/shared/smtp/compose.ts';
 import { DEFAULT_CONNECTIONS } from '../../../functions/shared/smtp/transports.ts';
-import { queueCounts, readSecretJson } from '../../harness/aws.ts';
+import { queueCounts, readSecretJson } from '../../../local/world/aws.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 

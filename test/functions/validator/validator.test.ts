@@ -3,11 +3,11 @@ import { describe, it } from 'node:test';
 import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
-import { createTopic, readSecretJson } from '../../harness/aws.ts';
+import { createTopic, readSecretJson } from '../../../local/world/aws.ts';
+import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
+import { MICROSOFT } from '../../../local/world/provider-strings.ts';
 import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
-import { MAILBOX_PREFIX } from '../../harness/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { MICROSOFT } from '../../harness/provider-strings.ts';
 
 describe('validator: token health', () => {
   const context = useHarness();

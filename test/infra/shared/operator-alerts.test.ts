@@ -6,11 +6,11 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
 import { OperatorAlerts } from '../../../infra/shared/operator-alerts.ts';
-import { readSecretJson } from '../../harness/aws.ts';
+import { readSecretJson } from '../../../local/world/aws.ts';
+import type { CapturedTelemetry } from '../../../local/world/captured-telemetry.ts';
+import { MICROSOFT } from '../../../local/world/provider-strings.ts';
 import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { MICROSOFT } from '../../harness/provider-strings.ts';
-import type { CapturedTelemetry } from '../../harness/telemetry.ts';
 import { synthesize } from '../synth.ts';
 
 type Alarm = {

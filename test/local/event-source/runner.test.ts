@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { enqueue, queueCounts } from '../../../local/world/aws.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
-import { enqueue, queueCounts } from '../../harness/aws.ts';
 import { aMessage, startSenderWorkers } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 

@@ -3,7 +3,7 @@ import { beforeEach, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { MailboxLimiter } from '../../../../functions/shared/limits/mailbox-limiter.ts';
 import { resolveLimits } from '../../../../functions/shared/limits/mailbox-limits.ts';
-import { SENDING_TABLE } from '../../../harness/index.ts';
+import { SENDING_TABLE } from '../../../../local/world/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
 describe('Class: MailboxLimiter', () => {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { verifyIdToken } from '../../../../functions/shared/oauth/id-token.ts';
 import { parseProviders } from '../../../../functions/shared/oauth/providers.ts';
-import { listen } from '../../../../local/listen.ts';
+import { listen } from '../../../../local/world/listen.ts';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CONSUMERS = '9188040d-6c67-4c5b-b112-36a304b66dad';

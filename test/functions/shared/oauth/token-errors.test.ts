@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classifyTokenError } from '../../../../functions/shared/oauth/token-errors.ts';
-import { GOOGLE, MICROSOFT } from '../../../harness/provider-strings.ts';
+import { GOOGLE, MICROSOFT } from '../../../../local/world/provider-strings.ts';
 
 const context = { mailbox: 'ops@example.com', provider: 'p' };
 const code = (status: number, body: Record<string, unknown>) =>

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MailerError } from '../../../../functions/shared/errors.ts';
 import { classifySmtpError } from '../../../../functions/shared/smtp/smtp-errors.ts';
-import { GOOGLE, MICROSOFT } from '../../../harness/provider-strings.ts';
+import { GOOGLE, MICROSOFT } from '../../../../local/world/provider-strings.ts';
 
 const classify = (response: string, code = 'EMESSAGE') =>
   classifySmtpError(

@@ -3,11 +3,11 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { redrive } from '../../../../functions/shared/sqs/redrive.ts';
+import { queueCounts } from '../../../../local/world/aws.ts';
+import { GOOGLE } from '../../../../local/world/provider-strings.ts';
 import { deadLetters } from '../../../harness/assertions.ts';
-import { queueCounts } from '../../../harness/aws.ts';
 import { aMessage, newSender } from '../../../harness/factories.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
-import { GOOGLE } from '../../../harness/provider-strings.ts';
 
 const FAST = {
   retry: { baseSeconds: 1, maxSeconds: 1 },

@@ -4,9 +4,9 @@
  * the sender then mints tokens with the client-credentials grant.
  */
 import { MailerError } from '../errors.ts';
-import type { AccessTokens } from '../oauth/access-tokens.ts';
-import type { ProviderConfig } from '../oauth/providers.ts';
-import type { MailboxStore } from './store.ts';
+import type { MailboxStore } from '../mailbox/store.ts';
+import type { AccessTokens } from './access-tokens.ts';
+import type { ProviderConfig } from './providers.ts';
 
 export interface AppMailboxRegistration {
   readonly address: string;

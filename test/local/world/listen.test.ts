@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
-import { listen } from '../../local/listen.ts';
+import { listen } from '../../../local/world/listen.ts';
 
 describe('local: listening on loopback', () => {
   it('binds a free port when asked for port 0 and reports which', async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { registerAppMailbox } from '../../../../functions/shared/mailbox/register-app-mailbox.ts';
 import type { MailboxSecret } from '../../../../functions/shared/mailbox/secret-shape.ts';
-import { readSecretJson } from '../../../harness/aws.ts';
+import { registerAppMailbox } from '../../../../functions/shared/oauth/register-app-mailbox.ts';
+import { readSecretJson } from '../../../../local/world/aws.ts';
+import { MAILBOX_PREFIX } from '../../../../local/world/index.ts';
 import { aMessage, newSender } from '../../../harness/factories.ts';
-import { MAILBOX_PREFIX } from '../../../harness/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
 describe('Function: registerAppMailbox()', () => {

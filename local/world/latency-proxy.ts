@@ -4,7 +4,7 @@
  * of implicit TLS, STARTTLS and HTTP alike.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { listen } from '../local/listen.ts';
+import { listen } from './listen.ts';
 
 export interface LatencyProxy {
   readonly port: number;
@@ -17,7 +17,13 @@ export interface LatencyProxy {
 
 export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<LatencyProxy> {
   const sockets = new Set<Socket>();
-  const proxy: LatencyProxy = { port: 0, roundTrips: 0, connections: 0, rttMs, stop: () => Promise.resolve() };
+  const proxy: LatencyProxy = {
+    port: 0,
+    roundTrips: 0,
+    connections: 0,
+    rttMs,
+    stop: () => Promise.resolve(),
+  };
   /** Runs `act` half a round trip later, keeping the order of everything sent one way. */
   const later = (act: () => void) => {
     const half = proxy.rttMs / 2;

@@ -1,19 +1,18 @@
 /**
  * The test harness: real local servers on 127.0.0.1 (moto, two oidc-provider authorization servers
  * and two smtp-server instances, one Google-like and one Microsoft-like), reached by the product's
- * real clients. Every test file starts one with `startHarness()` and resets it between tests.
+ * real clients. Every test file starts one with `startWorld()` and resets it between tests.
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
-import type { SenderConfig } from '../../functions/sender/config.ts';
+import { loadSenderConfig, type SenderConfig } from '../../functions/sender/config.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
-import { parseProviders } from '../../functions/shared/oauth/providers.ts';
-import { DEFAULT_RETRY_POLICY } from '../../functions/shared/retry-policy.ts';
-import { type LocalHttpApi, serveHttpApi } from '../../local/http-api.ts';
+import { loadValidatorConfig, type ValidatorConfig } from '../../functions/validator/config.ts';
+import { type LocalHttpApi, serveHttpApi } from '../http-api.ts';
 import { createQueues, createSecret, createStateTable, type TestQueues, useEmulator } from './aws.ts';
 import { type Moto, startMoto } from './moto.ts';
 import { type OAuthServer, startOAuthServer } from './oauth-server.ts';
@@ -26,7 +25,7 @@ export const STATE_TABLE = 'oauth-mailer-onboarding-state';
 export const SENDING_TABLE = 'oauth-mailer-sending';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
-export interface Harness {
+export interface World {
   readonly moto: Moto;
   /** The HTTP API that startOnboarding() points at the onboarding function (503 until then). */
   readonly onboardingApi: LocalHttpApi;
@@ -53,13 +52,16 @@ export interface Harness {
   awsEnv(): Record<string, string>;
   /** The environment a deployed sender gets, pointed at these servers and queues. */
   senderEnv(queues: TestQueues): Record<string, string>;
+  /** The sender's settings as its loader reads them from senderEnv(), with reconnect links to onboardingUrl. */
   senderConfig(queues: TestQueues, overrides?: Partial<SenderConfig>): SenderConfig;
+  /** The validator's settings as its loader reads them, pointed at these servers. */
+  validatorConfig(overrides?: Partial<ValidatorConfig>): ValidatorConfig;
   /** Every token and secret the servers issued or hold: none may appear in any output. */
   secrets(): string[];
   stop(): Promise<void>;
 }
 
-export interface HarnessOptions {
+export interface WorldOptions {
   /**
    * Serve SQS from fauxqs (in-process) instead of moto: moto's SQS slows down as a queue grows, which
    * matters only for the 10,000-message fault run. Everything else stays on moto.
@@ -69,7 +71,7 @@ export interface HarnessOptions {
   readonly onboardingPort?: number;
 }
 
-export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
   // The onboarding server holds its port for the harness's lifetime: the OAuth servers register its
   // exact callback URLs, and tests swap the handler behind it. Bound first: a taken port fails
   // before anything else has started.
@@ -130,7 +132,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   let queueCount = 0;
 
-  const harness: Harness = {
+  const harness: World = {
     moto,
     onboardingApi,
     onboardingUrl,
@@ -203,17 +205,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       MAX_RECEIVE_COUNT: String(queues.maxReceiveCount),
     }),
     senderConfig: (queues, overrides = {}) => ({
-      mailboxSecretPrefix: MAILBOX_PREFIX,
-      providers: parseProviders(providersJson),
-      deadLetterQueueUrl: queues.deadLetterQueueUrl,
-      sendingTableName: SENDING_TABLE,
-      maxParkedMs: 7 * 86_400_000,
-      connectionLeaseMs: 120_000,
-      retryPolicy: DEFAULT_RETRY_POLICY,
-      tokenTimeoutMs: 10_000,
-      maxReceiveCount: queues.maxReceiveCount,
-      secretCacheTtlMs: 300_000,
-      connectBaseUrl: onboardingUrl,
+      ...loadSenderConfig({ ...harness.senderEnv(queues), CONNECT_BASE_URL: onboardingUrl }),
+      ...overrides,
+    }),
+    validatorConfig: (overrides = {}) => ({
+      ...loadValidatorConfig({
+        PROVIDERS: providersJson,
+        MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
+        CONNECT_BASE_URL: onboardingUrl,
+      }),
       ...overrides,
     }),
     secrets: () => [

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { type LatencyProxy, startLatencyProxy } from '../../bench/latency-proxy.ts';
-import { listen } from '../../local/listen.ts';
+import { type LatencyProxy, startLatencyProxy } from '../../../local/world/latency-proxy.ts';
+import { listen } from '../../../local/world/listen.ts';
 
 /** A line server that answers every line it reads with "ok <line>". */
 const echo = createServer((socket) => {

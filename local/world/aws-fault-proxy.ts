@@ -4,7 +4,7 @@
  * to produce throttling; this keeps the real SDK client and its retry logic in the path.
  */
 import { createServer, request as forward, type Server } from 'node:http';
-import { listen } from '../../local/listen.ts';
+import { listen } from './listen.ts';
 
 export interface FaultProxy {
   readonly endpoint: string;

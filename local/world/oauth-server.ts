@@ -7,7 +7,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import { listen } from '../../local/listen.ts';
+import { listen } from './listen.ts';
 import { createAdapterClass } from './oidc-adapter.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from './provider-strings.ts';
 

@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import PostalMime from 'postal-mime';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
-import { listen } from '../../local/listen.ts';
+import { listen } from './listen.ts';
 import type { OAuthServer } from './oauth-server.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from './provider-strings.ts';
 import type { TestCertificates } from './tls.ts';
