@@ -10,6 +10,7 @@ import type { SQSRecord } from 'aws-lambda';
 import nodemailer from 'nodemailer';
 import { createSender } from '../functions/sender/create-sender.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
+import { ENV } from '../functions/shared/environment.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
 import { lambdaContext } from '../local/event-source/poll.ts';
@@ -211,10 +212,10 @@ const timed = (args: string[], env: NodeJS.ProcessEnv) => {
 const functionEnv = {
   PATH: process.env.PATH,
   AWS_REGION: 'us-east-1',
-  PROVIDERS: JSON.stringify({ google: { kind: 'google', clientId: 'x' } }),
-  DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/0/dlq',
-  SENDING_TABLE_NAME: 't',
-  STATE_TABLE_NAME: 't',
+  [ENV.providers]: JSON.stringify({ google: { kind: 'google', clientId: 'x' } }),
+  [ENV.deadLetterQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/0/dlq',
+  [ENV.sendingTableName]: 't',
+  [ENV.stateTableName]: 't',
   NODE_PATH: '',
 };
 const bare = timed(['-e', '0'], functionEnv);

@@ -5,6 +5,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { MailProducer } from '../client/producer.ts';
+import { ENV } from '../functions/shared/environment.ts';
 import { MailerError } from '../functions/shared/errors.ts';
 import { listMailboxes } from '../functions/shared/mailbox/directory.ts';
 import { ParkedMail } from '../functions/shared/mailbox/parked-mail.ts';
@@ -16,6 +17,7 @@ import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/p
 import { registerAppMailbox } from '../functions/shared/oauth/register-app-mailbox.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
 import { redrive } from '../functions/shared/sqs/redrive.ts';
+import { loadValidatorConfig } from '../functions/validator/config.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
 import type { Target } from './target.ts';
 
@@ -148,14 +150,11 @@ export async function validate(target: Target, args: Args) {
     telemetry.logger.setLogLevel('SILENT');
     Object.assign(telemetry.metrics, { publishStoredMetrics: () => undefined });
     const { validate: run } = createValidator(
-      {
-        providers: providersOf(target),
-        mailboxSecretPrefix: target.mailboxSecretPrefix,
-        concurrency: 10,
-        smtpProbe: true,
-        repeatedFailureThreshold: 3,
-        connectBaseUrl: target.connectBaseUrl,
-      },
+      loadValidatorConfig({
+        [ENV.providers]: target.providersJson,
+        [ENV.mailboxSecretPrefix]: target.mailboxSecretPrefix,
+        [ENV.connectBaseUrl]: target.connectBaseUrl,
+      }),
       telemetry,
     );
     const { results, ...rest } = await run(mailbox ? { mailbox } : {});

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { ENV } from '../functions/shared/environment.ts';
 
 export interface Target {
   readonly kind: 'deployed' | 'local';
@@ -75,7 +76,7 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     queueUrl: outputs.QueueUrl!,
     deadLetterQueueUrl: outputs.DeadLetterQueueUrl!,
     mailboxSecretPrefix: outputs.MailboxSecretPrefix!,
-    providersJson: Environment?.Variables?.PROVIDERS ?? '{}',
+    providersJson: Environment?.Variables?.[ENV.providers] ?? '{}',
     connectBaseUrl: connect.replace(/\/connect\/[^/]+$/, ''),
     validatorFunctionName: outputs.ValidatorFunctionName!,
     ...(outputs.MailboxKeyArn ? { mailboxKmsKeyId: outputs.MailboxKeyArn } : {}),

@@ -83,7 +83,7 @@ export class OAuthMailerStack extends Stack {
       ...(props.publicBaseUrl ? { publicBaseUrl: props.publicBaseUrl } : {}),
     });
 
-    this.sender.connect(this.alerts.topic, this.onboarding.baseUrl);
+    this.sender.alertOperators(this.alerts.topic, this.onboarding.baseUrl);
     this.validator = new ValidatorFunction(this, 'Validating', {
       secrets: this.secrets,
       providersJson,

@@ -17,8 +17,9 @@ import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { Target } from '../cli/target.ts';
 import { loadOnboardingConfig } from '../functions/onboarding/config.ts';
 import { createOnboarding } from '../functions/onboarding/create-onboarding.ts';
-import { parseProviders } from '../functions/shared/oauth/providers.ts';
+import { ENV } from '../functions/shared/environment.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
+import { loadValidatorConfig } from '../functions/validator/config.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
 import { startEventSource } from './event-source/runner.ts';
 import { serveMailViewer } from './mail-viewer.ts';
@@ -97,10 +98,10 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
   const quiet = createTelemetry('onboarding');
   const onboarding = createOnboarding(
     loadOnboardingConfig({
-      PROVIDERS: providersJson,
-      STATE_TABLE_NAME: STATE_TABLE,
-      MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
-      PUBLIC_BASE_URL: baseUrl,
+      [ENV.providers]: providersJson,
+      [ENV.stateTableName]: STATE_TABLE,
+      [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
+      [ENV.publicBaseUrl]: baseUrl,
     }),
     quiet,
   );
@@ -109,20 +110,17 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     queueUrl: queues.queueUrl,
     queueArn: queues.queueArn,
     handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
-    env: { ...harness.senderEnv(queues), PROVIDERS: providersJson, CONNECT_BASE_URL: baseUrl },
+    env: { ...harness.senderEnv(queues), [ENV.providers]: providersJson, [ENV.connectBaseUrl]: baseUrl },
     workers: 2,
     waitSeconds: 5,
     onOutput: options.onOutput ?? (() => undefined),
   });
   const validator = createValidator(
-    {
-      providers: parseProviders(providersJson),
-      mailboxSecretPrefix: MAILBOX_PREFIX,
-      concurrency: 10,
-      smtpProbe: true,
-      repeatedFailureThreshold: 3,
-      connectBaseUrl: baseUrl,
-    },
+    loadValidatorConfig({
+      [ENV.providers]: providersJson,
+      [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
+      [ENV.connectBaseUrl]: baseUrl,
+    }),
     createTelemetry('validator'),
   );
   const timer = setInterval(

@@ -135,7 +135,7 @@ export async function callback(
   }
 
   const now = new Date(context.now()).toISOString();
-  const { created } = await context.store.connect({
+  const { created } = await context.store.saveGrant({
     schemaVersion: 1,
     address: mailbox,
     provider: provider.id,

@@ -1,5 +1,13 @@
 /** The onboarding function's settings, read once from the environment the CDK stack sets. */
-import { ConfigError, DEFAULT_MAILBOX_SECRET_PREFIX, readProviders } from '../shared/config.ts';
+import {
+  ConfigError,
+  readMailboxSecretPrefix,
+  readNumber,
+  readOptional,
+  readProviders,
+  readRequired,
+} from '../shared/config.ts';
+import { ENV } from '../shared/environment.ts';
 import type { ProviderConfig } from '../shared/oauth/providers.ts';
 
 export interface OnboardingConfig {
@@ -16,6 +24,8 @@ export interface OnboardingConfig {
   readonly stateTtlMs: number;
 }
 
+export const ONBOARDING_DEFAULTS = { stateTtlSeconds: 600 } as const;
+
 /** @throws ConfigError (OnboardingConfigError) naming every missing or invalid setting at once. */
 export function loadOnboardingConfig(env: NodeJS.ProcessEnv = process.env): OnboardingConfig {
   const problems: string[] = [];
@@ -25,18 +35,22 @@ export function loadOnboardingConfig(env: NodeJS.ProcessEnv = process.env): Onbo
       if (!provider[field]) problems.push(`provider "${provider.id}" needs ${field}`);
     }
   }
-  if (!env.STATE_TABLE_NAME) problems.push('STATE_TABLE_NAME is required');
-  const publicBaseUrl = env.PUBLIC_BASE_URL?.replace(/\/+$/, '') || undefined;
-  if (publicBaseUrl && !URL.canParse(publicBaseUrl)) problems.push('PUBLIC_BASE_URL must be a URL');
-  const stateTtlSeconds = Number(env.STATE_TTL_SECONDS ?? 600);
-  if (!(stateTtlSeconds > 0)) problems.push('STATE_TTL_SECONDS must be a positive number');
+  const stateTableName = readRequired(env, ENV.stateTableName, problems);
+  const publicBaseUrl = readOptional(env, ENV.publicBaseUrl)?.replace(/\/+$/, '') || undefined;
+  if (publicBaseUrl && !URL.canParse(publicBaseUrl)) problems.push(`${ENV.publicBaseUrl} must be a URL`);
+  const stateTtlSeconds = readNumber(
+    env,
+    ENV.stateTtlSeconds,
+    { fallback: ONBOARDING_DEFAULTS.stateTtlSeconds, min: 0, minInclusive: false, integer: false },
+    problems,
+  );
   if (problems.length > 0) throw new ConfigError('OnboardingConfigError', 'onboarding', problems);
   return {
     providers,
-    mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,
-    mailboxKmsKeyId: env.MAILBOX_KMS_KEY_ID || undefined,
-    stateTableName: env.STATE_TABLE_NAME!,
-    allowedMailboxes: env.ALLOWED_MAILBOXES ?? '',
+    mailboxSecretPrefix: readMailboxSecretPrefix(env),
+    mailboxKmsKeyId: readOptional(env, ENV.mailboxKmsKeyId),
+    stateTableName,
+    allowedMailboxes: env[ENV.allowedMailboxes] ?? '',
     publicBaseUrl,
     stateTtlMs: stateTtlSeconds * 1000,
   };

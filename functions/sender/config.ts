@@ -1,5 +1,14 @@
 /** The sender's settings, read once from the environment the CDK stack sets. */
-import { ConfigError, DEFAULT_MAILBOX_SECRET_PREFIX, readInteger, readProviders } from '../shared/config.ts';
+import {
+  ConfigError,
+  type NumberRule,
+  readMailboxSecretPrefix,
+  readNumber,
+  readOptional,
+  readProviders,
+  readRequired,
+} from '../shared/config.ts';
+import { ENV, type EnvName } from '../shared/environment.ts';
 import type { ProviderConfig } from '../shared/oauth/providers.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, scaleRetryPolicy } from '../shared/retry-policy.ts';
 
@@ -14,6 +23,10 @@ export interface SenderConfig {
   readonly maxReceiveCount: number;
   /** How long mailbox and client secrets stay cached in one instance. */
   readonly secretCacheTtlMs: number;
+  /** How long an instance remembers a revoked grant before it asks the provider again. */
+  readonly revokedRecheckMs: number;
+  /** How long an instance remembers that a mailbox's SMTP server refuses logins. */
+  readonly smtpRefusedRecheckMs: number;
   /** A message waiting for its mailbox is dead-lettered after this long. */
   readonly maxParkedMs: number;
   /** How long a connection slot (Microsoft: 3 per mailbox) is leased. */
@@ -30,26 +43,60 @@ export interface SenderConfig {
   readonly connectBaseUrl?: string | undefined;
 }
 
+/** Defaults the stack and the loader share. */
+export const SENDER_DEFAULTS = {
+  maxReceiveCount: 8,
+  maxParkedDays: 7,
+  connectionLeaseSeconds: 120,
+  tokenTimeoutMs: 10_000,
+  secretCacheTtlSeconds: 300,
+  revokedRecheckSeconds: 60,
+  smtpRefusedRecheckSeconds: 60,
+} as const;
+
 /** @throws ConfigError (SenderConfigError) naming every missing or invalid setting at once. */
 export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderConfig {
   const problems: string[] = [];
-  const deadLetterQueueUrl = env.DEAD_LETTER_QUEUE_URL ?? '';
-  if (!deadLetterQueueUrl) problems.push('DEAD_LETTER_QUEUE_URL is required');
-  const sendingTableName = env.SENDING_TABLE_NAME ?? '';
-  if (!sendingTableName) problems.push('SENDING_TABLE_NAME is required');
-  const maxReceiveCount = readInteger(env, 'MAX_RECEIVE_COUNT', 8, { min: 3 }, problems);
-  const maxParkedDays = readInteger(env, 'MAX_PARKED_DAYS', 7, { min: 1, max: 365 }, problems);
-  const connectionLeaseSeconds = readInteger(env, 'CONNECTION_LEASE_SECONDS', 120, { min: 5 }, problems);
-  const tokenTimeoutMs = readInteger(env, 'TOKEN_TIMEOUT_MS', 10_000, { min: 100 }, problems);
-  const retryScale = Number(env.RETRY_DELAY_SCALE ?? 1);
-  if (!(retryScale > 0 && retryScale <= 1))
-    problems.push('RETRY_DELAY_SCALE must be a number above 0, at most 1');
-  const secretCacheTtlSeconds = Number(env.SECRET_CACHE_TTL_SECONDS ?? 300);
-  if (!(secretCacheTtlSeconds >= 0)) problems.push('SECRET_CACHE_TTL_SECONDS must be a number of seconds');
+  const number = (name: EnvName, rule: NumberRule) => readNumber(env, name, rule, problems);
+  const deadLetterQueueUrl = readRequired(env, ENV.deadLetterQueueUrl, problems);
+  const sendingTableName = readRequired(env, ENV.sendingTableName, problems);
+  const maxReceiveCount = number(ENV.maxReceiveCount, { fallback: SENDER_DEFAULTS.maxReceiveCount, min: 3 });
+  const maxParkedDays = number(ENV.maxParkedDays, {
+    fallback: SENDER_DEFAULTS.maxParkedDays,
+    min: 1,
+    max: 365,
+  });
+  const connectionLeaseSeconds = number(ENV.connectionLeaseSeconds, {
+    fallback: SENDER_DEFAULTS.connectionLeaseSeconds,
+    min: 5,
+  });
+  const tokenTimeoutMs = number(ENV.tokenTimeoutMs, { fallback: SENDER_DEFAULTS.tokenTimeoutMs, min: 100 });
+  const retryScale = number(ENV.retryDelayScale, {
+    fallback: 1,
+    min: 0,
+    minInclusive: false,
+    max: 1,
+    integer: false,
+  });
+  const secretCacheTtlSeconds = number(ENV.secretCacheTtlSeconds, {
+    fallback: SENDER_DEFAULTS.secretCacheTtlSeconds,
+    min: 0,
+    integer: false,
+  });
+  const revokedRecheckSeconds = number(ENV.revokedRecheckSeconds, {
+    fallback: SENDER_DEFAULTS.revokedRecheckSeconds,
+    min: 0,
+    integer: false,
+  });
+  const smtpRefusedRecheckSeconds = number(ENV.smtpRefusedRecheckSeconds, {
+    fallback: SENDER_DEFAULTS.smtpRefusedRecheckSeconds,
+    min: 0,
+    integer: false,
+  });
   const providers = readProviders(env, problems);
   if (problems.length > 0) throw new ConfigError('SenderConfigError', 'sender', problems);
   return {
-    mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,
+    mailboxSecretPrefix: readMailboxSecretPrefix(env),
     providers,
     deadLetterQueueUrl,
     sendingTableName,
@@ -59,8 +106,10 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     retryPolicy: scaleRetryPolicy(DEFAULT_RETRY_POLICY, retryScale),
     tokenTimeoutMs,
     secretCacheTtlMs: secretCacheTtlSeconds * 1000,
-    alertTopicArn: env.ALERT_TOPIC_ARN || undefined,
-    connectBaseUrl: env.CONNECT_BASE_URL || undefined,
-    outcomeTopicArn: env.OUTCOME_TOPIC_ARN || undefined,
+    revokedRecheckMs: revokedRecheckSeconds * 1000,
+    smtpRefusedRecheckMs: smtpRefusedRecheckSeconds * 1000,
+    alertTopicArn: readOptional(env, ENV.alertTopicArn),
+    connectBaseUrl: readOptional(env, ENV.connectBaseUrl),
+    outcomeTopicArn: readOptional(env, ENV.outcomeTopicArn),
   };
 }

@@ -85,6 +85,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     clientSecrets: new ClientSecrets(secretsManager, config.secretCacheTtlMs),
     providers: config.providers,
     requestTimeoutMs: options.tokenTimeoutMs ?? config.tokenTimeoutMs,
+    revokedRetryMs: config.revokedRecheckMs,
     events: {
       ...tokenMetrics(logger, metrics),
       mailboxRevoked: async (mailbox, error, { provider, previous }) => {
@@ -126,6 +127,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     onSmtpRefused,
     limiter: new MailboxLimiter(dynamodb, config.sendingTableName),
     connectionLeaseMs: config.connectionLeaseMs,
+    refusedRecheckMs: config.smtpRefusedRecheckMs,
   });
   const idempotent = new IdempotentSender(messageSender, { dynamodb, tableName: config.sendingTableName });
   const queueUrls = new QueueUrls(sqs);

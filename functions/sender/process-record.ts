@@ -12,6 +12,7 @@ import type { IdempotentSender } from '../shared/idempotency/idempotent-sender.t
 import type { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, type MailMessage } from '../shared/message/schema.ts';
+import { FATES, fateOf } from '../shared/message-fate.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import type { Outcomes } from '../shared/observability/outcomes.ts';
 import { decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
@@ -34,8 +35,6 @@ export interface RecordDeps {
   readonly maxParkedMs: number;
   readonly retryPolicy?: RetryPolicy;
 }
-
-const WAITING_METRIC = { pace: METRIC.messagesPaced, mailbox: METRIC.messagesParked } as const;
 
 export async function processRecord(record: SQSRecord, deps: RecordDeps): Promise<void> {
   const { logger, metrics } = deps;
@@ -66,64 +65,38 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     if (sent.rejected > 0) metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, sent.rejected);
     logger.info('message sent', context);
   } catch (caught) {
-    let error =
-      findMailerError(caught) ??
-      new MailerError('INTERNAL', `unexpected ${(caught as Error)?.name ?? 'error'}`, {}, { cause: caught });
     const parkedSince =
       attribute(record, ATTRIBUTES.parkedSince) ??
       new Date(Number(record.attributes.SentTimestamp) || Date.now()).toISOString();
-    if (error.disposition === 'mailbox' && Date.now() - Date.parse(parkedSince) > deps.maxParkedMs) {
-      error = new MailerError(
-        'MAILBOX_NOT_RESTORED',
-        `${error.message}; the mailbox was not restored since ${parkedSince}`,
-        {
-          ...error.detail,
-          cause: error.code,
-        },
-      );
-    }
+    const error = givenUpAfterParking(asMailerError(caught), parkedSince, deps.maxParkedMs);
+    const decision = decideRetry(error, receiveCount, deps.maxReceiveCount, deps.retryPolicy);
+    const fate = FATES[fateOf(error, decision)];
+    const mailbox = message ? addressOf(message.from) : undefined;
     const context = {
       sqsMessageId: record.messageId,
       receiveCount,
-      mailbox: message ? addressOf(message.from) : undefined,
+      mailbox,
       errorCode: error.code,
       reason: error.message,
       detail: error.detail,
       metadata: message?.metadata,
     };
-    const decision = decideRetry(error, receiveCount, deps.maxReceiveCount, deps.retryPolicy);
+    const retryInSeconds = decision.action === 'dead-letter' ? undefined : decision.delaySeconds;
     deps.outcomes.record({
-      type:
-        decision.action === 'dead-letter'
-          ? 'failed'
-          : error.disposition === 'mailbox'
-            ? 'parked'
-            : error.disposition === 'pace'
-              ? 'paced'
-              : 'deferred',
+      type: fate.outcome,
       messageId: originalMessageId(record),
       idempotencyKey: message?.idempotencyKey,
-      mailbox: context.mailbox,
+      mailbox,
       attempt: receiveCount,
       error: {
         code: error.code,
         reason: error.message,
-        ...(decision.action === 'dead-letter' ? {} : { retryInSeconds: decision.delaySeconds }),
+        ...(retryInSeconds === undefined ? {} : { retryInSeconds }),
       },
       metadata: message?.metadata,
     });
-    const waiting = error.disposition === 'pace' || error.disposition === 'mailbox';
-    count(
-      metrics,
-      decision.action === 'dead-letter'
-        ? METRIC.messagesDeadLettered
-        : waiting
-          ? WAITING_METRIC[error.disposition as 'pace' | 'mailbox']
-          : METRIC.messagesRetried,
-      error,
-    );
-    const mailbox = context.mailbox;
-    if (mailbox && decision.action !== 'dead-letter' && error.disposition === 'mailbox') {
+    count(metrics, fate.metric, error);
+    if (mailbox && fate.parking === 'park') {
       await deps.parked.park(mailbox, originalMessageId(record));
     } else if (mailbox && mayHaveBeenParked(record, receiveCount)) {
       await deps.parked.release(mailbox, originalMessageId(record));
@@ -131,15 +104,12 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     switch (decision.action) {
       case 'dead-letter':
         // If this send fails the record stays on the queue and comes back: parked or retried, never lost.
-        await deps.deadLetters.park(record, error, decision.exhausted);
-        logger.error('message dead-lettered', { ...context, retriesExhausted: decision.exhausted });
+        await deps.deadLetters.moveToDeadLetterQueue(record, error, decision.exhausted);
+        logger[fate.level](fate.log, { ...context, retriesExhausted: decision.exhausted });
         return;
       case 'recycle':
         await deps.requeue.requeue(record, decision.delaySeconds, error, parkedSince);
-        logger.info('message waits: put back as a fresh message', {
-          ...context,
-          retryInSeconds: decision.delaySeconds,
-        });
+        logger.info('message waits: put back as a fresh message', { ...context, retryInSeconds });
         return;
       case 'retry':
         await deps.visibility.delay(record, decision.delaySeconds).catch((visibilityError: unknown) => {
@@ -148,13 +118,24 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
             awsError: awsErrorName(visibilityError),
           });
         });
-        logger[waiting ? 'info' : 'warn'](waiting ? 'message waits' : 'message will be retried', {
-          ...context,
-          retryInSeconds: decision.delaySeconds,
-        });
+        logger[fate.level](fate.log, { ...context, retryInSeconds });
         throw error;
     }
   }
+}
+
+const asMailerError = (caught: unknown): MailerError =>
+  findMailerError(caught) ??
+  new MailerError('INTERNAL', `unexpected ${(caught as Error)?.name ?? 'error'}`, {}, { cause: caught });
+
+/** A message that waited for its mailbox longer than allowed is given up: dead-lettered, ready for a redrive. */
+function givenUpAfterParking(error: MailerError, parkedSince: string, maxParkedMs: number): MailerError {
+  if (error.disposition !== 'mailbox' || Date.now() - Date.parse(parkedSince) <= maxParkedMs) return error;
+  return new MailerError(
+    'MAILBOX_NOT_RESTORED',
+    `${error.message}; the mailbox was not restored since ${parkedSince}`,
+    { ...error.detail, cause: error.code },
+  );
 }
 
 /** Only a redelivered or requeued message can have been parked: first deliveries skip the bookkeeping. */

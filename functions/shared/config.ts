@@ -1,7 +1,9 @@
 /**
- * What every function's settings share: the mailbox prefix default, the providers, whole-number
- * settings, and one error that names every problem at once so a cold start fails with all of them.
+ * What every function's settings share: the readers of environment variables, the mailbox prefix
+ * default, the providers, and one error that names every problem at once so a cold start fails with
+ * all of them.
  */
+import { ENV, type EnvName } from './environment.ts';
 import { type ProviderConfig, parseProviders } from './oauth/providers.ts';
 
 export const DEFAULT_MAILBOX_SECRET_PREFIX = 'oauth-mailer/mailboxes/';
@@ -20,8 +22,8 @@ export function readProviders(
   problems: string[],
 ): ReadonlyMap<string, ProviderConfig> {
   try {
-    const providers = parseProviders(env.PROVIDERS);
-    if (providers.size === 0) problems.push('PROVIDERS names no provider');
+    const providers = parseProviders(env[ENV.providers]);
+    if (providers.size === 0) problems.push(`${ENV.providers} names no provider`);
     return providers;
   } catch (error) {
     problems.push((error as Error).message);
@@ -29,19 +31,68 @@ export function readProviders(
   }
 }
 
-/** A whole-number setting within bounds, or its default; a bad value is recorded as a problem. */
-export function readInteger(
+export interface NumberRule {
+  readonly fallback: number;
+  readonly min: number;
+  readonly max?: number;
+  /** Whether the value must be a whole number. @default true */
+  readonly integer?: boolean;
+  /** Whether `min` itself is allowed. @default true */
+  readonly minInclusive?: boolean;
+}
+
+/**
+ * The one reader of numeric settings: the value within its bounds, or its default when unset; a bad
+ * value is recorded as a problem that says what is expected.
+ * @example const concurrency = readNumber(env, ENV.validationConcurrency, { fallback: 10, min: 1, max: 100 }, problems);
+ */
+export function readNumber(
   env: NodeJS.ProcessEnv,
-  name: string,
-  fallback: number,
-  bounds: { min: number; max?: number },
+  name: EnvName,
+  rule: NumberRule,
   problems: string[],
 ): number {
-  const value = Number(env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < bounds.min || (bounds.max !== undefined && value > bounds.max)) {
-    problems.push(
-      `${name} must be a whole number from ${bounds.min}${bounds.max !== undefined ? ` to ${bounds.max}` : ''}`,
-    );
+  const raw = env[name]?.trim();
+  const value = raw === undefined || raw === '' ? rule.fallback : Number(raw);
+  const integer = rule.integer ?? true;
+  const aboveMin = (rule.minInclusive ?? true) ? value >= rule.min : value > rule.min;
+  if (
+    Number.isNaN(value) ||
+    (integer && !Number.isInteger(value)) ||
+    !aboveMin ||
+    value > (rule.max ?? Infinity)
+  ) {
+    const kind = integer ? 'a whole number' : 'a number';
+    const lower = (rule.minInclusive ?? true) ? `from ${rule.min}` : `above ${rule.min}`;
+    const upper = rule.max !== undefined ? ` to ${rule.max}` : '';
+    problems.push(`${name} must be ${kind} ${lower}${upper} (got "${raw}")`);
   }
   return value;
 }
+
+/** A setting that must be present; its absence is recorded as a problem. */
+export function readRequired(env: NodeJS.ProcessEnv, name: EnvName, problems: string[]): string {
+  const value = env[name] ?? '';
+  if (!value) problems.push(`${name} is required`);
+  return value;
+}
+
+/** A setting that may be absent: empty counts as absent. */
+export const readOptional = (env: NodeJS.ProcessEnv, name: EnvName): string | undefined =>
+  env[name] || undefined;
+
+/** A true/false setting; anything but the two words is a problem. */
+export function readBoolean(
+  env: NodeJS.ProcessEnv,
+  name: EnvName,
+  fallback: boolean,
+  problems: string[],
+): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'true' && raw !== 'false') problems.push(`${name} must be true or false (got "${env[name]}")`);
+  return raw === 'true' || (raw !== 'false' && fallback);
+}
+
+export const readMailboxSecretPrefix = (env: NodeJS.ProcessEnv): string =>
+  readOptional(env, ENV.mailboxSecretPrefix) ?? DEFAULT_MAILBOX_SECRET_PREFIX;

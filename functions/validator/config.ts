@@ -1,5 +1,13 @@
 /** The validator's settings, read once from the environment the CDK stack sets. */
-import { ConfigError, DEFAULT_MAILBOX_SECRET_PREFIX, readInteger, readProviders } from '../shared/config.ts';
+import {
+  ConfigError,
+  readBoolean,
+  readMailboxSecretPrefix,
+  readNumber,
+  readOptional,
+  readProviders,
+} from '../shared/config.ts';
+import { ENV } from '../shared/environment.ts';
 import type { ProviderConfig } from '../shared/oauth/providers.ts';
 
 export interface ValidatorConfig {
@@ -11,24 +19,58 @@ export interface ValidatorConfig {
   readonly smtpProbe: boolean;
   /** Consecutive transient failures after which a mailbox is reported as repeatedly failing. */
   readonly repeatedFailureThreshold: number;
+  /** How long a mailbox secret stays cached in one instance. */
+  readonly secretCacheTtlMs: number;
+  /** How long the OAuth client secrets stay cached in one instance. */
+  readonly clientSecretCacheTtlMs: number;
   readonly alertTopicArn?: string | undefined;
   /** The onboarding API's base URL, for reconnect links in notifications. */
   readonly connectBaseUrl?: string | undefined;
 }
 
+/** Defaults the stack, the CLI and the loader share. */
+export const VALIDATOR_DEFAULTS = {
+  concurrency: 10,
+  smtpProbe: true,
+  repeatedFailureThreshold: 3,
+  secretCacheTtlSeconds: 60,
+  clientSecretCacheTtlSeconds: 300,
+} as const;
+
+/** @throws ConfigError (ValidatorConfigError) naming every missing or invalid setting at once. */
 export function loadValidatorConfig(env: NodeJS.ProcessEnv = process.env): ValidatorConfig {
   const problems: string[] = [];
   const providers = readProviders(env, problems);
-  const concurrency = readInteger(env, 'VALIDATION_CONCURRENCY', 10, { min: 1, max: 100 }, problems);
-  const threshold = readInteger(env, 'REPEATED_FAILURE_THRESHOLD', 3, { min: 1 }, problems);
+  const concurrency = readNumber(
+    env,
+    ENV.validationConcurrency,
+    { fallback: VALIDATOR_DEFAULTS.concurrency, min: 1, max: 100 },
+    problems,
+  );
+  const threshold = readNumber(
+    env,
+    ENV.repeatedFailureThreshold,
+    { fallback: VALIDATOR_DEFAULTS.repeatedFailureThreshold, min: 1 },
+    problems,
+  );
+  // A short cache: the validator reads each secret once a run, and a rotated token must be seen fresh.
+  const secretCacheTtlSeconds = readNumber(
+    env,
+    ENV.secretCacheTtlSeconds,
+    { fallback: VALIDATOR_DEFAULTS.secretCacheTtlSeconds, min: 0, integer: false },
+    problems,
+  );
+  const smtpProbe = readBoolean(env, ENV.smtpProbe, VALIDATOR_DEFAULTS.smtpProbe, problems);
   if (problems.length > 0) throw new ConfigError('ValidatorConfigError', 'validator', problems);
   return {
     providers,
-    mailboxSecretPrefix: env.MAILBOX_SECRET_PREFIX || DEFAULT_MAILBOX_SECRET_PREFIX,
+    mailboxSecretPrefix: readMailboxSecretPrefix(env),
     concurrency,
-    smtpProbe: (env.SMTP_PROBE ?? 'true') !== 'false',
+    smtpProbe,
     repeatedFailureThreshold: threshold,
-    alertTopicArn: env.ALERT_TOPIC_ARN || undefined,
-    connectBaseUrl: env.CONNECT_BASE_URL || undefined,
+    secretCacheTtlMs: secretCacheTtlSeconds * 1000,
+    clientSecretCacheTtlMs: VALIDATOR_DEFAULTS.clientSecretCacheTtlSeconds * 1000,
+    alertTopicArn: readOptional(env, ENV.alertTopicArn),
+    connectBaseUrl: readOptional(env, ENV.connectBaseUrl),
   };
 }

@@ -54,11 +54,11 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
   const store = new MailboxStore({
     client: secretsManager,
     prefix: config.mailboxSecretPrefix,
-    cacheTtlMs: 60_000,
+    cacheTtlMs: config.secretCacheTtlMs,
   });
   const tokens = new AccessTokens({
     store,
-    clientSecrets: new ClientSecrets(secretsManager, 300_000),
+    clientSecrets: new ClientSecrets(secretsManager, config.clientSecretCacheTtlMs),
     providers: config.providers,
     ...(options.tokenTimeoutMs ? { requestTimeoutMs: options.tokenTimeoutMs } : {}),
     events: {

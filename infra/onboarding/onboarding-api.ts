@@ -10,6 +10,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ENV } from '../../functions/shared/environment.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledge } from '../shared/nag.ts';
@@ -51,12 +52,12 @@ export class OnboardingApi extends Construct {
       description: 'Connects mailboxes: OAuth authorization-code flow with PKCE, saves refresh tokens',
       timeout: Duration.seconds(15),
       environment: {
-        PROVIDERS: props.providersJson,
-        MAILBOX_SECRET_PREFIX: props.secrets.mailboxPrefix,
-        MAILBOX_KMS_KEY_ID: props.secrets.key.keyArn,
-        STATE_TABLE_NAME: this.stateTable.tableName,
-        ALLOWED_MAILBOXES: props.allowedMailboxes ?? '',
-        ...(props.publicBaseUrl ? { PUBLIC_BASE_URL: props.publicBaseUrl } : {}),
+        [ENV.providers]: props.providersJson,
+        [ENV.mailboxSecretPrefix]: props.secrets.mailboxPrefix,
+        [ENV.mailboxKmsKeyId]: props.secrets.key.keyArn,
+        [ENV.stateTableName]: this.stateTable.tableName,
+        [ENV.allowedMailboxes]: props.allowedMailboxes ?? '',
+        ...(props.publicBaseUrl ? { [ENV.publicBaseUrl]: props.publicBaseUrl } : {}),
       },
     });
     const fn = this.handler.function;

@@ -5,6 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { ENV } from '../../functions/shared/environment.ts';
 import { METRICS_NAMESPACE } from '../../functions/shared/observability/metric-names.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
 import type { MailQueues } from '../shared/mail-queues.ts';
@@ -48,12 +49,12 @@ export class SenderFunction extends Construct {
       description: 'Sends queued mail as connected Gmail / Microsoft 365 mailboxes over SMTP XOAUTH2',
       timeout: SENDER_TIMEOUT,
       environment: {
-        PROVIDERS: props.providersJson,
-        MAILBOX_SECRET_PREFIX: secrets.mailboxPrefix,
-        DEAD_LETTER_QUEUE_URL: queues.deadLetterQueue.queueUrl,
-        MAX_RECEIVE_COUNT: String(queues.maxReceiveCount),
-        SENDING_TABLE_NAME: this.table.tableName,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        [ENV.providers]: props.providersJson,
+        [ENV.mailboxSecretPrefix]: secrets.mailboxPrefix,
+        [ENV.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,
+        [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
+        [ENV.sendingTableName]: this.table.tableName,
+        [ENV.metricsNamespace]: METRICS_NAMESPACE,
       },
     });
     const fn = this.handler.function;
@@ -63,7 +64,7 @@ export class SenderFunction extends Construct {
       enforceSSL: true,
     });
     this.outcomes.grantPublish(fn);
-    fn.addEnvironment('OUTCOME_TOPIC_ARN', this.outcomes.topicArn);
+    fn.addEnvironment(ENV.outcomeTopicArn, this.outcomes.topicArn);
     secrets.grantSenderAccess(fn);
     queues.deadLetterQueue.grantSendMessages(fn);
     // Waiting mail (paced, parked) is put back on the queue as a fresh message.
@@ -86,10 +87,10 @@ export class SenderFunction extends Construct {
   }
 
   /** Lets the sender tell the operators about a mailbox that needs a human, with a reconnect link. */
-  connect(alertTopic: sns.ITopic, connectBaseUrl: string): void {
+  alertOperators(alertTopic: sns.ITopic, connectBaseUrl: string): void {
     const fn = this.handler.function;
-    fn.addEnvironment('ALERT_TOPIC_ARN', alertTopic.topicArn);
-    fn.addEnvironment('CONNECT_BASE_URL', connectBaseUrl);
+    fn.addEnvironment(ENV.alertTopicArn, alertTopic.topicArn);
+    fn.addEnvironment(ENV.connectBaseUrl, connectBaseUrl);
     alertTopic.grantPublish(fn);
     acknowledgeEncryptedTopicPublish(fn);
   }

@@ -8,13 +8,15 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { FunctionEnvironment } from '../../functions/shared/environment.ts';
 import { bundledCode } from './bundled-code.ts';
 
 export interface MailerFunctionProps {
   /** Entry file, relative to the project root, e.g. functions/sender/handler.ts */
   readonly entry: string;
   readonly description: string;
-  readonly environment: Record<string, string>;
+  /** Keyed by the names in functions/shared/environment.ts, which the loaders read. */
+  readonly environment: FunctionEnvironment;
   /** @default Duration.seconds(60) */
   readonly timeout?: Duration;
   /** @default 256 */

@@ -5,6 +5,8 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { ENV } from '../../functions/shared/environment.ts';
+import { VALIDATOR_DEFAULTS } from '../../functions/validator/config.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledge, acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
@@ -36,12 +38,12 @@ export class ValidatorFunction extends Construct {
       description: 'Validates every mailbox grant (and SMTP login); keeps Microsoft refresh tokens alive',
       timeout: Duration.minutes(10),
       environment: {
-        PROVIDERS: props.providersJson,
-        MAILBOX_SECRET_PREFIX: props.secrets.mailboxPrefix,
-        VALIDATION_CONCURRENCY: String(props.concurrency ?? 10),
-        SMTP_PROBE: String(props.smtpProbe ?? true),
-        ALERT_TOPIC_ARN: props.alertTopic.topicArn,
-        CONNECT_BASE_URL: props.connectBaseUrl,
+        [ENV.providers]: props.providersJson,
+        [ENV.mailboxSecretPrefix]: props.secrets.mailboxPrefix,
+        [ENV.validationConcurrency]: String(props.concurrency ?? VALIDATOR_DEFAULTS.concurrency),
+        [ENV.smtpProbe]: String(props.smtpProbe ?? VALIDATOR_DEFAULTS.smtpProbe),
+        [ENV.alertTopicArn]: props.alertTopic.topicArn,
+        [ENV.connectBaseUrl]: props.connectBaseUrl,
       },
     });
     const fn = this.handler.function;

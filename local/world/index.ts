@@ -9,6 +9,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import { loadSenderConfig, type SenderConfig } from '../../functions/sender/config.ts';
+import { ENV } from '../../functions/shared/environment.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
 import { loadValidatorConfig, type ValidatorConfig } from '../../functions/validator/config.ts';
@@ -198,21 +199,21 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     }),
     senderEnv: (queues) => ({
       ...harness.awsEnv(),
-      PROVIDERS: providersJson,
-      MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
-      DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
-      SENDING_TABLE_NAME: SENDING_TABLE,
-      MAX_RECEIVE_COUNT: String(queues.maxReceiveCount),
+      [ENV.providers]: providersJson,
+      [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
+      [ENV.deadLetterQueueUrl]: queues.deadLetterQueueUrl,
+      [ENV.sendingTableName]: SENDING_TABLE,
+      [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
     }),
     senderConfig: (queues, overrides = {}) => ({
-      ...loadSenderConfig({ ...harness.senderEnv(queues), CONNECT_BASE_URL: onboardingUrl }),
+      ...loadSenderConfig({ ...harness.senderEnv(queues), [ENV.connectBaseUrl]: onboardingUrl }),
       ...overrides,
     }),
     validatorConfig: (overrides = {}) => ({
       ...loadValidatorConfig({
-        PROVIDERS: providersJson,
-        MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
-        CONNECT_BASE_URL: onboardingUrl,
+        [ENV.providers]: providersJson,
+        [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
+        [ENV.connectBaseUrl]: onboardingUrl,
       }),
       ...overrides,
     }),

@@ -2,6 +2,7 @@
 import { afterEach, beforeEach } from 'node:test';
 import { loadOnboardingConfig } from '../../functions/onboarding/config.ts';
 import { createOnboarding } from '../../functions/onboarding/create-onboarding.ts';
+import { ENV } from '../../functions/shared/environment.ts';
 import { type CapturedTelemetry, captureTelemetry } from '../../local/world/captured-telemetry.ts';
 import { MAILBOX_PREFIX, type World } from '../../local/world/index.ts';
 import { assertNoSecretsIn } from './assertions.ts';
@@ -20,12 +21,12 @@ export async function startOnboarding(
 ): Promise<OnboardingServer> {
   const telemetry = captureTelemetry('onboarding');
   const config = loadOnboardingConfig({
-    PROVIDERS: harness.providersJson,
-    STATE_TABLE_NAME: harness.stateTable,
-    MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
-    PUBLIC_BASE_URL: harness.onboardingUrl,
-    ALLOWED_MAILBOXES: options.allowedMailboxes ?? '',
-    STATE_TTL_SECONDS: String(options.stateTtlSeconds ?? 600),
+    [ENV.providers]: harness.providersJson,
+    [ENV.stateTableName]: harness.stateTable,
+    [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
+    [ENV.publicBaseUrl]: harness.onboardingUrl,
+    [ENV.allowedMailboxes]: options.allowedMailboxes ?? '',
+    ...(options.stateTtlSeconds ? { [ENV.stateTtlSeconds]: String(options.stateTtlSeconds) } : {}),
   });
   const { handler } = createOnboarding(config, telemetry);
   harness.onboardingApi.use(handler);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { ENV } from '../../functions/shared/environment.ts';
 import { OAuthMailerStack } from '../../infra/oauth-mailer-stack.ts';
 import { actionsOf, roleStatements, type Statement, synthesize } from './synth.ts';
 
@@ -64,6 +65,22 @@ describe('infra: OAuthMailerStack', () => {
       );
       assert.ok(!/clientSecret\\?"\s*:/.test(environment), 'no client secret value in any environment');
     }
+  });
+
+  it('sets only environment variables that the functions read, by the names the loaders use', () => {
+    const known = new Set<string>([...Object.values(ENV), 'NODE_OPTIONS']);
+    const functions = template.findResources('AWS::Lambda::Function');
+    const names = Object.values(functions).flatMap((fn) =>
+      Object.keys(
+        (fn as { Properties: { Environment?: { Variables?: object } } }).Properties.Environment?.Variables ??
+          {},
+      ),
+    );
+    assert.ok(names.length > 15);
+    assert.deepEqual(
+      names.filter((name) => !known.has(name)),
+      [],
+    );
   });
 
   it('feeds the sender from the queue with partial batch responses and a concurrency cap', () => {

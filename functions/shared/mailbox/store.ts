@@ -65,7 +65,7 @@ export class MailboxStore {
    * (a reconnect), and marks it active, clearing a revoked status.
    * @returns whether the mailbox was new.
    */
-  async connect(secret: MailboxSecret): Promise<{ created: boolean }> {
+  async saveGrant(secret: MailboxSecret): Promise<{ created: boolean }> {
     const address = normalizeAddress(secret.address);
     const secretId = this.#secretId(address);
     const value = JSON.stringify({ ...secret, address });

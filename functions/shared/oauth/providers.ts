@@ -4,6 +4,7 @@
  * local mode point a "google" or "microsoft" provider at local servers.
  */
 import * as z from 'zod/mini';
+import { ENV } from '../environment.ts';
 import { limitsSchema, type MailboxLimits } from '../limits/mailbox-limits.ts';
 
 export type ProviderKind = 'google' | 'microsoft' | 'oidc';
@@ -151,14 +152,14 @@ export function parseProviders(json: string | undefined): ReadonlyMap<string, Pr
   try {
     raw = JSON.parse(json);
   } catch {
-    throw new ProviderConfigError('PROVIDERS is not valid JSON');
+    throw new ProviderConfigError(`${ENV.providers} is not valid JSON`);
   }
   const parsed = z.record(z.string().check(z.regex(/^[a-z0-9-]{1,32}$/)), providerInputSchema).safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.') || 'PROVIDERS'}: ${issue.message}`,
+      (issue) => `${issue.path.join('.') || ENV.providers}: ${issue.message}`,
     );
-    throw new ProviderConfigError(`PROVIDERS is invalid: ${problems.join('; ')}`);
+    throw new ProviderConfigError(`${ENV.providers} is invalid: ${problems.join('; ')}`);
   }
   return new Map(Object.entries(parsed.data).map(([id, input]) => [id, resolveProvider(id, input)]));
 }

@@ -32,7 +32,7 @@ export async function registerAppMailbox(
   if (!provider.appScope)
     throw new MailerError('CLIENT_CONFIG_INVALID', `provider ${provider.id} has no appScope`);
   const now = new Date().toISOString();
-  const result = await store.connect({
+  const result = await store.saveGrant({
     schemaVersion: 1,
     address,
     provider: provider.id,

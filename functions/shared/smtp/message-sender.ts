@@ -27,14 +27,14 @@ export interface SentMessage {
 /** Called once per instance and minute when a mailbox's SMTP login is refused (SMTP AUTH disabled). */
 export type SmtpRefusedHook = (mailbox: string, provider: string, error: MailerError) => Promise<void>;
 
-const REFUSED_RETRY_MS = 60_000;
-
 export interface MessageSenderOptions {
   readonly onSmtpRefused?: SmtpRefusedHook;
   /** Shared limits across instances; without it (tests of other parts, local tools) nothing is paced. */
   readonly limiter?: MailboxLimiter;
   /** How long a connection slot is leased; longer than an invocation. @default 120 s */
   readonly connectionLeaseMs?: number;
+  /** How long a refused login is remembered before the next login is tried. @default 60 s */
+  readonly refusedRecheckMs?: number;
 }
 
 export class MessageSender {
@@ -42,8 +42,8 @@ export class MessageSender {
   readonly #tokens: AccessTokens;
   readonly #transports: SmtpTransports;
   readonly #options: MessageSenderOptions;
-  /** Mailboxes whose login was refused: their mail waits without a new login for a minute. */
-  readonly #refused = new TtlCache<MailerError>(REFUSED_RETRY_MS);
+  /** Mailboxes whose login was refused: their mail waits without a new login for a while. */
+  readonly #refused: TtlCache<MailerError>;
   /** Connection slots this instance holds, by mailbox. */
   readonly #leases = new Map<string, { slot: number; smtp: SmtpEndpoint }>();
   readonly #instanceId = randomUUID();
@@ -58,6 +58,7 @@ export class MessageSender {
     this.#tokens = tokens;
     this.#transports = transports;
     this.#options = options;
+    this.#refused = new TtlCache(options.refusedRecheckMs ?? 60_000);
   }
 
   /**

@@ -16,7 +16,7 @@ export class DeadLetters {
     this.#queueUrl = queueUrl;
   }
 
-  async park(record: SQSRecord, error: MailerError, exhausted: boolean): Promise<void> {
+  async moveToDeadLetterQueue(record: SQSRecord, error: MailerError, exhausted: boolean): Promise<void> {
     const attributes = movedAttributes(record, error);
     attributes[ATTRIBUTES.exhausted] = text(String(exhausted));
     attributes[ATTRIBUTES.failedAt] = text(new Date().toISOString());

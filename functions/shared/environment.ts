@@ -1,0 +1,42 @@
+/**
+ * Every environment variable the functions read, named once. The CDK constructs set them by these
+ * names, the configuration loaders read them, and local mode, the CLI and the tests build environments
+ * with them, so a renamed variable cannot leave one side behind.
+ */
+export const ENV = {
+  // All functions
+  providers: 'PROVIDERS',
+  mailboxSecretPrefix: 'MAILBOX_SECRET_PREFIX',
+  alertTopicArn: 'ALERT_TOPIC_ARN',
+  connectBaseUrl: 'CONNECT_BASE_URL',
+  secretCacheTtlSeconds: 'SECRET_CACHE_TTL_SECONDS',
+  /** How long an instance remembers that a mailbox's grant is revoked before it asks the provider again. */
+  revokedRecheckSeconds: 'REVOKED_RECHECK_SECONDS',
+  tokenTimeoutMs: 'TOKEN_TIMEOUT_MS',
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+  // Onboarding
+  mailboxKmsKeyId: 'MAILBOX_KMS_KEY_ID',
+  stateTableName: 'STATE_TABLE_NAME',
+  allowedMailboxes: 'ALLOWED_MAILBOXES',
+  publicBaseUrl: 'PUBLIC_BASE_URL',
+  stateTtlSeconds: 'STATE_TTL_SECONDS',
+  // Sender
+  deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  sendingTableName: 'SENDING_TABLE_NAME',
+  maxReceiveCount: 'MAX_RECEIVE_COUNT',
+  maxParkedDays: 'MAX_PARKED_DAYS',
+  connectionLeaseSeconds: 'CONNECTION_LEASE_SECONDS',
+  /** How long an instance remembers that a mailbox's SMTP server refuses logins. */
+  smtpRefusedRecheckSeconds: 'SMTP_REFUSED_RECHECK_SECONDS',
+  retryDelayScale: 'RETRY_DELAY_SCALE',
+  outcomeTopicArn: 'OUTCOME_TOPIC_ARN',
+  // Validator
+  validationConcurrency: 'VALIDATION_CONCURRENCY',
+  repeatedFailureThreshold: 'REPEATED_FAILURE_THRESHOLD',
+  smtpProbe: 'SMTP_PROBE',
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** An environment for a function, keyed by the names above. */
+export type FunctionEnvironment = Partial<Record<EnvName, string>>;
