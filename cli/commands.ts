@@ -252,3 +252,18 @@ function table(rows: Array<Record<string, unknown>>, columns: string[]): string 
     )
     .join('\n');
 }
+
+export async function approveReplacement(target: Target, args: Args) {
+  const address = args.positionals[0];
+  if (!address) throw new UsageError('name the mailbox: approve-replacement <mailbox>');
+  const hours = Number(args.values.hours ?? 24);
+  if (!Number.isFinite(hours) || hours <= 0 || hours > 168)
+    throw new UsageError('--hours must be a number from 1 to 168');
+  const until = new Date(Date.now() + hours * 3_600_000);
+  await stores(target).store.approveReplacement(address, until);
+  return {
+    mailbox: address,
+    approvedUntil: until.toISOString(),
+    text: `${address}: another account may connect it once, until ${until.toISOString()}`,
+  };
+}

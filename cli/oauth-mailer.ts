@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { MailerError } from '../functions/shared/errors.ts';
 import {
   type Args,
+  approveReplacement,
   connect,
   disconnect,
   mailboxes,
@@ -70,6 +71,12 @@ const COMMANDS: Record<string, Command> = {
     usage:
       'disconnect <mailbox> [--force]\n  Revoke the grant at the provider where it supports revocation, and delete the mailbox secret.',
     options: { force: { type: 'boolean' } },
+  },
+  'approve-replacement': {
+    run: approveReplacement,
+    usage:
+      'approve-replacement <mailbox> [--hours <n>]\n  Let another account connect the mailbox once (default within 24 hours), replacing the one that connected it.',
+    options: { hours: { type: 'string' } },
   },
   'register-app-mailbox': {
     run: registerAppMailboxCommand,

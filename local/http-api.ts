@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { listen } from './world/listen.ts';
+import { loopbackOnly } from './world/loopback-host.ts';
 
 export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -72,25 +73,30 @@ export interface LocalHttpApi {
   stop(): Promise<void>;
 }
 
-/** Serves the handler on 127.0.0.1 (port 0 picks a free one). */
+/**
+ * Serves the handler on 127.0.0.1 (port 0 picks a free one), to requests addressed to a loopback name
+ * only: a page whose own name was rebound to 127.0.0.1 gets 421 (local/world/loopback-host.ts).
+ */
 export async function serveHttpApi(initial: HttpApiHandler | undefined, port = 0): Promise<LocalHttpApi> {
   let handler = initial;
-  const server = createServer(async (request, response) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    if (!handler) {
-      response.statusCode = 503;
-      response.end('{"message":"Service Unavailable"}');
-      return;
-    }
-    try {
-      writeResult(response, await handler(toEvent(request, Buffer.concat(chunks).toString('utf8'))));
-    } catch {
-      // API Gateway answers a failed integration with 500 and no detail.
-      response.statusCode = 500;
-      response.end('{"message":"Internal Server Error"}');
-    }
-  });
+  const server = createServer(
+    loopbackOnly(async (request, response) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      if (!handler) {
+        response.statusCode = 503;
+        response.end('{"message":"Service Unavailable"}');
+        return;
+      }
+      try {
+        writeResult(response, await handler(toEvent(request, Buffer.concat(chunks).toString('utf8'))));
+      } catch {
+        // API Gateway answers a failed integration with 500 and no detail.
+        response.statusCode = 500;
+        response.end('{"message":"Internal Server Error"}');
+      }
+    }),
+  );
   const bound = await listen(server, port);
   return {
     url: `http://127.0.0.1:${bound}`,

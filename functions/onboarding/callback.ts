@@ -1,13 +1,16 @@
 /**
  * GET /callback/{provider}: validates the authorization response (state, browser binding, expiry,
- * RFC 9207 `iss`), exchanges the code with the PKCE verifier, verifies the ID token, checks the
- * granted scope and the allow-list, and only then saves the mailbox.
+ * RFC 9207 `iss`), exchanges the code with the PKCE verifier, verifies the ID token and identifies
+ * the account from verified claims, checks the granted scope and the allow-list, proves that the
+ * account can send as a shared mailbox (an SMTP login, no mail), and only then saves the mailbox, which
+ * another account can replace only with an operator's approval.
  */
 
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { MailerError } from '../shared/errors.ts';
 import { sha256 } from '../shared/hash.ts';
+import { identifyAccount } from '../shared/oauth/account-identity.ts';
 import { verifyIdToken } from '../shared/oauth/id-token.ts';
 import { MAIL_SCOPES, type ProviderConfig } from '../shared/oauth/providers.ts';
 import { requestToken, type TokenResponse } from '../shared/oauth/token-endpoint.ts';
@@ -30,12 +33,12 @@ async function claimState(
   const cookieName = stateCookieName(sha256(state).slice(0, 16), request.secure);
   const binding = readCookie(request.cookies, cookieName);
   if (!binding) throw stateError('this sign-in was not started in this browser (its cookie is missing)');
-  const pending = await context.states.consume(state);
+  // Consumed only by the browser that started it: anyone else who saw the state cannot cancel it.
+  const pending = await context.states.consume(state, sha256(binding));
+  if (pending === 'other-browser') throw stateError('this sign-in was started in another browser');
   if (!pending) throw stateError('this sign-in is unknown or was already used');
   if (!pending.codeVerifier || !pending.nonce || !pending.redirectUri)
     throw stateError('this sign-in state is incomplete');
-  if (pending.bindingHash !== sha256(binding))
-    throw stateError('this sign-in was started in another browser');
   if (pending.provider !== provider.id) throw stateError(`this sign-in was started for another provider`);
   if (pending.expiresAt <= context.now()) throw stateError('this sign-in expired');
   return { pending, cookieName };
@@ -104,6 +107,30 @@ async function exchangeCode(
   }
 }
 
+/**
+ * A shared or delegated mailbox is saved only when the new token logs in to the provider's SMTP server
+ * as that address (XOAUTH2 `user=`): the provider, not the request, says the account may send as it.
+ */
+async function proveSendAs(
+  mailbox: string,
+  provider: ProviderConfig,
+  accessToken: string,
+  context: OnboardingContext,
+): Promise<void> {
+  try {
+    await context.probeSmtp(mailbox, provider.smtp, accessToken);
+  } catch (error) {
+    if (error instanceof MailerError && error.disposition === 'mailbox') {
+      throw new MailerError(
+        'MAILBOX_CONTROL_UNPROVEN',
+        `the account that signed in cannot send as ${mailbox} (${error.code})`,
+        { mailbox, provider: provider.id, smtpCode: error.detail.smtpCode, cause: error.code },
+      );
+    }
+    throw error;
+  }
+}
+
 export async function callback(
   request: OnboardingRequest,
   context: OnboardingContext,
@@ -117,7 +144,11 @@ export async function callback(
 
   const tokens = await exchangeCode(code, pending, provider, context);
   if (!tokens.idToken) throw new MailerError('ID_TOKEN_INVALID', `${provider.id} returned no ID token`);
-  const identity = await verifyIdToken(tokens.idToken, provider, pending.nonce);
+  const identity = await identifyAccount(
+    await verifyIdToken(tokens.idToken, provider, pending.nonce),
+    provider,
+    tokens.accessToken,
+  );
   const granted = (tokens.scope ?? '').split(' ').filter(Boolean);
   const mailScopes = MAIL_SCOPES[provider.kind];
   if (mailScopes.length > 0 && !granted.some((scope) => mailScopes.includes(scope))) {
@@ -133,6 +164,7 @@ export async function callback(
   if (!context.allowList.allows(mailbox)) {
     throw new MailerError('MAILBOX_NOT_ALLOWED', `${mailbox} is not on this deployment's allow-list`);
   }
+  if (mailbox !== identity.address) await proveSendAs(mailbox, provider, tokens.accessToken, context);
 
   const now = new Date(context.now()).toISOString();
   const { created } = await context.store.saveGrant({
@@ -143,6 +175,7 @@ export async function callback(
     refreshToken: tokens.refreshToken,
     scope: granted.join(' '),
     ...(mailbox !== identity.address ? { account: identity.address } : {}),
+    accountId: identity.accountId,
     connectedAt: now,
     updatedAt: now,
   });

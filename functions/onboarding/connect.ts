@@ -31,6 +31,13 @@ export async function connect(
   const loginHint = optionalAddress(request.query, 'login_hint');
   // A shared mailbox: sign in as a delegate, send as this address (Microsoft 365).
   const mailbox = optionalAddress(request.query, 'mailbox');
+  if (mailbox && provider.kind !== 'microsoft') {
+    // Gmail has no delegated SMTP sending with another account's token: only the account itself sends.
+    throw new MailerError(
+      'REQUEST_INVALID',
+      `shared mailboxes are a Microsoft 365 feature; ${provider.id} is ${provider.kind}`,
+    );
+  }
   if (mailbox && !context.allowList.allows(mailbox)) {
     throw new MailerError('MAILBOX_NOT_ALLOWED', `${mailbox} is not on this deployment's allow-list`);
   }

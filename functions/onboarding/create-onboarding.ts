@@ -37,6 +37,11 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   AUTHORIZATION_CODE_REJECTED: 400,
   SCOPE_NOT_GRANTED: 403,
   MAILBOX_NOT_ALLOWED: 403,
+  ACCOUNT_UNVERIFIED: 403,
+  TENANT_NOT_ALLOWED: 403,
+  MAILBOX_CONTROL_UNPROVEN: 403,
+  MAILBOX_ACCOUNT_MISMATCH: 409,
+  CONNECTION_FAILED: 502,
   ID_TOKEN_INVALID: 502,
   CLIENT_CONFIG_INVALID: 502,
   TOKEN_ENDPOINT_UNAVAILABLE: 502,
@@ -61,6 +66,9 @@ export function createOnboarding(config: OnboardingConfig, options: OnboardingOp
     }),
     clientSecrets: new ClientSecrets(secretsManager, 300_000),
     allowList: new AllowList(config.allowedMailboxes),
+    // Loaded on first use: only shared mailboxes need it, and it is most of nodemailer's weight here.
+    probeSmtp: (address, smtp, accessToken) =>
+      import('../shared/smtp/probe.ts').then(({ probeSmtp }) => probeSmtp(address, smtp, accessToken)),
     logger,
     metrics,
     now: options.now ?? Date.now,

@@ -5,7 +5,7 @@ import { MailerError } from '../shared/errors.ts';
 import type { AllowList } from '../shared/mailbox/allow-list.ts';
 import type { MailboxStore } from '../shared/mailbox/store.ts';
 import type { ClientSecrets } from '../shared/oauth/client-secrets.ts';
-import type { ProviderConfig } from '../shared/oauth/providers.ts';
+import type { ProviderConfig, SmtpEndpoint } from '../shared/oauth/providers.ts';
 import type { OnboardingConfig } from './config.ts';
 import type { StateStore } from './state-store.ts';
 
@@ -24,6 +24,8 @@ export class OnboardingContext {
   readonly store: MailboxStore;
   readonly clientSecrets: ClientSecrets;
   readonly allowList: AllowList;
+  /** An SMTP login as `address` with the token, no mail: proof that the account may send as it. */
+  readonly probeSmtp: (address: string, smtp: SmtpEndpoint, accessToken: string) => Promise<void>;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;
@@ -34,6 +36,7 @@ export class OnboardingContext {
     this.store = parts.store;
     this.clientSecrets = parts.clientSecrets;
     this.allowList = parts.allowList;
+    this.probeSmtp = parts.probeSmtp;
     this.logger = parts.logger;
     this.metrics = parts.metrics;
     this.now = parts.now;

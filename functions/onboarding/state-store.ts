@@ -2,7 +2,13 @@
  * Pending authorizations, kept server-side in DynamoDB for a few minutes and consumed atomically at
  * the callback: a state works once, only in the browser that started it (RFC 9700 4.7).
  */
-import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { awsErrorName } from '../shared/aws/error-name.ts';
 import { MailerError } from '../shared/errors.ts';
 import { sha256 } from '../shared/hash.ts';
@@ -38,6 +44,7 @@ export class StateStore {
           Item: {
             id: { S: sha256(state) },
             pending: { S: JSON.stringify(pending) },
+            bindingHash: { S: pending.bindingHash },
             // DynamoDB's TTL deletes forgotten states (seconds since the epoch).
             expiresAt: { N: String(Math.ceil(pending.expiresAt / 1000) + 3600) },
           },
@@ -51,23 +58,51 @@ export class StateStore {
     }
   }
 
-  /** Deletes and returns the pending authorization; undefined when unknown or already used. */
-  async consume(state: string): Promise<PendingAuthorization | undefined> {
+  /**
+   * Deletes and returns the pending authorization, but only for the browser that started it: the
+   * delete is conditional on its binding, so whoever merely saw the state cannot cancel the sign-in.
+   * @returns undefined when unknown or already used; 'other-browser' (nothing deleted) for another binding.
+   */
+  async consume(
+    state: string,
+    bindingHash: string,
+  ): Promise<PendingAuthorization | 'other-browser' | undefined> {
     let attributes: Record<string, { S?: string }> | undefined;
     try {
       ({ Attributes: attributes } = await this.#client.send(
         new DeleteItemCommand({
           TableName: this.#tableName,
           Key: { id: { S: sha256(state) } },
+          ConditionExpression: 'bindingHash = :binding',
+          ExpressionAttributeValues: { ':binding': { S: bindingHash } },
           ReturnValues: 'ALL_OLD',
         }),
       ));
     } catch (error) {
+      if (error instanceof ConditionalCheckFailedException)
+        return (await this.#exists(state)) ? 'other-browser' : undefined;
       throw new MailerError('INTERNAL', 'could not read the sign-in state', {
         awsError: awsErrorName(error),
       });
     }
     const json = attributes?.pending?.S;
     return json ? (JSON.parse(json) as PendingAuthorization) : undefined;
+  }
+
+  async #exists(state: string): Promise<boolean> {
+    try {
+      const { Item } = await this.#client.send(
+        new GetItemCommand({
+          TableName: this.#tableName,
+          Key: { id: { S: sha256(state) } },
+          ConsistentRead: true,
+        }),
+      );
+      return Item !== undefined;
+    } catch (error) {
+      throw new MailerError('INTERNAL', 'could not read the sign-in state', {
+        awsError: awsErrorName(error),
+      });
+    }
   }
 }

@@ -87,6 +87,22 @@ export const ERROR_CODES = {
   ID_TOKEN_INVALID: { disposition: 'permanent', summary: 'The ID token failed verification.' },
   SCOPE_NOT_GRANTED: { disposition: 'permanent', summary: 'The permission to send mail was not granted.' },
   MAILBOX_NOT_ALLOWED: { disposition: 'permanent', summary: 'The mailbox is not on the allow-list.' },
+  ACCOUNT_UNVERIFIED: {
+    disposition: 'permanent',
+    summary: 'The provider does not vouch for the address of the account that signed in.',
+  },
+  TENANT_NOT_ALLOWED: {
+    disposition: 'permanent',
+    summary: 'The account belongs to a Microsoft Entra tenant this deployment does not accept.',
+  },
+  MAILBOX_CONTROL_UNPROVEN: {
+    disposition: 'permanent',
+    summary: 'The account that signed in could not log in to the mail server as the requested mailbox.',
+  },
+  MAILBOX_ACCOUNT_MISMATCH: {
+    disposition: 'permanent',
+    summary: 'The mailbox is connected by another account; an operator must approve the replacement first.',
+  },
 } as const satisfies Record<string, { disposition: Disposition; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

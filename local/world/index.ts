@@ -16,7 +16,7 @@ import { loadValidatorConfig, type ValidatorConfig } from '../../functions/valid
 import { type LocalHttpApi, serveHttpApi } from '../http-api.ts';
 import { createQueues, createSecret, createStateTable, type TestQueues, useEmulator } from './aws.ts';
 import { type Moto, startMoto } from './moto.ts';
-import { type OAuthServer, startOAuthServer } from './oauth-server.ts';
+import { HOME_TENANT, type OAuthServer, startOAuthServer } from './oauth-server.ts';
 import type { ProfileName } from './provider-strings.ts';
 import { type SmtpServerHandle, startSmtpServer } from './smtp-server.ts';
 import { type TestCertificates, testCertificates } from './tls.ts';
@@ -110,6 +110,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     issuer: oauth[profile].issuer,
     authorizationEndpoint: oauth[profile].authorizationEndpoint,
     jwksUri: oauth[profile].jwksUri,
+    userinfoEndpoint: oauth[profile].userinfoEndpoint,
+    ...(profile === 'microsoft' ? { allowedTenants: [HOME_TENANT] } : {}),
     issParameterSupported: true,
     // Functional tests send faster than real mailboxes may; the limit tests set the providers' own.
     limits: { messagesPerMinute: 60_000, throttlePauseSeconds: 1 },
@@ -157,6 +159,10 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         smtp[profile].sessions.clear();
         smtp[profile].chaos = undefined;
         oauth[profile].chaos = undefined;
+        oauth[profile].tenants.clear();
+        oauth[profile].emailClaims.clear();
+        oauth[profile].unverifiedEmails.clear();
+        oauth[profile].userinfoRequests = 0;
         Object.assign(smtp[profile].stats, {
           connections: 0,
           authAttempts: 0,

@@ -4,7 +4,7 @@
  * the old one left valid), each answering errors with its provider's exact bodies. It offers RFC 7662
  * introspection for the local SMTP server and RFC 7009 revocation, and takes scripted faults.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { listen } from './listen.ts';
@@ -60,11 +60,31 @@ export interface OAuthServer {
   introspect(accessToken: string): Promise<Introspection>;
   /** Ends one access token's life early (clock skew, a provider-side expiry), leaving the grant alive. */
   expireAccessToken(accessToken: string): Promise<void>;
+  /** The UserInfo endpoint (OpenID Connect Core 5.3). */
+  readonly userinfoEndpoint: string;
+  /** Microsoft-like: tenant ids by account domain (others are in HOME_TENANT). */
+  readonly tenants: Map<string, string>;
+  tenantOf(account: string): string;
+  /** The `email` claim of an account when it is not the account's own name (forged, or unverified). */
+  readonly emailClaims: Map<string, string>;
+  /** Google-like: accounts whose email the server has not verified (email_verified false). */
+  readonly unverifiedEmails: Set<string>;
+  /** UserInfo requests answered. */
+  userinfoRequests: number;
   /** Every access and refresh token this server issued: none may appear in any log. */
   issuedSecrets(): string[];
   readonly provider: Provider;
   stop(): Promise<void>;
 }
+
+/** A stable GUID made from a name, as Entra ID's object and tenant ids look. */
+export function guidOf(name: string): string {
+  const hex = createHash('sha256').update(name).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** The Entra ID tenant of every account of the Microsoft-like server unless tenants says otherwise. */
+export const HOME_TENANT = guidOf('tenant:home');
 
 export interface OAuthServerOptions {
   readonly profile: ProfileName;
@@ -111,7 +131,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
         grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_post',
-        scope: `openid email offline_access ${resourceScopes}`,
+        scope: `openid email profile offline_access ${resourceScopes}`,
       },
       {
         client_id: INTROSPECTION_CLIENT.id,
@@ -122,15 +142,35 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
         token_endpoint_auth_method: 'client_secret_basic',
       },
     ],
-    scopes: ['openid', 'email', 'offline_access', ...resourceScopes.split(' ')],
-    claims: { openid: ['sub', 'preferred_username'], email: ['email', 'email_verified'] },
+    scopes: ['openid', 'email', 'profile', 'offline_access', ...resourceScopes.split(' ')],
+    // Entra ID: the account is tid + oid; preferred_username (the sign-in name) only with `profile`;
+    // `email` optional and unverified (no email_verified at all). Google-like: a verified email.
+    claims:
+      profile === 'microsoft'
+        ? { openid: ['sub', 'oid', 'tid'], profile: ['preferred_username'], email: ['email'] }
+        : { openid: ['sub'], email: ['email', 'email_verified'] },
     async findAccount(_ctx, id) {
-      // Microsoft names the mailbox in preferred_username (the UPN); Google in a verified email.
-      const claims = profile === 'microsoft' ? { preferred_username: id } : { email_verified: true };
-      return { accountId: id, claims: async () => ({ sub: id, email: id, ...claims }) };
+      const claims =
+        profile === 'microsoft'
+          ? {
+              oid: guidOf(`account:${id}`),
+              tid: handle.tenantOf(id),
+              preferred_username: id,
+              ...(handle.emailClaims.has(id) ? { email: handle.emailClaims.get(id) } : {}),
+            }
+          : { email: handle.emailClaims.get(id) ?? id, email_verified: !handle.unverifiedEmails.has(id) };
+      return {
+        accountId: id,
+        // The Google-like server keeps the ID token to `sub` (Core 5.4's default), whatever the token's
+        // audience: oidc-provider would otherwise put the claims in when the access token is for a resource.
+        claims: async (use: string) =>
+          profile !== 'microsoft' && use === 'id_token' ? { sub: id } : { sub: id, ...claims },
+      };
     },
-    // ID tokens carry the claims of the granted scopes, as Google's and Microsoft's do.
-    conformIdTokenClaims: false,
+    // Entra ID puts the claims of the granted scopes in the ID token. The Google-like server follows
+    // OpenID Connect's default instead (the strictest reading): claims asked for with `email` come
+    // only from the UserInfo endpoint when an access token is issued (Core 5.4).
+    conformIdTokenClaims: profile !== 'microsoft',
     features: {
       devInteractions: { enabled: true },
       introspection: {
@@ -168,6 +208,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   const provider = new Provider(issuer, configuration);
 
   provider.use(async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
+    if (ctx.path === '/me') return answerUserinfo(ctx);
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next();
     load.inFlight++;
     load.maxInFlight = Math.max(load.maxInFlight, load.inFlight);
@@ -177,6 +218,30 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
       load.inFlight--;
     }
   });
+
+  /**
+   * UserInfo as Google's answers it: any live access token of the grant works (oidc-provider's own
+   * refuses tokens issued for a resource server, which ours are); claims follow the granted scopes.
+   */
+  async function answerUserinfo(ctx: KoaContextWithOIDC) {
+    handle.userinfoRequests++;
+    const bearer = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1];
+    const token = bearer ? await provider.AccessToken.find(bearer) : undefined;
+    const grant = token?.grantId ? await provider.Grant.find(token.grantId) : undefined;
+    if (!token || token.isExpired || !grant || !token.accountId) {
+      ctx.status = 401;
+      ctx.set('www-authenticate', 'Bearer error="invalid_token"');
+      ctx.body = { error: 'invalid_token' };
+      return;
+    }
+    const account = await configuration.findAccount!(ctx, token.accountId);
+    const claims = (await account!.claims('userinfo', '', {}, [])) as Record<string, unknown>;
+    const scopes = new Set((grant.getOIDCScope() ?? '').split(' '));
+    ctx.body = {
+      sub: claims.sub,
+      ...(scopes.has('email') ? { email: claims.email, email_verified: claims.email_verified } : {}),
+    };
+  }
 
   async function answerTokenRequest(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
     const chaos = handle.chaos;
@@ -221,6 +286,12 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     jwksUri: `${issuer}/jwks`,
     tokenEndpoint: `${issuer}/token`,
     revocationEndpoint: `${issuer}/token/revocation`,
+    userinfoEndpoint: `${issuer}/me`,
+    tenants: new Map(),
+    tenantOf: (account) => handle.tenants.get(account.split('@')[1] ?? '') ?? HOME_TENANT,
+    emailClaims: new Map(),
+    unverifiedEmails: new Set(),
+    userinfoRequests: 0,
     mailScope,
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,

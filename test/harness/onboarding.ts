@@ -6,6 +6,7 @@ import { ENV } from '../../functions/shared/environment.ts';
 import { type CapturedTelemetry, captureTelemetry } from '../../local/world/captured-telemetry.ts';
 import { MAILBOX_PREFIX, type World } from '../../local/world/index.ts';
 import { assertNoSecretsIn } from './assertions.ts';
+import { browse, CookieJar, consent, startConnect } from './consent.ts';
 import type { HarnessContext } from './lifecycle.ts';
 
 export interface OnboardingServer {
@@ -62,3 +63,20 @@ export function useOnboarding(context: HarnessContext, pages: string[] = []) {
     },
   };
 }
+
+/** Walks connect, consent (signed in as `account`) and callback; returns the callback's response. */
+export async function connectMailbox(
+  onboarding: OnboardingServer,
+  provider: string,
+  account: string,
+  query: Record<string, string> = {},
+) {
+  const jar = new CookieJar();
+  const authorize = await startConnect(onboarding.connectUrl(provider, query), jar);
+  const callback = await consent(authorize, account, jar);
+  const response = await browse(callback.toString(), jar);
+  return { response, html: await response.text(), authorize, callback, jar };
+}
+
+/** The text of the element with this id on an onboarding page. */
+export const pageText = (html: string, id: string) => new RegExp(`id="${id}">([^<]*)<`).exec(html)?.[1];

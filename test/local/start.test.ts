@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,22 @@ import { startLocalMode } from '../../local/start.ts';
 import { listen } from '../../local/world/listen.ts';
 import { projectRoot } from '../../local/world/net.ts';
 import { launchChromium, signInAndConsent } from '../harness/browser.ts';
+
+/** A GET with the Host header a browser would send for `host` (fetch cannot set it); redirects not followed. */
+function getWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers: { host } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 describe('local mode: the whole product on one machine', () => {
   let local: Awaited<ReturnType<typeof startLocalMode>>;
@@ -76,6 +93,21 @@ describe('local mode: the whole product on one machine', () => {
       await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/local-mode-message.png` });
     await page.click('text=Raw source');
     assert.match((await page.textContent('body')) ?? '', /Subject: Hello from local mode/);
+  });
+
+  it('answers a page whose name was rebound to 127.0.0.1 with 421, on the connect route and the capture page', async () => {
+    const connect = local.connectUrl('local');
+    const rebound = await getWithHost(connect, `attacker.example:${new URL(connect).port}`);
+    assert.equal(rebound.status, 421);
+    assert.match(rebound.body, /Misdirected Request/);
+    assert.equal((await getWithHost(local.viewerUrl, 'attacker.example')).status, 421);
+
+    for (const name of ['127.0.0.1', 'localhost']) {
+      const started = await getWithHost(connect, `${name}:${new URL(connect).port}`);
+      assert.equal(started.status, 302, `${name}: the connect route redirects to the provider`);
+      const viewer = await getWithHost(local.viewerUrl, `${name}:${new URL(local.viewerUrl).port}`);
+      assert.equal(viewer.status, 200, `${name}: the capture page answers`);
+    }
   });
 
   it('fails at once, naming the port, when the onboarding port is taken', async () => {

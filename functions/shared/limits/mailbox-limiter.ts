@@ -65,7 +65,10 @@ export class MailboxLimiter {
     this.#sleep = sleep;
   }
 
-  /** Takes one send of `recipients` recipients from the mailbox's allowance, or says how long to wait. */
+  /**
+   * Takes one send of `recipients` recipients from the mailbox's allowance, or says how long to wait.
+   * @param recipients the RCPT TO commands the send will issue (envelopeRecipients), which providers count
+   */
   acquireSend(mailbox: string, limits: MailboxLimits, recipients: number): Promise<Acquired> {
     const previous = this.#queues.get(mailbox) ?? Promise.resolve();
     const next = previous.then(() => this.#acquireSend(mailbox, limits, recipients));

@@ -18,6 +18,11 @@ export const mailboxSecretSchema = z.object({
   scope: z.optional(z.string()),
   /** The account that consented, when it is not `address` (shared mailboxes). */
   account: z.optional(z.string()),
+  /**
+   * The provider's stable id of the account that consented (`sub`, or `tid/oid` for Entra ID). Only
+   * that account may reconnect the mailbox, unless an operator approves a replacement.
+   */
+  accountId: z.optional(z.string()),
   /** Overrides of the provider's sending limits for this mailbox (a trial account, a raised quota). */
   limits: z.optional(limitsSchema),
   connectedAt: z.optional(z.string()),
@@ -44,6 +49,8 @@ export const STATUS_TAGS = {
   lastValidated: 'oauth-mailer:last-validated',
   /** Consecutive validations that failed for a passing reason (network, 5xx, throttling). */
   transientFailures: 'oauth-mailer:transient-failures',
+  /** Until when another account may replace the one that connected the mailbox (an operator's approval). */
+  replacementApprovedUntil: 'oauth-mailer:replacement-approved-until',
 } as const;
 
 export const MAILBOX_STATUSES = ['active', 'revoked', 'smtp-refused'] as const;

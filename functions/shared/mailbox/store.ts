@@ -10,6 +10,7 @@ import {
   PutSecretValueCommand,
   type SecretsManagerClient,
   TagResourceCommand,
+  UntagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { awsErrorName } from '../aws/error-name.ts';
@@ -62,8 +63,10 @@ export class MailboxStore {
 
   /**
    * Saves a newly connected mailbox: creates its secret, or replaces the credentials of an existing one
-   * (a reconnect), and marks it active, clearing a revoked status.
+   * (a reconnect), and marks it active, clearing a revoked status. A mailbox connected by one account
+   * is replaced by another only within an operator's approval (approveReplacement), which it uses up.
    * @returns whether the mailbox was new.
+   * @throws MailerError MAILBOX_ACCOUNT_MISMATCH when another account holds the mailbox, unapproved.
    */
   async saveGrant(secret: MailboxSecret): Promise<{ created: boolean }> {
     const address = normalizeAddress(secret.address);
@@ -82,8 +85,14 @@ export class MailboxStore {
     } catch (error) {
       if (awsErrorName(error) !== 'ResourceExistsException') throw secretStoreError('create', address, error);
       created = false;
+      const approved = await this.#checkOwner(secretId, address, secret);
       try {
         await this.#client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: value }));
+        if (approved) {
+          await this.#client.send(
+            new UntagResourceCommand({ SecretId: secretId, TagKeys: [STATUS_TAGS.replacementApprovedUntil] }),
+          );
+        }
       } catch (putError) {
         throw secretStoreError('write', address, putError);
       }
@@ -92,6 +101,49 @@ export class MailboxStore {
     // A (re)connection starts a new active period, whatever the status was.
     await this.setStatus(address, 'active', undefined, { previous: undefined });
     return { created };
+  }
+
+  /**
+   * Lets another account replace the one that connected the mailbox, once, until `until`.
+   * @throws MailerError MAILBOX_UNKNOWN when the mailbox is not connected.
+   */
+  async approveReplacement(address: string, until: Date): Promise<void> {
+    const key = normalizeAddress(address);
+    await this.get(key, { fresh: true });
+    try {
+      await this.#client.send(
+        new TagResourceCommand({
+          SecretId: this.#secretId(key),
+          Tags: [{ Key: STATUS_TAGS.replacementApprovedUntil, Value: until.toISOString() }],
+        }),
+      );
+    } catch (error) {
+      throw secretStoreError('tag', key, error);
+    }
+  }
+
+  /** @returns whether a replacement approval was needed (and so is now used up). */
+  async #checkOwner(secretId: string, address: string, secret: MailboxSecret): Promise<boolean> {
+    const current = await this.get(address, { fresh: true }).catch((error: unknown) => {
+      // A secret that is not a valid mailbox secret has no owner to protect.
+      if (error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN') return undefined;
+      throw error;
+    });
+    const owner = current?.secret.accountId;
+    if (!owner || owner === secret.accountId) return false;
+    let approvedUntil: string | undefined;
+    try {
+      const { Tags = [] } = await this.#client.send(new DescribeSecretCommand({ SecretId: secretId }));
+      approvedUntil = Tags.find((tag) => tag.Key === STATUS_TAGS.replacementApprovedUntil)?.Value;
+    } catch (error) {
+      throw secretStoreError('read', address, error);
+    }
+    if (approvedUntil && Date.parse(approvedUntil) > Date.now()) return true;
+    throw new MailerError(
+      'MAILBOX_ACCOUNT_MISMATCH',
+      `${address} is connected by another account; an operator must approve the replacement (oauth-mailer approve-replacement ${address})`,
+      { mailbox: address },
+    );
   }
 
   /**

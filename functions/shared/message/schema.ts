@@ -131,7 +131,25 @@ export const addressOf = (address: Address): string =>
 
 export const addressesOf = (value: MailMessage['to']): Address[] => asList(value);
 
+/**
+ * The envelope's recipients, each address once: to, then cc, then bcc, an address spelled again in any
+ * letter case left out (its first spelling is the one sent). RCPT TO receives this list and the limits
+ * count it, so spelling one address many ways cannot take more than one place. Local parts are
+ * case-sensitive in SMTP's theory only; Gmail and Exchange ignore their case.
+ * @example
+ * envelopeRecipients({ to: ['Ann@example.net', 'ann@EXAMPLE.net'], bcc: 'bob@example.net' }) // ['Ann@example.net', 'bob@example.net']
+ */
+export function envelopeRecipients(message: Pick<MailMessage, 'to' | 'cc' | 'bcc'>): string[] {
+  const recipients = new Map<string, string>();
+  for (const address of [message.to, message.cc, message.bcc].flatMap(asList)) {
+    const spelled = typeof address === 'string' ? address : address.address;
+    const key = spelled.toLowerCase();
+    if (!recipients.has(key)) recipients.set(key, spelled);
+  }
+  return [...recipients.values()];
+}
+
 /** Distinct envelope recipients: what SMTP RCPT TO receives and providers count. */
 export function recipientCount(message: Pick<MailMessage, 'to' | 'cc' | 'bcc'>): number {
-  return new Set([message.to, message.cc, message.bcc].flatMap((list) => asList(list).map(addressOf))).size;
+  return envelopeRecipients(message).length;
 }

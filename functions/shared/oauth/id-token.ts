@@ -1,7 +1,7 @@
 /**
- * Verifies the ID token of a code exchange (OIDC Core 3.1.3.7) with jose, and reads the mailbox
- * address from it: signature from the provider's JWKS, issuer (per tenant for Microsoft's
- * multi-tenant endpoints), audience, expiry and nonce.
+ * Verifies the ID token of a code exchange (OIDC Core 3.1.3.7) with jose: signature from the
+ * provider's JWKS, issuer (per tenant for Microsoft's multi-tenant endpoints), audience, expiry and
+ * nonce. Who the account is and which address it may claim is account-identity.ts's question.
  */
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
 import { MailerError } from '../errors.ts';
@@ -11,13 +11,13 @@ const jwksByUri = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 const CONSUMER_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-export interface VerifiedIdentity {
-  /** The verified address of the account that consented, lower-case. */
-  readonly address: string;
+export interface VerifiedIdToken {
   readonly subject: string;
+  /** Every claim of the token, its signature and protocol claims checked. */
+  readonly claims: JWTPayload;
 }
 
-const invalid = (provider: ProviderConfig, reason: string) =>
+export const invalidIdToken = (provider: ProviderConfig, reason: string) =>
   new MailerError('ID_TOKEN_INVALID', `the ID token from ${provider.id} ${reason}`, {
     provider: provider.id,
   });
@@ -39,8 +39,8 @@ export async function verifyIdToken(
   idToken: string,
   provider: ProviderConfig,
   nonce: string,
-): Promise<VerifiedIdentity> {
-  if (!provider.jwksUri) throw invalid(provider, 'cannot be verified: the provider has no jwksUri');
+): Promise<VerifiedIdToken> {
+  if (!provider.jwksUri) throw invalidIdToken(provider, 'cannot be verified: the provider has no jwksUri');
   let jwks = jwksByUri.get(provider.jwksUri);
   if (!jwks) {
     jwks = createRemoteJWKSet(new URL(provider.jwksUri));
@@ -55,19 +55,11 @@ export async function verifyIdToken(
       requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
     }));
   } catch (error) {
-    throw invalid(provider, `failed verification (${(error as { code?: string }).code ?? 'invalid'})`);
+    throw invalidIdToken(provider, `failed verification (${(error as { code?: string }).code ?? 'invalid'})`);
   }
   const issuer = expectedIssuer(provider, payload);
-  if (!issuer || payload.iss !== issuer) throw invalid(provider, 'has an unexpected issuer');
-  if (payload.nonce !== nonce) throw invalid(provider, 'does not carry the nonce of this sign-in');
+  if (!issuer || payload.iss !== issuer) throw invalidIdToken(provider, 'has an unexpected issuer');
+  if (payload.nonce !== nonce) throw invalidIdToken(provider, 'does not carry the nonce of this sign-in');
 
-  const claim = (name: string) => (typeof payload[name] === 'string' ? (payload[name] as string) : undefined);
-  // Microsoft's `email` claim is optional and unverified; the sign-in name (UPN) is the mailbox.
-  const address =
-    provider.kind === 'microsoft' ? (claim('preferred_username') ?? claim('email')) : claim('email');
-  if (!address?.includes('@')) throw invalid(provider, 'names no email address');
-  if (provider.kind !== 'microsoft' && payload.email_verified === false) {
-    throw invalid(provider, 'carries an unverified email address');
-  }
-  return { address: address.toLowerCase(), subject: payload.sub! };
+  return { subject: payload.sub!, claims: payload };
 }

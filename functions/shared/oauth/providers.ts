@@ -35,6 +35,15 @@ const providerInputSchema = z.strictObject({
   tokenEndpoint: z.optional(z.url()),
   revocationEndpoint: z.optional(z.url()),
   jwksUri: z.optional(z.url()),
+  /** OpenID Connect UserInfo (Core 5.3): asked for the address when the ID token does not carry it. */
+  userinfoEndpoint: z.optional(z.url()),
+  /**
+   * Microsoft, multi-tenant apps (`organizations`, `common`): the Entra ID tenants (ids) whose accounts
+   * may connect. Required there: otherwise any tenant's admin could connect mailboxes.
+   */
+  allowedTenants: z.optional(
+    z.array(z.string().check(z.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/))),
+  ),
   /** The provider sends `iss` with every authorization response (RFC 9207): then it is required. */
   issParameterSupported: z.optional(z.boolean()),
   scopes: z.optional(z.array(text)),
@@ -62,6 +71,9 @@ export interface ProviderConfig {
   readonly tokenEndpoint: string;
   readonly revocationEndpoint?: string | undefined;
   readonly jwksUri?: string | undefined;
+  readonly userinfoEndpoint?: string | undefined;
+  /** Microsoft: the tenants whose accounts may connect (required for multi-tenant apps). */
+  readonly allowedTenants?: readonly string[] | undefined;
   readonly issParameterSupported?: boolean | undefined;
   /** Microsoft: the tenant (an id, `organizations`, `common` or `consumers`). */
   readonly tenant?: string | undefined;
@@ -85,6 +97,8 @@ export const MAIL_SCOPES: Record<ProviderKind, readonly string[]> = {
 
 /** Entra ID's multi-tenant endpoints: the ID token's issuer names the user's own tenant. */
 export const MICROSOFT_MULTI_TENANT = new Set(['common', 'organizations', 'consumers']);
+/** Multi-tenant endpoints that accept work accounts of any organization: these need allowedTenants. */
+const MULTI_TENANT_ORGANIZATIONS = new Set(['common', 'organizations']);
 
 const microsoftDefaults = (tenant: string): Defaults => ({
   issuer: `https://login.microsoftonline.com/${MICROSOFT_MULTI_TENANT.has(tenant) ? '{tenantid}' : tenant}/v2.0`,
@@ -92,7 +106,8 @@ const microsoftDefaults = (tenant: string): Defaults => ({
   tenant,
   authorizationEndpoint: `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/authorize`,
   tokenEndpoint: `https://login.microsoftonline.com/${tenant}/oauth2/v2.0/token`,
-  scopes: ['openid', 'email', 'offline_access', 'https://outlook.office.com/SMTP.Send'],
+  // `profile` for preferred_username, the sign-in name; `email` is never used (optional, unverified).
+  scopes: ['openid', 'profile', 'offline_access', 'https://outlook.office.com/SMTP.Send'],
   refreshScope: 'https://outlook.office.com/SMTP.Send offline_access',
   appScope: 'https://outlook.office365.com/.default',
   smtp: { host: 'smtp.office365.com', port: 587, secure: false },
@@ -105,6 +120,7 @@ const googleDefaults: Defaults = {
   tokenEndpoint: 'https://oauth2.googleapis.com/token',
   revocationEndpoint: 'https://oauth2.googleapis.com/revoke',
   jwksUri: 'https://www.googleapis.com/oauth2/v3/certs',
+  userinfoEndpoint: 'https://openidconnect.googleapis.com/v1/userinfo',
   scopes: ['openid', 'email', 'https://mail.google.com/'],
   smtp: { host: 'smtp.gmail.com', port: 465, secure: true },
   maxRecipientsPerMessage: 100,
@@ -129,6 +145,12 @@ function resolveProvider(id: string, input: z.infer<typeof providerInputSchema>)
   const missing = [!tokenEndpoint && 'tokenEndpoint', !smtp && 'smtp'].filter(Boolean);
   if (missing.length > 0) {
     throw new ProviderConfigError(`provider "${id}" (kind ${input.kind}) needs ${missing.join(' and ')}`);
+  }
+  const tenant = input.kind === 'microsoft' ? (input.tenant ?? 'organizations') : undefined;
+  if (tenant && MULTI_TENANT_ORGANIZATIONS.has(tenant) && !input.allowedTenants?.length) {
+    throw new ProviderConfigError(
+      `provider "${id}" is a multi-tenant Microsoft app (tenant ${tenant}): name the tenant ids whose accounts may connect in allowedTenants`,
+    );
   }
   return {
     ...defaults,

@@ -14,8 +14,23 @@ export function messageIdFor(key: string, from: Address): string {
   return `<${hash}.oauth-mailer@${domain}>`;
 }
 
-export function composeMessage(message: MailMessage, idempotencyKey: string): SendMailOptions {
+/**
+ * @param recipients the envelope, from envelopeRecipients(message): the list the limits counted. It is
+ * set, not left for nodemailer to gather from the headers, so RCPT TO goes to exactly these addresses.
+ * @example
+ * const recipients = envelopeRecipients(message); // counted against the limits, then
+ * await transport.sendMail(composeMessage(message, key, recipients));
+ */
+export function composeMessage(
+  message: MailMessage,
+  idempotencyKey: string,
+  recipients: readonly string[],
+): SendMailOptions {
   return {
+    envelope: {
+      from: typeof message.from === 'string' ? message.from : message.from.address,
+      to: [...recipients],
+    },
     from: message.from,
     to: message.to,
     cc: message.cc,

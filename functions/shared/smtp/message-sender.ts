@@ -5,7 +5,7 @@ import { MailerError } from '../errors.ts';
 import type { Acquired, MailboxLimiter } from '../limits/mailbox-limiter.ts';
 import { type MailboxLimits, resolveLimits } from '../limits/mailbox-limits.ts';
 import type { MailboxStore } from '../mailbox/store.ts';
-import { addressOf, type MailMessage, recipientCount } from '../message/schema.ts';
+import { addressOf, envelopeRecipients, type MailMessage } from '../message/schema.ts';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { ProviderConfig, SmtpEndpoint } from '../oauth/providers.ts';
 import { TtlCache } from '../ttl-cache.ts';
@@ -103,16 +103,17 @@ export class MessageSender {
     if (refused) throw refused;
     const stored = await this.#store.get(mailbox);
     const provider = this.#tokens.providerFor(stored);
-    const recipients = recipientCount(message);
-    if (recipients > provider.maxRecipientsPerMessage) {
+    // One list for the count and the envelope: the limits count exactly the RCPT TO commands sent.
+    const recipients = envelopeRecipients(message);
+    if (recipients.length > provider.maxRecipientsPerMessage) {
       throw new MailerError(
         'MESSAGE_INVALID',
-        `${recipients} recipients, more than the ${provider.maxRecipientsPerMessage} ${provider.kind} allows per message`,
-        { mailbox, recipients },
+        `${recipients.length} recipients, more than the ${provider.maxRecipientsPerMessage} ${provider.kind} allows per message`,
+        { mailbox, recipients: recipients.length },
       );
     }
     const limits = resolveLimits(provider.kind, provider.limits, stored.secret.limits);
-    await this.#respectLimits(mailbox, provider, limits, recipients);
+    await this.#respectLimits(mailbox, provider, limits, recipients.length);
     // One connection per leased slot where the provider caps connections; a small pool elsewhere.
     const transport = this.#transports.get(
       stored.secret.address,
@@ -120,7 +121,7 @@ export class MessageSender {
       limits.connections ? 1 : undefined,
     );
     try {
-      const info = await transport.sendMail(composeMessage(message, idempotencyKey));
+      const info = await transport.sendMail(composeMessage(message, idempotencyKey, recipients));
       return {
         mailbox,
         provider: provider.id,

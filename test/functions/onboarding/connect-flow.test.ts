@@ -5,27 +5,15 @@ import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-sha
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { readSecretJson } from '../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
-import type { ProfileName } from '../../../local/world/provider-strings.ts';
-import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
+import { guidOf, HOME_TENANT } from '../../../local/world/oauth-server.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-import { type OnboardingServer, useOnboarding } from '../../harness/onboarding.ts';
-
-/** Walks connect, consent and callback; returns the callback's response. */
-async function connectMailbox(
-  onboarding: OnboardingServer,
-  provider: ProfileName | 'local',
-  account: string,
-  query = {},
-) {
-  const jar = new CookieJar();
-  const authorize = await startConnect(onboarding.connectUrl(provider, query), jar);
-  const callback = await consent(authorize, account, jar);
-  const response = await browse(callback.toString(), jar);
-  return { response, html: await response.text(), authorize, jar };
-}
-
-const text = (html: string, id: string) => new RegExp(`id="${id}">([^<]*)<`).exec(html)?.[1];
+import {
+  connectMailbox,
+  type OnboardingServer,
+  pageText as text,
+  useOnboarding,
+} from '../../harness/onboarding.ts';
 
 describe('onboarding: connecting a mailbox', () => {
   const context = useHarness();
@@ -61,6 +49,10 @@ describe('onboarding: connecting a mailbox', () => {
       assert.equal(secret.grantType, 'refresh_token');
       assert.ok(secret.refreshToken && harness.oauth[profile].issuedSecrets().includes(secret.refreshToken));
       assert.ok(secret.scope?.includes(harness.oauth[profile].mailScope));
+      assert.equal(
+        secret.accountId,
+        profile === 'microsoft' ? `${HOME_TENANT}/${guidOf('account:Ops@Example.com')}` : 'Ops@Example.com',
+      );
 
       const sender = context.track(newSender(harness, await harness.createQueues()));
       await sender.enqueue(aMessage({ from: 'ops@example.com', subject: 'first mail after connecting' }));
@@ -83,6 +75,10 @@ describe('onboarding: connecting a mailbox', () => {
       `${MAILBOX_PREFIX}ops@example.com`,
     );
     assert.equal(secret.provider, 'local');
+    assert.ok(
+      harness.oauth.google.userinfoRequests > 0,
+      'the address came from UserInfo, as the spec default has it',
+    );
     const sender = context.track(newSender(harness, await harness.createQueues()));
     await sender.enqueue(aMessage({ subject: 'through a generic provider' }));
     await sender.drain();
@@ -119,6 +115,7 @@ describe('onboarding: connecting a mailbox', () => {
   });
 
   it('registers a shared mailbox: the delegate consents, mail is sent as the shared address', async () => {
+    harness.smtp.microsoft.sendAs['delegate@example.com'] = ['shared@example.com'];
     const { response, html } = await connectMailbox(onboarding, 'microsoft', 'delegate@example.com', {
       mailbox: 'Shared@Example.com',
     });
@@ -131,6 +128,10 @@ describe('onboarding: connecting a mailbox', () => {
       `${MAILBOX_PREFIX}shared@example.com`,
     );
     assert.equal(secret.account, 'delegate@example.com');
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    await sender.enqueue(aMessage({ from: 'shared@example.com', subject: 'from the shared mailbox' }));
+    await sender.drain();
+    assert.equal(harness.smtp.microsoft.messages[0]?.parsed.subject, 'from the shared mailbox');
   });
 
   it('connects only allowed domains and addresses when an allow-list is set', async () => {

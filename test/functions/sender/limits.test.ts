@@ -2,26 +2,70 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import type { SendMailOptions } from 'nodemailer';
+import type { SentMessageInfo } from 'nodemailer/lib/smtp-pool';
 import { enqueue, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
-import { aMessage, newSender, startSenderWorkers } from '../../harness/factories.ts';
+import { aMessage, newSender, startSenderWorkers, type TestSender } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
+
+/** `count` spellings of one address that differ in the letter case of their local part and domain. */
+function caseVariants(local: string, domain: string, count: number): string[] {
+  const flip = (text: string, bits: number) =>
+    [...text].map((char, index) => ((bits >> index) & 1 ? char.toUpperCase() : char)).join('');
+  return Array.from(
+    { length: count },
+    (_, index) => `${flip(local, index)}@${index % 2 ? domain.toUpperCase() : domain}`,
+  );
+}
+
+/**
+ * The RCPT TO commands of each message the sender sends, as the SMTP server answered them (nodemailer
+ * lists each one as accepted or rejected). The local server's recorded envelope cannot count them:
+ * smtp-server keeps one entry for addresses that differ only in letter case.
+ */
+function recordRcptCommands(sender: TestSender): string[][] {
+  const sent: string[][] = [];
+  const watched = new WeakSet<object>();
+  const get = sender.transports.get.bind(sender.transports);
+  sender.transports.get = (...args) => {
+    const transport = get(...args);
+    if (!watched.has(transport)) {
+      watched.add(transport);
+      const sendMail = transport.sendMail.bind(transport) as (
+        mail: SendMailOptions,
+      ) => Promise<SentMessageInfo>;
+      transport.sendMail = (async (mail: SendMailOptions) => {
+        const info = await sendMail(mail);
+        sent.push([...info.accepted, ...info.rejected]);
+        return info;
+      }) as typeof transport.sendMail;
+    }
+    return transport;
+  };
+  return sent;
+}
 
 describe('sender: provider limits across instances', () => {
   const context = useHarness();
   const { harness } = context;
 
-  it('holds a mailbox to its rate and connection limits while several instances send its mail', async () => {
-    const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
-    // A per-mailbox override of Microsoft's defaults, scaled so the test runs in seconds.
+  /** The mailbox's own limits in its secret, as an operator sets them. */
+  async function setMailboxLimits(secretName: string, limits: Record<string, number>): Promise<void> {
     const secret = await readSecretJson(harness.secretsManager, secretName);
     await harness.secretsManager.send(
       new PutSecretValueCommand({
         SecretId: secretName,
-        SecretString: JSON.stringify({ ...secret, limits: { messagesPerMinute: 120, connections: 1 } }),
+        SecretString: JSON.stringify({ ...secret, limits }),
       }),
     );
+  }
+
+  it('holds a mailbox to its rate and connection limits while several instances send its mail', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    // A per-mailbox override of Microsoft's defaults, scaled so the test runs in seconds.
+    await setMailboxLimits(secretName, { messagesPerMinute: 120, connections: 1 });
     const queues = await harness.createQueues('limits', { visibilityTimeout: 5, maxReceiveCount: 8 });
     const total = 10;
     for (let index = 0; index < total; index++)
@@ -96,5 +140,53 @@ describe('sender: provider limits across instances', () => {
       'comes right after',
       'meets the quota',
     ]);
+  });
+
+  it('sends one RCPT TO for an address spelled in 150 letter cases, so the per-message limit of 100 holds', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const rcptTo = recordRcptCommands(sender);
+    const spellings = caseVariants('customer', 'example.net', 150);
+    assert.equal(new Set(spellings).size, 150);
+
+    await sender.enqueue(aMessage({ to: spellings.slice(0, 100), bcc: spellings.slice(100) }));
+    await sender.drain();
+
+    assert.equal(harness.smtp.google.messages.length, 1, 'sent once');
+    assert.deepEqual(rcptTo, [['customer@example.net']], 'one RCPT TO, the first spelling');
+  });
+
+  it('counts against the daily recipient allowance the RCPT TO commands that were sent', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'google');
+    await setMailboxLimits(secretName, { recipientsPerDay: 3 });
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const rcptTo = recordRcptCommands(sender);
+
+    // Two recipients in four spellings, then one in two: three in all, the whole allowance.
+    await sender.enqueue(
+      aMessage({
+        subject: 'first',
+        to: ['Ann@example.net', 'ann@example.net'],
+        cc: 'ANN@Example.NET',
+        bcc: 'bob@example.net',
+      }),
+    );
+    await sender.drain();
+    await sender.enqueue(aMessage({ subject: 'second', to: ['Carl@example.net', 'carl@example.net'] }));
+    await sender.drain();
+    await sender.enqueue(aMessage({ subject: 'third', to: 'dora@example.net' }));
+    await sender.drain();
+
+    assert.deepEqual(rcptTo, [['Ann@example.net', 'bob@example.net'], ['Carl@example.net']]);
+    assert.deepEqual(
+      harness.smtp.google.messages.map((message) => message.parsed.subject),
+      ['first', 'second'],
+    );
+    const waited = sender.telemetry.logs().findLast((entry) => entry.message === 'message waits') as {
+      errorCode?: string;
+      reason?: string;
+    };
+    assert.equal(waited?.errorCode, 'MAILBOX_PACED', 'the third waits for the allowance');
+    assert.match(waited?.reason ?? '', /daily sending limit/);
   });
 });

@@ -1,0 +1,175 @@
+/**
+ * Trust: only an account proven to control a mailbox connects it, identified by verified and stable
+ * claims; a connected mailbox belongs to its account. Each attack ends in a 4xx page, stores nothing
+ * and changes nothing (the harness scans logs and pages for tokens).
+ */
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
+import { MailboxStore } from '../../../functions/shared/mailbox/store.ts';
+import { readSecretJson } from '../../../local/world/aws.ts';
+import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
+import { guidOf } from '../../../local/world/oauth-server.ts';
+import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
+import { connectMailbox, type OnboardingServer, pageText, useOnboarding } from '../../harness/onboarding.ts';
+
+describe('onboarding: trust', () => {
+  const context = useHarness();
+  const { harness } = context;
+  const pages: string[] = [];
+  const onboardings = useOnboarding(context, pages);
+  let onboarding: OnboardingServer;
+
+  beforeEach(() => {
+    onboarding = onboardings.current();
+  });
+
+  const connect = async (provider: string, account: string, query: Record<string, string> = {}) => {
+    const result = await connectMailbox(onboarding, provider, account, query);
+    pages.push(result.html);
+    return result;
+  };
+  const storedMailboxes = async () => {
+    const { SecretList = [] } = await harness.secretsManager.send(
+      new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [MAILBOX_PREFIX] }] }),
+    );
+    return SecretList.map((secret) => secret.Name!.slice(MAILBOX_PREFIX.length)).sort();
+  };
+  const secretOf = (address: string) =>
+    readSecretJson<MailboxSecret>(harness.secretsManager, `${MAILBOX_PREFIX}${address}`);
+  const refused = async (result: { response: Response; html: string }, status: number, code: string) => {
+    assert.equal(result.response.status, status, result.html.replace(/<[^>]+>/g, ' ').slice(0, 300));
+    assert.equal(pageText(result.html, 'code'), code);
+  };
+
+  describe('takeover through mailbox=', () => {
+    it('refuses a new shared mailbox the signed-in account cannot send as, and stores nothing', async () => {
+      const attempt = await connect('microsoft', 'mallory@example.com', { mailbox: 'billing@example.com' });
+
+      await refused(attempt, 403, 'MAILBOX_CONTROL_UNPROVEN');
+      assert.deepEqual(await storedMailboxes(), []);
+    });
+
+    it('leaves an existing mailbox untouched, and answers as for a new one (nothing tells it was connected)', async () => {
+      harness.smtp.microsoft.sendAs['owner@example.com'] = ['billing@example.com'];
+      assert.equal(
+        (await connect('microsoft', 'owner@example.com', { mailbox: 'billing@example.com' })).response.status,
+        200,
+      );
+      const before = await secretOf('billing@example.com');
+      const fresh = await connect('microsoft', 'mallory@example.com', { mailbox: 'new-billing@example.com' });
+
+      const attempt = await connect('microsoft', 'mallory@example.com', { mailbox: 'billing@example.com' });
+
+      await refused(attempt, 403, 'MAILBOX_CONTROL_UNPROVEN');
+      assert.deepEqual(await secretOf('billing@example.com'), before);
+      const words = (html: string) => html.replace(/new-billing@|billing@/g, 'X@');
+      assert.equal(words(attempt.html), words(fresh.html));
+    });
+
+    it('is not offered for Google: only the account itself sends as its address', async () => {
+      const jar = new CookieJar();
+      const response = await browse(onboarding.connectUrl('google', { mailbox: 'billing@example.com' }), jar);
+      assert.equal(response.status, 400);
+      assert.equal(pageText(await response.text(), 'code'), 'REQUEST_INVALID');
+    });
+  });
+
+  describe('identity from verified claims', () => {
+    it('names a Microsoft mailbox after the sign-in name, never after a forged email claim', async () => {
+      harness.oauth.microsoft.emailClaims.set('mallory@example.com', 'ceo@example.com');
+
+      const result = await connect('microsoft', 'mallory@example.com');
+
+      assert.equal(result.response.status, 200);
+      assert.deepEqual(await storedMailboxes(), ['mallory@example.com']);
+    });
+
+    it('refuses an account of a Microsoft tenant the deployment does not name', async () => {
+      harness.oauth.microsoft.tenants.set('foreign.example', guidOf('tenant:foreign'));
+
+      await refused(await connect('microsoft', 'ceo@foreign.example'), 403, 'TENANT_NOT_ALLOWED');
+      assert.deepEqual(await storedMailboxes(), []);
+    });
+
+    for (const provider of ['google', 'local']) {
+      it(`refuses an unverified email address (${provider})`, async () => {
+        harness.oauth.google.unverifiedEmails.add('ops@example.com');
+
+        await refused(await connect(provider, 'ops@example.com'), 403, 'ACCOUNT_UNVERIFIED');
+        assert.deepEqual(await storedMailboxes(), []);
+      });
+    }
+  });
+
+  describe('a connected mailbox belongs to its account', () => {
+    it('refuses another account with the same address until an operator approves, once', async () => {
+      assert.equal((await connect('google', 'ops@example.com')).response.status, 200);
+      const owner = await secretOf('ops@example.com');
+      // Another account of the provider whose verified address is the same (a recycled address).
+      harness.oauth.google.emailClaims.set('second-account', 'ops@example.com');
+      harness.oauth.google.emailClaims.set('third-account', 'ops@example.com');
+
+      await refused(await connect('google', 'second-account'), 409, 'MAILBOX_ACCOUNT_MISMATCH');
+      assert.deepEqual(await secretOf('ops@example.com'), owner);
+
+      const store = new MailboxStore({
+        client: harness.secretsManager,
+        prefix: MAILBOX_PREFIX,
+        cacheTtlMs: 0,
+      });
+      await store.approveReplacement('ops@example.com', new Date(Date.now() + 3_600_000));
+      assert.equal((await connect('google', 'second-account')).response.status, 200);
+      assert.equal((await secretOf('ops@example.com')).accountId, 'second-account');
+
+      await refused(await connect('google', 'third-account'), 409, 'MAILBOX_ACCOUNT_MISMATCH');
+      assert.equal((await secretOf('ops@example.com')).accountId, 'second-account');
+    });
+
+    it('lets the same account reconnect, and an expired approval approves nothing', async () => {
+      assert.equal((await connect('google', 'ops@example.com')).response.status, 200);
+      assert.equal((await connect('google', 'ops@example.com')).response.status, 200);
+      const store = new MailboxStore({
+        client: harness.secretsManager,
+        prefix: MAILBOX_PREFIX,
+        cacheTtlMs: 0,
+      });
+      await store.approveReplacement('ops@example.com', new Date(Date.now() - 1000));
+      harness.oauth.google.emailClaims.set('second-account', 'ops@example.com');
+
+      await refused(await connect('google', 'second-account'), 409, 'MAILBOX_ACCOUNT_MISMATCH');
+    });
+
+    it('refuses a second delegate of a shared mailbox until an operator approves', async () => {
+      harness.smtp.microsoft.sendAs['first@example.com'] = ['shared@example.com'];
+      harness.smtp.microsoft.sendAs['second@example.com'] = ['shared@example.com'];
+      assert.equal(
+        (await connect('microsoft', 'first@example.com', { mailbox: 'shared@example.com' })).response.status,
+        200,
+      );
+
+      const second = await connect('microsoft', 'second@example.com', { mailbox: 'shared@example.com' });
+
+      await refused(second, 409, 'MAILBOX_ACCOUNT_MISMATCH');
+      assert.equal((await secretOf('shared@example.com')).account, 'first@example.com');
+    });
+  });
+
+  it('keeps a sign-in alive when someone else presents its state: only its own browser consumes it', async () => {
+    const jar = new CookieJar();
+    const callback = await consent(
+      await startConnect(onboarding.connectUrl('google'), jar),
+      'ops@example.com',
+      jar,
+    );
+    const attacker = await browse(callback.toString(), new CookieJar());
+    assert.equal(attacker.status, 400);
+
+    const victim = await browse(callback.toString(), jar);
+
+    assert.equal(victim.status, 200, 'the sign-in still completes in the browser that started it');
+    assert.deepEqual(await storedMailboxes(), ['ops@example.com']);
+  });
+});
