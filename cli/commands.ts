@@ -5,6 +5,11 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { MailProducer } from '../client/producer.ts';
+import {
+  DEFAULT_INVITATION_TTL_MS,
+  Invitations,
+  MAX_INVITATION_TTL_MS,
+} from '../functions/onboarding/invitations.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { MailerError } from '../functions/shared/errors.ts';
 import { listMailboxes } from '../functions/shared/mailbox/directory.ts';
@@ -61,12 +66,30 @@ function stores(target: Target) {
   return { secretsManager, store, tokens };
 }
 
+/**
+ * Creates a one-time, expiring connect invitation and prints its link: bound to `--for` (an address or
+ * a domain), else to the `--mailbox` or `--login-hint` given, else to any mailbox.
+ */
 export async function connect(target: Target, args: Args) {
   const provider = providerOf(target, args.positionals[0]);
+  if (!target.stateTableName)
+    throw new UsageError('this target names no onboarding table: redeploy the stack');
+  const text = (name: string) =>
+    typeof args.values[name] === 'string' ? (args.values[name] as string) : undefined;
+  const hours = Number(text('expires-hours') ?? DEFAULT_INVITATION_TTL_MS / 3_600_000);
+  if (!(hours > 0 && hours * 3_600_000 <= MAX_INVITATION_TTL_MS)) {
+    throw new UsageError('--expires-hours must be a number of hours above 0, at most 168 (7 days)');
+  }
+  const scope = text('for') ?? text('mailbox') ?? text('login-hint');
+  const token = await new Invitations(new DynamoDBClient({}), target.stateTableName).create({
+    provider: provider.id,
+    for: scope,
+    ttlMs: hours * 3_600_000,
+  });
   const url = new URL(`${target.connectBaseUrl}/connect/${provider.id}`);
-  if (typeof args.values['login-hint'] === 'string')
-    url.searchParams.set('login_hint', args.values['login-hint']);
-  if (typeof args.values.mailbox === 'string') url.searchParams.set('mailbox', args.values.mailbox);
+  url.searchParams.set('invitation', token);
+  if (text('login-hint')) url.searchParams.set('login_hint', text('login-hint')!);
+  if (text('mailbox')) url.searchParams.set('mailbox', text('mailbox')!);
   if (args.values.open)
     spawn(process.platform === 'darwin' ? 'open' : 'xdg-open', [url.toString()], {
       stdio: 'ignore',
@@ -74,7 +97,13 @@ export async function connect(target: Target, args: Args) {
     })
       .on('error', () => undefined)
       .unref();
-  return { url: url.toString(), text: `Open this link, sign in and consent:\n${url}` };
+  const expiresAt = new Date(Date.now() + hours * 3_600_000).toISOString();
+  return {
+    url: url.toString(),
+    for: scope ?? 'any mailbox',
+    expiresAt,
+    text: `One-time link for ${scope ?? 'any mailbox'} (${provider.id}), valid until ${expiresAt}. Open it, sign in and consent:\n${url}`,
+  };
 }
 
 export async function mailboxes(target: Target) {

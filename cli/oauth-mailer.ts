@@ -35,8 +35,14 @@ const COMMANDS: Record<string, Command> = {
   connect: {
     run: connect,
     usage:
-      'connect <provider> [--login-hint <address>] [--mailbox <shared address>] [--open]\n  Print (and open) the link that connects a mailbox.',
-    options: { 'login-hint': { type: 'string' }, mailbox: { type: 'string' }, open: { type: 'boolean' } },
+      'connect <provider> [--for <address|@domain>] [--login-hint <address>] [--mailbox <shared address>] [--expires-hours <n>] [--open]\n  Create a one-time connect invitation (72 hours by default) and print (and open) its link.',
+    options: {
+      for: { type: 'string' },
+      'login-hint': { type: 'string' },
+      mailbox: { type: 'string' },
+      'expires-hours': { type: 'string' },
+      open: { type: 'boolean' },
+    },
   },
   mailboxes: {
     run: mailboxes,

@@ -17,6 +17,8 @@ export interface Target {
   readonly connectBaseUrl: string;
   /** Deployed: the validator function to invoke. */
   readonly validatorFunctionName?: string;
+  /** Onboarding's DynamoDB table, where connect invitations are written. */
+  readonly stateTableName?: string;
   /** The sender's DynamoDB table (parked-mail counts). */
   readonly sendingTableName?: string;
   /** KMS key for secrets the CLI creates (app-only mailboxes). */
@@ -76,6 +78,7 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     queueUrl: outputs.QueueUrl!,
     deadLetterQueueUrl: outputs.DeadLetterQueueUrl!,
     mailboxSecretPrefix: outputs.MailboxSecretPrefix!,
+    ...(outputs.OnboardingTableName ? { stateTableName: outputs.OnboardingTableName } : {}),
     providersJson: Environment?.Variables?.[ENV.providers] ?? '{}',
     connectBaseUrl: connect.replace(/\/connect\/[^/]+$/, ''),
     validatorFunctionName: outputs.ValidatorFunctionName!,

@@ -9,6 +9,7 @@ const settings = (app.node.tryGetContext('oauth-mailer') ?? {}) as {
   providers?: Record<string, Record<string, unknown>>;
   mailboxPrefix?: string;
   allowedMailboxes?: string;
+  invitations?: boolean;
   publicBaseUrl?: string;
   alarmEmail?: string;
 };
@@ -16,6 +17,7 @@ new OAuthMailerStack(app, settings.stackName ?? 'OAuthMailer', {
   providers: settings.providers ?? {},
   ...(settings.mailboxPrefix ? { mailboxPrefix: settings.mailboxPrefix } : {}),
   ...(settings.allowedMailboxes ? { allowedMailboxes: settings.allowedMailboxes } : {}),
+  ...(settings.invitations !== undefined ? { invitations: settings.invitations } : {}),
   ...(settings.publicBaseUrl ? { publicBaseUrl: settings.publicBaseUrl } : {}),
   ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },

@@ -25,7 +25,16 @@ export interface OAuthMailerStackProps extends StackProps {
   readonly maxReceiveCount?: number;
   /** @default 5 */
   readonly senderMaxConcurrency?: number;
-  /** Domains and addresses that may be connected (comma-separated); empty allows all. */
+  /**
+   * Whether onboarding accepts one-time connect invitations that operators create
+   * (`oauth-mailer connect`). Either this or allowedMailboxes must open onboarding: the synth fails
+   * when neither does.
+   */
+  readonly invitations?: boolean;
+  /**
+   * Domains and addresses that may be connected without an invitation (comma-separated): an explicit
+   * opt-in to self-service for them. @default none
+   */
   readonly allowedMailboxes?: string;
   /** A custom domain in front of the onboarding API, e.g. https://mail-connect.example.com */
   readonly publicBaseUrl?: string;
@@ -57,6 +66,11 @@ export class OAuthMailerStack extends Stack {
     const providersJson = JSON.stringify(providerSettings);
     // Fails the synth with every problem named, before anything is deployed.
     const providers = parseProviders(providersJson);
+    if (props.invitations !== true && !props.allowedMailboxes?.trim()) {
+      throw new Error(
+        'oauth-mailer: onboarding would accept no sign-in. Set invitations: true (operators hand out one-time links with `oauth-mailer connect`), or name allowedMailboxes to opt in to self-service for them.',
+      );
+    }
 
     this.queues = new MailQueues(this, 'Mail', {
       consumerTimeout: SENDER_TIMEOUT,
@@ -79,6 +93,7 @@ export class OAuthMailerStack extends Stack {
     this.onboarding = new OnboardingApi(this, 'Connecting', {
       secrets: this.secrets,
       providersJson,
+      invitations: props.invitations === true,
       ...(props.allowedMailboxes ? { allowedMailboxes: props.allowedMailboxes } : {}),
       ...(props.publicBaseUrl ? { publicBaseUrl: props.publicBaseUrl } : {}),
     });
@@ -125,6 +140,10 @@ export class OAuthMailerStack extends Stack {
     });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.queues.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'MailboxSecretPrefix', { value: this.secrets.mailboxPrefix });
+    new CfnOutput(this, 'OnboardingTableName', {
+      value: this.onboarding.stateTable.tableName,
+      description: 'Sign-in states and connect invitations (oauth-mailer connect writes here)',
+    });
     for (const [providerId, secret] of this.secrets.clientSecrets) {
       const suffix = providerId.replace(/[^A-Za-z0-9]/g, '');
       new CfnOutput(this, `ClientSecretName${suffix}`, {

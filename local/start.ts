@@ -8,8 +8,9 @@
  *
  * Real mailboxes: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET (a Google OAuth client whose redirect
  * URIs include http://localhost:4100/callback/google), or MICROSOFT_CLIENT_ID, MICROSOFT_CLIENT_SECRET
- * and MICROSOFT_TENANT (redirect http://localhost:4100/callback/microsoft): those providers then use
- * the real endpoints and SMTP servers.
+ * and MICROSOFT_TENANT (redirect http://localhost:4100/callback/microsoft; for a multi-tenant app also
+ * MICROSOFT_ALLOWED_TENANTS, the tenant ids that may connect): those providers then use the real
+ * endpoints and SMTP servers.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -58,6 +59,9 @@ function realProviders(env: NodeJS.ProcessEnv): Record<string, Record<string, un
       kind: 'microsoft',
       clientId: env.MICROSOFT_CLIENT_ID,
       tenant: env.MICROSOFT_TENANT ?? 'organizations',
+      ...(env.MICROSOFT_ALLOWED_TENANTS
+        ? { allowedTenants: env.MICROSOFT_ALLOWED_TENANTS.split(',').map((tenant) => tenant.trim()) }
+        : {}),
       secret: env.MICROSOFT_CLIENT_SECRET,
     };
   }
@@ -102,6 +106,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
       [ENV.stateTableName]: STATE_TABLE,
       [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
       [ENV.publicBaseUrl]: baseUrl,
+      [ENV.connectInvitations]: 'true',
     }),
     quiet,
   );
@@ -136,6 +141,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     providersJson,
     connectBaseUrl: baseUrl,
     sendingTableName: SENDING_TABLE,
+    stateTableName: STATE_TABLE,
     environment: harness.awsEnv(),
   };
   const targetFile = options.targetFile ?? join(projectRoot, '.cache', 'local', 'target.json');
@@ -144,7 +150,11 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
 
   return {
     harness,
-    connectUrl: (provider = 'local') => `${baseUrl}/connect/${provider}`,
+    /** A link with a fresh one-time invitation, as `oauth-mailer connect --local` prints it. */
+    async connectUrl(provider = 'local') {
+      const token = await onboarding.context.invitations.create({ provider });
+      return `${baseUrl}/connect/${provider}?invitation=${token}`;
+    },
     viewerUrl: viewer.url,
     targetFile,
     queues,
@@ -159,17 +169,23 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
 
 if (import.meta.main) {
   const local = await startLocalMode().catch((error: Error) => {
-    console.error(
-      `oauth-mailer: ${error.message}. Is local mode already running? Stop it, or free the port.`,
-    );
+    const busy = /port/i.test(error.message)
+      ? ' Is local mode already running? Stop it, or free the port.'
+      : '';
+    console.error(`oauth-mailer: ${error.message}.${busy}`);
     process.exit(1);
   });
+  const [generic, google, microsoft] = await Promise.all(
+    ['local', 'google', 'microsoft'].map((provider) => local.connectUrl(provider)),
+  );
   console.log(`
 oauth-mailer is running locally.
 
-  Connect a mailbox:  ${local.connectUrl('local')}
-                      (also ${local.connectUrl('google')} and ${local.connectUrl('microsoft')}: local stand-ins
-                      of Google and Microsoft unless real credentials are set; any login works)
+  Connect a mailbox:  ${generic}
+                      (or Google: ${google}
+                       or Microsoft: ${microsoft}
+                      local stand-ins unless real credentials are set; any login works. Each link works
+                      once: \`npx oauth-mailer connect local --local\` makes another)
   Captured mail:      ${local.viewerUrl}
   Send a message:     npx oauth-mailer send --local --from <connected mailbox> --to someone@example.net \\
                         --subject Hello --text "It works"

@@ -16,6 +16,7 @@ import { MAIL_SCOPES, type ProviderConfig } from '../shared/oauth/providers.ts';
 import { requestToken, type TokenResponse } from '../shared/oauth/token-endpoint.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
 import { page, readCookie, setCookie, stateCookieName } from './http.ts';
+import { invitationCovers } from './invitations.ts';
 import type { OnboardingContext, OnboardingRequest } from './onboarding-context.ts';
 import { connectedPage } from './pages.ts';
 import type { PendingAuthorization } from './state-store.ts';
@@ -161,24 +162,36 @@ export async function callback(
     );
   }
   const mailbox = pending.mailbox ?? identity.address;
-  if (!context.allowList.allows(mailbox)) {
+  if (pending.invitationId) {
+    const invitation = await context.invitations.open(pending.invitationId, provider.id, context.now());
+    if (!invitationCovers(invitation, mailbox)) {
+      throw new MailerError('INVITATION_INVALID', `this connect invitation is not for ${mailbox}`);
+    }
+  } else if (!context.allowList.allows(mailbox)) {
     throw new MailerError('MAILBOX_NOT_ALLOWED', `${mailbox} is not on this deployment's allow-list`);
   }
   if (mailbox !== identity.address) await proveSendAs(mailbox, provider, tokens.accessToken, context);
+  // Used up only now that everything else holds; given back if the mailbox cannot be saved.
+  if (pending.invitationId) await context.invitations.redeem(pending.invitationId, context.now());
 
   const now = new Date(context.now()).toISOString();
-  const { created } = await context.store.saveGrant({
-    schemaVersion: 1,
-    address: mailbox,
-    provider: provider.id,
-    grantType: 'refresh_token',
-    refreshToken: tokens.refreshToken,
-    scope: granted.join(' '),
-    ...(mailbox !== identity.address ? { account: identity.address } : {}),
-    accountId: identity.accountId,
-    connectedAt: now,
-    updatedAt: now,
-  });
+  const { created } = await context.store
+    .saveGrant({
+      schemaVersion: 1,
+      address: mailbox,
+      provider: provider.id,
+      grantType: 'refresh_token',
+      refreshToken: tokens.refreshToken,
+      scope: granted.join(' '),
+      ...(mailbox !== identity.address ? { account: identity.address } : {}),
+      accountId: identity.accountId,
+      connectedAt: now,
+      updatedAt: now,
+    })
+    .catch(async (error: unknown) => {
+      if (pending.invitationId) await context.invitations.release(pending.invitationId);
+      throw error;
+    });
   context.metrics.addMetric(METRIC.mailboxesConnected, MetricUnit.Count, 1);
   context.logger.info('mailbox connected', {
     mailbox,

@@ -1,6 +1,7 @@
 /** The onboarding function's settings, read once from the environment the CDK stack sets. */
 import {
   ConfigError,
+  readBoolean,
   readMailboxSecretPrefix,
   readNumber,
   readOptional,
@@ -16,8 +17,10 @@ export interface OnboardingConfig {
   /** KMS key for new mailbox secrets. */
   readonly mailboxKmsKeyId?: string | undefined;
   readonly stateTableName: string;
-  /** Domains and addresses that may be connected; empty allows all. */
+  /** Domains and addresses that may be connected without an invitation; empty allows none. */
   readonly allowedMailboxes: string;
+  /** Whether one-time connect invitations (created by operators) open onboarding. */
+  readonly invitations: boolean;
   /** The stable public URL (a custom domain); otherwise the API's own domain from the request. */
   readonly publicBaseUrl?: string | undefined;
   /** How long an operator has between the connect link and the callback. */
@@ -44,13 +47,21 @@ export function loadOnboardingConfig(env: NodeJS.ProcessEnv = process.env): Onbo
     { fallback: ONBOARDING_DEFAULTS.stateTtlSeconds, min: 0, minInclusive: false, integer: false },
     problems,
   );
+  const invitations = readBoolean(env, ENV.connectInvitations, false, problems);
+  const allowedMailboxes = env[ENV.allowedMailboxes] ?? '';
+  if (!invitations && !allowedMailboxes.trim()) {
+    problems.push(
+      `onboarding would accept no sign-in: set ${ENV.connectInvitations}=true (operators create one-time links) or ${ENV.allowedMailboxes}`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError('OnboardingConfigError', 'onboarding', problems);
   return {
     providers,
     mailboxSecretPrefix: readMailboxSecretPrefix(env),
     mailboxKmsKeyId: readOptional(env, ENV.mailboxKmsKeyId),
     stateTableName,
-    allowedMailboxes: env[ENV.allowedMailboxes] ?? '',
+    allowedMailboxes,
+    invitations,
     publicBaseUrl,
     stateTtlMs: stateTtlSeconds * 1000,
   };

@@ -12,6 +12,7 @@ import { authorizationUrl } from '../shared/oauth/authorization-url.ts';
 import { createPkce, randomToken } from '../shared/oauth/pkce.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
 import { redirect, setCookie, stateCookieName } from './http.ts';
+import { Invitations, invitationCovers } from './invitations.ts';
 import type { OnboardingContext, OnboardingRequest } from './onboarding-context.ts';
 
 const EMAIL = /^[^\s@<>()",;:\\[\]]{1,64}@[A-Za-z0-9.-]{1,253}$/;
@@ -21,6 +22,38 @@ function optionalAddress(query: Record<string, string | undefined>, name: string
   if (value === undefined || value === '') return undefined;
   if (!EMAIL.test(value)) throw new MailerError('REQUEST_INVALID', `${name} must be an email address`);
   return value.toLowerCase();
+}
+
+/**
+ * Closed by default: a sign-in starts only through an operator's invitation (checked again and used up
+ * at the callback), or, where the deployer opted in, for mailboxes on the allow-list.
+ * @returns the invitation's id, when the sign-in came through one.
+ */
+async function admit(
+  request: OnboardingRequest,
+  context: OnboardingContext,
+  providerId: string,
+  mailbox: string | undefined,
+): Promise<string | undefined> {
+  const token = request.query.invitation;
+  if (token) {
+    const id = Invitations.idOf(token);
+    const invitation = await context.invitations.open(id, providerId, context.now());
+    if (mailbox && !invitationCovers(invitation, mailbox)) {
+      throw new MailerError('INVITATION_INVALID', 'this connect invitation is for another mailbox');
+    }
+    return id;
+  }
+  if (context.allowList.isEmpty) {
+    throw new MailerError(
+      'INVITATION_REQUIRED',
+      'connecting a mailbox here takes an invitation link from an operator',
+    );
+  }
+  if (mailbox && !context.allowList.allows(mailbox)) {
+    throw new MailerError('MAILBOX_NOT_ALLOWED', `${mailbox} is not on this deployment's allow-list`);
+  }
+  return undefined;
 }
 
 export async function connect(
@@ -38,9 +71,7 @@ export async function connect(
       `shared mailboxes are a Microsoft 365 feature; ${provider.id} is ${provider.kind}`,
     );
   }
-  if (mailbox && !context.allowList.allows(mailbox)) {
-    throw new MailerError('MAILBOX_NOT_ALLOWED', `${mailbox} is not on this deployment's allow-list`);
-  }
+  const invitationId = await admit(request, context, provider.id, mailbox);
   const state = randomToken();
   const nonce = randomToken();
   const binding = randomToken();
@@ -53,6 +84,7 @@ export async function connect(
     bindingHash: sha256(binding),
     redirectUri,
     mailbox,
+    invitationId,
     expiresAt: context.now() + context.config.stateTtlMs,
   });
   const location = authorizationUrl(provider, {

@@ -16,6 +16,7 @@ import { callback } from './callback.ts';
 import type { OnboardingConfig } from './config.ts';
 import { connect } from './connect.ts';
 import { page } from './http.ts';
+import { Invitations } from './invitations.ts';
 import { OnboardingContext, type OnboardingRequest } from './onboarding-context.ts';
 import { failurePage } from './pages.ts';
 import { StateStore } from './state-store.ts';
@@ -37,6 +38,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   AUTHORIZATION_CODE_REJECTED: 400,
   SCOPE_NOT_GRANTED: 403,
   MAILBOX_NOT_ALLOWED: 403,
+  INVITATION_REQUIRED: 403,
+  INVITATION_INVALID: 403,
   ACCOUNT_UNVERIFIED: 403,
   TENANT_NOT_ALLOWED: 403,
   MAILBOX_CONTROL_UNPROVEN: 403,
@@ -55,9 +58,11 @@ const ROUTE = /^\/(connect|callback)\/([a-z0-9-]{1,32})\/?$/;
 export function createOnboarding(config: OnboardingConfig, options: OnboardingOptions) {
   const { logger, metrics } = options;
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
+  const dynamodb = options.dynamodb ?? new DynamoDBClient({});
   const context = new OnboardingContext({
     config,
-    states: new StateStore(options.dynamodb ?? new DynamoDBClient({}), config.stateTableName),
+    states: new StateStore(dynamodb, config.stateTableName),
+    invitations: new Invitations(dynamodb, config.stateTableName),
     store: new MailboxStore({
       client: secretsManager,
       prefix: config.mailboxSecretPrefix,

@@ -7,6 +7,7 @@ import type { MailboxStore } from '../shared/mailbox/store.ts';
 import type { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import type { ProviderConfig, SmtpEndpoint } from '../shared/oauth/providers.ts';
 import type { OnboardingConfig } from './config.ts';
+import type { Invitations } from './invitations.ts';
 import type { StateStore } from './state-store.ts';
 
 export interface OnboardingRequest {
@@ -24,6 +25,7 @@ export class OnboardingContext {
   readonly store: MailboxStore;
   readonly clientSecrets: ClientSecrets;
   readonly allowList: AllowList;
+  readonly invitations: Invitations;
   /** An SMTP login as `address` with the token, no mail: proof that the account may send as it. */
   readonly probeSmtp: (address: string, smtp: SmtpEndpoint, accessToken: string) => Promise<void>;
   readonly logger: Logger;
@@ -36,6 +38,7 @@ export class OnboardingContext {
     this.store = parts.store;
     this.clientSecrets = parts.clientSecrets;
     this.allowList = parts.allowList;
+    this.invitations = parts.invitations;
     this.probeSmtp = parts.probeSmtp;
     this.logger = parts.logger;
     this.metrics = parts.metrics;

@@ -22,6 +22,8 @@ export interface PendingAuthorization {
   readonly redirectUri: string;
   /** A shared mailbox to register instead of the consenting account's own address. */
   readonly mailbox?: string | undefined;
+  /** The connect invitation this sign-in came through (its stored id, never the token). */
+  readonly invitationId?: string | undefined;
   /** Epoch milliseconds. */
   readonly expiresAt: number;
 }

@@ -18,6 +18,8 @@ export const ENV = {
   mailboxKmsKeyId: 'MAILBOX_KMS_KEY_ID',
   stateTableName: 'STATE_TABLE_NAME',
   allowedMailboxes: 'ALLOWED_MAILBOXES',
+  /** Whether operators' one-time connect invitations open onboarding (true or false). */
+  connectInvitations: 'CONNECT_INVITATIONS',
   publicBaseUrl: 'PUBLIC_BASE_URL',
   stateTtlSeconds: 'STATE_TTL_SECONDS',
   // Sender

@@ -87,6 +87,14 @@ export const ERROR_CODES = {
   ID_TOKEN_INVALID: { disposition: 'permanent', summary: 'The ID token failed verification.' },
   SCOPE_NOT_GRANTED: { disposition: 'permanent', summary: 'The permission to send mail was not granted.' },
   MAILBOX_NOT_ALLOWED: { disposition: 'permanent', summary: 'The mailbox is not on the allow-list.' },
+  INVITATION_REQUIRED: {
+    disposition: 'permanent',
+    summary: 'This deployment connects mailboxes only through an invitation from its operators.',
+  },
+  INVITATION_INVALID: {
+    disposition: 'permanent',
+    summary: 'The connect invitation is unknown, used, expired, or for another provider or mailbox.',
+  },
   ACCOUNT_UNVERIFIED: {
     disposition: 'permanent',
     summary: 'The provider does not vouch for the address of the account that signed in.',

@@ -20,9 +20,12 @@ export interface OnboardingApiProps {
   readonly secrets: MailboxSecrets;
   /** The PROVIDERS setting (JSON), with client secret ids. */
   readonly providersJson: string;
+  /** Whether operators' one-time connect invitations open onboarding (`oauth-mailer connect`). */
+  readonly invitations: boolean;
   /**
-   * Domains and addresses that may be connected (comma-separated).
-   * @default '' (every mailbox the provider vouches for)
+   * Domains and addresses that may be connected without an invitation (comma-separated): an explicit
+   * opt-in to self-service for them.
+   * @default '' (none)
    */
   readonly allowedMailboxes?: string;
   /**
@@ -57,12 +60,20 @@ export class OnboardingApi extends Construct {
         [ENV.mailboxKmsKeyId]: props.secrets.key.keyArn,
         [ENV.stateTableName]: this.stateTable.tableName,
         [ENV.allowedMailboxes]: props.allowedMailboxes ?? '',
+        [ENV.connectInvitations]: String(props.invitations),
         ...(props.publicBaseUrl ? { [ENV.publicBaseUrl]: props.publicBaseUrl } : {}),
       },
     });
     const fn = this.handler.function;
     props.secrets.grantOnboardingAccess(fn);
-    this.stateTable.grant(fn, 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+    // States (put, conditional delete) and invitations (read, conditional update to redeem).
+    this.stateTable.grant(
+      fn,
+      'dynamodb:PutItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+    );
 
     this.api = new apigwv2.HttpApi(this, 'Api', {
       description: 'oauth-mailer: connect mailboxes (OAuth consent and callback)',
@@ -101,7 +112,7 @@ export class OnboardingApi extends Construct {
       acknowledge(
         created!,
         'APIG4',
-        'An OAuth consent start and its provider callback are opened by a browser that has no credentials yet; they are protected by one-time browser-bound state, PKCE and an allow-list.',
+        'An OAuth consent start and its provider callback are opened by a browser that has no credentials yet; a sign-in starts only through a one-time operator invitation (or, where the deployer opted in, for an allow-listed mailbox), with one-time browser-bound state and PKCE, and saves a mailbox only for a verified account that can send as it.',
       );
     }
   }

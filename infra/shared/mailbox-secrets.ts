@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, type IConstruct } from 'constructs';
-import { STATUS_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
+import { OWNER_TAGS, STATUS_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import type { ProviderConfig } from '../../functions/shared/oauth/providers.ts';
 import { acknowledge, policyHolder } from './nag.ts';
 
@@ -149,10 +149,33 @@ export class MailboxSecrets extends Construct {
     );
   }
 
-  /** Create and replace mailbox secrets (encrypted with the key), set status tags; read the client secrets. */
+  /**
+   * Create and replace mailbox secrets (encrypted with the key), set status tags, record the owner and
+   * use up an operator's approval of a replacement; read the client secrets. No secret value is read.
+   */
   grantOnboardingAccess(grantee: iam.IGrantable & IConstruct): void {
-    this.#grantMailboxes(grantee, ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue']);
+    this.#grantMailboxes(grantee, [
+      'secretsmanager:CreateSecret',
+      'secretsmanager:PutSecretValue',
+      'secretsmanager:DescribeSecret',
+    ]);
     this.#grantAccess(grantee);
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RecordMailboxOwner',
+        actions: ['secretsmanager:TagResource'],
+        resources: [this.#mailboxArnPattern],
+        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAGS.account] } },
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'UseUpReplacementApproval',
+        actions: ['secretsmanager:UntagResource'],
+        resources: [this.#mailboxArnPattern],
+        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAGS.replacementApprovedUntil] } },
+      }),
+    );
   }
 
   #grantMailboxes(grantee: iam.IGrantable, actions: string[]): void {

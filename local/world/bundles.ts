@@ -17,6 +17,7 @@ export function synthesizeBundles(): Map<string, string> {
   const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
   const stack = new OAuthMailerStack(app, 'Bundles', {
     providers: { google: { kind: 'google', clientId: 'bundle-test' } },
+    invitations: true,
   });
   const assembly = app.synth();
   const template = assembly.getStackByName(stack.stackName).template as {

@@ -4,8 +4,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Target } from '../../cli/target.ts';
+import { Invitations } from '../../functions/onboarding/invitations.ts';
+import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import { queueCounts } from '../../local/world/aws.ts';
 import { MAILBOX_PREFIX, SENDING_TABLE, type World } from '../../local/world/index.ts';
 import { projectRoot } from '../../local/world/net.ts';
@@ -28,6 +32,7 @@ describe('cli: oauth-mailer', () => {
       providersJson: harness.providersJson,
       connectBaseUrl: harness.onboardingUrl,
       sendingTableName: SENDING_TABLE,
+      stateTableName: harness.stateTable,
       environment: harness.awsEnv(),
     };
     targetFile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'target.json');
@@ -53,13 +58,41 @@ describe('cli: oauth-mailer', () => {
       },
     );
 
-  it('prints the connect link of a provider, with a login hint', async () => {
+  it('creates a one-time invitation bound to the hinted address, and prints its link', async () => {
     const { code, json } = await cli('connect', 'google', '--login-hint', 'ops@example.com', '--json');
     assert.equal(code, 0);
-    assert.equal(json.url, `${harness.onboardingUrl}/connect/google?login_hint=ops%40example.com`);
+    const url = new URL(String(json.url));
+    assert.equal(`${url.origin}${url.pathname}`, `${harness.onboardingUrl}/connect/google`);
+    assert.equal(url.searchParams.get('login_hint'), 'ops@example.com');
+    assert.equal(json.for, 'ops@example.com');
+    const invitation = await new Invitations(new DynamoDBClient({}), harness.stateTable).open(
+      Invitations.idOf(url.searchParams.get('invitation')!),
+      'google',
+    );
+    assert.equal(invitation.for, 'ops@example.com');
+    assert.ok(invitation.expiresAt - Date.now() > 71 * 3_600_000, 'valid for 72 hours by default');
+    const tooLong = await cli('connect', 'google', '--expires-hours', '200');
+    assert.equal(tooLong.code, 2);
     const unknown = await cli('connect', 'yahoo');
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown provider "yahoo"; this deployment has: google, microsoft, local/);
+  });
+
+  it('approves that another account may replace the one that connected a mailbox', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'google');
+
+    const { code, json } = await cli('approve-replacement', 'ops@example.com', '--hours', '2', '--json');
+
+    assert.equal(code, 0);
+    const { Tags = [] } = await harness.secretsManager.send(
+      new DescribeSecretCommand({ SecretId: secretName }),
+    );
+    const until = Tags.find((tag) => tag.Key === OWNER_TAGS.replacementApprovedUntil)?.Value;
+    assert.equal(until, json.approvedUntil);
+    assert.ok(Date.parse(until!) - Date.now() > 3_500_000);
+    const unknown = await cli('approve-replacement', 'nobody@example.com');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no connected mailbox nobody@example.com/);
   });
 
   it('validates a message before enqueueing it, and prints its id', async () => {

@@ -2,6 +2,7 @@
 import { afterEach, beforeEach } from 'node:test';
 import { loadOnboardingConfig } from '../../functions/onboarding/config.ts';
 import { createOnboarding } from '../../functions/onboarding/create-onboarding.ts';
+import type { Invitations } from '../../functions/onboarding/invitations.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { type CapturedTelemetry, captureTelemetry } from '../../local/world/captured-telemetry.ts';
 import { MAILBOX_PREFIX, type World } from '../../local/world/index.ts';
@@ -12,13 +13,23 @@ import type { HarnessContext } from './lifecycle.ts';
 export interface OnboardingServer {
   readonly url: string;
   readonly telemetry: CapturedTelemetry;
-  connectUrl(provider: string, query?: Record<string, string>): string;
+  /**
+   * A connect link with a fresh one-time invitation, as `oauth-mailer connect` prints it; `false`: the
+   * bare link (no invitation), `{ for }`: an invitation bound to an address or `@domain`.
+   */
+  connectUrl(
+    provider: string,
+    query?: Record<string, string>,
+    invitation?: false | { for?: string; ttlMs?: number },
+  ): Promise<string>;
+  /** The invitations the test's operator creates. */
+  readonly invitations: Invitations;
   stop(): Promise<void>;
 }
 
 export async function startOnboarding(
   harness: World,
-  options: { allowedMailboxes?: string; stateTtlSeconds?: number } = {},
+  options: { allowedMailboxes?: string; stateTtlSeconds?: number; invitations?: boolean } = {},
 ): Promise<OnboardingServer> {
   const telemetry = captureTelemetry('onboarding');
   const config = loadOnboardingConfig({
@@ -27,15 +38,20 @@ export async function startOnboarding(
     [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
     [ENV.publicBaseUrl]: harness.onboardingUrl,
     [ENV.allowedMailboxes]: options.allowedMailboxes ?? '',
+    [ENV.connectInvitations]: String(options.invitations ?? true),
     ...(options.stateTtlSeconds ? { [ENV.stateTtlSeconds]: String(options.stateTtlSeconds) } : {}),
   });
-  const { handler } = createOnboarding(config, telemetry);
+  const { handler, context } = createOnboarding(config, telemetry);
   harness.onboardingApi.use(handler);
   return {
     url: harness.onboardingUrl,
     telemetry,
-    connectUrl: (provider, query = {}) =>
-      `${harness.onboardingUrl}/connect/${provider}?${new URLSearchParams(query)}`.replace(/\?$/, ''),
+    invitations: context.invitations,
+    async connectUrl(provider, query = {}, invitation = {}) {
+      const params = new URLSearchParams(query);
+      if (invitation) params.set('invitation', await context.invitations.create({ provider, ...invitation }));
+      return `${harness.onboardingUrl}/connect/${provider}?${params}`.replace(/\?$/, '');
+    },
     stop: async () => harness.onboardingApi.use(undefined),
   };
 }
@@ -70,9 +86,10 @@ export async function connectMailbox(
   provider: string,
   account: string,
   query: Record<string, string> = {},
+  invitation: Parameters<OnboardingServer['connectUrl']>[2] = {},
 ) {
   const jar = new CookieJar();
-  const authorize = await startConnect(onboarding.connectUrl(provider, query), jar);
+  const authorize = await startConnect(await onboarding.connectUrl(provider, query, invitation), jar);
   const callback = await consent(authorize, account, jar);
   const response = await browse(callback.toString(), jar);
   return { response, html: await response.text(), authorize, callback, jar };

@@ -6,7 +6,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { ENV } from '../../functions/shared/environment.ts';
 import { OAuthMailerStack } from '../../infra/oauth-mailer-stack.ts';
-import { actionsOf, roleStatements, type Statement, synthesize } from './synth.ts';
+import { actionsOf, roleStatements, type Statement, synthesize, TEST_PROVIDERS } from './synth.ts';
 
 describe('infra: OAuthMailerStack', () => {
   let template: Template;
@@ -214,8 +214,45 @@ describe('infra: OAuthMailerStack', () => {
   it('rejects an invalid provider configuration at synth time, naming the problem', () => {
     const app = new App();
     assert.throws(
-      () => new OAuthMailerStack(app, 'Bad', { providers: { local: { kind: 'oidc', clientId: 'x' } } }),
+      () =>
+        new OAuthMailerStack(app, 'Bad', {
+          providers: { local: { kind: 'oidc', clientId: 'x' } },
+          invitations: true,
+        }),
       /provider "local" \(kind oidc\) needs tokenEndpoint and smtp/,
+    );
+  });
+
+  it('refuses to synthesize an onboarding that nobody could use safely: no invitations and no allow-list', () => {
+    assert.throws(
+      () => new OAuthMailerStack(new App(), 'Open', { providers: TEST_PROVIDERS }),
+      /onboarding would accept no sign-in/,
+    );
+  });
+
+  it('refuses a multi-tenant Microsoft app that does not name the tenants it accepts', () => {
+    assert.throws(
+      () =>
+        new OAuthMailerStack(new App(), 'AnyTenant', {
+          providers: { microsoft: { kind: 'microsoft', clientId: 'c', tenant: 'organizations' } },
+          invitations: true,
+        }),
+      /allowedTenants/,
+    );
+  });
+
+  it('opens onboarding with invitations, and the function may read and redeem them', () => {
+    const onboarding = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
+      JSON.stringify(fn).includes('CONNECT_INVITATIONS'),
+    ) as { Properties: { Environment: { Variables: Record<string, string> } } };
+    assert.equal(onboarding.Properties.Environment.Variables.CONNECT_INVITATIONS, 'true');
+    assert.deepEqual(
+      actionsOf(
+        roleStatements(template, 'Onboarding').statements.find((s) =>
+          actionsOf(s).includes('dynamodb:UpdateItem'),
+        )!,
+      ).sort(),
+      ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     );
   });
 });

@@ -32,6 +32,7 @@ export function synthesize() {
   const app = new App({ outdir: join(process.env.TMPDIR ?? '/tmp', `cdk-test-${process.pid}`) });
   const stack = new OAuthMailerStack(app, 'Test', {
     providers: TEST_PROVIDERS,
+    invitations: true,
     allowedMailboxes: 'example.com',
     env: { account: '123456789012', region: 'eu-west-1' },
   });

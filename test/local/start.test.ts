@@ -49,7 +49,7 @@ describe('local mode: the whole product on one machine', () => {
 
   it('connects a mailbox in the browser, sends with the CLI, and shows the message on the capture page', async () => {
     const page = await (await browser.newContext()).newPage();
-    await page.goto(local.connectUrl('local'));
+    await page.goto(await local.connectUrl('local'));
     await signInAndConsent(page, 'ops@example.com');
     await page.waitForSelector('h1');
     assert.equal(await page.textContent('h1'), 'Mailbox connected');
@@ -96,7 +96,7 @@ describe('local mode: the whole product on one machine', () => {
   });
 
   it('answers a page whose name was rebound to 127.0.0.1 with 421, on the connect route and the capture page', async () => {
-    const connect = local.connectUrl('local');
+    const connect = await local.connectUrl('local');
     const rebound = await getWithHost(connect, `attacker.example:${new URL(connect).port}`);
     assert.equal(rebound.status, 421);
     assert.match(rebound.body, /Misdirected Request/);

@@ -1,6 +1,6 @@
 /**
- * Which mailboxes may be connected: a list of domains (`example.com`) and addresses
- * (`billing@example.com`). An empty list allows every mailbox the provider vouches for.
+ * Which mailboxes may be connected without an invitation, where the deployer opted in: a list of
+ * domains (`example.com`) and addresses (`billing@example.com`). An empty list allows none.
  */
 export class AllowList {
   readonly #domains = new Set<string>();
@@ -16,12 +16,11 @@ export class AllowList {
     }
   }
 
-  get isOpen(): boolean {
+  get isEmpty(): boolean {
     return this.#domains.size === 0 && this.#addresses.size === 0;
   }
 
   allows(address: string): boolean {
-    if (this.isOpen) return true;
     const normalized = address.toLowerCase();
     const domain = normalized.slice(normalized.lastIndexOf('@') + 1);
     return this.#addresses.has(normalized) || this.#domains.has(domain);

@@ -49,7 +49,16 @@ export const STATUS_TAGS = {
   lastValidated: 'oauth-mailer:last-validated',
   /** Consecutive validations that failed for a passing reason (network, 5xx, throttling). */
   transientFailures: 'oauth-mailer:transient-failures',
-  /** Until when another account may replace the one that connected the mailbox (an operator's approval). */
+} as const;
+
+/**
+ * Who owns a mailbox, on its secret's tags: readable without decrypting anything, and writable only by
+ * onboarding (the owner) and operators (an approval), never by the sender or the validator.
+ */
+export const OWNER_TAGS = {
+  /** The provider's stable id of the account that connected the mailbox. */
+  account: 'oauth-mailer:account',
+  /** Until when another account may replace it: an operator's approval, used up by one replacement. */
   replacementApprovedUntil: 'oauth-mailer:replacement-approved-until',
 } as const;
 

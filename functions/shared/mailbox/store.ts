@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
+import { sha256 } from '../hash.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import {
   isMailboxStatus,
@@ -22,6 +23,7 @@ import {
   type MailboxStatus,
   mailboxSecretSchema,
   normalizeAddress,
+  OWNER_TAGS,
   STATUS_TAGS,
   secretNameFor,
 } from './secret-shape.ts';
@@ -85,12 +87,12 @@ export class MailboxStore {
     } catch (error) {
       if (awsErrorName(error) !== 'ResourceExistsException') throw secretStoreError('create', address, error);
       created = false;
-      const approved = await this.#checkOwner(secretId, address, secret);
+      const approved = await this.#checkOwner(secretId, address, ownerOf(secret));
       try {
         await this.#client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: value }));
         if (approved) {
           await this.#client.send(
-            new UntagResourceCommand({ SecretId: secretId, TagKeys: [STATUS_TAGS.replacementApprovedUntil] }),
+            new UntagResourceCommand({ SecretId: secretId, TagKeys: [OWNER_TAGS.replacementApprovedUntil] }),
           );
         }
       } catch (putError) {
@@ -100,6 +102,20 @@ export class MailboxStore {
     this.#cache.delete(address);
     // A (re)connection starts a new active period, whatever the status was.
     await this.setStatus(address, 'active', undefined, { previous: undefined });
+    // A call of its own: IAM lets onboarding write the owner tag, and no other function.
+    const owner = ownerOf(secret);
+    if (owner) {
+      await this.#client
+        .send(
+          new TagResourceCommand({
+            SecretId: secretId,
+            Tags: [{ Key: OWNER_TAGS.account, Value: owner }],
+          }),
+        )
+        .catch((error: unknown) => {
+          throw secretStoreError('tag', address, error);
+        });
+    }
     return { created };
   }
 
@@ -109,35 +125,37 @@ export class MailboxStore {
    */
   async approveReplacement(address: string, until: Date): Promise<void> {
     const key = normalizeAddress(address);
-    await this.get(key, { fresh: true });
     try {
       await this.#client.send(
         new TagResourceCommand({
           SecretId: this.#secretId(key),
-          Tags: [{ Key: STATUS_TAGS.replacementApprovedUntil, Value: until.toISOString() }],
+          Tags: [{ Key: OWNER_TAGS.replacementApprovedUntil, Value: until.toISOString() }],
         }),
       );
     } catch (error) {
+      if (awsErrorName(error) === 'ResourceNotFoundException') {
+        throw new MailerError('MAILBOX_UNKNOWN', `no connected mailbox ${key}`, { mailbox: key });
+      }
       throw secretStoreError('tag', key, error);
     }
   }
 
-  /** @returns whether a replacement approval was needed (and so is now used up). */
-  async #checkOwner(secretId: string, address: string, secret: MailboxSecret): Promise<boolean> {
-    const current = await this.get(address, { fresh: true }).catch((error: unknown) => {
-      // A secret that is not a valid mailbox secret has no owner to protect.
-      if (error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN') return undefined;
-      throw error;
-    });
-    const owner = current?.secret.accountId;
-    if (!owner || owner === secret.accountId) return false;
-    let approvedUntil: string | undefined;
+  /**
+   * The owner is on the secret's tags (DescribeSecret: no secret value is read). A mailbox connected
+   * before owners were recorded has none, and is bound to the next account that connects it.
+   * @returns whether a replacement approval was needed (and so is now used up).
+   */
+  async #checkOwner(secretId: string, address: string, accountOwner: string | undefined): Promise<boolean> {
+    let tags: Record<string, string>;
     try {
       const { Tags = [] } = await this.#client.send(new DescribeSecretCommand({ SecretId: secretId }));
-      approvedUntil = Tags.find((tag) => tag.Key === STATUS_TAGS.replacementApprovedUntil)?.Value;
+      tags = Object.fromEntries(Tags.map((tag) => [tag.Key ?? '', tag.Value ?? '']));
     } catch (error) {
       throw secretStoreError('read', address, error);
     }
+    const owner = tags[OWNER_TAGS.account];
+    if (!owner || owner === accountOwner) return false;
+    const approvedUntil = tags[OWNER_TAGS.replacementApprovedUntil];
     if (approvedUntil && Date.parse(approvedUntil) > Date.now()) return true;
     throw new MailerError(
       'MAILBOX_ACCOUNT_MISMATCH',
@@ -266,6 +284,13 @@ export class MailboxStore {
     return name;
   }
 }
+
+/**
+ * The owner as a tag holds it: a digest of provider and account id, since tag values take few
+ * characters (an OpenID Connect `sub` may hold any) and need not name the account.
+ */
+const ownerOf = (secret: MailboxSecret): string | undefined =>
+  secret.accountId ? sha256(`${secret.provider}\n${secret.accountId}`) : undefined;
 
 const safeJson = (text: string | undefined): unknown => {
   try {

@@ -24,7 +24,7 @@ describe('onboarding: attacks end in a 4xx page and save nothing', () => {
   /** A victim's sign-in up to the provider's redirect back: the callback URL and the victim's cookies. */
   async function signIn(profile: 'google' | 'microsoft' = 'google', account = 'victim@example.com') {
     const jar = new CookieJar();
-    const authorize = await startConnect(onboarding.connectUrl(profile), jar);
+    const authorize = await startConnect(await onboarding.connectUrl(profile), jar);
     const callback = await consent(authorize, account, jar);
     return { jar, authorize, callback };
   }
@@ -106,7 +106,7 @@ describe('onboarding: attacks end in a 4xx page and save nothing', () => {
     const { jar, callback } = await signIn();
     const dynamodb = new DynamoDBClient({});
     const { Items = [] } = await dynamodb.send(new ScanCommand({ TableName: harness.stateTable }));
-    for (const item of Items) {
+    for (const item of Items.filter((entry) => entry.pending)) {
       const pending = JSON.parse(item.pending!.S!);
       delete pending.codeVerifier;
       await dynamodb.send(
@@ -148,7 +148,7 @@ describe('onboarding: attacks end in a 4xx page and save nothing', () => {
 
   it('explains a declined consent (access_denied)', async () => {
     const jar = new CookieJar();
-    const authorize = await startConnect(onboarding.connectUrl('microsoft'), jar);
+    const authorize = await startConnect(await onboarding.connectUrl('microsoft'), jar);
     const callback = await consent(authorize, 'victim@example.com', jar, { decline: true });
     assert.equal(callback.searchParams.get('error'), 'access_denied');
     const html = await expectRefused(callback, jar, 403, 'CONSENT_DENIED');
@@ -158,7 +158,7 @@ describe('onboarding: attacks end in a 4xx page and save nothing', () => {
   it('is no open redirector: no parameter changes where a browser is sent', async () => {
     const jar = new CookieJar();
     const authorize = await startConnect(
-      onboarding.connectUrl('google', {
+      await onboarding.connectUrl('google', {
         redirect_uri: 'https://evil.example/',
         next: 'https://evil.example/',
       }),
@@ -185,7 +185,7 @@ describe('onboarding: attacks end in a 4xx page and save nothing', () => {
 
   it('refuses a malformed login hint instead of passing it on', async () => {
     await expectRefused(
-      onboarding.connectUrl('google', { login_hint: 'x"><script>' }),
+      await onboarding.connectUrl('google', { login_hint: 'x"><script>' }),
       new CookieJar(),
       400,
       'REQUEST_INVALID',

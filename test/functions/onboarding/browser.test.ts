@@ -30,7 +30,7 @@ describe('onboarding: an operator connects a mailbox in a real browser', () => {
     it(`walks connect link, ${profile}-like login and consent, callback and confirmation, then mail is sent`, async () => {
       const page = await (await browser.newContext()).newPage();
 
-      await page.goto(onboarding.connectUrl(profile));
+      await page.goto(await onboarding.connectUrl(profile));
       await signInAndConsent(page, 'ops@example.com');
       await page.waitForURL(`${harness.onboardingUrl}/callback/${profile}?**`);
 
@@ -63,7 +63,7 @@ describe('onboarding: an operator connects a mailbox in a real browser', () => {
   it('shows a clear failure page when the operator declines consent', async () => {
     const page = await (await browser.newContext()).newPage();
 
-    await page.goto(onboarding.connectUrl('google'));
+    await page.goto(await onboarding.connectUrl('google'));
     await signInAndConsent(page, 'ops@example.com', { decline: true });
     await page.waitForURL(`${harness.onboardingUrl}/callback/google?**`);
 

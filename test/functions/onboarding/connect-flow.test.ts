@@ -134,12 +134,16 @@ describe('onboarding: connecting a mailbox', () => {
     assert.equal(harness.smtp.microsoft.messages[0]?.parsed.subject, 'from the shared mailbox');
   });
 
-  it('connects only allowed domains and addresses when an allow-list is set', async () => {
-    onboarding = await onboardings.restart({ allowedMailboxes: 'example.com, vip@partner.org' });
+  it('connects allowed domains and addresses without an invitation where the deployer opted in to an allow-list', async () => {
+    onboarding = await onboardings.restart({
+      allowedMailboxes: 'example.com, vip@partner.org',
+      invitations: false,
+    });
+    const uninvited = (account: string) => connectMailbox(onboarding, 'google', account, {}, false);
 
-    assert.equal((await connectMailbox(onboarding, 'google', 'ops@example.com')).response.status, 200);
-    assert.equal((await connectMailbox(onboarding, 'google', 'vip@partner.org')).response.status, 200);
-    const refused = await connectMailbox(onboarding, 'google', 'intruder@partner.org');
+    assert.equal((await uninvited('ops@example.com')).response.status, 200);
+    assert.equal((await uninvited('vip@partner.org')).response.status, 200);
+    const refused = await uninvited('intruder@partner.org');
     assert.equal(refused.response.status, 403);
     assert.equal(text(refused.html, 'code'), 'MAILBOX_NOT_ALLOWED');
     await assert.rejects(

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Invitations } from '../../../functions/onboarding/invitations.ts';
+import { ENV } from '../../../functions/shared/environment.ts';
 import { invokeBundle, synthesizeBundles } from '../../../local/world/bundles.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -15,24 +18,35 @@ describe('onboarding: the deployable bundle', () => {
     bundle = found[1];
   });
 
-  it('imports in a fresh Node 24 process and starts a Google sign-in from an HTTP API event', async () => {
-    const event = {
-      version: '2.0',
-      rawPath: '/connect/google',
-      rawQueryString: 'login_hint=ops%40example.com',
-      queryStringParameters: { login_hint: 'ops@example.com' },
-      headers: {},
-      requestContext: { domainName: 'abc123.execute-api.eu-west-1.amazonaws.com', http: { method: 'GET' } },
-    };
-    const run = await invokeBundle(bundle, event, {
-      AWS_ENDPOINT_URL: harness.moto.endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      PROVIDERS: JSON.stringify({ google: { kind: 'google', clientId: 'bundle-client' } }),
-      MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
-      STATE_TABLE_NAME: harness.stateTable,
+  const connectEvent = (query: Record<string, string>) => ({
+    version: '2.0',
+    rawPath: '/connect/google',
+    rawQueryString: new URLSearchParams(query).toString(),
+    queryStringParameters: query,
+    headers: {},
+    requestContext: { domainName: 'abc123.execute-api.eu-west-1.amazonaws.com', http: { method: 'GET' } },
+  });
+  const invoke = (event: ReturnType<typeof connectEvent>) =>
+    invokeBundle(bundle, event, {
+      ...harness.awsEnv(),
+      [ENV.providers]: JSON.stringify({ google: { kind: 'google', clientId: 'bundle-client' } }),
+      [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
+      [ENV.stateTableName]: harness.stateTable,
+      [ENV.connectInvitations]: 'true',
     });
+
+  it('refuses a sign-in without an invitation: closed by default', async () => {
+    const run = await invoke(connectEvent({ login_hint: 'ops@example.com' }));
+
+    assert.equal(run.exitCode, 0, run.output.join('\n'));
+    assert.equal((run.result as { statusCode: number }).statusCode, 403);
+  });
+
+  it('imports in a fresh Node 24 process and starts a Google sign-in from an HTTP API event', async () => {
+    const invitation = await new Invitations(new DynamoDBClient({}), harness.stateTable).create({
+      provider: 'google',
+    });
+    const run = await invoke(connectEvent({ login_hint: 'ops@example.com', invitation }));
 
     assert.equal(run.exitCode, 0, run.output.join('\n'));
     const result = run.result as { statusCode: number; headers: Record<string, string>; cookies: string[] };

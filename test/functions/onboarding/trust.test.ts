@@ -39,6 +39,17 @@ describe('onboarding: trust', () => {
   };
   const secretOf = (address: string) =>
     readSecretJson<MailboxSecret>(harness.secretsManager, `${MAILBOX_PREFIX}${address}`);
+  /** Starts a sign-in at `url` and consents as `account`, stopping before the callback. */
+  const started = async (url: string, account: string) => {
+    const jar = new CookieJar();
+    return { jar, callback: (await consent(await startConnect(url, jar), account, jar)).toString() };
+  };
+  const connectWith = async (url: string, account: string) => {
+    const { jar, callback } = await started(url, account);
+    const response = await browse(callback, jar);
+    pages.push(await response.clone().text());
+    return response;
+  };
   const refused = async (result: { response: Response; html: string }, status: number, code: string) => {
     assert.equal(result.response.status, status, result.html.replace(/<[^>]+>/g, ' ').slice(0, 300));
     assert.equal(pageText(result.html, 'code'), code);
@@ -71,7 +82,10 @@ describe('onboarding: trust', () => {
 
     it('is not offered for Google: only the account itself sends as its address', async () => {
       const jar = new CookieJar();
-      const response = await browse(onboarding.connectUrl('google', { mailbox: 'billing@example.com' }), jar);
+      const response = await browse(
+        await onboarding.connectUrl('google', { mailbox: 'billing@example.com' }),
+        jar,
+      );
       assert.equal(response.status, 400);
       assert.equal(pageText(await response.text(), 'code'), 'REQUEST_INVALID');
     });
@@ -157,10 +171,78 @@ describe('onboarding: trust', () => {
     });
   });
 
+  describe('closed by default: connect invitations', () => {
+    const bare = async (url: string) => {
+      const response = await browse(url, new CookieJar());
+      const html = await response.text();
+      pages.push(html);
+      return { response, html };
+    };
+
+    it('refuses a sign-in without an invitation, before anyone is sent to the provider', async () => {
+      const attempt = await bare(await onboarding.connectUrl('google', {}, false));
+
+      await refused(attempt, 403, 'INVITATION_REQUIRED');
+      assert.equal(attempt.response.headers.get('location'), null);
+    });
+
+    it('lets an invitation connect one mailbox, once', async () => {
+      const url = await onboarding.connectUrl('google');
+      const first = await connectWith(url, 'ops@example.com');
+      assert.equal(first.status, 200);
+
+      await refused(await bare(url), 403, 'INVITATION_INVALID');
+      assert.deepEqual(await storedMailboxes(), ['ops@example.com']);
+    });
+
+    it('saves only one mailbox when two sign-ins race on one invitation', async () => {
+      const url = await onboarding.connectUrl('google');
+      const [a, b] = await Promise.all([started(url, 'one@example.com'), started(url, 'two@example.com')]);
+
+      const answers = [await browse(a.callback, a.jar), await browse(b.callback, b.jar)];
+
+      assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 403]);
+      assert.equal((await storedMailboxes()).length, 1);
+    });
+
+    it('refuses an expired invitation, and one made for another provider', async () => {
+      const expired = await onboarding.connectUrl('google', {}, { ttlMs: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await refused(await bare(expired), 403, 'INVITATION_INVALID');
+
+      const forMicrosoft = new URL(await onboarding.connectUrl('microsoft'));
+      await refused(
+        await bare(`${onboarding.url}/connect/google?${forMicrosoft.searchParams}`),
+        403,
+        'INVITATION_INVALID',
+      );
+    });
+
+    it('connects only the address or domain an invitation names', async () => {
+      const forBilling = await onboarding.connectUrl('google', {}, { for: 'billing@example.com' });
+      const wrong = await connectWith(forBilling, 'ops@example.com');
+      assert.equal(wrong.status, 403);
+      assert.deepEqual(await storedMailboxes(), []);
+
+      const forDomain = await onboarding.connectUrl('google', {}, { for: '@example.com' });
+      assert.equal((await connectWith(forDomain, 'ops@other.example')).status, 403);
+      assert.equal(
+        (
+          await connectWith(
+            await onboarding.connectUrl('google', {}, { for: 'example.com' }),
+            'ops@example.com',
+          )
+        ).status,
+        200,
+      );
+      assert.deepEqual(await storedMailboxes(), ['ops@example.com']);
+    });
+  });
+
   it('keeps a sign-in alive when someone else presents its state: only its own browser consumes it', async () => {
     const jar = new CookieJar();
     const callback = await consent(
-      await startConnect(onboarding.connectUrl('google'), jar),
+      await startConnect(await onboarding.connectUrl('google'), jar),
       'ops@example.com',
       jar,
     );

@@ -3,9 +3,9 @@ import { describe, it } from 'node:test';
 import { AllowList } from '../../../../functions/shared/mailbox/allow-list.ts';
 
 describe('Class: AllowList', () => {
-  it('allows every mailbox when empty', () => {
-    assert.equal(new AllowList('').allows('anyone@anywhere.example'), true);
-    assert.equal(new AllowList(undefined).isOpen, true);
+  it('allows no mailbox when empty: an unset list opens nothing', () => {
+    assert.equal(new AllowList('').allows('anyone@anywhere.example'), false);
+    assert.equal(new AllowList(undefined).isEmpty, true);
   });
 
   it('allows listed domains and addresses, case-insensitively, and nothing else', () => {
