@@ -5,6 +5,7 @@ import type { Construct } from 'constructs';
 import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { OnboardingApi } from './onboarding/onboarding-api.ts';
+import { type ProducerGrant, ProducerRules } from './sender/producer-rules.ts';
 import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';
 import { MailQueues } from './shared/mail-queues.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
@@ -42,6 +43,18 @@ export interface OAuthMailerStackProps extends StackProps {
   readonly alarmEmail?: string;
   /** @default Duration.hours(1) */
   readonly validationRate?: Duration;
+  /**
+   * Which producers may send as which mailboxes, like SES sending authorization. Once one is named,
+   * a message from any other principal, or for a mailbox its grant does not name, is dead-lettered
+   * with PRODUCER_NOT_ALLOWED. Producers given by role may send to the queue.
+   * @default every principal allowed to send to the queue may send as every mailbox
+   */
+  readonly producers?: ProducerGrant[];
+  /**
+   * Operators who redrive dead-lettered mail (`oauth-mailer redrive`): the producer a message carries
+   * is believed when they (or the sender itself) queue it. @default the sender only
+   */
+  readonly relays?: Array<iam.IRole | string>;
   /** Principals that may also use the mailbox key (operators registering app-only mailboxes). */
   readonly keyUsers?: iam.IPrincipal[];
 }
@@ -99,6 +112,15 @@ export class OAuthMailerStack extends Stack {
     });
 
     this.sender.alertOperators(this.alerts.topic, this.onboarding.baseUrl);
+    if (props.producers?.length) {
+      this.sender.limitProducers(
+        new ProducerRules(this, 'Producers', {
+          grants: props.producers,
+          relays: [this.sender.handler.role, ...(props.relays ?? [])],
+          queues: this.queues,
+        }),
+      );
+    }
     this.validator = new ValidatorFunction(this, 'Validating', {
       secrets: this.secrets,
       providersJson,

@@ -11,6 +11,7 @@ import {
 import { ENV, type EnvName } from '../shared/environment.ts';
 import type { ProviderConfig } from '../shared/oauth/providers.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, scaleRetryPolicy } from '../shared/retry-policy.ts';
+import { type ProducerPolicy, parseProducerPolicy } from '../shared/sqs/producer-policy.ts';
 
 export interface SenderConfig {
   /** Secrets Manager name prefix of the mailbox secrets. */
@@ -41,6 +42,8 @@ export interface SenderConfig {
   readonly outcomeTopicArn?: string | undefined;
   /** The onboarding API's base URL, for reconnect links. */
   readonly connectBaseUrl?: string | undefined;
+  /** Which producers may send as which mailboxes; none: every producer may send as every mailbox. */
+  readonly producerPolicy?: ProducerPolicy | undefined;
 }
 
 /** Defaults the stack and the loader share. */
@@ -94,6 +97,12 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     integer: false,
   });
   const providers = readProviders(env, problems);
+  let producerPolicy: ProducerPolicy | undefined;
+  try {
+    producerPolicy = parseProducerPolicy(env[ENV.producerRules]);
+  } catch (error) {
+    problems.push(`${ENV.producerRules} ${(error as Error).message}`);
+  }
   if (problems.length > 0) throw new ConfigError('SenderConfigError', 'sender', problems);
   return {
     mailboxSecretPrefix: readMailboxSecretPrefix(env),
@@ -111,5 +120,6 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     alertTopicArn: readOptional(env, ENV.alertTopicArn),
     connectBaseUrl: readOptional(env, ENV.connectBaseUrl),
     outcomeTopicArn: readOptional(env, ENV.outcomeTopicArn),
+    producerPolicy,
   };
 }

@@ -28,6 +28,7 @@ import type { RetryPolicy } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
 import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
 import { DeadLetters } from '../shared/sqs/dead-letters.ts';
+import { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import { QueueUrls } from '../shared/sqs/queue-urls.ts';
 import { Requeue } from '../shared/sqs/requeue.ts';
 import { Visibility } from '../shared/sqs/visibility.ts';
@@ -137,6 +138,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     outcomes,
     parked: new ParkedMail(dynamodb, config.sendingTableName),
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
+    producers: new ProducerAuthorizer(config.producerPolicy),
     visibility: new Visibility(sqs, queueUrls),
     requeue: new Requeue(sqs, queueUrls),
     maxParkedMs: config.maxParkedMs,

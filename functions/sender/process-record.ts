@@ -18,6 +18,7 @@ import type { Outcomes } from '../shared/observability/outcomes.ts';
 import { decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
 import type { DeadLetters } from '../shared/sqs/dead-letters.ts';
 import { ATTRIBUTES, attribute, originalMessageId } from '../shared/sqs/message-attributes.ts';
+import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import type { Requeue } from '../shared/sqs/requeue.ts';
 import type { Visibility } from '../shared/sqs/visibility.ts';
 
@@ -26,6 +27,7 @@ export interface RecordDeps {
   readonly outcomes: Pick<Outcomes, 'record'>;
   readonly parked: Pick<ParkedMail, 'park' | 'release'>;
   readonly deadLetters: DeadLetters;
+  readonly producers: ProducerAuthorizer;
   readonly visibility: Visibility;
   readonly requeue: Requeue;
   readonly logger: Logger;
@@ -42,6 +44,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
   let message: MailMessage | undefined;
   try {
     message = parseMessage(record.body);
+    deps.producers.authorize(record, addressOf(message.from));
     const key = message.idempotencyKey ?? originalMessageId(record);
     const { duplicate, ...sent } = await deps.sender.send(message, key, record.body);
     const context = { sqsMessageId: record.messageId, receiveCount, ...sent, metadata: message.metadata };
@@ -72,6 +75,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     const decision = decideRetry(error, receiveCount, deps.maxReceiveCount, deps.retryPolicy);
     const fate = FATES[fateOf(error, decision)];
     const mailbox = message ? addressOf(message.from) : undefined;
+    const producer = deps.producers.producerOf(record);
     const context = {
       sqsMessageId: record.messageId,
       receiveCount,
@@ -104,11 +108,11 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     switch (decision.action) {
       case 'dead-letter':
         // If this send fails the record stays on the queue and comes back: parked or retried, never lost.
-        await deps.deadLetters.moveToDeadLetterQueue(record, error, decision.exhausted);
+        await deps.deadLetters.moveToDeadLetterQueue(record, error, decision.exhausted, producer);
         logger[fate.level](fate.log, { ...context, retriesExhausted: decision.exhausted });
         return;
       case 'recycle':
-        await deps.requeue.requeue(record, decision.delaySeconds, error, parkedSince);
+        await deps.requeue.requeue(record, decision.delaySeconds, error, parkedSince, producer);
         logger.info('message waits: put back as a fresh message', { ...context, retryInSeconds });
         return;
       case 'retry':

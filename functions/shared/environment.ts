@@ -32,6 +32,8 @@ export const ENV = {
   smtpRefusedRecheckSeconds: 'SMTP_REFUSED_RECHECK_SECONDS',
   retryDelayScale: 'RETRY_DELAY_SCALE',
   outcomeTopicArn: 'OUTCOME_TOPIC_ARN',
+  /** Which producer principals may send as which mailboxes (JSON, see functions/shared/sqs/producer-policy.ts). */
+  producerRules: 'PRODUCER_RULES',
   // Validator
   validationConcurrency: 'VALIDATION_CONCURRENCY',
   repeatedFailureThreshold: 'REPEATED_FAILURE_THRESHOLD',

@@ -16,6 +16,11 @@ export type Disposition = 'permanent' | 'retry' | 'defer' | 'mailbox' | 'pace';
 export const ERROR_CODES = {
   MESSAGE_INVALID: { disposition: 'permanent', summary: 'The message does not match the message contract.' },
   MAILBOX_UNKNOWN: { disposition: 'permanent', summary: 'No connected mailbox for the from address.' },
+  PRODUCER_NOT_ALLOWED: {
+    disposition: 'permanent',
+    summary:
+      "The principal that queued the message may not send as its mailbox (the deployment's producer rules).",
+  },
   SMTP_REJECTED: {
     disposition: 'permanent',
     summary: 'The SMTP server refused the recipients or the content.',

@@ -12,6 +12,7 @@ import type { MailQueues } from '../shared/mail-queues.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
 import { stateTable } from '../shared/state-table.ts';
+import type { ProducerRules } from './producer-rules.ts';
 
 export interface SenderFunctionProps {
   readonly queues: MailQueues;
@@ -84,6 +85,11 @@ export class SenderFunction extends Construct {
         maxConcurrency: props.maxConcurrency ?? 5,
       }),
     );
+  }
+
+  /** Producer rules: the sender refuses a message whose producer may not send as its mailbox. */
+  limitProducers(rules: ProducerRules): void {
+    this.handler.function.addEnvironment(ENV.producerRules, rules.json);
   }
 
   /** Lets the sender tell the operators about a mailbox that needs a human, with a reconnect link. */

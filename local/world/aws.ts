@@ -1,5 +1,7 @@
 /** AWS resources the tests need, created through the real SDK v3 clients against the emulator. */
+
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import {
   CreateSecretCommand,
   type CreateSecretCommandInput,
@@ -15,6 +17,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 
 /** The onboarding state table, as the stack defines it (key `id`, TTL on `expiresAt`). */
 export async function createStateTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
@@ -164,3 +167,38 @@ export async function createTopic(sqs: SQSClient, name: string) {
 }
 
 export { SecretsManagerClient, SQSClient };
+
+/**
+ * A producer as AWS sees one: an IAM role in the emulator, assumed for a session, and an SQS client
+ * with its credentials. Messages it sends carry the SenderId `<roleId>:<session>` (moto/server.py).
+ */
+export async function assumedRoleProducer(roleName: string, sessionName: string) {
+  const iam = new IAMClient({});
+  const { Role } = await iam.send(
+    new CreateRoleCommand({
+      RoleName: roleName,
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'sts:AssumeRole' }],
+      }),
+    }),
+  );
+  iam.destroy();
+  const sts = new STSClient({});
+  const { Credentials } = await sts.send(
+    new AssumeRoleCommand({ RoleArn: Role!.Arn!, RoleSessionName: sessionName }),
+  );
+  sts.destroy();
+  const sqs = new SQSClient({
+    useQueueUrlAsEndpoint: false,
+    credentials: {
+      accessKeyId: Credentials!.AccessKeyId!,
+      secretAccessKey: Credentials!.SecretAccessKey!,
+      sessionToken: Credentials!.SessionToken!,
+    },
+  });
+  return { roleId: Role!.RoleId!, senderId: `${Role!.RoleId!}:${sessionName}`, sqs };
+}
+
+/** The SenderId moto gives messages sent with the emulator's shared test credentials (the world's own). */
+export const EMULATOR_SENDER_ID = 'AIDAIT2UOQQY3AUEKVGXU';

@@ -4,19 +4,23 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { projectRoot, waitFor } from './net.ts';
 
 export const MOTO_VERSION = '5.2.5';
 const venv = join(projectRoot, '.cache', `moto-${MOTO_VERSION}`);
 const motoServer = join(venv, 'bin', 'moto_server');
+const python = join(venv, 'bin', 'python');
+/** moto's server with the extensions the tests need (moto/server.py says which, and why). */
+const extendedServer = join(dirname(fileURLToPath(import.meta.url)), 'moto', 'server.py');
 
 /** Creates the virtual environment and installs moto into it, unless it is already there. */
 export function ensureMoto(): string {
   if (existsSync(motoServer)) return motoServer;
-  const python = process.env.PYTHON ?? 'python3';
+  const systemPython = process.env.PYTHON ?? 'python3';
   process.stderr.write(`installing moto ${MOTO_VERSION} into ${venv} (first run only)\n`);
-  execFileSync(python, ['-m', 'venv', venv], { stdio: 'inherit' });
+  execFileSync(systemPython, ['-m', 'venv', venv], { stdio: 'inherit' });
   execFileSync(
     join(venv, 'bin', 'pip'),
     ['install', '--quiet', '--disable-pip-version-check', `moto[server]==${MOTO_VERSION}`],
@@ -35,9 +39,9 @@ export interface Moto {
 }
 
 export async function startMoto(): Promise<Moto> {
-  const server = ensureMoto();
+  ensureMoto();
   // Port 0: moto binds a free port itself and prints it, so no other process can take it in between.
-  const child: ChildProcess = spawn(server, ['-H', '127.0.0.1', '-p', '0'], {
+  const child: ChildProcess = spawn(python, [extendedServer, '-H', '127.0.0.1', '-p', '0'], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
   });

@@ -42,5 +42,6 @@ export async function deadLetters(harness: World, deadLetterQueueUrl: string) {
     reason: message.MessageAttributes?.['oauth-mailer-error-reason']?.StringValue ?? '',
     exhausted: message.MessageAttributes?.['oauth-mailer-retries-exhausted']?.StringValue,
     sourceMessageId: message.MessageAttributes?.['oauth-mailer-source-message-id']?.StringValue,
+    producer: message.MessageAttributes?.['oauth-mailer-producer']?.StringValue,
   }));
 }

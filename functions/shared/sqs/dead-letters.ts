@@ -16,8 +16,14 @@ export class DeadLetters {
     this.#queueUrl = queueUrl;
   }
 
-  async moveToDeadLetterQueue(record: SQSRecord, error: MailerError, exhausted: boolean): Promise<void> {
-    const attributes = movedAttributes(record, error);
+  /** @param producer who queued the message, carried so a redrive still knows (ProducerAuthorizer.producerOf) */
+  async moveToDeadLetterQueue(
+    record: SQSRecord,
+    error: MailerError,
+    exhausted: boolean,
+    producer?: string,
+  ): Promise<void> {
+    const attributes = movedAttributes(record, error, producer);
     attributes[ATTRIBUTES.exhausted] = text(String(exhausted));
     attributes[ATTRIBUTES.failedAt] = text(new Date().toISOString());
     const { client, sdk } = await this.#sqs.load();

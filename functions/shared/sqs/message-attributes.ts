@@ -15,10 +15,12 @@ export const ATTRIBUTES = {
   sourceMessageId: 'oauth-mailer-source-message-id',
   /** When the message first had to wait for its mailbox. */
   parkedSince: 'oauth-mailer-parked-since',
+  /** Who queued it first (its SenderId), kept when the sender or an operator queues it again. */
+  producer: 'oauth-mailer-producer',
 } as const;
 
-/** Producer attributes kept when a message moves: ours take the other places. */
-const MAX_PRODUCER_ATTRIBUTES = 4;
+/** Producer attributes kept when a message moves: ours take the other places (SQS allows 10). */
+const MAX_PRODUCER_ATTRIBUTES = 3;
 
 /** Characters SQS does not take in a message attribute (nor, for some emulators, above U+FFFF). */
 const OUTSIDE_SQS = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/gu;
@@ -37,8 +39,14 @@ export function attribute(record: SQSRecord, name: string): string | undefined {
   return record.messageAttributes?.[name]?.stringValue;
 }
 
-/** The producer's attributes plus the message's identity, ready for a SendMessage. */
-export function carriedAttributes(record: SQSRecord): Record<string, MessageAttributeValue> {
+/**
+ * The producer's attributes plus the message's identity and who queued it, ready for a SendMessage.
+ * @param producer the producer the record speaks for (ProducerAuthorizer.producerOf)
+ */
+export function carriedAttributes(
+  record: SQSRecord,
+  producer?: string,
+): Record<string, MessageAttributeValue> {
   const attributes: Record<string, MessageAttributeValue> = {};
   const producers = Object.entries(record.messageAttributes ?? {}).filter(
     ([name]) => !name.startsWith('oauth-mailer-'),
@@ -48,6 +56,7 @@ export function carriedAttributes(record: SQSRecord): Record<string, MessageAttr
       attributes[name] = { DataType: value.dataType, StringValue: value.stringValue };
   }
   attributes[ATTRIBUTES.sourceMessageId] = text(originalMessageId(record));
+  if (producer) attributes[ATTRIBUTES.producer] = text(producer);
   return attributes;
 }
 
@@ -55,8 +64,9 @@ export function carriedAttributes(record: SQSRecord): Record<string, MessageAttr
 export function movedAttributes(
   record: SQSRecord,
   reason: MailerError,
+  producer?: string,
 ): Record<string, MessageAttributeValue> {
-  const attributes = carriedAttributes(record);
+  const attributes = carriedAttributes(record, producer);
   attributes[ATTRIBUTES.code] = text(reason.code);
   attributes[ATTRIBUTES.reason] = text(reason.message.slice(0, 1000) || reason.code);
   return attributes;

@@ -39,6 +39,9 @@ function attributesFor(message: Message): Record<string, MessageAttributeValue> 
     ]),
   );
   attributes[ATTRIBUTES.sourceMessageId] ??= { DataType: 'String', StringValue: message.MessageId };
+  // A message SQS dead-lettered by itself still has its producer's SenderId: keep it, as the sender does.
+  const senderId = message.Attributes?.SenderId;
+  if (senderId) attributes[ATTRIBUTES.producer] ??= { DataType: 'String', StringValue: senderId };
   return attributes;
 }
 
@@ -52,6 +55,7 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
         QueueUrl: options.from,
         MaxNumberOfMessages: Math.min(10, max - moved),
         MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['SenderId'],
         VisibilityTimeout: 60,
         WaitTimeSeconds: 0,
       }),

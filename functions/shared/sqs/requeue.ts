@@ -22,8 +22,9 @@ export class Requeue {
     delaySeconds: number,
     reason: MailerError,
     parkedSince: string,
+    producer?: string,
   ): Promise<void> {
-    const attributes = movedAttributes(record, reason);
+    const attributes = movedAttributes(record, reason, producer);
     attributes[ATTRIBUTES.parkedSince] = text(parkedSince);
     const { client, sdk } = await this.#sqs.load();
     await client.send(

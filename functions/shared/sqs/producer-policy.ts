@@ -1,0 +1,101 @@
+/**
+ * Which producers may send as which mailboxes, like Amazon SES sending authorization: the deployment
+ * names each producer principal by the id SQS stamps on its messages (`SenderId`: an IAM user's
+ * `AIDA…`, an assumed role's `AROA…:<session>`, an account's id for its root) and the mailboxes,
+ * `@domains` or `*` it may send as. With no rule every producer may send as every mailbox (the
+ * behaviour before rules existed); once a rule is set, whatever no rule allows is refused.
+ *
+ * A message the sender itself puts back on the queue (waiting mail), or that an operator redrives,
+ * arrives with the relay's SenderId: it then carries the original producer in an attribute, which is
+ * trusted only when the SenderId is one of the relays the deployment names.
+ */
+import type { SQSRecord } from 'aws-lambda';
+import * as z from 'zod/mini';
+import { MailerError } from '../errors.ts';
+import { ATTRIBUTES, attribute } from './message-attributes.ts';
+
+const principalId = z.string().check(z.regex(/^[A-Za-z0-9:._@+=,-]{1,256}$/));
+const mailboxPattern = z.string().check(z.regex(/^(\*|@[^\s@]+|[^\s@]+@[^\s@]+)$/));
+
+const policySchema = z.strictObject({
+  /** Each producer principal and the mailboxes it may send as. */
+  rules: z.array(z.strictObject({ senderId: principalId, mailboxes: z.array(mailboxPattern) })),
+  /** Principals that re-queue mail on a producer's behalf: the sender's own role, operators who redrive. */
+  relays: z._default(z.array(principalId), []),
+});
+
+export type ProducerPolicy = z.infer<typeof policySchema>;
+
+/** @throws Error naming what is wrong with the JSON. */
+export function parseProducerPolicy(json: string | undefined): ProducerPolicy | undefined {
+  if (!json?.trim()) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new Error('is not valid JSON');
+  }
+  const parsed = policySchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const where = issue.path.join('.') || 'the policy';
+      return issue.code === 'unrecognized_keys'
+        ? `${where}: unknown field(s) ${issue.keys.join(', ')}`
+        : `${where}: ${issue.message}`;
+    });
+    throw new Error(`is invalid: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** A rule's principal covers the SenderId itself or any session of it (`AROA…` covers `AROA…:job-42`). */
+const covers = (rule: string, senderId: string) => senderId === rule || senderId.startsWith(`${rule}:`);
+
+const mailboxMatches = (pattern: string, mailbox: string) => {
+  const address = mailbox.toLowerCase();
+  const wanted = pattern.toLowerCase();
+  if (wanted === '*') return true;
+  return wanted.startsWith('@') ? address.slice(address.lastIndexOf('@')) === wanted : address === wanted;
+};
+
+export class ProducerAuthorizer {
+  readonly #policy: ProducerPolicy | undefined;
+
+  constructor(policy: ProducerPolicy | undefined) {
+    this.#policy = policy;
+  }
+
+  /**
+   * The producer a record speaks for: its SenderId, or, when a relay queued it, the producer it carries.
+   * Carried along whenever the message moves, so rules set later still know who queued it.
+   */
+  producerOf(record: SQSRecord): string | undefined {
+    const senderId = record.attributes.SenderId;
+    const carried = attribute(record, ATTRIBUTES.producer);
+    const relayed = senderId !== undefined && this.#policy?.relays.some((relay) => covers(relay, senderId));
+    return relayed && carried ? carried : senderId;
+  }
+
+  /** @throws MailerError PRODUCER_NOT_ALLOWED when rules exist and none lets this producer send as the mailbox. */
+  authorize(record: SQSRecord, mailbox: string): void {
+    if (!this.#policy) return;
+    const producer = this.producerOf(record);
+    const allowed =
+      producer !== undefined &&
+      this.#policy.rules.some(
+        (rule) =>
+          covers(rule.senderId, producer) &&
+          rule.mailboxes.some((pattern) => mailboxMatches(pattern, mailbox)),
+      );
+    if (!allowed) {
+      throw new MailerError(
+        'PRODUCER_NOT_ALLOWED',
+        `the producer ${producer ?? '(unknown)'} may not send as ${mailbox}`,
+        {
+          mailbox,
+          producer: producer ?? 'unknown',
+        },
+      );
+    }
+  }
+}
