@@ -53,7 +53,19 @@ export class MailboxSecrets extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     this.mailboxPrefix = props.mailboxPrefix;
-    // The account may administer the key but not use it: only named principals can decrypt.
+    const clientSecretArnPattern = Arn.format(
+      {
+        service: 'secretsmanager',
+        resource: 'secret',
+        resourceName: `${props.clientSecretPrefix}*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      },
+      stack,
+    );
+    // The account may administer the key but not use it: only named principals can decrypt mailbox
+    // tokens. Its IAM principals (with kms rights in their own policies) may use it for the OAuth client
+    // secrets only, so an operator can `put-secret-value` them: Secrets Manager then needs
+    // kms:GenerateDataKey and kms:Decrypt for the caller, bound to that secret by its encryption context.
     this.key = new kms.Key(this, 'Key', {
       description: 'oauth-mailer: encrypts mailbox refresh tokens and OAuth client secrets',
       enableKeyRotation: true,
@@ -65,6 +77,16 @@ export class MailboxSecrets extends Construct {
             principals: [new iam.AccountRootPrincipal()],
             actions: KEY_ADMIN_ACTIONS,
             resources: ['*'],
+          }),
+          new iam.PolicyStatement({
+            sid: 'AccountWritesClientSecretsOnly',
+            principals: [new iam.AccountRootPrincipal()],
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: ['*'],
+            conditions: {
+              StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` },
+              StringLike: { 'kms:EncryptionContext:SecretARN': clientSecretArnPattern },
+            },
           }),
         ],
       }),

@@ -166,10 +166,14 @@ describe('infra: OAuthMailerStack', () => {
       !actionsOf(root).includes('kms:Decrypt') && !actionsOf(root).includes('kms:*'),
       'the account cannot decrypt by IAM alone',
     );
+    const clientSecretsOnly = statements.find(
+      (statement) => statement.Sid === 'AccountWritesClientSecretsOnly',
+    )!;
     const users = statements.filter(
       (statement) =>
         actionsOf(statement).some((action) => /Decrypt|GenerateDataKey|\*/.test(action)) &&
-        statement !== root,
+        statement !== root &&
+        statement !== clientSecretsOnly,
     );
     assert.deepEqual(
       users.map((statement) => statement.Principal),
@@ -183,6 +187,21 @@ describe('infra: OAuthMailerStack', () => {
       });
     }
     template.resourcePropertiesCountIs('AWS::SecretsManager::Secret', { KmsKeyId: Match.anyValue() }, 2);
+  });
+
+  it("lets the account's operators put the OAuth client secrets, bound by encryption context to those secrets only", () => {
+    const [key] = Object.values(template.findResources('AWS::KMS::Key')) as Array<{
+      Properties: { KeyPolicy: { Statement: Statement[] } };
+    }>;
+    const statement = key!.Properties.KeyPolicy.Statement.find(
+      (s) => s.Sid === 'AccountWritesClientSecretsOnly',
+    )!;
+    assert.deepEqual(actionsOf(statement).sort(), ['kms:Decrypt', 'kms:GenerateDataKey']);
+    const condition = JSON.stringify(statement.Condition);
+    assert.match(condition, /"kms:ViaService":"secretsmanager\.eu-west-1\.amazonaws\.com"/);
+    assert.match(condition, /kms:EncryptionContext:SecretARN/);
+    assert.match(condition, /secret:oauth-mailer\/clients\/\*/);
+    assert.doesNotMatch(condition, /mailboxes/);
   });
 
   it('gives the sender only send on the dead-letter queue and consume on the mail queue', () => {
