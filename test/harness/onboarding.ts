@@ -29,11 +29,17 @@ export interface OnboardingServer {
 
 export async function startOnboarding(
   harness: World,
-  options: { allowedMailboxes?: string; stateTtlSeconds?: number; invitations?: boolean } = {},
+  options: {
+    allowedMailboxes?: string;
+    stateTtlSeconds?: number;
+    invitations?: boolean;
+    /** Changes to the world's providers, by provider id. */
+    providers?: Record<string, Record<string, unknown>>;
+  } = {},
 ): Promise<OnboardingServer> {
   const telemetry = captureTelemetry('onboarding');
   const config = loadOnboardingConfig({
-    [ENV.providers]: harness.providersJson,
+    [ENV.providers]: withProviderChanges(harness.providersJson, options.providers),
     [ENV.stateTableName]: harness.stateTable,
     [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
     [ENV.publicBaseUrl]: harness.onboardingUrl,
@@ -55,6 +61,12 @@ export async function startOnboarding(
     stop: async () => harness.onboardingApi.use(undefined),
   };
 }
+
+const withProviderChanges = (json: string, changes: Record<string, Record<string, unknown>> = {}) => {
+  const providers = JSON.parse(json) as Record<string, Record<string, unknown>>;
+  for (const [id, change] of Object.entries(changes)) providers[id] = { ...providers[id], ...change };
+  return JSON.stringify(providers);
+};
 
 /**
  * Starts the onboarding server before each test and, after it, checks that no secret reached its logs

@@ -101,6 +101,17 @@ describe('onboarding: trust', () => {
       assert.deepEqual(await storedMailboxes(), ['mallory@example.com']);
     });
 
+    it('refuses a Microsoft sign-in without the profile scope: no sign-in name, and the email claim is not used instead', async () => {
+      onboarding = await onboardings.restart({
+        providers: {
+          microsoft: { scopes: ['openid', 'email', 'offline_access', harness.oauth.microsoft.mailScope] },
+        },
+      });
+
+      await refused(await connect('microsoft', 'ops@example.com'), 403, 'ACCOUNT_UNVERIFIED');
+      assert.deepEqual(await storedMailboxes(), []);
+    });
+
     it('refuses an account of a Microsoft tenant the deployment does not name', async () => {
       harness.oauth.microsoft.tenants.set('foreign.example', guidOf('tenant:foreign'));
 
