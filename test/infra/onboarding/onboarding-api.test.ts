@@ -47,7 +47,7 @@ describe('infra: OnboardingApi', () => {
     assert.doesNotMatch(format, /querystring|rawQueryString|\$request\./i);
   });
 
-  it('lets onboarding create and replace mailbox secrets and read the client secrets, nothing else', () => {
+  it('lets onboarding create and replace mailbox secrets, record their owner and read the client secrets, nothing else', () => {
     const secretActions = statements
       .flatMap(actionsOf)
       .filter((action) => action.startsWith('secretsmanager:'));
@@ -57,12 +57,26 @@ describe('infra: OnboardingApi', () => {
       'secretsmanager:GetSecretValue',
       'secretsmanager:PutSecretValue',
       'secretsmanager:TagResource',
+      'secretsmanager:UntagResource',
     ]);
     const mailbox = statements.find((statement) => statement.Sid === 'MailboxSecrets')!;
     assert.deepEqual(actionsOf(mailbox).sort(), [
       'secretsmanager:CreateSecret',
+      'secretsmanager:DescribeSecret',
       'secretsmanager:PutSecretValue',
     ]);
+    const tagKeys = (sid: string) =>
+      JSON.stringify(statements.find((statement) => statement.Sid === sid)?.Condition);
+    assert.equal(
+      tagKeys('RecordMailboxOwner'),
+      JSON.stringify({ 'ForAllValues:StringEquals': { 'aws:TagKeys': ['oauth-mailer:account'] } }),
+    );
+    assert.equal(
+      tagKeys('UseUpReplacementApproval'),
+      JSON.stringify({
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['oauth-mailer:replacement-approved-until'] },
+      }),
+    );
     const reads = statements.filter((statement) =>
       actionsOf(statement).includes('secretsmanager:GetSecretValue'),
     );
@@ -76,7 +90,12 @@ describe('infra: OnboardingApi', () => {
     const services = new Set(statements.flatMap(actionsOf).map((action) => action.split(':')[0]));
     assert.deepEqual([...services].sort(), ['dynamodb', 'kms', 'logs', 'secretsmanager']);
     const dynamo = statements.flatMap(actionsOf).filter((action) => action.startsWith('dynamodb:'));
-    assert.deepEqual([...new Set(dynamo)].sort(), ['dynamodb:DeleteItem', 'dynamodb:PutItem']);
+    assert.deepEqual([...new Set(dynamo)].sort(), [
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
   });
 
   it('keeps sign-in state in a table whose TTL removes forgotten sign-ins', () => {
