@@ -4,6 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MailProducer } from '../client/producer.ts';
 import {
   DEFAULT_INVITATION_TTL_MS,
@@ -20,7 +21,9 @@ import { AccessTokens } from '../functions/shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
 import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/providers.ts';
 import { registerAppMailbox } from '../functions/shared/oauth/register-app-mailbox.ts';
+import { revokeRefreshToken } from '../functions/shared/oauth/revoke-token.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
+import { carriedProducer, parseProducerPolicy } from '../functions/shared/sqs/producer-policy.ts';
 import { redrive } from '../functions/shared/sqs/redrive.ts';
 import { loadValidatorConfig } from '../functions/validator/config.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
@@ -68,7 +71,7 @@ function stores(target: Target) {
 
 /**
  * Creates a one-time, expiring connect invitation and prints its link: bound to `--for` (an address or
- * a domain), else to the `--mailbox` or `--login-hint` given, else to any mailbox.
+ * a domain), else to the `--mailbox` or `--login-hint` given, or, with `--any`, to any mailbox.
  */
 export async function connect(target: Target, args: Args) {
   const provider = providerOf(target, args.positionals[0]);
@@ -81,6 +84,10 @@ export async function connect(target: Target, args: Args) {
     throw new UsageError('--expires-hours must be a number of hours above 0, at most 168 (7 days)');
   }
   const scope = text('for') ?? text('mailbox') ?? text('login-hint');
+  // An invitation for any mailbox is a door anyone with the link can use: only on request.
+  if (!scope && !args.values.any) {
+    throw new UsageError('say whom the link is for: --for <address|@domain> (or --any for any mailbox)');
+  }
   const token = await new Invitations(new DynamoDBClient({}), target.stateTableName).create({
     provider: provider.id,
     for: scope,
@@ -204,14 +211,32 @@ export async function validate(target: Target, args: Args) {
 export async function redriveCommand(target: Target, args: Args) {
   const max = typeof args.values.max === 'string' ? Number(args.values.max) : undefined;
   if (max !== undefined && !(max > 0)) throw new UsageError('--max must be a positive number');
+  const relays = await redriveRelays(target);
   const { moved } = await redrive(new SQSClient({ useQueueUrlAsEndpoint: false }), {
     from: target.deadLetterQueueUrl,
     to: target.queueUrl,
+    ...(relays ? { relays } : {}),
     ...(max ? { max } : {}),
     onProgress: (count) => process.stderr.write(`\rmoved ${count}`),
   });
   if (moved > 0) process.stderr.write('\n');
   return { moved, text: `moved ${moved} message(s) back to the queue` };
+}
+
+/**
+ * Under producer rules a redrive keeps each message's producer only when a relay sends it: refuse to
+ * redrive as anyone else, or every message would arrive as the operator's and be refused for good.
+ */
+async function redriveRelays(target: Target): Promise<readonly string[] | undefined> {
+  const policy = parseProducerPolicy(target.producerRulesJson);
+  if (!policy) return undefined;
+  const { UserId } = await new STSClient({}).send(new GetCallerIdentityCommand({}));
+  if (!UserId || carriedProducer(UserId, 'relayed', policy.relays) !== 'relayed') {
+    throw new UsageError(
+      `you (${UserId ?? 'unknown'}) are not one of the deployment's relays: mail you redrive would count as yours and be refused. Run it as a role named in the stack's relays.`,
+    );
+  }
+  return policy.relays;
 }
 
 export async function disconnect(target: Target, args: Args) {
@@ -227,16 +252,8 @@ export async function disconnect(target: Target, args: Args) {
   let revoked = 'not supported by the provider (Microsoft: remove the app consent in the Entra admin center)';
   if (provider.revocationEndpoint && stored.secret.refreshToken) {
     const clientSecret = await new ClientSecrets(secretsManager, 0).get(provider);
-    const response = await fetch(provider.revocationEndpoint, {
-      method: 'POST',
-      body: new URLSearchParams({
-        token: stored.secret.refreshToken,
-        token_type_hint: 'refresh_token',
-        client_id: provider.clientId,
-        ...(clientSecret ? { client_secret: clientSecret } : {}),
-      }),
-    });
-    revoked = response.ok ? 'revoked at the provider' : `the provider answered HTTP ${response.status}`;
+    const outcome = await revokeRefreshToken(provider, stored.secret.refreshToken, clientSecret);
+    revoked = outcome === 'revoked' ? 'revoked at the provider' : `not revoked: the provider was ${outcome}`;
   }
   await secretsManager.send(
     new DeleteSecretCommand({

@@ -35,9 +35,10 @@ const COMMANDS: Record<string, Command> = {
   connect: {
     run: connect,
     usage:
-      'connect <provider> [--for <address|@domain>] [--login-hint <address>] [--mailbox <shared address>] [--expires-hours <n>] [--open]\n  Create a one-time connect invitation (72 hours by default) and print (and open) its link.',
+      'connect <provider> (--for <address|@domain> | --any) [--login-hint <address>] [--mailbox <shared address>] [--expires-hours <n>] [--open]\n  Create a one-time connect invitation (72 hours by default) and print (and open) its link.',
     options: {
       for: { type: 'string' },
+      any: { type: 'boolean' },
       'login-hint': { type: 'string' },
       mailbox: { type: 'string' },
       'expires-hours': { type: 'string' },

@@ -21,6 +21,8 @@ export interface Target {
   readonly stateTableName?: string;
   /** The sender's DynamoDB table (parked-mail counts). */
   readonly sendingTableName?: string;
+  /** The sender's producer rules (PRODUCER_RULES), when the deployment has any. */
+  readonly producerRulesJson?: string;
   /** KMS key for secrets the CLI creates (app-only mailboxes). */
   readonly mailboxKmsKeyId?: string;
   /** Local: AWS settings of the emulator, applied to every client. */
@@ -84,5 +86,18 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     validatorFunctionName: outputs.ValidatorFunctionName!,
     ...(outputs.MailboxKeyArn ? { mailboxKmsKeyId: outputs.MailboxKeyArn } : {}),
     ...(outputs.SendingTableName ? { sendingTableName: outputs.SendingTableName } : {}),
+    ...(await senderProducerRules(outputs.SenderFunctionName)),
   };
+}
+
+/** The producer rules the deployed sender enforces: redrive must keep producers as the sender judges them. */
+async function senderProducerRules(
+  functionName: string | undefined,
+): Promise<{ producerRulesJson?: string }> {
+  if (!functionName) return {};
+  const { Environment } = await new LambdaClient({}).send(
+    new GetFunctionConfigurationCommand({ FunctionName: functionName }),
+  );
+  const json = Environment?.Variables?.[ENV.producerRules];
+  return json ? { producerRulesJson: json } : {};
 }

@@ -152,6 +152,10 @@ export class OAuthMailerStack extends Stack {
       value: this.alerts.topic.topicArn,
       description: 'Operators: subscribe here',
     });
+    new CfnOutput(this, 'SenderFunctionName', {
+      value: this.sender.handler.function.functionName,
+      description: 'The sender (its producer rules are read by oauth-mailer redrive)',
+    });
     new CfnOutput(this, 'ValidatorFunctionName', {
       value: this.validator.handler.function.functionName,
       description: 'Invoke with {"mailbox": "..."} to validate on demand',

@@ -185,7 +185,7 @@ oauth-mailer is running locally.
                       (or Google: ${google}
                        or Microsoft: ${microsoft}
                       local stand-ins unless real credentials are set; any login works. Each link works
-                      once: \`npx oauth-mailer connect local --local\` makes another)
+                      once: \`npx oauth-mailer connect local --any --local\` makes another)
   Captured mail:      ${local.viewerUrl}
   Send a message:     npx oauth-mailer send --local --from <connected mailbox> --to someone@example.net \\
                         --subject Hello --text "It works"

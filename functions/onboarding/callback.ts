@@ -109,8 +109,10 @@ async function exchangeCode(
 }
 
 /**
- * A shared or delegated mailbox is saved only when the new token logs in to the provider's SMTP server
- * as that address (XOAUTH2 `user=`): the provider, not the request, says the account may send as it.
+ * A mailbox is saved only when the new token logs in to the provider's SMTP server as that address
+ * (XOAUTH2 `user=`): the provider, not the request or a claim, says the account may send as it. For a
+ * shared mailbox that is the only proof; for the account's own address it also catches an account
+ * that cannot send mail at all (SMTP AUTH off: MAILBOX_SMTP_DISABLED, with what to do).
  */
 async function proveSendAs(
   mailbox: string,
@@ -121,7 +123,11 @@ async function proveSendAs(
   try {
     await context.probeSmtp(mailbox, provider.smtp, accessToken);
   } catch (error) {
-    if (error instanceof MailerError && error.disposition === 'mailbox') {
+    if (
+      error instanceof MailerError &&
+      error.disposition === 'mailbox' &&
+      error.code !== 'MAILBOX_SMTP_DISABLED'
+    ) {
       throw new MailerError(
         'MAILBOX_CONTROL_UNPROVEN',
         `the account that signed in cannot send as ${mailbox} (${error.code})`,
@@ -132,18 +138,17 @@ async function proveSendAs(
   }
 }
 
-export async function callback(
-  request: OnboardingRequest,
+/**
+ * Everything that must hold before a mailbox is saved, then the save: a verified account, the mail
+ * scope, a refresh token, an invitation that covers the mailbox (or the allow-list), and an SMTP login
+ * as the mailbox with the new token, the provider's own word that this account may send as it.
+ */
+async function saveIfTrusted(
+  tokens: TokenResponse,
+  pending: PendingAuthorization,
+  provider: ProviderConfig,
   context: OnboardingContext,
-): Promise<APIGatewayProxyStructuredResultV2> {
-  const provider = context.provider(request.providerId);
-  const { pending, cookieName } = await claimState(request, context, provider);
-  checkProviderError(request, provider);
-  checkIssuer(request, provider);
-  const code = request.query.code;
-  if (!code) throw new MailerError('REQUEST_INVALID', 'the response carries no authorization code');
-
-  const tokens = await exchangeCode(code, pending, provider, context);
+) {
   if (!tokens.idToken) throw new MailerError('ID_TOKEN_INVALID', `${provider.id} returned no ID token`);
   const identity = await identifyAccount(
     await verifyIdToken(tokens.idToken, provider, pending.nonce),
@@ -170,12 +175,12 @@ export async function callback(
   } else if (!context.allowList.allows(mailbox)) {
     throw new MailerError('MAILBOX_NOT_ALLOWED', `${mailbox} is not on this deployment's allow-list`);
   }
-  if (mailbox !== identity.address) await proveSendAs(mailbox, provider, tokens.accessToken, context);
+  await proveSendAs(mailbox, provider, tokens.accessToken, context);
   // Used up only now that everything else holds; given back if the mailbox cannot be saved.
   if (pending.invitationId) await context.invitations.redeem(pending.invitationId, context.now());
 
   const now = new Date(context.now()).toISOString();
-  const { created } = await context.store
+  const { created, tagFailures } = await context.store
     .saveGrant({
       schemaVersion: 1,
       address: mailbox,
@@ -189,9 +194,37 @@ export async function callback(
       updatedAt: now,
     })
     .catch(async (error: unknown) => {
-      if (pending.invitationId) await context.invitations.release(pending.invitationId);
+      // saveGrant throws only before the credentials are written: nothing was connected.
+      if (pending.invitationId && !(await context.invitations.release(pending.invitationId))) {
+        context.logger.warn('the connect invitation could not be given back after a failed save');
+      }
       throw error;
     });
+  if (tagFailures.length > 0) {
+    context.logger.warn('mailbox connected, but some of its tags could not be written', {
+      mailbox,
+      tags: tagFailures,
+    });
+  }
+  return { mailbox, identity, granted, created };
+}
+
+export async function callback(
+  request: OnboardingRequest,
+  context: OnboardingContext,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const provider = context.provider(request.providerId);
+  const { pending, cookieName } = await claimState(request, context, provider);
+  checkProviderError(request, provider);
+  checkIssuer(request, provider);
+  const code = request.query.code;
+  if (!code) throw new MailerError('REQUEST_INVALID', 'the response carries no authorization code');
+
+  const tokens = await exchangeCode(code, pending, provider, context);
+  // A refused sign-in leaves the provider's new grant unused, and it is not revoked here: at Google,
+  // revoking one token withdraws the account's whole consent to the app, which would also disconnect a
+  // mailbox the same account connected before. Unused grants expire at the provider.
+  const { mailbox, identity, granted, created } = await saveIfTrusted(tokens, pending, provider, context);
   context.metrics.addMetric(METRIC.mailboxesConnected, MetricUnit.Count, 1);
   context.logger.info('mailbox connected', {
     mailbox,

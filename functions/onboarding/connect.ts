@@ -36,6 +36,9 @@ async function admit(
   mailbox: string | undefined,
 ): Promise<string | undefined> {
   const token = request.query.invitation;
+  if (token && !context.config.invitations) {
+    throw new MailerError('INVITATION_INVALID', 'this deployment does not accept connect invitations');
+  }
   if (token) {
     const id = Invitations.idOf(token);
     const invitation = await context.invitations.open(id, providerId, context.now());

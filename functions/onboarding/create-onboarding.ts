@@ -43,6 +43,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ACCOUNT_UNVERIFIED: 403,
   TENANT_NOT_ALLOWED: 403,
   MAILBOX_CONTROL_UNPROVEN: 403,
+  MAILBOX_SMTP_DISABLED: 403,
   MAILBOX_ACCOUNT_MISMATCH: 409,
   CONNECTION_FAILED: 502,
   ID_TOKEN_INVALID: 502,
@@ -73,7 +74,7 @@ export function createOnboarding(config: OnboardingConfig, options: OnboardingOp
     allowList: new AllowList(config.allowedMailboxes),
     // Loaded on first use: only shared mailboxes need it, and it is most of nodemailer's weight here.
     probeSmtp: (address, smtp, accessToken) =>
-      import('../shared/smtp/probe.ts').then(({ probeSmtp }) => probeSmtp(address, smtp, accessToken)),
+      import('../shared/smtp/probe.ts').then(({ probeSmtp }) => probeSmtp(address, smtp, accessToken, 8_000)),
     logger,
     metrics,
     now: options.now ?? Date.now,

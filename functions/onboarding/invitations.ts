@@ -137,16 +137,24 @@ export class Invitations {
     }
   }
 
-  /** Gives a redeemed invitation back when the mailbox could not be saved after all. */
-  async release(id: string): Promise<void> {
-    await this.#client
-      .send(
+  /**
+   * Gives a redeemed invitation back when the mailbox could not be saved after all. Best effort: if it
+   * fails the invitation stays used, and the operator makes another.
+   * @returns whether it was given back.
+   */
+  async release(id: string): Promise<boolean> {
+    try {
+      await this.#client.send(
         new UpdateItemCommand({
           TableName: this.#tableName,
           Key: { id: { S: id } },
           UpdateExpression: 'REMOVE usedAt',
+          ConditionExpression: 'attribute_exists(id)',
         }),
-      )
-      .catch(() => undefined);
+      );
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

@@ -47,12 +47,14 @@ const ADVICE: Partial<Record<ErrorCode, string>> = {
   SCOPE_NOT_GRANTED: 'Start again and keep the permission to send email checked on the consent screen.',
   MAILBOX_NOT_ALLOWED:
     'Sign in with a mailbox of an allowed domain, or ask the operators to allow this mailbox.',
+  MAILBOX_SMTP_DISABLED:
+    'SMTP AUTH is disabled for this mailbox or tenant. An Exchange administrator enables it (Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false); then connect again.',
   ACCOUNT_UNVERIFIED:
     'Sign in with an account whose email address the provider has verified, or ask the provider to verify it.',
   TENANT_NOT_ALLOWED:
     "Sign in with an account of your organization's tenant; this deployment does not accept others.",
   MAILBOX_CONTROL_UNPROVEN:
-    'Sign in as the mailbox itself, or as an account with Send As or Full Access permission on it, then try again.',
+    'Sign in as the mailbox itself, or, for a shared mailbox, as an account with Full Access permission on it (Send As alone does not allow an SMTP login as the mailbox), then try again.',
   MAILBOX_ACCOUNT_MISMATCH:
     'This mailbox was connected by another account. Ask the operators to approve the change (oauth-mailer approve-replacement), then try again.',
   CLIENT_CONFIG_INVALID: 'Ask the operators to check the OAuth client id and secret of this provider.',

@@ -162,6 +162,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         oauth[profile].tenants.clear();
         oauth[profile].emailClaims.clear();
         oauth[profile].unverifiedEmails.clear();
+        oauth[profile].consumerAccounts.clear();
         oauth[profile].userinfoRequests = 0;
         Object.assign(smtp[profile].stats, {
           connections: 0,

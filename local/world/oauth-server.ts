@@ -65,10 +65,14 @@ export interface OAuthServer {
   /** Microsoft-like: tenant ids by account domain (others are in HOME_TENANT). */
   readonly tenants: Map<string, string>;
   tenantOf(account: string): string;
+  /** The address an account sends as, lower-case: Google's its email, Entra's its sign-in name. */
+  addressOf(account: string): string;
   /** The `email` claim of an account when it is not the account's own name (forged, or unverified). */
   readonly emailClaims: Map<string, string>;
   /** Google-like: accounts whose email the server has not verified (email_verified false). */
   readonly unverifiedEmails: Set<string>;
+  /** Google-like: consumer accounts (no Workspace `hd`) even though their address is not gmail.com. */
+  readonly consumerAccounts: Set<string>;
   /** UserInfo requests answered. */
   userinfoRequests: number;
   /** Every access and refresh token this server issued: none may appear in any log. */
@@ -147,8 +151,8 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     // `email` optional and unverified (no email_verified at all). Google-like: a verified email.
     claims:
       profile === 'microsoft'
-        ? { openid: ['sub', 'oid', 'tid'], profile: ['preferred_username'], email: ['email'] }
-        : { openid: ['sub'], email: ['email', 'email_verified'] },
+        ? { openid: ['sub', 'tid'], profile: ['oid', 'preferred_username'], email: ['email'] }
+        : { openid: ['sub', 'hd'], email: ['email', 'email_verified'] },
     async findAccount(_ctx, id) {
       const claims =
         profile === 'microsoft'
@@ -158,7 +162,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
               preferred_username: id,
               ...(handle.emailClaims.has(id) ? { email: handle.emailClaims.get(id) } : {}),
             }
-          : { email: handle.emailClaims.get(id) ?? id, email_verified: !handle.unverifiedEmails.has(id) };
+          : googleClaims(id);
       return {
         accountId: id,
         // The Google-like server keeps the ID token to `sub` (Core 5.4's default), whatever the token's
@@ -207,6 +211,14 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   };
   const provider = new Provider(issuer, configuration);
 
+  /** Google: a verified email, and `hd` for a Workspace account (every non-gmail one, but consumers). */
+  function googleClaims(id: string) {
+    const email = handle.emailClaims.get(id) ?? id;
+    const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+    const workspace = domain !== 'gmail.com' && !handle.consumerAccounts.has(id);
+    return { email, email_verified: !handle.unverifiedEmails.has(id), ...(workspace ? { hd: domain } : {}) };
+  }
+
   provider.use(async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
     if (ctx.path === '/me') return answerUserinfo(ctx);
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next();
@@ -240,6 +252,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     ctx.body = {
       sub: claims.sub,
       ...(scopes.has('email') ? { email: claims.email, email_verified: claims.email_verified } : {}),
+      ...(claims.hd ? { hd: claims.hd } : {}),
     };
   }
 
@@ -289,8 +302,14 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     userinfoEndpoint: `${issuer}/me`,
     tenants: new Map(),
     tenantOf: (account) => handle.tenants.get(account.split('@')[1] ?? '') ?? HOME_TENANT,
+    addressOf(account) {
+      if (profile === 'microsoft') return account.toLowerCase();
+      const key = [...handle.emailClaims.keys()].find((name) => name.toLowerCase() === account.toLowerCase());
+      return (key ? handle.emailClaims.get(key)! : account).toLowerCase();
+    },
     emailClaims: new Map(),
     unverifiedEmails: new Set(),
+    consumerAccounts: new Set(),
     userinfoRequests: 0,
     mailScope,
     clientId: CLIENT_ID,

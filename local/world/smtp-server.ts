@@ -133,7 +133,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
         (info.active &&
           scopes.has(oauth.mailScope) &&
           account !== undefined &&
-          (account === user || (sendAs[account] ?? []).includes(user)));
+          (oauth.addressOf(account) === user || (sendAs[account] ?? []).includes(user)));
       if (allowed) {
         const mailbox = sessions.get(user) ?? { open: 0, max: 0 };
         mailbox.open++;

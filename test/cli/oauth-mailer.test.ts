@@ -22,9 +22,11 @@ describe('cli: oauth-mailer', () => {
   let targetFile: string;
   let queues: Awaited<ReturnType<World['createQueues']>>;
 
+  let target: Target;
+
   beforeEach(async () => {
     queues = await harness.createQueues();
-    const target: Target = {
+    target = {
       kind: 'local',
       queueUrl: queues.queueUrl,
       deadLetterQueueUrl: queues.deadLetterQueueUrl,
@@ -71,8 +73,11 @@ describe('cli: oauth-mailer', () => {
     );
     assert.equal(invitation.for, 'ops@example.com');
     assert.ok(invitation.expiresAt - Date.now() > 71 * 3_600_000, 'valid for 72 hours by default');
-    const tooLong = await cli('connect', 'google', '--expires-hours', '200');
+    const tooLong = await cli('connect', 'google', '--any', '--expires-hours', '200');
     assert.equal(tooLong.code, 2);
+    const forNobody = await cli('connect', 'google');
+    assert.equal(forNobody.code, 2, 'an invitation for any mailbox only on request');
+    assert.match(forNobody.stderr, /--for <address\|@domain> \(or --any/);
     const unknown = await cli('connect', 'yahoo');
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown provider "yahoo"; this deployment has: google, microsoft, local/);
@@ -174,6 +179,27 @@ describe('cli: oauth-mailer', () => {
     assert.equal((await queueCounts(harness.sqs, queues.queueUrl)).visible, 3);
   });
 
+  it('redrives under producer rules only as a relay, so the producers of the mail are kept', async () => {
+    await harness.sqs.send(
+      new SendMessageCommand({ QueueUrl: queues.deadLetterQueueUrl, MessageBody: '{}' }),
+    );
+    const withRelays = (relays: string[]) =>
+      writeFileSync(
+        targetFile,
+        JSON.stringify({ ...target, producerRulesJson: JSON.stringify({ rules: [], relays }) }),
+      );
+    withRelays(['AROASOMEONEELSE']);
+
+    const refused = await cli('redrive');
+
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /not one of the deployment's relays/);
+    assert.equal((await queueCounts(harness.sqs, queues.deadLetterQueueUrl)).visible, 1, 'nothing moved');
+    // The emulator's shared test credentials answer GetCallerIdentity with this id.
+    withRelays(['AKIAIOSFODNN7EXAMPLE']);
+    assert.equal((await cli('redrive', '--json')).json.moved, 1);
+  });
+
   it('disconnects a mailbox: the grant is revoked at the provider and the secret deleted', async () => {
     const { refreshToken } = await harness.connectMailbox('ops@example.com', 'google');
     const { code, json } = await cli('disconnect', 'ops@example.com', '--force', '--json');
@@ -210,6 +236,7 @@ describe('cli: oauth-mailer', () => {
       'redrive',
       'disconnect',
       'register-app-mailbox',
+      'approve-replacement',
     ]) {
       const { code, stdout } = await cli(command, '--help');
       assert.equal(code, 0);

@@ -64,17 +64,22 @@ export class MailboxStore {
   }
 
   /**
-   * Saves a newly connected mailbox: creates its secret, or replaces the credentials of an existing one
-   * (a reconnect), and marks it active, clearing a revoked status. A mailbox connected by one account
-   * is replaced by another only within an operator's approval (approveReplacement), which it uses up.
-   * @returns whether the mailbox was new.
+   * Saves a newly connected mailbox: creates its secret (its owner tagged in the same call), or replaces
+   * the credentials of an existing one (a reconnect), and marks it active, clearing a revoked status. A
+   * mailbox connected by one account is replaced by another only within an operator's approval
+   * (approveReplacement), used up before the write, so a failure never lets it serve twice.
+   * It throws only before the credentials are written; the tags that follow the write are reported in
+   * `tagFailures` instead, since the mailbox is connected by then.
    * @throws MailerError MAILBOX_ACCOUNT_MISMATCH when another account holds the mailbox, unapproved.
    */
-  async saveGrant(secret: MailboxSecret): Promise<{ created: boolean }> {
+  async saveGrant(secret: MailboxSecret): Promise<{ created: boolean; tagFailures: string[] }> {
     const address = normalizeAddress(secret.address);
     const secretId = this.#secretId(address);
     const value = JSON.stringify({ ...secret, address });
+    const owner = ownerOf(secret);
+    const ownerTag = owner ? [{ Key: OWNER_TAGS.account, Value: owner }] : [];
     let created = true;
+    let retag = false;
     try {
       await this.#client.send(
         new CreateSecretCommand({
@@ -82,41 +87,39 @@ export class MailboxStore {
           SecretString: value,
           Description: `oauth-mailer mailbox ${address} (${secret.provider})`,
           ...(this.#kmsKeyId ? { KmsKeyId: this.#kmsKeyId } : {}),
+          // Owned from its first moment: a second first connection finds the owner, never a gap.
+          ...(owner ? { Tags: ownerTag } : {}),
         }),
       );
     } catch (error) {
       if (awsErrorName(error) !== 'ResourceExistsException') throw secretStoreError('create', address, error);
       created = false;
-      const approved = await this.#checkOwner(secretId, address, ownerOf(secret));
+      const current = await this.#checkOwner(secretId, address, owner);
+      retag = owner !== undefined && current.owner !== owner;
       try {
-        await this.#client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: value }));
-        if (approved) {
+        if (current.approved) {
           await this.#client.send(
             new UntagResourceCommand({ SecretId: secretId, TagKeys: [OWNER_TAGS.replacementApprovedUntil] }),
           );
         }
+        await this.#client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: value }));
       } catch (putError) {
         throw secretStoreError('write', address, putError);
       }
     }
     this.#cache.delete(address);
+    const tagFailures: string[] = [];
     // A (re)connection starts a new active period, whatever the status was.
-    await this.setStatus(address, 'active', undefined, { previous: undefined });
+    await this.setStatus(address, 'active', undefined, { previous: undefined }).catch(() =>
+      tagFailures.push('status'),
+    );
     // A call of its own: IAM lets onboarding write the owner tag, and no other function.
-    const owner = ownerOf(secret);
-    if (owner) {
+    if (retag) {
       await this.#client
-        .send(
-          new TagResourceCommand({
-            SecretId: secretId,
-            Tags: [{ Key: OWNER_TAGS.account, Value: owner }],
-          }),
-        )
-        .catch((error: unknown) => {
-          throw secretStoreError('tag', address, error);
-        });
+        .send(new TagResourceCommand({ SecretId: secretId, Tags: ownerTag }))
+        .catch(() => tagFailures.push('owner'));
     }
-    return { created };
+    return { created, tagFailures };
   }
 
   /**
@@ -143,9 +146,13 @@ export class MailboxStore {
   /**
    * The owner is on the secret's tags (DescribeSecret: no secret value is read). A mailbox connected
    * before owners were recorded has none, and is bound to the next account that connects it.
-   * @returns whether a replacement approval was needed (and so is now used up).
+   * @returns the current owner, and whether a replacement approval is needed (and so is to be used up).
    */
-  async #checkOwner(secretId: string, address: string, accountOwner: string | undefined): Promise<boolean> {
+  async #checkOwner(
+    secretId: string,
+    address: string,
+    accountOwner: string | undefined,
+  ): Promise<{ owner: string | undefined; approved: boolean }> {
     let tags: Record<string, string>;
     try {
       const { Tags = [] } = await this.#client.send(new DescribeSecretCommand({ SecretId: secretId }));
@@ -154,9 +161,9 @@ export class MailboxStore {
       throw secretStoreError('read', address, error);
     }
     const owner = tags[OWNER_TAGS.account];
-    if (!owner || owner === accountOwner) return false;
+    if (!owner || owner === accountOwner) return { owner, approved: false };
     const approvedUntil = tags[OWNER_TAGS.replacementApprovedUntil];
-    if (approvedUntil && Date.parse(approvedUntil) > Date.now()) return true;
+    if (approvedUntil && Date.parse(approvedUntil) > Date.now()) return { owner, approved: true };
     throw new MailerError(
       'MAILBOX_ACCOUNT_MISMATCH',
       `${address} is connected by another account; an operator must approve the replacement (oauth-mailer approve-replacement ${address})`,

@@ -7,6 +7,9 @@
  * - Google and generic OpenID Connect: the account is `sub`; the address is `email` with
  *   `email_verified` true, from the ID token or, where the provider follows the spec's default and
  *   keeps it out of the ID token, from the UserInfo endpoint, whose `sub` must be the ID token's.
+ * - Google, addresses outside gmail.com: the account must belong to the Workspace domain of the address
+ *   (`hd`). A consumer Google account can carry a verified work address (made while its owner worked
+ *   there) without being that company's mailbox.
  */
 import { MailerError } from '../errors.ts';
 import { invalidIdToken, type VerifiedIdToken } from './id-token.ts';
@@ -60,14 +63,36 @@ export async function identifyAccount(
       },
     );
   }
-  return { accountId: idToken.subject, address: address.toLowerCase() };
+  const normalized = address.toLowerCase();
+  if (provider.kind === 'google') requireWorkspaceDomain(claims, normalized, provider);
+  return { accountId: idToken.subject, address: normalized };
+}
+
+const CONSUMER_GMAIL = new Set(['gmail.com', 'googlemail.com']);
+
+function requireWorkspaceDomain(claims: Claims, address: string, provider: ProviderConfig): void {
+  const domain = address.slice(address.lastIndexOf('@') + 1);
+  if (CONSUMER_GMAIL.has(domain)) return;
+  if (text(claims, 'hd')?.toLowerCase() !== domain) {
+    throw new MailerError(
+      'ACCOUNT_UNVERIFIED',
+      `${provider.id} does not vouch that the account belongs to the Workspace domain ${domain}`,
+      { provider: provider.id },
+    );
+  }
 }
 
 function entraIdentity(claims: Claims, provider: ProviderConfig): AccountIdentity {
   const tid = text(claims, 'tid');
   const oid = text(claims, 'oid');
-  if (!tid || !GUID.test(tid) || !oid || !GUID.test(oid))
-    throw invalidIdToken(provider, 'carries no tenant or object id');
+  if (!tid || !GUID.test(tid)) throw invalidIdToken(provider, 'carries no tenant id');
+  if (!oid || !GUID.test(oid)) {
+    throw new MailerError(
+      'ACCOUNT_UNVERIFIED',
+      `${provider.id} names no object id for the account (oid needs the profile scope)`,
+      { provider: provider.id },
+    );
+  }
   if (provider.allowedTenants && !provider.allowedTenants.includes(tid)) {
     throw new MailerError('TENANT_NOT_ALLOWED', `the account's tenant is not one ${provider.id} accepts`, {
       provider: provider.id,

@@ -48,8 +48,26 @@ export function parseProducerPolicy(json: string | undefined): ProducerPolicy | 
   return parsed.data;
 }
 
-/** A rule's principal covers the SenderId itself or any session of it (`AROA…` covers `AROA…:job-42`). */
-const covers = (rule: string, senderId: string) => senderId === rule || senderId.startsWith(`${rule}:`);
+/**
+ * A rule's principal covers the SenderId itself, and a role's id (`AROA…`) every session of the role
+ * (`AROA…:job-42`). Nothing else takes a suffix: `<account>:<name>` is a federated user any IAM user
+ * with sts:GetFederationToken can become, not the account.
+ */
+const covers = (rule: string, senderId: string) =>
+  senderId === rule || (rule.startsWith('AROA') && senderId.startsWith(`${rule}:`));
+
+/**
+ * Who a message speaks for: the producer it carries when a relay queued it, else whoever queued it.
+ * @example carriedProducer('AROASENDER:fn', 'AROABILLING:run-7', ['AROASENDER']) // 'AROABILLING:run-7'
+ */
+export function carriedProducer(
+  senderId: string | undefined,
+  carried: string | undefined,
+  relays: readonly string[],
+): string | undefined {
+  const relayed = senderId !== undefined && relays.some((relay) => covers(relay, senderId));
+  return relayed && carried ? carried : senderId;
+}
 
 const mailboxMatches = (pattern: string, mailbox: string) => {
   const address = mailbox.toLowerCase();
@@ -70,10 +88,11 @@ export class ProducerAuthorizer {
    * Carried along whenever the message moves, so rules set later still know who queued it.
    */
   producerOf(record: SQSRecord): string | undefined {
-    const senderId = record.attributes.SenderId;
-    const carried = attribute(record, ATTRIBUTES.producer);
-    const relayed = senderId !== undefined && this.#policy?.relays.some((relay) => covers(relay, senderId));
-    return relayed && carried ? carried : senderId;
+    return carriedProducer(
+      record.attributes.SenderId,
+      attribute(record, ATTRIBUTES.producer),
+      this.#policy?.relays ?? [],
+    );
   }
 
   /** @throws MailerError PRODUCER_NOT_ALLOWED when rules exist and none lets this producer send as the mailbox. */

@@ -13,10 +13,17 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { ATTRIBUTES } from './message-attributes.ts';
+import { carriedProducer } from './producer-policy.ts';
 
 export interface RedriveOptions {
   readonly from: string;
   readonly to: string;
+  /**
+   * The deployment's relays (producer rules): a dead letter's producer attribute is kept only when a
+   * relay (the sender) put the message there; otherwise its SenderId is the producer, whatever the
+   * message claims. @default no producer rules: the attribute is kept, or the SenderId recorded
+   */
+  readonly relays?: readonly string[];
   /** Stop after this many messages. @default all */
   readonly max?: number;
   readonly onProgress?: (moved: number) => void;
@@ -30,7 +37,10 @@ const DROPPED = new Set<string>([
   ATTRIBUTES.failedAt,
 ]);
 
-function attributesFor(message: Message): Record<string, MessageAttributeValue> {
+function attributesFor(
+  message: Message,
+  relays: readonly string[] | undefined,
+): Record<string, MessageAttributeValue> {
   const kept = Object.entries(message.MessageAttributes ?? {}).filter(([name]) => !DROPPED.has(name));
   const attributes: Record<string, MessageAttributeValue> = Object.fromEntries(
     kept.map(([name, value]) => [
@@ -39,9 +49,12 @@ function attributesFor(message: Message): Record<string, MessageAttributeValue> 
     ]),
   );
   attributes[ATTRIBUTES.sourceMessageId] ??= { DataType: 'String', StringValue: message.MessageId };
-  // A message SQS dead-lettered by itself still has its producer's SenderId: keep it, as the sender does.
+  // A message SQS dead-lettered by itself still has its producer's SenderId, and may carry a producer
+  // attribute it set itself: only a relay's word is kept.
   const senderId = message.Attributes?.SenderId;
-  if (senderId) attributes[ATTRIBUTES.producer] ??= { DataType: 'String', StringValue: senderId };
+  const carried = attributes[ATTRIBUTES.producer]?.StringValue;
+  const producer = relays ? carriedProducer(senderId, carried, relays) : (carried ?? senderId);
+  if (producer) attributes[ATTRIBUTES.producer] = { DataType: 'String', StringValue: producer };
   return attributes;
 }
 
@@ -67,7 +80,7 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
         Entries: Messages.map((message, index) => ({
           Id: String(index),
           MessageBody: message.Body ?? '',
-          MessageAttributes: attributesFor(message),
+          MessageAttributes: attributesFor(message, options.relays),
         })),
       }),
     );

@@ -11,6 +11,7 @@ import { MailboxStore } from '../../../functions/shared/mailbox/store.ts';
 import { readSecretJson } from '../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { guidOf } from '../../../local/world/oauth-server.ts';
+import { MICROSOFT } from '../../../local/world/provider-strings.ts';
 import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { connectMailbox, type OnboardingServer, pageText, useOnboarding } from '../../harness/onboarding.ts';
@@ -109,6 +110,23 @@ describe('onboarding: trust', () => {
       });
 
       await refused(await connect('microsoft', 'ops@example.com'), 403, 'ACCOUNT_UNVERIFIED');
+      assert.deepEqual(await storedMailboxes(), []);
+    });
+
+    it("refuses a consumer Google account that carries a work address: only the domain's Workspace vouches for it", async () => {
+      harness.oauth.google.consumerAccounts.add('bob@example.com');
+
+      await refused(await connect('google', 'bob@example.com'), 403, 'ACCOUNT_UNVERIFIED');
+      assert.deepEqual(await storedMailboxes(), []);
+    });
+
+    it('refuses a mailbox whose SMTP login is switched off, saying what to enable, and stores nothing', async () => {
+      harness.smtp.microsoft.authRefusal = MICROSOFT.smtpAuthDisabled;
+
+      const attempt = await connect('microsoft', 'ops@example.com');
+
+      await refused(attempt, 403, 'MAILBOX_SMTP_DISABLED');
+      assert.match(attempt.html, /SmtpClientAuthenticationDisabled \$false/);
       assert.deepEqual(await storedMailboxes(), []);
     });
 
@@ -214,6 +232,13 @@ describe('onboarding: trust', () => {
 
       assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 403]);
       assert.equal((await storedMailboxes()).length, 1);
+    });
+
+    it('refuses invitations where the deployer turned them off for an allow-list', async () => {
+      const url = await onboarding.connectUrl('google', {}, { for: 'ops@example.com' });
+      onboarding = await onboardings.restart({ invitations: false, allowedMailboxes: 'partner.example' });
+
+      await refused(await bare(url), 403, 'INVITATION_INVALID');
     });
 
     it('refuses an expired invitation, and one made for another provider', async () => {

@@ -74,9 +74,10 @@ describe('Function: identifyAccount()', () => {
     });
 
     it('refuses a token without tenant or object id', async () => {
+      await assert.rejects(identifyAccount(entra({ tid: undefined }), microsoft, 'at'), /no tenant id/);
       await assert.rejects(
         identifyAccount(entra({ oid: undefined }), microsoft, 'at'),
-        /tenant or object id/,
+        /oid needs the profile scope/,
       );
     });
   });

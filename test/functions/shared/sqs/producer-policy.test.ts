@@ -60,6 +60,11 @@ describe('Class: ProducerAuthorizer', () => {
       'a longer id is another role',
     );
     assert.equal(allows(record('123456789012'), 'anyone@anywhere.example'), true);
+    assert.equal(
+      allows(record('123456789012:federated-name'), 'anyone@anywhere.example'),
+      false,
+      'a federated user is not the account',
+    );
   });
 
   it('believes a carried producer only from a relay', () => {

@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { redrive } from '../../../../functions/shared/sqs/redrive.ts';
-import { queueCounts } from '../../../../local/world/aws.ts';
+import {
+  assumedRoleProducer,
+  EMULATOR_SENDER_ID,
+  queueCounts,
+  readAll,
+} from '../../../../local/world/aws.ts';
 import { GOOGLE } from '../../../../local/world/provider-strings.ts';
 import { deadLetters } from '../../../harness/assertions.ts';
 import { aMessage, newSender } from '../../../harness/factories.ts';
@@ -70,5 +75,43 @@ describe('Function: redrive()', () => {
       1,
     );
     assert.equal(sender.telemetry.metricSum('MessagesDeduplicated'), 1);
+  });
+
+  it('keeps the producer a dead letter carries only when a relay put it there, under producer rules', async () => {
+    const queues = await harness.createQueues('producers');
+    const marketing = await assumedRoleProducer('marketing-service', 'campaign');
+    const carrying = (producer: string) => ({
+      'oauth-mailer-producer': { DataType: 'String', StringValue: producer },
+    });
+    // Dead-lettered by the sender (a relay), carrying the billing service's id: to be believed.
+    await harness.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queues.deadLetterQueueUrl,
+        MessageBody: JSON.stringify(aMessage({ subject: 'from the sender' })),
+        MessageAttributes: carrying('AROABILLING:run-7'),
+      }),
+    );
+    // Dead-lettered by SQS itself after the marketing service sent it, claiming to be billing: not believed.
+    await marketing.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queues.deadLetterQueueUrl,
+        MessageBody: JSON.stringify(aMessage({ subject: 'forged' })),
+        MessageAttributes: carrying('AROABILLING:run-7'),
+      }),
+    );
+
+    await redrive(harness.sqs, {
+      from: queues.deadLetterQueueUrl,
+      to: queues.queueUrl,
+      relays: [EMULATOR_SENDER_ID],
+    });
+
+    const moved = await readAll(harness.sqs, queues.queueUrl);
+    const producerOf = (subject: string) =>
+      moved.find((message) => JSON.parse(message.Body!).subject === subject)?.MessageAttributes?.[
+        'oauth-mailer-producer'
+      ]?.StringValue;
+    assert.equal(producerOf('from the sender'), 'AROABILLING:run-7');
+    assert.equal(producerOf('forged'), marketing.senderId);
   });
 });
