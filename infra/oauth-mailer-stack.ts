@@ -1,5 +1,5 @@
 /** The oauth-mailer stack: mail queues, mailbox secrets and the sender. */
-import { CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
@@ -112,7 +112,12 @@ export class OAuthMailerStack extends Stack {
     });
 
     this.sender.alertOperators(this.alerts.topic, this.onboarding.baseUrl);
-    if (props.producers?.length) {
+    if (!props.producers?.length) {
+      Annotations.of(this).addWarningV2(
+        'oauth-mailer:no-producer-rules',
+        'No producer rules: every principal allowed to send to the mail queue may send as every connected mailbox. Name producers to restrict them (docs/deploying.md).',
+      );
+    } else {
       this.sender.limitProducers(
         new ProducerRules(this, 'Producers', {
           grants: props.producers,

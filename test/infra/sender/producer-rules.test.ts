@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { App, Stack, Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OAuthMailerStack } from '../../../infra/oauth-mailer-stack.ts';
@@ -12,6 +12,7 @@ import { TEST_PROVIDERS } from '../synth.ts';
 describe('infra: ProducerRules', () => {
   let template: Template;
   let outdir: string;
+  let withRules: OAuthMailerStack;
   let rules: { rules: Array<{ senderId: unknown; mailboxes: string[] }>; relays: unknown[] };
 
   before(() => {
@@ -33,6 +34,7 @@ describe('infra: ProducerRules', () => {
       env: { account: '123456789012', region: 'eu-west-1' },
     });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    withRules = stack;
     outdir = app.synth().directory;
     template = Template.fromStack(stack);
     const sender = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
@@ -67,6 +69,13 @@ describe('infra: ProducerRules', () => {
   it("trusts the sender's own role and the named operators as relays", () => {
     assert.match(JSON.stringify(rules.relays[0]), /RoleId/);
     assert.equal(rules.relays[1], 'AROAOPERATOR');
+  });
+
+  it('warns at synth when a deployment names no producer rules', () => {
+    const app = new App();
+    const open = new OAuthMailerStack(app, 'NoRules', { providers: TEST_PROVIDERS, invitations: true });
+    Annotations.fromStack(open).hasWarning('*', Match.stringLikeRegexp('No producer rules'));
+    Annotations.fromStack(withRules).hasNoWarning('*', Match.stringLikeRegexp('No producer rules'));
   });
 
   it('passes the cdk-nag checks', () => {
