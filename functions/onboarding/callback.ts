@@ -123,11 +123,11 @@ async function proveSendAs(
   try {
     await context.probeSmtp(mailbox, provider.smtp, accessToken);
   } catch (error) {
-    if (
+    // A token minted a moment ago and refused: this account may not log in as the mailbox.
+    const refused =
       error instanceof MailerError &&
-      error.disposition === 'mailbox' &&
-      error.code !== 'MAILBOX_SMTP_DISABLED'
-    ) {
+      (error.code === 'SMTP_AUTH_FAILED' || error.code === 'MAILBOX_AUTH_REJECTED');
+    if (refused) {
       throw new MailerError(
         'MAILBOX_CONTROL_UNPROVEN',
         `the account that signed in cannot send as ${mailbox} (${error.code})`,

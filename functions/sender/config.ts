@@ -24,8 +24,10 @@ export interface SenderConfig {
   readonly maxReceiveCount: number;
   /** How long mailbox and client secrets stay cached in one instance. */
   readonly secretCacheTtlMs: number;
-  /** How long an instance remembers a revoked grant before it asks the provider again. */
+  /** How often a remembered revocation looks at the secret again (a reconnect ends it). */
   readonly revokedRecheckMs: number;
+  /** The mailbox key: seals the access token the instances share. Without it each mints its own. */
+  readonly mailboxKmsKeyId?: string | undefined;
   /** How long an instance remembers that a mailbox's SMTP server refuses logins. */
   readonly smtpRefusedRecheckMs: number;
   /** A message waiting for its mailbox is dead-lettered after this long. */
@@ -53,7 +55,7 @@ export const SENDER_DEFAULTS = {
   connectionLeaseSeconds: 120,
   tokenTimeoutMs: 10_000,
   secretCacheTtlSeconds: 300,
-  revokedRecheckSeconds: 60,
+  revokedRecheckSeconds: 30,
   smtpRefusedRecheckSeconds: 60,
 } as const;
 
@@ -120,6 +122,7 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     alertTopicArn: readOptional(env, ENV.alertTopicArn),
     connectBaseUrl: readOptional(env, ENV.connectBaseUrl),
     outcomeTopicArn: readOptional(env, ENV.outcomeTopicArn),
+    mailboxKmsKeyId: readOptional(env, ENV.mailboxKmsKeyId),
     producerPolicy,
   };
 }

@@ -7,6 +7,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -20,6 +21,8 @@ import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
+import { GrantCoordinator } from '../shared/oauth/grant-coordinator.ts';
+import { onDemandKms, TokenCipher } from '../shared/oauth/token-cipher.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { type MailboxAttention, Notifier } from '../shared/observability/notifier.ts';
 import { Outcomes } from '../shared/observability/outcomes.ts';
@@ -42,6 +45,7 @@ export interface SenderOptions {
   readonly sqs?: SQSClient;
   readonly sns?: SNSClient;
   readonly dynamodb?: DynamoDBClient;
+  readonly kms?: KMSClient;
   readonly retryPolicy?: RetryPolicy;
   readonly smtpTimeouts?: Partial<SmtpTimeouts>;
   /** @default 10 seconds */
@@ -58,6 +62,7 @@ export interface Sender {
 export function createSender(config: SenderConfig, options: SenderOptions): Sender {
   const { logger, metrics } = options;
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
+  const dynamodb = options.dynamodb ?? new DynamoDBClient({});
   const sqs = onDemandSqs(options.sqs);
   const sns = onDemandSns(options.sns);
   const notifier = new Notifier(sns, config.alertTopicArn, config.connectBaseUrl);
@@ -86,7 +91,14 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     clientSecrets: new ClientSecrets(secretsManager, config.secretCacheTtlMs),
     providers: config.providers,
     requestTimeoutMs: options.tokenTimeoutMs ?? config.tokenTimeoutMs,
-    revokedRetryMs: config.revokedRecheckMs,
+    revokedRecheckMs: config.revokedRecheckMs,
+    coordinator: new GrantCoordinator({
+      dynamodb,
+      tableName: config.sendingTableName,
+      cipher: config.mailboxKmsKeyId
+        ? new TokenCipher(onDemandKms(options.kms), config.mailboxKmsKeyId)
+        : undefined,
+    }),
     events: {
       ...tokenMetrics(logger, metrics),
       mailboxRevoked: async (mailbox, error, { provider, previous }) => {
@@ -123,7 +135,6 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     };
     await needsAttention(attention, previous);
   };
-  const dynamodb = options.dynamodb ?? new DynamoDBClient({});
   const messageSender = new MessageSender(store, tokens, transports, {
     onSmtpRefused,
     limiter: new MailboxLimiter(dynamodb, config.sendingTableName),

@@ -72,7 +72,14 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       attribute(record, ATTRIBUTES.parkedSince) ??
       new Date(Number(record.attributes.SentTimestamp) || Date.now()).toISOString();
     const error = givenUpAfterParking(asMailerError(caught), parkedSince, deps.maxParkedMs);
-    const decision = decideRetry(error, receiveCount, deps.maxReceiveCount, deps.retryPolicy);
+    const decision = decideRetry(
+      error,
+      receiveCount,
+      deps.maxReceiveCount,
+      deps.retryPolicy,
+      Math.random,
+      Date.now() - Date.parse(parkedSince),
+    );
     const fate = FATES[fateOf(error, decision)];
     const mailbox = message ? addressOf(message.from) : undefined;
     const producer = deps.producers.producerOf(record);

@@ -35,7 +35,11 @@ export const ERROR_CODES = {
   },
   MAILBOX_AUTH_REJECTED: {
     disposition: 'mailbox',
-    summary: 'The SMTP server rejected a freshly minted access token.',
+    summary: 'The SMTP server rejected the login twice, the second time with a token minted for it.',
+  },
+  SMTP_AUTH_FAILED: {
+    disposition: 'retry',
+    summary: 'The SMTP server refused a login with a token the provider had just issued: a passing fault.',
   },
   MAILBOX_FULL: { disposition: 'mailbox', summary: 'The mailbox is full and cannot store sent items.' },
   MAILBOX_NOT_RESTORED: {

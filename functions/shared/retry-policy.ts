@@ -4,7 +4,8 @@
  * - a passing failure is retried after a delay that grows exponentially with its receive count (with
  *   jitter, so a burst of failures does not come back as a burst), and dead-lettered when receives run out;
  * - a paced message (a limit says "later") waits exactly as long as the limit says;
- * - a parked message (its mailbox needs a human) waits and looks again every `park.delaySeconds`.
+ * - a parked message (its mailbox needs a human) looks again after `park.delaySeconds`, then after as
+ *   long as it has already waited, up to `park.maxDelaySeconds` (15 minutes doubling to 6 hours).
  * Waiting is not failing: a paced or parked message about to run out of receives is recycled, put back
  * as a fresh message with its identity and reason, instead of being dead-lettered.
  */
@@ -18,8 +19,8 @@ export interface Backoff {
 export interface RetryPolicy {
   readonly retry: Backoff;
   readonly defer: Backoff;
-  /** How often a parked message checks whether its mailbox works again. */
-  readonly park: { readonly delaySeconds: number };
+  /** When a parked message checks whether its mailbox works again: first, and at the longest. */
+  readonly park: { readonly delaySeconds: number; readonly maxDelaySeconds: number };
 }
 
 /** SQS caps a visibility timeout at 12 hours; stay below it. */
@@ -30,7 +31,7 @@ export const SQS_MAX_DELAY_SECONDS = 900;
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   retry: { baseSeconds: 30, maxSeconds: 15 * 60 },
   defer: { baseSeconds: 5 * 60, maxSeconds: 6 * 3600 },
-  park: { delaySeconds: 15 * 60 },
+  park: { delaySeconds: 15 * 60, maxDelaySeconds: 6 * 3600 },
 };
 
 /** The same policy with every delay multiplied by `scale` (at least a second each). */
@@ -43,7 +44,10 @@ export function scaleRetryPolicy(policy: RetryPolicy, scale: number): RetryPolic
   return {
     retry: backoff(policy.retry),
     defer: backoff(policy.defer),
-    park: { delaySeconds: seconds(policy.park.delaySeconds) },
+    park: {
+      delaySeconds: seconds(policy.park.delaySeconds),
+      maxDelaySeconds: seconds(policy.park.maxDelaySeconds),
+    },
   };
 }
 
@@ -56,6 +60,7 @@ export type RetryDecision =
 /**
  * @param receiveCount the record's ApproximateReceiveCount (1 on first delivery)
  * @param maxReceiveCount the queue's redrive maxReceiveCount: on the last receive we act ourselves
+ * @param parkedForMs how long a parked message has waited for its mailbox already
  */
 export function decideRetry(
   error: MailerError,
@@ -63,6 +68,7 @@ export function decideRetry(
   maxReceiveCount: number,
   policy: RetryPolicy = DEFAULT_RETRY_POLICY,
   random: () => number = Math.random,
+  parkedForMs = 0,
 ): RetryDecision {
   const disposition: Disposition = error.disposition;
   if (disposition === 'permanent') return { action: 'dead-letter', exhausted: false };
@@ -70,7 +76,10 @@ export function decideRetry(
     const wanted =
       disposition === 'pace'
         ? Math.ceil(Number(error.detail.retryAfterMs ?? 1000) / 1000) + Math.round(random())
-        : policy.park.delaySeconds;
+        : Math.min(
+            Math.max(policy.park.delaySeconds, Math.round(parkedForMs / 1000)),
+            policy.park.maxDelaySeconds,
+          );
     const delaySeconds = Math.min(Math.max(1, wanted), SQS_MAX_VISIBILITY_SECONDS);
     // Keep one receive in hand: the redrive policy must never see a waiting message as failed.
     if (receiveCount >= maxReceiveCount - 1) {

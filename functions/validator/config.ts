@@ -23,6 +23,13 @@ export interface ValidatorConfig {
   readonly secretCacheTtlMs: number;
   /** How long the OAuth client secrets stay cached in one instance. */
   readonly clientSecretCacheTtlMs: number;
+  /**
+   * The sender's table, where refreshes are coordinated with the senders and the access token shared:
+   * without it the validator would present refresh tokens on its own (a lost grant under strict rotation).
+   */
+  readonly sendingTableName?: string | undefined;
+  /** The mailbox key, which seals the shared access token. */
+  readonly mailboxKmsKeyId?: string | undefined;
   readonly alertTopicArn?: string | undefined;
   /** The onboarding API's base URL, for reconnect links in notifications. */
   readonly connectBaseUrl?: string | undefined;
@@ -72,5 +79,7 @@ export function loadValidatorConfig(env: NodeJS.ProcessEnv = process.env): Valid
     clientSecretCacheTtlMs: VALIDATOR_DEFAULTS.clientSecretCacheTtlSeconds * 1000,
     alertTopicArn: readOptional(env, ENV.alertTopicArn),
     connectBaseUrl: readOptional(env, ENV.connectBaseUrl),
+    sendingTableName: readOptional(env, ENV.sendingTableName),
+    mailboxKmsKeyId: readOptional(env, ENV.mailboxKmsKeyId),
   };
 }

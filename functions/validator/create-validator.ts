@@ -5,6 +5,8 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { awsErrorName } from '../shared/aws/error-name.ts';
@@ -15,6 +17,8 @@ import { normalizeAddress } from '../shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
+import { GrantCoordinator } from '../shared/oauth/grant-coordinator.ts';
+import { onDemandKms, TokenCipher } from '../shared/oauth/token-cipher.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
 import { tokenMetrics } from '../shared/observability/token-metrics.ts';
@@ -26,6 +30,8 @@ export interface ValidatorOptions {
   readonly metrics: Metrics;
   readonly secretsManager?: SecretsManagerClient;
   readonly sns?: SNSClient;
+  readonly dynamodb?: DynamoDBClient;
+  readonly kms?: KMSClient;
   readonly now?: () => number;
   readonly tokenTimeoutMs?: number;
 }
@@ -58,6 +64,17 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
   });
   const tokens = new AccessTokens({
     store,
+    ...(config.sendingTableName
+      ? {
+          coordinator: new GrantCoordinator({
+            dynamodb: options.dynamodb ?? new DynamoDBClient({}),
+            tableName: config.sendingTableName,
+            cipher: config.mailboxKmsKeyId
+              ? new TokenCipher(onDemandKms(options.kms), config.mailboxKmsKeyId)
+              : undefined,
+          }),
+        }
+      : {}),
     clientSecrets: new ClientSecrets(secretsManager, config.clientSecretCacheTtlMs),
     providers: config.providers,
     ...(options.tokenTimeoutMs ? { requestTimeoutMs: options.tokenTimeoutMs } : {}),

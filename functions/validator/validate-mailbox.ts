@@ -38,8 +38,9 @@ function healthOf(code: ErrorCode): Health {
   switch (code) {
     case 'MAILBOX_REVOKED':
       return 'revoked';
+    // Only Microsoft's "SMTP AUTH is disabled" (5.7.139) is a refusal a human must lift; any other
+    // refused login, even twice, may be an outage behind the mail server: transient, and counted.
     case 'MAILBOX_SMTP_DISABLED':
-    case 'MAILBOX_AUTH_REJECTED':
       return 'smtp-refused';
     case 'MAILBOX_UNKNOWN':
       return 'invalid';
@@ -57,14 +58,25 @@ export async function validateMailbox(entry: MailboxEntry, deps: ValidationDeps)
   let daysLeft: number | undefined;
   let failure: MailerError | undefined;
   try {
-    const minted = await deps.tokens.mint(entry.address);
-    provider = minted.provider.id;
-    const maxAge = minted.provider.refreshTokenMaxAgeDays;
-    const since = Date.parse(minted.mailbox.secret.connectedAt ?? '');
+    // The fleet's token when one is alive (the SMTP login below checks it live), else one refresh,
+    // coordinated with the senders: the validator never presents a refresh token on its own.
+    const token = await deps.tokens.get(entry.address);
+    const mailbox = await deps.store.get(entry.address);
+    const grantProvider = deps.tokens.providerFor(mailbox);
+    provider = grantProvider.id;
+    const maxAge = grantProvider.refreshTokenMaxAgeDays;
+    const since = Date.parse(mailbox.secret.connectedAt ?? '');
     if (maxAge && Number.isFinite(since))
       daysLeft = Math.round(((since + maxAge * DAY_MS - deps.now()) / DAY_MS) * 10) / 10;
-    if (deps.smtpProbe)
-      await probeSmtp(minted.mailbox.secret.address, minted.provider.smtp, minted.response.accessToken);
+    if (deps.smtpProbe) {
+      const login = (accessToken: string) =>
+        probeSmtp(mailbox.secret.address, grantProvider.smtp, accessToken);
+      await login(token.accessToken).catch(async (error: unknown) => {
+        // A refused login with the fleet's token: mint a fresh one (a revoked grant shows here) and try once more.
+        if (findMailerError(error)?.code !== 'SMTP_AUTH_FAILED') throw error;
+        await login((await deps.tokens.get(entry.address, { renew: true })).accessToken);
+      });
+    }
   } catch (caught) {
     failure =
       findMailerError(caught) ??

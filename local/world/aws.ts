@@ -2,6 +2,7 @@
 
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { CreateKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import {
   CreateSecretCommand,
   type CreateSecretCommandInput,
@@ -29,6 +30,14 @@ export async function createStateTable(dynamodb: DynamoDBClient, tableName: stri
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
+}
+
+/** A symmetric customer-managed key, as the stack's mailbox key. @returns its ARN */
+export async function createKey(kms: KMSClient): Promise<string> {
+  const { KeyMetadata } = await kms.send(
+    new CreateKeyCommand({ Description: 'oauth-mailer mailbox key (local)' }),
+  );
+  return KeyMetadata!.Arn!;
 }
 
 /** Points every AWS SDK client of this process at the emulator, with dummy credentials. */

@@ -4,7 +4,8 @@
  * real clients. Every test file starts one with `startWorld()` and resets it between tests.
  */
 
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
@@ -14,14 +15,23 @@ import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
 import { loadValidatorConfig, type ValidatorConfig } from '../../functions/validator/config.ts';
 import { type LocalHttpApi, serveHttpApi } from '../http-api.ts';
-import { createQueues, createSecret, createStateTable, type TestQueues, useEmulator } from './aws.ts';
+import {
+  createKey,
+  createQueues,
+  createSecret,
+  createStateTable,
+  type TestQueues,
+  useEmulator,
+} from './aws.ts';
 import { type Moto, startMoto } from './moto.ts';
 import { HOME_TENANT, type OAuthServer, startOAuthServer } from './oauth-server.ts';
-import type { ProfileName } from './provider-strings.ts';
+import { PROFILES, type ProfileName } from './provider-strings.ts';
 import { type SmtpServerHandle, startSmtpServer } from './smtp-server.ts';
 import { type TestCertificates, testCertificates } from './tls.ts';
 
 export const MAILBOX_PREFIX = 'oauth-mailer/mailboxes/';
+/** How long the strict provider's access tokens live. */
+export const STRICT_ACCESS_TOKEN_TTL_SECONDS = 10;
 export const STATE_TABLE = 'oauth-mailer-onboarding-state';
 export const SENDING_TABLE = 'oauth-mailer-sending';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
@@ -57,6 +67,8 @@ export interface World {
   senderConfig(queues: TestQueues, overrides?: Partial<SenderConfig>): SenderConfig;
   /** The validator's settings as its loader reads them, pointed at these servers. */
   validatorConfig(overrides?: Partial<ValidatorConfig>): ValidatorConfig;
+  /** Ends the access token the instances share for a mailbox, as its expiry would: the next use refreshes. */
+  expireSharedToken(address: string): Promise<void>;
   /** Every token and secret the servers issued or hold: none may appear in any output. */
   secrets(): string[];
   stop(): Promise<void>;
@@ -87,22 +99,32 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     // The generic OpenID Connect provider "local" uses the Google-like server.
     ...(profile === 'google' ? [`${onboardingUrl}/callback/local`] : []),
   ];
-  const [googleOAuth, microsoftOAuth] = await Promise.all([
-    startOAuthServer({ profile: 'google', redirectUris: redirectUris('google') }),
-    startOAuthServer({ profile: 'microsoft', redirectUris: redirectUris('microsoft') }),
-  ]);
-  const oauth = { google: googleOAuth, microsoft: microsoftOAuth };
-  const [googleSmtp, microsoftSmtp] = await Promise.all([
-    startSmtpServer({ profile: 'google', oauth: googleOAuth, tls: certificates, secure: true }),
-    startSmtpServer({ profile: 'microsoft', oauth: microsoftOAuth, tls: certificates, secure: false }),
-  ]);
-  const smtp = { google: googleSmtp, microsoft: microsoftSmtp };
+  const [googleOAuth, microsoftOAuth, strictOAuth] = await Promise.all(
+    PROFILES.map((profile) =>
+      startOAuthServer({
+        profile,
+        redirectUris: redirectUris(profile),
+        // Strict tokens live 10 s, so tests see many refreshes, rotations and expiries in little time.
+        ...(profile === 'strict' ? { accessTokenTtl: STRICT_ACCESS_TOKEN_TTL_SECONDS } : {}),
+      }),
+    ),
+  );
+  const oauth = { google: googleOAuth!, microsoft: microsoftOAuth!, strict: strictOAuth! };
+  const [googleSmtp, microsoftSmtp, strictSmtp] = await Promise.all(
+    PROFILES.map((profile) =>
+      startSmtpServer({ profile, oauth: oauth[profile], tls: certificates, secure: profile !== 'microsoft' }),
+    ),
+  );
+  const smtp = { google: googleSmtp!, microsoft: microsoftSmtp!, strict: strictSmtp! };
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
   const secretsManager = new SecretsManagerClient({});
   const dynamodb = new DynamoDBClient({});
 
   const providerEntry = (profile: ProfileName) => ({
-    kind: profile,
+    kind: profile === 'strict' ? 'oidc' : profile,
+    ...(profile === 'strict'
+      ? { scopes: ['openid', 'email', 'offline_access', oauth.strict.mailScope] }
+      : {}),
     clientId: oauth[profile].clientId,
     clientSecretId: clientSecretId(profile),
     tokenEndpoint: oauth[profile].tokenEndpoint,
@@ -126,6 +148,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const providersJson = JSON.stringify({
     google: providerEntry('google'),
     microsoft: providerEntry('microsoft'),
+    strict: providerEntry('strict'),
     // A generic OpenID Connect provider: everything from configuration, as local mode uses it.
     local: {
       ...googleLike,
@@ -134,6 +157,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     },
   });
   let queueCount = 0;
+  const kms = new KMSClient({});
+  /** The mailbox key of the emulated account, made anew at every reset. */
+  let mailboxKeyId = '';
 
   const harness: World = {
     moto,
@@ -149,7 +175,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     async reset() {
       await moto.reset();
       fauxqs?.purgeAll();
-      for (const profile of ['google', 'microsoft'] as const) {
+      for (const profile of PROFILES) {
         smtp[profile].messages.length = 0;
         smtp[profile].faults.length = 0;
         smtp[profile].presentedTokens.length = 0;
@@ -164,6 +190,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         oauth[profile].unverifiedEmails.clear();
         oauth[profile].consumerAccounts.clear();
         oauth[profile].userinfoRequests = 0;
+        oauth[profile].outage = false;
         Object.assign(smtp[profile].stats, {
           connections: 0,
           authAttempts: 0,
@@ -180,6 +207,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       }
       await createStateTable(dynamodb, STATE_TABLE);
       await createStateTable(dynamodb, SENDING_TABLE);
+      mailboxKeyId = await createKey(kms);
     },
     async connectMailbox(address, profile) {
       const refreshToken = await oauth[profile].issueRefreshToken(address);
@@ -208,6 +236,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       ...harness.awsEnv(),
       [ENV.providers]: providersJson,
       [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
+      [ENV.mailboxKmsKeyId]: mailboxKeyId,
       [ENV.deadLetterQueueUrl]: queues.deadLetterQueueUrl,
       [ENV.sendingTableName]: SENDING_TABLE,
       [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
@@ -221,22 +250,29 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         [ENV.providers]: providersJson,
         [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
         [ENV.connectBaseUrl]: onboardingUrl,
+        [ENV.sendingTableName]: SENDING_TABLE,
+        [ENV.mailboxKmsKeyId]: mailboxKeyId,
       }),
       ...overrides,
     }),
-    secrets: () => [
-      ...googleOAuth.issuedSecrets(),
-      ...microsoftOAuth.issuedSecrets(),
-      googleOAuth.clientSecret,
-      microsoftOAuth.clientSecret,
-    ],
+    async expireSharedToken(address) {
+      await dynamodb.send(
+        new DeleteItemCommand({
+          TableName: SENDING_TABLE,
+          Key: { id: { S: `grant#${address.toLowerCase()}` } },
+        }),
+      );
+    },
+    secrets: () =>
+      PROFILES.flatMap((profile) => [...oauth[profile].issuedSecrets(), oauth[profile].clientSecret]),
     async stop() {
-      await Promise.all([googleSmtp.stop(), microsoftSmtp.stop(), onboardingApi.stop()]);
-      await Promise.all([googleOAuth.stop(), microsoftOAuth.stop(), moto.stop(), fauxqs?.stop()]);
+      await Promise.all([...PROFILES.map((profile) => smtp[profile].stop()), onboardingApi.stop()]);
+      await Promise.all([...PROFILES.map((profile) => oauth[profile].stop()), moto.stop(), fauxqs?.stop()]);
       delete process.env.AWS_ENDPOINT_URL_SQS;
       sqs.destroy();
       secretsManager.destroy();
       dynamodb.destroy();
+      kms.destroy();
     },
   };
   await harness.reset();

@@ -1,7 +1,8 @@
 /**
  * A local OAuth 2.0 authorization server: oidc-provider (panva) on a loopback port, with a Google-like
- * profile (refresh tokens do not rotate) or a Microsoft-like one (a new refresh token on every refresh,
- * the old one left valid), each answering errors with its provider's exact bodies. It offers RFC 7662
+ * profile (refresh tokens do not rotate), a Microsoft-like one (a new refresh token on every refresh,
+ * the old one left valid), or a strict one (a new refresh token on every refresh; presenting a used one
+ * revokes the whole grant), each answering errors with its provider's exact bodies. It offers RFC 7662
  * introspection for the local SMTP server and RFC 7009 revocation, and takes scripted faults.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
@@ -75,6 +76,8 @@ export interface OAuthServer {
   readonly consumerAccounts: Set<string>;
   /** UserInfo requests answered. */
   userinfoRequests: number;
+  /** While true every request is answered 503: an outage of the provider's identity service. */
+  outage: boolean;
   /** Every access and refresh token this server issued: none may appear in any log. */
   issuedSecrets(): string[];
   readonly provider: Provider;
@@ -114,6 +117,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   const mailScope = profile === 'google' ? GOOGLE.mailScope : MICROSOFT.mailScope;
   const resourceScopes = profile === 'microsoft' ? `${mailScope} ${MICROSOFT.appScope}` : mailScope;
   const Adapter = createAdapterClass({ keepConsumedRefreshTokens: profile === 'microsoft' });
+  const rotates = profile !== 'google';
   const tokenRequests: TokenRequestRecord[] = [];
   const tokenFaults: TokenFault[] = [];
   const load = { inFlight: 0, maxInFlight: 0 };
@@ -196,7 +200,8 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     },
     // Google and our Google-like profile issue a refresh token on consent whether or not offline_access is asked.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: profile === 'microsoft',
+    // Strict: oidc-provider revokes the grant when a consumed refresh token comes back (reuse detection).
+    rotateRefreshToken: rotates,
     pkce: { required: () => true },
     ttl: {
       AccessToken: options.accessTokenTtl ?? 3600,
@@ -220,6 +225,12 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   }
 
   provider.use(async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
+    if (handle.outage) {
+      // The whole server is down: token requests, introspection (the mail server's check), everything.
+      ctx.status = 503;
+      ctx.body = { error: 'temporarily_unavailable' };
+      return;
+    }
     if (ctx.path === '/me') return answerUserinfo(ctx);
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next();
     load.inFlight++;
@@ -283,7 +294,8 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     });
     // Reword errors as the real provider would; clients must react to `error`, not to this text.
     if (ctx.status === 400 && (ctx.body as { error?: string })?.error === 'invalid_grant') {
-      ctx.body = profile === 'google' ? GOOGLE.invalidGrant : MICROSOFT.invalidGrant();
+      if (profile === 'google') ctx.body = GOOGLE.invalidGrant;
+      if (profile === 'microsoft') ctx.body = MICROSOFT.invalidGrant();
     }
   }
   handler = provider.callback();
@@ -311,6 +323,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     unverifiedEmails: new Set(),
     consumerAccounts: new Set(),
     userinfoRequests: 0,
+    outage: false,
     mailScope,
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,

@@ -58,4 +58,11 @@ export const MICROSOFT = {
   },
 } as const;
 
-export type ProfileName = 'google' | 'microsoft';
+/**
+ * The local providers: Google-like (no rotation), Microsoft-like (rotation, the old token left valid),
+ * and `strict`, a standard OpenID Connect server with strict refresh-token rotation and reuse detection
+ * (RFC 9700 4.14.2, no grace period: Okta, Auth0, Keycloak, Ory Hydra), answering as Google does on SMTP.
+ */
+export type ProfileName = 'google' | 'microsoft' | 'strict';
+
+export const PROFILES: readonly ProfileName[] = ['google', 'microsoft', 'strict'];

@@ -143,7 +143,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
         return callback(null, { user: auth.username });
       }
       stats.authFailures++;
-      if (profile === 'google') return callback(null, { data: GOOGLE.authChallenge } as never);
+      if (profile !== 'microsoft') return callback(null, { data: GOOGLE.authChallenge } as never);
       return callback(smtpError(535, MICROSOFT.authFailed));
     },
     onMailFrom(_address, session, callback) {
@@ -183,7 +183,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
         });
         callback(
           null,
-          profile === 'google' ? '2.0.0 OK  1700000000 gmail-local' : '2.6.0 Queued mail for delivery',
+          profile !== 'microsoft' ? '2.0.0 OK  1700000000 gmail-local' : '2.6.0 Queued mail for delivery',
         );
       });
     },
@@ -210,7 +210,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
       if (code === 235)
         return send(
           code,
-          profile === 'google' ? GOOGLE.authAccepted : '2.7.0 Authentication successful',
+          profile !== 'microsoft' ? GOOGLE.authAccepted : '2.7.0 Authentication successful',
           context,
         );
       if (code === 535 && data === 'Error: Username and Password not accepted')

@@ -80,7 +80,10 @@ describe('cli: oauth-mailer', () => {
     assert.match(forNobody.stderr, /--for <address\|@domain> \(or --any/);
     const unknown = await cli('connect', 'yahoo');
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /unknown provider "yahoo"; this deployment has: google, microsoft, local/);
+    assert.match(
+      unknown.stderr,
+      /unknown provider "yahoo"; this deployment has: google, microsoft, strict, local/,
+    );
   });
 
   it('approves that another account may replace the one that connected a mailbox', async () => {

@@ -1,11 +1,13 @@
 /**
- * The fault-injection suite: mail of several mailboxes (Google-like and Microsoft-like) through the
+ * The fault-injection suite: mail of several mailboxes (Google-like, Microsoft-like, and on a provider
+ * with strict refresh-token rotation and reuse detection, whose access tokens live 10 s) through the
  * event-source runner's worker processes while faults are injected at random: SMTP connections
  * dropped during DATA, 421/451 answers, quota answers, token endpoint 5xx and timeouts, Secrets Manager
  * throttling (through a fault proxy: moto cannot throttle), workers killed after the SMTP 250 and
  * before the delete, and duplicate deliveries of the same SQS message.
  * Pass: every message sent exactly once (counted at the SMTP server by Message-ID) or dead-lettered
- * with a reason; none lost; no provider limit crossed. `npm test` runs a small version;
+ * with a reason; none lost; no provider limit crossed; no strict grant lost to a refresh token
+ * presented twice. `npm test` runs a small version;
  * `npm run test:faults` runs 10,000 messages over 20 mailboxes.
  */
 import assert from 'node:assert/strict';
@@ -17,7 +19,7 @@ import { mapConcurrent } from '../../functions/shared/concurrency.ts';
 import { messageIdFor } from '../../functions/shared/smtp/compose.ts';
 import { queueCounts, readSecretJson } from '../../local/world/aws.ts';
 import { startFaultProxy } from '../../local/world/aws-fault-proxy.ts';
-import { GOOGLE, MICROSOFT } from '../../local/world/provider-strings.ts';
+import { GOOGLE, MICROSOFT, PROFILES, type ProfileName } from '../../local/world/provider-strings.ts';
 import { assertNoSecretsIn, takeAllDeadLetters } from '../harness/assertions.ts';
 import { aMessage, startSenderWorkers } from '../harness/factories.ts';
 import { useHarness } from '../harness/lifecycle.ts';
@@ -36,7 +38,7 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
   it(`sends ${MESSAGES} messages over ${MAILBOXES} mailboxes through ${WORKERS} workers while faults strike`, async () => {
     const mailboxes = Array.from({ length: MAILBOXES }, (_, index) => ({
       address: `box${index}@example.com`,
-      profile: index % 2 === 0 ? ('google' as const) : ('microsoft' as const),
+      profile: PROFILES[index % PROFILES.length]!,
     }));
     for (const mailbox of mailboxes) {
       const { secretName } = await harness.connectMailbox(mailbox.address, mailbox.profile);
@@ -70,7 +72,7 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
     const proxy = await startFaultProxy(harness.moto.endpoint);
     proxy.throttleRate = 0.05;
     proxy.throttleNext = 1;
-    const smtpFaults = (profile: 'google' | 'microsoft') => [
+    const smtpFaults = (profile: ProfileName) => [
       { stage: 'data' as const, drop: true as const },
       { stage: 'mail' as const, ...GOOGLE.smtp.tryAgainLater },
       { stage: 'data' as const, code: 451, text: '4.3.0 Mail server temporarily rejected message' },
@@ -78,11 +80,17 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
         ? { stage: 'data' as const, ...GOOGLE.smtp.dailyLimit }
         : { stage: 'data' as const, ...MICROSOFT.smtp.submissionQuota },
     ];
-    for (const profile of ['google', 'microsoft'] as const) {
+    for (const profile of PROFILES) {
       harness.smtp[profile].chaos = { rate: 0.04, faults: smtpFaults(profile) };
       harness.oauth[profile].chaos = {
         rate: 0.2,
-        faults: [{ status: 503, body: { error: 'server_error' } }, { delayMs: 1500 }],
+        // A strict server that answers after the client gave up has rotated a token nobody received:
+        // the grant is lost by design of strict rotation without a grace period (docs/design). The
+        // strict profile gets failures the client sees, not answers lost in transit.
+        faults:
+          profile === 'strict'
+            ? [{ status: 503, body: { error: 'server_error' } }, { dropConnection: true }]
+            : [{ status: 503, body: { error: 'server_error' } }, { delayMs: 2500 }],
       };
     }
     const started = Date.now();
@@ -90,7 +98,9 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
       env: {
         AWS_ENDPOINT_URL: proxy.endpoint,
         SECRET_CACHE_TTL_SECONDS: '2',
-        TOKEN_TIMEOUT_MS: '500',
+        // Long enough that a strict server's answer is never abandoned (its rotation would be lost),
+        // short enough that the delayed answers above time out.
+        TOKEN_TIMEOUT_MS: '2000',
         RETRY_DELAY_SCALE: '0.01',
         CONNECTION_LEASE_SECONDS: '10',
       },
@@ -110,14 +120,14 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
     const idle = empty >= 3;
     await source.stop();
     await proxy.stop();
-    for (const profile of ['google', 'microsoft'] as const) {
+    for (const profile of PROFILES) {
       harness.smtp[profile].chaos = undefined;
       harness.oauth[profile].chaos = undefined;
     }
 
     // Count at the SMTP server by Message-ID, and in the dead-letter queue by key.
     const arrived = new Map<string, number>();
-    for (const profile of ['google', 'microsoft'] as const) {
+    for (const profile of PROFILES) {
       for (const message of harness.smtp[profile].messages) {
         arrived.set(message.messageId ?? '', (arrived.get(message.messageId ?? '') ?? 0) + 1);
       }
@@ -165,7 +175,11 @@ describe('faults: exactly once or dead-lettered with a reason, under injected fa
         `Microsoft mailbox peak: ${sessions} connections, ${Math.max(0, ...rates)} messages in 60 s (limit ${MICROSOFT_LIMITS.messagesPerMinute})`,
     );
 
+    const strictRefusals = harness.oauth.strict.tokenRequests.filter(
+      (request) => request.status === 400,
+    ).length;
     assert.ok(idle, 'the queue drained');
+    assert.equal(strictRefusals, 0, 'no strict grant lost: no refresh token presented twice');
     assert.equal(duplicated, 0, 'no message sent twice');
     assert.equal(lost, 0, 'no message lost');
     for (const code of parked.values()) assert.ok(code, 'every dead-lettered message carries its reason');

@@ -1,13 +1,16 @@
 /**
  * Access tokens minted on demand from each mailbox's grant, cached until shortly before they expire,
- * minted once however many records of a batch need the same mailbox. Rotated refresh tokens are
- * written back at once. Shared by the sender and the validator.
+ * minted once however many records of a batch need the same mailbox. With a GrantCoordinator, minted
+ * once per mailbox for the whole fleet: one instance at a time holds the right to present the refresh
+ * token (reading the secret uncached first), and the others use the token it publishes. Rotated
+ * refresh tokens are written back at once, by that instance only. Shared by the sender and the validator.
  */
 import { MailerError } from '../errors.ts';
 import { type MailboxStatus, normalizeAddress } from '../mailbox/secret-shape.ts';
 import type { MailboxStore, StoredMailbox, WriteBackResult } from '../mailbox/store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import type { ClientSecrets } from './client-secrets.ts';
+import type { GrantCoordinator } from './grant-coordinator.ts';
 import type { ProviderConfig } from './providers.ts';
 import { requestToken, type TokenResponse } from './token-endpoint.ts';
 
@@ -39,11 +42,16 @@ export interface AccessTokensOptions {
   readonly expiryMarginMs?: number;
   /** How long a token endpoint may take before the attempt counts as a transient failure. */
   readonly requestTimeoutMs?: number;
-  /** How long a revoked grant is remembered before the token endpoint is asked again. */
-  readonly revokedRetryMs?: number;
+  /**
+   * How often a remembered revocation looks at the mailbox's secret again: a reconnect (a new secret
+   * version) ends it, on every instance, within this long.
+   */
+  readonly revokedRecheckMs?: number;
+  /** Single flight and a shared token across instances; without it, per instance only. */
+  readonly coordinator?: GrantCoordinator | undefined;
 }
 
-const DEFAULT_REVOKED_RETRY_MS = 60_000;
+const DEFAULT_REVOKED_RECHECK_MS = 30_000;
 
 const DEFAULT_EXPIRY_MARGIN_MS = 5 * 60_000;
 
@@ -53,17 +61,23 @@ export interface MintedToken {
   readonly response: TokenResponse;
 }
 
+/** A revocation this instance remembers: the error, the secret version refused, and when it looked last. */
+interface Revocation {
+  readonly error: MailerError;
+  readonly versionId: string;
+  checkedAt: number;
+}
+
 export class AccessTokens {
   readonly #options: AccessTokensOptions;
   readonly #cache = new TtlCache<AccessToken>(0);
   /** Revoked grants, so a batch of mail for a dead mailbox does not hammer the provider. */
-  readonly #revoked: TtlCache<MailerError>;
+  readonly #revoked = new Map<string, Revocation>();
   /** Token endpoint calls made by this instance. */
   requests = 0;
 
   constructor(options: AccessTokensOptions) {
     this.#options = options;
-    this.#revoked = new TtlCache(options.revokedRetryMs ?? DEFAULT_REVOKED_RETRY_MS);
   }
 
   /**
@@ -72,22 +86,64 @@ export class AccessTokens {
    * @example
    * const { accessToken } = await tokens.get('ops@example.com');
    */
-  get(address: string, options: { renew?: boolean } = {}): Promise<AccessToken> {
+  async get(address: string, options: { renew?: boolean } = {}): Promise<AccessToken> {
     const key = normalizeAddress(address);
-    if (options.renew) this.#cache.delete(key);
-    const revoked = this.#revoked.get(key);
-    if (revoked) return Promise.reject(revoked);
+    const renewing = options.renew ? Date.now() : undefined;
+    if (renewing) this.#cache.delete(key);
+    await this.#stillRevoked(key);
     return this.#cache.getOrLoad(
       key,
-      async () => {
-        const { response } = await this.mint(key);
-        return { accessToken: response.accessToken, expiresAt: Date.now() + response.expiresIn * 1000 };
-      },
-      (token) => {
-        const lifetime = token.expiresAt - Date.now();
-        return lifetime - Math.min(this.#options.expiryMarginMs ?? DEFAULT_EXPIRY_MARGIN_MS, lifetime / 2);
-      },
+      () => this.#obtain(key, renewing),
+      (token) => this.#cacheFor(token),
     );
+  }
+
+  /** Renew a token this long before it expires: the margin, at most half the token's lifetime. */
+  #margin(expiresAt: number, mintedAt: number): number {
+    return Math.min(this.#options.expiryMarginMs ?? DEFAULT_EXPIRY_MARGIN_MS, (expiresAt - mintedAt) / 2);
+  }
+
+  #cacheFor(token: AccessToken): number {
+    const lifetime = token.expiresAt - Date.now();
+    return lifetime - Math.min(this.#options.expiryMarginMs ?? DEFAULT_EXPIRY_MARGIN_MS, lifetime / 2);
+  }
+
+  /** A token from the fleet's shared one, or minted holding the mailbox's refresh right. */
+  async #obtain(key: string, renewing: number | undefined): Promise<AccessToken> {
+    const { coordinator } = this.#options;
+    const mintHere = async (revokedVersion?: string) => {
+      const { response } = await this.mint(key, { fresh: coordinator !== undefined, revokedVersion });
+      return { accessToken: response.accessToken, expiresAt: Date.now() + response.expiresIn * 1000 };
+    };
+    if (!coordinator) return mintHere();
+    const fresh = (expiresAt: number, mintedAt: number) =>
+      Date.now() < expiresAt - this.#margin(expiresAt, mintedAt);
+    if (!renewing) {
+      const shared = await coordinator.shared(key, fresh);
+      if (shared) return shared;
+    }
+    return coordinator.singleFlight(key, { fresh, ...(renewing ? { mintedAfter: renewing } : {}) }, (state) =>
+      mintHere(state.revokedVersion),
+    );
+  }
+
+  /**
+   * A remembered revocation holds until the mailbox's secret changes (a reconnect): it looks again at
+   * most every `revokedRecheckMs`, and then forgets it as soon as the version differs.
+   * @throws the remembered MailerError while the same secret version stands
+   */
+  async #stillRevoked(key: string): Promise<void> {
+    const revocation = this.#revoked.get(key);
+    if (!revocation) return;
+    if (Date.now() - revocation.checkedAt >= (this.#options.revokedRecheckMs ?? DEFAULT_REVOKED_RECHECK_MS)) {
+      revocation.checkedAt = Date.now();
+      const current = await this.#options.store.get(key, { fresh: true }).catch(() => undefined);
+      if (current && current.versionId !== revocation.versionId) {
+        this.#revoked.delete(key);
+        return;
+      }
+    }
+    throw revocation.error;
   }
 
   /** Forgets a cached token (the mailbox was reconnected, or the token is known bad). */
@@ -100,9 +156,23 @@ export class AccessTokens {
    * One grant at the token endpoint, uncached: refresh-token grant, or client credentials for app-only
    * mailboxes. Writes back a rotated refresh token; marks the mailbox revoked when the grant is gone.
    */
-  async mint(address: string, retried = false): Promise<MintedToken> {
-    const { store, clientSecrets, events } = this.#options;
-    const mailbox = await store.get(address);
+  async mint(
+    address: string,
+    options: { fresh?: boolean; revokedVersion?: string | undefined; retried?: boolean } = {},
+  ): Promise<MintedToken> {
+    const { store, clientSecrets, events, coordinator } = this.#options;
+    // Holding the refresh right: read uncached, so the refresh token presented is the one last issued.
+    const mailbox = await store.get(address, { fresh: options.fresh === true });
+    if (options.revokedVersion === mailbox.versionId) {
+      // Another instance already had this refresh token refused: presenting it again only adds noise.
+      const error = new MailerError(
+        'MAILBOX_REVOKED',
+        `the grant for ${address} is revoked or expired; reconnect the mailbox`,
+        { mailbox: address },
+      );
+      this.#revoked.set(address, { error, versionId: mailbox.versionId, checkedAt: Date.now() });
+      throw error;
+    }
     const provider = this.providerFor(mailbox);
     const clientSecret = await clientSecrets.get(provider);
     const { secret } = mailbox;
@@ -128,7 +198,10 @@ export class AccessTokens {
       if (error instanceof MailerError && error.code === 'MAILBOX_REVOKED') {
         // A reconnect, or another instance's rotation, may have replaced the token since our read.
         const latest = await store.get(address, { fresh: true });
-        if (!retried && latest.versionId !== mailbox.versionId) return this.mint(address, true);
+        if (!options.retried && latest.versionId !== mailbox.versionId) {
+          return this.mint(address, { ...options, fresh: true, retried: true });
+        }
+        await coordinator?.markRevoked(address, mailbox.versionId);
         const previous = await store
           .setStatus(address, 'revoked', String(error.detail.aadsts ?? error.detail.providerError))
           .catch((statusError: unknown) => {
@@ -139,7 +212,7 @@ export class AccessTokens {
           provider: provider.id,
           ...(previous ? { previous } : {}),
         });
-        this.#revoked.set(address, error);
+        this.#revoked.set(address, { error, versionId: mailbox.versionId, checkedAt: Date.now() });
       }
       throw error;
     }

@@ -120,6 +120,7 @@ export class MessageSender {
       provider.smtp,
       limits.connections ? 1 : undefined,
     );
+    const started = Date.now();
     try {
       const info = await transport.sendMail(composeMessage(message, idempotencyKey, recipients));
       return {
@@ -131,7 +132,10 @@ export class MessageSender {
         rejected: info.rejected.length,
       };
     } catch (error) {
-      const failure = classifySmtpError(error, { mailbox });
+      const failure = classifySmtpError(error, {
+        mailbox,
+        renewed: this.#transports.renewedSince(stored.secret.address, started),
+      });
       if (failure.code === 'MAILBOX_SMTP_DISABLED' && !this.#refused.get(mailbox)) {
         this.#refused.set(mailbox, failure);
         await this.#options.onSmtpRefused?.(mailbox, provider.id, failure);

@@ -37,13 +37,16 @@ const truncate = (text: string | undefined, max = 300) =>
  * @example
  * classifySmtpError(err, { mailbox: 'ops@example.com' }).code // 'PROVIDER_QUOTA' for "550 5.4.5 Daily user sending limit exceeded"
  */
-export function classifySmtpError(error: unknown, context: { mailbox: string }): MailerError {
+export function classifySmtpError(
+  error: unknown,
+  context: { mailbox: string; renewed?: boolean },
+): MailerError {
   const ours = findMailerError(error);
   if (ours) return ours;
   const failure = (error ?? {}) as SmtpFailure;
   const response = truncate(failure.response?.trim());
   const detail = {
-    ...context,
+    mailbox: context.mailbox,
     smtpCode: failure.responseCode,
     smtpResponse: response,
     nodemailerCode: failure.code,
@@ -65,11 +68,19 @@ export function classifySmtpError(error: unknown, context: { mailbox: string }):
       );
     }
     if (failure.code === 'EAUTH') {
-      return new MailerError(
-        'MAILBOX_AUTH_REJECTED',
-        `SMTP refused a fresh token for ${context.mailbox}: ${response}`,
-        detail,
-      );
+      // Only Google's challenge, answered with a freshly minted token and refused again, says the
+      // grant itself cannot log in; a lone 535 also comes from an outage behind the mail server.
+      return context.renewed
+        ? new MailerError(
+            'MAILBOX_AUTH_REJECTED',
+            `SMTP refused ${context.mailbox} twice, the second time with a fresh token: ${response}`,
+            detail,
+          )
+        : new MailerError(
+            'SMTP_AUTH_FAILED',
+            `SMTP refused the login of ${context.mailbox}: ${response}`,
+            detail,
+          );
     }
     if (/^554[ -]5\.2\.2/.test(response)) {
       return new MailerError('MAILBOX_FULL', `mailbox ${context.mailbox} is full: ${response}`, detail);

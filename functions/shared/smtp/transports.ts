@@ -1,6 +1,9 @@
 /**
- * One pooled nodemailer transport per mailbox, kept for the life of the Lambda instance, so the
- * records of a batch and of later warm invocations reuse one authenticated connection.
+ * One pooled nodemailer transport per mailbox, kept across the records of a batch and later warm
+ * invocations so they reuse authenticated connections, but never past the lifetime of the access
+ * token a connection logged in with: then the pool is replaced and the next connection logs in
+ * afresh. A revoked grant therefore stops sending within one access-token lifetime (an hour at
+ * Google and Microsoft), where a connection that lived as long as traffic flowed never would.
  */
 import Mail from 'nodemailer/lib/mailer';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
@@ -22,6 +25,10 @@ export class SmtpTransports {
   readonly #tokens: AccessTokens;
   readonly #timeouts: SmtpTimeouts;
   readonly #pools = new Map<string, Mail<SMTPPool.SentMessageInfo>>();
+  /** When each mailbox last had to renew a token the mail server had refused. */
+  readonly #renewedAt = new Map<string, number>();
+  /** Per pool: when the earliest token any of its connections logged in with expires. */
+  readonly #authenticatedUntil = new Map<string, number>();
 
   constructor(tokens: AccessTokens, timeouts: Partial<SmtpTimeouts> = {}) {
     this.#tokens = tokens;
@@ -39,6 +46,13 @@ export class SmtpTransports {
   ): Mail<SMTPPool.SentMessageInfo> {
     const key = `${address}|${smtp.host}|${smtp.port}`;
     let transport = this.#pools.get(key);
+    if (transport && Date.now() >= (this.#authenticatedUntil.get(key) ?? Number.POSITIVE_INFINITY)) {
+      // Its logins are as old as their tokens: new connections, new logins (a revoked grant stops here).
+      transport.close();
+      this.#pools.delete(key);
+      this.#authenticatedUntil.delete(key);
+      transport = undefined;
+    }
     if (!transport) {
       const options: SMTPPool.Options = {
         pool: true,
@@ -60,8 +74,13 @@ export class SmtpTransports {
       transport = new Mail(new SMTPPool(options), options);
       // nodemailer asks for a token at every AUTH, with renew=true after the server rejected one.
       transport.set('oauth2_provision_cb', (user, renew, callback) => {
+        if (renew) this.#renewedAt.set(user, Date.now());
         this.#tokens.get(user, { renew }).then(
-          (token) => callback(null, token.accessToken, token.expiresAt),
+          (token) => {
+            const until = this.#authenticatedUntil.get(key) ?? Number.POSITIVE_INFINITY;
+            this.#authenticatedUntil.set(key, Math.min(until, token.expiresAt));
+            callback(null, token.accessToken, token.expiresAt);
+          },
           (error: unknown) => callback(new Error('access token unavailable', { cause: error })),
         );
       });
@@ -70,16 +89,23 @@ export class SmtpTransports {
     return transport;
   }
 
+  /** Whether the mail server refused a token of the mailbox and a fresh one was minted since `since`. */
+  renewedSince(address: string, since: number): boolean {
+    return (this.#renewedAt.get(address) ?? 0) >= since;
+  }
+
   /** Closes the pooled connections of one mailbox. */
   close(address: string, smtp: SmtpEndpoint): void {
     const key = `${address}|${smtp.host}|${smtp.port}`;
     this.#pools.get(key)?.close();
     this.#pools.delete(key);
+    this.#authenticatedUntil.delete(key);
   }
 
   /** Closes every pooled connection (tests, local mode shutdown). */
   closeAll(): void {
     for (const transport of this.#pools.values()) transport.close();
     this.#pools.clear();
+    this.#authenticatedUntil.clear();
   }
 }

@@ -21,7 +21,7 @@ import { useHarness } from '../../harness/lifecycle.ts';
 const FAST_RETRIES: RetryPolicy = {
   retry: { baseSeconds: 1, maxSeconds: 1 },
   defer: { baseSeconds: 1, maxSeconds: 1 },
-  park: { delaySeconds: 1 },
+  park: { delaySeconds: 1, maxDelaySeconds: 1 },
 };
 
 describe('sender: every failure class ends where it should', () => {

@@ -118,7 +118,7 @@ describe('sender: provider limits across instances', () => {
         retryPolicy: {
           retry: { baseSeconds: 1, maxSeconds: 1 },
           defer: { baseSeconds: 1, maxSeconds: 1 },
-          park: { delaySeconds: 1 },
+          park: { delaySeconds: 1, maxDelaySeconds: 1 },
         },
       }),
     );

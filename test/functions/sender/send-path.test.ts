@@ -116,7 +116,8 @@ describe('sender: the send path end to end', () => {
     assert.equal(harness.smtp.google.messages.length, 25);
     assert.equal(harness.oauth.google.tokenRequests.length, 1);
     assert.equal(sender.tokens.requests, 1);
-    assert.equal(sender.store.reads, 1);
+    // One cached read for sending, one uncached by the instance that refreshes (the newest refresh token).
+    assert.equal(sender.store.reads, 2);
     // 25 messages in three batches: the pool's few connections are reused, not one per batch or message.
     const { connections, authAttempts } = harness.smtp.google.stats;
     assert.ok(connections >= 1 && connections <= DEFAULT_CONNECTIONS, `${connections} pooled connections`);
@@ -130,8 +131,10 @@ describe('sender: the send path end to end', () => {
     );
     const queues = await harness.createQueues();
 
-    // Three instances in turn, each with empty caches, so each must refresh from the stored token.
+    // Three instances in turn, each with empty caches, each after the shared token expired: each
+    // refreshes from the stored token.
     for (let round = 0; round < 3; round++) {
+      await harness.expireSharedToken('ops@example.com');
       const sender = track(newSender(harness, queues));
       await sender.enqueue(aMessage({ subject: `round ${round}` }));
       assert.equal((await sender.drain()).deleted, 1);
@@ -144,6 +147,19 @@ describe('sender: the send path end to end', () => {
     assert.equal(new Set(presented).size, 3, 'every refresh used the newest token, never an old one');
     const stored = await readSecretJson<{ refreshToken: string }>(harness.secretsManager, secretName);
     assert.ok(!presented.includes(stored.refreshToken), 'the secret holds the newest token, not yet used');
+    assert.equal(harness.smtp.microsoft.messages.length, 3);
+  });
+
+  it('lets instances share one access token: one token request for the fleet within its lifetime', async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    const queues = await harness.createQueues();
+    for (let instance = 0; instance < 3; instance++) {
+      const sender = track(newSender(harness, queues));
+      await sender.enqueue(aMessage({ subject: `instance ${instance}` }));
+      assert.equal((await sender.drain()).deleted, 1);
+      sender.close();
+    }
+    assert.equal(harness.oauth.microsoft.tokenRequests.length, 1);
     assert.equal(harness.smtp.microsoft.messages.length, 3);
   });
 

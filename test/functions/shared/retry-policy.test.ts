@@ -40,6 +40,21 @@ describe('Function: decideRetry()', () => {
     assert.deepEqual(decideRetry(error('MAILBOX_REVOKED'), 30, 8), { action: 'recycle', delaySeconds: 900 });
   });
 
+  it('looks again at parked mail after as long as it has waited: 15 minutes doubling to 6 hours', () => {
+    const after = (waitedMinutes: number) =>
+      decideRetry(error('MAILBOX_REVOKED'), 2, 8, DEFAULT_RETRY_POLICY, Math.random, waitedMinutes * 60_000);
+    assert.deepEqual(after(0), { action: 'retry', delaySeconds: 900 });
+    assert.deepEqual(after(15), { action: 'retry', delaySeconds: 900 });
+    assert.deepEqual(after(30), { action: 'retry', delaySeconds: 1800 });
+    assert.deepEqual(after(120), { action: 'retry', delaySeconds: 7200 });
+    assert.deepEqual(after(24 * 60), { action: 'retry', delaySeconds: 6 * 3600 });
+    // On its last receives it is put back as a fresh message; SQS delays those by 15 minutes at most.
+    assert.deepEqual(
+      decideRetry(error('MAILBOX_REVOKED'), 7, 8, DEFAULT_RETRY_POLICY, Math.random, 120 * 60_000),
+      { action: 'recycle', delaySeconds: 900 },
+    );
+  });
+
   it('backs off exponentially with jitter between half and all of the ceiling', () => {
     const delay = (receive: number, random: number) => {
       const decision = decideRetry(error('SMTP_TRANSIENT'), receive, 100, DEFAULT_RETRY_POLICY, () => random);

@@ -86,10 +86,18 @@ describe('validator: token health', () => {
 
     const stored = await readSecretJson<{ refreshToken: string }>(harness.secretsManager, secretName);
     assert.notEqual(stored.refreshToken, refreshToken);
-    const sender = context.track(newSender(harness, await harness.createQueues()));
+    // The sender uses the token the validator minted; once it expires, it refreshes with the rotated one.
+    const queues = await harness.createQueues();
+    const sender = context.track(newSender(harness, queues));
     await sender.enqueue(aMessage());
     await sender.drain();
     assert.equal(harness.smtp.microsoft.messages.length, 1);
+    assert.equal(harness.oauth.microsoft.tokenRequests.length, 1, 'one mint for validator and sender');
+    await harness.expireSharedToken('ops@example.com');
+    const later = context.track(newSender(harness, queues));
+    await later.enqueue(aMessage());
+    await later.drain();
+    assert.equal(harness.smtp.microsoft.messages.length, 2);
     assert.equal(harness.oauth.microsoft.tokenRequests.at(-1)?.refreshToken, stored.refreshToken);
   });
 

@@ -27,7 +27,18 @@ describe('Function: classifySmtpError()', () => {
   it('keeps messages of a mailbox whose SMTP AUTH is off or which is full', () => {
     assert.equal(classify(line(MICROSOFT.smtpAuthDisabled), 'EAUTH'), 'MAILBOX_SMTP_DISABLED');
     assert.equal(classify(line(MICROSOFT.smtp.mailboxFull)), 'MAILBOX_FULL');
-    assert.equal(classify(`535 ${GOOGLE.authFailed}`, 'EAUTH'), 'MAILBOX_AUTH_REJECTED');
+  });
+
+  it("calls a refused login a passing fault, unless a fresh token was refused again after Google's challenge", () => {
+    const refused = { code: 'EAUTH', responseCode: 535, response: `535 ${GOOGLE.authFailed}` };
+    assert.equal(classifySmtpError(refused, { mailbox: 'm' }).code, 'SMTP_AUTH_FAILED');
+    assert.equal(classifySmtpError(refused, { mailbox: 'm', renewed: true }).code, 'MAILBOX_AUTH_REJECTED');
+    const microsoft = { code: 'EAUTH', responseCode: 535, response: `535 ${MICROSOFT.authFailed}` };
+    assert.equal(classifySmtpError(microsoft, { mailbox: 'm' }).code, 'SMTP_AUTH_FAILED');
+    assert.equal(
+      classifySmtpError({ ...microsoft, response: line(MICROSOFT.smtpAuthDisabled) }, { mailbox: 'm' }).code,
+      'MAILBOX_SMTP_DISABLED',
+    );
   });
 
   it('dead-letters a 5xx about a recipient or the content, retries a 4xx', () => {

@@ -17,7 +17,7 @@ import { useHarness } from '../../../harness/lifecycle.ts';
 const FAST = {
   retry: { baseSeconds: 1, maxSeconds: 1 },
   defer: { baseSeconds: 1, maxSeconds: 1 },
-  park: { delaySeconds: 1 },
+  park: { delaySeconds: 1, maxDelaySeconds: 1 },
 };
 
 describe('Function: redrive()', () => {

@@ -1,0 +1,240 @@
+/**
+ * One refresh at a time per mailbox, across every sender and validator instance, and one access token
+ * per mailbox for all of them. Under strict refresh-token rotation (RFC 9700 4.14.2) two instances that
+ * present the same refresh token lose the grant; here the right to present it is a lease in DynamoDB:
+ * the holder reads the secret uncached, refreshes, writes back the rotated token, and publishes the new
+ * access token (sealed with the mailbox key) for the others, which wait for it instead of refreshing.
+ *
+ * One item per mailbox in the sending table, `grant#<mailbox>`: the lease (`leaseOwner`, `leaseUntil`),
+ * the shared token (`token`, `tokenExpiresAt`, `tokenAt`), and the secret version found revoked
+ * (`revokedVersion`), so that nobody presents a refresh token the provider already refused.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { awsErrorName } from '../aws/error-name.ts';
+import { MailerError } from '../errors.ts';
+import type { TokenCipher } from './token-cipher.ts';
+
+export interface SharedToken {
+  readonly accessToken: string;
+  /** Epoch milliseconds. */
+  readonly expiresAt: number;
+}
+
+export interface GrantCoordinatorOptions {
+  readonly dynamodb: DynamoDBClient;
+  readonly tableName: string;
+  /** Seals the shared access token; without it each instance keeps its own (the lease still holds). */
+  readonly cipher?: TokenCipher | undefined;
+  /** How long the refresh right lasts unless given back: longer than a token request and a write-back. */
+  readonly leaseMs?: number;
+  /** How long an instance waits for another's refresh before it gives up (a transient failure). */
+  readonly waitMs?: number;
+  readonly pollMs?: number;
+}
+
+interface GrantItem {
+  readonly leaseOwner?: string;
+  readonly leaseUntil?: number;
+  readonly token?: string;
+  readonly tokenExpiresAt?: number;
+  readonly tokenAt?: number;
+  readonly revokedVersion?: string;
+}
+
+/** Whether a token minted at `mintedAt` and expiring at `expiresAt` is still good enough to use. */
+export type Freshness = (expiresAt: number, mintedAt: number) => boolean;
+
+/** What the holder of the refresh right learns before it refreshes. */
+export interface LeaseState {
+  /** The secret version whose refresh token the provider refused, if any. */
+  readonly revokedVersion?: string | undefined;
+}
+
+const DAY_SECONDS = 86_400;
+const unavailable = (mailbox: string, reason: string, error?: unknown) =>
+  new MailerError('TOKEN_ENDPOINT_UNAVAILABLE', `${reason} for ${mailbox}`, {
+    mailbox,
+    ...(error ? { awsError: awsErrorName(error) } : {}),
+  });
+
+export class GrantCoordinator {
+  readonly #options: GrantCoordinatorOptions;
+  readonly #instance = randomUUID();
+  /** DynamoDB calls made by this instance (the benchmark counts them). */
+  calls = 0;
+
+  constructor(options: GrantCoordinatorOptions) {
+    this.#options = options;
+  }
+
+  /** A shared access token still fresh enough, if an instance published one. */
+  async shared(mailbox: string, fresh: Freshness): Promise<SharedToken | undefined> {
+    if (!this.#options.cipher) return undefined;
+    return this.#usable(mailbox, await this.#read(mailbox), fresh, 0);
+  }
+
+  /**
+   * Runs `refresh` holding the mailbox's refresh right, fleet-wide, and publishes its token; an
+   * instance that cannot get the right waits for the holder's token instead.
+   * @param fresh whether a published token is still good enough to use
+   * @param mintedAfter and it was minted after this instant (a renewal refuses the token it replaces)
+   * @throws MailerError TOKEN_ENDPOINT_UNAVAILABLE when no token came within the wait; what refresh throws
+   */
+  async singleFlight(
+    mailbox: string,
+    options: { fresh: Freshness; mintedAfter?: number },
+    refresh: (state: LeaseState) => Promise<SharedToken>,
+  ): Promise<SharedToken> {
+    const { waitMs = 25_000, pollMs = 150 } = this.#options;
+    const deadline = Date.now() + waitMs;
+    const mintedAfter = options.mintedAfter ?? 0;
+    for (;;) {
+      const leased = await this.#lease(mailbox);
+      if (leased) {
+        // Someone may have refreshed between our look and our lease: take theirs, and give the right back.
+        const theirs = await this.#usable(mailbox, leased, options.fresh, mintedAfter);
+        if (theirs) {
+          await this.#giveBack(mailbox);
+          return theirs;
+        }
+        let token: SharedToken;
+        try {
+          token = await refresh({ revokedVersion: leased.revokedVersion });
+        } catch (error) {
+          await this.#giveBack(mailbox);
+          throw error;
+        }
+        await this.#publish(mailbox, token);
+        return token;
+      }
+      const current = await this.#read(mailbox);
+      const theirs = await this.#usable(mailbox, current, options.fresh, mintedAfter);
+      if (theirs) return theirs;
+      if (Date.now() > deadline) throw unavailable(mailbox, 'another instance is still refreshing the grant');
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+
+  /** Records that the provider refused the refresh token of this secret version: nobody presents it again. */
+  async markRevoked(mailbox: string, versionId: string): Promise<void> {
+    await this.#update(mailbox, {
+      UpdateExpression: 'SET revokedVersion = :version REMOVE #token, tokenExpiresAt',
+      ExpressionAttributeNames: { '#token': 'token' },
+      ExpressionAttributeValues: { ':version': { S: versionId } },
+    }).catch(() => undefined);
+  }
+
+  async #usable(
+    mailbox: string,
+    item: GrantItem | undefined,
+    fresh: Freshness,
+    mintedAfter: number,
+  ): Promise<SharedToken | undefined> {
+    const { cipher } = this.#options;
+    if (!cipher || !item?.token || !item.tokenExpiresAt) return undefined;
+    const mintedAt = item.tokenAt ?? 0;
+    if (!fresh(item.tokenExpiresAt, mintedAt) || mintedAt < mintedAfter) return undefined;
+    try {
+      return { accessToken: await cipher.open(mailbox, item.token), expiresAt: item.tokenExpiresAt };
+    } catch {
+      // A token that does not open (key changed, tampered) is as good as none: mint another.
+      return undefined;
+    }
+  }
+
+  /** @returns the item with our lease, or undefined when another instance holds an unexpired one. */
+  async #lease(mailbox: string): Promise<GrantItem | undefined> {
+    const now = Date.now();
+    try {
+      const { Attributes } = await this.#update(mailbox, {
+        UpdateExpression: 'SET leaseOwner = :me, leaseUntil = :until, expiration = :expiration',
+        ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now',
+        ExpressionAttributeValues: {
+          ':me': { S: this.#instance },
+          ':until': { N: String(now + (this.#options.leaseMs ?? 20_000)) },
+          ':now': { N: String(now) },
+          ':expiration': { N: String(Math.ceil(now / 1000) + DAY_SECONDS) },
+        },
+        ReturnValues: 'ALL_NEW',
+      });
+      return parse(Attributes);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw unavailable(mailbox, 'the grant coordination table failed', error);
+    }
+  }
+
+  async #publish(mailbox: string, token: SharedToken): Promise<void> {
+    const { cipher } = this.#options;
+    const sealed = cipher ? await cipher.seal(mailbox, token.accessToken).catch(() => undefined) : undefined;
+    await this.#update(mailbox, {
+      UpdateExpression: sealed
+        ? 'SET #token = :token, tokenExpiresAt = :expires, tokenAt = :at, expiration = :expiration REMOVE leaseOwner, leaseUntil, revokedVersion'
+        : 'REMOVE leaseOwner, leaseUntil, revokedVersion',
+      ConditionExpression: 'leaseOwner = :me',
+      ...(sealed ? { ExpressionAttributeNames: { '#token': 'token' } } : {}),
+      ExpressionAttributeValues: {
+        ':me': { S: this.#instance },
+        ...(sealed
+          ? {
+              ':token': { S: sealed },
+              ':expires': { N: String(token.expiresAt) },
+              ':at': { N: String(Date.now()) },
+              ':expiration': { N: String(Math.ceil(token.expiresAt / 1000) + DAY_SECONDS) },
+            }
+          : {}),
+      },
+    }).catch(() => undefined); // Our lease ran out meanwhile: the token is still ours to use.
+  }
+
+  async #giveBack(mailbox: string): Promise<void> {
+    await this.#update(mailbox, {
+      UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
+      ConditionExpression: 'leaseOwner = :me',
+      ExpressionAttributeValues: { ':me': { S: this.#instance } },
+    }).catch(() => undefined); // It expires by itself.
+  }
+
+  async #read(mailbox: string): Promise<GrantItem | undefined> {
+    this.calls++;
+    try {
+      const { Item } = await this.#options.dynamodb.send(
+        new GetItemCommand({ TableName: this.#options.tableName, Key: key(mailbox), ConsistentRead: true }),
+      );
+      return parse(Item);
+    } catch (error) {
+      throw unavailable(mailbox, 'the grant coordination table failed', error);
+    }
+  }
+
+  #update(
+    mailbox: string,
+    input: Omit<ConstructorParameters<typeof UpdateItemCommand>[0], 'TableName' | 'Key'>,
+  ) {
+    this.calls++;
+    return this.#options.dynamodb.send(
+      new UpdateItemCommand({ TableName: this.#options.tableName, Key: key(mailbox), ...input }),
+    );
+  }
+}
+
+const key = (mailbox: string) => ({ id: { S: `grant#${mailbox}` } });
+
+function parse(item: Record<string, { S?: string; N?: string }> | undefined): GrantItem | undefined {
+  if (!item) return undefined;
+  const number = (name: string) => (item[name]?.N !== undefined ? Number(item[name].N) : undefined);
+  return {
+    ...(item.leaseOwner?.S ? { leaseOwner: item.leaseOwner.S } : {}),
+    ...(number('leaseUntil') !== undefined ? { leaseUntil: number('leaseUntil')! } : {}),
+    ...(item.token?.S ? { token: item.token.S } : {}),
+    ...(number('tokenExpiresAt') !== undefined ? { tokenExpiresAt: number('tokenExpiresAt')! } : {}),
+    ...(number('tokenAt') !== undefined ? { tokenAt: number('tokenAt')! } : {}),
+    ...(item.revokedVersion?.S ? { revokedVersion: item.revokedVersion.S } : {}),
+  };
+}
