@@ -131,6 +131,7 @@ export class OAuthMailerStack extends Stack {
       providersJson,
       alertTopic: this.alerts.topic,
       connectBaseUrl: this.onboarding.baseUrl,
+      sendingTable: this.sender.table,
       ...(props.validationRate ? { rate: props.validationRate } : {}),
     });
     this.alerts.watch({

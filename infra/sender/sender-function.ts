@@ -55,6 +55,7 @@ export class SenderFunction extends Construct {
         [ENV.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,
         [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
         [ENV.sendingTableName]: this.table.tableName,
+        [ENV.mailboxKmsKeyId]: secrets.key.keyArn,
         [ENV.metricsNamespace]: METRICS_NAMESPACE,
       },
     });

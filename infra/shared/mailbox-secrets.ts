@@ -10,6 +10,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, type IConstruct } from 'constructs';
 import { OWNER_TAGS, STATUS_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import type { ProviderConfig } from '../../functions/shared/oauth/providers.ts';
+import { ACCESS_TOKEN_CONTEXT, ACCESS_TOKEN_PURPOSE } from '../../functions/shared/oauth/token-cipher.ts';
 import { acknowledge, policyHolder } from './nag.ts';
 
 export interface MailboxSecretsProps {
@@ -120,7 +121,10 @@ export class MailboxSecrets extends Construct {
     this.clientSecrets = clientSecrets;
   }
 
-  /** Read mailboxes, write back rotated tokens, record status tags; read the client secrets. */
+  /**
+   * Read mailboxes, write back rotated tokens, record status tags; read the client secrets; seal and
+   * open the access token the instances share.
+   */
   grantSenderAccess(grantee: iam.IGrantable & IConstruct): void {
     this.#grantMailboxes(grantee, [
       'secretsmanager:GetSecretValue',
@@ -129,6 +133,33 @@ export class MailboxSecrets extends Construct {
       'secretsmanager:UpdateSecretVersionStage',
     ]);
     this.#grantAccess(grantee);
+    this.#allowAccessTokenSealing(grantee.grantPrincipal);
+  }
+
+  /**
+   * The shared access token is sealed with the key directly (KMS Encrypt and Decrypt, not through
+   * Secrets Manager), and only with the encryption context that names that purpose.
+   */
+  #allowAccessTokenSealing(principal: iam.IPrincipal): void {
+    const purpose = {
+      StringEquals: { [`kms:EncryptionContext:${ACCESS_TOKEN_CONTEXT}`]: ACCESS_TOKEN_PURPOSE },
+    };
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [principal],
+        actions: ['kms:Encrypt', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: purpose,
+      }),
+    );
+    principal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SealSharedAccessTokens',
+        actions: ['kms:Encrypt', 'kms:Decrypt'],
+        resources: [this.key.keyArn],
+        conditions: purpose,
+      }),
+    );
   }
 
   /** Status tags, client secrets and key use: what every function that holds mailbox tokens needs. */

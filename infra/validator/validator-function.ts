@@ -1,5 +1,6 @@
 /** The validator (functions/validator), run hourly by EventBridge Scheduler and on demand. */
 import { type CfnElement, Duration, Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -17,6 +18,8 @@ export interface ValidatorFunctionProps {
   readonly alertTopic: sns.ITopic;
   /** The onboarding API's base URL, for reconnect links. */
   readonly connectBaseUrl: string;
+  /** The sender's table: refreshes are coordinated with the senders there, and the access token shared. */
+  readonly sendingTable: dynamodb.ITableV2;
   /** @default Duration.hours(1) */
   readonly rate?: Duration;
   /** @default 10 */
@@ -44,10 +47,14 @@ export class ValidatorFunction extends Construct {
         [ENV.smtpProbe]: String(props.smtpProbe ?? VALIDATOR_DEFAULTS.smtpProbe),
         [ENV.alertTopicArn]: props.alertTopic.topicArn,
         [ENV.connectBaseUrl]: props.connectBaseUrl,
+        [ENV.sendingTableName]: props.sendingTable.tableName,
+        [ENV.mailboxKmsKeyId]: props.secrets.key.keyArn,
       },
     });
     const fn = this.handler.function;
     props.secrets.grantValidatorAccess(fn);
+    // The refresh lease and the shared token (grant#<mailbox> items): read, and conditional updates.
+    props.sendingTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     props.alertTopic.grantPublish(fn);
     acknowledgeEncryptedTopicPublish(fn);
     const invoker = new iam.Role(this, 'ScheduleRole', {

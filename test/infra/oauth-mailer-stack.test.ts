@@ -169,12 +169,28 @@ describe('infra: OAuthMailerStack', () => {
     const clientSecretsOnly = statements.find(
       (statement) => statement.Sid === 'AccountWritesClientSecretsOnly',
     )!;
+    const sealing = statements.filter((statement) =>
+      JSON.stringify(statement.Condition ?? {}).includes('access-token'),
+    );
     const users = statements.filter(
       (statement) =>
         actionsOf(statement).some((action) => /Decrypt|GenerateDataKey|\*/.test(action)) &&
         statement !== root &&
-        statement !== clientSecretsOnly,
+        statement !== clientSecretsOnly &&
+        !sealing.includes(statement),
     );
+    // The shared access token: sealed directly with the key by the sender and the validator, only
+    // with the encryption context of that purpose.
+    assert.deepEqual(
+      sealing.map((statement) => statement.Principal),
+      [senderRoleId, validatorRoleId].map((roleId) => ({ AWS: { 'Fn::GetAtt': [roleId, 'Arn'] } })),
+    );
+    for (const statement of sealing) {
+      assert.deepEqual(actionsOf(statement).sort(), ['kms:Decrypt', 'kms:Encrypt']);
+      assert.deepEqual(statement.Condition, {
+        StringEquals: { 'kms:EncryptionContext:oauth-mailer:purpose': 'access-token' },
+      });
+    }
     assert.deepEqual(
       users.map((statement) => statement.Principal),
       [senderRoleId, onboardingRoleId, validatorRoleId].map((roleId) => ({

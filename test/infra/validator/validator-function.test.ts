@@ -44,4 +44,14 @@ describe('infra: ValidatorFunction', () => {
     assert.ok(!actions.has('secretsmanager:CreateSecret'), 'it never creates a mailbox');
     assert.ok(!actions.has('secretsmanager:DeleteSecret'));
   });
+
+  it("coordinates refreshes with the senders in the sender's table, sharing the token sealed with the mailbox key", () => {
+    const dynamo = statements.filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+    );
+    assert.deepEqual(dynamo.flatMap(actionsOf).sort(), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    assert.match(JSON.stringify(dynamo[0]?.Resource), /SendingSendingState/);
+    const sealing = statements.find((statement) => statement.Sid === 'SealSharedAccessTokens');
+    assert.deepEqual(actionsOf(sealing!).sort(), ['kms:Decrypt', 'kms:Encrypt']);
+  });
 });
