@@ -190,6 +190,9 @@ export async function validate(target: Target, args: Args) {
         [ENV.providers]: target.providersJson,
         [ENV.mailboxSecretPrefix]: target.mailboxSecretPrefix,
         [ENV.connectBaseUrl]: target.connectBaseUrl,
+        // Refreshes coordinated with the running senders: the CLI never presents a refresh token alone.
+        ...(target.sendingTableName ? { [ENV.sendingTableName]: target.sendingTableName } : {}),
+        ...(target.mailboxKmsKeyId ? { [ENV.mailboxKmsKeyId]: target.mailboxKmsKeyId } : {}),
       }),
       telemetry,
     );

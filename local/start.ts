@@ -125,6 +125,8 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
       [ENV.providers]: providersJson,
       [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
       [ENV.connectBaseUrl]: baseUrl,
+      [ENV.sendingTableName]: SENDING_TABLE,
+      [ENV.mailboxKmsKeyId]: harness.mailboxKeyId(),
     }),
     createTelemetry('validator'),
   );
@@ -142,6 +144,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     connectBaseUrl: baseUrl,
     sendingTableName: SENDING_TABLE,
     stateTableName: STATE_TABLE,
+    mailboxKmsKeyId: harness.mailboxKeyId(),
     environment: harness.awsEnv(),
   };
   const targetFile = options.targetFile ?? join(projectRoot, '.cache', 'local', 'target.json');

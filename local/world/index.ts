@@ -67,6 +67,8 @@ export interface World {
   senderConfig(queues: TestQueues, overrides?: Partial<SenderConfig>): SenderConfig;
   /** The validator's settings as its loader reads them, pointed at these servers. */
   validatorConfig(overrides?: Partial<ValidatorConfig>): ValidatorConfig;
+  /** The emulated account's mailbox key (it changes at every reset). */
+  mailboxKeyId(): string;
   /** Ends the access token the instances share for a mailbox, as its expiry would: the next use refreshes. */
   expireSharedToken(address: string): Promise<void>;
   /** Every token and secret the servers issued or hold: none may appear in any output. */
@@ -255,6 +257,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       }),
       ...overrides,
     }),
+    mailboxKeyId: () => mailboxKeyId,
     async expireSharedToken(address) {
       await dynamodb.send(
         new DeleteItemCommand({

@@ -44,9 +44,10 @@ export class Notifier {
       '',
       ADVICE[attention.status],
       '',
+      `Reconnect: \`npx oauth-mailer connect ${attention.provider} --for ${attention.mailbox}\` prints a one-time link for the mailbox's owner, who signs in as before (the same account needs no approval).`,
       reconnect
-        ? `Reconnect: ${reconnect}`
-        : 'Reconnect: open the stack output ConnectUrl for this provider.',
+        ? `Where the deployment allow-lists the mailbox, its owner can open ${reconnect} instead.`
+        : 'Where the deployment allow-lists the mailbox, its owner can open the stack output ConnectUrl for this provider instead.',
       `Error code: ${attention.errorCode}. Runbook: docs/runbook.md (MailboxesNeedAttention).`,
     ].join('\n');
     const { client, sdk } = await this.#sns.load();
