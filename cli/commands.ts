@@ -182,6 +182,10 @@ export async function validate(target: Target, args: Args) {
     summary = JSON.parse(new TextDecoder().decode(Payload)) as Record<string, unknown>;
     if (FunctionError) throw new Error(`the validator failed: ${JSON.stringify(summary)}`);
   } else {
+    // Without the senders' table the validator would refresh outside their lease: a grant lost under
+    // strict rotation. Local mode's target names it.
+    if (!target.sendingTableName)
+      throw new UsageError('this target names no sending table: cannot validate safely');
     const telemetry = createTelemetry('validator');
     telemetry.logger.setLogLevel('SILENT');
     Object.assign(telemetry.metrics, { publishStoredMetrics: () => undefined });

@@ -75,7 +75,12 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     fallback: SENDER_DEFAULTS.connectionLeaseSeconds,
     min: 5,
   });
-  const tokenTimeoutMs = number(ENV.tokenTimeoutMs, { fallback: SENDER_DEFAULTS.tokenTimeoutMs, min: 100 });
+  // At most 30 s: the refresh right (a 60 s lease) must outlast the slowest token request.
+  const tokenTimeoutMs = number(ENV.tokenTimeoutMs, {
+    fallback: SENDER_DEFAULTS.tokenTimeoutMs,
+    min: 100,
+    max: 30_000,
+  });
   const retryScale = number(ENV.retryDelayScale, {
     fallback: 1,
     min: 0,

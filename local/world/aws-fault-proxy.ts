@@ -15,6 +15,8 @@ export interface FaultProxy {
   throttleNext: number;
   /** Secrets Manager requests seen (benchmarks count them). */
   secretsManagerCalls: number;
+  /** Throttle the next this many requests of an operation, by its target (`secretsmanager.UpdateSecretVersionStage`). */
+  readonly failNext: Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -26,14 +28,17 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     throttled: 0,
     throttleNext: 0,
     secretsManagerCalls: 0,
+    failNext: new Map(),
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   const server: Server = createServer((incoming, outgoing) => {
     const target = String(incoming.headers['x-amz-target'] ?? '');
     const secretsManager = target.startsWith('secretsmanager.');
     if (secretsManager) proxy.secretsManagerCalls++;
-    if (secretsManager && (proxy.throttleNext > 0 || Math.random() < proxy.throttleRate)) {
-      proxy.throttleNext = Math.max(0, proxy.throttleNext - 1);
+    const aimed = proxy.failNext.get(target) ?? 0;
+    if (aimed > 0) proxy.failNext.set(target, aimed - 1);
+    if (aimed > 0 || (secretsManager && (proxy.throttleNext > 0 || Math.random() < proxy.throttleRate))) {
+      if (aimed === 0) proxy.throttleNext = Math.max(0, proxy.throttleNext - 1);
       proxy.throttled++;
       incoming.resume();
       outgoing.writeHead(400, {

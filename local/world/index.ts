@@ -4,7 +4,7 @@
  * real clients. Every test file starts one with `startWorld()` and resets it between tests.
  */
 
-import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -259,10 +259,13 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     }),
     mailboxKeyId: () => mailboxKeyId,
     async expireSharedToken(address) {
+      // The token only: a lease or a rotation waiting to be written back stays, as at a real expiry.
       await dynamodb.send(
-        new DeleteItemCommand({
+        new UpdateItemCommand({
           TableName: SENDING_TABLE,
           Key: { id: { S: `grant#${address.toLowerCase()}` } },
+          UpdateExpression: 'REMOVE #token, tokenExpiresAt',
+          ExpressionAttributeNames: { '#token': 'token' },
         }),
       );
     },

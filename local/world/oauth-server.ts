@@ -120,6 +120,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   const rotates = profile !== 'google';
   const tokenRequests: TokenRequestRecord[] = [];
   const tokenFaults: TokenFault[] = [];
+  const presentedRefreshTokens = new Set<string>();
   const load = { inFlight: 0, maxInFlight: 0 };
 
   let handler: Parameters<typeof createServer>[1] = (_req, res) => res.end();
@@ -267,6 +268,33 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     };
   }
 
+  /**
+   * Strict reuse detection that also catches two presentations at the same moment: oidc-provider's own
+   * (find, then consume, several awaits apart) lets concurrent ones both through. The first
+   * presentation of a refresh token is recorded before anything else; any later one revokes the grant.
+   */
+  async function reusedRefreshToken(ctx: KoaContextWithOIDC): Promise<boolean> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
+    const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    // Parsed here, so oidc-provider reads it from req.body.
+    (ctx.req as typeof ctx.req & { body?: unknown }).body = Object.fromEntries(params);
+    const presented = params.get('grant_type') === 'refresh_token' ? params.get('refresh_token') : null;
+    if (!presented) return false;
+    if (!presentedRefreshTokens.has(presented)) {
+      presentedRefreshTokens.add(presented);
+      return false;
+    }
+    await handle.revoke(presented).catch(() => undefined);
+    ctx.status = 400;
+    ctx.body = {
+      error: 'invalid_grant',
+      error_description: 'refresh token reuse detected; the grant is revoked',
+    };
+    tokenRequests.push({ grantType: 'refresh_token', refreshToken: presented, status: 400 });
+    return true;
+  }
+
   async function answerTokenRequest(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
     const chaos = handle.chaos;
     const fault =
@@ -285,6 +313,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
       tokenRequests.push({ grantType: 'faulted', status: fault.status });
       return;
     }
+    if (profile === 'strict' && (await reusedRefreshToken(ctx))) return;
     await next();
     const params = ctx.oidc?.params as { grant_type?: string; refresh_token?: string } | undefined;
     tokenRequests.push({

@@ -170,7 +170,7 @@ describe('infra: OAuthMailerStack', () => {
       (statement) => statement.Sid === 'AccountWritesClientSecretsOnly',
     )!;
     const sealing = statements.filter((statement) =>
-      JSON.stringify(statement.Condition ?? {}).includes('access-token'),
+      JSON.stringify(statement.Condition ?? {}).includes('grant-coordination'),
     );
     const users = statements.filter(
       (statement) =>
@@ -188,7 +188,7 @@ describe('infra: OAuthMailerStack', () => {
     for (const statement of sealing) {
       assert.deepEqual(actionsOf(statement).sort(), ['kms:Decrypt', 'kms:Encrypt']);
       assert.deepEqual(statement.Condition, {
-        StringEquals: { 'kms:EncryptionContext:oauth-mailer:purpose': 'access-token' },
+        StringEquals: { 'kms:EncryptionContext:oauth-mailer:purpose': 'grant-coordination' },
       });
     }
     assert.deepEqual(

@@ -2,6 +2,7 @@
  * Mailbox credentials in Secrets Manager: cached reads, compare-and-swap write-back of rotated
  * refresh tokens, and the status tags.
  */
+import { randomUUID } from 'node:crypto';
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -175,10 +176,13 @@ export class MailboxStore {
    * The mailbox's credentials, cached.
    * @throws MailerError MAILBOX_UNKNOWN when no secret exists, SECRET_STORE_UNAVAILABLE on any AWS failure.
    */
-  get(address: string, options: { fresh?: boolean } = {}): Promise<StoredMailbox> {
+  async get(address: string, options: { fresh?: boolean } = {}): Promise<StoredMailbox> {
     const key = normalizeAddress(address);
-    if (options.fresh) this.#cache.delete(key);
-    return this.#cache.getOrLoad(key, () => this.#read(key));
+    if (!options.fresh) return this.#cache.getOrLoad(key, () => this.#read(key));
+    // Its own read, never one that started earlier: the refresh token presented must be the newest.
+    const stored = await this.#read(key);
+    this.#cache.set(key, stored);
+    return stored;
   }
 
   async #read(address: string): Promise<StoredMailbox> {
@@ -216,22 +220,30 @@ export class MailboxStore {
     const address = normalizeAddress(base.secret.address);
     const secretId = this.#secretId(address);
     const secret: MailboxSecret = { ...base.secret, refreshToken, updatedAt: new Date().toISOString() };
+    // The only copy of a rotated refresh token is in this write: passing faults are retried, and the
+    // request token makes a retried put land on the same version rather than a second one.
+    const clientRequestToken = randomUUID();
     try {
-      const put = await this.#client.send(
-        new PutSecretValueCommand({
-          SecretId: secretId,
-          SecretString: JSON.stringify(secret),
-          VersionStages: [PENDING_STAGE],
-        }),
+      const put = await retried(() =>
+        this.#client.send(
+          new PutSecretValueCommand({
+            SecretId: secretId,
+            SecretString: JSON.stringify(secret),
+            VersionStages: [PENDING_STAGE],
+            ClientRequestToken: clientRequestToken,
+          }),
+        ),
       );
       // Moving AWSCURRENT fails unless it is still on the version we read: a compare-and-swap.
-      await this.#client.send(
-        new UpdateSecretVersionStageCommand({
-          SecretId: secretId,
-          VersionStage: 'AWSCURRENT',
-          RemoveFromVersionId: base.versionId,
-          MoveToVersionId: put.VersionId,
-        }),
+      await retried(() =>
+        this.#client.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId: secretId,
+            VersionStage: 'AWSCURRENT',
+            RemoveFromVersionId: base.versionId,
+            MoveToVersionId: put.VersionId,
+          }),
+        ),
       );
       this.#cache.set(address, { secret, versionId: put.VersionId! });
       return 'saved';
@@ -298,6 +310,18 @@ export class MailboxStore {
  */
 const ownerOf = (secret: MailboxSecret): string | undefined =>
   secret.accountId ? sha256(`${secret.provider}\n${secret.accountId}`) : undefined;
+
+/** Three tries, 200 and 400 ms apart, for anything but a refused compare-and-swap. */
+async function retried<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= 2 || awsErrorName(error) === 'InvalidParameterException') throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+    }
+  }
+}
 
 const safeJson = (text: string | undefined): unknown => {
   try {

@@ -10,7 +10,7 @@ import { type MailboxStatus, normalizeAddress } from '../mailbox/secret-shape.ts
 import type { MailboxStore, StoredMailbox, WriteBackResult } from '../mailbox/store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import type { ClientSecrets } from './client-secrets.ts';
-import type { GrantCoordinator } from './grant-coordinator.ts';
+import type { GrantCoordinator, LeaseState, UnsavedRefresh } from './grant-coordinator.ts';
 import type { ProviderConfig } from './providers.ts';
 import { requestToken, type TokenResponse } from './token-endpoint.ts';
 
@@ -59,6 +59,8 @@ export interface MintedToken {
   readonly mailbox: StoredMailbox;
   readonly provider: ProviderConfig;
   readonly response: TokenResponse;
+  /** The newest refresh token when writing it to the secret failed: it must not be lost. */
+  readonly unsaved?: UnsavedRefresh | undefined;
 }
 
 /** A revocation this instance remembers: the error, the secret version refused, and when it looked last. */
@@ -91,9 +93,15 @@ export class AccessTokens {
     const renewing = options.renew ? Date.now() : undefined;
     if (renewing) this.#cache.delete(key);
     await this.#stillRevoked(key);
+    if (renewing) {
+      // Its own load: one begun before the server refused the token may return that same token.
+      const token = await this.#obtain(key, renewing);
+      this.#cache.set(key, token, this.#cacheFor(token));
+      return token;
+    }
     return this.#cache.getOrLoad(
       key,
-      () => this.#obtain(key, renewing),
+      () => this.#obtain(key, undefined),
       (token) => this.#cacheFor(token),
     );
   }
@@ -111,9 +119,18 @@ export class AccessTokens {
   /** A token from the fleet's shared one, or minted holding the mailbox's refresh right. */
   async #obtain(key: string, renewing: number | undefined): Promise<AccessToken> {
     const { coordinator } = this.#options;
-    const mintHere = async (revokedVersion?: string) => {
-      const { response } = await this.mint(key, { fresh: coordinator !== undefined, revokedVersion });
-      return { accessToken: response.accessToken, expiresAt: Date.now() + response.expiresIn * 1000 };
+    const mintHere = async (state?: LeaseState) => {
+      const { response, unsaved } = await this.mint(key, {
+        fresh: coordinator !== undefined,
+        revokedVersion: state?.revokedVersion,
+        confirmLease: state?.confirm,
+        unsaved: state?.unsaved,
+      });
+      return {
+        accessToken: response.accessToken,
+        expiresAt: Date.now() + response.expiresIn * 1000,
+        unsaved,
+      };
     };
     if (!coordinator) return mintHere();
     const fresh = (expiresAt: number, mintedAt: number) =>
@@ -123,7 +140,7 @@ export class AccessTokens {
       if (shared) return shared;
     }
     return coordinator.singleFlight(key, { fresh, ...(renewing ? { mintedAfter: renewing } : {}) }, (state) =>
-      mintHere(state.revokedVersion),
+      mintHere(state),
     );
   }
 
@@ -158,7 +175,15 @@ export class AccessTokens {
    */
   async mint(
     address: string,
-    options: { fresh?: boolean; revokedVersion?: string | undefined; retried?: boolean } = {},
+    options: {
+      fresh?: boolean;
+      revokedVersion?: string | undefined;
+      retried?: boolean;
+      /** Extends the refresh right; throws when it was lost. */
+      confirmLease?: () => Promise<void>;
+      /** A rotated refresh token an earlier holder could not write back (used while the secret is unchanged). */
+      unsaved?: UnsavedRefresh | undefined;
+    } = {},
   ): Promise<MintedToken> {
     const { store, clientSecrets, events, coordinator } = this.#options;
     // Holding the refresh right: read uncached, so the refresh token presented is the one last issued.
@@ -176,12 +201,18 @@ export class AccessTokens {
     const provider = this.providerFor(mailbox);
     const clientSecret = await clientSecrets.get(provider);
     const { secret } = mailbox;
+    // The newest refresh token: the secret's, unless a rotation after it could not be written back.
+    const carried =
+      options.unsaved?.baseVersion === mailbox.versionId ? options.unsaved.refreshToken : undefined;
+    const presented = carried ?? secret.refreshToken ?? '';
     const params: Record<string, string> =
       secret.grantType === 'client_credentials'
         ? { grant_type: 'client_credentials', scope: provider.appScope ?? '' }
-        : { grant_type: 'refresh_token', refresh_token: secret.refreshToken ?? '' };
+        : { grant_type: 'refresh_token', refresh_token: presented };
     if (secret.grantType === 'refresh_token' && provider.refreshScope) params.scope = provider.refreshScope;
 
+    // The refresh right must still be ours right before the token goes out (a slow step may have outlived it).
+    if (secret.grantType === 'refresh_token') await options.confirmLease?.();
     this.requests++;
     events?.tokenRequested?.(address, provider.id);
     let response: TokenResponse;
@@ -197,7 +228,8 @@ export class AccessTokens {
     } catch (error) {
       if (error instanceof MailerError && error.code === 'MAILBOX_REVOKED') {
         // A reconnect, or another instance's rotation, may have replaced the token since our read.
-        const latest = await store.get(address, { fresh: true });
+        // A read that fails counts as "unchanged": better one remembered revocation than a token presented twice.
+        const latest = await store.get(address, { fresh: true }).catch(() => mailbox);
         if (!options.retried && latest.versionId !== mailbox.versionId) {
           return this.mint(address, { ...options, fresh: true, retried: true });
         }
@@ -217,13 +249,16 @@ export class AccessTokens {
       throw error;
     }
 
-    if (response.refreshToken && response.refreshToken !== secret.refreshToken) {
-      const result = await store
-        .saveRefreshToken(mailbox, response.refreshToken)
-        .catch((): 'failed' => 'failed');
+    // The newest refresh token goes into the secret; if it cannot, it travels on sealed (never lost).
+    const newest =
+      response.refreshToken && response.refreshToken !== presented ? response.refreshToken : carried;
+    let unsaved: UnsavedRefresh | undefined;
+    if (newest && newest !== secret.refreshToken) {
+      const result = await store.saveRefreshToken(mailbox, newest).catch((): 'failed' => 'failed');
       events?.refreshTokenRotated?.(address, result);
+      if (result === 'failed') unsaved = { refreshToken: newest, baseVersion: mailbox.versionId };
     }
-    return { mailbox, provider, response };
+    return { mailbox, provider, response, unsaved };
   }
 
   /** The provider a mailbox belongs to. */

@@ -26,6 +26,17 @@ export interface SharedToken {
   readonly expiresAt: number;
 }
 
+/** A rotated refresh token whose write-back to the secret failed, and the secret version it replaces. */
+export interface UnsavedRefresh {
+  readonly refreshToken: string;
+  readonly baseVersion: string;
+}
+
+/** What a refresh gives the coordinator: the token to share, and a rotation the secret does not hold yet. */
+export interface RefreshResult extends SharedToken {
+  readonly unsaved?: UnsavedRefresh | undefined;
+}
+
 export interface GrantCoordinatorOptions {
   readonly dynamodb: DynamoDBClient;
   readonly tableName: string;
@@ -45,18 +56,36 @@ interface GrantItem {
   readonly tokenExpiresAt?: number;
   readonly tokenAt?: number;
   readonly revokedVersion?: string;
+  readonly unsavedRefresh?: string;
+  readonly unsavedBase?: string;
 }
 
 /** Whether a token minted at `mintedAt` and expiring at `expiresAt` is still good enough to use. */
 export type Freshness = (expiresAt: number, mintedAt: number) => boolean;
 
-/** What the holder of the refresh right learns before it refreshes. */
+/** What the holder of the refresh right learns before it refreshes, and how it keeps the right. */
 export interface LeaseState {
   /** The secret version whose refresh token the provider refused, if any. */
   readonly revokedVersion?: string | undefined;
+  /**
+   * The newest refresh token, when its write-back failed: the holder presents it instead of the
+   * secret's, while the secret is still at `baseVersion` (a reconnect since makes it moot).
+   */
+  readonly unsaved?: UnsavedRefresh | undefined;
+  /**
+   * Extends the lease; call it right before presenting the refresh token.
+   * @throws MailerError TOKEN_ENDPOINT_UNAVAILABLE when the lease was lost (another instance may refresh)
+   */
+  readonly confirm: () => Promise<void>;
 }
 
 const DAY_SECONDS = 86_400;
+/**
+ * How long the refresh right lasts without being extended: longer than the slowest token request the
+ * settings allow (TOKEN_TIMEOUT_MS, at most 30 s) plus the secret's read and write-back, so a holder
+ * still refreshing is never overtaken; it is extended again right before the token goes out.
+ */
+export const DEFAULT_LEASE_MS = 60_000;
 const unavailable = (mailbox: string, reason: string, error?: unknown) =>
   new MailerError('TOKEN_ENDPOINT_UNAVAILABLE', `${reason} for ${mailbox}`, {
     mailbox,
@@ -89,9 +118,9 @@ export class GrantCoordinator {
   async singleFlight(
     mailbox: string,
     options: { fresh: Freshness; mintedAfter?: number },
-    refresh: (state: LeaseState) => Promise<SharedToken>,
+    refresh: (state: LeaseState) => Promise<RefreshResult>,
   ): Promise<SharedToken> {
-    const { waitMs = 25_000, pollMs = 150 } = this.#options;
+    const { waitMs = DEFAULT_LEASE_MS + 5_000, pollMs = 150 } = this.#options;
     const deadline = Date.now() + waitMs;
     const mintedAfter = options.mintedAfter ?? 0;
     for (;;) {
@@ -103,9 +132,13 @@ export class GrantCoordinator {
           await this.#giveBack(mailbox);
           return theirs;
         }
-        let token: SharedToken;
+        let token: RefreshResult;
         try {
-          token = await refresh({ revokedVersion: leased.revokedVersion });
+          token = await refresh({
+            revokedVersion: leased.revokedVersion,
+            unsaved: await this.#openUnsaved(mailbox, leased),
+            confirm: () => this.#extend(mailbox),
+          });
         } catch (error) {
           await this.#giveBack(mailbox);
           throw error;
@@ -157,7 +190,7 @@ export class GrantCoordinator {
         ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now',
         ExpressionAttributeValues: {
           ':me': { S: this.#instance },
-          ':until': { N: String(now + (this.#options.leaseMs ?? 20_000)) },
+          ':until': { N: String(now + this.#leaseMs) },
           ':now': { N: String(now) },
           ':expiration': { N: String(Math.ceil(now / 1000) + DAY_SECONDS) },
         },
@@ -170,15 +203,68 @@ export class GrantCoordinator {
     }
   }
 
-  async #publish(mailbox: string, token: SharedToken): Promise<void> {
+  /** Extends our lease, only while it is still ours and unexpired. */
+  async #extend(mailbox: string): Promise<void> {
+    const now = Date.now();
+    try {
+      await this.#update(mailbox, {
+        UpdateExpression: 'SET leaseUntil = :until',
+        ConditionExpression: 'leaseOwner = :me AND leaseUntil > :now',
+        ExpressionAttributeValues: {
+          ':me': { S: this.#instance },
+          ':now': { N: String(now) },
+          ':until': { N: String(now + this.#leaseMs) },
+        },
+      });
+    } catch (error) {
+      throw unavailable(
+        mailbox,
+        error instanceof ConditionalCheckFailedException
+          ? 'the refresh right ran out before the refresh token went out'
+          : 'the grant coordination table failed',
+        error,
+      );
+    }
+  }
+
+  get #leaseMs(): number {
+    return this.#options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  async #openUnsaved(mailbox: string, item: GrantItem): Promise<UnsavedRefresh | undefined> {
+    const { cipher } = this.#options;
+    if (!cipher || !item.unsavedRefresh || !item.unsavedBase) return undefined;
+    const refreshToken = await cipher
+      .open(mailbox, item.unsavedRefresh, 'refresh-token')
+      .catch(() => undefined);
+    return refreshToken ? { refreshToken, baseVersion: item.unsavedBase } : undefined;
+  }
+
+  async #publish(mailbox: string, token: RefreshResult): Promise<void> {
     const { cipher } = this.#options;
     const sealed = cipher ? await cipher.seal(mailbox, token.accessToken).catch(() => undefined) : undefined;
+    const unsaved =
+      cipher && token.unsaved
+        ? await cipher.seal(mailbox, token.unsaved.refreshToken, 'refresh-token').catch(() => undefined)
+        : undefined;
+    const set = [
+      ...(sealed
+        ? ['#token = :token', 'tokenExpiresAt = :expires', 'tokenAt = :at', 'expiration = :expiration']
+        : []),
+      ...(unsaved ? ['unsavedRefresh = :unsaved', 'unsavedBase = :base'] : []),
+    ];
+    // Unsealed (no key, or KMS failed): no token of an older mint may stay for the others to use.
+    const remove = [
+      'leaseOwner',
+      'leaseUntil',
+      'revokedVersion',
+      ...(sealed ? [] : ['#token', 'tokenExpiresAt']),
+      ...(unsaved ? [] : ['unsavedRefresh', 'unsavedBase']),
+    ];
     await this.#update(mailbox, {
-      UpdateExpression: sealed
-        ? 'SET #token = :token, tokenExpiresAt = :expires, tokenAt = :at, expiration = :expiration REMOVE leaseOwner, leaseUntil, revokedVersion'
-        : 'REMOVE leaseOwner, leaseUntil, revokedVersion',
+      UpdateExpression: `${set.length > 0 ? `SET ${set.join(', ')} ` : ''}REMOVE ${remove.join(', ')}`,
       ConditionExpression: 'leaseOwner = :me',
-      ...(sealed ? { ExpressionAttributeNames: { '#token': 'token' } } : {}),
+      ExpressionAttributeNames: { '#token': 'token' },
       ExpressionAttributeValues: {
         ':me': { S: this.#instance },
         ...(sealed
@@ -189,6 +275,7 @@ export class GrantCoordinator {
               ':expiration': { N: String(Math.ceil(token.expiresAt / 1000) + DAY_SECONDS) },
             }
           : {}),
+        ...(unsaved ? { ':unsaved': { S: unsaved }, ':base': { S: token.unsaved!.baseVersion } } : {}),
       },
     }).catch(() => undefined); // Our lease ran out meanwhile: the token is still ours to use.
   }
@@ -236,5 +323,7 @@ function parse(item: Record<string, { S?: string; N?: string }> | undefined): Gr
     ...(number('tokenExpiresAt') !== undefined ? { tokenExpiresAt: number('tokenExpiresAt')! } : {}),
     ...(number('tokenAt') !== undefined ? { tokenAt: number('tokenAt')! } : {}),
     ...(item.revokedVersion?.S ? { revokedVersion: item.revokedVersion.S } : {}),
+    ...(item.unsavedRefresh?.S ? { unsavedRefresh: item.unsavedRefresh.S } : {}),
+    ...(item.unsavedBase?.S ? { unsavedBase: item.unsavedBase.S } : {}),
   };
 }

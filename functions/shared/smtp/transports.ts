@@ -74,9 +74,10 @@ export class SmtpTransports {
       transport = new Mail(new SMTPPool(options), options);
       // nodemailer asks for a token at every AUTH, with renew=true after the server rejected one.
       transport.set('oauth2_provision_cb', (user, renew, callback) => {
-        if (renew) this.#renewedAt.set(user, Date.now());
         this.#tokens.get(user, { renew }).then(
           (token) => {
+            // A fresh token handed over after the server refused one: a second refusal is the grant's.
+            if (renew) this.#renewedAt.set(user, Date.now());
             const until = this.#authenticatedUntil.get(key) ?? Number.POSITIVE_INFINITY;
             this.#authenticatedUntil.set(key, Math.min(until, token.expiresAt));
             callback(null, token.accessToken, token.expiresAt);

@@ -7,10 +7,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import {
+  DescribeSecretCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { enqueue, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
+import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { STRICT_ACCESS_TOKEN_TTL_SECONDS } from '../../../local/world/index.ts';
 import { aMessage, newSender, newValidator, startSenderWorkers } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -69,6 +74,7 @@ describe('sender: token lifecycle under strict refresh-token rotation', () => {
     assert.equal(new Set(sent).size, queued, 'each once');
     const stored = await readSecretJson<MailboxSecret>(harness.secretsManager, secretName);
     const presented = strict().tokenRequests.map((request) => request.refreshToken);
+    assert.equal(new Set(presented).size, presented.length, 'no refresh token presented twice, even at once');
     assert.ok(
       !presented.includes(stored.refreshToken),
       'the stored refresh token is the newest, never used yet',
@@ -105,6 +111,35 @@ describe('sender: token lifecycle under strict refresh-token rotation', () => {
     assert.deepEqual(subjects(), ['before', 'after']);
     assert.deepEqual(refused(), []);
     assert.equal(await statusOf(secretName), 'active');
+  });
+
+  it('keeps a rotated refresh token whose write-back failed, and the next holder presents it, not the stale one', async () => {
+    const { secretName } = await connect();
+    const queues = await harness.createQueues();
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const throughProxy = new SecretsManagerClient({ endpoint: proxy.endpoint });
+    try {
+      // The secret cannot take the rotated token: every try to move AWSCURRENT is throttled.
+      proxy.failNext.set('secretsmanager.UpdateSecretVersionStage', 10);
+      const first = context.track(newSender(harness, queues, { secretsManager: throughProxy }));
+      await first.enqueue(aMessage({ from: MAILBOX, subject: 'first' }));
+      await first.drain();
+      assert.equal(first.telemetry.metricSum('RefreshTokenWriteFailures'), 1);
+      proxy.failNext.clear();
+
+      await harness.expireSharedToken(MAILBOX);
+      const next = context.track(newSender(harness, queues));
+      await next.enqueue(aMessage({ from: MAILBOX, subject: 'next' }));
+      await next.drain();
+    } finally {
+      throughProxy.destroy();
+      await proxy.stop();
+    }
+
+    assert.deepEqual(subjects(), ['first', 'next']);
+    assert.deepEqual(refused(), [], 'the stale refresh token was never presented again');
+    const stored = await readSecretJson<MailboxSecret>(harness.secretsManager, secretName);
+    assert.equal((await strict().introspect(stored.refreshToken!)).active, true, 'the secret caught up');
   });
 
   it('stops sending within one access-token lifetime after the grant is revoked, though a connection is open', async () => {
