@@ -1,10 +1,45 @@
 /**
  * A fault proxy in front of the AWS emulator: forwards every request, but answers a share of the
  * Secrets Manager ones as AWS does when it throttles (HTTP 400, ThrottlingException). moto has no way
- * to produce throttling; this keeps the real SDK client and its retry logic in the path.
+ * to produce throttling; this keeps the real SDK client and its retry logic in the path. With
+ * `quotas` on it also enforces Secrets Manager's per-Region request quotas (../shared/docs/
+ * provider-facts.md) as token buckets, so a design that calls faster than AWS allows meets the same
+ * throttling it would in AWS.
  */
 import { createServer, request as forward, type Server } from 'node:http';
 import { listen } from './listen.ts';
+
+/** Secrets Manager's request quotas per second, by the operations that share each (not adjustable). */
+export const SECRETS_MANAGER_QUOTAS: ReadonlyArray<{
+  readonly operations: readonly string[];
+  readonly perSecond: number;
+}> = [
+  { operations: ['GetSecretValue'], perSecond: 10_000 },
+  { operations: ['DescribeSecret'], perSecond: 40_000 },
+  { operations: ['ListSecrets'], perSecond: 100 },
+  { operations: ['BatchGetSecretValue'], perSecond: 100 },
+  { operations: ['PutSecretValue', 'UpdateSecret', 'UpdateSecretVersionStage'], perSecond: 50 },
+  { operations: ['TagResource', 'UntagResource'], perSecond: 50 },
+];
+
+/** One quota: a bucket of a second's worth of calls, refilled continuously. */
+class Bucket {
+  readonly #perSecond: number;
+  #tokens: number;
+  #at = Date.now();
+  constructor(perSecond: number) {
+    this.#perSecond = perSecond;
+    this.#tokens = perSecond;
+  }
+  take(): boolean {
+    const now = Date.now();
+    this.#tokens = Math.min(this.#perSecond, this.#tokens + ((now - this.#at) / 1000) * this.#perSecond);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
 
 export interface FaultProxy {
   readonly endpoint: string;
@@ -17,11 +52,21 @@ export interface FaultProxy {
   secretsManagerCalls: number;
   /** Throttle the next this many requests of an operation, by its target (`secretsmanager.UpdateSecretVersionStage`). */
   readonly failNext: Map<string, number>;
+  /** Secrets Manager requests throttled for going over AWS's quotas (with `quotas` on). */
+  quotaThrottled: number;
   stop(): Promise<void>;
 }
 
-export async function startFaultProxy(target: string): Promise<FaultProxy> {
+export async function startFaultProxy(
+  target: string,
+  options: { quotas?: boolean } = {},
+): Promise<FaultProxy> {
   const upstream = new URL(target);
+  const buckets = new Map<string, Bucket>();
+  for (const quota of options.quotas ? SECRETS_MANAGER_QUOTAS : []) {
+    const bucket = new Bucket(quota.perSecond);
+    for (const operation of quota.operations) buckets.set(`secretsmanager.${operation}`, bucket);
+  }
   const proxy: FaultProxy = {
     endpoint: '',
     throttleRate: 0,
@@ -29,6 +74,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     throttleNext: 0,
     secretsManagerCalls: 0,
     failNext: new Map(),
+    quotaThrottled: 0,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   const server: Server = createServer((incoming, outgoing) => {
@@ -37,8 +83,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     if (secretsManager) proxy.secretsManagerCalls++;
     const aimed = proxy.failNext.get(target) ?? 0;
     if (aimed > 0) proxy.failNext.set(target, aimed - 1);
-    if (aimed > 0 || (secretsManager && (proxy.throttleNext > 0 || Math.random() < proxy.throttleRate))) {
-      if (aimed === 0) proxy.throttleNext = Math.max(0, proxy.throttleNext - 1);
+    const overQuota = buckets.get(target)?.take() === false;
+    if (overQuota) proxy.quotaThrottled++;
+    if (
+      aimed > 0 ||
+      overQuota ||
+      (secretsManager && (proxy.throttleNext > 0 || Math.random() < proxy.throttleRate))
+    ) {
+      if (aimed === 0 && !overQuota) proxy.throttleNext = Math.max(0, proxy.throttleNext - 1);
       proxy.throttled++;
       incoming.resume();
       outgoing.writeHead(400, {
