@@ -12,7 +12,6 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { awsErrorName } from '../shared/aws/error-name.ts';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import type { MailerError } from '../shared/errors.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
@@ -23,8 +22,9 @@ import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { GrantCoordinator } from '../shared/oauth/grant-coordinator.ts';
 import { onDemandKms, TokenCipher } from '../shared/oauth/token-cipher.ts';
-import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
-import { type MailboxAttention, Notifier } from '../shared/observability/notifier.ts';
+import { MailboxHealth } from '../shared/observability/mailbox-health.ts';
+import { METRIC } from '../shared/observability/metric-names.ts';
+import { Notifier } from '../shared/observability/notifier.ts';
 import { Outcomes } from '../shared/observability/outcomes.ts';
 import { tokenMetrics } from '../shared/observability/token-metrics.ts';
 import type { RetryPolicy } from '../shared/retry-policy.ts';
@@ -65,27 +65,13 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const dynamodb = options.dynamodb ?? new DynamoDBClient({});
   const sqs = onDemandSqs(options.sqs);
   const sns = onDemandSns(options.sns);
-  const notifier = new Notifier(sns, config.alertTopicArn, config.connectBaseUrl);
-  // Awaited: a Lambda instance may freeze as soon as the handler returns.
-  const notify = (attention: MailboxAttention) =>
-    notifier.mailboxNeedsAttention(attention).catch((error: unknown) =>
-      logger.error('could not notify the operators', {
-        mailbox: attention.mailbox,
-        awsError: awsErrorName(error),
-      }),
-    );
-  /** Counts the mailbox as needing a human, and tells the operators once, when its status changes. */
-  const needsAttention = async (attention: MailboxAttention, previous: string | undefined) => {
-    const single = metrics.singleMetric();
-    single.addDimension(DIMENSION.mailbox, attention.mailbox);
-    single.addMetric(METRIC.mailboxNeedsAttention, MetricUnit.Count, 1);
-    if (previous !== attention.status) await notify(attention);
-  };
   const store = new MailboxStore({
     client: secretsManager,
     prefix: config.mailboxSecretPrefix,
     cacheTtlMs: config.secretCacheTtlMs,
   });
+  const notifier = new Notifier(sns, config.alertTopicArn, config.connectBaseUrl);
+  const health = new MailboxHealth({ store, notifier, metrics, logger });
   const tokens = new AccessTokens({
     store,
     clientSecrets: new ClientSecrets(secretsManager, config.secretCacheTtlMs),
@@ -101,7 +87,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     }),
     events: {
       ...tokenMetrics(logger, metrics),
-      mailboxRevoked: async (mailbox, error, { provider, previous }) => {
+      mailboxRevoked: async (mailbox, error, { provider }) => {
         // Reported the moment the sender meets it, so the alarm does not wait for the validator's schedule.
         metrics.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1);
         logger.error('mailbox grant revoked: reconnect the mailbox', {
@@ -109,31 +95,26 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
           errorCode: error.code,
           detail: error.detail,
         });
-        const attention: MailboxAttention = {
+        await health.record({
           mailbox,
           provider,
           status: 'revoked',
-          errorCode: error.code,
-          reason: error.message,
-        };
-        await needsAttention(attention, previous);
+          code: String(error.detail.aadsts ?? error.detail.providerError),
+          error,
+        });
       },
     },
   });
   const transports = new SmtpTransports(tokens, options.smtpTimeouts);
   const onSmtpRefused = async (mailbox: string, provider: string, error: MailerError) => {
     logger.error('mailbox refuses SMTP logins: enable SMTP AUTH for it', { mailbox, detail: error.detail });
-    const previous = await store
-      .setStatus(mailbox, 'smtp-refused', String(error.detail.smtpCode ?? error.code))
-      .catch(() => undefined);
-    const attention: MailboxAttention = {
+    await health.record({
       mailbox,
       provider,
       status: 'smtp-refused',
-      errorCode: error.code,
-      reason: error.message,
-    };
-    await needsAttention(attention, previous);
+      code: String(error.detail.smtpCode ?? error.code),
+      error,
+    });
   };
   const messageSender = new MessageSender(store, tokens, transports, {
     onSmtpRefused,

@@ -9,7 +9,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { awsErrorName } from '../shared/aws/error-name.ts';
 import { onDemandSns } from '../shared/aws/on-demand.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
 import { listMailboxes, type MailboxEntry } from '../shared/mailbox/directory.ts';
@@ -19,7 +18,8 @@ import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { GrantCoordinator } from '../shared/oauth/grant-coordinator.ts';
 import { onDemandKms, TokenCipher } from '../shared/oauth/token-cipher.ts';
-import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
+import { MailboxHealth } from '../shared/observability/mailbox-health.ts';
+import { METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
 import { tokenMetrics } from '../shared/observability/token-metrics.ts';
 import type { ValidatorConfig } from './config.ts';
@@ -62,6 +62,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     prefix: config.mailboxSecretPrefix,
     cacheTtlMs: config.secretCacheTtlMs,
   });
+  const health = new MailboxHealth({ store, notifier, metrics, logger });
   const tokens = new AccessTokens({
     store,
     ...(config.sendingTableName
@@ -80,7 +81,9 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     ...(options.tokenTimeoutMs ? { requestTimeoutMs: options.tokenTimeoutMs } : {}),
     events: {
       ...tokenMetrics(logger, metrics),
-      mailboxRevoked: () => metrics.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1),
+      mailboxRevoked: () => {
+        metrics.addMetric(METRIC.mailboxRevoked, MetricUnit.Count, 1);
+      },
     },
   });
 
@@ -93,32 +96,13 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
 
   async function report(result: MailboxValidation): Promise<void> {
     const context = { mailbox: result.address, provider: result.provider, health: result.health };
-    const needsAttention = result.health === 'revoked' || result.health === 'smtp-refused';
-    // Per-mailbox flags only when something changes or is wrong: a metric per healthy mailbox costs money.
-    if (needsAttention || (result.health === 'healthy' && result.previous && result.previous !== 'active')) {
-      const flag = metrics.singleMetric();
-      flag.addDimension(DIMENSION.mailbox, result.address);
-      flag.addMetric(METRIC.mailboxNeedsAttention, MetricUnit.Count, needsAttention ? 1 : 0);
-    }
-    if (needsAttention) {
+    // The status, its metric and the notification were recorded by MailboxHealth during the validation.
+    if (result.health === 'revoked' || result.health === 'smtp-refused') {
       logger.error('mailbox needs a human: reconnect it', {
         ...context,
         errorCode: result.errorCode,
         reason: result.reason,
       });
-      if (result.previous !== result.health) {
-        await notifier
-          .mailboxNeedsAttention({
-            mailbox: result.address,
-            provider: result.provider ?? 'unknown',
-            status: result.health as 'revoked' | 'smtp-refused',
-            errorCode: result.errorCode ?? 'INTERNAL',
-            reason: result.reason ?? 'validation failed',
-          })
-          .catch((error: unknown) =>
-            logger.error('could not notify the operators', { ...context, awsError: awsErrorName(error) }),
-          );
-      }
     } else if (result.health === 'transient') {
       logger.warn('validation failed for a passing reason; the mailbox keeps its status', {
         ...context,
@@ -138,7 +122,13 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
   async function validate(event: ValidatorEvent = {}): Promise<ValidationRun> {
     const started = now();
     const results = await mapConcurrent(selected(event), config.concurrency, async (entry) => {
-      const result = await validateMailbox(entry, { store, tokens, smtpProbe: config.smtpProbe, now }).catch(
+      const result = await validateMailbox(entry, {
+        store,
+        health,
+        tokens,
+        smtpProbe: config.smtpProbe,
+        now,
+      }).catch(
         (error: unknown): MailboxValidation => ({
           address: entry.address,
           health: 'transient',

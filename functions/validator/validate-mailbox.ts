@@ -8,6 +8,7 @@ import type { MailboxEntry } from '../shared/mailbox/directory.ts';
 import { isMailboxStatus, type MailboxStatus, STATUS_TAGS } from '../shared/mailbox/secret-shape.ts';
 import type { MailboxStore } from '../shared/mailbox/store.ts';
 import type { AccessTokens } from '../shared/oauth/access-tokens.ts';
+import type { MailboxHealth } from '../shared/observability/mailbox-health.ts';
 import { probeSmtp } from '../shared/smtp/probe.ts';
 
 export type Health = 'healthy' | 'revoked' | 'smtp-refused' | 'transient' | 'invalid';
@@ -27,12 +28,22 @@ export interface MailboxValidation {
 
 export interface ValidationDeps {
   readonly store: MailboxStore;
+  readonly health: MailboxHealth;
   readonly tokens: AccessTokens;
   readonly smtpProbe: boolean;
   readonly now: () => number;
 }
 
 const DAY_MS = 86_400_000;
+
+/** The status a validation outcome gives the mailbox; transient and invalid outcomes change none. */
+const STATUS_OF_HEALTH: Record<Health, MailboxStatus | undefined> = {
+  healthy: 'active',
+  revoked: 'revoked',
+  'smtp-refused': 'smtp-refused',
+  transient: undefined,
+  invalid: undefined,
+};
 
 function healthOf(code: ErrorCode): Health {
   switch (code) {
@@ -89,21 +100,27 @@ export async function validateMailbox(entry: MailboxEntry, deps: ValidationDeps)
     [STATUS_TAGS.transientFailures]: String(transientFailures),
   };
   const code = failure ? String(failure.detail.aadsts ?? failure.detail.smtpCode ?? failure.code) : undefined;
-  // Record what was learned; a transient failure keeps the status it had. A revoked grant was tagged by mint().
-  if (health === 'healthy')
-    await deps.store.setStatus(entry.address, 'active', undefined, { previous, extra });
-  else if (health === 'smtp-refused')
-    await deps.store.setStatus(entry.address, 'smtp-refused', code, { previous, extra });
-  else if (health === 'revoked')
-    await deps.store.setStatus(entry.address, 'revoked', code, { previous: 'revoked', extra });
-  else if (health === 'transient') {
+  // The grant failed before its provider was known: the mailbox's own secret names it.
+  provider ??= (await deps.store.get(entry.address).catch(() => undefined))?.secret.provider;
+  // Record what was learned: a status through MailboxHealth (tags, metric, notification on a change);
+  // a transient failure keeps the status it had and only counts.
+  const newStatus = STATUS_OF_HEALTH[health];
+  if (newStatus) {
+    await deps.health.record({
+      mailbox: entry.address,
+      provider: provider ?? 'unknown',
+      status: newStatus,
+      code,
+      ...(failure ? { error: failure } : {}),
+      previous,
+      extraTags: extra,
+    });
+  } else if (health === 'transient') {
     await deps.store.setStatus(entry.address, previous ?? 'active', entry.tags[STATUS_TAGS.code], {
       previous,
       extra,
     });
   }
-  // The grant failed before its provider was known: the mailbox's own secret names it.
-  provider ??= (await deps.store.get(entry.address).catch(() => undefined))?.secret.provider;
   return {
     address: entry.address,
     provider,

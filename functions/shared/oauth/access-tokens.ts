@@ -6,7 +6,7 @@
  * refresh tokens are written back at once, by that instance only. Shared by the sender and the validator.
  */
 import { MailerError } from '../errors.ts';
-import { type MailboxStatus, normalizeAddress } from '../mailbox/secret-shape.ts';
+import { normalizeAddress } from '../mailbox/secret-shape.ts';
 import type { MailboxStore, StoredMailbox, WriteBackResult } from '../mailbox/store.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import type { ClientSecrets } from './client-secrets.ts';
@@ -24,13 +24,8 @@ export interface AccessToken {
 export interface AccessTokenEvents {
   tokenRequested?(mailbox: string, provider: string): void;
   refreshTokenRotated?(mailbox: string, result: WriteBackResult | 'failed'): void;
-  /** `previous` is the status before, so a notification goes out only when the mailbox turns revoked. */
-  mailboxRevoked?(
-    mailbox: string,
-    error: MailerError,
-    details: { provider: string; previous?: MailboxStatus },
-  ): void;
-  statusWriteFailed?(mailbox: string, error: unknown): void;
+  /** The provider refused the grant: the wiring records it as the mailbox's health (MailboxHealth). */
+  mailboxRevoked?(mailbox: string, error: MailerError, details: { provider: string }): Promise<void> | void;
 }
 
 export interface AccessTokensOptions {
@@ -234,16 +229,7 @@ export class AccessTokens {
           return this.mint(address, { ...options, fresh: true, retried: true });
         }
         await coordinator?.markRevoked(address, mailbox.versionId);
-        const previous = await store
-          .setStatus(address, 'revoked', String(error.detail.aadsts ?? error.detail.providerError))
-          .catch((statusError: unknown) => {
-            events?.statusWriteFailed?.(address, statusError);
-            return undefined;
-          });
-        await events?.mailboxRevoked?.(address, error, {
-          provider: provider.id,
-          ...(previous ? { previous } : {}),
-        });
+        await events?.mailboxRevoked?.(address, error, { provider: provider.id });
         this.#revoked.set(address, { error, versionId: mailbox.versionId, checkedAt: Date.now() });
       }
       throw error;

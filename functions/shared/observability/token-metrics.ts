@@ -1,14 +1,13 @@
 /** Metrics and logs for token requests and refresh-token write-backs, the same in every function. */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { awsErrorName } from '../aws/error-name.ts';
 import type { AccessTokenEvents } from '../oauth/access-tokens.ts';
 import { METRIC } from './metric-names.ts';
 
 export function tokenMetrics(
   logger: Logger,
   metrics: Metrics,
-): Required<Pick<AccessTokenEvents, 'tokenRequested' | 'refreshTokenRotated' | 'statusWriteFailed'>> {
+): Required<Pick<AccessTokenEvents, 'tokenRequested' | 'refreshTokenRotated'>> {
   return {
     tokenRequested: () => metrics.addMetric(METRIC.tokenRequests, MetricUnit.Count, 1),
     refreshTokenRotated: (mailbox, result) => {
@@ -20,7 +19,5 @@ export function tokenMetrics(
       );
       logger[failed ? 'error' : 'info']('rotated refresh token write-back', { mailbox, result });
     },
-    statusWriteFailed: (mailbox, error) =>
-      logger.warn('could not record the mailbox status', { mailbox, awsError: awsErrorName(error) }),
   };
 }

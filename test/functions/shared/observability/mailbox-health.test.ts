@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { onDemandSns } from '../../../../functions/shared/aws/on-demand.ts';
+import { STATUS_TAGS } from '../../../../functions/shared/mailbox/secret-shape.ts';
+import { MailboxStore } from '../../../../functions/shared/mailbox/store.ts';
+import { MailboxHealth } from '../../../../functions/shared/observability/mailbox-health.ts';
+import { Notifier } from '../../../../functions/shared/observability/notifier.ts';
+import { createTopic } from '../../../../local/world/aws.ts';
+import { captureTelemetry } from '../../../../local/world/captured-telemetry.ts';
+import { MAILBOX_PREFIX } from '../../../../local/world/index.ts';
+import { useHarness } from '../../../harness/lifecycle.ts';
+
+describe('Class: MailboxHealth', () => {
+  const { harness } = useHarness();
+
+  async function setUp() {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'google');
+    const topic = await createTopic(harness.sqs, `health-${Date.now()}`);
+    const telemetry = captureTelemetry('test');
+    const store = new MailboxStore({ client: harness.secretsManager, prefix: MAILBOX_PREFIX, cacheTtlMs: 0 });
+    const health = new MailboxHealth({
+      store,
+      notifier: new Notifier(onDemandSns(), topic.topicArn, harness.onboardingUrl),
+      ...telemetry,
+    });
+    const tag = async (key: string) => {
+      const { Tags = [] } = await harness.secretsManager.send(
+        new DescribeSecretCommand({ SecretId: secretName }),
+      );
+      return Tags.find((entry) => entry.Key === key)?.Value;
+    };
+    const attention = () => {
+      telemetry.metrics.publishStoredMetrics();
+      return telemetry
+        .emf()
+        .filter((doc) => 'MailboxNeedsAttention' in doc)
+        .map((doc) => doc.MailboxNeedsAttention);
+    };
+    return { health, topic, tag, attention };
+  }
+  const revoked = { code: 'MAILBOX_REVOKED', message: 'the grant is revoked' };
+
+  it('records a turn to needing a human once: tags, a metric each time, one notification', async () => {
+    const { health, topic, tag, attention } = await setUp();
+
+    const first = await health.record({
+      mailbox: 'ops@example.com',
+      provider: 'google',
+      status: 'revoked',
+      code: 'invalid_grant',
+      error: revoked,
+    });
+    const again = await health.record({
+      mailbox: 'ops@example.com',
+      provider: 'google',
+      status: 'revoked',
+      code: 'invalid_grant',
+      error: revoked,
+    });
+
+    assert.equal(first, undefined);
+    assert.equal(again, 'revoked');
+    assert.equal(await tag(STATUS_TAGS.status), 'revoked');
+    assert.equal(await tag(STATUS_TAGS.code), 'invalid_grant');
+    assert.deepEqual(attention(), [1, 1]);
+    const notifications = await topic.read();
+    assert.equal(notifications.length, 1, 'told once, when it turned');
+    assert.match(notifications[0]!.message, /oauth-mailer connect google --for ops@example.com/);
+  });
+
+  it('marks a recovery with a zero, and says nothing about a mailbox that was healthy all along', async () => {
+    const { health, topic, attention } = await setUp();
+    await health.record({ mailbox: 'ops@example.com', provider: 'google', status: 'active' });
+    assert.deepEqual(attention(), [], 'no metric for a healthy mailbox');
+
+    await health.record({
+      mailbox: 'ops@example.com',
+      provider: 'google',
+      status: 'smtp-refused',
+      code: '535',
+    });
+    await health.record({ mailbox: 'ops@example.com', provider: 'google', status: 'active' });
+
+    assert.deepEqual(attention(), [1, 0]);
+    assert.equal((await topic.read()).length, 1);
+  });
+});
