@@ -46,6 +46,8 @@ export class MessageSender {
   readonly #refused: TtlCache<MailerError>;
   /** Connection slots this instance holds, by mailbox. */
   readonly #leases = new Map<string, { slot: number; smtp: SmtpEndpoint }>();
+  /** Acquisitions under way, so parallel records of one mailbox wait for the same one. */
+  readonly #leasing = new Map<string, ReturnType<MailboxLimiter['acquireConnection']>>();
   readonly #instanceId = randomUUID();
 
   constructor(
@@ -83,8 +85,17 @@ export class MessageSender {
     const limiter = this.#options.limiter;
     if (!limiter) return;
     if (limits.connections && !this.#leases.has(mailbox)) {
-      const leaseMs = this.#options.connectionLeaseMs ?? 120_000;
-      const lease = await limiter.acquireConnection(mailbox, this.#instanceId, limits.connections, leaseMs);
+      // One lease per mailbox and instance: the records of a batch that reach here together share the
+      // one acquisition instead of each taking a slot (and all but the last never given back).
+      let leasing = this.#leasing.get(mailbox);
+      if (!leasing) {
+        const leaseMs = this.#options.connectionLeaseMs ?? 120_000;
+        leasing = limiter
+          .acquireConnection(mailbox, this.#instanceId, limits.connections, leaseMs)
+          .finally(() => this.#leasing.delete(mailbox));
+        this.#leasing.set(mailbox, leasing);
+      }
+      const lease = await leasing;
       if (!lease.ok) throw paced(mailbox, lease);
       this.#leases.set(mailbox, { slot: 'slot' in lease ? lease.slot : 0, smtp: provider.smtp });
     }

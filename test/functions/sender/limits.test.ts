@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { SendMailOptions } from 'nodemailer';
 import type { SentMessageInfo } from 'nodemailer/lib/smtp-pool';
 import { enqueue, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
+import { SENDING_TABLE } from '../../../local/world/index.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { aMessage, newSender, startSenderWorkers, type TestSender } from '../../harness/factories.ts';
@@ -109,6 +111,26 @@ describe('sender: provider limits across instances', () => {
     assert.ok(!output.some((line) => line.includes('"message":"message dead-lettered"')));
     assert.deepEqual(await queueCounts(harness.sqs, queues.deadLetterQueueUrl), { visible: 0, inFlight: 0 });
     assertNoSecretsIn(output, harness.secrets());
+  });
+
+  it('leaves no connection slot held after an invocation, however many of its records took the mailbox at once', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    await setMailboxLimits(secretName, { messagesPerMinute: 60_000, connections: 3 });
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    for (let index = 0; index < 10; index++) await sender.enqueue(aMessage({ subject: `m${index}` }));
+
+    await sender.drain();
+
+    assert.equal(harness.smtp.microsoft.messages.length, 10);
+    const dynamodb = new DynamoDBClient({});
+    const { Items = [] } = await dynamodb.send(new ScanCommand({ TableName: SENDING_TABLE }));
+    dynamodb.destroy();
+    const held = Items.filter((item) => item.id?.S?.startsWith('connection#'));
+    assert.deepEqual(
+      held.map((item) => item.id?.S),
+      [],
+      'every slot given back when the invocation ended',
+    );
   });
 
   it("rests the whole mailbox after the provider's throttling answer, not only the message that met it", async () => {
