@@ -75,7 +75,9 @@ export function decideRetry(
   if (disposition === 'pace' || disposition === 'mailbox') {
     const wanted =
       disposition === 'pace'
-        ? Math.ceil(Number(error.detail.retryAfterMs ?? 1000) / 1000) + Math.round(random())
+        ? // A reserved send slot is kept on time; other waits are spread so they do not return at once.
+          Math.ceil(Number(error.detail.retryAfterMs ?? 1000) / 1000) +
+          (error.detail.reserved ? 0 : Math.round(random()))
         : Math.min(
             Math.max(policy.park.delaySeconds, Math.round(parkedForMs / 1000)),
             policy.park.maxDelaySeconds,

@@ -34,6 +34,11 @@ const USAGE_TTL_SECONDS = 2 * 86_400;
 interface Usage {
   /** Earliest time (ms) the next send may start. */
   nextSendAt: number;
+  /**
+   * The end of the line of messages sent back to wait for a send slot: each takes the next free slot
+   * and comes back at its own time, instead of all of them at the next slot (and again and again).
+   */
+  reservedUntil?: number;
   pausedUntil: number;
   /** Hour number to [messages, recipients]. */
   hours: Record<string, [number, number]>;
@@ -42,7 +47,13 @@ interface Usage {
 
 export type Acquired =
   | { readonly ok: true }
-  | { readonly ok: false; readonly waitMs: number; readonly reason: string };
+  | {
+      readonly ok: false;
+      readonly waitMs: number;
+      readonly reason: string;
+      /** A send slot of its own is held at waitMs: come back then, on time (no jitter). */
+      readonly reserved?: boolean;
+    };
 
 export class MailboxLimiter {
   readonly #client: DynamoDBClient;
@@ -83,14 +94,20 @@ export class MailboxLimiter {
   async #acquireSend(mailbox: string, limits: MailboxLimits, recipients: number): Promise<Acquired> {
     let slept = 0;
     for (;;) {
-      const decision = await this.#decideSend(mailbox, limits, recipients);
+      const decision = await this.#decideSend(mailbox, limits, recipients, MAX_WAIT_IN_PROCESS_MS - slept);
       if (decision.ok || decision.waitMs > MAX_WAIT_IN_PROCESS_MS - slept) return decision;
       await this.#sleep(decision.waitMs);
       slept += decision.waitMs;
     }
   }
 
-  async #decideSend(mailbox: string, limits: MailboxLimits, recipients: number): Promise<Acquired> {
+  /** @param waitHereMs a wait this short is slept in the instance; a longer one takes a slot in the line */
+  async #decideSend(
+    mailbox: string,
+    limits: MailboxLimits,
+    recipients: number,
+    waitHereMs: number,
+  ): Promise<Acquired> {
     if (!limits.messagesPerMinute && !limits.messagesPerDay && !limits.recipientsPerDay) {
       return this.#paused(mailbox);
     }
@@ -100,8 +117,15 @@ export class MailboxLimiter {
       if (usage.pausedUntil > now)
         return wait(usage.pausedUntil - now, 'the provider throttled this mailbox');
       const interval = limits.messagesPerMinute ? Math.ceil(60_000 / limits.messagesPerMinute) + 5 : 0;
-      if (usage.nextSendAt > now)
-        return wait(usage.nextSendAt - now, `at most ${limits.messagesPerMinute} messages a minute`);
+      if (usage.nextSendAt > now) {
+        const reason = `at most ${limits.messagesPerMinute} messages a minute`;
+        if (usage.nextSendAt - now <= waitHereMs) return wait(usage.nextSendAt - now, reason);
+        // Back to the queue with a slot of its own: the next free one after the line.
+        const slotAt = Math.max(usage.reservedUntil ?? 0, usage.nextSendAt);
+        const reserved: Usage = { ...usage, reservedUntil: slotAt + interval, version: usage.version + 1 };
+        if (await this.#write(mailbox, reserved, usage.version)) return wait(slotAt - now, reason, true);
+        continue;
+      }
       const hour = Math.floor(now / HOUR_MS);
       const live = Object.entries(usage.hours).filter(([key]) => Number(key) > hour - WINDOW_HOURS);
       const [messages, addressed] = live.reduce(([m, r], [, [dm, dr]]) => [m + dm, r + dr], [0, 0]);
@@ -115,6 +139,7 @@ export class MailboxLimiter {
       const current = usage.hours[hour] ?? [0, 0];
       const next: Usage = {
         nextSendAt: interval ? Math.max(now, usage.nextSendAt) + interval : 0,
+        ...(usage.reservedUntil && usage.reservedUntil > now ? { reservedUntil: usage.reservedUntil } : {}),
         pausedUntil: usage.pausedUntil,
         hours: { ...Object.fromEntries(live), [hour]: [current[0] + 1, current[1] + recipients] },
         version: usage.version + 1,
@@ -228,10 +253,11 @@ export class MailboxLimiter {
   }
 }
 
-const wait = (ms: number, reason: string): Acquired => ({
+const wait = (ms: number, reason: string, reserved = false): Acquired => ({
   ok: false,
   waitMs: Math.max(1, Math.ceil(ms)),
   reason,
+  ...(reserved ? { reserved } : {}),
 });
 
 const storeError = (mailbox: string, error: unknown) =>

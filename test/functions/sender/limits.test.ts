@@ -113,6 +113,34 @@ describe('sender: provider limits across instances', () => {
     assertNoSecretsIn(output, harness.secrets());
   });
 
+  it('gives each message of a burst its own send slot: about two receives per message, whatever the burst', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    await setMailboxLimits(secretName, { messagesPerMinute: 60, connections: 3 });
+    const queues = await harness.createQueues('burst', { visibilityTimeout: 30, maxReceiveCount: 8 });
+    const total = 12;
+    for (let index = 0; index < total; index++)
+      await enqueue(harness.sqs, queues.queueUrl, aMessage({ subject: `burst ${index}` }));
+
+    const { source, output } = startSenderWorkers(harness, queues, {
+      workers: 2,
+      batchSize: 10,
+      waitSeconds: 1,
+    });
+    await source.waitUntilIdle({ quietPolls: 4, timeoutMs: 120_000 });
+    await source.stop();
+
+    assert.equal(harness.smtp.microsoft.messages.length, total, 'every message sent');
+    const sent = output
+      .filter((line) => line.includes('"message":"message sent"'))
+      .map((line) => JSON.parse(line) as { receiveCount: number });
+    assert.equal(sent.length, total);
+    const receives = sent.reduce((sum, entry) => sum + entry.receiveCount, 0);
+    assert.ok(receives / total <= 2.2, `${receives} receives for ${total} messages`);
+    // At the mailbox's pace: 60 a minute is a message a second.
+    const starts = harness.smtp.microsoft.messages.map((message) => message.startedAt).sort((a, b) => a - b);
+    assert.ok(starts.at(-1)! - starts[0]! >= (total - 1) * 1005 * 0.85);
+  });
+
   it('leaves no connection slot held after an invocation, however many of its records took the mailbox at once', async () => {
     const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
     await setMailboxLimits(secretName, { messagesPerMinute: 60_000, connections: 3 });
