@@ -1,19 +1,32 @@
 /**
- * Published us-east-1 prices (November 2026), in one place, and the model that turns measured figures
- * into dollars per 1,000 emails. The flat $0.40 per secret per month is left out (it does not grow with mail).
+ * Published us-east-1 list prices (November 2026), in one place, with their sources, and the model that
+ * turns measured figures into dollars per 1,000 emails, by part and by scenario. The flat $0.40 per
+ * secret per month is left out (it does not grow with mail).
  */
 export const PRICES = {
-  /** Lambda, arm64, per GB-second. */
+  /** Lambda, arm64, per GB-second, and per request (aws.amazon.com/lambda/pricing). */
   lambdaGbSecond: 0.0000133334,
   lambdaRequest: 0.2 / 1_000_000,
-  /** SQS standard, per request (up to 64 KB). */
+  /** SQS standard, per request; every 64 KB chunk of a payload is billed as one (aws.amazon.com/sqs/pricing). */
   sqsRequest: 0.4 / 1_000_000,
+  /** SNS standard topics, per published 64 KB chunk; delivery to SQS is free (aws.amazon.com/sns/pricing). */
+  snsPublish: 0.5 / 1_000_000,
+  /** Secrets Manager API calls (aws.amazon.com/secrets-manager/pricing). */
   secretsManagerCall: 0.05 / 10_000,
-  /** DynamoDB on demand. */
+  /** KMS requests (aws.amazon.com/kms/pricing). */
+  kmsRequest: 0.03 / 10_000,
+  /** DynamoDB on demand: write and read request units, storage per GB-month (aws.amazon.com/dynamodb/pricing). */
   dynamoWrite: 0.625 / 1_000_000,
   dynamoRead: 0.125 / 1_000_000,
+  dynamoStorageGbMonth: 0.25,
+  /** CloudWatch Logs: ingestion per GB, storage per GB-month (aws.amazon.com/cloudwatch/pricing). */
+  logsIngestGb: 0.5,
+  logsStorageGbMonth: 0.03,
+  /** Amazon SES, per email (aws.amazon.com/ses/pricing). */
   ses: 0.1 / 1000,
 } as const;
+
+const GB = 1024 ** 3;
 
 export interface CostInputs {
   readonly billedMsPerMessage: number;
@@ -23,25 +36,100 @@ export interface CostInputs {
   /** Per message: idempotency put and update, limits read and write. */
   readonly dynamoWritesPerMessage: number;
   readonly dynamoReadsPerMessage: number;
+  /** KMS requests per 1,000 (a new mailbox's secret, a shared token opened). @default 0 */
+  readonly kmsCallsPer1000?: number;
+  /** The message body on the queue, KB: SQS bills each 64 KB chunk. @default 2 */
+  readonly messageKb?: number;
+  /** Receives per sent message (pacing, retries). @default 1 */
+  readonly receivesPerMessage?: number;
+  /** ChangeMessageVisibility calls per message (a paced or retried message). @default 0 */
+  readonly visibilityChangesPerMessage?: number;
+  /** Log bytes per message written to CloudWatch Logs, kept for the log group's retention. @default 400 */
+  readonly logBytesPerMessage?: number;
+  /** Outcome events published per message (SNS). @default 1 */
+  readonly outcomeEventsPerMessage?: number;
+  /** The idempotency record's size and how long it is kept (30 days). @default 300 bytes */
+  readonly idempotencyRecordBytes?: number;
 }
+
+/** How long logs are kept by the stack's log groups, months. */
+const LOG_RETENTION_MONTHS = 1;
+/** How long idempotency records are kept, months (30 days). */
+const IDEMPOTENCY_MONTHS = 1;
 
 /** Dollars per 1,000 emails, by part. */
 export function costPer1000(inputs: CostInputs) {
+  const messageKb = inputs.messageKb ?? 2;
+  const chunks = Math.max(1, Math.ceil(messageKb / 64));
+  const receives = inputs.receivesPerMessage ?? 1;
+  const batches = 1000 / inputs.batchSize;
   const lambda =
     ((inputs.billedMsPerMessage * 1000) / 1000) * (inputs.memoryMb / 1024) * PRICES.lambdaGbSecond +
-    (1000 / inputs.batchSize) * PRICES.lambdaRequest;
-  // The producer's SendMessage, and the event source's batched receive and delete.
-  const sqs = (1000 + (2 * 1000) / inputs.batchSize) * PRICES.sqsRequest;
+    ((1000 * receives) / inputs.batchSize) * PRICES.lambdaRequest;
+  // The producer's send by the message's 64 KB chunks; each batch's receive by the chunks of what it
+  // returns; a delete per batch; visibility changes.
+  const sqs =
+    (1000 * chunks +
+      batches * receives * Math.max(1, Math.ceil((inputs.batchSize * messageKb) / 64)) +
+      batches +
+      1000 * (inputs.visibilityChangesPerMessage ?? 0)) *
+    PRICES.sqsRequest;
   const secretsManager = inputs.secretsManagerCallsPer1000 * PRICES.secretsManagerCall;
+  const kms = (inputs.kmsCallsPer1000 ?? 0) * PRICES.kmsRequest;
+  const idempotencyStorage =
+    ((1000 * (inputs.idempotencyRecordBytes ?? 300)) / GB) * PRICES.dynamoStorageGbMonth * IDEMPOTENCY_MONTHS;
   const dynamodb =
     1000 *
-    (inputs.dynamoWritesPerMessage * PRICES.dynamoWrite + inputs.dynamoReadsPerMessage * PRICES.dynamoRead);
+      (inputs.dynamoWritesPerMessage * PRICES.dynamoWrite +
+        inputs.dynamoReadsPerMessage * PRICES.dynamoRead) +
+    idempotencyStorage;
+  const logBytes = 1000 * (inputs.logBytesPerMessage ?? 400);
+  const logs = (logBytes / GB) * (PRICES.logsIngestGb + PRICES.logsStorageGbMonth * LOG_RETENTION_MONTHS);
+  const sns = 1000 * (inputs.outcomeEventsPerMessage ?? 1) * PRICES.snsPublish;
   return {
     lambda,
     sqs,
     secretsManager,
+    kms,
     dynamodb,
-    total: lambda + sqs + secretsManager + dynamodb,
+    logs,
+    sns,
+    total: lambda + sqs + secretsManager + kms + dynamodb + logs + sns,
     ses: 1000 * PRICES.ses,
+  };
+}
+
+/**
+ * The scenarios the product must stay cheap in, built from a hot mailbox's measured figures:
+ * - hot: one warm mailbox, tokens and secrets cached;
+ * - newMailboxes: every tenth message is for a mailbox new to the instance (a secret read through KMS,
+ *   the shared token's item read and opened: 1 Secrets Manager call, 2 KMS requests, 1 DynamoDB read);
+ * - microsoftBurst: 100 messages for one Microsoft mailbox at 30 a minute: each comes back once for its
+ *   own send slot (2 receives, 1 visibility change, 1 more limits write);
+ * - largeMessages: 1 MiB bodies on the queue (16 chunks each way) and the time to send them.
+ */
+export function costScenarios(hot: CostInputs) {
+  return {
+    hot: costPer1000(hot),
+    newMailboxes: costPer1000({
+      ...hot,
+      secretsManagerCallsPer1000: hot.secretsManagerCallsPer1000 + 100,
+      kmsCallsPer1000: (hot.kmsCallsPer1000 ?? 0) + 200,
+      dynamoReadsPerMessage: hot.dynamoReadsPerMessage + 0.1,
+    }),
+    microsoftBurst: costPer1000({
+      ...hot,
+      receivesPerMessage: 2,
+      visibilityChangesPerMessage: 1,
+      dynamoWritesPerMessage: hot.dynamoWritesPerMessage + 1,
+      dynamoReadsPerMessage: hot.dynamoReadsPerMessage + 1,
+    }),
+    largeMessages: costPer1000({
+      ...hot,
+      messageKb: 1024,
+      // Composing and sending a 928 KB body took 27 to 32 ms more a message than a small one (measured
+      // in-process against the local server, batches of ten, same machine as the hot figure).
+      billedMsPerMessage: hot.billedMsPerMessage + 30,
+    }),
   };
 }

@@ -20,7 +20,7 @@ import { captureTelemetry } from '../local/world/captured-telemetry.ts';
 import { STRICT_ACCESS_TOKEN_TTL_SECONDS, startWorld } from '../local/world/index.ts';
 import { startLatencyProxy } from '../local/world/latency-proxy.ts';
 import { renderChart } from './chart.ts';
-import { costPer1000 } from './cost-model.ts';
+import { costPer1000, costScenarios } from './cost-model.ts';
 
 const RTTS = (process.env.BENCH_RTTS ?? '0,10,40').split(',').map(Number);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
@@ -308,14 +308,16 @@ const fleetTokens = {
 
 // Cost of ours at the 10 ms round trip, the closest to a provider in the same region.
 const at10 = runs.find((run) => run.rttMs === 10) ?? runs[0]!;
-const cost = costPer1000({
+const hotInputs = {
   billedMsPerMessage: at10.ours.billedMsPerMessage,
   memoryMb: MEMORY_MB,
   batchSize: BATCH,
   secretsManagerCallsPer1000: at10.ours.secretsManagerCallsPer1000,
   dynamoWritesPerMessage: 3,
   dynamoReadsPerMessage: 1,
-});
+};
+const cost = costPer1000(hotInputs);
+const scenarios = costScenarios(hotInputs);
 
 const ratio = (rtt: number) => {
   const run = runs.find((r) => r.rttMs === rtt);
@@ -378,6 +380,12 @@ const targets = [
     measured: fleetTokens.tokenRequestsPerLifetime,
     met: fleetTokens.tokenRequestsPerLifetime <= 2 && fleetTokens.refusedTokenRequests === 0,
   },
+  ...Object.entries(scenarios).map(([scenario, priced]) => ({
+    name: `AWS cost per 1,000 emails, scenario ${scenario}, $`,
+    target: '<= 0.005',
+    measured: round(priced.total, 5),
+    met: priced.total <= 0.005,
+  })),
   {
     name: `validator: ${VALIDATOR_MAILBOXES} mailboxes at 10 ms round trip, s`,
     target: '< 30',
@@ -403,6 +411,12 @@ const results = {
   },
   fleetTokens,
   costPer1000Emails: Object.fromEntries(Object.entries(cost).map(([key, value]) => [key, round(value, 6)])),
+  costScenarios: Object.fromEntries(
+    Object.entries(scenarios).map(([scenario, priced]) => [
+      scenario,
+      Object.fromEntries(Object.entries(priced).map(([key, value]) => [key, round(value, 6)])),
+    ]),
+  ),
   targets,
 };
 writeFileSync('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { costPer1000, PRICES } from '../../bench/cost-model.ts';
+import { costPer1000, costScenarios, PRICES } from '../../bench/cost-model.ts';
 
 const inputs = {
   billedMsPerMessage: 30,
@@ -28,8 +28,42 @@ describe('Benchmark cost model', () => {
   it('adds every part into the total and compares with SES at $0.10 per 1,000', () => {
     const cost = costPer1000({ ...inputs, secretsManagerCallsPer1000: 2 });
     close(cost.secretsManager, 2 * PRICES.secretsManagerCall);
-    close(cost.dynamodb, 3000 * PRICES.dynamoWrite + 1000 * PRICES.dynamoRead);
-    close(cost.total, cost.lambda + cost.sqs + cost.secretsManager + cost.dynamodb);
+    const storage = ((1000 * 300) / 1024 ** 3) * PRICES.dynamoStorageGbMonth;
+    close(cost.dynamodb, 3000 * PRICES.dynamoWrite + 1000 * PRICES.dynamoRead + storage);
+    close(
+      cost.total,
+      cost.lambda + cost.sqs + cost.secretsManager + cost.kms + cost.dynamodb + cost.logs + cost.sns,
+    );
     close(cost.ses, 0.1);
+  });
+});
+
+describe('Benchmark cost model: what else grows with mail', () => {
+  it('bills a large body on the queue by its 64 KB chunks, when sent and when received', () => {
+    const small = costPer1000(inputs);
+    const large = costPer1000({ ...inputs, messageKb: 1024 });
+    // Sent: 16 chunks instead of 1 each; received: a batch of ten 1 MiB bodies is 160 chunks instead of 1.
+    close(large.sqs - small.sqs, (1000 * 15 + 100 * 159) * PRICES.sqsRequest);
+  });
+
+  it('counts logs, outcome events and the idempotency records kept for 30 days', () => {
+    const cost = costPer1000(inputs);
+    close(cost.logs, ((1000 * 400) / 1024 ** 3) * (PRICES.logsIngestGb + PRICES.logsStorageGbMonth));
+    close(cost.sns, 1000 * PRICES.snsPublish);
+    assert.ok(cost.dynamodb > 3000 * PRICES.dynamoWrite + 1000 * PRICES.dynamoRead, 'storage included');
+    close(
+      cost.total,
+      cost.lambda + cost.sqs + cost.secretsManager + cost.kms + cost.dynamodb + cost.logs + cost.sns,
+    );
+  });
+
+  it('prices each scenario: new mailboxes add secret and KMS calls, a paced burst a second receive', () => {
+    const scenarios = costScenarios(inputs);
+    close(
+      scenarios.newMailboxes.secretsManager + scenarios.newMailboxes.kms,
+      100 * PRICES.secretsManagerCall + 200 * PRICES.kmsRequest,
+    );
+    assert.ok(scenarios.microsoftBurst.sqs > scenarios.hot.sqs);
+    assert.ok(scenarios.largeMessages.total > scenarios.hot.total);
   });
 });
