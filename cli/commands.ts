@@ -113,19 +113,38 @@ export async function connect(target: Target, args: Args) {
   };
 }
 
-export async function mailboxes(target: Target) {
+/**
+ * The connected mailboxes with their health, read from the secrets' names, descriptions and tags
+ * (nothing is decrypted); `--status` keeps one status, `--limit` stops after so many rows. The counts
+ * by status cover every mailbox read.
+ */
+export async function mailboxes(target: Target, args: Args) {
   const { secretsManager, store } = stores(target);
   const parked = target.sendingTableName
     ? new ParkedMail(new DynamoDBClient({}), target.sendingTableName)
     : undefined;
+  const only = typeof args.values.status === 'string' ? args.values.status : undefined;
+  const limit = typeof args.values.limit === 'string' ? Number(args.values.limit) : Number.POSITIVE_INFINITY;
+  if (!(limit >= 1)) throw new UsageError('--limit must be a number of rows, 1 or more');
   const rows = [];
+  const counts: Record<string, number> = {};
+  let truncated = false;
   for await (const entry of listMailboxes(secretsManager, target.mailboxSecretPrefix)) {
-    const provider = (await store.get(entry.address).catch(() => undefined))?.secret.provider ?? '?';
+    const status = entry.tags[STATUS_TAGS.status] ?? 'unknown';
+    counts[status] = (counts[status] ?? 0) + 1;
+    if (only && status !== only) continue;
+    if (rows.length >= limit) {
+      truncated = true;
+      break;
+    }
+    // Older secrets may lack the description; only they are read for their provider.
+    const provider =
+      entry.provider ?? (await store.get(entry.address).catch(() => undefined))?.secret.provider ?? '?';
     const code = entry.tags[STATUS_TAGS.code];
     rows.push({
       mailbox: entry.address,
       provider,
-      status: entry.tags[STATUS_TAGS.status] ?? 'unknown',
+      status,
       since: entry.tags[STATUS_TAGS.since] ?? '',
       lastValidated: entry.tags[STATUS_TAGS.lastValidated] ?? '',
       lastError: code && code !== 'none' ? code : '',
@@ -133,9 +152,15 @@ export async function mailboxes(target: Target) {
       parked: parked ? await parked.count(entry.address) : undefined,
     });
   }
+  const summary = truncated
+    ? `first ${rows.length} shown (--limit); more follow`
+    : Object.entries(counts)
+        .map(([status, count]) => `${count} ${status}`)
+        .join(', ') || 'no mailboxes';
   return {
     mailboxes: rows,
-    text: table(rows, ['mailbox', 'provider', 'status', 'since', 'lastValidated', 'lastError', 'parked']),
+    ...(truncated ? { truncated } : { counts }),
+    text: `${table(rows, ['mailbox', 'provider', 'status', 'since', 'lastValidated', 'lastError', 'parked'])}\n${summary}`,
   };
 }
 

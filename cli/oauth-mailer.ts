@@ -47,7 +47,9 @@ const COMMANDS: Record<string, Command> = {
   },
   mailboxes: {
     run: mailboxes,
-    usage: 'mailboxes\n  List the connected mailboxes with provider, status, last validation and last error.',
+    usage:
+      'mailboxes [--status active|revoked|smtp-refused] [--limit <n>]\n  List the connected mailboxes with provider, status, last validation and last error, and the counts by status.',
+    options: { status: { type: 'string' }, limit: { type: 'string' } },
   },
   send: {
     run: send,

@@ -167,6 +167,28 @@ describe('cli: oauth-mailer', () => {
     assert.deepEqual([row?.mailbox, row?.status, row?.parked], ['gone@example.com', 'revoked', 3]);
   });
 
+  it('filters the mailboxes by status, stops at a limit, and counts them by status', async () => {
+    const { refreshToken } = await harness.connectMailbox('gone@example.com', 'microsoft');
+    await harness.connectMailbox('ops@example.com', 'google');
+    await harness.connectMailbox('news@example.com', 'google');
+    await harness.oauth.microsoft.revoke(refreshToken);
+    await cli('validate');
+
+    const revoked = await cli('mailboxes', '--status', 'revoked', '--json');
+    const limited = await cli('mailboxes', '--limit', '1', '--json');
+
+    const rows = (result: { json: Record<string, unknown> }) =>
+      result.json.mailboxes as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      rows(revoked).map((row) => [row.mailbox, row.provider, row.status]),
+      [['gone@example.com', 'microsoft', 'revoked']],
+    );
+    assert.deepEqual(revoked.json.counts, { active: 2, revoked: 1 });
+    assert.equal(rows(limited).length, 1);
+    assert.equal(limited.json.truncated, true);
+    assert.equal((await cli('mailboxes', '--limit', '0')).code, 2);
+  });
+
   it('moves dead-lettered messages back to the queue', async () => {
     for (let index = 0; index < 3; index++) {
       await harness.sqs.send(

@@ -11,6 +11,8 @@ export interface MailboxEntry {
   readonly address: string;
   readonly secretName: string;
   readonly tags: Readonly<Record<string, string>>;
+  /** The provider id, from the secret's description: known without decrypting the secret. */
+  readonly provider?: string | undefined;
 }
 
 /** @example for await (const mailbox of listMailboxes(client, 'oauth-mailer/mailboxes/')) { ... } */
@@ -41,6 +43,8 @@ export async function* listMailboxes(
         address: secret.Name.slice(prefix.length),
         secretName: secret.Name,
         tags: Object.fromEntries((secret.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])),
+        // MailboxStore.saveGrant describes every secret as "oauth-mailer mailbox <address> (<provider>)".
+        provider: /\(([a-z0-9-]{1,32})\)$/.exec(secret.Description ?? '')?.[1],
       };
     }
     nextToken = page.NextToken;
