@@ -200,6 +200,8 @@ async function saveIfTrusted(
       }
       throw error;
     });
+  // A new active period, whatever the status was; it clears the mailbox's attention metric too.
+  await context.health.record({ mailbox, provider: provider.id, status: 'active' });
   if (tagFailures.length > 0) {
     context.logger.warn('mailbox connected, but some of its tags could not be written', {
       mailbox,

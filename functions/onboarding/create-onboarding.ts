@@ -11,6 +11,7 @@ import { type ErrorCode, findMailerError } from '../shared/errors.ts';
 import { AllowList } from '../shared/mailbox/allow-list.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
+import { MailboxHealth } from '../shared/observability/mailbox-health.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { callback } from './callback.ts';
 import type { OnboardingConfig } from './config.ts';
@@ -60,16 +61,19 @@ export function createOnboarding(config: OnboardingConfig, options: OnboardingOp
   const { logger, metrics } = options;
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
   const dynamodb = options.dynamodb ?? new DynamoDBClient({});
+  const store = new MailboxStore({
+    client: secretsManager,
+    prefix: config.mailboxSecretPrefix,
+    cacheTtlMs: 0,
+    kmsKeyId: config.mailboxKmsKeyId,
+  });
   const context = new OnboardingContext({
     config,
     states: new StateStore(dynamodb, config.stateTableName),
     invitations: new Invitations(dynamodb, config.stateTableName),
-    store: new MailboxStore({
-      client: secretsManager,
-      prefix: config.mailboxSecretPrefix,
-      cacheTtlMs: 0,
-      kmsKeyId: config.mailboxKmsKeyId,
-    }),
+    store,
+    // No notifier: a connection only ever makes a mailbox healthy, which is not news to the operators.
+    health: new MailboxHealth({ store, metrics, logger }),
     clientSecrets: new ClientSecrets(secretsManager, 300_000),
     allowList: new AllowList(config.allowedMailboxes),
     // Loaded on first use: only shared mailboxes need it, and it is most of nodemailer's weight here.

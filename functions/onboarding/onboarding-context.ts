@@ -6,6 +6,7 @@ import type { AllowList } from '../shared/mailbox/allow-list.ts';
 import type { MailboxStore } from '../shared/mailbox/store.ts';
 import type { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import type { ProviderConfig, SmtpEndpoint } from '../shared/oauth/providers.ts';
+import type { MailboxHealth } from '../shared/observability/mailbox-health.ts';
 import type { OnboardingConfig } from './config.ts';
 import type { Invitations } from './invitations.ts';
 import type { StateStore } from './state-store.ts';
@@ -26,6 +27,8 @@ export class OnboardingContext {
   readonly clientSecrets: ClientSecrets;
   readonly allowList: AllowList;
   readonly invitations: Invitations;
+  /** Where a (re)connected mailbox is recorded as active again. */
+  readonly health: MailboxHealth;
   /** An SMTP login as `address` with the token, no mail: proof that the account may send as it. */
   readonly probeSmtp: (address: string, smtp: SmtpEndpoint, accessToken: string) => Promise<void>;
   readonly logger: Logger;
@@ -39,6 +42,7 @@ export class OnboardingContext {
     this.clientSecrets = parts.clientSecrets;
     this.allowList = parts.allowList;
     this.invitations = parts.invitations;
+    this.health = parts.health;
     this.probeSmtp = parts.probeSmtp;
     this.logger = parts.logger;
     this.metrics = parts.metrics;

@@ -110,10 +110,8 @@ export class MailboxStore {
     }
     this.#cache.delete(address);
     const tagFailures: string[] = [];
-    // A (re)connection starts a new active period, whatever the status was.
-    await this.setStatus(address, 'active', undefined, { previous: undefined }).catch(() =>
-      tagFailures.push('status'),
-    );
+    // The status is not set here: a (re)connection is a health change, recorded by the caller
+    // through MailboxHealth so that the mailbox's attention metric clears too.
     // A call of its own: IAM lets onboarding write the owner tag, and no other function.
     if (retag) {
       await this.#client

@@ -41,6 +41,8 @@ export async function registerAppMailbox(
     connectedAt: now,
     updatedAt: now,
   });
+  // The tag alone, not MailboxHealth: this runs in the operator's CLI, where no metric reaches CloudWatch.
+  await store.setStatus(address, 'active');
   tokens.forget(address);
   await tokens.get(address);
   return result;

@@ -3,7 +3,8 @@
  * the sender, the validator or the onboarding callback, goes through `record`: the status tags, the
  * per-mailbox attention metric (1 while it needs a human, 0 once it recovered; none for a healthy
  * mailbox, which would cost $0.30 a month each), and one notification to the operators when it turns to
- * needing a human, not at every failed attempt.
+ * needing a human, not at every failed attempt. (The CLI's app-only registration sets the tag alone:
+ * a metric printed on an operator's terminal reaches no CloudWatch.)
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';

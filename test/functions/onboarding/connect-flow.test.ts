@@ -98,12 +98,19 @@ describe('onboarding: connecting a mailbox', () => {
         (tag) => tag.Key === STATUS_TAGS.status,
       )?.Value;
     assert.equal(await status(), 'revoked');
+    const attention = () =>
+      onboarding.telemetry
+        .emf()
+        .filter((doc) => 'MailboxNeedsAttention' in doc)
+        .map((doc) => [doc.Mailbox, doc.MailboxNeedsAttention]);
+    assert.deepEqual(attention(), [], 'the first connection of a healthy mailbox emits no metric');
 
     const { response, html } = await connectMailbox(onboarding, 'microsoft', 'ops@example.com');
 
     assert.equal(response.status, 200);
     assert.match(html, /reconnected and active again/);
     assert.equal(await status(), 'active');
+    assert.deepEqual(attention(), [['ops@example.com', 0]], 'the attention alarm clears on reconnect');
     const second = await readSecretJson<MailboxSecret>(harness.secretsManager, secretName);
     assert.notEqual(second.refreshToken, first.refreshToken);
     const fresh = context.track(newSender(harness, sender.queues));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { MailboxSecret } from '../../../../functions/shared/mailbox/secret-shape.ts';
+import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { type MailboxSecret, STATUS_TAGS } from '../../../../functions/shared/mailbox/secret-shape.ts';
 import { registerAppMailbox } from '../../../../functions/shared/oauth/register-app-mailbox.ts';
 import { readSecretJson } from '../../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../../local/world/index.ts';
@@ -30,6 +31,10 @@ describe('Function: registerAppMailbox()', () => {
     assert.equal(secret.grantType, 'client_credentials');
     assert.equal(secret.refreshToken, undefined);
     assert.equal(secret.scope, 'https://outlook.office365.com/.default');
+    const { Tags = [] } = await harness.secretsManager.send(
+      new DescribeSecretCommand({ SecretId: `${MAILBOX_PREFIX}noreply@example.com` }),
+    );
+    assert.equal(Tags.find((tag) => tag.Key === STATUS_TAGS.status)?.Value, 'active');
     await sender.enqueue(aMessage({ from: 'noreply@example.com', subject: 'sent by the app' }));
     await sender.drain();
     assert.equal(harness.smtp.microsoft.messages[0]?.user, 'noreply@example.com');
