@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,22 +11,7 @@ import { startLocalMode } from '../../local/start.ts';
 import { listen } from '../../local/world/listen.ts';
 import { projectRoot } from '../../local/world/net.ts';
 import { launchChromium, signInAndConsent } from '../harness/browser.ts';
-
-/** A GET with the Host header a browser would send for `host` (fetch cannot set it); redirects not followed. */
-function getWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, { headers: { host } }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
+import { getWithHost } from '../harness/http.ts';
 
 describe('local mode: the whole product on one machine', () => {
   let local: Awaited<ReturnType<typeof startLocalMode>>;

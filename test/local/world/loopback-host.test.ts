@@ -1,27 +1,9 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { describe, it } from 'node:test';
 import { serveHttpApi } from '../../../local/http-api.ts';
 import { serveMailViewer } from '../../../local/mail-viewer.ts';
 import { isLoopbackHost } from '../../../local/world/loopback-host.ts';
-
-/** A GET with the Host header a browser would send for `host` (fetch cannot set it). */
-function getWithHost(url: string, host: string): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, { headers: { host } }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      response.on('end', () =>
-        resolve({ status: response.statusCode ?? 0, type: response.headers['content-type'] ?? '', body }),
-      );
-    })
-      .on('error', reject)
-      .end();
-  });
-}
+import { getWithHost } from '../../harness/http.ts';
 
 describe('Function: isLoopbackHost()', () => {
   it('accepts the loopback names, bare or with the port the request arrived on', () => {
