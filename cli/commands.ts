@@ -27,7 +27,7 @@ import { carriedProducer, parseProducerPolicy } from '../functions/shared/sqs/pr
 import { redrive } from '../functions/shared/sqs/redrive.ts';
 import { loadValidatorConfig } from '../functions/validator/config.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
-import type { Target } from './target.ts';
+import { producerRulesOf, type Target } from './target.ts';
 
 export type Args = {
   readonly positionals: string[];
@@ -220,7 +220,7 @@ export async function validate(target: Target, args: Args) {
         [ENV.mailboxSecretPrefix]: target.mailboxSecretPrefix,
         [ENV.connectBaseUrl]: target.connectBaseUrl,
         // Refreshes coordinated with the running senders: the CLI never presents a refresh token alone.
-        ...(target.sendingTableName ? { [ENV.sendingTableName]: target.sendingTableName } : {}),
+        [ENV.sendingTableName]: target.sendingTableName,
         ...(target.mailboxKmsKeyId ? { [ENV.mailboxKmsKeyId]: target.mailboxKmsKeyId } : {}),
       }),
       telemetry,
@@ -260,7 +260,7 @@ export async function redriveCommand(target: Target, args: Args) {
  * redrive as anyone else, or every message would arrive as the operator's and be refused for good.
  */
 async function redriveRelays(target: Target): Promise<readonly string[] | undefined> {
-  const policy = parseProducerPolicy(target.producerRulesJson);
+  const policy = parseProducerPolicy(await producerRulesOf(target));
   if (!policy) return undefined;
   const { UserId } = await new STSClient({}).send(new GetCallerIdentityCommand({}));
   if (!UserId || carriedProducer(UserId, 'relayed', policy.relays) !== 'relayed') {

@@ -21,8 +21,10 @@ export interface Target {
   readonly stateTableName?: string;
   /** The sender's DynamoDB table (parked-mail counts). */
   readonly sendingTableName?: string;
-  /** The sender's producer rules (PRODUCER_RULES), when the deployment has any. */
+  /** The sender's producer rules (PRODUCER_RULES), when the deployment has any; see `producerRulesOf`. */
   readonly producerRulesJson?: string;
+  /** Deployed: the sender function, whose settings hold the producer rules (read only when needed). */
+  readonly senderFunctionName?: string;
   /** KMS key for secrets the CLI creates (app-only mailboxes). */
   readonly mailboxKmsKeyId?: string;
   /** Local: AWS settings of the emulator, applied to every client. */
@@ -86,18 +88,19 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     validatorFunctionName: outputs.ValidatorFunctionName!,
     ...(outputs.MailboxKeyArn ? { mailboxKmsKeyId: outputs.MailboxKeyArn } : {}),
     ...(outputs.SendingTableName ? { sendingTableName: outputs.SendingTableName } : {}),
-    ...(await senderProducerRules(outputs.SenderFunctionName)),
+    ...(outputs.SenderFunctionName ? { senderFunctionName: outputs.SenderFunctionName } : {}),
   };
 }
 
-/** The producer rules the deployed sender enforces: redrive must keep producers as the sender judges them. */
-async function senderProducerRules(
-  functionName: string | undefined,
-): Promise<{ producerRulesJson?: string }> {
-  if (!functionName) return {};
+/**
+ * The producer rules the sender enforces (redrive must keep producers as the sender judges them):
+ * the target's own, else read from the deployed sender's settings, a call only the commands that need
+ * them make.
+ */
+export async function producerRulesOf(target: Target): Promise<string | undefined> {
+  if (target.producerRulesJson !== undefined || !target.senderFunctionName) return target.producerRulesJson;
   const { Environment } = await new LambdaClient({}).send(
-    new GetFunctionConfigurationCommand({ FunctionName: functionName }),
+    new GetFunctionConfigurationCommand({ FunctionName: target.senderFunctionName }),
   );
-  const json = Environment?.Variables?.[ENV.producerRules];
-  return json ? { producerRulesJson: json } : {};
+  return Environment?.Variables?.[ENV.producerRules];
 }

@@ -27,7 +27,7 @@ export interface OnboardingConfig {
   readonly stateTtlMs: number;
 }
 
-export const ONBOARDING_DEFAULTS = { stateTtlSeconds: 600 } as const;
+const ONBOARDING_DEFAULTS = { stateTtlSeconds: 600 } as const;
 
 /** @throws ConfigError (OnboardingConfigError) naming every missing or invalid setting at once. */
 export function loadOnboardingConfig(env: NodeJS.ProcessEnv = process.env): OnboardingConfig {

@@ -14,6 +14,7 @@ import {
 import { awsErrorName } from '../shared/aws/error-name.ts';
 import { MailerError } from '../shared/errors.ts';
 import { sha256 } from '../shared/hash.ts';
+import { matchesMailbox } from '../shared/mailbox/allow-list.ts';
 import { randomToken } from '../shared/oauth/pkce.ts';
 
 /** At most a week: an invitation is a credential, and a long-lived one is a standing door. */
@@ -38,12 +39,7 @@ const storeError = (action: string, error: unknown) =>
 
 /** Whether the invitation lets this mailbox be connected. */
 export function invitationCovers(invitation: Invitation, mailbox: string): boolean {
-  const scope = invitation.for?.toLowerCase();
-  if (!scope) return true;
-  const address = mailbox.toLowerCase();
-  return scope.startsWith('@')
-    ? address.endsWith(scope) && address.indexOf('@') === address.length - scope.length
-    : address === scope;
+  return !invitation.for || matchesMailbox(invitation.for, mailbox);
 }
 
 export class Invitations {

@@ -6,7 +6,6 @@ import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
   type DynamoDBClient,
-  GetItemCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { awsErrorName } from '../shared/aws/error-name.ts';
@@ -78,33 +77,17 @@ export class StateStore {
           ConditionExpression: 'bindingHash = :binding',
           ExpressionAttributeValues: { ':binding': { S: bindingHash } },
           ReturnValues: 'ALL_OLD',
+          // The failed condition says whether the state exists (for another browser) or not, in one call.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       ));
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException)
-        return (await this.#exists(state)) ? 'other-browser' : undefined;
+      if (error instanceof ConditionalCheckFailedException) return error.Item ? 'other-browser' : undefined;
       throw new MailerError('INTERNAL', 'could not read the sign-in state', {
         awsError: awsErrorName(error),
       });
     }
     const json = attributes?.pending?.S;
     return json ? (JSON.parse(json) as PendingAuthorization) : undefined;
-  }
-
-  async #exists(state: string): Promise<boolean> {
-    try {
-      const { Item } = await this.#client.send(
-        new GetItemCommand({
-          TableName: this.#tableName,
-          Key: { id: { S: sha256(state) } },
-          ConsistentRead: true,
-        }),
-      );
-      return Item !== undefined;
-    } catch (error) {
-      throw new MailerError('INTERNAL', 'could not read the sign-in state', {
-        awsError: awsErrorName(error),
-      });
-    }
   }
 }

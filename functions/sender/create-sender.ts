@@ -21,7 +21,6 @@ import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { GrantCoordinator } from '../shared/oauth/grant-coordinator.ts';
-import { onDemandKms, TokenCipher } from '../shared/oauth/token-cipher.ts';
 import { MailboxHealth } from '../shared/observability/mailbox-health.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
@@ -78,12 +77,11 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     providers: config.providers,
     requestTimeoutMs: options.tokenTimeoutMs ?? config.tokenTimeoutMs,
     revokedRecheckMs: config.revokedRecheckMs,
-    coordinator: new GrantCoordinator({
+    coordinator: GrantCoordinator.withMailboxKey({
       dynamodb,
       tableName: config.sendingTableName,
-      cipher: config.mailboxKmsKeyId
-        ? new TokenCipher(onDemandKms(options.kms), config.mailboxKmsKeyId)
-        : undefined,
+      kmsKeyId: config.mailboxKmsKeyId,
+      kms: options.kms,
     }),
     events: {
       ...tokenMetrics(logger, metrics),

@@ -141,25 +141,13 @@ export class MailboxSecrets extends Construct {
    * Secrets Manager), and only with the encryption context that names that purpose.
    */
   #allowAccessTokenSealing(principal: iam.IPrincipal): void {
-    const purpose = {
-      StringEquals: { [`kms:EncryptionContext:${ACCESS_TOKEN_CONTEXT}`]: ACCESS_TOKEN_PURPOSE },
-    };
-    this.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [principal],
-        actions: ['kms:Encrypt', 'kms:Decrypt'],
-        resources: ['*'],
-        conditions: purpose,
-      }),
-    );
-    principal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SealSharedAccessTokens',
-        actions: ['kms:Encrypt', 'kms:Decrypt'],
-        resources: [this.key.keyArn],
-        conditions: purpose,
-      }),
-    );
+    this.#allowKey(principal, {
+      sid: 'SealSharedAccessTokens',
+      actions: ['kms:Encrypt', 'kms:Decrypt'],
+      conditions: {
+        StringEquals: { [`kms:EncryptionContext:${ACCESS_TOKEN_CONTEXT}`]: ACCESS_TOKEN_PURPOSE },
+      },
+    });
   }
 
   /** Status tags, client secrets and key use: what every function that holds mailbox tokens needs. */
@@ -239,22 +227,34 @@ export class MailboxSecrets extends Construct {
 
   /** Key use through Secrets Manager only, in this account and region. */
   #allowKeyUse(principal: iam.IPrincipal): void {
-    const viaSecretsManager = {
-      StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
-    };
+    this.#allowKey(principal, {
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      keyPolicyOnly: ['kms:DescribeKey'],
+      conditions: {
+        StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+      },
+    });
+  }
+
+  /** The same use allowed on both sides: the key's policy and the principal's (a customer key needs both). */
+  #allowKey(
+    principal: iam.IPrincipal,
+    use: { actions: string[]; keyPolicyOnly?: string[]; conditions: Record<string, unknown>; sid?: string },
+  ): void {
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [principal],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        actions: [...use.actions, ...(use.keyPolicyOnly ?? [])],
         resources: ['*'],
-        conditions: viaSecretsManager,
+        conditions: use.conditions,
       }),
     );
     principal.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        ...(use.sid ? { sid: use.sid } : {}),
+        actions: use.actions,
         resources: [this.key.keyArn],
-        conditions: viaSecretsManager,
+        conditions: use.conditions,
       }),
     );
   }

@@ -1,4 +1,16 @@
 /**
+ * Whether `pattern`, an address or a domain as `@example.com`, names the mailbox; case-insensitive.
+ * @example matchesMailbox('@example.com', 'Ops@Example.com') // true
+ */
+export function matchesMailbox(pattern: string, address: string): boolean {
+  const wanted = pattern.toLowerCase();
+  const normalized = address.toLowerCase();
+  return wanted.startsWith('@')
+    ? normalized.slice(normalized.lastIndexOf('@')) === wanted
+    : normalized === wanted;
+}
+
+/**
  * Which mailboxes may be connected without an invitation, where the deployer opted in: a list of
  * domains (`example.com`) and addresses (`billing@example.com`). An empty list allows none.
  */

@@ -16,9 +16,10 @@ import {
   GetItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
-import type { TokenCipher } from './token-cipher.ts';
+import { onDemandKms, TokenCipher } from './token-cipher.ts';
 
 export interface SharedToken {
   readonly accessToken: string;
@@ -85,7 +86,7 @@ const DAY_SECONDS = 86_400;
  * settings allow (TOKEN_TIMEOUT_MS, at most 30 s) plus the secret's read and write-back, so a holder
  * still refreshing is never overtaken; it is extended again right before the token goes out.
  */
-export const DEFAULT_LEASE_MS = 60_000;
+const DEFAULT_LEASE_MS = 60_000;
 const unavailable = (mailbox: string, reason: string, error?: unknown) =>
   new MailerError('TOKEN_ENDPOINT_UNAVAILABLE', `${reason} for ${mailbox}`, {
     mailbox,
@@ -95,11 +96,23 @@ const unavailable = (mailbox: string, reason: string, error?: unknown) =>
 export class GrantCoordinator {
   readonly #options: GrantCoordinatorOptions;
   readonly #instance = randomUUID();
-  /** DynamoDB calls made by this instance (the benchmark counts them). */
-  calls = 0;
 
   constructor(options: GrantCoordinatorOptions) {
     this.#options = options;
+  }
+
+  /** As the functions wire it: the shared access token sealed with the mailbox key, where there is one. */
+  static withMailboxKey(parts: {
+    dynamodb: DynamoDBClient;
+    tableName: string;
+    kmsKeyId: string | undefined;
+    kms: KMSClient | undefined;
+  }): GrantCoordinator {
+    return new GrantCoordinator({
+      dynamodb: parts.dynamodb,
+      tableName: parts.tableName,
+      cipher: parts.kmsKeyId ? new TokenCipher(onDemandKms(parts.kms), parts.kmsKeyId) : undefined,
+    });
   }
 
   /** A shared access token still fresh enough, if an instance published one. */
@@ -124,7 +137,7 @@ export class GrantCoordinator {
     const deadline = Date.now() + waitMs;
     const mintedAfter = options.mintedAfter ?? 0;
     for (;;) {
-      const leased = await this.#lease(mailbox);
+      const { leased, held } = await this.#lease(mailbox);
       if (leased) {
         // Someone may have refreshed between our look and our lease: take theirs, and give the right back.
         const theirs = await this.#usable(mailbox, leased, options.fresh, mintedAfter);
@@ -146,8 +159,7 @@ export class GrantCoordinator {
         await this.#publish(mailbox, token);
         return token;
       }
-      const current = await this.#read(mailbox);
-      const theirs = await this.#usable(mailbox, current, options.fresh, mintedAfter);
+      const theirs = await this.#usable(mailbox, held, options.fresh, mintedAfter);
       if (theirs) return theirs;
       if (Date.now() > deadline) throw unavailable(mailbox, 'another instance is still refreshing the grant');
       await new Promise((resolve) => setTimeout(resolve, pollMs));
@@ -181,8 +193,11 @@ export class GrantCoordinator {
     }
   }
 
-  /** @returns the item with our lease, or undefined when another instance holds an unexpired one. */
-  async #lease(mailbox: string): Promise<GrantItem | undefined> {
+  /**
+   * @returns `leased`: the item with our lease; or `held`: the item as it was when another instance held
+   * an unexpired lease (returned by the failed condition itself, so a waiter's poll is one call).
+   */
+  async #lease(mailbox: string): Promise<{ leased?: GrantItem | undefined; held?: GrantItem | undefined }> {
     const now = Date.now();
     try {
       const { Attributes } = await this.#update(mailbox, {
@@ -195,10 +210,11 @@ export class GrantCoordinator {
           ':expiration': { N: String(Math.ceil(now / 1000) + DAY_SECONDS) },
         },
         ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       });
-      return parse(Attributes);
+      return { leased: parse(Attributes) };
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
+      if (error instanceof ConditionalCheckFailedException) return { held: parse(error.Item) };
       throw unavailable(mailbox, 'the grant coordination table failed', error);
     }
   }
@@ -289,7 +305,6 @@ export class GrantCoordinator {
   }
 
   async #read(mailbox: string): Promise<GrantItem | undefined> {
-    this.calls++;
     try {
       const { Item } = await this.#options.dynamodb.send(
         new GetItemCommand({ TableName: this.#options.tableName, Key: key(mailbox), ConsistentRead: true }),
@@ -304,7 +319,6 @@ export class GrantCoordinator {
     mailbox: string,
     input: Omit<ConstructorParameters<typeof UpdateItemCommand>[0], 'TableName' | 'Key'>,
   ) {
-    this.calls++;
     return this.#options.dynamodb.send(
       new UpdateItemCommand({ TableName: this.#options.tableName, Key: key(mailbox), ...input }),
     );

@@ -12,6 +12,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { MailerError } from '../errors.ts';
+import { matchesMailbox } from '../mailbox/allow-list.ts';
 import { ATTRIBUTES, attribute } from './message-attributes.ts';
 
 const principalId = z.string().check(z.regex(/^[A-Za-z0-9:._@+=,-]{1,256}$/));
@@ -69,12 +70,8 @@ export function carriedProducer(
   return relayed && carried ? carried : senderId;
 }
 
-const mailboxMatches = (pattern: string, mailbox: string) => {
-  const address = mailbox.toLowerCase();
-  const wanted = pattern.toLowerCase();
-  if (wanted === '*') return true;
-  return wanted.startsWith('@') ? address.slice(address.lastIndexOf('@')) === wanted : address === wanted;
-};
+const mailboxMatches = (pattern: string, mailbox: string) =>
+  pattern === '*' || matchesMailbox(pattern, mailbox);
 
 export class ProducerAuthorizer {
   readonly #policy: ProducerPolicy | undefined;
