@@ -216,6 +216,7 @@ const functionEnv = {
   [ENV.deadLetterQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/0/dlq',
   [ENV.sendingTableName]: 't',
   [ENV.stateTableName]: 't',
+  [ENV.registryTableName]: 'r',
   [ENV.connectInvitations]: 'true',
   NODE_PATH: '',
 };

@@ -13,15 +13,17 @@ import {
 } from '../functions/onboarding/invitations.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { MailerError } from '../functions/shared/errors.ts';
-import { listMailboxes } from '../functions/shared/mailbox/directory.ts';
+import { migrateRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
 import { ParkedMail } from '../functions/shared/mailbox/parked-mail.ts';
-import { STATUS_TAGS, secretNameFor } from '../functions/shared/mailbox/secret-shape.ts';
+import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
+import { secretNameFor } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
 import { AccessTokens } from '../functions/shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
 import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/providers.ts';
 import { registerAppMailbox } from '../functions/shared/oauth/register-app-mailbox.ts';
 import { revokeRefreshToken } from '../functions/shared/oauth/revoke-token.ts';
+import { MailboxHealth } from '../functions/shared/observability/mailbox-health.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
 import { carriedProducer, parseProducerPolicy } from '../functions/shared/sqs/producer-policy.ts';
 import { redrive } from '../functions/shared/sqs/redrive.ts';
@@ -114,55 +116,86 @@ export async function connect(target: Target, args: Args) {
 }
 
 /**
- * The connected mailboxes with their health, read from the secrets' names, descriptions and tags
- * (nothing is decrypted); `--status` keeps one status, `--limit` stops after so many rows. The counts
- * by status cover every mailbox read.
+ * The connected mailboxes with their health, from the registry page by page (nothing is decrypted);
+ * `--status` keeps one status, `--limit` stops after so many rows and prints where to go on
+ * (`--after`). The counts by status cover the whole fleet.
  */
 export async function mailboxes(target: Target, args: Args) {
-  const { secretsManager, store } = stores(target);
-  const parked = target.sendingTableName
-    ? new ParkedMail(new DynamoDBClient({}), target.sendingTableName)
-    : undefined;
-  const only = typeof args.values.status === 'string' ? args.values.status : undefined;
-  const limit = typeof args.values.limit === 'string' ? Number(args.values.limit) : Number.POSITIVE_INFINITY;
+  const registry = registryOf(target);
+  const only = text(args, 'status');
+  const after = text(args, 'after');
+  const limit = text(args, 'limit') !== undefined ? Number(text(args, 'limit')) : Number.POSITIVE_INFINITY;
   if (!(limit >= 1)) throw new UsageError('--limit must be a number of rows, 1 or more');
-  const rows = [];
-  const counts: Record<string, number> = {};
-  let truncated = false;
-  for await (const entry of listMailboxes(secretsManager, target.mailboxSecretPrefix)) {
-    const status = entry.tags[STATUS_TAGS.status] ?? 'unknown';
-    counts[status] = (counts[status] ?? 0) + 1;
-    if (only && status !== only) continue;
-    if (rows.length >= limit) {
-      truncated = true;
-      break;
-    }
-    // Older secrets may lack the description; only they are read for their provider.
-    const provider =
-      entry.provider ?? (await store.get(entry.address).catch(() => undefined))?.secret.provider ?? '?';
-    const code = entry.tags[STATUS_TAGS.code];
-    rows.push({
-      mailbox: entry.address,
-      provider,
-      status,
-      since: entry.tags[STATUS_TAGS.since] ?? '',
-      lastValidated: entry.tags[STATUS_TAGS.lastValidated] ?? '',
-      lastError: code && code !== 'none' ? code : '',
-      transientFailures: Number(entry.tags[STATUS_TAGS.transientFailures] ?? 0),
-      parked: parked ? await parked.count(entry.address) : undefined,
+  const rows: Array<Record<string, unknown>> = [];
+  let next: string | undefined = after;
+  do {
+    const page = await registry.page({
+      ...(next ? { after: next } : {}),
+      ...(only ? { status: only } : {}),
+      limit: Number.isFinite(limit) ? Math.min(1000, Math.max(limit - rows.length, 25)) : 1000,
     });
-  }
-  const summary = truncated
-    ? `first ${rows.length} shown (--limit); more follow`
-    : Object.entries(counts)
-        .map(([status, count]) => `${count} ${status}`)
-        .join(', ') || 'no mailboxes';
+    next = page.next;
+    for (const entry of page.entries) {
+      if (rows.length >= limit) break;
+      rows.push({
+        mailbox: entry.mailbox,
+        provider: entry.provider ?? '?',
+        status: entry.status ?? 'unknown',
+        since: entry.since ?? '',
+        lastValidated: entry.lastValidated ?? '',
+        lastError:
+          entry.lastError ?? (entry.statusCode && entry.statusCode !== 'none' ? entry.statusCode : ''),
+        transientFailures: entry.transientFailures,
+        parked: entry.parked,
+      });
+      // Continue after the last row shown, whether the page ended there or not.
+      next = entry.mailbox;
+    }
+    if (page.next === undefined && rows.length < limit) next = undefined;
+  } while (next && rows.length < limit);
+  const counts = await registry.countByStatus();
+  const summary =
+    Object.entries(counts)
+      .map(([status, count]) => `${count} ${status}`)
+      .join(', ') || 'no mailboxes';
   return {
     mailboxes: rows,
-    ...(truncated ? { truncated } : { counts }),
-    text: `${table(rows, ['mailbox', 'provider', 'status', 'since', 'lastValidated', 'lastError', 'parked'])}\n${summary}`,
+    counts,
+    ...(next ? { next } : {}),
+    text: `${table(rows, ['mailbox', 'provider', 'status', 'since', 'lastValidated', 'lastError', 'parked'])}\n${summary}${next ? `\nmore follow: --after ${next}` : ''}`,
   };
 }
+
+/** Brings the mailboxes of a deployment from before the registry over to it (safe to run again). */
+export async function migrateRegistryCommand(target: Target) {
+  const registry = registryOf(target);
+  const { secretsManager } = stores(target);
+  const sending = target.sendingTableName;
+  const migration = await migrateRegistry({
+    secretsManager,
+    prefix: target.mailboxSecretPrefix,
+    registry,
+    ...(sending
+      ? {
+          parkedCount: (mailbox: string) =>
+            new ParkedMail(new DynamoDBClient({}), sending, registry).countBeforeRegistry(mailbox),
+        }
+      : {}),
+  });
+  return {
+    ...migration,
+    text: `${migration.seen} mailbox secret(s) read, ${migration.imported} added to the registry`,
+  };
+}
+
+function registryOf(target: Target): MailboxRegistry {
+  if (!target.registryTableName)
+    throw new UsageError('this target names no mailbox registry: redeploy the stack');
+  return new MailboxRegistry(new DynamoDBClient({}), target.registryTableName);
+}
+
+const text = (args: Args, name: string): string | undefined =>
+  typeof args.values[name] === 'string' ? (args.values[name] as string) : undefined;
 
 export async function send(target: Target, args: Args) {
   const { values } = args;
@@ -201,16 +234,24 @@ export async function validate(target: Target, args: Args) {
     const { Payload, FunctionError } = await new LambdaClient({}).send(
       new InvokeCommand({
         FunctionName: target.validatorFunctionName,
-        Payload: JSON.stringify(mailbox ? { mailbox } : {}),
+        // Every mailbox: handed out to the workers within one planning interval, not validated here.
+        Payload: JSON.stringify(mailbox ? { mailbox } : { all: true }),
       }),
     );
     summary = JSON.parse(new TextDecoder().decode(Payload)) as Record<string, unknown>;
     if (FunctionError) throw new Error(`the validator failed: ${JSON.stringify(summary)}`);
+    if (typeof summary.planned === 'number') {
+      return {
+        ...summary,
+        text: `${summary.planned} of ${summary.mailboxes} mailboxes handed out for validation; results follow in \`oauth-mailer mailboxes\``,
+      };
+    }
   } else {
     // Without the senders' table the validator would refresh outside their lease: a grant lost under
     // strict rotation. Local mode's target names it.
     if (!target.sendingTableName)
       throw new UsageError('this target names no sending table: cannot validate safely');
+    const registry = registryOf(target);
     const telemetry = createTelemetry('validator');
     telemetry.logger.setLogLevel('SILENT');
     Object.assign(telemetry.metrics, { publishStoredMetrics: () => undefined });
@@ -221,6 +262,7 @@ export async function validate(target: Target, args: Args) {
         [ENV.connectBaseUrl]: target.connectBaseUrl,
         // Refreshes coordinated with the running senders: the CLI never presents a refresh token alone.
         [ENV.sendingTableName]: target.sendingTableName,
+        [ENV.registryTableName]: registry.tableName,
         ...(target.mailboxKmsKeyId ? { [ENV.mailboxKmsKeyId]: target.mailboxKmsKeyId } : {}),
       }),
       telemetry,
@@ -293,6 +335,7 @@ export async function disconnect(target: Target, args: Args) {
       ...(args.values.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: 7 }),
     }),
   );
+  if (target.registryTableName) await registryOf(target).forget(address);
   return {
     mailbox: address,
     revoked,
@@ -309,7 +352,9 @@ export async function registerAppMailboxCommand(target: Target, args: Args) {
     typeof args.values.provider === 'string' ? args.values.provider : 'microsoft',
   );
   const { store, tokens } = stores(target);
-  const { created } = await registerAppMailbox({ address, provider }, store, tokens);
+  // No metrics: none printed on an operator's terminal would reach CloudWatch.
+  const health = new MailboxHealth({ registry: registryOf(target) });
+  const { created } = await registerAppMailbox({ address, provider }, { store, tokens, health });
   return {
     mailbox: address,
     created,

@@ -11,6 +11,7 @@ import {
   connect,
   disconnect,
   mailboxes,
+  migrateRegistryCommand,
   redriveCommand,
   registerAppMailboxCommand,
   send,
@@ -48,8 +49,14 @@ const COMMANDS: Record<string, Command> = {
   mailboxes: {
     run: mailboxes,
     usage:
-      'mailboxes [--status active|revoked|smtp-refused] [--limit <n>]\n  List the connected mailboxes with provider, status, last validation and last error, and the counts by status.',
-    options: { status: { type: 'string' }, limit: { type: 'string' } },
+      'mailboxes [--status active|revoked|smtp-refused] [--limit <n>] [--after <mailbox>]\n  List the connected mailboxes from the registry with provider, status, last validation, last error and parked mail, a page at a time, and the counts by status.',
+    options: { status: { type: 'string' }, limit: { type: 'string' }, after: { type: 'string' } },
+  },
+  'migrate-registry': {
+    run: migrateRegistryCommand,
+    usage:
+      'migrate-registry\n  Bring the mailboxes of a deployment from before the registry over to it (the validator also does this once by itself).',
+    options: {},
   },
   send: {
     run: send,

@@ -19,8 +19,10 @@ export interface Target {
   readonly validatorFunctionName?: string;
   /** Onboarding's DynamoDB table, where connect invitations are written. */
   readonly stateTableName?: string;
-  /** The sender's DynamoDB table (parked-mail counts). */
+  /** The sender's DynamoDB table (parked-mail markers, refresh coordination). */
   readonly sendingTableName?: string;
+  /** The mailbox registry (status, validation, parked counts of every mailbox). */
+  readonly registryTableName?: string;
   /** The sender's producer rules (PRODUCER_RULES), when the deployment has any; see `producerRulesOf`. */
   readonly producerRulesJson?: string;
   /** Deployed: the sender function, whose settings hold the producer rules (read only when needed). */
@@ -88,6 +90,7 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     validatorFunctionName: outputs.ValidatorFunctionName!,
     ...(outputs.MailboxKeyArn ? { mailboxKmsKeyId: outputs.MailboxKeyArn } : {}),
     ...(outputs.SendingTableName ? { sendingTableName: outputs.SendingTableName } : {}),
+    ...(outputs.RegistryTableName ? { registryTableName: outputs.RegistryTableName } : {}),
     ...(outputs.SenderFunctionName ? { senderFunctionName: outputs.SenderFunctionName } : {}),
   };
 }

@@ -8,6 +8,7 @@ import { OnboardingApi } from './onboarding/onboarding-api.ts';
 import { type ProducerGrant, ProducerRules } from './sender/producer-rules.ts';
 import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';
 import { MailQueues } from './shared/mail-queues.ts';
+import { MailboxRegistryTable } from './shared/mailbox-registry.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
 import { OperatorAlerts } from './shared/operator-alerts.ts';
 import { ValidatorFunction } from './validator/validator-function.ts';
@@ -41,7 +42,7 @@ export interface OAuthMailerStackProps extends StackProps {
   readonly publicBaseUrl?: string;
   /** Subscribed to the operators' topic (alarms and reconnect notifications). */
   readonly alarmEmail?: string;
-  /** @default Duration.hours(1) */
+  /** How often each mailbox is validated (spread across the period). @default Duration.hours(1) */
   readonly validationRate?: Duration;
   /**
    * Which producers may send as which mailboxes, like SES sending authorization. Once one is named,
@@ -62,6 +63,7 @@ export interface OAuthMailerStackProps extends StackProps {
 export class OAuthMailerStack extends Stack {
   readonly queues: MailQueues;
   readonly secrets: MailboxSecrets;
+  readonly registry: MailboxRegistryTable;
   readonly sender: SenderFunction;
   readonly onboarding: OnboardingApi;
   readonly validator: ValidatorFunction;
@@ -96,15 +98,18 @@ export class OAuthMailerStack extends Stack {
       ...(props.keyUsers ? { keyUsers: props.keyUsers } : {}),
     });
     this.alerts = new OperatorAlerts(this, 'Alerts', props.alarmEmail ? { email: props.alarmEmail } : {});
+    this.registry = new MailboxRegistryTable(this, 'Registry');
     this.sender = new SenderFunction(this, 'Sending', {
       queues: this.queues,
       secrets: this.secrets,
+      registry: this.registry,
       providersJson,
       ...(props.senderMaxConcurrency ? { maxConcurrency: props.senderMaxConcurrency } : {}),
     });
 
     this.onboarding = new OnboardingApi(this, 'Connecting', {
       secrets: this.secrets,
+      registry: this.registry,
       providersJson,
       invitations: props.invitations === true,
       ...(props.allowedMailboxes ? { allowedMailboxes: props.allowedMailboxes } : {}),
@@ -132,6 +137,7 @@ export class OAuthMailerStack extends Stack {
       alertTopic: this.alerts.topic,
       connectBaseUrl: this.onboarding.baseUrl,
       sendingTable: this.sender.table,
+      registry: this.registry,
       ...(props.validationRate ? { rate: props.validationRate } : {}),
     });
     this.alerts.watch({
@@ -149,6 +155,11 @@ export class OAuthMailerStack extends Stack {
     new CfnOutput(this, 'SendingTableName', {
       value: this.sender.table.tableName,
       description: 'Idempotency, limits, parked mail',
+    });
+    new CfnOutput(this, 'RegistryTableName', {
+      value: this.registry.table.tableName,
+      description:
+        'The mailbox registry: status, validation, parked mail of every mailbox (oauth-mailer mailboxes)',
     });
     new CfnOutput(this, 'MailboxKeyArn', {
       value: this.secrets.key.keyArn,

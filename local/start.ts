@@ -27,6 +27,7 @@ import { serveMailViewer } from './mail-viewer.ts';
 import {
   clientSecretId,
   MAILBOX_PREFIX,
+  REGISTRY_TABLE,
   SENDING_TABLE,
   STATE_TABLE,
   startWorld,
@@ -41,7 +42,7 @@ export interface LocalModeOptions {
   readonly viewerPort?: number;
   /** Where the CLI's target file is written. @default .cache/local/target.json */
   readonly targetFile?: string;
-  /** How often the validator runs. @default 5 minutes */
+  /** How often each mailbox is validated (the planner runs five times as often). @default 5 minutes */
   readonly validateEveryMs?: number;
   readonly env?: NodeJS.ProcessEnv;
   /** Lines the functions print (logs, metrics). @default discarded */
@@ -104,6 +105,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     loadOnboardingConfig({
       [ENV.providers]: providersJson,
       [ENV.stateTableName]: STATE_TABLE,
+      [ENV.registryTableName]: REGISTRY_TABLE,
       [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
       [ENV.publicBaseUrl]: baseUrl,
       [ENV.connectInvitations]: 'true',
@@ -120,20 +122,31 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     waitSeconds: 5,
     onOutput: options.onOutput ?? (() => undefined),
   });
-  const validator = createValidator(
-    loadValidatorConfig({
-      [ENV.providers]: providersJson,
-      [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
-      [ENV.connectBaseUrl]: baseUrl,
-      [ENV.sendingTableName]: SENDING_TABLE,
-      [ENV.mailboxKmsKeyId]: harness.mailboxKeyId(),
-    }),
-    createTelemetry('validator'),
-  );
-  const timer = setInterval(
-    () => void validator.handler({}).catch(() => undefined),
-    options.validateEveryMs ?? 300_000,
-  );
+  // The validator as deployed: a planner every interval hands out checks; a worker takes them.
+  const periodSeconds = Math.max(60, Math.round((options.validateEveryMs ?? 300_000) / 1000));
+  const intervalSeconds = periodSeconds % 5 === 0 ? periodSeconds / 5 : periodSeconds;
+  const checks = await harness.createQueues('oauth-mailer-checks', {
+    maxReceiveCount: 3,
+    visibilityTimeout: 120,
+  });
+  const validatorEnv = harness.validatorEnv({
+    [ENV.providers]: providersJson,
+    [ENV.connectBaseUrl]: baseUrl,
+    [ENV.checkQueueUrl]: checks.queueUrl,
+    [ENV.validationPeriodSeconds]: String(periodSeconds),
+    [ENV.planIntervalSeconds]: String(intervalSeconds),
+  });
+  const checkers = startEventSource({
+    queueUrl: checks.queueUrl,
+    queueArn: checks.queueArn,
+    handlerModule: join(projectRoot, 'functions/validator/handler.ts'),
+    env: validatorEnv,
+    workers: 1,
+    waitSeconds: 5,
+    onOutput: options.onOutput ?? (() => undefined),
+  });
+  const planner = createValidator(loadValidatorConfig(validatorEnv), createTelemetry('validator'));
+  const timer = setInterval(() => void planner.handler({}).catch(() => undefined), intervalSeconds * 1000);
 
   const target: Target = {
     kind: 'local',
@@ -143,6 +156,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     providersJson,
     connectBaseUrl: baseUrl,
     sendingTableName: SENDING_TABLE,
+    registryTableName: REGISTRY_TABLE,
     stateTableName: STATE_TABLE,
     mailboxKmsKeyId: harness.mailboxKeyId(),
     environment: harness.awsEnv(),
@@ -163,7 +177,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     queues,
     async stop() {
       clearInterval(timer);
-      await senders.stop();
+      await Promise.all([senders.stop(), checkers.stop()]);
       await new Promise<void>((resolve) => viewer.server.close(() => resolve()));
       await harness.stop();
     },

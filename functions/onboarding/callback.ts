@@ -200,8 +200,16 @@ async function saveIfTrusted(
       }
       throw error;
     });
-  // A new active period, whatever the status was; it clears the mailbox's attention metric too.
-  await context.health.record({ mailbox, provider: provider.id, status: 'active' });
+  // A new active period, whatever the status was; it clears the mailbox's attention metric too. The
+  // registry entry is required: a mailbox missing from it would never be validated. A failure here
+  // asks the operator to sign in again, which saves the same grant once more.
+  await context.health.record({
+    mailbox,
+    provider: provider.id,
+    accountId: identity.accountId,
+    status: 'active',
+    required: true,
+  });
   if (tagFailures.length > 0) {
     context.logger.warn('mailbox connected, but some of its tags could not be written', {
       mailbox,

@@ -17,6 +17,8 @@ export interface OnboardingConfig {
   /** KMS key for new mailbox secrets. */
   readonly mailboxKmsKeyId?: string | undefined;
   readonly stateTableName: string;
+  /** The mailbox registry, where a connected mailbox is registered. */
+  readonly registryTableName: string;
   /** Domains and addresses that may be connected without an invitation; empty allows none. */
   readonly allowedMailboxes: string;
   /** Whether one-time connect invitations (created by operators) open onboarding. */
@@ -39,6 +41,7 @@ export function loadOnboardingConfig(env: NodeJS.ProcessEnv = process.env): Onbo
     }
   }
   const stateTableName = readRequired(env, ENV.stateTableName, problems);
+  const registryTableName = readRequired(env, ENV.registryTableName, problems);
   const publicBaseUrl = readOptional(env, ENV.publicBaseUrl)?.replace(/\/+$/, '') || undefined;
   if (publicBaseUrl && !URL.canParse(publicBaseUrl)) problems.push(`${ENV.publicBaseUrl} must be a URL`);
   const stateTtlSeconds = readNumber(
@@ -60,6 +63,7 @@ export function loadOnboardingConfig(env: NodeJS.ProcessEnv = process.env): Onbo
     mailboxSecretPrefix: readMailboxSecretPrefix(env),
     mailboxKmsKeyId: readOptional(env, ENV.mailboxKmsKeyId),
     stateTableName,
+    registryTableName,
     allowedMailboxes,
     invitations,
     publicBaseUrl,

@@ -9,6 +9,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type ErrorCode, findMailerError } from '../shared/errors.ts';
 import { AllowList } from '../shared/mailbox/allow-list.ts';
+import { MailboxRegistry } from '../shared/mailbox/registry.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { MailboxHealth } from '../shared/observability/mailbox-health.ts';
@@ -53,6 +54,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TOKEN_ENDPOINT_ERROR: 502,
   PROVIDER_THROTTLED: 503,
   SECRET_STORE_UNAVAILABLE: 503,
+  REGISTRY_UNAVAILABLE: 503,
 };
 
 const ROUTE = /^\/(connect|callback)\/([a-z0-9-]{1,32})\/?$/;
@@ -73,7 +75,11 @@ export function createOnboarding(config: OnboardingConfig, options: OnboardingOp
     invitations: new Invitations(dynamodb, config.stateTableName),
     store,
     // No notifier: a connection only ever makes a mailbox healthy, which is not news to the operators.
-    health: new MailboxHealth({ store, metrics, logger }),
+    health: new MailboxHealth({
+      registry: new MailboxRegistry(dynamodb, config.registryTableName),
+      metrics,
+      logger,
+    }),
     clientSecrets: new ClientSecrets(secretsManager, 300_000),
     allowList: new AllowList(config.allowedMailboxes),
     // Loaded on first use: only shared mailboxes need it, and it is most of nodemailer's weight here.

@@ -20,6 +20,8 @@ export interface SenderConfig {
   readonly deadLetterQueueUrl: string;
   /** DynamoDB table of idempotency records and mailbox limits (key `id`, TTL on `expiration`). */
   readonly sendingTableName: string;
+  /** The mailbox registry: status changes and parked-mail counts are recorded there. */
+  readonly registryTableName: string;
   /** The queue's redrive maxReceiveCount; the last receive is dead-lettered by us, with its reason. */
   readonly maxReceiveCount: number;
   /** How long mailbox and client secrets stay cached in one instance. */
@@ -65,6 +67,7 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
   const number = (name: EnvName, rule: NumberRule) => readNumber(env, name, rule, problems);
   const deadLetterQueueUrl = readRequired(env, ENV.deadLetterQueueUrl, problems);
   const sendingTableName = readRequired(env, ENV.sendingTableName, problems);
+  const registryTableName = readRequired(env, ENV.registryTableName, problems);
   const maxReceiveCount = number(ENV.maxReceiveCount, { fallback: SENDER_DEFAULTS.maxReceiveCount, min: 3 });
   const maxParkedDays = number(ENV.maxParkedDays, {
     fallback: SENDER_DEFAULTS.maxParkedDays,
@@ -116,6 +119,7 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     providers,
     deadLetterQueueUrl,
     sendingTableName,
+    registryTableName,
     maxReceiveCount,
     maxParkedMs: maxParkedDays * 86_400_000,
     connectionLeaseMs: connectionLeaseSeconds * 1000,

@@ -17,6 +17,7 @@ import type { MailerError } from '../shared/errors.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
+import { MailboxRegistry } from '../shared/mailbox/registry.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
@@ -70,7 +71,8 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     cacheTtlMs: config.secretCacheTtlMs,
   });
   const notifier = new Notifier(sns, config.alertTopicArn, config.connectBaseUrl);
-  const health = new MailboxHealth({ store, notifier, metrics, logger });
+  const registry = new MailboxRegistry(dynamodb, config.registryTableName);
+  const health = new MailboxHealth({ registry, notifier, metrics, logger });
   const tokens = new AccessTokens({
     store,
     clientSecrets: new ClientSecrets(secretsManager, config.secretCacheTtlMs),
@@ -126,7 +128,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const deps = {
     sender: idempotent,
     outcomes,
-    parked: new ParkedMail(dynamodb, config.sendingTableName),
+    parked: new ParkedMail(dynamodb, config.sendingTableName, registry),
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     producers: new ProducerAuthorizer(config.producerPolicy),
     visibility: new Visibility(sqs, queueUrls),

@@ -14,6 +14,8 @@ export const ENV = {
   revokedRecheckSeconds: 'REVOKED_RECHECK_SECONDS',
   tokenTimeoutMs: 'TOKEN_TIMEOUT_MS',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+  /** The mailbox registry (DynamoDB): status, validation, parked mail of every mailbox. */
+  registryTableName: 'REGISTRY_TABLE_NAME',
   // Onboarding
   mailboxKmsKeyId: 'MAILBOX_KMS_KEY_ID',
   stateTableName: 'STATE_TABLE_NAME',
@@ -38,6 +40,12 @@ export const ENV = {
   validationConcurrency: 'VALIDATION_CONCURRENCY',
   repeatedFailureThreshold: 'REPEATED_FAILURE_THRESHOLD',
   smtpProbe: 'SMTP_PROBE',
+  /** Where the planner hands out checks; without it one run validates every mailbox itself. */
+  checkQueueUrl: 'CHECK_QUEUE_URL',
+  /** Each mailbox is validated once per period... */
+  validationPeriodSeconds: 'VALIDATION_PERIOD_SECONDS',
+  /** ...by a planner that runs this often (the schedule's rate). */
+  planIntervalSeconds: 'PLAN_INTERVAL_SECONDS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];

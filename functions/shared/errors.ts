@@ -68,6 +68,10 @@ export const ERROR_CODES = {
     summary: 'The token endpoint answered with an unexpected error.',
   },
   SECRET_STORE_UNAVAILABLE: { disposition: 'retry', summary: 'Secrets Manager failed or throttled.' },
+  REGISTRY_UNAVAILABLE: {
+    disposition: 'retry',
+    summary: 'The mailbox registry (DynamoDB) failed or throttled.',
+  },
   SEND_IN_PROGRESS: {
     disposition: 'retry',
     summary: 'Another delivery of the same message is being sent right now.',

@@ -6,14 +6,21 @@ import {
   readNumber,
   readOptional,
   readProviders,
+  readRequired,
 } from '../shared/config.ts';
 import { ENV } from '../shared/environment.ts';
 import type { ProviderConfig } from '../shared/oauth/providers.ts';
+import type { Schedule } from './plan.ts';
 
 export interface ValidatorConfig {
   readonly providers: ReadonlyMap<string, ProviderConfig>;
   readonly mailboxSecretPrefix: string;
-  /** Mailboxes validated at once. */
+  readonly registryTableName: string;
+  /** The check queue: present, the scheduled run plans and workers validate; absent, one run does all. */
+  readonly checkQueueUrl?: string | undefined;
+  /** Each mailbox is validated once per period, at its own moment; the planner runs every interval. */
+  readonly schedule: Schedule;
+  /** Mailboxes validated at once (in one instance). */
   readonly concurrency: number;
   /** Log in to SMTP after the token refresh (connect, STARTTLS, AUTH, QUIT; no mail). */
   readonly smtpProbe: boolean;
@@ -42,6 +49,8 @@ export const VALIDATOR_DEFAULTS = {
   repeatedFailureThreshold: 3,
   secretCacheTtlSeconds: 60,
   clientSecretCacheTtlSeconds: 300,
+  periodSeconds: 3600,
+  intervalSeconds: 900,
 } as const;
 
 /** @throws ConfigError (ValidatorConfigError) naming every missing or invalid setting at once. */
@@ -68,10 +77,31 @@ export function loadValidatorConfig(env: NodeJS.ProcessEnv = process.env): Valid
     problems,
   );
   const smtpProbe = readBoolean(env, ENV.smtpProbe, VALIDATOR_DEFAULTS.smtpProbe, problems);
+  const periodSeconds = readNumber(
+    env,
+    ENV.validationPeriodSeconds,
+    { fallback: VALIDATOR_DEFAULTS.periodSeconds, min: 60 },
+    problems,
+  );
+  // SQS delays a message at most 900 s: the planner's slice cannot be longer.
+  const intervalSeconds = readNumber(
+    env,
+    ENV.planIntervalSeconds,
+    { fallback: Math.min(VALIDATOR_DEFAULTS.intervalSeconds, periodSeconds), min: 1, max: 900 },
+    problems,
+  );
+  if (periodSeconds % intervalSeconds !== 0)
+    problems.push(
+      `${ENV.planIntervalSeconds} (${intervalSeconds}) must divide ${ENV.validationPeriodSeconds} (${periodSeconds})`,
+    );
+  const registryTableName = readRequired(env, ENV.registryTableName, problems);
   if (problems.length > 0) throw new ConfigError('ValidatorConfigError', 'validator', problems);
   return {
     providers,
     mailboxSecretPrefix: readMailboxSecretPrefix(env),
+    registryTableName,
+    checkQueueUrl: readOptional(env, ENV.checkQueueUrl),
+    schedule: { periodSeconds, intervalSeconds },
     concurrency,
     smtpProbe,
     repeatedFailureThreshold: threshold,

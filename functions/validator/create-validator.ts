@@ -1,18 +1,29 @@
 /**
- * Wires one validator instance and runs a validation: every mailbox under the prefix (or one, on
- * demand) with bounded concurrency, fleet gauges and per-mailbox attention flags in EMF, and a
- * notification naming each mailbox that turned revoked or SMTP-refused.
+ * Wires one validator instance. One function plays three parts, told apart by the event:
+ * - the scheduled run (the planner, with a check queue): reads the registry page by page, publishes
+ *   the fleet's counts by status, and hands out the mailboxes due in this slice (plan.ts);
+ * - an SQS batch from the check queue (a worker): validates those mailboxes;
+ * - `{ "mailbox": ... }` on demand, or the scheduled run without a check queue: validates in this
+ *   invocation (one mailbox, or every one).
+ * Every outcome goes through MailboxHealth: the registry, the attention metric, the notification.
  */
+
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { onDemandSns } from '../shared/aws/on-demand.ts';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
-import { listMailboxes, type MailboxEntry } from '../shared/mailbox/directory.ts';
-import { normalizeAddress } from '../shared/mailbox/secret-shape.ts';
+import { MailerError } from '../shared/errors.ts';
+import { migrateRegistryOnce } from '../shared/mailbox/migrate-registry.ts';
+import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
+import { MailboxRegistry, type RegistryEntry } from '../shared/mailbox/registry.ts';
+import { isMailboxStatus, normalizeAddress } from '../shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
@@ -22,6 +33,7 @@ import { METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
 import { tokenMetrics } from '../shared/observability/token-metrics.ts';
 import type { ValidatorConfig } from './config.ts';
+import { type Due, dueIn, momentOf, sliceStartOf } from './plan.ts';
 import { type MailboxValidation, validateMailbox } from './validate-mailbox.ts';
 
 export interface ValidatorOptions {
@@ -29,6 +41,7 @@ export interface ValidatorOptions {
   readonly metrics: Metrics;
   readonly secretsManager?: SecretsManagerClient;
   readonly sns?: SNSClient;
+  readonly sqs?: SQSClient;
   readonly dynamodb?: DynamoDBClient;
   readonly kms?: KMSClient;
   readonly now?: () => number;
@@ -46,28 +59,56 @@ export interface ValidationRun {
   readonly results: MailboxValidation[];
 }
 
-/** On-demand invocation: `{ "mailbox": "ops@example.com" }` validates one mailbox; anything else, all. */
+/** What the planner did in one slice. */
+export interface PlanRun {
+  readonly mailboxes: number;
+  readonly byStatus: Record<string, number>;
+  readonly planned: number;
+  readonly overdue: number;
+  /** Checks SQS refused twice: their mailboxes are overdue at a later slice. */
+  readonly unplanned: number;
+  readonly migrated?: number | undefined;
+}
+
+/** What the planner puts on the check queue: the mailbox, and what the registry said (saves a read). */
+export interface CheckMessage {
+  readonly mailbox: string;
+  readonly status?: string | undefined;
+  readonly provider?: string | undefined;
+}
+
+/**
+ * On demand: `{ "mailbox": "ops@example.com" }` validates one mailbox at once; `{ "all": true }` hands
+ * out every mailbox within one interval (with a check queue). The schedule sends `{}`.
+ */
 export interface ValidatorEvent {
   readonly mailbox?: string;
+  readonly all?: boolean;
 }
+
+const isSqsEvent = (event: unknown): event is SQSEvent =>
+  Array.isArray((event as SQSEvent | undefined)?.Records);
 
 export function createValidator(config: ValidatorConfig, options: ValidatorOptions) {
   const { logger, metrics } = options;
   const now = options.now ?? Date.now;
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
+  const dynamodb = options.dynamodb ?? new DynamoDBClient({});
   const notifier = new Notifier(onDemandSns(options.sns), config.alertTopicArn, config.connectBaseUrl);
   const store = new MailboxStore({
     client: secretsManager,
     prefix: config.mailboxSecretPrefix,
     cacheTtlMs: config.secretCacheTtlMs,
   });
-  const health = new MailboxHealth({ store, notifier, metrics, logger });
+  const registry = new MailboxRegistry(dynamodb, config.registryTableName);
+  const health = new MailboxHealth({ registry, notifier, metrics, logger });
+  const sqs = onDemandSqs(options.sqs);
   const tokens = new AccessTokens({
     store,
     ...(config.sendingTableName
       ? {
           coordinator: GrantCoordinator.withMailboxKey({
-            dynamodb: options.dynamodb ?? new DynamoDBClient({}),
+            dynamodb,
             tableName: config.sendingTableName,
             kmsKeyId: config.mailboxKmsKeyId,
             kms: options.kms,
@@ -85,11 +126,59 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     },
   });
 
-  async function* selected(event: ValidatorEvent): AsyncGenerator<MailboxEntry> {
-    const only = event.mailbox ? normalizeAddress(event.mailbox) : undefined;
-    for await (const entry of listMailboxes(secretsManager, config.mailboxSecretPrefix)) {
-      if (!only || entry.address === only) yield entry;
+  /** A deployment from before the registry brings its mailboxes over, once. */
+  async function migrate(): Promise<number | undefined> {
+    const migration = await migrateRegistryOnce({
+      secretsManager,
+      prefix: config.mailboxSecretPrefix,
+      registry,
+      ...(config.sendingTableName
+        ? {
+            parkedCount: (mailbox: string) =>
+              new ParkedMail(dynamodb, config.sendingTableName!, registry).countBeforeRegistry(mailbox),
+          }
+        : {}),
+    });
+    if (migration) logger.info('mailboxes brought over to the registry from their secrets', { ...migration });
+    return migration?.imported;
+  }
+
+  const isConnected = (mailbox: string) =>
+    store.get(mailbox).then(
+      () => true,
+      () => false,
+    );
+
+  async function* selected(event: ValidatorEvent): AsyncGenerator<RegistryEntry> {
+    if (!event.mailbox) {
+      yield* registry.entries();
+      return;
     }
+    const mailbox = normalizeAddress(event.mailbox);
+    const entry = await registry.get(mailbox);
+    if (entry) yield entry;
+    // Connected but not registered (a failed registration): validated all the same, and registered.
+    else if (await isConnected(mailbox)) yield { mailbox, transientFailures: 0, parked: 0 };
+  }
+
+  async function validateOne(entry: RegistryEntry): Promise<MailboxValidation> {
+    const result = await validateMailbox(entry, {
+      store,
+      health,
+      tokens,
+      smtpProbe: config.smtpProbe,
+      now,
+    }).catch(
+      (error: unknown): MailboxValidation => ({
+        address: entry.mailbox,
+        health: 'transient',
+        errorCode: error instanceof MailerError ? error.code : 'INTERNAL',
+        reason: (error as Error).message,
+        transientFailures: 1,
+      }),
+    );
+    await report(result);
+    return result;
   }
 
   async function report(result: MailboxValidation): Promise<void> {
@@ -119,25 +208,8 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
 
   async function validate(event: ValidatorEvent = {}): Promise<ValidationRun> {
     const started = now();
-    const results = await mapConcurrent(selected(event), config.concurrency, async (entry) => {
-      const result = await validateMailbox(entry, {
-        store,
-        health,
-        tokens,
-        smtpProbe: config.smtpProbe,
-        now,
-      }).catch(
-        (error: unknown): MailboxValidation => ({
-          address: entry.address,
-          health: 'transient',
-          errorCode: 'SECRET_STORE_UNAVAILABLE',
-          reason: (error as Error).message,
-          transientFailures: 1,
-        }),
-      );
-      await report(result);
-      return result;
-    });
+    if (!event.mailbox) await migrate();
+    const results = await mapConcurrent(selected(event), config.concurrency, validateOne);
     const of = (health: MailboxValidation['health']) =>
       results.filter((r) => r.health === health).map((r) => r.address);
     const run: ValidationRun = {
@@ -153,36 +225,178 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       results,
     };
     metrics.addMetric(METRIC.validatorRuns, MetricUnit.Count, 1);
-    metrics.addMetric(METRIC.mailboxesValidated, MetricUnit.Count, run.validated);
-    metrics.addMetric(METRIC.healthyMailboxes, MetricUnit.Count, run.healthy);
-    metrics.addMetric(METRIC.revokedMailboxes, MetricUnit.Count, run.revoked.length);
-    metrics.addMetric(METRIC.smtpRefusedMailboxes, MetricUnit.Count, run.smtpRefused.length);
-    metrics.addMetric(METRIC.transientFailures, MetricUnit.Count, run.transient.length);
-    metrics.addMetric(METRIC.repeatedTransientFailures, MetricUnit.Count, run.repeatedTransient.length);
-    metrics.addMetric(METRIC.validationDuration, MetricUnit.Milliseconds, run.durationMs);
-    const daysLeft = results
-      .map((r) => r.refreshTokenDaysLeft)
-      .filter((days): days is number => days !== undefined);
-    if (daysLeft.length > 0)
-      metrics.addMetric(METRIC.minRefreshTokenDaysLeft, MetricUnit.Count, Math.min(...daysLeft));
-    if (run.repeatedTransient.length > 0) {
-      logger.error('mailboxes failing validation repeatedly for passing reasons', {
-        mailboxes: run.repeatedTransient,
+    if (!event.mailbox) {
+      fleetGauges({
+        active: run.healthy,
+        revoked: run.revoked.length,
+        'smtp-refused': run.smtpRefused.length,
+        repeatedTransient: run.repeatedTransient.length,
       });
     }
+    validationMetrics(results);
+    metrics.addMetric(METRIC.validationDuration, MetricUnit.Milliseconds, run.durationMs);
     const { results: _all, ...summary } = run;
     logger.info('validation finished', summary);
     return run;
   }
 
-  const handler = async (event: ValidatorEvent = {}) => {
+  /** The fleet's counts by status: gauges the alarms and the dashboard read. */
+  function fleetGauges(counts: {
+    active: number;
+    revoked: number;
+    'smtp-refused': number;
+    repeatedTransient: number;
+  }): void {
+    metrics.addMetric(METRIC.healthyMailboxes, MetricUnit.Count, counts.active);
+    metrics.addMetric(METRIC.revokedMailboxes, MetricUnit.Count, counts.revoked);
+    metrics.addMetric(METRIC.smtpRefusedMailboxes, MetricUnit.Count, counts['smtp-refused']);
+    metrics.addMetric(METRIC.repeatedTransientFailures, MetricUnit.Count, counts.repeatedTransient);
+  }
+
+  /** What a set of validations found: counted here, gauged by whoever sees the whole fleet. */
+  function validationMetrics(results: MailboxValidation[]): void {
+    metrics.addMetric(METRIC.mailboxesValidated, MetricUnit.Count, results.length);
+    metrics.addMetric(
+      METRIC.transientFailures,
+      MetricUnit.Count,
+      results.filter((r) => r.health === 'transient').length,
+    );
+    const daysLeft = results
+      .map((r) => r.refreshTokenDaysLeft)
+      .filter((days): days is number => days !== undefined);
+    if (daysLeft.length > 0)
+      metrics.addMetric(METRIC.minRefreshTokenDaysLeft, MetricUnit.Count, Math.min(...daysLeft));
+    const repeated = results
+      .filter((r) => r.transientFailures >= config.repeatedFailureThreshold)
+      .map((r) => r.address);
+    if (repeated.length > 0) {
+      logger.error('mailboxes failing validation repeatedly for passing reasons', { mailboxes: repeated });
+    }
+  }
+
+  /**
+   * The planner: one pass over the registry, page by page. Counts by status become gauges; the
+   * mailboxes due in this slice go to the check queue, ten to a call, each delayed to its moment.
+   */
+  async function plan(options: { all?: boolean } = {}): Promise<PlanRun> {
+    const queueUrl = config.checkQueueUrl!;
+    const migrated = await migrate();
+    const sliceStart = sliceStartOf(now(), config.schedule);
+    const byStatus: Record<string, number> = {};
+    let mailboxes = 0;
+    let repeatedTransient = 0;
+    let planned = 0;
+    let overdue = 0;
+    let unplanned = 0;
+    const pending: Array<{ due: Due; entry: RegistryEntry }> = [];
+    const sending = new Set<Promise<void>>();
+    const flush = async (batch: typeof pending) => {
+      const { client, sdk } = await sqs.load();
+      let entries = batch.map(({ due, entry }, index) => ({
+        Id: String(index),
+        MessageBody: JSON.stringify({
+          mailbox: entry.mailbox,
+          status: entry.status,
+          provider: entry.provider,
+        } satisfies CheckMessage),
+        DelaySeconds: due.delaySeconds,
+      }));
+      // A refused entry is tried once more; one refused twice waits for a later slice (overdue then).
+      for (let attempt = 0; attempt < 2 && entries.length > 0; attempt++) {
+        const sent = await client
+          .send(new sdk.SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }))
+          .then(
+            (response) => new Set((response.Failed ?? []).map((failure) => failure.Id)),
+            () => new Set(entries.map((entry) => entry.Id)),
+          );
+        entries = entries.filter((entry) => sent.has(entry.Id));
+      }
+      unplanned += entries.length;
+      planned += batch.length - entries.length;
+    };
+    for await (const entry of registry.entries()) {
+      mailboxes++;
+      const status = entry.status ?? 'unknown';
+      byStatus[status] = (byStatus[status] ?? 0) + 1;
+      if (entry.transientFailures >= config.repeatedFailureThreshold) repeatedTransient++;
+      const due = options.all
+        ? {
+            mailbox: entry.mailbox,
+            delaySeconds: momentOf(entry.mailbox, config.schedule.intervalSeconds),
+            overdue: false,
+          }
+        : dueIn(entry, sliceStart, config.schedule);
+      if (!due) continue;
+      if (due.overdue) overdue++;
+      pending.push({ due, entry });
+      if (pending.length === 10) {
+        const run: Promise<void> = flush(pending.splice(0)).finally(() => sending.delete(run));
+        sending.add(run);
+        if (sending.size >= config.concurrency) await Promise.race(sending);
+      }
+    }
+    await Promise.all([...sending, ...(pending.length ? [flush(pending.splice(0))] : [])]);
+    metrics.addMetric(METRIC.validatorRuns, MetricUnit.Count, 1);
+    metrics.addMetric(METRIC.checksPlanned, MetricUnit.Count, planned);
+    fleetGauges({
+      active: byStatus.active ?? 0,
+      revoked: byStatus.revoked ?? 0,
+      'smtp-refused': byStatus['smtp-refused'] ?? 0,
+      repeatedTransient,
+    });
+    const run: PlanRun = { mailboxes, byStatus, planned, overdue, unplanned, migrated };
+    if (unplanned > 0)
+      logger.warn('checks the queue refused; their mailboxes are taken later', { unplanned });
+    logger.info('validation planned', { ...run });
+    return run;
+  }
+
+  /** A worker: validates the mailboxes of one batch from the check queue. */
+  async function check(event: SQSEvent): Promise<SQSBatchResponse> {
+    const results: MailboxValidation[] = [];
+    const processor = new BatchProcessor(EventType.SQS);
+    const response = await processPartialResponse(
+      event,
+      async (record: SQSRecord) => {
+        const message = JSON.parse(record.body) as CheckMessage;
+        if (typeof message?.mailbox !== 'string') throw new Error('a check without a mailbox');
+        results.push(
+          await validateOne({
+            mailbox: normalizeAddress(message.mailbox),
+            status: isMailboxStatus(message.status) ? message.status : undefined,
+            provider: message.provider,
+            transientFailures: 0,
+            parked: 0,
+          }),
+        );
+      },
+      processor,
+      { processInParallel: true, throwOnFullBatchFailure: false },
+    );
+    validationMetrics(results);
+    return response;
+  }
+
+  async function published<T>(work: () => Promise<T>): Promise<T> {
     try {
-      const run = await validate(event && typeof event === 'object' ? event : {});
-      const { results: _all, ...summary } = run;
-      return summary;
+      return await work();
     } finally {
       metrics.publishStoredMetrics();
     }
+  }
+
+  /** Validates in this invocation (one mailbox, or every one); @returns the summary. */
+  const validateNow = (event: ValidatorEvent = {}) =>
+    published(async () => {
+      const { results: _all, ...summary } = await validate(event);
+      return summary;
+    });
+
+  const handler = (event: ValidatorEvent | SQSEvent = {}) => {
+    if (isSqsEvent(event)) return published(() => check(event));
+    const request = event && typeof event === 'object' ? (event as ValidatorEvent) : {};
+    if (!request.mailbox && config.checkQueueUrl) return published(() => plan({ all: request.all === true }));
+    return validateNow(request);
   };
-  return { handler, validate, tokens, store };
+  return { handler, validateNow, validate, plan, check, tokens, store, registry };
 }

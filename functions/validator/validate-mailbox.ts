@@ -1,11 +1,11 @@
 /**
  * Validates one mailbox: a grant at the token endpoint (which also keeps Microsoft refresh tokens
  * alive and writes a rotated one back, through the same code as the sender), then optionally an SMTP
- * login. Classifies the outcome and records it on the mailbox's tags.
+ * login. Classifies the outcome and records it in the registry through MailboxHealth.
  */
 import { type ErrorCode, findMailerError, MailerError } from '../shared/errors.ts';
-import type { MailboxEntry } from '../shared/mailbox/directory.ts';
-import { isMailboxStatus, type MailboxStatus, STATUS_TAGS } from '../shared/mailbox/secret-shape.ts';
+import type { RegistryEntry } from '../shared/mailbox/registry.ts';
+import type { MailboxStatus } from '../shared/mailbox/secret-shape.ts';
 import type { MailboxStore } from '../shared/mailbox/store.ts';
 import type { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import type { MailboxHealth } from '../shared/observability/mailbox-health.ts';
@@ -61,18 +61,20 @@ function healthOf(code: ErrorCode): Health {
   }
 }
 
-export async function validateMailbox(entry: MailboxEntry, deps: ValidationDeps): Promise<MailboxValidation> {
-  const status = entry.tags[STATUS_TAGS.status];
-  const previous = isMailboxStatus(status) ? status : undefined;
-  const priorFailures = Number(entry.tags[STATUS_TAGS.transientFailures] ?? 0) || 0;
+export async function validateMailbox(
+  entry: RegistryEntry,
+  deps: ValidationDeps,
+): Promise<MailboxValidation> {
+  const address = entry.mailbox;
+  const previous = entry.status;
   let provider: string | undefined;
   let daysLeft: number | undefined;
   let failure: MailerError | undefined;
   try {
     // The fleet's token when one is alive (the SMTP login below checks it live), else one refresh,
     // coordinated with the senders: the validator never presents a refresh token on its own.
-    const token = await deps.tokens.get(entry.address);
-    const mailbox = await deps.store.get(entry.address);
+    const token = await deps.tokens.get(address);
+    const mailbox = await deps.store.get(address);
     const grantProvider = deps.tokens.providerFor(mailbox);
     provider = grantProvider.id;
     const maxAge = grantProvider.refreshTokenMaxAgeDays;
@@ -85,7 +87,7 @@ export async function validateMailbox(entry: MailboxEntry, deps: ValidationDeps)
       await login(token.accessToken).catch(async (error: unknown) => {
         // A refused login with the fleet's token: mint a fresh one (a revoked grant shows here) and try once more.
         if (findMailerError(error)?.code !== 'SMTP_AUTH_FAILED') throw error;
-        await login((await deps.tokens.get(entry.address, { renew: true })).accessToken);
+        await login((await deps.tokens.get(address, { renew: true })).accessToken);
       });
     }
   } catch (caught) {
@@ -94,35 +96,29 @@ export async function validateMailbox(entry: MailboxEntry, deps: ValidationDeps)
       new MailerError('INTERNAL', `validation failed (${(caught as Error)?.name})`);
   }
   const health = failure ? healthOf(failure.code) : 'healthy';
-  const transientFailures = health === 'transient' ? priorFailures + 1 : 0;
-  const extra = {
-    [STATUS_TAGS.lastValidated]: new Date(deps.now()).toISOString(),
-    [STATUS_TAGS.transientFailures]: String(transientFailures),
-  };
+  const validatedAt = new Date(deps.now()).toISOString();
+  let transientFailures = 0;
   const code = failure ? String(failure.detail.aadsts ?? failure.detail.smtpCode ?? failure.code) : undefined;
   // The grant failed before its provider was known: the mailbox's own secret names it.
-  provider ??= (await deps.store.get(entry.address).catch(() => undefined))?.secret.provider;
-  // Record what was learned: a status through MailboxHealth (tags, metric, notification on a change);
-  // a transient failure keeps the status it had and only counts.
+  provider ??= entry.provider ?? (await deps.store.get(address).catch(() => undefined))?.secret.provider;
+  // Record what was learned: a status through MailboxHealth (registry, metric, notification on a
+  // change); a transient failure keeps the status it had and only counts.
   const newStatus = STATUS_OF_HEALTH[health];
   if (newStatus) {
     await deps.health.record({
-      mailbox: entry.address,
+      mailbox: address,
       provider: provider ?? 'unknown',
       status: newStatus,
       code,
       ...(failure ? { error: failure } : {}),
       previous,
-      extraTags: extra,
+      validatedAt,
     });
   } else if (health === 'transient') {
-    await deps.store.setStatus(entry.address, previous ?? 'active', entry.tags[STATUS_TAGS.code], {
-      previous,
-      extra,
-    });
+    transientFailures = await deps.health.recordTransient(address, validatedAt, code ?? 'INTERNAL');
   }
   return {
-    address: entry.address,
+    address,
     provider,
     health,
     previous,

@@ -12,11 +12,14 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV } from '../../functions/shared/environment.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
+import type { MailboxRegistryTable } from '../shared/mailbox-registry.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledge } from '../shared/nag.ts';
 import { stateTable } from '../shared/state-table.ts';
 
 export interface OnboardingApiProps {
+  /** Where a connected mailbox is registered. */
+  readonly registry: MailboxRegistryTable;
   readonly secrets: MailboxSecrets;
   /** The PROVIDERS setting (JSON), with client secret ids. */
   readonly providersJson: string;
@@ -60,6 +63,7 @@ export class OnboardingApi extends Construct {
         [ENV.mailboxSecretPrefix]: props.secrets.mailboxPrefix,
         [ENV.mailboxKmsKeyId]: props.secrets.key.keyArn,
         [ENV.stateTableName]: this.stateTable.tableName,
+        [ENV.registryTableName]: props.registry.table.tableName,
         [ENV.allowedMailboxes]: props.allowedMailboxes ?? '',
         [ENV.connectInvitations]: String(props.invitations),
         ...(props.publicBaseUrl ? { [ENV.publicBaseUrl]: props.publicBaseUrl } : {}),
@@ -67,6 +71,7 @@ export class OnboardingApi extends Construct {
     });
     const fn = this.handler.function;
     props.secrets.grantOnboardingAccess(fn);
+    props.registry.grantRecord(fn);
     // States (put, conditional delete) and invitations (read, conditional update to redeem).
     this.stateTable.grant(
       fn,

@@ -9,6 +9,7 @@ import { ENV } from '../../functions/shared/environment.ts';
 import { METRICS_NAMESPACE } from '../../functions/shared/observability/metric-names.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
 import type { MailQueues } from '../shared/mail-queues.ts';
+import type { MailboxRegistryTable } from '../shared/mailbox-registry.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
 import { stateTable } from '../shared/state-table.ts';
@@ -17,6 +18,8 @@ import type { ProducerRules } from './producer-rules.ts';
 export interface SenderFunctionProps {
   readonly queues: MailQueues;
   readonly secrets: MailboxSecrets;
+  /** Where status changes and parked-mail counts are recorded. */
+  readonly registry: MailboxRegistryTable;
   /** The PROVIDERS setting (JSON), with client secret ids. */
   readonly providersJson: string;
   /**
@@ -55,6 +58,7 @@ export class SenderFunction extends Construct {
         [ENV.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,
         [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
         [ENV.sendingTableName]: this.table.tableName,
+        [ENV.registryTableName]: props.registry.table.tableName,
         [ENV.mailboxKmsKeyId]: secrets.key.keyArn,
         [ENV.metricsNamespace]: METRICS_NAMESPACE,
       },
@@ -68,6 +72,7 @@ export class SenderFunction extends Construct {
     this.outcomes.grantPublish(fn);
     fn.addEnvironment(ENV.outcomeTopicArn, this.outcomes.topicArn);
     secrets.grantSenderAccess(fn);
+    props.registry.grantRecord(fn);
     queues.deadLetterQueue.grantSendMessages(fn);
     // Waiting mail (paced, parked) is put back on the queue as a fresh message.
     queues.queue.grantSendMessages(fn);

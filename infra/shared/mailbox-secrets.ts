@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, type IConstruct } from 'constructs';
-import { OWNER_TAGS, STATUS_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
+import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import type { ProviderConfig } from '../../functions/shared/oauth/providers.ts';
 import { ACCESS_TOKEN_CONTEXT, ACCESS_TOKEN_PURPOSE } from '../../functions/shared/oauth/token-cipher.ts';
 import { acknowledge, policyHolder } from './nag.ts';
@@ -150,16 +150,8 @@ export class MailboxSecrets extends Construct {
     });
   }
 
-  /** Status tags, client secrets and key use: what every function that holds mailbox tokens needs. */
+  /** Client secrets and key use: what every function that holds mailbox tokens needs. */
   #grantAccess(grantee: iam.IGrantable & IConstruct): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'RecordMailboxStatusTags',
-        actions: ['secretsmanager:TagResource'],
-        resources: [this.#mailboxArnPattern],
-        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': Object.values(STATUS_TAGS) } },
-      }),
-    );
     for (const secret of this.clientSecrets.values()) secret.grantRead(grantee);
     this.#allowKeyUse(grantee.grantPrincipal);
     const stack = Stack.of(this);

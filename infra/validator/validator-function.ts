@@ -1,7 +1,13 @@
-/** The validator (functions/validator), run hourly by EventBridge Scheduler and on demand. */
+/**
+ * The validator (functions/validator): EventBridge Scheduler runs its planner every interval; the
+ * planner hands each mailbox due in that slice to the check queue, delayed to its moment in the
+ * period; the same function, as an SQS-triggered worker with capped concurrency, validates them.
+ * On demand it validates one mailbox (`{"mailbox": ...}`) or hands out all (`{"all": true}`).
+ */
 import { type CfnElement, Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -9,6 +15,8 @@ import { Construct } from 'constructs';
 import { ENV } from '../../functions/shared/environment.ts';
 import { VALIDATOR_DEFAULTS } from '../../functions/validator/config.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
+import { MailQueues } from '../shared/mail-queues.ts';
+import type { MailboxRegistryTable } from '../shared/mailbox-registry.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledge, acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
 
@@ -20,10 +28,18 @@ export interface ValidatorFunctionProps {
   readonly connectBaseUrl: string;
   /** The sender's table: refreshes are coordinated with the senders there, and the access token shared. */
   readonly sendingTable: dynamodb.ITableV2;
-  /** @default Duration.hours(1) */
+  readonly registry: MailboxRegistryTable;
+  /** Each mailbox is validated once per period. @default Duration.hours(1) */
   readonly rate?: Duration;
-  /** @default 10 */
+  /** How often the planner runs; divides the period, 15 minutes at most (SQS's longest delay). @default Duration.minutes(15) */
+  readonly planInterval?: Duration;
+  /** Mailboxes one worker validates at once. @default 10 */
   readonly concurrency?: number;
+  /**
+   * Workers at once (the event source's MaximumConcurrency). With the arrival rate the plan fixes
+   * (mailboxes ÷ period) this bounds the burst after an outage. @default 5
+   */
+  readonly workers?: number;
   /** @default true */
   readonly smtpProbe?: boolean;
 }
@@ -32,14 +48,21 @@ export class ValidatorFunction extends Construct {
   readonly handler: MailerFunction;
   readonly schedule: scheduler.Schedule;
   readonly rate: Duration;
+  /** Checks the planner hands out, and the ones that failed every try. */
+  readonly checks: MailQueues;
 
   constructor(scope: Construct, id: string, props: ValidatorFunctionProps) {
     super(scope, id);
     this.rate = props.rate ?? Duration.hours(1);
+    const interval = props.planInterval ?? Duration.minutes(Math.min(15, this.rate.toMinutes()));
+    // The planner reads the whole registry (100,000 mailboxes in about 30 pages); a worker's batch is seconds.
+    const timeout = Duration.minutes(5);
+    this.checks = new MailQueues(this, 'Checks', { consumerTimeout: timeout, maxReceiveCount: 5 });
     this.handler = new MailerFunction(this, 'Validator', {
       entry: 'functions/validator/handler.ts',
-      description: 'Validates every mailbox grant (and SMTP login); keeps Microsoft refresh tokens alive',
-      timeout: Duration.minutes(10),
+      description:
+        'Plans and runs mailbox validations (grant and SMTP login); keeps Microsoft refresh tokens alive',
+      timeout,
       environment: {
         [ENV.providers]: props.providersJson,
         [ENV.mailboxSecretPrefix]: props.secrets.mailboxPrefix,
@@ -49,10 +72,23 @@ export class ValidatorFunction extends Construct {
         [ENV.connectBaseUrl]: props.connectBaseUrl,
         [ENV.sendingTableName]: props.sendingTable.tableName,
         [ENV.mailboxKmsKeyId]: props.secrets.key.keyArn,
+        [ENV.registryTableName]: props.registry.table.tableName,
+        [ENV.checkQueueUrl]: this.checks.queue.queueUrl,
+        [ENV.validationPeriodSeconds]: String(this.rate.toSeconds()),
+        [ENV.planIntervalSeconds]: String(interval.toSeconds()),
       },
     });
     const fn = this.handler.function;
     props.secrets.grantValidatorAccess(fn);
+    props.registry.grantValidate(fn);
+    this.checks.queue.grantSendMessages(fn);
+    fn.addEventSource(
+      new lambdaEventSources.SqsEventSource(this.checks.queue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        maxConcurrency: props.workers ?? 5,
+      }),
+    );
     // The refresh lease and the shared token (grant#<mailbox> items): read, and conditional updates.
     props.sendingTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     props.alertTopic.grantPublish(fn);
@@ -67,9 +103,10 @@ export class ValidatorFunction extends Construct {
       "Lambda's invoke grant covers the function's versions and aliases (ARN:*); it is one function.",
     );
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
-      description: 'oauth-mailer: validate every connected mailbox',
-      schedule: scheduler.ScheduleExpression.rate(this.rate),
-      // One attempt: the next scheduled run is the retry, and a missed run is alarmed.
+      description: 'oauth-mailer: hand out the mailbox validations due in the next slice',
+      schedule: scheduler.ScheduleExpression.rate(interval),
+      // One attempt: the next slice's run takes the mailboxes this one missed (overdue), and a missed
+      // run is alarmed.
       target: new targets.LambdaInvoke(fn, {
         role: invoker,
         retryAttempts: 0,

@@ -59,12 +59,19 @@ export interface FaultProxy {
 
 export async function startFaultProxy(
   target: string,
-  options: { quotas?: boolean } = {},
+  options: {
+    quotas?: boolean;
+    /**
+     * A simulation with time sped up this many times gets quotas as many times higher: the same
+     * requests per simulated second. @default 1
+     */
+    timeScale?: number;
+  } = {},
 ): Promise<FaultProxy> {
   const upstream = new URL(target);
   const buckets = new Map<string, Bucket>();
   for (const quota of options.quotas ? SECRETS_MANAGER_QUOTAS : []) {
-    const bucket = new Bucket(quota.perSecond);
+    const bucket = new Bucket(quota.perSecond * (options.timeScale ?? 1));
     for (const operation of quota.operations) buckets.set(`secretsmanager.${operation}`, bucket);
   }
   const proxy: FaultProxy = {

@@ -32,6 +32,18 @@ export async function createStateTable(dynamodb: DynamoDBClient, tableName: stri
   );
 }
 
+/** The mailbox registry, as the stack defines it (key `mailbox`). */
+export async function createRegistryTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'mailbox', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'mailbox', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
 /** A symmetric customer-managed key, as the stack's mailbox key. @returns its ARN */
 export async function createKey(kms: KMSClient): Promise<string> {
   const { KeyMetadata } = await kms.send(

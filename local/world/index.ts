@@ -11,6 +11,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import { loadSenderConfig, type SenderConfig } from '../../functions/sender/config.ts';
 import { ENV } from '../../functions/shared/environment.ts';
+import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
 import { loadValidatorConfig, type ValidatorConfig } from '../../functions/validator/config.ts';
@@ -18,6 +19,7 @@ import { type LocalHttpApi, serveHttpApi } from '../http-api.ts';
 import {
   createKey,
   createQueues,
+  createRegistryTable,
   createSecret,
   createStateTable,
   type TestQueues,
@@ -34,6 +36,7 @@ export const MAILBOX_PREFIX = 'oauth-mailer/mailboxes/';
 export const STRICT_ACCESS_TOKEN_TTL_SECONDS = 10;
 export const STATE_TABLE = 'oauth-mailer-onboarding-state';
 export const SENDING_TABLE = 'oauth-mailer-sending';
+export const REGISTRY_TABLE = 'oauth-mailer-registry';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
 export interface World {
@@ -44,6 +47,9 @@ export interface World {
   readonly onboardingUrl: string;
   /** The DynamoDB table of pending sign-ins. */
   readonly stateTable: string;
+  /** The mailbox registry's DynamoDB table, and the registry read through it. */
+  readonly registryTable: string;
+  readonly registry: MailboxRegistry;
   readonly certificates: TestCertificates;
   readonly oauth: Record<ProfileName, OAuthServer>;
   readonly smtp: Record<ProfileName, SmtpServerHandle>;
@@ -53,10 +59,14 @@ export interface World {
   readonly providersJson: string;
   /** Fresh AWS account, client secrets in place, server records and faults cleared. */
   reset(): Promise<void>;
-  /** Grants consent at the profile's OAuth server and stores the mailbox secret, as onboarding does. */
+  /**
+   * Grants consent at the profile's OAuth server, stores the mailbox secret and registers the mailbox,
+   * as onboarding does; `registered: false` leaves it out of the registry (a deployment from before it).
+   */
   connectMailbox(
     address: string,
     profile: ProfileName,
+    options?: { registered?: boolean },
   ): Promise<{ refreshToken: string; secretName: string }>;
   createQueues(name?: string, options?: Parameters<typeof createQueues>[2]): Promise<TestQueues>;
   /** What an AWS SDK client needs to reach the emulator (endpoint, region, dummy credentials). */
@@ -65,6 +75,8 @@ export interface World {
   senderEnv(queues: TestQueues): Record<string, string>;
   /** The sender's settings as its loader reads them from senderEnv(), with reconnect links to onboardingUrl. */
   senderConfig(queues: TestQueues, overrides?: Partial<SenderConfig>): SenderConfig;
+  /** The environment a deployed validator gets, pointed at these servers, with further settings. */
+  validatorEnv(settings?: Record<string, string>): Record<string, string>;
   /** The validator's settings as its loader reads them, pointed at these servers. */
   validatorConfig(overrides?: Partial<ValidatorConfig>): ValidatorConfig;
   /** The emulated account's mailbox key (it changes at every reset). */
@@ -168,6 +180,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     onboardingApi,
     onboardingUrl,
     stateTable: STATE_TABLE,
+    registryTable: REGISTRY_TABLE,
+    registry: new MailboxRegistry(dynamodb, REGISTRY_TABLE),
     certificates,
     oauth,
     smtp,
@@ -209,9 +223,10 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       }
       await createStateTable(dynamodb, STATE_TABLE);
       await createStateTable(dynamodb, SENDING_TABLE);
+      await createRegistryTable(dynamodb, REGISTRY_TABLE);
       mailboxKeyId = await createKey(kms);
     },
-    async connectMailbox(address, profile) {
+    async connectMailbox(address, profile, options = {}) {
       const refreshToken = await oauth[profile].issueRefreshToken(address);
       const secret: MailboxSecret = {
         schemaVersion: 1,
@@ -223,7 +238,17 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         connectedAt: new Date().toISOString(),
       };
       const secretName = secretNameFor(MAILBOX_PREFIX, address)!;
-      await createSecret(secretsManager, { Name: secretName, SecretString: JSON.stringify(secret) });
+      await createSecret(secretsManager, {
+        Name: secretName,
+        SecretString: JSON.stringify(secret),
+        Description: `oauth-mailer mailbox ${address} (${profile})`,
+      });
+      if (options.registered !== false) {
+        await harness.registry.setStatus(address, {
+          status: 'active',
+          provider: profile,
+        });
+      }
       return { refreshToken, secretName };
     },
     createQueues: (name = `mail-${++queueCount}`, options = {}) => createQueues(sqs, name, options),
@@ -241,20 +266,25 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       [ENV.mailboxKmsKeyId]: mailboxKeyId,
       [ENV.deadLetterQueueUrl]: queues.deadLetterQueueUrl,
       [ENV.sendingTableName]: SENDING_TABLE,
+      [ENV.registryTableName]: REGISTRY_TABLE,
       [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
     }),
     senderConfig: (queues, overrides = {}) => ({
       ...loadSenderConfig({ ...harness.senderEnv(queues), [ENV.connectBaseUrl]: onboardingUrl }),
       ...overrides,
     }),
+    validatorEnv: (settings = {}) => ({
+      ...harness.awsEnv(),
+      [ENV.providers]: providersJson,
+      [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
+      [ENV.connectBaseUrl]: onboardingUrl,
+      [ENV.sendingTableName]: SENDING_TABLE,
+      [ENV.registryTableName]: REGISTRY_TABLE,
+      [ENV.mailboxKmsKeyId]: mailboxKeyId,
+      ...settings,
+    }),
     validatorConfig: (overrides = {}) => ({
-      ...loadValidatorConfig({
-        [ENV.providers]: providersJson,
-        [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
-        [ENV.connectBaseUrl]: onboardingUrl,
-        [ENV.sendingTableName]: SENDING_TABLE,
-        [ENV.mailboxKmsKeyId]: mailboxKeyId,
-      }),
+      ...loadValidatorConfig(harness.validatorEnv()),
       ...overrides,
     }),
     mailboxKeyId: () => mailboxKeyId,

@@ -35,6 +35,7 @@ describe('cli: oauth-mailer', () => {
       connectBaseUrl: harness.onboardingUrl,
       sendingTableName: SENDING_TABLE,
       stateTableName: harness.stateTable,
+      registryTableName: harness.registryTable,
       environment: harness.awsEnv(),
     };
     targetFile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'target.json');
@@ -167,7 +168,7 @@ describe('cli: oauth-mailer', () => {
     assert.deepEqual([row?.mailbox, row?.status, row?.parked], ['gone@example.com', 'revoked', 3]);
   });
 
-  it('filters the mailboxes by status, stops at a limit, and counts them by status', async () => {
+  it('filters the mailboxes by status, pages through them at a limit, and counts them by status', async () => {
     const { refreshToken } = await harness.connectMailbox('gone@example.com', 'microsoft');
     await harness.connectMailbox('ops@example.com', 'google');
     await harness.connectMailbox('news@example.com', 'google');
@@ -185,7 +186,14 @@ describe('cli: oauth-mailer', () => {
     );
     assert.deepEqual(revoked.json.counts, { active: 2, revoked: 1 });
     assert.equal(rows(limited).length, 1);
-    assert.equal(limited.json.truncated, true);
+    assert.equal(limited.json.next, rows(limited)[0]!.mailbox, 'where the next page starts');
+    const rest = await cli('mailboxes', '--limit', '5', '--after', limited.json.next as string, '--json');
+    assert.equal(rest.json.next, undefined, 'the last page');
+    assert.deepEqual(
+      [...rows(limited), ...rows(rest)].map((row) => row.mailbox).sort(),
+      ['gone@example.com', 'news@example.com', 'ops@example.com'],
+      'every mailbox once across the pages',
+    );
     assert.equal((await cli('mailboxes', '--limit', '0')).code, 2);
   });
 

@@ -41,6 +41,7 @@ export async function startOnboarding(
   const config = loadOnboardingConfig({
     [ENV.providers]: withProviderChanges(harness.providersJson, options.providers),
     [ENV.stateTableName]: harness.stateTable,
+    [ENV.registryTableName]: harness.registryTable,
     [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
     [ENV.publicBaseUrl]: harness.onboardingUrl,
     [ENV.allowedMailboxes]: options.allowedMailboxes ?? '',

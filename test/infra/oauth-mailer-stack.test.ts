@@ -92,15 +92,18 @@ describe('infra: OAuthMailerStack', () => {
   });
 
   it('keeps mail in encrypted, TLS-only queues with a redrive after 5+ receives and the longest DLQ retention', () => {
+    // The mail queues and the validator's check queues.
     const queues = template.findResources('AWS::SQS::Queue');
-    assert.equal(Object.keys(queues).length, 2);
+    assert.equal(Object.keys(queues).length, 4);
     for (const queue of Object.values(queues) as Array<{ Properties: Record<string, unknown> }>) {
       assert.equal(queue.Properties.SqsManagedSseEnabled, true);
       assert.equal(queue.Properties.MessageRetentionPeriod, 14 * 24 * 3600);
     }
-    const main = Object.values(queues).find(
-      (queue) => (queue as { Properties: Record<string, unknown> }).Properties.RedrivePolicy,
-    ) as {
+    const main = Object.entries(queues).find(
+      ([id, queue]) =>
+        id.startsWith('MailQueue') &&
+        (queue as { Properties: Record<string, unknown> }).Properties.RedrivePolicy,
+    )?.[1] as {
       Properties: { VisibilityTimeout: number; RedrivePolicy: { maxReceiveCount: number } };
     };
     assert.ok(main.Properties.RedrivePolicy.maxReceiveCount >= 5);
@@ -109,7 +112,7 @@ describe('infra: OAuthMailerStack', () => {
       'visibility timeout is at least 6x the function timeout',
     );
     const policies = template.findResources('AWS::SQS::QueuePolicy');
-    assert.equal(Object.keys(policies).length, 2);
+    assert.equal(Object.keys(policies).length, 4);
     for (const policy of Object.values(policies) as Array<{
       Properties: { PolicyDocument: { Statement: Statement[] } };
     }>) {
@@ -123,7 +126,7 @@ describe('infra: OAuthMailerStack', () => {
     }
   });
 
-  it('lets the sender reach only the mailbox secrets under its prefix, tagging only status tags', () => {
+  it('lets the sender reach only the mailbox secrets under its prefix, tag nothing, and record health in the registry', () => {
     const mailbox = senderPolicy.find((statement) => statement.Sid === 'MailboxSecrets');
     assert.deepEqual(actionsOf(mailbox!).sort(), [
       'secretsmanager:DescribeSecret',
@@ -132,18 +135,11 @@ describe('infra: OAuthMailerStack', () => {
       'secretsmanager:UpdateSecretVersionStage',
     ]);
     assert.match(JSON.stringify(mailbox!.Resource), /:secret:oauth-mailer\/mailboxes\/\*/);
-    const tagging = senderPolicy.find((statement) => statement.Sid === 'RecordMailboxStatusTags');
-    assert.deepEqual(tagging?.Condition, {
-      'ForAllValues:StringEquals': {
-        'aws:TagKeys': [
-          'oauth-mailer:status',
-          'oauth-mailer:status-code',
-          'oauth-mailer:status-since',
-          'oauth-mailer:last-validated',
-          'oauth-mailer:transient-failures',
-        ],
-      },
-    });
+    assert.ok(!senderPolicy.some((statement) => actionsOf(statement).includes('secretsmanager:TagResource')));
+    const registry = senderPolicy.filter((statement) =>
+      /RegistryTable/.test(JSON.stringify(statement.Resource)),
+    );
+    assert.deepEqual(registry.flatMap(actionsOf), ['dynamodb:UpdateItem']);
     const secretActions = senderPolicy.filter((statement) =>
       actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
     );
@@ -281,13 +277,21 @@ describe('infra: OAuthMailerStack', () => {
       JSON.stringify(fn).includes('CONNECT_INVITATIONS'),
     ) as { Properties: { Environment: { Variables: Record<string, string> } } };
     assert.equal(onboarding.Properties.Environment.Variables.CONNECT_INVITATIONS, 'true');
+    const onTable = (table: RegExp) =>
+      roleStatements(template, 'Onboarding')
+        .statements.filter((s) => table.test(JSON.stringify(s.Resource)))
+        .flatMap(actionsOf)
+        .sort();
+    assert.deepEqual(onTable(/SignInState/), [
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
     assert.deepEqual(
-      actionsOf(
-        roleStatements(template, 'Onboarding').statements.find((s) =>
-          actionsOf(s).includes('dynamodb:UpdateItem'),
-        )!,
-      ).sort(),
-      ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      onTable(/RegistryTable/),
+      ['dynamodb:UpdateItem'],
+      'registers the mailbox, reads nothing',
     );
   });
 });

@@ -1,7 +1,8 @@
 /**
  * How many messages each mailbox has parked (waiting for the mailbox to work again), for operators.
- * A marker per parked message makes the count exact under redeliveries: the counter moves only when a
- * marker is created or removed. Only messages that were ever parked touch it.
+ * A marker per parked message (in the sending table) makes the count exact under redeliveries: the
+ * counter, on the mailbox's registry entry, moves only when a marker is created or removed. Only
+ * messages that were ever parked touch it.
  */
 import {
   ConditionalCheckFailedException,
@@ -9,8 +10,8 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import type { MailboxRegistry } from './registry.ts';
 
 /** Markers are forgotten after the longest a message can wait (DynamoDB TTL). */
 const MARKER_TTL_SECONDS = 30 * 86_400;
@@ -18,10 +19,12 @@ const MARKER_TTL_SECONDS = 30 * 86_400;
 export class ParkedMail {
   readonly #client: DynamoDBClient;
   readonly #tableName: string;
+  readonly #registry: MailboxRegistry;
 
-  constructor(client: DynamoDBClient, tableName: string) {
+  constructor(client: DynamoDBClient, tableName: string, registry: MailboxRegistry) {
     this.#client = client;
     this.#tableName = tableName;
+    this.#registry = registry;
   }
 
   async park(mailbox: string, messageId: string): Promise<void> {
@@ -40,7 +43,7 @@ export class ParkedMail {
       if (error instanceof ConditionalCheckFailedException) return;
       throw error;
     }
-    await this.#add(mailbox, 1);
+    await this.#registry.addParked(mailbox, 1);
   }
 
   async release(mailbox: string, messageId: string): Promise<void> {
@@ -51,24 +54,14 @@ export class ParkedMail {
         ReturnValues: 'ALL_OLD',
       }),
     );
-    if (Attributes) await this.#add(mailbox, -1);
+    if (Attributes) await this.#registry.addParked(mailbox, -1);
   }
 
-  async count(mailbox: string): Promise<number> {
+  /** The count where deployments before the registry kept it (read once, by the migration). */
+  async countBeforeRegistry(mailbox: string): Promise<number> {
     const { Item } = await this.#client.send(
       new GetItemCommand({ TableName: this.#tableName, Key: { id: { S: `parked-count#${mailbox}` } } }),
     );
     return Math.max(0, Number(Item?.parked?.N ?? 0));
-  }
-
-  async #add(mailbox: string, delta: number): Promise<void> {
-    await this.#client.send(
-      new UpdateItemCommand({
-        TableName: this.#tableName,
-        Key: { id: { S: `parked-count#${mailbox}` } },
-        UpdateExpression: 'ADD parked :delta',
-        ExpressionAttributeValues: { ':delta': { N: String(delta) } },
-      }),
-    );
   }
 }

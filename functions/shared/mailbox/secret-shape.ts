@@ -41,6 +41,7 @@ export function secretNameFor(prefix: string, address: string): string | undefin
   return SECRET_NAME_SAFE.test(name) && name.length <= 512 ? name : undefined;
 }
 
+/** Where deployments before the registry kept mailbox health; read once, by the migration. */
 export const STATUS_TAGS = {
   status: 'oauth-mailer:status',
   code: 'oauth-mailer:status-code',
@@ -64,7 +65,7 @@ export const OWNER_TAGS = {
 
 export const MAILBOX_STATUSES = ['active', 'revoked', 'smtp-refused'] as const;
 
-/** Mailbox health as recorded on the secret's tags, readable by ListSecrets without decrypting anything. */
+/** Mailbox health as the registry records it. */
 export type MailboxStatus = (typeof MAILBOX_STATUSES)[number];
 
 export const isMailboxStatus = (value: string | undefined): value is MailboxStatus =>

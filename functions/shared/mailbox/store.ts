@@ -1,6 +1,6 @@
 /**
  * Mailbox credentials in Secrets Manager: cached reads, compare-and-swap write-back of rotated
- * refresh tokens, and the status tags.
+ * refresh tokens, and the owner tags. (Health lives in the registry, registry.ts.)
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -19,13 +19,10 @@ import { MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import {
-  isMailboxStatus,
   type MailboxSecret,
-  type MailboxStatus,
   mailboxSecretSchema,
   normalizeAddress,
   OWNER_TAGS,
-  STATUS_TAGS,
   secretNameFor,
 } from './secret-shape.ts';
 
@@ -250,45 +247,6 @@ export class MailboxStore {
       if (awsErrorName(error) === 'InvalidParameterException') return 'conflict';
       throw secretStoreError('write', address, error);
     }
-  }
-
-  /**
-   * Records the mailbox's health on the secret's tags; `status-since` moves only when the status changes.
-   * @returns the status it had before (read from the secret unless `previous` is given).
-   */
-  async setStatus(
-    address: string,
-    status: MailboxStatus,
-    code?: string,
-    options: { previous?: MailboxStatus | undefined; extra?: Record<string, string> } = {},
-  ): Promise<MailboxStatus | undefined> {
-    const key = normalizeAddress(address);
-    const secretId = this.#secretId(key);
-    try {
-      const previous = 'previous' in options ? options.previous : await this.#currentStatus(secretId);
-      const now = new Date().toISOString();
-      const tags: Record<string, string> = {
-        [STATUS_TAGS.status]: status,
-        [STATUS_TAGS.code]: code ?? 'none',
-        ...(previous !== status ? { [STATUS_TAGS.since]: now } : {}),
-        ...options.extra,
-      };
-      await this.#client.send(
-        new TagResourceCommand({
-          SecretId: secretId,
-          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
-        }),
-      );
-      return previous;
-    } catch (error) {
-      throw secretStoreError('tag', key, error);
-    }
-  }
-
-  async #currentStatus(secretId: string): Promise<MailboxStatus | undefined> {
-    const { Tags = [] } = await this.#client.send(new DescribeSecretCommand({ SecretId: secretId }));
-    const value = Tags.find((tag) => tag.Key === STATUS_TAGS.status)?.Value;
-    return isMailboxStatus(value) ? value : undefined;
   }
 
   #secretId(address: string): string {

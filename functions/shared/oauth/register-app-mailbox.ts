@@ -8,6 +8,16 @@ import type { MailboxStore } from '../mailbox/store.ts';
 import type { AccessTokens } from './access-tokens.ts';
 import type { ProviderConfig } from './providers.ts';
 
+/** What registration needs of MailboxHealth (observability/mailbox-health.ts), named here to keep oauth/ below it. */
+export interface RecordsHealth {
+  record(change: {
+    mailbox: string;
+    provider: string;
+    status: 'active';
+    required: boolean;
+  }): Promise<unknown>;
+}
+
 export interface AppMailboxRegistration {
   readonly address: string;
   readonly provider: ProviderConfig;
@@ -15,12 +25,11 @@ export interface AppMailboxRegistration {
 
 /**
  * Saves the mailbox, then proves that a client-credentials token can be minted for it.
- * @example await registerAppMailbox({ address: 'noreply@contoso.com', provider }, store, tokens);
+ * @example await registerAppMailbox({ address: 'noreply@contoso.com', provider }, { store, tokens, health });
  */
 export async function registerAppMailbox(
   registration: AppMailboxRegistration,
-  store: MailboxStore,
-  tokens: AccessTokens,
+  { store, tokens, health }: { store: MailboxStore; tokens: AccessTokens; health: RecordsHealth },
 ): Promise<{ created: boolean }> {
   const { address, provider } = registration;
   if (provider.kind !== 'microsoft') {
@@ -41,8 +50,7 @@ export async function registerAppMailbox(
     connectedAt: now,
     updatedAt: now,
   });
-  // The tag alone, not MailboxHealth: this runs in the operator's CLI, where no metric reaches CloudWatch.
-  await store.setStatus(address, 'active');
+  await health.record({ mailbox: address, provider: provider.id, status: 'active', required: true });
   tokens.forget(address);
   await tokens.get(address);
   return result;

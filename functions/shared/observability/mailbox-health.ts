@@ -1,16 +1,15 @@
 /**
  * Mailbox health in one place. Every change of a mailbox's status (active, revoked, smtp-refused), from
- * the sender, the validator or the onboarding callback, goes through `record`: the status tags, the
- * per-mailbox attention metric (1 while it needs a human, 0 once it recovered; none for a healthy
- * mailbox, which would cost $0.30 a month each), and one notification to the operators when it turns to
- * needing a human, not at every failed attempt. (The CLI's app-only registration sets the tag alone:
- * a metric printed on an operator's terminal reaches no CloudWatch.)
+ * the sender, the validator, the onboarding callback or the CLI, goes through `record`: the registry
+ * entry, the per-mailbox attention metric (1 while it needs a human, 0 once it recovered; none for a
+ * healthy mailbox, which would cost $0.30 a month each), and one notification to the operators when it
+ * turns to needing a human, not at every failed attempt.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { awsErrorName } from '../aws/error-name.ts';
+import type { MailboxRegistry } from '../mailbox/registry.ts';
 import type { MailboxStatus } from '../mailbox/secret-shape.ts';
-import type { MailboxStore } from '../mailbox/store.ts';
 import { DIMENSION, METRIC } from './metric-names.ts';
 import type { Notifier } from './notifier.ts';
 
@@ -18,27 +17,37 @@ export interface HealthChange {
   readonly mailbox: string;
   readonly provider: string;
   readonly status: MailboxStatus;
-  /** What the provider answered (an AADSTS code, an SMTP code, an error code), for the tags. */
+  /** What the provider answered (an AADSTS code, an SMTP code, an error code), for the registry. */
   readonly code?: string | undefined;
   /** Why it needs a human, for the notification. */
   readonly error?: { readonly code: string; readonly message: string } | undefined;
   /** The status before, when the caller knows it (saves a read). */
   readonly previous?: MailboxStatus | undefined;
-  /** Further tags to write in the same call (the validator's bookkeeping). */
-  readonly extraTags?: Record<string, string> | undefined;
+  /** The account that connected the mailbox (onboarding). */
+  readonly accountId?: string | undefined;
+  /** Whether a registry that cannot be written fails the call (after the metric). @default false */
+  readonly required?: boolean | undefined;
+  /** When a validation decided this status (the validator). */
+  readonly validatedAt?: string | undefined;
 }
 
 export class MailboxHealth {
-  readonly #store: MailboxStore;
+  readonly #registry: MailboxRegistry;
   readonly #notifier: Notifier | undefined;
-  readonly #metrics: Metrics;
-  readonly #logger: Logger;
+  readonly #metrics: Metrics | undefined;
+  readonly #logger: Pick<Logger, 'warn' | 'error'>;
 
-  constructor(parts: { store: MailboxStore; notifier?: Notifier; metrics: Metrics; logger: Logger }) {
-    this.#store = parts.store;
+  /** Without metrics (the CLI, where no CloudWatch listens) a change is recorded and notified only. */
+  constructor(parts: {
+    registry: MailboxRegistry;
+    notifier?: Notifier;
+    metrics?: Metrics;
+    logger?: Pick<Logger, 'warn' | 'error'>;
+  }) {
+    this.#registry = parts.registry;
     this.#notifier = parts.notifier;
     this.#metrics = parts.metrics;
-    this.#logger = parts.logger;
+    this.#logger = parts.logger ?? console;
   }
 
   /**
@@ -47,12 +56,19 @@ export class MailboxHealth {
    */
   async record(change: HealthChange): Promise<MailboxStatus | undefined> {
     // A status that cannot be written still gets its metric and notification: they matter more.
-    const previous = await this.#store
-      .setStatus(change.mailbox, change.status, change.code, {
-        ...('previous' in change ? { previous: change.previous } : {}),
-        ...(change.extraTags ? { extra: change.extraTags } : {}),
+    let failed: unknown;
+    const previous = await this.#registry
+      .setStatus(change.mailbox, {
+        status: change.status,
+        code: change.code,
+        provider: change.provider,
+        accountId: change.accountId,
+        previous: change.previous,
+        validatedAt: change.validatedAt,
+        error: change.error?.code,
       })
       .catch((error: unknown) => {
+        failed = error;
         this.#logger.warn('could not record the mailbox status', {
           mailbox: change.mailbox,
           awsError: (error as { detail?: { awsError?: string } }).detail?.awsError ?? awsErrorName(error),
@@ -60,7 +76,7 @@ export class MailboxHealth {
         return change.previous;
       });
     const needsHuman = change.status !== 'active';
-    if (needsHuman || (previous !== undefined && previous !== 'active')) {
+    if (this.#metrics && (needsHuman || (previous !== undefined && previous !== 'active'))) {
       const flag = this.#metrics.singleMetric();
       flag.addDimension(DIMENSION.mailbox, change.mailbox);
       flag.addMetric(METRIC.mailboxNeedsAttention, MetricUnit.Count, needsHuman ? 1 : 0);
@@ -82,6 +98,15 @@ export class MailboxHealth {
           }),
         );
     }
+    if (failed !== undefined && change.required) throw failed;
     return previous;
+  }
+
+  /**
+   * A validation that failed for a passing reason: the status stays; the consecutive count grows.
+   * @returns that count.
+   */
+  async recordTransient(mailbox: string, at: string, code: string): Promise<number> {
+    return this.#registry.recordTransientFailure(mailbox, at, code);
   }
 }

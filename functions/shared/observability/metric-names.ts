@@ -25,7 +25,8 @@ export const METRIC = {
   connectsStarted: 'ConnectsStarted',
   connectsFailed: 'ConnectsFailed',
   mailboxesConnected: 'MailboxesConnected',
-  // The validator, once per run: gauges of the whole fleet, and a heartbeat.
+  // The validator: the planner's gauges of the whole fleet and its heartbeat, once a slice; the
+  // workers' counts of what they validated.
   validatorRuns: 'ValidatorRuns',
   mailboxesValidated: 'MailboxesValidated',
   healthyMailboxes: 'HealthyMailboxes',
@@ -34,6 +35,8 @@ export const METRIC = {
   transientFailures: 'ValidationTransientFailures',
   repeatedTransientFailures: 'RepeatedTransientFailures',
   validationDuration: 'ValidationDuration',
+  /** Checks the planner handed to the check queue in one slice. */
+  checksPlanned: 'ValidationChecksPlanned',
   minRefreshTokenDaysLeft: 'MinRefreshTokenDaysLeft',
   /** Per mailbox (Mailbox dimension): 1 while it needs a human, 0 once it is healthy again. */
   mailboxNeedsAttention: 'MailboxNeedsAttention',

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
-import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { readSecretJson } from '../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { guidOf, HOME_TENANT } from '../../../local/world/oauth-server.ts';
@@ -93,10 +91,7 @@ describe('onboarding: connecting a mailbox', () => {
     const sender = context.track(newSender(harness, await harness.createQueues()));
     await sender.enqueue(aMessage());
     await sender.drain();
-    const status = async () =>
-      (await harness.secretsManager.send(new DescribeSecretCommand({ SecretId: secretName }))).Tags?.find(
-        (tag) => tag.Key === STATUS_TAGS.status,
-      )?.Value;
+    const status = async () => (await harness.registry.get('ops@example.com'))?.status;
     assert.equal(await status(), 'revoked');
     const attention = () =>
       onboarding.telemetry

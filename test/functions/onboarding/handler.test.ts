@@ -32,6 +32,7 @@ describe('onboarding: the deployable bundle', () => {
       [ENV.providers]: JSON.stringify({ google: { kind: 'google', clientId: 'bundle-client' } }),
       [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
       [ENV.stateTableName]: harness.stateTable,
+      [ENV.registryTableName]: harness.registryTable,
       [ENV.connectInvitations]: 'true',
     });
 

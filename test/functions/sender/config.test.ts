@@ -12,6 +12,7 @@ describe('Function: loadSenderConfig()', () => {
       PROVIDERS: providers,
       DEAD_LETTER_QUEUE_URL: 'https://sqs/dlq',
       SENDING_TABLE_NAME: 't',
+      REGISTRY_TABLE_NAME: 'r',
     });
     const google = config.providers.get('google')!;
     assert.equal(google.tokenEndpoint, 'https://oauth2.googleapis.com/token');
@@ -28,6 +29,7 @@ describe('Function: loadSenderConfig()', () => {
       }),
       DEAD_LETTER_QUEUE_URL: 'x',
       SENDING_TABLE_NAME: 't',
+      REGISTRY_TABLE_NAME: 'r',
     });
     const microsoft = config.providers.get('m365')!;
     assert.equal(

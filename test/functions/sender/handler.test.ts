@@ -5,7 +5,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { drain } from '../../../local/event-source/poll.ts';
 import { enqueue } from '../../../local/world/aws.ts';
 import { invokeBundle, synthesizeBundles } from '../../../local/world/bundles.ts';
-import { MAILBOX_PREFIX, SENDING_TABLE } from '../../../local/world/index.ts';
+import { MAILBOX_PREFIX, REGISTRY_TABLE, SENDING_TABLE } from '../../../local/world/index.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { aMessage } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -33,6 +33,7 @@ describe('sender: the deployable bundle', () => {
     DEAD_LETTER_QUEUE_URL: deadLetterQueueUrl,
     MAX_RECEIVE_COUNT: '5',
     SENDING_TABLE_NAME: SENDING_TABLE,
+    REGISTRY_TABLE_NAME: REGISTRY_TABLE,
   });
 
   it('imports in a fresh Node 24 process and sends a queued message through the local servers', async () => {
@@ -106,7 +107,7 @@ describe('sender: the deployable bundle', () => {
     assert.equal(run.initError?.errorType, 'SenderConfigError');
     assert.equal(
       run.initError?.errorMessage,
-      'sender configuration: DEAD_LETTER_QUEUE_URL is required; SENDING_TABLE_NAME is required; PROVIDERS names no provider',
+      'sender configuration: DEAD_LETTER_QUEUE_URL is required; SENDING_TABLE_NAME is required; REGISTRY_TABLE_NAME is required; PROVIDERS names no provider',
     );
   });
 });

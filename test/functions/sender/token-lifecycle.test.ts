@@ -7,13 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  DescribeSecretCommand,
-  PutSecretValueCommand,
-  SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
-import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { enqueue, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
 import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { STRICT_ACCESS_TOKEN_TTL_SECONDS } from '../../../local/world/index.ts';
@@ -35,12 +30,7 @@ describe('sender: token lifecycle under strict refresh-token rotation', () => {
   const { harness } = context;
   const strict = () => harness.oauth.strict;
   const connect = () => harness.connectMailbox(MAILBOX, 'strict');
-  const statusOf = async (secretName: string) => {
-    const { Tags = [] } = await harness.secretsManager.send(
-      new DescribeSecretCommand({ SecretId: secretName }),
-    );
-    return Tags.find((tag) => tag.Key === STATUS_TAGS.status)?.Value;
-  };
+  const statusOf = async (_secretName: string) => (await harness.registry.get(MAILBOX))?.status;
   const refused = () => strict().tokenRequests.filter((request) => request.status !== 200);
   const subjects = () => harness.smtp.strict.messages.map((message) => message.parsed.subject);
 
@@ -61,7 +51,7 @@ describe('sender: token lifecycle under strict refresh-token rotation', () => {
     while (Date.now() < until) {
       await enqueue(harness.sqs, queues.queueUrl, aMessage({ from: MAILBOX, subject: `soak ${queued++}` }));
       await enqueue(harness.sqs, queues.queueUrl, aMessage({ from: MAILBOX, subject: `soak ${queued++}` }));
-      if (queued % 8 === 0) await validator.handler({});
+      if (queued % 8 === 0) await validator.validateNow({});
       await sleep(500);
     }
     await source.waitUntilIdle({ quietPolls: 6, timeoutMs: 120_000 });
@@ -102,7 +92,7 @@ describe('sender: token lifecycle under strict refresh-token rotation', () => {
     await sender.drain();
     // The hourly validation comes after the sender's token expired: it refreshes and rotates.
     await harness.expireSharedToken(MAILBOX);
-    await newValidator(harness).handler({});
+    await newValidator(harness).validateNow({});
     await harness.expireSharedToken(MAILBOX);
 
     await sender.enqueue(aMessage({ from: MAILBOX, subject: 'after' }));
@@ -197,7 +187,7 @@ describe('sender: token lifecycle under strict refresh-token rotation', () => {
     const during = context.track(newSender(harness, queues, { retryPolicy: FAST }));
     await during.enqueue(aMessage({ from: MAILBOX, subject: 'during the outage' }));
     await during.drain();
-    const validation = await newValidator(harness).handler({});
+    const validation = await newValidator(harness).validateNow({});
     assert.deepEqual(subjects(), ['before the outage']);
     assert.equal(await statusOf(secretName), 'active');
     assert.deepEqual(validation.revoked, []);

@@ -15,7 +15,7 @@ describe('validator: a fleet of mailboxes', () => {
     await mapConcurrent(addresses, 20, (address) => harness.connectMailbox(address, 'google'));
     const validator = newValidator(harness, { config: { concurrency: 10 } });
 
-    const summary = await validator.handler({});
+    const summary = await validator.validateNow({});
 
     assert.equal(summary.validated, FLEET, 'every page of the listing was read');
     assert.equal(summary.healthy, FLEET);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { STATUS_TAGS } from '../../../functions/shared/mailbox/secret-shape.ts';
+import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
 import { createTopic, readSecretJson } from '../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
@@ -13,25 +12,20 @@ describe('validator: token health', () => {
   const context = useHarness();
   const { harness } = context;
 
-  const tags = async (address: string) => {
-    const { Tags = [] } = await harness.secretsManager.send(
-      new DescribeSecretCommand({ SecretId: `${MAILBOX_PREFIX}${address}` }),
-    );
-    return Object.fromEntries(Tags.map((tag) => [tag.Key, tag.Value]));
-  };
+  const registered = async (address: string) => (await harness.registry.get(address))!;
 
   it('finds healthy mailboxes healthy, records when, and emits the fleet gauges', async () => {
     await harness.connectMailbox('a@example.com', 'google');
     await harness.connectMailbox('b@example.com', 'microsoft');
     const validator = newValidator(harness);
 
-    const summary = await validator.handler({});
+    const summary = await validator.validateNow({});
 
     assert.equal(summary.validated, 2);
     assert.equal(summary.healthy, 2);
-    const recorded = await tags('b@example.com');
-    assert.equal(recorded[STATUS_TAGS.status], 'active');
-    assert.ok(Date.parse(recorded[STATUS_TAGS.lastValidated]!) > Date.now() - 60_000);
+    const recorded = await registered('b@example.com');
+    assert.equal(recorded.status, 'active');
+    assert.ok(Date.parse(recorded.lastValidated!) > Date.now() - 60_000);
     assert.equal(harness.smtp.google.stats.authAttempts, 1, 'the SMTP probe logged in');
     assert.equal(harness.smtp.google.messages.length, 0, 'and sent nothing');
     const metrics = validator.telemetry;
@@ -48,13 +42,14 @@ describe('validator: token health', () => {
       await harness.oauth[profile].revoke(refreshToken);
       const validator = newValidator(harness, { config: { alertTopicArn: topic.topicArn } });
 
-      const summary = await validator.handler({});
+      const summary = await validator.validateNow({});
 
       assert.deepEqual(summary.revoked, ['ops@example.com']);
       assert.equal(summary.healthy, 1);
-      const recorded = await tags('ops@example.com');
-      assert.equal(recorded[STATUS_TAGS.status], 'revoked');
-      assert.ok(recorded[STATUS_TAGS.since]);
+      const recorded = await registered('ops@example.com');
+      assert.equal(recorded.status, 'revoked');
+      assert.ok(recorded.since);
+      assert.equal(recorded.lastError, 'MAILBOX_REVOKED');
       // The EMF the function printed, parsed: the fleet gauge and the per-mailbox flag.
       const emf = validator.telemetry.emf();
       const gauge = emf.find((doc) => 'RevokedMailboxes' in doc)!;
@@ -73,7 +68,7 @@ describe('validator: token health', () => {
         'the notification carries the reconnect link',
       );
 
-      await validator.handler({});
+      await validator.validateNow({});
       assert.deepEqual(await topic.read(), [], 'no second notification while it stays revoked');
     });
   }
@@ -82,7 +77,7 @@ describe('validator: token health', () => {
     const { refreshToken, secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
     const validator = newValidator(harness);
 
-    await validator.handler({});
+    await validator.validateNow({});
 
     const stored = await readSecretJson<{ refreshToken: string }>(harness.secretsManager, secretName);
     assert.notEqual(stored.refreshToken, refreshToken);
@@ -112,21 +107,22 @@ describe('validator: token health', () => {
 
     for (const fault of faults) {
       harness.oauth.microsoft.tokenFaults.push(fault);
-      const summary = await validator.handler({});
+      const summary = await validator.validateNow({});
       assert.deepEqual(summary.transient, ['ops@example.com']);
-      assert.equal((await tags('ops@example.com'))[STATUS_TAGS.status], 'active');
+      assert.equal((await registered('ops@example.com')).status, 'active');
     }
 
-    assert.equal((await tags('ops@example.com'))[STATUS_TAGS.transientFailures], '3');
+    assert.equal((await registered('ops@example.com')).transientFailures, 3);
     assert.equal(
       validator.telemetry.metricSum('RepeatedTransientFailures'),
       1,
       'reported on the third failure',
     );
     assert.equal(validator.telemetry.metricSum('RevokedMailboxes'), 0);
-    const healthy = await validator.handler({});
+    const healthy = await validator.validateNow({});
     assert.equal(healthy.healthy, 1);
-    assert.equal((await tags('ops@example.com'))[STATUS_TAGS.transientFailures], '0');
+    assert.equal((await registered('ops@example.com')).transientFailures, 0);
+    assert.equal((await registered('ops@example.com')).lastError, undefined, 'cleared by a pass');
   });
 
   it('catches a mailbox whose SMTP AUTH is disabled (535 5.7.139) with the SMTP probe', async () => {
@@ -135,16 +131,16 @@ describe('validator: token health', () => {
     harness.smtp.microsoft.faults.push({ stage: 'auth', ...MICROSOFT.smtpAuthDisabled });
     const validator = newValidator(harness, { config: { alertTopicArn: topic.topicArn } });
 
-    const summary = await validator.handler({});
+    const summary = await validator.validateNow({});
 
     assert.deepEqual(summary.smtpRefused, ['ops@example.com']);
-    const recorded = await tags('ops@example.com');
-    assert.equal(recorded[STATUS_TAGS.status], 'smtp-refused');
-    assert.equal(recorded[STATUS_TAGS.code], '535');
+    const recorded = await registered('ops@example.com');
+    assert.equal(recorded.status, 'smtp-refused');
+    assert.equal(recorded.statusCode, '535');
     const [notification] = await topic.read();
     assert.match(notification!.message, /SmtpClientAuthenticationDisabled \$false/);
 
-    const recovered = await validator.handler({});
+    const recovered = await validator.validateNow({});
     assert.equal(recovered.healthy, 1, 'healthy again once the server accepts the login');
     assert.equal(
       validator.telemetry.metricSum('MailboxNeedsAttention', { Mailbox: 'ops@example.com' }),
@@ -170,7 +166,7 @@ describe('validator: token health', () => {
       config: { providers: parseProviders(JSON.stringify(providers)) },
     });
 
-    await validator.handler({});
+    await validator.validateNow({});
 
     assert.equal(validator.telemetry.metricSum('MinRefreshTokenDaysLeft'), 1);
     assert.ok(
@@ -183,7 +179,7 @@ describe('validator: token health', () => {
   it('validates one mailbox on demand', async () => {
     await harness.connectMailbox('a@example.com', 'google');
     await harness.connectMailbox('b@example.com', 'google');
-    const summary = await newValidator(harness).handler({ mailbox: 'B@example.com' });
+    const summary = await newValidator(harness).validateNow({ mailbox: 'B@example.com' });
     assert.equal(summary.validated, 1);
     assert.equal(harness.oauth.google.tokenRequests.length, 1);
   });

@@ -144,9 +144,9 @@ describe('infra: OperatorAlerts', () => {
     }
   });
 
-  it('runs the validator hourly through EventBridge Scheduler, without retries (the next run is the retry)', () => {
+  it("runs the validator's planner every 15 minutes through EventBridge Scheduler, without retries (the next slice takes what one missed)", () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'rate(1 hour)',
+      ScheduleExpression: 'rate(15 minutes)',
       Target: { RetryPolicy: { MaximumRetryAttempts: 0 } },
     });
     const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0] as {

@@ -12,16 +12,20 @@ describe('infra: ValidatorFunction', () => {
     ({ statements } = roleStatements(template, 'Validator'));
   });
 
-  it('runs on Node 24 arm64 with its probe, concurrency, topic and reconnect base in the environment', () => {
+  it('runs on Node 24 arm64 with its probe, concurrency, schedule, registry, check queue, topic and reconnect base in the environment', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
-      Description: Match.stringLikeRegexp('^Validates every mailbox'),
-      Timeout: 600,
+      Description: Match.stringLikeRegexp('^Plans and runs mailbox validations'),
+      Timeout: 300,
       Environment: {
         Variables: Match.objectLike({
           SMTP_PROBE: 'true',
           VALIDATION_CONCURRENCY: '10',
+          VALIDATION_PERIOD_SECONDS: '3600',
+          PLAN_INTERVAL_SECONDS: '900',
+          REGISTRY_TABLE_NAME: Match.anyValue(),
+          CHECK_QUEUE_URL: Match.anyValue(),
           ALERT_TOPIC_ARN: Match.anyValue(),
           CONNECT_BASE_URL: Match.anyValue(),
         }),
@@ -29,28 +33,43 @@ describe('infra: ValidatorFunction', () => {
     });
   });
 
-  it('may list mailboxes, refresh and write back their tokens, tag their status and publish to the operators', () => {
+  it('works the check queue as an SQS event source with partial batch responses and capped concurrency', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ValidatingChecksQueue'), 'Arn'] },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+  });
+
+  it('may list mailboxes (the migration), refresh and write back their tokens, hand out checks and publish to the operators, and tag nothing', () => {
     const actions = new Set(statements.flatMap(actionsOf));
     for (const action of [
       'secretsmanager:ListSecrets',
       'secretsmanager:GetSecretValue',
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecretVersionStage',
-      'secretsmanager:TagResource',
+      'sqs:SendMessage',
       'sns:Publish',
     ]) {
       assert.ok(actions.has(action), action);
     }
+    assert.ok(!actions.has('secretsmanager:TagResource'), 'health lives in the registry, not on tags');
     assert.ok(!actions.has('secretsmanager:CreateSecret'), 'it never creates a mailbox');
     assert.ok(!actions.has('secretsmanager:DeleteSecret'));
   });
 
-  it("coordinates refreshes with the senders in the sender's table, sharing the token sealed with the mailbox key", () => {
+  it("reads and records the registry, and coordinates refreshes with the senders in the sender's table, sharing the token sealed with the mailbox key", () => {
     const dynamo = statements.filter((statement) =>
       actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
     );
-    assert.deepEqual(dynamo.flatMap(actionsOf).sort(), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
-    assert.match(JSON.stringify(dynamo[0]?.Resource), /SendingSendingState/);
+    const on = (table: RegExp) =>
+      dynamo
+        .filter((statement) => table.test(JSON.stringify(statement.Resource)))
+        .flatMap(actionsOf)
+        .sort();
+    assert.deepEqual(on(/SendingSendingState/), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    assert.deepEqual(on(/RegistryTable/), ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
     const sealing = statements.find((statement) => statement.Sid === 'SealSharedAccessTokens');
     assert.deepEqual(actionsOf(sealing!).sort(), ['kms:Decrypt', 'kms:Encrypt']);
   });

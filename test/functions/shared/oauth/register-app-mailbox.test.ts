@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { type MailboxSecret, STATUS_TAGS } from '../../../../functions/shared/mailbox/secret-shape.ts';
+import type { MailboxSecret } from '../../../../functions/shared/mailbox/secret-shape.ts';
+import type { MailboxStore } from '../../../../functions/shared/mailbox/store.ts';
+import type { AccessTokens } from '../../../../functions/shared/oauth/access-tokens.ts';
 import { registerAppMailbox } from '../../../../functions/shared/oauth/register-app-mailbox.ts';
+import { MailboxHealth } from '../../../../functions/shared/observability/mailbox-health.ts';
 import { readSecretJson } from '../../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../../local/world/index.ts';
 import { aMessage, newSender } from '../../../harness/factories.ts';
@@ -11,17 +13,18 @@ import { useHarness } from '../../../harness/lifecycle.ts';
 describe('Function: registerAppMailbox()', () => {
   const context = useHarness();
   const { harness } = context;
+  // As the CLI runs it: the status through MailboxHealth, without metrics.
+  const parts = (sender: { store: MailboxStore; tokens: AccessTokens }) => ({
+    ...sender,
+    health: new MailboxHealth({ registry: harness.registry }),
+  });
 
   it('registers a Microsoft app-only mailbox without a browser; the sender mints client-credentials tokens for it', async () => {
     harness.smtp.microsoft.appMailboxes.add('noreply@example.com');
     const sender = context.track(newSender(harness, await harness.createQueues()));
     const provider = harness.senderConfig(sender.queues).providers.get('microsoft')!;
 
-    const { created } = await registerAppMailbox(
-      { address: 'NoReply@example.com', provider },
-      sender.store,
-      sender.tokens,
-    );
+    const { created } = await registerAppMailbox({ address: 'NoReply@example.com', provider }, parts(sender));
 
     assert.equal(created, true);
     const secret = await readSecretJson<MailboxSecret>(
@@ -31,10 +34,9 @@ describe('Function: registerAppMailbox()', () => {
     assert.equal(secret.grantType, 'client_credentials');
     assert.equal(secret.refreshToken, undefined);
     assert.equal(secret.scope, 'https://outlook.office365.com/.default');
-    const { Tags = [] } = await harness.secretsManager.send(
-      new DescribeSecretCommand({ SecretId: `${MAILBOX_PREFIX}noreply@example.com` }),
-    );
-    assert.equal(Tags.find((tag) => tag.Key === STATUS_TAGS.status)?.Value, 'active');
+    const entry = await harness.registry.get('noreply@example.com');
+    assert.equal(entry?.status, 'active', 'registered, active');
+    assert.equal(entry?.provider, 'microsoft');
     await sender.enqueue(aMessage({ from: 'noreply@example.com', subject: 'sent by the app' }));
     await sender.drain();
     assert.equal(harness.smtp.microsoft.messages[0]?.user, 'noreply@example.com');
@@ -48,7 +50,7 @@ describe('Function: registerAppMailbox()', () => {
   it('keeps the messages of an app-only mailbox the app was not given access to', async () => {
     const sender = context.track(newSender(harness, await harness.createQueues()));
     const provider = harness.senderConfig(sender.queues).providers.get('microsoft')!;
-    await registerAppMailbox({ address: 'locked@example.com', provider }, sender.store, sender.tokens);
+    await registerAppMailbox({ address: 'locked@example.com', provider }, parts(sender));
     await sender.enqueue(aMessage({ from: 'locked@example.com' }));
 
     const result = await sender.drain();
@@ -64,7 +66,7 @@ describe('Function: registerAppMailbox()', () => {
     const sender = context.track(newSender(harness, await harness.createQueues()));
     const provider = harness.senderConfig(sender.queues).providers.get('google')!;
     await assert.rejects(
-      registerAppMailbox({ address: 'app@example.com', provider }, sender.store, sender.tokens),
+      registerAppMailbox({ address: 'app@example.com', provider }, parts(sender)),
       /app-only mailboxes are a Microsoft 365 feature/,
     );
   });

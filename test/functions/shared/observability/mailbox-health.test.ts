@@ -1,35 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { onDemandSns } from '../../../../functions/shared/aws/on-demand.ts';
-import { STATUS_TAGS } from '../../../../functions/shared/mailbox/secret-shape.ts';
-import { MailboxStore } from '../../../../functions/shared/mailbox/store.ts';
 import { MailboxHealth } from '../../../../functions/shared/observability/mailbox-health.ts';
 import { Notifier } from '../../../../functions/shared/observability/notifier.ts';
 import { createTopic } from '../../../../local/world/aws.ts';
 import { captureTelemetry } from '../../../../local/world/captured-telemetry.ts';
-import { MAILBOX_PREFIX } from '../../../../local/world/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
 describe('Class: MailboxHealth', () => {
   const { harness } = useHarness();
 
   async function setUp() {
-    const { secretName } = await harness.connectMailbox('ops@example.com', 'google');
+    await harness.connectMailbox('ops@example.com', 'google', { registered: false });
     const topic = await createTopic(harness.sqs, `health-${Date.now()}`);
     const telemetry = captureTelemetry('test');
-    const store = new MailboxStore({ client: harness.secretsManager, prefix: MAILBOX_PREFIX, cacheTtlMs: 0 });
     const health = new MailboxHealth({
-      store,
+      registry: harness.registry,
       notifier: new Notifier(onDemandSns(), topic.topicArn, harness.onboardingUrl),
       ...telemetry,
     });
-    const tag = async (key: string) => {
-      const { Tags = [] } = await harness.secretsManager.send(
-        new DescribeSecretCommand({ SecretId: secretName }),
-      );
-      return Tags.find((entry) => entry.Key === key)?.Value;
-    };
+    const entry = () => harness.registry.get('ops@example.com');
     const attention = () => {
       telemetry.metrics.publishStoredMetrics();
       return telemetry
@@ -37,12 +27,12 @@ describe('Class: MailboxHealth', () => {
         .filter((doc) => 'MailboxNeedsAttention' in doc)
         .map((doc) => doc.MailboxNeedsAttention);
     };
-    return { health, topic, tag, attention };
+    return { health, topic, entry, attention };
   }
   const revoked = { code: 'MAILBOX_REVOKED', message: 'the grant is revoked' };
 
-  it('records a turn to needing a human once: tags, a metric each time, one notification', async () => {
-    const { health, topic, tag, attention } = await setUp();
+  it('records a turn to needing a human once: registry, a metric each time, one notification', async () => {
+    const { health, topic, entry, attention } = await setUp();
 
     const first = await health.record({
       mailbox: 'ops@example.com',
@@ -61,8 +51,11 @@ describe('Class: MailboxHealth', () => {
 
     assert.equal(first, undefined);
     assert.equal(again, 'revoked');
-    assert.equal(await tag(STATUS_TAGS.status), 'revoked');
-    assert.equal(await tag(STATUS_TAGS.code), 'invalid_grant');
+    const recorded = await entry();
+    assert.equal(recorded?.status, 'revoked');
+    assert.equal(recorded?.statusCode, 'invalid_grant');
+    assert.equal(recorded?.provider, 'google');
+    assert.ok(recorded?.since, 'since when');
     assert.deepEqual(attention(), [1, 1]);
     const notifications = await topic.read();
     assert.equal(notifications.length, 1, 'told once, when it turned');

@@ -1,0 +1,339 @@
+/**
+ * The mailbox registry: one DynamoDB item per connected mailbox with what operators and the validator
+ * need to know about it (provider, the account that connected it, status and since when, the last
+ * validation and its error, parked mail). Secrets Manager holds the credentials only. Item writes are
+ * single UpdateItem calls, so a status change never costs a read first, and the table is read page by
+ * page (Scan) by the validator's planner and the CLI.
+ */
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  ScanCommand,
+  type ScanCommandOutput,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { awsErrorName } from '../aws/error-name.ts';
+import { MailerError } from '../errors.ts';
+import { isMailboxStatus, type MailboxStatus, normalizeAddress } from './secret-shape.ts';
+
+export interface RegistryEntry {
+  readonly mailbox: string;
+  readonly provider?: string | undefined;
+  /** The provider's stable id of the account that connected the mailbox. */
+  readonly accountId?: string | undefined;
+  readonly status?: MailboxStatus | undefined;
+  /** What the provider last answered (an AADSTS code, an SMTP code, an error code). */
+  readonly statusCode?: string | undefined;
+  /** When the status last changed. */
+  readonly since?: string | undefined;
+  readonly lastValidated?: string | undefined;
+  /** The error code of the last validation that failed, cleared by one that passes. */
+  readonly lastError?: string | undefined;
+  /** Consecutive validations that failed for a passing reason. */
+  readonly transientFailures: number;
+  /** Messages parked for the mailbox (waiting for it to work again). */
+  readonly parked: number;
+}
+
+export interface StatusChange extends Pick<RegistryEntry, 'provider' | 'accountId'> {
+  readonly status: MailboxStatus;
+  readonly code?: string | undefined;
+  /** The status before, when the caller believes it knows it: the first write assumes it. */
+  readonly previous?: MailboxStatus | undefined;
+  /** A validation that decided the status: when, and its error code if it failed. */
+  readonly validatedAt?: string | undefined;
+  readonly error?: string | undefined;
+}
+
+export interface RegistryPage {
+  readonly entries: RegistryEntry[];
+  /** Where the next page starts (a mailbox address), absent after the last page. */
+  readonly next?: string | undefined;
+}
+
+/** Items whose key starts with this are the registry's own bookkeeping, never mailboxes. */
+export const META_PREFIX = '~';
+
+export class MailboxRegistry {
+  readonly tableName: string;
+  readonly #client: DynamoDBClient;
+
+  constructor(client: DynamoDBClient, tableName: string) {
+    this.#client = client;
+    this.tableName = tableName;
+  }
+
+  /**
+   * Sets the status; `since` moves only when it changes. One UpdateItem when `previous` is right (or
+   * the status changes from what the item holds), two when the guess was wrong.
+   * @returns the status the mailbox had before.
+   */
+  async setStatus(mailbox: string, change: StatusChange): Promise<MailboxStatus | undefined> {
+    const key = normalizeAddress(mailbox);
+    let assumeSame = change.previous === change.status;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { Attributes } = await this.#update(key, {
+          set: {
+            status: { S: change.status },
+            statusCode: { S: change.code ?? 'none' },
+            ...(assumeSame ? {} : { since: { S: new Date().toISOString() } }),
+            ...(change.provider ? { provider: { S: change.provider } } : {}),
+            ...(change.accountId ? { accountId: { S: change.accountId } } : {}),
+            ...(change.validatedAt
+              ? { lastValidated: { S: change.validatedAt }, transientFailures: { N: '0' } }
+              : {}),
+            ...(change.validatedAt && change.error ? { lastError: { S: change.error } } : {}),
+          },
+          remove: change.validatedAt && !change.error ? ['lastError'] : [],
+          condition: assumeSame ? '#status = :status' : 'attribute_not_exists(#status) OR #status <> :status',
+          returnOld: true,
+        });
+        return statusOf(Attributes?.status);
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException) || attempt > 0)
+          throw registryError(key, error);
+        assumeSame = !assumeSame;
+      }
+    }
+  }
+
+  /**
+   * A validation that failed for a passing reason: the status stays, the count of consecutive ones grows.
+   * @returns that count, this failure included.
+   */
+  async recordTransientFailure(mailbox: string, at: string, error: string): Promise<number> {
+    const key = normalizeAddress(mailbox);
+    try {
+      const { Attributes } = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { mailbox: { S: key } },
+          UpdateExpression: 'SET lastValidated = :at, lastError = :error ADD transientFailures :one',
+          ExpressionAttributeValues: { ':at': { S: at }, ':error': { S: error }, ':one': { N: '1' } },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      return Number(Attributes?.transientFailures?.N ?? 1);
+    } catch (error) {
+      throw registryError(key, error);
+    }
+  }
+
+  /** Counts parked mail; `delta` is +1 or -1 as a marker is created or removed. */
+  async addParked(mailbox: string, delta: number): Promise<void> {
+    await this.#client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { mailbox: { S: normalizeAddress(mailbox) } },
+        UpdateExpression: 'ADD parked :delta',
+        ExpressionAttributeValues: { ':delta': { N: String(delta) } },
+      }),
+    );
+  }
+
+  /** Removes a disconnected mailbox. */
+  async forget(mailbox: string): Promise<void> {
+    const key = normalizeAddress(mailbox);
+    try {
+      await this.#client.send(
+        new DeleteItemCommand({ TableName: this.tableName, Key: { mailbox: { S: key } } }),
+      );
+    } catch (error) {
+      throw registryError(key, error);
+    }
+  }
+
+  /** @returns the mailbox's entry, or undefined when it is not registered. */
+  async get(mailbox: string): Promise<RegistryEntry | undefined> {
+    const key = normalizeAddress(mailbox);
+    try {
+      const { Item } = await this.#client.send(
+        new GetItemCommand({ TableName: this.tableName, Key: { mailbox: { S: key } }, ConsistentRead: true }),
+      );
+      return Item ? entryOf(Item) : undefined;
+    } catch (error) {
+      throw registryError(key, error);
+    }
+  }
+
+  /**
+   * One page of the registry, in the table's order, from `after` on. `status` filters (DynamoDB still
+   * reads the page: a page may hold fewer than `limit`, and `next` says whether more follow).
+   */
+  async page(options: { after?: string; limit?: number; status?: string } = {}): Promise<RegistryPage> {
+    let response: ScanCommandOutput;
+    try {
+      response = await this.#client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          ...(options.limit ? { Limit: options.limit } : {}),
+          ...(options.after ? { ExclusiveStartKey: { mailbox: { S: options.after } } } : {}),
+          ...(options.status
+            ? {
+                FilterExpression: '#status = :status',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':status': { S: options.status } },
+              }
+            : {}),
+        }),
+      );
+    } catch (error) {
+      throw new MailerError('REGISTRY_UNAVAILABLE', 'could not read the mailbox registry', {
+        awsError: awsErrorName(error),
+      });
+    }
+    return {
+      entries: (response.Items ?? [])
+        .filter((item) => !item.mailbox?.S?.startsWith(META_PREFIX))
+        .map(entryOf),
+      next: response.LastEvaluatedKey?.mailbox?.S,
+    };
+  }
+
+  /** How many mailboxes have each status, from a pass over the registry that reads only the status. */
+  async countByStatus(): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page: ScanCommandOutput = await this.#client
+        .send(
+          new ScanCommand({
+            TableName: this.tableName,
+            ProjectionExpression: 'mailbox, #status',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        )
+        .catch((error: unknown) => {
+          throw new MailerError('REGISTRY_UNAVAILABLE', 'could not read the mailbox registry', {
+            awsError: awsErrorName(error),
+          });
+        });
+      for (const item of page.Items ?? []) {
+        if (item.mailbox?.S?.startsWith(META_PREFIX)) continue;
+        const status = item.status?.S ?? 'unknown';
+        counts[status] = (counts[status] ?? 0) + 1;
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return counts;
+  }
+
+  /** Every entry, page by page. */
+  async *entries(options: { status?: string } = {}): AsyncGenerator<RegistryEntry> {
+    let after: string | undefined;
+    do {
+      const page = await this.page({ ...options, ...(after ? { after } : {}) });
+      yield* page.entries;
+      after = page.next;
+    } while (after);
+  }
+
+  /**
+   * Adds a mailbox that is not registered yet, as an older deployment knew it; an existing entry wins.
+   * @returns whether it was added.
+   */
+  async importIfAbsent(entry: Omit<RegistryEntry, 'parked'> & { parked?: number }): Promise<boolean> {
+    const set: Record<string, AttributeValue> = {};
+    for (const [name, value] of Object.entries(entry)) {
+      if (name === 'mailbox' || value === undefined || value === '') continue;
+      set[name] = typeof value === 'number' ? { N: String(value) } : { S: String(value) };
+    }
+    try {
+      await this.#update(normalizeAddress(entry.mailbox), {
+        set,
+        remove: [],
+        condition: 'attribute_not_exists(#status)',
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw registryError(entry.mailbox, error);
+    }
+  }
+
+  /** A flag of the registry's own (e.g. a finished migration). */
+  async flag(name: string): Promise<boolean> {
+    const { Item } = await this.#client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: { mailbox: { S: `${META_PREFIX}${name}` } } }),
+    );
+    return Item !== undefined;
+  }
+
+  async setFlag(name: string): Promise<void> {
+    await this.#update(`${META_PREFIX}${name}`, {
+      set: { at: { S: new Date().toISOString() } },
+      remove: [],
+    });
+  }
+
+  #update(
+    key: string,
+    parts: {
+      set: Record<string, AttributeValue>;
+      remove: string[];
+      condition?: string;
+      returnOld?: boolean;
+    },
+  ) {
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const sets = Object.entries(parts.set).map(([name, value]) => {
+      names[`#${name}`] = name;
+      values[`:${name}`] = value;
+      return `#${name} = :${name}`;
+    });
+    const removes = parts.remove.map((name) => {
+      names[`#${name}`] = name;
+      return `#${name}`;
+    });
+    if (parts.condition?.includes('#status')) names['#status'] = 'status';
+    return this.#client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { mailbox: { S: key } },
+        UpdateExpression: [
+          sets.length ? `SET ${sets.join(', ')}` : '',
+          removes.length ? `REMOVE ${removes.join(', ')}` : '',
+        ]
+          .filter(Boolean)
+          .join(' '),
+        ExpressionAttributeNames: names,
+        ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+        ...(parts.condition ? { ConditionExpression: parts.condition } : {}),
+        ...(parts.returnOld ? { ReturnValues: 'ALL_OLD' as const } : {}),
+      }),
+    );
+  }
+}
+
+const statusOf = (value: AttributeValue | undefined): MailboxStatus | undefined =>
+  isMailboxStatus(value?.S) ? value.S : undefined;
+
+function entryOf(item: Record<string, AttributeValue>): RegistryEntry {
+  const text = (name: string) => item[name]?.S;
+  return {
+    mailbox: text('mailbox') ?? '',
+    provider: text('provider'),
+    accountId: text('accountId'),
+    status: statusOf(item.status),
+    statusCode: text('statusCode'),
+    since: text('since'),
+    lastValidated: text('lastValidated'),
+    lastError: text('lastError'),
+    transientFailures: Number(item.transientFailures?.N ?? 0),
+    parked: Math.max(0, Number(item.parked?.N ?? 0)),
+  };
+}
+
+const registryError = (mailbox: string, error: unknown) =>
+  error instanceof MailerError
+    ? error
+    : new MailerError('REGISTRY_UNAVAILABLE', `the mailbox registry could not record ${mailbox}`, {
+        mailbox,
+        awsError: awsErrorName(error) ?? 'unknown',
+      });

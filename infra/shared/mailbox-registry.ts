@@ -1,0 +1,32 @@
+/**
+ * The mailbox registry's table (functions/shared/mailbox/registry.ts): one item per mailbox, key
+ * `mailbox`, on demand, recoverable, kept when the stack goes (it is the fleet's record of health).
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+
+export class MailboxRegistryTable extends Construct {
+  readonly table: dynamodb.TableV2;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.table = new dynamodb.TableV2(this, 'Table', {
+      partitionKey: { name: 'mailbox', type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+  }
+
+  /** Status changes and parked-mail counts (the sender, onboarding): single-item updates only. */
+  grantRecord(grantee: iam.IGrantable): void {
+    this.table.grant(grantee, 'dynamodb:UpdateItem');
+  }
+
+  /** The validator: reads the fleet page by page, records validations, migrates older deployments. */
+  grantValidate(grantee: iam.IGrantable): void {
+    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Scan');
+  }
+}

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { mapConcurrent } from '../../../functions/shared/concurrency.ts';
+import { ENV } from '../../../functions/shared/environment.ts';
+import type { Schedule } from '../../../functions/validator/plan.ts';
+import { momentOf } from '../../../functions/validator/plan.ts';
+import { startEventSource } from '../../../local/event-source/runner.ts';
+import { queueCounts } from '../../../local/world/aws.ts';
+import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
+import { projectRoot } from '../../../local/world/net.ts';
+import { assertNoSecretsIn } from '../../harness/assertions.ts';
+import { newValidator } from '../../harness/factories.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
+
+/** An hour scaled down 450 times: the period is 8 s, the planner runs every 2 s. */
+const SCALE = 450;
+const SCHEDULE: Schedule = { periodSeconds: 8, intervalSeconds: 2 };
+const PERIOD_MS = SCHEDULE.periodSeconds * 1000;
+const INTERVAL_MS = SCHEDULE.intervalSeconds * 1000;
+
+describe('validator: the fleet fanned out (planner, check queue, workers)', () => {
+  const { harness } = useHarness();
+  const stoppers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const stop of stoppers.splice(0)) await stop();
+  });
+
+  async function setUp(
+    mailboxes: string[],
+    workerFaults: { killAfterHandler?: number; strikeFirstBatch?: boolean } = {},
+  ) {
+    await mapConcurrent(mailboxes, 10, (address) =>
+      harness.connectMailbox(address, Number(/\d+/.exec(address)?.[0]) % 2 ? 'microsoft' : 'google'),
+    );
+    const checks = await harness.createQueues('checks', { maxReceiveCount: 5, visibilityTimeout: 5 });
+    // Secrets Manager's quotas, scaled with the time: the workers must stay under them.
+    const proxy = await startFaultProxy(harness.moto.endpoint, { quotas: true, timeScale: SCALE });
+    const output: string[] = [];
+    const workers = startEventSource({
+      queueUrl: checks.queueUrl,
+      queueArn: checks.queueArn,
+      handlerModule: join(projectRoot, 'functions/validator/handler.ts'),
+      env: harness.validatorEnv({
+        AWS_ENDPOINT_URL: proxy.endpoint,
+        [ENV.checkQueueUrl]: checks.queueUrl,
+      }),
+      workers: 2,
+      waitSeconds: 1,
+      onOutput: (line) => output.push(line),
+      ...workerFaults,
+    });
+    stoppers.push(async () => {
+      await workers.stop();
+      await proxy.stop();
+      assertNoSecretsIn(output, harness.secrets());
+    });
+    const planner = newValidator(harness, { config: { checkQueueUrl: checks.queueUrl, schedule: SCHEDULE } });
+    const drained = async () => {
+      for (let wait = 0; wait < 60; wait++) {
+        const { visible, inFlight } = await queueCounts(harness.sqs, checks.queueUrl);
+        if (visible + inFlight === 0) return;
+        await sleep(500);
+      }
+      assert.fail('the check queue did not drain');
+    };
+    return { planner, workers, proxy, drained, output };
+  }
+
+  /** Waits for the start of the next period (a multiple of the period since the epoch). */
+  const nextPeriod = async () => {
+    await sleep(PERIOD_MS - (Date.now() % PERIOD_MS) + 20);
+    return Date.now() - (Date.now() % PERIOD_MS);
+  };
+  const untilSlice = (periodStart: number, slice: number) =>
+    sleep(Math.max(0, periodStart + slice * INTERVAL_MS + 20 - Date.now()));
+  /** The steady state: each mailbox was last validated at its moment of the period before. */
+  const validatedLastPeriod = (mailboxes: string[], periodStart: number) =>
+    mapConcurrent(mailboxes, 10, (mailbox) =>
+      harness.registry.setStatus(mailbox, {
+        status: 'active',
+        previous: 'active',
+        validatedAt: new Date(
+          periodStart - PERIOD_MS + momentOf(mailbox, SCHEDULE.periodSeconds) * 1000,
+        ).toISOString(),
+      }),
+    );
+  const validatedAt = async (mailbox: string) =>
+    Date.parse((await harness.registry.get(mailbox))?.lastValidated ?? '');
+
+  it('validates every mailbox once per period, each at its own moment spread across the period, under the quotas', async () => {
+    const mailboxes = Array.from({ length: 48 }, (_, index) => `user${index}@example.com`);
+    const { planner, proxy, drained } = await setUp(mailboxes);
+
+    const periodStart = await nextPeriod();
+    await validatedLastPeriod(mailboxes, periodStart);
+    const runs = [];
+    for (let slice = 0; slice < 4; slice++) {
+      await untilSlice(periodStart, slice);
+      runs.push(await planner.plan());
+    }
+    await sleep(INTERVAL_MS);
+    await drained();
+
+    assert.equal(
+      runs.reduce((sum, run) => sum + run.planned, 0),
+      48,
+      'each handed out once in the period',
+    );
+    assert.ok(
+      runs.every((run) => run.mailboxes === 48 && run.byStatus.active === 48),
+      'counts by status each slice',
+    );
+    const tokenRequests =
+      harness.oauth.google.tokenRequests.length + harness.oauth.microsoft.tokenRequests.length;
+    assert.equal(tokenRequests, 48, 'one validation (one refresh) per mailbox');
+    const perSlice = [0, 0, 0, 0];
+    for (const mailbox of mailboxes) {
+      const at = await validatedAt(mailbox);
+      assert.ok(
+        at >= periodStart && at < periodStart + PERIOD_MS + INTERVAL_MS,
+        `${mailbox} validated in the period`,
+      );
+      // At its moment (plus the workers' polling and the validation itself).
+      const moment = periodStart + momentOf(mailbox, SCHEDULE.periodSeconds) * 1000;
+      assert.ok(at >= moment && at < moment + 3000, `${mailbox} at its moment`);
+      perSlice[Math.min(3, Math.floor((at - periodStart) / INTERVAL_MS))]! += 1;
+    }
+    assert.ok(
+      perSlice.every((count) => count >= 4),
+      `spread across the period, not a herd: ${perSlice}`,
+    );
+    assert.equal(proxy.quotaThrottled, 0, 'no Secrets Manager quota exceeded');
+    planner.telemetry.metrics.publishStoredMetrics();
+    assert.equal(planner.telemetry.metricSum('ValidationChecksPlanned'), 48);
+    assert.equal(planner.telemetry.metricSum('HealthyMailboxes'), 4 * 48, 'the fleet gauge, each slice');
+  });
+
+  it('takes the mailboxes of a slice whose planner crashed within the same period, and survives workers that die mid-batch', async () => {
+    const mailboxes = Array.from({ length: 40 }, (_, index) => `user${index * 2}@example.com`);
+    const { planner, workers, drained } = await setUp(mailboxes, {
+      strikeFirstBatch: true,
+      killAfterHandler: 0.2,
+    });
+    const periodStart = await nextPeriod();
+    await validatedLastPeriod(mailboxes, periodStart);
+    const crashedSlice = mailboxes.filter(
+      (mailbox) => Math.floor(momentOf(mailbox, SCHEDULE.periodSeconds) / 2) === 1,
+    );
+    assert.ok(crashedSlice.length > 0);
+
+    const runs = [];
+    for (const slice of [0, 2, 3]) {
+      // Slice 1's planner crashed before it handed out anything: the worst a crash in its middle can do.
+      await untilSlice(periodStart, slice);
+      runs.push(await planner.plan());
+    }
+    await sleep(INTERVAL_MS);
+    await drained();
+
+    assert.equal(
+      runs[1]!.overdue + runs[2]!.overdue,
+      crashedSlice.length,
+      "the slices after took the crashed slice's mailboxes",
+    );
+    for (const mailbox of mailboxes) {
+      const at = await validatedAt(mailbox);
+      assert.ok(at >= periodStart, `${mailbox} validated within the period after all`);
+    }
+    assert.ok(workers.stats.kills >= 1, 'a worker died between validating and deleting its batch');
+    assert.ok(workers.stats.duplicated >= 1, 'and a check was delivered twice');
+  });
+});
