@@ -57,6 +57,10 @@ const LOG_RETENTION_MONTHS = 1;
 /** How long idempotency records are kept, months (30 days). */
 const IDEMPOTENCY_MONTHS = 1;
 
+/** CloudWatch Logs: ingesting `bytes` and keeping them for the log groups' retention. */
+const logsCost = (bytes: number) =>
+  (bytes / GB) * (PRICES.logsIngestGb + PRICES.logsStorageGbMonth * LOG_RETENTION_MONTHS);
+
 /** Dollars per 1,000 emails, by part. */
 export function costPer1000(inputs: CostInputs) {
   const messageKb = inputs.messageKb ?? 2;
@@ -83,8 +87,7 @@ export function costPer1000(inputs: CostInputs) {
       (inputs.dynamoWritesPerMessage * PRICES.dynamoWrite +
         inputs.dynamoReadsPerMessage * PRICES.dynamoRead) +
     idempotencyStorage;
-  const logBytes = 1000 * (inputs.logBytesPerMessage ?? 400);
-  const logs = (logBytes / GB) * (PRICES.logsIngestGb + PRICES.logsStorageGbMonth * LOG_RETENTION_MONTHS);
+  const logs = logsCost(1000 * (inputs.logBytesPerMessage ?? 400));
   const sns = 1000 * (inputs.outcomeEventsPerMessage ?? 1) * PRICES.snsPublish;
   return {
     lambda,
@@ -131,5 +134,47 @@ export function costScenarios(hot: CostInputs) {
       // in-process against the local server, batches of ten, same machine as the hot figure).
       billedMsPerMessage: hot.billedMsPerMessage + 30,
     }),
+  };
+}
+
+/** What one validation of a mailbox costs in AWS calls and time, measured by the fleet benchmark. */
+export interface ValidationInputs {
+  /** Handler time per validation (a batch's billed duration over its checks). */
+  readonly billedMsPerValidation: number;
+  readonly memoryMb: number;
+  readonly batchSize: number;
+  readonly secretsManagerCalls: number;
+  readonly kmsCalls: number;
+  readonly dynamoReadUnits: number;
+  readonly dynamoWriteUnits: number;
+  /** SQS requests: the planner's send (a tenth), the event source's receive and delete (a tenth each). */
+  readonly sqsRequests: number;
+  /** Log bytes the workers write per validation. @default 200 */
+  readonly logBytes?: number;
+}
+
+/** Dollars per 100,000 validations, by part (the planner's scans are in dynamoReadUnits). */
+export function costPer100kValidations(inputs: ValidationInputs) {
+  const n = 100_000;
+  const lambda =
+    n * (inputs.billedMsPerValidation / 1000) * (inputs.memoryMb / 1024) * PRICES.lambdaGbSecond +
+    (n / inputs.batchSize) * PRICES.lambdaRequest;
+  const sqs = n * inputs.sqsRequests * PRICES.sqsRequest;
+  const secretsManager = n * inputs.secretsManagerCalls * PRICES.secretsManagerCall;
+  const kms = n * inputs.kmsCalls * PRICES.kmsRequest;
+  const dynamodb =
+    n * (inputs.dynamoReadUnits * PRICES.dynamoRead + inputs.dynamoWriteUnits * PRICES.dynamoWrite);
+  const logs = logsCost(n * (inputs.logBytes ?? 200));
+  const total = lambda + sqs + secretsManager + kms + dynamodb + logs;
+  return {
+    lambda,
+    sqs,
+    secretsManager,
+    kms,
+    dynamodb,
+    logs,
+    total,
+    /** A fleet of 100,000 mailboxes validated hourly: 720 validations each a month. */
+    monthlyFor100kHourly: total * 720,
   };
 }

@@ -420,6 +420,20 @@ const results = {
   ),
   targets,
 };
+// The fleet benchmark (bench/fleet.ts) keeps its own section and targets in the same file.
+const previous = (() => {
+  try {
+    return JSON.parse(readFileSync('bench/results.json', 'utf8'));
+  } catch {
+    return {};
+  }
+})();
+if (previous.fleet) {
+  Object.assign(results, { fleet: previous.fleet });
+  results.targets.push(
+    ...(previous.targets as typeof targets).filter((target) => target.name.startsWith('fleet:')),
+  );
+}
 writeFileSync('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync(
   'bench/billed-ms.svg',

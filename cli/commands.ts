@@ -13,7 +13,7 @@ import {
 } from '../functions/onboarding/invitations.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { MailerError } from '../functions/shared/errors.ts';
-import { migrateRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
+import { reconcileRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
 import { ParkedMail } from '../functions/shared/mailbox/parked-mail.ts';
 import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
 import { secretNameFor } from '../functions/shared/mailbox/secret-shape.ts';
@@ -123,7 +123,7 @@ export async function connect(target: Target, args: Args) {
 export async function mailboxes(target: Target, args: Args) {
   const registry = registryOf(target);
   const only = text(args, 'status');
-  const after = text(args, 'after');
+  const after = text(args, 'after')?.trim().toLowerCase();
   const limit = text(args, 'limit') !== undefined ? Number(text(args, 'limit')) : Number.POSITIVE_INFINITY;
   if (!(limit >= 1)) throw new UsageError('--limit must be a number of rows, 1 or more');
   const rows: Array<Record<string, unknown>> = [];
@@ -135,7 +135,7 @@ export async function mailboxes(target: Target, args: Args) {
       limit: Number.isFinite(limit) ? Math.min(1000, Math.max(limit - rows.length, 25)) : 1000,
     });
     next = page.next;
-    for (const entry of page.entries) {
+    for (const [index, entry] of page.entries.entries()) {
       if (rows.length >= limit) break;
       rows.push({
         mailbox: entry.mailbox,
@@ -148,10 +148,9 @@ export async function mailboxes(target: Target, args: Args) {
         transientFailures: entry.transientFailures,
         parked: entry.parked,
       });
-      // Continue after the last row shown, whether the page ended there or not.
-      next = entry.mailbox;
+      // Stopped inside the page: go on after the last row shown; at its end, where the page says.
+      if (rows.length >= limit && index < page.entries.length - 1) next = entry.mailbox;
     }
-    if (page.next === undefined && rows.length < limit) next = undefined;
   } while (next && rows.length < limit);
   const counts = await registry.countByStatus();
   const summary =
@@ -166,12 +165,15 @@ export async function mailboxes(target: Target, args: Args) {
   };
 }
 
-/** Brings the mailboxes of a deployment from before the registry over to it (safe to run again). */
+/**
+ * Registers every mailbox secret the registry lacks: a deployment from before the registry, with its
+ * status tags and parked counts (safe to run again).
+ */
 export async function migrateRegistryCommand(target: Target) {
   const registry = registryOf(target);
   const { secretsManager } = stores(target);
   const sending = target.sendingTableName;
-  const migration = await migrateRegistry({
+  const migration = await reconcileRegistry({
     secretsManager,
     prefix: target.mailboxSecretPrefix,
     registry,
@@ -317,11 +319,16 @@ export async function disconnect(target: Target, args: Args) {
   const address = args.positionals[0];
   if (!address) throw new UsageError('name the mailbox: oauth-mailer disconnect <mailbox>');
   const { secretsManager, store, tokens } = stores(target);
-  const stored = await store.get(address).catch((error: unknown) => {
-    if (error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN')
+  const stored = await store.get(address).catch(async (error: unknown) => {
+    if (error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN') {
+      // Its secret may be gone already (an earlier disconnect): its registry entry goes too.
+      if (target.registryTableName) await registryOf(target).forget(address);
       throw new UsageError(`unknown mailbox ${address}`);
+    }
     throw error;
   });
+  // Out of the registry first: nothing validates or counts a mailbox whose secret is on its way out.
+  if (target.registryTableName) await registryOf(target).forget(address);
   const provider = tokens.providerFor(stored);
   let revoked = 'not supported by the provider (Microsoft: remove the app consent in the Entra admin center)';
   if (provider.revocationEndpoint && stored.secret.refreshToken) {
@@ -335,7 +342,6 @@ export async function disconnect(target: Target, args: Args) {
       ...(args.values.force ? { ForceDeleteWithoutRecovery: true } : { RecoveryWindowInDays: 7 }),
     }),
   );
-  if (target.registryTableName) await registryOf(target).forget(address);
   return {
     mailbox: address,
     revoked,

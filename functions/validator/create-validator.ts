@@ -20,7 +20,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
 import { MailerError } from '../shared/errors.ts';
-import { migrateRegistryOnce } from '../shared/mailbox/migrate-registry.ts';
+import { reconcileRegistryDaily } from '../shared/mailbox/migrate-registry.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { MailboxRegistry, type RegistryEntry } from '../shared/mailbox/registry.ts';
 import { isMailboxStatus, normalizeAddress } from '../shared/mailbox/secret-shape.ts';
@@ -67,7 +67,8 @@ export interface PlanRun {
   readonly overdue: number;
   /** Checks SQS refused twice: their mailboxes are overdue at a later slice. */
   readonly unplanned: number;
-  readonly migrated?: number | undefined;
+  /** Mailboxes registered by the daily reconciliation with the secrets (when it ran). */
+  readonly reconciled?: number | undefined;
 }
 
 /** What the planner puts on the check queue: the mailbox, and what the registry said (saves a read). */
@@ -88,6 +89,13 @@ export interface ValidatorEvent {
 
 const isSqsEvent = (event: unknown): event is SQSEvent =>
   Array.isArray((event as SQSEvent | undefined)?.Records);
+
+/**
+ * How long a run may spend reconciling the registry with the secrets before it leaves the rest for the
+ * next run: 100,000 secrets take about 10 s of listing (ListSecrets allows 100 a second) and, the first
+ * time, a read of each one's old parked count; within the function's 5 minutes with the hand-out.
+ */
+const RECONCILE_BUDGET_MS = 180_000;
 
 export function createValidator(config: ValidatorConfig, options: ValidatorOptions) {
   const { logger, metrics } = options;
@@ -126,28 +134,46 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     },
   });
 
-  /** A deployment from before the registry brings its mailboxes over, once. */
-  async function migrate(): Promise<number | undefined> {
-    const migration = await migrateRegistryOnce({
-      secretsManager,
-      prefix: config.mailboxSecretPrefix,
-      registry,
-      ...(config.sendingTableName
-        ? {
-            parkedCount: (mailbox: string) =>
-              new ParkedMail(dynamodb, config.sendingTableName!, registry).countBeforeRegistry(mailbox),
-          }
-        : {}),
-    });
-    if (migration) logger.info('mailboxes brought over to the registry from their secrets', { ...migration });
-    return migration?.imported;
-  }
-
+  /** Whether the mailbox's secret exists; only a definite "no such secret" says no. */
   const isConnected = (mailbox: string) =>
-    store.get(mailbox).then(
+    store.get(mailbox, { fresh: true }).then(
       () => true,
-      () => false,
+      (error: unknown) => !(error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN'),
     );
+
+  /**
+   * Once a day: secrets without a registry entry are registered (an older deployment's mailboxes, a
+   * failed registration), entries without a secret removed. Within a budget, and never in the way of
+   * the validations: a failure is logged and the next run tries again.
+   */
+  async function reconcile(known?: ReadonlySet<string>): Promise<number | undefined> {
+    try {
+      const reconciliation = await reconcileRegistryDaily({
+        secretsManager,
+        prefix: config.mailboxSecretPrefix,
+        registry,
+        deadline: now() + RECONCILE_BUDGET_MS,
+        ...(known ? { known, isConnected } : {}),
+        ...(config.sendingTableName
+          ? {
+              parkedCount: (mailbox: string) =>
+                new ParkedMail(dynamodb, config.sendingTableName!, registry).countBeforeRegistry(mailbox),
+            }
+          : {}),
+      });
+      if (reconciliation?.imported || reconciliation?.removed || reconciliation?.finished === false)
+        logger.info('the registry was reconciled with the mailbox secrets', { ...reconciliation });
+      return reconciliation?.imported;
+    } catch (error) {
+      logger.error(
+        'could not reconcile the registry with the mailbox secrets; validating the registry as it is',
+        {
+          errorCode: error instanceof MailerError ? error.code : 'INTERNAL',
+        },
+      );
+      return undefined;
+    }
+  }
 
   async function* selected(event: ValidatorEvent): AsyncGenerator<RegistryEntry> {
     if (!event.mailbox) {
@@ -158,7 +184,13 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     const entry = await registry.get(mailbox);
     if (entry) yield entry;
     // Connected but not registered (a failed registration): validated all the same, and registered.
-    else if (await isConnected(mailbox)) yield { mailbox, transientFailures: 0, parked: 0 };
+    else if (
+      await store.get(mailbox).then(
+        () => true,
+        () => false,
+      )
+    )
+      yield { mailbox, transientFailures: 0, parked: 0 };
   }
 
   async function validateOne(entry: RegistryEntry): Promise<MailboxValidation> {
@@ -177,6 +209,14 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
         transientFailures: 1,
       }),
     );
+    if (result.health === 'invalid' && result.errorCode === 'MAILBOX_UNKNOWN') {
+      // Disconnected (or its secret is not a mailbox's): nothing to validate until it is connected again.
+      await registry.forget(entry.mailbox).catch(() => undefined);
+      logger.warn('mailbox no longer connected: removed from the registry', {
+        mailbox: entry.mailbox,
+        reason: result.reason,
+      });
+    }
     await report(result);
     return result;
   }
@@ -208,7 +248,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
 
   async function validate(event: ValidatorEvent = {}): Promise<ValidationRun> {
     const started = now();
-    if (!event.mailbox) await migrate();
+    if (!event.mailbox) await reconcile();
     const results = await mapConcurrent(selected(event), config.concurrency, validateOne);
     const of = (health: MailboxValidation['health']) =>
       results.filter((r) => r.health === health).map((r) => r.address);
@@ -279,43 +319,51 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
    * mailboxes due in this slice go to the check queue, ten to a call, each delayed to its moment.
    */
   async function plan(options: { all?: boolean } = {}): Promise<PlanRun> {
-    const queueUrl = config.checkQueueUrl!;
-    const migrated = await migrate();
     const sliceStart = sliceStartOf(now(), config.schedule);
     const byStatus: Record<string, number> = {};
-    let mailboxes = 0;
+    const known = new Set<string>();
     let repeatedTransient = 0;
     let planned = 0;
     let overdue = 0;
     let unplanned = 0;
     const pending: Array<{ due: Due; entry: RegistryEntry }> = [];
     const sending = new Set<Promise<void>>();
+    /** Sends one batch of checks; never rejects (what SQS refused twice is counted, and made up later). */
     const flush = async (batch: typeof pending) => {
-      const { client, sdk } = await sqs.load();
-      let entries = batch.map(({ due, entry }, index) => ({
-        Id: String(index),
-        MessageBody: JSON.stringify({
-          mailbox: entry.mailbox,
-          status: entry.status,
-          provider: entry.provider,
-        } satisfies CheckMessage),
-        DelaySeconds: due.delaySeconds,
-      }));
-      // A refused entry is tried once more; one refused twice waits for a later slice (overdue then).
-      for (let attempt = 0; attempt < 2 && entries.length > 0; attempt++) {
-        const sent = await client
-          .send(new sdk.SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }))
-          .then(
-            (response) => new Set((response.Failed ?? []).map((failure) => failure.Id)),
-            () => new Set(entries.map((entry) => entry.Id)),
-          );
-        entries = entries.filter((entry) => sent.has(entry.Id));
+      let refused = batch.map((_, index) => index);
+      try {
+        const { client, sdk } = await sqs.load();
+        for (let attempt = 0; attempt < 2 && refused.length > 0; attempt++) {
+          const entries = refused.map((index) => ({
+            Id: String(index),
+            MessageBody: JSON.stringify({
+              mailbox: batch[index]!.entry.mailbox,
+              status: batch[index]!.entry.status,
+              provider: batch[index]!.entry.provider,
+            } satisfies CheckMessage),
+            DelaySeconds: batch[index]!.due.delaySeconds,
+          }));
+          refused = await client
+            .send(new sdk.SendMessageBatchCommand({ QueueUrl: config.checkQueueUrl, Entries: entries }))
+            .then(
+              (response) => (response.Failed ?? []).map((failure) => Number(failure.Id)),
+              () => refused,
+            );
+        }
+      } catch {
+        // The SQS client itself could not load: the whole batch waits for a later slice.
       }
-      unplanned += entries.length;
-      planned += batch.length - entries.length;
+      unplanned += refused.length;
+      planned += batch.length - refused.length;
+      const made = batch.filter(({ due }, index) => due.overdue && !refused.includes(index));
+      overdue += made.length;
+      // Remembered, so a make-up check is handed out once, not at every slice until it is done.
+      await Promise.all(
+        made.map(({ entry }) => registry.markPlanned(entry.mailbox, now()).catch(() => undefined)),
+      );
     };
     for await (const entry of registry.entries()) {
-      mailboxes++;
+      known.add(entry.mailbox);
       const status = entry.status ?? 'unknown';
       byStatus[status] = (byStatus[status] ?? 0) + 1;
       if (entry.transientFailures >= config.repeatedFailureThreshold) repeatedTransient++;
@@ -327,7 +375,6 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
           }
         : dueIn(entry, sliceStart, config.schedule);
       if (!due) continue;
-      if (due.overdue) overdue++;
       pending.push({ due, entry });
       if (pending.length === 10) {
         const run: Promise<void> = flush(pending.splice(0)).finally(() => sending.delete(run));
@@ -336,6 +383,8 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       }
     }
     await Promise.all([...sending, ...(pending.length ? [flush(pending.splice(0))] : [])]);
+    // After the hand-out: a slow reconciliation never delays this slice's checks.
+    const reconciled = await reconcile(known);
     metrics.addMetric(METRIC.validatorRuns, MetricUnit.Count, 1);
     metrics.addMetric(METRIC.checksPlanned, MetricUnit.Count, planned);
     fleetGauges({
@@ -344,7 +393,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       'smtp-refused': byStatus['smtp-refused'] ?? 0,
       repeatedTransient,
     });
-    const run: PlanRun = { mailboxes, byStatus, planned, overdue, unplanned, migrated };
+    const run: PlanRun = { mailboxes: known.size, byStatus, planned, overdue, unplanned, reconciled };
     if (unplanned > 0)
       logger.warn('checks the queue refused; their mailboxes are taken later', { unplanned });
     logger.info('validation planned', { ...run });

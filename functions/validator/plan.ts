@@ -43,7 +43,8 @@ export function dueIn(entry: RegistryEntry, sliceStart: number, schedule: Schedu
   let lastMoment = cutoff - (cutoff % periodMs) + moment * 1000;
   if (lastMoment > cutoff) lastMoment -= periodMs;
   const reference = Date.parse(entry.lastValidated ?? entry.since ?? '');
-  if (Number.isFinite(reference) && reference < lastMoment)
+  // One make-up check per missed moment: not again while the one handed out may still be on its way.
+  if (Number.isFinite(reference) && reference < lastMoment && (entry.plannedAt ?? 0) < lastMoment)
     return { mailbox: entry.mailbox, delaySeconds: moment % schedule.intervalSeconds, overdue: true };
   return undefined;
 }

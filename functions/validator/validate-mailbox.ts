@@ -67,6 +67,7 @@ export async function validateMailbox(
 ): Promise<MailboxValidation> {
   const address = entry.mailbox;
   const previous = entry.status;
+  const decidedAt = new Date(deps.now()).toISOString();
   let provider: string | undefined;
   let daysLeft: number | undefined;
   let failure: MailerError | undefined;
@@ -113,6 +114,7 @@ export async function validateMailbox(
       ...(failure ? { error: failure } : {}),
       previous,
       validatedAt,
+      decidedAt,
     });
   } else if (health === 'transient') {
     transientFailures = await deps.health.recordTransient(address, validatedAt, code ?? 'INTERNAL');

@@ -15,6 +15,8 @@ export interface MailQueuesProps {
    * @default 8
    */
   readonly maxReceiveCount?: number;
+  /** How long a message may wait. @default 14 days, SQS's longest */
+  readonly retentionPeriod?: Duration;
 }
 
 /** SQS's maximum retention. */
@@ -40,7 +42,7 @@ export class MailQueues extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       // Deferred mail (provider quotas, revoked mailboxes) may wait hours between receives.
-      retentionPeriod: MAX_RETENTION,
+      retentionPeriod: props.retentionPeriod ?? MAX_RETENTION,
       visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: this.maxReceiveCount },
     });

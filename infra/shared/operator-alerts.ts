@@ -30,8 +30,11 @@ export interface WatchedParts {
   readonly deadLetterQueue: sqs.IQueue;
   readonly sender: lambda.IFunction;
   readonly validator: lambda.IFunction;
-  /** How often the validator runs. */
+  /** How often each mailbox is validated. */
   readonly validatorRate: Duration;
+  /** The validator's check queue and its dead-letter queue (the workers' backlog and failures). */
+  readonly checkQueue: sqs.IQueue;
+  readonly checkDeadLetterQueue: sqs.IQueue;
   /** @default 5 errors in 5 minutes */
   readonly senderErrorThreshold?: number;
   /** @default 3 hours: deferred mail (quotas) legitimately waits a while */
@@ -117,6 +120,24 @@ export class OperatorAlerts extends Construct {
       metric: parts.validator.metricErrors({ period: validatorPeriod, statistic: 'Sum' }),
       threshold: 1,
       description: 'The validator failed (crash, timeout or no access).',
+    });
+    this.#alarm('ValidationChecksWaiting', {
+      metric: parts.checkQueue.metricApproximateAgeOfOldestMessage({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
+      // A check waits at most one planner slice (15 minutes) for its moment: a period means the workers stopped.
+      threshold: validatorPeriod.toSeconds(),
+      description:
+        'Validation checks wait longer than a period: the validator workers are failing or too few.',
+    });
+    this.#alarm('ValidationChecksFailed', {
+      metric: parts.checkDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: fiveMinutes,
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      description: 'Validation checks failed five times and were dead-lettered: a worker cannot run.',
     });
     this.#alarm('DeadLetters', {
       metric: parts.deadLetterQueue.metricApproximateNumberOfMessagesVisible({

@@ -36,8 +36,8 @@ export interface ValidatorFunctionProps {
   /** Mailboxes one worker validates at once. @default 10 */
   readonly concurrency?: number;
   /**
-   * Workers at once (the event source's MaximumConcurrency). With the arrival rate the plan fixes
-   * (mailboxes ÷ period) this bounds the burst after an outage. @default 5
+   * Workers at once (the event source's MaximumConcurrency, 2 to 1000). The plan fixes the arrival rate
+   * (mailboxes ÷ period); this caps the burst after an outage. @default 10
    */
   readonly workers?: number;
   /** @default true */
@@ -55,9 +55,21 @@ export class ValidatorFunction extends Construct {
     super(scope, id);
     this.rate = props.rate ?? Duration.hours(1);
     const interval = props.planInterval ?? Duration.minutes(Math.min(15, this.rate.toMinutes()));
+    // The function checks the same at every run; here the synth fails first, with the reason.
+    const [period, slice] = [this.rate.toSeconds(), interval.toSeconds()];
+    if (slice < 60 || slice > 900 || period % slice !== 0) {
+      throw new Error(
+        `oauth-mailer: the validator's planInterval (${slice} s) must be 1 to 15 minutes (SQS delays a check 15 minutes at most) and divide validationRate (${period} s)`,
+      );
+    }
     // The planner reads the whole registry (100,000 mailboxes in about 30 pages); a worker's batch is seconds.
     const timeout = Duration.minutes(5);
-    this.checks = new MailQueues(this, 'Checks', { consumerTimeout: timeout, maxReceiveCount: 5 });
+    // A check older than a period is superseded by the next one (or made up by the planner): not kept.
+    this.checks = new MailQueues(this, 'Checks', {
+      consumerTimeout: timeout,
+      maxReceiveCount: 5,
+      retentionPeriod: Duration.seconds(Math.max(period, 60)),
+    });
     this.handler = new MailerFunction(this, 'Validator', {
       entry: 'functions/validator/handler.ts',
       description:
@@ -79,6 +91,9 @@ export class ValidatorFunction extends Construct {
       },
     });
     const fn = this.handler.function;
+    // A failed planner run is not retried by Lambda (twice, by default, for the scheduler's asynchronous
+    // invoke): it would hand out its slice again; the next slice makes up what it missed.
+    fn.configureAsyncInvoke({ retryAttempts: 0 });
     props.secrets.grantValidatorAccess(fn);
     props.registry.grantValidate(fn);
     this.checks.queue.grantSendMessages(fn);
@@ -86,7 +101,7 @@ export class ValidatorFunction extends Construct {
       new lambdaEventSources.SqsEventSource(this.checks.queue, {
         batchSize: 10,
         reportBatchItemFailures: true,
-        maxConcurrency: props.workers ?? 5,
+        maxConcurrency: props.workers ?? 10,
       }),
     );
     // The refresh lease and the shared token (grant#<mailbox> items): read, and conditional updates.

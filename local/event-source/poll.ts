@@ -51,6 +51,8 @@ export interface PollResult {
   readonly received: number;
   readonly failed: number;
   readonly deleted: number;
+  /** Time spent in the handler (what Lambda bills), ms. */
+  readonly handlerMs?: number;
 }
 
 export function toRecord(message: Message, queueArn: string): SQSRecord {
@@ -95,11 +97,14 @@ export async function pollOnce(options: PollOptions): Promise<PollResult> {
       WaitTimeSeconds: options.waitSeconds ?? 0,
     }),
   );
-  if (Messages.length === 0) return { received: 0, failed: 0, deleted: 0 };
+  if (Messages.length === 0) return { received: 0, failed: 0, deleted: 0, handlerMs: 0 };
   const records = Messages.map((message) => toRecord(message, options.queueArn));
   await options.afterReceive?.(records);
+  const invoked = performance.now();
   const response =
     (await options.handler({ Records: records }, lambdaContext(options.timeoutMs ?? 60_000))) ?? undefined;
+  // What Lambda would bill for the invocation (before rounding up to the millisecond).
+  const handlerMs = performance.now() - invoked;
   await options.beforeDelete?.(records);
   const failedIds = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
   const done = records.filter((record) => !failedIds.has(record.messageId));
@@ -111,7 +116,7 @@ export async function pollOnce(options: PollOptions): Promise<PollResult> {
       }),
     );
   }
-  return { received: records.length, failed: failedIds.size, deleted: done.length };
+  return { received: records.length, failed: failedIds.size, deleted: done.length, handlerMs };
 }
 
 /** Polls until a receive comes back empty; returns the totals. */

@@ -44,6 +44,8 @@ export interface EventSourceStats {
   duplicated: number;
   /** Consecutive empty receives across workers: the queue looks drained. */
   emptyPolls: number;
+  /** Time spent in the handler, summed over batches: the billed duration. */
+  handlerMs: number;
 }
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.ts');
@@ -58,6 +60,7 @@ export function startEventSource(options: EventSourceOptions) {
     restarts: 0,
     duplicated: 0,
     emptyPolls: 0,
+    handlerMs: 0,
   };
   const workers = new Set<ChildProcess>();
   let stopping = false;
@@ -92,20 +95,30 @@ export function startEventSource(options: EventSourceOptions) {
         for (const line of lines) if (line) options.onOutput?.(line);
       });
     }
-    child.on('message', (message: { type: string; received?: number; failed?: number; deleted?: number }) => {
-      if (message.type === 'dying') stats.kills++;
-      if (message.type === 'duplicated') stats.duplicated++;
-      if (message.type !== 'batch') return;
-      if (!message.received) {
-        stats.emptyPolls++;
-        return;
-      }
-      stats.emptyPolls = 0;
-      stats.batches++;
-      stats.received += message.received;
-      stats.failed += message.failed ?? 0;
-      stats.deleted += message.deleted ?? 0;
-    });
+    child.on(
+      'message',
+      (message: {
+        type: string;
+        received?: number;
+        failed?: number;
+        deleted?: number;
+        handlerMs?: number;
+      }) => {
+        if (message.type === 'dying') stats.kills++;
+        if (message.type === 'duplicated') stats.duplicated++;
+        if (message.type !== 'batch') return;
+        if (!message.received) {
+          stats.emptyPolls++;
+          return;
+        }
+        stats.emptyPolls = 0;
+        stats.batches++;
+        stats.received += message.received;
+        stats.failed += message.failed ?? 0;
+        stats.deleted += message.deleted ?? 0;
+        stats.handlerMs += message.handlerMs ?? 0;
+      },
+    );
     child.on('exit', () => {
       workers.delete(child);
       if (!stopping) {

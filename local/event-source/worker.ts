@@ -54,7 +54,7 @@ while (!stopping) {
     },
   }).catch((error: unknown) => {
     process.send?.({ type: 'error', name: (error as Error).name });
-    return { received: 0, failed: 0, deleted: 0 };
+    return { received: 0, failed: 0, deleted: 0, handlerMs: 0 };
   });
   process.send?.({ type: 'batch', ...result });
 }

@@ -50,6 +50,8 @@ export interface FaultProxy {
   throttleNext: number;
   /** Secrets Manager requests seen (benchmarks count them). */
   secretsManagerCalls: number;
+  /** Every JSON-protocol request seen, by its target (`DynamoDB_20120810.UpdateItem`, `TrentService.Decrypt`). */
+  readonly calls: Map<string, number>;
   /** Throttle the next this many requests of an operation, by its target (`secretsmanager.UpdateSecretVersionStage`). */
   readonly failNext: Map<string, number>;
   /** Secrets Manager requests throttled for going over AWS's quotas (with `quotas` on). */
@@ -80,6 +82,7 @@ export async function startFaultProxy(
     throttled: 0,
     throttleNext: 0,
     secretsManagerCalls: 0,
+    calls: new Map(),
     failNext: new Map(),
     quotaThrottled: 0,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
@@ -88,6 +91,7 @@ export async function startFaultProxy(
     const target = String(incoming.headers['x-amz-target'] ?? '');
     const secretsManager = target.startsWith('secretsmanager.');
     if (secretsManager) proxy.secretsManagerCalls++;
+    if (target) proxy.calls.set(target, (proxy.calls.get(target) ?? 0) + 1);
     const aimed = proxy.failNext.get(target) ?? 0;
     if (aimed > 0) proxy.failNext.set(target, aimed - 1);
     const overQuota = buckets.get(target)?.take() === false;

@@ -12,6 +12,8 @@ export interface LatencyProxy {
   roundTrips: number;
   connections: number;
   rttMs: number;
+  /** Each connection's round trip is rttMs plus up to this much more, drawn at random. @default 0 */
+  jitterMs: number;
   stop(): Promise<void>;
 }
 
@@ -22,17 +24,20 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
     roundTrips: 0,
     connections: 0,
     rttMs,
+    jitterMs: 0,
     stop: () => Promise.resolve(),
   };
-  /** Runs `act` half a round trip later, keeping the order of everything sent one way. */
-  const later = (act: () => void) => {
-    const half = proxy.rttMs / 2;
-    if (half <= 0) act();
-    else setTimeout(act, half);
-  };
-  const delayed = (to: Socket) => (chunk: Buffer) => later(() => to.destroyed || to.write(chunk));
   const server: Server = createServer((client) => {
     proxy.connections++;
+    // This connection's round trip: a peer farther or nearer, the same for its whole life.
+    const rtt = proxy.rttMs + Math.random() * proxy.jitterMs;
+    /** Runs `act` half a round trip later, keeping the order of everything sent one way. */
+    const later = (act: () => void) => {
+      const half = (proxy.jitterMs > 0 ? rtt : proxy.rttMs) / 2;
+      if (half <= 0) act();
+      else setTimeout(act, half);
+    };
+    const delayed = (to: Socket) => (chunk: Buffer) => later(() => to.destroyed || to.write(chunk));
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
     sockets.add(client).add(upstream);
     let serverSpokeLast = true;

@@ -95,9 +95,12 @@ describe('infra: OAuthMailerStack', () => {
     // The mail queues and the validator's check queues.
     const queues = template.findResources('AWS::SQS::Queue');
     assert.equal(Object.keys(queues).length, 4);
-    for (const queue of Object.values(queues) as Array<{ Properties: Record<string, unknown> }>) {
+    for (const [id, queue] of Object.entries(queues) as Array<
+      [string, { Properties: Record<string, unknown> }]
+    >) {
       assert.equal(queue.Properties.SqsManagedSseEnabled, true);
-      assert.equal(queue.Properties.MessageRetentionPeriod, 14 * 24 * 3600);
+      // Mail may wait two weeks; a validation check is superseded after a period.
+      if (id.startsWith('Mail')) assert.equal(queue.Properties.MessageRetentionPeriod, 14 * 24 * 3600);
     }
     const main = Object.entries(queues).find(
       ([id, queue]) =>

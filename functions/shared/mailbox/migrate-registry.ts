@@ -1,8 +1,10 @@
 /**
- * Brings a deployment from before the registry over to it: every mailbox secret under the prefix gets
- * a registry entry built from its status tags (and its parked-mail count), unless it has one already.
- * The validator's planner runs it once by itself (a flag in the registry remembers it is done);
- * `oauth-mailer migrate-registry` runs it on demand. Safe to run again at any time.
+ * Keeps the registry in step with the mailbox secrets, and brings a deployment from before the
+ * registry over to it. Every secret under the prefix that has no registry entry gets one, built from
+ * its status tags where an older deployment left them; the first time, each mailbox's parked-mail count
+ * kept elsewhere is added once. With the registry's keys at hand, an entry whose secret is gone (a
+ * disconnect whose clean-up failed) is removed. The validator's planner runs it once a day by itself,
+ * within a time budget; `oauth-mailer migrate-registry` runs it on demand. Safe to run at any time.
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mapConcurrent } from '../concurrency.ts';
@@ -10,49 +12,87 @@ import { listMailboxes } from './directory.ts';
 import type { MailboxRegistry } from './registry.ts';
 import { isMailboxStatus, STATUS_TAGS } from './secret-shape.ts';
 
-export const MIGRATED_FLAG = 'migrated-from-secret-tags';
+export const RECONCILED_FLAG = 'reconciled';
+export const PARKED_MIGRATED_FLAG = 'parked-counts-migrated';
+const DAY_MS = 86_400_000;
 
-export interface Migration {
+export interface Reconciliation {
   readonly seen: number;
   readonly imported: number;
+  readonly removed: number;
+  /** False when the time budget ran out first: the next run starts again. */
+  readonly finished: boolean;
 }
 
-export async function migrateRegistry(parts: {
-  secretsManager: SecretsManagerClient;
-  prefix: string;
-  registry: MailboxRegistry;
+export interface ReconcileParts {
+  readonly secretsManager: SecretsManagerClient;
+  readonly prefix: string;
+  readonly registry: MailboxRegistry;
+  /** Every mailbox the registry holds, when the caller has just read them all. */
+  readonly known?: ReadonlySet<string>;
+  /**
+   * Whether a mailbox's secret exists, asked of an entry the listing did not show (ListSecrets is
+   * eventually consistent: a mailbox connected a moment ago may be missing from it). Without it no
+   * entry is removed.
+   */
+  readonly isConnected?: (mailbox: string) => Promise<boolean>;
   /** The mailbox's parked-mail count where an older deployment kept it. */
-  parkedCount?: (mailbox: string) => Promise<number>;
-}): Promise<Migration> {
-  let seen = 0;
-  const results = await mapConcurrent(
+  readonly parkedCount?: (mailbox: string) => Promise<number>;
+  /** Stop (unfinished) after this instant. */
+  readonly deadline?: number;
+}
+
+export async function reconcileRegistry(parts: ReconcileParts): Promise<Reconciliation> {
+  const { registry, known } = parts;
+  const migrateParked = parts.parkedCount && !(await registry.flag(PARKED_MIGRATED_FLAG));
+  const seen = new Set<string>();
+  let finished = true;
+  const imported = await mapConcurrent(
     listMailboxes(parts.secretsManager, parts.prefix),
     10,
     async (secret) => {
-      seen++;
+      if (parts.deadline && Date.now() > parts.deadline) {
+        finished = false;
+        return false;
+      }
+      seen.add(secret.address);
       const tag = (name: keyof typeof STATUS_TAGS) => secret.tags[STATUS_TAGS[name]];
       const status = tag('status');
       const code = tag('code');
-      return parts.registry.importIfAbsent({
-        mailbox: secret.address,
-        provider: secret.provider,
-        status: isMailboxStatus(status) ? status : 'active',
-        statusCode: code && code !== 'none' ? code : undefined,
-        since: tag('since'),
-        lastValidated: tag('lastValidated'),
-        transientFailures: Number(tag('transientFailures') ?? 0) || 0,
-        parked: (await parts.parkedCount?.(secret.address).catch(() => 0)) ?? 0,
-      });
+      const added = known?.has(secret.address)
+        ? false
+        : await registry.importIfAbsent({
+            mailbox: secret.address,
+            provider: secret.provider,
+            status: isMailboxStatus(status) ? status : 'active',
+            statusCode: code && code !== 'none' ? code : undefined,
+            since: tag('since'),
+            lastValidated: tag('lastValidated'),
+            transientFailures: Number(tag('transientFailures') ?? 0) || 0,
+          });
+      const parked = migrateParked ? await parts.parkedCount!(secret.address).catch(() => 0) : 0;
+      if (parked > 0) await registry.addParkedFromBefore(secret.address, parked);
+      return added;
     },
   );
-  await parts.registry.setFlag(MIGRATED_FLAG);
-  return { seen, imported: results.filter(Boolean).length };
+  let removed = 0;
+  if (finished && known && parts.isConnected) {
+    for (const mailbox of known) {
+      if (seen.has(mailbox) || (await parts.isConnected(mailbox))) continue;
+      await registry.forget(mailbox);
+      removed++;
+    }
+  }
+  if (finished) {
+    await registry.setFlag(RECONCILED_FLAG);
+    if (migrateParked) await registry.setFlag(PARKED_MIGRATED_FLAG);
+  }
+  return { seen: seen.size, imported: imported.filter(Boolean).length, removed, finished };
 }
 
-/** Runs the migration unless the registry says it ran. @returns it, or undefined when it had run. */
-export async function migrateRegistryOnce(
-  parts: Parameters<typeof migrateRegistry>[0],
-): Promise<Migration | undefined> {
-  if (await parts.registry.flag(MIGRATED_FLAG)) return undefined;
-  return migrateRegistry(parts);
+/** Runs it when it has not finished within the last day. @returns it, or undefined when not due. */
+export async function reconcileRegistryDaily(parts: ReconcileParts): Promise<Reconciliation | undefined> {
+  const last = Date.parse((await parts.registry.flag(RECONCILED_FLAG)) ?? '');
+  if (Number.isFinite(last) && Date.now() - last < DAY_MS) return undefined;
+  return reconcileRegistry(parts);
 }

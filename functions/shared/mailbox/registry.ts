@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
-import { isMailboxStatus, type MailboxStatus, normalizeAddress } from './secret-shape.ts';
+import { isMailboxStatus, MAILBOX_STATUSES, type MailboxStatus, normalizeAddress } from './secret-shape.ts';
 
 export interface RegistryEntry {
   readonly mailbox: string;
@@ -36,6 +36,8 @@ export interface RegistryEntry {
   readonly transientFailures: number;
   /** Messages parked for the mailbox (waiting for it to work again). */
   readonly parked: number;
+  /** When the planner last handed out a make-up check (ms), so one is not handed out every slice. */
+  readonly plannedAt?: number | undefined;
 }
 
 export interface StatusChange extends Pick<RegistryEntry, 'provider' | 'accountId'> {
@@ -43,8 +45,10 @@ export interface StatusChange extends Pick<RegistryEntry, 'provider' | 'accountI
   readonly code?: string | undefined;
   /** The status before, when the caller believes it knows it: the first write assumes it. */
   readonly previous?: MailboxStatus | undefined;
-  /** A validation that decided the status: when, and its error code if it failed. */
+  /** A validation that decided the status: when it ended, and its error code if it failed. */
   readonly validatedAt?: string | undefined;
+  /** When that validation began: a status set after it is not overwritten. */
+  readonly decidedAt?: string | undefined;
   readonly error?: string | undefined;
 }
 
@@ -67,43 +71,63 @@ export class MailboxRegistry {
   }
 
   /**
-   * Sets the status; `since` moves only when it changes. One UpdateItem when `previous` is right (or
-   * the status changes from what the item holds), two when the guess was wrong.
+   * Sets the status in one unconditional UpdateItem, whatever other writers do at the same moment: each
+   * status keeps its own "since" attribute, set only if absent and removed when another status takes
+   * over, so `since` moves only when the status changes. A validation's write (`decidedAt`) gives way
+   * to a change made after the validation began (another status, or a reconnect).
    * @returns the status the mailbox had before.
    */
   async setStatus(mailbox: string, change: StatusChange): Promise<MailboxStatus | undefined> {
     const key = normalizeAddress(mailbox);
-    let assumeSame = change.previous === change.status;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const { Attributes } = await this.#update(key, {
-          set: {
-            status: { S: change.status },
-            statusCode: { S: change.code ?? 'none' },
-            ...(assumeSame ? {} : { since: { S: new Date().toISOString() } }),
-            ...(change.provider ? { provider: { S: change.provider } } : {}),
-            ...(change.accountId ? { accountId: { S: change.accountId } } : {}),
-            ...(change.validatedAt
-              ? { lastValidated: { S: change.validatedAt }, transientFailures: { N: '0' } }
-              : {}),
-            ...(change.validatedAt && change.error ? { lastError: { S: change.error } } : {}),
+    const now = new Date().toISOString();
+    const others = MAILBOX_STATUSES.filter((status) => status !== change.status).map(sinceAttribute);
+    const guard = change.decidedAt
+      ? [...others, RECONNECTED]
+          .map((name) => `(attribute_not_exists(${name}) OR ${name} <= :decidedAt)`)
+          .join(' AND ')
+      : undefined;
+    try {
+      const { Attributes } = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { mailbox: { S: key } },
+          UpdateExpression: [
+            `SET #status = :status, statusCode = :code, ${sinceAttribute(change.status)} = if_not_exists(${sinceAttribute(change.status)}, :now)`,
+            change.provider ? ', provider = :provider' : '',
+            change.accountId ? `, accountId = :account, ${RECONNECTED} = :now` : '',
+            change.validatedAt ? ', lastValidated = :validated, transientFailures = :zero' : '',
+            change.validatedAt && change.error ? ', lastError = :error' : '',
+            ` REMOVE ${others.join(', ')}`,
+            change.validatedAt && !change.error ? ', lastError' : '',
+          ].join(''),
+          ...(guard ? { ConditionExpression: guard } : {}),
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':status': { S: change.status },
+            ':code': { S: change.code ?? 'none' },
+            ':now': { S: now },
+            ...(change.provider ? { ':provider': { S: change.provider } } : {}),
+            ...(change.accountId ? { ':account': { S: change.accountId } } : {}),
+            ...(change.validatedAt ? { ':validated': { S: change.validatedAt }, ':zero': { N: '0' } } : {}),
+            ...(change.validatedAt && change.error ? { ':error': { S: change.error } } : {}),
+            ...(change.decidedAt ? { ':decidedAt': { S: change.decidedAt } } : {}),
           },
-          remove: change.validatedAt && !change.error ? ['lastError'] : [],
-          condition: assumeSame ? '#status = :status' : 'attribute_not_exists(#status) OR #status <> :status',
-          returnOld: true,
-        });
-        return statusOf(Attributes?.status);
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException) || attempt > 0)
-          throw registryError(key, error);
-        assumeSame = !assumeSame;
-      }
+          ReturnValues: 'ALL_OLD',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return statusOf(Attributes?.status);
+    } catch (error) {
+      // Changed since the validation began: that newer news stands, and this verdict is dropped.
+      if (error instanceof ConditionalCheckFailedException) return statusOf(error.Item?.status);
+      throw registryError(key, error);
     }
   }
 
   /**
    * A validation that failed for a passing reason: the status stays, the count of consecutive ones grows.
-   * @returns that count, this failure included.
+   * A mailbox no longer registered (disconnected meanwhile) is not brought back.
+   * @returns that count, this failure included (0 when it is not registered).
    */
   async recordTransientFailure(mailbox: string, at: string, error: string): Promise<number> {
     const key = normalizeAddress(mailbox);
@@ -113,26 +137,73 @@ export class MailboxRegistry {
           TableName: this.tableName,
           Key: { mailbox: { S: key } },
           UpdateExpression: 'SET lastValidated = :at, lastError = :error ADD transientFailures :one',
+          ConditionExpression: 'attribute_exists(mailbox)',
           ExpressionAttributeValues: { ':at': { S: at }, ':error': { S: error }, ':one': { N: '1' } },
           ReturnValues: 'UPDATED_NEW',
         }),
       );
       return Number(Attributes?.transientFailures?.N ?? 1);
     } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return 0;
       throw registryError(key, error);
     }
   }
 
-  /** Counts parked mail; `delta` is +1 or -1 as a marker is created or removed. */
+  /** Remembers that the planner handed out a check for a mailbox that missed its moment. */
+  async markPlanned(mailbox: string, at: number): Promise<void> {
+    await this.#client
+      .send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { mailbox: { S: normalizeAddress(mailbox) } },
+          UpdateExpression: 'SET plannedAt = :at',
+          ConditionExpression: 'attribute_exists(mailbox)',
+          ExpressionAttributeValues: { ':at': { N: String(at) } },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw registryError(mailbox, error);
+      });
+  }
+
+  /**
+   * Counts parked mail; `delta` is +1 or -1 as a marker is created or removed. A mailbox no longer
+   * registered (disconnected) is not brought back by its last messages.
+   */
   async addParked(mailbox: string, delta: number): Promise<void> {
-    await this.#client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: { mailbox: { S: normalizeAddress(mailbox) } },
-        UpdateExpression: 'ADD parked :delta',
-        ExpressionAttributeValues: { ':delta': { N: String(delta) } },
-      }),
-    );
+    await this.#client
+      .send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { mailbox: { S: normalizeAddress(mailbox) } },
+          UpdateExpression: 'ADD parked :delta',
+          ConditionExpression: 'attribute_exists(mailbox)',
+          ExpressionAttributeValues: { ':delta': { N: String(delta) } },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      });
+  }
+
+  /**
+   * Adds the parked count an older deployment kept elsewhere, once per mailbox (a marker remembers),
+   * to whatever the new sender counted meanwhile.
+   */
+  async addParkedFromBefore(mailbox: string, count: number): Promise<void> {
+    await this.#client
+      .send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { mailbox: { S: normalizeAddress(mailbox) } },
+          UpdateExpression: 'ADD parked :count SET parkedMigrated = :yes',
+          ConditionExpression: 'attribute_exists(mailbox) AND attribute_not_exists(parkedMigrated)',
+          ExpressionAttributeValues: { ':count': { N: String(count) }, ':yes': { BOOL: true } },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw registryError(mailbox, error);
+      });
   }
 
   /** Removes a disconnected mailbox. */
@@ -237,9 +308,14 @@ export class MailboxRegistry {
    * Adds a mailbox that is not registered yet, as an older deployment knew it; an existing entry wins.
    * @returns whether it was added.
    */
-  async importIfAbsent(entry: Omit<RegistryEntry, 'parked'> & { parked?: number }): Promise<boolean> {
-    const set: Record<string, AttributeValue> = {};
-    for (const [name, value] of Object.entries(entry)) {
+  async importIfAbsent(entry: Omit<RegistryEntry, 'parked'>): Promise<boolean> {
+    const { since, status = 'active', ...rest } = entry;
+    // Without a known `since`, from now: a mailbox with no date at all could never be found overdue.
+    const set: Record<string, AttributeValue> = {
+      status: { S: status },
+      [sinceAttribute(status)]: { S: since ?? new Date().toISOString() },
+    };
+    for (const [name, value] of Object.entries(rest)) {
       if (name === 'mailbox' || value === undefined || value === '') continue;
       set[name] = typeof value === 'number' ? { N: String(value) } : { S: String(value) };
     }
@@ -256,18 +332,24 @@ export class MailboxRegistry {
     }
   }
 
-  /** A flag of the registry's own (e.g. a finished migration). */
-  async flag(name: string): Promise<boolean> {
-    const { Item } = await this.#client.send(
-      new GetItemCommand({ TableName: this.tableName, Key: { mailbox: { S: `${META_PREFIX}${name}` } } }),
-    );
-    return Item !== undefined;
+  /** A flag of the registry's own (e.g. when the registry was last reconciled): when it was set. */
+  async flag(name: string): Promise<string | undefined> {
+    try {
+      const { Item } = await this.#client.send(
+        new GetItemCommand({ TableName: this.tableName, Key: { mailbox: { S: `${META_PREFIX}${name}` } } }),
+      );
+      return Item?.at?.S;
+    } catch (error) {
+      throw registryError(name, error);
+    }
   }
 
   async setFlag(name: string): Promise<void> {
     await this.#update(`${META_PREFIX}${name}`, {
       set: { at: { S: new Date().toISOString() } },
       remove: [],
+    }).catch((error: unknown) => {
+      throw registryError(name, error);
     });
   }
 
@@ -277,7 +359,6 @@ export class MailboxRegistry {
       set: Record<string, AttributeValue>;
       remove: string[];
       condition?: string;
-      returnOld?: boolean;
     },
   ) {
     const names: Record<string, string> = {};
@@ -305,11 +386,17 @@ export class MailboxRegistry {
         ExpressionAttributeNames: names,
         ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
         ...(parts.condition ? { ConditionExpression: parts.condition } : {}),
-        ...(parts.returnOld ? { ReturnValues: 'ALL_OLD' as const } : {}),
       }),
     );
   }
 }
+
+/** The attribute that holds since when the mailbox has had `status` (present only while it has it). */
+const sinceAttribute = (status: string): string =>
+  `${status.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase())}Since`;
+
+/** When onboarding last (re)connected the mailbox: a validation begun before it does not overrule it. */
+const RECONNECTED = 'reconnectedAt';
 
 const statusOf = (value: AttributeValue | undefined): MailboxStatus | undefined =>
   isMailboxStatus(value?.S) ? value.S : undefined;
@@ -322,11 +409,12 @@ function entryOf(item: Record<string, AttributeValue>): RegistryEntry {
     accountId: text('accountId'),
     status: statusOf(item.status),
     statusCode: text('statusCode'),
-    since: text('since'),
+    since: item.status?.S ? text(sinceAttribute(item.status.S)) : undefined,
     lastValidated: text('lastValidated'),
     lastError: text('lastError'),
     transientFailures: Number(item.transientFailures?.N ?? 0),
     parked: Math.max(0, Number(item.parked?.N ?? 0)),
+    ...(item.plannedAt?.N ? { plannedAt: Number(item.plannedAt.N) } : {}),
   };
 }
 

@@ -190,7 +190,8 @@ export class MailboxStore {
         new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
       );
     } catch (error) {
-      if (awsErrorName(error) === 'ResourceNotFoundException') {
+      // A disconnected mailbox's secret waits out its recovery window "marked for deletion".
+      if (awsErrorName(error) === 'ResourceNotFoundException' || isMarkedForDeletion(error)) {
         throw new MailerError('MAILBOX_UNKNOWN', `no connected mailbox ${address}`, { mailbox: address });
       }
       throw secretStoreError('read', address, error);
@@ -278,6 +279,9 @@ async function retried<T>(call: () => Promise<T>): Promise<T> {
     }
   }
 }
+
+const isMarkedForDeletion = (error: unknown): boolean =>
+  awsErrorName(error) === 'InvalidRequestException' && /marked (for )?delet/i.test((error as Error).message);
 
 const safeJson = (text: string | undefined): unknown => {
   try {

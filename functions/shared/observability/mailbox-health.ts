@@ -27,8 +27,9 @@ export interface HealthChange {
   readonly accountId?: string | undefined;
   /** Whether a registry that cannot be written fails the call (after the metric). @default false */
   readonly required?: boolean | undefined;
-  /** When a validation decided this status (the validator). */
+  /** When a validation decided this status (the validator), and when it began: a change since stands. */
   readonly validatedAt?: string | undefined;
+  readonly decidedAt?: string | undefined;
 }
 
 export class MailboxHealth {
@@ -65,6 +66,7 @@ export class MailboxHealth {
         accountId: change.accountId,
         previous: change.previous,
         validatedAt: change.validatedAt,
+        decidedAt: change.decidedAt,
         error: change.error?.code,
       })
       .catch((error: unknown) => {

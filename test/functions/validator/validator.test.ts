@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
 import { createTopic, readSecretJson } from '../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
@@ -174,6 +174,18 @@ describe('validator: token health', () => {
         .logs()
         .some((entry) => entry.message?.toString().startsWith('refresh token expires soon')),
     );
+  });
+
+  it('drops a disconnected mailbox (its secret waiting out the recovery window) from the registry, without a transient failure', async () => {
+    const { secretName } = await harness.connectMailbox('gone@example.com', 'google');
+    await harness.secretsManager.send(
+      new DeleteSecretCommand({ SecretId: secretName, RecoveryWindowInDays: 7 }),
+    );
+
+    const summary = await newValidator(harness).validateNow({});
+
+    assert.equal(summary.transient.length, 0, 'not an outage');
+    assert.equal(await harness.registry.get('gone@example.com'), undefined, 'nothing left to validate');
   });
 
   it('validates one mailbox on demand', async () => {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { App, Duration } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { actionsOf, roleStatements, type Statement, synthesize } from '../synth.ts';
+import { OAuthMailerStack } from '../../../infra/oauth-mailer-stack.ts';
+import { actionsOf, roleStatements, type Statement, synthesize, TEST_PROVIDERS } from '../synth.ts';
 
 describe('infra: ValidatorFunction', () => {
   let template: Template;
@@ -38,8 +40,30 @@ describe('infra: ValidatorFunction', () => {
       EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ValidatingChecksQueue'), 'Arn'] },
       BatchSize: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      ScalingConfig: { MaximumConcurrency: 5 },
+      ScalingConfig: { MaximumConcurrency: 10 },
     });
+  });
+
+  it('is not retried by Lambda after a failed planner run (it would hand out its slice twice), and keeps checks one period', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 0 });
+    const checkQueue = Object.entries(template.findResources('AWS::SQS::Queue')).find(([id]) =>
+      id.startsWith('ValidatingChecksQueue'),
+    )?.[1] as { Properties: { MessageRetentionPeriod: number } };
+    assert.equal(checkQueue.Properties.MessageRetentionPeriod, 3600);
+  });
+
+  it('refuses at synth a validation rate its 15-minute planner slices do not divide', () => {
+    for (const minutes of [50, 25]) {
+      assert.throws(
+        () =>
+          new OAuthMailerStack(new App(), `Rate${minutes}`, {
+            providers: TEST_PROVIDERS,
+            invitations: true,
+            validationRate: Duration.minutes(minutes),
+          }),
+        /planInterval \(900 s\) must be 1 to 15 minutes .* and divide validationRate/,
+      );
+    }
   });
 
   it('may list mailboxes (the migration), refresh and write back their tokens, hand out checks and publish to the operators, and tag nothing', () => {

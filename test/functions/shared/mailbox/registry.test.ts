@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { TagResourceCommand } from '@aws-sdk/client-secrets-manager';
 import {
-  migrateRegistry,
-  migrateRegistryOnce,
+  reconcileRegistry,
+  reconcileRegistryDaily,
 } from '../../../../functions/shared/mailbox/migrate-registry.ts';
 import { ParkedMail } from '../../../../functions/shared/mailbox/parked-mail.ts';
 import { STATUS_TAGS } from '../../../../functions/shared/mailbox/secret-shape.ts';
@@ -43,6 +43,68 @@ describe('Class: MailboxRegistry', () => {
     assert.equal(revoked.statusCode, 'invalid_grant');
     assert.equal(revoked.provider, 'google', 'kept from before');
     assert.ok(revoked.since! > since!);
+  });
+
+  it('takes every one of many overlapping writers, each told the status it replaced', async () => {
+    const { registry } = harness;
+    await registry.setStatus('ops@example.com', { status: 'active' });
+    const statuses = ['revoked', 'active', 'smtp-refused'] as const;
+    const writes = Array.from({ length: 30 }, (_, index) => statuses[index % 3]!);
+
+    const previous = await Promise.all(
+      writes.map((status) => registry.setStatus('ops@example.com', { status, previous: 'active' })),
+    );
+
+    assert.equal(previous.length, 30, 'none failed');
+    assert.ok(previous.every((status) => status !== undefined));
+  });
+
+  it("lets a status set while a validation ran stand against that validation's older verdict", async () => {
+    const { registry } = harness;
+    await registry.setStatus('ops@example.com', { status: 'active' });
+    const validationBegan = new Date(Date.now() - 1000).toISOString();
+    // The sender meets the revocation while the validator is still probing with an older token.
+    await registry.setStatus('ops@example.com', { status: 'revoked', code: 'invalid_grant' });
+
+    const previous = await registry.setStatus('ops@example.com', {
+      status: 'active',
+      previous: 'active',
+      validatedAt: new Date().toISOString(),
+      decidedAt: validationBegan,
+    });
+
+    assert.equal(previous, 'revoked');
+    assert.equal((await registry.get('ops@example.com'))!.status, 'revoked', 'the newer news stands');
+  });
+
+  it('lets a reconnect made while a validation ran stand against that validation finding the old grant revoked', async () => {
+    const { registry } = harness;
+    await registry.setStatus('ops@example.com', { status: 'active', accountId: 'sub-1' });
+    const validationBegan = new Date(Date.now() - 1000).toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // Onboarding saves a new grant: still active, so `since` stays, but the reconnect is recorded.
+    await registry.setStatus('ops@example.com', { status: 'active', accountId: 'sub-1' });
+
+    await registry.setStatus('ops@example.com', {
+      status: 'revoked',
+      previous: 'active',
+      validatedAt: new Date().toISOString(),
+      decidedAt: validationBegan,
+    });
+
+    assert.equal((await registry.get('ops@example.com'))!.status, 'active');
+  });
+
+  it('never brings back a mailbox that was removed (a late validation or parked message after a disconnect)', async () => {
+    const { registry } = harness;
+    await registry.setStatus('gone@example.com', { status: 'active' });
+    await registry.forget('gone@example.com');
+
+    assert.equal(await registry.recordTransientFailure('gone@example.com', new Date().toISOString(), 'X'), 0);
+    await registry.addParked('gone@example.com', -1);
+    await registry.markPlanned('gone@example.com', Date.now());
+
+    assert.equal(await registry.get('gone@example.com'), undefined);
   });
 
   it('counts consecutive transient failures until a validation decides the status', async () => {
@@ -87,10 +149,10 @@ describe('Class: MailboxRegistry', () => {
   });
 });
 
-describe('Function: migrateRegistry()', () => {
+describe('Function: reconcileRegistry()', () => {
   const { harness } = useHarness();
 
-  it("brings an older deployment's mailboxes over from their status tags and parked counts, once, without overwriting an entry", async () => {
+  it("brings an older deployment's mailboxes over from their status tags, adds their parked counts to the new sender's once, and never overwrites an entry", async () => {
     const since = '2026-11-01T10:00:00.000Z';
     const { secretName } = await harness.connectMailbox('old@example.com', 'microsoft', {
       registered: false,
@@ -108,15 +170,22 @@ describe('Function: migrateRegistry()', () => {
       }),
     );
     await harness.connectMailbox('untagged@example.com', 'google', { registered: false });
+    // Registered by the new sender before the first reconciliation, with a message it parked itself.
     await harness.connectMailbox('new@example.com', 'google');
     await harness.registry.setStatus('new@example.com', { status: 'smtp-refused' });
+    await harness.registry.addParked('new@example.com', 1);
     const dynamodb = new DynamoDBClient({});
-    await dynamodb.send(
-      new PutItemCommand({
-        TableName: SENDING_TABLE,
-        Item: { id: { S: 'parked-count#old@example.com' }, parked: { N: '3' } },
-      }),
-    );
+    for (const [mailbox, parked] of [
+      ['old@example.com', '3'],
+      ['new@example.com', '4'],
+    ]) {
+      await dynamodb.send(
+        new PutItemCommand({
+          TableName: SENDING_TABLE,
+          Item: { id: { S: `parked-count#${mailbox}` }, parked: { N: parked! } },
+        }),
+      );
+    }
     const parts = {
       secretsManager: harness.secretsManager,
       prefix: MAILBOX_PREFIX,
@@ -125,21 +194,46 @@ describe('Function: migrateRegistry()', () => {
         new ParkedMail(dynamodb, SENDING_TABLE, harness.registry).countBeforeRegistry(mailbox),
     };
 
-    const migration = await migrateRegistryOnce(parts);
+    const first = await reconcileRegistryDaily(parts);
 
-    assert.deepEqual(migration, { seen: 3, imported: 2 });
+    assert.deepEqual(first, { seen: 3, imported: 2, removed: 0, finished: true });
     const old = (await harness.registry.get('old@example.com'))!;
     assert.deepEqual(
       [old.status, old.statusCode, old.since, old.lastValidated, old.provider, old.parked],
       ['revoked', '70008', since, since, 'microsoft', 3],
     );
-    assert.equal((await harness.registry.get('untagged@example.com'))?.status, 'active');
-    assert.equal(
-      (await harness.registry.get('new@example.com'))?.status,
-      'smtp-refused',
-      'the registry wins',
+    const untagged = (await harness.registry.get('untagged@example.com'))!;
+    assert.equal(untagged.status, 'active');
+    assert.ok(untagged.since, 'dated, so a missed moment can be found');
+    const fresh = (await harness.registry.get('new@example.com'))!;
+    assert.equal(fresh.status, 'smtp-refused', 'the registry wins');
+    assert.equal(fresh.parked, 5, 'the old count added to the one the new sender kept');
+    assert.equal(await reconcileRegistryDaily(parts), undefined, 'not again the same day');
+    assert.deepEqual(
+      await reconcileRegistry(parts),
+      { seen: 3, imported: 0, removed: 0, finished: true },
+      'and safe to run again',
     );
-    assert.equal(await migrateRegistryOnce(parts), undefined, 'done once');
-    assert.deepEqual(await migrateRegistry(parts), { seen: 3, imported: 0 }, 'and safe to run again');
+    assert.equal((await harness.registry.get('old@example.com'))!.parked, 3, 'parked counts added once');
+  });
+
+  it('removes an entry whose secret is gone, and keeps one the listing has not caught up with', async () => {
+    await harness.connectMailbox('kept@example.com', 'google');
+    await harness.registry.setStatus('ghost@example.com', { status: 'active', provider: 'google' });
+    await harness.registry.setStatus('just-connected@example.com', { status: 'active', provider: 'google' });
+    const known = new Set(['kept@example.com', 'ghost@example.com', 'just-connected@example.com']);
+
+    const result = await reconcileRegistry({
+      secretsManager: harness.secretsManager,
+      prefix: MAILBOX_PREFIX,
+      registry: harness.registry,
+      known,
+      // ListSecrets is eventually consistent: asked directly, the new mailbox's secret exists.
+      isConnected: async (mailbox) => mailbox === 'just-connected@example.com',
+    });
+
+    assert.deepEqual(result, { seen: 1, imported: 0, removed: 1, finished: true });
+    assert.equal(await harness.registry.get('ghost@example.com'), undefined);
+    assert.ok(await harness.registry.get('just-connected@example.com'));
   });
 });
