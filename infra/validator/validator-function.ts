@@ -125,7 +125,10 @@ export class ValidatorFunction extends Construct {
       target: new targets.LambdaInvoke(fn, {
         role: invoker,
         retryAttempts: 0,
-        input: scheduler.ScheduleTargetInput.fromObject({}),
+        // The slice it was scheduled for, not the one it runs in (an invocation may start late).
+        input: scheduler.ScheduleTargetInput.fromObject({
+          scheduledTime: scheduler.ContextAttribute.scheduledTime,
+        }),
       }),
     });
   }

@@ -147,7 +147,11 @@ describe('infra: OperatorAlerts', () => {
   it("runs the validator's planner every 15 minutes through EventBridge Scheduler, without retries (the next slice takes what one missed)", () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(15 minutes)',
-      Target: { RetryPolicy: { MaximumRetryAttempts: 0 } },
+      // The planner plans the slice it was scheduled for, even when it starts late.
+      Target: {
+        RetryPolicy: { MaximumRetryAttempts: 0 },
+        Input: Match.stringLikeRegexp('"scheduledTime":"<aws.scheduler.scheduled-time>"'),
+      },
     });
     const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0] as {
       Properties: { Target: { Arn: { 'Fn::GetAtt': string[] } } };
