@@ -13,6 +13,7 @@ import {
 } from '../functions/onboarding/invitations.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { MailerError } from '../functions/shared/errors.ts';
+import { limitsSchema } from '../functions/shared/limits/mailbox-limits.ts';
 import { reconcileRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
 import { ParkedMail } from '../functions/shared/mailbox/parked-mail.ts';
 import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
@@ -147,6 +148,7 @@ export async function mailboxes(target: Target, args: Args) {
           entry.lastError ?? (entry.statusCode && entry.statusCode !== 'none' ? entry.statusCode : ''),
         transientFailures: entry.transientFailures,
         parked: entry.parked,
+        ...(entry.limits ? { limits: entry.limits } : {}),
       });
       // Stopped inside the page: go on after the last row shown; at its end, where the page says.
       if (rows.length >= limit && index < page.entries.length - 1) next = entry.mailbox;
@@ -187,6 +189,54 @@ export async function migrateRegistryCommand(target: Target) {
   return {
     ...migration,
     text: `${migration.seen} mailbox secret(s) read, ${migration.imported} added to the registry`,
+  };
+}
+
+const LIMIT_OPTIONS = {
+  'messages-per-minute': 'messagesPerMinute',
+  'messages-per-day': 'messagesPerDay',
+  'recipients-per-day': 'recipientsPerDay',
+  connections: 'connections',
+  'throttle-pause-seconds': 'throttlePauseSeconds',
+} as const;
+
+/**
+ * Sets a mailbox's own sending limits in the registry (over its provider's; the senders pick them up
+ * within their cache period), or clears them with `--clear`; without options, shows them.
+ */
+export async function limits(target: Target, args: Args) {
+  const address = args.positionals[0];
+  if (!address)
+    throw new UsageError('name the mailbox: oauth-mailer limits <mailbox> [--messages-per-minute <n> ...]');
+  const registry = registryOf(target);
+  const given = Object.entries(LIMIT_OPTIONS).filter(([option]) => text(args, option) !== undefined);
+  if (args.values.clear) {
+    await registry.setLimits(address, undefined);
+  } else if (given.length > 0) {
+    const current = (await registry.get(address))?.limits ?? {};
+    const parsed = limitsSchema.safeParse({
+      ...current,
+      ...Object.fromEntries(given.map(([option, field]) => [field, Number(text(args, option))])),
+    });
+    if (!parsed.success)
+      throw new UsageError(`limits must be whole numbers of 1 or more: ${parsed.error.message}`);
+    await registry.setLimits(address, parsed.data).catch((error: unknown) => {
+      throw error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN'
+        ? new UsageError(`unknown mailbox ${address}`)
+        : error;
+    });
+  }
+  const entry = await registry.get(address);
+  if (!entry) throw new UsageError(`unknown mailbox ${address}`);
+  const shown = entry.limits ?? {};
+  return {
+    mailbox: entry.mailbox,
+    limits: shown,
+    text: `${entry.mailbox}: ${
+      Object.entries(shown)
+        .map(([name, value]) => `${name} ${value}`)
+        .join(', ') || "the provider's limits"
+    }`,
   };
 }
 

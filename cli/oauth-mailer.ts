@@ -10,6 +10,7 @@ import {
   approveReplacement,
   connect,
   disconnect,
+  limits,
   mailboxes,
   migrateRegistryCommand,
   redriveCommand,
@@ -51,6 +52,19 @@ const COMMANDS: Record<string, Command> = {
     usage:
       'mailboxes [--status active|revoked|smtp-refused] [--limit <n>] [--after <mailbox>]\n  List the connected mailboxes from the registry with provider, status, last validation, last error and parked mail, a page at a time, and the counts by status.',
     options: { status: { type: 'string' }, limit: { type: 'string' }, after: { type: 'string' } },
+  },
+  limits: {
+    run: limits,
+    usage:
+      "limits <mailbox> [--messages-per-minute <n>] [--messages-per-day <n>] [--recipients-per-day <n>] [--connections <n>] [--throttle-pause-seconds <n>] [--clear]\n  Set (or show, or clear) a mailbox's own sending limits, over its provider's; the senders pick them up within their cache period.",
+    options: {
+      'messages-per-minute': { type: 'string' },
+      'messages-per-day': { type: 'string' },
+      'recipients-per-day': { type: 'string' },
+      connections: { type: 'string' },
+      'throttle-pause-seconds': { type: 'string' },
+      clear: { type: 'boolean' },
+    },
   },
   'migrate-registry': {
     run: migrateRegistryCommand,

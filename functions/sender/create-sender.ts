@@ -18,6 +18,7 @@ import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { MailboxRegistry } from '../shared/mailbox/registry.ts';
+import { MailboxSettings } from '../shared/mailbox/settings.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
@@ -119,6 +120,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const messageSender = new MessageSender(store, tokens, transports, {
     onSmtpRefused,
     limiter: new MailboxLimiter(dynamodb, config.sendingTableName),
+    settings: new MailboxSettings(registry, config.secretCacheTtlMs),
     connectionLeaseMs: config.connectionLeaseMs,
     refusedRecheckMs: config.smtpRefusedRecheckMs,
   });

@@ -72,7 +72,7 @@ export class SenderFunction extends Construct {
     this.outcomes.grantPublish(fn);
     fn.addEnvironment(ENV.outcomeTopicArn, this.outcomes.topicArn);
     secrets.grantSenderAccess(fn);
-    props.registry.grantRecord(fn);
+    props.registry.grantSend(fn);
     queues.deadLetterQueue.grantSendMessages(fn);
     // Waiting mail (paced, parked) is put back on the queue as a fresh message.
     queues.queue.grantSendMessages(fn);

@@ -20,9 +20,14 @@ export class MailboxRegistryTable extends Construct {
     });
   }
 
-  /** Status changes and parked-mail counts (the sender, onboarding): single-item updates only. */
+  /** Status changes and parked-mail counts (onboarding): single-item updates only. */
   grantRecord(grantee: iam.IGrantable): void {
     this.table.grant(grantee, 'dynamodb:UpdateItem');
+  }
+
+  /** The sender: records status changes and parked mail, and reads what operators set per mailbox. */
+  grantSend(grantee: iam.IGrantable): void {
+    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
   }
 
   /** The validator: reads the fleet page by page, records validations, migrates older deployments. */

@@ -197,6 +197,39 @@ describe('cli: oauth-mailer', () => {
     assert.equal((await cli('mailboxes', '--limit', '0')).code, 2);
   });
 
+  it("sets a mailbox's own sending limits in the registry, shows and clears them, and refuses bad ones", async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+
+    const set = await cli(
+      'limits',
+      'ops@example.com',
+      '--messages-per-minute',
+      '10',
+      '--connections',
+      '1',
+      '--json',
+    );
+    const more = await cli('limits', 'ops@example.com', '--messages-per-day', '500', '--json');
+
+    assert.equal(set.code, 0);
+    assert.deepEqual(
+      more.json.limits,
+      { messagesPerMinute: 10, connections: 1, messagesPerDay: 500 },
+      'merged',
+    );
+    assert.deepEqual((await harness.registry.get('ops@example.com'))?.limits, more.json.limits);
+    const listed = await cli('mailboxes', '--json');
+    assert.deepEqual((listed.json.mailboxes as Array<Record<string, unknown>>)[0]?.limits, more.json.limits);
+    assert.equal((await cli('limits', 'ops@example.com', '--connections', '0')).code, 2, 'at least 1');
+    assert.equal(
+      (await cli('limits', 'nobody@example.com', '--connections', '1')).code,
+      2,
+      'unknown mailbox',
+    );
+    await cli('limits', 'ops@example.com', '--clear');
+    assert.equal((await harness.registry.get('ops@example.com'))?.limits, undefined);
+  });
+
   it('moves dead-lettered messages back to the queue', async () => {
     for (let index = 0; index < 3; index++) {
       await harness.sqs.send(

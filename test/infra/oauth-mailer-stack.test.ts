@@ -142,7 +142,7 @@ describe('infra: OAuthMailerStack', () => {
     const registry = senderPolicy.filter((statement) =>
       /RegistryTable/.test(JSON.stringify(statement.Resource)),
     );
-    assert.deepEqual(registry.flatMap(actionsOf), ['dynamodb:UpdateItem']);
+    assert.deepEqual(registry.flatMap(actionsOf).sort(), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     const secretActions = senderPolicy.filter((statement) =>
       actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
     );

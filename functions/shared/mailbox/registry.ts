@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
+import { limitsSchema, type MailboxLimits } from '../limits/mailbox-limits.ts';
 import { isMailboxStatus, MAILBOX_STATUSES, type MailboxStatus, normalizeAddress } from './secret-shape.ts';
 
 export interface RegistryEntry {
@@ -38,6 +39,8 @@ export interface RegistryEntry {
   readonly parked: number;
   /** When the planner last handed out a make-up check (ms), so one is not handed out every slice. */
   readonly plannedAt?: number | undefined;
+  /** What the operator set: the mailbox's own sending limits, over its provider's. */
+  readonly limits?: MailboxLimits | undefined;
 }
 
 export interface StatusChange extends Pick<RegistryEntry, 'provider' | 'accountId'> {
@@ -204,6 +207,29 @@ export class MailboxRegistry {
       .catch((error: unknown) => {
         if (!(error instanceof ConditionalCheckFailedException)) throw registryError(mailbox, error);
       });
+  }
+
+  /**
+   * Sets the mailbox's own sending limits (an operator's setting), or clears them with `undefined`.
+   * @throws MailerError MAILBOX_UNKNOWN when the mailbox is not registered.
+   */
+  async setLimits(mailbox: string, limits: MailboxLimits | undefined): Promise<void> {
+    const key = normalizeAddress(mailbox);
+    try {
+      await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { mailbox: { S: key } },
+          UpdateExpression: limits ? 'SET limits = :limits' : 'REMOVE limits',
+          ConditionExpression: 'attribute_exists(mailbox)',
+          ...(limits ? { ExpressionAttributeValues: { ':limits': { S: JSON.stringify(limits) } } } : {}),
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException)
+        throw new MailerError('MAILBOX_UNKNOWN', `no registered mailbox ${key}`, { mailbox: key });
+      throw registryError(key, error);
+    }
   }
 
   /** Removes a disconnected mailbox. */
@@ -415,7 +441,18 @@ function entryOf(item: Record<string, AttributeValue>): RegistryEntry {
     transientFailures: Number(item.transientFailures?.N ?? 0),
     parked: Math.max(0, Number(item.parked?.N ?? 0)),
     ...(item.plannedAt?.N ? { plannedAt: Number(item.plannedAt.N) } : {}),
+    ...(item.limits?.S ? { limits: limitsOf(item.limits.S) } : {}),
   };
+}
+
+/** Limits as stored; a value that no longer parses is ignored rather than stopping the mailbox. */
+function limitsOf(json: string): MailboxLimits | undefined {
+  try {
+    const parsed = limitsSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const registryError = (mailbox: string, error: unknown) =>

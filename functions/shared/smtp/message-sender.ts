@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { MailerError } from '../errors.ts';
 import type { Acquired, MailboxLimiter } from '../limits/mailbox-limiter.ts';
 import { type MailboxLimits, resolveLimits } from '../limits/mailbox-limits.ts';
+import type { MailboxSettings } from '../mailbox/settings.ts';
 import type { MailboxStore } from '../mailbox/store.ts';
 import { addressOf, envelopeRecipients, type MailMessage } from '../message/schema.ts';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
@@ -31,6 +32,8 @@ export interface MessageSenderOptions {
   readonly onSmtpRefused?: SmtpRefusedHook;
   /** Shared limits across instances; without it (tests of other parts, local tools) nothing is paced. */
   readonly limiter?: MailboxLimiter;
+  /** What operators set per mailbox (its own limits, from the registry), over the provider's. */
+  readonly settings?: MailboxSettings;
   /** How long a connection slot is leased; longer than an invocation. @default 120 s */
   readonly connectionLeaseMs?: number;
   /** How long a refused login is remembered before the next login is tried. @default 60 s */
@@ -123,7 +126,14 @@ export class MessageSender {
         { mailbox, recipients: recipients.length },
       );
     }
-    const limits = resolveLimits(provider.kind, provider.limits, stored.secret.limits);
+    // The provider's limits, then the deployment's for it, then the mailbox's: from an older deployment's
+    // secret, and what an operator set in the registry, which wins.
+    const limits = resolveLimits(
+      provider.kind,
+      provider.limits,
+      stored.secret.limits,
+      await this.#options.settings?.limitsOf(mailbox),
+    );
     await this.#respectLimits(mailbox, provider, limits, recipients.length);
     // One connection per leased slot where the provider caps connections; a small pool elsewhere.
     const transport = this.#transports.get(

@@ -137,6 +137,39 @@ describe('validator: the fleet fanned out (planner, check queue, workers)', () =
     assert.equal(planner.telemetry.metricSum('HealthyMailboxes'), 4 * 48, 'the fleet gauge, each slice');
   });
 
+  it('plans the slice it was scheduled for when its run starts late, and sends each check delayed from the moment it is sent', async () => {
+    const mailboxes = Array.from({ length: 40 }, (_, index) => `user${index * 2}@example.com`);
+    await mapConcurrent(mailboxes, 10, (address) => harness.connectMailbox(address, 'google'));
+    const checks = await harness.createQueues('late-checks');
+    const planner = newValidator(harness, {
+      config: { checkQueueUrl: checks.queueUrl, schedule: { periodSeconds: 3600, intervalSeconds: 900 } },
+    });
+    const periodStart = Date.now() - (Date.now() % 3_600_000);
+    for (const mailbox of mailboxes) {
+      let last = periodStart + momentOf(mailbox, 3600) * 1000;
+      if (last >= Date.now() - 900_000) last -= 3_600_000;
+      await harness.registry.setStatus(mailbox, {
+        status: 'active',
+        previous: 'active',
+        validatedAt: new Date(last).toISOString(),
+      });
+    }
+    // The slice before the current one: its run was due up to 15 minutes ago.
+    const scheduled = Date.now() - (Date.now() % 900_000) - 900_000;
+    const offset = (scheduled % 3_600_000) / 1000;
+    const due = mailboxes.filter((mailbox) => {
+      const moment = momentOf(mailbox, 3600);
+      return moment >= offset && moment < offset + 900;
+    });
+
+    const run = await planner.plan({ scheduledTime: new Date(scheduled).toISOString() });
+
+    assert.equal(run.planned, due.length, "the scheduled slice's mailboxes");
+    assert.equal(run.overdue, 0);
+    // Their moments have passed: the checks are sent with no delay, not a slice's worth too late.
+    assert.equal((await queueCounts(harness.sqs, checks.queueUrl)).visible, due.length);
+  });
+
   it('takes the mailboxes of a slice whose planner crashed within the same period, and survives workers that die mid-batch', async () => {
     const mailboxes = Array.from({ length: 40 }, (_, index) => `user${index * 2}@example.com`);
     const { planner, workers, drained } = await setUp(mailboxes, {
