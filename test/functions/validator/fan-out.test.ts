@@ -14,9 +14,9 @@ import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { newValidator } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
-/** An hour scaled down 450 times: the period is 8 s, the planner runs every 2 s. */
-const SCALE = 450;
-const SCHEDULE: Schedule = { periodSeconds: 8, intervalSeconds: 2 };
+/** An hour scaled down 225 times: the period is 16 s, the planner runs every 4 s. */
+const SCALE = 225;
+const SCHEDULE: Schedule = { periodSeconds: 16, intervalSeconds: 4 };
 const PERIOD_MS = SCHEDULE.periodSeconds * 1000;
 const INTERVAL_MS = SCHEDULE.intervalSeconds * 1000;
 
@@ -124,7 +124,8 @@ describe('validator: the fleet fanned out (planner, check queue, workers)', () =
       );
       // At its moment (plus the workers' polling and the validation itself).
       const moment = periodStart + momentOf(mailbox, SCHEDULE.periodSeconds) * 1000;
-      assert.ok(at >= moment && at < moment + 3000, `${mailbox} at its moment`);
+      // At its moment, and within the slice after it (later, the planner would have made it up).
+      assert.ok(at >= moment && at < moment + INTERVAL_MS, `${mailbox} at its moment`);
       perSlice[Math.min(3, Math.floor((at - periodStart) / INTERVAL_MS))]! += 1;
     }
     assert.ok(
@@ -179,7 +180,7 @@ describe('validator: the fleet fanned out (planner, check queue, workers)', () =
     const periodStart = await nextPeriod();
     await validatedLastPeriod(mailboxes, periodStart);
     const crashedSlice = mailboxes.filter(
-      (mailbox) => Math.floor(momentOf(mailbox, SCHEDULE.periodSeconds) / 2) === 1,
+      (mailbox) => Math.floor(momentOf(mailbox, SCHEDULE.periodSeconds) / SCHEDULE.intervalSeconds) === 1,
     );
     assert.ok(crashedSlice.length > 0);
 
@@ -192,10 +193,12 @@ describe('validator: the fleet fanned out (planner, check queue, workers)', () =
     await sleep(INTERVAL_MS);
     await drained();
 
-    assert.equal(
-      runs[1]!.overdue + runs[2]!.overdue,
-      crashedSlice.length,
-      "the slices after took the crashed slice's mailboxes",
+    // The slices after make up the crashed slice's mailboxes; the killed worker's batch (up to ten checks,
+    // back only after the visibility timeout) may be made up too if it is not done by then.
+    const madeUp = runs[1]!.overdue + runs[2]!.overdue;
+    assert.ok(
+      madeUp >= crashedSlice.length && madeUp <= crashedSlice.length + 10,
+      `the slices after took the crashed slice's ${crashedSlice.length} mailboxes (made up ${madeUp})`,
     );
     for (const mailbox of mailboxes) {
       const at = await validatedAt(mailbox);
