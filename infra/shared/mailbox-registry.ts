@@ -30,8 +30,17 @@ export class MailboxRegistryTable extends Construct {
     this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
   }
 
-  /** The validator: reads the fleet page by page, records validations, migrates older deployments. */
+  /**
+   * The validator: reads the fleet page by page, records validations, reconciles with the secrets (and
+   * migrates older deployments), and removes the entries of mailboxes whose secret is gone.
+   */
   grantValidate(grantee: iam.IGrantable): void {
-    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Scan');
+    this.table.grant(
+      grantee,
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Scan',
+      'dynamodb:DeleteItem',
+    );
   }
 }
