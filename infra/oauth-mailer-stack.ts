@@ -151,6 +151,7 @@ export class OAuthMailerStack extends Stack {
       deadLetterQueue: this.queues.deadLetterQueue,
       sender: this.sender.handler.function,
       validator: this.validator.handler.function,
+      validatorPlanInterval: this.validator.planInterval,
       checkQueue: this.validator.checks.queue,
       checkDeadLetterQueue: this.validator.checks.deadLetterQueue,
       validatorRate: this.validator.rate,

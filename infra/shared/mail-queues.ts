@@ -17,6 +17,8 @@ export interface MailQueuesProps {
   readonly maxReceiveCount?: number;
   /** How long a message may wait. @default 14 days, SQS's longest */
   readonly retentionPeriod?: Duration;
+  /** @default six times the consumer's timeout */
+  readonly visibilityTimeout?: Duration;
 }
 
 /** SQS's maximum retention. */
@@ -43,7 +45,7 @@ export class MailQueues extends Construct {
       enforceSSL: true,
       // Deferred mail (provider quotas, revoked mailboxes) may wait hours between receives.
       retentionPeriod: props.retentionPeriod ?? MAX_RETENTION,
-      visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
+      visibilityTimeout: props.visibilityTimeout ?? Duration.seconds(props.consumerTimeout.toSeconds() * 6),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: this.maxReceiveCount },
     });
   }

@@ -32,6 +32,8 @@ export interface WatchedParts {
   readonly validator: lambda.IFunction;
   /** How often each mailbox is validated. */
   readonly validatorRate: Duration;
+  /** How often the validator's planner runs: a check waits at most this long for its moment. */
+  readonly validatorPlanInterval: Duration;
   /** The validator's check queue and its dead-letter queue (the workers' backlog and failures). */
   readonly checkQueue: sqs.IQueue;
   readonly checkDeadLetterQueue: sqs.IQueue;
@@ -126,10 +128,11 @@ export class OperatorAlerts extends Construct {
         period: fiveMinutes,
         statistic: 'Maximum',
       }),
-      // A check waits at most one planner slice (15 minutes) for its moment: a period means the workers stopped.
-      threshold: validatorPeriod.toSeconds(),
+      // A check waits at most one planner slice for its moment: two mean the workers fall behind (a
+      // threshold under the queue's retention, so the alarm fires before checks expire).
+      threshold: parts.validatorPlanInterval.toSeconds() * 2,
       description:
-        'Validation checks wait longer than a period: the validator workers are failing or too few.',
+        'Validation checks wait longer than two planner slices: the validator workers are failing or too few.',
     });
     this.#alarm('ValidationChecksFailed', {
       metric: parts.checkDeadLetterQueue.metricApproximateNumberOfMessagesVisible({

@@ -50,6 +50,8 @@ export class ValidatorFunction extends Construct {
   readonly rate: Duration;
   /** Checks the planner hands out, and the ones that failed every try. */
   readonly checks: MailQueues;
+  /** How often the planner runs (a slice of the period). */
+  readonly planInterval: Duration;
 
   constructor(scope: Construct, id: string, props: ValidatorFunctionProps) {
     super(scope, id);
@@ -64,12 +66,16 @@ export class ValidatorFunction extends Construct {
     }
     // The planner reads the whole registry (100,000 mailboxes in about 30 pages); a worker's batch is seconds.
     const timeout = Duration.minutes(5);
-    // A check older than a period is superseded by the next one (or made up by the planner): not kept.
+    // A check is validated again harmlessly, so it comes back after one function timeout (not six): five
+    // tries fit in a period, and one that failed them all reaches the dead-letter queue (alarmed) before
+    // it expires. Older than that it is superseded by the next period's (or made up by the planner).
     this.checks = new MailQueues(this, 'Checks', {
       consumerTimeout: timeout,
+      visibilityTimeout: timeout,
       maxReceiveCount: 5,
-      retentionPeriod: Duration.seconds(Math.max(period, 60)),
+      retentionPeriod: Duration.seconds(Math.max(period, 5 * timeout.toSeconds() + 900)),
     });
+    this.planInterval = interval;
     this.handler = new MailerFunction(this, 'Validator', {
       entry: 'functions/validator/handler.ts',
       description:

@@ -81,6 +81,17 @@ export class MailboxRegistry {
    * @returns the status the mailbox had before.
    */
   async setStatus(mailbox: string, change: StatusChange): Promise<MailboxStatus | undefined> {
+    return (await this.recordStatus(mailbox, change)).previous;
+  }
+
+  /**
+   * As setStatus, and says whether the change was written (`applied: false`: a validation's verdict
+   * that gave way to newer news; then `previous` is the status that stands).
+   */
+  async recordStatus(
+    mailbox: string,
+    change: StatusChange,
+  ): Promise<{ previous: MailboxStatus | undefined; applied: boolean }> {
     const key = normalizeAddress(mailbox);
     const now = new Date().toISOString();
     const others = MAILBOX_STATUSES.filter((status) => status !== change.status).map(sinceAttribute);
@@ -119,10 +130,11 @@ export class MailboxRegistry {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return statusOf(Attributes?.status);
+      return { previous: statusOf(Attributes?.status), applied: true };
     } catch (error) {
       // Changed since the validation began: that newer news stands, and this verdict is dropped.
-      if (error instanceof ConditionalCheckFailedException) return statusOf(error.Item?.status);
+      if (error instanceof ConditionalCheckFailedException)
+        return { previous: statusOf(error.Item?.status), applied: false };
       throw registryError(key, error);
     }
   }

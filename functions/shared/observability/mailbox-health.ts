@@ -58,8 +58,8 @@ export class MailboxHealth {
   async record(change: HealthChange): Promise<MailboxStatus | undefined> {
     // A status that cannot be written still gets its metric and notification: they matter more.
     let failed: unknown;
-    const previous = await this.#registry
-      .setStatus(change.mailbox, {
+    const { previous, applied } = await this.#registry
+      .recordStatus(change.mailbox, {
         status: change.status,
         code: change.code,
         provider: change.provider,
@@ -75,8 +75,11 @@ export class MailboxHealth {
           mailbox: change.mailbox,
           awsError: (error as { detail?: { awsError?: string } }).detail?.awsError ?? awsErrorName(error),
         });
-        return change.previous;
+        return { previous: change.previous, applied: true };
       });
+    // A validation's verdict that gave way to newer news (a reconnect, the sender's revocation) is not
+    // news: no metric, no notification.
+    if (!applied) return previous;
     const needsHuman = change.status !== 'active';
     if (this.#metrics && (needsHuman || (previous !== undefined && previous !== 'active'))) {
       const flag = this.#metrics.singleMetric();

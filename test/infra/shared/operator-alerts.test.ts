@@ -144,6 +144,13 @@ describe('infra: OperatorAlerts', () => {
     }
   });
 
+  it('alarms when validation checks wait two planner slices, within the time a check is kept', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('#validationcheckswaiting$'),
+      Threshold: 1800,
+    });
+  });
+
   it("runs the validator's planner every 15 minutes through EventBridge Scheduler, without retries (the next slice takes what one missed)", () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(15 minutes)',

@@ -50,6 +50,10 @@ describe('infra: ValidatorFunction', () => {
       id.startsWith('ValidatingChecksQueue'),
     )?.[1] as { Properties: { MessageRetentionPeriod: number } };
     assert.equal(checkQueue.Properties.MessageRetentionPeriod, 3600);
+    // Five tries (one function timeout apart) fit before a check expires: a failing one is dead-lettered.
+    const { VisibilityTimeout } = (checkQueue as unknown as { Properties: { VisibilityTimeout: number } })
+      .Properties;
+    assert.ok(5 * VisibilityTimeout + 900 <= 3600, `visibility ${VisibilityTimeout} s`);
   });
 
   it('refuses at synth a validation rate its 15-minute planner slices do not divide', () => {

@@ -78,4 +78,31 @@ describe('Class: MailboxHealth', () => {
     assert.deepEqual(attention(), [1, 0]);
     assert.equal((await topic.read()).length, 1);
   });
+
+  it("says nothing of a validation's verdict that gave way to a reconnect made while it ran", async () => {
+    const { health, topic, attention } = await setUp();
+    await health.record({ mailbox: 'ops@example.com', provider: 'google', status: 'active' });
+    const validationBegan = new Date(Date.now() - 1000).toISOString();
+    // The owner reconnects while the validator still probes with the old grant.
+    await health.record({
+      mailbox: 'ops@example.com',
+      provider: 'google',
+      status: 'active',
+      accountId: 'sub-1',
+    });
+
+    await health.record({
+      mailbox: 'ops@example.com',
+      provider: 'google',
+      status: 'revoked',
+      error: revoked,
+      previous: 'active',
+      validatedAt: new Date().toISOString(),
+      decidedAt: validationBegan,
+    });
+
+    assert.equal((await harness.registry.get('ops@example.com'))?.status, 'active');
+    assert.deepEqual(attention(), [], 'no attention flag for a mailbox just fixed');
+    assert.deepEqual(await topic.read(), [], 'and no reconnect notice');
+  });
 });
