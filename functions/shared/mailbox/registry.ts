@@ -14,6 +14,8 @@ import {
   ScanCommand,
   type ScanCommandOutput,
   UpdateItemCommand,
+  type UpdateItemCommandInput,
+  type UpdateItemCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
@@ -145,40 +147,24 @@ export class MailboxRegistry {
    * @returns that count, this failure included (0 when it is not registered).
    */
   async recordTransientFailure(mailbox: string, at: string, error: string): Promise<number> {
-    const key = normalizeAddress(mailbox);
-    try {
-      const { Attributes } = await this.#client.send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { mailbox: { S: key } },
-          UpdateExpression: 'SET lastValidated = :at, lastError = :error ADD transientFailures :one',
-          ConditionExpression: 'attribute_exists(mailbox)',
-          ExpressionAttributeValues: { ':at': { S: at }, ':error': { S: error }, ':one': { N: '1' } },
-          ReturnValues: 'UPDATED_NEW',
-        }),
-      );
-      return Number(Attributes?.transientFailures?.N ?? 1);
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return 0;
-      throw registryError(key, error);
-    }
+    const updated = await this.#updateRegistered(mailbox, {
+      UpdateExpression: 'SET lastValidated = :at, lastError = :error ADD transientFailures :one',
+      ExpressionAttributeValues: { ':at': { S: at }, ':error': { S: error }, ':one': { N: '1' } },
+      ReturnValues: 'UPDATED_NEW',
+    }).catch((failure: unknown) => {
+      throw registryError(mailbox, failure);
+    });
+    return updated ? Number(updated.Attributes?.transientFailures?.N ?? 1) : 0;
   }
 
   /** Remembers that the planner handed out a check for a mailbox that missed its moment. */
   async markPlanned(mailbox: string, at: number): Promise<void> {
-    await this.#client
-      .send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { mailbox: { S: normalizeAddress(mailbox) } },
-          UpdateExpression: 'SET plannedAt = :at',
-          ConditionExpression: 'attribute_exists(mailbox)',
-          ExpressionAttributeValues: { ':at': { N: String(at) } },
-        }),
-      )
-      .catch((error: unknown) => {
-        if (!(error instanceof ConditionalCheckFailedException)) throw registryError(mailbox, error);
-      });
+    await this.#updateRegistered(mailbox, {
+      UpdateExpression: 'SET plannedAt = :at',
+      ExpressionAttributeValues: { ':at': { N: String(at) } },
+    }).catch((error: unknown) => {
+      throw registryError(mailbox, error);
+    });
   }
 
   /**
@@ -186,19 +172,10 @@ export class MailboxRegistry {
    * registered (disconnected) is not brought back by its last messages.
    */
   async addParked(mailbox: string, delta: number): Promise<void> {
-    await this.#client
-      .send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { mailbox: { S: normalizeAddress(mailbox) } },
-          UpdateExpression: 'ADD parked :delta',
-          ConditionExpression: 'attribute_exists(mailbox)',
-          ExpressionAttributeValues: { ':delta': { N: String(delta) } },
-        }),
-      )
-      .catch((error: unknown) => {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      });
+    await this.#updateRegistered(mailbox, {
+      UpdateExpression: 'ADD parked :delta',
+      ExpressionAttributeValues: { ':delta': { N: String(delta) } },
+    });
   }
 
   /**
@@ -206,19 +183,16 @@ export class MailboxRegistry {
    * to whatever the new sender counted meanwhile.
    */
   async addParkedFromBefore(mailbox: string, count: number): Promise<void> {
-    await this.#client
-      .send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { mailbox: { S: normalizeAddress(mailbox) } },
-          UpdateExpression: 'ADD parked :count SET parkedMigrated = :yes',
-          ConditionExpression: 'attribute_exists(mailbox) AND attribute_not_exists(parkedMigrated)',
-          ExpressionAttributeValues: { ':count': { N: String(count) }, ':yes': { BOOL: true } },
-        }),
-      )
-      .catch((error: unknown) => {
-        if (!(error instanceof ConditionalCheckFailedException)) throw registryError(mailbox, error);
-      });
+    await this.#updateRegistered(
+      mailbox,
+      {
+        UpdateExpression: 'ADD parked :count SET parkedMigrated = :yes',
+        ExpressionAttributeValues: { ':count': { N: String(count) }, ':yes': { BOOL: true } },
+      },
+      'attribute_not_exists(parkedMigrated)',
+    ).catch((error: unknown) => {
+      throw registryError(mailbox, error);
+    });
   }
 
   /**
@@ -227,20 +201,36 @@ export class MailboxRegistry {
    */
   async setLimits(mailbox: string, limits: MailboxLimits | undefined): Promise<void> {
     const key = normalizeAddress(mailbox);
+    const updated = await this.#updateRegistered(key, {
+      UpdateExpression: limits ? 'SET limits = :limits' : 'REMOVE limits',
+      ...(limits ? { ExpressionAttributeValues: { ':limits': { S: JSON.stringify(limits) } } } : {}),
+    }).catch((error: unknown) => {
+      throw registryError(key, error);
+    });
+    if (!updated) throw new MailerError('MAILBOX_UNKNOWN', `no registered mailbox ${key}`, { mailbox: key });
+  }
+
+  /**
+   * An UpdateItem of a registered mailbox only (never creating an entry), with a further condition.
+   * @returns its output, or undefined when the mailbox is not registered (or the condition does not hold).
+   */
+  async #updateRegistered(
+    mailbox: string,
+    input: Omit<UpdateItemCommandInput, 'TableName' | 'Key' | 'ConditionExpression'>,
+    condition?: string,
+  ): Promise<UpdateItemCommandOutput | undefined> {
     try {
-      await this.#client.send(
+      return await this.#client.send(
         new UpdateItemCommand({
+          ...input,
           TableName: this.tableName,
-          Key: { mailbox: { S: key } },
-          UpdateExpression: limits ? 'SET limits = :limits' : 'REMOVE limits',
-          ConditionExpression: 'attribute_exists(mailbox)',
-          ...(limits ? { ExpressionAttributeValues: { ':limits': { S: JSON.stringify(limits) } } } : {}),
+          Key: { mailbox: { S: normalizeAddress(mailbox) } },
+          ConditionExpression: `attribute_exists(mailbox)${condition ? ` AND ${condition}` : ''}`,
         }),
       );
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException)
-        throw new MailerError('MAILBOX_UNKNOWN', `no registered mailbox ${key}`, { mailbox: key });
-      throw registryError(key, error);
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
     }
   }
 

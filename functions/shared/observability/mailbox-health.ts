@@ -8,28 +8,19 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { awsErrorName } from '../aws/error-name.ts';
-import type { MailboxRegistry } from '../mailbox/registry.ts';
+import type { MailboxRegistry, StatusChange } from '../mailbox/registry.ts';
 import type { MailboxStatus } from '../mailbox/secret-shape.ts';
 import { DIMENSION, METRIC } from './metric-names.ts';
 import type { Notifier } from './notifier.ts';
 
-export interface HealthChange {
+/** A status change as the registry records it (StatusChange), with what the notification needs. */
+export interface HealthChange extends Omit<StatusChange, 'error' | 'provider'> {
   readonly mailbox: string;
   readonly provider: string;
-  readonly status: MailboxStatus;
-  /** What the provider answered (an AADSTS code, an SMTP code, an error code), for the registry. */
-  readonly code?: string | undefined;
-  /** Why it needs a human, for the notification. */
+  /** Why it needs a human, for the notification (its code goes to the registry). */
   readonly error?: { readonly code: string; readonly message: string } | undefined;
-  /** The status before, when the caller knows it (saves a read). */
-  readonly previous?: MailboxStatus | undefined;
-  /** The account that connected the mailbox (onboarding). */
-  readonly accountId?: string | undefined;
   /** Whether a registry that cannot be written fails the call (after the metric). @default false */
   readonly required?: boolean | undefined;
-  /** When a validation decided this status (the validator), and when it began: a change since stands. */
-  readonly validatedAt?: string | undefined;
-  readonly decidedAt?: string | undefined;
 }
 
 export class MailboxHealth {
@@ -59,16 +50,7 @@ export class MailboxHealth {
     // A status that cannot be written still gets its metric and notification: they matter more.
     let failed: unknown;
     const { previous, applied } = await this.#registry
-      .recordStatus(change.mailbox, {
-        status: change.status,
-        code: change.code,
-        provider: change.provider,
-        accountId: change.accountId,
-        previous: change.previous,
-        validatedAt: change.validatedAt,
-        decidedAt: change.decidedAt,
-        error: change.error?.code,
-      })
+      .recordStatus(change.mailbox, { ...statusChangeOf(change), error: change.error?.code })
       .catch((error: unknown) => {
         failed = error;
         this.#logger.warn('could not record the mailbox status', {
@@ -115,3 +97,7 @@ export class MailboxHealth {
     return this.#registry.recordTransientFailure(mailbox, at, code);
   }
 }
+
+/** The registry's part of a health change. */
+const statusChangeOf = ({ mailbox: _mailbox, error: _error, required: _required, ...change }: HealthChange) =>
+  change;
