@@ -31,13 +31,21 @@ import { startLatencyProxy } from '../local/world/latency-proxy.ts';
 import { projectRoot } from '../local/world/net.ts';
 import { costPer100kValidations } from './cost-model.ts';
 
-const FLEET = Number(process.env.FLEET_MAILBOXES ?? 6000);
+/**
+ * FLEET_REAL_TIME=1: nothing scaled. The fleet (10,000 mailboxes) goes through its own hourly period in
+ * real time, with AWS's quotas and the deployed 10 workers; the planner's pass is not measured again.
+ */
+const REAL_TIME = process.env.FLEET_REAL_TIME === '1';
+const FLEET = Number(process.env.FLEET_MAILBOXES ?? (REAL_TIME ? 10_000 : 6000));
 const PLANNER_FLEET = Number(process.env.FLEET_PLANNER_MAILBOXES ?? 20_000);
-const SCALE = Number(process.env.FLEET_SCALE ?? 3);
+const SCALE = REAL_TIME ? 1 : Number(process.env.FLEET_SCALE ?? 3);
 /** The deployed default is 10 worker instances. */
 const WORKERS = Number(process.env.FLEET_WORKERS ?? Math.ceil(10 / SCALE));
-/** 100,000 mailboxes an hour, divided by the scale. */
-const RATE = 100_000 / 3600 / SCALE;
+/** 100,000 mailboxes an hour, divided by the scale; in real time, the fleet once an hour. */
+const RATE = REAL_TIME ? FLEET / 3600 : 100_000 / 3600 / SCALE;
+/** Where the figures go in bench/results.json, and how their targets are named. */
+const SECTION = REAL_TIME ? 'fleetRealTime' : 'fleet';
+const TARGET_PREFIX = REAL_TIME ? `fleet, ${FLEET} in real time:` : 'fleet:';
 const SLICES = 24;
 const intervalSeconds = Math.max(1, Math.round(FLEET / RATE / SLICES));
 const schedule: Schedule = { periodSeconds: intervalSeconds * SLICES, intervalSeconds };
@@ -70,15 +78,37 @@ const providersJson = JSON.stringify(providers);
 
 log(`connecting ${FLEET} mailboxes (half Google, half Microsoft)`);
 const mailboxes = Array.from({ length: FLEET }, (_, index) => `fleet${index}@example.com`);
-await mapConcurrent(mailboxes, 20, (address, index = Number(address.slice(5, -12))) =>
-  harness.connectMailbox(address, index % 2 ? 'microsoft' : 'google'),
-);
+let connectRetries = 0;
+await mapConcurrent(mailboxes, 20, async (address, index = Number(address.slice(5, -12))) => {
+  // The emulator now and then answers a burst of writes with a 500: try again; a secret that was
+  // written after all is registered by the reconciliation below.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await harness.connectMailbox(address, index % 2 ? 'microsoft' : 'google');
+    } catch (error) {
+      if ((error as Error).name === 'ResourceExistsException') return undefined;
+      if (attempt === 5) throw error;
+      connectRetries++;
+      await sleep(1000 * attempt);
+    }
+  }
+});
+if (connectRetries > 0) log(`${connectRetries} connects retried after an emulator error`);
 
 // Run one period from the next slice on. The steady state before it: each mailbox was validated at
 // its last moment before the first slice.
 const periodMs = schedule.periodSeconds * 1000;
 const intervalMs = intervalSeconds * 1000;
-const firstSlice = Math.ceil((Date.now() + 60_000) / intervalMs) * intervalMs;
+// The daily reconciliation with the secrets (and the first run's parked-count migration) done before
+// the measured period: the steady state is what is measured.
+await reconcileRegistry({
+  secretsManager: harness.secretsManager,
+  prefix: MAILBOX_PREFIX,
+  registry: harness.registry,
+});
+// Far enough ahead for the writes below (about 5 ms a mailbox through the emulator): a first slice
+// that has passed before the period starts would hand out its checks late.
+const firstSlice = Math.ceil((Date.now() + 30_000 + FLEET * 8) / intervalMs) * intervalMs;
 const lastMomentBefore = (mailbox: string, at: number) => {
   let moment = at - (at % periodMs) + momentOf(mailbox, schedule.periodSeconds) * 1000;
   if (moment >= at) moment -= periodMs;
@@ -92,13 +122,6 @@ await mapConcurrent(mailboxes, 20, (mailbox) =>
   }),
 );
 
-// The daily reconciliation with the secrets (and the first run's parked-count migration) done before
-// the measured period: the steady state is what is measured.
-await reconcileRegistry({
-  secretsManager: harness.secretsManager,
-  prefix: MAILBOX_PREFIX,
-  registry: harness.registry,
-});
 const checks = await harness.createQueues('fleet-checks', { maxReceiveCount: 5, visibilityTimeout: 60 });
 const workers = startEventSource({
   queueUrl: checks.queueUrl,
@@ -127,6 +150,7 @@ awsProxy.quotaThrottled = 0;
 awsProxy.throttled = 0;
 
 log(`one period: ${schedule.periodSeconds} s, ${SLICES} slices of ${intervalSeconds} s, ${WORKERS} workers`);
+if (Date.now() > firstSlice) throw new Error('the setup outran the first slice: give it more time');
 await sleep(firstSlice - Date.now());
 // As EventBridge Scheduler does: each slice's run at its time, whether the one before has finished or
 // not, told the time it was scheduled for.
@@ -189,52 +213,56 @@ log(
   `validated ${validations} (${FLEET} mailboxes), unchecked ${unchecked}, quota throttles ${awsProxy.quotaThrottled}`,
 );
 
-// The planner's pass at 100,000 registry entries (items written straight to the table).
-log(`planner at ${PLANNER_FLEET} registry entries`);
-await harness.reset();
-const dynamodb = new DynamoDBClient({ endpoint: harness.moto.endpoint });
-const big = Array.from({ length: PLANNER_FLEET }, (_, index) => `big${index}@example.com`);
-const since = new Date(Date.now() - 30 * 60_000).toISOString();
-for (let index = 0; index < big.length; index += 25) {
-  await dynamodb.send(
-    new BatchWriteItemCommand({
-      RequestItems: {
-        [harness.registryTable]: big.slice(index, index + 25).map((mailbox) => ({
-          PutRequest: {
-            Item: {
-              mailbox: { S: mailbox },
-              provider: { S: 'google' },
-              status: { S: 'active' },
-              statusCode: { S: 'none' },
-              since: { S: since },
-              lastValidated: { S: since },
-              transientFailures: { N: '0' },
+const bigPlanner = REAL_TIME ? undefined : await measurePlanner();
+/** The planner's pass at PLANNER_FLEET registry entries (items written straight to the table). */
+async function measurePlanner() {
+  log(`planner at ${PLANNER_FLEET} registry entries`);
+  await harness.reset();
+  const dynamodb = new DynamoDBClient({ endpoint: harness.moto.endpoint });
+  const big = Array.from({ length: PLANNER_FLEET }, (_, index) => `big${index}@example.com`);
+  const since = new Date(Date.now() - 30 * 60_000).toISOString();
+  for (let index = 0; index < big.length; index += 25) {
+    await dynamodb.send(
+      new BatchWriteItemCommand({
+        RequestItems: {
+          [harness.registryTable]: big.slice(index, index + 25).map((mailbox) => ({
+            PutRequest: {
+              Item: {
+                mailbox: { S: mailbox },
+                provider: { S: 'google' },
+                status: { S: 'active' },
+                statusCode: { S: 'none' },
+                since: { S: since },
+                lastValidated: { S: since },
+                transientFailures: { N: '0' },
+              },
             },
-          },
-        })),
-      },
-    }),
+          })),
+        },
+      }),
+    );
+  }
+  const bigChecks = await harness.createQueues('fleet-big-checks');
+  const hourly: Schedule = { periodSeconds: 3600, intervalSeconds: 900 };
+  const bigPlanner = createValidator(
+    harness.validatorConfig({ checkQueueUrl: bigChecks.queueUrl, schedule: hourly }),
+    captureTelemetry('validator'),
   );
+  awsProxy.calls.clear();
+  const bigStarted = performance.now();
+  const bigRun = await bigPlanner.plan();
+  const bigMs = performance.now() - bigStarted;
+  const scans = awsProxy.calls.get('DynamoDB_20120810.Scan') ?? 0;
+  const sendBatches = Math.ceil(bigRun.planned / 10);
+  log(
+    `planner: ${bigRun.mailboxes} entries, ${scans} scan pages, ${bigRun.planned} handed out, ${round(bigMs / 1000, 1)} s`,
+  );
+  return { run: bigRun, ms: bigMs, scans, sendBatches };
 }
-const bigChecks = await harness.createQueues('fleet-big-checks');
-const hourly: Schedule = { periodSeconds: 3600, intervalSeconds: 900 };
-const bigPlanner = createValidator(
-  harness.validatorConfig({ checkQueueUrl: bigChecks.queueUrl, schedule: hourly }),
-  captureTelemetry('validator'),
-);
-awsProxy.calls.clear();
-const bigStarted = performance.now();
-const bigRun = await bigPlanner.plan();
-const bigMs = performance.now() - bigStarted;
-const scans = awsProxy.calls.get('DynamoDB_20120810.Scan') ?? 0;
-const sendBatches = Math.ceil(bigRun.planned / 10);
-// An entry is about 250 bytes: a scan reads 4 KB for half a read unit, eventually consistent.
-const itemBytes = 250;
-const scanUnitsPerMailboxPerPeriod =
-  (hourly.periodSeconds / hourly.intervalSeconds) * (itemBytes / 4096) * 0.5;
-log(
-  `planner: ${bigRun.mailboxes} entries, ${scans} scan pages, ${bigRun.planned} handed out, ${round(bigMs / 1000, 1)} s`,
-);
+
+// The planner's reads: an entry is about 250 bytes, and a scan reads 4 KB for half a read unit
+// (eventually consistent), once a slice, four slices an hour.
+const scanUnitsPerMailboxPerPeriod = 4 * (250 / 4096) * 0.5;
 
 const handlerMsPerValidation = workers.stats.handlerMs / Math.max(1, workers.stats.received);
 const cost = costPer100kValidations({
@@ -248,7 +276,9 @@ const cost = costPer100kValidations({
   sqsRequests: awsCallsPerValidation.sqs,
 });
 const fleet = {
-  scaling: `100,000 an hour divided by ${SCALE}: ${round(RATE, 2)} validations/s, Secrets Manager quotas / ${SCALE}, ${WORKERS} workers (10 / ${SCALE}); ${FLEET} mailboxes over a ${schedule.periodSeconds} s period (${SLICES} slices of ${intervalSeconds} s); provider latency unscaled`,
+  scaling: REAL_TIME
+    ? `none: ${FLEET} mailboxes once an hour in real time (${round(RATE, 2)} validations/s), AWS's quotas, ${WORKERS} workers; ${SLICES} slices of ${intervalSeconds} s`
+    : `100,000 an hour divided by ${SCALE}: ${round(RATE, 2)} validations/s, Secrets Manager quotas / ${SCALE}, ${WORKERS} workers (10 / ${SCALE}); ${FLEET} mailboxes over a ${schedule.periodSeconds} s period (${SLICES} slices of ${intervalSeconds} s); provider latency unscaled`,
   mailboxes: FLEET,
   workers: WORKERS,
   latencyMs: '100-300 per round trip, per connection',
@@ -263,49 +293,62 @@ const fleet = {
   handlerMsPerValidation: round(handlerMsPerValidation, 1),
   awsCallsPerValidation,
   awsCallsByOperation: calls,
-  planner: {
-    mailboxes: bigRun.mailboxes,
-    scanPages: scans,
-    handedOut: bigRun.planned,
-    sendMessageBatchCalls: sendBatches,
-    /** At 100,000 entries, the same per entry: a 1 MB scan page holds about 4,000 entries of 250 bytes. */
-    callsAt100k: { scanPages: Math.ceil(100_000 / 4000), sendMessageBatch: Math.ceil(100_000 / 4 / 10) },
-    seconds: round(bigMs / 1000, 1),
-    slowestSliceMsAtFleet: round(Math.max(...runs.map((run) => run.ms)), 0),
-  },
+  slowestSliceMs: round(Math.max(...runs.map((run) => run.ms)), 0),
+  ...(bigPlanner
+    ? {
+        planner: {
+          mailboxes: bigPlanner.run.mailboxes,
+          scanPages: bigPlanner.scans,
+          handedOut: bigPlanner.run.planned,
+          sendMessageBatchCalls: bigPlanner.sendBatches,
+          /** At 100,000 entries, the same per entry: a 1 MB scan page holds about 4,000 entries of 250 bytes. */
+          callsAt100k: {
+            scanPages: Math.ceil(100_000 / 4000),
+            sendMessageBatch: Math.ceil(100_000 / 4 / 10),
+          },
+          seconds: round(bigPlanner.ms / 1000, 1),
+        },
+      }
+    : {}),
   costPer100kValidations: Object.fromEntries(
     Object.entries(cost).map(([key, value]) => [key, round(value, 4)]),
   ),
 };
 const targets = [
   {
-    name: 'fleet: mailboxes left unchecked in a period at 100,000 an hour (time-scaled)',
+    name: REAL_TIME
+      ? `${TARGET_PREFIX} mailboxes left unchecked in the hour`
+      : `${TARGET_PREFIX} mailboxes left unchecked in a period at 100,000 an hour (time-scaled)`,
     target: '0',
     measured: unchecked,
     met: unchecked === 0,
   },
   {
-    name: 'fleet: Secrets Manager quota errors not retried away (validations failed)',
+    name: `${TARGET_PREFIX} Secrets Manager quota errors not retried away (validations failed)`,
     target: '0',
     measured: failed,
     met: failed === 0,
   },
   {
-    name: 'fleet: checks still queued after the period ends, s',
+    name: `${TARGET_PREFIX} checks still queued after the period ends, s`,
     target: `<= ${intervalSeconds} (one slice)`,
     measured: fleet.drainedSecondsAfterPeriod,
     met: fleet.drainedSecondsAfterPeriod <= intervalSeconds,
   },
-  {
-    name: `fleet: planner pass over ${PLANNER_FLEET} registry entries, s`,
-    target: '< 300 (the function timeout)',
-    measured: fleet.planner.seconds,
-    met: fleet.planner.seconds < 300,
-  },
+  ...(bigPlanner
+    ? [
+        {
+          name: `${TARGET_PREFIX} planner pass over ${PLANNER_FLEET} registry entries, s`,
+          target: '< 300 (the function timeout)',
+          measured: round(bigPlanner.ms / 1000, 1),
+          met: bigPlanner.ms < 300_000,
+        },
+      ]
+    : []),
   {
     // The floor is a secret read per validation ($0.50), plus Microsoft's rotated refresh token written
     // back (two calls, $0.50 for half a fleet): the rest is coordination, sealing and Lambda time.
-    name: 'fleet: AWS cost per 100,000 validations (half Google, half Microsoft), $',
+    name: `${TARGET_PREFIX} AWS cost per 100,000 validations (half Google, half Microsoft), $`,
     target: '<= 2.50',
     measured: fleet.costPer100kValidations.total,
     met: (fleet.costPer100kValidations.total ?? 99) <= 2.5,
@@ -313,9 +356,9 @@ const targets = [
 ];
 const path = join(projectRoot, 'bench/results.json');
 const results = JSON.parse(readFileSync(path, 'utf8'));
-results.fleet = fleet;
+results[SECTION] = fleet;
 results.targets = [
-  ...(results.targets as Array<{ name: string }>).filter((target) => !target.name.startsWith('fleet:')),
+  ...(results.targets as Array<{ name: string }>).filter((target) => !target.name.startsWith(TARGET_PREFIX)),
   ...targets,
 ];
 writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);

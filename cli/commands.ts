@@ -179,6 +179,7 @@ export async function migrateRegistryCommand(target: Target) {
     secretsManager,
     prefix: target.mailboxSecretPrefix,
     registry,
+    fromStart: true,
     ...(sending
       ? {
           parkedCount: (mailbox: string) =>
@@ -375,13 +376,17 @@ export async function disconnect(target: Target, args: Args) {
       if (target.registryTableName) await registryOf(target).forget(address);
       throw new UsageError(`unknown mailbox ${address}`);
     }
+    // A secret that is not a mailbox's holds no grant to revoke; it is deleted all the same.
+    if (error instanceof MailerError && error.code === 'MAILBOX_SECRET_INVALID') return undefined;
     throw error;
   });
   // Out of the registry first: nothing validates or counts a mailbox whose secret is on its way out.
   if (target.registryTableName) await registryOf(target).forget(address);
-  const provider = tokens.providerFor(stored);
-  let revoked = 'not supported by the provider (Microsoft: remove the app consent in the Entra admin center)';
-  if (provider.revocationEndpoint && stored.secret.refreshToken) {
+  const provider = stored && tokens.providerFor(stored);
+  let revoked = provider
+    ? 'not supported by the provider (Microsoft: remove the app consent in the Entra admin center)'
+    : 'unknown: the secret was not a mailbox secret (revoke the app consent at the provider)';
+  if (stored && provider?.revocationEndpoint && stored.secret.refreshToken) {
     const clientSecret = await new ClientSecrets(secretsManager, 0).get(provider);
     const outcome = await revokeRefreshToken(provider, stored.secret.refreshToken, clientSecret);
     revoked = outcome === 'revoked' ? 'revoked at the provider' : `not revoked: the provider was ${outcome}`;

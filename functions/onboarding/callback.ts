@@ -208,7 +208,7 @@ async function saveIfTrusted(
     provider: provider.id,
     accountId: identity.accountId,
     status: 'active',
-    required: true,
+    register: true,
   });
   if (tagFailures.length > 0) {
     context.logger.warn('mailbox connected, but some of its tags could not be written', {

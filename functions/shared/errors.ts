@@ -42,6 +42,10 @@ export const ERROR_CODES = {
     summary: 'The SMTP server refused a login with a token the provider had just issued: a passing fault.',
   },
   MAILBOX_FULL: { disposition: 'mailbox', summary: 'The mailbox is full and cannot store sent items.' },
+  MAILBOX_SECRET_INVALID: {
+    disposition: 'mailbox',
+    summary: "The mailbox's stored secret is not a mailbox secret (edited by hand?); reconnect the mailbox.",
+  },
   MAILBOX_NOT_RESTORED: {
     disposition: 'permanent',
     summary:

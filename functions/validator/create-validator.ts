@@ -16,7 +16,8 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { awsErrorName } from '../shared/aws/error-name.ts';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
 import { MailerError } from '../shared/errors.ts';
@@ -67,6 +68,11 @@ export interface PlanRun {
   readonly overdue: number;
   /** Checks SQS refused twice: their mailboxes are overdue at a later slice. */
   readonly unplanned: number;
+  /**
+   * Make-up checks held back because the workers are behind (the checks they would repeat are likely
+   * still waiting in the queue): handed out at a later slice if still overdue then.
+   */
+  readonly deferred: number;
   /** Mailboxes registered by the daily reconciliation with the secrets (when it ran). */
   readonly reconciled?: number | undefined;
 }
@@ -148,13 +154,14 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
    * failed registration), entries without a secret removed. Within a budget, and never in the way of
    * the validations: a failure is logged and the next run tries again.
    */
-  async function reconcile(known?: ReadonlySet<string>): Promise<number | undefined> {
+  async function reconcile(known?: ReadonlySet<string>, endsAt = Infinity): Promise<number | undefined> {
     try {
       const reconciliation = await reconcileRegistryDaily({
         secretsManager,
         prefix: config.mailboxSecretPrefix,
         registry,
-        deadline: now() + RECONCILE_BUDGET_MS,
+        // Within its budget, and stopped well before the function's own timeout would kill it.
+        deadline: Math.min(now() + RECONCILE_BUDGET_MS, endsAt - 30_000),
         ...(known ? { known, isConnected } : {}),
         ...(config.sendingTableName
           ? {
@@ -184,15 +191,18 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     }
     const mailbox = normalizeAddress(event.mailbox);
     const entry = await registry.get(mailbox);
-    if (entry) yield entry;
-    // Connected but not registered (a failed registration): validated all the same, and registered.
-    else if (
-      await store.get(mailbox).then(
-        () => true,
-        () => false,
-      )
-    )
-      yield { mailbox, transientFailures: 0, parked: 0 };
+    if (entry) {
+      yield entry;
+      return;
+    }
+    // Connected but not registered (a failed registration): registered, then validated.
+    const connected = await store.get(mailbox).catch((error: unknown) => {
+      if (error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN') return undefined;
+      throw error;
+    });
+    if (!connected) return;
+    await registry.importIfAbsent({ mailbox, provider: connected.secret.provider, transientFailures: 0 });
+    yield { mailbox, provider: connected.secret.provider, transientFailures: 0, parked: 0 };
   }
 
   async function validateOne(entry: RegistryEntry): Promise<MailboxValidation> {
@@ -212,7 +222,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       }),
     );
     if (result.health === 'invalid' && result.errorCode === 'MAILBOX_UNKNOWN') {
-      // Disconnected (or its secret is not a mailbox's): nothing to validate until it is connected again.
+      // Disconnected: nothing to validate until it is connected again.
       await registry.forget(entry.mailbox).catch(() => undefined);
       logger.warn('mailbox no longer connected: removed from the registry', {
         mailbox: entry.mailbox,
@@ -316,11 +326,32 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     }
   }
 
+  /** Checks ready in the queue that no worker has taken; 0 when the queue cannot say. */
+  async function checksWaiting(): Promise<number> {
+    try {
+      const { client, sdk } = await sqs.load();
+      const { Attributes } = await client.send(
+        new sdk.GetQueueAttributesCommand({
+          QueueUrl: config.checkQueueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      );
+      return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+    } catch (error) {
+      logger.warn('could not see how many checks wait; make-up checks go out regardless', {
+        awsError: awsErrorName(error),
+      });
+      return 0;
+    }
+  }
+
   /**
    * The planner: one pass over the registry, page by page. Counts by status become gauges; the
    * mailboxes due in this slice go to the check queue, ten to a call, each delayed to its moment.
    */
-  async function plan(options: { all?: boolean; scheduledTime?: string } = {}): Promise<PlanRun> {
+  async function plan(
+    options: { all?: boolean; scheduledTime?: string; endsAt?: number } = {},
+  ): Promise<PlanRun> {
     // The slice the run was scheduled for: a run that starts late still plans its own slice.
     const scheduled = Date.parse(options.scheduledTime ?? '');
     const sliceStart = sliceStartOf(Number.isFinite(scheduled) ? scheduled : now(), config.schedule);
@@ -330,7 +361,10 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     let planned = 0;
     let overdue = 0;
     let unplanned = 0;
+    // Checks whose moment has passed and no worker took yet, before this run adds its own.
+    const waiting = options.all ? 0 : await checksWaiting();
     const pending: Array<{ due: Due; entry: RegistryEntry }> = [];
+    const makeUps: Array<{ due: Due; entry: RegistryEntry }> = [];
     const sending = new Set<Promise<void>>();
     /** Sends one batch of checks; never rejects (what SQS refused twice is counted, and made up later). */
     const flush = async (batch: typeof pending) => {
@@ -383,6 +417,10 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
           }
         : dueIn(entry, sliceStart, config.schedule);
       if (!due) continue;
+      if (due.overdue) {
+        makeUps.push({ due, entry });
+        continue;
+      }
       pending.push({ due, entry });
       if (pending.length === 10) {
         const run: Promise<void> = flush(pending.splice(0)).finally(() => sending.delete(run));
@@ -391,19 +429,48 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       }
     }
     await Promise.all([...sending, ...(pending.length ? [flush(pending.splice(0))] : [])]);
+    // Workers a whole slice behind: the checks a make-up would repeat are likely still waiting, and
+    // handing out more would only deepen the backlog. Made up once the workers have caught up, except
+    // for a mailbox not validated for two periods, which goes out whatever the backlog.
+    const twoPeriodsAgo = sliceStart - 2 * config.schedule.periodSeconds * 1000;
+    const released =
+      waiting > Math.max(10, planned)
+        ? makeUps.filter(
+            ({ entry }) => !(Date.parse(entry.lastValidated ?? entry.since ?? '') >= twoPeriodsAgo),
+          )
+        : makeUps;
+    const deferred = makeUps.length - released.length;
+    const batches = Array.from({ length: Math.ceil(released.length / 10) }, (_, index) =>
+      released.slice(index * 10, index * 10 + 10),
+    );
+    await mapConcurrent(batches, config.concurrency, flush);
     // After the hand-out: a slow reconciliation never delays this slice's checks.
-    const reconciled = await reconcile(known);
+    const reconciled = await reconcile(known, options.endsAt);
     metrics.addMetric(METRIC.validatorRuns, MetricUnit.Count, 1);
     metrics.addMetric(METRIC.checksPlanned, MetricUnit.Count, planned);
+    metrics.addMetric(METRIC.checksDeferred, MetricUnit.Count, deferred);
     fleetGauges({
       active: byStatus.active ?? 0,
       revoked: byStatus.revoked ?? 0,
       'smtp-refused': byStatus['smtp-refused'] ?? 0,
       repeatedTransient,
     });
-    const run: PlanRun = { mailboxes: known.size, byStatus, planned, overdue, unplanned, reconciled };
+    const run: PlanRun = {
+      mailboxes: known.size,
+      byStatus,
+      planned,
+      overdue,
+      unplanned,
+      deferred,
+      reconciled,
+    };
     if (unplanned > 0)
       logger.warn('checks the queue refused; their mailboxes are taken later', { unplanned });
+    if (deferred > 0)
+      logger.warn('the workers are behind: make-up checks held back until they catch up', {
+        deferred,
+        waiting,
+      });
     logger.info('validation planned', { ...run });
     return run;
   }
@@ -449,14 +516,19 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       return summary;
     });
 
-  const handler = (event: ValidatorEvent | SQSEvent = {}) => {
+  const handler = (
+    event: ValidatorEvent | SQSEvent = {},
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ) => {
     if (isSqsEvent(event)) return published(() => check(event));
     const request = event && typeof event === 'object' ? (event as ValidatorEvent) : {};
+    const remaining = context?.getRemainingTimeInMillis?.();
     if (!request.mailbox && config.checkQueueUrl)
       return published(() =>
         plan({
           all: request.all === true,
           ...(request.scheduledTime ? { scheduledTime: request.scheduledTime } : {}),
+          ...(remaining ? { endsAt: now() + remaining } : {}),
         }),
       );
     return validateNow(request);

@@ -48,6 +48,8 @@ const STATUS_OF_HEALTH: Record<Health, MailboxStatus | undefined> = {
 function healthOf(code: ErrorCode): Health {
   switch (code) {
     case 'MAILBOX_REVOKED':
+    // A secret that is not a mailbox's: nothing can be minted until it is reconnected.
+    case 'MAILBOX_SECRET_INVALID':
       return 'revoked';
     // Only Microsoft's "SMTP AUTH is disabled" (5.7.139) is a refusal a human must lift; any other
     // refused login, even twice, may be an outage behind the mail server: transient, and counted.

@@ -244,10 +244,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         Description: `oauth-mailer mailbox ${address} (${profile})`,
       });
       if (options.registered !== false) {
-        await harness.registry.setStatus(address, {
-          status: 'active',
-          provider: profile,
-        });
+        await harness.registry.setStatus(address, { status: 'active', provider: profile, register: true });
       }
       return { refreshToken, secretName };
     },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Target } from '../../cli/target.ts';
 import { Invitations } from '../../functions/onboarding/invitations.ts';
@@ -285,6 +285,20 @@ describe('cli: oauth-mailer', () => {
     const again = await cli('disconnect', 'ops@example.com');
     assert.equal(again.code, 2);
     assert.match(again.stderr, /unknown mailbox ops@example.com/);
+  });
+
+  it('disconnects a mailbox whose secret was edited into something else: nothing to revoke, the secret deleted all the same', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'google');
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({ SecretId: secretName, SecretString: '{"hand":"edited"}' }),
+    );
+
+    const { code, json } = await cli('disconnect', 'ops@example.com', '--force', '--json');
+
+    assert.equal(code, 0);
+    assert.match(String(json.revoked), /not a mailbox secret/);
+    assert.deepEqual((await cli('mailboxes', '--json')).json.mailboxes, []);
+    assert.equal((await cli('disconnect', 'ops@example.com')).code, 2, 'gone');
   });
 
   it('registers an app-only mailbox', async () => {

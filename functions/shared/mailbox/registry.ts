@@ -55,6 +55,21 @@ export interface StatusChange extends Pick<RegistryEntry, 'provider' | 'accountI
   /** When that validation began: a status set after it is not overwritten. */
   readonly decidedAt?: string | undefined;
   readonly error?: string | undefined;
+  /**
+   * Registers the mailbox: the entry is created when absent (onboarding, the CLI). Any other writer
+   * changes a registered mailbox only, so a write that lands after a disconnect never brings it back.
+   */
+  readonly register?: boolean | undefined;
+}
+
+/** What became of a status change. */
+export interface StatusOutcome {
+  /** The status before (when not applied: the status that stands). */
+  readonly previous: MailboxStatus | undefined;
+  /** False: not written, as a validation's verdict that gave way to newer news, or an unregistered mailbox. */
+  readonly applied: boolean;
+  /** False when the mailbox has no entry (and the change did not register it). */
+  readonly registered: boolean;
 }
 
 export interface RegistryPage {
@@ -79,7 +94,8 @@ export class MailboxRegistry {
    * Sets the status in one unconditional UpdateItem, whatever other writers do at the same moment: each
    * status keeps its own "since" attribute, set only if absent and removed when another status takes
    * over, so `since` moves only when the status changes. A validation's write (`decidedAt`) gives way
-   * to a change made after the validation began (another status, or a reconnect).
+   * to a change made after the validation began (another status, or a reconnect). Only `register`
+   * creates an entry.
    * @returns the status the mailbox had before.
    */
   async setStatus(mailbox: string, change: StatusChange): Promise<MailboxStatus | undefined> {
@@ -90,18 +106,16 @@ export class MailboxRegistry {
    * As setStatus, and says whether the change was written (`applied: false`: a validation's verdict
    * that gave way to newer news; then `previous` is the status that stands).
    */
-  async recordStatus(
-    mailbox: string,
-    change: StatusChange,
-  ): Promise<{ previous: MailboxStatus | undefined; applied: boolean }> {
+  async recordStatus(mailbox: string, change: StatusChange): Promise<StatusOutcome> {
     const key = normalizeAddress(mailbox);
     const now = new Date().toISOString();
     const others = MAILBOX_STATUSES.filter((status) => status !== change.status).map(sinceAttribute);
-    const guard = change.decidedAt
-      ? [...others, RECONNECTED]
-          .map((name) => `(attribute_not_exists(${name}) OR ${name} <= :decidedAt)`)
-          .join(' AND ')
-      : undefined;
+    const guard = [
+      ...(change.register ? [] : ['attribute_exists(mailbox)']),
+      ...(change.decidedAt
+        ? [...others, RECONNECTED].map((name) => `(attribute_not_exists(${name}) OR ${name} <= :decidedAt)`)
+        : []),
+    ].join(' AND ');
     try {
       const { Attributes } = await this.#client.send(
         new UpdateItemCommand({
@@ -132,11 +146,12 @@ export class MailboxRegistry {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return { previous: statusOf(Attributes?.status), applied: true };
+      return { previous: statusOf(Attributes?.status), applied: true, registered: true };
     } catch (error) {
-      // Changed since the validation began: that newer news stands, and this verdict is dropped.
+      // Not registered (disconnected meanwhile), or changed since the validation began: that newer
+      // news stands, and this verdict is dropped.
       if (error instanceof ConditionalCheckFailedException)
-        return { previous: statusOf(error.Item?.status), applied: false };
+        return { previous: statusOf(error.Item?.status), applied: false, registered: !!error.Item };
       throw registryError(key, error);
     }
   }
@@ -236,7 +251,10 @@ export class MailboxRegistry {
 
   /** Removes a disconnected mailbox. */
   async forget(mailbox: string): Promise<void> {
-    const key = normalizeAddress(mailbox);
+    await this.#delete(normalizeAddress(mailbox));
+  }
+
+  async #delete(key: string): Promise<void> {
     try {
       await this.#client.send(
         new DeleteItemCommand({ TableName: this.tableName, Key: { mailbox: { S: key } } }),
@@ -360,25 +378,34 @@ export class MailboxRegistry {
     }
   }
 
-  /** A flag of the registry's own (e.g. when the registry was last reconciled): when it was set. */
-  async flag(name: string): Promise<string | undefined> {
+  /** A flag of the registry's own (e.g. when the registry was last reconciled): when it was set, and its value. */
+  async flag(name: string): Promise<{ at: string; value?: string | undefined } | undefined> {
     try {
       const { Item } = await this.#client.send(
-        new GetItemCommand({ TableName: this.tableName, Key: { mailbox: { S: `${META_PREFIX}${name}` } } }),
+        new GetItemCommand({
+          TableName: this.tableName,
+          Key: { mailbox: { S: `${META_PREFIX}${name}` } },
+          ConsistentRead: true,
+        }),
       );
-      return Item?.at?.S;
+      return Item?.at?.S ? { at: Item.at.S, value: Item.value?.S } : undefined;
     } catch (error) {
       throw registryError(name, error);
     }
   }
 
-  async setFlag(name: string): Promise<void> {
+  /** Sets a flag (now), with a value to remember. */
+  async setFlag(name: string, value?: string): Promise<void> {
     await this.#update(`${META_PREFIX}${name}`, {
-      set: { at: { S: new Date().toISOString() } },
-      remove: [],
+      set: { at: { S: new Date().toISOString() }, ...(value ? { value: { S: value } } : {}) },
+      remove: value ? [] : ['value'],
     }).catch((error: unknown) => {
       throw registryError(name, error);
     });
+  }
+
+  async clearFlag(name: string): Promise<void> {
+    await this.#delete(`${META_PREFIX}${name}`);
   }
 
   #update(

@@ -199,8 +199,9 @@ export class MailboxStore {
     const parsed = safeJson(response.SecretString);
     const secret = mailboxSecretSchema.safeParse(parsed);
     if (!secret.success || !response.VersionId) {
-      // A secret under the prefix that is not a mailbox: an operator mistake, not a passing fault.
-      throw new MailerError('MAILBOX_UNKNOWN', `secret for ${address} is not a valid mailbox secret`, {
+      // A secret under the prefix that is not a mailbox's: an operator mistake, not a passing fault, and
+      // not a disconnect either (a reconnect overwrites it).
+      throw new MailerError('MAILBOX_SECRET_INVALID', `secret for ${address} is not a valid mailbox secret`, {
         mailbox: address,
       });
     }

@@ -14,7 +14,7 @@ export interface RecordsHealth {
     mailbox: string;
     provider: string;
     status: 'active';
-    required: boolean;
+    register: boolean;
   }): Promise<unknown>;
 }
 
@@ -50,7 +50,7 @@ export async function registerAppMailbox(
     connectedAt: now,
     updatedAt: now,
   });
-  await health.record({ mailbox: address, provider: provider.id, status: 'active', required: true });
+  await health.record({ mailbox: address, provider: provider.id, status: 'active', register: true });
   tokens.forget(address);
   await tokens.get(address);
   return result;

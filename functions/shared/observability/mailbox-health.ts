@@ -19,8 +19,11 @@ export interface HealthChange extends Omit<StatusChange, 'error' | 'provider'> {
   readonly provider: string;
   /** Why it needs a human, for the notification (its code goes to the registry). */
   readonly error?: { readonly code: string; readonly message: string } | undefined;
-  /** Whether a registry that cannot be written fails the call (after the metric). @default false */
-  readonly required?: boolean | undefined;
+  /**
+   * Registers the mailbox (onboarding, the CLI): its entry is created when absent, and a registry that
+   * cannot be written fails the call (after the metric). @default false
+   */
+  readonly register?: boolean | undefined;
 }
 
 export class MailboxHealth {
@@ -49,7 +52,7 @@ export class MailboxHealth {
   async record(change: HealthChange): Promise<MailboxStatus | undefined> {
     // A status that cannot be written still gets its metric and notification: they matter more.
     let failed: unknown;
-    const { previous, applied } = await this.#registry
+    const { previous, applied, registered } = await this.#registry
       .recordStatus(change.mailbox, { ...statusChangeOf(change), error: change.error?.code })
       .catch((error: unknown) => {
         failed = error;
@@ -57,11 +60,21 @@ export class MailboxHealth {
           mailbox: change.mailbox,
           awsError: (error as { detail?: { awsError?: string } }).detail?.awsError ?? awsErrorName(error),
         });
-        return { previous: change.previous, applied: true };
+        return { previous: change.previous, applied: true, registered: true };
       });
     // A validation's verdict that gave way to newer news (a reconnect, the sender's revocation) is not
-    // news: no metric, no notification.
-    if (!applied) return previous;
+    // news: no metric, no notification. Nor is news of a mailbox the registry does not hold: mostly one
+    // being disconnected (its queued mail meets the grant just revoked), where "reconnect it" would be
+    // wrong; a connected one missing from it is registered by the daily reconciliation and its
+    // validation tells the operators then.
+    if (!applied) {
+      if (!registered)
+        this.#logger.warn('a status change for a mailbox the registry does not hold; not recorded', {
+          mailbox: change.mailbox,
+          status: change.status,
+        });
+      return previous;
+    }
     const needsHuman = change.status !== 'active';
     if (this.#metrics && (needsHuman || (previous !== undefined && previous !== 'active'))) {
       const flag = this.#metrics.singleMetric();
@@ -85,7 +98,7 @@ export class MailboxHealth {
           }),
         );
     }
-    if (failed !== undefined && change.required) throw failed;
+    if (failed !== undefined && change.register) throw failed;
     return previous;
   }
 
@@ -99,5 +112,4 @@ export class MailboxHealth {
 }
 
 /** The registry's part of a health change. */
-const statusChangeOf = ({ mailbox: _mailbox, error: _error, required: _required, ...change }: HealthChange) =>
-  change;
+const statusChangeOf = ({ mailbox: _mailbox, error: _error, ...change }: HealthChange) => change;

@@ -37,6 +37,8 @@ export const METRIC = {
   validationDuration: 'ValidationDuration',
   /** Checks the planner handed to the check queue in one slice. */
   checksPlanned: 'ValidationChecksPlanned',
+  /** Make-up checks held back while the validator's workers are behind. */
+  checksDeferred: 'ValidationChecksDeferred',
   minRefreshTokenDaysLeft: 'MinRefreshTokenDaysLeft',
   /** Per mailbox (Mailbox dimension): 1 while it needs a human, 0 once it is healthy again. */
   mailboxNeedsAttention: 'MailboxNeedsAttention',

@@ -206,6 +206,23 @@ describe('sender: every failure class ends where it should', () => {
     assert.match(parked!.reason, /nobody@example\.com/);
   });
 
+  it('parks the mail of a mailbox whose secret was edited into something else (MAILBOX_SECRET_INVALID) until it is reconnected', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'google');
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({ SecretId: secretName, SecretString: '{"hand":"edited"}' }),
+    );
+    const queues = await harness.createQueues();
+    const sender = context.track(newSender(harness, queues, { retryPolicy: FAST_RETRIES }));
+    await sender.enqueue(aMessage());
+
+    await sender.drain();
+
+    assert.equal(lastFailure(sender)?.errorCode, 'MAILBOX_SECRET_INVALID');
+    assert.equal(sender.telemetry.metricSum('MessagesParked', { ErrorCode: 'MAILBOX_SECRET_INVALID' }), 1);
+    assert.deepEqual(await deadLetters(harness, queues.deadLetterQueueUrl), [], 'kept, not dead-lettered');
+    assert.equal(await parked('ops@example.com'), 1);
+  });
+
   it('mints a fresh token once and sends when the SMTP server rejects the cached access token', async () => {
     const sender = await setUp('google');
     await sender.drain();

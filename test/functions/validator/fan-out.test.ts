@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { mapConcurrent } from '../../../functions/shared/concurrency.ts';
 import { ENV } from '../../../functions/shared/environment.ts';
 import type { Schedule } from '../../../functions/validator/plan.ts';
 import { momentOf } from '../../../functions/validator/plan.ts';
 import { startEventSource } from '../../../local/event-source/runner.ts';
-import { queueCounts } from '../../../local/world/aws.ts';
+import { enqueue, queueCounts } from '../../../local/world/aws.ts';
 import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { projectRoot } from '../../../local/world/net.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
@@ -169,6 +170,49 @@ describe('validator: the fleet fanned out (planner, check queue, workers)', () =
     assert.equal(run.overdue, 0);
     // Their moments have passed: the checks are sent with no delay, not a slice's worth too late.
     assert.equal((await queueCounts(harness.sqs, checks.queueUrl)).visible, due.length);
+  });
+
+  it('holds back make-up checks while the workers are a slice behind, except for a mailbox unchecked for two periods, and hands them out once they caught up', async () => {
+    const mailboxes = Array.from({ length: 30 }, (_, index) => `user${index * 2}@example.com`);
+    await mapConcurrent(mailboxes, 10, (address) => harness.connectMailbox(address, 'google'));
+    // Validated last 90 minutes ago: every mailbox outside this slice is overdue; one was last seen
+    // three hours ago.
+    const starved = mailboxes[0]!;
+    await mapConcurrent(mailboxes, 10, (mailbox) =>
+      harness.registry.setStatus(mailbox, {
+        status: 'active',
+        previous: 'active',
+        validatedAt: new Date(Date.now() - (mailbox === starved ? 180 : 90) * 60_000).toISOString(),
+      }),
+    );
+    const checks = await harness.createQueues('backlog-checks');
+    const planner = newValidator(harness, {
+      config: { checkQueueUrl: checks.queueUrl, schedule: { periodSeconds: 3600, intervalSeconds: 900 } },
+    });
+    const ownSlice = mailboxes.filter((mailbox) => {
+      const offset = ((Date.now() - (Date.now() % 900_000)) % 3_600_000) / 1000;
+      const moment = momentOf(mailbox, 3600);
+      return moment >= offset && moment < offset + 900;
+    });
+    // Checks whose moment has passed, waiting for workers that cannot keep up.
+    await Promise.all(
+      Array.from({ length: 40 }, (_, index) =>
+        enqueue(harness.sqs, checks.queueUrl, { mailbox: `waiting${index}@example.com` }),
+      ),
+    );
+
+    const behind = await planner.plan();
+    await harness.sqs.send(new PurgeQueueCommand({ QueueUrl: checks.queueUrl }));
+    const caughtUp = await planner.plan();
+
+    const starvedOverdue = ownSlice.includes(starved) ? 0 : 1;
+    assert.equal(behind.overdue, starvedOverdue, 'only the starved mailbox made up');
+    assert.equal(behind.deferred, mailboxes.length - ownSlice.length - starvedOverdue, 'the rest held back');
+    assert.equal(behind.planned, ownSlice.length + starvedOverdue, "this slice's own checks still go");
+    planner.telemetry.metrics.publishStoredMetrics();
+    assert.equal(planner.telemetry.metricSum('ValidationChecksDeferred'), behind.deferred);
+    assert.equal(caughtUp.deferred, 0);
+    assert.equal(caughtUp.overdue, behind.deferred, 'made up once the queue is clear');
   });
 
   it('takes the mailboxes of a slice whose planner crashed within the same period, and survives workers that die mid-batch', async () => {

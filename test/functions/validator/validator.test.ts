@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
-import { createTopic, readSecretJson } from '../../../local/world/aws.ts';
+import { drain } from '../../../local/event-source/poll.ts';
+import { createTopic, enqueue, readSecretJson } from '../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { MICROSOFT } from '../../../local/world/provider-strings.ts';
 import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
@@ -186,6 +187,47 @@ describe('validator: token health', () => {
 
     assert.equal(summary.transient.length, 0, 'not an outage');
     assert.equal(await harness.registry.get('gone@example.com'), undefined, 'nothing left to validate');
+  });
+
+  it('keeps a mailbox whose secret was edited into something else registered as needing a reconnect, and tells the operators once', async () => {
+    const topic = await createTopic(harness.sqs, 'alerts-edited');
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'google');
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({ SecretId: secretName, SecretString: '{"hand":"edited"}' }),
+    );
+    const validator = newValidator(harness, { config: { alertTopicArn: topic.topicArn } });
+
+    await validator.validateNow({});
+    const summary = await validator.validateNow({});
+
+    assert.deepEqual(summary.revoked, ['ops@example.com']);
+    const recorded = await registered('ops@example.com');
+    assert.equal(recorded.status, 'revoked');
+    assert.equal(recorded.statusCode, 'MAILBOX_SECRET_INVALID');
+    const notices = await topic.read();
+    assert.equal(notices.length, 1, 'not dropped and found again: told once');
+    assert.match(notices[0]!.message, /oauth-mailer connect google --for ops@example.com/);
+  });
+
+  it('registers a connected mailbox the registry lacks when asked to validate it, and never brings back one being disconnected', async () => {
+    await harness.connectMailbox('lost@example.com', 'microsoft', { registered: false });
+    await harness.connectMailbox('leaving@example.com', 'google');
+    const validator = newValidator(harness);
+
+    const summary = await validator.validateNow({ mailbox: 'lost@example.com' });
+    // A check handed out before the disconnect began, which removes the entry first.
+    await harness.registry.forget('leaving@example.com');
+    const checks = await harness.createQueues('checks-leaving');
+    await enqueue(harness.sqs, checks.queueUrl, { mailbox: 'leaving@example.com', provider: 'google' });
+    const checked = await drain({ sqs: harness.sqs, ...checks, handler: validator.check });
+
+    assert.equal(summary.healthy, 1);
+    const lost = await registered('lost@example.com');
+    assert.equal(lost.status, 'active');
+    assert.equal(lost.provider, 'microsoft');
+    assert.ok(lost.lastValidated);
+    assert.deepEqual(checked, { received: 1, failed: 0, deleted: 1 });
+    assert.equal(await harness.registry.get('leaving@example.com'), undefined);
   });
 
   it('validates one mailbox on demand', async () => {

@@ -70,7 +70,7 @@ describe('infra: ValidatorFunction', () => {
     }
   });
 
-  it('may list mailboxes (the migration), refresh and write back their tokens, hand out checks and publish to the operators, and tag nothing', () => {
+  it('may list mailboxes (the migration), refresh and write back their tokens, hand out checks (seeing how many wait) and publish to the operators, and tag nothing', () => {
     const actions = new Set(statements.flatMap(actionsOf));
     for (const action of [
       'secretsmanager:ListSecrets',
@@ -78,6 +78,7 @@ describe('infra: ValidatorFunction', () => {
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecretVersionStage',
       'sqs:SendMessage',
+      'sqs:GetQueueAttributes',
       'sns:Publish',
     ]) {
       assert.ok(actions.has(action), action);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { TagResourceCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, TagResourceCommand } from '@aws-sdk/client-secrets-manager';
+import { mapConcurrent } from '../../../../functions/shared/concurrency.ts';
 import {
+  RESUME_FLAG,
   reconcileRegistry,
   reconcileRegistryDaily,
 } from '../../../../functions/shared/mailbox/migrate-registry.ts';
@@ -17,7 +19,7 @@ describe('Class: MailboxRegistry', () => {
   it('moves `since` only when the status changes, and says what the status was, whatever the caller guessed', async () => {
     const { registry } = harness;
     assert.equal(
-      await registry.setStatus('ops@example.com', { status: 'active', provider: 'google' }),
+      await registry.setStatus('ops@example.com', { status: 'active', provider: 'google', register: true }),
       undefined,
     );
     const since = (await registry.get('ops@example.com'))!.since;
@@ -47,7 +49,7 @@ describe('Class: MailboxRegistry', () => {
 
   it('takes every one of many overlapping writers, each told the status it replaced', async () => {
     const { registry } = harness;
-    await registry.setStatus('ops@example.com', { status: 'active' });
+    await registry.setStatus('ops@example.com', { status: 'active', register: true });
     const statuses = ['revoked', 'active', 'smtp-refused'] as const;
     const writes = Array.from({ length: 30 }, (_, index) => statuses[index % 3]!);
 
@@ -61,7 +63,7 @@ describe('Class: MailboxRegistry', () => {
 
   it("lets a status set while a validation ran stand against that validation's older verdict", async () => {
     const { registry } = harness;
-    await registry.setStatus('ops@example.com', { status: 'active' });
+    await registry.setStatus('ops@example.com', { status: 'active', register: true });
     const validationBegan = new Date(Date.now() - 1000).toISOString();
     // The sender meets the revocation while the validator is still probing with an older token.
     await registry.setStatus('ops@example.com', { status: 'revoked', code: 'invalid_grant' });
@@ -79,11 +81,11 @@ describe('Class: MailboxRegistry', () => {
 
   it('lets a reconnect made while a validation ran stand against that validation finding the old grant revoked', async () => {
     const { registry } = harness;
-    await registry.setStatus('ops@example.com', { status: 'active', accountId: 'sub-1' });
+    await registry.setStatus('ops@example.com', { status: 'active', accountId: 'sub-1', register: true });
     const validationBegan = new Date(Date.now() - 1000).toISOString();
     await new Promise((resolve) => setTimeout(resolve, 5));
     // Onboarding saves a new grant: still active, so `since` stays, but the reconnect is recorded.
-    await registry.setStatus('ops@example.com', { status: 'active', accountId: 'sub-1' });
+    await registry.setStatus('ops@example.com', { status: 'active', accountId: 'sub-1', register: true });
 
     await registry.setStatus('ops@example.com', {
       status: 'revoked',
@@ -95,11 +97,20 @@ describe('Class: MailboxRegistry', () => {
     assert.equal((await registry.get('ops@example.com'))!.status, 'active');
   });
 
-  it('never brings back a mailbox that was removed (a late validation or parked message after a disconnect)', async () => {
+  it('never brings back a mailbox that was removed (a late status, validation or parked message after a disconnect)', async () => {
     const { registry } = harness;
-    await registry.setStatus('gone@example.com', { status: 'active' });
+    await registry.setStatus('gone@example.com', { status: 'active', register: true });
     await registry.forget('gone@example.com');
 
+    assert.deepEqual(
+      await registry.recordStatus('gone@example.com', { status: 'revoked', code: 'invalid_grant' }),
+      { previous: undefined, applied: false, registered: false },
+    );
+    await registry.setStatus('gone@example.com', {
+      status: 'active',
+      validatedAt: new Date().toISOString(),
+      decidedAt: new Date().toISOString(),
+    });
     assert.equal(await registry.recordTransientFailure('gone@example.com', new Date().toISOString(), 'X'), 0);
     await registry.addParked('gone@example.com', -1);
     await registry.markPlanned('gone@example.com', Date.now());
@@ -109,7 +120,7 @@ describe('Class: MailboxRegistry', () => {
 
   it('counts consecutive transient failures until a validation decides the status', async () => {
     const { registry } = harness;
-    await registry.setStatus('ops@example.com', { status: 'active' });
+    await registry.setStatus('ops@example.com', { status: 'active', register: true });
     const at = new Date().toISOString();
     assert.equal(
       await registry.recordTransientFailure('ops@example.com', at, 'TOKEN_ENDPOINT_UNAVAILABLE'),
@@ -131,6 +142,7 @@ describe('Class: MailboxRegistry', () => {
     for (let index = 0; index < 120; index++) {
       await registry.setStatus(`user${index}@example.com`, {
         status: index % 10 === 0 ? 'revoked' : 'active',
+        register: true,
       });
     }
     await registry.setFlag('some-flag');
@@ -172,7 +184,7 @@ describe('Function: reconcileRegistry()', () => {
     await harness.connectMailbox('untagged@example.com', 'google', { registered: false });
     // Registered by the new sender before the first reconciliation, with a message it parked itself.
     await harness.connectMailbox('new@example.com', 'google');
-    await harness.registry.setStatus('new@example.com', { status: 'smtp-refused' });
+    await harness.registry.setStatus('new@example.com', { status: 'smtp-refused', register: true });
     await harness.registry.addParked('new@example.com', 1);
     const dynamodb = new DynamoDBClient({});
     for (const [mailbox, parked] of [
@@ -196,7 +208,7 @@ describe('Function: reconcileRegistry()', () => {
 
     const first = await reconcileRegistryDaily(parts);
 
-    assert.deepEqual(first, { seen: 3, imported: 2, removed: 0, finished: true });
+    assert.deepEqual(first, { seen: 3, imported: 2, removed: 0, finished: true, resumed: false });
     const old = (await harness.registry.get('old@example.com'))!;
     assert.deepEqual(
       [old.status, old.statusCode, old.since, old.lastValidated, old.provider, old.parked],
@@ -211,7 +223,7 @@ describe('Function: reconcileRegistry()', () => {
     assert.equal(await reconcileRegistryDaily(parts), undefined, 'not again the same day');
     assert.deepEqual(
       await reconcileRegistry(parts),
-      { seen: 3, imported: 0, removed: 0, finished: true },
+      { seen: 3, imported: 0, removed: 0, finished: true, resumed: false },
       'and safe to run again',
     );
     assert.equal((await harness.registry.get('old@example.com'))!.parked, 3, 'parked counts added once');
@@ -219,8 +231,16 @@ describe('Function: reconcileRegistry()', () => {
 
   it('removes an entry whose secret is gone, and keeps one the listing has not caught up with', async () => {
     await harness.connectMailbox('kept@example.com', 'google');
-    await harness.registry.setStatus('ghost@example.com', { status: 'active', provider: 'google' });
-    await harness.registry.setStatus('just-connected@example.com', { status: 'active', provider: 'google' });
+    await harness.registry.setStatus('ghost@example.com', {
+      status: 'active',
+      provider: 'google',
+      register: true,
+    });
+    await harness.registry.setStatus('just-connected@example.com', {
+      status: 'active',
+      provider: 'google',
+      register: true,
+    });
     const known = new Set(['kept@example.com', 'ghost@example.com', 'just-connected@example.com']);
 
     const result = await reconcileRegistry({
@@ -232,8 +252,62 @@ describe('Function: reconcileRegistry()', () => {
       isConnected: async (mailbox) => mailbox === 'just-connected@example.com',
     });
 
-    assert.deepEqual(result, { seen: 1, imported: 0, removed: 1, finished: true });
+    assert.deepEqual(result, { seen: 1, imported: 0, removed: 1, finished: true, resumed: false });
     assert.equal(await harness.registry.get('ghost@example.com'), undefined);
     assert.ok(await harness.registry.get('just-connected@example.com'));
+  });
+
+  it('goes on from the page where a pass that ran out of time stopped, and removes ghosts only on a pass that saw every secret', async () => {
+    // 150 secrets: two pages of the listing (100 a page).
+    await mapConcurrent(
+      Array.from({ length: 150 }, (_, index) => `many${index}@example.com`),
+      10,
+      (address) =>
+        harness.secretsManager.send(
+          new CreateSecretCommand({
+            Name: `${MAILBOX_PREFIX}${address}`,
+            SecretString: '{}',
+            Description: `oauth-mailer mailbox ${address} (google)`,
+          }),
+        ),
+    );
+    await harness.registry.setStatus('ghost@example.com', { status: 'active', register: true });
+    // Out of time from the start: each run does one page, then stops.
+    const parts = {
+      secretsManager: harness.secretsManager,
+      prefix: MAILBOX_PREFIX,
+      registry: harness.registry,
+      deadline: Date.now() - 1,
+      known: new Set(['ghost@example.com']),
+      isConnected: async () => false,
+    };
+
+    const first = await reconcileRegistryDaily(parts);
+    const second = await reconcileRegistryDaily(parts);
+
+    assert.deepEqual(first, { seen: 100, imported: 100, removed: 0, finished: false, resumed: false });
+    assert.deepEqual(
+      second,
+      { seen: 50, imported: 50, removed: 0, finished: true, resumed: true },
+      'a resumed pass has not seen the first page: it removes nothing',
+    );
+    assert.equal((await harness.registry.countByStatus()).active, 151, 'every secret registered');
+    assert.equal(await reconcileRegistryDaily(parts), undefined, 'done for the day');
+    const third = await reconcileRegistry({ ...parts, deadline: undefined });
+    assert.deepEqual(third, { seen: 150, imported: 0, removed: 1, finished: true, resumed: false });
+  });
+
+  it('starts from the first secret when the remembered place is refused', async () => {
+    await harness.connectMailbox('ops@example.com', 'google', { registered: false });
+    await harness.registry.setFlag(RESUME_FLAG, 'not-a-token-secrets-manager-knows');
+
+    const result = await reconcileRegistry({
+      secretsManager: harness.secretsManager,
+      prefix: MAILBOX_PREFIX,
+      registry: harness.registry,
+    });
+
+    assert.deepEqual(result, { seen: 1, imported: 1, removed: 0, finished: true, resumed: false });
+    assert.equal(await harness.registry.flag(RESUME_FLAG), undefined);
   });
 });

@@ -11,7 +11,7 @@ describe('Class: MailboxHealth', () => {
   const { harness } = useHarness();
 
   async function setUp() {
-    await harness.connectMailbox('ops@example.com', 'google', { registered: false });
+    await harness.connectMailbox('ops@example.com', 'google');
     const topic = await createTopic(harness.sqs, `health-${Date.now()}`);
     const telemetry = captureTelemetry('test');
     const health = new MailboxHealth({
@@ -49,7 +49,7 @@ describe('Class: MailboxHealth', () => {
       error: revoked,
     });
 
-    assert.equal(first, undefined);
+    assert.equal(first, 'active');
     assert.equal(again, 'revoked');
     const recorded = await entry();
     assert.equal(recorded?.status, 'revoked');
@@ -104,5 +104,42 @@ describe('Class: MailboxHealth', () => {
     assert.equal((await harness.registry.get('ops@example.com'))?.status, 'active');
     assert.deepEqual(attention(), [], 'no attention flag for a mailbox just fixed');
     assert.deepEqual(await topic.read(), [], 'and no reconnect notice');
+  });
+
+  it('says nothing of a status change for a mailbox the registry does not hold (one being disconnected), and does not bring it back', async () => {
+    const { health, topic, attention } = await setUp();
+    await harness.connectMailbox('leaving@example.com', 'google', { registered: false });
+    const change = {
+      mailbox: 'leaving@example.com',
+      provider: 'google',
+      status: 'revoked',
+      error: revoked,
+    } as const;
+
+    await health.record({
+      ...change,
+      validatedAt: new Date().toISOString(),
+      decidedAt: new Date().toISOString(),
+    });
+    await health.record(change);
+
+    assert.equal(
+      await harness.registry.get('leaving@example.com'),
+      undefined,
+      'a disconnect is never undone',
+    );
+    assert.deepEqual(attention(), []);
+    assert.deepEqual(await topic.read(), [], 'no "reconnect it" for a mailbox being removed');
+    await health.record({
+      mailbox: 'leaving@example.com',
+      provider: 'google',
+      status: 'active',
+      register: true,
+    });
+    assert.equal(
+      (await harness.registry.get('leaving@example.com'))?.status,
+      'active',
+      'registration creates it',
+    );
   });
 });
