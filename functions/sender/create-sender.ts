@@ -36,6 +36,7 @@ import { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import { QueueUrls } from '../shared/sqs/queue-urls.ts';
 import { Requeue } from '../shared/sqs/requeue.ts';
 import { Visibility } from '../shared/sqs/visibility.ts';
+import { demandOf } from './batch-demand.ts';
 import type { SenderConfig } from './config.ts';
 import { processRecord } from './process-record.ts';
 
@@ -117,9 +118,10 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
       error,
     });
   };
+  const limiter = new MailboxLimiter(dynamodb, config.sendingTableName);
   const messageSender = new MessageSender(store, tokens, transports, {
     onSmtpRefused,
-    limiter: new MailboxLimiter(dynamodb, config.sendingTableName),
+    limiter,
     settings: new MailboxSettings(registry, config.secretCacheTtlMs),
     connectionLeaseMs: config.connectionLeaseMs,
     refusedRecheckMs: config.smtpRefusedRecheckMs,
@@ -145,6 +147,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
 
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     if (typeof context?.getRemainingTimeInMillis === 'function') idempotent.registerContext(context);
+    limiter.expect(demandOf(event.Records));
     try {
       return await processPartialResponse(
         event,

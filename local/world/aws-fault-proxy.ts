@@ -50,7 +50,10 @@ export interface FaultProxy {
   throttleNext: number;
   /** Secrets Manager requests seen (benchmarks count them). */
   secretsManagerCalls: number;
-  /** Every JSON-protocol request seen, by its target (`DynamoDB_20120810.UpdateItem`, `TrentService.Decrypt`). */
+  /**
+   * Every request seen: JSON-protocol ones by their target (`DynamoDB_20120810.UpdateItem`,
+   * `TrentService.Decrypt`), the rest (SNS's query protocol) as `query`.
+   */
   readonly calls: Map<string, number>;
   /** Throttle the next this many requests of an operation, by its target (`secretsmanager.UpdateSecretVersionStage`). */
   readonly failNext: Map<string, number>;
@@ -91,7 +94,8 @@ export async function startFaultProxy(
     const target = String(incoming.headers['x-amz-target'] ?? '');
     const secretsManager = target.startsWith('secretsmanager.');
     if (secretsManager) proxy.secretsManagerCalls++;
-    if (target) proxy.calls.set(target, (proxy.calls.get(target) ?? 0) + 1);
+    const name = target || 'query';
+    proxy.calls.set(name, (proxy.calls.get(name) ?? 0) + 1);
     const aimed = proxy.failNext.get(target) ?? 0;
     if (aimed > 0) proxy.failNext.set(target, aimed - 1);
     const overQuota = buckets.get(target)?.take() === false;

@@ -4,6 +4,10 @@
  * message id the message first had. The window it cannot close: a process that dies between the SMTP
  * server's 250 and the record's COMPLETED write sends again once the in-progress record expires; the
  * repeat carries the same Message-ID (derived from the same key).
+ *
+ * The limits are asked before the claim: a message they pace writes nothing (no record to put and
+ * delete again at every turn of a burst). A duplicate delivery is asked too, and may wait its turn
+ * before it is recognized: rare (SQS redelivers seldom), and never a second send.
  */
 import {
   IdempotencyAlreadyInProgressError,
@@ -17,7 +21,7 @@ import type { Context } from 'aws-lambda';
 import { findMailerError, MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import type { MailMessage } from '../message/schema.ts';
-import type { MessageSender, SentMessage } from '../smtp/message-sender.ts';
+import type { Admitted, MessageSender, SentMessage } from '../smtp/message-sender.ts';
 
 /** Longer than a message can live: 14 days in the queue, then 14 in the dead-letter queue before a redrive. */
 export const IDEMPOTENCY_EXPIRY_SECONDS = 30 * 24 * 3600;
@@ -31,17 +35,23 @@ interface SendRequest {
   readonly key: string;
   /** Hash of the message: reusing a key for another message is an error, not a silent skip. */
   readonly fingerprint: string;
-  readonly message: MailMessage;
 }
 
 export class IdempotentSender {
   readonly #config: IdempotencyConfig;
+  readonly #sender: Pick<MessageSender, 'admit' | 'deliver'>;
   readonly #send: (request: SendRequest) => Promise<SendOutcome>;
+  /**
+   * What each claimed request sends, by key; kept out of the request, which Powertools reads (the
+   * admitted mailbox holds its credentials).
+   */
+  readonly #pending = new Map<string, { message: MailMessage; admitted: Admitted }>();
 
   constructor(
-    sender: MessageSender,
+    sender: Pick<MessageSender, 'admit' | 'deliver'>,
     options: { dynamodb: DynamoDBClient; tableName: string; expiresAfterSeconds?: number },
   ) {
+    this.#sender = sender;
     this.#config = new IdempotencyConfig({
       eventKeyJmesPath: 'key',
       payloadValidationJmesPath: 'fingerprint',
@@ -49,7 +59,11 @@ export class IdempotentSender {
       responseHook: (response) => ({ ...(response as object), duplicate: true }),
     });
     this.#send = makeIdempotent(
-      async (request: SendRequest): Promise<SendOutcome> => sender.send(request.message, request.key),
+      async (request: SendRequest): Promise<SendOutcome> => {
+        const pending = this.#pending.get(request.key);
+        if (!pending) throw new MailerError('INTERNAL', 'a claimed message without its send', {});
+        return sender.deliver(pending.admitted, pending.message, request.key);
+      },
       {
         persistenceStore: new DynamoDBPersistenceLayer({
           tableName: options.tableName,
@@ -71,8 +85,10 @@ export class IdempotentSender {
    * @param body the record body, fingerprinted
    */
   async send(message: MailMessage, key: string, body: string): Promise<SendOutcome> {
+    const admitted = await this.#sender.admit(message);
+    this.#pending.set(key, { message, admitted });
     try {
-      return await this.#send({ key, fingerprint: sha256(body), message });
+      return await this.#send({ key, fingerprint: sha256(body) });
     } catch (error) {
       const ours = findMailerError(error);
       if (ours) throw ours;
@@ -94,6 +110,8 @@ export class IdempotentSender {
         errorName: (error as Error).name,
         cause: cause?.name,
       });
+    } finally {
+      this.#pending.delete(key);
     }
   }
 }

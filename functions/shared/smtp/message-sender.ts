@@ -5,7 +5,7 @@ import { MailerError } from '../errors.ts';
 import type { Acquired, MailboxLimiter } from '../limits/mailbox-limiter.ts';
 import { type MailboxLimits, resolveLimits } from '../limits/mailbox-limits.ts';
 import type { MailboxSettings } from '../mailbox/settings.ts';
-import type { MailboxStore } from '../mailbox/store.ts';
+import type { MailboxStore, StoredMailbox } from '../mailbox/store.ts';
 import { addressOf, envelopeRecipients, type MailMessage } from '../message/schema.ts';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { ProviderConfig, SmtpEndpoint } from '../oauth/providers.ts';
@@ -23,6 +23,15 @@ export interface SentMessage {
   readonly response: string;
   readonly accepted: number;
   readonly rejected: number;
+}
+
+/** A message the limits let through: what its SMTP transaction needs. */
+export interface Admitted {
+  readonly mailbox: string;
+  readonly stored: StoredMailbox;
+  readonly provider: ProviderConfig;
+  readonly limits: MailboxLimits;
+  readonly recipients: string[];
 }
 
 /** Called once per instance and minute when a mailbox's SMTP login is refused (SMTP AUTH disabled). */
@@ -112,6 +121,15 @@ export class MessageSender {
    * const sent = await sender.send(message, message.idempotencyKey ?? record.messageId);
    */
   async send(message: MailMessage, idempotencyKey: string): Promise<SentMessage> {
+    return this.deliver(await this.admit(message), message, idempotencyKey);
+  }
+
+  /**
+   * Everything before the SMTP transaction: the mailbox, its provider and limits, and the limits' say.
+   * Nothing about the message is written: a message the limits pace throws MAILBOX_PACED here, before
+   * anyone claims it.
+   */
+  async admit(message: MailMessage): Promise<Admitted> {
     const mailbox = addressOf(message.from);
     const refused = this.#refused.get(mailbox);
     if (refused) throw refused;
@@ -135,6 +153,12 @@ export class MessageSender {
       await this.#options.settings?.limitsOf(mailbox),
     );
     await this.#respectLimits(mailbox, provider, limits, recipients.length);
+    return { mailbox, stored, provider, limits, recipients };
+  }
+
+  /** The SMTP transaction of a message admit() let through. */
+  async deliver(admitted: Admitted, message: MailMessage, idempotencyKey: string): Promise<SentMessage> {
+    const { mailbox, stored, provider, limits, recipients } = admitted;
     // One connection per leased slot where the provider caps connections; a small pool elsewhere.
     const transport = this.#transports.get(
       stored.secret.address,

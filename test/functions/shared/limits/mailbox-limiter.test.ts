@@ -3,11 +3,12 @@ import { beforeEach, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { MailboxLimiter } from '../../../../functions/shared/limits/mailbox-limiter.ts';
 import { resolveLimits } from '../../../../functions/shared/limits/mailbox-limits.ts';
+import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
 import { SENDING_TABLE } from '../../../../local/world/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
 describe('Class: MailboxLimiter', () => {
-  useHarness();
+  const { harness } = useHarness();
   let clock: number;
   let dynamodb: DynamoDBClient;
   /** A sender instance: its own limiter, sharing the table (and a clock the test moves). */
@@ -89,6 +90,45 @@ describe('Class: MailboxLimiter', () => {
       (await limiter.acquireSend('g@example.com', limits, 1)).ok,
       'a day later the window has room again',
     );
+  });
+
+  it("takes a batch's daily allowance for a mailbox in one read and one write, and never past the day's limit", async () => {
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const counted = new DynamoDBClient({ endpoint: proxy.endpoint });
+    const limiter = new MailboxLimiter(counted, SENDING_TABLE, () => clock);
+    const limits = resolveLimits('google', undefined, { messagesPerDay: 15 });
+    const calls = () => [...proxy.calls.values()].reduce((sum, count) => sum + count, 0);
+
+    limiter.expect(new Map([['ops@example.com', { messages: 10, recipients: 20 }]]));
+    const batch = [];
+    for (let index = 0; index < 10; index++)
+      batch.push(await limiter.acquireSend('ops@example.com', limits, 2));
+    const oneBatch = calls();
+    // The next batch: five more fit the day; ten do not, so none is taken ahead and each asks alone.
+    limiter.expect(new Map([['ops@example.com', { messages: 10, recipients: 10 }]]));
+    const next = [];
+    for (let index = 0; index < 10; index++)
+      next.push((await limiter.acquireSend('ops@example.com', limits, 1)).ok);
+
+    assert.ok(batch.every((decision) => decision.ok));
+    assert.equal(oneBatch, 2, 'one read and one write for ten sends');
+    assert.deepEqual(next, [true, true, true, true, true, false, false, false, false, false]);
+    counted.destroy();
+    await proxy.stop();
+  });
+
+  it('lets what a batch took ahead and did not send lapse, counted as sent', async () => {
+    const limits = resolveLimits('google', undefined, { messagesPerDay: 10 });
+    const [a, b] = [instance(), instance()];
+    a.expect(new Map([['ops@example.com', { messages: 8, recipients: 8 }]]));
+    assert.equal((await a.acquireSend('ops@example.com', limits, 1)).ok, true);
+    // The invocation ends after one send; the next batch of this instance starts afresh.
+    a.expect(new Map());
+
+    const sent = [];
+    for (let index = 0; index < 4; index++) sent.push((await b.acquireSend('ops@example.com', limits, 1)).ok);
+
+    assert.deepEqual(sent, [true, true, false, false], 'eight counted, two left for the day');
   });
 
   it('lets exactly the allowance through when many instances race for the last places', async () => {

@@ -1,0 +1,92 @@
+/**
+ * A burst of 100 messages for one Microsoft mailbox through the deployed path: the queue, the event
+ * source, sender worker processes (two instances, batches of ten), AWS behind the counting proxy and
+ * the SMTP server behind a 10 ms latency proxy. Reports receives per sent message (pacing churn),
+ * connection slots still held when it ends, SMTP round trips per message and the sender's AWS calls per
+ * sent message. The mailbox's limit is 300 a minute, ten times Microsoft's 30, so the burst takes about
+ * 20 s instead of 200: every message past the first few still waits for a send slot of its own, which is
+ * what the receives count.
+ */
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ENV } from '../functions/shared/environment.ts';
+import { startEventSource } from '../local/event-source/runner.ts';
+import { enqueue } from '../local/world/aws.ts';
+import type { FaultProxy } from '../local/world/aws-fault-proxy.ts';
+import { SENDING_TABLE, type World } from '../local/world/index.ts';
+import { startLatencyProxy } from '../local/world/latency-proxy.ts';
+import { projectRoot } from '../local/world/net.ts';
+
+const MAILBOX = 'burst@example.com';
+const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+
+export async function measureMicrosoftBurst(harness: World, awsProxy: FaultProxy, messages = 100) {
+  const perMinute = 300;
+  await harness.connectMailbox(MAILBOX, 'microsoft');
+  await harness.registry.setLimits(MAILBOX, { messagesPerMinute: perMinute, connections: 3 });
+  const smtpProxy = await startLatencyProxy(harness.smtp.microsoft.port, 10);
+  const providers = JSON.parse(harness.providersJson);
+  providers.microsoft = {
+    ...providers.microsoft,
+    smtp: { ...providers.microsoft.smtp, port: smtpProxy.port },
+  };
+  const queues = await harness.createQueues('microsoft-burst', { visibilityTimeout: 30, maxReceiveCount: 8 });
+  for (let index = 0; index < messages; index++)
+    await enqueue(harness.sqs, queues.queueUrl, {
+      from: MAILBOX,
+      to: 'customer@example.net',
+      subject: `burst ${index}`,
+      text: 'Hello, your invoice is attached.',
+    });
+  const sentBefore = harness.smtp.microsoft.messages.length;
+  const callsBefore = new Map(awsProxy.calls);
+  const started = Date.now();
+  const source = startEventSource({
+    queueUrl: queues.queueUrl,
+    queueArn: queues.queueArn,
+    handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
+    env: {
+      ...harness.senderEnv(queues),
+      AWS_ENDPOINT_URL: awsProxy.endpoint,
+      [ENV.providers]: JSON.stringify(providers),
+    },
+    workers: 2,
+    batchSize: 10,
+    waitSeconds: 1,
+    timeoutMs: 30_000,
+  });
+  // Paced messages wait out of sight (delayed or invisible), so an empty receive does not mean done.
+  const deadline = started + 300_000;
+  while (harness.smtp.microsoft.messages.length - sentBefore < messages && Date.now() < deadline)
+    await sleep(500);
+  await source.waitUntilIdle({ quietPolls: 4, timeoutMs: 60_000 });
+  await source.stop();
+  const seconds = (Date.now() - started) / 1000;
+  const sent = harness.smtp.microsoft.messages.slice(sentBefore);
+  const calls = Object.fromEntries(
+    [...awsProxy.calls]
+      .map(([operation, count]) => [operation, count - (callsBefore.get(operation) ?? 0)] as const)
+      .filter(([, count]) => count > 0),
+  );
+  const dynamodb = new DynamoDBClient({ endpoint: harness.moto.endpoint });
+  const { Items = [] } = await dynamodb.send(new ScanCommand({ TableName: SENDING_TABLE }));
+  dynamodb.destroy();
+  await smtpProxy.stop();
+  const starts = sent.map((message) => message.startedAt).sort((a, b) => a - b);
+  return {
+    messages,
+    sent: sent.length,
+    messagesPerMinuteLimit: perMinute,
+    seconds: round(seconds, 1),
+    sendSpanSeconds: round(((starts.at(-1) ?? 0) - (starts[0] ?? 0)) / 1000, 1),
+    receivesPerSentMessage: round(source.stats.received / Math.max(1, sent.length)),
+    invocations: source.stats.batches,
+    slotsHeldAfter: Items.filter((item) => item.id?.S?.startsWith(`connection#${MAILBOX}`)).length,
+    smtpRoundTripsPerMessage: round(smtpProxy.roundTrips / Math.max(1, sent.length)),
+    awsCallsPerSentMessage: round(
+      Object.values(calls).reduce((total, count) => total + count, 0) / Math.max(1, sent.length),
+    ),
+    awsCallsByOperation: calls,
+  };
+}
