@@ -9,10 +9,11 @@
  * Every decision is a compare-and-swap on one item per mailbox, so two instances cannot both take
  * the last place. A refusal says how long to wait; the message is never failed for it.
  *
- * Where only daily limits apply (Google), the first send of an invocation takes what the rest of the
- * batch needs for the mailbox in the same write (`expect`): one read and one write of its limits per
- * batch, not per message. What a batch took and did not send lapses with the invocation, counted as
- * sent: the day's count errs on the safe side.
+ * The first send of an invocation takes what the rest of the batch needs for the mailbox in the same
+ * write (`expect`), where the rate lets the whole batch go within the in-process wait (no per-minute
+ * limit, as Google's): one read and one write of its limits per batch, not per message. What a batch
+ * took and did not send lapses with the invocation, counted as sent: the day's count errs on the safe
+ * side.
  */
 import {
   ConditionalCheckFailedException,
@@ -72,8 +73,11 @@ export class MailboxLimiter {
   readonly #now: () => number;
   /** This invocation's demand per mailbox, not yet taken. */
   #expected = new Map<string, Demand>();
-  /** Sends taken ahead for the rest of this invocation's batch, per mailbox. */
-  #credits = new Map<string, { messages: number; recipients: number }>();
+  /**
+   * Sends taken ahead for the rest of this invocation's batch, per mailbox; under a rate, each at its
+   * own time, one interval after the one before.
+   */
+  #credits = new Map<string, { messages: number; recipients: number; nextAt: number; interval: number }>();
   /** One decision at a time per mailbox in this instance: records of one batch queue here instead of racing. */
   readonly #queues = new Map<string, Promise<unknown>>();
 
@@ -137,9 +141,13 @@ export class MailboxLimiter {
     const credit = this.#credits.get(mailbox);
     if (credit && credit.messages >= 1 && credit.recipients >= recipients) {
       this.#credits.set(mailbox, {
+        ...credit,
         messages: credit.messages - 1,
         recipients: credit.recipients - recipients,
+        nextAt: Math.max(this.#now(), credit.nextAt) + credit.interval,
       });
+      const early = credit.nextAt - this.#now();
+      if (early > 0) await this.#sleep(early);
       return { ok: true };
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -168,15 +176,16 @@ export class MailboxLimiter {
         return wait((oldest + WINDOW_HOURS) * HOUR_MS - now, 'the daily sending limit is reached');
       }
       const current = usage.hours[hour] ?? [0, 0];
-      // Without pacing, the rest of the batch's demand in the same write, when the day has room for it.
-      const ahead = interval ? { messages: 0, recipients: 0 } : this.#ahead(mailbox, recipients);
+      // The rest of the batch's demand in the same write, when the day has room for it and the rate
+      // lets it all go within the in-process wait.
+      const ahead = this.#ahead(mailbox, recipients, interval);
       const roomForAhead =
         (limits.messagesPerDay === undefined || messages + 1 + ahead.messages <= limits.messagesPerDay) &&
         (limits.recipientsPerDay === undefined ||
           addressed + recipients + ahead.recipients <= limits.recipientsPerDay);
       const taken = roomForAhead ? ahead : { messages: 0, recipients: 0 };
       const next: Usage = {
-        nextSendAt: interval ? Math.max(now, usage.nextSendAt) + interval : 0,
+        nextSendAt: interval ? Math.max(now, usage.nextSendAt) + interval * (1 + taken.messages) : 0,
         ...(usage.reservedUntil && usage.reservedUntil > now ? { reservedUntil: usage.reservedUntil } : {}),
         pausedUntil: usage.pausedUntil,
         hours: {
@@ -187,7 +196,7 @@ export class MailboxLimiter {
       };
       if (await this.#write(mailbox, next, usage.version)) {
         if (taken.messages > 0) {
-          this.#credits.set(mailbox, taken);
+          this.#credits.set(mailbox, { ...taken, nextAt: now + interval, interval });
           this.#expected.delete(mailbox);
         }
         return { ok: true };
@@ -196,10 +205,11 @@ export class MailboxLimiter {
     return wait(100 + Math.random() * 400, 'contention on the mailbox limits');
   }
 
-  /** The batch's demand for the mailbox beyond this one send (`recipients` of it). */
-  #ahead(mailbox: string, recipients: number): Demand {
+  /** The batch's demand for the mailbox beyond this one send (`recipients` of it), under `interval`. */
+  #ahead(mailbox: string, recipients: number, interval: number): Demand {
     const expected = this.#expected.get(mailbox);
-    if (!expected || expected.messages <= 1) return { messages: 0, recipients: 0 };
+    if (!expected || expected.messages <= 1 || (expected.messages - 1) * interval > MAX_WAIT_IN_PROCESS_MS)
+      return { messages: 0, recipients: 0 };
     return { messages: expected.messages - 1, recipients: Math.max(0, expected.recipients - recipients) };
   }
 

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import type { SQSEvent } from 'aws-lambda';
 import type { SendMailOptions } from 'nodemailer';
 import type { SentMessageInfo } from 'nodemailer/lib/smtp-pool';
+import { lambdaContext } from '../../../local/event-source/poll.ts';
 import { enqueue, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
+import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { SENDING_TABLE } from '../../../local/world/index.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
@@ -139,6 +142,53 @@ describe('sender: provider limits across instances', () => {
     // At the mailbox's pace: 60 a minute is a message a second.
     const starts = harness.smtp.microsoft.messages.map((message) => message.startedAt).sort((a, b) => a - b);
     assert.ok(starts.at(-1)! - starts[0]! >= (total - 1) * 1005 * 0.85);
+  });
+
+  it('asks the limits before claiming a message: one the limits pace writes nothing, and a batch of a Google mailbox reads and writes its limits once', async () => {
+    const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
+    await setMailboxLimits(secretName, { messagesPerMinute: 1 });
+    await harness.connectMailbox('hot@example.com', 'google');
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const dynamodb = new DynamoDBClient({ endpoint: proxy.endpoint });
+    const writes = () =>
+      ['PutItem', 'UpdateItem', 'DeleteItem'].map(
+        (operation) => proxy.calls.get(`DynamoDB_20120810.${operation}`) ?? 0,
+      );
+    const paced = context.track(newSender(harness, await harness.createQueues(), { dynamodb }));
+    await paced.enqueue(aMessage({ subject: 'first' }));
+    await paced.drain();
+    const afterFirst = writes();
+    await paced.enqueue(aMessage({ subject: 'second' }));
+    await paced.drain();
+    const [puts, updates, deletes] = writes().map((count, index) => count - afterFirst[index]!);
+
+    const hot = context.track(newSender(harness, await harness.createQueues(), { dynamodb }));
+    const batch = Array.from({ length: 10 }, (_, index) => ({
+      messageId: `hot-${index}`,
+      receiptHandle: `hot-${index}`,
+      body: JSON.stringify(aMessage({ from: 'hot@example.com', subject: `m${index}` })),
+      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
+      messageAttributes: {},
+      eventSource: 'aws:sqs',
+      eventSourceARN: hot.queues.queueArn,
+    }));
+    const response = await hot.handler({ Records: batch } as unknown as SQSEvent, lambdaContext(60_000));
+    // Each write of a mailbox's limits moves its version on by one.
+    const { Item } = await dynamodb.send(
+      new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: 'limits#hot@example.com' } } }),
+    );
+
+    assert.equal(harness.smtp.microsoft.messages.length, 1, 'the second waits for its minute');
+    assert.deepEqual(
+      [puts, updates, deletes],
+      [1, 0, 0],
+      'only its place in the line: no claim put and deleted again',
+    );
+    assert.deepEqual(response.batchItemFailures, []);
+    assert.equal(harness.smtp.google.messages.length, 10);
+    assert.equal(Item?.version?.N, '1', 'one write of its limits for the batch of ten');
+    dynamodb.destroy();
+    await proxy.stop();
   });
 
   it('leaves no connection slot held after an invocation, however many of its records took the mailbox at once', async () => {
