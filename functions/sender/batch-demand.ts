@@ -3,18 +3,35 @@ import type { SQSRecord } from 'aws-lambda';
 import type { Demand } from '../shared/limits/mailbox-limiter.ts';
 import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, recipientCount } from '../shared/message/schema.ts';
+import { originalMessageId } from '../shared/sqs/message-attributes.ts';
+import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 
-/** Messages and envelope recipients per `from` mailbox; a record that does not parse counts for none. */
-export function demandOf(records: readonly SQSRecord[]): Map<string, Demand> {
+/**
+ * No provider takes more in one message (Google: 100); a record that claims more is refused when its
+ * turn comes, and counts for no more than this here.
+ */
+const MAX_RECIPIENTS_COUNTED = 100;
+
+/**
+ * Messages and envelope recipients per `from` mailbox, counting only what may be sent: a record that
+ * does not parse, that its producer may not send, or that repeats a key of the batch counts for none.
+ * A producer cannot use up another mailbox's allowance with records it is not allowed to send.
+ */
+export function demandOf(records: readonly SQSRecord[], producers: ProducerAuthorizer): Map<string, Demand> {
   const demand = new Map<string, Demand>();
+  const keys = new Set<string>();
   for (const record of records) {
     try {
       const message = parseMessage(record.body);
       const mailbox = addressOf(message.from);
+      producers.authorize(record, mailbox);
+      const key = message.idempotencyKey ?? originalMessageId(record);
+      if (keys.has(key)) continue;
+      keys.add(key);
       const sum = demand.get(mailbox) ?? { messages: 0, recipients: 0 };
       demand.set(mailbox, {
         messages: sum.messages + 1,
-        recipients: sum.recipients + recipientCount(message),
+        recipients: sum.recipients + Math.min(recipientCount(message), MAX_RECIPIENTS_COUNTED),
       });
     } catch {
       // Refused with its reason when its turn comes.

@@ -147,7 +147,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
 
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     if (typeof context?.getRemainingTimeInMillis === 'function') idempotent.registerContext(context);
-    limiter.expect(demandOf(event.Records));
+    limiter.expect(demandOf(event.Records, deps.producers));
     try {
       return await processPartialResponse(
         event,

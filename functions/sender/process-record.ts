@@ -46,7 +46,9 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     message = parseMessage(record.body);
     deps.producers.authorize(record, addressOf(message.from));
     const key = message.idempotencyKey ?? originalMessageId(record);
-    const { duplicate, ...sent } = await deps.sender.send(message, key, record.body);
+    const { duplicate, ...sent } = await deps.sender.send(message, key, record.body, {
+      claimFirst: mayRepeat(record, receiveCount),
+    });
     const context = { sqsMessageId: record.messageId, receiveCount, ...sent, metadata: message.metadata };
     deps.outcomes.record({
       type: duplicate ? 'duplicate' : 'sent',
@@ -148,6 +150,10 @@ function givenUpAfterParking(error: MailerError, parkedSince: string, maxParkedM
     { ...error.detail, cause: error.code },
   );
 }
+
+/** A delivery that may repeat one already sent: received before, or put back (requeued, redriven). */
+const mayRepeat = (record: SQSRecord, receiveCount: number) =>
+  receiveCount > 1 || attribute(record, ATTRIBUTES.sourceMessageId) !== undefined;
 
 /** Only a redelivered or requeued message can have been parked: first deliveries skip the bookkeeping. */
 const mayHaveBeenParked = (record: SQSRecord, receiveCount: number) =>

@@ -5,9 +5,10 @@
  * server's 250 and the record's COMPLETED write sends again once the in-progress record expires; the
  * repeat carries the same Message-ID (derived from the same key).
  *
- * The limits are asked before the claim: a message they pace writes nothing (no record to put and
- * delete again at every turn of a burst). A duplicate delivery is asked too, and may wait its turn
- * before it is recognized: rare (SQS redelivers seldom), and never a second send.
+ * A first delivery asks the limits before the claim: a message they pace writes no record (none to put
+ * and delete again at every turn of a burst). A delivery that may repeat one (received before,
+ * requeued or redriven) is claimed first, as before, so a message already sent is recognized as such
+ * whatever its mailbox's state and limits now.
  */
 import {
   IdempotencyAlreadyInProgressError,
@@ -35,6 +36,8 @@ interface SendRequest {
   readonly key: string;
   /** Hash of the message: reusing a key for another message is an error, not a silent skip. */
   readonly fingerprint: string;
+  /** This call's own entry in #pending (neither hashed nor stored by the idempotency layer). */
+  readonly ticket: number;
 }
 
 export class IdempotentSender {
@@ -42,10 +45,11 @@ export class IdempotentSender {
   readonly #sender: Pick<MessageSender, 'admit' | 'deliver'>;
   readonly #send: (request: SendRequest) => Promise<SendOutcome>;
   /**
-   * What each claimed request sends, by key; kept out of the request, which Powertools reads (the
-   * admitted mailbox holds its credentials).
+   * What each call sends, by its ticket; kept out of the request, which the idempotency layer reads (the
+   * admitted mailbox holds its credentials). Records of a batch run in parallel, so two may carry one key.
    */
-  readonly #pending = new Map<string, { message: MailMessage; admitted: Admitted }>();
+  readonly #pending = new Map<number, { message: MailMessage; admitted?: Admitted }>();
+  #tickets = 0;
 
   constructor(
     sender: Pick<MessageSender, 'admit' | 'deliver'>,
@@ -60,9 +64,10 @@ export class IdempotentSender {
     });
     this.#send = makeIdempotent(
       async (request: SendRequest): Promise<SendOutcome> => {
-        const pending = this.#pending.get(request.key);
+        const pending = this.#pending.get(request.ticket);
         if (!pending) throw new MailerError('INTERNAL', 'a claimed message without its send', {});
-        return sender.deliver(pending.admitted, pending.message, request.key);
+        const admitted = pending.admitted ?? (await sender.admit(pending.message));
+        return sender.deliver(admitted, pending.message, request.key);
       },
       {
         persistenceStore: new DynamoDBPersistenceLayer({
@@ -83,12 +88,19 @@ export class IdempotentSender {
   /**
    * @param key the idempotency key (producer's key, else the message's first SQS id)
    * @param body the record body, fingerprinted
+   * @param options.claimFirst the delivery may repeat one already sent: claim before asking the limits
    */
-  async send(message: MailMessage, key: string, body: string): Promise<SendOutcome> {
-    const admitted = await this.#sender.admit(message);
-    this.#pending.set(key, { message, admitted });
+  async send(
+    message: MailMessage,
+    key: string,
+    body: string,
+    options: { claimFirst?: boolean } = {},
+  ): Promise<SendOutcome> {
+    const ticket = ++this.#tickets;
+    const admitted = options.claimFirst ? undefined : await this.#sender.admit(message);
+    this.#pending.set(ticket, { message, ...(admitted ? { admitted } : {}) });
     try {
-      return await this.#send({ key, fingerprint: sha256(body) });
+      return await this.#send({ key, fingerprint: sha256(body), ticket });
     } catch (error) {
       const ours = findMailerError(error);
       if (ours) throw ours;
@@ -111,7 +123,7 @@ export class IdempotentSender {
         cause: cause?.name,
       });
     } finally {
-      this.#pending.delete(key);
+      this.#pending.delete(ticket);
     }
   }
 }

@@ -34,6 +34,8 @@ const MAX_ATTEMPTS = 5;
  * SQS calls of returning the message to the queue and receiving it again cost, and it adds no delay.
  */
 const MAX_WAIT_IN_PROCESS_MS = 200;
+/** How long sends taken ahead for a batch stay good: its parallel records take them within moments. */
+const CREDIT_LIFETIME_MS = 2000;
 /** Usage of an idle mailbox is forgotten after two days (DynamoDB TTL). */
 const USAGE_TTL_SECONDS = 2 * 86_400;
 
@@ -77,7 +79,10 @@ export class MailboxLimiter {
    * Sends taken ahead for the rest of this invocation's batch, per mailbox; under a rate, each at its
    * own time, one interval after the one before.
    */
-  #credits = new Map<string, { messages: number; recipients: number; nextAt: number; interval: number }>();
+  #credits = new Map<
+    string,
+    { messages: number; recipients: number; nextAt: number; interval: number; takenAt: number }
+  >();
   /** One decision at a time per mailbox in this instance: records of one batch queue here instead of racing. */
   readonly #queues = new Map<string, Promise<unknown>>();
 
@@ -119,6 +124,13 @@ export class MailboxLimiter {
   }
 
   async #acquireSend(mailbox: string, limits: MailboxLimits, recipients: number): Promise<Acquired> {
+    const remaining = this.#expected.get(mailbox);
+    // This record is no longer part of what the rest of the batch needs, whatever the answer.
+    if (remaining)
+      this.#expected.set(mailbox, {
+        messages: remaining.messages - 1,
+        recipients: Math.max(0, remaining.recipients - recipients),
+      });
     let slept = 0;
     for (;;) {
       const decision = await this.#decideSend(mailbox, limits, recipients, MAX_WAIT_IN_PROCESS_MS - slept);
@@ -139,7 +151,14 @@ export class MailboxLimiter {
       return this.#paused(mailbox);
     }
     const credit = this.#credits.get(mailbox);
-    if (credit && credit.messages >= 1 && credit.recipients >= recipients) {
+    // Spent at once by the batch's parallel records; an old credit (another instance may have paused
+    // the mailbox meanwhile) is not.
+    if (
+      credit &&
+      credit.messages >= 1 &&
+      credit.recipients >= recipients &&
+      this.#now() - credit.takenAt <= CREDIT_LIFETIME_MS
+    ) {
       this.#credits.set(mailbox, {
         ...credit,
         messages: credit.messages - 1,
@@ -178,7 +197,7 @@ export class MailboxLimiter {
       const current = usage.hours[hour] ?? [0, 0];
       // The rest of the batch's demand in the same write, when the day has room for it and the rate
       // lets it all go within the in-process wait.
-      const ahead = this.#ahead(mailbox, recipients, interval);
+      const ahead = this.#ahead(mailbox, interval);
       const roomForAhead =
         (limits.messagesPerDay === undefined || messages + 1 + ahead.messages <= limits.messagesPerDay) &&
         (limits.recipientsPerDay === undefined ||
@@ -196,7 +215,7 @@ export class MailboxLimiter {
       };
       if (await this.#write(mailbox, next, usage.version)) {
         if (taken.messages > 0) {
-          this.#credits.set(mailbox, { ...taken, nextAt: now + interval, interval });
+          this.#credits.set(mailbox, { ...taken, nextAt: now + interval, interval, takenAt: now });
           this.#expected.delete(mailbox);
         }
         return { ok: true };
@@ -205,12 +224,12 @@ export class MailboxLimiter {
     return wait(100 + Math.random() * 400, 'contention on the mailbox limits');
   }
 
-  /** The batch's demand for the mailbox beyond this one send (`recipients` of it), under `interval`. */
-  #ahead(mailbox: string, recipients: number, interval: number): Demand {
-    const expected = this.#expected.get(mailbox);
-    if (!expected || expected.messages <= 1 || (expected.messages - 1) * interval > MAX_WAIT_IN_PROCESS_MS)
+  /** What the rest of the batch needs for the mailbox, if the rate (`interval`) lets it go at once. */
+  #ahead(mailbox: string, interval: number): Demand {
+    const rest = this.#expected.get(mailbox);
+    if (!rest || rest.messages < 1 || rest.messages * interval > MAX_WAIT_IN_PROCESS_MS)
       return { messages: 0, recipients: 0 };
-    return { messages: expected.messages - 1, recipients: Math.max(0, expected.recipients - recipients) };
+    return rest;
   }
 
   /** Rests the mailbox after the provider's own throttling answer: every instance waits, not one message. */

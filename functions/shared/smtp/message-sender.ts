@@ -96,10 +96,8 @@ export class MessageSender {
   ): Promise<void> {
     const limiter = this.#options.limiter;
     if (!limiter) return;
-    // The send first: a message the rate paces leases no connection only to give it back. One that gets
-    // its send but no connection waits, and its send is not taken back: the mailbox errs on the slow side.
-    const acquired = await limiter.acquireSend(mailbox, limits, recipients);
-    if (!acquired.ok) throw paced(mailbox, acquired);
+    // The connection first: a send taken and then refused a connection would be lost to the mailbox's
+    // rate. The records of a batch share one lease (one write a batch, given back when it ends).
     if (limits.connections && !this.#leases.has(mailbox)) {
       // One lease per mailbox and instance: the records of a batch that reach here together share the
       // one acquisition instead of each taking a slot (and all but the last never given back).
@@ -115,6 +113,8 @@ export class MessageSender {
       if (!lease.ok) throw paced(mailbox, lease);
       this.#leases.set(mailbox, { slot: 'slot' in lease ? lease.slot : 0, smtp: provider.smtp });
     }
+    const acquired = await limiter.acquireSend(mailbox, limits, recipients);
+    if (!acquired.ok) throw paced(mailbox, acquired);
   }
 
   /**

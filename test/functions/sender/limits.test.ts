@@ -144,7 +144,7 @@ describe('sender: provider limits across instances', () => {
     assert.ok(starts.at(-1)! - starts[0]! >= (total - 1) * 1005 * 0.85);
   });
 
-  it('asks the limits before claiming a message: one the limits pace writes nothing, and a batch of a Google mailbox reads and writes its limits once', async () => {
+  it('asks the limits before claiming a message: one the limits pace writes no idempotency record, and a batch of a Google mailbox reads and writes its limits once', async () => {
     const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
     await setMailboxLimits(secretName, { messagesPerMinute: 1 });
     await harness.connectMailbox('hot@example.com', 'google');
@@ -161,6 +161,7 @@ describe('sender: provider limits across instances', () => {
     await paced.enqueue(aMessage({ subject: 'second' }));
     await paced.drain();
     const [puts, updates, deletes] = writes().map((count, index) => count - afterFirst[index]!);
+    const { Items: records = [] } = await dynamodb.send(new ScanCommand({ TableName: SENDING_TABLE }));
 
     const hot = context.track(newSender(harness, await harness.createQueues(), { dynamodb }));
     const batch = Array.from({ length: 10 }, (_, index) => ({
@@ -179,10 +180,12 @@ describe('sender: provider limits across instances', () => {
     );
 
     assert.equal(harness.smtp.microsoft.messages.length, 1, 'the second waits for its minute');
-    assert.deepEqual(
-      [puts, updates, deletes],
-      [1, 0, 0],
-      'only its place in the line: no claim put and deleted again',
+    // Its place in the line, and the batch's connection lease given back; no claim put and deleted again.
+    assert.deepEqual([puts, updates, deletes], [2, 0, 1]);
+    assert.equal(
+      records.filter((item) => item.id?.S?.startsWith('send#')).length,
+      1,
+      'an idempotency record for the message sent only',
     );
     assert.deepEqual(response.batchItemFailures, []);
     assert.equal(harness.smtp.google.messages.length, 10);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { SQSEvent } from 'aws-lambda';
 import { messageIdFor } from '../../../functions/shared/smtp/compose.ts';
 import { DEFAULT_CONNECTIONS } from '../../../functions/shared/smtp/transports.ts';
+import { lambdaContext } from '../../../local/event-source/poll.ts';
 import { queueCounts, readSecretJson } from '../../../local/world/aws.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -102,6 +104,37 @@ describe('sender: the send path end to end', () => {
       [messageIdFor('order-1001', 'ops@example.com'), messageIdFor('order-1002', 'ops@example.com')].sort(),
     );
     assert.equal(sender.telemetry.metricSum('MessagesDeduplicated'), 1);
+  });
+
+  it('sends the content it claimed when two records of one batch, taken in parallel, carry the same key', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const sender = track(newSender(harness, await harness.createQueues()));
+    const record = (id: string, subject: string) => ({
+      messageId: id,
+      receiptHandle: id,
+      body: JSON.stringify(aMessage({ idempotencyKey: 'order-7', subject })),
+      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
+      messageAttributes: {},
+      eventSource: 'aws:sqs',
+      eventSourceARN: sender.queues.queueArn,
+    });
+
+    const response = await sender.handler(
+      { Records: [record('first', 'Invoice A'), record('second', 'Invoice B')] } as unknown as SQSEvent,
+      lambdaContext(60_000),
+    );
+
+    const [sent, ...more] = harness.smtp.google.messages;
+    assert.equal(more.length, 0, 'one message for one key');
+    const reported = sender.telemetry.logs().find((entry) => entry.message === 'message sent');
+    const winner = reported?.sqsMessageId === 'first' ? 'Invoice A' : 'Invoice B';
+    assert.equal(sent?.parsed.subject, winner, 'the record reported sent is the one whose content went out');
+    // The other is a key reused for other content: refused (dead-lettered) or, while the first is in
+    // flight, retried; never reported sent.
+    assert.equal(sender.telemetry.logs().filter((entry) => entry.message === 'message sent').length, 1);
+    assert.ok(
+      response.batchItemFailures.every((failure) => failure.itemIdentifier !== reported?.sqsMessageId),
+    );
   });
 
   it('mints one access token and reads the secret once for many messages to one mailbox, over one small pool', async () => {
