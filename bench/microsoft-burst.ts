@@ -64,8 +64,11 @@ export async function measureMicrosoftBurst(harness: World, awsProxy: FaultProxy
   await source.stop();
   const seconds = (Date.now() - started) / 1000;
   const sent = harness.smtp.microsoft.messages.slice(sentBefore);
+  // The function's own calls: the event source's receives and deletes are Lambda's (counted as receives).
+  const eventSource = new Set(['AmazonSQS.ReceiveMessage', 'AmazonSQS.DeleteMessageBatch']);
   const calls = Object.fromEntries(
     [...awsProxy.calls]
+      .filter(([operation]) => !eventSource.has(operation))
       .map(([operation, count]) => [operation, count - (callsBefore.get(operation) ?? 0)] as const)
       .filter(([, count]) => count > 0),
   );
