@@ -3,9 +3,10 @@
  * machine, with the harness's local SMTP and OAuth servers behind a proxy that adds round-trip time.
  * Prints a Markdown table; writes bench/results.json (with the targets) and bench/billed-ms.svg.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { gzipSync } from 'node:zlib';
 import type { SQSRecord } from 'aws-lambda';
 import { build } from 'esbuild';
@@ -25,7 +26,9 @@ import { startLatencyProxy } from '../local/world/latency-proxy.ts';
 import { projectRoot } from '../local/world/net.ts';
 import { renderChart } from './chart.ts';
 import { costPer1000, costScenarios } from './cost-model.ts';
+import { capCpu, cpuShareOf } from './cpu-share.ts';
 import { measureMicrosoftBurst } from './microsoft-burst.ts';
+import { syntheticRecords } from './synthetic-records.ts';
 
 const RTTS = (process.env.BENCH_RTTS ?? '0,10,40').split(',').map(Number);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
@@ -51,29 +54,8 @@ providers.google = {
 };
 const queues = await harness.createQueues('bench');
 let runId = 0;
-/** Synthetic SQS records, each with an id of its own: a repeated id would be (rightly) deduplicated. */
 const records = (count: number, offset: number): SQSRecord[] =>
-  Array.from({ length: count }, (_, index) => ({
-    messageId: `bench-${runId}-${offset + index}`,
-    receiptHandle: `bench-${runId}-${offset + index}`,
-    body: JSON.stringify({
-      from: 'bench@example.com',
-      to: 'customer@example.net',
-      subject: `message ${offset + index}`,
-      text: 'Hello, your invoice is attached.',
-    }),
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: String(Date.now()),
-      SenderId: 'bench',
-      ApproximateFirstReceiveTimestamp: String(Date.now()),
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: queues.queueArn,
-    awsRegion: 'us-east-1',
-  }));
+  syntheticRecords(String(runId), count, offset, queues.queueArn);
 
 /** Samples the process's resident memory while `run` goes, returning its peak in MB. */
 async function withPeakMemory<T>(run: () => Promise<T>): Promise<{ result: T; peakMb: number }> {
@@ -233,12 +215,72 @@ async function strawman(): Promise<Measured> {
   return figures(BASELINE_MESSAGES, billed, before, peakMb);
 }
 
-const runs: Array<{ rttMs: number; ours: Measured; peer: Measured; strawman: Measured }> = [];
+/**
+ * Ours or the peer in a process of its own held to Lambda's CPU share at MEMORY_MB (bench/cpu-share.ts),
+ * the servers and proxies staying here: undefined where this machine cannot cap a process.
+ */
+async function atCpuShare(who: 'ours' | 'peer'): Promise<Measured | undefined> {
+  const env = {
+    ...process.env,
+    ...harness.senderEnv(queues),
+    AWS_ENDPOINT_URL: awsProxy.endpoint,
+    [ENV.providers]: JSON.stringify(providers),
+    [ENV.connectBaseUrl]: harness.onboardingUrl,
+    BENCH_SENDER: JSON.stringify({
+      who,
+      run: `share-${++runId}`,
+      messages: MESSAGES,
+      batch: BATCH,
+      queueArn: queues.queueArn,
+      smtpPort: smtpProxy.port,
+      ca: harness.certificates.ca,
+      auth: { ...nodemailerAuth(), type: undefined },
+    }),
+  };
+  const child = spawn(process.execPath, [join(projectRoot, 'bench/sender-process.ts')], {
+    env,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const release = child.pid === undefined ? undefined : capCpu(child.pid, cpuShareOf(MEMORY_MB));
+  if (!release) {
+    child.kill();
+    return undefined;
+  }
+  let before = counters();
+  const result = await new Promise<{ billedMs: number; peakMb: number }>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line === 'warm') {
+        before = counters();
+        child.stdin!.write('go\n');
+      } else if (line.startsWith('{')) resolve(JSON.parse(line));
+    });
+    child.once('exit', (code) => reject(new Error(`the ${who} sender process exited with ${code}`)));
+  });
+  await new Promise((resolve) => child.once('exit', resolve));
+  release();
+  return figures(MESSAGES, result.billedMs, before, result.peakMb);
+}
+
+const runs: Array<{
+  rttMs: number;
+  ours: Measured;
+  peer: Measured;
+  strawman: Measured;
+  /** Ours and the peer each held to Lambda's CPU share at MEMORY_MB, in a process of its own. */
+  atCpuShare?: { ours: Measured; peer: Measured } | undefined;
+}> = [];
 for (const rtt of RTTS) {
   runId++;
   smtpProxy.rttMs = rtt;
   oauthProxy.rttMs = rtt;
-  runs.push({ rttMs: rtt, ours: await ours(), peer: await peer(), strawman: await strawman() });
+  const [oursShared, peerShared] = [await atCpuShare('ours'), await atCpuShare('peer')];
+  runs.push({
+    rttMs: rtt,
+    ours: await ours(),
+    peer: await peer(),
+    strawman: await strawman(),
+    atCpuShare: oursShared && peerShared ? { ours: oursShared, peer: peerShared } : undefined,
+  });
   process.stderr.write(`measured at ${rtt} ms round trip\n`);
 }
 /** Ours over the peer at 10 and 40 ms, measured REPEATS times side by side: the spread, not one draw. */
@@ -248,11 +290,14 @@ for (const rtt of RTTS.filter((value) => value === 10 || value === 40)) {
   smtpProxy.rttMs = rtt;
   oauthProxy.rttMs = rtt;
   const first = runs.find((run) => run.rttMs === rtt)!;
-  peerRatios[rtt] = [first.ours.billedMsPerMessage / first.peer.billedMsPerMessage];
+  // Under Lambda's CPU share where the machine can cap a process; else both on a full core.
+  const pair = first.atCpuShare ?? first;
+  peerRatios[rtt] = [pair.ours.billedMsPerMessage / pair.peer.billedMsPerMessage];
   for (let repeat = 1; repeat < REPEATS; repeat++) {
     runId++;
-    const [again, peerAgain] = [await ours(), await peer()];
-    peerRatios[rtt].push(again.billedMsPerMessage / peerAgain.billedMsPerMessage);
+    const capped = first.atCpuShare ? [await atCpuShare('ours'), await atCpuShare('peer')] : [];
+    const [again, peerAgain] = capped[0] && capped[1] ? capped : [await ours(), await peer()];
+    peerRatios[rtt].push(again!.billedMsPerMessage / peerAgain!.billedMsPerMessage);
   }
 }
 const spread = (values: number[]) => ({
@@ -641,8 +686,17 @@ const table = [
   '| round trip | | messages/s | billed ms/message | SMTP round trips/message | token requests/1,000 | Secrets Manager calls/1,000 | AWS calls/message | peak RSS MB |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...runs.flatMap((run) =>
-    (['ours', 'peer', 'strawman'] as const).map((who) => {
-      const m = run[who];
+    [
+      ...(run.atCpuShare
+        ? ([
+            ['ours, 256 MB CPU share', run.atCpuShare.ours],
+            ['peer, 256 MB CPU share', run.atCpuShare.peer],
+          ] as const)
+        : []),
+      ['ours, full core', run.ours] as const,
+      ['peer, full core', run.peer] as const,
+      ['per message, full core', run.strawman] as const,
+    ].map(([who, m]) => {
       return `| ${run.rttMs} ms | ${who} | ${m.messagesPerSecond} | ${m.billedMsPerMessage} | ${m.smtpRoundTripsPerMessage} | ${m.tokenRequestsPer1000} | ${m.secretsManagerCallsPer1000} | ${m.awsCallsPerMessage} | ${m.peakMemoryMb} |`;
     }),
   ),

@@ -1,0 +1,65 @@
+/**
+ * A sender, ours or the competent peer, in a process of its own so the benchmark can hold it to Lambda's
+ * CPU share while the servers and proxies stay in the parent. Told what to run in BENCH_SENDER (JSON);
+ * ours reads its settings from the environment as the deployed function does. It sends one warm-up
+ * batch, prints `warm`, waits for `go` on stdin, sends the measured batches and prints
+ * `{"billedMs":...,"peakMb":...}`.
+ */
+import { createInterface } from 'node:readline';
+import nodemailer from 'nodemailer';
+import { loadSenderConfig } from '../functions/sender/config.ts';
+import { createSender } from '../functions/sender/create-sender.ts';
+import { lambdaContext } from '../local/event-source/poll.ts';
+import { captureTelemetry } from '../local/world/captured-telemetry.ts';
+import { syntheticRecords } from './synthetic-records.ts';
+
+interface Task {
+  readonly who: 'ours' | 'peer';
+  readonly run: string;
+  readonly messages: number;
+  readonly batch: number;
+  readonly queueArn: string;
+  /** The peer's transport: the SMTP proxy, its CA, nodemailer's OAuth2 settings. */
+  readonly smtpPort?: number;
+  readonly ca?: string;
+  readonly auth?: Record<string, string>;
+}
+
+const task = JSON.parse(process.env.BENCH_SENDER ?? '{}') as Task;
+const records = (offset: number) => syntheticRecords(task.run, task.batch, offset, task.queueArn);
+
+let sendBatch: (offset: number) => Promise<void>;
+if (task.who === 'ours') {
+  const sender = createSender(loadSenderConfig(process.env), captureTelemetry('sender'));
+  sendBatch = async (offset) => {
+    const response = await sender.handler({ Records: records(offset) }, lambdaContext(60_000));
+    if (response.batchItemFailures.length > 0) throw new Error('a benchmark send failed');
+  };
+} else {
+  const transporter = nodemailer.createTransport({
+    pool: true,
+    host: '127.0.0.1',
+    port: task.smtpPort,
+    secure: true,
+    tls: { ca: task.ca },
+    auth: { type: 'OAuth2', ...task.auth },
+  });
+  sendBatch = async (offset) => {
+    await Promise.all(records(offset).map((record) => transporter.sendMail(JSON.parse(record.body))));
+  };
+}
+
+await sendBatch(0);
+console.log('warm');
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) if (line.trim() === 'go') break;
+let billedMs = 0;
+let peak = process.memoryUsage().rss;
+for (let offset = task.batch; offset < task.batch + task.messages; offset += task.batch) {
+  const started = performance.now();
+  await sendBatch(offset);
+  billedMs += performance.now() - started;
+  peak = Math.max(peak, process.memoryUsage().rss);
+}
+console.log(JSON.stringify({ billedMs, peakMb: Math.round(peak / 1_048_576) }));
+process.exit(0);
