@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gzipSync } from 'node:zlib';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSRecord } from 'aws-lambda';
 import { build } from 'esbuild';
 import nodemailer from 'nodemailer';
@@ -28,6 +29,7 @@ import { renderChart } from './chart.ts';
 import { costPer1000, costScenarios } from './cost-model.ts';
 import { capCpu, cpuShareOf } from './cpu-share.ts';
 import { measureMicrosoftBurst } from './microsoft-burst.ts';
+import { startModelledDynamoDb } from './modelled-dynamodb.ts';
 import { syntheticRecords } from './synthetic-records.ts';
 
 const RTTS = (process.env.BENCH_RTTS ?? '0,10,40').split(',').map(Number);
@@ -53,6 +55,8 @@ providers.google = {
   smtp: { ...providers.google.smtp, port: smtpProxy.port },
 };
 const queues = await harness.createQueues('bench');
+// The senders' DynamoDB at an in-Region latency (bench/modelled-dynamodb.ts); the rest of AWS in moto.
+const dynamo = await startModelledDynamoDb();
 let runId = 0;
 const records = (count: number, offset: number): SQSRecord[] =>
   syntheticRecords(String(runId), count, offset, queues.queueArn);
@@ -85,7 +89,12 @@ function counters() {
     trips: smtpProxy.roundTrips,
     tokens: harness.oauth.google.tokenRequests.length,
     sm: awsProxy.secretsManagerCalls,
-    aws: new Map(awsProxy.calls),
+    aws: new Map(
+      [...new Set([...awsProxy.calls.keys(), ...dynamo.calls.keys()])].map((operation) => [
+        operation,
+        (awsProxy.calls.get(operation) ?? 0) + (dynamo.calls.get(operation) ?? 0),
+      ]),
+    ),
   };
 }
 
@@ -129,7 +138,7 @@ async function ours(): Promise<Measured> {
   const telemetry = captureTelemetry('sender');
   const sender = createSender(
     { ...harness.senderConfig(queues), providers: parseProviders(JSON.stringify(providers)) },
-    telemetry,
+    { ...telemetry, dynamodb: new DynamoDBClient({ endpoint: dynamo.endpoint }) },
   );
   await sender.handler({ Records: records(BATCH, 0) }, lambdaContext(60_000));
   const before = counters();
@@ -224,6 +233,7 @@ async function atCpuShare(who: 'ours' | 'peer'): Promise<Measured | undefined> {
     ...process.env,
     ...harness.senderEnv(queues),
     AWS_ENDPOINT_URL: awsProxy.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     [ENV.providers]: JSON.stringify(providers),
     [ENV.connectBaseUrl]: harness.onboardingUrl,
     BENCH_SENDER: JSON.stringify({
