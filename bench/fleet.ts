@@ -18,7 +18,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { ENV } from '../functions/shared/environment.ts';
-import { reconcileRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
+import { RECONCILED_FLAG, reconcileRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
+import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
 import { momentOf, type Schedule } from '../functions/validator/plan.ts';
@@ -30,6 +31,7 @@ import { MAILBOX_PREFIX, startWorld } from '../local/world/index.ts';
 import { startLatencyProxy } from '../local/world/latency-proxy.ts';
 import { projectRoot } from '../local/world/net.ts';
 import { costPer100kValidations } from './cost-model.ts';
+import { MODELLED_DYNAMODB_RTT_MS, startModelledDynamoDb } from './modelled-dynamodb.ts';
 
 /**
  * FLEET_REAL_TIME=1: nothing scaled. The fleet (10,000 mailboxes) goes through its own hourly period in
@@ -37,7 +39,7 @@ import { costPer100kValidations } from './cost-model.ts';
  */
 const REAL_TIME = process.env.FLEET_REAL_TIME === '1';
 const FLEET = Number(process.env.FLEET_MAILBOXES ?? (REAL_TIME ? 10_000 : 6000));
-const PLANNER_FLEET = Number(process.env.FLEET_PLANNER_MAILBOXES ?? 20_000);
+const PLANNER_FLEET = Number(process.env.FLEET_PLANNER_MAILBOXES ?? 100_000);
 const SCALE = REAL_TIME ? 1 : Number(process.env.FLEET_SCALE ?? 3);
 /** The deployed default is 10 worker instances. */
 const WORKERS = Number(process.env.FLEET_WORKERS ?? Math.ceil(10 / SCALE));
@@ -75,6 +77,24 @@ for (const profile of ['google', 'microsoft'] as const) {
   proxies.push(tokenProxy, smtpProxy);
 }
 const providersJson = JSON.stringify(providers);
+
+if (process.env.FLEET_PLANNER_ONLY === '1') {
+  // Only the planner's pass, into the `fleet` section as it stands.
+  const measured = await measurePlanner();
+  const path = join(projectRoot, 'bench/results.json');
+  const results = JSON.parse(readFileSync(path, 'utf8'));
+  results.fleet = { ...results.fleet, planner: plannerFigures(measured) };
+  results.targets = [
+    ...(results.targets as Array<{ name: string }>).filter(
+      (target) => !target.name.startsWith('fleet: planner pass'),
+    ),
+    plannerTarget(measured),
+  ];
+  writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results.fleet.planner, null, 2));
+  await harness.stop();
+  process.exit(0);
+}
 
 log(`connecting ${FLEET} mailboxes (half Google, half Microsoft)`);
 const mailboxes = Array.from({ length: FLEET }, (_, index) => `fleet${index}@example.com`);
@@ -217,22 +237,26 @@ const bigPlanner = REAL_TIME ? undefined : await measurePlanner();
 /** The planner's pass at PLANNER_FLEET registry entries (items written straight to the table). */
 async function measurePlanner() {
   log(`planner at ${PLANNER_FLEET} registry entries`);
-  await harness.reset();
-  const dynamodb = new DynamoDBClient({ endpoint: harness.moto.endpoint });
+  // DynamoDB at an in-Region latency (moto scans slowly: 20,000 entries took minutes).
+  const modelled = await startModelledDynamoDb();
+  const dynamodb = new DynamoDBClient({ endpoint: modelled.endpoint });
   const big = Array.from({ length: PLANNER_FLEET }, (_, index) => `big${index}@example.com`);
   const since = new Date(Date.now() - 30 * 60_000).toISOString();
-  for (let index = 0; index < big.length; index += 25) {
-    await dynamodb.send(
+  const batches = Array.from({ length: Math.ceil(big.length / 25) }, (_, index) =>
+    big.slice(index * 25, index * 25 + 25),
+  );
+  await mapConcurrent(batches, 10, (batch) =>
+    dynamodb.send(
       new BatchWriteItemCommand({
         RequestItems: {
-          [harness.registryTable]: big.slice(index, index + 25).map((mailbox) => ({
+          [harness.registryTable]: batch.map((mailbox) => ({
             PutRequest: {
               Item: {
                 mailbox: { S: mailbox },
                 provider: { S: 'google' },
                 status: { S: 'active' },
                 statusCode: { S: 'none' },
-                since: { S: since },
+                activeSince: { S: since },
                 lastValidated: { S: since },
                 transientFailures: { N: '0' },
               },
@@ -240,24 +264,51 @@ async function measurePlanner() {
           })),
         },
       }),
-    );
-  }
+    ),
+  );
+  const registry = new MailboxRegistry(dynamodb, harness.registryTable);
+  // Reconciled today: the pass measured is the slice's hand-out, not the daily reconciliation.
+  await registry.setFlag(RECONCILED_FLAG);
   const bigChecks = await harness.createQueues('fleet-big-checks');
   const hourly: Schedule = { periodSeconds: 3600, intervalSeconds: 900 };
   const bigPlanner = createValidator(
     harness.validatorConfig({ checkQueueUrl: bigChecks.queueUrl, schedule: hourly }),
-    captureTelemetry('validator'),
+    { ...captureTelemetry('validator'), dynamodb },
   );
-  awsProxy.calls.clear();
+  modelled.calls.clear();
   const bigStarted = performance.now();
   const bigRun = await bigPlanner.plan();
   const bigMs = performance.now() - bigStarted;
-  const scans = awsProxy.calls.get('DynamoDB_20120810.Scan') ?? 0;
+  const scans = modelled.calls.get('DynamoDB_20120810.Scan') ?? 0;
   const sendBatches = Math.ceil(bigRun.planned / 10);
   log(
     `planner: ${bigRun.mailboxes} entries, ${scans} scan pages, ${bigRun.planned} handed out, ${round(bigMs / 1000, 1)} s`,
   );
+  dynamodb.destroy();
+  await modelled.stop();
   return { run: bigRun, ms: bigMs, scans, sendBatches };
+}
+
+type PlannerMeasure = Awaited<ReturnType<typeof measurePlanner>>;
+
+function plannerFigures(measured: PlannerMeasure) {
+  return {
+    mailboxes: measured.run.mailboxes,
+    dynamodb: `dynalite behind a ${MODELLED_DYNAMODB_RTT_MS} ms latency proxy`,
+    scanPages: measured.scans,
+    handedOut: measured.run.planned,
+    sendMessageBatchCalls: measured.sendBatches,
+    seconds: round(measured.ms / 1000, 1),
+  };
+}
+
+function plannerTarget(measured: PlannerMeasure) {
+  return {
+    name: `fleet: planner pass over ${measured.run.mailboxes} registry entries, s`,
+    target: '< 300 (the function timeout)',
+    measured: round(measured.ms / 1000, 1),
+    met: measured.ms < 300_000,
+  };
 }
 
 // The planner's reads: an entry is about 250 bytes, and a scan reads 4 KB for half a read unit
@@ -294,22 +345,7 @@ const fleet = {
   awsCallsPerValidation,
   awsCallsByOperation: calls,
   slowestSliceMs: round(Math.max(...runs.map((run) => run.ms)), 0),
-  ...(bigPlanner
-    ? {
-        planner: {
-          mailboxes: bigPlanner.run.mailboxes,
-          scanPages: bigPlanner.scans,
-          handedOut: bigPlanner.run.planned,
-          sendMessageBatchCalls: bigPlanner.sendBatches,
-          /** At 100,000 entries, the same per entry: a 1 MB scan page holds about 4,000 entries of 250 bytes. */
-          callsAt100k: {
-            scanPages: Math.ceil(100_000 / 4000),
-            sendMessageBatch: Math.ceil(100_000 / 4 / 10),
-          },
-          seconds: round(bigPlanner.ms / 1000, 1),
-        },
-      }
-    : {}),
+  ...(bigPlanner ? { planner: plannerFigures(bigPlanner) } : {}),
   costPer100kValidations: Object.fromEntries(
     Object.entries(cost).map(([key, value]) => [key, round(value, 4)]),
   ),
@@ -335,16 +371,7 @@ const targets = [
     measured: fleet.drainedSecondsAfterPeriod,
     met: fleet.drainedSecondsAfterPeriod <= intervalSeconds,
   },
-  ...(bigPlanner
-    ? [
-        {
-          name: `${TARGET_PREFIX} planner pass over ${PLANNER_FLEET} registry entries, s`,
-          target: '< 300 (the function timeout)',
-          measured: round(bigPlanner.ms / 1000, 1),
-          met: bigPlanner.ms < 300_000,
-        },
-      ]
-    : []),
+  ...(bigPlanner ? [plannerTarget(bigPlanner)] : []),
   {
     // The floor is a secret read per validation ($0.50), plus Microsoft's rotated refresh token written
     // back (two calls, $0.50 for half a fleet): the rest is coordination, sealing and Lambda time.

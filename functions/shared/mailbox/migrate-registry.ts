@@ -111,6 +111,8 @@ export async function reconcileRegistry(parts: ReconcileParts): Promise<Reconcil
   // ghost at its next check anyway).
   if (finished && from === undefined && known && parts.isConnected) {
     for (const mailbox of known) {
+      // What is left past the deadline is removed by the validator at the entry's next check.
+      if (parts.deadline && Date.now() > parts.deadline) break;
       if (seen.has(mailbox) || (await parts.isConnected(mailbox))) continue;
       await registry.forget(mailbox);
       removed++;
