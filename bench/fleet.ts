@@ -186,6 +186,9 @@ for (let slice = 0; slice < SLICES; slice++) {
 }
 const runs = await Promise.all(pendingRuns);
 const periodEnd = firstSlice + periodMs;
+// The last slice's checks wait, delayed, until their moments: up to the period's end. Only then is an
+// empty queue (nothing visible, nothing in flight) done.
+await sleep(Math.max(0, periodEnd + 1000 - Date.now()));
 for (let wait = 0; wait < 120; wait++) {
   const { visible, inFlight } = await queueCounts(harness.sqs, checks.queueUrl);
   if (visible + inFlight === 0) break;

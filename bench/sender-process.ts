@@ -30,10 +30,19 @@ const records = (offset: number) => syntheticRecords(task.run, task.batch, offse
 
 let sendBatch: (offset: number) => Promise<void>;
 if (task.who === 'ours') {
-  const sender = createSender(loadSenderConfig(process.env), captureTelemetry('sender'));
+  const telemetry = captureTelemetry('sender');
+  const sender = createSender(loadSenderConfig(process.env), telemetry);
   sendBatch = async (offset) => {
     const response = await sender.handler({ Records: records(offset) }, lambdaContext(60_000));
-    if (response.batchItemFailures.length > 0) throw new Error('a benchmark send failed');
+    if (response.batchItemFailures.length > 0) {
+      const codes = new Set(
+        telemetry
+          .logs()
+          .map((entry) => entry.errorCode)
+          .filter(Boolean),
+      );
+      throw new Error(`a benchmark send failed: ${[...codes].join(', ')}`);
+    }
   };
 } else {
   const transporter = nodemailer.createTransport({
