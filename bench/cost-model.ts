@@ -42,6 +42,8 @@ export interface CostInputs {
   readonly messageKb?: number;
   /** Receives per sent message (pacing, retries). @default 1 */
   readonly receivesPerMessage?: number;
+  /** Invocations per sent message, where measured. @default receivesPerMessage / batchSize */
+  readonly invocationsPerMessage?: number;
   /** ChangeMessageVisibility calls per message (a paced or retried message). @default 0 */
   readonly visibilityChangesPerMessage?: number;
   /** Log bytes per message written to CloudWatch Logs, kept for the log group's retention. @default 400 */
@@ -67,9 +69,10 @@ export function costPer1000(inputs: CostInputs) {
   const chunks = Math.max(1, Math.ceil(messageKb / 64));
   const receives = inputs.receivesPerMessage ?? 1;
   const batches = 1000 / inputs.batchSize;
+  const invocations = 1000 * (inputs.invocationsPerMessage ?? receives / inputs.batchSize);
   const lambda =
     ((inputs.billedMsPerMessage * 1000) / 1000) * (inputs.memoryMb / 1024) * PRICES.lambdaGbSecond +
-    ((1000 * receives) / inputs.batchSize) * PRICES.lambdaRequest;
+    invocations * PRICES.lambdaRequest;
   // The producer's send by the message's 64 KB chunks; each batch's receive by the chunks of what it
   // returns; a delete per batch; visibility changes.
   const sqs =
@@ -108,13 +111,20 @@ export function costPer1000(inputs: CostInputs) {
  * - newMailboxes: every tenth message is for a mailbox new to the instance (a secret read through KMS,
  *   the shared token's item read and opened: 1 Secrets Manager call, 2 KMS requests, 1 DynamoDB read);
  * - microsoftBurst: 100 messages for one Microsoft mailbox at its limit: each comes back once for its
- *   own send slot (2 receives, 1 visibility change, 1 more limits write), or as measured (`burst`);
+ *   own send slot (2 receives, 1 visibility change, 1 more limits read and write), or as measured
+ *   (`burst`: each kind of call priced as what it is);
  * - largeMessages: 1 MiB bodies on the queue (16 chunks each way) and the time to send them.
  */
-export function costScenarios(
-  hot: CostInputs,
-  burst: { receivesPerMessage: number; awsCallsPerMessage?: number } = { receivesPerMessage: 2 },
-) {
+/** A Microsoft burst as measured: receives, and each kind of call, per sent message. */
+export interface BurstInputs {
+  readonly receivesPerMessage: number;
+  readonly dynamoReadsPerMessage?: number;
+  readonly dynamoWritesPerMessage?: number;
+  readonly visibilityChangesPerMessage?: number;
+  readonly invocationsPerMessage?: number;
+}
+
+export function costScenarios(hot: CostInputs, burst: BurstInputs = { receivesPerMessage: 2 }) {
   return {
     hot: costPer1000(hot),
     newMailboxes: costPer1000({
@@ -123,18 +133,18 @@ export function costScenarios(
       kmsCallsPer1000: (hot.kmsCallsPer1000 ?? 0) + 200,
       dynamoReadsPerMessage: hot.dynamoReadsPerMessage + 0.1,
     }),
+    // Unmeasured, each extra receive costs a limits read and write and a visibility change.
     microsoftBurst: costPer1000({
       ...hot,
       receivesPerMessage: burst.receivesPerMessage,
-      visibilityChangesPerMessage: burst.receivesPerMessage - 1,
-      // Each extra receive: a limits read and write. Measured, every call a sent message cost besides its
-      // reads is priced as a DynamoDB write, the dearest kind (its SNS and SQS calls are also priced
-      // above: an overestimate).
-      dynamoReadsPerMessage: hot.dynamoReadsPerMessage + burst.receivesPerMessage - 1,
-      dynamoWritesPerMessage: Math.max(
-        hot.dynamoWritesPerMessage + burst.receivesPerMessage - 1,
-        (burst.awsCallsPerMessage ?? 0) - hot.dynamoReadsPerMessage - burst.receivesPerMessage + 1,
-      ),
+      visibilityChangesPerMessage: burst.visibilityChangesPerMessage ?? burst.receivesPerMessage - 1,
+      dynamoReadsPerMessage:
+        burst.dynamoReadsPerMessage ?? hot.dynamoReadsPerMessage + burst.receivesPerMessage - 1,
+      dynamoWritesPerMessage:
+        burst.dynamoWritesPerMessage ?? hot.dynamoWritesPerMessage + burst.receivesPerMessage - 1,
+      ...(burst.invocationsPerMessage === undefined
+        ? {}
+        : { invocationsPerMessage: burst.invocationsPerMessage }),
     }),
     largeMessages: costPer1000({
       ...hot,

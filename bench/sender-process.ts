@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import nodemailer from 'nodemailer';
 import { loadSenderConfig } from '../functions/sender/config.ts';
 import { createSender } from '../functions/sender/create-sender.ts';
+import { DEFAULT_CONNECTIONS } from '../functions/shared/smtp/transports.ts';
 import { lambdaContext } from '../local/event-source/poll.ts';
 import { captureTelemetry } from '../local/world/captured-telemetry.ts';
 import { syntheticRecords } from './synthetic-records.ts';
@@ -47,6 +48,8 @@ if (task.who === 'ours') {
 } else {
   const transporter = nodemailer.createTransport({
     pool: true,
+    // As many connections as ours keeps to a Google mailbox (nodemailer's default is 5).
+    maxConnections: DEFAULT_CONNECTIONS,
     host: '127.0.0.1',
     port: task.smtpPort,
     secure: true,
