@@ -148,6 +148,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     if (typeof context?.getRemainingTimeInMillis === 'function') idempotent.registerContext(context);
     limiter.expect(demandOf(event.Records, deps.producers));
+    idempotent.expect(event.Records.length);
     try {
       return await processPartialResponse(
         event,
@@ -160,7 +161,16 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
         },
       );
     } finally {
-      const unpublished = await outcomes.flush();
+      const [unwritten, unpublished] = await Promise.all([idempotent.settle(), outcomes.flush()]);
+      if (unwritten.completions + unwritten.releases > 0) {
+        // The messages stand; a completion not written lets a later delivery of the same key send again.
+        metrics.addMetric(
+          METRIC.idempotencyWriteFailures,
+          MetricUnit.Count,
+          unwritten.completions + unwritten.releases,
+        );
+        logger.error('idempotency records not written', { ...unwritten });
+      }
       if (unpublished > 0) {
         metrics.addMetric(METRIC.outcomePublishFailures, MetricUnit.Count, unpublished);
         logger.error('outcome events not published', { count: unpublished });

@@ -1,6 +1,6 @@
 /**
  * Bundles one function for Lambda: ESM for Node 24, minified, with a source map, the AWS SDK left to the
- * runtime, and nodemailer and Powertools' JMESPath engine slimmed. Run as a program by the CDK asset's local bundling (which must be
+ * runtime, and nodemailer slimmed. Run as a program by the CDK asset's local bundling (which must be
  * synchronous, while esbuild plugins need its asynchronous API):
  *
  *   node infra/shared/bundle-function.ts functions/sender/handler.ts <output directory>
@@ -8,7 +8,6 @@
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { projectRoot } from './paths.ts';
-import { slimJmespath } from './slim-jmespath.ts';
 import { slimNodemailer } from './slim-nodemailer.ts';
 
 /** Writes `index.mjs` (and its map) for the entry file (relative to the project root) into outputDir. */
@@ -30,7 +29,7 @@ async function bundleFunction(entry: string, outputDir: string): Promise<void> {
     banner: {
       js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
     },
-    plugins: [slimNodemailer, slimJmespath],
+    plugins: [slimNodemailer],
     logLevel: 'warning',
   });
 }

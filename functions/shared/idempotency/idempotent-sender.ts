@@ -1,88 +1,111 @@
 /**
  * Sends each message at most once across SQS redeliveries, retried batches and redrives: a durable
- * record in DynamoDB (Powertools Idempotency) keyed on the producer's `idempotencyKey`, else on the SQS
- * message id the message first had. The window it cannot close: a process that dies between the SMTP
- * server's 250 and the record's COMPLETED write sends again once the in-progress record expires; the
- * repeat carries the same Message-ID (derived from the same key).
+ * record in DynamoDB (send-records.ts) keyed on the producer's `idempotencyKey`, else on the SQS message
+ * id the message first had. Every claim is written before its send and every completion after its 250.
  *
- * A first delivery asks the limits before the claim: a message they pace writes no record (none to put
- * and delete again at every turn of a burst). A delivery that may repeat one (received before,
- * requeued or redriven) is claimed first, as before, so a message already sent is recognized as such
- * whatever its mailbox's state and limits now.
+ * Batched per invocation: the claims of the invocation's records wait for each other and go in one
+ * transaction; completions wait until every claimed send of the invocation has its answer, at most
+ * `completionHoldMs`, and go in one BatchWriteItem (released claims with them).
+ *
+ * The window it cannot close: a process that dies between the SMTP server's 250 and the completion's
+ * write sends again once the in-progress claim expires (at the end of the invocation it was made in);
+ * the repeat carries the same Message-ID (derived from the same key). Holding completions widens that
+ * window from one write to at most `completionHoldMs`; a timer flushes them before the invocation's
+ * deadline, so a timeout does not widen it.
+ *
+ * A first delivery asks the limits before the claim: a message they pace writes no record. A delivery
+ * that may repeat one (received before, requeued or redriven) is claimed first, so a message already
+ * sent is recognized as such whatever its mailbox's state and limits now.
  */
-import {
-  IdempotencyAlreadyInProgressError,
-  IdempotencyConfig,
-  IdempotencyValidationError,
-  makeIdempotent,
-} from '@aws-lambda-powertools/idempotency';
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { findMailerError, MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import type { MailMessage } from '../message/schema.ts';
 import type { Admitted, MessageSender, SentMessage } from '../smtp/message-sender.ts';
+import { type Claim, type ClaimResult, SendRecords } from './send-records.ts';
 
 /** Longer than a message can live: 14 days in the queue, then 14 in the dead-letter queue before a redrive. */
 export const IDEMPOTENCY_EXPIRY_SECONDS = 30 * 24 * 3600;
+/** Without an invocation context, a claim is in progress for Lambda's longest timeout. */
+const DEFAULT_IN_PROGRESS_MS = 15 * 60_000;
+/** Claims wait for the other records of their invocation while more come within this, */
+const CLAIM_QUIET_MS = 20;
+/** and at most this long in all. */
+const CLAIM_WAIT_MS = 200;
+/** Completions still held this long before the invocation's deadline are written then. */
+const DEADLINE_MARGIN_MS = 1_000;
 
 export interface SendOutcome extends SentMessage {
   /** The message had been sent before: this delivery was suppressed. */
   readonly duplicate?: boolean;
 }
 
-interface SendRequest {
+export interface IdempotencyOptions {
+  readonly dynamodb: DynamoDBClient;
+  readonly tableName: string;
+  readonly expiresAfterSeconds?: number;
+  /** @default 500 ms: how long a completion may wait for the rest of its invocation's sends */
+  readonly completionHoldMs?: number;
+}
+
+/** What the records of an invocation could not write: reported, the messages are sent regardless. */
+export interface Unwritten {
+  readonly completions: number;
+  readonly releases: number;
+  readonly errorName?: string;
+}
+
+interface Completion {
   readonly key: string;
-  /** Hash of the message: reusing a key for another message is an error, not a silent skip. */
   readonly fingerprint: string;
-  /** This call's own entry in #pending (neither hashed nor stored by the idempotency layer). */
-  readonly ticket: number;
+  readonly response: SentMessage;
 }
 
 export class IdempotentSender {
-  readonly #config: IdempotencyConfig;
   readonly #sender: Pick<MessageSender, 'admit' | 'deliver'>;
-  readonly #send: (request: SendRequest) => Promise<SendOutcome>;
-  /**
-   * What each call sends, by its ticket; kept out of the request, which the idempotency layer reads (the
-   * admitted mailbox holds its credentials). Records of a batch run in parallel, so two may carry one key.
-   */
-  readonly #pending = new Map<number, { message: MailMessage; admitted?: Admitted }>();
-  #tickets = 0;
+  readonly #records: SendRecords;
+  readonly #holdMs: number;
+  #claims: { claim: Claim; resolve: (result: ClaimResult) => void }[] = [];
+  #completions: Completion[] = [];
+  #releases: string[] = [];
+  /** Claimed sends without their answer yet. */
+  #inFlight = 0;
+  /** Records of the invocation that have neither claimed nor left without a claim. */
+  #undecided = 0;
+  #claimTimer?: NodeJS.Timeout;
+  #claimsSince?: number;
+  #inProgressUntil?: number;
+  #holdTimer?: NodeJS.Timeout;
+  #deadlineTimer?: NodeJS.Timeout;
+  #writes: Promise<unknown>[] = [];
+  #unwritten: { completions: number; releases: number; errorName?: string } = { completions: 0, releases: 0 };
 
-  constructor(
-    sender: Pick<MessageSender, 'admit' | 'deliver'>,
-    options: { dynamodb: DynamoDBClient; tableName: string; expiresAfterSeconds?: number },
-  ) {
+  constructor(sender: Pick<MessageSender, 'admit' | 'deliver'>, options: IdempotencyOptions) {
     this.#sender = sender;
-    this.#config = new IdempotencyConfig({
-      eventKeyJmesPath: 'key',
-      payloadValidationJmesPath: 'fingerprint',
-      expiresAfterSeconds: options.expiresAfterSeconds ?? IDEMPOTENCY_EXPIRY_SECONDS,
-      responseHook: (response) => ({ ...(response as object), duplicate: true }),
-    });
-    this.#send = makeIdempotent(
-      async (request: SendRequest): Promise<SendOutcome> => {
-        const pending = this.#pending.get(request.ticket);
-        if (!pending) throw new MailerError('INTERNAL', 'a claimed message without its send', {});
-        const admitted = pending.admitted ?? (await sender.admit(pending.message));
-        return sender.deliver(admitted, pending.message, request.key);
-      },
-      {
-        persistenceStore: new DynamoDBPersistenceLayer({
-          tableName: options.tableName,
-          awsSdkV3Client: options.dynamodb,
-        }),
-        config: this.#config,
-        keyPrefix: 'send',
-      },
+    this.#records = new SendRecords(
+      options.dynamodb,
+      options.tableName,
+      options.expiresAfterSeconds ?? IDEMPOTENCY_EXPIRY_SECONDS,
     );
+    this.#holdMs = options.completionHoldMs ?? 500;
   }
 
-  /** An in-progress record expires with the invocation, so a send cut short by a crash can be retried. */
+  /**
+   * How many records the invocation holds: their claims wait for each other (a record that never asks
+   * to send, one that does not parse, costs the others CLAIM_QUIET_MS).
+   */
+  expect(records: number): void {
+    this.#undecided = records;
+  }
+
+  /** A claim is in progress until the invocation's deadline, so a send cut short by a crash can be retried. */
   registerContext(context: Context): void {
-    this.#config.registerLambdaContext(context);
+    const remaining = context.getRemainingTimeInMillis();
+    this.#inProgressUntil = Date.now() + remaining;
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = setTimeout(() => this.#flush(), Math.max(0, remaining - DEADLINE_MARGIN_MS));
+    this.#deadlineTimer.unref();
   }
 
   /**
@@ -96,34 +119,139 @@ export class IdempotentSender {
     body: string,
     options: { claimFirst?: boolean } = {},
   ): Promise<SendOutcome> {
-    const ticket = ++this.#tickets;
-    const admitted = options.claimFirst ? undefined : await this.#sender.admit(message);
-    this.#pending.set(ticket, { message, ...(admitted ? { admitted } : {}) });
+    const fingerprint = sha256(body);
+    let admitted: Admitted | undefined;
     try {
-      return await this.#send({ key, fingerprint: sha256(body), ticket });
+      admitted = options.claimFirst ? undefined : await this.#sender.admit(message);
     } catch (error) {
-      const ours = findMailerError(error);
-      if (ours) throw ours;
-      if (error instanceof IdempotencyAlreadyInProgressError) {
-        throw new MailerError(
-          'SEND_IN_PROGRESS',
-          'another delivery of this message is being sent right now',
-          { key },
-        );
-      }
-      if (error instanceof IdempotencyValidationError) {
-        throw new MailerError('MESSAGE_INVALID', 'idempotencyKey was already used for a different message', {
-          key,
-        });
-      }
-      const cause = (error as { cause?: Error }).cause;
+      this.#decided();
+      throw error;
+    }
+    const found = await this.#claim({ key, fingerprint });
+    if (found.status !== 'claimed') return refused(found, key);
+    this.#inFlight++;
+    let sent: SentMessage;
+    try {
+      sent = await this.#sender.deliver(admitted ?? (await this.#sender.admit(message)), message, key);
+      this.#completions.push({ key, fingerprint, response: sent });
+    } catch (error) {
+      // Not sent: the claim is given up so a retry can send it.
+      this.#releases.push(key);
+      throw findMailerError(error) ?? error;
+    } finally {
+      this.#inFlight--;
+      this.#afterSend();
+    }
+    return sent;
+  }
+
+  /**
+   * Writes what the invocation still holds; the handler awaits it before it answers, so no completion
+   * outlives its invocation. @returns what could not be written, then forgets it
+   */
+  async settle(): Promise<Unwritten> {
+    this.#flush();
+    while (this.#writes.length > 0) await Promise.all(this.#writes.splice(0));
+    clearTimeout(this.#deadlineTimer);
+    const unwritten = this.#unwritten;
+    this.#unwritten = { completions: 0, releases: 0 };
+    this.#inProgressUntil = undefined;
+    return unwritten;
+  }
+
+  /** Claims wait for the rest of the invocation's records (20 ms after the last, 200 ms in all) to share a transaction. */
+  #claim(claim: Claim): Promise<ClaimResult> {
+    return new Promise((resolve) => {
+      this.#claims.push({ claim, resolve });
+      this.#decided();
+    });
+  }
+
+  /** A record claimed, or left before it could (paced, refused): the claims wait for one fewer. */
+  #decided(): void {
+    this.#undecided = Math.max(0, this.#undecided - 1);
+    if (this.#claims.length === 0) return;
+    if (this.#undecided === 0) {
+      setImmediate(() => this.#claimWaiting());
+      return;
+    }
+    // Waits while claims keep coming (a cold instance admits its batch over tens of ms), within a bound.
+    this.#claimsSince ??= Date.now();
+    clearTimeout(this.#claimTimer);
+    const wait = Math.min(CLAIM_QUIET_MS, this.#claimsSince + CLAIM_WAIT_MS - Date.now());
+    this.#claimTimer = setTimeout(() => this.#claimWaiting(), Math.max(0, wait));
+  }
+
+  async #claimWaiting(): Promise<void> {
+    clearTimeout(this.#claimTimer);
+    this.#claimTimer = undefined;
+    this.#claimsSince = undefined;
+    const waiting = this.#claims.splice(0);
+    if (waiting.length === 0) return;
+    const until = this.#inProgressUntil ?? Date.now() + DEFAULT_IN_PROGRESS_MS;
+    // SendRecords.claim settles every claim (a failed write is a result), so it never rejects.
+    const results = await this.#records.claim(
+      waiting.map(({ claim }) => claim),
+      until,
+    );
+    for (const [index, { resolve }] of waiting.entries()) resolve(results[index] as ClaimResult);
+  }
+
+  #afterSend(): void {
+    if (this.#inFlight === 0) {
+      this.#flush();
+      return;
+    }
+    this.#holdTimer ??= setTimeout(() => this.#flush(), this.#holdMs);
+  }
+
+  #flush(): void {
+    clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    const completions = this.#completions.splice(0);
+    const releases = this.#releases.splice(0);
+    if (completions.length > 0) {
+      this.#track(
+        this.#records.complete(
+          completions.map(({ key, fingerprint, response }) => ({
+            key,
+            fingerprint,
+            response: response as unknown as Record<string, string | number>,
+          })),
+        ),
+        'completions',
+      );
+    }
+    if (releases.length > 0) this.#track(this.#records.release(releases), 'releases');
+  }
+
+  #track(write: Promise<{ failed: number; errorName?: string }>, kind: 'completions' | 'releases'): void {
+    this.#writes.push(
+      write.then(({ failed, errorName }) => {
+        if (failed === 0) return;
+        this.#unwritten[kind] += failed;
+        this.#unwritten.errorName ??= errorName;
+      }),
+    );
+  }
+}
+
+function refused(found: Exclude<ClaimResult, { status: 'claimed' }>, key: string): SendOutcome {
+  switch (found.status) {
+    case 'completed':
+      return { ...(found.response as unknown as SentMessage), duplicate: true };
+    case 'in-progress':
+      throw new MailerError('SEND_IN_PROGRESS', 'another delivery of this message is being sent right now', {
+        key,
+      });
+    case 'mismatch':
+      throw new MailerError('MESSAGE_INVALID', 'idempotencyKey was already used for a different message', {
+        key,
+      });
+    case 'failed':
       throw new MailerError('IDEMPOTENCY_STORE_UNAVAILABLE', 'the idempotency store failed', {
         key,
-        errorName: (error as Error).name,
-        cause: cause?.name,
+        errorName: found.errorName,
       });
-    } finally {
-      this.#pending.delete(ticket);
-    }
   }
 }

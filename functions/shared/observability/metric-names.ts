@@ -22,6 +22,8 @@ export const METRIC = {
   refreshTokensRotated: 'RefreshTokensRotated',
   refreshTokenWriteFailures: 'RefreshTokenWriteFailures',
   outcomePublishFailures: 'OutcomePublishFailures',
+  /** Completions (or released claims) of sent messages the idempotency store did not take. */
+  idempotencyWriteFailures: 'IdempotencyWriteFailures',
   connectsStarted: 'ConnectsStarted',
   connectsFailed: 'ConnectsFailed',
   mailboxesConnected: 'MailboxesConnected',

@@ -144,7 +144,7 @@ describe('sender: provider limits across instances', () => {
     assert.ok(starts.at(-1)! - starts[0]! >= (total - 1) * 1005 * 0.85);
   });
 
-  it('asks the limits before claiming a message: one the limits pace writes no idempotency record, and a batch of a Google mailbox reads and writes its limits once', async () => {
+  it('asks the limits before claiming a message: one the limits pace writes no idempotency record, and a batch of a Google mailbox reads and writes its limits once, claims in one transaction and completes in one batch write', async () => {
     const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
     await setMailboxLimits(secretName, { messagesPerMinute: 1 });
     await harness.connectMailbox('hot@example.com', 'google');
@@ -173,7 +173,13 @@ describe('sender: provider limits across instances', () => {
       eventSource: 'aws:sqs',
       eventSourceARN: hot.queues.queueArn,
     }));
+    const idempotencyCalls = () =>
+      ['TransactWriteItems', 'BatchWriteItem'].map(
+        (operation) => proxy.calls.get(`DynamoDB_20120810.${operation}`) ?? 0,
+      );
+    const beforeHot = idempotencyCalls();
     const response = await hot.handler({ Records: batch } as unknown as SQSEvent, lambdaContext(60_000));
+    const [claims, completions] = idempotencyCalls().map((count, index) => count - beforeHot[index]!);
     // Each write of a mailbox's limits moves its version on by one.
     const { Item } = await dynamodb.send(
       new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: 'limits#hot@example.com' } } }),
@@ -190,6 +196,11 @@ describe('sender: provider limits across instances', () => {
     assert.deepEqual(response.batchItemFailures, []);
     assert.equal(harness.smtp.google.messages.length, 10);
     assert.equal(Item?.version?.N, '1', 'one write of its limits for the batch of ten');
+    assert.deepEqual(
+      [claims, completions],
+      [1, 1],
+      'the ten claimed in one transaction, completed in one batch write',
+    );
     dynamodb.destroy();
     await proxy.stop();
   });

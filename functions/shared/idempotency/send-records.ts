@@ -1,0 +1,265 @@
+/**
+ * The idempotency records of sent messages in DynamoDB, batched per invocation: the claims of a batch in
+ * one TransactWriteItems (the only batched write DynamoDB conditions), completions and releases in one
+ * BatchWriteItem. The item format is Powertools Idempotency's (`send#` + MD5 of the key, `status`,
+ * `expiration`, `in_progress_expiration`, `validation`, `data`), so records written by earlier versions
+ * are honoured after an upgrade and the other way round.
+ */
+
+import { createHash } from 'node:crypto';
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  type CancellationReason,
+  type DynamoDBClient,
+  TransactWriteItemsCommand,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { awsErrorName } from '../aws/error-name.ts';
+
+/** A delivery asking to send the message under `key`. */
+export interface Claim {
+  readonly key: string;
+  /** Hash of the message: a key reused for another message is refused, not silently skipped. */
+  readonly fingerprint: string;
+}
+
+/** What a claim found. */
+export type ClaimResult =
+  | { readonly status: 'claimed' }
+  | { readonly status: 'completed'; readonly response: Record<string, string | number> }
+  | { readonly status: 'in-progress' }
+  | { readonly status: 'mismatch' }
+  | { readonly status: 'failed'; readonly errorName: string };
+
+/** Transactions hold at most 100 items; BatchWriteItem 25. */
+const MAX_TRANSACTION_ITEMS = 100;
+const MAX_BATCH_WRITE_ITEMS = 25;
+/** Unprocessed batch writes are retried this many times with a short backoff before they are reported. */
+const BATCH_WRITE_ATTEMPTS = 4;
+const KEY_PREFIX = 'send';
+
+/** Powertools' names for the record's attributes. */
+const ATTRIBUTE = {
+  key: 'id',
+  status: 'status',
+  expiration: 'expiration',
+  inProgressExpiration: 'in_progress_expiration',
+  validation: 'validation',
+  data: 'data',
+} as const;
+
+const md5 = (value: string) => createHash('md5').update(JSON.stringify(value)).digest('base64');
+
+export class SendRecords {
+  readonly #dynamodb: DynamoDBClient;
+  readonly #tableName: string;
+  readonly #expiresAfterSeconds: number;
+
+  constructor(dynamodb: DynamoDBClient, tableName: string, expiresAfterSeconds: number) {
+    this.#dynamodb = dynamodb;
+    this.#tableName = tableName;
+    this.#expiresAfterSeconds = expiresAfterSeconds;
+  }
+
+  /**
+   * Claims every key of `claims` that no record holds (or whose record expired, or whose in-progress
+   * claim outlived its invocation), in as few transactions as DynamoDB allows. A transaction is all or
+   * nothing: when some claims fail their condition, the rest are claimed again without them.
+   * Two claims of one key in the same call: the first is claimed, the second finds it in progress.
+   *
+   * @param inProgressUntil epoch ms after which a claim whose completion never came may be taken again
+   */
+  async claim(claims: readonly Claim[], inProgressUntil: number): Promise<ClaimResult[]> {
+    const results: ClaimResult[] = new Array(claims.length);
+    const seen = new Set<string>();
+    let open: number[] = [];
+    claims.forEach((claim, index) => {
+      if (seen.has(claim.key)) results[index] = { status: 'in-progress' };
+      else open.push(index);
+      seen.add(claim.key);
+    });
+    // Each round settles at least one claim (its condition failed, or the whole transaction did).
+    while (open.length > 0) {
+      const chunk = open.slice(0, MAX_TRANSACTION_ITEMS);
+      const retry = await this.#claimChunk(
+        chunk.map((index) => claims[index] as Claim),
+        inProgressUntil,
+      ).then(
+        (reasons) => this.#settle(chunk, reasons, claims, results),
+        (error: unknown) => {
+          for (const index of chunk)
+            results[index] = { status: 'failed', errorName: awsErrorName(error) ?? 'Error' };
+          return [];
+        },
+      );
+      open = [...retry, ...open.slice(MAX_TRANSACTION_ITEMS)];
+    }
+    return results;
+  }
+
+  /** Records each sent message as completed with its response, for the deliveries that come after. */
+  complete(
+    entries: readonly { key: string; fingerprint: string; response: Record<string, string | number> }[],
+  ) {
+    const expiration = String(Math.round(Date.now() / 1000 + this.#expiresAfterSeconds));
+    return this.#batchWrite(
+      entries.map(({ key, fingerprint, response }) => ({
+        PutRequest: {
+          Item: {
+            [ATTRIBUTE.key]: { S: recordId(key) },
+            [ATTRIBUTE.status]: { S: 'COMPLETED' },
+            [ATTRIBUTE.expiration]: { N: expiration },
+            [ATTRIBUTE.validation]: { S: md5(fingerprint) },
+            [ATTRIBUTE.data]: { M: marshallFlat(response) },
+          },
+        },
+      })),
+    );
+  }
+
+  /** Gives up claims whose send failed before the server took the message, so a retry can claim again. */
+  release(keys: readonly string[]) {
+    return this.#batchWrite(
+      keys.map((key) => ({ DeleteRequest: { Key: { [ATTRIBUTE.key]: { S: recordId(key) } } } })),
+    );
+  }
+
+  /** @returns the cancellation reasons, or none when every claim was written */
+  async #claimChunk(
+    claims: readonly Claim[],
+    inProgressUntil: number,
+  ): Promise<CancellationReason[] | undefined> {
+    const now = Date.now();
+    const expiration = { N: String(Math.round(now / 1000 + this.#expiresAfterSeconds)) };
+    try {
+      await this.#dynamodb.send(
+        new TransactWriteItemsCommand({
+          TransactItems: claims.map(({ key, fingerprint }) => ({
+            Put: {
+              TableName: this.#tableName,
+              Item: {
+                [ATTRIBUTE.key]: { S: recordId(key) },
+                [ATTRIBUTE.status]: { S: 'INPROGRESS' },
+                [ATTRIBUTE.expiration]: expiration,
+                [ATTRIBUTE.inProgressExpiration]: { N: String(inProgressUntil) },
+                [ATTRIBUTE.validation]: { S: md5(fingerprint) },
+              },
+              // Powertools' condition: no record, an expired one, or an in-progress one whose invocation ended.
+              ConditionExpression:
+                'attribute_not_exists(#id) OR #expiry < :now OR ' +
+                '(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)',
+              ExpressionAttributeNames: {
+                '#id': ATTRIBUTE.key,
+                '#expiry': ATTRIBUTE.expiration,
+                '#status': ATTRIBUTE.status,
+                '#in_progress_expiry': ATTRIBUTE.inProgressExpiration,
+              },
+              ExpressionAttributeValues: {
+                ':now': { N: String(now / 1000) },
+                ':now_in_millis': { N: String(now) },
+                ':inprogress': { S: 'INPROGRESS' },
+              },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            },
+          })),
+        }),
+      );
+      return undefined;
+    } catch (error) {
+      const reasons = (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons;
+      if (awsErrorName(error) === 'TransactionCanceledException' && reasons?.length === claims.length)
+        return reasons;
+      throw error;
+    }
+  }
+
+  /** Settles the claims a transaction decided; @returns the indexes to claim again */
+  #settle(
+    chunk: readonly number[],
+    reasons: readonly CancellationReason[] | undefined,
+    claims: readonly Claim[],
+    results: ClaimResult[],
+  ): number[] {
+    if (!reasons) {
+      for (const index of chunk) results[index] = { status: 'claimed' };
+      return [];
+    }
+    const retry: number[] = [];
+    chunk.forEach((index, position) => {
+      const reason = reasons[position] as CancellationReason;
+      const claim = claims[index] as Claim;
+      switch (reason.Code) {
+        case 'None':
+        case undefined:
+          retry.push(index);
+          return;
+        case 'ConditionalCheckFailed':
+          results[index] = existing(reason.Item, claim);
+          return;
+        // Another transaction is writing this very record: another delivery of the message is claiming it.
+        case 'TransactionConflict':
+          results[index] = { status: 'in-progress' };
+          return;
+        default:
+          results[index] = { status: 'failed', errorName: reason.Code };
+      }
+    });
+    return retry;
+  }
+
+  async #batchWrite(requests: WriteRequest[]): Promise<{ failed: number; errorName?: string }> {
+    let failed = 0;
+    let errorName: string | undefined;
+    for (let start = 0; start < requests.length; start += MAX_BATCH_WRITE_ITEMS) {
+      let pending = requests.slice(start, start + MAX_BATCH_WRITE_ITEMS);
+      for (let attempt = 1; pending.length > 0 && attempt <= BATCH_WRITE_ATTEMPTS; attempt++) {
+        if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+        try {
+          const answer = await this.#dynamodb.send(
+            new BatchWriteItemCommand({ RequestItems: { [this.#tableName]: pending } }),
+          );
+          pending = answer.UnprocessedItems?.[this.#tableName] ?? [];
+        } catch (error) {
+          errorName = awsErrorName(error);
+        }
+      }
+      failed += pending.length;
+    }
+    return { failed, ...(errorName && failed > 0 ? { errorName } : {}) };
+  }
+}
+
+/** What a record that refused the claim holds. */
+function existing(item: Record<string, AttributeValue> | undefined, claim: Claim): ClaimResult {
+  // Only a record that vanished between the condition and the read leaves no item: claim it next time.
+  if (!item) return { status: 'in-progress' };
+  if (item[ATTRIBUTE.validation]?.S !== md5(claim.fingerprint)) return { status: 'mismatch' };
+  if (item[ATTRIBUTE.status]?.S === 'COMPLETED') {
+    return { status: 'completed', response: unmarshallFlat(item[ATTRIBUTE.data]?.M ?? {}) };
+  }
+  return { status: 'in-progress' };
+}
+
+const recordId = (key: string) => `${KEY_PREFIX}#${md5(key)}`;
+
+/** The stored response is flat: strings and numbers (Powertools stores it as a map the same way). */
+function marshallFlat(value: Record<string, string | number>): Record<string, AttributeValue> {
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, field]) => field !== undefined)
+      .map(([name, field]) => [
+        name,
+        typeof field === 'number' ? { N: String(field) } : { S: String(field) },
+      ]),
+  );
+}
+
+function unmarshallFlat(map: Record<string, AttributeValue>): Record<string, string | number> {
+  const value: Record<string, string | number> = {};
+  for (const [name, field] of Object.entries(map)) {
+    if (field.N !== undefined) value[name] = Number(field.N);
+    else if (field.S !== undefined) value[name] = field.S;
+  }
+  return value;
+}

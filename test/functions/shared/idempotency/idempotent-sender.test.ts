@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { MailerError } from '../../../../functions/shared/errors.ts';
+import { IdempotentSender } from '../../../../functions/shared/idempotency/idempotent-sender.ts';
+import type { MailMessage } from '../../../../functions/shared/message/schema.ts';
+import type {
+  Admitted,
+  MessageSender,
+  SentMessage,
+} from '../../../../functions/shared/smtp/message-sender.ts';
+import { lambdaContext } from '../../../../local/event-source/poll.ts';
+import { type FaultProxy, startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
+import { SENDING_TABLE } from '../../../../local/world/index.ts';
+import { aMessage } from '../../../harness/factories.ts';
+import { useHarness } from '../../../harness/lifecycle.ts';
+
+/**
+ * The SMTP side stands in here (this file is about when the records are written): each delivery waits
+ * for the test to answer it, as a server answering DATA would.
+ */
+class ScriptedDeliveries implements Pick<MessageSender, 'admit' | 'deliver'> {
+  readonly waiting = new Map<string, { answer: () => void; fail: (error: Error) => void }>();
+  refuseAdmission?: MailerError;
+
+  async admit(message: MailMessage): Promise<Admitted> {
+    if (this.refuseAdmission) throw this.refuseAdmission;
+    return { mailbox: String(message.from) } as unknown as Admitted;
+  }
+
+  deliver(_admitted: Admitted, _message: MailMessage, key: string): Promise<SentMessage> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(key, {
+        answer: () =>
+          resolve({
+            mailbox: 'ops@example.com',
+            provider: 'google',
+            messageId: `<${key}@x>`,
+            response: '250 OK',
+            accepted: 1,
+            rejected: 0,
+          }),
+        fail: reject,
+      });
+    });
+  }
+
+  /** Answers the delivery of `key` once it has started. */
+  async answer(key: string, failure?: Error): Promise<void> {
+    while (!this.waiting.has(key)) await sleep(2);
+    const delivery = this.waiting.get(key)!;
+    this.waiting.delete(key);
+    if (failure) delivery.fail(failure);
+    else delivery.answer();
+  }
+}
+
+describe('Class: IdempotentSender', () => {
+  const { harness } = useHarness();
+  let proxy: FaultProxy;
+  let dynamodb: DynamoDBClient;
+  let deliveries: ScriptedDeliveries;
+  const calls = (operation: string) => proxy.calls.get(`DynamoDB_20120810.${operation}`) ?? 0;
+  const statusOf = async (key: string) => {
+    const { createHash } = await import('node:crypto');
+    const id = `send#${createHash('md5').update(JSON.stringify(key)).digest('base64')}`;
+    const { Item } = await dynamodb.send(
+      new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: id } }, ConsistentRead: true }),
+    );
+    return Item?.status?.S;
+  };
+  const send = (sender: IdempotentSender, key: string) =>
+    sender.send(aMessage({ subject: key }), key, JSON.stringify({ key }));
+
+  beforeEach(async () => {
+    await proxy?.stop();
+    dynamodb?.destroy();
+    proxy = await startFaultProxy(harness.moto.endpoint);
+    dynamodb = new DynamoDBClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
+    deliveries = new ScriptedDeliveries();
+  });
+
+  it('claims the records of an invocation in one transaction and completes them in one write after the last answer', async () => {
+    const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
+    sender.expect(3);
+    const sends = ['a', 'b', 'c'].map((key) => send(sender, key));
+    await deliveries.answer('a');
+    await sleep(60);
+    assert.equal(await statusOf('a'), 'INPROGRESS', 'held while the others are being sent');
+    await deliveries.answer('b');
+    await deliveries.answer('c');
+    const outcomes = await Promise.all(sends);
+    assert.deepEqual(await sender.settle(), { completions: 0, releases: 0 });
+
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.response),
+      ['250 OK', '250 OK', '250 OK'],
+    );
+    assert.deepEqual([calls('TransactWriteItems'), calls('BatchWriteItem')], [1, 1]);
+    assert.deepEqual(await Promise.all(['a', 'b', 'c'].map(statusOf)), [
+      'COMPLETED',
+      'COMPLETED',
+      'COMPLETED',
+    ]);
+  });
+
+  it('writes a completion after at most its hold when another send of the invocation is slow', async () => {
+    const sender = new IdempotentSender(deliveries, {
+      dynamodb,
+      tableName: SENDING_TABLE,
+      completionHoldMs: 100,
+    });
+    sender.expect(2);
+    const fast = send(sender, 'fast');
+    const slow = send(sender, 'slow');
+    await deliveries.answer('fast');
+    await fast;
+    await sleep(300);
+    assert.equal(await statusOf('fast'), 'COMPLETED');
+    assert.equal(await statusOf('slow'), 'INPROGRESS');
+    await deliveries.answer('slow');
+    await slow;
+    await sender.settle();
+    assert.equal(await statusOf('slow'), 'COMPLETED');
+  });
+
+  it('writes held completions before the invocation times out, however long the hold', async () => {
+    const sender = new IdempotentSender(deliveries, {
+      dynamodb,
+      tableName: SENDING_TABLE,
+      completionHoldMs: 60_000,
+    });
+    sender.registerContext(lambdaContext(1_400));
+    sender.expect(2);
+    const sent = send(sender, 'sent');
+    void send(sender, 'stuck').catch(() => undefined);
+    await deliveries.answer('sent');
+    await sent;
+    await sleep(800);
+    assert.equal(await statusOf('sent'), 'COMPLETED', 'written a second before the deadline');
+    await deliveries.answer('stuck', new Error('socket closed'));
+    await sender.settle();
+  });
+
+  it('gives up the claim of a message that was not sent, so its retry sends it once', async () => {
+    const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
+    const failed = send(sender, 'retried');
+    await deliveries.answer('retried', new MailerError('CONNECTION_FAILED', 'connection refused', {}));
+    await assert.rejects(failed, { code: 'CONNECTION_FAILED' });
+    await sender.settle();
+    assert.equal(await statusOf('retried'), undefined);
+
+    const retry = send(sender, 'retried');
+    await deliveries.answer('retried');
+    assert.equal((await retry).duplicate, undefined);
+    await sender.settle();
+    assert.equal((await send(sender, 'retried')).duplicate, true, 'the next delivery is a duplicate');
+  });
+
+  it('writes no record for a message the limits pace', async () => {
+    const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
+    deliveries.refuseAdmission = new MailerError('MAILBOX_PACED', 'paced', {});
+    await assert.rejects(send(sender, 'paced'), { code: 'MAILBOX_PACED' });
+    await sender.settle();
+    assert.deepEqual([calls('TransactWriteItems'), calls('BatchWriteItem')], [0, 0]);
+    assert.equal(await statusOf('paced'), undefined);
+  });
+
+  it('refuses a second delivery while the first is being sent, and a key reused for another message', async () => {
+    const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
+    const first = send(sender, 'once');
+    while (!deliveries.waiting.has('once')) await sleep(2);
+    await assert.rejects(send(sender, 'once'), { code: 'SEND_IN_PROGRESS' });
+    await deliveries.answer('once');
+    await first;
+    await sender.settle();
+    await assert.rejects(sender.send(aMessage(), 'once', 'another body'), { code: 'MESSAGE_INVALID' });
+  });
+
+  it('reports completions the store did not take, and an unavailable store as a retryable failure before any send', async () => {
+    const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
+    const sent = send(sender, 'kept');
+    await deliveries.answer('kept');
+    proxy.failNext.set('DynamoDB_20120810.BatchWriteItem', 4);
+    await sent;
+    assert.deepEqual(await sender.settle(), {
+      completions: 1,
+      releases: 0,
+      errorName: 'ThrottlingException',
+    });
+
+    proxy.failNext.set('DynamoDB_20120810.TransactWriteItems', 1);
+    await assert.rejects(send(sender, 'unclaimed'), { code: 'IDEMPOTENCY_STORE_UNAVAILABLE' });
+    assert.equal(deliveries.waiting.size, 0, 'nothing sent without its claim');
+  });
+});

@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { SendRecords } from '../../../../functions/shared/idempotency/send-records.ts';
+import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
+import { SENDING_TABLE } from '../../../../local/world/index.ts';
+import { useHarness } from '../../../harness/lifecycle.ts';
+
+/** What Powertools Idempotency (keyPrefix `send`, MD5) wrote for key `order-1` and fingerprint `fp-1`. */
+const POWERTOOLS_ID = 'send#cpBAgW9zMMTLMfVKVvWaew==';
+const POWERTOOLS_VALIDATION = 'WXXWdTMH6FTAUXOidkOqnw==';
+
+const THIRTY_DAYS = 30 * 24 * 3600;
+const RESPONSE = {
+  mailbox: 'ops@example.com',
+  provider: 'google',
+  messageId: '<m@x>',
+  response: '250 OK',
+  accepted: 2,
+  rejected: 0,
+};
+
+describe('Class: SendRecords', () => {
+  const { harness } = useHarness();
+  let dynamodb: DynamoDBClient;
+  let records: SendRecords;
+  const later = () => Date.now() + 60_000;
+  const record = async (id: string) =>
+    (
+      await dynamodb.send(
+        new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: id } }, ConsistentRead: true }),
+      )
+    ).Item;
+
+  beforeEach(() => {
+    dynamodb ??= new DynamoDBClient({});
+    records = new SendRecords(dynamodb, SENDING_TABLE, THIRTY_DAYS);
+  });
+
+  it('writes the record Powertools Idempotency wrote, so records from before an upgrade still count', async () => {
+    assert.deepEqual(await records.claim([{ key: 'order-1', fingerprint: 'fp-1' }], later()), [
+      { status: 'claimed' },
+    ]);
+    const claimed = await record(POWERTOOLS_ID);
+    assert.equal(claimed?.status?.S, 'INPROGRESS');
+    assert.equal(claimed?.validation?.S, POWERTOOLS_VALIDATION);
+    assert.ok(Number(claimed?.in_progress_expiration?.N) > Date.now());
+    assert.ok(Math.abs(Number(claimed?.expiration?.N) - (Date.now() / 1000 + THIRTY_DAYS)) < 5);
+
+    await records.complete([{ key: 'order-1', fingerprint: 'fp-1', response: RESPONSE }]);
+    const completed = await record(POWERTOOLS_ID);
+    assert.equal(completed?.status?.S, 'COMPLETED');
+    assert.equal(completed?.in_progress_expiration, undefined);
+    assert.deepEqual(completed?.data?.M?.accepted, { N: '2' });
+  });
+
+  it('finds a message Powertools recorded as sent: a duplicate with its stored response', async () => {
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: SENDING_TABLE,
+        Item: {
+          id: { S: POWERTOOLS_ID },
+          status: { S: 'COMPLETED' },
+          expiration: { N: String(Math.round(Date.now() / 1000) + 3600) },
+          validation: { S: POWERTOOLS_VALIDATION },
+          data: { M: { mailbox: { S: 'ops@example.com' }, response: { S: '250 OK' }, accepted: { N: '1' } } },
+        },
+      }),
+    );
+    assert.deepEqual(await records.claim([{ key: 'order-1', fingerprint: 'fp-1' }], later()), [
+      { status: 'completed', response: { mailbox: 'ops@example.com', response: '250 OK', accepted: 1 } },
+    ]);
+  });
+
+  it('claims the rest of a batch in a second transaction when some of its keys are taken, sent or reused', async () => {
+    await records.claim(
+      [
+        { key: 'sent', fingerprint: 'a' },
+        { key: 'sending', fingerprint: 'b' },
+        { key: 'reused', fingerprint: 'c' },
+      ],
+      later(),
+    );
+    await records.complete([
+      { key: 'sent', fingerprint: 'a', response: RESPONSE },
+      { key: 'reused', fingerprint: 'c', response: RESPONSE },
+    ]);
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const counted = new SendRecords(
+      new DynamoDBClient({ endpoint: proxy.endpoint }),
+      SENDING_TABLE,
+      THIRTY_DAYS,
+    );
+
+    const results = await counted.claim(
+      [
+        { key: 'new-1', fingerprint: 'x' },
+        { key: 'sent', fingerprint: 'a' },
+        { key: 'sending', fingerprint: 'b' },
+        { key: 'reused', fingerprint: 'another message' },
+        { key: 'new-2', fingerprint: 'y' },
+      ],
+      later(),
+    );
+
+    assert.deepEqual(
+      results.map((result) => result.status),
+      ['claimed', 'completed', 'in-progress', 'mismatch', 'claimed'],
+    );
+    assert.equal(
+      proxy.calls.get('DynamoDB_20120810.TransactWriteItems'),
+      2,
+      'the batch, then the batch without the three',
+    );
+    assert.equal((await record('send#' + (await idOf('new-2'))))?.status?.S, 'INPROGRESS');
+    await proxy.stop();
+  });
+
+  it('takes over a claim whose invocation ended without a completion (the crash window), not one still running', async () => {
+    await records.claim([{ key: 'crashed', fingerprint: 'a' }], Date.now() - 1);
+    await records.claim([{ key: 'running', fingerprint: 'b' }], later());
+    const results = await records.claim(
+      [
+        { key: 'crashed', fingerprint: 'a' },
+        { key: 'running', fingerprint: 'b' },
+      ],
+      later(),
+    );
+    assert.deepEqual(
+      results.map((result) => result.status),
+      ['claimed', 'in-progress'],
+    );
+  });
+
+  it('claims a key twice in one call once: the second finds it in progress', async () => {
+    const results = await records.claim(
+      [
+        { key: 'twice', fingerprint: 'a' },
+        { key: 'twice', fingerprint: 'a' },
+      ],
+      later(),
+    );
+    assert.deepEqual(
+      results.map((result) => result.status),
+      ['claimed', 'in-progress'],
+    );
+  });
+
+  it('claims more than a transaction holds in several transactions', async () => {
+    const claims = Array.from({ length: 130 }, (_, index) => ({ key: `bulk-${index}`, fingerprint: 'f' }));
+    const results = await records.claim(claims, later());
+    assert.ok(results.every((result) => result.status === 'claimed'));
+    assert.equal((await record('send#' + (await idOf('bulk-129'))))?.status?.S, 'INPROGRESS');
+  });
+
+  it('releases claims so a retry can claim them again', async () => {
+    await records.claim([{ key: 'failed', fingerprint: 'a' }], later());
+    assert.deepEqual(await records.release(['failed']), { failed: 0 });
+    assert.deepEqual(await records.claim([{ key: 'failed', fingerprint: 'a' }], later()), [
+      { status: 'claimed' },
+    ]);
+  });
+
+  it('reports a store that refuses, claim by claim and write by write, instead of throwing', async () => {
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const client = new DynamoDBClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
+    const failing = new SendRecords(client, SENDING_TABLE, THIRTY_DAYS);
+    proxy.failNext.set('DynamoDB_20120810.TransactWriteItems', 1);
+    proxy.failNext.set('DynamoDB_20120810.BatchWriteItem', 4);
+
+    const claimed = await failing.claim([{ key: 'k1', fingerprint: 'a' }], later());
+    const completed = await failing.complete([{ key: 'k1', fingerprint: 'a', response: RESPONSE }]);
+
+    assert.deepEqual(claimed, [{ status: 'failed', errorName: 'ThrottlingException' }]);
+    assert.deepEqual(completed, { failed: 1, errorName: 'ThrottlingException' });
+    assert.equal(proxy.calls.get('DynamoDB_20120810.BatchWriteItem'), 4, 'retried before giving up');
+    client.destroy();
+    await proxy.stop();
+  });
+});
+
+/** The hashed part of a record id, as Powertools computes it (MD5, base64, of the JSON key). */
+async function idOf(key: string): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  return createHash('md5').update(JSON.stringify(key)).digest('base64');
+}
