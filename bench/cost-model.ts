@@ -33,7 +33,7 @@ export interface CostInputs {
   readonly memoryMb: number;
   readonly batchSize: number;
   readonly secretsManagerCallsPer1000: number;
-  /** Per message: idempotency put and update, limits read and write. */
+  /** DynamoDB write request units per message: idempotency claim (two: a transaction) and completion, limits. */
   readonly dynamoWritesPerMessage: number;
   readonly dynamoReadsPerMessage: number;
   /** KMS requests per 1,000 (a new mailbox's secret, a shared token opened). @default 0 */

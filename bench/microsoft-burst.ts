@@ -41,6 +41,7 @@ export async function measureMicrosoftBurst(harness: World, awsProxy: FaultProxy
     });
   const sentBefore = harness.smtp.microsoft.messages.length;
   const callsBefore = new Map(awsProxy.calls);
+  const writeUnitsBefore = awsProxy.dynamoWriteUnits;
   const started = Date.now();
   const source = startEventSource({
     queueUrl: queues.queueUrl,
@@ -91,5 +92,6 @@ export async function measureMicrosoftBurst(harness: World, awsProxy: FaultProxy
       Object.values(calls).reduce((total, count) => total + count, 0) / Math.max(1, sent.length),
     ),
     awsCallsByOperation: calls,
+    dynamoWriteUnits: awsProxy.dynamoWriteUnits - writeUnitsBefore,
   };
 }

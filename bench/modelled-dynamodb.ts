@@ -1,7 +1,7 @@
 /**
  * DynamoDB for the sender benchmarks at an in-Region latency instead of the Python emulator's own (moto
  * answers in 8 to 28 ms a call here; DynamoDB in a Region in about 5): dynalite (Node, in memory, about
- * 2 ms a call here) behind the quota proxy, which counts the calls, behind a latency proxy that makes
+ * 2 ms a call here; transactions carried out by bench/dynalite-transactions.ts) behind the quota proxy, which counts the calls, behind a latency proxy that makes
  * up the rest of 5 ms a call (dynalite's own time, measured at the start, is part of the 5). The sending and registry tables are created as the stack defines them.
  */
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
@@ -10,6 +10,7 @@ import { createRegistryTable, createStateTable } from '../local/world/aws.ts';
 import { startFaultProxy } from '../local/world/aws-fault-proxy.ts';
 import { REGISTRY_TABLE, SENDING_TABLE } from '../local/world/index.ts';
 import { startLatencyProxy } from '../local/world/latency-proxy.ts';
+import { startDynaliteTransactions } from './dynalite-transactions.ts';
 
 export const MODELLED_DYNAMODB_RTT_MS = 5;
 
@@ -17,7 +18,8 @@ export async function startModelledDynamoDb() {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as { port: number };
-  const counter = await startFaultProxy(`http://127.0.0.1:${port}`);
+  const transactions = await startDynaliteTransactions(port);
+  const counter = await startFaultProxy(`http://127.0.0.1:${transactions.port}`);
   const latency = await startLatencyProxy(Number(new URL(counter.endpoint).port), MODELLED_DYNAMODB_RTT_MS);
   const endpoint = `http://127.0.0.1:${latency.port}`;
   const client = new DynamoDBClient({ endpoint });
@@ -34,15 +36,19 @@ export async function startModelledDynamoDb() {
   direct.destroy();
   latency.rttMs = Math.max(0, MODELLED_DYNAMODB_RTT_MS - ownMs);
   counter.calls.clear();
+  counter.dynamoWriteUnits = 0;
   return {
     endpoint,
     /** What dynalite and the counting hop take of the 5 ms. */
     ownMs,
     /** DynamoDB calls seen, by operation. */
     calls: counter.calls,
+    /** Write request units asked for (see FaultProxy.dynamoWriteUnits). */
+    writeUnits: () => counter.dynamoWriteUnits,
     async stop() {
       await latency.stop();
       await counter.stop();
+      await transactions.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

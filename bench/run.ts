@@ -88,6 +88,8 @@ interface Measured {
   /** Every AWS API call the sender made, per message sent (the fault proxy counts them). */
   awsCallsPerMessage: number;
   awsCallsPerMessageByOperation: Record<string, number>;
+  /** DynamoDB write request units per message (a transaction's items count twice). */
+  dynamoWriteUnitsPerMessage: number;
   peakMemoryMb: number;
 }
 
@@ -96,6 +98,7 @@ function counters() {
     trips: smtpProxy.roundTrips,
     tokens: harness.oauth.google.tokenRequests.length,
     sm: awsProxy.secretsManagerCalls,
+    writeUnits: awsProxy.dynamoWriteUnits + dynamo.writeUnits(),
     aws: new Map(
       [...new Set([...awsProxy.calls.keys(), ...dynamo.calls.keys()])].map((operation) => [
         operation,
@@ -125,6 +128,7 @@ function figures(
     secretsManagerCallsPer1000: round(((after.sm - before.sm) * 1000) / count, 1),
     awsCallsPerMessage: round(sum(Object.values(byOperation)), 3),
     awsCallsPerMessageByOperation: byOperation,
+    dynamoWriteUnitsPerMessage: round((after.writeUnits - before.writeUnits) / count, 3),
     peakMemoryMb,
   };
 }
@@ -521,14 +525,9 @@ const hotInputs = {
   memoryMb: MEMORY_MB,
   batchSize: BATCH,
   secretsManagerCallsPer1000: at10.ours.secretsManagerCallsPer1000,
-  // Measured: DynamoDB writes and reads per message as the proxy counted them (each item under 1 KB:
-  // one request unit; transactions are not used).
-  dynamoWritesPerMessage: dynamoPerMessage(at10.ours, [
-    'PutItem',
-    'UpdateItem',
-    'DeleteItem',
-    'BatchWriteItem',
-  ]),
+  // Measured: DynamoDB write request units (a transaction's items count twice, each item under 1 KB)
+  // and reads per message as the proxies counted them.
+  dynamoWritesPerMessage: at10.ours.dynamoWriteUnitsPerMessage,
   dynamoReadsPerMessage: dynamoPerMessage(at10.ours, ['GetItem', 'Query', 'BatchGetItem']),
 };
 const cost = costPer1000(hotInputs);
@@ -542,11 +541,7 @@ const scenarios = costScenarios(hotInputs, {
   receivesPerMessage: microsoftBurst.receivesPerSentMessage,
   // Each kind of call priced as what it is, as the burst counted them.
   dynamoReadsPerMessage: burstPerMessage(['DynamoDB_20120810.GetItem', 'DynamoDB_20120810.Query']),
-  dynamoWritesPerMessage: burstPerMessage([
-    'DynamoDB_20120810.PutItem',
-    'DynamoDB_20120810.UpdateItem',
-    'DynamoDB_20120810.DeleteItem',
-  ]),
+  dynamoWritesPerMessage: round(microsoftBurst.dynamoWriteUnits / Math.max(1, microsoftBurst.sent), 3),
   visibilityChangesPerMessage: burstPerMessage(['AmazonSQS.ChangeMessageVisibility']),
   invocationsPerMessage: microsoftBurst.invocations / Math.max(1, microsoftBurst.sent),
 });

@@ -55,6 +55,11 @@ export interface FaultProxy {
    * `TrentService.Decrypt`), the rest (SNS's query protocol) as `query`.
    */
   readonly calls: Map<string, number>;
+  /**
+   * DynamoDB write request units asked for, counting each item as under 1 KB: one per Put, Update or
+   * Delete (alone or in a BatchWriteItem), two per item of a transaction (benchmarks price them).
+   */
+  dynamoWriteUnits: number;
   /** Throttle the next this many requests of an operation, by its target (`secretsmanager.UpdateSecretVersionStage`). */
   readonly failNext: Map<string, number>;
   /** Secrets Manager requests throttled for going over AWS's quotas (with `quotas` on). */
@@ -88,6 +93,7 @@ export async function startFaultProxy(
     calls: new Map(),
     failNext: new Map(),
     quotaThrottled: 0,
+    dynamoWriteUnits: 0,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   const server: Server = createServer((incoming, outgoing) => {
@@ -129,9 +135,36 @@ export async function startFaultProxy(
       },
     );
     relay.on('error', () => outgoing.destroy());
+    if (target in BATCHED_WRITES) countWriteUnits(incoming, target, proxy);
+    else if (target in SINGLE_WRITES) proxy.dynamoWriteUnits++;
     incoming.pipe(relay);
   });
   Object.assign(proxy, { endpoint: `http://127.0.0.1:${await listen(server)}` });
   server.keepAliveTimeout = 1000;
   return proxy;
+}
+
+const SINGLE_WRITES = {
+  'DynamoDB_20120810.PutItem': 1,
+  'DynamoDB_20120810.UpdateItem': 1,
+  'DynamoDB_20120810.DeleteItem': 1,
+};
+const BATCHED_WRITES = { 'DynamoDB_20120810.BatchWriteItem': 1, 'DynamoDB_20120810.TransactWriteItems': 2 };
+
+/** Reads the items of a batched write as it passes (units per item: BATCHED_WRITES). */
+function countWriteUnits(incoming: NodeJS.ReadableStream, target: string, proxy: FaultProxy): void {
+  const chunks: Buffer[] = [];
+  incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+  incoming.on('end', () => {
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        RequestItems?: Record<string, unknown[]>;
+        TransactItems?: unknown[];
+      };
+      const items = body.TransactItems?.length ?? Object.values(body.RequestItems ?? {}).flat().length;
+      proxy.dynamoWriteUnits += items * BATCHED_WRITES[target as keyof typeof BATCHED_WRITES];
+    } catch {
+      // Not JSON: the emulator refuses it, and nothing is written.
+    }
+  });
 }
