@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DynamoDBClient, GetItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { startModelledDynamoDb } from '../../bench/modelled-dynamodb.ts';
 import { SendRecords } from '../../functions/shared/idempotency/send-records.ts';
 import { SENDING_TABLE } from '../../local/world/index.ts';
+import { assertCancelledTransactionWritesNothing } from '../harness/transactions.ts';
 
 /** The benchmarks' DynamoDB must answer the sender's transactions as DynamoDB (and moto, in the tests) does. */
 describe('Benchmark DynamoDB: transactions over dynalite', () => {
@@ -57,27 +58,6 @@ describe('Benchmark DynamoDB: transactions over dynalite', () => {
     assert.equal(dynamo.writeUnits() - units, 12);
   });
 
-  it('writes nothing of a cancelled transaction', async () => {
-    const put = (id: string, condition?: string) => ({
-      Put: {
-        TableName: SENDING_TABLE,
-        Item: { id: { S: id } },
-        ...(condition ? { ConditionExpression: condition } : {}),
-      },
-    });
-    await assert.rejects(
-      client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [put('written-then-undone'), put('never', 'attribute_exists(id)')],
-        }),
-      ),
-      (error: Error & { CancellationReasons?: { Code?: string }[] }) =>
-        error.name === 'TransactionCanceledException' &&
-        error.CancellationReasons?.map((reason) => reason.Code).join() === 'None,ConditionalCheckFailed',
-    );
-    const { Item } = await client.send(
-      new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: 'written-then-undone' } } }),
-    );
-    assert.equal(Item, undefined);
-  });
+  it('writes nothing of a cancelled transaction', () =>
+    assertCancelledTransactionWritesNothing(client, SENDING_TABLE));
 });

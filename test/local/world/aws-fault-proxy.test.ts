@@ -46,4 +46,19 @@ describe('local world: the AWS fault proxy with quotas', () => {
 
     assert.equal(count(answers, 'throttled'), 0);
   });
+
+  it('counts DynamoDB write request units: one an item, two an item of a transaction', async () => {
+    const units = proxy.dynamoWriteUnits;
+    const write = (operation: string, body: object) =>
+      fetch(proxy.endpoint, {
+        method: 'POST',
+        headers: { 'x-amz-target': `DynamoDB_20120810.${operation}` },
+        body: JSON.stringify(body),
+      }).then((response) => response.text());
+    await write('PutItem', {});
+    await write('BatchWriteItem', { RequestItems: { a: [{}, {}], b: [{}] } });
+    await write('TransactWriteItems', { TransactItems: [{}, {}] });
+    await write('GetItem', {});
+    assert.equal(proxy.dynamoWriteUnits - units, 1 + 3 + 4);
+  });
 });
