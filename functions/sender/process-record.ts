@@ -47,7 +47,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     deps.producers.authorize(record, addressOf(message.from));
     const key = message.idempotencyKey ?? originalMessageId(record);
     const { duplicate, ...sent } = await deps.sender.send(message, key, record.body, {
-      claimFirst: mayRepeat(record, receiveCount),
+      checkFirst: mayRepeat(record, receiveCount),
     });
     const context = { sqsMessageId: record.messageId, receiveCount, ...sent, metadata: message.metadata };
     deps.outcomes.record({

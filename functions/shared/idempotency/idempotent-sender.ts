@@ -13,9 +13,10 @@
  * window from one write to at most `completionHoldMs`; a timer flushes them before the invocation's
  * deadline, so a timeout does not widen it.
  *
- * A first delivery asks the limits before the claim: a message they pace writes no record. A delivery
- * that may repeat one (received before, requeued or redriven) is claimed first, so a message already
- * sent is recognized as such whatever its mailbox's state and limits now.
+ * The limits are asked before the claim: a message they pace writes no record. A delivery that may
+ * repeat one (received before, requeued or redriven) first reads its record (the batch's in one
+ * consistent BatchGetItem), so a message already sent is recognized as such whatever its mailbox's
+ * state and limits now, and a paced redelivery costs a read, not a claim written and given back.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
@@ -23,7 +24,7 @@ import { findMailerError, MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import type { MailMessage } from '../message/schema.ts';
 import type { Admitted, MessageSender, SentMessage } from '../smtp/message-sender.ts';
-import { type Claim, type ClaimResult, SendRecords } from './send-records.ts';
+import { type Claim, type ClaimResult, type PeekResult, SendRecords } from './send-records.ts';
 
 /** Longer than a message can live: 14 days in the queue, then 14 in the dead-letter queue before a redrive. */
 export const IDEMPOTENCY_EXPIRY_SECONDS = 30 * 24 * 3600;
@@ -67,6 +68,7 @@ export class IdempotentSender {
   readonly #records: SendRecords;
   readonly #holdMs: number;
   #claims: { claim: Claim; resolve: (result: ClaimResult) => void }[] = [];
+  #peeks: { claim: Claim; resolve: (result: PeekResult) => void }[] = [];
   #completions: Completion[] = [];
   #releases: string[] = [];
   /** Claimed sends without their answer yet. */
@@ -111,18 +113,23 @@ export class IdempotentSender {
   /**
    * @param key the idempotency key (producer's key, else the message's first SQS id)
    * @param body the record body, fingerprinted
-   * @param options.claimFirst the delivery may repeat one already sent: claim before asking the limits
+   * @param options.checkFirst the delivery may repeat one already sent: look at its record before
+   *   asking the limits
    */
   async send(
     message: MailMessage,
     key: string,
     body: string,
-    options: { claimFirst?: boolean } = {},
+    options: { checkFirst?: boolean } = {},
   ): Promise<SendOutcome> {
     const fingerprint = sha256(body);
-    let admitted: Admitted | undefined;
+    let admitted: Admitted;
     try {
-      admitted = options.claimFirst ? undefined : await this.#sender.admit(message);
+      if (options.checkFirst) {
+        const seen = await this.#peek({ key, fingerprint });
+        if (seen.status !== 'absent') return refused(seen, key);
+      }
+      admitted = await this.#sender.admit(message);
     } catch (error) {
       this.#decided();
       throw error;
@@ -132,7 +139,7 @@ export class IdempotentSender {
     this.#inFlight++;
     let sent: SentMessage;
     try {
-      sent = await this.#sender.deliver(admitted ?? (await this.#sender.admit(message)), message, key);
+      sent = await this.#sender.deliver(admitted, message, key);
       this.#completions.push({ key, fingerprint, response: sent });
     } catch (error) {
       // Not sent: the claim is given up so a retry can send it.
@@ -164,6 +171,18 @@ export class IdempotentSender {
     return new Promise((resolve) => {
       this.#claims.push({ claim, resolve });
       this.#decided();
+    });
+  }
+
+  /** Looks made in the same turn of the event loop (a batch's redeliveries start together) share one read. */
+  #peek(claim: Claim): Promise<PeekResult> {
+    return new Promise((resolve) => {
+      if (this.#peeks.push({ claim, resolve }) > 1) return;
+      setImmediate(async () => {
+        const waiting = this.#peeks.splice(0);
+        const results = await this.#records.peek(waiting.map(({ claim }) => claim));
+        for (const [index, { resolve }] of waiting.entries()) resolve(results[index] as PeekResult);
+      });
     });
   }
 
@@ -236,7 +255,7 @@ export class IdempotentSender {
   }
 }
 
-function refused(found: Exclude<ClaimResult, { status: 'claimed' }>, key: string): SendOutcome {
+function refused(found: Exclude<PeekResult, { status: 'absent' }>, key: string): SendOutcome {
   switch (found.status) {
     case 'completed':
       return { ...(found.response as unknown as SentMessage), duplicate: true };

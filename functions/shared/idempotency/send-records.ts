@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import {
   type AttributeValue,
+  BatchGetItemCommand,
   BatchWriteItemCommand,
   type CancellationReason,
   type DynamoDBClient,
@@ -24,6 +25,9 @@ export interface Claim {
   readonly fingerprint: string;
 }
 
+/** What a look at the records found: no live record (`absent`), or what a claim would have met. */
+export type PeekResult = Exclude<ClaimResult, { status: 'claimed' }> | { readonly status: 'absent' };
+
 /** What a claim found. */
 export type ClaimResult =
   | { readonly status: 'claimed' }
@@ -32,8 +36,9 @@ export type ClaimResult =
   | { readonly status: 'mismatch' }
   | { readonly status: 'failed'; readonly errorName: string };
 
-/** Transactions hold at most 100 items; BatchWriteItem 25. */
+/** Transactions and BatchGetItem hold at most 100 items; BatchWriteItem 25. */
 const MAX_TRANSACTION_ITEMS = 100;
+const MAX_BATCH_GET_ITEMS = 100;
 const MAX_BATCH_WRITE_ITEMS = 25;
 /** Unprocessed batch writes are retried this many times with a short backoff before they are reported. */
 const BATCH_WRITE_ATTEMPTS = 4;
@@ -96,6 +101,52 @@ export class SendRecords {
       open = [...retry, ...open.slice(MAX_TRANSACTION_ITEMS)];
     }
     return results;
+  }
+
+  /**
+   * Reads the records of `claims` (consistent reads, one BatchGetItem per 100 keys), writing nothing: a
+   * delivery that may repeat a sent message learns so before it asks the limits, for a read's price
+   * instead of a claim given back. A record that expired, or whose claim outlived its invocation, is
+   * `absent`. Only a claim decides: a record written after the read is met by the claim.
+   */
+  async peek(claims: readonly Claim[]): Promise<PeekResult[]> {
+    const keys = [...new Set(claims.map((claim) => recordId(claim.key)))];
+    const found = new Map<string, Record<string, AttributeValue>>();
+    try {
+      for (let start = 0; start < keys.length; start += MAX_BATCH_GET_ITEMS) {
+        let pending = keys
+          .slice(start, start + MAX_BATCH_GET_ITEMS)
+          .map((id) => ({ [ATTRIBUTE.key]: { S: id } }));
+        for (let attempt = 1; pending.length > 0; attempt++) {
+          if (attempt > BATCH_WRITE_ATTEMPTS)
+            throw Object.assign(new Error('unprocessed keys'), { name: 'UnprocessedKeys' });
+          if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+          const answer = await this.#dynamodb.send(
+            new BatchGetItemCommand({
+              RequestItems: { [this.#tableName]: { Keys: pending, ConsistentRead: true } },
+            }),
+          );
+          for (const item of answer.Responses?.[this.#tableName] ?? [])
+            found.set(item[ATTRIBUTE.key]?.S ?? '', item);
+          pending = (answer.UnprocessedKeys?.[this.#tableName]?.Keys ?? []) as typeof pending;
+        }
+      }
+    } catch (error) {
+      return claims.map(() => ({ status: 'failed', errorName: awsErrorName(error) ?? 'Error' }));
+    }
+    const now = Date.now();
+    return claims.map((claim) => {
+      const item = found.get(recordId(claim.key));
+      if (!item || Number(item[ATTRIBUTE.expiration]?.N) < now / 1000) return { status: 'absent' };
+      const inProgressUntil = item[ATTRIBUTE.inProgressExpiration]?.N;
+      if (
+        item[ATTRIBUTE.status]?.S === 'INPROGRESS' &&
+        inProgressUntil !== undefined &&
+        Number(inProgressUntil) < now
+      )
+        return { status: 'absent' };
+      return existing(item, claim) as PeekResult;
+    });
   }
 
   /** Records each sent message as completed with its response, for the deliveries that come after. */

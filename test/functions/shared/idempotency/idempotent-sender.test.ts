@@ -194,4 +194,38 @@ describe('Class: IdempotentSender', () => {
     await assert.rejects(send(sender, 'unclaimed'), { code: 'IDEMPOTENCY_STORE_UNAVAILABLE' });
     assert.equal(deliveries.waiting.size, 0, 'nothing sent without its claim');
   });
+
+  it('finds a redelivered message already sent by a read, before the limits, and writes nothing for a paced redelivery', async () => {
+    const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
+    const first = send(sender, 'redelivered');
+    await deliveries.answer('redelivered');
+    await first;
+    await sender.settle();
+    deliveries.refuseAdmission = new MailerError('MAILBOX_PACED', 'paced', {});
+    const writes = [calls('TransactWriteItems'), calls('BatchWriteItem')];
+
+    const again = await sender.send(
+      aMessage({ subject: 'redelivered' }),
+      'redelivered',
+      JSON.stringify({ key: 'redelivered' }),
+      {
+        checkFirst: true,
+      },
+    );
+    await assert.rejects(
+      sender.send(aMessage({ subject: 'waiting' }), 'waiting', JSON.stringify({ key: 'waiting' }), {
+        checkFirst: true,
+      }),
+      { code: 'MAILBOX_PACED' },
+    );
+    await sender.settle();
+
+    assert.equal(again.duplicate, true, 'recognized though the limits would pace it');
+    assert.deepEqual(
+      [calls('TransactWriteItems'), calls('BatchWriteItem')],
+      writes,
+      'no claim written and given back',
+    );
+    assert.equal(calls('BatchGetItem'), 2);
+  });
 });

@@ -177,6 +177,44 @@ describe('Class: SendRecords', () => {
     client.destroy();
     await proxy.stop();
   });
+  it('reads what a claim would meet without writing: absent, sent, in progress, reused, or taken over', async () => {
+    await records.claim(
+      [
+        { key: 'p-sent', fingerprint: 'a' },
+        { key: 'p-sending', fingerprint: 'b' },
+        { key: 'p-reused', fingerprint: 'c' },
+      ],
+      later(),
+    );
+    await records.claim([{ key: 'p-crashed', fingerprint: 'd' }], Date.now() - 1);
+    await records.complete([
+      { key: 'p-sent', fingerprint: 'a', response: RESPONSE },
+      { key: 'p-reused', fingerprint: 'c', response: RESPONSE },
+    ]);
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const counted = new SendRecords(
+      new DynamoDBClient({ endpoint: proxy.endpoint }),
+      SENDING_TABLE,
+      THIRTY_DAYS,
+    );
+
+    const seen = await counted.peek([
+      { key: 'p-new', fingerprint: 'x' },
+      { key: 'p-sent', fingerprint: 'a' },
+      { key: 'p-sending', fingerprint: 'b' },
+      { key: 'p-reused', fingerprint: 'another message' },
+      { key: 'p-crashed', fingerprint: 'd' },
+      { key: 'p-sent', fingerprint: 'a' },
+    ]);
+
+    assert.deepEqual(
+      seen.map((result) => result.status),
+      ['absent', 'completed', 'in-progress', 'mismatch', 'absent', 'completed'],
+    );
+    assert.equal(proxy.calls.get('DynamoDB_20120810.BatchGetItem'), 1);
+    assert.equal(proxy.dynamoWriteUnits, 0);
+    await proxy.stop();
+  });
 });
 
 /** The hashed part of a record id, as Powertools computes it (MD5, base64, of the JSON key). */
