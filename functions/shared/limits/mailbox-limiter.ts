@@ -251,29 +251,40 @@ export class MailboxLimiter {
     slots: number,
     leaseMs: number,
   ): Promise<Acquired | { ok: true; slot: number }> {
-    const now = this.#now();
     const order = Array.from({ length: slots }, (_, index) => index).sort(() => Math.random() - 0.5);
     for (const slot of order) {
-      try {
-        await this.#client.send(
-          new PutItemCommand({
-            TableName: this.#tableName,
-            Item: {
-              id: { S: `connection#${mailbox}#${slot}` },
-              holder: { S: holder },
-              leaseUntil: { N: String(now + leaseMs) },
-              expiration: { N: String(Math.ceil((now + leaseMs) / 1000) + 3600) },
-            },
-            ConditionExpression: 'attribute_not_exists(id) OR leaseUntil < :now OR holder = :holder',
-            ExpressionAttributeValues: { ':now': { N: String(now) }, ':holder': { S: holder } },
-          }),
-        );
-        return { ok: true, slot };
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw storeError(mailbox, error);
-      }
+      if (await this.#leaseSlot(mailbox, holder, slot, leaseMs)) return { ok: true, slot };
     }
     return wait(500 + Math.random() * 1500, `at most ${slots} connections to this mailbox at once`);
+  }
+
+  /** Extends the holder's lease of `slot`: false when another holder has it now. */
+  renewConnection(mailbox: string, holder: string, slot: number, leaseMs: number): Promise<boolean> {
+    return this.#leaseSlot(mailbox, holder, slot, leaseMs);
+  }
+
+  /** Takes `slot` for `holder` if it is free, lapsed or the holder's own already. */
+  async #leaseSlot(mailbox: string, holder: string, slot: number, leaseMs: number): Promise<boolean> {
+    const now = this.#now();
+    try {
+      await this.#client.send(
+        new PutItemCommand({
+          TableName: this.#tableName,
+          Item: {
+            id: { S: `connection#${mailbox}#${slot}` },
+            holder: { S: holder },
+            leaseUntil: { N: String(now + leaseMs) },
+            expiration: { N: String(Math.ceil((now + leaseMs) / 1000) + 3600) },
+          },
+          ConditionExpression: 'attribute_not_exists(id) OR leaseUntil < :now OR holder = :holder',
+          ExpressionAttributeValues: { ':now': { N: String(now) }, ':holder': { S: holder } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw storeError(mailbox, error);
+    }
   }
 
   async releaseConnection(mailbox: string, holder: string, slot: number): Promise<void> {

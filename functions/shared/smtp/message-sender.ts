@@ -49,6 +49,9 @@ export interface MessageSenderOptions {
   readonly refusedRecheckMs?: number;
 }
 
+/** A kept lease must outlast the wait until the next invocation by this much at least. */
+const KEEP_MARGIN_MS = 30_000;
+
 export class MessageSender {
   readonly #store: MailboxStore;
   readonly #tokens: AccessTokens;
@@ -56,10 +59,15 @@ export class MessageSender {
   readonly #options: MessageSenderOptions;
   /** Mailboxes whose login was refused: their mail waits without a new login for a while. */
   readonly #refused: TtlCache<MailerError>;
-  /** Connection slots this instance holds, by mailbox. */
-  readonly #leases = new Map<string, { slot: number; smtp: SmtpEndpoint }>();
+  /**
+   * Connection slots this instance holds, by mailbox: `until` when the lease lapses, `current` while
+   * this invocation has taken or renewed it (a lease kept from the last one has not, yet).
+   */
+  readonly #leases = new Map<string, { slot: number; smtp: SmtpEndpoint; until: number; current: boolean }>();
   /** Acquisitions under way, so parallel records of one mailbox wait for the same one. */
-  readonly #leasing = new Map<string, ReturnType<MailboxLimiter['acquireConnection']>>();
+  readonly #leasing = new Map<string, Promise<void>>();
+  /** Mailboxes with mail the limits made wait in this invocation: it comes back soon. */
+  readonly #waiting = new Set<string>();
   readonly #instanceId = randomUUID();
 
   constructor(
@@ -76,15 +84,55 @@ export class MessageSender {
   }
 
   /**
-   * Closes the connections of mailboxes whose provider caps concurrent connections and gives their
-   * slots back: an instance frozen between invocations must not hold one of the few a mailbox has.
+   * Ends an invocation for the mailboxes whose provider caps concurrent connections. A mailbox with mail
+   * the limits made wait keeps its connection and slot for the next invocation (that mail comes back in
+   * seconds; a new connection would cost six round trips and two lease writes); every other connection
+   * is closed and its slot given back: an instance frozen between invocations holds no slot it has no
+   * mail for, and a kept one at most until its lease lapses.
    */
   async releaseConnections(): Promise<void> {
+    const now = Date.now();
     for (const [mailbox, lease] of this.#leases) {
+      if (lease.current && this.#waiting.has(mailbox) && lease.until > now + KEEP_MARGIN_MS) {
+        lease.current = false;
+        continue;
+      }
       this.#transports.close(mailbox, lease.smtp);
+      this.#leases.delete(mailbox);
       await this.#options.limiter?.releaseConnection(mailbox, this.#instanceId, lease.slot);
     }
-    this.#leases.clear();
+    this.#waiting.clear();
+  }
+
+  /** The mailbox's connection slot for this invocation: the kept one renewed, else a free one taken. */
+  async #lease(
+    mailbox: string,
+    provider: ProviderConfig,
+    slots: number,
+    limiter: MailboxLimiter,
+  ): Promise<void> {
+    const leaseMs = this.#options.connectionLeaseMs ?? 120_000;
+    const kept = this.#leases.get(mailbox);
+    if (kept) {
+      // Renewed only while it has not lapsed: a lapsed slot may have served another instance meanwhile.
+      if (
+        kept.until > Date.now() &&
+        (await limiter.renewConnection(mailbox, this.#instanceId, kept.slot, leaseMs))
+      ) {
+        Object.assign(kept, { until: Date.now() + leaseMs, current: true });
+        return;
+      }
+      this.#transports.close(mailbox, kept.smtp);
+      this.#leases.delete(mailbox);
+    }
+    const lease = await limiter.acquireConnection(mailbox, this.#instanceId, slots, leaseMs);
+    if (!lease.ok) throw paced(mailbox, lease);
+    this.#leases.set(mailbox, {
+      slot: 'slot' in lease ? lease.slot : 0,
+      smtp: provider.smtp,
+      until: Date.now() + leaseMs,
+      current: true,
+    });
   }
 
   /** Waits for a limit by refusing now with how long to wait; the message is paced, not failed. */
@@ -98,23 +146,23 @@ export class MessageSender {
     if (!limiter) return;
     // The connection first: a send taken and then refused a connection would be lost to the mailbox's
     // rate. The records of a batch share one lease (one write a batch, given back when it ends).
-    if (limits.connections && !this.#leases.has(mailbox)) {
+    if (limits.connections && !this.#leases.get(mailbox)?.current) {
       // One lease per mailbox and instance: the records of a batch that reach here together share the
       // one acquisition instead of each taking a slot (and all but the last never given back).
       let leasing = this.#leasing.get(mailbox);
       if (!leasing) {
-        const leaseMs = this.#options.connectionLeaseMs ?? 120_000;
-        leasing = limiter
-          .acquireConnection(mailbox, this.#instanceId, limits.connections, leaseMs)
-          .finally(() => this.#leasing.delete(mailbox));
+        leasing = this.#lease(mailbox, provider, limits.connections, limiter).finally(() =>
+          this.#leasing.delete(mailbox),
+        );
         this.#leasing.set(mailbox, leasing);
       }
-      const lease = await leasing;
-      if (!lease.ok) throw paced(mailbox, lease);
-      this.#leases.set(mailbox, { slot: 'slot' in lease ? lease.slot : 0, smtp: provider.smtp });
+      await leasing;
     }
     const acquired = await limiter.acquireSend(mailbox, limits, recipients);
-    if (!acquired.ok) throw paced(mailbox, acquired);
+    if (!acquired.ok) {
+      this.#waiting.add(mailbox);
+      throw paced(mailbox, acquired);
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { SQSEvent } from 'aws-lambda';
 import type { SendMailOptions } from 'nodemailer';
@@ -186,8 +186,9 @@ describe('sender: provider limits across instances', () => {
     );
 
     assert.equal(harness.smtp.microsoft.messages.length, 1, 'the second waits for its minute');
-    // Its place in the line, and the batch's connection lease given back; no claim put and deleted again.
-    assert.deepEqual([puts, updates, deletes], [2, 0, 1]);
+    // Its place in the line and the batch's connection lease (kept: the mailbox's mail waits); no claim
+    // put and deleted again.
+    assert.deepEqual([puts, updates, deletes], [2, 0, 0]);
     assert.equal(
       records.filter((item) => item.id?.S?.startsWith('send#')).length,
       1,
@@ -222,6 +223,92 @@ describe('sender: provider limits across instances', () => {
       held.map((item) => item.id?.S),
       [],
       'every slot given back when the invocation ended',
+    );
+  });
+
+  /** SQS records of `subjects` for `sender`'s queue, received `receiveCount` times (keyed by subject). */
+  const recordsOf = (sender: TestSender, subjects: string[], receiveCount: number) =>
+    ({
+      Records: subjects.map((subject) => ({
+        messageId: `record-${subject}`,
+        receiptHandle: `record-${subject}-${receiveCount}`,
+        body: JSON.stringify(aMessage({ subject, idempotencyKey: subject })),
+        attributes: { ApproximateReceiveCount: String(receiveCount), SentTimestamp: String(Date.now()) },
+        messageAttributes: {},
+        eventSource: 'aws:sqs',
+        eventSourceARN: sender.queues.queueArn,
+      })),
+    }) as unknown as SQSEvent;
+  const heldSlots = async () => {
+    const dynamodb = new DynamoDBClient({});
+    const { Items = [] } = await dynamodb.send(new ScanCommand({ TableName: SENDING_TABLE }));
+    dynamodb.destroy();
+    return Items.filter((item) => item.id?.S?.startsWith('connection#')).map((item) => item.holder?.S);
+  };
+
+  it('keeps a Microsoft connection and its slot across invocations while the mailbox has mail waiting, and gives both back once none waits', async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    await harness.registry.setLimits('ops@example.com', { messagesPerMinute: 60, connections: 3 });
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const server = harness.smtp.microsoft;
+
+    const first = await sender.handler(recordsOf(sender, ['a', 'b', 'c'], 1), lambdaContext(60_000));
+    const keptAfterFirst = await heldSlots();
+    await sleep(1100);
+    const second = await sender.handler(recordsOf(sender, ['b', 'c'], 2), lambdaContext(60_000));
+    const keptAfterSecond = await heldSlots();
+    await sleep(1100);
+    const third = await sender.handler(recordsOf(sender, ['c'], 3), lambdaContext(60_000));
+
+    assert.deepEqual(
+      [first, second, third].map((response) => response.batchItemFailures.length),
+      [2, 1, 0],
+      'one a second: the others wait',
+    );
+    assert.deepEqual(
+      server.messages.map((message) => message.parsed.subject),
+      ['a', 'b', 'c'],
+    );
+    assert.equal(keptAfterFirst.length, 1, 'the slot kept while b and c wait');
+    assert.deepEqual(keptAfterSecond, keptAfterFirst, 'renewed by the same holder');
+    assert.deepEqual(
+      [server.stats.connections, server.stats.authAttempts],
+      [1, 1],
+      'one connection, one login',
+    );
+    assert.deepEqual(await heldSlots(), [], 'given back when nothing waits');
+    await sleep(100);
+    assert.equal(server.sessions.get('ops@example.com')?.open, 0, 'and its connection closed');
+  });
+
+  it('opens a new connection on another slot when the kept slot went to another holder meanwhile', async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    await harness.registry.setLimits('ops@example.com', { messagesPerMinute: 60, connections: 3 });
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const server = harness.smtp.microsoft;
+    await sender.handler(recordsOf(sender, ['a', 'b'], 1), lambdaContext(60_000));
+    // As if the lease had lapsed while the instance was frozen and another instance took the slot.
+    const dynamodb = new DynamoDBClient({});
+    const { Items = [] } = await dynamodb.send(new ScanCommand({ TableName: SENDING_TABLE }));
+    const slot = Items.find((item) => item.id?.S?.startsWith('connection#'))!;
+    await dynamodb.send(
+      new PutItemCommand({ TableName: SENDING_TABLE, Item: { ...slot, holder: { S: 'another instance' } } }),
+    );
+    dynamodb.destroy();
+    await sleep(1100);
+
+    const response = await sender.handler(recordsOf(sender, ['b'], 2), lambdaContext(60_000));
+
+    assert.deepEqual(response.batchItemFailures, []);
+    assert.deepEqual(
+      server.messages.map((message) => message.parsed.subject),
+      ['a', 'b'],
+    );
+    assert.equal(server.stats.connections, 2, 'the kept connection closed, a new one opened');
+    assert.deepEqual(
+      await heldSlots(),
+      ['another instance'],
+      "the other holder's slot left alone, ours given back",
     );
   });
 
