@@ -15,7 +15,7 @@ export async function assertCancelledTransactionWritesNothing(client: DynamoDBCl
       ...(condition ? { ConditionExpression: condition } : {}),
     },
   });
-  const valueOf = async (id: string) =>
+  const storedValue = async (id: string) =>
     (
       await client.send(
         new GetItemCommand({ TableName: tableName, Key: { id: { S: id } }, ConsistentRead: true }),
@@ -37,7 +37,7 @@ export async function assertCancelledTransactionWritesNothing(client: DynamoDBCl
       error.name === 'TransactionCanceledException' &&
       error.CancellationReasons?.map((reason) => reason.Code).join() === 'None,None,ConditionalCheckFailed',
   );
-  assert.deepEqual(await Promise.all(['new', 'existing', 'refused'].map(valueOf)), [
+  assert.deepEqual(await Promise.all(['new', 'existing', 'refused'].map(storedValue)), [
     undefined,
     'before',
     undefined,
