@@ -51,6 +51,8 @@ export interface MessageSenderOptions {
 
 /** A kept lease must outlast the wait until the next invocation by this much at least. */
 const KEEP_MARGIN_MS = 30_000;
+/** Mail that waits longer than this (a daily allowance used up, a provider's pause) keeps no slot. */
+const KEEP_FOR_WAITS_UP_TO_MS = 20_000;
 
 export class MessageSender {
   readonly #store: MailboxStore;
@@ -66,8 +68,8 @@ export class MessageSender {
   readonly #leases = new Map<string, { slot: number; smtp: SmtpEndpoint; until: number; current: boolean }>();
   /** Acquisitions under way, so parallel records of one mailbox wait for the same one. */
   readonly #leasing = new Map<string, Promise<void>>();
-  /** Mailboxes with mail the limits made wait in this invocation: it comes back soon. */
-  readonly #waiting = new Set<string>();
+  /** Mailboxes with mail the limits made wait in this invocation, by the shortest wait. */
+  readonly #waiting = new Map<string, number>();
   readonly #instanceId = randomUUID();
 
   constructor(
@@ -85,15 +87,17 @@ export class MessageSender {
 
   /**
    * Ends an invocation for the mailboxes whose provider caps concurrent connections. A mailbox with mail
-   * the limits made wait keeps its connection and slot for the next invocation (that mail comes back in
-   * seconds; a new connection would cost six round trips and two lease writes); every other connection
+   * the limits made wait for seconds (not a used-up day) keeps its connection and slot for the next
+   * invocation (that mail comes back soon; a new connection would cost six round trips and two lease
+   * writes); every other connection
    * is closed and its slot given back: an instance frozen between invocations holds no slot it has no
    * mail for, and a kept one at most until its lease lapses.
    */
   async releaseConnections(): Promise<void> {
     const now = Date.now();
     for (const [mailbox, lease] of this.#leases) {
-      if (lease.current && this.#waiting.has(mailbox) && lease.until > now + KEEP_MARGIN_MS) {
+      const wait = this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY;
+      if (lease.current && wait <= KEEP_FOR_WAITS_UP_TO_MS && lease.until > now + wait + KEEP_MARGIN_MS) {
         lease.current = false;
         continue;
       }
@@ -160,7 +164,10 @@ export class MessageSender {
     }
     const acquired = await limiter.acquireSend(mailbox, limits, recipients);
     if (!acquired.ok) {
-      this.#waiting.add(mailbox);
+      this.#waiting.set(
+        mailbox,
+        Math.min(acquired.waitMs, this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY),
+      );
       throw paced(mailbox, acquired);
     }
   }

@@ -186,9 +186,9 @@ describe('sender: provider limits across instances', () => {
     );
 
     assert.equal(harness.smtp.microsoft.messages.length, 1, 'the second waits for its minute');
-    // Its place in the line and the batch's connection lease (kept: the mailbox's mail waits); no claim
-    // put and deleted again.
-    assert.deepEqual([puts, updates, deletes], [2, 0, 0]);
+    // Its place in the line, and the batch's connection lease given back (its mail waits a minute, too
+    // long to keep a slot for); no claim put and deleted again.
+    assert.deepEqual([puts, updates, deletes], [2, 0, 1]);
     assert.equal(
       records.filter((item) => item.id?.S?.startsWith('send#')).length,
       1,
@@ -279,6 +279,21 @@ describe('sender: provider limits across instances', () => {
     assert.deepEqual(await heldSlots(), [], 'given back when nothing waits');
     await sleep(100);
     assert.equal(server.sessions.get('ops@example.com')?.open, 0, 'and its connection closed');
+  });
+
+  it('keeps no slot for mail that waits for a new day: the daily allowance used up', async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    await harness.registry.setLimits('ops@example.com', {
+      messagesPerMinute: 600,
+      messagesPerDay: 1,
+      connections: 3,
+    });
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+
+    const response = await sender.handler(recordsOf(sender, ['today', 'tomorrow'], 1), lambdaContext(60_000));
+
+    assert.equal(response.batchItemFailures.length, 1, 'the second waits for the day');
+    assert.deepEqual(await heldSlots(), [], 'its slot given back');
   });
 
   it('opens a new connection on another slot when the kept slot went to another holder meanwhile', async () => {
