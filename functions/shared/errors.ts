@@ -56,6 +56,11 @@ export const ERROR_CODES = {
     disposition: 'pace',
     summary: "The mailbox's sending limits say to wait; the message is sent later.",
   },
+  PROVIDER_CONNECTION_LIMIT: {
+    disposition: 'pace',
+    summary:
+      'The provider counts as many connections to the mailbox as it allows; the message is sent once one closes.',
+  },
   PROVIDER_THROTTLED: { disposition: 'defer', summary: 'The token endpoint throttled the request.' },
   CLIENT_CONFIG_INVALID: {
     disposition: 'defer',

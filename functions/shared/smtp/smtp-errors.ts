@@ -26,9 +26,12 @@ const QUOTA_PATTERNS = [
   /^550[ -]5\.4\.5/, // Gmail: daily user sending limit exceeded
   /^421[ -]/, // Gmail: try again later, closing connection
   /^454[ -]4\.7\.0/, // Gmail: too many login attempts
-  /^432[ -]4\.3\.2/, // Microsoft: concurrent connections limit exceeded
   /SubmissionQuotaExceededException/, // Microsoft: 554 5.2.0 over the daily limit
 ];
+
+/** Microsoft: concurrent connections limit exceeded. */
+const CONNECTION_LIMIT = /^432[ -]4\.3\.2/;
+const CONNECTION_LIMIT_WAIT_MS = 5_000;
 
 const truncate = (text: string | undefined, max = 300) =>
   text === undefined ? undefined : text.length > max ? `${text.slice(0, max)}...` : text;
@@ -58,6 +61,15 @@ export function classifySmtpError(
         'MAILBOX_SMTP_DISABLED',
         `SMTP AUTH is disabled for ${context.mailbox}: ${response}`,
         detail,
+      );
+    }
+    // Microsoft counts a connection until it closes (one a frozen or crashed instance left open, too):
+    // wait seconds for one to close, not the minutes a sending quota rests the whole mailbox.
+    if (CONNECTION_LIMIT.test(response)) {
+      return new MailerError(
+        'PROVIDER_CONNECTION_LIMIT',
+        `the provider counts too many connections to ${context.mailbox}: ${response}`,
+        { ...detail, retryAfterMs: CONNECTION_LIMIT_WAIT_MS },
       );
     }
     if (QUOTA_PATTERNS.some((pattern) => pattern.test(response))) {

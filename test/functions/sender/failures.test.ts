@@ -116,12 +116,6 @@ describe('sender: every failure class ends where it should', () => {
       code: 'PROVIDER_QUOTA',
     },
     {
-      name: 'Microsoft 432 4.3.2 concurrent connections',
-      profile: 'microsoft',
-      smtp: { stage: 'auth', ...MICROSOFT.smtp.concurrentConnections },
-      code: 'PROVIDER_QUOTA',
-    },
-    {
       name: 'Microsoft 554 5.2.0 SubmissionQuotaExceeded',
       profile: 'microsoft',
       smtp: { stage: 'data', ...MICROSOFT.smtp.submissionQuota },
@@ -156,6 +150,30 @@ describe('sender: every failure class ends where it should', () => {
       assert.equal(harness.smtp[scenario.profile].messages.length, 1, 'sent exactly once');
     });
   }
+
+  it("waits seconds for a connection to close after Microsoft's 432 4.3.2, without resting the mailbox (PROVIDER_CONNECTION_LIMIT)", async () => {
+    const sender = await setUp('microsoft');
+    harness.smtp.microsoft.faults.push({ stage: 'auth', ...MICROSOFT.smtp.concurrentConnections });
+
+    const first = await sender.drain();
+    const waited = lastFailure(sender);
+    await sender.enqueue(aMessage({ subject: 'right after' }));
+    const next = await sender.drain();
+    await sleep(6_200);
+    const last = await sender.drain();
+
+    assert.deepEqual(first, { received: 1, failed: 1, deleted: 0 });
+    assert.equal(waited?.errorCode, 'PROVIDER_CONNECTION_LIMIT');
+    assert.ok(waited!.retryInSeconds >= 5 && waited!.retryInSeconds <= 6, `${waited?.retryInSeconds} s`);
+    assert.deepEqual(next, { received: 1, failed: 0, deleted: 1 }, 'the mailbox is not paused');
+    assert.deepEqual(last, { received: 1, failed: 0, deleted: 1 });
+    assert.deepEqual(
+      harness.smtp.microsoft.messages.map((message) => message.parsed.subject),
+      ['right after', aMessage().subject],
+      'each sent once',
+    );
+    assert.deepEqual(await deadLetters(harness, sender.queues.deadLetterQueueUrl), []);
+  });
 
   const permanent: Scenario[] = [
     {

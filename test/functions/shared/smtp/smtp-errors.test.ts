@@ -17,11 +17,21 @@ describe('Function: classifySmtpError()', () => {
       GOOGLE.smtp.dailyLimit,
       GOOGLE.smtp.tryAgainLater,
       GOOGLE.smtp.tooManyLogins,
-      MICROSOFT.smtp.concurrentConnections,
       MICROSOFT.smtp.submissionQuota,
     ]) {
       assert.equal(classify(line(answer)), 'PROVIDER_QUOTA', line(answer));
     }
+  });
+
+  it("paces Microsoft's connection count for seconds instead of resting the mailbox", () => {
+    const error = classifySmtpError(
+      { code: 'EAUTH', responseCode: 432, response: line(MICROSOFT.smtp.concurrentConnections) },
+      { mailbox: 'm' },
+    );
+    assert.deepEqual(
+      [error.code, error.disposition, error.detail.retryAfterMs],
+      ['PROVIDER_CONNECTION_LIMIT', 'pace', 5000],
+    );
   });
 
   it('keeps messages of a mailbox whose SMTP AUTH is off or which is full', () => {
