@@ -49,8 +49,19 @@ export interface MessageSenderOptions {
   readonly refusedRecheckMs?: number;
 }
 
-/** A kept lease must outlast the wait until the next invocation by this much at least. */
-const KEEP_MARGIN_MS = 30_000;
+interface Lease {
+  slot: number;
+  /** How many the mailbox has: the only one is never kept (another instance may have the mail). */
+  slots: number;
+  smtp: SmtpEndpoint;
+  until: number;
+  current: boolean;
+  /** Closes a kept connection when its lease lapses, where the process is awake to do it. */
+  lapse?: NodeJS.Timeout;
+}
+
+/** A kept lease lapses this long after the waiting mail's time, unless the next invocation renews it. */
+const KEEP_MARGIN_MS = 5_000;
 /** Mail that waits longer than this (a daily allowance used up, a provider's pause) keeps no slot. */
 const KEEP_FOR_WAITS_UP_TO_MS = 20_000;
 
@@ -65,7 +76,7 @@ export class MessageSender {
    * Connection slots this instance holds, by mailbox: `until` when the lease lapses, `current` while
    * this invocation has taken or renewed it (a lease kept from the last one has not, yet).
    */
-  readonly #leases = new Map<string, { slot: number; smtp: SmtpEndpoint; until: number; current: boolean }>();
+  readonly #leases = new Map<string, Lease>();
   /** Acquisitions under way, so parallel records of one mailbox wait for the same one. */
   readonly #leasing = new Map<string, Promise<void>>();
   /** Mailboxes with mail the limits made wait in this invocation, by the shortest wait. */
@@ -86,26 +97,45 @@ export class MessageSender {
   }
 
   /**
-   * Ends an invocation for the mailboxes whose provider caps concurrent connections. A mailbox with mail
-   * the limits made wait for seconds (not a used-up day) keeps its connection and slot for the next
+   * Ends an invocation for the mailboxes whose provider caps concurrent connections. A mailbox with more
+   * than one slot and mail the limits made wait for seconds (not a used-up day) keeps its connection and slot for the next
    * invocation (that mail comes back soon; a new connection would cost six round trips and two lease
    * writes); every other connection
    * is closed and its slot given back: an instance frozen between invocations holds no slot it has no
-   * mail for, and a kept one at most until its lease lapses.
+   * mail for, and a kept one until the waiting mail's time and 5 s more.
    */
   async releaseConnections(): Promise<void> {
-    const now = Date.now();
     for (const [mailbox, lease] of this.#leases) {
       const wait = this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY;
-      if (lease.current && wait <= KEEP_FOR_WAITS_UP_TO_MS && lease.until > now + wait + KEEP_MARGIN_MS) {
-        lease.current = false;
-        continue;
-      }
+      const keep = lease.current && lease.slots > 1 && wait <= KEEP_FOR_WAITS_UP_TO_MS;
+      if (keep && (await this.#keep(mailbox, lease, wait))) continue;
       this.#transports.close(mailbox, lease.smtp);
       this.#leases.delete(mailbox);
       await this.#options.limiter?.releaseConnection(mailbox, this.#instanceId, lease.slot);
     }
     this.#waiting.clear();
+  }
+
+  /**
+   * Shortens a kept lease to the waiting mail's time and a margin, so an instance that is not invoked
+   * again (its mail went to another) frees the slot within seconds. @returns false where it could not
+   */
+  async #keep(mailbox: string, lease: Lease, waitMs: number) {
+    const keepMs = waitMs + KEEP_MARGIN_MS;
+    const kept = await this.#options.limiter
+      ?.renewConnection(mailbox, this.#instanceId, lease.slot, keepMs)
+      .catch(() => false);
+    if (!kept) return false;
+    // The connection must not outlive the slot: another instance may take the slot once it lapses. A
+    // frozen process runs this late; Microsoft then answers a fourth connection 432, paced for seconds.
+    const lapse = setTimeout(() => {
+      if (this.#leases.get(mailbox) !== lease || lease.current) return;
+      this.#transports.close(mailbox, lease.smtp);
+      this.#leases.delete(mailbox);
+    }, keepMs);
+    lapse.unref();
+    Object.assign(lease, { until: Date.now() + keepMs, current: false, lapse });
+    return true;
   }
 
   /** The mailbox's connection slot for this invocation: the kept one renewed, else a free one taken. */
@@ -117,6 +147,7 @@ export class MessageSender {
   ): Promise<void> {
     const leaseMs = this.#options.connectionLeaseMs ?? 120_000;
     const kept = this.#leases.get(mailbox);
+    clearTimeout(kept?.lapse);
     if (kept) {
       // Renewed only while it has not lapsed: a lapsed slot may have served another instance meanwhile.
       if (
@@ -133,6 +164,7 @@ export class MessageSender {
     if (!lease.ok) throw paced(mailbox, lease);
     this.#leases.set(mailbox, {
       slot: 'slot' in lease ? lease.slot : 0,
+      slots,
       smtp: provider.smtp,
       until: Date.now() + leaseMs,
       current: true,

@@ -239,12 +239,13 @@ describe('sender: provider limits across instances', () => {
         eventSourceARN: sender.queues.queueArn,
       })),
     }) as unknown as SQSEvent;
-  const heldSlots = async () => {
+  const slotItems = async () => {
     const dynamodb = new DynamoDBClient({});
     const { Items = [] } = await dynamodb.send(new ScanCommand({ TableName: SENDING_TABLE }));
     dynamodb.destroy();
-    return Items.filter((item) => item.id?.S?.startsWith('connection#')).map((item) => item.holder?.S);
+    return Items.filter((item) => item.id?.S?.startsWith('connection#'));
   };
+  const heldSlots = async () => (await slotItems()).map((item) => item.holder?.S);
 
   it('keeps a Microsoft connection and its slot across invocations while the mailbox has mail waiting, and gives both back once none waits', async () => {
     await harness.connectMailbox('ops@example.com', 'microsoft');
@@ -254,6 +255,7 @@ describe('sender: provider limits across instances', () => {
 
     const first = await sender.handler(recordsOf(sender, ['a', 'b', 'c'], 1), lambdaContext(60_000));
     const keptAfterFirst = await heldSlots();
+    const keptUntil = Number((await slotItems())[0]?.leaseUntil?.N) - Date.now();
     await sleep(1100);
     const second = await sender.handler(recordsOf(sender, ['b', 'c'], 2), lambdaContext(60_000));
     const keptAfterSecond = await heldSlots();
@@ -270,6 +272,10 @@ describe('sender: provider limits across instances', () => {
       ['a', 'b', 'c'],
     );
     assert.equal(keptAfterFirst.length, 1, 'the slot kept while b and c wait');
+    assert.ok(
+      keptUntil > 4_000 && keptUntil < 7_000,
+      `kept until b's time and 5 s more, not 120 s (${keptUntil} ms)`,
+    );
     assert.deepEqual(keptAfterSecond, keptAfterFirst, 'renewed by the same holder');
     assert.deepEqual(
       [server.stats.connections, server.stats.authAttempts],
