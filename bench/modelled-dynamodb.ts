@@ -49,6 +49,8 @@ export async function startModelledDynamoDb() {
       await latency.stop();
       await counter.stop();
       await transactions.stop();
+      // The transaction hop's idle keep-alive connections would hold the close open.
+      server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

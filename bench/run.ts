@@ -757,4 +757,5 @@ console.log(table.join('\n'));
 await smtpProxy.stop();
 await oauthProxy.stop();
 await awsProxy.stop();
+await dynamo.stop();
 await harness.stop();
