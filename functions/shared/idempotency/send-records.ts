@@ -40,8 +40,8 @@ export type ClaimResult =
 const MAX_TRANSACTION_ITEMS = 100;
 const MAX_BATCH_GET_ITEMS = 100;
 const MAX_BATCH_WRITE_ITEMS = 25;
-/** Unprocessed batch writes are retried this many times with a short backoff before they are reported. */
-const BATCH_WRITE_ATTEMPTS = 4;
+/** Unprocessed batch reads and writes are retried this many times with a short backoff before they are reported. */
+const BATCH_ATTEMPTS = 4;
 const KEY_PREFIX = 'send';
 
 /** Powertools' names for the record's attributes. */
@@ -114,22 +114,20 @@ export class SendRecords {
     const found = new Map<string, Record<string, AttributeValue>>();
     try {
       for (let start = 0; start < keys.length; start += MAX_BATCH_GET_ITEMS) {
-        let pending = keys
+        const pending = keys
           .slice(start, start + MAX_BATCH_GET_ITEMS)
           .map((id) => ({ [ATTRIBUTE.key]: { S: id } }));
-        for (let attempt = 1; pending.length > 0; attempt++) {
-          if (attempt > BATCH_WRITE_ATTEMPTS)
-            throw Object.assign(new Error('unprocessed keys'), { name: 'UnprocessedKeys' });
-          if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+        const left = await untilProcessed(pending, async (keys) => {
           const answer = await this.#dynamodb.send(
             new BatchGetItemCommand({
-              RequestItems: { [this.#tableName]: { Keys: pending, ConsistentRead: true } },
+              RequestItems: { [this.#tableName]: { Keys: keys, ConsistentRead: true } },
             }),
           );
           for (const item of answer.Responses?.[this.#tableName] ?? [])
             found.set(item[ATTRIBUTE.key]?.S ?? '', item);
-          pending = (answer.UnprocessedKeys?.[this.#tableName]?.Keys ?? []) as typeof pending;
-        }
+          return (answer.UnprocessedKeys?.[this.#tableName]?.Keys ?? []) as typeof keys;
+        });
+        if (left.length > 0) throw Object.assign(new Error('unprocessed keys'), { name: 'UnprocessedKeys' });
       }
     } catch (error) {
       return claims.map(() => ({ status: 'failed', errorName: awsErrorName(error) ?? 'Error' }));
@@ -263,22 +261,37 @@ export class SendRecords {
     let failed = 0;
     let errorName: string | undefined;
     for (let start = 0; start < requests.length; start += MAX_BATCH_WRITE_ITEMS) {
-      let pending = requests.slice(start, start + MAX_BATCH_WRITE_ITEMS);
-      for (let attempt = 1; pending.length > 0 && attempt <= BATCH_WRITE_ATTEMPTS; attempt++) {
-        if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
-        try {
-          const answer = await this.#dynamodb.send(
-            new BatchWriteItemCommand({ RequestItems: { [this.#tableName]: pending } }),
-          );
-          pending = answer.UnprocessedItems?.[this.#tableName] ?? [];
-        } catch (error) {
-          errorName = awsErrorName(error);
-        }
-      }
-      failed += pending.length;
+      const left = await untilProcessed(
+        requests.slice(start, start + MAX_BATCH_WRITE_ITEMS),
+        async (pending) => {
+          try {
+            const answer = await this.#dynamodb.send(
+              new BatchWriteItemCommand({ RequestItems: { [this.#tableName]: pending } }),
+            );
+            return answer.UnprocessedItems?.[this.#tableName] ?? [];
+          } catch (error) {
+            errorName = awsErrorName(error);
+            return pending;
+          }
+        },
+      );
+      failed += left.length;
     }
     return { failed, ...(errorName && failed > 0 ? { errorName } : {}) };
   }
+}
+
+/**
+ * Calls `call` with `pending`, then with what it left unprocessed, after a short backoff, at most
+ * BATCH_ATTEMPTS times. @returns what is still unprocessed
+ */
+async function untilProcessed<T>(pending: T[], call: (pending: T[]) => Promise<T[]>): Promise<T[]> {
+  let left = pending;
+  for (let attempt = 1; left.length > 0 && attempt <= BATCH_ATTEMPTS; attempt++) {
+    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+    left = await call(left);
+  }
+  return left;
 }
 
 /** What a record that refused the claim holds. */
