@@ -123,16 +123,14 @@ export class IdempotentSender {
     options: { checkFirst?: boolean } = {},
   ): Promise<SendOutcome> {
     const fingerprint = sha256(body);
-    let admitted: Admitted;
+    let admitted: Admitted | undefined;
     try {
-      if (options.checkFirst) {
-        const seen = await this.#peek({ key, fingerprint });
-        if (seen.status !== 'absent') return refused(seen, key);
-      }
+      const seen = options.checkFirst ? await this.#peek({ key, fingerprint }) : undefined;
+      if (seen && seen.status !== 'absent') return refused(seen, key);
       admitted = await this.#sender.admit(message);
-    } catch (error) {
-      this.#decided();
-      throw error;
+    } finally {
+      // Left without a claim (found sent, refused, paced): the batch's claims wait for one fewer.
+      if (!admitted) this.#decided();
     }
     const found = await this.#claim({ key, fingerprint });
     if (found.status !== 'claimed') return refused(found, key);
