@@ -5,11 +5,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { projectRoot } from './paths.ts';
 
-const BUNDLER = join(projectRoot, 'infra', 'shared', 'bundle-function.ts');
+// Beside this module: the .ts source in the repository, the built .js in the published package (Node
+// strips no types under node_modules).
+const BUNDLER = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? './bundle-function.ts' : './bundle-function.js', import.meta.url),
+);
 
 /** @param entry the handler file relative to the project root, e.g. functions/sender/handler.ts */
 export function bundledCode(entry: string): lambda.Code {

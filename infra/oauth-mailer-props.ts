@@ -1,0 +1,155 @@
+/**
+ * What a platform team configures, and its validation: every problem is found before anything is built
+ * and reported at once, the way a cold start reports its settings.
+ */
+import { type Duration, Token } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/providers.ts';
+import type { ProducerGrant } from './sender/producer-rules.ts';
+
+export interface OAuthMailerProps {
+  /**
+   * Enabled providers, as the PROVIDERS setting (provider id to kind, client id, tenant...), without
+   * client secrets: one Secrets Manager secret is created per provider for those.
+   */
+  readonly providers: Record<string, Record<string, unknown>>;
+  /** @default 'oauth-mailer/mailboxes/' */
+  readonly mailboxPrefix?: string;
+  /** @default 'oauth-mailer/clients/' */
+  readonly clientSecretPrefix?: string;
+  /** Receives of a message before it is dead-lettered (1 to 1000). @default 8 */
+  readonly maxReceiveCount?: number;
+  /** Sender instances at once (2 to 1000, the SQS event source's range). @default 5 */
+  readonly senderMaxConcurrency?: number;
+  /**
+   * Whether onboarding accepts one-time connect invitations that operators create
+   * (`oauth-mailer connect`). Either this or allowedMailboxes must open onboarding.
+   * @default false
+   */
+  readonly invitations?: boolean;
+  /**
+   * Domains and addresses that may be connected without an invitation (comma-separated): an explicit
+   * opt-in to self-service for them. @default none
+   */
+  readonly allowedMailboxes?: string;
+  /** A custom domain in front of the onboarding API, e.g. https://mail-connect.example.com @default the API's own URL */
+  readonly publicBaseUrl?: string;
+  /** Subscribed to the operators' topic (alarms and reconnect notifications). @default none */
+  readonly alarmEmail?: string;
+  /** How often each mailbox is validated (spread across the period; whole quarter hours above 15 minutes, a day at most). @default Duration.hours(1) */
+  readonly validationRate?: Duration;
+  /**
+   * Validator workers at once (each validates ten mailboxes at a time, about three seconds a batch
+   * against real providers): 10 keep up with about 100,000 mailboxes an hour. @default 10
+   */
+  readonly validatorWorkers?: number;
+  /**
+   * Which producers may send as which mailboxes, like SES sending authorization. Once one is named,
+   * a message from any other principal, or for a mailbox its grant does not name, is dead-lettered
+   * with PRODUCER_NOT_ALLOWED. Producers given by role may send to the queue.
+   * @default every principal allowed to send to the queue may send as every mailbox
+   */
+  readonly producers?: ProducerGrant[];
+  /**
+   * Operators who redrive dead-lettered mail (`oauth-mailer redrive`): the producer a message carries
+   * is believed when they (or the sender itself) queue it. @default the sender only
+   */
+  readonly relays?: Array<iam.IRole | string>;
+  /** Principals that may also use the mailbox key (operators registering app-only mailboxes). @default none */
+  readonly keyUsers?: iam.IPrincipal[];
+  /**
+   * CloudFormation outputs the CLI reads (`oauth-mailer --stack`). Turn off when the stack holds
+   * more than one OAuthMailer, whose output names would clash. @default true
+   */
+  readonly outputs?: boolean;
+  /** A CloudWatch dashboard of mail, queues, mailboxes, tokens and alarms. @default true */
+  readonly dashboard?: boolean;
+}
+
+export const DEFAULT_CLIENT_SECRET_PREFIX = 'oauth-mailer/clients/';
+
+export class OAuthMailerPropsError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`oauth-mailer: invalid props:\n- ${problems.join('\n- ')}`);
+    this.name = 'OAuthMailerPropsError';
+    this.problems = problems;
+  }
+}
+
+/** The providers with their client-secret ids, as every function reads them. */
+export function providerSettingsOf(props: OAuthMailerProps): Record<string, Record<string, unknown>> {
+  const prefix = props.clientSecretPrefix ?? DEFAULT_CLIENT_SECRET_PREFIX;
+  return Object.fromEntries(
+    Object.entries(props.providers ?? {}).map(([providerId, settings]) => [
+      providerId,
+      { ...settings, clientSecretId: `${prefix}${providerId}` },
+    ]),
+  );
+}
+
+const SECRET_PREFIX = /^[A-Za-z0-9/_+=.@-]{1,400}\/$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function inRange(problems: string[], name: string, value: number | undefined, min: number, max: number) {
+  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max))
+    problems.push(`${name} must be a whole number from ${min} to ${max} (got ${value})`);
+}
+
+/** Every problem with the props, or the parsed providers. */
+export function validateProps(props: OAuthMailerProps): ReadonlyMap<string, ProviderConfig> {
+  const problems: string[] = [];
+  let providers: ReadonlyMap<string, ProviderConfig> = new Map();
+  try {
+    providers = parseProviders(JSON.stringify(providerSettingsOf(props)));
+    if (providers.size === 0) problems.push('providers names no provider');
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  if (props.invitations !== true && !props.allowedMailboxes?.trim()) {
+    problems.push(
+      'onboarding would accept no sign-in: set invitations: true (operators hand out one-time links with `oauth-mailer connect`), or name allowedMailboxes to opt in to self-service for them',
+    );
+  }
+  for (const [name, prefix] of [
+    ['mailboxPrefix', props.mailboxPrefix],
+    ['clientSecretPrefix', props.clientSecretPrefix],
+  ] as const) {
+    if (prefix !== undefined && !SECRET_PREFIX.test(prefix))
+      problems.push(
+        `${name} must be a Secrets Manager name prefix ending in / (got ${JSON.stringify(prefix)})`,
+      );
+  }
+  if (
+    props.mailboxPrefix !== undefined &&
+    props.mailboxPrefix === (props.clientSecretPrefix ?? DEFAULT_CLIENT_SECRET_PREFIX)
+  )
+    problems.push('mailboxPrefix and clientSecretPrefix must differ (mailbox secrets are listed by prefix)');
+  inRange(problems, 'maxReceiveCount', props.maxReceiveCount, 1, 1000);
+  inRange(problems, 'senderMaxConcurrency', props.senderMaxConcurrency, 2, 1000);
+  inRange(problems, 'validatorWorkers', props.validatorWorkers, 2, 1000);
+  if (props.publicBaseUrl !== undefined && !Token.isUnresolved(props.publicBaseUrl)) {
+    const url = URL.parse(props.publicBaseUrl);
+    if (url?.protocol !== 'https:' || url.pathname !== '/' || url.search || url.hash)
+      problems.push(
+        `publicBaseUrl must be an https origin such as https://mail-connect.example.com (got ${props.publicBaseUrl})`,
+      );
+  }
+  if (
+    props.alarmEmail !== undefined &&
+    !Token.isUnresolved(props.alarmEmail) &&
+    !EMAIL.test(props.alarmEmail)
+  )
+    problems.push(`alarmEmail is not an email address (got ${props.alarmEmail})`);
+  if (props.validationRate !== undefined) {
+    // The validator's planner runs every min(15 minutes, rate) and must divide the rate.
+    const period = props.validationRate.toSeconds();
+    const slice = Math.min(900, Math.floor(period / 60) * 60);
+    if (slice < 60 || period % slice !== 0 || period > 86_400)
+      problems.push(
+        `validationRate must be at most a day, and the validator's planInterval (${slice} s) must be 1 to 15 minutes (SQS delays a check 15 minutes at most) and divide validationRate (${period} s)`,
+      );
+  }
+  if (problems.length > 0) throw new OAuthMailerPropsError(problems);
+  return providers;
+}

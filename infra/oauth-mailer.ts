@@ -1,0 +1,175 @@
+/**
+ * oauth-mailer as one construct, for a platform team's own CDK app: mail queues, mailbox secrets, the
+ * sender, onboarding, the validator, the operators' alarms and dashboard. The repository's own app
+ * (oauth-mailer-stack.ts) uses it exactly as a user does.
+ */
+import { Annotations, CfnOutput, type CfnOutputProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
+import {
+  DEFAULT_CLIENT_SECRET_PREFIX,
+  type OAuthMailerProps,
+  providerSettingsOf,
+  validateProps,
+} from './oauth-mailer-props.ts';
+import { OnboardingApi } from './onboarding/onboarding-api.ts';
+import { ProducerRules } from './sender/producer-rules.ts';
+import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';
+import { MailQueues } from './shared/mail-queues.ts';
+import { MailboxRegistryTable } from './shared/mailbox-registry.ts';
+import { MailboxSecrets } from './shared/mailbox-secrets.ts';
+import { OperatorAlerts } from './shared/operator-alerts.ts';
+import { ValidatorFunction } from './validator/validator-function.ts';
+
+export type { OAuthMailerProps } from './oauth-mailer-props.ts';
+
+export class OAuthMailer extends Construct {
+  readonly queues: MailQueues;
+  readonly secrets: MailboxSecrets;
+  readonly registry: MailboxRegistryTable;
+  readonly sender: SenderFunction;
+  readonly onboarding: OnboardingApi;
+  readonly validator: ValidatorFunction;
+  readonly alerts: OperatorAlerts;
+
+  constructor(scope: Construct, id: string, props: OAuthMailerProps) {
+    super(scope, id);
+    // Fails the synth with every problem named, before anything is built.
+    const providers = validateProps(props);
+    const clientSecretPrefix = props.clientSecretPrefix ?? DEFAULT_CLIENT_SECRET_PREFIX;
+    const providersJson = JSON.stringify(providerSettingsOf(props));
+
+    this.queues = new MailQueues(this, 'Mail', {
+      consumerTimeout: SENDER_TIMEOUT,
+      ...(props.maxReceiveCount ? { maxReceiveCount: props.maxReceiveCount } : {}),
+    });
+    this.secrets = new MailboxSecrets(this, 'Secrets', {
+      mailboxPrefix: props.mailboxPrefix ?? DEFAULT_MAILBOX_SECRET_PREFIX,
+      clientSecretPrefix,
+      providers,
+      ...(props.keyUsers ? { keyUsers: props.keyUsers } : {}),
+    });
+    this.alerts = new OperatorAlerts(this, 'Alerts', props.alarmEmail ? { email: props.alarmEmail } : {});
+    this.registry = new MailboxRegistryTable(this, 'Registry');
+    this.sender = new SenderFunction(this, 'Sending', {
+      queues: this.queues,
+      secrets: this.secrets,
+      registry: this.registry,
+      providersJson,
+      ...(props.senderMaxConcurrency ? { maxConcurrency: props.senderMaxConcurrency } : {}),
+    });
+
+    this.onboarding = new OnboardingApi(this, 'Connecting', {
+      secrets: this.secrets,
+      registry: this.registry,
+      providersJson,
+      invitations: props.invitations === true,
+      ...(props.allowedMailboxes ? { allowedMailboxes: props.allowedMailboxes } : {}),
+      ...(props.publicBaseUrl ? { publicBaseUrl: props.publicBaseUrl } : {}),
+    });
+
+    this.sender.alertOperators(this.alerts.topic, this.onboarding.baseUrl);
+    if (!props.producers?.length) {
+      Annotations.of(this).addWarningV2(
+        'oauth-mailer:no-producer-rules',
+        'No producer rules: every principal allowed to send to the mail queue may send as every connected mailbox. Name producers to restrict them (docs/deploying.md).',
+      );
+    } else {
+      this.sender.limitProducers(
+        new ProducerRules(this, 'Producers', {
+          grants: props.producers,
+          relays: [this.sender.handler.role, ...(props.relays ?? [])],
+          queues: this.queues,
+        }),
+      );
+    }
+    this.validator = new ValidatorFunction(this, 'Validating', {
+      secrets: this.secrets,
+      providersJson,
+      alertTopic: this.alerts.topic,
+      connectBaseUrl: this.onboarding.baseUrl,
+      sendingTable: this.sender.table,
+      registry: this.registry,
+      ...(props.validationRate ? { rate: props.validationRate } : {}),
+      ...(props.validatorWorkers ? { workers: props.validatorWorkers } : {}),
+    });
+    this.alerts.watch({
+      queue: this.queues.queue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      sender: this.sender.handler.function,
+      validator: this.validator.handler.function,
+      validatorPlanInterval: this.validator.planInterval,
+      checkQueue: this.validator.checks.queue,
+      checkDeadLetterQueue: this.validator.checks.deadLetterQueue,
+      validatorRate: this.validator.rate,
+    });
+
+    if (props.outputs !== false) this.addOutputs();
+  }
+
+  /**
+   * What the CLI reads (`oauth-mailer --stack`) and what the deployer needs next, under the same names
+   * in any stack (a second OAuthMailer in one stack needs `outputs: false`).
+   */
+  private addOutputs(): void {
+    this.output('OutcomeTopicArn', {
+      value: this.sender.outcomes.topicArn,
+      description: 'Producers: subscribe here for what became of each message (docs/outcome-events.md)',
+    });
+    this.output('SendingTableName', {
+      value: this.sender.table.tableName,
+      description: 'Idempotency, limits, parked mail',
+    });
+    this.output('RegistryTableName', {
+      value: this.registry.table.tableName,
+      description:
+        'The mailbox registry: status, validation, parked mail of every mailbox (oauth-mailer mailboxes)',
+    });
+    this.output('MailboxKeyArn', {
+      value: this.secrets.key.keyArn,
+      description: 'Encrypts mailbox secrets',
+    });
+    this.output('AlertTopicArn', {
+      value: this.alerts.topic.topicArn,
+      description: 'Operators: subscribe here',
+    });
+    this.output('SenderFunctionName', {
+      value: this.sender.handler.function.functionName,
+      description: 'The sender (its producer rules are read by oauth-mailer redrive)',
+    });
+    this.output('ValidatorFunctionName', {
+      value: this.validator.handler.function.functionName,
+      description: 'Invoke with {"mailbox": "..."} to validate on demand',
+    });
+    this.output('QueueUrl', {
+      value: this.queues.queue.queueUrl,
+      description: 'Producers send mail here',
+    });
+    this.output('DeadLetterQueueUrl', { value: this.queues.deadLetterQueue.queueUrl });
+    this.output('MailboxSecretPrefix', { value: this.secrets.mailboxPrefix });
+    this.output('OnboardingTableName', {
+      value: this.onboarding.stateTable.tableName,
+      description: 'Sign-in states and connect invitations (oauth-mailer connect writes here)',
+    });
+    for (const [providerId, secret] of this.secrets.clientSecrets) {
+      const suffix = providerId.replace(/[^A-Za-z0-9]/g, '');
+      this.output(`ClientSecretName${suffix}`, {
+        value: secret.secretName,
+        description: `Put the ${providerId} OAuth client secret here after deploy`,
+      });
+      this.output(`ConnectUrl${suffix}`, {
+        value: `${this.onboarding.baseUrl}/connect/${providerId}`,
+        description: `Open to connect a ${providerId} mailbox`,
+      });
+      this.output(`RedirectUri${suffix}`, {
+        value: `${this.onboarding.baseUrl}/callback/${providerId}`,
+        description: `Register this exact redirect URI in the ${providerId} app registration`,
+      });
+    }
+  }
+
+  /** An output named as the CLI reads it, wherever the construct sits in the user's stack. */
+  private output(name: string, props: CfnOutputProps): void {
+    new CfnOutput(this, name, props).overrideLogicalId(name);
+  }
+}
