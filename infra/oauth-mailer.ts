@@ -3,7 +3,8 @@
  * sender, onboarding, the validator, the operators' alarms and dashboard. The repository's own app
  * (oauth-mailer-stack.ts) uses it exactly as a user does.
  */
-import { Annotations, CfnOutput, type CfnOutputProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, type CfnOutputProps, Stack } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
 import {
@@ -18,6 +19,7 @@ import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';
 import { MailQueues } from './shared/mail-queues.ts';
 import { MailboxRegistryTable } from './shared/mailbox-registry.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
+import { OperationsDashboard } from './shared/operations-dashboard.ts';
 import { OperatorAlerts } from './shared/operator-alerts.ts';
 import { ValidatorFunction } from './validator/validator-function.ts';
 
@@ -31,6 +33,8 @@ export class OAuthMailer extends Construct {
   readonly onboarding: OnboardingApi;
   readonly validator: ValidatorFunction;
   readonly alerts: OperatorAlerts;
+  /** The operators' dashboard, unless turned off. */
+  readonly dashboard?: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: OAuthMailerProps) {
     super(scope, id);
@@ -103,6 +107,16 @@ export class OAuthMailer extends Construct {
       checkDeadLetterQueue: this.validator.checks.deadLetterQueue,
       validatorRate: this.validator.rate,
     });
+    if (props.dashboard !== false) {
+      this.dashboard = new OperationsDashboard(this, 'Operations', {
+        queue: this.queues.queue,
+        deadLetterQueue: this.queues.deadLetterQueue,
+        sender: this.sender.handler.function,
+        validator: this.validator.handler.function,
+        validatorRate: this.validator.rate,
+        alarms: this.alerts.alarms,
+      }).dashboard;
+    }
 
     if (props.outputs !== false) this.addOutputs();
   }
@@ -145,6 +159,11 @@ export class OAuthMailer extends Construct {
       value: this.queues.queue.queueUrl,
       description: 'Producers send mail here',
     });
+    if (this.dashboard)
+      this.output('DashboardUrl', {
+        value: `https://console.aws.amazon.com/cloudwatch/home?region=${Stack.of(this).region}#dashboards:name=${this.dashboard.dashboardName}`,
+        description: 'The operators dashboard (docs/runbook.md#the-dashboard)',
+      });
     this.output('DeadLetterQueueUrl', { value: this.queues.deadLetterQueue.queueUrl });
     this.output('MailboxSecretPrefix', { value: this.secrets.mailboxPrefix });
     this.output('OnboardingTableName', {

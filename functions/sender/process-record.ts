@@ -67,6 +67,9 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       return;
     }
     metrics.addMetric(METRIC.messagesSent, MetricUnit.Count, 1);
+    const queuedAt = Number(record.attributes.SentTimestamp);
+    if (queuedAt > 0)
+      metrics.addMetric(METRIC.sendLatency, MetricUnit.Milliseconds, Math.max(0, Date.now() - queuedAt));
     if (sent.rejected > 0) metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, sent.rejected);
     logger.info('message sent', context);
   } catch (caught) {

@@ -9,6 +9,8 @@ export const METRICS_SERVICE = 'oauth-mailer';
 
 export const METRIC = {
   messagesSent: 'MessagesSent',
+  /** Milliseconds from the producer's SendMessage to the provider's 250, per sent message. */
+  sendLatency: 'SendLatency',
   messagesDeduplicated: 'MessagesDeduplicated',
   messagesRetried: 'MessagesRetried',
   /** Waiting for a limit (rate, daily allowance, connections): not a failure. */

@@ -83,6 +83,9 @@ describe('sender: the send path end to end', () => {
       assert.equal(sentLog?.sqsMessageId, sqsMessageId);
       assert.deepEqual(sentLog?.metadata, { tenant: 'acme' });
       assert.equal(sender.telemetry.metricSum('MessagesSent'), 1);
+      // Queue to 250, as the dashboard's latency widget shows it: positive, and within this test's run.
+      const latency = sender.telemetry.metricSum('SendLatency');
+      assert.ok(latency > 0 && latency < 60_000, `latency ${latency} ms`);
     });
   }
 
