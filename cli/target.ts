@@ -3,8 +3,13 @@
  * settings) or local mode (the target file `npm start` writes). Both resolve to the same shape.
  */
 import { readFileSync } from 'node:fs';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  CloudFormationClient,
+  DescribeStacksCommand,
+  GetTemplateCommand,
+} from '@aws-sdk/client-cloudformation';
 import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { PROVIDERS_METADATA } from '../functions/shared/config.ts';
 import { ENV } from '../functions/shared/environment.ts';
 
 export interface Target {
@@ -79,13 +84,15 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
   const { Environment } = await new LambdaClient({}).send(
     new GetFunctionConfigurationCommand({ FunctionName: outputs.ValidatorFunctionName }),
   );
+  // Deployments before the providers moved into the code had them in the environment.
+  const providersJson = Environment?.Variables?.[ENV.providers] ?? (await deployedProviders(stackName));
   return {
     kind: 'deployed',
     queueUrl: outputs.QueueUrl!,
     deadLetterQueueUrl: outputs.DeadLetterQueueUrl!,
     mailboxSecretPrefix: outputs.MailboxSecretPrefix!,
     ...(outputs.OnboardingTableName ? { stateTableName: outputs.OnboardingTableName } : {}),
-    providersJson: Environment?.Variables?.[ENV.providers] ?? '{}',
+    providersJson,
     connectBaseUrl: connect.replace(/\/connect\/[^/]+$/, ''),
     validatorFunctionName: outputs.ValidatorFunctionName!,
     ...(outputs.MailboxKeyArn ? { mailboxKmsKeyId: outputs.MailboxKeyArn } : {}),
@@ -93,6 +100,23 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     ...(outputs.RegistryTableName ? { registryTableName: outputs.RegistryTableName } : {}),
     ...(outputs.SenderFunctionName ? { senderFunctionName: outputs.SenderFunctionName } : {}),
   };
+}
+
+/** The providers setting the stack was deployed with, from its template's metadata. */
+async function deployedProviders(stackName: string): Promise<string> {
+  const { TemplateBody = '{}' } = await new CloudFormationClient({}).send(
+    new GetTemplateCommand({ StackName: stackName, TemplateStage: 'Processed' }),
+  );
+  const resources = Object.values(
+    (JSON.parse(TemplateBody) as { Resources?: Record<string, { Metadata?: Record<string, unknown> }> })
+      .Resources ?? {},
+  );
+  const providers = resources.find((resource) => resource.Metadata?.[PROVIDERS_METADATA])?.Metadata?.[
+    PROVIDERS_METADATA
+  ];
+  if (!providers)
+    throw new TargetError(`stack ${stackName} names no providers in its template (${PROVIDERS_METADATA})`);
+  return JSON.stringify(providers);
 }
 
 /**

@@ -3,10 +3,10 @@
  * sender, onboarding, the validator, the operators' alarms and dashboard. The repository's own app
  * (oauth-mailer-stack.ts) uses it exactly as a user does.
  */
-import { Annotations, CfnOutput, type CfnOutputProps, Stack } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, type CfnOutputProps, type CfnResource, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
+import { DEFAULT_MAILBOX_SECRET_PREFIX, PROVIDERS_METADATA } from '../functions/shared/config.ts';
 import {
   DEFAULT_CLIENT_SECRET_PREFIX,
   type OAuthMailerProps,
@@ -118,7 +118,15 @@ export class OAuthMailer extends Construct {
       }).dashboard;
     }
 
-    if (props.outputs !== false) this.addOutputs();
+    if (props.outputs !== false) {
+      this.addOutputs();
+      // The CLI's copy of the providers (the functions read theirs from their code): in the template,
+      // where `oauth-mailer --stack` reads it, as large as it needs to be.
+      (this.validator.handler.function.node.defaultChild as CfnResource).addMetadata(
+        PROVIDERS_METADATA,
+        JSON.parse(providersJson),
+      );
+    }
   }
 
   /**

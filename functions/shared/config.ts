@@ -3,10 +3,15 @@
  * default, the providers, and one error that names every problem at once so a cold start fails with
  * all of them.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ENV, type EnvName } from './environment.ts';
 import { type ProviderConfig, parseProviders } from './oauth/providers.ts';
 
 export const DEFAULT_MAILBOX_SECRET_PREFIX = 'oauth-mailer/mailboxes/';
+
+/** The template metadata key of the deployed providers setting, which the CLI reads. */
+export const PROVIDERS_METADATA = 'oauth-mailer:providers';
 
 export class ConfigError extends Error {
   /** @param name the error's name, kept explicit because bundles minify class names */
@@ -16,18 +21,29 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads PROVIDERS, recording what is wrong instead of throwing. */
+/** Reads PROVIDERS, or the file PROVIDERS_FILE names, recording what is wrong instead of throwing. */
 export function readProviders(
   env: NodeJS.ProcessEnv,
   problems: string[],
 ): ReadonlyMap<string, ProviderConfig> {
   try {
-    const providers = parseProviders(env[ENV.providers]);
+    const providers = parseProviders(env[ENV.providers] ?? readProvidersFile(env));
     if (providers.size === 0) problems.push(`${ENV.providers} names no provider`);
     return providers;
   } catch (error) {
     problems.push((error as Error).message);
     return new Map();
+  }
+}
+
+function readProvidersFile(env: NodeJS.ProcessEnv): string | undefined {
+  const file = env[ENV.providersFile];
+  if (!file) return undefined;
+  const path = resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`${ENV.providersFile}: cannot read ${path} (${(error as NodeJS.ErrnoException).code})`);
   }
 }
 

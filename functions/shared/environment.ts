@@ -6,6 +6,11 @@
 export const ENV = {
   // All functions
   providers: 'PROVIDERS',
+  /**
+   * Where the providers are when PROVIDERS is not set: a JSON file shipped with the code (relative to
+   * LAMBDA_TASK_ROOT), so a private CA and many providers do not count against Lambda's 4 KB environment.
+   */
+  providersFile: 'PROVIDERS_FILE',
   mailboxSecretPrefix: 'MAILBOX_SECRET_PREFIX',
   alertTopicArn: 'ALERT_TOPIC_ARN',
   connectBaseUrl: 'CONNECT_BASE_URL',

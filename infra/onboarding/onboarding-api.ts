@@ -55,11 +55,11 @@ export class OnboardingApi extends Construct {
     });
     this.handler = new MailerFunction(this, 'Onboarding', {
       entry: 'functions/onboarding/handler.ts',
+      providersJson: props.providersJson,
       description: 'Connects mailboxes: OAuth authorization-code flow with PKCE, saves refresh tokens',
       // A callback makes a code exchange, maybe a UserInfo request, and an SMTP login (8 s at most).
       timeout: Duration.seconds(30),
       environment: {
-        [ENV.providers]: props.providersJson,
         [ENV.mailboxSecretPrefix]: props.secrets.mailboxPrefix,
         [ENV.mailboxKmsKeyId]: props.secrets.key.keyArn,
         [ENV.stateTableName]: this.stateTable.tableName,

@@ -50,10 +50,10 @@ export class SenderFunction extends Construct {
     });
     this.handler = new MailerFunction(this, 'Sender', {
       entry: 'functions/sender/handler.ts',
+      providersJson: props.providersJson,
       description: 'Sends queued mail as connected Gmail / Microsoft 365 mailboxes over SMTP XOAUTH2',
       timeout: SENDER_TIMEOUT,
       environment: {
-        [ENV.providers]: props.providersJson,
         [ENV.mailboxSecretPrefix]: secrets.mailboxPrefix,
         [ENV.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,
         [ENV.maxReceiveCount]: String(queues.maxReceiveCount),

@@ -4,6 +4,8 @@
  * asset hash is the bundle's, so an unchanged bundle is not uploaded again.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
@@ -16,16 +18,23 @@ const BUNDLER = fileURLToPath(
   new URL(import.meta.url.endsWith('.ts') ? './bundle-function.ts' : './bundle-function.js', import.meta.url),
 );
 
-/** @param entry the handler file relative to the project root, e.g. functions/sender/handler.ts */
-export function bundledCode(entry: string): lambda.Code {
+/**
+ * @param entry the handler file relative to the project root, e.g. functions/sender/handler.ts
+ * @param files written beside the bundle (settings shipped with the code), by name
+ */
+export function bundledCode(entry: string, files: Readonly<Record<string, string>> = {}): lambda.Code {
   return lambda.Code.fromAsset(join(projectRoot, dirname(entry)), {
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
+      // Unused by local bundling, but part of the staging cache key: two functions of one entry with
+      // other settings get bundles of their own.
+      environment: { FILES_SHA256: createHash('sha256').update(JSON.stringify(files)).digest('hex') },
       // Required by the type, never pulled: local bundling below always succeeds or throws.
       image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs24.x'),
       local: {
         tryBundle(outputDir) {
           execFileSync(process.execPath, [BUNDLER, entry, outputDir], { stdio: 'inherit' });
+          for (const [name, content] of Object.entries(files)) writeFileSync(join(outputDir, name), content);
           return true;
         },
       },

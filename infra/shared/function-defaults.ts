@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { FunctionEnvironment } from '../../functions/shared/environment.ts';
+import { ENV, type FunctionEnvironment } from '../../functions/shared/environment.ts';
 import { bundledCode } from './bundled-code.ts';
 
 export interface MailerFunctionProps {
@@ -17,6 +17,11 @@ export interface MailerFunctionProps {
   readonly description: string;
   /** Keyed by the names in functions/shared/environment.ts, which the loaders read. */
   readonly environment: FunctionEnvironment;
+  /**
+   * The providers setting (JSON, with client secret ids): shipped as a file with the code, not in the
+   * environment, whose 4 KB a private CA and a few providers would fill.
+   */
+  readonly providersJson: string;
   /** @default Duration.seconds(60) */
   readonly timeout?: Duration;
   /** @default 256 */
@@ -24,6 +29,9 @@ export interface MailerFunctionProps {
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
+
+/** Beside index.mjs in every function's code. */
+export const PROVIDERS_FILE = 'providers.json';
 
 /** A Lambda function with the project's defaults; exposes its role and log group. */
 export class MailerFunction extends Construct {
@@ -44,7 +52,7 @@ export class MailerFunction extends Construct {
     // Write to its own log group only (instead of the AWSLambdaBasicExecutionRole managed policy).
     this.logGroup.grantWrite(this.role);
     this.function = new lambda.Function(this, 'Function', {
-      code: bundledCode(props.entry),
+      code: bundledCode(props.entry, { [PROVIDERS_FILE]: props.providersJson }),
       handler: 'index.handler',
       description: props.description,
       runtime: lambda.Runtime.NODEJS_24_X,
@@ -54,7 +62,11 @@ export class MailerFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        [ENV.providersFile]: PROVIDERS_FILE,
+        ...props.environment,
+      },
     });
   }
 }

@@ -78,11 +78,11 @@ export class ValidatorFunction extends Construct {
     this.planInterval = interval;
     this.handler = new MailerFunction(this, 'Validator', {
       entry: 'functions/validator/handler.ts',
+      providersJson: props.providersJson,
       description:
         'Plans and runs mailbox validations (grant and SMTP login); keeps Microsoft refresh tokens alive',
       timeout,
       environment: {
-        [ENV.providers]: props.providersJson,
         [ENV.mailboxSecretPrefix]: props.secrets.mailboxPrefix,
         [ENV.validationConcurrency]: String(props.concurrency ?? VALIDATOR_DEFAULTS.concurrency),
         [ENV.smtpProbe]: String(props.smtpProbe ?? VALIDATOR_DEFAULTS.smtpProbe),

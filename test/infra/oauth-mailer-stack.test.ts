@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { App } from 'aws-cdk-lib';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ENV } from '../../functions/shared/environment.ts';
 import { OAuthMailerStack } from '../../infra/oauth-mailer-stack.ts';
 import { actionsOf, roleStatements, type Statement, synthesize, TEST_PROVIDERS } from './synth.ts';
+
+type FunctionProperties = {
+  Environment?: { Variables?: Record<string, unknown> };
+  Code: { S3Key: string };
+};
+
+/** The staged asset directory of a function's code, from its S3 key (<hash>.zip). */
+const assetDir = (outdir: string, code: FunctionProperties['Code']) =>
+  join(outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
 
 describe('infra: OAuthMailerStack', () => {
   let template: Template;
@@ -39,7 +49,7 @@ describe('infra: OAuthMailerStack', () => {
       assert.ok((acknowledged.reason ?? '').length > 20);
   });
 
-  it('runs the sender on Node 24, arm64, bundled, with its configuration in the environment', () => {
+  it('runs the sender on Node 24, arm64, bundled, with its providers in its code and its other settings in the environment', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('^Sends queued mail'),
       Runtime: 'nodejs24.x',
@@ -50,21 +60,77 @@ describe('infra: OAuthMailerStack', () => {
         Variables: Match.objectLike({
           MAILBOX_SECRET_PREFIX: 'oauth-mailer/mailboxes/',
           MAX_RECEIVE_COUNT: '8',
-          PROVIDERS: Match.serializedJson(
-            Match.objectLike({
-              google: Match.objectLike({ kind: 'google', clientSecretId: 'oauth-mailer/clients/google' }),
-              microsoft: Match.objectLike({ kind: 'microsoft', tenant: 'contoso.onmicrosoft.com' }),
-            }),
-          ),
+          PROVIDERS_FILE: 'providers.json',
         }),
       },
     });
-    for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
-      const environment = JSON.stringify(
-        (fn as { Properties: { Environment?: unknown } }).Properties.Environment ?? {},
+    for (const [logicalId, fn] of Object.entries(template.findResources('AWS::Lambda::Function'))) {
+      const { Environment, Code } = (fn as { Properties: FunctionProperties }).Properties;
+      assert.ok(
+        !/clientSecret\\?"\s*:/.test(JSON.stringify(Environment ?? {})),
+        'no client secret value in any environment',
       );
-      assert.ok(!/clientSecret\\?"\s*:/.test(environment), 'no client secret value in any environment');
+      if (!Environment?.Variables?.PROVIDERS_FILE) continue;
+      assert.equal(Environment.Variables.PROVIDERS, undefined, `${logicalId}: no PROVIDERS variable`);
+      const shipped = JSON.parse(readFileSync(join(assetDir(outdir, Code), 'providers.json'), 'utf8'));
+      assert.equal(shipped.google.clientSecretId, 'oauth-mailer/clients/google');
+      assert.equal(shipped.microsoft.tenant, 'contoso.onmicrosoft.com');
+      assert.ok(!JSON.stringify(shipped).includes('clientSecret"'), 'no client secret value shipped');
     }
+  });
+
+  it('keeps every function environment far below the 4 KB Lambda allows with a private CA and several SMTP endpoints, and hands the CLI its copy in the template', () => {
+    const ca = `-----BEGIN CERTIFICATE-----\n${'A'.repeat(3000)}\n-----END CERTIFICATE-----\n`;
+    const smtp = (host: string) => ({ host, port: 587, secure: false, ca });
+    const app = new App({ outdir: mkdtempSync(join(tmpdir(), 'cdk-large-')) });
+    const stack = new OAuthMailerStack(app, 'LargeSettings', {
+      invitations: true,
+      providers: {
+        ...TEST_PROVIDERS,
+        corporate: {
+          kind: 'oidc',
+          clientId: 'mailer',
+          issuer: 'https://login.corp.example',
+          authorizationEndpoint: 'https://login.corp.example/authorize',
+          tokenEndpoint: 'https://login.corp.example/token',
+          jwksUri: 'https://login.corp.example/jwks',
+          scopes: ['openid', 'email', 'offline_access', 'mail.send'],
+          smtp: smtp('smtp.corp.example'),
+        },
+        relay: {
+          kind: 'google',
+          clientId: 'relay.apps.googleusercontent.com',
+          smtp: smtp('relay.corp.example'),
+        },
+      },
+    });
+    const assembly = app.synth();
+    const large = Template.fromStack(stack);
+    for (const [logicalId, fn] of Object.entries(large.findResources('AWS::Lambda::Function'))) {
+      const { Environment, Code } = (fn as { Properties: FunctionProperties }).Properties;
+      const size = Object.entries(Environment?.Variables ?? {}).reduce(
+        (total, [name, value]) => total + name.length + JSON.stringify(value).length,
+        0,
+      );
+      assert.ok(size < 2048, `${logicalId}: ${size} bytes of environment`);
+      const shipped = JSON.parse(
+        readFileSync(join(assetDir(assembly.directory, Code), 'providers.json'), 'utf8'),
+      );
+      assert.equal(shipped.corporate.smtp.ca, ca, 'the CAs are shipped with the code');
+      assert.equal(shipped.relay.smtp.ca, ca);
+    }
+    const withMetadata = Object.values(
+      large.toJSON().Resources as Record<string, { Metadata?: Record<string, unknown> }>,
+    )
+      .map((resource) => resource.Metadata?.['oauth-mailer:providers'] as Record<string, unknown> | undefined)
+      .filter(Boolean);
+    assert.equal(withMetadata.length, 1, 'one copy for the CLI');
+    assert.deepEqual(Object.keys(withMetadata[0] ?? {}).sort(), [
+      'corporate',
+      'google',
+      'microsoft',
+      'relay',
+    ]);
   });
 
   it('sets only environment variables that the functions read, by the names the loaders use', () => {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { drain } from '../../../local/event-source/poll.ts';
@@ -23,12 +25,19 @@ describe('sender: the deployable bundle', () => {
     senderBundle = sender[1];
   });
 
+  // The providers in a file beside the code, as the stack ships them (PROVIDERS_FILE under the task root).
+  const taskRoot = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sender-task-'));
+    writeFileSync(join(dir, 'providers.json'), harness.providersJson);
+    return dir;
+  };
   const lambdaEnv = (deadLetterQueueUrl: string) => ({
     AWS_ENDPOINT_URL: harness.moto.endpoint,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
-    PROVIDERS: harness.providersJson,
+    PROVIDERS_FILE: 'providers.json',
+    LAMBDA_TASK_ROOT: taskRoot(),
     MAILBOX_SECRET_PREFIX: MAILBOX_PREFIX,
     DEAD_LETTER_QUEUE_URL: deadLetterQueueUrl,
     MAX_RECEIVE_COUNT: '5',

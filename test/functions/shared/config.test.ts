@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readBoolean, readNumber, readRequired } from '../../../functions/shared/config.ts';
+import { readBoolean, readNumber, readProviders, readRequired } from '../../../functions/shared/config.ts';
 import { ENV } from '../../../functions/shared/environment.ts';
 
 describe('Function: readNumber()', () => {
@@ -58,5 +61,48 @@ describe('Function: readRequired()', () => {
     const problems: string[] = [];
     readRequired({ [ENV.stateTableName]: '' }, ENV.stateTableName, problems);
     assert.deepEqual(problems, ['STATE_TABLE_NAME is required']);
+  });
+});
+
+describe('Function: readProviders()', () => {
+  const settings = { google: { kind: 'google', clientId: 'from-file' } };
+  const taskRoot = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'task-root-'));
+    writeFileSync(join(dir, 'providers.json'), JSON.stringify(settings));
+    return dir;
+  };
+
+  it('reads the providers from the file shipped with the code, relative to the task root', () => {
+    const problems: string[] = [];
+    const providers = readProviders(
+      { [ENV.providersFile]: 'providers.json', LAMBDA_TASK_ROOT: taskRoot() },
+      problems,
+    );
+    assert.deepEqual(problems, []);
+    assert.equal(providers.get('google')?.clientId, 'from-file');
+  });
+
+  it('prefers PROVIDERS in the environment (deployments before the file) over the file', () => {
+    const problems: string[] = [];
+    const providers = readProviders(
+      {
+        [ENV.providers]: JSON.stringify({ google: { kind: 'google', clientId: 'from-env' } }),
+        [ENV.providersFile]: 'providers.json',
+        LAMBDA_TASK_ROOT: taskRoot(),
+      },
+      problems,
+    );
+    assert.equal(providers.get('google')?.clientId, 'from-env');
+  });
+
+  it('names a missing file and a file with invalid settings as problems, like a bad variable', () => {
+    const missing: string[] = [];
+    readProviders({ [ENV.providersFile]: 'nowhere.json', LAMBDA_TASK_ROOT: taskRoot() }, missing);
+    assert.match(missing.join(), /PROVIDERS_FILE: cannot read .*nowhere\.json \(ENOENT\)/);
+    const dir = taskRoot();
+    writeFileSync(join(dir, 'providers.json'), JSON.stringify({ google: { kind: 'carrier-pigeon' } }));
+    const invalid: string[] = [];
+    readProviders({ [ENV.providersFile]: 'providers.json', LAMBDA_TASK_ROOT: dir }, invalid);
+    assert.match(invalid.join(), /google\.kind/);
   });
 });
