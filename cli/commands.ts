@@ -21,15 +21,18 @@ import { secretNameFor } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
 import { AccessTokens } from '../functions/shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
+import { importRefreshToken } from '../functions/shared/oauth/import-refresh-token.ts';
 import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/providers.ts';
 import { registerAppMailbox } from '../functions/shared/oauth/register-app-mailbox.ts';
 import { revokeRefreshToken } from '../functions/shared/oauth/revoke-token.ts';
 import { MailboxHealth } from '../functions/shared/observability/mailbox-health.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
+import { probeSmtp } from '../functions/shared/smtp/probe.ts';
 import { carriedProducer, parseProducerPolicy } from '../functions/shared/sqs/producer-policy.ts';
 import { redrive } from '../functions/shared/sqs/redrive.ts';
 import { loadValidatorConfig } from '../functions/validator/config.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
+import { readSecretInput } from './secret-input.ts';
 import { producerRulesOf, type Target } from './target.ts';
 
 export type Args = {
@@ -402,6 +405,33 @@ export async function disconnect(target: Target, args: Args) {
     revoked,
     deleted: true,
     text: `${address}: grant ${revoked}; secret deleted${args.values.force ? '' : ' (recoverable for 7 days)'}`,
+  };
+}
+
+/**
+ * Registers a mailbox from an existing refresh token (read from standard input), proven by a token
+ * mint and an SMTP login as the mailbox, and saved like a browser consent.
+ */
+export async function importToken(target: Target, args: Args) {
+  const [address, ...extra] = args.positionals;
+  if (!address) throw new UsageError('the mailbox address is required');
+  if (extra.length > 0)
+    throw new UsageError('the refresh token is read from standard input only, never from an argument');
+  const provider = providerOf(target, text(args, 'provider'));
+  const refreshToken = await readSecretInput('refresh token');
+  const { secretsManager, store } = stores(target);
+  const imported = await importRefreshToken(
+    { address, provider, refreshToken },
+    {
+      store,
+      clientSecrets: new ClientSecrets(secretsManager, 0),
+      health: new MailboxHealth({ registry: registryOf(target) }),
+      probeSmtp: (mailbox, smtp, accessToken) => probeSmtp(mailbox, smtp, accessToken),
+    },
+  );
+  return {
+    ...imported,
+    text: `${imported.mailbox} connected with the imported token${imported.account ? ` (account ${imported.account})` : ''}: a token was minted and an SMTP login as the mailbox succeeded${imported.rotated ? `. ${provider.id} rotated the refresh token: the one you imported no longer works anywhere else` : ''}`,
   };
 }
 

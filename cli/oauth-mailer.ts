@@ -10,6 +10,7 @@ import {
   approveReplacement,
   connect,
   disconnect,
+  importToken,
   limits,
   mailboxes,
   migrateRegistryCommand,
@@ -107,6 +108,12 @@ const COMMANDS: Record<string, Command> = {
     usage:
       'approve-replacement <mailbox> [--hours <n>]\n  Let another account connect the mailbox once (default within 24 hours), replacing the one that connected it.',
     options: { hours: { type: 'string' } },
+  },
+  'import-token': {
+    run: importToken,
+    usage:
+      'import-token <mailbox> --provider <id>   (the refresh token on standard input)\n  Connect a mailbox with a refresh token it already has (moving from a nodemailer setup): proven by a token mint and an SMTP login as the mailbox, saved like a browser consent. The token is read from standard input only; with a rotating provider the imported one stops working elsewhere.',
+    options: { provider: { type: 'string' } },
   },
   'register-app-mailbox': {
     run: registerAppMailboxCommand,

@@ -12,6 +12,7 @@ import { MailerError } from '../shared/errors.ts';
 import { sha256 } from '../shared/hash.ts';
 import { identifyAccount } from '../shared/oauth/account-identity.ts';
 import { verifyIdToken } from '../shared/oauth/id-token.ts';
+import { proveSendAs } from '../shared/oauth/prove-send-as.ts';
 import { MAIL_SCOPES, type ProviderConfig } from '../shared/oauth/providers.ts';
 import { requestToken, type TokenResponse } from '../shared/oauth/token-endpoint.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
@@ -109,36 +110,6 @@ async function exchangeCode(
 }
 
 /**
- * A mailbox is saved only when the new token logs in to the provider's SMTP server as that address
- * (XOAUTH2 `user=`): the provider, not the request or a claim, says the account may send as it. For a
- * shared mailbox that is the only proof; for the account's own address it also catches an account
- * that cannot send mail at all (SMTP AUTH off: MAILBOX_SMTP_DISABLED, with what to do).
- */
-async function proveSendAs(
-  mailbox: string,
-  provider: ProviderConfig,
-  accessToken: string,
-  context: OnboardingContext,
-): Promise<void> {
-  try {
-    await context.probeSmtp(mailbox, provider.smtp, accessToken);
-  } catch (error) {
-    // A token minted a moment ago and refused: this account may not log in as the mailbox.
-    const refused =
-      error instanceof MailerError &&
-      (error.code === 'SMTP_AUTH_FAILED' || error.code === 'MAILBOX_AUTH_REJECTED');
-    if (refused) {
-      throw new MailerError(
-        'MAILBOX_CONTROL_UNPROVEN',
-        `the account that signed in cannot send as ${mailbox} (${error.code})`,
-        { mailbox, provider: provider.id, smtpCode: error.detail.smtpCode, cause: error.code },
-      );
-    }
-    throw error;
-  }
-}
-
-/**
  * Everything that must hold before a mailbox is saved, then the save: a verified account, the mail
  * scope, a refresh token, an invitation that covers the mailbox (or the allow-list), and an SMTP login
  * as the mailbox with the new token, the provider's own word that this account may send as it.
@@ -175,7 +146,7 @@ async function saveIfTrusted(
   } else if (!context.allowList.allows(mailbox)) {
     throw new MailerError('MAILBOX_NOT_ALLOWED', `${mailbox} is not on this deployment's allow-list`);
   }
-  await proveSendAs(mailbox, provider, tokens.accessToken, context);
+  await proveSendAs(mailbox, provider, tokens.accessToken, context.probeSmtp);
   // Used up only now that everything else holds; given back if the mailbox cannot be saved.
   if (pending.invitationId) await context.invitations.redeem(pending.invitationId, context.now());
 

@@ -362,7 +362,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     provider,
     async issueRefreshToken(account) {
       const grant = new provider.Grant({ accountId: account, clientId: CLIENT_ID });
-      grant.addOIDCScope('openid email offline_access');
+      grant.addOIDCScope('openid email profile offline_access');
       grant.addResourceScope(SMTP_RESOURCE, mailScope);
       const grantId = await grant.save();
       const client = await provider.Client.find(CLIENT_ID);
@@ -371,7 +371,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
         client: client!,
         grantId,
         gty: 'authorization_code',
-        scope: `openid email offline_access ${mailScope}`,
+        scope: `openid email profile offline_access ${mailScope}`,
         resource: SMTP_RESOURCE,
       });
       return refreshToken.save();

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+} from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Target } from '../../cli/target.ts';
 import { Invitations } from '../../functions/onboarding/invitations.ts';
@@ -13,6 +17,8 @@ import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import { queueCounts } from '../../local/world/aws.ts';
 import { MAILBOX_PREFIX, SENDING_TABLE, type World } from '../../local/world/index.ts';
 import { projectRoot } from '../../local/world/net.ts';
+import { guidOf } from '../../local/world/oauth-server.ts';
+import { assertNoSecretsIn } from '../harness/assertions.ts';
 import { aMessage, newSender } from '../harness/factories.ts';
 import { useHarness } from '../harness/lifecycle.ts';
 
@@ -42,24 +48,51 @@ describe('cli: oauth-mailer', () => {
     writeFileSync(targetFile, JSON.stringify(target));
   });
 
-  /** Runs the CLI as a user would, against the local target; JSON output parsed. */
-  const cli = (...args: string[]) =>
-    new Promise<{ code: number; json: Record<string, unknown>; stdout: string; stderr: string }>(
-      (resolve) => {
-        execFile(
-          process.execPath,
-          [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--local-file', targetFile],
-          { env: { PATH: process.env.PATH ?? '' } },
-          (error, stdout, stderr) => {
-            let json: Record<string, unknown> = {};
-            try {
-              json = JSON.parse(stdout);
-            } catch {}
-            resolve({ code: error ? Number(error.code) : 0, json, stdout, stderr });
-          },
-        );
-      },
+  /** Runs the CLI as a user would, against the local target, with `input` on its standard input (a pipe); JSON output parsed. */
+  const run = (input: string, ...args: string[]) =>
+    new Promise<{
+      code: number;
+      json: Record<string, unknown>;
+      stdout: string;
+      stderr: string;
+      output: string;
+    }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--local-file', targetFile],
+        { env: { PATH: process.env.PATH ?? '' }, stdio: ['pipe', 'pipe', 'pipe'] },
+      );
+      const [stdout, stderr] = [child.stdout, child.stderr].map((stream) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        return () => Buffer.concat(chunks).toString();
+      }) as [() => string, () => string];
+      child.on('close', (code) => {
+        let json: Record<string, unknown> = {};
+        try {
+          json = JSON.parse(stdout());
+        } catch {}
+        resolve({
+          code: code ?? -1,
+          json,
+          stdout: stdout(),
+          stderr: stderr(),
+          output: `${stdout()}\n${stderr()}`,
+        });
+      });
+      child.stdin.end(input);
+    });
+  const cli = (...args: string[]) => run('', ...args);
+  /** `import-token` with the token piped in, as `printf %s "$TOKEN" | oauth-mailer import-token ...`. */
+  const importToken = (token: string, mailbox: string, provider: string) =>
+    run(token, 'import-token', mailbox, '--provider', provider, '--json');
+
+  const storedSecret = async (address: string) => {
+    const { SecretString } = await harness.secretsManager.send(
+      new GetSecretValueCommand({ SecretId: `${MAILBOX_PREFIX}${address}` }),
     );
+    return JSON.parse(SecretString ?? '{}') as Record<string, string>;
+  };
 
   it('creates a one-time invitation bound to the hinted address, and prints its link', async () => {
     const { code, json } = await cli('connect', 'google', '--login-hint', 'ops@example.com', '--json');
@@ -301,6 +334,90 @@ describe('cli: oauth-mailer', () => {
     assert.equal((await cli('disconnect', 'ops@example.com')).code, 2, 'gone');
   });
 
+  it('connects a mailbox from a refresh token piped on standard input, proven by a mint and an SMTP login, and it sends', async () => {
+    const refreshToken = await harness.oauth.google.issueRefreshToken('ops@example.com');
+
+    const imported = await importToken(`${refreshToken}\n`, 'ops@example.com', 'google');
+
+    assert.equal(imported.code, 0, imported.output);
+    assert.deepEqual([imported.json.mailbox, imported.json.rotated], ['ops@example.com', false]);
+    assert.equal(imported.json.account, 'ops@example.com', 'identified from the verified ID token');
+    assert.ok(!imported.output.includes(refreshToken), 'the token is never printed');
+    const secret = await storedSecret('ops@example.com');
+    assert.deepEqual(
+      [secret.refreshToken, secret.grantType, secret.provider],
+      [refreshToken, 'refresh_token', 'google'],
+    );
+    assert.match(secret.scope ?? '', /https:\/\/mail\.google\.com\//);
+    assert.equal((await harness.registry.get('ops@example.com'))?.status, 'active');
+    const sender = context.track(newSender(harness, queues));
+    await sender.enqueue(aMessage({ subject: 'after the import' }));
+    await sender.drain();
+    assert.deepEqual(
+      harness.smtp.google.messages.map((message) => [message.user, message.parsed.subject]),
+      [['ops@example.com', 'after the import']],
+    );
+  });
+
+  it('imports a Microsoft token only with an ID token naming an accepted tenant, and keeps the rotated token', async () => {
+    const refreshToken = await harness.oauth.microsoft.issueRefreshToken('ms@example.com');
+    const imported = await importToken(refreshToken, 'ms@example.com', 'microsoft');
+    assert.equal(imported.code, 0, imported.output);
+    assert.deepEqual([imported.json.account, imported.json.rotated], ['ms@example.com', true]);
+    const secret = await storedSecret('ms@example.com');
+    assert.ok(secret.accountId, 'the owner is recorded, as after a browser consent');
+
+    harness.oauth.microsoft.tenants.set('foreign.example', guidOf('tenant:foreign'));
+    const foreign = await harness.oauth.microsoft.issueRefreshToken('ceo@foreign.example');
+    const refused = await importToken(foreign, 'ceo@foreign.example', 'microsoft');
+    assert.deepEqual([refused.code, refused.json.error], [1, 'TENANT_NOT_ALLOWED']);
+  });
+
+  it('keeps the rotated token when a strictly rotating server replaces the imported one', async () => {
+    const refreshToken = await harness.oauth.strict.issueRefreshToken('ops@example.com');
+
+    const imported = await importToken(refreshToken, 'ops@example.com', 'strict');
+
+    assert.equal(imported.code, 0, imported.output);
+    assert.equal(imported.json.rotated, true);
+    const secret = await storedSecret('ops@example.com');
+    assert.notEqual(secret.refreshToken, refreshToken, 'the newest token is the one kept');
+    assert.ok(!imported.output.includes(secret.refreshToken!));
+    assert.equal(
+      (await cli('validate', 'ops@example.com', '--json')).json.healthy,
+      1,
+      'the kept token works',
+    );
+  });
+
+  it('refuses a revoked token, a token of another account, a connected mailbox and a token given as an argument, saving nothing', async () => {
+    const revoked = await harness.oauth.google.issueRefreshToken('ops@example.com');
+    await harness.oauth.google.revoke(revoked);
+    const refusedToken = await importToken(revoked, 'ops@example.com', 'google');
+    assert.deepEqual([refusedToken.code, refusedToken.json.error], [1, 'MAILBOX_REVOKED']);
+
+    const others = await harness.oauth.google.issueRefreshToken('someone@example.com');
+    const notTheirs = await importToken(others, 'ceo@example.com', 'google');
+    assert.deepEqual([notTheirs.code, notTheirs.json.error], [1, 'MAILBOX_CONTROL_UNPROVEN']);
+    assert.deepEqual((await cli('mailboxes', '--json')).json.mailboxes, [], 'nothing saved');
+
+    await harness.connectMailbox('ops@example.com', 'google');
+    const before = harness.oauth.google.tokenRequests.length;
+    const fresh = await harness.oauth.google.issueRefreshToken('ops@example.com');
+    const connected = await importToken(fresh, 'ops@example.com', 'google');
+    assert.deepEqual([connected.code, connected.json.error], [1, 'REQUEST_INVALID']);
+    assert.match(String(connected.json.message), /already connected; disconnect it first/);
+    assert.equal(harness.oauth.google.tokenRequests.length, before, 'the provider never saw the token');
+
+    const asArgument = await run('', 'import-token', 'new@example.com', fresh, '--provider', 'google');
+    assert.equal(asArgument.code, 2);
+    assert.match(asArgument.output, /standard input only/);
+    assert.ok(!asArgument.output.includes(fresh));
+    const empty = await importToken('\n', 'new@example.com', 'google');
+    assert.deepEqual([empty.code, empty.json.error], [1, 'REQUEST_INVALID']);
+    assertNoSecretsIn([refusedToken.output, notTheirs.output, connected.output], [revoked, others, fresh]);
+  });
+
   it('registers an app-only mailbox', async () => {
     const { code, json } = await cli('register-app-mailbox', '--address', 'noreply@example.com', '--json');
     assert.equal(code, 0);
@@ -317,6 +434,7 @@ describe('cli: oauth-mailer', () => {
       'disconnect',
       'register-app-mailbox',
       'approve-replacement',
+      'import-token',
     ]) {
       const { code, stdout } = await cli(command, '--help');
       assert.equal(code, 0);

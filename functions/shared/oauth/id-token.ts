@@ -38,7 +38,8 @@ function expectedIssuer(provider: ProviderConfig, payload: JWTPayload): string |
 export async function verifyIdToken(
   idToken: string,
   provider: ProviderConfig,
-  nonce: string,
+  /** null: an ID token from a refresh grant, whose nonce is the original sign-in's (OIDC Core 12.2). */
+  nonce: string | null,
 ): Promise<VerifiedIdToken> {
   if (!provider.jwksUri) throw invalidIdToken(provider, 'cannot be verified: the provider has no jwksUri');
   let jwks = jwksByUri.get(provider.jwksUri);
@@ -59,7 +60,8 @@ export async function verifyIdToken(
   }
   const issuer = expectedIssuer(provider, payload);
   if (!issuer || payload.iss !== issuer) throw invalidIdToken(provider, 'has an unexpected issuer');
-  if (payload.nonce !== nonce) throw invalidIdToken(provider, 'does not carry the nonce of this sign-in');
+  if (nonce !== null && payload.nonce !== nonce)
+    throw invalidIdToken(provider, 'does not carry the nonce of this sign-in');
 
   return { subject: payload.sub!, claims: payload };
 }
