@@ -20,6 +20,8 @@ import {
   UsageError,
   validate,
 } from './commands.ts';
+import { ProviderUsageError, providerCommand } from './provider-command.ts';
+import { DiscoveryError } from './provider-discovery.ts';
 import {
   LOCAL_TARGET_FILE,
   readDeployedTarget,
@@ -30,6 +32,8 @@ import {
 
 type Command = {
   readonly run: (target: Target, args: Args) => Promise<{ text: string } & Record<string, unknown>>;
+  /** Configuration commands act on no deployment. */
+  readonly withoutTarget?: true;
   readonly usage: string;
   readonly options?: Record<string, { type: 'string' | 'boolean' }>;
 };
@@ -109,6 +113,21 @@ const COMMANDS: Record<string, Command> = {
       'approve-replacement <mailbox> [--hours <n>]\n  Let another account connect the mailbox once (default within 24 hours), replacing the one that connected it.',
     options: { hours: { type: 'string' } },
   },
+  provider: {
+    run: (_target, args) => providerCommand(args),
+    withoutTarget: true,
+    usage:
+      'provider add <id> --issuer <url> --client-id <id> --mail-scope <scope> --smtp-host <host> [--smtp-port 587] [--smtp-implicit-tls] [--write cdk.json]\n  Configure a standard OAuth / OpenID Connect server from its issuer: reads its metadata once and records the endpoints, the client authentication it takes, RFC 9207 iss support and the mail scope (printed, or written into cdk.json for the next deploy).',
+    options: {
+      issuer: { type: 'string' },
+      'client-id': { type: 'string' },
+      'mail-scope': { type: 'string' },
+      'smtp-host': { type: 'string' },
+      'smtp-port': { type: 'string' },
+      'smtp-implicit-tls': { type: 'boolean' },
+      write: { type: 'string' },
+    },
+  },
   'import-token': {
     run: importToken,
     usage:
@@ -176,22 +195,32 @@ async function main(argv: string[]): Promise<number> {
         : values.local
           ? LOCAL_TARGET_FILE
           : process.env.OAUTH_MAILER_LOCAL;
-    const target = localFile
-      ? readLocalTarget(localFile)
-      : await readDeployedTarget(typeof values.stack === 'string' ? values.stack : 'OAuthMailer');
-    for (const [key, value] of Object.entries(target.environment ?? {})) process.env[key] ??= value;
-    const { text, ...data } = await command.run(target, { positionals: parsed.positionals, values });
+    const target = command.withoutTarget
+      ? undefined
+      : localFile
+        ? readLocalTarget(localFile)
+        : await readDeployedTarget(typeof values.stack === 'string' ? values.stack : 'OAuthMailer');
+    for (const [key, value] of Object.entries(target?.environment ?? {})) process.env[key] ??= value;
+    const { text, ...data } = await command.run(target as Target, {
+      positionals: parsed.positionals,
+      values,
+    });
     console.log(values.json ? JSON.stringify(data, null, 2) : text);
     return 0;
   } catch (error) {
-    const known = error instanceof UsageError || error instanceof TargetError || error instanceof MailerError;
+    const known =
+      error instanceof UsageError ||
+      error instanceof ProviderUsageError ||
+      error instanceof TargetError ||
+      error instanceof MailerError ||
+      error instanceof DiscoveryError;
     const message = known
       ? (error as Error).message
       : `unexpected ${(error as Error).name}: ${(error as Error).message}`;
     if (values.json)
       console.log(JSON.stringify({ error: (error as MailerError).code ?? (error as Error).name, message }));
     else console.error(`oauth-mailer ${name}: ${message}`);
-    return error instanceof UsageError ? 2 : 1;
+    return error instanceof UsageError || error instanceof ProviderUsageError ? 2 : 1;
   }
 }
 

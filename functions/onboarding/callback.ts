@@ -13,7 +13,7 @@ import { sha256 } from '../shared/hash.ts';
 import { identifyAccount } from '../shared/oauth/account-identity.ts';
 import { verifyIdToken } from '../shared/oauth/id-token.ts';
 import { proveSendAs } from '../shared/oauth/prove-send-as.ts';
-import { MAIL_SCOPES, type ProviderConfig } from '../shared/oauth/providers.ts';
+import type { ProviderConfig } from '../shared/oauth/providers.ts';
 import { requestToken, type TokenResponse } from '../shared/oauth/token-endpoint.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
 import { page, readCookie, setCookie, stateCookieName } from './http.ts';
@@ -87,6 +87,7 @@ async function exchangeCode(
     return await requestToken({
       endpoint: provider.tokenEndpoint,
       clientId: provider.clientId,
+      authMethod: provider.tokenEndpointAuthMethod,
       clientSecret: await context.clientSecrets.get(provider),
       params: {
         grant_type: 'authorization_code',
@@ -127,7 +128,7 @@ async function saveIfTrusted(
     tokens.accessToken,
   );
   const granted = (tokens.scope ?? '').split(' ').filter(Boolean);
-  const mailScopes = MAIL_SCOPES[provider.kind];
+  const { mailScopes } = provider;
   if (mailScopes.length > 0 && !granted.some((scope) => mailScopes.includes(scope))) {
     throw new MailerError('SCOPE_NOT_GRANTED', `${provider.id} did not grant the permission to send mail`);
   }

@@ -9,6 +9,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
+import { discoverProvider } from '../../cli/provider-discovery.ts';
 import { loadSenderConfig, type SenderConfig } from '../../functions/sender/config.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
@@ -134,11 +135,16 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const secretsManager = new SecretsManagerClient({});
   const dynamodb = new DynamoDBClient({});
 
+  const smtpOf = (profile: ProfileName) => ({
+    host: smtp[profile].host,
+    port: smtp[profile].port,
+    secure: smtp[profile].secure,
+    ca: certificates.ca,
+  });
+  // Functional tests send faster than real mailboxes may; the limit tests set the providers' own.
+  const testLimits = { limits: { messagesPerMinute: 60_000, throttlePauseSeconds: 1 } };
   const providerEntry = (profile: ProfileName) => ({
-    kind: profile === 'strict' ? 'oidc' : profile,
-    ...(profile === 'strict'
-      ? { scopes: ['openid', 'email', 'offline_access', oauth.strict.mailScope] }
-      : {}),
+    kind: profile,
     clientId: oauth[profile].clientId,
     clientSecretId: clientSecretId(profile),
     tokenEndpoint: oauth[profile].tokenEndpoint,
@@ -149,20 +155,23 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     userinfoEndpoint: oauth[profile].userinfoEndpoint,
     ...(profile === 'microsoft' ? { allowedTenants: [HOME_TENANT] } : {}),
     issParameterSupported: true,
-    // Functional tests send faster than real mailboxes may; the limit tests set the providers' own.
-    limits: { messagesPerMinute: 60_000, throttlePauseSeconds: 1 },
-    smtp: {
-      host: smtp[profile].host,
-      port: smtp[profile].port,
-      secure: smtp[profile].secure,
-      ca: certificates.ca,
-    },
+    ...testLimits,
+    smtp: smtpOf(profile),
+  });
+  // The strict server is configured the way an operator configures any standard server: from its
+  // issuer, by `oauth-mailer provider add` (its metadata picks client_secret_basic).
+  const { settings: strictSettings } = await discoverProvider({
+    id: 'strict',
+    issuer: oauth.strict.issuer,
+    clientId: oauth.strict.clientId,
+    mailScope: oauth.strict.mailScope,
+    smtp: smtpOf('strict'),
   });
   const { kind: _kind, ...googleLike } = providerEntry('google');
   const providersJson = JSON.stringify({
     google: providerEntry('google'),
     microsoft: providerEntry('microsoft'),
-    strict: providerEntry('strict'),
+    strict: { ...strictSettings, clientSecretId: clientSecretId('strict'), ...testLimits },
     // A generic OpenID Connect provider: everything from configuration, as local mode uses it.
     local: {
       ...googleLike,

@@ -8,6 +8,10 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import {
+  authenticateClient,
+  type TokenEndpointAuthMethod,
+} from '../../functions/shared/oauth/token-endpoint.ts';
 import { listen } from './listen.ts';
 import { createAdapterClass } from './oidc-adapter.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from './provider-strings.ts';
@@ -46,6 +50,8 @@ export interface OAuthServer {
   readonly mailScope: string;
   readonly clientId: string;
   readonly clientSecret: string;
+  /** How the client must authenticate (the strict server: client_secret_basic only). */
+  readonly clientAuthMethod: TokenEndpointAuthMethod;
   /** Every token request, in order (the values stay in memory, never printed). */
   readonly tokenRequests: TokenRequestRecord[];
   /** Answers the next token requests with these, first in first out. */
@@ -118,6 +124,9 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   const resourceScopes = profile === 'microsoft' ? `${mailScope} ${MICROSOFT.appScope}` : mailScope;
   const Adapter = createAdapterClass({ keepConsumedRefreshTokens: profile === 'microsoft' });
   const rotates = profile !== 'google';
+  // The strict server takes only RFC 6749's required method; Google and Entra ID take the body too.
+  const clientAuthMethod: TokenEndpointAuthMethod =
+    profile === 'strict' ? 'client_secret_basic' : 'client_secret_post';
   const tokenRequests: TokenRequestRecord[] = [];
   const tokenFaults: TokenFault[] = [];
   const presentedRefreshTokens = new Set<string>();
@@ -139,7 +148,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
         redirect_uris: options.redirectUris ?? ['http://127.0.0.1/callback'],
         grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
         response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_post',
+        token_endpoint_auth_method: clientAuthMethod,
         scope: `openid email profile offline_access ${resourceScopes}`,
       },
       {
@@ -233,6 +242,18 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
       return;
     }
     if (ctx.path === '/me') return answerUserinfo(ctx);
+    if (profile === 'strict' && ctx.method === 'POST' && /^\/token(\/revocation)?$/.test(ctx.path)) {
+      // Only the method the client registered, as servers that default to client_secret_basic answer
+      // (oidc-provider itself takes either for a client registered with one).
+      if ((await formOf(ctx)).has('client_secret')) {
+        ctx.status = 401;
+        ctx.body = {
+          error: 'invalid_client',
+          error_description: 'client authentication must use HTTP Basic',
+        };
+        return;
+      }
+    }
     if (ctx.path !== '/token' || ctx.method !== 'POST') return next();
     load.inFlight++;
     load.maxInFlight = Math.max(load.maxInFlight, load.inFlight);
@@ -268,17 +289,24 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     };
   }
 
+  /** The request's form body, read once: oidc-provider then reads it from req.body. */
+  async function formOf(ctx: KoaContextWithOIDC): Promise<URLSearchParams> {
+    const req = ctx.req as typeof ctx.req & { body?: Record<string, string> };
+    if (!req.body) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
+      req.body = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+    }
+    return new URLSearchParams(req.body);
+  }
+
   /**
    * Strict reuse detection that also catches two presentations at the same moment: oidc-provider's own
    * (find, then consume, several awaits apart) lets concurrent ones both through. The first
    * presentation of a refresh token is recorded before anything else; any later one revokes the grant.
    */
   async function reusedRefreshToken(ctx: KoaContextWithOIDC): Promise<boolean> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
-    const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-    // Parsed here, so oidc-provider reads it from req.body.
-    (ctx.req as typeof ctx.req & { body?: unknown }).body = Object.fromEntries(params);
+    const params = await formOf(ctx);
     const presented = params.get('grant_type') === 'refresh_token' ? params.get('refresh_token') : null;
     if (!presented) return false;
     if (!presentedRefreshTokens.has(presented)) {
@@ -356,6 +384,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     mailScope,
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
+    clientAuthMethod,
     tokenRequests,
     tokenFaults,
     load,
@@ -377,15 +406,11 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
       return refreshToken.save();
     },
     async revoke(refreshToken) {
-      const response = await fetch(`${issuer}/token/revocation`, {
-        method: 'POST',
-        body: form({
-          token: refreshToken,
-          token_type_hint: 'refresh_token',
-          client_id: CLIENT_ID,
-          client_secret: CLIENT_SECRET,
-        }),
+      const client = authenticateClient(clientAuthMethod, CLIENT_ID, CLIENT_SECRET, {
+        token: refreshToken,
+        token_type_hint: 'refresh_token',
       });
+      const response = await fetch(`${issuer}/token/revocation`, { method: 'POST', ...client });
       if (!response.ok) throw new Error(`revocation failed: HTTP ${response.status}`);
     },
     async expireAccessToken(accessToken) {

@@ -215,6 +215,7 @@ export class AccessTokens {
       response = await requestToken({
         endpoint: provider.tokenEndpoint,
         clientId: provider.clientId,
+        authMethod: provider.tokenEndpointAuthMethod,
         clientSecret,
         params,
         context: { mailbox: address, provider: provider.id },

@@ -59,7 +59,14 @@ export async function verifyIdToken(
     throw invalidIdToken(provider, `failed verification (${(error as { code?: string }).code ?? 'invalid'})`);
   }
   const issuer = expectedIssuer(provider, payload);
-  if (!issuer || payload.iss !== issuer) throw invalidIdToken(provider, 'has an unexpected issuer');
+  if (!issuer || payload.iss !== issuer) {
+    // Issuers are public and compared byte for byte: say both, so a settings typo is seen at once.
+    const named = typeof payload.iss === 'string' ? payload.iss.slice(0, 200) : '(none)';
+    throw invalidIdToken(
+      provider,
+      `has the issuer ${named}, not ${issuer ?? provider.issuer} (compared byte for byte; \`oauth-mailer provider add\` records the server's own spelling)`,
+    );
+  }
   if (nonce !== null && payload.nonce !== nonce)
     throw invalidIdToken(provider, 'does not carry the nonce of this sign-in');
 

@@ -11,7 +11,7 @@ import { identifyAccount } from './account-identity.ts';
 import type { ClientSecrets } from './client-secrets.ts';
 import { verifyIdToken } from './id-token.ts';
 import { type ProbeSmtp, proveSendAs } from './prove-send-as.ts';
-import { MAIL_SCOPES, type ProviderConfig } from './providers.ts';
+import type { ProviderConfig } from './providers.ts';
 import type { RecordsHealth } from './register-app-mailbox.ts';
 import { requestToken } from './token-endpoint.ts';
 
@@ -77,6 +77,7 @@ export async function importRefreshToken(
   const tokens = await requestToken({
     endpoint: provider.tokenEndpoint,
     clientId: provider.clientId,
+    authMethod: provider.tokenEndpointAuthMethod,
     clientSecret: await parts.clientSecrets.get(provider),
     params: {
       grant_type: 'refresh_token',
@@ -88,7 +89,7 @@ export async function importRefreshToken(
   });
   const rotated = tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken;
   const granted = (tokens.scope ?? '').split(' ').filter(Boolean);
-  const mailScopes = MAIL_SCOPES[provider.kind];
+  const { mailScopes } = provider;
   if (
     tokens.scope !== undefined &&
     mailScopes.length > 0 &&

@@ -6,6 +6,7 @@
 import * as z from 'zod/mini';
 import { ENV } from '../environment.ts';
 import { limitsSchema, type MailboxLimits } from '../limits/mailbox-limits.ts';
+import type { TokenEndpointAuthMethod } from './token-endpoint.ts';
 
 export type ProviderKind = 'google' | 'microsoft' | 'oidc';
 
@@ -44,6 +45,16 @@ const providerInputSchema = z.strictObject({
   allowedTenants: z.optional(
     z.array(z.string().check(z.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/))),
   ),
+  /**
+   * How the client authenticates at the token and revocation endpoints. @default client_secret_post
+   * (Google and Entra ID take it; `oauth-mailer provider add` picks from the server's metadata).
+   */
+  tokenEndpointAuthMethod: z.optional(z.enum(['client_secret_basic', 'client_secret_post'])),
+  /**
+   * The scope that lets a token send mail over SMTP at this provider (kind oidc: the operator names it).
+   * It is requested, and a consent that lacks it is refused.
+   */
+  mailScope: z.optional(text),
   /** The provider sends `iss` with every authorization response (RFC 9207): then it is required. */
   issParameterSupported: z.optional(z.boolean()),
   scopes: z.optional(z.array(text)),
@@ -75,6 +86,9 @@ export interface ProviderConfig {
   /** Microsoft: the tenants whose accounts may connect (required for multi-tenant apps). */
   readonly allowedTenants?: readonly string[] | undefined;
   readonly issParameterSupported?: boolean | undefined;
+  readonly tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** Scopes any one of which lets a token send mail (empty: the provider names none, nothing is checked). */
+  readonly mailScopes: readonly string[];
   /** Microsoft: the tenant (an id, `organizations`, `common` or `consumers`). */
   readonly tenant?: string | undefined;
   readonly scopes: readonly string[];
@@ -86,10 +100,13 @@ export interface ProviderConfig {
   readonly limits?: MailboxLimits | undefined;
 }
 
-type Defaults = Omit<ProviderConfig, 'id' | 'kind' | 'clientId' | 'clientSecretId'>;
+type Defaults = Omit<
+  ProviderConfig,
+  'id' | 'kind' | 'clientId' | 'clientSecretId' | 'tokenEndpointAuthMethod' | 'mailScopes'
+>;
 
 /** The scope that lets a token send mail over SMTP, per provider kind. */
-export const MAIL_SCOPES: Record<ProviderKind, readonly string[]> = {
+const MAIL_SCOPES: Record<ProviderKind, readonly string[]> = {
   google: ['https://mail.google.com/'],
   microsoft: ['https://outlook.office.com/SMTP.Send', 'SMTP.Send'],
   oidc: [],
@@ -152,13 +169,18 @@ function resolveProvider(id: string, input: z.infer<typeof providerInputSchema>)
       `provider "${id}" is a multi-tenant Microsoft app (tenant ${tenant}): name the tenant ids whose accounts may connect in allowedTenants`,
     );
   }
+  const mailScopes = input.mailScope ? [input.mailScope] : MAIL_SCOPES[input.kind];
+  const scopes = input.scopes ?? defaults.scopes ?? [];
   return {
     ...defaults,
     ...input,
     id,
     tokenEndpoint: tokenEndpoint!,
     smtp: smtp!,
-    scopes: input.scopes ?? defaults.scopes ?? [],
+    tokenEndpointAuthMethod: input.tokenEndpointAuthMethod ?? 'client_secret_post',
+    mailScopes,
+    // The mail scope is always asked for: a consent without it could not send.
+    scopes: input.mailScope && !scopes.includes(input.mailScope) ? [...scopes, input.mailScope] : scopes,
     maxRecipientsPerMessage: input.maxRecipientsPerMessage ?? defaults.maxRecipientsPerMessage ?? 100,
   };
 }

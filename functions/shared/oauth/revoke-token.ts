@@ -4,6 +4,7 @@
  * provider took the request.
  */
 import type { ProviderConfig } from './providers.ts';
+import { authenticateClient } from './token-endpoint.ts';
 
 /**
  * @returns what happened, for the operator: revoked, unsupported, or the provider's HTTP status.
@@ -17,14 +18,20 @@ export async function revokeRefreshToken(
 ): Promise<'revoked' | 'unsupported' | `HTTP ${number}` | 'unreachable'> {
   if (!provider.revocationEndpoint) return 'unsupported';
   try {
-    const response = await fetch(provider.revocationEndpoint, {
-      method: 'POST',
-      body: new URLSearchParams({
+    // RFC 7009 2.1: the client authenticates as at the token endpoint.
+    const { headers, body } = authenticateClient(
+      provider.tokenEndpointAuthMethod,
+      provider.clientId,
+      clientSecret,
+      {
         token: refreshToken,
         token_type_hint: 'refresh_token',
-        client_id: provider.clientId,
-        ...(clientSecret ? { client_secret: clientSecret } : {}),
-      }),
+      },
+    );
+    const response = await fetch(provider.revocationEndpoint, {
+      method: 'POST',
+      headers,
+      body,
       signal: AbortSignal.timeout(timeoutMs),
     });
     return response.ok ? 'revoked' : `HTTP ${response.status}`;

@@ -1,4 +1,8 @@
-/** One call to an OAuth 2.0 token endpoint (RFC 6749 section 4.1.3, 4.4, 6), with client_secret_post. */
+/**
+ * One call to an OAuth 2.0 token endpoint (RFC 6749 section 4.1.3, 4.4, 6), the client authenticated
+ * the way the provider asks: client_secret_basic (the one RFC 6749 requires servers to support) or
+ * client_secret_post.
+ */
 import { MailerError } from '../errors.ts';
 import { classifyTokenError, type TokenErrorBody } from './token-errors.ts';
 
@@ -16,6 +20,8 @@ export interface TokenRequest {
   readonly endpoint: string;
   readonly clientId: string;
   readonly clientSecret?: string | undefined;
+  /** @default 'client_secret_post' */
+  readonly authMethod?: TokenEndpointAuthMethod | undefined;
   readonly params: Record<string, string>;
   /** For error messages only: which mailbox and provider. */
   readonly context: { mailbox: string; provider: string };
@@ -24,17 +30,51 @@ export interface TokenRequest {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post';
+
+/** application/x-www-form-urlencoded, as RFC 6749 2.3.1 asks for both halves of the Basic credentials. */
+const formEncoded = (value: string) => new URLSearchParams([['', value]]).toString().slice(1);
+
+/**
+ * How a confidential client proves itself at the provider's token and revocation endpoints: the
+ * request's headers, and its body with the client's fields added.
+ */
+export function authenticateClient(
+  method: TokenEndpointAuthMethod | undefined,
+  clientId: string,
+  clientSecret: string | undefined,
+  params: Record<string, string>,
+): { headers: Record<string, string>; body: URLSearchParams } {
+  if (method === 'client_secret_basic' && clientSecret) {
+    const credentials = Buffer.from(`${formEncoded(clientId)}:${formEncoded(clientSecret)}`).toString(
+      'base64',
+    );
+    return { headers: { authorization: `Basic ${credentials}` }, body: new URLSearchParams(params) };
+  }
+  const body = new URLSearchParams({ ...params, client_id: clientId });
+  if (clientSecret) body.set('client_secret', clientSecret);
+  return { headers: {}, body };
+}
+
 /**
  * @throws MailerError, classified (MAILBOX_REVOKED, TOKEN_ENDPOINT_UNAVAILABLE, ...); its message never holds a token.
  */
 export async function requestToken(request: TokenRequest): Promise<TokenResponse> {
-  const body = new URLSearchParams({ ...request.params, client_id: request.clientId });
-  if (request.clientSecret) body.set('client_secret', request.clientSecret);
+  const { headers, body } = authenticateClient(
+    request.authMethod,
+    request.clientId,
+    request.clientSecret,
+    request.params,
+  );
   let response: Response;
   try {
     response = await fetch(request.endpoint, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+        ...headers,
+      },
       body,
       signal: AbortSignal.timeout(request.timeoutMs ?? DEFAULT_TIMEOUT_MS),
     });

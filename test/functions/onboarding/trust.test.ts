@@ -113,6 +113,15 @@ describe('onboarding: trust', () => {
       assert.deepEqual(await storedMailboxes(), []);
     });
 
+    it('refuses a consent at a standard server that did not grant the mail scope the operator named', async () => {
+      onboarding = await onboardings.restart({
+        providers: { strict: { mailScope: 'https://mail.example/send' } },
+      });
+
+      await refused(await connect('strict', 'ops@example.com'), 403, 'SCOPE_NOT_GRANTED');
+      assert.deepEqual(await storedMailboxes(), []);
+    });
+
     it("refuses a consumer Google account that carries a work address: only the domain's Workspace vouches for it", async () => {
       harness.oauth.google.consumerAccounts.add('bob@example.com');
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { authenticateClient } from '../../../functions/shared/oauth/token-endpoint.ts';
 import { type OAuthServer, startOAuthServer } from '../../../local/world/oauth-server.ts';
 
 describe('local world: the strict OAuth server', () => {
@@ -12,11 +13,9 @@ describe('local world: the strict OAuth server', () => {
   const refresh = (refreshToken: string) =>
     fetch(server.tokenEndpoint, {
       method: 'POST',
-      body: new URLSearchParams({
+      ...authenticateClient(server.clientAuthMethod, server.clientId, server.clientSecret, {
         grant_type: 'refresh_token',
         refresh_token: refreshToken,
-        client_id: server.clientId,
-        client_secret: server.clientSecret,
       }),
     }).then(async (response) => ({
       status: response.status,
