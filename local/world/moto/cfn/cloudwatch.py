@@ -1,6 +1,6 @@
-"""AWS::CloudWatch::Alarm, which moto 5.2.5 skips (a Ref to one silently becomes null), and
-AWS::CloudWatch::Dashboard, which it does not model either. Here they are an alarm (PutMetricAlarm) and a
-dashboard (PutDashboard) in moto's CloudWatch, deleted with the stack. Ref: the name; Fn::GetAtt Arn.
+"""AWS::CloudWatch::Alarm, which moto 5.2.5 skips (a Ref to one silently becomes null). Here it is an
+alarm in moto's CloudWatch, as PutMetricAlarm makes it (a single metric or metric math), deleted with the
+stack. Ref: the name; Fn::GetAtt Arn. (AWS::CloudWatch::Dashboard is moto's own model, and it works.)
 """
 from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat, cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
@@ -55,13 +55,3 @@ class Alarm(Model, CloudFormationModel):
     def delete(self, account_id, region_name):
         cloudwatch_backends[account_id][region_name].delete_alarms([self.name])
 
-
-class Dashboard(Model, CloudFormationModel):
-    TYPE = "AWS::CloudWatch::Dashboard"
-    NAME_PROPERTY = "DashboardName"
-
-    def create(self, properties):
-        cloudwatch_backends[self.account_id][self.region_name].put_dashboard(self.name, properties["DashboardBody"])
-
-    def delete(self, account_id, region_name):
-        cloudwatch_backends[account_id][region_name].delete_dashboards([self.name])

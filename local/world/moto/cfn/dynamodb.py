@@ -43,7 +43,8 @@ class GlobalTable(Model, CloudFormationModel):
     ):
         """In place, keeping the items, as DynamoDB does; a new name or key schema replaces the table."""
         properties = cloudformation_json["Properties"]
-        if new_resource_name != original_resource.name or properties["KeySchema"] != original_resource.table.schema:
+        name = cls.updated_name(original_resource, new_resource_name, cloudformation_json)
+        if name != original_resource.name or properties["KeySchema"] != original_resource.table.schema:
             return super().update_from_cloudformation_json(
                 original_resource, new_resource_name, cloudformation_json, account_id, region_name
             )

@@ -49,9 +49,17 @@ class Model:
     def update_from_cloudformation_json(
         cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
     ):
-        """A replacement, old first: names stay free. Models with state worth keeping update in place."""
+        """A replacement, old first, so that its name is free. Models with state worth keeping update in place."""
         original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        name = cls.updated_name(original_resource, new_resource_name, cloudformation_json)
+        return cls.create_from_cloudformation_json(name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def updated_name(cls, original_resource, new_resource_name, cloudformation_json):
+        """moto makes a new name for every update; CloudFormation keeps the one it generated unless the
+        template names the resource."""
+        named = cls.NAME_PROPERTY and cls.NAME_PROPERTY in cloudformation_json["Properties"]
+        return new_resource_name if named else original_resource.name
 
     @property
     def physical_resource_id(self):
