@@ -12,6 +12,10 @@ from moto.dynamodb.models.table import Table
 from .model import Model
 
 
+def _replica_here(properties, region_name):
+    return next((r for r in properties.get("Replicas", []) if r.get("Region") == region_name), {})
+
+
 class GlobalTable(Model, CloudFormationModel):
     TYPE = "AWS::DynamoDB::GlobalTable"
     NAME_PROPERTY = "TableName"
@@ -22,7 +26,7 @@ class GlobalTable(Model, CloudFormationModel):
         return dynamodb_backends[self.account_id][self.region_name]
 
     def create(self, properties):
-        replica = next((r for r in properties.get("Replicas", []) if r.get("Region") == self.region_name), {})
+        replica = _replica_here(properties, self.region_name)
         # moto's own AWS::DynamoDB::Table takes the same properties but for those a global table keeps per replica.
         table_properties = {**properties, **{k: replica[k] for k in ("Tags", "DeletionProtectionEnabled") if k in replica}}
         self.table = Table.create_from_cloudformation_json(
@@ -53,12 +57,11 @@ class GlobalTable(Model, CloudFormationModel):
         new_indexes = {index["IndexName"]: index for index in properties.get("GlobalSecondaryIndexes", [])}
         backend.update_table_global_indexes(
             table,
-            [{"Delete": {"IndexName": name}} for name in old_indexes - set(new_indexes)]
-            + [{"Create": index} for name, index in new_indexes.items() if name not in old_indexes],
+            [{"Delete": {"IndexName": gone}} for gone in old_indexes - set(new_indexes)]
+            + [{"Create": index} for added, index in new_indexes.items() if added not in old_indexes],
         )
         table.attr = properties["AttributeDefinitions"]
-        replica = next((r for r in properties.get("Replicas", []) if r.get("Region") == region_name), {})
-        original_resource.configure(properties, replica)
+        original_resource.configure(properties, _replica_here(properties, region_name))
         return original_resource
 
     def delete(self, account_id, region_name):
