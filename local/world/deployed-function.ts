@@ -14,7 +14,7 @@ import { projectRoot } from './net.ts';
 export interface DeployedFunction {
   /** The handler module, unpacked where it resolves the AWS SDK from node_modules, as the runtime provides it. */
   readonly handlerModule: string;
-  /** The function's configured environment variables. */
+  /** Its environment as the Lambda runtime gives it: the configured variables, and LAMBDA_TASK_ROOT where the code is. */
   readonly environment: Record<string, string>;
 }
 
@@ -43,6 +43,6 @@ export async function deployedFunction(endpoint: string, functionName: string): 
   const [file] = Configuration!.Handler!.split('.');
   return {
     handlerModule: join(dir, `${file}.mjs`),
-    environment: Configuration?.Environment?.Variables ?? {},
+    environment: { ...Configuration?.Environment?.Variables, LAMBDA_TASK_ROOT: dir },
   };
 }

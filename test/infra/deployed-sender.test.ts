@@ -60,6 +60,7 @@ describe('infra: the deployed sender, run from the code and environment cdk depl
     );
 
     // Act
+    const output: string[] = [];
     const source = startEventSource({
       queueUrl: outputs.QueueUrl!,
       queueArn: Attributes!.QueueArn!,
@@ -67,14 +68,18 @@ describe('infra: the deployed sender, run from the code and environment cdk depl
       env: { ...sender.environment, ...world.awsEnv() },
       workers: 1,
       waitSeconds: 1,
+      onOutput: (line) => output.push(line),
     });
-    await enqueue(world.sqs, outputs.QueueUrl!, aMessage({ subject: 'From the deployed sender' }));
-    await waitFor(() => world.smtp.google.messages.length > 0, {
-      timeoutMs: 60_000,
-      what: () => 'the message at the SMTP server',
-    });
-    await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
-    await source.stop();
+    try {
+      await enqueue(world.sqs, outputs.QueueUrl!, aMessage({ subject: 'From the deployed sender' }));
+      await waitFor(() => world.smtp.google.messages.length > 0, {
+        timeoutMs: 60_000,
+        what: () => `the message at the SMTP server; the sender said:\n${output.join('\n')}`,
+      });
+      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
+    } finally {
+      await source.stop();
+    }
 
     // Assess
     const [received] = world.smtp.google.messages;
