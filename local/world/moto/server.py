@@ -10,6 +10,8 @@
   10,000 idempotency records took moto to 22 GB). Here only the items the transaction writes are backed
   up and put back when it is cancelled, as cheap as DynamoDB's own transactions are.
 
+- CloudFormation, for `cdk deploy` of the project's stack: the package cfn/ (its modules say what and why).
+
 Run as moto_server is: python server.py -H 127.0.0.1 -p 0
 """
 import re
@@ -18,6 +20,7 @@ from contextvars import ContextVar
 
 import copy
 
+import cfn  # noqa: F401  (registers its CloudFormation models before the first stack operation)
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.table import Table
 from moto.server import main

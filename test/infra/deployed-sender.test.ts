@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
+import { startEventSource } from '../../local/event-source/runner.ts';
+import { enqueue } from '../../local/world/aws.ts';
+import { cdkDeployment } from '../../local/world/cdk-deploy.ts';
+import { deployedFunction } from '../../local/world/deployed-function.ts';
+import { clientSecretId, startWorld, type World } from '../../local/world/index.ts';
+import { waitFor } from '../../local/world/net.ts';
+import { aMessage } from '../harness/factories.ts';
+
+describe('infra: the deployed sender, run from the code and environment cdk deploy gave it', () => {
+  let world: World;
+  let workdir: string;
+
+  before(async () => {
+    world = await startWorld();
+    workdir = mkdtempSync(join(tmpdir(), 'cdk-deploy-'));
+  });
+  after(async () => {
+    await world?.stop();
+    rmSync(workdir, { recursive: true, force: true });
+  });
+
+  it('sends a queued message through the provider SMTP server', async (t) => {
+    const started = Date.now();
+    // Prepare: the stack deployed with the Google-like provider of the harness, then what an operator
+    // and onboarding do after a deploy: the client secret put in place, a mailbox connected.
+    const cdk = await cdkDeployment(world.moto.endpoint, workdir);
+    const { clientSecretId: _named, ...google } = JSON.parse(world.providersJson).google;
+    // The harness made the provider's client secret under the name the stack gives its own.
+    await world.secretsManager.send(
+      new DeleteSecretCommand({ SecretId: clientSecretId('google'), ForceDeleteWithoutRecovery: true }),
+    );
+    await cdk.bootstrap();
+    const outputs = await cdk.deploy({ providers: { google } });
+    await world.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: outputs.ClientSecretNamegoogle,
+        SecretString: world.oauth.google.clientSecret,
+      }),
+    );
+    await world.connectMailbox('ops@example.com', 'google', { registered: false });
+    const dynamodb = new DynamoDBClient({});
+    await new MailboxRegistry(dynamodb, outputs.RegistryTableName!).setStatus('ops@example.com', {
+      status: 'active',
+      provider: 'google',
+      register: true,
+    });
+    dynamodb.destroy();
+    const sender = await deployedFunction(world.moto.endpoint, outputs.SenderFunctionName!);
+    const { Attributes } = await world.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: outputs.QueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+
+    // Act
+    const output: string[] = [];
+    const source = startEventSource({
+      queueUrl: outputs.QueueUrl!,
+      queueArn: Attributes!.QueueArn!,
+      handlerModule: sender.handlerModule,
+      env: { ...sender.environment, ...world.awsEnv() },
+      workers: 1,
+      waitSeconds: 1,
+      onOutput: (line) => output.push(line),
+    });
+    try {
+      await enqueue(world.sqs, outputs.QueueUrl!, aMessage({ subject: 'From the deployed sender' }));
+      await waitFor(() => world.smtp.google.messages.length > 0, {
+        timeoutMs: 60_000,
+        what: () => `the message at the SMTP server; the sender said:\n${output.join('\n')}`,
+      });
+      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
+    } finally {
+      await source.stop();
+    }
+
+    // Assess
+    const [received] = world.smtp.google.messages;
+    assert.equal(world.smtp.google.messages.length, 1);
+    assert.equal(received?.user, 'ops@example.com');
+    assert.deepEqual(received?.rcptTo, ['customer@example.net']);
+    assert.equal(received?.parsed.subject, 'From the deployed sender');
+    assert.equal(source.stats.deleted, 1);
+    t.diagnostic(`deployed and sent in ${Date.now() - started} ms`);
+  });
+});
