@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { enqueue } from '../../local/world/aws.ts';
 import { cdkDeployment } from '../../local/world/cdk-deploy.ts';
 import { deployedFunction } from '../../local/world/deployed-function.ts';
 import { clientSecretId, startWorld, type World } from '../../local/world/index.ts';
-import { waitFor } from '../../local/world/net.ts';
+import { projectRoot, waitFor } from '../../local/world/net.ts';
 import { aMessage } from '../harness/factories.ts';
 
 describe('infra: the deployed sender, run from the code and environment cdk deploy gave it', () => {
@@ -89,5 +90,32 @@ describe('infra: the deployed sender, run from the code and environment cdk depl
     assert.equal(received?.parsed.subject, 'From the deployed sender');
     assert.equal(source.stats.deleted, 1);
     t.diagnostic(`deployed and sent in ${Date.now() - started} ms`);
+
+    // The operator's side: the CLI finds everything from the stack's outputs and template (--stack).
+    const cli = (...args: string[]) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--stack', cdk.stackName, '--json'],
+          { env: { PATH: process.env.PATH ?? '', ...world.awsEnv() } },
+          (error, stdout, stderr) =>
+            error ? reject(new Error(`${stdout}${stderr}`)) : resolve(JSON.parse(stdout)),
+        );
+      });
+    const listed = await cli('mailboxes');
+    assert.deepEqual(
+      (listed.mailboxes as Array<Record<string, string>>).map((row) => [
+        row.mailbox,
+        row.provider,
+        row.status,
+      ]),
+      [['ops@example.com', 'google', 'active']],
+    );
+    const invitation = await cli('connect', 'google', '--for', 'billing@example.com');
+    assert.equal(
+      String(invitation.url).split('?')[0],
+      outputs.ConnectUrlgoogle,
+      'the link of the deployed API, for a provider read from the template',
+    );
   });
 });
