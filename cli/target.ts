@@ -103,7 +103,7 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
 }
 
 /** The providers setting the stack was deployed with, from its template's metadata. */
-async function deployedProviders(stackName: string): Promise<string> {
+export async function deployedProviders(stackName: string): Promise<string> {
   const { TemplateBody = '{}' } = await new CloudFormationClient({}).send(
     new GetTemplateCommand({ StackName: stackName, TemplateStage: 'Processed' }),
   );

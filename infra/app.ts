@@ -1,5 +1,5 @@
 /** The CDK app: `cdk synth` / `cdk deploy`. Settings come from the `oauth-mailer` context (cdk.json or -c). */
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Duration, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OAuthMailerStack } from './oauth-mailer-stack.ts';
 
@@ -12,6 +12,8 @@ const settings = (app.node.tryGetContext('oauth-mailer') ?? {}) as {
   invitations?: boolean;
   publicBaseUrl?: string;
   alarmEmail?: string;
+  /** How often each mailbox is validated, in minutes (@default 60). */
+  validationRateMinutes?: number;
 };
 new OAuthMailerStack(app, settings.stackName ?? 'OAuthMailer', {
   providers: settings.providers ?? {},
@@ -20,6 +22,9 @@ new OAuthMailerStack(app, settings.stackName ?? 'OAuthMailer', {
   ...(settings.invitations !== undefined ? { invitations: settings.invitations } : {}),
   ...(settings.publicBaseUrl ? { publicBaseUrl: settings.publicBaseUrl } : {}),
   ...(settings.alarmEmail ? { alarmEmail: settings.alarmEmail } : {}),
+  ...(settings.validationRateMinutes
+    ? { validationRate: Duration.minutes(settings.validationRateMinutes) }
+    : {}),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

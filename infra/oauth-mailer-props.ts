@@ -90,6 +90,7 @@ export function providerSettingsOf(props: OAuthMailerProps): Record<string, Reco
 
 const SECRET_PREFIX = /^[A-Za-z0-9/_+=.@-]{1,400}\/$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
 
 function inRange(problems: string[], name: string, value: number | undefined, min: number, max: number) {
   if (value !== undefined && (!Number.isInteger(value) || value < min || value > max))
@@ -130,7 +131,9 @@ export function validateProps(props: OAuthMailerProps): ReadonlyMap<string, Prov
   inRange(problems, 'validatorWorkers', props.validatorWorkers, 2, 1000);
   if (props.publicBaseUrl !== undefined && !Token.isUnresolved(props.publicBaseUrl)) {
     const url = URL.parse(props.publicBaseUrl);
-    if (url?.protocol !== 'https:' || url.pathname !== '/' || url.search || url.hash)
+    // http only on this machine: local mode serves onboarding on 127.0.0.1 or localhost.
+    const secure = url?.protocol === 'https:' || (url?.protocol === 'http:' && LOOPBACK.has(url.hostname));
+    if (!url || !secure || url.pathname !== '/' || url.search || url.hash)
       problems.push(
         `publicBaseUrl must be an https origin such as https://mail-connect.example.com (got ${props.publicBaseUrl})`,
       );

@@ -159,6 +159,10 @@ export class OAuthMailer extends Construct {
       value: this.sender.handler.function.functionName,
       description: 'The sender (its producer rules are read by oauth-mailer redrive)',
     });
+    this.output('OnboardingFunctionName', {
+      value: this.onboarding.handler.function.functionName,
+      description: 'Onboarding (connect links and OAuth callbacks) behind the HTTP API',
+    });
     this.output('ValidatorFunctionName', {
       value: this.validator.handler.function.functionName,
       description: 'Invoke with {"mailbox": "..."} to validate on demand',

@@ -1,8 +1,11 @@
 /**
  * Local mode: the whole product on one machine with nothing to configure. The AWS emulator, local
  * OAuth providers with login and consent pages, a local SMTP server whose mail shows on a web page,
- * and the three functions wired as in AWS: HTTP routes to onboarding, the event-source runner feeding
- * the sender, a timer running the validator. Writes the target file the CLI reads (`--local`).
+ * and the stack a real deployment gets: the CDK app (infra/app.ts with cdk.json's settings, the local
+ * providers in place of the placeholders) deployed into the emulator by the real CDK CLI. Each function
+ * runs from its deployed code with its deployed environment, wired as in AWS: HTTP routes to onboarding,
+ * the event-source runner feeding the sender and the validator's workers, a timer running its planner.
+ * Writes the target file the CLI reads (`--local`).
  *
  *   npm start              then open the printed connect link, and `npx oauth-mailer send --local ...`
  *
@@ -14,25 +17,19 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import type { Target } from '../cli/target.ts';
-import { loadOnboardingConfig } from '../functions/onboarding/config.ts';
-import { createOnboarding } from '../functions/onboarding/create-onboarding.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { deployedProviders, type Target } from '../cli/target.ts';
+import { Invitations } from '../functions/onboarding/invitations.ts';
 import { ENV } from '../functions/shared/environment.ts';
-import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
-import { loadValidatorConfig } from '../functions/validator/config.ts';
-import { createValidator } from '../functions/validator/create-validator.ts';
 import { startEventSource } from './event-source/runner.ts';
+import type { HttpApiHandler } from './http-api.ts';
 import { serveMailViewer } from './mail-viewer.ts';
-import {
-  clientSecretId,
-  MAILBOX_PREFIX,
-  REGISTRY_TABLE,
-  SENDING_TABLE,
-  STATE_TABLE,
-  startWorld,
-  type World,
-} from './world/index.ts';
+import { invokeBundle } from './world/bundles.ts';
+import { cdkDeployment } from './world/cdk-deploy.ts';
+import { type DeployedFunction, deployedFunction } from './world/deployed-function.ts';
+import { clientSecretId, startWorld, type World } from './world/index.ts';
 import { projectRoot } from './world/net.ts';
 
 export interface LocalModeOptions {
@@ -72,6 +69,7 @@ function realProviders(env: NodeJS.ProcessEnv): Record<string, Record<string, un
 export async function startLocalMode(options: LocalModeOptions = {}) {
   const env = options.env ?? process.env;
   const port = options.port ?? 4100;
+  const onOutput = options.onOutput ?? (() => undefined);
   // Both ports are bound before anything starts, so a taken one fails at once and leaves nothing running.
   let harness: World | undefined;
   const viewer = await serveMailViewer(
@@ -85,106 +83,142 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     viewer.server.close();
     throw error;
   });
-  const providers = JSON.parse(harness.providersJson) as Record<string, Record<string, unknown>>;
-  for (const [id, { secret, ...settings }] of Object.entries(realProviders(env))) {
-    providers[id] = { ...settings, clientSecretId: clientSecretId(id as 'google') };
-    await harness.secretsManager.send(
-      new PutSecretValueCommand({ SecretId: clientSecretId(id as 'google'), SecretString: secret }),
-    );
+  const world = harness;
+  const real = realProviders(env);
+  const baseUrl =
+    Object.keys(real).length > 0
+      ? world.onboardingUrl.replace('127.0.0.1', 'localhost')
+      : world.onboardingUrl;
+  // The providers as a deployer gives them: the local stand-ins, replaced by real ones where configured.
+  // Their client secrets go where the stack says, after the deploy.
+  const providers: Record<string, Record<string, unknown>> = {};
+  const clientSecrets: Record<string, string> = {};
+  for (const [id, { clientSecretId: _stored, ...settings }] of Object.entries(
+    JSON.parse(world.providersJson) as Record<string, Record<string, unknown>>,
+  )) {
+    const { secret, ...realSettings } = real[id] ?? { secret: world.oauth.google.clientSecret };
+    providers[id] = real[id] ? realSettings : settings;
+    clientSecrets[id] = secret;
   }
-  const providersJson = JSON.stringify(providers);
-  const real = Object.keys(realProviders(env)).length > 0;
-  const baseUrl = real ? harness.onboardingUrl.replace('127.0.0.1', 'localhost') : harness.onboardingUrl;
-  const queues = await harness.createQueues('oauth-mailer-local', {
-    visibilityTimeout: 60,
-    maxReceiveCount: 8,
-  });
-
-  const quiet = createTelemetry('onboarding');
-  const onboarding = createOnboarding(
-    loadOnboardingConfig({
-      [ENV.providers]: providersJson,
-      [ENV.stateTableName]: STATE_TABLE,
-      [ENV.registryTableName]: REGISTRY_TABLE,
-      [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
-      [ENV.publicBaseUrl]: baseUrl,
-      [ENV.connectInvitations]: 'true',
-    }),
-    quiet,
+  // The stack creates the client secrets itself, under the names the world gave its own.
+  await Promise.all(
+    Object.keys(providers).map((id) =>
+      world.secretsManager
+        .send(
+          new DeleteSecretCommand({
+            SecretId: clientSecretId(id as 'google'),
+            ForceDeleteWithoutRecovery: true,
+          }),
+        )
+        .catch(() => undefined),
+    ),
   );
-  harness.onboardingApi.use(onboarding.handler);
+
+  // The real app (infra/app.ts, cdk.json's settings) deployed by the real CDK CLI into the emulator.
+  const periodMinutes = Math.max(5, Math.round((options.validateEveryMs ?? 300_000) / 60_000));
+  const cdk = await cdkDeployment(
+    world.moto.endpoint,
+    join(projectRoot, '.cache', 'local', `cdk-${process.pid}`),
+  );
+  await cdk.bootstrap();
+  const outputs = await cdk.deploy({
+    providers,
+    invitations: true,
+    publicBaseUrl: baseUrl,
+    validationRateMinutes: periodMinutes,
+  });
+  for (const [id, secret] of Object.entries(clientSecrets)) {
+    const name = outputs[`ClientSecretName${id.replace(/[^A-Za-z0-9]/g, '')}`];
+    await world.secretsManager.send(new PutSecretValueCommand({ SecretId: name, SecretString: secret }));
+  }
+
+  // Each function from the code and environment the deploy gave it, wired as in AWS: the HTTP API to
+  // onboarding, the queues to the sender and the validator's workers, a timer to its planner.
+  const [sender, validator, onboardingFunction] = await Promise.all(
+    [outputs.SenderFunctionName, outputs.ValidatorFunctionName, outputs.OnboardingFunctionName].map((name) =>
+      deployedFunction(world.moto.endpoint, name!),
+    ),
+  );
+  const withAws = (fn: DeployedFunction) => ({ ...fn.environment, ...world.awsEnv() });
+  Object.assign(process.env, withAws(onboardingFunction!));
+  const onboarding = (await import(onboardingFunction!.handlerModule)) as { handler: HttpApiHandler };
+  world.onboardingApi.use(onboarding.handler);
+  const queueArn = async (queueUrl: string) =>
+    (
+      await world.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+      )
+    ).Attributes!.QueueArn!;
   const senders = startEventSource({
-    queueUrl: queues.queueUrl,
-    queueArn: queues.queueArn,
-    handlerModule: join(projectRoot, 'functions/sender/handler.ts'),
-    env: { ...harness.senderEnv(queues), [ENV.providers]: providersJson, [ENV.connectBaseUrl]: baseUrl },
+    queueUrl: outputs.QueueUrl!,
+    queueArn: await queueArn(outputs.QueueUrl!),
+    handlerModule: sender!.handlerModule,
+    env: withAws(sender!),
     workers: 2,
     waitSeconds: 5,
-    onOutput: options.onOutput ?? (() => undefined),
+    onOutput,
   });
-  // The validator as deployed: a planner every interval hands out checks; a worker takes them.
-  const periodSeconds = Math.max(60, Math.round((options.validateEveryMs ?? 300_000) / 1000));
-  const intervalSeconds = periodSeconds % 5 === 0 ? periodSeconds / 5 : periodSeconds;
-  const checks = await harness.createQueues('oauth-mailer-checks', {
-    maxReceiveCount: 3,
-    visibilityTimeout: 120,
-  });
-  const validatorEnv = harness.validatorEnv({
-    [ENV.providers]: providersJson,
-    [ENV.connectBaseUrl]: baseUrl,
-    [ENV.checkQueueUrl]: checks.queueUrl,
-    [ENV.validationPeriodSeconds]: String(periodSeconds),
-    [ENV.planIntervalSeconds]: String(intervalSeconds),
-  });
+  const checkQueueUrl = validator!.environment[ENV.checkQueueUrl]!;
   const checkers = startEventSource({
-    queueUrl: checks.queueUrl,
-    queueArn: checks.queueArn,
-    handlerModule: join(projectRoot, 'functions/validator/handler.ts'),
-    env: validatorEnv,
+    queueUrl: checkQueueUrl,
+    queueArn: await queueArn(checkQueueUrl),
+    handlerModule: validator!.handlerModule,
+    env: withAws(validator!),
     workers: 1,
     waitSeconds: 5,
-    onOutput: options.onOutput ?? (() => undefined),
+    onOutput,
   });
-  const planner = createValidator(loadValidatorConfig(validatorEnv), createTelemetry('validator'));
-  const timer = setInterval(() => void planner.handler({}).catch(() => undefined), intervalSeconds * 1000);
+  // The schedule: the planner in a fresh process every slice, as EventBridge Scheduler invokes it.
+  const sliceMs = Number(validator!.environment[ENV.planIntervalSeconds]) * 1000;
+  const timer = setInterval(
+    () =>
+      void invokeBundle(validator!.handlerModule, {}, withAws(validator!))
+        .then((run) => run.output.forEach(onOutput))
+        .catch(() => undefined),
+    sliceMs,
+  );
 
+  const invitations = new Invitations(new DynamoDBClient({}), outputs.OnboardingTableName!);
   const target: Target = {
     kind: 'local',
-    queueUrl: queues.queueUrl,
-    deadLetterQueueUrl: queues.deadLetterQueueUrl,
-    mailboxSecretPrefix: MAILBOX_PREFIX,
-    providersJson,
+    queueUrl: outputs.QueueUrl!,
+    deadLetterQueueUrl: outputs.DeadLetterQueueUrl!,
+    mailboxSecretPrefix: outputs.MailboxSecretPrefix!,
+    providersJson: await deployedProviders(cdk.stackName),
     connectBaseUrl: baseUrl,
-    sendingTableName: SENDING_TABLE,
-    registryTableName: REGISTRY_TABLE,
-    stateTableName: STATE_TABLE,
-    mailboxKmsKeyId: harness.mailboxKeyId(),
-    environment: harness.awsEnv(),
+    sendingTableName: outputs.SendingTableName!,
+    registryTableName: outputs.RegistryTableName!,
+    stateTableName: outputs.OnboardingTableName!,
+    mailboxKmsKeyId: outputs.MailboxKeyArn!,
+    environment: world.awsEnv(),
   };
   const targetFile = options.targetFile ?? join(projectRoot, '.cache', 'local', 'target.json');
   mkdirSync(dirname(targetFile), { recursive: true });
   writeFileSync(targetFile, JSON.stringify(target, null, 2));
 
   return {
-    harness,
+    harness: world,
+    outputs,
     /** A link with a fresh one-time invitation, as `oauth-mailer connect --local` prints it. */
     async connectUrl(provider = 'local') {
-      const token = await onboarding.context.invitations.create({ provider });
+      const token = await invitations.create({ provider });
       return `${baseUrl}/connect/${provider}?invitation=${token}`;
     },
     viewerUrl: viewer.url,
     targetFile,
-    queues,
     async stop() {
       clearInterval(timer);
       await Promise.all([senders.stop(), checkers.stop()]);
       await new Promise<void>((resolve) => viewer.server.close(() => resolve()));
-      await harness.stop();
+      await world.stop();
     },
   };
 }
 
 if (import.meta.main) {
+  console.log(
+    'Starting: the local servers, then the oauth-mailer stack deployed into a local AWS emulator by the CDK CLI (about 20 s)...',
+  );
   const local = await startLocalMode().catch((error: Error) => {
     const busy = /port/i.test(error.message)
       ? ' Is local mode already running? Stop it, or free the port.'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +60,10 @@ describe('local mode: the whole product on one machine', () => {
       ),
     );
     assert.match(sent, /^queued as [0-9a-f-]{36}/);
+    // What local mode runs is the stack cdk deploy made, not a wiring of its own.
+    const target = JSON.parse(readFileSync(local.targetFile, 'utf8')) as Record<string, string>;
+    assert.equal(target.queueUrl, local.outputs.QueueUrl);
+    assert.equal(target.registryTableName, local.outputs.RegistryTableName);
 
     const deadline = Date.now() + 30_000;
     while (
