@@ -431,7 +431,15 @@ export async function importToken(target: Target, args: Args) {
   );
   return {
     ...imported,
-    text: `${imported.mailbox} connected with the imported token${imported.account ? ` (account ${imported.account})` : ''}: a token was minted and an SMTP login as the mailbox succeeded${imported.rotated ? `. ${provider.id} rotated the refresh token: the one you imported no longer works anywhere else` : ''}`,
+    text: [
+      `${imported.mailbox} connected with the imported token${imported.account ? ` (account ${imported.account})` : ''}: a token was minted and an SMTP login as the mailbox succeeded.`,
+      imported.owned
+        ? ''
+        : ' No owner was recorded (the grant carries no ID token): the next account to connect it in the browser becomes its owner.',
+      imported.rotated
+        ? ` ${provider.id} rotated the refresh token: the one you imported no longer works anywhere else.`
+        : '',
+    ].join(''),
   };
 }
 

@@ -117,7 +117,7 @@ const COMMANDS: Record<string, Command> = {
     run: (_target, args) => providerCommand(args),
     withoutTarget: true,
     usage:
-      'provider add <id> --issuer <url> --client-id <id> --mail-scope <scope> --smtp-host <host> [--smtp-port 587] [--smtp-implicit-tls] [--write cdk.json]\n  Configure a standard OAuth / OpenID Connect server from its issuer: reads its metadata once and records the endpoints, the client authentication it takes, RFC 9207 iss support and the mail scope (printed, or written into cdk.json for the next deploy).',
+      'provider add <id> --issuer <url> --client-id <id> --mail-scope <scope> --smtp-host <host> [--smtp-port 587] [--smtp-implicit-tls] [--write cdk.json [--replace]]\n  Configure a standard OAuth / OpenID Connect server from its issuer: reads its metadata once and records the endpoints, the client authentication it takes, RFC 9207 iss support and the mail scope (printed, or written into cdk.json for the next deploy).',
     options: {
       issuer: { type: 'string' },
       'client-id': { type: 'string' },
@@ -126,6 +126,7 @@ const COMMANDS: Record<string, Command> = {
       'smtp-port': { type: 'string' },
       'smtp-implicit-tls': { type: 'boolean' },
       write: { type: 'string' },
+      replace: { type: 'boolean' },
     },
   },
   'import-token': {

@@ -25,13 +25,15 @@ const required = (args: ProviderArgs, name: string): string => {
 };
 
 /** Puts the provider under context.oauth-mailer.providers of a cdk.json, keeping everything else. */
-function writeInto(file: string, id: string, settings: Record<string, unknown>): void {
+function writeInto(file: string, id: string, settings: Record<string, unknown>, replace: boolean): void {
   const json = JSON.parse(readFileSync(file, 'utf8')) as {
     context?: Record<string, Record<string, unknown>>;
   };
   json.context ??= {};
   json.context['oauth-mailer'] ??= {};
   const mailer = json.context['oauth-mailer'];
+  if ((mailer.providers as Record<string, unknown> | undefined)?.[id] && !replace)
+    throw new ProviderUsageError(`${file} already has a provider ${id}: pass --replace to replace it`);
   mailer.providers = { ...(mailer.providers as Record<string, unknown>), [id]: settings };
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
 }
@@ -55,7 +57,7 @@ export async function providerCommand(args: ProviderArgs) {
     smtp: { host: required(args, 'smtp-host'), port, secure: args.values['smtp-implicit-tls'] === true },
   });
   const file = typeof args.values.write === 'string' ? args.values.write : undefined;
-  if (file) writeInto(file, id, discovered.settings);
+  if (file) writeInto(file, id, discovered.settings, args.values.replace === true);
   const { provider } = discovered;
   return {
     id,
@@ -65,6 +67,7 @@ export async function providerCommand(args: ProviderArgs) {
     text: [
       `${id}: ${provider.issuer} (from ${discovered.metadataUrl})`,
       `  client authentication ${provider.tokenEndpointAuthMethod}; iss in responses ${provider.issParameterSupported ? 'required' : 'not sent'}; scopes ${provider.scopes.join(' ')}`,
+      `  authorize ${provider.authorizationEndpoint}; token ${provider.tokenEndpoint}; keys ${provider.jwksUri}${provider.revocationEndpoint ? `; revoke ${provider.revocationEndpoint}` : ''}`,
       ...discovered.notes.map((note) => `  note: ${note}`),
       file
         ? `written to ${file} (context.oauth-mailer.providers.${id}); deploy, then put the client secret in the ClientSecretName output's secret`

@@ -60,22 +60,44 @@ function metadataUrls(issuer: URL): string[] {
   ];
 }
 
+/** Metadata documents are a few KB: a larger answer is not one. */
+const MAX_METADATA_BYTES = 256 * 1024;
+
 async function fetchMetadata(url: string, timeoutMs: number): Promise<Metadata | undefined> {
   let response: Response;
   try {
+    // No redirects: the https (or loopback) rule and the issuer check hold for the address asked.
     response = await fetch(url, {
       headers: { accept: 'application/json' },
+      redirect: 'error',
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
-    throw new DiscoveryError(`cannot reach ${url} (${(error as Error).name})`);
+    throw new DiscoveryError(`cannot reach ${url} without a redirect (${(error as Error).name})`);
   }
-  if (response.status === 404) return undefined;
+  // Any client error: not published here (servers answer 404, 403, 405... for an unknown path).
+  if (response.status >= 400 && response.status < 500) return undefined;
   if (!response.ok) throw new DiscoveryError(`${url} answered HTTP ${response.status}`);
-  const body = (await response.json().catch(() => undefined)) as unknown;
+  const body = await readCapped(response, url);
   if (!body || typeof body !== 'object' || Array.isArray(body))
     throw new DiscoveryError(`${url} did not answer with a JSON object`);
   return body as Metadata;
+}
+
+async function readCapped(response: Response, url: string): Promise<unknown> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += chunk.byteLength;
+    if (size > MAX_METADATA_BYTES)
+      throw new DiscoveryError(`${url} answered more than ${MAX_METADATA_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 const listOf = (value: unknown): string[] | undefined =>
@@ -131,7 +153,14 @@ export async function discoverProvider(request: DiscoveryRequest): Promise<Disco
     throw new DiscoveryError(
       'the server issues no refresh tokens (grant_types_supported lacks refresh_token)',
     );
+  if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(request.mailScope))
+    throw new DiscoveryError('the mail scope is one scope token, without spaces or quotes (RFC 6749 3.3)');
   const scopesSupported = listOf(metadata.scopes_supported);
+  // Every sign-in verifies an ID token: a server without OpenID Connect cannot connect a mailbox.
+  if (scopesSupported && !scopesSupported.includes('openid'))
+    throw new DiscoveryError(
+      'the server does not offer the openid scope: it issues no ID tokens to identify the account',
+    );
   if (scopesSupported && !scopesSupported.includes(request.mailScope))
     notes.push(`the server does not list ${request.mailScope} among its scopes: check the name`);
   const wanted = ['openid', 'email', 'offline_access'];
@@ -156,6 +185,19 @@ export async function discoverProvider(request: DiscoveryRequest): Promise<Disco
   };
   if (!settings.jwksUri)
     throw new DiscoveryError('the server publishes no jwks_uri: its ID tokens could not be verified');
+  // Normal for large providers (Google's token endpoint is on another host), worth a look elsewhere:
+  // the client secret and refresh tokens go there.
+  const issuerHost = new URL(issuer).host;
+  for (const key of [
+    'authorizationEndpoint',
+    'tokenEndpoint',
+    'jwksUri',
+    'userinfoEndpoint',
+    'revocationEndpoint',
+  ]) {
+    const host = typeof settings[key] === 'string' ? new URL(settings[key] as string).host : issuerHost;
+    if (host !== issuerHost) notes.push(`${key} is on ${host}, not on the issuer's host ${issuerHost}`);
+  }
   const provider = parseProviders(JSON.stringify({ [request.id]: settings })).get(request.id)!;
   return { settings, provider, metadataUrl, notes };
 }

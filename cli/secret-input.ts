@@ -23,10 +23,13 @@ export async function readSecretInput(what: string): Promise<string> {
   try {
     let input = '';
     for await (const chunk of stdin) {
-      for (const char of chunk as string) {
+      // A terminal's bracketed paste wraps what was pasted in markers: not part of the token.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape that starts the markers
+      for (const char of (chunk as string).replace(/\u001b\[20[01]~/g, '')) {
         if (char === '\u0003') throw new Error('cancelled');
-        if (char === '\r' || char === '\n') return input.trim();
-        input = char === '\u007f' ? input.slice(0, -1) : input + char;
+        if (char === '\r' || char === '\n' || char === '\u0004') return input.trim();
+        input = char === '\u007f' || char === '\b' ? input.slice(0, -1) : input + char;
+        if (input.length > MAX_BYTES) throw new Error(`the ${what} is longer than ${MAX_BYTES} characters`);
       }
     }
     return input.trim();

@@ -4,6 +4,7 @@
  */
 import { type Duration, Token } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
 import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/providers.ts';
 import type { ProducerGrant } from './sender/producer-rules.ts';
 
@@ -90,7 +91,7 @@ export function providerSettingsOf(props: OAuthMailerProps): Record<string, Reco
 
 const SECRET_PREFIX = /^[A-Za-z0-9/_+=.@-]{1,400}\/$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 function inRange(problems: string[], name: string, value: number | undefined, min: number, max: number) {
   if (value !== undefined && (!Number.isInteger(value) || value < min || value > max))
@@ -121,11 +122,19 @@ export function validateProps(props: OAuthMailerProps): ReadonlyMap<string, Prov
         `${name} must be a Secrets Manager name prefix ending in / (got ${JSON.stringify(prefix)})`,
       );
   }
-  if (
-    props.mailboxPrefix !== undefined &&
-    props.mailboxPrefix === (props.clientSecretPrefix ?? DEFAULT_CLIENT_SECRET_PREFIX)
-  )
-    problems.push('mailboxPrefix and clientSecretPrefix must differ (mailbox secrets are listed by prefix)');
+  // Grants and key policies are written per prefix: one inside the other would give whoever may use
+  // client secrets the mailboxes' refresh tokens, or the functions the client secrets.
+  const mailboxPrefix = props.mailboxPrefix ?? DEFAULT_MAILBOX_SECRET_PREFIX;
+  const clientSecretPrefix = props.clientSecretPrefix ?? DEFAULT_CLIENT_SECRET_PREFIX;
+  if (mailboxPrefix.startsWith(clientSecretPrefix) || clientSecretPrefix.startsWith(mailboxPrefix))
+    problems.push(
+      `mailboxPrefix (${mailboxPrefix}) and clientSecretPrefix (${clientSecretPrefix}) must not contain one another: permissions are granted by prefix`,
+    );
+  // Outputs are named after the provider id without its dashes.
+  const bySuffix = Map.groupBy(Object.keys(props.providers ?? {}), (id) => id.replace(/[^A-Za-z0-9]/g, ''));
+  for (const ids of bySuffix.values())
+    if (ids.length > 1)
+      problems.push(`provider ids ${ids.join(' and ')} differ only by dashes: name them apart`);
   inRange(problems, 'maxReceiveCount', props.maxReceiveCount, 1, 1000);
   inRange(problems, 'senderMaxConcurrency', props.senderMaxConcurrency, 2, 1000);
   inRange(problems, 'validatorWorkers', props.validatorWorkers, 2, 1000);
@@ -146,9 +155,10 @@ export function validateProps(props: OAuthMailerProps): ReadonlyMap<string, Prov
     problems.push(`alarmEmail is not an email address (got ${props.alarmEmail})`);
   if (props.validationRate !== undefined) {
     // The validator's planner runs every min(15 minutes, rate) and must divide the rate.
-    const period = props.validationRate.toSeconds();
+    // Whole seconds: toSeconds() throws on a fraction, outside this list.
+    const period = props.validationRate.toSeconds({ integral: false });
     const slice = Math.min(900, Math.floor(period / 60) * 60);
-    if (slice < 60 || period % slice !== 0 || period > 86_400)
+    if (!Number.isInteger(period) || slice < 60 || period % slice !== 0 || period > 86_400)
       problems.push(
         `validationRate must be at most a day, and the validator's planInterval (${slice} s) must be 1 to 15 minutes (SQS delays a check 15 minutes at most) and divide validationRate (${period} s)`,
       );

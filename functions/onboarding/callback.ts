@@ -14,7 +14,7 @@ import { identifyAccount } from '../shared/oauth/account-identity.ts';
 import { verifyIdToken } from '../shared/oauth/id-token.ts';
 import { proveSendAs } from '../shared/oauth/prove-send-as.ts';
 import type { ProviderConfig } from '../shared/oauth/providers.ts';
-import { requestToken, type TokenResponse } from '../shared/oauth/token-endpoint.ts';
+import { providerClient, requestToken, type TokenResponse } from '../shared/oauth/token-endpoint.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
 import { page, readCookie, setCookie, stateCookieName } from './http.ts';
 import { invitationCovers } from './invitations.ts';
@@ -85,10 +85,7 @@ async function exchangeCode(
 ): Promise<TokenResponse> {
   try {
     return await requestToken({
-      endpoint: provider.tokenEndpoint,
-      clientId: provider.clientId,
-      authMethod: provider.tokenEndpointAuthMethod,
-      clientSecret: await context.clientSecrets.get(provider),
+      ...providerClient(provider, await context.clientSecrets.get(provider)),
       params: {
         grant_type: 'authorization_code',
         code,

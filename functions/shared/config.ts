@@ -26,9 +26,12 @@ export function readProviders(
   env: NodeJS.ProcessEnv,
   problems: string[],
 ): ReadonlyMap<string, ProviderConfig> {
+  // An empty PROVIDERS counts as unset: the file is read then.
+  const file = !env[ENV.providers] && env[ENV.providersFile] ? providersPath(env) : undefined;
+  const source = file ? `${ENV.providersFile} ${file}` : ENV.providers;
   try {
-    const providers = parseProviders(env[ENV.providers] ?? readProvidersFile(env));
-    if (providers.size === 0) problems.push(`${ENV.providers} names no provider`);
+    const providers = parseProviders(file ? readProvidersFile(file) : env[ENV.providers], source);
+    if (providers.size === 0) problems.push(`${source} names no provider`);
     return providers;
   } catch (error) {
     problems.push((error as Error).message);
@@ -36,10 +39,10 @@ export function readProviders(
   }
 }
 
-function readProvidersFile(env: NodeJS.ProcessEnv): string | undefined {
-  const file = env[ENV.providersFile];
-  if (!file) return undefined;
-  const path = resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file);
+const providersPath = (env: NodeJS.ProcessEnv) =>
+  resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), env[ENV.providersFile] ?? '');
+
+function readProvidersFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {

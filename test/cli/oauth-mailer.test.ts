@@ -373,6 +373,33 @@ describe('cli: oauth-mailer', () => {
     assert.deepEqual([refused.code, refused.json.error], [1, 'TENANT_NOT_ALLOWED']);
   });
 
+  it('says the imported token is spent when a rotating server replaced it and a later check refused the import', async () => {
+    const refreshToken = await harness.oauth.strict.issueRefreshToken('ops@example.com');
+
+    const typo = await importToken(refreshToken, 'opz@example.com', 'strict');
+
+    assert.deepEqual([typo.code, typo.json.error], [1, 'MAILBOX_CONTROL_UNPROVEN']);
+    assert.match(
+      String(typo.json.message),
+      /replaced the refresh token when it was used: the one you imported no longer works anywhere/,
+    );
+    assert.deepEqual((await cli('mailboxes', '--json')).json.mailboxes, []);
+    assertNoSecretsIn([typo.output], [refreshToken]);
+  });
+
+  it('refuses to import into a disconnected mailbox whose secret still waits out its recovery window, before the provider sees the token', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    assert.equal((await cli('disconnect', 'ops@example.com')).code, 0, 'disconnected, recoverable');
+    const before = harness.oauth.google.tokenRequests.length;
+    const token = await harness.oauth.google.issueRefreshToken('ops@example.com');
+
+    const refused = await importToken(token, 'ops@example.com', 'google');
+
+    assert.deepEqual([refused.code, refused.json.error], [1, 'REQUEST_INVALID']);
+    assert.match(String(refused.json.message), /waits out its recovery window: delete it for good/);
+    assert.equal(harness.oauth.google.tokenRequests.length, before);
+  });
+
   it('keeps the rotated token when a strictly rotating server replaces the imported one', async () => {
     const refreshToken = await harness.oauth.strict.issueRefreshToken('ops@example.com');
 
@@ -406,7 +433,10 @@ describe('cli: oauth-mailer', () => {
     const fresh = await harness.oauth.google.issueRefreshToken('ops@example.com');
     const connected = await importToken(fresh, 'ops@example.com', 'google');
     assert.deepEqual([connected.code, connected.json.error], [1, 'REQUEST_INVALID']);
-    assert.match(String(connected.json.message), /already connected; disconnect it first/);
+    assert.match(
+      String(connected.json.message),
+      /already connected: remove it first with `oauth-mailer disconnect ops@example.com --force`/,
+    );
     assert.equal(harness.oauth.google.tokenRequests.length, before, 'the provider never saw the token');
 
     const asArgument = await run('', 'import-token', 'new@example.com', fresh, '--provider', 'google');
@@ -415,6 +445,8 @@ describe('cli: oauth-mailer', () => {
     assert.ok(!asArgument.output.includes(fresh));
     const empty = await importToken('\n', 'new@example.com', 'google');
     assert.deepEqual([empty.code, empty.json.error], [1, 'REQUEST_INVALID']);
+    const pastedBadly = await importToken('abc\u0004def', 'new@example.com', 'google');
+    assert.deepEqual([pastedBadly.code, pastedBadly.json.error], [1, 'REQUEST_INVALID']);
     assertNoSecretsIn([refusedToken.output, notTheirs.output, connected.output], [revoked, others, fresh]);
   });
 

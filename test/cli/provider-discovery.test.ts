@@ -15,13 +15,20 @@ import { useHarness } from '../harness/lifecycle.ts';
 
 const SMTP = { host: 'smtp.corp.example', port: 587, secure: false };
 
-/** A metadata server on loopback that answers each path with the document given for it (else 404). */
+/**
+ * A metadata server on loopback that answers each path with the document given for it (a document
+ * `{ redirect }` redirects), and 403 for any other path, as some servers answer an unknown one.
+ */
 async function metadataServer(documents: (origin: string) => Record<string, unknown>) {
   let origin = '';
   const server: Server = createServer((request, response) => {
-    const document = documents(origin)[request.url ?? ''];
-    response.writeHead(document ? 200 : 404, { 'content-type': 'application/json' });
-    response.end(document ? JSON.stringify(document) : '{}');
+    const document = documents(origin)[request.url ?? ''] as Record<string, unknown> | undefined;
+    const redirect = typeof document?.redirect === 'string' ? document.redirect : undefined;
+    response.writeHead(redirect ? 302 : document ? 200 : 403, {
+      'content-type': 'application/json',
+      ...(redirect ? { location: redirect } : {}),
+    });
+    response.end(document && !redirect ? JSON.stringify(document) : '{}');
   });
   origin = `http://127.0.0.1:${await listen(server)}`;
   return { origin, stop: () => new Promise((resolve) => server.close(resolve)) };
@@ -134,6 +141,19 @@ describe('cli: a standard OAuth server configured from its issuer', () => {
     assert.equal((await discover(origin)).provider.tokenEndpointAuthMethod, 'client_secret_basic');
   });
 
+  it('follows no redirect, falls through a refused OpenID path to RFC 8414, and refuses a server without openid or a mail scope with spaces', async () => {
+    const origin = await serve((at) => ({
+      '/moved/.well-known/openid-configuration': { redirect: `${at}/.well-known/openid-configuration` },
+      '/.well-known/oauth-authorization-server/plain': standard(`${at}/plain`, {
+        scopes_supported: ['mail.send'],
+      }),
+      '/.well-known/openid-configuration': standard(at),
+    }));
+    await refusedWith(`${origin}/moved`, /without a redirect/);
+    await refusedWith(`${origin}/plain`, /does not offer the openid scope/);
+    await assert.rejects(discover(origin, 'mail.send offline_access'), /one scope token/);
+  });
+
   it('refuses a server the product could not use, saying why', async () => {
     const unusable = await serve((at) => ({
       '/.well-known/openid-configuration': standard(at, {
@@ -155,34 +175,31 @@ describe('cli: a standard OAuth server configured from its issuer', () => {
     await refusedWith('http://login.corp.example', /must be an https URL/);
   });
 
+  /** `oauth-mailer provider add corp ...` as an operator runs it; resolves with its exit code. */
+  const providerAdd = (...args: string[]) =>
+    new Promise<number | null>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [join(projectRoot, 'cli/oauth-mailer.ts'), 'provider', 'add', 'corp', ...args],
+        {
+          stdio: 'ignore',
+          env: { PATH: process.env.PATH ?? '' },
+        },
+      );
+      child.on('close', resolve);
+    });
+
   it('writes the settings into cdk.json for the next deploy, keeping the rest of the file', async () => {
     const server = harness.oauth.strict;
     const file = join(mkdtempSync(join(tmpdir(), 'provider-add-')), 'cdk.json');
     copyFileSync(join(projectRoot, 'cdk.json'), file);
     const before = JSON.parse(readFileSync(file, 'utf8'));
-    const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [
-          join(projectRoot, 'cli/oauth-mailer.ts'),
-          'provider',
-          'add',
-          'corp',
-          '--issuer',
-          server.issuer,
-          '--client-id',
-          'mailer',
-          '--mail-scope',
-          server.mailScope,
-          '--smtp-host',
-          'smtp.corp.example',
-          '--write',
-          file,
-        ],
-        { stdio: 'ignore', env: { PATH: process.env.PATH ?? '' } },
+    const writeCorp = (clientId: string) =>
+      providerAdd(
+        ...['--issuer', server.issuer, '--client-id', clientId, '--mail-scope', server.mailScope],
+        ...['--smtp-host', 'smtp.corp.example', '--write', file],
       );
-      child.on('close', resolve);
-    });
+    const code = await writeCorp('mailer');
     assert.equal(code, 0);
     const after = JSON.parse(readFileSync(file, 'utf8'));
     const providers = after.context['oauth-mailer'].providers;
@@ -190,5 +207,11 @@ describe('cli: a standard OAuth server configured from its issuer', () => {
     assert.equal(providers.corp.tokenEndpointAuthMethod, 'client_secret_basic');
     assert.deepEqual(after.context.app, before.context.app);
     assert.equal(after.app, before.app);
+    const again = await writeCorp('other');
+    assert.equal(again, 2, 'an existing provider is replaced only with --replace');
+    assert.equal(
+      JSON.parse(readFileSync(file, 'utf8')).context['oauth-mailer'].providers.corp.clientId,
+      'mailer',
+    );
   });
 });

@@ -5,7 +5,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { OAuthMailer } from '../../infra/oauth-mailer.ts';
-import { OAuthMailerPropsError } from '../../infra/oauth-mailer-props.ts';
+import { type OAuthMailerProps, OAuthMailerPropsError } from '../../infra/oauth-mailer-props.ts';
 import { projectRoot } from '../../infra/shared/paths.ts';
 import { synthesize, TEST_PROVIDERS } from './synth.ts';
 
@@ -59,6 +59,35 @@ describe('infra: OAuthMailer construct', () => {
     ])
       assert.match(problems, expected);
     assert.equal(stack.node.tryFindChild('Mail')?.node.children.length, 0, 'nothing was built');
+  });
+
+  it('refuses secret prefixes that contain one another (permissions are granted by prefix) and provider ids whose outputs would clash', () => {
+    const problems = (props: Partial<OAuthMailerProps>) => {
+      try {
+        new OAuthMailer(new Stack(new App(), 'Prefixes'), 'Mail', {
+          providers: TEST_PROVIDERS,
+          invitations: true,
+          ...props,
+        });
+        return '';
+      } catch (error) {
+        return (error as OAuthMailerPropsError).problems.join('\n');
+      }
+    };
+    for (const props of [
+      { clientSecretPrefix: 'oauth-mailer/' },
+      { clientSecretPrefix: 'oauth-mailer/mailboxes/' },
+      { mailboxPrefix: 'oauth-mailer/' },
+      { mailboxPrefix: 'mail/', clientSecretPrefix: 'mail/' },
+    ])
+      assert.match(problems(props), /must not contain one another/, JSON.stringify(props));
+    assert.equal(problems({ mailboxPrefix: 'mail/boxes/', clientSecretPrefix: 'mail/clients/' }), '');
+    assert.match(
+      problems({
+        providers: { ...TEST_PROVIDERS, 'my-idp': TEST_PROVIDERS.google, myidp: TEST_PROVIDERS.google },
+      }),
+      /provider ids my-idp and myidp differ only by dashes/,
+    );
   });
 
   it('keeps the logical ids of the stateful resources the stack had before the construct existed (an update replaces no table, secret, key or queue)', () => {

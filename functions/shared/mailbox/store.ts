@@ -180,6 +180,23 @@ export class MailboxStore {
     return stored;
   }
 
+  /**
+   * Whether a mailbox has a secret, without reading its value: `deleting` while a disconnected
+   * mailbox's secret waits out its recovery window (its name cannot be taken again until then).
+   */
+  async presence(address: string): Promise<'absent' | 'connected' | 'deleting'> {
+    const key = normalizeAddress(address);
+    try {
+      const { DeletedDate } = await this.#client.send(
+        new DescribeSecretCommand({ SecretId: this.#secretId(key) }),
+      );
+      return DeletedDate ? 'deleting' : 'connected';
+    } catch (error) {
+      if (awsErrorName(error) === 'ResourceNotFoundException') return 'absent';
+      throw secretStoreError('read', key, error);
+    }
+  }
+
   async #read(address: string): Promise<StoredMailbox> {
     const secretId = this.#secretId(address);
     this.reads++;

@@ -12,7 +12,7 @@ import { TtlCache } from '../ttl-cache.ts';
 import type { ClientSecrets } from './client-secrets.ts';
 import type { GrantCoordinator, LeaseState, UnsavedRefresh } from './grant-coordinator.ts';
 import type { ProviderConfig } from './providers.ts';
-import { requestToken, type TokenResponse } from './token-endpoint.ts';
+import { providerClient, requestToken, type TokenResponse } from './token-endpoint.ts';
 
 export interface AccessToken {
   readonly accessToken: string;
@@ -213,10 +213,7 @@ export class AccessTokens {
     let response: TokenResponse;
     try {
       response = await requestToken({
-        endpoint: provider.tokenEndpoint,
-        clientId: provider.clientId,
-        authMethod: provider.tokenEndpointAuthMethod,
-        clientSecret,
+        ...providerClient(provider, clientSecret),
         params,
         context: { mailbox: address, provider: provider.id },
         ...(this.#options.requestTimeoutMs ? { timeoutMs: this.#options.requestTimeoutMs } : {}),

@@ -190,20 +190,24 @@ function resolveProvider(id: string, input: z.infer<typeof providerInputSchema>)
  * @example
  * parseProviders('{"google":{"kind":"google","clientId":"123.apps.googleusercontent.com","clientSecretId":"oauth-mailer/clients/google"}}')
  */
-export function parseProviders(json: string | undefined): ReadonlyMap<string, ProviderConfig> {
+/** @param source what the settings are called in errors: the variable, or the file they came from */
+export function parseProviders(
+  json: string | undefined,
+  source: string = ENV.providers,
+): ReadonlyMap<string, ProviderConfig> {
   if (!json) return new Map();
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch {
-    throw new ProviderConfigError(`${ENV.providers} is not valid JSON`);
+    throw new ProviderConfigError(`${source} is not valid JSON`);
   }
   const parsed = z.record(z.string().check(z.regex(/^[a-z0-9-]{1,32}$/)), providerInputSchema).safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.') || ENV.providers}: ${issue.message}`,
+      (issue) => `${issue.path.join('.') || source}: ${issue.message}`,
     );
-    throw new ProviderConfigError(`${ENV.providers} is invalid: ${problems.join('; ')}`);
+    throw new ProviderConfigError(`${source} is invalid: ${problems.join('; ')}`);
   }
   return new Map(Object.entries(parsed.data).map(([id, input]) => [id, resolveProvider(id, input)]));
 }

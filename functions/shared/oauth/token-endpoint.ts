@@ -4,6 +4,7 @@
  * client_secret_post.
  */
 import { MailerError } from '../errors.ts';
+import type { ProviderConfig } from './providers.ts';
 import { classifyTokenError, type TokenErrorBody } from './token-errors.ts';
 
 export interface TokenResponse {
@@ -31,6 +32,17 @@ export interface TokenRequest {
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post';
+
+/** Where and as whom a provider's tokens are asked for: the first fields of every TokenRequest. */
+export const providerClient = (
+  provider: Pick<ProviderConfig, 'tokenEndpoint' | 'clientId' | 'tokenEndpointAuthMethod'>,
+  clientSecret: string | undefined,
+) => ({
+  endpoint: provider.tokenEndpoint,
+  clientId: provider.clientId,
+  authMethod: provider.tokenEndpointAuthMethod,
+  clientSecret,
+});
 
 /** application/x-www-form-urlencoded, as RFC 6749 2.3.1 asks for both halves of the Basic credentials. */
 const formEncoded = (value: string) => new URLSearchParams([['', value]]).toString().slice(1);

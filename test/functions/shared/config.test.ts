@@ -104,5 +104,10 @@ describe('Function: readProviders()', () => {
     const invalid: string[] = [];
     readProviders({ [ENV.providersFile]: 'providers.json', LAMBDA_TASK_ROOT: dir }, invalid);
     assert.match(invalid.join(), /google\.kind/);
+    assert.match(
+      invalid.join(),
+      /PROVIDERS_FILE .*providers\.json is invalid/,
+      'names the file, not PROVIDERS',
+    );
   });
 });
