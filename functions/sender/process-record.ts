@@ -8,6 +8,7 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import { awsErrorName } from '../shared/aws/error-name.ts';
 import { findMailerError, MailerError } from '../shared/errors.ts';
+import { sha256 } from '../shared/hash.ts';
 import type { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import type { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { parseMessage } from '../shared/message/parse.ts';
@@ -15,7 +16,7 @@ import { addressOf, type MailMessage } from '../shared/message/schema.ts';
 import { FATES, fateOf } from '../shared/message-fate.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import type { Outcomes } from '../shared/observability/outcomes.ts';
-import { decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
+import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
 import type { DeadLetters } from '../shared/sqs/dead-letters.ts';
 import { ATTRIBUTES, attribute, originalMessageId } from '../shared/sqs/message-attributes.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
@@ -45,11 +46,41 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
   try {
     message = parseMessage(record.body);
     deps.producers.authorize(record, addressOf(message.from));
-    const key = message.idempotencyKey ?? originalMessageId(record);
+    const messageKey = message.idempotencyKey ?? originalMessageId(record);
+    // A retry for deferred recipients is a send of its own (its own key), of the same message (its
+    // Message-ID), to those recipients only.
+    const only = recipientsOwed(record);
+    const key = only
+      ? `${messageKey}#to:${sha256(
+          only
+            .map((a) => a.toLowerCase())
+            .sort()
+            .join('\n'),
+        )}`
+      : messageKey;
     const { duplicate, ...sent } = await deps.sender.send(message, key, record.body, {
       checkFirst: mayRepeat(record, receiveCount),
+      ...(only ? { only, messageIdKey: messageKey } : {}),
     });
-    const context = { sqsMessageId: record.messageId, receiveCount, ...sent, metadata: message.metadata };
+    // Also after a duplicate: the first delivery may have ended before it queued the retry.
+    const deferred = (sent.recipients ?? []).filter((r) => r.fate === 'deferred').map((r) => r.address);
+    if (deferred.length > 0) {
+      const policy = deps.retryPolicy ?? DEFAULT_RETRY_POLICY;
+      await deps.requeue.retryRecipients(
+        record,
+        deferred,
+        policy.retry.baseSeconds * 4,
+        deps.producers.producerOf(record),
+      );
+    }
+    const { recipients, ...counts } = sent;
+    const context = {
+      sqsMessageId: record.messageId,
+      receiveCount,
+      ...counts,
+      ...(deferred.length > 0 ? { deferred: deferred.length } : {}),
+      metadata: message.metadata,
+    };
     deps.outcomes.record({
       type: duplicate ? 'duplicate' : 'sent',
       messageId: originalMessageId(record),
@@ -57,6 +88,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       mailbox: sent.mailbox,
       attempt: receiveCount,
       smtp: { response: sent.response, messageId: sent.messageId },
+      ...(recipients ? { recipients } : {}),
       metadata: message.metadata,
     });
     if (mayHaveBeenParked(record, receiveCount))
@@ -70,7 +102,9 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     const queuedAt = Number(record.attributes.SentTimestamp);
     if (queuedAt > 0)
       metrics.addMetric(METRIC.sendLatency, MetricUnit.Milliseconds, Math.max(0, Date.now() - queuedAt));
-    if (sent.rejected > 0) metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, sent.rejected);
+    if (sent.rejected > deferred.length)
+      metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, sent.rejected - deferred.length);
+    if (deferred.length > 0) metrics.addMetric(METRIC.recipientsDeferred, MetricUnit.Count, deferred.length);
     logger.info('message sent', context);
   } catch (caught) {
     const parkedSince =
@@ -152,6 +186,22 @@ function givenUpAfterParking(error: MailerError, parkedSince: string, maxParkedM
     `${error.message}; the mailbox was not restored since ${parkedSince}`,
     { ...error.detail, cause: error.code },
   );
+}
+
+/** The recipients a retry for deferred ones is for (the sender's own attribute), else all. */
+function recipientsOwed(record: SQSRecord): string[] | undefined {
+  const raw = attribute(record, ATTRIBUTES.recipients);
+  if (raw === undefined) return undefined;
+  const list = (() => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      return undefined;
+    }
+  })();
+  if (!Array.isArray(list) || list.length === 0 || !list.every((item) => typeof item === 'string'))
+    throw new MailerError('MESSAGE_INVALID', `${ATTRIBUTES.recipients} is not a list of addresses`);
+  return list;
 }
 
 /** A delivery that may repeat one already sent: received before, or put back (requeued, redriven). */

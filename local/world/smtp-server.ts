@@ -15,7 +15,13 @@ import type { TestCertificates } from './tls.ts';
 export type SmtpStage = 'auth' | 'mail' | 'rcpt' | 'data';
 
 export type SmtpFault =
-  | { readonly stage: SmtpStage; readonly code: number; readonly text: string }
+  | {
+      readonly stage: SmtpStage;
+      readonly code: number;
+      readonly text: string;
+      /** RCPT only: the recipient it answers (servers refuse recipients one by one); else any. */
+      readonly recipient?: string;
+    }
   /** Cuts the connection while the client streams the message (after DATA). */
   | { readonly stage: 'data'; readonly drop: true }
   /** Takes the message but answers only after this long (a server that hangs). */
@@ -90,8 +96,14 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const sendAs: Record<string, string[]> = { ...options.sendAs };
   const appMailboxes = new Set<string>();
 
-  const takeFault = (stage: SmtpStage): SmtpFault | undefined => {
-    const index = faults.findIndex((fault) => fault.stage === stage);
+  const takeFault = (stage: SmtpStage, recipient?: string): SmtpFault | undefined => {
+    const index = faults.findIndex(
+      (fault) =>
+        fault.stage === stage &&
+        (!('recipient' in fault) ||
+          fault.recipient === undefined ||
+          fault.recipient === recipient?.toLowerCase()),
+    );
     if (index !== -1) return faults.splice(index, 1)[0];
     const chaos = handle.chaos;
     if (!chaos || Math.random() >= chaos.rate) return undefined;
@@ -151,8 +163,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
       const fault = takeFault('mail');
       callback(fault && 'code' in fault ? smtpError(fault.code, fault.text) : undefined);
     },
-    onRcptTo(_address, _session, callback) {
-      const fault = takeFault('rcpt');
+    onRcptTo(address, _session, callback) {
+      const fault = takeFault('rcpt', address.address);
       callback(fault && 'code' in fault ? smtpError(fault.code, fault.text) : undefined);
     },
     onData(stream, session, callback) {

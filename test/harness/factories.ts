@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { SenderConfig } from '../../functions/sender/config.ts';
 import { createSender, type Sender, type SenderOptions } from '../../functions/sender/create-sender.ts';
 import type { MailMessage } from '../../functions/shared/message/schema.ts';
+import type { RetryPolicy } from '../../functions/shared/retry-policy.ts';
 import type { ValidatorConfig } from '../../functions/validator/config.ts';
 import { createValidator } from '../../functions/validator/create-validator.ts';
 import { drain } from '../../local/event-source/poll.ts';
@@ -96,3 +97,10 @@ export function startSenderWorkers(
   });
   return { source, output };
 }
+
+/** Retries, deferrals and parked looks come back after about a second, so a test can watch them. */
+export const FAST_RETRIES: RetryPolicy = {
+  retry: { baseSeconds: 1, maxSeconds: 1 },
+  defer: { baseSeconds: 1, maxSeconds: 1 },
+  park: { delaySeconds: 1, maxDelaySeconds: 1 },
+};

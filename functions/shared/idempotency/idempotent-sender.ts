@@ -24,7 +24,7 @@ import { findMailerError, MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import type { MailMessage } from '../message/schema.ts';
 import type { Admitted, MessageSender, SentMessage } from '../smtp/message-sender.ts';
-import { type Claim, type ClaimResult, type PeekResult, SendRecords } from './send-records.ts';
+import { type Claim, type ClaimResult, type PeekResult, SendRecords, type Stored } from './send-records.ts';
 
 /** Longer than a message can live: 14 days in the queue, then 14 in the dead-letter queue before a redrive. */
 export const IDEMPOTENCY_EXPIRY_SECONDS = 30 * 24 * 3600;
@@ -115,19 +115,21 @@ export class IdempotentSender {
    * @param body the record body, fingerprinted
    * @param options.checkFirst the delivery may repeat one already sent: look at its record before
    *   asking the limits
+   * @param options.only a retry to the recipients deferred before: only these get it
+   * @param options.messageIdKey the key its Message-ID derives from (a retry's is the message's own)
    */
   async send(
     message: MailMessage,
     key: string,
     body: string,
-    options: { checkFirst?: boolean } = {},
+    options: { checkFirst?: boolean; only?: readonly string[]; messageIdKey?: string } = {},
   ): Promise<SendOutcome> {
     const fingerprint = sha256(body);
     let admitted: Admitted | undefined;
     try {
       const seen = options.checkFirst ? await this.#peek({ key, fingerprint }) : undefined;
       if (seen && seen.status !== 'absent') return refused(seen, key);
-      admitted = await this.#sender.admit(message);
+      admitted = await this.#sender.admit(message, options.only);
     } finally {
       // Left without a claim (found sent, refused, paced): the batch's claims wait for one fewer.
       if (!admitted) this.#decided();
@@ -137,7 +139,7 @@ export class IdempotentSender {
     this.#inFlight++;
     let sent: SentMessage;
     try {
-      sent = await this.#sender.deliver(admitted, message, key);
+      sent = await this.#sender.deliver(admitted, message, key, options.messageIdKey);
       this.#completions.push({ key, fingerprint, response: sent });
     } catch (error) {
       // Not sent: the claim is given up so a retry can send it.
@@ -233,7 +235,7 @@ export class IdempotentSender {
           completions.map(({ key, fingerprint, response }) => ({
             key,
             fingerprint,
-            response: response as unknown as Record<string, string | number>,
+            response: response as unknown as Record<string, Stored>,
           })),
         ),
         'completions',

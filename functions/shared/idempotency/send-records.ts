@@ -31,7 +31,7 @@ export type PeekResult = Exclude<ClaimResult, { status: 'claimed' }> | { readonl
 /** What a claim found. */
 export type ClaimResult =
   | { readonly status: 'claimed' }
-  | { readonly status: 'completed'; readonly response: Record<string, string | number> }
+  | { readonly status: 'completed'; readonly response: Record<string, Stored> }
   | { readonly status: 'in-progress' }
   | { readonly status: 'mismatch' }
   | { readonly status: 'failed'; readonly errorName: string };
@@ -149,7 +149,11 @@ export class SendRecords {
 
   /** Records each sent message as completed with its response, for the deliveries that come after. */
   complete(
-    entries: readonly { key: string; fingerprint: string; response: Record<string, string | number> }[],
+    entries: readonly {
+      key: string;
+      fingerprint: string;
+      response: { readonly [name: string]: Stored | undefined };
+    }[],
   ) {
     const expiration = String(Math.round(Date.now() / 1000 + this.#expiresAfterSeconds));
     return this.#batchWrite(
@@ -160,7 +164,7 @@ export class SendRecords {
             [ATTRIBUTE.status]: { S: 'COMPLETED' },
             [ATTRIBUTE.expiration]: { N: expiration },
             [ATTRIBUTE.validation]: { S: md5(fingerprint) },
-            [ATTRIBUTE.data]: { M: marshallFlat(response) },
+            [ATTRIBUTE.data]: { M: marshallMap(response) },
           },
         },
       })),
@@ -300,30 +304,58 @@ function existing(item: Record<string, AttributeValue> | undefined, claim: Claim
   if (!item) return { status: 'in-progress' };
   if (item[ATTRIBUTE.validation]?.S !== md5(claim.fingerprint)) return { status: 'mismatch' };
   if (item[ATTRIBUTE.status]?.S === 'COMPLETED') {
-    return { status: 'completed', response: unmarshallFlat(item[ATTRIBUTE.data]?.M ?? {}) };
+    return { status: 'completed', response: unmarshallMap(item[ATTRIBUTE.data]?.M ?? {}) };
   }
   return { status: 'in-progress' };
 }
 
 const recordId = (key: string) => `${KEY_PREFIX}#${md5(key)}`;
 
-/** The stored response is flat: strings and numbers (Powertools stores it as a map the same way). */
-function marshallFlat(value: Record<string, string | number>): Record<string, AttributeValue> {
+/** A JSON value, as a send's response holds: the per-recipient fates are a list of small maps. */
+export type Stored =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly Stored[]
+  | { readonly [name: string]: Stored | undefined };
+
+/**
+ * The response as a DynamoDB map, by the SDK's rules (Powertools stored the flat fields of earlier
+ * responses the same way); undefined fields are left out. A few lines instead of util-dynamodb's import.
+ */
+function marshallMap(value: { readonly [name: string]: Stored | undefined }): Record<string, AttributeValue> {
   return Object.fromEntries(
     Object.entries(value)
-      .filter(([, field]) => field !== undefined)
-      .map(([name, field]) => [
-        name,
-        typeof field === 'number' ? { N: String(field) } : { S: String(field) },
-      ]),
+      .filter((entry): entry is [string, Stored] => entry[1] !== undefined)
+      .map(([name, field]) => [name, marshallValue(field)]),
   );
 }
 
-function unmarshallFlat(map: Record<string, AttributeValue>): Record<string, string | number> {
-  const value: Record<string, string | number> = {};
+function marshallValue(value: Stored): AttributeValue {
+  if (value === null) return { NULL: true };
+  if (typeof value === 'string') return { S: value };
+  if (typeof value === 'number') return { N: String(value) };
+  if (typeof value === 'boolean') return { BOOL: value };
+  if (Array.isArray(value)) return { L: value.map(marshallValue) };
+  return { M: marshallMap(value as { readonly [name: string]: Stored | undefined }) };
+}
+
+function unmarshallValue(field: AttributeValue): Stored | undefined {
+  if (field.S !== undefined) return field.S;
+  if (field.N !== undefined) return Number(field.N);
+  if (field.BOOL !== undefined) return field.BOOL;
+  if (field.NULL) return null;
+  if (field.L) return field.L.map((item) => unmarshallValue(item) ?? null);
+  if (field.M) return unmarshallMap(field.M);
+  return undefined;
+}
+
+function unmarshallMap(map: Record<string, AttributeValue>): Record<string, Stored> {
+  const value: Record<string, Stored> = {};
   for (const [name, field] of Object.entries(map)) {
-    if (field.N !== undefined) value[name] = Number(field.N);
-    else if (field.S !== undefined) value[name] = field.S;
+    const decoded = unmarshallValue(field);
+    if (decoded !== undefined) value[name] = decoded;
   }
   return value;
 }

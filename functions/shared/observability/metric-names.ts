@@ -19,6 +19,8 @@ export const METRIC = {
   messagesParked: 'MessagesParked',
   messagesDeadLettered: 'MessagesDeadLettered',
   recipientsRejected: 'RecipientsRejected',
+  /** Recipients a server refused for now: retried in a message of their own. */
+  recipientsDeferred: 'RecipientsDeferred',
   mailboxRevoked: 'MailboxRevoked',
   tokenRequests: 'TokenRequests',
   refreshTokensRotated: 'RefreshTokensRotated',

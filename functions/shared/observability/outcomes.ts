@@ -4,6 +4,7 @@
  * published in batches at its end. The schema is docs/outcome-events.md.
  */
 import type { OnDemandSns } from '../aws/on-demand.ts';
+import type { RecipientFate } from '../smtp/message-sender.ts';
 
 export type OutcomeType = 'sent' | 'duplicate' | 'failed' | 'deferred' | 'paced' | 'parked';
 
@@ -18,6 +19,8 @@ export interface OutcomeEvent {
   /** The delivery this outcome belongs to (SQS receive count). */
   readonly attempt: number;
   readonly smtp?: { readonly response: string; readonly messageId: string } | undefined;
+  /** sent, duplicate: each envelope recipient's fate (accepted, deferred: retried on its own, rejected). */
+  readonly recipients?: readonly RecipientFate[] | undefined;
   readonly error?:
     | { readonly code: string; readonly reason: string; readonly retryInSeconds?: number }
     | undefined;

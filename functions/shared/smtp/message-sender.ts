@@ -14,6 +14,19 @@ import { composeMessage } from './compose.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 import type { SmtpTransports } from './transports.ts';
 
+/**
+ * What became of one recipient in the SMTP transaction: accepted (RCPT 250), deferred (a 4xx, or a
+ * provider quota: tried again in a message of its own) or rejected for good (a 5xx about the address).
+ */
+export interface RecipientFate {
+  readonly address: string;
+  readonly fate: 'accepted' | 'deferred' | 'rejected';
+  /** The server's answer to RCPT TO, when it refused. */
+  readonly smtp?: string;
+  /** The error code it was classified as, when it refused. */
+  readonly code?: string;
+}
+
 export interface SentMessage {
   readonly mailbox: string;
   readonly provider: string;
@@ -23,6 +36,8 @@ export interface SentMessage {
   readonly response: string;
   readonly accepted: number;
   readonly rejected: number;
+  /** Every envelope recipient's fate (absent in records written before it existed). */
+  readonly recipients?: readonly RecipientFate[];
 }
 
 /** A message the limits let through: what its SMTP transaction needs. */
@@ -218,14 +233,15 @@ export class MessageSender {
    * Nothing about the message is written: a message the limits pace throws MAILBOX_PACED here, before
    * anyone claims it.
    */
-  async admit(message: MailMessage): Promise<Admitted> {
+  /** @param only the recipients still owed the message (a retry for deferred ones): a subset of its envelope */
+  async admit(message: MailMessage, only?: readonly string[]): Promise<Admitted> {
     const mailbox = addressOf(message.from);
     const refused = this.#refused.get(mailbox);
     if (refused) throw refused;
     const stored = await this.#store.get(mailbox);
     const provider = this.#tokens.providerFor(stored);
     // One list for the count and the envelope: the limits count exactly the RCPT TO commands sent.
-    const recipients = envelopeRecipients(message);
+    const recipients = onlyThese(envelopeRecipients(message), only);
     if (recipients.length > provider.maxRecipientsPerMessage) {
       throw new MailerError(
         'MESSAGE_INVALID',
@@ -245,8 +261,16 @@ export class MessageSender {
     return { mailbox, stored, provider, limits, recipients };
   }
 
-  /** The SMTP transaction of a message admit() let through. */
-  async deliver(admitted: Admitted, message: MailMessage, idempotencyKey: string): Promise<SentMessage> {
+  /**
+   * The SMTP transaction of a message admit() let through.
+   * @param messageIdKey what its Message-ID derives from: the message's key, also for a retry to some of its recipients
+   */
+  async deliver(
+    admitted: Admitted,
+    message: MailMessage,
+    idempotencyKey: string,
+    messageIdKey = idempotencyKey,
+  ): Promise<SentMessage> {
     const { mailbox, stored, provider, limits, recipients } = admitted;
     // One connection per leased slot where the provider caps connections; a small pool elsewhere.
     const transport = this.#transports.get(
@@ -256,7 +280,7 @@ export class MessageSender {
     );
     const started = Date.now();
     try {
-      const info = await transport.sendMail(composeMessage(message, idempotencyKey, recipients));
+      const info = await transport.sendMail(composeMessage(message, messageIdKey, recipients));
       return {
         mailbox,
         provider: provider.id,
@@ -264,12 +288,18 @@ export class MessageSender {
         response: info.response,
         accepted: info.accepted.length,
         rejected: info.rejected.length,
+        recipients: recipientFates(recipients, info as unknown as SmtpInfo, mailbox),
       };
     } catch (error) {
-      const failure = classifySmtpError(error, {
+      const failure = someOnlyForNow(
+        classifySmtpError(error, {
+          mailbox,
+          renewed: this.#transports.renewedSince(stored.secret.address, started),
+        }),
+        error,
+        recipients,
         mailbox,
-        renewed: this.#transports.renewedSince(stored.secret.address, started),
-      });
+      );
       if (failure.code === 'MAILBOX_SMTP_DISABLED' && !this.#refused.get(mailbox)) {
         this.#refused.set(mailbox, failure);
         await this.#options.onSmtpRefused?.(mailbox, provider.id, failure);
@@ -283,6 +313,72 @@ export class MessageSender {
       throw failure;
     }
   }
+}
+
+/** The recipients of a retry, checked to be the message's own: a retry never widens the envelope. */
+function onlyThese(envelope: string[], only: readonly string[] | undefined): string[] {
+  if (!only) return envelope;
+  const owed = new Set(only.map((address) => address.toLowerCase()));
+  const kept = envelope.filter((address) => owed.delete(address.toLowerCase()));
+  if (owed.size > 0 || kept.length === 0)
+    throw new MailerError(
+      'MESSAGE_INVALID',
+      'the recipients to retry are not all recipients of the message',
+      {
+        recipients: only.length,
+      },
+    );
+  return kept;
+}
+
+/**
+ * Every recipient refused, some only for now: the message is tried again (a permanent answer to one
+ * of them would otherwise dead-letter it for all).
+ */
+function someOnlyForNow(
+  failure: MailerError,
+  error: unknown,
+  recipients: readonly string[],
+  mailbox: string,
+) {
+  const envelope = error as SmtpInfo & { code?: string };
+  if (
+    failure.disposition !== 'permanent' ||
+    envelope.code !== 'EENVELOPE' ||
+    !envelope.rejectedErrors?.length
+  )
+    return failure;
+  const deferred = recipientFates(recipients, envelope, mailbox).filter((r) => r.fate === 'deferred');
+  if (deferred.length === 0) return failure;
+  return new MailerError(
+    'SMTP_TRANSIENT',
+    `SMTP refused every recipient, ${deferred.length} only for now: ${deferred[0]!.smtp}`,
+    { ...failure.detail, smtpResponse: deferred[0]!.smtp },
+  );
+}
+
+/** What nodemailer reports of a transaction some recipients were refused in. */
+interface SmtpInfo {
+  readonly rejectedErrors?: Array<{ recipient?: string; responseCode?: number; response?: string }>;
+}
+
+function recipientFates(recipients: readonly string[], info: SmtpInfo, mailbox: string): RecipientFate[] {
+  const refusals = new Map(
+    (info.rejectedErrors ?? []).map((error) => [(error.recipient ?? '').toLowerCase(), error]),
+  );
+  return recipients.map((address) => {
+    const refusal = refusals.get(address.toLowerCase());
+    if (!refusal) return { address, fate: 'accepted' };
+    // The address's own problem (5.1.1 no such user) is final; a 4xx, or a quota the provider
+    // answers at RCPT (Gmail's 5.4.5 daily limit), passes.
+    const error = classifySmtpError(refusal, { mailbox });
+    return {
+      address,
+      fate: error.disposition === 'permanent' ? 'rejected' : 'deferred',
+      smtp: (error.detail.smtpResponse as string | undefined) ?? `${refusal.responseCode ?? ''}`,
+      code: error.code,
+    };
+  });
 }
 
 const paced = (mailbox: string, refusal: Acquired) =>

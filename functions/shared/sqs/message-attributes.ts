@@ -17,6 +17,8 @@ export const ATTRIBUTES = {
   parkedSince: 'oauth-mailer-parked-since',
   /** Who queued it first (its SenderId), kept when the sender or an operator queues it again. */
   producer: 'oauth-mailer-producer',
+  /** A retry for recipients a server deferred: the JSON list of the addresses still owed the message. */
+  recipients: 'oauth-mailer-recipients',
 } as const;
 
 /** Producer attributes kept when a message moves: ours take the other places (SQS allows 10). */

@@ -2,10 +2,11 @@
  * Puts a waiting message back on its queue as a fresh message (its receive count starts again), with
  * its identity and why it waits: a paced or parked message must never look failed to the redrive policy.
  */
+import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import type { OnDemandSqs } from '../aws/on-demand.ts';
 import type { MailerError } from '../errors.ts';
-import { ATTRIBUTES, movedAttributes, text } from './message-attributes.ts';
+import { ATTRIBUTES, carriedAttributes, movedAttributes, text } from './message-attributes.ts';
 import type { QueueUrls } from './queue-urls.ts';
 
 export class Requeue {
@@ -26,6 +27,25 @@ export class Requeue {
   ): Promise<void> {
     const attributes = movedAttributes(record, reason, producer);
     attributes[ATTRIBUTES.parkedSince] = text(parkedSince);
+    await this.#send(record, attributes, delaySeconds);
+  }
+
+  /**
+   * Queues the message again for the recipients a server deferred, and for them only: a message of
+   * its own, with the message's identity, so each recipient gets it once.
+   */
+  async retryRecipients(
+    record: SQSRecord,
+    recipients: readonly string[],
+    delaySeconds: number,
+    producer?: string,
+  ): Promise<void> {
+    const attributes = carriedAttributes(record, producer);
+    attributes[ATTRIBUTES.recipients] = text(JSON.stringify(recipients));
+    await this.#send(record, attributes, delaySeconds);
+  }
+
+  async #send(record: SQSRecord, attributes: Record<string, MessageAttributeValue>, delaySeconds: number) {
     const { client, sdk } = await this.#sqs.load();
     await client.send(
       new sdk.SendMessageCommand({

@@ -4,21 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { ErrorCode } from '../../../functions/shared/errors.ts';
-import type { RetryPolicy } from '../../../functions/shared/retry-policy.ts';
 import { createTopic, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
 import type { TokenFault } from '../../../local/world/oauth-server.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from '../../../local/world/provider-strings.ts';
 import type { SmtpFault } from '../../../local/world/smtp-server.ts';
 import { deadLetters } from '../../harness/assertions.ts';
-import { aMessage, newSender, type TestSender } from '../../harness/factories.ts';
+import { aMessage, FAST_RETRIES, newSender, type TestSender } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
-
-/** Retries come back after about a second, so a test can watch the second attempt. */
-const FAST_RETRIES: RetryPolicy = {
-  retry: { baseSeconds: 1, maxSeconds: 1 },
-  defer: { baseSeconds: 1, maxSeconds: 1 },
-  park: { delaySeconds: 1, maxDelaySeconds: 1 },
-};
 
 describe('sender: every failure class ends where it should', () => {
   const context = useHarness();

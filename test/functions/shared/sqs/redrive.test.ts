@@ -11,14 +11,8 @@ import {
 } from '../../../../local/world/aws.ts';
 import { GOOGLE } from '../../../../local/world/provider-strings.ts';
 import { deadLetters } from '../../../harness/assertions.ts';
-import { aMessage, newSender } from '../../../harness/factories.ts';
+import { aMessage, FAST_RETRIES, newSender } from '../../../harness/factories.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
-
-const FAST = {
-  retry: { baseSeconds: 1, maxSeconds: 1 },
-  defer: { baseSeconds: 1, maxSeconds: 1 },
-  park: { delaySeconds: 1, maxDelaySeconds: 1 },
-};
 
 describe('Function: redrive()', () => {
   const context = useHarness();
@@ -27,7 +21,7 @@ describe('Function: redrive()', () => {
   it('moves dead-lettered mail back; what had been sent is not sent again, what had not is sent once', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
     const queues = await harness.createQueues('redrive', { maxReceiveCount: 3 });
-    const sender = context.track(newSender(harness, queues, { retryPolicy: FAST }));
+    const sender = context.track(newSender(harness, queues, { retryPolicy: FAST_RETRIES }));
     // One message is sent; then a copy of it reaches the dead-letter queue (as when a worker died after
     // sending, every time, until the queue's redrive policy moved it).
     await sender.enqueue(aMessage({ subject: 'already sent' }));
