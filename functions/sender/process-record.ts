@@ -17,6 +17,7 @@ import { FATES, fateOf } from '../shared/message-fate.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import type { Outcomes } from '../shared/observability/outcomes.ts';
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
+import type { RecipientFate } from '../shared/smtp/message-sender.ts';
 import type { DeadLetters } from '../shared/sqs/dead-letters.ts';
 import { ATTRIBUTES, attribute, originalMessageId } from '../shared/sqs/message-attributes.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
@@ -24,7 +25,7 @@ import type { Requeue } from '../shared/sqs/requeue.ts';
 import type { Visibility } from '../shared/sqs/visibility.ts';
 
 export interface RecordDeps {
-  readonly sender: Pick<IdempotentSender, 'send'>;
+  readonly sender: Pick<IdempotentSender, 'send' | 'recordOf'>;
   readonly outcomes: Pick<Outcomes, 'record'>;
   readonly parked: Pick<ParkedMail, 'park' | 'release'>;
   readonly deadLetters: DeadLetters;
@@ -47,9 +48,9 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     message = parseMessage(record.body);
     deps.producers.authorize(record, addressOf(message.from));
     const messageKey = message.idempotencyKey ?? originalMessageId(record);
-    // A retry for deferred recipients is a send of its own (its own key), of the same message (its
-    // Message-ID), to those recipients only.
-    const only = recipientsOwed(record);
+    // A copy for deferred recipients is a send of its own (its own key), of the same message (its
+    // Message-ID), to the recipients the send it continues deferred, as that send's record says.
+    const only = await recipientsOwed(record, messageKey, deps.sender);
     const key = only
       ? `${messageKey}#to:${sha256(
           only
@@ -62,23 +63,19 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       checkFirst: mayRepeat(record, receiveCount),
       ...(only ? { only, messageIdKey: messageKey } : {}),
     });
-    // Also after a duplicate: the first delivery may have ended before it queued the retry.
-    const deferred = (sent.recipients ?? []).filter((r) => r.fate === 'deferred').map((r) => r.address);
-    if (deferred.length > 0) {
-      const policy = deps.retryPolicy ?? DEFAULT_RETRY_POLICY;
-      await deps.requeue.retryRecipients(
-        record,
-        deferred,
-        policy.retry.baseSeconds * 4,
-        deps.producers.producerOf(record),
-      );
-    }
-    const { recipients, ...counts } = sent;
+    const fates = fatesOf(sent.recipients);
+    const deferred = fates.filter((r) => r.fate === 'deferred');
+    const refused = fates.filter((r) => r.fate !== 'accepted');
     const context = {
       sqsMessageId: record.messageId,
       receiveCount,
-      ...counts,
+      mailbox: sent.mailbox,
+      messageId: sent.messageId,
+      response: sent.response,
+      accepted: sent.accepted,
+      rejected: sent.rejected,
       ...(deferred.length > 0 ? { deferred: deferred.length } : {}),
+      ...(only ? { retryOf: attribute(record, ATTRIBUTES.retryOf) } : {}),
       metadata: message.metadata,
     };
     deps.outcomes.record({
@@ -88,9 +85,34 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       mailbox: sent.mailbox,
       attempt: receiveCount,
       smtp: { response: sent.response, messageId: sent.messageId },
-      ...(recipients ? { recipients } : {}),
+      // The refused ones, by address (bounded): the accepted are counted only.
+      ...(sent.recipients
+        ? { accepted: sent.accepted, recipients: refused.slice(0, MAX_REPORTED_RECIPIENTS) }
+        : {}),
       metadata: message.metadata,
     });
+    if (!duplicate) {
+      metrics.addMetric(METRIC.messagesSent, MetricUnit.Count, 1);
+      const queuedAt = Number(record.attributes.SentTimestamp);
+      if (queuedAt > 0)
+        metrics.addMetric(METRIC.sendLatency, MetricUnit.Milliseconds, Math.max(0, Date.now() - queuedAt));
+      if (refused.length > deferred.length)
+        metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, refused.length - deferred.length);
+      if (deferred.length > 0)
+        metrics.addMetric(METRIC.recipientsDeferred, MetricUnit.Count, deferred.length);
+    }
+    // Also after a duplicate: the first delivery may have ended before it queued the copy (which is
+    // then a duplicate itself). A failure here retries the record, which is then a duplicate too.
+    if (deferred.length > 0) {
+      const policy = deps.retryPolicy ?? DEFAULT_RETRY_POLICY;
+      const quota = deferred.some((r) => r.code === 'PROVIDER_QUOTA');
+      await deps.requeue.retryRecipients(
+        record,
+        key,
+        quota ? policy.defer.baseSeconds : policy.retry.baseSeconds * 4,
+        deps.producers.producerOf(record),
+      );
+    }
     if (mayHaveBeenParked(record, receiveCount))
       await deps.parked.release(sent.mailbox, originalMessageId(record));
     if (duplicate) {
@@ -98,13 +120,6 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       logger.info('duplicate delivery suppressed: the message was already sent', context);
       return;
     }
-    metrics.addMetric(METRIC.messagesSent, MetricUnit.Count, 1);
-    const queuedAt = Number(record.attributes.SentTimestamp);
-    if (queuedAt > 0)
-      metrics.addMetric(METRIC.sendLatency, MetricUnit.Milliseconds, Math.max(0, Date.now() - queuedAt));
-    if (sent.rejected > deferred.length)
-      metrics.addMetric(METRIC.recipientsRejected, MetricUnit.Count, sent.rejected - deferred.length);
-    if (deferred.length > 0) metrics.addMetric(METRIC.recipientsDeferred, MetricUnit.Count, deferred.length);
     logger.info('message sent', context);
   } catch (caught) {
     const parkedSince =
@@ -188,20 +203,49 @@ function givenUpAfterParking(error: MailerError, parkedSince: string, maxParkedM
   );
 }
 
-/** The recipients a retry for deferred ones is for (the sender's own attribute), else all. */
-function recipientsOwed(record: SQSRecord): string[] | undefined {
-  const raw = attribute(record, ATTRIBUTES.recipients);
-  if (raw === undefined) return undefined;
-  const list = (() => {
-    try {
-      return JSON.parse(raw) as unknown;
-    } catch {
-      return undefined;
-    }
-  })();
-  if (!Array.isArray(list) || list.length === 0 || !list.every((item) => typeof item === 'string'))
-    throw new MailerError('MESSAGE_INVALID', `${ATTRIBUTES.recipients} is not a list of addresses`);
-  return list;
+/** Refused recipients an outcome event names at most; the rest are counted in the metrics. */
+const MAX_REPORTED_RECIPIENTS = 100;
+
+/** The fates of a send's recipients, as stored (a malformed entry is left out, never fatal). */
+function fatesOf(stored: unknown): RecipientFate[] {
+  if (!Array.isArray(stored)) return [];
+  return stored.filter(
+    (entry): entry is RecipientFate =>
+      typeof entry?.address === 'string' && ['accepted', 'deferred', 'rejected'].includes(entry?.fate),
+  );
+}
+
+/**
+ * The recipients a copy is owed: those the send it continues deferred, read from that send's record
+ * (same message, same body). The attribute names only the record, so a producer cannot widen, repeat
+ * or re-key a send with it: at most it asks for the copy the sender would queue anyway.
+ */
+async function recipientsOwed(
+  record: SQSRecord,
+  messageKey: string,
+  sender: Pick<IdempotentSender, 'recordOf'>,
+): Promise<string[] | undefined> {
+  const retryOf = attribute(record, ATTRIBUTES.retryOf);
+  if (retryOf === undefined) return undefined;
+  if (retryOf !== messageKey && !retryOf.startsWith(`${messageKey}#to:`))
+    throw new MailerError('MESSAGE_INVALID', `${ATTRIBUTES.retryOf} names a send of another message`);
+  const found = await sender.recordOf(retryOf, record.body);
+  if (found.status === 'in-progress')
+    throw new MailerError('SEND_IN_PROGRESS', 'the send this copy continues is not recorded yet');
+  if (found.status === 'failed')
+    throw new MailerError('IDEMPOTENCY_STORE_UNAVAILABLE', 'the idempotency store failed', {
+      errorName: found.errorName,
+    });
+  const owed =
+    found.status === 'completed'
+      ? fatesOf(found.response.recipients).filter((r) => r.fate === 'deferred')
+      : [];
+  if (owed.length === 0)
+    throw new MailerError(
+      'MESSAGE_INVALID',
+      `no recipient is owed this copy: the send it continues (${found.status}) deferred none, or its record expired`,
+    );
+  return owed.map((r) => r.address);
 }
 
 /** A delivery that may repeat one already sent: received before, or put back (requeued, redriven). */

@@ -153,6 +153,14 @@ export class IdempotentSender {
   }
 
   /**
+   * What the send recorded under `key` for this body holds (a copy for deferred recipients reads the
+   * send it continues): one consistent read, batched with the invocation's others.
+   */
+  recordOf(key: string, body: string): Promise<PeekResult> {
+    return this.#peek({ key, fingerprint: sha256(body) });
+  }
+
+  /**
    * Writes what the invocation still holds; the handler awaits it before it answers, so no completion
    * outlives its invocation. @returns what could not be written, then forgets it
    */

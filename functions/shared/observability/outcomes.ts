@@ -19,7 +19,9 @@ export interface OutcomeEvent {
   /** The delivery this outcome belongs to (SQS receive count). */
   readonly attempt: number;
   readonly smtp?: { readonly response: string; readonly messageId: string } | undefined;
-  /** sent, duplicate: each envelope recipient's fate (accepted, deferred: retried on its own, rejected). */
+  /** sent, duplicate: how many envelope recipients the server accepted. */
+  readonly accepted?: number | undefined;
+  /** sent, duplicate: the recipients it refused (deferred: sent again on their own; rejected: for good). */
   readonly recipients?: readonly RecipientFate[] | undefined;
   readonly error?:
     | { readonly code: string; readonly reason: string; readonly retryInSeconds?: number }
@@ -48,8 +50,7 @@ export class Outcomes {
     this.#pending = [];
     if (!this.#topicArn || events.length === 0) return 0;
     let failed = 0;
-    for (let start = 0; start < events.length; start += 10) {
-      const batch = events.slice(start, start + 10);
+    for (const batch of batchesOf(events)) {
       try {
         const { client, sdk } = await this.#sns.load();
         const result = await client.send(
@@ -72,4 +73,25 @@ export class Outcomes {
     }
     return failed;
   }
+}
+
+/** SNS takes 10 entries and 256 KiB per PublishBatch: batches within both (an event is a few KB at most). */
+const MAX_BATCH_BYTES = 200 * 1024;
+
+function batchesOf(events: readonly OutcomeEvent[]): OutcomeEvent[][] {
+  const batches: OutcomeEvent[][] = [];
+  let current: OutcomeEvent[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const size = Buffer.byteLength(JSON.stringify(event));
+    if (current.length === 10 || (current.length > 0 && bytes + size > MAX_BATCH_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(event);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
 }

@@ -281,6 +281,9 @@ export class MessageSender {
     const started = Date.now();
     try {
       const info = await transport.sendMail(composeMessage(message, messageIdKey, recipients));
+      const fates = recipientFates(recipients, info as unknown as SmtpInfo, mailbox);
+      // A quota answered at RCPT (Gmail's 5.4.5) rests the mailbox as it does for the whole message.
+      if (fates.some((r) => r.code === 'PROVIDER_QUOTA')) await this.#restMailbox(mailbox, limits);
       return {
         mailbox,
         provider: provider.id,
@@ -288,7 +291,7 @@ export class MessageSender {
         response: info.response,
         accepted: info.accepted.length,
         rejected: info.rejected.length,
-        recipients: recipientFates(recipients, info as unknown as SmtpInfo, mailbox),
+        recipients: fates,
       };
     } catch (error) {
       const failure = someOnlyForNow(
@@ -305,13 +308,15 @@ export class MessageSender {
         await this.#options.onSmtpRefused?.(mailbox, provider.id, failure);
       }
       // The provider's own throttling slows the whole mailbox down, on every instance.
-      if (failure.code === 'PROVIDER_QUOTA') {
-        await this.#options.limiter
-          ?.pause(mailbox, (limits.throttlePauseSeconds ?? 300) * 1000)
-          .catch(() => undefined);
-      }
+      if (failure.code === 'PROVIDER_QUOTA') await this.#restMailbox(mailbox, limits);
       throw failure;
     }
+  }
+
+  async #restMailbox(mailbox: string, limits: MailboxLimits): Promise<void> {
+    await this.#options.limiter
+      ?.pause(mailbox, (limits.throttlePauseSeconds ?? 300) * 1000)
+      .catch(() => undefined);
   }
 }
 
@@ -350,10 +355,12 @@ function someOnlyForNow(
     return failure;
   const deferred = recipientFates(recipients, envelope, mailbox).filter((r) => r.fate === 'deferred');
   if (deferred.length === 0) return failure;
+  // A quota among them is the mailbox's: it rests, as when the whole message meets it.
+  const first = deferred.find((r) => r.code === 'PROVIDER_QUOTA') ?? deferred[0]!;
   return new MailerError(
-    'SMTP_TRANSIENT',
-    `SMTP refused every recipient, ${deferred.length} only for now: ${deferred[0]!.smtp}`,
-    { ...failure.detail, smtpResponse: deferred[0]!.smtp },
+    first.code === 'PROVIDER_QUOTA' ? 'PROVIDER_QUOTA' : 'SMTP_TRANSIENT',
+    `SMTP refused every recipient, ${deferred.length} only for now: ${first.smtp}`,
+    { ...failure.detail, smtpResponse: first.smtp },
   );
 }
 

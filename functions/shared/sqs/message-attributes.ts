@@ -17,8 +17,11 @@ export const ATTRIBUTES = {
   parkedSince: 'oauth-mailer-parked-since',
   /** Who queued it first (its SenderId), kept when the sender or an operator queues it again. */
   producer: 'oauth-mailer-producer',
-  /** A retry for recipients a server deferred: the JSON list of the addresses still owed the message. */
-  recipients: 'oauth-mailer-recipients',
+  /**
+   * A copy for the recipients a server deferred: the key of the send record it continues, whose
+   * deferred recipients it is owed to (read from that record, never from the attribute).
+   */
+  retryOf: 'oauth-mailer-retry-of',
 } as const;
 
 /** Producer attributes kept when a message moves: ours take the other places (SQS allows 10). */
@@ -59,6 +62,9 @@ export function carriedAttributes(
   }
   attributes[ATTRIBUTES.sourceMessageId] = text(originalMessageId(record));
   if (producer) attributes[ATTRIBUTES.producer] = text(producer);
+  // A copy for deferred recipients stays one wherever it moves (paced, parked, dead-lettered).
+  const retryOf = attribute(record, ATTRIBUTES.retryOf);
+  if (retryOf) attributes[ATTRIBUTES.retryOf] = text(retryOf);
   return attributes;
 }
 

@@ -31,17 +31,17 @@ export class Requeue {
   }
 
   /**
-   * Queues the message again for the recipients a server deferred, and for them only: a message of
-   * its own, with the message's identity, so each recipient gets it once.
+   * Queues a copy of the message for the recipients a server deferred in the send recorded under
+   * `sendKey`: a message of its own, with the message's identity, so each recipient gets it once.
    */
   async retryRecipients(
     record: SQSRecord,
-    recipients: readonly string[],
+    sendKey: string,
     delaySeconds: number,
     producer?: string,
   ): Promise<void> {
     const attributes = carriedAttributes(record, producer);
-    attributes[ATTRIBUTES.recipients] = text(JSON.stringify(recipients));
+    attributes[ATTRIBUTES.retryOf] = text(sendKey);
     await this.#send(record, attributes, delaySeconds);
   }
 

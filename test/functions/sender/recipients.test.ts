@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
-import { createTopic } from '../../../local/world/aws.ts';
+import { createTopic, readSecretJson } from '../../../local/world/aws.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { aMessage, FAST_RETRIES, newSender } from '../../harness/factories.ts';
@@ -15,7 +16,7 @@ describe('sender: each recipient its own fate', () => {
 
   async function setUp() {
     const topic = await createTopic(harness.sqs, 'recipients');
-    await harness.connectMailbox('ops@example.com', 'google');
+    const mailbox = await harness.connectMailbox('ops@example.com', 'google');
     const sender = context.track(
       newSender(harness, await harness.createQueues(), {
         retryPolicy: FAST_RETRIES,
@@ -43,7 +44,7 @@ describe('sender: each recipient its own fate', () => {
     };
     const events = async () =>
       (await topic.read()).map((notification) => JSON.parse(notification.message) as OutcomeEvent);
-    return { sender, settle, events };
+    return { sender, settle, events, mailbox };
   }
 
   it('sends to a recipient refused for now in a message of its own, to it alone, reports one refused for good, and each gets the mail once', async () => {
@@ -74,19 +75,22 @@ describe('sender: each recipient its own fate', () => {
     );
     const sent = (await events()).filter((event) => event.type === 'sent');
     assert.deepEqual(
-      sent.map((event) => event.recipients?.map((r) => [r.address, r.fate])),
+      sent.map((event) => [event.accepted, event.recipients?.map((r) => [r.address, r.fate])]),
       [
         [
-          ['ann@example.net', 'accepted'],
-          ['bob@example.net', 'deferred'],
-          ['carl@example.net', 'rejected'],
+          1,
+          [
+            ['bob@example.net', 'deferred'],
+            ['carl@example.net', 'rejected'],
+          ],
         ],
-        [['bob@example.net', 'accepted']],
+        [1, []],
       ],
+      'the refused by address, the accepted counted',
     );
     const [first] = sent;
-    assert.match(first?.recipients?.[1]?.smtp ?? '', /^450 4\.2\.1/);
-    assert.match(first?.recipients?.[2]?.smtp ?? '', /^550 5\.1\.1/);
+    assert.match(first?.recipients?.[0]?.smtp ?? '', /^450 4\.2\.1/);
+    assert.match(first?.recipients?.[1]?.smtp ?? '', /^550 5\.1\.1/);
     assert.ok(
       sent.every((event) => event.messageId === first?.messageId && event.idempotencyKey === 'order-7'),
     );
@@ -118,21 +122,89 @@ describe('sender: each recipient its own fate', () => {
     assert.deepEqual(await deadLetters(harness, sender.queues.deadLetterQueueUrl), []);
   });
 
-  it('refuses a retry that names a recipient the message does not have, and sends nothing', async () => {
-    const { sender, settle } = await setUp();
-    await harness.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: sender.queues.queueUrl,
-        MessageBody: JSON.stringify(aMessage({ to: ['ann@example.net'] })),
-        MessageAttributes: {
-          'oauth-mailer-recipients': { DataType: 'String', StringValue: '["mallory@evil.example"]' },
-        },
+  it('keeps a copy for deferred recipients a copy wherever it waits: parked with its revoked mailbox and put back fresh, it goes to them alone after the reconnect', async () => {
+    const { sender, settle, mailbox } = await setUp();
+    harness.smtp.google.faults.push({
+      stage: 'rcpt',
+      recipient: 'bob@example.net',
+      ...GOOGLE.smtp.receivingTooQuickly,
+    });
+    await sender.enqueue(aMessage({ to: ['ann@example.net', 'bob@example.net'] }));
+    await sender.drain();
+    sender.close();
+    await harness.oauth.google.revoke(mailbox.refreshToken);
+    await harness.expireSharedToken('ops@example.com');
+    // The copy comes back to a new instance, is parked (the mailbox needs a human), and outlasts its
+    // receives: put back fresh.
+    const waiting = context.track(newSender(harness, sender.queues, { retryPolicy: FAST_RETRIES }));
+    for (let round = 0; round < 16; round++) {
+      await sleep(1100);
+      await waiting.drain();
+    }
+    assert.ok(
+      waiting.telemetry
+        .logs()
+        .some((entry) => entry.message === 'message waits: put back as a fresh message'),
+    );
+    assert.equal(harness.smtp.google.messages.length, 1);
+    const fresh = await harness.oauth.google.issueRefreshToken('ops@example.com');
+    const secret = await readSecretJson<Record<string, unknown>>(harness.secretsManager, mailbox.secretName);
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: mailbox.secretName,
+        SecretString: JSON.stringify({ ...secret, refreshToken: fresh }),
       }),
+    );
+    const resumed = context.track(newSender(harness, sender.queues, { retryPolicy: FAST_RETRIES }));
+    for (let round = 0; round < 6 && harness.smtp.google.messages.length < 2; round++) {
+      await sleep(1100);
+      await resumed.drain();
+    }
+    await settle();
+
+    assert.deepEqual(
+      harness.smtp.google.messages.map((mail) => mail.rcptTo),
+      [['ann@example.net'], ['bob@example.net']],
+    );
+    const sentCopy = resumed.telemetry.logs().find((entry) => entry.message === 'message sent');
+    assert.ok(sentCopy?.retryOf, 'the copy put back fresh was still the copy');
+    assert.ok(
+      ![...waiting.telemetry.logs(), ...resumed.telemetry.logs()].some((entry) =>
+        String(entry.message).startsWith('duplicate delivery'),
+      ),
+      'never the whole message again (which its record would stop only while it lasts)',
+    );
+  });
+
+  it('takes no recipients from a producer: a copy attribute naming another message, or a send that deferred none, is refused and nothing is sent', async () => {
+    const { sender, settle } = await setUp();
+    const copyOf = (retryOf: string, body: unknown) =>
+      harness.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: sender.queues.queueUrl,
+          MessageBody: JSON.stringify(body),
+          MessageAttributes: { 'oauth-mailer-retry-of': { DataType: 'String', StringValue: retryOf } },
+        }),
+      );
+    await sender.enqueue(aMessage({ to: ['ann@example.net'], idempotencyKey: 'order-9', subject: '10 EUR' }));
+    await settle();
+    // Another body under the used key, another message's key, and the message's own fully sent send.
+    await copyOf(
+      'order-9',
+      aMessage({ to: ['ann@example.net'], idempotencyKey: 'order-9', subject: '9999 EUR' }),
+    );
+    await copyOf('order-9', aMessage({ to: ['ann@example.net'], idempotencyKey: 'order-10' }));
+    await copyOf(
+      'order-9',
+      aMessage({ to: ['ann@example.net'], idempotencyKey: 'order-9', subject: '10 EUR' }),
     );
     await settle();
 
-    assert.equal(harness.smtp.google.messages.length, 0);
-    const [dead] = await deadLetters(harness, sender.queues.deadLetterQueueUrl);
-    assert.equal(dead?.code, 'MESSAGE_INVALID');
+    assert.equal(harness.smtp.google.messages.length, 1, 'ann got the invoice once, and only the real one');
+    const dead = await deadLetters(harness, sender.queues.deadLetterQueueUrl);
+    assert.deepEqual(
+      dead.map((letter) => letter.code),
+      ['MESSAGE_INVALID', 'MESSAGE_INVALID', 'MESSAGE_INVALID'],
+    );
   });
 });
