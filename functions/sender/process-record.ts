@@ -89,6 +89,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       ...(sent.recipients
         ? { accepted: sent.accepted, recipients: refused.slice(0, MAX_REPORTED_RECIPIENTS) }
         : {}),
+      ...(only ? { retryOf: attribute(record, ATTRIBUTES.retryOf) } : {}),
       metadata: message.metadata,
     });
     if (!duplicate) {
@@ -122,6 +123,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
     logger.info('message sent', context);
   } catch (caught) {
+    const copyOf = attribute(record, ATTRIBUTES.retryOf);
     const parkedSince =
       attribute(record, ATTRIBUTES.parkedSince) ??
       new Date(Number(record.attributes.SentTimestamp) || Date.now()).toISOString();
@@ -158,6 +160,8 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         reason: error.message,
         ...(retryInSeconds === undefined ? {} : { retryInSeconds }),
       },
+      // A copy for deferred recipients says so: its fate is theirs, not the whole message's.
+      ...(copyOf ? { retryOf: copyOf } : {}),
       metadata: message?.metadata,
     });
     count(metrics, fate.metric, error);

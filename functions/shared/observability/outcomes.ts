@@ -19,6 +19,11 @@ export interface OutcomeEvent {
   /** The delivery this outcome belongs to (SQS receive count). */
   readonly attempt: number;
   readonly smtp?: { readonly response: string; readonly messageId: string } | undefined;
+  /**
+   * Events of a copy for deferred recipients: the send it continues (the message key, or a copy's).
+   * Its outcome concerns those recipients only.
+   */
+  readonly retryOf?: string | undefined;
   /** sent, duplicate: how many envelope recipients the server accepted. */
   readonly accepted?: number | undefined;
   /** sent, duplicate: the recipients it refused (deferred: sent again on their own; rejected: for good). */

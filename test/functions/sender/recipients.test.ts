@@ -88,6 +88,11 @@ describe('sender: each recipient its own fate', () => {
       ],
       'the refused by address, the accepted counted',
     );
+    assert.deepEqual(
+      sent.map((event) => event.retryOf),
+      [undefined, 'order-7'],
+      "the copy's event says which send it continues",
+    );
     const [first] = sent;
     assert.match(first?.recipients?.[0]?.smtp ?? '', /^450 4\.2\.1/);
     assert.match(first?.recipients?.[1]?.smtp ?? '', /^550 5\.1\.1/);
@@ -123,7 +128,7 @@ describe('sender: each recipient its own fate', () => {
   });
 
   it('keeps a copy for deferred recipients a copy wherever it waits: parked with its revoked mailbox and put back fresh, it goes to them alone after the reconnect', async () => {
-    const { sender, settle, mailbox } = await setUp();
+    const { sender, settle, mailbox, events } = await setUp();
     harness.smtp.google.faults.push({
       stage: 'rcpt',
       recipient: 'bob@example.net',
@@ -166,6 +171,8 @@ describe('sender: each recipient its own fate', () => {
       harness.smtp.google.messages.map((mail) => mail.rcptTo),
       [['ann@example.net'], ['bob@example.net']],
     );
+    const parked = (await events()).filter((event) => event.type === 'parked');
+    assert.ok(parked.length > 0 && parked.every((event) => event.retryOf), 'a waiting copy says it is one');
     const sentCopy = resumed.telemetry.logs().find((entry) => entry.message === 'message sent');
     assert.ok(sentCopy?.retryOf, 'the copy put back fresh was still the copy');
     assert.ok(
