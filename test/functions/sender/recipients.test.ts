@@ -44,7 +44,15 @@ describe('sender: each recipient its own fate', () => {
     };
     const events = async () =>
       (await topic.read()).map((notification) => JSON.parse(notification.message) as OutcomeEvent);
-    return { sender, settle, events, mailbox };
+    /** Another instance on the same queues and topic. */
+    const another = () =>
+      context.track(
+        newSender(harness, sender.queues, {
+          retryPolicy: FAST_RETRIES,
+          config: { outcomeTopicArn: topic.topicArn },
+        }),
+      );
+    return { sender, settle, events, mailbox, another };
   }
 
   it('sends to a recipient refused for now in a message of its own, to it alone, reports one refused for good, and each gets the mail once', async () => {
@@ -128,7 +136,7 @@ describe('sender: each recipient its own fate', () => {
   });
 
   it('keeps a copy for deferred recipients a copy wherever it waits: parked with its revoked mailbox and put back fresh, it goes to them alone after the reconnect', async () => {
-    const { sender, settle, mailbox, events } = await setUp();
+    const { sender, settle, mailbox, events, another } = await setUp();
     harness.smtp.google.faults.push({
       stage: 'rcpt',
       recipient: 'bob@example.net',
@@ -141,7 +149,7 @@ describe('sender: each recipient its own fate', () => {
     await harness.expireSharedToken('ops@example.com');
     // The copy comes back to a new instance, is parked (the mailbox needs a human), and outlasts its
     // receives: put back fresh.
-    const waiting = context.track(newSender(harness, sender.queues, { retryPolicy: FAST_RETRIES }));
+    const waiting = another();
     for (let round = 0; round < 16; round++) {
       await sleep(1100);
       await waiting.drain();
@@ -160,7 +168,7 @@ describe('sender: each recipient its own fate', () => {
         SecretString: JSON.stringify({ ...secret, refreshToken: fresh }),
       }),
     );
-    const resumed = context.track(newSender(harness, sender.queues, { retryPolicy: FAST_RETRIES }));
+    const resumed = another();
     for (let round = 0; round < 6 && harness.smtp.google.messages.length < 2; round++) {
       await sleep(1100);
       await resumed.drain();
