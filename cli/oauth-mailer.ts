@@ -20,7 +20,7 @@ import {
   UsageError,
   validate,
 } from './commands.ts';
-import { ProviderUsageError, providerCommand } from './provider-command.ts';
+import { providerCommand } from './provider-command.ts';
 import { DiscoveryError } from './provider-discovery.ts';
 import {
   LOCAL_TARGET_FILE,
@@ -211,7 +211,6 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const known =
       error instanceof UsageError ||
-      error instanceof ProviderUsageError ||
       error instanceof TargetError ||
       error instanceof MailerError ||
       error instanceof DiscoveryError;
@@ -221,7 +220,7 @@ async function main(argv: string[]): Promise<number> {
     if (values.json)
       console.log(JSON.stringify({ error: (error as MailerError).code ?? (error as Error).name, message }));
     else console.error(`oauth-mailer ${name}: ${message}`);
-    return error instanceof UsageError || error instanceof ProviderUsageError ? 2 : 1;
+    return error instanceof UsageError ? 2 : 1;
   }
 }
 

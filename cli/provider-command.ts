@@ -4,23 +4,12 @@
  * `oauth-mailer.providers`), for the next `cdk deploy`. Needs no deployed stack.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { type Args, UsageError } from './commands.ts';
 import { discoverProvider } from './provider-discovery.ts';
 
-export type ProviderArgs = {
-  positionals: string[];
-  values: Record<string, string | boolean | undefined>;
-};
-
-export class ProviderUsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-const required = (args: ProviderArgs, name: string): string => {
+const required = (args: Args, name: string): string => {
   const value = args.values[name];
-  if (typeof value !== 'string' || !value.trim()) throw new ProviderUsageError(`--${name} is required`);
+  if (typeof value !== 'string' || !value.trim()) throw new UsageError(`--${name} is required`);
   return value.trim();
 };
 
@@ -33,22 +22,19 @@ function writeInto(file: string, id: string, settings: Record<string, unknown>, 
   json.context['oauth-mailer'] ??= {};
   const mailer = json.context['oauth-mailer'];
   if ((mailer.providers as Record<string, unknown> | undefined)?.[id] && !replace)
-    throw new ProviderUsageError(`${file} already has a provider ${id}: pass --replace to replace it`);
+    throw new UsageError(`${file} already has a provider ${id}: pass --replace to replace it`);
   mailer.providers = { ...(mailer.providers as Record<string, unknown>), [id]: settings };
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
 }
 
-export async function providerCommand(args: ProviderArgs) {
+export async function providerCommand(args: Args) {
   const [action, id] = args.positionals;
-  if (action !== 'add')
-    throw new ProviderUsageError('the only action is add: provider add <id> --issuer <url> ...');
+  if (action !== 'add') throw new UsageError('the only action is add: provider add <id> --issuer <url> ...');
   if (!id || !/^[a-z0-9-]{1,32}$/.test(id))
-    throw new ProviderUsageError(
-      'the provider id is required: lower-case letters, digits and dashes, at most 32',
-    );
+    throw new UsageError('the provider id is required: lower-case letters, digits and dashes, at most 32');
   const port = Number(args.values['smtp-port'] ?? 587);
   if (!Number.isInteger(port) || port < 1 || port > 65535)
-    throw new ProviderUsageError('--smtp-port must be a port number');
+    throw new UsageError('--smtp-port must be a port number');
   const discovered = await discoverProvider({
     id,
     issuer: required(args, 'issuer'),
