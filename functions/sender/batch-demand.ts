@@ -1,8 +1,11 @@
-/** What a batch of SQS records holds per mailbox, so the limits can be taken once per batch. */
+/**
+ * What a batch of SQS records holds: per mailbox, so the limits can be taken once per batch, and the
+ * recipients, so the suppression list is read once per batch.
+ */
 import type { SQSRecord } from 'aws-lambda';
 import type { Demand } from '../shared/limits/mailbox-limiter.ts';
 import { parseMessage } from '../shared/message/parse.ts';
-import { addressOf, recipientCount } from '../shared/message/schema.ts';
+import { addressOf, envelopeRecipients } from '../shared/message/schema.ts';
 import { originalMessageId } from '../shared/sqs/message-attributes.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 
@@ -12,13 +15,20 @@ import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
  */
 const MAX_RECIPIENTS_COUNTED = 100;
 
+export interface BatchDemand {
+  readonly demand: Map<string, Demand>;
+  /** The envelope recipients of what may be sent (at most MAX_RECIPIENTS_COUNTED a record). */
+  readonly recipients: Set<string>;
+}
+
 /**
  * Messages and envelope recipients per `from` mailbox, counting only what may be sent: a record that
  * does not parse, that its producer may not send, or that repeats a key of the batch counts for none.
  * A producer cannot use up another mailbox's allowance with records it is not allowed to send.
  */
-export function demandOf(records: readonly SQSRecord[], producers: ProducerAuthorizer): Map<string, Demand> {
+export function demandOf(records: readonly SQSRecord[], producers: ProducerAuthorizer): BatchDemand {
   const demand = new Map<string, Demand>();
+  const recipients = new Set<string>();
   const keys = new Set<string>();
   for (const record of records) {
     try {
@@ -28,14 +38,13 @@ export function demandOf(records: readonly SQSRecord[], producers: ProducerAutho
       const key = message.idempotencyKey ?? originalMessageId(record);
       if (keys.has(key)) continue;
       keys.add(key);
+      const envelope = envelopeRecipients(message).slice(0, MAX_RECIPIENTS_COUNTED);
+      for (const address of envelope) recipients.add(address);
       const sum = demand.get(mailbox) ?? { messages: 0, recipients: 0 };
-      demand.set(mailbox, {
-        messages: sum.messages + 1,
-        recipients: sum.recipients + Math.min(recipientCount(message), MAX_RECIPIENTS_COUNTED),
-      });
+      demand.set(mailbox, { messages: sum.messages + 1, recipients: sum.recipients + envelope.length });
     } catch {
       // Refused with its reason when its turn comes.
     }
   }
-  return demand;
+  return { demand, recipients };
 }

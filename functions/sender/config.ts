@@ -48,6 +48,8 @@ export interface SenderConfig {
   readonly connectBaseUrl?: string | undefined;
   /** Which producers may send as which mailboxes; none: every producer may send as every mailbox. */
   readonly producerPolicy?: ProducerPolicy | undefined;
+  /** The suppression list's table; without it (a deployment from before it) nobody is suppressed. */
+  readonly suppressionTableName?: string | undefined;
 }
 
 /** Defaults the stack and the loader share. */
@@ -133,5 +135,6 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     outcomeTopicArn: readOptional(env, ENV.outcomeTopicArn),
     mailboxKmsKeyId: readOptional(env, ENV.mailboxKmsKeyId),
     producerPolicy,
+    suppressionTableName: readOptional(env, ENV.suppressionTableName),
   };
 }

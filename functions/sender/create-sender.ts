@@ -14,6 +14,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import type { MailerError } from '../shared/errors.ts';
+import { SuppressionList } from '../shared/feedback/suppression-list.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
@@ -119,12 +120,16 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     });
   };
   const limiter = new MailboxLimiter(dynamodb, config.sendingTableName);
+  const suppression = config.suppressionTableName
+    ? new SuppressionList(dynamodb, config.suppressionTableName)
+    : undefined;
   const messageSender = new MessageSender(store, tokens, transports, {
     onSmtpRefused,
     limiter,
     settings: new MailboxSettings(registry, config.secretCacheTtlMs),
     connectionLeaseMs: config.connectionLeaseMs,
     refusedRecheckMs: config.smtpRefusedRecheckMs,
+    ...(suppression ? { suppression } : {}),
   });
   const idempotent = new IdempotentSender(messageSender, { dynamodb, tableName: config.sendingTableName });
   const queueUrls = new QueueUrls(sqs);
@@ -147,7 +152,9 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
 
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     if (typeof context?.getRemainingTimeInMillis === 'function') idempotent.registerContext(context);
-    limiter.expect(demandOf(event.Records, deps.producers));
+    const { demand, recipients } = demandOf(event.Records, deps.producers);
+    limiter.expect(demand);
+    suppression?.expect(recipients);
     idempotent.expect(event.Records.length);
     try {
       return await processPartialResponse(
@@ -175,6 +182,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
         metrics.addMetric(METRIC.outcomePublishFailures, MetricUnit.Count, unpublished);
         logger.error('outcome events not published', { count: unpublished });
       }
+      suppression?.forget();
       await messageSender.releaseConnections();
       metrics.publishStoredMetrics();
     }

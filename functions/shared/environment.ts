@@ -21,6 +21,8 @@ export const ENV = {
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   /** The mailbox registry (DynamoDB): status, validation, parked mail of every mailbox. */
   registryTableName: 'REGISTRY_TABLE_NAME',
+  /** The suppression list (DynamoDB): recipients nothing is sent to (sender), added to (feedback reader). */
+  suppressionTableName: 'SUPPRESSION_TABLE_NAME',
   // Onboarding
   mailboxKmsKeyId: 'MAILBOX_KMS_KEY_ID',
   stateTableName: 'STATE_TABLE_NAME',

@@ -21,6 +21,11 @@ export const ERROR_CODES = {
     summary:
       "The principal that queued the message may not send as its mailbox (the deployment's producer rules).",
   },
+  RECIPIENT_SUPPRESSED: {
+    disposition: 'permanent',
+    summary:
+      "The recipient is on the deployment's suppression list (a hard bounce or a complaint); nothing was sent to it.",
+  },
   SMTP_REJECTED: {
     disposition: 'permanent',
     summary: 'The SMTP server refused the recipients or the content.',
@@ -80,6 +85,10 @@ export const ERROR_CODES = {
   REGISTRY_UNAVAILABLE: {
     disposition: 'retry',
     summary: 'The mailbox registry (DynamoDB) failed or throttled.',
+  },
+  SUPPRESSION_LIST_UNAVAILABLE: {
+    disposition: 'retry',
+    summary: 'The suppression list (DynamoDB) failed or throttled; the message is not sent until it answers.',
   },
   SEND_IN_PROGRESS: {
     disposition: 'retry',

@@ -20,29 +20,29 @@ import {
 } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 
-/** The onboarding state table, as the stack defines it (key `id`, TTL on `expiresAt`). */
-export async function createStateTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
+/** A table with one string hash key, as the stack defines them (TTL is not modelled here). */
+async function createKeyedTable(dynamodb: DynamoDBClient, tableName: string, key: string): Promise<void> {
   await dynamodb.send(
     new CreateTableCommand({
       TableName: tableName,
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
 }
 
-/** The mailbox registry, as the stack defines it (key `mailbox`). */
-export async function createRegistryTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [{ AttributeName: 'mailbox', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'mailbox', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-}
+/** The onboarding state table and the sending table (key `id`). */
+export const createStateTable = (dynamodb: DynamoDBClient, tableName: string) =>
+  createKeyedTable(dynamodb, tableName, 'id');
+
+/** The mailbox registry (key `mailbox`). */
+export const createRegistryTable = (dynamodb: DynamoDBClient, tableName: string) =>
+  createKeyedTable(dynamodb, tableName, 'mailbox');
+
+/** The suppression list (key `address`). */
+export const createSuppressionTable = (dynamodb: DynamoDBClient, tableName: string) =>
+  createKeyedTable(dynamodb, tableName, 'address');
 
 /** A symmetric customer-managed key, as the stack's mailbox key. @returns its ARN */
 export async function createKey(kms: KMSClient): Promise<string> {

@@ -12,6 +12,7 @@ import { startFauxqs } from 'fauxqs';
 import { discoverProvider } from '../../cli/provider-discovery.ts';
 import { loadSenderConfig, type SenderConfig } from '../../functions/sender/config.ts';
 import { ENV } from '../../functions/shared/environment.ts';
+import { SuppressionList } from '../../functions/shared/feedback/suppression-list.ts';
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
@@ -23,6 +24,7 @@ import {
   createRegistryTable,
   createSecret,
   createStateTable,
+  createSuppressionTable,
   type TestQueues,
   useEmulator,
 } from './aws.ts';
@@ -38,6 +40,7 @@ export const STRICT_ACCESS_TOKEN_TTL_SECONDS = 10;
 export const STATE_TABLE = 'oauth-mailer-onboarding-state';
 export const SENDING_TABLE = 'oauth-mailer-sending';
 export const REGISTRY_TABLE = 'oauth-mailer-registry';
+export const SUPPRESSION_TABLE = 'oauth-mailer-suppression';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
 export interface World {
@@ -51,6 +54,8 @@ export interface World {
   /** The mailbox registry's DynamoDB table, and the registry read through it. */
   readonly registryTable: string;
   readonly registry: MailboxRegistry;
+  /** The deployment's suppression list (its table is made anew at every reset). */
+  readonly suppression: SuppressionList;
   readonly certificates: TestCertificates;
   readonly oauth: Record<ProfileName, OAuthServer>;
   readonly smtp: Record<ProfileName, SmtpServerHandle>;
@@ -191,6 +196,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     stateTable: STATE_TABLE,
     registryTable: REGISTRY_TABLE,
     registry: new MailboxRegistry(dynamodb, REGISTRY_TABLE),
+    suppression: new SuppressionList(dynamodb, SUPPRESSION_TABLE),
     certificates,
     oauth,
     smtp,
@@ -233,6 +239,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       await createStateTable(dynamodb, STATE_TABLE);
       await createStateTable(dynamodb, SENDING_TABLE);
       await createRegistryTable(dynamodb, REGISTRY_TABLE);
+      await createSuppressionTable(dynamodb, SUPPRESSION_TABLE);
       mailboxKeyId = await createKey(kms);
     },
     async connectMailbox(address, profile, options = {}) {
@@ -273,6 +280,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       [ENV.deadLetterQueueUrl]: queues.deadLetterQueueUrl,
       [ENV.sendingTableName]: SENDING_TABLE,
       [ENV.registryTableName]: REGISTRY_TABLE,
+      [ENV.suppressionTableName]: SUPPRESSION_TABLE,
       [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
     }),
     senderConfig: (queues, overrides = {}) => ({

@@ -13,6 +13,7 @@ import {
   BatchWriteItemCommand,
   type CancellationReason,
   type DynamoDBClient,
+  GetItemCommand,
   TransactWriteItemsCommand,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
@@ -55,6 +56,12 @@ const ATTRIBUTE = {
 } as const;
 
 const md5 = (value: string) => createHash('md5').update(JSON.stringify(value)).digest('base64');
+
+/**
+ * The digest of a key that names its record, in hex: the product's Message-ID carries it, so a delivery
+ * report that returns the Message-ID leads back to the send it reports on (recordOfDigest).
+ */
+export const keyDigest = (key: string): string => createHash('md5').update(JSON.stringify(key)).digest('hex');
 
 export class SendRecords {
   readonly #dynamodb: DynamoDBClient;
@@ -145,6 +152,24 @@ export class SendRecords {
         return { status: 'absent' };
       return existing(item, claim) as PeekResult;
     });
+  }
+
+  /**
+   * The response of the completed send whose key has this digest (from a Message-ID), while its record
+   * lives; a report on anything else (an expired record, a send in progress, a forged id) finds none.
+   */
+  async completedByDigest(digest: string): Promise<Record<string, Stored> | undefined> {
+    if (!/^[0-9a-f]{32}$/.test(digest)) return undefined;
+    const { Item: item } = await this.#dynamodb.send(
+      new GetItemCommand({
+        TableName: this.#tableName,
+        Key: { [ATTRIBUTE.key]: { S: recordIdOfDigest(digest) } },
+        ConsistentRead: true,
+      }),
+    );
+    if (item?.[ATTRIBUTE.status]?.S !== 'COMPLETED') return undefined;
+    if (Number(item[ATTRIBUTE.expiration]?.N ?? 0) * 1000 < Date.now()) return undefined;
+    return unmarshallMap(item[ATTRIBUTE.data]?.M ?? {});
   }
 
   /** Records each sent message as completed with its response, for the deliveries that come after. */
@@ -310,6 +335,7 @@ function existing(item: Record<string, AttributeValue> | undefined, claim: Claim
 }
 
 const recordId = (key: string) => `${KEY_PREFIX}#${md5(key)}`;
+const recordIdOfDigest = (hex: string) => `${KEY_PREFIX}#${Buffer.from(hex, 'hex').toString('base64')}`;
 
 /** A JSON value, as a send's response holds: the per-recipient fates are a list of small maps. */
 export type Stored =

@@ -1,17 +1,22 @@
 /** Turns a validated MailMessage into nodemailer's message options. */
 import type { SendMailOptions } from 'nodemailer';
-import { sha256 } from '../hash.ts';
+import { keyDigest } from '../idempotency/send-records.ts';
 import { type Address, addressOf, type MailMessage } from '../message/schema.ts';
 import { contentTypeFor } from './content-types.ts';
 
 /**
  * A Message-ID derived from the idempotency key, so that a repeated send (a crash between the
- * server's 250 and our bookkeeping) carries the same Message-ID and can be recognized downstream.
+ * server's 250 and our bookkeeping) carries the same Message-ID and can be recognized downstream. It
+ * holds the digest that names the send's record: a bounce returning it is checked against that record.
  */
 export function messageIdFor(key: string, from: Address): string {
   const domain = addressOf(from).split('@')[1] ?? 'oauth-mailer.invalid';
-  const hash = sha256(key).slice(0, 32);
-  return `<${hash}.oauth-mailer@${domain}>`;
+  return `<${keyDigest(key)}.oauth-mailer@${domain}>`;
+}
+
+/** The key digest in one of our Message-IDs (any domain, any case of the brackets' content). */
+export function keyDigestOf(messageId: string): string | undefined {
+  return /^<?([0-9a-f]{32})\.oauth-mailer@[^<>@\s]+>?$/i.exec(messageId.trim())?.[1]?.toLowerCase();
 }
 
 /**

@@ -2,6 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { MailerError } from '../errors.ts';
+import type { SuppressionList } from '../feedback/suppression-list.ts';
 import type { Acquired, MailboxLimiter } from '../limits/mailbox-limiter.ts';
 import { type MailboxLimits, resolveLimits } from '../limits/mailbox-limits.ts';
 import type { MailboxSettings } from '../mailbox/settings.ts';
@@ -47,6 +48,8 @@ export interface Admitted {
   readonly provider: ProviderConfig;
   readonly limits: MailboxLimits;
   readonly recipients: string[];
+  /** Recipients left out of the envelope because the suppression list holds them. */
+  readonly suppressed: RecipientFate[];
 }
 
 /** Called once per instance and minute when a mailbox's SMTP login is refused (SMTP AUTH disabled). */
@@ -62,6 +65,8 @@ export interface MessageSenderOptions {
   readonly connectionLeaseMs?: number;
   /** How long a refused login is remembered before the next login is tried. @default 60 s */
   readonly refusedRecheckMs?: number;
+  /** The deployment's suppression list; without it every recipient is sent to. */
+  readonly suppression?: Pick<SuppressionList, 'suppressed'>;
 }
 
 interface Lease {
@@ -241,7 +246,10 @@ export class MessageSender {
     const stored = await this.#store.get(mailbox);
     const provider = this.#tokens.providerFor(stored);
     // One list for the count and the envelope: the limits count exactly the RCPT TO commands sent.
-    const recipients = onlyThese(envelopeRecipients(message), only);
+    const { recipients, suppressed } = await this.#withoutSuppressed(
+      mailbox,
+      onlyThese(envelopeRecipients(message), only),
+    );
     if (recipients.length > provider.maxRecipientsPerMessage) {
       throw new MailerError(
         'MESSAGE_INVALID',
@@ -258,7 +266,31 @@ export class MessageSender {
       await this.#options.settings?.limitsOf(mailbox),
     );
     await this.#respectLimits(mailbox, provider, limits, recipients.length);
-    return { mailbox, stored, provider, limits, recipients };
+    return { mailbox, stored, provider, limits, recipients, suppressed };
+  }
+
+  /**
+   * The envelope without the recipients the suppression list holds: they are refused here, before any
+   * SMTP work, as SES does. @throws MailerError RECIPIENT_SUPPRESSED when it holds them all
+   */
+  async #withoutSuppressed(mailbox: string, envelope: string[]) {
+    const found = (await this.#options.suppression?.suppressed(envelope)) ?? new Map();
+    if (found.size === 0) return { recipients: envelope, suppressed: [] };
+    const suppressed: RecipientFate[] = [...found].map(([address, entry]) => ({
+      address,
+      fate: 'rejected',
+      smtp: `suppressed: ${entry.reason} since ${entry.since}`,
+      code: 'RECIPIENT_SUPPRESSED',
+    }));
+    const recipients = envelope.filter((address) => !found.has(address));
+    if (recipients.length === 0) {
+      throw new MailerError(
+        'RECIPIENT_SUPPRESSED',
+        `every recipient is on the suppression list (${suppressed.length})`,
+        { mailbox, recipients: suppressed.length, reason: found.values().next().value?.reason },
+      );
+    }
+    return { recipients, suppressed };
   }
 
   /**
@@ -271,7 +303,7 @@ export class MessageSender {
     idempotencyKey: string,
     messageIdKey = idempotencyKey,
   ): Promise<SentMessage> {
-    const { mailbox, stored, provider, limits, recipients } = admitted;
+    const { mailbox, stored, provider, limits, recipients, suppressed } = admitted;
     // One connection per leased slot where the provider caps connections; a small pool elsewhere.
     const transport = this.#transports.get(
       stored.secret.address,
@@ -290,8 +322,8 @@ export class MessageSender {
         messageId: info.messageId,
         response: info.response,
         accepted: info.accepted.length,
-        rejected: info.rejected.length,
-        recipients: fates,
+        rejected: info.rejected.length + suppressed.length,
+        recipients: [...fates, ...suppressed],
       };
     } catch (error) {
       const failure = someOnlyForNow(

@@ -20,7 +20,7 @@ const message = (from: string, to: string[], extra: Record<string, unknown> = {}
 });
 
 describe('Function: demandOf()', () => {
-  it('counts per mailbox only what may be sent: not what its producer may not send, nor a repeated key, nor what does not parse', () => {
+  it('counts per mailbox, and gathers the recipients of, only what may be sent: not what its producer may not send, nor a repeated key, nor what does not parse', () => {
     const producers = new ProducerAuthorizer({
       rules: [{ senderId: 'AROAAPP', mailboxes: ['ops@example.com'] }],
       relays: [],
@@ -36,10 +36,14 @@ describe('Function: demandOf()', () => {
       record('6', 'AROAAPP', message('ops@example.com', many)),
     ];
 
-    const demand = demandOf(records, producers);
+    const { demand, recipients } = demandOf(records, producers);
 
     assert.deepEqual(Object.fromEntries(demand), {
       'ops@example.com': { messages: 3, recipients: 2 + 1 + 100 },
     });
+    assert.deepEqual(
+      [...recipients].sort(),
+      ['a@example.net', 'b@example.net', 'c@example.net', ...many.slice(0, 100)].sort(),
+    );
   });
 });
