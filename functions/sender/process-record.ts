@@ -61,6 +61,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       : messageKey;
     const { duplicate, ...sent } = await deps.sender.send(message, key, record.body, {
       checkFirst: mayRepeat(record, receiveCount),
+      queuedAs: originalMessageId(record),
       ...(only ? { only, messageIdKey: messageKey } : {}),
     });
     const fates = fatesOf(sent.recipients);

@@ -49,6 +49,14 @@ export const ENV = {
   smtpProbe: 'SMTP_PROBE',
   /** Where the planner hands out checks; without it one run validates every mailbox itself. */
   checkQueueUrl: 'CHECK_QUEUE_URL',
+  // Feedback reader
+  /** Where the scheduled run hands out one visit per mailbox; without it one run reads every mailbox. */
+  feedbackQueueUrl: 'FEEDBACK_QUEUE_URL',
+  feedbackConcurrency: 'FEEDBACK_CONCURRENCY',
+  /** A mailbox's first visit looks this many days back. */
+  feedbackLookbackDays: 'FEEDBACK_LOOKBACK_DAYS',
+  /** Hard bounces and complaints stop counting on the suppression list after this many days (absent: never). */
+  suppressionDays: 'SUPPRESSION_DAYS',
   /** Each mailbox is validated once per period... */
   validationPeriodSeconds: 'VALIDATION_PERIOD_SECONDS',
   /** ...by a planner that runs this often (the schedule's rate). */

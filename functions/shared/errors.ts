@@ -99,6 +99,20 @@ export const ERROR_CODES = {
     summary: 'The idempotency store (DynamoDB) failed.',
   },
   INTERNAL: { disposition: 'retry', summary: 'An unexpected error.' },
+  // The feedback reader: a mailbox whose delivery reports cannot be read. No message is affected.
+  IMAP_SCOPE_MISSING: {
+    disposition: 'mailbox',
+    summary:
+      "The mailbox's grant does not cover IMAP (connected before report reading was turned on); reconnect it.",
+  },
+  IMAP_LOGIN_REFUSED: {
+    disposition: 'mailbox',
+    summary: 'The IMAP server refused the login twice, the second time with a token minted for it.',
+  },
+  IMAP_UNAVAILABLE: {
+    disposition: 'retry',
+    summary: 'The IMAP server could not be reached or failed during the visit; the next visit goes on.',
+  },
   // Onboarding: a sign-in that cannot complete. Nothing is saved; the operator starts again.
   PROVIDER_UNKNOWN: { disposition: 'permanent', summary: 'No such provider is enabled in this deployment.' },
   REQUEST_INVALID: { disposition: 'permanent', summary: 'A request parameter is missing or malformed.' },

@@ -60,7 +60,7 @@ export interface Unwritten {
 interface Completion {
   readonly key: string;
   readonly fingerprint: string;
-  readonly response: SentMessage;
+  readonly response: SentMessage & { readonly queuedAs?: string; readonly idempotencyKey?: string };
 }
 
 export class IdempotentSender {
@@ -117,12 +117,14 @@ export class IdempotentSender {
    *   asking the limits
    * @param options.only a retry to the recipients deferred before: only these get it
    * @param options.messageIdKey the key its Message-ID derives from (a retry's is the message's own)
+   * @param options.queuedAs the SQS id the message was first queued with: kept in the record with the
+   *   producer's key, so a delivery report read back later names the message as the producer knows it
    */
   async send(
     message: MailMessage,
     key: string,
     body: string,
-    options: { checkFirst?: boolean; only?: readonly string[]; messageIdKey?: string } = {},
+    options: { checkFirst?: boolean; only?: readonly string[]; messageIdKey?: string; queuedAs?: string } = {},
   ): Promise<SendOutcome> {
     const fingerprint = sha256(body);
     let admitted: Admitted | undefined;
@@ -140,7 +142,11 @@ export class IdempotentSender {
     let sent: SentMessage;
     try {
       sent = await this.#sender.deliver(admitted, message, key, options.messageIdKey);
-      this.#completions.push({ key, fingerprint, response: sent });
+      this.#completions.push({
+        key,
+        fingerprint,
+        response: { ...sent, queuedAs: options.queuedAs, idempotencyKey: message.idempotencyKey },
+      });
     } catch (error) {
       // Not sent: the claim is given up so a retry can send it.
       this.#releases.push(key);

@@ -11,7 +11,7 @@ import type { MailboxStore, StoredMailbox, WriteBackResult } from '../mailbox/st
 import { TtlCache } from '../ttl-cache.ts';
 import type { ClientSecrets } from './client-secrets.ts';
 import type { GrantCoordinator, LeaseState, UnsavedRefresh } from './grant-coordinator.ts';
-import type { ProviderConfig } from './providers.ts';
+import { type ProviderConfig, refreshScopeFor } from './providers.ts';
 import { providerClient, requestToken, type TokenResponse } from './token-endpoint.ts';
 
 export interface AccessToken {
@@ -204,7 +204,8 @@ export class AccessTokens {
       secret.grantType === 'client_credentials'
         ? { grant_type: 'client_credentials', scope: provider.appScope ?? '' }
         : { grant_type: 'refresh_token', refresh_token: presented };
-    if (secret.grantType === 'refresh_token' && provider.refreshScope) params.scope = provider.refreshScope;
+    const refreshScope = refreshScopeFor(provider, secret.scope);
+    if (secret.grantType === 'refresh_token' && refreshScope) params.scope = refreshScope;
 
     // The refresh right must still be ours right before the token goes out (a slow step may have outlived it).
     if (secret.grantType === 'refresh_token') await options.confirmLease?.();

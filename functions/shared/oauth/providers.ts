@@ -24,6 +24,27 @@ const smtpSchema = z.strictObject({
   maxConnections: z.optional(z.number().check(z.int(), z.gte(1), z.lte(10))),
 });
 
+const imapSchema = z.strictObject({
+  host: text,
+  /** Implicit TLS, as Gmail's and Microsoft's IMAP servers (993). */
+  port,
+  /** Extra trusted CA (PEM), for local servers with a generated certificate. */
+  ca: z.optional(z.string()),
+});
+
+/**
+ * Reading delivery reports back from the sending mailboxes over IMAP: off unless present. Google's mail
+ * scope covers IMAP; Microsoft needs IMAP.AccessAsUser.All, which is then asked for at consent.
+ */
+const feedbackSchema = z.strictObject({
+  /** @default the kind's server (imap.gmail.com, outlook.office365.com); required for kind oidc */
+  imap: z.optional(imapSchema),
+  /** The scope a token needs for IMAP (kind oidc; Microsoft's is built in). */
+  imapScope: z.optional(text),
+  /** Where reports the reader has handled are moved (a folder the operator names); absent: left in place. */
+  handledFolder: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+});
+
 const providerInputSchema = z.strictObject({
   kind: z.enum(['google', 'microsoft', 'oidc']),
   clientId: text,
@@ -68,9 +89,19 @@ const providerInputSchema = z.strictObject({
   maxRecipientsPerMessage: z.optional(z.number().check(z.int(), z.gte(1), z.lte(1000))),
   /** Overrides of the kind's sending limits for every mailbox of this provider. */
   limits: z.optional(limitsSchema),
+  feedback: z.optional(feedbackSchema),
 });
 
 export type SmtpEndpoint = z.infer<typeof smtpSchema>;
+export type ImapEndpoint = z.infer<typeof imapSchema>;
+
+/** A provider's delivery-report reading, resolved. */
+export interface FeedbackSettings {
+  readonly imap: ImapEndpoint;
+  /** The extra scope IMAP needs at this provider, if any: a mailbox whose grant lacks it must reconnect. */
+  readonly imapScope?: string | undefined;
+  readonly handledFolder?: string | undefined;
+}
 
 export interface ProviderConfig {
   readonly id: string;
@@ -98,12 +129,24 @@ export interface ProviderConfig {
   readonly maxRecipientsPerMessage: number;
   readonly refreshTokenMaxAgeDays?: number | undefined;
   readonly limits?: MailboxLimits | undefined;
+  /** Delivery reports read back over IMAP; absent: off. */
+  readonly feedback?: FeedbackSettings | undefined;
 }
 
 type Defaults = Omit<
   ProviderConfig,
-  'id' | 'kind' | 'clientId' | 'clientSecretId' | 'tokenEndpointAuthMethod' | 'mailScopes'
+  'id' | 'kind' | 'clientId' | 'clientSecretId' | 'tokenEndpointAuthMethod' | 'mailScopes' | 'feedback'
 >;
+
+/** The IMAP server and extra scope of delivery-report reading, per provider kind. */
+const FEEDBACK_DEFAULTS: Record<ProviderKind, Partial<FeedbackSettings>> = {
+  google: { imap: { host: 'imap.gmail.com', port: 993 } },
+  microsoft: {
+    imap: { host: 'outlook.office365.com', port: 993 },
+    imapScope: 'https://outlook.office.com/IMAP.AccessAsUser.All',
+  },
+  oidc: {},
+};
 
 /** The scope that lets a token send mail over SMTP, per provider kind. */
 const MAIL_SCOPES: Record<ProviderKind, readonly string[]> = {
@@ -170,7 +213,9 @@ function resolveProvider(id: string, input: z.infer<typeof providerInputSchema>)
     );
   }
   const mailScopes = input.mailScope ? [input.mailScope] : MAIL_SCOPES[input.kind];
-  const scopes = input.scopes ?? defaults.scopes ?? [];
+  const feedback = resolveFeedback(id, input);
+  // The mail scope is always asked for (a consent without it could not send); IMAP's where reading is on.
+  const scopes = withScopes(input.scopes ?? defaults.scopes ?? [], [input.mailScope, feedback?.imapScope]);
   return {
     ...defaults,
     ...input,
@@ -179,10 +224,54 @@ function resolveProvider(id: string, input: z.infer<typeof providerInputSchema>)
     smtp: smtp!,
     tokenEndpointAuthMethod: input.tokenEndpointAuthMethod ?? 'client_secret_post',
     mailScopes,
-    // The mail scope is always asked for: a consent without it could not send.
-    scopes: input.mailScope && !scopes.includes(input.mailScope) ? [...scopes, input.mailScope] : scopes,
+    scopes,
     maxRecipientsPerMessage: input.maxRecipientsPerMessage ?? defaults.maxRecipientsPerMessage ?? 100,
+    feedback,
   };
+}
+
+function resolveFeedback(
+  id: string,
+  input: z.infer<typeof providerInputSchema>,
+): FeedbackSettings | undefined {
+  if (!input.feedback) return undefined;
+  const defaults = FEEDBACK_DEFAULTS[input.kind];
+  const imap = input.feedback.imap ?? defaults.imap;
+  if (!imap) throw new ProviderConfigError(`provider "${id}" (kind ${input.kind}) needs feedback.imap`);
+  return {
+    imap,
+    imapScope: input.feedback.imapScope ?? defaults.imapScope,
+    handledFolder: input.feedback.handledFolder,
+  };
+}
+
+const withScopes = (scopes: readonly string[], extra: ReadonlyArray<string | undefined>) => [
+  ...scopes,
+  ...extra.filter((scope): scope is string => scope !== undefined && !scopes.includes(scope)),
+];
+
+/**
+ * Whether a mailbox's grant covers IMAP at its provider (the scopes it was granted, as stored at
+ * connect). A grant from before reading was turned on lacks Microsoft's IMAP scope: reconnect it.
+ */
+export function grantCoversImap(provider: ProviderConfig, grantedScope: string | undefined): boolean {
+  const needed = provider.feedback?.imapScope;
+  return !needed || (grantedScope ?? '').split(' ').includes(needed);
+}
+
+/**
+ * The scope of a refresh for this grant: the provider's, with IMAP's where the grant has it, so a grant
+ * from before reading was turned on keeps refreshing for sending (asking for more fails the refresh).
+ */
+export function refreshScopeFor(
+  provider: ProviderConfig,
+  grantedScope: string | undefined,
+): string | undefined {
+  const imapScope = provider.feedback?.imapScope;
+  if (!provider.refreshScope || !imapScope || !grantCoversImap(provider, grantedScope)) {
+    return provider.refreshScope;
+  }
+  return withScopes(provider.refreshScope.split(' '), [imapScope]).join(' ');
 }
 
 /**

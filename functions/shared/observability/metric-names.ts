@@ -48,6 +48,19 @@ export const METRIC = {
   minRefreshTokenDaysLeft: 'MinRefreshTokenDaysLeft',
   /** Per mailbox (Mailbox dimension): 1 while it needs a human, 0 once it is healthy again. */
   mailboxNeedsAttention: 'MailboxNeedsAttention',
+  // The feedback reader: delivery reports read back from the sending mailboxes.
+  mailboxesRead: 'FeedbackMailboxesRead',
+  /** A mailbox the reader could not read (login refused, server down, grant without IMAP's scope). */
+  feedbackReadFailures: 'FeedbackReadFailures',
+  bouncesReported: 'BouncesReported',
+  complaintsReported: 'ComplaintsReported',
+  /** Reports that are not about mail the product sent (another sender's, an expired record, a forgery). */
+  reportsUnmatched: 'FeedbackReportsUnmatched',
+  /** Mail that claims to be a report and does not parse. */
+  reportsMalformed: 'FeedbackReportsMalformed',
+  recipientsSuppressed: 'RecipientsSuppressed',
+  /** A mailbox's UIDVALIDITY changed: its reports since the last visit are looked at again by date. */
+  feedbackCursorResets: 'FeedbackCursorResets',
 } as const;
 
 export const DIMENSION = {

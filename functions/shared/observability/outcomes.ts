@@ -6,7 +6,37 @@
 import type { OnDemandSns } from '../aws/on-demand.ts';
 import type { RecipientFate } from '../smtp/message-sender.ts';
 
-export type OutcomeType = 'sent' | 'duplicate' | 'failed' | 'deferred' | 'paced' | 'parked';
+export type OutcomeType =
+  | 'sent'
+  | 'duplicate'
+  | 'failed'
+  | 'deferred'
+  | 'paced'
+  | 'parked'
+  | 'bounced'
+  | 'complained';
+
+/** bounced: what a delivery status notification (RFC 3464) said of one recipient. */
+export interface BounceDetail {
+  readonly recipient: string;
+  /** hard: refused for good (the recipient is suppressed); soft: a delay or a 4.x.x failure. */
+  readonly type: 'hard' | 'soft';
+  readonly action: string;
+  /** The enhanced status code, e.g. 5.1.1. */
+  readonly status: string;
+  readonly diagnostic?: string | undefined;
+  readonly remoteMta?: string | undefined;
+  readonly reportingMta?: string | undefined;
+}
+
+/** complained: what an abuse report (RFC 5965 ARF) said. */
+export interface ComplaintDetail {
+  /** Absent where the report redacts it and the message had several recipients. */
+  readonly recipient?: string | undefined;
+  readonly feedbackType: string;
+  readonly userAgent?: string | undefined;
+  readonly arrivalDate?: string | undefined;
+}
 
 export interface OutcomeEvent {
   readonly version: 1;
@@ -33,6 +63,8 @@ export interface OutcomeEvent {
     | undefined;
   /** The producer's metadata, as sent. */
   readonly metadata?: Record<string, unknown> | undefined;
+  readonly bounce?: BounceDetail | undefined;
+  readonly complaint?: ComplaintDetail | undefined;
 }
 
 export class Outcomes {
