@@ -22,6 +22,7 @@ import {
 } from './commands.ts';
 import { providerCommand } from './provider-command.ts';
 import { DiscoveryError } from './provider-discovery.ts';
+import { suppressionCommand } from './suppression-command.ts';
 import {
   LOCAL_TARGET_FILE,
   readDeployedTarget,
@@ -128,6 +129,12 @@ const COMMANDS: Record<string, Command> = {
       write: { type: 'string' },
       replace: { type: 'boolean' },
     },
+  },
+  suppression: {
+    run: suppressionCommand,
+    usage:
+      "suppression list [--after <address>] | add <address> [--days <n>] [--note <text>] | remove <address>\n  The deployment's suppression list: nothing is sent to an address on it (RECIPIENT_SUPPRESSED). Hard bounces and complaints are added by the feedback reader; add and remove by hand, with an expiry if wanted.",
+    options: { after: { type: 'string' }, days: { type: 'string' }, note: { type: 'string' } },
   },
   'import-token': {
     run: importToken,

@@ -28,6 +28,8 @@ export interface Target {
   readonly sendingTableName?: string;
   /** The mailbox registry (status, validation, parked counts of every mailbox). */
   readonly registryTableName?: string;
+  /** The suppression list (recipients nothing is sent to). */
+  readonly suppressionTableName?: string;
   /** The sender's producer rules (PRODUCER_RULES), when the deployment has any; see `producerRulesOf`. */
   readonly producerRulesJson?: string;
   /** Deployed: the sender function, whose settings hold the producer rules (read only when needed). */
@@ -98,6 +100,7 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     ...(outputs.MailboxKeyArn ? { mailboxKmsKeyId: outputs.MailboxKeyArn } : {}),
     ...(outputs.SendingTableName ? { sendingTableName: outputs.SendingTableName } : {}),
     ...(outputs.RegistryTableName ? { registryTableName: outputs.RegistryTableName } : {}),
+    ...(outputs.SuppressionTableName ? { suppressionTableName: outputs.SuppressionTableName } : {}),
     ...(outputs.SenderFunctionName ? { senderFunctionName: outputs.SenderFunctionName } : {}),
   };
 }

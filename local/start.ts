@@ -188,6 +188,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     connectBaseUrl: baseUrl,
     sendingTableName: outputs.SendingTableName!,
     registryTableName: outputs.RegistryTableName!,
+    ...(outputs.SuppressionTableName ? { suppressionTableName: outputs.SuppressionTableName } : {}),
     stateTableName: outputs.OnboardingTableName!,
     mailboxKmsKeyId: outputs.MailboxKeyArn!,
     environment: world.awsEnv(),

@@ -15,7 +15,7 @@ import type { Target } from '../../cli/target.ts';
 import { Invitations } from '../../functions/onboarding/invitations.ts';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import { queueCounts } from '../../local/world/aws.ts';
-import { MAILBOX_PREFIX, SENDING_TABLE, type World } from '../../local/world/index.ts';
+import { MAILBOX_PREFIX, SENDING_TABLE, SUPPRESSION_TABLE, type World } from '../../local/world/index.ts';
 import { projectRoot } from '../../local/world/net.ts';
 import { guidOf } from '../../local/world/oauth-server.ts';
 import { assertNoSecretsIn } from '../harness/assertions.ts';
@@ -42,6 +42,7 @@ describe('cli: oauth-mailer', () => {
       sendingTableName: SENDING_TABLE,
       stateTableName: harness.stateTable,
       registryTableName: harness.registryTable,
+      suppressionTableName: SUPPRESSION_TABLE,
       environment: harness.awsEnv(),
     };
     targetFile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'target.json');
@@ -93,6 +94,53 @@ describe('cli: oauth-mailer', () => {
     );
     return JSON.parse(SecretString ?? '{}') as Record<string, string>;
   };
+
+  it('lists, adds (with an expiry) and removes suppression list entries, each command safe to repeat, and refuses what is not an address', async () => {
+    await harness.suppression.add({
+      address: 'gone@example.net',
+      reason: 'bounce',
+      detail: '5.1.1 no such user',
+    });
+
+    const added = await cli(
+      'suppression',
+      'add',
+      'Stop@Example.net',
+      '--days',
+      '30',
+      '--note',
+      'asked to stop',
+      '--json',
+    );
+    assert.equal(added.code, 0, added.stderr);
+    const entry = added.json.entry as { address: string; reason: string; expires: string; detail: string };
+    assert.equal(entry.address, 'stop@example.net');
+    assert.equal(entry.reason, 'manual');
+    assert.equal(entry.detail, 'asked to stop');
+    assert.ok(Math.abs(Date.parse(entry.expires) - Date.now() - 30 * 86_400_000) < 60_000);
+    assert.equal((await cli('suppression', 'add', 'stop@example.net')).code, 0, 'adding again replaces');
+
+    const listed = await cli('suppression', 'list');
+    assert.equal(listed.code, 0);
+    assert.match(listed.stdout, /gone@example\.net {2}bounce {2}since .* {2}5\.1\.1 no such user/);
+    assert.match(listed.stdout, /stop@example\.net {2}manual/);
+    assert.deepEqual(
+      [...(await harness.suppression.suppressed(['STOP@example.net'])).keys()],
+      ['STOP@example.net'],
+    );
+
+    const removed = await cli('suppression', 'remove', 'gone@example.net', '--json');
+    assert.deepEqual([removed.code, removed.json.removed], [0, true]);
+    const again = await cli('suppression', 'remove', 'gone@example.net');
+    assert.deepEqual([again.code, again.stdout.trim()], [0, 'gone@example.net was not on the list']);
+    assert.equal((await harness.suppression.suppressed(['gone@example.net'])).size, 0);
+
+    const bad = await cli('suppression', 'add', 'not-an-address');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /an email address is required/);
+    assert.equal((await cli('suppression', 'add', 'a@example.net', '--days', '0')).code, 2);
+    assert.equal((await cli('suppression', 'purge')).code, 2);
+  });
 
   it('creates a one-time invitation bound to the hinted address, and prints its link', async () => {
     const { code, json } = await cli('connect', 'google', '--login-hint', 'ops@example.com', '--json');
