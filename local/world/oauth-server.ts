@@ -60,8 +60,11 @@ export interface OAuthServer {
   chaos: { rate: number; faults: TokenFault[] } | undefined;
   /** Token requests being answered right now, and the most there ever were at once. */
   readonly load: { inFlight: number; maxInFlight: number };
-  /** Issues a grant for the account as a completed consent would, returning its refresh token. */
-  issueRefreshToken(account: string): Promise<string>;
+  /**
+   * Issues a grant for the account as a completed consent would, returning its refresh token: the
+   * mail scope and any `extraScopes` (Microsoft's IMAP).
+   */
+  issueRefreshToken(account: string, extraScopes?: readonly string[]): Promise<string>;
   /** Revokes a refresh token and its whole grant, through the RFC 7009 endpoint. */
   revoke(refreshToken: string): Promise<void>;
   introspect(accessToken: string): Promise<Introspection>;
@@ -121,7 +124,8 @@ const signingKey = (() => {
 export async function startOAuthServer(options: OAuthServerOptions): Promise<OAuthServer> {
   const { profile } = options;
   const mailScope = profile === 'google' ? GOOGLE.mailScope : MICROSOFT.mailScope;
-  const resourceScopes = profile === 'microsoft' ? `${mailScope} ${MICROSOFT.appScope}` : mailScope;
+  const resourceScopes =
+    profile === 'microsoft' ? `${mailScope} ${MICROSOFT.appScope} ${MICROSOFT.imapScope}` : mailScope;
   const Adapter = createAdapterClass({ keepConsumedRefreshTokens: profile === 'microsoft' });
   const rotates = profile !== 'google';
   // The strict server takes only RFC 6749's required method; Google and Entra ID take the body too.
@@ -389,10 +393,11 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     tokenFaults,
     load,
     provider,
-    async issueRefreshToken(account) {
+    async issueRefreshToken(account, extraScopes = []) {
+      const granted = [mailScope, ...extraScopes].join(' ');
       const grant = new provider.Grant({ accountId: account, clientId: CLIENT_ID });
       grant.addOIDCScope('openid email profile offline_access');
-      grant.addResourceScope(SMTP_RESOURCE, mailScope);
+      grant.addResourceScope(SMTP_RESOURCE, granted);
       const grantId = await grant.save();
       const client = await provider.Client.find(CLIENT_ID);
       const refreshToken = new provider.RefreshToken({
@@ -400,7 +405,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
         client: client!,
         grantId,
         gty: 'authorization_code',
-        scope: `openid email profile offline_access ${mailScope}`,
+        scope: `openid email profile offline_access ${granted}`,
         resource: SMTP_RESOURCE,
       });
       return refreshToken.save();

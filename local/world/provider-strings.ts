@@ -27,6 +27,8 @@ export const GOOGLE = {
 export const MICROSOFT = {
   mailScope: 'https://outlook.office.com/SMTP.Send',
   appScope: 'https://outlook.office365.com/.default',
+  /** What reading the mailbox over IMAP needs besides SMTP.Send (same resource, one token for both). */
+  imapScope: 'https://outlook.office.com/IMAP.AccessAsUser.All',
   invalidGrant: (code = 70008) => ({
     error: 'invalid_grant',
     error_description: `AADSTS${code}: The provided authorization code or refresh token has expired due to inactivity.`,
