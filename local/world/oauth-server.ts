@@ -18,7 +18,8 @@ import { GOOGLE, MICROSOFT, type ProfileName } from './provider-strings.ts';
 
 export const CLIENT_ID = 'oauth-mailer-test-client';
 export const CLIENT_SECRET = 'test-client-secret-3f9a1c';
-const INTROSPECTION_CLIENT = { id: 'local-smtp-server', secret: 'introspection-secret-77d2' };
+/** The client that mail servers (ours in smtp-server.ts, Dovecot) introspect tokens as (client_secret_basic). */
+export const INTROSPECTION_CLIENT = { id: 'local-smtp-server', secret: 'introspection-secret-77d2' } as const;
 /** The resource indicator our access tokens are issued for: the SMTP service. */
 const SMTP_RESOURCE = 'urn:oauth-mailer:smtp';
 
@@ -47,6 +48,8 @@ export interface OAuthServer {
   readonly jwksUri: string;
   readonly tokenEndpoint: string;
   readonly revocationEndpoint: string;
+  /** RFC 7662 introspection, for INTROSPECTION_CLIENT; `sub` is the account (its address). */
+  readonly introspectionEndpoint: string;
   readonly mailScope: string;
   readonly clientId: string;
   readonly clientSecret: string;
@@ -372,6 +375,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     jwksUri: `${issuer}/jwks`,
     tokenEndpoint: `${issuer}/token`,
     revocationEndpoint: `${issuer}/token/revocation`,
+    introspectionEndpoint: `${issuer}/token/introspection`,
     userinfoEndpoint: `${issuer}/me`,
     tenants: new Map(),
     tenantOf: (account) => handle.tenants.get(account.split('@')[1] ?? '') ?? HOME_TENANT,
