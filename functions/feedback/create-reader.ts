@@ -144,7 +144,10 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
       const answer = await client.send(
         new sdk.SendMessageBatchCommand({
           QueueUrl: config.feedbackQueueUrl,
-          Entries: chunk.map((mailbox, index) => ({ Id: String(index), MessageBody: JSON.stringify({ mailbox }) })),
+          Entries: chunk.map((mailbox, index) => ({
+            Id: String(index),
+            MessageBody: JSON.stringify({ mailbox }),
+          })),
         }),
       );
       sent += answer.Successful?.length ?? 0;
@@ -152,7 +155,25 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
     return sent;
   }
 
+  /** Publishes the run's events and metrics; a run called directly (tests, the CLI) does this too. */
+  async function finish(): Promise<void> {
+    const unpublished = await outcomes.flush();
+    if (unpublished > 0) {
+      metrics.addMetric(METRIC.outcomePublishFailures, MetricUnit.Count, unpublished);
+      logger.error('outcome events not published', { count: unpublished });
+    }
+    metrics.publishStoredMetrics();
+  }
+
   async function run(event: { mailbox?: string }): Promise<FeedbackRun> {
+    try {
+      return await readAll(event);
+    } finally {
+      await finish();
+    }
+  }
+
+  async function readAll(event: { mailbox?: string }): Promise<FeedbackRun> {
     const results: Array<MailboxReading | { mailbox: string; code: string }> = [];
     let handedOut = 0;
     if (event.mailbox) {
@@ -173,8 +194,8 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
   const processor = new BatchProcessor(EventType.SQS);
 
   async function handler(event: FeedbackEvent): Promise<FeedbackRun | SQSBatchResponse> {
+    if (!isSqsEvent(event)) return run(event);
     try {
-      if (!isSqsEvent(event)) return await run(event);
       return await processPartialResponse(
         event,
         async (record: SQSRecord) => {
@@ -186,12 +207,7 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
         { throwOnFullBatchFailure: false },
       );
     } finally {
-      const unpublished = await outcomes.flush();
-      if (unpublished > 0) {
-        metrics.addMetric(METRIC.outcomePublishFailures, MetricUnit.Count, unpublished);
-        logger.error('outcome events not published', { count: unpublished });
-      }
-      metrics.publishStoredMetrics();
+      await finish();
     }
   }
 

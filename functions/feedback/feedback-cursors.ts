@@ -6,8 +6,8 @@
  */
 import {
   ConditionalCheckFailedException,
-  type DynamoDBClient,
   DeleteItemCommand,
+  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';

@@ -13,8 +13,8 @@ import { MailerError } from '../shared/errors.ts';
 import { parseFeedback } from '../shared/feedback/delivery-report.ts';
 import type { MailboxStore } from '../shared/mailbox/store.ts';
 import type { AccessTokens } from '../shared/oauth/access-tokens.ts';
-import { METRIC } from '../shared/observability/metric-names.ts';
 import { type FeedbackSettings, grantCoversImap } from '../shared/oauth/providers.ts';
+import { METRIC } from '../shared/observability/metric-names.ts';
 import type { FeedbackCursor, FeedbackCursors } from './feedback-cursors.ts';
 import { handleReport, type ReportDeps } from './handle-report.ts';
 
@@ -38,8 +38,11 @@ export interface MailboxReading {
   readonly unmatched: number;
   readonly malformed: number;
   readonly moved: number;
-  /** The IMAP commands sent and the bytes received. */
+  /** Reports met again (a renumbered mailbox) and not reported twice. */
+  readonly known: number;
+  /** The IMAP commands sent, those of them that read mail (SEARCH, FETCH), and the bytes received. */
   readonly commands: number;
+  readonly reads: number;
   readonly bytesReceived: number;
   /** The cursor was reset: UIDVALIDITY changed since the last visit. */
   readonly reset: boolean;
@@ -67,7 +70,7 @@ export async function readMailbox(mailbox: string, deps: ReadDeps): Promise<Mail
       provider: provider.id,
     });
   }
-  const counter = { commands: 0 };
+  const counter = { commands: 0, reads: 0 };
   const client = await logIn(stored.secret.address, feedback, deps, counter);
   try {
     return await visit(client, mailbox, feedback, deps, counter);
@@ -83,11 +86,11 @@ async function visit(
   mailbox: string,
   feedback: FeedbackSettings,
   deps: ReadDeps,
-  counter: { commands: number },
+  counter: Counter,
 ): Promise<MailboxReading> {
   const startedAt = new Date().toISOString();
   const lock = await client.getMailboxLock('INBOX', { readOnly: !feedback.handledFolder });
-  const result = { scanned: 0, reports: 0, reported: 0, unmatched: 0, malformed: 0, moved: 0 };
+  const result = { scanned: 0, reports: 0, reported: 0, unmatched: 0, malformed: 0, known: 0, moved: 0 };
   let reset = false;
   let more = false;
   try {
@@ -107,23 +110,35 @@ async function visit(
     for (let start = 0; start < uids.length; start += FETCH_CHUNK) {
       const chunk = uids.slice(start, start + FETCH_CHUNK);
       const candidates: number[] = [];
-      for await (const message of client.fetch(chunk, { uid: true, bodyStructure: true, size: true }, { uid: true })) {
+      for await (const message of client.fetch(
+        chunk,
+        { uid: true, bodyStructure: true, size: true },
+        { uid: true },
+      )) {
         result.scanned++;
         if (isReport(message) && (message.size ?? 0) > 0) candidates.push(message.uid);
       }
       for (const uid of candidates) {
         result.reports++;
-        const message = await client.fetchOne(String(uid), { uid: true, source: { maxLength: MAX_REPORT_BYTES } }, { uid: true });
+        const message = await client.fetchOne(
+          String(uid),
+          { uid: true, source: { maxLength: MAX_REPORT_BYTES } },
+          { uid: true },
+        );
         const outcome = message && message.source ? await handle(mailbox, message.source, deps) : 'malformed';
         result[outcome]++;
-        if (outcome === 'reported') handled.push(uid);
+        if (outcome === 'reported' || outcome === 'known') handled.push(uid);
       }
       lastUid = Math.max(lastUid, ...chunk);
       // Written as it goes: a visit cut short goes on from here, and the handled marks stop repeats.
       await deps.cursors.set(mailbox, { uidValidity, lastUid, visitedAt: startedAt });
     }
     if (uids.length === 0 && (!cursor || reset)) {
-      await deps.cursors.set(mailbox, { uidValidity, lastUid: Math.max(lastUid, highest), visitedAt: startedAt });
+      await deps.cursors.set(mailbox, {
+        uidValidity,
+        lastUid: Math.max(lastUid, highest),
+        visitedAt: startedAt,
+      });
     }
     if (feedback.handledFolder && handled.length > 0) {
       result.moved = await moveHandled(client, handled, feedback.handledFolder);
@@ -132,7 +147,7 @@ async function visit(
     lock.release();
   }
   const { received } = client.stats();
-  return { mailbox, ...result, commands: counter.commands, bytesReceived: received, reset, more };
+  return { mailbox, ...result, ...counter, bytesReceived: received, reset, more };
 }
 
 /**
@@ -167,7 +182,7 @@ function isReport(message: FetchMessageObject): boolean {
   return structure?.type?.toLowerCase() === 'multipart/report';
 }
 
-type Handled = 'reported' | 'unmatched' | 'malformed';
+type Handled = 'reported' | 'unmatched' | 'malformed' | 'known';
 
 async function handle(mailbox: string, source: Buffer, deps: ReadDeps): Promise<Handled> {
   const parsed = await parseFeedback(source);
@@ -178,7 +193,7 @@ async function handle(mailbox: string, source: Buffer, deps: ReadDeps): Promise<
   }
   if ('notAReport' in parsed) return 'unmatched';
   const digest = createHash('sha256').update(source).digest('hex').slice(0, 32);
-  if (!(await deps.cursors.markHandled(mailbox, digest))) return 'reported';
+  if (!(await deps.cursors.markHandled(mailbox, digest))) return 'known';
   try {
     return await handleReport(mailbox, parsed.report, deps);
   } catch (error) {
@@ -199,7 +214,7 @@ async function logIn(
   address: string,
   feedback: FeedbackSettings,
   deps: ReadDeps,
-  counter: { commands: number },
+  counter: Counter,
 ): Promise<ImapFlow> {
   const attempt = async (renew: boolean) => {
     const { accessToken } = await deps.tokens.get(address, { renew });
@@ -223,13 +238,15 @@ async function logIn(
   try {
     return await attempt(false);
   } catch (error) {
-    if (!(error as { authenticationFailed?: boolean }).authenticationFailed) throw imapUnavailable(address, error);
+    if (!(error as { authenticationFailed?: boolean }).authenticationFailed)
+      throw imapUnavailable(address, error);
   }
   try {
     return await attempt(true);
   } catch (error) {
     if (error instanceof MailerError) throw error;
-    if (!(error as { authenticationFailed?: boolean }).authenticationFailed) throw imapUnavailable(address, error);
+    if (!(error as { authenticationFailed?: boolean }).authenticationFailed)
+      throw imapUnavailable(address, error);
     throw new MailerError('IMAP_LOGIN_REFUSED', `the IMAP server refused ${address} twice`, {
       mailbox: address,
       imapHost: feedback.imap.host,
@@ -237,11 +254,18 @@ async function logIn(
   }
 }
 
-function commandCounter(counter: { commands: number }) {
+interface Counter {
+  commands: number;
+  reads: number;
+}
+
+function commandCounter(counter: Counter) {
   const none = () => undefined;
   return {
     debug: (entry: { src?: string; msg?: string }) => {
-      if (entry?.src === 'c' && !entry.msg?.startsWith('(*')) counter.commands++;
+      if (entry?.src !== 'c' || entry.msg?.startsWith('(*')) return;
+      counter.commands++;
+      if (/^\S+ (UID )?(FETCH|SEARCH)\b/i.test(entry.msg ?? '')) counter.reads++;
     },
     info: none,
     warn: none,

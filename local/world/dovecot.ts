@@ -11,7 +11,16 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +40,11 @@ export interface DovecotOptions {
    * @default 'sub' (the local OAuth server's account, which is the mailbox address in every profile)
    */
   readonly usernameAttribute?: string;
+  /**
+   * The SASL mechanisms offered. @default ['xoauth2', 'oauthbearer'] (Gmail's); Outlook's IMAP offers
+   * XOAUTH2 only.
+   */
+  readonly mechanisms?: readonly ('xoauth2' | 'oauthbearer')[];
 }
 
 /** IMAP system flags, as Maildir file names carry them. */
@@ -65,6 +79,8 @@ export interface Dovecot {
   deliver(address: string, raw: string | Buffer, options?: DeliverOptions): Promise<string>;
   /** The Maildir of an address (which need not exist yet). */
   maildirOf(address: string): string;
+  /** Removes every mailbox (between tests; no session may be open). */
+  empty(): void;
   /** Dovecot's log so far (for a failing test's message). */
   log(): string;
   stop(): Promise<void>;
@@ -95,6 +111,7 @@ function idsOf(user: string): { uid: number; gid: number } {
  */
 export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
   const root = process.getuid?.() === 0;
+  const mechanisms = (options.mechanisms ?? ['xoauth2', 'oauthbearer']).join(' ');
   // As root, mail belongs to Dovecot's own user; unprivileged, to whoever runs the tests.
   const { uid: mailUid, gid: mailGid } = root
     ? idsOf('dovecot')
@@ -151,7 +168,7 @@ ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
 
 # Bearer tokens only, each introspected at every login.
-auth_mechanisms = xoauth2 oauthbearer
+auth_mechanisms = ${mechanisms}
 auth_username_format = %Lu
 auth_cache_size = 0
 # Tests try bad tokens on purpose: no 2 s delay after a failure (0.5 s remain, Dovecot's timer step),
@@ -160,7 +177,7 @@ auth_cache_size = 0
 auth_failure_delay = 0
 passdb {
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = ${mechanisms}
   args = ${oauth2Conf}
 }
 userdb {
@@ -282,6 +299,11 @@ service stats {
     maildirOf,
     log,
     stop,
+    empty() {
+      for (const entry of readdirSync(mailRoot))
+        rmSync(join(mailRoot, entry), { recursive: true, force: true });
+      madeDirs.clear();
+    },
     async deliver(address, raw, deliverOptions = {}) {
       const folder = deliverOptions.folder ?? 'INBOX';
       const maildir =

@@ -72,7 +72,7 @@ export interface World {
   connectMailbox(
     address: string,
     profile: ProfileName,
-    options?: { registered?: boolean },
+    options?: { registered?: boolean; extraScopes?: readonly string[] },
   ): Promise<{ refreshToken: string; secretName: string }>;
   createQueues(name?: string, options?: Parameters<typeof createQueues>[2]): Promise<TestQueues>;
   /** What an AWS SDK client needs to reach the emulator (endpoint, region, dummy credentials). */
@@ -243,14 +243,15 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       mailboxKeyId = await createKey(kms);
     },
     async connectMailbox(address, profile, options = {}) {
-      const refreshToken = await oauth[profile].issueRefreshToken(address);
+      const extra = options.extraScopes ?? [];
+      const refreshToken = await oauth[profile].issueRefreshToken(address, extra);
       const secret: MailboxSecret = {
         schemaVersion: 1,
         address,
         provider: profile,
         grantType: 'refresh_token',
         refreshToken,
-        scope: `openid email ${oauth[profile].mailScope}`,
+        scope: ['openid', 'email', oauth[profile].mailScope, ...extra].join(' '),
         connectedAt: new Date().toISOString(),
       };
       const secretName = secretNameFor(MAILBOX_PREFIX, address)!;

@@ -31,6 +31,8 @@ export type TokenFault =
 export interface TokenRequestRecord {
   readonly grantType: string;
   readonly refreshToken?: string;
+  /** The scope the client asked for, if any. */
+  readonly scope?: string;
   readonly status: number;
 }
 
@@ -350,10 +352,13 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     }
     if (profile === 'strict' && (await reusedRefreshToken(ctx))) return;
     await next();
-    const params = ctx.oidc?.params as { grant_type?: string; refresh_token?: string } | undefined;
+    const params = ctx.oidc?.params as
+      | { grant_type?: string; refresh_token?: string; scope?: string }
+      | undefined;
     tokenRequests.push({
       grantType: params?.grant_type ?? 'unknown',
       ...(params?.refresh_token ? { refreshToken: params.refresh_token } : {}),
+      ...(params?.scope ? { scope: params.scope } : {}),
       status: ctx.status,
     });
     // Reword errors as the real provider would; clients must react to `error`, not to this text.

@@ -124,7 +124,12 @@ export class IdempotentSender {
     message: MailMessage,
     key: string,
     body: string,
-    options: { checkFirst?: boolean; only?: readonly string[]; messageIdKey?: string; queuedAs?: string } = {},
+    options: {
+      checkFirst?: boolean;
+      only?: readonly string[];
+      messageIdKey?: string;
+      queuedAs?: string;
+    } = {},
   ): Promise<SendOutcome> {
     const fingerprint = sha256(body);
     let admitted: Admitted | undefined;
