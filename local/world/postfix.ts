@@ -42,7 +42,10 @@ export interface PostfixOptions {
   readonly bounceDomains?: readonly string[];
   /** Domains whose every recipient is refused with 452 4.2.2 (mailbox full). @default ['deferred.test'] */
   readonly deferralDomains?: readonly string[];
-  /** When a delay DSN goes out for a deferred message. @default 0 (never) */
+  /**
+   * When a delay DSN goes out for a deferred message (seconds work; Postfix's bounce daemon logs a
+   * harmless warning that its template says "0 hour(s)"). @default 0 (never)
+   */
   readonly delayWarningSeconds?: number;
 }
 

@@ -30,7 +30,7 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
       introspectionClient: INTROSPECTION_CLIENT,
       tls: certificates,
     });
-    postfix = await startPostfix({ dovecot, tls: certificates });
+    postfix = await startPostfix({ dovecot, tls: certificates, delayWarningSeconds: 1 });
   });
   after(async () => {
     await postfix?.stop();
@@ -48,6 +48,37 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
       auth: { type: 'OAuth2', user, accessToken },
     });
 
+  /** Waits for the first message in the address's INBOX and reads it over IMAP (XOAUTH2/OAUTHBEARER). */
+  async function firstMessageOver(address: string, accessToken: string): Promise<string> {
+    const imap = new ImapFlow({
+      host: dovecot.host,
+      port: dovecot.port,
+      secure: true,
+      tls: { ca: certificates.ca, servername: 'localhost' },
+      auth: { user: address, accessToken },
+      logger: false,
+    });
+    await imap.connect();
+    try {
+      await waitFor(
+        async () => {
+          const status = await imap.status('INBOX', { messages: true });
+          return status !== false && (status.messages ?? 0) > 0;
+        },
+        { timeoutMs: 10_000, what: () => `a message in ${address}'s INBOX; maillog:\n${postfix.log()}` },
+      );
+      const lock = await imap.getMailboxLock('INBOX');
+      try {
+        const message = await imap.fetchOne('1', { source: true });
+        return message ? message.source!.toString('utf8') : '';
+      } finally {
+        lock.release();
+      }
+    } finally {
+      await imap.logout();
+    }
+  }
+
   it('accepts mail for a refused address, then delivers a real DSN to the sender', async () => {
     const { accessToken } = await accessTokenFor(oauth, SENDER);
     const smtp = transport(SENDER, accessToken);
@@ -61,34 +92,7 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
     smtp.close();
 
     assert.deepEqual(sent.accepted, ['nobody@bounces.test', 'someone@elsewhere.test']);
-    const imap = new ImapFlow({
-      host: dovecot.host,
-      port: dovecot.port,
-      secure: true,
-      tls: { ca: certificates.ca, servername: 'localhost' },
-      auth: { user: SENDER, accessToken },
-      logger: false,
-    });
-    await imap.connect();
-    let raw = '';
-    try {
-      await waitFor(
-        async () => {
-          const status = await imap.status('INBOX', { messages: true });
-          return status !== false && (status.messages ?? 0) > 0;
-        },
-        { timeoutMs: 10_000, what: () => `a DSN in ${SENDER}'s INBOX; maillog:\n${postfix.log()}` },
-      );
-      const lock = await imap.getMailboxLock('INBOX');
-      try {
-        const message = await imap.fetchOne('1', { source: true });
-        raw = message ? message.source!.toString('utf8') : '';
-      } finally {
-        lock.release();
-      }
-    } finally {
-      await imap.logout();
-    }
+    const raw = await firstMessageOver(SENDER, accessToken);
     if (process.env.WRITE_FIXTURES)
       writeFileSync(join(projectRoot, 'test/fixtures/feedback/postfix-dsn.eml'), raw);
     const dsn = raw.replaceAll('\r\n', '\n');
@@ -103,6 +107,22 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
       what: () => `the other recipient's copy in ${postfix.captureMaildir}; maillog:\n${postfix.log()}`,
     });
     assert.ok(await postfix.queueIsEmpty());
+  });
+
+  it('keeps mail for a full mailbox queued and tells the sender it is delayed', async () => {
+    const sender = 'waiting@mailbox.test';
+    const { accessToken } = await accessTokenFor(oauth, sender);
+    const smtp = transport(sender, accessToken);
+
+    await smtp.sendMail({ from: sender, to: 'full@deferred.test', subject: 'Later', text: 'Hello' });
+    smtp.close();
+
+    const dsn = (await firstMessageOver(sender, accessToken)).replaceAll('\r\n', '\n');
+    assert.match(dsn, /^Subject: Delayed Mail \(still being retried\)$/m);
+    assert.match(dsn, /^Final-Recipient: rfc822; full@deferred\.test$/m);
+    assert.match(dsn, /^Action: delayed$/m);
+    assert.match(dsn, /^Status: 4\.2\.2$/m);
+    assert.equal(await postfix.queueIsEmpty(), false, 'the message waits for a retry');
   });
 
   it('refuses AUTH with a token the OAuth server never issued (535)', async () => {
