@@ -67,7 +67,10 @@ export interface Dovecot {
   readonly dir: string;
   /** The parent of every mailbox's home: Postfix's virtual_mailbox_base when it delivers here. */
   readonly mailRoot: string;
-  /** The uid and gid mail is read and written as (Dovecot's own user when run as root). */
+  /** dovecot.conf, for dovecot-lda (`-c`). */
+  readonly configPath: string;
+  /** The user mail is read and written as (Dovecot's own, `dovecot`, when run as root), and its ids. */
+  readonly mailUser: string;
   readonly mailUid: number;
   readonly mailGid: number;
   readonly logPath: string;
@@ -110,13 +113,24 @@ function idsOf(user: string): { uid: number; gid: number } {
  * });
  */
 export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
+  const dir = mkdtempSync(join(tmpdir(), 'dovecot-'));
+  try {
+    return await startIn(dir, options);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Starts the instance with everything in dir (the caller removes dir when this throws). */
+async function startIn(dir: string, options: DovecotOptions): Promise<Dovecot> {
   const root = process.getuid?.() === 0;
   const mechanisms = (options.mechanisms ?? ['xoauth2', 'oauthbearer']).join(' ');
   // As root, mail belongs to Dovecot's own user; unprivileged, to whoever runs the tests.
+  const mailUser = root ? 'dovecot' : (process.env.USER ?? String(process.getuid!()));
   const { uid: mailUid, gid: mailGid } = root
-    ? idsOf('dovecot')
+    ? idsOf(mailUser)
     : { uid: process.getuid!(), gid: process.getgid!() };
-  const dir = mkdtempSync(join(tmpdir(), 'dovecot-'));
   // Dovecot's unprivileged processes must reach their sockets and the mail under here.
   chmodSync(dir, 0o755);
   const mailRoot = join(dir, 'mail');
@@ -126,6 +140,11 @@ export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
   const logPath = join(dir, 'dovecot.log');
   writeFileSync(join(dir, 'cert.pem'), options.tls.cert);
   writeFileSync(join(dir, 'key.pem'), options.tls.key, { mode: 0o600 });
+  // dovecot-lda (Postfix's delivery into these Maildirs) runs as the mail user and reads the whole
+  // config, the key included, and writes its own log.
+  const ldaLogPath = join(dir, 'lda.log');
+  writeFileSync(ldaLogPath, '');
+  for (const file of ['key.pem', 'lda.log']) chownSync(join(dir, file), mailUid, mailGid);
 
   const url = new URL(options.introspectionUrl);
   url.username = encodeURIComponent(options.introspectionClient.id);
@@ -182,13 +201,19 @@ passdb {
 }
 userdb {
   driver = static
-  args = uid=${mailUid} gid=${mailGid} home=${mailRoot}/%Lu
+  # Any user exists (LDA looks users up with no passdb to ask).
+  args = uid=${mailUid} gid=${mailGid} home=${mailRoot}/%Lu allow_all_users=yes
 }
 mail_location = maildir:${mailRoot}/%Lu/Maildir
 first_valid_uid = ${mailUid}
 last_valid_uid = ${mailUid}
 first_valid_gid = ${mailGid}
 last_valid_gid = ${mailGid}
+postmaster_address = postmaster@mx.local.test
+protocol lda {
+  log_path = ${ldaLogPath}
+  info_log_path = ${ldaLogPath}
+}
 namespace inbox {
   inbox = yes
   separator = /
@@ -241,7 +266,7 @@ service stats {
   process.once('exit', killOnExit);
   const log = () => {
     try {
-      return readFileSync(logPath, 'utf8');
+      return readFileSync(logPath, 'utf8') + readFileSync(ldaLogPath, 'utf8');
     } catch {
       return '';
     }
@@ -292,6 +317,8 @@ service stats {
     port,
     authPort,
     dir,
+    configPath: conf,
+    mailUser,
     mailRoot,
     mailUid,
     mailGid,
