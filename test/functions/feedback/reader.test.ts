@@ -156,6 +156,32 @@ describe('feedback reader: delivery reports read back over IMAP', () => {
     assert.equal(reader.telemetry.metricSum('FeedbackReportsUnmatched'), 3);
   });
 
+  it('reads a mailbox with more new mail than one visit takes over several visits, each going on where the last stopped', async () => {
+    const { send } = await setUp();
+    const reader = feedback.newReader({ maxMessagesPerVisit: 3 });
+    const messageId = await send(['gone@example.net'], 'order-9');
+    const mailbox = feedback.dovecot.google;
+    for (let index = 0; index < 4; index++) {
+      await mailbox.deliver('ops@example.com', `Subject: note ${index}\r\n\r\nhello\r\n`);
+    }
+    await mailbox.deliver(
+      'ops@example.com',
+      reportAbout('gmail-hard-bounce.eml', { messageId, recipient: 'gone@example.net' }),
+    );
+
+    const visits = [];
+    for (let visit = 0; visit < 3; visit++) visits.push((await reader.run({})).readings[0]!);
+
+    assert.deepEqual(
+      visits.map((v) => [v.scanned, v.reported, v.more]),
+      [
+        [3, 0, true],
+        [2, 1, false],
+        [0, 0, false],
+      ],
+    );
+  });
+
   it('counts a malformed report and goes on: nothing crashes, nothing is deleted, it is not read again', async () => {
     const { readOnce, reader } = await setUp();
     const mailbox = feedback.dovecot.google;
