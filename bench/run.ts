@@ -696,12 +696,16 @@ const previous = (() => {
     return {};
   }
 })();
+// So do the feedback reader's (bench/feedback-reader.ts).
 Object.assign(results, {
   ...(previous.fleet ? { fleet: previous.fleet } : {}),
   ...(previous.fleetRealTime ? { fleetRealTime: previous.fleetRealTime } : {}),
+  ...(previous.feedbackReader ? { feedbackReader: previous.feedbackReader } : {}),
 });
 results.targets.push(
-  ...((previous.targets ?? []) as typeof targets).filter((target) => target.name.startsWith('fleet')),
+  ...((previous.targets ?? []) as typeof targets).filter(
+    (target) => target.name.startsWith('fleet') || target.name.startsWith('feedback reader'),
+  ),
 );
 writeFileSync('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync(
