@@ -21,6 +21,7 @@ import { MailboxRegistryTable } from './shared/mailbox-registry.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
 import { OperationsDashboard } from './shared/operations-dashboard.ts';
 import { OperatorAlerts } from './shared/operator-alerts.ts';
+import { SuppressionListTable } from './shared/suppression-list.ts';
 import { ValidatorFunction } from './validator/validator-function.ts';
 
 export type { OAuthMailerProps } from './oauth-mailer-props.ts';
@@ -29,6 +30,8 @@ export class OAuthMailer extends Construct {
   readonly queues: MailQueues;
   readonly secrets: MailboxSecrets;
   readonly registry: MailboxRegistryTable;
+  /** Recipients nothing is sent to (bounced for good, complained, or added by an operator). */
+  readonly suppressionList: SuppressionListTable;
   readonly sender: SenderFunction;
   readonly onboarding: OnboardingApi;
   readonly validator: ValidatorFunction;
@@ -55,10 +58,12 @@ export class OAuthMailer extends Construct {
     });
     this.alerts = new OperatorAlerts(this, 'Alerts', props.alarmEmail ? { email: props.alarmEmail } : {});
     this.registry = new MailboxRegistryTable(this, 'Registry');
+    this.suppressionList = new SuppressionListTable(this, 'Suppression');
     this.sender = new SenderFunction(this, 'Sending', {
       queues: this.queues,
       secrets: this.secrets,
       registry: this.registry,
+      suppressionList: this.suppressionList,
       providersJson,
       ...(props.senderMaxConcurrency ? { maxConcurrency: props.senderMaxConcurrency } : {}),
     });
@@ -146,6 +151,10 @@ export class OAuthMailer extends Construct {
       value: this.registry.table.tableName,
       description:
         'The mailbox registry: status, validation, parked mail of every mailbox (oauth-mailer mailboxes)',
+    });
+    this.output('SuppressionTableName', {
+      value: this.suppressionList.table.tableName,
+      description: 'Recipients nothing is sent to (oauth-mailer suppression list|add|remove)',
     });
     this.output('MailboxKeyArn', {
       value: this.secrets.key.keyArn,
