@@ -1,12 +1,14 @@
 /**
  * oauth-mailer as one construct, for a platform team's own CDK app: mail queues, mailbox secrets, the
- * sender, onboarding, the validator, the operators' alarms and dashboard. The repository's own app
+ * sender, the suppression list, onboarding, the validator, the feedback reader (when a provider reads
+ * delivery reports), the operators' alarms and dashboard. The repository's own app
  * (oauth-mailer-stack.ts) uses it exactly as a user does.
  */
 import { Annotations, CfnOutput, type CfnOutputProps, type CfnResource, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { DEFAULT_MAILBOX_SECRET_PREFIX, PROVIDERS_METADATA } from '../functions/shared/config.ts';
+import { FeedbackReaderFunction } from './feedback/feedback-reader-function.ts';
 import {
   DEFAULT_CLIENT_SECRET_PREFIX,
   type OAuthMailerProps,
@@ -35,6 +37,8 @@ export class OAuthMailer extends Construct {
   readonly sender: SenderFunction;
   readonly onboarding: OnboardingApi;
   readonly validator: ValidatorFunction;
+  /** Reads delivery reports back, when at least one provider has `feedback` settings. */
+  readonly feedback?: FeedbackReaderFunction;
   readonly alerts: OperatorAlerts;
   /** The operators' dashboard, unless turned off. */
   readonly dashboard?: cloudwatch.Dashboard;
@@ -112,6 +116,25 @@ export class OAuthMailer extends Construct {
       checkDeadLetterQueue: this.validator.checks.deadLetterQueue,
       validatorRate: this.validator.rate,
     });
+    // Report reading is off unless a provider turns it on.
+    if ([...providers.values()].some((provider) => provider.feedback !== undefined)) {
+      this.feedback = new FeedbackReaderFunction(this, 'Feedback', {
+        secrets: this.secrets,
+        providersJson,
+        connectBaseUrl: this.onboarding.baseUrl,
+        sendingTable: this.sender.table,
+        registry: this.registry,
+        suppressionList: this.suppressionList,
+        outcomeTopic: this.sender.outcomes,
+        ...(props.feedbackRate ? { rate: props.feedbackRate } : {}),
+        ...(props.feedbackWorkers ? { workers: props.feedbackWorkers } : {}),
+        ...(props.suppressionDays !== undefined ? { suppressionDays: props.suppressionDays } : {}),
+      });
+      this.alerts.watchFeedbackReader({
+        rate: this.feedback.rate,
+        visitDeadLetterQueue: this.feedback.visits.deadLetterQueue,
+      });
+    }
     if (props.dashboard !== false) {
       this.dashboard = new OperationsDashboard(this, 'Operations', {
         queue: this.queues.queue,
@@ -119,6 +142,7 @@ export class OAuthMailer extends Construct {
         sender: this.sender.handler.function,
         validator: this.validator.handler.function,
         validatorRate: this.validator.rate,
+        ...(this.feedback ? { feedbackRate: this.feedback.rate } : {}),
         alarms: this.alerts.alarms,
       }).dashboard;
     }
@@ -176,6 +200,11 @@ export class OAuthMailer extends Construct {
       value: this.validator.handler.function.functionName,
       description: 'Invoke with {"mailbox": "..."} to validate on demand',
     });
+    if (this.feedback)
+      this.output('FeedbackFunctionName', {
+        value: this.feedback.handler.function.functionName,
+        description: 'Invoke with {"mailbox": "..."} to read its delivery reports now',
+      });
     this.output('QueueUrl', {
       value: this.queues.queue.queueUrl,
       description: 'Producers send mail here',
