@@ -14,6 +14,11 @@ const settings = (app.node.tryGetContext('oauth-mailer') ?? {}) as {
   alarmEmail?: string;
   /** How often each mailbox is validated, in minutes (@default 60). */
   validationRateMinutes?: number;
+  /** How often delivery reports are read, in minutes, where a provider has `feedback` settings (@default 15). */
+  feedbackRateMinutes?: number;
+  feedbackWorkers?: number;
+  /** Days a bounced or complaining recipient stays suppressed (@default until removed). */
+  suppressionDays?: number;
 };
 new OAuthMailerStack(app, settings.stackName ?? 'OAuthMailer', {
   providers: settings.providers ?? {},
@@ -25,6 +30,9 @@ new OAuthMailerStack(app, settings.stackName ?? 'OAuthMailer', {
   ...(settings.validationRateMinutes
     ? { validationRate: Duration.minutes(settings.validationRateMinutes) }
     : {}),
+  ...(settings.feedbackRateMinutes ? { feedbackRate: Duration.minutes(settings.feedbackRateMinutes) } : {}),
+  ...(settings.feedbackWorkers ? { feedbackWorkers: settings.feedbackWorkers } : {}),
+  ...(settings.suppressionDays !== undefined ? { suppressionDays: settings.suppressionDays } : {}),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -45,6 +45,20 @@ export interface OAuthMailerProps {
    */
   readonly validatorWorkers?: number;
   /**
+   * How often the delivery reports of every mailbox whose provider has `feedback` settings are read
+   * (whole minutes, 1 to 60): a bounce is acted on within about this long. Report reading is off for a
+   * provider without `feedback` settings, and with none the reader is not deployed.
+   * @default Duration.minutes(15)
+   */
+  readonly feedbackRate?: Duration;
+  /** Feedback reader workers at once (each reads five mailboxes at a time; 2 to 1000). @default 5 */
+  readonly feedbackWorkers?: number;
+  /**
+   * Days a recipient that bounced for good or complained stays on the suppression list (1 to 3650).
+   * Entries operators add carry their own expiry. @default until removed
+   */
+  readonly suppressionDays?: number;
+  /**
    * Which producers may send as which mailboxes, like SES sending authorization. Once one is named,
    * a message from any other principal, or for a mailbox its grant does not name, is dead-lettered
    * with PRODUCER_NOT_ALLOWED. Producers given by role may send to the queue.
@@ -138,6 +152,8 @@ export function validateProps(props: OAuthMailerProps): ReadonlyMap<string, Prov
   inRange(problems, 'maxReceiveCount', props.maxReceiveCount, 1, 1000);
   inRange(problems, 'senderMaxConcurrency', props.senderMaxConcurrency, 2, 1000);
   inRange(problems, 'validatorWorkers', props.validatorWorkers, 2, 1000);
+  inRange(problems, 'feedbackWorkers', props.feedbackWorkers, 2, 1000);
+  inRange(problems, 'suppressionDays', props.suppressionDays, 1, 3650);
   if (props.publicBaseUrl !== undefined && !Token.isUnresolved(props.publicBaseUrl)) {
     const url = URL.parse(props.publicBaseUrl);
     // http only on this machine: local mode serves onboarding on 127.0.0.1 or localhost.
@@ -162,6 +178,12 @@ export function validateProps(props: OAuthMailerProps): ReadonlyMap<string, Prov
       problems.push(
         `validationRate must be at most a day, and the validator's planInterval (${slice} s) must be 1 to 15 minutes (SQS delays a check 15 minutes at most) and divide validationRate (${period} s)`,
       );
+  }
+  if (props.feedbackRate !== undefined) {
+    // EventBridge Scheduler's rates are whole minutes; past an hour reports would wait too long.
+    const period = props.feedbackRate.toSeconds({ integral: false });
+    if (!Number.isInteger(period / 60) || period < 60 || period > 3600)
+      problems.push(`feedbackRate must be whole minutes from 1 to 60 (got ${period} s)`);
   }
   if (problems.length > 0) throw new OAuthMailerPropsError(problems);
   return providers;

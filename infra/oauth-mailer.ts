@@ -1,12 +1,14 @@
 /**
  * oauth-mailer as one construct, for a platform team's own CDK app: mail queues, mailbox secrets, the
- * sender, onboarding, the validator, the operators' alarms and dashboard. The repository's own app
+ * sender, the suppression list, onboarding, the validator, the feedback reader (when a provider reads
+ * delivery reports), the operators' alarms and dashboard. The repository's own app
  * (oauth-mailer-stack.ts) uses it exactly as a user does.
  */
 import { Annotations, CfnOutput, type CfnOutputProps, type CfnResource, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { DEFAULT_MAILBOX_SECRET_PREFIX, PROVIDERS_METADATA } from '../functions/shared/config.ts';
+import { FeedbackReaderFunction } from './feedback/feedback-reader-function.ts';
 import {
   DEFAULT_CLIENT_SECRET_PREFIX,
   type OAuthMailerProps,
@@ -21,6 +23,7 @@ import { MailboxRegistryTable } from './shared/mailbox-registry.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
 import { OperationsDashboard } from './shared/operations-dashboard.ts';
 import { OperatorAlerts } from './shared/operator-alerts.ts';
+import { SuppressionListTable } from './shared/suppression-list.ts';
 import { ValidatorFunction } from './validator/validator-function.ts';
 
 export type { OAuthMailerProps } from './oauth-mailer-props.ts';
@@ -29,9 +32,13 @@ export class OAuthMailer extends Construct {
   readonly queues: MailQueues;
   readonly secrets: MailboxSecrets;
   readonly registry: MailboxRegistryTable;
+  /** Recipients nothing is sent to (bounced for good, complained, or added by an operator). */
+  readonly suppressionList: SuppressionListTable;
   readonly sender: SenderFunction;
   readonly onboarding: OnboardingApi;
   readonly validator: ValidatorFunction;
+  /** Reads delivery reports back, when at least one provider has `feedback` settings. */
+  readonly feedback?: FeedbackReaderFunction;
   readonly alerts: OperatorAlerts;
   /** The operators' dashboard, unless turned off. */
   readonly dashboard?: cloudwatch.Dashboard;
@@ -55,10 +62,12 @@ export class OAuthMailer extends Construct {
     });
     this.alerts = new OperatorAlerts(this, 'Alerts', props.alarmEmail ? { email: props.alarmEmail } : {});
     this.registry = new MailboxRegistryTable(this, 'Registry');
+    this.suppressionList = new SuppressionListTable(this, 'Suppression');
     this.sender = new SenderFunction(this, 'Sending', {
       queues: this.queues,
       secrets: this.secrets,
       registry: this.registry,
+      suppressionList: this.suppressionList,
       providersJson,
       ...(props.senderMaxConcurrency ? { maxConcurrency: props.senderMaxConcurrency } : {}),
     });
@@ -107,6 +116,25 @@ export class OAuthMailer extends Construct {
       checkDeadLetterQueue: this.validator.checks.deadLetterQueue,
       validatorRate: this.validator.rate,
     });
+    // Report reading is off unless a provider turns it on.
+    if ([...providers.values()].some((provider) => provider.feedback !== undefined)) {
+      this.feedback = new FeedbackReaderFunction(this, 'Feedback', {
+        secrets: this.secrets,
+        providersJson,
+        connectBaseUrl: this.onboarding.baseUrl,
+        sendingTable: this.sender.table,
+        registry: this.registry,
+        suppressionList: this.suppressionList,
+        outcomeTopic: this.sender.outcomes,
+        ...(props.feedbackRate ? { rate: props.feedbackRate } : {}),
+        ...(props.feedbackWorkers ? { workers: props.feedbackWorkers } : {}),
+        ...(props.suppressionDays !== undefined ? { suppressionDays: props.suppressionDays } : {}),
+      });
+      this.alerts.watchFeedbackReader({
+        rate: this.feedback.rate,
+        visitDeadLetterQueue: this.feedback.visits.deadLetterQueue,
+      });
+    }
     if (props.dashboard !== false) {
       this.dashboard = new OperationsDashboard(this, 'Operations', {
         queue: this.queues.queue,
@@ -114,6 +142,7 @@ export class OAuthMailer extends Construct {
         sender: this.sender.handler.function,
         validator: this.validator.handler.function,
         validatorRate: this.validator.rate,
+        ...(this.feedback ? { feedbackRate: this.feedback.rate } : {}),
         alarms: this.alerts.alarms,
       }).dashboard;
     }
@@ -147,6 +176,10 @@ export class OAuthMailer extends Construct {
       description:
         'The mailbox registry: status, validation, parked mail of every mailbox (oauth-mailer mailboxes)',
     });
+    this.output('SuppressionTableName', {
+      value: this.suppressionList.table.tableName,
+      description: 'Recipients nothing is sent to (oauth-mailer suppression list|add|remove)',
+    });
     this.output('MailboxKeyArn', {
       value: this.secrets.key.keyArn,
       description: 'Encrypts mailbox secrets',
@@ -167,6 +200,11 @@ export class OAuthMailer extends Construct {
       value: this.validator.handler.function.functionName,
       description: 'Invoke with {"mailbox": "..."} to validate on demand',
     });
+    if (this.feedback)
+      this.output('FeedbackFunctionName', {
+        value: this.feedback.handler.function.functionName,
+        description: 'Invoke with {"mailbox": "..."} to read its delivery reports now',
+      });
     this.output('QueueUrl', {
       value: this.queues.queue.queueUrl,
       description: 'Producers send mail here',

@@ -120,6 +120,8 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
       return reading;
     } catch (caught) {
       const error = findMailerError(caught) ?? new MailerError('INTERNAL', 'the visit failed');
+      // The total (the operators' alarm watches it) and, apart, by error code (what to fix), as the sender counts.
+      metrics.addMetric(METRIC.feedbackReadFailures, MetricUnit.Count, 1);
       const single = metrics.singleMetric();
       single.addDimension(DIMENSION.errorCode, error.code);
       single.addMetric(METRIC.feedbackReadFailures, MetricUnit.Count, 1);

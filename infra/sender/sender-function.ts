@@ -13,6 +13,7 @@ import type { MailboxRegistryTable } from '../shared/mailbox-registry.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
 import { stateTable } from '../shared/state-table.ts';
+import type { SuppressionListTable } from '../shared/suppression-list.ts';
 import type { ProducerRules } from './producer-rules.ts';
 
 export interface SenderFunctionProps {
@@ -22,6 +23,8 @@ export interface SenderFunctionProps {
   readonly registry: MailboxRegistryTable;
   /** The PROVIDERS setting (JSON), with client secret ids. */
   readonly providersJson: string;
+  /** Recipients nothing is sent to: read once per batch. @default none (nobody is suppressed) */
+  readonly suppressionList?: SuppressionListTable;
   /**
    * How many sender instances may run at once (protects provider limits and the token endpoints).
    * @default 5
@@ -73,6 +76,10 @@ export class SenderFunction extends Construct {
     fn.addEnvironment(ENV.outcomeTopicArn, this.outcomes.topicArn);
     secrets.grantSenderAccess(fn);
     props.registry.grantSend(fn);
+    if (props.suppressionList) {
+      fn.addEnvironment(ENV.suppressionTableName, props.suppressionList.table.tableName);
+      props.suppressionList.grantCheck(fn);
+    }
     queues.deadLetterQueue.grantSendMessages(fn);
     // Waiting mail (paced, parked) is put back on the queue as a fresh message.
     queues.queue.grantSendMessages(fn);

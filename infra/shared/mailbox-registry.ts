@@ -30,6 +30,11 @@ export class MailboxRegistryTable extends Construct {
     this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
   }
 
+  /** The feedback reader: reads the fleet page by page to hand out its visits, records nothing. */
+  grantList(grantee: iam.IGrantable): void {
+    this.table.grant(grantee, 'dynamodb:Scan');
+  }
+
   /**
    * The validator: reads the fleet page by page, records validations, reconciles with the secrets (and
    * migrates older deployments), and removes the entries of mailboxes whose secret is gone.

@@ -1,7 +1,7 @@
 /**
  * The operators' CloudWatch dashboard: one page answering, top to bottom, "is mail going out?", "is
- * anything waiting or lost?", "are the mailboxes healthy?", "are tokens being minted?" and "what is
- * alarming?". Custom metrics come from the same constants the functions emit with (OperatorAlerts.metric).
+ * anything waiting or lost?", "are the mailboxes healthy?", "are tokens being minted?", "what comes
+ * back?" (when the feedback reader runs) and "what is alarming?". Custom metrics come from the same constants the functions emit with (OperatorAlerts.metric).
  * docs/runbook.md#the-dashboard says what each widget answers.
  */
 import { Duration } from 'aws-cdk-lib';
@@ -19,6 +19,8 @@ export interface OperationsDashboardProps {
   readonly validator: lambda.IFunction;
   /** The validator's gauges are written once a period: shown at that resolution. */
   readonly validatorRate: Duration;
+  /** The feedback reader's schedule, when it is deployed: its widget is shown then. @default no reader */
+  readonly feedbackRate?: Duration;
   readonly alarms: readonly cloudwatch.IAlarm[];
 }
 
@@ -110,6 +112,28 @@ export class OperationsDashboard extends Construct {
         ],
       }),
     );
+    if (props.feedbackRate) {
+      const perRun = (name: string, label: string) =>
+        OperatorAlerts.metric(name, 'Sum', props.feedbackRate!).with({ label });
+      this.dashboard.addWidgets(
+        graph('Delivery reports: bounces, complaints, suppressed', 12, {
+          left: [
+            count(METRIC.bouncesReported, 'bounces'),
+            count(METRIC.complaintsReported, 'complaints'),
+            count(METRIC.recipientsSuppressed, 'recipients suppressed'),
+            count(METRIC.reportsUnmatched, 'reports not about our mail'),
+            count(METRIC.reportsMalformed, 'reports that do not parse'),
+          ],
+        }),
+        graph('Feedback reader: mailboxes read, failed, cursors reset (per run)', 12, {
+          left: [
+            perRun(METRIC.mailboxesRead, 'mailboxes read'),
+            perRun(METRIC.feedbackReadFailures, 'mailboxes not read'),
+            perRun(METRIC.feedbackCursorResets, 'cursors reset (UIDVALIDITY)'),
+          ],
+        }),
+      );
+    }
     this.dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: 'Alarms (each one names its runbook entry)',

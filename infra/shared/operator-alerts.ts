@@ -43,6 +43,13 @@ export interface WatchedParts {
   readonly oldestMessageAge?: Duration;
 }
 
+export interface WatchedFeedbackReader {
+  /** How often the reader's schedule runs: read failures are summed over this period. */
+  readonly rate: Duration;
+  /** Where visits that failed every try end up. */
+  readonly visitDeadLetterQueue: sqs.IQueue;
+}
+
 /** The runbook entry for each alarm: docs/runbook.md#<anchor>. */
 const RUNBOOK = 'docs/runbook.md';
 
@@ -165,6 +172,28 @@ export class OperatorAlerts extends Construct {
       threshold: (parts.oldestMessageAge ?? Duration.hours(3)).toSeconds(),
       description:
         'Mail waits in the queue longer than expected: a mailbox is stuck or the sender cannot keep up.',
+    });
+  }
+
+  /** The feedback reader's alarms: a mailbox it keeps failing to read, and visits that cannot run. */
+  watchFeedbackReader(parts: WatchedFeedbackReader): void {
+    this.#alarm('FeedbackReadFailures', {
+      metric: OperatorAlerts.metric(METRIC.feedbackReadFailures, 'Sum', parts.rate),
+      threshold: 1,
+      // One failed visit is a passing fault (the next run reads that mailbox again); three runs in a row
+      // are a mailbox whose reports nobody reads: its bounces are not suppressed.
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      description:
+        'The feedback reader failed to read mailboxes three runs in a row (IMAP login refused, grant without the IMAP scope, server down): their bounces go unnoticed.',
+    });
+    this.#alarm('FeedbackVisitsFailed', {
+      metric: parts.visitDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      description: 'Feedback visits failed five times and were dead-lettered: the reader cannot run.',
     });
   }
 

@@ -26,6 +26,25 @@ type Template = {
   >;
 };
 
+/**
+ * cdk.json's providers with delivery reports read back (`feedback: {}`), so the feedback reader is
+ * deployed too. From the first deploy on: moto cannot update a KMS key's policy in place (an update
+ * that adds a role to the mailbox key leaves the key unresolvable), as turning report reading on later
+ * would.
+ */
+const FEEDBACK_ON = {
+  providers: Object.fromEntries(
+    Object.entries(
+      (
+        JSON.parse(readFileSync('cdk.json', 'utf8')) as {
+          context: { 'oauth-mailer': { providers: Record<string, Record<string, unknown>> } };
+        }
+      ).context['oauth-mailer'].providers,
+    ).map(([id, provider]) => [id, { ...provider, feedback: {} }]),
+  ),
+  suppressionDays: 180,
+};
+
 /** The SDK clients of the checks, pointed at the emulator by useEmulator(). */
 const clients = () => ({
   cloudformation: new CloudFormationClient({}),
@@ -94,7 +113,7 @@ describe('infra: cdk deploy of the real stack to the emulator', () => {
 
   it('bootstraps the account and creates every resource of the synthesized template', async (t) => {
     await cdk.bootstrap();
-    outputs = await cdk.deploy();
+    outputs = await cdk.deploy(FEEDBACK_ON);
 
     const created = await assertStackHasEveryResource('CREATE_COMPLETE');
     t.diagnostic(`${created} resources created, ${Date.now() - started} ms since the start`);
@@ -112,15 +131,16 @@ describe('infra: cdk deploy of the real stack to the emulator', () => {
       outputs.SendingTableName!,
       outputs.RegistryTableName!,
       outputs.OnboardingTableName!,
+      outputs.SuppressionTableName!,
     ]) {
       const { Table } = await aws.dynamodb.send(new DescribeTableCommand({ TableName: table }));
       assert.equal(Table?.TableStatus, 'ACTIVE');
       assert.equal(Table?.BillingModeSummary?.BillingMode, 'PAY_PER_REQUEST');
     }
-    const ttl = await aws.dynamodb.send(
-      new DescribeTimeToLiveCommand({ TableName: outputs.SendingTableName! }),
-    );
-    assert.equal(ttl.TimeToLiveDescription?.TimeToLiveStatus, 'ENABLED');
+    for (const table of [outputs.SendingTableName!, outputs.SuppressionTableName!]) {
+      const ttl = await aws.dynamodb.send(new DescribeTimeToLiveCommand({ TableName: table }));
+      assert.equal(ttl.TimeToLiveDescription?.TimeToLiveStatus, 'ENABLED', table);
+    }
 
     for (const name of [outputs.ClientSecretNamegoogle!, outputs.ClientSecretNamemicrosoft!]) {
       const secret = await aws.secretsManager.send(new DescribeSecretCommand({ SecretId: name }));
@@ -150,11 +170,18 @@ describe('infra: cdk deploy of the real stack to the emulator', () => {
         logicalId,
       );
     }
+    // The feedback reader among them, told the suppression list it adds to.
+    assert.ok(functions.some(([logicalId]) => logicalId.startsWith('FeedbackReader')));
+    const reader = await aws.lambda.send(
+      new GetFunctionConfigurationCommand({ FunctionName: outputs.FeedbackFunctionName }),
+    );
+    assert.equal(reader.Environment?.Variables?.[ENV.suppressionTableName], outputs.SuppressionTableName);
+    assert.equal(reader.Environment?.Variables?.[ENV.suppressionDays], '180');
   });
 
   it('updates the stack when settings change: a function changed, a subscription added', async (t) => {
     const before = Date.now();
-    await cdk.deploy({ allowedMailboxes: 'example.com', alarmEmail: 'ops@example.com' });
+    await cdk.deploy({ ...FEEDBACK_ON, allowedMailboxes: 'example.com', alarmEmail: 'ops@example.com' });
 
     await assertStackHasEveryResource('UPDATE_COMPLETE');
     const onboarding = (await stackResources()).find(

@@ -14,6 +14,12 @@ export const TEST_PROVIDERS = {
   },
 };
 
+/** The same providers with delivery reports read back (`feedback: {}`): the feedback reader is deployed. */
+export const FEEDBACK_PROVIDERS = {
+  google: { ...TEST_PROVIDERS.google, feedback: {} },
+  microsoft: { ...TEST_PROVIDERS.microsoft, feedback: {} },
+};
+
 export type Statement = {
   Sid?: string;
   Effect: string;
@@ -25,21 +31,34 @@ export type Statement = {
 
 export const actionsOf = (statement: Statement) => [statement.Action].flat();
 
-let cached: { stack: OAuthMailerStack; template: Template; outdir: string } | undefined;
+type Synthesized = { stack: OAuthMailerStack; template: Template; outdir: string };
+const cached = new Map<string, Synthesized>();
 
-export function synthesize() {
-  if (cached) return cached;
-  const app = new App({ outdir: join(process.env.TMPDIR ?? '/tmp', `cdk-test-${process.pid}`) });
-  const stack = new OAuthMailerStack(app, 'Test', {
-    providers: TEST_PROVIDERS,
+function synthesizeOnce(name: string, providers: Record<string, Record<string, unknown>>): Synthesized {
+  const known = cached.get(name);
+  if (known) return known;
+  const app = new App({ outdir: join(process.env.TMPDIR ?? '/tmp', `cdk-${name}-${process.pid}`) });
+  const stack = new OAuthMailerStack(app, name === 'test' ? 'Test' : 'Feedback', {
+    providers,
     invitations: true,
     allowedMailboxes: 'example.com',
     env: { account: '123456789012', region: 'eu-west-1' },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const assembly = app.synth();
-  cached = { stack, template: Template.fromStack(stack), outdir: assembly.directory };
-  return cached;
+  const synthesized = { stack, template: Template.fromStack(stack), outdir: assembly.directory };
+  cached.set(name, synthesized);
+  return synthesized;
+}
+
+/** The test stack: Google and Microsoft, delivery reports not read (the default). */
+export function synthesize(): Synthesized {
+  return synthesizeOnce('test', TEST_PROVIDERS);
+}
+
+/** The test stack with delivery reports read back from both providers' mailboxes. */
+export function synthesizeWithFeedback(): Synthesized {
+  return synthesizeOnce('feedback', FEEDBACK_PROVIDERS);
 }
 
 /** Every IAM statement attached to the role of the Lambda function whose logical id contains `name`. */
