@@ -277,7 +277,17 @@ describe('feedback reader: delivery reports read back over IMAP', () => {
     assert.equal(run.failed.length, 1);
     assert.equal(run.failed[0]?.mailbox, 'sales@example.com');
     assert.match(run.failed[0]?.code ?? '', /^(MAILBOX_REVOKED|IMAP_LOGIN_REFUSED)$/);
-    assert.equal(reader.telemetry.metricSum('FeedbackReadFailures'), 1);
+    const code = run.failed[0]?.code ?? '';
+    assert.equal(
+      reader.telemetry.metricSum('FeedbackReadFailures', { ErrorCode: code }),
+      1,
+      'by error code (what to fix)',
+    );
+    assert.equal(
+      reader.telemetry.metricSum('FeedbackReadFailures'),
+      2,
+      'and once more in the total the alarm watches',
+    );
   });
 
   it('refuses to read a Microsoft mailbox whose grant predates IMAP reading (with a reconnect link) while it keeps sending, and reads one that consented to IMAP', async () => {
