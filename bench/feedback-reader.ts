@@ -17,6 +17,7 @@ import { createFeedbackReader } from '../functions/feedback/create-reader.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { SendRecords } from '../functions/shared/idempotency/send-records.ts';
 import { messageIdFor } from '../functions/shared/smtp/compose.ts';
+import { accessTokenFor } from '../local/world/access-tokens.ts';
 import { captureTelemetry } from '../local/world/captured-telemetry.ts';
 import { startDovecot } from '../local/world/dovecot.ts';
 import {
@@ -28,7 +29,6 @@ import {
 } from '../local/world/index.ts';
 import { projectRoot } from '../local/world/net.ts';
 import { INTROSPECTION_CLIENT } from '../local/world/oauth-server.ts';
-import { accessTokenFor } from '../test/harness/access-tokens.ts';
 
 const MESSAGES = Number(process.env.FEEDBACK_MESSAGES ?? 10_000);
 const REPORTS = Number(process.env.FEEDBACK_REPORTS ?? 100);

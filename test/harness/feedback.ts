@@ -11,12 +11,12 @@ import { ImapFlow } from 'imapflow';
 import { loadFeedbackConfig } from '../../functions/feedback/config.ts';
 import { createFeedbackReader, type FeedbackReaderOptions } from '../../functions/feedback/create-reader.ts';
 import { ENV } from '../../functions/shared/environment.ts';
+import { accessTokenFor } from '../../local/world/access-tokens.ts';
 import { captureTelemetry } from '../../local/world/captured-telemetry.ts';
 import { type Dovecot, startDovecot } from '../../local/world/dovecot.ts';
 import { MAILBOX_PREFIX, REGISTRY_TABLE, SENDING_TABLE, SUPPRESSION_TABLE } from '../../local/world/index.ts';
 import { projectRoot } from '../../local/world/net.ts';
 import { INTROSPECTION_CLIENT, type OAuthServer } from '../../local/world/oauth-server.ts';
-import { accessTokenFor } from './access-tokens.ts';
 import { assertNoSecretsIn } from './assertions.ts';
 import type { HarnessContext } from './lifecycle.ts';
 

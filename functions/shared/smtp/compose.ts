@@ -1,6 +1,6 @@
 /** Turns a validated MailMessage into nodemailer's message options. */
 import type { SendMailOptions } from 'nodemailer';
-import { keyDigest } from '../idempotency/send-records.ts';
+import { keyDigest } from '../hash.ts';
 import { type Address, addressOf, type MailMessage } from '../message/schema.ts';
 import { contentTypeFor } from './content-types.ts';
 

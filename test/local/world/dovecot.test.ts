@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:tls';
 import { ImapFlow } from 'imapflow';
+import { accessTokenFor } from '../../../local/world/access-tokens.ts';
 import { type Dovecot, startDovecot } from '../../../local/world/dovecot.ts';
 import {
   INTROSPECTION_CLIENT,
@@ -9,7 +10,6 @@ import {
   startOAuthServer,
 } from '../../../local/world/oauth-server.ts';
 import { type TestCertificates, testCertificates } from '../../../local/world/tls.ts';
-import { accessTokenFor } from '../../harness/access-tokens.ts';
 
 const MAILBOX = 'ops@mailbox.test';
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
+import { accessTokenFor } from '../../../local/world/access-tokens.ts';
 import { type Dovecot, startDovecot } from '../../../local/world/dovecot.ts';
 import { projectRoot, waitFor } from '../../../local/world/net.ts';
 import {
@@ -13,7 +14,6 @@ import {
 } from '../../../local/world/oauth-server.ts';
 import { type Postfix, startPostfix } from '../../../local/world/postfix.ts';
 import { type TestCertificates, testCertificates } from '../../../local/world/tls.ts';
-import { accessTokenFor } from '../../harness/access-tokens.ts';
 
 const SENDER = 'ops@mailbox.test';
 

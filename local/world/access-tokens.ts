@@ -1,6 +1,6 @@
 /** Live access tokens from the local OAuth server, as a sender holds them after a refresh. */
 import { authenticateClient } from '../../functions/shared/oauth/token-endpoint.ts';
-import type { OAuthServer } from '../../local/world/oauth-server.ts';
+import type { OAuthServer } from './oauth-server.ts';
 
 /**
  * Grants consent for the account, then redeems the refresh token: a real access token and the refresh
