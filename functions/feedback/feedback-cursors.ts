@@ -1,16 +1,11 @@
 /**
  * Where each mailbox's reading stopped (UIDVALIDITY and the last UID looked at) and which reports were
  * handled, in the sending table: `feedback#<mailbox>` and `feedback-report#<mailbox>#<digest>` items.
- * The cursor means nothing is fetched twice; the handled marks mean that a report met again (a
- * UIDVALIDITY change, a crash before the cursor was written) is never reported twice.
+ * The cursor means nothing is fetched twice; a handled mark, written once a report's suppressions and
+ * events are done, means a report met again (a UIDVALIDITY change, a visit cut short before its cursor
+ * was written) is not reported twice.
  */
-import {
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  type DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 
 export interface FeedbackCursor {
   readonly uidValidity: string;
@@ -62,32 +57,27 @@ export class FeedbackCursors {
     );
   }
 
-  /** Marks a report handled. @returns false when it already was */
-  async markHandled(mailbox: string, reportDigest: string): Promise<boolean> {
-    try {
-      await this.#dynamodb.send(
-        new PutItemCommand({
-          TableName: this.#tableName,
-          Item: {
-            id: { S: `feedback-report#${mailbox}#${reportDigest}` },
-            expiration: { N: String(Math.round(Date.now() / 1000) + MARK_SECONDS) },
-          },
-          ConditionExpression: 'attribute_not_exists(id)',
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-  }
-
-  /** Takes a mark back: handling the report failed, and the next visit tries again. */
-  async unmark(mailbox: string, reportDigest: string): Promise<void> {
-    await this.#dynamodb.send(
-      new DeleteItemCommand({
+  /** Whether a report was handled (by any visit). */
+  async isHandled(mailbox: string, reportDigest: string): Promise<boolean> {
+    const { Item } = await this.#dynamodb.send(
+      new GetItemCommand({
         TableName: this.#tableName,
         Key: { id: { S: `feedback-report#${mailbox}#${reportDigest}` } },
+        ConsistentRead: true,
+      }),
+    );
+    return Item !== undefined;
+  }
+
+  /** Records a report handled: written once everything it asked for is done. */
+  async markHandled(mailbox: string, reportDigest: string): Promise<void> {
+    await this.#dynamodb.send(
+      new PutItemCommand({
+        TableName: this.#tableName,
+        Item: {
+          id: { S: `feedback-report#${mailbox}#${reportDigest}` },
+          expiration: { N: String(Math.round(Date.now() / 1000) + MARK_SECONDS) },
+        },
       }),
     );
   }

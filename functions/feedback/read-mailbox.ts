@@ -9,16 +9,21 @@
 import { createHash } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type FetchMessageObject, ImapFlow } from 'imapflow';
+import { awsErrorName } from '../shared/aws/error-name.ts';
 import { MailerError } from '../shared/errors.ts';
 import { parseFeedback } from '../shared/feedback/delivery-report.ts';
+import type { SuppressionList } from '../shared/feedback/suppression-list.ts';
 import type { MailboxStore } from '../shared/mailbox/store.ts';
 import type { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { type FeedbackSettings, grantCoversImap } from '../shared/oauth/providers.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
+import type { Outcomes } from '../shared/observability/outcomes.ts';
 import type { FeedbackCursor, FeedbackCursors } from './feedback-cursors.ts';
-import { handleReport, type ReportDeps } from './handle-report.ts';
+import { assessReport, type ReportDeps } from './handle-report.ts';
 
 export interface ReadDeps extends ReportDeps {
+  readonly suppression?: Pick<SuppressionList, 'add'> | undefined;
+  readonly outcomes: Pick<Outcomes, 'record' | 'flush'>;
   readonly store: Pick<MailboxStore, 'get'>;
   readonly tokens: Pick<AccessTokens, 'get' | 'providerFor'>;
   readonly cursors: FeedbackCursors;
@@ -95,7 +100,10 @@ async function visit(
   let more = false;
   try {
     const opened = client.mailbox;
-    if (!opened) throw imapUnavailable(mailbox, new Error('INBOX did not open'));
+    // Without both, no cursor can be kept (a server that leaves them out is read again next time).
+    if (!opened || !Number.isSafeInteger(opened.uidNext) || opened.uidValidity === undefined) {
+      throw imapUnavailable(mailbox, new Error('INBOX opened without UIDNEXT or UIDVALIDITY'));
+    }
     const uidValidity = String(opened.uidValidity);
     const cursor = await deps.cursors.get(mailbox);
     reset = cursor !== undefined && cursor.uidValidity !== uidValidity;
@@ -186,6 +194,11 @@ function isReport(message: FetchMessageObject): boolean {
 
 type Handled = 'reported' | 'unmatched' | 'malformed' | 'known';
 
+/**
+ * One report: its suppressions first, then its events, published before it is marked handled. A failure
+ * on the way fails the visit, whose cursor then stays before this report's chunk: the next visit does
+ * it again (suppressing again changes nothing; an event published twice carries the same reportId).
+ */
 async function handle(mailbox: string, source: Buffer, deps: ReadDeps): Promise<Handled> {
   const parsed = await parseFeedback(source);
   if ('malformed' in parsed) {
@@ -194,14 +207,25 @@ async function handle(mailbox: string, source: Buffer, deps: ReadDeps): Promise<
     return 'malformed';
   }
   if ('notAReport' in parsed) return 'unmatched';
-  const digest = createHash('sha256').update(source).digest('hex').slice(0, 32);
-  if (!(await deps.cursors.markHandled(mailbox, digest))) return 'known';
-  try {
-    return await handleReport(mailbox, parsed.report, deps);
-  } catch (error) {
-    await deps.cursors.unmark(mailbox, digest).catch(() => undefined);
-    throw error;
+  const reportId = createHash('sha256').update(source).digest('hex').slice(0, 32);
+  if (await deps.cursors.isHandled(mailbox, reportId)) return 'known';
+  const plan = await assessReport(mailbox, parsed.report, reportId, deps);
+  if (plan.result !== 'reported') return plan.result;
+  for (const entry of plan.suppress) {
+    await deps.suppression?.add(entry);
+    deps.metrics.addMetric(METRIC.recipientsSuppressed, MetricUnit.Count, 1);
   }
+  for (const event of plan.events) deps.outcomes.record(event);
+  const unpublished = await deps.outcomes.flush();
+  if (unpublished > 0) {
+    throw new MailerError('OUTCOME_PUBLISH_FAILED', `${unpublished} report events not published`, {
+      mailbox,
+    });
+  }
+  const metric = parsed.report.kind === 'bounce' ? METRIC.bouncesReported : METRIC.complaintsReported;
+  deps.metrics.addMetric(metric, MetricUnit.Count, plan.events.length);
+  await deps.cursors.markHandled(mailbox, reportId);
+  return 'reported';
 }
 
 async function moveHandled(client: ImapFlow, uids: number[], folder: string): Promise<number> {
@@ -276,12 +300,17 @@ function commandCounter(counter: Counter) {
   };
 }
 
-const imapUnavailable = (mailbox: string, error: unknown) =>
-  error instanceof MailerError
-    ? error
-    : new MailerError(
-        'IMAP_UNAVAILABLE',
-        `IMAP failed for ${mailbox}: ${(error as { code?: string })?.code ?? (error as Error)?.name ?? 'error'}`,
-        { mailbox },
-        { cause: error },
-      );
+/** A failure of the visit as the taxonomy names it: the IMAP side's, or AWS's (the cursor, the marks). */
+const imapUnavailable = (mailbox: string, error: unknown) => {
+  if (error instanceof MailerError) return error;
+  const aws = awsErrorName(error);
+  if (aws && (error as { $metadata?: unknown }).$metadata) {
+    return new MailerError('INTERNAL', `AWS failed during the visit of ${mailbox}: ${aws}`, { mailbox, aws });
+  }
+  return new MailerError(
+    'IMAP_UNAVAILABLE',
+    `IMAP failed for ${mailbox}: ${(error as { code?: string })?.code ?? (error as Error)?.name ?? 'error'}`,
+    { mailbox },
+    { cause: error },
+  );
+};

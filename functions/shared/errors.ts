@@ -109,6 +109,10 @@ export const ERROR_CODES = {
     disposition: 'mailbox',
     summary: 'The IMAP server refused the login twice, the second time with a token minted for it.',
   },
+  OUTCOME_PUBLISH_FAILED: {
+    disposition: 'retry',
+    summary: "A report's outcome events could not be published; the next visit reads it again.",
+  },
   IMAP_UNAVAILABLE: {
     disposition: 'retry',
     summary: 'The IMAP server could not be reached or failed during the visit; the next visit goes on.',

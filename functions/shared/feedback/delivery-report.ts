@@ -5,13 +5,15 @@
  * Anyone can mail the mailbox, so the input is bounded, nothing throws, and a message that only
  * pretends to be a report is `malformed` rather than believed.
  */
+
 import PostalMime, { type Attachment } from 'postal-mime';
 import { readDeliveryStatus } from './delivery-status.ts';
 import { readFeedbackReport } from './feedback-report.ts';
 import { type FieldBlock, MAX_BLOCK_CHARS, readHeaderSection } from './report-fields.ts';
+import { type ReportOrigin, reportOrigin } from './report-origin.ts';
 import { messageId } from './report-values.ts';
 
-export type FeedbackReport =
+export type FeedbackReport = (
   | {
       kind: 'bounce';
       originalMessageId?: string;
@@ -27,7 +29,11 @@ export type FeedbackReport =
       userAgent?: string;
       arrivalDate?: string;
       sourceIp?: string;
-    };
+    }
+) & {
+  /** Who sent it, as the mailbox's provider stamped it: whether it may speak for a recipient. */
+  origin?: ReportOrigin;
+};
 
 export interface BouncedRecipient {
   /** The domain lower-cased, the local part as reported. */
@@ -114,12 +120,12 @@ const read = async (raw: Uint8Array | string): Promise<ParsedFeedback> => {
   let result: FeedbackReport | { malformed: string };
   if (kind === 'feedback-report') {
     if (feedback === undefined) return { malformed: 'no feedback-report part' };
-    result = readFeedbackReport(text(feedback), originalHeader, originalMessageId);
+    result = readFeedbackReport(text(feedback), originalMessageId);
   } else {
     if (status === undefined) return { malformed: 'no delivery-status part' };
     result = readDeliveryStatus(text(status), originalMessageId);
   }
-  return 'malformed' in result ? result : { report: result };
+  return 'malformed' in result ? result : { report: { ...result, origin: reportOrigin(header) } };
 };
 
 /**

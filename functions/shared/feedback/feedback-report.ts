@@ -3,7 +3,6 @@
  * one field block naming the kind of feedback and, when the reporter allows, the recipient.
  */
 import { isIP } from 'node:net';
-import { addressParser } from 'postal-mime';
 import type { FeedbackReport } from './delivery-report.ts';
 import { MAX_RECIPIENTS } from './delivery-status.ts';
 import type { FieldBlock } from './report-fields.ts';
@@ -13,18 +12,13 @@ import { address, compact, token } from './report-values.ts';
 // RFC 5965 feedback types are IANA tokens (abuse, fraud, virus, other, not-spam, auth-failure, ...).
 const FEEDBACK_TYPE = /^[a-z0-9-]{1,32}$/;
 
-/** `Original-Rcpt-To` values, else the addresses of the original's `To` header (redacted by some reporters). */
-const complainants = (report: FieldBlock, original: FieldBlock | undefined): string[] => {
-  const named = report.all('Original-Rcpt-To');
-  const candidates =
-    named.length > 0
-      ? named
-      : (original
-          ?.all('To')
-          .flatMap((to) => addressParser(to, { flatten: true }).map((mailbox) => mailbox.address ?? '')) ??
-        []);
+/**
+ * The `Original-Rcpt-To` values. Not the original's `To` header: it names every addressee, and one
+ * complaint must not count against the others (a reporter that redacts the recipient names none).
+ */
+const complainants = (report: FieldBlock): string[] => {
   const recipients: string[] = [];
-  for (const candidate of candidates) {
+  for (const candidate of report.all('Original-Rcpt-To')) {
     const recipient = address(candidate);
     if (recipient !== undefined && !recipients.includes(recipient)) recipients.push(recipient);
     if (recipients.length === MAX_RECIPIENTS) break;
@@ -36,11 +30,10 @@ const complainants = (report: FieldBlock, original: FieldBlock | undefined): str
  * A complaint, its recipients possibly empty (Microsoft JMRP redacts them: the caller then matches
  * on the Message-ID alone). Without a readable `Feedback-Type` it is malformed.
  *
- * @example readFeedbackReport('Feedback-Type: abuse\nUser-Agent: Yahoo!-Mail-Feedback/2.0\n', headers, '<id@example.com>')
+ * @example readFeedbackReport('Feedback-Type: abuse\nUser-Agent: Yahoo!-Mail-Feedback/2.0\n', '<id@example.com>')
  */
 export const readFeedbackReport = (
   text: string,
-  original: FieldBlock | undefined,
   originalMessageId: string | undefined,
 ): FeedbackReport | { malformed: string } => {
   const [report] = readFieldBlocks(text, 1);
@@ -53,7 +46,7 @@ export const readFeedbackReport = (
     kind: 'complaint' as const,
     originalMessageId,
     feedbackType,
-    recipients: complainants(report, original),
+    recipients: complainants(report),
     userAgent: token(report.first('User-Agent')),
     // Some older reporters wrote Received-Date (ARF drafts) for what RFC 5965 calls Arrival-Date.
     arrivalDate: token(report.first('Arrival-Date') ?? report.first('Received-Date')),

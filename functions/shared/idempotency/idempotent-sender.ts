@@ -136,7 +136,16 @@ export class IdempotentSender {
     try {
       const seen = options.checkFirst ? await this.#peek({ key, fingerprint }) : undefined;
       if (seen && seen.status !== 'absent') return refused(seen, key);
-      admitted = await this.#sender.admit(message, options.only);
+      try {
+        admitted = await this.#sender.admit(message, options.only);
+      } catch (error) {
+        // Refused for what the message is now (its recipients suppressed since, by this very send's
+        // bounce): a producer's repeat of a message already sent is still a duplicate, not a failure.
+        if (seen || findMailerError(error)?.code !== 'RECIPIENT_SUPPRESSED') throw error;
+        const found = await this.#peek({ key, fingerprint });
+        if (found.status === 'completed') return refused(found, key);
+        throw error;
+      }
     } finally {
       // Left without a claim (found sent, refused, paced): the batch's claims wait for one fewer.
       if (!admitted) this.#decided();

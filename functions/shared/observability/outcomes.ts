@@ -27,6 +27,8 @@ export interface BounceDetail {
   readonly diagnostic?: string | undefined;
   readonly remoteMta?: string | undefined;
   readonly reportingMta?: string | undefined;
+  /** Whether the recipient went on the suppression list (an address that cannot take mail: 5.1.x, 5.2.1). */
+  readonly suppressed: boolean;
 }
 
 /** complained: what an abuse report (RFC 5965 ARF) said. */
@@ -65,6 +67,11 @@ export interface OutcomeEvent {
   readonly metadata?: Record<string, unknown> | undefined;
   readonly bounce?: BounceDetail | undefined;
   readonly complaint?: ComplaintDetail | undefined;
+  /**
+   * bounced, complained: the report's own id. A report read twice (a crash between publishing and
+   * recording it handled) repeats its events with the same id: drop the repeats by it and the recipient.
+   */
+  readonly reportId?: string | undefined;
 }
 
 export class Outcomes {

@@ -182,6 +182,106 @@ describe('feedback reader: delivery reports read back over IMAP', () => {
     );
   });
 
+  it('does not believe a report its sender may not speak for: a recipient of the message forging a bounce for another, from its own domain, suppresses nobody', async () => {
+    const { events, send, readOnce } = await setUp();
+    const messageId = await send(['ann@attacker.example', 'bob@victim.example'], 'order-10');
+    // Stamped as the provider stamps mail from outside: authenticated as attacker.example only.
+    await feedback.dovecot.google.deliver(
+      'ops@example.com',
+      `Authentication-Results: mx.google.com; spf=pass (google.com: domain of ann@attacker.example designates 203.0.113.9 as permitted sender) smtp.mailfrom=attacker.example; dkim=pass header.i=@attacker.example\r\n${reportAbout('gmail-hard-bounce.eml', { messageId, recipient: 'bob@victim.example' }).replace('From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>', 'From: Mail Delivery Subsystem <mailer-daemon@attacker.example>')}`,
+    );
+
+    const reading = await readOnce();
+
+    assert.deepEqual([reading.reports, reading.reported, reading.unmatched], [1, 0, 1]);
+    assert.deepEqual(
+      (await events()).filter((event) => event.type === 'bounced'),
+      [],
+    );
+    assert.equal((await harness.suppression.list()).entries.length, 0);
+  });
+
+  it("reports a bounce for the sender's own reasons (5.7.26 DMARC) without suppressing the recipient", async () => {
+    const { events, send, readOnce } = await setUp();
+    const messageId = await send(['ann@example.net'], 'order-11');
+    await feedback.dovecot.google.deliver(
+      'ops@example.com',
+      reportAbout('gmail-hard-bounce.eml', { messageId, recipient: 'ann@example.net' })
+        .replaceAll('5.1.1', '5.7.26')
+        .replace('Status: 5.7.26', 'Status: 5.7.26'),
+    );
+
+    await readOnce();
+
+    const [bounced] = (await events()).filter((event) => event.type === 'bounced');
+    assert.deepEqual(
+      [bounced?.bounce?.type, bounced?.bounce?.status, bounced?.bounce?.suppressed],
+      ['hard', '5.7.26', false],
+    );
+    assert.equal((await harness.suppression.list()).entries.length, 0);
+  });
+
+  it('reports a complaint that names no recipient about a message to several without suppressing any of them', async () => {
+    const { events, send, readOnce } = await setUp();
+    const messageId = await send(['ann@example.net', 'bob@example.net'], 'newsletter-2');
+    await feedback.dovecot.google.deliver(
+      'ops@example.com',
+      reportAbout('outlook-jmrp-complaint.eml', { messageId }),
+    );
+
+    await readOnce();
+
+    const complained = (await events()).filter((event) => event.type === 'complained');
+    assert.deepEqual(
+      complained.map((event) => event.complaint?.recipient),
+      [undefined],
+    );
+    assert.equal((await harness.suppression.list()).entries.length, 0);
+  });
+
+  it('reads a report again when its events could not be published, and publishes them then, with the report's id', async () => {
+    const { events, send } = await setUp();
+    const messageId = await send(['gone@example.net'], 'order-12');
+    await feedback.dovecot.google.deliver(
+      'ops@example.com',
+      reportAbout('gmail-hard-bounce.eml', { messageId, recipient: 'gone@example.net' }),
+    );
+    const broken = feedback.newReader({
+      outcomeTopicArn: 'arn:aws:sns:us-east-1:123456789012:no-such-topic',
+    });
+
+    const failed = await broken.run({});
+    const retried = await feedback.newReader({ outcomeTopicArn: topic.topicArn }).run({});
+
+    assert.deepEqual(
+      failed.failed.map((f) => f.code),
+      ['OUTCOME_PUBLISH_FAILED'],
+    );
+    assert.equal(retried.readings[0]?.reported, 1, 'the next visit reads it again');
+    const bounced = (await events()).filter((event) => event.type === 'bounced');
+    assert.equal(bounced.length, 1);
+    assert.match(bounced[0]?.reportId ?? '', /^[0-9a-f]{32}$/);
+  });
+
+  it("answers a producer's repeat of a message already sent as a duplicate, also once its recipient is suppressed by that send's bounce", async () => {
+    const { sender, events, send, readOnce } = await setUp();
+    const messageId = await send(['gone@example.net'], 'order-13');
+    await feedback.dovecot.google.deliver(
+      'ops@example.com',
+      reportAbout('gmail-hard-bounce.eml', { messageId, recipient: 'gone@example.net' }),
+    );
+    await readOnce();
+
+    await sender.enqueue(aMessage({ to: ['gone@example.net'], idempotencyKey: 'order-13' }));
+    await sender.drain();
+
+    assert.deepEqual(await deadLetters(harness, sender.queues.deadLetterQueueUrl), []);
+    assert.deepEqual(
+      (await events()).map((event) => event.type),
+      ['sent', 'bounced', 'duplicate'],
+    );
+  });
+
   it('counts a malformed report and goes on: nothing crashes, nothing is deleted, it is not read again', async () => {
     const { readOnce, reader } = await setUp();
     const mailbox = feedback.dovecot.google;

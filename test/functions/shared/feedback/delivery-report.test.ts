@@ -8,13 +8,16 @@ import {
   type ParsedFeedback,
   parseFeedback,
 } from '../../../../functions/shared/feedback/delivery-report.ts';
+import { speaksFor } from '../../../../functions/shared/feedback/report-origin.ts';
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../../fixtures/feedback/${name}`, import.meta.url));
 const parse = (name: string) => parseFeedback(fixture(name));
+/** The report without its origin (the origin has tests of its own below). */
 const reportOf = (parsed: ParsedFeedback): FeedbackReport => {
   assert.ok('report' in parsed, JSON.stringify(parsed));
-  return parsed.report;
+  const { origin: _origin, ...report } = parsed.report;
+  return report as FeedbackReport;
 };
 const bounceOf = (parsed: ParsedFeedback) => {
   const report = reportOf(parsed);
@@ -235,13 +238,13 @@ describe('Function: parseFeedback() with complaints (ARF)', () => {
     });
   });
 
-  it("falls back to the original's To header when there is no Original-Rcpt-To", async () => {
+  it("names no recipient when there is no Original-Rcpt-To, never every address of the original's To header", async () => {
     const raw = fixture('yahoo-arf-complaint.eml')
       .toString('utf8')
       .replace('Original-Rcpt-To: Reader.One@yahoo.com\n', '')
       .replace('To: Reader.One@yahoo.com', 'To: "Reader One" <Reader.One@YAHOO.com>, second@yahoo.com');
     const report = reportOf(await parseFeedback(raw));
-    assert.deepEqual(report.recipients, ['Reader.One@yahoo.com', 'second@yahoo.com']);
+    assert.deepEqual(report.recipients, [], 'one complaint does not count against every addressee');
   });
 
   it('calls a feedback report without a Feedback-Type malformed', async () => {
@@ -306,7 +309,7 @@ describe('Function: parseFeedback() with mail that is no report, or a broken or 
         `Reporting-MTA: dns; mx.example.org\n\n${recipientBlock('a@example.org', 'delivered', '2.0.0')}\n${recipientBlock('b@example.org', 'relayed', '2.0.0')}`,
       ),
     );
-    assert.deepEqual(parsed, { report: { kind: 'bounce', reportingMta: 'mx.example.org', recipients: [] } });
+    assert.deepEqual(reportOf(parsed), { kind: 'bounce', reportingMta: 'mx.example.org', recipients: [] });
   });
 
   it('drops NUL bytes from values and refuses an address that holds one', async () => {
@@ -437,3 +440,44 @@ describe('Function: parseFeedback() against generated hostile input', () => {
     );
   });
 });
+
+describe('Function: parseFeedback() says who sent a report, as the provider stamped it', () => {
+  it("believes Gmail's own mailer-daemon signed by googlemail.com, for any recipient", async () => {
+    const { origin } = reportOf2(await parse('gmail-hard-bounce.eml'));
+    assert.equal(origin?.stamped, true);
+    assert.ok(origin?.authenticated.includes('googlemail.com'));
+    assert.equal(speaksFor(origin!, 'no.such.user@gmail.com'), true);
+    assert.equal(speaksFor(origin!, 'anyone@example.org'), true);
+  });
+
+  it('believes a report made inside the provider (no stamp), as Postfix and Exchange make their own', async () => {
+    const { origin } = reportOf2(await parse('postfix-dsn.eml'));
+    assert.equal(origin?.stamped, false);
+    assert.equal(speaksFor(origin!, 'nobody@bounces.test'), true);
+  });
+
+  it("believes a stamped report only for recipients of the domain it authenticated as: a forger's SPF pass speaks for nobody else", async () => {
+    const forged = `Authentication-Results: mx.google.com; spf=pass (google.com: domain of x@attacker.example designates 203.0.113.9) smtp.mailfrom=attacker.example; dkim=pass header.i=@attacker.example\r\nAuthentication-Results: mx.google.com; dkim=pass header.d=victim.example\r\n${fixture('postfix-style-dsn.eml').toString('latin1')}`;
+    const { origin } = reportOf2(await parseFeedback(forged));
+    assert.deepEqual(origin?.authenticated, ['attacker.example'], 'only the topmost stamp counts');
+    assert.equal(speaksFor(origin!, 'ceo@victim.example'), false);
+    assert.equal(speaksFor(origin!, 'someone@attacker.example'), true);
+    assert.equal(speaksFor(origin!, 'someone@mail.attacker.example'), true);
+  });
+
+  it('does not take a googlemail.com signature alone for Gmail: its From must be the mailer-daemon', async () => {
+    const raw = fixture('gmail-hard-bounce.eml')
+      .toString('latin1')
+      .replace(
+        'From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>',
+        'From: A Person <someone@googlemail.com>',
+      );
+    const { origin } = reportOf2(await parseFeedback(raw));
+    assert.equal(speaksFor(origin!, 'no.such.user@gmail.com'), false);
+  });
+});
+
+function reportOf2(parsed: ParsedFeedback) {
+  assert.ok('report' in parsed, JSON.stringify(parsed));
+  return parsed.report;
+}
