@@ -240,7 +240,7 @@ describe('feedback reader: delivery reports read back over IMAP', () => {
   });
 
   it("reads a report again when its events could not be published, and publishes them then, with the report's id", async () => {
-    const { events, send } = await setUp();
+    const { topic, events, send } = await setUp();
     const messageId = await send(['gone@example.net'], 'order-12');
     await feedback.dovecot.google.deliver(
       'ops@example.com',
