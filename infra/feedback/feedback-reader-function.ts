@@ -96,15 +96,20 @@ export class FeedbackReaderFunction extends Construct {
     // mailboxes.
     props.secrets.grantSenderAccess(fn);
     props.registry.grantList(fn);
-    // Cursors and handled marks (feedback#<mailbox>...), the send records reports are matched to, and
-    // the refresh lease and shared token (grant#<mailbox>).
-    props.sendingTable.grant(
-      fn,
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
+    // The reader parses what anyone can mail in, so its hold on the senders' table is by key: it reads
+    // send records (send#, to match reports) and writes only its cursors and handled marks (feedback#,
+    // feedback-report#) and the refresh lease and shared token (grant#), never an idempotency record.
+    const byKeys = (actions: string[], keys: string[]) =>
+      new iam.PolicyStatement({
+        actions,
+        resources: [props.sendingTable.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': keys } },
+      });
+    fn.addToRolePolicy(
+      byKeys(['dynamodb:GetItem'], ['send#*', 'grant#*', 'feedback#*', 'feedback-report#*']),
     );
+    fn.addToRolePolicy(byKeys(['dynamodb:PutItem'], ['feedback#*', 'feedback-report#*']));
+    fn.addToRolePolicy(byKeys(['dynamodb:UpdateItem'], ['grant#*']));
     props.suppressionList.grantAdd(fn);
     props.outcomeTopic?.grantPublish(fn);
     this.visits.queue.grantSendMessages(fn);
