@@ -22,6 +22,7 @@ import {
 } from './commands.ts';
 import { providerCommand } from './provider-command.ts';
 import { DiscoveryError } from './provider-discovery.ts';
+import { revokeCommand } from './revoke-command.ts';
 import { suppressionCommand } from './suppression-command.ts';
 import {
   LOCAL_TARGET_FILE,
@@ -128,6 +129,17 @@ const COMMANDS: Record<string, Command> = {
       'smtp-implicit-tls': { type: 'boolean' },
       write: { type: 'string' },
       replace: { type: 'boolean' },
+    },
+  },
+  revoke: {
+    run: revokeCommand,
+    usage:
+      "revoke (--mailbox <address> | --provider <id> | --all) [--yes]\n  After a leak: revoke grants at the provider where it can (Google, RFC 7009 servers), always delete the stored tokens and drop the shared access token, mark the mailboxes revoked and send their reconnect links to the operators' topic; reports per mailbox what was done and what is left by hand (Microsoft: revoke sessions in Entra ID). Safe to repeat.",
+    options: {
+      mailbox: { type: 'string' },
+      provider: { type: 'string' },
+      all: { type: 'boolean' },
+      yes: { type: 'boolean' },
     },
   },
   suppression: {

@@ -28,6 +28,8 @@ export interface Target {
   readonly sendingTableName?: string;
   /** The mailbox registry (status, validation, parked counts of every mailbox). */
   readonly registryTableName?: string;
+  /** The operators' SNS topic (mailboxes that need a human, operator actions). */
+  readonly alertTopicArn?: string;
   /** The suppression list (recipients nothing is sent to). */
   readonly suppressionTableName?: string;
   /** The sender's producer rules (PRODUCER_RULES), when the deployment has any; see `producerRulesOf`. */
@@ -101,6 +103,7 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     ...(outputs.SendingTableName ? { sendingTableName: outputs.SendingTableName } : {}),
     ...(outputs.RegistryTableName ? { registryTableName: outputs.RegistryTableName } : {}),
     ...(outputs.SuppressionTableName ? { suppressionTableName: outputs.SuppressionTableName } : {}),
+    ...(outputs.AlertTopicArn ? { alertTopicArn: outputs.AlertTopicArn } : {}),
     ...(outputs.SenderFunctionName ? { senderFunctionName: outputs.SenderFunctionName } : {}),
   };
 }

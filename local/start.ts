@@ -189,6 +189,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     sendingTableName: outputs.SendingTableName!,
     registryTableName: outputs.RegistryTableName!,
     ...(outputs.SuppressionTableName ? { suppressionTableName: outputs.SuppressionTableName } : {}),
+    ...(outputs.AlertTopicArn ? { alertTopicArn: outputs.AlertTopicArn } : {}),
     stateTableName: outputs.OnboardingTableName!,
     mailboxKmsKeyId: outputs.MailboxKeyArn!,
     environment: world.awsEnv(),

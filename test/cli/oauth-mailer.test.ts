@@ -14,7 +14,8 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Target } from '../../cli/target.ts';
 import { Invitations } from '../../functions/onboarding/invitations.ts';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
-import { queueCounts } from '../../local/world/aws.ts';
+import { authenticateClient } from '../../functions/shared/oauth/token-endpoint.ts';
+import { createTopic, queueCounts } from '../../local/world/aws.ts';
 import { MAILBOX_PREFIX, SENDING_TABLE, SUPPRESSION_TABLE, type World } from '../../local/world/index.ts';
 import { projectRoot } from '../../local/world/net.ts';
 import { guidOf } from '../../local/world/oauth-server.ts';
@@ -345,6 +346,68 @@ describe('cli: oauth-mailer', () => {
     // The emulator's shared test credentials answer GetCallerIdentity with this id.
     withRelays(['AKIAIOSFODNN7EXAMPLE']);
     assert.equal((await cli('redrive', '--json')).json.moved, 1);
+  });
+
+  it('revokes every mailbox after a leak: at the provider where it can, always the stored tokens, the mailboxes marked and their reconnect links sent; nothing can be minted after, and a second run changes nothing', async () => {
+    const google = await harness.connectMailbox('ops@example.com', 'google');
+    await harness.connectMailbox('ms@example.com', 'microsoft');
+    const strict = await harness.connectMailbox('st@example.com', 'strict');
+    const alerts = await createTopic(harness.sqs, 'operators');
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+
+    assert.equal((await cli('revoke', '--all')).code, 2, 'many at once only with --yes');
+    const { code, json, stdout } = await cli('revoke', '--all', '--yes', '--json');
+
+    assert.equal(code, 0, stdout);
+    const byMailbox: Record<string, Record<string, unknown>> = Object.fromEntries(
+      (json.revocations as Array<Record<string, unknown>>).map((r) => [r.mailbox, r]),
+    );
+    assert.equal(byMailbox['ops@example.com']?.atProvider, 'revoked at the provider');
+    assert.equal(byMailbox['st@example.com']?.atProvider, 'revoked at the provider');
+    assert.equal(byMailbox['ms@example.com']?.atProvider, 'not supported by the provider');
+    assert.match(String(byMailbox['ms@example.com']?.byHand), /Revoke-MgUserSignInSession/);
+    assert.ok(Object.values(byMailbox).every((r) => r.tokensDeleted === true && r.notified === true));
+    // The servers that can revoke confirm it: the refresh tokens no longer work there.
+    for (const [profile, { refreshToken }] of [
+      ['google', google],
+      ['strict', strict],
+    ] as const) {
+      const oauth = harness.oauth[profile];
+      const refresh = await fetch(oauth.tokenEndpoint, {
+        method: 'POST',
+        ...authenticateClient(oauth.clientAuthMethod, oauth.clientId, oauth.clientSecret, {
+          grant_type: 'refresh_token',
+          refresh_token: refreshToken,
+        }),
+      });
+      assert.equal(refresh.status, 400, `${profile}: the refresh token no longer works`);
+    }
+    // Nothing can be minted from what is stored, for any of them.
+    const sender = newSender(harness, queues);
+    for (const address of ['ops@example.com', 'ms@example.com', 'st@example.com']) {
+      await assert.rejects(sender.tokens.get(address), { code: 'MAILBOX_REVOKED' }, address);
+    }
+    sender.close();
+    const statuses = (await cli('mailboxes', '--json')).json.mailboxes as Array<Record<string, unknown>>;
+    assert.deepEqual(statuses.map((m) => [m.mailbox, m.status, m.lastError]).sort(), [
+      ['ms@example.com', 'revoked', 'OPERATOR_REVOKED'],
+      ['ops@example.com', 'revoked', 'OPERATOR_REVOKED'],
+      ['st@example.com', 'revoked', 'OPERATOR_REVOKED'],
+    ]);
+    const notices = await alerts.read();
+    assert.equal(notices.length, 3);
+    assert.ok(notices.every((n) => /oauth-mailer connect \w+ --for \S+@example\.com/.test(n.message)));
+    assertNoSecretsIn([stdout, ...notices.map((n) => n.message)], harness.secrets());
+
+    const again = await cli('revoke', '--all', '--yes', '--json');
+    assert.equal(again.code, 0);
+    assert.ok(
+      (again.json.revocations as Array<Record<string, unknown>>).every(
+        (r: Record<string, unknown>) => r.tokensDeleted === false && r.notified === false,
+      ),
+      'safe to repeat: nothing more to do, nobody told twice',
+    );
+    assert.equal((await alerts.read()).length, 0);
   });
 
   it('disconnects a mailbox: the grant is revoked at the provider and the secret deleted', async () => {

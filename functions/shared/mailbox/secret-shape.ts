@@ -27,6 +27,8 @@ export const mailboxSecretSchema = z.object({
   limits: z.optional(limitsSchema),
   connectedAt: z.optional(z.string()),
   updatedAt: z.optional(z.string()),
+  /** When an operator revoked the grant (`oauth-mailer revoke`): the tokens are gone until a reconnect. */
+  revokedAt: z.optional(z.string()),
 });
 
 export type MailboxSecret = z.infer<typeof mailboxSecretSchema>;

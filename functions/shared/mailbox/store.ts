@@ -268,6 +268,25 @@ export class MailboxStore {
     }
   }
 
+  /**
+   * Deletes the mailbox's tokens (an operator's revocation): a new version without the refresh token,
+   * marked with the time, so nothing can be minted from it again; a reconnect writes a new grant.
+   * @returns false when there was no token left to delete
+   */
+  async dropTokens(address: string, revokedAt: string): Promise<boolean> {
+    const current = await this.get(address, { fresh: true });
+    if (!current.secret.refreshToken && current.secret.revokedAt) return false;
+    const { refreshToken: _gone, ...rest } = current.secret;
+    const secret: MailboxSecret = { ...rest, revokedAt, updatedAt: revokedAt };
+    await retried(() =>
+      this.#client.send(
+        new PutSecretValueCommand({ SecretId: this.#secretId(address), SecretString: JSON.stringify(secret) }),
+      ),
+    );
+    this.#cache.delete(normalizeAddress(address));
+    return current.secret.refreshToken !== undefined;
+  }
+
   #secretId(address: string): string {
     const name = secretNameFor(this.prefix, address);
     if (!name) {

@@ -193,6 +193,19 @@ export class AccessTokens {
       this.#revoked.set(address, { error, versionId: mailbox.versionId, checkedAt: Date.now() });
       throw error;
     }
+    if (
+      mailbox.secret.revokedAt ||
+      (mailbox.secret.grantType === 'refresh_token' && !mailbox.secret.refreshToken)
+    ) {
+      // Revoked by an operator (the tokens deleted): nothing to present until the mailbox is reconnected.
+      const error = new MailerError(
+        'MAILBOX_REVOKED',
+        `the grant for ${address} was revoked${mailbox.secret.revokedAt ? ` at ${mailbox.secret.revokedAt}` : ''}; reconnect the mailbox`,
+        { mailbox: address, providerError: 'revoked_by_operator' },
+      );
+      this.#revoked.set(address, { error, versionId: mailbox.versionId, checkedAt: Date.now() });
+      throw error;
+    }
     const provider = this.providerFor(mailbox);
     const clientSecret = await clientSecrets.get(provider);
     const { secret } = mailbox;
