@@ -26,6 +26,11 @@ export const ERROR_CODES = {
     summary:
       "The recipient is on the deployment's suppression list (a hard bounce or a complaint); nothing was sent to it.",
   },
+  SMTPUTF8_UNSUPPORTED: {
+    disposition: 'permanent',
+    summary:
+      "An address has a UTF-8 local part (RFC 6531) and the mailbox's SMTP server does not advertise SMTPUTF8; nothing was sent.",
+  },
   SMTP_REJECTED: {
     disposition: 'permanent',
     summary: 'The SMTP server refused the recipients or the content.',

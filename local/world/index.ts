@@ -213,6 +213,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         for (const account of Object.keys(smtp[profile].sendAs)) delete smtp[profile].sendAs[account];
         smtp[profile].appMailboxes.clear();
         smtp[profile].authRefusal = undefined;
+        smtp[profile].hideSmtpUtf8 = false;
         smtp[profile].sessions.clear();
         smtp[profile].chaos = undefined;
         oauth[profile].chaos = undefined;

@@ -34,6 +34,8 @@ export interface ReceivedMessage {
   readonly startedAt: number;
   readonly mailFrom: string;
   readonly rcptTo: string[];
+  /** MAIL FROM and RCPT TO as the client wrote them (smtp-server turns A-label domains into Unicode in `rcptTo`). */
+  readonly commands: string[];
   readonly raw: string;
   readonly parsed: Awaited<ReturnType<typeof PostalMime.parse>>;
   readonly messageId: string | undefined;
@@ -50,6 +52,8 @@ export interface SmtpServerHandle {
   authRefusal: { code: number; text: string } | undefined;
   /** While set, each stage meets one of these faults with this probability (fault-injection runs). */
   chaos: { rate: number; faults: SmtpFault[] } | undefined;
+  /** While set, EHLO does not advertise SMTPUTF8 (RFC 6531), as a server without it answers. */
+  hideSmtpUtf8: boolean;
   /** Per mailbox: sessions authenticated right now, and the most there ever were at once. */
   readonly sessions: Map<string, { open: number; max: number }>;
   readonly stats: {
@@ -80,6 +84,7 @@ export interface SmtpServerOptions {
 
 interface PatchableConnection {
   send(code: number, data?: string | string[], context?: unknown): void;
+  _onCommand(command: Buffer | string, callback?: () => void): void;
   session: SMTPServerSession;
   _socket: Socket;
 }
@@ -93,6 +98,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const sessions = new Map<string, { open: number; max: number }>();
   const startedAt = new Map<string, number>();
   const sockets = new Map<string, Socket>();
+  const envelopeCommands = new Map<string, string[]>();
   const sendAs: Record<string, string[]> = { ...options.sendAs };
   const appMailboxes = new Set<string>();
 
@@ -189,6 +195,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
           startedAt: startedAt.get(session.id) ?? Date.now(),
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+          commands: envelopeCommands.get(session.id) ?? [],
           raw,
           parsed,
           messageId: parsed.messageId,
@@ -216,6 +223,14 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     const connection = [...serverWithConnect.connections].at(-1);
     if (!connection) return;
     sockets.set(connection.session?.id ?? '', socket);
+    const onCommand = connection._onCommand.bind(connection);
+    connection._onCommand = (command, callback) => {
+      const line = command.toString();
+      const id = connection.session?.id ?? '';
+      if (/^MAIL FROM:/i.test(line)) envelopeCommands.set(id, [line]);
+      else if (/^RCPT TO:/i.test(line)) envelopeCommands.get(id)?.push(line);
+      return onCommand(command, callback);
+    };
     const send = connection.send.bind(connection);
     connection.send = (code, data, context) => {
       if (connection.session?.id) sockets.set(connection.session.id, connection._socket ?? socket);
@@ -245,6 +260,13 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     sessions,
     authRefusal: undefined,
     chaos: undefined,
+    // smtp-server reads its hide* options at every EHLO.
+    get hideSmtpUtf8() {
+      return server.options.hideSMTPUTF8 === true;
+    },
+    set hideSmtpUtf8(hidden: boolean) {
+      server.options.hideSMTPUTF8 = hidden;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets.values()) socket.destroy();

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import type { SenderConfig } from '../../functions/sender/config.ts';
 import { createSender, type Sender, type SenderOptions } from '../../functions/sender/create-sender.ts';
 import type { MailMessage } from '../../functions/shared/message/schema.ts';
+import type { OutcomeEvent } from '../../functions/shared/observability/outcomes.ts';
 import type { RetryPolicy } from '../../functions/shared/retry-policy.ts';
 import type { ValidatorConfig } from '../../functions/validator/config.ts';
 import { createValidator } from '../../functions/validator/create-validator.ts';
 import { drain } from '../../local/event-source/poll.ts';
 import { type EventSourceOptions, startEventSource } from '../../local/event-source/runner.ts';
-import { enqueue, type TestQueues } from '../../local/world/aws.ts';
+import { createTopic, enqueue, type TestQueues } from '../../local/world/aws.ts';
 import { type CapturedTelemetry, captureTelemetry } from '../../local/world/captured-telemetry.ts';
 import type { World } from '../../local/world/index.ts';
 import { projectRoot } from '../../local/world/net.ts';
@@ -58,6 +59,26 @@ export function newSender(
       }),
     close: () => sender.transports.closeAll(),
   };
+}
+
+/**
+ * A sender that publishes its outcome events to a topic of its own, and a reader of the events so far.
+ * @example
+ * const { sender, events } = await newSenderWithOutcomes(harness, 'suppression', { retryPolicy: FAST_RETRIES });
+ */
+export async function newSenderWithOutcomes(
+  harness: World,
+  topicName: string,
+  options: { config?: Partial<SenderConfig> } & Partial<SenderOptions> = {},
+) {
+  const topic = await createTopic(harness.sqs, topicName);
+  const sender = newSender(harness, await harness.createQueues(), {
+    ...options,
+    config: { ...options.config, outcomeTopicArn: topic.topicArn },
+  });
+  const events = async () =>
+    (await topic.read()).map((notification) => JSON.parse(notification.message) as OutcomeEvent);
+  return { sender, events };
 }
 
 /** A validator instance wired to the harness, with captured telemetry. */

@@ -1,7 +1,7 @@
 /**
  * fast-check generators of message bodies that must be refused: every one breaks the contract at least
- * once (wrong types, huge fields, CR/LF and Unicode line breaks in headers and addresses, invalid
- * base64, unknown fields, JSON that is not an object, text that is not JSON).
+ * once (wrong types, huge fields, CR/LF and Unicode line breaks in headers and addresses, UTF-8
+ * addresses broken by controls, spoofing marks or lengths, invalid base64, unknown fields, JSON that is not an object, text that is not JSON).
  */
 import fc from 'fast-check';
 
@@ -18,6 +18,33 @@ const lineBreaks = fc.constantFrom(
   '\r\nBcc: victim@example.org',
 );
 const tricky = fc.constantFrom('\u202e', '\u200b', '\ufeff', 'ｆｒｏｍ', 'é', '😀', '\u0301');
+
+/** Internationalized addresses that are valid as they stand (RFC 6531/6532), to be broken below. */
+const utf8Address = fc.constantFrom(
+  '用户@例子.广告',
+  'josé@example.com',
+  'user@bücher.example',
+  'ïñtë@пример.рф',
+);
+/** What no address may hold: line breaks, controls, spoofing marks, unpaired surrogates, spaces. */
+const addressBreaker = fc.oneof(
+  lineBreaks,
+  fc.constantFrom('\u202e', '\u200b', '\ufeff', '\u0080', '\ud800', ' ', '\u3000', '\ufffd'),
+);
+/** A valid UTF-8 address broken by one of them, anywhere, or past a length limit, or with a bad A-label. */
+const brokenUtf8Address = fc.oneof(
+  fc.tuple(utf8Address, addressBreaker, fc.nat()).map(([address, breaker, at]) => {
+    const cut = at % (address.length + 1);
+    return address.slice(0, cut) + breaker + address.slice(cut);
+  }),
+  fc.constantFrom(
+    `${'ü'.repeat(33)}@example.com`, // 66 octets in the local part
+    `用户@${'例'.repeat(60)}.广告`, // a label past 63 octets as an A-label
+    'user@xn--zz.example', // not punycode
+    'user@例子。广告', // an ideographic full stop
+    'user@bücher-.example',
+  ),
+);
 
 /** A field and a value it can never take. */
 const brokenField = fc.oneof(
@@ -43,6 +70,14 @@ const brokenField = fc.oneof(
   fc.record({
     field: fc.constantFrom('to', 'from'),
     value: fc.tuple(lineBreaks, fc.constant('x@example.com')).map(([brk, addr]) => `${addr}${brk}`),
+  }),
+  fc.record({
+    field: fc.constantFrom('from', 'to', 'cc', 'bcc', 'replyTo'),
+    value: fc.oneof(
+      brokenUtf8Address,
+      brokenUtf8Address.map((address) => ({ name: 'Ünïcødé', address })),
+      fc.tuple(utf8Address, brokenUtf8Address).map((pair) => [...pair]),
+    ),
   }),
   fc.record({
     field: fc.constant('to'),

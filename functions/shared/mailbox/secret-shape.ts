@@ -5,6 +5,7 @@
  */
 import * as z from 'zod/mini';
 import { limitsSchema } from '../limits/mailbox-limits.ts';
+import { comparableAddress } from '../message/address.ts';
 
 export const mailboxSecretSchema = z.object({
   schemaVersion: z.literal(1),
@@ -36,7 +37,8 @@ export type MailboxSecret = z.infer<typeof mailboxSecretSchema>;
 /** Characters Secrets Manager allows in a secret name. */
 const SECRET_NAME_SAFE = /^[A-Za-z0-9/_+=.@-]+$/;
 
-export const normalizeAddress = (address: string): string => address.trim().toLowerCase();
+/** One key per mailbox: lower case, the domain in A-labels, so `ops@bücher.example` is `ops@xn--bcher-kva.example`. */
+export const normalizeAddress = (address: string): string => comparableAddress(address.trim());
 
 export function secretNameFor(prefix: string, address: string): string | undefined {
   const name = `${prefix}${normalizeAddress(address)}`;

@@ -4,6 +4,7 @@
  * zod/mini keeps the Lambda bundles small (about 20 KB against 450 KB for classic zod).
  */
 import * as z from 'zod/mini';
+import { ADDRESS_PATTERN, addressProblem, comparableAddress, MAX_ADDRESS_OCTETS } from './address.ts';
 
 /** SMTP's line limit (RFC 5322 section 2.1.1) bounds every header value. */
 const MAX_HEADER_VALUE = 998;
@@ -22,9 +23,28 @@ const headerText = (max: number) =>
     .string()
     .check(z.maxLength(max), z.regex(SAFE_HEADER_TEXT, 'must not contain line breaks or control characters'));
 
+/** An address, internationalized ones too (RFC 6531/6532): see address.ts for what is accepted and why. */
 const email = z
-  .email({ pattern: z.regexes.html5Email, error: 'must be a valid email address' })
-  .check(z.maxLength(254));
+  .string()
+  .check(
+    z.maxLength(MAX_ADDRESS_OCTETS),
+    z.regex(ADDRESS_PATTERN, 'must be a valid email address'),
+    z.superRefine((address, ctx) => {
+      const problem = ADDRESS_PATTERN.test(address) ? addressProblem(address) : undefined;
+      if (problem)
+        ctx.addIssue({
+          code: 'custom',
+          input: address,
+          message: `must be a valid email address: ${problem}`,
+        });
+    }),
+  )
+  .register(z.globalRegistry, {
+    id: 'address',
+    format: 'idn-email',
+    description:
+      'An email address; UTF-8 local parts and Unicode domains are allowed (RFC 6531, RFC 6532). Also checked: the local part at most 64 octets, the whole at most 254 octets in UTF-8, every domain label valid IDNA.',
+  });
 
 export const addressSchema = z.union([
   email,
@@ -126,14 +146,15 @@ export type Address = z.infer<typeof addressSchema>;
 
 const asList = (value: MailMessage['to']): Address[] => (value === undefined ? [] : [value].flat());
 
+/** The address in its comparable form (lower case, domain in A-labels): what mailboxes are looked up by. */
 export const addressOf = (address: Address): string =>
-  (typeof address === 'string' ? address : address.address).toLowerCase();
+  comparableAddress(typeof address === 'string' ? address : address.address);
 
 export const addressesOf = (value: MailMessage['to']): Address[] => asList(value);
 
 /**
  * The envelope's recipients, each address once: to, then cc, then bcc, an address spelled again in any
- * letter case left out (its first spelling is the one sent). RCPT TO receives this list and the limits
+ * letter case, or with its domain in the other IDNA form, left out (its first spelling is the one sent). RCPT TO receives this list and the limits
  * count it, so spelling one address many ways cannot take more than one place. Local parts are
  * case-sensitive in SMTP's theory only; Gmail and Exchange ignore their case.
  * @example
@@ -143,7 +164,7 @@ export function envelopeRecipients(message: Pick<MailMessage, 'to' | 'cc' | 'bcc
   const recipients = new Map<string, string>();
   for (const address of [message.to, message.cc, message.bcc].flatMap(asList)) {
     const spelled = typeof address === 'string' ? address : address.address;
-    const key = spelled.toLowerCase();
+    const key = comparableAddress(spelled);
     if (!recipients.has(key)) recipients.set(key, spelled);
   }
   return [...recipients.values()];

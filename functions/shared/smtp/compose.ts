@@ -1,8 +1,10 @@
 /** Turns a validated MailMessage into nodemailer's message options. */
 import type { SendMailOptions } from 'nodemailer';
 import { keyDigest } from '../hash.ts';
-import { type Address, addressOf, type MailMessage } from '../message/schema.ts';
+import { needsSmtpUtf8, wireAddress } from '../message/address.ts';
+import { type Address, addressesOf, addressOf, type MailMessage } from '../message/schema.ts';
 import { contentTypeFor } from './content-types.ts';
+import { SMTPUTF8_ENVELOPE, type SmtpUtf8Envelope } from './smtputf8.ts';
 
 /**
  * A Message-ID derived from the idempotency key, so that a repeated send (a crash between the
@@ -19,6 +21,10 @@ export function keyDigestOf(messageId: string): string | undefined {
   return /^<?([0-9a-f]{32})\.oauth-mailer@[^<>@\s]+>?$/i.exec(messageId.trim())?.[1]?.toLowerCase();
 }
 
+/** An address as sent: the domain in A-labels where the local part is ASCII (see wireAddress). */
+const onWire = (address: Address): Address =>
+  typeof address === 'string' ? wireAddress(address) : { ...address, address: wireAddress(address.address) };
+
 /**
  * @param recipients the envelope, from envelopeRecipients(message): the list the limits counted. It is
  * set, not left for nodemailer to gather from the headers, so RCPT TO goes to exactly these addresses.
@@ -31,16 +37,19 @@ export function composeMessage(
   idempotencyKey: string,
   recipients: readonly string[],
 ): SendMailOptions {
+  const from = typeof message.from === 'string' ? message.from : message.from.address;
+  const envelope: SmtpUtf8Envelope = { from: wireAddress(from), to: recipients.map(wireAddress) };
+  // RFC 6531: a UTF-8 local part in the envelope or in a header the server sees needs SMTPUTF8 (bcc is
+  // in neither unless it is a recipient of this send). smtputf8.ts refuses it where the server lacks it.
+  const shown = [message.from, message.to, message.cc, message.replyTo].flatMap(addressesOf).map(addressOf);
+  if ([from, ...recipients, ...shown].some(needsSmtpUtf8)) Object.assign(envelope, SMTPUTF8_ENVELOPE);
   return {
-    envelope: {
-      from: typeof message.from === 'string' ? message.from : message.from.address,
-      to: [...recipients],
-    },
-    from: message.from,
-    to: message.to,
-    cc: message.cc,
-    bcc: message.bcc,
-    replyTo: message.replyTo,
+    envelope,
+    from: onWire(message.from),
+    to: message.to && addressesOf(message.to).map(onWire),
+    cc: message.cc && addressesOf(message.cc).map(onWire),
+    bcc: message.bcc && addressesOf(message.bcc).map(onWire),
+    replyTo: message.replyTo && addressesOf(message.replyTo).map(onWire),
     subject: message.subject,
     text: message.text,
     html: message.html,

@@ -7,6 +7,7 @@ import type { Acquired, MailboxLimiter } from '../limits/mailbox-limiter.ts';
 import { type MailboxLimits, resolveLimits } from '../limits/mailbox-limits.ts';
 import type { MailboxSettings } from '../mailbox/settings.ts';
 import type { MailboxStore, StoredMailbox } from '../mailbox/store.ts';
+import { comparableAddress } from '../message/address.ts';
 import { addressOf, envelopeRecipients, type MailMessage } from '../message/schema.ts';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { ProviderConfig, SmtpEndpoint } from '../oauth/providers.ts';
@@ -355,8 +356,8 @@ export class MessageSender {
 /** The recipients of a retry, checked to be the message's own: a retry never widens the envelope. */
 function onlyThese(envelope: string[], only: readonly string[] | undefined): string[] {
   if (!only) return envelope;
-  const owed = new Set(only.map((address) => address.toLowerCase()));
-  const kept = envelope.filter((address) => owed.delete(address.toLowerCase()));
+  const owed = new Set(only.map(comparableAddress));
+  const kept = envelope.filter((address) => owed.delete(comparableAddress(address)));
   if (owed.size > 0 || kept.length === 0)
     throw new MailerError(
       'MESSAGE_INVALID',
@@ -403,10 +404,11 @@ interface SmtpInfo {
 
 function recipientFates(recipients: readonly string[], info: SmtpInfo, mailbox: string): RecipientFate[] {
   const refusals = new Map(
-    (info.rejectedErrors ?? []).map((error) => [(error.recipient ?? '').toLowerCase(), error]),
+    // nodemailer names a refused recipient as it was sent (its domain in A-labels): compared, not spelled.
+    (info.rejectedErrors ?? []).map((error) => [comparableAddress(error.recipient ?? ''), error]),
   );
   return recipients.map((address) => {
-    const refusal = refusals.get(address.toLowerCase());
+    const refusal = refusals.get(comparableAddress(address));
     if (!refusal) return { address, fate: 'accepted' };
     // The address's own problem (5.1.1 no such user) is final; a 4xx, or a quota the provider
     // answers at RCPT (Gmail's 5.4.5 daily limit), passes.

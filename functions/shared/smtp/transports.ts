@@ -9,6 +9,7 @@ import Mail from 'nodemailer/lib/mailer';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { SmtpEndpoint } from '../oauth/providers.ts';
+import { guardSmtpUtf8 } from './smtputf8.ts';
 
 export interface SmtpTimeouts {
   readonly connectionMs: number;
@@ -33,6 +34,7 @@ export class SmtpTransports {
   constructor(tokens: AccessTokens, timeouts: Partial<SmtpTimeouts> = {}) {
     this.#tokens = tokens;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...timeouts };
+    guardSmtpUtf8();
   }
 
   /**
