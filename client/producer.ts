@@ -7,11 +7,21 @@
  * import { MailProducer } from 'oauth-mailer/client';
  * const producer = new MailProducer({ queueUrl: process.env.MAIL_QUEUE_URL! });
  * const [id] = await producer.send({ from: 'billing@example.com', to: 'a@example.net', subject: 'Hi', text: 'Hello' });
+ *
+ * With `largeMessages` (the stack's LargeMessageBucketName output), a message too large for SQS is
+ * stored in the bucket and queued as the SQS Extended Client pointer (docs/message-contract.md).
  */
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { randomUUID } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { MailerError } from '../functions/shared/errors.ts';
 import { parseMessage } from '../functions/shared/message/parse.ts';
-import type { MailMessage } from '../functions/shared/message/schema.ts';
+import {
+  EXTENDED_PAYLOAD_SIZE,
+  MAX_STORED_MESSAGE_BYTES,
+  pointerBody,
+} from '../functions/shared/message/payload-pointer.ts';
+import { MAX_MESSAGE_BYTES, type MailMessage } from '../functions/shared/message/schema.ts';
 
 export type { MailMessage } from '../functions/shared/message/schema.ts';
 
@@ -22,7 +32,24 @@ export interface MailProducerOptions {
   readonly sqs?: SQSClient;
   /** Attempts for entries SQS refuses (throttling, internal errors). @default 3 */
   readonly attempts?: number;
+  /** Where messages too large for SQS go. @default none: such a message is refused (MESSAGE_INVALID) */
+  readonly largeMessages?: LargeMessageOptions;
 }
+
+export interface LargeMessageOptions {
+  /** The stack's LargeMessageBucketName output. */
+  readonly bucket: string;
+  /** @default a new S3Client */
+  readonly s3?: S3Client;
+  /**
+   * Bodies larger than this (bytes) are stored in the bucket. @default LARGE_MESSAGE_THRESHOLD: SQS's
+   * 1 MiB less room for the attributes a message gathers when the sender moves it (reason, producer).
+   */
+  readonly thresholdBytes?: number;
+}
+
+/** SQS's 1 MiB less 64 KiB: what a message's attributes may take when it is moved or dead-lettered. */
+export const LARGE_MESSAGE_THRESHOLD = MAX_MESSAGE_BYTES - 64 * 1024;
 
 /** A message SQS would not take after every attempt. */
 export class EnqueueError extends Error {
@@ -42,19 +69,31 @@ export class EnqueueError extends Error {
 }
 
 /** Checks a message against the contract. @throws MailerError MESSAGE_INVALID naming every problem. */
-export function validateMessage(message: unknown): MailMessage {
-  return parseMessage(JSON.stringify(message));
+export function validateMessage(message: unknown, maxBytes = MAX_MESSAGE_BYTES): MailMessage {
+  return parseMessage(JSON.stringify(message), maxBytes);
+}
+
+interface Entry {
+  readonly body: string;
+  readonly attributes?: Record<string, MessageAttributeValue>;
 }
 
 export class MailProducer {
   readonly #queueUrl: string;
   readonly #sqs: SQSClient;
   readonly #attempts: number;
+  readonly #large: (LargeMessageOptions & { thresholdBytes: number }) | undefined;
+  #s3: S3Client | undefined;
 
   constructor(options: MailProducerOptions) {
     this.#queueUrl = options.queueUrl;
     this.#sqs = options.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
     this.#attempts = options.attempts ?? 3;
+    const large = options.largeMessages;
+    this.#large = large && {
+      ...large,
+      thresholdBytes: Math.min(large.thresholdBytes ?? LARGE_MESSAGE_THRESHOLD, LARGE_MESSAGE_THRESHOLD),
+    };
   }
 
   /**
@@ -63,24 +102,52 @@ export class MailProducer {
    * @throws MailerError MESSAGE_INVALID (which message, and why); EnqueueError for entries SQS refused
    */
   async send(...messages: MailMessage[]): Promise<string[]> {
+    const maxBytes = this.#large ? MAX_STORED_MESSAGE_BYTES : MAX_MESSAGE_BYTES;
     const bodies = messages.map((message, index) => {
       try {
-        return JSON.stringify(validateMessage(message));
+        return JSON.stringify(validateMessage(message, maxBytes));
       } catch (error) {
         if (error instanceof MailerError)
           throw new MailerError('MESSAGE_INVALID', `message #${index}: ${error.message}`);
         throw error;
       }
     });
-    const ids: string[] = new Array(bodies.length);
-    for (let start = 0; start < bodies.length; start += 10) {
-      await this.#sendBatch(bodies.slice(start, start + 10), start, ids);
+    const entries: Entry[] = [];
+    for (const body of bodies) entries.push(await this.#offload(body));
+    const ids: string[] = new Array(entries.length);
+    for (let start = 0; start < entries.length; start += 10) {
+      await this.#sendBatch(entries.slice(start, start + 10), start, ids);
     }
     return ids;
   }
 
-  async #sendBatch(bodies: string[], offset: number, ids: string[]): Promise<void> {
-    let pending = bodies.map((body, index) => ({ index: offset + index, body }));
+  /**
+   * A body above the threshold is stored (a new UUID key, as the extended clients name objects) and
+   * its pointer queued instead. An object whose pointer SQS then refuses is ended by the lifecycle rule.
+   */
+  async #offload(body: string): Promise<Entry> {
+    const size = Buffer.byteLength(body);
+    if (!this.#large || size <= this.#large.thresholdBytes) return { body };
+    const pointer = { bucket: this.#large.bucket, key: randomUUID() };
+    // Loaded on the first large message: producers that never send one need no S3 client.
+    const sdk = await import('@aws-sdk/client-s3');
+    this.#s3 ??= this.#large.s3 ?? new sdk.S3Client({});
+    await this.#s3.send(
+      new sdk.PutObjectCommand({
+        Bucket: pointer.bucket,
+        Key: pointer.key,
+        Body: body,
+        ContentType: 'application/json',
+      }),
+    );
+    return {
+      body: pointerBody(pointer),
+      attributes: { [EXTENDED_PAYLOAD_SIZE]: { DataType: 'Number', StringValue: String(size) } },
+    };
+  }
+
+  async #sendBatch(entries: Entry[], offset: number, ids: string[]): Promise<void> {
+    let pending = entries.map((entry, index) => ({ index: offset + index, ...entry }));
     const refused: Array<EnqueueError['failures'][number]> = [];
     let lastErrors = new Map<number, EnqueueError['failures'][number]>();
     for (let attempt = 1; attempt <= this.#attempts && pending.length > 0; attempt++) {
@@ -89,7 +156,11 @@ export class MailProducer {
       const result = await this.#sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: this.#queueUrl,
-          Entries: pending.map((entry) => ({ Id: String(entry.index), MessageBody: entry.body })),
+          Entries: pending.map((entry) => ({
+            Id: String(entry.index),
+            MessageBody: entry.body,
+            ...(entry.attributes ? { MessageAttributes: entry.attributes } : {}),
+          })),
         }),
       );
       for (const ok of result.Successful ?? []) ids[Number(ok.Id)] = ok.MessageId ?? '';

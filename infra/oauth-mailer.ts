@@ -18,6 +18,7 @@ import {
 import { OnboardingApi } from './onboarding/onboarding-api.ts';
 import { ProducerRules } from './sender/producer-rules.ts';
 import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';
+import { LargeMessageBucket } from './shared/large-message-bucket.ts';
 import { MailQueues } from './shared/mail-queues.ts';
 import { MailboxRegistryTable } from './shared/mailbox-registry.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
@@ -30,6 +31,8 @@ export type { OAuthMailerProps } from './oauth-mailer-props.ts';
 
 export class OAuthMailer extends Construct {
   readonly queues: MailQueues;
+  /** Messages too large for SQS: producers store them here and queue a pointer. */
+  readonly largeMessages: LargeMessageBucket;
   readonly secrets: MailboxSecrets;
   readonly registry: MailboxRegistryTable;
   /** Recipients nothing is sent to (bounced for good, complained, or added by an operator). */
@@ -54,6 +57,7 @@ export class OAuthMailer extends Construct {
       consumerTimeout: SENDER_TIMEOUT,
       ...(props.maxReceiveCount ? { maxReceiveCount: props.maxReceiveCount } : {}),
     });
+    this.largeMessages = new LargeMessageBucket(this, 'LargeMessages');
     this.secrets = new MailboxSecrets(this, 'Secrets', {
       mailboxPrefix: props.mailboxPrefix ?? DEFAULT_MAILBOX_SECRET_PREFIX,
       clientSecretPrefix,
@@ -68,6 +72,7 @@ export class OAuthMailer extends Construct {
       secrets: this.secrets,
       registry: this.registry,
       suppressionList: this.suppressionList,
+      largeMessages: this.largeMessages,
       providersJson,
       ...(props.senderMaxConcurrency ? { maxConcurrency: props.senderMaxConcurrency } : {}),
     });
@@ -93,6 +98,7 @@ export class OAuthMailer extends Construct {
           grants: props.producers,
           relays: [this.sender.handler.role, ...(props.relays ?? [])],
           queues: this.queues,
+          largeMessages: this.largeMessages,
         }),
       );
     }
@@ -214,6 +220,11 @@ export class OAuthMailer extends Construct {
         value: `https://console.aws.amazon.com/cloudwatch/home?region=${Stack.of(this).region}#dashboards:name=${this.dashboard.dashboardName}`,
         description: 'The operators dashboard (docs/runbook.md#the-dashboard)',
       });
+    this.output('LargeMessageBucketName', {
+      value: this.largeMessages.bucket.bucketName,
+      description:
+        'Producers store messages too large for SQS here (docs/message-contract.md#large-messages)',
+    });
     this.output('DeadLetterQueueUrl', { value: this.queues.deadLetterQueue.queueUrl });
     this.output('MailboxSecretPrefix', { value: this.secrets.mailboxPrefix });
     this.output('OnboardingTableName', {

@@ -8,6 +8,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -16,6 +17,7 @@ import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import type { MailerError } from '../shared/errors.ts';
 import { SuppressionList } from '../shared/feedback/suppression-list.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
+import { onDemandS3, StoredMessages } from '../shared/large-messages/stored-messages.ts';
 import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { MailboxRegistry } from '../shared/mailbox/registry.ts';
@@ -49,6 +51,7 @@ export interface SenderOptions {
   readonly sns?: SNSClient;
   readonly dynamodb?: DynamoDBClient;
   readonly kms?: KMSClient;
+  readonly s3?: S3Client;
   readonly retryPolicy?: RetryPolicy;
   readonly smtpTimeouts?: Partial<SmtpTimeouts>;
   /** @default 10 seconds */
@@ -140,6 +143,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     parked: new ParkedMail(dynamodb, config.sendingTableName, registry),
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     producers: new ProducerAuthorizer(config.producerPolicy),
+    stored: new StoredMessages(onDemandS3(options.s3), config.largeMessageBucket),
     visibility: new Visibility(sqs, queueUrls),
     requeue: new Requeue(sqs, queueUrls),
     maxParkedMs: config.maxParkedMs,

@@ -9,9 +9,9 @@ import type { SQSRecord } from 'aws-lambda';
 import { awsErrorName } from '../shared/aws/error-name.ts';
 import { findMailerError, MailerError } from '../shared/errors.ts';
 import { sha256 } from '../shared/hash.ts';
-import type { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
+import type { Body, IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
+import type { StoredMessages } from '../shared/large-messages/stored-messages.ts';
 import type { ParkedMail } from '../shared/mailbox/parked-mail.ts';
-import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, type MailMessage } from '../shared/message/schema.ts';
 import { FATES, fateOf } from '../shared/message-fate.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
@@ -30,6 +30,8 @@ export interface RecordDeps {
   readonly parked: Pick<ParkedMail, 'park' | 'release'>;
   readonly deadLetters: DeadLetters;
   readonly producers: ProducerAuthorizer;
+  /** Reads a record's message, inline or from the large-message bucket, and deletes a sent one's object. */
+  readonly stored: Pick<StoredMessages, 'open' | 'discard'>;
   readonly visibility: Visibility;
   readonly requeue: Requeue;
   readonly logger: Logger;
@@ -45,12 +47,14 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
   const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
   let message: MailMessage | undefined;
   try {
-    message = parseMessage(record.body);
+    const inbound = await deps.stored.open(record.body);
+    message = inbound.message;
+    const body = { sha256: inbound.fingerprint };
     deps.producers.authorize(record, addressOf(message.from));
     const messageKey = message.idempotencyKey ?? originalMessageId(record);
     // A copy for deferred recipients is a send of its own (its own key), of the same message (its
     // Message-ID), to the recipients the send it continues deferred, as that send's record says.
-    const only = await recipientsOwed(record, messageKey, deps.sender);
+    const only = await recipientsOwed(record, messageKey, body, deps.sender);
     const key = only
       ? `${messageKey}#to:${sha256(
           only
@@ -59,7 +63,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
             .join('\n'),
         )}`
       : messageKey;
-    const { duplicate, ...sent } = await deps.sender.send(message, key, record.body, {
+    const { duplicate, ...sent } = await deps.sender.send(message, key, body, {
       checkFirst: mayRepeat(record, receiveCount),
       queuedAs: originalMessageId(record),
       ...(only ? { only, messageIdKey: messageKey } : {}),
@@ -117,6 +121,15 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
     if (mayHaveBeenParked(record, receiveCount))
       await deps.parked.release(sent.mailbox, originalMessageId(record));
+    // A stored message's object goes once nobody is owed it (a copy for deferred recipients reads it).
+    if (inbound.pointer && deferred.length === 0) {
+      const failed = await deps.stored.discard(inbound.pointer);
+      if (failed)
+        logger.warn('sent, but its stored object was not deleted; the lifecycle rule ends it', {
+          sqsMessageId: record.messageId,
+          awsError: failed,
+        });
+    }
     if (duplicate) {
       metrics.addMetric(METRIC.messagesDeduplicated, MetricUnit.Count, 1);
       logger.info('duplicate delivery suppressed: the message was already sent', context);
@@ -228,13 +241,14 @@ function fatesOf(stored: unknown): RecipientFate[] {
 async function recipientsOwed(
   record: SQSRecord,
   messageKey: string,
+  body: Body,
   sender: Pick<IdempotentSender, 'recordOf'>,
 ): Promise<string[] | undefined> {
   const retryOf = attribute(record, ATTRIBUTES.retryOf);
   if (retryOf === undefined) return undefined;
   if (retryOf !== messageKey && !retryOf.startsWith(`${messageKey}#to:`))
     throw new MailerError('MESSAGE_INVALID', `${ATTRIBUTES.retryOf} names a send of another message`);
-  const found = await sender.recordOf(retryOf, record.body);
+  const found = await sender.recordOf(retryOf, body);
   if (found.status === 'in-progress')
     throw new MailerError('SEND_IN_PROGRESS', 'the send this copy continues is not recorded yet');
   if (found.status === 'failed')

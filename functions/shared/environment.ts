@@ -41,6 +41,8 @@ export const ENV = {
   smtpRefusedRecheckSeconds: 'SMTP_REFUSED_RECHECK_SECONDS',
   retryDelayScale: 'RETRY_DELAY_SCALE',
   outcomeTopicArn: 'OUTCOME_TOPIC_ARN',
+  /** The S3 bucket of messages too large for SQS (producers store them, the sender reads and deletes them). */
+  largeMessageBucket: 'LARGE_MESSAGE_BUCKET',
   /** Which producer principals may send as which mailboxes (JSON, see functions/shared/sqs/producer-policy.ts). */
   producerRules: 'PRODUCER_RULES',
   // Validator

@@ -31,6 +31,24 @@ export const ERROR_CODES = {
     summary:
       "An address has a UTF-8 local part (RFC 6531) and the mailbox's SMTP server does not advertise SMTPUTF8; nothing was sent.",
   },
+  MESSAGE_TOO_LARGE: {
+    disposition: 'permanent',
+    summary:
+      "The message is larger than the SMTP server's advertised SIZE (or than the sender reads); refused before the data phase.",
+  },
+  PAYLOAD_OUTSIDE_BUCKET: {
+    disposition: 'permanent',
+    summary: "The message's S3 pointer names a bucket other than the deployment's large-message bucket.",
+  },
+  PAYLOAD_MISSING: {
+    disposition: 'permanent',
+    summary:
+      'The S3 object a large message points to does not exist (never stored, expired by the lifecycle rule, or deleted).',
+  },
+  PAYLOAD_STORE_UNAVAILABLE: {
+    disposition: 'retry',
+    summary: 'S3 failed or throttled while reading a large message; it is read again.',
+  },
   SMTP_REJECTED: {
     disposition: 'permanent',
     summary: 'The SMTP server refused the recipients or the content.',

@@ -9,6 +9,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { ProducerPolicy } from '../../functions/shared/sqs/producer-policy.ts';
+import type { LargeMessageBucket } from '../shared/large-message-bucket.ts';
 import type { MailQueues } from '../shared/mail-queues.ts';
 import { acknowledge } from '../shared/nag.ts';
 
@@ -33,6 +34,8 @@ export interface ProducerRulesProps {
   readonly relays: readonly (iam.IRole | string)[];
   /** Producers given by a role of this stack may send to this queue (others: grant sqs:SendMessage where they live). */
   readonly queues: MailQueues;
+  /** Producers given by a role of this stack may also store large messages there. */
+  readonly largeMessages?: LargeMessageBucket;
 }
 
 export class ProducerRules extends Construct {
@@ -52,8 +55,10 @@ export class ProducerRules extends Construct {
     if (problems.length > 0) throw new Error(`oauth-mailer: ${problems.join('; ')}`);
     const policy: ProducerPolicy = {
       rules: props.grants.map((grant, index) => {
-        if (grant.role && Stack.of(grant.role) === Stack.of(this))
+        if (grant.role && Stack.of(grant.role) === Stack.of(this)) {
           props.queues.queue.grantSendMessages(grant.role);
+          props.largeMessages?.grantPut(grant.role);
+        }
         return {
           senderId: grant.principalId ?? this.#roleId(grant.role!, `Producer${index}`),
           mailboxes: [...grant.mailboxes],

@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../../functions/shared/environment.ts';
 import { METRICS_NAMESPACE } from '../../functions/shared/observability/metric-names.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
+import type { LargeMessageBucket } from '../shared/large-message-bucket.ts';
 import type { MailQueues } from '../shared/mail-queues.ts';
 import type { MailboxRegistryTable } from '../shared/mailbox-registry.ts';
 import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
@@ -25,6 +26,8 @@ export interface SenderFunctionProps {
   readonly providersJson: string;
   /** Recipients nothing is sent to: read once per batch. @default none (nobody is suppressed) */
   readonly suppressionList?: SuppressionListTable;
+  /** Where messages too large for SQS are: read, and deleted once sent. @default none (pointers are refused) */
+  readonly largeMessages?: LargeMessageBucket;
   /**
    * How many sender instances may run at once (protects provider limits and the token endpoints).
    * @default 5
@@ -79,6 +82,10 @@ export class SenderFunction extends Construct {
     if (props.suppressionList) {
       fn.addEnvironment(ENV.suppressionTableName, props.suppressionList.table.tableName);
       props.suppressionList.grantCheck(fn);
+    }
+    if (props.largeMessages) {
+      fn.addEnvironment(ENV.largeMessageBucket, props.largeMessages.bucket.bucketName);
+      props.largeMessages.grantReadDelete(fn);
     }
     queues.deadLetterQueue.grantSendMessages(fn);
     // Waiting mail (paced, parked) is put back on the queue as a fresh message.

@@ -6,6 +6,7 @@
 
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
@@ -41,6 +42,8 @@ export const STATE_TABLE = 'oauth-mailer-onboarding-state';
 export const SENDING_TABLE = 'oauth-mailer-sending';
 export const REGISTRY_TABLE = 'oauth-mailer-registry';
 export const SUPPRESSION_TABLE = 'oauth-mailer-suppression';
+/** The deployment's large-message bucket (made anew at every reset). */
+export const LARGE_MESSAGE_BUCKET = 'oauth-mailer-large-messages';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
 export interface World {
@@ -61,6 +64,8 @@ export interface World {
   readonly smtp: Record<ProfileName, SmtpServerHandle>;
   readonly sqs: SQSClient;
   readonly secretsManager: SecretsManagerClient;
+  /** S3 (path-style, as the emulator needs), where LARGE_MESSAGE_BUCKET is. */
+  readonly s3: S3Client;
   /** The PROVIDERS setting that points the built-in google and microsoft kinds at the local servers. */
   readonly providersJson: string;
   /** Fresh AWS account, client secrets in place, server records and faults cleared. */
@@ -138,6 +143,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const smtp = { google: googleSmtp!, microsoft: microsoftSmtp!, strict: strictSmtp! };
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
   const secretsManager = new SecretsManagerClient({});
+  const s3 = new S3Client({ forcePathStyle: true });
   const dynamodb = new DynamoDBClient({});
 
   const smtpOf = (profile: ProfileName) => ({
@@ -202,6 +208,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     smtp,
     sqs,
     secretsManager,
+    s3,
     providersJson,
     async reset() {
       await moto.reset();
@@ -242,6 +249,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       await createRegistryTable(dynamodb, REGISTRY_TABLE);
       await createSuppressionTable(dynamodb, SUPPRESSION_TABLE);
       mailboxKeyId = await createKey(kms);
+      await s3.send(new CreateBucketCommand({ Bucket: LARGE_MESSAGE_BUCKET }));
     },
     async connectMailbox(address, profile, options = {}) {
       const extra = options.extraScopes ?? [];
@@ -284,6 +292,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       [ENV.registryTableName]: REGISTRY_TABLE,
       [ENV.suppressionTableName]: SUPPRESSION_TABLE,
       [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
+      [ENV.largeMessageBucket]: LARGE_MESSAGE_BUCKET,
     }),
     senderConfig: (queues, overrides = {}) => ({
       ...loadSenderConfig({ ...harness.senderEnv(queues), [ENV.connectBaseUrl]: onboardingUrl }),

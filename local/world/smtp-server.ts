@@ -80,7 +80,14 @@ export interface SmtpServerOptions {
   readonly secure?: boolean;
   /** Addresses a token's account may send as besides its own (shared mailboxes). */
   readonly sendAs?: Record<string, string[]>;
+  /** The SIZE advertised in EHLO. @default the profile's provider's */
+  readonly size?: number;
 }
+
+/** smtp.gmail.com's EHLO: SIZE 35882577. */
+export const GOOGLE_SIZE = 35_882_577;
+/** smtp.office365.com's EHLO: SIZE 157286400. */
+export const MICROSOFT_SIZE = 157_286_400;
 
 interface PatchableConnection {
   send(code: number, data?: string | string[], context?: unknown): void;
@@ -127,7 +134,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     hideENHANCEDSTATUSCODES: true,
     disableReverseLookup: true,
     logger: false,
-    size: 35 * 1024 * 1024,
+    // What the providers advertise in EHLO (provider-facts.md); `size` in the options overrides it.
+    size: options.size ?? (profile === 'microsoft' ? MICROSOFT_SIZE : GOOGLE_SIZE),
     async onAuth(auth, session, callback) {
       stats.authAttempts++;
       const fault =

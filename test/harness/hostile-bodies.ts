@@ -136,7 +136,31 @@ const brokenField = fc.oneof(
   }),
 );
 
+const POINTER = 'software.amazon.payloadoffloading.PayloadS3Pointer';
+
+/**
+ * Large-message pointers that must send nothing: malformed (wrong shape, extra fields, path tricks and
+ * control characters in keys, bad bucket names), naming another bucket, or naming no stored object.
+ */
+export const hostilePointer: fc.Arbitrary<string> = fc
+  .oneof(
+    fc.constant([POINTER]),
+    fc.constant([POINTER, {}, 'extra']),
+    fc.record({ s3BucketName: fc.string(), s3Key: fc.string() }).map((target) => [POINTER, target]),
+    fc
+      .constantFrom('../other/key', 'a/../../b', 'key\r\nx', '', 'k'.repeat(1025), './.')
+      .map((s3Key) => [POINTER, { s3BucketName: 'oauth-mailer-large-messages', s3Key }]),
+    fc
+      .constantFrom('Bad_Bucket', 'a', '-x-', 'arn:aws:s3:::b')
+      .map((s3BucketName) => [POINTER, { s3BucketName, s3Key: 'k' }]),
+    fc.constant([POINTER, { s3BucketName: 'oauth-mailer-large-messages', s3Key: 'k', s3Region: 'x' }]),
+    fc.uuid().map((s3Key) => [POINTER, { s3BucketName: 'someone-elses-bucket', s3Key }]),
+    fc.uuid().map((s3Key) => [POINTER, { s3BucketName: 'oauth-mailer-large-messages', s3Key }]),
+  )
+  .map((pointer) => JSON.stringify(pointer));
+
 export const hostileBody: fc.Arbitrary<string> = fc.oneof(
+  { weight: 1, arbitrary: hostilePointer },
   {
     weight: 6,
     arbitrary: fc

@@ -220,7 +220,10 @@ describe('infra: OAuthMailerStack', () => {
   });
 
   it('encrypts secrets with a rotating customer-managed key that only the functions holding tokens may use, via Secrets Manager', () => {
-    const keys = template.findResources('AWS::KMS::Key');
+    // The mailbox key (the large-message bucket has a key of its own).
+    const keys = template.findResources('AWS::KMS::Key', {
+      Properties: { Description: Match.stringLikeRegexp('mailbox refresh tokens') },
+    });
     const [key] = Object.values(keys) as Array<{
       Properties: { EnableKeyRotation: boolean; KeyPolicy: { Statement: Statement[] } };
     }>;
@@ -271,7 +274,11 @@ describe('infra: OAuthMailerStack', () => {
   });
 
   it("lets the account's operators put the OAuth client secrets, bound by encryption context to those secrets only", () => {
-    const [key] = Object.values(template.findResources('AWS::KMS::Key')) as Array<{
+    const [key] = Object.values(
+      template.findResources('AWS::KMS::Key', {
+        Properties: { Description: Match.stringLikeRegexp('mailbox refresh tokens') },
+      }),
+    ) as Array<{
       Properties: { KeyPolicy: { Statement: Statement[] } };
     }>;
     const statement = key!.Properties.KeyPolicy.Statement.find(

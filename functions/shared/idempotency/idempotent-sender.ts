@@ -57,6 +57,14 @@ export interface Unwritten {
   readonly errorName?: string;
 }
 
+/**
+ * What a send is fingerprinted by: the record body, or the digest of it already taken (a stored large
+ * message is hashed as it is read, so its text need not live through the send).
+ */
+export type Body = string | { readonly sha256: string };
+
+const fingerprintOf = (body: Body) => (typeof body === 'string' ? sha256(body) : body.sha256);
+
 interface Completion {
   readonly key: string;
   readonly fingerprint: string;
@@ -112,7 +120,7 @@ export class IdempotentSender {
 
   /**
    * @param key the idempotency key (producer's key, else the message's first SQS id)
-   * @param body the record body, fingerprinted
+   * @param body the record body (or a stored message's digest), fingerprinted
    * @param options.checkFirst the delivery may repeat one already sent: look at its record before
    *   asking the limits
    * @param options.only a retry to the recipients deferred before: only these get it
@@ -123,7 +131,7 @@ export class IdempotentSender {
   async send(
     message: MailMessage,
     key: string,
-    body: string,
+    body: Body,
     options: {
       checkFirst?: boolean;
       only?: readonly string[];
@@ -131,7 +139,7 @@ export class IdempotentSender {
       queuedAs?: string;
     } = {},
   ): Promise<SendOutcome> {
-    const fingerprint = sha256(body);
+    const fingerprint = fingerprintOf(body);
     let admitted: Admitted | undefined;
     try {
       const seen = options.checkFirst ? await this.#peek({ key, fingerprint }) : undefined;
@@ -176,8 +184,8 @@ export class IdempotentSender {
    * What the send recorded under `key` for this body holds (a copy for deferred recipients reads the
    * send it continues): one consistent read, batched with the invocation's others.
    */
-  recordOf(key: string, body: string): Promise<PeekResult> {
-    return this.#peek({ key, fingerprint: sha256(body) });
+  recordOf(key: string, body: Body): Promise<PeekResult> {
+    return this.#peek({ key, fingerprint: fingerprintOf(body) });
   }
 
   /**

@@ -280,7 +280,10 @@ export class MailboxStore {
     const secret: MailboxSecret = { ...rest, revokedAt, updatedAt: revokedAt };
     await retried(() =>
       this.#client.send(
-        new PutSecretValueCommand({ SecretId: this.#secretId(address), SecretString: JSON.stringify(secret) }),
+        new PutSecretValueCommand({
+          SecretId: this.#secretId(address),
+          SecretString: JSON.stringify(secret),
+        }),
       ),
     );
     this.#cache.delete(normalizeAddress(address));

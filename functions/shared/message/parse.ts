@@ -51,12 +51,13 @@ function describe(issue: core.$ZodIssue | undefined): string | undefined {
 }
 
 /**
+ * @param maxBytes the inline limit (SQS's); a message stored in S3 is read up to MAX_STORED_MESSAGE_BYTES
  * @example
  * const message = parseMessage(record.body); // throws MailerError('MESSAGE_INVALID', 'subject: must not contain line breaks ...')
  */
-export function parseMessage(body: string): MailMessage {
-  if (Buffer.byteLength(body) > MAX_MESSAGE_BYTES) {
-    throw new MailerError('MESSAGE_INVALID', `message is larger than ${MAX_MESSAGE_BYTES} bytes`);
+export function parseMessage(body: string, maxBytes = MAX_MESSAGE_BYTES): MailMessage {
+  if (Buffer.byteLength(body) > maxBytes) {
+    throw new MailerError('MESSAGE_INVALID', `message is larger than ${maxBytes} bytes`);
   }
   let json: unknown;
   try {

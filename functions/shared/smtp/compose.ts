@@ -1,4 +1,5 @@
 /** Turns a validated MailMessage into nodemailer's message options. */
+import { Readable } from 'node:stream';
 import type { SendMailOptions } from 'nodemailer';
 import { keyDigest } from '../hash.ts';
 import { needsSmtpUtf8, wireAddress } from '../message/address.ts';
@@ -44,7 +45,8 @@ export function composeMessage(
   const shown = [message.from, message.to, message.cc, message.replyTo].flatMap(addressesOf).map(addressOf);
   if ([from, ...recipients, ...shown].some(needsSmtpUtf8)) Object.assign(envelope, SMTPUTF8_ENVELOPE);
   return {
-    envelope,
+    // Declared in MAIL FROM; nodemailer refuses before MAIL FROM what exceeds the server's SIZE.
+    envelope: { ...envelope, size: estimatedSize(message) } as SendMailOptions['envelope'],
     from: onWire(message.from),
     to: message.to && addressesOf(message.to).map(onWire),
     cc: message.cc && addressesOf(message.cc).map(onWire),
@@ -57,7 +59,10 @@ export function composeMessage(
     messageId: messageIdFor(idempotencyKey, message.from),
     attachments: message.attachments?.map((attachment) => ({
       filename: attachment.filename,
-      content: Buffer.from(attachment.content, 'base64'),
+      content:
+        attachment.content.length > STREAM_FROM_CHARS
+          ? decodedStream(attachment.content)
+          : Buffer.from(attachment.content, 'base64'),
       contentType: attachment.contentType ?? contentTypeFor(attachment.filename),
       cid: attachment.contentId,
       contentDisposition: attachment.disposition,
@@ -66,4 +71,41 @@ export function composeMessage(
     disableFileAccess: true,
     disableUrlAccess: true,
   };
+}
+
+/**
+ * Attachments this large come only from stored messages (SQS carries 1 MiB in all): they are decoded
+ * piece by piece as nodemailer encodes them again, so no decoded copy of the file is held beside its
+ * base64 text.
+ */
+const STREAM_FROM_CHARS = 1024 * 1024;
+/** Base64 characters decoded at a time: a multiple of 4, so each piece decodes on its own. */
+const DECODE_CHARS = 64 * 1024;
+
+function decodedStream(base64: string): Readable {
+  return Readable.from(
+    (function* () {
+      for (let at = 0; at < base64.length; at += DECODE_CHARS)
+        yield Buffer.from(base64.slice(at, at + DECODE_CHARS), 'base64');
+    })(),
+    { objectMode: false },
+  );
+}
+
+/**
+ * What the composed message will weigh, a little above it: base64 lines of 76 characters and CRLF for
+ * attachments, base64's 4/3 and its line ends for bodies (quoted-printable, chosen for mostly-ASCII
+ * text, grows it less), and room for headers and MIME boundaries.
+ * @example estimatedSize({ ..., attachments: [{ content: 40_000_000 base64 characters }] }) // about 41,052,700
+ */
+export function estimatedSize(message: MailMessage): number {
+  const base64 = (characters: number) => Math.ceil(characters / 76) * 78;
+  const body = (text: string | undefined) =>
+    text === undefined ? 0 : base64(Math.ceil(Buffer.byteLength(text) / 3) * 4);
+  const headers = Object.values(message.headers ?? {}).reduce((sum, value) => sum + value.length + 80, 0);
+  const attachments = (message.attachments ?? []).reduce(
+    (sum, attachment) => sum + base64(attachment.content.length) + 512,
+    0,
+  );
+  return 8192 + headers + body(message.text) + body(message.html) + attachments;
 }

@@ -55,6 +55,18 @@ export function classifySmtpError(
     nodemailerCode: failure.code,
   };
 
+  // nodemailer compares the declared size with the server's EHLO SIZE before MAIL FROM; a server
+  // that checks at the end of DATA answers 552 (RFC 1870; 5.3.4: message too big for system).
+  if (
+    (failure.code === 'EMESSAGE' && /size larger than allowed/i.test(failure.message ?? '')) ||
+    (response && /^552[ -]5\.(3\.4|2\.3)/.test(response))
+  ) {
+    return new MailerError(
+      'MESSAGE_TOO_LARGE',
+      `the message is larger than the SMTP server takes: ${response ?? failure.message}`,
+      { ...detail, serverSize: Number(/allowed (\d+)/.exec(failure.message ?? '')?.[1]) || undefined },
+    );
+  }
   if (response) {
     if (/5\.7\.139/.test(response)) {
       return new MailerError(

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { OAuthMailer } from '../../../infra/oauth-mailer.ts';
+import { actionsOf, roleStatements, synthesize, TEST_PROVIDERS } from '../synth.ts';
+
+describe('infra: LargeMessageBucket', () => {
+  it('is encrypted with a customer-managed key, TLS-only, never public, unversioned, and ends objects after 30 days', () => {
+    const { template } = synthesize();
+
+    template.resourceCountIs('AWS::S3::Bucket', 1);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() },
+          },
+        ],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      VersioningConfiguration: Match.absent(),
+      LifecycleConfiguration: {
+        Rules: [
+          Match.objectLike({
+            ExpirationInDays: 30,
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+          }),
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    // 30 days outlasts the dead-letter queue's retention (14 days, after 14 in the queue).
+    template.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 14 * 86_400 });
+    assert.ok(template.findOutputs('LargeMessageBucketName').LargeMessageBucketName);
+  });
+
+  it('lets the sender read and delete objects (and decrypt through S3 only), and names the bucket in its environment', () => {
+    const { template } = synthesize();
+    const { statements } = roleStatements(template, 'Sender');
+
+    const objects = statements.find((statement) => statement.Sid === 'LargeMessages');
+    assert.deepEqual(actionsOf(objects!).sort(), ['s3:DeleteObject', 's3:GetObject']);
+    const key = statements.find((statement) => statement.Sid === 'LargeMessagesKey');
+    assert.deepEqual(actionsOf(key!), ['kms:Decrypt']);
+    assert.match(JSON.stringify(key!.Condition), /kms:ViaService/);
+    assert.ok(!statements.some((statement) => actionsOf(statement).includes('s3:PutObject')));
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ LARGE_MESSAGE_BUCKET: { Ref: Match.anyValue() } }) },
+    });
+  });
+
+  it('lets a producer role of the stack store objects, nothing more', () => {
+    const stack = new Stack(new App(), 'Producers');
+    const role = new iam.Role(stack, 'Billing', { assumedBy: new iam.AccountRootPrincipal() });
+    new OAuthMailer(stack, 'Mail', {
+      providers: TEST_PROVIDERS,
+      invitations: true,
+      producers: [{ role, mailboxes: ['billing@example.com'] }],
+    });
+    const template = Template.fromStack(stack);
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: stack.getLogicalId(role.node.defaultChild as iam.CfnRole) }] },
+    });
+    const statements = Object.values(policies).flatMap(
+      (policy) =>
+        (
+          policy as {
+            Properties: { PolicyDocument: { Statement: Array<{ Sid?: string; Action: unknown }> } };
+          }
+        ).Properties.PolicyDocument.Statement,
+    );
+    assert.deepEqual(statements.find((s) => s.Sid === 'StoreLargeMessages')?.Action, 's3:PutObject');
+    assert.deepEqual(statements.find((s) => s.Sid === 'StoreLargeMessagesKey')?.Action, [
+      'kms:GenerateDataKey',
+      'kms:Decrypt',
+    ]);
+  });
+});
