@@ -696,15 +696,16 @@ const previous = (() => {
     return {};
   }
 })();
-// So do the feedback reader's (bench/feedback-reader.ts).
+// So do the feedback reader's (bench/feedback-reader.ts) and the large messages' (bench/large-message-memory.ts).
 Object.assign(results, {
   ...(previous.fleet ? { fleet: previous.fleet } : {}),
   ...(previous.fleetRealTime ? { fleetRealTime: previous.fleetRealTime } : {}),
   ...(previous.feedbackReader ? { feedbackReader: previous.feedbackReader } : {}),
+  ...(previous.largeMessages ? { largeMessages: previous.largeMessages } : {}),
 });
 results.targets.push(
-  ...((previous.targets ?? []) as typeof targets).filter(
-    (target) => target.name.startsWith('fleet') || target.name.startsWith('feedback reader'),
+  ...((previous.targets ?? []) as typeof targets).filter((target) =>
+    ['fleet', 'feedback reader', 'large messages'].some((prefix) => target.name.startsWith(prefix)),
   ),
 );
 writeFileSync('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);

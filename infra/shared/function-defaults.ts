@@ -11,6 +11,9 @@ import { Construct } from 'constructs';
 import { ENV, type FunctionEnvironment } from '../../functions/shared/environment.ts';
 import { bundledCode } from './bundled-code.ts';
 
+/** Every function's memory size unless its construct says otherwise (its CPU share follows it). */
+export const DEFAULT_MEMORY_MB = 256;
+
 export interface MailerFunctionProps {
   /** Entry file, relative to the project root, e.g. functions/sender/handler.ts */
   readonly entry: string;
@@ -57,7 +60,7 @@ export class MailerFunction extends Construct {
       description: props.description,
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memorySize ?? 256,
+      memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
       timeout: props.timeout ?? Duration.seconds(60),
       role: this.role,
       logGroup: this.logGroup,

@@ -38,7 +38,7 @@ describe('sender: international addresses (RFC 6531, RFC 6532)', () => {
 
     assert.deepEqual(result, { received: 1, failed: 0, deleted: 1 });
     const [received] = harness.smtp.google.messages;
-    assert.deepEqual(received?.commands, [
+    assert.deepEqual(withoutSize(received?.commands), [
       'MAIL FROM:<ops@example.com> SMTPUTF8 BODY=8BITMIME',
       'RCPT TO:<用户@例子.广告>',
       'RCPT TO:<josé@example.com>',
@@ -61,7 +61,7 @@ describe('sender: international addresses (RFC 6531, RFC 6532)', () => {
     await sender.drain();
 
     const [received] = harness.smtp.google.messages;
-    assert.deepEqual(received?.commands, [
+    assert.deepEqual(withoutSize(received?.commands), [
       'MAIL FROM:<ops@example.com>',
       'RCPT TO:<user@xn--bcher-kva.example>',
     ]);
@@ -103,7 +103,7 @@ describe('sender: international addresses (RFC 6531, RFC 6532)', () => {
     await sender.drain();
 
     const [received] = harness.smtp.google.messages;
-    assert.equal(received?.commands[0], 'MAIL FROM:<ops@example.com> SMTPUTF8 BODY=8BITMIME');
+    assert.equal(withoutSize(received?.commands)[0], 'MAIL FROM:<ops@example.com> SMTPUTF8 BODY=8BITMIME');
     assert.equal(headerLine(received, 'Reply-To'), 'Reply-To: josé@example.com');
   });
 
@@ -162,3 +162,8 @@ describe('sender: international addresses (RFC 6531, RFC 6532)', () => {
     ]);
   });
 });
+
+/** The commands as sent, without the SIZE parameter every MAIL FROM declares (its value is the message's). */
+function withoutSize(commands: readonly string[] | undefined): string[] {
+  return (commands ?? []).map((command) => command.replace(/ SIZE=\d+$/, ''));
+}

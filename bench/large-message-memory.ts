@@ -1,0 +1,100 @@
+/**
+ * npm run bench:large: the sender's memory while it sends a stored (S3) message with a 30 MB
+ * attachment, and for comparison 5 MB and an inline message of 0.5 MB, each in a fresh sender process
+ * (servers, moto and the producer in this one), delivered through the Microsoft-like SMTP server (its
+ * SIZE is Microsoft's). Peak RSS against the sender's deployed memory size: the target is that a
+ * 30 MB attachment (what Gmail takes at most, 35 MB with its encoding) fits with a quarter to spare.
+ * Writes the `largeMessages` section and its targets of bench/results.json.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MailProducer } from '../client/producer.ts';
+import { DEFAULT_MEMORY_MB as SENDER_MEMORY_MB } from '../infra/shared/function-defaults.ts';
+import { LARGE_MESSAGE_BUCKET, startWorld } from '../local/world/index.ts';
+import { projectRoot } from '../local/world/net.ts';
+
+const MB = 1_000_000;
+const round = (value: number) => Math.round(value);
+const harness = await startWorld();
+await harness.connectMailbox('ops@example.com', 'microsoft');
+
+async function measure(bytes: number) {
+  const queues = await harness.createQueues();
+  const producer = new MailProducer({
+    queueUrl: queues.queueUrl,
+    sqs: harness.sqs,
+    largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3 },
+  });
+  const file = randomBytes(bytes);
+  await producer.send({
+    from: 'ops@example.com',
+    to: 'customer@example.net',
+    subject: `${bytes} bytes attached`,
+    text: 'Attached.',
+    attachments: [{ filename: 'data.bin', content: file.toString('base64') }],
+  });
+  const before = harness.smtp.microsoft.messages.length;
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [join(projectRoot, 'bench/large-message-sender.ts')], {
+      env: {
+        ...process.env,
+        ...harness.senderEnv(queues),
+        BENCH_QUEUE_URL: queues.queueUrl,
+        BENCH_QUEUE_ARN: queues.queueArn,
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`sender exited ${code}`))));
+  });
+  const sent = harness.smtp.microsoft.messages.length - before;
+  const line = output.trim().split('\n').at(-1) ?? '{}';
+  const { baselineMb, peakMb } = JSON.parse(line) as { baselineMb: number; peakMb: number };
+  harness.smtp.microsoft.messages.length = 0;
+  return {
+    attachmentMb: bytes / MB,
+    sent,
+    baselineMb: round(baselineMb),
+    peakMb: round(peakMb),
+    aboveBaselineMb: round(peakMb - baselineMb),
+  };
+}
+
+const runs = [];
+for (const bytes of [0.5 * MB, 5 * MB, 30 * MB]) {
+  runs.push(await measure(bytes));
+  console.log(`# ${JSON.stringify(runs.at(-1))}`);
+}
+const thirty = runs.at(-1)!;
+const section = {
+  senderMemoryMb: SENDER_MEMORY_MB,
+  runs,
+  note: 'A fresh sender process per run; peak RSS is process.resourceUsage().maxRSS (imports included). The producer, moto and the SMTP server run in the bench process.',
+};
+const targets = [
+  {
+    name: 'large messages: a 30 MB attachment sent once, peak RSS of the sender at most 75% of its deployed memory, MB',
+    target: `<= ${0.75 * SENDER_MEMORY_MB}`,
+    measured: thirty.peakMb,
+    met: thirty.sent === 1 && thirty.peakMb <= 0.75 * SENDER_MEMORY_MB,
+  },
+];
+const path = join(projectRoot, 'bench/results.json');
+const results = JSON.parse(readFileSync(path, 'utf8'));
+results.largeMessages = section;
+results.targets = [
+  ...(results.targets as Array<{ name: string }>).filter(
+    (target) => !target.name.startsWith('large messages'),
+  ),
+  ...targets,
+];
+writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
+console.log(JSON.stringify({ section, targets }, null, 2));
+await harness.stop();
