@@ -14,6 +14,7 @@ import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
 import { stateTable } from '../shared/state-table.ts';
 import type { SuppressionListTable } from '../shared/suppression-list.ts';
+import type { TemplateTable } from '../shared/template-table.ts';
 import type { ProducerRules } from './producer-rules.ts';
 
 export interface SenderFunctionProps {
@@ -25,6 +26,8 @@ export interface SenderFunctionProps {
   readonly providersJson: string;
   /** Recipients nothing is sent to: read once per batch. @default none (nobody is suppressed) */
   readonly suppressionList?: SuppressionListTable;
+  /** Stored templates messages name: read by name and version. @default none (templated messages are refused) */
+  readonly templates?: TemplateTable;
   /**
    * How many sender instances may run at once (protects provider limits and the token endpoints).
    * @default 5
@@ -79,6 +82,10 @@ export class SenderFunction extends Construct {
     if (props.suppressionList) {
       fn.addEnvironment(ENV.suppressionTableName, props.suppressionList.table.tableName);
       props.suppressionList.grantCheck(fn);
+    }
+    if (props.templates) {
+      fn.addEnvironment(ENV.templateTableName, props.templates.table.tableName);
+      props.templates.grantRender(fn);
     }
     queues.deadLetterQueue.grantSendMessages(fn);
     // Waiting mail (paced, parked) is put back on the queue as a fresh message.

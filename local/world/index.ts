@@ -16,6 +16,7 @@ import { SuppressionList } from '../../functions/shared/feedback/suppression-lis
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
+import { TemplateStore } from '../../functions/shared/templates/template-store.ts';
 import { loadValidatorConfig, type ValidatorConfig } from '../../functions/validator/config.ts';
 import { type LocalHttpApi, serveHttpApi } from '../http-api.ts';
 import {
@@ -25,6 +26,7 @@ import {
   createSecret,
   createStateTable,
   createSuppressionTable,
+  createTemplateTable,
   type TestQueues,
   useEmulator,
 } from './aws.ts';
@@ -41,6 +43,7 @@ export const STATE_TABLE = 'oauth-mailer-onboarding-state';
 export const SENDING_TABLE = 'oauth-mailer-sending';
 export const REGISTRY_TABLE = 'oauth-mailer-registry';
 export const SUPPRESSION_TABLE = 'oauth-mailer-suppression';
+export const TEMPLATE_TABLE = 'oauth-mailer-templates';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
 export interface World {
@@ -56,6 +59,8 @@ export interface World {
   readonly registry: MailboxRegistry;
   /** The deployment's suppression list (its table is made anew at every reset). */
   readonly suppression: SuppressionList;
+  /** The deployment's stored templates (their table is made anew at every reset). */
+  readonly templates: TemplateStore;
   readonly certificates: TestCertificates;
   readonly oauth: Record<ProfileName, OAuthServer>;
   readonly smtp: Record<ProfileName, SmtpServerHandle>;
@@ -197,6 +202,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     registryTable: REGISTRY_TABLE,
     registry: new MailboxRegistry(dynamodb, REGISTRY_TABLE),
     suppression: new SuppressionList(dynamodb, SUPPRESSION_TABLE),
+    templates: new TemplateStore(dynamodb, TEMPLATE_TABLE),
     certificates,
     oauth,
     smtp,
@@ -240,6 +246,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       await createStateTable(dynamodb, SENDING_TABLE);
       await createRegistryTable(dynamodb, REGISTRY_TABLE);
       await createSuppressionTable(dynamodb, SUPPRESSION_TABLE);
+      await createTemplateTable(dynamodb, TEMPLATE_TABLE);
       mailboxKeyId = await createKey(kms);
     },
     async connectMailbox(address, profile, options = {}) {
@@ -282,6 +289,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       [ENV.sendingTableName]: SENDING_TABLE,
       [ENV.registryTableName]: REGISTRY_TABLE,
       [ENV.suppressionTableName]: SUPPRESSION_TABLE,
+      [ENV.templateTableName]: TEMPLATE_TABLE,
       [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
     }),
     senderConfig: (queues, overrides = {}) => ({
