@@ -50,6 +50,8 @@ export interface SenderConfig {
   readonly producerPolicy?: ProducerPolicy | undefined;
   /** The suppression list's table; without it (a deployment from before it) nobody is suppressed. */
   readonly suppressionTableName?: string | undefined;
+  /** The stored templates' table; without it (a deployment from before it) templated messages are refused. */
+  readonly templateTableName?: string | undefined;
 }
 
 /** Defaults the stack and the loader share. */
@@ -136,5 +138,6 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     mailboxKmsKeyId: readOptional(env, ENV.mailboxKmsKeyId),
     producerPolicy,
     suppressionTableName: readOptional(env, ENV.suppressionTableName),
+    templateTableName: readOptional(env, ENV.templateTableName),
   };
 }
