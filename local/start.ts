@@ -189,6 +189,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     sendingTableName: outputs.SendingTableName!,
     registryTableName: outputs.RegistryTableName!,
     ...(outputs.SuppressionTableName ? { suppressionTableName: outputs.SuppressionTableName } : {}),
+    ...(outputs.TemplateTableName ? { templateTableName: outputs.TemplateTableName } : {}),
     stateTableName: outputs.OnboardingTableName!,
     mailboxKmsKeyId: outputs.MailboxKeyArn!,
     environment: world.awsEnv(),
