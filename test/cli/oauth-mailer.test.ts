@@ -158,45 +158,18 @@ describe('cli: oauth-mailer', () => {
     const text = file('welcome.txt', 'Hello {{name}}');
     const html = file('welcome.html', '<p>Hello {{name}}</p>');
 
-    const put = await cli(
-      'template',
-      'put',
-      'welcome',
-      '--subject',
-      'Hi {{name}}',
-      '--text-file',
-      text,
-      '--html-file',
-      html,
-    );
+    const putWelcome = (subject: string, ...files: string[]) =>
+      cli('template', 'put', 'welcome', '--subject', subject, ...files);
+
+    const put = await putWelcome('Hi {{name}}', '--text-file', text, '--html-file', html);
     assert.equal(put.code, 0, put.stderr);
     assert.match(put.stdout, /^stored welcome version 1 \(/);
-    const same = await cli(
-      'template',
-      'put',
-      'welcome',
-      '--subject',
-      'Hi {{name}}',
-      '--text-file',
-      text,
-      '--html-file',
-      html,
-      '--json',
-    );
+    const same = await putWelcome('Hi {{name}}', '--text-file', text, '--html-file', html, '--json');
     assert.deepEqual(
       [same.code, same.json.created, (same.json.template as { version: number }).version],
       [0, false, 1],
     );
-    const changed = await cli(
-      'template',
-      'put',
-      'welcome',
-      '--subject',
-      'Welcome {{name}}',
-      '--text-file',
-      text,
-      '--json',
-    );
+    const changed = await putWelcome('Welcome {{name}}', '--text-file', text, '--json');
     assert.equal((changed.json.template as { version: number }).version, 2);
 
     const got = await cli('template', 'get', 'welcome', '--version', '1');
