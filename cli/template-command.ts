@@ -7,21 +7,18 @@ import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { renderTemplate, TemplateSyntaxError } from '../functions/shared/templates/render.ts';
 import { TemplateCache } from '../functions/shared/templates/template-cache.ts';
-import {
-  type StoredTemplate,
-  TEMPLATE_NAME,
-  TemplateStore,
-} from '../functions/shared/templates/template-store.ts';
+import { TemplateCatalog } from '../functions/shared/templates/template-catalog.ts';
+import { type StoredTemplate, TEMPLATE_NAME } from '../functions/shared/templates/template-store.ts';
 import { type Args, UsageError } from './commands.ts';
 import type { Target } from './target.ts';
 
 const USAGE =
   'template put <name> --subject <text> [--text-file <f>] [--html-file <f>] | get <name> [--version <n>] | list [--after <name>] | render <name> --data <json> [--version <n>]';
 
-function storeOf(target: Target): TemplateStore {
+function storeOf(target: Target): TemplateCatalog {
   if (!target.templateTableName)
     throw new UsageError('this target names no template table: redeploy the stack');
-  return new TemplateStore(new DynamoDBClient({}), target.templateTableName);
+  return new TemplateCatalog(new DynamoDBClient({}), target.templateTableName);
 }
 
 function nameArg(args: Args): string {

@@ -16,7 +16,7 @@ import { SuppressionList } from '../../functions/shared/feedback/suppression-lis
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
-import { TemplateStore } from '../../functions/shared/templates/template-store.ts';
+import { TemplateCatalog } from '../../functions/shared/templates/template-catalog.ts';
 import { loadValidatorConfig, type ValidatorConfig } from '../../functions/validator/config.ts';
 import { type LocalHttpApi, serveHttpApi } from '../http-api.ts';
 import {
@@ -60,7 +60,7 @@ export interface World {
   /** The deployment's suppression list (its table is made anew at every reset). */
   readonly suppression: SuppressionList;
   /** The deployment's stored templates (their table is made anew at every reset). */
-  readonly templates: TemplateStore;
+  readonly templates: TemplateCatalog;
   readonly certificates: TestCertificates;
   readonly oauth: Record<ProfileName, OAuthServer>;
   readonly smtp: Record<ProfileName, SmtpServerHandle>;
@@ -202,7 +202,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     registryTable: REGISTRY_TABLE,
     registry: new MailboxRegistry(dynamodb, REGISTRY_TABLE),
     suppression: new SuppressionList(dynamodb, SUPPRESSION_TABLE),
-    templates: new TemplateStore(dynamodb, TEMPLATE_TABLE),
+    templates: new TemplateCatalog(dynamodb, TEMPLATE_TABLE),
     certificates,
     oauth,
     smtp,

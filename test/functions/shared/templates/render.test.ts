@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import Mustache from 'mustache';
 import { MailerError } from '../../../../functions/shared/errors.ts';
 import {
   compileTemplate,
@@ -122,13 +124,53 @@ describe('Function: compileTemplate()', () => {
       (error: unknown) => {
         assert.ok(error instanceof TemplateSyntaxError);
         assert.match(error.message, /subject: must be one line/);
-        assert.match(error.message, /text: Unclosed section "open"/);
+        assert.match(error.message, /text: unclosed section \{\{#open\}\}/);
         assert.match(error.message, /html: \{\{\{raw\}\}\} \(unescaped\) is not allowed/);
-        assert.match(error.message, /html: \{\{\{also\}\}\} \(unescaped\)/);
+        assert.match(error.message, /html: \{\{&also\}\} \(unescaped\)/);
         assert.match(error.message, /html: \{\{>partial\}\} \(a partial\) is not allowed/);
         return true;
       },
     );
     assert.throws(() => compileTemplate('empty', 1, { subject: 'Hi' }), /a text or an html part is required/);
+  });
+});
+
+describe('Function: renderTemplate() against mustache.js', () => {
+  /** Template pieces over a fixed vocabulary: values a and b, list items (of objects with a), flag f. */
+  const piece: fc.Arbitrary<string> = fc.letrec((tie) => ({
+    piece: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.constantFrom('Hello ', ' ', '\n', '  \n', '<p>', '&', "'", '/', 'x=1', '}'),
+      fc.constantFrom('{{a}}', '{{ b }}', '{{! a comment }}', '{{items.length}}'),
+      fc
+        .tuple(fc.constantFrom('#items', '^items', '#f', '^f'), fc.array(tie('piece'), { maxLength: 4 }))
+        .chain(([open, inner]) =>
+          fc
+            .constantFrom(['', ''], ['\n', '\n'], ['  ', '\n'])
+            .map(
+              ([before, after]) =>
+                `${before}{{${open}}}${after}${inner.join('')}${before}{{/${open.slice(1)}}}${after}`,
+            ),
+        ),
+    ),
+  })).piece;
+  const data = fc.record({
+    a: fc.string({ maxLength: 8 }),
+    b: fc.oneof(fc.string({ maxLength: 8 }), fc.integer()),
+    items: fc.array(fc.record({ a: fc.string({ maxLength: 4 }) }), { maxLength: 3 }),
+    f: fc.boolean(),
+  });
+
+  it('renders 2,000 generated templates and data as mustache.js does, escaped in HTML and as written in text', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { minLength: 1, maxLength: 6 }), data, (pieces, values) => {
+        const source = `x${pieces.join('')}`;
+        const compiled = compileTemplate('diff', 1, { subject: 'x', text: source, html: source });
+        const rendered = renderTemplate(compiled, values);
+        assert.equal(rendered.html, Mustache.render(source, values));
+        assert.equal(rendered.text, Mustache.render(source, values, {}, { escape: String }));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });

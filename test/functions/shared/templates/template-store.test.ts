@@ -8,7 +8,7 @@ import { TemplateStore } from '../../../../functions/shared/templates/template-s
 import { TEMPLATE_TABLE } from '../../../../local/world/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
-describe('Class: TemplateStore', () => {
+describe('Class: TemplateCatalog (and the TemplateStore it extends)', () => {
   const { harness } = useHarness();
 
   it('makes a new immutable version at each put, keeps the latest pointer, and stores nothing for the same parts again', async () => {
