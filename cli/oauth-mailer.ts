@@ -31,6 +31,7 @@ import {
   type Target,
   TargetError,
 } from './target.ts';
+import { templateCommand } from './template-command.ts';
 
 type Command = {
   readonly run: (target: Target, args: Args) => Promise<{ text: string } & Record<string, unknown>>;
@@ -147,6 +148,19 @@ const COMMANDS: Record<string, Command> = {
     usage:
       "suppression list [--after <address>] | add <address> [--days <n>] [--note <text>] | remove <address>\n  The deployment's suppression list: nothing is sent to an address on it (RECIPIENT_SUPPRESSED). Hard bounces and complaints are added by the feedback reader; add and remove by hand, with an expiry if wanted.",
     options: { after: { type: 'string' }, days: { type: 'string' }, note: { type: 'string' } },
+  },
+  template: {
+    run: templateCommand,
+    usage:
+      "template put <name> --subject <text> [--text-file <f>] [--html-file <f>] | get <name> [--version <n>] | list [--after <name>] | render <name> --data <json> [--version <n>]\n  Stored templates messages name (template + templateData): put stores a new immutable version (printed; the same parts again store none), get shows one (the latest by default), render is a dry run with the sender's own code. Mustache syntax; HTML escapes every value; no raw values or partials.",
+    options: {
+      subject: { type: 'string' },
+      'text-file': { type: 'string' },
+      'html-file': { type: 'string' },
+      version: { type: 'string' },
+      after: { type: 'string' },
+      data: { type: 'string' },
+    },
   },
   'import-token': {
     run: importToken,

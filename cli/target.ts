@@ -32,6 +32,8 @@ export interface Target {
   readonly alertTopicArn?: string;
   /** The suppression list (recipients nothing is sent to). */
   readonly suppressionTableName?: string;
+  /** The stored templates. */
+  readonly templateTableName?: string;
   /** The sender's producer rules (PRODUCER_RULES), when the deployment has any; see `producerRulesOf`. */
   readonly producerRulesJson?: string;
   /** Deployed: the sender function, whose settings hold the producer rules (read only when needed). */
@@ -104,6 +106,7 @@ export async function readDeployedTarget(stackName: string): Promise<Target> {
     ...(outputs.RegistryTableName ? { registryTableName: outputs.RegistryTableName } : {}),
     ...(outputs.SuppressionTableName ? { suppressionTableName: outputs.SuppressionTableName } : {}),
     ...(outputs.AlertTopicArn ? { alertTopicArn: outputs.AlertTopicArn } : {}),
+    ...(outputs.TemplateTableName ? { templateTableName: outputs.TemplateTableName } : {}),
     ...(outputs.SenderFunctionName ? { senderFunctionName: outputs.SenderFunctionName } : {}),
   };
 }

@@ -25,6 +25,7 @@ import { MailboxSecrets } from './shared/mailbox-secrets.ts';
 import { OperationsDashboard } from './shared/operations-dashboard.ts';
 import { OperatorAlerts } from './shared/operator-alerts.ts';
 import { SuppressionListTable } from './shared/suppression-list.ts';
+import { TemplateTable } from './shared/template-table.ts';
 import { ValidatorFunction } from './validator/validator-function.ts';
 
 export type { OAuthMailerProps } from './oauth-mailer-props.ts';
@@ -37,6 +38,7 @@ export class OAuthMailer extends Construct {
   readonly registry: MailboxRegistryTable;
   /** Recipients nothing is sent to (bounced for good, complained, or added by an operator). */
   readonly suppressionList: SuppressionListTable;
+  readonly templates: TemplateTable;
   readonly sender: SenderFunction;
   readonly onboarding: OnboardingApi;
   readonly validator: ValidatorFunction;
@@ -67,12 +69,14 @@ export class OAuthMailer extends Construct {
     this.alerts = new OperatorAlerts(this, 'Alerts', props.alarmEmail ? { email: props.alarmEmail } : {});
     this.registry = new MailboxRegistryTable(this, 'Registry');
     this.suppressionList = new SuppressionListTable(this, 'Suppression');
+    this.templates = new TemplateTable(this, 'Templates');
     this.sender = new SenderFunction(this, 'Sending', {
       queues: this.queues,
       secrets: this.secrets,
       registry: this.registry,
       suppressionList: this.suppressionList,
       largeMessages: this.largeMessages,
+      templates: this.templates,
       providersJson,
       ...(props.senderMaxConcurrency ? { maxConcurrency: props.senderMaxConcurrency } : {}),
     });
@@ -185,6 +189,10 @@ export class OAuthMailer extends Construct {
     this.output('SuppressionTableName', {
       value: this.suppressionList.table.tableName,
       description: 'Recipients nothing is sent to (oauth-mailer suppression list|add|remove)',
+    });
+    this.output('TemplateTableName', {
+      value: this.templates.table.tableName,
+      description: 'Stored templates messages name (oauth-mailer template put|get|list|render)',
     });
     this.output('MailboxKeyArn', {
       value: this.secrets.key.keyArn,

@@ -190,6 +190,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     registryTableName: outputs.RegistryTableName!,
     ...(outputs.SuppressionTableName ? { suppressionTableName: outputs.SuppressionTableName } : {}),
     ...(outputs.AlertTopicArn ? { alertTopicArn: outputs.AlertTopicArn } : {}),
+    ...(outputs.TemplateTableName ? { templateTableName: outputs.TemplateTableName } : {}),
     stateTableName: outputs.OnboardingTableName!,
     mailboxKmsKeyId: outputs.MailboxKeyArn!,
     environment: world.awsEnv(),

@@ -52,6 +52,8 @@ export interface SenderConfig {
   readonly suppressionTableName?: string | undefined;
   /** The large-message bucket pointers may name; without it (a deployment from before it) every pointer is refused. */
   readonly largeMessageBucket?: string | undefined;
+  /** The stored templates' table; without it (a deployment from before it) templated messages are refused. */
+  readonly templateTableName?: string | undefined;
 }
 
 /** Defaults the stack and the loader share. */
@@ -139,5 +141,6 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     producerPolicy,
     suppressionTableName: readOptional(env, ENV.suppressionTableName),
     largeMessageBucket: readOptional(env, ENV.largeMessageBucket),
+    templateTableName: readOptional(env, ENV.templateTableName),
   };
 }

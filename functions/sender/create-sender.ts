@@ -39,6 +39,9 @@ import { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import { QueueUrls } from '../shared/sqs/queue-urls.ts';
 import { Requeue } from '../shared/sqs/requeue.ts';
 import { Visibility } from '../shared/sqs/visibility.ts';
+import { RenderingSender } from '../shared/templates/rendering-sender.ts';
+import { TemplateCache } from '../shared/templates/template-cache.ts';
+import { TemplateStore } from '../shared/templates/template-store.ts';
 import { demandOf } from './batch-demand.ts';
 import type { SenderConfig } from './config.ts';
 import { processRecord } from './process-record.ts';
@@ -134,7 +137,14 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     refusedRecheckMs: config.smtpRefusedRecheckMs,
     ...(suppression ? { suppression } : {}),
   });
-  const idempotent = new IdempotentSender(messageSender, { dynamodb, tableName: config.sendingTableName });
+  const templates = config.templateTableName
+    ? new TemplateCache(new TemplateStore(dynamodb, config.templateTableName))
+    : undefined;
+  // Rendered after the claim, right before SMTP: a duplicate is never rendered (rendering-sender.ts).
+  const idempotent = new IdempotentSender(new RenderingSender(messageSender, templates), {
+    dynamodb,
+    tableName: config.sendingTableName,
+  });
   const queueUrls = new QueueUrls(sqs);
   const outcomes = new Outcomes(sns, config.outcomeTopicArn);
   const deps = {

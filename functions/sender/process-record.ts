@@ -90,6 +90,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       mailbox: sent.mailbox,
       attempt: receiveCount,
       smtp: { response: sent.response, messageId: sent.messageId },
+      ...(sent.template ? { template: sent.template } : {}),
       // The refused ones, by address (bounded): the accepted are counted only.
       ...(sent.recipients
         ? { accepted: sent.accepted, recipients: refused.slice(0, MAX_REPORTED_RECIPIENTS) }

@@ -23,6 +23,8 @@ export const ENV = {
   registryTableName: 'REGISTRY_TABLE_NAME',
   /** The suppression list (DynamoDB): recipients nothing is sent to (sender), added to (feedback reader). */
   suppressionTableName: 'SUPPRESSION_TABLE_NAME',
+  /** The stored templates (DynamoDB): read by the sender, written by the CLI. */
+  templateTableName: 'TEMPLATE_TABLE_NAME',
   // Onboarding
   mailboxKmsKeyId: 'MAILBOX_KMS_KEY_ID',
   stateTableName: 'STATE_TABLE_NAME',

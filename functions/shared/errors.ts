@@ -16,6 +16,19 @@ export type Disposition = 'permanent' | 'retry' | 'defer' | 'mailbox' | 'pace';
 export const ERROR_CODES = {
   MESSAGE_INVALID: { disposition: 'permanent', summary: 'The message does not match the message contract.' },
   MAILBOX_UNKNOWN: { disposition: 'permanent', summary: 'No connected mailbox for the from address.' },
+  TEMPLATE_UNKNOWN: {
+    disposition: 'permanent',
+    summary: 'The message names a stored template (or a version of it) this deployment does not have.',
+  },
+  TEMPLATE_DATA_MISSING: {
+    disposition: 'permanent',
+    summary: "The message's templateData lacks a value the template uses; nothing was sent.",
+  },
+  TEMPLATE_DATA_INVALID: {
+    disposition: 'permanent',
+    summary:
+      'The templateData does not render to a sendable message (a line break in the subject, a list where text belongs, too large).',
+  },
   PRODUCER_NOT_ALLOWED: {
     disposition: 'permanent',
     summary:
@@ -112,6 +125,10 @@ export const ERROR_CODES = {
   SUPPRESSION_LIST_UNAVAILABLE: {
     disposition: 'retry',
     summary: 'The suppression list (DynamoDB) failed or throttled; the message is not sent until it answers.',
+  },
+  TEMPLATE_STORE_UNAVAILABLE: {
+    disposition: 'retry',
+    summary: 'The template table (DynamoDB) failed or throttled; the message is not sent until it answers.',
   },
   SEND_IN_PROGRESS: {
     disposition: 'retry',

@@ -15,6 +15,7 @@ import type { MailboxSecrets } from '../shared/mailbox-secrets.ts';
 import { acknowledgeEncryptedTopicPublish } from '../shared/nag.ts';
 import { stateTable } from '../shared/state-table.ts';
 import type { SuppressionListTable } from '../shared/suppression-list.ts';
+import type { TemplateTable } from '../shared/template-table.ts';
 import type { ProducerRules } from './producer-rules.ts';
 
 export interface SenderFunctionProps {
@@ -28,6 +29,8 @@ export interface SenderFunctionProps {
   readonly suppressionList?: SuppressionListTable;
   /** Where messages too large for SQS are: read, and deleted once sent. @default none (pointers are refused) */
   readonly largeMessages?: LargeMessageBucket;
+  /** Stored templates messages name: read by name and version. @default none (templated messages are refused) */
+  readonly templates?: TemplateTable;
   /**
    * How many sender instances may run at once (protects provider limits and the token endpoints).
    * @default 5
@@ -86,6 +89,10 @@ export class SenderFunction extends Construct {
     if (props.largeMessages) {
       fn.addEnvironment(ENV.largeMessageBucket, props.largeMessages.bucket.bucketName);
       props.largeMessages.grantReadDelete(fn);
+    }
+    if (props.templates) {
+      fn.addEnvironment(ENV.templateTableName, props.templates.table.tableName);
+      props.templates.grantRender(fn);
     }
     queues.deadLetterQueue.grantSendMessages(fn);
     // Waiting mail (paced, parked) is put back on the queue as a fresh message.

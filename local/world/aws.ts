@@ -44,6 +44,23 @@ export const createRegistryTable = (dynamodb: DynamoDBClient, tableName: string)
 export const createSuppressionTable = (dynamodb: DynamoDBClient, tableName: string) =>
   createKeyedTable(dynamodb, tableName, 'address');
 
+/** The stored templates (key `name`, sort key `version`, a number), as infra/shared/template-table.ts. */
+export const createTemplateTable = (dynamodb: DynamoDBClient, tableName: string) =>
+  dynamodb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [
+        { AttributeName: 'name', AttributeType: 'S' },
+        { AttributeName: 'version', AttributeType: 'N' },
+      ],
+      KeySchema: [
+        { AttributeName: 'name', KeyType: 'HASH' },
+        { AttributeName: 'version', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+
 /** A symmetric customer-managed key, as the stack's mailbox key. @returns its ARN */
 export async function createKey(kms: KMSClient): Promise<string> {
   const { KeyMetadata } = await kms.send(

@@ -17,6 +17,7 @@ import { SuppressionList } from '../../functions/shared/feedback/suppression-lis
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
+import { TemplateCatalog } from '../../functions/shared/templates/template-catalog.ts';
 import { loadValidatorConfig, type ValidatorConfig } from '../../functions/validator/config.ts';
 import { type LocalHttpApi, serveHttpApi } from '../http-api.ts';
 import {
@@ -26,6 +27,7 @@ import {
   createSecret,
   createStateTable,
   createSuppressionTable,
+  createTemplateTable,
   type TestQueues,
   useEmulator,
 } from './aws.ts';
@@ -44,6 +46,7 @@ export const REGISTRY_TABLE = 'oauth-mailer-registry';
 export const SUPPRESSION_TABLE = 'oauth-mailer-suppression';
 /** The deployment's large-message bucket (made anew at every reset). */
 export const LARGE_MESSAGE_BUCKET = 'oauth-mailer-large-messages';
+export const TEMPLATE_TABLE = 'oauth-mailer-templates';
 export const clientSecretId = (profile: ProfileName) => `oauth-mailer/clients/${profile}`;
 
 export interface World {
@@ -59,6 +62,8 @@ export interface World {
   readonly registry: MailboxRegistry;
   /** The deployment's suppression list (its table is made anew at every reset). */
   readonly suppression: SuppressionList;
+  /** The deployment's stored templates (their table is made anew at every reset). */
+  readonly templates: TemplateCatalog;
   readonly certificates: TestCertificates;
   readonly oauth: Record<ProfileName, OAuthServer>;
   readonly smtp: Record<ProfileName, SmtpServerHandle>;
@@ -203,6 +208,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     registryTable: REGISTRY_TABLE,
     registry: new MailboxRegistry(dynamodb, REGISTRY_TABLE),
     suppression: new SuppressionList(dynamodb, SUPPRESSION_TABLE),
+    templates: new TemplateCatalog(dynamodb, TEMPLATE_TABLE),
     certificates,
     oauth,
     smtp,
@@ -248,6 +254,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       await createStateTable(dynamodb, SENDING_TABLE);
       await createRegistryTable(dynamodb, REGISTRY_TABLE);
       await createSuppressionTable(dynamodb, SUPPRESSION_TABLE);
+      await createTemplateTable(dynamodb, TEMPLATE_TABLE);
       mailboxKeyId = await createKey(kms);
       await s3.send(new CreateBucketCommand({ Bucket: LARGE_MESSAGE_BUCKET }));
     },
@@ -291,6 +298,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       [ENV.sendingTableName]: SENDING_TABLE,
       [ENV.registryTableName]: REGISTRY_TABLE,
       [ENV.suppressionTableName]: SUPPRESSION_TABLE,
+      [ENV.templateTableName]: TEMPLATE_TABLE,
       [ENV.maxReceiveCount]: String(queues.maxReceiveCount),
       [ENV.largeMessageBucket]: LARGE_MESSAGE_BUCKET,
     }),

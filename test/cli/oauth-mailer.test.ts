@@ -16,7 +16,13 @@ import { Invitations } from '../../functions/onboarding/invitations.ts';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import { authenticateClient } from '../../functions/shared/oauth/token-endpoint.ts';
 import { createTopic, queueCounts } from '../../local/world/aws.ts';
-import { MAILBOX_PREFIX, SENDING_TABLE, SUPPRESSION_TABLE, type World } from '../../local/world/index.ts';
+import {
+  MAILBOX_PREFIX,
+  SENDING_TABLE,
+  SUPPRESSION_TABLE,
+  TEMPLATE_TABLE,
+  type World,
+} from '../../local/world/index.ts';
 import { projectRoot } from '../../local/world/net.ts';
 import { guidOf } from '../../local/world/oauth-server.ts';
 import { assertNoSecretsIn } from '../harness/assertions.ts';
@@ -44,6 +50,7 @@ describe('cli: oauth-mailer', () => {
       stateTableName: harness.stateTable,
       registryTableName: harness.registryTable,
       suppressionTableName: SUPPRESSION_TABLE,
+      templateTableName: TEMPLATE_TABLE,
       environment: harness.awsEnv(),
     };
     targetFile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'target.json');
@@ -141,6 +148,74 @@ describe('cli: oauth-mailer', () => {
     assert.match(bad.stderr, /an email address is required/);
     assert.equal((await cli('suppression', 'add', 'a@example.net', '--days', '0')).code, 2);
     assert.equal((await cli('suppression', 'purge')).code, 2);
+  });
+
+  it('puts (a new version each time the parts change, none when they do not), gets, lists and renders templates, and refuses one that does not parse', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'templates-'));
+    const file = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const text = file('welcome.txt', 'Hello {{name}}');
+    const html = file('welcome.html', '<p>Hello {{name}}</p>');
+
+    const putWelcome = (subject: string, ...files: string[]) =>
+      cli('template', 'put', 'welcome', '--subject', subject, ...files);
+
+    const put = await putWelcome('Hi {{name}}', '--text-file', text, '--html-file', html);
+    assert.equal(put.code, 0, put.stderr);
+    assert.match(put.stdout, /^stored welcome version 1 \(/);
+    const same = await putWelcome('Hi {{name}}', '--text-file', text, '--html-file', html, '--json');
+    assert.deepEqual(
+      [same.code, same.json.created, (same.json.template as { version: number }).version],
+      [0, false, 1],
+    );
+    const changed = await putWelcome('Welcome {{name}}', '--text-file', text, '--json');
+    assert.equal((changed.json.template as { version: number }).version, 2);
+
+    const got = await cli('template', 'get', 'welcome', '--version', '1');
+    assert.equal(got.code, 0);
+    assert.match(
+      got.stdout,
+      /^welcome version 1 .*\nsubject: Hi \{\{name\}\}\n--- text\nHello \{\{name\}\}\n--- html\n<p>Hello \{\{name\}\}<\/p>/s,
+    );
+    const listed = await cli('template', 'list');
+    assert.match(listed.stdout, /^welcome {2}version 2 {2}\S+ {2}Welcome \{\{name\}\}$/m);
+
+    const rendered = await cli(
+      'template',
+      'render',
+      'welcome',
+      '--version',
+      '1',
+      '--data',
+      '{"name":"<Ann>"}',
+      '--json',
+    );
+    assert.equal(rendered.code, 0, rendered.stderr);
+    assert.deepEqual(rendered.json.rendered, {
+      subject: 'Hi <Ann>',
+      text: 'Hello <Ann>',
+      html: '<p>Hello &lt;Ann&gt;</p>',
+    });
+    const missing = await cli('template', 'render', 'welcome', '--data', '{}', '--json');
+    assert.deepEqual([missing.code, missing.json.error], [1, 'TEMPLATE_DATA_MISSING']);
+    const unknown = await cli('template', 'render', 'nope', '--data', '{}', '--json');
+    assert.deepEqual([unknown.code, unknown.json.error], [1, 'TEMPLATE_UNKNOWN']);
+
+    const broken = await cli(
+      'template',
+      'put',
+      'broken',
+      '--subject',
+      'x',
+      '--html-file',
+      file('b.html', '{{{raw}}}'),
+    );
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /not a valid template: .*unescaped.* is not allowed/);
+    assert.equal(await harness.templates.get('broken'), undefined);
+    assert.equal((await cli('template', 'put', 'x', '--subject', 'x')).code, 2, 'a body file is required');
   });
 
   it('creates a one-time invitation bound to the hinted address, and prints its link', async () => {

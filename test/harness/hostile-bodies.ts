@@ -126,10 +126,27 @@ const brokenField = fc.oneof(
             'idempotencyKey',
             'metadata',
             'version',
+            'template',
+            'templateData',
           ].includes(name),
       ),
     value: fc.jsonValue(),
   }),
+  // A template beside the subject and text valid() has (two forms at once), or a malformed one.
+  fc.record({
+    field: fc.constant('template'),
+    value: fc.oneof(
+      fc.constant({ name: 'welcome' }),
+      fc.constant({ name: '' }),
+      fc.constant({ name: '../welcome' }),
+      fc.constant({ name: 'welcome', version: 0 }),
+      fc.constant({ name: 'welcome', version: 1.5 }),
+      fc.constant({ name: 'welcome', partials: { x: '{{>x}}' } }),
+      fc.string(),
+    ),
+  }),
+  // templateData without a template.
+  fc.record({ field: fc.constant('templateData'), value: fc.jsonValue() }),
   fc.record({
     field: fc.constant('idempotencyKey'),
     value: fc.oneof(fc.constant(''), fc.constant('x'.repeat(200)), fc.constant('has space')),
@@ -189,3 +206,74 @@ export const hostileBody: fc.Arbitrary<string> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant(JSON.stringify({ ...valid(), text: 'y'.repeat(1024 * 1024) })) },
 );
+
+/**
+ * The stored template the templated fuzz runs render: a value in the subject, a nested one, a list whose
+ * items nest the list again (so a long list multiplies the work), and a value in the HTML.
+ */
+export const FUZZ_TEMPLATE = {
+  subject: 'Order {{order.id}} for {{name}}',
+  text: '{{#items}}{{label}}: {{#items}}{{#items}}.{{/items}}{{/items}}\n{{/items}}{{note}}',
+  html: '<p>{{name}}</p>',
+};
+
+/** Data that renders FUZZ_TEMPLATE. */
+export const fuzzTemplateData = () => ({
+  name: 'Ann',
+  order: { id: 42 },
+  items: [{ label: 'seat' }],
+  note: 'thanks',
+});
+
+type Data = Record<string, unknown>;
+
+/** One way data can fail FUZZ_TEMPLATE: each is refused on its own (TEMPLATE_DATA_MISSING or _INVALID). */
+const dataBreak: fc.Arbitrary<(data: Data) => void> = fc.oneof(
+  fc.constantFrom('name', 'order', 'items', 'note').map((key) => (data: Data) => {
+    delete data[key];
+  }),
+  fc.constant((data: Data) => {
+    data.name = null;
+  }),
+  fc.constant((data: Data) => {
+    data.order = { number: 42 };
+  }),
+  fc.constant((data: Data) => {
+    data.order = 'not an object';
+  }),
+  fc.constant((data: Data) => {
+    data.items = [{ label: 'seat' }, { title: 'no label' }];
+  }),
+  fc.nat({ max: 1000 }).map((extra) => (data: Data) => {
+    // 100 items nesting themselves twice: a million steps, far past the budget.
+    data.items = Array.from({ length: 100 + extra }, () => ({ label: 'x' }));
+  }),
+  fc.tuple(fc.string({ maxLength: 10 }), lineBreaks).map(([text, brk]) => (data: Data) => {
+    data.name = `${text}${brk}`;
+  }),
+  fc.oneof(fc.array(fc.string()), fc.dictionary(fc.string(), fc.string())).map((value) => (data: Data) => {
+    data.name = value;
+  }),
+);
+
+/** Keys that reach a prototype in careless code: added as own properties, beside a real break. */
+const prototypeNoise = fc.dictionary(
+  fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf'),
+  fc.oneof(fc.jsonValue(), fc.constant({ name: 'polluted', items: [], note: 'x', order: { id: 1 } })),
+);
+
+/** Templated message bodies whose data FUZZ_TEMPLATE (stored as `name`) must refuse: never rendered, never sent. */
+export const hostileTemplatedBody = (name: string): fc.Arbitrary<string> =>
+  fc.tuple(fc.array(dataBreak, { minLength: 1, maxLength: 3 }), prototypeNoise).map(([breaks, noise]) => {
+    const data: Record<string, unknown> = fuzzTemplateData();
+    for (const apply of breaks) apply(data);
+    // defineProperty, not assignment: "__proto__" becomes an own key, as JSON.parse makes it.
+    for (const [key, value] of Object.entries(noise))
+      Object.defineProperty(data, key, { value, enumerable: true, writable: true, configurable: true });
+    return JSON.stringify({
+      from: 'ops@example.com',
+      to: 'customer@example.net',
+      template: { name },
+      templateData: data,
+    });
+  });

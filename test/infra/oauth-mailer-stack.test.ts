@@ -321,10 +321,31 @@ describe('infra: OAuthMailerStack', () => {
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
     ]);
-    // Besides the registry (above), only the suppression list, read once per batch.
+    // Besides the registry (above), only the suppression list, read once per batch, and the templates.
     assert.deepEqual(onTable(/SuppressionTable/), ['dynamodb:BatchGetItem']);
+    assert.deepEqual(onTable(/TemplatesTable/), ['dynamodb:GetItem']);
     const dynamo = senderPolicy.flatMap(actionsOf).filter((action) => action.startsWith('dynamodb:'));
-    assert.equal(dynamo.length, 4 + 2 + 1, dynamo.join(', '));
+    assert.equal(dynamo.length, 4 + 2 + 1 + 1, dynamo.join(', '));
+  });
+
+  it('keeps the stored templates in an on-demand, recoverable table keyed by name and version, kept when the stack goes, named to the sender and the CLI', () => {
+    const [id, table] = Object.entries(template.findResources('AWS::DynamoDB::GlobalTable')).find(([key]) =>
+      key.includes('TemplatesTable'),
+    ) ?? ['', { Properties: {} }];
+    assert.equal((table as { DeletionPolicy?: string }).DeletionPolicy, 'Retain');
+    assert.deepEqual(table.Properties.KeySchema, [
+      { AttributeName: 'name', KeyType: 'HASH' },
+      { AttributeName: 'version', KeyType: 'RANGE' },
+    ]);
+    assert.equal(table.Properties.BillingMode, 'PAY_PER_REQUEST');
+    assert.deepEqual(
+      (table.Properties.Replicas as Array<Record<string, unknown>>)[0]?.PointInTimeRecoverySpecification,
+      { PointInTimeRecoveryEnabled: true },
+    );
+    assert.deepEqual(template.findOutputs('TemplateTableName').TemplateTableName?.Value, { Ref: id });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ENV.templateTableName]: { Ref: id } }) },
+    });
   });
 
   it('rejects an invalid provider configuration at synth time, naming the problem', () => {

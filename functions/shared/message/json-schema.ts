@@ -8,6 +8,20 @@ import { messageSchema } from './schema.ts';
 
 export const MESSAGE_SCHEMA_ID = 'urn:oauth-mailer:message:v1';
 
+/** The zod refinement's "exactly one form", which toJSONSchema cannot carry: the producer's own mail, or a template. */
+const ONE_FORM = {
+  oneOf: [
+    {
+      required: ['subject'],
+      not: { anyOf: [{ required: ['template'] }, { required: ['templateData'] }] },
+    },
+    {
+      required: ['template'],
+      not: { anyOf: [{ required: ['subject'] }, { required: ['text'] }, { required: ['html'] }] },
+    },
+  ],
+};
+
 export function messageJsonSchemaText(): string {
   const schema = z.toJSONSchema(messageSchema, {
     target: 'draft-2020-12',
@@ -20,6 +34,7 @@ export function messageJsonSchemaText(): string {
   return `${JSON.stringify(
     {
       ...schema,
+      ...ONE_FORM,
       $id: MESSAGE_SCHEMA_ID,
       title: 'oauth-mailer message, version 1',
       description: `The SQS body of a message. A message larger than SQS carries is stored in the deployment's large-message bucket and the body is then #/$defs/largeMessagePointer instead (docs/message-contract.md).`,

@@ -7,7 +7,7 @@ import * as z from 'zod/mini';
 import { ADDRESS_PATTERN, addressProblem, comparableAddress, MAX_ADDRESS_OCTETS } from './address.ts';
 
 /** SMTP's line limit (RFC 5322 section 2.1.1) bounds every header value. */
-const MAX_HEADER_VALUE = 998;
+export const MAX_HEADER_VALUE = 998;
 /** The highest per-message recipient limit of any provider (Microsoft: 500); providers may allow fewer. */
 export const MAX_RECIPIENTS = 500;
 /** SQS holds at most 1 MiB per message, so this bounds the whole body, attachments included. */
@@ -16,7 +16,7 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 // Control characters (CR, LF, NUL, ...) and the Unicode line and paragraph separators would let a value
 // start a new header line: header injection. A regex (not a refinement) so the JSON Schema carries it too.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-const SAFE_HEADER_TEXT = /^[^\u0000-\u0008\u000a-\u001f\u007f\u0085\u2028\u2029]*$/;
+export const SAFE_HEADER_TEXT = /^[^\u0000-\u0008\u000a-\u001f\u007f\u0085\u2028\u2029]*$/;
 
 const headerText = (max: number) =>
   z
@@ -101,6 +101,16 @@ const metadataSchema = z
   )
   .check(z.refine((value) => Object.keys(value).length <= 20, 'must have at most 20 keys'));
 
+/** A stored template by name (`oauth-mailer template put`), at its latest version unless one is pinned. */
+const templateRefSchema = z.strictObject({
+  name: z.string().check(z.regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1 to 64 letters, digits or ._-')),
+  /** Pins a version (immutable); omitted: the latest when the message is sent. */
+  version: z.optional(z.int().check(z.gte(1), z.lte(1_000_000))),
+});
+
+/** The values a template's `{{names}}` take: any JSON; only its own properties are ever looked up. */
+const templateDataSchema = z.record(z.string().check(z.maxLength(128)), z.unknown());
+
 export const messageSchema = z
   .strictObject({
     /** The contract's version; omitted means 1. */
@@ -111,9 +121,13 @@ export const messageSchema = z
     cc: z.optional(addressList),
     bcc: z.optional(addressList),
     replyTo: z.optional(addressList),
-    subject: headerText(MAX_HEADER_VALUE),
+    /** Required unless the message names a template. */
+    subject: z.optional(headerText(MAX_HEADER_VALUE)),
     text: z.optional(z.string()),
     html: z.optional(z.string()),
+    /** Instead of subject, text and html: a stored template the sender renders with templateData. */
+    template: z.optional(templateRefSchema),
+    templateData: z.optional(templateDataSchema),
     headers: z.optional(z.record(headerName, headerText(MAX_HEADER_VALUE))),
     attachments: z.optional(z.array(attachmentSchema).check(z.maxLength(100))),
     /** Makes a send idempotent across redeliveries; defaults to the SQS message id. */
@@ -134,7 +148,16 @@ export const messageSchema = z
           message: 'at least one recipient (to, cc or bcc) is required',
         });
       }
-      if (!message.text?.trim() && !message.html?.trim()) {
+      if (message.template) {
+        // Exactly one form: a stored template with its data, or the producer's own subject and bodies.
+        for (const field of ['subject', 'text', 'html'] as const)
+          if (message[field] !== undefined)
+            ctx.addIssue({ code: 'custom', path: [field], message: 'must be left out with a template' });
+      } else if (message.templateData !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['templateData'], message: 'needs a template' });
+      } else if (message.subject === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['subject'], message: 'subject (or a template) is required' });
+      } else if (!message.text?.trim() && !message.html?.trim()) {
         ctx.addIssue({ code: 'custom', path: ['text'], message: 'text or html must be a non-empty body' });
       }
     }),

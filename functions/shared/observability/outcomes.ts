@@ -51,6 +51,8 @@ export interface OutcomeEvent {
   /** The delivery this outcome belongs to (SQS receive count). */
   readonly attempt: number;
   readonly smtp?: { readonly response: string; readonly messageId: string } | undefined;
+  /** sent, duplicate: the stored template and the version the message was rendered from. */
+  readonly template?: { readonly name: string; readonly version: number } | undefined;
   /**
    * Events of a copy for deferred recipients: the send it continues (the message key, or a copy's).
    * Its outcome concerns those recipients only.

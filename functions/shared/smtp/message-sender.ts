@@ -40,6 +40,8 @@ export interface SentMessage {
   readonly rejected: number;
   /** Every envelope recipient's fate (absent in records written before it existed). */
   readonly recipients?: readonly RecipientFate[];
+  /** The stored template and version it was rendered from (templates/rendering-sender.ts). */
+  readonly template?: { readonly name: string; readonly version: number };
 }
 
 /** A message the limits let through: what its SMTP transaction needs. */

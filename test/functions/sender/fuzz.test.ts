@@ -6,11 +6,59 @@ import { lambdaContext } from '../../../local/event-source/poll.ts';
 import { queueCounts } from '../../../local/world/aws.ts';
 import { takeAllDeadLetters } from '../../harness/assertions.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
-import { hostileBody } from '../../harness/hostile-bodies.ts';
+import {
+  FUZZ_TEMPLATE,
+  fuzzTemplateData,
+  hostileBody,
+  hostileTemplatedBody,
+} from '../../harness/hostile-bodies.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 /** `npm run test:faults` raises this to 10,000. */
 const RECORDS = Number(process.env.FUZZ_RECORDS ?? 400);
+
+// SQS refuses bodies over its size limit or with characters outside its set, so the queue never
+// delivers them: keep to what it carries. (fauxqs also refuses characters above U+FFFF, which SQS
+// accepts; the generator stays within what both take.)
+const sqsCarries = (body: string) =>
+  body.length > 0 && body.length < 200_000 && !/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/u.test(body);
+
+/** The bodies as one queue's records, first deliveries. */
+const recordsOf = (bodies: string[], queueArn: string): SQSRecord[] =>
+  bodies.map((body, index) => ({
+    messageId: `fuzz-${index}`,
+    receiptHandle: `fuzz-${index}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: String(Date.now()),
+      SenderId: 'fuzz',
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: 'us-east-1',
+  }));
+
+/** Hands the records to the handler ten at a time, as Lambda does: every one must be dealt with. */
+async function handAll(
+  handler: (
+    event: { Records: SQSRecord[] },
+    context: ReturnType<typeof lambdaContext>,
+  ) => Promise<{ batchItemFailures: unknown[] }>,
+  records: SQSRecord[],
+) {
+  for (let start = 0; start < records.length; start += 10) {
+    const response = await handler(
+      { Records: records.slice(start, start + 10) },
+      // As Lambda invokes it: with a context, whose remaining time idempotency records use.
+      lambdaContext(60_000),
+    );
+    assert.deepEqual(response.batchItemFailures, [], 'every record is dealt with: none left to retry');
+  }
+}
 
 describe('sender: hostile records', () => {
   // fauxqs serves SQS: moto's SQS slows down as the dead-letter queue grows to thousands of messages.
@@ -21,42 +69,15 @@ describe('sender: hostile records', () => {
     await harness.connectMailbox('ops@example.com', 'google');
     const queues = await harness.createQueues('fuzz');
     const sender = context.track(newSender(harness, queues));
-    // SQS refuses bodies over its size limit or with characters outside its set, so the queue never
-    // delivers them: keep to what it carries. (fauxqs also refuses characters above U+FFFF, which SQS
-    // accepts; the generator stays within what both take.)
-    const sqsCarries = (body: string) =>
-      body.length > 0 && body.length < 200_000 && !/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/u.test(body);
     const bodies = fc.sample(hostileBody.filter(sqsCarries), RECORDS);
     bodies.push(
       ...Array.from({ length: 10 }, (_, index) =>
         JSON.stringify(aMessage({ from: `stranger${index}@example.com` })),
       ),
     );
-    const records: SQSRecord[] = bodies.map((body, index) => ({
-      messageId: `fuzz-${index}`,
-      receiptHandle: `fuzz-${index}`,
-      body,
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: String(Date.now()),
-        SenderId: 'fuzz',
-        ApproximateFirstReceiveTimestamp: String(Date.now()),
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: queues.queueArn,
-      awsRegion: 'us-east-1',
-    }));
+    const records = recordsOf(bodies, queues.queueArn);
 
-    for (let start = 0; start < records.length; start += 10) {
-      const response = await sender.handler(
-        { Records: records.slice(start, start + 10) },
-        // As Lambda invokes it: with a context, whose remaining time idempotency records use.
-        lambdaContext(60_000),
-      );
-      assert.deepEqual(response.batchItemFailures, [], 'every record is dealt with: none left to retry');
-    }
+    await handAll(sender.handler, records);
 
     assert.equal(harness.smtp.google.messages.length, 0, 'nothing sent');
     assert.equal(
@@ -76,5 +97,37 @@ describe('sender: hostile records', () => {
       [...codes].join(', '),
     );
     for (const expected of allowed) assert.ok(codes.has(expected), expected);
+  });
+
+  it(`dead-letters ${RECORDS / 2} well-formed templated records with hostile templateData, rendering and sending nothing of them`, async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    await harness.templates.put('fuzz', FUZZ_TEMPLATE);
+    const queues = await harness.createQueues('fuzz-templates');
+    const sender = context.track(newSender(harness, queues));
+    const bodies = fc.sample(hostileTemplatedBody('fuzz').filter(sqsCarries), RECORDS / 2);
+    // One good message among them: the template itself renders and goes out.
+    bodies.push(
+      JSON.stringify({
+        from: 'ops@example.com',
+        to: 'a@example.net',
+        template: { name: 'fuzz' },
+        templateData: fuzzTemplateData(),
+      }),
+    );
+
+    await handAll(sender.handler, recordsOf(bodies, queues.queueArn));
+
+    assert.deepEqual(
+      harness.smtp.google.messages.map((m) => m.parsed.subject),
+      ['Order 42 for Ann'],
+      'only the good one sent',
+    );
+    const parked = await takeAllDeadLetters(harness, queues.deadLetterQueueUrl);
+    assert.equal(parked.length, bodies.length - 1, 'every hostile record dead-lettered');
+    for (const message of parked) assert.ok(message.reason, 'with a reason');
+    assert.deepEqual([...new Set(parked.map((message) => message.code))].sort(), [
+      'TEMPLATE_DATA_INVALID',
+      'TEMPLATE_DATA_MISSING',
+    ]);
   });
 });

@@ -67,6 +67,46 @@ describe('Function: parseMessage()', () => {
     assert.ok(!reason.includes('Bcc: x@y.z'));
   });
 
+  it('accepts a stored template with its data instead of a subject and bodies, and refuses a mix of the two forms', () => {
+    const templated = { from: 'ops@example.com', to: 'a@example.net', template: { name: 'welcome' } };
+    const data = { name: 'Ann', items: [{ label: 'x' }] };
+
+    assert.deepEqual(parseMessage(JSON.stringify({ ...templated, templateData: data })).templateData, data);
+    assert.equal(
+      parseMessage(JSON.stringify({ ...templated, template: { name: 'welcome', version: 2 } })).template
+        ?.version,
+      2,
+    );
+    assert.match(
+      reasonFor(JSON.stringify({ ...templated, subject: 'Hi' })),
+      /^subject: must be left out with a template$/,
+    );
+    assert.match(
+      reasonFor(JSON.stringify({ ...templated, text: 'x', html: 'y' })),
+      /text: must be left out.*html: must be left out/,
+    );
+    assert.match(
+      reasonFor(JSON.stringify(aMessage({ templateData: data }))),
+      /^templateData: needs a template$/,
+    );
+    assert.match(
+      reasonFor(JSON.stringify(aMessage({ subject: undefined }))),
+      /^subject: subject \(or a template\) is required$/,
+    );
+    assert.match(
+      reasonFor(JSON.stringify({ ...templated, templateData: ['x'] })),
+      /^templateData: must be (an object|a record)/,
+    );
+    assert.match(
+      reasonFor(JSON.stringify({ ...templated, template: { name: '../x' } })),
+      /^template\.name: must be 1 to 64/,
+    );
+    assert.match(
+      reasonFor(JSON.stringify({ ...templated, template: { name: 'w', version: 0 } })),
+      /^template\.version/,
+    );
+  });
+
   it('counts distinct recipients across to, cc and bcc, case-insensitively', () => {
     assert.equal(
       recipientCount({
@@ -82,6 +122,11 @@ describe('Function: parseMessage()', () => {
     assert.equal(readFileSync('schema/message.v1.json', 'utf8'), messageJsonSchemaText());
     const schema = JSON.parse(messageJsonSchemaText());
     assert.equal(schema.additionalProperties, false, 'unknown fields are rejected');
-    assert.deepEqual(schema.required.sort(), ['from', 'subject']);
+    assert.deepEqual(schema.required, ['from']);
+    assert.deepEqual(
+      schema.oneOf.map((form: { required: string[] }) => form.required),
+      [['subject'], ['template']],
+      'a subject (the producer renders) or a template (the sender does), exactly one',
+    );
   });
 });
