@@ -52,9 +52,19 @@ export class LargeMessageBucket extends Construct {
     );
   }
 
-  /** The sender: reads a message's object and deletes it once sent. */
+  /**
+   * The sender: reads a message's object and deletes it once sent. ListBucket too: without it S3 answers
+   * a missing object with AccessDenied, which the sender would retry as an outage instead of refusing.
+   */
   grantReadDelete(grantee: iam.IGrantable & IConstruct): void {
     this.#grant(grantee, ['s3:GetObject', 's3:DeleteObject'], ['kms:Decrypt'], 'LargeMessages');
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'LargeMessagesMissing',
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
   }
 
   /**

@@ -28,7 +28,7 @@ export interface InboundMessage {
   readonly pointer?: PayloadPointer;
 }
 
-/** S3 names for an object that is not there (GetObject without s3:ListBucket answers AccessDenied). */
+/** S3 names for an object that is not there (the sender has s3:ListBucket, so S3 says so rather than AccessDenied). */
 const MISSING = new Set(['NoSuchKey', 'NotFound']);
 
 /**

@@ -60,6 +60,10 @@ export class SmtpTransports {
         pool: true,
         maxConnections: connections,
         maxMessages: Number.POSITIVE_INFINITY,
+        // A message whose connection closed mid-send is failed, not sent again by the pool: its attachment
+        // stream may be half read (a large message would go out truncated), and the sender's own retry
+        // rebuilds the message from the record under the idempotency rules.
+        maxRequeues: 0,
         host: smtp.host,
         port: smtp.port,
         secure: smtp.secure,

@@ -54,6 +54,10 @@ describe('infra: LargeMessageBucket', () => {
 
     const objects = statements.find((statement) => statement.Sid === 'LargeMessages');
     assert.deepEqual(actionsOf(objects!).sort(), ['s3:DeleteObject', 's3:GetObject']);
+    // A missing object must answer NoSuchKey (a permanent PAYLOAD_MISSING), not AccessDenied (retried).
+    const listing = statements.find((statement) => statement.Sid === 'LargeMessagesMissing');
+    assert.deepEqual(actionsOf(listing!), ['s3:ListBucket']);
+    assert.doesNotMatch(JSON.stringify(listing!.Resource), /\/\*/, 'the bucket, not its objects');
     const key = statements.find((statement) => statement.Sid === 'LargeMessagesKey');
     assert.deepEqual(actionsOf(key!), ['kms:Decrypt']);
     assert.match(JSON.stringify(key!.Condition), /kms:ViaService/);
