@@ -58,13 +58,13 @@ export class SuppressionList {
     for (let start = 0; start < wanted.length; start += MAX_BATCH_GET) {
       const chunk = wanted.slice(start, start + MAX_BATCH_GET);
       const read = this.#read(chunk);
-      // A failed read is met (and reported) by the records that need it, not here.
-      read.catch(() => undefined);
-      for (const address of chunk)
-        this.#known.set(
-          address,
-          read.then((found) => found.get(address)),
-        );
+      for (const address of chunk) {
+        const entry = read.then((found) => found.get(address));
+        // A failed read is met (and reported) by the records that ask for it; one nobody asks for (a
+        // record refused before its turn) must not surface as an unhandled rejection.
+        entry.catch(() => undefined);
+        this.#known.set(address, entry);
+      }
     }
   }
 
