@@ -19,7 +19,7 @@ import { SendRecords } from '../functions/shared/idempotency/send-records.ts';
 import { messageIdFor } from '../functions/shared/smtp/compose.ts';
 import { accessTokenFor } from '../local/world/access-tokens.ts';
 import { captureTelemetry } from '../local/world/captured-telemetry.ts';
-import { startDovecot } from '../local/world/dovecot.ts';
+import { startDovecotFor } from '../local/world/dovecot.ts';
 import {
   MAILBOX_PREFIX,
   REGISTRY_TABLE,
@@ -28,7 +28,6 @@ import {
   startWorld,
 } from '../local/world/index.ts';
 import { projectRoot } from '../local/world/net.ts';
-import { INTROSPECTION_CLIENT } from '../local/world/oauth-server.ts';
 
 const MESSAGES = Number(process.env.FEEDBACK_MESSAGES ?? 10_000);
 const REPORTS = Number(process.env.FEEDBACK_REPORTS ?? 100);
@@ -37,11 +36,7 @@ const round = (value: number, digits = 2) => Number(value.toFixed(digits));
 const log = (line: string) => console.log(`# ${new Date().toISOString().slice(11, 19)} ${line}`);
 
 const harness = await startWorld();
-const dovecot = await startDovecot({
-  introspectionUrl: harness.oauth.google.introspectionEndpoint,
-  introspectionClient: INTROSPECTION_CLIENT,
-  tls: harness.certificates,
-});
+const dovecot = await startDovecotFor(harness.oauth.google, harness.certificates);
 await harness.connectMailbox(MAILBOX, 'google');
 
 // The sends the reports are about: their records, as the sender completes them.

@@ -95,9 +95,8 @@ export async function revokeCommand(target: Target, args: Args) {
     }
     const at = new Date().toISOString();
     // Always, whatever the provider said: nothing can be minted from what is stored from now on.
-    const tokensDeleted = await store.dropTokens(address, at);
-    const after = await store.get(address, { fresh: true });
-    await coordinator?.markRevoked(address, after.versionId);
+    const { dropped: tokensDeleted, versionId } = await store.dropTokens(address, at);
+    await coordinator?.markRevoked(address, versionId);
     await registry.setStatus(address, {
       status: 'revoked',
       provider: stored.secret.provider,

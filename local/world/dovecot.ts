@@ -9,24 +9,16 @@
  * as the dovecot user; every instance has its own base_dir, state_dir, log and ports, so test files in
  * parallel (and a system Dovecot, if any) never meet.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  chownSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { acceptsConnections, freePort } from './free-port.ts';
+import { inTempDir, startForegroundDaemon } from './foreground-daemon.ts';
+import { freePort } from './free-port.ts';
 import { DOVECOT_PATH } from './mail-servers.ts';
-import { waitFor } from './net.ts';
+import { INTROSPECTION_CLIENT, type OAuthServer } from './oauth-server.ts';
 
 export interface DovecotOptions {
   /** The OAuth server's RFC 7662 endpoint (OAuthServer.introspectionEndpoint). */
@@ -112,14 +104,22 @@ function idsOf(user: string): { uid: number; gid: number } {
  *   tls: await testCertificates(),
  * });
  */
-export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
-  const dir = mkdtempSync(join(tmpdir(), 'dovecot-'));
-  try {
-    return await startIn(dir, options);
-  } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
-    throw error;
-  }
+export function startDovecot(options: DovecotOptions): Promise<Dovecot> {
+  return inTempDir('dovecot-', (dir) => startIn(dir, options));
+}
+
+/** A Dovecot that checks logins at this local OAuth server, as its mail server would. */
+export function startDovecotFor(
+  oauth: Pick<OAuthServer, 'introspectionEndpoint'>,
+  tls: DovecotOptions['tls'],
+  options: Pick<DovecotOptions, 'mechanisms'> = {},
+): Promise<Dovecot> {
+  return startDovecot({
+    introspectionUrl: oauth.introspectionEndpoint,
+    introspectionClient: INTROSPECTION_CLIENT,
+    tls,
+    ...options,
+  });
 }
 
 /** Starts the instance with everything in dir (the caller removes dir when this throws). */
@@ -248,22 +248,6 @@ service stats {
 `,
   );
 
-  const child: ChildProcess = spawn(DOVECOT_PATH, ['-F', '-c', conf], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
   const log = () => {
     try {
       return readFileSync(logPath, 'utf8') + readFileSync(ldaLogPath, 'utf8');
@@ -271,30 +255,14 @@ service stats {
       return '';
     }
   };
-
-  const stop = async () => {
-    process.off('exit', killOnExit);
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exit;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-
-  try {
-    await waitFor(
-      async () => {
-        if (exited) throw new Error(`dovecot exited: ${stderr}${log()}`);
-        return (await acceptsConnections(port)) && (await acceptsConnections(authPort));
-      },
-      { timeoutMs: 10_000, what: () => `dovecot on ${port} and ${authPort}: ${stderr}${log()}` },
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  const stop = await startForegroundDaemon({
+    name: 'dovecot',
+    command: DOVECOT_PATH,
+    args: ['-F', '-c', conf],
+    dir,
+    ports: [port, authPort],
+    log,
+  });
 
   const maildirOf = (address: string) => join(mailRoot, address.toLowerCase(), 'Maildir');
   const madeDirs = new Set<string>();

@@ -16,15 +16,14 @@
  *
  * Nothing touches /etc/postfix's instance: every command gets `-c <dir>`, and nothing uses DNS.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Dovecot } from './dovecot.ts';
-import { acceptsConnections, freePort } from './free-port.ts';
+import { inTempDir, startForegroundDaemon } from './foreground-daemon.ts';
+import { freePort } from './free-port.ts';
 import { POSTFIX_PATH } from './mail-servers.ts';
-import { waitFor } from './net.ts';
 
 const run = promisify(execFile);
 const DOVECOT_LDA_PATH = '/usr/lib/dovecot/dovecot-lda';
@@ -112,14 +111,8 @@ postlog unix-dgram n - n - 1 postlogd
  * @example
  * const postfix = await startPostfix({ dovecot, tls: await testCertificates() });
  */
-export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
-  const dir = mkdtempSync(join(tmpdir(), 'postfix-'));
-  try {
-    return await startIn(dir, options);
-  } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
-    throw error;
-  }
+export function startPostfix(options: PostfixOptions): Promise<Postfix> {
+  return inTempDir('postfix-', (dir) => startIn(dir, options));
 }
 
 /** Starts the instance with everything in dir (the caller removes dir when this throws). */
@@ -235,20 +228,6 @@ delay_warning_time = ${options.delayWarningSeconds ?? 0}s
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`postfix check failed: ${error.stderr ?? ''}${log}`);
   });
-  const child: ChildProcess = spawn(POSTFIX_PATH, ['-c', configDir, 'start-fg'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
   const log = () => {
     try {
       return readFileSync(logPath, 'utf8');
@@ -256,36 +235,26 @@ delay_warning_time = ${options.delayWarningSeconds ?? 0}s
       return '';
     }
   };
-  const killOnExit = () => {
-    try {
-      execFileSync(POSTFIX_PATH, ['-c', configDir, 'abort'], { stdio: 'ignore' });
-    } catch {
-      child.kill('SIGKILL');
-    }
-  };
-  process.once('exit', killOnExit);
-  const stop = async () => {
-    process.off('exit', killOnExit);
-    if (!exited) {
-      await postfix(['stop']).catch(() => child.kill('SIGTERM'));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exit;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitFor(
-      async () => {
-        if (exited) throw new Error(`postfix exited: ${stderr}${log()}`);
-        return (await acceptsConnections(port)) && (await acceptsConnections(refusingPort));
-      },
-      { timeoutMs: 10_000, what: () => `postfix on ${port}: ${stderr}${log()}` },
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  const stop = await startForegroundDaemon({
+    name: 'postfix',
+    command: POSTFIX_PATH,
+    args: ['-c', configDir, 'start-fg'],
+    dir,
+    ports: [port, refusingPort],
+    log,
+    shutDown: (child) =>
+      postfix(['stop']).then(
+        () => undefined,
+        () => void child.kill('SIGTERM'),
+      ),
+    abort: (child) => {
+      try {
+        execFileSync(POSTFIX_PATH, ['-c', configDir, 'abort'], { stdio: 'ignore' });
+      } catch {
+        child.kill('SIGKILL');
+      }
+    },
+  });
 
   return {
     host: '127.0.0.1',

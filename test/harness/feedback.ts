@@ -13,10 +13,10 @@ import { createFeedbackReader, type FeedbackReaderOptions } from '../../function
 import { ENV } from '../../functions/shared/environment.ts';
 import { accessTokenFor } from '../../local/world/access-tokens.ts';
 import { captureTelemetry } from '../../local/world/captured-telemetry.ts';
-import { type Dovecot, startDovecot } from '../../local/world/dovecot.ts';
+import { type Dovecot, startDovecotFor } from '../../local/world/dovecot.ts';
 import { MAILBOX_PREFIX, REGISTRY_TABLE, SENDING_TABLE, SUPPRESSION_TABLE } from '../../local/world/index.ts';
 import { projectRoot } from '../../local/world/net.ts';
-import { INTROSPECTION_CLIENT, type OAuthServer } from '../../local/world/oauth-server.ts';
+import type { OAuthServer } from '../../local/world/oauth-server.ts';
 import { assertNoSecretsIn } from './assertions.ts';
 import type { HarnessContext } from './lifecycle.ts';
 
@@ -94,13 +94,12 @@ export function useFeedbackReading(context: HarnessContext): FeedbackContext {
   const readers: Array<ReturnType<typeof captureTelemetry>> = [];
   before(async () => {
     for (const profile of ['google', 'microsoft'] as const) {
-      instances[profile] = await startDovecot({
-        introspectionUrl: harness.oauth[profile].introspectionEndpoint,
-        introspectionClient: INTROSPECTION_CLIENT,
-        tls: harness.certificates,
-        // As the real servers: Gmail offers OAUTHBEARER too, Outlook XOAUTH2 only.
-        ...(profile === 'microsoft' ? { mechanisms: ['xoauth2'] as const } : {}),
-      });
+      // As the real servers: Gmail offers OAUTHBEARER too, Outlook XOAUTH2 only.
+      instances[profile] = await startDovecotFor(
+        harness.oauth[profile],
+        harness.certificates,
+        profile === 'microsoft' ? { mechanisms: ['xoauth2'] } : {},
+      );
     }
   });
   beforeEach(() => {

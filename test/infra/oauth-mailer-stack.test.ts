@@ -7,7 +7,14 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ENV } from '../../functions/shared/environment.ts';
 import { OAuthMailerStack } from '../../infra/oauth-mailer-stack.ts';
-import { actionsOf, roleStatements, type Statement, synthesize, TEST_PROVIDERS } from './synth.ts';
+import {
+  actionsOf,
+  nagReportIn,
+  roleStatements,
+  type Statement,
+  synthesize,
+  TEST_PROVIDERS,
+} from './synth.ts';
 
 type FunctionProperties = {
   Environment?: { Variables?: Record<string, unknown> };
@@ -34,14 +41,7 @@ describe('infra: OAuthMailerStack', () => {
   });
 
   it('passes the cdk-nag AwsSolutions checks with every acknowledgement reasoned', () => {
-    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
-      pluginReports: Array<{
-        pluginName: string;
-        conclusion: string;
-        violations: unknown[];
-        suppressedViolations: Array<{ reason?: string }>;
-      }>;
-    };
+    const report = nagReportIn(outdir);
     const plugin = report.pluginReports.find((entry) => entry.pluginName === 'AwsSolutions');
     assert.equal(plugin?.conclusion, 'success');
     assert.equal(plugin?.violations.length, 0);

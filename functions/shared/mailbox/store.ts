@@ -271,14 +271,16 @@ export class MailboxStore {
   /**
    * Deletes the mailbox's tokens (an operator's revocation): a new version without the refresh token,
    * marked with the time, so nothing can be minted from it again; a reconnect writes a new grant.
-   * @returns false when there was no token left to delete
+   * @returns whether there was a token to delete, and the secret version now current
    */
-  async dropTokens(address: string, revokedAt: string): Promise<boolean> {
+  async dropTokens(address: string, revokedAt: string): Promise<{ dropped: boolean; versionId: string }> {
     const current = await this.get(address, { fresh: true });
-    if (!current.secret.refreshToken && current.secret.revokedAt) return false;
+    if (!current.secret.refreshToken && current.secret.revokedAt) {
+      return { dropped: false, versionId: current.versionId };
+    }
     const { refreshToken: _gone, ...rest } = current.secret;
     const secret: MailboxSecret = { ...rest, revokedAt, updatedAt: revokedAt };
-    await retried(() =>
+    const put = await retried(() =>
       this.#client.send(
         new PutSecretValueCommand({
           SecretId: this.#secretId(address),
@@ -287,7 +289,7 @@ export class MailboxStore {
       ),
     );
     this.#cache.delete(normalizeAddress(address));
-    return current.secret.refreshToken !== undefined;
+    return { dropped: current.secret.refreshToken !== undefined, versionId: put.VersionId! };
   }
 
   #secretId(address: string): string {

@@ -11,6 +11,7 @@ import { type OAuthMailerProps, OAuthMailerPropsError } from '../../../infra/oau
 import {
   actionsOf,
   FEEDBACK_PROVIDERS,
+  nagReportIn,
   roleStatements,
   type Statement,
   synthesize,
@@ -282,18 +283,7 @@ describe('infra: FeedbackReaderFunction', () => {
   });
 
   it('passes the cdk-nag AwsSolutions checks, acknowledging only what the validator acknowledges, with the same reasons', () => {
-    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
-      pluginReports: Array<{
-        pluginName: string;
-        conclusion: string;
-        violations: unknown[];
-        suppressedViolations: Array<{
-          ruleName: string;
-          reason: string;
-          violatingConstructs: Array<{ constructPath: string }>;
-        }>;
-      }>;
-    };
+    const report = nagReportIn(outdir);
     const plugin = report.pluginReports.find((entry) => entry.pluginName === 'AwsSolutions');
     assert.equal(plugin?.conclusion, 'success');
     assert.deepEqual(plugin?.violations, []);

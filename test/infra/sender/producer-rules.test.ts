@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { App, Stack, Validations } from 'aws-cdk-lib';
@@ -7,7 +6,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OAuthMailerStack } from '../../../infra/oauth-mailer-stack.ts';
-import { TEST_PROVIDERS } from '../synth.ts';
+import { nagReportIn, TEST_PROVIDERS } from '../synth.ts';
 
 describe('infra: ProducerRules', () => {
   let template: Template;
@@ -79,9 +78,7 @@ describe('infra: ProducerRules', () => {
   });
 
   it('passes the cdk-nag checks', () => {
-    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
-      pluginReports: Array<{ pluginName: string; conclusion: string; violations: unknown[] }>;
-    };
+    const report = nagReportIn(outdir);
     const plugin = report.pluginReports.find((entry) => entry.pluginName === 'AwsSolutions');
     assert.deepEqual(plugin?.violations, []);
   });

@@ -3,12 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { accessTokenFor } from '../../../local/world/access-tokens.ts';
-import { type Dovecot, startDovecot } from '../../../local/world/dovecot.ts';
-import {
-  INTROSPECTION_CLIENT,
-  type OAuthServer,
-  startOAuthServer,
-} from '../../../local/world/oauth-server.ts';
+import { type Dovecot, startDovecotFor } from '../../../local/world/dovecot.ts';
+import { type OAuthServer, startOAuthServer } from '../../../local/world/oauth-server.ts';
 import { type TestCertificates, testCertificates } from '../../../local/world/tls.ts';
 
 const MAILBOX = 'ops@mailbox.test';
@@ -20,11 +16,7 @@ describe('local world: Dovecot checks XOAUTH2 logins by live introspection', () 
   before(async () => {
     certificates = await testCertificates();
     oauth = await startOAuthServer({ profile: 'google' });
-    dovecot = await startDovecot({
-      introspectionUrl: oauth.introspectionEndpoint,
-      introspectionClient: INTROSPECTION_CLIENT,
-      tls: certificates,
-    });
+    dovecot = await startDovecotFor(oauth, certificates);
   });
   after(async () => {
     await dovecot?.stop();

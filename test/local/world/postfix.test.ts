@@ -5,13 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { accessTokenFor } from '../../../local/world/access-tokens.ts';
-import { type Dovecot, startDovecot } from '../../../local/world/dovecot.ts';
+import { type Dovecot, startDovecotFor } from '../../../local/world/dovecot.ts';
 import { projectRoot, waitFor } from '../../../local/world/net.ts';
-import {
-  INTROSPECTION_CLIENT,
-  type OAuthServer,
-  startOAuthServer,
-} from '../../../local/world/oauth-server.ts';
+import { type OAuthServer, startOAuthServer } from '../../../local/world/oauth-server.ts';
 import { type Postfix, startPostfix } from '../../../local/world/postfix.ts';
 import { type TestCertificates, testCertificates } from '../../../local/world/tls.ts';
 
@@ -25,11 +21,7 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
   before(async () => {
     certificates = await testCertificates();
     oauth = await startOAuthServer({ profile: 'google' });
-    dovecot = await startDovecot({
-      introspectionUrl: oauth.introspectionEndpoint,
-      introspectionClient: INTROSPECTION_CLIENT,
-      tls: certificates,
-    });
+    dovecot = await startDovecotFor(oauth, certificates);
     postfix = await startPostfix({ dovecot, tls: certificates, delayWarningSeconds: 1 });
   });
   after(async () => {

@@ -112,7 +112,7 @@ describe('Class: SendRecords', () => {
       2,
       'the batch, then the batch without the three',
     );
-    assert.equal((await record('send#' + (await idOf('new-2'))))?.status?.S, 'INPROGRESS');
+    assert.equal((await record(`send#${await idOf('new-2')}`))?.status?.S, 'INPROGRESS');
     await proxy.stop();
   });
 
@@ -150,7 +150,7 @@ describe('Class: SendRecords', () => {
     const claims = Array.from({ length: 130 }, (_, index) => ({ key: `bulk-${index}`, fingerprint: 'f' }));
     const results = await records.claim(claims, later());
     assert.ok(results.every((result) => result.status === 'claimed'));
-    assert.equal((await record('send#' + (await idOf('bulk-129'))))?.status?.S, 'INPROGRESS');
+    assert.equal((await record(`send#${await idOf('bulk-129')}`))?.status?.S, 'INPROGRESS');
   });
 
   it('releases claims so a retry can claim them again', async () => {
