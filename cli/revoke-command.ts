@@ -21,6 +21,7 @@ import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { revokeRefreshToken } from '../functions/shared/oauth/revoke-token.ts';
 import { Notifier } from '../functions/shared/observability/notifier.ts';
 import { type Args, UsageError } from './commands.ts';
+import { announce } from './operator-events.ts';
 import type { Target } from './target.ts';
 
 /** What a revocation did for one mailbox. */
@@ -124,8 +125,26 @@ export async function revokeCommand(target: Target, args: Args) {
   };
 
   const revocations = await mapConcurrent(chosen, 5, revokeOne);
+  // A repeat that changed nothing tells nobody again.
+  const changed = revocations.some((r) => r.tokensDeleted);
+  const announced =
+    changed &&
+    (await announce(target, {
+      action: 'revoked',
+      scope: mailbox ? normalizeAddress(mailbox) : providerId ? `provider:${providerId}` : 'deployment',
+      summary: `${revocations.filter((r) => r.tokensDeleted).length} of ${revocations.length} mailbox grant(s) revoked by an operator; their mail is parked until each is reconnected`,
+      detail: {
+        mailboxes: revocations.map(({ mailbox, provider, atProvider, tokensDeleted }) => ({
+          mailbox,
+          provider,
+          atProvider,
+          tokensDeleted,
+        })),
+      },
+    }));
   return {
     revocations,
+    announced,
     text:
       revocations.length === 0
         ? 'no mailbox to revoke'

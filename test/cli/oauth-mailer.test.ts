@@ -470,8 +470,21 @@ describe('cli: oauth-mailer', () => {
       ['st@example.com', 'revoked', 'OPERATOR_REVOKED'],
     ]);
     const notices = await alerts.read();
-    assert.equal(notices.length, 3);
-    assert.ok(notices.every((n) => /oauth-mailer connect \w+ --for \S+@example\.com/.test(n.message)));
+    const reconnects = notices.filter((n) => n.subject.startsWith('oauth-mailer: reconnect'));
+    assert.equal(reconnects.length, 3);
+    assert.ok(reconnects.every((n) => /oauth-mailer connect \w+ --for \S+@example\.com/.test(n.message)));
+    // One record of the operator's action for everyone on the topic, with who did it.
+    const actions = notices.filter((n) => n.subject === 'oauth-mailer: revoked deployment');
+    assert.equal(actions.length, 1, notices.map((n) => n.subject).join(', '));
+    const action = JSON.parse(actions[0]!.message);
+    assert.equal(action.kind, 'operator-action');
+    assert.match(action.by, /^arn:aws:/);
+    assert.deepEqual(action.detail.mailboxes.map((m: { mailbox: string }) => m.mailbox).sort(), [
+      'ms@example.com',
+      'ops@example.com',
+      'st@example.com',
+    ]);
+    assert.equal(json.announced, true);
     assertNoSecretsIn([stdout, ...notices.map((n) => n.message)], harness.secrets());
 
     const again = await cli('revoke', '--all', '--yes', '--json');
