@@ -54,7 +54,11 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     const messageKey = message.idempotencyKey ?? originalMessageId(record);
     // A copy for deferred recipients is a send of its own (its own key), of the same message (its
     // Message-ID), to the recipients the send it continues deferred, as that send's record says.
-    const only = await recipientsOwed(record, messageKey, body, deps.sender);
+    const owed = await recipientsOwed(record, messageKey, body, deps.sender);
+    const only = owed?.addresses;
+    // A copy renders the template version its first send rendered, even if the template changed since.
+    if (owed?.template && message.template)
+      message = { ...message, template: { ...message.template, version: owed.template.version } };
     const key = only
       ? `${messageKey}#to:${sha256(
           only
@@ -236,15 +240,16 @@ function fatesOf(stored: unknown): RecipientFate[] {
 
 /**
  * The recipients a copy is owed: those the send it continues deferred, read from that send's record
- * (same message, same body). The attribute names only the record, so a producer cannot widen, repeat
- * or re-key a send with it: at most it asks for the copy the sender would queue anyway.
+ * (same message, same body), with the template version that send rendered. The attribute names only
+ * the record, so a producer cannot widen, repeat or re-key a send with it: at most it asks for the
+ * copy the sender would queue anyway.
  */
 async function recipientsOwed(
   record: SQSRecord,
   messageKey: string,
   body: Body,
   sender: Pick<IdempotentSender, 'recordOf'>,
-): Promise<string[] | undefined> {
+): Promise<{ addresses: string[]; template?: { name: string; version: number } } | undefined> {
   const retryOf = attribute(record, ATTRIBUTES.retryOf);
   if (retryOf === undefined) return undefined;
   if (retryOf !== messageKey && !retryOf.startsWith(`${messageKey}#to:`))
@@ -265,7 +270,16 @@ async function recipientsOwed(
       'MESSAGE_INVALID',
       `no recipient is owed this copy: the send it continues (${found.status}) deferred none, or its record expired`,
     );
-  return owed.map((r) => r.address);
+  const template = found.status === 'completed' ? templateOf(found.response.template) : undefined;
+  return { addresses: owed.map((r) => r.address), ...(template ? { template } : {}) };
+}
+
+/** The template version a stored send rendered (a malformed entry is left out, never fatal). */
+function templateOf(stored: unknown): { name: string; version: number } | undefined {
+  const { name, version } = (stored ?? {}) as { name?: unknown; version?: unknown };
+  return typeof name === 'string' && Number.isSafeInteger(version) && (version as number) > 0
+    ? { name, version: version as number }
+    : undefined;
 }
 
 /** A delivery that may repeat one already sent: received before, or put back (requeued, redriven). */

@@ -3,6 +3,7 @@ import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
 import { createTopic } from '../../../local/world/aws.ts';
+import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { aMessage, FAST_RETRIES, newSender, type TestSender } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -146,6 +147,37 @@ describe('sender: stored templates', () => {
     await later.drain();
 
     assert.deepEqual(sentTexts(), ['Second take for Ann.']);
+  });
+
+  it('sends the copy for a recipient refused for now with the version its first send rendered, even after the template changed', async () => {
+    harness.smtp.google.faults.push({
+      stage: 'rcpt',
+      recipient: 'bob@example.net',
+      ...GOOGLE.smtp.receivingTooQuickly,
+    });
+    await sender.enqueue(
+      templated(
+        { name: 'welcome' },
+        { name: 'Ann', plan: 'Pro' },
+        { to: ['ann@example.net', 'bob@example.net'] },
+      ),
+    );
+    await sender.drain();
+    assert.deepEqual(sentTexts(), ['Hello Ann, your plan is Pro.'], 'ann got version 1');
+
+    await harness.templates.put('welcome', { subject: 'Hi {{name}}', text: 'Version two for {{name}}.' });
+    // A new instance, so no cache holds version 1: only the send record can say which version it was.
+    const later = context.track(newSender(harness, sender.queues, { retryPolicy: FAST_RETRIES }));
+    for (let round = 0; round < 20 && harness.smtp.google.messages.length < 2; round++) {
+      await sleep(500);
+      await later.drain();
+    }
+
+    const [first, copy] = harness.smtp.google.messages;
+    assert.deepEqual(copy?.rcptTo, ['bob@example.net']);
+    assert.equal(copy?.parsed.subject, first?.parsed.subject, 'the same message, version 1');
+    assert.equal(copy?.parsed.text?.trim(), 'Hello Ann, your plan is Pro.');
+    assert.equal(copy?.messageId, first?.messageId);
   });
 
   it('refuses templated messages in a deployment without a template table (TEMPLATE_UNKNOWN)', async () => {
