@@ -152,7 +152,7 @@ const COMMANDS: Record<string, Command> = {
   template: {
     run: templateCommand,
     usage:
-      "template put <name> --subject <text> [--text-file <f>] [--html-file <f>] | get <name> [--version <n>] | list [--after <name>] | render <name> --data <json> [--version <n>]\n  Stored templates messages name (template + templateData): put stores a new immutable version (printed; the same parts again store none), get shows one (the latest by default), render is a dry run with the sender's own code. Mustache syntax; HTML escapes every value; no raw values or partials.",
+      "template put <name> --subject <text> [--text-file <f>] [--html-file <f>] | get <name> [--version <n>] | list [--after <name>] | render <name> --data <json> [--version <n>] | delete <name> --yes\n  Stored templates messages name (template + templateData): put stores a new immutable version (printed; the same parts again store none), get shows one (the latest by default), render is a dry run with the sender's own code, delete removes every version (queued mail naming it is then dead-lettered TEMPLATE_UNKNOWN). Mustache syntax; HTML escapes every value; no raw values or partials.",
     options: {
       subject: { type: 'string' },
       'text-file': { type: 'string' },
@@ -160,6 +160,7 @@ const COMMANDS: Record<string, Command> = {
       version: { type: 'string' },
       after: { type: 'string' },
       data: { type: 'string' },
+      yes: { type: 'boolean' },
     },
   },
   'import-token': {

@@ -1,7 +1,8 @@
 /**
- * `oauth-mailer template put|get|list|render`: the deployment's stored templates, which messages name
- * (`template` + `templateData`) instead of carrying their subject and bodies. Every put makes a new
- * immutable version (the same parts again make none); render is a dry run with the sender's own code.
+ * `oauth-mailer template put|get|list|render|delete`: the deployment's stored templates, which messages
+ * name (`template` + `templateData`) instead of carrying their subject and bodies. Every put makes a new
+ * immutable version (the same parts again make none); render is a dry run with the sender's own code;
+ * delete removes every version (queued mail naming it is then dead-lettered TEMPLATE_UNKNOWN).
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -13,7 +14,7 @@ import { type Args, UsageError } from './commands.ts';
 import type { Target } from './target.ts';
 
 const USAGE =
-  'template put <name> --subject <text> [--text-file <f>] [--html-file <f>] | get <name> [--version <n>] | list [--after <name>] | render <name> --data <json> [--version <n>]';
+  'template put <name> --subject <text> [--text-file <f>] [--html-file <f>] | get <name> [--version <n>] | list [--after <name>] | render <name> --data <json> [--version <n>] | delete <name> --yes';
 
 function storeOf(target: Target): TemplateCatalog {
   if (!target.templateTableName)
@@ -140,6 +141,22 @@ export async function templateCommand(target: Target, args: Args) {
           ...(rendered.text === undefined ? [] : ['--- text', rendered.text]),
           ...(rendered.html === undefined ? [] : ['--- html', rendered.html]),
         ].join('\n'),
+      };
+    }
+    case 'delete': {
+      const name = nameArg(args);
+      if (args.values.yes !== true)
+        throw new UsageError(
+          `deleting ${name} refuses every queued message that names it (TEMPLATE_UNKNOWN): add --yes`,
+        );
+      const deleted = await storeOf(target).delete(name);
+      return {
+        name,
+        deleted,
+        text:
+          deleted > 0
+            ? `deleted ${name}: ${deleted} version(s); mail naming it is now refused (within 30 s for running senders)`
+            : `no template ${name}: nothing deleted`,
       };
     }
     default:

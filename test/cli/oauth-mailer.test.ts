@@ -150,7 +150,7 @@ describe('cli: oauth-mailer', () => {
     assert.equal((await cli('suppression', 'purge')).code, 2);
   });
 
-  it('puts (a new version each time the parts change, none when they do not), gets, lists and renders templates, and refuses one that does not parse', async () => {
+  it('puts (a new version each time the parts change, none when they do not), gets, lists, renders and deletes templates, and refuses one that does not parse', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'templates-'));
     const file = (name: string, text: string) => {
       writeFileSync(join(dir, name), text);
@@ -216,6 +216,16 @@ describe('cli: oauth-mailer', () => {
     assert.match(broken.stderr, /not a valid template: .*unescaped.* is not allowed/);
     assert.equal(await harness.templates.get('broken'), undefined);
     assert.equal((await cli('template', 'put', 'x', '--subject', 'x')).code, 2, 'a body file is required');
+
+    assert.equal((await cli('template', 'delete', 'welcome')).code, 2, 'only with --yes');
+    const deleted = await cli('template', 'delete', 'welcome', '--yes', '--json');
+    assert.deepEqual([deleted.code, deleted.json.deleted], [0, 2]);
+    assert.equal(await harness.templates.get('welcome'), undefined, 'the latest is gone');
+    assert.equal(await harness.templates.get('welcome', 1), undefined, 'and every version');
+    assert.equal((await cli('template', 'get', 'welcome')).code, 2);
+    assert.doesNotMatch((await cli('template', 'list')).stdout, /welcome/);
+    const again = await cli('template', 'delete', 'welcome', '--yes', '--json');
+    assert.deepEqual([again.code, again.json.deleted], [0, 0], 'safe to repeat');
   });
 
   it('creates a one-time invitation bound to the hinted address, and prints its link', async () => {

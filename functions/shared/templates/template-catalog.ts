@@ -4,7 +4,15 @@
  * transaction, conditioned on the pointer it read: two operators putting at once cannot both make
  * version n, and the pointer never names a missing version.
  */
-import { ScanCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  DeleteItemCommand,
+  QueryCommand,
+  ScanCommand,
+  TransactWriteItemsCommand,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
 import { awsErrorName } from '../aws/error-name.ts';
 import { compileTemplate, type TemplateParts } from './render.ts';
 import {
@@ -17,6 +25,9 @@ import {
 } from './template-store.ts';
 
 const PUT_ATTEMPTS = 4;
+/** BatchWriteItem takes 25 requests; what it leaves unprocessed is sent again, this many times. */
+const BATCH_WRITE_ITEMS = 25;
+const DELETE_ATTEMPTS = 5;
 
 export class TemplateCatalog extends TemplateStore {
   /**
@@ -76,6 +87,55 @@ export class TemplateCatalog extends TemplateStore {
         // Another put moved the pointer since we read it: read again and make the version after it.
         if (awsErrorName(error) !== 'TransactionCanceledException' || attempt === PUT_ATTEMPTS) throw error;
       }
+    }
+  }
+
+  /**
+   * Deletes every version of the name. The latest pointer goes first, so from then on only a message
+   * pinned to a version not yet deleted renders; a message naming the template is dead-lettered
+   * `TEMPLATE_UNKNOWN` (after the senders' cache, 30 s). Deleting an absent name deletes nothing.
+   * @returns how many versions were deleted
+   */
+  async delete(name: string): Promise<number> {
+    if (!TEMPLATE_NAME.test(name)) throw new RangeError('a template name is 1 to 64 letters, digits or ._-');
+    const key = (version: number) => ({ name: { S: name }, version: { N: String(version) } });
+    await this.dynamodb.send(new DeleteItemCommand({ TableName: this.tableName, Key: key(LATEST) }));
+    let deleted = 0;
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.dynamodb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#name = :name',
+          ExpressionAttributeNames: { '#name': 'name', '#version': 'version' },
+          ExpressionAttributeValues: { ':name': { S: name } },
+          ProjectionExpression: '#version',
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      const versions = (page.Items ?? []).map((item) => Number(item.version?.N));
+      for (let at = 0; at < versions.length; at += BATCH_WRITE_ITEMS) {
+        await this.#deleteAll(
+          versions.slice(at, at + BATCH_WRITE_ITEMS).map((v) => ({ DeleteRequest: { Key: key(v) } })),
+        );
+      }
+      deleted += versions.filter((v) => v !== LATEST).length;
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return deleted;
+  }
+
+  async #deleteAll(requests: WriteRequest[]): Promise<void> {
+    let pending = requests;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > DELETE_ATTEMPTS)
+        throw new Error(`DynamoDB left ${pending.length} template versions undeleted; run it again`);
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      const answer = await this.dynamodb.send(
+        new BatchWriteItemCommand({ RequestItems: { [this.tableName]: pending } }),
+      );
+      pending = answer.UnprocessedItems?.[this.tableName] ?? [];
     }
   }
 
