@@ -1,7 +1,8 @@
 /**
  * The bucket of messages too large for SQS (functions/shared/large-messages/stored-messages.ts):
  * producers put the message JSON there and queue an SQS Extended Client pointer; the sender reads it
- * and deletes it once sent. Encrypted with a customer-managed key of its own, TLS-only, never public,
+ * and deletes it once sent. Encrypted with a customer-managed key of its own (a put naming another
+ * encryption or key is denied), TLS-only, never public,
  * unversioned (a delete must remove the message, not hide it behind a marker), and a lifecycle rule
  * that ends what nobody deleted: after the idempotency records' 30 days, longer than a message can
  * wait in the queue (14 days) and then in the dead-letter queue (14 days) before a redrive.
@@ -45,6 +46,23 @@ export class LargeMessageBucket extends Construct {
         },
       ],
     });
+    // Default encryption applies to a put that names none; a put may not name weaker (SSE-S3) or
+    // another key, which would leave the message outside this key's policy and rotation.
+    const puts = { actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects('*')] };
+    for (const [sid, header, value] of [
+      ['DenyOtherEncryption', 's3:x-amz-server-side-encryption', 'aws:kms'],
+      ['DenyOtherKeys', 's3:x-amz-server-side-encryption-aws-kms-key-id', this.key.keyArn],
+    ] as const) {
+      this.bucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          ...puts,
+          conditions: { Null: { [header]: 'false' }, StringNotEquals: { [header]: value } },
+        }),
+      );
+    }
     acknowledge(
       this.bucket,
       'S1',

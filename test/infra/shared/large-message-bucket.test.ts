@@ -7,7 +7,7 @@ import { OAuthMailer } from '../../../infra/oauth-mailer.ts';
 import { actionsOf, roleStatements, synthesize, TEST_PROVIDERS } from '../synth.ts';
 
 describe('infra: LargeMessageBucket', () => {
-  it('is encrypted with a customer-managed key, TLS-only, never public, unversioned, and ends objects after 30 days', () => {
+  it('is encrypted with a customer-managed key that puts cannot swap, TLS-only, never public, unversioned, and ends objects after 30 days', () => {
     const { template } = synthesize();
 
     template.resourceCountIs('AWS::S3::Bucket', 1);
@@ -40,6 +40,29 @@ describe('infra: LargeMessageBucket', () => {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          // A put may rely on the default encryption, never name a weaker one or another key.
+          Match.objectLike({
+            Sid: 'DenyOtherEncryption',
+            Effect: 'Deny',
+            Action: 's3:PutObject',
+            Condition: {
+              Null: { 's3:x-amz-server-side-encryption': 'false' },
+              StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' },
+            },
+          }),
+          Match.objectLike({
+            Sid: 'DenyOtherKeys',
+            Effect: 'Deny',
+            Action: 's3:PutObject',
+            Condition: {
+              Null: { 's3:x-amz-server-side-encryption-aws-kms-key-id': 'false' },
+              StringNotEquals: {
+                's3:x-amz-server-side-encryption-aws-kms-key-id': Match.objectLike({
+                  'Fn::GetAtt': Match.anyValue(),
+                }),
+              },
+            },
+          }),
         ]),
       },
     });
