@@ -1,13 +1,17 @@
+import { comparableAddress, comparableDomain } from '../message/address.ts';
+
+/** The domain of an address as comparableDomain spells it. */
+const domainOf = (address: string) => comparableDomain(address.slice(address.lastIndexOf('@') + 1));
+
 /**
- * Whether `pattern`, an address or a domain as `@example.com`, names the mailbox; case-insensitive.
+ * Whether `pattern`, an address or a domain as `@example.com`, names the mailbox, compared as
+ * comparableAddress does (case, Unicode NFC, IDNA: `@bücher.example` names `ops@xn--bcher-kva.example`).
  * @example matchesMailbox('@example.com', 'Ops@Example.com') // true
  */
 export function matchesMailbox(pattern: string, address: string): boolean {
-  const wanted = pattern.toLowerCase();
-  const normalized = address.toLowerCase();
-  return wanted.startsWith('@')
-    ? normalized.slice(normalized.lastIndexOf('@')) === wanted
-    : normalized === wanted;
+  return pattern.startsWith('@')
+    ? comparableDomain(pattern.slice(1)) === domainOf(address)
+    : comparableAddress(pattern) === comparableAddress(address);
 }
 
 /**
@@ -20,11 +24,11 @@ export class AllowList {
 
   /** @example new AllowList('example.com, billing@partner.org') */
   constructor(spec: string | undefined) {
-    for (const entry of (spec ?? '').split(/[,\s]+/).map((item) => item.trim().toLowerCase())) {
+    for (const entry of (spec ?? '').split(/[,\s]+/).map((item) => item.trim())) {
       if (!entry) continue;
-      if (entry.startsWith('@')) this.#domains.add(entry.slice(1));
-      else if (entry.includes('@')) this.#addresses.add(entry);
-      else this.#domains.add(entry);
+      if (entry.startsWith('@')) this.#domains.add(comparableDomain(entry.slice(1)));
+      else if (entry.includes('@')) this.#addresses.add(comparableAddress(entry));
+      else this.#domains.add(comparableDomain(entry));
     }
   }
 
@@ -33,8 +37,6 @@ export class AllowList {
   }
 
   allows(address: string): boolean {
-    const normalized = address.toLowerCase();
-    const domain = normalized.slice(normalized.lastIndexOf('@') + 1);
-    return this.#addresses.has(normalized) || this.#domains.has(domain);
+    return this.#addresses.has(comparableAddress(address)) || this.#domains.has(domainOf(address));
   }
 }

@@ -103,6 +103,9 @@ export function wireAddress(address: string): string {
 export function comparableAddress(address: string): string {
   if (!address.includes('@')) return address.normalize('NFC').toLowerCase();
   const { local, domain } = split(address);
-  const comparable = `${local.normalize('NFC').toLowerCase()}@`;
-  return comparable + (asciiDomain(domain.normalize('NFC')) ?? domain.toLowerCase());
+  return `${local.normalize('NFC').toLowerCase()}@${comparableDomain(domain)}`;
 }
+
+/** A domain as comparableAddress spells it: lower-case A-labels (as given, lower case, when not IDNA). */
+export const comparableDomain = (domain: string): string =>
+  asciiDomain(domain.normalize('NFC')) ?? domain.toLowerCase();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AllowList } from '../../../../functions/shared/mailbox/allow-list.ts';
+import { AllowList, matchesMailbox } from '../../../../functions/shared/mailbox/allow-list.ts';
 
 describe('Class: AllowList', () => {
   it('allows no mailbox when empty: an unset list opens nothing', () => {
@@ -16,5 +16,20 @@ describe('Class: AllowList', () => {
     assert.equal(list.allows('other@partner.org'), false);
     assert.equal(list.allows('ops@sub.example.com'), false, 'a subdomain is another domain');
     assert.equal(list.allows('ops@example.com.evil.org'), false);
+  });
+
+  it('compares as the rest of the product does: an IDNA domain in either spelling, Unicode NFC', () => {
+    const list = new AllowList('@bücher.example, josé@example.org, kim@example.com');
+    assert.equal(list.allows('ops@xn--bcher-kva.example'), true);
+    assert.equal(list.allows('ops@BÜCHER.example'), true);
+    assert.equal(list.allows('jose\u0301@example.org'), true, 'NFD spelling of the same address');
+    assert.equal(new AllowList('xn--bcher-kva.example').allows('ops@bücher.example'), true);
+  });
+
+  it('matches producer and invitation patterns the same way', () => {
+    assert.equal(matchesMailbox('@bücher.example', 'ops@XN--BCHER-KVA.example'), true);
+    assert.equal(matchesMailbox('josé@example.org', 'JOSE\u0301@example.org'), true);
+    assert.equal(matchesMailbox('@example.com', 'ops@example.com.evil.org'), false);
+    assert.equal(matchesMailbox('Ops@Example.com', 'ops@example.com'), true);
   });
 });

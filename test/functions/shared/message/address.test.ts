@@ -89,4 +89,18 @@ describe('Module: message/address', () => {
       { numRuns: 2_000 },
     );
   });
+
+  it('treats canonically equivalent spellings as one mailbox (RFC 6532: NFC), so U+212A KELVIN SIGN is K, and nothing else outside ASCII lower-cases into ASCII', () => {
+    assert.equal(comparableAddress('\u212Aim@example.com'), 'kim@example.com');
+    assert.notEqual(comparableAddress('\u0130nfo@example.com'), comparableAddress('info@example.com'));
+    // Every other character outside ASCII keeps a non-ASCII comparable form: no lookalike meets an ASCII
+    // address (an existing mailbox is bound to the account that connected it in any case).
+    const intoAscii: string[] = [];
+    for (let code = 0x80; code < 0x10000; code++) {
+      if (code >= 0xd800 && code < 0xe000) continue;
+      const folded = String.fromCharCode(code).normalize('NFC').toLowerCase();
+      if (/^[\x21-\x7e]+$/.test(folded)) intoAscii.push(code.toString(16));
+    }
+    assert.deepEqual(intoAscii, ['37e', '1fef', '212a'], 'GREEK QUESTION MARK, GREEK VARIA, KELVIN SIGN');
+  });
 });
