@@ -8,6 +8,7 @@
  * own mailer-daemon signed by googlemail.com, Microsoft's JMRP signed by hotmail.com), by that address.
  * Only the topmost stamp counts: the ones below it came with the message and say what its sender wants.
  */
+import { comparableDomain } from '../message/address.ts';
 import type { FieldBlock } from './report-fields.ts';
 import { address } from './report-values.ts';
 
@@ -46,7 +47,8 @@ const aligned = (a: string, b: string) => a === b || a.endsWith(`.${b}`) || b.en
 /** Whether the report may speak for this recipient (see the module comment). */
 export function speaksFor(origin: ReportOrigin, recipient: string): boolean {
   if (!origin.stamped) return true;
-  const domain = recipient.slice(recipient.lastIndexOf('@') + 1).toLowerCase();
+  // A-labels, as DKIM's d= and SPF's domains are: a report may speak for ops@bücher.example.
+  const domain = comparableDomain(recipient.slice(recipient.lastIndexOf('@') + 1));
   if (origin.authenticated.some((passed) => aligned(passed, domain))) return true;
   const reporter = REPORTERS.get(origin.from ?? '');
   return reporter !== undefined && origin.authenticated.includes(reporter);

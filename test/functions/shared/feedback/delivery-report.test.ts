@@ -465,6 +465,14 @@ describe('Function: parseFeedback() says who sent a report, as the provider stam
     assert.equal(speaksFor(origin!, 'someone@mail.attacker.example'), true);
   });
 
+  it('matches an international recipient domain to the A-label its stamp names (DKIM d= and SPF are ASCII)', async () => {
+    const stamped = `Authentication-Results: mx.google.com; dkim=pass header.d=xn--bcher-kva.example\r\n${fixture('postfix-style-dsn.eml').toString('latin1')}`;
+    const { origin } = reportOf2(await parseFeedback(stamped));
+    assert.equal(speaksFor(origin!, 'ops@bücher.example'), true);
+    assert.equal(speaksFor(origin!, 'ops@BÜCHER.example'), true);
+    assert.equal(speaksFor(origin!, 'ops@bucher.example'), false);
+  });
+
   it('does not take a googlemail.com signature alone for Gmail: its From must be the mailer-daemon', async () => {
     const raw = fixture('gmail-hard-bounce.eml')
       .toString('latin1')
