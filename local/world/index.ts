@@ -236,6 +236,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         oauth[profile].consumerAccounts.clear();
         oauth[profile].userinfoRequests = 0;
         oauth[profile].outage = false;
+        oauth[profile].resetClientSecrets();
         Object.assign(smtp[profile].stats, {
           connections: 0,
           authAttempts: 0,
