@@ -119,6 +119,18 @@ describe('cli: oauth-mailer client-secret rotate', () => {
     );
   });
 
+  it('revokes at the provider in the middle of a rotation: the stored secret not yet taken there, the previous one is', async () => {
+    const { refreshToken } = await harness.connectMailbox('ops@example.com', 'google');
+    await harness.putClientSecret('google', newSecret('google'));
+
+    const revoked = await runCli(targetFile, '', 'revoke', '--mailbox', 'ops@example.com', '--json');
+
+    assert.equal(revoked.code, 0, revoked.output);
+    const [only] = revoked.json.revocations as Array<{ atProvider: string }>;
+    assert.equal(only?.atProvider, 'revoked at the provider');
+    assert.equal((await harness.oauth.google.introspect(refreshToken)).active, false);
+  });
+
   it('keeps sending while the client secret is rotated (google, microsoft, strict): a secret added at the provider, rotated with the CLI, the old one removed; no send fails, and the instances that cached the old one keep minting', async () => {
     const mailboxes = Object.fromEntries(PROFILES.map((profile) => [profile, `${profile}@example.com`]));
     for (const profile of PROFILES) await harness.connectMailbox(mailboxes[profile]!, profile);
