@@ -71,7 +71,7 @@ export async function clientSecretCommand(target: Target, args: Args) {
     .catch((error: unknown) => {
       // A secret without a value yet (set after the first deploy) is what the first rotation fills.
       if (awsErrorName(error) === 'ResourceNotFoundException') return undefined;
-      throw error;
+      throw storeError(secretId, error);
     });
   if (clientSecretOf(stored) === secret) {
     return {
@@ -81,9 +81,11 @@ export async function clientSecretCommand(target: Target, args: Args) {
       text: `${provider.id}: the provider takes this client secret, and it is already the stored one; nothing changed.`,
     };
   }
-  const { VersionId } = await secretsManager.send(
-    new PutSecretValueCommand({ SecretId: secretId, SecretString: sameShape(stored, secret) }),
-  );
+  const { VersionId } = await secretsManager
+    .send(new PutSecretValueCommand({ SecretId: secretId, SecretString: sameShape(stored, secret) }))
+    .catch((error: unknown) => {
+      throw storeError(secretId, error);
+    });
   const previousKept = clientSecretOf(stored) !== undefined;
   const announced = await announce(target, {
     action: 'client-secret-rotated',
@@ -113,6 +115,14 @@ const REMOVE_OLD: Record<string, string> = {
   microsoft: 'Entra ID > App registrations > the app > Certificates & secrets: delete the old client secret',
   oidc: "the server's client settings",
 };
+
+/** What the operator needs to know when Secrets Manager refused: the permissions the command uses. */
+const storeError = (secretId: string, error: unknown) =>
+  new MailerError(
+    'SECRET_STORE_UNAVAILABLE',
+    `Secrets Manager refused ${secretId} (${awsErrorName(error) ?? 'unknown error'}): nothing was stored. The command needs secretsmanager:GetSecretValue and secretsmanager:PutSecretValue on it, and kms:Decrypt and kms:GenerateDataKey on the stack's key`,
+    { awsError: awsErrorName(error) ?? 'unknown' },
+  );
 
 /** The new secret in the stored value's shape: a plain string, or the JSON object with `clientSecret` replaced. */
 function sameShape(stored: string | undefined, secret: string): string {

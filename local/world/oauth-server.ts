@@ -3,7 +3,9 @@
  * profile (refresh tokens do not rotate), a Microsoft-like one (a new refresh token on every refresh,
  * the old one left valid), or a strict one (a new refresh token on every refresh; presenting a used one
  * revokes the whole grant), each answering errors with its provider's exact bodies. It offers RFC 7662
- * introspection for the local SMTP server and RFC 7009 revocation, and takes scripted faults.
+ * introspection for the local SMTP server and RFC 7009 revocation, and takes scripted faults. Its client
+ * can have several secrets at once, as during a rotation at Google or Entra ID; a removed one is refused
+ * with `invalid_client`.
  */
 import { createHash, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';

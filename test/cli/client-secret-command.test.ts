@@ -119,6 +119,37 @@ describe('cli: oauth-mailer client-secret rotate', () => {
     );
   });
 
+  it('keeps the stored shape: JSON with clientSecret stays JSON, its other fields kept', async () => {
+    const old = harness.oauth.google.clientSecret;
+    await harness.putClientSecret('google', JSON.stringify({ clientSecret: old, note: 'kept' }));
+    const added = newSecret('google');
+    harness.oauth.google.addClientSecret(added);
+
+    const rotated = await rotate(added, 'google');
+
+    assert.equal(rotated.code, 0, rotated.output);
+    assert.deepEqual(JSON.parse((await stored('google')).value!), { clientSecret: added, note: 'kept' });
+    assert.equal((await rotate(added, 'google')).json.changed, false, 'the same secret, in JSON: no change');
+  });
+
+  it('imports a refresh token in the middle of a rotation: the stored secret not yet taken by the provider, the previous one is', async () => {
+    await harness.putClientSecret('google', newSecret('google'));
+    const token = await harness.oauth.google.issueRefreshToken('ops@example.com');
+
+    const imported = await runCli(
+      targetFile,
+      token,
+      'import-token',
+      'ops@example.com',
+      '--provider',
+      'google',
+      '--json',
+    );
+
+    assert.equal(imported.code, 0, imported.output);
+    assert.equal((await harness.registry.get('ops@example.com'))?.status, 'active');
+  });
+
   it('revokes at the provider in the middle of a rotation: the stored secret not yet taken there, the previous one is', async () => {
     const { refreshToken } = await harness.connectMailbox('ops@example.com', 'google');
     await harness.putClientSecret('google', newSecret('google'));

@@ -613,6 +613,7 @@ describe('cli: oauth-mailer', () => {
       'register-app-mailbox',
       'approve-replacement',
       'import-token',
+      'client-secret',
     ]) {
       const { code, stdout } = await cli(command, '--help');
       assert.equal(code, 0);
