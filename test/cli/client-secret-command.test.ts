@@ -92,6 +92,8 @@ describe('cli: oauth-mailer client-secret rotate', () => {
     assert.ok(!asArgument.output.includes('leaked-value'));
     const empty = await rotate('', 'google');
     assert.deepEqual([empty.code, empty.json.error], [1, 'REQUEST_INVALID']);
+    const pastedBadly = await rotate('abc\u0004def', 'google');
+    assert.deepEqual([pastedBadly.code, pastedBadly.json.error], [1, 'REQUEST_INVALID']);
 
     // The strict server takes HTTP Basic only; a deployment set to client_secret_post would fail every mint.
     const providers = JSON.parse(target.providersJson);
