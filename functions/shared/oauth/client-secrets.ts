@@ -23,8 +23,6 @@ export class ClientSecrets {
   readonly #client: SecretsManagerClient;
   readonly #cache: TtlCache<string>;
   readonly #events: ClientSecretEvents;
-  /** Calls to a provider this instance made again because the provider refused the client secret. */
-  retries = 0;
 
   constructor(client: SecretsManagerClient, cacheTtlMs: number, events: ClientSecretEvents = {}) {
     this.#client = client;
@@ -68,7 +66,6 @@ export class ClientSecrets {
         const candidate = await this.#read(provider, secretId, stage);
         if (!candidate || tried.has(candidate)) continue;
         tried.add(candidate);
-        this.retries++;
         try {
           const result = await call(candidate);
           this.#events.retried?.(provider.id, stage, true);
