@@ -24,7 +24,7 @@ import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
 import { importRefreshToken } from '../functions/shared/oauth/import-refresh-token.ts';
 import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/providers.ts';
 import { registerAppMailbox } from '../functions/shared/oauth/register-app-mailbox.ts';
-import { revokeRefreshToken } from '../functions/shared/oauth/revoke-token.ts';
+import { revokeAsClient } from '../functions/shared/oauth/revoke-token.ts';
 import { MailboxHealth } from '../functions/shared/observability/mailbox-health.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
 import { probeSmtp } from '../functions/shared/smtp/probe.ts';
@@ -390,8 +390,8 @@ export async function disconnect(target: Target, args: Args) {
     ? 'not supported by the provider (Microsoft: remove the app consent in the Entra admin center)'
     : 'unknown: the secret was not a mailbox secret (revoke the app consent at the provider)';
   if (stored && provider?.revocationEndpoint && stored.secret.refreshToken) {
-    const clientSecret = await new ClientSecrets(secretsManager, 0).get(provider);
-    const outcome = await revokeRefreshToken(provider, stored.secret.refreshToken, clientSecret);
+    const clientSecrets = new ClientSecrets(secretsManager, 0);
+    const outcome = await revokeAsClient(provider, stored.secret.refreshToken, clientSecrets);
     revoked = outcome === 'revoked' ? 'revoked at the provider' : `not revoked: the provider was ${outcome}`;
   }
   await secretsManager.send(

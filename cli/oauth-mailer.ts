@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { MailerError } from '../functions/shared/errors.ts';
+import { clientSecretCommand } from './client-secret-command.ts';
 import {
   type Args,
   approveReplacement,
@@ -142,6 +143,11 @@ const COMMANDS: Record<string, Command> = {
       all: { type: 'boolean' },
       yes: { type: 'boolean' },
     },
+  },
+  'client-secret': {
+    run: clientSecretCommand,
+    usage:
+      "client-secret rotate <provider>   (the new secret on standard input)\n  After a client secret leaked, or before it expires: add a new secret at the provider first, then run this. It proves the secret at the provider (nothing is stored if refused), stores it, and keeps the previous one readable so no send fails while instances change over; then remove the old secret at the provider. Tells the operators' topic. Safe to repeat.",
   },
   suppression: {
     run: suppressionCommand,

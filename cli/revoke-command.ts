@@ -18,7 +18,7 @@ import { MailboxStore } from '../functions/shared/mailbox/store.ts';
 import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
 import { GrantCoordinator } from '../functions/shared/oauth/grant-coordinator.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
-import { revokeRefreshToken } from '../functions/shared/oauth/revoke-token.ts';
+import { revokeAsClient } from '../functions/shared/oauth/revoke-token.ts';
 import { Notifier } from '../functions/shared/observability/notifier.ts';
 import { type Args, UsageError } from './commands.ts';
 import { announce } from './operator-events.ts';
@@ -88,7 +88,7 @@ export async function revokeCommand(target: Target, args: Args) {
     const refreshToken = stored.secret.refreshToken;
     let atProvider = 'nothing left to revoke (the tokens were deleted before)';
     if (refreshToken && provider?.revocationEndpoint && provider.kind !== 'microsoft') {
-      const outcome = await revokeRefreshToken(provider, refreshToken, await clientSecrets.get(provider));
+      const outcome = await revokeAsClient(provider, refreshToken, clientSecrets);
       atProvider =
         outcome === 'revoked' ? 'revoked at the provider' : `not revoked: the provider was ${outcome}`;
     } else if (refreshToken || stored.secret.grantType === 'client_credentials') {

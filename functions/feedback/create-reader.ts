@@ -30,7 +30,7 @@ import { GrantCoordinator } from '../shared/oauth/grant-coordinator.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
 import { Outcomes } from '../shared/observability/outcomes.ts';
-import { tokenMetrics } from '../shared/observability/token-metrics.ts';
+import { clientSecretMetrics, tokenMetrics } from '../shared/observability/token-metrics.ts';
 import { FEEDBACK_DEFAULTS, type FeedbackConfig } from './config.ts';
 import { FeedbackCursors } from './feedback-cursors.ts';
 import { type MailboxReading, readMailbox } from './read-mailbox.ts';
@@ -84,7 +84,11 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
       kmsKeyId: config.mailboxKmsKeyId,
       kms: options.kms,
     }),
-    clientSecrets: new ClientSecrets(secretsManager, config.secretCacheTtlMs),
+    clientSecrets: new ClientSecrets(
+      secretsManager,
+      config.secretCacheTtlMs,
+      clientSecretMetrics(logger, metrics),
+    ),
     providers: config.providers,
     requestTimeoutMs: config.tokenTimeoutMs,
     events: tokenMetrics(logger, metrics),

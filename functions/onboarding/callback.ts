@@ -84,16 +84,19 @@ async function exchangeCode(
   context: OnboardingContext,
 ): Promise<TokenResponse> {
   try {
-    return await requestToken({
-      ...providerClient(provider, await context.clientSecrets.get(provider)),
-      params: {
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: pending.redirectUri,
-        code_verifier: pending.codeVerifier,
-      },
-      context: { mailbox: 'a new mailbox', provider: provider.id },
-    });
+    // A refused client secret leaves the code unredeemed: it may go out again with the other stored one.
+    return await context.clientSecrets.withSecret(provider, (clientSecret) =>
+      requestToken({
+        ...providerClient(provider, clientSecret),
+        params: {
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: pending.redirectUri,
+          code_verifier: pending.codeVerifier,
+        },
+        context: { mailbox: 'a new mailbox', provider: provider.id },
+      }),
+    );
   } catch (error) {
     // For a code, invalid_grant means wrong verifier, reused, expired or another provider's code.
     if (error instanceof MailerError && error.code === 'MAILBOX_REVOKED') {

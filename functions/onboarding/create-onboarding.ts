@@ -14,6 +14,7 @@ import { MailboxStore } from '../shared/mailbox/store.ts';
 import { ClientSecrets } from '../shared/oauth/client-secrets.ts';
 import { MailboxHealth } from '../shared/observability/mailbox-health.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
+import { clientSecretMetrics } from '../shared/observability/token-metrics.ts';
 import { callback } from './callback.ts';
 import type { OnboardingConfig } from './config.ts';
 import { connect } from './connect.ts';
@@ -50,6 +51,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CONNECTION_FAILED: 502,
   ID_TOKEN_INVALID: 502,
   CLIENT_CONFIG_INVALID: 502,
+  CLIENT_SECRET_REJECTED: 502,
   TOKEN_ENDPOINT_UNAVAILABLE: 502,
   TOKEN_ENDPOINT_ERROR: 502,
   PROVIDER_THROTTLED: 503,
@@ -80,7 +82,7 @@ export function createOnboarding(config: OnboardingConfig, options: OnboardingOp
       metrics,
       logger,
     }),
-    clientSecrets: new ClientSecrets(secretsManager, 300_000),
+    clientSecrets: new ClientSecrets(secretsManager, 300_000, clientSecretMetrics(logger, metrics)),
     allowList: new AllowList(config.allowedMailboxes),
     // Loaded on first use: only shared mailboxes need it, and it is most of nodemailer's weight here.
     probeSmtp: (address, smtp, accessToken) =>

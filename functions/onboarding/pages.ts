@@ -58,6 +58,8 @@ const ADVICE: Partial<Record<ErrorCode, string>> = {
   MAILBOX_ACCOUNT_MISMATCH:
     'This mailbox was connected by another account. Ask the operators to approve the change (oauth-mailer approve-replacement), then try again.',
   CLIENT_CONFIG_INVALID: 'Ask the operators to check the OAuth client id and secret of this provider.',
+  CLIENT_SECRET_REJECTED:
+    'Ask the operators to check the OAuth client secret of this provider (oauth-mailer client-secret rotate).',
 };
 
 export function failurePage(code: ErrorCode, message: string): string {

@@ -30,7 +30,7 @@ import { MailboxHealth } from '../shared/observability/mailbox-health.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
 import { Outcomes } from '../shared/observability/outcomes.ts';
-import { tokenMetrics } from '../shared/observability/token-metrics.ts';
+import { clientSecretMetrics, tokenMetrics } from '../shared/observability/token-metrics.ts';
 import type { RetryPolicy } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
 import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
@@ -84,7 +84,11 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const health = new MailboxHealth({ registry, notifier, metrics, logger });
   const tokens = new AccessTokens({
     store,
-    clientSecrets: new ClientSecrets(secretsManager, config.secretCacheTtlMs),
+    clientSecrets: new ClientSecrets(
+      secretsManager,
+      config.secretCacheTtlMs,
+      clientSecretMetrics(logger, metrics),
+    ),
     providers: config.providers,
     requestTimeoutMs: options.tokenTimeoutMs ?? config.tokenTimeoutMs,
     revokedRecheckMs: config.revokedRecheckMs,

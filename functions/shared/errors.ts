@@ -83,6 +83,11 @@ export const ERROR_CODES = {
   PROVIDER_THROTTLED: 'defer',
   /** The OAuth client is misconfigured (client id, secret or provider settings). */
   CLIENT_CONFIG_INVALID: 'defer',
+  /**
+   * The provider refused the OAuth client's credentials (invalid_client: a wrong, removed or expired
+   * client secret, or an unknown client id) with every stored secret, the current and the previous.
+   */
+  CLIENT_SECRET_REJECTED: 'defer',
   /** The SMTP server answered with a temporary failure. */
   SMTP_TRANSIENT: 'retry',
   /** The connection to the SMTP server failed or timed out. */

@@ -32,7 +32,7 @@ import { GrantCoordinator } from '../shared/oauth/grant-coordinator.ts';
 import { MailboxHealth } from '../shared/observability/mailbox-health.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
-import { tokenMetrics } from '../shared/observability/token-metrics.ts';
+import { clientSecretMetrics, tokenMetrics } from '../shared/observability/token-metrics.ts';
 import type { ValidatorConfig } from './config.ts';
 import { type Due, dueIn, momentOf, sliceStartOf } from './plan.ts';
 import { type MailboxValidation, validateMailbox } from './validate-mailbox.ts';
@@ -131,7 +131,11 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
           }),
         }
       : {}),
-    clientSecrets: new ClientSecrets(secretsManager, config.clientSecretCacheTtlMs),
+    clientSecrets: new ClientSecrets(
+      secretsManager,
+      config.clientSecretCacheTtlMs,
+      clientSecretMetrics(logger, metrics),
+    ),
     providers: config.providers,
     ...(options.tokenTimeoutMs ? { requestTimeoutMs: options.tokenTimeoutMs } : {}),
     events: {

@@ -7,7 +7,7 @@
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import { discoverProvider } from '../../cli/provider-discovery.ts';
@@ -97,6 +97,11 @@ export interface World {
   validatorConfig(overrides?: Partial<ValidatorConfig>): ValidatorConfig;
   /** The emulated account's mailbox key (it changes at every reset). */
   mailboxKeyId(): string;
+  /**
+   * Stores a new version of a provider's client secret, as `put-secret-value` does (the one before
+   * becomes AWSPREVIOUS), whether or not the OAuth server takes it.
+   */
+  putClientSecret(profile: ProfileName, secret: string): Promise<void>;
   /** Ends the access token the instances share for a mailbox, as its expiry would: the next use refreshes. */
   expireSharedToken(address: string): Promise<void>;
   /** Every token and secret the servers issued or hold: none may appear in any output. */
@@ -236,6 +241,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         oauth[profile].consumerAccounts.clear();
         oauth[profile].userinfoRequests = 0;
         oauth[profile].outage = false;
+        oauth[profile].resetClientSecrets();
         Object.assign(smtp[profile].stats, {
           connections: 0,
           authAttempts: 0,
@@ -321,6 +327,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       ...overrides,
     }),
     mailboxKeyId: () => mailboxKeyId,
+    async putClientSecret(profile, secret) {
+      await secretsManager.send(
+        new PutSecretValueCommand({ SecretId: clientSecretId(profile), SecretString: secret }),
+      );
+    },
     async expireSharedToken(address) {
       // The token only: a lease or a rotation waiting to be written back stays, as at a real expiry.
       await dynamodb.send(

@@ -3,9 +3,11 @@
  * profile (refresh tokens do not rotate), a Microsoft-like one (a new refresh token on every refresh,
  * the old one left valid), or a strict one (a new refresh token on every refresh; presenting a used one
  * revokes the whole grant), each answering errors with its provider's exact bodies. It offers RFC 7662
- * introspection for the local SMTP server and RFC 7009 revocation, and takes scripted faults.
+ * introspection for the local SMTP server and RFC 7009 revocation, and takes scripted faults. Its client
+ * can have several secrets at once, as during a rotation at Google or Entra ID; a removed one is refused
+ * with `invalid_client`.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import {
@@ -54,7 +56,22 @@ export interface OAuthServer {
   readonly introspectionEndpoint: string;
   readonly mailScope: string;
   readonly clientId: string;
+  /** The newest client secret the server takes. */
   readonly clientSecret: string;
+  /** Every client secret the server takes now, oldest first. */
+  readonly clientSecrets: readonly string[];
+  /**
+   * Adds a client secret, as the provider's console does in a rotation (Google: at most two at once;
+   * Entra ID and the strict server: several). Both are taken until one is removed.
+   */
+  addClientSecret(secret: string): void;
+  /**
+   * Removes a client secret (Google: disable, then delete; Entra ID: delete): from then on it is refused
+   * with `invalid_client`, in the provider's words. The client keeps at least one.
+   */
+  removeClientSecret(secret: string): void;
+  /** Back to the one secret the server started with. */
+  resetClientSecrets(): void;
   /** How the client must authenticate (the strict server: client_secret_basic only). */
   readonly clientAuthMethod: TokenEndpointAuthMethod;
   /** Every token request, in order (the values stay in memory, never printed). */
@@ -92,11 +109,20 @@ export interface OAuthServer {
   userinfoRequests: number;
   /** While true every request is answered 503: an outage of the provider's identity service. */
   outage: boolean;
-  /** Every access and refresh token this server issued: none may appear in any log. */
+  /** Every access and refresh token this server issued, and every client secret it took: none may appear in any log. */
   issuedSecrets(): string[];
   readonly provider: Provider;
   stop(): Promise<void>;
 }
+
+/** One half of HTTP Basic client credentials (RFC 6749 2.3.1 form-encodes both); null when malformed. */
+const formDecoded = (value: string) => {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return null;
+  }
+};
 
 /** A stable GUID made from a name, as Entra ID's object and tenant ids look. */
 export function guidOf(name: string): string {
@@ -234,6 +260,24 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     },
   };
   const provider = new Provider(issuer, configuration);
+  const clientSecrets = [CLIENT_SECRET];
+  const everTaken = new Set(clientSecrets);
+  // oidc-provider keeps one secret per client; the providers take several during a rotation. It still
+  // authenticates the client itself (and first, before it looks at a code or a refresh token): only
+  // the comparison learns about the other secrets.
+  const ClientModel = provider.Client as unknown as {
+    prototype: { clientId: string; compareClientSecret(actual: string): Promise<boolean> | boolean };
+  };
+  const compareOne = ClientModel.prototype.compareClientSecret;
+  ClientModel.prototype.compareClientSecret = function compareClientSecret(actual: string) {
+    if (this.clientId !== CLIENT_ID) return compareOne.call(this, actual);
+    return takesClientSecret(actual);
+  };
+  const takesClientSecret = (actual: string) =>
+    clientSecrets.some((secret) => {
+      const [a, b] = [Buffer.from(secret), Buffer.from(actual)];
+      return a.length === b.length && timingSafeEqual(a, b);
+    });
 
   /** Google: a verified email, and `hd` for a Workspace account (every non-gmail one, but consumers). */
   function googleClaims(id: string) {
@@ -317,7 +361,9 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
   async function reusedRefreshToken(ctx: KoaContextWithOIDC): Promise<boolean> {
     const params = await formOf(ctx);
     const presented = params.get('grant_type') === 'refresh_token' ? params.get('refresh_token') : null;
-    if (!presented) return false;
+    // As oidc-provider and the real servers: a client that did not authenticate is refused before its
+    // refresh token is looked at, so that presentation does not count.
+    if (!presented || !clientAuthenticated(ctx, params)) return false;
     if (!presentedRefreshTokens.has(presented)) {
       presentedRefreshTokens.add(presented);
       return false;
@@ -330,6 +376,15 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     };
     tokenRequests.push({ grantType: 'refresh_token', refreshToken: presented, status: 400 });
     return true;
+  }
+
+  /** The client's own credentials (HTTP Basic, or the body), with a secret the server takes. */
+  function clientAuthenticated(ctx: KoaContextWithOIDC, params: URLSearchParams): boolean {
+    const basic = /^Basic (.+)$/i.exec(ctx.get('authorization'))?.[1];
+    const [id, secret] = basic
+      ? Buffer.from(basic, 'base64').toString('utf8').split(':').map(formDecoded)
+      : [params.get('client_id'), params.get('client_secret')];
+    return id === CLIENT_ID && typeof secret === 'string' && takesClientSecret(secret);
   }
 
   async function answerTokenRequest(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
@@ -362,9 +417,14 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
       status: ctx.status,
     });
     // Reword errors as the real provider would; clients must react to `error`, not to this text.
-    if (ctx.status === 400 && (ctx.body as { error?: string })?.error === 'invalid_grant') {
+    const error = (ctx.body as { error?: string } | undefined)?.error;
+    if (ctx.status === 400 && error === 'invalid_grant') {
       if (profile === 'google') ctx.body = GOOGLE.invalidGrant;
       if (profile === 'microsoft') ctx.body = MICROSOFT.invalidGrant();
+    }
+    if (ctx.status === 401 && error === 'invalid_client') {
+      if (profile === 'google') ctx.body = GOOGLE.invalidClient;
+      if (profile === 'microsoft') ctx.body = MICROSOFT.invalidClient(CLIENT_ID);
     }
   }
   handler = provider.callback();
@@ -396,7 +456,28 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
     outage: false,
     mailScope,
     clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
+    get clientSecret() {
+      return clientSecrets.at(-1)!;
+    },
+    get clientSecrets() {
+      return [...clientSecrets];
+    },
+    addClientSecret(secret) {
+      if (clientSecrets.includes(secret)) return;
+      if (profile === 'google' && clientSecrets.length >= 2)
+        throw new Error('a Google OAuth client has at most two secrets: disable and delete one first');
+      clientSecrets.push(secret);
+      everTaken.add(secret);
+    },
+    removeClientSecret(secret) {
+      const at = clientSecrets.indexOf(secret);
+      if (at === -1) return;
+      if (clientSecrets.length === 1) throw new Error('the client keeps at least one secret');
+      clientSecrets.splice(at, 1);
+    },
+    resetClientSecrets() {
+      clientSecrets.splice(0, clientSecrets.length, CLIENT_SECRET);
+    },
     clientAuthMethod,
     tokenRequests,
     tokenFaults,
@@ -420,7 +501,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
       return refreshToken.save();
     },
     async revoke(refreshToken) {
-      const client = authenticateClient(clientAuthMethod, CLIENT_ID, CLIENT_SECRET, {
+      const client = authenticateClient(clientAuthMethod, CLIENT_ID, handle.clientSecret, {
         token: refreshToken,
         token_type_hint: 'refresh_token',
       });
@@ -446,6 +527,7 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
         ...(issued.get('RefreshToken') ?? []),
         ...(issued.get('ClientCredentials') ?? []),
         ...(issued.get('AuthorizationCode') ?? []),
+        ...everTaken,
       ];
     },
     stop: () =>

@@ -5,6 +5,8 @@
 export const GOOGLE = {
   mailScope: 'https://mail.google.com/',
   invalidGrant: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' },
+  /** HTTP 401: a client secret that is wrong, disabled or deleted (or an unknown client). */
+  invalidClient: { error: 'invalid_client', error_description: 'Unauthorized' },
   authChallenge: { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' },
   authFailed: '5.7.8 Username and Password not accepted',
   authAccepted: '2.7.0 Accepted',
@@ -32,6 +34,18 @@ export const MICROSOFT = {
   invalidGrant: (code = 70008) => ({
     error: 'invalid_grant',
     error_description: `AADSTS${code}: The provided authorization code or refresh token has expired due to inactivity.`,
+    error_codes: [code],
+    timestamp: new Date().toISOString().replace('T', ' ').slice(0, 19),
+    trace_id: '00000000-0000-0000-0000-000000000000',
+    correlation_id: '00000000-0000-0000-0000-000000000000',
+  }),
+  /** HTTP 401: 7000215 a wrong or deleted client secret, 7000222 an expired one. */
+  invalidClient: (clientId: string, code: 7000215 | 7000222 = 7000215) => ({
+    error: 'invalid_client',
+    error_description:
+      code === 7000215
+        ? `AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`
+        : `AADSTS7000222: The provided client secret keys for app '${clientId}' are expired.`,
     error_codes: [code],
     timestamp: new Date().toISOString().replace('T', ' ').slice(0, 19),
     trace_id: '00000000-0000-0000-0000-000000000000',

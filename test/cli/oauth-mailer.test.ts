@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,16 +15,10 @@ import { Invitations } from '../../functions/onboarding/invitations.ts';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import { authenticateClient } from '../../functions/shared/oauth/token-endpoint.ts';
 import { createTopic, queueCounts } from '../../local/world/aws.ts';
-import {
-  MAILBOX_PREFIX,
-  SENDING_TABLE,
-  SUPPRESSION_TABLE,
-  TEMPLATE_TABLE,
-  type World,
-} from '../../local/world/index.ts';
-import { projectRoot } from '../../local/world/net.ts';
+import { MAILBOX_PREFIX, type World } from '../../local/world/index.ts';
 import { guidOf } from '../../local/world/oauth-server.ts';
 import { assertNoSecretsIn } from '../harness/assertions.ts';
+import { localTarget, runCli, writeTarget } from '../harness/cli.ts';
 import { aMessage, newSender } from '../harness/factories.ts';
 import { useHarness } from '../harness/lifecycle.ts';
 
@@ -39,58 +32,12 @@ describe('cli: oauth-mailer', () => {
 
   beforeEach(async () => {
     queues = await harness.createQueues();
-    target = {
-      kind: 'local',
-      queueUrl: queues.queueUrl,
-      deadLetterQueueUrl: queues.deadLetterQueueUrl,
-      mailboxSecretPrefix: MAILBOX_PREFIX,
-      providersJson: harness.providersJson,
-      connectBaseUrl: harness.onboardingUrl,
-      sendingTableName: SENDING_TABLE,
-      stateTableName: harness.stateTable,
-      registryTableName: harness.registryTable,
-      suppressionTableName: SUPPRESSION_TABLE,
-      templateTableName: TEMPLATE_TABLE,
-      environment: harness.awsEnv(),
-    };
-    targetFile = join(mkdtempSync(join(tmpdir(), 'cli-')), 'target.json');
-    writeFileSync(targetFile, JSON.stringify(target));
+    target = localTarget(harness, queues);
+    targetFile = writeTarget(target);
   });
 
   /** Runs the CLI as a user would, against the local target, with `input` on its standard input (a pipe); JSON output parsed. */
-  const run = (input: string, ...args: string[]) =>
-    new Promise<{
-      code: number;
-      json: Record<string, unknown>;
-      stdout: string;
-      stderr: string;
-      output: string;
-    }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--local-file', targetFile],
-        { env: { PATH: process.env.PATH ?? '' }, stdio: ['pipe', 'pipe', 'pipe'] },
-      );
-      const [stdout, stderr] = [child.stdout, child.stderr].map((stream) => {
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        return () => Buffer.concat(chunks).toString();
-      }) as [() => string, () => string];
-      child.on('close', (code) => {
-        let json: Record<string, unknown> = {};
-        try {
-          json = JSON.parse(stdout());
-        } catch {}
-        resolve({
-          code: code ?? -1,
-          json,
-          stdout: stdout(),
-          stderr: stderr(),
-          output: `${stdout()}\n${stderr()}`,
-        });
-      });
-      child.stdin.end(input);
-    });
+  const run = (input: string, ...args: string[]) => runCli(targetFile, input, ...args);
   const cli = (...args: string[]) => run('', ...args);
   /** `import-token` with the token piped in, as `printf %s "$TOKEN" | oauth-mailer import-token ...`. */
   const importToken = (token: string, mailbox: string, provider: string) =>
@@ -676,6 +623,7 @@ describe('cli: oauth-mailer', () => {
       'register-app-mailbox',
       'approve-replacement',
       'import-token',
+      'client-secret',
     ]) {
       const { code, stdout } = await cli(command, '--help');
       assert.equal(code, 0);

@@ -207,7 +207,6 @@ export class AccessTokens {
       throw error;
     }
     const provider = this.providerFor(mailbox);
-    const clientSecret = await clientSecrets.get(provider);
     const { secret } = mailbox;
     // The newest refresh token: the secret's, unless a rotation after it could not be written back.
     const carried =
@@ -220,17 +219,20 @@ export class AccessTokens {
     const refreshScope = refreshScopeFor(provider, secret.scope);
     if (secret.grantType === 'refresh_token' && refreshScope) params.scope = refreshScope;
 
-    // The refresh right must still be ours right before the token goes out (a slow step may have outlived it).
-    if (secret.grantType === 'refresh_token') await options.confirmLease?.();
-    this.requests++;
-    events?.tokenRequested?.(address, provider.id);
     let response: TokenResponse;
     try {
-      response = await requestToken({
-        ...providerClient(provider, clientSecret),
-        params,
-        context: { mailbox: address, provider: provider.id },
-        ...(this.#options.requestTimeoutMs ? { timeoutMs: this.#options.requestTimeoutMs } : {}),
+      // A refused client secret consumes nothing, so the refresh token may go out again with another one.
+      response = await clientSecrets.withSecret(provider, async (clientSecret) => {
+        // The refresh right must still be ours right before the token goes out (a slow step may have outlived it).
+        if (secret.grantType === 'refresh_token') await options.confirmLease?.();
+        this.requests++;
+        events?.tokenRequested?.(address, provider.id);
+        return requestToken({
+          ...providerClient(provider, clientSecret),
+          params,
+          context: { mailbox: address, provider: provider.id },
+          ...(this.#options.requestTimeoutMs ? { timeoutMs: this.#options.requestTimeoutMs } : {}),
+        });
       });
     } catch (error) {
       if (error instanceof MailerError && error.code === 'MAILBOX_REVOKED') {

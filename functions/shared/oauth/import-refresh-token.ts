@@ -24,7 +24,7 @@ export interface TokenImport {
 
 export interface TokenImportParts {
   readonly store: MailboxStore;
-  readonly clientSecrets: Pick<ClientSecrets, 'get'>;
+  readonly clientSecrets: Pick<ClientSecrets, 'withSecret'>;
   readonly health: RecordsHealth;
   readonly probeSmtp: ProbeSmtp;
 }
@@ -129,18 +129,21 @@ export async function importRefreshToken(
   await refuseUnlessAbsent(parts.store, mailbox);
 
   const context = { mailbox, provider: provider.id };
-  const clientSecret = await parts.clientSecrets.get(provider);
+  let clientSecret: string | undefined;
   let tokens: TokenResponse;
   try {
-    tokens = await requestToken({
-      ...providerClient(provider, clientSecret),
-      params: {
-        grant_type: 'refresh_token',
-        refresh_token: refreshToken,
-        // With the identity scopes: Entra ID then returns an ID token naming the account (oid) and tenant.
-        ...(provider.refreshScope ? { scope: withIdentity(provider.refreshScope, provider) } : {}),
-      },
-      context,
+    tokens = await parts.clientSecrets.withSecret(provider, (secret) => {
+      clientSecret = secret;
+      return requestToken({
+        ...providerClient(provider, secret),
+        params: {
+          grant_type: 'refresh_token',
+          refresh_token: refreshToken,
+          // With the identity scopes: Entra ID then returns an ID token naming the account (oid) and tenant.
+          ...(provider.refreshScope ? { scope: withIdentity(provider.refreshScope, provider) } : {}),
+        },
+        context,
+      });
     });
   } catch (error) {
     if (error instanceof MailerError && error.code === 'MAILBOX_REVOKED')

@@ -14,7 +14,9 @@ const AADSTS_GRANT_GONE = new Set([
   70008, 700082, 50173, 54005, 65001, 70043, 50076, 50078, 50079, 53003, 700084,
 ]);
 /** AADSTS codes that are about our client registration, not the mailbox. */
-const AADSTS_CLIENT = new Set([70002, 7000215, 7000222, 700016, 70001, 700054]);
+const AADSTS_CLIENT = new Set([700016, 70001, 700054]);
+/** AADSTS codes that refuse the client's secret: bad (70002, 7000215) or expired (7000222). */
+const AADSTS_CLIENT_SECRET = new Set([70002, 7000215, 7000222]);
 const AADSTS_THROTTLED = new Set([90055]);
 
 export function aadstsCode(body: TokenErrorBody): number | undefined {
@@ -46,11 +48,15 @@ export function classifyTokenError(
   if (status >= 500 || error === 'temporarily_unavailable' || error === 'server_error') {
     return new MailerError('TOKEN_ENDPOINT_UNAVAILABLE', `${where} failed with HTTP ${status}`, detail);
   }
-  if (
-    (aadsts !== undefined && AADSTS_CLIENT.has(aadsts)) ||
-    error === 'invalid_client' ||
-    error === 'unauthorized_client'
-  ) {
+  if ((aadsts !== undefined && AADSTS_CLIENT_SECRET.has(aadsts)) || error === 'invalid_client') {
+    // The client did not authenticate: the server looked at nothing else (the grant is untouched).
+    return new MailerError(
+      'CLIENT_SECRET_REJECTED',
+      `${where} refused the OAuth client's credentials (${error}${aadsts ? `, AADSTS${aadsts}` : ''})`,
+      detail,
+    );
+  }
+  if ((aadsts !== undefined && AADSTS_CLIENT.has(aadsts)) || error === 'unauthorized_client') {
     return new MailerError('CLIENT_CONFIG_INVALID', `${where} rejected the OAuth client (${error})`, detail);
   }
   if (

@@ -23,6 +23,8 @@ export const METRIC = {
   recipientsDeferred: 'RecipientsDeferred',
   mailboxRevoked: 'MailboxRevoked',
   tokenRequests: 'TokenRequests',
+  /** Calls to a provider made again with another stored client secret after it refused one (a rotation). */
+  clientSecretRetries: 'ClientSecretRetries',
   refreshTokensRotated: 'RefreshTokensRotated',
   refreshTokenWriteFailures: 'RefreshTokenWriteFailures',
   outcomePublishFailures: 'OutcomePublishFailures',

@@ -116,6 +116,27 @@ describe('onboarding: connecting a mailbox', () => {
     );
   });
 
+  it('keeps connecting through a client secret rotation: the code is redeemed with the new secret after the provider refused the cached old one', async () => {
+    assert.equal((await connectMailbox(onboarding, 'google', 'first@example.com')).response.status, 200);
+    const google = harness.oauth.google;
+    const old = google.clientSecret;
+    google.addClientSecret('google-new-client-secret-0a77');
+    await harness.putClientSecret('google', 'google-new-client-secret-0a77');
+    google.removeClientSecret(old);
+
+    const { response } = await connectMailbox(onboarding, 'google', 'second@example.com');
+
+    assert.equal(response.status, 200);
+    const exchanges = google.tokenRequests.filter((request) => request.grantType === 'authorization_code');
+    assert.deepEqual(
+      exchanges.map((request) => request.status),
+      [200, 401, 200],
+      'the refused one left the code to be redeemed once',
+    );
+    assert.equal(onboarding.telemetry.metricSum('ClientSecretRetries'), 1);
+    assert.equal((await harness.registry.get('second@example.com'))?.status, 'active');
+  });
+
   it('registers a shared mailbox: the delegate consents, mail is sent as the shared address', async () => {
     harness.smtp.microsoft.sendAs['delegate@example.com'] = ['shared@example.com'];
     const { response, html } = await connectMailbox(onboarding, 'microsoft', 'delegate@example.com', {

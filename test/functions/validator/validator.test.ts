@@ -230,6 +230,28 @@ describe('validator: token health', () => {
     assert.equal(await harness.registry.get('leaving@example.com'), undefined);
   });
 
+  it('keeps validating through a client secret rotation: the secret it cached removed at the provider, the new one stored; the metric counts the extra call', async () => {
+    await harness.connectMailbox('a@example.com', 'google');
+    await harness.connectMailbox('b@example.com', 'microsoft');
+    const validator = newValidator(harness);
+    assert.equal((await validator.validateNow({})).healthy, 2, 'both secrets cached');
+    for (const profile of ['google', 'microsoft'] as const) {
+      const old = harness.oauth[profile].clientSecret;
+      harness.oauth[profile].addClientSecret(`${profile}-new-client-secret-61f0`);
+      await harness.putClientSecret(profile, `${profile}-new-client-secret-61f0`);
+      harness.oauth[profile].removeClientSecret(old);
+    }
+    for (const address of ['a@example.com', 'b@example.com']) await harness.expireSharedToken(address);
+    validator.tokens.forget('a@example.com');
+    validator.tokens.forget('b@example.com');
+
+    const summary = await validator.validateNow({});
+
+    assert.deepEqual([summary.validated, summary.healthy], [2, 2]);
+    assert.equal(validator.telemetry.metricSum('ClientSecretRetries'), 2, 'one extra call per provider');
+    assert.equal((await registered('b@example.com')).status, 'active');
+  });
+
   it('validates one mailbox on demand', async () => {
     await harness.connectMailbox('a@example.com', 'google');
     await harness.connectMailbox('b@example.com', 'google');

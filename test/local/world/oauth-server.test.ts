@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { authenticateClient } from '../../../functions/shared/oauth/token-endpoint.ts';
 import { type OAuthServer, startOAuthServer } from '../../../local/world/oauth-server.ts';
+import { PROFILES, type ProfileName } from '../../../local/world/provider-strings.ts';
 
 describe('local world: the strict OAuth server', () => {
   let server: OAuthServer;
@@ -40,5 +41,78 @@ describe('local world: the strict OAuth server', () => {
     assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 400]);
     const issued = answers.find((answer) => answer.status === 200)!.body.refresh_token!;
     assert.equal((await refresh(issued)).status, 400, 'the grant was revoked for the reuse');
+  });
+});
+
+describe('local world: client secret rotation at the OAuth servers', () => {
+  const servers = {} as Record<ProfileName, OAuthServer>;
+  before(async () => {
+    for (const profile of PROFILES) servers[profile] = await startOAuthServer({ profile });
+  });
+  after(() => Promise.all(PROFILES.map((profile) => servers[profile].stop())));
+
+  const refreshWith = (server: OAuthServer, secret: string, refreshToken: string) =>
+    fetch(server.tokenEndpoint, {
+      method: 'POST',
+      ...authenticateClient(server.clientAuthMethod, server.clientId, secret, {
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+      }),
+    }).then(async (response) => ({
+      status: response.status,
+      body: (await response.json()) as Record<string, unknown>,
+    }));
+
+  for (const profile of PROFILES) {
+    it(`${profile}: takes the old and the new secret during a rotation, and refuses the old one with invalid_client once removed`, async () => {
+      const server = servers[profile];
+      server.resetClientSecrets();
+      const [old, added] = [server.clientSecret, `${profile}-new-secret-5b1e`];
+      server.addClientSecret(added);
+
+      for (const secret of [old, added]) {
+        const token = await server.issueRefreshToken('ops@example.com');
+        assert.equal((await refreshWith(server, secret, token)).status, 200, 'both taken at once');
+      }
+      server.removeClientSecret(old);
+      const token = await server.issueRefreshToken('ops@example.com');
+      const refused = await refreshWith(server, old, token);
+
+      assert.equal(refused.status, 401);
+      assert.equal(refused.body.error, 'invalid_client');
+      if (profile === 'microsoft') assert.deepEqual(refused.body.error_codes, [7000215]);
+      if (profile === 'google') assert.equal(refused.body.error_description, 'Unauthorized');
+      assert.equal(server.clientSecret, added);
+      assert.equal((await refreshWith(server, added, token)).status, 200, 'the new one still works');
+    });
+  }
+
+  it('strict: a refresh token presented with a refused secret is not consumed by oidc-provider, and its next presentation is no reuse', async () => {
+    const server = servers.strict;
+    server.resetClientSecrets();
+    const token = await server.issueRefreshToken('ops@example.com');
+
+    const refused = await refreshWith(server, 'not-the-secret', token);
+
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.error, 'invalid_client');
+    const stored = await server.provider.RefreshToken.find(token);
+    assert.ok(stored && !stored.consumed, 'oidc-provider did not consume it');
+    const taken = await refreshWith(server, server.clientSecret, token);
+    assert.equal(taken.status, 200, 'presented once, as far as the server is concerned');
+    assert.equal(
+      (await refreshWith(server, server.clientSecret, String(taken.body.refresh_token))).status,
+      200,
+      'the grant lives on',
+    );
+  });
+
+  it('google: at most two secrets at once, as the Cloud console allows', () => {
+    const server = servers.google;
+    server.resetClientSecrets();
+    server.addClientSecret('second-secret-0c2d');
+    assert.throws(() => server.addClientSecret('third-secret-7a9f'), /at most two secrets/);
+    server.addClientSecret('second-secret-0c2d');
+    assert.deepEqual(server.clientSecrets.length, 2);
   });
 });

@@ -30,8 +30,11 @@ describe('Function: classifyTokenError()', () => {
     assert.equal(code(400, { error: 'temporarily_unavailable' }), 'TOKEN_ENDPOINT_UNAVAILABLE');
   });
 
-  it('blames the OAuth client, not the mailbox, for a bad client secret', () => {
-    assert.equal(code(401, { error: 'invalid_client', error_codes: [70002] }), 'CLIENT_CONFIG_INVALID');
+  it('blames the client secret, not the mailbox, when the provider refuses the client', () => {
+    assert.equal(code(401, { error: 'invalid_client', error_codes: [70002] }), 'CLIENT_SECRET_REJECTED');
+    assert.equal(code(401, MICROSOFT.invalidClient('app')), 'CLIENT_SECRET_REJECTED');
+    assert.equal(code(401, MICROSOFT.invalidClient('app', 7000222)), 'CLIENT_SECRET_REJECTED');
+    assert.equal(code(401, GOOGLE.invalidClient), 'CLIENT_SECRET_REJECTED');
     assert.equal(code(400, { error: 'unauthorized_client' }), 'CLIENT_CONFIG_INVALID');
   });
 
