@@ -360,6 +360,8 @@ export async function redriveCommand(target: Target, args: Args) {
 async function redriveRelays(target: Target): Promise<readonly string[] | undefined> {
   const policy = parseProducerPolicy(await producerRulesOf(target));
   if (!policy) return undefined;
+  // Relays without rules: nothing is refused by rule, and the relays still say whose word is kept.
+  if (!policy.rules) return policy.relays;
   const { UserId } = await new STSClient({}).send(new GetCallerIdentityCommand({}));
   if (!UserId || carriedProducer(UserId, 'relayed', policy.relays) !== 'relayed') {
     throw new UsageError(

@@ -49,13 +49,20 @@ function attributesFor(
     ]),
   );
   attributes[ATTRIBUTES.sourceMessageId] ??= { DataType: 'String', StringValue: message.MessageId };
-  // A message SQS dead-lettered by itself still has its producer's SenderId, and may carry a producer
-  // attribute it set itself: only a relay's word is kept.
-  const senderId = message.Attributes?.SenderId;
-  const carried = attributes[ATTRIBUTES.producer]?.StringValue;
-  const producer = relays ? carriedProducer(senderId, carried, relays) : (carried ?? senderId);
+  const producer = deadLetterProducer(message, relays);
   if (producer) attributes[ATTRIBUTES.producer] = { DataType: 'String', StringValue: producer };
   return attributes;
+}
+
+/**
+ * The producer a dead letter speaks for. A message SQS dead-lettered by itself still has its
+ * producer's SenderId, and may carry a producer attribute it set itself: only a relay's word is kept.
+ * @param relays the deployment's relays @default unknown: the attribute, else the SenderId
+ */
+export function deadLetterProducer(message: Message, relays?: readonly string[]): string | undefined {
+  const senderId = message.Attributes?.SenderId;
+  const carried = message.MessageAttributes?.[ATTRIBUTES.producer]?.StringValue;
+  return relays ? carriedProducer(senderId, carried, relays) : (carried ?? senderId);
 }
 
 /** @example const { moved } = await redrive(sqs, { from: deadLetterQueueUrl, to: queueUrl }); */
