@@ -9,7 +9,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { SENDER_DEFAULTS } from '../functions/sender/config.ts';
-import { MAX_REASON_LENGTH, ProducerCutOffs } from '../functions/shared/sqs/producer-cut-offs.ts';
+import {
+  cutOffProducer,
+  MAX_REASON_LENGTH,
+  ProducerCutOffs,
+  restoreProducer,
+} from '../functions/shared/sqs/producer-cut-offs.ts';
 import { covers, isPrincipalId, parseProducerPolicy } from '../functions/shared/sqs/producer-policy.ts';
 import { type Args, UsageError } from './commands.ts';
 import { announce } from './operator-events.ts';
@@ -32,10 +37,11 @@ function principalArg(args: Args): string {
   return principal;
 }
 
-function cutOffsOf(target: Target): ProducerCutOffs {
+/** Where the list lives: the registry's table, and a client to it. */
+function cutOffsOf(target: Target): { client: DynamoDBClient; table: string } {
   if (!target.registryTableName)
     throw new UsageError('this target names no mailbox registry: redeploy the stack');
-  return new ProducerCutOffs(new DynamoDBClient({}), target.registryTableName);
+  return { client: new DynamoDBClient({}), table: target.registryTableName };
 }
 
 /** Printable text only, bounded: it travels into dead letters' reasons, logs and the operators' topic. */
@@ -53,7 +59,8 @@ export async function producerCommand(target: Target, args: Args) {
     case 'restore':
       return restore(target, args);
     case 'list': {
-      const cutOffs = await cutOffsOf(target).list();
+      const { client, table } = cutOffsOf(target);
+      const cutOffs = await new ProducerCutOffs(client, table).list();
       return {
         cutOffs,
         text:
@@ -77,7 +84,7 @@ export async function producerCommand(target: Target, args: Args) {
 async function cutOff(target: Target, args: Args) {
   const principal = principalArg(args);
   const reason = cleanReason(typeof args.values.reason === 'string' ? args.values.reason : undefined);
-  const cutOffs = cutOffsOf(target);
+  const { client, table } = cutOffsOf(target);
   // A relay puts mail back for every producer: cutting it off refuses all of that mail too.
   const relays = parseProducerPolicy(await producerRulesOf(target))?.relays ?? [];
   const relay = relays.find((r) => covers(r, principal) || covers(principal, r));
@@ -89,7 +96,10 @@ async function cutOff(target: Target, args: Args) {
     .send(new GetCallerIdentityCommand({}))
     .then((identity) => identity.Arn)
     .catch(() => undefined);
-  const changed = await cutOffs.cutOff(principal, { ...(reason ? { reason } : {}), ...(by ? { by } : {}) });
+  const changed = await cutOffProducer(client, table, principal, {
+    ...(reason ? { reason } : {}),
+    ...(by ? { by } : {}),
+  });
   const bound = SENDER_DEFAULTS.producerCutOffRecheckSeconds;
   const announced =
     changed &&
@@ -117,7 +127,8 @@ async function cutOff(target: Target, args: Args) {
 
 async function restore(target: Target, args: Args) {
   const principal = principalArg(args);
-  const ended = await cutOffsOf(target).restore(principal);
+  const { client, table } = cutOffsOf(target);
+  const ended = await restoreProducer(client, table, principal);
   const announced =
     ended !== undefined &&
     (await announce(target, {

@@ -13,7 +13,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { IDEMPOTENCY_EXPIRY_SECONDS } from '../functions/shared/idempotency/idempotent-sender.ts';
-import { SendRecords } from '../functions/shared/idempotency/send-records.ts';
+import { sentBy } from '../functions/shared/idempotency/send-records.ts';
 import { parseMessage } from '../functions/shared/message/parse.ts';
 import { pointerOf } from '../functions/shared/message/payload-pointer.ts';
 import { addressOf, envelopeRecipients } from '../functions/shared/message/schema.ts';
@@ -76,16 +76,12 @@ export async function producerQueued(target: Target, principal: string, args: Ar
   if (!target.sendingTableName)
     throw new UsageError('this target names no sending table: redeploy the stack');
 
-  const records = new SendRecords(
-    new DynamoDBClient({}),
-    target.sendingTableName,
-    IDEMPOTENCY_EXPIRY_SECONDS,
-  );
+  const dynamodb = new DynamoDBClient({});
   const sent: QueuedMessage[] = [];
   const scan = { pages: 0, scanned: 0, readUnits: 0 };
   let start: string | undefined;
   do {
-    const page = await records.sentBy(principal, { since, until }, start);
+    const page = await sentBy(dynamodb, target.sendingTableName, principal, { since, until }, start);
     scan.pages++;
     scan.scanned += page.scanned;
     scan.readUnits += page.readUnits;

@@ -191,62 +191,6 @@ export class SendRecords {
     return unmarshallMap(item[ATTRIBUTE.data]?.M ?? {});
   }
 
-  /**
-   * One page of the completed sends queued by `principal` (a role's id covers its sessions) between
-   * `since` and `until` (epoch ms): a Scan of the whole table, filtered, since no index keys sends by
-   * producer (one would cost a write per send, forever, for a listing made in incidents). Each page
-   * reads up to 1 MB of the table whatever it finds; `readUnits` says what the page cost.
-   * @param start where the page starts (`next` of the page before)
-   */
-  async sentBy(
-    principal: string,
-    window: { readonly since: number; readonly until: number },
-    start?: string,
-  ): Promise<{ sends: SentRecord[]; next?: string; scanned: number; readUnits: number }> {
-    const roleSessions = principal.startsWith('AROA') && !principal.includes(':');
-    const answer = await this.#dynamodb.send(
-      new ScanCommand({
-        TableName: this.#tableName,
-        FilterExpression: [
-          'begins_with(#id, :prefix) AND #status = :completed AND #queuedAt BETWEEN :since AND :until',
-          roleSessions
-            ? '(#producer = :producer OR begins_with(#producer, :sessions))'
-            : '#producer = :producer',
-        ].join(' AND '),
-        ProjectionExpression: '#id, #producer, #queuedAt, #data',
-        ExpressionAttributeNames: {
-          '#id': ATTRIBUTE.key,
-          '#status': ATTRIBUTE.status,
-          '#data': ATTRIBUTE.data,
-          '#producer': QUEUED.producer,
-          '#queuedAt': QUEUED.queuedAt,
-        },
-        ExpressionAttributeValues: {
-          ':prefix': { S: `${KEY_PREFIX}#` },
-          ':completed': { S: 'COMPLETED' },
-          ':since': { N: String(window.since) },
-          ':until': { N: String(window.until) },
-          ':producer': { S: principal },
-          ...(roleSessions ? { ':sessions': { S: `${principal}:` } } : {}),
-        },
-        ...(start ? { ExclusiveStartKey: { [ATTRIBUTE.key]: { S: start } } } : {}),
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
-    );
-    return {
-      sends: (answer.Items ?? []).map((item) => ({
-        producer: item[QUEUED.producer]?.S ?? '',
-        queuedAt: Number(item[QUEUED.queuedAt]?.N ?? 0),
-        response: unmarshallMap(item[ATTRIBUTE.data]?.M ?? {}),
-      })),
-      ...(answer.LastEvaluatedKey?.[ATTRIBUTE.key]?.S
-        ? { next: answer.LastEvaluatedKey[ATTRIBUTE.key].S }
-        : {}),
-      scanned: answer.ScannedCount ?? 0,
-      readUnits: answer.ConsumedCapacity?.CapacityUnits ?? 0,
-    };
-  }
-
   /** Records each sent message as completed with its response, for the deliveries that come after. */
   complete(
     entries: readonly ({
@@ -386,6 +330,64 @@ export class SendRecords {
     }
     return { failed, ...(errorName && failed > 0 ? { errorName } : {}) };
   }
+}
+
+/**
+ * One page of the completed sends queued by `principal` (a role's id covers its sessions) between
+ * `since` and `until` (epoch ms): a Scan of the whole table, filtered, since no index keys sends by
+ * producer (one would cost a write per send, forever, for a listing made in incidents). Each page
+ * reads up to 1 MB of the table whatever it finds; `readUnits` says what the page cost.
+ * @param start where the page starts (`next` of the page before)
+ */
+export async function sentBy(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  principal: string,
+  window: { readonly since: number; readonly until: number },
+  start?: string,
+): Promise<{ sends: SentRecord[]; next?: string; scanned: number; readUnits: number }> {
+  const roleSessions = principal.startsWith('AROA') && !principal.includes(':');
+  const answer = await dynamodb.send(
+    new ScanCommand({
+      TableName: tableName,
+      FilterExpression: [
+        'begins_with(#id, :prefix) AND #status = :completed AND #queuedAt BETWEEN :since AND :until',
+        roleSessions
+          ? '(#producer = :producer OR begins_with(#producer, :sessions))'
+          : '#producer = :producer',
+      ].join(' AND '),
+      ProjectionExpression: '#id, #producer, #queuedAt, #data',
+      ExpressionAttributeNames: {
+        '#id': ATTRIBUTE.key,
+        '#status': ATTRIBUTE.status,
+        '#data': ATTRIBUTE.data,
+        '#producer': QUEUED.producer,
+        '#queuedAt': QUEUED.queuedAt,
+      },
+      ExpressionAttributeValues: {
+        ':prefix': { S: `${KEY_PREFIX}#` },
+        ':completed': { S: 'COMPLETED' },
+        ':since': { N: String(window.since) },
+        ':until': { N: String(window.until) },
+        ':producer': { S: principal },
+        ...(roleSessions ? { ':sessions': { S: `${principal}:` } } : {}),
+      },
+      ...(start ? { ExclusiveStartKey: { [ATTRIBUTE.key]: { S: start } } } : {}),
+      ReturnConsumedCapacity: 'TOTAL',
+    }),
+  );
+  return {
+    sends: (answer.Items ?? []).map((item) => ({
+      producer: item[QUEUED.producer]?.S ?? '',
+      queuedAt: Number(item[QUEUED.queuedAt]?.N ?? 0),
+      response: unmarshallMap(item[ATTRIBUTE.data]?.M ?? {}),
+    })),
+    ...(answer.LastEvaluatedKey?.[ATTRIBUTE.key]?.S
+      ? { next: answer.LastEvaluatedKey[ATTRIBUTE.key].S }
+      : {}),
+    scanned: answer.ScannedCount ?? 0,
+    readUnits: answer.ConsumedCapacity?.CapacityUnits ?? 0,
+  };
 }
 
 /**

@@ -12,6 +12,7 @@
  * sessions, anything else only itself.
  */
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
@@ -106,82 +107,94 @@ export class ProducerCutOffs {
       .catch((error: unknown) => {
         throw unavailable(error);
       });
-    return Object.entries(Item?.[MAP]?.M ?? {}).map(([principal, value]) => ({
-      principal,
-      at: value.M?.at?.S ?? '',
-      reason: value.M?.reason?.S,
-      by: value.M?.by?.S,
-    }));
-  }
-
-  /**
-   * Cuts a principal off, unless it is already.
-   * @returns whether this call cut it off (false: it was already, its first cut-off stands)
-   */
-  async cutOff(principal: string, detail: { reason?: string; by?: string } = {}): Promise<boolean> {
-    const names = { '#map': MAP, '#principal': principal };
-    try {
-      // A map entry can only be set in a map that exists: create it first (a no-op once it does).
-      await this.#client.send(
-        new UpdateItemCommand({
-          TableName: this.#tableName,
-          Key: { mailbox: { S: CUT_OFFS_KEY } },
-          UpdateExpression: 'SET #map = if_not_exists(#map, :empty)',
-          ExpressionAttributeNames: { '#map': MAP },
-          ExpressionAttributeValues: { ':empty': { M: {} } },
-        }),
-      );
-      await this.#client.send(
-        new UpdateItemCommand({
-          TableName: this.#tableName,
-          Key: { mailbox: { S: CUT_OFFS_KEY } },
-          UpdateExpression: 'SET #map.#principal = :entry',
-          ConditionExpression: 'attribute_not_exists(#map.#principal)',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: {
-            ':entry': {
-              M: {
-                at: { S: new Date().toISOString() },
-                ...(detail.reason ? { reason: { S: detail.reason.slice(0, MAX_REASON_LENGTH) } } : {}),
-                ...(detail.by ? { by: { S: detail.by } } : {}),
-              },
-            },
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw unavailable(error);
-    }
-  }
-
-  /**
-   * Lets a principal send again.
-   * @returns the cut-off this call ended, or undefined when the principal was not cut off
-   */
-  async restore(principal: string): Promise<CutOff | undefined> {
-    try {
-      const { Attributes } = await this.#client.send(
-        new UpdateItemCommand({
-          TableName: this.#tableName,
-          Key: { mailbox: { S: CUT_OFFS_KEY } },
-          UpdateExpression: 'REMOVE #map.#principal',
-          ConditionExpression: 'attribute_exists(#map.#principal)',
-          ExpressionAttributeNames: { '#map': MAP, '#principal': principal },
-          ReturnValues: 'UPDATED_OLD',
-        }),
-      );
-      const entry = Attributes?.[MAP]?.M?.[principal]?.M;
-      return { principal, at: entry?.at?.S ?? '', reason: entry?.reason?.S, by: entry?.by?.S };
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw unavailable(error);
-    }
+    return Object.entries(Item?.[MAP]?.M ?? {}).map(([principal, value]) => cutOffOf(principal, value));
   }
 }
+
+const cutOffOf = (principal: string, stored: AttributeValue | undefined): CutOff => ({
+  principal,
+  at: stored?.M?.at?.S ?? '',
+  reason: stored?.M?.reason?.S,
+  by: stored?.M?.by?.S,
+});
 
 const unavailable = (error: unknown) =>
   new MailerError('REGISTRY_UNAVAILABLE', 'the list of cut-off producers could not be read or written', {
     awsError: awsErrorName(error) ?? 'unknown',
   });
+
+/* Operators' writes (the CLI): functions, so the sender's bundle leaves them out. */
+
+/**
+ * Cuts a principal off, unless it is already.
+ * @returns whether this call cut it off (false: it was already, its first cut-off stands)
+ */
+export async function cutOffProducer(
+  client: DynamoDBClient,
+  tableName: string,
+  principal: string,
+  detail: { reason?: string; by?: string } = {},
+): Promise<boolean> {
+  const names = { '#map': MAP, '#principal': principal };
+  try {
+    // A map entry can only be set in a map that exists: create it first (a no-op once it does).
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { mailbox: { S: CUT_OFFS_KEY } },
+        UpdateExpression: 'SET #map = if_not_exists(#map, :empty)',
+        ExpressionAttributeNames: { '#map': MAP },
+        ExpressionAttributeValues: { ':empty': { M: {} } },
+      }),
+    );
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { mailbox: { S: CUT_OFFS_KEY } },
+        UpdateExpression: 'SET #map.#principal = :entry',
+        ConditionExpression: 'attribute_not_exists(#map.#principal)',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: {
+          ':entry': {
+            M: {
+              at: { S: new Date().toISOString() },
+              ...(detail.reason ? { reason: { S: detail.reason.slice(0, MAX_REASON_LENGTH) } } : {}),
+              ...(detail.by ? { by: { S: detail.by } } : {}),
+            },
+          },
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw unavailable(error);
+  }
+}
+
+/**
+ * Lets a principal send again.
+ * @returns the cut-off this call ended, or undefined when the principal was not cut off
+ */
+export async function restoreProducer(
+  client: DynamoDBClient,
+  tableName: string,
+  principal: string,
+): Promise<CutOff | undefined> {
+  try {
+    const { Attributes } = await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { mailbox: { S: CUT_OFFS_KEY } },
+        UpdateExpression: 'REMOVE #map.#principal',
+        ConditionExpression: 'attribute_exists(#map.#principal)',
+        ExpressionAttributeNames: { '#map': MAP, '#principal': principal },
+        ReturnValues: 'UPDATED_OLD',
+      }),
+    );
+    return cutOffOf(principal, Attributes?.[MAP]?.M?.[principal]);
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw unavailable(error);
+  }
+}
