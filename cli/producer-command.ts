@@ -21,12 +21,27 @@ import { announce } from './operator-events.ts';
 import { producerQueued } from './producer-queued.ts';
 import { producerRulesOf, type Target } from './target.ts';
 
-/** What stops a leaked credential where it lives: the sender's refusal does not stop SendMessage. */
-export const AT_THE_PRODUCER = [
-  'an IAM user (AIDA…): aws iam list-access-keys --user-name <user>, then aws iam update-access-key --status Inactive --access-key-id <key> --user-name <user> for each (delete them once replaced)',
-  'a role (AROA…): deny its sessions issued before now with an inline policy on the role: {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"<now, ISO 8601>"}}} (the console\'s \'Revoke active sessions\' writes it as AWSRevokeOlderSessions); then find how the credentials leaked before new sessions are taken',
-  'an account id (its root user): rotate the root credentials and delete its access keys',
-];
+/**
+ * What stops a leaked credential where it lives (the sender's refusal does not stop SendMessage), for
+ * the kind of principal named.
+ */
+export function atTheProducer(principal: string): string[] {
+  const id = principal.split(':')[0]!;
+  if (id.startsWith('AIDA'))
+    return [
+      `find the user: aws iam list-users --query "Users[?UserId=='${id}'].UserName" --output text`,
+      'deactivate each of its access keys: aws iam list-access-keys --user-name <user>, then aws iam update-access-key --user-name <user> --access-key-id <key> --status Inactive (delete them once replaced)',
+    ];
+  if (id.startsWith('AROA'))
+    return [
+      `find the role: aws iam list-roles --query "Roles[?RoleId=='${id}'].RoleName" --output text`,
+      'revoke the sessions issued so far (what the console\'s "Revoke active sessions" does): aws iam put-role-policy --role-name <role> --policy-name AWSRevokeOlderSessions --policy-document \'{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"<now, ISO 8601 UTC>"}}}]}\'',
+      'then find how its credentials leaked (who may assume it, where they were stored) before new sessions are taken',
+    ];
+  return [
+    'an account id stands for its root user: rotate the root password and MFA, and delete its access keys',
+  ];
+}
 
 function principalArg(args: Args): string {
   const principal = args.positionals[1]?.trim() ?? '';
@@ -113,13 +128,13 @@ async function cutOff(target: Target, args: Args) {
     principal,
     cutOff: changed,
     announced,
-    atTheProducer: AT_THE_PRODUCER,
+    atTheProducer: atTheProducer(principal),
     text: [
       changed
         ? `${principal} is cut off: every sender refuses its mail within ${bound} s (PRODUCER_CUT_OFF, dead-lettered with its reason, nothing sent)`
         : `${principal} was already cut off: nothing changed`,
       'This does not stop it from queueing mail. At the producer, in IAM:',
-      ...AT_THE_PRODUCER.map((step) => `  - ${step}`),
+      ...atTheProducer(principal).map((step) => `  - ${step}`),
       `What it queued: oauth-mailer producer queued ${principal} --since <when the credentials leaked>`,
     ].join('\n'),
   };

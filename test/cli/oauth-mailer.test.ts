@@ -478,8 +478,10 @@ describe('cli: oauth-mailer', () => {
       assert.deepEqual([cut.json.cutOff, cut.json.announced], [true, true]);
       const human = await cli('producer', 'cut-off', leaked.roleId);
       assert.match(human.stdout, /already cut off: nothing changed/);
-      assert.match(human.stdout, /update-access-key --status Inactive/);
-      assert.match(human.stdout, /aws:TokenIssueTime.*AWSRevokeOlderSessions/);
+      assert.match(human.stdout, new RegExp(`RoleId=='${leaked.roleId}'`));
+      assert.match(human.stdout, /put-role-policy .*AWSRevokeOlderSessions.*aws:TokenIssueTime/);
+      const user = await cli('producer', 'cut-off', 'AIDAEXAMPLEUSER');
+      assert.match(user.stdout, /update-access-key .*--status Inactive/);
       await queueAs(leaked, { subject: 'from the leak' });
       await queueAs(billing, { subject: 'billing' });
       await sender.drain();
@@ -489,8 +491,11 @@ describe('cli: oauth-mailer', () => {
       assert.deepEqual([letter?.code, letter?.producer], ['PRODUCER_CUT_OFF', leaked.senderId]);
       const listed = await cli('producer', 'list', '--json');
       assert.deepEqual(
-        (listed.json.cutOffs as Array<Record<string, unknown>>).map((c) => [c.principal, c.reason]),
-        [[leaked.roleId, 'keys in a public repo']],
+        (listed.json.cutOffs as Array<Record<string, unknown>>).map((c) => [c.principal, c.reason]).sort(),
+        [
+          ['AIDAEXAMPLEUSER', undefined],
+          [leaked.roleId, 'keys in a public repo'],
+        ],
       );
 
       const restored = await cli('producer', 'restore', leaked.roleId, '--json');
@@ -506,11 +511,16 @@ describe('cli: oauth-mailer', () => {
         actions.map((a) => [a.kind, a.action, a.scope]),
         [
           ['operator-action', 'producer-cut-off', `producer:${leaked.roleId}`],
+          ['operator-action', 'producer-cut-off', 'producer:AIDAEXAMPLEUSER'],
           ['operator-action', 'producer-restored', `producer:${leaked.roleId}`],
         ],
         'one event per change, none for the repeats',
       );
       assert.match(actions[0].by, /^arn:aws:/);
+      assertNoSecretsIn(
+        [cut.output, human.output, user.output, ...actions.map((a) => JSON.stringify(a))],
+        harness.secrets(),
+      );
     });
 
     it('refuses a principal SQS never reports (odd characters, a wildcard, nothing) and cuts off a relay only with --yes', async () => {
