@@ -461,7 +461,7 @@ describe('cli: oauth-mailer', () => {
     const sent = () => harness.smtp.google.messages.map((m) => m.parsed.subject).sort();
     const tick = () => new Promise((resolve) => setTimeout(resolve, 1100));
 
-    it('cuts a producer off in one command: its next message is refused and nothing of it sent, others send; restore lets it send again; each announced once, repeats change nothing', async () => {
+    it('cuts a producer off in one command: its next message is refused and nothing of it sent, others send, a redrive leaves its dead letters in place; restore lets it send again and the redrive sends them; each announced once, repeats change nothing', async () => {
       const alerts = await createTopic(harness.sqs, 'operators');
       writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
       const sender = aSender();
@@ -498,13 +498,17 @@ describe('cli: oauth-mailer', () => {
         ],
       );
 
+      const held = await cli('redrive', '--json');
+      assert.deepEqual([held.code, held.json.moved, held.json.kept], [0, 0, 1], 'not redriven while cut off');
+
       const restored = await cli('producer', 'restore', leaked.roleId, '--json');
       assert.deepEqual([restored.code, restored.json.restored, restored.json.announced], [0, true, true]);
       const again = await cli('producer', 'restore', leaked.roleId, '--json');
       assert.deepEqual([again.code, again.json.restored, again.json.announced], [0, false, false]);
       await queueAs(leaked, { subject: 'after the restore' });
+      assert.equal((await cli('redrive', '--json')).json.moved, 1);
       await sender.drain();
-      assert.deepEqual(sent(), ['after the restore', 'billing']);
+      assert.deepEqual(sent(), ['after the restore', 'billing', 'from the leak']);
 
       const actions = (await alerts.read()).map((notice) => JSON.parse(notice.message));
       assert.deepEqual(

@@ -50,7 +50,12 @@ export async function peekDeadLetters(sqs: SQSClient, queueUrl: string, max: num
   return { messages, truncated: messages.length >= max };
 }
 
-async function showAgain(sqs: SQSClient, queueUrl: string, messages: readonly Message[]): Promise<void> {
+/** Makes received messages visible again at once (a peek, or a redrive's kept ones). */
+export async function showAgain(
+  sqs: SQSClient,
+  queueUrl: string,
+  messages: readonly Message[],
+): Promise<void> {
   for (let start = 0; start < messages.length; start += 10) {
     await sqs.send(
       new ChangeMessageVisibilityBatchCommand({

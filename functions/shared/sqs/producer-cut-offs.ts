@@ -85,7 +85,7 @@ export class ProducerCutOffs {
   check(principals: readonly string[]): void {
     if (!this.#list)
       throw new MailerError('REGISTRY_UNAVAILABLE', 'the list of cut-off producers could not be read');
-    const found = this.#list.find((cutOff) => principals.some((p) => covers(cutOff.principal, p)));
+    const found = cutOffAmong(this.#list, principals);
     if (found)
       throw new MailerError(
         'PRODUCER_CUT_OFF',
@@ -110,6 +110,13 @@ export class ProducerCutOffs {
     return Object.entries(Item?.[MAP]?.M ?? {}).map(([principal, value]) => cutOffOf(principal, value));
   }
 }
+
+/** The cut-off that covers one of `principals`, if any (a role's id covers its sessions). */
+export const cutOffAmong = (
+  list: readonly CutOff[],
+  principals: readonly (string | undefined)[],
+): CutOff | undefined =>
+  list.find((cutOff) => principals.some((p) => p !== undefined && covers(cutOff.principal, p)));
 
 const cutOffOf = (principal: string, stored: AttributeValue | undefined): CutOff => ({
   principal,
