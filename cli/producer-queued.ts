@@ -103,6 +103,7 @@ export async function producerQueued(target: Target, principal: string, args: Ar
     if (scan.pages % 10 === 0) process.stderr.write(`\rscanned ${scan.scanned} records`);
     start = page.next;
   } while (start);
+  if (scan.pages >= 10) process.stderr.write('\n');
 
   const relays = parseProducerPolicy(await producerRulesOf(target))?.relays;
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
