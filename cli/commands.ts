@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { type Message, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MailProducer } from '../client/producer.ts';
 import {
@@ -28,8 +28,9 @@ import { revokeAsClient } from '../functions/shared/oauth/revoke-token.ts';
 import { MailboxHealth } from '../functions/shared/observability/mailbox-health.ts';
 import { createTelemetry } from '../functions/shared/observability/telemetry.ts';
 import { probeSmtp } from '../functions/shared/smtp/probe.ts';
+import { cutOffAmong, ProducerCutOffs } from '../functions/shared/sqs/producer-cut-offs.ts';
 import { carriedProducer, parseProducerPolicy } from '../functions/shared/sqs/producer-policy.ts';
-import { redrive } from '../functions/shared/sqs/redrive.ts';
+import { deadLetterPrincipals, redrive } from '../functions/shared/sqs/redrive.ts';
 import { loadValidatorConfig } from '../functions/validator/config.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
 import { readSecretInput } from './secret-input.ts';
@@ -342,15 +343,35 @@ export async function redriveCommand(target: Target, args: Args) {
   const max = typeof args.values.max === 'string' ? Number(args.values.max) : undefined;
   if (max !== undefined && !(max > 0)) throw new UsageError('--max must be a positive number');
   const relays = await redriveRelays(target);
-  const { moved } = await redrive(new SQSClient({ useQueueUrlAsEndpoint: false }), {
+  const cutOff = await cutOffProducersOf(target, relays);
+  const { moved, kept } = await redrive(new SQSClient({ useQueueUrlAsEndpoint: false }), {
     from: target.deadLetterQueueUrl,
     to: target.queueUrl,
     ...(relays ? { relays } : {}),
     ...(max ? { max } : {}),
+    ...(cutOff ? { keep: cutOff } : {}),
     onProgress: (count) => process.stderr.write(`\rmoved ${count}`),
   });
   if (moved > 0) process.stderr.write('\n');
-  return { moved, text: `moved ${moved} message(s) back to the queue` };
+  return {
+    moved,
+    kept,
+    text: `moved ${moved} message(s) back to the queue${kept > 0 ? `; kept ${kept} of cut-off producers in the dead-letter queue (oauth-mailer producer list; restore a producer before its mail is redriven)` : ''}`,
+  };
+}
+
+/**
+ * Which dead letters a redrive leaves in place: those naming a cut-off producer (the sender would refuse
+ * them again). None when the target has no registry.
+ */
+async function cutOffProducersOf(
+  target: Target,
+  relays: readonly string[] | undefined,
+): Promise<((message: Message) => boolean) | undefined> {
+  if (!target.registryTableName) return undefined;
+  const list = await new ProducerCutOffs(new DynamoDBClient({}), target.registryTableName).list();
+  if (list.length === 0) return undefined;
+  return (message) => cutOffAmong(list, deadLetterPrincipals(message, relays)) !== undefined;
 }
 
 /**
@@ -360,6 +381,8 @@ export async function redriveCommand(target: Target, args: Args) {
 async function redriveRelays(target: Target): Promise<readonly string[] | undefined> {
   const policy = parseProducerPolicy(await producerRulesOf(target));
   if (!policy) return undefined;
+  // Relays without rules: nothing is refused by rule, and the relays still say whose word is kept.
+  if (!policy.rules) return policy.relays;
   const { UserId } = await new STSClient({}).send(new GetCallerIdentityCommand({}));
   if (!UserId || carriedProducer(UserId, 'relayed', policy.relays) !== 'relayed') {
     throw new UsageError(

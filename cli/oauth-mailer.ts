@@ -21,6 +21,7 @@ import {
   UsageError,
   validate,
 } from './commands.ts';
+import { producerCommand } from './producer-command.ts';
 import { providerCommand } from './provider-command.ts';
 import { DiscoveryError } from './provider-discovery.ts';
 import { revokeCommand } from './revoke-command.ts';
@@ -148,6 +149,18 @@ const COMMANDS: Record<string, Command> = {
     run: clientSecretCommand,
     usage:
       "client-secret rotate <provider>   (the new secret on standard input)\n  After a client secret leaked, or before it expires: add a new secret at the provider first, then run this. It proves the secret at the provider (nothing is stored if refused), stores it, and keeps the previous one readable so no send fails while instances change over; then remove the old secret at the provider. Tells the operators' topic. Safe to repeat.",
+  },
+  producer: {
+    run: producerCommand,
+    usage:
+      "producer cut-off <principal> [--reason <text>] [--yes] | restore <principal> | list | queued <principal> --since <time> [--until <time>] [--dead-letters <n>]\n  When a producer's credentials leak. cut-off: every sender refuses its mail (and what relays put back for it) within 30 s, dead-lettered with PRODUCER_CUT_OFF, nothing sent; no deploy; prints the IAM steps that stop it queueing. restore: it may send again (redrive its dead letters after). queued: what it queued in a window (times in ISO 8601 or 90m, 6h, 3d back), with each message's mailbox, recipients and fate, and what the listing cannot see. The principal is its SQS SenderId: AIDA…, AROA… (every session), AROA…:<session>, or an account id. Safe to repeat.",
+    options: {
+      reason: { type: 'string' },
+      yes: { type: 'boolean' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      'dead-letters': { type: 'string' },
+    },
   },
   suppression: {
     run: suppressionCommand,

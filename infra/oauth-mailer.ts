@@ -96,16 +96,16 @@ export class OAuthMailer extends Construct {
         'oauth-mailer:no-producer-rules',
         'No producer rules: every principal allowed to send to the mail queue may send as every connected mailbox. Name producers to restrict them (docs/deploying.md).',
       );
-    } else {
-      this.sender.limitProducers(
-        new ProducerRules(this, 'Producers', {
-          grants: props.producers,
-          relays: [this.sender.handler.role, ...(props.relays ?? [])],
-          queues: this.queues,
-          largeMessages: this.largeMessages,
-        }),
-      );
     }
+    // Always set, rules or none: the relays say whose word on a message's producer the sender trusts.
+    this.sender.limitProducers(
+      new ProducerRules(this, 'Producers', {
+        grants: props.producers ?? [],
+        relays: [this.sender.handler.role, ...(props.relays ?? [])],
+        queues: this.queues,
+        largeMessages: this.largeMessages,
+      }),
+    );
     this.validator = new ValidatorFunction(this, 'Validating', {
       secrets: this.secrets,
       providersJson,

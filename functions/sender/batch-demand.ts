@@ -7,6 +7,7 @@ import type { Demand } from '../shared/limits/mailbox-limiter.ts';
 import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, envelopeRecipients } from '../shared/message/schema.ts';
 import { originalMessageId } from '../shared/sqs/message-attributes.ts';
+import type { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 
 /**
@@ -23,10 +24,15 @@ export interface BatchDemand {
 
 /**
  * Messages and envelope recipients per `from` mailbox, counting only what may be sent: a record that
- * does not parse, that its producer may not send, or that repeats a key of the batch counts for none.
+ * does not parse, that its producer may not send (or is cut off), or that repeats a key of the batch
+ * counts for none.
  * A producer cannot use up another mailbox's allowance with records it is not allowed to send.
  */
-export function demandOf(records: readonly SQSRecord[], producers: ProducerAuthorizer): BatchDemand {
+export function demandOf(
+  records: readonly SQSRecord[],
+  producers: ProducerAuthorizer,
+  cutOffs?: Pick<ProducerCutOffs, 'check'>,
+): BatchDemand {
   const demand = new Map<string, Demand>();
   const recipients = new Set<string>();
   const keys = new Set<string>();
@@ -34,6 +40,7 @@ export function demandOf(records: readonly SQSRecord[], producers: ProducerAutho
     try {
       const message = parseMessage(record.body);
       const mailbox = addressOf(message.from);
+      cutOffs?.check(producers.principalsOf(record));
       producers.authorize(record, mailbox);
       const key = message.idempotencyKey ?? originalMessageId(record);
       if (keys.has(key)) continue;

@@ -48,6 +48,8 @@ export interface SenderConfig {
   readonly connectBaseUrl?: string | undefined;
   /** Which producers may send as which mailboxes; none: every producer may send as every mailbox. */
   readonly producerPolicy?: ProducerPolicy | undefined;
+  /** How long an instance trusts the list of cut-off producers it read (the registry's): a cut-off's bound. */
+  readonly producerCutOffRecheckMs: number;
   /** The suppression list's table; without it (a deployment from before it) nobody is suppressed. */
   readonly suppressionTableName?: string | undefined;
   /** The large-message bucket pointers may name; without it (a deployment from before it) every pointer is refused. */
@@ -65,6 +67,7 @@ export const SENDER_DEFAULTS = {
   secretCacheTtlSeconds: 300,
   revokedRecheckSeconds: 30,
   smtpRefusedRecheckSeconds: 60,
+  producerCutOffRecheckSeconds: 30,
 } as const;
 
 /** @throws ConfigError (SenderConfigError) naming every missing or invalid setting at once. */
@@ -112,6 +115,12 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     min: 0,
     integer: false,
   });
+  const producerCutOffRecheckSeconds = number(ENV.producerCutOffRecheckSeconds, {
+    fallback: SENDER_DEFAULTS.producerCutOffRecheckSeconds,
+    min: 0,
+    max: 300,
+    integer: false,
+  });
   const providers = readProviders(env, problems);
   let producerPolicy: ProducerPolicy | undefined;
   try {
@@ -139,6 +148,7 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     outcomeTopicArn: readOptional(env, ENV.outcomeTopicArn),
     mailboxKmsKeyId: readOptional(env, ENV.mailboxKmsKeyId),
     producerPolicy,
+    producerCutOffRecheckMs: producerCutOffRecheckSeconds * 1000,
     suppressionTableName: readOptional(env, ENV.suppressionTableName),
     largeMessageBucket: readOptional(env, ENV.largeMessageBucket),
     templateTableName: readOptional(env, ENV.templateTableName),

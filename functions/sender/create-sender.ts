@@ -35,6 +35,7 @@ import type { RetryPolicy } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
 import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
 import { DeadLetters } from '../shared/sqs/dead-letters.ts';
+import { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import { QueueUrls } from '../shared/sqs/queue-urls.ts';
 import { Requeue } from '../shared/sqs/requeue.ts';
@@ -157,6 +158,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     parked: new ParkedMail(dynamodb, config.sendingTableName, registry),
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     producers: new ProducerAuthorizer(config.producerPolicy),
+    cutOffs: new ProducerCutOffs(dynamodb, config.registryTableName, config.producerCutOffRecheckMs),
     stored: new StoredMessages(onDemandS3(options.s3), config.largeMessageBucket),
     visibility: new Visibility(sqs, queueUrls),
     requeue: new Requeue(sqs, queueUrls),
@@ -170,7 +172,9 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
 
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     if (typeof context?.getRemainingTimeInMillis === 'function') idempotent.registerContext(context);
-    const { demand, recipients } = demandOf(event.Records, deps.producers);
+    // At most one read of the cut-off list per recheck period, before the batch's demand is counted.
+    await deps.cutOffs.refresh();
+    const { demand, recipients } = demandOf(event.Records, deps.producers, deps.cutOffs);
     limiter.expect(demand);
     suppression?.expect(recipients);
     idempotent.expect(event.Records.length);

@@ -12,6 +12,8 @@ import { sha256 } from '../shared/hash.ts';
 import type { Body, IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import type { StoredMessages } from '../shared/large-messages/stored-messages.ts';
 import type { ParkedMail } from '../shared/mailbox/parked-mail.ts';
+import { parseMessage } from '../shared/message/parse.ts';
+import { pointerOf } from '../shared/message/payload-pointer.ts';
 import { addressOf, type MailMessage } from '../shared/message/schema.ts';
 import { FATES, fateOf } from '../shared/message-fate.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
@@ -20,6 +22,7 @@ import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from '../shared/r
 import type { RecipientFate } from '../shared/smtp/message-sender.ts';
 import type { DeadLetters } from '../shared/sqs/dead-letters.ts';
 import { ATTRIBUTES, attribute, originalMessageId } from '../shared/sqs/message-attributes.ts';
+import type { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import type { Requeue } from '../shared/sqs/requeue.ts';
 import type { Visibility } from '../shared/sqs/visibility.ts';
@@ -30,6 +33,8 @@ export interface RecordDeps {
   readonly parked: Pick<ParkedMail, 'park' | 'release'>;
   readonly deadLetters: DeadLetters;
   readonly producers: ProducerAuthorizer;
+  /** Producers an operator cut off, as last read for the batch. */
+  readonly cutOffs: Pick<ProducerCutOffs, 'check'>;
   /** Reads a record's message, inline or from the large-message bucket, and deletes a sent one's object. */
   readonly stored: Pick<StoredMessages, 'open' | 'discard'>;
   readonly visibility: Visibility;
@@ -47,6 +52,13 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
   const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
   let message: MailMessage | undefined;
   try {
+    const cutOff = cutOffOf(record, deps.cutOffs, deps.producers);
+    if (cutOff) {
+      // Refused first: a stored object is never read (it stays with the dead letter, for the
+      // inspection); an inline body is read only to name its mailbox (the outcome, the parked count).
+      message = inlineMessage(record.body);
+      throw cutOff;
+    }
     const inbound = await deps.stored.open(record.body);
     message = inbound.message;
     const body = { sha256: inbound.fingerprint };
@@ -70,6 +82,8 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     const { duplicate, ...sent } = await deps.sender.send(message, key, body, {
       checkFirst: mayRepeat(record, receiveCount),
       queuedAs: originalMessageId(record),
+      producer: deps.producers.producerOf(record),
+      queuedAt: firstQueuedAt(record, deps.producers),
       ...(only ? { only, messageIdKey: messageKey } : {}),
     });
     const fates = fatesOf(sent.recipients);
@@ -210,6 +224,46 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         throw error;
     }
   }
+}
+
+/**
+ * The refusal of a record one of whose principals is cut off, if it is.
+ * @throws MailerError REGISTRY_UNAVAILABLE when the list could not be read (retried, never sent unchecked)
+ */
+function cutOffOf(
+  record: SQSRecord,
+  cutOffs: RecordDeps['cutOffs'],
+  producers: ProducerAuthorizer,
+): MailerError | undefined {
+  try {
+    cutOffs.check(producers.principalsOf(record));
+    return undefined;
+  } catch (error) {
+    const refusal = findMailerError(error);
+    if (refusal?.code === 'PRODUCER_CUT_OFF') return refusal;
+    throw error;
+  }
+}
+
+/** The message of an inline body, when it parses; undefined for a pointer or a body that does not. */
+function inlineMessage(body: string): MailMessage | undefined {
+  try {
+    return pointerOf(body) ? undefined : parseMessage(body);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * When the message was first queued (epoch ms), for `oauth-mailer producer queued`: its SentTimestamp,
+ * or, when a relay put it back, the earlier time the relay carried (when it first had to wait).
+ */
+function firstQueuedAt(record: SQSRecord, producers: ProducerAuthorizer): number | undefined {
+  const sent = Number(record.attributes.SentTimestamp) || undefined;
+  const carried = producers.isRelayed(record)
+    ? Date.parse(attribute(record, ATTRIBUTES.parkedSince) ?? '')
+    : Number.NaN;
+  return Number.isFinite(carried) && (sent === undefined || carried < sent) ? carried : sent;
 }
 
 const asMailerError = (caught: unknown): MailerError =>

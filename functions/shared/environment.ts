@@ -47,6 +47,8 @@ export const ENV = {
   largeMessageBucket: 'LARGE_MESSAGE_BUCKET',
   /** Which producer principals may send as which mailboxes (JSON, see functions/shared/sqs/producer-policy.ts). */
   producerRules: 'PRODUCER_RULES',
+  /** How long a sender instance trusts the list of cut-off producers it read: the bound on a cut-off. */
+  producerCutOffRecheckSeconds: 'PRODUCER_CUT_OFF_RECHECK_SECONDS',
   // Validator
   validationConcurrency: 'VALIDATION_CONCURRENCY',
   repeatedFailureThreshold: 'REPEATED_FAILURE_THRESHOLD',

@@ -31,6 +31,11 @@ export const ERROR_CODES = {
   /** The principal that queued the message may not send as its mailbox (the deployment's producer rules). */
   PRODUCER_NOT_ALLOWED: 'permanent',
   /**
+   * An operator cut off the principal that queued the message (or that it was queued for): its
+   * credentials leaked. Nothing was sent; redrive after `oauth-mailer producer restore`.
+   */
+  PRODUCER_CUT_OFF: 'permanent',
+  /**
    * The recipient is on the deployment's suppression list (a hard bounce or a complaint); nothing was
    * sent to it.
    */

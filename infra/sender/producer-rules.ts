@@ -2,7 +2,8 @@
  * The producer rules of a deployment (functions/shared/sqs/producer-policy.ts) from CDK terms: IAM
  * roles are turned into the ids SQS stamps on their messages (`SenderId` is `<roleId>:<session>`),
  * at deploy time. A role defined in the app gives its id directly; an imported one is looked up with
- * iam:GetRole by a custom resource. The sender's own role is a relay: it re-queues waiting mail.
+ * iam:GetRole by a custom resource. The sender's own role is a relay: it re-queues waiting mail. A
+ * deployment without grants has relays only: nothing is refused by rule.
  */
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -53,17 +54,20 @@ export class ProducerRules extends Construct {
         : []),
     ]);
     if (problems.length > 0) throw new Error(`oauth-mailer: ${problems.join('; ')}`);
+    const rules = props.grants.map((grant, index) => {
+      if (grant.role && Stack.of(grant.role) === Stack.of(this)) {
+        props.queues.queue.grantSendMessages(grant.role);
+        props.largeMessages?.grantPut(grant.role);
+      }
+      return {
+        senderId: grant.principalId ?? this.#roleId(grant.role!, `Producer${index}`),
+        mailboxes: [...grant.mailboxes],
+      };
+    });
     const policy: ProducerPolicy = {
-      rules: props.grants.map((grant, index) => {
-        if (grant.role && Stack.of(grant.role) === Stack.of(this)) {
-          props.queues.queue.grantSendMessages(grant.role);
-          props.largeMessages?.grantPut(grant.role);
-        }
-        return {
-          senderId: grant.principalId ?? this.#roleId(grant.role!, `Producer${index}`),
-          mailboxes: [...grant.mailboxes],
-        };
-      }),
+      // No grants, no rules: every producer may send as every mailbox, and the relays are still known,
+      // so waiting and redriven mail keeps its producer (a cut-off needs it).
+      ...(rules.length > 0 ? { rules } : {}),
       relays: props.relays.map((relay, index) =>
         typeof relay === 'string' ? relay : this.#roleId(relay, `Relay${index}`),
       ),

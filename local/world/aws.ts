@@ -222,9 +222,14 @@ export async function assumedRoleProducer(roleName: string, sessionName: string)
     }),
   );
   iam.destroy();
+  return roleSession({ roleArn: Role!.Arn!, roleId: Role!.RoleId! }, sessionName);
+}
+
+/** Another session of a producer's role: its messages carry `<roleId>:<session>`. */
+export async function roleSession(role: { roleArn: string; roleId: string }, sessionName: string) {
   const sts = new STSClient({});
   const { Credentials } = await sts.send(
-    new AssumeRoleCommand({ RoleArn: Role!.Arn!, RoleSessionName: sessionName }),
+    new AssumeRoleCommand({ RoleArn: role.roleArn, RoleSessionName: sessionName }),
   );
   sts.destroy();
   const sqs = new SQSClient({
@@ -235,7 +240,7 @@ export async function assumedRoleProducer(roleName: string, sessionName: string)
       sessionToken: Credentials!.SessionToken!,
     },
   });
-  return { roleId: Role!.RoleId!, senderId: `${Role!.RoleId!}:${sessionName}`, sqs };
+  return { ...role, senderId: `${role.roleId}:${sessionName}`, sqs };
 }
 
 /** The SenderId moto gives messages sent with the emulator's shared test credentials (the world's own). */

@@ -14,10 +14,10 @@ import type { Target } from '../../cli/target.ts';
 import { Invitations } from '../../functions/onboarding/invitations.ts';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import { authenticateClient } from '../../functions/shared/oauth/token-endpoint.ts';
-import { createTopic, queueCounts } from '../../local/world/aws.ts';
+import { assumedRoleProducer, createTopic, EMULATOR_SENDER_ID, queueCounts } from '../../local/world/aws.ts';
 import { MAILBOX_PREFIX, type World } from '../../local/world/index.ts';
 import { guidOf } from '../../local/world/oauth-server.ts';
-import { assertNoSecretsIn } from '../harness/assertions.ts';
+import { assertNoSecretsIn, deadLetters } from '../harness/assertions.ts';
 import { localTarget, runCli, writeTarget } from '../harness/cli.ts';
 import { aMessage, newSender } from '../harness/factories.ts';
 import { useHarness } from '../harness/lifecycle.ts';
@@ -378,6 +378,257 @@ describe('cli: oauth-mailer', () => {
     // The emulator's shared test credentials answer GetCallerIdentity with this id.
     withRelays(['AKIAIOSFODNN7EXAMPLE']);
     assert.equal((await cli('redrive', '--json')).json.moved, 1);
+  });
+
+  describe('producer', () => {
+    type Producer = Awaited<ReturnType<typeof assumedRoleProducer>>;
+    let leaked: Producer;
+    let billing: Producer;
+    beforeEach(async () => {
+      await harness.connectMailbox('ops@example.com', 'google');
+      leaked = await assumedRoleProducer('leaky-service', 'job-1');
+      billing = await assumedRoleProducer('billing-service', 'run-1');
+    });
+    /** A sender without producer rules (the relays known), reading the cut-off list at every batch. */
+    const aSender = () =>
+      context.track(
+        newSender(harness, queues, {
+          config: { producerCutOffRecheckMs: 0, producerPolicy: { relays: [EMULATOR_SENDER_ID] } },
+        }),
+      );
+    const queueAs = async (
+      producer: Pick<Producer, 'sqs'>,
+      message: Record<string, unknown>,
+      attributes: Record<string, string> = {},
+    ) =>
+      (
+        await producer.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: queues.queueUrl,
+            MessageBody: JSON.stringify(aMessage(message)),
+            MessageAttributes: Object.fromEntries(
+              Object.entries(attributes).map(([name, value]) => [
+                name,
+                { DataType: 'String', StringValue: value },
+              ]),
+            ),
+          }),
+        )
+      ).MessageId!;
+    const sent = () => harness.smtp.google.messages.map((m) => m.parsed.subject).sort();
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 1100));
+
+    it('cuts a producer off in one command: its next message is refused and nothing of it sent, others send, a redrive leaves its dead letters in place; restore lets it send again and the redrive sends them; each announced once, repeats change nothing', async () => {
+      const alerts = await createTopic(harness.sqs, 'operators');
+      writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+      const sender = aSender();
+
+      const cut = await cli(
+        'producer',
+        'cut-off',
+        leaked.roleId,
+        '--reason',
+        'keys in a public repo',
+        '--json',
+      );
+      assert.equal(cut.code, 0, cut.output);
+      assert.deepEqual([cut.json.cutOff, cut.json.announced], [true, true]);
+      const human = await cli('producer', 'cut-off', leaked.roleId);
+      assert.match(human.stdout, /already cut off: nothing changed/);
+      assert.match(human.stdout, new RegExp(`RoleId=='${leaked.roleId}'`));
+      assert.match(human.stdout, /put-role-policy .*AWSRevokeOlderSessions.*aws:TokenIssueTime/);
+      const user = await cli('producer', 'cut-off', 'AIDAEXAMPLEUSER');
+      assert.match(user.stdout, /update-access-key .*--status Inactive/);
+      await queueAs(leaked, { subject: 'from the leak' });
+      await queueAs(billing, { subject: 'billing' });
+      await sender.drain();
+
+      assert.deepEqual(sent(), ['billing']);
+      const [letter] = await deadLetters(harness, queues.deadLetterQueueUrl);
+      assert.deepEqual([letter?.code, letter?.producer], ['PRODUCER_CUT_OFF', leaked.senderId]);
+      const listed = await cli('producer', 'list', '--json');
+      assert.deepEqual(
+        (listed.json.cutOffs as Array<Record<string, unknown>>).map((c) => [c.principal, c.reason]).sort(),
+        [
+          ['AIDAEXAMPLEUSER', undefined],
+          [leaked.roleId, 'keys in a public repo'],
+        ],
+      );
+
+      const held = await cli('redrive', '--json');
+      assert.deepEqual([held.code, held.json.moved, held.json.kept], [0, 0, 1], 'not redriven while cut off');
+
+      const restored = await cli('producer', 'restore', leaked.roleId, '--json');
+      assert.deepEqual([restored.code, restored.json.restored, restored.json.announced], [0, true, true]);
+      const again = await cli('producer', 'restore', leaked.roleId, '--json');
+      assert.deepEqual([again.code, again.json.restored, again.json.announced], [0, false, false]);
+      await queueAs(leaked, { subject: 'after the restore' });
+      assert.equal((await cli('redrive', '--json')).json.moved, 1);
+      await sender.drain();
+      assert.deepEqual(sent(), ['after the restore', 'billing', 'from the leak']);
+
+      const actions = (await alerts.read()).map((notice) => JSON.parse(notice.message));
+      assert.deepEqual(
+        actions.map((a) => [a.kind, a.action, a.scope]),
+        [
+          ['operator-action', 'producer-cut-off', `producer:${leaked.roleId}`],
+          ['operator-action', 'producer-cut-off', 'producer:AIDAEXAMPLEUSER'],
+          ['operator-action', 'producer-restored', `producer:${leaked.roleId}`],
+        ],
+        'one event per change, none for the repeats',
+      );
+      assert.match(actions[0].by, /^arn:aws:/);
+      assertNoSecretsIn(
+        [cut.output, human.output, user.output, ...actions.map((a) => JSON.stringify(a))],
+        harness.secrets(),
+      );
+    });
+
+    it('refuses a principal SQS never reports (odd characters, a wildcard, nothing) and cuts off a relay only with --yes', async () => {
+      for (const odd of ['*', 'AROA EXAMPLE', "AROAX'; DROP", 'AROAX\nforged', '', 'x'.repeat(257)]) {
+        const refused = await cli('producer', 'cut-off', odd);
+        assert.equal(refused.code, 2, `${JSON.stringify(odd)}: ${refused.output}`);
+        assert.match(refused.stderr, /as SQS reports it/);
+      }
+      assert.equal((await cli('producer', 'queued', '*', '--since', '1h')).code, 2);
+      assert.equal((await cli('producer', 'pardon', leaked.roleId)).code, 2);
+      writeFileSync(
+        targetFile,
+        JSON.stringify({ ...target, producerRulesJson: JSON.stringify({ relays: [EMULATOR_SENDER_ID] }) }),
+      );
+      const relay = await cli('producer', 'cut-off', EMULATOR_SENDER_ID);
+      assert.equal(relay.code, 2);
+      assert.match(relay.stderr, /one of the deployment's relays/);
+      assert.deepEqual((await cli('producer', 'list', '--json')).json.cutOffs, [], 'nothing was cut off');
+      assert.equal((await cli('producer', 'cut-off', EMULATOR_SENDER_ID, '--yes')).code, 0);
+    });
+
+    it('lists exactly what a producer queued in a window, with each recipient and fate, leaves the dead letters in place, and says what it cannot see', async () => {
+      const sender = aSender();
+      await queueAs(leaked, { subject: 'before the window' });
+      await sender.drain();
+      await tick();
+      const since = new Date().toISOString();
+      const inWindow = await queueAs(leaked, {
+        subject: 'in the window',
+        to: ['a@example.net', 'b@example.net'],
+        idempotencyKey: 'invoice-7',
+      });
+      // Waiting mail the sender (a relay) put back for the leaked producer.
+      const relayed = await queueAs(
+        harness,
+        { subject: 'put back for it' },
+        { 'oauth-mailer-producer': leaked.senderId },
+      );
+      await queueAs(billing, { subject: 'billing in the window' });
+      await sender.drain();
+      assert.equal((await cli('producer', 'cut-off', leaked.roleId)).code, 0);
+      const refused = await queueAs(leaked, { subject: 'refused', to: 'c@example.net' });
+      // Another producer that claims to be the leaked one: refused, but its own mail, not the leaked one's.
+      await queueAs(billing, { subject: 'billing posing' }, { 'oauth-mailer-producer': leaked.senderId });
+      await sender.drain();
+      const until = new Date().toISOString();
+      await tick();
+      assert.equal((await cli('producer', 'restore', leaked.roleId)).code, 0);
+      await queueAs(leaked, { subject: 'after the window' });
+      await sender.drain();
+
+      const { code, json, stdout } = await cli(
+        'producer',
+        'queued',
+        leaked.roleId,
+        '--since',
+        since,
+        '--until',
+        until,
+        '--json',
+      );
+
+      assert.equal(code, 0, stdout);
+      const messages = json.messages as Array<Record<string, unknown>>;
+      assert.deepEqual(
+        messages
+          .map((m) => ({
+            id: m.sqsMessageId,
+            key: m.idempotencyKey,
+            fate: m.fate,
+            code: m.code,
+            mailbox: m.mailbox,
+            recipients: m.recipients,
+          }))
+          .sort((a, b) => String(a.id).localeCompare(String(b.id))),
+        [
+          {
+            id: inWindow,
+            key: 'invoice-7',
+            fate: 'sent',
+            code: undefined,
+            mailbox: 'ops@example.com',
+            recipients: [
+              { address: 'a@example.net', fate: 'accepted' },
+              { address: 'b@example.net', fate: 'accepted' },
+            ],
+          },
+          {
+            id: relayed,
+            key: undefined,
+            fate: 'sent',
+            code: undefined,
+            mailbox: 'ops@example.com',
+            recipients: [{ address: 'customer@example.net', fate: 'accepted' }],
+          },
+          {
+            id: refused,
+            key: undefined,
+            fate: 'dead-lettered',
+            code: 'PRODUCER_CUT_OFF',
+            mailbox: 'ops@example.com',
+            recipients: [{ address: 'c@example.net', fate: 'not sent' }],
+          },
+        ].sort((a, b) => String(a.id).localeCompare(String(b.id))),
+      );
+      assert.ok((json.cannotSee as string[]).some((line) => /still in the queue/.test(line)));
+      assert.ok((json.scan as { pages: number }).pages >= 1);
+      assert.equal(
+        (await queueCounts(harness.sqs, queues.deadLetterQueueUrl)).visible,
+        2,
+        'the dead letters stay',
+      );
+
+      const billingOwn = await cli(
+        'producer',
+        'queued',
+        billing.senderId,
+        '--since',
+        since,
+        '--until',
+        until,
+        '--json',
+      );
+      assert.deepEqual(
+        (billingOwn.json.messages as Array<Record<string, unknown>>).map((m) => m.fate).sort(),
+        ['dead-lettered', 'sent'],
+        'the forged claim is listed under the producer that queued it',
+      );
+      const empty = await cli(
+        'producer',
+        'queued',
+        leaked.roleId,
+        '--since',
+        '2020-01-01T00:00:00Z',
+        '--until',
+        '2020-01-02T00:00:00Z',
+        '--json',
+      );
+      assert.deepEqual([empty.code, empty.json.messages], [0, []]);
+      for (const window of [
+        ['--since', until, '--until', since],
+        ['--since', 'yesterday-ish'],
+        ['--until', until],
+      ]) {
+        assert.equal((await cli('producer', 'queued', leaked.roleId, ...window)).code, 2, window.join(' '));
+      }
+    });
   });
 
   it('revokes every mailbox after a leak: at the provider where it can, always the stored tokens, the mailboxes marked and their reconnect links sent; nothing can be minted after, and a second run changes nothing', async () => {

@@ -24,7 +24,14 @@ import { findMailerError, MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import type { MailMessage } from '../message/schema.ts';
 import type { Admitted, MessageSender, SentMessage } from '../smtp/message-sender.ts';
-import { type Claim, type ClaimResult, type PeekResult, SendRecords, type Stored } from './send-records.ts';
+import {
+  type Claim,
+  type ClaimResult,
+  type PeekResult,
+  type Queued,
+  SendRecords,
+  type Stored,
+} from './send-records.ts';
 
 /** Longer than a message can live: 14 days in the queue, then 14 in the dead-letter queue before a redrive. */
 export const IDEMPOTENCY_EXPIRY_SECONDS = 30 * 24 * 3600;
@@ -65,7 +72,7 @@ export type Body = string | { readonly sha256: string };
 
 const fingerprintOf = (body: Body) => (typeof body === 'string' ? sha256(body) : body.sha256);
 
-interface Completion {
+interface Completion extends Queued {
   readonly key: string;
   readonly fingerprint: string;
   readonly response: SentMessage & { readonly queuedAs?: string; readonly idempotencyKey?: string };
@@ -127,6 +134,8 @@ export class IdempotentSender {
    * @param options.messageIdKey the key its Message-ID derives from (a retry's is the message's own)
    * @param options.queuedAs the SQS id the message was first queued with: kept in the record with the
    *   producer's key, so a delivery report read back later names the message as the producer knows it
+   * @param options.producer, options.queuedAt who queued it and when: kept in the record, so an
+   *   operator can list what a producer queued (`oauth-mailer producer queued`)
    */
   async send(
     message: MailMessage,
@@ -137,7 +146,7 @@ export class IdempotentSender {
       only?: readonly string[];
       messageIdKey?: string;
       queuedAs?: string;
-    } = {},
+    } & Queued = {},
   ): Promise<SendOutcome> {
     const fingerprint = fingerprintOf(body);
     let admitted: Admitted | undefined;
@@ -168,6 +177,8 @@ export class IdempotentSender {
         key,
         fingerprint,
         response: { ...sent, queuedAs: options.queuedAs, idempotencyKey: message.idempotencyKey },
+        producer: options.producer,
+        queuedAt: options.queuedAt,
       });
     } catch (error) {
       // Not sent: the claim is given up so a retry can send it.
@@ -268,10 +279,12 @@ export class IdempotentSender {
     if (completions.length > 0) {
       this.#track(
         this.#records.complete(
-          completions.map(({ key, fingerprint, response }) => ({
+          completions.map(({ key, fingerprint, response, producer, queuedAt }) => ({
             key,
             fingerprint,
             response: response as unknown as Record<string, Stored>,
+            producer,
+            queuedAt,
           })),
         ),
         'completions',

@@ -14,6 +14,7 @@ import {
   type CancellationReason,
   type DynamoDBClient,
   GetItemCommand,
+  ScanCommand,
   TransactWriteItemsCommand,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
@@ -28,6 +29,21 @@ export interface Claim {
 
 /** What a look at the records found: no live record (`absent`), or what a claim would have met. */
 export type PeekResult = Exclude<ClaimResult, { status: 'claimed' }> | { readonly status: 'absent' };
+
+/** Who queued a sent message and when: kept on its record, outside the response, to list by producer. */
+export interface Queued {
+  /** The principal it was queued by or for (ProducerAuthorizer.producerOf). */
+  readonly producer?: string | undefined;
+  /** When it was first queued, epoch ms. */
+  readonly queuedAt?: number | undefined;
+}
+
+/** A completed send as `sentBy` lists it: who queued it, when, and the send's response. */
+export interface SentRecord {
+  readonly producer: string;
+  readonly queuedAt: number;
+  readonly response: Record<string, Stored>;
+}
 
 /** What a claim found. */
 export type ClaimResult =
@@ -54,6 +70,9 @@ const ATTRIBUTE = {
   validation: 'validation',
   data: 'data',
 } as const;
+
+/** Attributes of ours beside Powertools' (which ignores them): who queued a sent message, and when. */
+const QUEUED = { producer: 'producer', queuedAt: 'queuedAt' } as const;
 
 const md5 = (value: string) => createHash('md5').update(JSON.stringify(value)).digest('base64');
 
@@ -174,15 +193,15 @@ export class SendRecords {
 
   /** Records each sent message as completed with its response, for the deliveries that come after. */
   complete(
-    entries: readonly {
+    entries: readonly ({
       key: string;
       fingerprint: string;
       response: { readonly [name: string]: Stored | undefined };
-    }[],
+    } & Queued)[],
   ) {
     const expiration = String(Math.round(Date.now() / 1000 + this.#expiresAfterSeconds));
     return this.#batchWrite(
-      entries.map(({ key, fingerprint, response }) => ({
+      entries.map(({ key, fingerprint, response, producer, queuedAt }) => ({
         PutRequest: {
           Item: {
             [ATTRIBUTE.key]: { S: recordId(key) },
@@ -190,6 +209,9 @@ export class SendRecords {
             [ATTRIBUTE.expiration]: { N: expiration },
             [ATTRIBUTE.validation]: { S: md5(fingerprint) },
             [ATTRIBUTE.data]: { M: marshallMap(response) },
+            // A SenderId is at most 256 characters of an IAM id (never a credential).
+            ...(producer ? { [QUEUED.producer]: { S: producer.slice(0, 256) } } : {}),
+            ...(queuedAt ? { [QUEUED.queuedAt]: { N: String(queuedAt) } } : {}),
           },
         },
       })),
@@ -308,6 +330,64 @@ export class SendRecords {
     }
     return { failed, ...(errorName && failed > 0 ? { errorName } : {}) };
   }
+}
+
+/**
+ * One page of the completed sends queued by `principal` (a role's id covers its sessions) between
+ * `since` and `until` (epoch ms): a Scan of the whole table, filtered, since no index keys sends by
+ * producer (one would cost a write per send, forever, for a listing made in incidents). Each page
+ * reads up to 1 MB of the table whatever it finds; `readUnits` says what the page cost.
+ * @param start where the page starts (`next` of the page before)
+ */
+export async function sentBy(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  principal: string,
+  window: { readonly since: number; readonly until: number },
+  start?: string,
+): Promise<{ sends: SentRecord[]; next?: string; scanned: number; readUnits: number }> {
+  const roleSessions = principal.startsWith('AROA') && !principal.includes(':');
+  const answer = await dynamodb.send(
+    new ScanCommand({
+      TableName: tableName,
+      FilterExpression: [
+        'begins_with(#id, :prefix) AND #status = :completed AND #queuedAt BETWEEN :since AND :until',
+        roleSessions
+          ? '(#producer = :producer OR begins_with(#producer, :sessions))'
+          : '#producer = :producer',
+      ].join(' AND '),
+      ProjectionExpression: '#id, #producer, #queuedAt, #data',
+      ExpressionAttributeNames: {
+        '#id': ATTRIBUTE.key,
+        '#status': ATTRIBUTE.status,
+        '#data': ATTRIBUTE.data,
+        '#producer': QUEUED.producer,
+        '#queuedAt': QUEUED.queuedAt,
+      },
+      ExpressionAttributeValues: {
+        ':prefix': { S: `${KEY_PREFIX}#` },
+        ':completed': { S: 'COMPLETED' },
+        ':since': { N: String(window.since) },
+        ':until': { N: String(window.until) },
+        ':producer': { S: principal },
+        ...(roleSessions ? { ':sessions': { S: `${principal}:` } } : {}),
+      },
+      ...(start ? { ExclusiveStartKey: { [ATTRIBUTE.key]: { S: start } } } : {}),
+      ReturnConsumedCapacity: 'TOTAL',
+    }),
+  );
+  return {
+    sends: (answer.Items ?? []).map((item) => ({
+      producer: item[QUEUED.producer]?.S ?? '',
+      queuedAt: Number(item[QUEUED.queuedAt]?.N ?? 0),
+      response: unmarshallMap(item[ATTRIBUTE.data]?.M ?? {}),
+    })),
+    ...(answer.LastEvaluatedKey?.[ATTRIBUTE.key]?.S
+      ? { next: answer.LastEvaluatedKey[ATTRIBUTE.key].S }
+      : {}),
+    scanned: answer.ScannedCount ?? 0,
+    readUnits: answer.ConsumedCapacity?.CapacityUnits ?? 0,
+  };
 }
 
 /**

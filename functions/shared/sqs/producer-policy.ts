@@ -2,8 +2,8 @@
  * Which producers may send as which mailboxes, like Amazon SES sending authorization: the deployment
  * names each producer principal by the id SQS stamps on its messages (`SenderId`: an IAM user's
  * `AIDA…`, an assumed role's `AROA…:<session>`, an account's id for its root) and the mailboxes,
- * `@domains` or `*` it may send as. With no rule every producer may send as every mailbox (the
- * behaviour before rules existed); once a rule is set, whatever no rule allows is refused.
+ * `@domains` or `*` it may send as. With no rules (`rules` absent) every producer may send as every
+ * mailbox (the behaviour before rules existed); once rules are set, whatever no rule allows is refused.
  *
  * A message the sender itself puts back on the queue (waiting mail), or that an operator redrives,
  * arrives with the relay's SenderId: it then carries the original producer in an attribute, which is
@@ -15,12 +15,20 @@ import { MailerError } from '../errors.ts';
 import { matchesMailbox } from '../mailbox/allow-list.ts';
 import { ATTRIBUTES, attribute } from './message-attributes.ts';
 
-const principalId = z.string().check(z.regex(/^[A-Za-z0-9:._@+=,-]{1,256}$/));
+/** A principal as SQS reports it (`SenderId`): an IAM user's or role's id, a role session, an account id. */
+const PRINCIPAL_ID = /^[A-Za-z0-9:._@+=,-]{1,256}$/;
+const principalId = z.string().check(z.regex(PRINCIPAL_ID));
+
+/** @example isPrincipalId('AROAEXAMPLE:job-42') // true; isPrincipalId('*') // false */
+export const isPrincipalId = (value: string): boolean => PRINCIPAL_ID.test(value);
 const mailboxPattern = z.string().check(z.regex(/^(\*|@[^\s@]+|[^\s@]+@[^\s@]+)$/));
 
 const policySchema = z.strictObject({
-  /** Each producer principal and the mailboxes it may send as. */
-  rules: z.array(z.strictObject({ senderId: principalId, mailboxes: z.array(mailboxPattern) })),
+  /**
+   * Each producer principal and the mailboxes it may send as. Absent: no rules, every producer may
+   * send as every mailbox (the relays still say whose word on the producer is trusted).
+   */
+  rules: z.optional(z.array(z.strictObject({ senderId: principalId, mailboxes: z.array(mailboxPattern) }))),
   /** Principals that re-queue mail on a producer's behalf: the sender's own role, operators who redrive. */
   relays: z._default(z.array(principalId), []),
 });
@@ -54,7 +62,7 @@ export function parseProducerPolicy(json: string | undefined): ProducerPolicy | 
  * (`AROA…:job-42`). Nothing else takes a suffix: `<account>:<name>` is a federated user any IAM user
  * with sts:GetFederationToken can become, not the account.
  */
-const covers = (rule: string, senderId: string) =>
+export const covers = (rule: string, senderId: string): boolean =>
   senderId === rule || (rule.startsWith('AROA') && senderId.startsWith(`${rule}:`));
 
 /**
@@ -92,13 +100,35 @@ export class ProducerAuthorizer {
     );
   }
 
+  /** Whether a relay queued the record: then what it carries about the producer is believed. */
+  isRelayed(record: SQSRecord): boolean {
+    return carriedProducer(record.attributes.SenderId, 'relayed', this.#policy?.relays ?? []) === 'relayed';
+  }
+
+  /**
+   * Every principal a record names: whoever queued it (a relay too), the producer it speaks for, and
+   * the producer it carries even when no relay vouches for it. A cut-off looks at all of them: a relay
+   * whose credentials leaked can be cut off, a non-relay that claims a cut-off producer is refused with
+   * it (it can only refuse its own mail), and mail an operator who is no relay redrives for a cut-off
+   * producer does not pass as the operator's own.
+   */
+  principalsOf(record: SQSRecord): string[] {
+    const named = [
+      record.attributes.SenderId,
+      this.producerOf(record),
+      attribute(record, ATTRIBUTES.producer),
+    ];
+    return [...new Set(named.filter((principal): principal is string => principal !== undefined))];
+  }
+
   /** @throws MailerError PRODUCER_NOT_ALLOWED when rules exist and none lets this producer send as the mailbox. */
   authorize(record: SQSRecord, mailbox: string): void {
-    if (!this.#policy) return;
+    const rules = this.#policy?.rules;
+    if (!rules) return;
     const producer = this.producerOf(record);
     const allowed =
       producer !== undefined &&
-      this.#policy.rules.some(
+      rules.some(
         (rule) =>
           covers(rule.senderId, producer) &&
           rule.mailboxes.some((pattern) => mailboxMatches(pattern, mailbox)),

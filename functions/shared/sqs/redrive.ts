@@ -12,6 +12,7 @@ import {
   SendMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { showAgain } from './dead-letter-peek.ts';
 import { ATTRIBUTES } from './message-attributes.ts';
 import { carriedProducer } from './producer-policy.ts';
 
@@ -26,6 +27,11 @@ export interface RedriveOptions {
   readonly relays?: readonly string[];
   /** Stop after this many messages. @default all */
   readonly max?: number;
+  /**
+   * Dead letters to leave where they are (a cut-off producer's): hidden for the rest of the run, then
+   * shown again at once. @default none
+   */
+  readonly keep?: (message: Message) => boolean;
   readonly onProgress?: (moved: number) => void;
 }
 
@@ -49,18 +55,37 @@ function attributesFor(
     ]),
   );
   attributes[ATTRIBUTES.sourceMessageId] ??= { DataType: 'String', StringValue: message.MessageId };
-  // A message SQS dead-lettered by itself still has its producer's SenderId, and may carry a producer
-  // attribute it set itself: only a relay's word is kept.
-  const senderId = message.Attributes?.SenderId;
-  const carried = attributes[ATTRIBUTES.producer]?.StringValue;
-  const producer = relays ? carriedProducer(senderId, carried, relays) : (carried ?? senderId);
+  const producer = deadLetterProducer(message, relays);
   if (producer) attributes[ATTRIBUTES.producer] = { DataType: 'String', StringValue: producer };
   return attributes;
 }
 
+/**
+ * The producer a dead letter speaks for. A message SQS dead-lettered by itself still has its
+ * producer's SenderId, and may carry a producer attribute it set itself: only a relay's word is kept.
+ * @param relays the deployment's relays @default unknown: the attribute, else the SenderId
+ */
+export function deadLetterProducer(message: Message, relays?: readonly string[]): string | undefined {
+  const senderId = message.Attributes?.SenderId;
+  const carried = message.MessageAttributes?.[ATTRIBUTES.producer]?.StringValue;
+  return relays ? carriedProducer(senderId, carried, relays) : (carried ?? senderId);
+}
+
+/** Every principal a dead letter names (as ProducerAuthorizer.principalsOf for a record), for a cut-off. */
+export const deadLetterPrincipals = (message: Message, relays?: readonly string[]) => [
+  message.Attributes?.SenderId,
+  deadLetterProducer(message, relays),
+  message.MessageAttributes?.[ATTRIBUTES.producer]?.StringValue,
+];
+
 /** @example const { moved } = await redrive(sqs, { from: deadLetterQueueUrl, to: queueUrl }); */
-export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<{ moved: number }> {
+export async function redrive(
+  sqs: SQSClient,
+  options: RedriveOptions,
+): Promise<{ moved: number; kept: number }> {
   let moved = 0;
+  // By id: a run longer than the visibility timeout meets a kept one again (its latest handle is kept).
+  const kept = new Map<string, Message>();
   const max = options.max ?? Number.POSITIVE_INFINITY;
   while (moved < max) {
     const { Messages = [] } = await sqs.send(
@@ -74,10 +99,16 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
       }),
     );
     if (Messages.length === 0) break;
+    const moving = Messages.filter((message) => {
+      if (!options.keep?.(message)) return true;
+      kept.set(message.MessageId ?? '', message);
+      return false;
+    });
+    if (moving.length === 0) continue;
     const sent = await sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: options.to,
-        Entries: Messages.map((message, index) => ({
+        Entries: moving.map((message, index) => ({
           Id: String(index),
           MessageBody: message.Body ?? '',
           MessageAttributes: attributesFor(message, options.relays),
@@ -86,7 +117,7 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
     );
     // Only what arrived on the queue leaves the dead-letter queue; a failed entry stays and is tried again.
     const arrived = new Set((sent.Successful ?? []).map((entry) => Number(entry.Id)));
-    const done = Messages.filter((_, index) => arrived.has(index));
+    const done = moving.filter((_, index) => arrived.has(index));
     if (done.length > 0) {
       await sqs.send(
         new DeleteMessageBatchCommand({
@@ -102,5 +133,6 @@ export async function redrive(sqs: SQSClient, options: RedriveOptions): Promise<
     options.onProgress?.(moved);
     if (done.length === 0) break;
   }
-  return { moved };
+  await showAgain(sqs, options.from, [...kept.values()]);
+  return { moved, kept: kept.size };
 }

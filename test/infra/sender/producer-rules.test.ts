@@ -70,11 +70,19 @@ describe('infra: ProducerRules', () => {
     assert.equal(rules.relays[1], 'AROAOPERATOR');
   });
 
-  it('warns at synth when a deployment names no producer rules', () => {
+  it("warns at synth when a deployment names no producer rules, and still names the sender's role as a relay (no rules)", () => {
     const app = new App();
     const open = new OAuthMailerStack(app, 'NoRules', { providers: TEST_PROVIDERS, invitations: true });
     Annotations.fromStack(open).hasWarning('*', Match.stringLikeRegexp('No producer rules'));
     Annotations.fromStack(withRules).hasNoWarning('*', Match.stringLikeRegexp('No producer rules'));
+    // Waiting mail keeps its producer without rules too, so a cut-off reaches it.
+    const setting = JSON.stringify(
+      Object.values(Template.fromStack(open).findResources('AWS::Lambda::Function')).find((fn) =>
+        JSON.stringify(fn).includes('PRODUCER_RULES'),
+      ),
+    );
+    assert.match(setting, /\{\\"relays\\":\[\\"".*RoleId/);
+    assert.doesNotMatch(setting, /rules\\":/);
   });
 
   it('passes the cdk-nag checks', () => {

@@ -78,6 +78,27 @@ describe('Class: ProducerAuthorizer', () => {
     );
   });
 
+  it('names every principal of a record for a cut-off: whoever queued it, whom it speaks for, whom it claims', () => {
+    assert.deepEqual(authorizer.principalsOf(record('AROASENDER:fn', 'AROAROLE:job-1')), [
+      'AROASENDER:fn',
+      'AROAROLE:job-1',
+    ]);
+    assert.deepEqual(
+      authorizer.principalsOf(record('AROAOTHER:x', 'AROAROLE:job-1')),
+      ['AROAOTHER:x', 'AROAROLE:job-1'],
+      'a claim no relay vouches for is named too (it can only refuse its own mail)',
+    );
+    assert.deepEqual(authorizer.principalsOf(record('AIDAX')), ['AIDAX']);
+    assert.equal(authorizer.isRelayed(record('AROASENDER:fn')), true);
+    assert.equal(authorizer.isRelayed(record('AROAOTHER:x')), false);
+  });
+
+  it('knows the relays without rules, and then refuses nothing by rule', () => {
+    const relaysOnly = new ProducerAuthorizer(parseProducerPolicy('{"relays":["AROASENDER"]}'));
+    assert.equal(relaysOnly.producerOf(record('AROASENDER:fn', 'AIDABILLING')), 'AIDABILLING');
+    relaysOnly.authorize(record('AIDASTRANGER'), 'ceo@example.com');
+  });
+
   it('allows everything without a policy', () => {
     assert.equal(new ProducerAuthorizer(undefined).producerOf(record('AIDAX')), 'AIDAX');
     new ProducerAuthorizer(undefined).authorize(record('AIDAX'), 'ceo@example.com');
