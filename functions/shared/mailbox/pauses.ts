@@ -1,0 +1,177 @@
+/**
+ * Operators' pauses, kept in the mailbox registry: one item (`~pauses`) says whether the whole
+ * deployment is paused and which mailboxes are, so a sender learns every pause in one read; each paused
+ * mailbox's own entry also says since when, why and by whom, for `oauth-mailer mailboxes`. Writes are
+ * single UpdateItems whose conditions make a repeat change nothing (and say so).
+ */
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  GetItemCommand,
+  type UpdateItemCommandInput,
+  type UpdateItemCommandOutput,
+} from '@aws-sdk/client-dynamodb';
+import { awsErrorName } from '../aws/error-name.ts';
+import { updateIf } from '../aws/update-if.ts';
+import { MailerError } from '../errors.ts';
+import { normalizeAddress } from './secret-shape.ts';
+
+/** Since when, why and by whom something is paused. */
+export interface Pause {
+  readonly since: string;
+  readonly reason?: string | undefined;
+  /** The operator, as AWS knows the caller (an ARN). */
+  readonly by?: string | undefined;
+}
+
+export interface PauseState {
+  /** Set while the whole deployment is paused. */
+  readonly deployment?: Pause | undefined;
+  /** The paused mailboxes (normalized addresses). */
+  readonly mailboxes: ReadonlySet<string>;
+}
+
+/** A bookkeeping item of the registry (its META_PREFIX, `~`: never listed as a mailbox). */
+const PAUSES_KEY = '~pauses';
+
+export class Pauses {
+  readonly #client: DynamoDBClient;
+  readonly #tableName: string;
+
+  constructor(client: DynamoDBClient, tableName: string) {
+    this.#client = client;
+    this.#tableName = tableName;
+  }
+
+  /**
+   * Every pause, in one strongly consistent read (a pause written before it is seen).
+   * @throws MailerError REGISTRY_UNAVAILABLE
+   */
+  async read(): Promise<PauseState> {
+    try {
+      const { Item } = await this.#client.send(
+        new GetItemCommand({
+          TableName: this.#tableName,
+          Key: { mailbox: { S: PAUSES_KEY } },
+          ConsistentRead: true,
+        }),
+      );
+      return {
+        ...(Item?.deployment?.M ? { deployment: pauseOf(Item.deployment) } : {}),
+        mailboxes: new Set(Item?.mailboxes?.SS ?? []),
+      };
+    } catch (error) {
+      throw unavailable('read the pauses', error);
+    }
+  }
+
+  /** @returns false when the deployment was paused already (the first pause stands). */
+  async pauseDeployment(pause: Pause): Promise<boolean> {
+    const written = await this.#update(
+      PAUSES_KEY,
+      {
+        UpdateExpression: 'SET deployment = :pause',
+        ExpressionAttributeValues: { ':pause': pauseValue(pause) },
+      },
+      'attribute_not_exists(deployment)',
+    );
+    return written !== undefined;
+  }
+
+  /** @returns the pause that ended, or undefined when the deployment was not paused. */
+  async resumeDeployment(): Promise<Pause | undefined> {
+    const written = await this.#update(
+      PAUSES_KEY,
+      { UpdateExpression: 'REMOVE deployment', ReturnValues: 'ALL_OLD' },
+      'attribute_exists(deployment)',
+    );
+    return written?.Attributes?.deployment ? pauseOf(written.Attributes.deployment) : undefined;
+  }
+
+  /**
+   * Marks the mailbox's entry paused, then names it on the pauses item the senders read.
+   * @returns false when both said so already (a repeat).
+   * @throws MailerError MAILBOX_UNKNOWN when the mailbox is not registered.
+   */
+  async pauseMailbox(mailbox: string, pause: Pause): Promise<boolean> {
+    const key = normalizeAddress(mailbox);
+    const entry = await this.#update(
+      key,
+      {
+        UpdateExpression: 'SET paused = if_not_exists(paused, :pause)',
+        ExpressionAttributeValues: { ':pause': pauseValue(pause) },
+        ReturnValues: 'ALL_OLD',
+      },
+      'attribute_exists(mailbox)',
+    );
+    if (!entry) throw new MailerError('MAILBOX_UNKNOWN', `no registered mailbox ${key}`, { mailbox: key });
+    const listed = await this.#update(PAUSES_KEY, {
+      UpdateExpression: 'ADD mailboxes :mailbox',
+      ExpressionAttributeValues: { ':mailbox': { SS: [key] } },
+      ReturnValues: 'UPDATED_OLD',
+    });
+    const wasListed = listed?.Attributes?.mailboxes?.SS?.includes(key) ?? false;
+    return !entry.Attributes?.paused || !wasListed;
+  }
+
+  /**
+   * Takes the mailbox off the pauses item (its mail goes out again), then clears its entry's mark.
+   * @returns false when it was not paused.
+   */
+  async resumeMailbox(mailbox: string): Promise<boolean> {
+    const key = normalizeAddress(mailbox);
+    const listed = await this.#update(PAUSES_KEY, {
+      UpdateExpression: 'DELETE mailboxes :mailbox',
+      ExpressionAttributeValues: { ':mailbox': { SS: [key] } },
+      ReturnValues: 'UPDATED_OLD',
+    });
+    // A disconnected mailbox has no entry left to clear.
+    const entry = await this.#update(
+      key,
+      { UpdateExpression: 'REMOVE paused', ReturnValues: 'ALL_OLD' },
+      'attribute_exists(mailbox)',
+    );
+    return (listed?.Attributes?.mailboxes?.SS?.includes(key) ?? false) || !!entry?.Attributes?.paused;
+  }
+
+  /** @returns the output, or undefined when the condition did not hold. */
+  async #update(
+    key: string,
+    input: Omit<UpdateItemCommandInput, 'TableName' | 'Key' | 'ConditionExpression'>,
+    condition?: string,
+  ): Promise<UpdateItemCommandOutput | undefined> {
+    return updateIf(this.#client, {
+      ...input,
+      TableName: this.#tableName,
+      Key: { mailbox: { S: key } },
+      ...(condition ? { ConditionExpression: condition } : {}),
+    }).catch((error: unknown) => {
+      throw unavailable(`record the pause of ${key}`, error);
+    });
+  }
+}
+
+/** A mailbox entry's `paused` attribute, as the registry stores it. */
+export function pauseOf(value: AttributeValue): Pause {
+  const map = value.M ?? {};
+  return {
+    since: map.since?.S ?? '',
+    ...(map.reason?.S ? { reason: map.reason.S } : {}),
+    ...(map.by?.S ? { by: map.by.S } : {}),
+  };
+}
+
+function pauseValue(pause: Pause): AttributeValue {
+  return {
+    M: {
+      since: { S: pause.since },
+      ...(pause.reason ? { reason: { S: pause.reason } } : {}),
+      ...(pause.by ? { by: { S: pause.by } } : {}),
+    },
+  };
+}
+
+const unavailable = (what: string, error: unknown) =>
+  new MailerError('REGISTRY_UNAVAILABLE', `the mailbox registry could not ${what}`, {
+    awsError: awsErrorName(error) ?? 'unknown',
+  });
