@@ -108,7 +108,7 @@ export class Pauses {
     const listed = await this.#update(PAUSES_KEY, {
       UpdateExpression: 'ADD mailboxes :mailbox',
       ExpressionAttributeValues: { ':mailbox': { SS: [key] } },
-      ReturnValues: 'UPDATED_OLD',
+      ReturnValues: 'ALL_OLD',
     });
     const wasListed = listed?.Attributes?.mailboxes?.SS?.includes(key) ?? false;
     return !entry.Attributes?.paused || !wasListed;
@@ -123,7 +123,7 @@ export class Pauses {
     const listed = await this.#update(PAUSES_KEY, {
       UpdateExpression: 'DELETE mailboxes :mailbox',
       ExpressionAttributeValues: { ':mailbox': { SS: [key] } },
-      ReturnValues: 'UPDATED_OLD',
+      ReturnValues: 'ALL_OLD',
     });
     // A disconnected mailbox has no entry left to clear.
     const entry = await this.#update(
