@@ -13,7 +13,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PAUSE_CHECK_MS } from '../functions/sender/pause-gate.ts';
-import { type Pause, Pauses } from '../functions/shared/mailbox/pauses.ts';
+import { PauseSwitch } from '../functions/shared/mailbox/pause-switch.ts';
+import type { Pause } from '../functions/shared/mailbox/pauses.ts';
 import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
 import { normalizeAddress } from '../functions/shared/mailbox/secret-shape.ts';
 import { DEFAULT_RETRY_POLICY } from '../functions/shared/retry-policy.ts';
@@ -165,7 +166,7 @@ function parse(target: Target, args: Args) {
   if (raw !== undefined && !/^[^\s@]+@[^\s@]+$/.test(raw.trim()))
     throw new UsageError('--mailbox takes a mailbox address');
   return {
-    pauses: new Pauses(dynamodb, target.registryTableName),
+    pauses: new PauseSwitch(dynamodb, target.registryTableName),
     registry: new MailboxRegistry(dynamodb, target.registryTableName),
     mailbox: raw === undefined ? undefined : normalizeAddress(raw),
   };

@@ -1,20 +1,12 @@
 /**
  * Operators' pauses, kept in the mailbox registry: one item (`~pauses`) says whether the whole
  * deployment is paused and which mailboxes are, so a sender learns every pause in one read; each paused
- * mailbox's own entry also says since when, why and by whom, for `oauth-mailer mailboxes`. Writes are
- * single UpdateItems whose conditions make a repeat change nothing (and say so).
+ * mailbox's own entry also says since when, why and by whom, for `oauth-mailer mailboxes`. The senders
+ * and the validator only read them; the CLI sets them (pause-switch.ts), so the bundles carry no writes.
  */
-import {
-  type AttributeValue,
-  type DynamoDBClient,
-  GetItemCommand,
-  type UpdateItemCommandInput,
-  type UpdateItemCommandOutput,
-} from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { awsErrorName } from '../aws/error-name.ts';
-import { updateIf } from '../aws/update-if.ts';
 import { MailerError } from '../errors.ts';
-import { normalizeAddress } from './secret-shape.ts';
 
 /** Since when, why and by whom something is paused. */
 export interface Pause {
@@ -35,6 +27,9 @@ export interface PauseState {
 const PAUSES_KEY = '~pauses';
 
 export class Pauses {
+  /** The item's key: the CLI writes the same one. */
+  static readonly key = PAUSES_KEY;
+
   readonly #client: DynamoDBClient;
   readonly #tableName: string;
 
@@ -61,93 +56,8 @@ export class Pauses {
         mailboxes: new Set(Item?.mailboxes?.SS ?? []),
       };
     } catch (error) {
-      throw unavailable('read the pauses', error);
+      throw registryUnavailable('read the pauses', error);
     }
-  }
-
-  /** @returns false when the deployment was paused already (the first pause stands). */
-  async pauseDeployment(pause: Pause): Promise<boolean> {
-    const written = await this.#update(
-      PAUSES_KEY,
-      {
-        UpdateExpression: 'SET deployment = :pause',
-        ExpressionAttributeValues: { ':pause': pauseValue(pause) },
-      },
-      'attribute_not_exists(deployment)',
-    );
-    return written !== undefined;
-  }
-
-  /** @returns the pause that ended, or undefined when the deployment was not paused. */
-  async resumeDeployment(): Promise<Pause | undefined> {
-    const written = await this.#update(
-      PAUSES_KEY,
-      { UpdateExpression: 'REMOVE deployment', ReturnValues: 'ALL_OLD' },
-      'attribute_exists(deployment)',
-    );
-    return written?.Attributes?.deployment ? pauseOf(written.Attributes.deployment) : undefined;
-  }
-
-  /**
-   * Marks the mailbox's entry paused, then names it on the pauses item the senders read.
-   * @returns false when both said so already (a repeat).
-   * @throws MailerError MAILBOX_UNKNOWN when the mailbox is not registered.
-   */
-  async pauseMailbox(mailbox: string, pause: Pause): Promise<boolean> {
-    const key = normalizeAddress(mailbox);
-    const entry = await this.#update(
-      key,
-      {
-        UpdateExpression: 'SET paused = if_not_exists(paused, :pause)',
-        ExpressionAttributeValues: { ':pause': pauseValue(pause) },
-        ReturnValues: 'ALL_OLD',
-      },
-      'attribute_exists(mailbox)',
-    );
-    if (!entry) throw new MailerError('MAILBOX_UNKNOWN', `no registered mailbox ${key}`, { mailbox: key });
-    const listed = await this.#update(PAUSES_KEY, {
-      UpdateExpression: 'ADD mailboxes :mailbox',
-      ExpressionAttributeValues: { ':mailbox': { SS: [key] } },
-      ReturnValues: 'ALL_OLD',
-    });
-    const wasListed = listed?.Attributes?.mailboxes?.SS?.includes(key) ?? false;
-    return !entry.Attributes?.paused || !wasListed;
-  }
-
-  /**
-   * Takes the mailbox off the pauses item (its mail goes out again), then clears its entry's mark.
-   * @returns false when it was not paused.
-   */
-  async resumeMailbox(mailbox: string): Promise<boolean> {
-    const key = normalizeAddress(mailbox);
-    const listed = await this.#update(PAUSES_KEY, {
-      UpdateExpression: 'DELETE mailboxes :mailbox',
-      ExpressionAttributeValues: { ':mailbox': { SS: [key] } },
-      ReturnValues: 'ALL_OLD',
-    });
-    // A disconnected mailbox has no entry left to clear.
-    const entry = await this.#update(
-      key,
-      { UpdateExpression: 'REMOVE paused', ReturnValues: 'ALL_OLD' },
-      'attribute_exists(mailbox)',
-    );
-    return (listed?.Attributes?.mailboxes?.SS?.includes(key) ?? false) || !!entry?.Attributes?.paused;
-  }
-
-  /** @returns the output, or undefined when the condition did not hold. */
-  async #update(
-    key: string,
-    input: Omit<UpdateItemCommandInput, 'TableName' | 'Key' | 'ConditionExpression'>,
-    condition?: string,
-  ): Promise<UpdateItemCommandOutput | undefined> {
-    return updateIf(this.#client, {
-      ...input,
-      TableName: this.#tableName,
-      Key: { mailbox: { S: key } },
-      ...(condition ? { ConditionExpression: condition } : {}),
-    }).catch((error: unknown) => {
-      throw unavailable(`record the pause of ${key}`, error);
-    });
   }
 }
 
@@ -161,17 +71,7 @@ export function pauseOf(value: AttributeValue): Pause {
   };
 }
 
-function pauseValue(pause: Pause): AttributeValue {
-  return {
-    M: {
-      since: { S: pause.since },
-      ...(pause.reason ? { reason: { S: pause.reason } } : {}),
-      ...(pause.by ? { by: { S: pause.by } } : {}),
-    },
-  };
-}
-
-const unavailable = (what: string, error: unknown) =>
+export const registryUnavailable = (what: string, error: unknown) =>
   new MailerError('REGISTRY_UNAVAILABLE', `the mailbox registry could not ${what}`, {
     awsError: awsErrorName(error) ?? 'unknown',
   });

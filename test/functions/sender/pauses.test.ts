@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { Pauses } from '../../../functions/shared/mailbox/pauses.ts';
+import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
 import { queueCounts } from '../../../local/world/aws.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { aMessage, FAST_RETRIES, newSender, type TestSender } from '../../harness/factories.ts';
@@ -14,7 +14,7 @@ const RETRIES = { ...FAST_RETRIES, hold: { delaySeconds: 1 } };
 describe("sender: operators' pauses", () => {
   const context = useHarness();
   const { harness } = context;
-  const pauses = () => new Pauses(new DynamoDBClient({}), harness.registryTable);
+  const pauses = () => new PauseSwitch(new DynamoDBClient({}), harness.registryTable);
   const parked = async (mailbox: string) => (await harness.registry.get(mailbox))?.parked;
   const since = () => ({ since: new Date().toISOString(), reason: 'test' });
 
