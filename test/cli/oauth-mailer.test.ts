@@ -15,6 +15,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Target } from '../../cli/target.ts';
 import { Invitations } from '../../functions/onboarding/invitations.ts';
 import { ENV } from '../../functions/shared/environment.ts';
+import { PauseSwitch } from '../../functions/shared/mailbox/pause-switch.ts';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import { authenticateClient } from '../../functions/shared/oauth/token-endpoint.ts';
 import { createEventSourceMapping, createTopic, enqueue, queueCounts } from '../../local/world/aws.ts';
@@ -588,6 +589,42 @@ describe('cli: oauth-mailer', () => {
     );
     assert.match(JSON.parse(actions[0]!.message).by, /^arn:aws:/);
     assertNoSecretsIn([paused.stdout, resumed.stdout, ...output], harness.secrets());
+  });
+
+  it('completes a deployment pause that a failure left half done (the pause written, the event source still on), and says so when it knows no event source', async () => {
+    const alerts = await createTopic(harness.sqs, 'operators');
+    const mappingUuid = await createEventSourceMapping('half-paused', queues.queueArn);
+    await new PauseSwitch(new DynamoDBClient({}), harness.registryTable).pauseDeployment({
+      since: new Date().toISOString(),
+      reason: 'the run that failed',
+    });
+    const mapped = { ...target, alertTopicArn: alerts.topicArn, senderFunctionName: 'half-paused' };
+    writeFileSync(targetFile, JSON.stringify(mapped));
+
+    const completed = await cli('pause', '--json');
+
+    assert.equal(completed.code, 0, completed.output);
+    assert.equal(completed.json.changed, true, 'the event source turned off this time');
+    assert.deepEqual(completed.json.eventSource, [{ uuid: mappingUuid, state: 'Disabled', changed: true }]);
+    assert.equal(completed.json.announced, true);
+    assert.equal((await cli('resume', '--json')).json.changed, true);
+
+    // A target that names no sender function (an older local target): the pause still holds, by the senders.
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+    const unmapped = await cli('pause');
+    assert.equal(unmapped.code, 0, unmapped.output);
+    assert.match(
+      unmapped.stdout,
+      /no event source mapping found for the sender: the senders still run and hold every message back/,
+    );
+    assert.equal((await cli('resume')).code, 0);
+    const actions = (await alerts.read()).map((n) => n.subject);
+    assert.deepEqual(actions, [
+      'oauth-mailer: paused deployment',
+      'oauth-mailer: resumed deployment',
+      'oauth-mailer: paused deployment',
+      'oauth-mailer: resumed deployment',
+    ]);
   });
 
   it('pauses one mailbox: its mail is parked with MAILBOX_PAUSED and counted, `mailboxes` shows it, the others keep sending; resume sends the parked mail once; repeats change nothing', async () => {
