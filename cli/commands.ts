@@ -16,6 +16,7 @@ import { MailerError } from '../functions/shared/errors.ts';
 import { limitsSchema } from '../functions/shared/limits/mailbox-limits.ts';
 import { reconcileRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
 import { ParkedMail } from '../functions/shared/mailbox/parked-mail.ts';
+import { type Pause, Pauses } from '../functions/shared/mailbox/pauses.ts';
 import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
 import { secretNameFor } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
@@ -152,6 +153,7 @@ export async function mailboxes(target: Target, args: Args) {
           entry.lastError ?? (entry.statusCode && entry.statusCode !== 'none' ? entry.statusCode : ''),
         transientFailures: entry.transientFailures,
         parked: entry.parked,
+        ...(entry.paused ? { paused: entry.paused } : {}),
         ...(entry.limits ? { limits: entry.limits } : {}),
       });
       // Stopped inside the page: go on after the last row shown; at its end, where the page says.
@@ -159,15 +161,22 @@ export async function mailboxes(target: Target, args: Args) {
     }
   } while (next && rows.length < limit);
   const counts = await registry.countByStatus();
+  const pauses = await new Pauses(new DynamoDBClient({}), registry.tableName).read();
   const summary =
-    Object.entries(counts)
-      .map(([status, count]) => `${count} ${status}`)
-      .join(', ') || 'no mailboxes';
+    [
+      ...Object.entries(counts).map(([status, count]) => `${count} ${status}`),
+      ...(pauses.mailboxes.size > 0 ? [`${pauses.mailboxes.size} paused`] : []),
+    ].join(', ') || 'no mailboxes';
+  const deployment = pauses.deployment
+    ? `the deployment is PAUSED since ${pauses.deployment.since}${pauses.deployment.by ? ` by ${pauses.deployment.by}` : ''}${pauses.deployment.reason ? ` (${pauses.deployment.reason})` : ''}: nothing is sent until \`oauth-mailer resume\``
+    : 'the deployment is sending';
   return {
     mailboxes: rows,
     counts,
+    deployment: pauses.deployment ? { paused: true, ...pauses.deployment } : { paused: false },
+    pausedMailboxes: [...pauses.mailboxes],
     ...(next ? { next } : {}),
-    text: `${table(rows, ['mailbox', 'provider', 'status', 'since', 'lastValidated', 'lastError', 'parked'])}\n${summary}${next ? `\nmore follow: --after ${next}` : ''}`,
+    text: `${table(rows.map(pausedAsText), ['mailbox', 'provider', 'status', 'since', 'lastValidated', 'lastError', 'parked', 'paused'])}\n${summary}\n${deployment}${next ? `\nmore follow: --after ${next}` : ''}`,
   };
 }
 
@@ -243,6 +252,12 @@ export async function limits(target: Target, args: Args) {
         .join(', ') || "the provider's limits"
     }`,
   };
+}
+
+/** A row's pause as one cell: since when, and why. */
+function pausedAsText(row: Record<string, unknown>): Record<string, unknown> {
+  const pause = row.paused as Pause | undefined;
+  return { ...row, paused: pause ? `since ${pause.since}${pause.reason ? ` (${pause.reason})` : ''}` : '' };
 }
 
 function registryOf(target: Target): MailboxRegistry {

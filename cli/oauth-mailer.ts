@@ -21,6 +21,7 @@ import {
   UsageError,
   validate,
 } from './commands.ts';
+import { pauseCommand, resumeCommand } from './pause-command.ts';
 import { producerCommand } from './producer-command.ts';
 import { providerCommand } from './provider-command.ts';
 import { DiscoveryError } from './provider-discovery.ts';
@@ -161,6 +162,18 @@ const COMMANDS: Record<string, Command> = {
       until: { type: 'string' },
       'dead-letters': { type: 'string' },
     },
+  },
+  pause: {
+    run: pauseCommand,
+    usage:
+      "pause [--mailbox <address>] [--reason <text>]\n  Stop sending without losing mail. The whole deployment: the sender's event source is turned off (mail stays queued; mind SQS's retention period during a long pause) and what it still delivers is put back; returns once no send can begin. One mailbox: its mail is parked (MAILBOX_PAUSED), the others keep sending. Announced on the operators' topic; safe to repeat.",
+    options: { mailbox: { type: 'string' }, reason: { type: 'string' } },
+  },
+  resume: {
+    run: resumeCommand,
+    usage:
+      "resume [--mailbox <address>]\n  End a pause: queued mail goes out (each message once); a mailbox's parked mail goes out at its next look. Announced on the operators' topic; safe to repeat.",
+    options: { mailbox: { type: 'string' } },
   },
   suppression: {
     run: suppressionCommand,

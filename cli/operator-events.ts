@@ -7,15 +7,22 @@ import { onDemandSns } from '../functions/shared/aws/on-demand.ts';
 import { Notifier, type OperatorAction } from '../functions/shared/observability/notifier.ts';
 import type { Target } from './target.ts';
 
-/** Publishes the action; true when published (false: the target names no operators' topic). */
-export async function announce(target: Target, action: Omit<OperatorAction, 'by'>): Promise<boolean> {
-  if (!target.alertTopicArn) return false;
-  const by = await new STSClient({})
+/** The caller as AWS knows it (an ARN), or undefined when STS cannot tell. */
+export const operatorArn = (): Promise<string | undefined> =>
+  new STSClient({})
     .send(new GetCallerIdentityCommand({}))
     .then((identity) => identity.Arn)
     .catch(() => undefined);
+
+/** Publishes the action; true when published (false: the target names no operators' topic). */
+export async function announce(
+  target: Target,
+  action: Omit<OperatorAction, 'by'>,
+  by?: string,
+): Promise<boolean> {
+  if (!target.alertTopicArn) return false;
   return new Notifier(onDemandSns(), target.alertTopicArn, target.connectBaseUrl).operatorAction({
     ...action,
-    by,
+    by: by ?? (await operatorArn()),
   });
 }

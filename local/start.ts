@@ -18,6 +18,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { deployedProviders, type Target } from '../cli/target.ts';
@@ -149,11 +150,16 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
         new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
       )
     ).Attributes!.QueueArn!;
+  // The deployed mapping the sender workers stand in for: `oauth-mailer pause` turns it off.
+  const { EventSourceMappings = [] } = await new LambdaClient({}).send(
+    new ListEventSourceMappingsCommand({ FunctionName: outputs.SenderFunctionName! }),
+  );
   const senders = startEventSource({
     queueUrl: outputs.QueueUrl!,
     queueArn: await queueArn(outputs.QueueUrl!),
     handlerModule: sender!.handlerModule,
     env: withAws(sender!),
+    ...(EventSourceMappings[0]?.UUID ? { mappingUuid: EventSourceMappings[0].UUID } : {}),
     workers: 2,
     waitSeconds: 5,
     onOutput,
@@ -192,6 +198,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
     ...(outputs.AlertTopicArn ? { alertTopicArn: outputs.AlertTopicArn } : {}),
     ...(outputs.TemplateTableName ? { templateTableName: outputs.TemplateTableName } : {}),
     stateTableName: outputs.OnboardingTableName!,
+    senderFunctionName: outputs.SenderFunctionName!,
     mailboxKmsKeyId: outputs.MailboxKeyArn!,
     environment: world.awsEnv(),
   };

@@ -20,6 +20,7 @@ import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
 import { onDemandS3, StoredMessages } from '../shared/large-messages/stored-messages.ts';
 import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
+import { Pauses } from '../shared/mailbox/pauses.ts';
 import { MailboxRegistry } from '../shared/mailbox/registry.ts';
 import { MailboxSettings } from '../shared/mailbox/settings.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
@@ -45,6 +46,7 @@ import { TemplateCache } from '../shared/templates/template-cache.ts';
 import { TemplateStore } from '../shared/templates/template-store.ts';
 import { demandOf } from './batch-demand.ts';
 import type { SenderConfig } from './config.ts';
+import { PauseGate } from './pause-gate.ts';
 import { processRecord } from './process-record.ts';
 
 export interface SenderOptions {
@@ -60,6 +62,8 @@ export interface SenderOptions {
   readonly smtpTimeouts?: Partial<SmtpTimeouts>;
   /** @default 10 seconds */
   readonly tokenTimeoutMs?: number;
+  /** How old the operators' pauses the instance acts on may be. @default PAUSE_CHECK_MS */
+  readonly pauseCheckMs?: number;
 }
 
 export interface Sender {
@@ -162,6 +166,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     stored: new StoredMessages(onDemandS3(options.s3), config.largeMessageBucket),
     visibility: new Visibility(sqs, queueUrls),
     requeue: new Requeue(sqs, queueUrls),
+    pauses: new PauseGate(new Pauses(dynamodb, config.registryTableName), options.pauseCheckMs),
     maxParkedMs: config.maxParkedMs,
     logger,
     metrics,

@@ -26,6 +26,7 @@ import type { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import type { Requeue } from '../shared/sqs/requeue.ts';
 import type { Visibility } from '../shared/sqs/visibility.ts';
+import type { PauseGate } from './pause-gate.ts';
 
 export interface RecordDeps {
   readonly sender: Pick<IdempotentSender, 'send' | 'recordOf'>;
@@ -39,6 +40,8 @@ export interface RecordDeps {
   readonly stored: Pick<StoredMessages, 'open' | 'discard'>;
   readonly visibility: Visibility;
   readonly requeue: Requeue;
+  /** Operators' pauses: the deployment's holds every record, a mailbox's parks its mail. */
+  readonly pauses: Pick<PauseGate, 'holdIfDeploymentPaused' | 'parkIfMailboxPaused'>;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly maxReceiveCount: number;
@@ -59,10 +62,13 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       message = inlineMessage(record.body);
       throw cutOff;
     }
+    // Before anything is read for it (a large message's object): held mail costs no more than its requeue.
+    await deps.pauses.holdIfDeploymentPaused();
     const inbound = await deps.stored.open(record.body);
     message = inbound.message;
     const body = { sha256: inbound.fingerprint };
     deps.producers.authorize(record, addressOf(message.from));
+    await deps.pauses.parkIfMailboxPaused(addressOf(message.from));
     const messageKey = message.idempotencyKey ?? originalMessageId(record);
     // A copy for deferred recipients is a send of its own (its own key), of the same message (its
     // Message-ID), to the recipients the send it continues deferred, as that send's record says.
@@ -200,7 +206,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     count(metrics, fate.metric, error);
     if (mailbox && fate.parking === 'park') {
       await deps.parked.park(mailbox, originalMessageId(record));
-    } else if (mailbox && mayHaveBeenParked(record, receiveCount)) {
+    } else if (mailbox && fate.parking === 'release' && mayHaveBeenParked(record, receiveCount)) {
       await deps.parked.release(mailbox, originalMessageId(record));
     }
     switch (decision.action) {

@@ -11,8 +11,9 @@
  * - `defer`: the provider says "not now" (quota, throttling); retry much later.
  * - `mailbox`: the mailbox cannot send until a human acts (revoked grant, SMTP AUTH off): park the message.
  * - `pace`: a limit says "not yet" (rate, daily allowance, connections): wait as long as it says; not a failure.
+ * - `hold`: an operator paused the whole deployment: put it back as a fresh message (no receive spent).
  */
-export type Disposition = 'permanent' | 'retry' | 'defer' | 'mailbox' | 'pace';
+export type Disposition = 'permanent' | 'retry' | 'defer' | 'mailbox' | 'pace' | 'hold';
 
 export const ERROR_CODES = {
   /** The message does not match the message contract. */
@@ -69,6 +70,16 @@ export const ERROR_CODES = {
   MAILBOX_AUTH_REJECTED: 'mailbox',
   /** The SMTP server refused a login with a token the provider had just issued: a passing fault. */
   SMTP_AUTH_FAILED: 'retry',
+  /**
+   * An operator paused the mailbox (`oauth-mailer pause --mailbox`): its mail is parked, and goes out
+   * after `oauth-mailer resume --mailbox`.
+   */
+  MAILBOX_PAUSED: 'mailbox',
+  /**
+   * An operator paused the whole deployment (`oauth-mailer pause`): the message is put back on the queue
+   * as a fresh message, its receives kept, and goes out after `oauth-mailer resume`.
+   */
+  DEPLOYMENT_PAUSED: 'hold',
   /** The mailbox is full and cannot store sent items. */
   MAILBOX_FULL: 'mailbox',
   /** The mailbox's stored secret is not a mailbox secret (edited by hand?); reconnect the mailbox. */

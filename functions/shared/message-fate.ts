@@ -8,15 +8,18 @@ import { METRIC } from './observability/metric-names.ts';
 import type { OutcomeType } from './observability/outcomes.ts';
 import type { RetryDecision } from './retry-policy.ts';
 
-export type FateName = 'dead-lettered' | 'parked' | 'paced' | 'retried';
+export type FateName = 'dead-lettered' | 'parked' | 'paced' | 'held' | 'retried';
 
 export interface Fate {
   /** The outcome event producers receive. */
   readonly outcome: OutcomeType;
   /** The metric counted (also per error code). */
   readonly metric: string;
-  /** Whether the message counts in its mailbox's parked mail (`park`) or no longer does (`release`). */
-  readonly parking: 'park' | 'release';
+  /**
+   * Whether the message counts in its mailbox's parked mail (`park`), no longer does (`release`), or
+   * stays as it was (`keep`: held before its mailbox was even looked at).
+   */
+  readonly parking: 'park' | 'release' | 'keep';
   /** How loud the log line is. */
   readonly level: 'error' | 'warn' | 'info';
   /** The log line. */
@@ -45,6 +48,14 @@ export const FATES: Readonly<Record<FateName, Fate>> = {
     level: 'info',
     log: 'message waits',
   },
+  // Producers see held mail as paced (waiting, not failing), with the code DEPLOYMENT_PAUSED.
+  held: {
+    outcome: 'paced',
+    metric: METRIC.messagesHeld,
+    parking: 'keep',
+    level: 'info',
+    log: 'message held: the deployment is paused; put back as a fresh message',
+  },
   retried: {
     outcome: 'deferred',
     metric: METRIC.messagesRetried,
@@ -58,6 +69,7 @@ export const FATES: Readonly<Record<FateName, Fate>> = {
 const WAITING_OR_RETRIED: Readonly<Record<Exclude<Disposition, 'permanent'>, FateName>> = {
   mailbox: 'parked',
   pace: 'paced',
+  hold: 'held',
   retry: 'retried',
   defer: 'retried',
 };

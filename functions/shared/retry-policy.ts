@@ -8,6 +8,10 @@
  *   long as it has already waited, up to `park.maxDelaySeconds` (15 minutes doubling to 6 hours).
  * Waiting is not failing: a paced or parked message about to run out of receives is recycled, put back
  * as a fresh message with its identity and reason, instead of being dead-lettered.
+ * - a held message (an operator paused the deployment) is recycled at once, after `hold.delaySeconds`:
+ *   the pause may last longer than its receives would.
+ * A message parked by an operator's pause of its mailbox (`steady` in its detail) looks again after
+ * `park.delaySeconds` each time, not longer and longer: its end is a command away, not a human's repair.
  */
 import type { Disposition, MailerError } from './errors.ts';
 
@@ -21,7 +25,12 @@ export interface RetryPolicy {
   readonly defer: Backoff;
   /** When a parked message checks whether its mailbox works again: first, and at the longest. */
   readonly park: { readonly delaySeconds: number; readonly maxDelaySeconds: number };
+  /** When mail held back by a paused deployment comes back. @default 60 s */
+  readonly hold?: { readonly delaySeconds: number };
 }
+
+/** Held mail comes back after a minute: while the event source is off it stays queued anyway. */
+const DEFAULT_HOLD_SECONDS = 60;
 
 /** SQS caps a visibility timeout at 12 hours; stay below it. */
 const SQS_MAX_VISIBILITY_SECONDS = 12 * 3600 - 60;
@@ -32,6 +41,7 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   retry: { baseSeconds: 30, maxSeconds: 15 * 60 },
   defer: { baseSeconds: 5 * 60, maxSeconds: 6 * 3600 },
   park: { delaySeconds: 15 * 60, maxDelaySeconds: 6 * 3600 },
+  hold: { delaySeconds: DEFAULT_HOLD_SECONDS },
 };
 
 /** The same policy with every delay multiplied by `scale` (at least a second each). */
@@ -48,6 +58,7 @@ export function scaleRetryPolicy(policy: RetryPolicy, scale: number): RetryPolic
       delaySeconds: seconds(policy.park.delaySeconds),
       maxDelaySeconds: seconds(policy.park.maxDelaySeconds),
     },
+    hold: { delaySeconds: seconds(policy.hold?.delaySeconds ?? DEFAULT_HOLD_SECONDS) },
   };
 }
 
@@ -72,16 +83,23 @@ export function decideRetry(
 ): RetryDecision {
   const disposition: Disposition = error.disposition;
   if (disposition === 'permanent') return { action: 'dead-letter', exhausted: false };
+  if (disposition === 'hold')
+    return {
+      action: 'recycle',
+      delaySeconds: Math.min(policy.hold?.delaySeconds ?? DEFAULT_HOLD_SECONDS, SQS_MAX_DELAY_SECONDS),
+    };
   if (disposition === 'pace' || disposition === 'mailbox') {
     const wanted =
       disposition === 'pace'
         ? // A reserved send slot is kept on time; other waits are spread so they do not return at once.
           Math.ceil(Number(error.detail.retryAfterMs ?? 1000) / 1000) +
           (error.detail.reserved ? 0 : Math.round(random()))
-        : Math.min(
-            Math.max(policy.park.delaySeconds, Math.round(parkedForMs / 1000)),
-            policy.park.maxDelaySeconds,
-          );
+        : error.detail.steady
+          ? policy.park.delaySeconds
+          : Math.min(
+              Math.max(policy.park.delaySeconds, Math.round(parkedForMs / 1000)),
+              policy.park.maxDelaySeconds,
+            );
     const delaySeconds = Math.min(Math.max(1, wanted), SQS_MAX_VISIBILITY_SECONDS);
     // Keep one receive in hand: the redrive policy must never see a waiting message as failed.
     if (receiveCount >= maxReceiveCount - 1) {

@@ -23,6 +23,7 @@ import { mapConcurrent } from '../shared/concurrency.ts';
 import { MailerError } from '../shared/errors.ts';
 import { reconcileRegistryDaily } from '../shared/mailbox/migrate-registry.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
+import { Pauses } from '../shared/mailbox/pauses.ts';
 import { MailboxRegistry, type RegistryEntry } from '../shared/mailbox/registry.ts';
 import { isMailboxStatus, normalizeAddress } from '../shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
@@ -117,6 +118,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     cacheTtlMs: config.secretCacheTtlMs,
   });
   const registry = new MailboxRegistry(dynamodb, config.registryTableName);
+  const pauses = new Pauses(dynamodb, config.registryTableName);
   const health = new MailboxHealth({ registry, notifier, metrics, logger });
   const sqs = onDemandSqs(options.sqs);
   const tokens = new AccessTokens({
@@ -362,6 +364,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     const byStatus: Record<string, number> = {};
     const known = new Set<string>();
     let repeatedTransient = 0;
+    let paused = 0;
     let planned = 0;
     let overdue = 0;
     let unplanned = 0;
@@ -413,6 +416,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       const status = entry.status ?? 'unknown';
       byStatus[status] = (byStatus[status] ?? 0) + 1;
       if (entry.transientFailures >= config.repeatedFailureThreshold) repeatedTransient++;
+      if (entry.paused) paused++;
       const due = options.all
         ? {
             mailbox: entry.mailbox,
@@ -459,6 +463,14 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       'smtp-refused': byStatus['smtp-refused'] ?? 0,
       repeatedTransient,
     });
+    // Operators' pauses on the dashboard: the mailboxes counted in the pass, the deployment's in one read.
+    metrics.addMetric(METRIC.pausedMailboxes, MetricUnit.Count, paused);
+    const deploymentPaused = await pauses.read().then(
+      (state) => (state.deployment ? 1 : 0),
+      () => undefined,
+    );
+    if (deploymentPaused !== undefined)
+      metrics.addMetric(METRIC.deploymentPaused, MetricUnit.Count, deploymentPaused);
     const run: PlanRun = {
       mailboxes: known.size,
       byStatus,

@@ -51,6 +51,7 @@ export class OperationsDashboard extends Construct {
           count(METRIC.messagesParked, 'parked (mailbox needs a human)'),
           count(METRIC.messagesDeadLettered, 'dead-lettered'),
           count(METRIC.messagesPaced, 'paced (provider limits)'),
+          count(METRIC.messagesHeld, 'held (deployment paused)'),
           count(METRIC.recipientsRejected, 'recipients refused'),
         ],
       }),
@@ -86,6 +87,11 @@ export class OperationsDashboard extends Construct {
           gauge(METRIC.revokedMailboxes, 'revoked'),
           gauge(METRIC.smtpRefusedMailboxes, 'SMTP refused'),
           gauge(METRIC.repeatedTransientFailures, 'failing repeatedly'),
+        ],
+        // Operators' pauses, apart from the statuses they overlap: a paused mailbox keeps its status.
+        right: [
+          gauge(METRIC.pausedMailboxes, 'paused mailboxes'),
+          gauge(METRIC.deploymentPaused, 'deployment paused (1)'),
         ],
       }),
       graph('Validations and token mints', 8, {

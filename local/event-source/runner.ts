@@ -30,6 +30,16 @@ export interface EventSourceOptions {
    * the delete), so a short run cannot pass without them. @default false
    */
   readonly strikeFirstBatch?: boolean;
+  /**
+   * The event source mapping this runner stands in for (its UUID in the emulator's Lambda): the workers
+   * receive only while it is enabled, as Lambda's pollers do. @default none (always enabled)
+   */
+  readonly mappingUuid?: string;
+  /**
+   * How often a worker reads the mapping's state: a disabled mapping stops its workers within this
+   * (Lambda's pollers, too, go on delivering for a while after a mapping is disabled). @default 2000
+   */
+  readonly mappingRefreshMs?: number;
   /** Receives every line the workers print (their logs and metrics). */
   readonly onOutput?: (line: string) => void;
 }
@@ -46,6 +56,8 @@ export interface EventSourceStats {
   emptyPolls: number;
   /** Time spent in the handler, summed over batches: the billed duration. */
   handlerMs: number;
+  /** Rounds a worker skipped because the mapping was disabled. */
+  disabledPolls: number;
 }
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.ts');
@@ -61,6 +73,7 @@ export function startEventSource(options: EventSourceOptions) {
     duplicated: 0,
     emptyPolls: 0,
     handlerMs: 0,
+    disabledPolls: 0,
   };
   const workers = new Set<ChildProcess>();
   let stopping = false;
@@ -83,6 +96,8 @@ export function startEventSource(options: EventSourceOptions) {
         EVENT_SOURCE_KILL_AFTER_HANDLER: String(options.killAfterHandler ?? 0),
         EVENT_SOURCE_DUPLICATE_RATE: String(options.duplicateRate ?? 0),
         EVENT_SOURCE_STRIKE_FIRST_BATCH: options.strikeFirstBatch && first ? '1' : '0',
+        ...(options.mappingUuid ? { EVENT_SOURCE_MAPPING_UUID: options.mappingUuid } : {}),
+        EVENT_SOURCE_MAPPING_REFRESH_MS: String(options.mappingRefreshMs ?? 2000),
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
@@ -106,6 +121,7 @@ export function startEventSource(options: EventSourceOptions) {
       }) => {
         if (message.type === 'dying') stats.kills++;
         if (message.type === 'duplicated') stats.duplicated++;
+        if (message.type === 'disabled') stats.disabledPolls++;
         if (message.type !== 'batch') return;
         if (!message.received) {
           stats.emptyPolls++;

@@ -5,6 +5,7 @@
  * the delete: the moment where a real instance dying leaves sent mail on the queue.
  */
 import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mappingState } from './mapping-state.ts';
 import { pollOnce } from './poll.ts';
 
 const env = process.env;
@@ -21,7 +22,18 @@ process.on('message', (message) => {
   if (message === 'stop') stopping = true;
 });
 
+const enabled = mappingState(
+  env.EVENT_SOURCE_MAPPING_UUID,
+  Number(env.EVENT_SOURCE_MAPPING_REFRESH_MS ?? 2000),
+);
+
 while (!stopping) {
+  if (!(await enabled())) {
+    // Disabled: no receive, no invocation; the mail stays queued, as with Lambda.
+    process.send?.({ type: 'disabled' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    continue;
+  }
   const result = await pollOnce({
     sqs,
     queueUrl: env.EVENT_SOURCE_QUEUE_URL!,

@@ -3,6 +3,7 @@
 import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { CreateEventSourceMappingCommand, CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import {
   CreateSecretCommand,
   type CreateSecretCommandInput,
@@ -241,6 +242,37 @@ export async function roleSession(role: { roleArn: string; roleId: string }, ses
     },
   });
   return { ...role, senderId: `${role.roleId}:${sessionName}`, sqs };
+}
+
+/**
+ * A function in the emulator's Lambda with an SQS event source mapping on the queue, as the stack's
+ * sender has: the local event-source runner stands in for the mapping (moto cannot run the code).
+ * @returns the mapping's UUID
+ */
+export async function createEventSourceMapping(functionName: string, queueArn: string): Promise<string> {
+  const { Role } = await new IAMClient({}).send(
+    new CreateRoleCommand({ RoleName: `${functionName}-role`, AssumeRolePolicyDocument: '{}' }),
+  );
+  const lambda = new LambdaClient({});
+  await lambda.send(
+    new CreateFunctionCommand({
+      FunctionName: functionName,
+      Runtime: 'nodejs24.x',
+      Role: Role!.Arn!,
+      Handler: 'handler.handler',
+      // An empty zip archive: the code runs in the runner's workers, never in the emulator.
+      Code: { ZipFile: Buffer.from('504b0506000000000000000000000000000000000000', 'hex') },
+    }),
+  );
+  const { UUID } = await lambda.send(
+    new CreateEventSourceMappingCommand({
+      FunctionName: functionName,
+      EventSourceArn: queueArn,
+      BatchSize: 10,
+    }),
+  );
+  lambda.destroy();
+  return UUID!;
 }
 
 /** The SenderId moto gives messages sent with the emulator's shared test credentials (the world's own). */

@@ -25,7 +25,9 @@ export type SmtpFault =
   /** Cuts the connection while the client streams the message (after DATA). */
   | { readonly stage: 'data'; readonly drop: true }
   /** Takes the message but answers only after this long (a server that hangs). */
-  | { readonly stage: 'data'; readonly stallMs: number };
+  | { readonly stage: 'data'; readonly stallMs: number }
+  /** Accepts the message, but only after this long (a slow server: mail stays in flight meanwhile). */
+  | { readonly stage: 'data'; readonly delayMs: number };
 
 export interface ReceivedMessage {
   /** The mailbox that authenticated (XOAUTH2 user=). */
@@ -196,6 +198,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
           await new Promise((resolve) => setTimeout(resolve, fault.stallMs));
           return callback(smtpError(451, '4.4.2 Timed out'));
         }
+        if (fault && 'delayMs' in fault) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
         const raw = Buffer.concat(chunks).toString('utf8');
         const parsed = await PostalMime.parse(raw);
         messages.push({

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeSecretCommand,
@@ -12,14 +13,23 @@ import {
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Target } from '../../cli/target.ts';
 import { Invitations } from '../../functions/onboarding/invitations.ts';
+import { ENV } from '../../functions/shared/environment.ts';
+import { PauseSwitch } from '../../functions/shared/mailbox/pause-switch.ts';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import { authenticateClient } from '../../functions/shared/oauth/token-endpoint.ts';
-import { assumedRoleProducer, createTopic, EMULATOR_SENDER_ID, queueCounts } from '../../local/world/aws.ts';
+import {
+  assumedRoleProducer,
+  createEventSourceMapping,
+  createTopic,
+  EMULATOR_SENDER_ID,
+  enqueue,
+  queueCounts,
+} from '../../local/world/aws.ts';
 import { MAILBOX_PREFIX, type World } from '../../local/world/index.ts';
 import { guidOf } from '../../local/world/oauth-server.ts';
 import { assertNoSecretsIn, deadLetters } from '../harness/assertions.ts';
 import { localTarget, runCli, writeTarget } from '../harness/cli.ts';
-import { aMessage, newSender } from '../harness/factories.ts';
+import { aMessage, FAST_RETRIES, newSender, startSenderWorkers } from '../harness/factories.ts';
 import { useHarness } from '../harness/lifecycle.ts';
 
 describe('cli: oauth-mailer', () => {
@@ -704,6 +714,195 @@ describe('cli: oauth-mailer', () => {
       'safe to repeat: nothing more to do, nobody told twice',
     );
     assert.equal((await alerts.read()).length, 0);
+  });
+
+  it('pauses the whole deployment with mail in flight and queued: the event source stops, no send begins once the command returned, nothing is lost; resume sends every message once; repeats change nothing and announce nothing', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const alerts = await createTopic(harness.sqs, 'operators');
+    const mapped = await harness.createQueues('paused-mail', { visibilityTimeout: 10, maxReceiveCount: 5 });
+    const mappingUuid = await createEventSourceMapping('paused-sender', mapped.queueArn);
+    writeFileSync(
+      targetFile,
+      JSON.stringify({
+        ...target,
+        queueUrl: mapped.queueUrl,
+        deadLetterQueueUrl: mapped.deadLetterQueueUrl,
+        alertTopicArn: alerts.topicArn,
+        senderFunctionName: 'paused-sender',
+      }),
+    );
+    const total = 120;
+    for (let index = 0; index < total; index++)
+      await enqueue(harness.sqs, mapped.queueUrl, aMessage({ subject: `m${index}` }));
+    // A server that takes 400 ms per message keeps mail in flight when the pause comes.
+    harness.smtp.google.chaos = { rate: 1, faults: [{ stage: 'data', delayMs: 400 }] };
+    // Lambda's pollers go on for a while after a mapping is disabled: these read its state every 7 s,
+    // longer than the senders take to see the pause, so what they still deliver meets it.
+    const { source, output } = startSenderWorkers(harness, mapped, {
+      workers: 2,
+      batchSize: 5,
+      mappingUuid,
+      mappingRefreshMs: 7000,
+      env: { [ENV.retryDelayScale]: '0.02' },
+    });
+    const sent = () => harness.smtp.google.messages;
+    while (sent().length < 5) await sleep(50);
+
+    const paused = await cli('pause', '--reason', 'token leak drill', '--json');
+    const returnedAt = Date.now();
+    const sentByThen = sent().length;
+    await sleep(6000);
+
+    assert.equal(paused.code, 0, paused.output);
+    assert.equal(paused.json.changed, true);
+    assert.deepEqual(
+      (paused.json.eventSource as Array<{ uuid: string; state: string }>).map((m) => [m.uuid, m.state]),
+      [[mappingUuid, 'Disabled']],
+    );
+    assert.ok(sentByThen < total, `mail was still queued when the pause held (${sentByThen} sent)`);
+    assert.deepEqual(
+      sent()
+        .filter((message) => message.startedAt > returnedAt)
+        .map((message) => message.parsed.subject),
+      [],
+      'no send began after the command returned',
+    );
+    assert.ok(source.stats.disabledPolls > 0, 'the event source stopped');
+    assert.ok(
+      output.some((line) => line.includes('"MessagesHeld"') && line.includes('DEPLOYMENT_PAUSED')),
+      'what it delivered after the pause was held back, not sent',
+    );
+    assert.match(
+      String(paused.json.warning),
+      /SQS deletes a message 96 hours after it was queued, paused or not/,
+    );
+    const listed = await cli('mailboxes', '--json');
+    assert.equal((listed.json.deployment as { paused: boolean; reason: string }).paused, true);
+    assert.equal((listed.json.deployment as { reason: string }).reason, 'token leak drill');
+    assert.match((await cli('mailboxes')).stdout, /the deployment is PAUSED since .* \(token leak drill\)/);
+    const again = await cli('pause', '--json');
+    assert.equal(again.json.changed, false, 'a repeat changes nothing');
+
+    const resumed = await cli('resume', '--json');
+    const idle = await source.waitUntilIdle({ quietPolls: 6, timeoutMs: 180_000 });
+    await source.stop();
+
+    assert.equal(resumed.code, 0, resumed.output);
+    assert.equal(resumed.json.changed, true);
+    assert.ok(idle, 'the queue drained after the resume');
+    const subjects = sent().map((message) => message.parsed.subject);
+    assert.equal(subjects.length, total, `every message sent (${subjects.length} of ${total})`);
+    assert.equal(new Set(subjects).size, total, 'each once');
+    assert.deepEqual(await queueCounts(harness.sqs, mapped.deadLetterQueueUrl), { visible: 0, inFlight: 0 });
+    assert.equal((await cli('resume', '--json')).json.changed, false, 'a repeat changes nothing');
+    assert.deepEqual((await cli('mailboxes', '--json')).json.deployment, { paused: false });
+    const actions = (await alerts.read()).filter((n) => n.subject.startsWith('oauth-mailer: '));
+    assert.deepEqual(
+      actions.map((n) => n.subject),
+      ['oauth-mailer: paused deployment', 'oauth-mailer: resumed deployment'],
+      'one event each, none for the repeats',
+    );
+    assert.match(JSON.parse(actions[0]!.message).by, /^arn:aws:/);
+    assertNoSecretsIn([paused.stdout, resumed.stdout, ...output], harness.secrets());
+  });
+
+  it('completes a deployment pause that a failure left half done (the pause written, the event source still on), and says so when it knows no event source', async () => {
+    const alerts = await createTopic(harness.sqs, 'operators');
+    const mappingUuid = await createEventSourceMapping('half-paused', queues.queueArn);
+    await new PauseSwitch(new DynamoDBClient({}), harness.registryTable).pauseDeployment({
+      since: new Date().toISOString(),
+      reason: 'the run that failed',
+    });
+    const mapped = { ...target, alertTopicArn: alerts.topicArn, senderFunctionName: 'half-paused' };
+    writeFileSync(targetFile, JSON.stringify(mapped));
+
+    const completed = await cli('pause', '--json');
+
+    assert.equal(completed.code, 0, completed.output);
+    assert.equal(completed.json.changed, true, 'the event source turned off this time');
+    assert.deepEqual(completed.json.eventSource, [{ uuid: mappingUuid, state: 'Disabled', changed: true }]);
+    assert.equal(completed.json.announced, true);
+    assert.equal((await cli('resume', '--json')).json.changed, true);
+
+    // A target that names no sender function (an older local target): the pause still holds, by the senders.
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+    const unmapped = await cli('pause');
+    assert.equal(unmapped.code, 0, unmapped.output);
+    assert.match(
+      unmapped.stdout,
+      /no event source mapping found for the sender: the senders still run and hold every message back/,
+    );
+    assert.equal((await cli('resume')).code, 0);
+    const actions = (await alerts.read()).map((n) => n.subject);
+    assert.deepEqual(actions, [
+      'oauth-mailer: paused deployment',
+      'oauth-mailer: resumed deployment',
+      'oauth-mailer: paused deployment',
+      'oauth-mailer: resumed deployment',
+    ]);
+  });
+
+  it('pauses one mailbox: its mail is parked with MAILBOX_PAUSED and counted, `mailboxes` shows it, the others keep sending; resume sends the parked mail once; repeats change nothing', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    await harness.connectMailbox('ms@example.com', 'microsoft');
+    const alerts = await createTopic(harness.sqs, 'operators');
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+    assert.equal((await cli('pause', '--mailbox', 'nobody@example.com')).code, 1, 'an unknown mailbox');
+    assert.equal((await cli('pause', '--mailbox', 'not an address')).code, 2);
+
+    const paused = await cli(
+      'pause',
+      '--mailbox',
+      'Ops@Example.com',
+      '--reason',
+      'account compromised',
+      '--json',
+    );
+    const again = await cli('pause', '--mailbox', 'ops@example.com', '--json');
+    const sender = context.track(newSender(harness, queues, { retryPolicy: FAST_RETRIES }));
+    for (let index = 0; index < 3; index++) await sender.enqueue(aMessage({ subject: `ops ${index}` }));
+    await sender.enqueue(aMessage({ from: 'ms@example.com', subject: 'ms' }));
+    await sender.drain();
+    await sleep(1100);
+    await sender.drain();
+
+    assert.equal(paused.code, 0, paused.output);
+    assert.equal(paused.json.changed, true);
+    assert.equal(again.json.changed, false, 'a repeat changes nothing');
+    assert.equal(harness.smtp.microsoft.messages.length, 1, 'the other mailbox keeps sending');
+    assert.equal(harness.smtp.google.messages.length, 0);
+    assert.ok(sender.telemetry.metricSum('MessagesParked', { ErrorCode: 'MAILBOX_PAUSED' }) >= 3);
+    const listed = await cli('mailboxes', '--json');
+    const ops = (listed.json.mailboxes as Array<Record<string, unknown>>).find(
+      (m) => m.mailbox === 'ops@example.com',
+    );
+    assert.equal(ops?.parked, 3, 'its parked mail counted');
+    const pause = ops?.paused as { reason?: string; by?: string } | undefined;
+    assert.equal(pause?.reason, 'account compromised');
+    assert.match(String(pause?.by), /^arn:aws:/);
+    assert.deepEqual(listed.json.pausedMailboxes, ['ops@example.com']);
+    assert.match((await cli('mailboxes')).stdout, /ops@example\.com .* 3 +since \S+ \(account compromised\)/);
+
+    const resumed = await cli('resume', '--mailbox', 'ops@example.com', '--json');
+    for (let round = 0; round < 6 && harness.smtp.google.messages.length < 3; round++) {
+      await sleep(1100);
+      await sender.drain();
+    }
+
+    assert.equal(resumed.json.changed, true);
+    assert.equal(resumed.json.parked, 3);
+    assert.deepEqual(
+      harness.smtp.google.messages.map((message) => message.parsed.subject).sort(),
+      ['ops 0', 'ops 1', 'ops 2'],
+      'each parked message sent once',
+    );
+    assert.equal((await harness.registry.get('ops@example.com'))?.parked, 0);
+    assert.equal((await cli('resume', '--mailbox', 'ops@example.com', '--json')).json.changed, false);
+    const actions = (await alerts.read()).map((n) => n.subject);
+    assert.deepEqual(actions, [
+      'oauth-mailer: paused ops@example.com',
+      'oauth-mailer: resumed ops@example.com',
+    ]);
   });
 
   it('disconnects a mailbox: the grant is revoked at the provider and the secret deleted', async () => {

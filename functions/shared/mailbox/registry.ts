@@ -18,8 +18,10 @@ import {
   type UpdateItemCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import { awsErrorName } from '../aws/error-name.ts';
+import { updateIf } from '../aws/update-if.ts';
 import { MailerError } from '../errors.ts';
 import { limitsSchema, type MailboxLimits } from '../limits/mailbox-limits.ts';
+import { type Pause, pauseOf } from './pauses.ts';
 import { isMailboxStatus, MAILBOX_STATUSES, type MailboxStatus, normalizeAddress } from './secret-shape.ts';
 
 export interface RegistryEntry {
@@ -43,6 +45,8 @@ export interface RegistryEntry {
   readonly plannedAt?: number | undefined;
   /** What the operator set: the mailbox's own sending limits, over its provider's. */
   readonly limits?: MailboxLimits | undefined;
+  /** Set while an operator has the mailbox paused (`oauth-mailer pause --mailbox`). */
+  readonly paused?: Pause | undefined;
 }
 
 export interface StatusChange extends Pick<RegistryEntry, 'provider' | 'accountId'> {
@@ -234,19 +238,12 @@ export class MailboxRegistry {
     input: Omit<UpdateItemCommandInput, 'TableName' | 'Key' | 'ConditionExpression'>,
     condition?: string,
   ): Promise<UpdateItemCommandOutput | undefined> {
-    try {
-      return await this.#client.send(
-        new UpdateItemCommand({
-          ...input,
-          TableName: this.tableName,
-          Key: { mailbox: { S: normalizeAddress(mailbox) } },
-          ConditionExpression: `attribute_exists(mailbox)${condition ? ` AND ${condition}` : ''}`,
-        }),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
-    }
+    return updateIf(this.#client, {
+      ...input,
+      TableName: this.tableName,
+      Key: { mailbox: { S: normalizeAddress(mailbox) } },
+      ConditionExpression: `attribute_exists(mailbox)${condition ? ` AND ${condition}` : ''}`,
+    });
   }
 
   /** Removes a disconnected mailbox. */
@@ -362,7 +359,8 @@ export class MailboxRegistry {
       [sinceAttribute(status)]: { S: since ?? new Date().toISOString() },
     };
     for (const [name, value] of Object.entries(rest)) {
-      if (name === 'mailbox' || value === undefined || value === '') continue;
+      // Only what an older deployment knew (text and numbers): an operator's pause is set by the CLI.
+      if (name === 'mailbox' || value === undefined || value === '' || typeof value === 'object') continue;
       set[name] = typeof value === 'number' ? { N: String(value) } : { S: String(value) };
     }
     try {
@@ -471,6 +469,7 @@ function entryOf(item: Record<string, AttributeValue>): RegistryEntry {
     parked: Math.max(0, Number(item.parked?.N ?? 0)),
     ...(item.plannedAt?.N ? { plannedAt: Number(item.plannedAt.N) } : {}),
     ...(item.limits?.S ? { limits: limitsOf(item.limits.S) } : {}),
+    ...(item.paused?.M ? { paused: pauseOf(item.paused) } : {}),
   };
 }
 

@@ -17,6 +17,8 @@ export const METRIC = {
   messagesPaced: 'MessagesPaced',
   /** Waiting for its mailbox to work again (revoked, SMTP refused): not a failure. */
   messagesParked: 'MessagesParked',
+  /** Held back because an operator paused the whole deployment: put back on the queue, not a failure. */
+  messagesHeld: 'MessagesHeld',
   messagesDeadLettered: 'MessagesDeadLettered',
   recipientsRejected: 'RecipientsRejected',
   /** Recipients a server refused for now: retried in a message of their own. */
@@ -40,6 +42,10 @@ export const METRIC = {
   healthyMailboxes: 'HealthyMailboxes',
   revokedMailboxes: 'RevokedMailboxes',
   smtpRefusedMailboxes: 'SmtpRefusedMailboxes',
+  /** Mailboxes an operator paused (their mail is parked), whatever their status. */
+  pausedMailboxes: 'PausedMailboxes',
+  /** 1 while an operator has the whole deployment paused, else 0 (the planner, each slice). */
+  deploymentPaused: 'DeploymentPaused',
   transientFailures: 'ValidationTransientFailures',
   repeatedTransientFailures: 'RepeatedTransientFailures',
   validationDuration: 'ValidationDuration',

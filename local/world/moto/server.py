@@ -12,6 +12,12 @@
 
 - CloudFormation, for `cdk deploy` of the project's stack: the package cfn/ (its modules say what and why).
 
+- Lambda event source mappings on SQS: moto keeps them (create, list, get, update Enabled) but, while one is
+  enabled, receives a queue's messages at every SendMessage to invoke the function, which needs Docker:
+  the invoke fails and each message has spent a receive for nothing. Here a queue hands nothing to moto's
+  Lambda; the local event-source runner (local/event-source/) polls instead, and honours the mapping's
+  Enabled state as Lambda does.
+
 Run as moto_server is: python server.py -H 127.0.0.1 -p 0
 """
 import re
@@ -65,6 +71,8 @@ def _as_caller(action):
 
 
 sqs_models.Message.__init__ = _init_with_sender
+# A queue's mappings, as moto's Lambda records them, are never seen by its SendMessage (see above).
+sqs_models.Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)
 for _name in ("send_message", "send_message_batch"):
     setattr(sqs_responses.SQSResponse, _name, _as_caller(getattr(sqs_responses.SQSResponse, _name)))
 

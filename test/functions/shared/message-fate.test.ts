@@ -24,6 +24,11 @@ describe('Function: fateOf()', () => {
       assert.equal(fateOf(new MailerError('PROVIDER_QUOTA', 'x'), decision), 'retried');
     }
   });
+
+  it("holds mail of a paused deployment (its own metric, its parked count untouched) and parks a paused mailbox's", () => {
+    assert.equal(fateOf(new MailerError('DEPLOYMENT_PAUSED', 'x'), recycle), 'held');
+    assert.equal(fateOf(new MailerError('MAILBOX_PAUSED', 'x'), retry), 'parked');
+  });
 });
 
 describe('Table: FATES', () => {
@@ -34,6 +39,7 @@ describe('Table: FATES', () => {
         ['dead-lettered', 'failed', 'release'],
         ['parked', 'parked', 'park'],
         ['paced', 'paced', 'release'],
+        ['held', 'paced', 'keep'],
         ['retried', 'deferred', 'release'],
       ],
     );
@@ -44,5 +50,6 @@ describe('Table: FATES', () => {
     assert.equal(FATES.retried.level, 'warn');
     assert.equal(FATES.parked.level, 'info');
     assert.equal(FATES.paced.level, 'info');
+    assert.equal(FATES.held.level, 'info');
   });
 });

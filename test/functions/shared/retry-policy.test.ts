@@ -31,6 +31,35 @@ describe('Function: decideRetry()', () => {
     );
   });
 
+  it('puts mail of a paused deployment back as a fresh message at once, whatever its receive count: a pause spends no receive', () => {
+    for (const receiveCount of [1, 7, 30]) {
+      assert.deepEqual(decideRetry(error('DEPLOYMENT_PAUSED'), receiveCount, 8), {
+        action: 'recycle',
+        delaySeconds: 60,
+      });
+    }
+    assert.deepEqual(
+      decideRetry(error('DEPLOYMENT_PAUSED'), 1, 8, { ...DEFAULT_RETRY_POLICY, hold: { delaySeconds: 2 } }),
+      { action: 'recycle', delaySeconds: 2 },
+    );
+  });
+
+  it("looks again at a paused mailbox's mail every first park delay, however long it has waited (a resume is one command away)", () => {
+    const paused = new MailerError('MAILBOX_PAUSED', 'x', { steady: true });
+    const sixHours = 6 * 3600 * 1000;
+    assert.deepEqual(decideRetry(paused, 2, 8, DEFAULT_RETRY_POLICY, Math.random, sixHours), {
+      action: 'retry',
+      delaySeconds: 900,
+    });
+    assert.deepEqual(
+      decideRetry(error('MAILBOX_REVOKED'), 2, 8, DEFAULT_RETRY_POLICY, Math.random, sixHours),
+      {
+        action: 'retry',
+        delaySeconds: 6 * 3600,
+      },
+    );
+  });
+
   it('parks mail of a mailbox that needs a human, looking again every park delay, recycled before receives run out', () => {
     assert.deepEqual(decideRetry(error('MAILBOX_REVOKED'), 1, 8), { action: 'retry', delaySeconds: 900 });
     assert.deepEqual(decideRetry(error('MAILBOX_SMTP_DISABLED'), 7, 8), {

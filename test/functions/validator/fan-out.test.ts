@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { mapConcurrent } from '../../../functions/shared/concurrency.ts';
 import { ENV } from '../../../functions/shared/environment.ts';
+import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
 import type { Schedule } from '../../../functions/validator/plan.ts';
 import { momentOf } from '../../../functions/validator/plan.ts';
 import { startEventSource } from '../../../local/event-source/runner.ts';
@@ -176,6 +178,26 @@ describe('validator: the fleet fanned out (planner, check queue, workers)', () =
     assert.equal(run.overdue, 0);
     // Their moments have passed: the checks are sent with no delay, not a slice's worth too late.
     assert.equal((await queueCounts(harness.sqs, checks.queueUrl)).visible, due.length);
+  });
+
+  it("gauges the operators' pauses at each slice: the paused mailboxes and whether the deployment is paused", async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    await harness.connectMailbox('ms@example.com', 'microsoft');
+    const pauses = new PauseSwitch(new DynamoDBClient({}), harness.registryTable);
+    await pauses.pauseMailbox('ops@example.com', { since: new Date().toISOString() });
+    await pauses.pauseDeployment({ since: new Date().toISOString() });
+    const checks = await harness.createQueues('pause-gauges');
+    const planner = newValidator(harness, { config: { checkQueueUrl: checks.queueUrl, schedule: SCHEDULE } });
+
+    await planner.plan();
+    planner.telemetry.metrics.publishStoredMetrics();
+    await pauses.resumeDeployment();
+    await planner.plan();
+    planner.telemetry.metrics.publishStoredMetrics();
+
+    assert.equal(planner.telemetry.metricSum('PausedMailboxes'), 2, 'one paused mailbox at each slice');
+    assert.equal(planner.telemetry.metricSum('DeploymentPaused'), 1, 'paused at the first slice only');
+    assert.equal(planner.telemetry.metricSum('HealthyMailboxes'), 4, 'a paused mailbox keeps its status');
   });
 
   it('holds back make-up checks while the workers are a slice behind, except for a mailbox unchecked for two periods, and hands them out once they caught up', async () => {

@@ -55,6 +55,7 @@ describe('infra: operations dashboard', () => {
         METRIC.messagesParked,
         METRIC.messagesDeadLettered,
         METRIC.messagesPaced,
+        METRIC.messagesHeld,
         METRIC.recipientsRejected,
       ]),
     );
@@ -79,6 +80,8 @@ describe('infra: operations dashboard', () => {
         METRIC.revokedMailboxes,
         METRIC.smtpRefusedMailboxes,
         METRIC.repeatedTransientFailures,
+        METRIC.pausedMailboxes,
+        METRIC.deploymentPaused,
       ]),
     );
     const tokens = metricNames(widget(/^Validations and token mints/));

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { enqueue, queueCounts } from '../../../local/world/aws.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LambdaClient, UpdateEventSourceMappingCommand } from '@aws-sdk/client-lambda';
+import { createEventSourceMapping, enqueue, queueCounts } from '../../../local/world/aws.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { aMessage, startSenderWorkers } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -43,5 +45,36 @@ describe('local: the event-source runner', () => {
       'redeliveries of sent mail were suppressed',
     );
     assertNoSecretsIn(output, harness.secrets());
+  });
+
+  it('receives only while the event source mapping it stands in for is enabled, as Lambda does: disabled, the mail stays queued', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const queues = await harness.createQueues('mapped', { visibilityTimeout: 5 });
+    const mappingUuid = await createEventSourceMapping('mapped-sender', queues.queueArn);
+    const lambda = new LambdaClient({});
+    const turn = (enabled: boolean) =>
+      lambda.send(new UpdateEventSourceMappingCommand({ UUID: mappingUuid, Enabled: enabled }));
+    await turn(false);
+    for (let index = 0; index < 5; index++)
+      await enqueue(harness.sqs, queues.queueUrl, aMessage({ subject: `m${index}` }));
+    const { source } = startSenderWorkers(harness, queues, {
+      workers: 2,
+      mappingUuid,
+      mappingRefreshMs: 300,
+    });
+
+    await sleep(3000);
+    const whileDisabled = harness.smtp.google.messages.length;
+    const queuedWhileDisabled = await queueCounts(harness.sqs, queues.queueUrl);
+    await turn(true);
+    const idle = await source.waitUntilIdle({ quietPolls: 4, timeoutMs: 60_000 });
+    await source.stop();
+    lambda.destroy();
+
+    assert.equal(whileDisabled, 0, 'nothing received while the mapping was disabled');
+    assert.deepEqual(queuedWhileDisabled, { visible: 5, inFlight: 0 }, 'no receive spent either');
+    assert.ok(source.stats.disabledPolls > 0);
+    assert.ok(idle);
+    assert.equal(harness.smtp.google.messages.length, 5, 'all sent once enabled');
   });
 });

@@ -1,0 +1,47 @@
+/**
+ * Operators' pauses as the sender sees them: the registry's pauses item, read at most once per
+ * PAUSE_CHECK_MS per instance (and only when there is mail), never once per message. A record is
+ * looked at against it before its send: mail of a paused deployment is held (put back on the queue),
+ * mail of a paused mailbox is parked.
+ */
+import { MailerError } from '../shared/errors.ts';
+import type { PauseState, Pauses } from '../shared/mailbox/pauses.ts';
+import { normalizeAddress } from '../shared/mailbox/secret-shape.ts';
+import { TtlCache } from '../shared/ttl-cache.ts';
+
+/**
+ * How old the pauses a sender acts on may be: a pause stops every send that begins more than this
+ * after it was written (the CLI waits this long, and a margin, before it says the pause holds).
+ */
+export const PAUSE_CHECK_MS = 5_000;
+
+export class PauseGate {
+  readonly #pauses: Pick<Pauses, 'read'>;
+  readonly #cache: TtlCache<PauseState>;
+
+  constructor(pauses: Pick<Pauses, 'read'>, checkMs = PAUSE_CHECK_MS) {
+    this.#pauses = pauses;
+    this.#cache = new TtlCache(checkMs);
+  }
+
+  /** @throws MailerError DEPLOYMENT_PAUSED, or REGISTRY_UNAVAILABLE (retried: nothing is sent unchecked) */
+  async holdIfDeploymentPaused(): Promise<void> {
+    const { deployment } = await this.#state();
+    if (deployment)
+      throw new MailerError('DEPLOYMENT_PAUSED', `an operator paused the deployment at ${deployment.since}`, {
+        pausedSince: deployment.since,
+      });
+  }
+
+  /** @throws MailerError MAILBOX_PAUSED, or REGISTRY_UNAVAILABLE */
+  async parkIfMailboxPaused(mailbox: string): Promise<void> {
+    const key = normalizeAddress(mailbox);
+    if ((await this.#state()).mailboxes.has(key))
+      // Steady: parked mail looks again at the first park delay each time, so a resume is soon followed.
+      throw new MailerError('MAILBOX_PAUSED', `an operator paused ${key}`, { mailbox: key, steady: true });
+  }
+
+  #state(): Promise<PauseState> {
+    return this.#cache.getOrLoad('pauses', () => this.#pauses.read());
+  }
+}
