@@ -58,7 +58,11 @@ async function measure(bytes: number) {
   });
   const sent = harness.smtp.microsoft.messages.length - before;
   const line = output.trim().split('\n').at(-1) ?? '{}';
-  const { baselineMb, peakMb } = JSON.parse(line) as { baselineMb: number; peakMb: number };
+  const { baselineMb, peakMb, sampledAtPeak } = JSON.parse(line) as {
+    baselineMb: number;
+    peakMb: number;
+    sampledAtPeak: Record<string, number>;
+  };
   harness.smtp.microsoft.messages.length = 0;
   return {
     attachmentMb: bytes / MB,
@@ -66,11 +70,16 @@ async function measure(bytes: number) {
     baselineMb: round(baselineMb),
     peakMb: round(peakMb),
     aboveBaselineMb: round(peakMb - baselineMb),
+    sampledAtPeak,
   };
 }
 
 const runs = [];
-for (const bytes of [0.5 * MB, 5 * MB, 30 * MB]) {
+// BENCH_LARGE_SIZES_MB=30 measures only that size (results.json is written for a full run only).
+const sizes = (process.env.BENCH_LARGE_SIZES_MB?.split(',') ?? ['0.5', '5', '30']).map(
+  (mb) => Number(mb) * MB,
+);
+for (const bytes of sizes) {
   runs.push(await measure(bytes));
   console.log(`# ${JSON.stringify(runs.at(-1))}`);
 }
@@ -78,7 +87,13 @@ const thirty = runs.at(-1)!;
 const section = {
   senderMemoryMb: SENDER_MEMORY_MB,
   runs,
-  note: 'A fresh sender process per run; peak RSS is process.resourceUsage().maxRSS (imports included). The producer, moto and the SMTP server run in the bench process.',
+  note: 'A fresh sender process per run; peak RSS is process.resourceUsage().maxRSS (imports included). The producer, moto and the SMTP server run in the bench process. sampledAtPeak: process.memoryUsage() (and RssAnon of /proc/self/status) sampled every 10 ms, at the highest RSS seen; mostExternalMb: the most external memory seen.',
+  // Measured the same way before the object was streamed (it was read whole, then parsed as text).
+  before: {
+    commit: '50696c3',
+    peakMb: { '0.5': 134, '5': 173, '30': 294 },
+    note: 'one run on the day; 339 MB for 30 MB in the run recorded before it',
+  },
 };
 const targets = [
   {
@@ -88,15 +103,19 @@ const targets = [
     met: thirty.sent === 1 && thirty.peakMb <= 0.75 * SENDER_MEMORY_MB,
   },
 ];
-const path = join(projectRoot, 'bench/results.json');
-const results = JSON.parse(readFileSync(path, 'utf8'));
-results.largeMessages = section;
-results.targets = [
-  ...(results.targets as Array<{ name: string }>).filter(
-    (target) => !target.name.startsWith('large messages'),
-  ),
-  ...targets,
-];
-writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
-console.log(JSON.stringify({ section, targets }, null, 2));
+if (!process.env.BENCH_LARGE_SIZES_MB) writeResults();
 await harness.stop();
+
+function writeResults() {
+  const path = join(projectRoot, 'bench/results.json');
+  const results = JSON.parse(readFileSync(path, 'utf8'));
+  results.largeMessages = section;
+  results.targets = [
+    ...(results.targets as Array<{ name: string }>).filter(
+      (target) => !target.name.startsWith('large messages'),
+    ),
+    ...targets,
+  ];
+  writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify({ section, targets }, null, 2));
+}

@@ -1,7 +1,7 @@
 /**
  * An esbuild plugin that leaves out the parts of nodemailer the functions never reach, about 100 KB of a
  * 390 KB sender bundle (cold start is billed): its MIME type registry, named-service table, DKIM
- * signer, URL fetcher and HTTP proxy client. The stand-ins are in functions/shared/smtp/nodemailer-slim/.
+ * signer, URL fetcher, HTTP proxy client and connection URL parser. The stand-ins are in functions/shared/smtp/nodemailer-slim/.
  */
 import { join } from 'node:path';
 import type { Plugin } from 'esbuild';
@@ -19,6 +19,7 @@ const NODEMAILER_STAND_INS: Readonly<Record<string, string>> = {
   'dkim/index.js': slim('unbundled'),
   'fetch/index.js': slim('unbundled'),
   'smtp-connection/http-proxy-client.js': slim('unbundled'),
+  'shared/url.js': slim('url'),
 };
 
 export const slimNodemailer: Plugin = {

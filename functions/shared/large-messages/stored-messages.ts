@@ -14,7 +14,8 @@ import { awsErrorName } from '../aws/error-name.ts';
 import { type OnDemand, onDemand } from '../aws/on-demand.ts';
 import { MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
-import { parseMessage } from '../message/parse.ts';
+import { attachBytes } from '../message/attachment-bytes.ts';
+import { parseJson, parseMessage, validateMessage } from '../message/parse.ts';
 import {
   EXTENDED_PAYLOAD_SIZE,
   LEGACY_PAYLOAD_SIZE,
@@ -23,6 +24,8 @@ import {
   pointerOf,
 } from '../message/payload-pointer.ts';
 import type { MailMessage } from '../message/schema.ts';
+import { attachmentSplitter, PART_MARKER } from './attachment-splitter.ts';
+import { PartFiles } from './part-files.ts';
 import type { LargeReadGate } from './read-gate.ts';
 
 export type OnDemandS3 = OnDemand<S3.S3Client, typeof S3>;
@@ -92,8 +95,7 @@ export class StoredMessages {
   }
 
   /**
-   * @param declaredBytes the size the pointer's producer declared (declaredSize); without it the
-   *   object's size is asked of S3 (HeadObject) before its turn at the gate
+   * @param declaredBytes the size the pointer's producer declared (declaredSize), for the gate
    * @throws MailerError MESSAGE_INVALID (the contract), PAYLOAD_OUTSIDE_BUCKET, PAYLOAD_MISSING,
    *   MESSAGE_TOO_LARGE (an object above maxBytes), PAYLOAD_STORE_UNAVAILABLE (S3 failed: retried),
    *   LARGE_MESSAGE_WAITS (over the invocation's budget: put back)
@@ -110,13 +112,19 @@ export class StoredMessages {
         `the message points to bucket ${pointer.bucket}, not to the deployment's large-message bucket`,
         { bucket: pointer.bucket },
       );
-    const bytes = declaredBytes ?? (await this.#sizeOf(pointer));
-    const close = this.#gate ? await this.#gate.enter(Math.min(bytes, this.#maxBytes)) : NOTHING_TO_CLOSE;
-    try {
-      const { text, fingerprint } = await this.#read(pointer);
-      return { message: parseMessage(text, this.#maxBytes), fingerprint, pointer, close };
-    } catch (error) {
+    // Unknown, it counts as the most the sender reads: the invocation reads no other stored message.
+    const bytes = Math.min(declaredBytes ?? this.#maxBytes, this.#maxBytes);
+    const close = this.#gate ? await this.#gate.enter(bytes) : NOTHING_TO_CLOSE;
+    const files = new PartFiles();
+    const closeAll = () => {
+      void files.close();
       close();
+    };
+    try {
+      const { message, fingerprint } = await this.#read(pointer, files);
+      return { message, fingerprint, pointer, close: closeAll };
+    } catch (error) {
+      closeAll();
       throw error;
     }
   }
@@ -130,20 +138,6 @@ export class StoredMessages {
     } catch (error) {
       return awsErrorName(error) ?? 'unknown';
     }
-  }
-
-  /** The object's size (HeadObject), refused when above what the sender reads. */
-  async #sizeOf(pointer: PayloadPointer): Promise<number> {
-    let bytes: number;
-    try {
-      const { client, sdk } = await this.#s3.load();
-      const head = await client.send(new sdk.HeadObjectCommand({ Bucket: pointer.bucket, Key: pointer.key }));
-      bytes = head.ContentLength ?? 0;
-    } catch (error) {
-      throw this.#readFailure(pointer, error);
-    }
-    if (bytes > this.#maxBytes) throw this.#tooLarge(pointer, bytes);
-    return bytes;
   }
 
   #readFailure(pointer: PayloadPointer, error: unknown): MailerError {
@@ -168,9 +162,14 @@ export class StoredMessages {
     );
   }
 
-  /** The object's text, read once into one buffer of its size (no chunk list beside it), and its hash. */
-  async #read(pointer: PayloadPointer): Promise<{ text: string; fingerprint: string }> {
-    const detail = detailOf(pointer);
+  /**
+   * The object, streamed: hashed whole, its attachments' base64 split out into `files` as it arrives
+   * (never held as text), the rest parsed and checked as the contract.
+   */
+  async #read(
+    pointer: PayloadPointer,
+    files: PartFiles,
+  ): Promise<{ message: MailMessage; fingerprint: string }> {
     let object: S3.GetObjectCommandOutput;
     try {
       const { client, sdk } = await this.#s3.load();
@@ -179,29 +178,51 @@ export class StoredMessages {
       throw this.#readFailure(pointer, error);
     }
     const declared = object.ContentLength ?? 0;
-    const tooLarge = () => this.#tooLarge(pointer, declared);
     if (declared > this.#maxBytes) {
       (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
-      throw tooLarge();
+      throw this.#tooLarge(pointer, declared);
     }
-    const buffer = Buffer.allocUnsafe(declared);
     const hash = createHash('sha256');
+    const splitter = attachmentSplitter();
     let length = 0;
     try {
       for await (const chunk of object.Body as AsyncIterable<Uint8Array>) {
-        if (length + chunk.length > declared) throw tooLarge();
-        buffer.set(chunk, length);
-        hash.update(chunk);
         length += chunk.length;
+        if (length > declared) throw this.#tooLarge(pointer, length);
+        const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+        hash.update(bytes);
+        for (const { part, bytes: decoded } of splitter.push(bytes)) await files.write(part, decoded);
       }
     } catch (error) {
+      (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
       if (error instanceof MailerError) throw error;
       throw new MailerError('PAYLOAD_STORE_UNAVAILABLE', 'S3 failed while the stored message was read', {
-        ...detail,
+        ...detailOf(pointer),
         awsError: awsErrorName(error),
       });
     }
-    return { text: buffer.toString('utf8', 0, length), fingerprint: hash.digest('base64url') };
+    // A connection cut short is S3's failure, to retry, not a message that ends early.
+    if (length < declared)
+      throw new MailerError('PAYLOAD_STORE_UNAVAILABLE', 'S3 ended the stored message early', {
+        ...detailOf(pointer),
+        bytes: length,
+      });
+    const { outline, parts } = splitter.finish();
+    // No outline: not JSON (parseJson refuses the empty text with the same reason as any other).
+    const json = parseJson(outline ?? '') as { attachments?: unknown } | null;
+    // A content split out is checked as the schema checks base64: empty where valid, else not base64.
+    const split = new Map<number, number>();
+    if (Array.isArray(json?.attachments))
+      for (const [index, attachment] of json.attachments.entries()) {
+        const part = Number(PART_MARKER.exec(String(attachment?.content))?.[1] ?? -1);
+        if (!parts[part]) continue;
+        split.set(index, part);
+        attachment.content = parts[part].valid ? '' : '!';
+      }
+    const message = validateMessage(json);
+    for (const [index, part] of split)
+      attachBytes(message.attachments![index]!, files.bytesOf(part, parts[part]!.base64Length));
+    return { message, fingerprint: hash.digest('base64url') };
   }
 }
 

@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { MailProducer } from '../../../client/producer.ts';
+import { pointerBody } from '../../../functions/shared/message/payload-pointer.ts';
 import type { TestQueues } from '../../../local/world/aws.ts';
 import { LARGE_MESSAGE_BUCKET, SENDING_TABLE } from '../../../local/world/index.ts';
 import { projectRoot } from '../../../local/world/net.ts';
@@ -131,6 +134,36 @@ describe('sender: batches of large messages', () => {
       .filter((line) => line.errorCode === 'LARGE_MESSAGE_WAITS' && String(line.message).includes('fresh'));
     assert.ok(waited.length >= 2, `some waited for a later invocation (${waited.length})`);
     assert.deepEqual(await deadLetters(harness, queues.deadLetterQueueUrl), []);
+  });
+
+  it('reads a pointer whose size is not declared (no ExtendedPayloadSize) as the largest: no other stored message in its invocation', async () => {
+    const { client, reads } = countingReads();
+    const sender = context.track(newSender(harness, queues, { s3: client }));
+    for (const part of [1, 2]) {
+      const key = `undeclared-${part}`;
+      await harness.s3.send(
+        new PutObjectCommand({
+          Bucket: LARGE_MESSAGE_BUCKET,
+          Key: key,
+          Body: JSON.stringify(aMessage({ subject: `part ${part}` })),
+        }),
+      );
+      await harness.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queues.queueUrl,
+          MessageBody: pointerBody({ bucket: LARGE_MESSAGE_BUCKET, key }),
+        }),
+      );
+    }
+
+    const first = await sender.drain();
+    const sentAtFirst = harness.smtp.google.messages.length;
+    await drainUntilSent(sender, 2);
+
+    assert.deepEqual(first, { received: 2, failed: 0, deleted: 2 }, 'one read, one put back');
+    assert.equal(sentAtFirst, 1);
+    assert.deepEqual(subjectsSent(), parts(2));
+    assert.equal(reads.started, 2);
   });
 
   it('does not send again, after a crash during a large read, what the batch had sent before it', async () => {
