@@ -74,19 +74,25 @@ async function measure(bytes: number) {
   };
 }
 
-const runs = [];
+const runs: Awaited<ReturnType<typeof measure>>[] = [];
 // BENCH_LARGE_SIZES_MB=30 measures only that size (results.json is written for a full run only).
 const sizes = (process.env.BENCH_LARGE_SIZES_MB?.split(',') ?? ['0.5', '5', '30']).map(
   (mb) => Number(mb) * MB,
 );
-for (const bytes of sizes) {
-  runs.push(await measure(bytes));
-  console.log(`# ${JSON.stringify(runs.at(-1))}`);
+/** The last size is measured this many times (the peak varies with when V8 collects dead buffers). */
+const repeats = Number(process.env.BENCH_LARGE_REPEATS ?? 5);
+for (const [index, bytes] of sizes.entries()) {
+  for (let run = 0; run < (index === sizes.length - 1 ? repeats : 1); run++) {
+    runs.push(await measure(bytes));
+    console.log(`# ${JSON.stringify(runs.at(-1))}`);
+  }
 }
-const thirty = runs.at(-1)!;
+const largest = runs.filter((run) => run.attachmentMb === runs.at(-1)!.attachmentMb);
+const peaks = largest.map((run) => run.peakMb).sort((a, b) => a - b);
 const section = {
   senderMemoryMb: SENDER_MEMORY_MB,
   runs,
+  largestPeakMb: { runs: peaks.length, min: peaks[0], median: peaks[peaks.length >> 1], max: peaks.at(-1) },
   note: 'A fresh sender process per run; peak RSS is process.resourceUsage().maxRSS (imports included). The producer, moto and the SMTP server run in the bench process. sampledAtPeak: process.memoryUsage() (and RssAnon of /proc/self/status) sampled every 10 ms, at the highest RSS seen; mostExternalMb: the most external memory seen.',
   // Measured the same way before the object was streamed (it was read whole, then parsed as text).
   before: {
@@ -97,10 +103,10 @@ const section = {
 };
 const targets = [
   {
-    name: 'large messages: a 30 MB attachment sent once, peak RSS of the sender at most 75% of its deployed memory, MB',
+    name: 'large messages: a 30 MB attachment sent once, peak RSS of the sender at most 75% of its deployed memory (the highest of the runs), MB',
     target: `<= ${0.75 * SENDER_MEMORY_MB}`,
-    measured: thirty.peakMb,
-    met: thirty.sent === 1 && thirty.peakMb <= 0.75 * SENDER_MEMORY_MB,
+    measured: peaks.at(-1),
+    met: largest.every((run) => run.sent === 1) && peaks.at(-1)! <= 0.75 * SENDER_MEMORY_MB,
   },
 ];
 if (!process.env.BENCH_LARGE_SIZES_MB) writeResults();

@@ -30,35 +30,23 @@ export interface PartBytes {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const PAD = 0x3d;
+/**
+ * The most contents split out: the contract's most attachments (a message with more is refused anyway;
+ * contents past it stay in the outline), so a hostile object cannot open a file per tiny string.
+ */
+const MAX_PARTS = 100;
 /** Longest key text that could still spell "attachments" (every character a \u escape: 66 bytes). */
 const MAX_KEY_BYTES = 128;
 /** Each byte's base64 value (RFC 4648's alphabet), -1 for the others. */
 const BASE64 = new Int8Array(256).fill(-1);
 for (const [value, char] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries())
   BASE64[char.charCodeAt(0)] = value;
-/** The one-character escapes JSON allows, and the character each stands for. */
-const ESCAPES: Record<string, number> = { '"': 34, '\\': 92, '/': 47, b: 8, f: 12, n: 10, r: 13, t: 9 };
 
 // What the scanner is inside of, between bytes and between chunks.
 const OUTSIDE = 0;
 const STRING = 1;
 const KEY = 2;
 const PART = 3;
-// What a container is on the way to attachments[i].content.
-const OTHER = 0;
-const ROOT = 1;
-const ATTACHMENTS = 2;
-const ATTACHMENT = 3;
-interface Frame {
-  readonly object: boolean;
-  readonly role: number;
-  /** Objects: the next string is a key. */
-  expectKey: boolean;
-  /** Objects: the last key read, and whether its value comes next. */
-  key?: string | undefined;
-  afterColon: boolean;
-}
-
 export interface AttachmentSplitter {
   /** Scans the next chunk of the JSON. @returns the decoded bytes of split-out contents it held */
   push(chunk: Buffer): PartBytes[];
@@ -80,7 +68,18 @@ export interface AttachmentSplitter {
  */
 export function attachmentSplitter(): AttachmentSplitter {
   const outline: Buffer[] = [];
-  const stack: Frame[] = [];
+  /**
+   * How many containers on the way to attachments[i].content the scanner is in: 1 the top-level object,
+   * 2 its attachments array, 3 an attachment. Only the innermost one's state is needed (a container
+   * closed is a value read: its parent expects a comma next), so nothing is kept per level.
+   */
+  let way = 0;
+  /** The innermost object on the way: the next string is a key; the last key read; its value is next. */
+  let expectKey = false;
+  let key: string | undefined;
+  let afterColon = false;
+  /** How deep the scanner is in containers off that way: counted, not kept (any depth costs nothing). */
+  let others = 0;
   const parts: SplitPart[] = [];
   let lexing: number = OUTSIDE;
   /** Strings and keys: the last byte was a backslash. */
@@ -124,14 +123,12 @@ export function attachmentSplitter(): AttachmentSplitter {
     const text = escaping!;
     if (text[0] === 'u' && text.length < 5) return;
     escaping = undefined;
-    const code =
-      text[0] === 'u'
-        ? /^u[0-9a-fA-F]{4}$/.test(text)
-          ? Number.parseInt(text.slice(1), 16)
-          : -1
-        : (ESCAPES[text] ?? -1);
-    if (code < 0) invalidJson = true;
-    else partChar(code);
+    try {
+      // JSON itself says what the escape stands for, or that it is none.
+      partChar((JSON.parse(`"\\${text}"`) as string).charCodeAt(0));
+    } catch {
+      invalidJson = true;
+    }
   };
 
   /** The last group: complete, or two or three characters made four by their padding ("xx==", "xxx="). */
@@ -145,13 +142,12 @@ export function attachmentSplitter(): AttachmentSplitter {
     } else if (filled + padding !== 0) valid = false;
   };
 
-  const endKey = (top: Frame | undefined) => {
-    if (!top) return;
-    top.key = undefined;
+  const endKey = () => {
+    key = undefined;
     if (keyBytes.length > MAX_KEY_BYTES) return;
     try {
       // keyBytes end with the closing quote.
-      top.key = JSON.parse(`"${Buffer.from(keyBytes).toString('utf8')}`) as string;
+      key = JSON.parse(`"${Buffer.from(keyBytes).toString('utf8')}`) as string;
     } catch {
       // Not a JSON string: JSON.parse of the outline says so.
     }
@@ -208,18 +204,25 @@ export function attachmentSplitter(): AttachmentSplitter {
         if (escaped) escaped = false;
         else if (byte === BACKSLASH) escaped = true;
         else if (byte === QUOTE) {
-          if (lexing === KEY) endKey(stack.at(-1));
+          if (lexing === KEY) endKey();
           lexing = OUTSIDE;
         }
         continue;
       }
       if (byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09) continue;
-      const top = stack.at(-1);
+      if (others > 0) {
+        if (byte === QUOTE) lexing = STRING;
+        else if (byte === 0x7b || byte === 0x5b) others++;
+        else if (byte === 0x7d || byte === 0x5d) others--;
+        continue;
+      }
+      // Objects on the way are the first and the third; the second is the attachments array.
+      const inObject = way === 1 || way === 3;
       if (byte === QUOTE) {
-        if (top?.object && top.expectKey) {
+        if (inObject && expectKey) {
           lexing = KEY;
           keyBytes = [];
-        } else if (top?.role === ATTACHMENT && top.key === 'content' && top.afterColon) {
+        } else if (way === 3 && key === 'content' && afterColon && parts.length < MAX_PARTS) {
           outline.push(chunk.subarray(from, at), Buffer.from(`oauth-mailer-part:${parts.length}`));
           lexing = PART;
           length = padding = group = filled = 0;
@@ -227,30 +230,24 @@ export function attachmentSplitter(): AttachmentSplitter {
           from = at;
         } else lexing = STRING;
       } else if (byte === 0x7b || byte === 0x5b) {
-        // { or [
+        // { or [: the next container on the way, or one off it
         const object = byte === 0x7b;
-        const role = !top
-          ? ROOT
-          : object
-            ? top.role === ATTACHMENTS
-              ? ATTACHMENT
-              : OTHER
-            : top.role === ROOT && top.key === 'attachments' && top.afterColon
-              ? ATTACHMENTS
-              : OTHER;
-        stack.push({ object, role: object || top ? role : OTHER, expectKey: object, afterColon: false });
+        if (object ? way === 0 || way === 2 : way === 1 && key === 'attachments' && afterColon) {
+          way++;
+          expectKey = object;
+        } else others = 1;
       } else if (byte === 0x7d || byte === 0x5d) {
-        // } or ]
-        stack.pop();
-      } else if (top?.object && (byte === 0x3a || byte === 0x2c)) {
+        // } or ]: a value of the container around it was read
+        way--;
+        expectKey = false;
+      } else if (inObject && (byte === 0x3a || byte === 0x2c)) {
         // : or , in an object: a value comes next, or a key
-        top.afterColon = byte === 0x3a;
-        top.expectKey = !top.afterColon;
-        if (top.expectKey) top.key = undefined;
+        afterColon = byte === 0x3a;
+        expectKey = !afterColon;
         continue;
       }
       // Whatever started here is the value after the colon: the next one is not.
-      if (top) top.afterColon = false;
+      afterColon = false;
     }
     if (lexing === PART) emit();
     else outline.push(chunk.subarray(from));

@@ -8,7 +8,6 @@
 import { randomUUID } from 'node:crypto';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { AttachmentBytes } from '../message/attachment-bytes.ts';
 
@@ -19,7 +18,7 @@ export class PartFiles {
   async write(part: number, bytes: Buffer): Promise<void> {
     let file = this.#files.get(part);
     if (!file) {
-      const path = join(tmpdir(), `oauth-mailer-${randomUUID()}`);
+      const path = `${tmpdir()}/oauth-mailer-${randomUUID()}`;
       const handle = await open(path, 'wx+', 0o600);
       file = { handle, bytes: 0 };
       this.#files.set(part, file);

@@ -18,7 +18,6 @@ import { attachBytes } from '../message/attachment-bytes.ts';
 import { parseJson, parseMessage, validateMessage } from '../message/parse.ts';
 import {
   EXTENDED_PAYLOAD_SIZE,
-  LEGACY_PAYLOAD_SIZE,
   MAX_STORED_MESSAGE_BYTES,
   type PayloadPointer,
   pointerOf,
@@ -42,14 +41,12 @@ export interface InboundMessage {
 }
 
 /**
- * The size a pointer's producer declared (the extended clients' ExtendedPayloadSize attribute, or the
- * older SQSLargePayloadSize): undefined when absent or not a whole number of bytes. Producer-supplied,
+ * The size a pointer's producer declared (the extended clients' ExtendedPayloadSize attribute; the older
+ * SQSLargePayloadSize counts as none): undefined when absent or not a whole number of bytes. Producer-supplied,
  * so it only orders and budgets the reads; what is read is bounded by the object's own length.
  */
 export function declaredSize(record: Pick<SQSRecord, 'messageAttributes'>): number | undefined {
-  const value =
-    record.messageAttributes?.[EXTENDED_PAYLOAD_SIZE]?.stringValue ??
-    record.messageAttributes?.[LEGACY_PAYLOAD_SIZE]?.stringValue;
+  const value = record.messageAttributes?.[EXTENDED_PAYLOAD_SIZE]?.stringValue;
   const bytes = Number(value);
   return value !== undefined && Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
 }
@@ -140,20 +137,6 @@ export class StoredMessages {
     }
   }
 
-  #readFailure(pointer: PayloadPointer, error: unknown): MailerError {
-    const name = awsErrorName(error) ?? 'unknown';
-    if (MISSING.has(name))
-      return new MailerError(
-        'PAYLOAD_MISSING',
-        'the stored message is not in the bucket (never stored, or expired by its lifecycle rule)',
-        detailOf(pointer),
-      );
-    return new MailerError('PAYLOAD_STORE_UNAVAILABLE', `S3 failed to read the stored message (${name})`, {
-      ...detailOf(pointer),
-      awsError: name,
-    });
-  }
-
   #tooLarge(pointer: PayloadPointer, bytes: number): MailerError {
     return new MailerError(
       'MESSAGE_TOO_LARGE',
@@ -175,7 +158,17 @@ export class StoredMessages {
       const { client, sdk } = await this.#s3.load();
       object = await client.send(new sdk.GetObjectCommand({ Bucket: pointer.bucket, Key: pointer.key }));
     } catch (error) {
-      throw this.#readFailure(pointer, error);
+      const name = awsErrorName(error) ?? 'unknown';
+      if (MISSING.has(name))
+        throw new MailerError(
+          'PAYLOAD_MISSING',
+          'the stored message is not in the bucket (never stored, or expired by its lifecycle rule)',
+          detailOf(pointer),
+        );
+      throw new MailerError('PAYLOAD_STORE_UNAVAILABLE', `S3 failed to read the stored message (${name})`, {
+        ...detailOf(pointer),
+        awsError: name,
+      });
     }
     const declared = object.ContentLength ?? 0;
     if (declared > this.#maxBytes) {

@@ -183,6 +183,28 @@ describe('Class: AttachmentSplitter', () => {
     }
   });
 
+  it('splits out no more contents than a message may have attachments (100): the rest stay in the outline', () => {
+    const attachments = Array.from({ length: 103 }, (_, i) => ({ filename: `${i}`, content: 'QUJD' }));
+    const text = JSON.stringify({ attachments });
+
+    const { outline, parts } = split(text, []);
+
+    assert.equal(parts.length, 100);
+    const contents = JSON.parse(outline!).attachments.map((a: { content: string }) => a.content);
+    assert.deepEqual(contents.slice(99), ['oauth-mailer-part:99', 'QUJD', 'QUJD', 'QUJD']);
+  });
+
+  it('keeps nothing per level of nesting off the way to the attachments (10 million levels)', () => {
+    const deep = Buffer.alloc(10_000_000, '[');
+    const splitter = attachmentSplitter();
+    const before = process.memoryUsage().heapUsed;
+
+    splitter.push(Buffer.from('{"templateData":{"x":'));
+    for (let at = 0; at < deep.length; at += 65_536) splitter.push(deep.subarray(at, at + 65_536));
+
+    assert.ok(process.memoryUsage().heapUsed - before < 5_000_000, 'no frame per level');
+  });
+
   it('decodes a large attachment split at every kind of boundary to the same bytes', () => {
     const file = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7919) % 256));
     const text = JSON.stringify({
