@@ -27,8 +27,10 @@ const result = await drain({
   handler,
   timeoutMs: 300_000,
 });
-// maxRSS is in kilobytes: the highest the process held, imports included.
-const peakMb = process.resourceUsage().maxRSS / 1e3;
+// The highest RSS of this process since it started (kilobytes; "MB" here are thousands of them), imports
+// included. Not process.resourceUsage().maxRSS: Linux keeps in it the parent's high-water mark from
+// before the exec, so it reported the bench process (hundreds of MB after a few runs), not the sender.
+const peakMb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1e3;
 clearInterval(sampler);
 const mb = (bytes: number) => Math.round(bytes / 1e6);
 const sampledAtPeak = {
