@@ -5,7 +5,10 @@
  * JSON hashes to), and deletes it once it is sent or found already sent. A dead-lettered message keeps
  * its object: a redrive must find it, and the bucket's lifecycle rule ends what nobody redrives.
  *
- * The S3 client loads on the first pointer, not at every cold start (inline mail never needs it).
+ * The object is streamed, never held as text: its attachments go to files as it arrives
+ * (attachment-splitter.ts, part-files.ts), and a sender reads one stored message at a time within its
+ * invocation's budget (read-gate.ts). The S3 client loads on the first pointer, not at every cold start
+ * (inline mail never needs it).
  */
 import { createHash } from 'node:crypto';
 import type * as S3 from '@aws-sdk/client-s3';
@@ -36,7 +39,7 @@ export interface InboundMessage {
   readonly fingerprint: string;
   /** Where it is stored, when it came as a pointer. */
   readonly pointer?: PayloadPointer;
-  /** Ends its turn at the gate: call it once the message is sent or given up. */
+  /** Frees its split-out files and ends its turn at the gate: call it once the message is sent or given up. */
   readonly close: () => void;
 }
 
