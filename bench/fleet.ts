@@ -19,7 +19,7 @@ import { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { RECONCILED_FLAG, reconcileRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
-import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
+import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { createValidator } from '../functions/validator/create-validator.ts';
 import { momentOf, type Schedule } from '../functions/validator/plan.ts';
@@ -269,7 +269,7 @@ async function measurePlanner() {
       }),
     ),
   );
-  const registry = new MailboxRegistry(dynamodb, harness.registryTable);
+  const registry = new MailboxCatalog(dynamodb, harness.registryTable);
   // Reconciled today: the pass measured is the slice's hand-out, not the daily reconciliation.
   await registry.setFlag(RECONCILED_FLAG);
   const bigChecks = await harness.createQueues('fleet-big-checks');

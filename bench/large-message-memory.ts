@@ -36,6 +36,7 @@ async function measure(bytes: number) {
     attachments: [{ filename: 'data.bin', content: file.toString('base64') }],
   });
   const before = harness.smtp.microsoft.messages.length;
+  const parentRss = process.memoryUsage().rss;
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, [join(projectRoot, 'bench/large-message-sender.ts')], {
       env: {
@@ -58,7 +59,11 @@ async function measure(bytes: number) {
   });
   const sent = harness.smtp.microsoft.messages.length - before;
   const line = output.trim().split('\n').at(-1) ?? '{}';
-  const { baselineMb, peakMb } = JSON.parse(line) as { baselineMb: number; peakMb: number };
+  const { baselineMb, peakMb, sampledAtPeak } = JSON.parse(line) as {
+    baselineMb: number;
+    peakMb: number;
+    sampledAtPeak: Record<string, number>;
+  };
   harness.smtp.microsoft.messages.length = 0;
   return {
     attachmentMb: bytes / MB,
@@ -66,37 +71,59 @@ async function measure(bytes: number) {
     baselineMb: round(baselineMb),
     peakMb: round(peakMb),
     aboveBaselineMb: round(peakMb - baselineMb),
+    parentRssMb: round(parentRss / 1e6),
+    sampledAtPeak,
   };
 }
 
-const runs = [];
-for (const bytes of [0.5 * MB, 5 * MB, 30 * MB]) {
-  runs.push(await measure(bytes));
-  console.log(`# ${JSON.stringify(runs.at(-1))}`);
+const runs: Awaited<ReturnType<typeof measure>>[] = [];
+// BENCH_LARGE_SIZES_MB=30 measures only that size (results.json is written for a full run only).
+const sizes = (process.env.BENCH_LARGE_SIZES_MB?.split(',') ?? ['0.5', '5', '30']).map(
+  (mb) => Number(mb) * MB,
+);
+/** The last size is measured this many times (the peak varies with when V8 collects dead buffers). */
+const repeats = Number(process.env.BENCH_LARGE_REPEATS ?? 5);
+for (const [index, bytes] of sizes.entries()) {
+  for (let run = 0; run < (index === sizes.length - 1 ? repeats : 1); run++) {
+    runs.push(await measure(bytes));
+    console.log(`# ${JSON.stringify(runs.at(-1))}`);
+  }
 }
-const thirty = runs.at(-1)!;
+const largest = runs.filter((run) => run.attachmentMb === runs.at(-1)!.attachmentMb);
+const peaks = largest.map((run) => run.peakMb).sort((a, b) => a - b);
 const section = {
   senderMemoryMb: SENDER_MEMORY_MB,
   runs,
-  note: 'A fresh sender process per run; peak RSS is process.resourceUsage().maxRSS (imports included). The producer, moto and the SMTP server run in the bench process.',
+  largestPeakMb: { runs: peaks.length, min: peaks[0], median: peaks[peaks.length >> 1], max: peaks.at(-1) },
+  note: "A fresh sender process per run; peak RSS is VmHWM of /proc/self/status, the process's own high-water mark since it started (imports included; process.resourceUsage().maxRSS, used before, can carry the bench process's RSS from before the exec: parentRssMb). The producer, moto and the SMTP server run in the bench process. sampledAtPeak: process.memoryUsage() (and RssAnon of /proc/self/status) sampled every 10 ms, at the highest RSS seen; mostExternalMb: the most external memory seen.",
+  // Measured the same way (VmHWM) on the code before #17's memory work (the object read whole, then
+  // parsed as text), checked out for the run.
+  before: {
+    commit: '6cefcf3',
+    peakMb: { '0.5': 142, '5': 172, '30': [350, 351, 328] },
+  },
 };
 const targets = [
   {
-    name: 'large messages: a 30 MB attachment sent once, peak RSS of the sender at most 75% of its deployed memory, MB',
+    name: 'large messages: a 30 MB attachment sent once, peak RSS of the sender at most 75% of its deployed memory (the highest of the runs), MB',
     target: `<= ${0.75 * SENDER_MEMORY_MB}`,
-    measured: thirty.peakMb,
-    met: thirty.sent === 1 && thirty.peakMb <= 0.75 * SENDER_MEMORY_MB,
+    measured: peaks.at(-1),
+    met: largest.every((run) => run.sent === 1) && peaks.at(-1)! <= 0.75 * SENDER_MEMORY_MB,
   },
 ];
-const path = join(projectRoot, 'bench/results.json');
-const results = JSON.parse(readFileSync(path, 'utf8'));
-results.largeMessages = section;
-results.targets = [
-  ...(results.targets as Array<{ name: string }>).filter(
-    (target) => !target.name.startsWith('large messages'),
-  ),
-  ...targets,
-];
-writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
-console.log(JSON.stringify({ section, targets }, null, 2));
+if (!process.env.BENCH_LARGE_SIZES_MB) writeResults();
 await harness.stop();
+
+function writeResults() {
+  const path = join(projectRoot, 'bench/results.json');
+  const results = JSON.parse(readFileSync(path, 'utf8'));
+  results.largeMessages = section;
+  results.targets = [
+    ...(results.targets as Array<{ name: string }>).filter(
+      (target) => !target.name.startsWith('large messages'),
+    ),
+    ...targets,
+  ];
+  writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify({ section, targets }, null, 2));
+}

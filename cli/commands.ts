@@ -17,7 +17,7 @@ import { limitsSchema } from '../functions/shared/limits/mailbox-limits.ts';
 import { reconcileRegistry } from '../functions/shared/mailbox/migrate-registry.ts';
 import { ParkedMail } from '../functions/shared/mailbox/parked-mail.ts';
 import { type Pause, Pauses } from '../functions/shared/mailbox/pauses.ts';
-import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
+import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';
 import { secretNameFor } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
 import { AccessTokens } from '../functions/shared/oauth/access-tokens.ts';
@@ -260,10 +260,10 @@ function pausedAsText(row: Record<string, unknown>): Record<string, unknown> {
   return { ...row, paused: pause ? `since ${pause.since}${pause.reason ? ` (${pause.reason})` : ''}` : '' };
 }
 
-function registryOf(target: Target): MailboxRegistry {
+function registryOf(target: Target): MailboxCatalog {
   if (!target.registryTableName)
     throw new UsageError('this target names no mailbox registry: redeploy the stack');
-  return new MailboxRegistry(new DynamoDBClient({}), target.registryTableName);
+  return new MailboxCatalog(new DynamoDBClient({}), target.registryTableName);
 }
 
 const text = (args: Args, name: string): string | undefined =>

@@ -12,7 +12,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { onDemandSns } from '../functions/shared/aws/on-demand.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { MailerError } from '../functions/shared/errors.ts';
-import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
+import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';
 import { normalizeAddress } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
 import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
@@ -56,7 +56,7 @@ export async function revokeCommand(target: Target, args: Args) {
   if (providerId && !providers.has(providerId)) throw new UsageError(`unknown provider "${providerId}"`);
   const dynamodb = new DynamoDBClient({});
   const secretsManager = new SecretsManagerClient({});
-  const registry = new MailboxRegistry(dynamodb, target.registryTableName);
+  const registry = new MailboxCatalog(dynamodb, target.registryTableName);
   const store = new MailboxStore({
     client: secretsManager,
     prefix: target.mailboxSecretPrefix,

@@ -21,7 +21,8 @@ import { mapConcurrent } from '../shared/concurrency.ts';
 import { findMailerError, MailerError } from '../shared/errors.ts';
 import { SuppressionList } from '../shared/feedback/suppression-list.ts';
 import { SendRecords } from '../shared/idempotency/send-records.ts';
-import { MailboxRegistry, type RegistryEntry } from '../shared/mailbox/registry.ts';
+import type { RegistryEntry } from '../shared/mailbox/registry.ts';
+import { MailboxCatalog } from '../shared/mailbox/registry-catalog.ts';
 import { normalizeAddress } from '../shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
@@ -73,7 +74,7 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
     prefix: config.mailboxSecretPrefix,
     cacheTtlMs: config.secretCacheTtlMs,
   });
-  const registry = new MailboxRegistry(dynamodb, config.registryTableName);
+  const registry = new MailboxCatalog(dynamodb, config.registryTableName);
   const notifier = new Notifier(onDemandSns(options.sns), undefined, options.connectBaseUrl);
   // The senders' token and their single-flight refresh: a reader never presents a refresh token alone.
   const tokens = new AccessTokens({

@@ -54,6 +54,11 @@ export interface SenderConfig {
   readonly suppressionTableName?: string | undefined;
   /** The large-message bucket pointers may name; without it (a deployment from before it) every pointer is refused. */
   readonly largeMessageBucket?: string | undefined;
+  /**
+   * The bytes of stored (large) messages one invocation reads in all, one at a time; the rest wait for
+   * a later invocation (the first is read whatever its size).
+   */
+  readonly largeMessageBatchBytes: number;
   /** The stored templates' table; without it (a deployment from before it) templated messages are refused. */
   readonly templateTableName?: string | undefined;
 }
@@ -68,6 +73,8 @@ export const SENDER_DEFAULTS = {
   revokedRecheckSeconds: 30,
   smtpRefusedRecheckSeconds: 60,
   producerCutOffRecheckSeconds: 30,
+  /** Two 30 MB attachments (40 MB of base64 each) do not fit: one such message per invocation. */
+  largeMessageBatchBytes: 64 * 1024 * 1024,
 } as const;
 
 /** @throws ConfigError (SenderConfigError) naming every missing or invalid setting at once. */
@@ -121,6 +128,10 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     max: 300,
     integer: false,
   });
+  const largeMessageBatchBytes = number(ENV.largeMessageBatchBytes, {
+    fallback: SENDER_DEFAULTS.largeMessageBatchBytes,
+    min: 1,
+  });
   const providers = readProviders(env, problems);
   let producerPolicy: ProducerPolicy | undefined;
   try {
@@ -151,6 +162,7 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     producerCutOffRecheckMs: producerCutOffRecheckSeconds * 1000,
     suppressionTableName: readOptional(env, ENV.suppressionTableName),
     largeMessageBucket: readOptional(env, ENV.largeMessageBucket),
+    largeMessageBatchBytes,
     templateTableName: readOptional(env, ENV.templateTableName),
   };
 }

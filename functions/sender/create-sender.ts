@@ -17,6 +17,7 @@ import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import type { MailerError } from '../shared/errors.ts';
 import { SuppressionList } from '../shared/feedback/suppression-list.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
+import { LargeReadGate } from '../shared/large-messages/read-gate.ts';
 import { onDemandS3, StoredMessages } from '../shared/large-messages/stored-messages.ts';
 import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
@@ -154,6 +155,8 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     dynamodb,
     tableName: config.sendingTableName,
   });
+  // Stored messages one at a time, within a budget per invocation, and nothing held while one is read.
+  const gate = new LargeReadGate(config.largeMessageBatchBytes, () => idempotent.writeHeld());
   const queueUrls = new QueueUrls(sqs);
   const outcomes = new Outcomes(sns, config.outcomeTopicArn);
   const deps = {
@@ -163,7 +166,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     producers: new ProducerAuthorizer(config.producerPolicy),
     cutOffs: new ProducerCutOffs(dynamodb, config.registryTableName, config.producerCutOffRecheckMs),
-    stored: new StoredMessages(onDemandS3(options.s3), config.largeMessageBucket),
+    stored: new StoredMessages(onDemandS3(options.s3), config.largeMessageBucket, { gate }),
     visibility: new Visibility(sqs, queueUrls),
     requeue: new Requeue(sqs, queueUrls),
     pauses: new PauseGate(new Pauses(dynamodb, config.registryTableName), options.pauseCheckMs),
@@ -183,6 +186,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     limiter.expect(demand);
     suppression?.expect(recipients);
     idempotent.expect(event.Records.length);
+    gate.begin();
     try {
       return await processPartialResponse(
         event,

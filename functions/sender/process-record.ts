@@ -10,7 +10,11 @@ import { awsErrorName } from '../shared/aws/error-name.ts';
 import { findMailerError, MailerError } from '../shared/errors.ts';
 import { sha256 } from '../shared/hash.ts';
 import type { Body, IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
-import type { StoredMessages } from '../shared/large-messages/stored-messages.ts';
+import {
+  declaredSize,
+  type InboundMessage,
+  type StoredMessages,
+} from '../shared/large-messages/stored-messages.ts';
 import type { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { parseMessage } from '../shared/message/parse.ts';
 import { pointerOf } from '../shared/message/payload-pointer.ts';
@@ -54,6 +58,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
   const { logger, metrics } = deps;
   const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
   let message: MailMessage | undefined;
+  let inbound: InboundMessage | undefined;
   try {
     const cutOff = cutOffOf(record, deps.cutOffs, deps.producers);
     if (cutOff) {
@@ -64,7 +69,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
     // Before anything is read for it (a large message's object): held mail costs no more than its requeue.
     await deps.pauses.holdIfDeploymentPaused();
-    const inbound = await deps.stored.open(record.body);
+    inbound = await deps.stored.open(record.body, declaredSize(record));
     message = inbound.message;
     const body = { sha256: inbound.fingerprint };
     deps.producers.authorize(record, addressOf(message.from));
@@ -229,6 +234,9 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         logger[fate.level](fate.log, { ...context, retryInSeconds });
         throw error;
     }
+  } finally {
+    // A stored message's turn ends once its record has its fate: the next one may be read.
+    inbound?.close();
   }
 }
 

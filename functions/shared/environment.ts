@@ -45,6 +45,7 @@ export const ENV = {
   outcomeTopicArn: 'OUTCOME_TOPIC_ARN',
   /** The S3 bucket of messages too large for SQS (producers store them, the sender reads and deletes them). */
   largeMessageBucket: 'LARGE_MESSAGE_BUCKET',
+  largeMessageBatchBytes: 'LARGE_MESSAGE_BATCH_BYTES',
   /** Which producer principals may send as which mailboxes (JSON, see functions/shared/sqs/producer-policy.ts). */
   producerRules: 'PRODUCER_RULES',
   /** How long a sender instance trusts the list of cut-off producers it read: the bound on a cut-off. */

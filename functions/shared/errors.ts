@@ -60,6 +60,11 @@ export const ERROR_CODES = {
   PAYLOAD_MISSING: 'permanent',
   /** S3 failed or throttled while reading a large message; it is read again. */
   PAYLOAD_STORE_UNAVAILABLE: 'retry',
+  /**
+   * The invocation already took as many bytes of stored messages as it may (LargeReadGate); the message
+   * is put back as a fresh message (no receive counted) and sent by a later invocation.
+   */
+  LARGE_MESSAGE_WAITS: 'pace',
   /** The SMTP server refused the recipients or the content. */
   SMTP_REJECTED: 'permanent',
   /** The OAuth grant was revoked or expired; reconnect the mailbox. */

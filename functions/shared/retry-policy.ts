@@ -101,8 +101,9 @@ export function decideRetry(
               policy.park.maxDelaySeconds,
             );
     const delaySeconds = Math.min(Math.max(1, wanted), SQS_MAX_VISIBILITY_SECONDS);
-    // Keep one receive in hand: the redrive policy must never see a waiting message as failed.
-    if (receiveCount >= maxReceiveCount - 1) {
+    // Keep one receive in hand: the redrive policy must never see a waiting message as failed. A wait
+    // the sender chose for itself (detail.recycle) never costs a receive.
+    if (receiveCount >= maxReceiveCount - 1 || error.detail.recycle === true) {
       return { action: 'recycle', delaySeconds: Math.min(delaySeconds, SQS_MAX_DELAY_SECONDS) };
     }
     return { action: 'retry', delaySeconds };

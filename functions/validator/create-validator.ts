@@ -24,7 +24,8 @@ import { MailerError } from '../shared/errors.ts';
 import { reconcileRegistryDaily } from '../shared/mailbox/migrate-registry.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { Pauses } from '../shared/mailbox/pauses.ts';
-import { MailboxRegistry, type RegistryEntry } from '../shared/mailbox/registry.ts';
+import type { RegistryEntry } from '../shared/mailbox/registry.ts';
+import { MailboxCatalog } from '../shared/mailbox/registry-catalog.ts';
 import { isMailboxStatus, normalizeAddress } from '../shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
@@ -117,7 +118,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     prefix: config.mailboxSecretPrefix,
     cacheTtlMs: config.secretCacheTtlMs,
   });
-  const registry = new MailboxRegistry(dynamodb, config.registryTableName);
+  const registry = new MailboxCatalog(dynamodb, config.registryTableName);
   const pauses = new Pauses(dynamodb, config.registryTableName);
   const health = new MailboxHealth({ registry, notifier, metrics, logger });
   const sqs = onDemandSqs(options.sqs);

@@ -14,7 +14,7 @@ import { discoverProvider } from '../../cli/provider-discovery.ts';
 import { loadSenderConfig, type SenderConfig } from '../../functions/sender/config.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { SuppressionList } from '../../functions/shared/feedback/suppression-list.ts';
-import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
+import { MailboxCatalog } from '../../functions/shared/mailbox/registry-catalog.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
 import { TemplateCatalog } from '../../functions/shared/templates/template-catalog.ts';
@@ -59,7 +59,7 @@ export interface World {
   readonly stateTable: string;
   /** The mailbox registry's DynamoDB table, and the registry read through it. */
   readonly registryTable: string;
-  readonly registry: MailboxRegistry;
+  readonly registry: MailboxCatalog;
   /** The deployment's suppression list (its table is made anew at every reset). */
   readonly suppression: SuppressionList;
   /** The deployment's stored templates (their table is made anew at every reset). */
@@ -211,7 +211,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     onboardingUrl,
     stateTable: STATE_TABLE,
     registryTable: REGISTRY_TABLE,
-    registry: new MailboxRegistry(dynamodb, REGISTRY_TABLE),
+    registry: new MailboxCatalog(dynamodb, REGISTRY_TABLE),
     suppression: new SuppressionList(dynamodb, SUPPRESSION_TABLE),
     templates: new TemplateCatalog(dynamodb, TEMPLATE_TABLE),
     certificates,

@@ -96,6 +96,8 @@ export class IdempotentSender {
   #holdTimer?: NodeJS.Timeout;
   #deadlineTimer?: NodeJS.Timeout;
   #writes: Promise<unknown>[] = [];
+  /** Completions are written as they come, not held (a stored message is being read: see writeHeld). */
+  #writeThrough = false;
   #unwritten: { completions: number; releases: number; errorName?: string } = { completions: 0, releases: 0 };
 
   constructor(sender: Pick<MessageSender, 'admit' | 'deliver'>, options: IdempotencyOptions) {
@@ -200,6 +202,17 @@ export class IdempotentSender {
   }
 
   /**
+   * Writes the completions (and releases) held so far, and from now to the end of the invocation each
+   * as it comes: called before a stored message is read, whose size could end the process, so a crash
+   * during the read cannot send again what was sent before it. Failed writes are reported by settle().
+   */
+  async writeHeld(): Promise<void> {
+    this.#writeThrough = true;
+    this.#flush();
+    await Promise.all(this.#writes);
+  }
+
+  /**
    * Writes what the invocation still holds; the handler awaits it before it answers, so no completion
    * outlives its invocation. @returns what could not be written, then forgets it
    */
@@ -207,6 +220,7 @@ export class IdempotentSender {
     this.#flush();
     while (this.#writes.length > 0) await Promise.all(this.#writes.splice(0));
     clearTimeout(this.#deadlineTimer);
+    this.#writeThrough = false;
     const unwritten = this.#unwritten;
     this.#unwritten = { completions: 0, releases: 0 };
     this.#inProgressUntil = undefined;
@@ -264,7 +278,7 @@ export class IdempotentSender {
   }
 
   #afterSend(): void {
-    if (this.#inFlight === 0) {
+    if (this.#inFlight === 0 || this.#writeThrough) {
       this.#flush();
       return;
     }

@@ -5,17 +5,30 @@
  * JSON hashes to), and deletes it once it is sent or found already sent. A dead-lettered message keeps
  * its object: a redrive must find it, and the bucket's lifecycle rule ends what nobody redrives.
  *
- * The S3 client loads on the first pointer, not at every cold start (inline mail never needs it).
+ * The object is streamed, never held as text: its attachments go to files as it arrives
+ * (attachment-splitter.ts, part-files.ts), and a sender reads one stored message at a time within its
+ * invocation's budget (read-gate.ts). The S3 client loads on the first pointer, not at every cold start
+ * (inline mail never needs it).
  */
 import { createHash } from 'node:crypto';
 import type * as S3 from '@aws-sdk/client-s3';
+import type { SQSRecord } from 'aws-lambda';
 import { awsErrorName } from '../aws/error-name.ts';
 import { type OnDemand, onDemand } from '../aws/on-demand.ts';
 import { MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
-import { parseMessage } from '../message/parse.ts';
-import { MAX_STORED_MESSAGE_BYTES, type PayloadPointer, pointerOf } from '../message/payload-pointer.ts';
+import { attachBytes } from '../message/attachment-bytes.ts';
+import { parseJson, parseMessage, validateMessage } from '../message/parse.ts';
+import {
+  EXTENDED_PAYLOAD_SIZE,
+  MAX_STORED_MESSAGE_BYTES,
+  type PayloadPointer,
+  pointerOf,
+} from '../message/payload-pointer.ts';
 import type { MailMessage } from '../message/schema.ts';
+import { attachmentSplitter, PART_MARKER } from './attachment-splitter.ts';
+import { PartFiles } from './part-files.ts';
+import type { LargeReadGate } from './read-gate.ts';
 
 export type OnDemandS3 = OnDemand<S3.S3Client, typeof S3>;
 
@@ -26,6 +39,19 @@ export interface InboundMessage {
   readonly fingerprint: string;
   /** Where it is stored, when it came as a pointer. */
   readonly pointer?: PayloadPointer;
+  /** Frees its split-out files and ends its turn at the gate: call it once the message is sent or given up. */
+  readonly close: () => void;
+}
+
+/**
+ * The size a pointer's producer declared (the extended clients' ExtendedPayloadSize attribute; the older
+ * SQSLargePayloadSize counts as none): undefined when absent or not a whole number of bytes. Producer-supplied,
+ * so it only orders and budgets the reads; what is read is bounded by the object's own length.
+ */
+export function declaredSize(record: Pick<SQSRecord, 'messageAttributes'>): number | undefined {
+  const value = record.messageAttributes?.[EXTENDED_PAYLOAD_SIZE]?.stringValue;
+  const bytes = Number(value);
+  return value !== undefined && Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
 }
 
 /** S3 names for an object that is not there (the sender has s3:ListBucket, so S3 says so rather than AccessDenied). */
@@ -45,38 +71,62 @@ export const onDemandS3 = (given?: S3.S3Client): OnDemandS3 =>
     given,
   );
 
+const NOTHING_TO_CLOSE = () => undefined;
+
+export interface StoredMessagesOptions {
+  /** Stored messages are read one at a time within an invocation's budget; without one, as they come. */
+  readonly gate?: LargeReadGate;
+  /** The largest object read. @default MAX_STORED_MESSAGE_BYTES */
+  readonly maxBytes?: number;
+}
+
 export class StoredMessages {
   readonly #s3: OnDemandS3;
   readonly #bucket: string | undefined;
   readonly #maxBytes: number;
+  readonly #gate: LargeReadGate | undefined;
 
-  /**
-   * @param bucket the deployment's large-message bucket; without one every pointer is refused
-   * @param maxBytes the largest object read @default MAX_STORED_MESSAGE_BYTES
-   */
-  constructor(s3: OnDemandS3, bucket: string | undefined, maxBytes = MAX_STORED_MESSAGE_BYTES) {
+  /** @param bucket the deployment's large-message bucket; without one every pointer is refused */
+  constructor(s3: OnDemandS3, bucket: string | undefined, options: StoredMessagesOptions = {}) {
     this.#s3 = s3;
     this.#bucket = bucket;
-    this.#maxBytes = maxBytes;
+    this.#maxBytes = options.maxBytes ?? MAX_STORED_MESSAGE_BYTES;
+    this.#gate = options.gate;
   }
 
   /**
+   * @param declaredBytes the size the pointer's producer declared (declaredSize), for the gate
    * @throws MailerError MESSAGE_INVALID (the contract), PAYLOAD_OUTSIDE_BUCKET, PAYLOAD_MISSING,
-   *   MESSAGE_TOO_LARGE (an object above maxBytes), PAYLOAD_STORE_UNAVAILABLE (S3 failed: retried)
+   *   MESSAGE_TOO_LARGE (an object above maxBytes), PAYLOAD_STORE_UNAVAILABLE (S3 failed: retried),
+   *   LARGE_MESSAGE_WAITS (over the invocation's budget: put back)
    * @example
-   * const { message, fingerprint, pointer } = await stored.open(record.body);
+   * const inbound = await stored.open(record.body, declaredSize(record));
+   * try { send(inbound.message) } finally { inbound.close(); }
    */
-  async open(body: string): Promise<InboundMessage> {
+  async open(body: string, declaredBytes?: number): Promise<InboundMessage> {
     const pointer = pointerOf(body);
-    if (!pointer) return { message: parseMessage(body), fingerprint: sha256(body) };
+    if (!pointer) return { message: parseMessage(body), fingerprint: sha256(body), close: NOTHING_TO_CLOSE };
     if (pointer.bucket !== this.#bucket)
       throw new MailerError(
         'PAYLOAD_OUTSIDE_BUCKET',
         `the message points to bucket ${pointer.bucket}, not to the deployment's large-message bucket`,
         { bucket: pointer.bucket },
       );
-    const { text, fingerprint } = await this.#read(pointer);
-    return { message: parseMessage(text, this.#maxBytes), fingerprint, pointer };
+    // Unknown, it counts as the most the sender reads: the invocation reads no other stored message.
+    const bytes = Math.min(declaredBytes ?? this.#maxBytes, this.#maxBytes);
+    const close = this.#gate ? await this.#gate.enter(bytes) : NOTHING_TO_CLOSE;
+    const files = new PartFiles();
+    const closeAll = () => {
+      void files.close();
+      close();
+    };
+    try {
+      const { message, fingerprint } = await this.#read(pointer, files);
+      return { message, fingerprint, pointer, close: closeAll };
+    } catch (error) {
+      closeAll();
+      throw error;
+    }
   }
 
   /** Deletes a message's object once it is sent. @returns the S3 error's name when it could not */
@@ -90,9 +140,22 @@ export class StoredMessages {
     }
   }
 
-  /** The object's text, read once into one buffer of its size (no chunk list beside it), and its hash. */
-  async #read(pointer: PayloadPointer): Promise<{ text: string; fingerprint: string }> {
-    const detail = { bucket: pointer.bucket, key: pointer.key.slice(0, 200) };
+  #tooLarge(pointer: PayloadPointer, bytes: number): MailerError {
+    return new MailerError(
+      'MESSAGE_TOO_LARGE',
+      `the stored message is larger than the ${this.#maxBytes} bytes the sender reads`,
+      { ...detailOf(pointer), bytes },
+    );
+  }
+
+  /**
+   * The object, streamed: hashed whole, its attachments' base64 split out into `files` as it arrives
+   * (never held as text), the rest parsed and checked as the contract.
+   */
+  async #read(
+    pointer: PayloadPointer,
+    files: PartFiles,
+  ): Promise<{ message: MailMessage; fingerprint: string }> {
     let object: S3.GetObjectCommandOutput;
     try {
       const { client, sdk } = await this.#s3.load();
@@ -103,41 +166,60 @@ export class StoredMessages {
         throw new MailerError(
           'PAYLOAD_MISSING',
           'the stored message is not in the bucket (never stored, or expired by its lifecycle rule)',
-          detail,
+          detailOf(pointer),
         );
       throw new MailerError('PAYLOAD_STORE_UNAVAILABLE', `S3 failed to read the stored message (${name})`, {
-        ...detail,
+        ...detailOf(pointer),
         awsError: name,
       });
     }
     const declared = object.ContentLength ?? 0;
-    const tooLarge = () =>
-      new MailerError(
-        'MESSAGE_TOO_LARGE',
-        `the stored message is larger than the ${this.#maxBytes} bytes the sender reads`,
-        { ...detail, bytes: declared },
-      );
     if (declared > this.#maxBytes) {
       (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
-      throw tooLarge();
+      throw this.#tooLarge(pointer, declared);
     }
-    const buffer = Buffer.allocUnsafe(declared);
     const hash = createHash('sha256');
+    const splitter = attachmentSplitter();
     let length = 0;
     try {
       for await (const chunk of object.Body as AsyncIterable<Uint8Array>) {
-        if (length + chunk.length > declared) throw tooLarge();
-        buffer.set(chunk, length);
-        hash.update(chunk);
         length += chunk.length;
+        if (length > declared) throw this.#tooLarge(pointer, length);
+        const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+        hash.update(bytes);
+        for (const { part, bytes: decoded } of splitter.push(bytes)) await files.write(part, decoded);
       }
     } catch (error) {
+      (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
       if (error instanceof MailerError) throw error;
       throw new MailerError('PAYLOAD_STORE_UNAVAILABLE', 'S3 failed while the stored message was read', {
-        ...detail,
+        ...detailOf(pointer),
         awsError: awsErrorName(error),
       });
     }
-    return { text: buffer.toString('utf8', 0, length), fingerprint: hash.digest('base64url') };
+    // A connection cut short is S3's failure, to retry, not a message that ends early.
+    if (length < declared)
+      throw new MailerError('PAYLOAD_STORE_UNAVAILABLE', 'S3 ended the stored message early', {
+        ...detailOf(pointer),
+        bytes: length,
+      });
+    const { outline, parts } = splitter.finish();
+    // No outline: not JSON (parseJson refuses the empty text with the same reason as any other).
+    const json = parseJson(outline ?? '') as { attachments?: unknown } | null;
+    // A content split out is checked as the schema checks base64: empty where valid, else not base64.
+    const split = new Map<number, number>();
+    if (Array.isArray(json?.attachments))
+      for (const [index, attachment] of json.attachments.entries()) {
+        const part = Number(PART_MARKER.exec(String(attachment?.content))?.[1] ?? -1);
+        if (!parts[part]) continue;
+        split.set(index, part);
+        attachment.content = parts[part].valid ? '' : '!';
+      }
+    const message = validateMessage(json);
+    for (const [index, part] of split)
+      attachBytes(message.attachments![index]!, files.bytesOf(part, parts[part]!.base64Length));
+    return { message, fingerprint: hash.digest('base64url') };
   }
 }
+
+const detailOf = (pointer: PayloadPointer) => ({ bucket: pointer.bucket, key: pointer.key.slice(0, 200) });

@@ -10,7 +10,7 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mapConcurrent } from '../concurrency.ts';
 import { listMailboxPages, type MailboxEntry } from './directory.ts';
-import type { MailboxRegistry } from './registry.ts';
+import type { MailboxCatalog } from './registry-catalog.ts';
 import { isMailboxStatus, STATUS_TAGS } from './secret-shape.ts';
 
 export const RECONCILED_FLAG = 'reconciled';
@@ -32,7 +32,7 @@ export interface Reconciliation {
 export interface ReconcileParts {
   readonly secretsManager: SecretsManagerClient;
   readonly prefix: string;
-  readonly registry: MailboxRegistry;
+  readonly registry: MailboxCatalog;
   /** Every mailbox the registry holds, when the caller has just read them all. */
   readonly known?: ReadonlySet<string>;
   /**

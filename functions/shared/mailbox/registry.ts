@@ -8,11 +8,8 @@
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
-  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
-  ScanCommand,
-  type ScanCommandOutput,
   UpdateItemCommand,
   type UpdateItemCommandInput,
   type UpdateItemCommandOutput,
@@ -87,10 +84,10 @@ export const META_PREFIX = '~';
 
 export class MailboxRegistry {
   readonly tableName: string;
-  readonly #client: DynamoDBClient;
+  protected readonly client: DynamoDBClient;
 
   constructor(client: DynamoDBClient, tableName: string) {
-    this.#client = client;
+    this.client = client;
     this.tableName = tableName;
   }
 
@@ -121,7 +118,7 @@ export class MailboxRegistry {
         : []),
     ].join(' AND ');
     try {
-      const { Attributes } = await this.#client.send(
+      const { Attributes } = await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { mailbox: { S: key } },
@@ -166,7 +163,7 @@ export class MailboxRegistry {
    * @returns that count, this failure included (0 when it is not registered).
    */
   async recordTransientFailure(mailbox: string, at: string, error: string): Promise<number> {
-    const updated = await this.#updateRegistered(mailbox, {
+    const updated = await this.updateRegistered(mailbox, {
       UpdateExpression: 'SET lastValidated = :at, lastError = :error ADD transientFailures :one',
       ExpressionAttributeValues: { ':at': { S: at }, ':error': { S: error }, ':one': { N: '1' } },
       ReturnValues: 'UPDATED_NEW',
@@ -176,69 +173,27 @@ export class MailboxRegistry {
     return updated ? Number(updated.Attributes?.transientFailures?.N ?? 1) : 0;
   }
 
-  /** Remembers that the planner handed out a check for a mailbox that missed its moment. */
-  async markPlanned(mailbox: string, at: number): Promise<void> {
-    await this.#updateRegistered(mailbox, {
-      UpdateExpression: 'SET plannedAt = :at',
-      ExpressionAttributeValues: { ':at': { N: String(at) } },
-    }).catch((error: unknown) => {
-      throw registryError(mailbox, error);
-    });
-  }
-
   /**
    * Counts parked mail; `delta` is +1 or -1 as a marker is created or removed. A mailbox no longer
    * registered (disconnected) is not brought back by its last messages.
    */
   async addParked(mailbox: string, delta: number): Promise<void> {
-    await this.#updateRegistered(mailbox, {
+    await this.updateRegistered(mailbox, {
       UpdateExpression: 'ADD parked :delta',
       ExpressionAttributeValues: { ':delta': { N: String(delta) } },
     });
   }
 
   /**
-   * Adds the parked count an older deployment kept elsewhere, once per mailbox (a marker remembers),
-   * to whatever the new sender counted meanwhile.
-   */
-  async addParkedFromBefore(mailbox: string, count: number): Promise<void> {
-    await this.#updateRegistered(
-      mailbox,
-      {
-        UpdateExpression: 'ADD parked :count SET parkedMigrated = :yes',
-        ExpressionAttributeValues: { ':count': { N: String(count) }, ':yes': { BOOL: true } },
-      },
-      'attribute_not_exists(parkedMigrated)',
-    ).catch((error: unknown) => {
-      throw registryError(mailbox, error);
-    });
-  }
-
-  /**
-   * Sets the mailbox's own sending limits (an operator's setting), or clears them with `undefined`.
-   * @throws MailerError MAILBOX_UNKNOWN when the mailbox is not registered.
-   */
-  async setLimits(mailbox: string, limits: MailboxLimits | undefined): Promise<void> {
-    const key = normalizeAddress(mailbox);
-    const updated = await this.#updateRegistered(key, {
-      UpdateExpression: limits ? 'SET limits = :limits' : 'REMOVE limits',
-      ...(limits ? { ExpressionAttributeValues: { ':limits': { S: JSON.stringify(limits) } } } : {}),
-    }).catch((error: unknown) => {
-      throw registryError(key, error);
-    });
-    if (!updated) throw new MailerError('MAILBOX_UNKNOWN', `no registered mailbox ${key}`, { mailbox: key });
-  }
-
-  /**
    * An UpdateItem of a registered mailbox only (never creating an entry), with a further condition.
    * @returns its output, or undefined when the mailbox is not registered (or the condition does not hold).
    */
-  async #updateRegistered(
+  protected async updateRegistered(
     mailbox: string,
     input: Omit<UpdateItemCommandInput, 'TableName' | 'Key' | 'ConditionExpression'>,
     condition?: string,
   ): Promise<UpdateItemCommandOutput | undefined> {
-    return updateIf(this.#client, {
+    return updateIf(this.client, {
       ...input,
       TableName: this.tableName,
       Key: { mailbox: { S: normalizeAddress(mailbox) } },
@@ -246,26 +201,11 @@ export class MailboxRegistry {
     });
   }
 
-  /** Removes a disconnected mailbox. */
-  async forget(mailbox: string): Promise<void> {
-    await this.#delete(normalizeAddress(mailbox));
-  }
-
-  async #delete(key: string): Promise<void> {
-    try {
-      await this.#client.send(
-        new DeleteItemCommand({ TableName: this.tableName, Key: { mailbox: { S: key } } }),
-      );
-    } catch (error) {
-      throw registryError(key, error);
-    }
-  }
-
   /** @returns the mailbox's entry, or undefined when it is not registered. */
   async get(mailbox: string): Promise<RegistryEntry | undefined> {
     const key = normalizeAddress(mailbox);
     try {
-      const { Item } = await this.#client.send(
+      const { Item } = await this.client.send(
         new GetItemCommand({ TableName: this.tableName, Key: { mailbox: { S: key } }, ConsistentRead: true }),
       );
       return Item ? entryOf(Item) : undefined;
@@ -273,179 +213,10 @@ export class MailboxRegistry {
       throw registryError(key, error);
     }
   }
-
-  /**
-   * One page of the registry, in the table's order, from `after` on. `status` filters (DynamoDB still
-   * reads the page: a page may hold fewer than `limit`, and `next` says whether more follow).
-   */
-  async page(options: { after?: string; limit?: number; status?: string } = {}): Promise<RegistryPage> {
-    let response: ScanCommandOutput;
-    try {
-      response = await this.#client.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          ...(options.limit ? { Limit: options.limit } : {}),
-          ...(options.after ? { ExclusiveStartKey: { mailbox: { S: options.after } } } : {}),
-          ...(options.status
-            ? {
-                FilterExpression: '#status = :status',
-                ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: { ':status': { S: options.status } },
-              }
-            : {}),
-        }),
-      );
-    } catch (error) {
-      throw new MailerError('REGISTRY_UNAVAILABLE', 'could not read the mailbox registry', {
-        awsError: awsErrorName(error),
-      });
-    }
-    return {
-      entries: (response.Items ?? [])
-        .filter((item) => !item.mailbox?.S?.startsWith(META_PREFIX))
-        .map(entryOf),
-      next: response.LastEvaluatedKey?.mailbox?.S,
-    };
-  }
-
-  /** How many mailboxes have each status, from a pass over the registry that reads only the status. */
-  async countByStatus(): Promise<Record<string, number>> {
-    const counts: Record<string, number> = {};
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page: ScanCommandOutput = await this.#client
-        .send(
-          new ScanCommand({
-            TableName: this.tableName,
-            ProjectionExpression: 'mailbox, #status',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        )
-        .catch((error: unknown) => {
-          throw new MailerError('REGISTRY_UNAVAILABLE', 'could not read the mailbox registry', {
-            awsError: awsErrorName(error),
-          });
-        });
-      for (const item of page.Items ?? []) {
-        if (item.mailbox?.S?.startsWith(META_PREFIX)) continue;
-        const status = item.status?.S ?? 'unknown';
-        counts[status] = (counts[status] ?? 0) + 1;
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return counts;
-  }
-
-  /** Every entry, page by page. */
-  async *entries(options: { status?: string } = {}): AsyncGenerator<RegistryEntry> {
-    let after: string | undefined;
-    do {
-      const page = await this.page({ ...options, ...(after ? { after } : {}) });
-      yield* page.entries;
-      after = page.next;
-    } while (after);
-  }
-
-  /**
-   * Adds a mailbox that is not registered yet, as an older deployment knew it; an existing entry wins.
-   * @returns whether it was added.
-   */
-  async importIfAbsent(entry: Omit<RegistryEntry, 'parked'>): Promise<boolean> {
-    const { since, status = 'active', ...rest } = entry;
-    // Without a known `since`, from now: a mailbox with no date at all could never be found overdue.
-    const set: Record<string, AttributeValue> = {
-      status: { S: status },
-      [sinceAttribute(status)]: { S: since ?? new Date().toISOString() },
-    };
-    for (const [name, value] of Object.entries(rest)) {
-      // Only what an older deployment knew (text and numbers): an operator's pause is set by the CLI.
-      if (name === 'mailbox' || value === undefined || value === '' || typeof value === 'object') continue;
-      set[name] = typeof value === 'number' ? { N: String(value) } : { S: String(value) };
-    }
-    try {
-      await this.#update(normalizeAddress(entry.mailbox), {
-        set,
-        remove: [],
-        condition: 'attribute_not_exists(#status)',
-      });
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw registryError(entry.mailbox, error);
-    }
-  }
-
-  /** A flag of the registry's own (e.g. when the registry was last reconciled): when it was set, and its value. */
-  async flag(name: string): Promise<{ at: string; value?: string | undefined } | undefined> {
-    try {
-      const { Item } = await this.#client.send(
-        new GetItemCommand({
-          TableName: this.tableName,
-          Key: { mailbox: { S: `${META_PREFIX}${name}` } },
-          ConsistentRead: true,
-        }),
-      );
-      return Item?.at?.S ? { at: Item.at.S, value: Item.value?.S } : undefined;
-    } catch (error) {
-      throw registryError(name, error);
-    }
-  }
-
-  /** Sets a flag (now), with a value to remember. */
-  async setFlag(name: string, value?: string): Promise<void> {
-    await this.#update(`${META_PREFIX}${name}`, {
-      set: { at: { S: new Date().toISOString() }, ...(value ? { value: { S: value } } : {}) },
-      remove: value ? [] : ['value'],
-    }).catch((error: unknown) => {
-      throw registryError(name, error);
-    });
-  }
-
-  async clearFlag(name: string): Promise<void> {
-    await this.#delete(`${META_PREFIX}${name}`);
-  }
-
-  #update(
-    key: string,
-    parts: {
-      set: Record<string, AttributeValue>;
-      remove: string[];
-      condition?: string;
-    },
-  ) {
-    const names: Record<string, string> = {};
-    const values: Record<string, AttributeValue> = {};
-    const sets = Object.entries(parts.set).map(([name, value]) => {
-      names[`#${name}`] = name;
-      values[`:${name}`] = value;
-      return `#${name} = :${name}`;
-    });
-    const removes = parts.remove.map((name) => {
-      names[`#${name}`] = name;
-      return `#${name}`;
-    });
-    if (parts.condition?.includes('#status')) names['#status'] = 'status';
-    return this.#client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: { mailbox: { S: key } },
-        UpdateExpression: [
-          sets.length ? `SET ${sets.join(', ')}` : '',
-          removes.length ? `REMOVE ${removes.join(', ')}` : '',
-        ]
-          .filter(Boolean)
-          .join(' '),
-        ExpressionAttributeNames: names,
-        ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
-        ...(parts.condition ? { ConditionExpression: parts.condition } : {}),
-      }),
-    );
-  }
 }
 
 /** The attribute that holds since when the mailbox has had `status` (present only while it has it). */
-const sinceAttribute = (status: string): string =>
+export const sinceAttribute = (status: string): string =>
   `${status.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase())}Since`;
 
 /** When onboarding last (re)connected the mailbox: a validation begun before it does not overrule it. */
@@ -454,7 +225,7 @@ const RECONNECTED = 'reconnectedAt';
 const statusOf = (value: AttributeValue | undefined): MailboxStatus | undefined =>
   isMailboxStatus(value?.S) ? value.S : undefined;
 
-function entryOf(item: Record<string, AttributeValue>): RegistryEntry {
+export function entryOf(item: Record<string, AttributeValue>): RegistryEntry {
   const text = (name: string) => item[name]?.S;
   return {
     mailbox: text('mailbox') ?? '',
@@ -483,7 +254,7 @@ function limitsOf(json: string): MailboxLimits | undefined {
   }
 }
 
-const registryError = (mailbox: string, error: unknown) =>
+export const registryError = (mailbox: string, error: unknown) =>
   error instanceof MailerError
     ? error
     : new MailerError('REGISTRY_UNAVAILABLE', `the mailbox registry could not record ${mailbox}`, {

@@ -59,12 +59,24 @@ export function parseMessage(body: string, maxBytes = MAX_MESSAGE_BYTES): MailMe
   if (Buffer.byteLength(body) > maxBytes) {
     throw new MailerError('MESSAGE_INVALID', `message is larger than ${maxBytes} bytes`);
   }
-  let json: unknown;
+  return validateMessage(parseJson(body));
+}
+
+/** @throws MailerError MESSAGE_INVALID when `body` is not JSON */
+export function parseJson(body: string): unknown {
   try {
-    json = JSON.parse(body);
+    return JSON.parse(body);
   } catch {
     throw new MailerError('MESSAGE_INVALID', 'message body is not valid JSON');
   }
+}
+
+/**
+ * The message contract's check of a parsed body (a stored message's, whose attachments were split out
+ * as it was read, comes here without parseMessage's text).
+ * @throws MailerError MESSAGE_INVALID naming the fields and rules it breaks
+ */
+export function validateMessage(json: unknown): MailMessage {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new MailerError('MESSAGE_INVALID', 'message body must be a JSON object');
   }

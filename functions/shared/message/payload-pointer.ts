@@ -16,8 +16,9 @@ export const EXTENDED_PAYLOAD_SIZE = 'ExtendedPayloadSize';
 export const LEGACY_PAYLOAD_SIZE = 'SQSLargePayloadSize';
 /**
  * The largest stored message the sender reads: above Gmail's SIZE (35,882,577 bytes) and Microsoft's
- * default 35 MB tenant limit once base64 (4/3) is counted, and small enough that a 1,024 MB sender holds
- * it while it sends. Microsoft tenants raised to 150 MB need more (docs/message-contract.md).
+ * default 35 MB tenant limit once base64 (4/3) is counted. Its attachments are streamed through files
+ * under /tmp (512 MB), one stored message at a time, so the sender's memory does not grow with it.
+ * Microsoft tenants raised to 150 MB need more (docs/message-contract.md).
  */
 export const MAX_STORED_MESSAGE_BYTES = 64 * 1024 * 1024;
 

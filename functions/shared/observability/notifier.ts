@@ -1,8 +1,7 @@
 /**
  * Tells the people on call, through the operators' SNS topic, which mailbox needs a human and how to
- * reconnect it (sent when a mailbox turns revoked or SMTP-refused, not on every failed attempt), and
- * what an operator did during an incident (pause, resume, revoke, rotate, cut off), so everyone on the
- * topic sees the same record of it.
+ * reconnect it. Sent when a mailbox turns revoked or SMTP-refused, not on every failed attempt. (What
+ * operators do during an incident goes to the same topic from the CLI: cli/operator-events.ts.)
  */
 import type { OnDemandSns } from '../aws/on-demand.ts';
 
@@ -20,27 +19,6 @@ const ADVICE: Record<MailboxAttention['status'], string> = {
   'smtp-refused':
     'The token is valid but the SMTP server refuses the login. For Microsoft 365, enable SMTP AUTH for the mailbox (Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false) or the tenant, then reconnect if needed.',
 };
-
-/** The operator commands that change how the deployment sends. */
-export type OperatorActionName =
-  | 'paused'
-  | 'resumed'
-  | 'revoked'
-  | 'client-secret-rotated'
-  | 'producer-cut-off'
-  | 'producer-restored';
-
-export interface OperatorAction {
-  readonly action: OperatorActionName;
-  /** What it applies to: `deployment`, a mailbox address, `provider:<id>`, `producer:<principal id>`. */
-  readonly scope: string;
-  /** One line for people: what changed and what it means for queued mail. */
-  readonly summary: string;
-  /** Who did it, as AWS knows the caller (an ARN), when the command could tell. */
-  readonly by?: string | undefined;
-  /** Extra facts for machines (counts, mailboxes); never a token, code or secret. */
-  readonly detail?: Readonly<Record<string, unknown>> | undefined;
-}
 
 export class Notifier {
   readonly #sns: OnDemandSns;
@@ -85,28 +63,5 @@ export class Notifier {
         },
       }),
     );
-  }
-
-  /**
-   * Publishes what an operator did, as JSON with `kind: "operator-action"` (attributes `kind`, `action`,
-   * `scope` for subscription filters); does nothing without a topic (local use).
-   */
-  async operatorAction(event: OperatorAction): Promise<boolean> {
-    if (!this.#topicArn) return false;
-    const at = new Date().toISOString();
-    const { client, sdk } = await this.#sns.load();
-    await client.send(
-      new sdk.PublishCommand({
-        TopicArn: this.#topicArn,
-        Subject: `oauth-mailer: ${event.action} ${event.scope}`.slice(0, 100),
-        Message: JSON.stringify({ kind: 'operator-action', at, ...event }),
-        MessageAttributes: {
-          kind: { DataType: 'String', StringValue: 'operator-action' },
-          action: { DataType: 'String', StringValue: event.action },
-          scope: { DataType: 'String', StringValue: event.scope },
-        },
-      }),
-    );
-    return true;
   }
 }

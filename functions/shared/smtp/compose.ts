@@ -1,8 +1,8 @@
 /** Turns a validated MailMessage into nodemailer's message options. */
-import { Readable } from 'node:stream';
 import type { SendMailOptions } from 'nodemailer';
 import { keyDigest } from '../hash.ts';
 import { needsSmtpUtf8, wireAddress } from '../message/address.ts';
+import { bytesOf } from '../message/attachment-bytes.ts';
 import { type Address, addressesOf, addressOf, type MailMessage } from '../message/schema.ts';
 import { contentTypeFor } from './content-types.ts';
 import { SMTPUTF8_ENVELOPE, type SmtpUtf8Envelope } from './smtputf8.ts';
@@ -59,10 +59,8 @@ export function composeMessage(
     messageId: messageIdFor(idempotencyKey, message.from),
     attachments: message.attachments?.map((attachment) => ({
       filename: attachment.filename,
-      content:
-        attachment.content.length > STREAM_FROM_CHARS
-          ? decodedStream(attachment.content)
-          : Buffer.from(attachment.content, 'base64'),
+      // A stored message's attachment streams from its file; nodemailer encodes it as it sends.
+      content: bytesOf(attachment)?.stream() ?? Buffer.from(attachment.content, 'base64'),
       contentType: attachment.contentType ?? contentTypeFor(attachment.filename),
       cid: attachment.contentId,
       contentDisposition: attachment.disposition,
@@ -71,25 +69,6 @@ export function composeMessage(
     disableFileAccess: true,
     disableUrlAccess: true,
   };
-}
-
-/**
- * Attachments this large come only from stored messages (SQS carries 1 MiB in all): they are decoded
- * piece by piece as nodemailer encodes them again, so no decoded copy of the file is held beside its
- * base64 text.
- */
-const STREAM_FROM_CHARS = 1024 * 1024;
-/** Base64 characters decoded at a time: a multiple of 4, so each piece decodes on its own. */
-const DECODE_CHARS = 64 * 1024;
-
-function decodedStream(base64: string): Readable {
-  return Readable.from(
-    (function* () {
-      for (let at = 0; at < base64.length; at += DECODE_CHARS)
-        yield Buffer.from(base64.slice(at, at + DECODE_CHARS), 'base64');
-    })(),
-    { objectMode: false },
-  );
 }
 
 /**
@@ -104,7 +83,7 @@ export function estimatedSize(message: MailMessage): number {
     text === undefined ? 0 : base64(Math.ceil(Buffer.byteLength(text) / 3) * 4);
   const headers = Object.values(message.headers ?? {}).reduce((sum, value) => sum + value.length + 80, 0);
   const attachments = (message.attachments ?? []).reduce(
-    (sum, attachment) => sum + base64(attachment.content.length) + 512,
+    (sum, attachment) => sum + base64(bytesOf(attachment)?.base64Length ?? attachment.content.length) + 512,
     0,
   );
   return 8192 + headers + body(message.text) + body(message.html) + attachments;

@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { MailProducer } from '../../../client/producer.ts';
 import { drain } from '../../../local/event-source/poll.ts';
 import { enqueue } from '../../../local/world/aws.ts';
 import { invokeBundle, synthesizeBundles } from '../../../local/world/bundles.ts';
-import { MAILBOX_PREFIX, REGISTRY_TABLE, SENDING_TABLE } from '../../../local/world/index.ts';
+import {
+  LARGE_MESSAGE_BUCKET,
+  MAILBOX_PREFIX,
+  REGISTRY_TABLE,
+  SENDING_TABLE,
+} from '../../../local/world/index.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { aMessage } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -101,6 +109,42 @@ describe('sender: the deployable bundle', () => {
       'EMF metrics on stdout',
     );
     assertNoSecretsIn(output, harness.secrets());
+  });
+
+  it('sends a stored (S3) message from the bundle: its attachment streamed byte-identical, its object deleted', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const queues = await harness.createQueues();
+    const file = randomBytes(3_000_000);
+    await new MailProducer({
+      queueUrl: queues.queueUrl,
+      sqs: harness.sqs,
+      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3 },
+    }).send(
+      aMessage({
+        subject: 'stored, from the bundle',
+        attachments: [{ filename: 'data.bin', content: file.toString('base64') }],
+      }),
+    );
+
+    const totals = await drain({
+      sqs: harness.sqs,
+      queueUrl: queues.queueUrl,
+      queueArn: queues.queueArn,
+      handler: async (event: SQSEvent) => {
+        const run = await invokeBundle(senderBundle, event, {
+          ...lambdaEnv(queues.deadLetterQueueUrl),
+          LARGE_MESSAGE_BUCKET,
+        });
+        assert.equal(run.exitCode, 0, run.output.join('\n'));
+        return run.result as SQSBatchResponse;
+      },
+    });
+
+    assert.deepEqual(totals, { received: 1, failed: 0, deleted: 1 });
+    const [attachment] = harness.smtp.google.messages[0]?.parsed.attachments ?? [];
+    assert.ok(Buffer.from(attachment?.content as ArrayBuffer).equals(file), 'the same bytes arrived');
+    const { KeyCount } = await harness.s3.send(new ListObjectsV2Command({ Bucket: LARGE_MESSAGE_BUCKET }));
+    assert.equal(KeyCount, 0, 'the object is gone');
   });
 
   it('stays within the cold-start budget of 300 KB minified, like every function of the stack', () => {

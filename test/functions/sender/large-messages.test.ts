@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { beforeEach, describe, it } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -48,9 +49,16 @@ describe('sender: large messages through S3', () => {
       ],
       ...extra,
     });
-  const pointerTo = (bucket: string, key: string) =>
+  /** Queues a pointer, with the ExtendedPayloadSize the extended clients set when `size` is given. */
+  const pointerTo = (bucket: string, key: string, size?: number) =>
     harness.sqs.send(
-      new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: pointerBody({ bucket, key }) }),
+      new SendMessageCommand({
+        QueueUrl: queues.queueUrl,
+        MessageBody: pointerBody({ bucket, key }),
+        ...(size
+          ? { MessageAttributes: { ExtendedPayloadSize: { DataType: 'Number', StringValue: String(size) } } }
+          : {}),
+      }),
     );
 
   for (const [size, profile] of [
@@ -75,6 +83,79 @@ describe('sender: large messages through S3', () => {
       assert.deepEqual(await storedKeys(), [], 'the object is gone');
     });
   }
+
+  /** The files this process holds open that are split-out attachments (their names are gone). */
+  const openPartFiles = () =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return /oauth-mailer-.*\(deleted\)$/.test(readlinkSync(`/proc/self/fd/${fd}`));
+      } catch {
+        return false; // closed meanwhile
+      }
+    });
+
+  it('reads a stored message however its JSON spells the base64 (escaped slashes, \\u escapes, several attachments), sends each byte-identical, and keeps no file open', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const sender = context.track(newSender(harness, queues));
+    const files = [randomBytes(300_000), randomBytes(2), Buffer.alloc(0), randomBytes(1_200_000)];
+    // JSON.parse reads \/ as / and \u0041 as A: the same message, spelled as some producers write it.
+    const json = JSON.stringify(
+      aMessage({
+        subject: 'spelled',
+        attachments: files.map((file, i) => ({ filename: `f${i}.bin`, content: file.toString('base64') })),
+        // The same name elsewhere is data, not an attachment.
+        metadata: { content: 'not an attachment' },
+      }),
+    )
+      .replaceAll('/', '\\/')
+      .replaceAll('A', '\\u0041');
+    await harness.s3.send(new PutObjectCommand({ Bucket: LARGE_MESSAGE_BUCKET, Key: 'spelled', Body: json }));
+    await pointerTo(LARGE_MESSAGE_BUCKET, 'spelled', json.length);
+
+    await sender.drain();
+
+    const [received] = harness.smtp.google.messages;
+    assert.equal(received?.parsed.subject, 'spelled');
+    const sent = received!.parsed.attachments.map((a) => Buffer.from(a.content as ArrayBuffer));
+    assert.equal(sent.length, files.length);
+    for (const [i, file] of files.entries())
+      assert.ok(sent[i]!.equals(file), `attachment ${i} arrived whole`);
+    assert.deepEqual(openPartFiles(), [], 'every split-out file closed');
+  });
+
+  it('refuses a stored message with bad base64 or broken JSON with the reason an inline one gets, and keeps no file open', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const sender = context.track(newSender(harness, queues));
+    const bad = aMessage({ attachments: [{ filename: 'a.bin', content: `${'A'.repeat(400_000)}=A` }] });
+    await harness.s3.send(
+      new PutObjectCommand({ Bucket: LARGE_MESSAGE_BUCKET, Key: 'bad-base64', Body: JSON.stringify(bad) }),
+    );
+    await harness.s3.send(
+      new PutObjectCommand({
+        Bucket: LARGE_MESSAGE_BUCKET,
+        Key: 'broken-json',
+        // A raw control character inside the base64: not JSON.
+        Body: JSON.stringify(aMessage({ attachments: [{ filename: 'a.bin', content: 'AAAA' }] })).replace(
+          'AAAA',
+          'AA\u0001AA',
+        ),
+      }),
+    );
+    await pointerTo(LARGE_MESSAGE_BUCKET, 'bad-base64', 400_000);
+    await pointerTo(LARGE_MESSAGE_BUCKET, 'broken-json', 200);
+    await sender.enqueue(bad);
+
+    await sender.drain();
+
+    assert.equal(harness.smtp.google.messages.length, 0, 'nothing sent');
+    const reasons = (await deadLetters(harness, queues.deadLetterQueueUrl)).map((dead) => dead.reason).sort();
+    assert.deepEqual(reasons, [
+      'attachments.0.content: must be base64 without line breaks',
+      'attachments.0.content: must be base64 without line breaks',
+      'message body is not valid JSON',
+    ]);
+    assert.deepEqual(openPartFiles(), []);
+  });
 
   it('refuses, before the data phase, a message above the server SIZE (Gmail: 35882577) and keeps the object for a redrive', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
@@ -164,10 +245,12 @@ describe('sender: large messages through S3', () => {
           Body: JSON.stringify(aMessage({ from, subject: `as ${from}` })),
         }),
       );
+      // With the size the extended clients declare (an undeclared one would wait for its own invocation).
       await billing.sqs.send(
         new SendMessageCommand({
           QueueUrl: queues.queueUrl,
           MessageBody: pointerBody({ bucket: LARGE_MESSAGE_BUCKET, key }),
+          MessageAttributes: { ExtendedPayloadSize: { DataType: 'Number', StringValue: '1000' } },
         }),
       );
     }

@@ -19,6 +19,17 @@ describe('Function: decideRetry()', () => {
     assert.deepEqual(decideRetry(error('PROVIDER_QUOTA'), 9, 8), { action: 'dead-letter', exhausted: true });
   });
 
+  it('puts a wait the sender chose for itself (detail.recycle) back as a fresh message on its first receive', () => {
+    const waits = new MailerError('LARGE_MESSAGE_WAITS', 'later', { retryAfterMs: 1000, recycle: true });
+    assert.deepEqual(
+      decideRetry(waits, 1, 8, DEFAULT_RETRY_POLICY, () => 0),
+      {
+        action: 'recycle',
+        delaySeconds: 1,
+      },
+    );
+  });
+
   it('waits exactly as long as a limit says, and never counts pacing as failing', () => {
     const paced = new MailerError('MAILBOX_PACED', 'wait', { retryAfterMs: 4200 });
     assert.deepEqual(
