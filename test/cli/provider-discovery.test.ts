@@ -106,7 +106,8 @@ describe('cli: a standard OAuth server configured from its issuer', () => {
 
     await assert.rejects(
       refresh('client_secret_post', refreshToken),
-      (error: unknown) => error instanceof MailerError && error.code === 'CLIENT_CONFIG_INVALID',
+      // invalid_client: the client's credentials as sent were refused (deferred, as a misconfigured client).
+      (error: unknown) => error instanceof MailerError && error.code === 'CLIENT_SECRET_REJECTED',
     );
     const minted = await refresh('client_secret_basic', refreshToken);
     assert.ok(minted.accessToken);

@@ -183,6 +183,7 @@ describe('sender: large messages through S3', () => {
     await harness.connectMailbox('ops@example.com', 'google');
     assert.deepEqual(await redrive(harness.sqs, { from: queues.deadLetterQueueUrl, to: queues.queueUrl }), {
       moved: 1,
+      kept: 0,
     });
     await sender.drain();
     await producer().send(message);
