@@ -69,7 +69,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
     // Before anything is read for it (a large message's object): held mail costs no more than its requeue.
     await deps.pauses.holdIfDeploymentPaused();
-    inbound = await deps.stored.open(record.body, declaredSize(record));
+    inbound = await deps.stored.open(record.body, declaredSize(record), deps.producers.objectOwner(record));
     message = inbound.message;
     const body = { sha256: inbound.fingerprint };
     deps.producers.authorize(record, addressOf(message.from));

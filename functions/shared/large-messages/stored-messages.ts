@@ -96,14 +96,15 @@ export class StoredMessages {
 
   /**
    * @param declaredBytes the size the pointer's producer declared (declaredSize), for the gate
-   * @throws MailerError MESSAGE_INVALID (the contract), PAYLOAD_OUTSIDE_BUCKET, PAYLOAD_MISSING,
+   * @param owner under producer rules, the producer whose key prefix the object must be under
+   * @throws MailerError MESSAGE_INVALID (the contract), PAYLOAD_OUTSIDE_BUCKET, PAYLOAD_NOT_OWNED, PAYLOAD_MISSING,
    *   MESSAGE_TOO_LARGE (an object above maxBytes), PAYLOAD_STORE_UNAVAILABLE (S3 failed: retried),
    *   LARGE_MESSAGE_WAITS (over the invocation's budget: put back)
    * @example
    * const inbound = await stored.open(record.body, declaredSize(record));
    * try { send(inbound.message) } finally { inbound.close(); }
    */
-  async open(body: string, declaredBytes?: number): Promise<InboundMessage> {
+  async open(body: string, declaredBytes?: number, owner?: string): Promise<InboundMessage> {
     const pointer = pointerOf(body);
     if (!pointer) return { message: parseMessage(body), fingerprint: sha256(body), close: NOTHING_TO_CLOSE };
     if (pointer.bucket !== this.#bucket)
@@ -111,6 +112,12 @@ export class StoredMessages {
         'PAYLOAD_OUTSIDE_BUCKET',
         `the message points to bucket ${pointer.bucket}, not to the deployment's large-message bucket`,
         { bucket: pointer.bucket },
+      );
+    if (owner !== undefined && !(owner && pointer.key.startsWith(`${owner}/`)))
+      throw new MailerError(
+        'PAYLOAD_NOT_OWNED',
+        `the message's stored object is not under its producer's key prefix (${owner || 'unknown producer'}/)`,
+        { producer: owner || 'unknown' },
       );
     // Unknown, it counts as the most the sender reads: the invocation reads no other stored message.
     const bytes = Math.min(declaredBytes ?? this.#maxBytes, this.#maxBytes);
