@@ -154,7 +154,8 @@ export class MailProducer {
     if (!this.#large || size <= this.#large.thresholdBytes) return { body };
     // Loaded on the first large message: producers that never send one need no S3 client.
     const sdk = await import('@aws-sdk/client-s3');
-    const s3 = (this.#s3 ??= this.#large.s3 ?? new sdk.S3Client({}));
+    this.#s3 ??= this.#large.s3 ?? new sdk.S3Client({});
+    const s3 = this.#s3;
     // Whoever writes the object, as IAM knows it; a failed lookup is not kept (the next one asks again).
     this.#principal ??=
       this.#large.principal ??

@@ -63,6 +63,16 @@ export class LargeMessageBucket extends Construct {
         notResources: [this.bucket.arnForObjects(OWN_PREFIX)],
       }),
     );
+    // A customer-provided key (SSE-C) would leave the object unreadable to the sender.
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyCustomerKeys',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        ...puts,
+        conditions: { Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' } },
+      }),
+    );
     for (const [sid, header, value] of [
       ['DenyOtherEncryption', 's3:x-amz-server-side-encryption', 'aws:kms'],
       ['DenyOtherKeys', 's3:x-amz-server-side-encryption-aws-kms-key-id', this.key.keyArn],

@@ -83,6 +83,8 @@ export interface StoredMessagesOptions {
 export class StoredMessages {
   readonly #s3: OnDemandS3;
   readonly #bucket: string | undefined;
+  /** Objects of messages sent in this invocation, deleted once their sends are recorded. */
+  readonly #sent: PayloadPointer[] = [];
   readonly #maxBytes: number;
   readonly #gate: LargeReadGate | undefined;
 
@@ -136,15 +138,33 @@ export class StoredMessages {
     }
   }
 
-  /** Deletes a message's object once it is sent. @returns the S3 error's name when it could not */
-  async discard(pointer: PayloadPointer): Promise<string | undefined> {
-    try {
-      const { client, sdk } = await this.#s3.load();
-      await client.send(new sdk.DeleteObjectCommand({ Bucket: pointer.bucket, Key: pointer.key }));
-      return undefined;
-    } catch (error) {
-      return awsErrorName(error) ?? 'unknown';
+  /**
+   * Marks a sent message's object for deletion once its send is recorded (discardRecorded): a delivery
+   * of it that comes back before then must still find the object to be recognized as a duplicate.
+   */
+  discardOnceRecorded(pointer: PayloadPointer): void {
+    this.#sent.push(pointer);
+  }
+
+  /**
+   * Deletes the objects marked since the last call, or (`recorded: false`, some send records were not
+   * written) keeps them for the lifecycle rule. @returns how many could not be deleted, and why
+   */
+  async discardRecorded(recorded: boolean): Promise<{ kept: number; awsError?: string }> {
+    const sent = this.#sent.splice(0);
+    if (!recorded) return { kept: sent.length };
+    let kept = 0;
+    let awsError: string | undefined;
+    for (const pointer of sent) {
+      try {
+        const { client, sdk } = await this.#s3.load();
+        await client.send(new sdk.DeleteObjectCommand({ Bucket: pointer.bucket, Key: pointer.key }));
+      } catch (error) {
+        kept++;
+        awsError = awsErrorName(error) ?? 'unknown';
+      }
     }
+    return { kept, ...(awsError ? { awsError } : {}) };
   }
 
   #tooLarge(pointer: PayloadPointer, bytes: number): MailerError {
@@ -195,6 +215,13 @@ export class StoredMessages {
         const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
         hash.update(bytes);
         for (const { part, bytes: decoded } of splitter.push(bytes)) await files.write(part, decoded);
+        // Only attachments stream: text, html and the rest are parsed in memory, several times their size.
+        if (splitter.outlineBytes() > MAX_OUTLINE_BYTES)
+          throw new MailerError(
+            'MESSAGE_TOO_LARGE',
+            `the stored message holds more than ${MAX_OUTLINE_BYTES} bytes outside its attachments' content (text, html, headers); put large content in attachments`,
+            detailOf(pointer),
+          );
       }
     } catch (error) {
       (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
@@ -228,5 +255,11 @@ export class StoredMessages {
     return { message, fingerprint: hash.digest('base64url') };
   }
 }
+
+/**
+ * The most a stored message may hold outside its attachments' content: parsed as JSON and then
+ * composed, it takes about eight times its size in memory (a 256 MB sender holds 8 MiB of it well).
+ */
+export const MAX_OUTLINE_BYTES = 8 * 1024 * 1024;
 
 const detailOf = (pointer: PayloadPointer) => ({ bucket: pointer.bucket, key: pointer.key.slice(0, 200) });

@@ -47,6 +47,11 @@ describe('infra: LargeMessageBucket', () => {
             Action: 's3:PutObject',
             NotResource: { 'Fn::Join': ['', [Match.anyValue(), '/${aws:userid}/*']] },
           }),
+          Match.objectLike({
+            Sid: 'DenyCustomerKeys',
+            Effect: 'Deny',
+            Condition: { Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' } },
+          }),
           // A put may rely on the default encryption, never name a weaker one or another key.
           Match.objectLike({
             Sid: 'DenyOtherEncryption',
