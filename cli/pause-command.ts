@@ -130,7 +130,12 @@ export async function resumeCommand(target: Target, args: Args) {
   const ended = await pauses.resumeDeployment();
   // Instances that still see the pause would hold back what the mapping delivers: let them read it first.
   if (ended) await settle(Date.now(), 0);
-  const mappings = await setSenderEventSource(target, true);
+  const mappings = await setSenderEventSource(target, true).catch(async (error: unknown) => {
+    // The mapping stays off: keep the pause on record too, so `mailboxes` and the dashboard do not say
+    // "sending" while nothing is consumed. A rerun of resume completes both.
+    if (ended) await pauses.pauseDeployment(ended);
+    throw error;
+  });
   const changed = ended !== undefined || mappings.some((m) => m.changed);
   const queue = await queueFacts(target);
   const announced =
@@ -207,6 +212,6 @@ async function queueFacts(target: Target) {
   return {
     queued,
     retentionSeconds,
-    warning: `SQS deletes a message ${retentionHours} hours after it was queued, paused or not: resume before the oldest queued message is that old (the dashboard's "Age of the oldest queued message"), at the latest by ${new Date(Date.now() + retentionSeconds * 1000).toISOString()}, or mail is lost. The OldestMessage alarm (3 hours unless the stack sets another age) fires during a long pause: expected.`,
+    warning: `SQS deletes a message ${retentionHours} hours after it was queued, paused or not: resume before the oldest queued message is that old (the dashboard's "Age of the oldest queued message"), that is by ${new Date(Date.now() + retentionSeconds * 1000).toISOString()} at the very latest, and sooner by the age the oldest message has already, or mail is lost. The OldestMessage alarm (3 hours unless the stack sets another age) fires during a long pause: expected.`,
   };
 }

@@ -31,6 +31,7 @@ export function atTheProducer(principal: string): string[] {
     return [
       `find the user: aws iam list-users --query "Users[?UserId=='${id}'].UserName" --output text`,
       'deactivate each of its access keys: aws iam list-access-keys --user-name <user>, then aws iam update-access-key --user-name <user> --access-key-id <key> --status Inactive (delete them once replaced)',
+      'temporary credentials already made from those keys (GetSessionToken, GetFederationToken: up to 36 hours) stay valid: deny them with aws iam put-user-policy --user-name <user> --policy-name RevokeOlderSessions --policy-document \'{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"<now, ISO 8601 UTC>"}}}]}\'; a federated session queues as <account>:<name>, which this cut-off does not cover: without producer rules, cut that id off too once it shows in `producer queued` or the logs',
     ];
   if (id.startsWith('AROA'))
     return [

@@ -46,10 +46,33 @@ export interface LargeMessageOptions {
    * 1 MiB less room for the attributes a message gathers when the sender moves it (reason, producer).
    */
   readonly thresholdBytes?: number;
+  /**
+   * This producer's `aws:userid` (an IAM user's `AIDA…`, an assumed role's `AROA…:<session>`), the key
+   * prefix its objects go under: the bucket lets a principal write there only, and under producer rules
+   * the sender sends only objects under the prefix of the producer that queued them.
+   * @default looked up once with STS GetCallerIdentity
+   */
+  readonly principal?: string;
 }
 
 /** SQS's 1 MiB less 64 KiB: what a message's attributes may take when it is moved or dead-lettered. */
 export const LARGE_MESSAGE_THRESHOLD = MAX_MESSAGE_BYTES - 64 * 1024;
+
+/**
+ * The `aws:userid` of the S3 client's credentials (as SQS reports the same principal in `SenderId`),
+ * asked once, for the first large message.
+ */
+async function callerUserId(s3: S3Client): Promise<string> {
+  const sts = await import('@aws-sdk/client-sts');
+  const client = new sts.STSClient({ credentials: s3.config.credentials, region: await s3.config.region() });
+  try {
+    const { UserId } = await client.send(new sts.GetCallerIdentityCommand({}));
+    if (!UserId) throw new Error('STS GetCallerIdentity named no UserId');
+    return UserId;
+  } finally {
+    client.destroy();
+  }
+}
 
 /** A message SQS would not take after every attempt. */
 export class EnqueueError extends Error {
@@ -84,6 +107,7 @@ export class MailProducer {
   readonly #attempts: number;
   readonly #large: (LargeMessageOptions & { thresholdBytes: number }) | undefined;
   #s3: S3Client | undefined;
+  #principal: string | Promise<string> | undefined;
 
   constructor(options: MailProducerOptions) {
     this.#queueUrl = options.queueUrl;
@@ -122,16 +146,24 @@ export class MailProducer {
   }
 
   /**
-   * A body above the threshold is stored (a new UUID key, as the extended clients name objects) and
-   * its pointer queued instead. An object whose pointer SQS then refuses is ended by the lifecycle rule.
+   * A body above the threshold is stored (under this producer's `aws:userid`, a new UUID key as the
+   * extended clients name objects) and its pointer queued instead. An object whose pointer SQS then refuses is ended by the lifecycle rule.
    */
   async #offload(body: string): Promise<Entry> {
     const size = Buffer.byteLength(body);
     if (!this.#large || size <= this.#large.thresholdBytes) return { body };
-    const pointer = { bucket: this.#large.bucket, key: randomUUID() };
     // Loaded on the first large message: producers that never send one need no S3 client.
     const sdk = await import('@aws-sdk/client-s3');
     this.#s3 ??= this.#large.s3 ?? new sdk.S3Client({});
+    const s3 = this.#s3;
+    // Whoever writes the object, as IAM knows it; a failed lookup is not kept (the next one asks again).
+    this.#principal ??=
+      this.#large.principal ??
+      callerUserId(s3).catch((error: unknown) => {
+        this.#principal = undefined;
+        throw error;
+      });
+    const pointer = { bucket: this.#large.bucket, key: `${await this.#principal}/${randomUUID()}` };
     await this.#s3.send(
       new sdk.PutObjectCommand({
         Bucket: pointer.bucket,

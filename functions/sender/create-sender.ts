@@ -209,6 +209,9 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
         );
         logger.error('idempotency records not written', { ...unwritten });
       }
+      const objects = await deps.stored.discardRecorded(unwritten.completions === 0);
+      if (objects.kept > 0)
+        logger.warn('sent, but stored objects were not deleted; the lifecycle rule ends them', objects);
       if (unpublished > 0) {
         metrics.addMetric(METRIC.outcomePublishFailures, MetricUnit.Count, unpublished);
         logger.error('outcome events not published', { count: unpublished });

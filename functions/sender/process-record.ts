@@ -39,9 +39,9 @@ export interface RecordDeps {
   readonly deadLetters: DeadLetters;
   readonly producers: ProducerAuthorizer;
   /** Producers an operator cut off, as last read for the batch. */
-  readonly cutOffs: Pick<ProducerCutOffs, 'check'>;
+  readonly cutOffs: Pick<ProducerCutOffs, 'check' | 'refresh'>;
   /** Reads a record's message, inline or from the large-message bucket, and deletes a sent one's object. */
-  readonly stored: Pick<StoredMessages, 'open' | 'discard'>;
+  readonly stored: Pick<StoredMessages, 'open' | 'discardOnceRecorded'>;
   readonly visibility: Visibility;
   readonly requeue: Requeue;
   /** Operators' pauses: the deployment's holds every record, a mailbox's parks its mail. */
@@ -69,8 +69,16 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
     // Before anything is read for it (a large message's object): held mail costs no more than its requeue.
     await deps.pauses.holdIfDeploymentPaused();
-    inbound = await deps.stored.open(record.body, declaredSize(record));
+    inbound = await deps.stored.open(record.body, declaredSize(record), deps.producers.objectOwner(record));
     message = inbound.message;
+    if (inbound.pointer) {
+      // A stored message may have waited its turn at the read gate for most of the invocation: a pause
+      // or a cut-off made meanwhile must stop it as it stops any other send.
+      await deps.cutOffs.refresh();
+      const cutOffMeanwhile = cutOffOf(record, deps.cutOffs, deps.producers);
+      if (cutOffMeanwhile) throw cutOffMeanwhile;
+      await deps.pauses.holdIfDeploymentPaused();
+    }
     const body = { sha256: inbound.fingerprint };
     deps.producers.authorize(record, addressOf(message.from));
     await deps.pauses.parkIfMailboxPaused(addressOf(message.from));
@@ -151,15 +159,9 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
     if (mayHaveBeenParked(record, receiveCount))
       await deps.parked.release(sent.mailbox, originalMessageId(record));
-    // A stored message's object goes once nobody is owed it (a copy for deferred recipients reads it).
-    if (inbound.pointer && deferred.length === 0) {
-      const failed = await deps.stored.discard(inbound.pointer);
-      if (failed)
-        logger.warn('sent, but its stored object was not deleted; the lifecycle rule ends it', {
-          sqsMessageId: record.messageId,
-          awsError: failed,
-        });
-    }
+    // A stored message's object goes once nobody is owed it (a copy for deferred recipients reads it),
+    // after the invocation recorded the send (create-sender.ts).
+    if (inbound.pointer && deferred.length === 0) deps.stored.discardOnceRecorded(inbound.pointer);
     if (duplicate) {
       metrics.addMetric(METRIC.messagesDeduplicated, MetricUnit.Count, 1);
       logger.info('duplicate delivery suppressed: the message was already sent', context);
@@ -168,9 +170,16 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     logger.info('message sent', context);
   } catch (caught) {
     const copyOf = attribute(record, ATTRIBUTES.retryOf);
+    // Parked since: as carried, else the record's first receive (not when it was queued: mail that
+    // waited out a deployment pause or a backlog has not been parked for that time).
+    const carriedParkedSince = attribute(record, ATTRIBUTES.parkedSince);
     const parkedSince =
-      attribute(record, ATTRIBUTES.parkedSince) ??
-      new Date(Number(record.attributes.SentTimestamp) || Date.now()).toISOString();
+      carriedParkedSince ??
+      new Date(
+        Number(record.attributes.ApproximateFirstReceiveTimestamp) ||
+          Number(record.attributes.SentTimestamp) ||
+          Date.now(),
+      ).toISOString();
     const error = givenUpAfterParking(asMailerError(caught), parkedSince, deps.maxParkedMs);
     const decision = decideRetry(
       error,
@@ -221,7 +230,17 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         logger[fate.level](fate.log, { ...context, retriesExhausted: decision.exhausted });
         return;
       case 'recycle':
-        await deps.requeue.requeue(record, decision.delaySeconds, error, parkedSince, producer);
+        // Only parked mail carries the clock (and held mail that was parked before): a paced or held
+        // wait is not time the mailbox failed.
+        await deps.requeue.requeue(
+          record,
+          decision.delaySeconds,
+          error,
+          fate.parking === 'park' || (fate.parking === 'keep' && carriedParkedSince)
+            ? parkedSince
+            : undefined,
+          producer,
+        );
         logger.info('message waits: put back as a fresh message', { ...context, retryInSeconds });
         return;
       case 'retry':

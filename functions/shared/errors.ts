@@ -54,6 +54,11 @@ export const ERROR_CODES = {
   /** The message's S3 pointer names a bucket other than the deployment's large-message bucket. */
   PAYLOAD_OUTSIDE_BUCKET: 'permanent',
   /**
+   * Under producer rules, the message's S3 object is not under its producer's own key prefix
+   * (`<aws:userid>/`): one producer cannot have another's stored message sent.
+   */
+  PAYLOAD_NOT_OWNED: 'permanent',
+  /**
    * The S3 object a large message points to does not exist (never stored, expired by the lifecycle rule,
    * or deleted).
    */

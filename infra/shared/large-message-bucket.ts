@@ -17,6 +17,9 @@ import { acknowledge, policyHolder } from './nag.ts';
 /** Objects older than this are deleted by S3: the idempotency records' lifetime (30 days). */
 export const LARGE_MESSAGE_EXPIRY = Duration.days(30);
 
+/** The objects a principal may store: under its own `aws:userid` (IAM's policy variable). */
+const OWN_PREFIX = '${aws:userid}/*';
+
 export class LargeMessageBucket extends Construct {
   readonly bucket: s3.Bucket;
   readonly key: kms.Key;
@@ -49,6 +52,27 @@ export class LargeMessageBucket extends Construct {
     // Default encryption applies to a put that names none; a put may not name weaker (SSE-S3) or
     // another key, which would leave the message outside this key's policy and rotation.
     const puts = { actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects('*')] };
+    // Each principal writes under its own aws:userid only (the key prefix the sender checks under
+    // producer rules): no producer can overwrite or plant another's stored message.
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyOthersPrefixes',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        notResources: [this.bucket.arnForObjects(OWN_PREFIX)],
+      }),
+    );
+    // A customer-provided key (SSE-C) would leave the object unreadable to the sender.
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyCustomerKeys',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        ...puts,
+        conditions: { Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' } },
+      }),
+    );
     for (const [sid, header, value] of [
       ['DenyOtherEncryption', 's3:x-amz-server-side-encryption', 'aws:kms'],
       ['DenyOtherKeys', 's3:x-amz-server-side-encryption-aws-kms-key-id', this.key.keyArn],
@@ -86,17 +110,30 @@ export class LargeMessageBucket extends Construct {
   }
 
   /**
-   * A producer: stores messages (PutObject; SSE-KMS needs kms:GenerateDataKey, and kms:Decrypt for a
-   * multipart upload). Producers outside this stack need the same statements where they live.
+   * A producer: stores messages under its own `aws:userid/` (PutObject; SSE-KMS needs kms:GenerateDataKey,
+   * and kms:Decrypt for a multipart upload). Producers outside this stack need the same statements where
+   * they live; the bucket policy refuses a put anywhere else whatever their policy says.
    */
   grantPut(grantee: iam.IGrantable & IConstruct): void {
-    this.#grant(grantee, ['s3:PutObject'], ['kms:GenerateDataKey', 'kms:Decrypt'], 'StoreLargeMessages');
+    this.#grant(
+      grantee,
+      ['s3:PutObject'],
+      ['kms:GenerateDataKey', 'kms:Decrypt'],
+      'StoreLargeMessages',
+      OWN_PREFIX,
+    );
   }
 
-  #grant(grantee: iam.IGrantable & IConstruct, actions: string[], keyActions: string[], sid: string) {
+  #grant(
+    grantee: iam.IGrantable & IConstruct,
+    actions: string[],
+    keyActions: string[],
+    sid: string,
+    objects = '*',
+  ) {
     const principal = grantee.grantPrincipal;
     principal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid, actions, resources: [this.bucket.arnForObjects('*')] }),
+      new iam.PolicyStatement({ sid, actions, resources: [this.bucket.arnForObjects(objects)] }),
     );
     // The key for this bucket only, through S3 only.
     principal.addToPrincipalPolicy(
@@ -112,7 +149,7 @@ export class LargeMessageBucket extends Construct {
     );
     acknowledge(
       policyHolder(grantee),
-      `IAM5[Resource::<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`,
+      `IAM5[Resource::<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/${objects}]`,
       'Objects are named by producers (a new UUID each, as the SQS Extended Client names them); the grant covers the objects of this one bucket.',
     );
   }

@@ -233,15 +233,13 @@ export async function roleSession(role: { roleArn: string; roleId: string }, ses
     new AssumeRoleCommand({ RoleArn: role.roleArn, RoleSessionName: sessionName }),
   );
   sts.destroy();
-  const sqs = new SQSClient({
-    useQueueUrlAsEndpoint: false,
-    credentials: {
-      accessKeyId: Credentials!.AccessKeyId!,
-      secretAccessKey: Credentials!.SecretAccessKey!,
-      sessionToken: Credentials!.SessionToken!,
-    },
-  });
-  return { ...role, senderId: `${role.roleId}:${sessionName}`, sqs };
+  const credentials = {
+    accessKeyId: Credentials!.AccessKeyId!,
+    secretAccessKey: Credentials!.SecretAccessKey!,
+    sessionToken: Credentials!.SessionToken!,
+  };
+  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false, credentials });
+  return { ...role, senderId: `${role.roleId}:${sessionName}`, sqs, credentials };
 }
 
 /**

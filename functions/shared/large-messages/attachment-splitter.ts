@@ -56,6 +56,8 @@ export interface AttachmentSplitter {
    *   split-out string); and what each part held
    */
   finish(): { outline: string | undefined; parts: SplitPart[] };
+  /** How many bytes the outline holds so far (all but the split-out contents): what parsing will take. */
+  outlineBytes(): number;
 }
 
 /**
@@ -153,6 +155,14 @@ export function attachmentSplitter(): AttachmentSplitter {
     }
   };
 
+  let kept = 0;
+  const keep = (...pieces: Buffer[]) => {
+    for (const piece of pieces) {
+      outline.push(piece);
+      kept += piece.length;
+    }
+  };
+
   const push = (chunk: Buffer): PartBytes[] => {
     const out: PartBytes[] = [];
     // Decoded bytes are never more than three quarters of the characters, plus a group carried in.
@@ -223,7 +233,7 @@ export function attachmentSplitter(): AttachmentSplitter {
           lexing = KEY;
           keyBytes = [];
         } else if (way === 3 && key === 'content' && afterColon && parts.length < MAX_PARTS) {
-          outline.push(chunk.subarray(from, at), Buffer.from(`oauth-mailer-part:${parts.length}`));
+          keep(chunk.subarray(from, at), Buffer.from(`oauth-mailer-part:${parts.length}`));
           lexing = PART;
           length = padding = group = filled = 0;
           valid = true;
@@ -250,7 +260,7 @@ export function attachmentSplitter(): AttachmentSplitter {
       afterColon = false;
     }
     if (lexing === PART) emit();
-    else outline.push(chunk.subarray(from));
+    else keep(chunk.subarray(from));
     return out;
   };
 
@@ -263,5 +273,5 @@ export function attachmentSplitter(): AttachmentSplitter {
     };
   };
 
-  return { push, finish };
+  return { push, finish, outlineBytes: () => kept };
 }

@@ -83,6 +83,8 @@ export interface StoredMessagesOptions {
 export class StoredMessages {
   readonly #s3: OnDemandS3;
   readonly #bucket: string | undefined;
+  /** Objects of messages sent in this invocation, deleted once their sends are recorded. */
+  readonly #sent: PayloadPointer[] = [];
   readonly #maxBytes: number;
   readonly #gate: LargeReadGate | undefined;
 
@@ -96,14 +98,15 @@ export class StoredMessages {
 
   /**
    * @param declaredBytes the size the pointer's producer declared (declaredSize), for the gate
-   * @throws MailerError MESSAGE_INVALID (the contract), PAYLOAD_OUTSIDE_BUCKET, PAYLOAD_MISSING,
+   * @param owner under producer rules, the producer whose key prefix the object must be under
+   * @throws MailerError MESSAGE_INVALID (the contract), PAYLOAD_OUTSIDE_BUCKET, PAYLOAD_NOT_OWNED, PAYLOAD_MISSING,
    *   MESSAGE_TOO_LARGE (an object above maxBytes), PAYLOAD_STORE_UNAVAILABLE (S3 failed: retried),
    *   LARGE_MESSAGE_WAITS (over the invocation's budget: put back)
    * @example
    * const inbound = await stored.open(record.body, declaredSize(record));
    * try { send(inbound.message) } finally { inbound.close(); }
    */
-  async open(body: string, declaredBytes?: number): Promise<InboundMessage> {
+  async open(body: string, declaredBytes?: number, owner?: string): Promise<InboundMessage> {
     const pointer = pointerOf(body);
     if (!pointer) return { message: parseMessage(body), fingerprint: sha256(body), close: NOTHING_TO_CLOSE };
     if (pointer.bucket !== this.#bucket)
@@ -111,6 +114,12 @@ export class StoredMessages {
         'PAYLOAD_OUTSIDE_BUCKET',
         `the message points to bucket ${pointer.bucket}, not to the deployment's large-message bucket`,
         { bucket: pointer.bucket },
+      );
+    if (owner !== undefined && !(owner && pointer.key.startsWith(`${owner}/`)))
+      throw new MailerError(
+        'PAYLOAD_NOT_OWNED',
+        `the message's stored object is not under its producer's key prefix (${owner || 'unknown producer'}/)`,
+        { producer: owner || 'unknown' },
       );
     // Unknown, it counts as the most the sender reads: the invocation reads no other stored message.
     const bytes = Math.min(declaredBytes ?? this.#maxBytes, this.#maxBytes);
@@ -129,15 +138,33 @@ export class StoredMessages {
     }
   }
 
-  /** Deletes a message's object once it is sent. @returns the S3 error's name when it could not */
-  async discard(pointer: PayloadPointer): Promise<string | undefined> {
-    try {
-      const { client, sdk } = await this.#s3.load();
-      await client.send(new sdk.DeleteObjectCommand({ Bucket: pointer.bucket, Key: pointer.key }));
-      return undefined;
-    } catch (error) {
-      return awsErrorName(error) ?? 'unknown';
+  /**
+   * Marks a sent message's object for deletion once its send is recorded (discardRecorded): a delivery
+   * of it that comes back before then must still find the object to be recognized as a duplicate.
+   */
+  discardOnceRecorded(pointer: PayloadPointer): void {
+    this.#sent.push(pointer);
+  }
+
+  /**
+   * Deletes the objects marked since the last call, or (`recorded: false`, some send records were not
+   * written) keeps them for the lifecycle rule. @returns how many could not be deleted, and why
+   */
+  async discardRecorded(recorded: boolean): Promise<{ kept: number; awsError?: string }> {
+    const sent = this.#sent.splice(0);
+    if (!recorded) return { kept: sent.length };
+    let kept = 0;
+    let awsError: string | undefined;
+    for (const pointer of sent) {
+      try {
+        const { client, sdk } = await this.#s3.load();
+        await client.send(new sdk.DeleteObjectCommand({ Bucket: pointer.bucket, Key: pointer.key }));
+      } catch (error) {
+        kept++;
+        awsError = awsErrorName(error) ?? 'unknown';
+      }
     }
+    return { kept, ...(awsError ? { awsError } : {}) };
   }
 
   #tooLarge(pointer: PayloadPointer, bytes: number): MailerError {
@@ -188,6 +215,13 @@ export class StoredMessages {
         const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
         hash.update(bytes);
         for (const { part, bytes: decoded } of splitter.push(bytes)) await files.write(part, decoded);
+        // Only attachments stream: text, html and the rest are parsed in memory, several times their size.
+        if (splitter.outlineBytes() > MAX_OUTLINE_BYTES)
+          throw new MailerError(
+            'MESSAGE_TOO_LARGE',
+            `the stored message holds more than ${MAX_OUTLINE_BYTES} bytes outside its attachments' content (text, html, headers); put large content in attachments`,
+            detailOf(pointer),
+          );
       }
     } catch (error) {
       (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
@@ -221,5 +255,11 @@ export class StoredMessages {
     return { message, fingerprint: hash.digest('base64url') };
   }
 }
+
+/**
+ * The most a stored message may hold outside its attachments' content: parsed as JSON and then
+ * composed, it takes about eight times its size in memory (a 256 MB sender holds 8 MiB of it well).
+ */
+export const MAX_OUTLINE_BYTES = 8 * 1024 * 1024;
 
 const detailOf = (pointer: PayloadPointer) => ({ bucket: pointer.bucket, key: pointer.key.slice(0, 200) });

@@ -89,7 +89,8 @@ export class ProducerCutOffs {
     if (found)
       throw new MailerError(
         'PRODUCER_CUT_OFF',
-        `the producer ${found.principal} was cut off at ${found.at}${found.reason ? `: ${found.reason}` : ''}`,
+        // Not the operator's reason: outcome events may reach the very producer that was cut off.
+        `the producer ${found.principal} was cut off at ${found.at}`,
         { producer: found.principal, cutOffAt: found.at },
       );
   }

@@ -100,6 +100,15 @@ export class ProducerAuthorizer {
     );
   }
 
+  /**
+   * Under producer rules, whose key prefix a large message's object must be under (`<producer>/`, the
+   * producer's `aws:userid`, which IAM and the bucket policy let it write only): undefined without
+   * rules, where every producer may send as every mailbox anyway; '' when the producer is unknown.
+   */
+  objectOwner(record: SQSRecord): string | undefined {
+    return this.#policy?.rules ? (this.producerOf(record) ?? '') : undefined;
+  }
+
   /** Whether a relay queued the record: then what it carries about the producer is believed. */
   isRelayed(record: SQSRecord): boolean {
     return carriedProducer(record.attributes.SenderId, 'relayed', this.#policy?.relays ?? []) === 'relayed';

@@ -22,11 +22,11 @@ export class Requeue {
     record: SQSRecord,
     delaySeconds: number,
     reason: MailerError,
-    parkedSince: string,
+    parkedSince: string | undefined,
     producer?: string,
   ): Promise<void> {
     const attributes = movedAttributes(record, reason, producer);
-    attributes[ATTRIBUTES.parkedSince] = text(parkedSince);
+    if (parkedSince) attributes[ATTRIBUTES.parkedSince] = text(parkedSince);
     await this.#send(record, attributes, delaySeconds);
   }
 

@@ -14,6 +14,7 @@ import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { MailProducer } from '../../../client/producer.ts';
+import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
 import { pointerBody } from '../../../functions/shared/message/payload-pointer.ts';
 import type { TestQueues } from '../../../local/world/aws.ts';
 import { LARGE_MESSAGE_BUCKET, SENDING_TABLE } from '../../../local/world/index.ts';
@@ -205,5 +206,84 @@ describe('sender: batches of large messages', () => {
     await sender.drain();
 
     assert.deepEqual(subjectsSent(), ['inline 1', 'inline 2', ...parts(2)].sort(), 'each sent exactly once');
+  });
+
+  it('holds the stored messages still waiting their turn when the deployment is paused mid-batch: none is sent after the pause, each goes out once after resume', async () => {
+    const pauses = new PauseSwitch(dynamodb, harness.registryTable);
+    let sentAtPause = -1;
+    const { client } = countingReads(async (nth) => {
+      if (nth !== 2) return;
+      sentAtPause = harness.smtp.google.messages.length;
+      await pauses.pauseDeployment({ since: new Date().toISOString() });
+      await sleep(400);
+    });
+    const sender = context.track(
+      newSender(harness, queues, {
+        s3: client,
+        pauseCheckMs: 100,
+        retryPolicy: { ...FAST_RETRIES, hold: { delaySeconds: 1 } },
+      }),
+    );
+    await queueLargeMessages(3, 1 * MB);
+
+    await sender.drain();
+
+    assert.equal(sentAtPause, 1, 'the pause came while the second waited its turn');
+    assert.equal(harness.smtp.google.messages.length, 1, 'nothing sent once the pause was read');
+    assert.equal(await pauses.resumeDeployment().then(Boolean), true);
+    await drainUntilSent(sender, 3);
+    assert.deepEqual(subjectsSent(), parts(3), 'each sent once');
+    assert.deepEqual(await deadLetters(harness, queues.deadLetterQueueUrl), []);
+  });
+
+  it("deletes a sent message's object only once its send is recorded", async () => {
+    const completedBefore = await completedSends();
+    const { client } = countingReads();
+    const recordedAtDelete: number[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteObjectCommand')
+          recordedAtDelete.push((await completedSends()) - completedBefore);
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordedAtDelete' },
+    );
+    const sender = context.track(newSender(harness, queues, { s3: client }));
+    await queueLargeMessages(1, 1 * MB);
+    // Inline mail after it: its completion is the one held at the end of the batch.
+    await sender.enqueue(aMessage({ subject: 'inline' }));
+
+    await sender.drain();
+
+    assert.deepEqual(recordedAtDelete, [2], 'deleted after both sends were recorded');
+  });
+
+  it("refuses a stored message with more than 8 MiB outside its attachments' content (MESSAGE_TOO_LARGE), before parsing it", async () => {
+    const key = 'AKIAIOSFODNN7EXAMPLE/huge-html';
+    const html = `<p>${'x'.repeat(9 * 1024 * 1024)}</p>`;
+    await harness.s3.send(
+      new PutObjectCommand({
+        Bucket: LARGE_MESSAGE_BUCKET,
+        Key: key,
+        Body: JSON.stringify(aMessage({ subject: 'huge', html })),
+      }),
+    );
+    await harness.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queues.queueUrl,
+        MessageBody: pointerBody({ bucket: LARGE_MESSAGE_BUCKET, key }),
+        MessageAttributes: {
+          ExtendedPayloadSize: { DataType: 'Number', StringValue: String(html.length + 500) },
+        },
+      }),
+    );
+    const sender = context.track(newSender(harness, queues));
+
+    await sender.drain();
+
+    assert.equal(harness.smtp.google.messages.length, 0);
+    const [dead] = await deadLetters(harness, queues.deadLetterQueueUrl);
+    assert.equal(dead?.code, 'MESSAGE_TOO_LARGE');
+    assert.match(dead?.reason ?? '', /outside its attachments/);
   });
 });

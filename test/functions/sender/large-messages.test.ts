@@ -7,17 +7,23 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { beforeEach, describe, it } from 'node:test';
-import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { MailProducer } from '../../../client/producer.ts';
 import { pointerBody } from '../../../functions/shared/message/payload-pointer.ts';
 import type { MailMessage } from '../../../functions/shared/message/schema.ts';
 import { redrive } from '../../../functions/shared/sqs/redrive.ts';
-import { assumedRoleProducer, EMULATOR_SENDER_ID, type TestQueues } from '../../../local/world/aws.ts';
+import {
+  assumedRoleProducer,
+  EMULATOR_SENDER_ID,
+  roleSession,
+  type TestQueues,
+} from '../../../local/world/aws.ts';
 import { LARGE_MESSAGE_BUCKET } from '../../../local/world/index.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
+import { countingReads } from '../../harness/s3-reads.ts';
 
 const MB = 1_000_000;
 
@@ -238,7 +244,7 @@ describe('sender: large messages through S3', () => {
       }),
     );
     for (const from of ['billing@example.com', 'ceo@example.com']) {
-      const key = `from-${from}`;
+      const key = `${billing.senderId}/from-${from}`;
       await harness.s3.send(
         new PutObjectCommand({
           Bucket: LARGE_MESSAGE_BUCKET,
@@ -264,6 +270,87 @@ describe('sender: large messages through S3', () => {
     );
     const [dead] = await deadLetters(harness, queues.deadLetterQueueUrl);
     assert.equal(dead?.code, 'PRODUCER_NOT_ALLOWED');
-    assert.deepEqual(await storedKeys(), ['from-ceo@example.com'], 'the refused one stays for its redrive');
+    assert.deepEqual(
+      await storedKeys(),
+      [`${billing.senderId}/from-ceo@example.com`],
+      'the refused one stays for its redrive',
+    );
+  });
+
+  it("refuses, under producer rules, a pointer to an object outside its producer's own key prefix (PAYLOAD_NOT_OWNED), reading nothing", async () => {
+    await harness.connectMailbox('billing@example.com', 'google');
+    const billing = await assumedRoleProducer('billing-service', 'run-1');
+    const other = await roleSession(billing, 'run-2');
+    const { client, reads } = countingReads();
+    const sender = context.track(
+      newSender(harness, queues, {
+        s3: client,
+        config: {
+          producerPolicy: {
+            rules: [{ senderId: billing.roleId, mailboxes: ['billing@example.com'] }],
+            relays: [EMULATOR_SENDER_ID],
+          },
+        },
+      }),
+    );
+    // Another producer's object (even another session of the same role), one under no prefix, and one
+    // whose prefix only starts like the producer's.
+    for (const key of [`${other.senderId}/theirs`, 'bare-uuid', `${billing.senderId}x/near`]) {
+      await harness.s3.send(
+        new PutObjectCommand({
+          Bucket: LARGE_MESSAGE_BUCKET,
+          Key: key,
+          Body: JSON.stringify(aMessage({ from: 'billing@example.com', subject: key })),
+        }),
+      );
+      await billing.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queues.queueUrl,
+          MessageBody: pointerBody({ bucket: LARGE_MESSAGE_BUCKET, key }),
+          MessageAttributes: { ExtendedPayloadSize: { DataType: 'Number', StringValue: '1000' } },
+        }),
+      );
+    }
+
+    await sender.drain();
+
+    assert.equal(harness.smtp.google.messages.length, 0);
+    const dead = await deadLetters(harness, queues.deadLetterQueueUrl);
+    assert.deepEqual(
+      dead.map((d) => d.code),
+      ['PAYLOAD_NOT_OWNED', 'PAYLOAD_NOT_OWNED', 'PAYLOAD_NOT_OWNED'],
+    );
+    assert.ok(dead.every((d) => d.reason.includes(`(${billing.senderId}/)`)));
+    assert.equal(reads.started, 0, 'no object was read');
+  });
+
+  it("stores a producer's large message under its own aws:userid, which the sender then takes under producer rules", async () => {
+    await harness.connectMailbox('billing@example.com', 'google');
+    const billing = await assumedRoleProducer('billing-service', 'run-1');
+    const sender = context.track(
+      newSender(harness, queues, {
+        config: {
+          producerPolicy: {
+            rules: [{ senderId: billing.roleId, mailboxes: ['billing@example.com'] }],
+            relays: [EMULATOR_SENDER_ID],
+          },
+        },
+      }),
+    );
+    const s3 = new S3Client({ credentials: billing.credentials, forcePathStyle: true });
+    const producing = new MailProducer({
+      queueUrl: queues.queueUrl,
+      sqs: billing.sqs,
+      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3, thresholdBytes: 1000 },
+    });
+
+    await producing.send(withAttachment('billing@example.com', randomBytes(5000)));
+    const [key] = await storedKeys();
+    assert.ok(key?.startsWith(`${billing.senderId}/`), key);
+    await sender.drain();
+
+    assert.equal(harness.smtp.google.messages.length, 1);
+    assert.deepEqual(await storedKeys(), [], 'deleted once sent');
+    s3.destroy();
   });
 });

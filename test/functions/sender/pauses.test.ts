@@ -119,4 +119,26 @@ describe("sender: operators' pauses", () => {
     assert.equal(harness.smtp.google.messages.length, 20);
     assert.equal(reads, 1, `${reads} reads of the pauses for 20 messages in 2 batches`);
   });
+
+  it('does not count the time mail was held by a deployment pause as time its mailbox failed: parked after the resume, not given up', async () => {
+    const { refreshToken } = await harness.connectMailbox('ops@example.com', 'google');
+    const queues = await harness.createQueues();
+    const sender = context.track(
+      newSender(harness, queues, {
+        retryPolicy: RETRIES,
+        pauseCheckMs: 100,
+        config: { maxParkedMs: 2_000 },
+      }),
+    );
+    await pauses().pauseDeployment(since());
+    await sender.enqueue(aMessage({ subject: 'held, then parked' }));
+    // Held longer than a parked message may wait.
+    await drainUntil(sender, () => false, 3);
+    await harness.oauth.google.revoke(refreshToken);
+    assert.equal(Boolean(await pauses().resumeDeployment()), true);
+    await drainUntil(sender, () => false, 2);
+
+    assert.deepEqual(await deadLetters(harness, queues.deadLetterQueueUrl), [], 'not MAILBOX_NOT_RESTORED');
+    assert.equal(await parked('ops@example.com'), 1, 'parked for its revoked mailbox');
+  });
 });

@@ -40,6 +40,18 @@ describe('infra: LargeMessageBucket', () => {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          // Nobody writes outside their own aws:userid prefix, whatever their own policy grants.
+          Match.objectLike({
+            Sid: 'DenyOthersPrefixes',
+            Effect: 'Deny',
+            Action: 's3:PutObject',
+            NotResource: { 'Fn::Join': ['', [Match.anyValue(), '/${aws:userid}/*']] },
+          }),
+          Match.objectLike({
+            Sid: 'DenyCustomerKeys',
+            Effect: 'Deny',
+            Condition: { Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' } },
+          }),
           // A put may rely on the default encryption, never name a weaker one or another key.
           Match.objectLike({
             Sid: 'DenyOtherEncryption',
@@ -90,7 +102,7 @@ describe('infra: LargeMessageBucket', () => {
     });
   });
 
-  it('lets a producer role of the stack store objects, nothing more', () => {
+  it('lets a producer role of the stack store objects under its own aws:userid, nothing more', () => {
     const stack = new Stack(new App(), 'Producers');
     const role = new iam.Role(stack, 'Billing', { assumedBy: new iam.AccountRootPrincipal() });
     new OAuthMailer(stack, 'Mail', {
@@ -106,11 +118,16 @@ describe('infra: LargeMessageBucket', () => {
       (policy) =>
         (
           policy as {
-            Properties: { PolicyDocument: { Statement: Array<{ Sid?: string; Action: unknown }> } };
+            Properties: {
+              PolicyDocument: { Statement: Array<{ Sid?: string; Action: unknown; Resource: unknown }> };
+            };
           }
         ).Properties.PolicyDocument.Statement,
     );
-    assert.deepEqual(statements.find((s) => s.Sid === 'StoreLargeMessages')?.Action, 's3:PutObject');
+    const store = statements.find((s) => s.Sid === 'StoreLargeMessages');
+    assert.deepEqual(store?.Action, 's3:PutObject');
+    // Under its own aws:userid only, the prefix the sender checks under producer rules.
+    assert.match(JSON.stringify(store?.Resource), /\/\$\{aws:userid\}\/\*"\]\]\}$/);
     assert.deepEqual(statements.find((s) => s.Sid === 'StoreLargeMessagesKey')?.Action, [
       'kms:GenerateDataKey',
       'kms:Decrypt',
