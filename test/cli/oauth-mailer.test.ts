@@ -139,16 +139,9 @@ describe('cli: oauth-mailer', () => {
     const listed = await cli('template', 'list');
     assert.match(listed.stdout, /^welcome {2}version 2 {2}\S+ {2}Welcome \{\{name\}\}$/m);
 
-    const rendered = await cli(
-      'template',
-      'render',
-      'welcome',
-      '--version',
-      '1',
-      '--data',
-      '{"name":"<Ann>"}',
-      '--json',
-    );
+    const renderVersion1 = (data: string) =>
+      cli('template', 'render', 'welcome', '--version', '1', '--data', data, '--json');
+    const rendered = await renderVersion1('{"name":"<Ann>"}');
     assert.equal(rendered.code, 0, rendered.stderr);
     assert.deepEqual(rendered.json.rendered, {
       subject: 'Hi <Ann>',
@@ -185,16 +178,7 @@ describe('cli: oauth-mailer', () => {
     assert.equal(await harness.templates.get('welcome', 1), undefined, 'and every version');
     assert.equal((await cli('template', 'get', 'welcome')).code, 2);
     assert.equal((await cli('template', 'get', 'welcome', '--version', '2')).code, 2);
-    const renderDeleted = await cli(
-      'template',
-      'render',
-      'welcome',
-      '--version',
-      '1',
-      '--data',
-      '{}',
-      '--json',
-    );
+    const renderDeleted = await renderVersion1('{}');
     assert.deepEqual([renderDeleted.code, renderDeleted.json.error], [1, 'TEMPLATE_UNKNOWN']);
     assert.doesNotMatch((await cli('template', 'list')).stdout, /welcome/);
     const again = await cli('template', 'delete', 'welcome', '--yes', '--json');
