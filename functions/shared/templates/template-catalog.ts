@@ -32,15 +32,17 @@ const POINTER_ATTEMPTS = 4;
 const BATCH_WRITE_ITEMS = 25;
 const DELETE_ATTEMPTS = 5;
 
-/** The latest pointer as written: the live latest version, or a tombstone (`template` absent). */
+/** The latest pointer as written: the live latest version, or a deleted name's tombstone. */
 interface Pointer {
   readonly latest: number;
+  readonly deleted: boolean;
+  /** The latest version (absent for a tombstone, or a pointer edited by hand out of shape). */
   readonly template?: StoredTemplate;
 }
 
 /** What a delete did. */
 export interface TemplateDeletion {
-  /** Versions removed by this call. */
+  /** Versions this call found and removed (a concurrent delete may count some of them too). */
   readonly deleted: number;
   /** The name's last version, which the next put continues after (absent: the name was never stored). */
   readonly lastVersion?: number;
@@ -65,7 +67,7 @@ export class TemplateCatalog extends TemplateStore {
       if (pointer?.template && sameParts(pointer.template, parts))
         return { template: pointer.template, created: false };
       // A delete that stopped half way is finished first: no version of before it outlives it.
-      if (pointer && !pointer.template) await this.#purge(name, pointer.latest);
+      if (pointer?.deleted) await this.#purge(name, pointer.latest);
       const template: StoredTemplate = {
         name,
         version: (pointer?.latest ?? 0) + 1,
@@ -126,7 +128,7 @@ export class TemplateCatalog extends TemplateStore {
     for (let attempt = 1; ; attempt++) {
       const pointer = await this.#pointer(name);
       if (!pointer) return { deleted: 0, changed: false };
-      if (pointer.template) {
+      if (!pointer.deleted) {
         try {
           await this.dynamodb.send(
             new PutItemCommand({
@@ -137,20 +139,20 @@ export class TemplateCatalog extends TemplateStore {
                 latest: { N: String(pointer.latest) },
                 deletedAt: { S: new Date().toISOString() },
               },
-              ConditionExpression: '#latest = :read',
-              ExpressionAttributeNames: { '#latest': 'latest' },
+              ConditionExpression: '#latest = :read AND attribute_not_exists(#deletedAt)',
+              ExpressionAttributeNames: { '#latest': 'latest', '#deletedAt': 'deletedAt' },
               ExpressionAttributeValues: { ':read': { N: String(pointer.latest) } },
             }),
           );
         } catch (error) {
-          // A put moved the pointer since we read it: delete what it made too.
+          // A put moved the pointer since we read it (delete what it made too), or a delete beat us to it.
           if (awsErrorName(error) !== 'ConditionalCheckFailedException' || attempt === POINTER_ATTEMPTS)
             throw error;
           continue;
         }
       }
       const deleted = await this.#purge(name, pointer.latest);
-      return { deleted, lastVersion: pointer.latest, changed: Boolean(pointer.template) || deleted > 0 };
+      return { deleted, lastVersion: pointer.latest, changed: !pointer.deleted || deleted > 0 };
     }
   }
 
@@ -164,8 +166,9 @@ export class TemplateCatalog extends TemplateStore {
     );
     const latest = Number(Item?.latest?.N);
     if (!Item || !(Number.isInteger(latest) && latest >= 1)) return undefined;
+    const deleted = Item.deletedAt?.S !== undefined;
     const template = unmarshall(Item);
-    return template ? { latest, template } : { latest };
+    return template ? { latest, deleted, template } : { latest, deleted };
   }
 
   /** Removes versions 1 to `last` (never one a later put made). @returns how many there were */

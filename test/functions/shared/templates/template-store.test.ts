@@ -113,6 +113,22 @@ describe('Class: TemplateCatalog (and the TemplateStore it extends)', () => {
     );
   });
 
+  it('leaves one tombstone and no version when two operators delete a name at once', async () => {
+    const store = harness.templates;
+    await store.put('twice', { subject: 's', text: 'one' });
+    await store.put('twice', { subject: 's', text: 'two' });
+
+    const both = await Promise.all([store.delete('twice'), store.delete('twice')]);
+
+    assert.deepEqual(
+      both.map((d) => d.lastVersion),
+      [2, 2],
+    );
+    assert.ok(both.some((d) => d.changed));
+    assert.deepEqual([await store.get('twice', 1), await store.get('twice', 2)], [undefined, undefined]);
+    assert.equal((await store.put('twice', { subject: 's', text: 'one' })).template.version, 3);
+  });
+
   it('lists neither a deleted name nor its tombstone, and lists it again once put again', async () => {
     const store = harness.templates;
     await store.put('a', { subject: 'a', text: 'a1' });
