@@ -1,13 +1,14 @@
 /**
  * `oauth-mailer template put|get|list|render|delete`: the deployment's stored templates, which messages
  * name (`template` + `templateData`) instead of carrying their subject and bodies. Every put makes a new
- * immutable version (the same parts again make none); render is a dry run with the sender's own code;
- * delete removes every version (queued mail naming it is then dead-lettered TEMPLATE_UNKNOWN).
+ * immutable version (the same parts again make none; numbers are never reused, even after a delete);
+ * render is a dry run with the sender's own code; delete removes every version and leaves a tombstone
+ * (mail naming it, pinned or not, is dead-lettered TEMPLATE_UNKNOWN once the senders' cache expires).
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { renderTemplate, TemplateSyntaxError } from '../functions/shared/templates/render.ts';
-import { TemplateCache } from '../functions/shared/templates/template-cache.ts';
+import { TEMPLATE_TTL_MS, TemplateCache } from '../functions/shared/templates/template-cache.ts';
 import { TemplateCatalog } from '../functions/shared/templates/template-catalog.ts';
 import { type StoredTemplate, TEMPLATE_NAME } from '../functions/shared/templates/template-store.ts';
 import { type Args, UsageError } from './commands.ts';
@@ -147,16 +148,22 @@ export async function templateCommand(target: Target, args: Args) {
       const name = nameArg(args);
       if (args.values.yes !== true)
         throw new UsageError(
-          `deleting ${name} refuses every queued message that names it (TEMPLATE_UNKNOWN): add --yes`,
+          `deleting ${name} refuses every queued message that names it, pinned or not (TEMPLATE_UNKNOWN): add --yes`,
         );
-      const deleted = await storeOf(target).delete(name);
+      const { deleted, lastVersion, changed } = await storeOf(target).delete(name);
+      const bound = TEMPLATE_TTL_MS / 1000;
       return {
         name,
         deleted,
-        text:
-          deleted > 0
-            ? `deleted ${name}: ${deleted} version(s); mail naming it is now refused (within 30 s for running senders)`
-            : `no template ${name}: nothing deleted`,
+        ...(lastVersion === undefined ? {} : { lastVersion }),
+        changed,
+        text: changed
+          ? `deleted ${name}: ${deleted} version(s), the last ${lastVersion}. Senders refuse mail naming it ` +
+            `(pinned versions too) as TEMPLATE_UNKNOWN within ${bound} s; until then a running sender may ` +
+            `still render it. A later put makes version ${lastVersion! + 1}.`
+          : lastVersion === undefined
+            ? `no template ${name}: nothing deleted`
+            : `${name} is deleted already (its last version was ${lastVersion}): nothing changed`,
       };
     }
     default:

@@ -107,7 +107,7 @@ describe('cli: oauth-mailer', () => {
     assert.equal((await cli('suppression', 'purge')).code, 2);
   });
 
-  it('puts (a new version each time the parts change, none when they do not), gets, lists, renders and deletes templates, and refuses one that does not parse', async () => {
+  it('puts (a new version each time the parts change, none when they do not), gets, lists, renders and deletes templates (a repeat changes nothing, the next put continues the numbering), and refuses one that does not parse', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'templates-'));
     const file = (name: string, text: string) => {
       writeFileSync(join(dir, name), text);
@@ -139,16 +139,9 @@ describe('cli: oauth-mailer', () => {
     const listed = await cli('template', 'list');
     assert.match(listed.stdout, /^welcome {2}version 2 {2}\S+ {2}Welcome \{\{name\}\}$/m);
 
-    const rendered = await cli(
-      'template',
-      'render',
-      'welcome',
-      '--version',
-      '1',
-      '--data',
-      '{"name":"<Ann>"}',
-      '--json',
-    );
+    const renderVersion1 = (data: string) =>
+      cli('template', 'render', 'welcome', '--version', '1', '--data', data, '--json');
+    const rendered = await renderVersion1('{"name":"<Ann>"}');
     assert.equal(rendered.code, 0, rendered.stderr);
     assert.deepEqual(rendered.json.rendered, {
       subject: 'Hi <Ann>',
@@ -175,14 +168,35 @@ describe('cli: oauth-mailer', () => {
     assert.equal((await cli('template', 'put', 'x', '--subject', 'x')).code, 2, 'a body file is required');
 
     assert.equal((await cli('template', 'delete', 'welcome')).code, 2, 'only with --yes');
-    const deleted = await cli('template', 'delete', 'welcome', '--yes', '--json');
-    assert.deepEqual([deleted.code, deleted.json.deleted], [0, 2]);
+    const deleted = await cli('template', 'delete', 'welcome', '--yes');
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(
+      deleted.stdout,
+      /^deleted welcome: 2 version\(s\), the last 2\. Senders refuse mail naming it \(pinned versions too\) as TEMPLATE_UNKNOWN within 30 s; .* A later put makes version 3\.$/m,
+    );
     assert.equal(await harness.templates.get('welcome'), undefined, 'the latest is gone');
     assert.equal(await harness.templates.get('welcome', 1), undefined, 'and every version');
     assert.equal((await cli('template', 'get', 'welcome')).code, 2);
+    assert.equal((await cli('template', 'get', 'welcome', '--version', '2')).code, 2);
+    const renderDeleted = await renderVersion1('{}');
+    assert.deepEqual([renderDeleted.code, renderDeleted.json.error], [1, 'TEMPLATE_UNKNOWN']);
     assert.doesNotMatch((await cli('template', 'list')).stdout, /welcome/);
     const again = await cli('template', 'delete', 'welcome', '--yes', '--json');
-    assert.deepEqual([again.code, again.json.deleted], [0, 0], 'safe to repeat');
+    assert.deepEqual(
+      [again.code, again.json.deleted, again.json.lastVersion, again.json.changed],
+      [0, 0, 2, false],
+      'safe to repeat',
+    );
+    assert.match(
+      (await cli('template', 'delete', 'welcome', '--yes')).stdout,
+      /welcome is deleted already \(its last version was 2\): nothing changed/,
+    );
+    assert.match(
+      (await cli('template', 'delete', 'nope', '--yes')).stdout,
+      /no template nope: nothing deleted/,
+    );
+    const reput = await putWelcome('Welcome {{name}}', '--text-file', text);
+    assert.match(reput.stdout, /^stored welcome version 3 \(/, 'numbering continues after the delete');
   });
 
   it('creates a one-time invitation bound to the hinted address, and prints its link', async () => {

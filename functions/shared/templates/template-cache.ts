@@ -1,27 +1,33 @@
 /**
- * The sender's view of the stored templates: compiled once per instance. A pinned version is immutable,
- * so it is kept for the instance's life (the most recent few hundred); "the latest" of a name is kept
- * briefly (TEMPLATE_LATEST_TTL_MS), so a put reaches every instance within that time.
+ * The sender's view of the stored templates: compiled once per instance and kept TEMPLATE_TTL_MS, "the
+ * latest" of a name and a pinned version alike (the most recent few hundred versions). A put reaches
+ * every instance within that time, and so does a delete, for pinned versions too: a version's content
+ * never changes (numbers are never reused) but it can be deleted. Within the period a send reads nothing.
  */
 import { MailerError } from '../errors.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { type CompiledTemplate, compileTemplate } from './render.ts';
 import { type TemplateStore, templateStoreUnavailable } from './template-store.ts';
 
-/** How long an instance keeps a name's latest version before it reads the pointer again. */
-export const TEMPLATE_LATEST_TTL_MS = 30_000;
+/**
+ * How long an instance keeps a name's latest version, or a pinned version, before it reads the table
+ * again: the bound within which a put or a delete reaches every sender.
+ */
+export const TEMPLATE_TTL_MS = 30_000;
 /** Pinned versions an instance keeps compiled. */
 const MAX_VERSIONS = 256;
 
 export class TemplateCache {
   readonly #store: Pick<TemplateStore, 'get'>;
+  readonly #ttlMs: number;
   readonly #latest: TtlCache<CompiledTemplate>;
-  /** By `name@version`, in the order first used (the oldest is dropped past MAX_VERSIONS). */
-  readonly #versions = new Map<string, CompiledTemplate>();
+  /** By `name@version`, in the order read (so the oldest is dropped past MAX_VERSIONS). */
+  readonly #versions = new Map<string, { template: CompiledTemplate; expiresAt: number }>();
 
-  constructor(store: Pick<TemplateStore, 'get'>, latestTtlMs = TEMPLATE_LATEST_TTL_MS) {
+  constructor(store: Pick<TemplateStore, 'get'>, ttlMs = TEMPLATE_TTL_MS) {
     this.#store = store;
-    this.#latest = new TtlCache(latestTtlMs);
+    this.#ttlMs = ttlMs;
+    this.#latest = new TtlCache(ttlMs);
   }
 
   /**
@@ -33,10 +39,9 @@ export class TemplateCache {
    */
   async resolve(name: string, version?: number): Promise<CompiledTemplate> {
     if (version === undefined) return this.#latest.getOrLoad(name, () => this.#load(name));
-    const key = `${name}@${version}`;
-    const known = this.#versions.get(key);
-    if (known) return known;
-    return this.#remember(await this.#load(name, version));
+    const known = this.#versions.get(`${name}@${version}`);
+    if (known && known.expiresAt > Date.now()) return known.template;
+    return this.#load(name, version);
   }
 
   async #load(name: string, version?: number): Promise<CompiledTemplate> {
@@ -61,10 +66,9 @@ export class TemplateCache {
 
   #remember(template: CompiledTemplate): CompiledTemplate {
     const key = `${template.name}@${template.version}`;
-    if (!this.#versions.has(key)) {
-      this.#versions.set(key, template);
-      if (this.#versions.size > MAX_VERSIONS) this.#versions.delete(this.#versions.keys().next().value!);
-    }
-    return this.#versions.get(key)!;
+    this.#versions.delete(key);
+    this.#versions.set(key, { template, expiresAt: Date.now() + this.#ttlMs });
+    if (this.#versions.size > MAX_VERSIONS) this.#versions.delete(this.#versions.keys().next().value!);
+    return template;
   }
 }

@@ -1,8 +1,10 @@
 /**
  * The deployment's stored templates, in a DynamoDB table of their own: one immutable item per name and
  * version (key `name`, `version` 1, 2, ...), and at `version` 0 the name's latest-version pointer, which
- * repeats the latest version's parts so the sender resolves "the latest" with one GetItem. This is the
- * reading side, all the sender bundles; template-catalog.ts writes and lists.
+ * repeats the latest version's parts so the sender resolves "the latest" with one GetItem. A deleted
+ * name keeps its pointer as a tombstone (`latest` and `deletedAt`, no parts): numbers are never reused,
+ * so `welcome@3` means one content on every instance, ever. This is the reading side, all the sender
+ * bundles; template-catalog.ts writes and lists.
  */
 import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { awsErrorName } from '../aws/error-name.ts';
@@ -69,8 +71,9 @@ export function marshall(template: StoredTemplate, version: number): Record<stri
   return item;
 }
 
-/** The pointer item reads as the version it points to. */
+/** The pointer item reads as the version it points to; a tombstone reads as nothing. */
 export function unmarshall(item: Record<string, AttributeValue>): StoredTemplate | undefined {
+  if (item.deletedAt?.S !== undefined) return undefined;
   const name = item.name?.S;
   const version = Number(item.version?.N === String(LATEST) ? item.latest?.N : item.version?.N);
   const subject = item.subject?.S;

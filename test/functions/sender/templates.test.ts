@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
+import { TEMPLATE_TTL_MS } from '../../../functions/shared/templates/template-cache.ts';
 import { createTopic } from '../../../local/world/aws.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { deadLetters } from '../../harness/assertions.ts';
@@ -178,6 +179,51 @@ describe('sender: stored templates', () => {
     assert.equal(copy?.parsed.subject, first?.parsed.subject, 'the same message, version 1');
     assert.equal(copy?.parsed.text?.trim(), 'Hello Ann, your plan is Pro.');
     assert.equal(copy?.messageId, first?.messageId);
+  });
+
+  it(`refuses, on a warm sender, a pinned version, the latest and a deferred copy of a deleted template within TEMPLATE_TTL_MS (${TEMPLATE_TTL_MS / 1000} s)`, async () => {
+    harness.smtp.google.faults.push({
+      stage: 'rcpt',
+      recipient: 'bob@example.net',
+      ...GOOGLE.smtp.receivingTooQuickly,
+    });
+    const data = { name: 'Ann', plan: 'Pro' };
+    await sender.enqueue(
+      templated({ name: 'welcome', version: 1 }, data, { idempotencyKey: 'pinned-before' }),
+    );
+    await sender.enqueue(
+      templated({ name: 'welcome' }, data, {
+        idempotencyKey: 'deferred',
+        to: ['ann@example.net', 'bob@example.net'],
+      }),
+    );
+    await sender.drain();
+    assert.equal(harness.smtp.google.messages.length, 2, 'sent with version 1: the cache is warm');
+
+    await harness.templates.delete('welcome');
+    await sleep(TEMPLATE_TTL_MS);
+    // The same instance: only the cache's period, not a cold start, makes it read the table again.
+    await sender.enqueue(
+      templated({ name: 'welcome', version: 1 }, data, { idempotencyKey: 'pinned-after' }),
+    );
+    await sender.enqueue(templated({ name: 'welcome' }, data, { idempotencyKey: 'latest-after' }));
+    for (let round = 0; round < 20; round++) {
+      const { received } = await sender.drain();
+      if (received === 0 && round > 2) break;
+      await sleep(500);
+    }
+
+    const parked = await deadLetters(harness, sender.queues.deadLetterQueueUrl);
+    assert.deepEqual(
+      parked.map((p) => p.code),
+      ['TEMPLATE_UNKNOWN', 'TEMPLATE_UNKNOWN', 'TEMPLATE_UNKNOWN'],
+      'the pinned message, the latest and the copy for bob',
+    );
+    const keys = parked.map((p) => (JSON.parse(p.body) as { idempotencyKey: string }).idempotencyKey).sort();
+    assert.deepEqual(keys, ['deferred', 'latest-after', 'pinned-after']);
+    assert.ok(parked.some((p) => /no template welcome version 1 is stored/.test(p.reason)));
+    assert.equal(harness.smtp.google.messages.length, 2, 'nothing sent after the delete');
+    assert.ok(!harness.smtp.google.messages.some((m) => m.rcptTo.includes('bob@example.net')));
   });
 
   it('refuses templated messages in a deployment without a template table (TEMPLATE_UNKNOWN)', async () => {
