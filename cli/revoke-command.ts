@@ -13,7 +13,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { onDemandSns } from '../functions/shared/aws/on-demand.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
-import { MailerError } from '../functions/shared/errors.ts';
+import { findMailerError, MailerError } from '../functions/shared/errors.ts';
 import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';
 import { normalizeAddress } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
@@ -39,6 +39,8 @@ export interface Revocation {
    * unusable, and the next run tries again.
    */
   readonly pending: boolean;
+  /** Something failed for this mailbox (the reason in `atProvider`): run again. */
+  readonly failed?: boolean;
   /** This run changed the mailbox's secret (internal: what is announced). */
   readonly changed?: boolean;
   readonly notified: boolean;
@@ -110,7 +112,7 @@ export async function revokeCommand(target: Target, args: Args) {
     const outcome =
       held && provider && revocable
         ? await revokeAsClient(provider, held, clientSecrets).catch(
-            (error: unknown) => `unable to try (${(error as MailerError).code ?? (error as Error).name})`,
+            (error: unknown) => `not tried: ${findMailerError(error)?.code ?? (error as Error).name}`,
           )
         : undefined;
     const at = new Date().toISOString();
@@ -147,7 +149,20 @@ export async function revokeCommand(target: Target, args: Args) {
     };
   };
 
-  const done = await mapConcurrent(chosen, 5, revokeOne);
+  // One mailbox that fails (a secret edited by hand, a throttled call) stops neither the others nor
+  // the announcement of what they changed; it is reported, and the exit code says so.
+  const done = await mapConcurrent(chosen, 5, (address) =>
+    revokeOne(address).catch(
+      (error: unknown): Revocation => ({
+        mailbox: address,
+        atProvider: `failed (${findMailerError(error)?.code ?? (error as Error).name}): run again`,
+        tokensDeleted: false,
+        pending: false,
+        failed: true,
+        notified: false,
+      }),
+    ),
+  );
   // A repeat that changed nothing tells nobody again; one that settled a pending revocation says so.
   const changed = done.some((r) => r.changed);
   const reconnects = target.alertTopicArn
@@ -193,7 +208,7 @@ export async function revokeCommand(target: Target, args: Args) {
   return withAnnouncement(
     {
       revocations,
-      ...(pending > 0 ? { exitCode: 1 as const } : {}),
+      ...(pending > 0 || revocations.some((r) => r.failed) ? { exitCode: 1 as const } : {}),
       text:
         revocations.length === 0
           ? 'no mailbox to revoke'
@@ -222,9 +237,15 @@ function atProviderText(
   grantType: string,
 ): string {
   if (pending)
-    return outcome === 'revoked'
-      ? 'revocation at the provider pending: run again (a newer refresh token was stored meanwhile)'
-      : `revocation at the provider pending: run again (the provider was ${outcome ?? 'not asked'})`;
+    return `revocation at the provider pending: run again (${
+      outcome === 'revoked'
+        ? 'a newer refresh token was stored meanwhile'
+        : outcome === 'unreachable'
+          ? 'the provider was unreachable'
+          : outcome?.startsWith('HTTP')
+            ? `the provider answered ${outcome}`
+            : (outcome ?? 'not tried')
+    })`;
   if (outcome === 'revoked') return 'revoked at the provider';
   if (!revocable && (held || grantType === 'client_credentials')) return 'not supported by the provider';
   return 'nothing left to revoke (the tokens were deleted before)';

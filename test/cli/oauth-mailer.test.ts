@@ -742,7 +742,7 @@ describe('cli: oauth-mailer', () => {
     const firstBy = revocationsBy(first.json);
     assert.equal(
       firstBy['ops@example.com']?.atProvider,
-      'revocation at the provider pending: run again (the provider was HTTP 503)',
+      'revocation at the provider pending: run again (the provider answered HTTP 503)',
     );
     assert.deepEqual(
       [firstBy['ops@example.com']?.pending, firstBy['ops@example.com']?.tokensDeleted],
@@ -809,6 +809,49 @@ describe('cli: oauth-mailer', () => {
       ],
       harness.secrets(),
     );
+  });
+
+  it("revokes the other mailboxes, and announces them, when one mailbox's secret was edited into something else; that one is reported failed and the run exits 1", async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    await harness.connectMailbox('odd@example.com', 'google');
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: `${MAILBOX_PREFIX}odd@example.com`,
+        SecretString: 'edited by hand',
+      }),
+    );
+    const alerts = await createTopic(harness.sqs, 'operators');
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+
+    const { code, json, output } = await cli('revoke', '--all', '--yes', '--json');
+
+    assert.equal(code, 1, output);
+    const byMailbox = revocationsBy(json);
+    assert.deepEqual(
+      [byMailbox['odd@example.com']?.atProvider, byMailbox['odd@example.com']?.failed],
+      ['failed (MAILBOX_SECRET_INVALID): run again', true],
+    );
+    assert.deepEqual(
+      [byMailbox['ops@example.com']?.atProvider, byMailbox['ops@example.com']?.notified],
+      ['revoked at the provider', true],
+    );
+    assert.deepEqual(
+      (await alerts.read()).map((n) => n.subject),
+      ['oauth-mailer: reconnect ops@example.com', 'oauth-mailer: revoked deployment'],
+    );
+  });
+
+  it('disconnects a mailbox whose revocation is pending: the kept token is revoked at the provider first', async () => {
+    const google = await harness.connectMailbox('ops@example.com', 'google');
+    harness.oauth.google.outage = true;
+    const revoked = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+    harness.oauth.google.outage = false;
+    assert.equal(revoked.code, 1, revoked.output);
+
+    const { code, json } = await cli('disconnect', 'ops@example.com', '--json');
+
+    assert.deepEqual([code, json.revoked], [0, 'revoked at the provider']);
+    assert.equal(await refreshStatus('google', google.refreshToken), 400);
   });
 
   it("revokes all the same when the operators' topic refuses the announcements, exits 1 saying they are kept; the rerun publishes the reconnect link and the event, once", async () => {
