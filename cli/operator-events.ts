@@ -85,9 +85,9 @@ export async function announce(
   // or when it cannot be written, sent all the same (and reported as not kept if that fails too).
   const ownKeys = await registry?.keep(own).catch(() => undefined);
   const outbox = ownKeys && registry;
-  const waiting = outbox
-    ? await outbox.list()
-    : own.map((publication, index) => ({ key: String(index), publication }));
+  const ownOnly = own.map((publication, index) => ({ key: ownKeys?.[index] ?? String(index), publication }));
+  // Unreadable now: this run's own still go out (they stay kept until a run can remove them).
+  const waiting = outbox ? await outbox.list().catch(() => ownOnly) : ownOnly;
   const sns = new SNSClient({});
   let published = 0;
   let failure: string | undefined;
@@ -95,7 +95,8 @@ export async function announce(
     for (const { key, publication } of waiting) {
       await publish(sns, target.alertTopicArn, publication);
       published++;
-      await outbox?.remove(key);
+      // Not removed (a failed write): published again by a later run, at least once rather than never.
+      await outbox?.remove(key).catch(() => undefined);
     }
   } catch (error) {
     failure = awsErrorName(error) ?? (error as Error).name;
