@@ -16,7 +16,7 @@ import { clientSecretOf } from '../functions/shared/oauth/client-secrets.ts';
 import { proveClientSecret } from '../functions/shared/oauth/prove-client-secret.ts';
 import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { type Args, UsageError } from './commands.ts';
-import { announce } from './operator-events.ts';
+import { announce, withAnnouncement } from './operator-events.ts';
 import { readSecretInput } from './secret-input.ts';
 import type { Target } from './target.ts';
 
@@ -74,12 +74,14 @@ export async function clientSecretCommand(target: Target, args: Args) {
       throw storeError(secretId, error);
     });
   if (clientSecretOf(stored) === secret) {
-    return {
-      provider: provider.id,
-      changed: false,
-      announced: false,
-      text: `${provider.id}: the provider takes this client secret, and it is already the stored one; nothing changed.`,
-    };
+    return withAnnouncement(
+      {
+        provider: provider.id,
+        changed: false,
+        text: `${provider.id}: the provider takes this client secret, and it is already the stored one; nothing changed.`,
+      },
+      await announce(target, undefined),
+    );
   }
   const { VersionId } = await secretsManager
     .send(new PutSecretValueCommand({ SecretId: secretId, SecretString: sameShape(stored, secret) }))
@@ -93,20 +95,22 @@ export async function clientSecretCommand(target: Target, args: Args) {
     summary: `a new OAuth client secret of ${provider.id}, proven at the provider, was stored; the previous one stays readable until the next rotation, so no send waits for the change`,
     detail: { provider: provider.id, clientId: provider.clientId, versionId: VersionId, previousKept },
   });
-  return {
-    provider: provider.id,
-    changed: true,
-    versionId: VersionId,
-    previousKept,
+  return withAnnouncement(
+    {
+      provider: provider.id,
+      changed: true,
+      versionId: VersionId,
+      previousKept,
+      text: [
+        `${provider.id}: the new client secret was proven at the provider and stored (version ${VersionId}).`,
+        previousKept
+          ? ' The previous one stays readable (AWSPREVIOUS): an instance the provider refuses reads the new one at once, and every instance takes it within its cache period (5 minutes).'
+          : '',
+        ` Next, at the provider, remove the old secret (${REMOVE_OLD[provider.kind]}).`,
+      ].join(''),
+    },
     announced,
-    text: [
-      `${provider.id}: the new client secret was proven at the provider and stored (version ${VersionId}).`,
-      previousKept
-        ? ' The previous one stays readable (AWSPREVIOUS): an instance the provider refuses reads the new one at once, and every instance takes it within its cache period (5 minutes).'
-        : '',
-      ` Next, at the provider, remove the old secret (${REMOVE_OLD[provider.kind]}).`,
-    ].join(''),
-  };
+  );
 }
 
 const REMOVE_OLD: Record<string, string> = {

@@ -427,9 +427,11 @@ export async function disconnect(target: Target, args: Args) {
   let revoked = provider
     ? 'not supported by the provider (Microsoft: remove the app consent in the Entra admin center)'
     : 'unknown: the secret was not a mailbox secret (revoke the app consent at the provider)';
-  if (stored && provider?.revocationEndpoint && stored.secret.refreshToken) {
+  // A revoked mailbox may still hold the token its revocation could not get confirmed: one more try.
+  const held = stored?.secret.refreshToken ?? stored?.secret.pendingRevocation?.refreshToken;
+  if (stored && provider?.revocationEndpoint && held) {
     const clientSecrets = new ClientSecrets(secretsManager, 0);
-    const outcome = await revokeAsClient(provider, stored.secret.refreshToken, clientSecrets);
+    const outcome = await revokeAsClient(provider, held, clientSecrets);
     revoked = outcome === 'revoked' ? 'revoked at the provider' : `not revoked: the provider was ${outcome}`;
   }
   await secretsManager.send(

@@ -273,7 +273,8 @@ async function main(argv: string[]): Promise<number> {
       values,
     });
     console.log(values.json ? JSON.stringify(data, null, 2) : text);
-    return 0;
+    // A command that did its work but left something undone (an announcement, a revocation) says so.
+    return 'exitCode' in data && data.exitCode === 1 ? 1 : 0;
   } catch (error) {
     const known =
       error instanceof UsageError ||

@@ -19,7 +19,7 @@ import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';
 import { normalizeAddress } from '../functions/shared/mailbox/secret-shape.ts';
 import { DEFAULT_RETRY_POLICY } from '../functions/shared/retry-policy.ts';
 import { type Args, UsageError } from './commands.ts';
-import { announce, operatorArn } from './operator-events.ts';
+import { announce, operatorArn, withAnnouncement } from './operator-events.ts';
 import { setSenderEventSource } from './sender-event-source.ts';
 import type { Target } from './target.ts';
 
@@ -38,26 +38,28 @@ export async function pauseCommand(target: Target, args: Args) {
   if (mailbox) {
     const changed = await pauses.pauseMailbox(mailbox, pause);
     if (changed) await settle();
-    const announced =
-      changed &&
-      (await announce(
-        target,
-        {
-          action: 'paused',
-          scope: mailbox,
-          summary: `${mailbox} paused by an operator${reason ? ` (${reason})` : ''}: its mail is parked until \`oauth-mailer resume --mailbox ${mailbox}\``,
-          detail: { reason },
-        },
-        by,
-      ));
-    return {
-      scope: mailbox,
-      changed,
+    const announced = await announce(
+      target,
+      changed
+        ? {
+            action: 'paused',
+            scope: mailbox,
+            summary: `${mailbox} paused by an operator${reason ? ` (${reason})` : ''}: its mail is parked until \`oauth-mailer resume --mailbox ${mailbox}\``,
+            detail: { reason },
+          }
+        : undefined,
+      by,
+    );
+    return withAnnouncement(
+      {
+        scope: mailbox,
+        changed,
+        text: changed
+          ? `${mailbox} is paused: no send for it begins from now on; its mail is parked (MAILBOX_PAUSED) and counted in \`oauth-mailer mailboxes\`. Other mailboxes keep sending.`
+          : `${mailbox} was paused already; nothing changed.`,
+      },
       announced,
-      text: changed
-        ? `${mailbox} is paused: no send for it begins from now on; its mail is parked (MAILBOX_PAUSED) and counted in \`oauth-mailer mailboxes\`. Other mailboxes keep sending.`
-        : `${mailbox} was paused already; nothing changed.`,
-    };
+    );
   }
   const flagged = await pauses.pauseDeployment(pause);
   const mappings = await setSenderEventSource(target, false);
@@ -66,37 +68,39 @@ export async function pauseCommand(target: Target, args: Args) {
   await settle(Date.parse(since));
   const changed = flagged || mappings.some((m) => m.changed);
   const queue = await queueFacts(target);
-  const announced =
-    changed &&
-    (await announce(
-      target,
-      {
-        action: 'paused',
-        scope: 'deployment',
-        summary: `sending paused by an operator${reason ? ` (${reason})` : ''}: queued mail stays queued until \`oauth-mailer resume\``,
-        detail: { reason, eventSource: mappings, queued: queue.queued },
-      },
-      by,
-    ));
+  const announced = await announce(
+    target,
+    changed
+      ? {
+          action: 'paused',
+          scope: 'deployment',
+          summary: `sending paused by an operator${reason ? ` (${reason})` : ''}: queued mail stays queued until \`oauth-mailer resume\``,
+          detail: { reason, eventSource: mappings, queued: queue.queued },
+        }
+      : undefined,
+    by,
+  );
   const eventSource =
     mappings.length === 0
       ? 'no event source mapping found for the sender: the senders still run and hold every message back (each put back on the queue once a minute)'
       : mappings.map((m) => `event source ${m.uuid}: ${m.state}`).join('\n');
-  return {
-    scope: 'deployment',
-    changed,
+  return withAnnouncement(
+    {
+      scope: 'deployment',
+      changed,
+      since,
+      eventSource: mappings,
+      ...queue,
+      text: [
+        changed
+          ? `The deployment is paused (since ${since}): no send begins from now on.`
+          : `The deployment was paused already (since ${since}); nothing changed.`,
+        eventSource,
+        `${queue.queued} message(s) queued. ${queue.warning}`,
+      ].join('\n'),
+    },
     announced,
-    since,
-    eventSource: mappings,
-    ...queue,
-    text: [
-      changed
-        ? `The deployment is paused (since ${since}): no send begins from now on.`
-        : `The deployment was paused already (since ${since}); nothing changed.`,
-      eventSource,
-      `${queue.queued} message(s) queued. ${queue.warning}`,
-    ].join('\n'),
-  };
+  );
 }
 
 export async function resumeCommand(target: Target, args: Args) {
@@ -105,27 +109,29 @@ export async function resumeCommand(target: Target, args: Args) {
   if (mailbox) {
     const changed = await pauses.resumeMailbox(mailbox);
     const parked = (await registry.get(mailbox))?.parked ?? 0;
-    const announced =
-      changed &&
-      (await announce(
-        target,
-        {
-          action: 'resumed',
-          scope: mailbox,
-          summary: `${mailbox} resumed by an operator: its ${parked} parked message(s) go out at their next look`,
-          detail: { parked },
-        },
-        by,
-      ));
-    return {
-      scope: mailbox,
-      changed,
+    const announced = await announce(
+      target,
+      changed
+        ? {
+            action: 'resumed',
+            scope: mailbox,
+            summary: `${mailbox} resumed by an operator: its ${parked} parked message(s) go out at their next look`,
+            detail: { parked },
+          }
+        : undefined,
+      by,
+    );
+    return withAnnouncement(
+      {
+        scope: mailbox,
+        changed,
+        parked,
+        text: changed
+          ? `${mailbox} is sending again. Its ${parked} parked message(s) go out at their next look, within ${DEFAULT_RETRY_POLICY.park.delaySeconds / 60} minutes, each once.`
+          : `${mailbox} was not paused; nothing changed.`,
+      },
       announced,
-      parked,
-      text: changed
-        ? `${mailbox} is sending again. Its ${parked} parked message(s) go out at their next look, within ${DEFAULT_RETRY_POLICY.park.delaySeconds / 60} minutes, each once.`
-        : `${mailbox} was not paused; nothing changed.`,
-    };
+    );
   }
   const ended = await pauses.resumeDeployment();
   // Instances that still see the pause would hold back what the mapping delivers: let them read it first.
@@ -138,29 +144,31 @@ export async function resumeCommand(target: Target, args: Args) {
   });
   const changed = ended !== undefined || mappings.some((m) => m.changed);
   const queue = await queueFacts(target);
-  const announced =
-    changed &&
-    (await announce(
-      target,
-      {
-        action: 'resumed',
-        scope: 'deployment',
-        summary: `sending resumed by an operator: ${queue.queued} queued message(s) go out now`,
-        detail: { pausedSince: ended?.since, eventSource: mappings, queued: queue.queued },
-      },
-      by,
-    ));
-  return {
-    scope: 'deployment',
-    changed,
+  const announced = await announce(
+    target,
+    changed
+      ? {
+          action: 'resumed',
+          scope: 'deployment',
+          summary: `sending resumed by an operator: ${queue.queued} queued message(s) go out now`,
+          detail: { pausedSince: ended?.since, eventSource: mappings, queued: queue.queued },
+        }
+      : undefined,
+    by,
+  );
+  return withAnnouncement(
+    {
+      scope: 'deployment',
+      changed,
+      ...(ended ? { pausedSince: ended.since } : {}),
+      eventSource: mappings,
+      queued: queue.queued,
+      text: changed
+        ? `The deployment is sending again${ended ? ` (paused since ${ended.since})` : ''}. ${queue.queued} queued message(s) go out now; mail held back while the event source stopped comes back within a minute.`
+        : 'The deployment was not paused; nothing changed.',
+    },
     announced,
-    ...(ended ? { pausedSince: ended.since } : {}),
-    eventSource: mappings,
-    queued: queue.queued,
-    text: changed
-      ? `The deployment is sending again${ended ? ` (paused since ${ended.since})` : ''}. ${queue.queued} queued message(s) go out now; mail held back while the event source stopped comes back within a minute.`
-      : 'The deployment was not paused; nothing changed.',
-  };
+  );
 }
 
 function parse(target: Target, args: Args) {

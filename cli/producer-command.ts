@@ -7,7 +7,6 @@
  * topic once; a repeat changes nothing and tells nobody.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { SENDER_DEFAULTS } from '../functions/sender/config.ts';
 import {
   cutOffProducer,
@@ -17,7 +16,7 @@ import {
 } from '../functions/shared/sqs/producer-cut-offs.ts';
 import { covers, isPrincipalId, parseProducerPolicy } from '../functions/shared/sqs/producer-policy.ts';
 import { type Args, UsageError } from './commands.ts';
-import { announce } from './operator-events.ts';
+import { announce, operatorArn, withAnnouncement } from './operator-events.ts';
 import { producerQueued } from './producer-queued.ts';
 import { producerRulesOf, type Target } from './target.ts';
 
@@ -108,57 +107,65 @@ async function cutOff(target: Target, args: Args) {
     throw new UsageError(
       `${principal} is one of the deployment's relays (${relay}: the sender's own role, or an operator who redrives): every message it puts back for other producers would be refused too. Add --yes if its credentials leaked.`,
     );
-  const by = await new STSClient({})
-    .send(new GetCallerIdentityCommand({}))
-    .then((identity) => identity.Arn)
-    .catch(() => undefined);
+  const by = await operatorArn();
   const changed = await cutOffProducer(client, table, principal, {
     ...(reason ? { reason } : {}),
     ...(by ? { by } : {}),
   });
   const bound = SENDER_DEFAULTS.producerCutOffRecheckSeconds;
-  const announced =
-    changed &&
-    (await announce(target, {
-      action: 'producer-cut-off',
-      scope: `producer:${principal}`,
-      summary: `the producer ${principal} is cut off: every sender refuses its mail within ${bound} s (PRODUCER_CUT_OFF, dead-lettered, nothing sent)${reason ? `: ${reason}` : ''}`,
-      detail: { principal, ...(reason ? { reason } : {}) },
-    }));
-  return {
-    principal,
-    cutOff: changed,
+  const announced = await announce(
+    target,
+    changed
+      ? {
+          action: 'producer-cut-off',
+          scope: `producer:${principal}`,
+          summary: `the producer ${principal} is cut off: every sender refuses its mail within ${bound} s (PRODUCER_CUT_OFF, dead-lettered, nothing sent)${reason ? `: ${reason}` : ''}`,
+          detail: { principal, ...(reason ? { reason } : {}) },
+        }
+      : undefined,
+    by,
+  );
+  return withAnnouncement(
+    {
+      principal,
+      cutOff: changed,
+      atTheProducer: atTheProducer(principal),
+      text: [
+        changed
+          ? `${principal} is cut off: every sender refuses its mail within ${bound} s (PRODUCER_CUT_OFF, dead-lettered with its reason, nothing sent)`
+          : `${principal} was already cut off: nothing changed`,
+        'This does not stop it from queueing mail. At the producer, in IAM:',
+        ...atTheProducer(principal).map((step) => `  - ${step}`),
+        `What it queued: oauth-mailer producer queued ${principal} --since <when the credentials leaked>`,
+      ].join('\n'),
+    },
     announced,
-    atTheProducer: atTheProducer(principal),
-    text: [
-      changed
-        ? `${principal} is cut off: every sender refuses its mail within ${bound} s (PRODUCER_CUT_OFF, dead-lettered with its reason, nothing sent)`
-        : `${principal} was already cut off: nothing changed`,
-      'This does not stop it from queueing mail. At the producer, in IAM:',
-      ...atTheProducer(principal).map((step) => `  - ${step}`),
-      `What it queued: oauth-mailer producer queued ${principal} --since <when the credentials leaked>`,
-    ].join('\n'),
-  };
+  );
 }
 
 async function restore(target: Target, args: Args) {
   const principal = principalArg(args);
   const { client, table } = cutOffsOf(target);
   const ended = await restoreProducer(client, table, principal);
-  const announced =
-    ended !== undefined &&
-    (await announce(target, {
-      action: 'producer-restored',
-      scope: `producer:${principal}`,
-      summary: `the producer ${principal} may send again (cut off since ${ended.at}); its refused mail stays dead-lettered until redriven`,
-      detail: { principal, cutOffAt: ended.at },
-    }));
-  return {
-    principal,
-    restored: ended !== undefined,
+  const announced = await announce(
+    target,
+    ended
+      ? {
+          action: 'producer-restored',
+          scope: `producer:${principal}`,
+          summary: `the producer ${principal} may send again (cut off since ${ended.at}); its refused mail stays dead-lettered until redriven`,
+          detail: { principal, cutOffAt: ended.at },
+        }
+      : undefined,
+  );
+  return withAnnouncement(
+    {
+      principal,
+      restored: ended !== undefined,
+      text: ended
+        ? `${principal} may send again within ${SENDER_DEFAULTS.producerCutOffRecheckSeconds} s (cut off since ${ended.at}). Its refused mail stays in the dead-letter queue: look at it, then \`oauth-mailer redrive\` what should go (as a relay, under producer rules).`
+        : `${principal} was not cut off: nothing changed`,
+    },
     announced,
-    text: ended
-      ? `${principal} may send again within ${SENDER_DEFAULTS.producerCutOffRecheckSeconds} s (cut off since ${ended.at}). Its refused mail stays in the dead-letter queue: look at it, then \`oauth-mailer redrive\` what should go (as a relay, under producer rules).`
-      : `${principal} was not cut off: nothing changed`,
-  };
+  );
 }

@@ -5,13 +5,15 @@
  * stored tokens are deleted (the secret keeps the mailbox's settings, marked revoked) and the shared
  * access token dropped, so nothing can be minted from them again; the registry marks the mailbox
  * revoked, and the operators' topic gets the reconnect link, as for a revocation at the provider.
+ * A revocation the provider did not confirm (unreachable, 5xx, 401) keeps the token aside, unusable
+ * (`pendingRevocation`), and exits 1: a rerun tries it again until the provider answers 200.
  * Reports per mailbox what was done where and what is left to do by hand. Safe to repeat.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { onDemandSns } from '../functions/shared/aws/on-demand.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
-import { MailerError } from '../functions/shared/errors.ts';
+import { findMailerError, MailerError } from '../functions/shared/errors.ts';
 import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';
 import { normalizeAddress } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
@@ -21,7 +23,7 @@ import { parseProviders } from '../functions/shared/oauth/providers.ts';
 import { revokeAsClient } from '../functions/shared/oauth/revoke-token.ts';
 import { Notifier } from '../functions/shared/observability/notifier.ts';
 import { type Args, UsageError } from './commands.ts';
-import { announce } from './operator-events.ts';
+import { announce, withAnnouncement } from './operator-events.ts';
 import type { Target } from './target.ts';
 
 /** What a revocation did for one mailbox. */
@@ -32,6 +34,15 @@ export interface Revocation {
   readonly atProvider: string;
   /** The stored tokens were deleted by this run (false: they were gone already). */
   readonly tokensDeleted: boolean;
+  /**
+   * The provider did not confirm the revocation (unreachable, 5xx, 401): the token is kept aside,
+   * unusable, and the next run tries again.
+   */
+  readonly pending: boolean;
+  /** Something failed for this mailbox (the reason in `atProvider`): run again. */
+  readonly failed?: boolean;
+  /** This run changed the mailbox's secret (internal: what is announced). */
+  readonly changed?: boolean;
   readonly notified: boolean;
   /** What the operator must still do by hand, if anything. */
   readonly byHand?: string | undefined;
@@ -41,6 +52,10 @@ const BY_HAND: Record<string, string> = {
   microsoft:
     "Microsoft has no revocation endpoint: revoke the account's sessions in Entra ID (Revoke-MgUserSignInSession -UserId <account>, or Users > Revoke sessions) and, for a leaked client secret, remove the app's consent; access tokens already issued stay valid until they expire (about an hour).",
 };
+
+/** When the provider will not confirm: what ends the grant without it (docs/runbook.md, leaked-token). */
+const STILL_PENDING =
+  'Until a run says "revoked at the provider", the grant may still work at the provider: run the command again; if it stays pending, have the user remove the app at https://myaccount.google.com/permissions (a Workspace admin: Admin console > Security > API controls > App access control), or at another server, its admin. Do not reconnect the mailbox before: a reconnect forgets the token to revoke.';
 
 export async function revokeCommand(target: Target, args: Args) {
   const mailbox = typeof args.values.mailbox === 'string' ? args.values.mailbox : undefined;
@@ -83,76 +98,155 @@ export async function revokeCommand(target: Target, args: Args) {
       throw error;
     });
     if (!stored)
-      return { mailbox: address, atProvider: 'no such mailbox', tokensDeleted: false, notified: false };
+      return {
+        mailbox: address,
+        atProvider: 'no such mailbox',
+        tokensDeleted: false,
+        pending: false,
+        notified: false,
+      };
     const provider = providers.get(stored.secret.provider);
-    const refreshToken = stored.secret.refreshToken;
-    let atProvider = 'nothing left to revoke (the tokens were deleted before)';
-    if (refreshToken && provider?.revocationEndpoint && provider.kind !== 'microsoft') {
-      const outcome = await revokeAsClient(provider, refreshToken, clientSecrets);
-      atProvider =
-        outcome === 'revoked' ? 'revoked at the provider' : `not revoked: the provider was ${outcome}`;
-    } else if (refreshToken || stored.secret.grantType === 'client_credentials') {
-      atProvider = 'not supported by the provider';
-    }
+    // A token an earlier run could not get revoked is tried again.
+    const held = stored.secret.refreshToken ?? stored.secret.pendingRevocation?.refreshToken;
+    const revocable = provider?.revocationEndpoint !== undefined && provider.kind !== 'microsoft';
+    const outcome =
+      held && provider && revocable
+        ? await revokeAsClient(provider, held, clientSecrets).catch(
+            (error: unknown) => `not tried: ${findMailerError(error)?.code ?? (error as Error).name}`,
+          )
+        : undefined;
     const at = new Date().toISOString();
-    // Always, whatever the provider said: nothing can be minted from what is stored from now on.
-    const { dropped: tokensDeleted, versionId } = await store.dropTokens(address, at);
-    await coordinator?.markRevoked(address, versionId);
+    // Always, whatever the provider said: nothing can be minted from what is stored from now on. A token
+    // the provider did not confirm revoked stays aside, unusable, for the next run to try again.
+    const drop = await store.dropTokens(address, at, {
+      revoked: outcome === 'revoked' ? held : undefined,
+      retry: revocable,
+    });
+    await coordinator?.markRevoked(address, drop.versionId);
     await registry.setStatus(address, {
       status: 'revoked',
       provider: stored.secret.provider,
       code: 'OPERATOR_REVOKED',
     });
-    let notified = false;
-    if (tokensDeleted && target.alertTopicArn) {
-      await notifier.mailboxNeedsAttention({
-        mailbox: address,
-        provider: stored.secret.provider,
-        status: 'revoked',
-        errorCode: 'OPERATOR_REVOKED',
-        reason: `an operator revoked the grant (oauth-mailer revoke) at ${at}`,
-      });
-      notified = true;
-    }
     return {
       mailbox: address,
       provider: stored.secret.provider,
-      atProvider,
-      tokensDeleted,
-      notified,
-      byHand: provider ? BY_HAND[provider.kind] : undefined,
+      atProvider: atProviderText(
+        outcome,
+        drop.pending,
+        held !== undefined,
+        revocable,
+        stored.secret.grantType,
+      ),
+      tokensDeleted: drop.dropped,
+      pending: drop.pending,
+      changed: drop.changed,
+      notified: false,
+      byHand:
+        [provider ? BY_HAND[provider.kind] : undefined, drop.pending ? STILL_PENDING : undefined]
+          .filter(Boolean)
+          .join(' ') || undefined,
     };
   };
 
-  const revocations = await mapConcurrent(chosen, 5, revokeOne);
-  // A repeat that changed nothing tells nobody again.
-  const changed = revocations.some((r) => r.tokensDeleted);
-  const announced =
-    changed &&
-    (await announce(target, {
-      action: 'revoked',
-      scope: mailbox ? normalizeAddress(mailbox) : providerId ? `provider:${providerId}` : 'deployment',
-      summary: `${revocations.filter((r) => r.tokensDeleted).length} of ${revocations.length} mailbox grant(s) revoked by an operator; their mail is parked until each is reconnected`,
-      detail: {
-        mailboxes: revocations.map(({ mailbox, provider, atProvider, tokensDeleted }) => ({
-          mailbox,
-          provider,
-          atProvider,
-          tokensDeleted,
-        })),
-      },
-    }));
-  return {
-    revocations,
+  // One mailbox that fails (a secret edited by hand, a throttled call) stops neither the others nor
+  // the announcement of what they changed; it is reported, and the exit code says so.
+  const done = await mapConcurrent(chosen, 5, (address) =>
+    revokeOne(address).catch(
+      (error: unknown): Revocation => ({
+        mailbox: address,
+        atProvider: `failed (${findMailerError(error)?.code ?? (error as Error).name}): run again`,
+        tokensDeleted: false,
+        pending: false,
+        failed: true,
+        notified: false,
+      }),
+    ),
+  );
+  // A repeat that changed nothing tells nobody again; one that settled a pending revocation says so.
+  const changed = done.some((r) => r.changed);
+  const reconnects = target.alertTopicArn
+    ? done
+        .filter((r) => r.tokensDeleted)
+        .map((r) =>
+          notifier.attentionMessage({
+            mailbox: r.mailbox,
+            provider: r.provider ?? 'unknown',
+            status: 'revoked',
+            errorCode: 'OPERATOR_REVOKED',
+            reason: 'an operator revoked the grant (oauth-mailer revoke)',
+          }),
+        )
+    : [];
+  const announced = await announce(
+    target,
+    changed
+      ? {
+          action: 'revoked',
+          scope: mailbox ? normalizeAddress(mailbox) : providerId ? `provider:${providerId}` : 'deployment',
+          summary: `${done.filter((r) => r.tokensDeleted).length} of ${done.length} mailbox grant(s) revoked by an operator, ${done.filter((r) => r.pending).length} still to be confirmed at the provider; their mail is parked until each is reconnected`,
+          detail: {
+            mailboxes: done.map(({ mailbox, provider, atProvider, tokensDeleted, pending }) => ({
+              mailbox,
+              provider,
+              atProvider,
+              tokensDeleted,
+              pending,
+            })),
+          },
+        }
+      : undefined,
+    undefined,
+    reconnects,
+  );
+  // Their reconnect links went out with the announcement, or wait with it.
+  const revocations = done.map(({ changed: _, ...r }) => ({
+    ...r,
+    notified: r.tokensDeleted && reconnects.length > 0 && announced.pending === 0,
+  }));
+  const pending = revocations.filter((r) => r.pending).length;
+  return withAnnouncement(
+    {
+      revocations,
+      ...(pending > 0 || revocations.some((r) => r.failed) ? { exitCode: 1 as const } : {}),
+      text:
+        revocations.length === 0
+          ? 'no mailbox to revoke'
+          : [
+              ...revocations.map(
+                (r) =>
+                  `${r.mailbox} (${r.provider ?? '?'}): ${r.atProvider}; stored tokens ${r.tokensDeleted ? 'deleted' : 'already gone'}; ${r.notified ? 'operators notified' : 'no notification'}${r.byHand ? `\n  by hand: ${r.byHand}` : ''}`,
+              ),
+              ...(pending > 0
+                ? [
+                    `${pending} revocation(s) at the provider pending: nothing can be minted from them here, but the provider may still take them. Run the same command again.`,
+                  ]
+                : []),
+            ].join('\n'),
+    },
     announced,
-    text:
-      revocations.length === 0
-        ? 'no mailbox to revoke'
-        : revocations
-            .map(
-              (r) =>
-                `${r.mailbox} (${r.provider ?? '?'}): ${r.atProvider}; stored tokens ${r.tokensDeleted ? 'deleted' : 'already gone'}; ${r.notified ? 'operators notified' : 'no notification'}${r.byHand ? `\n  by hand: ${r.byHand}` : ''}`,
-            )
-            .join('\n'),
-  };
+  );
+}
+
+/** What happened at the provider, for the operator (never the token). */
+function atProviderText(
+  outcome: string | undefined,
+  pending: boolean,
+  held: boolean,
+  revocable: boolean,
+  grantType: string,
+): string {
+  if (pending)
+    return `revocation at the provider pending: run again (${
+      outcome === 'revoked'
+        ? 'a newer refresh token was stored meanwhile'
+        : outcome === 'unreachable'
+          ? 'the provider was unreachable'
+          : outcome?.startsWith('HTTP')
+            ? `the provider answered ${outcome}`
+            : (outcome ?? 'not tried')
+    })`;
+  if (outcome === 'revoked') return 'revoked at the provider';
+  if (!revocable && (held || grantType === 'client_credentials')) return 'not supported by the provider';
+  return 'nothing left to revoke (the tokens were deleted before)';
 }

@@ -77,6 +77,38 @@ describe('cli: oauth-mailer client-secret rotate', () => {
     });
   }
 
+  it('stores the secret when the topic refuses the announcement, exits 1 saying it is kept, and the same rotation again publishes it once; without a writable registry it is still published', async () => {
+    const server = harness.oauth.google;
+    const old = server.clientSecret;
+    const added = newSecret('google');
+    server.addClientSecret(added);
+    const missingTopic = writeTarget({ ...target, alertTopicArn: `${alerts.topicArn}-missing` });
+
+    const refused = await rotate(added, 'google', missingTopic);
+
+    assert.equal(refused.code, 1, refused.output);
+    assert.deepEqual(
+      [refused.json.changed, refused.json.announced, refused.json.announcementsPending],
+      [true, false, 1],
+    );
+    assert.equal((await stored('google')).value, added, 'the rotation stands');
+    const again = await rotate(added, 'google');
+    assert.deepEqual([again.code, again.json.changed, again.json.announcementsPending], [0, false, 0]);
+    assert.deepEqual(
+      (await alerts.read()).map((notice) => notice.subject),
+      ['oauth-mailer: client-secret-rotated provider:google'],
+    );
+
+    server.removeClientSecret(old);
+    const next = newSecret('google');
+    server.addClientSecret(next);
+    const noRegistry = writeTarget({ ...target, registryTableName: 'no-such-table' });
+    const direct = await rotate(next, 'google', noRegistry);
+    assert.deepEqual([direct.code, direct.json.announced], [0, true], direct.output);
+    assert.equal((await alerts.read()).length, 1);
+    assertNoSecretsIn([refused.output, again.output, direct.output], [old, added, next]);
+  });
+
   it('refuses a secret the provider rejects, one given as an argument, an empty one, one the provider takes only with another client authentication, and one it cannot check: nothing stored, nobody told', async () => {
     const before = await stored('microsoft');
     const refused = await rotate('not-a-secret-of-this-client', 'microsoft');

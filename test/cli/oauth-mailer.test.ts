@@ -655,6 +655,24 @@ describe('cli: oauth-mailer', () => {
     });
   });
 
+  /** Whether the provider still takes the refresh token: 200 mints an access token, 400 means it is dead. */
+  const refreshStatus = async (profile: 'google' | 'strict', refreshToken: string) => {
+    const oauth = harness.oauth[profile];
+    const response = await fetch(oauth.tokenEndpoint, {
+      method: 'POST',
+      ...authenticateClient(oauth.clientAuthMethod, oauth.clientId, oauth.clientSecret, {
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+      }),
+    });
+    await response.body?.cancel();
+    return response.status;
+  };
+
+  /** A revoke run's `--json` revocations by mailbox. */
+  const revocationsBy = (json: Record<string, unknown>): Record<string, Record<string, unknown>> =>
+    Object.fromEntries((json.revocations as Array<Record<string, unknown>>).map((r) => [r.mailbox, r]));
+
   it('revokes every mailbox after a leak: at the provider where it can, always the stored tokens, the mailboxes marked and their reconnect links sent; nothing can be minted after, and a second run changes nothing', async () => {
     const google = await harness.connectMailbox('ops@example.com', 'google');
     await harness.connectMailbox('ms@example.com', 'microsoft');
@@ -666,9 +684,7 @@ describe('cli: oauth-mailer', () => {
     const { code, json, stdout } = await cli('revoke', '--all', '--yes', '--json');
 
     assert.equal(code, 0, stdout);
-    const byMailbox: Record<string, Record<string, unknown>> = Object.fromEntries(
-      (json.revocations as Array<Record<string, unknown>>).map((r) => [r.mailbox, r]),
-    );
+    const byMailbox = revocationsBy(json);
     assert.equal(byMailbox['ops@example.com']?.atProvider, 'revoked at the provider');
     assert.equal(byMailbox['st@example.com']?.atProvider, 'revoked at the provider');
     assert.equal(byMailbox['ms@example.com']?.atProvider, 'not supported by the provider');
@@ -679,15 +695,11 @@ describe('cli: oauth-mailer', () => {
       ['google', google],
       ['strict', strict],
     ] as const) {
-      const oauth = harness.oauth[profile];
-      const refresh = await fetch(oauth.tokenEndpoint, {
-        method: 'POST',
-        ...authenticateClient(oauth.clientAuthMethod, oauth.clientId, oauth.clientSecret, {
-          grant_type: 'refresh_token',
-          refresh_token: refreshToken,
-        }),
-      });
-      assert.equal(refresh.status, 400, `${profile}: the refresh token no longer works`);
+      assert.equal(
+        await refreshStatus(profile, refreshToken),
+        400,
+        `${profile}: the refresh token no longer works`,
+      );
     }
     // Nothing can be minted from what is stored, for any of them.
     const sender = newSender(harness, queues);
@@ -728,6 +740,198 @@ describe('cli: oauth-mailer', () => {
       'safe to repeat: nothing more to do, nobody told twice',
     );
     assert.equal((await alerts.read()).length, 0);
+  });
+
+  it('keeps a token whose revocation the provider did not confirm aside, unusable, and exits 1 saying to run again; the rerun revokes it at the provider and clears the mark; a third run changes nothing', async () => {
+    const google = await harness.connectMailbox('ops@example.com', 'google');
+    const strict = await harness.connectMailbox('st@example.com', 'strict');
+    const alerts = await createTopic(harness.sqs, 'operators');
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+    harness.oauth.google.outage = true;
+
+    const first = await cli('revoke', '--all', '--yes', '--json');
+
+    harness.oauth.google.outage = false;
+    assert.equal(first.code, 1, 'something is left to do');
+    const firstBy = revocationsBy(first.json);
+    assert.equal(
+      firstBy['ops@example.com']?.atProvider,
+      'revocation at the provider pending: run again (the provider answered HTTP 503)',
+    );
+    assert.deepEqual(
+      [firstBy['ops@example.com']?.pending, firstBy['ops@example.com']?.tokensDeleted],
+      [true, true],
+    );
+    assert.match(String(firstBy['ops@example.com']?.byHand), /myaccount\.google\.com\/permissions/);
+    assert.match(String(firstBy['ops@example.com']?.byHand), /Security > API controls > App access control/);
+    assert.deepEqual(
+      [firstBy['st@example.com']?.atProvider, firstBy['st@example.com']?.pending],
+      ['revoked at the provider', false],
+    );
+    const marked = await storedSecret('ops@example.com');
+    assert.equal(marked.refreshToken, undefined, 'nothing usable stays where a mint looks');
+    assert.ok(marked.revokedAt);
+    assert.equal(
+      (marked.pendingRevocation as unknown as { refreshToken: string }).refreshToken,
+      google.refreshToken,
+      'the token is kept, aside, for the next try',
+    );
+    // The danger is real: the provider still takes the token, so nothing here may mint from it.
+    assert.equal(await refreshStatus('google', google.refreshToken), 200);
+    const sender = newSender(harness, queues);
+    await assert.rejects(sender.tokens.get('ops@example.com'), { code: 'MAILBOX_REVOKED' });
+    sender.close();
+    const firstNotices = await alerts.read();
+    assert.deepEqual(firstNotices.map((n) => n.subject).sort(), [
+      'oauth-mailer: reconnect ops@example.com',
+      'oauth-mailer: reconnect st@example.com',
+      'oauth-mailer: revoked deployment',
+    ]);
+
+    const second = await cli('revoke', '--all', '--yes', '--json');
+
+    assert.equal(second.code, 0, second.output);
+    const secondBy = revocationsBy(second.json);
+    assert.deepEqual(
+      [secondBy['ops@example.com']?.atProvider, secondBy['ops@example.com']?.pending],
+      ['revoked at the provider', false],
+    );
+    assert.equal(secondBy['ops@example.com']?.tokensDeleted, false);
+    assert.match(String(secondBy['st@example.com']?.atProvider), /^nothing left to revoke/);
+    const settled = await storedSecret('ops@example.com');
+    assert.equal(settled.pendingRevocation, undefined, 'the mark is cleared once the provider confirmed');
+    assert.equal(settled.revokedAt, marked.revokedAt, 'revoked since the first run');
+    assert.equal(await refreshStatus('google', google.refreshToken), 400);
+    assert.equal(await refreshStatus('strict', strict.refreshToken), 400);
+    const secondNotices = await alerts.read();
+    assert.deepEqual(
+      secondNotices.map((n) => n.subject),
+      ['oauth-mailer: revoked deployment'],
+      'the confirmation is announced; nobody is asked to reconnect twice',
+    );
+
+    const third = await cli('revoke', '--all', '--yes', '--json');
+    assert.equal(third.code, 0);
+    assert.ok((third.json.revocations as Array<Record<string, unknown>>).every((r) => r.pending === false));
+    assert.deepEqual(await alerts.read(), []);
+    assertNoSecretsIn(
+      [
+        first.output,
+        second.output,
+        third.output,
+        ...[...firstNotices, ...secondNotices].map((n) => n.message),
+      ],
+      harness.secrets(),
+    );
+  });
+
+  it("revokes the other mailboxes, and announces them, when one mailbox's secret was edited into something else; that one is reported failed and the run exits 1", async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    await harness.connectMailbox('odd@example.com', 'google');
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: `${MAILBOX_PREFIX}odd@example.com`,
+        SecretString: 'edited by hand',
+      }),
+    );
+    const alerts = await createTopic(harness.sqs, 'operators');
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+
+    const { code, json, output } = await cli('revoke', '--all', '--yes', '--json');
+
+    assert.equal(code, 1, output);
+    const byMailbox = revocationsBy(json);
+    assert.deepEqual(
+      [byMailbox['odd@example.com']?.atProvider, byMailbox['odd@example.com']?.failed],
+      ['failed (MAILBOX_SECRET_INVALID): run again', true],
+    );
+    assert.deepEqual(
+      [byMailbox['ops@example.com']?.atProvider, byMailbox['ops@example.com']?.notified],
+      ['revoked at the provider', true],
+    );
+    assert.deepEqual(
+      (await alerts.read()).map((n) => n.subject),
+      ['oauth-mailer: reconnect ops@example.com', 'oauth-mailer: revoked deployment'],
+    );
+  });
+
+  it('disconnects a mailbox whose revocation is pending: the kept token is revoked at the provider first', async () => {
+    const google = await harness.connectMailbox('ops@example.com', 'google');
+    harness.oauth.google.outage = true;
+    const revoked = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+    harness.oauth.google.outage = false;
+    assert.equal(revoked.code, 1, revoked.output);
+
+    const { code, json } = await cli('disconnect', 'ops@example.com', '--json');
+
+    assert.deepEqual([code, json.revoked], [0, 'revoked at the provider']);
+    assert.equal(await refreshStatus('google', google.refreshToken), 400);
+  });
+
+  it("revokes all the same when the operators' topic refuses the announcements, exits 1 saying they are kept; the rerun publishes the reconnect link and the event, once", async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const alerts = await createTopic(harness.sqs, 'operators');
+    const missingTopic = alerts.topicArn.replace(/:operators$/, ':no-such-topic');
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: missingTopic }));
+
+    const failed = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+
+    assert.equal(failed.code, 1, failed.output);
+    assert.deepEqual([failed.json.announced, failed.json.announcementsPending], [false, 2]);
+    const [revocation] = failed.json.revocations as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      [revocation?.atProvider, revocation?.tokensDeleted, revocation?.notified],
+      ['revoked at the provider', true, false],
+    );
+    const text = await cli('revoke', '--mailbox', 'ops@example.com');
+    assert.equal(text.code, 1, 'still pending: the topic is still missing');
+    assert.match(text.stdout, /did not take 2 announcement\(s\) \(NotFound\w*\).*kept in the registry/s);
+
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+    const rerun = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+
+    assert.equal(rerun.code, 0, rerun.output);
+    assert.deepEqual([rerun.json.announced, rerun.json.announcementsPending], [false, 0]);
+    const notices = await alerts.read();
+    assert.deepEqual(
+      notices.map((n) => n.subject),
+      ['oauth-mailer: reconnect ops@example.com', 'oauth-mailer: revoked ops@example.com'],
+    );
+    assert.match(notices[0]!.message, /oauth-mailer connect google --for ops@example\.com/);
+    assert.equal(JSON.parse(notices[1]!.message).kind, 'operator-action');
+    const again = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+    assert.equal(again.code, 0);
+    assert.deepEqual(await alerts.read(), [], 'sent once');
+    assertNoSecretsIn([failed.output, text.output, rerun.output], harness.secrets());
+  });
+
+  it('cuts a producer off and pauses a mailbox all the same when the topic refuses, each exiting 1; the next command publishes both kept events, once', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const alerts = await createTopic(harness.sqs, 'operators');
+    const missingTopic = alerts.topicArn.replace(/:operators$/, ':no-such-topic');
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: missingTopic }));
+
+    const cutOff = await cli('producer', 'cut-off', 'AIDAEXAMPLEUSER', '--reason', 'leaked', '--json');
+    const paused = await cli('pause', '--mailbox', 'ops@example.com', '--json');
+
+    assert.deepEqual([cutOff.code, cutOff.json.cutOff, cutOff.json.announcementsPending], [1, true, 1]);
+    assert.deepEqual([paused.code, paused.json.changed, paused.json.announcementsPending], [1, true, 2]);
+    assert.match((await cli('producer', 'list')).stdout, /AIDAEXAMPLEUSER/);
+
+    writeFileSync(targetFile, JSON.stringify({ ...target, alertTopicArn: alerts.topicArn }));
+    const rerun = await cli('producer', 'cut-off', 'AIDAEXAMPLEUSER', '--reason', 'leaked');
+
+    assert.equal(rerun.code, 0, rerun.output);
+    assert.match(rerun.stdout, /already cut off: nothing changed/);
+    assert.match(rerun.stdout, /Published 2 announcement\(s\) an earlier command could not send/);
+    assert.deepEqual(
+      (await alerts.read()).map((n) => n.subject),
+      ['oauth-mailer: producer-cut-off producer:AIDAEXAMPLEUSER', 'oauth-mailer: paused ops@example.com'],
+      'in the order the changes were made',
+    );
+    const again = await cli('pause', '--mailbox', 'ops@example.com', '--json');
+    assert.deepEqual([again.code, again.json.changed, again.json.announcementsPending], [0, false, 0]);
+    assert.deepEqual(await alerts.read(), []);
   });
 
   it('pauses the whole deployment with mail in flight and queued: the event source stops, no send begins once the command returned, nothing is lost; resume sends every message once; repeats change nothing and announce nothing', async () => {

@@ -30,6 +30,14 @@ export const mailboxSecretSchema = z.object({
   updatedAt: z.optional(z.string()),
   /** When an operator revoked the grant (`oauth-mailer revoke`): the tokens are gone until a reconnect. */
   revokedAt: z.optional(z.string()),
+  /**
+   * The refresh token of a revoked mailbox that the provider has not yet confirmed revoked (unreachable,
+   * 5xx, 401): kept only so that `oauth-mailer revoke` can try again, never presented to a token
+   * endpoint (a secret with `revokedAt` mints nothing). Gone once the provider answers 200, or at a reconnect.
+   */
+  pendingRevocation: z.optional(
+    z.object({ refreshToken: z.string().check(z.minLength(1)), since: z.string() }),
+  ),
 });
 
 export type MailboxSecret = z.infer<typeof mailboxSecretSchema>;

@@ -270,16 +270,46 @@ export class MailboxStore {
 
   /**
    * Deletes the mailbox's tokens (an operator's revocation): a new version without the refresh token,
-   * marked with the time, so nothing can be minted from it again; a reconnect writes a new grant.
-   * @returns whether there was a token to delete, and the secret version now current
+   * marked with the time, so nothing can be minted from it again; a reconnect writes a new grant. A
+   * token the provider did not confirm revoked is kept aside as `pendingRevocation`, for the next try
+   * only; it goes once the provider confirmed it. Reads afresh, so a token rotated since the caller's
+   * read is never dropped unrevoked.
+   * @param options.revoked the refresh token the provider confirmed revoked (HTTP 200), if any
+   * @param options.retry keep any other token for a later revocation (the provider has an endpoint)
+   * @returns whether a usable token was deleted, whether one waits for revocation, whether the secret
+   * changed, and the version now current
    */
-  async dropTokens(address: string, revokedAt: string): Promise<{ dropped: boolean; versionId: string }> {
+  async dropTokens(
+    address: string,
+    revokedAt: string,
+    options: { revoked?: string | undefined; retry?: boolean } = {},
+  ): Promise<{ dropped: boolean; pending: boolean; changed: boolean; versionId: string }> {
     const current = await this.get(address, { fresh: true });
-    if (!current.secret.refreshToken && current.secret.revokedAt) {
-      return { dropped: false, versionId: current.versionId };
+    const { refreshToken, pendingRevocation, ...rest } = current.secret;
+    const held = refreshToken ?? pendingRevocation?.refreshToken;
+    const unconfirmed = options.retry && held !== options.revoked ? held : undefined;
+    if (!refreshToken && rest.revokedAt && pendingRevocation?.refreshToken === unconfirmed) {
+      return {
+        dropped: false,
+        pending: unconfirmed !== undefined,
+        changed: false,
+        versionId: current.versionId,
+      };
     }
-    const { refreshToken: _gone, ...rest } = current.secret;
-    const secret: MailboxSecret = { ...rest, revokedAt, updatedAt: revokedAt };
+    const secret: MailboxSecret = {
+      ...rest,
+      // The moment minting stopped stays the one recorded; a later run only settles the provider's side.
+      revokedAt: refreshToken ? revokedAt : (rest.revokedAt ?? revokedAt),
+      updatedAt: revokedAt,
+      ...(unconfirmed
+        ? {
+            pendingRevocation: {
+              refreshToken: unconfirmed,
+              since: pendingRevocation?.refreshToken === unconfirmed ? pendingRevocation.since : revokedAt,
+            },
+          }
+        : {}),
+    };
     const put = await retried(() =>
       this.#client.send(
         new PutSecretValueCommand({
@@ -289,7 +319,12 @@ export class MailboxStore {
       ),
     );
     this.#cache.delete(normalizeAddress(address));
-    return { dropped: current.secret.refreshToken !== undefined, versionId: put.VersionId! };
+    return {
+      dropped: refreshToken !== undefined,
+      pending: unconfirmed !== undefined,
+      changed: true,
+      versionId: put.VersionId!,
+    };
   }
 
   #secretId(address: string): string {

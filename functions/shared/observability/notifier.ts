@@ -39,6 +39,29 @@ export class Notifier {
   /** Publishes one notification; does nothing without a topic (local use). */
   async mailboxNeedsAttention(attention: MailboxAttention): Promise<void> {
     if (!this.#topicArn) return;
+    const { subject, message, attributes } = this.attentionMessage(attention);
+    const { client, sdk } = await this.#sns.load();
+    await client.send(
+      new sdk.PublishCommand({
+        TopicArn: this.#topicArn,
+        Subject: subject,
+        Message: message,
+        MessageAttributes: Object.fromEntries(
+          Object.entries(attributes).map(([name, value]) => [
+            name,
+            { DataType: 'String', StringValue: value },
+          ]),
+        ),
+      }),
+    );
+  }
+
+  /** The notification as the topic carries it (the CLI publishes it itself, kept until published). */
+  attentionMessage(attention: MailboxAttention): {
+    subject: string;
+    message: string;
+    attributes: Record<string, string>;
+  } {
     const reconnect = this.reconnectUrl(attention.mailbox, attention.provider);
     const message = [
       `Mailbox ${attention.mailbox} (${attention.provider}) is ${attention.status}: ${attention.reason}`,
@@ -51,17 +74,10 @@ export class Notifier {
         : 'Where the deployment allow-lists the mailbox, its owner can open the stack output ConnectUrl for this provider instead.',
       `Error code: ${attention.errorCode}. Runbook: docs/runbook.md (MailboxesNeedAttention).`,
     ].join('\n');
-    const { client, sdk } = await this.#sns.load();
-    await client.send(
-      new sdk.PublishCommand({
-        TopicArn: this.#topicArn,
-        Subject: `oauth-mailer: reconnect ${attention.mailbox}`.slice(0, 100),
-        Message: message,
-        MessageAttributes: {
-          mailbox: { DataType: 'String', StringValue: attention.mailbox },
-          status: { DataType: 'String', StringValue: attention.status },
-        },
-      }),
-    );
+    return {
+      subject: `oauth-mailer: reconnect ${attention.mailbox}`.slice(0, 100),
+      message,
+      attributes: { mailbox: attention.mailbox, status: attention.status },
+    };
   }
 }
