@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { beforeEach, describe, it } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { MailProducer } from '../../../client/producer.ts';
 import { pointerBody } from '../../../functions/shared/message/payload-pointer.ts';
 import type { MailMessage } from '../../../functions/shared/message/schema.ts';
@@ -66,6 +66,37 @@ describe('sender: large messages through S3', () => {
           : {}),
       }),
     );
+
+  /** A sender under producer rules: the role may send as billing@example.com only. */
+  const billingOnly = (roleId: string, s3?: S3Client) =>
+    context.track(
+      newSender(harness, queues, {
+        ...(s3 ? { s3 } : {}),
+        config: {
+          producerPolicy: {
+            rules: [{ senderId: roleId, mailboxes: ['billing@example.com'] }],
+            relays: [EMULATOR_SENDER_ID],
+          },
+        },
+      }),
+    );
+
+  /**
+   * Stores a message under `key` and queues its pointer as the producer whose SQS client is given, with
+   * the size the extended clients declare (an undeclared one would wait for its own invocation).
+   */
+  async function storeAndQueue(sqs: SQSClient, key: string, message: MailMessage) {
+    await harness.s3.send(
+      new PutObjectCommand({ Bucket: LARGE_MESSAGE_BUCKET, Key: key, Body: JSON.stringify(message) }),
+    );
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queues.queueUrl,
+        MessageBody: pointerBody({ bucket: LARGE_MESSAGE_BUCKET, key }),
+        MessageAttributes: { ExtendedPayloadSize: { DataType: 'Number', StringValue: '1000' } },
+      }),
+    );
+  }
 
   for (const [size, profile] of [
     [5 * MB, 'google'],
@@ -233,33 +264,10 @@ describe('sender: large messages through S3', () => {
     await harness.connectMailbox('billing@example.com', 'google');
     await harness.connectMailbox('ceo@example.com', 'google');
     const billing = await assumedRoleProducer('billing-service', 'run-1');
-    const sender = context.track(
-      newSender(harness, queues, {
-        config: {
-          producerPolicy: {
-            rules: [{ senderId: billing.roleId, mailboxes: ['billing@example.com'] }],
-            relays: [EMULATOR_SENDER_ID],
-          },
-        },
-      }),
-    );
+    const sender = billingOnly(billing.roleId);
     for (const from of ['billing@example.com', 'ceo@example.com']) {
       const key = `${billing.senderId}/from-${from}`;
-      await harness.s3.send(
-        new PutObjectCommand({
-          Bucket: LARGE_MESSAGE_BUCKET,
-          Key: key,
-          Body: JSON.stringify(aMessage({ from, subject: `as ${from}` })),
-        }),
-      );
-      // With the size the extended clients declare (an undeclared one would wait for its own invocation).
-      await billing.sqs.send(
-        new SendMessageCommand({
-          QueueUrl: queues.queueUrl,
-          MessageBody: pointerBody({ bucket: LARGE_MESSAGE_BUCKET, key }),
-          MessageAttributes: { ExtendedPayloadSize: { DataType: 'Number', StringValue: '1000' } },
-        }),
-      );
+      await storeAndQueue(billing.sqs, key, aMessage({ from, subject: `as ${from}` }));
     }
 
     await sender.drain();
@@ -282,34 +290,11 @@ describe('sender: large messages through S3', () => {
     const billing = await assumedRoleProducer('billing-service', 'run-1');
     const other = await roleSession(billing, 'run-2');
     const { client, reads } = countingReads();
-    const sender = context.track(
-      newSender(harness, queues, {
-        s3: client,
-        config: {
-          producerPolicy: {
-            rules: [{ senderId: billing.roleId, mailboxes: ['billing@example.com'] }],
-            relays: [EMULATOR_SENDER_ID],
-          },
-        },
-      }),
-    );
+    const sender = billingOnly(billing.roleId, client);
     // Another producer's object (even another session of the same role), one under no prefix, and one
     // whose prefix only starts like the producer's.
     for (const key of [`${other.senderId}/theirs`, 'bare-uuid', `${billing.senderId}x/near`]) {
-      await harness.s3.send(
-        new PutObjectCommand({
-          Bucket: LARGE_MESSAGE_BUCKET,
-          Key: key,
-          Body: JSON.stringify(aMessage({ from: 'billing@example.com', subject: key })),
-        }),
-      );
-      await billing.sqs.send(
-        new SendMessageCommand({
-          QueueUrl: queues.queueUrl,
-          MessageBody: pointerBody({ bucket: LARGE_MESSAGE_BUCKET, key }),
-          MessageAttributes: { ExtendedPayloadSize: { DataType: 'Number', StringValue: '1000' } },
-        }),
-      );
+      await storeAndQueue(billing.sqs, key, aMessage({ from: 'billing@example.com', subject: key }));
     }
 
     await sender.drain();
@@ -327,16 +312,7 @@ describe('sender: large messages through S3', () => {
   it("stores a producer's large message under its own aws:userid, which the sender then takes under producer rules", async () => {
     await harness.connectMailbox('billing@example.com', 'google');
     const billing = await assumedRoleProducer('billing-service', 'run-1');
-    const sender = context.track(
-      newSender(harness, queues, {
-        config: {
-          producerPolicy: {
-            rules: [{ senderId: billing.roleId, mailboxes: ['billing@example.com'] }],
-            relays: [EMULATOR_SENDER_ID],
-          },
-        },
-      }),
-    );
+    const sender = billingOnly(billing.roleId);
     const s3 = new S3Client({ credentials: billing.credentials, forcePathStyle: true });
     const producing = new MailProducer({
       queueUrl: queues.queueUrl,
