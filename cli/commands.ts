@@ -432,7 +432,12 @@ export async function disconnect(target: Target, args: Args) {
   if (stored && provider?.revocationEndpoint && held) {
     const clientSecrets = new ClientSecrets(secretsManager, 0);
     const outcome = await revokeAsClient(provider, held, clientSecrets);
-    revoked = outcome === 'revoked' ? 'revoked at the provider' : `not revoked: the provider was ${outcome}`;
+    revoked =
+      outcome === 'revoked'
+        ? 'revoked at the provider'
+        : outcome === 'invalid'
+          ? 'no longer valid at the provider (revoked or expired already)'
+          : `not revoked: the provider was ${outcome}`;
   }
   await secretsManager.send(
     new DeleteSecretCommand({

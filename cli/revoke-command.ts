@@ -119,7 +119,8 @@ export async function revokeCommand(target: Target, args: Args) {
     // Always, whatever the provider said: nothing can be minted from what is stored from now on. A token
     // the provider did not confirm revoked stays aside, unusable, for the next run to try again.
     const drop = await store.dropTokens(address, at, {
-      revoked: outcome === 'revoked' ? held : undefined,
+      // Either way the provider no longer takes the token: settled.
+      revoked: outcome === 'revoked' || outcome === 'invalid' ? held : undefined,
       retry: revocable,
     });
     await coordinator?.markRevoked(address, drop.versionId);
@@ -247,6 +248,7 @@ function atProviderText(
             : (outcome ?? 'not tried')
     })`;
   if (outcome === 'revoked') return 'revoked at the provider';
+  if (outcome === 'invalid') return 'no longer valid at the provider (revoked or expired already)';
   if (!revocable && (held || grantType === 'client_credentials')) return 'not supported by the provider';
   return 'nothing left to revoke (the tokens were deleted before)';
 }

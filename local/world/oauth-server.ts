@@ -295,6 +295,19 @@ export async function startOAuthServer(options: OAuthServerOptions): Promise<OAu
       return;
     }
     if (ctx.path === '/me') return answerUserinfo(ctx);
+    if (profile === 'google' && ctx.method === 'POST' && ctx.path === '/token/revocation') {
+      // Google answers a token it no longer takes (revoked, expired) with 400 invalid_token, where an
+      // RFC 7009 server answers 200: a client that retries a revocation whose answer it lost meets it.
+      const token = (await formOf(ctx)).get('token') ?? '';
+      const live =
+        (await provider.RefreshToken.find(token).catch(() => undefined)) ??
+        (await provider.AccessToken.find(token).catch(() => undefined));
+      if (!live || live.isExpired) {
+        ctx.status = 400;
+        ctx.body = GOOGLE.revocation.invalidToken;
+        return;
+      }
+    }
     if (profile === 'strict' && ctx.method === 'POST' && /^\/token(\/revocation)?$/.test(ctx.path)) {
       // Only the method the client registered, as servers that default to client_secret_basic answer
       // (oidc-provider itself takes either for a client registered with one).

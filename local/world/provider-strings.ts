@@ -7,6 +7,10 @@ export const GOOGLE = {
   invalidGrant: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' },
   /** HTTP 401: a client secret that is wrong, disabled or deleted (or an unknown client). */
   invalidClient: { error: 'invalid_client', error_description: 'Unauthorized' },
+  revocation: {
+    /** HTTP 400 from the revocation endpoint for a token no longer valid (revoked or expired). */
+    invalidToken: { error: 'invalid_token', error_description: 'Token expired or revoked' },
+  },
   authChallenge: { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' },
   authFailed: '5.7.8 Username and Password not accepted',
   authAccepted: '2.7.0 Accepted',

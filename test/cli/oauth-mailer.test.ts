@@ -825,6 +825,27 @@ describe('cli: oauth-mailer', () => {
     );
   });
 
+  it('settles a pending revocation whose answer was lost: Google answers invalid_token for a token it revoked already, and the rerun clears the mark', async () => {
+    const google = await harness.connectMailbox('ops@example.com', 'google');
+    harness.oauth.google.outage = true;
+    const first = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+    harness.oauth.google.outage = false;
+    assert.equal(first.code, 1);
+    // The revocation went through at Google after all (the answer was what got lost).
+    await harness.oauth.google.revoke(google.refreshToken);
+
+    const second = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+
+    assert.equal(second.code, 0, second.output);
+    const by = revocationsBy(second.json)['ops@example.com'];
+    assert.deepEqual(
+      [by?.atProvider, by?.pending],
+      ['no longer valid at the provider (revoked or expired already)', false],
+    );
+    assert.equal((await storedSecret('ops@example.com')).pendingRevocation, undefined);
+    assertNoSecretsIn([first.output, second.output], harness.secrets());
+  });
+
   it("revokes the other mailboxes, and announces them, when one mailbox's secret was edited into something else; that one is reported failed and the run exits 1", async () => {
     await harness.connectMailbox('ops@example.com', 'google');
     await harness.connectMailbox('odd@example.com', 'google');

@@ -8,7 +8,11 @@ import type { ClientSecrets } from './client-secrets.ts';
 import type { ProviderConfig } from './providers.ts';
 import { authenticateClient } from './token-endpoint.ts';
 
-type RevocationOutcome = 'revoked' | 'unsupported' | `HTTP ${number}` | 'unreachable';
+/**
+ * `invalid`: the provider says the token is no longer valid (Google answers a revoked or expired token
+ * with HTTP 400 `invalid_token`, where RFC 7009 servers answer 200): nothing is left to revoke.
+ */
+export type RevocationOutcome = 'revoked' | 'invalid' | 'unsupported' | `HTTP ${number}` | 'unreachable';
 
 /**
  * Revokes as the client with the stored secret: when the provider refuses the client (HTTP 401,
@@ -63,7 +67,12 @@ export async function revokeRefreshToken(
       body,
       signal: AbortSignal.timeout(timeoutMs),
     });
-    return response.ok ? 'revoked' : `HTTP ${response.status}`;
+    if (response.ok) return 'revoked';
+    if (response.status === 400) {
+      const answer = (await response.json().catch(() => ({}))) as { error?: unknown };
+      if (answer.error === 'invalid_token') return 'invalid';
+    }
+    return `HTTP ${response.status}`;
   } catch {
     return 'unreachable';
   }

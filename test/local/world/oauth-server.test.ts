@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { authenticateClient } from '../../../functions/shared/oauth/token-endpoint.ts';
 import { type OAuthServer, startOAuthServer } from '../../../local/world/oauth-server.ts';
-import { PROFILES, type ProfileName } from '../../../local/world/provider-strings.ts';
+import { GOOGLE, PROFILES, type ProfileName } from '../../../local/world/provider-strings.ts';
 
 describe('local world: the strict OAuth server', () => {
   let server: OAuthServer;
@@ -104,6 +104,24 @@ describe('local world: client secret rotation at the OAuth servers', () => {
       (await refreshWith(server, server.clientSecret, String(taken.body.refresh_token))).status,
       200,
       'the grant lives on',
+    );
+  });
+
+  it("google: answers a revocation of a token it no longer takes with 400 invalid_token, in Google's words, where RFC 7009 servers answer 200", async () => {
+    const revoke = (at: OAuthServer, token: string) =>
+      fetch(at.revocationEndpoint, {
+        method: 'POST',
+        ...authenticateClient(at.clientAuthMethod, at.clientId, at.clientSecret, { token }),
+      });
+    const refreshToken = await servers.google.issueRefreshToken('ops@example.com');
+    assert.equal((await revoke(servers.google, refreshToken)).status, 200, 'a live token is revoked');
+    const again = await revoke(servers.google, refreshToken);
+    assert.equal(again.status, 400);
+    assert.deepEqual(await again.json(), GOOGLE.revocation.invalidToken);
+    assert.equal(
+      (await revoke(servers.strict, 'never-issued')).status,
+      200,
+      'RFC 7009: 200 for unknown tokens',
     );
   });
 
