@@ -2,22 +2,9 @@
  * Prints the cdk-nag report of the last synth (cdk.out/validation-report.json): synth already fails on
  * an unacknowledged finding; this lists what each rule pack concluded and every acknowledgement's reason.
  */
-import { readFileSync } from 'node:fs';
+import { nagReportIn } from '../infra/shared/nag.ts';
 
-interface Report {
-  pluginReports: Array<{
-    pluginName: string;
-    conclusion: string;
-    violations: unknown[];
-    suppressedViolations: Array<{
-      ruleName: string;
-      reason: string;
-      violatingConstructs: Array<{ constructPath: string }>;
-    }>;
-  }>;
-}
-
-const report = JSON.parse(readFileSync('cdk.out/validation-report.json', 'utf8')) as Report;
+const report = nagReportIn('cdk.out');
 for (const plugin of report.pluginReports) {
   console.log(
     `cdk-nag ${plugin.pluginName}: ${plugin.conclusion}, ${plugin.violations.length} unacknowledged finding(s)`,

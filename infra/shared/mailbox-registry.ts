@@ -6,16 +6,15 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { recoverableTable } from './state-table.ts';
 
 export class MailboxRegistryTable extends Construct {
   readonly table: dynamodb.TableV2;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    this.table = new dynamodb.TableV2(this, 'Table', {
+    this.table = recoverableTable(this, 'Table', {
       partitionKey: { name: 'mailbox', type: dynamodb.AttributeType.STRING },
-      billing: dynamodb.Billing.onDemand(),
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
   }

@@ -1,4 +1,9 @@
-/** Acknowledges a cdk-nag AwsSolutions finding on a construct, always with its reason. */
+/**
+ * Acknowledges a cdk-nag AwsSolutions finding on a construct, always with its reason; reads the report a
+ * synth writes.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, type IConstruct } from 'constructs';
@@ -22,3 +27,20 @@ export function acknowledgeEncryptedTopicPublish(grantee: iam.IGrantable & ICons
     'SNS needs kms:GenerateDataKey* to publish to a topic encrypted with a customer-managed key; scoped to that key.',
   );
 }
+
+/** The cdk-nag report a synth writes into its outdir (validation-report.json). */
+export interface NagReport {
+  pluginReports: Array<{
+    pluginName: string;
+    conclusion: string;
+    violations: unknown[];
+    suppressedViolations: Array<{
+      ruleName: string;
+      reason: string;
+      violatingConstructs: Array<{ constructPath: string }>;
+    }>;
+  }>;
+}
+
+export const nagReportIn = (outdir: string): NagReport =>
+  JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as NagReport;

@@ -8,6 +8,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { recoverableTable } from './state-table.ts';
 
 /** The TTL attribute the list writes (epoch seconds) for an entry that expires. */
 export const SUPPRESSION_EXPIRY_ATTRIBUTE = 'expiresAt';
@@ -17,11 +18,9 @@ export class SuppressionListTable extends Construct {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    this.table = new dynamodb.TableV2(this, 'Table', {
+    this.table = recoverableTable(this, 'Table', {
       partitionKey: { name: 'address', type: dynamodb.AttributeType.STRING },
-      billing: dynamodb.Billing.onDemand(),
       timeToLiveAttribute: SUPPRESSION_EXPIRY_ATTRIBUTE,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
   }

@@ -1,5 +1,4 @@
 /** One synthesized test stack per test process, with cdk-nag, shared by the infra tests. */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -83,19 +82,4 @@ export function roleStatements(
   return { roleId, statements };
 }
 
-/** The cdk-nag report a synth wrote into outdir (validation-report.json). */
-export interface NagReport {
-  pluginReports: Array<{
-    pluginName: string;
-    conclusion: string;
-    violations: unknown[];
-    suppressedViolations: Array<{
-      ruleName: string;
-      reason: string;
-      violatingConstructs: Array<{ constructPath: string }>;
-    }>;
-  }>;
-}
-
-export const nagReportIn = (outdir: string): NagReport =>
-  JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as NagReport;
+export { type NagReport, nagReportIn } from '../../infra/shared/nag.ts';

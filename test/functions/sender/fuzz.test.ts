@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
-import { lambdaContext } from '../../../local/event-source/poll.ts';
+import { lambdaContext, toRecord } from '../../../local/event-source/poll.ts';
 import { queueCounts } from '../../../local/world/aws.ts';
 import { takeAllDeadLetters } from '../../harness/assertions.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
@@ -26,22 +26,17 @@ const sqsCarries = (body: string) =>
 
 /** The bodies as one queue's records, first deliveries. */
 const recordsOf = (bodies: string[], queueArn: string): SQSRecord[] =>
-  bodies.map((body, index) => ({
-    messageId: `fuzz-${index}`,
-    receiptHandle: `fuzz-${index}`,
-    body,
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: String(Date.now()),
-      SenderId: 'fuzz',
-      ApproximateFirstReceiveTimestamp: String(Date.now()),
-    },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: queueArn,
-    awsRegion: 'us-east-1',
-  }));
+  bodies.map((body, index) =>
+    toRecord(
+      {
+        MessageId: `fuzz-${index}`,
+        ReceiptHandle: `fuzz-${index}`,
+        Body: body,
+        Attributes: { SenderId: 'fuzz' },
+      },
+      queueArn,
+    ),
+  );
 
 /** Hands the records to the handler ten at a time, as Lambda does: every one must be dealt with. */
 async function handAll(
