@@ -56,8 +56,14 @@ providers.google = {
   tokenEndpoint: `http://127.0.0.1:${oauthProxy.port}/token`,
   smtp: { ...providers.google.smtp, port: smtpProxy.port },
   // Thousands of bench messages from one mailbox in one day: the allowance is raised, the limiter still
-  // reads and writes it as it would for 2,000.
-  limits: { ...providers.google.limits, messagesPerDay: 10_000_000, recipientsPerDay: 10_000_000 },
+  // reads and writes it as it would for 2,000. Google's profile: no per-minute limit (the harness's test
+  // limit of 60,000 a minute would pace each message 6 ms after the one before).
+  limits: {
+    ...providers.google.limits,
+    messagesPerMinute: undefined,
+    messagesPerDay: 10_000_000,
+    recipientsPerDay: 10_000_000,
+  },
 };
 const queues = await harness.createQueues('bench');
 // Outcome events as deployed: the stack always gives the sender a topic.

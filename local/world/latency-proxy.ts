@@ -38,7 +38,10 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
       else setTimeout(act, half);
     };
     const delayed = (to: Socket) => (chunk: Buffer) => later(() => to.destroyed || to.write(chunk));
-    const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
+    // No Nagle of its own: two writes the client made without waiting reach the server without waiting
+    // (with it, the second waited for the server's delayed ACK, 40 ms, as no real network would).
+    const upstream = createConnection({ host: '127.0.0.1', port: targetPort, noDelay: true });
+    client.setNoDelay(true);
     sockets.add(client).add(upstream);
     let serverSpokeLast = true;
     const toUpstream = delayed(upstream);

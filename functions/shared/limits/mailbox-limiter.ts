@@ -83,6 +83,12 @@ export class MailboxLimiter {
     string,
     { messages: number; recipients: number; nextAt: number; interval: number; takenAt: number }
   >();
+  /**
+   * The batch's mailboxes' limits, read as the invocation starts (beside the suppression list's read,
+   * not after it): the first decision for a mailbox uses it. A stale one only fails its write and
+   * is read again.
+   */
+  #readAhead = new Map<string, Promise<Usage>>();
   /** One decision at a time per mailbox in this instance: records of one batch queue here instead of racing. */
   readonly #queues = new Map<string, Promise<unknown>>();
 
@@ -106,6 +112,14 @@ export class MailboxLimiter {
   expect(demand: ReadonlyMap<string, Demand>): void {
     this.#expected = new Map(demand);
     this.#credits = new Map();
+    this.#readAhead = new Map(
+      [...demand.keys()].map((mailbox) => {
+        const usage = this.#read(mailbox);
+        // Not read after all (every record refused before its turn): no unhandled rejection.
+        usage.catch(() => undefined);
+        return [mailbox, usage];
+      }),
+    );
   }
 
   /**
@@ -170,7 +184,7 @@ export class MailboxLimiter {
       return { ok: true };
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const usage = await this.#read(mailbox);
+      const usage = await this.#usage(mailbox);
       const now = this.#now();
       if (usage.pausedUntil > now)
         return wait(usage.pausedUntil - now, 'the provider throttled this mailbox');
@@ -301,9 +315,17 @@ export class MailboxLimiter {
   }
 
   async #paused(mailbox: string): Promise<Acquired> {
-    const { pausedUntil } = await this.#read(mailbox);
+    const { pausedUntil } = await this.#usage(mailbox);
     const now = this.#now();
     return pausedUntil > now ? wait(pausedUntil - now, 'the provider throttled this mailbox') : { ok: true };
+  }
+
+  /** The mailbox's usage: read ahead for the batch the first time (a failed read ahead is read again), then afresh. */
+  #usage(mailbox: string): Promise<Usage> {
+    const ahead = this.#readAhead.get(mailbox);
+    if (!ahead) return this.#read(mailbox);
+    this.#readAhead.delete(mailbox);
+    return ahead.catch(() => this.#read(mailbox));
   }
 
   async #read(mailbox: string): Promise<Usage> {

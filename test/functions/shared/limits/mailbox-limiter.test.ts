@@ -117,6 +117,28 @@ describe('Class: MailboxLimiter', () => {
     await proxy.stop();
   });
 
+  it('reads the limits of a batch as it starts, and a write by another instance since only costs a fresh read', async () => {
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const counted = new DynamoDBClient({ endpoint: proxy.endpoint });
+    const a = new MailboxLimiter(counted, SENDING_TABLE, () => clock);
+    const b = instance();
+    const limits = resolveLimits('google', undefined, { messagesPerDay: 5 });
+
+    a.expect(new Map([['ops@example.com', { messages: 3, recipients: 3 }]]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const readBeforeAsked = proxy.calls.get('DynamoDB_20120810.GetItem') ?? 0;
+    // Another instance sends three after that read: what `a` read ahead is stale.
+    for (let index = 0; index < 3; index++) assert.ok((await b.acquireSend('ops@example.com', limits, 1)).ok);
+    const decisions = [];
+    for (let index = 0; index < 3; index++)
+      decisions.push((await a.acquireSend('ops@example.com', limits, 1)).ok);
+
+    assert.equal(readBeforeAsked, 1, 'the read was made before any record asked');
+    assert.deepEqual(decisions, [true, true, false], 'three sent before, two left for the day');
+    counted.destroy();
+    await proxy.stop();
+  });
+
   it('lets what a batch took ahead and did not send lapse, counted as sent', async () => {
     const limits = resolveLimits('google', undefined, { messagesPerDay: 10 });
     const [a, b] = [instance(), instance()];
