@@ -3,7 +3,8 @@
  * CPU share while the servers and proxies stay in the parent. Told what to run in BENCH_SENDER (JSON);
  * ours reads its settings from the environment as the deployed function does. It sends one warm-up
  * batch, prints `warm`, waits for `go` on stdin, sends the measured batches and prints
- * `{"billedMs":...,"peakMb":...}`.
+ * `{"invocations":[{"from":...,"to":...}],"cpuMs":...,"peakMb":...}` (each invocation's start and end on the
+ * machine's clock, and the CPU time the measured batches took).
  */
 import { createInterface } from 'node:readline';
 import nodemailer from 'nodemailer';
@@ -12,6 +13,7 @@ import { createSender } from '../functions/sender/create-sender.ts';
 import { DEFAULT_CONNECTIONS } from '../functions/shared/smtp/transports.ts';
 import { lambdaContext } from '../local/event-source/poll.ts';
 import { captureTelemetry } from '../local/world/captured-telemetry.ts';
+import { clockNow, type Interval } from './modelled-latency.ts';
 import { syntheticRecords } from './synthetic-records.ts';
 
 interface Task {
@@ -65,13 +67,17 @@ await sendBatch(0);
 console.log('warm');
 const lines = createInterface({ input: process.stdin });
 for await (const line of lines) if (line.trim() === 'go') break;
-let billedMs = 0;
+const invocations: Interval[] = [];
+const cpuBefore = process.cpuUsage();
 let peak = process.memoryUsage().rss;
 for (let offset = task.batch; offset < task.batch + task.messages; offset += task.batch) {
-  const started = performance.now();
+  const from = clockNow();
   await sendBatch(offset);
-  billedMs += performance.now() - started;
+  invocations.push({ from, to: clockNow() });
   peak = Math.max(peak, process.memoryUsage().rss);
 }
-console.log(JSON.stringify({ billedMs, peakMb: Math.round(peak / 1_048_576) }));
+const { user, system } = process.cpuUsage(cpuBefore);
+console.log(
+  JSON.stringify({ invocations, cpuMs: (user + system) / 1000, peakMb: Math.round(peak / 1_048_576) }),
+);
 process.exit(0);
