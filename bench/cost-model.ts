@@ -11,6 +11,13 @@ export const PRICES = {
   sqsRequest: 0.4 / 1_000_000,
   /** SNS standard topics, per published 64 KB chunk; delivery to SQS is free (aws.amazon.com/sns/pricing). */
   snsPublish: 0.5 / 1_000_000,
+  /**
+   * S3 Standard: a PUT (the producer stores a large body) and a GET (the sender reads it); its DELETE is
+   * free, and with the bucket's S3 Bucket Key SSE-KMS makes a KMS request per key period, not per
+   * object (aws.amazon.com/s3/pricing).
+   */
+  s3Put: 0.005 / 1000,
+  s3Get: 0.0004 / 1000,
   /** Secrets Manager API calls (aws.amazon.com/secrets-manager/pricing). */
   secretsManagerCall: 0.05 / 10_000,
   /** KMS requests (aws.amazon.com/kms/pricing). */
@@ -52,6 +59,8 @@ export interface CostInputs {
   readonly outcomeEventsPerMessage?: number;
   /** The idempotency record's size and how long it is kept (30 days). @default 300 bytes */
   readonly idempotencyRecordBytes?: number;
+  /** Bodies stored in S3 per 1,000 (each a PUT and a GET; the queue then carries a pointer). @default 0 */
+  readonly storedBodiesPer1000?: number;
 }
 
 /** How long logs are kept by the stack's log groups, months. */
@@ -92,15 +101,17 @@ export function costPer1000(inputs: CostInputs) {
     idempotencyStorage;
   const logs = logsCost(1000 * (inputs.logBytesPerMessage ?? 400));
   const sns = 1000 * (inputs.outcomeEventsPerMessage ?? 1) * PRICES.snsPublish;
+  const s3 = (inputs.storedBodiesPer1000 ?? 0) * (PRICES.s3Put + PRICES.s3Get);
   return {
     lambda,
     sqs,
+    s3,
     secretsManager,
     kms,
     dynamodb,
     logs,
     sns,
-    total: lambda + sqs + secretsManager + kms + dynamodb + logs + sns,
+    total: lambda + sqs + s3 + secretsManager + kms + dynamodb + logs + sns,
     ses: 1000 * PRICES.ses,
   };
 }
@@ -113,7 +124,8 @@ export function costPer1000(inputs: CostInputs) {
  * - microsoftBurst: 100 messages for one Microsoft mailbox at its limit: each comes back once for its
  *   own send slot (2 receives, 1 visibility change, 1 more limits read and write), or as measured
  *   (`burst`: each kind of call priced as what it is);
- * - largeMessages: 1 MiB bodies on the queue (16 chunks each way) and the time to send them.
+ * - largeMessages: 1 MiB bodies stored in S3 with a pointer on the queue, as the product carries them;
+ *   largeMessagesInline: the same on the queue (16 chunks each way).
  */
 /** A Microsoft burst as measured: receives, and each kind of call, per sent message. */
 export interface BurstInputs {
@@ -123,6 +135,12 @@ export interface BurstInputs {
   readonly visibilityChangesPerMessage?: number;
   readonly invocationsPerMessage?: number;
 }
+
+/**
+ * Composing and sending a 928 KB body took 27 to 32 ms more a message than a small one (measured
+ * in-process against the local server, batches of ten, same machine as the hot figure).
+ */
+const LARGE_BODY_EXTRA_MS = 30;
 
 export function costScenarios(hot: CostInputs, burst: BurstInputs = { receivesPerMessage: 2 }) {
   return {
@@ -146,12 +164,20 @@ export function costScenarios(hot: CostInputs, burst: BurstInputs = { receivesPe
         ? {}
         : { invocationsPerMessage: burst.invocationsPerMessage }),
     }),
+    // 1 MiB bodies as the product carries them since #17: above LARGE_MESSAGE_THRESHOLD the producer
+    // stores the body in S3 and queues a pointer. Its PUT alone is $0.005 per 1,000, the whole target.
     largeMessages: costPer1000({
       ...hot,
+      messageKb: 1,
+      storedBodiesPer1000: 1000,
+      billedMsPerMessage: hot.billedMsPerMessage + LARGE_BODY_EXTRA_MS,
+    }),
+    // The same bodies inline on the queue (a producer without the bucket, up to SQS's 1 MiB): 16 chunks
+    // sent and 16 received, more than the S3 route above about 470 KB.
+    largeMessagesInline: costPer1000({
+      ...hot,
       messageKb: 1024,
-      // Composing and sending a 928 KB body took 27 to 32 ms more a message than a small one (measured
-      // in-process against the local server, batches of ten, same machine as the hot figure).
-      billedMsPerMessage: hot.billedMsPerMessage + 30,
+      billedMsPerMessage: hot.billedMsPerMessage + LARGE_BODY_EXTRA_MS,
     }),
   };
 }

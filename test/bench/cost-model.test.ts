@@ -32,7 +32,14 @@ describe('Benchmark cost model', () => {
     close(cost.dynamodb, 3000 * PRICES.dynamoWrite + 1000 * PRICES.dynamoRead + storage);
     close(
       cost.total,
-      cost.lambda + cost.sqs + cost.secretsManager + cost.kms + cost.dynamodb + cost.logs + cost.sns,
+      cost.lambda +
+        cost.sqs +
+        cost.s3 +
+        cost.secretsManager +
+        cost.kms +
+        cost.dynamodb +
+        cost.logs +
+        cost.sns,
     );
     close(cost.ses, 0.1);
   });
@@ -53,7 +60,14 @@ describe('Benchmark cost model: what else grows with mail', () => {
     assert.ok(cost.dynamodb > 3000 * PRICES.dynamoWrite + 1000 * PRICES.dynamoRead, 'storage included');
     close(
       cost.total,
-      cost.lambda + cost.sqs + cost.secretsManager + cost.kms + cost.dynamodb + cost.logs + cost.sns,
+      cost.lambda +
+        cost.sqs +
+        cost.s3 +
+        cost.secretsManager +
+        cost.kms +
+        cost.dynamodb +
+        cost.logs +
+        cost.sns,
     );
   });
 
@@ -65,5 +79,14 @@ describe('Benchmark cost model: what else grows with mail', () => {
     );
     assert.ok(scenarios.microsoftBurst.sqs > scenarios.hot.sqs);
     assert.ok(scenarios.largeMessages.total > scenarios.hot.total);
+  });
+
+  it('prices a 1 MiB body stored in S3 by its PUT and GET and a pointer on the queue, cheaper than inline', () => {
+    const scenarios = costScenarios(inputs);
+    close(scenarios.largeMessages.s3, 1000 * (PRICES.s3Put + PRICES.s3Get));
+    close(scenarios.largeMessages.sqs, scenarios.hot.sqs);
+    assert.ok(scenarios.largeMessages.total < scenarios.largeMessagesInline.total);
+    // The S3 PUT alone is the whole $0.005 target: no design that stores the body can meet it.
+    assert.ok(scenarios.largeMessages.s3 >= 0.005);
   });
 });
