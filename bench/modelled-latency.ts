@@ -5,7 +5,7 @@
  * answer goes when it comes and the time past the model is recorded as an interval of emulator time,
  * which the benchmark takes off the billed time of the invocation it fell in (emulatorTimeWithin).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { Agent, createServer, type IncomingMessage, request, type Server } from 'node:http';
 import { listen } from '../local/world/listen.ts';
 
 /** A moment on the machine's clock, the same in every process (ms since the epoch, sub-ms precision). */
@@ -33,27 +33,43 @@ export async function startModelledLatency(
   modelMs: (operation: string) => number,
 ): Promise<ModelledLatency> {
   const excess: Interval[] = [];
+  // Its own keep-alive connections, closed with it (fetch's would keep the emulators' servers open).
+  const agent = new Agent({ keepAlive: true });
+  const upstream = new URL(target);
   const server: Server = createServer(async (incoming, outgoing) => {
     const arrived = clockNow();
     const chunks: Buffer[] = [];
     for await (const chunk of incoming) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
     const due = arrived + modelMs(operationOf(incoming, body));
-    const answer = await fetch(new URL(incoming.url ?? '/', target), {
-      method: incoming.method ?? 'POST',
-      headers: Object.entries(incoming.headers).filter(
-        ([name]) => name !== 'host' && name !== 'content-length' && name !== 'connection',
-      ) as [string, string][],
-      ...(body.length > 0 ? { body } : {}),
-    });
-    const payload = Buffer.from(await answer.arrayBuffer());
+    const answer = await new Promise<{ status: number; type: string; payload: Buffer }>((resolve, reject) => {
+      const relay = request(
+        {
+          agent,
+          host: upstream.hostname,
+          port: upstream.port,
+          path: incoming.url,
+          method: incoming.method,
+          headers: { ...incoming.headers, host: upstream.host },
+        },
+        async (response) => {
+          const parts: Buffer[] = [];
+          for await (const part of response) parts.push(part as Buffer);
+          resolve({
+            status: response.statusCode ?? 500,
+            type: response.headers['content-type'] ?? 'application/octet-stream',
+            payload: Buffer.concat(parts),
+          });
+        },
+      );
+      relay.on('error', reject);
+      relay.end(body);
+    }).catch(() => ({ status: 502, type: 'text/plain', payload: Buffer.from('upstream unreachable') }));
     const answered = clockNow();
     if (answered > due) excess.push({ from: due, to: answered });
     else await new Promise((resolve) => setTimeout(resolve, due - answered));
-    outgoing.writeHead(answer.status, {
-      'content-type': answer.headers.get('content-type') ?? 'application/octet-stream',
-    });
-    outgoing.end(payload);
+    outgoing.writeHead(answer.status, { 'content-type': answer.type });
+    outgoing.end(answer.payload);
   });
   const port = await listen(server);
   return {
@@ -61,6 +77,7 @@ export async function startModelledLatency(
     excess,
     stop: () =>
       new Promise<void>((resolve) => {
+        agent.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

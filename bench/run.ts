@@ -800,4 +800,5 @@ await smtpProxy.stop();
 await oauthProxy.stop();
 await awsProxy.stop();
 await dynamo.stop();
+await sns.stop();
 await harness.stop();

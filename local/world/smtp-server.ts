@@ -64,6 +64,8 @@ export interface SmtpServerHandle {
     authFailures: number;
     open: number;
     maxOpen: number;
+    /** Transactions begun (MAIL FROM accepted), delivered or not. */
+    transactions: number;
   };
   /** Bearer tokens the server was shown (kept in memory only). */
   readonly presentedTokens: string[];
@@ -103,7 +105,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const messages: ReceivedMessage[] = [];
   const faults: SmtpFault[] = [];
   const presentedTokens: string[] = [];
-  const stats = { connections: 0, authAttempts: 0, authFailures: 0, open: 0, maxOpen: 0 };
+  const stats = { connections: 0, authAttempts: 0, authFailures: 0, open: 0, maxOpen: 0, transactions: 0 };
   const sessions = new Map<string, { open: number; max: number }>();
   const startedAt = new Map<string, number>();
   const sockets = new Map<string, Socket>();
@@ -177,6 +179,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     onMailFrom(_address, session, callback) {
       startedAt.set(session.id, Date.now());
       const fault = takeFault('mail');
+      if (!fault || !('code' in fault)) stats.transactions++;
       callback(fault && 'code' in fault ? smtpError(fault.code, fault.text) : undefined);
     },
     onRcptTo(address, _session, callback) {

@@ -2,6 +2,7 @@
  * Sends each message at most once across SQS redeliveries, retried batches and redrives: a durable
  * record in DynamoDB (send-records.ts) keyed on the producer's `idempotencyKey`, else on the SQS message
  * id the message first had. Every claim is written before its send and every completion after its 250.
+ * The SMTP envelope goes out while the claim is written; the content, and so the send, waits for it.
  *
  * Batched per invocation: the claims of the invocation's records wait for each other and go in one
  * transaction; completions wait until every claimed send of the invocation has its answer, at most
@@ -169,12 +170,23 @@ export class IdempotentSender {
       // Left without a claim (found sent, refused, paced): the batch's claims wait for one fewer.
       if (!admitted) this.#decided();
     }
-    const found = await this.#claim({ key, fingerprint });
+    // The envelope goes out while the claim is written; the content waits for the claim (held-body.ts).
+    const claim = this.#claim({ key, fingerprint });
+    const go = claim.then((result) => {
+      if (result.status !== 'claimed') throw new Error('the message is not ours to send');
+    });
+    const delivery = this.#sender.deliver(admitted, message, key, options.messageIdKey, go);
+    // Both are settled below; a refusal the delivery never looked at (it failed first) is no crash.
+    go.catch(() => undefined);
+    delivery.catch(() => undefined);
+    const found = await claim;
+    // Not ours: its content never leaves (the send is aborted, see held-body.ts); whatever the aborted
+    // delivery fails with is not this delivery's answer.
     if (found.status !== 'claimed') return refused(found, key);
     this.#inFlight++;
     let sent: SentMessage;
     try {
-      sent = await this.#sender.deliver(admitted, message, key, options.messageIdKey);
+      sent = await delivery;
       this.#completions.push({
         key,
         fingerprint,

@@ -13,6 +13,7 @@ import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { ProviderConfig, SmtpEndpoint } from '../oauth/providers.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { composeMessage } from './compose.ts';
+import { heldBody } from './held-body.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 import type { SmtpTransports } from './transports.ts';
 
@@ -299,12 +300,15 @@ export class MessageSender {
   /**
    * The SMTP transaction of a message admit() let through.
    * @param messageIdKey what its Message-ID derives from: the message's key, also for a retry to some of its recipients
+   * @param bodyHeldUntil the envelope goes now, the content once this resolves; rejected, the transaction
+   *   is dropped unsent and the delivery fails (see held-body.ts)
    */
   async deliver(
     admitted: Admitted,
     message: MailMessage,
     idempotencyKey: string,
     messageIdKey = idempotencyKey,
+    bodyHeldUntil?: Promise<void>,
   ): Promise<SentMessage> {
     const { mailbox, stored, provider, limits, recipients, suppressed } = admitted;
     // One connection per leased slot where the provider caps connections; a small pool elsewhere.
@@ -315,7 +319,10 @@ export class MessageSender {
     );
     const started = Date.now();
     try {
-      const info = await transport.sendMail(composeMessage(message, messageIdKey, recipients));
+      const info = await transport.sendMail({
+        ...composeMessage(message, messageIdKey, recipients),
+        ...(bodyHeldUntil ? heldBody(bodyHeldUntil) : {}),
+      });
       const fates = recipientFates(recipients, info as unknown as SmtpInfo, mailbox);
       // A quota answered at RCPT (Gmail's 5.4.5) rests the mailbox as it does for the whole message.
       if (fates.some((r) => r.code === 'PROVIDER_QUOTA')) await this.#restMailbox(mailbox, limits);

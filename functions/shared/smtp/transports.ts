@@ -9,6 +9,7 @@ import Mail from 'nodemailer/lib/mailer';
 import SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { SmtpEndpoint } from '../oauth/providers.ts';
+import { holdBodies } from './held-body.ts';
 import { guardSmtpUtf8 } from './smtputf8.ts';
 
 export interface SmtpTimeouts {
@@ -78,6 +79,7 @@ export class SmtpTransports {
       };
       // The pool and the mailer alone, not nodemailer's entry point, which loads every transport it has.
       transport = new Mail(new SMTPPool(options), options);
+      holdBodies(transport);
       // nodemailer asks for a token at every AUTH, with renew=true after the server rejected one.
       transport.set('oauth2_provision_cb', (user, renew, callback) => {
         this.#tokens.get(user, { renew }).then(

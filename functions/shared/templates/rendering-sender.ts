@@ -1,8 +1,9 @@
 /**
  * Renders a templated message where it is sent, so every producer gets the same result: in `deliver`,
- * after the idempotency claim, right before the SMTP transaction. A delivery of a message already sent
- * is recognized as a duplicate before it is rendered, so a template changed since never turns a
- * duplicate into a failure; a message not sent yet renders with the template as it is when it is sent.
+ * while the idempotency claim is written, right before the SMTP transaction. A delivery of a message
+ * already sent is answered as a duplicate whatever its rendering did, so a template changed since never
+ * turns a duplicate into a failure; a message not sent yet renders with the template as it is when it
+ * is sent.
  */
 import { MailerError } from '../errors.ts';
 import type { MailMessage } from '../message/schema.ts';
@@ -53,9 +54,10 @@ export class RenderingSender implements Pick<MessageSender, 'admit' | 'deliver'>
     message: MailMessage,
     idempotencyKey: string,
     messageIdKey?: string,
+    bodyHeldUntil?: Promise<void>,
   ): Promise<SentMessage> {
     const { message: rendered, template } = await renderMessage(message, this.#templates);
-    const sent = await this.#sender.deliver(admitted, rendered, idempotencyKey, messageIdKey);
+    const sent = await this.#sender.deliver(admitted, rendered, idempotencyKey, messageIdKey, bodyHeldUntil);
     return template ? { ...sent, template } : sent;
   }
 }

@@ -17,11 +17,15 @@ import { aMessage } from '../../../harness/factories.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
 /**
- * The SMTP side stands in here (this file is about when the records are written): each delivery waits
- * for the test to answer it, as a server answering DATA would.
+ * The SMTP side stands in here (this file is about when the records are written): as MessageSender does,
+ * a delivery's envelope starts at once and its content waits for the go-ahead; then it waits for the
+ * test to answer it, as a server answering the end of DATA would.
  */
 class ScriptedDeliveries implements Pick<MessageSender, 'admit' | 'deliver'> {
   readonly waiting = new Map<string, { answer: () => void; fail: (error: Error) => void }>();
+  /** Called as a delivery's envelope starts, and as its content goes. */
+  onEnvelope?: (key: string) => void;
+  onContent?: (key: string) => void;
   refuseAdmission?: MailerError;
 
   async admit(message: MailMessage): Promise<Admitted> {
@@ -29,7 +33,16 @@ class ScriptedDeliveries implements Pick<MessageSender, 'admit' | 'deliver'> {
     return { mailbox: String(message.from) } as unknown as Admitted;
   }
 
-  deliver(_admitted: Admitted, _message: MailMessage, key: string): Promise<SentMessage> {
+  async deliver(
+    _admitted: Admitted,
+    _message: MailMessage,
+    key: string,
+    _messageIdKey?: string,
+    bodyHeldUntil?: Promise<void>,
+  ): Promise<SentMessage> {
+    this.onEnvelope?.(key);
+    await bodyHeldUntil;
+    this.onContent?.(key);
     return new Promise((resolve, reject) => {
       this.waiting.set(key, {
         answer: () =>
@@ -141,6 +154,30 @@ describe('Class: IdempotentSender', () => {
     assert.equal(await statusOf('sent'), 'COMPLETED', 'written a second before the deadline');
     await deliveries.answer('stuck', new Error('socket closed'));
     await sender.settle();
+  });
+
+  it('starts the envelope while the claim is written and lets the content go only once the claim is stored', async () => {
+    const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
+    const seen: { claimsAsked: number; status?: string }[] = [];
+    deliveries.onEnvelope = () => seen.push({ claimsAsked: calls('TransactWriteItems') });
+    let whenContentWent: Promise<string | undefined> | undefined;
+    deliveries.onContent = (key) => (whenContentWent = statusOf(key));
+    const claimsBefore = calls('TransactWriteItems');
+
+    const sent = send(sender, 'overlapped');
+    while (!deliveries.waiting.has('overlapped')) await sleep(2);
+    const statusWhenContentWent = await whenContentWent;
+    await deliveries.answer('overlapped');
+    await sent;
+    await sender.settle();
+
+    assert.deepEqual(
+      seen,
+      [{ claimsAsked: claimsBefore }],
+      'the envelope started before the claim was asked',
+    );
+    assert.equal(statusWhenContentWent, 'INPROGRESS', 'the content went after the claim was stored');
+    assert.equal(await statusOf('overlapped'), 'COMPLETED');
   });
 
   it('gives up the claim of a message that was not sent, so its retry sends it once', async () => {
