@@ -4,16 +4,16 @@
  * operators add addresses by hand (a request to stop mailing) and remove them (a fixed address).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SuppressionList } from '../functions/shared/feedback/suppression-list.ts';
+import { SuppressionEntries } from '../functions/shared/feedback/suppression-entries.ts';
 import { type Args, UsageError } from './commands.ts';
 import type { Target } from './target.ts';
 
 const ADDRESS = /^[^\s@]+@[^\s@]+$/;
 
-function listOf(target: Target): SuppressionList {
+function listOf(target: Target): SuppressionEntries {
   if (!target.suppressionTableName)
     throw new UsageError('this target names no suppression list: redeploy the stack');
-  return new SuppressionList(new DynamoDBClient({}), target.suppressionTableName);
+  return new SuppressionEntries(new DynamoDBClient({}), target.suppressionTableName);
 }
 
 function addressArg(args: Args): string {

@@ -19,7 +19,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
 import { findMailerError, MailerError } from '../shared/errors.ts';
-import { SuppressionList } from '../shared/feedback/suppression-list.ts';
+import { SuppressionEntries } from '../shared/feedback/suppression-entries.ts';
 import { SendRecords } from '../shared/idempotency/send-records.ts';
 import type { RegistryEntry } from '../shared/mailbox/registry.ts';
 import { MailboxCatalog } from '../shared/mailbox/registry-catalog.ts';
@@ -100,7 +100,7 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
     tokens,
     cursors: new FeedbackCursors(dynamodb, config.sendingTableName),
     records: new SendRecords(dynamodb, config.sendingTableName, RECORDS_READ_ONLY_TTL),
-    suppression: new SuppressionList(dynamodb, config.suppressionTableName),
+    suppression: new SuppressionEntries(dynamodb, config.suppressionTableName),
     outcomes,
     metrics,
     logger,

@@ -12,7 +12,7 @@ import { type FetchMessageObject, ImapFlow } from 'imapflow';
 import { awsErrorName } from '../shared/aws/error-name.ts';
 import { MailerError } from '../shared/errors.ts';
 import { parseFeedback } from '../shared/feedback/delivery-report.ts';
-import type { SuppressionList } from '../shared/feedback/suppression-list.ts';
+import type { SuppressionEntries } from '../shared/feedback/suppression-entries.ts';
 import type { MailboxStore } from '../shared/mailbox/store.ts';
 import type { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import { type FeedbackSettings, grantCoversImap } from '../shared/oauth/providers.ts';
@@ -22,7 +22,7 @@ import type { FeedbackCursor, FeedbackCursors } from './feedback-cursors.ts';
 import { assessReport, type ReportDeps } from './handle-report.ts';
 
 export interface ReadDeps extends ReportDeps {
-  readonly suppression?: Pick<SuppressionList, 'add'> | undefined;
+  readonly suppression?: Pick<SuppressionEntries, 'add'> | undefined;
   readonly outcomes: Pick<Outcomes, 'record' | 'flush'>;
   readonly store: Pick<MailboxStore, 'get'>;
   readonly tokens: Pick<AccessTokens, 'get' | 'providerFor'>;

@@ -13,6 +13,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { CoalescedReads } from '../shared/aws/coalesced-reads.ts';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import type { MailerError } from '../shared/errors.ts';
 import { SuppressionList } from '../shared/feedback/suppression-list.ts';
@@ -135,9 +136,11 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
       error,
     });
   };
-  const limiter = new MailboxLimiter(dynamodb, config.sendingTableName);
+  // The batch's limits items and its recipients' suppression entries, read as it starts, in one call.
+  const reads = new CoalescedReads(dynamodb);
+  const limiter = new MailboxLimiter(dynamodb, config.sendingTableName, undefined, undefined, reads);
   const suppression = config.suppressionTableName
-    ? new SuppressionList(dynamodb, config.suppressionTableName)
+    ? new SuppressionList(dynamodb, config.suppressionTableName, reads)
     : undefined;
   const messageSender = new MessageSender(store, tokens, transports, {
     onSmtpRefused,
@@ -150,7 +153,8 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const templates = config.templateTableName
     ? new TemplateCache(new TemplateStore(dynamodb, config.templateTableName))
     : undefined;
-  // Rendered after the claim, right before SMTP: a duplicate is never rendered (rendering-sender.ts).
+  // Rendered while the claim is written, right before SMTP: a duplicate is answered as one whatever its
+  // rendering did (rendering-sender.ts).
   const idempotent = new IdempotentSender(new RenderingSender(messageSender, templates), {
     dynamodb,
     tableName: config.sendingTableName,

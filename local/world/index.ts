@@ -13,7 +13,7 @@ import { startFauxqs } from 'fauxqs';
 import { discoverProvider } from '../../cli/provider-discovery.ts';
 import { loadSenderConfig, type SenderConfig } from '../../functions/sender/config.ts';
 import { ENV } from '../../functions/shared/environment.ts';
-import { SuppressionList } from '../../functions/shared/feedback/suppression-list.ts';
+import { SuppressionEntries } from '../../functions/shared/feedback/suppression-entries.ts';
 import { MailboxCatalog } from '../../functions/shared/mailbox/registry-catalog.ts';
 import type { MailboxSecret } from '../../functions/shared/mailbox/secret-shape.ts';
 import { secretNameFor } from '../../functions/shared/mailbox/secret-shape.ts';
@@ -61,7 +61,7 @@ export interface World {
   readonly registryTable: string;
   readonly registry: MailboxCatalog;
   /** The deployment's suppression list (its table is made anew at every reset). */
-  readonly suppression: SuppressionList;
+  readonly suppression: SuppressionEntries;
   /** The deployment's stored templates (their table is made anew at every reset). */
   readonly templates: TemplateCatalog;
   readonly certificates: TestCertificates;
@@ -212,7 +212,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     stateTable: STATE_TABLE,
     registryTable: REGISTRY_TABLE,
     registry: new MailboxCatalog(dynamodb, REGISTRY_TABLE),
-    suppression: new SuppressionList(dynamodb, SUPPRESSION_TABLE),
+    suppression: new SuppressionEntries(dynamodb, SUPPRESSION_TABLE),
     templates: new TemplateCatalog(dynamodb, TEMPLATE_TABLE),
     certificates,
     oauth,

@@ -42,6 +42,8 @@ const DEFAULT_IN_PROGRESS_MS = 15 * 60_000;
 const CLAIM_QUIET_MS = 20;
 /** and at most this long in all. */
 const CLAIM_WAIT_MS = 200;
+/** After a claim refused with its envelope out, sends claim first for this long. */
+const CLAIM_FIRST_MS = 60_000;
 /** Completions still held this long before the invocation's deadline are written then. */
 const DEADLINE_MARGIN_MS = 1_000;
 
@@ -97,6 +99,10 @@ export class IdempotentSender {
   #holdTimer?: NodeJS.Timeout;
   #deadlineTimer?: NodeJS.Timeout;
   #writes: Promise<unknown>[] = [];
+  /** The keys this invocation sends (a second record of one claims first). */
+  #keys = new Set<string>();
+  /** Until when sends claim before their envelope (a claim was refused with its envelope out). */
+  #claimFirstUntil = 0;
   /** Completions are written as they come, not held (a stored message is being read: see writeHeld). */
   #writeThrough = false;
   #unwritten: { completions: number; releases: number; errorName?: string } = { completions: 0, releases: 0 };
@@ -171,18 +177,27 @@ export class IdempotentSender {
       if (!admitted) this.#decided();
     }
     // The envelope goes out while the claim is written; the content waits for the claim (held-body.ts).
+    // A refused claim then costs the SMTP connection it held: a key this invocation already sends, and
+    // every send for a while after a refusal, claim first.
+    const overlap = Date.now() >= this.#claimFirstUntil && !this.#keys.has(key);
+    this.#keys.add(key);
     const claim = this.#claim({ key, fingerprint });
     const go = claim.then((result) => {
       if (result.status !== 'claimed') throw new Error('the message is not ours to send');
     });
-    const delivery = this.#sender.deliver(admitted, message, key, options.messageIdKey, go);
-    // Both are settled below; a refusal the delivery never looked at (it failed first) is no crash.
+    // Settled below; a refusal the delivery never looked at (it failed first) is no crash.
     go.catch(() => undefined);
+    const deliver = () => this.#sender.deliver(admitted, message, key, options.messageIdKey, go);
+    const delivery = overlap ? deliver() : go.then(deliver);
     delivery.catch(() => undefined);
     const found = await claim;
-    // Not ours: its content never leaves (the send is aborted, see held-body.ts); whatever the aborted
-    // delivery fails with is not this delivery's answer.
-    if (found.status !== 'claimed') return refused(found, key);
+    if (found.status !== 'claimed') {
+      if (overlap) this.#claimFirstUntil = Date.now() + CLAIM_FIRST_MS;
+      // Not ours: its content never left (the send is aborted). What the aborted delivery failed with
+      // is not this delivery's answer; what it does on failing is done before the invocation ends.
+      await delivery.catch(() => undefined);
+      return refused(found, key);
+    }
     this.#inFlight++;
     let sent: SentMessage;
     try {
@@ -233,6 +248,7 @@ export class IdempotentSender {
     while (this.#writes.length > 0) await Promise.all(this.#writes.splice(0));
     clearTimeout(this.#deadlineTimer);
     this.#writeThrough = false;
+    this.#keys.clear();
     const unwritten = this.#unwritten;
     this.#unwritten = { completions: 0, releases: 0 };
     this.#inProgressUntil = undefined;

@@ -16,12 +16,14 @@
  * side.
  */
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { CoalescedReads } from '../aws/coalesced-reads.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import type { MailboxLimits } from './mailbox-limits.ts';
@@ -36,6 +38,8 @@ const MAX_ATTEMPTS = 5;
 const MAX_WAIT_IN_PROCESS_MS = 200;
 /** How long sends taken ahead for a batch stay good: its parallel records take them within moments. */
 const CREDIT_LIFETIME_MS = 2000;
+/** How long a batch's read-ahead of its limits may stand in for a read. */
+const READ_AHEAD_MS = 1000;
 /** Usage of an idle mailbox is forgotten after two days (DynamoDB TTL). */
 const USAGE_TTL_SECONDS = 2 * 86_400;
 
@@ -85,25 +89,30 @@ export class MailboxLimiter {
   >();
   /**
    * The batch's mailboxes' limits, read as the invocation starts (beside the suppression list's read,
-   * not after it): the first decision for a mailbox uses it. A stale one only fails its write and
-   * is read again.
+   * not after it): the first decision for a mailbox within READ_AHEAD_MS uses it. A stale one only
+   * fails its write and is read again; a pause it missed is not (a decision without a write).
    */
   #readAhead = new Map<string, Promise<Usage>>();
+  #readAheadAt = 0;
   /** One decision at a time per mailbox in this instance: records of one batch queue here instead of racing. */
   readonly #queues = new Map<string, Promise<unknown>>();
 
   readonly #sleep: (ms: number) => Promise<unknown>;
+  readonly #reads: CoalescedReads;
 
+  /** @param reads where the batch's read-ahead joins the invocation's other reads in one call */
   constructor(
     client: DynamoDBClient,
     tableName: string,
     now: () => number = Date.now,
     sleep: (ms: number) => Promise<unknown> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    reads = new CoalescedReads(client),
   ) {
     this.#client = client;
     this.#tableName = tableName;
     this.#now = now;
     this.#sleep = sleep;
+    this.#reads = reads;
   }
 
   /**
@@ -112,9 +121,14 @@ export class MailboxLimiter {
   expect(demand: ReadonlyMap<string, Demand>): void {
     this.#expected = new Map(demand);
     this.#credits = new Map();
+    this.#readAheadAt = this.#now();
     this.#readAhead = new Map(
       [...demand.keys()].map((mailbox) => {
-        const usage = this.#read(mailbox);
+        const usage = this.#reads
+          .get(this.#tableName, { id: { S: `limits#${mailbox}` } })
+          .then(usageOf, (error: unknown) => {
+            throw storeError(mailbox, error);
+          });
         // Not read after all (every record refused before its turn): no unhandled rejection.
         usage.catch(() => undefined);
         return [mailbox, usage];
@@ -323,8 +337,8 @@ export class MailboxLimiter {
   /** The mailbox's usage: read ahead for the batch the first time (a failed read ahead is read again), then afresh. */
   #usage(mailbox: string): Promise<Usage> {
     const ahead = this.#readAhead.get(mailbox);
-    if (!ahead) return this.#read(mailbox);
     this.#readAhead.delete(mailbox);
+    if (!ahead || this.#now() - this.#readAheadAt > READ_AHEAD_MS) return this.#read(mailbox);
     return ahead.catch(() => this.#read(mailbox));
   }
 
@@ -337,8 +351,7 @@ export class MailboxLimiter {
           ConsistentRead: true,
         }),
       );
-      const state = Item?.usage?.S ? (JSON.parse(Item.usage.S) as Omit<Usage, 'version'>) : undefined;
-      return { nextSendAt: 0, pausedUntil: 0, hours: {}, ...state, version: Number(Item?.version?.N ?? 0) };
+      return usageOf(Item);
     } catch (error) {
       throw storeError(mailbox, error);
     }
@@ -369,6 +382,12 @@ export class MailboxLimiter {
       throw storeError(mailbox, error);
     }
   }
+}
+
+/** The usage a limits item holds (none yet: nothing used). */
+function usageOf(item: Record<string, AttributeValue> | undefined): Usage {
+  const state = item?.usage?.S ? (JSON.parse(item.usage.S) as Omit<Usage, 'version'>) : undefined;
+  return { nextSendAt: 0, pausedUntil: 0, hours: {}, ...state, version: Number(item?.version?.N ?? 0) };
 }
 
 const wait = (ms: number, reason: string, reserved = false): Acquired => ({

@@ -34,6 +34,10 @@ function heldUntil(until: Promise<void>): Transform {
         (error: Error) => callback(error),
       );
     },
+    // A body without a byte would otherwise end (and the dot go) before the go-ahead.
+    flush(callback: TransformCallback) {
+      until.then(() => callback(), callback);
+    },
   });
   return hold;
 }

@@ -144,7 +144,7 @@ describe('sender: provider limits across instances', () => {
     assert.ok(starts.at(-1)! - starts[0]! >= (total - 1) * 1005 * 0.85);
   });
 
-  it('asks the limits before claiming a message: one the limits pace writes no idempotency record, and a batch of a Google mailbox reads and writes its limits once, claims in one transaction and completes in one batch write', async () => {
+  it('asks the limits before claiming a message: one the limits pace writes no idempotency record, and a batch of a Google mailbox reads its limits and the suppression entries of its recipients in one call, writes them once, claims in one transaction and completes in one batch write', async () => {
     const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
     await setMailboxLimits(secretName, { messagesPerMinute: 1 });
     await harness.connectMailbox('hot@example.com', 'google');
@@ -174,12 +174,14 @@ describe('sender: provider limits across instances', () => {
       eventSourceARN: hot.queues.queueArn,
     }));
     const idempotencyCalls = () =>
-      ['TransactWriteItems', 'BatchWriteItem'].map(
+      ['TransactWriteItems', 'BatchWriteItem', 'BatchGetItem'].map(
         (operation) => proxy.calls.get(`DynamoDB_20120810.${operation}`) ?? 0,
       );
     const beforeHot = idempotencyCalls();
     const response = await hot.handler({ Records: batch } as unknown as SQSEvent, lambdaContext(60_000));
-    const [claims, completions] = idempotencyCalls().map((count, index) => count - beforeHot[index]!);
+    const [claims, completions, batchReads] = idempotencyCalls().map(
+      (count, index) => count - beforeHot[index]!,
+    );
     // Each write of a mailbox's limits moves its version on by one.
     const { Item } = await dynamodb.send(
       new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: 'limits#hot@example.com' } } }),
@@ -197,6 +199,7 @@ describe('sender: provider limits across instances', () => {
     assert.deepEqual(response.batchItemFailures, []);
     assert.equal(harness.smtp.google.messages.length, 10);
     assert.equal(Item?.version?.N, '1', 'one write of its limits for the batch of ten');
+    assert.equal(batchReads, 1, 'its limits and suppression entries in one read');
     assert.deepEqual(
       [claims, completions],
       [1, 1],

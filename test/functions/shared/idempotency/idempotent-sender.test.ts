@@ -180,6 +180,42 @@ describe('Class: IdempotentSender', () => {
     assert.equal(await statusOf('overlapped'), 'COMPLETED');
   });
 
+  it('claims first, before any envelope, for a key the invocation already sends and for a while after a refused claim', async () => {
+    const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
+    const envelopes: { key: string; claimsAsked: number }[] = [];
+    deliveries.onEnvelope = (key) => envelopes.push({ key, claimsAsked: calls('TransactWriteItems') });
+    const first = send(sender, 'twice');
+    const second = assert.rejects(send(sender, 'twice'), { code: 'SEND_IN_PROGRESS' });
+    await deliveries.answer('twice');
+    await first;
+    await second;
+    await sender.settle();
+    assert.deepEqual(
+      envelopes.map((envelope) => envelope.key),
+      ['twice'],
+      'the second record of a key in one invocation never opened an envelope',
+    );
+
+    // A producer's repeat in a later invocation: its envelope went, its claim was refused.
+    const repeat = await send(sender, 'twice');
+    await sender.settle();
+    const claimsBefore = calls('TransactWriteItems');
+    const after = send(sender, 'after');
+    await deliveries.answer('after');
+    await after;
+    await sender.settle();
+
+    assert.equal(repeat.duplicate, true);
+    assert.deepEqual(
+      envelopes.slice(1).map((envelope) => envelope.key),
+      ['twice', 'after'],
+    );
+    assert.ok(
+      envelopes[2]!.claimsAsked > claimsBefore,
+      'after a refusal, the claim went before the envelope',
+    );
+  });
+
   it('gives up the claim of a message that was not sent, so its retry sends it once', async () => {
     const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
     const failed = send(sender, 'retried');

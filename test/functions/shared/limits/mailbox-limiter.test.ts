@@ -126,7 +126,7 @@ describe('Class: MailboxLimiter', () => {
 
     a.expect(new Map([['ops@example.com', { messages: 3, recipients: 3 }]]));
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const readBeforeAsked = proxy.calls.get('DynamoDB_20120810.GetItem') ?? 0;
+    const readBeforeAsked = proxy.calls.get('DynamoDB_20120810.BatchGetItem') ?? 0;
     // Another instance sends three after that read: what `a` read ahead is stale.
     for (let index = 0; index < 3; index++) assert.ok((await b.acquireSend('ops@example.com', limits, 1)).ok);
     const decisions = [];
