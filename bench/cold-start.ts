@@ -175,6 +175,8 @@ export function coldStartTargets(
     coldStart.functions.find((entry) => entry.function.includes('Sender'))
       ?.importMillionInstructionsAboveBareNode ?? Number.NaN;
   const referenceImport = coldStart.referenceImportMillionInstructions;
+  // Rounded as printed, so the verdict agrees with the goal shown (400 x 1.15 is 459.99999999999994).
+  const importAllowance = round(referenceImport * REFERENCE_ALLOWANCE, 1);
   return [
     {
       name: 'largest bundle, KB minified',
@@ -184,9 +186,9 @@ export function coldStartTargets(
     },
     {
       name: `sender import, million instructions above a bare Node start, against the SQS client and stock nodemailer bundled alike (${referenceImport}) + 15%`,
-      target: `<= ${round(referenceImport * REFERENCE_ALLOWANCE, 1)}`,
+      target: `<= ${importAllowance}`,
       measured: senderImport,
-      met: senderImport <= referenceImport * REFERENCE_ALLOWANCE,
+      met: senderImport <= importAllowance,
     },
   ];
 }
