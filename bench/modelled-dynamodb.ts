@@ -2,13 +2,18 @@
  * DynamoDB for the sender benchmarks at an in-Region latency instead of the Python emulator's own (moto
  * answers in 8 to 28 ms a call here; DynamoDB in a Region in about 5): dynalite (Node, in memory, about
  * 2 ms a call here; transactions carried out by bench/dynalite-transactions.ts) behind the quota proxy, which counts the calls, behind a latency proxy that makes
- * up the rest of 5 ms a call (dynalite's own time, measured at the start, is part of the 5). The sending and registry tables are created as the stack defines them.
+ * up the rest of 5 ms a call (dynalite's own time, measured at the start, is part of the 5). The sender's tables (sending, registry, suppression, templates) are created as the stack defines them.
  */
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { createRegistryTable, createStateTable } from '../local/world/aws.ts';
+import {
+  createRegistryTable,
+  createStateTable,
+  createSuppressionTable,
+  createTemplateTable,
+} from '../local/world/aws.ts';
 import { startFaultProxy } from '../local/world/aws-fault-proxy.ts';
-import { REGISTRY_TABLE, SENDING_TABLE } from '../local/world/index.ts';
+import { REGISTRY_TABLE, SENDING_TABLE, SUPPRESSION_TABLE, TEMPLATE_TABLE } from '../local/world/index.ts';
 import { startLatencyProxy } from '../local/world/latency-proxy.ts';
 import { startDynaliteTransactions } from './dynalite-transactions.ts';
 
@@ -25,6 +30,9 @@ export async function startModelledDynamoDb() {
   const client = new DynamoDBClient({ endpoint });
   await createStateTable(client, SENDING_TABLE);
   await createRegistryTable(client, REGISTRY_TABLE);
+  // The sender env names them (harness.senderEnv): without them every send fails SUPPRESSION_LIST_UNAVAILABLE.
+  await createSuppressionTable(client, SUPPRESSION_TABLE);
+  await createTemplateTable(client, TEMPLATE_TABLE);
   client.destroy();
   // dynalite's own time (and the counting hop) is part of the 5 ms, not on top of it.
   const direct = new DynamoDBClient({ endpoint: counter.endpoint });
