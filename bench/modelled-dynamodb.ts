@@ -4,14 +4,19 @@
  * transactions carried out by bench/dynalite-transactions.ts) behind the quota proxy, which counts the
  * calls, behind bench/modelled-latency.ts, which answers each call 5 ms after it was asked (a
  * transaction 10 ms: DynamoDB makes two underlying writes of each of its items) and records the time
- * dynalite takes past that. The sending, registry and suppression tables are created as the stack
- * defines them.
+ * dynalite takes past that. The sender's tables (sending, registry, suppression, templates) are created
+ * as the stack defines them.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { createRegistryTable, createStateTable, createSuppressionTable } from '../local/world/aws.ts';
+import {
+  createRegistryTable,
+  createStateTable,
+  createSuppressionTable,
+  createTemplateTable,
+} from '../local/world/aws.ts';
 import { startFaultProxy } from '../local/world/aws-fault-proxy.ts';
-import { REGISTRY_TABLE, SENDING_TABLE, SUPPRESSION_TABLE } from '../local/world/index.ts';
+import { REGISTRY_TABLE, SENDING_TABLE, SUPPRESSION_TABLE, TEMPLATE_TABLE } from '../local/world/index.ts';
 import { startDynaliteTransactions } from './dynalite-transactions.ts';
 import { startModelledLatency } from './modelled-latency.ts';
 
@@ -30,7 +35,9 @@ export async function startModelledDynamoDb() {
   const client = new DynamoDBClient({ endpoint });
   await createStateTable(client, SENDING_TABLE);
   await createRegistryTable(client, REGISTRY_TABLE);
+  // The sender env names them (harness.senderEnv): without them every send fails SUPPRESSION_LIST_UNAVAILABLE.
   await createSuppressionTable(client, SUPPRESSION_TABLE);
+  await createTemplateTable(client, TEMPLATE_TABLE);
   client.destroy();
   latency.excess.length = 0;
   counter.calls.clear();

@@ -3,15 +3,13 @@
  * machine, with the harness's local SMTP and OAuth servers behind a proxy that adds round-trip time.
  * Prints a Markdown table; writes bench/results.json (with the targets) and bench/billed-ms.svg.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { gzipSync } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSRecord } from 'aws-lambda';
-import { build } from 'esbuild';
 import nodemailer from 'nodemailer';
 import { createSender } from '../functions/sender/create-sender.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
@@ -23,12 +21,12 @@ import { createValidator } from '../functions/validator/create-validator.ts';
 import { lambdaContext } from '../local/event-source/poll.ts';
 import { createTopic } from '../local/world/aws.ts';
 import { startFaultProxy } from '../local/world/aws-fault-proxy.ts';
-import { synthesizeBundles } from '../local/world/bundles.ts';
 import { captureTelemetry } from '../local/world/captured-telemetry.ts';
 import { MAILBOX_PREFIX, STRICT_ACCESS_TOKEN_TTL_SECONDS, startWorld } from '../local/world/index.ts';
 import { startLatencyProxy } from '../local/world/latency-proxy.ts';
 import { projectRoot } from '../local/world/net.ts';
 import { renderChart } from './chart.ts';
+import { coldStartTable, coldStartTargets, measureColdStart } from './cold-start.ts';
 import { costPer1000, costScenarios } from './cost-model.ts';
 import { capCpu, cpuShareOf } from './cpu-share.ts';
 import { measureMicrosoftBurst } from './microsoft-burst.ts';
@@ -375,100 +373,8 @@ const spread = (values: number[]) => ({
 // nodemailer sends MAIL, RCPT and DATA in one turn and the body in a second: two round trips.
 const PROTOCOL_ROUND_TRIPS = 2;
 
-// Cold start: each function's bundle, its size and the time to import it in a fresh Node 24 process
-// (the median of 15: single imports vary by tens of milliseconds on a busy 2-core machine).
-const bundles = synthesizeBundles();
-const node = process.execPath;
-const timed = (args: string[], env: NodeJS.ProcessEnv) => {
-  const times: number[] = [];
-  for (let run = 0; run < 15; run++) {
-    const started = performance.now();
-    const { status, stderr } = spawnSync(node, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    if (status !== 0) throw new Error(`node ${args.join(' ')} failed: ${stderr}`);
-    times.push(performance.now() - started);
-  }
-  return median(times);
-};
-const functionEnv = {
-  PATH: process.env.PATH,
-  AWS_REGION: 'us-east-1',
-  [ENV.providers]: JSON.stringify({ google: { kind: 'google', clientId: 'x' } }),
-  [ENV.deadLetterQueueUrl]: 'https://sqs.us-east-1.amazonaws.com/0/dlq',
-  [ENV.sendingTableName]: 't',
-  [ENV.stateTableName]: 't',
-  [ENV.registryTableName]: 'r',
-  [ENV.connectInvitations]: 'true',
-  NODE_PATH: '',
-};
-const bare = timed(['-e', '0'], functionEnv);
-/** A module that imports just the AWS SDK packages a bundle imports (they stay external). */
-const sdkImports = (bundle: string) =>
-  [...new Set([...bundle.matchAll(/from\s*"(@aws-sdk\/[^"]+)"/g)].map((match) => match[1]))]
-    .map((name) => `import '${name}';`)
-    .join('\n') || '0';
-/**
- * Instructions Node executes for `args`, all threads, counted by valgrind's callgrind: unlike wall time,
- * not moved by whatever else the machine is doing. The median of three.
- */
-const instructions = (args: string[]) =>
-  median(
-    Array.from({ length: 3 }, () => {
-      const { status, stderr } = spawnSync(
-        'valgrind',
-        ['--tool=callgrind', '--callgrind-out-file=/dev/null', node, ...args],
-        { env: functionEnv, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      const collected = /Collected : (\d+)/.exec(stderr);
-      if (status !== 0 || !collected)
-        throw new Error(`callgrind on node ${args.join(' ')} failed: ${stderr.slice(-500)}`);
-      return Number(collected[1]);
-    }),
-  );
-const importOf = (path: string) => ['--input-type=module', '-e', `await import(${JSON.stringify(path)})`];
-// The reference a sender's import is held to: the SQS client and stock nodemailer, bundled the same way
-// (esbuild, ESM, minified, the AWS SDK left to the runtime), with no slimming.
-const referenceDir = join(projectRoot, '.cache/bench-reference');
-mkdirSync(referenceDir, { recursive: true });
-writeFileSync(
-  join(referenceDir, 'entry.mjs'),
-  "import { SQSClient } from '@aws-sdk/client-sqs';\nimport nodemailer from 'nodemailer';\nexport const handler = async () => [new SQSClient({}), nodemailer.createTransport({ jsonTransport: true })];\n",
-);
-await build({
-  entryPoints: [join(referenceDir, 'entry.mjs')],
-  outfile: join(referenceDir, 'index.mjs'),
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node24',
-  minify: true,
-  mainFields: ['module', 'main'],
-  external: ['@aws-sdk/*'],
-  banner: {
-    js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-  },
-  logLevel: 'warning',
-});
-const bareInstructions = instructions(['-e', '0']);
-const referenceInstructions = instructions(importOf(join(referenceDir, 'index.mjs'))) - bareInstructions;
-
-const coldStart = [...bundles.entries()].map(([logicalId, path]) => {
-  const code = readFileSync(path);
-  return {
-    function: logicalId.replace(/[0-9A-F]{8}$/, ''),
-    minifiedKb: round(statSync(path).size / 1024, 1),
-    gzippedKb: round(gzipSync(code).length / 1024, 1),
-    importMsAboveBareNode: round(
-      timed(['--input-type=module', '-e', `await import(${JSON.stringify(path)})`], functionEnv) - bare,
-      1,
-    ),
-    importMillionInstructionsAboveBareNode: round((instructions(importOf(path)) - bareInstructions) / 1e6, 1),
-    // The part of that the Lambda runtime's own AWS SDK takes: the same imports, without our code.
-    awsSdkImportMsAboveBareNode: round(
-      timed(['--input-type=module', '-e', sdkImports(code.toString())], functionEnv) - bare,
-      1,
-    ),
-  };
-});
+// Cold start: each function's bundle, its size and the cost of importing it (bench/cold-start.ts).
+const coldStart = await measureColdStart();
 
 // Validator: every mailbox at its default concurrency, against one at a time, at 10 ms round trip.
 smtpProxy.rttMs = 10;
@@ -589,11 +495,6 @@ const ratio = (rtt: number, other: 'peer' | 'strawman') => {
   const run = runs.find((r) => r.rttMs === rtt);
   return run ? round(run.ours.billedMsPerMessage / run[other].billedMsPerMessage, 2) : Number.NaN;
 };
-const maxBundle = Math.max(...coldStart.map((entry) => entry.minifiedKb));
-const senderImport =
-  coldStart.find((entry) => entry.function.includes('Sender'))?.importMillionInstructionsAboveBareNode ??
-  Number.NaN;
-const referenceImport = round(referenceInstructions / 1e6, 1);
 const warmTrips = Math.max(...runs.map((run) => run.ours.smtpRoundTripsPerMessage));
 const tokensPer1000 = Math.max(...runs.map((run) => run.ours.tokenRequestsPer1000));
 const smPer1000 = Math.max(...runs.map((run) => run.ours.secretsManagerCallsPer1000));
@@ -656,13 +557,7 @@ const targets = [
     measured: microsoftBurst.smtpRoundTripsPerMessage,
     met: microsoftBurst.smtpRoundTripsPerMessage <= 2.2,
   },
-  { name: 'largest bundle, KB minified', target: '<= 300', measured: maxBundle, met: maxBundle <= 300 },
-  {
-    name: `sender import, million instructions above a bare Node start, against the SQS client and stock nodemailer bundled alike (${referenceImport}) + 15%`,
-    target: `<= ${round(referenceImport * 1.15, 1)}`,
-    measured: senderImport,
-    met: senderImport <= referenceImport * 1.15,
-  },
+  ...coldStartTargets(coldStart),
   {
     name: 'infrastructure cost per 1,000 emails, $',
     target: '<= 0.005',
@@ -702,12 +597,7 @@ const results = {
   oursOverPeer: Object.fromEntries(
     Object.entries(peerRatios).map(([rtt, values]) => [`${rtt}ms`, spread(values)]),
   ),
-  coldStart: {
-    bareNodeMs: round(bare, 1),
-    bareNodeMillionInstructions: round(bareInstructions / 1e6, 1),
-    referenceImportMillionInstructions: referenceImport,
-    functions: coldStart,
-  },
+  coldStart,
   validator: {
     mailboxes: VALIDATOR_MAILBOXES,
     concurrency: 10,
@@ -777,12 +667,7 @@ const table = [
     }),
   ),
   '',
-  '| function | minified KB | gzipped KB | import ms above bare Node | of which the runtime AWS SDK | import, million instructions above bare Node |',
-  '| --- | --- | --- | --- | --- | --- |',
-  ...coldStart.map(
-    (entry) =>
-      `| ${entry.function} | ${entry.minifiedKb} | ${entry.gzippedKb} | ${entry.importMsAboveBareNode} | ${entry.awsSdkImportMsAboveBareNode} | ${entry.importMillionInstructionsAboveBareNode} |`,
-  ),
+  ...coldStartTable(coldStart),
   '',
   `Fleet: 5 sender instances and the validator on one strict-rotation mailbox for ${FLEET_SECONDS} s: ${fleetRequests} token requests (${fleetTokens.tokenRequestsPerLifetime} per ${STRICT_ACCESS_TOKEN_TTL_SECONDS} s access-token lifetime), ${fleetTokens.refusedTokenRequests} refused, ${fleetSent} messages sent.`,
   `Validator: ${VALIDATOR_MAILBOXES} mailboxes in ${results.validator.seconds} s at concurrency 10 (one at a time: about ${results.validator.sequentialSecondsEstimated} s, estimated from ${sample}).`,
