@@ -103,6 +103,8 @@ export class IdempotentSender {
   #keys = new Set<string>();
   /** Until when sends claim before their envelope (a claim was refused with its envelope out). */
   #claimFirstUntil = 0;
+  /** Sends begun before their claim and dropped when it was refused, since last asked. */
+  #dropped = 0;
   /** Completions are written as they come, not held (a stored message is being read: see writeHeld). */
   #writeThrough = false;
   #unwritten: { completions: number; releases: number; errorName?: string } = { completions: 0, releases: 0 };
@@ -192,7 +194,10 @@ export class IdempotentSender {
     delivery.catch(() => undefined);
     const found = await claim;
     if (found.status !== 'claimed') {
-      if (overlap) this.#claimFirstUntil = Date.now() + CLAIM_FIRST_MS;
+      if (overlap) {
+        this.#claimFirstUntil = Date.now() + CLAIM_FIRST_MS;
+        this.#dropped++;
+      }
       // Not ours: its content never left (the send is aborted). What the aborted delivery failed with
       // is not this delivery's answer; what it does on failing is done before the invocation ends.
       await delivery.catch(() => undefined);
@@ -237,6 +242,13 @@ export class IdempotentSender {
     this.#writeThrough = true;
     this.#flush();
     await Promise.all(this.#writes);
+  }
+
+  /** How many sends were begun before their claim and dropped when it was refused, since last asked. */
+  droppedTransactions(): number {
+    const dropped = this.#dropped;
+    this.#dropped = 0;
+    return dropped;
   }
 
   /**

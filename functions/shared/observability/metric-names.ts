@@ -32,6 +32,8 @@ export const METRIC = {
   outcomePublishFailures: 'OutcomePublishFailures',
   /** Completions (or released claims) of sent messages the idempotency store did not take. */
   idempotencyWriteFailures: 'IdempotencyWriteFailures',
+  /** SMTP transactions begun while their claim was written and dropped unsent when it was refused. */
+  smtpTransactionsDropped: 'SmtpTransactionsDropped',
   connectsStarted: 'ConnectsStarted',
   connectsFailed: 'ConnectsFailed',
   mailboxesConnected: 'MailboxesConnected',

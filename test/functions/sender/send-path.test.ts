@@ -191,6 +191,11 @@ describe('sender: the send path end to end', () => {
       1,
       'the other found it sent (a duplicate) or being sent (retried later)',
     );
+    assert.equal(
+      [a, b].reduce((sum, sender) => sum + sender.telemetry.metricSum('SmtpTransactionsDropped'), 0),
+      1,
+      'the dropped transaction counted',
+    );
     assert.deepEqual(
       harness.smtp.google.messages
         .slice(before.messages + 1)
