@@ -53,6 +53,7 @@ export class OperationsDashboard extends Construct {
           count(METRIC.messagesPaced, 'paced (provider limits)'),
           count(METRIC.messagesHeld, 'held (deployment paused)'),
           count(METRIC.recipientsRejected, 'recipients refused'),
+          count(METRIC.smtpTransactionsDropped, 'SMTP transactions dropped (claim refused)'),
         ],
       }),
       graph('Send latency, queue to the provider 250 (ms)', 12, {

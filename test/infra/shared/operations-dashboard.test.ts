@@ -44,7 +44,7 @@ describe('infra: operations dashboard', () => {
       (line) => line.filter((part) => typeof part === 'string' && !part.startsWith('«'))[1],
     );
 
-  it('shows mail sent, failed, parked and dead-lettered from the metrics the sender emits', () => {
+  it('shows mail sent, failed, parked and dead-lettered, and SMTP transactions dropped, from the metrics the sender emits', () => {
     const mail = widget(/^Mail: sent, failed, parked, dead-lettered/);
     for (const line of mail.properties.metrics ?? []) assert.equal(line[0], METRICS_NAMESPACE);
     assert.deepEqual(
@@ -57,6 +57,7 @@ describe('infra: operations dashboard', () => {
         METRIC.messagesPaced,
         METRIC.messagesHeld,
         METRIC.recipientsRejected,
+        METRIC.smtpTransactionsDropped,
       ]),
     );
   });
