@@ -189,8 +189,10 @@ export class IdempotentSender {
     });
     // Settled below; a refusal the delivery never looked at (it failed first) is no crash.
     go.catch(() => undefined);
-    const deliver = () => this.#sender.deliver(admitted, message, key, options.messageIdKey, go);
-    const delivery = overlap ? deliver() : go.then(deliver);
+    // Claiming first, the body has nothing to wait for once the delivery starts: no hold on it.
+    const delivery = overlap
+      ? this.#sender.deliver(admitted, message, key, options.messageIdKey, go)
+      : go.then(() => this.#sender.deliver(admitted, message, key, options.messageIdKey));
     delivery.catch(() => undefined);
     const found = await claim;
     if (found.status !== 'claimed') {
