@@ -16,7 +16,7 @@ import {
   PutItemCommand,
   type TransactWriteItem,
   UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+} from '../functions/shared/aws/dynamodb.ts';
 import { listen } from '../local/world/listen.ts';
 
 type Item = Record<string, AttributeValue>;

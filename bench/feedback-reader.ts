@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { ImapFlow } from 'imapflow';
 import { loadFeedbackConfig } from '../functions/feedback/config.ts';
 import { createFeedbackReader } from '../functions/feedback/create-reader.ts';

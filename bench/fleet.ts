@@ -15,7 +15,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { RECONCILED_FLAG, reconcileRegistry } from '../functions/shared/mailbox/migrate-registry.ts';

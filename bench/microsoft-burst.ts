@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '../functions/shared/aws/dynamodb.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { startEventSource } from '../local/event-source/runner.ts';
 import { enqueue } from '../local/world/aws.ts';

@@ -7,7 +7,7 @@
  * dynalite takes past that. The sender's tables (sending, registry, suppression, templates) are created
  * as the stack defines them.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import dynalite from 'dynalite';
 import {
   createRegistryTable,

@@ -12,7 +12,7 @@ import {
   GetItemCommand,
   UpdateItemCommand,
   type UpdateItemCommandInput,
-} from '@aws-sdk/client-dynamodb';
+} from '../functions/shared/aws/dynamodb.ts';
 import { META_PREFIX } from '../functions/shared/mailbox/registry.ts';
 
 /** One SNS message for the operators' topic; never a token, code or secret. */

@@ -9,7 +9,7 @@ import {
   GetSecretValueCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
+} from '../functions/shared/aws/secrets-manager.ts';
 import { awsErrorName } from '../functions/shared/aws/error-name.ts';
 import { MailerError } from '../functions/shared/errors.ts';
 import { clientSecretOf } from '../functions/shared/oauth/client-secrets.ts';

@@ -1,8 +1,8 @@
 /** The CLI's commands: each takes the target and its arguments and returns data (printed as JSON or text). */
 import { spawn } from 'node:child_process';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DeleteSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DeleteSecretCommand, SecretsManagerClient } from '../functions/shared/aws/secrets-manager.ts';
 import { type Message, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MailProducer } from '../client/producer.ts';

@@ -4,7 +4,7 @@
  * knows the caller, so the people on call share one record. Only a change is published: a repeat that
  * changed nothing tells nobody again, but sends what an earlier run could not (cli/announcement-outbox.ts).
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { awsErrorName } from '../functions/shared/aws/error-name.ts';

@@ -10,7 +10,7 @@
  *   mailboxes keep sending; resume lets the parked mail go out at its next look.
  * Each command changes only what is not so already and announces only a change: safe to repeat.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PAUSE_CHECK_MS } from '../functions/sender/pause-gate.ts';
 import { PauseSwitch } from '../functions/shared/mailbox/pause-switch.ts';

@@ -9,8 +9,8 @@
  * (`pendingRevocation`), and exits 1: a rerun tries it again until the provider answers 200.
  * Reports per mailbox what was done where and what is left to do by hand. Safe to repeat.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
+import { SecretsManagerClient } from '../functions/shared/aws/secrets-manager.ts';
 import { onDemandSns } from '../functions/shared/aws/on-demand.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { findMailerError, MailerError } from '../functions/shared/errors.ts';

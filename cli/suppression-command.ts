@@ -3,7 +3,7 @@
  * consults before any SMTP work. Hard bounces and complaints arrive by themselves (the feedback reader);
  * operators add addresses by hand (a request to stop mailing) and remove them (a fixed address).
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { SuppressionEntries } from '../functions/shared/feedback/suppression-entries.ts';
 import { type Args, UsageError } from './commands.ts';
 import type { Target } from './target.ts';

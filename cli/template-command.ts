@@ -6,7 +6,7 @@
  * (mail naming it, pinned or not, is dead-lettered TEMPLATE_UNKNOWN once the senders' cache expires).
  */
 import { readFileSync } from 'node:fs';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { renderTemplate, TemplateSyntaxError } from '../functions/shared/templates/render.ts';
 import { TEMPLATE_TTL_MS, TemplateCache } from '../functions/shared/templates/template-cache.ts';
 import { TemplateCatalog } from '../functions/shared/templates/template-catalog.ts';

@@ -17,9 +17,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
-import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { DeleteSecretCommand, PutSecretValueCommand } from '../functions/shared/aws/secrets-manager.ts';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { deployedProviders, type Target } from '../cli/target.ts';
 import { Invitations } from '../functions/onboarding/invitations.ts';

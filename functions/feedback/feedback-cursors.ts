@@ -5,7 +5,7 @@
  * events are done, means a report met again (a UIDVALIDITY change, a visit cut short before its cursor
  * was written) is not reported twice.
  */
-import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '../shared/aws/dynamodb.ts';
 
 export interface FeedbackCursor {
   readonly uidValidity: string;

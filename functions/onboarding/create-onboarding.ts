@@ -4,8 +4,8 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
+import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type ErrorCode, findMailerError } from '../shared/errors.ts';
 import { AllowList } from '../shared/mailbox/allow-list.ts';

@@ -10,7 +10,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+} from '../shared/aws/dynamodb.ts';
 import { awsErrorName } from '../shared/aws/error-name.ts';
 import { MailerError } from '../shared/errors.ts';
 import { sha256 } from '../shared/hash.ts';

@@ -1,15 +1,20 @@
-/** AWS resources the tests need, created through the real SDK v3 clients against the emulator. */
+/**
+ * AWS resources the tests need, created against the emulator through the product's own clients for
+ * DynamoDB and Secrets Manager and the SDK v3 for the rest.
+ */
 
-import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { CreateEventSourceMappingCommand, CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
+import { AwsCommand } from '../../functions/shared/aws/json-client.ts';
 import {
   CreateSecretCommand,
   type CreateSecretCommandInput,
   GetSecretValueCommand,
   SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
+} from '../../functions/shared/aws/secrets-manager.ts';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
@@ -21,10 +26,12 @@ import {
 } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 
+const createTable = (input: CreateTableCommandInput) => new AwsCommand('CreateTable', input);
+
 /** A table with one string hash key, as the stack defines them (TTL is not modelled here). */
 async function createKeyedTable(dynamodb: DynamoDBClient, tableName: string, key: string): Promise<void> {
   await dynamodb.send(
-    new CreateTableCommand({
+    createTable({
       TableName: tableName,
       AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
       KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
@@ -48,7 +55,7 @@ export const createSuppressionTable = (dynamodb: DynamoDBClient, tableName: stri
 /** The stored templates (key `name`, sort key `version`, a number), as infra/shared/template-table.ts. */
 export const createTemplateTable = (dynamodb: DynamoDBClient, tableName: string) =>
   dynamodb.send(
-    new CreateTableCommand({
+    createTable({
       TableName: tableName,
       AttributeDefinitions: [
         { AttributeName: 'name', AttributeType: 'S' },

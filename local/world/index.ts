@@ -4,10 +4,10 @@
  * real clients. Every test file starts one with `startWorld()` and resets it between tests.
  */
 
-import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, UpdateItemCommand } from '../../functions/shared/aws/dynamodb.ts';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand, SecretsManagerClient } from '../../functions/shared/aws/secrets-manager.ts';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import { discoverProvider } from '../../cli/provider-discovery.ts';

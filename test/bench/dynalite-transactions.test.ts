@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import { startModelledDynamoDb } from '../../bench/modelled-dynamodb.ts';
 import { SendRecords } from '../../functions/shared/idempotency/send-records.ts';
 import { SENDING_TABLE } from '../../local/world/index.ts';

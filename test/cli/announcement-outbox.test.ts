@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import { AnnouncementOutbox, type Publication } from '../../cli/announcement-outbox.ts';
 import { useHarness } from '../harness/lifecycle.ts';
 

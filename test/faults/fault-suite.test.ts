@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { mapConcurrent } from '../../functions/shared/concurrency.ts';
 import { messageIdFor } from '../../functions/shared/smtp/compose.ts';

@@ -5,7 +5,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   TransactWriteItemsCommand,
-} from '@aws-sdk/client-dynamodb';
+} from '../../functions/shared/aws/dynamodb.ts';
 
 export async function assertCancelledTransactionWritesNothing(client: DynamoDBClient, tableName: string) {
   const put = (id: string, value: string, condition?: string) => ({

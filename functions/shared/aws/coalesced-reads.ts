@@ -3,7 +3,7 @@
  * one BatchGetItem per 100 keys: a batch's limits items and its recipients' suppression entries, asked
  * for as the invocation starts, cost one call instead of two.
  */
-import { type AttributeValue, BatchGetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, BatchGetItemCommand, type DynamoDBClient } from './dynamodb.ts';
 
 type Item = Record<string, AttributeValue>;
 

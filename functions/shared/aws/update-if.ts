@@ -5,7 +5,7 @@ import {
   UpdateItemCommand,
   type UpdateItemCommandInput,
   type UpdateItemCommandOutput,
-} from '@aws-sdk/client-dynamodb';
+} from './dynamodb.ts';
 
 /**
  * @returns the output, or undefined when the condition did not hold.

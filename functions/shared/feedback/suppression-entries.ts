@@ -7,7 +7,7 @@ import {
   DeleteItemCommand,
   PutItemCommand,
   ScanCommand,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import { normalizeAddress } from '../mailbox/secret-shape.ts';
 import { type Suppression, SuppressionList, unmarshall } from './suppression-list.ts';
 

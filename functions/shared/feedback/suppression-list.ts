@@ -5,7 +5,7 @@
  * reader and the CLI write it (suppression-entries.ts, kept out of the sender).
  * An entry may carry an expiry: it stops counting then, whenever DynamoDB's TTL gets to deleting it.
  */
-import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '../aws/dynamodb.ts';
 import { CoalescedReads } from '../aws/coalesced-reads.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';

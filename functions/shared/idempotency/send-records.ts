@@ -17,7 +17,7 @@ import {
   ScanCommand,
   TransactWriteItemsCommand,
   type WriteRequest,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 
 /** A delivery asking to send the message under `key`. */

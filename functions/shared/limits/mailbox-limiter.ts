@@ -22,7 +22,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import { CoalescedReads } from '../aws/coalesced-reads.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';

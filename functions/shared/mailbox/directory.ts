@@ -3,7 +3,7 @@ import {
   ListSecretsCommand,
   type ListSecretsCommandOutput,
   type SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
+} from '../aws/secrets-manager.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 

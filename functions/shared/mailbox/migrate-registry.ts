@@ -7,7 +7,7 @@
  * within a time budget (a pass that runs out of it goes on from the same page next time);
  * `oauth-mailer migrate-registry` runs it on demand. Safe to run at any time.
  */
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '../aws/secrets-manager.ts';
 import { mapConcurrent } from '../concurrency.ts';
 import { listMailboxPages, type MailboxEntry } from './directory.ts';
 import type { MailboxCatalog } from './registry-catalog.ts';

@@ -10,7 +10,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import type { MailboxRegistry } from './registry.ts';
 
 /** Markers are forgotten after the longest a message can wait (DynamoDB TTL). */

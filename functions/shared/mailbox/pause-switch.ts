@@ -7,7 +7,7 @@ import type {
   DynamoDBClient,
   UpdateItemCommandInput,
   UpdateItemCommandOutput,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import { updateIf } from '../aws/update-if.ts';
 import { MailerError } from '../errors.ts';
 import { type Pause, Pauses, pauseOf, registryUnavailable } from './pauses.ts';

@@ -4,7 +4,7 @@
  * mailbox's own entry also says since when, why and by whom, for `oauth-mailer mailboxes`. The senders
  * and the validator only read them; the CLI sets them (pause-switch.ts), so the bundles carry no writes.
  */
-import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 

@@ -11,7 +11,7 @@ import {
   ScanCommand,
   type ScanCommandOutput,
   UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import type { MailboxLimits } from '../limits/mailbox-limits.ts';

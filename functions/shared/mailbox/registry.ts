@@ -13,7 +13,7 @@ import {
   UpdateItemCommand,
   type UpdateItemCommandInput,
   type UpdateItemCommandOutput,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { updateIf } from '../aws/update-if.ts';
 import { MailerError } from '../errors.ts';

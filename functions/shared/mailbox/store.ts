@@ -13,7 +13,7 @@ import {
   TagResourceCommand,
   UntagResourceCommand,
   UpdateSecretVersionStageCommand,
-} from '@aws-sdk/client-secrets-manager';
+} from '../aws/secrets-manager.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';

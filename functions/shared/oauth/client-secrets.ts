@@ -4,7 +4,7 @@
  * both, and an instance may hold either in its cache. When the provider refuses the client, the secret
  * is read afresh and its current value, then its previous one (AWSPREVIOUS), are each tried once.
  */
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, type SecretsManagerClient } from '../aws/secrets-manager.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import { TtlCache } from '../ttl-cache.ts';

@@ -15,7 +15,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';

@@ -17,7 +17,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import { covers } from './producer-policy.ts';

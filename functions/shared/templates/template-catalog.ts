@@ -14,7 +14,7 @@ import {
   ScanCommand,
   TransactWriteItemsCommand,
   type WriteRequest,
-} from '@aws-sdk/client-dynamodb';
+} from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { compileTemplate, type TemplateParts } from './render.ts';
 import {

@@ -6,7 +6,7 @@
  * so `welcome@3` means one content on every instance, ever. This is the reading side, all the sender
  * bundles; template-catalog.ts writes and lists.
  */
-import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import type { TemplateParts } from './render.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBClient, ScanCommand, UpdateItemCommand } from '../../../functions/shared/aws/dynamodb.ts';
+import { ListSecretsCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
 import { useHarness } from '../../harness/lifecycle.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { Invitations } from '../../../functions/onboarding/invitations.ts';
 import { ENV } from '../../../functions/shared/environment.ts';
 import { invokeBundle, synthesizeBundles } from '../../../local/world/bundles.ts';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import { ListSecretsCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../../../functions/shared/mailbox/store.ts';
 import { readSecretJson } from '../../../local/world/aws.ts';

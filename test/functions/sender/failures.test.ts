@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import type { ErrorCode } from '../../../functions/shared/errors.ts';
 import { createTopic, queueCounts, readSecretJson } from '../../../local/world/aws.ts';

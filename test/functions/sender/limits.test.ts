@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '../../../functions/shared/aws/dynamodb.ts';
+import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import type { SQSEvent } from 'aws-lambda';
 import type { SendMailOptions } from 'nodemailer';
 import type { SentMessageInfo } from 'nodemailer/lib/smtp-pool';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
 import { queueCounts } from '../../../local/world/aws.ts';
 import { deadLetters } from '../../harness/assertions.ts';
@@ -99,16 +99,12 @@ describe("sender: operators' pauses", () => {
   it('reads the pauses once per check period and instance, not once per message', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
     let reads = 0;
-    const dynamodb = new DynamoDBClient({});
-    dynamodb.middlewareStack.add(
-      (next, { commandName }) =>
-        async (args) => {
-          const key = (args.input as { Key?: { mailbox?: { S?: string } } }).Key?.mailbox?.S;
-          if (commandName === 'GetItemCommand' && key === '~pauses') reads++;
-          return next(args);
-        },
-      { step: 'initialize' },
-    );
+    const dynamodb = new DynamoDBClient({
+      onCall(operation, input) {
+        const key = (input as { Key?: { mailbox?: { S?: string } } }).Key?.mailbox?.S;
+        if (operation === 'GetItem' && key === '~pauses') reads++;
+      },
+    });
     const sender = context.track(
       newSender(harness, await harness.createQueues(), { dynamodb, pauseCheckMs: 60_000 }),
     );

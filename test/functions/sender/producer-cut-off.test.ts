@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '../../../functions/shared/aws/dynamodb.ts';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SenderConfig } from '../../../functions/sender/config.ts';
@@ -247,15 +247,11 @@ describe('sender: producers cut off after a leak', () => {
 
   it('reaches a warm instance within the recheck period, reading the list once per period and never per message', async () => {
     let listReads = 0;
-    const dynamodb = new DynamoDBClient({});
-    dynamodb.middlewareStack.add(
-      (next) => async (args) => {
-        const input = args.input as { Key?: { mailbox?: { S?: string } } };
-        if (input.Key?.mailbox?.S === CUT_OFFS_KEY) listReads++;
-        return next(args);
+    const dynamodb = new DynamoDBClient({
+      onCall(_operation, input) {
+        if ((input as { Key?: { mailbox?: { S?: string } } }).Key?.mailbox?.S === CUT_OFFS_KEY) listReads++;
       },
-      { step: 'initialize' },
-    );
+    });
     const sender = senderWith({ producerPolicy: RULES(), producerCutOffRecheckMs: 1500 }, dynamodb);
     for (let index = 0; index < 5; index++) await queueAs(leaked, `warm ${index}`);
     await sender.drain();

@@ -281,7 +281,7 @@ describe('sender: the send path end to end', () => {
     const before = await sender.store.get('ops@example.com');
     // Another writer (a reconnect) replaces the secret after our read.
     const reconnected = await harness.oauth.microsoft.issueRefreshToken('ops@example.com');
-    const { PutSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    const { PutSecretValueCommand } = await import('../../../functions/shared/aws/secrets-manager.ts');
     await harness.secretsManager.send(
       new PutSecretValueCommand({
         SecretId: secretName,

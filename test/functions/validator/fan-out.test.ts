@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { mapConcurrent } from '../../../functions/shared/concurrency.ts';
 import { ENV } from '../../../functions/shared/environment.ts';

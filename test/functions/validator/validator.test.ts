@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { DeleteSecretCommand, PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
 import { drain } from '../../../local/event-source/poll.ts';
 import { createTopic, enqueue, readSecretJson } from '../../../local/world/aws.ts';

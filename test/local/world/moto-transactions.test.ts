@@ -1,5 +1,5 @@
 import { describe, it } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { SENDING_TABLE } from '../../../local/world/index.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { assertCancelledTransactionWritesNothing } from '../../harness/transactions.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
 import { CoalescedReads } from '../../../../functions/shared/aws/coalesced-reads.ts';
 import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
 import { SENDING_TABLE, SUPPRESSION_TABLE } from '../../../../local/world/index.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
 import { MailerError } from '../../../../functions/shared/errors.ts';
 import { IdempotentSender } from '../../../../functions/shared/idempotency/idempotent-sender.ts';
 import type { MailMessage } from '../../../../functions/shared/message/schema.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
 import { SendRecords } from '../../../../functions/shared/idempotency/send-records.ts';
 import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
 import { SENDING_TABLE } from '../../../../local/world/index.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '../../../../functions/shared/aws/dynamodb.ts';
 import { MailboxLimiter } from '../../../../functions/shared/limits/mailbox-limiter.ts';
 import { resolveLimits } from '../../../../functions/shared/limits/mailbox-limits.ts';
 import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, UpdateItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
 import { PauseSwitch } from '../../../../functions/shared/mailbox/pause-switch.ts';
 import { Pauses } from '../../../../functions/shared/mailbox/pauses.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';

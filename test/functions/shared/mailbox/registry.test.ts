@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { CreateSecretCommand, TagResourceCommand } from '@aws-sdk/client-secrets-manager';
+import { DynamoDBClient, PutItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
+import { CreateSecretCommand, TagResourceCommand } from '../../../../functions/shared/aws/secrets-manager.ts';
 import { mapConcurrent } from '../../../../functions/shared/concurrency.ts';
 import {
   RESUME_FLAG,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand } from '../../../../functions/shared/aws/secrets-manager.ts';
 import { MailboxStore } from '../../../../functions/shared/mailbox/store.ts';
 import { MAILBOX_PREFIX } from '../../../../local/world/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';

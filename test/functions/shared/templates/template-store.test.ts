@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
 import { MailerError } from '../../../../functions/shared/errors.ts';
 import { TemplateSyntaxError } from '../../../../functions/shared/templates/render.ts';
 import { TemplateCache } from '../../../../functions/shared/templates/template-cache.ts';
@@ -236,14 +236,7 @@ describe('Class: TemplateCache', () => {
     await harness.templates.put('counted', { subject: 's', text: 'one' });
     await harness.templates.put('counted', { subject: 's', text: 'two' });
     const reads: string[] = [];
-    const dynamodb = new DynamoDBClient({});
-    dynamodb.middlewareStack.add(
-      (next, context) => (args) => {
-        reads.push(String(context.commandName));
-        return next(args);
-      },
-      { step: 'initialize' },
-    );
+    const dynamodb = new DynamoDBClient({ onCall: (operation) => reads.push(operation) });
     const cache = new TemplateCache(new TemplateStore(dynamodb, TEMPLATE_TABLE), 60_000);
 
     for (let send = 0; send < 20; send++) {
@@ -251,7 +244,7 @@ describe('Class: TemplateCache', () => {
     }
 
     // One GetItem each, all in the first send (they start together); none after, within the period.
-    assert.deepEqual(reads, ['GetItemCommand', 'GetItemCommand', 'GetItemCommand']);
+    assert.deepEqual(reads, ['GetItem', 'GetItem', 'GetItem']);
   });
 
   it('refuses a pinned version of a deleted template once its period ends, and the latest too', async () => {
