@@ -10,10 +10,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { ImapFlow } from 'imapflow';
 import { loadFeedbackConfig } from '../functions/feedback/config.ts';
 import { createFeedbackReader } from '../functions/feedback/create-reader.ts';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { SendRecords } from '../functions/shared/idempotency/send-records.ts';
 import { messageIdFor } from '../functions/shared/smtp/compose.ts';

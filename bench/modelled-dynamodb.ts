@@ -7,8 +7,9 @@
  * dynalite takes past that. The sender's tables (sending, registry, suppression, templates) are created
  * as the stack defines them.
  */
-import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
+
 import dynalite from 'dynalite';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import {
   createRegistryTable,
   createStateTable,

@@ -5,12 +5,13 @@
  * that still caches it, or a provider that does not take the new one yet, stops no mint (see
  * ClientSecrets.withSecret). The same secret again changes nothing. Never prints the secret.
  */
+
+import { awsErrorName } from '../functions/shared/aws/error-name.ts';
 import {
   GetSecretValueCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '../functions/shared/aws/secrets-manager.ts';
-import { awsErrorName } from '../functions/shared/aws/error-name.ts';
 import { MailerError } from '../functions/shared/errors.ts';
 import { clientSecretOf } from '../functions/shared/oauth/client-secrets.ts';
 import { proveClientSecret } from '../functions/shared/oauth/prove-client-secret.ts';

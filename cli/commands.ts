@@ -1,8 +1,6 @@
 /** The CLI's commands: each takes the target and its arguments and returns data (printed as JSON or text). */
 import { spawn } from 'node:child_process';
-import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DeleteSecretCommand, SecretsManagerClient } from '../functions/shared/aws/secrets-manager.ts';
 import { type Message, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MailProducer } from '../client/producer.ts';
@@ -11,6 +9,8 @@ import {
   Invitations,
   MAX_INVITATION_TTL_MS,
 } from '../functions/onboarding/invitations.ts';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
+import { DeleteSecretCommand, SecretsManagerClient } from '../functions/shared/aws/secrets-manager.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { MailerError } from '../functions/shared/errors.ts';
 import { limitsSchema } from '../functions/shared/limits/mailbox-limits.ts';

@@ -4,9 +4,10 @@
  * knows the caller, so the people on call share one record. Only a change is published: a repeat that
  * changed nothing tells nobody again, but sends what an earlier run could not (cli/announcement-outbox.ts).
  */
-import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
+
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { awsErrorName } from '../functions/shared/aws/error-name.ts';
 import { AnnouncementOutbox, type Publication } from './announcement-outbox.ts';
 import type { Target } from './target.ts';

@@ -10,9 +10,10 @@
  *   mailboxes keep sending; resume lets the parked mail go out at its next look.
  * Each command changes only what is not so already and announces only a change: safe to repeat.
  */
-import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
+
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PAUSE_CHECK_MS } from '../functions/sender/pause-gate.ts';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { PauseSwitch } from '../functions/shared/mailbox/pause-switch.ts';
 import type { Pause } from '../functions/shared/mailbox/pauses.ts';
 import { MailboxRegistry } from '../functions/shared/mailbox/registry.ts';

@@ -6,8 +6,9 @@
  * output says what to do on the producer's side in IAM. Each change is announced on the operators'
  * topic once; a repeat changes nothing and tells nobody.
  */
-import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
+
 import { SENDER_DEFAULTS } from '../functions/sender/config.ts';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import {
   cutOffProducer,
   MAX_REASON_LENGTH,

@@ -10,8 +10,9 @@
  * What neither shows is said in the output: mail still queued or waiting, records past their 30-day
  * life, sends recorded before records named their producer, dead letters beyond the read's bound.
  */
-import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
+
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { IDEMPOTENCY_EXPIRY_SECONDS } from '../functions/shared/idempotency/idempotent-sender.ts';
 import { sentBy } from '../functions/shared/idempotency/send-records.ts';
 import { parseMessage } from '../functions/shared/message/parse.ts';

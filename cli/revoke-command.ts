@@ -10,8 +10,8 @@
  * Reports per mailbox what was done where and what is left to do by hand. Safe to repeat.
  */
 import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
-import { SecretsManagerClient } from '../functions/shared/aws/secrets-manager.ts';
 import { onDemandSns } from '../functions/shared/aws/on-demand.ts';
+import { SecretsManagerClient } from '../functions/shared/aws/secrets-manager.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { findMailerError, MailerError } from '../functions/shared/errors.ts';
 import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';

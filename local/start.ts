@@ -17,12 +17,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
-import { DeleteSecretCommand, PutSecretValueCommand } from '../functions/shared/aws/secrets-manager.ts';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { deployedProviders, type Target } from '../cli/target.ts';
 import { Invitations } from '../functions/onboarding/invitations.ts';
+import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
+import { DeleteSecretCommand, PutSecretValueCommand } from '../functions/shared/aws/secrets-manager.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { startEventSource } from './event-source/runner.ts';
 import type { HttpApiHandler } from './http-api.ts';

@@ -4,9 +4,9 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
 import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { type ErrorCode, findMailerError } from '../shared/errors.ts';
 import { AllowList } from '../shared/mailbox/allow-list.ts';
 import { MailboxRegistry } from '../shared/mailbox/registry.ts';

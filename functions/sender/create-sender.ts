@@ -6,15 +6,15 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { CoalescedReads } from '../shared/aws/coalesced-reads.ts';
+import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
+import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
 import type { MailerError } from '../shared/errors.ts';
 import { SuppressionList } from '../shared/feedback/suppression-list.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';

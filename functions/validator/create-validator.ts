@@ -11,14 +11,14 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
 import type { KMSClient } from '@aws-sdk/client-kms';
-import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
 import { awsErrorName } from '../shared/aws/error-name.ts';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
+import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
 import { MailerError } from '../shared/errors.ts';
 import { reconcileRegistryDaily } from '../shared/mailbox/migrate-registry.ts';

@@ -7,14 +7,6 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { CreateEventSourceMappingCommand, CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import type { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
-import { AwsCommand } from '../../functions/shared/aws/json-client.ts';
-import {
-  CreateSecretCommand,
-  type CreateSecretCommandInput,
-  GetSecretValueCommand,
-  SecretsManagerClient,
-} from '../../functions/shared/aws/secrets-manager.ts';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
@@ -25,6 +17,14 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import type { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
+import { AwsCommand } from '../../functions/shared/aws/json-client.ts';
+import {
+  CreateSecretCommand,
+  type CreateSecretCommandInput,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+} from '../../functions/shared/aws/secrets-manager.ts';
 
 const createTable = (input: CreateTableCommandInput) => new AwsCommand('CreateTable', input);
 

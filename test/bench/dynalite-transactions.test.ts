@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import { startModelledDynamoDb } from '../../bench/modelled-dynamodb.ts';
+import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import { SendRecords } from '../../functions/shared/idempotency/send-records.ts';
 import { SENDING_TABLE } from '../../local/world/index.ts';
 import { assertCancelledTransactionWritesNothing } from '../harness/transactions.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import { AnnouncementOutbox, type Publication } from '../../cli/announcement-outbox.ts';
+import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import { useHarness } from '../harness/lifecycle.ts';
 
 describe('Class: AnnouncementOutbox', () => {

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, it } from 'node:test';
-import { GetSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import type { Target } from '../../cli/target.ts';
+import { GetSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import { createTopic, queueCounts, type TestQueues } from '../../local/world/aws.ts';
 import { clientSecretId } from '../../local/world/index.ts';
 import { PROFILES, type ProfileName } from '../../local/world/provider-strings.ts';

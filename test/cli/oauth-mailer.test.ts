@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { Target } from '../../cli/target.ts';
+import { Invitations } from '../../functions/onboarding/invitations.ts';
 import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
 } from '../../functions/shared/aws/secrets-manager.ts';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { Target } from '../../cli/target.ts';
-import { Invitations } from '../../functions/onboarding/invitations.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { PauseSwitch } from '../../functions/shared/mailbox/pause-switch.ts';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';

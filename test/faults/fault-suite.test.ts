@@ -13,8 +13,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { PutSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import { mapConcurrent } from '../../functions/shared/concurrency.ts';
 import { messageIdFor } from '../../functions/shared/smtp/compose.ts';
 import { queueCounts, readSecretJson } from '../../local/world/aws.ts';

@@ -46,18 +46,30 @@ const command = <Input, Out>(operation: string) =>
     }
   };
 
-export const GetItemCommand = /* @__PURE__ */ command<Sdk.GetItemCommandInput, Sdk.GetItemCommandOutput>('GetItem');
-export const PutItemCommand = /* @__PURE__ */ command<Sdk.PutItemCommandInput, Sdk.PutItemCommandOutput>('PutItem');
-export const UpdateItemCommand = /* @__PURE__ */ command<Sdk.UpdateItemCommandInput, Sdk.UpdateItemCommandOutput>('UpdateItem');
-export const DeleteItemCommand = /* @__PURE__ */ command<Sdk.DeleteItemCommandInput, Sdk.DeleteItemCommandOutput>('DeleteItem');
+export const GetItemCommand = /* @__PURE__ */ command<Sdk.GetItemCommandInput, Sdk.GetItemCommandOutput>(
+  'GetItem',
+);
+export const PutItemCommand = /* @__PURE__ */ command<Sdk.PutItemCommandInput, Sdk.PutItemCommandOutput>(
+  'PutItem',
+);
+export const UpdateItemCommand = /* @__PURE__ */ command<
+  Sdk.UpdateItemCommandInput,
+  Sdk.UpdateItemCommandOutput
+>('UpdateItem');
+export const DeleteItemCommand = /* @__PURE__ */ command<
+  Sdk.DeleteItemCommandInput,
+  Sdk.DeleteItemCommandOutput
+>('DeleteItem');
 export const QueryCommand = /* @__PURE__ */ command<Sdk.QueryCommandInput, Sdk.QueryCommandOutput>('Query');
 export const ScanCommand = /* @__PURE__ */ command<Sdk.ScanCommandInput, Sdk.ScanCommandOutput>('Scan');
-export const BatchGetItemCommand = /* @__PURE__ */ command<Sdk.BatchGetItemCommandInput, Sdk.BatchGetItemCommandOutput>(
-  'BatchGetItem',
-);
-export const BatchWriteItemCommand = /* @__PURE__ */ command<Sdk.BatchWriteItemCommandInput, Sdk.BatchWriteItemCommandOutput>(
-  'BatchWriteItem',
-);
+export const BatchGetItemCommand = /* @__PURE__ */ command<
+  Sdk.BatchGetItemCommandInput,
+  Sdk.BatchGetItemCommandOutput
+>('BatchGetItem');
+export const BatchWriteItemCommand = /* @__PURE__ */ command<
+  Sdk.BatchWriteItemCommandInput,
+  Sdk.BatchWriteItemCommandOutput
+>('BatchWriteItem');
 export const TransactWriteItemsCommand = /* @__PURE__ */ command<
   Sdk.TransactWriteItemsCommandInput,
   Sdk.TransactWriteItemsCommandOutput

@@ -8,7 +8,7 @@
  * `AWS_USE_FIPS_ENDPOINT`, and the credentials in the environment (Lambda's); without those, the SDK's
  * default provider chain (profiles, SSO) is loaded on first use.
  */
-import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { type Credentials, signRequest } from './signature-v4.ts';
 
@@ -27,7 +27,11 @@ export class AwsCommand<Input, Output> {
 /** What AWS answered with an error: `name` is its exception type, the only part safe to log or match. */
 export class AwsServiceError extends Error {
   readonly $fault: 'client' | 'server';
-  readonly $metadata: { readonly httpStatusCode: number; readonly requestId?: string | undefined; attempts: number };
+  readonly $metadata: {
+    readonly httpStatusCode: number;
+    readonly requestId?: string | undefined;
+    attempts: number;
+  };
 
   constructor(name: string, message: string, status: number, requestId: string | undefined, fields: object) {
     super(message);
@@ -84,7 +88,12 @@ const THROTTLING = new Set([
   'TooManyRequestsException',
   'TransactionInProgressException',
 ]);
-const TRANSIENT = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'InternalServerError']);
+const TRANSIENT = new Set([
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'InternalServerError',
+]);
 const TRANSIENT_STATUS = new Set([500, 502, 503, 504]);
 const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN']);
 const CLOCK_SKEW = new Set([
@@ -99,7 +108,6 @@ const BASE_DELAY_MS = 100;
 const THROTTLING_BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 20_000;
 const SKEW_TOLERANCE_MS = 5 * 60_000;
-
 
 interface Reply {
   readonly status: number;
@@ -163,7 +171,9 @@ export class AwsJsonClient {
     } catch {
       // Not JSON (a proxy's or load balancer's page): the status says what there is to say.
     }
-    const type = String(reply.headers['x-amzn-errortype'] ?? fields.__type ?? fields.code ?? `Http${reply.status}`);
+    const type = String(
+      reply.headers['x-amzn-errortype'] ?? fields.__type ?? fields.code ?? `Http${reply.status}`,
+    );
     const name = type.split(':')[0]!.split('#').pop()!;
     const { __type, message, Message, ...rest } = fields;
     const Kind = this.#service.errors?.[name] ?? AwsServiceError;
@@ -218,9 +228,7 @@ export class AwsJsonClient {
           port: url.port || (https ? 443 : 80),
           path: url.pathname || '/',
           headers,
-          agent: (this.#agent ??= https
-            ? new HttpsAgent({ keepAlive: true, maxSockets: 50 })
-            : new HttpAgent({ keepAlive: true, maxSockets: 50 })),
+          agent: this.#agentFor(https),
         },
         (response) => {
           const chunks: Buffer[] = [];
@@ -236,7 +244,9 @@ export class AwsJsonClient {
         },
       );
       request.setTimeout(timeoutMs, () =>
-        request.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' })),
+        request.destroy(
+          Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' }),
+        ),
       );
       request.on('error', reject);
       request.end(body);
@@ -260,11 +270,21 @@ export class AwsJsonClient {
     const { name, envId } = this.#service;
     const configured =
       this.#config.endpoint ?? process.env[`AWS_ENDPOINT_URL_${envId}`] ?? process.env.AWS_ENDPOINT_URL;
-    if (configured) return (this.#url = new URL(configured));
-    const region = this.#regionName();
-    const fips = process.env.AWS_USE_FIPS_ENDPOINT === 'true' ? '-fips' : '';
-    const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
-    return (this.#url = new URL(`https://${name}${fips}.${region}.${suffix}/`));
+    if (configured) this.#url = new URL(configured);
+    else {
+      const region = this.#regionName();
+      const fips = process.env.AWS_USE_FIPS_ENDPOINT === 'true' ? '-fips' : '';
+      const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+      this.#url = new URL(`https://${name}${fips}.${region}.${suffix}/`);
+    }
+    return this.#url;
+  }
+
+  #agentFor(https: boolean): HttpAgent {
+    this.#agent ??= https
+      ? new HttpsAgent({ keepAlive: true, maxSockets: 50 })
+      : new HttpAgent({ keepAlive: true, maxSockets: 50 });
+    return this.#agent;
   }
 
   #resolveCredentials(): Promise<Credentials> {
@@ -288,7 +308,11 @@ export class AwsJsonClient {
 async function fromEnvironment(): Promise<Credentials> {
   const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN } = process.env;
   if (AWS_ACCESS_KEY_ID && AWS_SECRET_ACCESS_KEY)
-    return { accessKeyId: AWS_ACCESS_KEY_ID, secretAccessKey: AWS_SECRET_ACCESS_KEY, sessionToken: AWS_SESSION_TOKEN };
+    return {
+      accessKeyId: AWS_ACCESS_KEY_ID,
+      secretAccessKey: AWS_SECRET_ACCESS_KEY,
+      sessionToken: AWS_SESSION_TOKEN,
+    };
   // Off Lambda (the command line): profiles, SSO, instance roles. A variable name keeps bundlers from
   // pulling the chain into the functions, which always have credentials in their environment.
   const chain = '@aws-sdk/credential-provider-node';

@@ -7,13 +7,17 @@ import { type AwsClientConfig, AwsCommand, AwsJsonClient } from './json-client.t
 
 type Dated<T> = { [K in keyof T]: T[K] extends Date | undefined ? number | undefined : T[K] };
 type Output<T> = Dated<Omit<T, '$metadata'>>;
+
 export type { CreateSecretCommandInput } from '@aws-sdk/client-secrets-manager';
 export type GetSecretValueCommandOutput = Output<Sdk.GetSecretValueCommandOutput>;
 export type ListSecretsCommandOutput = Output<Sdk.ListSecretsCommandOutput>;
 
 export class SecretsManagerClient extends AwsJsonClient {
   constructor(config: AwsClientConfig = {}) {
-    super({ name: 'secretsmanager', envId: 'SECRETS_MANAGER', target: 'secretsmanager', jsonVersion: '1.1' }, config);
+    super(
+      { name: 'secretsmanager', envId: 'SECRETS_MANAGER', target: 'secretsmanager', jsonVersion: '1.1' },
+      config,
+    );
   }
 }
 
@@ -24,26 +28,38 @@ const command = <Input, Out>(operation: string) =>
     }
   };
 
-export const GetSecretValueCommand = /* @__PURE__ */ command<Sdk.GetSecretValueCommandInput, Sdk.GetSecretValueCommandOutput>(
-  'GetSecretValue',
-);
-export const PutSecretValueCommand = /* @__PURE__ */ command<Sdk.PutSecretValueCommandInput, Sdk.PutSecretValueCommandOutput>(
-  'PutSecretValue',
-);
-export const CreateSecretCommand = /* @__PURE__ */ command<Sdk.CreateSecretCommandInput, Sdk.CreateSecretCommandOutput>(
-  'CreateSecret',
-);
-export const DeleteSecretCommand = /* @__PURE__ */ command<Sdk.DeleteSecretCommandInput, Sdk.DeleteSecretCommandOutput>(
-  'DeleteSecret',
-);
-export const DescribeSecretCommand = /* @__PURE__ */ command<Sdk.DescribeSecretCommandInput, Sdk.DescribeSecretCommandOutput>(
-  'DescribeSecret',
-);
-export const ListSecretsCommand = /* @__PURE__ */ command<Sdk.ListSecretsCommandInput, Sdk.ListSecretsCommandOutput>('ListSecrets');
-export const TagResourceCommand = /* @__PURE__ */ command<Sdk.TagResourceCommandInput, Sdk.TagResourceCommandOutput>('TagResource');
-export const UntagResourceCommand = /* @__PURE__ */ command<Sdk.UntagResourceCommandInput, Sdk.UntagResourceCommandOutput>(
-  'UntagResource',
-);
+export const GetSecretValueCommand = /* @__PURE__ */ command<
+  Sdk.GetSecretValueCommandInput,
+  Sdk.GetSecretValueCommandOutput
+>('GetSecretValue');
+export const PutSecretValueCommand = /* @__PURE__ */ command<
+  Sdk.PutSecretValueCommandInput,
+  Sdk.PutSecretValueCommandOutput
+>('PutSecretValue');
+export const CreateSecretCommand = /* @__PURE__ */ command<
+  Sdk.CreateSecretCommandInput,
+  Sdk.CreateSecretCommandOutput
+>('CreateSecret');
+export const DeleteSecretCommand = /* @__PURE__ */ command<
+  Sdk.DeleteSecretCommandInput,
+  Sdk.DeleteSecretCommandOutput
+>('DeleteSecret');
+export const DescribeSecretCommand = /* @__PURE__ */ command<
+  Sdk.DescribeSecretCommandInput,
+  Sdk.DescribeSecretCommandOutput
+>('DescribeSecret');
+export const ListSecretsCommand = /* @__PURE__ */ command<
+  Sdk.ListSecretsCommandInput,
+  Sdk.ListSecretsCommandOutput
+>('ListSecrets');
+export const TagResourceCommand = /* @__PURE__ */ command<
+  Sdk.TagResourceCommandInput,
+  Sdk.TagResourceCommandOutput
+>('TagResource');
+export const UntagResourceCommand = /* @__PURE__ */ command<
+  Sdk.UntagResourceCommandInput,
+  Sdk.UntagResourceCommandOutput
+>('UntagResource');
 export const UpdateSecretVersionStageCommand = /* @__PURE__ */ command<
   Sdk.UpdateSecretVersionStageCommandInput,
   Sdk.UpdateSecretVersionStageCommandOutput

@@ -66,7 +66,10 @@ export function signRequest(
   ].join('\n');
   const credentialScope = `${day}/${scope.region}/${scope.service}/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', stamp, credentialScope, sha256(canonical)].join('\n');
-  const signature = createHmac('sha256', signingKey(credentials.secretAccessKey, day, scope.region, scope.service))
+  const signature = createHmac(
+    'sha256',
+    signingKey(credentials.secretAccessKey, day, scope.region, scope.service),
+  )
     .update(toSign, 'utf8')
     .digest('hex');
   headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${credentialScope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;

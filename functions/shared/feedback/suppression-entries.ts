@@ -2,12 +2,7 @@
  * The suppression list as its writers see it: the delivery-report reader adds entries, the CLI adds,
  * removes and lists them. A class of its own, so the sender, which only reads, does not carry it.
  */
-import {
-  type AttributeValue,
-  DeleteItemCommand,
-  PutItemCommand,
-  ScanCommand,
-} from '../aws/dynamodb.ts';
+import { type AttributeValue, DeleteItemCommand, PutItemCommand, ScanCommand } from '../aws/dynamodb.ts';
 import { normalizeAddress } from '../mailbox/secret-shape.ts';
 import { type Suppression, SuppressionList, unmarshall } from './suppression-list.ts';
 

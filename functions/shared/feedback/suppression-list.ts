@@ -5,8 +5,9 @@
  * reader and the CLI write it (suppression-entries.ts, kept out of the sender).
  * An entry may carry an expiry: it stops counting then, whenever DynamoDB's TTL gets to deleting it.
  */
-import type { AttributeValue, DynamoDBClient } from '../aws/dynamodb.ts';
+
 import { CoalescedReads } from '../aws/coalesced-reads.ts';
+import type { AttributeValue, DynamoDBClient } from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import { normalizeAddress } from '../mailbox/secret-shape.ts';

@@ -19,8 +19,9 @@
  * consistent BatchGetItem), so a message already sent is recognized as such whatever its mailbox's
  * state and limits now, and a paced redelivery costs a read, not a claim written and given back.
  */
-import type { DynamoDBClient } from '../aws/dynamodb.ts';
+
 import type { Context } from 'aws-lambda';
+import type { DynamoDBClient } from '../aws/dynamodb.ts';
 import { findMailerError, MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import type { MailMessage } from '../message/schema.ts';

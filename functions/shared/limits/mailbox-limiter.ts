@@ -15,6 +15,8 @@
  * took and did not send lapses with the invocation, counted as sent: the day's count errs on the safe
  * side.
  */
+
+import { CoalescedReads } from '../aws/coalesced-reads.ts';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
@@ -23,7 +25,6 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from '../aws/dynamodb.ts';
-import { CoalescedReads } from '../aws/coalesced-reads.ts';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import type { MailboxLimits } from './mailbox-limits.ts';

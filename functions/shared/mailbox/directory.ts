@@ -1,10 +1,11 @@
 /** Every connected mailbox, listed from Secrets Manager page by page with its status tags, without decrypting anything. */
+
+import { awsErrorName } from '../aws/error-name.ts';
 import {
   ListSecretsCommand,
   type ListSecretsCommandOutput,
   type SecretsManagerClient,
 } from '../aws/secrets-manager.ts';
-import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 
 export interface MailboxEntry {

@@ -3,6 +3,7 @@
  * refresh tokens, and the owner tags. (Health lives in the registry, registry.ts.)
  */
 import { randomUUID } from 'node:crypto';
+import { awsErrorName } from '../aws/error-name.ts';
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -14,7 +15,6 @@ import {
   UntagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '../aws/secrets-manager.ts';
-import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import { TtlCache } from '../ttl-cache.ts';

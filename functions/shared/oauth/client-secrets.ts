@@ -4,8 +4,9 @@
  * both, and an instance may hold either in its cache. When the provider refuses the client, the secret
  * is read afresh and its current value, then its previous one (AWSPREVIOUS), are each tried once.
  */
-import { GetSecretValueCommand, type SecretsManagerClient } from '../aws/secrets-manager.ts';
+
 import { awsErrorName } from '../aws/error-name.ts';
+import { GetSecretValueCommand, type SecretsManagerClient } from '../aws/secrets-manager.ts';
 import { MailerError } from '../errors.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import type { ProviderConfig } from './providers.ts';

@@ -10,13 +10,13 @@
  * (`revokedVersion`), so that nobody presents a refresh token the provider already refused.
  */
 import { randomUUID } from 'node:crypto';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
   UpdateItemCommand,
 } from '../aws/dynamodb.ts';
-import type { KMSClient } from '@aws-sdk/client-kms';
 import { awsErrorName } from '../aws/error-name.ts';
 import { MailerError } from '../errors.ts';
 import { onDemandKms, TokenCipher } from './token-cipher.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { Invitations } from '../../../functions/onboarding/invitations.ts';
+import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { ENV } from '../../../functions/shared/environment.ts';
 import { invokeBundle, synthesizeBundles } from '../../../local/world/bundles.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
+import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import type { ErrorCode } from '../../../functions/shared/errors.ts';
 import { createTopic, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
 import type { TokenFault } from '../../../local/world/oauth-server.ts';

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '../../../functions/shared/aws/dynamodb.ts';
-import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import type { SQSEvent } from 'aws-lambda';
 import type { SendMailOptions } from 'nodemailer';
 import type { SentMessageInfo } from 'nodemailer/lib/smtp-pool';
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+} from '../../../functions/shared/aws/dynamodb.ts';
+import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import { lambdaContext } from '../../../local/event-source/poll.ts';
 import { enqueue, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
 import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';

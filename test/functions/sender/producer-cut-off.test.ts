@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { DynamoDBClient, ScanCommand } from '../../../functions/shared/aws/dynamodb.ts';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SenderConfig } from '../../../functions/sender/config.ts';
+import { DynamoDBClient, ScanCommand } from '../../../functions/shared/aws/dynamodb.ts';
 import { pointerBody } from '../../../functions/shared/message/payload-pointer.ts';
 import {
   CUT_OFFS_KEY,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
 import { createTopic, readSecretJson } from '../../../local/world/aws.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';

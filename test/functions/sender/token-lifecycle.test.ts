@@ -7,7 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutSecretValueCommand, SecretsManagerClient } from '../../../functions/shared/aws/secrets-manager.ts';
+import {
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '../../../functions/shared/aws/secrets-manager.ts';
 import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { enqueue, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
 import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
 import { OperatorAlerts } from '../../../infra/shared/operator-alerts.ts';
 import { readSecretJson } from '../../../local/world/aws.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DynamoDBClient, PutItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
 import { CoalescedReads } from '../../../../functions/shared/aws/coalesced-reads.ts';
+import { DynamoDBClient, PutItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
 import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
 import { SENDING_TABLE, SUPPRESSION_TABLE } from '../../../../local/world/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
