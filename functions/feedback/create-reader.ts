@@ -7,7 +7,6 @@
  * - `{ "mailbox": ... }` on demand: visits that one.
  * A mailbox that cannot be read is counted and logged with its reason; nothing else is affected.
  */
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { KMSClient } from '@aws-sdk/client-kms';
@@ -32,6 +31,7 @@ import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
 import { Outcomes } from '../shared/observability/outcomes.ts';
 import { clientSecretMetrics, tokenMetrics } from '../shared/observability/token-metrics.ts';
+import { processBatch } from '../shared/sqs/partial-batch.ts';
 import { FEEDBACK_DEFAULTS, type FeedbackConfig } from './config.ts';
 import { FeedbackCursors } from './feedback-cursors.ts';
 import { type MailboxReading, readMailbox } from './read-mailbox.ts';
@@ -198,21 +198,14 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
     };
   }
 
-  const processor = new BatchProcessor(EventType.SQS);
-
   async function handler(event: FeedbackEvent): Promise<FeedbackRun | SQSBatchResponse> {
     if (!isSqsEvent(event)) return run(event);
     try {
-      return await processPartialResponse(
-        event,
-        async (record: SQSRecord) => {
-          const { mailbox } = JSON.parse(record.body) as { mailbox?: unknown };
-          // A visit that fails is logged and waits for the next schedule: the record is done either way.
-          if (typeof mailbox === 'string') await visit(normalizeAddress(mailbox));
-        },
-        processor,
-        { throwOnFullBatchFailure: false },
-      );
+      return await processBatch(event.Records, async (record: SQSRecord) => {
+        const { mailbox } = JSON.parse(record.body) as { mailbox?: unknown };
+        // A visit that fails is logged and waits for the next schedule: the record is done either way.
+        if (typeof mailbox === 'string') await visit(normalizeAddress(mailbox));
+      });
     } finally {
       await finish();
     }

@@ -3,14 +3,13 @@
  * The Lambda handler and the tests (each test's "instance") both build senders here.
  */
 
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { CoalescedReads } from '../shared/aws/coalesced-reads.ts';
 import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
@@ -38,6 +37,7 @@ import type { RetryPolicy } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
 import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
 import { DeadLetters } from '../shared/sqs/dead-letters.ts';
+import { processBatch } from '../shared/sqs/partial-batch.ts';
 import { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import { QueueUrls } from '../shared/sqs/queue-urls.ts';
@@ -180,8 +180,6 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     maxReceiveCount: config.maxReceiveCount,
     retryPolicy: options.retryPolicy ?? config.retryPolicy,
   };
-  const processor = new BatchProcessor(EventType.SQS);
-
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     if (typeof context?.getRemainingTimeInMillis === 'function') idempotent.registerContext(context);
     // At most one read of the cut-off list per recheck period, before the batch's demand is counted.
@@ -192,16 +190,8 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     idempotent.expect(event.Records.length);
     gate.begin();
     try {
-      return await processPartialResponse(
-        event,
-        (record: SQSRecord) => processRecord(record, deps),
-        processor,
-        {
-          ...(context ? { context } : {}),
-          // Every record already has its fate set (delay or dead letter); report failures, never throw.
-          throwOnFullBatchFailure: false,
-        },
-      );
+      // Every record already has its fate set (delay or dead letter) when its handler returns or throws.
+      return await processBatch(event.Records, (record) => processRecord(record, deps));
     } finally {
       const [unwritten, unpublished] = await Promise.all([idempotent.settle(), outcomes.flush()]);
       if (unwritten.completions + unwritten.releases > 0) {

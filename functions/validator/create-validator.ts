@@ -8,7 +8,6 @@
  * Every outcome goes through MailboxHealth: the registry, the attention metric, the notification.
  */
 
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { KMSClient } from '@aws-sdk/client-kms';
@@ -35,6 +34,7 @@ import { MailboxHealth } from '../shared/observability/mailbox-health.ts';
 import { METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
 import { clientSecretMetrics, tokenMetrics } from '../shared/observability/token-metrics.ts';
+import { processBatch } from '../shared/sqs/partial-batch.ts';
 import type { ValidatorConfig } from './config.ts';
 import { type Due, dueIn, momentOf, sliceStartOf } from './plan.ts';
 import { type MailboxValidation, validateMailbox } from './validate-mailbox.ts';
@@ -495,25 +495,19 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
   /** A worker: validates the mailboxes of one batch from the check queue. */
   async function check(event: SQSEvent): Promise<SQSBatchResponse> {
     const results: MailboxValidation[] = [];
-    const processor = new BatchProcessor(EventType.SQS);
-    const response = await processPartialResponse(
-      event,
-      async (record: SQSRecord) => {
-        const message = JSON.parse(record.body) as CheckMessage;
-        if (typeof message?.mailbox !== 'string') throw new Error('a check without a mailbox');
-        results.push(
-          await validateOne({
-            mailbox: normalizeAddress(message.mailbox),
-            status: isMailboxStatus(message.status) ? message.status : undefined,
-            provider: message.provider,
-            transientFailures: 0,
-            parked: 0,
-          }),
-        );
-      },
-      processor,
-      { processInParallel: true, throwOnFullBatchFailure: false },
-    );
+    const response = await processBatch(event.Records, async (record: SQSRecord) => {
+      const message = JSON.parse(record.body) as CheckMessage;
+      if (typeof message?.mailbox !== 'string') throw new Error('a check without a mailbox');
+      results.push(
+        await validateOne({
+          mailbox: normalizeAddress(message.mailbox),
+          status: isMailboxStatus(message.status) ? message.status : undefined,
+          provider: message.provider,
+          transientFailures: 0,
+          parked: 0,
+        }),
+      );
+    });
     validationMetrics(results);
     return response;
   }

@@ -87,6 +87,12 @@ const DAY_SECONDS = 86_400;
  * still refreshing is never overtaken; it is extended again right before the token goes out.
  */
 const DEFAULT_LEASE_MS = 60_000;
+/**
+ * A lease taken this share of its length ago or less is not extended before the token goes out: the
+ * extension would add under a twelfth (5 s of 60), and still-ours is certain while it has not run out.
+ * Most refreshes confirm within milliseconds of the lease: one DynamoDB write fewer each.
+ */
+const FRESH_LEASE_SHARE = 1 / 12;
 const unavailable = (mailbox: string, reason: string, error?: unknown) =>
   new MailerError('TOKEN_ENDPOINT_UNAVAILABLE', `${reason} for ${mailbox}`, {
     mailbox,
@@ -96,6 +102,8 @@ const unavailable = (mailbox: string, reason: string, error?: unknown) =>
 export class GrantCoordinator {
   readonly #options: GrantCoordinatorOptions;
   readonly #instance = randomUUID();
+  /** When (monotonic ms) each lease we hold was written or last extended. */
+  readonly #leasedAt = new Map<string, number>();
 
   constructor(options: GrantCoordinatorOptions) {
     this.#options = options;
@@ -198,6 +206,7 @@ export class GrantCoordinator {
    * an unexpired lease (returned by the failed condition itself, so a waiter's poll is one call).
    */
   async #lease(mailbox: string): Promise<{ leased?: GrantItem | undefined; held?: GrantItem | undefined }> {
+    const startedAt = performance.now();
     const now = Date.now();
     try {
       const { Attributes } = await this.#update(mailbox, {
@@ -212,6 +221,7 @@ export class GrantCoordinator {
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       });
+      this.#leasedAt.set(mailbox, startedAt);
       return { leased: parse(Attributes) };
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return { held: parse(error.Item) };
@@ -221,6 +231,9 @@ export class GrantCoordinator {
 
   /** Extends our lease, only while it is still ours and unexpired. */
   async #extend(mailbox: string): Promise<void> {
+    const startedAt = performance.now();
+    const leasedAt = this.#leasedAt.get(mailbox);
+    if (leasedAt !== undefined && startedAt - leasedAt <= this.#leaseMs * FRESH_LEASE_SHARE) return;
     const now = Date.now();
     try {
       await this.#update(mailbox, {
@@ -232,6 +245,7 @@ export class GrantCoordinator {
           ':until': { N: String(now + this.#leaseMs) },
         },
       });
+      this.#leasedAt.set(mailbox, startedAt);
     } catch (error) {
       throw unavailable(
         mailbox,
@@ -257,6 +271,7 @@ export class GrantCoordinator {
   }
 
   async #publish(mailbox: string, token: RefreshResult): Promise<void> {
+    this.#leasedAt.delete(mailbox);
     const { cipher } = this.#options;
     const sealed = cipher ? await cipher.seal(mailbox, token.accessToken).catch(() => undefined) : undefined;
     const unsaved =
@@ -297,6 +312,7 @@ export class GrantCoordinator {
   }
 
   async #giveBack(mailbox: string): Promise<void> {
+    this.#leasedAt.delete(mailbox);
     await this.#update(mailbox, {
       UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
       ConditionExpression: 'leaseOwner = :me',

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient } from '../../../../functions/shared/aws/dynamodb.ts';
+import { MailerError } from '../../../../functions/shared/errors.ts';
+import { GrantCoordinator } from '../../../../functions/shared/oauth/grant-coordinator.ts';
+import { SENDING_TABLE } from '../../../../local/world/index.ts';
+import { useHarness } from '../../../harness/lifecycle.ts';
+
+const token = { accessToken: 'a', expiresAt: Date.now() + 3_600_000 };
+const always = () => true;
+
+describe('Class: GrantCoordinator', () => {
+  useHarness();
+
+  const coordinator = (leaseMs: number) => {
+    const writes: string[] = [];
+    const dynamodb = new DynamoDBClient({
+      onCall(operation, input) {
+        if (operation === 'UpdateItem')
+          writes.push(String((input as { UpdateExpression?: string }).UpdateExpression));
+      },
+    });
+    return { writes, coordinator: new GrantCoordinator({ dynamodb, tableName: SENDING_TABLE, leaseMs }) };
+  };
+
+  it('writes no extension when the token goes out right after the lease was taken (two writes a refresh)', async () => {
+    const { writes, coordinator: grants } = coordinator(60_000);
+    await grants.singleFlight('fresh@example.com', { fresh: always }, async ({ confirm }) => {
+      await confirm();
+      return token;
+    });
+    assert.equal(writes.length, 2, writes.join(' | '));
+    assert.match(writes[0]!, /SET leaseOwner/);
+    assert.match(writes[1]!, /REMOVE leaseOwner, leaseUntil/);
+  });
+
+  it('extends the lease before the token goes out after a slow step', async () => {
+    const { writes, coordinator: grants } = coordinator(1_200);
+    await grants.singleFlight('slow@example.com', { fresh: always }, async ({ confirm }) => {
+      await sleep(150); // past a twelfth of the lease
+      await confirm();
+      return token;
+    });
+    assert.equal(writes.length, 3, writes.join(' | '));
+    assert.equal(writes[1], 'SET leaseUntil = :until', 'the extension, between the lease and the publish');
+  });
+
+  it('refuses to let the token go out once the lease ran out and another instance took it', async () => {
+    const { coordinator: ours } = coordinator(300);
+    const { coordinator: theirs } = coordinator(60_000);
+    const refused = await ours
+      .singleFlight('lost@example.com', { fresh: always }, async ({ confirm }) => {
+        await sleep(400);
+        // Another instance takes the expired lease and holds it while ours wakes up.
+        const taking = theirs.singleFlight('lost@example.com', { fresh: always }, async () => {
+          await sleep(300);
+          return token;
+        });
+        await sleep(100);
+        try {
+          await confirm();
+          return token;
+        } finally {
+          await taking;
+        }
+      })
+      .catch((error: unknown) => error);
+    assert.ok(refused instanceof MailerError);
+    assert.equal(refused.code, 'TOKEN_ENDPOINT_UNAVAILABLE');
+    assert.match(refused.message, /ran out before the refresh token went out/);
+  });
+});
