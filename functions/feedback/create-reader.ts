@@ -9,11 +9,11 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { KMSClient } from '@aws-sdk/client-kms';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
+import type { KMSClient } from '../shared/aws/kms.ts';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';

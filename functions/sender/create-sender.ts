@@ -5,13 +5,13 @@
 
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { KMSClient } from '@aws-sdk/client-kms';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { CoalescedReads } from '../shared/aws/coalesced-reads.ts';
 import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
+import type { KMSClient } from '../shared/aws/kms.ts';
 import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
 import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
 import type { MailerError } from '../shared/errors.ts';

@@ -5,7 +5,6 @@
 
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
-import { CreateKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { CreateEventSourceMappingCommand, CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
@@ -19,6 +18,7 @@ import {
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import { AwsCommand } from '../../functions/shared/aws/json-client.ts';
+import { CreateKeyCommand, type KMSClient } from '../../functions/shared/aws/kms.ts';
 import {
   CreateSecretCommand,
   type CreateSecretCommandInput,

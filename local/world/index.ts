@@ -4,13 +4,13 @@
  * real clients. Every test file starts one with `startWorld()` and resets it between tests.
  */
 
-import { KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
 import { discoverProvider } from '../../cli/provider-discovery.ts';
 import { loadSenderConfig, type SenderConfig } from '../../functions/sender/config.ts';
 import { DynamoDBClient, UpdateItemCommand } from '../../functions/shared/aws/dynamodb.ts';
+import { KMSClient } from '../../functions/shared/aws/kms.ts';
 import { PutSecretValueCommand, SecretsManagerClient } from '../../functions/shared/aws/secrets-manager.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { SuppressionEntries } from '../../functions/shared/feedback/suppression-entries.ts';

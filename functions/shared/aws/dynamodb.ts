@@ -3,7 +3,7 @@
  * as SDK code does: `await dynamodb.send(new GetItemCommand({ ... }))`.
  */
 import type * as Sdk from '@aws-sdk/client-dynamodb';
-import { type AwsClientConfig, AwsCommand, AwsJsonClient, AwsServiceError } from './json-client.ts';
+import { type AwsClientConfig, AwsJsonClient, AwsServiceError, operation } from './json-client.ts';
 
 export type {
   AttributeValue,
@@ -39,12 +39,7 @@ export class DynamoDBClient extends AwsJsonClient {
   }
 }
 
-const command = <Input, Out>(operation: string) =>
-  class extends AwsCommand<Input, Output<Out>> {
-    constructor(input: Input) {
-      super(operation, input);
-    }
-  };
+const command = <Input, Out>(name: string) => operation<Input, Output<Out>>(name);
 
 export const GetItemCommand = /* @__PURE__ */ command<Sdk.GetItemCommandInput, Sdk.GetItemCommandOutput>(
   'GetItem',

@@ -24,6 +24,14 @@ export class AwsCommand<Input, Output> {
   }
 }
 
+/** A command class for one operation, under the SDK's name for it: `new GetItemCommand(input)`. */
+export const operation = <Input, Output>(name: string) =>
+  class extends AwsCommand<Input, Output> {
+    constructor(input: Input) {
+      super(name, input);
+    }
+  };
+
 /** What AWS answered with an error: `name` is its exception type, the only part safe to log or match. */
 export class AwsServiceError extends Error {
   readonly $fault: 'client' | 'server';

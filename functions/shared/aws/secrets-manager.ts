@@ -3,7 +3,7 @@
  * wire's), not as the SDK's Date objects.
  */
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
-import { type AwsClientConfig, AwsCommand, AwsJsonClient } from './json-client.ts';
+import { type AwsClientConfig, AwsJsonClient, operation } from './json-client.ts';
 
 type Dated<T> = { [K in keyof T]: T[K] extends Date | undefined ? number | undefined : T[K] };
 type Output<T> = Dated<Omit<T, '$metadata'>>;
@@ -21,12 +21,7 @@ export class SecretsManagerClient extends AwsJsonClient {
   }
 }
 
-const command = <Input, Out>(operation: string) =>
-  class extends AwsCommand<Input, Output<Out>> {
-    constructor(input: Input) {
-      super(operation, input);
-    }
-  };
+const command = <Input, Out>(name: string) => operation<Input, Output<Out>>(name);
 
 export const GetSecretValueCommand = /* @__PURE__ */ command<
   Sdk.GetSecretValueCommandInput,

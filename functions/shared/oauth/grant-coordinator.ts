@@ -10,7 +10,6 @@
  * (`revokedVersion`), so that nobody presents a refresh token the provider already refused.
  */
 import { randomUUID } from 'node:crypto';
-import type { KMSClient } from '@aws-sdk/client-kms';
 import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
@@ -18,8 +17,9 @@ import {
   UpdateItemCommand,
 } from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
+import { KMSClient } from '../aws/kms.ts';
 import { MailerError } from '../errors.ts';
-import { onDemandKms, TokenCipher } from './token-cipher.ts';
+import { TokenCipher } from './token-cipher.ts';
 
 export interface SharedToken {
   readonly accessToken: string;
@@ -119,7 +119,7 @@ export class GrantCoordinator {
     return new GrantCoordinator({
       dynamodb: parts.dynamodb,
       tableName: parts.tableName,
-      cipher: parts.kmsKeyId ? new TokenCipher(onDemandKms(parts.kms), parts.kmsKeyId) : undefined,
+      cipher: parts.kmsKeyId ? new TokenCipher(parts.kms ?? new KMSClient(), parts.kmsKeyId) : undefined,
     });
   }
 

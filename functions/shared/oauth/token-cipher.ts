@@ -4,18 +4,7 @@
  * plaintext at rest. The encryption context names the purpose, the kind of token and the mailbox, so
  * a sealed token opens only as what it is, for that mailbox, and the key policy allows exactly this use.
  */
-import type * as KMS from '@aws-sdk/client-kms';
-import { type OnDemand, onDemand } from '../aws/on-demand.ts';
-
-export type OnDemandKms = OnDemand<KMS.KMSClient, typeof KMS>;
-
-/** @param given a client to use instead of a new one (tests) */
-export const onDemandKms = (given?: KMS.KMSClient): OnDemandKms =>
-  onDemand(
-    () => import('@aws-sdk/client-kms'),
-    (sdk) => new sdk.KMSClient({}),
-    given,
-  );
+import { DecryptCommand, EncryptCommand, type KMSClient } from '../aws/kms.ts';
 
 /** The encryption context of a sealed token; the key policy requires the purpose. */
 export const ACCESS_TOKEN_CONTEXT = 'oauth-mailer:purpose';
@@ -24,10 +13,10 @@ export const ACCESS_TOKEN_PURPOSE = 'grant-coordination';
 export type SealedKind = 'access-token' | 'refresh-token';
 
 export class TokenCipher {
-  readonly #kms: OnDemandKms;
+  readonly #kms: KMSClient;
   readonly #keyId: string;
 
-  constructor(kms: OnDemandKms, keyId: string) {
+  constructor(kms: KMSClient, keyId: string) {
     this.#kms = kms;
     this.#keyId = keyId;
   }
@@ -42,26 +31,26 @@ export class TokenCipher {
 
   /** @returns the sealed token, base64. */
   async seal(mailbox: string, token: string, kind: SealedKind = 'access-token'): Promise<string> {
-    const { client, sdk } = await this.#kms.load();
-    const { CiphertextBlob } = await client.send(
-      new sdk.EncryptCommand({
+    const { CiphertextBlob } = await this.#kms.send(
+      new EncryptCommand({
         KeyId: this.#keyId,
-        Plaintext: Buffer.from(token, 'utf8'),
+        Plaintext: Buffer.from(token, 'utf8').toString('base64'),
         EncryptionContext: this.#context(mailbox, kind),
       }),
     );
-    return Buffer.from(CiphertextBlob!).toString('base64');
+    if (!CiphertextBlob) throw new Error('KMS returned no ciphertext');
+    return CiphertextBlob;
   }
 
   async open(mailbox: string, sealed: string, kind: SealedKind = 'access-token'): Promise<string> {
-    const { client, sdk } = await this.#kms.load();
-    const { Plaintext } = await client.send(
-      new sdk.DecryptCommand({
-        CiphertextBlob: Buffer.from(sealed, 'base64'),
+    const { Plaintext } = await this.#kms.send(
+      new DecryptCommand({
+        CiphertextBlob: sealed,
         EncryptionContext: this.#context(mailbox, kind),
         KeyId: this.#keyId,
       }),
     );
-    return Buffer.from(Plaintext!).toString('utf8');
+    if (Plaintext === undefined) throw new Error('KMS returned no plaintext');
+    return Buffer.from(Plaintext, 'base64').toString('utf8');
   }
 }
