@@ -10,8 +10,8 @@
  * Reports per mailbox what was done where and what is left to do by hand. Safe to repeat.
  */
 import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
-import { onDemandSns } from '../functions/shared/aws/on-demand.ts';
 import { SecretsManagerClient } from '../functions/shared/aws/secrets-manager.ts';
+import { SNSClient } from '../functions/shared/aws/sns.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { findMailerError, MailerError } from '../functions/shared/errors.ts';
 import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';
@@ -82,7 +82,7 @@ export async function revokeCommand(target: Target, args: Args) {
   const coordinator = target.sendingTableName
     ? new GrantCoordinator({ dynamodb, tableName: target.sendingTableName, cipher: undefined })
     : undefined;
-  const notifier = new Notifier(onDemandSns(), target.alertTopicArn, target.connectBaseUrl);
+  const notifier = new Notifier(new SNSClient(), target.alertTopicArn, target.connectBaseUrl);
 
   const chosen: string[] = [];
   if (mailbox) chosen.push(normalizeAddress(mailbox));

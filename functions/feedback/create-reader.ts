@@ -9,13 +9,13 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
 import type { KMSClient } from '../shared/aws/kms.ts';
-import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
+import { onDemandSqs } from '../shared/aws/on-demand.ts';
 import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
+import { SNSClient } from '../shared/aws/sns.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
 import { findMailerError, MailerError } from '../shared/errors.ts';
 import { SuppressionEntries } from '../shared/feedback/suppression-entries.ts';
@@ -75,7 +75,8 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
     cacheTtlMs: config.secretCacheTtlMs,
   });
   const registry = new MailboxCatalog(dynamodb, config.registryTableName);
-  const notifier = new Notifier(onDemandSns(options.sns), undefined, options.connectBaseUrl);
+  const sns = options.sns ?? new SNSClient();
+  const notifier = new Notifier(sns, undefined, options.connectBaseUrl);
   // The senders' token and their single-flight refresh: a reader never presents a refresh token alone.
   const tokens = new AccessTokens({
     store,
@@ -94,7 +95,7 @@ export function createFeedbackReader(config: FeedbackConfig, options: FeedbackRe
     requestTimeoutMs: config.tokenTimeoutMs,
     events: tokenMetrics(logger, metrics),
   });
-  const outcomes = new Outcomes(onDemandSns(options.sns), config.outcomeTopicArn);
+  const outcomes = new Outcomes(sns, config.outcomeTopicArn);
   const deps = {
     store,
     tokens,

@@ -6,14 +6,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { CoalescedReads } from '../shared/aws/coalesced-reads.ts';
 import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
 import type { KMSClient } from '../shared/aws/kms.ts';
-import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
+import { onDemandSqs } from '../shared/aws/on-demand.ts';
 import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
+import { SNSClient } from '../shared/aws/sns.ts';
 import type { MailerError } from '../shared/errors.ts';
 import { SuppressionList } from '../shared/feedback/suppression-list.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
@@ -80,7 +80,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
   const dynamodb = options.dynamodb ?? new DynamoDBClient({});
   const sqs = onDemandSqs(options.sqs);
-  const sns = onDemandSns(options.sns);
+  const sns = options.sns ?? new SNSClient();
   const store = new MailboxStore({
     client: secretsManager,
     prefix: config.mailboxSecretPrefix,

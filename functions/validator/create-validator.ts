@@ -10,14 +10,14 @@
 
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
 import { awsErrorName } from '../shared/aws/error-name.ts';
 import type { KMSClient } from '../shared/aws/kms.ts';
-import { onDemandSns, onDemandSqs } from '../shared/aws/on-demand.ts';
+import { onDemandSqs } from '../shared/aws/on-demand.ts';
 import { SecretsManagerClient } from '../shared/aws/secrets-manager.ts';
+import { SNSClient } from '../shared/aws/sns.ts';
 import { mapConcurrent } from '../shared/concurrency.ts';
 import { MailerError } from '../shared/errors.ts';
 import { reconcileRegistryDaily } from '../shared/mailbox/migrate-registry.ts';
@@ -112,7 +112,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
   const now = options.now ?? Date.now;
   const secretsManager = options.secretsManager ?? new SecretsManagerClient({});
   const dynamodb = options.dynamodb ?? new DynamoDBClient({});
-  const notifier = new Notifier(onDemandSns(options.sns), config.alertTopicArn, config.connectBaseUrl);
+  const notifier = new Notifier(options.sns ?? new SNSClient(), config.alertTopicArn, config.connectBaseUrl);
   const store = new MailboxStore({
     client: secretsManager,
     prefix: config.mailboxSecretPrefix,

@@ -16,8 +16,8 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { AwsCommand } from '../../functions/shared/aws/aws-client.ts';
 import type { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
-import { AwsCommand } from '../../functions/shared/aws/json-client.ts';
 import { CreateKeyCommand, type KMSClient } from '../../functions/shared/aws/kms.ts';
 import {
   CreateSecretCommand,
@@ -194,17 +194,30 @@ export async function createTopic(sqs: SQSClient, name: string) {
   sns.destroy();
   return {
     topicArn: TopicArn!,
-    /** Every notification published so far (subject and text), consumed. */
-    async read(): Promise<Array<{ subject: string; message: string }>> {
-      const received: Array<{ subject: string; message: string }> = [];
+    /** Every notification published so far (subject, text and attributes), consumed. */
+    async read(): Promise<Array<{ subject: string; message: string; attributes: Record<string, string> }>> {
+      const received: Array<{ subject: string; message: string; attributes: Record<string, string> }> = [];
       for (;;) {
         const { Messages = [] } = await sqs.send(
           new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }),
         );
         if (Messages.length === 0) return received;
         for (const message of Messages) {
-          const envelope = JSON.parse(message.Body ?? '{}') as { Subject?: string; Message?: string };
-          received.push({ subject: envelope.Subject ?? '', message: envelope.Message ?? '' });
+          const envelope = JSON.parse(message.Body ?? '{}') as {
+            Subject?: string;
+            Message?: string;
+            MessageAttributes?: Record<string, { Value?: string }>;
+          };
+          received.push({
+            subject: envelope.Subject ?? '',
+            message: envelope.Message ?? '',
+            attributes: Object.fromEntries(
+              Object.entries(envelope.MessageAttributes ?? {}).map(([name, { Value }]) => [
+                name,
+                Value ?? '',
+              ]),
+            ),
+          });
           await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
         }
       }

@@ -1,9 +1,10 @@
 /**
- * DynamoDB through AwsJsonClient, under the SDK's names (commands, exceptions, shapes), so code reads
+ * DynamoDB through AwsClient, under the SDK's names (commands, exceptions, shapes), so code reads
  * as SDK code does: `await dynamodb.send(new GetItemCommand({ ... }))`.
  */
 import type * as Sdk from '@aws-sdk/client-dynamodb';
-import { type AwsClientConfig, AwsJsonClient, AwsServiceError, operation } from './json-client.ts';
+import { AwsClient, type AwsClientConfig, AwsServiceError, operation } from './aws-client.ts';
+import { jsonProtocol } from './json-protocol.ts';
 
 export type {
   AttributeValue,
@@ -24,14 +25,13 @@ export class TransactionCanceledException extends AwsServiceError {
   declare readonly CancellationReasons?: Sdk.CancellationReason[];
 }
 
-export class DynamoDBClient extends AwsJsonClient {
+export class DynamoDBClient extends AwsClient {
   constructor(config: AwsClientConfig = {}) {
     super(
       {
         name: 'dynamodb',
         envId: 'DYNAMODB',
-        target: 'DynamoDB_20120810',
-        jsonVersion: '1.0',
+        protocol: jsonProtocol('DynamoDB_20120810', '1.0'),
         errors: { ConditionalCheckFailedException, TransactionCanceledException },
       },
       config,

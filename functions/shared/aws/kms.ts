@@ -1,12 +1,13 @@
 /**
- * KMS through AwsJsonClient, for the mailbox key's Encrypt and Decrypt: blobs travel as base64 strings
+ * KMS through AwsClient, for the mailbox key's Encrypt and Decrypt: blobs travel as base64 strings
  * (the wire's), not as the SDK's Uint8Arrays.
  */
-import { type AwsClientConfig, AwsJsonClient, operation } from './json-client.ts';
+import { AwsClient, type AwsClientConfig, operation } from './aws-client.ts';
+import { jsonProtocol } from './json-protocol.ts';
 
-export class KMSClient extends AwsJsonClient {
+export class KMSClient extends AwsClient {
   constructor(config: AwsClientConfig = {}) {
-    super({ name: 'kms', envId: 'KMS', target: 'TrentService', jsonVersion: '1.1' }, config);
+    super({ name: 'kms', envId: 'KMS', protocol: jsonProtocol('TrentService', '1.1') }, config);
   }
 }
 

@@ -1,9 +1,8 @@
 /**
- * AWS SDK clients that the happy path never calls (SQS to delay, requeue or dead-letter a message; SNS
- * to alert operators or publish outcomes): their packages load on first use instead of at every cold
- * start, where they cost about 20 ms of billed init time.
+ * AWS SDK clients that the happy path never calls (SQS to delay, requeue or dead-letter a message, S3
+ * for large messages): their packages load on first use instead of at every cold start, where they
+ * cost about 20 ms of billed init time.
  */
-import type * as SNS from '@aws-sdk/client-sns';
 import type * as SQS from '@aws-sdk/client-sqs';
 
 export interface OnDemand<Client, Sdk> {
@@ -32,7 +31,6 @@ export function onDemand<Client, Sdk>(
 }
 
 export type OnDemandSqs = OnDemand<SQS.SQSClient, typeof SQS>;
-export type OnDemandSns = OnDemand<SNS.SNSClient, typeof SNS>;
 
 /** @param given a client to use instead of a new one (tests) */
 export const onDemandSqs = (given?: SQS.SQSClient): OnDemandSqs =>
@@ -40,13 +38,5 @@ export const onDemandSqs = (given?: SQS.SQSClient): OnDemandSqs =>
     () => import('@aws-sdk/client-sqs'),
     // Our queues are in the function's own region: the configured endpoint wins over a queue URL's host.
     (sdk) => new sdk.SQSClient({ useQueueUrlAsEndpoint: false }),
-    given,
-  );
-
-/** @param given a client to use instead of a new one (tests) */
-export const onDemandSns = (given?: SNS.SNSClient): OnDemandSns =>
-  onDemand(
-    () => import('@aws-sdk/client-sns'),
-    (sdk) => new sdk.SNSClient({}),
     given,
   );

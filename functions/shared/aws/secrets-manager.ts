@@ -1,9 +1,10 @@
 /**
- * Secrets Manager through AwsJsonClient, under the SDK's names. Its dates come as epoch seconds (the
+ * Secrets Manager through AwsClient, under the SDK's names. Its dates come as epoch seconds (the
  * wire's), not as the SDK's Date objects.
  */
 import type * as Sdk from '@aws-sdk/client-secrets-manager';
-import { type AwsClientConfig, AwsJsonClient, operation } from './json-client.ts';
+import { AwsClient, type AwsClientConfig, operation } from './aws-client.ts';
+import { jsonProtocol } from './json-protocol.ts';
 
 type Dated<T> = { [K in keyof T]: T[K] extends Date | undefined ? number | undefined : T[K] };
 type Output<T> = Dated<Omit<T, '$metadata'>>;
@@ -12,10 +13,10 @@ export type { CreateSecretCommandInput } from '@aws-sdk/client-secrets-manager';
 export type GetSecretValueCommandOutput = Output<Sdk.GetSecretValueCommandOutput>;
 export type ListSecretsCommandOutput = Output<Sdk.ListSecretsCommandOutput>;
 
-export class SecretsManagerClient extends AwsJsonClient {
+export class SecretsManagerClient extends AwsClient {
   constructor(config: AwsClientConfig = {}) {
     super(
-      { name: 'secretsmanager', envId: 'SECRETS_MANAGER', target: 'secretsmanager', jsonVersion: '1.1' },
+      { name: 'secretsmanager', envId: 'SECRETS_MANAGER', protocol: jsonProtocol('secretsmanager', '1.1') },
       config,
     );
   }

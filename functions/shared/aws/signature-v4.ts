@@ -1,5 +1,5 @@
 /**
- * AWS Signature Version 4 for the JSON-protocol POSTs of AwsJsonClient (always path `/`, no query).
+ * AWS Signature Version 4 for the JSON-protocol POSTs of AwsClient (always path `/`, no query).
  * Checked against the SDK's own signer in its test: a wrong signature is refused by AWS but not by the
  * emulators, so only that comparison catches it.
  */

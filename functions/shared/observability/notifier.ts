@@ -3,7 +3,7 @@
  * reconnect it. Sent when a mailbox turns revoked or SMTP-refused, not on every failed attempt. (What
  * operators do during an incident goes to the same topic from the CLI: cli/operator-events.ts.)
  */
-import type { OnDemandSns } from '../aws/on-demand.ts';
+import { PublishCommand, type SNSClient } from '../aws/sns.ts';
 
 export interface MailboxAttention {
   readonly mailbox: string;
@@ -21,11 +21,11 @@ const ADVICE: Record<MailboxAttention['status'], string> = {
 };
 
 export class Notifier {
-  readonly #sns: OnDemandSns;
+  readonly #sns: SNSClient;
   readonly #topicArn: string | undefined;
   readonly #connectBaseUrl: string | undefined;
 
-  constructor(sns: OnDemandSns, topicArn: string | undefined, connectBaseUrl: string | undefined) {
+  constructor(sns: SNSClient, topicArn: string | undefined, connectBaseUrl: string | undefined) {
     this.#sns = sns;
     this.#topicArn = topicArn;
     this.#connectBaseUrl = connectBaseUrl?.replace(/\/+$/, '');
@@ -40,9 +40,8 @@ export class Notifier {
   async mailboxNeedsAttention(attention: MailboxAttention): Promise<void> {
     if (!this.#topicArn) return;
     const { subject, message, attributes } = this.attentionMessage(attention);
-    const { client, sdk } = await this.#sns.load();
-    await client.send(
-      new sdk.PublishCommand({
+    await this.#sns.send(
+      new PublishCommand({
         TopicArn: this.#topicArn,
         Subject: subject,
         Message: message,

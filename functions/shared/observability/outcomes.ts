@@ -3,7 +3,7 @@
  * (filter on the `type` and `mailbox` message attributes). Collected during an invocation and
  * published in batches at its end. The schema is docs/outcome-events.md.
  */
-import type { OnDemandSns } from '../aws/on-demand.ts';
+import { PublishBatchCommand, type SNSClient } from '../aws/sns.ts';
 import type { RecipientFate } from '../smtp/message-sender.ts';
 
 export type OutcomeType =
@@ -77,11 +77,11 @@ export interface OutcomeEvent {
 }
 
 export class Outcomes {
-  readonly #sns: OnDemandSns;
+  readonly #sns: SNSClient;
   readonly #topicArn: string | undefined;
   #pending: OutcomeEvent[] = [];
 
-  constructor(sns: OnDemandSns, topicArn: string | undefined) {
+  constructor(sns: SNSClient, topicArn: string | undefined) {
     this.#sns = sns;
     this.#topicArn = topicArn;
   }
@@ -98,9 +98,8 @@ export class Outcomes {
     let failed = 0;
     for (const batch of batchesOf(events)) {
       try {
-        const { client, sdk } = await this.#sns.load();
-        const result = await client.send(
-          new sdk.PublishBatchCommand({
+        const result = await this.#sns.send(
+          new PublishBatchCommand({
             TopicArn: this.#topicArn,
             PublishBatchRequestEntries: batch.map((event, index) => ({
               Id: String(index),

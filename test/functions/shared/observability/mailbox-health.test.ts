@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { onDemandSns } from '../../../../functions/shared/aws/on-demand.ts';
+import { SNSClient } from '../../../../functions/shared/aws/sns.ts';
 import { MailboxHealth } from '../../../../functions/shared/observability/mailbox-health.ts';
 import { Notifier } from '../../../../functions/shared/observability/notifier.ts';
 import { createTopic } from '../../../../local/world/aws.ts';
@@ -16,7 +16,7 @@ describe('Class: MailboxHealth', () => {
     const telemetry = captureTelemetry('test');
     const health = new MailboxHealth({
       registry: harness.registry,
-      notifier: new Notifier(onDemandSns(), topic.topicArn, harness.onboardingUrl),
+      notifier: new Notifier(new SNSClient(), topic.topicArn, harness.onboardingUrl),
       ...telemetry,
     });
     const entry = () => harness.registry.get('ops@example.com');

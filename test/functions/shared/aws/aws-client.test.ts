@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import { AwsServiceError } from '../../../../functions/shared/aws/aws-client.ts';
 import {
   ConditionalCheckFailedException,
   DynamoDBClient,
@@ -10,7 +11,6 @@ import {
   TransactionCanceledException,
   TransactWriteItemsCommand,
 } from '../../../../functions/shared/aws/dynamodb.ts';
-import { AwsServiceError } from '../../../../functions/shared/aws/json-client.ts';
 import {
   GetSecretValueCommand,
   SecretsManagerClient,
@@ -55,7 +55,7 @@ const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'do-not-print
 const client = (url: string, extra: object = {}) =>
   new DynamoDBClient({ endpoint: url, region: 'eu-west-1', credentials, ...extra });
 
-describe('Class: AwsJsonClient', () => {
+describe('Class: AwsClient', () => {
   const { harness } = useHarness();
 
   it('sends the operation as its target, signed for the service and region, and returns the JSON answer', async () => {
