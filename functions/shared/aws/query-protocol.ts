@@ -40,7 +40,9 @@ function flatten(form: URLSearchParams, prefix: string, value: unknown, maps: Re
   if (value === undefined || value === null) return;
   const at = (name: string) => (prefix ? `${prefix}.${name}` : name);
   if (Array.isArray(value)) {
-    value.forEach((item, index) => flatten(form, at(`member.${index + 1}`), item, maps));
+    value.forEach((item, index) => {
+      flatten(form, at(`member.${index + 1}`), item, maps);
+    });
   } else if (typeof value === 'object') {
     for (const [name, member] of Object.entries(value)) {
       if (!maps.has(name) || typeof member !== 'object' || member === null) {
@@ -64,7 +66,7 @@ interface XmlNode {
 }
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const unescape = (text: string) =>
+const decodeEntities = (text: string) =>
   text.replace(/&(#x[\da-f]+|#\d+|\w+);/gi, (whole, entity: string) =>
     entity[0] === '#'
       ? String.fromCodePoint(Number(entity[1] === 'x' ? `0${entity.slice(1)}` : entity.slice(1)))
@@ -89,15 +91,15 @@ export function readXml(xml: string, lists: ReadonlySet<string> = new Set()): un
       if (!selfClosing) open.push(node);
     }
   }
-  return valueOf(root, lists);
+  return plainValue(root, lists);
 }
 
-function valueOf(node: XmlNode, lists: ReadonlySet<string>): unknown {
+function plainValue(node: XmlNode, lists: ReadonlySet<string>): unknown {
   if (
     lists.has(node.name) ||
     (node.children.length > 0 && node.children.every((child) => child.name === 'member'))
   )
-    return node.children.map((child) => valueOf(child, lists));
-  if (node.children.length === 0) return unescape(node.text);
-  return Object.fromEntries(node.children.map((child) => [child.name, valueOf(child, lists)]));
+    return node.children.map((child) => plainValue(child, lists));
+  if (node.children.length === 0) return decodeEntities(node.text);
+  return Object.fromEntries(node.children.map((child) => [child.name, plainValue(child, lists)]));
 }
