@@ -55,6 +55,21 @@ const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'do-not-print
 const client = (url: string, extra: object = {}) =>
   new DynamoDBClient({ endpoint: url, region: 'eu-west-1', credentials, ...extra });
 
+/** One GetItem through a client of a stand-in endpoint: its answer (or error) and what the endpoint saw. */
+async function callThrough(replies: Parameters<typeof endpoint>[0], extra: object = {}) {
+  const server = await endpoint(replies);
+  const dynamodb = client(server.url, extra);
+  try {
+    const result = await dynamodb
+      .send(new GetItemCommand({ TableName: 't', Key: {} }))
+      .catch((error: unknown) => error);
+    return { result, seen: server.seen };
+  } finally {
+    dynamodb.destroy();
+    await server.close();
+  }
+}
+
 describe('Class: AwsClient', () => {
   const { harness } = useHarness();
 
@@ -76,7 +91,7 @@ describe('Class: AwsClient', () => {
   });
 
   it('retries throttling and 5xx answers with backoff, as the SDK standard mode, and then succeeds', async () => {
-    const server = await endpoint([
+    const { result, seen } = await callThrough([
       json(400, {
         __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
         message: 'slow',
@@ -84,60 +99,41 @@ describe('Class: AwsClient', () => {
       json(503, { __type: 'ServiceUnavailable' }),
       ok,
     ]);
-    const dynamodb = client(server.url);
-    const answer = await dynamodb.send(new GetItemCommand({ TableName: 't', Key: {} }));
-    assert.deepEqual(answer.Item, { id: { S: 'x' } });
-    assert.equal(server.seen.length, 3);
-    dynamodb.destroy();
-    await server.close();
+    assert.deepEqual((result as { Item?: unknown }).Item, { id: { S: 'x' } });
+    assert.equal(seen.length, 3);
   });
 
   it('gives up after maxAttempts, throwing the last error by its exception name with the attempts made', async () => {
-    const server = await endpoint([json(400, { __type: 'x#ThrottlingException', message: 'Rate exceeded' })]);
-    const dynamodb = client(server.url, { maxAttempts: 2 });
-    const error = await dynamodb
-      .send(new PutItemCommand({ TableName: 't', Item: {} }))
-      .catch((e: unknown) => e);
+    const { result: error, seen } = await callThrough(
+      [json(400, { __type: 'x#ThrottlingException', message: 'Rate exceeded' })],
+      { maxAttempts: 2 },
+    );
     assert.ok(error instanceof AwsServiceError);
     assert.equal(error.name, 'ThrottlingException');
     assert.equal(error.$metadata.attempts, 2);
-    assert.equal(server.seen.length, 2);
-    dynamodb.destroy();
-    await server.close();
+    assert.equal(seen.length, 2);
   });
 
   it('does not retry a refusal of the request itself (a failed condition, a validation error)', async () => {
-    const server = await endpoint([json(400, { __type: 'x#ValidationException', message: 'bad key' })]);
-    const dynamodb = client(server.url);
-    const error = await dynamodb
-      .send(new PutItemCommand({ TableName: 't', Item: {} }))
-      .catch((e: unknown) => e);
+    const { result: error, seen } = await callThrough([
+      json(400, { __type: 'x#ValidationException', message: 'bad key' }),
+    ]);
     assert.equal((error as Error).name, 'ValidationException');
     assert.equal((error as Error).message, 'bad key');
     assert.equal((error as AwsServiceError).$fault, 'client');
-    assert.equal(server.seen.length, 1);
-    dynamodb.destroy();
-    await server.close();
+    assert.equal(seen.length, 1);
   });
 
   it('retries a connection the server drops without answering', async () => {
-    const server = await endpoint([(_response, request) => request.socket.destroy(), ok]);
-    const dynamodb = client(server.url);
-    const answer = await dynamodb.send(new GetItemCommand({ TableName: 't', Key: {} }));
-    assert.deepEqual(answer.Item, { id: { S: 'x' } });
-    assert.equal(server.seen.length, 2);
-    dynamodb.destroy();
-    await server.close();
+    const { result, seen } = await callThrough([(_response, request) => request.socket.destroy(), ok]);
+    assert.deepEqual((result as { Item?: unknown }).Item, { id: { S: 'x' } });
+    assert.equal(seen.length, 2);
   });
 
   it('abandons an attempt that gets no answer in time and tries again', async () => {
-    const server = await endpoint([() => undefined, ok]);
-    const dynamodb = client(server.url, { attemptTimeoutMs: 200 });
-    const answer = await dynamodb.send(new GetItemCommand({ TableName: 't', Key: {} }));
-    assert.deepEqual(answer.Item, { id: { S: 'x' } });
-    assert.equal(server.seen.length, 2);
-    dynamodb.destroy();
-    await server.close();
+    const { result, seen } = await callThrough([() => undefined, ok], { attemptTimeoutMs: 200 });
+    assert.deepEqual((result as { Item?: unknown }).Item, { id: { S: 'x' } });
+    assert.equal(seen.length, 2);
   });
 
   it('corrects for a clock that is off: signs again with the server time from its Date header', async () => {

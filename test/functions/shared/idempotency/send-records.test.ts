@@ -132,6 +132,26 @@ describe('Class: SendRecords', () => {
     );
   });
 
+  it('claims a key alone with one conditional put (one write unit, not a transaction), and meets a taken key the same way', async () => {
+    const calls: string[] = [];
+    const counted = new SendRecords(
+      new DynamoDBClient({ onCall: (operation) => calls.push(operation) }),
+      SENDING_TABLE,
+      THIRTY_DAYS,
+    );
+    assert.deepEqual(await counted.claim([{ key: 'alone', fingerprint: 'a' }], later()), [
+      { status: 'claimed' },
+    ]);
+    const again = await counted.claim([{ key: 'alone', fingerprint: 'a' }], later());
+    assert.equal(again[0]?.status, 'in-progress');
+    const reused = await counted.claim([{ key: 'alone', fingerprint: 'other content' }], later());
+    assert.equal(
+      reused[0]?.status,
+      (await records.claim([{ key: 'alone', fingerprint: 'other content' }], later()))[0]?.status,
+    );
+    assert.deepEqual(calls, ['PutItem', 'PutItem', 'PutItem']);
+  });
+
   it('claims a key twice in one call once: the second finds it in progress', async () => {
     const results = await records.claim(
       [
@@ -165,7 +185,7 @@ describe('Class: SendRecords', () => {
     const proxy = await startFaultProxy(harness.moto.endpoint);
     const client = new DynamoDBClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
     const failing = new SendRecords(client, SENDING_TABLE, THIRTY_DAYS);
-    proxy.failNext.set('DynamoDB_20120810.TransactWriteItems', 1);
+    proxy.failNext.set('DynamoDB_20120810.PutItem', 1); // a claim alone is a conditional put
     proxy.failNext.set('DynamoDB_20120810.BatchWriteItem', 4);
 
     const claimed = await failing.claim([{ key: 'k1', fingerprint: 'a' }], later());
