@@ -13,7 +13,7 @@
  * write (`expect`), where the rate lets the whole batch go within the in-process wait (no per-minute
  * limit, as Google's): one read and one write of its limits per batch, not per message. What a batch
  * took and did not send lapses with the invocation, counted as sent: the day's count errs on the safe
- * side. A decision after this instance's write starts from what it wrote, not from another read.
+ * side.
  */
 
 import { CoalescedReads } from '../aws/coalesced-reads.ts';
@@ -89,12 +89,12 @@ export class MailboxLimiter {
     { messages: number; recipients: number; nextAt: number; interval: number; takenAt: number }
   >();
   /**
-   * Per mailbox, its limits as last known here: read as the invocation starts (beside the suppression
-   * list's read, not after it), then as this instance last wrote them. The next decision for the
-   * mailbox within READ_AHEAD_MS uses it instead of a read: a stale one only fails its conditional
-   * write and is read again.
+   * The batch's mailboxes' limits, read as the invocation starts (beside the suppression list's read,
+   * not after it): the first decision for a mailbox within READ_AHEAD_MS uses it. A stale one only
+   * fails its write and is read again; a pause it missed is not (a decision without a write).
    */
-  #known = new Map<string, { usage: Promise<Usage>; at: number }>();
+  #readAhead = new Map<string, Promise<Usage>>();
+  #readAheadAt = 0;
   /** One decision at a time per mailbox in this instance: records of one batch queue here instead of racing. */
   readonly #queues = new Map<string, Promise<unknown>>();
 
@@ -122,8 +122,8 @@ export class MailboxLimiter {
   expect(demand: ReadonlyMap<string, Demand>): void {
     this.#expected = new Map(demand);
     this.#credits = new Map();
-    const at = this.#now();
-    this.#known = new Map(
+    this.#readAheadAt = this.#now();
+    this.#readAhead = new Map(
       [...demand.keys()].map((mailbox) => {
         const usage = this.#reads
           .get(this.#tableName, { id: { S: `limits#${mailbox}` } })
@@ -132,7 +132,7 @@ export class MailboxLimiter {
           });
         // Not read after all (every record refused before its turn): no unhandled rejection.
         usage.catch(() => undefined);
-        return [mailbox, { usage, at }];
+        return [mailbox, usage];
       }),
     );
   }
@@ -335,12 +335,12 @@ export class MailboxLimiter {
     return pausedUntil > now ? wait(pausedUntil - now, 'the provider throttled this mailbox') : { ok: true };
   }
 
-  /** The mailbox's usage: as last known here if recent (a failed read ahead is read again), else read. */
+  /** The mailbox's usage: read ahead for the batch the first time (a failed read ahead is read again), then afresh. */
   #usage(mailbox: string): Promise<Usage> {
-    const known = this.#known.get(mailbox);
-    this.#known.delete(mailbox);
-    if (!known || this.#now() - known.at > READ_AHEAD_MS) return this.#read(mailbox);
-    return known.usage.catch(() => this.#read(mailbox));
+    const ahead = this.#readAhead.get(mailbox);
+    this.#readAhead.delete(mailbox);
+    if (!ahead || this.#now() - this.#readAheadAt > READ_AHEAD_MS) return this.#read(mailbox);
+    return ahead.catch(() => this.#read(mailbox));
   }
 
   async #read(mailbox: string): Promise<Usage> {
@@ -358,10 +358,9 @@ export class MailboxLimiter {
     }
   }
 
-  /** Writes the new usage unless another instance wrote first; what was written is known here after. */
+  /** Writes the new usage unless another instance wrote first. */
   async #write(mailbox: string, usage: Usage, expectedVersion: number): Promise<boolean> {
     const { version, ...state } = usage;
-    const at = this.#now();
     try {
       await this.#client.send(
         new PutItemCommand({
@@ -378,7 +377,6 @@ export class MailboxLimiter {
             : { ExpressionAttributeValues: { ':version': { N: String(expectedVersion) } } }),
         }),
       );
-      this.#known.set(mailbox, { usage: Promise.resolve(usage), at });
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;

@@ -139,42 +139,6 @@ describe('Class: MailboxLimiter', () => {
     await proxy.stop();
   });
 
-  it('decides the next paced record of a batch from what it just wrote, without reading again, and still sees another instance', async () => {
-    const calls: string[] = [];
-    const counted = new DynamoDBClient({ onCall: (operation) => calls.push(operation) });
-    const a = new MailboxLimiter(counted, SENDING_TABLE, () => clock);
-    const limits = resolveLimits('microsoft');
-    a.expect(new Map([['paced@example.com', { messages: 4, recipients: 4 }]]));
-    const decisions = [];
-    for (let index = 0; index < 4; index++)
-      decisions.push(await a.acquireSend('paced@example.com', limits, 1));
-
-    assert.deepEqual(
-      decisions.map((decision) => decision.ok),
-      [true, false, false, false],
-    );
-    const slots = decisions.slice(1).map((decision) => (decision.ok ? 0 : decision.waitMs));
-    assert.deepEqual(
-      slots,
-      [2005, 4010, 6015],
-      'each paced record has a slot of its own, one interval apart',
-    );
-    assert.deepEqual(
-      calls,
-      ['BatchGetItem', 'PutItem', 'PutItem', 'PutItem', 'PutItem'],
-      'one read, for the batch',
-    );
-
-    // Another instance writes meanwhile: the next decision's write fails on the version and reads afresh.
-    assert.equal((await instance().acquireSend('paced@example.com', limits, 1)).ok, false);
-    const after = await a.acquireSend('paced@example.com', limits, 1);
-    assert.ok(
-      !after.ok && after.waitMs === 10_025,
-      `the slot after the other instance's (${!after.ok && after.waitMs})`,
-    );
-    counted.destroy();
-  });
-
   it('lets what a batch took ahead and did not send lapse, counted as sent', async () => {
     const limits = resolveLimits('google', undefined, { messagesPerDay: 10 });
     const [a, b] = [instance(), instance()];
