@@ -1,12 +1,13 @@
 /**
- * What a batch of SQS records holds: per mailbox, so the limits can be taken once per batch, and the
- * recipients, so the suppression list is read once per batch.
+ * What a batch of SQS records holds: per mailbox, so the limits can be taken once per batch; the
+ * recipients, so the suppression list is read once per batch; and the messages that may have been
+ * parked, so their markers are looked for in the same read.
  */
 import type { SQSRecord } from 'aws-lambda';
 import type { Demand } from '../shared/limits/mailbox-limiter.ts';
 import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, envelopeRecipients } from '../shared/message/schema.ts';
-import { originalMessageId } from '../shared/sqs/message-attributes.ts';
+import { ATTRIBUTES, attribute, originalMessageId } from '../shared/sqs/message-attributes.ts';
 import type { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 
@@ -20,7 +21,13 @@ export interface BatchDemand {
   readonly demand: Map<string, Demand>;
   /** The envelope recipients of what may be sent (at most MAX_RECIPIENTS_COUNTED a record). */
   readonly recipients: Set<string>;
+  /** Mailbox and original message id of each record that may have been parked before. */
+  readonly mayBeParked: Array<{ readonly mailbox: string; readonly messageId: string }>;
 }
+
+/** Only a redelivered or requeued message can have been parked: first deliveries skip the bookkeeping. */
+export const mayHaveBeenParked = (record: SQSRecord, receiveCount: number) =>
+  receiveCount > 1 || attribute(record, ATTRIBUTES.parkedSince) !== undefined;
 
 /**
  * Messages and envelope recipients per `from` mailbox, counting only what may be sent: a record that
@@ -36,10 +43,13 @@ export function demandOf(
   const demand = new Map<string, Demand>();
   const recipients = new Set<string>();
   const keys = new Set<string>();
+  const mayBeParked: BatchDemand['mayBeParked'] = [];
   for (const record of records) {
     try {
       const message = parseMessage(record.body);
       const mailbox = addressOf(message.from);
+      if (mayHaveBeenParked(record, Number(record.attributes.ApproximateReceiveCount) || 1))
+        mayBeParked.push({ mailbox, messageId: originalMessageId(record) });
       cutOffs?.check(producers.principalsOf(record));
       producers.authorize(record, mailbox);
       const key = message.idempotencyKey ?? originalMessageId(record);
@@ -53,5 +63,5 @@ export function demandOf(
       // Refused with its reason when its turn comes.
     }
   }
-  return { demand, recipients };
+  return { demand, recipients, mayBeParked };
 }

@@ -136,8 +136,10 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
       error,
     });
   };
-  // The batch's limits items and its recipients' suppression entries, read as it starts, in one call.
+  // The batch's limits items, its recipients' suppression entries and its parked markers, read as it
+  // starts, in one call.
   const reads = new CoalescedReads(dynamodb);
+  const parked = new ParkedMail(dynamodb, config.sendingTableName, registry, reads);
   const limiter = new MailboxLimiter(dynamodb, config.sendingTableName, undefined, undefined, reads);
   const suppression = config.suppressionTableName
     ? new SuppressionList(dynamodb, config.suppressionTableName, reads)
@@ -166,7 +168,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const deps = {
     sender: idempotent,
     outcomes,
-    parked: new ParkedMail(dynamodb, config.sendingTableName, registry),
+    parked,
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     producers: new ProducerAuthorizer(config.producerPolicy),
     cutOffs: new ProducerCutOffs(dynamodb, config.registryTableName, config.producerCutOffRecheckMs),
@@ -184,9 +186,10 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     if (typeof context?.getRemainingTimeInMillis === 'function') idempotent.registerContext(context);
     // At most one read of the cut-off list per recheck period, before the batch's demand is counted.
     await deps.cutOffs.refresh();
-    const { demand, recipients } = demandOf(event.Records, deps.producers, deps.cutOffs);
+    const { demand, recipients, mayBeParked } = demandOf(event.Records, deps.producers, deps.cutOffs);
     limiter.expect(demand);
     suppression?.expect(recipients);
+    parked.expect(mayBeParked);
     idempotent.expect(event.Records.length);
     gate.begin();
     try {

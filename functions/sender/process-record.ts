@@ -30,6 +30,7 @@ import type { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import type { Requeue } from '../shared/sqs/requeue.ts';
 import type { Visibility } from '../shared/sqs/visibility.ts';
+import { mayHaveBeenParked } from './batch-demand.ts';
 import type { PauseGate } from './pause-gate.ts';
 
 export interface RecordDeps {
@@ -372,10 +373,6 @@ function templateOf(stored: unknown): { name: string; version: number } | undefi
 /** A delivery that may repeat one already sent: received before, or put back (requeued, redriven). */
 const mayRepeat = (record: SQSRecord, receiveCount: number) =>
   receiveCount > 1 || attribute(record, ATTRIBUTES.sourceMessageId) !== undefined;
-
-/** Only a redelivered or requeued message can have been parked: first deliveries skip the bookkeeping. */
-const mayHaveBeenParked = (record: SQSRecord, receiveCount: number) =>
-  receiveCount > 1 || attribute(record, ATTRIBUTES.parkedSince) !== undefined;
 
 function count(metrics: Metrics, name: string, error: MailerError): void {
   metrics.addMetric(name, MetricUnit.Count, 1);

@@ -4,6 +4,7 @@
  * counter, on the mailbox's registry entry, moves only when a marker is created or removed. Only
  * messages that were ever parked touch it.
  */
+import type { CoalescedReads } from '../aws/coalesced-reads.ts';
 import {
   ConditionalCheckFailedException,
   DeleteItemCommand,
@@ -13,6 +14,8 @@ import {
 } from '../aws/dynamodb.ts';
 import type { MailboxRegistry } from './registry.ts';
 
+const markerId = (mailbox: string, messageId: string) => `parked#${mailbox}#${messageId}`;
+
 /** Markers are forgotten after the longest a message can wait (DynamoDB TTL). */
 const MARKER_TTL_SECONDS = 30 * 86_400;
 
@@ -20,11 +23,37 @@ export class ParkedMail {
   readonly #client: DynamoDBClient;
   readonly #tableName: string;
   readonly #registry: MailboxRegistry;
+  readonly #reads: CoalescedReads | undefined;
+  /** Whether each of the batch's possibly parked messages has a marker, read as the batch starts. */
+  #markers = new Map<string, Promise<boolean | undefined>>();
 
-  constructor(client: DynamoDBClient, tableName: string, registry: MailboxRegistry) {
+  /** @param reads where the batch's marker reads join its other reads in one call */
+  constructor(client: DynamoDBClient, tableName: string, registry: MailboxRegistry, reads?: CoalescedReads) {
     this.#client = client;
     this.#tableName = tableName;
     this.#registry = registry;
+    this.#reads = reads;
+  }
+
+  /**
+   * Looks for the markers of the batch's messages that may have been parked, with its other reads: a
+   * paced message comes back often and was almost never parked, and a delete costs a write unit even
+   * where there is nothing to delete.
+   */
+  expect(messages: ReadonlyArray<{ mailbox: string; messageId: string }>): void {
+    const reads = this.#reads;
+    this.#markers = new Map(
+      reads
+        ? messages.map(({ mailbox, messageId }) => [
+            markerId(mailbox, messageId),
+            // A failed read knows nothing: release deletes as it would without one.
+            reads.get(this.#tableName, { id: { S: markerId(mailbox, messageId) } }).then(
+              (item) => item !== undefined,
+              () => undefined,
+            ),
+          ])
+        : [],
+    );
   }
 
   async park(mailbox: string, messageId: string): Promise<void> {
@@ -33,7 +62,7 @@ export class ParkedMail {
         new PutItemCommand({
           TableName: this.#tableName,
           Item: {
-            id: { S: `parked#${mailbox}#${messageId}` },
+            id: { S: markerId(mailbox, messageId) },
             expiration: { N: String(Math.ceil(Date.now() / 1000) + MARKER_TTL_SECONDS) },
           },
           ConditionExpression: 'attribute_not_exists(id)',
@@ -47,10 +76,12 @@ export class ParkedMail {
   }
 
   async release(mailbox: string, messageId: string): Promise<void> {
+    // Its marker was looked for as the batch started: only this message's own parking writes one.
+    if ((await this.#markers.get(markerId(mailbox, messageId))) === false) return;
     const { Attributes } = await this.#client.send(
       new DeleteItemCommand({
         TableName: this.#tableName,
-        Key: { id: { S: `parked#${mailbox}#${messageId}` } },
+        Key: { id: { S: markerId(mailbox, messageId) } },
         ReturnValues: 'ALL_OLD',
       }),
     );
