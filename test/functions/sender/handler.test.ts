@@ -148,8 +148,9 @@ describe('sender: the deployable bundle', () => {
   });
 
   it('stays within the cold-start budget of 300 KB minified, like every function of the stack', () => {
+    // KB as bench/results.json counts them (1,024 bytes), where the issue's target is scored.
     for (const [logicalId, bundle] of bundles)
-      assert.ok(statSync(bundle).size <= 300_000, `${logicalId}: ${statSync(bundle).size} bytes`);
+      assert.ok(statSync(bundle).size <= 300 * 1024, `${logicalId}: ${statSync(bundle).size} bytes`);
     assert.equal(bundles.size, 3);
   });
 
