@@ -62,6 +62,11 @@ export interface FaultProxy {
   dynamoWriteUnits: number;
   /** Throttle the next this many requests of an operation, by its target (`secretsmanager.UpdateSecretVersionStage`). */
   readonly failNext: Map<string, number>;
+  /**
+   * Carry out the next this many requests of an operation, then drop the connection instead of
+   * answering: a write done whose answer was lost, so the client's retry meets its own write.
+   */
+  readonly loseAnswerNext: Map<string, number>;
   /** Secrets Manager requests throttled for going over AWS's quotas (with `quotas` on). */
   quotaThrottled: number;
   stop(): Promise<void>;
@@ -92,6 +97,7 @@ export async function startFaultProxy(
     secretsManagerCalls: 0,
     calls: new Map(),
     failNext: new Map(),
+    loseAnswerNext: new Map(),
     quotaThrottled: 0,
     dynamoWriteUnits: 0,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
@@ -130,6 +136,13 @@ export async function startFaultProxy(
         headers: incoming.headers,
       },
       (response) => {
+        const lose = proxy.loseAnswerNext.get(target) ?? 0;
+        if (lose > 0) {
+          proxy.loseAnswerNext.set(target, lose - 1);
+          response.resume();
+          outgoing.socket?.destroy();
+          return;
+        }
         outgoing.writeHead(response.statusCode ?? 502, response.headers);
         response.pipe(outgoing);
       },

@@ -5,8 +5,9 @@
  * instructions to import at a cold start; this one costs a fraction of both.
  *
  * Configured as the SDK is: `AWS_REGION`, `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL`,
- * `AWS_USE_FIPS_ENDPOINT`, and the credentials in the environment (Lambda's); without those, the SDK's
- * default provider chain (profiles, SSO) is loaded on first use.
+ * `AWS_USE_FIPS_ENDPOINT`, and the credentials and region in the environment (Lambda's); without
+ * those (the command line), the SDK's provider chain (profiles, SSO) and the profile's region are loaded
+ * on first use. A profile's `endpoint_url` is not read.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -112,8 +113,17 @@ const TRANSIENT = new Set([
   'RequestTimeoutException',
   'InternalServerError',
 ]);
-const TRANSIENT_STATUS = new Set([500, 502, 503, 504]);
-const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN']);
+const NETWORK = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 const CLOCK_SKEW = new Set([
   'AuthFailure',
   'InvalidSignatureException',
@@ -176,7 +186,7 @@ export class AwsClient {
     const status = failure instanceof AwsServiceError ? failure.$metadata.httpStatusCode : 0;
     const throttled = THROTTLING.has(name) || status === 429;
     if (this.#skewCorrected.has(failure as object)) return 0;
-    const transient = TRANSIENT.has(name) || TRANSIENT_STATUS.has(status) || NETWORK.has(code);
+    const transient = TRANSIENT.has(name) || status >= 500 || NETWORK.has(code);
     if (!throttled && !transient) return undefined;
     const base = throttled ? THROTTLING_BASE_DELAY_MS : BASE_DELAY_MS;
     return Math.floor(Math.random() * Math.min(MAX_DELAY_MS, base * 2 ** (attempt - 1)));
@@ -214,7 +224,8 @@ export class AwsClient {
     headers: Record<string, string>;
     body: string;
   }): Promise<Reply> {
-    const url = this.#endpoint();
+    const region = await this.#resolveRegion();
+    const url = this.#endpoint(region);
     const credentials = await this.#resolveCredentials();
     const headers = signRequest(
       {
@@ -225,13 +236,29 @@ export class AwsClient {
         body,
       },
       credentials,
-      { region: this.#regionName(), service: this.#service.name },
+      { region, service: this.#service.name },
       Date.now() + this.#clockOffsetMs,
     );
     headers['content-length'] = String(Buffer.byteLength(body));
     const https = url.protocol === 'https:';
     const timeoutMs = this.#config.attemptTimeoutMs ?? 10_000;
-    return new Promise<Reply>((resolve, reject) => {
+    return new Promise<Reply>((resolveReply, rejectReply) => {
+      // The whole attempt, answer body included, within timeoutMs (an idle timeout would let a trickle run on).
+      const timer = setTimeout(
+        () =>
+          request.destroy(
+            Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' }),
+          ),
+        timeoutMs,
+      );
+      const resolve = (reply: Reply) => {
+        clearTimeout(timer);
+        resolveReply(reply);
+      };
+      const reject = (error: unknown) => {
+        clearTimeout(timer);
+        rejectReply(error);
+      };
       const request = (https ? httpsRequest : httpRequest)(
         {
           method: 'POST',
@@ -254,11 +281,6 @@ export class AwsClient {
           );
         },
       );
-      request.setTimeout(timeoutMs, () =>
-        request.destroy(
-          Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' }),
-        ),
-      );
       request.on('error', reject);
       request.end(body);
     });
@@ -270,20 +292,23 @@ export class AwsClient {
     this.#agent = undefined;
   }
 
-  #regionName(): string {
-    this.#region ??= this.#config.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  async #resolveRegion(): Promise<string> {
+    this.#region ??=
+      this.#config.region ??
+      process.env.AWS_REGION ??
+      process.env.AWS_DEFAULT_REGION ??
+      (await regionFromProfile());
     if (!this.#region) throw new Error('No AWS region: set AWS_REGION');
     return this.#region;
   }
 
-  #endpoint(): URL {
+  #endpoint(region: string): URL {
     if (this.#url) return this.#url;
     const { name, envId } = this.#service;
     const configured =
       this.#config.endpoint ?? process.env[`AWS_ENDPOINT_URL_${envId}`] ?? process.env.AWS_ENDPOINT_URL;
     if (configured) this.#url = new URL(configured);
     else {
-      const region = this.#regionName();
       const fips = process.env.AWS_USE_FIPS_ENDPOINT === 'true' ? '-fips' : '';
       const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
       this.#url = new URL(`https://${name}${fips}.${region}.${suffix}/`);
@@ -305,14 +330,36 @@ export class AwsClient {
       this.#credentials = undefined;
       throw error;
     });
-    return this.#credentials.then((credentials) => {
-      // Credentials from a provider chain may expire (SSO, assumed roles): fetch them again in time.
+    const current = this.#credentials;
+    return current.then((credentials) => {
+      // Credentials from a provider chain may expire (SSO, assumed roles): fetched again once, in time;
+      // what that gives is used even if it too expires soon (a tool serving cached ones).
       if (credentials.expiration && credentials.expiration.getTime() - Date.now() < 60_000) {
-        this.#credentials = undefined;
-        return this.#resolveCredentials();
+        let next = this.#credentials;
+        if (next === current || !next) {
+          next = fromEnvironment().catch(() => credentials);
+          this.#credentials = next;
+        }
+        return next;
       }
       return credentials;
     });
+  }
+}
+
+/** Off Lambda (the command line): the profile's region (~/.aws/config), as the SDK resolves it. */
+async function regionFromProfile(): Promise<string | undefined> {
+  const sdk = '@aws-sdk/client-sts';
+  const { STSClient } = (await import(sdk)) as {
+    STSClient: new (config: object) => { config: { region: () => Promise<string> }; destroy(): void };
+  };
+  const client = new STSClient({});
+  try {
+    return await client.config.region();
+  } catch {
+    return undefined;
+  } finally {
+    client.destroy();
   }
 }
 

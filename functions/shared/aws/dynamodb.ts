@@ -31,7 +31,7 @@ export class DynamoDBClient extends AwsClient {
       {
         name: 'dynamodb',
         envId: 'DYNAMODB',
-        protocol: jsonProtocol('DynamoDB_20120810', '1.0'),
+        protocol: jsonProtocol('DynamoDB_20120810', '1.0', new Set(['TransactWriteItems'])),
         errors: { ConditionalCheckFailedException, TransactionCanceledException },
       },
       config,

@@ -16,7 +16,15 @@ export type ListSecretsCommandOutput = Output<Sdk.ListSecretsCommandOutput>;
 export class SecretsManagerClient extends AwsClient {
   constructor(config: AwsClientConfig = {}) {
     super(
-      { name: 'secretsmanager', envId: 'SECRETS_MANAGER', protocol: jsonProtocol('secretsmanager', '1.1') },
+      {
+        name: 'secretsmanager',
+        envId: 'SECRETS_MANAGER',
+        protocol: jsonProtocol(
+          'secretsmanager',
+          '1.1',
+          new Set(['CreateSecret', 'PutSecretValue', 'UpdateSecret']),
+        ),
+      },
       config,
     );
   }

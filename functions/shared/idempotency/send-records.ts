@@ -6,7 +6,7 @@
  * are honoured after an upgrade and the other way round.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   BatchGetItemCommand,
@@ -75,6 +75,8 @@ const ATTRIBUTE = {
 
 /** Attributes of ours beside Powertools' (which ignores them): who queued a sent message, and when. */
 const QUEUED = { producer: 'producer', queuedAt: 'queuedAt' } as const;
+/** The claim's own token, on a claim written alone: its retry knows it (a completion replaces the item). */
+const CLAIM_TOKEN = 'claim_token';
 
 const md5 = (value: string) => createHash('md5').update(JSON.stringify(value)).digest('base64');
 
@@ -261,13 +263,20 @@ export class SendRecords {
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
     }));
     // One claim alone (a paced message, a quiet mailbox): a conditional put does what a transaction of
-    // one would, for half its write units (a transaction writes each item twice).
+    // one would, for half its write units (a transaction writes each item twice). Its token tells a retry
+    // of a put that was carried out (the answer lost) from another delivery's claim.
     if (puts.length === 1) {
+      const token = randomUUID();
+      const put = puts[0]!;
       try {
-        await this.#dynamodb.send(new PutItemCommand(puts[0]!));
+        await this.#dynamodb.send(
+          new PutItemCommand({ ...put, Item: { ...put.Item, [CLAIM_TOKEN]: { S: token } } }),
+        );
         return undefined;
       } catch (error) {
+        if (awsErrorName(error) === 'TransactionConflictException') return [{ Code: 'TransactionConflict' }];
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        if (error.Item?.[CLAIM_TOKEN]?.S === token) return undefined;
         return [{ Code: 'ConditionalCheckFailed', Item: error.Item }];
       }
     }

@@ -13,6 +13,7 @@ import {
 } from '../../../../functions/shared/aws/dynamodb.ts';
 import {
   GetSecretValueCommand,
+  PutSecretValueCommand,
   SecretsManagerClient,
 } from '../../../../functions/shared/aws/secrets-manager.ts';
 import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
@@ -134,6 +135,49 @@ describe('Class: AwsClient', () => {
     const { result, seen } = await callThrough([() => undefined, ok], { attemptTimeoutMs: 200 });
     assert.deepEqual((result as { Item?: unknown }).Item, { id: { S: 'x' } });
     assert.equal(seen.length, 2);
+  });
+
+  it('sends a transaction one ClientRequestToken, the same in every attempt, as the SDK does', async () => {
+    const server = await endpoint([(_response, request) => request.socket.destroy(), json(200, {})]);
+    const dynamodb = client(server.url);
+    await dynamodb.send(new TransactWriteItemsCommand({ TransactItems: [] }));
+    await dynamodb.send(new TransactWriteItemsCommand({ TransactItems: [], ClientRequestToken: 'given' }));
+    const tokens = server.seen.map((seen) => JSON.parse(seen.body).ClientRequestToken);
+    assert.equal(tokens.length, 3);
+    assert.match(tokens[0], /^[0-9a-f-]{36}$/);
+    assert.equal(tokens[1], tokens[0], 'the retry of a transaction that may have been carried out');
+    assert.equal(tokens[2], 'given', "a caller's own token is kept");
+    dynamodb.destroy();
+    await server.close();
+  });
+
+  it('gives a new secret version a ClientRequestToken, so a retry does not write a second version', async () => {
+    const server = await endpoint([json(500, { __type: 'InternalServiceError' }), json(200, {})]);
+    const secrets = new SecretsManagerClient({ endpoint: server.url, region: 'eu-west-1', credentials });
+    await secrets.send(new PutSecretValueCommand({ SecretId: 's', SecretString: 'v' }));
+    const [first, retry] = server.seen.map((seen) => JSON.parse(seen.body).ClientRequestToken);
+    assert.match(String(first), /^[0-9a-f-]{36}$/);
+    assert.equal(retry, first);
+    secrets.destroy();
+    await server.close();
+  });
+
+  it('abandons an attempt whose answer trickles in past the timeout, counting the whole attempt', async () => {
+    const server = await endpoint([
+      (response) => {
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+        response.write('{');
+        const drip = setInterval(() => response.write(' '), 50);
+        response.on('close', () => clearInterval(drip));
+      },
+      ok,
+    ]);
+    const dynamodb = client(server.url, { attemptTimeoutMs: 300 });
+    const answer = await dynamodb.send(new GetItemCommand({ TableName: 't', Key: {} }));
+    assert.deepEqual(answer.Item, { id: { S: 'x' } });
+    assert.equal(server.seen.length, 2);
+    dynamodb.destroy();
+    await server.close();
   });
 
   it('corrects for a clock that is off: signs again with the server time from its Date header', async () => {

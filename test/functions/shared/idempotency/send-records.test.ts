@@ -152,6 +152,28 @@ describe('Class: SendRecords', () => {
     assert.deepEqual(calls, ['PutItem', 'PutItem', 'PutItem']);
   });
 
+  it('counts as claimed a claim alone whose answer was lost and whose retry met it', async () => {
+    // A batch's transaction carries one ClientRequestToken in every attempt (aws-client.test.ts), which
+    // DynamoDB answers as done within ten minutes; moto carries the retry out again, so only the
+    // conditional put, which knows its own claim by its token, is run against it here.
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const client = new DynamoDBClient({ endpoint: proxy.endpoint });
+    const lossy = new SendRecords(client, SENDING_TABLE, THIRTY_DAYS);
+    proxy.loseAnswerNext.set('DynamoDB_20120810.PutItem', 1);
+
+    const alone = await lossy.claim([{ key: 'lost-alone', fingerprint: 'a' }], later());
+
+    assert.deepEqual(alone, [{ status: 'claimed' }]);
+    assert.equal(proxy.calls.get('DynamoDB_20120810.PutItem'), 2, 'carried out, answer lost, retried');
+    // Another delivery's claim of the same key is still refused.
+    assert.equal(
+      (await records.claim([{ key: 'lost-alone', fingerprint: 'a' }], later()))[0]?.status,
+      'in-progress',
+    );
+    client.destroy();
+    await proxy.stop();
+  });
+
   it('claims a key twice in one call once: the second finds it in progress', async () => {
     const results = await records.claim(
       [
