@@ -208,14 +208,18 @@ export class GrantCoordinator {
   async #lease(mailbox: string): Promise<{ leased?: GrantItem | undefined; held?: GrantItem | undefined }> {
     const startedAt = performance.now();
     const now = Date.now();
+    // This call's own mark: a retry whose first answer was lost meets its own lease, not another's.
+    const call = randomUUID();
     try {
       const { Attributes } = await this.#update(mailbox, {
-        UpdateExpression: 'SET leaseOwner = :me, leaseUntil = :until, expiration = :expiration',
+        UpdateExpression:
+          'SET leaseOwner = :me, leaseUntil = :until, leaseCall = :call, expiration = :expiration',
         ConditionExpression: 'attribute_not_exists(leaseUntil) OR leaseUntil < :now',
         ExpressionAttributeValues: {
           ':me': { S: this.#instance },
           ':until': { N: String(now + this.#leaseMs) },
           ':now': { N: String(now) },
+          ':call': { S: call },
           ':expiration': { N: String(Math.ceil(now / 1000) + DAY_SECONDS) },
         },
         ReturnValues: 'ALL_NEW',
@@ -224,8 +228,11 @@ export class GrantCoordinator {
       this.#leasedAt.set(mailbox, startedAt);
       return { leased: parse(Attributes) };
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return { held: parse(error.Item) };
-      throw unavailable(mailbox, 'the grant coordination table failed', error);
+      if (!(error instanceof ConditionalCheckFailedException))
+        throw unavailable(mailbox, 'the grant coordination table failed', error);
+      if (error.Item?.leaseCall?.S !== call) return { held: parse(error.Item) };
+      this.#leasedAt.set(mailbox, startedAt);
+      return { leased: parse(error.Item) };
     }
   }
 
@@ -288,6 +295,7 @@ export class GrantCoordinator {
     const remove = [
       'leaseOwner',
       'leaseUntil',
+      'leaseCall',
       'revokedVersion',
       ...(sealed ? [] : ['#token', 'tokenExpiresAt']),
       ...(unsaved ? [] : ['unsavedRefresh', 'unsavedBase']),
@@ -314,7 +322,7 @@ export class GrantCoordinator {
   async #giveBack(mailbox: string): Promise<void> {
     this.#leasedAt.delete(mailbox);
     await this.#update(mailbox, {
-      UpdateExpression: 'REMOVE leaseOwner, leaseUntil',
+      UpdateExpression: 'REMOVE leaseOwner, leaseUntil, leaseCall',
       ConditionExpression: 'leaseOwner = :me',
       ExpressionAttributeValues: { ':me': { S: this.#instance } },
     }).catch(() => undefined); // It expires by itself.

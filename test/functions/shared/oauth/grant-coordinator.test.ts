@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '../../../../functions/shared/aws/dynamodb.ts';
 import { MailerError } from '../../../../functions/shared/errors.ts';
 import { GrantCoordinator } from '../../../../functions/shared/oauth/grant-coordinator.ts';
+import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
 import { SENDING_TABLE } from '../../../../local/world/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
@@ -11,7 +12,7 @@ const token = { accessToken: 'a', expiresAt: Date.now() + 3_600_000 };
 const always = () => true;
 
 describe('Class: GrantCoordinator', () => {
-  useHarness();
+  const { harness } = useHarness();
 
   const coordinator = (leaseMs: number) => {
     const writes: string[] = [];
@@ -32,7 +33,23 @@ describe('Class: GrantCoordinator', () => {
     });
     assert.equal(writes.length, 2, writes.join(' | '));
     assert.match(writes[0]!, /SET leaseOwner/);
-    assert.match(writes[1]!, /REMOVE leaseOwner, leaseUntil/);
+    assert.match(writes[1]!, /REMOVE leaseOwner, leaseUntil, leaseCall/);
+  });
+
+  it('takes as its own a lease whose answer was lost, instead of waiting for it as held by another', async () => {
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const dynamodb = new DynamoDBClient({ endpoint: proxy.endpoint });
+    const grants = new GrantCoordinator({ dynamodb, tableName: SENDING_TABLE, waitMs: 2_000 });
+    proxy.loseAnswerNext.set('DynamoDB_20120810.UpdateItem', 1);
+    let refreshes = 0;
+    const token = await grants.singleFlight('lost-lease@example.com', { fresh: always }, async () => {
+      refreshes++;
+      return { accessToken: 'a', expiresAt: Date.now() + 3_600_000 };
+    });
+    assert.equal(token.accessToken, 'a');
+    assert.equal(refreshes, 1);
+    dynamodb.destroy();
+    await proxy.stop();
   });
 
   it('extends the lease before the token goes out after a slow step', async () => {
