@@ -222,6 +222,10 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     },
   });
 
+  // A client that goes away during the TLS handshake (a worker killed mid-connect) is an 'error' of the
+  // server; unheard, it would crash the process. A real mail server logs it and serves on.
+  server.on('error', () => undefined);
+
   // Reword smtp-server's own answers into the profile's exact strings.
   const serverWithConnect = server as unknown as {
     connect(socket: Socket, options: unknown): void;
