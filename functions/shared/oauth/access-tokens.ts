@@ -254,6 +254,10 @@ export class AccessTokens {
       response.refreshToken && response.refreshToken !== presented ? response.refreshToken : carried;
     let unsaved: UnsavedRefresh | undefined;
     if (newest && newest !== secret.refreshToken) {
+      // The write-back needs the refresh right as much as the request did: until the secret holds the
+      // new token, another holder would present the old one (strict rotation ends the grant). A slow
+      // token answer may have used up most of the lease: extend it (a refusal changes nothing now).
+      await options.confirmLease?.().catch(() => undefined);
       const result = await store.saveRefreshToken(mailbox, newest).catch((): 'failed' => 'failed');
       events?.refreshTokenRotated?.(address, result);
       if (result === 'failed') unsaved = { refreshToken: newest, baseVersion: mailbox.versionId };

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import {
   PutSecretValueCommand,
   SecretsManagerClient,
@@ -104,6 +105,44 @@ describe('sender: token lifecycle under strict refresh-token rotation', () => {
     assert.deepEqual(subjects(), ['before', 'after']);
     assert.deepEqual(refused(), []);
     assert.equal(await statusOf(secretName), 'active');
+  });
+
+  it('extends the refresh right after a slow token answer, before the rotated token is written back', async () => {
+    await connect();
+    const calls: string[] = [];
+    const dynamodb = new DynamoDBClient({
+      onCall(operation, input) {
+        const { Key, UpdateExpression } = input as {
+          Key?: { id?: { S?: string } };
+          UpdateExpression?: string;
+        };
+        if (operation === 'UpdateItem' && Key?.id?.S?.startsWith('grant#'))
+          calls.push(String(UpdateExpression));
+      },
+    });
+    const secretsManager = new SecretsManagerClient({
+      onCall: (operation) => {
+        if (operation === 'PutSecretValue') calls.push(operation);
+      },
+    });
+    // Past a twelfth of the 60 s lease: the right is no longer fresh when the answer comes.
+    strict().tokenFaults.push({ delayMs: 5_200 });
+    const sender = context.track(
+      newSender(harness, await harness.createQueues(), { dynamodb, secretsManager }),
+    );
+    await sender.enqueue(aMessage({ from: MAILBOX, subject: 'slow refresh' }));
+    await sender.drain();
+
+    assert.deepEqual(subjects(), ['slow refresh']);
+    const writeBack = calls.indexOf('PutSecretValue');
+    assert.ok(writeBack > 0, calls.join(' | '));
+    assert.equal(
+      calls[writeBack - 1],
+      'SET leaseUntil = :until',
+      `extended right before: ${calls.join(' | ')}`,
+    );
+    dynamodb.destroy();
+    secretsManager.destroy();
   });
 
   it('keeps a rotated refresh token whose write-back failed, and the next holder presents it, not the stale one', async () => {
