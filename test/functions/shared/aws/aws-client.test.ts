@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { AwsServiceError } from '../../../../functions/shared/aws/aws-client.ts';
 import {
@@ -18,6 +17,7 @@ import {
 } from '../../../../functions/shared/aws/secrets-manager.ts';
 import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
 import { SENDING_TABLE } from '../../../../local/world/index.ts';
+import { listen } from '../../../../local/world/listen.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
 interface Seen {
@@ -36,8 +36,7 @@ async function endpoint(replies: Array<(response: ServerResponse, request: Incom
       replies[Math.min(seen.length, replies.length) - 1]!(response, request);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `http://127.0.0.1:${await listen(server)}`;
   return {
     url,
     seen,
@@ -163,21 +162,20 @@ describe('Class: AwsClient', () => {
   });
 
   it('abandons an attempt whose answer trickles in past the timeout, counting the whole attempt', async () => {
-    const server = await endpoint([
-      (response) => {
-        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-        response.write('{');
-        const drip = setInterval(() => response.write(' '), 50);
-        response.on('close', () => clearInterval(drip));
-      },
-      ok,
-    ]);
-    const dynamodb = client(server.url, { attemptTimeoutMs: 300 });
-    const answer = await dynamodb.send(new GetItemCommand({ TableName: 't', Key: {} }));
-    assert.deepEqual(answer.Item, { id: { S: 'x' } });
-    assert.equal(server.seen.length, 2);
-    dynamodb.destroy();
-    await server.close();
+    const { result, seen } = await callThrough(
+      [
+        (response) => {
+          response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+          response.write('{');
+          const drip = setInterval(() => response.write(' '), 50);
+          response.on('close', () => clearInterval(drip));
+        },
+        ok,
+      ],
+      { attemptTimeoutMs: 300 },
+    );
+    assert.deepEqual((result as { Item?: unknown }).Item, { id: { S: 'x' } });
+    assert.equal(seen.length, 2);
   });
 
   it('corrects for a clock that is off: signs again with the server time from its Date header', async () => {
