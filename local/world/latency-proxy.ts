@@ -14,6 +14,8 @@ export interface LatencyProxy {
   rttMs: number;
   /** Each connection's round trip is rttMs plus up to this much more, drawn at random. @default 0 */
   jitterMs: number;
+  /** Drops every open connection and keeps listening, as a server that closes idle sessions does. */
+  cut(): void;
   stop(): Promise<void>;
 }
 
@@ -25,6 +27,9 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
     connections: 0,
     rttMs,
     jitterMs: 0,
+    cut: () => {
+      for (const socket of sockets) socket.destroy();
+    },
     stop: () => Promise.resolve(),
   };
   const server: Server = createServer((client) => {

@@ -1,11 +1,14 @@
-/** Turns a validated MailMessage into nodemailer's message options. */
+/** Turns a validated MailMessage into nodemailer's message options and the SMTP envelope. */
 import type { SendMailOptions } from 'nodemailer';
 import { keyDigest } from '../hash.ts';
 import { needsSmtpUtf8, wireAddress } from '../message/address.ts';
 import { bytesOf } from '../message/attachment-bytes.ts';
 import { type Address, addressesOf, addressOf, type MailMessage } from '../message/schema.ts';
 import { contentTypeFor } from './content-types.ts';
-import { SMTPUTF8_ENVELOPE, type SmtpUtf8Envelope } from './smtputf8.ts';
+import type { Envelope } from './pipelined-transactions.ts';
+
+/** RFC 6531 section 3.3 wants 8BITMIME with SMTPUTF8. */
+const SMTPUTF8_ENVELOPE = { smtpUtf8: true, use8BitMime: true } as const;
 
 /**
  * A Message-ID derived from the idempotency key, so that a repeated send (a crash between the
@@ -37,16 +40,20 @@ export function composeMessage(
   message: MailMessage,
   idempotencyKey: string,
   recipients: readonly string[],
-): SendMailOptions {
+): Omit<SendMailOptions, 'envelope'> & { envelope: Envelope } {
   const from = typeof message.from === 'string' ? message.from : message.from.address;
-  const envelope: SmtpUtf8Envelope = { from: wireAddress(from), to: recipients.map(wireAddress) };
   // RFC 6531: a UTF-8 local part in the envelope or in a header the server sees needs SMTPUTF8 (bcc is
-  // in neither unless it is a recipient of this send). smtputf8.ts refuses it where the server lacks it.
+  // in neither unless it is a recipient of this send). The transaction refuses it where the server lacks it.
   const shown = [message.from, message.to, message.cc, message.replyTo].flatMap(addressesOf).map(addressOf);
-  if ([from, ...recipients, ...shown].some(needsSmtpUtf8)) Object.assign(envelope, SMTPUTF8_ENVELOPE);
+  const utf8 = [from, ...recipients, ...shown].some(needsSmtpUtf8);
   return {
-    // Declared in MAIL FROM; nodemailer refuses before MAIL FROM what exceeds the server's SIZE.
-    envelope: { ...envelope, size: estimatedSize(message) } as SendMailOptions['envelope'],
+    envelope: {
+      from: wireAddress(from),
+      to: recipients.map(wireAddress),
+      // Declared in MAIL FROM; what exceeds the server's SIZE is refused before MAIL FROM.
+      size: estimatedSize(message),
+      ...(utf8 ? SMTPUTF8_ENVELOPE : {}),
+    },
     from: onWire(message.from),
     to: message.to && addressesOf(message.to).map(onWire),
     cc: message.cc && addressesOf(message.cc).map(onWire),

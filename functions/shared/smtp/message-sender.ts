@@ -13,7 +13,6 @@ import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { ProviderConfig, SmtpEndpoint } from '../oauth/providers.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { composeMessage } from './compose.ts';
-import { heldBody } from './held-body.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 import type { SmtpTransports } from './transports.ts';
 
@@ -301,7 +300,7 @@ export class MessageSender {
    * The SMTP transaction of a message admit() let through.
    * @param messageIdKey what its Message-ID derives from: the message's key, also for a retry to some of its recipients
    * @param bodyHeldUntil the envelope goes now, the content once this resolves; rejected, the transaction
-   *   is dropped unsent and the delivery fails (see held-body.ts)
+   *   is dropped unsent and the delivery fails (see Transaction.heldUntil)
    */
   async deliver(
     admitted: Admitted,
@@ -321,9 +320,9 @@ export class MessageSender {
     try {
       const info = await transport.sendMail({
         ...composeMessage(message, messageIdKey, recipients),
-        ...(bodyHeldUntil ? heldBody(bodyHeldUntil) : {}),
+        ...(bodyHeldUntil ? { bodyHeldUntil } : {}),
       });
-      const fates = recipientFates(recipients, info as unknown as SmtpInfo, mailbox);
+      const fates = recipientFates(recipients, info, mailbox);
       // A quota answered at RCPT (Gmail's 5.4.5) rests the mailbox as it does for the whole message.
       if (fates.some((r) => r.code === 'PROVIDER_QUOTA')) await this.#restMailbox(mailbox, limits);
       return {

@@ -1,32 +1,147 @@
 /**
- * One pooled nodemailer transport per mailbox, kept across the records of a batch and later warm
+ * One pool of logged-in SMTP connections per mailbox, kept across the records of a batch and later warm
  * invocations so they reuse authenticated connections, but never past the lifetime of the access
  * token a connection logged in with: then the pool is replaced and the next connection logs in
  * afresh. A revoked grant therefore stops sending within one access-token lifetime (an hour at
  * Google and Microsoft), where a connection that lived as long as traffic flowed never would.
+ * Messages queue per mailbox; each connection pipelines what it takes (pipelined-transactions.ts).
  */
-import Mail from 'nodemailer/lib/mailer';
-import SMTPPool from 'nodemailer/lib/smtp-pool';
+import type { SendMailOptions } from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { SmtpEndpoint } from '../oauth/providers.ts';
-import { holdBodies } from './held-body.ts';
-import { guardSmtpUtf8 } from './smtputf8.ts';
+import {
+  type Envelope,
+  type Submitted,
+  serve,
+  type Transaction,
+  type TransactionQueue,
+} from './pipelined-transactions.ts';
+import { SmtpConnection, type SmtpFailure, type SmtpTimeouts, type TokenSource } from './smtp-connection.ts';
 
-export interface SmtpTimeouts {
-  readonly connectionMs: number;
-  readonly greetingMs: number;
-  readonly socketMs: number;
-}
+export type { SmtpTimeouts } from './smtp-connection.ts';
 
 /** Connections per mailbox and instance where the provider sets no cap: a batch's mail goes out in parallel. */
 export const DEFAULT_CONNECTIONS = 3;
 
 const DEFAULT_TIMEOUTS: SmtpTimeouts = { connectionMs: 10_000, greetingMs: 10_000, socketMs: 30_000 };
 
+/** A composed message (compose.ts) and, optionally, what its content waits for (held-body.ts). */
+export type OutgoingMail = Omit<SendMailOptions, 'envelope'> & {
+  readonly envelope: Envelope;
+  readonly bodyHeldUntil?: Promise<void>;
+};
+
+export interface SentInfo extends Submitted {
+  /** The Message-ID header the message went with. */
+  readonly messageId: string;
+}
+
+/** The connections and queued mail of one mailbox. */
+export class MailboxTransport implements TransactionQueue {
+  readonly #open: () => Promise<SmtpConnection>;
+  readonly #max: number;
+  readonly #queue: Transaction[] = [];
+  readonly #idle = new Set<SmtpConnection>();
+  #connections = 0;
+  #opening = 0;
+  #closed = false;
+
+  constructor(open: () => Promise<SmtpConnection>, maxConnections: number) {
+    this.#open = open;
+    this.#max = Math.max(1, maxConnections);
+  }
+
+  /** Queues a message; resolves with the server's answer to its end of data. @throws SmtpFailure, MailerError */
+  sendMail(mail: OutgoingMail): Promise<SentInfo> {
+    const { bodyHeldUntil, envelope, ...options } = mail;
+    const node = new MailComposer(options).compile();
+    const messageId = node.messageId();
+    return new Promise((resolve, reject) => {
+      const transaction: Transaction = {
+        envelope,
+        content: () => node.createReadStream(),
+        ...(bodyHeldUntil ? { heldUntil: bodyHeldUntil } : {}),
+        resolve: (submitted) => resolve({ ...submitted, messageId }),
+        reject,
+      };
+      bodyHeldUntil?.catch((reason: unknown) => {
+        transaction.refused = { reason };
+      });
+      this.#queue.push(transaction);
+      this.#dispatch();
+    });
+  }
+
+  take(): Transaction | undefined {
+    return this.#queue.shift();
+  }
+
+  giveBack(transaction: Transaction, failure: SmtpFailure): void {
+    // Once: a second connection failing on it is the server's answer, not a stale connection.
+    if (transaction.requeued) {
+      transaction.reject(failure);
+      return;
+    }
+    transaction.requeued = true;
+    this.#queue.unshift(transaction);
+    queueMicrotask(() => this.#dispatch());
+  }
+
+  /** No new connections; idle ones end now, busy ones once the queue is empty. */
+  close(): void {
+    this.#closed = true;
+    for (const connection of this.#idle) connection.quit();
+    this.#idle.clear();
+  }
+
+  #dispatch(): void {
+    for (const connection of this.#idle) {
+      if (this.#queue.length === 0) return;
+      this.#idle.delete(connection);
+      void this.#serve(connection);
+    }
+    // A new connection for the mail no connection being opened will take, up to the cap.
+    while (this.#queue.length > this.#opening && this.#connections < this.#max) void this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    this.#connections++;
+    this.#opening++;
+    let connection: SmtpConnection;
+    try {
+      connection = await this.#open();
+    } catch (error) {
+      this.#connections--;
+      this.#opening--;
+      // The message it was opened for fails; with no other connection the rest would meet the same.
+      const failed = this.#connections === 0 ? this.#queue.splice(0) : this.#queue.splice(0, 1);
+      for (const transaction of failed) transaction.reject(error);
+      return;
+    }
+    this.#opening--;
+    connection.onEnd = () => {
+      this.#idle.delete(connection);
+      this.#connections--;
+    };
+    await this.#serve(connection);
+  }
+
+  async #serve(connection: SmtpConnection): Promise<void> {
+    await serve(connection, this);
+    if (!connection.failure) {
+      if (this.#closed) connection.quit();
+      else this.#idle.add(connection);
+    }
+    // Mail queued meanwhile, or given back by a connection that ended, goes out on another.
+    this.#dispatch();
+  }
+}
+
 export class SmtpTransports {
   readonly #tokens: AccessTokens;
   readonly #timeouts: SmtpTimeouts;
-  readonly #pools = new Map<string, Mail<SMTPPool.SentMessageInfo>>();
+  readonly #pools = new Map<string, MailboxTransport>();
   /** When each mailbox last had to renew a token the mail server had refused. */
   readonly #renewedAt = new Map<string, number>();
   /** Per pool: when the earliest token any of its connections logged in with expires. */
@@ -35,64 +150,37 @@ export class SmtpTransports {
   constructor(tokens: AccessTokens, timeouts: Partial<SmtpTimeouts> = {}) {
     this.#tokens = tokens;
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...timeouts };
-    guardSmtpUtf8();
   }
 
   /**
-   * The pooled transport that sends as `address` through `smtp`.
+   * The pool that sends as `address` through `smtp`.
    * @param connections how many connections the pool may open (one per leased slot where a provider caps them)
    */
   get(
     address: string,
     smtp: SmtpEndpoint,
     connections = smtp.maxConnections ?? DEFAULT_CONNECTIONS,
-  ): Mail<SMTPPool.SentMessageInfo> {
+  ): MailboxTransport {
     const key = `${address}|${smtp.host}|${smtp.port}`;
     let transport = this.#pools.get(key);
     if (transport && Date.now() >= (this.#authenticatedUntil.get(key) ?? Number.POSITIVE_INFINITY)) {
       // Its logins are as old as their tokens: new connections, new logins (a revoked grant stops here).
-      transport.close();
-      this.#pools.delete(key);
-      this.#authenticatedUntil.delete(key);
+      this.close(address, smtp);
       transport = undefined;
     }
     if (!transport) {
-      const options: SMTPPool.Options = {
-        pool: true,
-        maxConnections: connections,
-        maxMessages: Number.POSITIVE_INFINITY,
-        // A message whose connection closed mid-send is failed, not sent again by the pool: its attachment
-        // stream may be half read (a large message would go out truncated), and the sender's own retry
-        // rebuilds the message from the record under the idempotency rules.
-        maxRequeues: 0,
-        host: smtp.host,
-        port: smtp.port,
-        secure: smtp.secure,
-        requireTLS: !smtp.secure,
-        tls: { minVersion: 'TLSv1.2', ...(smtp.ca ? { ca: smtp.ca } : {}) },
-        auth: { type: 'OAuth2', user: address },
-        connectionTimeout: this.#timeouts.connectionMs,
-        greetingTimeout: this.#timeouts.greetingMs,
-        socketTimeout: this.#timeouts.socketMs,
-        logger: false,
-        debug: false,
+      const token: TokenSource = async (renew) => {
+        const minted = await this.#tokens.get(address, { renew });
+        // A fresh token handed over after the server refused one: a second refusal is the grant's.
+        if (renew) this.#renewedAt.set(address, Date.now());
+        const until = this.#authenticatedUntil.get(key) ?? Number.POSITIVE_INFINITY;
+        this.#authenticatedUntil.set(key, Math.min(until, minted.expiresAt));
+        return minted.accessToken;
       };
-      // The pool and the mailer alone, not nodemailer's entry point, which loads every transport it has.
-      transport = new Mail(new SMTPPool(options), options);
-      holdBodies(transport);
-      // nodemailer asks for a token at every AUTH, with renew=true after the server rejected one.
-      transport.set('oauth2_provision_cb', (user, renew, callback) => {
-        this.#tokens.get(user, { renew }).then(
-          (token) => {
-            // A fresh token handed over after the server refused one: a second refusal is the grant's.
-            if (renew) this.#renewedAt.set(user, Date.now());
-            const until = this.#authenticatedUntil.get(key) ?? Number.POSITIVE_INFINITY;
-            this.#authenticatedUntil.set(key, Math.min(until, token.expiresAt));
-            callback(null, token.accessToken, token.expiresAt);
-          },
-          (error: unknown) => callback(new Error('access token unavailable', { cause: error })),
-        );
-      });
+      transport = new MailboxTransport(
+        () => SmtpConnection.open(address, smtp, token, this.#timeouts),
+        connections,
+      );
       this.#pools.set(key, transport);
     }
     return transport;

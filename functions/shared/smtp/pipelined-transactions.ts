@@ -1,0 +1,281 @@
+/**
+ * Mail transactions on one logged-in connection, pipelined across messages (RFC 2920): MAIL FROM, every
+ * RCPT TO and DATA go in one write; once DATA is answered 354 the content follows, and the next
+ * message's MAIL FROM, RCPT TO and DATA go in the same write as its end-of-data dot. A connection with a
+ * queue of k messages spends k + 1 round trips on them instead of 2k. A reply to one transaction never
+ * decides another's: each has its own readers, in the order its commands went.
+ */
+import type { Readable } from 'node:stream';
+import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
+import { MailerError } from '../errors.ts';
+import { type SmtpConnection, type SmtpFailure, type SmtpReply, smtpFailure } from './smtp-connection.ts';
+
+export interface Envelope {
+  readonly from: string;
+  readonly to: readonly string[];
+  /** Declared in MAIL FROM where the server takes SIZE; more than its SIZE is refused before. */
+  readonly size?: number;
+  /** An address or header needs SMTPUTF8 (RFC 6531); refused where the server lacks it. */
+  readonly smtpUtf8?: true;
+  readonly use8BitMime?: true;
+}
+
+/** What the server made of a message it took. */
+export interface Submitted {
+  readonly accepted: string[];
+  readonly rejected: string[];
+  readonly rejectedErrors: SmtpFailure[];
+  /** The reply to the end-of-data dot, e.g. "250 2.0.0 OK". */
+  readonly response: string;
+}
+
+/** A message waiting for a connection. */
+export interface Transaction {
+  readonly envelope: Envelope;
+  /** The content from its first byte; called once, when the server asked for it. */
+  readonly content: () => Readable;
+  /**
+   * The content waits for it: the envelope goes at once, so the idempotency claim is written during the
+   * envelope's round trip and still before anything is delivered (nothing is before the dot). Refused
+   * (the claim found the message sent or being sent), a message still queued never leaves, and one
+   * whose envelope went has its connection dropped without the dot: the server discards the
+   * transaction (RFC 5321 4.1.1.4).
+   */
+  readonly heldUntil?: Promise<void>;
+  /** Set once `heldUntil` is refused. */
+  refused?: { readonly reason: unknown };
+  resolve(submitted: Submitted): void;
+  reject(error: unknown): void;
+  /** Given back to the queue once already, after a connection failed before any of it was sent. */
+  requeued?: boolean;
+}
+
+/** Where a connection takes its next message from, and gives one back that it could not start. */
+export interface TransactionQueue {
+  take(): Transaction | undefined;
+  giveBack(transaction: Transaction, failure: SmtpFailure): void;
+}
+
+/** Body writes are gathered up to this size, so a small message leaves in one write with the next envelope. */
+const WRITE_CHUNK = 64 * 1024;
+
+/** The connection's pending reply from RSET after a refused transaction: the next envelope starts with it. */
+const needsReset = new WeakSet<SmtpConnection>();
+
+/**
+ * Sends what the queue holds over `connection` until the queue is empty or the connection fails.
+ * @returns when the connection is idle again (or ended)
+ */
+export async function serve(connection: SmtpConnection, queue: TransactionQueue): Promise<void> {
+  let started = startNext(connection, queue);
+  while (started) {
+    const { transaction: current, replies } = started;
+    let next: Started | undefined;
+    const verdict = judge(current.envelope, await replies);
+    if ('lost' in verdict) {
+      // Nothing of its content left: another connection can send it.
+      queue.giveBack(current, verdict.lost);
+      return;
+    }
+    if ('refused' in verdict && verdict.refused) {
+      current.reject(verdict.refused);
+      if (verdict.dataAsked) {
+        // A server must refuse DATA without a recipient or sender; this one asked for content.
+        connection.destroy();
+        return;
+      }
+      needsReset.add(connection);
+    } else {
+      const outcome = await sendContent(connection, current, queue);
+      if (!outcome) return;
+      next = outcome.next;
+      outcome.done.then(
+        (submitted) => current.resolve({ ...submitted, ...verdict.recipients }),
+        (error: unknown) => current.reject(error),
+      );
+      // The dot's answer is waited for with the next envelope's (the same round trip).
+      await outcome.done.catch(() => undefined);
+    }
+    if (connection.failure) {
+      if (next) queue.giveBack(next.transaction, connection.failure);
+      return;
+    }
+    started = next ?? startNext(connection, queue);
+  }
+}
+
+interface Started {
+  readonly transaction: Transaction;
+  /** Its envelope's replies, in order: MAIL, each RCPT, DATA (those the connection lived to read). */
+  readonly replies: Promise<PromiseSettledResult<SmtpReply>[]>;
+}
+
+/** Writes the envelope of the next message the server can take; refuses those it cannot. */
+function startNext(connection: SmtpConnection, queue: TransactionQueue): Started | undefined {
+  for (let transaction = queue.take(); transaction; transaction = queue.take()) {
+    const refusal = transaction.refused?.reason ?? unsendable(connection, transaction.envelope);
+    if (!refusal) return { transaction, replies: begin(connection, transaction.envelope) };
+    transaction.reject(refusal);
+  }
+  return undefined;
+}
+
+function begin(connection: SmtpConnection, envelope: Envelope): Promise<PromiseSettledResult<SmtpReply>[]> {
+  const lines: string[] = [];
+  const replies: Promise<SmtpReply>[] = [];
+  if (needsReset.delete(connection)) {
+    lines.push('RSET');
+    connection.expect('RSET').catch(() => undefined);
+  }
+  lines.push(`MAIL FROM:<${envelope.from}>${mailParameters(connection, envelope)}`);
+  replies.push(connection.expect('MAIL FROM'));
+  for (const to of envelope.to) {
+    lines.push(`RCPT TO:<${to}>`);
+    replies.push(connection.expect('RCPT TO'));
+  }
+  lines.push('DATA');
+  replies.push(connection.expect('DATA'));
+  connection.write(`${lines.join('\r\n')}\r\n`);
+  return Promise.allSettled(replies);
+}
+
+/**
+ * Why the server cannot take this envelope, known before it is sent. An envelope composed with
+ * `smtpUtf8` (RFC 6531: a UTF-8 local part in the envelope or in a header the server sees) is refused
+ * where the server does not advertise SMTPUTF8, rather than sent as UTF-8 anyway; the refusal is the
+ * whole message's, since the extension belongs to the mailbox's submission server.
+ */
+function unsendable(connection: SmtpConnection, envelope: Envelope): unknown {
+  if (envelope.smtpUtf8 && !connection.extensions.has('SMTPUTF8')) {
+    return new MailerError(
+      'SMTPUTF8_UNSUPPORTED',
+      'an address has a UTF-8 local part and the SMTP server does not advertise SMTPUTF8 (RFC 6531); nothing was sent',
+    );
+  }
+  if (connection.maxSize && envelope.size && envelope.size > connection.maxSize) {
+    return smtpFailure(
+      `Message size larger than allowed ${connection.maxSize}`,
+      'EMESSAGE',
+      undefined,
+      'MAIL FROM',
+    );
+  }
+  if ([envelope.from, ...envelope.to].some((address) => /[\r\n<>]/.test(address))) {
+    return smtpFailure('Invalid envelope address', 'EENVELOPE', undefined, 'API');
+  }
+  return undefined;
+}
+
+function mailParameters(connection: SmtpConnection, envelope: Envelope): string {
+  const parameters: string[] = [];
+  if (envelope.smtpUtf8) parameters.push('SMTPUTF8');
+  if (envelope.use8BitMime && connection.extensions.has('8BITMIME')) parameters.push('BODY=8BITMIME');
+  if (envelope.size && connection.extensions.has('SIZE')) parameters.push(`SIZE=${envelope.size}`);
+  return parameters.length ? ` ${parameters.join(' ')}` : '';
+}
+
+type Verdict =
+  | { lost: SmtpFailure }
+  | { refused: SmtpFailure; dataAsked: boolean }
+  | { refused?: undefined; recipients: Pick<Submitted, 'accepted' | 'rejected' | 'rejectedErrors'> };
+
+/**
+ * What the envelope's replies say: go on with the content, the transaction's refusal, or lost with the
+ * connection. A 421 before the connection closed is the server's answer (Gmail's "try again later").
+ */
+function judge(envelope: Envelope, settled: PromiseSettledResult<SmtpReply>[]): Verdict {
+  const lost = settled.find((result) => result.status === 'rejected');
+  if (lost) {
+    const closing = settled.find((result) => result.status === 'fulfilled' && result.value.code === 421);
+    if (closing?.status !== 'fulfilled') return { lost: lost.reason as SmtpFailure };
+    return {
+      refused: smtpFailure('The server is closing the connection', 'EENVELOPE', closing.value),
+      dataAsked: false,
+    };
+  }
+  const [mail, ...rest] = settled.map((result) => (result as PromiseFulfilledResult<SmtpReply>).value);
+  const data = rest.pop()!;
+  const dataAsked = Math.floor(data.code / 100) === 3;
+  if (Math.floor(mail!.code / 100) !== 2) {
+    const utf8 = envelope.smtpUtf8 && mail!.code === 550;
+    const message = utf8 ? 'Internationalized mailbox name not allowed' : 'Mail command failed';
+    return { refused: smtpFailure(message, 'EENVELOPE', mail, 'MAIL FROM'), dataAsked };
+  }
+  const accepted: string[] = [];
+  const rejected: string[] = [];
+  const rejectedErrors: SmtpFailure[] = [];
+  for (const [i, reply] of rest.entries()) {
+    const recipient = envelope.to[i]!;
+    if (Math.floor(reply.code / 100) === 2) {
+      accepted.push(recipient);
+      continue;
+    }
+    rejected.push(recipient);
+    rejectedErrors.push(
+      Object.assign(smtpFailure('Recipient command failed', 'EENVELOPE', reply, 'RCPT TO'), { recipient }),
+    );
+  }
+  if (accepted.length === 0) {
+    // A temporary refusal among them is the one reported: the whole message is then tried again.
+    const reported = rejectedErrors.find((error) => (error.responseCode ?? 0) < 500) ?? rejectedErrors.at(-1);
+    const failure = smtpFailure(
+      "Can't send mail - all recipients were rejected",
+      'EENVELOPE',
+      reported && { code: reported.responseCode ?? 0, text: reported.response ?? '' },
+      'RCPT TO',
+    );
+    return { refused: Object.assign(failure, { rejected, rejectedErrors }), dataAsked };
+  }
+  if (!dataAsked)
+    return { refused: smtpFailure('Data command failed', 'EENVELOPE', data, 'DATA'), dataAsked };
+  return { recipients: { accepted, rejected, rejectedErrors } };
+}
+
+/**
+ * The content once its go-ahead came, ended by the dot, with the next transaction's envelope in the
+ * same write. @returns undefined when the connection had to be dropped (the transaction is settled)
+ */
+async function sendContent(connection: SmtpConnection, transaction: Transaction, queue: TransactionQueue) {
+  try {
+    await transaction.heldUntil;
+  } catch (refusal) {
+    // No dot: the server discards the transaction when the connection drops (RFC 5321 4.1.1.4).
+    connection.destroy();
+    transaction.reject(refusal);
+    return undefined;
+  }
+  let content: Readable | undefined;
+  let gathered: Buffer[] = [];
+  let size = 0;
+  try {
+    content = transaction.content();
+    for await (const chunk of content.pipe(new DataStream()) as AsyncIterable<Buffer>) {
+      gathered.push(chunk);
+      size += chunk.length;
+      if (size < WRITE_CHUNK) continue;
+      const flowing = connection.write(Buffer.concat(gathered, size));
+      gathered = [];
+      size = 0;
+      if (!flowing) await connection.drained();
+      if (connection.failure) throw connection.failure;
+    }
+  } catch (error) {
+    // A content stream that failed would leave a truncated message: dropped without its dot.
+    content?.destroy();
+    connection.destroy();
+    transaction.reject(connection.failure === error ? error : smtpFailure(String(error), 'ESTREAM'));
+    return undefined;
+  }
+  connection.cork();
+  connection.write(Buffer.concat(gathered, size));
+  const done = connection
+    .expect('DATA')
+    .then((reply): Omit<Submitted, 'accepted' | 'rejected' | 'rejectedErrors'> => {
+      if (Math.floor(reply.code / 100) !== 2) throw smtpFailure('Message failed', 'EMESSAGE', reply, 'DATA');
+      return { response: reply.text };
+    });
+  done.catch(() => undefined);
+  const next = startNext(connection, queue);
+  connection.uncork();
+  return { done, next };
+}

@@ -1,0 +1,288 @@
+/**
+ * One SMTP submission connection, logged in: TCP or implicit TLS, the greeting, EHLO, STARTTLS (required
+ * where TLS is not implicit), EHLO again and AUTH XOAUTH2. Replies are read in the order the commands
+ * went, so commands can be pipelined (RFC 2920): `expect()` queues a reader for the next reply before
+ * the command is written. Failures carry nodemailer's fields (`code`, `response`, `responseCode`,
+ * `command`), which smtp-errors.ts classifies.
+ */
+
+import { isIP, type Socket, connect as tcpConnect } from 'node:net';
+import { hostname } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { SmtpEndpoint } from '../oauth/providers.ts';
+
+export interface SmtpTimeouts {
+  readonly connectionMs: number;
+  readonly greetingMs: number;
+  /** How long a reply may take once a command is written. */
+  readonly socketMs: number;
+}
+
+/** A whole reply: its code and its lines as the server wrote them, joined by "\n". */
+export interface SmtpReply {
+  readonly code: number;
+  readonly text: string;
+}
+
+/** What a failed step reports, in nodemailer's shape. */
+export interface SmtpFailure extends Error {
+  code: string;
+  response?: string;
+  responseCode?: number;
+  command?: string;
+  recipient?: string;
+}
+
+export function smtpFailure(message: string, code: string, reply?: SmtpReply, command?: string): SmtpFailure {
+  const failure = new Error(reply ? `${message}: ${reply.text}` : message) as SmtpFailure;
+  failure.code = code;
+  if (reply) Object.assign(failure, { response: reply.text, responseCode: reply.code });
+  if (command) failure.command = command;
+  return failure;
+}
+
+/** The access token for a login; `renew` after the server refused the last one. */
+export type TokenSource = (renew: boolean) => Promise<string>;
+
+interface Reader {
+  readonly command: string;
+  resolve(reply: SmtpReply): void;
+  reject(failure: SmtpFailure): void;
+}
+
+const REPLY_LINE = /^(\d{3})([ -])/;
+
+export class SmtpConnection {
+  /** EHLO keywords, upper case (`PIPELINING`, `SMTPUTF8`, `8BITMIME`, ...). */
+  readonly extensions = new Set<string>();
+  /** The server's SIZE, when it declares one. */
+  maxSize = 0;
+  /** Set once the connection can no longer be used, with why. */
+  failure: SmtpFailure | undefined;
+  /** Called once when the connection ends, whoever ended it. */
+  onEnd: ((failure: SmtpFailure) => void) | undefined;
+  #socket: Socket;
+  readonly #timeouts: SmtpTimeouts;
+  #decoder = new StringDecoder('utf8');
+  #partial = '';
+  #lines: string[] = [];
+  readonly #readers: Reader[] = [];
+
+  private constructor(socket: Socket, timeouts: SmtpTimeouts) {
+    this.#socket = socket;
+    this.#timeouts = timeouts;
+    this.#attach(socket);
+  }
+
+  /** Connects and logs in as `address`. @throws SmtpFailure */
+  static async open(
+    address: string,
+    smtp: SmtpEndpoint,
+    token: TokenSource,
+    timeouts: SmtpTimeouts,
+  ): Promise<SmtpConnection> {
+    const tls = { minVersion: 'TLSv1.2' as const, ...(smtp.ca ? { ca: smtp.ca } : {}) };
+    const servername = isIP(smtp.host) ? undefined : smtp.host;
+    const socket = smtp.secure
+      ? tlsConnect({ host: smtp.host, port: smtp.port, servername, ...tls })
+      : tcpConnect({ host: smtp.host, port: smtp.port });
+    socket.setNoDelay(true);
+    const connection = new SmtpConnection(socket, timeouts);
+    try {
+      await connection.#connected(smtp.secure ? 'secureConnect' : 'connect');
+      connection.#idleAfter(timeouts.greetingMs);
+      const greeting = await connection.expect('CONN');
+      if (greeting.code !== 220) throw smtpFailure('Invalid greeting', 'EPROTOCOL', greeting, 'CONN');
+      await connection.#ehlo();
+      if (!smtp.secure) {
+        if (!connection.extensions.has('STARTTLS'))
+          throw smtpFailure('The server does not offer STARTTLS', 'ETLS', undefined, 'EHLO');
+        const ready = await connection.command('STARTTLS');
+        if (ready.code !== 220) throw smtpFailure('STARTTLS refused', 'ETLS', ready, 'STARTTLS');
+        await connection.#upgrade({ servername, ...tls });
+        await connection.#ehlo();
+      }
+      await connection.#login(address, token);
+      return connection;
+    } catch (error) {
+      connection.destroy();
+      throw connection.failure && connection.failure !== error && !(error as SmtpFailure).code
+        ? connection.failure
+        : error;
+    }
+  }
+
+  /** Queues a reader for the next reply not yet claimed. */
+  expect(command: string): Promise<SmtpReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.#readers.push({ command, resolve, reject });
+      if (this.#readers.length === 1) this.#idleAfter(this.#timeouts.socketMs);
+    });
+  }
+
+  /** Writes one command and waits for its reply. */
+  command(line: string, command = line.split(' ')[0]!): Promise<SmtpReply> {
+    const reply = this.expect(command);
+    this.write(`${line}\r\n`);
+    return reply;
+  }
+
+  /** @returns false when the socket wants a drain before more */
+  write(data: string | Buffer): boolean {
+    if (this.failure) return false;
+    return this.#socket.write(data);
+  }
+
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#socket.off('drain', done).off('close', done);
+        resolve();
+      };
+      this.#socket.once('drain', done).once('close', done);
+    });
+  }
+
+  /** Several writes leave as one segment (and one TLS record) where they fit. */
+  cork(): void {
+    this.#socket.cork();
+  }
+
+  uncork(): void {
+    this.#socket.uncork();
+  }
+
+  get idle(): boolean {
+    return this.#readers.length === 0;
+  }
+
+  /** Ends the session politely; what was queued still gets its replies. */
+  quit(): void {
+    if (this.failure) return;
+    this.expect('QUIT').catch(() => undefined);
+    this.write('QUIT\r\n');
+    this.#end(smtpFailure('Connection closed', 'ECONNECTION'), false);
+    this.#socket.end();
+  }
+
+  /** Drops the connection at once: an unfinished message is discarded by the server (RFC 5321 4.1.1.4). */
+  destroy(failure = smtpFailure('Connection closed', 'ECONNECTION')): void {
+    this.#end(failure);
+    this.#socket.destroy();
+  }
+
+  #attach(socket: Socket): void {
+    socket.on('data', (chunk: Buffer) => this.#read(this.#decoder.write(chunk)));
+    socket.on('timeout', () => {
+      if (this.#readers.length > 0) this.destroy(smtpFailure('Timeout', 'ETIMEDOUT'));
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      const failure = smtpFailure(error.message, error.code === 'ETIMEDOUT' ? 'ETIMEDOUT' : 'ESOCKET');
+      this.destroy(Object.assign(failure, { cause: error }));
+    });
+    socket.on('close', () => this.#end(smtpFailure('Connection closed unexpectedly', 'ECONNECTION')));
+    socket.on('end', () => this.#end(smtpFailure('Connection closed unexpectedly', 'ECONNECTION')));
+  }
+
+  /** Fails what waits and tells the owner, once. @param readers whether queued replies are given up */
+  #end(failure: SmtpFailure, readers = true): void {
+    if (!this.failure) {
+      this.failure = failure;
+      this.onEnd?.(failure);
+    }
+    if (readers) for (const reader of this.#readers.splice(0)) reader.reject(this.failure);
+  }
+
+  #idleAfter(ms: number): void {
+    this.#socket.setTimeout(ms);
+  }
+
+  #connected(event: 'connect' | 'secureConnect'): Promise<void> {
+    this.#idleAfter(this.#timeouts.connectionMs);
+    return new Promise((resolve, reject) => {
+      const waiting: Reader = { command: 'CONN', resolve: () => undefined, reject };
+      this.#readers.push(waiting);
+      this.#socket.once(event, () => {
+        this.#readers.splice(this.#readers.indexOf(waiting), 1);
+        resolve();
+      });
+    });
+  }
+
+  #read(text: string): void {
+    const lines = (this.#partial + text).split('\n');
+    this.#partial = lines.pop()!;
+    for (const raw of lines) {
+      const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+      this.#lines.push(line);
+      const match = REPLY_LINE.exec(line);
+      if (match && match[2] === '-') continue;
+      const reply = { code: Number(match?.[1] ?? 0), text: this.#lines.join('\n') };
+      this.#lines = [];
+      const reader = this.#readers.shift();
+      if (reader) {
+        if (this.#readers.length === 0) this.#idleAfter(0);
+        else this.#idleAfter(this.#timeouts.socketMs);
+        reader.resolve(reply);
+      } else if (reply.code === 421) {
+        // RFC 5321 4.2: the server is closing an idle session.
+        this.destroy(smtpFailure('The server closed the connection', 'ECONNECTION', reply));
+      } else {
+        this.destroy(smtpFailure('Unexpected reply', 'EPROTOCOL', reply));
+      }
+    }
+  }
+
+  async #ehlo(): Promise<void> {
+    const reply = await this.command(`EHLO ${this.#heloName()}`, 'EHLO');
+    if (reply.code !== 250) throw smtpFailure('EHLO refused', 'EPROTOCOL', reply, 'EHLO');
+    this.extensions.clear();
+    for (const line of reply.text.split('\n').slice(1)) {
+      const [keyword = '', ...values] = line.slice(4).trim().toUpperCase().split(/\s+/);
+      this.extensions.add(keyword);
+      if (keyword === 'SIZE') this.maxSize = Number(values[0]) || 0;
+      if (keyword === 'AUTH') for (const mechanism of values) this.extensions.add(`AUTH=${mechanism}`);
+    }
+  }
+
+  /** A name the server can check: the host's when it is a domain, else its address literal. */
+  #heloName(): string {
+    const name = hostname();
+    if (name.includes('.')) return name;
+    const local = this.#socket.localAddress ?? '127.0.0.1';
+    return isIP(local) === 6 ? `[IPv6:${local}]` : `[${local}]`;
+  }
+
+  #upgrade(options: { servername?: string | undefined; minVersion: 'TLSv1.2'; ca?: string }): Promise<void> {
+    const plain = this.#socket;
+    plain.removeAllListeners('data').removeAllListeners('timeout').removeAllListeners('end');
+    plain.removeAllListeners('close').removeAllListeners('error');
+    // A failure of the plain socket now shows on the TLS one.
+    plain.on('error', () => undefined);
+    const secure: TLSSocket = tlsConnect({ socket: plain, ...options });
+    this.#socket = secure;
+    this.#decoder = new StringDecoder('utf8');
+    this.#attach(secure);
+    return this.#connected('secureConnect');
+  }
+
+  /**
+   * AUTH XOAUTH2 with the mailbox's access token. A refused token is answered with a 334 challenge
+   * (Google) and, once the empty reply is sent, a 5xx: a freshly minted token is tried once.
+   */
+  async #login(address: string, token: TokenSource): Promise<void> {
+    for (const renew of [false, true]) {
+      const bearer = await token(renew).catch((error: unknown) => {
+        throw Object.assign(smtpFailure('access token unavailable', 'EAUTH'), { cause: error });
+      });
+      const initial = Buffer.from(`user=${address}\x01auth=Bearer ${bearer}\x01\x01`).toString('base64');
+      let reply = await this.command(`AUTH XOAUTH2 ${initial}`, 'AUTH XOAUTH2');
+      if (reply.code === 235) return;
+      if (reply.code !== 334) throw smtpFailure('Invalid login', 'EAUTH', reply, 'AUTH XOAUTH2');
+      reply = await this.command('', 'AUTH XOAUTH2');
+      if (renew) throw smtpFailure('Invalid login', 'EAUTH', reply, 'AUTH XOAUTH2');
+    }
+  }
+}

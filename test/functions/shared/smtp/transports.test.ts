@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { SmtpEndpoint } from '../../../../functions/shared/oauth/providers.ts';
+import { composeMessage } from '../../../../functions/shared/smtp/compose.ts';
+import type { MailboxTransport } from '../../../../functions/shared/smtp/transports.ts';
+import type { World } from '../../../../local/world/index.ts';
+import { type LatencyProxy, startLatencyProxy } from '../../../../local/world/latency-proxy.ts';
+import { aMessage, newSender, type TestSender } from '../../../harness/factories.ts';
+import { useHarness } from '../../../harness/lifecycle.ts';
+
+const MAILBOX = 'ops@example.com';
+
+const proxies: LatencyProxy[] = [];
+after(() => Promise.all(proxies.map((proxy) => proxy.stop())));
+
+/** A Google-profile pool for MAILBOX with `connections` connections, reached through a round-trip counter. */
+async function aPool(harness: World, track: (sender: TestSender) => TestSender, connections = 1) {
+  await harness.connectMailbox(MAILBOX, 'google');
+  const sender = track(newSender(harness, await harness.createQueues()));
+  const proxy = await startLatencyProxy(harness.smtp.google.port);
+  proxies.push(proxy);
+  const google = JSON.parse(harness.providersJson).google.smtp as SmtpEndpoint;
+  const pool = sender.transports.get(MAILBOX, { ...google, port: proxy.port }, connections);
+  return { pool, proxy };
+}
+
+const send = (pool: MailboxTransport, subject: string, extra: { to?: string; held?: Promise<void> } = {}) =>
+  pool.sendMail({
+    ...composeMessage(aMessage({ subject, to: extra.to ?? 'customer@example.net' }), `key-${subject}`, [
+      extra.to ?? 'customer@example.net',
+    ]),
+    ...(extra.held ? { bodyHeldUntil: extra.held } : {}),
+  });
+
+const subjects = (harness: World) => harness.smtp.google.messages.map((message) => message.parsed.subject);
+
+describe('SMTP transports: pipelined transactions on pooled connections', () => {
+  const context = useHarness();
+  const { harness, track } = context;
+
+  it('sends k queued messages over one logged-in connection in k + 1 round trips, each message whole and once', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    proxy.roundTrips = 0;
+
+    const sent = await Promise.all(
+      ['one', 'two', 'three', 'four', 'five'].map((subject) => send(pool, subject)),
+    );
+
+    // MAIL, RCPT and DATA of the first; then each dot rides with the next envelope; the last dot alone.
+    assert.equal(proxy.roundTrips, 6);
+    assert.equal(proxy.connections, 1);
+    assert.deepEqual(subjects(harness), ['warm-up', 'one', 'two', 'three', 'four', 'five']);
+    assert.deepEqual(
+      sent.map((info) => info.accepted),
+      Array.from({ length: 5 }, () => ['customer@example.net']),
+    );
+    assert.ok(sent.every((info) => /^250 /.test(info.response)));
+    const ids = harness.smtp.google.messages.slice(1).map((message) => message.messageId);
+    assert.deepEqual(
+      ids,
+      sent.map((info) => info.messageId),
+    );
+  });
+
+  it('gives each pipelined transaction its own answers: a refused recipient fails its message alone', async () => {
+    const { pool } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    harness.smtp.google.faults.push({
+      stage: 'rcpt',
+      code: 550,
+      text: '5.1.1 The email account that you tried to reach does not exist.',
+      recipient: 'nobody@example.net',
+    });
+
+    const [first, refused, last] = await Promise.allSettled([
+      send(pool, 'first'),
+      send(pool, 'refused', { to: 'nobody@example.net' }),
+      send(pool, 'last'),
+    ]);
+
+    assert.equal(first.status, 'fulfilled');
+    assert.equal(last.status, 'fulfilled');
+    assert.equal(refused.status, 'rejected');
+    const failure = (refused as PromiseRejectedResult).reason as { code: string; rejectedErrors: unknown[] };
+    assert.equal(failure.code, 'EENVELOPE');
+    assert.equal(failure.rejectedErrors.length, 1);
+    // The refused transaction was reset (RSET) before the next one, on the same connection.
+    assert.deepEqual(subjects(harness), ['warm-up', 'first', 'last']);
+  });
+
+  it('drops a message whose go-ahead is refused: unsent while queued, without its dot once its envelope went, and sends the rest', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    let refuse: (reason: Error) => void = () => undefined;
+    const refusedAfterEnvelope = new Promise<void>((_, reject) => {
+      refuse = reject;
+    });
+    const refusedBefore = Promise.reject(new Error('not ours'));
+    refusedBefore.catch(() => undefined);
+
+    const results = Promise.allSettled([
+      send(pool, 'held', { held: refusedAfterEnvelope }),
+      send(pool, 'never', { held: refusedBefore }),
+      send(pool, 'after'),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    refuse(new Error('the message is not ours to send'));
+    const [held, never, after] = await results;
+
+    assert.equal(held.status, 'rejected');
+    assert.equal(never.status, 'rejected');
+    assert.equal(after.status, 'fulfilled');
+    assert.deepEqual(subjects(harness), ['warm-up', 'after']);
+    assert.equal(
+      proxy.connections,
+      2,
+      'the connection without the dot was dropped; the rest went on a new one',
+    );
+  });
+
+  it('fails a message whose connection drops after its content as a connection failure, and sends the one pipelined behind it on a new connection', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    harness.smtp.google.faults.push({ stage: 'data', drop: true });
+
+    const [dropped, behind] = await Promise.allSettled([send(pool, 'dropped'), send(pool, 'behind')]);
+
+    assert.equal(dropped.status, 'rejected');
+    assert.match(
+      ((dropped as PromiseRejectedResult).reason as { code: string }).code,
+      /^(ECONNECTION|ESOCKET)$/,
+    );
+    assert.equal(behind.status, 'fulfilled');
+    assert.deepEqual(subjects(harness), ['warm-up', 'behind']);
+    assert.equal(proxy.connections, 2);
+  });
+
+  it('sends on a new connection, once, when the server closed the idle one before the client noticed', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+
+    // Cut in the same turn as the send: the client writes its envelope to a connection already gone.
+    proxy.cut();
+    const sent = await send(pool, 'after-close');
+
+    assert.deepEqual(sent.accepted, ['customer@example.net']);
+    assert.deepEqual(subjects(harness), ['warm-up', 'after-close']);
+    assert.equal(proxy.connections, 2);
+  });
+
+  it('refuses a message larger than the server takes before MAIL FROM, and keeps the connection', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    const mail = composeMessage(aMessage({ subject: 'huge' }), 'key-huge', ['customer@example.net']);
+
+    const refused = await pool.sendMail({ ...mail, envelope: { ...mail.envelope, size: 40_000_000 } }).then(
+      () => undefined,
+      (error: { code: string; message: string }) => error,
+    );
+    await send(pool, 'small');
+
+    assert.equal(refused?.code, 'EMESSAGE');
+    assert.match(refused?.message ?? '', /larger than allowed/);
+    assert.deepEqual(subjects(harness), ['warm-up', 'small']);
+    assert.equal(proxy.connections, 1);
+  });
+});
