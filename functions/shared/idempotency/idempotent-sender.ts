@@ -179,7 +179,7 @@ export class IdempotentSender {
       // Left without a claim (found sent, refused, paced): the batch's claims wait for one fewer.
       if (!admitted) this.#decided();
     }
-    // The envelope goes out while the claim is written; the content waits for the claim (held-body.ts).
+    // The envelope goes out while the claim is written; the content waits for the claim (Transaction.heldUntil).
     // A refused claim then costs the SMTP connection it held: a key this invocation already sends, and
     // every send for a while after a refusal, claim first.
     const overlap = Date.now() >= this.#claimFirstUntil && !this.#keys.has(key);

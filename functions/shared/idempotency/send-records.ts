@@ -6,7 +6,7 @@
  * are honoured after an upgrade and the other way round.
  */
 
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   BatchGetItemCommand,
@@ -21,6 +21,7 @@ import {
   type WriteRequest,
 } from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
+import { keyDigest } from '../hash.ts';
 
 /** A delivery asking to send the message under `key`. */
 export interface Claim {
@@ -78,13 +79,10 @@ const QUEUED = { producer: 'producer', queuedAt: 'queuedAt' } as const;
 /** The claim's own token, on a claim written alone: its retry knows it (a completion replaces the item). */
 const CLAIM_TOKEN = 'claim_token';
 
-const md5 = (value: string) => createHash('md5').update(JSON.stringify(value)).digest('base64');
+const md5 = (value: string) => hash('md5', JSON.stringify(value), 'base64');
 
-/**
- * The digest of a key that names its record, in hex: the product's Message-ID carries it, so a delivery
- * report that returns the Message-ID leads back to the send it reports on (recordOfDigest).
- */
-export const keyDigest = (key: string): string => createHash('md5').update(JSON.stringify(key)).digest('hex');
+/** The digest of a key that names its record (hash.ts); recordOfDigest finds the record from it. */
+export { keyDigest };
 
 export class SendRecords {
   readonly #dynamodb: DynamoDBClient;

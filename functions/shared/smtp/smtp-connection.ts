@@ -107,9 +107,7 @@ export class SmtpConnection {
       return connection;
     } catch (error) {
       connection.destroy();
-      throw connection.failure && connection.failure !== error && !(error as SmtpFailure).code
-        ? connection.failure
-        : error;
+      throw error;
     }
   }
 

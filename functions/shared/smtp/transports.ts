@@ -26,7 +26,7 @@ export const DEFAULT_CONNECTIONS = 3;
 
 const DEFAULT_TIMEOUTS: SmtpTimeouts = { connectionMs: 10_000, greetingMs: 10_000, socketMs: 30_000 };
 
-/** A composed message (compose.ts) and, optionally, what its content waits for (held-body.ts). */
+/** A composed message (compose.ts) and, optionally, what its content waits for (Transaction.heldUntil). */
 export type OutgoingMail = Omit<SendMailOptions, 'envelope'> & {
   readonly envelope: Envelope;
   readonly bodyHeldUntil?: Promise<void>;

@@ -1,10 +1,10 @@
 /**
- * In the bundle, nodemailer's XOAuth2 token holder cut down to the one way the sender feeds it: a
- * provisioning callback (transports.ts sets `oauth2_provision_cb`, which mints through AccessTokens).
- * nodemailer's own refresh-token and service-account requests are never reached; without a callback a
- * token given in the options is used as it is, as nodemailer does. The calls the transports make
- * (getToken, buildXOAuth2Token, the EventEmitter methods) behave as nodemailer's: one renewal at a time,
- * the callers that arrive meanwhile answered with its result.
+ * In the bundle, nodemailer's XOAuth2 token holder cut down to a provisioning callback or a given token.
+ * The functions' only nodemailer connection is the login probe (smtp/probe.ts), which hands
+ * SMTPConnection a token holder of its own, so this mostly stands in for the module SMTPConnection
+ * imports; nodemailer's own refresh-token and service-account requests are never reached. The calls a
+ * connection makes (getToken, buildXOAuth2Token, the EventEmitter methods) behave as nodemailer's: one
+ * renewal at a time, the callers that arrive meanwhile answered with its result.
  */
 import { EventEmitter } from 'node:events';
 
