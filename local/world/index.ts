@@ -232,6 +232,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         smtp[profile].appMailboxes.clear();
         smtp[profile].authRefusal = undefined;
         smtp[profile].hideSmtpUtf8 = false;
+        smtp[profile].hidePipelining = false;
         smtp[profile].sessions.clear();
         smtp[profile].chaos = undefined;
         oauth[profile].chaos = undefined;

@@ -56,6 +56,8 @@ export interface SmtpServerHandle {
   chaos: { rate: number; faults: SmtpFault[] } | undefined;
   /** While set, EHLO does not advertise SMTPUTF8 (RFC 6531), as a server without it answers. */
   hideSmtpUtf8: boolean;
+  /** While set, EHLO does not advertise PIPELINING (RFC 2920): the client must wait for each reply. */
+  hidePipelining: boolean;
   /** Per mailbox: sessions authenticated right now, and the most there ever were at once. */
   readonly sessions: Map<string, { open: number; max: number }>;
   readonly stats: {
@@ -284,6 +286,12 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     },
     set hideSmtpUtf8(hidden: boolean) {
       server.options.hideSMTPUTF8 = hidden;
+    },
+    get hidePipelining() {
+      return server.options.hidePIPELINING === true;
+    },
+    set hidePipelining(hidden: boolean) {
+      server.options.hidePIPELINING = hidden;
     },
     stop: () =>
       new Promise<void>((resolve) => {

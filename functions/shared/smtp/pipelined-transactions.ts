@@ -67,11 +67,14 @@ const needsReset = new WeakSet<SmtpConnection>();
  * @returns when the connection is idle again (or ended)
  */
 export async function serve(connection: SmtpConnection, queue: TransactionQueue): Promise<void> {
+  // A server may close an idle session with a 421 that crosses the next envelope on the wire.
+  let afterIdle = connection.served > 0;
   let started = startNext(connection, queue);
   while (started) {
     const { transaction: current, replies } = started;
     let next: Started | undefined;
-    const verdict = judge(current.envelope, await replies);
+    const verdict = judge(current.envelope, await replies, afterIdle);
+    afterIdle = false;
     if ('lost' in verdict) {
       // Nothing of its content left: another connection can send it.
       queue.giveBack(current, verdict.lost);
@@ -121,6 +124,8 @@ function startNext(connection: SmtpConnection, queue: TransactionQueue): Started
 }
 
 function begin(connection: SmtpConnection, envelope: Envelope): Promise<PromiseSettledResult<SmtpReply>[]> {
+  connection.served++;
+  if (!connection.extensions.has('PIPELINING')) return stepwise(connection, envelope);
   const lines: string[] = [];
   const replies: Promise<SmtpReply>[] = [];
   if (needsReset.delete(connection)) {
@@ -137,6 +142,41 @@ function begin(connection: SmtpConnection, envelope: Envelope): Promise<PromiseS
   replies.push(connection.expect('DATA'));
   connection.write(`${lines.join('\r\n')}\r\n`);
   return Promise.allSettled(replies);
+}
+
+/** A command left out of a stepwise envelope (after a refused MAIL FROM, or DATA with no recipient). */
+const NOT_SENT: PromiseSettledResult<SmtpReply> = {
+  status: 'fulfilled',
+  value: { code: 503, text: '503 not sent' },
+};
+
+/** The envelope one command at a time, for a server that does not advertise PIPELINING (RFC 2920). */
+async function stepwise(connection: SmtpConnection, envelope: Envelope) {
+  const settled: PromiseSettledResult<SmtpReply>[] = [];
+  /** @returns whether the server answered 2xx */
+  const step = async (line: string, command: string) => {
+    try {
+      const value = await connection.command(line, command);
+      settled.push({ status: 'fulfilled', value });
+      return Math.floor(value.code / 100) === 2;
+    } catch (reason) {
+      settled.push({ status: 'rejected', reason });
+      return false;
+    }
+  };
+  if (needsReset.delete(connection)) await connection.command('RSET').catch(() => undefined);
+  if (!(await step(`MAIL FROM:<${envelope.from}>${mailParameters(connection, envelope)}`, 'MAIL FROM'))) {
+    if (settled[0]?.status === 'fulfilled') settled.push(...envelope.to.map(() => NOT_SENT), NOT_SENT);
+    return settled;
+  }
+  let accepted = 0;
+  for (const to of envelope.to) {
+    if (await step(`RCPT TO:<${to}>`, 'RCPT TO')) accepted++;
+    else if (settled.at(-1)?.status === 'rejected') return settled;
+  }
+  if (accepted === 0) settled.push(NOT_SENT);
+  else await step('DATA', 'DATA');
+  return settled;
 }
 
 /**
@@ -181,13 +221,15 @@ type Verdict =
 
 /**
  * What the envelope's replies say: go on with the content, the transaction's refusal, or lost with the
- * connection. A 421 before the connection closed is the server's answer (Gmail's "try again later").
+ * connection. A 421 before the connection closed is the server's answer (Gmail's "try again later"),
+ * unless it came on a connection that had been idle.
  */
-function judge(envelope: Envelope, settled: PromiseSettledResult<SmtpReply>[]): Verdict {
+function judge(envelope: Envelope, settled: PromiseSettledResult<SmtpReply>[], afterIdle: boolean): Verdict {
   const lost = settled.find((result) => result.status === 'rejected');
   if (lost) {
     const closing = settled.find((result) => result.status === 'fulfilled' && result.value.code === 421);
-    if (closing?.status !== 'fulfilled') return { lost: lost.reason as SmtpFailure };
+    // After an idle while, the 421 may be the server ending the idle session: the message goes again, once.
+    if (closing?.status !== 'fulfilled' || afterIdle) return { lost: lost.reason as SmtpFailure };
     return {
       refused: smtpFailure('The server is closing the connection', 'EENVELOPE', closing.value),
       dataAsked: false,
@@ -244,12 +286,20 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
     transaction.reject(refusal);
     return undefined;
   }
+  if (connection.failure) {
+    // It ended while the claim was written: nothing of the content left, another connection can send it.
+    queue.giveBack(transaction, connection.failure);
+    return undefined;
+  }
   let content: Readable | undefined;
   let gathered: Buffer[] = [];
   let size = 0;
   try {
     content = transaction.content();
-    for await (const chunk of content.pipe(new DataStream()) as AsyncIterable<Buffer>) {
+    const stuffed = new DataStream();
+    // pipe() does not pass a source's error on: a failed attachment stream would leave the loop waiting.
+    content.once('error', (error) => stuffed.destroy(error));
+    for await (const chunk of content.pipe(stuffed) as AsyncIterable<Buffer>) {
       gathered.push(chunk);
       size += chunk.length;
       if (size < WRITE_CHUNK) continue;
@@ -257,8 +307,8 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
       gathered = [];
       size = 0;
       if (!flowing) await connection.drained();
-      if (connection.failure) throw connection.failure;
     }
+    if (connection.failure) throw connection.failure;
   } catch (error) {
     // A content stream that failed would leave a truncated message: dropped without its dot.
     content?.destroy();
@@ -275,7 +325,8 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
       return { response: reply.text };
     });
   done.catch(() => undefined);
-  const next = startNext(connection, queue);
+  const pipelining = !connection.failure && connection.extensions.has('PIPELINING');
+  const next = pipelining ? startNext(connection, queue) : undefined;
   connection.uncork();
   return { done, next };
 }

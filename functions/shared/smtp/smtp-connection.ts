@@ -35,9 +35,11 @@ export interface SmtpFailure extends Error {
 }
 
 export function smtpFailure(message: string, code: string, reply?: SmtpReply, command?: string): SmtpFailure {
-  const failure = new Error(reply ? `${message}: ${reply.text}` : message) as SmtpFailure;
+  // A server that echoes a command would echo an AUTH line: long base64 runs never reach an error.
+  const text = reply?.text.replace(/[A-Za-z0-9+/=]{100,}/g, '[redacted]');
+  const failure = new Error(text === undefined ? message : `${message}: ${text}`) as SmtpFailure;
   failure.code = code;
-  if (reply) Object.assign(failure, { response: reply.text, responseCode: reply.code });
+  if (reply) Object.assign(failure, { response: text, responseCode: reply.code });
   if (command) failure.command = command;
   return failure;
 }
@@ -51,13 +53,19 @@ interface Reader {
   reject(failure: SmtpFailure): void;
 }
 
-const REPLY_LINE = /^(\d{3})([ -])/;
+/** A reply line: its code, then a hyphen when more lines follow (a bare code ends the reply too). */
+const REPLY_LINE = /^(\d{3})(?:([ -])|$)/;
+/** What a server may send before the end of a line, or lines in one reply, before it is cut off. */
+const MAX_LINE = 64 * 1024;
+const MAX_LINES = 1000;
 
 export class SmtpConnection {
   /** EHLO keywords, upper case (`PIPELINING`, `SMTPUTF8`, `8BITMIME`, ...). */
   readonly extensions = new Set<string>();
   /** The server's SIZE, when it declares one. */
   maxSize = 0;
+  /** How many transactions it has begun. */
+  served = 0;
   /** Set once the connection can no longer be used, with why. */
   failure: SmtpFailure | undefined;
   /** Called once when the connection ends, whoever ended it. */
@@ -91,8 +99,9 @@ export class SmtpConnection {
     const connection = new SmtpConnection(socket, timeouts);
     try {
       await connection.#connected(smtp.secure ? 'secureConnect' : 'connect');
+      const greeted = connection.expect('CONN');
       connection.#idleAfter(timeouts.greetingMs);
-      const greeting = await connection.expect('CONN');
+      const greeting = await greeted;
       if (greeting.code !== 220) throw smtpFailure('Invalid greeting', 'EPROTOCOL', greeting, 'CONN');
       await connection.#ehlo();
       if (!smtp.secure) {
@@ -100,6 +109,9 @@ export class SmtpConnection {
           throw smtpFailure('The server does not offer STARTTLS', 'ETLS', undefined, 'EHLO');
         const ready = await connection.command('STARTTLS');
         if (ready.code !== 220) throw smtpFailure('STARTTLS refused', 'ETLS', ready, 'STARTTLS');
+        // Plaintext sent after the 220 would be read as if it came over TLS (command injection).
+        if (connection.#partial || connection.#lines.length > 0)
+          throw smtpFailure('Data after the STARTTLS answer', 'ETLS', ready, 'STARTTLS');
         await connection.#upgrade({ servername, ...tls });
         await connection.#ehlo();
       }
@@ -127,20 +139,31 @@ export class SmtpConnection {
     return reply;
   }
 
-  /** @returns false when the socket wants a drain before more */
+  /** @returns false when the socket wants a drain before more, or the connection is gone */
   write(data: string | Buffer): boolean {
     if (this.failure) return false;
     return this.#socket.write(data);
   }
 
-  drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#socket.off('drain', done).off('close', done);
-        resolve();
-      };
-      this.#socket.once('drain', done).once('close', done);
-    });
+  /**
+   * Waits until the socket takes more, or the connection ends; a peer that stops reading for the
+   * socket timeout ends it. @throws SmtpFailure when the connection ended
+   */
+  async drained(): Promise<void> {
+    if (!this.failure) {
+      const timer = setTimeout(
+        () => this.destroy(smtpFailure('Timeout while sending content', 'ETIMEDOUT')),
+        this.#timeouts.socketMs,
+      );
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.#socket.off('drain', done).off('close', done);
+          resolve();
+        };
+        this.#socket.once('drain', done).once('close', done);
+      }).finally(() => clearTimeout(timer));
+    }
+    if (this.failure) throw this.failure;
   }
 
   /** Several writes leave as one segment (and one TLS record) where they fit. */
@@ -212,7 +235,12 @@ export class SmtpConnection {
   #read(text: string): void {
     const lines = (this.#partial + text).split('\n');
     this.#partial = lines.pop()!;
+    if (this.#partial.length > MAX_LINE || this.#lines.length + lines.length > MAX_LINES) {
+      this.destroy(smtpFailure('The server sent an overlong reply', 'EPROTOCOL'));
+      return;
+    }
     for (const raw of lines) {
+      if (this.failure) return;
       const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
       this.#lines.push(line);
       const match = REPLY_LINE.exec(line);
@@ -224,6 +252,9 @@ export class SmtpConnection {
         if (this.#readers.length === 0) this.#idleAfter(0);
         else this.#idleAfter(this.#timeouts.socketMs);
         reader.resolve(reply);
+        // RFC 5321 4.2: a 421 answer means the server is closing the connection, whatever it answers.
+        if (reply.code === 421)
+          this.destroy(smtpFailure('The server closed the connection', 'ECONNECTION', reply));
       } else if (reply.code === 421) {
         // RFC 5321 4.2: the server is closing an idle session.
         this.destroy(smtpFailure('The server closed the connection', 'ECONNECTION', reply));
@@ -237,6 +268,7 @@ export class SmtpConnection {
     const reply = await this.command(`EHLO ${this.#heloName()}`, 'EHLO');
     if (reply.code !== 250) throw smtpFailure('EHLO refused', 'EPROTOCOL', reply, 'EHLO');
     this.extensions.clear();
+    this.maxSize = 0;
     for (const line of reply.text.split('\n').slice(1)) {
       const [keyword = '', ...values] = line.slice(4).trim().toUpperCase().split(/\s+/);
       this.extensions.add(keyword);
@@ -248,7 +280,7 @@ export class SmtpConnection {
   /** A name the server can check: the host's when it is a domain, else its address literal. */
   #heloName(): string {
     const name = hostname();
-    if (name.includes('.')) return name;
+    if (name.includes('.') && !isIP(name)) return name;
     const local = this.#socket.localAddress ?? '127.0.0.1';
     return isIP(local) === 6 ? `[IPv6:${local}]` : `[${local}]`;
   }

@@ -111,18 +111,20 @@ export class MailboxTransport implements TransactionQueue {
     let connection: SmtpConnection;
     try {
       connection = await this.#open();
+      // Ended as the login was answered (a 421 in the same segment as the 235): a failed connect.
+      if (connection.failure) throw connection.failure;
     } catch (error) {
       this.#connections--;
       this.#opening--;
-      // The message it was opened for fails; with no other connection the rest would meet the same.
-      const failed = this.#connections === 0 ? this.#queue.splice(0) : this.#queue.splice(0, 1);
-      for (const transaction of failed) transaction.reject(error);
+      // With no other connection the queued mail would meet the same; else those serve it.
+      if (this.#connections === 0) for (const transaction of this.#queue.splice(0)) transaction.reject(error);
       return;
     }
     this.#opening--;
     connection.onEnd = () => {
       this.#idle.delete(connection);
       this.#connections--;
+      queueMicrotask(() => this.#dispatch());
     };
     await this.#serve(connection);
   }

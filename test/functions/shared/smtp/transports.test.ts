@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import type { SmtpEndpoint } from '../../../../functions/shared/oauth/providers.ts';
 import { composeMessage } from '../../../../functions/shared/smtp/compose.ts';
@@ -164,5 +165,81 @@ describe('SMTP transports: pipelined transactions on pooled connections', () => 
     assert.match(refused?.message ?? '', /larger than allowed/);
     assert.deepEqual(subjects(harness), ['warm-up', 'small']);
     assert.equal(proxy.connections, 1);
+  });
+
+  it('waits for each reply where the server does not advertise PIPELINING, and still sends every message once', async () => {
+    harness.smtp.google.hidePipelining = true;
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    proxy.roundTrips = 0;
+
+    await Promise.all(['one', 'two'].map((subject) => send(pool, subject)));
+
+    // MAIL, RCPT, DATA and the content each wait for the server: four round trips a message.
+    assert.equal(proxy.roundTrips, 8);
+    assert.deepEqual(subjects(harness), ['warm-up', 'one', 'two']);
+  });
+
+  it('sends again, once, on a new connection after a 421 on a connection that had been idle', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    // Long enough for the connection to go idle: the next message starts a new round of serving.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    harness.smtp.google.faults.push({
+      stage: 'mail',
+      code: 421,
+      text: '4.4.2 Idle timeout, closing connection',
+    });
+
+    const sent = await send(pool, 'after-idle');
+
+    assert.deepEqual(sent.accepted, ['customer@example.net']);
+    assert.deepEqual(subjects(harness), ['warm-up', 'after-idle']);
+    assert.equal(proxy.connections, 2);
+  });
+
+  it('fails a message whose content stream fails, without its dot, and sends the next on a new connection', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    const failing = new Readable({
+      read() {
+        this.push(Buffer.alloc(1024, 65));
+        setTimeout(() => this.destroy(new Error('the part file could not be read')), 20);
+      },
+    });
+    const mail = composeMessage(aMessage({ subject: 'broken' }), 'key-broken', ['customer@example.net']);
+
+    const [broken, next] = await Promise.allSettled([
+      pool.sendMail({ ...mail, attachments: [{ filename: 'part.bin', content: failing }] }),
+      send(pool, 'next'),
+    ]);
+
+    assert.equal(broken.status, 'rejected');
+    assert.equal(next.status, 'fulfilled');
+    assert.deepEqual(subjects(harness), ['warm-up', 'next'], 'no truncated message was delivered');
+    assert.equal(proxy.connections, 2);
+  });
+
+  it('fails a large message whose connection is cut while its content streams, instead of waiting forever', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    let chunks = 0;
+    const slow = new Readable({
+      read() {
+        if (chunks++ === 40) this.push(null);
+        else setTimeout(() => this.push(Buffer.alloc(256 * 1024, 66)), 15);
+      },
+    });
+    const mail = composeMessage(aMessage({ subject: 'large' }), 'key-large', ['customer@example.net']);
+
+    const sending = pool.sendMail({ ...mail, attachments: [{ filename: 'large.bin', content: slow }] });
+    setTimeout(() => proxy.cut(), 150);
+    const outcome = await sending.then(
+      () => 'sent',
+      (error: { code: string }) => error.code,
+    );
+
+    assert.match(outcome, /^(ECONNECTION|ESOCKET|EPIPE)$/);
+    assert.deepEqual(subjects(harness), ['warm-up']);
   });
 });
