@@ -84,7 +84,7 @@ export function createOnboarding(config: OnboardingConfig, options: OnboardingOp
     }),
     clientSecrets: new ClientSecrets(secretsManager, 300_000, clientSecretMetrics(logger, metrics)),
     allowList: new AllowList(config.allowedMailboxes),
-    // Loaded on first use: only shared mailboxes need it, and it is most of nodemailer's weight here.
+    // Loaded on first use: only shared mailboxes need it.
     probeSmtp: (address, smtp, accessToken) =>
       import('../shared/smtp/probe.ts').then(({ probeSmtp }) => probeSmtp(address, smtp, accessToken, 8_000)),
     logger,

@@ -1,8 +1,9 @@
 /**
- * An esbuild plugin that leaves out the parts of nodemailer the functions never reach, about 100 KB of a
- * 390 KB sender bundle (cold start is billed): its MIME type registry, named-service table, DKIM
- * signer, URL fetcher, HTTP proxy client, OAuth2 token requests and connection URL parser. The stand-ins
- * are in functions/shared/smtp/nodemailer-slim/.
+ * An esbuild plugin that leaves out the parts of nodemailer the functions never reach (cold start is
+ * billed): its MIME type registry, named-service table, DKIM signer, URL fetcher, HTTP proxy client and
+ * connection URL parser. The functions use only its MIME composer (and the SMTP dot-stuffing stream);
+ * they speak SMTP themselves (functions/shared/smtp/). The stand-ins are in
+ * functions/shared/smtp/nodemailer-slim/.
  */
 import { join } from 'node:path';
 import type { Plugin } from 'esbuild';
@@ -20,7 +21,6 @@ const NODEMAILER_STAND_INS: Readonly<Record<string, string>> = {
   'dkim/index.js': slim('unbundled'),
   'fetch/index.js': slim('unbundled'),
   'smtp-connection/http-proxy-client.js': slim('unbundled'),
-  'xoauth2/index.js': slim('xoauth2'),
   'shared/url.js': slim('url'),
 };
 

@@ -1,7 +1,7 @@
 /**
  * In the bundle, nodemailer's URL parser: it is reached only for a connection URL (a transport's `url`,
- * or a string given to createTransport) and for a proxy (`proxy`), and the functions set neither (the
- * login probe, smtp/probe.ts, gives host, port and secure). Reaching it is a bug, reported as such.
+ * or a string given to createTransport) and for a proxy (`proxy`), and the functions use neither: they
+ * use only nodemailer's MIME composer. Reaching it is a bug, reported as such.
  */
 import unbundled from './unbundled.ts';
 
