@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { composeMessage } from '../../../../functions/shared/smtp/compose.ts';
@@ -71,7 +71,8 @@ describe('SMTP transports against Postfix', () => {
 
     assert.ok(sent.every((info) => /^250 /.test(info.response)));
     const inbox = join(postfix.captureMaildir, 'new');
-    await waitFor(() => readdirSync(inbox).length === subjects.length, {
+    // The Maildir appears with its first message.
+    await waitFor(() => existsSync(inbox) && readdirSync(inbox).length === subjects.length, {
       what: () => `${subjects.length} messages in ${inbox}; maillog:\n${postfix.log()}`,
     });
     const delivered = readdirSync(inbox).map((file) => readFileSync(join(inbox, file), 'utf8'));
