@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createServer, type Server } from 'node:tls';
+import { findMailerError } from '../../../../functions/shared/errors.ts';
+import { probeSmtp } from '../../../../functions/shared/smtp/probe.ts';
+import { listen } from '../../../../local/world/listen.ts';
+import { type TestCertificates, testCertificates } from '../../../../local/world/tls.ts';
+
+/**
+ * A scripted SMTP peer over implicit TLS, for answers smtp-server never gives: each command line is
+ * answered by `answer` (undefined: no answer).
+ */
+async function scriptedServer(certificates: TestCertificates, answer: (line: string) => string | undefined) {
+  const server: Server = createServer({ key: certificates.key, cert: certificates.cert }, (socket) => {
+    socket.write('220 scripted.test ESMTP\r\n');
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+        const reply = answer(buffered.slice(0, end));
+        buffered = buffered.slice(end + 2);
+        if (reply !== undefined) socket.write(reply);
+      }
+    });
+    socket.on('error', () => undefined);
+  });
+  const port = await listen(server);
+  return { server, smtp: { host: '127.0.0.1', port, secure: true, ca: certificates.ca } };
+}
+
+const TOKEN =
+  'ya29.a0-scripted-access-token-that-must-never-be-echoed-into-an-error-0123456789abcdefghijklmnop';
+
+describe('SMTP connection: answers a strict or broken server may give', () => {
+  let certificates: TestCertificates;
+  const servers: Server[] = [];
+  before(async () => {
+    certificates = await testCertificates();
+  });
+  after(() => {
+    for (const server of servers) server.close();
+  });
+
+  it('keeps the access token out of the error when a server echoes the AUTH line in its refusal', async () => {
+    const { server, smtp } = await scriptedServer(certificates, (line) => {
+      if (line.startsWith('EHLO')) return '250-scripted.test\r\n250 AUTH XOAUTH2\r\n';
+      if (line.startsWith('AUTH')) return `535 5.7.8 Rejected: ${line}\r\n`;
+      return '221 bye\r\n';
+    });
+    servers.push(server);
+
+    const refused = await probeSmtp('ops@example.com', smtp, TOKEN).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    const failure = findMailerError(refused);
+    assert.equal(failure?.code, 'SMTP_AUTH_FAILED');
+    const initial = Buffer.from(`user=ops@example.com\x01auth=Bearer ${TOKEN}\x01\x01`).toString('base64');
+    const seen = `${failure?.message} ${JSON.stringify(failure?.detail)}`;
+    assert.ok(!seen.includes(TOKEN) && !seen.includes(initial), 'no token, plain or base64, in the error');
+    assert.match(seen, /535 5\.7\.8 Rejected: AUTH XOAUTH2 \[redacted\]/);
+  });
+
+  it('reads replies whose last line is a bare code (RFC 5321 allows "250" alone)', async () => {
+    const { server, smtp } = await scriptedServer(certificates, (line) => {
+      if (line.startsWith('EHLO')) return '250-scripted.test\r\n250\r\n';
+      if (line.startsWith('AUTH')) return '235\r\n';
+      return '221\r\n';
+    });
+    servers.push(server);
+
+    await probeSmtp('ops@example.com', smtp, TOKEN);
+  });
+
+  it('fails a server that stops answering after the greeting within the timeout, as a connection failure', async () => {
+    const { server, smtp } = await scriptedServer(certificates, () => undefined);
+    servers.push(server);
+    const started = Date.now();
+
+    const refused = await probeSmtp('ops@example.com', smtp, TOKEN, 300).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    assert.equal(findMailerError(refused)?.code, 'CONNECTION_FAILED');
+    assert.ok(Date.now() - started < 5_000);
+  });
+});
