@@ -21,7 +21,6 @@ import {
   type WriteRequest,
 } from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
-import { keyDigest } from '../hash.ts';
 
 /** A delivery asking to send the message under `key`. */
 export interface Claim {
@@ -80,9 +79,6 @@ const QUEUED = { producer: 'producer', queuedAt: 'queuedAt' } as const;
 const CLAIM_TOKEN = 'claim_token';
 
 const md5 = (value: string) => hash('md5', JSON.stringify(value), 'base64');
-
-/** The digest of a key that names its record (hash.ts); recordOfDigest finds the record from it. */
-export { keyDigest };
 
 export class SendRecords {
   readonly #dynamodb: DynamoDBClient;

@@ -8,7 +8,13 @@
 import type { Readable } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { MailerError } from '../errors.ts';
-import { type SmtpConnection, type SmtpFailure, type SmtpReply, smtpFailure } from './smtp-connection.ts';
+import {
+  replyClass,
+  type SmtpConnection,
+  type SmtpFailure,
+  type SmtpReply,
+  smtpFailure,
+} from './smtp-connection.ts';
 
 export interface Envelope {
   readonly from: string;
@@ -80,7 +86,7 @@ export async function serve(connection: SmtpConnection, queue: TransactionQueue)
       queue.giveBack(current, verdict.lost);
       return;
     }
-    if ('refused' in verdict && verdict.refused) {
+    if (verdict.refused) {
       current.reject(verdict.refused);
       if (verdict.dataAsked) {
         // A server must refuse DATA without a recipient or sender; this one asked for content.
@@ -158,7 +164,7 @@ async function stepwise(connection: SmtpConnection, envelope: Envelope) {
     try {
       const value = await connection.command(line, command);
       settled.push({ status: 'fulfilled', value });
-      return Math.floor(value.code / 100) === 2;
+      return replyClass(value) === 2;
     } catch (reason) {
       settled.push({ status: 'rejected', reason });
       return false;
@@ -237,8 +243,8 @@ function judge(envelope: Envelope, settled: PromiseSettledResult<SmtpReply>[], a
   }
   const [mail, ...rest] = settled.map((result) => (result as PromiseFulfilledResult<SmtpReply>).value);
   const data = rest.pop()!;
-  const dataAsked = Math.floor(data.code / 100) === 3;
-  if (Math.floor(mail!.code / 100) !== 2) {
+  const dataAsked = replyClass(data) === 3;
+  if (replyClass(mail!) !== 2) {
     const utf8 = envelope.smtpUtf8 && mail!.code === 550;
     const message = utf8 ? 'Internationalized mailbox name not allowed' : 'Mail command failed';
     return { refused: smtpFailure(message, 'EENVELOPE', mail, 'MAIL FROM'), dataAsked };
@@ -248,7 +254,7 @@ function judge(envelope: Envelope, settled: PromiseSettledResult<SmtpReply>[], a
   const rejectedErrors: SmtpFailure[] = [];
   for (const [i, reply] of rest.entries()) {
     const recipient = envelope.to[i]!;
-    if (Math.floor(reply.code / 100) === 2) {
+    if (replyClass(reply) === 2) {
       accepted.push(recipient);
       continue;
     }
@@ -321,7 +327,7 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
   const done = connection
     .expect('DATA')
     .then((reply): Omit<Submitted, 'accepted' | 'rejected' | 'rejectedErrors'> => {
-      if (Math.floor(reply.code / 100) !== 2) throw smtpFailure('Message failed', 'EMESSAGE', reply, 'DATA');
+      if (replyClass(reply) !== 2) throw smtpFailure('Message failed', 'EMESSAGE', reply, 'DATA');
       return { response: reply.text };
     });
   done.catch(() => undefined);

@@ -25,6 +25,9 @@ export interface SmtpReply {
   readonly text: string;
 }
 
+/** The reply's class: 2 done, 3 go on (354), 4 not now, 5 never. */
+export const replyClass = (reply: SmtpReply): number => Math.floor(reply.code / 100);
+
 /** What a failed step reports, in nodemailer's shape. */
 export interface SmtpFailure extends Error {
   code: string;
@@ -175,10 +178,6 @@ export class SmtpConnection {
     this.#socket.uncork();
   }
 
-  get idle(): boolean {
-    return this.#readers.length === 0;
-  }
-
   /** Ends the session politely; what was queued still gets its replies. */
   quit(): void {
     if (this.failure) return;
@@ -249,18 +248,13 @@ export class SmtpConnection {
       this.#lines = [];
       const reader = this.#readers.shift();
       if (reader) {
-        if (this.#readers.length === 0) this.#idleAfter(0);
-        else this.#idleAfter(this.#timeouts.socketMs);
+        this.#idleAfter(this.#readers.length === 0 ? 0 : this.#timeouts.socketMs);
         reader.resolve(reply);
-        // RFC 5321 4.2: a 421 answer means the server is closing the connection, whatever it answers.
-        if (reply.code === 421)
-          this.destroy(smtpFailure('The server closed the connection', 'ECONNECTION', reply));
-      } else if (reply.code === 421) {
-        // RFC 5321 4.2: the server is closing an idle session.
-        this.destroy(smtpFailure('The server closed the connection', 'ECONNECTION', reply));
-      } else {
-        this.destroy(smtpFailure('Unexpected reply', 'EPROTOCOL', reply));
       }
+      // RFC 5321 4.2: a 421 means the server is closing the connection, as an answer or unasked.
+      if (reply.code === 421)
+        this.destroy(smtpFailure('The server closed the connection', 'ECONNECTION', reply));
+      else if (!reader) this.destroy(smtpFailure('Unexpected reply', 'EPROTOCOL', reply));
     }
   }
 

@@ -1,52 +1,35 @@
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { accessTokenFor } from '../../../local/world/access-tokens.ts';
-import { type Dovecot, startDovecotFor } from '../../../local/world/dovecot.ts';
 import { projectRoot, waitFor } from '../../../local/world/net.ts';
-import { type OAuthServer, startOAuthServer } from '../../../local/world/oauth-server.ts';
-import { type Postfix, startPostfix } from '../../../local/world/postfix.ts';
-import { type TestCertificates, testCertificates } from '../../../local/world/tls.ts';
+import { useMailServers } from '../../harness/mail-servers.ts';
 
 const SENDER = 'ops@mailbox.test';
 
 describe('local world: Postfix bounces undeliverable mail back to the sender over Dovecot', () => {
-  let oauth: OAuthServer;
-  let dovecot: Dovecot;
-  let postfix: Postfix;
-  let certificates: TestCertificates;
-  before(async () => {
-    certificates = await testCertificates();
-    oauth = await startOAuthServer({ profile: 'google' });
-    dovecot = await startDovecotFor(oauth, certificates);
-    postfix = await startPostfix({ dovecot, tls: certificates, delayWarningSeconds: 1 });
-  });
-  after(async () => {
-    await postfix?.stop();
-    await dovecot?.stop();
-    await oauth?.stop();
-  });
+  const world = useMailServers({ delayWarningSeconds: 1 });
 
   const transport = (user: string, accessToken: string) =>
     nodemailer.createTransport({
-      host: postfix.host,
-      port: postfix.port,
+      host: world.postfix.host,
+      port: world.postfix.port,
       secure: false,
       requireTLS: true,
-      tls: { ca: certificates.ca, servername: 'localhost' },
+      tls: { ca: world.certificates.ca, servername: 'localhost' },
       auth: { type: 'OAuth2', user, accessToken },
     });
 
   /** Waits for the first message in the address's INBOX and reads it over IMAP (XOAUTH2/OAUTHBEARER). */
   async function firstMessageOver(address: string, accessToken: string): Promise<string> {
     const imap = new ImapFlow({
-      host: dovecot.host,
-      port: dovecot.port,
+      host: world.dovecot.host,
+      port: world.dovecot.port,
       secure: true,
-      tls: { ca: certificates.ca, servername: 'localhost' },
+      tls: { ca: world.certificates.ca, servername: 'localhost' },
       auth: { user: address, accessToken },
       logger: false,
     });
@@ -57,7 +40,10 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
           const status = await imap.status('INBOX', { messages: true });
           return status !== false && (status.messages ?? 0) > 0;
         },
-        { timeoutMs: 10_000, what: () => `a message in ${address}'s INBOX; maillog:\n${postfix.log()}` },
+        {
+          timeoutMs: 10_000,
+          what: () => `a message in ${address}'s INBOX; maillog:\n${world.postfix.log()}`,
+        },
       );
       const lock = await imap.getMailboxLock('INBOX');
       try {
@@ -72,7 +58,7 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
   }
 
   it('accepts mail for a refused address, then delivers a real DSN to the sender', async () => {
-    const { accessToken } = await accessTokenFor(oauth, SENDER);
+    const { accessToken } = await accessTokenFor(world.oauth, SENDER);
     const smtp = transport(SENDER, accessToken);
 
     const sent = await smtp.sendMail({
@@ -95,15 +81,16 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
     assert.match(dsn, /^Status: 5\.1\.1$/m);
     assert.ok(dsn.includes(`Message-ID: ${sent.messageId}`), 'the original headers come back');
     assert.equal(dsn.match(/^Final-Recipient:/gm)?.length, 1, 'only the refused recipient is reported');
-    await waitFor(() => readdirSync(join(postfix.captureMaildir, 'new')).length === 1, {
-      what: () => `the other recipient's copy in ${postfix.captureMaildir}; maillog:\n${postfix.log()}`,
+    await waitFor(() => readdirSync(join(world.postfix.captureMaildir, 'new')).length === 1, {
+      what: () =>
+        `the other recipient's copy in ${world.postfix.captureMaildir}; maillog:\n${world.postfix.log()}`,
     });
-    assert.ok(await postfix.queueIsEmpty());
+    assert.ok(await world.postfix.queueIsEmpty());
   });
 
   it('keeps mail for a full mailbox queued and tells the sender it is delayed', async () => {
     const sender = 'waiting@mailbox.test';
-    const { accessToken } = await accessTokenFor(oauth, sender);
+    const { accessToken } = await accessTokenFor(world.oauth, sender);
     const smtp = transport(sender, accessToken);
 
     await smtp.sendMail({ from: sender, to: 'full@deferred.test', subject: 'Later', text: 'Hello' });
@@ -114,7 +101,7 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
     assert.match(dsn, /^Final-Recipient: rfc822; full@deferred\.test$/m);
     assert.match(dsn, /^Action: delayed$/m);
     assert.match(dsn, /^Status: 4\.2\.2$/m);
-    assert.equal(await postfix.queueIsEmpty(), false, 'the message waits for a retry');
+    assert.equal(await world.postfix.queueIsEmpty(), false, 'the message waits for a retry');
   });
 
   it('refuses AUTH with a token the OAuth server never issued (535)', async () => {
@@ -129,7 +116,7 @@ describe('local world: Postfix bounces undeliverable mail back to the sender ove
   });
 
   it("refuses AUTH with another account's live token", async () => {
-    const { accessToken } = await accessTokenFor(oauth, 'intruder@mailbox.test');
+    const { accessToken } = await accessTokenFor(world.oauth, 'intruder@mailbox.test');
     const smtp = transport(SENDER, accessToken);
 
     await assert.rejects(smtp.verify(), { responseCode: 535 });

@@ -1,45 +1,28 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { composeMessage } from '../../../../functions/shared/smtp/compose.ts';
 import { SmtpConnection } from '../../../../functions/shared/smtp/smtp-connection.ts';
 import { MailboxTransport } from '../../../../functions/shared/smtp/transports.ts';
 import { accessTokenFor } from '../../../../local/world/access-tokens.ts';
-import { type Dovecot, startDovecotFor } from '../../../../local/world/dovecot.ts';
 import { waitFor } from '../../../../local/world/net.ts';
-import { type OAuthServer, startOAuthServer } from '../../../../local/world/oauth-server.ts';
-import { type Postfix, startPostfix } from '../../../../local/world/postfix.ts';
-import { type TestCertificates, testCertificates } from '../../../../local/world/tls.ts';
 import { aMessage } from '../../../harness/factories.ts';
+import { useMailServers } from '../../../harness/mail-servers.ts';
 
 const SENDER = 'ops@mailbox.test';
 const TIMEOUTS = { connectionMs: 10_000, greetingMs: 10_000, socketMs: 30_000 };
 
 /** The pipelined transactions against a real MTA: Postfix submission with STARTTLS and XOAUTH2 (Dovecot SASL). */
 describe('SMTP transports against Postfix', () => {
-  let oauth: OAuthServer;
-  let dovecot: Dovecot;
-  let postfix: Postfix;
-  let certificates: TestCertificates;
-  before(async () => {
-    certificates = await testCertificates();
-    oauth = await startOAuthServer({ profile: 'google' });
-    dovecot = await startDovecotFor(oauth, certificates);
-    postfix = await startPostfix({ dovecot, tls: certificates });
-  });
-  after(async () => {
-    await postfix?.stop();
-    await dovecot?.stop();
-    await oauth?.stop();
-  });
+  const world = useMailServers();
 
   const poolFor = (accessToken: string) =>
     new MailboxTransport(
       () =>
         SmtpConnection.open(
           SENDER,
-          { host: postfix.host, port: postfix.port, secure: false, ca: certificates.ca },
+          { host: world.postfix.host, port: world.postfix.port, secure: false, ca: world.certificates.ca },
           async () => accessToken,
           TIMEOUTS,
         ),
@@ -47,7 +30,7 @@ describe('SMTP transports against Postfix', () => {
     );
 
   it('delivers messages pipelined on one STARTTLS connection, each once and whole, without Postfix objecting to the pipelining', async () => {
-    const { accessToken } = await accessTokenFor(oauth, SENDER);
+    const { accessToken } = await accessTokenFor(world.oauth, SENDER);
     const pool = poolFor(accessToken);
     const subjects = ['first', 'second', 'third', 'fourth'];
 
@@ -70,10 +53,10 @@ describe('SMTP transports against Postfix', () => {
     pool.close();
 
     assert.ok(sent.every((info) => /^250 /.test(info.response)));
-    const inbox = join(postfix.captureMaildir, 'new');
+    const inbox = join(world.postfix.captureMaildir, 'new');
     // The Maildir appears with its first message.
     await waitFor(() => existsSync(inbox) && readdirSync(inbox).length === subjects.length, {
-      what: () => `${subjects.length} messages in ${inbox}; maillog:\n${postfix.log()}`,
+      what: () => `${subjects.length} messages in ${inbox}; maillog:\n${world.postfix.log()}`,
     });
     const delivered = readdirSync(inbox).map((file) => readFileSync(join(inbox, file), 'utf8'));
     assert.deepEqual(
@@ -84,7 +67,7 @@ describe('SMTP transports against Postfix', () => {
       delivered.every((raw) => raw.includes('\n.leading dot')),
       'a dot at a line start arrives as one dot',
     );
-    assert.doesNotMatch(postfix.log(), /improper command pipelining/);
+    assert.doesNotMatch(world.postfix.log(), /improper command pipelining/);
   });
 
   it('refuses a login with a token the OAuth server never issued as EAUTH 535', async () => {
