@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BuildOptions, build } from 'esbuild';
+import { type BuildOptions, build, stop } from 'esbuild';
 
 rmSync('dist', { recursive: true, force: true });
 await build({
@@ -37,6 +37,8 @@ await withDependencies({
   entryPoints: { index: 'infra/index.ts', 'bundle-function': 'infra/shared/bundle-function.ts' },
   outdir: 'dist/cdk',
 });
+// Nothing of esbuild's may keep this process alive: tests wait for it synchronously.
+await stop();
 execFileSync(join('node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.client.json'], { stdio: 'inherit' });
 execFileSync(join('node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.cdk.json'], { stdio: 'inherit' });
 const rewrite = (dir: string): void => {

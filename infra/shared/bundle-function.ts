@@ -6,9 +6,12 @@
  *   node infra/shared/bundle-function.ts functions/sender/handler.ts <output directory>
  */
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { build, stop } from 'esbuild';
 import { projectRoot } from './paths.ts';
 import { slimNodemailer } from './slim-nodemailer.ts';
+
+/** Longer than any bundle takes on a loaded 2-core machine (a few seconds), short of a hung CI. */
+const BUNDLE_DEADLINE_MS = 120_000;
 
 /** Writes `index.mjs` (and its map) for the entry file (relative to the project root) into outputDir. */
 async function bundleFunction(entry: string, outputDir: string): Promise<void> {
@@ -40,5 +43,14 @@ if (import.meta.main) {
     console.error('usage: node infra/shared/bundle-function.ts <entry> <output directory>');
     process.exit(2);
   }
+  // The synth waits for this process synchronously, so it must end: on its own deadline, and explicitly
+  // after the build (esbuild's service process must not keep it alive).
+  const deadline = setTimeout(() => {
+    console.error(`bundling ${entry} did not finish within ${BUNDLE_DEADLINE_MS / 1000} s`);
+    process.exit(1);
+  }, BUNDLE_DEADLINE_MS);
   await bundleFunction(entry, outputDir);
+  clearTimeout(deadline);
+  await stop();
+  process.exit(0);
 }

@@ -18,6 +18,29 @@ const BUNDLER = fileURLToPath(
   new URL(import.meta.url.endsWith('.ts') ? './bundle-function.ts' : './bundle-function.js', import.meta.url),
 );
 
+/** Past the bundler's own deadline (BUNDLE_DEADLINE_MS, 2 minutes), in case it cannot even exit. */
+const BUNDLER_KILLED_AFTER_MS = 150_000;
+
+/**
+ * Runs the bundler as a child process, which cannot hang the synth: it is killed past its own deadline
+ * (plus a margin) and tried once more, then the synth fails naming the entry. No stdin is passed on.
+ */
+function bundleOnce(entry: string, outputDir: string): void {
+  const run = () =>
+    execFileSync(process.execPath, [BUNDLER, entry, outputDir], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: BUNDLER_KILLED_AFTER_MS,
+      killSignal: 'SIGKILL',
+    });
+  try {
+    run();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw error;
+    console.error(`bundling ${entry} timed out; trying once more`);
+    run();
+  }
+}
+
 /**
  * @param entry the handler file relative to the project root, e.g. functions/sender/handler.ts
  * @param files written beside the bundle (settings shipped with the code), by name
@@ -33,7 +56,7 @@ export function bundledCode(entry: string, files: Readonly<Record<string, string
       image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs24.x'),
       local: {
         tryBundle(outputDir) {
-          execFileSync(process.execPath, [BUNDLER, entry, outputDir], { stdio: 'inherit' });
+          bundleOnce(entry, outputDir);
           for (const [name, content] of Object.entries(files)) writeFileSync(join(outputDir, name), content);
           return true;
         },

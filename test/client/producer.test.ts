@@ -16,7 +16,12 @@ describe('client: MailProducer', () => {
   const context = useHarness();
   const { harness } = context;
   before(() => {
-    execFileSync(process.execPath, ['scripts/build.ts'], { cwd: projectRoot, stdio: 'ignore' });
+    // Synchronous, so bounded here: the runner's per-test timeout cannot end a blocked process.
+    execFileSync(process.execPath, ['scripts/build.ts'], {
+      cwd: projectRoot,
+      stdio: 'ignore',
+      timeout: 300_000,
+    });
   });
 
   it('validates every message first and enqueues none when one is invalid, saying which and why', async () => {

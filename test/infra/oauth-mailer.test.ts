@@ -111,6 +111,8 @@ describe('infra: OAuthMailer construct', () => {
         cwd: projectRoot,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'ignore'],
+        // Synchronous: a hung npm would hang the whole test process, past the runner's per-test timeout.
+        timeout: 120_000,
       }),
     ) as Array<{ files: Array<{ path: string }> }>;
     const files = new Set(pack?.files.map((file) => file.path));
