@@ -100,6 +100,8 @@ export class MailboxLimiter {
 
   readonly #sleep: (ms: number) => Promise<unknown>;
   readonly #reads: CoalescedReads;
+  /** Each mailbox's line of messages sent back to wait, as last read or written here. */
+  readonly #lines = new Map<string, Line>();
 
   /** @param reads where the batch's read-ahead joins the invocation's other reads in one call */
   constructor(
@@ -204,13 +206,17 @@ export class MailboxLimiter {
       if (usage.pausedUntil > now)
         return wait(usage.pausedUntil - now, 'the provider throttled this mailbox');
       const interval = limits.messagesPerMinute ? Math.ceil(60_000 / limits.messagesPerMinute) + 5 : 0;
+      this.#lines.set(mailbox, lineOf(usage, interval));
       if (usage.nextSendAt > now) {
         const reason = `at most ${limits.messagesPerMinute} messages a minute`;
         if (usage.nextSendAt - now <= waitHereMs) return wait(usage.nextSendAt - now, reason);
         // Back to the queue with a slot of its own: the next free one after the line.
         const slotAt = Math.max(usage.reservedUntil ?? 0, usage.nextSendAt);
         const reserved: Usage = { ...usage, reservedUntil: slotAt + interval, version: usage.version + 1 };
-        if (await this.#write(mailbox, reserved, usage.version)) return wait(slotAt - now, reason, true);
+        if (await this.#write(mailbox, reserved, usage.version)) {
+          this.#lines.set(mailbox, lineOf(reserved, interval));
+          return wait(slotAt - now, reason, true);
+        }
         continue;
       }
       const hour = Math.floor(now / HOUR_MS);
@@ -243,6 +249,7 @@ export class MailboxLimiter {
         version: usage.version + 1,
       };
       if (await this.#write(mailbox, next, usage.version)) {
+        this.#lines.set(mailbox, lineOf(next, interval));
         if (taken.messages > 0) {
           this.#credits.set(mailbox, { ...taken, nextAt: now + interval, interval, takenAt: now });
           this.#expected.delete(mailbox);
@@ -251,6 +258,17 @@ export class MailboxLimiter {
       }
     }
     return wait(100 + Math.random() * 400, 'contention on the mailbox limits');
+  }
+
+  /**
+   * When the mailbox's messages sent back to wait for a send slot of their own (by any instance) come
+   * back, as last seen here: the next and the last, in ms from now; undefined when none waits.
+   */
+  waitingLine(mailbox: string): { readonly nextIn: number; readonly lastIn: number } | undefined {
+    const line = this.#lines.get(mailbox);
+    const now = this.#now();
+    if (!line || line.lastSlotAt <= now) return undefined;
+    return { nextIn: Math.max(0, line.nextSendAt - now), lastIn: line.lastSlotAt - now };
   }
 
   /** What the rest of the batch needs for the mailbox, if the rate (`interval`) lets it go at once. */
@@ -384,6 +402,18 @@ export class MailboxLimiter {
     }
   }
 }
+
+interface Line {
+  /** When the next send may start. */
+  nextSendAt: number;
+  /** The send slot of the last message in line (0: none). */
+  lastSlotAt: number;
+}
+
+const lineOf = (usage: Omit<Usage, 'hours' | 'pausedUntil' | 'version'>, interval: number): Line => ({
+  nextSendAt: usage.nextSendAt,
+  lastSlotAt: usage.reservedUntil ? usage.reservedUntil - interval : 0,
+});
 
 /** The usage a limits item holds (none yet: nothing used). */
 function usageOf(item: Record<string, AttributeValue> | undefined): Usage {

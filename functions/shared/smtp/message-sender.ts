@@ -81,10 +81,17 @@ interface Lease {
   current: boolean;
   /** Closes a kept connection when its lease lapses, where the process is awake to do it. */
   lapse?: NodeJS.Timeout;
+  /** Renews a kept lease taken up without a write, should the invocation run close to its lapse. */
+  renewal?: NodeJS.Timeout;
 }
 
 /** A kept lease lapses this long after the waiting mail's time, unless the next invocation renews it. */
 const KEEP_MARGIN_MS = 5_000;
+/**
+ * A kept lease with more than this left is taken up by the next invocation without a write (its end
+ * renews it); a timer renews it this long before it lapses should the invocation still run then.
+ */
+const RENEW_WITHIN_MS = 10_000;
 /** Mail that waits longer than this (a daily allowance used up, a provider's pause) keeps no slot. */
 const KEEP_FOR_WAITS_UP_TO_MS = 20_000;
 
@@ -121,17 +128,26 @@ export class MessageSender {
 
   /**
    * Ends an invocation for the mailboxes whose provider caps concurrent connections. A mailbox with more
-   * than one slot and mail the limits made wait for seconds (not a used-up day) keeps its connection and slot for the next
-   * invocation (that mail comes back soon; a new connection would cost six round trips and two lease
-   * writes); every other connection
-   * is closed and its slot given back: an instance frozen between invocations holds no slot it has no
-   * mail for, and a kept one until the waiting mail's time and 5 s more.
+   * than one slot and mail waiting for seconds (not a used-up day) keeps its connection and slot for the
+   * next invocation: that mail comes back soon, and a new connection would cost six round trips and two
+   * lease writes. The waiting mail is this invocation's, or any instance's in the mailbox's line of sent
+   * back messages (a burst's returning messages alternate between instances). Every other connection is
+   * closed and its slot given back: an instance frozen between invocations holds no slot it has no mail
+   * for, and a kept one until the waiting mail's time and 5 s more.
    */
   async releaseConnections(): Promise<void> {
     for (const [mailbox, lease] of this.#leases) {
-      const wait = this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY;
+      clearTimeout(lease.renewal);
+      // Mail of this invocation's that waits, or mail any instance sent back to wait in the mailbox's
+      // line: either comes back within seconds, possibly here; the line's, until its last message.
+      const line = this.#options.limiter?.waitingLine(mailbox);
+      const wait = Math.min(
+        this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY,
+        line?.nextIn ?? Number.POSITIVE_INFINITY,
+      );
       const keep = lease.current && lease.slots > 1 && wait <= KEEP_FOR_WAITS_UP_TO_MS;
-      if (keep && (await this.#keep(mailbox, lease, wait))) continue;
+      const keepFor = Math.max(wait, Math.min(line?.lastIn ?? 0, KEEP_FOR_WAITS_UP_TO_MS));
+      if (keep && (await this.#keep(mailbox, lease, keepFor))) continue;
       this.#transports.close(mailbox, lease.smtp);
       this.#leases.delete(mailbox);
       await this.#options.limiter?.releaseConnection(mailbox, this.#instanceId, lease.slot);
@@ -171,6 +187,15 @@ export class MessageSender {
     const leaseMs = this.#options.connectionLeaseMs ?? 120_000;
     const kept = this.#leases.get(mailbox);
     clearTimeout(kept?.lapse);
+    if (kept && kept.until - Date.now() > RENEW_WITHIN_MS) {
+      kept.current = true;
+      kept.renewal = setTimeout(
+        () => void this.#renewCurrent(mailbox, kept, limiter, leaseMs),
+        kept.until - Date.now() - RENEW_WITHIN_MS,
+      );
+      kept.renewal.unref();
+      return;
+    }
     if (kept) {
       // Renewed only while it has not lapsed: a lapsed slot may have served another instance meanwhile.
       if (
@@ -192,6 +217,21 @@ export class MessageSender {
       until: Date.now() + leaseMs,
       current: true,
     });
+  }
+
+  /** Renews a lease the invocation took up without a write; one that went to another holder closes. */
+  async #renewCurrent(mailbox: string, lease: Lease, limiter: MailboxLimiter, leaseMs: number) {
+    if (this.#leases.get(mailbox) !== lease || !lease.current) return;
+    const renewed = await limiter
+      .renewConnection(mailbox, this.#instanceId, lease.slot, leaseMs)
+      .catch(() => false);
+    if (this.#leases.get(mailbox) !== lease || !lease.current) return;
+    if (renewed) {
+      lease.until = Date.now() + leaseMs;
+      return;
+    }
+    this.#transports.close(mailbox, lease.smtp);
+    this.#leases.delete(mailbox);
   }
 
   /** Waits for a limit by refusing now with how long to wait; the message is paced, not failed. */

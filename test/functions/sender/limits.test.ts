@@ -267,7 +267,8 @@ describe('sender: provider limits across instances', () => {
     await sleep(1100);
     const second = await sender.handler(recordsOf(sender, ['b', 'c'], 2), lambdaContext(60_000));
     const keptAfterSecond = await heldSlots();
-    await sleep(1100);
+    // c, sent back again by the second invocation, comes back at its new slot (about 3 s in).
+    await sleep(2000);
     const third = await sender.handler(recordsOf(sender, ['c'], 3), lambdaContext(60_000));
 
     assert.deepEqual(
@@ -293,6 +294,59 @@ describe('sender: provider limits across instances', () => {
     assert.deepEqual(await heldSlots(), [], 'given back when nothing waits');
     await sleep(100);
     assert.equal(server.sessions.get('ops@example.com')?.open, 0, 'and its connection closed');
+  });
+
+  it('keeps the connection warm while other messages of the mailbox wait in line, though none of this invocation waits', async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    await harness.registry.setLimits('ops@example.com', { messagesPerMinute: 60, connections: 3 });
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const server = harness.smtp.microsoft;
+
+    await sender.handler(recordsOf(sender, ['a', 'b', 'c'], 1), lambdaContext(60_000));
+    await sleep(1100);
+    // b comes back alone (c, in line behind it, comes back later, here or to another instance).
+    const second = await sender.handler(recordsOf(sender, ['b'], 2), lambdaContext(60_000));
+    const keptAfterSecond = await heldSlots();
+    await sleep(1100);
+    await sender.handler(recordsOf(sender, ['c'], 3), lambdaContext(60_000));
+
+    assert.equal(second.batchItemFailures.length, 0);
+    assert.deepEqual(
+      server.messages.map((message) => message.parsed.subject),
+      ['a', 'b', 'c'],
+    );
+    assert.equal(keptAfterSecond.length, 1, 'kept for c, in line');
+    assert.deepEqual(
+      [server.stats.connections, server.stats.authAttempts],
+      [1, 1],
+      'one connection, one login',
+    );
+    assert.deepEqual(await heldSlots(), [], 'given back when the line is empty');
+  });
+
+  it('takes up a kept slot with time left without a write: the end of each invocation renews it', async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    await harness.registry.setLimits('ops@example.com', { messagesPerMinute: 10, connections: 3 });
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const dynamodb = new DynamoDBClient({ endpoint: proxy.endpoint });
+    const puts = () => proxy.calls.get('DynamoDB_20120810.PutItem') ?? 0;
+    const sender = context.track(newSender(harness, await harness.createQueues(), { dynamodb }));
+
+    // b's slot is 6 s away and c's 12 s: the slot is kept for the line, 17 s.
+    await sender.handler(recordsOf(sender, ['a', 'b', 'c'], 1), lambdaContext(60_000));
+    await sleep(6100);
+    const before = puts();
+    const second = await sender.handler(recordsOf(sender, ['b'], 2), lambdaContext(60_000));
+    const written = puts() - before;
+    const held = await heldSlots();
+    dynamodb.destroy();
+    await proxy.stop();
+
+    assert.equal(second.batchItemFailures.length, 0);
+    assert.equal(harness.smtp.microsoft.stats.connections, 1, 'the kept connection');
+    // The limits, the claim, and the slot renewed for c as the invocation ends: none as it begins.
+    assert.equal(written, 3, `puts in the second invocation: ${written}`);
+    assert.equal(held.length, 1, 'kept for c');
   });
 
   it('keeps no slot for mail that waits for a new day: the daily allowance used up', async () => {
