@@ -89,6 +89,11 @@ export class MailboxLimiter {
     { messages: number; recipients: number; nextAt: number; interval: number; takenAt: number }
   >();
   /**
+   * Send slots in the line taken for the rest of this invocation's batch, per mailbox, by the write that
+   * sent its first paced record back: one write a batch, not one a record (and fewer lost races).
+   */
+  #slots = new Map<string, { left: number; nextAt: number; interval: number; takenAt: number }>();
+  /**
    * The batch's mailboxes' limits, read as the invocation starts (beside the suppression list's read,
    * not after it): the first decision for a mailbox within READ_AHEAD_MS uses it. A stale one only
    * fails its write and is read again; a pause it missed is not (a decision without a write).
@@ -124,6 +129,7 @@ export class MailboxLimiter {
   expect(demand: ReadonlyMap<string, Demand>): void {
     this.#expected = new Map(demand);
     this.#credits = new Map();
+    this.#slots = new Map();
     this.#readAheadAt = this.#now();
     this.#readAhead = new Map(
       [...demand.keys()].map((mailbox) => {
@@ -200,6 +206,15 @@ export class MailboxLimiter {
       if (early > 0) await this.#sleep(early);
       return { ok: true };
     }
+    const slots = this.#slots.get(mailbox);
+    if (slots && slots.left >= 1 && this.#now() - slots.takenAt <= CREDIT_LIFETIME_MS) {
+      this.#slots.set(mailbox, { ...slots, left: slots.left - 1, nextAt: slots.nextAt + slots.interval });
+      return wait(
+        slots.nextAt - this.#now(),
+        `at most ${limits.messagesPerMinute} messages a minute`,
+        true,
+      );
+    }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const usage = await this.#usage(mailbox);
       const now = this.#now();
@@ -210,11 +225,20 @@ export class MailboxLimiter {
       if (usage.nextSendAt > now) {
         const reason = `at most ${limits.messagesPerMinute} messages a minute`;
         if (usage.nextSendAt - now <= waitHereMs) return wait(usage.nextSendAt - now, reason);
-        // Back to the queue with a slot of its own: the next free one after the line.
+        // Back to the queue with a slot of its own: the next free one after the line. The rest of the
+        // batch's records for the mailbox wait too: their slots, the ones after, in the same write.
         const slotAt = Math.max(usage.reservedUntil ?? 0, usage.nextSendAt);
-        const reserved: Usage = { ...usage, reservedUntil: slotAt + interval, version: usage.version + 1 };
+        const rest = this.#expected.get(mailbox)?.messages ?? 0;
+        const reserved: Usage = {
+          ...usage,
+          reservedUntil: slotAt + interval * (1 + rest),
+          version: usage.version + 1,
+        };
         if (await this.#write(mailbox, reserved, usage.version)) {
           this.#lines.set(mailbox, lineOf(reserved, interval));
+          this.#expected.delete(mailbox);
+          if (rest > 0)
+            this.#slots.set(mailbox, { left: rest, nextAt: slotAt + interval, interval, takenAt: now });
           return wait(slotAt - now, reason, true);
         }
         continue;

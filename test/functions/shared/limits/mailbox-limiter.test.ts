@@ -117,6 +117,33 @@ describe('Class: MailboxLimiter', () => {
     await proxy.stop();
   });
 
+  it("sends a batch's paced records back with a slot each, 2 s apart, in one write; another instance's mail goes after them", async () => {
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const counted = new DynamoDBClient({ endpoint: proxy.endpoint });
+    const a = new MailboxLimiter(counted, SENDING_TABLE, () => clock);
+    const limits = resolveLimits('microsoft');
+    const writes = () => proxy.calls.get('DynamoDB_20120810.PutItem') ?? 0;
+
+    a.expect(new Map([['ops@example.com', { messages: 10, recipients: 10 }]]));
+    const decisions = [];
+    for (let index = 0; index < 10; index++) decisions.push(await a.acquireSend('ops@example.com', limits, 1));
+    const written = writes();
+    const later = await instance().acquireSend('ops@example.com', limits, 1);
+
+    assert.deepEqual(decisions[0], { ok: true });
+    const waits = decisions.slice(1).map((decision) => (decision.ok ? 0 : decision.waitMs));
+    assert.deepEqual(
+      waits,
+      Array.from({ length: 9 }, (_, index) => 2005 * (index + 1)),
+      'each its own slot, one interval after the one before',
+    );
+    assert.ok(decisions.slice(1).every((decision) => !decision.ok && decision.reserved));
+    assert.equal(written, 2, 'the send, then the nine slots in one write');
+    assert.ok(!later.ok && later.waitMs === 2005 * 10, `after the line (${!later.ok && later.waitMs} ms)`);
+    counted.destroy();
+    await proxy.stop();
+  });
+
   it('reads the limits of a batch as it starts, and a write by another instance since only costs a fresh read', async () => {
     const proxy = await startFaultProxy(harness.moto.endpoint);
     const counted = new DynamoDBClient({ endpoint: proxy.endpoint });
