@@ -82,12 +82,16 @@ export function costPer1000(inputs: CostInputs) {
   const lambda =
     ((inputs.billedMsPerMessage * 1000) / 1000) * (inputs.memoryMb / 1024) * PRICES.lambdaGbSecond +
     invocations * PRICES.lambdaRequest;
-  // The producer's send by the message's 64 KB chunks; each batch's receive by the chunks of what it
-  // returns; a delete per batch; visibility changes.
+  // The producer's send by the message's 64 KB chunks; each receive by the chunks of what it returns; a
+  // delete per batch; visibility changes. Where invocations were measured, each is one receive (paced
+  // messages come back one at a time, not ten to a receive) and at most one delete.
+  const measured = inputs.invocationsPerMessage !== undefined;
+  const receiveCalls = measured ? invocations : batches * receives;
+  const perReceive = (1000 * receives) / Math.max(1, receiveCalls);
   const sqs =
     (1000 * chunks +
-      batches * receives * Math.max(1, Math.ceil((inputs.batchSize * messageKb) / 64)) +
-      batches +
+      receiveCalls * Math.max(1, Math.ceil((perReceive * messageKb) / 64)) +
+      (measured ? Math.min(invocations, 1000) : batches) +
       1000 * (inputs.visibilityChangesPerMessage ?? 0)) *
     PRICES.sqsRequest;
   const secretsManager = inputs.secretsManagerCallsPer1000 * PRICES.secretsManagerCall;

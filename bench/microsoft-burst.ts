@@ -47,6 +47,7 @@ export async function measureMicrosoftBurst(
   const sentBefore = harness.smtp.microsoft.messages.length;
   const callsBefore = new Map(awsProxy.calls);
   const writeUnitsBefore = awsProxy.dynamoWriteUnits;
+  const readUnitsBefore = awsProxy.dynamoReadUnits;
   const started = Date.now();
   const source = startEventSource({
     queueUrl: queues.queueUrl,
@@ -115,5 +116,6 @@ export async function measureMicrosoftBurst(
     ),
     awsCallsByOperation: calls,
     dynamoWriteUnits: awsProxy.dynamoWriteUnits - writeUnitsBefore,
+    dynamoReadUnits: awsProxy.dynamoReadUnits - readUnitsBefore,
   };
 }

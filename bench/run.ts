@@ -483,7 +483,7 @@ const burstPerMessage = (operations: string[]) =>
 const scenarios = costScenarios(hotInputs, {
   receivesPerMessage: microsoftBurst.receivesPerSentMessage,
   // Each kind of call priced as what it is, as the burst counted them.
-  dynamoReadsPerMessage: burstPerMessage(['DynamoDB_20120810.GetItem', 'DynamoDB_20120810.Query']),
+  dynamoReadsPerMessage: round(microsoftBurst.dynamoReadUnits / Math.max(1, microsoftBurst.sent), 3),
   dynamoWritesPerMessage: round(microsoftBurst.dynamoWriteUnits / Math.max(1, microsoftBurst.sent), 3),
   visibilityChangesPerMessage: burstPerMessage(['AmazonSQS.ChangeMessageVisibility']),
   invocationsPerMessage: microsoftBurst.invocations / Math.max(1, microsoftBurst.sent),

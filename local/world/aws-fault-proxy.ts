@@ -60,6 +60,11 @@ export interface FaultProxy {
    * Delete (alone or in a BatchWriteItem), two per item of a transaction (benchmarks price them).
    */
   dynamoWriteUnits: number;
+  /**
+   * DynamoDB read request units asked for, counting each item as under 4 KB and read strongly: one per
+   * GetItem or Query, one per key of a BatchGetItem (benchmarks price them).
+   */
+  dynamoReadUnits: number;
   /** Throttle the next this many requests of an operation, by its target (`secretsmanager.UpdateSecretVersionStage`). */
   readonly failNext: Map<string, number>;
   /**
@@ -100,6 +105,7 @@ export async function startFaultProxy(
     loseAnswerNext: new Map(),
     quotaThrottled: 0,
     dynamoWriteUnits: 0,
+    dynamoReadUnits: 0,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   const server: Server = createServer((incoming, outgoing) => {
@@ -148,8 +154,9 @@ export async function startFaultProxy(
       },
     );
     relay.on('error', () => outgoing.destroy());
-    if (target in BATCHED_WRITES) countWriteUnits(incoming, target, proxy);
+    if (target in BATCHED_WRITES || target === BATCHED_READ) countUnits(incoming, target, proxy);
     else if (target in SINGLE_WRITES) proxy.dynamoWriteUnits++;
+    else if (SINGLE_READS.has(target)) proxy.dynamoReadUnits++;
     incoming.pipe(relay);
   });
   Object.assign(proxy, { endpoint: `http://127.0.0.1:${await listen(server)}` });
@@ -163,17 +170,24 @@ const SINGLE_WRITES = {
   'DynamoDB_20120810.DeleteItem': 1,
 };
 const BATCHED_WRITES = { 'DynamoDB_20120810.BatchWriteItem': 1, 'DynamoDB_20120810.TransactWriteItems': 2 };
+const SINGLE_READS = new Set(['DynamoDB_20120810.GetItem', 'DynamoDB_20120810.Query']);
+const BATCHED_READ = 'DynamoDB_20120810.BatchGetItem';
 
-/** Reads the items of a batched write as it passes (units per item: BATCHED_WRITES). */
-function countWriteUnits(incoming: NodeJS.ReadableStream, target: string, proxy: FaultProxy): void {
+/** Reads the items of a batched write or read as it passes (write units per item: BATCHED_WRITES). */
+function countUnits(incoming: NodeJS.ReadableStream, target: string, proxy: FaultProxy): void {
   const chunks: Buffer[] = [];
   incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
   incoming.on('end', () => {
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-        RequestItems?: Record<string, unknown[]>;
+        RequestItems?: Record<string, unknown[] | { Keys?: unknown[] }>;
         TransactItems?: unknown[];
       };
+      if (target === BATCHED_READ) {
+        const tables = Object.values(body.RequestItems ?? {}) as Array<{ Keys?: unknown[] }>;
+        proxy.dynamoReadUnits += tables.reduce((sum, table) => sum + (table.Keys?.length ?? 0), 0);
+        return;
+      }
       const items = body.TransactItems?.length ?? Object.values(body.RequestItems ?? {}).flat().length;
       proxy.dynamoWriteUnits += items * BATCHED_WRITES[target as keyof typeof BATCHED_WRITES];
     } catch {

@@ -34,6 +34,17 @@ describe('Benchmark cost model', () => {
     close(costPer1000(inputs).sqs, 1200 * PRICES.sqsRequest);
   });
 
+  it('counts a receive per measured invocation, as paced messages come back one at a time, and a delete at most per message', () => {
+    const paced = costPer1000({
+      ...inputs,
+      receivesPerMessage: 2,
+      invocationsPerMessage: 1.2,
+      visibilityChangesPerMessage: 1,
+    });
+    // 1,000 sends, 1,200 receives, 1,000 deletes, 1,000 visibility changes.
+    close(paced.sqs, 4200 * PRICES.sqsRequest);
+  });
+
   it('adds every part into the total and compares with SES at $0.10 per 1,000', () => {
     const cost = costPer1000({ ...inputs, secretsManagerCallsPer1000: 2 });
     close(cost.secretsManager, 2 * PRICES.secretsManagerCall);

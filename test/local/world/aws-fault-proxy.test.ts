@@ -47,18 +47,28 @@ describe('local world: the AWS fault proxy with quotas', () => {
     assert.equal(count(answers, 'throttled'), 0);
   });
 
+  const dynamo = (operation: string, body: object) =>
+    fetch(proxy.endpoint, {
+      method: 'POST',
+      headers: { 'x-amz-target': `DynamoDB_20120810.${operation}` },
+      body: JSON.stringify(body),
+    }).then((response) => response.text());
+
   it('counts DynamoDB write request units: one an item, two an item of a transaction', async () => {
     const units = proxy.dynamoWriteUnits;
-    const write = (operation: string, body: object) =>
-      fetch(proxy.endpoint, {
-        method: 'POST',
-        headers: { 'x-amz-target': `DynamoDB_20120810.${operation}` },
-        body: JSON.stringify(body),
-      }).then((response) => response.text());
-    await write('PutItem', {});
-    await write('BatchWriteItem', { RequestItems: { a: [{}, {}], b: [{}] } });
-    await write('TransactWriteItems', { TransactItems: [{}, {}] });
-    await write('GetItem', {});
+    await dynamo('PutItem', {});
+    await dynamo('BatchWriteItem', { RequestItems: { a: [{}, {}], b: [{}] } });
+    await dynamo('TransactWriteItems', { TransactItems: [{}, {}] });
+    await dynamo('GetItem', {});
     assert.equal(proxy.dynamoWriteUnits - units, 1 + 3 + 4);
+  });
+
+  it('counts DynamoDB read request units: one a GetItem or Query, one a key of a BatchGetItem', async () => {
+    const units = proxy.dynamoReadUnits;
+    await dynamo('GetItem', {});
+    await dynamo('Query', {});
+    await dynamo('BatchGetItem', { RequestItems: { a: { Keys: [{}, {}] }, b: { Keys: [{}] } } });
+    await dynamo('PutItem', {});
+    assert.equal(proxy.dynamoReadUnits - units, 1 + 1 + 3);
   });
 });

@@ -126,7 +126,8 @@ describe('Class: MailboxLimiter', () => {
 
     a.expect(new Map([['ops@example.com', { messages: 10, recipients: 10 }]]));
     const decisions = [];
-    for (let index = 0; index < 10; index++) decisions.push(await a.acquireSend('ops@example.com', limits, 1));
+    for (let index = 0; index < 10; index++)
+      decisions.push(await a.acquireSend('ops@example.com', limits, 1));
     const written = writes();
     const later = await instance().acquireSend('ops@example.com', limits, 1);
 
