@@ -147,7 +147,7 @@ export class MessageSender {
       );
       const keep = lease.current && lease.slots > 1 && wait <= KEEP_FOR_WAITS_UP_TO_MS;
       const keepFor = Math.max(wait, Math.min(line?.lastIn ?? 0, KEEP_FOR_WAITS_UP_TO_MS));
-      if (keep && (await this.#keep(mailbox, lease, keepFor))) continue;
+      if (keep && (await this.#keep(mailbox, lease, wait, keepFor))) continue;
       this.#transports.close(mailbox, lease.smtp);
       this.#leases.delete(mailbox);
       await this.#options.limiter?.releaseConnection(mailbox, this.#instanceId, lease.slot);
@@ -156,24 +156,33 @@ export class MessageSender {
   }
 
   /**
-   * Shortens a kept lease to the waiting mail's time and a margin, so an instance that is not invoked
-   * again (its mail went to another) frees the slot within seconds. @returns false where it could not
+   * Keeps the lease until the waiting mail's time (`keepForMs`, the line's last) and a margin, so an
+   * instance that is not invoked again (its mail went to another) frees the slot within seconds. A lease
+   * that already lasts past the next waiting mail's time (`waitMs`) and a margin, and not past the
+   * wanted time, is kept as it is, without a write. @returns false where it could not
    */
-  async #keep(mailbox: string, lease: Lease, waitMs: number) {
-    const keepMs = waitMs + KEEP_MARGIN_MS;
-    const kept = await this.#options.limiter
-      ?.renewConnection(mailbox, this.#instanceId, lease.slot, keepMs)
-      .catch(() => false);
-    if (!kept) return false;
+  async #keep(mailbox: string, lease: Lease, waitMs: number, keepForMs: number) {
+    const left = lease.until - Date.now();
+    const wantedMs = keepForMs + KEEP_MARGIN_MS;
+    if (left < waitMs + KEEP_MARGIN_MS || left > wantedMs) {
+      const kept = await this.#options.limiter
+        ?.renewConnection(mailbox, this.#instanceId, lease.slot, wantedMs)
+        .catch(() => false);
+      if (!kept) return false;
+      lease.until = Date.now() + wantedMs;
+    }
     // The connection must not outlive the slot: another instance may take the slot once it lapses. A
     // frozen process runs this late; Microsoft then answers a fourth connection 432, paced for seconds.
-    const lapse = setTimeout(() => {
-      if (this.#leases.get(mailbox) !== lease || lease.current) return;
-      this.#transports.close(mailbox, lease.smtp);
-      this.#leases.delete(mailbox);
-    }, keepMs);
+    const lapse = setTimeout(
+      () => {
+        if (this.#leases.get(mailbox) !== lease || lease.current) return;
+        this.#transports.close(mailbox, lease.smtp);
+        this.#leases.delete(mailbox);
+      },
+      Math.max(0, lease.until - Date.now()),
+    );
     lapse.unref();
-    Object.assign(lease, { until: Date.now() + keepMs, current: false, lapse });
+    Object.assign(lease, { current: false, lapse });
     return true;
   }
 
