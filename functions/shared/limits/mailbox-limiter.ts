@@ -209,17 +209,16 @@ export class MailboxLimiter {
     const slots = this.#slots.get(mailbox);
     if (slots && slots.left >= 1 && this.#now() - slots.takenAt <= CREDIT_LIFETIME_MS) {
       this.#slots.set(mailbox, { ...slots, left: slots.left - 1, nextAt: slots.nextAt + slots.interval });
-      return wait(
-        slots.nextAt - this.#now(),
-        `at most ${limits.messagesPerMinute} messages a minute`,
-        true,
-      );
+      return wait(slots.nextAt - this.#now(), `at most ${limits.messagesPerMinute} messages a minute`, true);
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const usage = await this.#usage(mailbox);
       const now = this.#now();
-      if (usage.pausedUntil > now)
+      if (usage.pausedUntil > now) {
+        // Its line waits out the pause too: nothing comes back within the line's times.
+        this.#lines.delete(mailbox);
         return wait(usage.pausedUntil - now, 'the provider throttled this mailbox');
+      }
       const interval = limits.messagesPerMinute ? Math.ceil(60_000 / limits.messagesPerMinute) + 5 : 0;
       this.#lines.set(mailbox, lineOf(usage, interval));
       if (usage.nextSendAt > now) {
@@ -305,8 +304,10 @@ export class MailboxLimiter {
 
   /** Rests the mailbox after the provider's own throttling answer: every instance waits, not one message. */
   async pause(mailbox: string, ms: number): Promise<void> {
-    // What this instance took ahead is not sent during the rest either.
+    // What this instance took ahead is not sent during the rest either, nor its line's slots kept.
     this.#credits.delete(mailbox);
+    this.#slots.delete(mailbox);
+    this.#lines.delete(mailbox);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const usage = await this.#read(mailbox);
       const pausedUntil = Math.max(usage.pausedUntil, this.#now() + ms);

@@ -83,6 +83,8 @@ interface Lease {
   lapse?: NodeJS.Timeout;
   /** Renews a kept lease taken up without a write, should the invocation run close to its lapse. */
   renewal?: NodeJS.Timeout;
+  /** That renewal under way: the invocation's end waits for it before it keeps or gives back the slot. */
+  renewing?: Promise<void>;
 }
 
 /** A kept lease lapses this long after the waiting mail's time, unless the next invocation renews it. */
@@ -138,14 +140,18 @@ export class MessageSender {
   async releaseConnections(): Promise<void> {
     for (const [mailbox, lease] of this.#leases) {
       clearTimeout(lease.renewal);
+      await lease.renewing;
       // Mail of this invocation's that waits, or mail any instance sent back to wait in the mailbox's
-      // line: either comes back within seconds, possibly here; the line's, until its last message.
+      // line: either comes back within seconds, possibly here; the line's, until its last message. Mail
+      // of this invocation's that waits longer (a pause, a used-up day) keeps nothing, line or not.
       const line = this.#options.limiter?.waitingLine(mailbox);
-      const wait = Math.min(
-        this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY,
-        line?.nextIn ?? Number.POSITIVE_INFINITY,
-      );
-      const keep = lease.current && lease.slots > 1 && wait <= KEEP_FOR_WAITS_UP_TO_MS;
+      const own = this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY;
+      const wait = Math.min(own, line?.nextIn ?? Number.POSITIVE_INFINITY);
+      const keep =
+        lease.current &&
+        lease.slots > 1 &&
+        wait <= KEEP_FOR_WAITS_UP_TO_MS &&
+        (own <= KEEP_FOR_WAITS_UP_TO_MS || !this.#waiting.has(mailbox));
       const keepFor = Math.max(wait, Math.min(line?.lastIn ?? 0, KEEP_FOR_WAITS_UP_TO_MS));
       if (keep && (await this.#keep(mailbox, lease, wait, keepFor))) continue;
       this.#transports.close(mailbox, lease.smtp);
@@ -162,14 +168,16 @@ export class MessageSender {
    * wanted time, is kept as it is, without a write. @returns false where it could not
    */
   async #keep(mailbox: string, lease: Lease, waitMs: number, keepForMs: number) {
-    const left = lease.until - Date.now();
+    // Times taken before a write: the stored lease ends no later than the one this instance counts on.
+    const at = Date.now();
+    const left = lease.until - at;
     const wantedMs = keepForMs + KEEP_MARGIN_MS;
     if (left < waitMs + KEEP_MARGIN_MS || left > wantedMs) {
       const kept = await this.#options.limiter
         ?.renewConnection(mailbox, this.#instanceId, lease.slot, wantedMs)
         .catch(() => false);
       if (!kept) return false;
-      lease.until = Date.now() + wantedMs;
+      lease.until = at + wantedMs;
     }
     // The connection must not outlive the slot: another instance may take the slot once it lapses. A
     // frozen process runs this late; Microsoft then answers a fourth connection 432, paced for seconds.
@@ -199,19 +207,19 @@ export class MessageSender {
     if (kept && kept.until - Date.now() > RENEW_WITHIN_MS) {
       kept.current = true;
       kept.renewal = setTimeout(
-        () => void this.#renewCurrent(mailbox, kept, limiter, leaseMs),
+        () => {
+          kept.renewing = this.#renewCurrent(mailbox, kept, limiter, leaseMs);
+        },
         kept.until - Date.now() - RENEW_WITHIN_MS,
       );
       kept.renewal.unref();
       return;
     }
+    const at = Date.now();
     if (kept) {
       // Renewed only while it has not lapsed: a lapsed slot may have served another instance meanwhile.
-      if (
-        kept.until > Date.now() &&
-        (await limiter.renewConnection(mailbox, this.#instanceId, kept.slot, leaseMs))
-      ) {
-        Object.assign(kept, { until: Date.now() + leaseMs, current: true });
+      if (kept.until > at && (await limiter.renewConnection(mailbox, this.#instanceId, kept.slot, leaseMs))) {
+        Object.assign(kept, { until: at + leaseMs, current: true });
         return;
       }
       this.#transports.close(mailbox, kept.smtp);
@@ -223,20 +231,24 @@ export class MessageSender {
       slot: 'slot' in lease ? lease.slot : 0,
       slots,
       smtp: provider.smtp,
-      until: Date.now() + leaseMs,
+      until: at + leaseMs,
       current: true,
     });
   }
 
-  /** Renews a lease the invocation took up without a write; one that went to another holder closes. */
+  /**
+   * Renews a lease the invocation took up without a write; one that went to another holder closes. A
+   * failed write leaves it as it is: still held, for the 10 s left.
+   */
   async #renewCurrent(mailbox: string, lease: Lease, limiter: MailboxLimiter, leaseMs: number) {
     if (this.#leases.get(mailbox) !== lease || !lease.current) return;
+    const at = Date.now();
     const renewed = await limiter
       .renewConnection(mailbox, this.#instanceId, lease.slot, leaseMs)
-      .catch(() => false);
-    if (this.#leases.get(mailbox) !== lease || !lease.current) return;
+      .catch(() => undefined);
+    if (renewed === undefined || this.#leases.get(mailbox) !== lease || !lease.current) return;
     if (renewed) {
-      lease.until = Date.now() + leaseMs;
+      lease.until = at + leaseMs;
       return;
     }
     this.#transports.close(mailbox, lease.smtp);

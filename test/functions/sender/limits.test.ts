@@ -366,6 +366,26 @@ describe('sender: provider limits across instances', () => {
     assert.deepEqual(await heldSlots(), [], 'its slot given back');
   });
 
+  it('keeps no slot for a message that waits for a new day, though others of the mailbox still wait in line', async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    await harness.registry.setLimits('ops@example.com', {
+      messagesPerMinute: 60,
+      messagesPerDay: 1,
+      connections: 3,
+    });
+    const sender = context.track(newSender(harness, await harness.createQueues()));
+
+    // a uses the day; b and c take slots in line (the rate is asked before the day).
+    await sender.handler(recordsOf(sender, ['a', 'b', 'c'], 1), lambdaContext(60_000));
+    const keptAfterFirst = await heldSlots();
+    await sleep(1100);
+    const second = await sender.handler(recordsOf(sender, ['b'], 2), lambdaContext(60_000));
+
+    assert.equal(keptAfterFirst.length, 1, 'kept while b comes back within seconds');
+    assert.equal(second.batchItemFailures.length, 1, 'b waits for the day');
+    assert.deepEqual(await heldSlots(), [], 'given back: the mailbox sends nothing more today');
+  });
+
   it('opens a new connection on another slot when the kept slot went to another holder meanwhile', async () => {
     await harness.connectMailbox('ops@example.com', 'microsoft');
     await harness.registry.setLimits('ops@example.com', { messagesPerMinute: 60, connections: 3 });
