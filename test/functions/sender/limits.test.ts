@@ -254,11 +254,15 @@ describe('sender: provider limits across instances', () => {
     return Items.filter((item) => item.id?.S?.startsWith('connection#'));
   };
   const heldSlots = async () => (await slotItems()).map((item) => item.holder?.S);
+  /** A sender for a Microsoft mailbox with three connection slots and these limits. */
+  const microsoftSender = async (limits: { messagesPerMinute: number; messagesPerDay?: number }) => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    await harness.registry.setLimits('ops@example.com', { ...limits, connections: 3 });
+    return context.track(newSender(harness, await harness.createQueues()));
+  };
 
   it('keeps a Microsoft connection and its slot across invocations while the mailbox has mail waiting, and gives both back once none waits', async () => {
-    await harness.connectMailbox('ops@example.com', 'microsoft');
-    await harness.registry.setLimits('ops@example.com', { messagesPerMinute: 60, connections: 3 });
-    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const sender = await microsoftSender({ messagesPerMinute: 60 });
     const server = harness.smtp.microsoft;
 
     const first = await sender.handler(recordsOf(sender, ['a', 'b', 'c'], 1), lambdaContext(60_000));
@@ -297,9 +301,7 @@ describe('sender: provider limits across instances', () => {
   });
 
   it('keeps the connection warm while other messages of the mailbox wait in line, though none of this invocation waits', async () => {
-    await harness.connectMailbox('ops@example.com', 'microsoft');
-    await harness.registry.setLimits('ops@example.com', { messagesPerMinute: 60, connections: 3 });
-    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const sender = await microsoftSender({ messagesPerMinute: 60 });
     const server = harness.smtp.microsoft;
 
     await sender.handler(recordsOf(sender, ['a', 'b', 'c'], 1), lambdaContext(60_000));
@@ -352,13 +354,7 @@ describe('sender: provider limits across instances', () => {
   });
 
   it('keeps no slot for mail that waits for a new day: the daily allowance used up', async () => {
-    await harness.connectMailbox('ops@example.com', 'microsoft');
-    await harness.registry.setLimits('ops@example.com', {
-      messagesPerMinute: 600,
-      messagesPerDay: 1,
-      connections: 3,
-    });
-    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const sender = await microsoftSender({ messagesPerMinute: 600, messagesPerDay: 1 });
 
     const response = await sender.handler(recordsOf(sender, ['today', 'tomorrow'], 1), lambdaContext(60_000));
 
@@ -367,13 +363,7 @@ describe('sender: provider limits across instances', () => {
   });
 
   it('keeps no slot for a message that waits for a new day, though others of the mailbox still wait in line', async () => {
-    await harness.connectMailbox('ops@example.com', 'microsoft');
-    await harness.registry.setLimits('ops@example.com', {
-      messagesPerMinute: 60,
-      messagesPerDay: 1,
-      connections: 3,
-    });
-    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const sender = await microsoftSender({ messagesPerMinute: 60, messagesPerDay: 1 });
 
     // a uses the day; b and c take slots in line (the rate is asked before the day).
     await sender.handler(recordsOf(sender, ['a', 'b', 'c'], 1), lambdaContext(60_000));
@@ -387,9 +377,7 @@ describe('sender: provider limits across instances', () => {
   });
 
   it('opens a new connection on another slot when the kept slot went to another holder meanwhile', async () => {
-    await harness.connectMailbox('ops@example.com', 'microsoft');
-    await harness.registry.setLimits('ops@example.com', { messagesPerMinute: 60, connections: 3 });
-    const sender = context.track(newSender(harness, await harness.createQueues()));
+    const sender = await microsoftSender({ messagesPerMinute: 60 });
     const server = harness.smtp.microsoft;
     await sender.handler(recordsOf(sender, ['a', 'b'], 1), lambdaContext(60_000));
     // As if the lease had lapsed while the instance was frozen and another instance took the slot.
