@@ -1,7 +1,9 @@
 /**
  * Enforces per-mailbox limits across every concurrent sender instance with shared state in DynamoDB:
- * - messages per minute: strict pacing (the next send may start one interval after the previous),
- *   which keeps any sliding 60-second window within the limit;
+ * - messages per minute: pacing (each send one interval after the one before), where a send may start
+ *   up to a second early: a message sent back to wait returns up to a second after its slot (SQS
+ *   delays are whole seconds), and must not then lose its place. The interval is widened to match, so
+ *   no sliding 60-second window holds more than the limit (a cell rate algorithm's tolerance);
  * - messages and recipients per rolling day: hourly buckets, counting 25 hours so the estimate errs
  *   on the safe side;
  * - concurrent SMTP connections: leased slots that expire if their holder dies;
@@ -219,11 +221,12 @@ export class MailboxLimiter {
         this.#lines.delete(mailbox);
         return wait(usage.pausedUntil - now, 'the provider throttled this mailbox');
       }
-      const interval = limits.messagesPerMinute ? Math.ceil(60_000 / limits.messagesPerMinute) + 5 : 0;
+      const { interval, early } = paceOf(limits.messagesPerMinute);
       this.#lines.set(mailbox, lineOf(usage, interval));
-      if (usage.nextSendAt > now) {
+      if (usage.nextSendAt - early > now) {
         const reason = `at most ${limits.messagesPerMinute} messages a minute`;
-        if (usage.nextSendAt - now <= waitHereMs) return wait(usage.nextSendAt - now, reason);
+        const due = usage.nextSendAt - early - now;
+        if (due <= waitHereMs) return wait(due, reason);
         // Back to the queue with a slot of its own: the next free one after the line. The rest of the
         // batch's records for the mailbox wait too: their slots, the ones after, in the same write.
         const slotAt = Math.max(usage.reservedUntil ?? 0, usage.nextSendAt);
@@ -426,6 +429,19 @@ export class MailboxLimiter {
       throw storeError(mailbox, error);
     }
   }
+}
+
+/** How far a send may start before its time at most: SQS delays are whole seconds. */
+const LATE_RETURN_MS = 1000;
+
+/**
+ * The spacing of sends at `perMinute`, and how early one may start: up to LATE_RETURN_MS, at most half an
+ * interval. Any perMinute + 1 sends then span (perMinute * interval - early) > 60 s.
+ */
+function paceOf(perMinute: number | undefined): { interval: number; early: number } {
+  if (!perMinute) return { interval: 0, early: 0 };
+  const early = Math.min(LATE_RETURN_MS, Math.floor(30_000 / perMinute));
+  return { interval: Math.ceil((60_000 + early) / perMinute) + 5, early };
 }
 
 interface Line {

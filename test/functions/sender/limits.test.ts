@@ -134,7 +134,9 @@ describe('sender: provider limits across instances', () => {
       batchSize: 10,
       waitSeconds: 1,
     });
-    await source.waitUntilIdle({ quietPolls: 4, timeoutMs: 120_000 });
+    // Paced messages wait out of sight, each back up to a second after its slot (SQS delays are whole
+    // seconds), so two can come back 2 s apart: idle is 4 s without a receive (two workers).
+    await source.waitUntilIdle({ quietPolls: 8, timeoutMs: 120_000 });
     await source.stop();
 
     assert.equal(harness.smtp.microsoft.messages.length, total, 'every message sent');
