@@ -113,6 +113,8 @@ export class MessageSender {
   readonly #leasing = new Map<string, Promise<void>>();
   /** Mailboxes with mail the limits made wait in this invocation, by the shortest wait. */
   readonly #waiting = new Map<string, number>();
+  /** Of those, mailboxes with mail that waits for long, not for a slot in line: a pause, a used-up day. */
+  readonly #stalled = new Set<string>();
   readonly #instanceId = randomUUID();
 
   constructor(
@@ -145,13 +147,12 @@ export class MessageSender {
       // line: either comes back within seconds, possibly here; the line's, until its last message. Mail
       // of this invocation's that waits longer (a pause, a used-up day) keeps nothing, line or not.
       const line = this.#options.limiter?.waitingLine(mailbox);
-      const own = this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY;
-      const wait = Math.min(own, line?.nextIn ?? Number.POSITIVE_INFINITY);
+      const wait = Math.min(
+        this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY,
+        line?.nextIn ?? Number.POSITIVE_INFINITY,
+      );
       const keep =
-        lease.current &&
-        lease.slots > 1 &&
-        wait <= KEEP_FOR_WAITS_UP_TO_MS &&
-        (own <= KEEP_FOR_WAITS_UP_TO_MS || !this.#waiting.has(mailbox));
+        lease.current && lease.slots > 1 && wait <= KEEP_FOR_WAITS_UP_TO_MS && !this.#stalled.has(mailbox);
       const keepFor = Math.max(wait, Math.min(line?.lastIn ?? 0, KEEP_FOR_WAITS_UP_TO_MS));
       if (keep && (await this.#keep(mailbox, lease, wait, keepFor))) continue;
       this.#transports.close(mailbox, lease.smtp);
@@ -159,6 +160,7 @@ export class MessageSender {
       await this.#options.limiter?.releaseConnection(mailbox, this.#instanceId, lease.slot);
     }
     this.#waiting.clear();
+    this.#stalled.clear();
   }
 
   /**
@@ -280,6 +282,7 @@ export class MessageSender {
     }
     const acquired = await limiter.acquireSend(mailbox, limits, recipients);
     if (!acquired.ok) {
+      if (!acquired.reserved && acquired.waitMs > KEEP_FOR_WAITS_UP_TO_MS) this.#stalled.add(mailbox);
       this.#waiting.set(
         mailbox,
         Math.min(acquired.waitMs, this.#waiting.get(mailbox) ?? Number.POSITIVE_INFINITY),
