@@ -211,7 +211,7 @@ export class MailboxLimiter {
     const slots = this.#slots.get(mailbox);
     if (slots && slots.left >= 1 && this.#now() - slots.takenAt <= CREDIT_LIFETIME_MS) {
       this.#slots.set(mailbox, { ...slots, left: slots.left - 1, nextAt: slots.nextAt + slots.interval });
-      return wait(slots.nextAt - this.#now(), `at most ${limits.messagesPerMinute} messages a minute`, true);
+      return wait(slots.nextAt - this.#now(), rateReason(limits), true);
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const usage = await this.#usage(mailbox);
@@ -224,7 +224,7 @@ export class MailboxLimiter {
       const { interval, early } = paceOf(limits.messagesPerMinute);
       this.#lines.set(mailbox, lineOf(usage, interval));
       if (usage.nextSendAt - early > now) {
-        const reason = `at most ${limits.messagesPerMinute} messages a minute`;
+        const reason = rateReason(limits);
         const due = usage.nextSendAt - early - now;
         if (due <= waitHereMs) return wait(due, reason);
         // Back to the queue with a slot of its own: the next free one after the line. The rest of the
@@ -430,6 +430,8 @@ export class MailboxLimiter {
     }
   }
 }
+
+const rateReason = (limits: MailboxLimits) => `at most ${limits.messagesPerMinute} messages a minute`;
 
 /** How far a send may start before its time at most: SQS delays are whole seconds. */
 const LATE_RETURN_MS = 1000;

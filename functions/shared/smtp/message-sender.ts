@@ -155,8 +155,7 @@ export class MessageSender {
         lease.current && lease.slots > 1 && wait <= KEEP_FOR_WAITS_UP_TO_MS && !this.#stalled.has(mailbox);
       const keepFor = Math.max(wait, Math.min(line?.lastIn ?? 0, KEEP_FOR_WAITS_UP_TO_MS));
       if (keep && (await this.#keep(mailbox, lease, wait, keepFor))) continue;
-      this.#transports.close(mailbox, lease.smtp);
-      this.#leases.delete(mailbox);
+      this.#drop(mailbox, lease);
       await this.#options.limiter?.releaseConnection(mailbox, this.#instanceId, lease.slot);
     }
     this.#waiting.clear();
@@ -186,8 +185,7 @@ export class MessageSender {
     const lapse = setTimeout(
       () => {
         if (this.#leases.get(mailbox) !== lease || lease.current) return;
-        this.#transports.close(mailbox, lease.smtp);
-        this.#leases.delete(mailbox);
+        this.#drop(mailbox, lease);
       },
       Math.max(0, lease.until - Date.now()),
     );
@@ -224,8 +222,7 @@ export class MessageSender {
         Object.assign(kept, { until: at + leaseMs, current: true });
         return;
       }
-      this.#transports.close(mailbox, kept.smtp);
-      this.#leases.delete(mailbox);
+      this.#drop(mailbox, kept);
     }
     const lease = await limiter.acquireConnection(mailbox, this.#instanceId, slots, leaseMs);
     if (!lease.ok) throw paced(mailbox, lease);
@@ -236,6 +233,12 @@ export class MessageSender {
       until: at + leaseMs,
       current: true,
     });
+  }
+
+  /** Closes the mailbox's connection and forgets its lease (the slot itself is given back, or lapses). */
+  #drop(mailbox: string, lease: Lease): void {
+    this.#transports.close(mailbox, lease.smtp);
+    this.#leases.delete(mailbox);
   }
 
   /**
@@ -253,8 +256,7 @@ export class MessageSender {
       lease.until = at + leaseMs;
       return;
     }
-    this.#transports.close(mailbox, lease.smtp);
-    this.#leases.delete(mailbox);
+    this.#drop(mailbox, lease);
   }
 
   /** Waits for a limit by refusing now with how long to wait; the message is paced, not failed. */
