@@ -9,7 +9,10 @@ export const PRICES = {
   lambdaRequest: 0.2 / 1_000_000,
   /** SQS standard, per request; every 64 KB chunk of a payload is billed as one (aws.amazon.com/sqs/pricing). */
   sqsRequest: 0.4 / 1_000_000,
-  /** SNS standard topics, per published 64 KB chunk; delivery to SQS is free (aws.amazon.com/sns/pricing). */
+  /**
+   * SNS standard topics, per request, each 64 KB chunk of published data (a PublishBatch's entries
+   * together) billed as one; delivery to SQS is free (aws.amazon.com/sns/pricing).
+   */
   snsPublish: 0.5 / 1_000_000,
   /**
    * S3 Standard: a PUT (the producer stores a large body) and a GET (the sender reads it); its DELETE is
@@ -55,8 +58,13 @@ export interface CostInputs {
   readonly visibilityChangesPerMessage?: number;
   /** Log bytes per message written to CloudWatch Logs, kept for the log group's retention. @default 400 */
   readonly logBytesPerMessage?: number;
-  /** Outcome events published per message (SNS). @default 1 */
-  readonly outcomeEventsPerMessage?: number;
+  /**
+   * Outcome-event PublishBatch requests per message. An invocation publishes its events together, ten to a
+   * request, a few KB each: one 64 KB chunk, billed as one request (docs.aws.amazon.com/sns/latest/dg/
+   * sns-batch-api-actions.html: batching cuts the cost "by a factor of up to 10").
+   * @default one per invocation
+   */
+  readonly outcomePublishesPerMessage?: number;
   /** The idempotency record's size and how long it is kept (30 days). @default 300 bytes */
   readonly idempotencyRecordBytes?: number;
   /** Bodies stored in S3 per 1,000 (each a PUT and a GET; the queue then carries a pointer). @default 0 */
@@ -104,7 +112,10 @@ export function costPer1000(inputs: CostInputs) {
         inputs.dynamoReadsPerMessage * PRICES.dynamoRead) +
     idempotencyStorage;
   const logs = logsCost(1000 * (inputs.logBytesPerMessage ?? 400));
-  const sns = 1000 * (inputs.outcomeEventsPerMessage ?? 1) * PRICES.snsPublish;
+  const sns =
+    (inputs.outcomePublishesPerMessage === undefined
+      ? invocations
+      : 1000 * inputs.outcomePublishesPerMessage) * PRICES.snsPublish;
   const s3 = (inputs.storedBodiesPer1000 ?? 0) * (PRICES.s3Put + PRICES.s3Get);
   return {
     lambda,

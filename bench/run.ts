@@ -485,7 +485,10 @@ const scenarios = costScenarios(hotInputs, {
   // Each kind of call priced as what it is, as the burst counted them.
   dynamoReadsPerMessage: round(microsoftBurst.dynamoReadUnits / Math.max(1, microsoftBurst.sent), 3),
   dynamoWritesPerMessage: round(microsoftBurst.dynamoWriteUnits / Math.max(1, microsoftBurst.sent), 3),
-  visibilityChangesPerMessage: burstPerMessage(['AmazonSQS.ChangeMessageVisibility']),
+  visibilityChangesPerMessage: burstPerMessage([
+    'AmazonSQS.ChangeMessageVisibility',
+    'AmazonSQS.ChangeMessageVisibilityBatch',
+  ]),
   invocationsPerMessage: microsoftBurst.invocations / Math.max(1, microsoftBurst.sent),
 });
 

@@ -57,8 +57,12 @@ export function demandOf(
       keys.add(key);
       const envelope = envelopeRecipients(message).slice(0, MAX_RECIPIENTS_COUNTED);
       for (const address of envelope) recipients.add(address);
-      const sum = demand.get(mailbox) ?? { messages: 0, recipients: 0 };
-      demand.set(mailbox, { messages: sum.messages + 1, recipients: sum.recipients + envelope.length });
+      const sum = demand.get(mailbox) ?? { messages: 0, recipients: 0, tickets: [] };
+      demand.set(mailbox, {
+        messages: sum.messages + 1,
+        recipients: sum.recipients + envelope.length,
+        tickets: [...(sum.tickets ?? []), key],
+      });
     } catch {
       // Refused with its reason when its turn comes.
     }

@@ -196,7 +196,15 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
       // Every record already has its fate set (delay or dead letter) when its handler returns or throws.
       return await processBatch(event.Records, (record) => processRecord(record, deps));
     } finally {
-      const [unwritten, unpublished] = await Promise.all([idempotent.settle(), outcomes.flush()]);
+      const [unwritten, unpublished, undelayed] = await Promise.all([
+        idempotent.settle(),
+        outcomes.flush(),
+        deps.visibility.flush(),
+      ]);
+      for (const record of undelayed)
+        logger.warn('could not delay the retry; it comes back after the queue visibility timeout', {
+          ...record,
+        });
       if (unwritten.completions + unwritten.releases > 0) {
         // The messages stand; a completion not written lets a later delivery of the same key send again.
         metrics.addMetric(

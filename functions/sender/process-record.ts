@@ -6,7 +6,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
-import { awsErrorName } from '../shared/aws/error-name.ts';
 import { findMailerError, MailerError } from '../shared/errors.ts';
 import { sha256 } from '../shared/hash.ts';
 import type { Body, IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
@@ -43,7 +42,7 @@ export interface RecordDeps {
   readonly cutOffs: Pick<ProducerCutOffs, 'check' | 'refresh'>;
   /** Reads a record's message, inline or from the large-message bucket, and deletes a sent one's object. */
   readonly stored: Pick<StoredMessages, 'open' | 'discardOnceRecorded'>;
-  readonly visibility: Visibility;
+  readonly visibility: Pick<Visibility, 'delay'>;
   readonly requeue: Requeue;
   /** Operators' pauses: the deployment's holds every record, a mailbox's parks its mail. */
   readonly pauses: Pick<PauseGate, 'holdIfDeploymentPaused' | 'parkIfMailboxPaused'>;
@@ -245,12 +244,8 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         logger.info('message waits: put back as a fresh message', { ...context, retryInSeconds });
         return;
       case 'retry':
-        await deps.visibility.delay(record, decision.delaySeconds).catch((visibilityError: unknown) => {
-          logger.warn('could not delay the retry; it comes back after the queue visibility timeout', {
-            sqsMessageId: record.messageId,
-            awsError: awsErrorName(visibilityError),
-          });
-        });
+        // Sent with the invocation's other delays once every record is decided (create-sender.ts).
+        deps.visibility.delay(record, decision.delaySeconds);
         logger[fate.level](fate.log, { ...context, retryInSeconds });
         throw error;
     }

@@ -66,7 +66,10 @@ describe('Benchmark cost model: what else grows with mail', () => {
   it('counts logs, outcome events and the idempotency records kept for 30 days', () => {
     const cost = costPer1000(inputs);
     close(cost.logs, ((1000 * 400) / 1024 ** 3) * (PRICES.logsIngestGb + PRICES.logsStorageGbMonth));
-    close(cost.sns, 1000 * PRICES.snsPublish);
+    // A batch's ten events go in one PublishBatch: 100 requests for 1,000 messages.
+    close(cost.sns, 100 * PRICES.snsPublish);
+    const paced = costPer1000({ ...inputs, invocationsPerMessage: 1.1 });
+    close(paced.sns, 1100 * PRICES.snsPublish);
     assert.ok(cost.dynamodb > 3000 * PRICES.dynamoWrite + 1000 * PRICES.dynamoRead, 'storage included');
     assertTotalIsItsParts(cost);
   });

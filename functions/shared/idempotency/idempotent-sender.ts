@@ -166,7 +166,7 @@ export class IdempotentSender {
       const seen = options.checkFirst ? await this.#peek({ key, fingerprint }) : undefined;
       if (seen && seen.status !== 'absent') return refused(seen, key);
       try {
-        admitted = await this.#sender.admit(message, options.only);
+        admitted = await this.#sender.admit(message, options.only, key);
       } catch (error) {
         // Refused for what the message is now (its recipients suppressed since, by this very send's
         // bounce): a producer's repeat of a message already sent is still a duplicate, not a failure.

@@ -1,9 +1,11 @@
 /**
  * Enforces per-mailbox limits across every concurrent sender instance with shared state in DynamoDB:
- * - messages per minute: pacing (each send one interval after the one before), where a send may start
- *   up to a second early: a message sent back to wait returns up to a second after its slot (SQS
- *   delays are whole seconds), and must not then lose its place. The interval is widened to match, so
- *   no sliding 60-second window holds more than the limit (a cell rate algorithm's tolerance);
+ * - messages per minute: pacing (each send one interval after the one before). A message that must wait
+ *   longer than a moment is sent back to the queue with a send slot of its own in the mailbox's line,
+ *   bound to it by a tag of its idempotency key and counted as sent when it is taken. Back at its slot
+ *   it sends without a write. It may come back up to LATE_RETURN_MS after its slot (SQS delays are whole
+ *   seconds, and the event source takes a moment): the interval is widened to match, so no sliding
+ *   60-second window holds more than the limit (a cell rate algorithm's tolerance);
  * - messages and recipients per rolling day: hourly buckets, counting 25 hours so the estimate errs
  *   on the safe side;
  * - concurrent SMTP connections: leased slots that expire if their holder dies;
@@ -18,6 +20,7 @@
  * side.
  */
 
+import { hash } from 'node:crypto';
 import { CoalescedReads } from '../aws/coalesced-reads.ts';
 import {
   type AttributeValue,
@@ -45,15 +48,29 @@ const CREDIT_LIFETIME_MS = 2000;
 const READ_AHEAD_MS = 1000;
 /** Usage of an idle mailbox is forgotten after two days (DynamoDB TTL). */
 const USAGE_TTL_SECONDS = 2 * 86_400;
+/**
+ * A line this long holds ten minutes of Microsoft's rate and keeps the limits item under 2 KB (its
+ * write units); a message that finds it full waits for its end without a slot.
+ */
+const MAX_LINE_SLOTS = 300;
+/** A slot's tag: 36 bits of the idempotency key's digest (a clash costs nothing: the claim decides). */
+const TAG_CHARS = 6;
+/** The tag of a slot no message holds (a message without a ticket, a gap). */
+const NO_TAG = '~'.repeat(TAG_CHARS);
+const tagOf = (ticket: string | undefined) =>
+  ticket === undefined ? NO_TAG : hash('sha256', ticket, 'base64url').slice(0, TAG_CHARS);
 
 interface Usage {
-  /** Earliest time (ms) the next send may start. */
+  /** Earliest time (ms) the next send may start: after the line, if one waits. */
   nextSendAt: number;
-  /**
-   * The end of the line of messages sent back to wait for a send slot: each takes the next free slot
-   * and comes back at its own time, instead of all of them at the next slot (and again and again).
-   */
+  /** The end of a line as versions before the tagged line wrote it (read, never written). */
   reservedUntil?: number;
+  /**
+   * The line of messages sent back to wait: each holds its own send slot and comes back at its own
+   * time (instead of all of them at the next slot, again and again). [first slot (ms), interval (ms),
+   * the slots' tags, TAG_CHARS each]: slot i is at first + i * interval.
+   */
+  line?: [number, number, string];
   pausedUntil: number;
   /** Hour number to [messages, recipients]. */
   hours: Record<string, [number, number]>;
@@ -74,6 +91,8 @@ export type Acquired =
 export interface Demand {
   readonly messages: number;
   readonly recipients: number;
+  /** The messages' tickets (their idempotency keys): a batch sent back to wait takes a slot for each. */
+  readonly tickets?: readonly string[];
 }
 
 export class MailboxLimiter {
@@ -91,10 +110,10 @@ export class MailboxLimiter {
     { messages: number; recipients: number; nextAt: number; interval: number; takenAt: number }
   >();
   /**
-   * Send slots in the line taken for the rest of this invocation's batch, per mailbox, by the write that
-   * sent its first paced record back: one write a batch, not one a record (and fewer lost races).
+   * Send slots in the line taken for the rest of this invocation's batch, per mailbox, by tag, by the
+   * write that sent its first paced record back: one write a batch, not one a record.
    */
-  #slots = new Map<string, { left: number; nextAt: number; interval: number; takenAt: number }>();
+  #slots = new Map<string, { at: Map<string, number>; takenAt: number }>();
   /**
    * The batch's mailboxes' limits, read as the invocation starts (beside the suppression list's read,
    * not after it): the first decision for a mailbox within READ_AHEAD_MS uses it. A stale one only
@@ -108,7 +127,7 @@ export class MailboxLimiter {
   readonly #sleep: (ms: number) => Promise<unknown>;
   readonly #reads: CoalescedReads;
   /** Each mailbox's line of messages sent back to wait, as last read or written here. */
-  readonly #lines = new Map<string, Line>();
+  readonly #lines = new Map<string, Line | undefined>();
 
   /** @param reads where the batch's read-ahead joins the invocation's other reads in one call */
   constructor(
@@ -150,10 +169,17 @@ export class MailboxLimiter {
   /**
    * Takes one send of `recipients` recipients from the mailbox's allowance, or says how long to wait.
    * @param recipients the RCPT TO commands the send will issue (envelopeRecipients), which providers count
+   * @param ticket what names the message across its deliveries (its idempotency key): a message sent
+   *   back to wait holds its slot by it, and sends at its slot without a write
    */
-  acquireSend(mailbox: string, limits: MailboxLimits, recipients: number): Promise<Acquired> {
+  acquireSend(
+    mailbox: string,
+    limits: MailboxLimits,
+    recipients: number,
+    ticket?: string,
+  ): Promise<Acquired> {
     const previous = this.#queues.get(mailbox) ?? Promise.resolve();
-    const next = previous.then(() => this.#acquireSend(mailbox, limits, recipients));
+    const next = previous.then(() => this.#acquireSend(mailbox, limits, recipients, ticket));
     const settled = next.catch(() => undefined);
     this.#queues.set(mailbox, settled);
     void settled.then(() => {
@@ -162,28 +188,47 @@ export class MailboxLimiter {
     return next;
   }
 
-  async #acquireSend(mailbox: string, limits: MailboxLimits, recipients: number): Promise<Acquired> {
+  async #acquireSend(
+    mailbox: string,
+    limits: MailboxLimits,
+    recipients: number,
+    ticket: string | undefined,
+  ): Promise<Acquired> {
     const remaining = this.#expected.get(mailbox);
     // This record is no longer part of what the rest of the batch needs, whatever the answer.
-    if (remaining)
+    if (remaining) {
+      const tickets = remaining.tickets?.filter((other) => other !== ticket);
       this.#expected.set(mailbox, {
         messages: remaining.messages - 1,
         recipients: Math.max(0, remaining.recipients - recipients),
+        ...(tickets ? { tickets } : {}),
       });
+    }
+    const tag = tagOf(ticket);
     let slept = 0;
     for (;;) {
-      const decision = await this.#decideSend(mailbox, limits, recipients, MAX_WAIT_IN_PROCESS_MS - slept);
+      const decision = await this.#decideSend(
+        mailbox,
+        limits,
+        recipients,
+        tag,
+        MAX_WAIT_IN_PROCESS_MS - slept,
+      );
       if (decision.ok || decision.waitMs > MAX_WAIT_IN_PROCESS_MS - slept) return decision;
       await this.#sleep(decision.waitMs);
       slept += decision.waitMs;
     }
   }
 
-  /** @param waitHereMs a wait this short is slept in the instance; a longer one takes a slot in the line */
+  /**
+   * @param tag the message's tag: its slot in the line, if it holds one
+   * @param waitHereMs a wait this short is slept in the instance; a longer one takes a slot in the line
+   */
   async #decideSend(
     mailbox: string,
     limits: MailboxLimits,
     recipients: number,
+    tag: string,
     waitHereMs: number,
   ): Promise<Acquired> {
     if (!limits.messagesPerMinute && !limits.messagesPerDay && !limits.recipientsPerDay) {
@@ -209,9 +254,10 @@ export class MailboxLimiter {
       return { ok: true };
     }
     const slots = this.#slots.get(mailbox);
-    if (slots && slots.left >= 1 && this.#now() - slots.takenAt <= CREDIT_LIFETIME_MS) {
-      this.#slots.set(mailbox, { ...slots, left: slots.left - 1, nextAt: slots.nextAt + slots.interval });
-      return wait(slots.nextAt - this.#now(), rateReason(limits), true);
+    const slotAt = slots?.at.get(tag);
+    if (slots && slotAt !== undefined && this.#now() - slots.takenAt <= CREDIT_LIFETIME_MS) {
+      slots.at.delete(tag);
+      return wait(slotAt - this.#now(), rateReason(limits), true);
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const usage = await this.#usage(mailbox);
@@ -221,29 +267,16 @@ export class MailboxLimiter {
         this.#lines.delete(mailbox);
         return wait(usage.pausedUntil - now, 'the provider throttled this mailbox');
       }
-      const { interval, early } = paceOf(limits.messagesPerMinute);
-      this.#lines.set(mailbox, lineOf(usage, interval));
-      if (usage.nextSendAt - early > now) {
-        const reason = rateReason(limits);
-        const due = usage.nextSendAt - early - now;
-        if (due <= waitHereMs) return wait(due, reason);
-        // Back to the queue with a slot of its own: the next free one after the line. The rest of the
-        // batch's records for the mailbox wait too: their slots, the ones after, in the same write.
-        const slotAt = Math.max(usage.reservedUntil ?? 0, usage.nextSendAt);
-        const rest = this.#expected.get(mailbox)?.messages ?? 0;
-        const reserved: Usage = {
-          ...usage,
-          reservedUntil: slotAt + interval * (1 + rest),
-          version: usage.version + 1,
-        };
-        if (await this.#write(mailbox, reserved, usage.version)) {
-          this.#lines.set(mailbox, lineOf(reserved, interval));
-          this.#expected.delete(mailbox);
-          if (rest > 0)
-            this.#slots.set(mailbox, { left: rest, nextAt: slotAt + interval, interval, takenAt: now });
-          return wait(slotAt - now, reason, true);
-        }
-        continue;
+      const { interval, late } = paceOf(limits.messagesPerMinute);
+      const line = liveLine(usage, now, late);
+      this.#lines.set(mailbox, line);
+      // Back for the slot it holds: counted when it was taken, so sent without a write.
+      const own = tag === NO_TAG ? undefined : slotOf(line, tag);
+      if (own !== undefined) {
+        const early = own - now;
+        if (early > waitHereMs) return wait(early, rateReason(limits), true);
+        if (early > 0) await this.#sleep(early);
+        return { ok: true };
       }
       const hour = Math.floor(now / HOUR_MS);
       const live = Object.entries(usage.hours).filter(([key]) => Number(key) > hour - WINDOW_HOURS);
@@ -255,6 +288,50 @@ export class MailboxLimiter {
         const oldest = Math.min(...live.map(([key]) => Number(key)));
         return wait((oldest + WINDOW_HOURS) * HOUR_MS - now, 'the daily sending limit is reached');
       }
+      const lineEnd = line ? line[0] + (line[2].length / TAG_CHARS) * line[1] : 0;
+      const nextAt = Math.max(usage.nextSendAt, usage.reservedUntil ?? 0, lineEnd);
+      if (nextAt > now) {
+        const reason = rateReason(limits);
+        const due = nextAt - now;
+        if (due <= waitHereMs) return wait(due, reason);
+        // Back to the queue with a slot of its own: the next free one after the line. The rest of the
+        // batch's records for the mailbox wait too: their slots, the ones after, in the same write. Each
+        // is counted as sent now (in the hour of the line's last slot: the day's count errs on the safe side).
+        const rest = this.#expected.get(mailbox);
+        const withRest =
+          (limits.messagesPerDay === undefined ||
+            messages + 1 + (rest?.tickets?.length ?? 0) <= limits.messagesPerDay) &&
+          (limits.recipientsPerDay === undefined ||
+            addressed + recipients + (rest?.recipients ?? 0) <= limits.recipientsPerDay);
+        const joined = joinLine(line, nextAt, interval);
+        if (joined.room < 1) return wait(due, `${reason}; the line is full`);
+        const tags = [tag, ...(withRest ? (rest?.tickets ?? []).map(tagOf) : [])].slice(0, joined.room);
+        const lastHour = Math.floor((joined.first + (tags.length - 1) * interval) / HOUR_MS);
+        const counted = usage.hours[lastHour] ?? [0, 0];
+        const reserved: Usage = {
+          nextSendAt: joined.first + tags.length * interval,
+          line: [joined.line[0], interval, joined.line[2] + tags.join('')],
+          pausedUntil: usage.pausedUntil,
+          hours: {
+            ...Object.fromEntries(live),
+            [lastHour]: [
+              counted[0] + tags.length,
+              counted[1] + recipients + (withRest && tags.length > 1 ? (rest?.recipients ?? 0) : 0),
+            ],
+          },
+          version: usage.version + 1,
+        };
+        if (await this.#write(mailbox, reserved, usage.version)) {
+          this.#lines.set(mailbox, reserved.line);
+          if (withRest) this.#expected.delete(mailbox);
+          this.#slots.set(mailbox, {
+            at: new Map(tags.slice(1).map((other, index) => [other, joined.first + (index + 1) * interval])),
+            takenAt: now,
+          });
+          return wait(joined.first - now, reason, true);
+        }
+        continue;
+      }
       const current = usage.hours[hour] ?? [0, 0];
       // The rest of the batch's demand in the same write, when the day has room for it and the rate
       // lets it all go within the in-process wait.
@@ -265,8 +342,8 @@ export class MailboxLimiter {
           addressed + recipients + ahead.recipients <= limits.recipientsPerDay);
       const taken = roomForAhead ? ahead : { messages: 0, recipients: 0 };
       const next: Usage = {
-        nextSendAt: interval ? Math.max(now, usage.nextSendAt) + interval * (1 + taken.messages) : 0,
-        ...(usage.reservedUntil && usage.reservedUntil > now ? { reservedUntil: usage.reservedUntil } : {}),
+        nextSendAt: interval ? now + interval * (1 + taken.messages) : 0,
+        ...(line ? { line } : {}),
         pausedUntil: usage.pausedUntil,
         hours: {
           ...Object.fromEntries(live),
@@ -275,7 +352,7 @@ export class MailboxLimiter {
         version: usage.version + 1,
       };
       if (await this.#write(mailbox, next, usage.version)) {
-        this.#lines.set(mailbox, lineOf(next, interval));
+        this.#lines.set(mailbox, line);
         if (taken.messages > 0) {
           this.#credits.set(mailbox, { ...taken, nextAt: now + interval, interval, takenAt: now });
           this.#expected.delete(mailbox);
@@ -291,10 +368,15 @@ export class MailboxLimiter {
    * back, as last seen here: the next and the last, in ms from now; undefined when none waits.
    */
   waitingLine(mailbox: string): { readonly nextIn: number; readonly lastIn: number } | undefined {
-    const line = this.#lines.get(mailbox);
+    const stored = this.#lines.get(mailbox);
     const now = this.#now();
-    if (!line || line.lastSlotAt <= now) return undefined;
-    return { nextIn: Math.max(0, line.nextSendAt - now), lastIn: line.lastSlotAt - now };
+    const line = stored && liveLine({ line: stored }, now, 0);
+    if (!line) return undefined;
+    const [first, interval, tags] = line;
+    return {
+      nextIn: Math.max(0, first - now),
+      lastIn: first + (tags.length / TAG_CHARS - 1) * interval - now,
+    };
   }
 
   /** What the rest of the batch needs for the mailbox, if the rate (`interval`) lets it go at once. */
@@ -433,30 +515,51 @@ export class MailboxLimiter {
 
 const rateReason = (limits: MailboxLimits) => `at most ${limits.messagesPerMinute} messages a minute`;
 
-/** How far a send may start before its time at most: SQS delays are whole seconds. */
-const LATE_RETURN_MS = 1000;
+/** How late after its slot a message sent back to wait may still send: SQS delays are whole seconds. */
+const LATE_RETURN_MS = 2000;
 
 /**
- * The spacing of sends at `perMinute`, and how early one may start: up to LATE_RETURN_MS, at most half an
- * interval. Any perMinute + 1 sends then span (perMinute * interval - early) > 60 s.
+ * The spacing of sends at `perMinute`, and how late after its slot a message may send: any perMinute + 1
+ * sends, each at or up to `late` after its slot, then span (perMinute * interval - late) > 60 s.
  */
-function paceOf(perMinute: number | undefined): { interval: number; early: number } {
-  if (!perMinute) return { interval: 0, early: 0 };
-  const early = Math.min(LATE_RETURN_MS, Math.floor(30_000 / perMinute));
-  return { interval: Math.ceil((60_000 + early) / perMinute) + 5, early };
+function paceOf(perMinute: number | undefined): { interval: number; late: number } {
+  if (!perMinute) return { interval: 0, late: 0 };
+  return { interval: Math.ceil((60_000 + LATE_RETURN_MS) / perMinute) + 5, late: LATE_RETURN_MS };
 }
 
-interface Line {
-  /** When the next send may start. */
-  nextSendAt: number;
-  /** The send slot of the last message in line (0: none). */
-  lastSlotAt: number;
+type Line = NonNullable<Usage['line']>;
+
+/** The line without the slots whose time, and `late` more, passed: undefined when none is left. */
+function liveLine(usage: Pick<Usage, 'line'>, now: number, late: number): Line | undefined {
+  if (!usage.line) return undefined;
+  const [first, interval, tags] = usage.line;
+  const count = tags.length / TAG_CHARS;
+  const gone = Math.min(count, Math.max(0, Math.ceil((now - late - first) / interval)));
+  return gone >= count ? undefined : [first + gone * interval, interval, tags.slice(gone * TAG_CHARS)];
 }
 
-const lineOf = (usage: Omit<Usage, 'hours' | 'pausedUntil' | 'version'>, interval: number): Line => ({
-  nextSendAt: usage.nextSendAt,
-  lastSlotAt: usage.reservedUntil ? usage.reservedUntil - interval : 0,
-});
+/** The time of the first slot in `line` that holds `tag`. */
+function slotOf(line: Line | undefined, tag: string): number | undefined {
+  if (!line) return undefined;
+  for (let index = 0; index < line[2].length; index += TAG_CHARS)
+    if (line[2].startsWith(tag, index)) return line[0] + (index / TAG_CHARS) * line[1];
+  return undefined;
+}
+
+/**
+ * Where new slots join the line: after its last slot, no earlier than `nextAt` (a gap is filled with
+ * slots nobody holds); a line of another interval (its limits changed) is started afresh.
+ * @returns the first new slot's time, the line to append to, and how many slots it has room for
+ */
+function joinLine(line: Line | undefined, nextAt: number, interval: number) {
+  const base: Line = line && line[1] === interval ? line : [nextAt, interval, ''];
+  const end = base[0] + (base[2].length / TAG_CHARS) * interval;
+  const gap = Math.max(0, Math.ceil((nextAt - end) / interval));
+  const held = base[2].length / TAG_CHARS + gap;
+  if (held > MAX_LINE_SLOTS) return { first: nextAt, line: base, room: 0 };
+  const padded: Line = [base[0], interval, base[2] + NO_TAG.repeat(gap)];
+  return { first: end + gap * interval, line: padded, room: MAX_LINE_SLOTS - held };
+}
 
 /** The usage a limits item holds (none yet: nothing used). */
 function usageOf(item: Record<string, AttributeValue> | undefined): Usage {

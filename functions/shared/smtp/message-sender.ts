@@ -265,6 +265,7 @@ export class MessageSender {
     provider: ProviderConfig,
     limits: MailboxLimits,
     recipients: number,
+    ticket: string | undefined,
   ): Promise<void> {
     const limiter = this.#options.limiter;
     if (!limiter) return;
@@ -282,7 +283,7 @@ export class MessageSender {
       }
       await leasing;
     }
-    const acquired = await limiter.acquireSend(mailbox, limits, recipients);
+    const acquired = await limiter.acquireSend(mailbox, limits, recipients, ticket);
     if (!acquired.ok) {
       if (!acquired.reserved && acquired.waitMs > KEEP_FOR_WAITS_UP_TO_MS) this.#stalled.add(mailbox);
       this.#waiting.set(
@@ -299,7 +300,7 @@ export class MessageSender {
    * const sent = await sender.send(message, message.idempotencyKey ?? record.messageId);
    */
   async send(message: MailMessage, idempotencyKey: string): Promise<SentMessage> {
-    return this.deliver(await this.admit(message), message, idempotencyKey);
+    return this.deliver(await this.admit(message, undefined, idempotencyKey), message, idempotencyKey);
   }
 
   /**
@@ -307,8 +308,12 @@ export class MessageSender {
    * Nothing about the message is written: a message the limits pace throws MAILBOX_PACED here, before
    * anyone claims it.
    */
-  /** @param only the recipients still owed the message (a retry for deferred ones): a subset of its envelope */
-  async admit(message: MailMessage, only?: readonly string[]): Promise<Admitted> {
+  /**
+   * @param only the recipients still owed the message (a retry for deferred ones): a subset of its envelope
+   * @param ticket what names the message across deliveries (its idempotency key): a slot it holds in its
+   *   mailbox's line is found by it
+   */
+  async admit(message: MailMessage, only?: readonly string[], ticket?: string): Promise<Admitted> {
     const mailbox = addressOf(message.from);
     const refused = this.#refused.get(mailbox);
     if (refused) throw refused;
@@ -334,7 +339,7 @@ export class MessageSender {
       stored.secret.limits,
       await this.#options.settings?.limitsOf(mailbox),
     );
-    await this.#respectLimits(mailbox, provider, limits, recipients.length);
+    await this.#respectLimits(mailbox, provider, limits, recipients.length, ticket);
     return { mailbox, stored, provider, limits, recipients, suppressed };
   }
 

@@ -45,8 +45,8 @@ export class RenderingSender implements Pick<MessageSender, 'admit' | 'deliver'>
     this.#templates = templates;
   }
 
-  admit(message: MailMessage, only?: readonly string[]): Promise<Admitted> {
-    return this.#sender.admit(message, only);
+  admit(message: MailMessage, only?: readonly string[], ticket?: string): Promise<Admitted> {
+    return this.#sender.admit(message, only, ticket);
   }
 
   async deliver(

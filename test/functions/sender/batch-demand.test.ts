@@ -39,7 +39,8 @@ describe('Function: demandOf()', () => {
     const { demand, recipients } = demandOf(records, producers);
 
     assert.deepEqual(Object.fromEntries(demand), {
-      'ops@example.com': { messages: 3, recipients: 2 + 1 + 100 },
+      // Each by its idempotency key: a batch sent back to wait takes a slot in line for each.
+      'ops@example.com': { messages: 3, recipients: 2 + 1 + 100, tickets: ['1', 'k', '6'] },
     });
     assert.deepEqual(
       [...recipients].sort(),

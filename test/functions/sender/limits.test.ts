@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import type { SendMailOptions } from 'nodemailer';
 import type { SentMessageInfo } from 'nodemailer/lib/smtp-pool';
@@ -11,8 +12,8 @@ import {
   ScanCommand,
 } from '../../../functions/shared/aws/dynamodb.ts';
 import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
-import { lambdaContext } from '../../../local/event-source/poll.ts';
-import { enqueue, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
+import { lambdaContext, toRecord } from '../../../local/event-source/poll.ts';
+import { enqueue, queueCounts, readSecretJson, SQSClient } from '../../../local/world/aws.ts';
 import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { SENDING_TABLE } from '../../../local/world/index.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';
@@ -151,6 +152,45 @@ describe('sender: provider limits across instances', () => {
     assert.ok(starts.at(-1)! - starts[0]! >= (total - 1) * 1005 * 0.85);
   });
 
+  it("sends a batch's paced records back in one request, each to come back at its own slot", async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    await harness.registry.setLimits('ops@example.com', { messagesPerMinute: 60, connections: 3 });
+    const queues = await harness.createQueues('slots', { visibilityTimeout: 30 });
+    for (let index = 0; index < 4; index++)
+      await enqueue(harness.sqs, queues.queueUrl, aMessage({ subject: `paced ${index}` }));
+    const { Messages = [] } = await harness.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queues.queueUrl,
+        MaxNumberOfMessages: 10,
+        AttributeNames: ['All'],
+      }),
+    );
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const sqs = new SQSClient({ endpoint: proxy.endpoint });
+    const sender = context.track(newSender(harness, queues, { sqs }));
+
+    const response = await sender.handler(
+      { Records: Messages.map((message) => toRecord(message, queues.queueArn)) },
+      lambdaContext(60_000),
+    );
+    const decidedAt = Date.now();
+    const calls = Object.fromEntries(proxy.calls);
+    // Slots 1, 2 and 3 s after the send (60 a minute): back after 2, 3 and 4 whole seconds.
+    await sleep(Math.max(0, decidedAt + 2500 - Date.now()));
+    const afterTwo = await queueCounts(harness.sqs, queues.queueUrl);
+    await sleep(Math.max(0, decidedAt + 4600 - Date.now()));
+    const afterFour = await queueCounts(harness.sqs, queues.queueUrl);
+    sqs.destroy();
+    await proxy.stop();
+
+    assert.equal(Messages.length, 4);
+    assert.equal(response.batchItemFailures.length, 3, 'one sent, three paced');
+    assert.equal(calls['AmazonSQS.ChangeMessageVisibilityBatch'], 1, 'one request for the three');
+    assert.equal(calls['AmazonSQS.ChangeMessageVisibility'], undefined);
+    assert.equal(afterTwo.visible, 1, 'the first back after its slot, the others not yet');
+    assert.equal(afterFour.visible, 3, 'all three back');
+  });
+
   it('asks the limits before claiming a message: one the limits pace writes no idempotency record, and a batch of a Google mailbox reads its limits and the suppression entries of its recipients in one call, writes them once, claims in one transaction and completes in one batch write', async () => {
     const { secretName } = await harness.connectMailbox('ops@example.com', 'microsoft');
     await setMailboxLimits(secretName, { messagesPerMinute: 1 });
@@ -237,12 +277,20 @@ describe('sender: provider limits across instances', () => {
   });
 
   /** SQS records of `subjects` for `sender`'s queue, received `receiveCount` times (keyed by subject). */
-  const recordsOf = (sender: TestSender, subjects: string[], receiveCount: number) =>
+  /** @param to recipients of some of the messages, by subject (else the default one) */
+  const recordsOf = (
+    sender: TestSender,
+    subjects: string[],
+    receiveCount: number,
+    to: Record<string, string[]> = {},
+  ) =>
     ({
       Records: subjects.map((subject) => ({
         messageId: `record-${subject}`,
         receiptHandle: `record-${subject}-${receiveCount}`,
-        body: JSON.stringify(aMessage({ subject, idempotencyKey: subject })),
+        body: JSON.stringify(
+          aMessage({ subject, idempotencyKey: subject, ...(to[subject] ? { to: to[subject] } : {}) }),
+        ),
         attributes: { ApproximateReceiveCount: String(receiveCount), SentTimestamp: String(Date.now()) },
         messageAttributes: {},
         eventSource: 'aws:sqs',
@@ -257,7 +305,11 @@ describe('sender: provider limits across instances', () => {
   };
   const heldSlots = async () => (await slotItems()).map((item) => item.holder?.S);
   /** A sender for a Microsoft mailbox with three connection slots and these limits. */
-  const microsoftSender = async (limits: { messagesPerMinute: number; messagesPerDay?: number }) => {
+  const microsoftSender = async (limits: {
+    messagesPerMinute: number;
+    messagesPerDay?: number;
+    recipientsPerDay?: number;
+  }) => {
     await harness.connectMailbox('ops@example.com', 'microsoft');
     await harness.registry.setLimits('ops@example.com', { ...limits, connections: 3 });
     return context.track(newSender(harness, await harness.createQueues()));
@@ -350,8 +402,9 @@ describe('sender: provider limits across instances', () => {
     assert.ok(keptFor > 23_000 && keptFor <= 25_000, `kept about 25 s (${keptFor} ms)`);
     assert.equal(second.batchItemFailures.length, 0);
     assert.equal(harness.smtp.microsoft.stats.connections, 1, 'the kept connection');
-    // The limits and the claim; the kept slot lasts past c's time and 5 s more, so it is not written.
-    assert.equal(written, 2, `puts in the second invocation: ${written}`);
+    // The claim only: b sends in the slot it holds in line, counted when it was taken, without a limits
+    // write; the kept slot lasts past c's time and 5 s more, so it is not written either.
+    assert.equal(written, 1, `puts in the second invocation: ${written}`);
     assert.equal(held.length, 1, 'kept for c, d and e');
   });
 
@@ -365,17 +418,25 @@ describe('sender: provider limits across instances', () => {
   });
 
   it('keeps no slot for a message that waits for a new day, though others of the mailbox still wait in line', async () => {
-    const sender = await microsoftSender({ messagesPerMinute: 60, messagesPerDay: 1 });
+    const sender = await microsoftSender({ messagesPerMinute: 60, recipientsPerDay: 3 });
+    const many = ['r1@example.net', 'r2@example.net', 'r3@example.net'];
 
-    // a uses the day; b and c take slots in line (the rate is asked before the day).
-    await sender.handler(recordsOf(sender, ['a', 'b', 'c'], 1), lambdaContext(60_000));
+    // a is sent; b takes a slot in line; c's three recipients do not fit the day's other one.
+    const first = await sender.handler(
+      recordsOf(sender, ['a', 'b', 'c'], 1, { c: many }),
+      lambdaContext(60_000),
+    );
     const keptAfterFirst = await heldSlots();
     await sleep(1100);
     const second = await sender.handler(recordsOf(sender, ['b'], 2), lambdaContext(60_000));
 
-    assert.equal(keptAfterFirst.length, 1, 'kept while b comes back within seconds');
-    assert.equal(second.batchItemFailures.length, 1, 'b waits for the day');
-    assert.deepEqual(await heldSlots(), [], 'given back: the mailbox sends nothing more today');
+    assert.equal(first.batchItemFailures.length, 2);
+    assert.deepEqual(keptAfterFirst, [], 'given back, though b comes back within seconds');
+    assert.equal(second.batchItemFailures.length, 0, 'b sent in its slot');
+    assert.deepEqual(
+      harness.smtp.microsoft.messages.map((message) => message.parsed.subject),
+      ['a', 'b'],
+    );
   });
 
   it('opens a new connection on another slot when the kept slot went to another holder meanwhile', async () => {

@@ -30,24 +30,51 @@ describe('Class: MailboxLimiter', () => {
   it('paces a Microsoft mailbox to 30 messages a minute across instances', async () => {
     const limits = resolveLimits('microsoft');
     const [a, b] = [instance(), instance()];
-    assert.deepEqual(await a.acquireSend('ops@example.com', limits, 1), { ok: true });
-    const refused = await b.acquireSend('ops@example.com', limits, 1);
+    assert.deepEqual(await a.acquireSend('ops@example.com', limits, 1, 'm1'), { ok: true });
+    const refused = await b.acquireSend('ops@example.com', limits, 1, 'm2');
     assert.equal(refused.ok, false);
-    // Sent back to its slot: one interval (2,039 ms: 30 in 61 s) after the send before it.
-    assert.ok(!refused.ok && refused.waitMs === 2039, `waits about 2 s (${!refused.ok && refused.waitMs})`);
-    // Back up to a second early (an SQS delay is whole seconds, and the one before may have gone late),
-    // it is still sent.
-    clock += 1039;
-    assert.deepEqual(await b.acquireSend('ops@example.com', limits, 1), { ok: true });
-    // Thirty sends take a minute: no sliding 60-second window holds more than thirty.
-    const times: number[] = [];
-    for (let sent = 0; sent < 40; clock += 100) {
-      if ((await (sent % 2 ? a : b).acquireSend('other@example.com', limits, 1)).ok) {
-        times.push(clock);
-        sent++;
-      }
+    // Sent back to its slot: one interval (2,072 ms: 30 in 62 s) after the send before it.
+    assert.ok(
+      !refused.ok && refused.reserved && refused.waitMs === 2072,
+      `waits about 2 s (${!refused.ok && refused.waitMs})`,
+    );
+    // Back up to two seconds late (an SQS delay is whole seconds), it still sends in its slot; another
+    // message that holds no slot there does not.
+    clock += 2072 + 1500;
+    assert.deepEqual(await a.acquireSend('ops@example.com', limits, 1, 'm2'), { ok: true });
+    const other = await b.acquireSend('ops@example.com', limits, 1, 'm3');
+    assert.ok(!other.ok && other.reserved, 'another message goes to the line');
+  });
+
+  it('sends a burst at 30 a minute, each message back once at its own slot, whatever the SQS delay rounding', async () => {
+    const limits = resolveLimits('microsoft');
+    const instances = [instance(), instance()];
+    const start = clock;
+    // Forty messages at once; each one sent back comes at its whole-second delay and up to 900 ms later.
+    const due = Array.from({ length: 40 }, (_, index) => ({
+      ticket: `burst-${index}`,
+      at: start,
+      receives: 0,
+    }));
+    const sent: number[] = [];
+    let turn = 0;
+    while (due.length > 0) {
+      due.sort((x, y) => x.at - y.at);
+      const next = due.shift()!;
+      clock = Math.max(clock, next.at);
+      next.receives++;
+      const decision = await instances[turn++ % 2]!.acquireSend('burst@example.com', limits, 1, next.ticket);
+      if (decision.ok) sent.push(clock);
+      else due.push({ ...next, at: clock + Math.ceil(decision.waitMs / 1000) * 1000 + ((turn * 337) % 900) });
+      assert.ok(next.receives <= 2, `${next.ticket} came back ${next.receives} times`);
     }
-    for (const time of times) assert.ok(times.filter((t) => t > time - 60_000 && t <= time).length <= 30);
+    for (const time of sent)
+      assert.ok(
+        sent.filter((t) => t > time - 60_000 && t <= time).length <= 30,
+        'no 60 s window holds more than 30',
+      );
+    assert.equal(sent.length, 40);
+    assert.ok(sent.at(-1)! - start < 40 * 2072 + 2000, `sent at the limit (${sent.at(-1)! - start} ms)`);
   });
 
   it('sleeps a pacing wait shorter than 200 ms in the instance instead of handing the message back', async () => {
@@ -65,8 +92,8 @@ describe('Class: MailboxLimiter', () => {
     assert.deepEqual(await sleeper.acquireSend('fast@example.com', fast, 1), { ok: true });
     assert.deepEqual(await sleeper.acquireSend('fast@example.com', fast, 1), { ok: true });
     assert.equal(slept.length, 1);
-    // One interval (106 ms at 600 a minute) less the 50 ms a send may start early (half an interval).
-    assert.equal(slept[0], 56, `slept one interval less its tolerance (${slept[0]})`);
+    // One interval: 109 ms at 600 a minute (60 s and 2 s of tolerance for late returns, over 600).
+    assert.equal(slept[0], 109, `slept one interval (${slept[0]})`);
     // A two-second Microsoft interval is not slept: the message goes back to the queue.
     const microsoft = resolveLimits('microsoft');
     assert.ok((await sleeper.acquireSend('slow@example.com', microsoft, 1)).ok);
@@ -118,53 +145,72 @@ describe('Class: MailboxLimiter', () => {
     await proxy.stop();
   });
 
-  it("sends a batch's paced records back with a slot each, 2 s apart, in one write; another instance's mail goes after them", async () => {
+  it("sends a batch's paced records back with a slot each, 2 s apart, in one write; back at their slots they send without a write", async () => {
     const proxy = await startFaultProxy(harness.moto.endpoint);
     const counted = new DynamoDBClient({ endpoint: proxy.endpoint });
     const a = new MailboxLimiter(counted, SENDING_TABLE, () => clock);
     const limits = resolveLimits('microsoft');
     const writes = () => proxy.calls.get('DynamoDB_20120810.PutItem') ?? 0;
+    const tickets = Array.from({ length: 10 }, (_, index) => `key-${index}`);
+    const start = clock;
 
-    a.expect(new Map([['ops@example.com', { messages: 10, recipients: 10 }]]));
+    a.expect(new Map([['ops@example.com', { messages: 10, recipients: 10, tickets }]]));
     const decisions = [];
-    for (let index = 0; index < 10; index++)
-      decisions.push(await a.acquireSend('ops@example.com', limits, 1));
+    for (const ticket of tickets) decisions.push(await a.acquireSend('ops@example.com', limits, 1, ticket));
     const written = writes();
-    const later = await instance().acquireSend('ops@example.com', limits, 1);
+    const later = await instance().acquireSend('ops@example.com', limits, 1, 'another');
+    const back = [];
+    for (const [index, ticket] of tickets.slice(1).entries()) {
+      clock = start + 2072 * (index + 1) + 700;
+      back.push(
+        (
+          await new MailboxLimiter(counted, SENDING_TABLE, () => clock).acquireSend(
+            'ops@example.com',
+            limits,
+            1,
+            ticket,
+          )
+        ).ok,
+      );
+    }
 
     assert.deepEqual(decisions[0], { ok: true });
     const waits = decisions.slice(1).map((decision) => (decision.ok ? 0 : decision.waitMs));
     assert.deepEqual(
       waits,
-      Array.from({ length: 9 }, (_, index) => 2039 * (index + 1)),
+      Array.from({ length: 9 }, (_, index) => 2072 * (index + 1)),
       'each its own slot, one interval after the one before',
     );
     assert.ok(decisions.slice(1).every((decision) => !decision.ok && decision.reserved));
     assert.equal(written, 2, 'the send, then the nine slots in one write');
-    assert.ok(!later.ok && later.waitMs === 2039 * 10, `after the line (${!later.ok && later.waitMs} ms)`);
+    assert.ok(!later.ok && later.waitMs === 2072 * 10, `after the line (${!later.ok && later.waitMs} ms)`);
+    assert.deepEqual(back, Array(9).fill(true), 'each back at its slot is sent');
+    assert.equal(writes(), written, 'without a write');
     counted.destroy();
     await proxy.stop();
   });
 
-  it('sends a message back at its slot though the one before it came back late and went late (SQS delays are whole seconds)', async () => {
+  it('sends a message back at its slot up to 2 s late, and sends one later than that to the end of the line', async () => {
     const limits = resolveLimits('microsoft');
     const a = instance();
-    a.expect(new Map([['ops@example.com', { messages: 3, recipients: 3 }]]));
+    const tickets = ['k1', 'k2', 'k3', 'k4'];
+    a.expect(new Map([['ops@example.com', { messages: 4, recipients: 4, tickets }]]));
     const start = clock;
     const decisions = [];
-    for (let index = 0; index < 3; index++) decisions.push(await a.acquireSend('ops@example.com', limits, 1));
+    for (const ticket of tickets) decisions.push(await a.acquireSend('ops@example.com', limits, 1, ticket));
     assert.deepEqual(
       decisions.map((decision) => (decision.ok ? 0 : decision.waitMs)),
-      [0, 2039, 4078],
+      [0, 2072, 4144, 6216],
     );
 
-    clock = start + 2039 + 900;
-    const late = await instance().acquireSend('ops@example.com', limits, 1);
-    clock = start + 4078;
-    const onTime = await instance().acquireSend('ops@example.com', limits, 1);
+    clock = start + 2072 + 1999;
+    const late = await instance().acquireSend('ops@example.com', limits, 1, 'k2');
+    clock = start + 4144 + 2001;
+    const tooLate = await instance().acquireSend('ops@example.com', limits, 1, 'k3');
 
-    assert.deepEqual(late, { ok: true }, 'the second, 900 ms after its slot');
-    assert.deepEqual(onTime, { ok: true }, 'the third at its slot, 1,139 ms after the second');
+    assert.deepEqual(late, { ok: true }, 'the second, 1,999 ms after its slot');
+    assert.ok(!tooLate.ok && tooLate.reserved, 'the third, 2,001 ms after its slot, waits for a new one');
+    assert.equal(tooLate.waitMs, 8288 - 6145, 'after the line');
   });
 
   it('reads the limits of a batch as it starts, and a write by another instance since only costs a fresh read', async () => {
