@@ -100,19 +100,21 @@ describe('sender: provider limits across instances', () => {
       1,
       'never two connections at once',
     );
-    // 120 a minute is one send every 505 ms. Measured at the server's MAIL FROM, a send that had to open
-    // the connection first starts late, so single gaps jitter; the pace shows over the whole run and in
-    // any one second (unpaced, 3 workers would send all 10 within a few hundred ms).
+    // 120 a minute is one send every 522 ms ((60 s + 2 s) / 120). Measured at the server's MAIL FROM, a
+    // send that had to open the connection first starts late, so single gaps jitter; the pace shows over
+    // the whole run and in any one second (unpaced, 3 workers would send all 10 within a few hundred ms).
+    // A message sent back to its slot may send up to 2 s after it, so at this rate up to four slots'
+    // sends can meet in one second; no 60 s window holds more than the limit all the same.
     const starts = received.map((message) => message.startedAt).sort((a, b) => a - b);
     const span = starts.at(-1)! - starts[0]!;
     assert.ok(
-      span >= (total - 1) * 505 * 0.85,
-      `sends are paced about 505 ms apart (all ${total} in ${span} ms)`,
+      span >= (total - 1) * 522 * 0.85,
+      `sends are paced about 522 ms apart (all ${total} in ${span} ms)`,
     );
     const busiestSecond = Math.max(
       ...starts.map((start) => starts.filter((t) => t >= start && t < start + 1000).length),
     );
-    assert.ok(busiestSecond <= 3, `at most 2 (+1 for jitter) sends in any second, saw ${busiestSecond}`);
+    assert.ok(busiestSecond <= 5, `at most 1 + 2,000 / 522 sends in any second, saw ${busiestSecond}`);
     assert.ok(
       output.some((line) => line.includes('"errorCode":"MAILBOX_PACED"')),
       'some messages waited for the limit',
