@@ -61,6 +61,8 @@ export async function measureMicrosoftBurst(
     workers: 2,
     batchSize: 10,
     waitSeconds: 1,
+    // As deployed (infra/sender): a message back at its slot waits up to a second for company.
+    batchingWindowMs: 1000,
     timeoutMs: 30_000,
   });
   // Paced messages wait out of sight (delayed or invisible), so an empty receive does not mean done.

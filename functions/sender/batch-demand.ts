@@ -61,7 +61,11 @@ export function demandOf(
       demand.set(mailbox, {
         messages: sum.messages + 1,
         recipients: sum.recipients + envelope.length,
-        tickets: [...(sum.tickets ?? []), key],
+        // A copy for deferred recipients asks under a key of its own (process-record.ts): no slot by this one.
+        tickets:
+          attribute(record, ATTRIBUTES.retryOf) === undefined
+            ? [...(sum.tickets ?? []), key]
+            : (sum.tickets ?? []),
       });
     } catch {
       // Refused with its reason when its turn comes.

@@ -244,8 +244,12 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         logger.info('message waits: put back as a fresh message', { ...context, retryInSeconds });
         return;
       case 'retry':
-        // Sent with the invocation's other delays once every record is decided (create-sender.ts).
-        deps.visibility.delay(record, decision.delaySeconds);
+        // Sent with the delays of the batch's other records decided with it; a slot in the line to the ms.
+        deps.visibility.delay(
+          record,
+          decision.delaySeconds,
+          error.detail.reserved ? Number(error.detail.retryAfterMs) : undefined,
+        );
         logger[fate.level](fate.log, { ...context, retryInSeconds });
         throw error;
     }

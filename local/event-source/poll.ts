@@ -20,6 +20,12 @@ export interface PollOptions {
   readonly batchSize?: number;
   /** Long polling: how long a receive waits for messages. @default 0 */
   readonly waitSeconds?: number;
+  /**
+   * The mapping's MaximumBatchingWindowInSeconds, in ms: once a receive brought fewer than a batch,
+   * receives go on until the batch is full or this long has passed, as Lambda gathers records before
+   * it invokes (a lone message waits the whole window). @default 0
+   */
+  readonly batchingWindowMs?: number;
   /** The function timeout, which the handler's context reports as remaining time. @default 60 s */
   readonly timeoutMs?: number;
   /** Called after the receive, before the handler: fault injection may make a record visible again. */
@@ -88,16 +94,26 @@ export function toRecord(message: Message, queueArn: string): SQSRecord {
 /** One receive-invoke-delete round. */
 export async function pollOnce(options: PollOptions): Promise<PollResult> {
   const { sqs, queueUrl } = options;
-  const { Messages = [] } = await sqs.send(
-    new ReceiveMessageCommand({
-      QueueUrl: queueUrl,
-      MaxNumberOfMessages: options.batchSize ?? 10,
-      MessageSystemAttributeNames: ['All'],
-      MessageAttributeNames: ['All'],
-      WaitTimeSeconds: options.waitSeconds ?? 0,
-    }),
-  );
+  const batchSize = options.batchSize ?? 10;
+  const receive = async (max: number, waitSeconds: number) =>
+    (
+      await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: max,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+          WaitTimeSeconds: waitSeconds,
+        }),
+      )
+    ).Messages ?? [];
+  const Messages = await receive(batchSize, options.waitSeconds ?? 0);
   if (Messages.length === 0) return { received: 0, failed: 0, deleted: 0, handlerMs: 0 };
+  const windowEnds = performance.now() + (options.batchingWindowMs ?? 0);
+  while (Messages.length < batchSize && performance.now() < windowEnds) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(100, windowEnds - performance.now())));
+    Messages.push(...(await receive(Math.min(10, batchSize - Messages.length), 0)));
+  }
   const records = Messages.map((message) => toRecord(message, options.queueArn));
   await options.afterReceive?.(records);
   const invoked = performance.now();

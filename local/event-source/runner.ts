@@ -19,6 +19,8 @@ export interface EventSourceOptions {
   readonly batchSize?: number;
   /** @default 20 */
   readonly waitSeconds?: number;
+  /** The mapping's batching window, ms (poll.ts): the deployed sender's is 1 s. @default 0 */
+  readonly batchingWindowMs?: number;
   /** @default 60000 */
   readonly timeoutMs?: number;
   /** Chance that a worker dies after its handler returned and before its delete (fault injection). @default 0 */
@@ -92,6 +94,7 @@ export function startEventSource(options: EventSourceOptions) {
         EVENT_SOURCE_HANDLER: options.handlerModule,
         EVENT_SOURCE_BATCH_SIZE: String(options.batchSize ?? 10),
         EVENT_SOURCE_WAIT_SECONDS: String(options.waitSeconds ?? 20),
+        EVENT_SOURCE_BATCHING_WINDOW_MS: String(options.batchingWindowMs ?? 0),
         EVENT_SOURCE_TIMEOUT_MS: String(options.timeoutMs ?? 60_000),
         EVENT_SOURCE_KILL_AFTER_HANDLER: String(options.killAfterHandler ?? 0),
         EVENT_SOURCE_DUPLICATE_RATE: String(options.duplicateRate ?? 0),

@@ -20,7 +20,7 @@
  * side.
  */
 
-import { hash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { CoalescedReads } from '../aws/coalesced-reads.ts';
 import {
   type AttributeValue,
@@ -49,16 +49,21 @@ const READ_AHEAD_MS = 1000;
 /** Usage of an idle mailbox is forgotten after two days (DynamoDB TTL). */
 const USAGE_TTL_SECONDS = 2 * 86_400;
 /**
- * A line this long holds ten minutes of Microsoft's rate and keeps the limits item under 2 KB (its
+ * A line this long holds ten minutes of Microsoft's rate and keeps the limits item under 3 KB (its
  * write units); a message that finds it full waits for its end without a slot.
  */
 const MAX_LINE_SLOTS = 300;
-/** A slot's tag: 36 bits of the idempotency key's digest (a clash costs nothing: the claim decides). */
-const TAG_CHARS = 6;
-/** The tag of a slot no message holds (a message without a ticket, a gap). */
+/**
+ * A slot's tag: 48 bits of an HMAC of the message's ticket under the line's own random key, which no
+ * producer sees: a producer cannot choose keys whose tags meet, to send several messages in one slot.
+ */
+const TAG_CHARS = 8;
+/** The tag of a slot no message holds (a message without a ticket, a gap); not base64url. */
 const NO_TAG = '~'.repeat(TAG_CHARS);
-const tagOf = (ticket: string | undefined) =>
-  ticket === undefined ? NO_TAG : hash('sha256', ticket, 'base64url').slice(0, TAG_CHARS);
+const tagOf = (ticket: string | undefined, key: string) =>
+  ticket === undefined
+    ? NO_TAG
+    : createHmac('sha256', key).update(ticket).digest('base64url').slice(0, TAG_CHARS);
 
 interface Usage {
   /** Earliest time (ms) the next send may start: after the line, if one waits. */
@@ -68,9 +73,9 @@ interface Usage {
   /**
    * The line of messages sent back to wait: each holds its own send slot and comes back at its own
    * time (instead of all of them at the next slot, again and again). [first slot (ms), interval (ms),
-   * the slots' tags, TAG_CHARS each]: slot i is at first + i * interval.
+   * the slots' tags, TAG_CHARS each, the line's tag key]: slot i is at first + i * interval.
    */
-  line?: [number, number, string];
+  line?: [number, number, string, string];
   pausedUntil: number;
   /** Hour number to [messages, recipients]. */
   hours: Record<string, [number, number]>;
@@ -113,7 +118,7 @@ export class MailboxLimiter {
    * Send slots in the line taken for the rest of this invocation's batch, per mailbox, by tag, by the
    * write that sent its first paced record back: one write a batch, not one a record.
    */
-  #slots = new Map<string, { at: Map<string, number>; takenAt: number }>();
+  #slots = new Map<string, { at: Map<string | undefined, number>; takenAt: number }>();
   /**
    * The batch's mailboxes' limits, read as the invocation starts (beside the suppression list's read,
    * not after it): the first decision for a mailbox within READ_AHEAD_MS uses it. A stale one only
@@ -204,14 +209,13 @@ export class MailboxLimiter {
         ...(tickets ? { tickets } : {}),
       });
     }
-    const tag = tagOf(ticket);
     let slept = 0;
     for (;;) {
       const decision = await this.#decideSend(
         mailbox,
         limits,
         recipients,
-        tag,
+        ticket,
         MAX_WAIT_IN_PROCESS_MS - slept,
       );
       if (decision.ok || decision.waitMs > MAX_WAIT_IN_PROCESS_MS - slept) return decision;
@@ -221,14 +225,14 @@ export class MailboxLimiter {
   }
 
   /**
-   * @param tag the message's tag: its slot in the line, if it holds one
+   * @param ticket what names the message (its idempotency key): its slot in the line, if it holds one
    * @param waitHereMs a wait this short is slept in the instance; a longer one takes a slot in the line
    */
   async #decideSend(
     mailbox: string,
     limits: MailboxLimits,
     recipients: number,
-    tag: string,
+    ticket: string | undefined,
     waitHereMs: number,
   ): Promise<Acquired> {
     if (!limits.messagesPerMinute && !limits.messagesPerDay && !limits.recipientsPerDay) {
@@ -254,9 +258,9 @@ export class MailboxLimiter {
       return { ok: true };
     }
     const slots = this.#slots.get(mailbox);
-    const slotAt = slots?.at.get(tag);
+    const slotAt = ticket === undefined ? undefined : slots?.at.get(ticket);
     if (slots && slotAt !== undefined && this.#now() - slots.takenAt <= CREDIT_LIFETIME_MS) {
-      slots.at.delete(tag);
+      slots.at.delete(ticket);
       return wait(slotAt - this.#now(), rateReason(limits), true);
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -268,10 +272,12 @@ export class MailboxLimiter {
         return wait(usage.pausedUntil - now, 'the provider throttled this mailbox');
       }
       const { interval, late } = paceOf(limits.messagesPerMinute);
-      const line = liveLine(usage, now, late);
-      this.#lines.set(mailbox, line);
+      // A line spaced closer than the limit now asks (lowered since) is no longer kept to.
+      const line = interval ? liveLine(usage, now, late) : undefined;
+      const kept = line && line[1] >= interval ? line : undefined;
+      this.#lines.set(mailbox, kept);
       // Back for the slot it holds: counted when it was taken, so sent without a write.
-      const own = tag === NO_TAG ? undefined : slotOf(line, tag);
+      const own = kept && ticket !== undefined ? slotOf(kept, tagOf(ticket, kept[3])) : undefined;
       if (own !== undefined) {
         const early = own - now;
         if (early > waitHereMs) return wait(early, rateReason(limits), true);
@@ -289,7 +295,8 @@ export class MailboxLimiter {
         return wait((oldest + WINDOW_HOURS) * HOUR_MS - now, 'the daily sending limit is reached');
       }
       const lineEnd = line ? line[0] + (line[2].length / TAG_CHARS) * line[1] : 0;
-      const nextAt = Math.max(usage.nextSendAt, usage.reservedUntil ?? 0, lineEnd);
+      // Without a rate (its limit taken off since), neither the chain nor a line holds anything back.
+      const nextAt = interval ? Math.max(usage.nextSendAt, usage.reservedUntil ?? 0, lineEnd) : 0;
       if (nextAt > now) {
         const reason = rateReason(limits);
         const due = nextAt - now;
@@ -303,14 +310,18 @@ export class MailboxLimiter {
             messages + 1 + (rest?.tickets?.length ?? 0) <= limits.messagesPerDay) &&
           (limits.recipientsPerDay === undefined ||
             addressed + recipients + (rest?.recipients ?? 0) <= limits.recipientsPerDay);
-        const joined = joinLine(line, nextAt, interval);
-        if (joined.room < 1) return wait(due, `${reason}; the line is full`);
-        const tags = [tag, ...(withRest ? (rest?.tickets ?? []).map(tagOf) : [])].slice(0, joined.room);
-        const lastHour = Math.floor((joined.first + (tags.length - 1) * interval) / HOUR_MS);
+        const joined = joinLine(kept, nextAt, interval);
+        // After the line, spread over up to a minute: those that found it full do not all come at once.
+        if (joined.room < 1)
+          return wait(due + Math.random() * Math.min(due, 60_000), `${reason}; the line is full`);
+        const spacing = joined.line[1];
+        const holders = [ticket, ...(withRest ? (rest?.tickets ?? []) : [])].slice(0, joined.room);
+        const tags = holders.map((holder) => tagOf(holder, joined.line[3]));
+        const lastHour = Math.floor((joined.first + (tags.length - 1) * spacing) / HOUR_MS);
         const counted = usage.hours[lastHour] ?? [0, 0];
         const reserved: Usage = {
-          nextSendAt: joined.first + tags.length * interval,
-          line: [joined.line[0], interval, joined.line[2] + tags.join('')],
+          nextSendAt: joined.first + tags.length * spacing,
+          line: [joined.line[0], spacing, joined.line[2] + tags.join(''), joined.line[3]],
           pausedUntil: usage.pausedUntil,
           hours: {
             ...Object.fromEntries(live),
@@ -325,7 +336,9 @@ export class MailboxLimiter {
           this.#lines.set(mailbox, reserved.line);
           if (withRest) this.#expected.delete(mailbox);
           this.#slots.set(mailbox, {
-            at: new Map(tags.slice(1).map((other, index) => [other, joined.first + (index + 1) * interval])),
+            at: new Map(
+              holders.slice(1).map((other, index) => [other, joined.first + (index + 1) * spacing]),
+            ),
             takenAt: now,
           });
           return wait(joined.first - now, reason, true);
@@ -515,8 +528,12 @@ export class MailboxLimiter {
 
 const rateReason = (limits: MailboxLimits) => `at most ${limits.messagesPerMinute} messages a minute`;
 
-/** How late after its slot a message sent back to wait may still send: SQS delays are whole seconds. */
-const LATE_RETURN_MS = 2000;
+/**
+ * How late after its slot a message sent back to wait may still send: its delay is whole seconds (it
+ * comes back up to 800 ms past its slot, as sqs/visibility.ts rounds it), and the event source may hold
+ * it for its batching window (1 s as deployed) before the invocation.
+ */
+const LATE_RETURN_MS = 2500;
 
 /**
  * The spacing of sends at `perMinute`, and how late after its slot a message may send: any perMinute + 1
@@ -535,12 +552,13 @@ function liveLine(usage: Pick<Usage, 'line'>, now: number, late: number): Line |
   const [first, interval, tags] = usage.line;
   const count = tags.length / TAG_CHARS;
   const gone = Math.min(count, Math.max(0, Math.ceil((now - late - first) / interval)));
-  return gone >= count ? undefined : [first + gone * interval, interval, tags.slice(gone * TAG_CHARS)];
+  return gone >= count
+    ? undefined
+    : [first + gone * interval, interval, tags.slice(gone * TAG_CHARS), usage.line[3]];
 }
 
 /** The time of the first slot in `line` that holds `tag`. */
-function slotOf(line: Line | undefined, tag: string): number | undefined {
-  if (!line) return undefined;
+function slotOf(line: Line, tag: string): number | undefined {
   for (let index = 0; index < line[2].length; index += TAG_CHARS)
     if (line[2].startsWith(tag, index)) return line[0] + (index / TAG_CHARS) * line[1];
   return undefined;
@@ -548,23 +566,33 @@ function slotOf(line: Line | undefined, tag: string): number | undefined {
 
 /**
  * Where new slots join the line: after its last slot, no earlier than `nextAt` (a gap is filled with
- * slots nobody holds); a line of another interval (its limits changed) is started afresh.
+ * slots nobody holds), at the line's spacing. A line kept to (none where the limit was lowered since)
+ * is joined; else a new one starts after the old one's end (in `nextAt`), with a new tag key.
  * @returns the first new slot's time, the line to append to, and how many slots it has room for
  */
 function joinLine(line: Line | undefined, nextAt: number, interval: number) {
-  const base: Line = line && line[1] === interval ? line : [nextAt, interval, ''];
-  const end = base[0] + (base[2].length / TAG_CHARS) * interval;
-  const gap = Math.max(0, Math.ceil((nextAt - end) / interval));
+  const base: Line = line ?? [nextAt, interval, '', randomBytes(12).toString('base64url')];
+  const spacing = base[1];
+  const end = base[0] + (base[2].length / TAG_CHARS) * spacing;
+  const gap = Math.max(0, Math.ceil((nextAt - end) / spacing));
   const held = base[2].length / TAG_CHARS + gap;
   if (held > MAX_LINE_SLOTS) return { first: nextAt, line: base, room: 0 };
-  const padded: Line = [base[0], interval, base[2] + NO_TAG.repeat(gap)];
-  return { first: end + gap * interval, line: padded, room: MAX_LINE_SLOTS - held };
+  const padded: Line = [base[0], spacing, base[2] + NO_TAG.repeat(gap), base[3]];
+  return { first: end + gap * spacing, line: padded, room: MAX_LINE_SLOTS - held };
 }
 
 /** The usage a limits item holds (none yet: nothing used). */
 function usageOf(item: Record<string, AttributeValue> | undefined): Usage {
-  const state = item?.usage?.S ? (JSON.parse(item.usage.S) as Omit<Usage, 'version'>) : undefined;
-  return { nextSendAt: 0, pausedUntil: 0, hours: {}, ...state, version: Number(item?.version?.N ?? 0) };
+  const { line, ...state }: Partial<Omit<Usage, 'version'>> = item?.usage?.S ? JSON.parse(item.usage.S) : {};
+  return {
+    nextSendAt: 0,
+    pausedUntil: 0,
+    hours: {},
+    ...state,
+    // A line without its tag key (not one this version wrote) holds no slot anyone can find.
+    ...(typeof line?.[3] === 'string' ? { line } : {}),
+    version: Number(item?.version?.N ?? 0),
+  };
 }
 
 const wait = (ms: number, reason: string, reserved = false): Acquired => ({

@@ -1,7 +1,9 @@
 /**
- * Sets when failed records come back: SQS's way to delay one message's retry. The delays an invocation
- * asks for are sent together when its records are decided, ten to a ChangeMessageVisibilityBatch (each
- * with its own timeout): a batch paced into the line costs one request, not one a record.
+ * Sets when failed records come back: SQS's way to delay one message's retry. The delays asked for
+ * within moments of each other (a batch's records paced into the line together) go in one
+ * ChangeMessageVisibilityBatch, each with its own timeout, sent at once rather than when the invocation
+ * ends: a slow send in the batch does not make the others come back late, and an invocation that times
+ * out has lost none. Each timeout is worked out when it is sent, from when the message is due.
  */
 import type { SQSRecord } from 'aws-lambda';
 import { awsErrorName } from '../aws/error-name.ts';
@@ -10,6 +12,15 @@ import type { QueueUrls } from './queue-urls.ts';
 
 /** SQS takes ten entries per batch request. */
 const MAX_BATCH_ENTRIES = 10;
+/** SQS caps a visibility timeout at 12 hours. */
+const MAX_VISIBILITY_SECONDS = 43_200;
+/** Delays asked for within this of the first are sent together. */
+const GATHER_MS = 5;
+/**
+ * A message due at a given time is made visible up to this much before it (SQS timeouts are whole
+ * seconds): the limiter sleeps a wait this short in the instance instead of sending it back again.
+ */
+export const EARLY_RETURN_MS = 200;
 
 /** A delay SQS did not take: the record comes back after the queue's visibility timeout instead. */
 export interface UndelayedRecord {
@@ -17,46 +28,73 @@ export interface UndelayedRecord {
   readonly awsError: string;
 }
 
+interface Pending {
+  readonly record: SQSRecord;
+  /** When the message is due back (epoch ms). */
+  readonly dueAt: number;
+  /** Due at an exact time (a send slot): it may come back up to EARLY_RETURN_MS before it. */
+  readonly exact: boolean;
+}
+
 export class Visibility {
   readonly #sqs: OnDemandSqs;
   readonly #queueUrls: QueueUrls;
-  #pending: { record: SQSRecord; seconds: number }[] = [];
+  readonly #now: () => number;
+  #pending: Pending[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #sending: Promise<UndelayedRecord[]>[] = [];
 
-  constructor(sqs: OnDemandSqs, queueUrls: QueueUrls) {
+  constructor(sqs: OnDemandSqs, queueUrls: QueueUrls, now: () => number = Date.now) {
     this.#sqs = sqs;
     this.#queueUrls = queueUrls;
+    this.#now = now;
   }
 
-  /** Asks for `record` to come back in `seconds`; sent with the invocation's others by flush(). */
-  delay(record: SQSRecord, seconds: number): void {
-    this.#pending = [...this.#pending.filter((entry) => entry.record !== record), { record, seconds }];
+  /**
+   * Asks for `record` to come back in `seconds`, or at `exactMs` from now (a send slot), sent with the
+   * delays asked for with it.
+   */
+  delay(record: SQSRecord, seconds: number, exactMs?: number): void {
+    const exact = exactMs !== undefined && Number.isFinite(exactMs);
+    const dueAt = this.#now() + (exact ? exactMs : Math.max(0, seconds) * 1000);
+    this.#pending = [...this.#pending.filter((entry) => entry.record !== record), { record, dueAt, exact }];
+    if (this.#pending.length >= MAX_BATCH_ENTRIES) this.#send();
+    else this.#timer ??= setTimeout(() => this.#send(), GATHER_MS);
   }
 
-  /** Sends the delays asked for since the last flush, per queue, ten to a request. @returns those not taken */
+  /** Sends what is still gathered and waits for every request. @returns the delays SQS did not take */
   async flush(): Promise<UndelayedRecord[]> {
+    this.#send();
+    const sending = this.#sending;
+    this.#sending = [];
+    return (await Promise.all(sending)).flat();
+  }
+
+  #send(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     const pending = this.#pending;
     this.#pending = [];
-    const byQueue = Map.groupBy(pending, (entry) => entry.record.eventSourceARN);
-    const undelayed: UndelayedRecord[] = [];
-    for (const [arn, entries] of byQueue) {
-      for (let start = 0; start < entries.length; start += MAX_BATCH_ENTRIES) {
-        const chunk = entries.slice(start, start + MAX_BATCH_ENTRIES);
-        undelayed.push(...(await this.#send(arn, chunk)));
-      }
-    }
-    return undelayed;
+    for (const [arn, entries] of Map.groupBy(pending, (entry) => entry.record.eventSourceARN))
+      for (let start = 0; start < entries.length; start += MAX_BATCH_ENTRIES)
+        this.#sending.push(this.#request(arn, entries.slice(start, start + MAX_BATCH_ENTRIES)));
   }
 
-  async #send(arn: string, chunk: { record: SQSRecord; seconds: number }[]): Promise<UndelayedRecord[]> {
+  async #request(arn: string, chunk: Pending[]): Promise<UndelayedRecord[]> {
     try {
       const { client, sdk } = await this.#sqs.load();
+      const queueUrl = await this.#queueUrls.fromArn(arn);
+      const now = this.#now();
       const { Failed = [] } = await client.send(
         new sdk.ChangeMessageVisibilityBatchCommand({
-          QueueUrl: await this.#queueUrls.fromArn(arn),
-          Entries: chunk.map(({ record, seconds }, index) => ({
+          QueueUrl: queueUrl,
+          Entries: chunk.map(({ record, dueAt, exact }, index) => ({
             Id: String(index),
             ReceiptHandle: record.receiptHandle,
-            VisibilityTimeout: seconds,
+            VisibilityTimeout: Math.min(
+              MAX_VISIBILITY_SECONDS,
+              Math.max(0, Math.ceil((dueAt - now - (exact ? EARLY_RETURN_MS : 0)) / 1000)),
+            ),
           })),
         }),
       );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { DynamoDBClient } from '../../../../functions/shared/aws/dynamodb.ts';
+import { DynamoDBClient, GetItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
 import { MailboxLimiter } from '../../../../functions/shared/limits/mailbox-limiter.ts';
 import { resolveLimits } from '../../../../functions/shared/limits/mailbox-limits.ts';
 import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
@@ -33,24 +33,24 @@ describe('Class: MailboxLimiter', () => {
     assert.deepEqual(await a.acquireSend('ops@example.com', limits, 1, 'm1'), { ok: true });
     const refused = await b.acquireSend('ops@example.com', limits, 1, 'm2');
     assert.equal(refused.ok, false);
-    // Sent back to its slot: one interval (2,072 ms: 30 in 62 s) after the send before it.
+    // Sent back to its slot: one interval (2,089 ms: 30 in 62.5 s) after the send before it.
     assert.ok(
-      !refused.ok && refused.reserved && refused.waitMs === 2072,
+      !refused.ok && refused.reserved && refused.waitMs === 2089,
       `waits about 2 s (${!refused.ok && refused.waitMs})`,
     );
-    // Back up to two seconds late (an SQS delay is whole seconds), it still sends in its slot; another
+    // Back up to 2.5 seconds late (an SQS delay is whole seconds), it still sends in its slot; another
     // message that holds no slot there does not.
-    clock += 2072 + 1500;
+    clock += 2089 + 1500;
     assert.deepEqual(await a.acquireSend('ops@example.com', limits, 1, 'm2'), { ok: true });
     const other = await b.acquireSend('ops@example.com', limits, 1, 'm3');
     assert.ok(!other.ok && other.reserved, 'another message goes to the line');
   });
 
-  it('sends a burst at 30 a minute, each message back once at its own slot, whatever the SQS delay rounding', async () => {
+  it('sends a burst at 30 a minute, each message back once at its own slot, whatever the SQS delay rounding and the batching window', async () => {
     const limits = resolveLimits('microsoft');
     const instances = [instance(), instance()];
     const start = clock;
-    // Forty messages at once; each one sent back comes at its whole-second delay and up to 900 ms later.
+    // Forty messages at once; each one sent back comes at its whole-second delay and up to 1.3 s later.
     const due = Array.from({ length: 40 }, (_, index) => ({
       ticket: `burst-${index}`,
       at: start,
@@ -65,7 +65,13 @@ describe('Class: MailboxLimiter', () => {
       next.receives++;
       const decision = await instances[turn++ % 2]!.acquireSend('burst@example.com', limits, 1, next.ticket);
       if (decision.ok) sent.push(clock);
-      else due.push({ ...next, at: clock + Math.ceil(decision.waitMs / 1000) * 1000 + ((turn * 337) % 900) });
+      else
+        due.push({
+          ...next,
+          // As sqs/visibility.ts rounds a slot's delay (whole seconds, up to 200 ms early), then up to
+          // the event source's 1 s batching window and 300 ms more before the invocation.
+          at: clock + Math.ceil((decision.waitMs - 200) / 1000) * 1000 + ((turn * 337) % 1300),
+        });
       assert.ok(next.receives <= 2, `${next.ticket} came back ${next.receives} times`);
     }
     for (const time of sent)
@@ -74,7 +80,7 @@ describe('Class: MailboxLimiter', () => {
         'no 60 s window holds more than 30',
       );
     assert.equal(sent.length, 40);
-    assert.ok(sent.at(-1)! - start < 40 * 2072 + 2000, `sent at the limit (${sent.at(-1)! - start} ms)`);
+    assert.ok(sent.at(-1)! - start < 40 * 2089 + 2500, `sent at the limit (${sent.at(-1)! - start} ms)`);
   });
 
   it('sleeps a pacing wait shorter than 200 ms in the instance instead of handing the message back', async () => {
@@ -92,8 +98,8 @@ describe('Class: MailboxLimiter', () => {
     assert.deepEqual(await sleeper.acquireSend('fast@example.com', fast, 1), { ok: true });
     assert.deepEqual(await sleeper.acquireSend('fast@example.com', fast, 1), { ok: true });
     assert.equal(slept.length, 1);
-    // One interval: 109 ms at 600 a minute (60 s and 2 s of tolerance for late returns, over 600).
-    assert.equal(slept[0], 109, `slept one interval (${slept[0]})`);
+    // One interval: 110 ms at 600 a minute (60 s and 2.5 s of tolerance for late returns, over 600).
+    assert.equal(slept[0], 110, `slept one interval (${slept[0]})`);
     // A two-second Microsoft interval is not slept: the message goes back to the queue.
     const microsoft = resolveLimits('microsoft');
     assert.ok((await sleeper.acquireSend('slow@example.com', microsoft, 1)).ok);
@@ -161,7 +167,7 @@ describe('Class: MailboxLimiter', () => {
     const later = await instance().acquireSend('ops@example.com', limits, 1, 'another');
     const back = [];
     for (const [index, ticket] of tickets.slice(1).entries()) {
-      clock = start + 2072 * (index + 1) + 700;
+      clock = start + 2089 * (index + 1) + 700;
       back.push(
         (
           await new MailboxLimiter(counted, SENDING_TABLE, () => clock).acquireSend(
@@ -178,19 +184,19 @@ describe('Class: MailboxLimiter', () => {
     const waits = decisions.slice(1).map((decision) => (decision.ok ? 0 : decision.waitMs));
     assert.deepEqual(
       waits,
-      Array.from({ length: 9 }, (_, index) => 2072 * (index + 1)),
+      Array.from({ length: 9 }, (_, index) => 2089 * (index + 1)),
       'each its own slot, one interval after the one before',
     );
     assert.ok(decisions.slice(1).every((decision) => !decision.ok && decision.reserved));
     assert.equal(written, 2, 'the send, then the nine slots in one write');
-    assert.ok(!later.ok && later.waitMs === 2072 * 10, `after the line (${!later.ok && later.waitMs} ms)`);
+    assert.ok(!later.ok && later.waitMs === 2089 * 10, `after the line (${!later.ok && later.waitMs} ms)`);
     assert.deepEqual(back, Array(9).fill(true), 'each back at its slot is sent');
     assert.equal(writes(), written, 'without a write');
     counted.destroy();
     await proxy.stop();
   });
 
-  it('sends a message back at its slot up to 2 s late, and sends one later than that to the end of the line', async () => {
+  it('sends a message back at its slot up to 2.5 s late, and sends one later than that to the end of the line', async () => {
     const limits = resolveLimits('microsoft');
     const a = instance();
     const tickets = ['k1', 'k2', 'k3', 'k4'];
@@ -200,17 +206,108 @@ describe('Class: MailboxLimiter', () => {
     for (const ticket of tickets) decisions.push(await a.acquireSend('ops@example.com', limits, 1, ticket));
     assert.deepEqual(
       decisions.map((decision) => (decision.ok ? 0 : decision.waitMs)),
-      [0, 2072, 4144, 6216],
+      [0, 2089, 4178, 6267],
     );
 
-    clock = start + 2072 + 1999;
+    clock = start + 2089 + 2499;
     const late = await instance().acquireSend('ops@example.com', limits, 1, 'k2');
-    clock = start + 4144 + 2001;
+    clock = start + 4178 + 2501;
     const tooLate = await instance().acquireSend('ops@example.com', limits, 1, 'k3');
 
-    assert.deepEqual(late, { ok: true }, 'the second, 1,999 ms after its slot');
-    assert.ok(!tooLate.ok && tooLate.reserved, 'the third, 2,001 ms after its slot, waits for a new one');
-    assert.equal(tooLate.waitMs, 8288 - 6145, 'after the line');
+    assert.deepEqual(late, { ok: true }, 'the second, 2,499 ms after its slot');
+    assert.ok(!tooLate.ok && tooLate.reserved, 'the third, 2,501 ms after its slot, waits for a new one');
+    assert.equal(tooLate.waitMs, 8356 - 6679, 'after the line');
+  });
+
+  it('keeps a slot for its own message only: another message at that time, or one with a key of its choosing, goes after the line', async () => {
+    const limits = resolveLimits('microsoft');
+    const a = instance();
+    const tickets = ['own-1', 'own-2', 'own-3'];
+    a.expect(new Map([['ops@example.com', { messages: 3, recipients: 3, tickets }]]));
+    const start = clock;
+    for (const ticket of tickets) await a.acquireSend('ops@example.com', limits, 1, ticket);
+
+    clock = start + 2089 + 100;
+    const intruders = await Promise.all(
+      ['own-2 ', 'OWN-2', 'intruder', ''].map((ticket) =>
+        instance().acquireSend('ops@example.com', limits, 1, ticket),
+      ),
+    );
+    const owner = await instance().acquireSend('ops@example.com', limits, 1, 'own-2');
+
+    assert.ok(intruders.every((decision) => !decision.ok && decision.waitMs >= 2 * 2089 - 100));
+    assert.deepEqual(owner, { ok: true }, 'its owner still has it');
+  });
+
+  it('keeps to a line only while the limit allows its spacing: lowered since, its messages wait again; raised, they still send', async () => {
+    const tickets = ['l-1', 'l-2', 'l-3'];
+    const reserveAt30 = async (mailbox: string) => {
+      const a = instance();
+      a.expect(new Map([[mailbox, { messages: 3, recipients: 3, tickets }]]));
+      for (const ticket of tickets) await a.acquireSend(mailbox, resolveLimits('microsoft'), 1, ticket);
+    };
+    const start = clock;
+    await reserveAt30('lowered@example.com');
+    await reserveAt30('raised@example.com');
+
+    clock = start + 2089;
+    const lowered = await instance().acquireSend(
+      'lowered@example.com',
+      resolveLimits('microsoft', { messagesPerMinute: 10 }),
+      1,
+      'l-2',
+    );
+    const raised = await instance().acquireSend(
+      'raised@example.com',
+      resolveLimits('microsoft', { messagesPerMinute: 60 }),
+      1,
+      'l-2',
+    );
+
+    // At 10 a minute, a new line after the old one's end (l-3's slot): 6,255 ms apart from there.
+    assert.ok(
+      !lowered.ok && lowered.reserved && lowered.waitMs === 3 * 2089 - 2089,
+      `${!lowered.ok && lowered.waitMs}`,
+    );
+    assert.deepEqual(raised, { ok: true });
+  });
+
+  it('sends at once, without a NaN anywhere, once the per-minute limit is taken off while a line waits', async () => {
+    const a = instance();
+    const tickets = ['n-1', 'n-2', 'n-3'];
+    a.expect(new Map([['off@example.com', { messages: 3, recipients: 3, tickets }]]));
+    for (const ticket of tickets)
+      await a.acquireSend('off@example.com', resolveLimits('microsoft'), 1, ticket);
+
+    const dayOnly = { messagesPerDay: 100 };
+    const decision = await instance().acquireSend('off@example.com', dayOnly, 1, 'fresh');
+    const { Item } = await dynamodb.send(
+      new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: 'limits#off@example.com' } } }),
+    );
+
+    assert.deepEqual(decision, { ok: true });
+    assert.ok(!Item?.usage?.S?.includes('NaN'), Item?.usage?.S);
+  });
+
+  it('sends a message that finds the line full after it, spread over a minute, without a slot', async () => {
+    const limits = resolveLimits('microsoft');
+    const tickets = Array.from({ length: 300 }, (_, index) => `full-${index}`);
+    const a = instance();
+    a.expect(new Map([['full@example.com', { messages: 300, recipients: 300, tickets }]]));
+    for (const ticket of tickets.slice(0, 2)) await a.acquireSend('full@example.com', limits, 1, ticket);
+
+    const late = await Promise.all(
+      ['x', 'y', 'z'].map((ticket) => instance().acquireSend('full@example.com', limits, 1, ticket)),
+    );
+
+    // One sent, 299 in line: room for one more slot (whichever of the three won the race), then it is full.
+    assert.equal(late.filter((decision) => !decision.ok && decision.reserved).length, 1);
+    const full = late.filter((other) => !other.ok && !other.reserved);
+    assert.equal(full.length, 2);
+    for (const decision of full) {
+      assert.ok(!decision.ok && /line is full/.test(decision.reason));
+      assert.ok(decision.waitMs >= 300 * 2089 && decision.waitMs <= 300 * 2089 + 60_000);
+    }
   });
 
   it('reads the limits of a batch as it starts, and a write by another instance since only costs a fresh read', async () => {
