@@ -10,6 +10,7 @@
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SENDER_DEFAULTS } from '../functions/sender/config.ts';
 import { DynamoDBClient, ScanCommand } from '../functions/shared/aws/dynamodb.ts';
 import { ENV } from '../functions/shared/environment.ts';
 import { startEventSource } from '../local/event-source/runner.ts';
@@ -57,12 +58,13 @@ export async function measureMicrosoftBurst(
       ...harness.senderEnv(queues),
       AWS_ENDPOINT_URL: awsProxy.endpoint,
       [ENV.providers]: JSON.stringify(providers),
+      [ENV.batchingWindowSeconds]: String(SENDER_DEFAULTS.batchingWindowSeconds),
     },
     workers: 2,
     batchSize: 10,
     waitSeconds: 1,
     // As deployed (infra/sender): a message back at its slot waits up to a second for company.
-    batchingWindowMs: 1000,
+    batchingWindowMs: SENDER_DEFAULTS.batchingWindowSeconds * 1000,
     timeoutMs: 30_000,
   });
   // Paced messages wait out of sight (delayed or invisible), so an empty receive does not mean done.

@@ -36,6 +36,11 @@ export interface SenderConfig {
   readonly maxParkedMs: number;
   /** How long a connection slot (Microsoft: 3 per mailbox) is leased. */
   readonly connectionLeaseMs: number;
+  /**
+   * How long the event source gathers records before it invokes (its MaximumBatchingWindowInSeconds):
+   * it holds a lone message that long, so one sent back to its send slot is made visible that much sooner.
+   */
+  readonly batchingWindowMs: number;
   /** Retry, deferral and park delays; RETRY_DELAY_SCALE shrinks them for local runs. */
   readonly retryPolicy: RetryPolicy;
   /** How long a token endpoint may take. */
@@ -68,6 +73,7 @@ export const SENDER_DEFAULTS = {
   maxReceiveCount: 8,
   maxParkedDays: 7,
   connectionLeaseSeconds: 120,
+  batchingWindowSeconds: 1,
   tokenTimeoutMs: 10_000,
   secretCacheTtlSeconds: 300,
   revokedRecheckSeconds: 30,
@@ -90,6 +96,8 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     min: 1,
     max: 365,
   });
+  // Absent (a local event source that invokes at once): none.
+  const batchingWindowSeconds = number(ENV.batchingWindowSeconds, { fallback: 0, min: 0, max: 300 });
   const connectionLeaseSeconds = number(ENV.connectionLeaseSeconds, {
     fallback: SENDER_DEFAULTS.connectionLeaseSeconds,
     min: 5,
@@ -149,6 +157,7 @@ export function loadSenderConfig(env: NodeJS.ProcessEnv = process.env): SenderCo
     maxReceiveCount,
     maxParkedMs: maxParkedDays * 86_400_000,
     connectionLeaseMs: connectionLeaseSeconds * 1000,
+    batchingWindowMs: batchingWindowSeconds * 1000,
     retryPolicy: scaleRetryPolicy(DEFAULT_RETRY_POLICY, retryScale),
     tokenTimeoutMs,
     secretCacheTtlMs: secretCacheTtlSeconds * 1000,

@@ -173,7 +173,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     producers: new ProducerAuthorizer(config.producerPolicy),
     cutOffs: new ProducerCutOffs(dynamodb, config.registryTableName, config.producerCutOffRecheckMs),
     stored: new StoredMessages(onDemandS3(options.s3), config.largeMessageBucket, { gate }),
-    visibility: new Visibility(sqs, queueUrls),
+    visibility: new Visibility(sqs, queueUrls, { heldForMs: config.batchingWindowMs }),
     requeue: new Requeue(sqs, queueUrls),
     pauses: new PauseGate(new Pauses(dynamodb, config.registryTableName), options.pauseCheckMs),
     maxParkedMs: config.maxParkedMs,

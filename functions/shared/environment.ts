@@ -39,6 +39,8 @@ export const ENV = {
   maxReceiveCount: 'MAX_RECEIVE_COUNT',
   maxParkedDays: 'MAX_PARKED_DAYS',
   connectionLeaseSeconds: 'CONNECTION_LEASE_SECONDS',
+  /** The event source mapping's batching window: a message sent back to wait is due back that much sooner. */
+  batchingWindowSeconds: 'BATCHING_WINDOW_SECONDS',
   /** How long an instance remembers that a mailbox's SMTP server refuses logins. */
   smtpRefusedRecheckSeconds: 'SMTP_REFUSED_RECHECK_SECONDS',
   retryDelayScale: 'RETRY_DELAY_SCALE',

@@ -5,6 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { SENDER_DEFAULTS } from '../../functions/sender/config.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { METRICS_NAMESPACE } from '../../functions/shared/observability/metric-names.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
@@ -70,6 +71,7 @@ export class SenderFunction extends Construct {
         [ENV.registryTableName]: props.registry.table.tableName,
         [ENV.mailboxKmsKeyId]: secrets.key.keyArn,
         [ENV.metricsNamespace]: METRICS_NAMESPACE,
+        [ENV.batchingWindowSeconds]: String(SENDER_DEFAULTS.batchingWindowSeconds),
       },
     });
     const fn = this.handler.function;
@@ -107,7 +109,7 @@ export class SenderFunction extends Construct {
     fn.addEventSource(
       new lambdaEventSources.SqsEventSource(queues.queue, {
         batchSize: props.batchSize ?? 10,
-        maxBatchingWindow: Duration.seconds(1),
+        maxBatchingWindow: Duration.seconds(SENDER_DEFAULTS.batchingWindowSeconds),
         reportBatchItemFailures: true,
         maxConcurrency: props.maxConcurrency ?? 5,
       }),

@@ -18,7 +18,8 @@ const MAX_VISIBILITY_SECONDS = 43_200;
 const GATHER_MS = 5;
 /**
  * A message due at a given time is made visible up to this much before it (SQS timeouts are whole
- * seconds): the limiter sleeps a wait this short in the instance instead of sending it back again.
+ * seconds), and the event source's batching window sooner: the limiter sleeps a wait this short in the
+ * instance instead of sending it back again.
  */
 export const EARLY_RETURN_MS = 200;
 
@@ -40,14 +41,24 @@ export class Visibility {
   readonly #sqs: OnDemandSqs;
   readonly #queueUrls: QueueUrls;
   readonly #now: () => number;
+  readonly #heldForMs: number;
   #pending: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
   #sending: Promise<UndelayedRecord[]>[] = [];
 
-  constructor(sqs: OnDemandSqs, queueUrls: QueueUrls, now: () => number = Date.now) {
+  /**
+   * @param options.heldForMs how long the event source holds a lone message before it invokes (its
+   *   batching window): a message due at an exact time is made visible that much sooner
+   */
+  constructor(
+    sqs: OnDemandSqs,
+    queueUrls: QueueUrls,
+    options: { heldForMs?: number; now?: () => number } = {},
+  ) {
     this.#sqs = sqs;
     this.#queueUrls = queueUrls;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#heldForMs = options.heldForMs ?? 0;
   }
 
   /**
@@ -93,7 +104,7 @@ export class Visibility {
             ReceiptHandle: record.receiptHandle,
             VisibilityTimeout: Math.min(
               MAX_VISIBILITY_SECONDS,
-              Math.max(0, Math.ceil((dueAt - now - (exact ? EARLY_RETURN_MS : 0)) / 1000)),
+              Math.max(0, Math.ceil((dueAt - now - (exact ? EARLY_RETURN_MS + this.#heldForMs : 0)) / 1000)),
             ),
           })),
         }),

@@ -136,8 +136,10 @@ describe('sender: provider limits across instances', () => {
       workers: 2,
       batchSize: 10,
       waitSeconds: 1,
-      // As deployed: a message back at its slot may wait up to a second for company before it is sent.
+      // As deployed: a message back at its slot may wait up to a second for company before it is sent,
+      // and the sender knows it.
       batchingWindowMs: 1000,
+      env: { BATCHING_WINDOW_SECONDS: '1' },
     });
     // Paced messages wait out of sight, each back up to about two seconds after its slot (SQS delays are
     // whole seconds, then the batching window), so two can come back 3 s apart: idle is 4 s without a

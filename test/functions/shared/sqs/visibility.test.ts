@@ -60,6 +60,28 @@ describe('Class: Visibility', () => {
     assert.equal(afterFour.visible, 12, 'the rest after their four seconds');
   });
 
+  it("makes a message due at its slot visible the event source's batching window sooner, as that holds it", async () => {
+    const { queues, records } = await received('delays-d', 2);
+    const visibility = new Visibility(onDemandSqs(harness.sqs), new QueueUrls(onDemandSqs(harness.sqs)), {
+      heldForMs: 1000,
+    });
+
+    // Both due 2.1 s from now: the one at its slot visible after 1 s (held 1 s, up to 200 ms early).
+    visibility.delay(records[0]!, 3, 2100);
+    visibility.delay(records[1]!, 3);
+    await visibility.flush();
+    const asked = Date.now();
+    await sleep(asked + 1500 - Date.now());
+    const { Messages = [] } = await harness.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queues.queueUrl, MaxNumberOfMessages: 10 }),
+    );
+
+    assert.deepEqual(
+      Messages.map((message) => message.MessageId),
+      [records[0]!.messageId],
+    );
+  });
+
   it('sends delays as they are asked for, not when the invocation ends, and names each one SQS refused', async () => {
     const { queues, records } = await received('delays-c', 2);
     const visibility = new Visibility(onDemandSqs(harness.sqs), new QueueUrls(onDemandSqs(harness.sqs)));
