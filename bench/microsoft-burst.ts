@@ -65,6 +65,8 @@ export async function measureMicrosoftBurst(
     waitSeconds: 1,
     // As deployed (infra/sender): a message back at its slot waits up to a second for company.
     batchingWindowMs: SENDER_DEFAULTS.batchingWindowSeconds * 1000,
+    // A message back from its delay is received at once, as SQS's long poll does (moto's waits a second).
+    promptPollMs: 100,
     timeoutMs: 30_000,
   });
   // Paced messages wait out of sight (delayed or invisible), so an empty receive does not mean done.

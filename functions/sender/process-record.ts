@@ -248,7 +248,9 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         deps.visibility.delay(
           record,
           decision.delaySeconds,
-          error.detail.reserved ? Number(error.detail.retryAfterMs) : undefined,
+          error.detail.reserved
+            ? { inMs: Number(error.detail.retryAfterMs), spacingMs: Number(error.detail.spacingMs) }
+            : undefined,
         );
         logger[fate.level](fate.log, { ...context, retryInSeconds });
         throw error;

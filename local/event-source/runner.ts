@@ -21,6 +21,8 @@ export interface EventSourceOptions {
   readonly waitSeconds?: number;
   /** The mapping's batching window, ms (poll.ts): the deployed sender's is 1 s. @default 0 */
   readonly batchingWindowMs?: number;
+  /** Short receives this often instead of moto's long poll (poll.ts). @default long polling */
+  readonly promptPollMs?: number;
   /** @default 60000 */
   readonly timeoutMs?: number;
   /** Chance that a worker dies after its handler returned and before its delete (fault injection). @default 0 */
@@ -95,6 +97,7 @@ export function startEventSource(options: EventSourceOptions) {
         EVENT_SOURCE_BATCH_SIZE: String(options.batchSize ?? 10),
         EVENT_SOURCE_WAIT_SECONDS: String(options.waitSeconds ?? 20),
         EVENT_SOURCE_BATCHING_WINDOW_MS: String(options.batchingWindowMs ?? 0),
+        EVENT_SOURCE_PROMPT_POLL_MS: String(options.promptPollMs ?? 0),
         EVENT_SOURCE_TIMEOUT_MS: String(options.timeoutMs ?? 60_000),
         EVENT_SOURCE_KILL_AFTER_HANDLER: String(options.killAfterHandler ?? 0),
         EVENT_SOURCE_DUPLICATE_RATE: String(options.duplicateRate ?? 0),

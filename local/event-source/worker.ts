@@ -42,6 +42,7 @@ while (!stopping) {
     batchSize: Number(env.EVENT_SOURCE_BATCH_SIZE ?? 10),
     waitSeconds: Number(env.EVENT_SOURCE_WAIT_SECONDS ?? 20),
     batchingWindowMs: Number(env.EVENT_SOURCE_BATCHING_WINDOW_MS ?? 0),
+    promptPollMs: Number(env.EVENT_SOURCE_PROMPT_POLL_MS ?? 0) || undefined,
     timeoutMs: Number(env.EVENT_SOURCE_TIMEOUT_MS ?? 60_000),
     // At-least-once delivery: the same message, visible again, may be received by another worker now.
     afterReceive: async (records) => {

@@ -90,6 +90,8 @@ export type Acquired =
       readonly reason: string;
       /** A send slot of its own is held at waitMs: come back then, on time (no jitter). */
       readonly reserved?: boolean;
+      /** The line's spacing, for a reserved slot: its neighbours' slots are this far on either side. */
+      readonly spacingMs?: number;
     };
 
 /** What a batch holds for one mailbox: its messages and their envelope recipients. */
@@ -118,7 +120,7 @@ export class MailboxLimiter {
    * Send slots in the line taken for the rest of this invocation's batch, per mailbox, by tag, by the
    * write that sent its first paced record back: one write a batch, not one a record.
    */
-  #slots = new Map<string, { at: Map<string | undefined, number>; takenAt: number }>();
+  #slots = new Map<string, { at: Map<string | undefined, number>; spacing: number; takenAt: number }>();
   /**
    * The batch's mailboxes' limits, read as the invocation starts (beside the suppression list's read,
    * not after it): the first decision for a mailbox within READ_AHEAD_MS uses it. A stale one only
@@ -261,7 +263,7 @@ export class MailboxLimiter {
     const slotAt = ticket === undefined ? undefined : slots?.at.get(ticket);
     if (slots && slotAt !== undefined && this.#now() - slots.takenAt <= CREDIT_LIFETIME_MS) {
       slots.at.delete(ticket);
-      return wait(slotAt - this.#now(), rateReason(limits), true);
+      return wait(slotAt - this.#now(), rateReason(limits), slots.spacing);
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const usage = await this.#usage(mailbox);
@@ -278,9 +280,9 @@ export class MailboxLimiter {
       this.#lines.set(mailbox, kept);
       // Back for the slot it holds: counted when it was taken, so sent without a write.
       const own = kept && ticket !== undefined ? slotOf(kept, tagOf(ticket, kept[3])) : undefined;
-      if (own !== undefined) {
+      if (kept && own !== undefined) {
         const early = own - now;
-        if (early > waitHereMs) return wait(early, rateReason(limits), true);
+        if (early > waitHereMs) return wait(early, rateReason(limits), kept[1]);
         if (early > 0) await this.#sleep(early);
         return { ok: true };
       }
@@ -339,9 +341,10 @@ export class MailboxLimiter {
             at: new Map(
               holders.slice(1).map((other, index) => [other, joined.first + (index + 1) * spacing]),
             ),
+            spacing,
             takenAt: now,
           });
-          return wait(joined.first - now, reason, true);
+          return wait(joined.first - now, reason, spacing);
         }
         continue;
       }
@@ -595,11 +598,12 @@ function usageOf(item: Record<string, AttributeValue> | undefined): Usage {
   };
 }
 
-const wait = (ms: number, reason: string, reserved = false): Acquired => ({
+/** @param spacingMs for a slot reserved in the line: the line's spacing */
+const wait = (ms: number, reason: string, spacingMs?: number): Acquired => ({
   ok: false,
   waitMs: Math.max(1, Math.ceil(ms)),
   reason,
-  ...(reserved ? { reserved } : {}),
+  ...(spacingMs === undefined ? {} : { reserved: true, spacingMs }),
 });
 
 const storeError = (mailbox: string, error: unknown) =>

@@ -505,5 +505,5 @@ const paced = (mailbox: string, refusal: Acquired) =>
   new MailerError('MAILBOX_PACED', `${mailbox} waits: ${'reason' in refusal ? refusal.reason : 'a limit'}`, {
     mailbox,
     retryAfterMs: 'waitMs' in refusal ? refusal.waitMs : 1000,
-    ...('reserved' in refusal && refusal.reserved ? { reserved: true } : {}),
+    ...('reserved' in refusal && refusal.reserved ? { reserved: true, spacingMs: refusal.spacingMs } : {}),
   });

@@ -33,8 +33,14 @@ interface Pending {
   readonly record: SQSRecord;
   /** When the message is due back (epoch ms). */
   readonly dueAt: number;
-  /** Due at an exact time (a send slot): it may come back up to EARLY_RETURN_MS before it. */
-  readonly exact: boolean;
+  /** How much sooner than dueAt it may be made visible (a send slot: EARLY_RETURN_MS, and the hold). */
+  readonly earlyMs: number;
+}
+
+/** A message due at a send slot: when, and how far apart the slots of its line are. */
+export interface Slot {
+  readonly inMs: number;
+  readonly spacingMs: number;
 }
 
 export class Visibility {
@@ -62,13 +68,17 @@ export class Visibility {
   }
 
   /**
-   * Asks for `record` to come back in `seconds`, or at `exactMs` from now (a send slot), sent with the
-   * delays asked for with it.
+   * Asks for `record` to come back in `seconds`, or at its send slot, sent with the delays asked for with
+   * it. A slot's message is made visible the event source's hold sooner only where the line's slots are
+   * further apart than the hold: closer, its batch's window opens for a message before it, and it would
+   * arrive early (and be sent back again).
    */
-  delay(record: SQSRecord, seconds: number, exactMs?: number): void {
-    const exact = exactMs !== undefined && Number.isFinite(exactMs);
-    const dueAt = this.#now() + (exact ? exactMs : Math.max(0, seconds) * 1000);
-    this.#pending = [...this.#pending.filter((entry) => entry.record !== record), { record, dueAt, exact }];
+  delay(record: SQSRecord, seconds: number, slot?: Slot): void {
+    const exact = slot !== undefined && Number.isFinite(slot.inMs);
+    const lone = exact && slot.spacingMs > this.#heldForMs + EARLY_RETURN_MS;
+    const dueAt = this.#now() + (exact ? slot.inMs : Math.max(0, seconds) * 1000);
+    const earlyMs = exact ? EARLY_RETURN_MS + (lone ? this.#heldForMs : 0) : 0;
+    this.#pending = [...this.#pending.filter((entry) => entry.record !== record), { record, dueAt, earlyMs }];
     if (this.#pending.length >= MAX_BATCH_ENTRIES) this.#send();
     else this.#timer ??= setTimeout(() => this.#send(), GATHER_MS);
   }
@@ -99,12 +109,12 @@ export class Visibility {
       const { Failed = [] } = await client.send(
         new sdk.ChangeMessageVisibilityBatchCommand({
           QueueUrl: queueUrl,
-          Entries: chunk.map(({ record, dueAt, exact }, index) => ({
+          Entries: chunk.map(({ record, dueAt, earlyMs }, index) => ({
             Id: String(index),
             ReceiptHandle: record.receiptHandle,
             VisibilityTimeout: Math.min(
               MAX_VISIBILITY_SECONDS,
-              Math.max(0, Math.ceil((dueAt - now - (exact ? EARLY_RETURN_MS + this.#heldForMs : 0)) / 1000)),
+              Math.max(0, Math.ceil((dueAt - now - earlyMs) / 1000)),
             ),
           })),
         }),

@@ -36,7 +36,7 @@ describe('Class: Visibility', () => {
 
     // Two at a slot 1.1 s away (back up to 200 ms early: after 1 s), the rest after 4 whole seconds.
     for (const [index, record] of first.records.entries())
-      visibility.delay(record, 4, index < 2 ? 1100 : undefined);
+      visibility.delay(record, 4, index < 2 ? { inMs: 1100, spacingMs: 2089 } : undefined);
     visibility.delay(second.records[0]!, 4);
     const undelayed = await visibility.flush();
     const asked = Date.now();
@@ -60,15 +60,16 @@ describe('Class: Visibility', () => {
     assert.equal(afterFour.visible, 12, 'the rest after their four seconds');
   });
 
-  it("makes a message due at its slot visible the event source's batching window sooner, as that holds it", async () => {
+  it("makes a message due at a lone slot visible the event source's batching window sooner, as that holds it", async () => {
     const { queues, records } = await received('delays-d', 2);
     const visibility = new Visibility(onDemandSqs(harness.sqs), new QueueUrls(onDemandSqs(harness.sqs)), {
       heldForMs: 1000,
     });
 
-    // Both due 2.1 s from now: the one at its slot visible after 1 s (held 1 s, up to 200 ms early).
-    visibility.delay(records[0]!, 3, 2100);
-    visibility.delay(records[1]!, 3);
+    // Due 2.1 s from now: at a slot of a line 2,089 ms apart, visible after 1 s (held 1 s, up to 200 ms
+    // early); at one of a line 1,047 ms apart (its batch's window may open for the slot before), not yet.
+    visibility.delay(records[0]!, 3, { inMs: 2100, spacingMs: 2089 });
+    visibility.delay(records[1]!, 3, { inMs: 2100, spacingMs: 1047 });
     await visibility.flush();
     const asked = Date.now();
     await sleep(asked + 1500 - Date.now());
