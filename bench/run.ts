@@ -33,7 +33,7 @@ import { startLatencyProxy } from '../local/world/latency-proxy.ts';
 import { projectRoot } from '../local/world/net.ts';
 import { renderChart } from './chart.ts';
 import { coldStartTable, coldStartTargets, measureColdStart } from './cold-start.ts';
-import { costPer1000, costScenarios } from './cost-model.ts';
+import { costPer1000, costScenarios, TARGET_SCENARIOS } from './cost-model.ts';
 import { capCpu, cpuShareOf } from './cpu-share.ts';
 import { measureMicrosoftBurst } from './microsoft-burst.ts';
 import { startModelledDynamoDb } from './modelled-dynamodb.ts';
@@ -586,11 +586,11 @@ const targets = [
     measured: fleetTokens.tokenRequestsPerLifetime,
     met: fleetTokens.tokenRequestsPerLifetime <= 2 && fleetTokens.refusedTokenRequests === 0,
   },
-  ...Object.entries(scenarios).map(([scenario, priced]) => ({
+  ...TARGET_SCENARIOS.map((scenario) => ({
     name: `AWS cost per 1,000 emails, scenario ${scenario}, $`,
     target: '<= 0.005',
-    measured: round(priced.total, 5),
-    met: priced.total <= 0.005,
+    measured: round(scenarios[scenario].total, 5),
+    met: scenarios[scenario].total <= 0.005,
   })),
   {
     name: `validator: ${VALIDATOR_MAILBOXES} mailboxes at 10 ms round trip (DynamoDB at 5 ms a call), s`,

@@ -9,7 +9,9 @@
  * const [id] = await producer.send({ from: 'billing@example.com', to: 'a@example.net', subject: 'Hi', text: 'Hello' });
  *
  * With `largeMessages` (the stack's LargeMessageBucketName output), a message too large for SQS is
- * stored in the bucket and queued as the SQS Extended Client pointer (docs/message-contract.md).
+ * stored in the bucket and queued as the SQS Extended Client pointer (docs/message-contract.md). The
+ * large messages of one SendMessageBatch share one object, each pointer naming its byte range: one S3
+ * PUT for up to ten (the PUT, $0.005 per 1,000, is most of what a large message costs).
  */
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -53,7 +55,16 @@ export interface LargeMessageOptions {
    * @default looked up once with STS GetCallerIdentity
    */
   readonly principal?: string;
+  /**
+   * Store the large messages of one SendMessageBatch in one object (pointers with `byteRange`, which
+   * only this product's sender reads); false stores each in its own object, as the extended clients do.
+   * @default true
+   */
+  readonly pack?: boolean;
 }
+
+/** The most one packed object holds: the most the sender reads of one stored message. */
+const MAX_PACK_BYTES = MAX_STORED_MESSAGE_BYTES;
 
 /** SQS's 1 MiB less 64 KiB: what a message's attributes may take when it is moved or dead-lettered. */
 export const LARGE_MESSAGE_THRESHOLD = MAX_MESSAGE_BYTES - 64 * 1024;
@@ -136,46 +147,76 @@ export class MailProducer {
         throw error;
       }
     });
-    const entries: Entry[] = [];
-    for (const body of bodies) entries.push(await this.#offload(body));
-    const ids: string[] = new Array(entries.length);
-    for (let start = 0; start < entries.length; start += 10) {
-      await this.#sendBatch(entries.slice(start, start + 10), start, ids);
+    const ids: string[] = new Array(bodies.length);
+    for (let start = 0; start < bodies.length; start += 10) {
+      await this.#sendBatch(await this.#offload(bodies.slice(start, start + 10)), start, ids);
     }
     return ids;
   }
 
   /**
-   * A body above the threshold is stored (under this producer's `aws:userid`, a new UUID key as the
-   * extended clients name objects) and its pointer queued instead. An object whose pointer SQS then refuses is ended by the lifecycle rule.
+   * The bodies above the threshold are stored (under this producer's `aws:userid`, a new UUID key as the
+   * extended clients name objects), packed together unless `pack` is false, and their pointers queued
+   * instead. An object whose pointers SQS then refuses is ended by the lifecycle rule.
    */
-  async #offload(body: string): Promise<Entry> {
-    const size = Buffer.byteLength(body);
-    if (!this.#large || size <= this.#large.thresholdBytes) return { body };
+  async #offload(bodies: readonly string[]): Promise<Entry[]> {
+    const entries: Entry[] = bodies.map((body) => ({ body }));
+    const large = this.#large;
+    if (!large) return entries;
+    // The batch's large bodies in order, up to MAX_PACK_BYTES an object.
+    const packs: Array<Array<{ index: number; bytes: Buffer }>> = [];
+    let pack: (typeof packs)[number] = [];
+    let packBytes = 0;
+    for (const [index, body] of bodies.entries()) {
+      if (Buffer.byteLength(body) <= large.thresholdBytes) continue;
+      const bytes = Buffer.from(body);
+      if (pack.length > 0 && (large.pack === false || packBytes + bytes.length > MAX_PACK_BYTES)) {
+        packs.push(pack);
+        pack = [];
+        packBytes = 0;
+      }
+      pack.push({ index, bytes });
+      packBytes += bytes.length;
+    }
+    if (pack.length > 0) packs.push(pack);
+    for (const parts of packs) {
+      const key = await this.#store(large, Buffer.concat(parts.map((part) => part.bytes)));
+      let offset = 0;
+      for (const { index, bytes } of parts) {
+        const range = parts.length > 1 ? { range: { offset, length: bytes.length } } : {};
+        offset += bytes.length;
+        entries[index] = {
+          body: pointerBody({ bucket: large.bucket, key, ...range }),
+          attributes: { [EXTENDED_PAYLOAD_SIZE]: { DataType: 'Number', StringValue: String(bytes.length) } },
+        };
+      }
+    }
+    return entries;
+  }
+
+  /** Puts one object in the bucket, under this producer's prefix. @returns its key */
+  async #store(large: LargeMessageOptions, body: Buffer): Promise<string> {
     // Loaded on the first large message: producers that never send one need no S3 client.
     const sdk = await import('@aws-sdk/client-s3');
-    this.#s3 ??= this.#large.s3 ?? new sdk.S3Client({});
+    this.#s3 ??= large.s3 ?? new sdk.S3Client({});
     const s3 = this.#s3;
     // Whoever writes the object, as IAM knows it; a failed lookup is not kept (the next one asks again).
     this.#principal ??=
-      this.#large.principal ??
+      large.principal ??
       callerUserId(s3).catch((error: unknown) => {
         this.#principal = undefined;
         throw error;
       });
-    const pointer = { bucket: this.#large.bucket, key: `${await this.#principal}/${randomUUID()}` };
-    await this.#s3.send(
+    const key = `${await this.#principal}/${randomUUID()}`;
+    await s3.send(
       new sdk.PutObjectCommand({
-        Bucket: pointer.bucket,
-        Key: pointer.key,
+        Bucket: large.bucket,
+        Key: key,
         Body: body,
         ContentType: 'application/json',
       }),
     );
-    return {
-      body: pointerBody(pointer),
-      attributes: { [EXTENDED_PAYLOAD_SIZE]: { DataType: 'Number', StringValue: String(size) } },
-    };
+    return key;
   }
 
   async #sendBatch(entries: Entry[], offset: number, ids: string[]): Promise<void> {

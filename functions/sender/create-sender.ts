@@ -17,6 +17,7 @@ import { SNSClient } from '../shared/aws/sns.ts';
 import type { MailerError } from '../shared/errors.ts';
 import { SuppressionList } from '../shared/feedback/suppression-list.ts';
 import { IdempotentSender } from '../shared/idempotency/idempotent-sender.ts';
+import { PackedObjects } from '../shared/large-messages/packed-objects.ts';
 import { LargeReadGate } from '../shared/large-messages/read-gate.ts';
 import { onDemandS3, StoredMessages } from '../shared/large-messages/stored-messages.ts';
 import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
@@ -172,7 +173,10 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     deadLetters: new DeadLetters(sqs, config.deadLetterQueueUrl),
     producers: new ProducerAuthorizer(config.producerPolicy),
     cutOffs: new ProducerCutOffs(dynamodb, config.registryTableName, config.producerCutOffRecheckMs),
-    stored: new StoredMessages(onDemandS3(options.s3), config.largeMessageBucket, { gate }),
+    stored: new StoredMessages(onDemandS3(options.s3), config.largeMessageBucket, {
+      gate,
+      packed: new PackedObjects(dynamodb, config.sendingTableName),
+    }),
     visibility: new Visibility(sqs, queueUrls, { heldForMs: config.batchingWindowMs }),
     requeue: new Requeue(sqs, queueUrls),
     pauses: new PauseGate(new Pauses(dynamodb, config.registryTableName), options.pauseCheckMs),

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { LARGE_MESSAGE_THRESHOLD, MailProducer } from '../../client/producer.ts';
 import { MailerError } from '../../functions/shared/errors.ts';
 import { POINTER_CLASS } from '../../functions/shared/message/payload-pointer.ts';
@@ -46,6 +47,93 @@ describe('client: MailProducer with large messages', () => {
       DataType: 'Number',
       StringValue: String(Buffer.byteLength(text)),
     });
+  });
+
+  /** The queued pointers' targets, in the order queued, each with the bytes its range (or object) holds. */
+  async function queuedParts(queueUrl: string) {
+    const queued = [];
+    for (;;) {
+      const { Messages } = await harness.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ['All'],
+          VisibilityTimeout: 60,
+        }),
+      );
+      if (!Messages?.length) break;
+      queued.push(...Messages);
+    }
+    return Promise.all(
+      queued
+        .filter((message) => message.Body?.startsWith('['))
+        .map(async (message) => {
+          const [, target] = JSON.parse(message.Body!);
+          const range = target.byteRange;
+          const object = await harness.s3.send(
+            new GetObjectCommand({
+              Bucket: target.s3BucketName,
+              Key: target.s3Key,
+              ...(range ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}),
+            }),
+          );
+          return {
+            key: target.s3Key as string,
+            range,
+            size: Number(message.MessageAttributes?.ExtendedPayloadSize?.StringValue),
+            subject: JSON.parse(await object.Body!.transformToString()).subject as string,
+          };
+        }),
+    );
+  }
+
+  it('packs the large messages of each SendMessageBatch into one object; each pointer names its byteRange, whose bytes are the message, and its size', async () => {
+    const queues = await harness.createQueues();
+    const producer = new MailProducer({
+      queueUrl: queues.queueUrl,
+      sqs: harness.sqs,
+      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3, thresholdBytes: 300 },
+    });
+    const subjects = Array.from({ length: 12 }, (_, index) => `message ${index}`);
+
+    await producer.send(
+      ...subjects.map((subject, index) =>
+        aMessage({ subject, text: index === 3 ? 'short' : `${'y'.repeat(400 + index)}` }),
+      ),
+    );
+
+    const parts = await queuedParts(queues.queueUrl);
+    assert.deepEqual(parts.map((part) => part.subject).sort(), subjects.filter((_, i) => i !== 3).sort());
+    const objects = new Set(parts.map((part) => part.key));
+    assert.equal(objects.size, 2, 'one object for each batch of ten: a PUT for nine, a PUT for two');
+    for (const part of parts) assert.equal(part.size, part.range.length);
+    const first = parts.filter((part) => part.key === parts[0]!.key);
+    const ranges = first.map((part) => part.range).sort((a, b) => a.offset - b.offset);
+    assert.equal(ranges[0]!.offset, 0);
+    for (let i = 1; i < ranges.length; i++)
+      assert.equal(ranges[i]!.offset, ranges[i - 1]!.offset + ranges[i - 1]!.length, 'packed end to end');
+  });
+
+  it('stores each large message in its own object with a plain extended-client pointer when packing is off or the batch has one', async () => {
+    const queues = await harness.createQueues();
+    const producer = (pack: boolean) =>
+      new MailProducer({
+        queueUrl: queues.queueUrl,
+        sqs: harness.sqs,
+        largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3, thresholdBytes: 300, pack },
+      });
+    const long = (subject: string) => aMessage({ subject, text: 'z'.repeat(500) });
+
+    await producer(false).send(long('a'), long('b'));
+    await producer(true).send(long('c'));
+
+    const parts = await queuedParts(queues.queueUrl);
+    assert.deepEqual(parts.map((part) => part.subject).sort(), ['a', 'b', 'c']);
+    assert.equal(new Set(parts.map((part) => part.key)).size, 3);
+    assert.ok(
+      parts.every((part) => part.range === undefined),
+      'no byteRange',
+    );
   });
 
   it('refuses a message too large for SQS when no bucket is configured', async () => {

@@ -27,10 +27,14 @@ import {
 } from '../message/payload-pointer.ts';
 import type { MailMessage } from '../message/schema.ts';
 import { attachmentSplitter, PART_MARKER } from './attachment-splitter.ts';
+import { PackedObjects, type SentPart } from './packed-objects.ts';
 import { PartFiles } from './part-files.ts';
 import type { LargeReadGate } from './read-gate.ts';
 
 export type OnDemandS3 = OnDemand<S3.S3Client, typeof S3>;
+
+/** A pointer as read: a packed part also knows its whole object's size. */
+export type StoredPointer = PayloadPointer & { readonly objectBytes?: number };
 
 /** A queued message, read: inline or from its object. */
 export interface InboundMessage {
@@ -38,7 +42,7 @@ export interface InboundMessage {
   /** The SHA-256 (base64url, as hash.ts writes it) of the message JSON: of the record body, or of the stored object. */
   readonly fingerprint: string;
   /** Where it is stored, when it came as a pointer. */
-  readonly pointer?: PayloadPointer;
+  readonly pointer?: StoredPointer;
   /** Frees its split-out files and ends its turn at the gate: call it once the message is sent or given up. */
   readonly close: () => void;
 }
@@ -78,15 +82,18 @@ export interface StoredMessagesOptions {
   readonly gate?: LargeReadGate;
   /** The largest object read. @default MAX_STORED_MESSAGE_BYTES */
   readonly maxBytes?: number;
+  /** Decides when a packed object's parts are all sent. @default one that sees a single invocation's parts */
+  readonly packed?: PackedObjects;
 }
 
 export class StoredMessages {
   readonly #s3: OnDemandS3;
   readonly #bucket: string | undefined;
   /** Objects of messages sent in this invocation, deleted once their sends are recorded. */
-  readonly #sent: PayloadPointer[] = [];
+  readonly #sent: StoredPointer[] = [];
   readonly #maxBytes: number;
   readonly #gate: LargeReadGate | undefined;
+  readonly #packed: PackedObjects;
 
   /** @param bucket the deployment's large-message bucket; without one every pointer is refused */
   constructor(s3: OnDemandS3, bucket: string | undefined, options: StoredMessagesOptions = {}) {
@@ -94,6 +101,7 @@ export class StoredMessages {
     this.#bucket = bucket;
     this.#maxBytes = options.maxBytes ?? MAX_STORED_MESSAGE_BYTES;
     this.#gate = options.gate;
+    this.#packed = options.packed ?? new PackedObjects();
   }
 
   /**
@@ -121,8 +129,9 @@ export class StoredMessages {
         `the message's stored object is not under its producer's key prefix (${owner || 'unknown producer'}/)`,
         { producer: owner || 'unknown' },
       );
-    // Unknown, it counts as the most the sender reads: the invocation reads no other stored message.
-    const bytes = Math.min(declaredBytes ?? this.#maxBytes, this.#maxBytes);
+    // Unknown, it counts as the most the sender reads: the invocation reads no other stored message. A
+    // range says its size (what is read is bounded by it).
+    const bytes = Math.min(declaredBytes ?? pointer.range?.length ?? this.#maxBytes, this.#maxBytes);
     const close = this.#gate ? await this.#gate.enter(bytes) : NOTHING_TO_CLOSE;
     const files = new PartFiles();
     const closeAll = () => {
@@ -130,8 +139,13 @@ export class StoredMessages {
       close();
     };
     try {
-      const { message, fingerprint } = await this.#read(pointer, files);
-      return { message, fingerprint, pointer, close: closeAll };
+      const { message, fingerprint, objectBytes } = await this.#read(pointer, files);
+      return {
+        message,
+        fingerprint,
+        pointer: pointer.range ? { ...pointer, objectBytes } : pointer,
+        close: closeAll,
+      };
     } catch (error) {
       closeAll();
       throw error;
@@ -142,7 +156,7 @@ export class StoredMessages {
    * Marks a sent message's object for deletion once its send is recorded (discardRecorded): a delivery
    * of it that comes back before then must still find the object to be recognized as a duplicate.
    */
-  discardOnceRecorded(pointer: PayloadPointer): void {
+  discardOnceRecorded(pointer: StoredPointer): void {
     this.#sent.push(pointer);
   }
 
@@ -153,9 +167,14 @@ export class StoredMessages {
   async discardRecorded(recorded: boolean): Promise<{ kept: number; awsError?: string }> {
     const sent = this.#sent.splice(0);
     if (!recorded) return { kept: sent.length };
-    let kept = 0;
-    let awsError: string | undefined;
-    for (const pointer of sent) {
+    // A packed object goes once all its parts are sent, this invocation's or others' (packed-objects.ts).
+    const parts = sent.filter(
+      (pointer): pointer is SentPart => pointer.range !== undefined && pointer.objectBytes !== undefined,
+    );
+    const packed = await this.#packed.complete(parts);
+    let kept = packed.kept;
+    let awsError = packed.awsError;
+    for (const pointer of [...sent.filter((pointer) => !pointer.range), ...packed.done]) {
       try {
         const { client, sdk } = await this.#s3.load();
         await client.send(new sdk.DeleteObjectCommand({ Bucket: pointer.bucket, Key: pointer.key }));
@@ -182,13 +201,21 @@ export class StoredMessages {
   async #read(
     pointer: PayloadPointer,
     files: PartFiles,
-  ): Promise<{ message: MailMessage; fingerprint: string }> {
+  ): Promise<{ message: MailMessage; fingerprint: string; objectBytes?: number }> {
     let object: S3.GetObjectCommandOutput;
+    const { range } = pointer;
     try {
       const { client, sdk } = await this.#s3.load();
-      object = await client.send(new sdk.GetObjectCommand({ Bucket: pointer.bucket, Key: pointer.key }));
+      object = await client.send(
+        new sdk.GetObjectCommand({
+          Bucket: pointer.bucket,
+          Key: pointer.key,
+          ...(range ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}),
+        }),
+      );
     } catch (error) {
       const name = awsErrorName(error) ?? 'unknown';
+      if (name === 'InvalidRange') throw outsideObject(pointer);
       if (MISSING.has(name))
         throw new MailerError(
           'PAYLOAD_MISSING',
@@ -202,8 +229,14 @@ export class StoredMessages {
     }
     const declared = object.ContentLength ?? 0;
     if (declared > this.#maxBytes) {
-      (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      abandon(object);
       throw this.#tooLarge(pointer, declared);
+    }
+    // S3 shortens a range that runs past the object's end: the part is not all there.
+    const objectBytes = range ? Number(/\/(\d+)$/.exec(object.ContentRange ?? '')?.[1]) : undefined;
+    if (range && (declared !== range.length || !Number.isSafeInteger(objectBytes))) {
+      abandon(object);
+      throw outsideObject(pointer);
     }
     const hash = createHash('sha256');
     const splitter = attachmentSplitter();
@@ -224,7 +257,7 @@ export class StoredMessages {
           );
       }
     } catch (error) {
-      (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      abandon(object);
       if (error instanceof MailerError) throw error;
       throw new MailerError('PAYLOAD_STORE_UNAVAILABLE', 'S3 failed while the stored message was read', {
         ...detailOf(pointer),
@@ -252,9 +285,18 @@ export class StoredMessages {
     const message = validateMessage(json);
     for (const [index, part] of split)
       attachBytes(message.attachments![index]!, files.bytesOf(part, parts[part]!.base64Length));
-    return { message, fingerprint: hash.digest('base64url') };
+    return { message, fingerprint: hash.digest('base64url'), ...(range ? { objectBytes } : {}) };
   }
 }
+
+/** Stops reading an object's body (its connection goes back to none). */
+const abandon = (object: S3.GetObjectCommandOutput) =>
+  (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
+
+const outsideObject = (pointer: PayloadPointer) =>
+  new MailerError('MESSAGE_INVALID', "the pointer's byteRange runs past the end of its stored object", {
+    ...detailOf(pointer),
+  });
 
 /**
  * The most a stored message may hold outside its attachments' content: parsed as JSON and then

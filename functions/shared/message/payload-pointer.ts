@@ -4,6 +4,10 @@
  * "...","s3Key":"..."}]`, and the S3 object holds the message JSON exactly as it would have been queued.
  * A body is a pointer when it is a JSON array whose first item is that class name; anything else is an
  * inline message. A malformed pointer is MESSAGE_INVALID, never read from S3.
+ *
+ * Our producer client adds one field the extended clients never write: `byteRange`, where several
+ * messages of one SendMessageBatch share an object (one S3 PUT for up to ten, the PUT being most of a
+ * large message's cost); the sender reads the range alone and the object goes once all its ranges are sent.
  */
 import * as z from 'zod/mini';
 import { MailerError } from '../errors.ts';
@@ -25,6 +29,13 @@ export const MAX_STORED_MESSAGE_BYTES = 64 * 1024 * 1024;
 export interface PayloadPointer {
   readonly bucket: string;
   readonly key: string;
+  /** Where the message lies in a packed object; absent, the object is the message. */
+  readonly range?: ByteRange;
+}
+
+export interface ByteRange {
+  readonly offset: number;
+  readonly length: number;
 }
 
 /** S3's bucket naming rules (general purpose buckets) and a key of 1 to 1,024 safe characters. */
@@ -37,6 +48,12 @@ export const pointerSchema = z.tuple([
       z.maxLength(1024),
       // No control characters and no path tricks: the key names one object of the bucket.
       z.regex(/^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9!_.*'()/=+:@-]+$/),
+    ),
+    byteRange: z.optional(
+      z.strictObject({
+        offset: z.number().check(z.int(), z.gte(0), z.lte(Number.MAX_SAFE_INTEGER)),
+        length: z.number().check(z.int(), z.gte(1), z.lte(MAX_STORED_MESSAGE_BYTES)),
+      }),
     ),
   }),
 ]);
@@ -62,9 +79,10 @@ export function pointerOf(body: string): PayloadPointer | undefined {
   if (!parsed.success)
     throw new MailerError(
       'MESSAGE_INVALID',
-      'the S3 pointer must be [PayloadS3Pointer, {s3BucketName, s3Key}] with a valid bucket name and key',
+      'the S3 pointer must be [PayloadS3Pointer, {s3BucketName, s3Key, byteRange?: {offset, length}}] with a valid bucket name and key',
     );
-  return { bucket: parsed.data[1].s3BucketName, key: parsed.data[1].s3Key };
+  const { s3BucketName: bucket, s3Key: key, byteRange } = parsed.data[1];
+  return byteRange ? { bucket, key, range: byteRange } : { bucket, key };
 }
 
 /**
@@ -72,4 +90,11 @@ export function pointerOf(body: string): PayloadPointer | undefined {
  * @example pointerBody({ bucket: 'b', key: 'k' })
  */
 export const pointerBody = (pointer: PayloadPointer): string =>
-  JSON.stringify([POINTER_CLASS, { s3BucketName: pointer.bucket, s3Key: pointer.key }]);
+  JSON.stringify([
+    POINTER_CLASS,
+    {
+      s3BucketName: pointer.bucket,
+      s3Key: pointer.key,
+      ...(pointer.range ? { byteRange: { offset: pointer.range.offset, length: pointer.range.length } } : {}),
+    },
+  ]);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { beforeEach, describe, it } from 'node:test';
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { MailProducer } from '../../../client/producer.ts';
 import { pointerBody } from '../../../functions/shared/message/payload-pointer.ts';
@@ -22,6 +22,7 @@ import {
 import { LARGE_MESSAGE_BUCKET } from '../../../local/world/index.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { aMessage, newSender } from '../../harness/factories.ts';
+import { largeProducer, storedKeys as storedKeysOf, withAttachment } from '../../harness/large-messages.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import { countingReads } from '../../harness/s3-reads.ts';
 
@@ -36,25 +37,8 @@ describe('sender: large messages through S3', () => {
     queues = await harness.createQueues();
   });
 
-  const producer = () =>
-    new MailProducer({
-      queueUrl: queues.queueUrl,
-      sqs: harness.sqs,
-      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3 },
-    });
-  const storedKeys = async () =>
-    ((await harness.s3.send(new ListObjectsV2Command({ Bucket: LARGE_MESSAGE_BUCKET }))).Contents ?? []).map(
-      (object) => object.Key!,
-    );
-  const withAttachment = (from: string, file: Buffer, extra: Partial<MailMessage> = {}) =>
-    aMessage({
-      from,
-      subject: `${file.length} bytes attached`,
-      attachments: [
-        { filename: 'data.bin', contentType: 'application/octet-stream', content: file.toString('base64') },
-      ],
-      ...extra,
-    });
+  const producer = () => largeProducer(harness, queues);
+  const storedKeys = () => storedKeysOf(harness);
   /** Queues a pointer, with the ExtendedPayloadSize the extended clients set when `size` is given. */
   const pointerTo = (bucket: string, key: string, size?: number) =>
     harness.sqs.send(
