@@ -5,11 +5,11 @@
  */
 import type { SQSRecord } from 'aws-lambda';
 import type { Demand } from '../shared/limits/mailbox-limiter.ts';
-import { parseMessage } from '../shared/message/parse.ts';
 import { addressOf, envelopeRecipients } from '../shared/message/schema.ts';
 import { ATTRIBUTES, attribute, originalMessageId } from '../shared/sqs/message-attributes.ts';
 import type { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
+import { messageOf } from './parsed-records.ts';
 
 /**
  * No provider takes more in one message (Google: 100); a record that claims more is refused when its
@@ -46,7 +46,7 @@ export function demandOf(
   const mayBeParked: BatchDemand['mayBeParked'] = [];
   for (const record of records) {
     try {
-      const message = parseMessage(record.body);
+      const message = messageOf(record);
       const mailbox = addressOf(message.from);
       if (mayHaveBeenParked(record, Number(record.attributes.ApproximateReceiveCount) || 1))
         mayBeParked.push({ mailbox, messageId: originalMessageId(record) });

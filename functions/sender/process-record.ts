@@ -30,6 +30,7 @@ import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import type { Requeue } from '../shared/sqs/requeue.ts';
 import type { Visibility } from '../shared/sqs/visibility.ts';
 import { mayHaveBeenParked } from './batch-demand.ts';
+import { messageOf } from './parsed-records.ts';
 import type { PauseGate } from './pause-gate.ts';
 
 export interface RecordDeps {
@@ -69,7 +70,12 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
     // Before anything is read for it (a large message's object): held mail costs no more than its requeue.
     await deps.pauses.holdIfDeploymentPaused();
-    inbound = await deps.stored.open(record.body, declaredSize(record), deps.producers.objectOwner(record));
+    inbound = await deps.stored.open(
+      record.body,
+      declaredSize(record),
+      deps.producers.objectOwner(record),
+      () => messageOf(record),
+    );
     message = inbound.message;
     if (inbound.pointer) {
       // A stored message may have waited its turn at the read gate for most of the invocation: a pause

@@ -107,6 +107,7 @@ export class StoredMessages {
   /**
    * @param declaredBytes the size the pointer's producer declared (declaredSize), for the gate
    * @param owner under producer rules, the producer whose key prefix the object must be under
+   * @param inline parses an inline body (the sender's parses each record once an invocation)
    * @throws MailerError MESSAGE_INVALID (the contract), PAYLOAD_OUTSIDE_BUCKET, PAYLOAD_NOT_OWNED, PAYLOAD_MISSING,
    *   MESSAGE_TOO_LARGE (an object above maxBytes), PAYLOAD_STORE_UNAVAILABLE (S3 failed: retried),
    *   LARGE_MESSAGE_WAITS (over the invocation's budget: put back)
@@ -114,9 +115,14 @@ export class StoredMessages {
    * const inbound = await stored.open(record.body, declaredSize(record));
    * try { send(inbound.message) } finally { inbound.close(); }
    */
-  async open(body: string, declaredBytes?: number, owner?: string): Promise<InboundMessage> {
+  async open(
+    body: string,
+    declaredBytes?: number,
+    owner?: string,
+    inline: (body: string) => MailMessage = parseMessage,
+  ): Promise<InboundMessage> {
     const pointer = pointerOf(body);
-    if (!pointer) return { message: parseMessage(body), fingerprint: sha256(body), close: NOTHING_TO_CLOSE };
+    if (!pointer) return { message: inline(body), fingerprint: sha256(body), close: NOTHING_TO_CLOSE };
     if (pointer.bucket !== this.#bucket)
       throw new MailerError(
         'PAYLOAD_OUTSIDE_BUCKET',
