@@ -16,7 +16,7 @@ import { DynamoDBClient } from '../functions/shared/aws/dynamodb.ts';
 import { IDEMPOTENCY_EXPIRY_SECONDS } from '../functions/shared/idempotency/idempotent-sender.ts';
 import { sentBy } from '../functions/shared/idempotency/send-records.ts';
 import { parseMessage } from '../functions/shared/message/parse.ts';
-import { pointerOf } from '../functions/shared/message/payload-pointer.ts';
+import { partText, pointerOf } from '../functions/shared/message/payload-pointer.ts';
 import { addressOf, envelopeRecipients } from '../functions/shared/message/schema.ts';
 import { peekDeadLetters } from '../functions/shared/sqs/dead-letter-peek.ts';
 import { ATTRIBUTES } from '../functions/shared/sqs/message-attributes.ts';
@@ -168,7 +168,11 @@ function describe(
 ): Pick<QueuedMessage, 'mailbox' | 'recipients' | 'idempotencyKey' | 'storedAs'> {
   try {
     const pointer = pointerOf(body);
-    if (pointer) return { recipients: [], storedAs: `s3://${pointer.bucket}/${pointer.key}` };
+    if (pointer)
+      return {
+        recipients: [],
+        storedAs: `s3://${pointer.bucket}/${pointer.key}${pointer.range ? ` bytes ${partText(pointer.range)}` : ''}`,
+      };
     const message = parseMessage(body);
     return {
       mailbox: addressOf(message.from),

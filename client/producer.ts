@@ -21,6 +21,8 @@ import { parseMessage } from '../functions/shared/message/parse.ts';
 import {
   EXTENDED_PAYLOAD_SIZE,
   MAX_STORED_MESSAGE_BYTES,
+  PARTS_METADATA,
+  partText,
   pointerBody,
 } from '../functions/shared/message/payload-pointer.ts';
 import { MAX_MESSAGE_BYTES, type MailMessage } from '../functions/shared/message/schema.ts';
@@ -147,10 +149,12 @@ export class MailProducer {
         throw error;
       }
     });
+    // Every large body stored before any message is queued: a failed PUT queues none of them.
+    const batches: Entry[][] = [];
+    for (let start = 0; start < bodies.length; start += 10)
+      batches.push(await this.#offload(bodies.slice(start, start + 10)));
     const ids: string[] = new Array(bodies.length);
-    for (let start = 0; start < bodies.length; start += 10) {
-      await this.#sendBatch(await this.#offload(bodies.slice(start, start + 10)), start, ids);
-    }
+    for (const [index, batch] of batches.entries()) await this.#sendBatch(batch, index * 10, ids);
     return ids;
   }
 
@@ -180,13 +184,21 @@ export class MailProducer {
     }
     if (pack.length > 0) packs.push(pack);
     for (const parts of packs) {
-      const key = await this.#store(large, Buffer.concat(parts.map((part) => part.bytes)));
       let offset = 0;
-      for (const { index, bytes } of parts) {
-        const range = parts.length > 1 ? { range: { offset, length: bytes.length } } : {};
+      const ranges = parts.map(({ bytes }) => {
+        const range = { offset, length: bytes.length };
         offset += bytes.length;
+        return range;
+      });
+      const packed = parts.length > 1;
+      const key = await this.#store(
+        large,
+        Buffer.concat(parts.map((part) => part.bytes)),
+        packed ? { [PARTS_METADATA]: ranges.map(partText).join(',') } : undefined,
+      );
+      for (const [n, { index, bytes }] of parts.entries()) {
         entries[index] = {
-          body: pointerBody({ bucket: large.bucket, key, ...range }),
+          body: pointerBody({ bucket: large.bucket, key, ...(packed ? { range: ranges[n]! } : {}) }),
           attributes: { [EXTENDED_PAYLOAD_SIZE]: { DataType: 'Number', StringValue: String(bytes.length) } },
         };
       }
@@ -195,7 +207,7 @@ export class MailProducer {
   }
 
   /** Puts one object in the bucket, under this producer's prefix. @returns its key */
-  async #store(large: LargeMessageOptions, body: Buffer): Promise<string> {
+  async #store(large: LargeMessageOptions, body: Buffer, metadata?: Record<string, string>): Promise<string> {
     // Loaded on the first large message: producers that never send one need no S3 client.
     const sdk = await import('@aws-sdk/client-s3');
     this.#s3 ??= large.s3 ?? new sdk.S3Client({});
@@ -214,6 +226,7 @@ export class MailProducer {
         Key: key,
         Body: body,
         ContentType: 'application/json',
+        ...(metadata ? { Metadata: metadata } : {}),
       }),
     );
     return key;

@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { LARGE_MESSAGE_THRESHOLD, MailProducer } from '../../client/producer.ts';
 import { MailerError } from '../../functions/shared/errors.ts';
-import { POINTER_CLASS } from '../../functions/shared/message/payload-pointer.ts';
+import { PARTS_METADATA, POINTER_CLASS, partText } from '../../functions/shared/message/payload-pointer.ts';
 import { readAll } from '../../local/world/aws.ts';
 import { LARGE_MESSAGE_BUCKET } from '../../local/world/index.ts';
 import { aMessage } from '../harness/factories.ts';
@@ -112,6 +112,10 @@ describe('client: MailProducer with large messages', () => {
     assert.equal(ranges[0]!.offset, 0);
     for (let i = 1; i < ranges.length; i++)
       assert.equal(ranges[i]!.offset, ranges[i - 1]!.offset + ranges[i - 1]!.length, 'packed end to end');
+    const { Metadata } = await harness.s3.send(
+      new HeadObjectCommand({ Bucket: LARGE_MESSAGE_BUCKET, Key: parts[0]!.key }),
+    );
+    assert.equal(Metadata?.[PARTS_METADATA], ranges.map(partText).join(','), 'the object lists its parts');
   });
 
   it('stores each large message in its own object with a plain extended-client pointer when packing is off or the batch has one', async () => {
@@ -134,6 +138,34 @@ describe('client: MailProducer with large messages', () => {
       parts.every((part) => part.range === undefined),
       'no byteRange',
     );
+  });
+
+  it('queues none of the messages when storing a later batch fails', async () => {
+    const queues = await harness.createQueues();
+    // A fault moto cannot be made to give: S3 refusing the second PUT (SlowDown), from the client's middleware.
+    const s3 = new S3Client({ forcePathStyle: true });
+    let puts = 0;
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutObjectCommand' && ++puts === 2)
+          throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' });
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const producer = new MailProducer({
+      queueUrl: queues.queueUrl,
+      sqs: harness.sqs,
+      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3, thresholdBytes: 300 },
+    });
+
+    await assert.rejects(
+      producer.send(
+        ...Array.from({ length: 12 }, (_, index) => aMessage({ subject: `${index}`, text: 'w'.repeat(400) })),
+      ),
+      { name: 'SlowDown' },
+    );
+    assert.deepEqual(await readAll(harness.sqs, queues.queueUrl), [], 'nothing queued');
   });
 
   it('refuses a message too large for SQS when no bucket is configured', async () => {

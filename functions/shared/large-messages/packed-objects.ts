@@ -1,40 +1,47 @@
 /**
  * When a packed object may go. The producer client stores the large messages of one SendMessageBatch in
- * one object (one S3 PUT for up to ten: the PUT is most of what a large message costs), each queued with
- * its `byteRange`. The object is deleted once every byte of it belongs to a message sent and recorded.
+ * one object (one S3 PUT for up to ten: the PUT is most of what a large message costs), lists their
+ * ranges in the object's metadata (PARTS_METADATA), and queues each with its `byteRange`. The sender
+ * reads only ranges the object lists, and deletes the object once every listed part is sent and recorded.
  *
  * A batch's messages mostly come to one invocation together: its parts are checked among themselves and
- * the object deleted with no write. Parts that do not cover their object are added to the object's item
- * in the sending table (`packed#<bucket>/<key>`, a string set of ranges, one UpdateItem an object an
- * invocation, a TTL past the bucket's lifecycle rule); the write whose set covers the object deletes it.
- * A write that fails leaves the object to the lifecycle rule, never deletes it early.
+ * the object deleted with no write. Otherwise the parts sent are added to the object's item in the
+ * sending table (a string set, one UpdateItem an object an invocation, a TTL past the bucket's lifecycle
+ * rule); the write whose set holds every part deletes the object. The item is named by the object's
+ * version (ETag and Last-Modified), and the delete asks S3 for that ETag: parts of an earlier object
+ * stored under the same key never count for a later one. A failed write keeps the object for the
+ * lifecycle rule, never deletes it early.
  */
 import { type DynamoDBClient, UpdateItemCommand, type UpdateItemCommandOutput } from '../aws/dynamodb.ts';
 import { awsErrorName } from '../aws/error-name.ts';
-import type { ByteRange, PayloadPointer } from '../message/payload-pointer.ts';
+import { type ByteRange, type PayloadPointer, partText } from '../message/payload-pointer.ts';
 
-/** A sent message's place in its packed object, and the object's whole size (S3's Content-Range). */
-export interface SentPart {
-  readonly bucket: string;
-  readonly key: string;
+/** A stored object as read: which version of it, and the parts it lists. */
+export interface PackedObject {
+  /** The object's ETag, quotes included, as S3 answers it (for a delete of this version only). */
+  readonly etag: string;
+  /** The ETag and Last-Modified: an object stored again under the same key has another. */
+  readonly version: string;
+  /** Its parts as PARTS_METADATA lists them (`offset+length`). */
+  readonly parts: readonly string[];
+}
+
+/** A sent message's place in its packed object. */
+export interface SentPart extends PayloadPointer {
   readonly range: ByteRange;
-  readonly objectBytes: number;
+  readonly packed: PackedObject;
+}
+
+/** An object whose parts are all sent: deleted if it is still this version. */
+export interface DonePacked extends PayloadPointer {
+  readonly etag: string;
 }
 
 /** The item outlives the bucket's lifecycle rule (30 days), which ends the object whatever happens. */
 const ITEM_DAYS = 31;
 
-const rangeText = (range: ByteRange) => `${range.offset}+${range.length}`;
-
-/** @returns whether the ranges cover [0, bytes) with no gap */
-export function covers(ranges: Iterable<ByteRange>, bytes: number): boolean {
-  let end = 0;
-  for (const range of [...ranges].sort((a, b) => a.offset - b.offset)) {
-    if (range.offset > end) return false;
-    end = Math.max(end, range.offset + range.length);
-  }
-  return end >= bytes;
-}
+const allSent = (object: PackedObject, sent: ReadonlySet<string>) =>
+  object.parts.every((part) => sent.has(part));
 
 export class PackedObjects {
   readonly #dynamodb: DynamoDBClient | undefined;
@@ -52,28 +59,23 @@ export class PackedObjects {
    */
   async complete(
     parts: readonly SentPart[],
-  ): Promise<{ done: PayloadPointer[]; kept: number; awsError?: string }> {
+  ): Promise<{ done: DonePacked[]; kept: number; awsError?: string }> {
     const objects = new Map<string, SentPart[]>();
     for (const part of parts) {
-      const id = `${part.bucket}/${part.key}`;
+      const id = `${part.bucket}/${part.key}@${part.packed.version}`;
       objects.set(id, [...(objects.get(id) ?? []), part]);
     }
-    const done: PayloadPointer[] = [];
+    const done: DonePacked[] = [];
     let kept = 0;
     let awsError: string | undefined;
     await Promise.all(
       [...objects].map(async ([id, sent]) => {
-        const { bucket, key, objectBytes } = sent[0]!;
-        if (
-          covers(
-            sent.map((part) => part.range),
-            objectBytes,
-          )
-        )
-          done.push({ bucket, key });
+        const { bucket, key, packed } = sent[0]!;
+        const texts = new Set(sent.map((part) => partText(part.range)));
+        if (allSent(packed, texts)) done.push({ bucket, key, etag: packed.etag });
         else if (this.#dynamodb && this.#tableName)
           try {
-            if (covers(await this.#add(id, sent), objectBytes)) done.push({ bucket, key });
+            if (allSent(packed, await this.#add(id, texts))) done.push({ bucket, key, etag: packed.etag });
           } catch (error) {
             kept++;
             awsError = awsErrorName(error) ?? 'unknown';
@@ -83,8 +85,8 @@ export class PackedObjects {
     return { done, kept, ...(awsError ? { awsError } : {}) };
   }
 
-  /** Adds the parts to the object's item. @returns every range the item holds now */
-  async #add(id: string, sent: readonly SentPart[]): Promise<ByteRange[]> {
+  /** Adds the parts to the object's item. @returns every part the item holds now */
+  async #add(id: string, parts: ReadonlySet<string>): Promise<Set<string>> {
     const { Attributes }: UpdateItemCommandOutput = await this.#dynamodb!.send(
       new UpdateItemCommand({
         TableName: this.#tableName,
@@ -92,15 +94,12 @@ export class PackedObjects {
         UpdateExpression: 'ADD #parts :parts SET #expiration = if_not_exists(#expiration, :expiration)',
         ExpressionAttributeNames: { '#parts': 'parts', '#expiration': 'expiration' },
         ExpressionAttributeValues: {
-          ':parts': { SS: [...new Set(sent.map((part) => rangeText(part.range)))] },
+          ':parts': { SS: [...parts] },
           ':expiration': { N: String(Math.round(Date.now() / 1000) + ITEM_DAYS * 86_400) },
         },
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return (Attributes?.parts?.SS ?? []).map((text) => {
-      const [offset, length] = text.split('+').map(Number);
-      return { offset: offset!, length: length! };
-    });
+    return new Set(Attributes?.parts?.SS ?? []);
   }
 }

@@ -22,19 +22,21 @@ import { parseJson, parseMessage, validateMessage } from '../message/parse.ts';
 import {
   EXTENDED_PAYLOAD_SIZE,
   MAX_STORED_MESSAGE_BYTES,
+  PARTS_METADATA,
   type PayloadPointer,
+  partText,
   pointerOf,
 } from '../message/payload-pointer.ts';
 import type { MailMessage } from '../message/schema.ts';
 import { attachmentSplitter, PART_MARKER } from './attachment-splitter.ts';
-import { PackedObjects, type SentPart } from './packed-objects.ts';
+import { type PackedObject, PackedObjects, type SentPart } from './packed-objects.ts';
 import { PartFiles } from './part-files.ts';
 import type { LargeReadGate } from './read-gate.ts';
 
 export type OnDemandS3 = OnDemand<S3.S3Client, typeof S3>;
 
-/** A pointer as read: a packed part also knows its whole object's size. */
-export type StoredPointer = PayloadPointer & { readonly objectBytes?: number };
+/** A pointer as read: a packed part also knows its object's version and parts. */
+export type StoredPointer = PayloadPointer & { readonly packed?: PackedObject };
 
 /** A queued message, read: inline or from its object. */
 export interface InboundMessage {
@@ -135,9 +137,9 @@ export class StoredMessages {
         `the message's stored object is not under its producer's key prefix (${owner || 'unknown producer'}/)`,
         { producer: owner || 'unknown' },
       );
-    // Unknown, it counts as the most the sender reads: the invocation reads no other stored message. A
-    // range says its size (what is read is bounded by it).
-    const bytes = Math.min(declaredBytes ?? pointer.range?.length ?? this.#maxBytes, this.#maxBytes);
+    // A range is its size exactly; else the size declared. Unknown, it counts as the most the sender
+    // reads: the invocation reads no other stored message.
+    const bytes = Math.min(pointer.range?.length ?? declaredBytes ?? this.#maxBytes, this.#maxBytes);
     const close = this.#gate ? await this.#gate.enter(bytes) : NOTHING_TO_CLOSE;
     const files = new PartFiles();
     const closeAll = () => {
@@ -145,11 +147,11 @@ export class StoredMessages {
       close();
     };
     try {
-      const { message, fingerprint, objectBytes } = await this.#read(pointer, files);
+      const { message, fingerprint, packed } = await this.#read(pointer, files);
       return {
         message,
         fingerprint,
-        pointer: pointer.range ? { ...pointer, objectBytes } : pointer,
+        pointer: packed ? { ...pointer, packed } : pointer,
         close: closeAll,
       };
     } catch (error) {
@@ -175,18 +177,31 @@ export class StoredMessages {
     if (!recorded) return { kept: sent.length };
     // A packed object goes once all its parts are sent, this invocation's or others' (packed-objects.ts).
     const parts = sent.filter(
-      (pointer): pointer is SentPart => pointer.range !== undefined && pointer.objectBytes !== undefined,
+      (pointer): pointer is SentPart => pointer.range !== undefined && pointer.packed !== undefined,
     );
     const packed = await this.#packed.complete(parts);
     let kept = packed.kept;
     let awsError = packed.awsError;
-    for (const pointer of [...sent.filter((pointer) => !pointer.range), ...packed.done]) {
+    const objects: Array<PayloadPointer & { etag?: string }> = [
+      ...sent.filter((pointer) => !pointer.range),
+      ...packed.done,
+    ];
+    for (const pointer of objects) {
       try {
         const { client, sdk } = await this.#s3.load();
-        await client.send(new sdk.DeleteObjectCommand({ Bucket: pointer.bucket, Key: pointer.key }));
+        await client.send(
+          new sdk.DeleteObjectCommand({
+            Bucket: pointer.bucket,
+            Key: pointer.key,
+            ...(pointer.etag ? { IfMatch: pointer.etag } : {}),
+          }),
+        );
       } catch (error) {
+        const name = awsErrorName(error) ?? 'unknown';
+        // A packed object stored again under its key since: the new one goes with its own parts.
+        if (pointer.etag && name === 'PreconditionFailed') continue;
         kept++;
-        awsError = awsErrorName(error) ?? 'unknown';
+        awsError = name;
       }
     }
     return { kept, ...(awsError ? { awsError } : {}) };
@@ -207,7 +222,7 @@ export class StoredMessages {
   async #read(
     pointer: PayloadPointer,
     files: PartFiles,
-  ): Promise<{ message: MailMessage; fingerprint: string; objectBytes?: number }> {
+  ): Promise<{ message: MailMessage; fingerprint: string; packed?: PackedObject }> {
     let object: S3.GetObjectCommandOutput;
     const { range } = pointer;
     try {
@@ -238,9 +253,13 @@ export class StoredMessages {
       abandon(object);
       throw this.#tooLarge(pointer, declared);
     }
+    const packed = range && packedObject(object);
+    if (range && !packed?.parts.includes(partText(range))) {
+      abandon(object);
+      throw notAPart(pointer);
+    }
     // S3 shortens a range that runs past the object's end: the part is not all there.
-    const objectBytes = range ? Number(/\/(\d+)$/.exec(object.ContentRange ?? '')?.[1]) : undefined;
-    if (range && (declared !== range.length || !Number.isSafeInteger(objectBytes))) {
+    if (range && declared !== range.length) {
       abandon(object);
       throw outsideObject(pointer);
     }
@@ -291,13 +310,31 @@ export class StoredMessages {
     const message = validateMessage(json);
     for (const [index, part] of split)
       attachBytes(message.attachments![index]!, files.bytesOf(part, parts[part]!.base64Length));
-    return { message, fingerprint: hash.digest('base64url'), ...(range ? { objectBytes } : {}) };
+    return { message, fingerprint: hash.digest('base64url'), ...(packed ? { packed } : {}) };
   }
 }
 
 /** Stops reading an object's body (its connection goes back to none). */
 const abandon = (object: S3.GetObjectCommandOutput) =>
   (object.Body as { destroy?: () => void } | undefined)?.destroy?.();
+
+/** The version and parts of a packed object, from its ranged GET. */
+function packedObject(object: S3.GetObjectCommandOutput): PackedObject | undefined {
+  const parts = object.Metadata?.[PARTS_METADATA]?.split(',');
+  if (!parts || !object.ETag) return undefined;
+  return {
+    etag: object.ETag,
+    version: `${object.ETag.replaceAll('"', '')}@${object.LastModified?.getTime() ?? 0}`,
+    parts,
+  };
+}
+
+const notAPart = (pointer: PayloadPointer) =>
+  new MailerError(
+    'MESSAGE_INVALID',
+    `the pointer's byteRange is not one of the parts its stored object lists (${PARTS_METADATA} metadata)`,
+    detailOf(pointer),
+  );
 
 const outsideObject = (pointer: PayloadPointer) =>
   new MailerError('MESSAGE_INVALID', "the pointer's byteRange runs past the end of its stored object", {

@@ -38,6 +38,16 @@ export interface ByteRange {
   readonly length: number;
 }
 
+/**
+ * The S3 user metadata of a packed object that lists its parts, `offset+length` each, comma-separated
+ * (`x-amz-meta-oauth-mailer-parts`): the sender reads only a range listed, and deletes the object once
+ * every one is sent. S3 keeps 2 KB of user metadata: room for a batch's ten.
+ */
+export const PARTS_METADATA = 'oauth-mailer-parts';
+
+/** A range as PARTS_METADATA lists it. */
+export const partText = (range: ByteRange) => `${range.offset}+${range.length}`;
+
 /** S3's bucket naming rules (general purpose buckets) and a key of 1 to 1,024 safe characters. */
 export const pointerSchema = z.tuple([
   z.literal(POINTER_CLASS),

@@ -9,8 +9,13 @@ import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, it } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { DynamoDBClient, GetItemCommand } from '../../../functions/shared/aws/dynamodb.ts';
-import { pointerBody } from '../../../functions/shared/message/payload-pointer.ts';
+import { DynamoDBClient, ScanCommand } from '../../../functions/shared/aws/dynamodb.ts';
+import {
+  type ByteRange,
+  PARTS_METADATA,
+  partText,
+  pointerBody,
+} from '../../../functions/shared/message/payload-pointer.ts';
 import { drain } from '../../../local/event-source/poll.ts';
 import type { TestQueues } from '../../../local/world/aws.ts';
 import { LARGE_MESSAGE_BUCKET, SENDING_TABLE } from '../../../local/world/index.ts';
@@ -32,15 +37,17 @@ describe('sender: packed large messages', () => {
   const producer = () => largeProducer(harness, queues);
   const storedKeys = () => storedKeysOf(harness);
   const large = (file: Buffer, subject: string) => withAttachment('ops@example.com', file, { subject });
+  /** The sending table's item that tracks the object under `key` (whatever its version). */
   const packedItem = async (key: string) =>
     (
       await new DynamoDBClient({}).send(
-        new GetItemCommand({
+        new ScanCommand({
           TableName: SENDING_TABLE,
-          Key: { id: { S: `packed#${LARGE_MESSAGE_BUCKET}/${key}` } },
+          FilterExpression: 'begins_with(id, :id)',
+          ExpressionAttributeValues: { ':id': { S: `packed#${LARGE_MESSAGE_BUCKET}/${key}@` } },
         }),
       )
-    ).Item;
+    ).Items?.[0];
   const received = () =>
     new Map(
       harness.smtp.google.messages.flatMap(({ parsed }) =>
@@ -122,20 +129,30 @@ describe('sender: packed large messages', () => {
     assert.deepEqual(await storedKeys(), [key], 'the dead letter still finds its part');
   });
 
-  it('refuses a byteRange that runs past the end of its object (MESSAGE_INVALID), sending nothing', async () => {
-    const body = JSON.stringify(aMessage({ from: 'ops@example.com', subject: 'short' }));
-    const key = 'AKIAIOSFODNN7EXAMPLE/short-object';
-    await harness.s3.send(new PutObjectCommand({ Bucket: LARGE_MESSAGE_BUCKET, Key: key, Body: body }));
-    for (const range of [
-      { offset: 0, length: body.length + 1 },
-      { offset: body.length + 10, length: 5 },
-    ])
+  /** Stores `body` under `key` listing `parts`, and queues a pointer to each of `ranges`. */
+  async function storeAndPoint(key: string, body: string, parts: string, ranges: ByteRange[]) {
+    await harness.s3.send(
+      new PutObjectCommand({
+        Bucket: LARGE_MESSAGE_BUCKET,
+        Key: key,
+        Body: body,
+        Metadata: { [PARTS_METADATA]: parts },
+      }),
+    );
+    for (const range of ranges)
       await harness.sqs.send(
         new SendMessageCommand({
           QueueUrl: queues.queueUrl,
           MessageBody: pointerBody({ bucket: LARGE_MESSAGE_BUCKET, key, range }),
         }),
       );
+  }
+
+  it('refuses a byteRange its object does not list, or that runs past its end (MESSAGE_INVALID), sending nothing', async () => {
+    const body = JSON.stringify(aMessage({ from: 'ops@example.com', subject: 'short' }));
+    const past = { offset: 0, length: body.length + 1 };
+    const unlisted = { offset: 0, length: body.length };
+    await storeAndPoint('AKIAIOSFODNN7EXAMPLE/short-object', body, partText(past), [past, unlisted]);
     const sender = context.track(newSender(harness, queues));
 
     const result = await sender.drain();
@@ -145,12 +162,45 @@ describe('sender: packed large messages', () => {
       { received: 2, failed: 0, deleted: 2 },
       'dead-lettered at once, both in one invocation',
     );
-    const dead = await deadLetters(harness, queues.deadLetterQueueUrl);
-    assert.deepEqual(
-      dead.map((letter) => letter.code),
-      ['MESSAGE_INVALID', 'MESSAGE_INVALID'],
-    );
-    for (const letter of dead) assert.match(letter.reason ?? '', /byteRange runs past the end/);
+    const reasons = (await deadLetters(harness, queues.deadLetterQueueUrl))
+      .map((letter) => `${letter.code}: ${letter.reason}`)
+      .sort();
+    assert.equal(reasons.length, 2);
+    assert.match(reasons[0]!, /^MESSAGE_INVALID: the pointer's byteRange is not one of the parts/);
+    assert.match(reasons[1]!, /^MESSAGE_INVALID: the pointer's byteRange runs past the end/);
     assert.equal(harness.smtp.google.messages.length, 0);
+  });
+
+  it("never lets an earlier object's parts take a later object stored under the same key", async () => {
+    const key = 'AKIAIOSFODNN7EXAMPLE/reused';
+    const message = (subject: string) => JSON.stringify(aMessage({ from: 'ops@example.com', subject }));
+    const pack = (first: string, second: string) => {
+      const ranges = [
+        { offset: 0, length: first.length },
+        { offset: first.length, length: second.length },
+      ];
+      return { body: first + second, parts: ranges.map(partText).join(','), ranges };
+    };
+    const sender = context.track(newSender(harness, queues));
+    const oneAtATime = () =>
+      drain({
+        sqs: harness.sqs,
+        queueUrl: queues.queueUrl,
+        queueArn: queues.queueArn,
+        handler: sender.handler,
+        batchSize: 1,
+      });
+    const old = pack(message('old one'), message('old two'));
+    await storeAndPoint(key, old.body, old.parts, old.ranges);
+    await oneAtATime();
+    assert.deepEqual(await storedKeys(), [], 'both old parts sent: the old object is gone');
+
+    const next = pack(message('new one'), message('new two'));
+    await storeAndPoint(key, next.body, next.parts, next.ranges);
+    await oneAtATime();
+
+    const subjects = harness.smtp.google.messages.map((sent) => sent.parsed.subject).sort();
+    assert.deepEqual(subjects, ['new one', 'new two', 'old one', 'old two']);
+    assert.deepEqual(await deadLetters(harness, queues.deadLetterQueueUrl), []);
   });
 });

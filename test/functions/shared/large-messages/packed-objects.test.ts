@@ -2,43 +2,24 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { DynamoDBClient } from '../../../../functions/shared/aws/dynamodb.ts';
-import {
-  covers,
-  PackedObjects,
-  type SentPart,
-} from '../../../../functions/shared/large-messages/packed-objects.ts';
+import { PackedObjects, type SentPart } from '../../../../functions/shared/large-messages/packed-objects.ts';
 import { SENDING_TABLE } from '../../../../local/world/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
-/** An object of three parts, 100 + 50 + 30 bytes. */
-const packOf = (key: string) =>
+/** An object of three parts, 100 + 50 + 30 bytes, in its version `version`. */
+const packOf = (key: string, version = 'v1') =>
   [
     { offset: 0, length: 100 },
     { offset: 100, length: 50 },
     { offset: 150, length: 30 },
-  ].map((range): SentPart => ({ bucket: 'bucket', key, range, objectBytes: 180 }));
-
-describe('Function: covers', () => {
-  it('is true only when the ranges leave no gap from the first byte to the last, in any order', () => {
-    const [a, b, c] = packOf('k').map((part) => part.range);
-    assert.equal(covers([c!, a!, b!], 180), true);
-    assert.equal(covers([a!, c!], 180), false, 'the middle is missing');
-    assert.equal(covers([b!, c!], 180), false, 'the start is missing');
-    assert.equal(covers([a!, b!], 180), false, 'the end is missing');
-    assert.equal(covers([a!, a!, b!], 180), false, 'a part twice counts once');
-    assert.equal(
-      covers(
-        [
-          { offset: 0, length: 120 },
-          { offset: 90, length: 90 },
-        ],
-        180,
-      ),
-      true,
-      'overlaps join',
-    );
-  });
-});
+  ].map(
+    (range): SentPart => ({
+      bucket: 'bucket',
+      key,
+      range,
+      packed: { etag: `"${version}"`, version, parts: ['0+100', '100+50', '150+30'] },
+    }),
+  );
 
 describe('Class: PackedObjects', () => {
   useHarness();
@@ -49,13 +30,13 @@ describe('Class: PackedObjects', () => {
     return { writes, packed: new PackedObjects(dynamodb, SENDING_TABLE) };
   };
 
-  it('gives back an object whose parts one invocation sent, with no write', async () => {
+  it('gives back an object whose parts one invocation sent, with its ETag, and writes nothing', async () => {
     const { writes, packed } = counted();
     const key = randomUUID();
 
     const result = await packed.complete(packOf(key));
 
-    assert.deepEqual(result, { done: [{ bucket: 'bucket', key }], kept: 0 });
+    assert.deepEqual(result, { done: [{ bucket: 'bucket', key, etag: '"v1"' }], kept: 0 });
     assert.deepEqual(writes, []);
   });
 
@@ -66,8 +47,19 @@ describe('Class: PackedObjects', () => {
 
     assert.deepEqual((await packed.complete([a!])).done, []);
     assert.deepEqual((await packed.complete([a!, b!])).done, [], 'a repeat of a part completes nothing');
-    assert.deepEqual((await packed.complete([c!])).done, [{ bucket: 'bucket', key }]);
+    assert.deepEqual((await packed.complete([c!])).done, [{ bucket: 'bucket', key, etag: '"v1"' }]);
     assert.deepEqual(writes, ['UpdateItem', 'UpdateItem', 'UpdateItem'], 'one write an object an invocation');
+  });
+
+  it('never counts the parts of an earlier object stored under the same key for a later one', async () => {
+    const { packed } = counted();
+    const key = randomUUID();
+    const [a1, , c1] = packOf(key, 'old');
+    const [a2, b2] = packOf(key, 'new');
+
+    await packed.complete([a1!, c1!]);
+    assert.deepEqual((await packed.complete([b2!])).done, [], 'the old object sent two of three');
+    assert.deepEqual((await packed.complete([a2!])).done, [], 'the new one has sent two of three');
   });
 
   it('keeps the object when its write fails, and without a table leaves a partly sent object alone', async () => {
