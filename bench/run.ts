@@ -324,6 +324,9 @@ async function atCpuShare(who: 'ours' | 'peer'): Promise<Measured | undefined> {
   // Emulator time is taken off only down to the CPU time the share needed: where the sender was busy
   // while an emulator ran late, that time was billed all the same.
   const billed = Math.max(billedOf(result.invocations), result.cpuMs / cpuShareOf(MEMORY_MB));
+  process.stderr.write(
+    `${who} under the CPU share: ${round(result.cpuMs / MESSAGES)} ms of CPU a message, ${round(billedOf(result.invocations) / MESSAGES)} ms wall, ${round(billed / MESSAGES)} ms billed\n`,
+  );
   return {
     ...figures(MESSAGES, billed, before, result.peakMb),
     cpuMsPerMessage: round(result.cpuMs / MESSAGES),
@@ -368,6 +371,7 @@ for (const rtt of RTTS.filter((value) => value === 10 || value === 40)) {
     const [again, peerAgain] = capped[0] && capped[1] ? capped : [await ours(), await peer()];
     peerRatios[rtt].push(again!.billedMsPerMessage / peerAgain!.billedMsPerMessage);
   }
+  process.stderr.write(`ours over the peer at ${rtt} ms: ${peerRatios[rtt].map((ratio) => round(ratio)).join(', ')}\n`);
 }
 const spread = (values: number[]) => ({
   min: round(Math.min(...values)),

@@ -38,6 +38,22 @@ export interface MailProducerOptions {
   readonly attempts?: number;
   /** Where messages too large for SQS go. @default none: such a message is refused (MESSAGE_INVALID) */
   readonly largeMessages?: LargeMessageOptions;
+  /**
+   * Gathers the messages of separate `send()` calls into shared SendMessageBatch requests (and their
+   * large messages into shared objects), as the SDK's SQS batch managers do: 0 gathers the calls made in
+   * one turn of the event loop (`await Promise.all(orders.map((order) => producer.send(mailFor(order))))`),
+   * a number of ms waits that long after the first call, at most, sending at once when ten wait.
+   * Each call still resolves with its own ids, or rejects with its own failures.
+   * @default undefined: each call sends its own messages
+   */
+  readonly gatherMs?: number;
+}
+
+/** A send() waiting to be gathered with others. */
+interface Waiting {
+  readonly bodies: readonly string[];
+  readonly resolve: (ids: string[]) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 export interface LargeMessageOptions {
@@ -95,12 +111,16 @@ export class EnqueueError extends Error {
     readonly message: string;
   }>;
 
-  constructor(failures: EnqueueError['failures']) {
+  /** The SQS message ids of the messages enqueued, by index (empty where not). */
+  readonly ids: readonly string[];
+
+  constructor(failures: EnqueueError['failures'], ids: readonly string[] = []) {
     super(
       `${failures.length} message(s) not enqueued: ${failures.map((f) => `#${f.index} ${f.code}`).join(', ')}`,
     );
     this.name = 'EnqueueError';
     this.failures = failures;
+    this.ids = ids;
   }
 }
 
@@ -121,11 +141,16 @@ export class MailProducer {
   readonly #large: (LargeMessageOptions & { thresholdBytes: number }) | undefined;
   #s3: S3Client | undefined;
   #principal: string | Promise<string> | undefined;
+  readonly #gatherMs: number | undefined;
+  #waiting: Waiting[] = [];
+  #waitingBodies = 0;
+  #gathering: NodeJS.Timeout | NodeJS.Immediate | undefined;
 
   constructor(options: MailProducerOptions) {
     this.#queueUrl = options.queueUrl;
     this.#sqs = options.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
     this.#attempts = options.attempts ?? 3;
+    this.#gatherMs = options.gatherMs;
     const large = options.largeMessages;
     this.#large = large && {
       ...large,
@@ -137,6 +162,8 @@ export class MailProducer {
    * Enqueues the messages, all validated first (none is sent if one is invalid).
    * @returns the SQS message ids, in order
    * @throws MailerError MESSAGE_INVALID (which message, and why); EnqueueError for entries SQS refused
+   *   (indexes of this call's messages, SQS's refusals and requests that failed whole; the others were
+   *   enqueued, their ids in `ids`); an S3 error when a large message could not be stored (none enqueued)
    */
   async send(...messages: MailMessage[]): Promise<string[]> {
     const maxBytes = this.#large ? MAX_STORED_MESSAGE_BYTES : MAX_MESSAGE_BYTES;
@@ -149,12 +176,82 @@ export class MailProducer {
         throw error;
       }
     });
-    // Every large body stored before any message is queued: a failed PUT queues none of them.
+    if (this.#gatherMs === undefined) return this.#enqueue(bodies);
+    return new Promise<string[]>((resolve, reject) => {
+      this.#waiting.push({ bodies, resolve, reject });
+      this.#waitingBodies += bodies.length;
+      if (this.#waitingBodies >= 10) void this.#sendGathered();
+      else
+        this.#gathering ??=
+          this.#gatherMs! > 0
+            ? setTimeout(() => void this.#sendGathered(), this.#gatherMs)
+            : setImmediate(() => void this.#sendGathered());
+    });
+  }
+
+  /** Enqueues the bodies of the calls gathered so far, and settles each call with its own part of the outcome. */
+  async #sendGathered(): Promise<void> {
+    if (this.#gathering) {
+      clearTimeout(this.#gathering as NodeJS.Timeout);
+      clearImmediate(this.#gathering as NodeJS.Immediate);
+      this.#gathering = undefined;
+    }
+    const calls = this.#waiting;
+    this.#waiting = [];
+    this.#waitingBodies = 0;
+    let ids: string[];
+    try {
+      ids = await this.#enqueue(calls.flatMap((call) => call.bodies));
+      let offset = 0;
+      for (const call of calls) {
+        call.resolve(ids.slice(offset, offset + call.bodies.length));
+        offset += call.bodies.length;
+      }
+    } catch (error) {
+      let offset = 0;
+      for (const call of calls) {
+        const from = offset;
+        offset += call.bodies.length;
+        // A large body not stored: nothing was queued.
+        if (!(error instanceof EnqueueError)) {
+          call.reject(error);
+          continue;
+        }
+        const own = error.failures
+          .filter((failure) => failure.index >= from && failure.index < offset)
+          .map((failure) => ({ ...failure, index: failure.index - from }));
+        if (own.length > 0) call.reject(new EnqueueError(own));
+        else call.resolve(error.ids.slice(from, offset));
+      }
+    }
+  }
+
+  /**
+   * Stores the large bodies, then queues every body in batches of ten: a failed PUT queues none of them.
+   * A batch SQS fails (in part, or the request whole) does not stop the next.
+   * @throws EnqueueError naming every entry not enqueued, with the ids of those that were
+   */
+  async #enqueue(bodies: readonly string[]): Promise<string[]> {
     const batches: Entry[][] = [];
     for (let start = 0; start < bodies.length; start += 10)
       batches.push(await this.#offload(bodies.slice(start, start + 10)));
     const ids: string[] = new Array(bodies.length);
-    for (const [index, batch] of batches.entries()) await this.#sendBatch(batch, index * 10, ids);
+    const failures: Array<EnqueueError['failures'][number]> = [];
+    for (const [index, batch] of batches.entries())
+      try {
+        await this.#sendBatch(batch, index * 10, ids);
+      } catch (error) {
+        if (error instanceof EnqueueError) failures.push(...error.failures);
+        // The request failed whole (the network, credentials): each of its entries is not enqueued.
+        else
+          for (let entry = 0; entry < batch.length; entry++)
+            failures.push({
+              index: index * 10 + entry,
+              code: (error as { name?: string })?.name ?? 'Error',
+              message: (error as { message?: string })?.message ?? String(error),
+            });
+      }
+    if (failures.length > 0) throw new EnqueueError(failures, ids);
     return ids;
   }
 

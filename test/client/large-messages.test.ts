@@ -118,6 +118,26 @@ describe('client: MailProducer with large messages', () => {
     assert.equal(Metadata?.[PARTS_METADATA], ranges.map(partText).join(','), 'the object lists its parts');
   });
 
+  it('packs the large messages of separate sends gathered in one turn into one object', async () => {
+    const queues = await harness.createQueues();
+    const producer = new MailProducer({
+      queueUrl: queues.queueUrl,
+      sqs: harness.sqs,
+      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3, thresholdBytes: 300 },
+      gatherMs: 0,
+    });
+
+    await Promise.all(
+      Array.from({ length: 5 }, (_, index) =>
+        producer.send(aMessage({ subject: `own send ${index}`, text: 'v'.repeat(500) })),
+      ),
+    );
+
+    const parts = await queuedParts(queues.queueUrl);
+    assert.equal(parts.length, 5);
+    assert.equal(new Set(parts.map((part) => part.key)).size, 1, 'one PUT for five sends');
+  });
+
   it('stores each large message in its own object with a plain extended-client pointer when packing is off or the batch has one', async () => {
     const queues = await harness.createQueues();
     const producer = (pack: boolean) =>

@@ -4,13 +4,17 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { type SendMessageBatchCommandInput, SQSClient } from '@aws-sdk/client-sqs';
 import { EnqueueError, MailProducer } from '../../client/index.ts';
 import { MailerError } from '../../functions/shared/errors.ts';
 import { queueCounts } from '../../local/world/aws.ts';
 import { projectRoot } from '../../local/world/net.ts';
 import { aMessage } from '../harness/factories.ts';
 import { useHarness } from '../harness/lifecycle.ts';
+
+/** SQS's answer for entries it failed: on its side (senderFault false) or refused. */
+const failedEntries = (entries: Array<{ Id?: string | undefined }>, code: string, senderFault: boolean) =>
+  entries.map((entry) => ({ Id: entry.Id, Code: code, SenderFault: senderFault, Message: code }));
 
 describe('client: MailProducer', () => {
   const context = useHarness();
@@ -60,12 +64,7 @@ describe('client: MailProducer', () => {
         if (!faulted && args.input && 'Entries' in (args.input as object)) {
           faulted = true;
           const failed = (output.Successful ?? []).splice(0, 2);
-          output.Failed = failed.map((entry) => ({
-            Id: entry.Id,
-            Code: 'InternalError',
-            SenderFault: false,
-            Message: 'try again',
-          }));
+          output.Failed = failedEntries(failed, 'InternalError', false);
         }
         return result;
       },
@@ -95,6 +94,92 @@ describe('client: MailProducer', () => {
       (error: unknown) =>
         error instanceof EnqueueError && error.failures[0]?.code === 'InvalidParameterValue',
     );
+  });
+
+  /** An SQS client that counts its SendMessageBatch requests and refuses the entries whose body has `refuse`. */
+  const countingSqs = (refuse?: string) => {
+    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    const requests: number[] = [];
+    sqs.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as SendMessageBatchCommandInput;
+        if (!input.Entries) return next(args);
+        requests.push(input.Entries.length);
+        const refused = input.Entries.filter((entry) => refuse && entry.MessageBody?.includes(refuse));
+        const result = await next({
+          ...args,
+          input: { ...input, Entries: input.Entries.filter((entry) => !refused.includes(entry)) },
+        });
+        (result.output as { Failed?: unknown[] }).Failed = failedEntries(
+          refused,
+          'InvalidParameterValue',
+          true,
+        );
+        return result;
+      },
+      { step: 'initialize', name: 'countBatches' },
+    );
+    return { sqs, requests };
+  };
+
+  it('gathers the sends of one turn into shared batches of ten, each call resolving with its own ids', async () => {
+    const queues = await harness.createQueues();
+    const { sqs, requests } = countingSqs();
+    const producer = new MailProducer({ queueUrl: queues.queueUrl, sqs, gatherMs: 0 });
+
+    const results = await Promise.all([
+      ...Array.from({ length: 22 }, (_, index) => producer.send(aMessage({ subject: `single ${index}` }))),
+      producer.send(aMessage({ subject: 'pair a' }), aMessage({ subject: 'pair b' })),
+    ]);
+
+    assert.deepEqual(requests, [10, 10, 4], 'three requests for 24 messages');
+    assert.deepEqual(
+      results.map((ids) => ids.length),
+      [...Array(22).fill(1), 2],
+    );
+    assert.equal(new Set(results.flat()).size, 24);
+    assert.equal((await queueCounts(harness.sqs, queues.queueUrl)).visible, 24);
+  });
+
+  it('rejects only the gathered call whose message SQS refused; the calls beside it resolve', async () => {
+    const queues = await harness.createQueues();
+    const { sqs } = countingSqs('refuse me');
+    const producer = new MailProducer({ queueUrl: queues.queueUrl, sqs, gatherMs: 0 });
+
+    const [first, refused, last] = await Promise.allSettled([
+      producer.send(aMessage({ subject: 'fine' })),
+      producer.send(aMessage({ subject: 'also fine' }), aMessage({ subject: 'refuse me' })),
+      producer.send(aMessage({ subject: 'fine too' })),
+    ]);
+
+    assert.equal(first.status, 'fulfilled');
+    assert.equal(last.status, 'fulfilled');
+    assert.equal(refused.status, 'rejected');
+    const error = (refused as PromiseRejectedResult).reason as EnqueueError;
+    assert.ok(error instanceof EnqueueError);
+    assert.deepEqual(
+      error.failures.map((failure) => [failure.index, failure.code]),
+      [[1, 'InvalidParameterValue']],
+      "indexed within the call's own messages",
+    );
+    assert.equal((await queueCounts(harness.sqs, queues.queueUrl)).visible, 3);
+  });
+
+  it('waits up to gatherMs for more calls, and sends at once when ten wait', async () => {
+    const queues = await harness.createQueues();
+    const { sqs, requests } = countingSqs();
+    const producer = new MailProducer({ queueUrl: queues.queueUrl, sqs, gatherMs: 300 });
+
+    const few = Promise.all([producer.send(aMessage()), producer.send(aMessage())]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(requests, [], 'still gathering');
+    await few;
+    assert.deepEqual(requests, [2]);
+
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 10 }, () => producer.send(aMessage())));
+    assert.ok(performance.now() - started < 250, 'ten waiting go without waiting out the window');
+    assert.deepEqual(requests, [2, 10]);
   });
 
   it('works from another JavaScript project, and type-checks in another TypeScript project', async () => {
