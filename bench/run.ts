@@ -371,7 +371,9 @@ for (const rtt of RTTS.filter((value) => value === 10 || value === 40)) {
     const [again, peerAgain] = capped[0] && capped[1] ? capped : [await ours(), await peer()];
     peerRatios[rtt].push(again!.billedMsPerMessage / peerAgain!.billedMsPerMessage);
   }
-  process.stderr.write(`ours over the peer at ${rtt} ms: ${peerRatios[rtt].map((ratio) => round(ratio)).join(', ')}\n`);
+  process.stderr.write(
+    `ours over the peer at ${rtt} ms: ${peerRatios[rtt].map((ratio) => round(ratio)).join(', ')}\n`,
+  );
 }
 const spread = (values: number[]) => ({
   min: round(Math.min(...values)),
