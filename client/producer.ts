@@ -15,7 +15,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  type MessageAttributeValue,
+  SendMessageBatchCommand,
+  type SendMessageBatchCommandOutput,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { MailerError } from '../functions/shared/errors.ts';
 import { parseMessage } from '../functions/shared/message/parse.ts';
 import {
@@ -42,8 +47,9 @@ export interface MailProducerOptions {
    * Gathers the messages of separate `send()` calls into shared SendMessageBatch requests (and their
    * large messages into shared objects), as the SDK's SQS batch managers do: 0 gathers the calls made in
    * one turn of the event loop (`await Promise.all(orders.map((order) => producer.send(mailFor(order))))`),
-   * a number of ms waits that long after the first call, at most, sending at once when ten wait.
-   * Each call still resolves with its own ids, or rejects with its own failures.
+   * a number of ms (up to 60,000) waits that long after the first call, at most, sending at once when ten
+   * wait. Each call still resolves with its own ids, or rejects with its own failures. Calls made one
+   * after another, each awaited, gain nothing and wait out the window each; `flush()` sends what waits.
    * @default undefined: each call sends its own messages
    */
   readonly gatherMs?: number;
@@ -144,13 +150,18 @@ export class MailProducer {
   readonly #gatherMs: number | undefined;
   #waiting: Waiting[] = [];
   #waitingBodies = 0;
-  #gathering: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** Cancels the timer or immediate that will send what is gathered. */
+  #gathering: (() => void) | undefined;
+  readonly #flushes = new Set<Promise<void>>();
 
   constructor(options: MailProducerOptions) {
     this.#queueUrl = options.queueUrl;
     this.#sqs = options.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
     this.#attempts = options.attempts ?? 3;
-    this.#gatherMs = options.gatherMs;
+    const gatherMs = options.gatherMs;
+    if (gatherMs !== undefined && !(Number.isFinite(gatherMs) && gatherMs >= 0 && gatherMs <= 60_000))
+      throw new RangeError(`gatherMs must be a number of milliseconds from 0 to 60000, not ${gatherMs}`);
+    this.#gatherMs = gatherMs;
     const large = options.largeMessages;
     this.#large = large && {
       ...large,
@@ -180,49 +191,65 @@ export class MailProducer {
     return new Promise<string[]>((resolve, reject) => {
       this.#waiting.push({ bodies, resolve, reject });
       this.#waitingBodies += bodies.length;
-      if (this.#waitingBodies >= 10) void this.#sendGathered();
-      else
-        this.#gathering ??=
-          this.#gatherMs! > 0
-            ? setTimeout(() => void this.#sendGathered(), this.#gatherMs)
-            : setImmediate(() => void this.#sendGathered());
+      if (this.#waitingBodies >= 10) this.#startFlush();
+      else if (!this.#gathering) {
+        const flush = () => this.#startFlush();
+        if (this.#gatherMs! > 0) {
+          const timer = setTimeout(flush, this.#gatherMs);
+          this.#gathering = () => clearTimeout(timer);
+        } else {
+          const immediate = setImmediate(flush);
+          this.#gathering = () => clearImmediate(immediate);
+        }
+      }
     });
+  }
+
+  /**
+   * Sends what is gathered now, without waiting out `gatherMs`, and waits for every gathered send under
+   * way (before a process ends: a gathered call settles only once its messages are sent).
+   */
+  async flush(): Promise<void> {
+    if (this.#waiting.length > 0) this.#startFlush();
+    await Promise.all(this.#flushes);
+  }
+
+  #startFlush(): void {
+    const flushing = this.#sendGathered().finally(() => this.#flushes.delete(flushing));
+    this.#flushes.add(flushing);
   }
 
   /** Enqueues the bodies of the calls gathered so far, and settles each call with its own part of the outcome. */
   async #sendGathered(): Promise<void> {
-    if (this.#gathering) {
-      clearTimeout(this.#gathering as NodeJS.Timeout);
-      clearImmediate(this.#gathering as NodeJS.Immediate);
-      this.#gathering = undefined;
-    }
+    this.#gathering?.();
+    this.#gathering = undefined;
     const calls = this.#waiting;
     this.#waiting = [];
     this.#waitingBodies = 0;
-    let ids: string[];
+    if (calls.length === 0) return;
+    let ids: readonly string[];
+    let failures: EnqueueError['failures'] = [];
     try {
       ids = await this.#enqueue(calls.flatMap((call) => call.bodies));
-      let offset = 0;
-      for (const call of calls) {
-        call.resolve(ids.slice(offset, offset + call.bodies.length));
-        offset += call.bodies.length;
-      }
     } catch (error) {
-      let offset = 0;
-      for (const call of calls) {
-        const from = offset;
-        offset += call.bodies.length;
-        // A large body not stored: nothing was queued.
-        if (!(error instanceof EnqueueError)) {
-          call.reject(error);
-          continue;
-        }
-        const own = error.failures
-          .filter((failure) => failure.index >= from && failure.index < offset)
-          .map((failure) => ({ ...failure, index: failure.index - from }));
-        if (own.length > 0) call.reject(new EnqueueError(own));
-        else call.resolve(error.ids.slice(from, offset));
+      if (!(error instanceof EnqueueError)) {
+        // A large body not stored (S3, STS): nothing was queued. Each call goes again on its own, so the
+        // failure stays with the calls whose bodies it concerns.
+        await Promise.all(calls.map((call) => this.#enqueue(call.bodies).then(call.resolve, call.reject)));
+        return;
       }
+      ids = error.ids;
+      failures = error.failures;
+    }
+    let offset = 0;
+    for (const call of calls) {
+      const from = offset;
+      offset += call.bodies.length;
+      const own = failures
+        .filter((failure) => failure.index >= from && failure.index < offset)
+        .map((failure) => ({ ...failure, index: failure.index - from }));
+      if (own.length > 0) call.reject(new EnqueueError(own, ids.slice(from, offset)));
+      else call.resolve(ids.slice(from, offset));
     }
   }
 
@@ -235,22 +262,10 @@ export class MailProducer {
     const batches: Entry[][] = [];
     for (let start = 0; start < bodies.length; start += 10)
       batches.push(await this.#offload(bodies.slice(start, start + 10)));
-    const ids: string[] = new Array(bodies.length);
+    const ids: string[] = new Array<string>(bodies.length).fill('');
     const failures: Array<EnqueueError['failures'][number]> = [];
     for (const [index, batch] of batches.entries())
-      try {
-        await this.#sendBatch(batch, index * 10, ids);
-      } catch (error) {
-        if (error instanceof EnqueueError) failures.push(...error.failures);
-        // The request failed whole (the network, credentials): each of its entries is not enqueued.
-        else
-          for (let entry = 0; entry < batch.length; entry++)
-            failures.push({
-              index: index * 10 + entry,
-              code: (error as { name?: string })?.name ?? 'Error',
-              message: (error as { message?: string })?.message ?? String(error),
-            });
-      }
+      failures.push(...(await this.#sendBatch(batch, index * 10, ids)));
     if (failures.length > 0) throw new EnqueueError(failures, ids);
     return ids;
   }
@@ -329,23 +344,40 @@ export class MailProducer {
     return key;
   }
 
-  async #sendBatch(entries: Entry[], offset: number, ids: string[]): Promise<void> {
+  /**
+   * Sends one batch, again for the entries SQS failed on its side. @returns the entries not enqueued: refused,
+   * failed on every attempt, or in a request that failed whole (after the SDK's own retries; a timeout
+   * may come after SQS took them: maybe enqueued)
+   */
+  async #sendBatch(
+    entries: Entry[],
+    offset: number,
+    ids: string[],
+  ): Promise<Array<EnqueueError['failures'][number]>> {
     let pending = entries.map((entry, index) => ({ index: offset + index, ...entry }));
     const refused: Array<EnqueueError['failures'][number]> = [];
     let lastErrors = new Map<number, EnqueueError['failures'][number]>();
     for (let attempt = 1; attempt <= this.#attempts && pending.length > 0; attempt++) {
       if (attempt > 1)
         await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt * Math.random()));
-      const result = await this.#sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: this.#queueUrl,
-          Entries: pending.map((entry) => ({
-            Id: String(entry.index),
-            MessageBody: entry.body,
-            ...(entry.attributes ? { MessageAttributes: entry.attributes } : {}),
-          })),
-        }),
-      );
+      let result: SendMessageBatchCommandOutput;
+      try {
+        result = await this.#sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl: this.#queueUrl,
+            Entries: pending.map((entry) => ({
+              Id: String(entry.index),
+              MessageBody: entry.body,
+              ...(entry.attributes ? { MessageAttributes: entry.attributes } : {}),
+            })),
+          }),
+        );
+      } catch (error) {
+        const code = (error as { name?: string })?.name ?? 'Error';
+        const message = (error as { message?: string })?.message ?? String(error);
+        for (const entry of pending) lastErrors.set(entry.index, { index: entry.index, code, message });
+        break;
+      }
       for (const ok of result.Successful ?? []) ids[Number(ok.Id)] = ok.MessageId ?? '';
       lastErrors = new Map();
       const retry = new Set<number>();
@@ -364,8 +396,7 @@ export class MailProducer {
       }
       pending = pending.filter((entry) => retry.has(entry.index));
     }
-    const failures = [...refused, ...pending.map((entry) => lastErrors.get(entry.index)!)];
-    if (failures.length > 0) throw new EnqueueError(failures);
+    return [...refused, ...pending.map((entry) => lastErrors.get(entry.index)!)];
   }
 }
 

@@ -160,19 +160,45 @@ describe('client: MailProducer with large messages', () => {
     );
   });
 
-  it('queues none of the messages when storing a later batch fails', async () => {
-    const queues = await harness.createQueues();
-    // A fault moto cannot be made to give: S3 refusing the second PUT (SlowDown), from the client's middleware.
+  /** An S3 client that refuses the PUTs `refuses` picks (SlowDown): a fault moto cannot be made to give. */
+  const refusingPuts = (refuses: (nth: number) => boolean) => {
     const s3 = new S3Client({ forcePathStyle: true });
     let puts = 0;
     s3.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'PutObjectCommand' && ++puts === 2)
+        if (context.commandName === 'PutObjectCommand' && refuses(++puts))
           throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown' });
         return next(args);
       },
       { step: 'initialize' },
     );
+    return s3;
+  };
+
+  it('rejects only the gathered call whose large message could not be stored; the calls beside it are queued', async () => {
+    const queues = await harness.createQueues();
+    const producer = new MailProducer({
+      queueUrl: queues.queueUrl,
+      sqs: harness.sqs,
+      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: refusingPuts(() => true), thresholdBytes: 300 },
+      gatherMs: 0,
+    });
+
+    const [small, large, other] = await Promise.allSettled([
+      producer.send(aMessage({ subject: 'small' })),
+      producer.send(aMessage({ subject: 'large', text: 'u'.repeat(500) })),
+      producer.send(aMessage({ subject: 'other' })),
+    ]);
+
+    assert.equal(small.status, 'fulfilled');
+    assert.equal(other.status, 'fulfilled');
+    assert.equal((large as PromiseRejectedResult).reason?.name, 'SlowDown');
+    assert.equal((await readAll(harness.sqs, queues.queueUrl)).length, 2);
+  });
+
+  it('queues none of the messages when storing a later batch fails', async () => {
+    const queues = await harness.createQueues();
+    const s3 = refusingPuts((nth) => nth === 2);
     const producer = new MailProducer({
       queueUrl: queues.queueUrl,
       sqs: harness.sqs,
