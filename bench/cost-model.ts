@@ -176,6 +176,13 @@ export const TARGET_SCENARIOS = [
 ] as const;
 
 export function costScenarios(hot: CostInputs, burst: BurstInputs = { receivesPerMessage: 2 }) {
+  // 1 MiB bodies stored in S3, a pointer (1 KB) on the queue.
+  const storedBodies: CostInputs = {
+    ...hot,
+    messageKb: 1,
+    storedBodiesPer1000: 1000,
+    billedMsPerMessage: hot.billedMsPerMessage + LARGE_BODY_EXTRA_MS,
+  };
   return {
     hot: costPer1000(hot),
     newMailboxes: costPer1000({
@@ -201,20 +208,12 @@ export function costScenarios(hot: CostInputs, burst: BurstInputs = { receivesPe
     // a ranged GET each). The object goes with no write when one invocation sends all its parts; priced
     // as if each batch were split between two (two UpdateItems an object: 0.2 write units a message).
     largeMessages: costPer1000({
-      ...hot,
-      messageKb: 1,
-      storedBodiesPer1000: 1000,
+      ...storedBodies,
       bodiesPerObject: PACKED_BODIES,
       dynamoWritesPerMessage: hot.dynamoWritesPerMessage + 2 / PACKED_BODIES,
-      billedMsPerMessage: hot.billedMsPerMessage + LARGE_BODY_EXTRA_MS,
     }),
     // One object a body: its PUT alone is $0.005 per 1,000, the whole target.
-    largeMessagesUnpacked: costPer1000({
-      ...hot,
-      messageKb: 1,
-      storedBodiesPer1000: 1000,
-      billedMsPerMessage: hot.billedMsPerMessage + LARGE_BODY_EXTRA_MS,
-    }),
+    largeMessagesUnpacked: costPer1000(storedBodies),
     // The same bodies inline on the queue (a producer without the bucket, up to SQS's 1 MiB): 16 chunks
     // sent and 16 received, more than the S3 route above about 470 KB.
     largeMessagesInline: costPer1000({

@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { LARGE_MESSAGE_THRESHOLD, MailProducer } from '../../client/producer.ts';
+import {
+  LARGE_MESSAGE_THRESHOLD,
+  type LargeMessageOptions,
+  MailProducer,
+  type MailProducerOptions,
+} from '../../client/producer.ts';
 import { MailerError } from '../../functions/shared/errors.ts';
 import { PARTS_METADATA, POINTER_CLASS, partText } from '../../functions/shared/message/payload-pointer.ts';
 import { readAll } from '../../local/world/aws.ts';
@@ -18,6 +23,18 @@ import { useHarness } from '../harness/lifecycle.ts';
 describe('client: MailProducer with large messages', () => {
   const { harness } = useHarness();
   const large = () => aMessage({ text: 'x'.repeat(LARGE_MESSAGE_THRESHOLD) });
+  /** A producer that stores bodies above 300 bytes (messages of a few hundred characters stand for 1 MiB ones). */
+  const lowThreshold = (
+    queueUrl: string,
+    large: Partial<LargeMessageOptions> = {},
+    options: Partial<MailProducerOptions> = {},
+  ) =>
+    new MailProducer({
+      queueUrl,
+      sqs: harness.sqs,
+      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3, thresholdBytes: 300, ...large },
+      ...options,
+    });
 
   it('stores a message above the threshold and queues its pointer with ExtendedPayloadSize; a small one goes inline', async () => {
     const queues = await harness.createQueues();
@@ -89,11 +106,7 @@ describe('client: MailProducer with large messages', () => {
 
   it('packs the large messages of each SendMessageBatch into one object; each pointer names its byteRange, whose bytes are the message, and its size', async () => {
     const queues = await harness.createQueues();
-    const producer = new MailProducer({
-      queueUrl: queues.queueUrl,
-      sqs: harness.sqs,
-      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3, thresholdBytes: 300 },
-    });
+    const producer = lowThreshold(queues.queueUrl);
     const subjects = Array.from({ length: 12 }, (_, index) => `message ${index}`);
 
     await producer.send(
@@ -120,12 +133,7 @@ describe('client: MailProducer with large messages', () => {
 
   it('packs the large messages of separate sends gathered in one turn into one object', async () => {
     const queues = await harness.createQueues();
-    const producer = new MailProducer({
-      queueUrl: queues.queueUrl,
-      sqs: harness.sqs,
-      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3, thresholdBytes: 300 },
-      gatherMs: 0,
-    });
+    const producer = lowThreshold(queues.queueUrl, {}, { gatherMs: 0 });
 
     await Promise.all(
       Array.from({ length: 5 }, (_, index) =>
@@ -140,12 +148,7 @@ describe('client: MailProducer with large messages', () => {
 
   it('stores each large message in its own object with a plain extended-client pointer when packing is off or the batch has one', async () => {
     const queues = await harness.createQueues();
-    const producer = (pack: boolean) =>
-      new MailProducer({
-        queueUrl: queues.queueUrl,
-        sqs: harness.sqs,
-        largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: harness.s3, thresholdBytes: 300, pack },
-      });
+    const producer = (pack: boolean) => lowThreshold(queues.queueUrl, { pack });
     const long = (subject: string) => aMessage({ subject, text: 'z'.repeat(500) });
 
     await producer(false).send(long('a'), long('b'));
@@ -177,12 +180,7 @@ describe('client: MailProducer with large messages', () => {
 
   it('rejects only the gathered call whose large message could not be stored; the calls beside it are queued', async () => {
     const queues = await harness.createQueues();
-    const producer = new MailProducer({
-      queueUrl: queues.queueUrl,
-      sqs: harness.sqs,
-      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3: refusingPuts(() => true), thresholdBytes: 300 },
-      gatherMs: 0,
-    });
+    const producer = lowThreshold(queues.queueUrl, { s3: refusingPuts(() => true) }, { gatherMs: 0 });
 
     const [small, large, other] = await Promise.allSettled([
       producer.send(aMessage({ subject: 'small' })),
@@ -199,11 +197,7 @@ describe('client: MailProducer with large messages', () => {
   it('queues none of the messages when storing a later batch fails', async () => {
     const queues = await harness.createQueues();
     const s3 = refusingPuts((nth) => nth === 2);
-    const producer = new MailProducer({
-      queueUrl: queues.queueUrl,
-      sqs: harness.sqs,
-      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3, thresholdBytes: 300 },
-    });
+    const producer = lowThreshold(queues.queueUrl, { s3 });
 
     await assert.rejects(
       producer.send(

@@ -20,8 +20,8 @@ import { type ByteRange, type PayloadPointer, partText } from '../message/payloa
 export interface PackedObject {
   /** The object's ETag, quotes included, as S3 answers it (for a delete of this version only). */
   readonly etag: string;
-  /** The ETag and Last-Modified: an object stored again under the same key has another. */
-  readonly version: string;
+  /** Its Last-Modified, epoch ms: with the ETag, an object stored again under the same key differs. */
+  readonly lastModified: number;
   /** Its parts as PARTS_METADATA lists them (`offset+length`). */
   readonly parts: readonly string[];
 }
@@ -62,8 +62,11 @@ export class PackedObjects {
   ): Promise<{ done: DonePacked[]; kept: number; awsError?: string }> {
     const objects = new Map<string, SentPart[]>();
     for (const part of parts) {
-      const id = `${part.bucket}/${part.key}@${part.packed.version}`;
-      objects.set(id, [...(objects.get(id) ?? []), part]);
+      const { etag, lastModified } = part.packed;
+      const id = `${part.bucket}/${part.key}@${etag.replaceAll('"', '')}@${lastModified}`;
+      const sent = objects.get(id);
+      if (sent) sent.push(part);
+      else objects.set(id, [part]);
     }
     const done: DonePacked[] = [];
     let kept = 0;

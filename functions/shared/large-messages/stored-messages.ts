@@ -176,14 +176,12 @@ export class StoredMessages {
     const sent = this.#sent.splice(0);
     if (!recorded) return { kept: sent.length };
     // A packed object goes once all its parts are sent, this invocation's or others' (packed-objects.ts).
-    const parts = sent.filter(
-      (pointer): pointer is SentPart => pointer.range !== undefined && pointer.packed !== undefined,
-    );
+    const parts = sent.filter((pointer): pointer is SentPart => pointer.packed !== undefined);
     const packed = await this.#packed.complete(parts);
     let kept = packed.kept;
     let awsError = packed.awsError;
     const objects: Array<PayloadPointer & { etag?: string }> = [
-      ...sent.filter((pointer) => !pointer.range),
+      ...sent.filter((pointer) => !pointer.packed),
       ...packed.done,
     ];
     for (const pointer of objects) {
@@ -322,11 +320,7 @@ const abandon = (object: S3.GetObjectCommandOutput) =>
 function packedObject(object: S3.GetObjectCommandOutput): PackedObject | undefined {
   const parts = object.Metadata?.[PARTS_METADATA]?.split(',');
   if (!parts || !object.ETag) return undefined;
-  return {
-    etag: object.ETag,
-    version: `${object.ETag.replaceAll('"', '')}@${object.LastModified?.getTime() ?? 0}`,
-    parts,
-  };
+  return { etag: object.ETag, lastModified: object.LastModified?.getTime() ?? 0, parts };
 }
 
 const notAPart = (pointer: PayloadPointer) =>
@@ -337,9 +331,11 @@ const notAPart = (pointer: PayloadPointer) =>
   );
 
 const outsideObject = (pointer: PayloadPointer) =>
-  new MailerError('MESSAGE_INVALID', "the pointer's byteRange runs past the end of its stored object", {
-    ...detailOf(pointer),
-  });
+  new MailerError(
+    'MESSAGE_INVALID',
+    "the pointer's byteRange runs past the end of its stored object",
+    detailOf(pointer),
+  );
 
 /**
  * The most a stored message may hold outside its attachments' content: parsed as JSON and then

@@ -17,7 +17,7 @@ const packOf = (key: string, version = 'v1') =>
       bucket: 'bucket',
       key,
       range,
-      packed: { etag: `"${version}"`, version, parts: ['0+100', '100+50', '150+30'] },
+      packed: { etag: `"${version}"`, lastModified: 1_796_000_000_000, parts: ['0+100', '100+50', '150+30'] },
     }),
   );
 
