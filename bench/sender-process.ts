@@ -6,6 +6,9 @@
  * `{"invocations":[{"from":...,"to":...}],"cpuMs":...,"peakMb":...}` (each invocation's start and end on the
  * machine's clock, and the CPU time the measured batches took).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import nodemailer from 'nodemailer';
 import { loadSenderConfig } from '../functions/sender/config.ts';
@@ -67,6 +70,8 @@ await sendBatch(0);
 console.log('warm');
 const lines = createInterface({ input: process.stdin });
 for await (const line of lines) if (line.trim() === 'go') break;
+// BENCH_PROFILE_DIR: a CPU profile of the measured batches alone (warm-up and imports left out).
+const profile = process.env.BENCH_PROFILE_DIR ? await startProfile() : undefined;
 const invocations: Interval[] = [];
 const cpuBefore = process.cpuUsage();
 let peak = process.memoryUsage().rss;
@@ -77,7 +82,23 @@ for (let offset = task.batch; offset < task.batch + task.messages; offset += tas
   peak = Math.max(peak, process.memoryUsage().rss);
 }
 const { user, system } = process.cpuUsage(cpuBefore);
+await profile?.();
 console.log(
   JSON.stringify({ invocations, cpuMs: (user + system) / 1000, peakMb: Math.round(peak / 1_048_576) }),
 );
 process.exit(0);
+
+/** Starts V8's CPU profiler; the function returned stops it and writes `<who>-<run>.cpuprofile`. */
+async function startProfile(): Promise<() => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    const file = join(process.env.BENCH_PROFILE_DIR!, `${task.who}-${task.run}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}

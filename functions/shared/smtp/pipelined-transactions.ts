@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { MailerError } from '../errors.ts';
+import { dotStuffed } from './dot-stuffing.ts';
 import {
   replyClass,
   type SmtpConnection,
@@ -38,8 +39,11 @@ export interface Submitted {
 /** A message waiting for a connection. */
 export interface Transaction {
   readonly envelope: Envelope;
-  /** The content from its first byte; called once, when the server asked for it. */
-  readonly content: () => Readable;
+  /**
+   * The content from its first byte; called once, when the server asked for it. Bytes in memory are
+   * dot-stuffed in one pass; a stream through nodemailer's DataStream.
+   */
+  readonly content: () => Readable | Buffer;
   /**
    * The content waits for it: the envelope goes at once, so the idempotency claim is written during the
    * envelope's round trip and still before anything is delivered (nothing is before the dot). Refused
@@ -297,33 +301,38 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
     queue.giveBack(transaction, connection.failure);
     return undefined;
   }
-  let content: Readable | undefined;
+  let content: Readable | Buffer | undefined;
   let gathered: Buffer[] = [];
   let size = 0;
   try {
     content = transaction.content();
-    const stuffed = new DataStream();
-    // pipe() does not pass a source's error on: a failed attachment stream would leave the loop waiting.
-    content.once('error', (error) => stuffed.destroy(error));
-    for await (const chunk of content.pipe(stuffed) as AsyncIterable<Buffer>) {
-      gathered.push(chunk);
-      size += chunk.length;
-      if (size < WRITE_CHUNK) continue;
-      const flowing = connection.write(Buffer.concat(gathered, size));
-      gathered = [];
-      size = 0;
-      if (!flowing) await connection.drained();
+    if (Buffer.isBuffer(content)) {
+      gathered = [dotStuffed(content)];
+      size = gathered[0]!.length;
+    } else {
+      const stuffed = new DataStream();
+      // pipe() does not pass a source's error on: a failed attachment stream would leave the loop waiting.
+      content.once('error', (error) => stuffed.destroy(error));
+      for await (const chunk of content.pipe(stuffed) as AsyncIterable<Buffer>) {
+        gathered.push(chunk);
+        size += chunk.length;
+        if (size < WRITE_CHUNK) continue;
+        const flowing = connection.write(Buffer.concat(gathered, size));
+        gathered = [];
+        size = 0;
+        if (!flowing) await connection.drained();
+      }
     }
     if (connection.failure) throw connection.failure;
   } catch (error) {
     // A content stream that failed would leave a truncated message: dropped without its dot.
-    content?.destroy();
+    if (!Buffer.isBuffer(content)) content?.destroy();
     connection.destroy();
     transaction.reject(connection.failure === error ? error : smtpFailure(String(error), 'ESTREAM'));
     return undefined;
   }
   connection.cork();
-  connection.write(Buffer.concat(gathered, size));
+  connection.write(gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, size));
   const done = connection
     .expect('DATA')
     .then((reply): Omit<Submitted, 'accepted' | 'rejected' | 'rejectedErrors'> => {

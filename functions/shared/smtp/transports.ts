@@ -10,6 +10,7 @@ import type { SendMailOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { SmtpEndpoint } from '../oauth/providers.ts';
+import { mimeBytes } from './mime-bytes.ts';
 import { mimeStream } from './mime-stream.ts';
 import {
   type Envelope,
@@ -61,7 +62,7 @@ export class MailboxTransport implements TransactionQueue {
     return new Promise((resolve, reject) => {
       const transaction: Transaction = {
         envelope,
-        content: () => mimeStream(node),
+        content: () => mimeBytes(node) ?? mimeStream(node),
         ...(bodyHeldUntil ? { heldUntil: bodyHeldUntil } : {}),
         resolve: (submitted) => resolve({ ...submitted, messageId }),
         reject,
