@@ -101,10 +101,25 @@ export function wireAddress(address: string): string {
  * comparableAddress('José@Bücher.Example') === comparableAddress('jose\u0301@xn--bcher-kva.example') // true
  */
 export function comparableAddress(address: string): string {
-  if (!address.includes('@')) return address.normalize('NFC').toLowerCase();
-  const { local, domain } = split(address);
-  return `${local.normalize('NFC').toLowerCase()}@${comparableDomain(domain)}`;
+  let comparable = comparables.get(address);
+  if (comparable === undefined) {
+    if (!address.includes('@')) comparable = address.normalize('NFC').toLowerCase();
+    else {
+      const { local, domain } = split(address);
+      comparable = `${local.normalize('NFC').toLowerCase()}@${comparableDomain(domain)}`;
+    }
+    if (comparables.size >= MAX_COMPARABLES) comparables.clear();
+    comparables.set(address, comparable);
+  }
+  return comparable;
 }
+
+/**
+ * The addresses last compared, as compared: a sender meets the same few again and again (its mailboxes,
+ * regular recipients), each several times a message (limits, suppression, fates), and IDNA is not cheap.
+ */
+const comparables = new Map<string, string>();
+const MAX_COMPARABLES = 1000;
 
 /** A domain as comparableAddress spells it: lower-case A-labels (as given, lower case, when not IDNA). */
 export const comparableDomain = (domain: string): string =>

@@ -96,14 +96,14 @@ export class Outcomes {
     this.#pending = [];
     if (!this.#topicArn || events.length === 0) return 0;
     let failed = 0;
-    for (const batch of batchesOf(events)) {
+    for (const batch of batchesOf(events.map((event) => ({ event, message: JSON.stringify(event) })))) {
       try {
         const result = await this.#sns.send(
           new PublishBatchCommand({
             TopicArn: this.#topicArn,
-            PublishBatchRequestEntries: batch.map((event, index) => ({
+            PublishBatchRequestEntries: batch.map(({ event, message }, index) => ({
               Id: String(index),
-              Message: JSON.stringify(event),
+              Message: message,
               MessageAttributes: {
                 type: { DataType: 'String', StringValue: event.type },
                 ...(event.mailbox ? { mailbox: { DataType: 'String', StringValue: event.mailbox } } : {}),
@@ -123,12 +123,12 @@ export class Outcomes {
 /** SNS takes 10 entries and 256 KiB per PublishBatch: batches within both (an event is a few KB at most). */
 const MAX_BATCH_BYTES = 200 * 1024;
 
-function batchesOf(events: readonly OutcomeEvent[]): OutcomeEvent[][] {
-  const batches: OutcomeEvent[][] = [];
-  let current: OutcomeEvent[] = [];
+function batchesOf<T extends { readonly message: string }>(events: readonly T[]): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
   let bytes = 0;
   for (const event of events) {
-    const size = Buffer.byteLength(JSON.stringify(event));
+    const size = Buffer.byteLength(event.message);
     if (current.length === 10 || (current.length > 0 && bytes + size > MAX_BATCH_BYTES)) {
       batches.push(current);
       current = [];

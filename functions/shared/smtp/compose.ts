@@ -25,9 +25,14 @@ export function keyDigestOf(messageId: string): string | undefined {
   return /^<?([0-9a-f]{32})\.oauth-mailer@[^<>@\s]+>?$/i.exec(messageId.trim())?.[1]?.toLowerCase();
 }
 
-/** An address as sent: the domain in A-labels where the local part is ASCII (see wireAddress). */
-const onWire = (address: Address): Address =>
-  typeof address === 'string' ? wireAddress(address) : { ...address, address: wireAddress(address.address) };
+/**
+ * An address as sent: the domain in A-labels where the local part is ASCII (see wireAddress). A bare one
+ * is given as an object with no name, which nodemailer writes the same without parsing it as a header.
+ */
+const onWire = (address: Address): Exclude<Address, string> =>
+  typeof address === 'string'
+    ? { name: '', address: wireAddress(address) }
+    : { ...address, address: wireAddress(address.address) };
 
 /**
  * @param recipients the envelope, from envelopeRecipients(message): the list the limits counted. It is

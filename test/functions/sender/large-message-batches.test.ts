@@ -169,10 +169,14 @@ describe('sender: batches of large messages', () => {
 
   it('does not send again, after a crash during a large read, what the batch had sent before it', async () => {
     // Two inline messages, the first to reach DATA held by the server for 2 s (then 451): while it is
-    // in flight, what else the batch sends has its completion held. Then two small stored messages.
+    // in flight, what else the batch sends has its completion held. Each from a mailbox of its own: on
+    // one mailbox's connection the second could be pipelined behind the stalled one, and not be sent
+    // before the crash. Then two small stored messages.
+    await harness.connectMailbox('billing@example.com', 'google');
     harness.smtp.google.faults.push({ stage: 'data', stallMs: 2_000 });
     const producer = new MailProducer({ queueUrl: queues.queueUrl, sqs: harness.sqs });
-    for (const subject of ['inline 1', 'inline 2']) await producer.send(aMessage({ subject }));
+    await producer.send(aMessage({ subject: 'inline 1' }));
+    await producer.send(aMessage({ subject: 'inline 2', from: 'billing@example.com' }));
     await queueLargeMessages(2, 0.8 * MB);
 
     // A sender process takes the batch and dies as its second object read starts.
