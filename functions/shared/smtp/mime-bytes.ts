@@ -53,7 +53,9 @@ const contentBytes = (node: Node): number =>
 /**
  * As MimeNode.stream(): the headers, the content encoded, then each child between boundaries.
  * @returns false where quoted-printable would not come out exactly (the node's type is known once its
- *   headers are built); building them again for the stream gives the same headers
+ *   headers are built). Building them again for the stream gives the same headers for every header the
+ *   product sets (not for a root with two Content-Type headers, whose order nodemailer swaps each time:
+ *   the message schema lets no producer set one)
  */
 function render(node: Node, parts: Buffer[]): boolean {
   const transferEncoding = node.getTransferEncoding();
