@@ -35,20 +35,24 @@ interface Node {
 /** @returns the message's RFC 5322 bytes (before dot-stuffing), or undefined to stream it instead */
 export function mimeBytes(root: MimeNode): Buffer | undefined {
   const node = root as unknown as Node;
-  if (!renderable(node) || contentBytes(node) > MAX_IN_MEMORY_BYTES) return undefined;
+  const bytes = contentBytes(node);
+  if (bytes === undefined || bytes > MAX_IN_MEMORY_BYTES) return undefined;
   const parts: Buffer[] = [];
   return render(node, parts) ? Buffer.concat(parts) : undefined;
 }
 
-function renderable(node: Node): boolean {
+/** The tree's content bytes, or undefined when some of it is not in memory (a stream, a file, raw source). */
+function contentBytes(node: Node): number | undefined {
   const { content } = node;
-  if (node._raw || (content && typeof content !== 'string' && !Buffer.isBuffer(content))) return false;
-  return node.childNodes.every(renderable);
+  if (node._raw || (content && typeof content !== 'string' && !Buffer.isBuffer(content))) return undefined;
+  let sum = content ? Buffer.byteLength(content as string | Buffer) : 0;
+  for (const child of node.childNodes) {
+    const bytes = contentBytes(child);
+    if (bytes === undefined) return undefined;
+    sum += bytes;
+  }
+  return sum;
 }
-
-const contentBytes = (node: Node): number =>
-  (node.content ? Buffer.byteLength(node.content as string | Buffer) : 0) +
-  node.childNodes.reduce((sum, child) => sum + contentBytes(child), 0);
 
 /**
  * As MimeNode.stream(): the headers, the content encoded, then each child between boundaries.

@@ -302,37 +302,21 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
     return undefined;
   }
   let content: Readable | Buffer | undefined;
-  let gathered: Buffer[] = [];
-  let size = 0;
+  let rest: Buffer;
   try {
     content = transaction.content();
-    if (Buffer.isBuffer(content)) {
-      gathered = [dotStuffed(content)];
-      size = gathered[0]!.length;
-    } else {
-      const stuffed = new DataStream();
-      // pipe() does not pass a source's error on: a failed attachment stream would leave the loop waiting.
-      content.once('error', (error) => stuffed.destroy(error));
-      for await (const chunk of content.pipe(stuffed) as AsyncIterable<Buffer>) {
-        gathered.push(chunk);
-        size += chunk.length;
-        if (size < WRITE_CHUNK) continue;
-        const flowing = connection.write(Buffer.concat(gathered, size));
-        gathered = [];
-        size = 0;
-        if (!flowing) await connection.drained();
-      }
-    }
+    // What leaves with the dot: content in memory whole, a stream's last piece.
+    rest = Buffer.isBuffer(content) ? dotStuffed(content) : await writeStuffed(connection, content);
     if (connection.failure) throw connection.failure;
   } catch (error) {
     // A content stream that failed would leave a truncated message: dropped without its dot.
-    if (!Buffer.isBuffer(content)) content?.destroy();
+    if (content && !Buffer.isBuffer(content)) content.destroy();
     connection.destroy();
     transaction.reject(connection.failure === error ? error : smtpFailure(String(error), 'ESTREAM'));
     return undefined;
   }
   connection.cork();
-  connection.write(gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, size));
+  connection.write(rest);
   const done = connection
     .expect('DATA')
     .then((reply): Omit<Submitted, 'accepted' | 'rejected' | 'rejectedErrors'> => {
@@ -344,4 +328,26 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
   const next = pipelining ? startNext(connection, queue) : undefined;
   connection.uncork();
   return { done, next };
+}
+
+/**
+ * Writes a content stream dot-stuffed, WRITE_CHUNK at a time as the socket takes it.
+ * @returns the last piece, not yet written: it leaves in one write with the dot and the next envelope
+ */
+async function writeStuffed(connection: SmtpConnection, content: Readable): Promise<Buffer> {
+  const stuffed = new DataStream();
+  // pipe() does not pass a source's error on: a failed attachment stream would leave the loop waiting.
+  content.once('error', (error) => stuffed.destroy(error));
+  let gathered: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of content.pipe(stuffed) as AsyncIterable<Buffer>) {
+    gathered.push(chunk);
+    size += chunk.length;
+    if (size < WRITE_CHUNK) continue;
+    const flowing = connection.write(Buffer.concat(gathered, size));
+    gathered = [];
+    size = 0;
+    if (!flowing) await connection.drained();
+  }
+  return Buffer.concat(gathered, size);
 }
