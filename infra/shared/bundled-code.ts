@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { EXIT_SAFE_NODE_FLAGS } from './exit-safe-node.ts';
 import { projectRoot } from './paths.ts';
 
 // Beside this module: the .ts source in the repository, the built .js in the published package (Node
@@ -27,7 +28,7 @@ const BUNDLER_KILLED_AFTER_MS = 150_000;
  */
 function bundleOnce(entry: string, outputDir: string): void {
   const run = () =>
-    execFileSync(process.execPath, [BUNDLER, entry, outputDir], {
+    execFileSync(process.execPath, [...EXIT_SAFE_NODE_FLAGS, BUNDLER, entry, outputDir], {
       stdio: ['ignore', 'inherit', 'inherit'],
       timeout: BUNDLER_KILLED_AFTER_MS,
       killSignal: 'SIGKILL',

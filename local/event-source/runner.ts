@@ -5,6 +5,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EXIT_SAFE_NODE_FLAGS } from '../../infra/shared/exit-safe-node.ts';
 
 export interface EventSourceOptions {
   readonly queueUrl: string;
@@ -86,8 +87,8 @@ export function startEventSource(options: EventSourceOptions) {
   function spawnWorker(): void {
     const first = spawned++ === 0;
     const child = fork(WORKER, [], {
-      // A fresh Node, not the parent's flags (a test runner's or an inspector's).
-      execArgv: [],
+      // A fresh Node, not the parent's flags (a test runner's or an inspector's); it ends with exit().
+      execArgv: [...EXIT_SAFE_NODE_FLAGS],
       env: {
         PATH: process.env.PATH ?? '',
         ...options.env,

@@ -7,6 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { OAuthMailerStack } from '../../infra/oauth-mailer-stack.ts';
+import { EXIT_SAFE_NODE_FLAGS } from '../../infra/shared/exit-safe-node.ts';
 import { projectRoot } from './net.ts';
 
 /** Synthesizes the stack into .cache/ (so bundles resolve the AWS SDK from node_modules, as the runtime provides it). */
@@ -75,10 +76,14 @@ export function invokeBundle(
   env: Record<string, string>,
 ): Promise<BundleRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', driver, bundle], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...EXIT_SAFE_NODE_FLAGS, '--input-type=module', '-e', driver, bundle],
+      {
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { EXIT_SAFE_NODE_FLAGS } from '../../infra/shared/exit-safe-node.ts';
 import { projectRoot } from './net.ts';
 
 const cdkCli = join(projectRoot, 'node_modules', 'aws-cdk', 'bin', 'cdk');
@@ -97,7 +98,11 @@ function cliEnvironment(endpoint: string): Record<string, string> {
 
 function runCdk(args: string[], cwd: string, env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cdkCli, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...EXIT_SAFE_NODE_FLAGS, cdkCli, ...args], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20_000);

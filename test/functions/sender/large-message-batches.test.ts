@@ -16,6 +16,7 @@ import { MailProducer } from '../../../client/producer.ts';
 import { DynamoDBClient, ScanCommand } from '../../../functions/shared/aws/dynamodb.ts';
 import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
 import { pointerBody } from '../../../functions/shared/message/payload-pointer.ts';
+import { EXIT_SAFE_NODE_FLAGS } from '../../../infra/shared/exit-safe-node.ts';
 import type { TestQueues } from '../../../local/world/aws.ts';
 import { LARGE_MESSAGE_BUCKET, SENDING_TABLE } from '../../../local/world/index.ts';
 import { projectRoot } from '../../../local/world/net.ts';
@@ -181,18 +182,22 @@ describe('sender: batches of large messages', () => {
 
     // A sender process takes the batch and dies as its second object read starts.
     const exitCode = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(projectRoot, 'test/harness/sender-crashing-on-read.ts')], {
-        env: {
-          ...process.env,
-          ...harness.senderEnv(queues),
-          TEST_QUEUE_URL: queues.queueUrl,
-          TEST_QUEUE_ARN: queues.queueArn,
-          CRASH_ON_READ: '2',
-          POWERTOOLS_LOG_LEVEL: 'ERROR',
-          POWERTOOLS_METRICS_DISABLED: 'true',
+      const child = spawn(
+        process.execPath,
+        [...EXIT_SAFE_NODE_FLAGS, join(projectRoot, 'test/harness/sender-crashing-on-read.ts')],
+        {
+          env: {
+            ...process.env,
+            ...harness.senderEnv(queues),
+            TEST_QUEUE_URL: queues.queueUrl,
+            TEST_QUEUE_ARN: queues.queueArn,
+            CRASH_ON_READ: '2',
+            POWERTOOLS_LOG_LEVEL: 'ERROR',
+            POWERTOOLS_METRICS_DISABLED: 'true',
+          },
+          stdio: ['ignore', 'ignore', 'inherit'],
         },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+      );
       child.on('error', reject);
       child.on('exit', resolve);
     });
