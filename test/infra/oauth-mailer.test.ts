@@ -6,8 +6,15 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { OAuthMailer } from '../../infra/oauth-mailer.ts';
 import { type OAuthMailerProps, OAuthMailerPropsError } from '../../infra/oauth-mailer-props.ts';
+import { EXIT_SAFE_NODE_FLAGS } from '../../infra/shared/exit-safe-node.ts';
 import { projectRoot } from '../../infra/shared/paths.ts';
 import { synthesize, TEST_PROVIDERS } from './synth.ts';
+
+// npm ends with process.exit(): when npm runs the tests (npm_execpath is its script), it runs on this Node
+// with the exit-safe flags.
+const [npm, ...npmArgs] = process.env.npm_execpath
+  ? [process.execPath, ...EXIT_SAFE_NODE_FLAGS, process.env.npm_execpath]
+  : ['npm'];
 
 describe('infra: OAuthMailer construct', () => {
   it('is added from the published oauth-mailer/cdk to a platform team stack beside its own resources, with the outputs the CLI reads under their names', async () => {
@@ -107,7 +114,7 @@ describe('infra: OAuthMailer construct', () => {
 
   it('publishes the construct with the function sources it bundles at the user synth, and no tests', () => {
     const [pack] = JSON.parse(
-      execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      execFileSync(npm, [...npmArgs, 'pack', '--dry-run', '--json', '--ignore-scripts'], {
         cwd: projectRoot,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'ignore'],
