@@ -387,10 +387,11 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
               status: batch[index]!.entry.status,
               provider: batch[index]!.entry.provider,
             } satisfies CheckMessage),
-            // Counted from now: its moment stays put however long the pass over the registry took.
+            // Counted from now: its moment stays put however long the pass over the registry took. Whole
+            // seconds rounded up: a check is never seen before its moment.
             DelaySeconds: Math.max(
               0,
-              Math.min(900, Math.round((sliceStart + batch[index]!.due.delaySeconds * 1000 - now()) / 1000)),
+              Math.min(900, Math.ceil((sliceStart + batch[index]!.due.delaySeconds * 1000 - now()) / 1000)),
             ),
           }));
           refused = await client

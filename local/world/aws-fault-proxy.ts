@@ -55,6 +55,8 @@ export interface FaultProxy {
    * `TrentService.Decrypt`), the rest (SNS's query protocol) as `query`.
    */
   readonly calls: Map<string, number>;
+  /** When each was last asked for (Date.now(), as the request arrived), by the names of `calls`. */
+  readonly lastCalledAt: Map<string, number>;
   /**
    * DynamoDB write request units asked for, counting each item as under 1 KB: one per Put, Update or
    * Delete (alone or in a BatchWriteItem), two per item of a transaction (benchmarks price them).
@@ -101,6 +103,7 @@ export async function startFaultProxy(
     throttleNext: 0,
     secretsManagerCalls: 0,
     calls: new Map(),
+    lastCalledAt: new Map(),
     failNext: new Map(),
     loseAnswerNext: new Map(),
     quotaThrottled: 0,
@@ -114,6 +117,7 @@ export async function startFaultProxy(
     if (secretsManager) proxy.secretsManagerCalls++;
     const name = target || 'query';
     proxy.calls.set(name, (proxy.calls.get(name) ?? 0) + 1);
+    proxy.lastCalledAt.set(name, Date.now());
     const aimed = proxy.failNext.get(target) ?? 0;
     if (aimed > 0) proxy.failNext.set(target, aimed - 1);
     const overQuota = buckets.get(target)?.take() === false;

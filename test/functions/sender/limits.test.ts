@@ -189,13 +189,13 @@ describe('sender: provider limits across instances', () => {
       { Records: Messages.map((message) => toRecord(message, queues.queueArn)) },
       lambdaContext(60_000),
     );
-    const decidedAt = Date.now();
     const calls = Object.fromEntries(proxy.calls);
     // Slots 1,047, 2,094 and 3,141 ms after the send (60 a minute): back up to 200 ms before each, so
-    // after 1, 2 and 3 whole seconds.
-    await sleep(Math.max(0, decidedAt + 2500 - Date.now()));
+    // after 1, 2 and 3 whole seconds from the request that set them.
+    const changedAt = proxy.lastCalledAt.get('AmazonSQS.ChangeMessageVisibilityBatch') ?? 0;
+    await sleep(Math.max(0, changedAt + 2500 - Date.now()));
     const afterTwo = await queueCounts(harness.sqs, queues.queueUrl);
-    await sleep(Math.max(0, decidedAt + 3600 - Date.now()));
+    await sleep(Math.max(0, changedAt + 3600 - Date.now()));
     const afterThree = await queueCounts(harness.sqs, queues.queueUrl);
     sqs.destroy();
     await proxy.stop();
