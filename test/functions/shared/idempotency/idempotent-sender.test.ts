@@ -97,7 +97,12 @@ describe('Class: IdempotentSender', () => {
   });
 
   it('claims the records of an invocation in one transaction and completes them in one write after the last answer', async () => {
-    const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
+    // A hold no slow read of the status below can outlast.
+    const sender = new IdempotentSender(deliveries, {
+      dynamodb,
+      tableName: SENDING_TABLE,
+      completionHoldMs: 10_000,
+    });
     sender.expect(3);
     const sends = ['a', 'b', 'c'].map((key) => send(sender, key));
     await deliveries.answer('a');
@@ -131,7 +136,10 @@ describe('Class: IdempotentSender', () => {
     const slow = send(sender, 'slow');
     await deliveries.answer('fast');
     await fast;
-    await sleep(300);
+    // Written once its hold is over, while the slow one is still out (looked for up to 5 s: the write's
+    // own latency varies on a loaded machine).
+    const until = Date.now() + 5_000;
+    while ((await statusOf('fast')) !== 'COMPLETED' && Date.now() < until) await sleep(50);
     assert.equal(await statusOf('fast'), 'COMPLETED');
     assert.equal(await statusOf('slow'), 'INPROGRESS');
     await deliveries.answer('slow');
