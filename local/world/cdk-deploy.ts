@@ -58,7 +58,9 @@ export async function cdkDeployment(endpoint: string, workdir: string): Promise<
     writeFileSync(
       join(workdir, 'cdk.json'),
       JSON.stringify({
-        app: `"${process.execPath}" "${join(projectRoot, 'infra', 'app.ts')}"`,
+        app: [process.execPath, ...EXIT_SAFE_NODE_FLAGS, join(projectRoot, 'infra', 'app.ts')]
+          .map((part) => `"${part}"`)
+          .join(' '),
         context: { ...project.context, 'oauth-mailer': { ...project.context['oauth-mailer'], ...overrides } },
       }),
     );

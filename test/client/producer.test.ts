@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import { ReceiveMessageCommand, type SendMessageBatchCommandInput, SQSClient } from '@aws-sdk/client-sqs';
 import { EnqueueError, MailProducer } from '../../client/index.ts';
 import { MailerError } from '../../functions/shared/errors.ts';
+import { EXIT_SAFE_NODE_FLAGS } from '../../infra/shared/exit-safe-node.ts';
 import { queueCounts } from '../../local/world/aws.ts';
 import { projectRoot } from '../../local/world/net.ts';
 import { aMessage } from '../harness/factories.ts';
@@ -21,7 +22,7 @@ describe('client: MailProducer', () => {
   const { harness } = context;
   before(() => {
     // Synchronous, so bounded here: the runner's per-test timeout cannot end a blocked process.
-    execFileSync(process.execPath, ['scripts/build.ts'], {
+    execFileSync(process.execPath, [...EXIT_SAFE_NODE_FLAGS, 'scripts/build.ts'], {
       cwd: projectRoot,
       stdio: 'ignore',
       timeout: 300_000,
@@ -264,9 +265,10 @@ describe('client: MailProducer', () => {
        const id = await sendMail(process.argv[2], { from: 'ops@example.com', to: 'a@example.net', subject: 'from js', text: 'hi' });
        console.log(id);`,
     );
-    const id = execFileSync(process.execPath, ['send.mjs', queues.queueUrl], {
+    const id = execFileSync(process.execPath, [...EXIT_SAFE_NODE_FLAGS, 'send.mjs', queues.queueUrl], {
       cwd: project,
       env: process.env,
+      timeout: 60_000,
     })
       .toString()
       .trim();

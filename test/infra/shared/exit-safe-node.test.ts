@@ -6,10 +6,8 @@ import { describe, it } from 'node:test';
 import { EXIT_SAFE_NODE_FLAGS } from '../../../infra/shared/exit-safe-node.ts';
 import { projectRoot } from '../../../infra/shared/paths.ts';
 
-const scripts = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')).scripts as Record<
-  string,
-  string
->;
+const readJson = (name: string) => JSON.parse(readFileSync(join(projectRoot, name), 'utf8'));
+const scripts = readJson('package.json').scripts as Record<string, string>;
 
 describe('infra: Node processes that end with process.exit()', () => {
   it('keeps Maglev off the worker threads (the compiler whose jobs wait there for a collection at exit)', () => {
@@ -28,10 +26,16 @@ describe('infra: Node processes that end with process.exit()', () => {
     assert.equal(tierAfterOptimizing(EXIT_SAFE_NODE_FLAGS), 'false');
   });
 
-  it('are started with the flags by the test, synth, deploy and local-mode scripts', () => {
+  it('are started with the flags by every node of the CI scripts (test, build, synth), deploy, local mode and the CDK app', () => {
     const flags = EXIT_SAFE_NODE_FLAGS.join(' ');
-    for (const name of ['test', 'synth', 'deploy', 'start'])
-      assert.ok(scripts[name]?.includes(`node ${flags} `), `${name}: ${scripts[name]}`);
+    const commands = ['test', 'prepare', 'build', 'synth', 'deploy', 'start'].map(
+      (name) => scripts[name] ?? '',
+    );
+    for (const command of [...commands, readJson('cdk.json').app as string]) {
+      const nodes = command.match(/\bnode [^&]*/g) ?? [];
+      assert.ok(nodes.length > 0, command);
+      for (const node of nodes) assert.ok(node.startsWith(`node ${flags} `), node);
+    }
     assert.doesNotMatch(scripts.test ?? '', /npm run/, 'no nested npm (it ends with process.exit())');
   });
 
