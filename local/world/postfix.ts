@@ -12,6 +12,8 @@
  *   envelope sender;
  * - the deferral domains: the same listener answers `452 4.2.2`; the message stays queued and a delay
  *   DSN goes to the sender after `delayWarningSeconds`;
+ * - the refused domains: refused at submission, at RCPT TO, with `550 5.1.1` (Gmail refuses a
+ *   recipient it knows does not exist there and then), one recipient at a time;
  * - anything else: the capture user's Maildir (`captureMaildir`, readable as CAPTURE_USER over IMAP too).
  *
  * Nothing touches /etc/postfix's instance: every command gets `-c <dir>`, and nothing uses DNS.
@@ -41,6 +43,8 @@ export interface PostfixOptions {
   readonly bounceDomains?: readonly string[];
   /** Domains whose every recipient is refused with 452 4.2.2 (mailbox full). @default ['deferred.test'] */
   readonly deferralDomains?: readonly string[];
+  /** Domains whose recipients the submission service itself refuses, 550 5.1.1 at RCPT. @default ['refused.test'] */
+  readonly refusedDomains?: readonly string[];
   /**
    * When a delay DSN goes out for a deferred message (seconds work; Postfix's bounce daemon logs a
    * harmless warning that its template says "0 hour(s)"). @default 0 (never)
@@ -121,6 +125,7 @@ async function startIn(dir: string, options: PostfixOptions): Promise<Postfix> {
   const mailboxDomains = options.mailboxDomains ?? ['mailbox.test'];
   const bounceDomains = options.bounceDomains ?? ['bounces.test'];
   const deferralDomains = options.deferralDomains ?? ['deferred.test'];
+  const refusedDomains = options.refusedDomains ?? ['refused.test'];
   chmodSync(dir, 0o755);
   // Apart, as in /etc/postfix, /var/spool/postfix and /var/lib/postfix: postfix-script's checks want
   // the config directory all root's, the queue and data directories Postfix's.
@@ -153,6 +158,10 @@ async function startIn(dir: string, options: PostfixOptions): Promise<Postfix> {
       ...bounceDomains.map((domain) => `${domain} 550 5.1.1 User unknown\n`),
       ...deferralDomains.map((domain) => `${domain} 452 4.2.2 Mailbox full\n`),
     ].join(''),
+  );
+  writeFileSync(
+    join(configDir, 'submission-refusals'),
+    refusedDomains.map((domain) => `${domain} 550 5.1.1 Recipient address rejected: User unknown\n`).join(''),
   );
   // The same tree Dovecot reads: <address, lower-case>/Maildir/ (a trailing slash means Maildir).
 
@@ -194,7 +203,7 @@ smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = inet:127.0.0.1:${dovecot.authPort}
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
-smtpd_recipient_restrictions =
+smtpd_recipient_restrictions = check_recipient_access texthash:${configDir}/submission-refusals
 smtp_tls_security_level = none
 # The refusing smtpd (master.cf) answers by recipient domain.
 refusing_relay_restrictions = check_recipient_access texthash:${configDir}/refused-recipients, reject

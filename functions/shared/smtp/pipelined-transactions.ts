@@ -67,10 +67,13 @@ export interface TransactionQueue {
 }
 
 /** Body writes are gathered up to this size, so a small message leaves in one write with the next envelope. */
-const WRITE_CHUNK = 64 * 1024;
+export const WRITE_CHUNK = 64 * 1024;
 
 /** The connection's pending reply from RSET after a refused transaction: the next envelope starts with it. */
 const needsReset = new WeakSet<SmtpConnection>();
+
+/** The transaction begun on `connection` is abandoned: the next envelope starts with RSET. */
+export const resetBeforeNext = (connection: SmtpConnection): void => void needsReset.add(connection);
 
 /**
  * Sends what the queue holds over `connection` until the queue is empty or the connection fails.
@@ -83,7 +86,7 @@ export async function serve(connection: SmtpConnection, queue: TransactionQueue)
   while (started) {
     const { transaction: current, replies } = started;
     let next: Started | undefined;
-    const verdict = judge(current.envelope, await replies, afterIdle);
+    const verdict = judge(current.envelope, await replies, afterIdle, 3);
     afterIdle = false;
     if ('lost' in verdict) {
       // Nothing of its content left: another connection can send it.
@@ -117,23 +120,34 @@ export async function serve(connection: SmtpConnection, queue: TransactionQueue)
   }
 }
 
-interface Started {
+export interface Started {
   readonly transaction: Transaction;
   /** Its envelope's replies, in order: MAIL, each RCPT, DATA (those the connection lived to read). */
   readonly replies: Promise<PromiseSettledResult<SmtpReply>[]>;
 }
 
-/** Writes the envelope of the next message the server can take; refuses those it cannot. */
-function startNext(connection: SmtpConnection, queue: TransactionQueue): Started | undefined {
+/**
+ * Writes the envelope of the next message the server can take; refuses those it cannot.
+ * @param chunked without DATA: the content goes in BDAT chunks (chunked-transactions.ts)
+ */
+export function startNext(
+  connection: SmtpConnection,
+  queue: TransactionQueue,
+  chunked = false,
+): Started | undefined {
   for (let transaction = queue.take(); transaction; transaction = queue.take()) {
     const refusal = transaction.refused?.reason ?? unsendable(connection, transaction.envelope);
-    if (!refusal) return { transaction, replies: begin(connection, transaction.envelope) };
+    if (!refusal) return { transaction, replies: begin(connection, transaction.envelope, chunked) };
     transaction.reject(refusal);
   }
   return undefined;
 }
 
-function begin(connection: SmtpConnection, envelope: Envelope): Promise<PromiseSettledResult<SmtpReply>[]> {
+function begin(
+  connection: SmtpConnection,
+  envelope: Envelope,
+  chunked: boolean,
+): Promise<PromiseSettledResult<SmtpReply>[]> {
   connection.served++;
   if (!connection.extensions.has('PIPELINING')) return stepwise(connection, envelope);
   const lines: string[] = [];
@@ -148,8 +162,10 @@ function begin(connection: SmtpConnection, envelope: Envelope): Promise<PromiseS
     lines.push(`RCPT TO:<${to}>`);
     replies.push(connection.expect('RCPT TO'));
   }
-  lines.push('DATA');
-  replies.push(connection.expect('DATA'));
+  if (!chunked) {
+    lines.push('DATA');
+    replies.push(connection.expect('DATA'));
+  }
   connection.write(`${lines.join('\r\n')}\r\n`);
   return Promise.allSettled(replies);
 }
@@ -233,8 +249,16 @@ type Verdict =
  * What the envelope's replies say: go on with the content, the transaction's refusal, or lost with the
  * connection. A 421 before the connection closed is the server's answer (Gmail's "try again later"),
  * unless it came on a connection that had been idle.
+ * @param settled MAIL, each RCPT, then the reply about the content: DATA's (`goAhead` 3, 354 asks for
+ *   it) or the last BDAT chunk's (`goAhead` 2, the message taken); `dataAsked` is that reply to a
+ *   refused envelope
  */
-function judge(envelope: Envelope, settled: PromiseSettledResult<SmtpReply>[], afterIdle: boolean): Verdict {
+export function judge(
+  envelope: Envelope,
+  settled: PromiseSettledResult<SmtpReply>[],
+  afterIdle: boolean,
+  goAhead: 2 | 3,
+): Verdict {
   const lost = settled.find((result) => result.status === 'rejected');
   if (lost) {
     const closing = settled.find((result) => result.status === 'fulfilled' && result.value.code === 421);
@@ -247,7 +271,7 @@ function judge(envelope: Envelope, settled: PromiseSettledResult<SmtpReply>[], a
   }
   const [mail, ...rest] = settled.map((result) => (result as PromiseFulfilledResult<SmtpReply>).value);
   const data = rest.pop()!;
-  const dataAsked = replyClass(data) === 3;
+  const dataAsked = replyClass(data) === goAhead;
   if (replyClass(mail!) !== 2) {
     const utf8 = envelope.smtpUtf8 && mail!.code === 550;
     const message = utf8 ? 'Internationalized mailbox name not allowed' : 'Mail command failed';
@@ -278,8 +302,13 @@ function judge(envelope: Envelope, settled: PromiseSettledResult<SmtpReply>[], a
     );
     return { refused: Object.assign(failure, { rejected, rejectedErrors }), dataAsked };
   }
-  if (!dataAsked)
-    return { refused: smtpFailure('Data command failed', 'EENVELOPE', data, 'DATA'), dataAsked };
+  if (!dataAsked) {
+    const failure =
+      goAhead === 3
+        ? smtpFailure('Data command failed', 'EENVELOPE', data, 'DATA')
+        : smtpFailure('Message failed', 'EMESSAGE', data, 'BDAT');
+    return { refused: failure, dataAsked };
+  }
   return { recipients: { accepted, rejected, rejectedErrors } };
 }
 
@@ -296,25 +325,11 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
     transaction.reject(refusal);
     return undefined;
   }
-  if (connection.failure) {
-    // It ended while the claim was written: nothing of the content left, another connection can send it.
-    queue.giveBack(transaction, connection.failure);
-    return undefined;
-  }
-  let content: Readable | Buffer | undefined;
-  let rest: Buffer;
-  try {
-    content = transaction.content();
-    // What leaves with the dot: content in memory whole, a stream's last piece.
-    rest = Buffer.isBuffer(content) ? dotStuffed(content) : await writeStuffed(connection, content);
-    if (connection.failure) throw connection.failure;
-  } catch (error) {
-    // A content stream that failed would leave a truncated message: dropped without its dot.
-    if (content && !Buffer.isBuffer(content)) content.destroy();
-    connection.destroy();
-    transaction.reject(connection.failure === error ? error : smtpFailure(String(error), 'ESTREAM'));
-    return undefined;
-  }
+  // What leaves with the dot: content in memory whole, a stream's last piece.
+  const rest = await writeContent(connection, transaction, queue, dotStuffed, (content) =>
+    writeStuffed(connection, content),
+  );
+  if (!rest) return undefined;
   connection.cork();
   connection.write(rest);
   const done = connection
@@ -328,6 +343,40 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
   const next = pipelining ? startNext(connection, queue) : undefined;
   connection.uncork();
   return { done, next };
+}
+
+/**
+ * Writes the content of a transaction whose go-ahead came: in memory, `whole` makes it ready; a stream
+ * is written by `streamed` but for its last piece. @returns what is left to write with the end of the
+ * content; undefined when nothing more can be (the transaction is settled: given back when nothing of it
+ * went; failed, its connection dropped, when its content failed part way)
+ */
+export async function writeContent(
+  connection: SmtpConnection,
+  transaction: Transaction,
+  queue: TransactionQueue,
+  whole: (content: Buffer) => Buffer,
+  streamed: (content: Readable) => Promise<Buffer>,
+): Promise<Buffer | undefined> {
+  if (connection.failure) {
+    // It ended while the claim was written: nothing of the content left, another connection can send it.
+    queue.giveBack(transaction, connection.failure);
+    return undefined;
+  }
+  let content: Readable | Buffer | undefined;
+  try {
+    content = transaction.content();
+    const rest = Buffer.isBuffer(content) ? whole(content) : await streamed(content);
+    if (connection.failure) throw connection.failure;
+    return rest;
+  } catch (error) {
+    // A content stream that failed would leave a truncated message: dropped without its end, the
+    // server discards it (no dot, no LAST chunk).
+    if (content && !Buffer.isBuffer(content)) content.destroy();
+    connection.destroy();
+    transaction.reject(connection.failure === error ? error : smtpFailure(String(error), 'ESTREAM'));
+    return undefined;
+  }
 }
 
 /**

@@ -4,12 +4,14 @@
  * token a connection logged in with: then the pool is replaced and the next connection logs in
  * afresh. A revoked grant therefore stops sending within one access-token lifetime (an hour at
  * Google and Microsoft), where a connection that lived as long as traffic flowed never would.
- * Messages queue per mailbox; each connection pipelines what it takes (pipelined-transactions.ts).
+ * Messages queue per mailbox; each connection pipelines what it takes (pipelined-transactions.ts), in
+ * BDAT chunks where the server takes them (chunked-transactions.ts).
  */
 import type { SendMailOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { SmtpEndpoint } from '../oauth/providers.ts';
+import { serveChunked, takesChunks } from './chunked-transactions.ts';
 import { mimeBytes } from './mime-bytes.ts';
 import { mimeStream } from './mime-stream.ts';
 import {
@@ -132,7 +134,7 @@ export class MailboxTransport implements TransactionQueue {
   }
 
   async #serve(connection: SmtpConnection): Promise<void> {
-    await serve(connection, this);
+    await (takesChunks(connection) ? serveChunked : serve)(connection, this);
     if (!connection.failure) {
       if (this.#closed) connection.quit();
       else this.#idle.add(connection);

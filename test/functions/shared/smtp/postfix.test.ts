@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { Readable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import PostalMime from 'postal-mime';
 import { composeMessage } from '../../../../functions/shared/smtp/compose.ts';
 import { SmtpConnection } from '../../../../functions/shared/smtp/smtp-connection.ts';
 import { MailboxTransport } from '../../../../functions/shared/smtp/transports.ts';
 import { accessTokenFor } from '../../../../local/world/access-tokens.ts';
+import { type LatencyProxy, startLatencyProxy } from '../../../../local/world/latency-proxy.ts';
 import { waitFor } from '../../../../local/world/net.ts';
 import { aMessage } from '../../../harness/factories.ts';
 import { useMailServers } from '../../../harness/mail-servers.ts';
@@ -17,12 +21,12 @@ const TIMEOUTS = { connectionMs: 10_000, greetingMs: 10_000, socketMs: 30_000 };
 describe('SMTP transports against Postfix', () => {
   const world = useMailServers();
 
-  const poolFor = (accessToken: string) =>
+  const poolFor = (accessToken: string, port = world.postfix.port) =>
     new MailboxTransport(
       () =>
         SmtpConnection.open(
           SENDER,
-          { host: world.postfix.host, port: world.postfix.port, secure: false, ca: world.certificates.ca },
+          { host: world.postfix.host, port, secure: false, ca: world.certificates.ca },
           async () => accessToken,
           TIMEOUTS,
         ),
@@ -83,5 +87,174 @@ describe('SMTP transports against Postfix', () => {
 
     assert.equal(refused?.code, 'EAUTH');
     assert.equal(refused?.responseCode, 535);
+  });
+
+  describe('in BDAT chunks (RFC 3030 CHUNKING, which Postfix offers as Gmail and Microsoft 365 do)', () => {
+    const proxies: LatencyProxy[] = [];
+    after(() => Promise.all(proxies.map((proxy) => proxy.stop())));
+
+    /** A one-connection pool through a proxy that adds 20 ms a round trip and counts them. */
+    async function aChunkingPool() {
+      const { accessToken } = await accessTokenFor(world.oauth, SENDER);
+      const proxy = await startLatencyProxy(world.postfix.port, 20);
+      proxies.push(proxy);
+      return { pool: poolFor(accessToken, proxy.port), proxy };
+    }
+
+    const send = (
+      pool: MailboxTransport,
+      subject: string,
+      extra: { to?: string[]; text?: string; held?: Promise<void>; attachment?: Buffer | Readable } = {},
+    ) => {
+      const to = extra.to ?? ['someone@elsewhere.test'];
+      const mail = composeMessage(
+        aMessage({ from: SENDER, to, subject, text: extra.text ?? subject }),
+        `bdat-${subject}`,
+        to,
+      );
+      return pool.sendMail({
+        ...mail,
+        ...(extra.attachment ? { attachments: [{ filename: 'part.bin', content: extra.attachment }] } : {}),
+        ...(extra.held ? { bodyHeldUntil: extra.held } : {}),
+      });
+    };
+
+    /** The captured messages whose subject starts with `prefix`, once Postfix's queue is empty. */
+    async function delivered(prefix: string): Promise<Map<string, string>> {
+      await waitFor(() => world.postfix.queueIsEmpty(), { timeoutMs: 15_000 });
+      const inbox = join(world.postfix.captureMaildir, 'new');
+      const found = new Map<string, string>();
+      for (const file of existsSync(inbox) ? readdirSync(inbox) : []) {
+        const raw = readFileSync(join(inbox, file), 'utf8');
+        const subject = /^Subject: (.*)$/m.exec(raw)?.[1]?.trim() ?? '';
+        if (subject.startsWith(prefix)) found.set(subject, raw);
+      }
+      return found;
+    }
+
+    it('sends a message in one round trip on a warm connection, alone or queued, its lines arriving as DATA delivers them', async () => {
+      const { pool, proxy } = await aChunkingPool();
+      await send(pool, 'rt-warm-up');
+      proxy.roundTrips = 0;
+
+      const alone = await send(pool, 'rt-alone', { text: '.leading dot\nbare LF\rbare CR\r\n..two dots' });
+      const aloneTrips = proxy.roundTrips;
+      const queued = await Promise.all(['rt-1', 'rt-2', 'rt-3'].map((subject) => send(pool, subject)));
+      pool.close();
+
+      // DATA takes two for a message alone (354, then the dot's reply) and k + 1 for k queued.
+      assert.equal(aloneTrips, 1);
+      assert.equal(proxy.roundTrips, 4);
+      assert.equal(proxy.connections, 1);
+      assert.ok([alone, ...queued].every((info) => /^250 /.test(info.response)));
+      const messages = await delivered('rt-');
+      assert.deepEqual([...messages.keys()].sort(), ['rt-1', 'rt-2', 'rt-3', 'rt-alone', 'rt-warm-up']);
+      // Maildir lines end in LF: each bare CR and LF arrived as a line end, no dot doubled or lost.
+      assert.match(messages.get('rt-alone')!, /\n\.leading dot\nbare LF\nbare CR\n\.\.two dots\n/);
+      assert.doesNotMatch(world.postfix.log(), /improper command pipelining|bare <LF>|BDAT.*error/i);
+    });
+
+    it('streams a message too large to hold in memory in chunks, and it arrives whole', async () => {
+      const { pool } = await aChunkingPool();
+      const attachment = randomBytes(700 * 1024);
+
+      const sent = await send(pool, 'large-streamed', { attachment: Readable.from([attachment]) });
+      pool.close();
+
+      assert.match(sent.response, /^250 /);
+      const raw = (await delivered('large-streamed')).get('large-streamed');
+      assert.ok(raw, 'delivered');
+      const parsed = await PostalMime.parse(raw);
+      assert.deepEqual(Buffer.from(parsed.attachments[0]!.content as ArrayBuffer), attachment);
+    });
+
+    it('resets a transaction whose go-ahead is refused after its envelope went: nothing delivered, the connection kept for the next', async () => {
+      const { pool, proxy } = await aChunkingPool();
+      await send(pool, 'reset-warm-up');
+      let refuse: (reason: Error) => void = () => undefined;
+      const refused = new Promise<void>((_, reject) => {
+        refuse = reject;
+      });
+
+      const results = Promise.allSettled([
+        send(pool, 'reset-held', { held: refused }),
+        send(pool, 'reset-after'),
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      refuse(new Error('the message is not ours to send'));
+      const [held, next] = await results;
+      pool.close();
+
+      assert.equal(held.status, 'rejected');
+      assert.equal(next.status, 'fulfilled');
+      assert.equal(proxy.connections, 1, 'RSET, not a dropped connection, ended the refused transaction');
+      assert.deepEqual([...(await delivered('reset-')).keys()].sort(), ['reset-after', 'reset-warm-up']);
+    });
+
+    it('sends to the recipients Postfix takes and reports the one it refuses; a message it refuses whole fails alone', async () => {
+      const { pool, proxy } = await aChunkingPool();
+      await send(pool, 'rcpt-warm-up');
+
+      const [partly, whole, next] = await Promise.allSettled([
+        send(pool, 'rcpt-partly', { to: ['someone@elsewhere.test', 'nobody@refused.test'] }),
+        send(pool, 'rcpt-whole', { to: ['nobody@refused.test'] }),
+        send(pool, 'rcpt-next'),
+      ]);
+      pool.close();
+
+      assert.equal(partly.status, 'fulfilled');
+      const info = (partly as PromiseFulfilledResult<Awaited<ReturnType<typeof send>>>).value;
+      assert.deepEqual(info.accepted, ['someone@elsewhere.test']);
+      assert.deepEqual(info.rejected, ['nobody@refused.test']);
+      assert.equal(info.rejectedErrors[0]?.responseCode, 550);
+      assert.equal(whole.status, 'rejected');
+      const failure = (whole as PromiseRejectedResult).reason as { code: string; responseCode: number };
+      assert.equal(failure.code, 'EENVELOPE');
+      assert.equal(failure.responseCode, 550);
+      assert.equal(next.status, 'fulfilled');
+      assert.equal(proxy.connections, 1);
+      assert.deepEqual([...(await delivered('rcpt-')).keys()].sort(), [
+        'rcpt-next',
+        'rcpt-partly',
+        'rcpt-warm-up',
+      ]);
+    });
+
+    it('delivers nothing of a message whose content stream fails part way (no LAST chunk), and sends the next on a new connection', async () => {
+      const { pool, proxy } = await aChunkingPool();
+      await send(pool, 'broken-warm-up');
+      let pieces = 0;
+      const failing = new Readable({
+        read() {
+          if (pieces++ < 3) this.push(Buffer.alloc(100 * 1024, 65));
+          else this.destroy(new Error('the part file could not be read'));
+        },
+      });
+
+      const [broken, next] = await Promise.allSettled([
+        send(pool, 'broken-stream', { attachment: failing }),
+        send(pool, 'broken-next'),
+      ]);
+      pool.close();
+
+      assert.equal(broken.status, 'rejected');
+      assert.equal(next.status, 'fulfilled');
+      assert.equal(proxy.connections, 2);
+      assert.deepEqual([...(await delivered('broken-')).keys()].sort(), ['broken-next', 'broken-warm-up']);
+    });
+
+    it('sends again, once, on a new connection when the idle one was closed before the client noticed', async () => {
+      const { pool, proxy } = await aChunkingPool();
+      await send(pool, 'closed-warm-up');
+
+      // Cut in the same turn as the send: the envelope and the content go to a connection already gone.
+      proxy.cut();
+      const sent = await send(pool, 'closed-after');
+      pool.close();
+
+      assert.match(sent.response, /^250 /);
+      assert.equal(proxy.connections, 2);
+      assert.deepEqual([...(await delivered('closed-')).keys()].sort(), ['closed-after', 'closed-warm-up']);
+    });
   });
 });
