@@ -1,13 +1,16 @@
 /**
  * Mail transactions in BDAT chunks (RFC 3030 CHUNKING, with RFC 2920 PIPELINING), where the server
- * offers both (Gmail and Microsoft 365 do): MAIL FROM and every RCPT TO go in one write, and the content
- * follows as soon as the idempotency claim allows, as `BDAT <size> LAST`, without waiting for the
- * envelope's replies: no 354 to wait for, so a message takes one round trip instead of DATA's two.
+ * offers both (Gmail and Microsoft 365 do): once a message's go-ahead came (its idempotency claim),
+ * MAIL FROM, every RCPT TO and `BDAT <size> LAST` with the content go in one write. No 354 to wait
+ * for: a message takes one round trip on a warm connection, where DATA takes two.
  *
- * The content goes before the server has judged the envelope; a refused envelope makes the server
- * discard it (a BDAT without a valid recipient is refused), as DATA's would have been refused. What a
- * transaction's replies decide is decided as for DATA (pipelined-transactions.ts judge()). The next
- * envelope waits for the last transaction's replies: after a refused one it starts with RSET.
+ * The envelope does not go ahead of the claim, as DATA's does: written apart, the server answers it
+ * alone, and with Nagle on its side (Postfix) its answer to the content waits for the client's delayed
+ * ACK of the first, 40 ms on Linux, more than a claim takes. A refused claim therefore writes nothing.
+ * The content goes before the server has judged the envelope; a refused envelope makes it discard the
+ * content (a BDAT without a valid recipient is refused), as DATA would have been. What the replies
+ * decide is decided as for DATA (pipelined-transactions.ts judge()); after a refused transaction the
+ * next starts with RSET.
  */
 import type { Readable } from 'node:stream';
 import { LineEnds } from './dot-stuffing.ts';
@@ -15,7 +18,7 @@ import {
   judge,
   resetBeforeNext,
   type Started,
-  startNext,
+  start,
   type TransactionQueue,
   WRITE_CHUNK,
   writeContent,
@@ -32,26 +35,31 @@ export const takesChunks = (connection: SmtpConnection): boolean =>
  */
 export async function serveChunked(connection: SmtpConnection, queue: TransactionQueue): Promise<void> {
   let afterIdle = connection.served > 0;
-  for (
-    let started = startNext(connection, queue, true);
-    started;
-    started = startNext(connection, queue, true)
-  ) {
-    const chunks = await sendChunks(connection, started, queue);
-    if (chunks === 'refused') {
-      // Only the envelope went: RSET ends the transaction and the connection stays.
-      resetBeforeNext(connection);
+  for (let transaction = queue.take(); transaction; transaction = queue.take()) {
+    try {
+      await transaction.heldUntil;
+    } catch (refusal) {
+      transaction.reject(refusal);
       continue;
     }
+    if (connection.failure) {
+      // It ended while the claim was written: nothing of the message left, another connection can send it.
+      queue.giveBack(transaction, connection.failure);
+      return;
+    }
+    connection.cork();
+    const started = start(connection, transaction, true);
+    const chunks = started && (await sendChunks(connection, started, queue));
+    connection.uncork();
+    if (!started) continue;
     if (!chunks) return;
-    const { transaction } = started;
     const envelope = await started.replies;
     const content = await Promise.allSettled(chunks);
     const verdict = judge(transaction.envelope, [...envelope, final(content)], afterIdle, 2);
     afterIdle = false;
     if ('lost' in verdict) {
       // The server took nothing: it said it was closing (421 to MAIL), or not a word came back since the
-      // content went (a connection it had already closed, an idle one whose end was not yet seen). Sent
+      // message went (a connection it had already closed, an idle one whose end was not yet seen). Sent
       // again, once, on another: no more risk than the release of the claim that failing it would bring
       // (idempotent-sender.ts), and no time lost.
       const [mail] = envelope;
@@ -85,24 +93,20 @@ function final(content: PromiseSettledResult<SmtpReply>[]): PromiseSettledResult
 }
 
 /**
- * Writes the content once its go-ahead came, in chunks ended by LAST. @returns the chunks' replies;
- * 'refused' when the go-ahead was; undefined when the transaction is settled and the connection ended
+ * Writes the content behind its envelope, in chunks ended by LAST; a stream's chunks as it gives them.
+ * @returns the chunks' replies; undefined when the transaction is settled and the connection ended
  */
 async function sendChunks(
   connection: SmtpConnection,
   { transaction }: Started,
   queue: TransactionQueue,
-): Promise<Promise<SmtpReply>[] | 'refused' | undefined> {
-  try {
-    await transaction.heldUntil;
-  } catch (refusal) {
-    transaction.reject(refusal);
-    return 'refused';
-  }
+): Promise<Promise<SmtpReply>[] | undefined> {
   const chunks: Promise<SmtpReply>[] = [];
-  const rest = await writeContent(connection, transaction, queue, LineEnds.of, (content) =>
-    writeChunks(connection, content, chunks),
-  );
+  const rest = await writeContent(connection, transaction, queue, LineEnds.of, (content) => {
+    // The envelope goes now, the chunks as the socket takes them, the last with the caller's others.
+    connection.uncork();
+    return writeChunks(connection, content, chunks).finally(() => connection.cork());
+  });
   if (!rest) return undefined;
   writeChunk(connection, rest, chunks, true);
   return chunks;

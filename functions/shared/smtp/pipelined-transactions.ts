@@ -72,7 +72,7 @@ export const WRITE_CHUNK = 64 * 1024;
 /** The connection's pending reply from RSET after a refused transaction: the next envelope starts with it. */
 const needsReset = new WeakSet<SmtpConnection>();
 
-/** The transaction begun on `connection` is abandoned: the next envelope starts with RSET. */
+/** The transaction begun on `connection` was refused: the next envelope starts with RSET. */
 export const resetBeforeNext = (connection: SmtpConnection): void => void needsReset.add(connection);
 
 /**
@@ -126,20 +126,27 @@ export interface Started {
   readonly replies: Promise<PromiseSettledResult<SmtpReply>[]>;
 }
 
+/** Writes the envelope of the next message the server can take; refuses those it cannot. */
+function startNext(connection: SmtpConnection, queue: TransactionQueue): Started | undefined {
+  for (let transaction = queue.take(); transaction; transaction = queue.take()) {
+    const started = start(connection, transaction);
+    if (started) return started;
+  }
+  return undefined;
+}
+
 /**
- * Writes the envelope of the next message the server can take; refuses those it cannot.
+ * Writes the transaction's envelope, or refuses it where the server cannot take it.
  * @param chunked without DATA: the content goes in BDAT chunks (chunked-transactions.ts)
  */
-export function startNext(
+export function start(
   connection: SmtpConnection,
-  queue: TransactionQueue,
+  transaction: Transaction,
   chunked = false,
 ): Started | undefined {
-  for (let transaction = queue.take(); transaction; transaction = queue.take()) {
-    const refusal = transaction.refused?.reason ?? unsendable(connection, transaction.envelope);
-    if (!refusal) return { transaction, replies: begin(connection, transaction.envelope, chunked) };
-    transaction.reject(refusal);
-  }
+  const refusal = transaction.refused?.reason ?? unsendable(connection, transaction.envelope);
+  if (!refusal) return { transaction, replies: begin(connection, transaction.envelope, chunked) };
+  transaction.reject(refusal);
   return undefined;
 }
 

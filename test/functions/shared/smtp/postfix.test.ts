@@ -168,7 +168,7 @@ describe('SMTP transports against Postfix', () => {
       assert.deepEqual(Buffer.from(parsed.attachments[0]!.content as ArrayBuffer), attachment);
     });
 
-    it('resets a transaction whose go-ahead is refused after its envelope went: nothing delivered, the connection kept for the next', async () => {
+    it('writes nothing of a message whose go-ahead is refused (its envelope waits for it) and keeps the connection for the next', async () => {
       const { pool, proxy } = await aChunkingPool();
       await send(pool, 'reset-warm-up');
       let refuse: (reason: Error) => void = () => undefined;
@@ -187,7 +187,7 @@ describe('SMTP transports against Postfix', () => {
 
       assert.equal(held.status, 'rejected');
       assert.equal(next.status, 'fulfilled');
-      assert.equal(proxy.connections, 1, 'RSET, not a dropped connection, ended the refused transaction');
+      assert.equal(proxy.connections, 1, 'no transaction to abandon: the connection stays');
       assert.deepEqual([...(await delivered('reset-')).keys()].sort(), ['reset-after', 'reset-warm-up']);
     });
 
