@@ -6,14 +6,15 @@
  * 30 MB attachment (what Gmail takes at most, 35 MB with its encoding) fits with a quarter to spare.
  * Writes the `largeMessages` section and its targets of bench/results.json.
  */
+
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MailProducer } from '../client/producer.ts';
 import { DEFAULT_MEMORY_MB as SENDER_MEMORY_MB } from '../infra/shared/function-defaults.ts';
 import { LARGE_MESSAGE_BUCKET, startWorld } from '../local/world/index.ts';
 import { projectRoot } from '../local/world/net.ts';
+import { writeSection } from './results-section.ts';
 
 const MB = 1_000_000;
 const round = (value: number) => Math.round(value);
@@ -111,19 +112,5 @@ const targets = [
     met: largest.every((run) => run.sent === 1) && peaks.at(-1)! <= 0.75 * SENDER_MEMORY_MB,
   },
 ];
-if (!process.env.BENCH_LARGE_SIZES_MB) writeResults();
+if (!process.env.BENCH_LARGE_SIZES_MB) writeSection('largeMessages', section, 'large messages', targets);
 await harness.stop();
-
-function writeResults() {
-  const path = join(projectRoot, 'bench/results.json');
-  const results = JSON.parse(readFileSync(path, 'utf8'));
-  results.largeMessages = section;
-  results.targets = [
-    ...(results.targets as Array<{ name: string }>).filter(
-      (target) => !target.name.startsWith('large messages'),
-    ),
-    ...targets,
-  ];
-  writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(JSON.stringify({ section, targets }, null, 2));
-}

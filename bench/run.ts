@@ -653,16 +653,20 @@ const previous = (() => {
     return {};
   }
 })();
-// So do the feedback reader's (bench/feedback-reader.ts) and the large messages' (bench/large-message-memory.ts).
+// So do the feedback reader's (bench/feedback-reader.ts), the large messages' (bench/large-message-memory.ts)
+// and SMTP chunking's (bench/chunking.ts).
 Object.assign(results, {
   ...(previous.fleet ? { fleet: previous.fleet } : {}),
   ...(previous.fleetRealTime ? { fleetRealTime: previous.fleetRealTime } : {}),
   ...(previous.feedbackReader ? { feedbackReader: previous.feedbackReader } : {}),
   ...(previous.largeMessages ? { largeMessages: previous.largeMessages } : {}),
+  ...(previous.chunking ? { chunking: previous.chunking } : {}),
 });
 results.targets.push(
   ...((previous.targets ?? []) as typeof targets).filter((target) =>
-    ['fleet', 'feedback reader', 'large messages'].some((prefix) => target.name.startsWith(prefix)),
+    ['fleet', 'feedback reader', 'large messages', 'SMTP chunking'].some((prefix) =>
+      target.name.startsWith(prefix),
+    ),
   ),
 );
 writeFileSync('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
