@@ -21,6 +21,14 @@ export const PRICES = {
    */
   s3Put: 0.005 / 1000,
   s3Get: 0.0004 / 1000,
+  /**
+   * S3 Express One Zone (a directory bucket), for comparison: cheaper requests, but every byte uploaded
+   * and retrieved is billed per GB (aws.amazon.com/s3/pricing; the worked examples of aws.amazon.com/s3/faqs).
+   */
+  s3ExpressPut: 0.00113 / 1000,
+  s3ExpressGet: 0.00003 / 1000,
+  s3ExpressUploadGb: 0.0032,
+  s3ExpressRetrievalGb: 0.0006,
   /** Secrets Manager API calls (aws.amazon.com/secrets-manager/pricing). */
   secretsManagerCall: 0.05 / 10_000,
   /** KMS requests (aws.amazon.com/kms/pricing). */
@@ -71,8 +79,12 @@ export interface CostInputs {
   readonly storedBodiesPer1000?: number;
   /** Bodies an object holds: a PUT stores this many (the producer client packs a batch's). @default 1 */
   readonly bodiesPerObject?: number;
+  /** Stored in S3 Express One Zone instead of S3 Standard: a body's KB are billed up and down. @default false */
+  readonly s3Express?: boolean;
 }
 
+/** A stored body in the large-message scenarios, KB (1 MiB). */
+const STORED_BODY_KB = 1024;
 /** How long logs are kept by the stack's log groups, months. */
 const LOG_RETENTION_MONTHS = 1;
 /** How long idempotency records are kept, months (30 days). */
@@ -119,7 +131,13 @@ export function costPer1000(inputs: CostInputs) {
       ? invocations
       : 1000 * inputs.outcomePublishesPerMessage) * PRICES.snsPublish;
   const stored = inputs.storedBodiesPer1000 ?? 0;
-  const s3 = (stored / (inputs.bodiesPerObject ?? 1)) * PRICES.s3Put + stored * PRICES.s3Get;
+  const objects = stored / (inputs.bodiesPerObject ?? 1);
+  const storedGb = (stored * STORED_BODY_KB * 1024) / GB;
+  const s3 = inputs.s3Express
+    ? objects * PRICES.s3ExpressPut +
+      stored * PRICES.s3ExpressGet +
+      storedGb * (PRICES.s3ExpressUploadGb + PRICES.s3ExpressRetrievalGb)
+    : objects * PRICES.s3Put + stored * PRICES.s3Get;
   return {
     lambda,
     sqs,
@@ -146,7 +164,9 @@ export function costPer1000(inputs: CostInputs) {
  *   bodies in one S3 object, each queued as a pointer to its range;
  * - largeMessagesUnpacked: one object a body (a producer that sends one at a time, `pack: false`, the
  *   extended clients).
- * Besides, for comparison (no target): largeMessagesInline, on the queue (16 chunks each way).
+ * Besides, for comparison (no target): largeMessagesInline, on the queue (16 chunks each way), and
+ * largeMessagesUnpackedExpress, one object a body in S3 Express One Zone: its requests cost a quarter of
+ * Standard's, but the 1 MiB it uploads and reads back cost more, so it misses the target too.
  */
 /** A Microsoft burst as measured: receives, and each kind of call, per sent message. */
 export interface BurstInputs {
@@ -214,6 +234,7 @@ export function costScenarios(hot: CostInputs, burst: BurstInputs = { receivesPe
     }),
     // One object a body: its PUT alone is $0.005 per 1,000, the whole target.
     largeMessagesUnpacked: costPer1000(storedBodies),
+    largeMessagesUnpackedExpress: costPer1000({ ...storedBodies, s3Express: true }),
     // The same bodies inline on the queue (a producer without the bucket, up to SQS's 1 MiB): 16 chunks
     // sent and 16 received, more than the S3 route above about 470 KB.
     largeMessagesInline: costPer1000({

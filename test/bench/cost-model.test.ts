@@ -93,6 +93,20 @@ describe('Benchmark cost model: what else grows with mail', () => {
     assert.ok(scenarios.largeMessagesUnpacked.s3 >= 0.005);
   });
 
+  it('prices 1 MiB bodies in S3 Express One Zone by its requests and every byte up and down, still above the target', () => {
+    const scenarios = costScenarios(inputs);
+    const mib = 1 / 1024;
+    close(
+      scenarios.largeMessagesUnpackedExpress.s3,
+      1000 *
+        (PRICES.s3ExpressPut +
+          PRICES.s3ExpressGet +
+          mib * (PRICES.s3ExpressUploadGb + PRICES.s3ExpressRetrievalGb)),
+    );
+    assert.ok(scenarios.largeMessagesUnpackedExpress.s3 < scenarios.largeMessagesUnpacked.s3);
+    assert.ok(scenarios.largeMessagesUnpackedExpress.total > 0.005);
+  });
+
   it('prices packed 1 MiB bodies by one PUT for ten, a ranged GET each, and the writes that track a split batch', () => {
     const scenarios = costScenarios(inputs);
     close(scenarios.largeMessages.s3, 100 * PRICES.s3Put + 1000 * PRICES.s3Get);
