@@ -45,6 +45,8 @@ export interface PostfixOptions {
   readonly deferralDomains?: readonly string[];
   /** Domains whose recipients the submission service itself refuses, 550 5.1.1 at RCPT. @default ['refused.test'] */
   readonly refusedDomains?: readonly string[];
+  /** The largest message taken, bytes (advertised as SIZE; Gmail's is 35,882,577). @default 10,240,000 (Postfix's) */
+  readonly messageSizeLimit?: number;
   /**
    * When a delay DSN goes out for a deferred message (seconds work; Postfix's bounce daemon logs a
    * harmless warning that its template says "0 hour(s)"). @default 0 (never)
@@ -220,6 +222,7 @@ queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s
 delay_warning_time = ${options.delayWarningSeconds ?? 0}s
+message_size_limit = ${options.messageSizeLimit ?? 10_240_000}
 `,
   );
   writeFileSync(join(configDir, 'master.cf'), MASTER_CF(port, refusingPort, dovecot));

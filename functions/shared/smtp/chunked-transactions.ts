@@ -7,10 +7,12 @@
  * The envelope does not go ahead of the claim, as DATA's does: written apart, the server answers it
  * alone, and with Nagle on its side (Postfix) its answer to the content waits for the client's delayed
  * ACK of the first, 40 ms on Linux, more than a claim takes. A refused claim therefore writes nothing.
- * The content goes before the server has judged the envelope; a refused envelope makes it discard the
- * content (a BDAT without a valid recipient is refused), as DATA would have been. What the replies
- * decide is decided as for DATA (pipelined-transactions.ts judge()); after a refused transaction the
- * next starts with RSET.
+ * A message held in memory goes before the server has judged its envelope; a refused envelope makes it
+ * discard the content (a BDAT without a valid recipient is refused), as DATA would have been. A
+ * streamed message (too large to hold) waits for its envelope's replies, as DATA's content does, and
+ * stops at the first chunk the server refuses (RFC 3030: no more chunks after one refused). What the
+ * replies decide is decided as for DATA (pipelined-transactions.ts judge()); after a refused
+ * transaction the next starts with RSET.
  */
 import type { Readable } from 'node:stream';
 import { LineEnds } from './dot-stuffing.ts';
@@ -23,11 +25,20 @@ import {
   WRITE_CHUNK,
   writeContent,
 } from './pipelined-transactions.ts';
-import { replyClass, type SmtpConnection, type SmtpReply } from './smtp-connection.ts';
+import {
+  replyClass,
+  type SmtpConnection,
+  type SmtpFailure,
+  type SmtpReply,
+  smtpFailure,
+} from './smtp-connection.ts';
 
 /** Whether the server takes BDAT chunks pipelined behind their envelope. */
 export const takesChunks = (connection: SmtpConnection): boolean =>
   connection.extensions.has('CHUNKING') && connection.extensions.has('PIPELINING');
+
+/** Stands in for the content's reply when the envelope is judged before a stream is read. */
+const NOT_YET: PromiseSettledResult<SmtpReply> = { status: 'fulfilled', value: { code: 250, text: '' } };
 
 /**
  * Sends what the queue holds over `connection`, one transaction a round trip, until the queue is
@@ -47,26 +58,35 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
       queue.giveBack(transaction, connection.failure);
       return;
     }
+    const whole = transaction.inMemory?.();
     connection.cork();
     const started = start(connection, transaction, true);
-    const chunks = started && (await sendChunks(connection, started, queue));
+    const chunks: Promise<SmtpReply>[] = [];
+    if (started && whole) writeChunk(connection, LineEnds.of(whole), chunks, true);
     connection.uncork();
     if (!started) continue;
-    if (!chunks) return;
+    if (!whole) {
+      const sent = await streamAfterEnvelope(connection, started, queue, chunks, afterIdle);
+      afterIdle = false;
+      if (sent === 'refused') continue;
+      if (!sent) return;
+    }
     const envelope = await started.replies;
     const content = await Promise.allSettled(chunks);
+    const wasIdle = afterIdle;
     const verdict = judge(transaction.envelope, [...envelope, final(content)], afterIdle, 2);
     afterIdle = false;
     if ('lost' in verdict) {
-      // The server took nothing: it said it was closing (421 to MAIL), or not a word came back since the
-      // message went (a connection it had already closed, an idle one whose end was not yet seen). Sent
-      // again, once, on another: no more risk than the release of the claim that failing it would bring
-      // (idempotent-sender.ts), and no time lost.
+      // On a connection that had been idle, a message in memory goes again, once, on another when the
+      // server said it was closing (421 to MAIL), or when not a word came back (closed while idle, its
+      // end not yet seen: a Lambda instance thawed). Else the connection died after the content went,
+      // as after DATA's dot: a failure, retried under the idempotency rules. Either releases the claim
+      // (idempotent-sender.ts): a server that took the message and died before it answered gets it
+      // twice either way.
       const [mail] = envelope;
-      const tookNothing =
-        (mail?.status === 'fulfilled' && mail.value.code === 421) ||
-        [...envelope, ...content].every((result) => result.status === 'rejected');
-      if (tookNothing) queue.giveBack(transaction, verdict.lost);
+      const closing = mail?.status === 'fulfilled' && mail.value.code === 421;
+      const silent = [...envelope, ...content].every((result) => result.status === 'rejected');
+      if (closing || (wasIdle && silent)) queue.giveBack(transaction, verdict.lost);
       else transaction.reject(verdict.lost);
       return;
     }
@@ -83,33 +103,46 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
   }
 }
 
-/** The reply that speaks for the content: a lost one, else the first refusal of a chunk, else LAST's. */
-function final(content: PromiseSettledResult<SmtpReply>[]): PromiseSettledResult<SmtpReply> {
-  return (
-    content.find((result) => result.status === 'rejected') ??
-    content.find((result) => result.status === 'fulfilled' && replyClass(result.value) !== 2) ??
-    content.at(-1)!
-  );
-}
-
 /**
- * Writes the content behind its envelope, in chunks ended by LAST; a stream's chunks as it gives them.
- * @returns the chunks' replies; undefined when the transaction is settled and the connection ended
+ * A streamed message: its envelope judged first, as DATA's 354 would be, then its content in chunks.
+ * @returns true once the LAST chunk went; 'refused' when the envelope was (settled, the connection
+ *   kept); undefined when the transaction is settled and the connection ended
  */
-async function sendChunks(
+async function streamAfterEnvelope(
   connection: SmtpConnection,
-  { transaction }: Started,
+  { transaction, replies }: Started,
   queue: TransactionQueue,
-): Promise<Promise<SmtpReply>[] | undefined> {
-  const chunks: Promise<SmtpReply>[] = [];
-  const rest = await writeContent(connection, transaction, queue, LineEnds.of, (content) => {
-    // The envelope goes now, the chunks as the socket takes them, the last with the caller's others.
-    connection.uncork();
-    return writeChunks(connection, content, chunks).finally(() => connection.cork());
-  });
+  chunks: Promise<SmtpReply>[],
+  afterIdle: boolean,
+): Promise<true | 'refused' | undefined> {
+  const envelope = judge(transaction.envelope, [...(await replies), NOT_YET], afterIdle, 2);
+  if ('lost' in envelope) {
+    // Nothing of its content read or sent: another connection can send it.
+    queue.giveBack(transaction, envelope.lost);
+    return undefined;
+  }
+  if (envelope.refused) {
+    transaction.reject(envelope.refused);
+    resetBeforeNext(connection);
+    return 'refused';
+  }
+  const rest = await writeContent(connection, transaction, queue, LineEnds.of, (content) =>
+    writeChunks(connection, content, chunks),
+  );
   if (!rest) return undefined;
   writeChunk(connection, rest, chunks, true);
-  return chunks;
+  return true;
+}
+
+/** The reply that speaks for the content: a lost one, else LAST's if it took the message, else the first refusal. */
+function final(content: PromiseSettledResult<SmtpReply>[]): PromiseSettledResult<SmtpReply> {
+  const last = content.at(-1)!;
+  return (
+    content.find((result) => result.status === 'rejected') ??
+    (replyClass((last as PromiseFulfilledResult<SmtpReply>).value) === 2
+      ? last
+      : content.find((result) => result.status === 'fulfilled' && replyClass(result.value) !== 2)!)
+  );
 }
 
 function writeChunk(connection: SmtpConnection, bytes: Buffer, chunks: Promise<SmtpReply>[], last: boolean) {
@@ -124,27 +157,44 @@ function writeChunk(connection: SmtpConnection, bytes: Buffer, chunks: Promise<S
 }
 
 /**
- * Writes a content stream in chunks of about WRITE_CHUNK as the socket takes them.
- * @returns the last piece, not yet written: it goes as the LAST chunk
+ * Writes a content stream in chunks of about WRITE_CHUNK as the socket takes them, and stops at the
+ * first chunk the server refuses. @returns the last piece, not yet written: it goes as the LAST chunk
+ * @throws the refusal (a failure with the server's reply), before a connection failure it explains
  */
 async function writeChunks(
   connection: SmtpConnection,
   content: Readable,
   chunks: Promise<SmtpReply>[],
 ): Promise<Buffer> {
+  let refusal: SmtpFailure | undefined;
+  const watch = (reply: Promise<SmtpReply>) =>
+    reply.then(
+      (answer) => {
+        if (replyClass(answer) !== 2) refusal ??= smtpFailure('Message failed', 'EMESSAGE', answer, 'BDAT');
+      },
+      () => undefined,
+    );
   const lines = new LineEnds();
   let gathered: Buffer[] = [];
   let size = 0;
-  for await (const piece of content as AsyncIterable<Buffer | string>) {
-    const normalized = lines.push(Buffer.isBuffer(piece) ? piece : Buffer.from(piece));
-    gathered.push(normalized);
-    size += normalized.length;
-    if (size < WRITE_CHUNK) continue;
-    const flowing = writeChunk(connection, Buffer.concat(gathered, size), chunks, false);
-    gathered = [];
-    size = 0;
-    if (!flowing) await connection.drained();
+  try {
+    for await (const piece of content as AsyncIterable<Buffer | string>) {
+      if (refusal) throw refusal;
+      const normalized = lines.push(Buffer.isBuffer(piece) ? piece : Buffer.from(piece));
+      gathered.push(normalized);
+      size += normalized.length;
+      if (size < WRITE_CHUNK) continue;
+      const flowing = writeChunk(connection, Buffer.concat(gathered, size), chunks, false);
+      void watch(chunks.at(-1)!);
+      gathered = [];
+      size = 0;
+      if (!flowing) await connection.drained();
+    }
+  } catch (error) {
+    // A refusal that came before the connection ended is the answer (a 552 then a close).
+    throw refusal ?? error;
   }
+  if (refusal) throw refusal;
   gathered.push(lines.end());
   return Buffer.concat(gathered);
 }

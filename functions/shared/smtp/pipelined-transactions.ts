@@ -45,6 +45,11 @@ export interface Transaction {
    */
   readonly content: () => Readable | Buffer;
   /**
+   * The content's bytes where they are held in memory (then `content()` returns them again), else
+   * undefined: a stream, read once. BDAT sends bytes in memory with their envelope, a stream after it.
+   */
+  readonly inMemory?: () => Buffer | undefined;
+  /**
    * The content waits for it: the envelope goes at once, so the idempotency claim is written during the
    * envelope's round trip and still before anything is delivered (nothing is before the dot). Refused
    * (the claim found the message sent or being sent), a message still queued never leaves, and one
@@ -377,11 +382,12 @@ export async function writeContent(
     if (connection.failure) throw connection.failure;
     return rest;
   } catch (error) {
-    // A content stream that failed would leave a truncated message: dropped without its end, the
-    // server discards it (no dot, no LAST chunk).
+    // A content stream that failed, or that the server refused part way, would leave a truncated
+    // message: dropped without its end, the server discards it (no dot, no LAST chunk).
     if (content && !Buffer.isBuffer(content)) content.destroy();
     connection.destroy();
-    transaction.reject(connection.failure === error ? error : smtpFailure(String(error), 'ESTREAM'));
+    const answered = connection.failure === error || (error as SmtpFailure).responseCode !== undefined;
+    transaction.reject(answered ? error : smtpFailure(String(error), 'ESTREAM'));
     return undefined;
   }
 }

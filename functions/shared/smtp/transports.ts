@@ -61,10 +61,17 @@ export class MailboxTransport implements TransactionQueue {
     const { bodyHeldUntil, envelope, ...options } = mail;
     const node = new MailComposer(options).compile();
     const messageId = node.messageId();
+    // Rendered once: BDAT asks whether the bytes are in memory before it sends them.
+    let rendered: { bytes: Buffer | undefined } | undefined;
+    const inMemory = () => {
+      rendered ??= { bytes: mimeBytes(node) };
+      return rendered.bytes;
+    };
     return new Promise((resolve, reject) => {
       const transaction: Transaction = {
         envelope,
-        content: () => mimeBytes(node) ?? mimeStream(node),
+        content: () => inMemory() ?? mimeStream(node),
+        inMemory,
         ...(bodyHeldUntil ? { heldUntil: bodyHeldUntil } : {}),
         resolve: (submitted) => resolve({ ...submitted, messageId }),
         reject,

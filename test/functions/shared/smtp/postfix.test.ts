@@ -19,7 +19,8 @@ const TIMEOUTS = { connectionMs: 10_000, greetingMs: 10_000, socketMs: 30_000 };
 
 /** The pipelined transactions against a real MTA: Postfix submission with STARTTLS and XOAUTH2 (Dovecot SASL). */
 describe('SMTP transports against Postfix', () => {
-  const world = useMailServers();
+  // Small enough for a streamed message to outgrow it part way.
+  const world = useMailServers({ messageSizeLimit: 2_000_000 });
 
   const poolFor = (accessToken: string, port = world.postfix.port) =>
     new MailboxTransport(
@@ -218,6 +219,55 @@ describe('SMTP transports against Postfix', () => {
         'rcpt-partly',
         'rcpt-warm-up',
       ]);
+    });
+
+    it('reads nothing of a streamed message whose recipients are all refused: its envelope is judged first', async () => {
+      const { pool, proxy } = await aChunkingPool();
+      await send(pool, 'judged-warm-up');
+      let read = false;
+      const content = new Readable({
+        read() {
+          read = true;
+          this.push(Buffer.alloc(300 * 1024, 67));
+          this.push(null);
+        },
+      });
+
+      const [refused, next] = await Promise.allSettled([
+        send(pool, 'judged-refused', { to: ['nobody@refused.test'], attachment: content }),
+        send(pool, 'judged-next'),
+      ]);
+      pool.close();
+
+      assert.equal(refused.status, 'rejected');
+      assert.equal(((refused as PromiseRejectedResult).reason as { code: string }).code, 'EENVELOPE');
+      assert.equal(read, false, 'not a byte of the content was read');
+      assert.equal(next.status, 'fulfilled');
+      assert.equal(proxy.connections, 1);
+      assert.deepEqual([...(await delivered('judged-')).keys()].sort(), ['judged-next', 'judged-warm-up']);
+    });
+
+    it('stops streaming at the chunk Postfix refuses as too large, and reports its refusal', async () => {
+      const { pool } = await aChunkingPool();
+      let pieces = 0;
+      // 10 MB at 256 KB every 20 ms, five times Postfix's limit here (2 MB): refused about a fifth of the way.
+      const endless = new Readable({
+        read() {
+          if (pieces++ === 40) this.push(null);
+          else setTimeout(() => this.push(randomBytes(256 * 1024)), 20);
+        },
+      });
+
+      const outcome = await send(pool, 'too-large', { attachment: endless }).then(
+        () => undefined,
+        (error: { code: string; responseCode?: number }) => error,
+      );
+      pool.close();
+
+      assert.equal(outcome?.code, 'EMESSAGE');
+      assert.equal(outcome?.responseCode, 552);
+      assert.ok(pieces < 20, `stopped after ${pieces} of 40 pieces`);
+      assert.deepEqual([...(await delivered('too-large')).keys()], []);
     });
 
     it('delivers nothing of a message whose content stream fails part way (no LAST chunk), and sends the next on a new connection', async () => {
