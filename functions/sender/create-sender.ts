@@ -218,7 +218,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
         );
         logger.error('idempotency records not written', { ...unwritten });
       }
-      const dropped = idempotent.droppedTransactions();
+      const dropped = transports.droppedTransactions();
       // Each cost an SMTP connection (and showed the provider an envelope): the instance claims first a while.
       if (dropped > 0) metrics.addMetric(METRIC.smtpTransactionsDropped, MetricUnit.Count, dropped);
       const objects = await deps.stored.discardRecorded(unwritten.completions === 0);

@@ -233,6 +233,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         smtp[profile].authRefusal = undefined;
         smtp[profile].hideSmtpUtf8 = false;
         smtp[profile].hidePipelining = false;
+        smtp[profile].hideChunking = false;
         smtp[profile].sessions.clear();
         smtp[profile].chaos = undefined;
         oauth[profile].chaos = undefined;

@@ -10,6 +10,7 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { listen } from './listen.ts';
 import type { OAuthServer } from './oauth-server.ts';
 import { GOOGLE, MICROSOFT, type ProfileName } from './provider-strings.ts';
+import { type ChunkingConnection, chunkingFor } from './smtp-chunking.ts';
 import type { TestCertificates } from './tls.ts';
 
 export type SmtpStage = 'auth' | 'mail' | 'rcpt' | 'data';
@@ -58,6 +59,11 @@ export interface SmtpServerHandle {
   hideSmtpUtf8: boolean;
   /** While set, EHLO does not advertise PIPELINING (RFC 2920): the client must wait for each reply. */
   hidePipelining: boolean;
+  /**
+   * While set, EHLO does not advertise CHUNKING (RFC 3030) and BDAT is an unknown command: the client
+   * sends DATA, as to a server without it. Off by default: Gmail and Microsoft 365 advertise it.
+   */
+  hideChunking: boolean;
   /** Per mailbox: sessions authenticated right now, and the most there ever were at once. */
   readonly sessions: Map<string, { open: number; max: number }>;
   readonly stats: {
@@ -243,17 +249,26 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     const connection = [...serverWithConnect.connections].at(-1);
     if (!connection) return;
     sockets.set(connection.session?.id ?? '', socket);
+    let swallow354 = false;
+    const bdat = chunkingFor(connection as unknown as ChunkingConnection, (swallowing) => {
+      swallow354 = swallowing;
+    });
     const onCommand = connection._onCommand.bind(connection);
     connection._onCommand = (command, callback) => {
       const line = command.toString();
       const id = connection.session?.id ?? '';
       if (/^MAIL FROM:/i.test(line)) envelopeCommands.set(id, [line]);
       else if (/^RCPT TO:/i.test(line)) envelopeCommands.get(id)?.push(line);
+      if (!handle.hideChunking && bdat(line, callback ?? (() => undefined))) return;
       return onCommand(command, callback);
     };
     const send = connection.send.bind(connection);
     connection.send = (code, data, context) => {
       if (connection.session?.id) sockets.set(connection.session.id, connection._socket ?? socket);
+      if (swallow354 && code === 354) return;
+      // EHLO's keywords (the only reply sent as a list of lines).
+      if (code === 250 && Array.isArray(data) && !handle.hideChunking)
+        return send(code, [...data, 'CHUNKING'], context);
       if (code === 235)
         return send(
           code,
@@ -287,6 +302,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     set hideSmtpUtf8(hidden: boolean) {
       server.options.hideSMTPUTF8 = hidden;
     },
+    hideChunking: false,
     get hidePipelining() {
       return server.options.hidePIPELINING === true;
     },

@@ -104,8 +104,6 @@ export class IdempotentSender {
   #keys = new Set<string>();
   /** Until when sends claim before their envelope (a claim was refused with its envelope out). */
   #claimFirstUntil = 0;
-  /** Sends begun before their claim and dropped when it was refused, since last asked. */
-  #dropped = 0;
   /** Completions are written as they come, not held (a stored message is being read: see writeHeld). */
   #writeThrough = false;
   #unwritten: { completions: number; releases: number; errorName?: string } = { completions: 0, releases: 0 };
@@ -180,8 +178,8 @@ export class IdempotentSender {
       if (!admitted) this.#decided();
     }
     // The envelope goes out while the claim is written; the content waits for the claim (Transaction.heldUntil).
-    // A refused claim then costs the SMTP connection it held: a key this invocation already sends, and
-    // every send for a while after a refusal, claim first.
+    // A refused claim then costs the SMTP connection it held (with DATA; BDAT's envelope waits for the
+    // claim): a key this invocation already sends, and every send for a while after a refusal, claim first.
     const overlap = Date.now() >= this.#claimFirstUntil && !this.#keys.has(key);
     this.#keys.add(key);
     const claim = this.#claim({ key, fingerprint });
@@ -197,10 +195,7 @@ export class IdempotentSender {
     delivery.catch(() => undefined);
     const found = await claim;
     if (found.status !== 'claimed') {
-      if (overlap) {
-        this.#claimFirstUntil = Date.now() + CLAIM_FIRST_MS;
-        this.#dropped++;
-      }
+      if (overlap) this.#claimFirstUntil = Date.now() + CLAIM_FIRST_MS;
       // Not ours: its content never left (the send is aborted). What the aborted delivery failed with
       // is not this delivery's answer; what it does on failing is done before the invocation ends.
       await delivery.catch(() => undefined);
@@ -245,13 +240,6 @@ export class IdempotentSender {
     this.#writeThrough = true;
     this.#flush();
     await Promise.all(this.#writes);
-  }
-
-  /** How many sends were begun before their claim and dropped when it was refused, since last asked. */
-  droppedTransactions(): number {
-    const dropped = this.#dropped;
-    this.#dropped = 0;
-    return dropped;
   }
 
   /**

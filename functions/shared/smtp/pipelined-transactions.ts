@@ -69,6 +69,8 @@ export interface Transaction {
 export interface TransactionQueue {
   take(): Transaction | undefined;
   giveBack(transaction: Transaction, failure: SmtpFailure): void;
+  /** A transaction whose envelope went was dropped with its connection: its go-ahead was refused. */
+  dropped(): void;
 }
 
 /** Body writes are gathered up to this size, so a small message leaves in one write with the next envelope. */
@@ -334,6 +336,7 @@ async function sendContent(connection: SmtpConnection, transaction: Transaction,
   } catch (refusal) {
     // No dot: the server discards the transaction when the connection drops (RFC 5321 4.1.1.4).
     connection.destroy();
+    queue.dropped();
     transaction.reject(refusal);
     return undefined;
   }

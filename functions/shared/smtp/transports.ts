@@ -45,15 +45,22 @@ export interface SentInfo extends Submitted {
 export class MailboxTransport implements TransactionQueue {
   readonly #open: () => Promise<SmtpConnection>;
   readonly #max: number;
+  readonly #onDropped: () => void;
   readonly #queue: Transaction[] = [];
   readonly #idle = new Set<SmtpConnection>();
   #connections = 0;
   #opening = 0;
   #closed = false;
 
-  constructor(open: () => Promise<SmtpConnection>, maxConnections: number) {
+  /** @param onDropped told of each transaction dropped after its envelope went (TransactionQueue.dropped) */
+  constructor(
+    open: () => Promise<SmtpConnection>,
+    maxConnections: number,
+    onDropped: () => void = () => undefined,
+  ) {
     this.#open = open;
     this.#max = Math.max(1, maxConnections);
+    this.#onDropped = onDropped;
   }
 
   /** Queues a message; resolves with the server's answer to its end of data. @throws SmtpFailure, MailerError */
@@ -97,6 +104,10 @@ export class MailboxTransport implements TransactionQueue {
     transaction.requeued = true;
     this.#queue.unshift(transaction);
     queueMicrotask(() => this.#dispatch());
+  }
+
+  dropped(): void {
+    this.#onDropped();
   }
 
   /** No new connections; idle ones end now, busy ones once the queue is empty. */
@@ -159,6 +170,7 @@ export class SmtpTransports {
   readonly #renewedAt = new Map<string, number>();
   /** Per pool: when the earliest token any of its connections logged in with expires. */
   readonly #authenticatedUntil = new Map<string, number>();
+  #dropped = 0;
 
   constructor(tokens: AccessTokens, timeouts: Partial<SmtpTimeouts> = {}) {
     this.#tokens = tokens;
@@ -193,10 +205,21 @@ export class SmtpTransports {
       transport = new MailboxTransport(
         () => SmtpConnection.open(address, smtp, token, this.#timeouts),
         connections,
+        () => this.#dropped++,
       );
       this.#pools.set(key, transport);
     }
     return transport;
+  }
+
+  /**
+   * How many transactions were dropped after their envelope went, since last asked: a claim refused
+   * while DATA's envelope was out, each at the cost of its connection (BDAT's envelope waits for the claim).
+   */
+  droppedTransactions(): number {
+    const dropped = this.#dropped;
+    this.#dropped = 0;
+    return dropped;
   }
 
   /** Whether the mail server refused a token of the mailbox and a fresh one was minted since `since`. */

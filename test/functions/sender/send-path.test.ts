@@ -140,70 +140,76 @@ describe('sender: the send path end to end', () => {
     );
   });
 
-  it('delivers a message two instances are given at once exactly once, the other dropping its envelope unsent, and both send on', async () => {
-    await harness.connectMailbox('ops@example.com', 'google');
-    const queues = await harness.createQueues();
-    const [a, b] = [track(newSender(harness, queues)), track(newSender(harness, queues))];
-    // Warm both: each has its pool's connections open, so both envelopes go at once.
-    await a.enqueue(aMessage({ subject: 'warm a' }));
-    await a.drain();
-    await b.enqueue(aMessage({ subject: 'warm b' }));
-    await b.drain();
-    const before = {
-      messages: harness.smtp.google.messages.length,
-      started: harness.smtp.google.stats.transactions,
-    };
-    const record = (id: string, subject: string) => ({
-      messageId: id,
-      receiptHandle: id,
-      body: JSON.stringify(aMessage({ subject })),
-      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
-      messageAttributes: {},
-      eventSource: 'aws:sqs',
-      eventSourceARN: queues.queueArn,
+  for (const { mode, chunking, envelopes, dropped } of [
+    { mode: 'DATA: the other dropping its envelope unsent', chunking: false, envelopes: 2, dropped: 1 },
+    { mode: 'BDAT: the other writing nothing', chunking: true, envelopes: 1, dropped: 0 },
+  ])
+    it(`delivers a message two instances are given at once exactly once (${mode}), and both send on`, async () => {
+      harness.smtp.google.hideChunking = !chunking;
+      await harness.connectMailbox('ops@example.com', 'google');
+      const queues = await harness.createQueues();
+      const [a, b] = [track(newSender(harness, queues)), track(newSender(harness, queues))];
+      // Warm both: each has its pool's connections open, so both envelopes go at once.
+      await a.enqueue(aMessage({ subject: 'warm a' }));
+      await a.drain();
+      await b.enqueue(aMessage({ subject: 'warm b' }));
+      await b.drain();
+      const before = {
+        messages: harness.smtp.google.messages.length,
+        started: harness.smtp.google.stats.transactions,
+      };
+      const record = (id: string, subject: string) => ({
+        messageId: id,
+        receiptHandle: id,
+        body: JSON.stringify(aMessage({ subject })),
+        attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
+        messageAttributes: {},
+        eventSource: 'aws:sqs',
+        eventSourceARN: queues.queueArn,
+      });
+      const event = (id: string, subject: string) =>
+        ({ Records: [record(id, subject)] }) as unknown as SQSEvent;
+
+      const answers = await Promise.all([
+        a.handler(event('twice', 'Once only'), lambdaContext(60_000)),
+        b.handler(event('twice', 'Once only'), lambdaContext(60_000)),
+      ]);
+      const delivered = harness.smtp.google.messages.slice(before.messages);
+      const started = harness.smtp.google.stats.transactions - before.started;
+      await Promise.all([
+        a.handler(event('next-a', 'After a'), lambdaContext(60_000)),
+        b.handler(event('next-b', 'After b'), lambdaContext(60_000)),
+      ]);
+
+      assert.deepEqual(
+        delivered.map((message) => message.parsed.subject),
+        ['Once only'],
+        'one delivery; the other transaction never reached its end',
+      );
+      // DATA's envelopes go while the claims are written; BDAT's wait for theirs.
+      assert.equal(started, envelopes);
+      const deduplicated = [a, b].reduce(
+        (sum, sender) => sum + sender.telemetry.metricSum('MessagesDeduplicated'),
+        0,
+      );
+      assert.equal(
+        answers.flatMap((answer) => answer.batchItemFailures).length + deduplicated,
+        1,
+        'the other found it sent (a duplicate) or being sent (retried later)',
+      );
+      assert.equal(
+        [a, b].reduce((sum, sender) => sum + sender.telemetry.metricSum('SmtpTransactionsDropped'), 0),
+        dropped,
+        'a transaction dropped with its connection counted',
+      );
+      assert.deepEqual(
+        harness.smtp.google.messages
+          .slice(before.messages + 1)
+          .map((message) => message.parsed.subject)
+          .sort(),
+        ['After a', 'After b'],
+      );
     });
-    const event = (id: string, subject: string) =>
-      ({ Records: [record(id, subject)] }) as unknown as SQSEvent;
-
-    const answers = await Promise.all([
-      a.handler(event('twice', 'Once only'), lambdaContext(60_000)),
-      b.handler(event('twice', 'Once only'), lambdaContext(60_000)),
-    ]);
-    const delivered = harness.smtp.google.messages.slice(before.messages);
-    const started = harness.smtp.google.stats.transactions - before.started;
-    await Promise.all([
-      a.handler(event('next-a', 'After a'), lambdaContext(60_000)),
-      b.handler(event('next-b', 'After b'), lambdaContext(60_000)),
-    ]);
-
-    assert.deepEqual(
-      delivered.map((message) => message.parsed.subject),
-      ['Once only'],
-      'one delivery; the other transaction never reached its end',
-    );
-    assert.equal(started, 2, 'both envelopes went while the claims were written');
-    const deduplicated = [a, b].reduce(
-      (sum, sender) => sum + sender.telemetry.metricSum('MessagesDeduplicated'),
-      0,
-    );
-    assert.equal(
-      answers.flatMap((answer) => answer.batchItemFailures).length + deduplicated,
-      1,
-      'the other found it sent (a duplicate) or being sent (retried later)',
-    );
-    assert.equal(
-      [a, b].reduce((sum, sender) => sum + sender.telemetry.metricSum('SmtpTransactionsDropped'), 0),
-      1,
-      'the dropped transaction counted',
-    );
-    assert.deepEqual(
-      harness.smtp.google.messages
-        .slice(before.messages + 1)
-        .map((message) => message.parsed.subject)
-        .sort(),
-      ['After a', 'After b'],
-    );
-  });
 
   it('mints one access token and reads the secret once for many messages to one mailbox, over one small pool', async () => {
     await harness.connectMailbox('ops@example.com', 'google');

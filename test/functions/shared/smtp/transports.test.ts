@@ -39,7 +39,8 @@ describe('SMTP transports: pipelined transactions on pooled connections', () => 
   const context = useHarness();
   const { harness, track } = context;
 
-  it('sends k queued messages over one logged-in connection in k + 1 round trips, each message whole and once', async () => {
+  it('sends k queued messages over one logged-in connection in k + 1 round trips with DATA, each message whole and once', async () => {
+    harness.smtp.google.hideChunking = true;
     const { pool, proxy } = await aPool(harness, track);
     await send(pool, 'warm-up');
     proxy.roundTrips = 0;
@@ -62,6 +63,20 @@ describe('SMTP transports: pipelined transactions on pooled connections', () => 
       ids,
       sent.map((info) => info.messageId),
     );
+  });
+
+  it('sends k queued messages in k round trips where the server takes BDAT (CHUNKING), each whole and once', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    proxy.roundTrips = 0;
+
+    const sent = await Promise.all(['one', 'two', 'three'].map((subject) => send(pool, subject)));
+
+    // Each message's envelope and content in one write, once the one before it was answered.
+    assert.equal(proxy.roundTrips, 3);
+    assert.equal(proxy.connections, 1);
+    assert.deepEqual(subjects(harness), ['warm-up', 'one', 'two', 'three']);
+    assert.ok(sent.every((info) => /^250 /.test(info.response)));
   });
 
   it('gives each pipelined transaction its own answers: a refused recipient fails its message alone', async () => {
@@ -90,7 +105,8 @@ describe('SMTP transports: pipelined transactions on pooled connections', () => 
     assert.deepEqual(subjects(harness), ['warm-up', 'first', 'last']);
   });
 
-  it('drops a message whose go-ahead is refused: unsent while queued, without its dot once its envelope went, and sends the rest', async () => {
+  it('drops a message whose go-ahead is refused: unsent while queued, without its dot once its envelope went (DATA), and sends the rest', async () => {
+    harness.smtp.google.hideChunking = true;
     const { pool, proxy } = await aPool(harness, track);
     await send(pool, 'warm-up');
     let refuse: (reason: Error) => void = () => undefined;
@@ -118,6 +134,27 @@ describe('SMTP transports: pipelined transactions on pooled connections', () => 
       2,
       'the connection without the dot was dropped; the rest went on a new one',
     );
+  });
+
+  it('writes nothing of a message whose go-ahead is refused where the server takes BDAT, and keeps the connection', async () => {
+    const { pool, proxy } = await aPool(harness, track);
+    await send(pool, 'warm-up');
+    const started = harness.smtp.google.stats.transactions;
+    let refuse: (reason: Error) => void = () => undefined;
+    const refused = new Promise<void>((_, reject) => {
+      refuse = reject;
+    });
+
+    const results = Promise.allSettled([send(pool, 'held', { held: refused }), send(pool, 'after')]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    refuse(new Error('the message is not ours to send'));
+    const [held, after] = await results;
+
+    assert.equal(held.status, 'rejected');
+    assert.equal(after.status, 'fulfilled');
+    assert.deepEqual(subjects(harness), ['warm-up', 'after']);
+    assert.equal(harness.smtp.google.stats.transactions - started, 1, 'no envelope went for the refused one');
+    assert.equal(proxy.connections, 1);
   });
 
   it('fails a message whose connection drops after its content as a connection failure, and sends the one pipelined behind it on a new connection', async () => {
