@@ -148,6 +148,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     logger: false,
     // What the providers advertise in EHLO (provider-facts.md); `size` in the options overrides it.
     size: options.size ?? (profile === 'microsoft' ? MICROSOFT_SIZE : GOOGLE_SIZE),
+    // As the providers do: a message past SIZE is refused at its end, whatever MAIL FROM declared.
+    rejectOversized: true,
     async onAuth(auth, session, callback) {
       stats.authAttempts++;
       const fault =
@@ -204,6 +206,9 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', async () => {
+        // Refused (552, rejectOversized): not delivered, so not recorded.
+        if ((stream as { sizeExceeded?: boolean }).sizeExceeded)
+          return callback(smtpError(552, '5.3.4 Message size exceeds fixed maximum message size'));
         if (fault && 'code' in fault) return callback(smtpError(fault.code, fault.text));
         if (fault && 'stallMs' in fault) {
           await new Promise((resolve) => setTimeout(resolve, fault.stallMs));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SmtpConnection, type SmtpReply } from '../../../functions/shared/smtp/smtp-connection.ts';
 import { accessTokenFor } from '../../../local/world/access-tokens.ts';
+import { type SmtpServerHandle, startSmtpServer } from '../../../local/world/smtp-server.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
 const MAILBOX = 'chunks@example.com';
@@ -12,9 +13,9 @@ describe('local world: BDAT (RFC 3030 CHUNKING) on the SMTP stand-in', () => {
   const { harness } = useHarness();
 
   /** A connection logged in to the Google stand-in, and a writer of raw lines and bytes with their replies. */
-  async function aSession() {
+  async function aSession(server: SmtpServerHandle = harness.smtp.google) {
     const { accessToken } = await accessTokenFor(harness.oauth.google, MAILBOX);
-    const { host, port } = harness.smtp.google;
+    const { host, port } = server;
     const connection = await SmtpConnection.open(
       MAILBOX,
       { host, port, secure: true, ca: harness.certificates.ca },
@@ -73,6 +74,91 @@ describe('local world: BDAT (RFC 3030 CHUNKING) on the SMTP stand-in', () => {
       [503, 250],
     );
     assert.equal(received().length, before);
+  });
+
+  it('takes two whole transactions pipelined in one write, and answers what follows them', async () => {
+    const { connection, say } = await aSession();
+    const before = received().length;
+    const transaction = (subject: string) => {
+      const bytes = `Subject: ${subject}\r\n\r\nhi\r\n`;
+      return `MAIL FROM:<${MAILBOX}>\r\nRCPT TO:<someone@example.net>\r\nBDAT ${bytes.length} LAST\r\n${bytes}`;
+    };
+
+    const replies = await say([transaction('first'), transaction('second'), 'NOOP\r\n'], 7);
+    connection.quit();
+
+    assert.deepEqual(
+      replies.map((reply) => reply.code),
+      [250, 250, 250, 250, 250, 250, 250],
+    );
+    assert.deepEqual(
+      received()
+        .slice(before)
+        .map((message) => message.parsed.subject),
+      ['first', 'second'],
+    );
+  });
+
+  it('abandons an open transaction at RSET, its chunks going nowhere, and refuses MAIL, RCPT and DATA inside one', async () => {
+    const { connection, say } = await aSession();
+    const before = received().length;
+    const fresh = 'Subject: new\r\n\r\nhi\r\n';
+
+    const replies = await say(
+      [
+        `MAIL FROM:<${MAILBOX}>\r\nRCPT TO:<someone@example.net>\r\nBDAT 14\r\nSubject: old\r\n`,
+        'RCPT TO:<other@example.net>\r\nRSET\r\n',
+        `MAIL FROM:<${MAILBOX}>\r\nRCPT TO:<someone@example.net>\r\nBDAT ${fresh.length} LAST\r\n${fresh}`,
+        'RSET\r\nBDAT 4 LAST\r\nlost',
+      ],
+      10,
+    );
+    connection.quit();
+
+    assert.deepEqual(
+      replies.map((reply) => reply.code),
+      [250, 250, 250, 503, 250, 250, 250, 250, 250, 503],
+    );
+    assert.deepEqual(
+      received()
+        .slice(before)
+        .map((message) => message.raw),
+      [fresh],
+      'the abandoned chunk is not glued onto the next message, and no envelope means no message',
+    );
+  });
+
+  it('refuses the chunk that takes a message past the advertised SIZE, and the message, as DATA is refused', async () => {
+    const small = await startSmtpServer({
+      profile: 'google',
+      oauth: harness.oauth.google,
+      tls: harness.certificates,
+      secure: true,
+      size: 200,
+    });
+    try {
+      const { connection, say } = await aSession(small);
+      const part = 'x'.repeat(120);
+
+      const replies = await say(
+        [
+          `MAIL FROM:<${MAILBOX}>\r\nRCPT TO:<someone@example.net>\r\n`,
+          `BDAT 120\r\n${part}BDAT 120\r\n${part}BDAT 0 LAST\r\n`,
+          `MAIL FROM:<${MAILBOX}>\r\nRCPT TO:<someone@example.net>\r\nDATA\r\n`,
+          `${part}\r\n${part}\r\n.\r\n`,
+        ],
+        9,
+      );
+      connection.quit();
+
+      assert.deepEqual(
+        replies.map((reply) => reply.code),
+        [250, 250, 250, 552, 552, 250, 250, 354, 552],
+      );
+      assert.equal(small.messages.length, 0);
+    } finally {
+      await small.stop();
+    }
   });
 
   it('answers LAST with the data stage fault a test scripts, as DATA is answered', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { after, beforeEach, describe, it } from 'node:test';
 import type { SmtpEndpoint } from '../../../../functions/shared/oauth/providers.ts';
 import { composeMessage } from '../../../../functions/shared/smtp/compose.ts';
 import type { MailboxTransport } from '../../../../functions/shared/smtp/transports.ts';
@@ -35,248 +35,262 @@ const send = (pool: MailboxTransport, subject: string, extra: { to?: string; hel
 
 const subjects = (harness: World) => harness.smtp.google.messages.map((message) => message.parsed.subject);
 
-describe('SMTP transports: pipelined transactions on pooled connections', () => {
-  const context = useHarness();
-  const { harness, track } = context;
-
-  it('sends k queued messages over one logged-in connection in k + 1 round trips with DATA, each message whole and once', async () => {
-    harness.smtp.google.hideChunking = true;
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    proxy.roundTrips = 0;
-
-    const sent = await Promise.all(
-      ['one', 'two', 'three', 'four', 'five'].map((subject) => send(pool, subject)),
-    );
-
-    // MAIL, RCPT and DATA of the first; then each dot rides with the next envelope; the last dot alone.
-    assert.equal(proxy.roundTrips, 6);
-    assert.equal(proxy.connections, 1);
-    assert.deepEqual(subjects(harness), ['warm-up', 'one', 'two', 'three', 'four', 'five']);
-    assert.deepEqual(
-      sent.map((info) => info.accepted),
-      Array.from({ length: 5 }, () => ['customer@example.net']),
-    );
-    assert.ok(sent.every((info) => /^250 /.test(info.response)));
-    const ids = harness.smtp.google.messages.slice(1).map((message) => message.messageId);
-    assert.deepEqual(
-      ids,
-      sent.map((info) => info.messageId),
-    );
-  });
-
-  it('sends k queued messages in k round trips where the server takes BDAT (CHUNKING), each whole and once', async () => {
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    proxy.roundTrips = 0;
-
-    const sent = await Promise.all(['one', 'two', 'three'].map((subject) => send(pool, subject)));
-
-    // Each message's envelope and content in one write, once the one before it was answered.
-    assert.equal(proxy.roundTrips, 3);
-    assert.equal(proxy.connections, 1);
-    assert.deepEqual(subjects(harness), ['warm-up', 'one', 'two', 'three']);
-    assert.ok(sent.every((info) => /^250 /.test(info.response)));
-  });
-
-  it('gives each pipelined transaction its own answers: a refused recipient fails its message alone', async () => {
-    const { pool } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    harness.smtp.google.faults.push({
-      stage: 'rcpt',
-      code: 550,
-      text: '5.1.1 The email account that you tried to reach does not exist.',
-      recipient: 'nobody@example.net',
+// Every behaviour both ways a server can take content: BDAT chunks (Gmail's and Microsoft's) and DATA.
+for (const chunking of [true, false])
+  describe(`SMTP transports: pipelined transactions on pooled connections (${chunking ? 'BDAT' : 'DATA'})`, () => {
+    const context = useHarness();
+    const { harness, track } = context;
+    beforeEach(() => {
+      harness.smtp.google.hideChunking = !chunking;
     });
 
-    const [first, refused, last] = await Promise.allSettled([
-      send(pool, 'first'),
-      send(pool, 'refused', { to: 'nobody@example.net' }),
-      send(pool, 'last'),
-    ]);
+    if (!chunking)
+      it('sends k queued messages over one logged-in connection in k + 1 round trips with DATA, each message whole and once', async () => {
+        const { pool, proxy } = await aPool(harness, track);
+        await send(pool, 'warm-up');
+        proxy.roundTrips = 0;
 
-    assert.equal(first.status, 'fulfilled');
-    assert.equal(last.status, 'fulfilled');
-    assert.equal(refused.status, 'rejected');
-    const failure = (refused as PromiseRejectedResult).reason as { code: string; rejectedErrors: unknown[] };
-    assert.equal(failure.code, 'EENVELOPE');
-    assert.equal(failure.rejectedErrors.length, 1);
-    // The refused transaction was reset (RSET) before the next one, on the same connection.
-    assert.deepEqual(subjects(harness), ['warm-up', 'first', 'last']);
-  });
+        const sent = await Promise.all(
+          ['one', 'two', 'three', 'four', 'five'].map((subject) => send(pool, subject)),
+        );
 
-  it('drops a message whose go-ahead is refused: unsent while queued, without its dot once its envelope went (DATA), and sends the rest', async () => {
-    harness.smtp.google.hideChunking = true;
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    let refuse: (reason: Error) => void = () => undefined;
-    const refusedAfterEnvelope = new Promise<void>((_, reject) => {
-      refuse = reject;
-    });
-    const refusedBefore = Promise.reject(new Error('not ours'));
-    refusedBefore.catch(() => undefined);
+        // MAIL, RCPT and DATA of the first; then each dot rides with the next envelope; the last dot alone.
+        assert.equal(proxy.roundTrips, 6);
+        assert.equal(proxy.connections, 1);
+        assert.deepEqual(subjects(harness), ['warm-up', 'one', 'two', 'three', 'four', 'five']);
+        assert.deepEqual(
+          sent.map((info) => info.accepted),
+          Array.from({ length: 5 }, () => ['customer@example.net']),
+        );
+        assert.ok(sent.every((info) => /^250 /.test(info.response)));
+        const ids = harness.smtp.google.messages.slice(1).map((message) => message.messageId);
+        assert.deepEqual(
+          ids,
+          sent.map((info) => info.messageId),
+        );
+      });
 
-    const results = Promise.allSettled([
-      send(pool, 'held', { held: refusedAfterEnvelope }),
-      send(pool, 'never', { held: refusedBefore }),
-      send(pool, 'after'),
-    ]);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    refuse(new Error('the message is not ours to send'));
-    const [held, never, after] = await results;
+    if (chunking)
+      it('sends k queued messages in k round trips where the server takes BDAT (CHUNKING), each whole and once', async () => {
+        const { pool, proxy } = await aPool(harness, track);
+        await send(pool, 'warm-up');
+        proxy.roundTrips = 0;
 
-    assert.equal(held.status, 'rejected');
-    assert.equal(never.status, 'rejected');
-    assert.equal(after.status, 'fulfilled');
-    assert.deepEqual(subjects(harness), ['warm-up', 'after']);
-    assert.equal(
-      proxy.connections,
-      2,
-      'the connection without the dot was dropped; the rest went on a new one',
-    );
-  });
+        const sent = await Promise.all(['one', 'two', 'three'].map((subject) => send(pool, subject)));
 
-  it('writes nothing of a message whose go-ahead is refused where the server takes BDAT, and keeps the connection', async () => {
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    const started = harness.smtp.google.stats.transactions;
-    let refuse: (reason: Error) => void = () => undefined;
-    const refused = new Promise<void>((_, reject) => {
-      refuse = reject;
-    });
+        // Each message's envelope and content in one write, once the one before it was answered.
+        assert.equal(proxy.roundTrips, 3);
+        assert.equal(proxy.connections, 1);
+        assert.deepEqual(subjects(harness), ['warm-up', 'one', 'two', 'three']);
+        assert.ok(sent.every((info) => /^250 /.test(info.response)));
+      });
 
-    const results = Promise.allSettled([send(pool, 'held', { held: refused }), send(pool, 'after')]);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    refuse(new Error('the message is not ours to send'));
-    const [held, after] = await results;
+    it('gives each pipelined transaction its own answers: a refused recipient fails its message alone', async () => {
+      const { pool } = await aPool(harness, track);
+      await send(pool, 'warm-up');
+      harness.smtp.google.faults.push({
+        stage: 'rcpt',
+        code: 550,
+        text: '5.1.1 The email account that you tried to reach does not exist.',
+        recipient: 'nobody@example.net',
+      });
 
-    assert.equal(held.status, 'rejected');
-    assert.equal(after.status, 'fulfilled');
-    assert.deepEqual(subjects(harness), ['warm-up', 'after']);
-    assert.equal(harness.smtp.google.stats.transactions - started, 1, 'no envelope went for the refused one');
-    assert.equal(proxy.connections, 1);
-  });
+      const [first, refused, last] = await Promise.allSettled([
+        send(pool, 'first'),
+        send(pool, 'refused', { to: 'nobody@example.net' }),
+        send(pool, 'last'),
+      ]);
 
-  it('fails a message whose connection drops after its content as a connection failure, and sends the one pipelined behind it on a new connection', async () => {
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    harness.smtp.google.faults.push({ stage: 'data', drop: true });
-
-    const [dropped, behind] = await Promise.allSettled([send(pool, 'dropped'), send(pool, 'behind')]);
-
-    assert.equal(dropped.status, 'rejected');
-    assert.match(
-      ((dropped as PromiseRejectedResult).reason as { code: string }).code,
-      /^(ECONNECTION|ESOCKET)$/,
-    );
-    assert.equal(behind.status, 'fulfilled');
-    assert.deepEqual(subjects(harness), ['warm-up', 'behind']);
-    assert.equal(proxy.connections, 2);
-  });
-
-  it('sends on a new connection, once, when the server closed the idle one before the client noticed', async () => {
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-
-    // Cut in the same turn as the send: the client writes its envelope to a connection already gone.
-    proxy.cut();
-    const sent = await send(pool, 'after-close');
-
-    assert.deepEqual(sent.accepted, ['customer@example.net']);
-    assert.deepEqual(subjects(harness), ['warm-up', 'after-close']);
-    assert.equal(proxy.connections, 2);
-  });
-
-  it('refuses a message larger than the server takes before MAIL FROM, and keeps the connection', async () => {
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    const mail = composeMessage(aMessage({ subject: 'huge' }), 'key-huge', ['customer@example.net']);
-
-    const refused = await pool.sendMail({ ...mail, envelope: { ...mail.envelope, size: 40_000_000 } }).then(
-      () => undefined,
-      (error: { code: string; message: string }) => error,
-    );
-    await send(pool, 'small');
-
-    assert.equal(refused?.code, 'EMESSAGE');
-    assert.match(refused?.message ?? '', /larger than allowed/);
-    assert.deepEqual(subjects(harness), ['warm-up', 'small']);
-    assert.equal(proxy.connections, 1);
-  });
-
-  it('waits for each reply where the server does not advertise PIPELINING, and still sends every message once', async () => {
-    harness.smtp.google.hidePipelining = true;
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    proxy.roundTrips = 0;
-
-    await Promise.all(['one', 'two'].map((subject) => send(pool, subject)));
-
-    // MAIL, RCPT, DATA and the content each wait for the server: four round trips a message.
-    assert.equal(proxy.roundTrips, 8);
-    assert.deepEqual(subjects(harness), ['warm-up', 'one', 'two']);
-  });
-
-  it('sends again, once, on a new connection after a 421 on a connection that had been idle', async () => {
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    // Long enough for the connection to go idle: the next message starts a new round of serving.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    harness.smtp.google.faults.push({
-      stage: 'mail',
-      code: 421,
-      text: '4.4.2 Idle timeout, closing connection',
+      assert.equal(first.status, 'fulfilled');
+      assert.equal(last.status, 'fulfilled');
+      assert.equal(refused.status, 'rejected');
+      const failure = (refused as PromiseRejectedResult).reason as {
+        code: string;
+        rejectedErrors: unknown[];
+      };
+      assert.equal(failure.code, 'EENVELOPE');
+      assert.equal(failure.rejectedErrors.length, 1);
+      // The refused transaction was reset (RSET) before the next one, on the same connection.
+      assert.deepEqual(subjects(harness), ['warm-up', 'first', 'last']);
     });
 
-    const sent = await send(pool, 'after-idle');
+    if (!chunking)
+      it('drops a message whose go-ahead is refused: unsent while queued, without its dot once its envelope went (DATA), and sends the rest', async () => {
+        const { pool, proxy } = await aPool(harness, track);
+        await send(pool, 'warm-up');
+        let refuse: (reason: Error) => void = () => undefined;
+        const refusedAfterEnvelope = new Promise<void>((_, reject) => {
+          refuse = reject;
+        });
+        const refusedBefore = Promise.reject(new Error('not ours'));
+        refusedBefore.catch(() => undefined);
 
-    assert.deepEqual(sent.accepted, ['customer@example.net']);
-    assert.deepEqual(subjects(harness), ['warm-up', 'after-idle']);
-    assert.equal(proxy.connections, 2);
-  });
+        const results = Promise.allSettled([
+          send(pool, 'held', { held: refusedAfterEnvelope }),
+          send(pool, 'never', { held: refusedBefore }),
+          send(pool, 'after'),
+        ]);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        refuse(new Error('the message is not ours to send'));
+        const [held, never, after] = await results;
 
-  it('fails a message whose content stream fails, without its dot, and sends the next on a new connection', async () => {
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    const failing = new Readable({
-      read() {
-        this.push(Buffer.alloc(1024, 65));
-        setTimeout(() => this.destroy(new Error('the part file could not be read')), 20);
-      },
+        assert.equal(held.status, 'rejected');
+        assert.equal(never.status, 'rejected');
+        assert.equal(after.status, 'fulfilled');
+        assert.deepEqual(subjects(harness), ['warm-up', 'after']);
+        assert.equal(
+          proxy.connections,
+          2,
+          'the connection without the dot was dropped; the rest went on a new one',
+        );
+      });
+
+    if (chunking)
+      it('writes nothing of a message whose go-ahead is refused where the server takes BDAT, and keeps the connection', async () => {
+        const { pool, proxy } = await aPool(harness, track);
+        await send(pool, 'warm-up');
+        const started = harness.smtp.google.stats.transactions;
+        let refuse: (reason: Error) => void = () => undefined;
+        const refused = new Promise<void>((_, reject) => {
+          refuse = reject;
+        });
+
+        const results = Promise.allSettled([send(pool, 'held', { held: refused }), send(pool, 'after')]);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        refuse(new Error('the message is not ours to send'));
+        const [held, after] = await results;
+
+        assert.equal(held.status, 'rejected');
+        assert.equal(after.status, 'fulfilled');
+        assert.deepEqual(subjects(harness), ['warm-up', 'after']);
+        assert.equal(
+          harness.smtp.google.stats.transactions - started,
+          1,
+          'no envelope went for the refused one',
+        );
+        assert.equal(proxy.connections, 1);
+      });
+
+    it('fails a message whose connection drops after its content as a connection failure, and sends the one queued behind it on a new connection', async () => {
+      const { pool, proxy } = await aPool(harness, track);
+      await send(pool, 'warm-up');
+      harness.smtp.google.faults.push({ stage: 'data', drop: true });
+
+      const [dropped, behind] = await Promise.allSettled([send(pool, 'dropped'), send(pool, 'behind')]);
+
+      assert.equal(dropped.status, 'rejected');
+      assert.match(
+        ((dropped as PromiseRejectedResult).reason as { code: string }).code,
+        /^(ECONNECTION|ESOCKET)$/,
+      );
+      assert.equal(behind.status, 'fulfilled');
+      assert.deepEqual(subjects(harness), ['warm-up', 'behind']);
+      assert.equal(proxy.connections, 2);
     });
-    const mail = composeMessage(aMessage({ subject: 'broken' }), 'key-broken', ['customer@example.net']);
 
-    const [broken, next] = await Promise.allSettled([
-      pool.sendMail({ ...mail, attachments: [{ filename: 'part.bin', content: failing }] }),
-      send(pool, 'next'),
-    ]);
+    it('sends on a new connection, once, when the server closed the idle one before the client noticed', async () => {
+      const { pool, proxy } = await aPool(harness, track);
+      await send(pool, 'warm-up');
 
-    assert.equal(broken.status, 'rejected');
-    assert.equal(next.status, 'fulfilled');
-    assert.deepEqual(subjects(harness), ['warm-up', 'next'], 'no truncated message was delivered');
-    assert.equal(proxy.connections, 2);
-  });
+      // Cut in the same turn as the send: the client writes its envelope to a connection already gone.
+      proxy.cut();
+      const sent = await send(pool, 'after-close');
 
-  it('fails a large message whose connection is cut while its content streams, instead of waiting forever', async () => {
-    const { pool, proxy } = await aPool(harness, track);
-    await send(pool, 'warm-up');
-    let chunks = 0;
-    const slow = new Readable({
-      read() {
-        if (chunks++ === 40) this.push(null);
-        else setTimeout(() => this.push(Buffer.alloc(256 * 1024, 66)), 15);
-      },
+      assert.deepEqual(sent.accepted, ['customer@example.net']);
+      assert.deepEqual(subjects(harness), ['warm-up', 'after-close']);
+      assert.equal(proxy.connections, 2);
     });
-    const mail = composeMessage(aMessage({ subject: 'large' }), 'key-large', ['customer@example.net']);
 
-    const sending = pool.sendMail({ ...mail, attachments: [{ filename: 'large.bin', content: slow }] });
-    setTimeout(() => proxy.cut(), 150);
-    const outcome = await sending.then(
-      () => 'sent',
-      (error: { code: string }) => error.code,
-    );
+    it('refuses a message larger than the server takes before MAIL FROM, and keeps the connection', async () => {
+      const { pool, proxy } = await aPool(harness, track);
+      await send(pool, 'warm-up');
+      const mail = composeMessage(aMessage({ subject: 'huge' }), 'key-huge', ['customer@example.net']);
 
-    assert.match(outcome, /^(ECONNECTION|ESOCKET|EPIPE)$/);
-    assert.deepEqual(subjects(harness), ['warm-up']);
+      const refused = await pool.sendMail({ ...mail, envelope: { ...mail.envelope, size: 40_000_000 } }).then(
+        () => undefined,
+        (error: { code: string; message: string }) => error,
+      );
+      await send(pool, 'small');
+
+      assert.equal(refused?.code, 'EMESSAGE');
+      assert.match(refused?.message ?? '', /larger than allowed/);
+      assert.deepEqual(subjects(harness), ['warm-up', 'small']);
+      assert.equal(proxy.connections, 1);
+    });
+
+    it('waits for each reply where the server does not advertise PIPELINING, and still sends every message once', async () => {
+      harness.smtp.google.hidePipelining = true;
+      const { pool, proxy } = await aPool(harness, track);
+      await send(pool, 'warm-up');
+      proxy.roundTrips = 0;
+
+      await Promise.all(['one', 'two'].map((subject) => send(pool, subject)));
+
+      // MAIL, RCPT, DATA and the content each wait for the server: four round trips a message.
+      assert.equal(proxy.roundTrips, 8);
+      assert.deepEqual(subjects(harness), ['warm-up', 'one', 'two']);
+    });
+
+    it('sends again, once, on a new connection after a 421 on a connection that had been idle', async () => {
+      const { pool, proxy } = await aPool(harness, track);
+      await send(pool, 'warm-up');
+      // Long enough for the connection to go idle: the next message starts a new round of serving.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      harness.smtp.google.faults.push({
+        stage: 'mail',
+        code: 421,
+        text: '4.4.2 Idle timeout, closing connection',
+      });
+
+      const sent = await send(pool, 'after-idle');
+
+      assert.deepEqual(sent.accepted, ['customer@example.net']);
+      assert.deepEqual(subjects(harness), ['warm-up', 'after-idle']);
+      assert.equal(proxy.connections, 2);
+    });
+
+    it('fails a message whose content stream fails, without its end (no dot, no LAST chunk), and sends the next on a new connection', async () => {
+      const { pool, proxy } = await aPool(harness, track);
+      await send(pool, 'warm-up');
+      const failing = new Readable({
+        read() {
+          this.push(Buffer.alloc(1024, 65));
+          setTimeout(() => this.destroy(new Error('the part file could not be read')), 20);
+        },
+      });
+      const mail = composeMessage(aMessage({ subject: 'broken' }), 'key-broken', ['customer@example.net']);
+
+      const [broken, next] = await Promise.allSettled([
+        pool.sendMail({ ...mail, attachments: [{ filename: 'part.bin', content: failing }] }),
+        send(pool, 'next'),
+      ]);
+
+      assert.equal(broken.status, 'rejected');
+      assert.equal(next.status, 'fulfilled');
+      assert.deepEqual(subjects(harness), ['warm-up', 'next'], 'no truncated message was delivered');
+      assert.equal(proxy.connections, 2);
+    });
+
+    it('fails a large message whose connection is cut while its content streams, instead of waiting forever', async () => {
+      const { pool, proxy } = await aPool(harness, track);
+      await send(pool, 'warm-up');
+      let chunks = 0;
+      const slow = new Readable({
+        read() {
+          if (chunks++ === 40) this.push(null);
+          else setTimeout(() => this.push(Buffer.alloc(256 * 1024, 66)), 15);
+        },
+      });
+      const mail = composeMessage(aMessage({ subject: 'large' }), 'key-large', ['customer@example.net']);
+
+      const sending = pool.sendMail({ ...mail, attachments: [{ filename: 'large.bin', content: slow }] });
+      setTimeout(() => proxy.cut(), 150);
+      const outcome = await sending.then(
+        () => 'sent',
+        (error: { code: string }) => error.code,
+      );
+
+      assert.match(outcome, /^(ECONNECTION|ESOCKET|EPIPE)$/);
+      assert.deepEqual(subjects(harness), ['warm-up']);
+    });
   });
-});
