@@ -62,6 +62,28 @@ describe('local world: BDAT (RFC 3030 CHUNKING) on the SMTP stand-in', () => {
     assert.equal(received().at(-1)?.raw, MESSAGE, 'the commands inside the chunk were content, not commands');
   });
 
+  it('reads a BDAT line and its bytes however the network splits them (a byte a read)', async () => {
+    const { connection } = await aSession();
+    const before = received().length;
+    const wire = `MAIL FROM:<${MAILBOX}>\r\nRCPT TO:<someone@example.net>\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`;
+    const answers = ['MAIL', 'RCPT', 'BDAT'].map((command) => connection.expect(command));
+
+    for (const byte of Buffer.from(wire)) connection.write(Buffer.from([byte]));
+    const replies = await Promise.all(answers);
+    connection.quit();
+
+    assert.deepEqual(
+      replies.map((reply) => reply.code),
+      [250, 250, 250],
+    );
+    assert.deepEqual(
+      received()
+        .slice(before)
+        .map((message) => message.raw),
+      [MESSAGE],
+    );
+  });
+
   it('refuses a chunk without a recipient with 503 once it has read its bytes, and runs none of them', async () => {
     const { connection, say } = await aSession();
     const before = received().length;
