@@ -65,17 +65,18 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
     if (started && whole) writeChunk(connection, LineEnds.of(whole), chunks, true);
     connection.uncork();
     if (!started) continue;
+    const idle = afterIdle;
+    afterIdle = false;
     if (!whole) {
-      const sent = await streamAfterEnvelope(connection, started, queue, chunks, afterIdle);
-      afterIdle = false;
+      const sent = await streamAfterEnvelope(connection, started, queue, chunks, idle);
       if (sent === 'refused') continue;
       if (!sent) return;
     }
     const envelope = await started.replies;
     const content = await Promise.allSettled(chunks);
-    const wasIdle = afterIdle;
-    const verdict = judge(transaction.envelope, [...envelope, final(content)], afterIdle, 2);
-    afterIdle = false;
+    // A streamed message's content has been read: past its envelope's judgement it can only fail.
+    const resendable = idle && whole !== undefined;
+    const verdict = judge(transaction.envelope, [...envelope, final(content)], resendable, 2);
     if ('lost' in verdict) {
       // On a connection that had been idle, a message in memory goes again, once, on another when the
       // server said it was closing (421 to MAIL), or when not a word came back (closed while idle, its
@@ -86,7 +87,7 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
       const [mail] = envelope;
       const closing = mail?.status === 'fulfilled' && mail.value.code === 421;
       const silent = [...envelope, ...content].every((result) => result.status === 'rejected');
-      if (closing || (wasIdle && silent)) queue.giveBack(transaction, verdict.lost);
+      if (closing || (resendable && silent)) queue.giveBack(transaction, verdict.lost);
       else transaction.reject(verdict.lost);
       return;
     }

@@ -76,6 +76,9 @@ export class LineEnds {
   /** The whole of a content held in memory. */
   static of(content: Buffer): Buffer {
     const lines = new LineEnds();
-    return Buffer.concat([lines.push(content), lines.end()]);
+    const body = lines.push(content);
+    const end = lines.end();
+    // Composed content ends with CRLF: then it goes as it is, uncopied.
+    return end.length === 0 ? body : Buffer.concat([body, end]);
   }
 }
