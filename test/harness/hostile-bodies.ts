@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 /**
  * fast-check generators of message bodies that must be refused: every one breaks the contract at least
  * once (wrong types, huge fields, CR/LF and Unicode line breaks in headers and addresses, UTF-8
@@ -154,6 +155,14 @@ const brokenField = fc.oneof(
 );
 
 const POINTER = 'software.amazon.payloadoffloading.PayloadS3Pointer';
+/** The bucket the sender reads stored messages from (local/world's LARGE_MESSAGE_BUCKET). */
+const OWN_BUCKET = 'oauth-mailer-large-messages';
+
+/** A pointer to another bucket and one naming no stored object: kinds a sample may happen not to draw. */
+export const pointersOfEveryKind = (): string[] =>
+  ['someone-elses-bucket', OWN_BUCKET].map((s3BucketName) =>
+    JSON.stringify([POINTER, { s3BucketName, s3Key: randomUUID() }]),
+  );
 
 /**
  * Large-message pointers that must send nothing: malformed (wrong shape, extra fields, path tricks and
@@ -166,13 +175,13 @@ export const hostilePointer: fc.Arbitrary<string> = fc
     fc.record({ s3BucketName: fc.string(), s3Key: fc.string() }).map((target) => [POINTER, target]),
     fc
       .constantFrom('../other/key', 'a/../../b', 'key\r\nx', '', 'k'.repeat(1025), './.')
-      .map((s3Key) => [POINTER, { s3BucketName: 'oauth-mailer-large-messages', s3Key }]),
+      .map((s3Key) => [POINTER, { s3BucketName: OWN_BUCKET, s3Key }]),
     fc
       .constantFrom('Bad_Bucket', 'a', '-x-', 'arn:aws:s3:::b')
       .map((s3BucketName) => [POINTER, { s3BucketName, s3Key: 'k' }]),
-    fc.constant([POINTER, { s3BucketName: 'oauth-mailer-large-messages', s3Key: 'k', s3Region: 'x' }]),
+    fc.constant([POINTER, { s3BucketName: OWN_BUCKET, s3Key: 'k', s3Region: 'x' }]),
     fc.uuid().map((s3Key) => [POINTER, { s3BucketName: 'someone-elses-bucket', s3Key }]),
-    fc.uuid().map((s3Key) => [POINTER, { s3BucketName: 'oauth-mailer-large-messages', s3Key }]),
+    fc.uuid().map((s3Key) => [POINTER, { s3BucketName: OWN_BUCKET, s3Key }]),
   )
   .map((pointer) => JSON.stringify(pointer));
 

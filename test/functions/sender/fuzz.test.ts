@@ -12,6 +12,7 @@ import {
   fuzzTemplateData,
   hostileBody,
   hostileTemplatedBody,
+  pointersOfEveryKind,
 } from '../../harness/hostile-bodies.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
@@ -66,7 +67,9 @@ describe('sender: hostile records', () => {
     const queues = await harness.createQueues('fuzz');
     const sender = context.track(newSender(harness, queues));
     const bodies = fc.sample(hostileBody.filter(sqsCarries), RECORDS);
+    // Every kind asserted below is among them, whatever the sample drew (it once drew no other bucket's).
     bodies.push(
+      ...pointersOfEveryKind(),
       ...Array.from({ length: 10 }, (_, index) =>
         JSON.stringify(aMessage({ from: `stranger${index}@example.com` })),
       ),
