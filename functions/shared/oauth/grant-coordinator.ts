@@ -43,7 +43,7 @@ export interface GrantCoordinatorOptions {
   readonly tableName: string;
   /** Seals the shared access token; without it each instance keeps its own (the lease still holds). */
   readonly cipher?: TokenCipher | undefined;
-  /** How long the refresh right lasts unless given back: longer than a token request and a write-back. */
+  /** How long the refresh right lasts unless extended or given back; once the token is out it is extended every third of it. */
   readonly leaseMs?: number;
   /** How long an instance waits for another's refresh before it gives up (a transient failure). */
   readonly waitMs?: number;
@@ -83,8 +83,9 @@ export interface LeaseState {
 const DAY_SECONDS = 86_400;
 /**
  * How long the refresh right lasts without being extended: longer than the slowest token request the
- * settings allow (TOKEN_TIMEOUT_MS, at most 30 s) plus the secret's read and write-back, so a holder
- * still refreshing is never overtaken; it is extended again right before the token goes out.
+ * settings allow (TOKEN_TIMEOUT_MS, at most 30 s) plus the secret's read; it is extended right before
+ * the token goes out and then every third of it until the write-back is done. A holder that froze or
+ * died lets it lapse.
  */
 const DEFAULT_LEASE_MS = 60_000;
 /**
@@ -154,15 +155,27 @@ export class GrantCoordinator {
           return theirs;
         }
         let token: RefreshResult;
+        let keepAlive: ReturnType<typeof setInterval> | undefined;
         try {
           token = await refresh({
             revokedVersion: leased.revokedVersion,
             unsaved: await this.#openUnsaved(mailbox, leased),
-            confirm: () => this.#extend(mailbox),
+            confirm: async () => {
+              await this.#extend(mailbox);
+              // The token is out: from here the provider may have rotated it, and until the new one is
+              // written back an instance that took a lapsed lease would present the old one (strict
+              // rotation ends the grant). However slow the answer and the write-back, the right stays ours.
+              keepAlive ??= setInterval(
+                () => void this.#extend(mailbox).catch(() => undefined),
+                this.#leaseMs / 3,
+              );
+            },
           });
         } catch (error) {
           await this.#giveBack(mailbox);
           throw error;
+        } finally {
+          clearInterval(keepAlive);
         }
         await this.#publish(mailbox, token);
         return token;

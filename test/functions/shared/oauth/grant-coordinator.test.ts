@@ -87,4 +87,27 @@ describe('Class: GrantCoordinator', () => {
     assert.equal(refused.code, 'TOKEN_ENDPOINT_UNAVAILABLE');
     assert.match(refused.message, /ran out before the refresh token went out/);
   });
+
+  it('keeps the refresh right once the token went out, however long the answer and its write-back take', async () => {
+    const { coordinator: ours } = coordinator(300);
+    const { coordinator: theirs } = coordinator(60_000);
+    let oursSettled = false;
+    const theirRefreshes: boolean[] = [];
+    let waited: Promise<unknown> | undefined;
+    await ours.singleFlight('kept@example.com', { fresh: always }, async ({ confirm }) => {
+      await confirm();
+      // Three leases long, as a slow token answer and a throttled secret write could be; another
+      // instance wanting a token meanwhile must not take a lapsed lease and refresh before ours is done.
+      waited = theirs.singleFlight('kept@example.com', { fresh: always }, async () => {
+        theirRefreshes.push(oursSettled);
+        return token;
+      });
+      await sleep(900);
+      oursSettled = true;
+      return token;
+    });
+    await waited;
+    // Without a mailbox key nothing is shared, so theirs refreshes too, but only once ours gave the right back.
+    assert.deepEqual(theirRefreshes, [true]);
+  });
 });
