@@ -47,22 +47,23 @@ async function claimState(
 }
 
 /** RFC 9207: a response naming another issuer is a mix-up attack; a missing one is refused where it is promised. */
-function checkIssuer(request: OnboardingRequest, provider: ProviderConfig): void {
+export function checkIssuer(request: Pick<OnboardingRequest, 'query'>, provider: ProviderConfig): void {
   const iss = request.query.iss;
   if (iss === undefined) {
     if (provider.issParameterSupported)
       throw new MailerError('ISSUER_MISMATCH', `the response from ${provider.id} carries no issuer`);
     return;
   }
+  // A multi-tenant issuer names the user's tenant (a GUID) where its template says {tenantid}.
   const expected = provider.issuer?.includes('{tenantid}')
-    ? new RegExp(
-        `^${provider.issuer.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace('\\{tenantid\\}', '[0-9a-f-]{36}')}$`,
-      )
+    ? new RegExp(`^${provider.issuer.split('{tenantid}').map(escapeRegExp).join('[0-9a-f-]{36}')}$`)
     : undefined;
   if (expected ? !expected.test(iss) : iss !== provider.issuer) {
     throw new MailerError('ISSUER_MISMATCH', `the response names another issuer than ${provider.id}`);
   }
 }
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function checkProviderError(request: OnboardingRequest, provider: ProviderConfig): void {
   const error = request.query.error;
