@@ -140,6 +140,24 @@ interface Entry {
   readonly attributes?: Record<string, MessageAttributeValue>;
 }
 
+/** An entry and its place among the bodies of the call. */
+type IndexedEntry = Entry & { readonly index: number };
+
+/** SQS's limit for one SendMessageBatch request: its entries' bodies and attributes together. */
+const MAX_REQUEST_BYTES = 1_048_576;
+
+/** What SQS counts of an entry against the limits: the body, and each attribute's name, type and value. */
+function entryBytes(entry: Entry): number {
+  let bytes = Buffer.byteLength(entry.body);
+  for (const [name, value] of Object.entries(entry.attributes ?? {}))
+    bytes +=
+      Buffer.byteLength(name) +
+      Buffer.byteLength(value.DataType ?? '') +
+      Buffer.byteLength(value.StringValue ?? '') +
+      (value.BinaryValue?.length ?? 0);
+  return bytes;
+}
+
 export class MailProducer {
   readonly #queueUrl: string;
   readonly #sqs: SQSClient;
@@ -254,18 +272,31 @@ export class MailProducer {
   }
 
   /**
-   * Stores the large bodies, then queues every body in batches of ten: a failed PUT queues none of them.
-   * A batch SQS fails (in part, or the request whole) does not stop the next.
+   * Stores the large bodies, then queues every body in requests of up to ten entries and 1 MiB in all
+   * (SQS refuses a larger request whole): a failed PUT queues none of them. A request SQS fails (in
+   * part, or whole) does not stop the next.
    * @throws EnqueueError naming every entry not enqueued, with the ids of those that were
    */
   async #enqueue(bodies: readonly string[]): Promise<string[]> {
-    const batches: Entry[][] = [];
-    for (let start = 0; start < bodies.length; start += 10)
-      batches.push(await this.#offload(bodies.slice(start, start + 10)));
+    const requests: IndexedEntry[][] = [];
+    let request: IndexedEntry[] = [];
+    let requestBytes = 0;
+    for (let start = 0; start < bodies.length; start += 10) {
+      for (const [n, entry] of (await this.#offload(bodies.slice(start, start + 10))).entries()) {
+        const bytes = entryBytes(entry);
+        if (request.length === 10 || (request.length > 0 && requestBytes + bytes > MAX_REQUEST_BYTES)) {
+          requests.push(request);
+          request = [];
+          requestBytes = 0;
+        }
+        request.push({ index: start + n, ...entry });
+        requestBytes += bytes;
+      }
+    }
+    if (request.length > 0) requests.push(request);
     const ids: string[] = new Array<string>(bodies.length).fill('');
     const failures: Array<EnqueueError['failures'][number]> = [];
-    for (const [index, batch] of batches.entries())
-      failures.push(...(await this.#sendBatch(batch, index * 10, ids)));
+    for (const entries of requests) failures.push(...(await this.#sendBatch(entries, ids)));
     if (failures.length > 0) throw new EnqueueError(failures, ids);
     return ids;
   }
@@ -350,11 +381,10 @@ export class MailProducer {
    * may come after SQS took them: maybe enqueued)
    */
   async #sendBatch(
-    entries: Entry[],
-    offset: number,
+    entries: readonly IndexedEntry[],
     ids: string[],
   ): Promise<Array<EnqueueError['failures'][number]>> {
-    let pending = entries.map((entry, index) => ({ index: offset + index, ...entry }));
+    let pending = entries;
     const refused: Array<EnqueueError['failures'][number]> = [];
     let lastErrors = new Map<number, EnqueueError['failures'][number]>();
     for (let attempt = 1; attempt <= this.#attempts && pending.length > 0; attempt++) {

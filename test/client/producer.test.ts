@@ -53,6 +53,31 @@ describe('client: MailProducer', () => {
     assert.equal((await queueCounts(harness.sqs, queues.queueUrl)).visible, 25);
   });
 
+  it("keeps each request within SQS's 1 MiB for all its entries: messages that fit alone but not together are all enqueued, sent together or gathered", async () => {
+    const queues = await harness.createQueues();
+    const requests: number[] = [];
+    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    sqs.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as SendMessageBatchCommandInput;
+        if (input.Entries) requests.push(input.Entries.length);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    // 600 KB each: one fits in a request, two do not.
+    const large = (subject: string) => aMessage({ subject, html: `<p>${'x'.repeat(600_000)}</p>` });
+    const producer = new MailProducer({ queueUrl: queues.queueUrl, sqs });
+    const ids = await producer.send(large('a'), aMessage({ subject: 'b' }), large('c'));
+    assert.equal(ids.filter(Boolean).length, 3);
+    assert.deepEqual(requests, [2, 1]);
+    const gathered = new MailProducer({ queueUrl: queues.queueUrl, sqs, gatherMs: 0 });
+    const calls = await Promise.all([gathered.send(large('d')), gathered.send(large('e'))]);
+    assert.equal(calls.flat().filter(Boolean).length, 2);
+    assert.equal((await queueCounts(harness.sqs, queues.queueUrl)).visible, 5);
+    sqs.destroy();
+  });
+
   it('retries the entries SQS failed on its side, and reports the ones it refused', async () => {
     const queues = await harness.createQueues();
     // moto never fails part of a batch: an SDK middleware stands in for SQS answering two entries with an internal error once.
