@@ -6,11 +6,15 @@
 import * as z from 'zod/mini';
 import { limitsSchema } from '../limits/mailbox-limits.ts';
 import { comparableAddress } from '../message/address.ts';
+import { emailAddress } from '../message/schema.ts';
 
 export const mailboxSecretSchema = z.object({
   schemaVersion: z.literal(1),
-  /** The address mail is sent as, and the XOAUTH2 `user=` (a shared mailbox's own address). */
-  address: z.email(),
+  /**
+   * The address mail is sent as, and the XOAUTH2 `user=` (a shared mailbox's own address), as the
+   * message contract takes addresses (zod's own rule refuses a top-level domain in A-labels, `xn--p1ai`).
+   */
+  address: emailAddress,
   /** A provider id from the deployment's PROVIDERS setting. */
   provider: z.string().check(z.minLength(1)),
   /** refresh_token: a delegated grant from a browser consent. client_credentials: a Microsoft app-only mailbox. */

@@ -24,7 +24,7 @@ const headerText = (max: number) =>
     .check(z.maxLength(max), z.regex(SAFE_HEADER_TEXT, 'must not contain line breaks or control characters'));
 
 /** An address, internationalized ones too (RFC 6531/6532): see address.ts for what is accepted and why. */
-const email = z
+export const emailAddress = z
   .string()
   .check(
     z.maxLength(MAX_ADDRESS_OCTETS),
@@ -47,8 +47,8 @@ const email = z
   });
 
 export const addressSchema = z.union([
-  email,
-  z.strictObject({ name: z.optional(headerText(200)), address: email }),
+  emailAddress,
+  z.strictObject({ name: z.optional(headerText(200)), address: emailAddress }),
 ]);
 
 const addressList = z.union([addressSchema, z.array(addressSchema).check(z.maxLength(MAX_RECIPIENTS))]);

@@ -4,7 +4,7 @@ import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-sha
 import { readSecretJson } from '../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { guidOf, HOME_TENANT } from '../../../local/world/oauth-server.ts';
-import { aMessage, newSender } from '../../harness/factories.ts';
+import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import {
   connectMailbox,
@@ -58,6 +58,15 @@ describe('onboarding: connecting a mailbox', () => {
       assert.equal(harness.smtp[profile].messages[0]?.parsed.subject, 'first mail after connecting');
     });
   }
+
+  it('connects a mailbox under an internationalized top-level domain and keeps it readable: the validator does not call it revoked', async () => {
+    const { response } = await connectMailbox(onboarding, 'microsoft', 'ops@пример.рф');
+    assert.equal(response.status, 200);
+    // The secret holds the address in A-labels (xn--p1ai), which zod's own email rule refused on every read.
+    const run = await newValidator(harness).validate({ mailbox: 'ops@пример.рф' });
+    assert.deepEqual(run.revoked, []);
+    assert.notEqual(run.results[0]?.errorCode, 'MAILBOX_SECRET_INVALID');
+  });
 
   it('connects through a generic OpenID Connect provider configured entirely by settings', async () => {
     const { response, html, authorize } = await connectMailbox(onboarding, 'local', 'ops@example.com');
