@@ -11,8 +11,8 @@
  * The window it cannot close: a process that dies between the SMTP server's 250 and the completion's
  * write sends again once the in-progress claim expires (at the end of the invocation it was made in);
  * the repeat carries the same Message-ID (derived from the same key). Holding completions widens that
- * window from one write to at most `completionHoldMs`; a timer flushes them before the invocation's
- * deadline. SMTP's own: an answer to the end of the content that never comes (connection lost, reply
+ * window from one write to at most `completionHoldMs`; from a second before the invocation's deadline
+ * each is written as it comes, so a timeout does not widen it. SMTP's own: an answer to the end of the content that never comes (connection lost, reply
  * timeout) leaves it unknown whether the server took the message; it counts as not sent (the claim is
  * given up, the retry sends it again with the same Message-ID) rather than as sent (which would lose
  * the messages whose connection died first). docs/architecture.md, "Exactly once".
@@ -134,7 +134,14 @@ export class IdempotentSender {
     const remaining = context.getRemainingTimeInMillis();
     this.#inProgressUntil = Date.now() + remaining;
     clearTimeout(this.#deadlineTimer);
-    this.#deadlineTimer = setTimeout(() => this.#flush(), Math.max(0, remaining - DEADLINE_MARGIN_MS));
+    // Near the deadline nothing is held any more: what is held goes now, and each later completion as it comes.
+    this.#deadlineTimer = setTimeout(
+      () => {
+        this.#writeThrough = true;
+        this.#flush();
+      },
+      Math.max(0, remaining - DEADLINE_MARGIN_MS),
+    );
     this.#deadlineTimer.unref();
   }
 

@@ -166,6 +166,27 @@ describe('Class: IdempotentSender', () => {
     await sender.settle();
   });
 
+  it('writes a completion that comes in the last second before the deadline as it comes, not after a hold', async () => {
+    const sender = new IdempotentSender(deliveries, {
+      dynamodb,
+      tableName: SENDING_TABLE,
+      completionHoldMs: 60_000,
+    });
+    const started = Date.now();
+    sender.registerContext(lambdaContext(1_600));
+    sender.expect(2);
+    const late = send(sender, 'late');
+    void send(sender, 'stuck').catch(() => undefined);
+    // Answered after the deadline's flush (at 600 ms), while another send is still under way.
+    await sleep(900 - (Date.now() - started));
+    await deliveries.answer('late');
+    await late;
+    await sleep(1_300 - (Date.now() - started));
+    assert.equal(await statusOf('late'), 'COMPLETED', 'written before the invocation is cut off');
+    await deliveries.answer('stuck', new Error('socket closed'));
+    await sender.settle();
+  });
+
   it('starts the envelope while the claim is written and lets the content go only once the claim is stored', async () => {
     const sender = new IdempotentSender(deliveries, { dynamodb, tableName: SENDING_TABLE });
     const seen: { claimsAsked: number; status?: string }[] = [];
