@@ -234,13 +234,13 @@ export class SmtpConnection {
   #read(text: string): void {
     const lines = (this.#partial + text).split('\n');
     this.#partial = lines.pop()!;
-    if (this.#partial.length > MAX_LINE || this.#lines.length + lines.length > MAX_LINES) {
-      this.destroy(smtpFailure('The server sent an overlong reply', 'EPROTOCOL'));
-      return;
-    }
+    const overlong = () => this.destroy(smtpFailure('The server sent an overlong reply', 'EPROTOCOL'));
+    if (this.#partial.length > MAX_LINE) return overlong();
+    // One read may hold many replies (a pipelined transaction's, sent together): the bound is a reply's.
     for (const raw of lines) {
       if (this.failure) return;
       const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+      if (this.#lines.length === MAX_LINES) return overlong();
       this.#lines.push(line);
       const match = REPLY_LINE.exec(line);
       if (match && match[2] === '-') continue;

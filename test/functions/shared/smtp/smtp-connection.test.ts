@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createServer, type Server } from 'node:tls';
 import { findMailerError } from '../../../../functions/shared/errors.ts';
+import { composeMessage } from '../../../../functions/shared/smtp/compose.ts';
 import { probeSmtp } from '../../../../functions/shared/smtp/probe.ts';
+import { SmtpTransports } from '../../../../functions/shared/smtp/transports.ts';
 import { listen } from '../../../../local/world/listen.ts';
 import { type TestCertificates, testCertificates } from '../../../../local/world/tls.ts';
+import { aMessage } from '../../../harness/factories.ts';
 
 /**
  * A scripted SMTP peer over implicit TLS, for answers smtp-server never gives: each command line is
@@ -85,5 +88,55 @@ describe('SMTP connection: answers a strict or broken server may give', () => {
 
     assert.equal(findMailerError(refused)?.code, 'CONNECTION_FAILED');
     assert.ok(Date.now() - started < 5_000);
+  });
+
+  it("takes a thousand replies in one read: a pipelining server may hold a transaction's replies and write them together", async () => {
+    // RFC 2920: the server answers MAIL, every RCPT and DATA in one write, at DATA (before it waits for content).
+    let delivered = 0;
+    const server: Server = createServer({ key: certificates.key, cert: certificates.cert }, (socket) => {
+      socket.write('220 holding.test ESMTP\r\n');
+      let buffered = '';
+      let held = '';
+      let content = false;
+      socket.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        for (;;) {
+          if (content) {
+            const end = buffered.indexOf('\r\n.\r\n');
+            if (end < 0) return;
+            buffered = buffered.slice(end + 5);
+            content = false;
+            delivered++;
+            socket.write('250 2.0.0 queued\r\n');
+            continue;
+          }
+          const end = buffered.indexOf('\r\n');
+          if (end < 0) return;
+          const line = buffered.slice(0, end);
+          buffered = buffered.slice(end + 2);
+          if (line.startsWith('EHLO'))
+            socket.write('250-holding.test\r\n250-PIPELINING\r\n250 AUTH XOAUTH2\r\n');
+          else if (line.startsWith('AUTH')) socket.write('235 2.7.0 Accepted\r\n');
+          else if (line.startsWith('MAIL') || line.startsWith('RCPT')) held += '250 2.1.5 Ok\r\n';
+          else if (line === 'DATA') {
+            socket.write(`${held}354 go ahead\r\n`);
+            held = '';
+            content = true;
+          } else socket.write('221 2.0.0 Bye\r\n');
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    servers.push(server);
+    const port = await listen(server);
+    const tokens = { get: async () => ({ accessToken: TOKEN, expiresAt: Date.now() + 3_600_000 }) };
+    const transports = new SmtpTransports(tokens as never);
+    const to = Array.from({ length: 1_000 }, (_, index) => `r${index}@example.net`);
+    const sent = await transports
+      .get('ops@example.com', { host: '127.0.0.1', port, secure: true, ca: certificates.ca }, 1)
+      .sendMail(composeMessage(aMessage({ to }), 'a-thousand', to));
+    transports.closeAll();
+    assert.equal(sent.accepted.length, 1_000);
+    assert.equal(delivered, 1);
   });
 });
