@@ -293,7 +293,8 @@ export class MailboxLimiter {
         (limits.messagesPerDay !== undefined && messages + 1 > limits.messagesPerDay) ||
         (limits.recipientsPerDay !== undefined && addressed + recipients > limits.recipientsPerDay);
       if (dayFull) {
-        const oldest = Math.min(...live.map(([key]) => Number(key)));
+        // Nothing sent in the window (a limit of 0): looked at again in a day, not never.
+        const oldest = live.length > 0 ? Math.min(...live.map(([key]) => Number(key))) : hour;
         return wait((oldest + WINDOW_HOURS) * HOUR_MS - now, 'the daily sending limit is reached');
       }
       const lineEnd = line ? line[0] + (line[2].length / TAG_CHARS) * line[1] : 0;

@@ -339,6 +339,14 @@ export class MessageSender {
       stored.secret.limits,
       await this.#options.settings?.limitsOf(mailbox),
     );
+    if (limits.recipientsPerDay !== undefined && recipients.length > limits.recipientsPerDay) {
+      // No day would ever have room for it: waiting for one would bring it back for ever.
+      throw new MailerError(
+        'MESSAGE_INVALID',
+        `${recipients.length} recipients, more than the ${limits.recipientsPerDay} a day this mailbox may address; split the message, or raise the mailbox's limit and redrive it`,
+        { mailbox, recipients: recipients.length },
+      );
+    }
     await this.#respectLimits(mailbox, provider, limits, recipients.length, ticket);
     return { mailbox, stored, provider, limits, recipients, suppressed };
   }

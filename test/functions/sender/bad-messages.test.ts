@@ -99,6 +99,17 @@ describe('sender: bad messages are dead-lettered with a clear reason and nothing
     });
   }
 
+  it('dead-letters a message with more recipients than its mailbox may address in a day, instead of pacing it for ever', async () => {
+    await harness.registry.setLimits('ops@example.com', { recipientsPerDay: 50 });
+    await sender.enqueue(aMessage({ to: many(60) }));
+
+    assert.deepEqual(await sender.drain(), { received: 1, failed: 0, deleted: 1 });
+    const parked = await deadLetters(harness, sender.queues.deadLetterQueueUrl);
+    assert.equal(parked[0]?.code, 'MESSAGE_INVALID');
+    assert.match(parked[0]!.reason, /60 recipients, more than the 50 a day this mailbox may address/);
+    assert.equal(harness.smtp.google.messages.length, 0);
+  });
+
   it('accepts 101 recipients from a Microsoft mailbox, whose limit is 500', async () => {
     await sender.enqueue(aMessage({ from: 'ms@example.com', to: many(60), cc: many(41, 'c') }));
 

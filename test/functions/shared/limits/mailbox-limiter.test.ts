@@ -126,6 +126,19 @@ describe('Class: MailboxLimiter', () => {
     );
   });
 
+  it('looks again in a day, not never, at a mailbox whose day allows nothing and has sent nothing', async () => {
+    const none = await instance().acquireSend(
+      'zero@example.com',
+      resolveLimits('google', { messagesPerDay: 0 }),
+      1,
+    );
+    assert.ok(!none.ok && /daily sending limit/.test(none.reason));
+    assert.ok(
+      !none.ok && Number.isFinite(none.waitMs) && none.waitMs <= 25 * 3_600_000,
+      String(!none.ok && none.waitMs),
+    );
+  });
+
   it("takes a batch's daily allowance for a mailbox in one read and one write, and never past the day's limit", async () => {
     const proxy = await startFaultProxy(harness.moto.endpoint);
     const counted = new DynamoDBClient({ endpoint: proxy.endpoint });
