@@ -175,7 +175,10 @@ export class MailProducer {
   constructor(options: MailProducerOptions) {
     this.#queueUrl = options.queueUrl;
     this.#sqs = options.sqs ?? new SQSClient({ useQueueUrlAsEndpoint: false });
-    this.#attempts = options.attempts ?? 3;
+    const attempts = options.attempts ?? 3;
+    if (!(Number.isInteger(attempts) && attempts >= 1 && attempts <= 10))
+      throw new RangeError(`attempts must be a whole number from 1 to 10, not ${attempts}`);
+    this.#attempts = attempts;
     const gatherMs = options.gatherMs;
     if (gatherMs !== undefined && !(Number.isFinite(gatherMs) && gatherMs >= 0 && gatherMs <= 60_000))
       throw new RangeError(`gatherMs must be a number of milliseconds from 0 to 60000, not ${gatherMs}`);

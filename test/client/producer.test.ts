@@ -239,6 +239,16 @@ describe('client: MailProducer', () => {
     assert.throws(() => new MailProducer({ queueUrl: queues.queueUrl, gatherMs: -1 }), RangeError);
   });
 
+  it('refuses attempts that are not a whole number from 1 to 10 when it is built, not at every send', () => {
+    for (const attempts of [0, -1, 1.5, Number.NaN, 11])
+      assert.throws(
+        () => new MailProducer({ queueUrl: 'https://sqs.example/q', attempts }),
+        RangeError,
+        String(attempts),
+      );
+    assert.ok(new MailProducer({ queueUrl: 'https://sqs.example/q', attempts: 1 }));
+  });
+
   it('reports only the entries a request that failed whole left unsent, keeping the ids of those sent before', async () => {
     const queues = await harness.createQueues();
     // Faults moto cannot be made to give, from the client's middleware: SQS fails two entries on its side,

@@ -56,8 +56,9 @@ export const pointerSchema = z.tuple([
     s3Key: z.string().check(
       z.minLength(1),
       z.maxLength(1024),
-      // No control characters and no path tricks: the key names one object of the bucket.
-      z.regex(/^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9!_.*'()/=+:@-]+$/),
+      // No control characters and no path tricks: the key names one object of the bucket. The comma
+      // is in: role session and federated user names may hold one, and a producer's prefix is its id.
+      z.regex(/^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9!_.*'()/=+,:@-]+$/),
     ),
     byteRange: z.optional(
       z.strictObject({
