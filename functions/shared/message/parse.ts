@@ -72,6 +72,15 @@ export function parseJson(body: string): unknown {
 }
 
 /**
+ * A field path's segment as a reason shows it: a producer's map key (a header's name, a metadata
+ * key) is its text, so one not plainly a name is quoted (line breaks escaped) and cut to 40 characters.
+ */
+const segmentText = (segment: PropertyKey): string =>
+  typeof segment === 'number' || /^[A-Za-z0-9_-]{1,40}$/.test(String(segment))
+    ? String(segment)
+    : JSON.stringify(String(segment).slice(0, 40));
+
+/**
  * The message contract's check of a parsed body (a stored message's, whose attachments were split out
  * as it was read, comes here without parseMessage's text).
  * @throws MailerError MESSAGE_INVALID naming the fields and rules it breaks
@@ -85,7 +94,7 @@ export function validateMessage(json: unknown): MailMessage {
   // Issue texts name the field and the rule, never the offending value, so nothing hostile is echoed.
   const reasons = result.error.issues.slice(0, MAX_REASONS).map((reported) => {
     const issue = explainUnion(reported);
-    const path = issue.path.length > 0 ? issue.path.join('.') : 'message';
+    const path = issue.path.length > 0 ? issue.path.map(segmentText).join('.') : 'message';
     if (issue.code === 'unrecognized_keys') {
       return `${path}: unknown field(s) ${issue.keys.map((key) => JSON.stringify(key.slice(0, 40))).join(', ')}`;
     }

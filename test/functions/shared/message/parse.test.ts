@@ -67,6 +67,24 @@ describe('Function: parseMessage()', () => {
     assert.ok(!reason.includes('Bcc: x@y.z'));
   });
 
+  it("shows a producer's map key in a reason quoted, escaped and cut short: no line break and no long hostile name", () => {
+    const hostile = `X-${'A'.repeat(5_000)}\r\nBcc: v@x.example`;
+    const reason = reasonFor(
+      JSON.stringify({
+        from: 'ops@example.com',
+        to: 'a@example.net',
+        subject: 's',
+        text: 't',
+        headers: { [hostile]: 'v', 'X-Tag': 'a\nb' },
+        metadata: { 'password: hunter2 and more text past forty characters': 7 },
+      }),
+    );
+    assert.ok(!/[\r\n]/.test(reason), 'no raw line break');
+    assert.ok(reason.length < 600, `${reason.length} characters`);
+    assert.match(reason, /headers\.X-Tag: must not contain line breaks/, 'a plain name as it is');
+    assert.ok(!reason.includes('Bcc: v@x.example'));
+  });
+
   it('accepts a stored template with its data instead of a subject and bodies, and refuses a mix of the two forms', () => {
     const templated = { from: 'ops@example.com', to: 'a@example.net', template: { name: 'welcome' } };
     const data = { name: 'Ann', items: [{ label: 'x' }] };
