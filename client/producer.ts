@@ -25,6 +25,7 @@ import { MailerError } from '../functions/shared/errors.ts';
 import { parseMessage } from '../functions/shared/message/parse.ts';
 import {
   EXTENDED_PAYLOAD_SIZE,
+  MAX_OUTLINE_BYTES,
   MAX_STORED_MESSAGE_BYTES,
   PARTS_METADATA,
   partText,
@@ -135,6 +136,11 @@ export function validateMessage(message: unknown, maxBytes = MAX_MESSAGE_BYTES):
   return parseMessage(JSON.stringify(message), maxBytes);
 }
 
+/** A message's JSON bytes outside its attachments' content: what the sender parses in memory. */
+const outlineBytes = (message: MailMessage, body: string): number =>
+  Buffer.byteLength(body) -
+  (message.attachments ?? []).reduce((sum, attachment) => sum + attachment.content.length, 0);
+
 interface Entry {
   readonly body: string;
   readonly attributes?: Record<string, MessageAttributeValue>;
@@ -198,10 +204,18 @@ export class MailProducer {
    *   enqueued, their ids in `ids`); an S3 error when a large message could not be stored (none enqueued)
    */
   async send(...messages: MailMessage[]): Promise<string[]> {
-    const maxBytes = this.#large ? MAX_STORED_MESSAGE_BYTES : MAX_MESSAGE_BYTES;
+    // Inline, a body leaves room under SQS's 1 MiB for the attributes the sender adds when it moves the
+    // message (sent again for deferred recipients, dead-lettered with its reason): else it could not.
+    const maxBytes = this.#large ? MAX_STORED_MESSAGE_BYTES : LARGE_MESSAGE_THRESHOLD;
     const bodies = messages.map((message, index) => {
       try {
-        return JSON.stringify(validateMessage(message, maxBytes));
+        const body = JSON.stringify(validateMessage(message, maxBytes));
+        if (this.#large && outlineBytes(message, body) > MAX_OUTLINE_BYTES)
+          throw new MailerError(
+            'MESSAGE_INVALID',
+            `it holds more than ${MAX_OUTLINE_BYTES} bytes outside its attachments' content (text, html, headers), which the sender parses whole; put large content in attachments`,
+          );
+        return body;
       } catch (error) {
         if (error instanceof MailerError)
           throw new MailerError('MESSAGE_INVALID', `message #${index}: ${error.message}`);

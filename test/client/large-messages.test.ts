@@ -208,12 +208,34 @@ describe('client: MailProducer with large messages', () => {
     assert.deepEqual(await readAll(harness.sqs, queues.queueUrl), [], 'nothing queued');
   });
 
-  it('refuses a message too large for SQS when no bucket is configured', async () => {
+  it("refuses at once a stored message the sender would refuse: more than 8 MiB outside its attachments' content", async () => {
+    const queues = await harness.createQueues();
+    const producer = lowThreshold(queues.queueUrl);
+    await assert.rejects(
+      producer.send(
+        aMessage({ subject: 'fine' }),
+        aMessage({ html: `<p>${'x'.repeat(9 * 1024 * 1024)}</p>` }),
+      ),
+      (error: unknown) =>
+        error instanceof MailerError &&
+        error.code === 'MESSAGE_INVALID' &&
+        /message #1: it holds more than 8388608 bytes outside its attachments' content/.test(error.message),
+    );
+    assert.deepEqual(await readAll(harness.sqs, queues.queueUrl), [], 'nothing queued');
+    // The same bytes as an attachment are streamed by the sender: accepted.
+    const content = Buffer.alloc(9 * 1024 * 1024, 1).toString('base64');
+    assert.ok((await producer.send(aMessage({ attachments: [{ filename: 'big.bin', content }] })))[0]);
+  });
+
+  it('refuses, when no bucket is configured, a message that leaves SQS no room for the attributes the sender adds when it moves it', async () => {
     const queues = await harness.createQueues();
     const producer = new MailProducer({ queueUrl: queues.queueUrl, sqs: harness.sqs });
+    // Under SQS's 1 MiB, but within its last 64 KiB: a dead-letter or a retry for deferred recipients could not move it.
     await assert.rejects(
-      producer.send(aMessage({ text: 'x'.repeat(1024 * 1024) })),
-      (error: unknown) => error instanceof MailerError && /larger than 1048576 bytes/.test(error.message),
+      producer.send(aMessage({ text: 'x'.repeat(1_040_000) })),
+      (error: unknown) => error instanceof MailerError && /larger than 983040 bytes/.test(error.message),
     );
+    assert.deepEqual(await readAll(harness.sqs, queues.queueUrl), [], 'nothing queued');
+    assert.ok((await producer.send(aMessage({ text: 'x'.repeat(980_000) })))[0]);
   });
 });

@@ -21,6 +21,7 @@ import { attachBytes } from '../message/attachment-bytes.ts';
 import { parseJson, parseMessage, validateMessage } from '../message/parse.ts';
 import {
   EXTENDED_PAYLOAD_SIZE,
+  MAX_OUTLINE_BYTES,
   MAX_STORED_MESSAGE_BYTES,
   PARTS_METADATA,
   type PayloadPointer,
@@ -336,11 +337,5 @@ const outsideObject = (pointer: PayloadPointer) =>
     "the pointer's byteRange runs past the end of its stored object",
     detailOf(pointer),
   );
-
-/**
- * The most a stored message may hold outside its attachments' content: parsed as JSON and then
- * composed, it takes about eight times its size in memory (a 256 MB sender holds 8 MiB of it well).
- */
-export const MAX_OUTLINE_BYTES = 8 * 1024 * 1024;
 
 const detailOf = (pointer: PayloadPointer) => ({ bucket: pointer.bucket, key: pointer.key.slice(0, 200) });

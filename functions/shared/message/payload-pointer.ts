@@ -26,6 +26,12 @@ export const LEGACY_PAYLOAD_SIZE = 'SQSLargePayloadSize';
  */
 export const MAX_STORED_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The most a stored message may hold outside its attachments' content: parsed as JSON and then
+ * composed, it takes about eight times its size in memory (a 256 MB sender holds 8 MiB of it well).
+ */
+export const MAX_OUTLINE_BYTES = 8 * 1024 * 1024;
+
 export interface PayloadPointer {
   readonly bucket: string;
   readonly key: string;
