@@ -81,11 +81,11 @@ const headerName = z.string().check(
 const attachmentSchema = z.strictObject({
   filename: headerText(255).check(z.minLength(1), z.regex(/^[^/\\]*$/, 'must not contain a path')),
   contentType: z.optional(
-    z
-      .string()
-      .check(
-        z.regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i, 'must be a MIME type such as application/pdf'),
-      ),
+    z.string().check(
+      z.regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i, 'must be a MIME type such as application/pdf'),
+      // A multipart type would need its own boundary: the file's bytes would go out as no part at all.
+      z.regex(/^(?!multipart\/)/i, 'must not be a multipart type (the file is one part)'),
+    ),
   ),
   /** The file's bytes, base64 (RFC 4648, no line breaks). */
   content: z.base64({ error: 'must be base64 without line breaks' }),

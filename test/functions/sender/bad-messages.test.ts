@@ -59,6 +59,11 @@ const cases: Array<{ name: string; body: unknown; reason: RegExp; from?: 'google
     reason: /filename: must not contain a path/,
   },
   {
+    name: 'an attachment declared multipart (its bytes would be no part at all)',
+    body: aMessage({ attachments: [{ filename: 'a.bin', contentType: 'Multipart/mixed', content: 'AAAA' }] }),
+    reason: /contentType: must not be a multipart type/,
+  },
+  {
     name: 'more recipients than Google allows per message (100)',
     body: aMessage({ to: many(60), cc: many(41, 'c') }),
     reason: /101 recipients, more than the 100 google allows/,
