@@ -14,6 +14,7 @@ import { SecretsManagerClient } from '../functions/shared/aws/secrets-manager.ts
 import { SNSClient } from '../functions/shared/aws/sns.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { findMailerError, MailerError } from '../functions/shared/errors.ts';
+import { PauseSwitch } from '../functions/shared/mailbox/pause-switch.ts';
 import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';
 import { normalizeAddress } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
@@ -72,6 +73,7 @@ export async function revokeCommand(target: Target, args: Args) {
   const dynamodb = new DynamoDBClient({});
   const secretsManager = new SecretsManagerClient({});
   const registry = new MailboxCatalog(dynamodb, target.registryTableName);
+  const pauses = new PauseSwitch(dynamodb, target.registryTableName);
   const store = new MailboxStore({
     client: secretsManager,
     prefix: target.mailboxSecretPrefix,
@@ -124,6 +126,9 @@ export async function revokeCommand(target: Target, args: Args) {
       retry: revocable,
     });
     await coordinator?.markRevoked(address, drop.versionId);
+    // Warm senders still hold a token from before (up to an hour) and connections logged in with it:
+    // listed here, they let go of both at their next look at the pauses (within PAUSE_CHECK_MS).
+    await pauses.noteRevocation(address);
     await registry.setStatus(address, {
       status: 'revoked',
       provider: stored.secret.provider,

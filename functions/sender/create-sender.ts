@@ -179,7 +179,9 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     }),
     visibility: new Visibility(sqs, queueUrls, { heldForMs: config.batchingWindowMs }),
     requeue: new Requeue(sqs, queueUrls),
-    pauses: new PauseGate(new Pauses(dynamodb, config.registryTableName), options.pauseCheckMs),
+    pauses: new PauseGate(new Pauses(dynamodb, config.registryTableName), options.pauseCheckMs, (mailbox) =>
+      messageSender.forget(mailbox),
+    ),
     maxParkedMs: config.maxParkedMs,
     logger,
     metrics,

@@ -2,7 +2,8 @@
  * Operators' pauses as the sender sees them: the registry's pauses item, read at most once per
  * PAUSE_CHECK_MS per instance (and only when there is mail), never once per message. A record is
  * looked at against it before its send: mail of a paused deployment is held (put back on the queue),
- * mail of a paused mailbox is parked.
+ * mail of a paused mailbox is parked, and what the instance holds of a mailbox an operator revoked
+ * since it last looked is let go.
  */
 import { MailerError } from '../shared/errors.ts';
 import type { PauseState, Pauses } from '../shared/mailbox/pauses.ts';
@@ -18,10 +19,18 @@ export const PAUSE_CHECK_MS = 5_000;
 export class PauseGate {
   readonly #pauses: Pick<Pauses, 'read'>;
   readonly #cache: TtlCache<PauseState>;
+  readonly #onRevoked: ((mailbox: string) => void) | undefined;
+  /** The revocation of each mailbox this instance has acted on (epoch ms). */
+  readonly #actedOn = new Map<string, number>();
 
-  constructor(pauses: Pick<Pauses, 'read'>, checkMs = PAUSE_CHECK_MS) {
+  /**
+   * @param onRevoked lets go of what the instance holds of a mailbox an operator revoked (a token, a
+   *   logged-in connection); called once per revocation, before that mailbox's next send
+   */
+  constructor(pauses: Pick<Pauses, 'read'>, checkMs = PAUSE_CHECK_MS, onRevoked?: (mailbox: string) => void) {
     this.#pauses = pauses;
     this.#cache = new TtlCache(checkMs);
+    this.#onRevoked = onRevoked;
   }
 
   /** @throws MailerError DEPLOYMENT_PAUSED, or REGISTRY_UNAVAILABLE (retried: nothing is sent unchecked) */
@@ -36,7 +45,15 @@ export class PauseGate {
   /** @throws MailerError MAILBOX_PAUSED, or REGISTRY_UNAVAILABLE */
   async parkIfMailboxPaused(mailbox: string): Promise<void> {
     const key = normalizeAddress(mailbox);
-    if ((await this.#state()).mailboxes.has(key))
+    const state = await this.#state();
+    const revokedAt = state.revoked.get(key);
+    if (revokedAt !== undefined && revokedAt > (this.#actedOn.get(key) ?? Number.NEGATIVE_INFINITY)) {
+      // Revoked since this instance last looked: nothing it holds from before may send (a cached token
+      // lives up to an hour); the send reads the secret afresh, finds it revoked and parks the mail.
+      this.#actedOn.set(key, revokedAt);
+      this.#onRevoked?.(key);
+    }
+    if (state.mailboxes.has(key))
       // Steady: parked mail looks again at the first park delay each time, so a resume is soon followed.
       throw new MailerError('MAILBOX_PAUSED', `an operator paused ${key}`, { mailbox: key, steady: true });
   }

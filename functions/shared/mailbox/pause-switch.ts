@@ -10,10 +10,12 @@ import type {
 } from '../aws/dynamodb.ts';
 import { updateIf } from '../aws/update-if.ts';
 import { MailerError } from '../errors.ts';
-import { type Pause, Pauses, pauseOf, registryUnavailable } from './pauses.ts';
+import { type Pause, Pauses, pauseOf, registryUnavailable, revocationEntry } from './pauses.ts';
 import { normalizeAddress } from './secret-shape.ts';
 
 const PAUSES_KEY = Pauses.key;
+/** How long a revocation stays listed: longer than any access token from before it lives. */
+const REVOCATION_NOTICE_MS = 24 * 3_600_000;
 
 export class PauseSwitch extends Pauses {
   readonly #client: DynamoDBClient;
@@ -92,6 +94,27 @@ export class PauseSwitch extends Pauses {
       'attribute_exists(mailbox)',
     );
     return (listed?.Attributes?.mailboxes?.SS?.includes(key) ?? false) || !!entry?.Attributes?.paused;
+  }
+
+  /**
+   * Lists the mailbox as revoked by an operator now, for the senders' next look at the pauses (a warm
+   * one lets go of the token and connection it holds), and drops the entries older than a day: by then
+   * no token from before them is alive.
+   */
+  async noteRevocation(mailbox: string, at = Date.now()): Promise<void> {
+    const written = await this.#update(PAUSES_KEY, {
+      UpdateExpression: 'ADD revocations :entry',
+      ExpressionAttributeValues: { ':entry': { SS: [revocationEntry(normalizeAddress(mailbox), at)] } },
+      ReturnValues: 'ALL_NEW',
+    });
+    const old = (written?.Attributes?.revocations?.SS ?? []).filter(
+      (entry) => Number(entry.slice(0, entry.indexOf(' '))) < at - REVOCATION_NOTICE_MS,
+    );
+    if (old.length > 0)
+      await this.#update(PAUSES_KEY, {
+        UpdateExpression: 'DELETE revocations :old',
+        ExpressionAttributeValues: { ':old': { SS: old } },
+      });
   }
 
   /** @returns the output, or undefined when the condition did not hold. */

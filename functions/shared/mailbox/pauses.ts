@@ -1,7 +1,8 @@
 /**
  * Operators' pauses, kept in the mailbox registry: one item (`~pauses`) says whether the whole
  * deployment is paused and which mailboxes are, so a sender learns every pause in one read; each paused
- * mailbox's own entry also says since when, why and by whom, for `oauth-mailer mailboxes`. The senders
+ * mailbox's own entry also says since when, why and by whom, for `oauth-mailer mailboxes`. It also lists
+ * the mailboxes an operator revoked lately, so warm senders let go of their tokens. The senders
  * and the validator only read them; the CLI sets them (pause-switch.ts), so the bundles carry no writes.
  */
 import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '../aws/dynamodb.ts';
@@ -21,6 +22,26 @@ export interface PauseState {
   readonly deployment?: Pause | undefined;
   /** The paused mailboxes (normalized addresses). */
   readonly mailboxes: ReadonlySet<string>;
+  /**
+   * The mailboxes an operator revoked (`oauth-mailer revoke`), and when (epoch ms, the newest): a sender
+   * that still holds a token or a connection of one from before lets them go.
+   */
+  readonly revoked: ReadonlyMap<string, number>;
+}
+
+/** A revocation as the pauses item lists it, in its `revocations` string set: `<epoch ms> <mailbox>`. */
+export const revocationEntry = (mailbox: string, at: number): string => `${at} ${mailbox}`;
+
+/** The newest revocation of each mailbox the entries name. */
+export function revocationsOf(entries: readonly string[]): Map<string, number> {
+  const revoked = new Map<string, number>();
+  for (const entry of entries) {
+    const space = entry.indexOf(' ');
+    const at = Number(entry.slice(0, space));
+    const mailbox = entry.slice(space + 1);
+    if (space > 0 && Number.isFinite(at) && at > (revoked.get(mailbox) ?? -1)) revoked.set(mailbox, at);
+  }
+  return revoked;
 }
 
 /** A bookkeeping item of the registry (its META_PREFIX, `~`: never listed as a mailbox). */
@@ -54,6 +75,7 @@ export class Pauses {
       return {
         ...(Item?.deployment?.M ? { deployment: pauseOf(Item.deployment) } : {}),
         mailboxes: new Set(Item?.mailboxes?.SS ?? []),
+        revoked: revocationsOf(Item?.revocations?.SS ?? []),
       };
     } catch (error) {
       throw registryUnavailable('read the pauses', error);

@@ -167,6 +167,11 @@ export class MailboxStore {
     );
   }
 
+  /** Forgets the cached secret of a mailbox: the next get reads it afresh. */
+  forget(address: string): void {
+    this.#cache.delete(normalizeAddress(address));
+  }
+
   /**
    * The mailbox's credentials, cached.
    * @throws MailerError MAILBOX_UNKNOWN when no secret exists, SECRET_STORE_UNAVAILABLE on any AWS failure.

@@ -235,6 +235,19 @@ export class MessageSender {
     });
   }
 
+  /**
+   * Lets go of what this instance holds of a mailbox an operator revoked: its connections (logged in
+   * with a token from before), its lease, its cached token and secret. The next send reads the secret
+   * afresh and finds it revoked.
+   */
+  forget(mailbox: string): void {
+    const lease = this.#leases.get(mailbox);
+    if (lease) this.#drop(mailbox, lease);
+    this.#transports.closeMailbox(mailbox);
+    this.#tokens.forget(mailbox);
+    this.#store.forget(mailbox);
+  }
+
   /** Closes the mailbox's connection and forgets its lease (the slot itself is given back, or lapses). */
   #drop(mailbox: string, lease: Lease): void {
     this.#transports.close(mailbox, lease.smtp);

@@ -229,7 +229,15 @@ export class SmtpTransports {
 
   /** Closes the pooled connections of one mailbox. */
   close(address: string, smtp: SmtpEndpoint): void {
-    const key = `${address}|${smtp.host}|${smtp.port}`;
+    this.#closePool(`${address}|${smtp.host}|${smtp.port}`);
+  }
+
+  /** Closes the pooled connections of one mailbox, whatever its server. */
+  closeMailbox(address: string): void {
+    for (const key of [...this.#pools.keys()]) if (key.startsWith(`${address}|`)) this.#closePool(key);
+  }
+
+  #closePool(key: string): void {
     this.#pools.get(key)?.close();
     this.#pools.delete(key);
     this.#authenticatedUntil.delete(key);

@@ -12,6 +12,12 @@
 
 - CloudFormation, for `cdk deploy` of the project's stack: the package cfn/ (its modules say what and why).
 
+- Secrets Manager: UpdateSecretVersionStage moves the AWSCURRENT label but not moto's own idea of the
+  current version, which a read without a stage and the next PutSecretValue go by: after a
+  compare-and-swap, that put left two versions labelled AWSCURRENT, and a read by label could return the
+  older one (an operator's revocation read back with its refresh token). Here the move also makes the
+  version current, as in AWS: one version holds AWSCURRENT.
+
 - Lambda event source mappings on SQS: moto keeps them (create, list, get, update Enabled) but, while one is
   enabled, receives a queue's messages at every SendMessage to invoke the function, which needs Docker:
   the invoke fails and each message has spent a receive for nothing. Here a queue hands nothing to moto's
@@ -29,6 +35,7 @@ import copy
 import cfn  # noqa: F401  (registers its CloudFormation models before the first stack operation)
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.table import Table
+from moto.secretsmanager import models as secretsmanager_models
 from moto.server import main
 from moto.sqs import models as sqs_models
 from moto.sqs import responses as sqs_responses
@@ -117,6 +124,20 @@ def _transact_with_item_backups(self, transact_items):
 
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_with_item_backups
+
+_update_secret_version_stage = secretsmanager_models.SecretsManagerBackend.update_secret_version_stage
+
+
+def _update_stage_moving_current(self, secret_id, version_stage, remove_from_version_id, move_to_version_id):
+    result = _update_secret_version_stage(
+        self, secret_id, version_stage, remove_from_version_id, move_to_version_id
+    )
+    if version_stage == "AWSCURRENT" and move_to_version_id:
+        self.secrets[secret_id].set_default_version_id(move_to_version_id)
+    return result
+
+
+secretsmanager_models.SecretsManagerBackend.update_secret_version_stage = _update_stage_moving_current
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

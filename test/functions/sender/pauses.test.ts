@@ -5,6 +5,7 @@ import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
 import { queueCounts } from '../../../local/world/aws.ts';
 import { deadLetters } from '../../harness/assertions.ts';
+import { localTarget, runCli, writeTarget } from '../../harness/cli.ts';
 import { aMessage, FAST_RETRIES, newSender, type TestSender } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 
@@ -25,6 +26,33 @@ describe("sender: operators' pauses", () => {
       await sender.drain();
     }
   }
+
+  for (const profile of ['google', 'microsoft'] as const)
+    it(`sends nothing more as a ${profile} mailbox once an operator revoked it, though the sender is warm with its token and connection`, async () => {
+      await harness.connectMailbox('ops@example.com', profile);
+      const queues = await harness.createQueues();
+      const sender = context.track(newSender(harness, queues, { retryPolicy: RETRIES, pauseCheckMs: 200 }));
+      await sender.enqueue(aMessage({ subject: 'before' }));
+      await sender.drain();
+
+      const revoke = await runCli(
+        writeTarget(localTarget(harness, queues)),
+        '',
+        'revoke',
+        '--mailbox',
+        'ops@example.com',
+      );
+      assert.equal(revoke.code, 0);
+      await sleep(300);
+      await sender.enqueue(aMessage({ subject: 'after the revocation' }));
+      await sender.drain();
+
+      assert.deepEqual(
+        harness.smtp[profile].messages.map((message) => message.parsed.subject),
+        ['before'],
+      );
+      assert.equal(await parked('ops@example.com'), 1, 'parked until the mailbox is reconnected');
+    });
 
   it("parks a paused mailbox's mail with MAILBOX_PAUSED, counted once each, while the others keep sending; after resume each goes out once", async () => {
     await harness.connectMailbox('ops@example.com', 'google');

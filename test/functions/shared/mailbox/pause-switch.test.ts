@@ -75,6 +75,15 @@ describe('Class: PauseSwitch', () => {
 
   it('reads nothing paused from a registry that has never been paused', async () => {
     const state = await new Pauses(new DynamoDBClient({}), harness.registryTable).read();
-    assert.deepEqual(state, { mailboxes: new Set() });
+    assert.deepEqual(state, { mailboxes: new Set(), revoked: new Map() });
+  });
+
+  it("lists an operator's revocations, the newest of each mailbox, and drops those older than a day", async () => {
+    const pauses = new PauseSwitch(new DynamoDBClient({}), harness.registryTable);
+    const now = Date.now();
+    await pauses.noteRevocation('Old@Example.com', now - 25 * 3_600_000);
+    await pauses.noteRevocation('ops@example.com', now - 60_000);
+    await pauses.noteRevocation('OPS@example.com', now);
+    assert.deepEqual((await pauses.read()).revoked, new Map([['ops@example.com', now]]));
   });
 });
