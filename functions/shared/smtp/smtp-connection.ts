@@ -235,12 +235,18 @@ export class SmtpConnection {
     const lines = (this.#partial + text).split('\n');
     this.#partial = lines.pop()!;
     const overlong = () => this.destroy(smtpFailure('The server sent an overlong reply', 'EPROTOCOL'));
-    if (this.#partial.length > MAX_LINE) return overlong();
+    if (this.#partial.length > MAX_LINE) {
+      overlong();
+      return;
+    }
     // One read may hold many replies (a pipelined transaction's, sent together): the bound is a reply's.
     for (const raw of lines) {
       if (this.failure) return;
       const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-      if (this.#lines.length === MAX_LINES) return overlong();
+      if (this.#lines.length === MAX_LINES) {
+        overlong();
+        return;
+      }
       this.#lines.push(line);
       const match = REPLY_LINE.exec(line);
       if (match && match[2] === '-') continue;
