@@ -75,7 +75,9 @@ export async function validateMailbox(
   let failure: MailerError | undefined;
   try {
     // The fleet's token when one is alive (the SMTP login below checks it live), else one refresh,
-    // coordinated with the senders: the validator never presents a refresh token on its own.
+    // coordinated with the senders: the validator never presents a refresh token on its own. A
+    // revocation it remembers may predate a reconnect: a validation looks at the grant as it is now.
+    deps.tokens.recheck(address);
     const token = await deps.tokens.get(address);
     const mailbox = await deps.store.get(address);
     const grantProvider = deps.tokens.providerFor(mailbox);

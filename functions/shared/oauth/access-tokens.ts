@@ -158,6 +158,14 @@ export class AccessTokens {
     throw revocation.error;
   }
 
+  /**
+   * Forgets a revocation this instance remembers, so the next get looks at the grant as it is now (the
+   * secret read afresh; a version already found revoked is still refused without a token request).
+   */
+  recheck(address: string): void {
+    this.#revoked.delete(normalizeAddress(address));
+  }
+
   /** Forgets a cached token (the mailbox was reconnected, or the token is known bad). */
   forget(address: string): void {
     this.#cache.delete(normalizeAddress(address));

@@ -189,6 +189,34 @@ describe('validator: token health', () => {
     assert.equal(await harness.registry.get('gone@example.com'), undefined, 'nothing left to validate');
   });
 
+  it('does not call a mailbox revoked again when it was reconnected since this validator found it revoked', async () => {
+    const { secretName, refreshToken } = await harness.connectMailbox('ops@example.com', 'google');
+    const validator = newValidator(harness);
+    await harness.oauth.google.revoke(refreshToken);
+    assert.deepEqual((await validator.validateNow({ mailbox: 'ops@example.com' })).revoked, [
+      'ops@example.com',
+    ]);
+    // Reconnected, as onboarding does it: a new secret version, the registry entry active again.
+    const stored = await readSecretJson<Record<string, unknown>>(harness.secretsManager, secretName);
+    const fresh = await harness.oauth.google.issueRefreshToken('ops@example.com');
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: secretName,
+        SecretString: JSON.stringify({ ...stored, refreshToken: fresh }),
+      }),
+    );
+    await harness.registry.setStatus('ops@example.com', {
+      status: 'active',
+      provider: 'google',
+      register: true,
+    });
+
+    const again = await validator.validateNow({ mailbox: 'ops@example.com' });
+
+    assert.deepEqual(again.revoked, []);
+    assert.equal((await registered('ops@example.com')).status, 'active');
+  });
+
   it('keeps a mailbox whose secret was edited into something else registered as needing a reconnect, and tells the operators once', async () => {
     const topic = await createTopic(harness.sqs, 'alerts-edited');
     const { secretName } = await harness.connectMailbox('ops@example.com', 'google');
