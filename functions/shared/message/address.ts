@@ -13,10 +13,13 @@ export const MAX_ADDRESS_OCTETS = 254;
 
 // Non-ASCII characters an address may hold: every one but the C1 controls, spaces and separators (U+2028
 // and U+2029 start a header line in some readers: header injection), invisible and bidirectional formatting
-// (spoofing; ZWNJ and ZWJ stay, IDNA needs them), the BOM, the specials (U+FFFD: a decoding accident) and
-// the ideographic full stops (IDNA would map them to dots: not the address the producer wrote).
+// (spoofing; ZWNJ and ZWJ stay, IDNA needs them), the characters that show as nothing (soft hyphen,
+// combining grapheme joiner, Arabic letter mark, Hangul and braille fillers, Khmer inherent vowels,
+// Mongolian and Unicode variation selectors: bi\u00adlling looks like billing), the BOM, the specials
+// (U+FFFD: a decoding accident) and the ideographic full stops (IDNA would map them to dots: not the
+// address the producer wrote).
 const UTF8_NON_ASCII =
-  '[^\\u0000-\\u009f\\u00a0\\u1680\\u180e\\u2000-\\u200b\\u200e-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u3000\\u3002\\uff0e\\uff61\\ufeff\\ufff0-\\uffff]';
+  '[^\\u0000-\\u009f\\u00a0\\u00ad\\u034f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u2000-\\u200b\\u200e-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u2800\\u3000\\u3002\\u3164\\ufe00-\\ufe0f\\uff0e\\uff61\\uffa0\\ufeff\\ufff0-\\uffff]';
 /** atext (RFC 5322) and the dot, as the HTML5 address rule took them before; plus UTF-8 (RFC 6532). */
 const LOCAL_CHAR = `(?:[A-Za-z0-9.!#$%&'*+/=?^_\`{|}~-]|${UTF8_NON_ASCII})`;
 const LABEL_CHAR = `(?:[A-Za-z0-9]|${UTF8_NON_ASCII})`;

@@ -65,6 +65,27 @@ describe('Module: message/address', () => {
       assert.throws(() => accepts(address), { code: 'MESSAGE_INVALID', message: reason }, address);
   });
 
+  it('refuses characters that show as nothing, so no address looks like another it is not', () => {
+    for (const invisible of [
+      '\u00ad',
+      '\u034f',
+      '\u061c',
+      '\u115f',
+      '\u1160',
+      '\u17b4',
+      '\u180b',
+      '\u2800',
+      '\u3164',
+      '\ufe0f',
+      '\uffa0',
+    ])
+      assert.throws(
+        () => accepts(`bi${invisible}lling@example.com`),
+        { code: 'MESSAGE_INVALID', message: /must be a valid email address/ },
+        `U+${invisible.codePointAt(0)!.toString(16)}`,
+      );
+  });
+
   it('sends an ASCII local part with an A-label domain and keeps a UTF-8 one with U-labels (never changes the local part)', () => {
     assert.equal(wireAddress('user@Bücher.example'), 'user@xn--bcher-kva.example');
     assert.equal(wireAddress('用户@xn--fsqu00a.xn--4rr70v'), '用户@例子.广告');
