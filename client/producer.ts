@@ -171,6 +171,8 @@ export class MailProducer {
   readonly #large: (LargeMessageOptions & { thresholdBytes: number }) | undefined;
   #s3: S3Client | undefined;
   #principal: string | Promise<string> | undefined;
+  /** The access key `#principal` was looked up with. */
+  #principalKeyId: string | undefined;
   readonly #gatherMs: number | undefined;
   #waiting: Waiting[] = [];
   #waitingBodies = 0;
@@ -370,8 +372,17 @@ export class MailProducer {
   async #store(large: LargeMessageOptions, body: Buffer, metadata?: Record<string, string>): Promise<string> {
     // Loaded on the first large message: producers that never send one need no S3 client.
     const sdk = await import('@aws-sdk/client-s3');
-    this.#s3 ??= large.s3 ?? new sdk.S3Client({});
+    // The queue's credentials: the object's owner must be the principal that queues its pointer, and two
+    // default chains can be two sessions of one role (a web identity without AWS_ROLE_SESSION_NAME is
+    // named by the time it was assumed).
+    this.#s3 ??= large.s3 ?? new sdk.S3Client({ credentials: this.#sqs.config.credentials });
     const s3 = this.#s3;
+    if (!large.principal) {
+      // A refresh of the credentials may be a new session, so a new aws:userid (the bucket policy's prefix).
+      const { accessKeyId } = await s3.config.credentials();
+      if (accessKeyId !== this.#principalKeyId) this.#principal = undefined;
+      this.#principalKeyId = accessKeyId;
+    }
     // Whoever writes the object, as IAM knows it; a failed lookup is not kept (the next one asks again).
     this.#principal ??=
       large.principal ??

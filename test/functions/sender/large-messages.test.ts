@@ -293,6 +293,48 @@ describe('sender: large messages through S3', () => {
     assert.equal(reads.started, 0, 'no object was read');
   });
 
+  it('stores a large message under the principal that queues its pointer when the producer brings no S3 client (one session, not two)', async () => {
+    await harness.connectMailbox('billing@example.com', 'google');
+    const billing = await assumedRoleProducer('billing-service', 'run-1');
+    const sender = billingOnly(billing.roleId);
+    const producing = new MailProducer({
+      queueUrl: queues.queueUrl,
+      sqs: billing.sqs,
+      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, thresholdBytes: 1000 },
+    });
+
+    await producing.send(withAttachment('billing@example.com', randomBytes(5000)));
+    const [key] = await storedKeys();
+    assert.ok(key?.startsWith(`${billing.senderId}/`), key);
+    await sender.drain();
+
+    assert.equal(harness.smtp.google.messages.length, 1);
+  });
+
+  it('looks its key prefix up again when its credentials become another session of the role (a refresh)', async () => {
+    const billing = await assumedRoleProducer('billing-service', 'run-1');
+    const refreshed = await roleSession(billing, 'run-2');
+    let current = billing.credentials;
+    // Short-lived, as refreshed credentials are: the client asks the provider at each request.
+    const s3 = new S3Client({
+      credentials: async () => ({ ...current, expiration: new Date(Date.now() + 60_000) }),
+      forcePathStyle: true,
+    });
+    const producing = new MailProducer({
+      queueUrl: queues.queueUrl,
+      sqs: billing.sqs,
+      largeMessages: { bucket: LARGE_MESSAGE_BUCKET, s3, thresholdBytes: 1000 },
+    });
+
+    await producing.send(withAttachment('billing@example.com', randomBytes(5000)));
+    current = refreshed.credentials;
+    await producing.send(withAttachment('billing@example.com', randomBytes(5000)));
+
+    const owners = (await storedKeys()).map((key) => key.slice(0, key.indexOf('/'))).sort();
+    assert.deepEqual(owners, [billing.senderId, refreshed.senderId].sort());
+    s3.destroy();
+  });
+
   it("stores a producer's large message under its own aws:userid, which the sender then takes under producer rules", async () => {
     await harness.connectMailbox('billing@example.com', 'google');
     const billing = await assumedRoleProducer('billing-service', 'run-1');
