@@ -15,6 +15,7 @@ import { SNSClient } from '../functions/shared/aws/sns.ts';
 import { mapConcurrent } from '../functions/shared/concurrency.ts';
 import { findMailerError, MailerError } from '../functions/shared/errors.ts';
 import { PauseSwitch } from '../functions/shared/mailbox/pause-switch.ts';
+import { EVERY_MAILBOX } from '../functions/shared/mailbox/pauses.ts';
 import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';
 import { normalizeAddress } from '../functions/shared/mailbox/secret-shape.ts';
 import { MailboxStore } from '../functions/shared/mailbox/store.ts';
@@ -126,9 +127,6 @@ export async function revokeCommand(target: Target, args: Args) {
       retry: revocable,
     });
     await coordinator?.markRevoked(address, drop.versionId);
-    // Warm senders still hold a token from before (up to an hour) and connections logged in with it:
-    // listed here, they let go of both at their next look at the pauses (within PAUSE_CHECK_MS).
-    await pauses.noteRevocation(address);
     await registry.setStatus(address, {
       status: 'revoked',
       provider: stored.secret.provider,
@@ -169,6 +167,10 @@ export async function revokeCommand(target: Target, args: Args) {
       }),
     ),
   );
+  // Warm senders still hold tokens from before (up to an hour) and connections logged in with them:
+  // told here, they let go at their next look at the pauses (within PAUSE_CHECK_MS). One entry for a
+  // revocation of many, so the item every sender reads stays small.
+  if (done.some((r) => !r.failed)) await pauses.noteRevocation(mailbox ?? EVERY_MAILBOX);
   // A repeat that changed nothing tells nobody again; one that settled a pending revocation says so.
   const changed = done.some((r) => r.changed);
   const reconnects = target.alertTopicArn

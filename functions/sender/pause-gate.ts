@@ -6,7 +6,7 @@
  * since it last looked is let go.
  */
 import { MailerError } from '../shared/errors.ts';
-import type { PauseState, Pauses } from '../shared/mailbox/pauses.ts';
+import { EVERY_MAILBOX, type PauseState, type Pauses } from '../shared/mailbox/pauses.ts';
 import { normalizeAddress } from '../shared/mailbox/secret-shape.ts';
 import { TtlCache } from '../shared/ttl-cache.ts';
 
@@ -20,7 +20,7 @@ export class PauseGate {
   readonly #pauses: Pick<Pauses, 'read'>;
   readonly #cache: TtlCache<PauseState>;
   readonly #onRevoked: ((mailbox: string) => void) | undefined;
-  /** The revocation of each mailbox this instance has acted on (epoch ms). */
+  /** The revocations this instance has acted on (epoch ms), by `<scope> <mailbox>` (scope: the mailbox or `*`). */
   readonly #actedOn = new Map<string, number>();
 
   /**
@@ -46,11 +46,13 @@ export class PauseGate {
   async parkIfMailboxPaused(mailbox: string): Promise<void> {
     const key = normalizeAddress(mailbox);
     const state = await this.#state();
-    const revokedAt = state.revoked.get(key);
-    if (revokedAt !== undefined && revokedAt > (this.#actedOn.get(key) ?? Number.NEGATIVE_INFINITY)) {
-      // Revoked since this instance last looked: nothing it holds from before may send (a cached token
-      // lives up to an hour); the send reads the secret afresh, finds it revoked and parks the mail.
-      this.#actedOn.set(key, revokedAt);
+    // Revoked since this instance last looked (the mailbox, or every one): nothing it holds from before may
+    // send (a cached token lives up to an hour); the send reads the secret afresh, finds it revoked and parks.
+    for (const scope of [key, EVERY_MAILBOX]) {
+      const revokedAt = state.revoked.get(scope);
+      const actedOn = this.#actedOn.get(`${scope} ${key}`) ?? Number.NEGATIVE_INFINITY;
+      if (revokedAt === undefined || revokedAt <= actedOn) continue;
+      this.#actedOn.set(`${scope} ${key}`, revokedAt);
       this.#onRevoked?.(key);
     }
     if (state.mailboxes.has(key))

@@ -2,15 +2,23 @@
  * Sets and ends operators' pauses (the CLI's side of pauses.ts): single UpdateItems whose conditions
  * make a repeat change nothing, and say so.
  */
-import type {
-  AttributeValue,
-  DynamoDBClient,
-  UpdateItemCommandInput,
-  UpdateItemCommandOutput,
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  GetItemCommand,
+  type UpdateItemCommandInput,
+  type UpdateItemCommandOutput,
 } from '../aws/dynamodb.ts';
 import { updateIf } from '../aws/update-if.ts';
 import { MailerError } from '../errors.ts';
-import { type Pause, Pauses, pauseOf, registryUnavailable, revocationEntry } from './pauses.ts';
+import {
+  EVERY_MAILBOX,
+  type Pause,
+  Pauses,
+  pauseOf,
+  registryUnavailable,
+  revocationEntry,
+} from './pauses.ts';
 import { normalizeAddress } from './secret-shape.ts';
 
 const PAUSES_KEY = Pauses.key;
@@ -97,17 +105,18 @@ export class PauseSwitch extends Pauses {
   }
 
   /**
-   * Lists the mailbox as revoked by an operator now, for the senders' next look at the pauses (a warm
-   * one lets go of the token and connection it holds), and drops the entries older than a day: by then
-   * no token from before them is alive.
+   * Lists a revocation by an operator, for the senders' next look at the pauses (a warm one lets go of
+   * the tokens and connections it holds): of one mailbox, or of every mailbox (`*`: one entry for a
+   * revocation of many, so the item the senders read stays small). Entries older than a day go first:
+   * by then no token from before them is alive.
    */
-  async noteRevocation(mailbox: string, at = Date.now()): Promise<void> {
-    const written = await this.#update(PAUSES_KEY, {
-      UpdateExpression: 'ADD revocations :entry',
-      ExpressionAttributeValues: { ':entry': { SS: [revocationEntry(normalizeAddress(mailbox), at)] } },
-      ReturnValues: 'ALL_NEW',
-    });
-    const old = (written?.Attributes?.revocations?.SS ?? []).filter(
+  async noteRevocation(mailbox: string | typeof EVERY_MAILBOX, at = Date.now()): Promise<void> {
+    const { Item } = await this.#client
+      .send(new GetItemCommand({ TableName: this.#tableName, Key: { mailbox: { S: PAUSES_KEY } } }))
+      .catch((error: unknown) => {
+        throw registryUnavailable('read the revocations', error);
+      });
+    const old = (Item?.revocations?.SS ?? []).filter(
       (entry) => Number(entry.slice(0, entry.indexOf(' '))) < at - REVOCATION_NOTICE_MS,
     );
     if (old.length > 0)
@@ -115,6 +124,11 @@ export class PauseSwitch extends Pauses {
         UpdateExpression: 'DELETE revocations :old',
         ExpressionAttributeValues: { ':old': { SS: old } },
       });
+    const scope = mailbox === EVERY_MAILBOX ? EVERY_MAILBOX : normalizeAddress(mailbox);
+    await this.#update(PAUSES_KEY, {
+      UpdateExpression: 'ADD revocations :entry',
+      ExpressionAttributeValues: { ':entry': { SS: [revocationEntry(scope, at)] } },
+    });
   }
 
   /** @returns the output, or undefined when the condition did not hold. */

@@ -23,11 +23,14 @@ export interface PauseState {
   /** The paused mailboxes (normalized addresses). */
   readonly mailboxes: ReadonlySet<string>;
   /**
-   * The mailboxes an operator revoked (`oauth-mailer revoke`), and when (epoch ms, the newest): a sender
-   * that still holds a token or a connection of one from before lets them go.
+   * The mailboxes an operator revoked (`oauth-mailer revoke`), and when (epoch ms, the newest), `*` for
+   * all of them: a sender that still holds a token or a connection of one from before lets them go.
    */
   readonly revoked: ReadonlyMap<string, number>;
 }
+
+/** The revocations entry of a revocation of many mailboxes: every sender lets go of all it holds. */
+export const EVERY_MAILBOX = '*';
 
 /** A revocation as the pauses item lists it, in its `revocations` string set: `<epoch ms> <mailbox>`. */
 export const revocationEntry = (mailbox: string, at: number): string => `${at} ${mailbox}`;

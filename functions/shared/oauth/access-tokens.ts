@@ -58,6 +58,17 @@ export interface MintedToken {
   readonly unsaved?: UnsavedRefresh | undefined;
 }
 
+/** The error of a mailbox whose tokens an operator deleted (`oauth-mailer revoke`), if they were. */
+export function operatorRevocation(address: string, mailbox: StoredMailbox): MailerError | undefined {
+  const { revokedAt, grantType, refreshToken } = mailbox.secret;
+  if (!revokedAt && !(grantType === 'refresh_token' && !refreshToken)) return undefined;
+  return new MailerError(
+    'MAILBOX_REVOKED',
+    `the grant for ${address} was revoked${revokedAt ? ` at ${revokedAt}` : ''}; reconnect the mailbox`,
+    { mailbox: address, providerError: 'revoked_by_operator' },
+  );
+}
+
 /** A revocation this instance remembers: the error, the secret version refused, and when it looked last. */
 interface Revocation {
   readonly error: MailerError;
@@ -201,18 +212,11 @@ export class AccessTokens {
       this.#revoked.set(address, { error, versionId: mailbox.versionId, checkedAt: Date.now() });
       throw error;
     }
-    if (
-      mailbox.secret.revokedAt ||
-      (mailbox.secret.grantType === 'refresh_token' && !mailbox.secret.refreshToken)
-    ) {
+    const byOperator = operatorRevocation(address, mailbox);
+    if (byOperator) {
       // Revoked by an operator (the tokens deleted): nothing to present until the mailbox is reconnected.
-      const error = new MailerError(
-        'MAILBOX_REVOKED',
-        `the grant for ${address} was revoked${mailbox.secret.revokedAt ? ` at ${mailbox.secret.revokedAt}` : ''}; reconnect the mailbox`,
-        { mailbox: address, providerError: 'revoked_by_operator' },
-      );
-      this.#revoked.set(address, { error, versionId: mailbox.versionId, checkedAt: Date.now() });
-      throw error;
+      this.#revoked.set(address, { error: byOperator, versionId: mailbox.versionId, checkedAt: Date.now() });
+      throw byOperator;
     }
     const provider = this.providerFor(mailbox);
     const { secret } = mailbox;

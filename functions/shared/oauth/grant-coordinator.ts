@@ -169,16 +169,19 @@ export class GrantCoordinator {
                 () => void this.#extend(mailbox).catch(() => undefined),
                 this.#leaseMs / 3,
               );
+              // A process with nothing else to do (the CLI) may end: then the lease lapses by itself.
+              keepAlive.unref();
             },
           });
+          // Until the new token (and a rotation the secret could not take) is published.
+          await this.#publish(mailbox, token);
+          return token;
         } catch (error) {
           await this.#giveBack(mailbox);
           throw error;
         } finally {
           clearInterval(keepAlive);
         }
-        await this.#publish(mailbox, token);
-        return token;
       }
       const theirs = await this.#usable(mailbox, held, options.fresh, mintedAfter);
       if (theirs) return theirs;

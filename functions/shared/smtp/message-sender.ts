@@ -9,7 +9,7 @@ import type { MailboxSettings } from '../mailbox/settings.ts';
 import type { MailboxStore, StoredMailbox } from '../mailbox/store.ts';
 import { comparableAddress } from '../message/address.ts';
 import { addressOf, envelopeRecipients, type MailMessage } from '../message/schema.ts';
-import type { AccessTokens } from '../oauth/access-tokens.ts';
+import { type AccessTokens, operatorRevocation } from '../oauth/access-tokens.ts';
 import type { ProviderConfig, SmtpEndpoint } from '../oauth/providers.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { composeMessage } from './compose.ts';
@@ -331,6 +331,13 @@ export class MessageSender {
     const refused = this.#refused.get(mailbox);
     if (refused) throw refused;
     const stored = await this.#store.get(mailbox);
+    // Not on a token this instance may still hold from before an operator's revocation. The secret is
+    // read afresh for the mailbox's next message: a reconnect is seen at once.
+    const revoked = operatorRevocation(mailbox, stored);
+    if (revoked) {
+      this.#store.forget(mailbox);
+      throw revoked;
+    }
     const provider = this.#tokens.providerFor(stored);
     // One list for the count and the envelope: the limits count exactly the RCPT TO commands sent.
     const { recipients, suppressed } = await this.#withoutSuppressed(

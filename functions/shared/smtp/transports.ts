@@ -9,6 +9,7 @@
  */
 import type { SendMailOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import { normalizeAddress } from '../mailbox/secret-shape.ts';
 import type { AccessTokens } from '../oauth/access-tokens.ts';
 import type { SmtpEndpoint } from '../oauth/providers.ts';
 import { serveChunked, takesChunks } from './chunked-transactions.ts';
@@ -234,7 +235,9 @@ export class SmtpTransports {
 
   /** Closes the pooled connections of one mailbox, whatever its server. */
   closeMailbox(address: string): void {
-    for (const key of [...this.#pools.keys()]) if (key.startsWith(`${address}|`)) this.#closePool(key);
+    const mailbox = normalizeAddress(address);
+    for (const key of [...this.#pools.keys()])
+      if (normalizeAddress(key.slice(0, key.indexOf('|'))) === mailbox) this.#closePool(key);
   }
 
   #closePool(key: string): void {

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
+import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
-import { queueCounts } from '../../../local/world/aws.ts';
+import { queueCounts, readSecretJson } from '../../../local/world/aws.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { localTarget, runCli, writeTarget } from '../../harness/cli.ts';
 import { aMessage, FAST_RETRIES, newSender, type TestSender } from '../../harness/factories.ts';
@@ -27,31 +28,40 @@ describe("sender: operators' pauses", () => {
     }
   }
 
-  for (const profile of ['google', 'microsoft'] as const)
-    it(`sends nothing more as a ${profile} mailbox once an operator revoked it, though the sender is warm with its token and connection`, async () => {
-      await harness.connectMailbox('ops@example.com', profile);
+  for (const [profile, scope] of [
+    ['google', ['--mailbox', 'ops@example.com']],
+    ['microsoft', ['--all', '--yes']],
+  ] as const)
+    it(`sends nothing more as a ${profile} mailbox once an operator revoked it (${scope[0]}), though the sender is warm with its token and connection; sends again once it is reconnected`, async () => {
+      const { secretName } = await harness.connectMailbox('ops@example.com', profile);
       const queues = await harness.createQueues();
       const sender = context.track(newSender(harness, queues, { retryPolicy: RETRIES, pauseCheckMs: 200 }));
       await sender.enqueue(aMessage({ subject: 'before' }));
       await sender.drain();
+      const sent = () => harness.smtp[profile].messages.map((message) => message.parsed.subject);
 
-      const revoke = await runCli(
-        writeTarget(localTarget(harness, queues)),
-        '',
-        'revoke',
-        '--mailbox',
-        'ops@example.com',
-      );
+      const revoke = await runCli(writeTarget(localTarget(harness, queues)), '', 'revoke', ...scope);
       assert.equal(revoke.code, 0);
       await sleep(300);
       await sender.enqueue(aMessage({ subject: 'after the revocation' }));
       await sender.drain();
 
-      assert.deepEqual(
-        harness.smtp[profile].messages.map((message) => message.parsed.subject),
-        ['before'],
-      );
+      assert.deepEqual(sent(), ['before']);
       assert.equal(await parked('ops@example.com'), 1, 'parked until the mailbox is reconnected');
+
+      // Reconnected, as onboarding does it: a new secret version with a new grant.
+      const stored = await readSecretJson<Record<string, unknown>>(harness.secretsManager, secretName);
+      const { revokedAt: _revokedAt, ...kept } = stored;
+      const refreshToken = await harness.oauth[profile].issueRefreshToken('ops@example.com');
+      await harness.secretsManager.send(
+        new PutSecretValueCommand({
+          SecretId: secretName,
+          SecretString: JSON.stringify({ ...kept, refreshToken }),
+        }),
+      );
+      await sender.enqueue(aMessage({ subject: 'after reconnecting' }));
+      await drainUntil(sender, () => sent().length === 3);
+      assert.deepEqual(sent().sort(), ['after reconnecting', 'after the revocation', 'before']);
     });
 
   it("parks a paused mailbox's mail with MAILBOX_PAUSED, counted once each, while the others keep sending; after resume each goes out once", async () => {

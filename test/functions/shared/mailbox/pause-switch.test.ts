@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DynamoDBClient, UpdateItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
 import { PauseSwitch } from '../../../../functions/shared/mailbox/pause-switch.ts';
-import { Pauses } from '../../../../functions/shared/mailbox/pauses.ts';
+import { EVERY_MAILBOX, Pauses } from '../../../../functions/shared/mailbox/pauses.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
 
 describe('Class: PauseSwitch', () => {
@@ -85,5 +85,14 @@ describe('Class: PauseSwitch', () => {
     await pauses.noteRevocation('ops@example.com', now - 60_000);
     await pauses.noteRevocation('OPS@example.com', now);
     assert.deepEqual((await pauses.read()).revoked, new Map([['ops@example.com', now]]));
+    // A revocation of many is one entry, whatever their number.
+    await pauses.noteRevocation(EVERY_MAILBOX, now + 1);
+    assert.deepEqual(
+      (await pauses.read()).revoked,
+      new Map([
+        ['ops@example.com', now],
+        ['*', now + 1],
+      ]),
+    );
   });
 });
