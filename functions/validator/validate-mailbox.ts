@@ -90,8 +90,13 @@ export async function validateMailbox(
       const login = (accessToken: string) =>
         probeSmtp(mailbox.secret.address, grantProvider.smtp, accessToken);
       await login(token.accessToken).catch(async (error: unknown) => {
+        const code = findMailerError(error)?.code;
+        // Every connection the provider allows the mailbox is in use (its senders are busy, logged in
+        // with this grant): no login to look at, and nothing wrong; a transient failure counted here
+        // would raise the repeated-failures alarm on the busiest mailboxes.
+        if (code === 'PROVIDER_CONNECTION_LIMIT') return;
         // A refused login with the fleet's token: mint a fresh one (a revoked grant shows here) and try once more.
-        if (findMailerError(error)?.code !== 'SMTP_AUTH_FAILED') throw error;
+        if (code !== 'SMTP_AUTH_FAILED') throw error;
         await login((await deps.tokens.get(address, { renew: true })).accessToken);
       });
     }

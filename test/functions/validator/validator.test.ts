@@ -97,6 +97,16 @@ describe('validator: token health', () => {
     assert.equal(harness.oauth.microsoft.tokenRequests.at(-1)?.refreshToken, stored.refreshToken);
   });
 
+  it("counts no failure for a busy Microsoft mailbox whose connections are all in use (432 4.3.2 to the validator's login)", async () => {
+    await harness.connectMailbox('ops@example.com', 'microsoft');
+    harness.smtp.microsoft.faults.push({ stage: 'auth', ...MICROSOFT.smtp.concurrentConnections });
+
+    const summary = await newValidator(harness).validateNow({ mailbox: 'ops@example.com' });
+
+    assert.deepEqual([summary.healthy, summary.transient], [1, []]);
+    assert.equal((await registered('ops@example.com')).transientFailures ?? 0, 0);
+  });
+
   it('never marks a mailbox revoked for a transient token-endpoint failure, and reports repeated ones', async () => {
     await harness.connectMailbox('ops@example.com', 'microsoft');
     const validator = newValidator(harness, { tokenTimeoutMs: 300 });
