@@ -5,6 +5,7 @@ import { needsSmtpUtf8, wireAddress } from '../message/address.ts';
 import { bytesOf } from '../message/attachment-bytes.ts';
 import { type Address, addressesOf, addressOf, type MailMessage } from '../message/schema.ts';
 import { contentTypeFor } from './content-types.ts';
+import { attachmentEncoding } from './embedded-messages.ts';
 import type { Envelope } from './pipelined-transactions.ts';
 
 /** RFC 6531 section 3.3 wants 8BITMIME with SMTPUTF8. */
@@ -51,6 +52,19 @@ export function composeMessage(
   // in neither unless it is a recipient of this send). The transaction refuses it where the server lacks it.
   const shown = [message.from, message.to, message.cc, message.replyTo].flatMap(addressesOf).map(addressOf);
   const utf8 = [from, ...recipients, ...shown].some(needsSmtpUtf8);
+  const attachments = message.attachments?.map((attachment) => {
+    // A stored message's attachment streams from its file; nodemailer encodes it as it sends.
+    const stream = bytesOf(attachment)?.stream();
+    const bytes = stream ? undefined : Buffer.from(attachment.content, 'base64');
+    return {
+      filename: attachment.filename,
+      content: stream ?? (bytes as Buffer),
+      ...attachmentEncoding(attachment.contentType ?? contentTypeFor(attachment.filename), bytes),
+      cid: attachment.contentId,
+      contentDisposition: attachment.disposition,
+    };
+  });
+  const eightBit = attachments?.some((attachment) => attachment.contentTransferEncoding === '8bit');
   return {
     envelope: {
       from: wireAddress(from),
@@ -58,6 +72,7 @@ export function composeMessage(
       // Declared in MAIL FROM; what exceeds the server's SIZE is refused before MAIL FROM.
       size: estimatedSize(message),
       ...(utf8 ? SMTPUTF8_ENVELOPE : {}),
+      ...(eightBit ? { use8BitMime: true } : {}),
     },
     from: onWire(message.from),
     to: message.to && addressesOf(message.to).map(onWire),
@@ -69,14 +84,7 @@ export function composeMessage(
     html: message.html,
     headers: message.headers,
     messageId: messageIdFor(idempotencyKey, message.from),
-    attachments: message.attachments?.map((attachment) => ({
-      filename: attachment.filename,
-      // A stored message's attachment streams from its file; nodemailer encodes it as it sends.
-      content: bytesOf(attachment)?.stream() ?? Buffer.from(attachment.content, 'base64'),
-      contentType: attachment.contentType ?? contentTypeFor(attachment.filename),
-      cid: attachment.contentId,
-      contentDisposition: attachment.disposition,
-    })),
+    attachments,
     // Only inline content is ever sent: never a local file or a URL named in a message.
     disableFileAccess: true,
     disableUrlAccess: true,
