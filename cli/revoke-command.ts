@@ -28,6 +28,9 @@ import { type Args, UsageError } from './commands.ts';
 import { announce, withAnnouncement } from './operator-events.ts';
 import type { Target } from './target.ts';
 
+/** In a revocation of many, how often warm senders are told while it runs. */
+const NOTICE_EVERY_MS = 2_000;
+
 /** What a revocation did for one mailbox. */
 export interface Revocation {
   readonly mailbox: string;
@@ -95,6 +98,26 @@ export async function revokeCommand(target: Target, args: Args) {
     }
   }
 
+  // Warm senders still hold tokens from before (up to an hour) and connections logged in with them: told
+  // through the pauses item, they let go at their next look (within PAUSE_CHECK_MS). Told as soon as a
+  // mailbox's tokens are gone, and in a revocation of many with one entry for all (`*`, the item every
+  // sender reads stays small) at most every NOTICE_EVERY_MS, and once more at the end. A notice that
+  // could not be written does not stop the revocation; it is reported, and the exit code says so.
+  let noticedAt = Number.NEGATIVE_INFINITY;
+  let noticeFailure: unknown;
+  const tellSenders = async (force: boolean) => {
+    if (!force && Date.now() - noticedAt < NOTICE_EVERY_MS) return;
+    noticedAt = Date.now();
+    await pauses.noteRevocation(mailbox ?? EVERY_MAILBOX).then(
+      () => {
+        noticeFailure = undefined;
+      },
+      (error: unknown) => {
+        noticeFailure = error;
+      },
+    );
+  };
+
   const revokeOne = async (address: string): Promise<Revocation> => {
     const stored = await store.get(address, { fresh: true }).catch((error: unknown) => {
       if (error instanceof MailerError && error.code === 'MAILBOX_UNKNOWN') return undefined;
@@ -126,6 +149,7 @@ export async function revokeCommand(target: Target, args: Args) {
       revoked: outcome === 'revoked' || outcome === 'invalid' ? held : undefined,
       retry: revocable,
     });
+    await tellSenders(mailbox !== undefined);
     await coordinator?.markRevoked(address, drop.versionId);
     await registry.setStatus(address, {
       status: 'revoked',
@@ -167,10 +191,7 @@ export async function revokeCommand(target: Target, args: Args) {
       }),
     ),
   );
-  // Warm senders still hold tokens from before (up to an hour) and connections logged in with them:
-  // told here, they let go at their next look at the pauses (within PAUSE_CHECK_MS). One entry for a
-  // revocation of many, so the item every sender reads stays small.
-  if (done.some((r) => !r.failed)) await pauses.noteRevocation(mailbox ?? EVERY_MAILBOX);
+  if (!mailbox && done.some((r) => !r.failed)) await tellSenders(true);
   // A repeat that changed nothing tells nobody again; one that settled a pending revocation says so.
   const changed = done.some((r) => r.changed);
   const reconnects = target.alertTopicArn
@@ -216,7 +237,7 @@ export async function revokeCommand(target: Target, args: Args) {
   return withAnnouncement(
     {
       revocations,
-      ...(pending > 0 || revocations.some((r) => r.failed) ? { exitCode: 1 as const } : {}),
+      ...(pending > 0 || revocations.some((r) => r.failed) || noticeFailure ? { exitCode: 1 as const } : {}),
       text:
         revocations.length === 0
           ? 'no mailbox to revoke'
@@ -228,6 +249,11 @@ export async function revokeCommand(target: Target, args: Args) {
               ...(pending > 0
                 ? [
                     `${pending} revocation(s) at the provider pending: nothing can be minted from them here, but the provider may still take them. Run the same command again.`,
+                  ]
+                : []),
+              ...(noticeFailure
+                ? [
+                    `warm senders were not told (${findMailerError(noticeFailure)?.code ?? (noticeFailure as Error).name}): they may send with the tokens they hold until those expire (about an hour). Run the same command again.`,
                   ]
                 : []),
             ].join('\n'),

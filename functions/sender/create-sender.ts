@@ -151,6 +151,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     settings: new MailboxSettings(registry, config.secretCacheTtlMs),
     connectionLeaseMs: config.connectionLeaseMs,
     refusedRecheckMs: config.smtpRefusedRecheckMs,
+    revokedRecheckMs: config.revokedRecheckMs,
     ...(suppression ? { suppression } : {}),
   });
   const templates = config.templateTableName

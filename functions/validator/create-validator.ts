@@ -249,6 +249,8 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
         errorCode: result.errorCode,
         reason: result.reason,
       });
+    } else if (result.health === 'inconclusive') {
+      logger.info('every connection of the mailbox in use: its login was not tried', context);
     } else if (result.health === 'transient') {
       logger.warn('validation failed for a passing reason; the mailbox keeps its status', {
         ...context,

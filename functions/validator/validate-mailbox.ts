@@ -11,7 +11,8 @@ import type { AccessTokens } from '../shared/oauth/access-tokens.ts';
 import type { MailboxHealth } from '../shared/observability/mailbox-health.ts';
 import { probeSmtp } from '../shared/smtp/probe.ts';
 
-export type Health = 'healthy' | 'revoked' | 'smtp-refused' | 'transient' | 'invalid';
+/** `inconclusive`: the grant gave a token, but the login could not be tried (every connection in use). */
+export type Health = 'healthy' | 'revoked' | 'smtp-refused' | 'transient' | 'invalid' | 'inconclusive';
 
 export interface MailboxValidation {
   readonly address: string;
@@ -43,6 +44,7 @@ const STATUS_OF_HEALTH: Record<Health, MailboxStatus | undefined> = {
   'smtp-refused': 'smtp-refused',
   transient: undefined,
   invalid: undefined,
+  inconclusive: undefined,
 };
 
 function healthOf(code: ErrorCode): Health {
@@ -73,6 +75,7 @@ export async function validateMailbox(
   let provider: string | undefined;
   let daysLeft: number | undefined;
   let failure: MailerError | undefined;
+  let busy = false;
   try {
     // The fleet's token when one is alive (the SMTP login below checks it live), else one refresh,
     // coordinated with the senders: the validator never presents a refresh token on its own. A
@@ -87,16 +90,17 @@ export async function validateMailbox(
     if (maxAge && Number.isFinite(since))
       daysLeft = Math.round(((since + maxAge * DAY_MS - deps.now()) / DAY_MS) * 10) / 10;
     if (deps.smtpProbe) {
+      // Every connection the provider allows the mailbox is in use (its senders are busy): no login to
+      // look at. Inconclusive, not a failure: counted, it would raise the repeated-failures alarm on the
+      // busiest mailboxes; taken as healthy, it could clear a status no login has checked.
       const login = (accessToken: string) =>
-        probeSmtp(mailbox.secret.address, grantProvider.smtp, accessToken);
+        probeSmtp(mailbox.secret.address, grantProvider.smtp, accessToken).catch((error: unknown) => {
+          if (findMailerError(error)?.code !== 'PROVIDER_CONNECTION_LIMIT') throw error;
+          busy = true;
+        });
       await login(token.accessToken).catch(async (error: unknown) => {
-        const code = findMailerError(error)?.code;
-        // Every connection the provider allows the mailbox is in use (its senders are busy, logged in
-        // with this grant): no login to look at, and nothing wrong; a transient failure counted here
-        // would raise the repeated-failures alarm on the busiest mailboxes.
-        if (code === 'PROVIDER_CONNECTION_LIMIT') return;
         // A refused login with the fleet's token: mint a fresh one (a revoked grant shows here) and try once more.
-        if (code !== 'SMTP_AUTH_FAILED') throw error;
+        if (findMailerError(error)?.code !== 'SMTP_AUTH_FAILED') throw error;
         await login((await deps.tokens.get(address, { renew: true })).accessToken);
       });
     }
@@ -105,7 +109,7 @@ export async function validateMailbox(
       findMailerError(caught) ??
       new MailerError('INTERNAL', `validation failed (${(caught as Error)?.name})`);
   }
-  const health = failure ? healthOf(failure.code) : 'healthy';
+  const health = failure ? healthOf(failure.code) : busy ? 'inconclusive' : 'healthy';
   const validatedAt = new Date(deps.now()).toISOString();
   let transientFailures = 0;
   const code = failure ? String(failure.detail.aadsts ?? failure.detail.smtpCode ?? failure.code) : undefined;

@@ -20,7 +20,9 @@ export interface AttachmentEncoding {
 export function attachmentEncoding(contentType: string, content: Buffer | undefined): AttachmentEncoding {
   if (!/^message\//i.test(contentType)) return { contentType };
   const fit = content && messagePartFit(content);
-  if (!fit) return { contentType: 'application/octet-stream' };
+  // message/partial and message/external-body take 7bit only (RFC 2046 5.2.2, 5.2.3).
+  if (!fit || (fit === '8bit' && /^message\/(partial|external-body)\b/i.test(contentType)))
+    return { contentType: 'application/octet-stream' };
   return fit === '8bit' ? { contentType, contentTransferEncoding: '8bit' } : { contentType };
 }
 

@@ -68,6 +68,8 @@ export interface MessageSenderOptions {
   readonly connectionLeaseMs?: number;
   /** How long a refused login is remembered before the next login is tried. @default 60 s */
   readonly refusedRecheckMs?: number;
+  /** How often the secret of a mailbox an operator revoked is read afresh for a reconnect. @default 30 s */
+  readonly revokedRecheckMs?: number;
   /** The deployment's suppression list; without it every recipient is sent to. */
   readonly suppression?: Pick<SuppressionList, 'suppressed'>;
 }
@@ -116,6 +118,9 @@ export class MessageSender {
   /** Of those, mailboxes with mail that waits for long, not for a slot in line: a pause, a used-up day. */
   readonly #stalled = new Set<string>();
   readonly #instanceId = randomUUID();
+  /** When the secret of a mailbox found revoked by an operator was last read afresh. */
+  readonly #revokedReadAt = new Map<string, number>();
+  readonly #revokedRecheckMs: number;
 
   constructor(
     store: MailboxStore,
@@ -128,6 +133,7 @@ export class MessageSender {
     this.#transports = transports;
     this.#options = options;
     this.#refused = new TtlCache(options.refusedRecheckMs ?? 60_000);
+    this.#revokedRecheckMs = options.revokedRecheckMs ?? 30_000;
   }
 
   /**
@@ -242,7 +248,15 @@ export class MessageSender {
    */
   forget(mailbox: string): void {
     const lease = this.#leases.get(mailbox);
-    if (lease) this.#drop(mailbox, lease);
+    if (lease) {
+      clearTimeout(lease.renewal);
+      clearTimeout(lease.lapse);
+      this.#drop(mailbox, lease);
+      // Given back, not left to lapse: the mailbox's next send (a reconnect's) may want it at once.
+      void this.#options.limiter
+        ?.releaseConnection(mailbox, this.#instanceId, lease.slot)
+        .catch(() => undefined);
+    }
     this.#transports.closeMailbox(mailbox);
     this.#tokens.forget(mailbox);
     this.#store.forget(mailbox);
@@ -330,14 +344,18 @@ export class MessageSender {
     const mailbox = addressOf(message.from);
     const refused = this.#refused.get(mailbox);
     if (refused) throw refused;
-    const stored = await this.#store.get(mailbox);
-    // Not on a token this instance may still hold from before an operator's revocation. The secret is
-    // read afresh for the mailbox's next message: a reconnect is seen at once.
-    const revoked = operatorRevocation(mailbox, stored);
-    if (revoked) {
-      this.#store.forget(mailbox);
-      throw revoked;
+    let stored = await this.#store.get(mailbox);
+    // Not on a token this instance may still hold from before an operator's revocation. A reconnect
+    // since is looked for afresh at most every revokedRecheckMs: a backlog of the mailbox's mail costs
+    // no read of the secret each.
+    let revoked = operatorRevocation(mailbox, stored);
+    if (revoked && Date.now() - (this.#revokedReadAt.get(mailbox) ?? 0) >= this.#revokedRecheckMs) {
+      this.#revokedReadAt.set(mailbox, Date.now());
+      stored = await this.#store.get(mailbox, { fresh: true });
+      revoked = operatorRevocation(mailbox, stored);
     }
+    if (revoked) throw revoked;
+    this.#revokedReadAt.delete(mailbox);
     const provider = this.#tokens.providerFor(stored);
     // One list for the count and the envelope: the limits count exactly the RCPT TO commands sent.
     const { recipients, suppressed } = await this.#withoutSuppressed(

@@ -236,8 +236,11 @@ export class SmtpTransports {
   /** Closes the pooled connections of one mailbox, whatever its server. */
   closeMailbox(address: string): void {
     const mailbox = normalizeAddress(address);
-    for (const key of [...this.#pools.keys()])
-      if (normalizeAddress(key.slice(0, key.indexOf('|'))) === mailbox) this.#closePool(key);
+    for (const key of [...this.#pools.keys()]) {
+      // `<address>|<host>|<port>`: a local part may hold a `|` itself, a host and a port never do.
+      const owner = key.slice(0, key.lastIndexOf('|', key.lastIndexOf('|') - 1));
+      if (normalizeAddress(owner) === mailbox) this.#closePool(key);
+    }
   }
 
   #closePool(key: string): void {

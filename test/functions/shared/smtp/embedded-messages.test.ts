@@ -29,6 +29,22 @@ describe('Function: attachmentEncoding (message/* parts, RFC 2046 5.2.1)', () =>
         contentType: 'application/octet-stream',
       });
     assert.deepEqual(attachmentEncoding('application/pdf', undefined), { contentType: 'application/pdf' });
+    // 7bit only for these two (RFC 2046 5.2.2, 5.2.3).
+    assert.deepEqual(attachmentEncoding('message/partial', eml(`${FORWARDED}Grüße\r\n`)), {
+      contentType: 'application/octet-stream',
+    });
+  });
+
+  it('takes a line of exactly 998 octets and refuses one of 999', () => {
+    assert.deepEqual(attachmentEncoding('message/rfc822', eml(`${FORWARDED}${'x'.repeat(998)}\r\nend`)), {
+      contentType: 'message/rfc822',
+    });
+    assert.deepEqual(attachmentEncoding('message/rfc822', eml(`${'x'.repeat(998)}\nend`)), {
+      contentType: 'message/rfc822',
+    });
+    assert.deepEqual(attachmentEncoding('message/rfc822', eml(`${FORWARDED}${'x'.repeat(999)}\nend`)), {
+      contentType: 'application/octet-stream',
+    });
   });
 
   it('composes an 8-bit .eml as an 8bit message part with BODY=8BITMIME, and a broken one in base64', async () => {
