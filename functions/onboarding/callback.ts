@@ -168,21 +168,25 @@ async function saveIfTrusted(
     })
     .catch(async (error: unknown) => {
       // saveGrant throws only before the credentials are written: nothing was connected.
-      if (pending.invitationId && !(await context.invitations.release(pending.invitationId))) {
-        context.logger.warn('the connect invitation could not be given back after a failed save');
-      }
+      await giveBack(context, pending.invitationId);
       throw error;
     });
   // A new active period, whatever the status was; it clears the mailbox's attention metric too. The
   // registry entry is required: a mailbox missing from it would never be validated. A failure here
-  // asks the operator to sign in again, which saves the same grant once more.
-  await context.health.record({
-    mailbox,
-    provider: provider.id,
-    accountId: identity.accountId,
-    status: 'active',
-    register: true,
-  });
+  // asks the operator to sign in again, which saves the same grant once more: the invitation is given
+  // back for it.
+  await context.health
+    .record({
+      mailbox,
+      provider: provider.id,
+      accountId: identity.accountId,
+      status: 'active',
+      register: true,
+    })
+    .catch(async (error: unknown) => {
+      await giveBack(context, pending.invitationId);
+      throw error;
+    });
   if (tagFailures.length > 0) {
     context.logger.warn('mailbox connected, but some of its tags could not be written', {
       mailbox,
@@ -190,6 +194,12 @@ async function saveIfTrusted(
     });
   }
   return { mailbox, identity, granted, created };
+}
+
+/** Gives a redeemed invitation back after a sign-in that did not finish: the same link works again. */
+async function giveBack(context: OnboardingContext, invitationId: string | undefined): Promise<void> {
+  if (invitationId && !(await context.invitations.release(invitationId).catch(() => false)))
+    context.logger.warn('the connect invitation could not be given back after a sign-in that did not finish');
 }
 
 export async function callback(

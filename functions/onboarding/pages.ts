@@ -38,6 +38,8 @@ const ADVICE: Partial<Record<ErrorCode, string>> = {
   PROVIDER_UNKNOWN: 'Check the link: this deployment does not enable that provider.',
   REQUEST_INVALID: 'Check the link: a parameter is missing or malformed.',
   STATE_INVALID: 'Start again from the connect link, in this browser, and finish within ten minutes.',
+  REGISTRY_UNAVAILABLE:
+    'The sign-in was saved, but the mailbox could not be registered for its checks. Sign in again from the same connect link to finish.',
   ISSUER_MISMATCH:
     'Start again from the connect link. If it happens again, report it: the response may have been tampered with.',
   CONSENT_DENIED: 'Start again from the connect link and allow the requested permissions.',
@@ -68,6 +70,6 @@ export function failurePage(code: ErrorCode, message: string): string {
     `<h1 class="fail">Mailbox not connected</h1>
 <p id="reason">${escapeHtml(message)}</p>
 <p id="advice">${escapeHtml(ADVICE[code] ?? 'Try again from the connect link. If it keeps failing, report the code below.')}</p>
-<p>Nothing was saved. Code: <code id="code">${escapeHtml(code)}</code></p>`,
+<p>${code === 'REGISTRY_UNAVAILABLE' ? '' : 'Nothing was saved. '}Code: <code id="code">${escapeHtml(code)}</code></p>`,
   );
 }

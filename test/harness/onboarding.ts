@@ -35,13 +35,15 @@ export async function startOnboarding(
     invitations?: boolean;
     /** Changes to the world's providers, by provider id. */
     providers?: Record<string, Record<string, unknown>>;
+    /** Another mailbox registry table (one that does not exist: a registry that fails). */
+    registryTable?: string;
   } = {},
 ): Promise<OnboardingServer> {
   const telemetry = captureTelemetry('onboarding');
   const config = loadOnboardingConfig({
     [ENV.providers]: withProviderChanges(harness.providersJson, options.providers),
     [ENV.stateTableName]: harness.stateTable,
-    [ENV.registryTableName]: harness.registryTable,
+    [ENV.registryTableName]: options.registryTable ?? harness.registryTable,
     [ENV.mailboxSecretPrefix]: MAILBOX_PREFIX,
     [ENV.publicBaseUrl]: harness.onboardingUrl,
     [ENV.allowedMailboxes]: options.allowedMailboxes ?? '',

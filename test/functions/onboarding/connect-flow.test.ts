@@ -4,6 +4,7 @@ import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-sha
 import { readSecretJson } from '../../../local/world/aws.ts';
 import { MAILBOX_PREFIX } from '../../../local/world/index.ts';
 import { guidOf, HOME_TENANT } from '../../../local/world/oauth-server.ts';
+import { browse, CookieJar, consent, startConnect } from '../../harness/consent.ts';
 import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
 import {
@@ -66,6 +67,27 @@ describe('onboarding: connecting a mailbox', () => {
     const run = await newValidator(harness).validate({ mailbox: 'ops@пример.рф' });
     assert.deepEqual(run.revoked, []);
     assert.notEqual(run.results[0]?.errorCode, 'MAILBOX_SECRET_INVALID');
+  });
+
+  it('gives the invitation back when the mailbox cannot be registered after its grant was saved, so the same link finishes it', async () => {
+    const failing = await onboardings.restart({ registryTable: 'no-such-registry' });
+    const link = await failing.connectUrl('google');
+    const signIn = async () => {
+      const jar = new CookieJar();
+      const callback = await consent(await startConnect(link, jar), 'ops@example.com', jar);
+      const response = await browse(callback.toString(), jar);
+      return { status: response.status, html: await response.text() };
+    };
+
+    const first = await signIn();
+    assert.equal(first.status, 503);
+    assert.match(first.html, /Sign in again from the same connect link/);
+    assert.doesNotMatch(first.html, /Nothing was saved/);
+
+    await onboardings.restart({});
+    const second = await signIn();
+    assert.equal(second.status, 200);
+    assert.equal((await harness.registry.get('ops@example.com'))?.status, 'active');
   });
 
   it('connects through a generic OpenID Connect provider configured entirely by settings', async () => {
