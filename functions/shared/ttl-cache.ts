@@ -25,8 +25,10 @@ export class TtlCache<V> {
     this.#entries.set(key, { value, expiresAt: Date.now() + ttlMs });
   }
 
+  /** Forgets the key's value, and a load of it under way: that one's value is not kept when it comes. */
   delete(key: string): void {
     this.#entries.delete(key);
+    this.#loading.delete(key);
   }
 
   /** The cached value, or the result of one shared `load` (whose value `ttlOf` may give its own lifetime). */
@@ -35,12 +37,15 @@ export class TtlCache<V> {
     if (cached !== undefined) return Promise.resolve(cached);
     const inFlight = this.#loading.get(key);
     if (inFlight) return inFlight;
-    const promise = load()
+    const promise: Promise<V> = load()
       .then((value) => {
-        this.set(key, value, ttlOf ? ttlOf(value) : this.#ttlMs);
+        // Deleted while it loaded (a write, a revocation): the value may be from before; not kept.
+        if (this.#loading.get(key) === promise) this.set(key, value, ttlOf ? ttlOf(value) : this.#ttlMs);
         return value;
       })
-      .finally(() => this.#loading.delete(key));
+      .finally(() => {
+        if (this.#loading.get(key) === promise) this.#loading.delete(key);
+      });
     this.#loading.set(key, promise);
     return promise;
   }
