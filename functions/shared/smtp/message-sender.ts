@@ -161,8 +161,7 @@ export class MessageSender {
         lease.current && lease.slots > 1 && wait <= KEEP_FOR_WAITS_UP_TO_MS && !this.#stalled.has(mailbox);
       const keepFor = Math.max(wait, Math.min(line?.lastIn ?? 0, KEEP_FOR_WAITS_UP_TO_MS));
       if (keep && (await this.#keep(mailbox, lease, wait, keepFor))) continue;
-      this.#drop(mailbox, lease);
-      await this.#options.limiter?.releaseConnection(mailbox, this.#instanceId, lease.slot);
+      await this.#giveBack(mailbox, lease);
     }
     this.#waiting.clear();
     this.#stalled.clear();
@@ -248,18 +247,19 @@ export class MessageSender {
    */
   forget(mailbox: string): void {
     const lease = this.#leases.get(mailbox);
-    if (lease) {
-      clearTimeout(lease.renewal);
-      clearTimeout(lease.lapse);
-      this.#drop(mailbox, lease);
-      // Given back, not left to lapse: the mailbox's next send (a reconnect's) may want it at once.
-      void this.#options.limiter
-        ?.releaseConnection(mailbox, this.#instanceId, lease.slot)
-        .catch(() => undefined);
-    }
+    // Given back, not left to lapse: the mailbox's next send (a reconnect's) may want it at once.
+    if (lease) void this.#giveBack(mailbox, lease).catch(() => undefined);
     this.#transports.closeMailbox(mailbox);
     this.#tokens.forget(mailbox);
     this.#store.forget(mailbox);
+  }
+
+  /** Closes the mailbox's connection, forgets its lease and gives its slot back. */
+  async #giveBack(mailbox: string, lease: Lease): Promise<void> {
+    clearTimeout(lease.renewal);
+    clearTimeout(lease.lapse);
+    this.#drop(mailbox, lease);
+    await this.#options.limiter?.releaseConnection(mailbox, this.#instanceId, lease.slot);
   }
 
   /** Closes the mailbox's connection and forgets its lease (the slot itself is given back, or lapses). */
