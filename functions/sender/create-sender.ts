@@ -24,6 +24,7 @@ import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { Pauses } from '../shared/mailbox/pauses.ts';
 import { MailboxRegistry } from '../shared/mailbox/registry.ts';
+import { SentCopies } from '../shared/mailbox/sent-copies.ts';
 import { MailboxSettings } from '../shared/mailbox/settings.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
@@ -162,6 +163,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
   const idempotent = new IdempotentSender(new RenderingSender(messageSender, templates), {
     dynamodb,
     tableName: config.sendingTableName,
+    sentFolder: new SentCopies(store, tokens),
   });
   // Stored messages one at a time, within a budget per invocation, and nothing held while one is read.
   const gate = new LargeReadGate(config.largeMessageBatchBytes, () => idempotent.writeHeld());

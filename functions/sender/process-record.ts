@@ -104,7 +104,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
             .join('\n'),
         )}`
       : messageKey;
-    const { duplicate, ...sent } = await deps.sender.send(message, key, body, {
+    const { duplicate, unconfirmed, ...sent } = await deps.sender.send(message, key, body, {
       checkFirst: mayRepeat(record, receiveCount),
       queuedAs: originalMessageId(record),
       producer: deps.producers.producerOf(record),
@@ -124,8 +124,14 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       rejected: sent.rejected,
       ...(deferred.length > 0 ? { deferred: deferred.length } : {}),
       ...(only ? { retryOf: attribute(record, ATTRIBUTES.retryOf) } : {}),
+      ...(unconfirmed ? { unconfirmed } : {}),
       metadata: message.metadata,
     };
+    if (unconfirmed) {
+      const single = metrics.singleMetric();
+      single.addDimension(DIMENSION.result, unconfirmed);
+      single.addMetric(METRIC.unconfirmedSends, MetricUnit.Count, 1);
+    }
     deps.outcomes.record({
       type: duplicate ? 'duplicate' : 'sent',
       messageId: originalMessageId(record),
@@ -352,6 +358,8 @@ async function recipientsOwed(
   const found = await sender.recordOf(retryOf, body);
   if (found.status === 'in-progress')
     throw new MailerError('SEND_IN_PROGRESS', 'the send this copy continues is not recorded yet');
+  if (found.status === 'unconfirmed')
+    throw new MailerError('SEND_UNCONFIRMED', 'the send this copy continues went unanswered');
   if (found.status === 'failed')
     throw new MailerError('IDEMPOTENCY_STORE_UNAVAILABLE', 'the idempotency store failed', {
       errorName: found.errorName,

@@ -132,6 +132,12 @@ export const ERROR_CODES = {
   TEMPLATE_STORE_UNAVAILABLE: 'retry',
   /** Another delivery of the same message is being sent right now. */
   SEND_IN_PROGRESS: 'retry',
+  /**
+   * The connection ended after the whole message went and before the server answered, so it may have
+   * been taken; or an earlier such send could not be looked for in the mailbox's Sent folder yet. Its
+   * retry looks there first, and sends again only what is not found.
+   */
+  SEND_UNCONFIRMED: 'retry',
   /** The idempotency store (DynamoDB) failed. */
   IDEMPOTENCY_STORE_UNAVAILABLE: 'retry',
   /** An unexpected error. */

@@ -217,6 +217,15 @@ protocol lda {
 namespace inbox {
   inbox = yes
   separator = /
+  # Sent folders named as no client's fallback list names them, found only by their \\Sent flag
+  # (RFC 6154, as Gmail's "[Gmail]/Sent Mail"); flagged once a test makes one. LIST sends the first as a
+  # quoted string, the second (more than four quotes) as a literal.
+  mailbox "Posted Mail" {
+    special_use = \\Sent
+  }
+  mailbox Posted"""""Mail {
+    special_use = \\Sent
+  }
 }
 
 service imap-login {

@@ -236,6 +236,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         smtp[profile].hideChunking = false;
         smtp[profile].sessions.clear();
         smtp[profile].chaos = undefined;
+        smtp[profile].fileSent = undefined;
         oauth[profile].chaos = undefined;
         oauth[profile].tenants.clear();
         oauth[profile].emailClaims.clear();

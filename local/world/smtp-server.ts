@@ -28,7 +28,9 @@ export type SmtpFault =
   /** Takes the message but answers only after this long (a server that hangs). */
   | { readonly stage: 'data'; readonly stallMs: number }
   /** Accepts the message, but only after this long (a slow server: mail stays in flight meanwhile). */
-  | { readonly stage: 'data'; readonly delayMs: number };
+  | { readonly stage: 'data'; readonly delayMs: number }
+  /** Takes the whole message (recorded, filed as sent), then cuts the connection before its 250. */
+  | { readonly stage: 'data'; readonly takeThenDrop: true };
 
 export interface ReceivedMessage {
   /** The mailbox that authenticated (XOAUTH2 user=). */
@@ -81,6 +83,11 @@ export interface SmtpServerHandle {
   readonly sendAs: Record<string, string[]>;
   /** Mailboxes the app itself may send as with an app-only token (Exchange FullAccess for its service principal). */
   readonly appMailboxes: Set<string>;
+  /**
+   * While set, called with each message the server takes, before it answers: as Gmail and Microsoft 365
+   * file a copy of every submitted message in the sender's Sent folder (a test appends it over IMAP).
+   */
+  fileSent: ((message: ReceivedMessage) => Promise<void>) | undefined;
   stop(): Promise<void>;
 }
 
@@ -217,7 +224,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
         if (fault && 'delayMs' in fault) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
         const raw = Buffer.concat(chunks).toString('utf8');
         const parsed = await PostalMime.parse(raw);
-        messages.push({
+        const message: ReceivedMessage = {
           user: String(session.user),
           startedAt: startedAt.get(session.id) ?? Date.now(),
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
@@ -226,7 +233,10 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
           raw,
           parsed,
           messageId: parsed.messageId,
-        });
+        };
+        messages.push(message);
+        await handle.fileSent?.(message);
+        if (fault && 'takeThenDrop' in fault) return sockets.get(session.id)?.destroy();
         callback(
           null,
           profile !== 'microsoft' ? '2.0.0 OK  1700000000 gmail-local' : '2.6.0 Queued mail for delivery',
@@ -297,6 +307,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     presentedTokens,
     sendAs,
     appMailboxes,
+    fileSent: undefined,
     sessions,
     authRefusal: undefined,
     chaos: undefined,

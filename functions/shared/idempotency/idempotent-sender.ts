@@ -28,7 +28,12 @@ import type { DynamoDBClient } from '../aws/dynamodb.ts';
 import { findMailerError, MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import type { MailMessage } from '../message/schema.ts';
-import type { Admitted, MessageSender, SentMessage } from '../smtp/message-sender.ts';
+import {
+  type Admitted,
+  type MessageSender,
+  type SentMessage,
+  unconfirmedSendOf,
+} from '../smtp/message-sender.ts';
 import {
   type Claim,
   type ClaimResult,
@@ -54,6 +59,17 @@ const DEADLINE_MARGIN_MS = 1_000;
 export interface SendOutcome extends SentMessage {
   /** The message had been sent before: this delivery was suppressed. */
   readonly duplicate?: boolean;
+  /**
+   * An earlier send of it went unanswered (SEND_UNCONFIRMED): `found` in the Sent folder, so this
+   * delivery sent nothing; `not-found` there, or `unchecked` (the mailbox's Sent folder cannot be
+   * searched), so this delivery sent it again.
+   */
+  readonly unconfirmed?: 'found' | 'not-found' | 'unchecked';
+}
+
+/** Whether a mailbox's Sent folder holds a message: undefined when it cannot be searched (no IMAP access). */
+export interface SentFolder {
+  holds(mailbox: string, messageId: string): Promise<boolean | undefined>;
 }
 
 export interface IdempotencyOptions {
@@ -62,6 +78,8 @@ export interface IdempotencyOptions {
   readonly expiresAfterSeconds?: number;
   /** @default 500 ms: how long a completion may wait for the rest of its invocation's sends */
   readonly completionHoldMs?: number;
+  /** Where a send that went unanswered is looked for before a retry sends it again. */
+  readonly sentFolder?: SentFolder | undefined;
 }
 
 /** What the records of an invocation could not write: reported, the messages are sent regardless. */
@@ -93,6 +111,8 @@ export class IdempotentSender {
   #peeks: { claim: Claim; resolve: (result: PeekResult) => void }[] = [];
   #completions: Completion[] = [];
   #releases: string[] = [];
+  #unconfirmed: Omit<Completion, keyof Queued>[] = [];
+  readonly #sentFolder: SentFolder | undefined;
   /** Claimed sends without their answer yet. */
   #inFlight = 0;
   /** Records of the invocation that have neither claimed nor left without a claim. */
@@ -119,6 +139,7 @@ export class IdempotentSender {
       options.expiresAfterSeconds ?? IDEMPOTENCY_EXPIRY_SECONDS,
     );
     this.#holdMs = options.completionHoldMs ?? 500;
+    this.#sentFolder = options.sentFolder;
   }
 
   /**
@@ -170,9 +191,18 @@ export class IdempotentSender {
   ): Promise<SendOutcome> {
     const fingerprint = fingerprintOf(body);
     let admitted: Admitted | undefined;
+    let unconfirmed: SendOutcome['unconfirmed'];
     try {
       const seen = options.checkFirst ? await this.#peek({ key, fingerprint }) : undefined;
-      if (seen && seen.status !== 'absent') return refused(seen, key);
+      if (seen?.status === 'unconfirmed') {
+        const found = await this.#confirm(
+          seen,
+          { key, fingerprint },
+          { ...options, idempotencyKey: message.idempotencyKey },
+        );
+        if (found.unconfirmed === 'found' || found.duplicate) return found;
+        unconfirmed = found.unconfirmed;
+      } else if (seen && seen.status !== 'absent') return refused(seen, key);
       try {
         admitted = await this.#sender.admit(message, options.only, key);
       } catch (error) {
@@ -223,14 +253,67 @@ export class IdempotentSender {
         queuedAt: options.queuedAt,
       });
     } catch (error) {
-      // Not sent: the claim is given up so a retry can send it.
-      this.#releases.push(key);
+      // Not sent: the claim is given up so a retry can send it; unless the server may have taken it.
+      const response = unconfirmedSendOf(error);
+      if (response) this.#unconfirmed.push({ key, fingerprint, response });
+      else this.#releases.push(key);
       throw findMailerError(error) ?? error;
     } finally {
       this.#inFlight--;
       this.#afterSend();
     }
-    return sent;
+    return unconfirmed ? { ...sent, unconfirmed } : sent;
+  }
+
+  /**
+   * An earlier send of the message went unanswered: one delivery takes its record over and looks for it
+   * in the mailbox's Sent folder. Found, the send is completed as it was (its recipients as the envelope's
+   * replies said); not found (or not searchable), the record is given up and the message is sent again.
+   * @throws what a refused claim throws; SEND_UNCONFIRMED when the folder cannot be searched now (the
+   *   record is marked again, so the next delivery looks)
+   */
+  async #confirm(
+    seen: Extract<PeekResult, { status: 'unconfirmed' }>,
+    claim: Claim,
+    queued: { queuedAs?: string | undefined; idempotencyKey?: string | undefined } & Queued,
+  ): Promise<SendOutcome> {
+    const until = this.#inProgressUntil ?? Date.now() + DEFAULT_IN_PROGRESS_MS;
+    const taken = await this.#records.takeOver(claim, seen.token, until);
+    if (taken.status !== 'claimed') return refused(taken, claim.key);
+    const earlier = seen.response as unknown as SentMessage;
+    let holds: boolean | undefined;
+    try {
+      holds = this.#sentFolder ? await this.#sentFolder.holds(earlier.mailbox, earlier.messageId) : undefined;
+    } catch (error) {
+      await this.#records.markUnconfirmed([
+        { key: claim.key, fingerprint: claim.fingerprint, response: seen.response },
+      ]);
+      throw new MailerError(
+        'SEND_UNCONFIRMED',
+        `an earlier send went unanswered and the Sent folder of ${earlier.mailbox} cannot be searched now: ${findMailerError(error)?.code ?? 'error'}`,
+        { mailbox: earlier.mailbox, messageId: earlier.messageId },
+        { cause: error },
+      );
+    }
+    if (!holds) {
+      await this.#records.release([claim.key]);
+      return { ...earlier, unconfirmed: holds === false ? 'not-found' : 'unchecked' };
+    }
+    const found: SentMessage = { ...earlier, response: 'no answer; found in the Sent folder' };
+    const { failed } = await this.#records.complete([
+      {
+        ...claim,
+        response: {
+          ...found,
+          queuedAs: queued.queuedAs,
+          idempotencyKey: queued.idempotencyKey,
+        } as unknown as Record<string, Stored>,
+        producer: queued.producer,
+        queuedAt: queued.queuedAt,
+      },
+    ]);
+    this.#unwritten.completions += failed;
+    return { ...found, unconfirmed: 'found' };
   }
 
   /**
@@ -331,6 +414,18 @@ export class IdempotentSender {
     this.#holdTimer = undefined;
     const completions = this.#completions.splice(0);
     const releases = this.#releases.splice(0);
+    const unconfirmed = this.#unconfirmed.splice(0);
+    if (unconfirmed.length > 0)
+      this.#track(
+        this.#records.markUnconfirmed(
+          unconfirmed.map(({ key, fingerprint, response }) => ({
+            key,
+            fingerprint,
+            response: response as unknown as Record<string, Stored>,
+          })),
+        ),
+        'releases',
+      );
     if (completions.length > 0) {
       this.#track(
         this.#records.complete(
@@ -367,6 +462,9 @@ function refused(found: Exclude<PeekResult, { status: 'absent' }>, key: string):
       throw new MailerError('SEND_IN_PROGRESS', 'another delivery of this message is being sent right now', {
         key,
       });
+    // Met by a claim: a delivery that reads the record first (a redelivery) looks in the Sent folder.
+    case 'unconfirmed':
+      throw new MailerError('SEND_UNCONFIRMED', 'an earlier send of this message went unanswered', { key });
     case 'mismatch':
       throw new MailerError('MESSAGE_INVALID', 'idempotencyKey was already used for a different message', {
         key,

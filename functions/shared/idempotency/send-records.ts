@@ -52,6 +52,11 @@ export type ClaimResult =
   | { readonly status: 'claimed' }
   | { readonly status: 'completed'; readonly response: Record<string, Stored> }
   | { readonly status: 'in-progress' }
+  /**
+   * A send went unanswered (SEND_UNCONFIRMED): the server may have taken it. Only `takeOver` with this
+   * token claims it, so one delivery looks for it in the Sent folder before anything sends it again.
+   */
+  | { readonly status: 'unconfirmed'; readonly token: string; readonly response: Record<string, Stored> }
   | { readonly status: 'mismatch' }
   | { readonly status: 'failed'; readonly errorName: string };
 
@@ -77,6 +82,12 @@ const ATTRIBUTE = {
 const QUEUED = { producer: 'producer', queuedAt: 'queuedAt' } as const;
 /** The claim's own token, on a claim written alone: its retry knows it (a completion replaces the item). */
 const CLAIM_TOKEN = 'claim_token';
+/**
+ * On an unanswered send's record: what it would have been had the server taken it, and the token only
+ * its takeover names. The record stays INPROGRESS with its claim expired, so versions that predate these
+ * attributes (and Powertools) claim it as before.
+ */
+const UNCONFIRMED = { response: 'unconfirmed', token: 'unconfirmed_token' } as const;
 
 const md5 = (value: string) => hash('md5', JSON.stringify(value), 'base64');
 
@@ -164,7 +175,8 @@ export class SendRecords {
       if (
         item[ATTRIBUTE.status]?.S === 'INPROGRESS' &&
         inProgressUntil !== undefined &&
-        Number(inProgressUntil) < now
+        Number(inProgressUntil) < now &&
+        !item[UNCONFIRMED.token]
       )
         return { status: 'absent' };
       return existing(item, claim) as PeekResult;
@@ -216,6 +228,60 @@ export class SendRecords {
     );
   }
 
+  /**
+   * Marks claimed sends that went unanswered: their claims end now, and the next delivery of each must
+   * take it over (`takeOver`) and look in the Sent folder before it sends again.
+   */
+  markUnconfirmed(
+    entries: readonly { key: string; fingerprint: string; response: Record<string, Stored> }[],
+  ) {
+    const expiration = String(Math.round(Date.now() / 1000 + this.#expiresAfterSeconds));
+    return this.#batchWrite(
+      entries.map(({ key, fingerprint, response }) => ({
+        PutRequest: {
+          Item: {
+            [ATTRIBUTE.key]: { S: recordId(key) },
+            [ATTRIBUTE.status]: { S: 'INPROGRESS' },
+            [ATTRIBUTE.expiration]: { N: expiration },
+            [ATTRIBUTE.inProgressExpiration]: { N: String(Date.now()) },
+            [ATTRIBUTE.validation]: { S: md5(fingerprint) },
+            [UNCONFIRMED.response]: { M: marshallMap(response) },
+            [UNCONFIRMED.token]: { S: randomUUID() },
+          },
+        },
+      })),
+    );
+  }
+
+  /**
+   * Claims an unconfirmed send's record, if it still holds `token`: of the deliveries that found it, one
+   * looks in the Sent folder; the others find it in progress (or completed, or claimed anew).
+   * @returns what a claim returns; a failed write is a `failed` result
+   */
+  async takeOver(claim: Claim, token: string, inProgressUntil: number): Promise<ClaimResult> {
+    const [put] = this.#claimPuts([claim], inProgressUntil);
+    const claimToken = randomUUID();
+    try {
+      await this.#dynamodb.send(
+        new PutItemCommand({
+          ...put!,
+          Item: { ...put!.Item, [CLAIM_TOKEN]: { S: claimToken } },
+          ConditionExpression: '#unconfirmed_token = :token',
+          ExpressionAttributeNames: { '#unconfirmed_token': UNCONFIRMED.token },
+          ExpressionAttributeValues: { ':token': { S: token } },
+        }),
+      );
+      return { status: 'claimed' };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException))
+        return { status: 'failed', errorName: awsErrorName(error) ?? 'Error' };
+      // The SDK's retry of a put that was carried out (its answer lost) meets its own claim.
+      return error.Item?.[CLAIM_TOKEN]?.S === claimToken
+        ? { status: 'claimed' }
+        : existing(error.Item, claim);
+    }
+  }
+
   /** Gives up claims whose send failed before the server took the message, so a retry can claim again. */
   release(keys: readonly string[]) {
     return this.#batchWrite(
@@ -228,34 +294,7 @@ export class SendRecords {
     claims: readonly Claim[],
     inProgressUntil: number,
   ): Promise<CancellationReason[] | undefined> {
-    const now = Date.now();
-    const expiration = { N: String(Math.round(now / 1000 + this.#expiresAfterSeconds)) };
-    const puts = claims.map(({ key, fingerprint }) => ({
-      TableName: this.#tableName,
-      Item: {
-        [ATTRIBUTE.key]: { S: recordId(key) },
-        [ATTRIBUTE.status]: { S: 'INPROGRESS' },
-        [ATTRIBUTE.expiration]: expiration,
-        [ATTRIBUTE.inProgressExpiration]: { N: String(inProgressUntil) },
-        [ATTRIBUTE.validation]: { S: md5(fingerprint) },
-      },
-      // Powertools' condition: no record, an expired one, or an in-progress one whose invocation ended.
-      ConditionExpression:
-        'attribute_not_exists(#id) OR #expiry < :now OR ' +
-        '(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)',
-      ExpressionAttributeNames: {
-        '#id': ATTRIBUTE.key,
-        '#expiry': ATTRIBUTE.expiration,
-        '#status': ATTRIBUTE.status,
-        '#in_progress_expiry': ATTRIBUTE.inProgressExpiration,
-      },
-      ExpressionAttributeValues: {
-        ':now': { N: String(now / 1000) },
-        ':now_in_millis': { N: String(now) },
-        ':inprogress': { S: 'INPROGRESS' },
-      },
-      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-    }));
+    const puts = this.#claimPuts(claims, inProgressUntil);
     // One claim alone (a paced message, a quiet mailbox): a conditional put does what a transaction of
     // one would, for half its write units (a transaction writes each item twice). Its token tells a retry
     // of a put that was carried out (the answer lost) from another delivery's claim.
@@ -285,6 +324,41 @@ export class SendRecords {
         return reasons;
       throw error;
     }
+  }
+
+  /** The conditional puts that claim `claims`. */
+  #claimPuts(claims: readonly Claim[], inProgressUntil: number) {
+    const now = Date.now();
+    const expiration = { N: String(Math.round(now / 1000 + this.#expiresAfterSeconds)) };
+    return claims.map(({ key, fingerprint }) => ({
+      TableName: this.#tableName,
+      Item: {
+        [ATTRIBUTE.key]: { S: recordId(key) },
+        [ATTRIBUTE.status]: { S: 'INPROGRESS' },
+        [ATTRIBUTE.expiration]: expiration,
+        [ATTRIBUTE.inProgressExpiration]: { N: String(inProgressUntil) },
+        [ATTRIBUTE.validation]: { S: md5(fingerprint) },
+      },
+      // Powertools' condition: no record, an expired one, or an in-progress one whose invocation ended,
+      // unless that one went unanswered (only its takeover claims it).
+      ConditionExpression:
+        'attribute_not_exists(#id) OR #expiry < :now OR ' +
+        '(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis ' +
+        'AND attribute_not_exists(#unconfirmed_token))',
+      ExpressionAttributeNames: {
+        '#id': ATTRIBUTE.key,
+        '#expiry': ATTRIBUTE.expiration,
+        '#status': ATTRIBUTE.status,
+        '#in_progress_expiry': ATTRIBUTE.inProgressExpiration,
+        '#unconfirmed_token': UNCONFIRMED.token,
+      },
+      ExpressionAttributeValues: {
+        ':now': { N: String(now / 1000) },
+        ':now_in_millis': { N: String(now) },
+        ':inprogress': { S: 'INPROGRESS' },
+      },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+    }));
   }
 
   /** Settles the claims a transaction decided; @returns the indexes to claim again */
@@ -423,6 +497,10 @@ function existing(item: Record<string, AttributeValue> | undefined, claim: Claim
   if (item[ATTRIBUTE.validation]?.S !== md5(claim.fingerprint)) return { status: 'mismatch' };
   if (item[ATTRIBUTE.status]?.S === 'COMPLETED') {
     return { status: 'completed', response: unmarshallMap(item[ATTRIBUTE.data]?.M ?? {}) };
+  }
+  const token = item[UNCONFIRMED.token]?.S;
+  if (token && Number(item[ATTRIBUTE.inProgressExpiration]?.N ?? 0) < Date.now()) {
+    return { status: 'unconfirmed', token, response: unmarshallMap(item[UNCONFIRMED.response]?.M ?? {}) };
   }
   return { status: 'in-progress' };
 }

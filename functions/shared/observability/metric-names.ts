@@ -32,6 +32,12 @@ export const METRIC = {
   outcomePublishFailures: 'OutcomePublishFailures',
   /** Completions (or released claims) of sent messages the idempotency store did not take. */
   idempotencyWriteFailures: 'IdempotencyWriteFailures',
+  /**
+   * Sends that went unanswered (SEND_UNCONFIRMED) and were looked for in the Sent folder by their retry,
+   * dimension `Result`: `found` (not sent again), `not-found` (sent again), `unchecked` (sent again: the
+   * Sent folder cannot be searched, no IMAP access).
+   */
+  unconfirmedSends: 'UnconfirmedSends',
   /** SMTP transactions begun while their claim was written and dropped unsent when it was refused. */
   smtpTransactionsDropped: 'SmtpTransactionsDropped',
   connectsStarted: 'ConnectsStarted',
@@ -77,4 +83,5 @@ export const DIMENSION = {
   service: 'service',
   mailbox: 'Mailbox',
   errorCode: 'ErrorCode',
+  result: 'Result',
 } as const;

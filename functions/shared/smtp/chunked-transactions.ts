@@ -17,11 +17,14 @@
 import type { Readable } from 'node:stream';
 import { LineEnds } from './dot-stuffing.ts';
 import {
+  type Envelope,
   judge,
+  recipientVerdict,
   resetBeforeNext,
   type Started,
   start,
   type TransactionQueue,
+  unanswered,
   WRITE_CHUNK,
   writeContent,
 } from './pipelined-transactions.ts';
@@ -81,14 +84,13 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
       // On a connection that had been idle, a message in memory goes again, once, on another when the
       // server said it was closing (421 to MAIL), or when not a word came back (closed while idle, its
       // end not yet seen: a Lambda instance thawed). Else the connection died after the content went,
-      // as after DATA's dot: a failure, retried under the idempotency rules. Either releases the claim
-      // (idempotent-sender.ts): a server that took the message and died before it answered gets it
-      // twice either way.
-      const [mail] = envelope;
+      // as after DATA's dot: unanswered, the server may have taken it (idempotent-sender.ts looks in
+      // the Sent folder before a retry sends it again); unless MAIL or every RCPT was refused.
+      const [mail, ...rcpts] = envelope;
       const closing = mail?.status === 'fulfilled' && mail.value.code === 421;
       const silent = [...envelope, ...content].every((result) => result.status === 'rejected');
       if (closing || (resendable && silent)) queue.giveBack(transaction, verdict.lost);
-      else transaction.reject(verdict.lost);
+      else transaction.reject(unansweredChunks(transaction.envelope, mail, rcpts, verdict.lost));
       return;
     }
     if (verdict.refused) {
@@ -102,6 +104,19 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
     }
     if (connection.failure) return;
   }
+}
+
+/** The failure of a transaction lost after its last chunk went: unanswered unless its envelope was refused. */
+function unansweredChunks(
+  envelope: Envelope,
+  mail: PromiseSettledResult<SmtpReply> | undefined,
+  rcpts: PromiseSettledResult<SmtpReply>[],
+  lost: SmtpFailure,
+): SmtpFailure {
+  const replies = rcpts.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
+  const recipients = recipientVerdict(envelope, replies);
+  const refused = mail?.status === 'fulfilled' && replyClass(mail.value) !== 2;
+  return refused || recipients.accepted.length === 0 ? lost : unanswered(lost, recipients);
 }
 
 /**

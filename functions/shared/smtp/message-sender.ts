@@ -1,7 +1,7 @@
 /** Sends one validated message as its `from` mailbox, through the provider's SMTP server with XOAUTH2. */
 
 import { randomUUID } from 'node:crypto';
-import { MailerError } from '../errors.ts';
+import { findMailerError, MailerError } from '../errors.ts';
 import type { SuppressionList } from '../feedback/suppression-list.ts';
 import type { Acquired, MailboxLimiter } from '../limits/mailbox-limiter.ts';
 import { type MailboxLimits, resolveLimits } from '../limits/mailbox-limits.ts';
@@ -13,6 +13,7 @@ import { type AccessTokens, operatorRevocation } from '../oauth/access-tokens.ts
 import type { ProviderConfig, SmtpEndpoint } from '../oauth/providers.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { composeMessage } from './compose.ts';
+import { isUnanswered, type Submitted } from './pipelined-transactions.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 import type { SmtpTransports } from './transports.ts';
 
@@ -434,23 +435,23 @@ export class MessageSender {
       limits.connections ? 1 : undefined,
     );
     const started = Date.now();
+    const mail = composeMessage(message, messageIdKey, recipients);
+    const sent = (info: Omit<Submitted, 'response'>, response: string): SentMessage => ({
+      mailbox,
+      provider: provider.id,
+      messageId: mail.messageId as string,
+      response,
+      accepted: info.accepted.length,
+      rejected: info.rejected.length + suppressed.length,
+      recipients: [...recipientFates(recipients, info, mailbox), ...suppressed],
+    });
     try {
-      const info = await transport.sendMail({
-        ...composeMessage(message, messageIdKey, recipients),
-        ...(bodyHeldUntil ? { bodyHeldUntil } : {}),
-      });
-      const fates = recipientFates(recipients, info, mailbox);
+      const info = await transport.sendMail({ ...mail, ...(bodyHeldUntil ? { bodyHeldUntil } : {}) });
+      const result = sent(info, info.response);
       // A quota answered at RCPT (Gmail's 5.4.5) rests the mailbox as it does for the whole message.
-      if (fates.some((r) => r.code === 'PROVIDER_QUOTA')) await this.#restMailbox(mailbox, limits);
-      return {
-        mailbox,
-        provider: provider.id,
-        messageId: info.messageId,
-        response: info.response,
-        accepted: info.accepted.length,
-        rejected: info.rejected.length + suppressed.length,
-        recipients: [...fates, ...suppressed],
-      };
+      if (result.recipients?.some((r) => r.code === 'PROVIDER_QUOTA'))
+        await this.#restMailbox(mailbox, limits);
+      return result;
     } catch (error) {
       const failure = someOnlyForNow(
         classifySmtpError(error, {
@@ -467,6 +468,8 @@ export class MessageSender {
       }
       // The provider's own throttling slows the whole mailbox down, on every instance.
       if (failure.code === 'PROVIDER_QUOTA') await this.#restMailbox(mailbox, limits);
+      // What it would be if the server took it: kept with its record, for a retry that finds it sent.
+      if (isUnanswered(error)) unconfirmedSends.set(failure, sent(error.unanswered, ''));
       throw failure;
     }
   }
@@ -477,6 +480,17 @@ export class MessageSender {
       .catch(() => undefined);
   }
 }
+
+const unconfirmedSends = new WeakMap<MailerError, SentMessage>();
+
+/**
+ * The send a SEND_UNCONFIRMED failure may have been (the server may have taken it): its Message-ID and
+ * what the envelope's replies said of each recipient. Kept off the error, which is logged.
+ */
+export const unconfirmedSendOf = (error: unknown): SentMessage | undefined => {
+  const failure = findMailerError(error);
+  return failure && unconfirmedSends.get(failure);
+};
 
 /** The recipients of a retry, checked to be the message's own: a retry never widens the envelope. */
 function onlyThese(envelope: string[], only: readonly string[] | undefined): string[] {

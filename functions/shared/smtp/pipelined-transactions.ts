@@ -114,7 +114,8 @@ export async function serve(connection: SmtpConnection, queue: TransactionQueue)
       next = outcome.next;
       outcome.done.then(
         (submitted) => current.resolve({ ...submitted, ...verdict.recipients }),
-        (error: unknown) => current.reject(error),
+        (error: SmtpFailure) =>
+          current.reject(error.responseCode === undefined ? unanswered(error, verdict.recipients) : error),
       );
       // The dot's answer is waited for with the next envelope's (the same round trip).
       await outcome.done.catch(() => undefined);
@@ -291,20 +292,7 @@ export function judge(
     const message = utf8 ? 'Internationalized mailbox name not allowed' : 'Mail command failed';
     return { refused: smtpFailure(message, 'EENVELOPE', mail, 'MAIL FROM'), dataAsked };
   }
-  const accepted: string[] = [];
-  const rejected: string[] = [];
-  const rejectedErrors: SmtpFailure[] = [];
-  for (const [i, reply] of rest.entries()) {
-    const recipient = envelope.to[i]!;
-    if (replyClass(reply) === 2) {
-      accepted.push(recipient);
-      continue;
-    }
-    rejected.push(recipient);
-    rejectedErrors.push(
-      Object.assign(smtpFailure('Recipient command failed', 'EENVELOPE', reply, 'RCPT TO'), { recipient }),
-    );
-  }
+  const { accepted, rejected, rejectedErrors } = recipientVerdict(envelope, rest);
   if (accepted.length === 0) {
     // A temporary refusal among them is the one reported: the whole message is then tried again.
     const reported = rejectedErrors.find((error) => (error.responseCode ?? 0) < 500) ?? rejectedErrors.at(-1);
@@ -325,6 +313,49 @@ export function judge(
   }
   return { recipients: { accepted, rejected, rejectedErrors } };
 }
+
+type Recipients = Pick<Submitted, 'accepted' | 'rejected' | 'rejectedErrors'>;
+
+/** What each RCPT reply says of its recipient; one without a reply (the connection was lost) counts as accepted. */
+export function recipientVerdict(
+  envelope: Envelope,
+  replies: readonly (SmtpReply | undefined)[],
+): Recipients {
+  const accepted: string[] = [];
+  const rejected: string[] = [];
+  const rejectedErrors: SmtpFailure[] = [];
+  for (const [i, recipient] of envelope.to.entries()) {
+    const reply = replies[i];
+    if (!reply || replyClass(reply) === 2) {
+      accepted.push(recipient);
+      continue;
+    }
+    rejected.push(recipient);
+    rejectedErrors.push(
+      Object.assign(smtpFailure('Recipient command failed', 'EENVELOPE', reply, 'RCPT TO'), { recipient }),
+    );
+  }
+  return { accepted, rejected, rejectedErrors };
+}
+
+/**
+ * A transaction whose content went whole and was never answered (the connection was lost, or the reply
+ * timed out): the server may or may not have taken it (RFC 5321 4.5.3.2.6). It carries what the
+ * envelope's replies said of each recipient, so a send found taken later (idempotent-sender.ts) knows them.
+ */
+export interface Unanswered extends SmtpFailure {
+  readonly unanswered: Recipients;
+}
+
+export const isUnanswered = (error: unknown): error is Unanswered =>
+  (error as Partial<Unanswered> | undefined)?.unanswered !== undefined;
+
+/** A new error each time: one connection's failure settles every transaction it carried. */
+export const unanswered = (failure: SmtpFailure, recipients: Recipients): Unanswered =>
+  Object.assign(
+    smtpFailure(`No answer to the end of the message (${failure.message})`, failure.code ?? 'ECONNECTION'),
+    { command: failure.command ?? 'DATA', unanswered: recipients },
+  );
 
 /**
  * The content once its go-ahead came, ended by the dot, with the next transaction's envelope in the

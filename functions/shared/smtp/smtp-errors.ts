@@ -3,6 +3,7 @@
  * (../shared/docs/provider-facts.md): some 5xx answers mean "quota", not "bad message".
  */
 import { findMailerError, MailerError } from '../errors.ts';
+import { isUnanswered } from './pipelined-transactions.ts';
 
 interface SmtpFailure {
   code?: string;
@@ -115,6 +116,13 @@ export function classifySmtpError(
     return new MailerError('SMTP_TRANSIENT', `SMTP temporary failure: ${response}`, detail);
   }
   if (status >= 500) return new MailerError('SMTP_REJECTED', `SMTP refused the message: ${response}`, detail);
+  if (isUnanswered(error)) {
+    return new MailerError(
+      'SEND_UNCONFIRMED',
+      `the connection ended after the whole message went, before the server answered (${failure.code})`,
+      detail,
+    );
+  }
   if (failure.code && CONNECTION_CODES.has(failure.code)) {
     return new MailerError('CONNECTION_FAILED', `SMTP connection failed (${failure.code})`, detail);
   }

@@ -257,6 +257,62 @@ describe('Class: SendRecords', () => {
     assert.equal(proxy.dynamoWriteUnits, 0);
     await proxy.stop();
   });
+
+  it('keeps an unanswered send from every claim but the takeover that names its token, alone or in a batch', async () => {
+    await records.claim([{ key: 'u-1', fingerprint: 'a' }], later());
+    await records.markUnconfirmed([{ key: 'u-1', fingerprint: 'a', response: RESPONSE }]);
+
+    const [peeked] = await records.peek([{ key: 'u-1', fingerprint: 'a' }]);
+    assert.equal(peeked?.status, 'unconfirmed');
+    const { token, response } = peeked as { token: string; response: Record<string, unknown> };
+    assert.deepEqual(response, RESPONSE, 'what the send would have been is kept for its confirmation');
+    // Neither a claim alone (conditional put) nor one in a transaction takes it, though its claim ended.
+    assert.equal(
+      (await records.claim([{ key: 'u-1', fingerprint: 'a' }], later()))[0]?.status,
+      'unconfirmed',
+    );
+    const batch = await records.claim(
+      [
+        { key: 'u-1', fingerprint: 'a' },
+        { key: 'u-other', fingerprint: 'b' },
+      ],
+      later(),
+    );
+    assert.deepEqual(
+      batch.map((result) => result.status),
+      ['unconfirmed', 'claimed'],
+    );
+    assert.equal((await records.peek([{ key: 'u-1', fingerprint: 'another' }]))[0]?.status, 'mismatch');
+
+    // A token from an older mark (re-marked since) does not take it: the delivery learns the current one.
+    assert.deepEqual(
+      await records.takeOver({ key: 'u-1', fingerprint: 'a' }, 'an older token', later()),
+      peeked,
+    );
+    assert.deepEqual(await records.takeOver({ key: 'u-1', fingerprint: 'a' }, token, later()), {
+      status: 'claimed',
+    });
+    // Taken over once: a second delivery that found the same token finds it in progress.
+    assert.deepEqual(await records.takeOver({ key: 'u-1', fingerprint: 'a' }, token, later()), {
+      status: 'in-progress',
+    });
+    const taken = await record(`send#${await idOf('u-1')}`);
+    assert.equal(taken?.status?.S, 'INPROGRESS');
+    assert.equal(
+      taken?.unconfirmed_token,
+      undefined,
+      'an ordinary claim again: its completion or release ends it',
+    );
+  });
+
+  it('lets versions that predate the mark claim an unanswered send as they did a released one (its claim has ended)', async () => {
+    await records.claim([{ key: 'u-old', fingerprint: 'a' }], later());
+    await records.markUnconfirmed([{ key: 'u-old', fingerprint: 'a', response: RESPONSE }]);
+    const marked = await record(`send#${await idOf('u-old')}`);
+    assert.equal(marked?.status?.S, 'INPROGRESS');
+    assert.ok(Number(marked?.in_progress_expiration?.N) <= Date.now());
+    assert.ok(Math.abs(Number(marked?.expiration?.N) - (Date.now() / 1000 + THIRTY_DAYS)) < 5);
+  });
 });
 
 /** The hashed part of a record id, as Powertools computes it (MD5, base64, of the JSON key). */

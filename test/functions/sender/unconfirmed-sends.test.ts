@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
+import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
+import { freePort } from '../../../local/world/free-port.ts';
+import { MICROSOFT } from '../../../local/world/provider-strings.ts';
+import { aMessage, FAST_RETRIES, newSender, newSenderWithOutcomes } from '../../harness/factories.ts';
+import { useFeedbackReading } from '../../harness/feedback.ts';
+import { useHarness } from '../../harness/lifecycle.ts';
+
+/**
+ * RFC 5321 4.5.3.2.6: when the connection ends after the whole message went and before the server's
+ * answer, the sender cannot know whether the server took it. Gmail and Microsoft 365 file every message
+ * they take in the sender's Sent folder; the stand-in SMTP servers do the same here, into Debian's
+ * Dovecot (IMAP with XOAUTH2 checked live), and the retry looks there before it sends again.
+ */
+describe('sender: a send that went unanswered is looked for in the Sent folder before it is sent again', () => {
+  const context = useHarness();
+  const { harness } = context;
+  const feedback = useFeedbackReading(context);
+  let topics = 0;
+
+  /** A sender whose providers search the Dovecot instances (or `providers`), the SMTP servers filing sent mail there. */
+  async function setUp(
+    profile: 'google' | 'microsoft',
+    address: string,
+    options: { providers?: string } = {},
+  ) {
+    for (const name of ['google', 'microsoft'] as const) {
+      harness.smtp[name].fileSent = async (message) => {
+        await feedback.dovecot[name].deliver(message.user, message.raw, { folder: 'Sent' });
+      };
+    }
+    // The mailbox has sent before: its Sent folder exists, as every Gmail and Microsoft 365 mailbox's does.
+    await feedback.dovecot[profile].deliver(
+      address,
+      'Message-ID: <earlier@example.net>\r\nSubject: earlier\r\n\r\nhi\r\n',
+      {
+        folder: 'Sent',
+      },
+    );
+    const { sender, events: read } = await newSenderWithOutcomes(harness, `unconfirmed-${++topics}`, {
+      retryPolicy: FAST_RETRIES,
+      config: { providers: parseProviders(options.providers ?? feedback.providersJson()) },
+    });
+    context.track(sender);
+    /** Every event so far (reading the topic consumes them). */
+    const seen: OutcomeEvent[] = [];
+    const events = async () => {
+      seen.push(...(await read()));
+      return seen;
+    };
+    /** Delivers until the queue is empty, waiting out the retries (a second each). */
+    const deliver = async () => {
+      for (let round = 0; round < 10; round++) {
+        await sender.drain();
+        if ((await waiting(sender.queues.queueUrl)) === 0) return;
+        await sleep(1_200);
+      }
+    };
+    return { sender, events, deliver, smtp: harness.smtp[profile], address };
+  }
+
+  /** Messages in the queue, visible, in flight or delayed (a copy for deferred recipients waits). */
+  const waiting = async (queueUrl: string) => {
+    const { Attributes = {} } = await harness.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }),
+    );
+    return [
+      'ApproximateNumberOfMessages',
+      'ApproximateNumberOfMessagesNotVisible',
+      'ApproximateNumberOfMessagesDelayed',
+    ]
+      .map((name) => Number(Attributes[name as keyof typeof Attributes] ?? 0))
+      .reduce((a, b) => a + b, 0);
+  };
+
+  const finalEvents = async (events: () => Promise<OutcomeEvent[]>) =>
+    (await events()).filter((event) => event.type !== 'deferred');
+
+  it('completes a send the server took before the connection ended, and sends nothing again (BDAT)', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com');
+    smtp.faults.push({ stage: 'data', takeThenDrop: true });
+
+    await sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-1' }));
+    await deliver();
+
+    assert.equal(smtp.messages.length, 1, 'taken once, never sent again');
+    const retried = (await events()).find((event) => event.type === 'deferred');
+    assert.equal(retried?.error?.code, 'SEND_UNCONFIRMED');
+    const [sent, ...more] = await finalEvents(events);
+    assert.deepEqual(more, []);
+    assert.equal(sent?.type, 'sent');
+    assert.equal(sent?.smtp?.messageId, smtp.messages[0]?.messageId);
+    assert.match(String(sent?.smtp?.response), /found in the Sent folder/);
+    assert.equal(sent?.accepted, 1);
+    assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'found' }), 1);
+    assert.equal(sender.telemetry.metricSum('MessagesSent'), 1);
+
+    // The producer's repeat is a duplicate of the send the Sent folder confirmed.
+    await sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-1' }));
+    await deliver();
+    assert.equal(smtp.messages.length, 1);
+    assert.equal((await events()).at(-1)?.type, 'duplicate');
+  });
+
+  it('confirms a message sent with DATA the same way, and keeps the recipient refused for now owed a copy', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com');
+    smtp.hideChunking = true;
+    smtp.faults.push(
+      {
+        stage: 'rcpt',
+        code: 450,
+        text: '4.2.1 The user you are trying to contact is receiving mail too quickly',
+        recipient: 'bob@example.net',
+      },
+      { stage: 'data', takeThenDrop: true },
+    );
+
+    await sender.enqueue(aMessage({ to: ['ann@example.net', 'bob@example.net'], idempotencyKey: 'order-2' }));
+    await deliver();
+
+    assert.deepEqual(
+      smtp.messages.map((message) => message.rcptTo),
+      [['ann@example.net'], ['bob@example.net']],
+      'ann once (confirmed in the Sent folder), then bob alone, once',
+    );
+    assert.equal(smtp.messages[0]?.messageId, smtp.messages[1]?.messageId);
+    const sent = (await finalEvents(events)).filter((event) => event.type === 'sent');
+    assert.equal(sent.length, 2);
+    assert.deepEqual(
+      sent[0]?.recipients?.map((recipient) => [recipient.address, recipient.fate]),
+      [['bob@example.net', 'deferred']],
+    );
+  });
+
+  it('sends again a message the Sent folder does not hold: the connection ended before the server took it', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com');
+    // Cut while the content streams in: the client wrote all of it, the server took none.
+    smtp.faults.push({ stage: 'data', drop: true });
+
+    await sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-3' }));
+    await deliver();
+
+    assert.equal(smtp.messages.length, 1, 'sent once, by the retry');
+    assert.equal(
+      (await events()).find((event) => event.type === 'deferred')?.error?.code,
+      'SEND_UNCONFIRMED',
+    );
+    assert.deepEqual(
+      (await finalEvents(events)).map((event) => event.type),
+      ['sent'],
+    );
+    assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'not-found' }), 1);
+  });
+
+  it('sends again, counted as unchecked, where the Sent folder cannot be searched: a grant without IMAP scope', async () => {
+    // Connected without IMAP.AccessAsUser.All: the provider reads reports, this mailbox cannot be searched.
+    await harness.connectMailbox('old@contoso.com', 'microsoft');
+    const { sender, events, deliver, smtp } = await setUp('microsoft', 'old@contoso.com');
+    smtp.fileSent = undefined;
+    smtp.faults.push({ stage: 'data', takeThenDrop: true });
+
+    await sender.enqueue(
+      aMessage({ from: 'old@contoso.com', to: 'ann@example.net', idempotencyKey: 'order-4' }),
+    );
+    await deliver();
+
+    assert.equal(smtp.messages.length, 2, 'at least once: it may have been taken, and nothing could tell');
+    assert.equal(
+      smtp.messages[0]?.messageId,
+      smtp.messages[1]?.messageId,
+      'the repeat carries the same Message-ID',
+    );
+    assert.deepEqual(
+      (await finalEvents(events)).map((event) => event.type),
+      ['sent'],
+    );
+    assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'unchecked' }), 1);
+  });
+
+  it('searches a Microsoft mailbox whose grant covers IMAP (XOAUTH2 only, as Outlook offers)', async () => {
+    await harness.connectMailbox('new@contoso.com', 'microsoft', { extraScopes: [MICROSOFT.imapScope] });
+    const { sender, deliver, smtp } = await setUp('microsoft', 'new@contoso.com');
+    smtp.faults.push({ stage: 'data', takeThenDrop: true });
+
+    await sender.enqueue(
+      aMessage({ from: 'new@contoso.com', to: 'ann@example.net', idempotencyKey: 'order-5' }),
+    );
+    await deliver();
+
+    assert.equal(smtp.messages.length, 1);
+    assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'found' }), 1);
+  });
+
+  it('sends nothing while the IMAP server cannot be reached, and confirms the send once it can', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const providers = JSON.parse(feedback.providersJson()) as Record<
+      string,
+      { feedback: { imap: { port: number } } }
+    >;
+    providers.google!.feedback.imap.port = await freePort();
+    const down = await setUp('google', 'ops@example.com', { providers: JSON.stringify(providers) });
+    down.smtp.faults.push({ stage: 'data', takeThenDrop: true });
+
+    await down.sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-6' }));
+    await down.sender.drain();
+    await sleep(1_200);
+    await down.sender.drain();
+
+    assert.equal(down.smtp.messages.length, 1, 'not sent again while it cannot be told whether it was taken');
+    const codes = (await down.events()).map((event) => event.error?.code);
+    assert.deepEqual(codes, ['SEND_UNCONFIRMED', 'SEND_UNCONFIRMED']);
+
+    // The same queue, an instance that reaches IMAP: the record was marked again, so it looks, and finds it.
+    const up = context.track(
+      newSender(harness, down.sender.queues, {
+        retryPolicy: FAST_RETRIES,
+        config: { providers: parseProviders(feedback.providersJson()) },
+      }),
+    );
+    await sleep(1_200);
+    await up.drain();
+    assert.equal(down.smtp.messages.length, 1);
+    assert.equal(up.telemetry.metricSum('UnconfirmedSends', { Result: 'found' }), 1);
+    assert.equal(up.telemetry.metricSum('MessagesSent'), 1);
+  });
+});
