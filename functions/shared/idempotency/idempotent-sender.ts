@@ -285,12 +285,17 @@ export class IdempotentSender {
     try {
       holds = this.#sentFolder ? await this.#sentFolder.holds(earlier.mailbox, earlier.messageId) : undefined;
     } catch (error) {
-      await this.#records.markUnconfirmed([
+      // Marked again for the next delivery (unwritten, the claim ends with the invocation: it sends again).
+      const marked = await this.#records.markUnconfirmed([
         { key: claim.key, fingerprint: claim.fingerprint, response: seen.response },
       ]);
+      this.#unwritten.releases += marked.failed;
+      // A mailbox that needs a human (its grant revoked since) parks the message, which looks again later.
+      const known = findMailerError(error);
+      if (known?.disposition === 'mailbox') throw known;
       throw new MailerError(
         'SEND_UNCONFIRMED',
-        `an earlier send went unanswered and the Sent folder of ${earlier.mailbox} cannot be searched now: ${findMailerError(error)?.code ?? 'error'}`,
+        `an earlier send went unanswered and the Sent folder of ${earlier.mailbox} cannot be searched now: ${known?.code ?? 'error'}`,
         { mailbox: earlier.mailbox, messageId: earlier.messageId },
         { cause: error },
       );

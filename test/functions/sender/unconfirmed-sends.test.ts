@@ -198,6 +198,28 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
     assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'found' }), 1);
   });
 
+  it('parks the message, sending nothing again, when the grant was revoked before the Sent folder could be searched', async () => {
+    const { refreshToken } = await harness.connectMailbox('ops@example.com', 'google');
+    const { sender, events, smtp } = await setUp('google', 'ops@example.com');
+    smtp.faults.push({ stage: 'data', takeThenDrop: true });
+    await sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-7' }));
+    await sender.drain();
+
+    await harness.oauth.google.revoke(refreshToken);
+    await harness.expireSharedToken('ops@example.com');
+    await sleep(1_200);
+    await sender.drain();
+
+    assert.equal(smtp.messages.length, 1);
+    assert.deepEqual(
+      (await events()).map((event) => [event.type, event.error?.code]),
+      [
+        ['deferred', 'SEND_UNCONFIRMED'],
+        ['parked', 'MAILBOX_REVOKED'],
+      ],
+    );
+  });
+
   it('sends nothing while the IMAP server cannot be reached, and confirms the send once it can', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
     const providers = JSON.parse(feedback.providersJson()) as Record<
