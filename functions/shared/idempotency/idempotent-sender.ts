@@ -12,10 +12,13 @@
  * write sends again once the in-progress claim expires (at the end of the invocation it was made in);
  * the repeat carries the same Message-ID (derived from the same key). Holding completions widens that
  * window from one write to at most `completionHoldMs`; from a second before the invocation's deadline
- * each is written as it comes, so a timeout does not widen it. SMTP's own: an answer to the end of the content that never comes (connection lost, reply
- * timeout) leaves it unknown whether the server took the message; it counts as not sent (the claim is
- * given up, the retry sends it again with the same Message-ID) rather than as sent (which would lose
- * the messages whose connection died first). docs/architecture.md, "Exactly once".
+ * each is written as it comes, so a timeout does not widen it.
+ *
+ * SMTP's own window: an answer to the end of the content that never comes (connection lost, reply
+ * timeout) leaves it unknown whether the server took the message. The record is marked unconfirmed
+ * (what the send would have been, and a token); the retry takes it over and looks for the Message-ID in
+ * the mailbox's Sent folder (`SentFolder`): found, it is completed as sent; not found, or where the
+ * folder cannot be searched, it is sent again. docs/architecture.md, "Exactly once".
  *
  * The limits are asked before the claim: a message they pace writes no record. A delivery that may
  * repeat one (received before, requeued or redriven) first reads its record (the batch's in one
