@@ -24,7 +24,6 @@ import { MailboxLimiter } from '../shared/limits/mailbox-limiter.ts';
 import { ParkedMail } from '../shared/mailbox/parked-mail.ts';
 import { Pauses } from '../shared/mailbox/pauses.ts';
 import { MailboxRegistry } from '../shared/mailbox/registry.ts';
-import { SentCopies } from '../shared/mailbox/sent-copies.ts';
 import { MailboxSettings } from '../shared/mailbox/settings.ts';
 import { MailboxStore } from '../shared/mailbox/store.ts';
 import { AccessTokens } from '../shared/oauth/access-tokens.ts';
@@ -52,6 +51,7 @@ import { demandOf } from './batch-demand.ts';
 import type { SenderConfig } from './config.ts';
 import { PauseGate } from './pause-gate.ts';
 import { processRecord } from './process-record.ts';
+import { SentCopies } from './sent-copies.ts';
 
 export interface SenderOptions {
   readonly logger: Logger;

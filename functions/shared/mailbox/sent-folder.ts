@@ -8,7 +8,14 @@
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { MailerError } from '../errors.ts';
-import type { ImapEndpoint } from '../oauth/providers.ts';
+
+/** An IMAP server with implicit TLS (a provider's `feedback.imap`: imap.gmail.com:993, outlook.office365.com:993). */
+export interface ImapServer {
+  readonly host: string;
+  readonly port: number;
+  /** Extra trusted CA (PEM), for local servers with a generated certificate. */
+  readonly ca?: string | undefined;
+}
 
 export interface SentFolderLookup {
   readonly user: string;
@@ -34,7 +41,7 @@ const FALLBACK_NAMES = ['sent', 'sent items', 'sent messages', '[gmail]/sent mai
  * @example await sentFolderHolds(feedback.imap, { user: 'ops@example.com', accessToken }, '<a1@example.com>')
  */
 export async function sentFolderHolds(
-  endpoint: ImapEndpoint,
+  endpoint: ImapServer,
   login: SentFolderLookup,
   messageId: string,
 ): Promise<boolean | undefined> {
@@ -146,7 +153,7 @@ class Session {
   #waiter: { resolve(line: string): void; reject(error: MailerError): void } | undefined;
   #tags = 0;
 
-  constructor(endpoint: ImapEndpoint, login: SentFolderLookup) {
+  constructor(endpoint: ImapServer, login: SentFolderLookup) {
     this.detail = { mailbox: login.user, imapHost: endpoint.host };
     this.#onCommand = login.onCommand;
     const timeoutMs = login.timeoutMs ?? 15_000;

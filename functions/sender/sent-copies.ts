@@ -4,12 +4,12 @@
  * (idempotent-sender.ts). It needs the access the report reader has: the provider's `feedback.imap` and
  * a grant that covers IMAP; a mailbox without it cannot be searched.
  */
-import { findMailerError } from '../errors.ts';
-import type { SentFolder } from '../idempotency/idempotent-sender.ts';
-import type { AccessTokens } from '../oauth/access-tokens.ts';
-import { grantCoversImap } from '../oauth/providers.ts';
-import { sentFolderHolds } from './sent-folder.ts';
-import type { MailboxStore } from './store.ts';
+import { findMailerError } from '../shared/errors.ts';
+import type { SentFolder } from '../shared/idempotency/idempotent-sender.ts';
+import { sentFolderHolds } from '../shared/mailbox/sent-folder.ts';
+import type { MailboxStore } from '../shared/mailbox/store.ts';
+import type { AccessTokens } from '../shared/oauth/access-tokens.ts';
+import { grantCoversImap } from '../shared/oauth/providers.ts';
 
 export class SentCopies implements SentFolder {
   readonly #store: Pick<MailboxStore, 'get'>;
