@@ -106,6 +106,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       : messageKey;
     const { duplicate, unconfirmed, ...sent } = await deps.sender.send(message, key, body, {
       checkFirst: mayRepeat(record, receiveCount),
+      lastReceive: receiveCount >= deps.maxReceiveCount,
       queuedAs: originalMessageId(record),
       producer: deps.producers.producerOf(record),
       queuedAt: firstQueuedAt(record, deps.producers),

@@ -3,6 +3,8 @@
  * - a permanent failure is dead-lettered now;
  * - a passing failure is retried after a delay that grows exponentially with its receive count (with
  *   jitter, so a burst of failures does not come back as a burst), and dead-lettered when receives run out;
+ *   a send that went unanswered (SEND_UNCONFIRMED) waits at least twice the base delay (a minute), so
+ *   the provider has filed it in the Sent folder, where its retry looks, if it took it;
  * - a paced message (a limit says "later") waits exactly as long as the limit says;
  * - a parked message (its mailbox needs a human) looks again after `park.delaySeconds`, then after as
  *   long as it has already waited, up to `park.maxDelaySeconds` (15 minutes doubling to 6 hours).
@@ -116,6 +118,8 @@ export function decideRetry(
     SQS_MAX_VISIBILITY_SECONDS,
   );
   // "Equal jitter": at least half the ceiling, so retries never come back at once.
-  const delaySeconds = Math.round(ceiling / 2 + random() * (ceiling / 2));
-  return { action: 'retry', delaySeconds };
+  const jittered = Math.round(ceiling / 2 + random() * (ceiling / 2));
+  // An unanswered send's retry looks for it in the Sent folder: it gives the provider time to file it.
+  const floor = error.code === 'SEND_UNCONFIRMED' ? Math.min(2 * baseSeconds, SQS_MAX_VISIBILITY_SECONDS) : 0;
+  return { action: 'retry', delaySeconds: Math.max(jittered, floor) };
 }

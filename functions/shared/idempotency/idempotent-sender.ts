@@ -56,6 +56,10 @@ const CLAIM_QUIET_MS = 20;
 const CLAIM_WAIT_MS = 200;
 /** After a claim refused with its envelope out, sends claim first for this long. */
 const CLAIM_FIRST_MS = 60_000;
+/** After this many looks in the Sent folder begun, an unanswered send is sent again without another. */
+const MAX_SEARCHES = 3;
+/** A look in the Sent folder takes at most this long (each of its logins), and at most half what is left. */
+const SEARCH_TIMEOUT_MS = 15_000;
 /** Completions still held this long before the invocation's deadline are written then. */
 const DEADLINE_MARGIN_MS = 1_000;
 
@@ -72,7 +76,7 @@ export interface SendOutcome extends SentMessage {
 
 /** Whether a mailbox's Sent folder holds a message: undefined when it cannot be searched (no IMAP access). */
 export interface SentFolder {
-  holds(mailbox: string, messageId: string): Promise<boolean | undefined>;
+  holds(mailbox: string, messageId: string, timeoutMs: number): Promise<boolean | undefined>;
 }
 
 export interface IdempotencyOptions {
@@ -174,6 +178,8 @@ export class IdempotentSender {
    * @param body the record body (or a stored message's digest), fingerprinted
    * @param options.checkFirst the delivery may repeat one already sent: look at its record before
    *   asking the limits
+   * @param options.lastReceive the delivery's failure would dead-letter it: an unanswered send is sent
+   *   again rather than looked for (a look that failed would leave it unsent)
    * @param options.only a retry to the recipients deferred before: only these get it
    * @param options.messageIdKey the key its Message-ID derives from (a retry's is the message's own)
    * @param options.queuedAs the SQS id the message was first queued with: kept in the record with the
@@ -187,6 +193,7 @@ export class IdempotentSender {
     body: Body,
     options: {
       checkFirst?: boolean;
+      lastReceive?: boolean;
       only?: readonly string[];
       messageIdKey?: string;
       queuedAs?: string;
@@ -201,7 +208,10 @@ export class IdempotentSender {
         const found = await this.#confirm(
           seen,
           { key, fingerprint },
-          { ...options, idempotencyKey: message.idempotencyKey },
+          {
+            ...options,
+            idempotencyKey: message.idempotencyKey,
+          },
         );
         if (found.unconfirmed === 'found' || found.duplicate) return found;
         unconfirmed = found.unconfirmed;
@@ -257,7 +267,9 @@ export class IdempotentSender {
       });
     } catch (error) {
       // Not sent: the claim is given up so a retry can send it; unless the server may have taken it.
-      const response = unconfirmedSendOf(error);
+      // A copy for deferred recipients carries its message's Message-ID: the Sent folder holds the first
+      // send's, so it could never tell whether the copy was taken. It is sent again.
+      const response = options.only ? undefined : unconfirmedSendOf(error);
       if (response) this.#unconfirmed.push({ key, fingerprint, response });
       else this.#releases.push(key);
       throw findMailerError(error) ?? error;
@@ -278,19 +290,28 @@ export class IdempotentSender {
   async #confirm(
     seen: Extract<PeekResult, { status: 'unconfirmed' }>,
     claim: Claim,
-    queued: { queuedAs?: string | undefined; idempotencyKey?: string | undefined } & Queued,
+    queued: {
+      queuedAs?: string | undefined;
+      idempotencyKey?: string | undefined;
+      lastReceive?: boolean | undefined;
+    } & Queued,
   ): Promise<SendOutcome> {
     const until = this.#inProgressUntil ?? Date.now() + DEFAULT_IN_PROGRESS_MS;
-    const taken = await this.#records.takeOver(claim, seen.token, until);
+    const taken = await this.#records.takeOver(claim, seen, until);
     if (taken.status !== 'claimed') return refused(taken, claim.key);
     const earlier = seen.response as unknown as SentMessage;
+    // Looks that kept failing (IMAP down for long, or refusing this mailbox in a way that lasts), or no
+    // receive left for another: the message is sent again rather than dead-lettered unsent.
+    const folder = seen.searches < MAX_SEARCHES && !queued.lastReceive ? this.#sentFolder : undefined;
+    const timeoutMs = Math.max(1_000, Math.min(SEARCH_TIMEOUT_MS, (until - Date.now() - 1_000) / 2));
     let holds: boolean | undefined;
     try {
-      holds = this.#sentFolder ? await this.#sentFolder.holds(earlier.mailbox, earlier.messageId) : undefined;
+      holds = await folder?.holds(earlier.mailbox, earlier.messageId, timeoutMs);
     } catch (error) {
-      // Marked again for the next delivery (unwritten, the claim ends with the invocation: it sends again).
+      // Marked again for the next delivery (unwritten, the takeover's claim ends with the invocation and
+      // the next delivery takes it over again).
       const marked = await this.#records.markUnconfirmed([
-        { key: claim.key, fingerprint: claim.fingerprint, response: seen.response },
+        { ...claim, response: seen.response, searches: seen.searches + 1 },
       ]);
       this.#unwritten.releases += marked.failed;
       // A mailbox that needs a human (its grant revoked since) parks the message, which looks again later.

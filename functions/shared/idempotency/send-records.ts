@@ -32,6 +32,14 @@ export interface Claim {
 /** What a look at the records found: no live record (`absent`), or what a claim would have met. */
 export type PeekResult = Exclude<ClaimResult, { status: 'claimed' }> | { readonly status: 'absent' };
 
+/** A send that went unanswered, as its record keeps it until a look in the Sent folder settles it. */
+export interface Unconfirmed extends Claim {
+  /** What the send would have been had the server taken it. */
+  readonly response: Record<string, Stored>;
+  /** Looks in the Sent folder begun so far. @default 0 */
+  readonly searches?: number;
+}
+
 /** Who queued a sent message and when: kept on its record, outside the response, to list by producer. */
 export interface Queued {
   /** The principal it was queued by or for (ProducerAuthorizer.producerOf). */
@@ -56,7 +64,13 @@ export type ClaimResult =
    * A send went unanswered (SEND_UNCONFIRMED): the server may have taken it. Only `takeOver` with this
    * token claims it, so one delivery looks for it in the Sent folder before anything sends it again.
    */
-  | { readonly status: 'unconfirmed'; readonly token: string; readonly response: Record<string, Stored> }
+  | {
+      readonly status: 'unconfirmed';
+      readonly token: string;
+      readonly response: Record<string, Stored>;
+      /** Looks in the Sent folder begun so far (a takeover counts one). */
+      readonly searches: number;
+    }
   | { readonly status: 'mismatch' }
   | { readonly status: 'failed'; readonly errorName: string };
 
@@ -87,7 +101,11 @@ const CLAIM_TOKEN = 'claim_token';
  * its takeover names. The record stays INPROGRESS with its claim expired, so versions that predate these
  * attributes (and Powertools) claim it as before.
  */
-const UNCONFIRMED = { response: 'unconfirmed', token: 'unconfirmed_token' } as const;
+const UNCONFIRMED = {
+  response: 'unconfirmed',
+  token: 'unconfirmed_token',
+  searches: 'unconfirmed_searches',
+} as const;
 
 const md5 = (value: string) => hash('md5', JSON.stringify(value), 'base64');
 
@@ -232,43 +250,51 @@ export class SendRecords {
    * Marks claimed sends that went unanswered: their claims end now, and the next delivery of each must
    * take it over (`takeOver`) and look in the Sent folder before it sends again.
    */
-  markUnconfirmed(
-    entries: readonly { key: string; fingerprint: string; response: Record<string, Stored> }[],
-  ) {
-    const expiration = String(Math.round(Date.now() / 1000 + this.#expiresAfterSeconds));
+  markUnconfirmed(entries: readonly Unconfirmed[]) {
     return this.#batchWrite(
-      entries.map(({ key, fingerprint, response }) => ({
-        PutRequest: {
-          Item: {
-            [ATTRIBUTE.key]: { S: recordId(key) },
-            [ATTRIBUTE.status]: { S: 'INPROGRESS' },
-            [ATTRIBUTE.expiration]: { N: expiration },
-            [ATTRIBUTE.inProgressExpiration]: { N: String(Date.now()) },
-            [ATTRIBUTE.validation]: { S: md5(fingerprint) },
-            [UNCONFIRMED.response]: { M: marshallMap(response) },
-            [UNCONFIRMED.token]: { S: randomUUID() },
-          },
-        },
-      })),
+      entries.map((entry) => ({ PutRequest: { Item: this.#unconfirmedItem(entry, Date.now()) } })),
     );
   }
 
+  /** An unanswered send's record: in progress until `until` (now: a takeover may claim it at once). */
+  #unconfirmedItem({ key, fingerprint, response, searches = 0 }: Unconfirmed, until: number) {
+    return {
+      [ATTRIBUTE.key]: { S: recordId(key) },
+      [ATTRIBUTE.status]: { S: 'INPROGRESS' },
+      [ATTRIBUTE.expiration]: { N: String(Math.round(Date.now() / 1000 + this.#expiresAfterSeconds)) },
+      [ATTRIBUTE.inProgressExpiration]: { N: String(until) },
+      [ATTRIBUTE.validation]: { S: md5(fingerprint) },
+      [UNCONFIRMED.response]: { M: marshallMap(response) },
+      [UNCONFIRMED.token]: { S: randomUUID() },
+      [UNCONFIRMED.searches]: { N: String(searches) },
+    };
+  }
+
   /**
-   * Claims an unconfirmed send's record, if it still holds `token`: of the deliveries that found it, one
-   * looks in the Sent folder; the others find it in progress (or completed, or claimed anew).
+   * Claims an unconfirmed send's record, if it still holds `seen`'s token: of the deliveries that found
+   * it, one looks in the Sent folder; the others find it in progress. The record stays marked (a new
+   * token, one more search), so a process that dies during the look leaves it to the next delivery.
    * @returns what a claim returns; a failed write is a `failed` result
    */
-  async takeOver(claim: Claim, token: string, inProgressUntil: number): Promise<ClaimResult> {
-    const [put] = this.#claimPuts([claim], inProgressUntil);
+  async takeOver(
+    claim: Claim,
+    seen: { readonly token: string; readonly response: Record<string, Stored>; readonly searches: number },
+    inProgressUntil: number,
+  ): Promise<ClaimResult> {
+    const item = this.#unconfirmedItem(
+      { ...claim, response: seen.response, searches: seen.searches + 1 },
+      inProgressUntil,
+    );
     const claimToken = randomUUID();
     try {
       await this.#dynamodb.send(
         new PutItemCommand({
-          ...put!,
-          Item: { ...put!.Item, [CLAIM_TOKEN]: { S: claimToken } },
+          TableName: this.#tableName,
+          Item: { ...item, [CLAIM_TOKEN]: { S: claimToken } },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ConditionExpression: '#unconfirmed_token = :token',
           ExpressionAttributeNames: { '#unconfirmed_token': UNCONFIRMED.token },
-          ExpressionAttributeValues: { ':token': { S: token } },
+          ExpressionAttributeValues: { ':token': { S: seen.token } },
         }),
       );
       return { status: 'claimed' };
@@ -500,7 +526,12 @@ function existing(item: Record<string, AttributeValue> | undefined, claim: Claim
   }
   const token = item[UNCONFIRMED.token]?.S;
   if (token && Number(item[ATTRIBUTE.inProgressExpiration]?.N ?? 0) < Date.now()) {
-    return { status: 'unconfirmed', token, response: unmarshallMap(item[UNCONFIRMED.response]?.M ?? {}) };
+    return {
+      status: 'unconfirmed',
+      token,
+      response: unmarshallMap(item[UNCONFIRMED.response]?.M ?? {}),
+      searches: Number(item[UNCONFIRMED.searches]?.N ?? 0),
+    };
   }
   return { status: 'in-progress' };
 }

@@ -34,10 +34,19 @@ const MAX_LITERALS = 1024 * 1024;
 const FALLBACK_NAMES = ['sent', 'sent items', 'sent messages', '[gmail]/sent mail'];
 
 /**
+ * Whether a Message-ID can be searched for: printable ASCII without `"` and `\`, so nothing in it can end
+ * the quoted string or the command (an internationalized domain in it cannot be, without a literal).
+ */
+export const searchable = (messageId: string): boolean => /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/.test(messageId);
+
+/** Answers to a login that say "not now" rather than "not this mailbox": IMAP_UNAVAILABLE, not IMAP_LOGIN_REFUSED. */
+const PASSING_REFUSAL = /\[(UNAVAILABLE|LIMIT|INUSE|SERVERBUG)\]|too many|simultaneous|try again|temporar/i;
+
+/**
  * @returns whether the Sent folder holds a message whose Message-ID header is `messageId`; undefined when
  *   the mailbox has no Sent folder to look in
  * @throws MailerError IMAP_LOGIN_REFUSED (with `authenticationFailed: true`), IMAP_UNAVAILABLE (network,
- *   TLS, timeout, protocol), INTERNAL (a messageId that cannot be quoted)
+ *   TLS, timeout, protocol, a login refused for now), INTERNAL (a messageId that cannot be quoted)
  * @example await sentFolderHolds(feedback.imap, { user: 'ops@example.com', accessToken }, '<a1@example.com>')
  */
 export async function sentFolderHolds(
@@ -45,8 +54,7 @@ export async function sentFolderHolds(
   login: SentFolderLookup,
   messageId: string,
 ): Promise<boolean | undefined> {
-  // Printable ASCII without `"` and `\`: nothing in it can end the quoted string or the command.
-  if (!/^[\x20\x21\x23-\x5b\x5d-\x7e]+$/.test(messageId))
+  if (!searchable(messageId))
     throw new MailerError('INTERNAL', 'the Message-ID cannot be searched for over IMAP', {
       mailbox: login.user,
     });
@@ -73,6 +81,11 @@ export async function sentFolderHolds(
       irOffered ? `AUTHENTICATE XOAUTH2 ${initial}` : 'AUTHENTICATE XOAUTH2',
       { continuation: (count) => (!irOffered && count === 1 ? initial : '') },
     );
+    // A server too busy or briefly unable to log anyone in is a passing failure, not a refusal of this
+    // mailbox (RFC 5530 codes; Gmail's "[ALERT] Too many simultaneous connections").
+    // Its text is left out: a server may echo the login in it.
+    if (auth.status !== 'OK' && PASSING_REFUSAL.test(auth.text))
+      throw session.fail(`the login was refused for now (${auth.status})`);
     if (auth.status !== 'OK') {
       throw Object.assign(
         new MailerError('IMAP_LOGIN_REFUSED', `the IMAP server refused ${login.user}`, session.detail),

@@ -106,17 +106,34 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
   }
 }
 
-/** The failure of a transaction lost after its last chunk went: unanswered unless its envelope was refused. */
+/** A recipient whose RCPT reply the connection took with it: owed a copy if the message was taken. */
+const NO_REPLY: SmtpReply = { code: 451, text: '451 4.4.2 No answer before the connection ended' };
+
+/**
+ * The failure of a transaction lost after its last chunk went: unanswered unless its envelope was
+ * refused. Replies pipelined with the content may be lost with it: a recipient without one counts as
+ * refused for now, so a send found taken still sends it a copy (at least once) rather than none.
+ */
 function unansweredChunks(
   envelope: Envelope,
   mail: PromiseSettledResult<SmtpReply> | undefined,
   rcpts: PromiseSettledResult<SmtpReply>[],
   lost: SmtpFailure,
 ): SmtpFailure {
-  const replies = rcpts.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
-  const recipients = recipientVerdict(envelope, replies);
-  const refused = mail?.status === 'fulfilled' && replyClass(mail.value) !== 2;
-  return refused || recipients.accepted.length === 0 ? lost : unanswered(lost, recipients);
+  const replies = envelope.to.map((_, i) => {
+    const settled = rcpts[i];
+    return settled?.status === 'fulfilled' ? settled.value : undefined;
+  });
+  const mailRefused = mail?.status === 'fulfilled' && replyClass(mail.value) !== 2;
+  const allRefused = replies.every((reply) => reply !== undefined && replyClass(reply) !== 2);
+  if (mailRefused || allRefused) return lost;
+  return unanswered(
+    lost,
+    recipientVerdict(
+      envelope,
+      replies.map((reply) => reply ?? NO_REPLY),
+    ),
+  );
 }
 
 /**

@@ -492,6 +492,13 @@ export const unconfirmedSendOf = (error: unknown): SentMessage | undefined => {
   return failure && unconfirmedSends.get(failure);
 };
 
+/** Adds the stored template an unconfirmed send rendered to what it may have been (RenderingSender). */
+export function withUnconfirmedTemplate(error: unknown, template: SentMessage['template']): void {
+  const failure = findMailerError(error);
+  const sent = failure && unconfirmedSends.get(failure);
+  if (failure && sent && template) unconfirmedSends.set(failure, { ...sent, template });
+}
+
 /** The recipients of a retry, checked to be the message's own: a retry never widens the envelope. */
 function onlyThese(envelope: string[], only: readonly string[] | undefined): string[] {
   if (!only) return envelope;

@@ -316,17 +316,14 @@ export function judge(
 
 type Recipients = Pick<Submitted, 'accepted' | 'rejected' | 'rejectedErrors'>;
 
-/** What each RCPT reply says of its recipient; one without a reply (the connection was lost) counts as accepted. */
-export function recipientVerdict(
-  envelope: Envelope,
-  replies: readonly (SmtpReply | undefined)[],
-): Recipients {
+/** What each RCPT reply says of its recipient. */
+export function recipientVerdict(envelope: Envelope, replies: readonly SmtpReply[]): Recipients {
   const accepted: string[] = [];
   const rejected: string[] = [];
   const rejectedErrors: SmtpFailure[] = [];
   for (const [i, recipient] of envelope.to.entries()) {
-    const reply = replies[i];
-    if (!reply || replyClass(reply) === 2) {
+    const reply = replies[i]!;
+    if (replyClass(reply) === 2) {
       accepted.push(recipient);
       continue;
     }

@@ -7,7 +7,12 @@
  */
 import { MailerError } from '../errors.ts';
 import type { MailMessage } from '../message/schema.ts';
-import type { Admitted, MessageSender, SentMessage } from '../smtp/message-sender.ts';
+import {
+  type Admitted,
+  type MessageSender,
+  type SentMessage,
+  withUnconfirmedTemplate,
+} from '../smtp/message-sender.ts';
 import { renderTemplate } from './render.ts';
 import type { TemplateCache } from './template-cache.ts';
 
@@ -57,7 +62,19 @@ export class RenderingSender implements Pick<MessageSender, 'admit' | 'deliver'>
     bodyHeldUntil?: Promise<void>,
   ): Promise<SentMessage> {
     const { message: rendered, template } = await renderMessage(message, this.#templates);
-    const sent = await this.#sender.deliver(admitted, rendered, idempotencyKey, messageIdKey, bodyHeldUntil);
-    return template ? { ...sent, template } : sent;
+    try {
+      const sent = await this.#sender.deliver(
+        admitted,
+        rendered,
+        idempotencyKey,
+        messageIdKey,
+        bodyHeldUntil,
+      );
+      return template ? { ...sent, template } : sent;
+    } catch (error) {
+      // A send that may have been taken keeps its version: found later, its copies render the same.
+      withUnconfirmedTemplate(error, template);
+      throw error;
+    }
   }
 }

@@ -16,6 +16,15 @@ import { useHarness } from '../../harness/lifecycle.ts';
  * they take in the sender's Sent folder; the stand-in SMTP servers do the same here, into Debian's
  * Dovecot (IMAP with XOAUTH2 checked live), and the retry looks there before it sends again.
  */
+/**
+ * Where each stand-in files what it takes: Google's under a name no fallback knows, found by its \Sent
+ * flag (RFC 6154) as Gmail's "[Gmail]/Sent Mail" is; Microsoft's under Outlook's name.
+ */
+/** An unanswered send's retry comes back after twice the retry base: 2 s under FAST_RETRIES. */
+const RETRY_MS = 2_200;
+
+const SENT_FOLDER = { google: 'Posted Mail', microsoft: 'Sent Items' } as const;
+
 describe('sender: a send that went unanswered is looked for in the Sent folder before it is sent again', () => {
   const context = useHarness();
   const { harness } = context;
@@ -30,16 +39,14 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
   ) {
     for (const name of ['google', 'microsoft'] as const) {
       harness.smtp[name].fileSent = async (message) => {
-        await feedback.dovecot[name].deliver(message.user, message.raw, { folder: 'Sent' });
+        await feedback.dovecot[name].deliver(message.user, message.raw, { folder: SENT_FOLDER[name] });
       };
     }
     // The mailbox has sent before: its Sent folder exists, as every Gmail and Microsoft 365 mailbox's does.
     await feedback.dovecot[profile].deliver(
       address,
       'Message-ID: <earlier@example.net>\r\nSubject: earlier\r\n\r\nhi\r\n',
-      {
-        folder: 'Sent',
-      },
+      { folder: SENT_FOLDER[profile] },
     );
     const { sender, events: read } = await newSenderWithOutcomes(harness, `unconfirmed-${++topics}`, {
       retryPolicy: FAST_RETRIES,
@@ -207,7 +214,7 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
 
     await harness.oauth.google.revoke(refreshToken);
     await harness.expireSharedToken('ops@example.com');
-    await sleep(1_200);
+    await sleep(RETRY_MS);
     await sender.drain();
 
     assert.equal(smtp.messages.length, 1);
@@ -232,7 +239,7 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
 
     await down.sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-6' }));
     await down.sender.drain();
-    await sleep(1_200);
+    await sleep(RETRY_MS);
     await down.sender.drain();
 
     assert.equal(down.smtp.messages.length, 1, 'not sent again while it cannot be told whether it was taken');
@@ -246,10 +253,79 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
         config: { providers: parseProviders(feedback.providersJson()) },
       }),
     );
-    await sleep(1_200);
+    await sleep(RETRY_MS);
     await up.drain();
     assert.equal(down.smtp.messages.length, 1);
     assert.equal(up.telemetry.metricSum('UnconfirmedSends', { Result: 'found' }), 1);
     assert.equal(up.telemetry.metricSum('MessagesSent'), 1);
+  });
+
+  it('sends again, once and unlooked, after the Sent folder could not be searched three times', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const providers = JSON.parse(feedback.providersJson()) as Record<
+      string,
+      { feedback: { imap: { port: number } } }
+    >;
+    providers.google!.feedback.imap.port = await freePort();
+    const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com', {
+      providers: JSON.stringify(providers),
+    });
+    smtp.faults.push({ stage: 'data', takeThenDrop: true });
+
+    await sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-8' }));
+    await deliver();
+
+    assert.equal(smtp.messages.length, 2, 'at least once rather than dead-lettered unsent');
+    assert.deepEqual(
+      (await events()).map((event) => event.type),
+      ['deferred', 'deferred', 'deferred', 'deferred', 'sent'],
+      'the unanswered send, three looks that failed, then the send again',
+    );
+    assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'unchecked' }), 1);
+  });
+
+  it('sends a copy for deferred recipients again when it goes unanswered: the Sent folder holds its first send under the same Message-ID', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const { sender, deliver, smtp } = await setUp('google', 'ops@example.com');
+    smtp.faults.push({
+      stage: 'rcpt',
+      code: 450,
+      text: '4.2.1 The user you are trying to contact is receiving mail too quickly',
+      recipient: 'bob@example.net',
+    });
+    await sender.enqueue(aMessage({ to: ['ann@example.net', 'bob@example.net'], idempotencyKey: 'order-9' }));
+    await sender.drain();
+    // The copy to bob: all of it went, the server took none of it.
+    smtp.faults.push({ stage: 'data', drop: true });
+
+    await deliver();
+
+    assert.deepEqual(
+      smtp.messages.map((message) => message.rcptTo),
+      [['ann@example.net'], ['bob@example.net']],
+    );
+  });
+
+  it('keeps the template version an unanswered send rendered: found, its event names it', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    await harness.templates.put('welcome', { subject: 'Welcome, {{name}}', text: 'Hello {{name}}.' });
+    const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com');
+    smtp.faults.push({ stage: 'data', takeThenDrop: true });
+
+    await sender.enqueue(
+      aMessage({
+        subject: undefined,
+        text: undefined,
+        template: { name: 'welcome' },
+        templateData: { name: 'Ann' },
+        idempotencyKey: 'order-10',
+      }),
+    );
+    await deliver();
+
+    assert.equal(smtp.messages.length, 1);
+    const [sent] = await finalEvents(events);
+    assert.equal(sent?.type, 'sent');
+    assert.deepEqual(sent?.template, { name: 'welcome', version: 1 });
   });
 });

@@ -108,6 +108,23 @@ describe('Function: decideRetry()', () => {
     assert.equal(delay(20, 1), 900, 'capped at 15 minutes');
   });
 
+  it('waits at least a minute before an unanswered send is looked for in the Sent folder, then backs off as any retry', () => {
+    const delay = (receive: number, random: number) => {
+      const decision = decideRetry(
+        error('SEND_UNCONFIRMED'),
+        receive,
+        100,
+        DEFAULT_RETRY_POLICY,
+        () => random,
+      );
+      return decision.action === 'retry' ? decision.delaySeconds : 0;
+    };
+    assert.equal(delay(1, 0), 60);
+    assert.equal(delay(1, 1), 60);
+    assert.equal(delay(3, 0), 60);
+    assert.equal(delay(3, 1), 120);
+  });
+
   it('waits far longer after a quota answer or a revoked mailbox than after a passing fault', () => {
     const first = (code: ConstructorParameters<typeof MailerError>[0]) => {
       const decision = decideRetry(error(code), 1, 8, DEFAULT_RETRY_POLICY, () => 0);

@@ -264,8 +264,9 @@ describe('Class: SendRecords', () => {
 
     const [peeked] = await records.peek([{ key: 'u-1', fingerprint: 'a' }]);
     assert.equal(peeked?.status, 'unconfirmed');
-    const { token, response } = peeked as { token: string; response: Record<string, unknown> };
-    assert.deepEqual(response, RESPONSE, 'what the send would have been is kept for its confirmation');
+    const seen = peeked as Extract<typeof peeked, { status: 'unconfirmed' }>;
+    assert.deepEqual(seen.response, RESPONSE, 'what the send would have been is kept for its confirmation');
+    assert.equal(seen.searches, 0);
     // Neither a claim alone (conditional put) nor one in a transaction takes it, though its claim ended.
     assert.equal(
       (await records.claim([{ key: 'u-1', fingerprint: 'a' }], later()))[0]?.status,
@@ -286,23 +287,39 @@ describe('Class: SendRecords', () => {
 
     // A token from an older mark (re-marked since) does not take it: the delivery learns the current one.
     assert.deepEqual(
-      await records.takeOver({ key: 'u-1', fingerprint: 'a' }, 'an older token', later()),
+      await records.takeOver({ key: 'u-1', fingerprint: 'a' }, { ...seen, token: 'an older token' }, later()),
       peeked,
     );
-    assert.deepEqual(await records.takeOver({ key: 'u-1', fingerprint: 'a' }, token, later()), {
+    assert.deepEqual(await records.takeOver({ key: 'u-1', fingerprint: 'a' }, seen, later()), {
       status: 'claimed',
     });
-    // Taken over once: a second delivery that found the same token finds it in progress.
-    assert.deepEqual(await records.takeOver({ key: 'u-1', fingerprint: 'a' }, token, later()), {
+    // Taken over once: a second delivery that found the same token finds it in progress, as do claims.
+    assert.deepEqual(await records.takeOver({ key: 'u-1', fingerprint: 'a' }, seen, later()), {
       status: 'in-progress',
     });
-    const taken = await record(`send#${await idOf('u-1')}`);
-    assert.equal(taken?.status?.S, 'INPROGRESS');
     assert.equal(
-      taken?.unconfirmed_token,
-      undefined,
-      'an ordinary claim again: its completion or release ends it',
+      (await records.claim([{ key: 'u-1', fingerprint: 'a' }], later()))[0]?.status,
+      'in-progress',
     );
+  });
+
+  it('keeps an unanswered send marked while it is taken over: a look cut short by a crash is begun again, counted', async () => {
+    const claim = { key: 'u-crash', fingerprint: 'a' };
+    await records.claim([claim], later());
+    await records.markUnconfirmed([{ ...claim, response: RESPONSE }]);
+    const [seen] = await records.peek([claim]);
+
+    // The invocation that took it over dies during its look in the Sent folder.
+    const ends = Date.now() + 300;
+    assert.equal((await records.takeOver(claim, seen as never, ends)).status, 'claimed');
+    assert.equal((await records.peek([claim]))[0]?.status, 'in-progress');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+
+    const [again] = await records.peek([claim]);
+    assert.equal(again?.status, 'unconfirmed', 'not an ordinary ended claim: a claim would send it unlooked');
+    assert.equal((again as { searches: number }).searches, 1);
+    assert.deepEqual((again as { response: unknown }).response, RESPONSE);
+    assert.equal((await records.claim([claim], later()))[0]?.status, 'unconfirmed');
   });
 
   it('lets versions that predate the mark claim an unanswered send as they did a released one (its claim has ended)', async () => {

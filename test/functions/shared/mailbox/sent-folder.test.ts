@@ -285,6 +285,28 @@ describe('Function: sentFolderHolds()', () => {
       assertNoSecretsIn([failure.message, JSON.stringify(failure.detail)], [TOKEN]);
     });
 
+    it("fails with IMAP_UNAVAILABLE, not a refusal of the mailbox, when the login is refused for now (Gmail's too many connections)", async () => {
+      const busy = await scriptedServer(
+        certificates,
+        '* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] Gimap ready for requests\r\n',
+        (line) => {
+          const [tag, verb] = line.split(' ');
+          if (verb === 'AUTHENTICATE')
+            return `${tag} NO [ALERT] Too many simultaneous connections. (Failure) ${TOKEN}\r\n`;
+          return undefined;
+        },
+      );
+      servers.push(busy.server);
+
+      const failure = await failureOf(
+        sentFolderHolds(busy.endpoint, { user: MAILBOX, accessToken: TOKEN }, MESSAGE_ID),
+      );
+
+      assert.equal(failure.code, 'IMAP_UNAVAILABLE');
+      assert.equal(failure.authenticationFailed, undefined);
+      assertNoSecretsIn([failure.message, JSON.stringify(failure.detail)], [TOKEN]);
+    });
+
     it('sends the login after the "+" when the server lacks SASL-IR', async () => {
       const login = Buffer.from(`user=${MAILBOX}\x01auth=Bearer ${TOKEN}\x01\x01`).toString('base64');
       const server = await scriptedServer(
