@@ -34,7 +34,7 @@ import { METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
 import { Outcomes } from '../shared/observability/outcomes.ts';
 import { clientSecretMetrics, tokenMetrics } from '../shared/observability/token-metrics.ts';
-import type { RetryPolicy } from '../shared/retry-policy.ts';
+import { type RetryPolicy, UNCONFIRMED_DELAY_SECONDS } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
 import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
 import { DeadLetters } from '../shared/sqs/dead-letters.ts';
@@ -160,10 +160,13 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     : undefined;
   // Rendered while the claim is written, right before SMTP: a duplicate is answered as one whatever its
   // rendering did (rendering-sender.ts).
+  const retryPolicy = options.retryPolicy ?? config.retryPolicy;
   const idempotent = new IdempotentSender(new RenderingSender(messageSender, templates), {
     dynamodb,
     tableName: config.sendingTableName,
     sentFolder: new SentCopies(store, tokens),
+    // A little under the retry's wait: the retry finds the record ready for it, and nothing looks sooner.
+    unconfirmedWaitMs: (retryPolicy.unconfirmed?.delaySeconds ?? UNCONFIRMED_DELAY_SECONDS) * 900,
   });
   // Stored messages one at a time, within a budget per invocation, and nothing held while one is read.
   const gate = new LargeReadGate(config.largeMessageBatchBytes, () => idempotent.writeHeld());
@@ -189,7 +192,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     logger,
     metrics,
     maxReceiveCount: config.maxReceiveCount,
-    retryPolicy: options.retryPolicy ?? config.retryPolicy,
+    retryPolicy,
   };
   const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
     if (typeof context?.getRemainingTimeInMillis === 'function') idempotent.registerContext(context);

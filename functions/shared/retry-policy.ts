@@ -3,8 +3,8 @@
  * - a permanent failure is dead-lettered now;
  * - a passing failure is retried after a delay that grows exponentially with its receive count (with
  *   jitter, so a burst of failures does not come back as a burst), and dead-lettered when receives run out;
- *   a send that went unanswered (SEND_UNCONFIRMED) waits at least twice the base delay (a minute), so
- *   the provider has filed it in the Sent folder, where its retry looks, if it took it;
+ *   a send that went unanswered (SEND_UNCONFIRMED) waits at least `unconfirmed.delaySeconds` (a minute),
+ *   so the provider has filed it in the Sent folder, where its retry looks, if it took it;
  * - a paced message (a limit says "later") waits exactly as long as the limit says;
  * - a parked message (its mailbox needs a human) looks again after `park.delaySeconds`, then after as
  *   long as it has already waited, up to `park.maxDelaySeconds` (15 minutes doubling to 6 hours).
@@ -29,7 +29,15 @@ export interface RetryPolicy {
   readonly park: { readonly delaySeconds: number; readonly maxDelaySeconds: number };
   /** When mail held back by a paused deployment comes back. @default 60 s */
   readonly hold?: { readonly delaySeconds: number };
+  /**
+   * How long a send that went unanswered waits before it is looked for in the Sent folder, so the
+   * provider has filed it if it took it. Not scaled with the rest. @default 60 s
+   */
+  readonly unconfirmed?: { readonly delaySeconds: number };
 }
+
+/** An unanswered send is looked for a minute after it (retry-policy's `unconfirmed`). */
+export const UNCONFIRMED_DELAY_SECONDS = 60;
 
 /** Held mail comes back after a minute: while the event source is off it stays queued anyway. */
 const DEFAULT_HOLD_SECONDS = 60;
@@ -61,6 +69,7 @@ export function scaleRetryPolicy(policy: RetryPolicy, scale: number): RetryPolic
       maxDelaySeconds: seconds(policy.park.maxDelaySeconds),
     },
     hold: { delaySeconds: seconds(policy.hold?.delaySeconds ?? DEFAULT_HOLD_SECONDS) },
+    ...(policy.unconfirmed ? { unconfirmed: policy.unconfirmed } : {}),
   };
 }
 
@@ -120,6 +129,7 @@ export function decideRetry(
   // "Equal jitter": at least half the ceiling, so retries never come back at once.
   const jittered = Math.round(ceiling / 2 + random() * (ceiling / 2));
   // An unanswered send's retry looks for it in the Sent folder: it gives the provider time to file it.
-  const floor = error.code === 'SEND_UNCONFIRMED' ? Math.min(2 * baseSeconds, SQS_MAX_VISIBILITY_SECONDS) : 0;
+  const floor =
+    error.code === 'SEND_UNCONFIRMED' ? (policy.unconfirmed?.delaySeconds ?? UNCONFIRMED_DELAY_SECONDS) : 0;
   return { action: 'retry', delaySeconds: Math.max(jittered, floor) };
 }

@@ -237,6 +237,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         smtp[profile].sessions.clear();
         smtp[profile].chaos = undefined;
         smtp[profile].fileSent = undefined;
+        smtp[profile].onMail = undefined;
         oauth[profile].chaos = undefined;
         oauth[profile].tenants.clear();
         oauth[profile].emailClaims.clear();

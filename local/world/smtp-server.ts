@@ -88,6 +88,8 @@ export interface SmtpServerHandle {
    * file a copy of every submitted message in the sender's Sent folder (a test appends it over IMAP).
    */
   fileSent: ((message: ReceivedMessage) => Promise<void>) | undefined;
+  /** While set, called as each MAIL FROM arrives (a test can hold back the answers from then on). */
+  onMail: (() => void) | undefined;
   stop(): Promise<void>;
 }
 
@@ -194,6 +196,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
       return callback(smtpError(535, MICROSOFT.authFailed));
     },
     onMailFrom(_address, session, callback) {
+      handle.onMail?.();
       startedAt.set(session.id, Date.now());
       const fault = takeFault('mail');
       if (!fault || !('code' in fault)) stats.transactions++;
@@ -308,6 +311,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     sendAs,
     appMailboxes,
     fileSent: undefined,
+    onMail: undefined,
     sessions,
     authRefusal: undefined,
     chaos: undefined,

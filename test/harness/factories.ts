@@ -124,4 +124,5 @@ export const FAST_RETRIES: RetryPolicy = {
   retry: { baseSeconds: 1, maxSeconds: 1 },
   defer: { baseSeconds: 1, maxSeconds: 1 },
   park: { delaySeconds: 1, maxDelaySeconds: 1 },
+  unconfirmed: { delaySeconds: 2 },
 };

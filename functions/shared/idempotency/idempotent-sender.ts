@@ -87,6 +87,11 @@ export interface IdempotencyOptions {
   readonly completionHoldMs?: number;
   /** Where a send that went unanswered is looked for before a retry sends it again. */
   readonly sentFolder?: SentFolder | undefined;
+  /**
+   * How long an unanswered send's record stays in progress before any delivery may look for it: a
+   * little under its retry's wait (retry-policy's `unconfirmed`), so the provider has filed it. @default 54 s
+   */
+  readonly unconfirmedWaitMs?: number;
 }
 
 /** What the records of an invocation could not write: reported, the messages are sent regardless. */
@@ -120,6 +125,7 @@ export class IdempotentSender {
   #releases: string[] = [];
   #unconfirmed: Omit<Completion, keyof Queued>[] = [];
   readonly #sentFolder: SentFolder | undefined;
+  readonly #unconfirmedWaitMs: number;
   /** Claimed sends without their answer yet. */
   #inFlight = 0;
   /** Records of the invocation that have neither claimed nor left without a claim. */
@@ -147,6 +153,7 @@ export class IdempotentSender {
     );
     this.#holdMs = options.completionHoldMs ?? 500;
     this.#sentFolder = options.sentFolder;
+    this.#unconfirmedWaitMs = options.unconfirmedWaitMs ?? 54_000;
   }
 
   /**
@@ -300,36 +307,43 @@ export class IdempotentSender {
     const taken = await this.#records.takeOver(claim, seen, until);
     if (taken.status !== 'claimed') return refused(taken, claim.key);
     const earlier = seen.response as unknown as SentMessage;
-    // Looks that kept failing (IMAP down for long, or refusing this mailbox in a way that lasts), or no
-    // receive left for another: the message is sent again rather than dead-lettered unsent.
-    const folder = seen.searches < MAX_SEARCHES && !queued.lastReceive ? this.#sentFolder : undefined;
     const timeoutMs = Math.max(1_000, Math.min(SEARCH_TIMEOUT_MS, (until - Date.now() - 1_000) / 2));
     let holds: boolean | undefined;
     try {
-      holds = await folder?.holds(earlier.mailbox, earlier.messageId, timeoutMs);
+      holds = await this.#sentFolder?.holds(earlier.mailbox, earlier.messageId, timeoutMs);
     } catch (error) {
-      // Marked again for the next delivery (unwritten, the takeover's claim ends with the invocation and
-      // the next delivery takes it over again).
-      const marked = await this.#records.markUnconfirmed([
-        { ...claim, response: seen.response, searches: seen.searches + 1 },
-      ]);
-      this.#unwritten.releases += marked.failed;
-      // A mailbox that needs a human (its grant revoked since) parks the message, which looks again later.
       const known = findMailerError(error);
-      if (known?.disposition === 'mailbox') throw known;
-      throw new MailerError(
-        'SEND_UNCONFIRMED',
-        `an earlier send went unanswered and the Sent folder of ${earlier.mailbox} cannot be searched now: ${known?.code ?? 'error'}`,
-        { mailbox: earlier.mailbox, messageId: earlier.messageId },
-        { cause: error },
-      );
+      // Only IMAP's own failures use up looks: a token or secret failure says nothing of the folder.
+      const searches = known?.code === 'IMAP_UNAVAILABLE' ? seen.searches + 1 : seen.searches;
+      // After looks that kept failing (IMAP down for long, or refusing in a way that lasts), or with no
+      // receive left: sent again rather than dead-lettered unsent. A mailbox that needs a human parks it.
+      const lastLook = queued.lastReceive || searches >= MAX_SEARCHES;
+      if (known?.disposition === 'mailbox' || !lastLook) {
+        // Marked again for the next delivery (unwritten, the takeover's claim ends with the invocation
+        // and the next delivery takes it over again).
+        this.#count(
+          await this.#records.markUnconfirmed(
+            [{ ...claim, response: seen.response, searches }],
+            this.#unconfirmedWaitMs,
+          ),
+          'releases',
+        );
+        if (known?.disposition === 'mailbox') throw known;
+        throw new MailerError(
+          'SEND_UNCONFIRMED',
+          `an earlier send went unanswered and the Sent folder of ${earlier.mailbox} cannot be searched now: ${known?.code ?? 'error'}`,
+          { mailbox: earlier.mailbox, messageId: earlier.messageId },
+          { cause: error },
+        );
+      }
     }
     if (!holds) {
-      await this.#records.release([claim.key]);
+      // Unwritten, the takeover's claim ends with the invocation: the claim below finds it in progress.
+      this.#count(await this.#records.release([claim.key]), 'releases');
       return { ...earlier, unconfirmed: holds === false ? 'not-found' : 'unchecked' };
     }
     const found: SentMessage = { ...earlier, response: 'no answer; found in the Sent folder' };
-    const { failed } = await this.#records.complete([
+    const written = await this.#records.complete([
       {
         ...claim,
         response: {
@@ -341,7 +355,7 @@ export class IdempotentSender {
         queuedAt: queued.queuedAt,
       },
     ]);
-    this.#unwritten.completions += failed;
+    this.#count(written, 'completions');
     return { ...found, unconfirmed: 'found' };
   }
 
@@ -452,6 +466,7 @@ export class IdempotentSender {
             fingerprint,
             response: response as unknown as Record<string, Stored>,
           })),
+          this.#unconfirmedWaitMs,
         ),
         'releases',
       );
@@ -473,13 +488,17 @@ export class IdempotentSender {
   }
 
   #track(write: Promise<{ failed: number; errorName?: string }>, kind: 'completions' | 'releases'): void {
-    this.#writes.push(
-      write.then(({ failed, errorName }) => {
-        if (failed === 0) return;
-        this.#unwritten[kind] += failed;
-        this.#unwritten.errorName ??= errorName;
-      }),
-    );
+    this.#writes.push(write.then((written) => this.#count(written, kind)));
+  }
+
+  /** Adds what a write could not write to what settle() reports. */
+  #count(
+    { failed, errorName }: { failed: number; errorName?: string },
+    kind: 'completions' | 'releases',
+  ): void {
+    if (failed === 0) return;
+    this.#unwritten[kind] += failed;
+    this.#unwritten.errorName ??= errorName;
   }
 }
 

@@ -247,12 +247,14 @@ export class SendRecords {
   }
 
   /**
-   * Marks claimed sends that went unanswered: their claims end now, and the next delivery of each must
-   * take it over (`takeOver`) and look in the Sent folder before it sends again.
+   * Marks claimed sends that went unanswered: their claims end after `waitMs` (the provider files what
+   * it took meanwhile), and then the next delivery of each must take it over (`takeOver`) and look in
+   * the Sent folder before it sends again.
    */
-  markUnconfirmed(entries: readonly Unconfirmed[]) {
+  markUnconfirmed(entries: readonly Unconfirmed[], waitMs = 0) {
+    const until = Date.now() + waitMs;
     return this.#batchWrite(
-      entries.map((entry) => ({ PutRequest: { Item: this.#unconfirmedItem(entry, Date.now()) } })),
+      entries.map((entry) => ({ PutRequest: { Item: this.#unconfirmedItem(entry, until) } })),
     );
   }
 

@@ -106,14 +106,15 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
   }
 }
 
-/** A recipient whose RCPT reply the connection took with it: owed a copy if the message was taken. */
-const NO_REPLY: SmtpReply = { code: 451, text: '451 4.4.2 No answer before the connection ended' };
-
 /**
- * The failure of a transaction lost after its last chunk went: unanswered unless its envelope was
- * refused. Replies pipelined with the content may be lost with it: a recipient without one counts as
- * refused for now, so a send found taken still sends it a copy (at least once) rather than none.
+ * A recipient whose RCPT answer the connection took with it counts as accepted: a server files (in the
+ * Sent folder) only what it took, and one that refused a recipient for now while it took the message
+ * for others, the connection then losing exactly that answer, is rarer than one losing every answer,
+ * where counting them refused would send the message again to each.
  */
+const LOST_REPLY: SmtpReply = { code: 250, text: '250 (no answer before the connection ended)' };
+
+/** The failure of a transaction lost after its last chunk went: unanswered unless its envelope was refused. */
 function unansweredChunks(
   envelope: Envelope,
   mail: PromiseSettledResult<SmtpReply> | undefined,
@@ -131,7 +132,7 @@ function unansweredChunks(
     lost,
     recipientVerdict(
       envelope,
-      replies.map((reply) => reply ?? NO_REPLY),
+      replies.map((reply) => reply ?? LOST_REPLY),
     ),
   );
 }

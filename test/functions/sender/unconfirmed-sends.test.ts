@@ -2,9 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import type { SenderConfig } from '../../../functions/sender/config.ts';
+import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
+import type { MailboxSecret } from '../../../functions/shared/mailbox/secret-shape.ts';
 import { parseProviders } from '../../../functions/shared/oauth/providers.ts';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
+import { readSecretJson } from '../../../local/world/aws.ts';
 import { freePort } from '../../../local/world/free-port.ts';
+import { startLatencyProxy } from '../../../local/world/latency-proxy.ts';
 import { MICROSOFT } from '../../../local/world/provider-strings.ts';
 import { aMessage, FAST_RETRIES, newSender, newSenderWithOutcomes } from '../../harness/factories.ts';
 import { useFeedbackReading } from '../../harness/feedback.ts';
@@ -35,8 +40,9 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
   async function setUp(
     profile: 'google' | 'microsoft',
     address: string,
-    options: { providers?: string } = {},
+    options: { providers?: string } & Partial<Omit<SenderConfig, 'providers'>> = {},
   ) {
+    const { providers, ...config } = options;
     for (const name of ['google', 'microsoft'] as const) {
       harness.smtp[name].fileSent = async (message) => {
         await feedback.dovecot[name].deliver(message.user, message.raw, { folder: SENT_FOLDER[name] });
@@ -50,7 +56,7 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
     );
     const { sender, events: read } = await newSenderWithOutcomes(harness, `unconfirmed-${++topics}`, {
       retryPolicy: FAST_RETRIES,
-      config: { providers: parseProviders(options.providers ?? feedback.providersJson()) },
+      config: { ...config, providers: parseProviders(providers ?? feedback.providersJson()) },
     });
     context.track(sender);
     /** Every event so far (reading the topic consumes them). */
@@ -205,26 +211,53 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
     assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'found' }), 1);
   });
 
-  it('parks the message, sending nothing again, when the grant was revoked before the Sent folder could be searched', async () => {
-    const { refreshToken } = await harness.connectMailbox('ops@example.com', 'google');
-    const { sender, events, smtp } = await setUp('google', 'ops@example.com');
+  it('parks the message while its grant is revoked, however often it looks, and finds it once the mailbox is reconnected', async () => {
+    const { refreshToken, secretName } = await harness.connectMailbox('ops@example.com', 'google');
+    const { sender, events, smtp } = await setUp('google', 'ops@example.com', { revokedRecheckMs: 500 });
     smtp.faults.push({ stage: 'data', takeThenDrop: true });
     await sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-7' }));
     await sender.drain();
 
     await harness.oauth.google.revoke(refreshToken);
     await harness.expireSharedToken('ops@example.com');
-    await sleep(RETRY_MS);
-    await sender.drain();
-
+    // More parked looks than an IMAP failure may use: a revoked grant says nothing of the Sent folder.
+    for (let look = 0; look < 4; look++) {
+      await sleep(RETRY_MS);
+      await sender.drain();
+    }
     assert.equal(smtp.messages.length, 1);
     assert.deepEqual(
       (await events()).map((event) => [event.type, event.error?.code]),
-      [
-        ['deferred', 'SEND_UNCONFIRMED'],
-        ['parked', 'MAILBOX_REVOKED'],
-      ],
+      [['deferred', 'SEND_UNCONFIRMED'], ...Array(4).fill(['parked', 'MAILBOX_REVOKED'])],
     );
+
+    // Reconnected: onboarding writes the new grant.
+    const stored = await readSecretJson<MailboxSecret>(harness.secretsManager, secretName);
+    const renewed = await harness.oauth.google.issueRefreshToken('ops@example.com');
+    await harness.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: secretName,
+        SecretString: JSON.stringify({ ...stored, refreshToken: renewed }),
+      }),
+    );
+    await sleep(RETRY_MS);
+    await sender.drain();
+
+    assert.equal(smtp.messages.length, 1, 'found in the Sent folder, not sent again');
+    assert.equal((await events()).at(-1)?.type, 'sent');
+    assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'found' }), 1);
+  });
+
+  it('looks in the Sent folder on the last receive too, and sends nothing again when it holds the message', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const { sender, deliver, smtp } = await setUp('google', 'ops@example.com', { maxReceiveCount: 2 });
+    smtp.faults.push({ stage: 'data', takeThenDrop: true });
+
+    await sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-12' }));
+    await deliver();
+
+    assert.equal(smtp.messages.length, 1);
+    assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'found' }), 1);
   });
 
   it('sends nothing while the IMAP server cannot be reached, and confirms the send once it can', async () => {
@@ -260,7 +293,7 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
     assert.equal(up.telemetry.metricSum('MessagesSent'), 1);
   });
 
-  it('sends again, once and unlooked, after the Sent folder could not be searched three times', async () => {
+  it('sends again, once, when the third look in the Sent folder fails too', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
     const providers = JSON.parse(feedback.providersJson()) as Record<
       string,
@@ -278,8 +311,8 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
     assert.equal(smtp.messages.length, 2, 'at least once rather than dead-lettered unsent');
     assert.deepEqual(
       (await events()).map((event) => event.type),
-      ['deferred', 'deferred', 'deferred', 'deferred', 'sent'],
-      'the unanswered send, three looks that failed, then the send again',
+      ['deferred', 'deferred', 'deferred', 'sent'],
+      'the unanswered send, two looks that failed, and a third whose failure sends it again',
     );
     assert.equal(sender.telemetry.metricSum('UnconfirmedSends', { Result: 'unchecked' }), 1);
   });
@@ -327,5 +360,44 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
     const [sent] = await finalEvents(events);
     assert.equal(sent?.type, 'sent');
     assert.deepEqual(sent?.template, { name: 'welcome', version: 1 });
+  });
+
+  it('completes a send whose every answer the connection took with it (MAIL, RCPT and BDAT in one write), sending nothing again', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const proxy = await startLatencyProxy(harness.smtp.google.port);
+    const providers = JSON.parse(feedback.providersJson()) as Record<string, { smtp: { port: number } }>;
+    providers.google!.smtp.port = proxy.port;
+    const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com', {
+      providers: JSON.stringify(providers),
+    });
+    let first = true;
+    // The server answers MAIL, RCPT and BDAT as it takes the message; the answers stay in the network,
+    // and the connection is cut once the message is filed in the Sent folder: not a word reaches the client.
+    smtp.onMail = () => {
+      if (first) proxy.rttMs = 8_000;
+    };
+    const file = smtp.fileSent!;
+    smtp.fileSent = async (message) => {
+      await file(message);
+      if (!first) return;
+      first = false;
+      proxy.rttMs = 0;
+      proxy.cut();
+    };
+
+    try {
+      await sender.enqueue(
+        aMessage({ to: ['ann@example.net', 'bob@example.net'], idempotencyKey: 'order-11' }),
+      );
+      await deliver();
+    } finally {
+      await proxy.stop();
+    }
+
+    assert.equal(smtp.messages.length, 1, 'taken once; nobody gets it again');
+    const [sent, ...more] = await finalEvents(events);
+    assert.deepEqual(more, []);
+    assert.match(String(sent?.smtp?.response), /found in the Sent folder/);
+    assert.equal(sent?.accepted, 2, 'recipients whose answers were lost count as accepted');
   });
 });

@@ -303,6 +303,17 @@ describe('Class: SendRecords', () => {
     );
   });
 
+  it('keeps an unanswered send from every delivery, takeovers too, until the provider has had time to file it', async () => {
+    const claim = { key: 'u-wait', fingerprint: 'a' };
+    await records.claim([claim], later());
+    await records.markUnconfirmed([{ ...claim, response: RESPONSE }], 300);
+
+    assert.equal((await records.peek([claim]))[0]?.status, 'in-progress');
+    assert.equal((await records.claim([claim], later()))[0]?.status, 'in-progress');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal((await records.peek([claim]))[0]?.status, 'unconfirmed');
+  });
+
   it('keeps an unanswered send marked while it is taken over: a look cut short by a crash is begun again, counted', async () => {
     const claim = { key: 'u-crash', fingerprint: 'a' };
     await records.claim([claim], later());
