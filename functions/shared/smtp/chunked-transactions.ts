@@ -24,7 +24,6 @@ import {
   type Started,
   start,
   type TransactionQueue,
-  unanswered,
   WRITE_CHUNK,
   writeContent,
 } from './pipelined-transactions.ts';
@@ -34,6 +33,7 @@ import {
   type SmtpFailure,
   type SmtpReply,
   smtpFailure,
+  unanswered,
 } from './smtp-connection.ts';
 
 /** Whether the server takes BDAT chunks pipelined behind their envelope. */

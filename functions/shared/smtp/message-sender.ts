@@ -13,7 +13,8 @@ import { type AccessTokens, operatorRevocation } from '../oauth/access-tokens.ts
 import type { ProviderConfig, SmtpEndpoint } from '../oauth/providers.ts';
 import { TtlCache } from '../ttl-cache.ts';
 import { composeMessage } from './compose.ts';
-import { isUnanswered, type Submitted } from './pipelined-transactions.ts';
+import type { Submitted } from './pipelined-transactions.ts';
+import { isUnanswered } from './smtp-connection.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 import type { SmtpTransports } from './transports.ts';
 

@@ -10,11 +10,13 @@ import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { MailerError } from '../errors.ts';
 import { dotStuffed } from './dot-stuffing.ts';
 import {
+  type RecipientFates,
   replyClass,
   type SmtpConnection,
   type SmtpFailure,
   type SmtpReply,
   smtpFailure,
+  unanswered,
 } from './smtp-connection.ts';
 
 export interface Envelope {
@@ -314,10 +316,8 @@ export function judge(
   return { recipients: { accepted, rejected, rejectedErrors } };
 }
 
-type Recipients = Pick<Submitted, 'accepted' | 'rejected' | 'rejectedErrors'>;
-
 /** What each RCPT reply says of its recipient. */
-export function recipientVerdict(envelope: Envelope, replies: readonly SmtpReply[]): Recipients {
+export function recipientVerdict(envelope: Envelope, replies: readonly SmtpReply[]): RecipientFates {
   const accepted: string[] = [];
   const rejected: string[] = [];
   const rejectedErrors: SmtpFailure[] = [];
@@ -334,25 +334,6 @@ export function recipientVerdict(envelope: Envelope, replies: readonly SmtpReply
   }
   return { accepted, rejected, rejectedErrors };
 }
-
-/**
- * A transaction whose content went whole and was never answered (the connection was lost, or the reply
- * timed out): the server may or may not have taken it (RFC 5321 4.5.3.2.6). It carries what the
- * envelope's replies said of each recipient, so a send found taken later (idempotent-sender.ts) knows them.
- */
-export interface Unanswered extends SmtpFailure {
-  readonly unanswered: Recipients;
-}
-
-export const isUnanswered = (error: unknown): error is Unanswered =>
-  (error as Partial<Unanswered> | undefined)?.unanswered !== undefined;
-
-/** A new error each time: one connection's failure settles every transaction it carried. */
-export const unanswered = (failure: SmtpFailure, recipients: Recipients): Unanswered =>
-  Object.assign(
-    smtpFailure(`No answer to the end of the message (${failure.message})`, failure.code ?? 'ECONNECTION'),
-    { command: failure.command ?? 'DATA', unanswered: recipients },
-  );
 
 /**
  * The content once its go-ahead came, ended by the dot, with the next transaction's envelope in the

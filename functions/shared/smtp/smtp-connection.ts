@@ -47,6 +47,32 @@ export function smtpFailure(message: string, code: string, reply?: SmtpReply, co
   return failure;
 }
 
+/** What the envelope's replies said of each recipient, in nodemailer's shape. */
+export interface RecipientFates {
+  readonly accepted: string[];
+  readonly rejected: string[];
+  readonly rejectedErrors: SmtpFailure[];
+}
+
+/**
+ * A transaction whose content went whole and was never answered (the connection was lost, or the reply
+ * timed out): the server may or may not have taken it (RFC 5321 4.5.3.2.6). It carries what the
+ * envelope's replies said of each recipient, so a send found taken later (idempotent-sender.ts) knows them.
+ */
+export interface Unanswered extends SmtpFailure {
+  readonly unanswered: RecipientFates;
+}
+
+export const isUnanswered = (error: unknown): error is Unanswered =>
+  (error as Partial<Unanswered> | undefined)?.unanswered !== undefined;
+
+/** A new error each time: one connection's failure settles every transaction it carried. */
+export const unanswered = (failure: SmtpFailure, recipients: RecipientFates): Unanswered =>
+  Object.assign(
+    smtpFailure(`No answer to the end of the message (${failure.message})`, failure.code ?? 'ECONNECTION'),
+    { command: failure.command ?? 'DATA', unanswered: recipients },
+  );
+
 /** The access token for a login; `renew` after the server refused the last one. */
 export type TokenSource = (renew: boolean) => Promise<string>;
 

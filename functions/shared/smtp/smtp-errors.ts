@@ -3,7 +3,7 @@
  * (../shared/docs/provider-facts.md): some 5xx answers mean "quota", not "bad message".
  */
 import { findMailerError, MailerError } from '../errors.ts';
-import { isUnanswered } from './pipelined-transactions.ts';
+import { isUnanswered } from './smtp-connection.ts';
 
 interface SmtpFailure {
   code?: string;
