@@ -9,7 +9,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRIC } from '../../functions/shared/observability/metric-names.ts';
+import { DIMENSION, METRIC } from '../../functions/shared/observability/metric-names.ts';
 import { OperatorAlerts } from './operator-alerts.ts';
 
 export interface OperationsDashboardProps {
@@ -54,6 +54,16 @@ export class OperationsDashboard extends Construct {
           count(METRIC.messagesHeld, 'held (deployment paused)'),
           count(METRIC.recipientsRejected, 'recipients refused'),
           count(METRIC.smtpTransactionsDropped, 'SMTP transactions dropped (claim refused)'),
+          // Sends whose answer was lost with the connection, by what their retry's look in the Sent folder found.
+          ...[
+            ['found', 'unanswered, found in the Sent folder'],
+            ['not-found', 'unanswered, not in the Sent folder: sent again'],
+            ['unchecked', 'unanswered, Sent folder not searchable: sent again'],
+          ].map(([result, label]) =>
+            OperatorAlerts.metric(METRIC.unconfirmedSends, 'Sum', FIVE_MINUTES, {
+              [DIMENSION.result]: result!,
+            }).with({ label: label! }),
+          ),
         ],
       }),
       graph('Send latency, queue to the provider 250 (ms)', 12, {

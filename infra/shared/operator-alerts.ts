@@ -75,11 +75,16 @@ export class OperatorAlerts extends Construct {
   }
 
   /** A custom metric exactly as the functions emit it. */
-  static metric(name: string, statistic: string, period: Duration): cloudwatch.Metric {
+  static metric(
+    name: string,
+    statistic: string,
+    period: Duration,
+    dimensions: Record<string, string> = {},
+  ): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
       metricName: name,
-      dimensionsMap: { [DIMENSION.service]: METRICS_SERVICE },
+      dimensionsMap: { [DIMENSION.service]: METRICS_SERVICE, ...dimensions },
       statistic,
       period,
     });

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { METRIC, METRICS_NAMESPACE } from '../../../functions/shared/observability/metric-names.ts';
+import {
+  DIMENSION,
+  METRIC,
+  METRICS_NAMESPACE,
+} from '../../../functions/shared/observability/metric-names.ts';
 import { OAuthMailer } from '../../../infra/oauth-mailer.ts';
 import { synthesize, TEST_PROVIDERS } from '../synth.ts';
 
@@ -58,7 +62,18 @@ describe('infra: operations dashboard', () => {
         METRIC.messagesHeld,
         METRIC.recipientsRejected,
         METRIC.smtpTransactionsDropped,
+        METRIC.unconfirmedSends,
       ]),
+    );
+  });
+
+  it('shows unanswered sends by what the look in the Sent folder found, with the dimension the sender emits', () => {
+    const lines = (widget(/^Mail: sent, failed, parked, dead-lettered/).properties.metrics ?? []).filter(
+      (line) => line[1] === METRIC.unconfirmedSends,
+    );
+    assert.deepEqual(
+      lines.map((line) => line[line.indexOf(DIMENSION.result) + 1]),
+      ['found', 'not-found', 'unchecked'],
     );
   });
 
