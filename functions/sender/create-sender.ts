@@ -34,7 +34,7 @@ import { METRIC } from '../shared/observability/metric-names.ts';
 import { Notifier } from '../shared/observability/notifier.ts';
 import { Outcomes } from '../shared/observability/outcomes.ts';
 import { clientSecretMetrics, tokenMetrics } from '../shared/observability/token-metrics.ts';
-import { type RetryPolicy, UNCONFIRMED_DELAY_SECONDS } from '../shared/retry-policy.ts';
+import { type RetryPolicy, unconfirmedWaitMs } from '../shared/retry-policy.ts';
 import { MessageSender } from '../shared/smtp/message-sender.ts';
 import { type SmtpTimeouts, SmtpTransports } from '../shared/smtp/transports.ts';
 import { DeadLetters } from '../shared/sqs/dead-letters.ts';
@@ -165,8 +165,7 @@ export function createSender(config: SenderConfig, options: SenderOptions): Send
     dynamodb,
     tableName: config.sendingTableName,
     sentFolder: new SentCopies(store, tokens),
-    // A little under the retry's wait: the retry finds the record ready for it, and nothing looks sooner.
-    unconfirmedWaitMs: (retryPolicy.unconfirmed?.delaySeconds ?? UNCONFIRMED_DELAY_SECONDS) * 900,
+    unconfirmedWaitMs: unconfirmedWaitMs(retryPolicy),
   });
   // Stored messages one at a time, within a budget per invocation, and nothing held while one is read.
   const gate = new LargeReadGate(config.largeMessageBatchBytes, () => idempotent.writeHeld());

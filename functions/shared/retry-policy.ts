@@ -37,7 +37,14 @@ export interface RetryPolicy {
 }
 
 /** An unanswered send is looked for a minute after it (retry-policy's `unconfirmed`). */
-export const UNCONFIRMED_DELAY_SECONDS = 60;
+const UNCONFIRMED_DELAY_SECONDS = 60;
+
+/**
+ * How long an unanswered send's record keeps every delivery away: a little under its retry's wait, so
+ * the retry finds it ready and nothing looks in the Sent folder sooner.
+ */
+export const unconfirmedWaitMs = (policy?: RetryPolicy): number =>
+  (policy?.unconfirmed?.delaySeconds ?? UNCONFIRMED_DELAY_SECONDS) * 900;
 
 /** Held mail comes back after a minute: while the event source is off it stays queued anyway. */
 const DEFAULT_HOLD_SECONDS = 60;

@@ -31,6 +31,7 @@ import type { DynamoDBClient } from '../aws/dynamodb.ts';
 import { findMailerError, MailerError } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import type { MailMessage } from '../message/schema.ts';
+import { unconfirmedWaitMs } from '../retry-policy.ts';
 import {
   type Admitted,
   type MessageSender,
@@ -44,6 +45,7 @@ import {
   type Queued,
   SendRecords,
   type Stored,
+  type Unconfirmed,
 } from './send-records.ts';
 
 /** Longer than a message can live: 14 days in the queue, then 14 in the dead-letter queue before a redrive. */
@@ -88,8 +90,8 @@ export interface IdempotencyOptions {
   /** Where a send that went unanswered is looked for before a retry sends it again. */
   readonly sentFolder?: SentFolder | undefined;
   /**
-   * How long an unanswered send's record stays in progress before any delivery may look for it: a
-   * little under its retry's wait (retry-policy's `unconfirmed`), so the provider has filed it. @default 54 s
+   * How long an unanswered send's record stays in progress before any delivery may look for it, so the
+   * provider has filed it. @default unconfirmedWaitMs() of the default retry policy (54 s)
    */
   readonly unconfirmedWaitMs?: number;
 }
@@ -123,7 +125,7 @@ export class IdempotentSender {
   #peeks: { claim: Claim; resolve: (result: PeekResult) => void }[] = [];
   #completions: Completion[] = [];
   #releases: string[] = [];
-  #unconfirmed: Omit<Completion, keyof Queued>[] = [];
+  #unconfirmed: Unconfirmed[] = [];
   readonly #sentFolder: SentFolder | undefined;
   readonly #unconfirmedWaitMs: number;
   /** Claimed sends without their answer yet. */
@@ -153,7 +155,7 @@ export class IdempotentSender {
     );
     this.#holdMs = options.completionHoldMs ?? 500;
     this.#sentFolder = options.sentFolder;
-    this.#unconfirmedWaitMs = options.unconfirmedWaitMs ?? 54_000;
+    this.#unconfirmedWaitMs = options.unconfirmedWaitMs ?? unconfirmedWaitMs();
   }
 
   /**
@@ -185,8 +187,8 @@ export class IdempotentSender {
    * @param body the record body (or a stored message's digest), fingerprinted
    * @param options.checkFirst the delivery may repeat one already sent: look at its record before
    *   asking the limits
-   * @param options.lastReceive the delivery's failure would dead-letter it: an unanswered send is sent
-   *   again rather than looked for (a look that failed would leave it unsent)
+   * @param options.lastReceive the delivery's failure would dead-letter it: an unanswered send whose
+   *   look in the Sent folder fails is sent again rather than left unsent
    * @param options.only a retry to the recipients deferred before: only these get it
    * @param options.messageIdKey the key its Message-ID derives from (a retry's is the message's own)
    * @param options.queuedAs the SQS id the message was first queued with: kept in the record with the
@@ -277,7 +279,8 @@ export class IdempotentSender {
       // A copy for deferred recipients carries its message's Message-ID: the Sent folder holds the first
       // send's, so it could never tell whether the copy was taken. It is sent again.
       const response = options.only ? undefined : unconfirmedSendOf(error);
-      if (response) this.#unconfirmed.push({ key, fingerprint, response });
+      if (response)
+        this.#unconfirmed.push({ key, fingerprint, response: response as unknown as Record<string, Stored> });
       else this.#releases.push(key);
       throw findMailerError(error) ?? error;
     } finally {
@@ -459,17 +462,7 @@ export class IdempotentSender {
     const releases = this.#releases.splice(0);
     const unconfirmed = this.#unconfirmed.splice(0);
     if (unconfirmed.length > 0)
-      this.#track(
-        this.#records.markUnconfirmed(
-          unconfirmed.map(({ key, fingerprint, response }) => ({
-            key,
-            fingerprint,
-            response: response as unknown as Record<string, Stored>,
-          })),
-          this.#unconfirmedWaitMs,
-        ),
-        'releases',
-      );
+      this.#track(this.#records.markUnconfirmed(unconfirmed, this.#unconfirmedWaitMs), 'releases');
     if (completions.length > 0) {
       this.#track(
         this.#records.complete(

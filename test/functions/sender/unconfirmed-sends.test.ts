@@ -90,6 +90,16 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
       .reduce((a, b) => a + b, 0);
   };
 
+  /** The providers with Google's IMAP server at a port where nothing listens. */
+  const imapDown = async () => {
+    const providers = JSON.parse(feedback.providersJson()) as Record<
+      string,
+      { feedback: { imap: { port: number } } }
+    >;
+    providers.google!.feedback.imap.port = await freePort();
+    return JSON.stringify(providers);
+  };
+
   const finalEvents = async (events: () => Promise<OutcomeEvent[]>) =>
     (await events()).filter((event) => event.type !== 'deferred');
 
@@ -262,12 +272,8 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
 
   it('sends nothing while the IMAP server cannot be reached, and confirms the send once it can', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
-    const providers = JSON.parse(feedback.providersJson()) as Record<
-      string,
-      { feedback: { imap: { port: number } } }
-    >;
-    providers.google!.feedback.imap.port = await freePort();
-    const down = await setUp('google', 'ops@example.com', { providers: JSON.stringify(providers) });
+    const providers = await imapDown();
+    const down = await setUp('google', 'ops@example.com', { providers });
     down.smtp.faults.push({ stage: 'data', takeThenDrop: true });
 
     await down.sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-6' }));
@@ -295,14 +301,8 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
 
   it('sends again, once, when the third look in the Sent folder fails too', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
-    const providers = JSON.parse(feedback.providersJson()) as Record<
-      string,
-      { feedback: { imap: { port: number } } }
-    >;
-    providers.google!.feedback.imap.port = await freePort();
-    const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com', {
-      providers: JSON.stringify(providers),
-    });
+    const providers = await imapDown();
+    const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com', { providers });
     smtp.faults.push({ stage: 'data', takeThenDrop: true });
 
     await sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-8' }));
