@@ -16,11 +16,23 @@ export interface LatencyProxy {
   jitterMs: number;
   /** Drops every open connection and keeps listening, as a server that closes idle sessions does. */
   cut(): void;
+  /**
+   * From now on the open connections carry the client's bytes to the server but nothing back, as a
+   * network failing one way: the server takes what it is sent and its answers are lost.
+   */
+  mute(): void;
+  /**
+   * The network forgets the open connections, as a NAT gateway's idle timeout or a restarted server
+   * does: the next bytes a client sends on one are not passed on and are answered with a reset.
+   */
+  forget(): void;
   stop(): Promise<void>;
 }
 
 export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<LatencyProxy> {
   const sockets = new Set<Socket>();
+  /** Per open client connection: what mute() and forget() do to it. */
+  const controls = new Map<Socket, { mute(): void; forget(): void }>();
   const proxy: LatencyProxy = {
     port: 0,
     roundTrips: 0,
@@ -29,6 +41,12 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
     jitterMs: 0,
     cut: () => {
       for (const socket of sockets) socket.destroy();
+    },
+    mute: () => {
+      for (const control of controls.values()) control.mute();
+    },
+    forget: () => {
+      for (const control of controls.values()) control.forget();
     },
     stop: () => Promise.resolve(),
   };
@@ -49,8 +67,16 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
     client.setNoDelay(true);
     sockets.add(client).add(upstream);
     let serverSpokeLast = true;
+    let muted = false;
+    let forgotten = false;
+    controls.set(client, { mute: () => (muted = true), forget: () => (forgotten = true) });
     const toUpstream = delayed(upstream);
     client.on('data', (chunk: Buffer) => {
+      if (forgotten) {
+        client.resetAndDestroy();
+        upstream.destroy();
+        return;
+      }
       if (serverSpokeLast) proxy.roundTrips++;
       serverSpokeLast = false;
       toUpstream(chunk);
@@ -58,7 +84,7 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
     const toClient = delayed(client);
     upstream.on('data', (chunk: Buffer) => {
       serverSpokeLast = true;
-      toClient(chunk);
+      if (!muted) toClient(chunk);
     });
     // An end travels like data (after what was sent before it); an error ends both sides at once.
     client.on('end', () => later(() => upstream.end()));
@@ -67,7 +93,10 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
       client.destroy();
       upstream.destroy();
     };
-    client.on('error', fail).on('close', () => sockets.delete(client));
+    client.on('error', fail).on('close', () => {
+      sockets.delete(client);
+      controls.delete(client);
+    });
     upstream.on('error', fail).on('close', () => sockets.delete(upstream));
   });
   Object.assign(proxy, {

@@ -49,6 +49,8 @@ const NOT_YET: PromiseSettledResult<SmtpReply> = { status: 'fulfilled', value: {
  */
 export async function serveChunked(connection: SmtpConnection, queue: TransactionQueue): Promise<void> {
   let afterIdle = connection.served > 0;
+  // On a connection back from idle, whether it is still there is found out while the claim is written.
+  let checked = afterIdle ? connection.stillThere() : undefined;
   for (let transaction = queue.take(); transaction; transaction = queue.take()) {
     try {
       await transaction.heldUntil;
@@ -56,8 +58,11 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
       transaction.reject(refusal);
       continue;
     }
+    await checked;
+    checked = undefined;
     if (connection.failure) {
-      // It ended while the claim was written: nothing of the message left, another connection can send it.
+      // It ended while idle or while the claim was written: nothing of the message went, another
+      // connection can send it.
       queue.giveBack(transaction, connection.failure);
       return;
     }
@@ -81,15 +86,13 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
     const resendable = idle && whole !== undefined;
     const verdict = judge(transaction.envelope, [...envelope, final(content)], resendable, 2);
     if ('lost' in verdict) {
-      // On a connection that had been idle, a message in memory goes again, once, on another when the
-      // server said it was closing (421 to MAIL), or when not a word came back (closed while idle, its
-      // end not yet seen: a Lambda instance thawed). Else the connection died after the content went,
-      // as after DATA's dot: unanswered, the server may have taken it (idempotent-sender.ts looks in
-      // the Sent folder before a retry sends it again); unless MAIL or every RCPT was refused.
+      // A message that met a 421 to MAIL on a connection that had been idle (the server closing the idle
+      // session) goes again, once, on another. Else the connection died after the content went, as after
+      // DATA's dot, even with not a word back (a close seen before the write gave the message back
+      // above): unanswered, the server may have taken it (idempotent-sender.ts looks in the Sent folder
+      // before a retry sends it again); unless MAIL or every RCPT was refused.
       const [mail, ...rcpts] = envelope;
-      const closing = mail?.status === 'fulfilled' && mail.value.code === 421;
-      const silent = [...envelope, ...content].every((result) => result.status === 'rejected');
-      if (closing || (resendable && silent)) queue.giveBack(transaction, verdict.lost);
+      if (mail?.status === 'fulfilled' && mail.value.code === 421) queue.giveBack(transaction, verdict.lost);
       else transaction.reject(unansweredChunks(transaction.envelope, mail, rcpts, verdict.lost));
       return;
     }

@@ -17,7 +17,19 @@ export interface SmtpTimeouts {
   readonly greetingMs: number;
   /** How long a reply may take once a command is written. */
   readonly socketMs: number;
+  /**
+   * A connection the server has been silent on this long is asked whether it is still there (NOOP)
+   * before a message goes to it whole (chunked-transactions.ts). @default IDLE_PROBE_MS
+   */
+  readonly idleProbeMs?: number;
 }
+
+/**
+ * Below a server's idle timeout (RFC 5321 4.5.3.2.7: 5 minutes at least; one that closes sooner says
+ * 421 first, read before the write) and a NAT gateway's (350 s), well above the gaps between a paced
+ * Microsoft mailbox's messages on one connection (a message every 2 s): a warm burst asks nothing.
+ */
+export const IDLE_PROBE_MS = 30_000;
 
 /** A whole reply: its code and its lines as the server wrote them, joined by "\n". */
 export interface SmtpReply {
@@ -100,6 +112,8 @@ export class SmtpConnection {
   /** Called once when the connection ends, whoever ended it. */
   onEnd: ((failure: SmtpFailure) => void) | undefined;
   #socket: Socket;
+  /** When the server last finished a reply (wall clock: a frozen Lambda instance's idle time counts). */
+  #heardAt = Date.now();
   readonly #timeouts: SmtpTimeouts;
   #decoder = new StringDecoder('utf8');
   #partial = '';
@@ -159,6 +173,22 @@ export class SmtpConnection {
       this.#readers.push({ command, resolve, reject });
       if (this.#readers.length === 1) this.#idleAfter(this.#timeouts.socketMs);
     });
+  }
+
+  /**
+   * Settles once it is known whether the connection is still there as far as can be told without a
+   * word (a close already on the socket is read: one poll for I/O), or, when the server has been
+   * silent for the idle probe's time, once it answers a NOOP (or the connection ends). Then
+   * `failure` tells. A message written after this and met by silence may have been taken.
+   */
+  async stillThere(): Promise<void> {
+    if (this.failure) return;
+    if (Date.now() - this.#heardAt >= (this.#timeouts.idleProbeMs ?? IDLE_PROBE_MS)) {
+      await this.command('NOOP').catch(() => undefined);
+      return;
+    }
+    // The second immediate runs after the loop's next poll for I/O, whatever phase this is in.
+    await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
   }
 
   /** Writes one command and waits for its reply. */
@@ -278,6 +308,7 @@ export class SmtpConnection {
       if (match && match[2] === '-') continue;
       const reply = { code: Number(match?.[1] ?? 0), text: this.#lines.join('\n') };
       this.#lines = [];
+      this.#heardAt = Date.now();
       const reader = this.#readers.shift();
       if (reader) {
         this.#idleAfter(this.#readers.length === 0 ? 0 : this.#timeouts.socketMs);

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { after, beforeEach, describe, it } from 'node:test';
 import type { SmtpEndpoint } from '../../../../functions/shared/oauth/providers.ts';
 import { composeMessage } from '../../../../functions/shared/smtp/compose.ts';
+import { isUnanswered, type SmtpTimeouts } from '../../../../functions/shared/smtp/smtp-connection.ts';
 import type { MailboxTransport } from '../../../../functions/shared/smtp/transports.ts';
 import type { World } from '../../../../local/world/index.ts';
 import { type LatencyProxy, startLatencyProxy } from '../../../../local/world/latency-proxy.ts';
@@ -15,9 +16,14 @@ const proxies: LatencyProxy[] = [];
 after(() => Promise.all(proxies.map((proxy) => proxy.stop())));
 
 /** A Google-profile pool for MAILBOX with `connections` connections, reached through a round-trip counter. */
-async function aPool(harness: World, track: (sender: TestSender) => TestSender, connections = 1) {
+async function aPool(
+  harness: World,
+  track: (sender: TestSender) => TestSender,
+  connections = 1,
+  smtpTimeouts: Partial<SmtpTimeouts> = {},
+) {
   await harness.connectMailbox(MAILBOX, 'google');
-  const sender = track(newSender(harness, await harness.createQueues()));
+  const sender = track(newSender(harness, await harness.createQueues(), { smtpTimeouts }));
   const proxy = await startLatencyProxy(harness.smtp.google.port);
   proxies.push(proxy);
   const google = JSON.parse(harness.providersJson).google.smtp as SmtpEndpoint;
@@ -32,6 +38,8 @@ const send = (pool: MailboxTransport, subject: string, extra: { to?: string; hel
     ]),
     ...(extra.held ? { bodyHeldUntil: extra.held } : {}),
   });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const subjects = (harness: World) => harness.smtp.google.messages.map((message) => message.parsed.subject);
 
@@ -201,6 +209,81 @@ for (const chunking of [true, false])
       assert.equal(proxy.connections, 2);
     });
 
+    if (chunking)
+      it('reports a message whose every answer was lost after it went whole on a warm connection as unanswered, and does not send it again', async () => {
+        const { pool, proxy } = await aPool(harness, track);
+        await send(pool, 'warm-up');
+        const taken = new Promise<void>((resolve) => {
+          harness.smtp.google.fileSent = async () => resolve();
+        });
+
+        // The server takes it and answers; the answers are lost, then so is the connection.
+        proxy.mute();
+        const result = send(pool, 'unanswered').then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        await taken;
+        proxy.cut();
+        const error = await result;
+
+        assert.ok(isUnanswered(error), `unanswered, not ${String(error)}`);
+        assert.deepEqual(error.unanswered.accepted, ['customer@example.net']);
+        assert.deepEqual(subjects(harness), ['warm-up', 'unanswered']);
+        assert.equal(proxy.connections, 1, 'not sent again on another connection');
+      });
+
+    if (!chunking)
+      it('sends a message whose envelope met no answer on a warm connection once, on a new connection: its content never went', async () => {
+        const { pool, proxy } = await aPool(harness, track);
+        await send(pool, 'warm-up');
+        const reached = new Promise<void>((resolve) => {
+          harness.smtp.google.onMail = resolve;
+        });
+
+        proxy.mute();
+        const sent = send(pool, 'no-answer');
+        await reached;
+        proxy.cut();
+
+        assert.deepEqual((await sent).accepted, ['customer@example.net']);
+        assert.deepEqual(subjects(harness), ['warm-up', 'no-answer']);
+        assert.equal(proxy.connections, 2);
+      });
+
+    if (chunking)
+      it('asks a connection silent past the idle probe time whether it is still there, and sends on a new one, writing nothing to the old, when the network forgot it', async () => {
+        const { pool, proxy } = await aPool(harness, track, 1, { idleProbeMs: 50 });
+        await send(pool, 'warm-up');
+        await sleep(100);
+
+        proxy.forget();
+        const started = harness.smtp.google.stats.transactions;
+        const sent = await send(pool, 'after-forgotten');
+
+        assert.deepEqual(sent.accepted, ['customer@example.net']);
+        assert.deepEqual(subjects(harness), ['warm-up', 'after-forgotten']);
+        assert.equal(harness.smtp.google.stats.transactions - started, 1);
+        assert.equal(proxy.connections, 2);
+      });
+
+    if (chunking)
+      it('asks a connection silent past the idle probe time once (NOOP) and keeps it when it answers, and asks a warm one nothing', async () => {
+        const { pool, proxy } = await aPool(harness, track, 1, { idleProbeMs: 50 });
+        await send(pool, 'warm-up');
+        await sleep(100);
+        proxy.roundTrips = 0;
+
+        await send(pool, 'after-idle');
+        const afterIdle = proxy.roundTrips;
+        await send(pool, 'warm');
+
+        assert.equal(afterIdle, 2, 'NOOP, then the message');
+        assert.equal(proxy.roundTrips - afterIdle, 1, 'the message alone');
+        assert.equal(proxy.connections, 1);
+        assert.deepEqual(subjects(harness), ['warm-up', 'after-idle', 'warm']);
+      });
+
     it('refuses a message larger than the server takes before MAIL FROM, and keeps the connection', async () => {
       const { pool, proxy } = await aPool(harness, track);
       await send(pool, 'warm-up');
@@ -235,7 +318,7 @@ for (const chunking of [true, false])
       const { pool, proxy } = await aPool(harness, track);
       await send(pool, 'warm-up');
       // Long enough for the connection to go idle: the next message starts a new round of serving.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
       harness.smtp.google.faults.push({
         stage: 'mail',
         code: 421,
