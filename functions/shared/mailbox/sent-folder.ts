@@ -3,7 +3,8 @@
  * Gmail and Outlook file what their SMTP servers accept under the mailbox's Sent folder, so the answer
  * tells whether a message went out. Hand-written on node:tls (imapflow would weigh in the sender's
  * bundle; only the feedback function carries it): implicit TLS, AUTHENTICATE XOAUTH2, LIST, EXAMINE
- * (read-only: no flag changes), UID SEARCH HEADER, LOGOUT. Commands go one at a time.
+ * (read-only: no flag changes), UID SEARCH (Gmail's own `X-GM-RAW rfc822msgid:` where offered, else
+ * HEADER), UID FETCH of what it found, LOGOUT. Commands go one at a time.
  */
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
@@ -38,6 +39,12 @@ const FALLBACK_NAMES = ['sent', 'sent items', 'sent messages', '[gmail]/sent mai
  * the quoted string or the command (an internationalized domain in it cannot be, without a literal).
  */
 export const searchable = (messageId: string): boolean => /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/.test(messageId);
+
+/**
+ * The most messages a search may name whose Message-ID is read back (the newest): more means the search
+ * matched loosely, and the one sought, filed last, is among the newest.
+ */
+const MAX_VERIFIED = 20;
 
 /** Answers to a login that say "not now" rather than "not this mailbox": IMAP_UNAVAILABLE, not IMAP_LOGIN_REFUSED. */
 const PASSING_REFUSAL = /\[(UNAVAILABLE|LIMIT|INUSE|SERVERBUG)\]|too many|simultaneous|try again|temporar/i;
@@ -92,6 +99,9 @@ export async function sentFolderHolds(
         { authenticationFailed: true as const },
       );
     }
+    // A server may name what it offers once logged in (RFC 3501 7.1); Gmail's extensions among them.
+    const loggedIn = /\[CAPABILITY ([^\]]*)\]/i.exec(auth.text)?.[1];
+    if (loggedIn !== undefined) for (const name of loggedIn.toUpperCase().split(' ')) offered.add(name);
     const name = await findSent(session);
     // No Sent folder to look in (none flagged, none by a usual name): the question has no answer here.
     if (name === undefined) {
@@ -101,17 +111,41 @@ export async function sentFolderHolds(
     const folder = quoted(name);
     if (!folder) throw session.fail('the Sent folder has a name that cannot be quoted');
     await session.ok('EXAMINE', `EXAMINE ${folder}`);
-    let found = false;
-    // HEADER matches a substring (RFC 3501 6.4.4); the angle brackets make it the whole Message-ID.
-    await session.ok('UID SEARCH', `UID SEARCH HEADER Message-ID "${messageId}"`, {
-      untagged: (line) => (found ||= /^\* SEARCH( \d+)+\s*$/i.test(line)),
+    const uids: number[] = [];
+    // HEADER matches a substring (RFC 3501 6.4.4); Gmail's answers through its own search index, whose
+    // documented way to a Message-ID is the rfc822msgid: operator.
+    const criteria = offered.has('X-GM-EXT-1')
+      ? `X-GM-RAW "rfc822msgid:${messageId.replace(/^<|>$/g, '')}"`
+      : `HEADER Message-ID "${messageId}"`;
+    await session.ok('UID SEARCH', `UID SEARCH ${criteria}`, {
+      untagged: (line) => {
+        if (/^\* SEARCH( \d+)*\s*$/i.test(line)) uids.push(...(line.match(/\d+/g) ?? []).map(Number));
+      },
     });
+    // A search is only a lead: the message counts once its own Message-ID header is read back equal.
+    const found = uids.length > 0 && (await holdsExactly(session, uids, messageId));
     // The answer is known: a LOGOUT that fails changes nothing.
     await session.run('LOGOUT', 'LOGOUT').catch(() => undefined);
     return found;
   } finally {
     session.close();
   }
+}
+
+/** Whether one of the newest `uids` carries exactly `messageId` in its Message-ID header. */
+async function holdsExactly(session: Session, uids: number[], messageId: string): Promise<boolean> {
+  const newest = [...new Set(uids)].sort((a, b) => b - a).slice(0, MAX_VERIFIED);
+  let held = false;
+  await session.ok('UID FETCH', `UID FETCH ${newest.join(',')} (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`, {
+    untagged: (line) => {
+      // The header block arrives as a literal, read as a quoted string (Session); folded lines joined.
+      const block = /BODY\[HEADER\.FIELDS \(["A-Z-]+\)\] "((?:[^"\\]|\\.)*)"/is.exec(line)?.[1];
+      const header = block?.replace(/\\(.)/gs, '$1').replace(/\r?\n[ \t]+/g, ' ');
+      const value = /^Message-ID:[ \t]*(.*)$/im.exec(header ?? '')?.[1];
+      held ||= value?.match(/<[^<>]*>/g)?.includes(messageId) ?? false;
+    },
+  });
+  return held;
 }
 
 /** The `\Sent` mailbox, else the first of the usual names that exists. */

@@ -68,6 +68,33 @@ async function scriptedServer(
   };
 }
 
+/** A literal (RFC 3501 4.3) holding `text`. */
+const literal = (text: string) => `{${Buffer.byteLength(text)}}\r\n${text}`;
+
+/**
+ * How a logged-in Gmail-like server answers the lookup's commands after the login: its Sent folder, then
+ * SEARCH with `search`'s UIDs when `criteria` is what the client asks, and each UID's Message-ID header
+ * block (`headers`) to a FETCH of exactly those UIDs.
+ */
+function sentFolderAnswers(criteria: string, headers: Record<number, string>) {
+  const uids = Object.keys(headers).map(Number);
+  const fetch = `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]`;
+  return (tag: string, line: string, verb: string | undefined): string => {
+    if (verb === 'LIST') return `* LIST (\\HasNoChildren \\Sent) "/" "[Gmail]/Sent Mail"\r\n${tag} OK\r\n`;
+    if (line === `${tag} EXAMINE "[Gmail]/Sent Mail"`) return `${tag} OK [READ-ONLY]\r\n`;
+    if (line === `${tag} UID SEARCH ${criteria}`) return `* SEARCH ${uids.join(' ')}\r\n${tag} OK\r\n`;
+    if (line === `${tag} UID FETCH ${[...uids].reverse().join(',')} (${fetch})`)
+      return `${uids
+        .map(
+          (uid, n) =>
+            `* ${n + 1} FETCH (UID ${uid} BODY[HEADER.FIELDS ("MESSAGE-ID")] ${literal(headers[uid]!)})\r\n`,
+        )
+        .join('')}${tag} OK\r\n`;
+    if (verb === 'LOGOUT') return `* BYE\r\n${tag} OK\r\n`;
+    return `${tag} BAD unexpected\r\n`;
+  };
+}
+
 describe('Function: sentFolderHolds()', () => {
   let certificates: TestCertificates;
   let oauth: OAuthServer;
@@ -106,7 +133,7 @@ describe('Function: sentFolderHolds()', () => {
       const { held, verbs } = await lookUp(MESSAGE_ID);
 
       assert.equal(held, true);
-      assert.deepEqual(verbs, ['AUTHENTICATE', 'LIST', 'EXAMINE', 'UID SEARCH', 'LOGOUT']);
+      assert.deepEqual(verbs, ['AUTHENTICATE', 'LIST', 'EXAMINE', 'UID SEARCH', 'UID FETCH', 'LOGOUT']);
     });
 
     it('does not find a Message-ID the Sent folder does not hold', async () => {
@@ -316,16 +343,59 @@ describe('Function: sentFolderHolds()', () => {
           const [tag, verb] = line.split(' ');
           if (line === 'a1 AUTHENTICATE XOAUTH2') return '+ \r\n';
           if (line === login) return 'a1 OK logged in\r\n';
-          if (verb === 'LIST')
-            return `* LIST (\\HasNoChildren \\Sent) "/" "[Gmail]/Sent Mail"\r\n${tag} OK\r\n`;
-          if (line === `${tag} EXAMINE "[Gmail]/Sent Mail"`) return `${tag} OK [READ-ONLY]\r\n`;
-          if (line === `${tag} UID SEARCH HEADER Message-ID "${MESSAGE_ID}"`)
-            return `* SEARCH 42\r\n${tag} OK\r\n`;
-          if (verb === 'LOGOUT') return `* BYE\r\n${tag} OK\r\n`;
-          return `${tag} BAD unexpected\r\n`;
+          return folder(tag!, line, verb);
         },
       );
+      const folder = sentFolderAnswers(`HEADER Message-ID "${MESSAGE_ID}"`, {
+        42: `Message-ID: ${MESSAGE_ID}\r\n\r\n`,
+      });
       servers.push(server.server);
+
+      const held = await sentFolderHolds(server.endpoint, { user: MAILBOX, accessToken: TOKEN }, MESSAGE_ID);
+
+      assert.equal(held, true);
+    });
+
+    /** A server offering SASL-IR whose login succeeds with `loggedIn` as the OK's text. */
+    async function loggedInServer(
+      greeting: string,
+      loggedIn: string,
+      folder: ReturnType<typeof sentFolderAnswers>,
+    ) {
+      const server = await scriptedServer(certificates, greeting, (line) => {
+        const [tag, verb] = line.split(' ');
+        if (verb === 'AUTHENTICATE') return `${tag} OK ${loggedIn}\r\n`;
+        return folder(tag!, line, verb);
+      });
+      servers.push(server.server);
+      return server;
+    }
+
+    it('does not count a message the search names whose Message-ID header is another (a loose search)', async () => {
+      const server = await loggedInServer(
+        '* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2]\r\n',
+        'logged in',
+        sentFolderAnswers(`HEADER Message-ID "${MESSAGE_ID}"`, {
+          7: 'Message-ID: <0123456789abcdef.oauth-mailer@mailbox.test.other>\r\n\r\n',
+          9: 'Message-ID: <x0123456789abcdef.oauth-mailer@mailbox.test>\r\n\r\n',
+        }),
+      );
+
+      const held = await sentFolderHolds(server.endpoint, { user: MAILBOX, accessToken: TOKEN }, MESSAGE_ID);
+
+      assert.equal(held, false);
+      assert.ok(server.received.some((line) => / UID FETCH 9,7 /.test(line)));
+    });
+
+    it('searches Gmail with its rfc822msgid: operator where X-GM-EXT-1 is offered once logged in, and reads the Message-ID back, folded or not', async () => {
+      const server = await loggedInServer(
+        '* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] Gimap ready\r\n',
+        '[CAPABILITY IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1] ops authenticated (Success)',
+        sentFolderAnswers('X-GM-RAW "rfc822msgid:0123456789abcdef.oauth-mailer@mailbox.test"', {
+          3: 'Message-ID: <other@mailbox.test>\r\n\r\n',
+          5: `message-id:\r\n ${MESSAGE_ID}\r\n\r\n`,
+        }),
+      );
 
       const held = await sentFolderHolds(server.endpoint, { user: MAILBOX, accessToken: TOKEN }, MESSAGE_ID);
 
