@@ -48,7 +48,7 @@ const NOT_YET: PromiseSettledResult<SmtpReply> = { status: 'fulfilled', value: {
  * empty or the connection fails. @returns when the connection is idle again (or ended)
  */
 export async function serveChunked(connection: SmtpConnection, queue: TransactionQueue): Promise<void> {
-  let afterIdle = connection.served > 0;
+  let afterIdle = connection.rounds++ > 0;
   // On a connection back from idle, whether it is still there is found out while the claim is written.
   let checked = afterIdle ? connection.stillThere() : undefined;
   for (let transaction = queue.take(); transaction; transaction = queue.take()) {
@@ -63,7 +63,7 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
     if (connection.failure) {
       // It ended while idle or while the claim was written: nothing of the message went, another
       // connection can send it.
-      queue.giveBack(transaction, connection.failure);
+      queue.giveBack(transaction, connection.failure, true);
       return;
     }
     const whole = transaction.inMemory?.();

@@ -65,12 +65,18 @@ export interface Transaction {
   reject(error: unknown): void;
   /** Given back to the queue once already, after a connection failed before any of it was sent. */
   requeued?: boolean;
+  /** Given back by connections found gone before anything of it was written (see giveBack's `unsent`). */
+  unsentReturns?: number;
 }
 
 /** Where a connection takes its next message from, and gives one back that it could not start. */
 export interface TransactionQueue {
   take(): Transaction | undefined;
-  giveBack(transaction: Transaction, failure: SmtpFailure): void;
+  /**
+   * @param unsent nothing of it (not even its envelope) was written to the connection, found gone
+   *   before: this does not use up its one give-back
+   */
+  giveBack(transaction: Transaction, failure: SmtpFailure, unsent?: boolean): void;
   /** A transaction whose envelope went was dropped with its connection: its go-ahead was refused. */
   dropped(): void;
 }
@@ -90,7 +96,7 @@ export const resetBeforeNext = (connection: SmtpConnection): void => void needsR
  */
 export async function serve(connection: SmtpConnection, queue: TransactionQueue): Promise<void> {
   // A server may close an idle session with a 421 that crosses the next envelope on the wire.
-  let afterIdle = connection.served > 0;
+  let afterIdle = connection.rounds++ > 0;
   let started = startNext(connection, queue);
   while (started) {
     const { transaction: current, replies } = started;
@@ -165,7 +171,6 @@ function begin(
   envelope: Envelope,
   chunked: boolean,
 ): Promise<PromiseSettledResult<SmtpReply>[]> {
-  connection.served++;
   if (!connection.extensions.has('PIPELINING')) return stepwise(connection, envelope);
   const lines: string[] = [];
   const replies: Promise<SmtpReply>[] = [];

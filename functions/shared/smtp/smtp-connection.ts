@@ -105,8 +105,11 @@ export class SmtpConnection {
   readonly extensions = new Set<string>();
   /** The server's SIZE, when it declares one. */
   maxSize = 0;
-  /** How many transactions it has begun. */
-  served = 0;
+  /**
+   * How many times it has been given mail to send (pipelined-transactions.ts serve, serveChunked). Past
+   * the first it waited idle in between, whether it sent anything before or not.
+   */
+  rounds = 0;
   /** Set once the connection can no longer be used, with why. */
   failure: SmtpFailure | undefined;
   /** Called once when the connection ends, whoever ended it. */

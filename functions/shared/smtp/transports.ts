@@ -96,13 +96,16 @@ export class MailboxTransport implements TransactionQueue {
     return this.#queue.shift();
   }
 
-  giveBack(transaction: Transaction, failure: SmtpFailure): void {
-    // Once: a second connection failing on it is the server's answer, not a stale connection.
-    if (transaction.requeued) {
+  giveBack(transaction: Transaction, failure: SmtpFailure, unsent = false): void {
+    // Found gone before anything of it was written: each return costs the connection that found it so,
+    // as many as the pool holds (after a freeze every idle one may be stale).
+    if (unsent && (transaction.unsentReturns ?? 0) < this.#max) {
+      transaction.unsentReturns = (transaction.unsentReturns ?? 0) + 1;
+    } else if (transaction.requeued) {
+      // Once: a second connection failing on it is the server's answer, not a stale connection.
       transaction.reject(failure);
       return;
-    }
-    transaction.requeued = true;
+    } else transaction.requeued = true;
     this.#queue.unshift(transaction);
     queueMicrotask(() => this.#dispatch());
   }

@@ -41,6 +41,17 @@ const send = (pool: MailboxTransport, subject: string, extra: { to?: string; hel
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** An idle probe time short enough to wait out, long enough for a busy machine's next send to come first. */
+const PROBE = { idleProbeMs: 500 };
+const PAST_PROBE_MS = 600;
+
+/** What a send came to: the recipients it reached, else its failure in words. */
+const outcomeOf = (sending: Promise<{ accepted: string[] }>) =>
+  sending.then(
+    (info) => info.accepted,
+    (error: unknown) => (isUnanswered(error) ? 'unanswered' : String(error)),
+  );
+
 const subjects = (harness: World) => harness.smtp.google.messages.map((message) => message.parsed.subject);
 
 // Every behaviour both ways a server can take content: BDAT chunks (Gmail's and Microsoft's) and DATA.
@@ -253,9 +264,9 @@ for (const chunking of [true, false])
 
     if (chunking)
       it('asks a connection silent past the idle probe time whether it is still there, and sends on a new one, writing nothing to the old, when the network forgot it', async () => {
-        const { pool, proxy } = await aPool(harness, track, 1, { idleProbeMs: 50 });
+        const { pool, proxy } = await aPool(harness, track, 1, PROBE);
         await send(pool, 'warm-up');
-        await sleep(100);
+        await sleep(PAST_PROBE_MS);
 
         proxy.forget();
         const started = harness.smtp.google.stats.transactions;
@@ -269,9 +280,9 @@ for (const chunking of [true, false])
 
     if (chunking)
       it('asks a connection silent past the idle probe time once (NOOP) and keeps it when it answers, and asks a warm one nothing', async () => {
-        const { pool, proxy } = await aPool(harness, track, 1, { idleProbeMs: 50 });
+        const { pool, proxy } = await aPool(harness, track, 1, PROBE);
         await send(pool, 'warm-up');
-        await sleep(100);
+        await sleep(PAST_PROBE_MS);
         proxy.roundTrips = 0;
 
         await send(pool, 'after-idle');
@@ -282,6 +293,56 @@ for (const chunking of [true, false])
         assert.equal(proxy.roundTrips - afterIdle, 1, 'the message alone');
         assert.equal(proxy.connections, 1);
         assert.deepEqual(subjects(harness), ['warm-up', 'after-idle', 'warm']);
+      });
+
+    if (chunking)
+      it('sends on a new connection when every idle connection of the pool was forgotten by the network (each found gone costs no give-back)', async () => {
+        const { pool, proxy } = await aPool(harness, track, 2, PROBE);
+        await Promise.all([send(pool, 'warm-a'), send(pool, 'warm-b')]);
+        assert.equal(proxy.connections, 2);
+        await sleep(PAST_PROBE_MS);
+
+        proxy.forget();
+        const outcome = await outcomeOf(send(pool, 'after-forgotten'));
+
+        assert.deepEqual(outcome, ['customer@example.net']);
+        assert.equal(proxy.connections, 3);
+        assert.deepEqual(subjects(harness).slice(2), ['after-forgotten']);
+      });
+
+    if (chunking)
+      it('checks after idle a connection that never sent anything: its only message was refused by its claim', async () => {
+        const { pool, proxy } = await aPool(harness, track, 1, PROBE);
+        await send(pool, 'claim-refused', { held: Promise.reject(new Error('already sent')) }).catch(
+          () => undefined,
+        );
+        assert.equal(proxy.connections, 1);
+        await sleep(PAST_PROBE_MS);
+
+        proxy.forget();
+        const outcome = await outcomeOf(send(pool, 'after-forgotten'));
+
+        assert.deepEqual(outcome, ['customer@example.net']);
+        assert.deepEqual(subjects(harness), ['after-forgotten']);
+      });
+
+    if (chunking)
+      it('checks after idle a connection a batch opened but never used: the other took its message first', async () => {
+        const { pool, proxy } = await aPool(harness, track, 2, PROBE);
+        await send(pool, 'warm-up');
+        // A slow login: the warm connection sends both before the second one is logged in.
+        proxy.rttMs = 20;
+        await Promise.all([send(pool, 'b1'), send(pool, 'b2')]);
+        await sleep(300);
+        assert.equal(proxy.connections, 2, 'a second connection was opened');
+        proxy.rttMs = 0;
+        await sleep(PAST_PROBE_MS);
+
+        proxy.forget();
+        const outcome = await outcomeOf(send(pool, 'after-forgotten'));
+
+        assert.deepEqual(outcome, ['customer@example.net']);
+        assert.deepEqual(subjects(harness), ['warm-up', 'b1', 'b2', 'after-forgotten']);
       });
 
     it('refuses a message larger than the server takes before MAIL FROM, and keeps the connection', async () => {
