@@ -97,7 +97,19 @@ export const resetBeforeNext = (connection: SmtpConnection): void => void needsR
 export async function serve(connection: SmtpConnection, queue: TransactionQueue): Promise<void> {
   // A server may close an idle session with a 421 that crosses the next envelope on the wire.
   let afterIdle = connection.rounds++ > 0;
-  let started = startNext(connection, queue);
+  let first: Transaction | undefined;
+  if (afterIdle) {
+    // Taken before the check, so the pool opens no connection for it meanwhile; found gone, it goes on
+    // another with nothing written. (NOOP ends a pipelined group, RFC 2920: after 30 s idle it costs
+    // its own round trip, while the claim is written.)
+    first = queue.take();
+    await connection.stillThere();
+    if (connection.failure) {
+      if (first) queue.giveBack(first, connection.failure, true);
+      return;
+    }
+  }
+  let started = startNext(connection, queue, first);
   while (started) {
     const { transaction: current, replies } = started;
     let next: Started | undefined;
@@ -143,8 +155,12 @@ export interface Started {
 }
 
 /** Writes the envelope of the next message the server can take; refuses those it cannot. */
-function startNext(connection: SmtpConnection, queue: TransactionQueue): Started | undefined {
-  for (let transaction = queue.take(); transaction; transaction = queue.take()) {
+function startNext(
+  connection: SmtpConnection,
+  queue: TransactionQueue,
+  first = queue.take(),
+): Started | undefined {
+  for (let transaction = first; transaction; transaction = queue.take()) {
     const started = start(connection, transaction);
     if (started) return started;
   }
