@@ -41,10 +41,11 @@ const FALLBACK_NAMES = ['sent', 'sent items', 'sent messages', '[gmail]/sent mai
 export const searchable = (messageId: string): boolean => /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/.test(messageId);
 
 /**
- * The most messages a search may name whose Message-ID is read back (the newest): more means the search
- * matched loosely, and the one sought, filed last, is among the newest.
+ * UIDs whose Message-ID is read back in one FETCH, newest first, until one matches: a loose search may
+ * name many (Exchange's), and the one sought, filed a minute or more ago, may be older than the rest.
+ * Each is read (the session's bounds cut off a search that names many thousands: IMAP_UNAVAILABLE).
  */
-const MAX_VERIFIED = 20;
+const VERIFIED_PER_FETCH = 100;
 
 /** Answers to a login that say "not now" rather than "not this mailbox": IMAP_UNAVAILABLE, not IMAP_LOGIN_REFUSED. */
 const PASSING_REFUSAL = /\[(UNAVAILABLE|LIMIT|INUSE|SERVERBUG)\]|too many|simultaneous|try again|temporar/i;
@@ -83,10 +84,15 @@ export async function sentFolderHolds(
     const irOffered = offered.has('SASL-IR');
     // Without SASL-IR the first "+" asks for the login; any other "+" carries an error (Gmail's base64
     // JSON) that must be answered with an empty line before the server says NO.
+    let loggedIn: string | undefined;
     const auth = await session.run(
       'AUTHENTICATE',
       irOffered ? `AUTHENTICATE XOAUTH2 ${initial}` : 'AUTHENTICATE XOAUTH2',
-      { continuation: (count) => (!irOffered && count === 1 ? initial : '') },
+      {
+        continuation: (count) => (!irOffered && count === 1 ? initial : ''),
+        // What it offers once logged in, untagged (Gmail's way) or in the OK's code (RFC 3501 7.1).
+        untagged: (line) => (loggedIn = /^\* CAPABILITY (.*)/i.exec(line)?.[1] ?? loggedIn),
+      },
     );
     // A server too busy or briefly unable to log anyone in is a passing failure, not a refusal of this
     // mailbox (RFC 5530 codes; Gmail's "[ALERT] Too many simultaneous connections").
@@ -99,9 +105,9 @@ export async function sentFolderHolds(
         { authenticationFailed: true as const },
       );
     }
-    // A server may name what it offers once logged in (RFC 3501 7.1); Gmail's extensions among them.
-    const loggedIn = /\[CAPABILITY ([^\]]*)\]/i.exec(auth.text)?.[1];
-    if (loggedIn !== undefined) for (const name of loggedIn.toUpperCase().split(' ')) offered.add(name);
+    // Named again once logged in, the list replaces the one from before.
+    loggedIn ??= /\[CAPABILITY ([^\]]*)\]/i.exec(auth.text)?.[1];
+    const offeredNow = loggedIn === undefined ? offered : new Set(loggedIn.toUpperCase().split(' '));
     const name = await findSent(session);
     // No Sent folder to look in (none flagged, none by a usual name): the question has no answer here.
     if (name === undefined) {
@@ -114,7 +120,7 @@ export async function sentFolderHolds(
     const uids: number[] = [];
     // HEADER matches a substring (RFC 3501 6.4.4); Gmail's answers through its own search index, whose
     // documented way to a Message-ID is the rfc822msgid: operator.
-    const criteria = offered.has('X-GM-EXT-1')
+    const criteria = offeredNow.has('X-GM-EXT-1')
       ? `X-GM-RAW "rfc822msgid:${messageId.replace(/^<|>$/g, '')}"`
       : `HEADER Message-ID "${messageId}"`;
     await session.ok('UID SEARCH', `UID SEARCH ${criteria}`, {
@@ -132,20 +138,36 @@ export async function sentFolderHolds(
   }
 }
 
-/** Whether one of the newest `uids` carries exactly `messageId` in its Message-ID header. */
+/** Whether one of `uids` (newest first) has a Message-ID header whose msg-id is exactly `messageId`. */
 async function holdsExactly(session: Session, uids: number[], messageId: string): Promise<boolean> {
-  const newest = [...new Set(uids)].sort((a, b) => b - a).slice(0, MAX_VERIFIED);
+  const newestFirst = [...new Set(uids)].sort((a, b) => b - a);
   let held = false;
-  await session.ok('UID FETCH', `UID FETCH ${newest.join(',')} (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`, {
-    untagged: (line) => {
-      // The header block arrives as a literal, read as a quoted string (Session); folded lines joined.
-      const block = /BODY\[HEADER\.FIELDS \(["A-Z-]+\)\] "((?:[^"\\]|\\.)*)"/is.exec(line)?.[1];
-      const header = block?.replace(/\\(.)/gs, '$1').replace(/\r?\n[ \t]+/g, ' ');
-      const value = /^Message-ID:[ \t]*(.*)$/im.exec(header ?? '')?.[1];
-      held ||= value?.match(/<[^<>]*>/g)?.includes(messageId) ?? false;
-    },
-  });
+  for (let at = 0; at < newestFirst.length && !held; at += VERIFIED_PER_FETCH) {
+    const some = newestFirst.slice(at, at + VERIFIED_PER_FETCH).join(',');
+    await session.ok('UID FETCH', `UID FETCH ${some} (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`, {
+      untagged: (line) => {
+        // The header block arrives as a literal, read as a quoted string (Session).
+        const block = /BODY\[HEADER\.FIELDS \(["A-Z-]+\)\] "((?:[^"\\]|\\.)*)"/is.exec(line)?.[1];
+        held ||= block !== undefined && msgIds(block.replace(/\\(.)/gs, '$1')).includes(messageId);
+      },
+    });
+  }
   return held;
+}
+
+/**
+ * The msg-id of each Message-ID field in a header block: folded lines joined, comments dropped, the
+ * first `<...>` that is left (RFC 5322 3.6.4: one msg-id; a second one, or one in a comment, is not it).
+ */
+function msgIds(block: string): string[] {
+  const unfolded = block.replace(/\r?\n[ \t]+/g, ' ');
+  return [...unfolded.matchAll(/^Message-ID:(.*)$/gim)].flatMap((field) => {
+    let value = field[1]!;
+    // Innermost comments first, until none is left (comments nest).
+    for (let last = ''; last !== value; )
+      [last, value] = [value, value.replace(/\((?:[^()\\]|\\.)*\)/g, ' ')];
+    return /<[^<>\s]*>/.exec(value)?.[0] ?? [];
+  });
 }
 
 /** The `\Sent` mailbox, else the first of the usual names that exists. */

@@ -356,50 +356,111 @@ describe('Function: sentFolderHolds()', () => {
       assert.equal(held, true);
     });
 
-    /** A server offering SASL-IR whose login succeeds with `loggedIn` as the OK's text. */
+    const SASL_IR = '* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2]\r\n';
+    const HEADER_SEARCH = `HEADER Message-ID "${MESSAGE_ID}"`;
+    const GMAIL_SEARCH = 'X-GM-RAW "rfc822msgid:0123456789abcdef.oauth-mailer@mailbox.test"';
+
+    /** A server that logs the client in with `loggedIn` (the answer, given its tag), then answers `folder`. */
     async function loggedInServer(
       greeting: string,
-      loggedIn: string,
+      loggedIn: (tag: string) => string,
       folder: ReturnType<typeof sentFolderAnswers>,
     ) {
       const server = await scriptedServer(certificates, greeting, (line) => {
         const [tag, verb] = line.split(' ');
-        if (verb === 'AUTHENTICATE') return `${tag} OK ${loggedIn}\r\n`;
+        // Asked where the greeting names nothing: Gmail's list before login, without X-GM-EXT-1 here.
+        if (verb === 'CAPABILITY') return `* CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2\r\n${tag} OK\r\n`;
+        if (verb === 'AUTHENTICATE') return loggedIn(tag!);
         return folder(tag!, line, verb);
       });
       servers.push(server.server);
       return server;
     }
+    const plainLogin = (tag: string) => `${tag} OK logged in\r\n`;
+
+    async function heldBy(server: { endpoint: { host: string; port: number; ca: string } }) {
+      return sentFolderHolds(server.endpoint, { user: MAILBOX, accessToken: TOKEN }, MESSAGE_ID);
+    }
 
     it('does not count a message the search names whose Message-ID header is another (a loose search)', async () => {
       const server = await loggedInServer(
-        '* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2]\r\n',
-        'logged in',
-        sentFolderAnswers(`HEADER Message-ID "${MESSAGE_ID}"`, {
+        SASL_IR,
+        plainLogin,
+        sentFolderAnswers(HEADER_SEARCH, {
           7: 'Message-ID: <0123456789abcdef.oauth-mailer@mailbox.test.other>\r\n\r\n',
           9: 'Message-ID: <x0123456789abcdef.oauth-mailer@mailbox.test>\r\n\r\n',
         }),
       );
 
-      const held = await sentFolderHolds(server.endpoint, { user: MAILBOX, accessToken: TOKEN }, MESSAGE_ID);
-
-      assert.equal(held, false);
+      assert.equal(await heldBy(server), false);
       assert.ok(server.received.some((line) => / UID FETCH 9,7 /.test(line)));
     });
 
-    it('searches Gmail with its rfc822msgid: operator where X-GM-EXT-1 is offered once logged in, and reads the Message-ID back, folded or not', async () => {
+    it('reads back every UID a loose search names: the one sought, the oldest of 25, is found', async () => {
+      const headers: Record<number, string> = { 100: `Message-ID: ${MESSAGE_ID}\r\n\r\n` };
+      for (let uid = 101; uid < 125; uid++) headers[uid] = `Message-ID: <other-${uid}@mailbox.test>\r\n\r\n`;
+      const server = await loggedInServer(SASL_IR, plainLogin, sentFolderAnswers(HEADER_SEARCH, headers));
+
+      assert.equal(await heldBy(server), true);
+    });
+
+    for (const [what, header, held] of [
+      [
+        'a comment naming it after another msg-id',
+        `Message-ID: <other@mailbox.test> (resend of ${MESSAGE_ID})`,
+        false,
+      ],
+      ['a comment before it', `Message-ID: (a (nested) comment) ${MESSAGE_ID}`, true],
+      ['a second Message-ID field', `Message-ID: <other@mailbox.test>\r\nMessage-ID: ${MESSAGE_ID}`, true],
+      ['a folded field, lower case', `message-id:\r\n ${MESSAGE_ID}`, true],
+    ] as const) {
+      it(`compares the msg-id of the Message-ID field whole: ${what} (${held ? 'found' : 'not found'})`, async () => {
+        const server = await loggedInServer(
+          SASL_IR,
+          plainLogin,
+          sentFolderAnswers(HEADER_SEARCH, { 5: `${header}\r\n\r\n` }),
+        );
+
+        assert.equal(await heldBy(server), held);
+      });
+    }
+
+    for (const [form, loggedIn] of [
+      [
+        'untagged, as Gmail does',
+        (tag: string) =>
+          `* CAPABILITY IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1\r\n${tag} OK ops authenticated (Success)\r\n`,
+      ],
+      [
+        "in the OK's code",
+        (tag: string) => `${tag} OK [CAPABILITY IMAP4rev1 X-GM-EXT-1] ops authenticated (Success)\r\n`,
+      ],
+    ] as const) {
+      it(`searches Gmail with its rfc822msgid: operator where X-GM-EXT-1 is offered once logged in (${form})`, async () => {
+        const server = await loggedInServer(
+          '* OK Gimap ready for requests\r\n',
+          loggedIn,
+          sentFolderAnswers(GMAIL_SEARCH, {
+            3: 'Message-ID: <other@mailbox.test>\r\n\r\n',
+            5: `Message-ID: ${MESSAGE_ID}\r\n\r\n`,
+          }),
+        );
+        assert.equal(await heldBy(server), true);
+        assert.ok(
+          server.received.includes('a1 CAPABILITY'),
+          'no capability in the greeting: the client asks',
+        );
+      });
+    }
+
+    it('takes the list a server names once logged in for the whole of what it offers: X-GM-EXT-1 offered only before is not used', async () => {
       const server = await loggedInServer(
-        '* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] Gimap ready\r\n',
-        '[CAPABILITY IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1] ops authenticated (Success)',
-        sentFolderAnswers('X-GM-RAW "rfc822msgid:0123456789abcdef.oauth-mailer@mailbox.test"', {
-          3: 'Message-ID: <other@mailbox.test>\r\n\r\n',
-          5: `message-id:\r\n ${MESSAGE_ID}\r\n\r\n`,
-        }),
+        '* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 X-GM-EXT-1]\r\n',
+        (tag) => `* CAPABILITY IMAP4rev1 UNSELECT IDLE\r\n${tag} OK logged in\r\n`,
+        sentFolderAnswers(HEADER_SEARCH, { 5: `Message-ID: ${MESSAGE_ID}\r\n\r\n` }),
       );
 
-      const held = await sentFolderHolds(server.endpoint, { user: MAILBOX, accessToken: TOKEN }, MESSAGE_ID);
-
-      assert.equal(held, true);
+      assert.equal(await heldBy(server), true);
     });
 
     for (const [what, messageId] of [
