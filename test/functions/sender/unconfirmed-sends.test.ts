@@ -130,6 +130,26 @@ describe('sender: a send that went unanswered is looked for in the Sent folder b
     assert.equal((await events()).at(-1)?.type, 'duplicate');
   });
 
+  it('finds a copy the provider files a second after it took the message (filed apart from the answer), within the retry wait', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com');
+    const file = smtp.fileSent!;
+    let filed: Promise<void> | undefined;
+    smtp.fileSent = async (message) => {
+      filed = sleep(1_000).then(() => file(message));
+    };
+    smtp.faults.push({ stage: 'data', takeThenDrop: true });
+
+    await sender.enqueue(aMessage({ to: 'ann@example.net', idempotencyKey: 'order-late' }));
+    await deliver();
+    await filed;
+
+    assert.equal(smtp.messages.length, 1, 'taken once, never sent again');
+    const [sent, ...more] = await finalEvents(events);
+    assert.deepEqual(more, []);
+    assert.match(String(sent?.smtp?.response), /found in the Sent folder/);
+  });
+
   it('confirms a message sent with DATA the same way, and keeps the recipient refused for now owed a copy', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
     const { sender, events, deliver, smtp } = await setUp('google', 'ops@example.com');
