@@ -51,7 +51,6 @@ export class MailboxTransport implements TransactionQueue {
   readonly #idle = new Set<SmtpConnection>();
   #connections = 0;
   #opening = 0;
-  #opensScheduled = false;
   #closed = false;
 
   /** @param onDropped told of each transaction dropped after its envelope went (TransactionQueue.dropped) */
@@ -123,30 +122,13 @@ export class MailboxTransport implements TransactionQueue {
   }
 
   #dispatch(): void {
-    this.#serveIdle();
-    // New connections a turn later: a connection answered for its last message comes back idle first and
-    // takes what its sender queued on hearing the answer (a login saved, and a provider's connection slot).
-    if (this.#opensScheduled || !this.#wantsConnection()) return;
-    this.#opensScheduled = true;
-    setImmediate(() => {
-      this.#opensScheduled = false;
-      this.#serveIdle();
-      while (this.#wantsConnection()) void this.#connect();
-    });
-  }
-
-  /** Hands queued mail to the idle connections. */
-  #serveIdle(): void {
     for (const connection of this.#idle) {
       if (this.#queue.length === 0) return;
       this.#idle.delete(connection);
       void this.#serve(connection);
     }
-  }
-
-  /** Whether mail is queued that no connection being opened will take, below the cap. */
-  #wantsConnection(): boolean {
-    return this.#queue.length > this.#opening && this.#connections < this.#max;
+    // A new connection for the mail no connection being opened will take, up to the cap.
+    while (this.#queue.length > this.#opening && this.#connections < this.#max) void this.#connect();
   }
 
   async #connect(): Promise<void> {

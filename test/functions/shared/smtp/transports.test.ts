@@ -341,15 +341,6 @@ for (const chunking of [true, false])
         assert.deepEqual(subjects(harness), ['warm-up', 'b1', 'b2', 'after-forgotten']);
       });
 
-    it('sends a message queued on hearing the answer to the one before on the same connection, opening no other', async () => {
-      const { pool, proxy } = await aPool(harness, track, 2);
-
-      for (const subject of ['first', 'second', 'third']) await send(pool, subject);
-
-      assert.equal(proxy.connections, 1);
-      assert.deepEqual(subjects(harness), ['first', 'second', 'third']);
-    });
-
     it('refuses a message larger than the server takes before MAIL FROM, and keeps the connection', async () => {
       const { pool, proxy } = await aPool(harness, track);
       await send(pool, 'warm-up');
