@@ -31,8 +31,8 @@ export interface LatencyProxy {
 
 export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<LatencyProxy> {
   const sockets = new Set<Socket>();
-  /** Per open client connection: what mute() and forget() do to it. */
-  const controls = new Map<Socket, { mute(): void; forget(): void }>();
+  /** Per open client connection: whether mute() or forget() reached it. */
+  const faults = new Map<Socket, { muted: boolean; forgotten: boolean }>();
   const proxy: LatencyProxy = {
     port: 0,
     roundTrips: 0,
@@ -43,10 +43,10 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
       for (const socket of sockets) socket.destroy();
     },
     mute: () => {
-      for (const control of controls.values()) control.mute();
+      for (const fault of faults.values()) fault.muted = true;
     },
     forget: () => {
-      for (const control of controls.values()) control.forget();
+      for (const fault of faults.values()) fault.forgotten = true;
     },
     stop: () => Promise.resolve(),
   };
@@ -67,12 +67,11 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
     client.setNoDelay(true);
     sockets.add(client).add(upstream);
     let serverSpokeLast = true;
-    let muted = false;
-    let forgotten = false;
-    controls.set(client, { mute: () => (muted = true), forget: () => (forgotten = true) });
+    const fault = { muted: false, forgotten: false };
+    faults.set(client, fault);
     const toUpstream = delayed(upstream);
     client.on('data', (chunk: Buffer) => {
-      if (forgotten) {
+      if (fault.forgotten) {
         client.resetAndDestroy();
         upstream.destroy();
         return;
@@ -84,7 +83,7 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
     const toClient = delayed(client);
     upstream.on('data', (chunk: Buffer) => {
       serverSpokeLast = true;
-      if (!muted) toClient(chunk);
+      if (!fault.muted) toClient(chunk);
     });
     // An end travels like data (after what was sent before it); an error ends both sides at once.
     client.on('end', () => later(() => upstream.end()));
@@ -95,7 +94,7 @@ export async function startLatencyProxy(targetPort: number, rttMs = 0): Promise<
     };
     client.on('error', fail).on('close', () => {
       sockets.delete(client);
-      controls.delete(client);
+      faults.delete(client);
     });
     upstream.on('error', fail).on('close', () => sockets.delete(upstream));
   });

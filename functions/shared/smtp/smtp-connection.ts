@@ -18,8 +18,8 @@ export interface SmtpTimeouts {
   /** How long a reply may take once a command is written. */
   readonly socketMs: number;
   /**
-   * A connection the server has been silent on this long is asked whether it is still there (NOOP)
-   * before a message goes to it whole (chunked-transactions.ts). @default IDLE_PROBE_MS
+   * A connection back from idle that the server has been silent on this long is asked whether it is
+   * still there (NOOP) before its first message (stillThere). @default IDLE_PROBE_MS
    */
   readonly idleProbeMs?: number;
 }
