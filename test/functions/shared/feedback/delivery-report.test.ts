@@ -432,11 +432,17 @@ describe('Function: parseFeedback() against generated hostile input', () => {
           const position = at % (bytes.length + 1);
           bytes = Buffer.concat([bytes.subarray(0, position), insert, bytes.subarray(position + remove)]);
         }
-        // CPU, not wall time: a loaded machine's pauses are not the parser's.
-        const started = process.cpuUsage();
-        const parsed = await parseFeedback(bytes);
-        const { user, system } = process.cpuUsage(started);
-        return isOneOfTheShapes(parsed) && (user + system) / 1000 < 200;
+        // CPU, not wall time: a loaded machine's pauses are not the parser's. The process's CPU counts
+        // its GC and compiler threads too, so a slow parse is measured again: a slow input is slow twice.
+        const cpuMs = async () => {
+          const started = process.cpuUsage();
+          const parsed = await parseFeedback(bytes);
+          const { user, system } = process.cpuUsage(started);
+          return { parsed, ms: (user + system) / 1000 };
+        };
+        const first = await cpuMs();
+        const fast = first.ms < 200 || (await cpuMs()).ms < 200;
+        return isOneOfTheShapes(first.parsed) && fast;
       }),
       { numRuns: 500 },
     );
