@@ -51,6 +51,7 @@ export class MailboxTransport implements TransactionQueue {
   readonly #idle = new Set<SmtpConnection>();
   #connections = 0;
   #opening = 0;
+  #opensScheduled = false;
   #closed = false;
 
   /** @param onDropped told of each transaction dropped after its envelope went (TransactionQueue.dropped) */
@@ -122,13 +123,30 @@ export class MailboxTransport implements TransactionQueue {
   }
 
   #dispatch(): void {
+    this.#serveIdle();
+    // New connections a turn later: a connection answered for its last message comes back idle first and
+    // takes what its sender queued on hearing the answer (a login saved, and a provider's connection slot).
+    if (this.#opensScheduled || !this.#wantsConnection()) return;
+    this.#opensScheduled = true;
+    setImmediate(() => {
+      this.#opensScheduled = false;
+      this.#serveIdle();
+      while (this.#wantsConnection()) void this.#connect();
+    });
+  }
+
+  /** Hands queued mail to the idle connections. */
+  #serveIdle(): void {
     for (const connection of this.#idle) {
       if (this.#queue.length === 0) return;
       this.#idle.delete(connection);
       void this.#serve(connection);
     }
-    // A new connection for the mail no connection being opened will take, up to the cap.
-    while (this.#queue.length > this.#opening && this.#connections < this.#max) void this.#connect();
+  }
+
+  /** Whether mail is queued that no connection being opened will take, below the cap. */
+  #wantsConnection(): boolean {
+    return this.#queue.length > this.#opening && this.#connections < this.#max;
   }
 
   async #connect(): Promise<void> {
@@ -142,8 +160,9 @@ export class MailboxTransport implements TransactionQueue {
     } catch (error) {
       this.#connections--;
       this.#opening--;
-      // With no other connection the queued mail would meet the same; else those serve it.
-      if (this.#connections === 0) for (const transaction of this.#queue.splice(0)) transaction.reject(error);
+      // With no other connection, open or about to be, the queued mail would meet the same; else those serve it.
+      if (this.#connections === 0 && !this.#opensScheduled)
+        for (const transaction of this.#queue.splice(0)) transaction.reject(error);
       return;
     }
     this.#opening--;

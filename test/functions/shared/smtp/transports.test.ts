@@ -3,8 +3,13 @@ import { Readable } from 'node:stream';
 import { after, beforeEach, describe, it } from 'node:test';
 import type { SmtpEndpoint } from '../../../../functions/shared/oauth/providers.ts';
 import { composeMessage } from '../../../../functions/shared/smtp/compose.ts';
-import { isUnanswered, type SmtpTimeouts } from '../../../../functions/shared/smtp/smtp-connection.ts';
-import type { MailboxTransport } from '../../../../functions/shared/smtp/transports.ts';
+import {
+  isUnanswered,
+  SmtpConnection,
+  type SmtpTimeouts,
+} from '../../../../functions/shared/smtp/smtp-connection.ts';
+import { MailboxTransport } from '../../../../functions/shared/smtp/transports.ts';
+import { freePort } from '../../../../local/world/free-port.ts';
 import type { World } from '../../../../local/world/index.ts';
 import { type LatencyProxy, startLatencyProxy } from '../../../../local/world/latency-proxy.ts';
 import { aMessage, newSender, type TestSender } from '../../../harness/factories.ts';
@@ -28,7 +33,7 @@ async function aPool(
   proxies.push(proxy);
   const google = JSON.parse(harness.providersJson).google.smtp as SmtpEndpoint;
   const pool = sender.transports.get(MAILBOX, { ...google, port: proxy.port }, connections);
-  return { pool, proxy };
+  return { pool, proxy, sender, google };
 }
 
 const send = (pool: MailboxTransport, subject: string, extra: { to?: string; held?: Promise<void> } = {}) =>
@@ -339,6 +344,48 @@ for (const chunking of [true, false])
 
         assert.deepEqual(outcome, ['customer@example.net']);
         assert.deepEqual(subjects(harness), ['warm-up', 'b1', 'b2', 'after-forgotten']);
+      });
+
+    it('sends a message queued on hearing the answer to the one before on the same connection, opening no other', async () => {
+      const { pool, proxy } = await aPool(harness, track, 2);
+
+      for (const subject of ['first', 'second', 'third']) await send(pool, subject);
+
+      assert.equal(proxy.connections, 1);
+      assert.deepEqual(subjects(harness), ['first', 'second', 'third']);
+    });
+
+    if (chunking)
+      it('sends the mail queued in the turn the only login failed on the connection opened next, failing none of it', async () => {
+        const { proxy, sender, google } = await aPool(harness, track, 2);
+        const nothingListens = await freePort();
+        const token = async (renew: boolean) => (await sender.tokens.get(MAILBOX, { renew })).accessToken;
+        const open = (port: number) =>
+          SmtpConnection.open(MAILBOX, { ...google, port }, token, {
+            connectionMs: 5_000,
+            greetingMs: 5_000,
+            socketMs: 5_000,
+          });
+        const queuedAsItFailed: Promise<unknown>[] = [];
+        let opens = 0;
+        const pool: MailboxTransport = new MailboxTransport(async () => {
+          if (opens++ > 0) return open(proxy.port);
+          try {
+            return await open(nothingListens);
+          } finally {
+            // Another record's mail, queued before the refused connection's failure is heard.
+            queuedAsItFailed.push(outcomeOf(send(pool, 'second')));
+          }
+        }, 2);
+
+        const first = await outcomeOf(send(pool, 'first'));
+
+        assert.deepEqual(
+          [first, await queuedAsItFailed[0]],
+          [['customer@example.net'], ['customer@example.net']],
+        );
+        assert.deepEqual(subjects(harness).sort(), ['first', 'second']);
+        pool.close();
       });
 
     it('refuses a message larger than the server takes before MAIL FROM, and keeps the connection', async () => {
