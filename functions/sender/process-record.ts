@@ -15,16 +15,23 @@ import {
   type StoredMessages,
 } from '../shared/large-messages/stored-messages.ts';
 import type { ParkedMail } from '../shared/mailbox/parked-mail.ts';
+import { comparableAddress } from '../shared/message/address.ts';
 import { parseMessage } from '../shared/message/parse.ts';
 import { pointerOf } from '../shared/message/payload-pointer.ts';
-import { addressOf, type MailMessage } from '../shared/message/schema.ts';
+import { addressOf, envelopeRecipients, type MailMessage } from '../shared/message/schema.ts';
 import { FATES, fateOf } from '../shared/message-fate.ts';
 import { DIMENSION, METRIC } from '../shared/observability/metric-names.ts';
 import type { Outcomes } from '../shared/observability/outcomes.ts';
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy } from '../shared/retry-policy.ts';
 import type { RecipientFate } from '../shared/smtp/message-sender.ts';
 import type { DeadLetters } from '../shared/sqs/dead-letters.ts';
-import { ATTRIBUTES, attribute, originalMessageId } from '../shared/sqs/message-attributes.ts';
+import {
+  ATTRIBUTES,
+  attribute,
+  type CopyOf,
+  copyOf,
+  originalMessageId,
+} from '../shared/sqs/message-attributes.ts';
 import type { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
 import type { Requeue } from '../shared/sqs/requeue.ts';
@@ -91,7 +98,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     const messageKey = message.idempotencyKey ?? originalMessageId(record);
     // A copy for deferred recipients is a send of its own (its own key), of the same message (its
     // Message-ID), to the recipients the send it continues deferred, as that send's record says.
-    const owed = await recipientsOwed(record, messageKey, body, deps.sender);
+    const owed = await recipientsOwed(record, message, messageKey, body, deps);
     const only = owed?.addresses;
     // A copy renders the template version its first send rendered, even if the template changed since.
     if (owed?.template && message.template)
@@ -124,7 +131,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       accepted: sent.accepted,
       rejected: sent.rejected,
       ...(deferred.length > 0 ? { deferred: deferred.length } : {}),
-      ...(only ? { retryOf: attribute(record, ATTRIBUTES.retryOf) } : {}),
+      ...(only ? { retryOf: copyOf(record)?.key } : {}),
       ...(unconfirmed ? { unconfirmed } : {}),
       metadata: message.metadata,
     };
@@ -145,7 +152,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       ...(sent.recipients
         ? { accepted: sent.accepted, recipients: refused.slice(0, MAX_REPORTED_RECIPIENTS) }
         : {}),
-      ...(only ? { retryOf: attribute(record, ATTRIBUTES.retryOf) } : {}),
+      ...(only ? { retryOf: copyOf(record)?.key } : {}),
       metadata: message.metadata,
     });
     if (!duplicate) {
@@ -165,7 +172,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       const quota = deferred.some((r) => r.code === 'PROVIDER_QUOTA');
       await deps.requeue.retryRecipients(
         record,
-        key,
+        { key, owed: owedBy(message, deferred, sent.template?.version) },
         quota ? policy.defer.baseSeconds : policy.retry.baseSeconds * 4,
         deps.producers.producerOf(record),
       );
@@ -182,7 +189,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
     logger.info('message sent', context);
   } catch (caught) {
-    const copyOf = attribute(record, ATTRIBUTES.retryOf);
+    const copy = copyOf(record);
     // Parked since: as carried, else the record's first receive (not when it was queued: mail that
     // waited out a deployment pause or a backlog has not been parked for that time).
     const carriedParkedSince = attribute(record, ATTRIBUTES.parkedSince);
@@ -227,7 +234,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         ...(retryInSeconds === undefined ? {} : { retryInSeconds }),
       },
       // A copy for deferred recipients says so: its fate is theirs, not the whole message's.
-      ...(copyOf ? { retryOf: copyOf } : {}),
+      ...(copy ? { retryOf: copy.key } : {}),
       metadata: message?.metadata,
     });
     count(metrics, fate.metric, error);
@@ -344,19 +351,22 @@ function fatesOf(stored: unknown): RecipientFate[] {
  * The recipients a copy is owed: those the send it continues deferred, read from that send's record
  * (same message, same body), with the template version that send rendered. The attribute names only
  * the record, so a producer cannot widen, repeat or re-key a send with it: at most it asks for the
- * copy the sender would queue anyway.
+ * copy the sender would queue anyway. Where the record holds nothing (its completion could not be
+ * written, or it expired), whom the send deferred is taken from the attribute, as the sender wrote it,
+ * only when a relay (the sender itself) queued the copy.
  */
 async function recipientsOwed(
   record: SQSRecord,
+  message: MailMessage,
   messageKey: string,
   body: Body,
-  sender: Pick<IdempotentSender, 'recordOf'>,
+  deps: Pick<RecordDeps, 'sender' | 'producers'>,
 ): Promise<{ addresses: string[]; template?: { name: string; version: number } } | undefined> {
-  const retryOf = attribute(record, ATTRIBUTES.retryOf);
-  if (retryOf === undefined) return undefined;
-  if (retryOf !== messageKey && !retryOf.startsWith(`${messageKey}#to:`))
+  const copy = copyOf(record);
+  if (copy === undefined) return undefined;
+  if (copy.key !== messageKey && !copy.key.startsWith(`${messageKey}#to:`))
     throw new MailerError('MESSAGE_INVALID', `${ATTRIBUTES.retryOf} names a send of another message`);
-  const found = await sender.recordOf(retryOf, body);
+  const found = await deps.sender.recordOf(copy.key, body);
   if (found.status === 'in-progress')
     throw new MailerError('SEND_IN_PROGRESS', 'the send this copy continues is not recorded yet');
   if (found.status === 'unconfirmed')
@@ -365,6 +375,8 @@ async function recipientsOwed(
     throw new MailerError('IDEMPOTENCY_STORE_UNAVAILABLE', 'the idempotency store failed', {
       errorName: found.errorName,
     });
+  if (found.status === 'absent' && copy.owed && deps.producers.isRelayed(record))
+    return owedAsWritten(message, copy.owed);
   const owed =
     found.status === 'completed'
       ? fatesOf(found.response.recipients).filter((r) => r.fate === 'deferred')
@@ -376,6 +388,42 @@ async function recipientsOwed(
     );
   const template = found.status === 'completed' ? templateOf(found.response.template) : undefined;
   return { addresses: owed.map((r) => r.address), ...(template ? { template } : {}) };
+}
+
+/** Whom a send deferred, as positions in its message's envelope (what a copy carries); none if one is not in it. */
+function owedBy(
+  message: MailMessage,
+  deferred: readonly RecipientFate[],
+  templateVersion: number | undefined,
+): NonNullable<CopyOf['owed']> | undefined {
+  const positions = new Map(
+    envelopeRecipients(message).map((address, index) => [comparableAddress(address), index]),
+  );
+  const recipients = deferred.map((r) => positions.get(comparableAddress(r.address)));
+  if (recipients.some((index) => index === undefined)) return undefined;
+  return {
+    recipients: recipients as number[],
+    ...(templateVersion === undefined ? {} : { templateVersion }),
+  };
+}
+
+/** The owed recipients a relay's copy names, from its own message's envelope. */
+function owedAsWritten(
+  message: MailMessage,
+  owed: NonNullable<CopyOf['owed']>,
+): { addresses: string[]; template?: { name: string; version: number } } {
+  const envelope = envelopeRecipients(message);
+  const addresses = [...new Set(owed.recipients)].map((index) => envelope[index]);
+  if (addresses.length === 0 || addresses.some((address) => address === undefined))
+    throw new MailerError(
+      'MESSAGE_INVALID',
+      `${ATTRIBUTES.retryOf} names recipients the message does not have`,
+    );
+  const template =
+    message.template && owed.templateVersion !== undefined
+      ? { name: message.template.name, version: owed.templateVersion }
+      : undefined;
+  return { addresses: addresses as string[], ...(template ? { template } : {}) };
 }
 
 /** The template version a stored send rendered (a malformed entry is left out, never fatal). */

@@ -19,10 +19,51 @@ export const ATTRIBUTES = {
   producer: 'oauth-mailer-producer',
   /**
    * A copy for the recipients a server deferred: the key of the send record it continues, whose
-   * deferred recipients it is owed to (read from that record, never from the attribute).
+   * deferred recipients it is owed to, read from that record; then, as the sender wrote it, whom the send
+   * deferred (`copyOf`), believed only from a relay when the record holds nothing.
    */
   retryOf: 'oauth-mailer-retry-of',
 } as const;
+
+/**
+ * What a copy for deferred recipients says of the send it continues: its key, and, as the sender wrote
+ * it, whom that send deferred (positions in the message's envelope, envelopeRecipients) and the template
+ * version it rendered. One attribute: a dead letter already carries SQS's ten.
+ */
+export interface CopyOf {
+  readonly key: string;
+  readonly owed?: { readonly recipients: readonly number[]; readonly templateVersion?: number };
+}
+
+const OWED = /^\d{1,4}(,\d{1,4}){0,999}$/;
+
+/** The attribute's value: the key (which never holds a space, schema.ts), then whom it is owed. */
+export function copyOfValue({ key, owed }: CopyOf): string {
+  if (!owed) return key;
+  const version = owed.templateVersion === undefined ? '' : ` v${owed.templateVersion}`;
+  return `${key} ${owed.recipients.join(',')}${version}`;
+}
+
+/** The copy a record is, if it is one; an owed list that does not parse is left out. */
+export function copyOf(record: SQSRecord): CopyOf | undefined {
+  const value = attribute(record, ATTRIBUTES.retryOf);
+  if (value === undefined) return undefined;
+  const [key = '', recipients, version, ...rest] = value.split(' ');
+  const templateVersion = version === undefined ? undefined : Number(version.slice(1));
+  const wellFormed =
+    recipients !== undefined &&
+    OWED.test(recipients) &&
+    rest.length === 0 &&
+    (version === undefined || (/^v\d{1,9}$/.test(version) && templateVersion! > 0));
+  if (!wellFormed) return { key };
+  return {
+    key,
+    owed: {
+      recipients: recipients.split(',').map(Number),
+      ...(templateVersion === undefined ? {} : { templateVersion }),
+    },
+  };
+}
 
 /** Producer attributes kept when a message moves: ours take the other places (SQS allows 10). */
 const MAX_PRODUCER_ATTRIBUTES = 3;

@@ -6,7 +6,14 @@ import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import type { OnDemandSqs } from '../aws/on-demand.ts';
 import type { MailerError } from '../errors.ts';
-import { ATTRIBUTES, carriedAttributes, movedAttributes, text } from './message-attributes.ts';
+import {
+  ATTRIBUTES,
+  type CopyOf,
+  carriedAttributes,
+  copyOfValue,
+  movedAttributes,
+  text,
+} from './message-attributes.ts';
 import type { QueueUrls } from './queue-urls.ts';
 
 export class Requeue {
@@ -32,16 +39,16 @@ export class Requeue {
 
   /**
    * Queues a copy of the message for the recipients a server deferred in the send recorded under
-   * `sendKey`: a message of its own, with the message's identity, so each recipient gets it once.
+   * `of.key`: a message of its own, with the message's identity, so each recipient gets it once.
    */
   async retryRecipients(
     record: SQSRecord,
-    sendKey: string,
+    of: CopyOf,
     delaySeconds: number,
     producer?: string,
   ): Promise<void> {
     const attributes = carriedAttributes(record, producer);
-    attributes[ATTRIBUTES.retryOf] = text(sendKey);
+    attributes[ATTRIBUTES.retryOf] = text(copyOfValue(of));
     await this.#send(record, attributes, delaySeconds);
   }
 

@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
-import { createTopic, readSecretJson } from '../../../local/world/aws.ts';
+import { drain } from '../../../local/event-source/poll.ts';
+import { createTopic, EMULATOR_SENDER_ID, readSecretJson } from '../../../local/world/aws.ts';
+import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { aMessage, FAST_RETRIES, newSender } from '../../harness/factories.ts';
@@ -14,13 +17,14 @@ describe('sender: each recipient its own fate', () => {
   const context = useHarness();
   const { harness } = context;
 
-  async function setUp() {
+  async function setUp(options: Parameters<typeof newSender>[2] = {}) {
     const topic = await createTopic(harness.sqs, 'recipients');
     const mailbox = await harness.connectMailbox('ops@example.com', 'google');
     const sender = context.track(
       newSender(harness, await harness.createQueues(), {
         retryPolicy: FAST_RETRIES,
-        config: { outcomeTopicArn: topic.topicArn },
+        ...options,
+        config: { outcomeTopicArn: topic.topicArn, ...options.config },
       }),
     );
     /** Drains until the queue holds nothing, waiting out retries' delays. */
@@ -191,6 +195,52 @@ describe('sender: each recipient its own fate', () => {
     );
   });
 
+  it('sends a deferred recipient its copy when the send that deferred it could not be recorded: the copy the sender queued says whom it is owed', async () => {
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    const dynamodb = new DynamoDBClient({ endpoint: proxy.endpoint });
+    try {
+      // The deployment's relays name the sender's own principal (the stack always does).
+      const { sender, settle } = await setUp({
+        dynamodb,
+        config: { producerPolicy: { relays: [EMULATOR_SENDER_ID] } },
+      });
+      harness.smtp.google.faults.push({
+        stage: 'rcpt',
+        recipient: 'bob@example.net',
+        ...GOOGLE.smtp.receivingTooQuickly,
+      });
+      await sender.enqueue(
+        aMessage({ to: ['ann@example.net'], cc: ['Bob@Example.net'], idempotencyKey: 'order-12' }),
+      );
+      // The store takes the claim but not the completion; the claim lasts the 2 s invocation.
+      proxy.failNext.set('DynamoDB_20120810.BatchWriteItem', 100);
+      await drain({
+        sqs: harness.sqs,
+        queueUrl: sender.queues.queueUrl,
+        queueArn: sender.queues.queueArn,
+        handler: sender.handler,
+        timeoutMs: 2_000,
+      });
+      const notWritten = sender.telemetry
+        .logs()
+        .find((entry) => entry.message === 'idempotency records not written');
+      assert.equal(notWritten?.completions, 1, 'the send that deferred bob was not recorded');
+      proxy.failNext.clear();
+      await sleep(2_000);
+
+      await settle();
+
+      assert.deepEqual(
+        harness.smtp.google.messages.map((mail) => mail.rcptTo),
+        [['ann@example.net'], ['Bob@Example.net']],
+      );
+      assert.deepEqual(await deadLetters(harness, sender.queues.deadLetterQueueUrl), []);
+    } finally {
+      dynamodb.destroy();
+      await proxy.stop();
+    }
+  });
+
   it('takes no recipients from a producer: a copy attribute naming another message, or a send that deferred none, is refused and nothing is sent', async () => {
     const { sender, settle } = await setUp();
     const copyOf = (retryOf: string, body: unknown) =>
@@ -209,6 +259,8 @@ describe('sender: each recipient its own fate', () => {
       aMessage({ to: ['ann@example.net'], idempotencyKey: 'order-9', subject: '9999 EUR' }),
     );
     await copyOf('order-9', aMessage({ to: ['ann@example.net'], idempotencyKey: 'order-10' }));
+    // Whom a send never recorded deferred, in the sender's own words: believed from a relay only.
+    await copyOf('order-11 0', aMessage({ to: ['ann@example.net'], idempotencyKey: 'order-11' }));
     await copyOf(
       'order-9',
       aMessage({ to: ['ann@example.net'], idempotencyKey: 'order-9', subject: '10 EUR' }),
@@ -219,7 +271,7 @@ describe('sender: each recipient its own fate', () => {
     const dead = await deadLetters(harness, sender.queues.deadLetterQueueUrl);
     assert.deepEqual(
       dead.map((letter) => letter.code),
-      ['MESSAGE_INVALID', 'MESSAGE_INVALID', 'MESSAGE_INVALID'],
+      ['MESSAGE_INVALID', 'MESSAGE_INVALID', 'MESSAGE_INVALID', 'MESSAGE_INVALID'],
     );
   });
 });

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
 import { TEMPLATE_TTL_MS } from '../../../functions/shared/templates/template-cache.ts';
-import { createTopic } from '../../../local/world/aws.ts';
+import { drain } from '../../../local/event-source/poll.ts';
+import { createTopic, EMULATOR_SENDER_ID } from '../../../local/world/aws.ts';
+import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { deadLetters } from '../../harness/assertions.ts';
 import { aMessage, FAST_RETRIES, newSender, type TestSender } from '../../harness/factories.ts';
@@ -150,36 +153,53 @@ describe('sender: stored templates', () => {
     assert.deepEqual(sentTexts(), ['Second take for Ann.']);
   });
 
-  it('sends the copy for a recipient refused for now with the version its first send rendered, even after the template changed', async () => {
-    harness.smtp.google.faults.push({
-      stage: 'rcpt',
-      recipient: 'bob@example.net',
-      ...GOOGLE.smtp.receivingTooQuickly,
+  for (const recorded of [true, false])
+    it(`sends the copy for a recipient refused for now with the version its first send rendered, even after the template changed (${recorded ? 'as its record says' : 'as the copy says: the store did not take the record'})`, async () => {
+      const proxy = await startFaultProxy(harness.moto.endpoint);
+      const dynamodb = new DynamoDBClient({ endpoint: proxy.endpoint });
+      // The deployment's relays name the sender's own principal (the stack always does).
+      const options = {
+        retryPolicy: FAST_RETRIES,
+        config: { producerPolicy: { relays: [EMULATOR_SENDER_ID] } },
+      };
+      const first = context.track(newSender(harness, await harness.createQueues(), { ...options, dynamodb }));
+      try {
+        harness.smtp.google.faults.push({
+          stage: 'rcpt',
+          recipient: 'bob@example.net',
+          ...GOOGLE.smtp.receivingTooQuickly,
+        });
+        await first.enqueue(
+          templated(
+            { name: 'welcome' },
+            { name: 'Ann', plan: 'Pro' },
+            { to: ['ann@example.net', 'bob@example.net'] },
+          ),
+        );
+        // Unrecorded: the store takes the claim, which lasts the 2 s invocation, but not the completion.
+        if (!recorded) proxy.failNext.set('DynamoDB_20120810.BatchWriteItem', 100);
+        await drain({ ...first.queues, sqs: harness.sqs, handler: first.handler, timeoutMs: 2_000 });
+        proxy.failNext.clear();
+        assert.deepEqual(sentTexts(), ['Hello Ann, your plan is Pro.'], 'ann got version 1');
+      } finally {
+        dynamodb.destroy();
+        await proxy.stop();
+      }
+
+      await harness.templates.put('welcome', { subject: 'Hi {{name}}', text: 'Version two for {{name}}.' });
+      // A new instance, so no cache holds version 1: only the send record, or the copy, can say which it was.
+      const later = context.track(newSender(harness, first.queues, options));
+      for (let round = 0; round < 20 && harness.smtp.google.messages.length < 2; round++) {
+        await sleep(500);
+        await later.drain();
+      }
+
+      const [sent, copy] = harness.smtp.google.messages;
+      assert.deepEqual(copy?.rcptTo, ['bob@example.net']);
+      assert.equal(copy?.parsed.subject, sent?.parsed.subject, 'the same message, version 1');
+      assert.equal(copy?.parsed.text?.trim(), 'Hello Ann, your plan is Pro.');
+      assert.equal(copy?.messageId, sent?.messageId);
     });
-    await sender.enqueue(
-      templated(
-        { name: 'welcome' },
-        { name: 'Ann', plan: 'Pro' },
-        { to: ['ann@example.net', 'bob@example.net'] },
-      ),
-    );
-    await sender.drain();
-    assert.deepEqual(sentTexts(), ['Hello Ann, your plan is Pro.'], 'ann got version 1');
-
-    await harness.templates.put('welcome', { subject: 'Hi {{name}}', text: 'Version two for {{name}}.' });
-    // A new instance, so no cache holds version 1: only the send record can say which version it was.
-    const later = context.track(newSender(harness, sender.queues, { retryPolicy: FAST_RETRIES }));
-    for (let round = 0; round < 20 && harness.smtp.google.messages.length < 2; round++) {
-      await sleep(500);
-      await later.drain();
-    }
-
-    const [first, copy] = harness.smtp.google.messages;
-    assert.deepEqual(copy?.rcptTo, ['bob@example.net']);
-    assert.equal(copy?.parsed.subject, first?.parsed.subject, 'the same message, version 1');
-    assert.equal(copy?.parsed.text?.trim(), 'Hello Ann, your plan is Pro.');
-    assert.equal(copy?.messageId, first?.messageId);
-  });
 
   it(`refuses, on a warm sender, a pinned version, the latest and a deferred copy of a deleted template within TEMPLATE_TTL_MS (${TEMPLATE_TTL_MS / 1000} s)`, async () => {
     harness.smtp.google.faults.push({

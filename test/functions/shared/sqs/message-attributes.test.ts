@@ -1,10 +1,49 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { text } from '../../../../functions/shared/sqs/message-attributes.ts';
+import type { SQSRecord } from 'aws-lambda';
+import {
+  ATTRIBUTES,
+  copyOf,
+  copyOfValue,
+  text,
+} from '../../../../functions/shared/sqs/message-attributes.ts';
 
 describe('Function: text()', () => {
   it('replaces the characters SQS refuses in an attribute, so a hostile field name cannot block dead-lettering', () => {
     assert.equal(text('unknown field(s) "a\uFFFEb\u0001"').StringValue, 'unknown field(s) "a\uFFFDb\uFFFD"');
     assert.equal(text('line\nbreak\ttab é').StringValue, 'line\nbreak\ttab é');
+  });
+});
+
+/** A record carrying `value` as its copy attribute. */
+const aCopy = (value: string) =>
+  ({
+    messageAttributes: { [ATTRIBUTES.retryOf]: { dataType: 'String', stringValue: value } },
+  }) as unknown as SQSRecord;
+
+describe('Functions: copyOf() and copyOfValue()', () => {
+  it('reads back the key, the owed recipients and the template version it wrote', () => {
+    for (const written of [
+      { key: 'order-7' },
+      { key: 'order-7#to:ab12', owed: { recipients: [2] } },
+      { key: 'm-1', owed: { recipients: [0, 3, 999], templateVersion: 4 } },
+    ])
+      assert.deepEqual(copyOf(aCopy(copyOfValue(written))), written);
+  });
+
+  it('keeps the key and drops an owed list that does not parse, so nothing is owed from it', () => {
+    for (const value of [
+      'k -1',
+      'k 1,,2',
+      'k 1 v0',
+      'k 1 v',
+      'k 1 4',
+      'k 1 v2 x',
+      'k 12345',
+      'k 1;2',
+      'k  1',
+    ])
+      assert.deepEqual(copyOf(aCopy(value)), { key: 'k' }, value);
+    assert.equal(copyOf({ messageAttributes: {} } as unknown as SQSRecord), undefined);
   });
 });
