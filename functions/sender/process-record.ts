@@ -174,7 +174,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
         record,
         { key, owed: owedBy(message, deferred, sent.template?.version) },
         quota ? policy.defer.baseSeconds : policy.retry.baseSeconds * 4,
-        deps.producers.producerOf(record),
+        deps.producers.carried(record),
       );
     }
     if (mayHaveBeenParked(record, receiveCount))
@@ -211,7 +211,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     );
     const fate = FATES[fateOf(error, decision)];
     const mailbox = message ? addressOf(message.from) : undefined;
-    const producer = deps.producers.producerOf(record);
+    const carried = deps.producers.carried(record);
     const context = {
       sqsMessageId: record.messageId,
       receiveCount,
@@ -246,7 +246,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     switch (decision.action) {
       case 'dead-letter':
         // If this send fails the record stays on the queue and comes back: parked or retried, never lost.
-        await deps.deadLetters.moveToDeadLetterQueue(record, error, decision.exhausted, producer);
+        await deps.deadLetters.moveToDeadLetterQueue(record, error, decision.exhausted, carried);
         logger[fate.level](fate.log, { ...context, retriesExhausted: decision.exhausted });
         return;
       case 'recycle':
@@ -259,7 +259,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
           fate.parking === 'park' || (fate.parking === 'keep' && carriedParkedSince)
             ? parkedSince
             : undefined,
-          producer,
+          carried,
         );
         logger.info('message waits: put back as a fresh message', { ...context, retryInSeconds });
         return;

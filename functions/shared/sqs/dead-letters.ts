@@ -5,7 +5,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import type { OnDemandSqs } from '../aws/on-demand.ts';
 import type { MailerError } from '../errors.ts';
-import { ATTRIBUTES, movedAttributes, text } from './message-attributes.ts';
+import { ATTRIBUTES, type Carried, movedAttributes, text } from './message-attributes.ts';
 
 export class DeadLetters {
   readonly #sqs: OnDemandSqs;
@@ -16,14 +16,14 @@ export class DeadLetters {
     this.#queueUrl = queueUrl;
   }
 
-  /** @param producer who queued the message, carried so a redrive still knows (ProducerAuthorizer.producerOf) */
+  /** @param carried who queued the message, carried so a redrive still knows (ProducerAuthorizer.carried) */
   async moveToDeadLetterQueue(
     record: SQSRecord,
     error: MailerError,
     exhausted: boolean,
-    producer?: string,
+    carried?: Carried,
   ): Promise<void> {
-    const attributes = movedAttributes(record, error, producer);
+    const attributes = movedAttributes(record, error, carried);
     attributes[ATTRIBUTES.exhausted] = text(String(exhausted));
     attributes[ATTRIBUTES.failedAt] = text(new Date().toISOString());
     const { client, sdk } = await this.#sqs.load();

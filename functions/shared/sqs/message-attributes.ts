@@ -35,34 +35,43 @@ export interface CopyOf {
   readonly owed?: { readonly recipients: readonly number[]; readonly templateVersion?: number };
 }
 
-const OWED = /^\d{1,4}(,\d{1,4}){0,999}$/;
+/** `<key> <positions>[ v<version>]`, read from the right: a key holds no space (schema.ts), a forged one might. */
+const COPY_OF = /^(.+?) (\d{1,4}(?:,\d{1,4}){0,1499})(?: v([1-9]\d{0,8}))?$/;
 
-/** The attribute's value: the key (which never holds a space, schema.ts), then whom it is owed. */
+/** The attribute's value: the key, then whom it is owed. */
 export function copyOfValue({ key, owed }: CopyOf): string {
   if (!owed) return key;
   const version = owed.templateVersion === undefined ? '' : ` v${owed.templateVersion}`;
   return `${key} ${owed.recipients.join(',')}${version}`;
 }
 
-/** The copy a record is, if it is one; an owed list that does not parse is left out. */
+/** The copy a record is, if it is one. */
 export function copyOf(record: SQSRecord): CopyOf | undefined {
   const value = attribute(record, ATTRIBUTES.retryOf);
-  if (value === undefined) return undefined;
-  const [key = '', recipients, version, ...rest] = value.split(' ');
-  const templateVersion = version === undefined ? undefined : Number(version.slice(1));
-  const wellFormed =
-    recipients !== undefined &&
-    OWED.test(recipients) &&
-    rest.length === 0 &&
-    (version === undefined || (/^v\d{1,9}$/.test(version) && templateVersion! > 0));
-  if (!wellFormed) return { key };
+  return value === undefined ? undefined : parseCopyOf(value);
+}
+
+/** The key of the send a copy attribute's value names. */
+export const copyOfKey = (value: string): string => parseCopyOf(value).key;
+
+/** A value with no owed list that parses is all key. */
+function parseCopyOf(value: string): CopyOf {
+  const [, key, recipients, version] = COPY_OF.exec(value) ?? [];
+  if (key === undefined || recipients === undefined) return { key: value };
   return {
     key,
     owed: {
       recipients: recipients.split(',').map(Number),
-      ...(templateVersion === undefined ? {} : { templateVersion }),
+      ...(version === undefined ? {} : { templateVersion: Number(version) }),
     },
   };
+}
+
+/** Who a record speaks for (ProducerAuthorizer.producerOf), and whether a relay queued it. */
+export interface Carried {
+  readonly producer?: string | undefined;
+  /** A relay (the sender itself) queued it: whom a copy says it is owed travels on, else only its key. */
+  readonly relayed: boolean;
 }
 
 /** Producer attributes kept when a message moves: ours take the other places (SQS allows 10). */
@@ -87,11 +96,11 @@ export function attribute(record: SQSRecord, name: string): string | undefined {
 
 /**
  * The producer's attributes plus the message's identity and who queued it, ready for a SendMessage.
- * @param producer the producer the record speaks for (ProducerAuthorizer.producerOf)
+ * @param carried the producer the record speaks for and whether a relay queued it (ProducerAuthorizer.carried)
  */
 export function carriedAttributes(
   record: SQSRecord,
-  producer?: string,
+  { producer, relayed }: Carried = { relayed: false },
 ): Record<string, MessageAttributeValue> {
   const attributes: Record<string, MessageAttributeValue> = {};
   const producers = Object.entries(record.messageAttributes ?? {}).filter(
@@ -103,9 +112,10 @@ export function carriedAttributes(
   }
   attributes[ATTRIBUTES.sourceMessageId] = text(originalMessageId(record));
   if (producer) attributes[ATTRIBUTES.producer] = text(producer);
-  // A copy for deferred recipients stays one wherever it moves (paced, parked, dead-lettered).
-  const retryOf = attribute(record, ATTRIBUTES.retryOf);
-  if (retryOf) attributes[ATTRIBUTES.retryOf] = text(retryOf);
+  // A copy for deferred recipients stays one wherever it moves (paced, parked, dead-lettered); whom it
+  // is owed only as a relay wrote it, so the sender's requeue cannot launder a producer's list.
+  const copy = copyOf(record);
+  if (copy) attributes[ATTRIBUTES.retryOf] = text(copyOfValue(relayed ? copy : { key: copy.key }));
   return attributes;
 }
 
@@ -113,9 +123,9 @@ export function carriedAttributes(
 export function movedAttributes(
   record: SQSRecord,
   reason: MailerError,
-  producer?: string,
+  carried?: Carried,
 ): Record<string, MessageAttributeValue> {
-  const attributes = carriedAttributes(record, producer);
+  const attributes = carriedAttributes(record, carried);
   attributes[ATTRIBUTES.code] = text(reason.code);
   attributes[ATTRIBUTES.reason] = text(reason.message.slice(0, 1000) || reason.code);
   return attributes;

@@ -13,7 +13,7 @@ import type { SQSRecord } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { MailerError } from '../errors.ts';
 import { matchesMailbox } from '../mailbox/allow-list.ts';
-import { ATTRIBUTES, attribute } from './message-attributes.ts';
+import { ATTRIBUTES, attribute, type Carried } from './message-attributes.ts';
 
 /** A principal as SQS reports it (`SenderId`): an IAM user's or role's id, a role session, an account id. */
 const PRINCIPAL_ID = /^[A-Za-z0-9:._@+=,-]{1,256}$/;
@@ -112,6 +112,11 @@ export class ProducerAuthorizer {
   /** Whether a relay queued the record: then what it carries about the producer is believed. */
   isRelayed(record: SQSRecord): boolean {
     return carriedProducer(record.attributes.SenderId, 'relayed', this.#policy?.relays ?? []) === 'relayed';
+  }
+
+  /** What travels with the record when it moves: who it speaks for, and whether a relay queued it. */
+  carried(record: SQSRecord): Carried {
+    return { producer: this.producerOf(record), relayed: this.isRelayed(record) };
   }
 
   /**

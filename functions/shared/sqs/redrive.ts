@@ -13,7 +13,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { showAgain } from './dead-letter-peek.ts';
-import { ATTRIBUTES } from './message-attributes.ts';
+import { ATTRIBUTES, copyOfKey } from './message-attributes.ts';
 import { carriedProducer } from './producer-policy.ts';
 
 export interface RedriveOptions {
@@ -57,6 +57,12 @@ function attributesFor(
   attributes[ATTRIBUTES.sourceMessageId] ??= { DataType: 'String', StringValue: message.MessageId };
   const producer = deadLetterProducer(message, relays);
   if (producer) attributes[ATTRIBUTES.producer] = { DataType: 'String', StringValue: producer };
+  // Whom a copy is owed travels back only as a relay (the sender) dead-lettered it: not a producer's own.
+  const retryOf = message.MessageAttributes?.[ATTRIBUTES.retryOf]?.StringValue;
+  const relayed =
+    relays !== undefined && carriedProducer(message.Attributes?.SenderId, 'relayed', relays) === 'relayed';
+  if (retryOf !== undefined && !relayed)
+    attributes[ATTRIBUTES.retryOf] = { DataType: 'String', StringValue: copyOfKey(retryOf) };
   return attributes;
 }
 

@@ -8,6 +8,7 @@ import type { OnDemandSqs } from '../aws/on-demand.ts';
 import type { MailerError } from '../errors.ts';
 import {
   ATTRIBUTES,
+  type Carried,
   type CopyOf,
   carriedAttributes,
   copyOfValue,
@@ -30,9 +31,9 @@ export class Requeue {
     delaySeconds: number,
     reason: MailerError,
     parkedSince: string | undefined,
-    producer?: string,
+    carried?: Carried,
   ): Promise<void> {
-    const attributes = movedAttributes(record, reason, producer);
+    const attributes = movedAttributes(record, reason, carried);
     if (parkedSince) attributes[ATTRIBUTES.parkedSince] = text(parkedSince);
     await this.#send(record, attributes, delaySeconds);
   }
@@ -45,9 +46,9 @@ export class Requeue {
     record: SQSRecord,
     of: CopyOf,
     delaySeconds: number,
-    producer?: string,
+    carried?: Carried,
   ): Promise<void> {
-    const attributes = carriedAttributes(record, producer);
+    const attributes = carriedAttributes(record, carried);
     attributes[ATTRIBUTES.retryOf] = text(copyOfValue(of));
     await this.#send(record, attributes, delaySeconds);
   }

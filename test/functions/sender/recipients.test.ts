@@ -5,8 +5,15 @@ import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-s
 import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import type { OutcomeEvent } from '../../../functions/shared/observability/outcomes.ts';
+import { redrive } from '../../../functions/shared/sqs/redrive.ts';
 import { drain } from '../../../local/event-source/poll.ts';
-import { createTopic, EMULATOR_SENDER_ID, readSecretJson } from '../../../local/world/aws.ts';
+import {
+  assumedRoleProducer,
+  createTopic,
+  EMULATOR_SENDER_ID,
+  readAll,
+  readSecretJson,
+} from '../../../local/world/aws.ts';
 import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { GOOGLE } from '../../../local/world/provider-strings.ts';
 import { deadLetters } from '../../harness/assertions.ts';
@@ -239,6 +246,37 @@ describe('sender: each recipient its own fate', () => {
       dynamodb.destroy();
       await proxy.stop();
     }
+  });
+
+  it('never believes whom a producer says a copy is owed, not after the sender dead-lettered it and a relay redrove it', async () => {
+    const relays = [EMULATOR_SENDER_ID];
+    const { sender, settle } = await setUp({ config: { producerPolicy: { relays } } });
+    const producer = await assumedRoleProducer('recipients-forger', 'campaign');
+    // A copy of a send never made, owed (it says) to the message's first recipient.
+    await producer.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: sender.queues.queueUrl,
+        MessageBody: JSON.stringify(aMessage({ to: ['ann@example.net'], idempotencyKey: 'order-13' })),
+        MessageAttributes: { 'oauth-mailer-retry-of': { DataType: 'String', StringValue: 'order-13 0' } },
+      }),
+    );
+    await settle();
+    const [letter] = await readAll(harness.sqs, sender.queues.deadLetterQueueUrl);
+    assert.equal(letter?.MessageAttributes?.['oauth-mailer-retry-of']?.StringValue, 'order-13');
+
+    await redrive(harness.sqs, {
+      from: sender.queues.deadLetterQueueUrl,
+      to: sender.queues.queueUrl,
+      relays,
+    });
+    await settle();
+
+    assert.equal(harness.smtp.google.messages.length, 0, 'nothing sent');
+    const dead = await deadLetters(harness, sender.queues.deadLetterQueueUrl);
+    assert.deepEqual(
+      dead.map((letter) => letter.code),
+      ['MESSAGE_INVALID'],
+    );
   });
 
   it('takes no recipients from a producer: a copy attribute naming another message, or a send that deferred none, is refused and nothing is sent', async () => {

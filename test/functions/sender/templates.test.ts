@@ -162,7 +162,11 @@ describe('sender: stored templates', () => {
         retryPolicy: FAST_RETRIES,
         config: { producerPolicy: { relays: [EMULATOR_SENDER_ID] } },
       };
-      const first = context.track(newSender(harness, await harness.createQueues(), { ...options, dynamodb }));
+      // The copy comes back 8 s later (four times the retry base): well after this instance's drain.
+      const slowerCopy = { ...FAST_RETRIES, retry: { baseSeconds: 2, maxSeconds: 2 } };
+      const first = context.track(
+        newSender(harness, await harness.createQueues(), { ...options, retryPolicy: slowerCopy, dynamodb }),
+      );
       try {
         harness.smtp.google.faults.push({
           stage: 'rcpt',
@@ -189,7 +193,7 @@ describe('sender: stored templates', () => {
       await harness.templates.put('welcome', { subject: 'Hi {{name}}', text: 'Version two for {{name}}.' });
       // A new instance, so no cache holds version 1: only the send record, or the copy, can say which it was.
       const later = context.track(newSender(harness, first.queues, options));
-      for (let round = 0; round < 20 && harness.smtp.google.messages.length < 2; round++) {
+      for (let round = 0; round < 30 && harness.smtp.google.messages.length < 2; round++) {
         await sleep(500);
         await later.drain();
       }

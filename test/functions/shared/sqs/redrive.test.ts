@@ -71,11 +71,12 @@ describe('Function: redrive()', () => {
     assert.equal(sender.telemetry.metricSum('MessagesDeduplicated'), 1);
   });
 
-  it('keeps the producer a dead letter carries only when a relay put it there, under producer rules', async () => {
+  it('keeps the producer, and whom a copy is owed, that a dead letter carries only when a relay put it there, under producer rules', async () => {
     const queues = await harness.createQueues('producers');
     const marketing = await assumedRoleProducer('marketing-service', 'campaign');
     const carrying = (producer: string) => ({
       'oauth-mailer-producer': { DataType: 'String', StringValue: producer },
+      'oauth-mailer-retry-of': { DataType: 'String', StringValue: 'order-5 0,1 v2' },
     });
     // Dead-lettered by the sender (a relay), carrying the billing service's id: to be believed.
     await harness.sqs.send(
@@ -107,5 +108,11 @@ describe('Function: redrive()', () => {
       ]?.StringValue;
     assert.equal(producerOf('from the sender'), 'AROABILLING:run-7');
     assert.equal(producerOf('forged'), marketing.senderId);
+    const copyOf = (subject: string) =>
+      moved.find((message) => JSON.parse(message.Body!).subject === subject)?.MessageAttributes?.[
+        'oauth-mailer-retry-of'
+      ]?.StringValue;
+    assert.equal(copyOf('from the sender'), 'order-5 0,1 v2');
+    assert.equal(copyOf('forged'), 'order-5', 'a copy still, owed to whom its record says');
   });
 });
