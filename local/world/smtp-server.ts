@@ -62,6 +62,11 @@ export interface SmtpServerHandle {
   /** While set, EHLO does not advertise PIPELINING (RFC 2920): the client must wait for each reply. */
   hidePipelining: boolean;
   /**
+   * While set, EHLO does not advertise 8BITMIME (RFC 6152) and content with an octet above 127 is
+   * refused, as a strict 7-bit server may (RFC 6152 section 3 forbids sending it one).
+   */
+  hide8BitMime: boolean;
+  /**
    * While set, EHLO does not advertise CHUNKING (RFC 3030) and BDAT is an unknown command: the client
    * sends DATA, as to a server without it. Off by default: Gmail and Microsoft 365 advertise it.
    */
@@ -225,7 +230,10 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
           return callback(smtpError(451, '4.4.2 Timed out'));
         }
         if (fault && 'delayMs' in fault) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
-        const raw = Buffer.concat(chunks).toString('utf8');
+        const bytes = Buffer.concat(chunks);
+        if (handle.hide8BitMime && bytes.some((byte) => byte > 0x7f))
+          return callback(smtpError(554, '5.6.0 8-bit content to a server that does not take 8BITMIME'));
+        const raw = bytes.toString('utf8');
         const parsed = await PostalMime.parse(raw);
         const message: ReceivedMessage = {
           user: String(session.user),
@@ -328,6 +336,12 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     },
     set hidePipelining(hidden: boolean) {
       server.options.hidePIPELINING = hidden;
+    },
+    get hide8BitMime() {
+      return server.options.hide8BITMIME === true;
+    },
+    set hide8BitMime(hidden: boolean) {
+      server.options.hide8BITMIME = hidden;
     },
     stop: () =>
       new Promise<void>((resolve) => {

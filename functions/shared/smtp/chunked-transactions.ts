@@ -18,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { LineEnds } from './dot-stuffing.ts';
 import {
   type Envelope,
+  inSevenBitWhereNeeded,
   judge,
   recipientVerdict,
   resetBeforeNext,
@@ -66,6 +67,7 @@ export async function serveChunked(connection: SmtpConnection, queue: Transactio
       queue.giveBack(transaction, connection.failure, true);
       return;
     }
+    inSevenBitWhereNeeded(connection, transaction);
     const whole = transaction.inMemory?.();
     connection.cork();
     const started = start(connection, transaction, true);

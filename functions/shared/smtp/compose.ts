@@ -46,7 +46,10 @@ export function composeMessage(
   message: MailMessage,
   idempotencyKey: string,
   recipients: readonly string[],
-): Omit<SendMailOptions, 'envelope'> & { envelope: Envelope } {
+): Omit<SendMailOptions, 'envelope'> & {
+  envelope: Envelope;
+  sevenBitAttachments?: SendMailOptions['attachments'];
+} {
   const from = typeof message.from === 'string' ? message.from : message.from.address;
   // RFC 6531: a UTF-8 local part in the envelope or in a header the server sees needs SMTPUTF8 (bcc is
   // in neither unless it is a recipient of this send). The transaction refuses it where the server lacks it.
@@ -65,6 +68,14 @@ export function composeMessage(
     };
   });
   const eightBit = attachments?.some((attachment) => attachment.contentTransferEncoding === '8bit');
+  // For a server without 8BITMIME (RFC 6152 forbids it 8-bit octets): the 8-bit message parts as files.
+  const sevenBitAttachments = eightBit
+    ? attachments?.map(({ contentTransferEncoding, ...attachment }) =>
+        contentTransferEncoding === '8bit'
+          ? { ...attachment, contentType: 'application/octet-stream' }
+          : attachment,
+      )
+    : undefined;
   return {
     envelope: {
       from: wireAddress(from),
@@ -85,6 +96,7 @@ export function composeMessage(
     headers: message.headers,
     messageId: messageIdFor(idempotencyKey, message.from),
     attachments,
+    ...(sevenBitAttachments ? { sevenBitAttachments } : {}),
     // Only inline content is ever sent: never a local file or a URL named in a message.
     disableFileAccess: true,
     disableUrlAccess: true,

@@ -61,6 +61,8 @@ export interface Transaction {
   readonly heldUntil?: Promise<void>;
   /** Set once `heldUntil` is refused. */
   refused?: { readonly reason: unknown };
+  /** Renders the content in 7 bits from now on, for a server without 8BITMIME (inSevenBitWhereNeeded). */
+  readonly toSevenBit?: () => void;
   resolve(submitted: Submitted): void;
   reject(error: unknown): void;
   /** Given back to the queue once already, after a connection failed before any of it was sent. */
@@ -168,6 +170,14 @@ function startNext(
 }
 
 /**
+ * A server without 8BITMIME gets the content in 7 bits (RFC 6152 forbids it 8-bit octets): called before
+ * any of the content is read.
+ */
+export function inSevenBitWhereNeeded(connection: SmtpConnection, transaction: Transaction): void {
+  if (transaction.envelope.use8BitMime && !connection.extensions.has('8BITMIME')) transaction.toSevenBit?.();
+}
+
+/**
  * Writes the transaction's envelope, or refuses it where the server cannot take it.
  * @param chunked without DATA: the content goes in BDAT chunks (chunked-transactions.ts)
  */
@@ -177,7 +187,10 @@ export function start(
   chunked = false,
 ): Started | undefined {
   const refusal = transaction.refused?.reason ?? unsendable(connection, transaction.envelope);
-  if (!refusal) return { transaction, replies: begin(connection, transaction.envelope, chunked) };
+  if (!refusal) {
+    inSevenBitWhereNeeded(connection, transaction);
+    return { transaction, replies: begin(connection, transaction.envelope, chunked) };
+  }
   transaction.reject(refusal);
   return undefined;
 }

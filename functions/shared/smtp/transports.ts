@@ -35,6 +35,8 @@ const DEFAULT_TIMEOUTS: SmtpTimeouts = { connectionMs: 10_000, greetingMs: 10_00
 export type OutgoingMail = Omit<SendMailOptions, 'envelope'> & {
   readonly envelope: Envelope;
   readonly bodyHeldUntil?: Promise<void>;
+  /** The attachments for a server without 8BITMIME, where some are 8-bit (compose.ts). */
+  readonly sevenBitAttachments?: SendMailOptions['attachments'];
 };
 
 export interface SentInfo extends Submitted {
@@ -67,8 +69,9 @@ export class MailboxTransport implements TransactionQueue {
 
   /** Queues a message; resolves with the server's answer to its end of data. @throws SmtpFailure, MailerError */
   sendMail(mail: OutgoingMail): Promise<SentInfo> {
-    const { bodyHeldUntil, envelope, ...options } = mail;
-    const node = new MailComposer(options).compile();
+    const { bodyHeldUntil, envelope, sevenBitAttachments, ...options } = mail;
+    let node = new MailComposer(options).compile();
+    let sevenBit = false;
     const messageId = node.messageId();
     // Rendered once: BDAT asks whether the bytes are in memory before it sends them.
     let rendered: { bytes: Buffer | undefined } | undefined;
@@ -82,6 +85,16 @@ export class MailboxTransport implements TransactionQueue {
         content: () => inMemory() ?? mimeStream(node),
         inMemory,
         ...(bodyHeldUntil ? { heldUntil: bodyHeldUntil } : {}),
+        ...(sevenBitAttachments
+          ? {
+              toSevenBit: () => {
+                if (sevenBit) return;
+                sevenBit = true;
+                node = new MailComposer({ ...options, attachments: sevenBitAttachments }).compile();
+                rendered = undefined;
+              },
+            }
+          : {}),
         resolve: (submitted) => resolve({ ...submitted, messageId }),
         reject,
       };

@@ -66,6 +66,7 @@ for (const chunking of [true, false])
     const { harness, track } = context;
     beforeEach(() => {
       harness.smtp.google.hideChunking = !chunking;
+      harness.smtp.google.hide8BitMime = false;
     });
 
     if (!chunking)
@@ -386,6 +387,44 @@ for (const chunking of [true, false])
         );
         assert.deepEqual(subjects(harness).sort(), ['first', 'second']);
         pool.close();
+      });
+
+    for (const eightBitMime of [true, false])
+      it(`sends a forwarded message with 8-bit octets ${eightBitMime ? 'as message/rfc822 with BODY=8BITMIME' : 'as a file in base64, every octet 7-bit, to a server without 8BITMIME'}`, async () => {
+        harness.smtp.google.hide8BitMime = !eightBitMime;
+        const { pool } = await aPool(harness, track);
+        const forwarded = Buffer.from(
+          'From: a@example.com\r\nSubject: Grüße\r\n\r\nSchöne Grüße\r\n',
+          'utf8',
+        );
+        const message = aMessage({
+          subject: 'fwd',
+          attachments: [
+            { filename: 'fwd.eml', contentType: 'message/rfc822', content: forwarded.toString('base64') },
+          ],
+        });
+
+        await pool.sendMail(composeMessage(message, 'key-fwd', ['customer@example.net']));
+
+        const [received] = harness.smtp.google.messages;
+        assert.equal(received?.commands[0]?.includes('BODY=8BITMIME'), eightBitMime);
+        assert.equal(/[^\x00-\x7f]/.test(received?.raw ?? ''), eightBitMime, 'an octet above 127 went');
+        if (eightBitMime) {
+          assert.match(
+            received?.raw ?? '',
+            /\r\nContent-Type: message\/rfc822; name=fwd\.eml\r\nContent-Transfer-Encoding: 8bit\r\n/,
+          );
+          assert.match(received?.raw ?? '', /\r\nSchöne Grüße\r\n/, 'forwarded as it was');
+        } else {
+          const [attachment] = received?.parsed.attachments ?? [];
+          assert.equal(attachment?.mimeType, 'application/octet-stream');
+          assert.equal(attachment?.filename, 'fwd.eml');
+          assert.deepEqual(
+            Buffer.from(attachment!.content as ArrayBuffer),
+            forwarded,
+            'the file arrives as it was',
+          );
+        }
       });
 
     it('refuses a message larger than the server takes before MAIL FROM, and keeps the connection', async () => {
