@@ -234,6 +234,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         smtp[profile].hideSmtpUtf8 = false;
         smtp[profile].hidePipelining = false;
         smtp[profile].hideChunking = false;
+        smtp[profile].hide8BitMime = false;
         smtp[profile].sessions.clear();
         smtp[profile].chaos = undefined;
         smtp[profile].fileSent = undefined;

@@ -54,7 +54,14 @@ export function composeMessage(
   // RFC 6531: a UTF-8 local part in the envelope or in a header the server sees needs SMTPUTF8 (bcc is
   // in neither unless it is a recipient of this send). The transaction refuses it where the server lacks it.
   const shown = [message.from, message.to, message.cc, message.replyTo].flatMap(addressesOf).map(addressOf);
-  const utf8 = [from, ...recipients, ...shown].some(needsSmtpUtf8);
+  // Message ids (In-Reply-To, References) go as they are, never as encoded words: UTF-8 in them is
+  // UTF-8 in a header too (RFC 6532).
+  const ids = Object.entries(message.headers ?? {}).filter(([name]) =>
+    /^(in-reply-to|references)$/i.test(name),
+  );
+  const utf8 =
+    [from, ...recipients, ...shown].some(needsSmtpUtf8) ||
+    ids.some(([, value]) => /[^\p{ASCII}]/u.test(value));
   const attachments = message.attachments?.map((attachment) => {
     // A stored message's attachment streams from its file; nodemailer encodes it as it sends.
     const stream = bytesOf(attachment)?.stream();

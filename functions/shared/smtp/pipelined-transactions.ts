@@ -266,7 +266,7 @@ function unsendable(connection: SmtpConnection, envelope: Envelope): unknown {
   if (envelope.smtpUtf8 && !connection.extensions.has('SMTPUTF8')) {
     return new MailerError(
       'SMTPUTF8_UNSUPPORTED',
-      'an address has a UTF-8 local part and the SMTP server does not advertise SMTPUTF8 (RFC 6531); nothing was sent',
+      'an address has a UTF-8 local part, or a message id UTF-8, and the SMTP server does not advertise SMTPUTF8 (RFC 6531); nothing was sent',
     );
   }
   if (connection.maxSize && envelope.size && envelope.size > connection.maxSize) {

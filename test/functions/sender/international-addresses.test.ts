@@ -73,6 +73,10 @@ describe('sender: international addresses (RFC 6531, RFC 6532)', () => {
   for (const [name, message] of [
     ['a UTF-8 recipient among ASCII ones', aMessage({ to: ['ann@example.net', 'josé@example.com'] })],
     ['a UTF-8 Reply-To only (no UTF-8 in the envelope)', aMessage({ replyTo: '用户@例子.广告' })],
+    [
+      'a UTF-8 message id in References (written as it is, never as an encoded word)',
+      aMessage({ headers: { References: '<grüße@example.com>' } }),
+    ],
   ] as const) {
     it(`refuses ${name} with SMTPUTF8_UNSUPPORTED where the server does not advertise SMTPUTF8, and sends nothing`, async () => {
       const { sender, events } = await setUp();
