@@ -1,8 +1,8 @@
 /**
  * A `message/*` attachment (a forwarded .eml) goes as it is: RFC 2046 5.2.1 allows it no base64, only
- * 7bit, 8bit or binary, and nodemailer writes it raw, with no Content-Transfer-Encoding (so 7bit). Its
- * bytes must then be lines of at most 998 octets without NUL or a lone CR (RFC 5322 2.1.1, RFC 2045
- * 2.7); 8-bit ones are labelled 8bit and need BODY=8BITMIME (a server without it gets them as the files
+ * 7bit, 8bit or binary, and nodemailer writes it raw (labelled 7bit, or 8bit where an octet is above 127).
+ * Its bytes must then be lines of at most 998 octets without NUL or a lone CR (RFC 5322 2.1.1, RFC 2045
+ * 2.7); 8-bit ones are labelled 8bit here too and need BODY=8BITMIME (a server without it gets them as the files
  * below, pipelined-transactions.ts inSevenBitWhereNeeded). Bytes that are not, or a stream that cannot
  * be looked at before it goes (a stored message's attachment), go as application/octet-stream in base64:
  * the file arrives as it was, and mail clients open an .eml by its name.
