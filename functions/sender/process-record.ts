@@ -65,6 +65,7 @@ export interface RecordDeps {
 export async function processRecord(record: SQSRecord, deps: RecordDeps): Promise<void> {
   const { logger, metrics } = deps;
   const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 1;
+  const copy = copyOf(record);
   let message: MailMessage | undefined;
   let inbound: InboundMessage | undefined;
   try {
@@ -98,7 +99,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     const messageKey = message.idempotencyKey ?? originalMessageId(record);
     // A copy for deferred recipients is a send of its own (its own key), of the same message (its
     // Message-ID), to the recipients the send it continues deferred, as that send's record says.
-    const owed = await recipientsOwed(record, message, messageKey, body, deps);
+    const owed = await recipientsOwed(record, copy, message, messageKey, body, deps);
     const only = owed?.addresses;
     // A copy renders the template version its first send rendered, even if the template changed since.
     if (owed?.template && message.template)
@@ -131,7 +132,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       accepted: sent.accepted,
       rejected: sent.rejected,
       ...(deferred.length > 0 ? { deferred: deferred.length } : {}),
-      ...(only ? { retryOf: copyOf(record)?.key } : {}),
+      ...(only ? { retryOf: copy?.key } : {}),
       ...(unconfirmed ? { unconfirmed } : {}),
       metadata: message.metadata,
     };
@@ -152,7 +153,7 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       ...(sent.recipients
         ? { accepted: sent.accepted, recipients: refused.slice(0, MAX_REPORTED_RECIPIENTS) }
         : {}),
-      ...(only ? { retryOf: copyOf(record)?.key } : {}),
+      ...(only ? { retryOf: copy?.key } : {}),
       metadata: message.metadata,
     });
     if (!duplicate) {
@@ -189,7 +190,6 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
     }
     logger.info('message sent', context);
   } catch (caught) {
-    const copy = copyOf(record);
     // Parked since: as carried, else the record's first receive (not when it was queued: mail that
     // waited out a deployment pause or a backlog has not been parked for that time).
     const carriedParkedSince = attribute(record, ATTRIBUTES.parkedSince);
@@ -357,12 +357,12 @@ function fatesOf(stored: unknown): RecipientFate[] {
  */
 async function recipientsOwed(
   record: SQSRecord,
+  copy: CopyOf | undefined,
   message: MailMessage,
   messageKey: string,
   body: Body,
   deps: Pick<RecordDeps, 'sender' | 'producers'>,
 ): Promise<{ addresses: string[]; template?: { name: string; version: number } } | undefined> {
-  const copy = copyOf(record);
   if (copy === undefined) return undefined;
   if (copy.key !== messageKey && !copy.key.startsWith(`${messageKey}#to:`))
     throw new MailerError('MESSAGE_INVALID', `${ATTRIBUTES.retryOf} names a send of another message`);

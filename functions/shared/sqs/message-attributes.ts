@@ -51,8 +51,10 @@ export function copyOf(record: SQSRecord): CopyOf | undefined {
   return value === undefined ? undefined : parseCopyOf(value);
 }
 
-/** The key of the send a copy attribute's value names. */
-export const copyOfKey = (value: string): string => parseCopyOf(value).key;
+/** A copy attribute's value as it travels on: whom it is owed only as a relay wrote it, else the key alone. */
+export function carriedCopyOf(value: string, relayed: boolean): string {
+  return relayed ? value : parseCopyOf(value).key;
+}
 
 /** A value with no owed list that parses is all key. */
 function parseCopyOf(value: string): CopyOf {
@@ -114,8 +116,8 @@ export function carriedAttributes(
   if (producer) attributes[ATTRIBUTES.producer] = text(producer);
   // A copy for deferred recipients stays one wherever it moves (paced, parked, dead-lettered); whom it
   // is owed only as a relay wrote it, so the sender's requeue cannot launder a producer's list.
-  const copy = copyOf(record);
-  if (copy) attributes[ATTRIBUTES.retryOf] = text(copyOfValue(relayed ? copy : { key: copy.key }));
+  const retryOf = attribute(record, ATTRIBUTES.retryOf);
+  if (retryOf !== undefined) attributes[ATTRIBUTES.retryOf] = text(carriedCopyOf(retryOf, relayed));
   return attributes;
 }
 

@@ -65,6 +65,10 @@ export function parseProducerPolicy(json: string | undefined): ProducerPolicy | 
 export const covers = (rule: string, senderId: string): boolean =>
   senderId === rule || (rule.startsWith('AROA') && senderId.startsWith(`${rule}:`));
 
+/** Whether a relay queued a message: then what it carries (its producer, whom a copy is owed) is believed. */
+export const queuedByRelay = (senderId: string | undefined, relays: readonly string[]): boolean =>
+  senderId !== undefined && relays.some((relay) => covers(relay, senderId));
+
 /**
  * Who a message speaks for: the producer it carries when a relay queued it, else whoever queued it.
  * @example carriedProducer('AROASENDER:fn', 'AROABILLING:run-7', ['AROASENDER']) // 'AROABILLING:run-7'
@@ -74,8 +78,7 @@ export function carriedProducer(
   carried: string | undefined,
   relays: readonly string[],
 ): string | undefined {
-  const relayed = senderId !== undefined && relays.some((relay) => covers(relay, senderId));
-  return relayed && carried ? carried : senderId;
+  return queuedByRelay(senderId, relays) && carried ? carried : senderId;
 }
 
 const mailboxMatches = (pattern: string, mailbox: string) =>
@@ -111,7 +114,7 @@ export class ProducerAuthorizer {
 
   /** Whether a relay queued the record: then what it carries about the producer is believed. */
   isRelayed(record: SQSRecord): boolean {
-    return carriedProducer(record.attributes.SenderId, 'relayed', this.#policy?.relays ?? []) === 'relayed';
+    return queuedByRelay(record.attributes.SenderId, this.#policy?.relays ?? []);
   }
 
   /** What travels with the record when it moves: who it speaks for, and whether a relay queued it. */

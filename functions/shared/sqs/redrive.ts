@@ -13,8 +13,8 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { showAgain } from './dead-letter-peek.ts';
-import { ATTRIBUTES, copyOfKey } from './message-attributes.ts';
-import { carriedProducer } from './producer-policy.ts';
+import { ATTRIBUTES, carriedCopyOf } from './message-attributes.ts';
+import { carriedProducer, queuedByRelay } from './producer-policy.ts';
 
 export interface RedriveOptions {
   readonly from: string;
@@ -59,10 +59,9 @@ function attributesFor(
   if (producer) attributes[ATTRIBUTES.producer] = { DataType: 'String', StringValue: producer };
   // Whom a copy is owed travels back only as a relay (the sender) dead-lettered it: not a producer's own.
   const retryOf = message.MessageAttributes?.[ATTRIBUTES.retryOf]?.StringValue;
-  const relayed =
-    relays !== undefined && carriedProducer(message.Attributes?.SenderId, 'relayed', relays) === 'relayed';
-  if (retryOf !== undefined && !relayed)
-    attributes[ATTRIBUTES.retryOf] = { DataType: 'String', StringValue: copyOfKey(retryOf) };
+  const relayed = relays !== undefined && queuedByRelay(message.Attributes?.SenderId, relays);
+  if (retryOf !== undefined)
+    attributes[ATTRIBUTES.retryOf] = { DataType: 'String', StringValue: carriedCopyOf(retryOf, relayed) };
   return attributes;
 }
 
