@@ -99,12 +99,16 @@ export class SenderFunction extends Construct {
     queues.deadLetterQueue.grantSendMessages(fn);
     // Waiting mail (paced, parked) is put back on the queue as a fresh message.
     queues.queue.grantSendMessages(fn);
+    // A batch's bookkeeping is read and written in shared calls (BatchGetItem, BatchWriteItem: actions of
+    // their own in IAM); its claims go in one TransactWriteItems of puts, authorized as PutItem.
     this.table.grant(
       fn,
       'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
       'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
     );
     fn.addEventSource(
       new lambdaEventSources.SqsEventSource(queues.queue, {

@@ -3,7 +3,7 @@
  * bootstrap bucket) and its configured environment. moto cannot run Lambda code without Docker, so a
  * test runs the bundle itself, through the event-source runner.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
@@ -45,4 +45,36 @@ export async function deployedFunction(endpoint: string, functionName: string): 
     handlerModule: join(dir, `${file}.mjs`),
     environment: { ...Configuration?.Environment?.Variables, LAMBDA_TASK_ROOT: dir },
   };
+}
+
+/**
+ * Invokes the handler once, in a process of its own with `env` as its whole environment (Lambda's
+ * variables, the role's credentials), as a scheduled invocation runs. @returns what the handler returned
+ */
+export function invokeOnce(
+  fn: DeployedFunction,
+  env: Record<string, string>,
+  event: unknown,
+): Promise<unknown> {
+  const script = `const { handler } = await import(process.env.HANDLER_MODULE);
+process.stdout.write(JSON.stringify((await handler(JSON.parse(process.env.HANDLER_EVENT))) ?? null));`;
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          ...env,
+          HANDLER_MODULE: fn.handlerModule,
+          HANDLER_EVENT: JSON.stringify(event),
+        },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`${error.message}\n${stderr}`));
+        else resolve(JSON.parse(stdout.split('\n').filter(Boolean).pop() ?? 'null'));
+      },
+    );
+  });
 }

@@ -1,0 +1,316 @@
+/**
+ * The IAM permissions one AWS API request needs, read from the request as it goes over the wire: the
+ * action (a batch call is authorized as its own action, or, in SQS, as the single call's; a DynamoDB
+ * transaction as each of its parts), the resource's ARN, and the condition keys the request carries.
+ * Calls a service makes to KMS on the caller's behalf (Secrets Manager, S3 with SSE-KMS) are permissions
+ * of the caller too. Per docs.aws.amazon.com/service-authorization/latest/reference/ and each service's
+ * encryption guide. A request it cannot read throws: the audit names it instead of passing it.
+ */
+import type { Permission } from './policy-evaluation.ts';
+
+/** What the audit looks up about the deployed resources (from the emulator, as an administrator). */
+export interface DeployedResources {
+  readonly region: string;
+  readonly account: string;
+  /** A table's partition key attribute. */
+  partitionKey(table: string): Promise<string>;
+  /** A secret's ARN and its customer-managed key, if it has one. */
+  secret(id: string): Promise<{ arn: string; keyArn?: string }>;
+  /** A key's ARN from its id, ARN or alias. */
+  keyArn(id: string): Promise<string>;
+  /** The customer-managed key a bucket encrypts with by default, if any. */
+  bucketKey(bucket: string): Promise<string | undefined>;
+  /** The customer-managed key an SNS topic encrypts with, if any. */
+  topicKey(topicArn: string): Promise<string | undefined>;
+}
+
+/** A request as the audit proxy saw it. */
+export interface SeenRequest {
+  /** The service the request is signed for (its credential scope). */
+  readonly service: string;
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: string;
+}
+
+type Item = Record<string, { S?: string; N?: string; B?: string }>;
+type Json = Record<string, unknown>;
+
+const SQS_ACTIONS: Record<string, string> = {
+  SendMessageBatch: 'SendMessage',
+  DeleteMessageBatch: 'DeleteMessage',
+  ChangeMessageVisibilityBatch: 'ChangeMessageVisibility',
+};
+
+const arnOf = (resources: DeployedResources, service: string, resource: string) =>
+  `arn:aws:${service}:${resources.region}:${resources.account}:${resource}`;
+
+/** KMS used by another service for the caller: kms:ViaService and the context that service sends. */
+const viaService = (
+  resources: DeployedResources,
+  service: string,
+  keyArn: string,
+  actions: string[],
+  encryptionContext: Record<string, string>,
+): Permission[] =>
+  actions.map((action) => ({
+    action: `kms:${action}`,
+    resource: keyArn,
+    context: {
+      'kms:ViaService': `${service}.${resources.region}.amazonaws.com`,
+      'kms:CallerAccount': resources.account,
+      'kms:EncryptionContextKeys': Object.keys(encryptionContext),
+      ...Object.fromEntries(
+        Object.entries(encryptionContext).map(([key, value]) => [`kms:EncryptionContext:${key}`, value]),
+      ),
+    },
+  }));
+
+async function dynamodb(resources: DeployedResources, operation: string, body: Json): Promise<Permission[]> {
+  const table = (name: string) => arnOf(resources, 'dynamodb', `table/${name}`);
+  const leading = async (name: string, items: Item[]) => {
+    const key = await resources.partitionKey(name);
+    return { 'dynamodb:LeadingKeys': items.map((item) => String(Object.values(item[key] ?? {})[0])) };
+  };
+  const one = async (action: string, name: string, items: Item[]): Promise<Permission> => ({
+    action: `dynamodb:${action}`,
+    resource: table(name),
+    context: await leading(name, items),
+  });
+  switch (operation) {
+    case 'GetItem':
+    case 'PutItem':
+    case 'UpdateItem':
+    case 'DeleteItem':
+      return [await one(operation, body.TableName as string, [(body.Key ?? body.Item) as Item])];
+    case 'Query':
+    case 'Scan':
+    case 'DescribeTable':
+      return [{ action: `dynamodb:${operation}`, resource: table(body.TableName as string), context: {} }];
+    case 'BatchGetItem':
+      return Promise.all(
+        Object.entries(body.RequestItems as Record<string, { Keys: Item[] }>).map(([name, { Keys }]) =>
+          one(operation, name, Keys),
+        ),
+      );
+    case 'BatchWriteItem':
+      return Promise.all(
+        Object.entries(
+          body.RequestItems as Record<
+            string,
+            Array<{ PutRequest?: { Item: Item }; DeleteRequest?: { Key: Item } }>
+          >,
+        ).map(([name, writes]) =>
+          one(
+            operation,
+            name,
+            writes.map((write) => (write.PutRequest?.Item ?? write.DeleteRequest?.Key)!),
+          ),
+        ),
+      );
+    case 'TransactWriteItems':
+    case 'TransactGetItems': {
+      const actions: Record<string, string> = {
+        Put: 'PutItem',
+        Update: 'UpdateItem',
+        Delete: 'DeleteItem',
+        ConditionCheck: 'ConditionCheckItem',
+        Get: 'GetItem',
+      };
+      return Promise.all(
+        (body.TransactItems as Array<Record<string, { TableName: string; Key?: Item; Item?: Item }>>).map(
+          (part) => {
+            const [kind, request] = Object.entries(part)[0]!;
+            return one(actions[kind]!, request.TableName, [(request.Key ?? request.Item)!]);
+          },
+        ),
+      );
+    }
+  }
+  throw new Error(`the access audit cannot read DynamoDB ${operation}`);
+}
+
+/** Secrets Manager's encryption context: the secret and the version (security-encryption.html). */
+const secretContext = (arn: string, body: Json) => ({
+  SecretARN: arn,
+  SecretVersionId: String(
+    body.ClientRequestToken ?? body.VersionId ?? '00000000-0000-4000-8000-000000000000',
+  ),
+});
+
+async function secretsManager(
+  resources: DeployedResources,
+  operation: string,
+  body: Json,
+): Promise<Permission[]> {
+  if (operation === 'ListSecrets')
+    return [{ action: 'secretsmanager:ListSecrets', resource: '*', context: {} }];
+  if (operation === 'CreateSecret') {
+    const arn = arnOf(resources, 'secretsmanager', `secret:${body.Name as string}-AbCdEf`);
+    const keyArn = body.KmsKeyId ? await resources.keyArn(body.KmsKeyId as string) : undefined;
+    return [
+      { action: 'secretsmanager:CreateSecret', resource: arn, context: {} },
+      ...(keyArn && (body.SecretString || body.SecretBinary)
+        ? viaService(
+            resources,
+            'secretsmanager',
+            keyArn,
+            ['GenerateDataKey', 'Decrypt'],
+            secretContext(arn, body),
+          )
+        : []),
+    ];
+  }
+  const { arn, keyArn } = await resources.secret(body.SecretId as string);
+  const permissions: Permission[] = [{ action: `secretsmanager:${operation}`, resource: arn, context: {} }];
+  // Secrets Manager decrypts a value it returns, and for a new value asks KMS for a data key acting as the
+  // caller, who needs kms:GenerateDataKey and kms:Decrypt (security-encryption.html, "Permissions for the KMS key").
+  const kms =
+    operation === 'GetSecretValue'
+      ? ['Decrypt']
+      : (operation === 'PutSecretValue' || operation === 'UpdateSecret') &&
+          (body.SecretString || body.SecretBinary)
+        ? ['GenerateDataKey', 'Decrypt']
+        : [];
+  if (keyArn && kms.length > 0)
+    permissions.push(...viaService(resources, 'secretsmanager', keyArn, kms, secretContext(arn, body)));
+  if (
+    ![
+      'GetSecretValue',
+      'PutSecretValue',
+      'UpdateSecretVersionStage',
+      'DescribeSecret',
+      'DeleteSecret',
+      'UpdateSecret',
+      'TagResource',
+    ].includes(operation)
+  )
+    throw new Error(`the access audit cannot read Secrets Manager ${operation}`);
+  return permissions;
+}
+
+async function kms(resources: DeployedResources, operation: string, body: Json): Promise<Permission[]> {
+  if (!body.KeyId) throw new Error(`the access audit needs the KeyId of KMS ${operation}`);
+  const context = (body.EncryptionContext ?? {}) as Record<string, string>;
+  return [
+    {
+      action: `kms:${operation}`,
+      resource: await resources.keyArn(body.KeyId as string),
+      context: {
+        'kms:CallerAccount': resources.account,
+        'kms:EncryptionContextKeys': Object.keys(context),
+        ...Object.fromEntries(
+          Object.entries(context).map(([key, value]) => [`kms:EncryptionContext:${key}`, value]),
+        ),
+      },
+    },
+  ];
+}
+
+function sqs(resources: DeployedResources, operation: string, body: Json): Permission[] {
+  const queue = body.QueueUrl
+    ? arnOf(resources, 'sqs', new URL(body.QueueUrl as string).pathname.split('/').pop()!)
+    : arnOf(resources, 'sqs', body.QueueName as string);
+  // The stack's queues are SQS-managed SSE: no KMS permission to add.
+  return [{ action: `sqs:${SQS_ACTIONS[operation] ?? operation}`, resource: queue, context: {} }];
+}
+
+async function s3(resources: DeployedResources, request: SeenRequest): Promise<Permission[]> {
+  const [, bucket = '', ...rest] = request.path.split('/');
+  const key = decodeURIComponent(rest.join('/'));
+  const bucketArn = `arn:aws:s3:::${bucket}`;
+  const header = (name: string) => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const sse = Object.fromEntries(
+    [
+      'x-amz-server-side-encryption',
+      'x-amz-server-side-encryption-aws-kms-key-id',
+      'x-amz-server-side-encryption-customer-algorithm',
+    ]
+      .filter((name) => header(name) !== undefined)
+      .map((name) => [`s3:${name}`, header(name)!]),
+  );
+  const keyArn = await resources.bucketKey(bucket);
+  // With S3 Bucket Keys, S3 asks KMS with the bucket's ARN as the encryption context.
+  const kmsFor = (actions: string[]) =>
+    keyArn ? viaService(resources, 's3', keyArn, actions, { 'aws:s3:arn': bucketArn }) : [];
+  const object = (action: string, context = {}): Permission => ({
+    action: `s3:${action}`,
+    resource: `${bucketArn}/${key}`,
+    context,
+  });
+  if (!key) {
+    if (request.method === 'GET')
+      return [
+        {
+          action: 's3:ListBucket',
+          resource: bucketArn,
+          context: { 's3:prefix': request.query.get('prefix') ?? '' },
+        },
+      ];
+    if (request.method === 'POST' && request.query.has('delete'))
+      return [...request.body.matchAll(/<Key>([^<]*)<\/Key>/g)].map((match) => ({
+        action: 's3:DeleteObject',
+        resource: `${bucketArn}/${match[1]}`,
+        context: {},
+      }));
+    throw new Error(`the access audit cannot read S3 ${request.method} on a bucket`);
+  }
+  switch (request.method) {
+    case 'GET':
+    case 'HEAD':
+      return [object('GetObject'), ...kmsFor(['Decrypt'])];
+    case 'PUT':
+      return [object('PutObject', sse), ...kmsFor(['GenerateDataKey'])];
+    case 'DELETE':
+      return [object('DeleteObject')];
+  }
+  throw new Error(`the access audit cannot read S3 ${request.method} on an object`);
+}
+
+async function query(resources: DeployedResources, form: URLSearchParams): Promise<Permission[]> {
+  const action = form.get('Action');
+  if (action === 'GetCallerIdentity') return [];
+  if (action === 'Publish' || action === 'PublishBatch') {
+    const topic = form.get('TopicArn') ?? form.get('TargetArn') ?? '';
+    const keyArn = await resources.topicKey(topic);
+    return [
+      { action: 'sns:Publish', resource: topic, context: {} },
+      // SNS asks KMS for a data key as the publisher (docs: sns-key-management, publishers need both).
+      ...(keyArn ? viaService(resources, 'sns', keyArn, ['GenerateDataKey', 'Decrypt'], {}) : []),
+    ];
+  }
+  if (action === 'PutMetricData') return [{ action: 'cloudwatch:PutMetricData', resource: '*', context: {} }];
+  throw new Error(`the access audit cannot read the query API call ${action}`);
+}
+
+/** @throws Error naming a request the audit cannot read */
+export async function permissionsOf(
+  resources: DeployedResources,
+  request: SeenRequest,
+): Promise<Permission[]> {
+  const target = request.headers['x-amz-target'];
+  const operation = typeof target === 'string' ? target.split('.').pop()! : '';
+  const json = () => JSON.parse(request.body || '{}') as Json;
+  switch (request.service) {
+    case 'dynamodb':
+      return dynamodb(resources, operation, json());
+    case 'secretsmanager':
+      return secretsManager(resources, operation, json());
+    case 'kms':
+      return kms(resources, operation, json());
+    case 'sqs':
+      return sqs(resources, operation, json());
+    case 's3':
+      return s3(resources, request);
+    case 'sns':
+    case 'sts':
+    case 'monitoring':
+      return query(resources, new URLSearchParams(request.body));
+  }
+  throw new Error(`the access audit cannot read a call to ${request.service}`);
+}

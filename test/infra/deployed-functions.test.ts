@@ -1,0 +1,362 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  GetFunctionConfigurationCommand,
+  LambdaClient,
+  ListEventSourceMappingsCommand,
+} from '@aws-sdk/client-lambda';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { MailProducer } from '../../client/producer.ts';
+import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
+import { DeleteSecretCommand, PutSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
+import { ENV } from '../../functions/shared/environment.ts';
+import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
+import { TemplateCatalog } from '../../functions/shared/templates/template-catalog.ts';
+import { startEventSource } from '../../local/event-source/runner.ts';
+import { enqueue } from '../../local/world/aws.ts';
+import { type CdkDeployment, cdkDeployment } from '../../local/world/cdk-deploy.ts';
+import { type DeployedFunction, deployedFunction, invokeOnce } from '../../local/world/deployed-function.ts';
+import { type AccessAudit, startAccessAudit } from '../../local/world/iam/access-audit.ts';
+import { clientSecretId, startWorld, type World } from '../../local/world/index.ts';
+import { projectRoot, waitFor } from '../../local/world/net.ts';
+import { aMessage } from '../harness/factories.ts';
+import { withAttachment } from '../harness/large-messages.ts';
+
+const PROVIDERS = ['google', 'microsoft'] as const;
+
+/**
+ * One deployment shared by the steps, which run in order. Each function runs from the bundle and the
+ * environment `cdk deploy` gave it, with a session of its own role, and every AWS call it makes is
+ * decided by IAM's rules first (the access audit: the emulator enforces no policy), so a permission the
+ * stack forgot fails here rather than in the first real deployment.
+ */
+describe('infra: the deployed functions, run from the code, environment and role cdk deploy gave them', () => {
+  let world: World;
+  let workdir: string;
+  let cdk: CdkDeployment;
+  let outputs: Record<string, string>;
+  let audit: AccessAudit;
+  const started = Date.now();
+
+  before(async () => {
+    world = await startWorld();
+    workdir = mkdtempSync(join(tmpdir(), 'cdk-deploy-'));
+    // The stack deployed with the harness's Google- and Microsoft-like providers, then what an operator
+    // and onboarding do after a deploy: the client secrets put in place, a mailbox connected.
+    cdk = await cdkDeployment(world.moto.endpoint, workdir);
+    const configured = JSON.parse(world.providersJson) as Record<string, Record<string, unknown>>;
+    const providers = Object.fromEntries(
+      PROVIDERS.map((id) => {
+        const { clientSecretId: _named, ...provider } = configured[id]!;
+        return [id, provider];
+      }),
+    );
+    // The harness made the providers' client secrets under the names the stack gives its own.
+    for (const id of PROVIDERS)
+      await world.secretsManager.send(
+        new DeleteSecretCommand({ SecretId: clientSecretId(id), ForceDeleteWithoutRecovery: true }),
+      );
+    await cdk.bootstrap();
+    outputs = await cdk.deploy({ providers });
+    for (const id of PROVIDERS)
+      await world.secretsManager.send(
+        new PutSecretValueCommand({
+          SecretId: outputs[`ClientSecretName${id}`],
+          SecretString: world.oauth[id].clientSecret,
+        }),
+      );
+    await connect('ops@example.com', 'google');
+    audit = await startAccessAudit(world.moto.endpoint, { region: 'us-east-1', account: cdk.account });
+  });
+  after(async () => {
+    await audit?.stop();
+    await world?.stop();
+    rmSync(workdir, { recursive: true, force: true });
+  });
+
+  /** A mailbox connected and registered active, as onboarding leaves it. */
+  async function connect(address: string, provider: (typeof PROVIDERS)[number]) {
+    const connected = await world.connectMailbox(address, provider, { registered: false });
+    const dynamodb = new DynamoDBClient({});
+    await new MailboxRegistry(dynamodb, outputs.RegistryTableName!).setStatus(address, {
+      status: 'active',
+      provider,
+      register: true,
+    });
+    dynamodb.destroy();
+    return connected;
+  }
+
+  /** The function's deployed code, its role's session and its queue mapping, as Lambda runs it. */
+  async function asDeployed(functionName: string) {
+    const fn = await deployedFunction(world.moto.endpoint, functionName);
+    const lambda = new LambdaClient({});
+    const { Role } = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionName }));
+    const { EventSourceMappings = [] } = await lambda.send(
+      new ListEventSourceMappingsCommand({ FunctionName: functionName }),
+    );
+    lambda.destroy();
+    const { AWS_ENDPOINT_URL_SQS: _sqsElsewhere, ...awsEnv } = world.awsEnv();
+    const env: Record<string, string> = {
+      ...fn.environment,
+      ...awsEnv,
+      AWS_ENDPOINT_URL: audit.endpoint,
+      ...(await audit.sessionOf(Role!, functionName)),
+    };
+    return { fn, env, mappings: EventSourceMappings };
+  }
+
+  /** moto's CloudFormation creates the mapping; the runner stands in for Lambda's poller, as the role. */
+  async function runMapping(
+    deployed: { fn: DeployedFunction; env: Record<string, string> },
+    mapping: { UUID?: string; EventSourceArn?: string },
+    output: string[],
+  ) {
+    const { QueueUrl: queueUrl } = await world.sqs.send(
+      new GetQueueUrlCommand({ QueueName: mapping.EventSourceArn!.split(':').pop()! }),
+    );
+    return startEventSource({
+      mappingUuid: mapping.UUID!,
+      mappingRefreshMs: 500,
+      queueUrl: queueUrl!,
+      queueArn: mapping.EventSourceArn!,
+      handlerModule: deployed.fn.handlerModule,
+      env: deployed.env,
+      workers: 1,
+      waitSeconds: 1,
+      onOutput: (line) => output.push(line),
+    });
+  }
+
+  const refused = () => JSON.stringify([...audit.denials, ...audit.unreadable]);
+  /** Every call judged, none denied, and the audit saw the calls named. */
+  function assertAllowed(role: string, expected: RegExp[]) {
+    const mine = (session: string) => session.split('/')[1]?.includes(role);
+    assert.deepEqual(audit.unreadable.filter(mine), [], 'every AWS call read by the audit');
+    assert.deepEqual(
+      audit.denials.filter((denial) => mine(denial.session)),
+      [],
+      'no AWS call denied',
+    );
+    const seen = [...audit.allowed.entries()]
+      .filter(([session]) => mine(session))
+      .flatMap(([, calls]) => [...calls]);
+    for (const call of expected)
+      assert.ok(
+        seen.some((allowed) => call.test(allowed)),
+        `the audit judged ${call} of ${role}: ${seen.join(', ')}`,
+      );
+  }
+
+  it('sends a queued message through the provider SMTP server, every AWS call allowed by its role', async (t) => {
+    const sender = await asDeployed(outputs.SenderFunctionName!);
+    assert.equal(sender.mappings.length, 1, 'the sender has its mapping');
+    const { Attributes } = await world.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: outputs.QueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    assert.equal(sender.mappings[0]?.EventSourceArn, Attributes!.QueueArn);
+
+    // Act
+    const output: string[] = [];
+    const source = await runMapping(sender, sender.mappings[0]!, output);
+    try {
+      await enqueue(world.sqs, outputs.QueueUrl!, aMessage({ subject: 'From the deployed sender' }));
+      await waitFor(() => world.smtp.google.messages.length > 0, {
+        timeoutMs: 60_000,
+        what: () =>
+          `the message at the SMTP server; refused: ${refused()}; the sender said:\n${output.join('\n')}`,
+      });
+      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
+    } catch (error) {
+      await source.stop();
+      throw error;
+    }
+
+    // Assess
+    const [received] = world.smtp.google.messages;
+    assert.equal(world.smtp.google.messages.length, 1);
+    assert.equal(received?.user, 'ops@example.com');
+    assert.deepEqual(received?.rcptTo, ['customer@example.net']);
+    assert.equal(received?.parsed.subject, 'From the deployed sender');
+    assert.ok(source.stats.deleted >= 1);
+    assertAllowed('SenderRole', [
+      /^sqs:ReceiveMessage /,
+      /^sqs:DeleteMessage /,
+      /^dynamodb:BatchGetItem .*SendingState/,
+      /^dynamodb:BatchWriteItem .*SendingState/,
+      /^secretsmanager:GetSecretValue .*:secret:oauth-mailer\/mailboxes\//,
+      /^kms:Decrypt /,
+      /^sns:Publish .*Outcomes/,
+    ]);
+    t.diagnostic(`deployed and sent in ${Date.now() - started} ms`);
+
+    // The operator's side: the CLI finds everything from the stack's outputs and template (--stack).
+    const cli = (...args: string[]) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--stack', cdk.stackName, '--json'],
+          { env: { PATH: process.env.PATH ?? '', ...world.awsEnv() } },
+          (error, stdout, stderr) =>
+            error ? reject(new Error(`${stdout}${stderr}`)) : resolve(JSON.parse(stdout)),
+        );
+      });
+    const listed = await cli('mailboxes');
+    assert.deepEqual(
+      (listed.mailboxes as Array<Record<string, string>>).map((row) => [
+        row.mailbox,
+        row.provider,
+        row.status,
+      ]),
+      [['ops@example.com', 'google', 'active']],
+    );
+    const invitation = await cli('connect', 'google', '--for', 'billing@example.com');
+    assert.equal(
+      String(invitation.url).split('?')[0],
+      outputs.ConnectUrlgoogle,
+      'the link of the deployed API, for a provider read from the template',
+    );
+
+    // Paused through the stack: its mapping is turned off, and the mail stays queued until resume.
+    try {
+      const paused = await cli('pause', '--reason', 'drill');
+      assert.deepEqual(
+        (paused.eventSource as Array<{ uuid: string; state: string }>).map((m) => [m.uuid, m.state]),
+        [[sender.mappings[0]!.UUID, 'Disabled']],
+      );
+      await enqueue(world.sqs, outputs.QueueUrl!, aMessage({ subject: 'Queued while paused' }));
+      await sleep(3000);
+      assert.equal(world.smtp.google.messages.length, 1, 'nothing sent while paused');
+      const resumed = await cli('resume');
+      assert.deepEqual(
+        (resumed.eventSource as Array<{ state: string }>).map((m) => m.state),
+        ['Enabled'],
+      );
+      await waitFor(() => world.smtp.google.messages.length === 2, {
+        timeoutMs: 60_000,
+        what: () => `the queued message after the resume; the sender said:\n${output.join('\n')}`,
+      });
+    } finally {
+      await source.stop();
+    }
+  });
+
+  it('sends a stored message, a template and a Microsoft mailbox’s mail and dead-letters a broken one, every call allowed', async () => {
+    // Arrange: a template stored and a Microsoft mailbox connected, as operators do; a producer that
+    // stores large messages in the stack's bucket.
+    const dynamodb = new DynamoDBClient({});
+    await new TemplateCatalog(dynamodb, outputs.TemplateTableName!).put('welcome', {
+      subject: 'Welcome, {{name}}',
+      text: 'Hello {{name}}',
+    });
+    dynamodb.destroy();
+    await connect('ms@example.com', 'microsoft');
+    const producer = new MailProducer({
+      queueUrl: outputs.QueueUrl!,
+      sqs: world.sqs,
+      largeMessages: { bucket: outputs.LargeMessageBucketName!, s3: world.s3 },
+    });
+    const sender = await asDeployed(outputs.SenderFunctionName!);
+    const sentBefore = world.smtp.google.messages.length;
+
+    // Act
+    const output: string[] = [];
+    const source = await runMapping(sender, sender.mappings[0]!, output);
+    try {
+      await producer.send(withAttachment('ops@example.com', randomBytes(1_000_000), { subject: 'Stored' }));
+      await enqueue(world.sqs, outputs.QueueUrl!, {
+        from: 'ops@example.com',
+        to: 'customer@example.net',
+        template: { name: 'welcome' },
+        templateData: { name: 'Ada' },
+      });
+      await enqueue(
+        world.sqs,
+        outputs.QueueUrl!,
+        aMessage({ from: 'ms@example.com', subject: 'From Microsoft' }),
+      );
+      await enqueue(world.sqs, outputs.QueueUrl!, {
+        from: 'ops@example.com',
+        subject: 'no recipient',
+        text: 'x',
+      });
+      await waitFor(
+        () =>
+          world.smtp.google.messages.length === sentBefore + 2 && world.smtp.microsoft.messages.length === 1,
+        {
+          timeoutMs: 90_000,
+          what: () =>
+            `the three messages sent; refused: ${refused()}; the sender said:\n${output.join('\n')}`,
+        },
+      );
+      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
+    } finally {
+      await source.stop();
+    }
+
+    // Assess
+    const subjects = world.smtp.google.messages.slice(sentBefore).map((m) => m.parsed.subject);
+    assert.deepEqual(subjects.sort(), ['Stored', 'Welcome, Ada']);
+    assert.equal(world.smtp.microsoft.messages[0]?.parsed.subject, 'From Microsoft');
+    const { Messages = [] } = await world.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: outputs.DeadLetterQueueUrl,
+        WaitTimeSeconds: 5,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    assert.equal(Messages.length, 1, 'the broken message dead-lettered');
+    const { Contents = [] } = await world.s3.send(
+      new ListObjectsV2Command({ Bucket: outputs.LargeMessageBucketName }),
+    );
+    assert.equal(Contents.length, 0, "the stored message's object deleted once sent");
+    assertAllowed('SenderRole', [
+      /^s3:GetObject /,
+      /^s3:DeleteObject /,
+      /^dynamodb:GetItem .*TemplatesTable/,
+      /^sqs:SendMessage .*DeadLetter/,
+    ]);
+  });
+
+  it('validates the mailboxes from the schedule through its check queue, every call allowed by its role', async () => {
+    // Arrange: one grant revoked at the provider, for the validator to find.
+    const { refreshToken } = await connect('gone@example.com', 'google');
+    await world.oauth.google.revoke(refreshToken);
+    const validator = await asDeployed(outputs.ValidatorFunctionName!);
+    assert.equal(validator.mappings.length, 1, 'the validator has its check queue');
+    // `all` delays each check to its moment in the plan's slice: a slice of one second checks at once.
+    validator.env[ENV.planIntervalSeconds] = '1';
+
+    // Act: the schedule's invocation plans the checks on the queue; the mapping runs them.
+    const planned = await invokeOnce(validator.fn, validator.env, { all: true });
+    const output: string[] = [];
+    const source = await runMapping(validator, validator.mappings[0]!, output);
+    const registry = new MailboxRegistry(new DynamoDBClient({}), outputs.RegistryTableName!);
+    try {
+      await waitFor(async () => (await registry.get('gone@example.com'))?.status === 'revoked', {
+        timeoutMs: 60_000,
+        what: () =>
+          `the revoked grant found; planned ${JSON.stringify(planned)}; refused: ${refused()}; the validator said:\n${output.join('\n')}`,
+      });
+      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
+    } finally {
+      await source.stop();
+    }
+
+    // Assess
+    assert.equal((await registry.get('ops@example.com'))?.status, 'active');
+    assertAllowed('ValidatorRole', [
+      /^dynamodb:Scan .*Registry/,
+      /^sqs:SendMessage .*Check/,
+      /^secretsmanager:GetSecretValue .*:secret:oauth-mailer\/mailboxes\//,
+      /^sns:Publish .*Alert/,
+    ]);
+  });
+});

@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  type DeployedResources,
+  permissionsOf,
+  type SeenRequest,
+} from '../../../../local/world/iam/request-permissions.ts';
+
+const ACCOUNT = '123456789012';
+const KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/1234`;
+const SECRET = `arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:oauth-mailer/mailboxes/a@example.com-AbCdEf`;
+
+const resources: DeployedResources = {
+  region: 'us-east-1',
+  account: ACCOUNT,
+  partitionKey: async (table) => (table === 'Registry' ? 'mailbox' : 'id'),
+  secret: async () => ({ arn: SECRET, keyArn: KEY }),
+  keyArn: async () => KEY,
+  bucketKey: async () => KEY,
+  topicKey: async () => undefined,
+};
+
+const json = (service: string, target: string, body: object): SeenRequest => ({
+  service,
+  method: 'POST',
+  path: '/',
+  query: new URLSearchParams(),
+  headers: { 'x-amz-target': target },
+  body: JSON.stringify(body),
+});
+const brief = (permissions: Awaited<ReturnType<typeof permissionsOf>>) =>
+  permissions.map(
+    ({ action, resource }) => `${action} ${resource.replace(/^arn:aws:[^:]*:[^:]*:[^:]*:/, '')}`,
+  );
+
+describe('local world: the permissions an AWS request needs, read off the wire', () => {
+  it('authorizes an SQS batch as the single call, on the queue the URL names', async () => {
+    const permissions = await permissionsOf(
+      resources,
+      json('sqs', 'AmazonSQS.ChangeMessageVisibilityBatch', {
+        QueueUrl: `http://127.0.0.1:5000/${ACCOUNT}/mail`,
+        Entries: [],
+      }),
+    );
+    assert.deepEqual(brief(permissions), ['sqs:ChangeMessageVisibility mail']);
+  });
+
+  it('authorizes a DynamoDB batch as its own action per table, with every leading key', async () => {
+    const permissions = await permissionsOf(
+      resources,
+      json('dynamodb', 'DynamoDB_20120810.BatchWriteItem', {
+        RequestItems: {
+          State: [
+            { PutRequest: { Item: { id: { S: 'send#1' } } } },
+            { DeleteRequest: { Key: { id: { S: 'limits#a' } } } },
+          ],
+          Registry: [{ PutRequest: { Item: { mailbox: { S: 'a@example.com' } } } }],
+        },
+      }),
+    );
+    assert.deepEqual(brief(permissions), [
+      'dynamodb:BatchWriteItem table/State',
+      'dynamodb:BatchWriteItem table/Registry',
+    ]);
+    assert.deepEqual(permissions[0]?.context['dynamodb:LeadingKeys'], ['send#1', 'limits#a']);
+    assert.deepEqual(permissions[1]?.context['dynamodb:LeadingKeys'], ['a@example.com']);
+  });
+
+  it('authorizes a transaction as each of its parts', async () => {
+    const permissions = await permissionsOf(
+      resources,
+      json('dynamodb', 'DynamoDB_20120810.TransactWriteItems', {
+        TransactItems: [
+          { Put: { TableName: 'State', Item: { id: { S: 'send#1' } } } },
+          { ConditionCheck: { TableName: 'State', Key: { id: { S: 'grant#a' } } } },
+        ],
+      }),
+    );
+    assert.deepEqual(brief(permissions), [
+      'dynamodb:PutItem table/State',
+      'dynamodb:ConditionCheckItem table/State',
+    ]);
+  });
+
+  it("counts the KMS use Secrets Manager makes for the caller, with the secret's encryption context", async () => {
+    const read = await permissionsOf(
+      resources,
+      json('secretsmanager', 'secretsmanager.GetSecretValue', { SecretId: 'x' }),
+    );
+    assert.deepEqual(brief(read), [
+      'secretsmanager:GetSecretValue secret:oauth-mailer/mailboxes/a@example.com-AbCdEf',
+      'kms:Decrypt key/1234',
+    ]);
+    assert.equal(read[1]?.context['kms:ViaService'], 'secretsmanager.us-east-1.amazonaws.com');
+    assert.equal(read[1]?.context['kms:EncryptionContext:SecretARN'], SECRET);
+    const write = await permissionsOf(
+      resources,
+      json('secretsmanager', 'secretsmanager.PutSecretValue', { SecretId: 'x', SecretString: 's' }),
+    );
+    assert.deepEqual(brief(write).slice(1), ['kms:GenerateDataKey key/1234', 'kms:Decrypt key/1234']);
+    const stage = await permissionsOf(
+      resources,
+      json('secretsmanager', 'secretsmanager.UpdateSecretVersionStage', { SecretId: 'x' }),
+    );
+    assert.equal(stage.length, 1, 'moving a stage decrypts nothing');
+  });
+
+  it('reads S3 objects, deletes and lists from the path, with the bucket key S3 uses for the caller', async () => {
+    const s3 = (method: string, path: string, query = '', body = ''): SeenRequest => ({
+      service: 's3',
+      method,
+      path,
+      query: new URLSearchParams(query),
+      headers: {},
+      body,
+    });
+    assert.deepEqual(brief(await permissionsOf(resources, s3('GET', '/bucket/AROA%3Afn/1'))), [
+      's3:GetObject bucket/AROA:fn/1',
+      'kms:Decrypt key/1234',
+    ]);
+    assert.deepEqual(
+      brief(
+        await permissionsOf(
+          resources,
+          s3('POST', '/bucket', 'delete', '<Delete><Object><Key>a/1</Key></Object></Delete>'),
+        ),
+      ),
+      ['s3:DeleteObject bucket/a/1'],
+    );
+    assert.deepEqual(brief(await permissionsOf(resources, s3('GET', '/bucket', 'list-type=2&prefix=a/'))), [
+      's3:ListBucket bucket',
+    ]);
+  });
+
+  it('refuses a call it cannot read rather than passing it', async () => {
+    await assert.rejects(
+      permissionsOf(resources, json('dynamodb', 'DynamoDB_20120810.ExecuteStatement', {})),
+      /cannot read DynamoDB ExecuteStatement/,
+    );
+    await assert.rejects(
+      permissionsOf(resources, { ...json('ec2', '', {}), headers: {} }),
+      /cannot read a call to ec2/,
+    );
+  });
+});
