@@ -82,7 +82,12 @@ export interface World {
   connectMailbox(
     address: string,
     profile: ProfileName,
-    options?: { registered?: boolean; extraScopes?: readonly string[] },
+    options?: {
+      registered?: boolean;
+      extraScopes?: readonly string[];
+      /** The key the secret is encrypted with, as onboarding names the stack's; absent, Secrets Manager's own. */
+      kmsKeyId?: string;
+    },
   ): Promise<{ refreshToken: string; secretName: string }>;
   createQueues(name?: string, options?: Parameters<typeof createQueues>[2]): Promise<TestQueues>;
   /** What an AWS SDK client needs to reach the emulator (endpoint, region, dummy credentials). */
@@ -286,6 +291,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         Name: secretName,
         SecretString: JSON.stringify(secret),
         Description: `oauth-mailer mailbox ${address} (${profile})`,
+        ...(options.kmsKeyId ? { KmsKeyId: options.kmsKeyId } : {}),
       });
       if (options.registered !== false) {
         await harness.registry.setStatus(address, { status: 'active', provider: profile, register: true });

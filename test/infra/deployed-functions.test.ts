@@ -14,7 +14,7 @@ import {
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { MailProducer } from '../../client/producer.ts';
-import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
+import { DynamoDBClient, GetItemCommand } from '../../functions/shared/aws/dynamodb.ts';
 import { DeleteSecretCommand, PutSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
@@ -23,10 +23,12 @@ import { startEventSource } from '../../local/event-source/runner.ts';
 import { enqueue } from '../../local/world/aws.ts';
 import { type CdkDeployment, cdkDeployment } from '../../local/world/cdk-deploy.ts';
 import { type DeployedFunction, deployedFunction, invokeOnce } from '../../local/world/deployed-function.ts';
+import { type Dovecot, startDovecotFor } from '../../local/world/dovecot.ts';
 import { type AccessAudit, startAccessAudit } from '../../local/world/iam/access-audit.ts';
 import { clientSecretId, startWorld, type World } from '../../local/world/index.ts';
 import { projectRoot, waitFor } from '../../local/world/net.ts';
 import { aMessage } from '../harness/factories.ts';
+import { reportAbout } from '../harness/feedback.ts';
 import { withAttachment } from '../harness/large-messages.ts';
 
 const PROVIDERS = ['google', 'microsoft'] as const;
@@ -43,6 +45,7 @@ describe('infra: the deployed functions, run from the code, environment and role
   let cdk: CdkDeployment;
   let outputs: Record<string, string>;
   let audit: AccessAudit;
+  let dovecot: Dovecot;
   const started = Date.now();
 
   before(async () => {
@@ -51,7 +54,12 @@ describe('infra: the deployed functions, run from the code, environment and role
     // The stack deployed with the harness's Google- and Microsoft-like providers, then what an operator
     // and onboarding do after a deploy: the client secrets put in place, a mailbox connected.
     cdk = await cdkDeployment(world.moto.endpoint, workdir);
+    // The Google-like mailboxes' reports read back over IMAP, from Debian's Dovecot.
+    dovecot = await startDovecotFor(world.oauth.google, world.certificates);
     const configured = JSON.parse(world.providersJson) as Record<string, Record<string, unknown>>;
+    configured.google!.feedback = {
+      imap: { host: dovecot.host, port: dovecot.port, ca: world.certificates.ca },
+    };
     const providers = Object.fromEntries(
       PROVIDERS.map((id) => {
         const { clientSecretId: _named, ...provider } = configured[id]!;
@@ -77,13 +85,17 @@ describe('infra: the deployed functions, run from the code, environment and role
   });
   after(async () => {
     await audit?.stop();
+    await dovecot?.stop();
     await world?.stop();
     rmSync(workdir, { recursive: true, force: true });
   });
 
   /** A mailbox connected and registered active, as onboarding leaves it. */
   async function connect(address: string, provider: (typeof PROVIDERS)[number]) {
-    const connected = await world.connectMailbox(address, provider, { registered: false });
+    const connected = await world.connectMailbox(address, provider, {
+      registered: false,
+      kmsKeyId: outputs.MailboxKeyArn!,
+    });
     const dynamodb = new DynamoDBClient({});
     await new MailboxRegistry(dynamodb, outputs.RegistryTableName!).setStatus(address, {
       status: 'active',
@@ -322,6 +334,9 @@ describe('infra: the deployed functions, run from the code, environment and role
       /^s3:DeleteObject /,
       /^dynamodb:GetItem .*TemplatesTable/,
       /^sqs:SendMessage .*DeadLetter/,
+      // The Microsoft mailbox's rotated refresh token, written as onboarding's secret: with the stack's key.
+      /^secretsmanager:PutSecretValue .*:secret:oauth-mailer\/mailboxes\/ms@example\.com/,
+      /^kms:GenerateDataKey /,
     ]);
   });
 
@@ -357,6 +372,57 @@ describe('infra: the deployed functions, run from the code, environment and role
       /^sqs:SendMessage .*Check/,
       /^secretsmanager:GetSecretValue .*:secret:oauth-mailer\/mailboxes\//,
       /^sns:Publish .*Alert/,
+    ]);
+  });
+
+  it('reads a bounce back over IMAP from the schedule through its visit queue, every call allowed by its role', async () => {
+    // Arrange: the first message sent bounces for its recipient, as Gmail reports it.
+    const bounced = world.smtp.google.messages[0]!;
+    await dovecot.deliver(
+      'ops@example.com',
+      reportAbout('gmail-hard-bounce.eml', {
+        messageId: bounced.parsed.messageId!,
+        recipient: 'customer@example.net',
+        mailbox: 'ops@example.com',
+      }),
+    );
+    const reader = await asDeployed(outputs.FeedbackFunctionName!);
+    assert.equal(reader.mappings.length, 1, 'the reader has its visit queue');
+
+    // Act: the schedule's invocation hands the visits to the queue; the mapping reads the mailboxes.
+    const planned = await invokeOnce(reader.fn, reader.env, {});
+    const output: string[] = [];
+    const source = await runMapping(reader, reader.mappings[0]!, output);
+    const dynamodb = new DynamoDBClient({});
+    const suppressed = () =>
+      dynamodb
+        .send(
+          new GetItemCommand({
+            TableName: outputs.SuppressionTableName!,
+            Key: { address: { S: 'customer@example.net' } },
+          }),
+        )
+        .then(({ Item }) => Item !== undefined);
+    try {
+      await waitFor(suppressed, {
+        timeoutMs: 60_000,
+        what: () =>
+          `the bounced recipient suppressed; planned ${JSON.stringify(planned)}; refused: ${refused()}; the reader said:\n${output.join('\n')}`,
+      });
+      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
+    } finally {
+      await source.stop();
+      dynamodb.destroy();
+    }
+
+    // Assess
+    assertAllowed('FeedbackReaderRole', [
+      /^dynamodb:Scan .*Registry/,
+      /^sqs:SendMessage .*Visit/,
+      /^dynamodb:GetItem .*SendingState/,
+      /^dynamodb:PutItem .*SendingState/,
+      /^dynamodb:PutItem .*Suppression/,
+      /^secretsmanager:GetSecretValue .*:secret:oauth-mailer\/mailboxes\//,
     ]);
   });
 });
