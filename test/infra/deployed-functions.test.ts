@@ -148,6 +148,30 @@ describe('infra: the deployed functions, run from the code, environment and role
   }
 
   const refused = () => JSON.stringify([...audit.denials, ...audit.unreadable]);
+
+  /**
+   * Runs the function from its queue until `done` holds and the queue is quiet. @param what names what is
+   * awaited, for the failure message with the calls refused and what the function logged
+   */
+  async function runMappingUntil(
+    deployed: { fn: DeployedFunction; env: Record<string, string> },
+    mapping: { UUID?: string; EventSourceArn?: string },
+    done: () => boolean | Promise<boolean>,
+    what: string,
+    timeoutMs = 60_000,
+  ) {
+    const output: string[] = [];
+    const source = await runMapping(deployed, mapping, output);
+    try {
+      await waitFor(done, {
+        timeoutMs,
+        what: () => `${what}; refused: ${refused()}; the function said:\n${output.join('\n')}`,
+      });
+      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
+    } finally {
+      await source.stop();
+    }
+  }
   /** Every call judged, none denied, and the audit saw the calls named. */
   function assertAllowed(role: string, expected: RegExp[]) {
     const mine = (session: string) => session.split('/')[1]?.includes(role);
@@ -278,40 +302,32 @@ describe('infra: the deployed functions, run from the code, environment and role
     const sender = await asDeployed(outputs.SenderFunctionName!);
     const sentBefore = world.smtp.google.messages.length;
 
-    // Act
-    const output: string[] = [];
-    const source = await runMapping(sender, sender.mappings[0]!, output);
-    try {
-      await producer.send(withAttachment('ops@example.com', randomBytes(1_000_000), { subject: 'Stored' }));
-      await enqueue(world.sqs, outputs.QueueUrl!, {
-        from: 'ops@example.com',
-        to: 'customer@example.net',
-        template: { name: 'welcome' },
-        templateData: { name: 'Ada' },
-      });
-      await enqueue(
-        world.sqs,
-        outputs.QueueUrl!,
-        aMessage({ from: 'ms@example.com', subject: 'From Microsoft' }),
-      );
-      await enqueue(world.sqs, outputs.QueueUrl!, {
-        from: 'ops@example.com',
-        subject: 'no recipient',
-        text: 'x',
-      });
-      await waitFor(
-        () =>
-          world.smtp.google.messages.length === sentBefore + 2 && world.smtp.microsoft.messages.length === 1,
-        {
-          timeoutMs: 90_000,
-          what: () =>
-            `the three messages sent; refused: ${refused()}; the sender said:\n${output.join('\n')}`,
-        },
-      );
-      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
-    } finally {
-      await source.stop();
-    }
+    // Act: the four queued, then the sender's mapping runs.
+    await producer.send(withAttachment('ops@example.com', randomBytes(1_000_000), { subject: 'Stored' }));
+    await enqueue(world.sqs, outputs.QueueUrl!, {
+      from: 'ops@example.com',
+      to: 'customer@example.net',
+      template: { name: 'welcome' },
+      templateData: { name: 'Ada' },
+    });
+    await enqueue(
+      world.sqs,
+      outputs.QueueUrl!,
+      aMessage({ from: 'ms@example.com', subject: 'From Microsoft' }),
+    );
+    await enqueue(world.sqs, outputs.QueueUrl!, {
+      from: 'ops@example.com',
+      subject: 'no recipient',
+      text: 'x',
+    });
+    await runMappingUntil(
+      sender,
+      sender.mappings[0]!,
+      () =>
+        world.smtp.google.messages.length === sentBefore + 2 && world.smtp.microsoft.messages.length === 1,
+      'the three messages sent',
+      90_000,
+    );
 
     // Assess
     const subjects = world.smtp.google.messages.slice(sentBefore).map((m) => m.parsed.subject);
@@ -351,19 +367,13 @@ describe('infra: the deployed functions, run from the code, environment and role
 
     // Act: the schedule's invocation plans the checks on the queue; the mapping runs them.
     const planned = await invokeOnce(validator.fn, validator.env, { all: true });
-    const output: string[] = [];
-    const source = await runMapping(validator, validator.mappings[0]!, output);
     const registry = new MailboxRegistry(new DynamoDBClient({}), outputs.RegistryTableName!);
-    try {
-      await waitFor(async () => (await registry.get('gone@example.com'))?.status === 'revoked', {
-        timeoutMs: 60_000,
-        what: () =>
-          `the revoked grant found; planned ${JSON.stringify(planned)}; refused: ${refused()}; the validator said:\n${output.join('\n')}`,
-      });
-      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
-    } finally {
-      await source.stop();
-    }
+    await runMappingUntil(
+      validator,
+      validator.mappings[0]!,
+      async () => (await registry.get('gone@example.com'))?.status === 'revoked',
+      `the revoked grant found; planned ${JSON.stringify(planned)}`,
+    );
 
     // Assess
     assert.equal((await registry.get('ops@example.com'))?.status, 'active');
@@ -391,8 +401,6 @@ describe('infra: the deployed functions, run from the code, environment and role
 
     // Act: the schedule's invocation hands the visits to the queue; the mapping reads the mailboxes.
     const planned = await invokeOnce(reader.fn, reader.env, {});
-    const output: string[] = [];
-    const source = await runMapping(reader, reader.mappings[0]!, output);
     const dynamodb = new DynamoDBClient({});
     const suppressed = () =>
       dynamodb
@@ -404,14 +412,13 @@ describe('infra: the deployed functions, run from the code, environment and role
         )
         .then(({ Item }) => Item !== undefined);
     try {
-      await waitFor(suppressed, {
-        timeoutMs: 60_000,
-        what: () =>
-          `the bounced recipient suppressed; planned ${JSON.stringify(planned)}; refused: ${refused()}; the reader said:\n${output.join('\n')}`,
-      });
-      await source.waitUntilIdle({ quietPolls: 2, timeoutMs: 30_000 });
+      await runMappingUntil(
+        reader,
+        reader.mappings[0]!,
+        suppressed,
+        `the bounced recipient suppressed; planned ${JSON.stringify(planned)}`,
+      );
     } finally {
-      await source.stop();
       dynamodb.destroy();
     }
 
