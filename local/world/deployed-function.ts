@@ -3,12 +3,13 @@
  * bootstrap bucket) and its configured environment. moto cannot run Lambda code without Docker, so a
  * test runs the bundle itself, through the event-source runner.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { EXIT_SAFE_NODE_FLAGS } from '../../infra/shared/exit-safe-node.ts';
 import { projectRoot } from './net.ts';
 
 export interface DeployedFunction {
@@ -47,34 +48,75 @@ export async function deployedFunction(endpoint: string, functionName: string): 
   };
 }
 
+export interface Invoker {
+  /** Invokes the handler with the event, as Lambda does. @returns what it returned */
+  invoke(event: unknown): Promise<unknown>;
+  /** What the function wrote (its log lines). */
+  readonly output: string[];
+  stop(): Promise<void>;
+}
+
+const WORKER = join(projectRoot, 'local', 'world', 'deployed-function-worker.ts');
+
 /**
- * Invokes the handler once, in a process of its own with `env` as its whole environment (Lambda's
- * variables, the role's credentials), as a scheduled invocation runs. @returns what the handler returned
+ * Starts the handler in a process of its own with `env` as its whole environment (Lambda's variables,
+ * the role's credentials): a warm instance that takes one invocation after another.
+ * @example
+ * const onboarding = await startInvoker(fn, env);
+ * world.onboardingApi.use((event) => onboarding.invoke(event));
  */
-export function invokeOnce(
+export async function startInvoker(fn: DeployedFunction, env: Record<string, string>): Promise<Invoker> {
+  const child = fork(WORKER, [], {
+    execArgv: [...EXIT_SAFE_NODE_FLAGS],
+    env: { PATH: process.env.PATH ?? '', ...env, DEPLOYED_HANDLER_MODULE: fn.handlerModule },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const output: string[] = [];
+  for (const stream of [child.stdout!, child.stderr!])
+    stream.on('data', (chunk: Buffer) => output.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  let ready: () => void;
+  const started = new Promise<void>((resolve) => {
+    ready = resolve;
+  });
+  child.on('message', (message: { ready?: true; id?: number; result?: unknown; error?: string }) => {
+    if (message.ready) return ready();
+    const call = waiting.get(message.id!);
+    waiting.delete(message.id!);
+    if (message.error === undefined) call?.resolve(message.result);
+    else call?.reject(new Error(`${message.error}\n${output.join('\n')}`));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => {
+    for (const call of waiting.values()) call.reject(new Error(`the function exited:\n${output.join('\n')}`));
+  });
+  await Promise.race([started, exited]);
+  let ids = 0;
+  return {
+    output,
+    invoke: (event) =>
+      new Promise((resolve, reject) => {
+        const id = ++ids;
+        waiting.set(id, { resolve, reject });
+        child.send({ id, event });
+      }),
+    async stop() {
+      if (child.connected) child.disconnect();
+      await exited;
+    },
+  };
+}
+
+/** Invokes the handler once in a process of its own, as a scheduled invocation runs. @returns its result */
+export async function invokeOnce(
   fn: DeployedFunction,
   env: Record<string, string>,
   event: unknown,
 ): Promise<unknown> {
-  const script = `const { handler } = await import(process.env.HANDLER_MODULE);
-process.stdout.write(JSON.stringify((await handler(JSON.parse(process.env.HANDLER_EVENT))) ?? null));`;
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--input-type=module', '-e', script],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          ...env,
-          HANDLER_MODULE: fn.handlerModule,
-          HANDLER_EVENT: JSON.stringify(event),
-        },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`${error.message}\n${stderr}`));
-        else resolve(JSON.parse(stdout.split('\n').filter(Boolean).pop() ?? 'null'));
-      },
-    );
-  });
+  const invoker = await startInvoker(fn, env);
+  try {
+    return await invoker.invoke(event);
+  } finally {
+    await invoker.stop();
+  }
 }

@@ -20,13 +20,20 @@ import { ENV } from '../../functions/shared/environment.ts';
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
 import { TemplateCatalog } from '../../functions/shared/templates/template-catalog.ts';
 import { startEventSource } from '../../local/event-source/runner.ts';
+import type { HttpApiHandler } from '../../local/http-api.ts';
 import { enqueue } from '../../local/world/aws.ts';
 import { type CdkDeployment, cdkDeployment } from '../../local/world/cdk-deploy.ts';
-import { type DeployedFunction, deployedFunction, invokeOnce } from '../../local/world/deployed-function.ts';
+import {
+  type DeployedFunction,
+  deployedFunction,
+  invokeOnce,
+  startInvoker,
+} from '../../local/world/deployed-function.ts';
 import { type Dovecot, startDovecotFor } from '../../local/world/dovecot.ts';
 import { type AccessAudit, startAccessAudit } from '../../local/world/iam/access-audit.ts';
 import { clientSecretId, startWorld, type World } from '../../local/world/index.ts';
 import { projectRoot, waitFor } from '../../local/world/net.ts';
+import { browse, CookieJar, consent, startConnect } from '../harness/consent.ts';
 import { aMessage } from '../harness/factories.ts';
 import { reportAbout } from '../harness/feedback.ts';
 import { withAttachment } from '../harness/large-messages.ts';
@@ -147,6 +154,18 @@ describe('infra: the deployed functions, run from the code, environment and role
     });
   }
 
+  /** The operator's CLI, finding the stack from its outputs and template (--stack). */
+  const cli = (...args: string[]) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--stack', cdk.stackName, '--json'],
+        { env: { PATH: process.env.PATH ?? '', ...world.awsEnv() } },
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`${stdout}${stderr}`)) : resolve(JSON.parse(stdout)),
+      );
+    });
+
   const refused = () => JSON.stringify([...audit.denials, ...audit.unreadable]);
 
   /**
@@ -234,16 +253,6 @@ describe('infra: the deployed functions, run from the code, environment and role
     t.diagnostic(`deployed and sent in ${Date.now() - started} ms`);
 
     // The operator's side: the CLI finds everything from the stack's outputs and template (--stack).
-    const cli = (...args: string[]) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        execFile(
-          process.execPath,
-          [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--stack', cdk.stackName, '--json'],
-          { env: { PATH: process.env.PATH ?? '', ...world.awsEnv() } },
-          (error, stdout, stderr) =>
-            error ? reject(new Error(`${stdout}${stderr}`)) : resolve(JSON.parse(stdout)),
-        );
-      });
     const listed = await cli('mailboxes');
     assert.deepEqual(
       (listed.mailboxes as Array<Record<string, string>>).map((row) => [
@@ -431,5 +440,46 @@ describe('infra: the deployed functions, run from the code, environment and role
       /^dynamodb:PutItem .*Suppression/,
       /^secretsmanager:GetSecretValue .*:secret:oauth-mailer\/mailboxes\//,
     ]);
+  });
+
+  it('connects a mailbox through the deployed onboarding behind its HTTP API, every call allowed by its role', async () => {
+    // Arrange: the deployed onboarding behind the local HTTP API, where the OAuth servers send callbacks.
+    const onboarding = await asDeployed(outputs.OnboardingFunctionName!);
+    onboarding.env[ENV.publicBaseUrl] = world.onboardingUrl;
+    const instance = await startInvoker(onboarding.fn, onboarding.env);
+    world.onboardingApi.use((event) => instance.invoke(event) as ReturnType<HttpApiHandler>);
+    try {
+      // Act: an operator's invitation, the owner's consent at the provider, the callback.
+      const invitation = await cli('connect', 'google', '--for', 'new@example.com');
+      const link = new URL(String(invitation.url));
+      const jar = new CookieJar();
+      const authorize = await startConnect(
+        `${world.onboardingUrl}${link.pathname.slice(link.pathname.indexOf('/connect/'))}${link.search}`,
+        jar,
+      );
+      const callback = await consent(authorize, 'new@example.com', jar);
+      const response = await browse(callback.toString(), jar);
+
+      // Assess
+      assert.equal(
+        response.status,
+        200,
+        `${await response.text()}\nrefused: ${refused()}\n${instance.output.join('\n')}`,
+      );
+      const registry = new MailboxRegistry(new DynamoDBClient({}), outputs.RegistryTableName!);
+      assert.equal((await registry.get('new@example.com'))?.status, 'active');
+      assertAllowed('OnboardingRole', [
+        /^dynamodb:UpdateItem .*SignInState/,
+        /^dynamodb:PutItem .*SignInState/,
+        /^dynamodb:DeleteItem .*SignInState/,
+        /^secretsmanager:CreateSecret .*:secret:oauth-mailer\/mailboxes\/new@example\.com/,
+        /^secretsmanager:TagResource /,
+        /^kms:GenerateDataKey /,
+        /^dynamodb:UpdateItem .*Registry/,
+      ]);
+    } finally {
+      world.onboardingApi.use(undefined);
+      await instance.stop();
+    }
   });
 });

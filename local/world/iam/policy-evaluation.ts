@@ -45,7 +45,7 @@ export type Decision = { allowed: true } | { allowed: false; reason: string };
 
 /** The condition keys the audit knows how to fill; a policy that tests another one throws. */
 const KNOWN_KEYS = [
-  /^aws:(SecureTransport|userid|PrincipalArn|PrincipalAccount|PrincipalType|TagKeys)$/,
+  /^aws:(SecureTransport|userid|PrincipalArn|PrincipalAccount|PrincipalType|TagKeys|RequestTag\/.+)$/,
   /^kms:(ViaService|CallerAccount|EncryptionContextKeys|EncryptionContext:.+)$/,
   /^dynamodb:(LeadingKeys|Attributes|Select|ReturnValues)$/,
   /^s3:(prefix|x-amz-server-side-encryption(-aws-kms-key-id|-customer-algorithm)?)$/,

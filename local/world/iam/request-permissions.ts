@@ -140,6 +140,27 @@ const secretContext = (arn: string, body: Json) => ({
   ),
 });
 
+/** The tags a request sets or removes, as IAM sees them: aws:TagKeys and aws:RequestTag/<key>. */
+function tagging(body: Json): Record<string, string | string[]> {
+  const tags = (body.Tags ?? []) as Array<{ Key: string; Value: string }>;
+  const keys = [...tags.map((tag) => tag.Key), ...((body.TagKeys ?? []) as string[])];
+  return {
+    ...(keys.length > 0 ? { 'aws:TagKeys': keys } : {}),
+    ...Object.fromEntries(tags.map((tag) => [`aws:RequestTag/${tag.Key}`, tag.Value])),
+  };
+}
+
+const SECRET_OPERATIONS = new Set([
+  'GetSecretValue',
+  'PutSecretValue',
+  'UpdateSecret',
+  'UpdateSecretVersionStage',
+  'DescribeSecret',
+  'DeleteSecret',
+  'TagResource',
+  'UntagResource',
+]);
+
 async function secretsManager(
   resources: DeployedResources,
   operation: string,
@@ -147,47 +168,34 @@ async function secretsManager(
 ): Promise<Permission[]> {
   if (operation === 'ListSecrets')
     return [{ action: 'secretsmanager:ListSecrets', resource: '*', context: {} }];
-  if (operation === 'CreateSecret') {
-    const arn = arnOf(resources, 'secretsmanager', `secret:${body.Name as string}-AbCdEf`);
-    const keyArn = body.KmsKeyId ? await resources.keyArn(body.KmsKeyId as string) : undefined;
-    return [
-      { action: 'secretsmanager:CreateSecret', resource: arn, context: {} },
-      ...(keyArn && (body.SecretString || body.SecretBinary)
-        ? viaService(
-            resources,
-            'secretsmanager',
-            keyArn,
-            ['GenerateDataKey', 'Decrypt'],
-            secretContext(arn, body),
-          )
-        : []),
-    ];
-  }
-  const { arn, keyArn } = await resources.secret(body.SecretId as string);
-  const permissions: Permission[] = [{ action: `secretsmanager:${operation}`, resource: arn, context: {} }];
+  const creating = operation === 'CreateSecret';
+  if (!creating && !SECRET_OPERATIONS.has(operation))
+    throw new Error(`the access audit cannot read Secrets Manager ${operation}`);
+  const { arn, keyArn } = creating
+    ? {
+        arn: arnOf(resources, 'secretsmanager', `secret:${body.Name as string}-AbCdEf`),
+        keyArn: body.KmsKeyId ? await resources.keyArn(body.KmsKeyId as string) : undefined,
+      }
+    : await resources.secret(body.SecretId as string);
+  const tags = tagging(body);
+  const permissions: Permission[] = [
+    { action: `secretsmanager:${operation}`, resource: arn, context: tags },
+    // Tags given to CreateSecret are put by TagResource, which the caller needs too (CreateSecret API reference).
+    ...(creating && tags['aws:TagKeys']
+      ? [{ action: 'secretsmanager:TagResource', resource: arn, context: tags }]
+      : []),
+  ];
   // Secrets Manager decrypts a value it returns, and for a new value asks KMS for a data key acting as the
   // caller, who needs kms:GenerateDataKey and kms:Decrypt (security-encryption.html, "Permissions for the KMS key").
+  const newValue = body.SecretString !== undefined || body.SecretBinary !== undefined;
   const kms =
     operation === 'GetSecretValue'
       ? ['Decrypt']
-      : (operation === 'PutSecretValue' || operation === 'UpdateSecret') &&
-          (body.SecretString || body.SecretBinary)
+      : newValue && ['CreateSecret', 'PutSecretValue', 'UpdateSecret'].includes(operation)
         ? ['GenerateDataKey', 'Decrypt']
         : [];
   if (keyArn && kms.length > 0)
     permissions.push(...viaService(resources, 'secretsmanager', keyArn, kms, secretContext(arn, body)));
-  if (
-    ![
-      'GetSecretValue',
-      'PutSecretValue',
-      'UpdateSecretVersionStage',
-      'DescribeSecret',
-      'DeleteSecret',
-      'UpdateSecret',
-      'TagResource',
-    ].includes(operation)
-  )
-    throw new Error(`the access audit cannot read Secrets Manager ${operation}`);
   return permissions;
 }
 

@@ -105,6 +105,29 @@ describe('local world: the permissions an AWS request needs, read off the wire',
     assert.equal(stage.length, 1, 'moving a stage decrypts nothing');
   });
 
+  it('needs TagResource, with the tag keys and values, for the tags a CreateSecret sets', async () => {
+    const created = await permissionsOf(
+      resources,
+      json('secretsmanager', 'secretsmanager.CreateSecret', {
+        Name: 'oauth-mailer/mailboxes/b@example.com',
+        SecretString: '{}',
+        KmsKeyId: KEY,
+        Tags: [{ Key: 'oauth-mailer:owner', Value: 'acct-1' }],
+      }),
+    );
+    assert.deepEqual(
+      created.map((permission) => permission.action),
+      ['secretsmanager:CreateSecret', 'secretsmanager:TagResource', 'kms:GenerateDataKey', 'kms:Decrypt'],
+    );
+    assert.deepEqual(created[1]?.context['aws:TagKeys'], ['oauth-mailer:owner']);
+    assert.equal(created[1]?.context['aws:RequestTag/oauth-mailer:owner'], 'acct-1');
+    const untagged = await permissionsOf(
+      resources,
+      json('secretsmanager', 'secretsmanager.UntagResource', { SecretId: 'x', TagKeys: ['approved-until'] }),
+    );
+    assert.deepEqual(untagged[0]?.context['aws:TagKeys'], ['approved-until']);
+  });
+
   it('reads S3 objects, deletes and lists from the path, with the bucket key S3 uses for the caller', async () => {
     const s3 = (method: string, path: string, query = '', body = ''): SeenRequest => ({
       service: 's3',
