@@ -1,18 +1,25 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CloudFormationClient, DescribeStackResourcesCommand } from '@aws-sdk/client-cloudformation';
+import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import {
   GetFunctionConfigurationCommand,
   LambdaClient,
   ListEventSourceMappingsCommand,
 } from '@aws-sdk/client-lambda';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { GetBucketEncryptionCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { MailProducer } from '../../client/producer.ts';
 import { DynamoDBClient, GetItemCommand } from '../../functions/shared/aws/dynamodb.ts';
 import { DeleteSecretCommand, PutSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
@@ -31,6 +38,7 @@ import {
 } from '../../local/world/deployed-function.ts';
 import { type Dovecot, startDovecotFor } from '../../local/world/dovecot.ts';
 import { type AccessAudit, startAccessAudit } from '../../local/world/iam/access-audit.ts';
+import { templateSettingsOf } from '../../local/world/iam/template-settings.ts';
 import { clientSecretId, startWorld, type World } from '../../local/world/index.ts';
 import { projectRoot, waitFor } from '../../local/world/net.ts';
 import { browse, CookieJar, consent, startConnect } from '../harness/consent.ts';
@@ -88,7 +96,17 @@ describe('infra: the deployed functions, run from the code, environment and role
         }),
       );
     await connect('ops@example.com', 'google');
-    audit = await startAccessAudit(world.moto.endpoint, { region: 'us-east-1', account: cdk.account });
+    const where = { region: 'us-east-1', account: cdk.account };
+    const cloudformation = new CloudFormationClient({});
+    const { StackResources = [] } = await cloudformation.send(
+      new DescribeStackResourcesCommand({ StackName: cdk.stackName }),
+    );
+    cloudformation.destroy();
+    const template = JSON.parse(readFileSync(join(cdk.outdir, `${cdk.stackName}.template.json`), 'utf8'));
+    audit = await startAccessAudit(world.moto.endpoint, {
+      ...where,
+      settings: templateSettingsOf(template, StackResources, where),
+    });
   });
   after(async () => {
     await audit?.stop();
@@ -122,13 +140,14 @@ describe('infra: the deployed functions, run from the code, environment and role
       new ListEventSourceMappingsCommand({ FunctionName: functionName }),
     );
     lambda.destroy();
-    const { AWS_ENDPOINT_URL_SQS: _sqsElsewhere, ...awsEnv } = world.awsEnv();
     const env: Record<string, string> = {
       ...fn.environment,
-      ...awsEnv,
-      AWS_ENDPOINT_URL: audit.endpoint,
+      ...world.awsEnv(),
       ...(await audit.sessionOf(Role!, functionName)),
     };
+    // Every AWS call through the audit: no service's own endpoint left to go around it.
+    for (const name of Object.keys(env)) if (name.startsWith('AWS_ENDPOINT_URL_')) delete env[name];
+    env.AWS_ENDPOINT_URL = audit.endpoint;
     return { fn, env, mappings: EventSourceMappings };
   }
 
@@ -141,6 +160,18 @@ describe('infra: the deployed functions, run from the code, environment and role
     const { QueueUrl: queueUrl } = await world.sqs.send(
       new GetQueueUrlCommand({ QueueName: mapping.EventSourceArn!.split(':').pop()! }),
     );
+    // Lambda reads the queue's attributes as the role when the mapping starts (the role needs them).
+    const asRole = new SQSClient({
+      endpoint: audit.endpoint,
+      region: 'us-east-1',
+      credentials: {
+        accessKeyId: deployed.env.AWS_ACCESS_KEY_ID!,
+        secretAccessKey: deployed.env.AWS_SECRET_ACCESS_KEY!,
+        sessionToken: deployed.env.AWS_SESSION_TOKEN!,
+      },
+    });
+    await asRole.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }));
+    asRole.destroy();
     return startEventSource({
       mappingUuid: mapping.UUID!,
       mappingRefreshMs: 500,
@@ -291,6 +322,7 @@ describe('infra: the deployed functions, run from the code, environment and role
     } finally {
       await source.stop();
     }
+    assertAllowed('SenderRole', [/^sqs:GetQueueAttributes /]);
   });
 
   it('sends a stored message, a template and a Microsoft mailbox’s mail and dead-letters a broken one, every call allowed', async () => {
@@ -329,6 +361,14 @@ describe('infra: the deployed functions, run from the code, environment and role
       subject: 'no recipient',
       text: 'x',
     });
+    // A pointer to an object that is not there: S3 says NoSuchKey only to a caller who may list the bucket.
+    await enqueue(world.sqs, outputs.QueueUrl!, [
+      'software.amazon.payloadoffloading.PayloadS3Pointer',
+      {
+        s3BucketName: outputs.LargeMessageBucketName!,
+        s3Key: 'AROAGONE:run/0b0e0000-0000-4000-8000-000000000000',
+      },
+    ]);
     await runMappingUntil(
       sender,
       sender.mappings[0]!,
@@ -346,10 +386,15 @@ describe('infra: the deployed functions, run from the code, environment and role
       new ReceiveMessageCommand({
         QueueUrl: outputs.DeadLetterQueueUrl,
         WaitTimeSeconds: 5,
+        MaxNumberOfMessages: 10,
         MessageAttributeNames: ['All'],
       }),
     );
-    assert.equal(Messages.length, 1, 'the broken message dead-lettered');
+    assert.deepEqual(
+      Messages.map((message) => message.MessageAttributes?.['oauth-mailer-error-code']?.StringValue).sort(),
+      ['MESSAGE_INVALID', 'PAYLOAD_MISSING'],
+      'the broken message and the pointer to nothing dead-lettered, neither retried',
+    );
     const { Contents = [] } = await world.s3.send(
       new ListObjectsV2Command({ Bucket: outputs.LargeMessageBucketName }),
     );
@@ -359,6 +404,7 @@ describe('infra: the deployed functions, run from the code, environment and role
       /^s3:DeleteObject /,
       /^dynamodb:GetItem .*TemplatesTable/,
       /^sqs:SendMessage .*DeadLetter/,
+      /^s3:ListBucket /,
       // The Microsoft mailbox's rotated refresh token, written as onboarding's secret: with the stack's key.
       /^secretsmanager:PutSecretValue .*:secret:oauth-mailer\/mailboxes\/ms@example\.com/,
       /^kms:GenerateDataKey /,
@@ -481,5 +527,98 @@ describe('infra: the deployed functions, run from the code, environment and role
       world.onboardingApi.use(undefined);
       await instance.stop();
     }
+  });
+
+  it('takes a large message from a producer outside the stack holding the IAM the docs list, every call of both allowed', async () => {
+    // Arrange: a producer role with docs/message-contract.md's "Producer IAM", and only that.
+    const { Attributes } = await world.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: outputs.QueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    const { ServerSideEncryptionConfiguration } = await world.s3.send(
+      new GetBucketEncryptionCommand({ Bucket: outputs.LargeMessageBucketName }),
+    );
+    const bucketKey =
+      ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault?.KMSMasterKeyID;
+    const iam = new IAMClient({});
+    const { Role } = await iam.send(
+      new CreateRoleCommand({
+        RoleName: 'billing-producer',
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { AWS: cdk.account }, Action: 'sts:AssumeRole' }],
+        }),
+      }),
+    );
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: 'billing-producer',
+        PolicyName: 'oauth-mailer-producer',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: Attributes!.QueueArn },
+            {
+              Effect: 'Allow',
+              Action: 's3:PutObject',
+              Resource: `arn:aws:s3:::${outputs.LargeMessageBucketName}/*`,
+            },
+            {
+              Effect: 'Allow',
+              Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+              Resource: bucketKey!.startsWith('arn:')
+                ? bucketKey
+                : `arn:aws:kms:us-east-1:${cdk.account}:key/${bucketKey}`,
+            },
+          ],
+        }),
+      }),
+    );
+    iam.destroy();
+    const session = await audit.sessionOf(Role!.Arn!, 'billing-run');
+    const credentials = {
+      accessKeyId: session.AWS_ACCESS_KEY_ID!,
+      secretAccessKey: session.AWS_SECRET_ACCESS_KEY!,
+      sessionToken: session.AWS_SESSION_TOKEN!,
+    };
+    const asProducer = { endpoint: audit.endpoint, region: 'us-east-1', credentials };
+    const sqs = new SQSClient(asProducer);
+    const s3 = new S3Client({ ...asProducer, forcePathStyle: true });
+    const producer = new MailProducer({
+      queueUrl: outputs.QueueUrl!,
+      sqs,
+      largeMessages: { bucket: outputs.LargeMessageBucketName!, s3 },
+    });
+    const sender = await asDeployed(outputs.SenderFunctionName!);
+    const sentBefore = world.smtp.google.messages.length;
+
+    // Act
+    try {
+      await producer.send(
+        withAttachment('ops@example.com', randomBytes(1_000_000), {
+          subject: 'From billing',
+          to: 'accounts@example.org', // customer@example.net bounced (the feedback reader's step)
+        }),
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; refused: ${refused()}`);
+    } finally {
+      sqs.destroy();
+      s3.destroy();
+    }
+    await runMappingUntil(
+      sender,
+      sender.mappings[0]!,
+      () => world.smtp.google.messages.length === sentBefore + 1,
+      "the producer's message sent",
+    );
+
+    // Assess
+    assert.equal(world.smtp.google.messages.at(-1)?.parsed.subject, 'From billing');
+    assertAllowed('billing-producer', [
+      /^s3:PutObject .*\/AROA[A-Z0-9]+:billing-run\//,
+      /^kms:GenerateDataKey /,
+      /^sqs:SendMessage /,
+    ]);
+    assertAllowed('SenderRole', [/^s3:GetObject .*:billing-run\//, /^s3:DeleteObject .*:billing-run\//]);
   });
 });

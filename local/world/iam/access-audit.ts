@@ -2,10 +2,17 @@
  * IAM in front of the emulator, which enforces none (moto's own check ignores resources and conditions):
  * an HTTP proxy that forwards every request, and for a request signed by a role session it handed out
  * first decides it as IAM would, from the policies `cdk deploy` left in the emulator (the role's own, the
- * key policy, the bucket, queue or topic policy), and answers a denied one with AccessDenied as AWS does.
+ * key policy; the bucket, queue or topic policy of the template), and answers a denied one with
+ * AccessDenied as AWS does.
  * Requests of other credentials (the test's own, an administrator's) pass unjudged.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   GetPolicyCommand,
@@ -17,7 +24,7 @@ import {
   ListRolePoliciesCommand,
 } from '@aws-sdk/client-iam';
 import { GetKeyPolicyCommand, KMSClient, ListAliasesCommand } from '@aws-sdk/client-kms';
-import { GetBucketEncryptionCommand, GetBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetTopicAttributesCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -31,6 +38,7 @@ import {
   type SessionPrincipal,
 } from './policy-evaluation.ts';
 import { type DeployedResources, permissionsOf, type SeenRequest } from './request-permissions.ts';
+import type { TemplateSettings } from './template-settings.ts';
 
 export interface Denial {
   /** The role session that asked. */
@@ -59,7 +67,7 @@ export interface AccessAudit {
 const unquote = (document: string) => JSON.parse(decodeURIComponent(document)) as PolicyDocument;
 
 /** The emulator's resources and policies, read as an administrator and kept for the audit's life. */
-function lookups(endpoint: string, region: string, account: string) {
+function lookups(endpoint: string, region: string, account: string, settings: TemplateSettings) {
   const config = { endpoint, region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
   const clients = {
     dynamodb: new DynamoDBClient(config),
@@ -90,6 +98,7 @@ function lookups(endpoint: string, region: string, account: string) {
   /** The customer-managed key named, if any: an AWS-managed key (alias/aws/...) needs no permission. */
   const customerKey = async (id: string | undefined) =>
     !id || id.includes('alias/aws/') ? undefined : keyArn(id);
+  const arnOfSecret = (name: string) => `arn:aws:secretsmanager:${region}:${account}:secret:${name}-AbCdEf`;
   const absentIsNone = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await read();
@@ -105,18 +114,40 @@ function lookups(endpoint: string, region: string, account: string) {
       const { Table } = await clients.dynamodb.send(new DescribeTableCommand({ TableName: table }));
       return Table!.KeySchema!.find((key) => key.KeyType === 'HASH')!.AttributeName!;
     }),
-    secret: memo(async (id) => {
-      const { ARN, KmsKeyId } = await clients.secrets.send(new DescribeSecretCommand({ SecretId: id }));
-      return { arn: ARN!, keyArn: await customerKey(KmsKeyId) };
-    }),
-    keyArn,
-    bucketKey: memo(async (bucket) => {
-      const encryption = await absentIsNone(() =>
-        clients.s3.send(new GetBucketEncryptionCommand({ Bucket: bucket })),
+    // Not kept: a secret that is not there yet (onboarding's first DescribeSecret) is there a moment later.
+    async secret(id) {
+      const found = await absentIsNone(() =>
+        clients.secrets.send(new DescribeSecretCommand({ SecretId: id })),
       );
-      const rule =
-        encryption?.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault;
-      return customerKey(rule?.KMSMasterKeyID);
+      // Absent, judged on the ARN it would have (IAM does: secretsmanager's resource pattern ends in -??????);
+      // the emulator then answers ResourceNotFoundException, as AWS would.
+      if (!found) return { arn: id.startsWith('arn:') ? id : arnOfSecret(id) };
+      return { arn: found.ARN!, keyArn: await customerKey(found.KmsKeyId) };
+    },
+    keyArn,
+    bucketEncryption: async (bucket) => {
+      const encryption = settings.bucketEncryption.get(bucket) ?? { bucketKey: false };
+      return { ...encryption, keyArn: await customerKey(encryption.keyArn) };
+    },
+    // The key an object was stored with, where moto keeps it (its BucketKeyEnabled is not kept: the
+    // bucket's default stands for it).
+    async objectEncryption(bucket, key) {
+      const head = await absentIsNone(() =>
+        clients.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
+      );
+      return head?.SSEKMSKeyId ? { keyArn: await customerKey(head.SSEKMSKeyId) } : undefined;
+    },
+    queueKey: memo(async (queueArn) => {
+      const name = queueArn.split(':').pop()!;
+      const attributes = await absentIsNone(async () => {
+        const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+        return (
+          await clients.sqs.send(
+            new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['KmsMasterKeyId'] }),
+          )
+        ).Attributes;
+      });
+      return customerKey(attributes?.KmsMasterKeyId);
     }),
     topicKey: memo(async (topic) => {
       const { Attributes } = await clients.sns.send(new GetTopicAttributesCommand({ TopicArn: topic }));
@@ -152,10 +183,6 @@ function lookups(endpoint: string, region: string, account: string) {
     permission: Permission,
   ): Promise<{ document: PolicyDocument; kind: 'key' | 'resource' } | undefined> => {
     const [service] = permission.action.split(':');
-    const read = async (document: Promise<string | undefined>) => {
-      const text = await document;
-      return text ? (JSON.parse(text) as PolicyDocument) : undefined;
-    };
     if (service === 'kms') {
       const { Policy } = await clients.kms.send(
         new GetKeyPolicyCommand({ KeyId: permission.resource, PolicyName: 'default' }),
@@ -164,32 +191,9 @@ function lookups(endpoint: string, region: string, account: string) {
       const document = (typeof Policy === 'string' ? JSON.parse(Policy) : Policy) as PolicyDocument;
       return { document, kind: 'key' };
     }
-    let document: PolicyDocument | undefined;
-    if (service === 's3') {
-      const bucket = permission.resource.slice('arn:aws:s3:::'.length).split('/')[0]!;
-      document = await read(
-        absentIsNone(() => clients.s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).then(
-          (r) => r?.Policy,
-        ),
-      );
-    } else if (service === 'sqs') {
-      const name = permission.resource.split(':').pop()!;
-      document = await read(
-        absentIsNone(async () => {
-          const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
-          const { Attributes } = await clients.sqs.send(
-            new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['Policy'] }),
-          );
-          return Attributes?.Policy;
-        }),
-      );
-    } else if (service === 'sns') {
-      document = await read(
-        clients.sns
-          .send(new GetTopicAttributesCommand({ TopicArn: permission.resource }))
-          .then(({ Attributes }) => Attributes?.Policy),
-      );
-    }
+    // Buckets, queues and topics: the policies the template sets (moto's CloudFormation drops a bucket's).
+    const on = service === 's3' ? permission.resource.split('/')[0]! : permission.resource;
+    const document = settings.resourcePolicies.get(on);
     return document ? { document, kind: 'resource' } : undefined;
   };
   return {
@@ -254,10 +258,15 @@ function denied(request: SeenRequest, message: string): { status: number; type: 
  */
 export async function startAccessAudit(
   target: string,
-  options: { region: string; account: string },
+  options: {
+    region: string;
+    account: string;
+    /** What the deployed template sets that moto drops (templateSettingsOf). */
+    settings: TemplateSettings;
+  },
 ): Promise<AccessAudit> {
   const upstream = new URL(target);
-  const look = lookups(target, options.region, options.account);
+  const look = lookups(target, options.region, options.account, options.settings);
   const sessions = new Map<string, SessionPrincipal & { roleName: string }>();
   const sts = new STSClient({
     endpoint: target,
@@ -266,9 +275,13 @@ export async function startAccessAudit(
   });
 
   /** @returns why the request is denied, or undefined where IAM allows it */
-  async function judge(principal: SessionPrincipal & { roleName: string }, request: SeenRequest) {
+  /** @returns why IAM denies the permissions, or undefined where it allows them all */
+  async function judgePermissions(
+    principal: SessionPrincipal & { roleName: string },
+    permissions: Permission[],
+  ) {
     const identity = await look.identityPolicies(principal.roleName);
-    for (const permission of await permissionsOf(look.resources, request)) {
+    for (const permission of permissions) {
       const withPrincipal = {
         ...permission,
         context: { ...principalContext(principal), ...permission.context },
@@ -276,10 +289,35 @@ export async function startAccessAudit(
       const decision = decide(principal, withPrincipal, identity, await look.resourcePolicy(permission));
       if (!decision.allowed)
         return { action: permission.action, resource: permission.resource, reason: decision.reason };
-      const seen = audit.allowed.get(principal.sessionArn) ?? new Set<string>();
-      audit.allowed.set(principal.sessionArn, seen.add(`${permission.action} ${permission.resource}`));
     }
+    const seen = audit.allowed.get(principal.sessionArn) ?? new Set<string>();
+    for (const permission of permissions) seen.add(`${permission.action} ${permission.resource}`);
+    audit.allowed.set(principal.sessionArn, seen);
     return undefined;
+  }
+
+  /** Decides the call: AccessDenied written and true where IAM denies it (or the audit cannot read it). */
+  async function refuse(
+    principal: SessionPrincipal & { roleName: string },
+    call: string,
+    request: SeenRequest,
+    outgoing: ServerResponse,
+    permissions: () => Promise<Permission[]>,
+  ): Promise<boolean> {
+    const denial = await permissions()
+      .then((needed) => judgePermissions(principal, needed))
+      .catch((error: Error) => {
+        audit.unreadable.push(`${principal.sessionArn} ${call}: ${error.message}`);
+        return { action: '?', resource: '?', reason: error.message };
+      });
+    if (!denial) return false;
+    if (denial.action !== '?') audit.denials.push({ session: principal.sessionArn, call, ...denial });
+    const answer = denied(
+      request,
+      `User: ${principal.sessionArn} is not authorized to perform: ${denial.action} on resource: ${denial.resource} (${denial.reason})`,
+    );
+    outgoing.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body);
+    return true;
   }
 
   const server: Server = createServer(async (incoming, outgoing) => {
@@ -296,23 +334,19 @@ export async function startAccessAudit(
         body: body.toString('utf8'),
       };
       const principal = sessions.get(signed.accessKeyId);
-      // The event-source runner reads its mapping's state as Lambda's poller would: not the function's call.
-      if (principal && signed.service !== 'lambda') {
-        const call = `${signed.service} ${String(incoming.headers['x-amz-target'] ?? `${request.method} ${request.path}`)}`;
-        const denial = await judge(principal, request).catch((error: Error) => {
-          audit.unreadable.push(`${principal.sessionArn} ${call}: ${error.message}`);
-          return { action: '?', resource: '?', reason: error.message };
-        });
-        if (denial) {
-          if (denial.action !== '?') audit.denials.push({ session: principal.sessionArn, call, ...denial });
-          const answer = denied(
-            request,
-            `User: ${principal.sessionArn} is not authorized to perform: ${denial.action} on resource: ${denial.resource} (${denial.reason})`,
-          );
-          outgoing.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body);
-          return;
-        }
-      }
+      const call = `${signed.service} ${String(incoming.headers['x-amz-target'] ?? `${request.method} ${request.path}`)}`;
+      // The event-source runner reads its mapping's state as Lambda's poller does: the service's read, not
+      // the function's call. Every other call of a session is judged.
+      const pollersRead =
+        signed.service === 'lambda' &&
+        request.method === 'GET' &&
+        /^\/2015-03-31\/event-source-mappings\/[^/]+$/.test(request.path);
+      if (
+        principal &&
+        !pollersRead &&
+        (await refuse(principal, call, request, outgoing, () => permissionsOf(look.resources, request)))
+      )
+        return;
       const forwarded = httpRequest(
         {
           host: upstream.hostname,
@@ -321,7 +355,25 @@ export async function startAccessAudit(
           path: incoming.url,
           headers: incoming.headers,
         },
-        (answer) => {
+        async (answer) => {
+          // S3 tells a caller an object is missing only if it may list the bucket; else 403 (GetObject API).
+          const missingObject =
+            principal &&
+            signed.service === 's3' &&
+            answer.statusCode === 404 &&
+            (request.method === 'GET' || request.method === 'HEAD');
+          if (missingObject) {
+            const bucket = request.path.split('/')[1]!;
+            const listing: Permission = {
+              action: 's3:ListBucket',
+              resource: `arn:aws:s3:::${bucket}`,
+              context: {},
+            };
+            if (await refuse(principal, call, request, outgoing, async () => [listing])) {
+              answer.resume();
+              return;
+            }
+          }
           outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(outgoing);
         },

@@ -18,10 +18,19 @@ export interface DeployedResources {
   secret(id: string): Promise<{ arn: string; keyArn?: string }>;
   /** A key's ARN from its id, ARN or alias. */
   keyArn(id: string): Promise<string>;
-  /** The customer-managed key a bucket encrypts with by default, if any. */
-  bucketKey(bucket: string): Promise<string | undefined>;
+  /** A bucket's default encryption: its customer-managed key, if any, and whether S3 Bucket Keys are on. */
+  bucketEncryption(bucket: string): Promise<Encryption>;
+  /** How an object is encrypted, where the emulator says; else undefined (then the bucket's default). */
+  objectEncryption(bucket: string, key: string): Promise<Partial<Encryption> | undefined>;
+  /** The customer-managed key a queue encrypts with (SSE-KMS), if any. */
+  queueKey(queueArn: string): Promise<string | undefined>;
   /** The customer-managed key an SNS topic encrypts with, if any. */
   topicKey(topicArn: string): Promise<string | undefined>;
+}
+
+export interface Encryption {
+  readonly keyArn?: string;
+  readonly bucketKey: boolean;
 }
 
 /** A request as the audit proxy saw it. */
@@ -85,7 +94,6 @@ async function dynamodb(resources: DeployedResources, operation: string, body: J
     case 'UpdateItem':
     case 'DeleteItem':
       return [await one(operation, body.TableName as string, [(body.Key ?? body.Item) as Item])];
-    case 'Query':
     case 'Scan':
     case 'DescribeTable':
       return [{ action: `dynamodb:${operation}`, resource: table(body.TableName as string), context: {} }];
@@ -153,7 +161,6 @@ function tagging(body: Json): Record<string, string | string[]> {
 const SECRET_OPERATIONS = new Set([
   'GetSecretValue',
   'PutSecretValue',
-  'UpdateSecret',
   'UpdateSecretVersionStage',
   'DescribeSecret',
   'DeleteSecret',
@@ -191,7 +198,7 @@ async function secretsManager(
   const kms =
     operation === 'GetSecretValue'
       ? ['Decrypt']
-      : newValue && ['CreateSecret', 'PutSecretValue', 'UpdateSecret'].includes(operation)
+      : newValue && ['CreateSecret', 'PutSecretValue'].includes(operation)
         ? ['GenerateDataKey', 'Decrypt']
         : [];
   if (keyArn && kms.length > 0)
@@ -217,13 +224,50 @@ async function kms(resources: DeployedResources, operation: string, body: Json):
   ];
 }
 
-function sqs(resources: DeployedResources, operation: string, body: Json): Permission[] {
+const SQS_OPERATIONS = new Set([
+  'SendMessage',
+  'SendMessageBatch',
+  'ReceiveMessage',
+  'DeleteMessage',
+  'DeleteMessageBatch',
+  'ChangeMessageVisibility',
+  'ChangeMessageVisibilityBatch',
+  'GetQueueUrl',
+  'GetQueueAttributes',
+]);
+
+async function sqs(resources: DeployedResources, operation: string, body: Json): Promise<Permission[]> {
+  if (!SQS_OPERATIONS.has(operation)) throw new Error(`the access audit cannot read SQS ${operation}`);
   const queue = body.QueueUrl
     ? arnOf(resources, 'sqs', new URL(body.QueueUrl as string).pathname.split('/').pop()!)
     : arnOf(resources, 'sqs', body.QueueName as string);
-  // The stack's queues are SQS-managed SSE: no KMS permission to add.
-  return [{ action: `sqs:${SQS_ACTIONS[operation] ?? operation}`, resource: queue, context: {} }];
+  // A queue with SSE-KMS: a producer needs a data key and a consumer decrypts it (sqs key management docs).
+  const keyArn = await resources.queueKey(queue);
+  const kms = !keyArn
+    ? []
+    : operation.startsWith('SendMessage')
+      ? ['GenerateDataKey', 'Decrypt']
+      : operation === 'ReceiveMessage'
+        ? ['Decrypt']
+        : [];
+  return [
+    { action: `sqs:${SQS_ACTIONS[operation] ?? operation}`, resource: queue, context: {} },
+    ...(keyArn ? viaService(resources, 'sqs', keyArn, kms, { 'aws:sqs:arn': queue }) : []),
+  ];
 }
+
+/** What a list request may carry (ListObjectsV2); any other sub-resource is another action. */
+const LIST_PARAMETERS = new Set([
+  'list-type',
+  'prefix',
+  'delimiter',
+  'continuation-token',
+  'max-keys',
+  'start-after',
+  'encoding-type',
+  'fetch-owner',
+  'x-id',
+]);
 
 async function s3(resources: DeployedResources, request: SeenRequest): Promise<Permission[]> {
   const [, bucket = '', ...rest] = request.path.split('/');
@@ -242,10 +286,33 @@ async function s3(resources: DeployedResources, request: SeenRequest): Promise<P
       .filter((name) => header(name) !== undefined)
       .map((name) => [`s3:${name}`, header(name)!]),
   );
-  const keyArn = await resources.bucketKey(bucket);
-  // With S3 Bucket Keys, S3 asks KMS with the bucket's ARN as the encryption context.
-  const kmsFor = (actions: string[]) =>
-    keyArn ? viaService(resources, 's3', keyArn, actions, { 'aws:s3:arn': bucketArn }) : [];
+  const unread = [...request.query.keys()].filter((name) =>
+    key ? name !== 'x-id' : !LIST_PARAMETERS.has(name) && name !== 'delete',
+  );
+  const headersUnread = ['x-amz-copy-source', 'x-amz-tagging', 'x-amz-acl'].filter((name) => header(name));
+  if (unread.length > 0 || headersUnread.length > 0)
+    throw new Error(
+      `the access audit cannot read S3 ${request.method} with ${[...unread, ...headersUnread].join(', ')}`,
+    );
+  // S3 asks KMS for the caller, with the bucket's ARN as the context where S3 Bucket Keys are on, else the
+  // object's (bucket-key.html).
+  const kmsFor = async (actions: string[]) => {
+    const bucketDefault = await resources.bucketEncryption(bucket);
+    const put = request.method === 'PUT';
+    const stored = put ? undefined : await resources.objectEncryption(bucket, key);
+    const named = put ? header('x-amz-server-side-encryption-aws-kms-key-id') : stored?.keyArn;
+    const keyArn = named ? await resources.keyArn(named) : bucketDefault.keyArn;
+    const bucketKeyHeader = put ? header('x-amz-server-side-encryption-bucket-key-enabled') : undefined;
+    const bucketKey =
+      bucketKeyHeader !== undefined
+        ? bucketKeyHeader === 'true'
+        : (stored?.bucketKey ?? bucketDefault.bucketKey);
+    return keyArn
+      ? viaService(resources, 's3', keyArn, actions, {
+          'aws:s3:arn': bucketKey ? bucketArn : `${bucketArn}/${key}`,
+        })
+      : [];
+  };
   const object = (action: string, context = {}): Permission => ({
     action: `s3:${action}`,
     resource: `${bucketArn}/${key}`,
@@ -271,9 +338,9 @@ async function s3(resources: DeployedResources, request: SeenRequest): Promise<P
   switch (request.method) {
     case 'GET':
     case 'HEAD':
-      return [object('GetObject'), ...kmsFor(['Decrypt'])];
+      return [object('GetObject'), ...(await kmsFor(['Decrypt']))];
     case 'PUT':
-      return [object('PutObject', sse), ...kmsFor(['GenerateDataKey'])];
+      return [object('PutObject', sse), ...(await kmsFor(['GenerateDataKey']))];
     case 'DELETE':
       return [object('DeleteObject')];
   }

@@ -25,6 +25,8 @@ const ask = (action: string, resource: string, context: Permission['context'] = 
   resource,
   context: { ...principalContext(session), ...context },
 });
+/** An IAM policy variable, as a policy writes it: ${key}. */
+const variable = (key: string) => `\${${key}}`;
 const allows = (...args: Parameters<typeof decide>) => decide(...args).allowed;
 
 describe('local world: IAM decisions of the access audit', () => {
@@ -89,12 +91,9 @@ describe('local world: IAM decisions of the access audit', () => {
       policy({ Effect: 'Allow', Action: 'dynamodb:*', Resource: TABLE, Condition }),
     ];
     const scan = ask('dynamodb:Scan', TABLE);
-    assert.equal(allows(session, scan, allowWhen({ StringNotEquals: { 'dynamodb:Select': 'X' } })), true);
-    assert.equal(allows(session, scan, allowWhen({ StringEquals: { 'dynamodb:Select': 'X' } })), false);
-    assert.equal(
-      allows(session, scan, allowWhen({ StringEqualsIfExists: { 'dynamodb:Select': 'X' } })),
-      true,
-    );
+    assert.equal(allows(session, scan, allowWhen({ StringNotEquals: { 's3:prefix': 'X' } })), true);
+    assert.equal(allows(session, scan, allowWhen({ StringEquals: { 's3:prefix': 'X' } })), false);
+    assert.equal(allows(session, scan, allowWhen({ StringEqualsIfExists: { 's3:prefix': 'X' } })), true);
     assert.equal(
       allows(session, scan, allowWhen({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': 'send#*' } })),
       true,
@@ -104,8 +103,8 @@ describe('local world: IAM decisions of the access audit', () => {
       allows(session, scan, allowWhen({ 'ForAnyValue:StringLike': { 'dynamodb:LeadingKeys': 'send#*' } })),
       false,
     );
-    assert.equal(allows(session, scan, allowWhen({ Null: { 'dynamodb:Select': 'true' } })), true);
-    assert.equal(allows(session, scan, allowWhen({ Null: { 'dynamodb:Select': 'false' } })), false);
+    assert.equal(allows(session, scan, allowWhen({ Null: { 's3:prefix': 'true' } })), true);
+    assert.equal(allows(session, scan, allowWhen({ Null: { 's3:prefix': 'false' } })), false);
   });
 
   it('checks every leading key of a batch against the patterns a role is limited to', () => {
@@ -155,6 +154,36 @@ describe('local world: IAM decisions of the access audit', () => {
     assert.equal(allows(session, object, [], bucket(`arn:aws:iam::${ACCOUNT}:root`)), false);
   });
 
+  it("reads policy variables: a bucket that refuses puts outside the writer's own aws:userid prefix", () => {
+    const role = [policy({ Effect: 'Allow', Action: 's3:PutObject', Resource: 'arn:aws:s3:::bucket/*' })];
+    const bucketPolicy = {
+      kind: 'resource' as const,
+      document: policy({
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 's3:PutObject',
+        NotResource: `arn:aws:s3:::bucket/${variable('aws:userid')}/*`,
+      }),
+    };
+    const put = (key: string) => ask('s3:PutObject', `arn:aws:s3:::bucket/${key}`);
+    assert.equal(allows(session, put('AROAEXAMPLE:fn/1'), role, bucketPolicy), true);
+    assert.equal(allows(session, put('AROAOTHER:fn/1'), role, bucketPolicy), false);
+    assert.equal(allows(session, put('AROAEXAMPLE:fn2/1'), role, bucketPolicy), false, 'another session');
+    const literal = [
+      policy({ Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:aws:s3:::bucket/a${variable('*')}` }),
+    ];
+    assert.equal(allows(session, put('a*'), literal), true, `${variable('*')} is a literal asterisk`);
+    assert.equal(allows(session, put('ab'), literal), false);
+    const unknown = [
+      policy({
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: `arn:aws:s3:::bucket/${variable('aws:username')}/*`,
+      }),
+    ];
+    assert.equal(allows(session, put('x/1'), unknown), false, 'a variable the request lacks matches nothing');
+  });
+
   it('refuses to guess: a condition key or operator it does not know throws', () => {
     const role = (Condition: PolicyStatement['Condition']) => [
       policy({ Effect: 'Allow', Action: '*', Resource: '*', Condition }),
@@ -166,6 +195,32 @@ describe('local world: IAM decisions of the access audit', () => {
     assert.throws(
       () => decide(session, ask('s3:GetObject', '*'), role({ IpAddress: { 'aws:userid': '10.0.0.0/8' } })),
       /does not know condition operator IpAddress/,
+    );
+    const batch = ask('dynamodb:BatchGetItem', TABLE, { 'dynamodb:LeadingKeys': ['a', 'b'] });
+    assert.throws(
+      () => decide(session, batch, role({ StringEquals: { 'dynamodb:LeadingKeys': 'a' } })),
+      /needs ForAllValues or ForAnyValue/,
+      'a single-valued operator on several values',
+    );
+    const notPrincipal = {
+      kind: 'resource' as const,
+      document: {
+        Statement: [
+          { Effect: 'Deny' as const, NotPrincipal: { AWS: session.roleArn }, Action: '*', Resource: '*' },
+        ],
+      },
+    };
+    assert.throws(() => decide(session, ask('s3:GetObject', '*'), [], notPrincipal as never), /NotPrincipal/);
+    const tagged = [
+      policy({
+        Effect: 'Allow',
+        Action: '*',
+        Resource: `arn:aws:s3:::b/${variable('aws:PrincipalTag/team')}`,
+      }),
+    ];
+    assert.throws(
+      () => decide(session, ask('s3:GetObject', 'arn:aws:s3:::b/x'), tagged),
+      /cannot fill condition key aws:PrincipalTag/,
     );
   });
 });

@@ -16,7 +16,9 @@ const resources: DeployedResources = {
   partitionKey: async (table) => (table === 'Registry' ? 'mailbox' : 'id'),
   secret: async () => ({ arn: SECRET, keyArn: KEY }),
   keyArn: async () => KEY,
-  bucketKey: async () => KEY,
+  bucketEncryption: async () => ({ keyArn: KEY, bucketKey: true }),
+  objectEncryption: async () => undefined,
+  queueKey: async () => undefined,
   topicKey: async () => undefined,
 };
 
@@ -155,6 +157,35 @@ describe('local world: the permissions an AWS request needs, read off the wire',
     ]);
   });
 
+  it("uses the object's ARN as KMS's context where S3 Bucket Keys are off, and a queue's key where it has one", async () => {
+    const without = { ...resources, bucketEncryption: async () => ({ keyArn: KEY, bucketKey: false }) };
+    const get: SeenRequest = {
+      service: 's3',
+      method: 'GET',
+      path: '/bucket/a/1',
+      query: new URLSearchParams(),
+      headers: {},
+      body: '',
+    };
+    const [, decrypt] = await permissionsOf(without, get);
+    assert.equal(decrypt?.context['kms:EncryptionContext:aws:s3:arn'], 'arn:aws:s3:::bucket/a/1');
+    const [, onBucket] = await permissionsOf(resources, get);
+    assert.equal(onBucket?.context['kms:EncryptionContext:aws:s3:arn'], 'arn:aws:s3:::bucket');
+    const encrypted = { ...resources, queueKey: async () => KEY };
+    const send = await permissionsOf(
+      encrypted,
+      json('sqs', 'AmazonSQS.SendMessageBatch', {
+        QueueUrl: `http://127.0.0.1:5000/${ACCOUNT}/mail`,
+        Entries: [],
+      }),
+    );
+    assert.deepEqual(brief(send), [
+      'sqs:SendMessage mail',
+      'kms:GenerateDataKey key/1234',
+      'kms:Decrypt key/1234',
+    ]);
+  });
+
   it('refuses a call it cannot read rather than passing it', async () => {
     await assert.rejects(
       permissionsOf(resources, json('dynamodb', 'DynamoDB_20120810.ExecuteStatement', {})),
@@ -163,6 +194,23 @@ describe('local world: the permissions an AWS request needs, read off the wire',
     await assert.rejects(
       permissionsOf(resources, { ...json('ec2', '', {}), headers: {} }),
       /cannot read a call to ec2/,
+    );
+    await assert.rejects(
+      permissionsOf(resources, json('sqs', 'AmazonSQS.PurgeQueue', { QueueUrl: 'http://h/1/q' })),
+      /cannot read SQS PurgeQueue/,
+    );
+    const tagging: SeenRequest = {
+      service: 's3',
+      method: 'PUT',
+      path: '/bucket/a/1',
+      query: new URLSearchParams('tagging'),
+      headers: {},
+      body: '',
+    };
+    await assert.rejects(
+      permissionsOf(resources, tagging),
+      /cannot read S3 PUT with tagging/,
+      'PutObjectTagging, not PutObject',
     );
   });
 });
