@@ -621,4 +621,29 @@ describe('infra: the deployed functions, run from the code, environment and role
     ]);
     assertAllowed('SenderRole', [/^s3:GetObject .*:billing-run\//, /^s3:DeleteObject .*:billing-run\//]);
   });
+
+  it('parks the mail of a mailbox whose grant was revoked and alerts the operators, every call allowed by its role', async () => {
+    // Arrange: a grant revoked at the provider that no validator has seen yet.
+    const { refreshToken } = await connect('late@example.com', 'google');
+    await world.oauth.google.revoke(refreshToken);
+    const sender = await asDeployed(outputs.SenderFunctionName!);
+    const registry = new MailboxRegistry(new DynamoDBClient({}), outputs.RegistryTableName!);
+
+    // Act
+    await enqueue(
+      world.sqs,
+      outputs.QueueUrl!,
+      aMessage({ from: 'late@example.com', to: 'accounts@example.org' }),
+    );
+    await runMappingUntil(
+      sender,
+      sender.mappings[0]!,
+      async () => (await registry.get('late@example.com'))?.status === 'revoked',
+      'the revoked grant found by the sender',
+    );
+
+    // Assess: nothing sent, the mail waits for the reconnect, the operators told.
+    assert.ok(!world.smtp.google.messages.some((message) => message.user === 'late@example.com'));
+    assertAllowed('SenderRole', [/^dynamodb:UpdateItem .*Registry/, /^sns:Publish .*Alert/]);
+  });
 });
