@@ -135,7 +135,8 @@ export class LargeMessageBucket extends Construct {
     principal.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid, actions, resources: [this.bucket.arnForObjects(objects)] }),
     );
-    // The key for this bucket only, through S3 only.
+    // The key for this bucket only, through S3 only. S3 names the bucket as the context with S3 Bucket
+    // Keys (the bucket's default) and the object where a producer's put turned them off.
     principal.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: `${sid}Key`,
@@ -143,7 +144,9 @@ export class LargeMessageBucket extends Construct {
         resources: [this.key.keyArn],
         conditions: {
           StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` },
-          StringLike: { 'kms:EncryptionContext:aws:s3:arn': this.bucket.bucketArn },
+          StringLike: {
+            'kms:EncryptionContext:aws:s3:arn': [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
+          },
         },
       }),
     );

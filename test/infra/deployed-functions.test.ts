@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +13,20 @@ import {
   LambdaClient,
   ListEventSourceMappingsCommand,
 } from '@aws-sdk/client-lambda';
-import { GetBucketEncryptionCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetBucketEncryptionCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
+  SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MailProducer } from '../../client/producer.ts';
 import { DynamoDBClient, GetItemCommand } from '../../functions/shared/aws/dynamodb.ts';
 import { DeleteSecretCommand, PutSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
@@ -599,6 +606,29 @@ describe('infra: the deployed functions, run from the code, environment and role
           to: 'accounts@example.org', // customer@example.net bounced (the feedback reader's step)
         }),
       );
+      // A producer of its own making (another SDK, the Java extended client) may turn S3 Bucket Keys off
+      // for its object: S3 then asks KMS with the object's ARN as the context, not the bucket's.
+      const sts = new STSClient({ ...asProducer, endpoint: world.moto.endpoint });
+      const { UserId } = await sts.send(new GetCallerIdentityCommand({}));
+      sts.destroy();
+      const key = `${UserId}/${randomUUID()}`;
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: outputs.LargeMessageBucketName,
+          Key: key,
+          Body: JSON.stringify(aMessage({ subject: 'Without a bucket key', to: 'accounts@example.org' })),
+          BucketKeyEnabled: false,
+        }),
+      );
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: outputs.QueueUrl,
+          MessageBody: JSON.stringify([
+            'software.amazon.payloadoffloading.PayloadS3Pointer',
+            { s3BucketName: outputs.LargeMessageBucketName, s3Key: key },
+          ]),
+        }),
+      );
     } catch (error) {
       throw new Error(`${(error as Error).message}; refused: ${refused()}`);
     } finally {
@@ -608,12 +638,18 @@ describe('infra: the deployed functions, run from the code, environment and role
     await runMappingUntil(
       sender,
       sender.mappings[0]!,
-      () => world.smtp.google.messages.length === sentBefore + 1,
-      "the producer's message sent",
+      () => world.smtp.google.messages.length === sentBefore + 2,
+      "the producer's messages sent",
     );
 
     // Assess
-    assert.equal(world.smtp.google.messages.at(-1)?.parsed.subject, 'From billing');
+    assert.deepEqual(
+      world.smtp.google.messages
+        .slice(sentBefore)
+        .map((message) => message.parsed.subject)
+        .sort(),
+      ['From billing', 'Without a bucket key'],
+    );
     assertAllowed('billing-producer', [
       /^s3:PutObject .*\/AROA[A-Z0-9]+:billing-run\//,
       /^kms:GenerateDataKey /,

@@ -212,6 +212,13 @@ export async function startAccessAudit(
               return;
             }
           }
+          if (signed.service === 's3' && request.method === 'PUT' && answer.statusCode === 200) {
+            const [, bucket = '', ...key] = request.path.split('/');
+            look.recordPut(bucket, decodeURIComponent(key.join('/')), (name) => {
+              const value = incoming.headers[name];
+              return Array.isArray(value) ? value[0] : value;
+            });
+          }
           outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(outgoing);
         },

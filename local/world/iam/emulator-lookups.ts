@@ -18,7 +18,7 @@ import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { GetTopicAttributesCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Permission, PolicyDocument } from './policy-evaluation.ts';
-import type { DeployedResources } from './request-permissions.ts';
+import type { DeployedResources, Encryption } from './request-permissions.ts';
 import type { TemplateSettings } from './template-settings.ts';
 
 const unquote = (document: string) => JSON.parse(decodeURIComponent(document)) as PolicyDocument;
@@ -60,6 +60,7 @@ export function emulatorLookups(
   /** The customer-managed key named, if any: an AWS-managed key (alias/aws/...) needs no permission. */
   const customerKey = async (id: string | undefined) =>
     !id || id.includes('alias/aws/') ? undefined : keyArn(id);
+  const puts = new Map<string, Partial<Encryption>>();
   const arnOfSecret = (name: string) => `arn:aws:secretsmanager:${region}:${account}:secret:${name}-AbCdEf`;
   const absentIsNone = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
     try {
@@ -91,9 +92,11 @@ export function emulatorLookups(
       const encryption = settings.bucketEncryption.get(bucket) ?? { bucketKey: false };
       return { ...encryption, keyArn: await customerKey(encryption.keyArn) };
     },
-    // The key an object was stored with, where moto keeps it (its BucketKeyEnabled is not kept: the
-    // bucket's default stands for it).
+    // How an object was stored: as a put through the audit asked (moto keeps no per-object S3 Bucket Key
+    // setting), else the key moto kept.
     async objectEncryption(bucket, key) {
+      const put = puts.get(`${bucket}/${key}`);
+      if (put) return put;
       const head = await absentIsNone(() =>
         clients.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
       );
@@ -158,8 +161,18 @@ export function emulatorLookups(
     const document = settings.resourcePolicies.get(on);
     return document ? { document, kind: 'resource' } : undefined;
   };
+  /** An object stored through the audit: the encryption its put asked for, where it named any. */
+  const recordPut = (bucket: string, key: string, header: (name: string) => string | undefined) => {
+    const keyId = header('x-amz-server-side-encryption-aws-kms-key-id');
+    const bucketKey = header('x-amz-server-side-encryption-bucket-key-enabled');
+    puts.set(`${bucket}/${key}`, {
+      ...(keyId ? { keyArn: keyId } : {}),
+      ...(bucketKey !== undefined ? { bucketKey: bucketKey.toLowerCase() === 'true' } : {}),
+    });
+  };
   return {
     resources,
+    recordPut,
     identityPolicies,
     resourcePolicy,
     iam: clients.iam,
