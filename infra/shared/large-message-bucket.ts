@@ -145,7 +145,7 @@ export class LargeMessageBucket extends Construct {
         conditions: {
           StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` },
           StringLike: {
-            'kms:EncryptionContext:aws:s3:arn': [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
+            'kms:EncryptionContext:aws:s3:arn': [this.bucket.bucketArn, this.bucket.arnForObjects(objects)],
           },
         },
       }),

@@ -179,6 +179,13 @@ export async function readSecretJson<T = Record<string, unknown>>(
 export async function createTopic(sqs: SQSClient, name: string) {
   const sns = new SNSClient({});
   const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: name }));
+  sns.destroy();
+  return subscribeInbox(sqs, TopicArn!, name);
+}
+
+/** An SQS queue subscribed to a topic (one of the stack's too), so tests can read what is published. */
+export async function subscribeInbox(sqs: SQSClient, TopicArn: string, name: string) {
+  const sns = new SNSClient({});
   const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-inbox` }));
   const { Attributes } = await sqs.send(
     new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
@@ -193,7 +200,7 @@ export async function createTopic(sqs: SQSClient, name: string) {
   );
   sns.destroy();
   return {
-    topicArn: TopicArn!,
+    topicArn: TopicArn,
     /** Every notification published so far (subject, text and attributes), consumed. */
     async read(): Promise<Array<{ subject: string; message: string; attributes: Record<string, string> }>> {
       const received: Array<{ subject: string; message: string; attributes: Record<string, string> }> = [];

@@ -72,37 +72,56 @@ export async function startInvoker(fn: DeployedFunction, env: Record<string, str
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   const output: string[] = [];
-  for (const stream of [child.stdout!, child.stderr!])
-    stream.on('data', (chunk: Buffer) => output.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let rest = '';
+    stream.on('data', (chunk: Buffer) => {
+      const lines = (rest + chunk.toString('utf8')).split('\n');
+      rest = lines.pop() ?? '';
+      output.push(...lines.filter(Boolean));
+    });
+  }
+  const failure = (what: string) => new Error(`${what}; the function said:\n${output.join('\n')}`);
   const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  let ready: () => void;
-  const started = new Promise<void>((resolve) => {
-    ready = resolve;
+  let gone = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      gone = true;
+      for (const call of waiting.values()) call.reject(failure('the function exited'));
+      waiting.clear();
+      resolve();
+    }),
+  );
+  const started = new Promise<void>((resolve, reject) => {
+    child.on('message', (message: { ready?: true; id?: number; result?: unknown; error?: string }) => {
+      if (message.ready) return resolve();
+      const call = waiting.get(message.id!);
+      waiting.delete(message.id!);
+      if (message.error === undefined) call?.resolve(message.result);
+      else call?.reject(failure(message.error));
+    });
+    void exited.then(() => reject(failure('the function exited before it was ready')));
   });
-  child.on('message', (message: { ready?: true; id?: number; result?: unknown; error?: string }) => {
-    if (message.ready) return ready();
-    const call = waiting.get(message.id!);
-    waiting.delete(message.id!);
-    if (message.error === undefined) call?.resolve(message.result);
-    else call?.reject(new Error(`${message.error}\n${output.join('\n')}`));
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exited.then(() => {
-    for (const call of waiting.values()) call.reject(new Error(`the function exited:\n${output.join('\n')}`));
-  });
-  await Promise.race([started, exited]);
+  await started;
   let ids = 0;
   return {
     output,
     invoke: (event) =>
       new Promise((resolve, reject) => {
+        if (gone) return reject(failure('the function has exited'));
         const id = ++ids;
         waiting.set(id, { resolve, reject });
-        child.send({ id, event });
+        child.send({ id, event }, (error) => {
+          if (!error) return;
+          waiting.delete(id);
+          reject(failure(`the invocation was not delivered (${error.message})`));
+        });
       }),
     async stop() {
       if (child.connected) child.disconnect();
+      // A handler still running when stopped is ended, as Lambda ends an instance.
+      const killed = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(killed);
     },
   };
 }

@@ -31,6 +31,16 @@ export interface Denial {
   readonly reason: string;
 }
 
+/** A role session the audit judges: its ARN, and its credentials as Lambda puts them in the environment. */
+export interface RoleSession {
+  readonly sessionArn: string;
+  readonly env: {
+    readonly AWS_ACCESS_KEY_ID: string;
+    readonly AWS_SECRET_ACCESS_KEY: string;
+    readonly AWS_SESSION_TOKEN: string;
+  };
+}
+
 export interface AccessAudit {
   /** Where the functions send their AWS calls (AWS_ENDPOINT_URL). */
   readonly endpoint: string;
@@ -41,7 +51,7 @@ export interface AccessAudit {
   /** Per role session, the `action resource` pairs it was allowed. */
   readonly allowed: Map<string, Set<string>>;
   /** A session of the role, as Lambda gives its function: the credentials for its environment. */
-  sessionOf(roleArn: string, sessionName: string): Promise<Record<string, string>>;
+  sessionOf(roleArn: string, sessionName: string): Promise<RoleSession>;
   stop(): Promise<void>;
 }
 
@@ -92,7 +102,8 @@ function denied(request: SeenRequest, message: string): { status: number; type: 
  * @param target the emulator's endpoint
  * @example
  * const audit = await startAccessAudit(moto.endpoint, { region: 'eu-west-1', account: '123456789012' });
- * const env = { AWS_ENDPOINT_URL: audit.endpoint, ...(await audit.sessionOf(senderRoleArn, 'sender')) };
+ * const { env } = await audit.sessionOf(senderRoleArn, 'sender');
+ * startFunction({ ...env, AWS_ENDPOINT_URL: audit.endpoint });
  */
 export async function startAccessAudit(
   target: string,
@@ -112,7 +123,6 @@ export async function startAccessAudit(
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
   });
 
-  /** @returns why the request is denied, or undefined where IAM allows it */
   /** @returns why IAM denies the permissions, or undefined where it allows them all */
   async function judgePermissions(
     principal: SessionPrincipal & { roleName: string },
@@ -143,13 +153,16 @@ export async function startAccessAudit(
     permissions: () => Promise<Permission[]>,
   ): Promise<boolean> {
     const denial = await permissions()
-      .then((needed) => judgePermissions(principal, needed))
+      .then(async (needed) => {
+        const denial = await judgePermissions(principal, needed);
+        if (denial) audit.denials.push({ session: principal.sessionArn, call, ...denial });
+        return denial;
+      })
       .catch((error: Error) => {
         audit.unreadable.push(`${principal.sessionArn} ${call}: ${error.message}`);
-        return { action: '?', resource: '?', reason: error.message };
+        return { action: 'an action the audit cannot read', resource: 'it', reason: error.message };
       });
     if (!denial) return false;
-    if (denial.action !== '?') audit.denials.push({ session: principal.sessionArn, call, ...denial });
     const answer = denied(
       request,
       `User: ${principal.sessionArn} is not authorized to perform: ${denial.action} on resource: ${denial.resource} (${denial.reason})`,
@@ -250,9 +263,12 @@ export async function startAccessAudit(
         userid: `${Role!.RoleId}:${sessionName}`,
       });
       return {
-        AWS_ACCESS_KEY_ID: Credentials!.AccessKeyId!,
-        AWS_SECRET_ACCESS_KEY: Credentials!.SecretAccessKey!,
-        AWS_SESSION_TOKEN: Credentials!.SessionToken!,
+        sessionArn: AssumedRoleUser!.Arn!,
+        env: {
+          AWS_ACCESS_KEY_ID: Credentials!.AccessKeyId!,
+          AWS_SECRET_ACCESS_KEY: Credentials!.SecretAccessKey!,
+          AWS_SESSION_TOKEN: Credentials!.SessionToken!,
+        },
       };
     },
     stop: async () => {

@@ -120,20 +120,28 @@ export function principalContext(principal: SessionPrincipal): Record<string, st
   };
 }
 
-type Matcher = (policyValue: string, requestValue: string) => boolean;
+/** Whether the request's value matches the policy's, its variables taken from the request's context. */
+type Matcher = (policyValue: string, requestValue: string, context: Permission['context']) => boolean;
+
+// Equality compares the policy value with its variables filled in, literally; the Like operators read
+// wildcards in the policy's own text only, never in a variable's value.
+const equals: Matcher = (p, r, context) => substituted(p, context) === r;
+const equalsIgnoringCase: Matcher = (p, r, context) =>
+  substituted(p, context)?.toLowerCase() === r.toLowerCase();
+const like: Matcher = (p, r, context) => wildcard(p, r, false, context);
 
 const MATCHERS: Record<string, { match: Matcher; negated: boolean }> = {
-  StringEquals: { match: (p, r) => p === r, negated: false },
-  StringNotEquals: { match: (p, r) => p === r, negated: true },
-  StringEqualsIgnoreCase: { match: (p, r) => p.toLowerCase() === r.toLowerCase(), negated: false },
-  StringNotEqualsIgnoreCase: { match: (p, r) => p.toLowerCase() === r.toLowerCase(), negated: true },
-  StringLike: { match: (p, r) => wildcard(p, r), negated: false },
-  StringNotLike: { match: (p, r) => wildcard(p, r), negated: true },
-  ArnEquals: { match: (p, r) => wildcard(p, r), negated: false },
-  ArnLike: { match: (p, r) => wildcard(p, r), negated: false },
-  ArnNotEquals: { match: (p, r) => wildcard(p, r), negated: true },
-  ArnNotLike: { match: (p, r) => wildcard(p, r), negated: true },
-  Bool: { match: (p, r) => p.toLowerCase() === r.toLowerCase(), negated: false },
+  StringEquals: { match: equals, negated: false },
+  StringNotEquals: { match: equals, negated: true },
+  StringEqualsIgnoreCase: { match: equalsIgnoringCase, negated: false },
+  StringNotEqualsIgnoreCase: { match: equalsIgnoringCase, negated: true },
+  StringLike: { match: like, negated: false },
+  StringNotLike: { match: like, negated: true },
+  ArnEquals: { match: like, negated: false },
+  ArnLike: { match: like, negated: false },
+  ArnNotEquals: { match: like, negated: true },
+  ArnNotLike: { match: like, negated: true },
+  Bool: { match: equalsIgnoringCase, negated: false },
 };
 
 /** One operator's test of one key. @throws Error for an operator or key the audit does not know */
@@ -153,10 +161,7 @@ function conditionHolds(
   if (!matcher) throw new Error(`the access audit does not know condition operator ${operator}`);
   if (!present) return Boolean(ifExists) || set === 'ForAllValues' || (!set && matcher.negated);
   const one = (value: string) => {
-    const matched = policyValues.some((policyValue) => {
-      const expected = substituted(policyValue, context);
-      return expected !== undefined && matcher.match(expected, value);
-    });
+    const matched = policyValues.some((policyValue) => matcher.match(policyValue, value, context));
     return matcher.negated ? !matched : matched;
   };
   if (set === 'ForAllValues') return values.every(one);

@@ -370,7 +370,14 @@ export async function permissionsOf(
 ): Promise<Permission[]> {
   const target = request.headers['x-amz-target'];
   const operation = typeof target === 'string' ? target.split('.').pop()! : '';
-  const json = () => JSON.parse(request.body || '{}') as Json;
+  // A body that is not JSON is named, never quoted: it may hold a secret.
+  const json = () => {
+    try {
+      return JSON.parse(request.body || '{}') as Json;
+    } catch {
+      throw new Error(`the access audit cannot read the body of a call to ${request.service}`);
+    }
+  };
   switch (request.service) {
     case 'dynamodb':
       return dynamodb(resources, operation, json());

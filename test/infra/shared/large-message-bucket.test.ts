@@ -96,6 +96,8 @@ describe('infra: LargeMessageBucket', () => {
     const key = statements.find((statement) => statement.Sid === 'LargeMessagesKey');
     assert.deepEqual(actionsOf(key!), ['kms:Decrypt']);
     assert.match(JSON.stringify(key!.Condition), /kms:ViaService/);
+    // The bucket as KMS's context (S3 Bucket Keys on), or any object of it where a put turned them off.
+    assert.match(JSON.stringify(key!.Condition), /kms:EncryptionContext:aws:s3:arn.*\/\*/);
     assert.ok(!statements.some((statement) => actionsOf(statement).includes('s3:PutObject')));
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ LARGE_MESSAGE_BUCKET: { Ref: Match.anyValue() } }) },
@@ -128,9 +130,16 @@ describe('infra: LargeMessageBucket', () => {
     assert.deepEqual(store?.Action, 's3:PutObject');
     // Under its own aws:userid only, the prefix the sender checks under producer rules.
     assert.match(JSON.stringify(store?.Resource), /\/\$\{aws:userid\}\/\*"\]\]\}$/);
-    assert.deepEqual(statements.find((s) => s.Sid === 'StoreLargeMessagesKey')?.Action, [
-      'kms:GenerateDataKey',
-      'kms:Decrypt',
-    ]);
+    const key = statements.find((s) => s.Sid === 'StoreLargeMessagesKey') as
+      | { Action: unknown; Condition: { StringLike: Record<string, unknown[]> } }
+      | undefined;
+    assert.deepEqual(key?.Action, ['kms:GenerateDataKey', 'kms:Decrypt']);
+    // KMS's context: the bucket (S3 Bucket Keys on) or, where a put turns them off, its own objects only.
+    const contexts = key!.Condition.StringLike['kms:EncryptionContext:aws:s3:arn']!.map((arn) =>
+      JSON.stringify(arn),
+    );
+    assert.equal(contexts.length, 2);
+    assert.doesNotMatch(contexts[0]!, /\/\*/);
+    assert.match(contexts[1]!, /\/\$\{aws:userid\}\/\*"\]\]\}$/);
   });
 });

@@ -182,6 +182,23 @@ describe('local world: IAM decisions of the access audit', () => {
       }),
     ];
     assert.equal(allows(session, put('x/1'), unknown), false, 'a variable the request lacks matches nothing');
+    const prefixLike = (prefix: string) =>
+      ask('s3:ListBucket', 'arn:aws:s3:::bucket', { 's3:prefix': prefix });
+    const listing = [
+      policy({
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: '*',
+        Condition: { StringLike: { 's3:prefix': [`${variable('aws:userid')}/*`, `a${variable('*')}`] } },
+      }),
+    ];
+    assert.equal(allows(session, prefixLike('AROAEXAMPLE:fn/x'), listing), true, 'a variable in a condition');
+    assert.equal(allows(session, prefixLike('a*'), listing), true);
+    assert.equal(
+      allows(session, prefixLike('ab'), listing),
+      false,
+      `${variable('*')} is no wildcard in a condition`,
+    );
   });
 
   it('refuses to guess: a condition key or operator it does not know throws', () => {
