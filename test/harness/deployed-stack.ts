@@ -249,6 +249,11 @@ export function useDeployedStack(): DeployedStack {
       const mine = (line: string) => sessionArns.some((session) => line.startsWith(session));
       assert.deepEqual(audit.unreadable.filter(mine), [], 'every AWS call read by the audit');
       assert.deepEqual(
+        audit.unreadable.filter((line) => !line.startsWith('arn:aws:sts::')),
+        [],
+        'no call signed with credentials the audit did not hand out',
+      );
+      assert.deepEqual(
         audit.denials.filter((denial) => mine(denial.session)),
         [],
         'no AWS call denied',

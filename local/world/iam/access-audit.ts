@@ -4,7 +4,8 @@
  * first decides it as IAM would, from the policies `cdk deploy` left in the emulator (the role's own, the
  * key policy; the bucket, queue or topic policy of the template), and answers a denied one with
  * AccessDenied as AWS does.
- * Requests of other credentials (the test's own, an administrator's) pass unjudged.
+ * Requests of the test's administrator (the emulator's `testing` key) pass unjudged; any other key, or
+ * none, is refused as a call the audit cannot place.
  */
 import {
   createServer,
@@ -20,6 +21,9 @@ import { emulatorLookups } from './emulator-lookups.ts';
 import { decide, type Permission, principalContext, type SessionPrincipal } from './policy-evaluation.ts';
 import { permissionsOf, type SeenRequest } from './request-permissions.ts';
 import type { TemplateSettings } from './template-settings.ts';
+
+/** The key the tests and the emulator's administration sign with (world.awsEnv()). */
+const ADMINISTRATOR_KEY = 'testing';
 
 export interface Denial {
   /** The role session that asked. */
@@ -186,6 +190,14 @@ export async function startAccessAudit(
       };
       const principal = sessions.get(signed.accessKeyId);
       const call = `${signed.service} ${String(incoming.headers['x-amz-target'] ?? `${request.method} ${request.path}`)}`;
+      if (!principal && signed.accessKeyId !== ADMINISTRATOR_KEY) {
+        audit.unreadable.push(
+          `${signed.accessKeyId || 'unsigned'} ${call}: credentials the audit did not hand out`,
+        );
+        const answer = denied(request, 'credentials the access audit did not hand out');
+        outgoing.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body);
+        return;
+      }
       // The event-source runner reads its mapping's state as Lambda's poller does: the service's read, not
       // the function's call. Every other call of a session is judged.
       const pollersRead =
