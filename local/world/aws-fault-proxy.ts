@@ -6,7 +6,8 @@
  * provider-facts.md) as token buckets, so a design that calls faster than AWS allows meets the same
  * throttling it would in AWS.
  */
-import { createServer, request as forward, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { relay } from './http-relay.ts';
 import { listen } from './listen.ts';
 
 /** Secrets Manager's request quotas per second, by the operations that share each (not adjustable). */
@@ -137,31 +138,18 @@ export async function startFaultProxy(
       outgoing.end(JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' }));
       return;
     }
-    const relay = forward(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: incoming.method,
-        path: incoming.url,
-        headers: incoming.headers,
-      },
-      (response) => {
+    relay(upstream, incoming, outgoing, {
+      answered: () => {
         const lose = proxy.loseAnswerNext.get(target) ?? 0;
-        if (lose > 0) {
-          proxy.loseAnswerNext.set(target, lose - 1);
-          response.resume();
-          outgoing.socket?.destroy();
-          return;
-        }
-        outgoing.writeHead(response.statusCode ?? 502, response.headers);
-        response.pipe(outgoing);
+        if (lose === 0) return false;
+        proxy.loseAnswerNext.set(target, lose - 1);
+        outgoing.socket?.destroy();
+        return true;
       },
-    );
-    relay.on('error', () => outgoing.destroy());
+    });
     if (target in BATCHED_WRITES || target === BATCHED_READ) countUnits(incoming, target, proxy);
     else if (target in SINGLE_WRITES) proxy.dynamoWriteUnits++;
     else if (SINGLE_READS.has(target)) proxy.dynamoReadUnits++;
-    incoming.pipe(relay);
   });
   Object.assign(proxy, { endpoint: `http://127.0.0.1:${await listen(server)}` });
   server.keepAliveTimeout = 1000;

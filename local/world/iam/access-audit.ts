@@ -7,15 +7,10 @@
  * Requests of the test's administrator (the emulator's `testing` key) pass unjudged; any other key, or
  * none, is refused as a call the audit cannot place.
  */
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { GetRoleCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { relay } from '../http-relay.ts';
 import { listen } from '../listen.ts';
 import { emulatorLookups } from './emulator-lookups.ts';
 import { decide, type Permission, principalContext, type SessionPrincipal } from './policy-evaluation.ts';
@@ -210,15 +205,9 @@ export async function startAccessAudit(
         (await refuse(principal, call, request, outgoing, () => permissionsOf(look.resources, request)))
       )
         return;
-      const forwarded = httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: incoming.method,
-          path: incoming.url,
-          headers: incoming.headers,
-        },
-        async (answer) => {
+      relay(upstream, incoming, outgoing, {
+        body,
+        answered: async (answer) => {
           // S3 tells a caller an object is missing only if it may list the bucket; else 403 (GetObject API).
           const missingObject =
             principal &&
@@ -232,10 +221,7 @@ export async function startAccessAudit(
               resource: `arn:aws:s3:::${bucket}`,
               context: {},
             };
-            if (await refuse(principal, call, request, outgoing, async () => [listing])) {
-              answer.resume();
-              return;
-            }
+            if (await refuse(principal, call, request, outgoing, async () => [listing])) return true;
           }
           if (signed.service === 's3' && request.method === 'PUT' && answer.statusCode === 200) {
             const [, bucket = '', ...key] = request.path.split('/');
@@ -244,12 +230,9 @@ export async function startAccessAudit(
               return Array.isArray(value) ? value[0] : value;
             });
           }
-          outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(outgoing);
+          return false;
         },
-      );
-      forwarded.on('error', () => outgoing.destroy());
-      forwarded.end(body);
+      });
     } catch {
       outgoing.destroy();
     }
