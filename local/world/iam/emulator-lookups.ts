@@ -3,6 +3,7 @@
  * queue encryption) and the policies (a role's, a key's from the emulator; a bucket's, queue's or topic's
  * from the template), read as an administrator.
  */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   GetPolicyCommand,
@@ -32,6 +33,7 @@ export function emulatorLookups(
 ) {
   const config = { endpoint, region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
   const clients = {
+    cloudformation: new CloudFormationClient(config),
     dynamodb: new DynamoDBClient(config),
     iam: new IAMClient(config),
     kms: new KMSClient(config),
@@ -113,6 +115,17 @@ export function emulatorLookups(
         ).Attributes;
       });
       return customerKey(attributes?.KmsMasterKeyId);
+    }),
+    stackArn: memo(async (name) => {
+      if (name.startsWith('arn:')) return name;
+      const found = await clients.cloudformation
+        .send(new DescribeStacksCommand({ StackName: name }))
+        .catch((error: Error) => {
+          if (/does not exist/.test(error.message)) return undefined;
+          throw error;
+        });
+      // Absent: judged on the name's ARN pattern, as AWS does before it answers that the stack does not exist.
+      return found?.Stacks?.[0]?.StackId ?? `arn:aws:cloudformation:${region}:${account}:stack/${name}/*`;
     }),
     topicKey: memo(async (topic) => {
       const { Attributes } = await clients.sns.send(new GetTopicAttributesCommand({ TopicArn: topic }));

@@ -26,6 +26,8 @@ export interface DeployedResources {
   queueKey(queueArn: string): Promise<string | undefined>;
   /** The customer-managed key an SNS topic encrypts with, if any. */
   topicKey(topicArn: string): Promise<string | undefined>;
+  /** A stack's ARN (stack/<name>/<id>) from its name or ARN. */
+  stackArn(name: string): Promise<string>;
 }
 
 export interface Encryption {
@@ -94,6 +96,24 @@ async function dynamodb(resources: DeployedResources, operation: string, body: J
     case 'UpdateItem':
     case 'DeleteItem':
       return [await one(operation, body.TableName as string, [(body.Key ?? body.Item) as Item])];
+    case 'Query': {
+      // On an index, the index is the resource; on the table, the partition key's value is the leading key.
+      const name = body.TableName as string;
+      if (body.IndexName)
+        return [
+          {
+            action: 'dynamodb:Query',
+            resource: table(`${name}/index/${body.IndexName as string}`),
+            context: {},
+          },
+        ];
+      const equal = /^\s*(\S+)\s*=\s*(:\S+)/.exec(String(body.KeyConditionExpression ?? ''));
+      if (!equal) throw new Error('the access audit cannot read a Query without `<key> = :value` first');
+      const names = (body.ExpressionAttributeNames ?? {}) as Record<string, string>;
+      const values = (body.ExpressionAttributeValues ?? {}) as Item;
+      const key = names[equal[1]!] ?? equal[1]!;
+      return [await one(operation, name, [{ [key]: values[equal[2]!] ?? {} }])];
+    }
     case 'Scan':
     case 'DescribeTable':
       return [{ action: `dynamodb:${operation}`, resource: table(body.TableName as string), context: {} }];
@@ -360,7 +380,32 @@ async function query(resources: DeployedResources, form: URLSearchParams): Promi
     ];
   }
   if (action === 'PutMetricData') return [{ action: 'cloudwatch:PutMetricData', resource: '*', context: {} }];
+  if (action === 'DescribeStacks' || action === 'GetTemplate' || action === 'DescribeStackResources') {
+    const name = form.get('StackName');
+    // Without a name, DescribeStacks lists every stack: IAM then authorizes it on `*`.
+    if (!name) return [{ action: `cloudformation:${action}`, resource: '*', context: {} }];
+    return [{ action: `cloudformation:${action}`, resource: await resources.stackArn(name), context: {} }];
+  }
   throw new Error(`the access audit cannot read the query API call ${action}`);
+}
+
+/** Lambda's REST calls the CLI makes: a function's settings, and invoking it. */
+function lambda(resources: DeployedResources, request: SeenRequest): Permission[] {
+  const match = /^\/2015-03-31\/functions\/([^/]+)\/(configuration|invocations)$/.exec(request.path);
+  if (!match) throw new Error(`the access audit cannot read Lambda ${request.method} ${request.path}`);
+  const name = decodeURIComponent(match[1]!);
+  const qualifier = request.query.get('Qualifier');
+  const resource = name.startsWith('arn:')
+    ? name
+    : arnOf(resources, 'lambda', `function:${name}${qualifier ? `:${qualifier}` : ''}`);
+  const action =
+    match[2] === 'configuration' && request.method === 'GET'
+      ? 'GetFunctionConfiguration'
+      : match[2] === 'invocations' && request.method === 'POST'
+        ? 'InvokeFunction'
+        : undefined;
+  if (!action) throw new Error(`the access audit cannot read Lambda ${request.method} ${request.path}`);
+  return [{ action: `lambda:${action}`, resource, context: {} }];
 }
 
 /** @throws Error naming a request the audit cannot read */
@@ -389,9 +434,12 @@ export async function permissionsOf(
       return sqs(resources, operation, json());
     case 's3':
       return s3(resources, request);
+    case 'lambda':
+      return lambda(resources, request);
     case 'sns':
     case 'sts':
     case 'monitoring':
+    case 'cloudformation':
       return query(resources, new URLSearchParams(request.body));
   }
   throw new Error(`the access audit cannot read a call to ${request.service}`);

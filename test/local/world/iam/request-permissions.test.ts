@@ -20,6 +20,7 @@ const resources: DeployedResources = {
   objectEncryption: async () => undefined,
   queueKey: async () => undefined,
   topicKey: async () => undefined,
+  stackArn: async (name) => `arn:aws:cloudformation:us-east-1:${ACCOUNT}:stack/${name}/5b3a`,
 };
 
 const json = (service: string, target: string, body: object): SeenRequest => ({
@@ -184,6 +185,61 @@ describe('local world: the permissions an AWS request needs, read off the wire',
       'kms:GenerateDataKey key/1234',
       'kms:Decrypt key/1234',
     ]);
+  });
+
+  it("authorizes a Query on its index, or on the table with the key condition's partition value as leading key", async () => {
+    const onIndex = await permissionsOf(
+      resources,
+      json('dynamodb', 'DynamoDB_20120810.Query', {
+        TableName: 'Registry',
+        IndexName: 'byStatus',
+        KeyConditionExpression: '#s = :s',
+      }),
+    );
+    assert.deepEqual(brief(onIndex), ['dynamodb:Query table/Registry/index/byStatus']);
+    const [onTable] = await permissionsOf(
+      resources,
+      json('dynamodb', 'DynamoDB_20120810.Query', {
+        TableName: 'Registry',
+        KeyConditionExpression: '#m = :m AND begins_with(#r, :r)',
+        ExpressionAttributeNames: { '#m': 'mailbox', '#r': 'range' },
+        ExpressionAttributeValues: { ':m': { S: 'a@example.com' }, ':r': { S: 'x' } },
+      }),
+    );
+    assert.deepEqual(onTable?.context, { 'dynamodb:LeadingKeys': ['a@example.com'] });
+  });
+
+  it("reads the CLI's CloudFormation and Lambda calls: the stack by its ARN, the function by name", async () => {
+    const form = (body: string): SeenRequest => ({
+      service: 'cloudformation',
+      method: 'POST',
+      path: '/',
+      query: new URLSearchParams(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    assert.deepEqual(brief(await permissionsOf(resources, form('Action=GetTemplate&StackName=Mail'))), [
+      'cloudformation:GetTemplate stack/Mail/5b3a',
+    ]);
+    const rest = (method: string, path: string): SeenRequest => ({
+      service: 'lambda',
+      method,
+      path,
+      query: new URLSearchParams(),
+      headers: {},
+      body: '',
+    });
+    assert.deepEqual(
+      brief([
+        ...(await permissionsOf(resources, rest('GET', '/2015-03-31/functions/validator/configuration'))),
+        ...(await permissionsOf(resources, rest('POST', '/2015-03-31/functions/validator/invocations'))),
+      ]),
+      ['lambda:GetFunctionConfiguration function:validator', 'lambda:InvokeFunction function:validator'],
+    );
+    await assert.rejects(
+      permissionsOf(resources, rest('PUT', '/2015-03-31/functions/validator/configuration')),
+      /cannot read Lambda PUT/,
+    );
   });
 
   it('refuses a call it cannot read rather than passing it', async () => {
