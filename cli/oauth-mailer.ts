@@ -281,14 +281,23 @@ async function main(argv: string[]): Promise<number> {
       error instanceof TargetError ||
       error instanceof MailerError ||
       error instanceof DiscoveryError;
-    const message = known
-      ? (error as Error).message
-      : `unexpected ${(error as Error).name}: ${(error as Error).message}`;
+    const message = `${
+      known ? (error as Error).message : `unexpected ${(error as Error).name}: ${(error as Error).message}`
+    }${deniedByIam(error) ? `. ${ACCESS_HINT}` : ''}`;
     if (values.json)
       console.log(JSON.stringify({ error: (error as MailerError).code ?? (error as Error).name, message }));
     else console.error(`oauth-mailer ${name}: ${message}`);
     return error instanceof UsageError ? 2 : 1;
   }
+}
+
+const ACCESS_HINT =
+  'AWS refused a call as not permitted to this identity: ask for the operator duty this command needs (docs/deploying.md#operators)';
+
+/** An AWS refusal for want of a permission, on the error or under the code it was reported with. */
+function deniedByIam(error: unknown): boolean {
+  const name = (error as MailerError).detail?.awsError ?? (error as Error).name;
+  return /^(AccessDenied(Exception)?|AuthorizationError|UnauthorizedOperation)$/.test(String(name));
 }
 
 process.exitCode = await main(process.argv.slice(2));

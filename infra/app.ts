@@ -2,6 +2,7 @@
 import { App, Duration, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OAuthMailerStack } from './oauth-mailer-stack.ts';
+import type { OperatorDuty } from './shared/operator-access.ts';
 
 const app = new App();
 const settings = (app.node.tryGetContext('oauth-mailer') ?? {}) as {
@@ -19,6 +20,8 @@ const settings = (app.node.tryGetContext('oauth-mailer') ?? {}) as {
   feedbackWorkers?: number;
   /** Days a bounced or complaining recipient stays suppressed (@default until removed). */
   suppressionDays?: number;
+  /** Roles that run the CLI, by ARN, with their duties (docs/deploying.md#operators). */
+  operators?: Array<{ role: string; duties: OperatorDuty[] }>;
 };
 new OAuthMailerStack(app, settings.stackName ?? 'OAuthMailer', {
   providers: settings.providers ?? {},
@@ -33,6 +36,7 @@ new OAuthMailerStack(app, settings.stackName ?? 'OAuthMailer', {
   ...(settings.feedbackRateMinutes ? { feedbackRate: Duration.minutes(settings.feedbackRateMinutes) } : {}),
   ...(settings.feedbackWorkers ? { feedbackWorkers: settings.feedbackWorkers } : {}),
   ...(settings.suppressionDays !== undefined ? { suppressionDays: settings.suppressionDays } : {}),
+  ...(settings.operators ? { operators: settings.operators } : {}),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -7,6 +7,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
 import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/providers.ts';
 import type { ProducerGrant } from './sender/producer-rules.ts';
+import { OPERATOR_DUTIES, type OperatorDuty } from './shared/operator-access.ts';
 
 export interface OAuthMailerProps {
   /**
@@ -70,6 +71,13 @@ export interface OAuthMailerProps {
    * is believed when they (or the sender itself) queue it. @default the sender only
    */
   readonly relays?: Array<iam.IRole | string>;
+  /**
+   * Roles of people or tools that run the CLI, with the duties each may carry out (OPERATOR_DUTIES:
+   * observe, incidents, mailboxes, content, secrets); a role given by ARN must be in this account. An
+   * operator who redrives mail under producer rules must also be a relay (`relays`). The same grants are
+   * `OAuthMailer.grantOperate`. @default none
+   */
+  readonly operators?: OperatorGrant[];
   /** Principals that may also use the mailbox key (operators registering app-only mailboxes). @default none */
   readonly keyUsers?: iam.IPrincipal[];
   /**
@@ -79,6 +87,11 @@ export interface OAuthMailerProps {
   readonly outputs?: boolean;
   /** A CloudWatch dashboard of mail, queues, mailboxes, tokens and alarms. @default true */
   readonly dashboard?: boolean;
+}
+
+export interface OperatorGrant {
+  readonly role: iam.IRole | string;
+  readonly duties: readonly OperatorDuty[];
 }
 
 export const DEFAULT_CLIENT_SECRET_PREFIX = 'oauth-mailer/clients/';
@@ -149,6 +162,19 @@ export function validateProps(props: OAuthMailerProps): ReadonlyMap<string, Prov
   for (const ids of bySuffix.values())
     if (ids.length > 1)
       problems.push(`provider ids ${ids.join(' and ')} differ only by dashes: name them apart`);
+  for (const [index, operator] of (props.operators ?? []).entries()) {
+    const unknown = operator.duties.filter((duty) => !OPERATOR_DUTIES.includes(duty));
+    if (operator.duties.length === 0 || unknown.length > 0)
+      problems.push(
+        `operators[${index}]: name its duties among ${OPERATOR_DUTIES.join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}`,
+      );
+    if (
+      typeof operator.role === 'string' &&
+      !Token.isUnresolved(operator.role) &&
+      !/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(operator.role)
+    )
+      problems.push(`operators[${index}]: role must be a role ARN (got ${operator.role})`);
+  }
   inRange(problems, 'maxReceiveCount', props.maxReceiveCount, 1, 1000);
   inRange(problems, 'senderMaxConcurrency', props.senderMaxConcurrency, 2, 1000);
   inRange(problems, 'validatorWorkers', props.validatorWorkers, 2, 1000);

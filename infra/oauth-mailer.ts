@@ -6,7 +6,8 @@
  */
 import { Annotations, CfnOutput, type CfnOutputProps, type CfnResource, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import { Construct } from 'constructs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct, type IConstruct } from 'constructs';
 import { DEFAULT_MAILBOX_SECRET_PREFIX, PROVIDERS_METADATA } from '../functions/shared/config.ts';
 import { FeedbackReaderFunction } from './feedback/feedback-reader-function.ts';
 import {
@@ -23,6 +24,7 @@ import { MailQueues } from './shared/mail-queues.ts';
 import { MailboxRegistryTable } from './shared/mailbox-registry.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
 import { OperationsDashboard } from './shared/operations-dashboard.ts';
+import { grantOperatorDuties, type OperatedResources, type OperatorDuty } from './shared/operator-access.ts';
 import { OperatorAlerts } from './shared/operator-alerts.ts';
 import { SuppressionListTable } from './shared/suppression-list.ts';
 import { TemplateTable } from './shared/template-table.ts';
@@ -145,6 +147,13 @@ export class OAuthMailer extends Construct {
         visitDeadLetterQueue: this.feedback.visits.deadLetterQueue,
       });
     }
+    for (const [index, operator] of (props.operators ?? []).entries()) {
+      const role =
+        typeof operator.role === 'string'
+          ? iam.Role.fromRoleArn(this, `Operator${index}`, operator.role)
+          : operator.role;
+      this.grantOperate(role, ...operator.duties);
+    }
     if (props.dashboard !== false) {
       this.dashboard = new OperationsDashboard(this, 'Operations', {
         queue: this.queues.queue,
@@ -166,6 +175,31 @@ export class OAuthMailer extends Construct {
         JSON.parse(providersJson),
       );
     }
+  }
+
+  /**
+   * Lets the grantee run the CLI's commands of these duties (operator-access.ts); for `secrets`, it is
+   * also named in the mailbox key's policy.
+   * @example mailer.grantOperate(onCallRole, 'observe', 'incidents');
+   */
+  grantOperate(grantee: iam.IGrantable & IConstruct, ...duties: OperatorDuty[]): void {
+    grantOperatorDuties(grantee, this.#operated(), duties);
+  }
+
+  #operated(): OperatedResources {
+    return {
+      queues: this.queues,
+      secrets: this.secrets,
+      registry: this.registry.table,
+      sendingTable: this.sender.table,
+      onboardingTable: this.onboarding.stateTable,
+      suppressionList: this.suppressionList.table,
+      templates: this.templates.table,
+      validator: this.validator.handler.function,
+      sender: this.sender.handler.function,
+      senderMappingArn: this.sender.mappingArn,
+      alertTopic: this.alerts.topic,
+    };
   }
 
   /**

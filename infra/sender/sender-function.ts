@@ -47,6 +47,8 @@ export class SenderFunction extends Construct {
   readonly handler: MailerFunction;
   /** Idempotency records and per-mailbox limits (key `id`, TTL on `expiration`). */
   readonly table: dynamodb.TableV2;
+  /** The queue mapping that feeds the sender (turned off by `oauth-mailer pause`). */
+  readonly mappingArn: string;
   /** Outcome events for producers: what became of each message. */
   readonly outcomes: sns.Topic;
 
@@ -110,14 +112,14 @@ export class SenderFunction extends Construct {
       'dynamodb:DeleteItem',
       'dynamodb:BatchWriteItem',
     );
-    fn.addEventSource(
-      new lambdaEventSources.SqsEventSource(queues.queue, {
-        batchSize: props.batchSize ?? 10,
-        maxBatchingWindow: Duration.seconds(SENDER_DEFAULTS.batchingWindowSeconds),
-        reportBatchItemFailures: true,
-        maxConcurrency: props.maxConcurrency ?? 5,
-      }),
-    );
+    const mapping = new lambdaEventSources.SqsEventSource(queues.queue, {
+      batchSize: props.batchSize ?? 10,
+      maxBatchingWindow: Duration.seconds(SENDER_DEFAULTS.batchingWindowSeconds),
+      reportBatchItemFailures: true,
+      maxConcurrency: props.maxConcurrency ?? 5,
+    });
+    fn.addEventSource(mapping);
+    this.mappingArn = mapping.eventSourceMappingArn;
   }
 
   /** Producer rules: the sender refuses a message whose producer may not send as its mailbox. */

@@ -154,6 +154,10 @@ export class MailboxSecrets extends Construct {
   #grantAccess(grantee: iam.IGrantable & IConstruct): void {
     for (const secret of this.clientSecrets.values()) secret.grantRead(grantee);
     this.#allowKeyUse(grantee.grantPrincipal);
+    this.#acknowledgePrefix(grantee);
+  }
+
+  #acknowledgePrefix(grantee: iam.IGrantable & IConstruct): void {
     const stack = Stack.of(this);
     const literal = (value: string, pseudo: string) =>
       Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value;
@@ -193,20 +197,53 @@ export class MailboxSecrets extends Construct {
       'secretsmanager:DescribeSecret',
     ]);
     this.#grantAccess(grantee);
+    this.#grantTagging(grantee, 'RecordMailboxOwner', 'secretsmanager:TagResource', [OWNER_TAGS.account]);
+    this.#grantTagging(grantee, 'UseUpReplacementApproval', 'secretsmanager:UntagResource', [
+      OWNER_TAGS.replacementApprovedUntil,
+    ]);
+  }
+
+  /** An operator's approval of a replacement (`approve-replacement`): that tag, and nothing else. */
+  grantOperatorApproval(grantee: iam.IGrantable & IConstruct): void {
+    this.#grantTagging(grantee, 'ApproveReplacement', 'secretsmanager:TagResource', [
+      OWNER_TAGS.replacementApprovedUntil,
+    ]);
+  }
+
+  /**
+   * An operator's token commands (disconnect, revoke, import-token, register-app-mailbox, client-secret
+   * rotate): read, write, create and delete mailbox secrets, with key use named in the key's policy;
+   * read and write the client secrets.
+   */
+  grantOperatorTokens(grantee: iam.IGrantable & IConstruct): void {
+    this.#grantMailboxes(grantee, [
+      'secretsmanager:CreateSecret',
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:PutSecretValue',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:DeleteSecret',
+    ]);
+    this.#grantTagging(grantee, 'RecordMailboxOwner', 'secretsmanager:TagResource', [OWNER_TAGS.account]);
+    this.#grantTagging(grantee, 'UseUpReplacementApproval', 'secretsmanager:UntagResource', [
+      OWNER_TAGS.replacementApprovedUntil,
+    ]);
+    this.#grantAccess(grantee);
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'RecordMailboxOwner',
-        actions: ['secretsmanager:TagResource'],
-        resources: [this.#mailboxArnPattern],
-        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAGS.account] } },
+        sid: 'RotateClientSecrets',
+        actions: ['secretsmanager:PutSecretValue'],
+        resources: [...this.clientSecrets.values()].map((secret) => secret.secretArn),
       }),
     );
+  }
+
+  #grantTagging(grantee: iam.IGrantable, sid: string, action: string, keys: string[]): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'UseUpReplacementApproval',
-        actions: ['secretsmanager:UntagResource'],
+        sid,
+        actions: [action],
         resources: [this.#mailboxArnPattern],
-        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [OWNER_TAGS.replacementApprovedUntil] } },
+        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': keys } },
       }),
     );
   }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { CloudFormationClient, DescribeStackResourcesCommand } from '@aws-sdk/client-cloudformation';
+import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import {
   type EventSourceMappingConfiguration,
   GetFunctionConfigurationCommand,
@@ -20,17 +21,21 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-s
 import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import { DeleteSecretCommand, PutSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
+import { OPERATOR_DUTIES } from '../../infra/shared/operator-access.ts';
 import { startEventSource } from '../../local/event-source/runner.ts';
 import { type CdkDeployment, cdkDeployment } from '../../local/world/cdk-deploy.ts';
 import { type DeployedFunction, deployedFunction } from '../../local/world/deployed-function.ts';
 import { type Dovecot, startDovecotFor } from '../../local/world/dovecot.ts';
-import { type AccessAudit, startAccessAudit } from '../../local/world/iam/access-audit.ts';
+import { type AccessAudit, type RoleSession, startAccessAudit } from '../../local/world/iam/access-audit.ts';
 import { templateSettingsOf } from '../../local/world/iam/template-settings.ts';
 import { clientSecretId, startWorld, type World } from '../../local/world/index.ts';
 import { projectRoot, waitFor } from '../../local/world/net.ts';
 import { assertNoSecretsIn } from './assertions.ts';
 
 const PROVIDERS = ['google', 'microsoft'] as const;
+/** The operators' roles the deployment names, by who holds them. */
+const OPERATOR_ROLES = { oncall: 'oauth-mailer-oncall', viewer: 'oauth-mailer-viewer' } as const;
+export type Operator = keyof typeof OPERATOR_ROLES;
 const REGION = 'us-east-1';
 
 /** A deployed function as one step runs it: its code, a session of its role, its queue mapping. */
@@ -62,8 +67,15 @@ export interface DeployedStack {
     what: string,
     timeoutMs?: number,
   ): Promise<void>;
-  /** The operator's CLI, finding the stack from its outputs and template (--stack). */
+  /**
+   * The operator's CLI, finding the stack from its outputs and template (--stack), run as a session of the
+   * on-call role that the deployment granted every operator duty (cdk.json's `operators`).
+   */
   cli(...args: string[]): Promise<Record<string, unknown>>;
+  /** The CLI as one of the operators: on call (every duty) or a viewer (`observe` only). */
+  cliAs(who: Operator, ...args: string[]): Promise<Record<string, unknown>>;
+  /** The operator's role session, whose calls the audit judged. */
+  operatorSession(who: Operator): string;
   /** The calls refused so far, for a failure message. */
   refused(): string;
   /** None of the sessions' calls refused or unread, and each call named judged and allowed for one of them. */
@@ -80,6 +92,7 @@ export function useDeployedStack(): DeployedStack {
   let audit: AccessAudit;
   let dovecot: Dovecot;
   let steps = 0;
+  const operators = new Map<Operator, RoleSession>();
   /** Everything the functions wrote: checked for secrets once the file is done. */
   const logs: string[] = [];
 
@@ -105,7 +118,27 @@ export function useDeployedStack(): DeployedStack {
         new DeleteSecretCommand({ SecretId: clientSecretId(id), ForceDeleteWithoutRecovery: true }),
       );
     await cdk.bootstrap();
-    outputs = await cdk.deploy({ providers });
+    // The operators' roles exist before the deploy names them (cdk.json's `operators`, by ARN).
+    const iam = new IAMClient({});
+    for (const name of Object.values(OPERATOR_ROLES))
+      await iam.send(
+        new CreateRoleCommand({
+          RoleName: name,
+          AssumeRolePolicyDocument: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Principal: { AWS: cdk.account }, Action: 'sts:AssumeRole' }],
+          }),
+        }),
+      );
+    iam.destroy();
+    const roleArn = (name: string) => `arn:aws:iam::${cdk.account}:role/${name}`;
+    outputs = await cdk.deploy({
+      providers,
+      operators: [
+        { role: roleArn(OPERATOR_ROLES.oncall), duties: [...OPERATOR_DUTIES] },
+        { role: roleArn(OPERATOR_ROLES.viewer), duties: ['observe'] },
+      ],
+    });
     // What an operator does after a deploy: the client secrets put in place.
     for (const id of PROVIDERS)
       await world.secretsManager.send(
@@ -125,6 +158,8 @@ export function useDeployedStack(): DeployedStack {
       ...where,
       settings: templateSettingsOf(template, StackResources, where),
     });
+    for (const [who, name] of Object.entries(OPERATOR_ROLES))
+      operators.set(who as Operator, await audit.sessionOf(roleArn(name), `${who}-at-the-cli`));
   });
   after(async () => {
     if (world) assertNoSecretsIn(logs, world.secrets());
@@ -140,6 +175,22 @@ export function useDeployedStack(): DeployedStack {
     for (const secret of world.secrets()) if (secret.length >= 8) text = text.replaceAll(secret, '[secret]');
     return text;
   };
+
+  /** The CLI as the operator's role session, every call through the audit. */
+  function cliAs(who: Operator, ...args: string[]): Promise<Record<string, unknown>> {
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...world.awsEnv() };
+    for (const name of Object.keys(env)) if (name.startsWith('AWS_ENDPOINT_URL_')) delete env[name];
+    Object.assign(env, operators.get(who)!.env, { AWS_ENDPOINT_URL: audit.endpoint });
+    return new Promise((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--stack', cdk.stackName, '--json'],
+        { env },
+        (error, stdout, stderr) =>
+          error ? reject(new Error(said([`${stdout}${stderr}`]))) : resolve(JSON.parse(stdout)),
+      );
+    });
+  }
 
   async function runMapping(run: DeployedRun, output: string[]) {
     const [mapping] = run.mappings;
@@ -213,7 +264,7 @@ export function useDeployedStack(): DeployedStack {
         new ListEventSourceMappingsCommand({ FunctionName: functionName }),
       );
       lambda.destroy();
-      const session = await audit.sessionOf(Role!, `step-${++steps}`);
+      const session = await audit.sessionOf(Role!, `step-${++steps}`, { function: true });
       const env: Record<string, string> = { ...fn.environment, ...world.awsEnv(), ...session.env };
       // Every AWS call through the audit: no service's own endpoint left to go around it.
       for (const name of Object.keys(env)) if (name.startsWith('AWS_ENDPOINT_URL_')) delete env[name];
@@ -234,16 +285,9 @@ export function useDeployedStack(): DeployedStack {
         await source.stop();
       }
     },
-    cli: (...args) =>
-      new Promise((resolve, reject) => {
-        execFile(
-          process.execPath,
-          [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--stack', cdk.stackName, '--json'],
-          { env: { PATH: process.env.PATH ?? '', ...world.awsEnv() } },
-          (error, stdout, stderr) =>
-            error ? reject(new Error(`${stdout}${stderr}`)) : resolve(JSON.parse(stdout)),
-        );
-      }),
+    cli: (...args) => cliAs('oncall', ...args),
+    cliAs,
+    operatorSession: (who) => operators.get(who)!.sessionArn,
     refused,
     assertAllowed(sessionArns, expected) {
       const mine = (line: string) => sessionArns.some((session) => line.startsWith(session));

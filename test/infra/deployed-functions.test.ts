@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
@@ -18,6 +21,7 @@ import {
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MailProducer } from '../../client/producer.ts';
 import { DynamoDBClient, GetItemCommand } from '../../functions/shared/aws/dynamodb.ts';
+import { DescribeSecretCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
 import { TemplateCatalog } from '../../functions/shared/templates/template-catalog.ts';
@@ -141,6 +145,20 @@ describe('infra: the deployed functions, run from the code, environment and role
       await source.stop();
     }
     stack.assertAllowed([sender.sessionArn], []);
+    // The operator's calls, as the on-call role the deployment named: found the stack, switched the mapping.
+    stack.assertAllowed(
+      [stack.operatorSession('oncall')],
+      [
+        /^cloudformation:DescribeStacks /,
+        /^cloudformation:GetTemplate /,
+        /^lambda:GetFunctionConfiguration .*function:.*Validat/,
+        /^dynamodb:Scan .*Registry/,
+        /^dynamodb:PutItem .*SignInState/,
+        /^lambda:ListEventSourceMappings \*/,
+        /^lambda:UpdateEventSourceMapping .*event-source-mapping:/,
+        /^sns:Publish .*Alert/,
+      ],
+    );
   });
 
   it('sends a stored message, a template and a Microsoft mailbox’s mail and dead-letters a broken one, every call allowed', async () => {
@@ -478,6 +496,100 @@ describe('infra: the deployed functions, run from the code, environment and role
     stack.assertAllowed(
       [sender.sessionArn],
       [/^s3:GetObject .*:billing-run\//, /^kms:Decrypt /, /^s3:DeleteObject .*:billing-run\//],
+    );
+  });
+
+  it('lets each operator run the CLI commands of the duties the deployment granted, and no other', async () => {
+    const { world, outputs, cliAs } = stack;
+    // Arrange: a connected mailbox to operate on.
+    await stack.connect('desk@example.com', 'google');
+    const oncall = stack.operatorSession('oncall');
+    const viewer = stack.operatorSession('viewer');
+
+    // Act: the on-call operator's day: limits, a suppression, a template, a producer cut off and back,
+    // a replacement approved, the registry migrated, a mailbox paused and resumed, one disconnected.
+    await cliAs('oncall', 'limits', 'desk@example.com', '--messages-per-minute', '5');
+    await cliAs('oncall', 'suppression', 'add', 'gone@example.net', '--note', 'asked to stop');
+    const text = join(mkdtempSync(join(tmpdir(), 'template-')), 'receipt.txt');
+    writeFileSync(text, 'Paid {{n}}');
+    await cliAs('oncall', 'template', 'put', 'receipt', '--subject', 'Receipt {{n}}', '--text-file', text);
+    await cliAs('oncall', 'producer', 'cut-off', 'AROAEXAMPLELEAKED', '--reason', 'drill');
+    const queued = await cliAs('oncall', 'producer', 'queued', 'AROAEXAMPLELEAKED', '--since', '1h');
+    await cliAs('oncall', 'producer', 'restore', 'AROAEXAMPLELEAKED');
+    await cliAs('oncall', 'pause', '--mailbox', 'desk@example.com', '--reason', 'drill');
+    await cliAs('oncall', 'resume', '--mailbox', 'desk@example.com');
+    await cliAs('oncall', 'approve-replacement', 'desk@example.com');
+    await cliAs('oncall', 'migrate-registry');
+    await cliAs('oncall', 'redrive');
+    await cliAs('oncall', 'disconnect', 'desk@example.com', '--force');
+    // The viewer reads, and is refused what changes anything.
+    const listed = await cliAs('viewer', 'mailboxes');
+    const templates = await cliAs('viewer', 'template', 'list');
+    const suppressed = await cliAs('viewer', 'suppression', 'list');
+    const pause = await cliAs('viewer', 'pause', '--reason', 'not mine to do').then(
+      () => 'paused',
+      (error: Error) => error.message,
+    );
+    const disconnect = await cliAs('viewer', 'disconnect', 'ops@example.com').then(
+      () => 'disconnected',
+      (error: Error) => error.message,
+    );
+
+    // Assess
+    assert.deepEqual(queued.messages ?? [], [], 'nothing queued by a made-up producer');
+    assert.ok(
+      (listed.mailboxes as Array<{ mailbox: string }>).some((row) => row.mailbox === 'ops@example.com'),
+    );
+    assert.match(JSON.stringify(templates), /receipt/);
+    assert.match(JSON.stringify(suppressed), /gone@example\.net/);
+    assert.match(pause, /AWS refused a call as not permitted to this identity/);
+    assert.match(disconnect, /AWS refused a call as not permitted to this identity/);
+    assert.deepEqual(
+      [
+        ...new Set(
+          stack.audit.denials.filter((denial) => denial.session === viewer).map((denial) => denial.action),
+        ),
+      ],
+      ['dynamodb:UpdateItem', 'secretsmanager:GetSecretValue'],
+      'the viewer was refused the pause and the disconnect, and nothing else',
+    );
+    assert.ok(
+      !(
+        await world.secretsManager.send(
+          new DescribeSecretCommand({ SecretId: `${outputs.MailboxSecretPrefix}ops@example.com` }),
+        )
+      ).DeletedDate,
+      "the viewer's disconnect deleted nothing",
+    );
+    stack.assertAllowed(
+      [oncall],
+      [
+        /^dynamodb:UpdateItem .*Registry/,
+        /^dynamodb:PutItem .*Suppression/,
+        /^dynamodb:PutItem .*Templates/,
+        /^dynamodb:Scan .*SendingState/,
+        /^sqs:ReceiveMessage .*DeadLetter/,
+        /^secretsmanager:TagResource .*desk@example\.com/,
+        /^secretsmanager:ListSecrets \*/,
+        /^secretsmanager:GetSecretValue .*desk@example\.com/,
+        /^kms:Decrypt /,
+        /^secretsmanager:DeleteSecret .*desk@example\.com/,
+        /^sns:Publish .*Alert/,
+      ],
+    );
+    const viewed = [...(stack.audit.allowed.get(viewer) ?? [])];
+    for (const read of [
+      /^dynamodb:Scan .*Registry/,
+      /^dynamodb:Scan .*Templates/,
+      /^dynamodb:Scan .*Suppression/,
+    ])
+      assert.ok(
+        viewed.some((call) => read.test(call)),
+        `the viewer was allowed ${read}: ${viewed.join(', ')}`,
+      );
+    assert.deepEqual(
+      stack.audit.unreadable.filter((line) => line.startsWith(viewer)),
+      [],
     );
   });
 

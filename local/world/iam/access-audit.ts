@@ -49,8 +49,11 @@ export interface AccessAudit {
   readonly unreadable: string[];
   /** Per role session, the `action resource` pairs it was allowed. */
   readonly allowed: Map<string, Set<string>>;
-  /** A session of the role, as Lambda gives its function: the credentials for its environment. */
-  sessionOf(roleArn: string, sessionName: string): Promise<RoleSession>;
+  /**
+   * A session of the role, as Lambda gives its function (`function: true`: its queue mapping's state is
+   * read by the poller, unjudged) or as a person assumes it: the credentials for its environment.
+   */
+  sessionOf(roleArn: string, sessionName: string, options?: { function?: boolean }): Promise<RoleSession>;
   stop(): Promise<void>;
 }
 
@@ -73,28 +76,37 @@ function signedBy(incoming: IncomingMessage, query: URLSearchParams) {
 }
 
 /** AccessDenied in the form each protocol answers it. */
-function denied(request: SeenRequest, message: string): { status: number; type: string; body: string } {
-  if (typeof request.headers['x-amz-target'] === 'string')
-    return {
-      status: 400,
-      type: 'application/x-amz-json-1.0',
-      body: JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message }),
-    };
+function answerDenied(outgoing: ServerResponse, request: SeenRequest, message: string): void {
   const xml = (error: string) => `<?xml version="1.0" encoding="UTF-8"?>${error}`;
   const escaped = message.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  return String(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
-    ? {
-        status: 403,
-        type: 'text/xml',
-        body: xml(
-          `<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>${escaped}</Message></Error></ErrorResponse>`,
-        ),
-      }
-    : {
-        status: 403,
-        type: 'application/xml',
-        body: xml(`<Error><Code>AccessDenied</Code><Message>${escaped}</Message></Error>`),
-      };
+  const [status, headers, body] =
+    // Lambda's REST API answers in JSON, its error type in a header.
+    request.service === 'lambda'
+      ? [
+          403,
+          { 'content-type': 'application/json', 'x-amzn-errortype': 'AccessDeniedException' },
+          JSON.stringify({ Type: 'User', message }),
+        ]
+      : typeof request.headers['x-amz-target'] === 'string'
+        ? [
+            400,
+            { 'content-type': 'application/x-amz-json-1.0' },
+            JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message }),
+          ]
+        : String(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
+          ? [
+              403,
+              { 'content-type': 'text/xml' },
+              xml(
+                `<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>${escaped}</Message></Error></ErrorResponse>`,
+              ),
+            ]
+          : [
+              403,
+              { 'content-type': 'application/xml' },
+              xml(`<Error><Code>AccessDenied</Code><Message>${escaped}</Message></Error>`),
+            ];
+  outgoing.writeHead(status, headers).end(body);
 }
 
 /**
@@ -115,7 +127,7 @@ export async function startAccessAudit(
 ): Promise<AccessAudit> {
   const upstream = new URL(target);
   const look = emulatorLookups(target, options.region, options.account, options.settings);
-  const sessions = new Map<string, SessionPrincipal & { roleName: string }>();
+  const sessions = new Map<string, SessionPrincipal & { roleName: string; function: boolean }>();
   const sts = new STSClient({
     endpoint: target,
     region: options.region,
@@ -162,11 +174,11 @@ export async function startAccessAudit(
         return { action: 'an action the audit cannot read', resource: 'it', reason: error.message };
       });
     if (!denial) return false;
-    const answer = denied(
+    answerDenied(
+      outgoing,
       request,
       `User: ${principal.sessionArn} is not authorized to perform: ${denial.action} on resource: ${denial.resource} (${denial.reason})`,
     );
-    outgoing.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body);
     return true;
   }
 
@@ -189,13 +201,13 @@ export async function startAccessAudit(
         audit.unreadable.push(
           `${signed.accessKeyId || 'unsigned'} ${call}: credentials the audit did not hand out`,
         );
-        const answer = denied(request, 'credentials the access audit did not hand out');
-        outgoing.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body);
+        answerDenied(outgoing, request, 'credentials the access audit did not hand out');
         return;
       }
       // The event-source runner reads its mapping's state as Lambda's poller does: the service's read, not
       // the function's call. Every other call of a session is judged.
       const pollersRead =
+        principal?.function === true &&
         signed.service === 'lambda' &&
         request.method === 'GET' &&
         /^\/2015-03-31\/event-source-mappings\/[^/]+$/.test(request.path);
@@ -244,7 +256,7 @@ export async function startAccessAudit(
     denials: [],
     unreadable: [],
     allowed: new Map(),
-    async sessionOf(roleArn, sessionName) {
+    async sessionOf(roleArn, sessionName, { function: asFunction = false } = {}) {
       const { Credentials, AssumedRoleUser } = await sts.send(
         new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: sessionName }),
       );
@@ -252,6 +264,7 @@ export async function startAccessAudit(
       const { Role } = await look.iam.send(new GetRoleCommand({ RoleName: roleName }));
       sessions.set(Credentials!.AccessKeyId!, {
         roleName,
+        function: asFunction,
         roleArn: Role!.Arn!,
         sessionArn: AssumedRoleUser!.Arn!,
         account: options.account,

@@ -389,8 +389,24 @@ async function query(resources: DeployedResources, form: URLSearchParams): Promi
   throw new Error(`the access audit cannot read the query API call ${action}`);
 }
 
-/** Lambda's REST calls the CLI makes: a function's settings, and invoking it. */
+/** Lambda's REST calls the CLI makes: a function's settings, invoking it, switching its queue mapping. */
 function lambda(resources: DeployedResources, request: SeenRequest): Permission[] {
+  const mapping = /^\/2015-03-31\/event-source-mappings(?:\/([^/]*))?$/.exec(request.path);
+  if (mapping) {
+    const uuid = decodeURIComponent(mapping[1] ?? '');
+    // Listing allows no narrower resource than `*` (list-event-source-mappings in the authorization reference).
+    if (!uuid && request.method === 'GET')
+      return [{ action: 'lambda:ListEventSourceMappings', resource: '*', context: {} }];
+    const action = { GET: 'GetEventSourceMapping', PUT: 'UpdateEventSourceMapping' }[request.method];
+    if (uuid && action)
+      return [
+        {
+          action: `lambda:${action}`,
+          resource: arnOf(resources, 'lambda', `event-source-mapping:${uuid}`),
+          context: {},
+        },
+      ];
+  }
   const match = /^\/2015-03-31\/functions\/([^/]+)\/(configuration|invocations)$/.exec(request.path);
   if (!match) throw new Error(`the access audit cannot read Lambda ${request.method} ${request.path}`);
   const name = decodeURIComponent(match[1]!);

@@ -1,0 +1,155 @@
+/**
+ * What operators may do with the CLI (`oauth-mailer --stack`), by duty: each duty grants the calls of its
+ * commands and nothing else, so a viewer cannot pause mail and an on-call engineer cannot read tokens.
+ * Every duty also reads what the CLI finds the deployment from (the stack's outputs and template, the
+ * validator's settings).
+ */
+import { ArnFormat, Stack, Token } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { IConstruct } from 'constructs';
+import type { MailQueues } from './mail-queues.ts';
+import type { MailboxSecrets } from './mailbox-secrets.ts';
+import { acknowledge, acknowledgeEncryptedTopicPublish, policyHolder } from './nag.ts';
+
+/**
+ * - `observe`: mailboxes, limits (shown), producer list, suppression list, template get/list/render
+ * - `incidents`: pause, resume, producer cut-off/restore/queued, redrive (a relay too, under producer rules)
+ * - `mailboxes`: connect, approve-replacement, limits (set), migrate-registry, validate
+ * - `content`: template put/delete, suppression add/remove, send (a producer too, under producer rules)
+ * - `secrets`: disconnect, revoke, import-token, register-app-mailbox, client-secret rotate: these read
+ *   and write mailbox refresh tokens, so the grantee is also named in the mailbox key's policy
+ */
+export const OPERATOR_DUTIES = ['observe', 'incidents', 'mailboxes', 'content', 'secrets'] as const;
+export type OperatorDuty = (typeof OPERATOR_DUTIES)[number];
+
+/** The parts of a deployment the CLI works on. */
+export interface OperatedResources {
+  readonly queues: MailQueues;
+  readonly secrets: MailboxSecrets;
+  readonly registry: dynamodb.ITable;
+  readonly sendingTable: dynamodb.ITable;
+  readonly onboardingTable: dynamodb.ITable;
+  readonly suppressionList: dynamodb.ITable;
+  readonly templates: dynamodb.ITable;
+  readonly validator: lambda.IFunction;
+  readonly sender: lambda.IFunction;
+  /** The sender's queue mapping, which `pause` and `resume` turn off and on. */
+  readonly senderMappingArn: string;
+  readonly alertTopic: sns.ITopic;
+}
+
+type Grantee = iam.IGrantable & IConstruct;
+
+function statement(grantee: Grantee, sid: string, actions: string[], resources: string[]): void {
+  grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions, resources }));
+}
+
+/** An action IAM authorizes on no narrower resource than `*`. */
+function unscoped(grantee: Grantee, sid: string, action: string): void {
+  statement(grantee, sid, [action], ['*']);
+  acknowledge(
+    policyHolder(grantee),
+    'IAM5[Resource::*]',
+    'lambda:ListEventSourceMappings and secretsmanager:ListSecrets support no resource-level permission.',
+  );
+}
+
+/** Tells everyone through the operators' topic what was done (pause, cut-off, revocation...). */
+function grantAnnounce(grantee: Grantee, on: OperatedResources): void {
+  on.registry.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  on.alertTopic.grantPublish(grantee);
+  acknowledgeEncryptedTopicPublish(grantee);
+}
+
+const DUTY_GRANTS: Record<OperatorDuty, (grantee: Grantee, on: OperatedResources) => void> = {
+  observe(grantee, on) {
+    on.registry.grant(grantee, 'dynamodb:GetItem', 'dynamodb:Scan');
+    on.suppressionList.grant(grantee, 'dynamodb:Scan');
+    on.templates.grant(grantee, 'dynamodb:GetItem', 'dynamodb:Scan');
+  },
+  incidents(grantee, on) {
+    grantAnnounce(grantee, on);
+    on.sendingTable.grant(grantee, 'dynamodb:Scan');
+    statement(grantee, 'ReadProducerRules', ['lambda:GetFunctionConfiguration'], [on.sender.functionArn]);
+    unscoped(grantee, 'FindSenderMapping', 'lambda:ListEventSourceMappings');
+    statement(
+      grantee,
+      'SwitchSenderMapping',
+      ['lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'],
+      [on.senderMappingArn],
+    );
+    on.queues.queue.grant(grantee, 'sqs:GetQueueAttributes', 'sqs:SendMessage');
+    on.queues.deadLetterQueue.grant(
+      grantee,
+      'sqs:GetQueueAttributes',
+      'sqs:ReceiveMessage',
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+    );
+  },
+  mailboxes(grantee, on) {
+    on.onboardingTable.grant(grantee, 'dynamodb:PutItem');
+    on.registry.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+    on.sendingTable.grant(grantee, 'dynamodb:GetItem');
+    statement(grantee, 'ValidateNow', ['lambda:InvokeFunction'], [on.validator.functionArn]);
+    // migrate-registry lists the mailbox secrets by name (names and tags, never values).
+    unscoped(grantee, 'ListMailboxSecrets', 'secretsmanager:ListSecrets');
+    on.secrets.grantOperatorApproval(grantee);
+  },
+  content(grantee, on) {
+    on.templates.grant(
+      grantee,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:Scan',
+      'dynamodb:BatchWriteItem',
+    );
+    on.suppressionList.grant(grantee, 'dynamodb:Scan', 'dynamodb:PutItem', 'dynamodb:DeleteItem');
+    on.queues.queue.grantSendMessages(grantee);
+  },
+  secrets(grantee, on) {
+    grantAnnounce(grantee, on);
+    on.registry.grant(grantee, 'dynamodb:Scan', 'dynamodb:DeleteItem');
+    on.sendingTable.grant(grantee, 'dynamodb:UpdateItem');
+    on.secrets.grantOperatorTokens(grantee);
+  },
+};
+
+/** Grants the duties' commands, plus finding the deployment. */
+export function grantOperatorDuties(
+  grantee: Grantee,
+  on: OperatedResources,
+  duties: readonly OperatorDuty[],
+): void {
+  const unknown = duties.filter((duty) => !OPERATOR_DUTIES.includes(duty));
+  if (unknown.length > 0)
+    throw new Error(
+      `oauth-mailer: unknown operator duties ${unknown.join(', ')} (known: ${OPERATOR_DUTIES.join(', ')})`,
+    );
+  const stack = Stack.of(on.validator);
+  statement(
+    grantee,
+    'FindDeployment',
+    ['cloudformation:DescribeStacks', 'cloudformation:GetTemplate'],
+    [
+      stack.formatArn({
+        service: 'cloudformation',
+        resource: 'stack',
+        resourceName: `${stack.stackName}/*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      }),
+    ],
+  );
+  statement(grantee, 'ReadProviders', ['lambda:GetFunctionConfiguration'], [on.validator.functionArn]);
+  const literal = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
+  acknowledge(
+    policyHolder(grantee),
+    `IAM5[Resource::arn:<AWS::Partition>:cloudformation:${literal(stack.region, 'Region')}:${literal(stack.account, 'AccountId')}:stack/${stack.stackName}/*]`,
+    "The stack's id ends in a uuid that CloudFormation assigns; its name is fixed.",
+  );
+  for (const duty of new Set(duties)) DUTY_GRANTS[duty](grantee, on);
+}
