@@ -208,6 +208,7 @@ export class MailboxSecrets extends Construct {
     this.#grantTagging(grantee, 'ApproveReplacement', 'secretsmanager:TagResource', [
       OWNER_TAGS.replacementApprovedUntil,
     ]);
+    this.#acknowledgePrefix(grantee);
   }
 
   /**

@@ -521,6 +521,7 @@ describe('infra: the deployed functions, run from the code, environment and role
     await cliAs('oncall', 'approve-replacement', 'desk@example.com');
     await cliAs('oncall', 'migrate-registry');
     await cliAs('oncall', 'redrive');
+    const revoked = await cliAs('oncall', 'revoke', '--mailbox', 'desk@example.com');
     await cliAs('oncall', 'disconnect', 'desk@example.com', '--force');
     // The viewer reads, and is refused what changes anything.
     const listed = await cliAs('viewer', 'mailboxes');
@@ -535,7 +536,11 @@ describe('infra: the deployed functions, run from the code, environment and role
       (error: Error) => error.message,
     );
 
+    await cliAs('oncall', 'template', 'delete', 'receipt', '--yes');
+    await cliAs('oncall', 'suppression', 'remove', 'gone@example.net');
+
     // Assess
+    assert.notEqual(revoked.exitCode, 1, `the revocation was done in full: ${JSON.stringify(revoked)}`);
     assert.deepEqual(queued.messages ?? [], [], 'nothing queued by a made-up producer');
     assert.ok(
       (listed.mailboxes as Array<{ mailbox: string }>).some((row) => row.mailbox === 'ops@example.com'),
@@ -574,6 +579,11 @@ describe('infra: the deployed functions, run from the code, environment and role
         /^secretsmanager:GetSecretValue .*desk@example\.com/,
         /^kms:Decrypt /,
         /^secretsmanager:DeleteSecret .*desk@example\.com/,
+        /^secretsmanager:PutSecretValue .*desk@example\.com/,
+        /^dynamodb:UpdateItem .*SendingState/,
+        /^dynamodb:Query .*Templates/,
+        /^dynamodb:BatchWriteItem .*Templates/,
+        /^dynamodb:DeleteItem .*Suppression/,
         /^sns:Publish .*Alert/,
       ],
     );

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { OAuthMailer } from '../../../infra/oauth-mailer.ts';
+import type { OAuthMailerPropsError } from '../../../infra/oauth-mailer-props.ts';
+import { actionsOf, type Statement, TEST_PROVIDERS } from '../synth.ts';
+
+const ACCOUNT = '123456789012';
+
+/** A stack with one OAuthMailer and the operators' roles, and each role's granted actions. */
+function deployWith(grant: (mailer: OAuthMailer, roles: Record<string, iam.Role>) => void) {
+  const app = new App();
+  const stack = new Stack(app, 'Ops', { env: { account: ACCOUNT, region: 'eu-west-1' } });
+  const roles = Object.fromEntries(
+    ['viewer', 'oncall', 'keeper'].map((name) => [
+      name,
+      new iam.Role(stack, name, { assumedBy: new iam.AccountRootPrincipal() }),
+    ]),
+  );
+  const mailer = new OAuthMailer(stack, 'Mail', { providers: TEST_PROVIDERS, invitations: true });
+  grant(mailer, roles);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+  const template = Template.fromStack(stack);
+  const statementsOf = (name: string): Statement[] => {
+    const roleId = stack.getLogicalId(roles[name]!.node.defaultChild as iam.CfnRole);
+    return Object.values(template.findResources('AWS::IAM::Policy')).flatMap((policy) => {
+      const { Roles, PolicyDocument } = (
+        policy as {
+          Properties: { Roles: Array<{ Ref: string }>; PolicyDocument: { Statement: Statement[] } };
+        }
+      ).Properties;
+      return Roles.some((role) => role.Ref === roleId) ? PolicyDocument.Statement : [];
+    });
+  };
+  const actions = (name: string) => new Set(statementsOf(name).flatMap(actionsOf));
+  const keyPolicy = () =>
+    (
+      Object.values(template.findResources('AWS::KMS::Key')).find((key) =>
+        JSON.stringify(key).includes('mailbox refresh tokens'),
+      ) as { Properties: { KeyPolicy: { Statement: Statement[] } } }
+    ).Properties.KeyPolicy.Statement;
+  return { stack, roles, actions, keyPolicy };
+}
+
+describe('infra: operator duties (grantOperate, operators)', () => {
+  it('grants each duty the calls of its commands: a viewer reads and changes nothing, tokens stay with `secrets`', () => {
+    const { actions } = deployWith((mailer, roles) => {
+      mailer.grantOperate(roles.viewer!, 'observe');
+      mailer.grantOperate(roles.oncall!, 'observe', 'incidents', 'mailboxes', 'content');
+      mailer.grantOperate(roles.keeper!, 'secrets');
+    });
+
+    const viewer = actions('viewer');
+    for (const read of ['cloudformation:DescribeStacks', 'lambda:GetFunctionConfiguration', 'dynamodb:Scan'])
+      assert.ok(viewer.has(read), read);
+    const writes = [...viewer].filter((action) =>
+      /Put|Update|Delete|Send|Invoke|Publish|Tag|SecretValue|kms:/.test(action),
+    );
+    assert.deepEqual(writes, [], 'the viewer changes nothing and reads no secret');
+
+    const oncall = actions('oncall');
+    for (const action of [
+      'lambda:UpdateEventSourceMapping',
+      'sqs:ReceiveMessage',
+      'sns:Publish',
+      'lambda:InvokeFunction',
+      'secretsmanager:TagResource',
+    ])
+      assert.ok(oncall.has(action), action);
+    assert.ok(!oncall.has('secretsmanager:GetSecretValue'), 'no duty but secrets reads a token');
+    assert.ok(!oncall.has('secretsmanager:DeleteSecret'));
+
+    const keeper = actions('keeper');
+    for (const action of ['secretsmanager:GetSecretValue', 'secretsmanager:DeleteSecret', 'kms:Decrypt'])
+      assert.ok(keeper.has(action), action);
+  });
+
+  it("names only the `secrets` operator in the mailbox key's policy, through Secrets Manager only", () => {
+    const { keyPolicy, stack, roles } = deployWith((mailer, all) => {
+      mailer.grantOperate(all.oncall!, 'observe', 'incidents', 'mailboxes', 'content');
+      mailer.grantOperate(all.keeper!, 'secrets');
+    });
+    const named = (name: string) =>
+      keyPolicy().filter((statement) =>
+        JSON.stringify(statement.Principal ?? {}).includes(
+          stack.getLogicalId(roles[name]!.node.defaultChild as iam.CfnRole),
+        ),
+      );
+    assert.equal(named('oncall').length, 0);
+    const [keeper] = named('keeper');
+    assert.ok(keeper && actionsOf(keeper).includes('kms:Decrypt'));
+    assert.match(JSON.stringify(keeper.Condition), /kms:ViaService.*secretsmanager/);
+  });
+
+  it('takes operators by role ARN from the props, and refuses unknown duties and non-role ARNs at synth', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Props', { env: { account: ACCOUNT, region: 'eu-west-1' } });
+    new OAuthMailer(stack, 'Mail', {
+      providers: TEST_PROVIDERS,
+      invitations: true,
+      operators: [{ role: `arn:aws:iam::${ACCOUNT}:role/oncall`, duties: ['observe', 'incidents'] }],
+    });
+    const attached = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy')).filter(
+      (policy) => JSON.stringify(policy).includes('"oncall"'),
+    );
+    assert.ok(attached.length > 0, 'a policy attached to the imported role by name');
+
+    assert.throws(
+      () =>
+        new OAuthMailer(new Stack(new App(), 'Bad'), 'Mail', {
+          providers: TEST_PROVIDERS,
+          invitations: true,
+          operators: [
+            { role: `arn:aws:iam::${ACCOUNT}:user/alice`, duties: ['observe'] },
+            { role: `arn:aws:iam::${ACCOUNT}:role/x`, duties: ['admin' as 'observe'] },
+          ],
+        }),
+      (error: OAuthMailerPropsError) =>
+        error.problems.some((problem) => /operators\[0\]: role must be a role ARN/.test(problem)) &&
+        error.problems.some((problem) => /operators\[1\].*unknown: admin/.test(problem)),
+    );
+  });
+});
