@@ -44,6 +44,11 @@ export interface Revocation {
    * unusable, and the next run tries again.
    */
   readonly pending: boolean;
+  /**
+   * The access token the instances share could not be dropped (the sending table refused): senders may
+   * use it until it expires (about an hour). Run again.
+   */
+  readonly sharedTokenKept?: boolean;
   /** Something failed for this mailbox (the reason in `atProvider`): run again. */
   readonly failed?: boolean;
   /** This run changed the mailbox's secret (internal: what is announced). */
@@ -150,7 +155,7 @@ export async function revokeCommand(target: Target, args: Args) {
       retry: revocable,
     });
     await tellSenders(mailbox !== undefined);
-    await coordinator?.markRevoked(address, drop.versionId);
+    const sharedTokenDropped = (await coordinator?.markRevoked(address, drop.versionId)) ?? true;
     await registry.setStatus(address, {
       status: 'revoked',
       provider: stored.secret.provider,
@@ -168,6 +173,7 @@ export async function revokeCommand(target: Target, args: Args) {
       ),
       tokensDeleted: drop.dropped,
       pending: drop.pending,
+      ...(sharedTokenDropped ? {} : { sharedTokenKept: true }),
       changed: drop.changed,
       notified: false,
       byHand:
@@ -234,10 +240,13 @@ export async function revokeCommand(target: Target, args: Args) {
     notified: r.tokensDeleted && reconnects.length > 0 && announced.pending === 0,
   }));
   const pending = revocations.filter((r) => r.pending).length;
+  const sharedKept = revocations.filter((r) => r.sharedTokenKept).map((r) => r.mailbox);
   return withAnnouncement(
     {
       revocations,
-      ...(pending > 0 || revocations.some((r) => r.failed) || noticeFailure ? { exitCode: 1 as const } : {}),
+      ...(pending > 0 || revocations.some((r) => r.failed) || noticeFailure || sharedKept.length > 0
+        ? { exitCode: 1 as const }
+        : {}),
       text:
         revocations.length === 0
           ? 'no mailbox to revoke'
@@ -249,6 +258,11 @@ export async function revokeCommand(target: Target, args: Args) {
               ...(pending > 0
                 ? [
                     `${pending} revocation(s) at the provider pending: nothing can be minted from them here, but the provider may still take them. Run the same command again.`,
+                  ]
+                : []),
+              ...(sharedKept.length > 0
+                ? [
+                    `the shared access token of ${sharedKept.join(', ')} could not be dropped: senders may use it until it expires (about an hour). Run the same command again.`,
                   ]
                 : []),
               ...(noticeFailure

@@ -926,6 +926,24 @@ describe('cli: oauth-mailer', () => {
     assertNoSecretsIn([failed.output, text.output, rerun.output], harness.secrets());
   });
 
+  it('exits 1 naming the mailbox whose shared access token the sending table would not drop, and the rerun drops it', async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    writeFileSync(targetFile, JSON.stringify({ ...target, sendingTableName: 'no-such-table' }));
+
+    const failed = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+
+    assert.equal(failed.code, 1, failed.output);
+    const [revocation] = failed.json.revocations as Array<Record<string, unknown>>;
+    assert.deepEqual([revocation?.tokensDeleted, revocation?.sharedTokenKept], [true, true]);
+    const text = await cli('revoke', '--mailbox', 'ops@example.com');
+    assert.match(text.stdout, /shared access token of ops@example\.com could not be dropped/);
+
+    writeFileSync(targetFile, JSON.stringify(target));
+    const rerun = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+    assert.equal(rerun.code, 0, rerun.output);
+    assert.equal((rerun.json.revocations as Array<Record<string, unknown>>)[0]?.sharedTokenKept, undefined);
+  });
+
   it('cuts a producer off and pauses a mailbox all the same when the topic refuses, each exiting 1; the next command publishes both kept events, once', async () => {
     await harness.connectMailbox('ops@example.com', 'google');
     const alerts = await createTopic(harness.sqs, 'operators');

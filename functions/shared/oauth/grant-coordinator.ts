@@ -190,13 +190,20 @@ export class GrantCoordinator {
     }
   }
 
-  /** Records that the provider refused the refresh token of this secret version: nobody presents it again. */
-  async markRevoked(mailbox: string, versionId: string): Promise<void> {
-    await this.#update(mailbox, {
+  /**
+   * Records that the refresh token of this secret version is dead, and drops the shared access token:
+   * nobody presents either again. @returns whether it was recorded (the sender goes on either way; an
+   * operator's revocation reports it)
+   */
+  async markRevoked(mailbox: string, versionId: string): Promise<boolean> {
+    return this.#update(mailbox, {
       UpdateExpression: 'SET revokedVersion = :version REMOVE #token, tokenExpiresAt',
       ExpressionAttributeNames: { '#token': 'token' },
       ExpressionAttributeValues: { ':version': { S: versionId } },
-    }).catch(() => undefined);
+    }).then(
+      () => true,
+      () => false,
+    );
   }
 
   async #usable(
