@@ -96,6 +96,31 @@ export interface OperatorGrant {
 
 export const DEFAULT_CLIENT_SECRET_PREFIX = 'oauth-mailer/clients/';
 
+/** The role and path an operator's role ARN names (`role/[path/]name`), in the stack's account. */
+export const OPERATOR_ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(.+)$/;
+
+function operatorProblems(operator: Partial<OperatorGrant>, account: string | undefined): string[] {
+  const problems: string[] = [];
+  const duties = Array.isArray(operator.duties) ? operator.duties : [];
+  const unknown = duties.filter((duty) => !OPERATOR_DUTIES.includes(duty));
+  if (duties.length === 0 || unknown.length > 0)
+    problems.push(
+      `name its duties among ${OPERATOR_DUTIES.join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}`,
+    );
+  if (operator.role === undefined) problems.push('name its role');
+  if (typeof operator.role !== 'string' || Token.isUnresolved(operator.role)) return problems;
+  const arn = OPERATOR_ROLE_ARN.exec(operator.role);
+  if (!arn) problems.push(`role must be a role ARN (got ${operator.role})`);
+  // Grants of another account's role would land on the resources' policies instead: refused.
+  else if (account !== undefined && !Token.isUnresolved(account) && arn[1] !== account)
+    problems.push(`role must be in the stack's account ${account} (got ${operator.role})`);
+  else if (arn[2]!.startsWith('aws-reserved/'))
+    problems.push(
+      `role ${operator.role} is an IAM Identity Center role, which takes no policy from a stack: grant the duty in its permission set instead (docs/deploying.md#operators)`,
+    );
+  return problems;
+}
+
 export class OAuthMailerPropsError extends Error {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
@@ -126,7 +151,11 @@ function inRange(problems: string[], name: string, value: number | undefined, mi
 }
 
 /** Every problem with the props, or the parsed providers. */
-export function validateProps(props: OAuthMailerProps): ReadonlyMap<string, ProviderConfig> {
+export function validateProps(
+  props: OAuthMailerProps,
+  /** The stack's account, where the app fixes it. */
+  account?: string,
+): ReadonlyMap<string, ProviderConfig> {
   const problems: string[] = [];
   let providers: ReadonlyMap<string, ProviderConfig> = new Map();
   try {
@@ -162,19 +191,8 @@ export function validateProps(props: OAuthMailerProps): ReadonlyMap<string, Prov
   for (const ids of bySuffix.values())
     if (ids.length > 1)
       problems.push(`provider ids ${ids.join(' and ')} differ only by dashes: name them apart`);
-  for (const [index, operator] of (props.operators ?? []).entries()) {
-    const unknown = operator.duties.filter((duty) => !OPERATOR_DUTIES.includes(duty));
-    if (operator.duties.length === 0 || unknown.length > 0)
-      problems.push(
-        `operators[${index}]: name its duties among ${OPERATOR_DUTIES.join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}`,
-      );
-    if (
-      typeof operator.role === 'string' &&
-      !Token.isUnresolved(operator.role) &&
-      !/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/.test(operator.role)
-    )
-      problems.push(`operators[${index}]: role must be a role ARN (got ${operator.role})`);
-  }
+  for (const [index, operator] of (props.operators ?? []).entries())
+    problems.push(...operatorProblems(operator, account).map((problem) => `operators[${index}]: ${problem}`));
   inRange(problems, 'maxReceiveCount', props.maxReceiveCount, 1, 1000);
   inRange(problems, 'senderMaxConcurrency', props.senderMaxConcurrency, 2, 1000);
   inRange(problems, 'validatorWorkers', props.validatorWorkers, 2, 1000);

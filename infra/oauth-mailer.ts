@@ -4,7 +4,7 @@
  * delivery reports), the operators' alarms and dashboard. The repository's own app
  * (oauth-mailer-stack.ts) uses it exactly as a user does.
  */
-import { Annotations, CfnOutput, type CfnOutputProps, type CfnResource, Stack } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, type CfnOutputProps, type CfnResource, Stack, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, type IConstruct } from 'constructs';
@@ -13,6 +13,7 @@ import { FeedbackReaderFunction } from './feedback/feedback-reader-function.ts';
 import {
   DEFAULT_CLIENT_SECRET_PREFIX,
   type OAuthMailerProps,
+  OPERATOR_ROLE_ARN,
   providerSettingsOf,
   validateProps,
 } from './oauth-mailer-props.ts';
@@ -53,7 +54,7 @@ export class OAuthMailer extends Construct {
   constructor(scope: Construct, id: string, props: OAuthMailerProps) {
     super(scope, id);
     // Fails the synth with every problem named, before anything is built.
-    const providers = validateProps(props);
+    const providers = validateProps(props, Stack.of(this).account);
     const clientSecretPrefix = props.clientSecretPrefix ?? DEFAULT_CLIENT_SECRET_PREFIX;
     const providersJson = JSON.stringify(providerSettingsOf(props));
 
@@ -148,10 +149,24 @@ export class OAuthMailer extends Construct {
       });
     }
     for (const [index, operator] of (props.operators ?? []).entries()) {
+      // Imported in the stack's own account (its token where the app leaves it open), so the grants go
+      // on the role and not on the resources' policies.
+      const stack = Stack.of(this);
       const role =
-        typeof operator.role === 'string'
-          ? iam.Role.fromRoleArn(this, `Operator${index}`, operator.role)
-          : operator.role;
+        typeof operator.role !== 'string'
+          ? operator.role
+          : iam.Role.fromRoleArn(
+              this,
+              `Operator${index}`,
+              Token.isUnresolved(stack.account)
+                ? stack.formatArn({
+                    service: 'iam',
+                    region: '',
+                    resource: 'role',
+                    resourceName: OPERATOR_ROLE_ARN.exec(operator.role)![2]!,
+                  })
+                : operator.role,
+            );
       this.grantOperate(role, ...operator.duties);
     }
     if (props.dashboard !== false) {

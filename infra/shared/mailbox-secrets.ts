@@ -218,12 +218,20 @@ export class MailboxSecrets extends Construct {
    */
   grantOperatorTokens(grantee: iam.IGrantable & IConstruct): void {
     this.#grantMailboxes(grantee, [
-      'secretsmanager:CreateSecret',
       'secretsmanager:GetSecretValue',
       'secretsmanager:PutSecretValue',
       'secretsmanager:DescribeSecret',
       'secretsmanager:DeleteSecret',
     ]);
+    // Created under the mailbox key only: under another key its policy would not guard the token.
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'CreateMailboxSecrets',
+        actions: ['secretsmanager:CreateSecret'],
+        resources: [this.#mailboxArnPattern],
+        conditions: { StringEquals: { 'secretsmanager:KmsKeyId': this.key.keyArn } },
+      }),
+    );
     this.#grantTagging(grantee, 'RecordMailboxOwner', 'secretsmanager:TagResource', [OWNER_TAGS.account]);
     this.#grantTagging(grantee, 'UseUpReplacementApproval', 'secretsmanager:UntagResource', [
       OWNER_TAGS.replacementApprovedUntil,

@@ -17,7 +17,7 @@ import { acknowledge, acknowledgeEncryptedTopicPublish, policyHolder } from './n
 /**
  * - `observe`: mailboxes, limits (shown), producer list, suppression list, template get/list/render
  * - `incidents`: pause, resume, producer cut-off/restore/queued, redrive (a relay too, under producer rules)
- * - `mailboxes`: connect, approve-replacement, limits (set), migrate-registry, validate
+ * - `mailboxes`: connect, approve-replacement, limits (set, clear), migrate-registry, validate
  * - `content`: template put/delete, suppression add/remove, send (a producer too, under producer rules)
  * - `secrets`: disconnect, revoke, import-token, register-app-mailbox, client-secret rotate: these read
  *   and write mailbox refresh tokens, so the grantee is also named in the mailbox key's policy
@@ -43,8 +43,16 @@ export interface OperatedResources {
 
 type Grantee = iam.IGrantable & IConstruct;
 
-function statement(grantee: Grantee, sid: string, actions: string[], resources: string[]): void {
-  grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions, resources }));
+function statement(
+  grantee: Grantee,
+  sid: string,
+  actions: string[],
+  resources: string[],
+  conditions?: Record<string, Record<string, unknown>>,
+): void {
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new iam.PolicyStatement({ sid, actions, resources, ...(conditions ? { conditions } : {}) }),
+  );
 }
 
 /** An action IAM authorizes on no narrower resource than `*`. */
@@ -80,6 +88,8 @@ const DUTY_GRANTS: Record<OperatorDuty, (grantee: Grantee, on: OperatedResources
       'SwitchSenderMapping',
       ['lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'],
       [on.senderMappingArn],
+      // The mapping stays the sender's: an update naming another function is refused.
+      { ArnLikeIfExists: { 'lambda:FunctionArn': on.sender.functionArn } },
     );
     on.queues.queue.grant(grantee, 'sqs:GetQueueAttributes', 'sqs:SendMessage');
     on.queues.deadLetterQueue.grant(

@@ -21,7 +21,7 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-s
 import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
 import { DeleteSecretCommand, PutSecretValueCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
-import { OPERATOR_DUTIES } from '../../infra/shared/operator-access.ts';
+import { OPERATOR_DUTIES, type OperatorDuty } from '../../infra/shared/operator-access.ts';
 import { startEventSource } from '../../local/event-source/runner.ts';
 import { type CdkDeployment, cdkDeployment } from '../../local/world/cdk-deploy.ts';
 import { type DeployedFunction, deployedFunction } from '../../local/world/deployed-function.ts';
@@ -33,9 +33,20 @@ import { projectRoot, waitFor } from '../../local/world/net.ts';
 import { assertNoSecretsIn } from './assertions.ts';
 
 const PROVIDERS = ['google', 'microsoft'] as const;
-/** The operators' roles the deployment names, by who holds them. */
-const OPERATOR_ROLES = { oncall: 'oauth-mailer-oncall', viewer: 'oauth-mailer-viewer' } as const;
-export type Operator = keyof typeof OPERATOR_ROLES;
+/**
+ * The operators' roles the deployment names, by who holds them: on call with every duty, a viewer with
+ * `observe`, and one role per other duty alone (its commands must work with nothing else).
+ */
+const OPERATOR_DUTIES_OF = {
+  oncall: [...OPERATOR_DUTIES],
+  viewer: ['observe'],
+  incidents: ['incidents'],
+  mailboxes: ['mailboxes'],
+  content: ['content'],
+  secrets: ['secrets'],
+} as const satisfies Record<string, readonly OperatorDuty[]>;
+export type Operator = keyof typeof OPERATOR_DUTIES_OF;
+const roleNameOf = (who: string) => `oauth-mailer-${who}`;
 const REGION = 'us-east-1';
 
 /** A deployed function as one step runs it: its code, a session of its role, its queue mapping. */
@@ -72,7 +83,7 @@ export interface DeployedStack {
    * on-call role that the deployment granted every operator duty (cdk.json's `operators`).
    */
   cli(...args: string[]): Promise<Record<string, unknown>>;
-  /** The CLI as one of the operators: on call (every duty) or a viewer (`observe` only). */
+  /** The CLI as one of the operators: on call (every duty), a viewer (`observe`), or one duty's alone. */
   cliAs(who: Operator, ...args: string[]): Promise<Record<string, unknown>>;
   /** The operator's role session, whose calls the audit judged. */
   operatorSession(who: Operator): string;
@@ -120,10 +131,10 @@ export function useDeployedStack(): DeployedStack {
     await cdk.bootstrap();
     // The operators' roles exist before the deploy names them (cdk.json's `operators`, by ARN).
     const iam = new IAMClient({});
-    for (const name of Object.values(OPERATOR_ROLES))
+    for (const who of Object.keys(OPERATOR_DUTIES_OF))
       await iam.send(
         new CreateRoleCommand({
-          RoleName: name,
+          RoleName: roleNameOf(who),
           AssumeRolePolicyDocument: JSON.stringify({
             Version: '2012-10-17',
             Statement: [{ Effect: 'Allow', Principal: { AWS: cdk.account }, Action: 'sts:AssumeRole' }],
@@ -134,10 +145,10 @@ export function useDeployedStack(): DeployedStack {
     const roleArn = (name: string) => `arn:aws:iam::${cdk.account}:role/${name}`;
     outputs = await cdk.deploy({
       providers,
-      operators: [
-        { role: roleArn(OPERATOR_ROLES.oncall), duties: [...OPERATOR_DUTIES] },
-        { role: roleArn(OPERATOR_ROLES.viewer), duties: ['observe'] },
-      ],
+      operators: Object.entries(OPERATOR_DUTIES_OF).map(([who, duties]) => ({
+        role: roleArn(roleNameOf(who)),
+        duties,
+      })),
     });
     // What an operator does after a deploy: the client secrets put in place.
     for (const id of PROVIDERS)
@@ -158,8 +169,8 @@ export function useDeployedStack(): DeployedStack {
       ...where,
       settings: templateSettingsOf(template, StackResources, where),
     });
-    for (const [who, name] of Object.entries(OPERATOR_ROLES))
-      operators.set(who as Operator, await audit.sessionOf(roleArn(name), `${who}-at-the-cli`));
+    for (const who of Object.keys(OPERATOR_DUTIES_OF))
+      operators.set(who as Operator, await audit.sessionOf(roleArn(roleNameOf(who)), `${who}-at-the-cli`));
   });
   after(async () => {
     if (world) assertNoSecretsIn(logs, world.secrets());

@@ -499,31 +499,36 @@ describe('infra: the deployed functions, run from the code, environment and role
     );
   });
 
-  it('lets each operator run the CLI commands of the duties the deployment granted, and no other', async () => {
+  it('lets each operator run the CLI commands of the duties the deployment granted, each duty on its own, and no other', async () => {
     const { world, outputs, cliAs } = stack;
     // Arrange: a connected mailbox to operate on.
     await stack.connect('desk@example.com', 'google');
-    const oncall = stack.operatorSession('oncall');
     const viewer = stack.operatorSession('viewer');
+    const duties = (['incidents', 'mailboxes', 'content', 'secrets'] as const).map(stack.operatorSession);
 
-    // Act: the on-call operator's day: limits, a suppression, a template, a producer cut off and back,
-    // a replacement approved, the registry migrated, a mailbox paused and resumed, one disconnected.
-    await cliAs('oncall', 'limits', 'desk@example.com', '--messages-per-minute', '5');
-    await cliAs('oncall', 'suppression', 'add', 'gone@example.net', '--note', 'asked to stop');
+    // Act: each command run by the role holding only the duty docs/deploying.md#operators gives it:
+    // limits, a suppression, a template, a producer cut off and back, a replacement approved, the
+    // registry migrated, a mailbox paused and resumed, revoked and disconnected.
+    await cliAs('mailboxes', 'limits', 'desk@example.com', '--messages-per-minute', '5');
+    await cliAs('content', 'suppression', 'add', 'gone@example.net', '--note', 'asked to stop');
     const text = join(mkdtempSync(join(tmpdir(), 'template-')), 'receipt.txt');
     writeFileSync(text, 'Paid {{n}}');
-    await cliAs('oncall', 'template', 'put', 'receipt', '--subject', 'Receipt {{n}}', '--text-file', text);
-    await cliAs('oncall', 'producer', 'cut-off', 'AROAEXAMPLELEAKED', '--reason', 'drill');
-    const queued = await cliAs('oncall', 'producer', 'queued', 'AROAEXAMPLELEAKED', '--since', '1h');
-    await cliAs('oncall', 'producer', 'restore', 'AROAEXAMPLELEAKED');
-    await cliAs('oncall', 'pause', '--mailbox', 'desk@example.com', '--reason', 'drill');
-    await cliAs('oncall', 'resume', '--mailbox', 'desk@example.com');
-    await cliAs('oncall', 'approve-replacement', 'desk@example.com');
-    await cliAs('oncall', 'migrate-registry');
-    await cliAs('oncall', 'redrive');
-    const revoked = await cliAs('oncall', 'revoke', '--mailbox', 'desk@example.com');
-    await cliAs('oncall', 'disconnect', 'desk@example.com', '--force');
+    await cliAs('content', 'template', 'put', 'receipt', '--subject', 'Receipt {{n}}', '--text-file', text);
+    await cliAs('incidents', 'producer', 'cut-off', 'AROAEXAMPLELEAKED', '--reason', 'drill');
+    const queued = await cliAs('incidents', 'producer', 'queued', 'AROAEXAMPLELEAKED', '--since', '1h');
+    await cliAs('incidents', 'producer', 'restore', 'AROAEXAMPLELEAKED');
+    await cliAs('incidents', 'pause', '--mailbox', 'desk@example.com', '--reason', 'drill');
+    await cliAs('incidents', 'resume', '--mailbox', 'desk@example.com');
+    await cliAs('mailboxes', 'approve-replacement', 'desk@example.com');
+    await cliAs('mailboxes', 'migrate-registry');
+    await cliAs('mailboxes', 'limits', 'desk@example.com', '--clear');
+    await cliAs('incidents', 'redrive');
+    const revoked = await cliAs('secrets', 'revoke', '--mailbox', 'desk@example.com');
+    await cliAs('secrets', 'disconnect', 'desk@example.com', '--force');
     // The viewer reads, and is refused what changes anything.
+    await cliAs('viewer', 'limits', 'ops@example.com');
+    await cliAs('viewer', 'producer', 'list');
+    await cliAs('viewer', 'template', 'get', 'receipt');
     const listed = await cliAs('viewer', 'mailboxes');
     const templates = await cliAs('viewer', 'template', 'list');
     const suppressed = await cliAs('viewer', 'suppression', 'list');
@@ -536,8 +541,8 @@ describe('infra: the deployed functions, run from the code, environment and role
       (error: Error) => error.message,
     );
 
-    await cliAs('oncall', 'template', 'delete', 'receipt', '--yes');
-    await cliAs('oncall', 'suppression', 'remove', 'gone@example.net');
+    await cliAs('content', 'template', 'delete', 'receipt', '--yes');
+    await cliAs('content', 'suppression', 'remove', 'gone@example.net');
 
     // Assess
     assert.notEqual(revoked.exitCode, 1, `the revocation was done in full: ${JSON.stringify(revoked)}`);
@@ -566,27 +571,24 @@ describe('infra: the deployed functions, run from the code, environment and role
       ).DeletedDate,
       "the viewer's disconnect deleted nothing",
     );
-    stack.assertAllowed(
-      [oncall],
-      [
-        /^dynamodb:UpdateItem .*Registry/,
-        /^dynamodb:PutItem .*Suppression/,
-        /^dynamodb:PutItem .*Templates/,
-        /^dynamodb:Scan .*SendingState/,
-        /^sqs:ReceiveMessage .*DeadLetter/,
-        /^secretsmanager:TagResource .*desk@example\.com/,
-        /^secretsmanager:ListSecrets \*/,
-        /^secretsmanager:GetSecretValue .*desk@example\.com/,
-        /^kms:Decrypt /,
-        /^secretsmanager:DeleteSecret .*desk@example\.com/,
-        /^secretsmanager:PutSecretValue .*desk@example\.com/,
-        /^dynamodb:UpdateItem .*SendingState/,
-        /^dynamodb:Query .*Templates/,
-        /^dynamodb:BatchWriteItem .*Templates/,
-        /^dynamodb:DeleteItem .*Suppression/,
-        /^sns:Publish .*Alert/,
-      ],
-    );
+    stack.assertAllowed(duties, [
+      /^dynamodb:UpdateItem .*Registry/,
+      /^dynamodb:PutItem .*Suppression/,
+      /^dynamodb:PutItem .*Templates/,
+      /^dynamodb:Scan .*SendingState/,
+      /^sqs:ReceiveMessage .*DeadLetter/,
+      /^secretsmanager:TagResource .*desk@example\.com/,
+      /^secretsmanager:ListSecrets \*/,
+      /^secretsmanager:GetSecretValue .*desk@example\.com/,
+      /^kms:Decrypt /,
+      /^secretsmanager:DeleteSecret .*desk@example\.com/,
+      /^secretsmanager:PutSecretValue .*desk@example\.com/,
+      /^dynamodb:UpdateItem .*SendingState/,
+      /^dynamodb:Query .*Templates/,
+      /^dynamodb:BatchWriteItem .*Templates/,
+      /^dynamodb:DeleteItem .*Suppression/,
+      /^sns:Publish .*Alert/,
+    ]);
     const viewed = [...(stack.audit.allowed.get(viewer) ?? [])];
     for (const read of [
       /^dynamodb:Scan .*Registry/,

@@ -49,6 +49,8 @@ const KNOWN_KEYS = [
   /^aws:(SecureTransport|userid|username|PrincipalArn|PrincipalAccount|PrincipalType|TagKeys|RequestTag\/.+)$/,
   /^kms:(ViaService|CallerAccount|EncryptionContextKeys|EncryptionContext:.+)$/,
   /^dynamodb:LeadingKeys$/,
+  /^lambda:FunctionArn$/,
+  /^secretsmanager:KmsKeyId$/,
   /^s3:(prefix|x-amz-server-side-encryption(-aws-kms-key-id|-customer-algorithm)?)$/,
 ];
 

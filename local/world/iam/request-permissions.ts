@@ -205,8 +205,10 @@ async function secretsManager(
       }
     : await resources.secret(body.SecretId as string);
   const tags = tagging(body);
+  const keyNamed: Record<string, string> =
+    creating && body.KmsKeyId ? { 'secretsmanager:KmsKeyId': body.KmsKeyId as string } : {};
   const permissions: Permission[] = [
-    { action: `secretsmanager:${operation}`, resource: arn, context: tags },
+    { action: `secretsmanager:${operation}`, resource: arn, context: { ...tags, ...keyNamed } },
     // Tags given to CreateSecret are put by TagResource, which the caller needs too (CreateSecret API reference).
     ...(creating && tags['aws:TagKeys']
       ? [{ action: 'secretsmanager:TagResource', resource: arn, context: tags }]
@@ -398,12 +400,22 @@ function lambda(resources: DeployedResources, request: SeenRequest): Permission[
     if (!uuid && request.method === 'GET')
       return [{ action: 'lambda:ListEventSourceMappings', resource: '*', context: {} }];
     const action = { GET: 'GetEventSourceMapping', PUT: 'UpdateEventSourceMapping' }[request.method];
+    // An update that names a function is judged on it (lambda:FunctionArn); one that does not, without it.
+    const named =
+      request.method === 'PUT' ? (JSON.parse(request.body || '{}') as Json).FunctionName : undefined;
     if (uuid && action)
       return [
         {
           action: `lambda:${action}`,
           resource: arnOf(resources, 'lambda', `event-source-mapping:${uuid}`),
-          context: {},
+          context:
+            typeof named === 'string'
+              ? {
+                  'lambda:FunctionArn': named.startsWith('arn:')
+                    ? named
+                    : arnOf(resources, 'lambda', `function:${named}`),
+                }
+              : {},
         },
       ];
   }

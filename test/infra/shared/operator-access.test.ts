@@ -123,5 +123,51 @@ describe('infra: operator duties (grantOperate, operators)', () => {
         error.problems.some((problem) => /operators\[0\]: role must be a role ARN/.test(problem)) &&
         error.problems.some((problem) => /operators\[1\].*unknown: admin/.test(problem)),
     );
+    assert.throws(
+      () =>
+        new OAuthMailer(
+          new Stack(new App(), 'Other', { env: { account: ACCOUNT, region: 'eu-west-1' } }),
+          'Mail',
+          {
+            providers: TEST_PROVIDERS,
+            invitations: true,
+            operators: [
+              { role: 'arn:aws:iam::210987654321:role/elsewhere', duties: ['observe'] },
+              {
+                role: `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Ops_1`,
+                duties: ['observe'],
+              },
+            ],
+          },
+        ),
+      (error: OAuthMailerPropsError) =>
+        error.problems.some((problem) =>
+          /operators\[0\]: role must be in the stack's account/.test(problem),
+        ) &&
+        error.problems.some((problem) => /operators\[1\].*Identity Center.*permission set/.test(problem)),
+    );
+  });
+
+  it("keeps the grants on the role, not on the resources' policies, in a stack whose account is left to the deploy", () => {
+    const stack = new Stack(new App(), 'Agnostic');
+    new OAuthMailer(stack, 'Mail', {
+      providers: TEST_PROVIDERS,
+      invitations: true,
+      operators: [
+        { role: `arn:aws:iam::${ACCOUNT}:role/oncall`, duties: ['observe', 'incidents', 'content'] },
+      ],
+    });
+    const template = Template.fromStack(stack);
+    assert.ok(
+      Object.values(template.findResources('AWS::IAM::Policy')).some((policy) =>
+        JSON.stringify((policy as { Properties: { Roles?: unknown } }).Properties.Roles ?? []).includes(
+          '"oncall"',
+        ),
+      ),
+      'a policy attached to the role',
+    );
+    for (const type of ['AWS::SQS::QueuePolicy', 'AWS::SNS::TopicPolicy', 'AWS::DynamoDB::GlobalTable'])
+      for (const resource of Object.values(template.findResources(type)))
+        assert.doesNotMatch(JSON.stringify(resource), /oncall/, `no ${type} names the operator`);
   });
 });
