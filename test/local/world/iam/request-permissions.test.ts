@@ -108,6 +108,18 @@ describe('local world: the permissions an AWS request needs, read off the wire',
     assert.equal(stage.length, 1, 'moving a stage decrypts nothing');
   });
 
+  it('names the key a CreateSecret asks for (secretsmanager:KmsKeyId), as the request gives it', async () => {
+    const [create] = await permissionsOf(
+      resources,
+      json('secretsmanager', 'secretsmanager.CreateSecret', {
+        Name: 'oauth-mailer/mailboxes/a@example.com',
+        KmsKeyId: 'alias/other',
+        SecretString: '{}',
+      }),
+    );
+    assert.equal(create?.context['secretsmanager:KmsKeyId'], 'alias/other');
+  });
+
   it('needs TagResource, with the tag keys and values, for the tags a CreateSecret sets', async () => {
     const created = await permissionsOf(
       resources,
@@ -240,6 +252,21 @@ describe('local world: the permissions an AWS request needs, read off the wire',
       permissionsOf(resources, rest('PUT', '/2015-03-31/functions/validator/configuration')),
       /cannot read Lambda PUT/,
     );
+    // A mapping update is judged on the function it names, if it names one (lambda:FunctionArn).
+    const update = (body: object) => ({
+      ...rest('PUT', '/2015-03-31/event-source-mappings/1f2e'),
+      body: JSON.stringify(body),
+    });
+    const [repoint] = await permissionsOf(resources, update({ FunctionName: 'other', Enabled: true }));
+    assert.deepEqual(
+      [repoint?.action, repoint?.resource.endsWith(':event-source-mapping:1f2e'), repoint?.context],
+      [
+        'lambda:UpdateEventSourceMapping',
+        true,
+        { 'lambda:FunctionArn': `arn:aws:lambda:us-east-1:${ACCOUNT}:function:other` },
+      ],
+    );
+    assert.deepEqual((await permissionsOf(resources, update({ Enabled: false })))[0]?.context, {});
   });
 
   it('refuses a call it cannot read rather than passing it', async () => {
