@@ -13,7 +13,7 @@ import {
   UpdateItemCommand,
   type UpdateItemCommandInput,
 } from '../functions/shared/aws/dynamodb.ts';
-import { META_PREFIX } from '../functions/shared/mailbox/registry.ts';
+import { ANNOUNCEMENTS_KEY } from '../functions/shared/mailbox/registry.ts';
 
 /** One SNS message for the operators' topic; never a token, code or secret. */
 export interface Publication {
@@ -23,7 +23,7 @@ export interface Publication {
   readonly attributes: Readonly<Record<string, string>>;
 }
 
-const KEY = `${META_PREFIX}announcements-pending`;
+const KEY = ANNOUNCEMENTS_KEY;
 const MAP = 'pending';
 
 export class AnnouncementOutbox {

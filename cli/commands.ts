@@ -19,7 +19,7 @@ import { ParkedMail } from '../functions/shared/mailbox/parked-mail.ts';
 import { type Pause, Pauses } from '../functions/shared/mailbox/pauses.ts';
 import { MailboxCatalog } from '../functions/shared/mailbox/registry-catalog.ts';
 import { secretNameFor } from '../functions/shared/mailbox/secret-shape.ts';
-import { MailboxStore } from '../functions/shared/mailbox/store.ts';
+import { MAX_REPLACEMENT_APPROVAL_MS, MailboxStore } from '../functions/shared/mailbox/store.ts';
 import { AccessTokens } from '../functions/shared/oauth/access-tokens.ts';
 import { ClientSecrets } from '../functions/shared/oauth/client-secrets.ts';
 import { importRefreshToken } from '../functions/shared/oauth/import-refresh-token.ts';
@@ -524,7 +524,7 @@ export async function approveReplacement(target: Target, args: Args) {
   const address = args.positionals[0];
   if (!address) throw new UsageError('name the mailbox: approve-replacement <mailbox>');
   const hours = Number(args.values.hours ?? 24);
-  if (!Number.isFinite(hours) || hours <= 0 || hours > 168)
+  if (!Number.isFinite(hours) || hours <= 0 || hours * 3_600_000 > MAX_REPLACEMENT_APPROVAL_MS)
     throw new UsageError('--hours must be a number from 1 to 168');
   const until = new Date(Date.now() + hours * 3_600_000);
   await stores(target).store.approveReplacement(address, until);

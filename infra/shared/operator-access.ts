@@ -10,6 +10,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { IConstruct } from 'constructs';
+import { Pauses } from '../../functions/shared/mailbox/pauses.ts';
+import { ANNOUNCEMENTS_KEY } from '../../functions/shared/mailbox/registry.ts';
+import { CUT_OFFS_KEY } from '../../functions/shared/sqs/producer-cut-offs.ts';
 import type { MailQueues } from './mail-queues.ts';
 import type { MailboxSecrets } from './mailbox-secrets.ts';
 import { acknowledge, acknowledgeEncryptedTopicPublish, policyHolder } from './nag.ts';
@@ -42,6 +45,14 @@ export interface OperatedResources {
 }
 
 type Grantee = iam.IGrantable & IConstruct;
+
+/**
+ * The registry's incident records (pauses and revocation notices, cut-off producers, announcements
+ * waiting): written by the duties whose commands keep them, never by another's plain writes.
+ */
+const NOT_INCIDENT_RECORDS = {
+  'ForAllValues:StringNotEquals': { 'dynamodb:LeadingKeys': [Pauses.key, CUT_OFFS_KEY, ANNOUNCEMENTS_KEY] },
+};
 
 function statement(
   grantee: Grantee,
@@ -102,7 +113,14 @@ const DUTY_GRANTS: Record<OperatorDuty, (grantee: Grantee, on: OperatedResources
   },
   mailboxes(grantee, on) {
     on.onboardingTable.grant(grantee, 'dynamodb:PutItem');
-    on.registry.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+    on.registry.grant(grantee, 'dynamodb:GetItem');
+    statement(
+      grantee,
+      'RecordMailboxes',
+      ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      [on.registry.tableArn],
+      NOT_INCIDENT_RECORDS,
+    );
     on.sendingTable.grant(grantee, 'dynamodb:GetItem');
     statement(grantee, 'ValidateNow', ['lambda:InvokeFunction'], [on.validator.functionArn]);
     // migrate-registry lists the mailbox secrets by name (names and tags, never values).
@@ -123,7 +141,14 @@ const DUTY_GRANTS: Record<OperatorDuty, (grantee: Grantee, on: OperatedResources
   },
   secrets(grantee, on) {
     grantAnnounce(grantee, on);
-    on.registry.grant(grantee, 'dynamodb:Scan', 'dynamodb:DeleteItem');
+    on.registry.grant(grantee, 'dynamodb:Scan');
+    statement(
+      grantee,
+      'ForgetMailboxes',
+      ['dynamodb:DeleteItem'],
+      [on.registry.tableArn],
+      NOT_INCIDENT_RECORDS,
+    );
     on.sendingTable.grant(grantee, 'dynamodb:UpdateItem');
     on.secrets.grantOperatorTokens(grantee);
   },

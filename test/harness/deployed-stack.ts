@@ -87,6 +87,8 @@ export interface DeployedStack {
   cliAs(who: Operator, ...args: string[]): Promise<Record<string, unknown>>;
   /** The operator's role session, whose calls the audit judged. */
   operatorSession(who: Operator): string;
+  /** Its credentials, for calls of the operator's own making (through `audit.endpoint`). */
+  operatorCredentials(who: Operator): { accessKeyId: string; secretAccessKey: string; sessionToken: string };
   /** The calls refused so far, for a failure message. */
   refused(): string;
   /** None of the sessions' calls refused or unread, and each call named judged and allowed for one of them. */
@@ -299,6 +301,14 @@ export function useDeployedStack(): DeployedStack {
     cli: (...args) => cliAs('oncall', ...args),
     cliAs,
     operatorSession: (who) => operators.get(who)!.sessionArn,
+    operatorCredentials: (who) => {
+      const { env } = operators.get(who)!;
+      return {
+        accessKeyId: env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+        sessionToken: env.AWS_SESSION_TOKEN,
+      };
+    },
     refused,
     assertAllowed(sessionArns, expected) {
       const mine = (line: string) => sessionArns.some((session) => line.startsWith(session));

@@ -20,7 +20,12 @@ import {
 } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { MailProducer } from '../../client/producer.ts';
-import { DynamoDBClient, GetItemCommand } from '../../functions/shared/aws/dynamodb.ts';
+import {
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from '../../functions/shared/aws/dynamodb.ts';
 import { DescribeSecretCommand } from '../../functions/shared/aws/secrets-manager.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { MailboxRegistry } from '../../functions/shared/mailbox/registry.ts';
@@ -589,6 +594,41 @@ describe('infra: the deployed functions, run from the code, environment and role
       /^dynamodb:DeleteItem .*Suppression/,
       /^sns:Publish .*Alert/,
     ]);
+    // An operator going around the CLI cannot touch another duty's incident records: the mailboxes role
+    // cannot lift a cut-off or a pause, the secrets role cannot delete the cut-offs.
+    const tamper = async (who: 'mailboxes' | 'secrets', key: string) => {
+      const client = new DynamoDBClient({
+        endpoint: stack.audit.endpoint,
+        region: 'us-east-1',
+        credentials: stack.operatorCredentials(who),
+        maxAttempts: 1,
+      });
+      const table = outputs.RegistryTableName!;
+      const sent =
+        who === 'mailboxes'
+          ? client.send(
+              new UpdateItemCommand({
+                TableName: table,
+                Key: { mailbox: { S: key } },
+                UpdateExpression: 'REMOVE #all',
+                ExpressionAttributeNames: { '#all': 'producers' },
+              }),
+            )
+          : client.send(new DeleteItemCommand({ TableName: table, Key: { mailbox: { S: key } } }));
+      return sent.then(
+        () => 'written',
+        (error: Error) => error.name,
+      );
+    };
+    assert.deepEqual(
+      [
+        await tamper('mailboxes', '~producer-cut-offs'),
+        await tamper('mailboxes', '~pauses'),
+        await tamper('secrets', '~producer-cut-offs'),
+        await tamper('secrets', '~announcements-pending'),
+      ],
+      ['AccessDeniedException', 'AccessDeniedException', 'AccessDeniedException', 'AccessDeniedException'],
+    );
     const viewed = [...(stack.audit.allowed.get(viewer) ?? [])];
     for (const read of [
       /^dynamodb:Scan .*Registry/,

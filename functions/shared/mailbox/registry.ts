@@ -81,6 +81,8 @@ export interface RegistryPage {
 
 /** Items whose key starts with this are the registry's own bookkeeping, never mailboxes. */
 export const META_PREFIX = '~';
+/** The operator events a command could not publish yet (cli/announcement-outbox.ts). */
+export const ANNOUNCEMENTS_KEY = `${META_PREFIX}announcements-pending`;
 
 export class MailboxRegistry {
   readonly tableName: string;

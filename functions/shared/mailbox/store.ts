@@ -26,6 +26,11 @@ import {
   secretNameFor,
 } from './secret-shape.ts';
 
+/** The longest an operator's approval of a replacement lasts (`approve-replacement --hours`, 7 days). */
+export const MAX_REPLACEMENT_APPROVAL_MS = 168 * 3_600_000;
+/** Clocks of the CLI's machine and of the function's may differ this much. */
+const CLOCK_SKEW_MS = 300_000;
+
 export interface StoredMailbox {
   readonly secret: MailboxSecret;
   /** The Secrets Manager version the secret was read at: the base of a compare-and-swap. */
@@ -119,7 +124,8 @@ export class MailboxStore {
   }
 
   /**
-   * Lets another account replace the one that connected the mailbox, once, until `until`.
+   * Lets another account replace the one that connected the mailbox, once, until `until` (at most
+   * MAX_REPLACEMENT_APPROVAL_MS ahead: a longer one approves nothing).
    * @throws MailerError MAILBOX_UNKNOWN when the mailbox is not connected.
    */
   async approveReplacement(address: string, until: Date): Promise<void> {
@@ -158,8 +164,10 @@ export class MailboxStore {
     }
     const owner = tags[OWNER_TAGS.account];
     if (!owner || owner === accountOwner) return { owner, approved: false };
-    const approvedUntil = tags[OWNER_TAGS.replacementApprovedUntil];
-    if (approvedUntil && Date.parse(approvedUntil) > Date.now()) return { owner, approved: true };
+    // An approval reaching further than an operator can give (set by hand: IAM cannot bound the tag's
+    // value) approves nothing, like an expired one.
+    const left = Date.parse(tags[OWNER_TAGS.replacementApprovedUntil] ?? '') - Date.now();
+    if (left > 0 && left <= MAX_REPLACEMENT_APPROVAL_MS + CLOCK_SKEW_MS) return { owner, approved: true };
     throw new MailerError(
       'MAILBOX_ACCOUNT_MISMATCH',
       `${address} is connected by another account; an operator must approve the replacement (oauth-mailer approve-replacement ${address})`,

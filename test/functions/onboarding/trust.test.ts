@@ -180,7 +180,7 @@ describe('onboarding: trust', () => {
       assert.equal((await secretOf('ops@example.com')).accountId, 'second-account');
     });
 
-    it('lets the same account reconnect, and an expired approval approves nothing', async () => {
+    it('lets the same account reconnect, and an expired approval, or one longer than an operator can give, approves nothing', async () => {
       assert.equal((await connect('google', 'ops@example.com')).response.status, 200);
       assert.equal((await connect('google', 'ops@example.com')).response.status, 200);
       const store = new MailboxStore({
@@ -191,6 +191,9 @@ describe('onboarding: trust', () => {
       await store.approveReplacement('ops@example.com', new Date(Date.now() - 1000));
       harness.oauth.google.emailClaims.set('second-account', 'ops@example.com');
 
+      await refused(await connect('google', 'second-account'), 409, 'MAILBOX_ACCOUNT_MISMATCH');
+      // One set by hand to last for years (IAM cannot bound the tag's value) approves nothing either.
+      await store.approveReplacement('ops@example.com', new Date('2099-01-01T00:00:00Z'));
       await refused(await connect('google', 'second-account'), 409, 'MAILBOX_ACCOUNT_MISMATCH');
     });
 
