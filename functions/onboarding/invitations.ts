@@ -18,6 +18,9 @@ import { matchesMailbox } from '../shared/mailbox/allow-list.ts';
 import { randomToken } from '../shared/oauth/pkce.ts';
 
 /** At most a week: an invitation is a credential, and a long-lived one is a standing door. */
+
+/** Invitations' items in the onboarding table start so (operators may write those and no other). */
+export const INVITATION_KEY_PREFIX = 'invitation#';
 export const MAX_INVITATION_TTL_MS = 7 * 86_400_000;
 export const DEFAULT_INVITATION_TTL_MS = 72 * 3_600_000;
 
@@ -53,7 +56,7 @@ export class Invitations {
 
   /** The id an invitation is stored under: the token's hash. */
   static idOf(token: string): string {
-    return `invitation#${sha256(token)}`;
+    return `${INVITATION_KEY_PREFIX}${sha256(token)}`;
   }
 
   /**

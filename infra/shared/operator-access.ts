@@ -10,8 +10,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { IConstruct } from 'constructs';
+import { INVITATION_KEY_PREFIX } from '../../functions/onboarding/invitations.ts';
+import { PARKED_COUNT_KEY_PREFIX } from '../../functions/shared/mailbox/parked-mail.ts';
 import { Pauses } from '../../functions/shared/mailbox/pauses.ts';
 import { ANNOUNCEMENTS_KEY } from '../../functions/shared/mailbox/registry.ts';
+import { GRANT_KEY_PREFIX } from '../../functions/shared/oauth/grant-coordinator.ts';
 import { CUT_OFFS_KEY } from '../../functions/shared/sqs/producer-cut-offs.ts';
 import type { MailQueues } from './mail-queues.ts';
 import type { MailboxSecrets } from './mailbox-secrets.ts';
@@ -112,7 +115,9 @@ const DUTY_GRANTS: Record<OperatorDuty, (grantee: Grantee, on: OperatedResources
     );
   },
   mailboxes(grantee, on) {
-    on.onboardingTable.grant(grantee, 'dynamodb:PutItem');
+    statement(grantee, 'InviteMailboxes', ['dynamodb:PutItem'], [on.onboardingTable.tableArn], {
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${INVITATION_KEY_PREFIX}*`] },
+    });
     on.registry.grant(grantee, 'dynamodb:GetItem');
     statement(
       grantee,
@@ -121,7 +126,9 @@ const DUTY_GRANTS: Record<OperatorDuty, (grantee: Grantee, on: OperatedResources
       [on.registry.tableArn],
       NOT_INCIDENT_RECORDS,
     );
-    on.sendingTable.grant(grantee, 'dynamodb:GetItem');
+    statement(grantee, 'ReadParkedCounts', ['dynamodb:GetItem'], [on.sendingTable.tableArn], {
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${PARKED_COUNT_KEY_PREFIX}*`] },
+    });
     statement(grantee, 'ValidateNow', ['lambda:InvokeFunction'], [on.validator.functionArn]);
     // migrate-registry lists the mailbox secrets by name (names and tags, never values).
     unscoped(grantee, 'ListMailboxSecrets', 'secretsmanager:ListSecrets');
@@ -149,7 +156,9 @@ const DUTY_GRANTS: Record<OperatorDuty, (grantee: Grantee, on: OperatedResources
       [on.registry.tableArn],
       NOT_INCIDENT_RECORDS,
     );
-    on.sendingTable.grant(grantee, 'dynamodb:UpdateItem');
+    statement(grantee, 'DropSharedTokens', ['dynamodb:UpdateItem'], [on.sendingTable.tableArn], {
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${GRANT_KEY_PREFIX}*`] },
+    });
     on.secrets.grantOperatorTokens(grantee);
   },
 };

@@ -19,6 +19,8 @@ const markerId = (mailbox: string, messageId: string) => `parked#${mailbox}#${me
 /** Markers are forgotten after the longest a message can wait (DynamoDB TTL). */
 const MARKER_TTL_SECONDS = 30 * 86_400;
 
+/** Where deployments before the registry counted a mailbox's parked mail, in the sending table. */
+export const PARKED_COUNT_KEY_PREFIX = 'parked-count#';
 export class ParkedMail {
   readonly #client: DynamoDBClient;
   readonly #tableName: string;
@@ -91,7 +93,10 @@ export class ParkedMail {
   /** The count where deployments before the registry kept it (read once, by the migration). */
   async countBeforeRegistry(mailbox: string): Promise<number> {
     const { Item } = await this.#client.send(
-      new GetItemCommand({ TableName: this.#tableName, Key: { id: { S: `parked-count#${mailbox}` } } }),
+      new GetItemCommand({
+        TableName: this.#tableName,
+        Key: { id: { S: `${PARKED_COUNT_KEY_PREFIX}${mailbox}` } },
+      }),
     );
     return Math.max(0, Number(Item?.parked?.N ?? 0));
   }

@@ -372,7 +372,10 @@ export class GrantCoordinator {
   }
 }
 
-const key = (mailbox: string) => ({ id: { S: `grant#${mailbox}` } });
+/** Grant items in the sending table start so (an operator's revocation writes those and no other). */
+export const GRANT_KEY_PREFIX = 'grant#';
+
+const key = (mailbox: string) => ({ id: { S: `${GRANT_KEY_PREFIX}${mailbox}` } });
 
 function parse(item: Record<string, { S?: string; N?: string }> | undefined): GrantItem | undefined {
   if (!item) return undefined;
