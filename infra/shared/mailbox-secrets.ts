@@ -3,7 +3,7 @@
  * tokens may use (through Secrets Manager only), the OAuth client secrets, and the IAM grants scoped
  * to the mailbox prefix.
  */
-import { Arn, ArnFormat, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Arn, ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -11,7 +11,7 @@ import { Construct, type IConstruct } from 'constructs';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
 import type { ProviderConfig } from '../../functions/shared/oauth/providers.ts';
 import { ACCESS_TOKEN_CONTEXT, ACCESS_TOKEN_PURPOSE } from '../../functions/shared/oauth/token-cipher.ts';
-import { acknowledge, policyHolder } from './nag.ts';
+import { acknowledge, nagArn, policyHolder } from './nag.ts';
 
 export interface MailboxSecretsProps {
   /** Secrets Manager name prefix of the mailbox secrets, e.g. oauth-mailer/mailboxes/ */
@@ -158,10 +158,7 @@ export class MailboxSecrets extends Construct {
   }
 
   #acknowledgePrefix(grantee: iam.IGrantable & IConstruct): void {
-    const stack = Stack.of(this);
-    const literal = (value: string, pseudo: string) =>
-      Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value;
-    const arn = `arn:<AWS::Partition>:secretsmanager:${literal(stack.region, 'Region')}:${literal(stack.account, 'AccountId')}:secret:${this.mailboxPrefix}*`;
+    const arn = nagArn(this, 'secretsmanager', `secret:${this.mailboxPrefix}*`);
     acknowledge(
       policyHolder(grantee),
       `IAM5[Resource::${arn}]`,

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Validations } from 'aws-cdk-lib';
+import { Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, type IConstruct } from 'constructs';
 
@@ -44,3 +44,13 @@ export interface NagReport {
 
 export const nagReportIn = (outdir: string): NagReport =>
   JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as NagReport;
+
+/**
+ * A regional ARN pattern as cdk-nag names it in a finding: the partition, and the region and account
+ * where the app leaves them to the deploy, as `<AWS::...>`.
+ */
+export function nagArn(scope: IConstruct, service: string, resource: string): string {
+  const stack = Stack.of(scope);
+  const literal = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
+  return `arn:<AWS::Partition>:${service}:${literal(stack.region, 'Region')}:${literal(stack.account, 'AccountId')}:${resource}`;
+}

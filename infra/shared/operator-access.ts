@@ -4,7 +4,7 @@
  * Every duty also reads what the CLI finds the deployment from (the stack's outputs and template, the
  * validator's settings).
  */
-import { ArnFormat, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -18,7 +18,7 @@ import { GRANT_KEY_PREFIX } from '../../functions/shared/oauth/grant-coordinator
 import { CUT_OFFS_KEY } from '../../functions/shared/sqs/producer-cut-offs.ts';
 import type { MailQueues } from './mail-queues.ts';
 import type { MailboxSecrets } from './mailbox-secrets.ts';
-import { acknowledge, acknowledgeEncryptedTopicPublish, policyHolder } from './nag.ts';
+import { acknowledge, acknowledgeEncryptedTopicPublish, nagArn, policyHolder } from './nag.ts';
 
 /**
  * - `observe`: mailboxes, limits (shown), producer list, suppression list, template get/list/render
@@ -189,10 +189,9 @@ export function grantOperatorDuties(
     ],
   );
   statement(grantee, 'ReadProviders', ['lambda:GetFunctionConfiguration'], [on.validator.functionArn]);
-  const literal = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
   acknowledge(
     policyHolder(grantee),
-    `IAM5[Resource::arn:<AWS::Partition>:cloudformation:${literal(stack.region, 'Region')}:${literal(stack.account, 'AccountId')}:stack/${stack.stackName}/*]`,
+    `IAM5[Resource::${nagArn(stack, 'cloudformation', `stack/${stack.stackName}/*`)}]`,
     "The stack's id ends in a uuid that CloudFormation assigns; its name is fixed.",
   );
   for (const duty of new Set(duties)) DUTY_GRANTS[duty](grantee, on);

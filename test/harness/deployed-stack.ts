@@ -189,11 +189,15 @@ export function useDeployedStack(): DeployedStack {
     return text;
   };
 
+  /** Every AWS call through the audit: no service's own endpoint left to go around it. */
+  function throughAudit(env: Record<string, string>): Record<string, string> {
+    const kept = Object.entries(env).filter(([name]) => !name.startsWith('AWS_ENDPOINT_URL_'));
+    return { ...Object.fromEntries(kept), AWS_ENDPOINT_URL: audit.endpoint };
+  }
+
   /** The CLI as the operator's role session, every call through the audit. */
   function cliAs(who: Operator, ...args: string[]): Promise<Record<string, unknown>> {
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...world.awsEnv() };
-    for (const name of Object.keys(env)) if (name.startsWith('AWS_ENDPOINT_URL_')) delete env[name];
-    Object.assign(env, operators.get(who)!.env, { AWS_ENDPOINT_URL: audit.endpoint });
+    const env = throughAudit({ PATH: process.env.PATH ?? '', ...world.awsEnv(), ...operators.get(who)!.env });
     return new Promise((resolve, reject) => {
       execFile(
         process.execPath,
@@ -278,10 +282,7 @@ export function useDeployedStack(): DeployedStack {
       );
       lambda.destroy();
       const session = await audit.sessionOf(Role!, `step-${++steps}`, { function: true });
-      const env: Record<string, string> = { ...fn.environment, ...world.awsEnv(), ...session.env };
-      // Every AWS call through the audit: no service's own endpoint left to go around it.
-      for (const name of Object.keys(env)) if (name.startsWith('AWS_ENDPOINT_URL_')) delete env[name];
-      env.AWS_ENDPOINT_URL = audit.endpoint;
+      const env = throughAudit({ ...fn.environment, ...world.awsEnv(), ...session.env });
       return { fn, env, sessionArn: session.sessionArn, mappings: EventSourceMappings };
     },
     runMapping,
