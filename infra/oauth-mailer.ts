@@ -198,7 +198,7 @@ export class OAuthMailer extends Construct {
    * @example mailer.grantOperate(onCallRole, 'observe', 'incidents');
    */
   grantOperate(grantee: iam.IGrantable & IConstruct, ...duties: OperatorDuty[]): void {
-    grantOperatorDuties(grantee, this.#operated(), duties);
+    grantOperatorDuties(this, grantee, this.#operated(), duties);
   }
 
   #operated(): OperatedResources {

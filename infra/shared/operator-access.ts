@@ -4,12 +4,12 @@
  * Every duty also reads what the CLI finds the deployment from (the stack's outputs and template, the
  * validator's settings).
  */
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Names, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import type { IConstruct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { INVITATION_KEY_PREFIX } from '../../functions/onboarding/invitations.ts';
 import { PARKED_COUNT_KEY_PREFIX } from '../../functions/shared/mailbox/parked-mail.ts';
 import { Pauses } from '../../functions/shared/mailbox/pauses.ts';
@@ -48,6 +48,64 @@ export interface OperatedResources {
 }
 
 type Grantee = iam.IGrantable & IConstruct;
+
+/**
+ * An operator's statements, in a policy of the mailer's own attached to the operator's role (or user or
+ * group): the mailer's stack then depends on the role's and never the other way round (a role of
+ * another stack named in the mailbox key's policy would otherwise make a cycle), two mailers never
+ * share a policy (IAM refuses one whose Sids repeat), and the findings acknowledged stay in the mailer.
+ */
+class OperatorPolicy extends Construct implements iam.IPrincipal {
+  readonly grantPrincipal: iam.IPrincipal = this;
+  readonly #policy: iam.Policy;
+  readonly #principal: iam.IPrincipal;
+
+  /** The grantee's policy in this mailer, or the grantee itself when it has no role, user or group. */
+  static of(mailer: Construct, grantee: Grantee): Grantee {
+    const principal = grantee.grantPrincipal;
+    const attach = attachmentOf(principal);
+    if (!attach) return grantee;
+    const id = `Operate${Names.nodeUniqueId(grantee.node)}`;
+    return (
+      (mailer.node.tryFindChild(id) as OperatorPolicy | undefined) ??
+      new OperatorPolicy(mailer, id, principal, attach)
+    );
+  }
+
+  private constructor(
+    scope: Construct,
+    id: string,
+    principal: iam.IPrincipal,
+    attach: (policy: iam.Policy) => void,
+  ) {
+    super(scope, id);
+    this.#principal = principal;
+    this.#policy = new iam.Policy(this, 'Policy');
+    attach(this.#policy);
+  }
+
+  get assumeRoleAction(): string {
+    return this.#principal.assumeRoleAction;
+  }
+  get policyFragment(): iam.PrincipalPolicyFragment {
+    return this.#principal.policyFragment;
+  }
+  get principalAccount(): string | undefined {
+    return this.#principal.principalAccount;
+  }
+
+  addToPrincipalPolicy(statement: iam.PolicyStatement): iam.AddToPrincipalPolicyResult {
+    this.#policy.addStatements(statement);
+    return { statementAdded: true, policyDependable: this.#policy };
+  }
+}
+
+function attachmentOf(principal: iam.IPrincipal): ((policy: iam.Policy) => void) | undefined {
+  if ('roleName' in principal) return (policy) => policy.attachToRole(principal as iam.IRole);
+  if ('userName' in principal) return (policy) => policy.attachToUser(principal as iam.IUser);
+  if ('groupName' in principal) return (policy) => policy.attachToGroup(principal as iam.IGroup);
+  return undefined;
+}
 
 /**
  * The registry's incident records (pauses and revocation notices, cut-off producers, announcements
@@ -165,7 +223,8 @@ const DUTY_GRANTS: Record<OperatorDuty, (grantee: Grantee, on: OperatedResources
 
 /** Grants the duties' commands, plus finding the deployment. */
 export function grantOperatorDuties(
-  grantee: Grantee,
+  mailer: Construct,
+  operator: Grantee,
   on: OperatedResources,
   duties: readonly OperatorDuty[],
 ): void {
@@ -174,6 +233,7 @@ export function grantOperatorDuties(
     throw new Error(
       `oauth-mailer: unknown operator duties ${unknown.join(', ')} (known: ${OPERATOR_DUTIES.join(', ')})`,
     );
+  const grantee = OperatorPolicy.of(mailer, operator);
   const stack = Stack.of(on.validator);
   statement(
     grantee,

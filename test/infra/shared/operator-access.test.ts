@@ -6,9 +6,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { OAuthMailer } from '../../../infra/oauth-mailer.ts';
 import type { OAuthMailerPropsError } from '../../../infra/oauth-mailer-props.ts';
+import { OPERATOR_DUTIES } from '../../../infra/shared/operator-access.ts';
 import { actionsOf, type Statement, TEST_PROVIDERS } from '../synth.ts';
 
 const ACCOUNT = '123456789012';
+
+type PolicyProperties = { Roles: unknown; PolicyDocument: { Statement: Statement[] } };
 
 /** A stack with one OAuthMailer and the operators' roles, and each role's granted actions. */
 function deployWith(grant: (mailer: OAuthMailer, roles: Record<string, iam.Role>) => void) {
@@ -146,6 +149,55 @@ describe('infra: operator duties (grantOperate, operators)', () => {
         ) &&
         error.problems.some((problem) => /operators\[1\].*Identity Center.*permission set/.test(problem)),
     );
+  });
+
+  it("grants a role of another stack every duty without a dependency cycle: the policy is the mailer stack's", () => {
+    const app = new App();
+    const env = { account: ACCOUNT, region: 'eu-west-1' };
+    const roleStack = new Stack(app, 'Roles', { env });
+    const role = new iam.Role(roleStack, 'Oncall', { assumedBy: new iam.AccountRootPrincipal() });
+    const mailStack = new Stack(app, 'Mail', { env });
+    new OAuthMailer(mailStack, 'Mail', { providers: TEST_PROVIDERS, invitations: true }).grantOperate(
+      role,
+      ...OPERATOR_DUTIES,
+    );
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    app.synth();
+
+    assert.deepEqual(roleStack.dependencies, [], "the role's stack refers to nothing of the mailer's");
+    assert.deepEqual(Template.fromStack(roleStack).findResources('AWS::IAM::Policy'), {});
+    const attached = Object.values(Template.fromStack(mailStack).findResources('AWS::IAM::Policy'))
+      .map((policy) => (policy as { Properties: PolicyProperties }).Properties)
+      .filter((policy) => JSON.stringify(policy.Roles).includes('Roles:ExportsOutputRefOncall'));
+    assert.equal(attached.length, 1, "one policy in the mailer's stack, attached to the role");
+    const granted = new Set(attached[0]!.PolicyDocument.Statement.flatMap(actionsOf));
+    for (const action of ['secretsmanager:GetSecretValue', 'lambda:UpdateEventSourceMapping', 'kms:Decrypt'])
+      assert.ok(granted.has(action), action);
+  });
+
+  it('lets two mailers in one stack grant the same role, each in its own policy with Sids that do not repeat', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Two', { env: { account: ACCOUNT, region: 'eu-west-1' } });
+    const role = new iam.Role(stack, 'Oncall', { assumedBy: new iam.AccountRootPrincipal() });
+    for (const id of ['A', 'B'])
+      new OAuthMailer(stack, id, {
+        providers: TEST_PROVIDERS,
+        invitations: true,
+        ...(id === 'B' ? { outputs: false, dashboard: false } : {}),
+      }).grantOperate(role, ...OPERATOR_DUTIES);
+    const roleId = stack.getLogicalId(role.node.defaultChild as iam.CfnRole);
+    const policies = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy'))
+      .map((policy) => (policy as { Properties: PolicyProperties }).Properties)
+      .filter((policy) => JSON.stringify(policy.Roles).includes(roleId));
+    assert.equal(policies.length, 2);
+    for (const policy of policies) {
+      const sids = policy.PolicyDocument.Statement.map((statement) => statement.Sid).filter(Boolean);
+      assert.deepEqual(
+        sids.filter((sid, index) => sids.indexOf(sid) !== index),
+        [],
+        'IAM refuses a policy whose Sids repeat',
+      );
+    }
   });
 
   it("keeps the grants on the role, not on the resources' policies, in a stack whose account is left to the deploy", () => {
