@@ -50,25 +50,29 @@ export interface OperatedResources {
 type Grantee = iam.IGrantable & IConstruct;
 
 /**
- * An operator's statements, in a policy of the mailer's own attached to the operator's role (or user or
- * group): the mailer's stack then depends on the role's and never the other way round (a role of
- * another stack named in the mailbox key's policy would otherwise make a cycle), two mailers never
- * share a policy (IAM refuses one whose Sids repeat), and the findings acknowledged stay in the mailer.
+ * An operator's statements for one duty, in a managed policy of the mailer's own attached to the
+ * operator's role (or user or group): the mailer's stack then depends on the role's and never the
+ * other way round (a role of another stack named in the mailbox key's policy would otherwise make a
+ * cycle), two mailers never share a policy (IAM refuses one whose Sids repeat), no duty's policy nears
+ * a managed policy's 6,144 characters, and none counts against the role's 10,240 of inline policies.
  */
 class OperatorPolicy extends Construct implements iam.IPrincipal {
   readonly grantPrincipal: iam.IPrincipal = this;
-  readonly #policy: iam.Policy;
+  readonly #policy: iam.ManagedPolicy;
   readonly #principal: iam.IPrincipal;
 
-  /** The grantee's policy in this mailer, or the grantee itself when it has no role, user or group. */
-  static of(mailer: Construct, grantee: Grantee): Grantee {
-    const principal = grantee.grantPrincipal;
+  /** The operator's policy for this duty in this mailer. */
+  static of(mailer: Construct, operator: Grantee, duty: OperatorDuty): OperatorPolicy {
+    const principal = operator.grantPrincipal;
     const attach = attachmentOf(principal);
-    if (!attach) return grantee;
-    const id = `Operate${Names.nodeUniqueId(grantee.node)}`;
+    if (!attach)
+      throw new Error(
+        `oauth-mailer: operators are roles, users or groups (${operator.node.path} is none of them)`,
+      );
+    const id = `Operate${duty[0]!.toUpperCase()}${duty.slice(1)}${Names.nodeUniqueId(operator.node)}`;
     return (
       (mailer.node.tryFindChild(id) as OperatorPolicy | undefined) ??
-      new OperatorPolicy(mailer, id, principal, attach)
+      new OperatorPolicy(mailer, id, principal, duty, attach)
     );
   }
 
@@ -76,11 +80,14 @@ class OperatorPolicy extends Construct implements iam.IPrincipal {
     scope: Construct,
     id: string,
     principal: iam.IPrincipal,
-    attach: (policy: iam.Policy) => void,
+    duty: OperatorDuty,
+    attach: (policy: iam.ManagedPolicy) => void,
   ) {
     super(scope, id);
     this.#principal = principal;
-    this.#policy = new iam.Policy(this, 'Policy');
+    this.#policy = new iam.ManagedPolicy(this, 'Policy', {
+      description: `oauth-mailer: the CLI commands of the ${duty} duty (docs/deploying.md#operators)`,
+    });
     attach(this.#policy);
   }
 
@@ -100,7 +107,7 @@ class OperatorPolicy extends Construct implements iam.IPrincipal {
   }
 }
 
-function attachmentOf(principal: iam.IPrincipal): ((policy: iam.Policy) => void) | undefined {
+function attachmentOf(principal: iam.IPrincipal): ((policy: iam.ManagedPolicy) => void) | undefined {
   if ('roleName' in principal) return (policy) => policy.attachToRole(principal as iam.IRole);
   if ('userName' in principal) return (policy) => policy.attachToUser(principal as iam.IUser);
   if ('groupName' in principal) return (policy) => policy.attachToGroup(principal as iam.IGroup);
@@ -233,7 +240,15 @@ export function grantOperatorDuties(
     throw new Error(
       `oauth-mailer: unknown operator duties ${unknown.join(', ')} (known: ${OPERATOR_DUTIES.join(', ')})`,
     );
-  const grantee = OperatorPolicy.of(mailer, operator);
+  for (const duty of new Set(duties)) {
+    const grantee = OperatorPolicy.of(mailer, operator, duty);
+    grantFindingTheDeployment(grantee, on);
+    DUTY_GRANTS[duty](grantee, on);
+  }
+}
+
+/** What the CLI finds the deployment from: the stack's outputs and template, the validator's settings. */
+function grantFindingTheDeployment(grantee: Grantee, on: OperatedResources): void {
   const stack = Stack.of(on.validator);
   statement(
     grantee,
@@ -254,5 +269,4 @@ export function grantOperatorDuties(
     `IAM5[Resource::${nagArn(stack, 'cloudformation', `stack/${stack.stackName}/*`)}]`,
     "The stack's id ends in a uuid that CloudFormation assigns; its name is fixed.",
   );
-  for (const duty of new Set(duties)) DUTY_GRANTS[duty](grantee, on);
 }

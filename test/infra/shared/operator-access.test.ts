@@ -4,6 +4,7 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { Construct } from 'constructs';
 import { OAuthMailer } from '../../../infra/oauth-mailer.ts';
 import type { OAuthMailerPropsError } from '../../../infra/oauth-mailer-props.ts';
 import { OPERATOR_DUTIES } from '../../../infra/shared/operator-access.ts';
@@ -12,6 +13,13 @@ import { actionsOf, type Statement, TEST_PROVIDERS } from '../synth.ts';
 const ACCOUNT = '123456789012';
 
 type PolicyProperties = { Roles: unknown; PolicyDocument: { Statement: Statement[] } };
+
+/** The operator policies a template attaches to a role, found by how the template names it. */
+function policiesOf(template: Template, role: string): PolicyProperties[] {
+  return Object.values(template.findResources('AWS::IAM::ManagedPolicy'))
+    .map((policy) => (policy as { Properties: PolicyProperties }).Properties)
+    .filter((policy) => JSON.stringify(policy.Roles).includes(role));
+}
 
 /** A stack with one OAuthMailer and the operators' roles, and each role's granted actions. */
 function deployWith(grant: (mailer: OAuthMailer, roles: Record<string, iam.Role>) => void) {
@@ -28,17 +36,10 @@ function deployWith(grant: (mailer: OAuthMailer, roles: Record<string, iam.Role>
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   app.synth();
   const template = Template.fromStack(stack);
-  const statementsOf = (name: string): Statement[] => {
-    const roleId = stack.getLogicalId(roles[name]!.node.defaultChild as iam.CfnRole);
-    return Object.values(template.findResources('AWS::IAM::Policy')).flatMap((policy) => {
-      const { Roles, PolicyDocument } = (
-        policy as {
-          Properties: { Roles: Array<{ Ref: string }>; PolicyDocument: { Statement: Statement[] } };
-        }
-      ).Properties;
-      return Roles.some((role) => role.Ref === roleId) ? PolicyDocument.Statement : [];
-    });
-  };
+  const statementsOf = (name: string): Statement[] =>
+    policiesOf(template, stack.getLogicalId(roles[name]!.node.defaultChild as iam.CfnRole)).flatMap(
+      (policy) => policy.PolicyDocument.Statement,
+    );
   const actions = (name: string) => new Set(statementsOf(name).flatMap(actionsOf));
   const keyPolicy = () =>
     (
@@ -46,7 +47,7 @@ function deployWith(grant: (mailer: OAuthMailer, roles: Record<string, iam.Role>
         JSON.stringify(key).includes('mailbox refresh tokens'),
       ) as { Properties: { KeyPolicy: { Statement: Statement[] } } }
     ).Properties.KeyPolicy.Statement;
-  return { stack, roles, actions, keyPolicy };
+  return { stack, roles, actions, keyPolicy, template };
 }
 
 describe('infra: operator duties (grantOperate, operators)', () => {
@@ -107,10 +108,23 @@ describe('infra: operator duties (grantOperate, operators)', () => {
       invitations: true,
       operators: [{ role: `arn:aws:iam::${ACCOUNT}:role/oncall`, duties: ['observe', 'incidents'] }],
     });
-    const attached = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy')).filter(
-      (policy) => JSON.stringify(policy).includes('"oncall"'),
+    assert.equal(
+      policiesOf(Template.fromStack(stack), '"oncall"').length,
+      2,
+      'a policy per duty attached to the imported role by name',
     );
-    assert.ok(attached.length > 0, 'a policy attached to the imported role by name');
+    const account = Object.assign(new Construct(stack, 'Account'), {
+      grantPrincipal: new iam.AccountRootPrincipal(),
+    });
+    assert.throws(
+      () =>
+        new OAuthMailer(stack, 'Other', {
+          providers: TEST_PROVIDERS,
+          invitations: true,
+          outputs: false,
+        }).grantOperate(account, 'observe'),
+      /operators are roles, users or groups/,
+    );
 
     assert.throws(
       () =>
@@ -166,13 +180,42 @@ describe('infra: operator duties (grantOperate, operators)', () => {
 
     assert.deepEqual(roleStack.dependencies, [], "the role's stack refers to nothing of the mailer's");
     assert.deepEqual(Template.fromStack(roleStack).findResources('AWS::IAM::Policy'), {});
-    const attached = Object.values(Template.fromStack(mailStack).findResources('AWS::IAM::Policy'))
-      .map((policy) => (policy as { Properties: PolicyProperties }).Properties)
-      .filter((policy) => JSON.stringify(policy.Roles).includes('Roles:ExportsOutputRefOncall'));
-    assert.equal(attached.length, 1, "one policy in the mailer's stack, attached to the role");
-    const granted = new Set(attached[0]!.PolicyDocument.Statement.flatMap(actionsOf));
+    const attached = policiesOf(Template.fromStack(mailStack), 'Roles:ExportsOutputRefOncall');
+    assert.equal(attached.length, OPERATOR_DUTIES.length, "a policy per duty in the mailer's stack");
+    const granted = new Set(attached.flatMap((policy) => policy.PolicyDocument.Statement.flatMap(actionsOf)));
     for (const action of ['secretsmanager:GetSecretValue', 'lambda:UpdateEventSourceMapping', 'kms:Decrypt'])
       assert.ok(granted.has(action), action);
+  });
+
+  it("keeps each duty's policy under a managed policy's 6,144 characters, and none inline on the role", () => {
+    const { template, stack, roles } = deployWith((mailer, all) =>
+      mailer.grantOperate(all.oncall!, ...OPERATOR_DUTIES),
+    );
+    const roleId = stack.getLogicalId(roles.oncall!.node.defaultChild as iam.CfnRole);
+    assert.deepEqual(
+      Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+        JSON.stringify(policy).includes(roleId),
+      ),
+      [],
+      "the role's 10,240 characters of inline policy are left to its owner",
+    );
+    // Every reference longer than a real ARN gets (a table's with a generated name is about 100).
+    const longArn = `arn:aws:dynamodb:ap-southeast-2:${ACCOUNT}:table/${'x'.repeat(100)}`;
+    const asDeployed = (value: unknown): unknown =>
+      JSON.stringify(value, (_key, inner) =>
+        inner &&
+        typeof inner === 'object' &&
+        !Array.isArray(inner) &&
+        Object.keys(inner)[0]?.match(/^(Ref|Fn::)/)
+          ? longArn
+          : inner,
+      );
+    const policies = policiesOf(template, roleId);
+    assert.equal(policies.length, OPERATOR_DUTIES.length);
+    for (const policy of policies) {
+      const length = (asDeployed(policy.PolicyDocument) as string).length;
+      assert.ok(length < 6144, `${length} characters`);
+    }
   });
 
   it('lets two mailers in one stack grant the same role, each in its own policy with Sids that do not repeat', () => {
@@ -186,10 +229,8 @@ describe('infra: operator duties (grantOperate, operators)', () => {
         ...(id === 'B' ? { outputs: false, dashboard: false } : {}),
       }).grantOperate(role, ...OPERATOR_DUTIES);
     const roleId = stack.getLogicalId(role.node.defaultChild as iam.CfnRole);
-    const policies = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy'))
-      .map((policy) => (policy as { Properties: PolicyProperties }).Properties)
-      .filter((policy) => JSON.stringify(policy.Roles).includes(roleId));
-    assert.equal(policies.length, 2);
+    const policies = policiesOf(Template.fromStack(stack), roleId);
+    assert.equal(policies.length, 2 * OPERATOR_DUTIES.length);
     for (const policy of policies) {
       const sids = policy.PolicyDocument.Statement.map((statement) => statement.Sid).filter(Boolean);
       assert.deepEqual(
@@ -210,14 +251,7 @@ describe('infra: operator duties (grantOperate, operators)', () => {
       ],
     });
     const template = Template.fromStack(stack);
-    assert.ok(
-      Object.values(template.findResources('AWS::IAM::Policy')).some((policy) =>
-        JSON.stringify((policy as { Properties: { Roles?: unknown } }).Properties.Roles ?? []).includes(
-          '"oncall"',
-        ),
-      ),
-      'a policy attached to the role',
-    );
+    assert.equal(policiesOf(template, '"oncall"').length, 3, 'a policy per duty attached to the role');
     for (const type of ['AWS::SQS::QueuePolicy', 'AWS::SNS::TopicPolicy', 'AWS::DynamoDB::GlobalTable'])
       for (const resource of Object.values(template.findResources(type)))
         assert.doesNotMatch(JSON.stringify(resource), /oncall/, `no ${type} names the operator`);
