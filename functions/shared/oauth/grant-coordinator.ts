@@ -191,19 +191,30 @@ export class GrantCoordinator {
   }
 
   /**
-   * Records that the refresh token of this secret version is dead, and drops the shared access token:
-   * nobody presents either again. @returns whether it was recorded (the sender goes on either way; an
-   * operator's revocation reports it)
+   * Records that the refresh token of this secret version is dead, and drops the shared access token
+   * and a rotation of that version the secret never took (dead with it): nobody presents any of them
+   * again, and no sealed token outlives its grant. @returns whether it was recorded (the sender goes on
+   * either way; an operator's revocation reports it)
    */
   async markRevoked(mailbox: string, versionId: string): Promise<boolean> {
-    return this.#update(mailbox, {
+    const version = { ':version': { S: versionId } };
+    const recorded = await this.#update(mailbox, {
       UpdateExpression: 'SET revokedVersion = :version REMOVE #token, tokenExpiresAt',
       ExpressionAttributeNames: { '#token': 'token' },
-      ExpressionAttributeValues: { ':version': { S: versionId } },
+      ExpressionAttributeValues: version,
+      ReturnValues: 'ALL_NEW',
     }).then(
-      () => true,
-      () => false,
+      ({ Attributes }) => Attributes ?? {},
+      () => undefined,
     );
+    // A rotation of a newer version (a reconnect raced the revocation) is that grant's only live token.
+    if (recorded?.unsavedBase?.S === versionId)
+      await this.#update(mailbox, {
+        UpdateExpression: 'REMOVE unsavedRefresh, unsavedBase',
+        ConditionExpression: 'unsavedBase = :version',
+        ExpressionAttributeValues: version,
+      }).catch(() => undefined);
+    return recorded !== undefined;
   }
 
   async #usable(

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient } from '../../../../functions/shared/aws/dynamodb.ts';
+import { DynamoDBClient, GetItemCommand } from '../../../../functions/shared/aws/dynamodb.ts';
+import { KMSClient } from '../../../../functions/shared/aws/kms.ts';
 import { MailerError } from '../../../../functions/shared/errors.ts';
-import { GrantCoordinator } from '../../../../functions/shared/oauth/grant-coordinator.ts';
+import {
+  GRANT_KEY_PREFIX,
+  GrantCoordinator,
+  type LeaseState,
+} from '../../../../functions/shared/oauth/grant-coordinator.ts';
+import { TokenCipher } from '../../../../functions/shared/oauth/token-cipher.ts';
 import { startFaultProxy } from '../../../../local/world/aws-fault-proxy.ts';
 import { SENDING_TABLE } from '../../../../local/world/index.ts';
 import { useHarness } from '../../../harness/lifecycle.ts';
@@ -86,6 +92,43 @@ describe('Class: GrantCoordinator', () => {
     assert.ok(refused instanceof MailerError);
     assert.equal(refused.code, 'TOKEN_ENDPOINT_UNAVAILABLE');
     assert.match(refused.message, /ran out before the refresh token went out/);
+  });
+
+  it("drops with a revocation the rotation of that version the secret never took, and keeps a newer version's", async () => {
+    const dynamodb = new DynamoDBClient({});
+    const kms = new KMSClient({});
+    const grants = new GrantCoordinator({
+      dynamodb,
+      tableName: SENDING_TABLE,
+      cipher: new TokenCipher(kms, harness.mailboxKeyId()),
+    });
+    const heldAfterRevoking = async (mailbox: string, unsavedBase: string) => {
+      // The rotated refresh token could not be written back to the secret: it travels on sealed.
+      await grants.singleFlight(mailbox, { fresh: always }, async () => ({
+        ...token,
+        unsaved: { refreshToken: 'rotated-refresh', baseVersion: unsavedBase },
+      }));
+      assert.equal(await grants.markRevoked(mailbox, 'v1'), true);
+      const { Item } = await dynamodb.send(
+        new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: `${GRANT_KEY_PREFIX}${mailbox}` } } }),
+      );
+      let seen: LeaseState | undefined;
+      await grants.singleFlight(mailbox, { fresh: always }, async (state) => {
+        seen = state;
+        return token;
+      });
+      return { stored: Object.keys(Item ?? {}), seen: seen! };
+    };
+
+    const revoked = await heldAfterRevoking('revoked-rotation@example.com', 'v1');
+    assert.ok(!revoked.stored.some((name) => name.startsWith('unsaved')), revoked.stored.join(', '));
+    assert.equal(revoked.seen.unsaved, undefined);
+    assert.equal(revoked.seen.revokedVersion, 'v1');
+
+    const newer = await heldAfterRevoking('reconnected-rotation@example.com', 'v2');
+    assert.deepEqual(newer.seen.unsaved, { refreshToken: 'rotated-refresh', baseVersion: 'v2' });
+    dynamodb.destroy();
+    kms.destroy();
   });
 
   it('keeps the refresh right once the token went out, however long the answer and its write-back take', async () => {
