@@ -85,6 +85,8 @@ export interface DeployedStack {
   cli(...args: string[]): Promise<Record<string, unknown>>;
   /** The CLI as one of the operators: on call (every duty), a viewer (`observe`), or one duty's alone. */
   cliAs(who: Operator, ...args: string[]): Promise<Record<string, unknown>>;
+  /** The same, with `input` on its standard input (a token, a client secret). */
+  cliWithInput(who: Operator, input: string, ...args: string[]): Promise<Record<string, unknown>>;
   /** The operator's role session, whose calls the audit judged. */
   operatorSession(who: Operator): string;
   /** Its credentials, for calls of the operator's own making (through `audit.endpoint`). */
@@ -196,18 +198,20 @@ export function useDeployedStack(): DeployedStack {
   }
 
   /** The CLI as the operator's role session, every call through the audit. */
-  function cliAs(who: Operator, ...args: string[]): Promise<Record<string, unknown>> {
+  function cliWithInput(who: Operator, input: string, ...args: string[]): Promise<Record<string, unknown>> {
     const env = throughAudit({ PATH: process.env.PATH ?? '', ...world.awsEnv(), ...operators.get(who)!.env });
     return new Promise((resolve, reject) => {
-      execFile(
+      const child = execFile(
         process.execPath,
         [join(projectRoot, 'cli/oauth-mailer.ts'), ...args, '--stack', cdk.stackName, '--json'],
         { env },
         (error, stdout, stderr) =>
           error ? reject(new Error(said([`${stdout}${stderr}`]))) : resolve(JSON.parse(stdout)),
       );
+      child.stdin?.end(input);
     });
   }
+  const cliAs = (who: Operator, ...args: string[]) => cliWithInput(who, '', ...args);
 
   async function runMapping(run: DeployedRun, output: string[]) {
     const [mapping] = run.mappings;
@@ -301,6 +305,7 @@ export function useDeployedStack(): DeployedStack {
     },
     cli: (...args) => cliAs('oncall', ...args),
     cliAs,
+    cliWithInput,
     operatorSession: (who) => operators.get(who)!.sessionArn,
     operatorCredentials: (who) => {
       const { env } = operators.get(who)!;

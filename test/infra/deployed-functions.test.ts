@@ -13,6 +13,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import {
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -505,9 +506,13 @@ describe('infra: the deployed functions, run from the code, environment and role
   });
 
   it('lets each operator run the CLI commands of the duties the deployment granted, each duty on its own, and no other', async () => {
-    const { world, outputs, cliAs } = stack;
-    // Arrange: a connected mailbox to operate on.
+    const { world, outputs, cliAs, cliWithInput } = stack;
+    // Arrange: a connected mailbox to operate on, a refresh token a mailbox already had, and a new client
+    // secret added at the provider.
     await stack.connect('desk@example.com', 'google');
+    const movedToken = await world.oauth.google.issueRefreshToken('moved@example.com');
+    const newClientSecret = `google-${randomBytes(18).toString('base64url')}`;
+    world.oauth.google.addClientSecret(newClientSecret);
     const viewer = stack.operatorSession('viewer');
     const duties = (['incidents', 'mailboxes', 'content', 'secrets'] as const).map(stack.operatorSession);
 
@@ -528,6 +533,26 @@ describe('infra: the deployed functions, run from the code, environment and role
     await cliAs('mailboxes', 'migrate-registry');
     await cliAs('mailboxes', 'limits', 'desk@example.com', '--clear');
     await cliAs('incidents', 'redrive');
+    const sent = await cliAs(
+      'content',
+      'send',
+      ...['--from', 'desk@example.com', '--to', 'reader@example.net', '--subject', 'Drill', '--text', 'Hi'],
+    );
+    const moved = await cliWithInput(
+      'secrets',
+      movedToken,
+      ...['import-token', 'moved@example.com', '--provider', 'google'],
+    );
+    const app = await cliAs('secrets', 'register-app-mailbox', '--address', 'app@example.com');
+    const rotated = await cliWithInput(
+      'secrets',
+      `${newClientSecret}\n`,
+      'client-secret',
+      'rotate',
+      'google',
+    );
+    await cliAs('secrets', 'disconnect', 'moved@example.com', '--force');
+    await cliAs('secrets', 'disconnect', 'app@example.com', '--force');
     const revoked = await cliAs('secrets', 'revoke', '--mailbox', 'desk@example.com');
     await cliAs('secrets', 'disconnect', 'desk@example.com', '--force');
     // The viewer reads, and is refused what changes anything.
@@ -551,6 +576,22 @@ describe('infra: the deployed functions, run from the code, environment and role
 
     // Assess
     assert.notEqual(revoked.exitCode, 1, `the revocation was done in full: ${JSON.stringify(revoked)}`);
+    assert.deepEqual(
+      [Boolean(sent.messageId), moved.mailbox, app.created, rotated.changed],
+      [true, 'moved@example.com', true, true],
+      JSON.stringify({ sent, moved, app, rotated }),
+    );
+    // The drill's message leaves the queue here: no later step sends it.
+    const { Messages: drill = [] } = await world.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: outputs.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    assert.deepEqual(
+      drill.map((message) => (JSON.parse(message.Body!) as { subject?: string }).subject),
+      ['Drill'],
+    );
+    await world.sqs.send(
+      new DeleteMessageCommand({ QueueUrl: outputs.QueueUrl, ReceiptHandle: drill[0]!.ReceiptHandle }),
+    );
     assert.deepEqual(queued.messages ?? [], [], 'nothing queued by a made-up producer');
     assert.ok(
       (listed.mailboxes as Array<{ mailbox: string }>).some((row) => row.mailbox === 'ops@example.com'),
@@ -593,6 +634,10 @@ describe('infra: the deployed functions, run from the code, environment and role
       /^dynamodb:BatchWriteItem .*Templates/,
       /^dynamodb:DeleteItem .*Suppression/,
       /^sns:Publish .*Alert/,
+      /^sqs:SendMessage .*Queue/,
+      /^secretsmanager:CreateSecret .*moved@example\.com/,
+      /^secretsmanager:CreateSecret .*app@example\.com/,
+      /^secretsmanager:PutSecretValue .*clients\/google/,
     ]);
     // An operator going around the CLI cannot touch another duty's incident records: the mailboxes role
     // cannot lift a cut-off or a pause, the secrets role cannot delete the cut-offs.
