@@ -116,6 +116,7 @@ export class OAuthMailer extends Construct {
       connectBaseUrl: this.onboarding.baseUrl,
       sendingTable: this.sender.table,
       registry: this.registry,
+      senderMapping: { arn: this.sender.mappingArn, deployed: this.sender.deployedMapping },
       ...(props.validationRate ? { rate: props.validationRate } : {}),
       ...(props.validatorWorkers ? { workers: props.validatorWorkers } : {}),
     });

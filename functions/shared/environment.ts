@@ -58,6 +58,8 @@ export const ENV = {
   smtpProbe: 'SMTP_PROBE',
   /** Where the planner hands out checks; without it one run validates every mailbox itself. */
   checkQueueUrl: 'CHECK_QUEUE_URL',
+  /** The sender's queue mapping as deployed (JSON, functions/validator/sender-mapping.ts): the planner checks it. */
+  senderMapping: 'SENDER_MAPPING',
   // Feedback reader
   /** Where the scheduled run hands out one visit per mailbox; without it one run reads every mailbox. */
   feedbackQueueUrl: 'FEEDBACK_QUEUE_URL',

@@ -11,6 +11,7 @@ import {
 import { ENV } from '../shared/environment.ts';
 import type { ProviderConfig } from '../shared/oauth/providers.ts';
 import type { Schedule } from './plan.ts';
+import type { DeployedMapping } from './sender-mapping.ts';
 
 export interface ValidatorConfig {
   readonly providers: ReadonlyMap<string, ProviderConfig>;
@@ -38,6 +39,8 @@ export interface ValidatorConfig {
   /** The mailbox key, which seals the shared access token. */
   readonly mailboxKmsKeyId?: string | undefined;
   readonly alertTopicArn?: string | undefined;
+  /** The sender's queue mapping as deployed, which the planner compares with what Lambda has. */
+  readonly senderMapping?: DeployedMapping | undefined;
   /** The onboarding API's base URL, for reconnect links in notifications. */
   readonly connectBaseUrl?: string | undefined;
 }
@@ -95,6 +98,7 @@ export function loadValidatorConfig(env: NodeJS.ProcessEnv = process.env): Valid
       `${ENV.planIntervalSeconds} (${intervalSeconds}) must divide ${ENV.validationPeriodSeconds} (${periodSeconds})`,
     );
   const registryTableName = readRequired(env, ENV.registryTableName, problems);
+  const senderMapping = readSenderMapping(env, problems);
   if (problems.length > 0) throw new ConfigError('ValidatorConfigError', 'validator', problems);
   return {
     providers,
@@ -111,5 +115,27 @@ export function loadValidatorConfig(env: NodeJS.ProcessEnv = process.env): Valid
     connectBaseUrl: readOptional(env, ENV.connectBaseUrl),
     sendingTableName: readOptional(env, ENV.sendingTableName),
     mailboxKmsKeyId: readOptional(env, ENV.mailboxKmsKeyId),
+    senderMapping,
   };
+}
+
+function readSenderMapping(env: NodeJS.ProcessEnv, problems: string[]): DeployedMapping | undefined {
+  const text = readOptional(env, ENV.senderMapping);
+  if (!text) return undefined;
+  const mapping = (() => {
+    try {
+      return JSON.parse(text) as Partial<DeployedMapping>;
+    } catch {
+      return undefined;
+    }
+  })();
+  const valid =
+    typeof mapping?.uuid === 'string' &&
+    typeof mapping.functionArn === 'string' &&
+    [mapping.batchSize, mapping.batchingWindowSeconds, mapping.maxConcurrency].every(Number.isInteger);
+  if (!valid)
+    problems.push(
+      `${ENV.senderMapping} must be JSON with uuid, functionArn, batchSize, batchingWindowSeconds, maxConcurrency`,
+    );
+  return valid ? (mapping as DeployedMapping) : undefined;
 }

@@ -10,6 +10,7 @@
 
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { DynamoDBClient } from '../shared/aws/dynamodb.ts';
@@ -37,6 +38,7 @@ import { clientSecretMetrics, tokenMetrics } from '../shared/observability/token
 import { processBatch } from '../shared/sqs/partial-batch.ts';
 import type { ValidatorConfig } from './config.ts';
 import { type Due, dueIn, momentOf, sliceStartOf } from './plan.ts';
+import { checkSenderMapping, onDemandLambda } from './sender-mapping.ts';
 import { type MailboxValidation, validateMailbox } from './validate-mailbox.ts';
 
 export interface ValidatorOptions {
@@ -47,6 +49,7 @@ export interface ValidatorOptions {
   readonly sqs?: SQSClient;
   readonly dynamodb?: DynamoDBClient;
   readonly kms?: KMSClient;
+  readonly lambda?: LambdaClient;
   readonly now?: () => number;
   readonly tokenTimeoutMs?: number;
 }
@@ -77,6 +80,8 @@ export interface PlanRun {
   readonly deferred: number;
   /** Mailboxes registered by the daily reconciliation with the secrets (when it ran). */
   readonly reconciled?: number | undefined;
+  /** How the sender's queue mapping differs from the deployment (none: as deployed), when it was read. */
+  readonly senderMapping?: string[];
 }
 
 /** What the planner puts on the check queue: the mailbox, and what the registry said (saves a read). */
@@ -122,6 +127,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
   const pauses = new Pauses(dynamodb, config.registryTableName);
   const health = new MailboxHealth({ registry, notifier, metrics, logger });
   const sqs = onDemandSqs(options.sqs);
+  const lambda = onDemandLambda(options.lambda);
   const tokens = new AccessTokens({
     store,
     ...(config.sendingTableName
@@ -475,6 +481,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     );
     if (deploymentPaused !== undefined)
       metrics.addMetric(METRIC.deploymentPaused, MetricUnit.Count, deploymentPaused);
+    const senderMapping = await senderMappingDrift(deploymentPaused !== 0);
     const run: PlanRun = {
       mailboxes: known.size,
       byStatus,
@@ -483,6 +490,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       unplanned,
       deferred,
       reconciled,
+      ...(senderMapping ? { senderMapping } : {}),
     };
     if (unplanned > 0)
       logger.warn('checks the queue refused; their mailboxes are taken later', { unplanned });
@@ -493,6 +501,25 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       });
     logger.info('validation planned', { ...run });
     return run;
+  }
+
+  /**
+   * The sender's mapping against the deployment: its differences as a gauge (alarmed) and an error.
+   * An unread pause counts as a pause: a mapping turned off is then not a difference.
+   */
+  async function senderMappingDrift(paused: boolean): Promise<string[] | undefined> {
+    if (!config.senderMapping) return undefined;
+    const looked = await checkSenderMapping(lambda, config.senderMapping, paused);
+    if ('unreadable' in looked) {
+      logger.warn("the sender's queue mapping could not be read", { errorName: looked.unreadable });
+      return undefined;
+    }
+    metrics.addMetric(METRIC.senderMappingDrift, MetricUnit.Count, looked.drift.length);
+    if (looked.drift.length > 0)
+      logger.error("the sender's queue mapping differs from the deployment: redeploy, or undo by hand", {
+        drift: looked.drift,
+      });
+    return looked.drift;
   }
 
   /** A worker: validates the mailboxes of one batch from the check queue. */

@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { SENDER_DEFAULTS } from '../../functions/sender/config.ts';
 import { ENV } from '../../functions/shared/environment.ts';
 import { METRICS_NAMESPACE } from '../../functions/shared/observability/metric-names.ts';
+import type { DeployedMapping } from '../../functions/validator/sender-mapping.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
 import type { LargeMessageBucket } from '../shared/large-message-bucket.ts';
 import type { MailQueues } from '../shared/mail-queues.ts';
@@ -49,6 +50,8 @@ export class SenderFunction extends Construct {
   readonly table: dynamodb.TableV2;
   /** The queue mapping that feeds the sender (turned off by `oauth-mailer pause`). */
   readonly mappingArn: string;
+  /** Its settings as deployed, which the validator's planner compares with what Lambda has. */
+  readonly deployedMapping: DeployedMapping;
   /** Outcome events for producers: what became of each message. */
   readonly outcomes: sns.Topic;
 
@@ -112,14 +115,22 @@ export class SenderFunction extends Construct {
       'dynamodb:DeleteItem',
       'dynamodb:BatchWriteItem',
     );
+    const [batchSize, maxConcurrency] = [props.batchSize ?? 10, props.maxConcurrency ?? 5];
     const mapping = new lambdaEventSources.SqsEventSource(queues.queue, {
-      batchSize: props.batchSize ?? 10,
+      batchSize,
       maxBatchingWindow: Duration.seconds(SENDER_DEFAULTS.batchingWindowSeconds),
       reportBatchItemFailures: true,
-      maxConcurrency: props.maxConcurrency ?? 5,
+      maxConcurrency,
     });
     fn.addEventSource(mapping);
     this.mappingArn = mapping.eventSourceMappingArn;
+    this.deployedMapping = {
+      uuid: mapping.eventSourceMappingId,
+      functionArn: fn.functionArn,
+      batchSize,
+      batchingWindowSeconds: SENDER_DEFAULTS.batchingWindowSeconds,
+      maxConcurrency,
+    };
   }
 
   /** Producer rules: the sender refuses a message whose producer may not send as its mailbox. */

@@ -130,6 +130,12 @@ export class OperatorAlerts extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       description: 'The validator has not completed a run in two periods: token health is unknown.',
     });
+    this.#alarm('SenderMappingChanged', {
+      metric: OperatorAlerts.metric(METRIC.senderMappingDrift, 'Maximum', parts.validatorPlanInterval),
+      threshold: 1,
+      description:
+        "The sender's queue mapping differs from the deployment (a filter, batch size, partial batch responses, concurrency, or turned off with no pause recorded): a filter deletes mail unsent.",
+    });
     this.#alarm('ValidatorFailing', {
       metric: parts.validator.metricErrors({ period: validatorPeriod, statistic: 'Sum' }),
       threshold: 1,

@@ -14,6 +14,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { ENV } from '../../functions/shared/environment.ts';
 import { VALIDATOR_DEFAULTS } from '../../functions/validator/config.ts';
+import type { DeployedMapping } from '../../functions/validator/sender-mapping.ts';
 import { MailerFunction } from '../shared/function-defaults.ts';
 import { MailQueues } from '../shared/mail-queues.ts';
 import type { MailboxRegistryTable } from '../shared/mailbox-registry.ts';
@@ -42,6 +43,8 @@ export interface ValidatorFunctionProps {
   readonly workers?: number;
   /** @default true */
   readonly smtpProbe?: boolean;
+  /** The sender's queue mapping and its settings as deployed: the planner alarms on any change. */
+  readonly senderMapping?: { readonly arn: string; readonly deployed: DeployedMapping };
 }
 
 export class ValidatorFunction extends Construct {
@@ -110,6 +113,16 @@ export class ValidatorFunction extends Construct {
         maxConcurrency: props.workers ?? 10,
       }),
     );
+    if (props.senderMapping) {
+      fn.addEnvironment(ENV.senderMapping, Stack.of(this).toJsonString(props.senderMapping.deployed));
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'CompareSenderMapping',
+          actions: ['lambda:GetEventSourceMapping'],
+          resources: [props.senderMapping.arn],
+        }),
+      );
+    }
     // The refresh lease and the shared token (grant#<mailbox> items): read, and conditional updates.
     props.sendingTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     props.alertTopic.grantPublish(fn);

@@ -278,6 +278,11 @@ describe('infra: the deployed functions, run from the code, environment and role
 
       // Assess
       assert.equal((await registry.get('ops@example.com'))?.status, 'active');
+      assert.deepEqual(
+        (planned as { senderMapping?: string[] }).senderMapping,
+        [],
+        "the sender's queue mapping read, and found as deployed",
+      );
     } finally {
       dynamodb.destroy();
     }
@@ -290,6 +295,7 @@ describe('infra: the deployed functions, run from the code, environment and role
       [
         /^dynamodb:Scan .*Registry/,
         /^sqs:SendMessage .*Check/,
+        /^lambda:GetEventSourceMapping /,
         /^secretsmanager:GetSecretValue .*:secret:oauth-mailer\/mailboxes\//,
         /^sns:Publish .*Alert/,
       ],

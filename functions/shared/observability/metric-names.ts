@@ -54,6 +54,8 @@ export const METRIC = {
   pausedMailboxes: 'PausedMailboxes',
   /** 1 while an operator has the whole deployment paused, else 0 (the planner, each slice). */
   deploymentPaused: 'DeploymentPaused',
+  /** Settings of the sender's queue mapping that differ from the deployment (the planner's last look). */
+  senderMappingDrift: 'SenderMappingDrift',
   transientFailures: 'ValidationTransientFailures',
   repeatedTransientFailures: 'RepeatedTransientFailures',
   validationDuration: 'ValidationDuration',

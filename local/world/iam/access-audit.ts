@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { GetRoleCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { POLLER_USER_AGENT } from '../../event-source/mapping-state.ts';
 import { relay } from '../http-relay.ts';
 import { listen } from '../listen.ts';
 import { emulatorLookups } from './emulator-lookups.ts';
@@ -205,9 +206,10 @@ export async function startAccessAudit(
         return;
       }
       // The event-source runner reads its mapping's state as Lambda's poller does: the service's read, not
-      // the function's call. Every other call of a session is judged.
+      // the function's call (which is judged, as every other call of a session).
       const pollersRead =
         principal?.function === true &&
+        String(incoming.headers['user-agent'] ?? '').includes(POLLER_USER_AGENT) &&
         signed.service === 'lambda' &&
         request.method === 'GET' &&
         /^\/2015-03-31\/event-source-mappings\/[^/]+$/.test(request.path);

@@ -11,6 +11,7 @@ import type { CapturedTelemetry } from '../../../local/world/captured-telemetry.
 import { MICROSOFT } from '../../../local/world/provider-strings.ts';
 import { aMessage, newSender, newValidator } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
+import { emulateSenderMapping } from '../../harness/sender-mapping.ts';
 import { synthesize } from '../synth.ts';
 
 type Alarm = {
@@ -66,7 +67,17 @@ describe('infra: OperatorAlerts', () => {
     const sender = context.track(newSender(harness, await harness.createQueues()));
     await sender.enqueue(aMessage({ from: 'revoked@example.com' }));
     await sender.drain();
-    return [validator.telemetry, sender.telemetry];
+    // The planner, comparing the sender's queue mapping with the deployment.
+    const mapping = await emulateSenderMapping(harness);
+    const planner = newValidator(harness, {
+      config: {
+        checkQueueUrl: (await harness.createQueues('checks')).queueUrl,
+        senderMapping: mapping.deployed,
+      },
+    });
+    await planner.handler({});
+    mapping.destroy();
+    return [validator.telemetry, sender.telemetry, planner.telemetry];
   }
 
   it('watches, with every custom-metric alarm, a metric the functions really emit: same namespace, name and dimensions', async () => {
@@ -107,6 +118,7 @@ describe('infra: OperatorAlerts', () => {
       'Throttles',
       'ApproximateNumberOfMessagesVisible',
       'ApproximateAgeOfOldestMessage',
+      'SenderMappingDrift',
     ]) {
       assert.ok(watched.includes(metric), `an alarm watches ${metric}`);
     }

@@ -35,6 +35,20 @@ describe('infra: ValidatorFunction', () => {
     });
   });
 
+  it("reads the sender's queue mapping, that one only, with its deployed settings in the environment", () => {
+    const reads = statements.filter((statement) =>
+      actionsOf(statement).includes('lambda:GetEventSourceMapping'),
+    );
+    assert.equal(reads.length, 1);
+    assert.match(JSON.stringify(reads[0]!.Resource), /event-source-mapping:.*SendingSender/);
+    const validator = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
+      JSON.stringify(fn).includes('Plans and runs mailbox validations'),
+    ) as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    const deployed = JSON.stringify(validator.Properties.Environment.Variables.SENDER_MAPPING);
+    for (const part of ['\\"batchSize\\":10', '\\"maxConcurrency\\":5', 'SendingSender'])
+      assert.ok(deployed.includes(part), `${part} in ${deployed}`);
+  });
+
   it('works the check queue as an SQS event source with partial batch responses and capped concurrency', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ValidatingChecksQueue'), 'Arn'] },

@@ -1,0 +1,94 @@
+/**
+ * The sender's queue mapping, compared at every planner run with what the stack deployed: a setting
+ * changed by hand (in the console, or by an operator's own call: IAM cannot limit an update to turning
+ * it off and on) is found within one slice and alarmed. A filter is the worst: Lambda deletes every
+ * message it does not match, so mail would vanish unsent.
+ */
+import type * as Lambda from '@aws-sdk/client-lambda';
+import { awsErrorName } from '../shared/aws/error-name.ts';
+import { type OnDemand, onDemand } from '../shared/aws/on-demand.ts';
+
+/** The mapping as the stack deploys it (the environment's SENDER_MAPPING, JSON). */
+export interface DeployedMapping {
+  readonly uuid: string;
+  readonly functionArn: string;
+  readonly batchSize: number;
+  readonly batchingWindowSeconds: number;
+  readonly maxConcurrency: number;
+}
+
+type Found = Pick<
+  Lambda.EventSourceMappingConfiguration,
+  | 'State'
+  | 'FunctionArn'
+  | 'BatchSize'
+  | 'MaximumBatchingWindowInSeconds'
+  | 'FilterCriteria'
+  | 'FunctionResponseTypes'
+  | 'ScalingConfig'
+>;
+
+/** States in which the mapping delivers nothing. */
+const OFF = new Set(['Disabled', 'Disabling']);
+
+/** An ARN's function name: the mapping may name the function by a qualified or unqualified ARN. */
+const functionName = (arn: string | undefined) => arn?.split(':')[6];
+
+/**
+ * What differs from the deployment, one line each (no value of a message or a secret); none when the
+ * mapping is as deployed.
+ * @param deploymentPaused whether an operator's pause is recorded (then a mapping turned off is expected)
+ */
+export function mappingDrift(found: Found, deployed: DeployedMapping, deploymentPaused: boolean): string[] {
+  const drift: string[] = [];
+  if ((found.FilterCriteria?.Filters?.length ?? 0) > 0)
+    drift.push('a filter was added: Lambda deletes every message it does not match, unsent');
+  if (functionName(found.FunctionArn) !== functionName(deployed.functionArn))
+    drift.push(`it invokes another function (${functionName(found.FunctionArn)})`);
+  if (!found.FunctionResponseTypes?.includes('ReportBatchItemFailures'))
+    drift.push('partial batch responses are off: a batch with one failure comes back whole');
+  if (found.BatchSize !== deployed.batchSize)
+    drift.push(`batch size ${found.BatchSize}, deployed ${deployed.batchSize}`);
+  if ((found.MaximumBatchingWindowInSeconds ?? 0) !== deployed.batchingWindowSeconds)
+    drift.push(
+      `batching window ${found.MaximumBatchingWindowInSeconds ?? 0} s, deployed ${deployed.batchingWindowSeconds} s`,
+    );
+  if (found.ScalingConfig?.MaximumConcurrency !== deployed.maxConcurrency)
+    drift.push(
+      `maximum concurrency ${found.ScalingConfig?.MaximumConcurrency ?? 'unlimited'}, deployed ${deployed.maxConcurrency}`,
+    );
+  if (found.State && OFF.has(found.State) && !deploymentPaused)
+    drift.push('it is turned off with no pause recorded: mail waits in the queue (oauth-mailer resume)');
+  return drift;
+}
+
+export type OnDemandLambda = OnDemand<Lambda.LambdaClient, typeof Lambda>;
+
+/** Loaded by the planner only: the workers never call Lambda. */
+export const onDemandLambda = (given?: Lambda.LambdaClient): OnDemandLambda =>
+  onDemand(
+    () => import('@aws-sdk/client-lambda'),
+    (sdk) => new sdk.LambdaClient({}),
+    given,
+  );
+
+/**
+ * Reads the mapping and compares it. @returns the differences (a mapping that is gone is one), or the
+ * error's name when it could not be read (the run goes on)
+ */
+export async function checkSenderMapping(
+  lambda: OnDemandLambda,
+  deployed: DeployedMapping,
+  deploymentPaused: boolean,
+): Promise<{ drift: string[] } | { unreadable: string }> {
+  try {
+    const { client, sdk } = await lambda.load();
+    const found = await client.send(new sdk.GetEventSourceMappingCommand({ UUID: deployed.uuid }));
+    return { drift: mappingDrift(found, deployed, deploymentPaused) };
+  } catch (error) {
+    const name = awsErrorName(error) ?? 'Error';
+    if (name === 'ResourceNotFoundException')
+      return { drift: ['it was deleted: nothing takes mail off the queue'] };
+    return { unreadable: name };
+  }
+}
