@@ -107,14 +107,29 @@ async function dynamodb(resources: DeployedResources, operation: string, body: J
             context: {},
           },
         ];
-      const equal = /^\s*(\S+)\s*=\s*(:\S+)/.exec(String(body.KeyConditionExpression ?? ''));
-      if (!equal) throw new Error('the access audit cannot read a Query without `<key> = :value` first');
+      // The partition key's equality, wherever it stands (the sort key's condition may come first).
       const names = (body.ExpressionAttributeNames ?? {}) as Record<string, string>;
       const values = (body.ExpressionAttributeValues ?? {}) as Item;
-      const key = names[equal[1]!] ?? equal[1]!;
-      return [await one(operation, name, [{ [key]: values[equal[2]!] ?? {} }])];
+      const key = await resources.partitionKey(name);
+      const onKey = [...String(body.KeyConditionExpression ?? '').matchAll(/([#\w.]+)\s*=\s*(:\w+)/g)].find(
+        ([, attribute]) => (names[attribute!] ?? attribute) === key,
+      );
+      if (!onKey) throw new Error(`the access audit cannot read a Query without \`${key} = :value\``);
+      return [await one(operation, name, [{ [key]: values[onKey[2]!] ?? {} }])];
     }
     case 'Scan':
+      return [
+        {
+          action: 'dynamodb:Scan',
+          // On an index, the index is the resource.
+          resource: table(
+            body.IndexName
+              ? `${body.TableName as string}/index/${body.IndexName as string}`
+              : (body.TableName as string),
+          ),
+          context: {},
+        },
+      ];
     case 'DescribeTable':
       return [{ action: `dynamodb:${operation}`, resource: table(body.TableName as string), context: {} }];
     case 'BatchGetItem':

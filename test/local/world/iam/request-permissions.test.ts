@@ -199,7 +199,7 @@ describe('local world: the permissions an AWS request needs, read off the wire',
     ]);
   });
 
-  it("authorizes a Query on its index, or on the table with the key condition's partition value as leading key", async () => {
+  it("authorizes a Query or Scan on its index, or on the table with the partition key's value, wherever its condition stands, as leading key", async () => {
     const onIndex = await permissionsOf(
       resources,
       json('dynamodb', 'DynamoDB_20120810.Query', {
@@ -219,6 +219,21 @@ describe('local world: the permissions an AWS request needs, read off the wire',
       }),
     );
     assert.deepEqual(onTable?.context, { 'dynamodb:LeadingKeys': ['a@example.com'] });
+    const [sortKeyFirst] = await permissionsOf(
+      resources,
+      json('dynamodb', 'DynamoDB_20120810.Query', {
+        TableName: 'Registry',
+        KeyConditionExpression: '#r = :r AND #m = :m',
+        ExpressionAttributeNames: { '#m': 'mailbox', '#r': 'range' },
+        ExpressionAttributeValues: { ':m': { S: 'a@example.com' }, ':r': { S: 'x' } },
+      }),
+    );
+    assert.deepEqual(sortKeyFirst?.context, { 'dynamodb:LeadingKeys': ['a@example.com'] });
+    const scanOfIndex = await permissionsOf(
+      resources,
+      json('dynamodb', 'DynamoDB_20120810.Scan', { TableName: 'Registry', IndexName: 'byStatus' }),
+    );
+    assert.deepEqual(brief(scanOfIndex), ['dynamodb:Scan table/Registry/index/byStatus']);
   });
 
   it("reads the CLI's CloudFormation and Lambda calls: the stack by its ARN, the function by name", async () => {
