@@ -155,7 +155,10 @@ export async function revokeCommand(target: Target, args: Args) {
       retry: revocable,
     });
     await tellSenders(mailbox !== undefined);
-    const sharedTokenDropped = (await coordinator?.markRevoked(address, drop.versionId)) ?? true;
+    // Every token goes: a rotation the secret never took is the grant's newest (and not revocable from
+    // here: it is sealed for the functions), and the version just written holds none.
+    const sharedTokenDropped =
+      (await coordinator?.markRevoked(address, drop.versionId, { everyRotation: true })) ?? true;
     await registry.setStatus(address, {
       status: 'revoked',
       provider: stored.secret.provider,

@@ -50,6 +50,8 @@ export interface ValidatorOptions {
   readonly dynamodb?: DynamoDBClient;
   readonly kms?: KMSClient;
   readonly lambda?: LambdaClient;
+  /** How long a mapping found off with no pause is given to be turned on (a resume half done). */
+  readonly mappingSettleMs?: number;
   readonly now?: () => number;
   readonly tokenTimeoutMs?: number;
 }
@@ -481,7 +483,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     );
     if (deploymentPaused !== undefined)
       metrics.addMetric(METRIC.deploymentPaused, MetricUnit.Count, deploymentPaused);
-    const senderMapping = await senderMappingDrift(deploymentPaused !== 0);
+    const senderMapping = await senderMappingDrift();
     const run: PlanRun = {
       mailboxes: known.size,
       byStatus,
@@ -507,19 +509,25 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
    * The sender's mapping against the deployment: its differences as a gauge (alarmed) and an error.
    * An unread pause counts as a pause: a mapping turned off is then not a difference.
    */
-  async function senderMappingDrift(paused: boolean): Promise<string[] | undefined> {
-    if (!config.senderMapping) return undefined;
-    const looked = await checkSenderMapping(lambda, config.senderMapping, paused);
-    if ('unreadable' in looked) {
-      logger.warn("the sender's queue mapping could not be read", { errorName: looked.unreadable });
-      return undefined;
-    }
-    metrics.addMetric(METRIC.senderMappingDrift, MetricUnit.Count, looked.drift.length);
-    if (looked.drift.length > 0)
-      logger.error("the sender's queue mapping differs from the deployment: redeploy, or undo by hand", {
-        drift: looked.drift,
-      });
-    return looked.drift;
+  async function senderMappingDrift(): Promise<string[] | undefined> {
+    const deployed = config.senderMapping;
+    if (!deployed) return undefined;
+    const paused = () =>
+      pauses.read().then(
+        (state) => Boolean(state.deployment),
+        () => true,
+      );
+    const drift = await checkSenderMapping(lambda, deployed, paused, options.mappingSettleMs);
+    metrics.addMetric(METRIC.senderMappingDrift, MetricUnit.Count, drift.length);
+    if (drift.length > 0)
+      logger.error(
+        "the sender's queue mapping differs from the deployment: undo it (docs/runbook.md#sendermappingchanged)",
+        {
+          drift,
+          deployed: { ...deployed },
+        },
+      );
+    return drift;
   }
 
   /** A worker: validates the mailboxes of one batch from the check queue. */

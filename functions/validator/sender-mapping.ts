@@ -31,8 +31,17 @@ type Found = Pick<
 /** States in which the mapping delivers nothing. */
 const OFF = new Set(['Disabled', 'Disabling']);
 
-/** An ARN's function name: the mapping may name the function by a qualified or unqualified ARN. */
-const functionName = (arn: string | undefined) => arn?.split(':')[6];
+/** An ARN's function name and qualifier (a version or alias runs other code). */
+const functionName = (arn: string | undefined) => arn?.split(':').slice(6).join(':');
+
+const OFF_WITHOUT_PAUSE =
+  'it is turned off with no pause recorded: mail waits in the queue (oauth-mailer resume)';
+
+/**
+ * How long a mapping found off with no pause recorded is given before it counts: `resume` ends the pause
+ * record first and turns the mapping on some seconds later (once no sender holds mail back for it).
+ */
+export const RESUME_SETTLE_MS = 15_000;
 
 /**
  * What differs from the deployment, one line each (no value of a message or a secret); none when the
@@ -57,8 +66,7 @@ export function mappingDrift(found: Found, deployed: DeployedMapping, deployment
     drift.push(
       `maximum concurrency ${found.ScalingConfig?.MaximumConcurrency ?? 'unlimited'}, deployed ${deployed.maxConcurrency}`,
     );
-  if (found.State && OFF.has(found.State) && !deploymentPaused)
-    drift.push('it is turned off with no pause recorded: mail waits in the queue (oauth-mailer resume)');
+  if (found.State && OFF.has(found.State) && !deploymentPaused) drift.push(OFF_WITHOUT_PAUSE);
   return drift;
 }
 
@@ -73,22 +81,31 @@ export const onDemandLambda = (given?: Lambda.LambdaClient): OnDemandLambda =>
   );
 
 /**
- * Reads the mapping and compares it. @returns the differences (a mapping that is gone is one), or the
- * error's name when it could not be read (the run goes on)
+ * Reads the mapping and compares it. @returns the differences: a mapping that is gone, or that cannot be
+ * read (its settings unknown: a changed role, say), is one
+ * @param paused whether an operator's pause is recorded now
  */
 export async function checkSenderMapping(
   lambda: OnDemandLambda,
   deployed: DeployedMapping,
-  deploymentPaused: boolean,
-): Promise<{ drift: string[] } | { unreadable: string }> {
-  try {
-    const { client, sdk } = await lambda.load();
-    const found = await client.send(new sdk.GetEventSourceMappingCommand({ UUID: deployed.uuid }));
-    return { drift: mappingDrift(found, deployed, deploymentPaused) };
-  } catch (error) {
-    const name = awsErrorName(error) ?? 'Error';
-    if (name === 'ResourceNotFoundException')
-      return { drift: ['it was deleted: nothing takes mail off the queue'] };
-    return { unreadable: name };
-  }
+  paused: () => Promise<boolean>,
+  settleMs = RESUME_SETTLE_MS,
+): Promise<string[]> {
+  const look = async () => {
+    try {
+      const { client, sdk } = await lambda.load();
+      const found = await client.send(new sdk.GetEventSourceMappingCommand({ UUID: deployed.uuid }));
+      return mappingDrift(found, deployed, await paused());
+    } catch (error) {
+      const name = awsErrorName(error) ?? 'Error';
+      return name === 'ResourceNotFoundException'
+        ? ['it was deleted: nothing takes mail off the queue']
+        : [`it could not be read (${name}): its settings are unknown`];
+    }
+  };
+  const drift = await look();
+  if (!drift.includes(OFF_WITHOUT_PAUSE)) return drift;
+  // Maybe a resume half done: looked at again once it had time to turn the mapping on.
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+  return look();
 }

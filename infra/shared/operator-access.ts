@@ -240,6 +240,11 @@ export function grantOperatorDuties(
     throw new Error(
       `oauth-mailer: unknown operator duties ${unknown.join(', ')} (known: ${OPERATOR_DUTIES.join(', ')})`,
     );
+  // KMS takes roles and users as principals of a key policy, never a group.
+  if (duties.includes('secrets') && 'groupName' in operator.grantPrincipal)
+    throw new Error(
+      `oauth-mailer: the secrets duty names its operators in the mailbox key's policy, which takes roles and users, not groups (${operator.node.path}): grant it to the roles the group's people assume`,
+    );
   for (const duty of new Set(duties)) {
     const grantee = OperatorPolicy.of(mailer, operator, duty);
     grantFindingTheDeployment(grantee, on);

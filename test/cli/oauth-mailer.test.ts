@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Target } from '../../cli/target.ts';
 import { Invitations } from '../../functions/onboarding/invitations.ts';
-import { DynamoDBClient } from '../../functions/shared/aws/dynamodb.ts';
+import { DynamoDBClient, GetItemCommand } from '../../functions/shared/aws/dynamodb.ts';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -16,6 +16,7 @@ import {
 import { ENV } from '../../functions/shared/environment.ts';
 import { PauseSwitch } from '../../functions/shared/mailbox/pause-switch.ts';
 import { OWNER_TAGS } from '../../functions/shared/mailbox/secret-shape.ts';
+import { GRANT_KEY_PREFIX, GrantCoordinator } from '../../functions/shared/oauth/grant-coordinator.ts';
 import { authenticateClient } from '../../functions/shared/oauth/token-endpoint.ts';
 import {
   assumedRoleProducer,
@@ -942,6 +943,40 @@ describe('cli: oauth-mailer', () => {
     const rerun = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
     assert.equal(rerun.code, 0, rerun.output);
     assert.equal((rerun.json.revocations as Array<Record<string, unknown>>)[0]?.sharedTokenKept, undefined);
+  });
+
+  it("drops with an operator's revocation a rotation the secret never took, whatever version it came from", async () => {
+    await harness.connectMailbox('ops@example.com', 'google');
+    const dynamodb = new DynamoDBClient({});
+    const grants = GrantCoordinator.withMailboxKey({
+      dynamodb,
+      tableName: target.sendingTableName!,
+      kmsKeyId: harness.mailboxKeyId(),
+      kms: undefined,
+    });
+    // A sender rotated the refresh token and could not write it back: the newest token travels sealed.
+    await grants.singleFlight('ops@example.com', { fresh: () => true }, async () => ({
+      accessToken: 'access',
+      expiresAt: Date.now() + 3_600_000,
+      unsaved: { refreshToken: 'rotated-refresh', baseVersion: 'the-version-revoked-at-the-provider' },
+    }));
+
+    const { code, output } = await cli('revoke', '--mailbox', 'ops@example.com', '--json');
+
+    assert.equal(code, 0, output);
+    const { Item } = await dynamodb.send(
+      new GetItemCommand({
+        TableName: target.sendingTableName!,
+        Key: { id: { S: `${GRANT_KEY_PREFIX}ops@example.com` } },
+      }),
+    );
+    assert.ok(Item?.revokedVersion, 'the revocation recorded');
+    assert.deepEqual(
+      Object.keys(Item ?? {}).filter((name) => name.startsWith('unsaved') || name === 'token'),
+      [],
+      'no sealed token outlives the revocation',
+    );
+    dynamodb.destroy();
   });
 
   it('cuts a producer off and pauses a mailbox all the same when the topic refuses, each exiting 1; the next command publishes both kept events, once', async () => {

@@ -84,15 +84,17 @@ export async function newSenderWithOutcomes(
 /** A validator instance wired to the harness, with captured telemetry. */
 export function newValidator(
   harness: World,
-  options: { config?: Partial<ValidatorConfig>; now?: () => number; tokenTimeoutMs?: number } = {},
+  options: {
+    config?: Partial<ValidatorConfig>;
+    now?: () => number;
+    tokenTimeoutMs?: number;
+    mappingSettleMs?: number;
+  } = {},
 ) {
   const telemetry = captureTelemetry('validator');
   const config = harness.validatorConfig(options.config);
-  const validator = createValidator(config, {
-    ...telemetry,
-    ...(options.now ? { now: options.now } : {}),
-    ...(options.tokenTimeoutMs ? { tokenTimeoutMs: options.tokenTimeoutMs } : {}),
-  });
+  const { config: _config, ...rest } = options;
+  const validator = createValidator(config, { ...telemetry, ...rest });
   return { ...validator, telemetry };
 }
 

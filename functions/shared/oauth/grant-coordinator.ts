@@ -195,11 +195,17 @@ export class GrantCoordinator {
    * and a rotation of that version the secret never took (dead with it): nobody presents any of them
    * again, and no sealed token outlives its grant. @returns whether it was recorded (the sender goes on
    * either way; an operator's revocation reports it)
+   * @param options.everyRotation an operator's revocation: a rotation of any version goes too
    */
-  async markRevoked(mailbox: string, versionId: string): Promise<boolean> {
+  async markRevoked(
+    mailbox: string,
+    versionId: string,
+    options: { everyRotation?: boolean } = {},
+  ): Promise<boolean> {
     const version = { ':version': { S: versionId } };
+    const rotation = options.everyRotation ? ', unsavedRefresh, unsavedBase' : '';
     const recorded = await this.#update(mailbox, {
-      UpdateExpression: 'SET revokedVersion = :version REMOVE #token, tokenExpiresAt',
+      UpdateExpression: `SET revokedVersion = :version REMOVE #token, tokenExpiresAt${rotation}`,
       ExpressionAttributeNames: { '#token': 'token' },
       ExpressionAttributeValues: version,
       ReturnValues: 'ALL_NEW',
@@ -208,7 +214,7 @@ export class GrantCoordinator {
       () => undefined,
     );
     // A rotation of a newer version (a reconnect raced the revocation) is that grant's only live token.
-    if (recorded?.unsavedBase?.S === versionId)
+    if (!options.everyRotation && recorded?.unsavedBase?.S === versionId)
       await this.#update(mailbox, {
         UpdateExpression: 'REMOVE unsavedRefresh, unsavedBase',
         ConditionExpression: 'unsavedBase = :version',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteEventSourceMappingCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
@@ -13,12 +14,18 @@ describe("validator: the sender's queue mapping against the deployment", () => {
   const { harness } = useHarness();
 
   /** The planner's look at the mapping, and the gauge it emitted. */
-  async function planWith(mapping: Awaited<ReturnType<typeof emulateSenderMapping>>) {
+  async function planWith(
+    mapping: Awaited<ReturnType<typeof emulateSenderMapping>>,
+    options: { mappingSettleMs?: number; lambda?: LambdaClient; meanwhile?: () => Promise<void> } = {},
+  ) {
     const checks = await harness.createQueues('checks');
+    const { meanwhile, ...rest } = options;
     const planner = newValidator(harness, {
       config: { checkQueueUrl: checks.queueUrl, senderMapping: mapping.deployed },
+      mappingSettleMs: 0,
+      ...rest,
     });
-    const run = await planner.handler({});
+    const [run] = await Promise.all([planner.handler({}), meanwhile?.()]);
     const telemetry = planner.telemetry;
     return {
       drift: (run as { senderMapping?: string[] }).senderMapping,
@@ -56,10 +63,20 @@ describe("validator: the sender's queue mapping against the deployment", () => {
     mapping.destroy();
   });
 
-  it('takes a mapping turned off for a recorded pause as expected, and one turned off without as a difference', async () => {
+  it('takes a mapping turned off for a recorded pause, or by a resume half done, as expected, and one left off without a pause as a difference', async () => {
     const mapping = await emulateSenderMapping(harness);
     await mapping.change({ Enabled: false });
     const unpaused = await planWith(mapping);
+    // `resume` ends the pause record first and turns the mapping on seconds later: given that time.
+    const resuming = await planWith(mapping, {
+      mappingSettleMs: 1_500,
+      meanwhile: async () => {
+        await sleep(300);
+        await mapping.change({ Enabled: true });
+      },
+    });
+    assert.deepEqual(resuming.drift, []);
+    await mapping.change({ Enabled: false });
     await new PauseSwitch(new DynamoDBClient({}), harness.registryTable).pauseDeployment({
       since: new Date().toISOString(),
       reason: 'drill',
@@ -83,7 +100,19 @@ describe("validator: the sender's queue mapping against the deployment", () => {
     mapping.destroy();
   });
 
-  it('compares the function by name, whether the mapping names it by a qualified ARN or not', () => {
+  it('names a mapping it cannot read as a difference: its settings are unknown', async () => {
+    const mapping = await emulateSenderMapping(harness);
+    // No emulator refuses a read as a changed role would; an endpoint nobody answers stands in for it.
+    const unreachable = new LambdaClient({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1 });
+    const { drift, gauge } = await planWith(mapping, { lambda: unreachable });
+    assert.equal(drift?.length, 1);
+    assert.match(drift![0]!, /^it could not be read \(\w+\): its settings are unknown$/);
+    assert.equal(gauge, 1);
+    unreachable.destroy();
+    mapping.destroy();
+  });
+
+  it('compares the function with its qualifier: an alias or a version runs other code', () => {
     const deployed = {
       uuid: 'u',
       functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:Sender',
@@ -98,9 +127,10 @@ describe("validator: the sender's queue mapping against the deployment", () => {
       FunctionResponseTypes: ['ReportBatchItemFailures' as const],
       ScalingConfig: { MaximumConcurrency: 5 },
     };
+    assert.deepEqual(mappingDrift({ ...found, FunctionArn: deployed.functionArn }, deployed, false), []);
     assert.deepEqual(
       mappingDrift({ ...found, FunctionArn: `${deployed.functionArn}:live` }, deployed, false),
-      [],
+      ['it invokes another function (Sender:live)'],
     );
     assert.deepEqual(
       mappingDrift(

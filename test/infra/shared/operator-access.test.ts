@@ -125,6 +125,15 @@ describe('infra: operator duties (grantOperate, operators)', () => {
         }).grantOperate(account, 'observe'),
       /operators are roles, users or groups/,
     );
+    // A key policy names no group: `secrets` goes to roles and users only; other duties to groups too.
+    const group = new iam.Group(stack, 'Operators');
+    const third = new OAuthMailer(stack, 'Third', {
+      providers: TEST_PROVIDERS,
+      invitations: true,
+      outputs: false,
+    });
+    third.grantOperate(group, 'observe', 'incidents');
+    assert.throws(() => third.grantOperate(group, 'secrets'), /takes roles and users, not groups/);
 
     assert.throws(
       () =>
