@@ -174,7 +174,7 @@ export class GrantCoordinator {
             },
           });
           // Until the new token (and a rotation the secret could not take) is published.
-          await this.#publish(mailbox, token);
+          await this.#publish(mailbox, token, leased.revokedVersion);
           return token;
         } catch (error) {
           await this.#giveBack(mailbox);
@@ -317,7 +317,16 @@ export class GrantCoordinator {
     return refreshToken ? { refreshToken, baseVersion: item.unsavedBase } : undefined;
   }
 
-  async #publish(mailbox: string, token: RefreshResult): Promise<void> {
+  /**
+   * Shares the token and gives the right back. A revocation recorded since the lease was taken (an
+   * operator's, which takes no lease) wins: nothing of this refresh is shared, and the mark stays.
+   * @param revokedWhenLeased the revocation mark the lease found
+   */
+  async #publish(
+    mailbox: string,
+    token: RefreshResult,
+    revokedWhenLeased: string | undefined,
+  ): Promise<void> {
     this.#leasedAt.delete(mailbox);
     const { cipher } = this.#options;
     const sealed = cipher ? await cipher.seal(mailbox, token.accessToken).catch(() => undefined) : undefined;
@@ -340,12 +349,15 @@ export class GrantCoordinator {
       ...(sealed ? [] : ['#token', 'tokenExpiresAt']),
       ...(unsaved ? [] : ['unsavedRefresh', 'unsavedBase']),
     ];
-    await this.#update(mailbox, {
+    const published = await this.#update(mailbox, {
       UpdateExpression: `${set.length > 0 ? `SET ${set.join(', ')} ` : ''}REMOVE ${remove.join(', ')}`,
-      ConditionExpression: 'leaseOwner = :me',
+      ConditionExpression: `leaseOwner = :me AND ${
+        revokedWhenLeased ? 'revokedVersion = :revoked' : 'attribute_not_exists(revokedVersion)'
+      }`,
       ExpressionAttributeNames: { '#token': 'token' },
       ExpressionAttributeValues: {
         ':me': { S: this.#instance },
+        ...(revokedWhenLeased ? { ':revoked': { S: revokedWhenLeased } } : {}),
         ...(sealed
           ? {
               ':token': { S: sealed },
@@ -356,7 +368,12 @@ export class GrantCoordinator {
           : {}),
         ...(unsaved ? { ':unsaved': { S: unsaved }, ':base': { S: token.unsaved!.baseVersion } } : {}),
       },
-    }).catch(() => undefined); // Our lease ran out meanwhile: the token is still ours to use.
+    }).then(
+      () => true,
+      () => false,
+    );
+    // Our lease ran out meanwhile, or a revocation came: the token is still ours to use, not to share.
+    if (!published) await this.#giveBack(mailbox);
   }
 
   async #giveBack(mailbox: string): Promise<void> {

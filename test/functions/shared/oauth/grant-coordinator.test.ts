@@ -131,6 +131,33 @@ describe('Class: GrantCoordinator', () => {
     kms.destroy();
   });
 
+  it("shares nothing of a refresh an operator's revocation overtook, and keeps the revocation", async () => {
+    const dynamodb = new DynamoDBClient({});
+    const kms = new KMSClient({});
+    const cipher = new TokenCipher(kms, harness.mailboxKeyId());
+    const ours = new GrantCoordinator({ dynamodb, tableName: SENDING_TABLE, cipher });
+    const operators = new GrantCoordinator({ dynamodb, tableName: SENDING_TABLE, cipher });
+    const mailbox = 'overtaken@example.com';
+    const used = await ours.singleFlight(mailbox, { fresh: always }, async ({ confirm }) => {
+      await confirm();
+      // The revocation lands while the token is out (an operator's takes no lease).
+      await operators.markRevoked(mailbox, 'v2', { everyRotation: true });
+      return { ...token, unsaved: { refreshToken: 'rotated-refresh', baseVersion: 'v1' } };
+    });
+    assert.equal(used.accessToken, token.accessToken, 'the caller still has its token');
+    const { Item } = await dynamodb.send(
+      new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: `${GRANT_KEY_PREFIX}${mailbox}` } } }),
+    );
+    assert.equal(Item?.revokedVersion?.S, 'v2');
+    assert.deepEqual(
+      Object.keys(Item ?? {}).filter((name) => /^(unsaved|token$|lease)/.test(name)),
+      [],
+      'no token shared, no rotation kept, the right given back',
+    );
+    dynamodb.destroy();
+    kms.destroy();
+  });
+
   it('keeps the refresh right once the token went out, however long the answer and its write-back take', async () => {
     const { coordinator: ours } = coordinator(300);
     const { coordinator: theirs } = coordinator(60_000);
