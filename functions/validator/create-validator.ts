@@ -464,6 +464,9 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       released.slice(index * 10, index * 10 + 10),
     );
     await mapConcurrent(batches, config.concurrency, flush);
+    // After the hand-out, before the reconciliation (whose budget is what time is left): the sender's
+    // mapping, which may wait 15 s for a resume half done.
+    const senderMapping = await senderMappingDrift();
     // After the hand-out: a slow reconciliation never delays this slice's checks.
     const reconciled = await reconcile(known, options.endsAt);
     metrics.addMetric(METRIC.validatorRuns, MetricUnit.Count, 1);
@@ -483,7 +486,6 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     );
     if (deploymentPaused !== undefined)
       metrics.addMetric(METRIC.deploymentPaused, MetricUnit.Count, deploymentPaused);
-    const senderMapping = await senderMappingDrift();
     const run: PlanRun = {
       mailboxes: known.size,
       byStatus,

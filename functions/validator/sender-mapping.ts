@@ -76,7 +76,8 @@ export type OnDemandLambda = OnDemand<Lambda.LambdaClient, typeof Lambda>;
 export const onDemandLambda = (given?: Lambda.LambdaClient): OnDemandLambda =>
   onDemand(
     () => import('@aws-sdk/client-lambda'),
-    (sdk) => new sdk.LambdaClient({}),
+    // A slow answer must not eat the planner's budget: a timeout is an unreadable mapping.
+    (sdk) => new sdk.LambdaClient({ requestHandler: { requestTimeout: 5_000 } }),
     given,
   );
 

@@ -59,6 +59,8 @@ interface GrantItem {
   readonly revokedVersion?: string;
   readonly unsavedRefresh?: string;
   readonly unsavedBase?: string;
+  /** A mark each operator's revocation writes anew (it takes no lease): a refresh it overtook shares nothing. */
+  readonly operatorRevocation?: string;
 }
 
 /** Whether a token minted at `mintedAt` and expiring at `expiresAt` is still good enough to use. */
@@ -174,7 +176,12 @@ export class GrantCoordinator {
             },
           });
           // Until the new token (and a rotation the secret could not take) is published.
-          await this.#publish(mailbox, token, leased.revokedVersion);
+          if ((await this.#publish(mailbox, token, leased.operatorRevocation)) === 'revoked')
+            throw new MailerError(
+              'MAILBOX_REVOKED',
+              `the grant for ${mailbox} was revoked by an operator while a token was minted; reconnect the mailbox`,
+              { mailbox, providerError: 'revoked_by_operator' },
+            );
           return token;
         } catch (error) {
           await this.#giveBack(mailbox);
@@ -203,11 +210,16 @@ export class GrantCoordinator {
     options: { everyRotation?: boolean } = {},
   ): Promise<boolean> {
     const version = { ':version': { S: versionId } };
-    const rotation = options.everyRotation ? ', unsavedRefresh, unsavedBase' : '';
+    const [operator, rotation] = options.everyRotation
+      ? [', operatorRevocation = :mark', ', unsavedRefresh, unsavedBase']
+      : ['', ''];
     const recorded = await this.#update(mailbox, {
-      UpdateExpression: `SET revokedVersion = :version REMOVE #token, tokenExpiresAt${rotation}`,
+      UpdateExpression: `SET revokedVersion = :version${operator} REMOVE #token, tokenExpiresAt${rotation}`,
       ExpressionAttributeNames: { '#token': 'token' },
-      ExpressionAttributeValues: version,
+      ExpressionAttributeValues: {
+        ...version,
+        ...(options.everyRotation ? { ':mark': { S: randomUUID() } } : {}),
+      },
       ReturnValues: 'ALL_NEW',
     }).then(
       ({ Attributes }) => Attributes ?? {},
@@ -318,15 +330,17 @@ export class GrantCoordinator {
   }
 
   /**
-   * Shares the token and gives the right back. A revocation recorded since the lease was taken (an
-   * operator's, which takes no lease) wins: nothing of this refresh is shared, and the mark stays.
-   * @param revokedWhenLeased the revocation mark the lease found
+   * Shares the token and gives the right back. An operator's revocation since the lease was taken (it
+   * takes no lease) wins: nothing of this refresh is shared, and the right is given back. (A sender's
+   * mark of an older version does not: a rotation published here may be the grant's only live token.)
+   * @param operatorMarkWhenLeased the operator's revocation mark the lease found
+   * @returns `revoked` when an operator's revocation overtook the refresh
    */
   async #publish(
     mailbox: string,
     token: RefreshResult,
-    revokedWhenLeased: string | undefined,
-  ): Promise<void> {
+    operatorMarkWhenLeased: string | undefined,
+  ): Promise<'published' | 'revoked' | 'lease lost'> {
     this.#leasedAt.delete(mailbox);
     const { cipher } = this.#options;
     const sealed = cipher ? await cipher.seal(mailbox, token.accessToken).catch(() => undefined) : undefined;
@@ -352,12 +366,13 @@ export class GrantCoordinator {
     const published = await this.#update(mailbox, {
       UpdateExpression: `${set.length > 0 ? `SET ${set.join(', ')} ` : ''}REMOVE ${remove.join(', ')}`,
       ConditionExpression: `leaseOwner = :me AND ${
-        revokedWhenLeased ? 'revokedVersion = :revoked' : 'attribute_not_exists(revokedVersion)'
+        operatorMarkWhenLeased ? 'operatorRevocation = :mark' : 'attribute_not_exists(operatorRevocation)'
       }`,
       ExpressionAttributeNames: { '#token': 'token' },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       ExpressionAttributeValues: {
         ':me': { S: this.#instance },
-        ...(revokedWhenLeased ? { ':revoked': { S: revokedWhenLeased } } : {}),
+        ...(operatorMarkWhenLeased ? { ':mark': { S: operatorMarkWhenLeased } } : {}),
         ...(sealed
           ? {
               ':token': { S: sealed },
@@ -369,11 +384,17 @@ export class GrantCoordinator {
         ...(unsaved ? { ':unsaved': { S: unsaved }, ':base': { S: token.unsaved!.baseVersion } } : {}),
       },
     }).then(
-      () => true,
-      () => false,
+      () => 'published' as const,
+      (error: unknown) =>
+        error instanceof ConditionalCheckFailedException &&
+        error.Item?.leaseOwner?.S === this.#instance &&
+        error.Item?.operatorRevocation?.S !== operatorMarkWhenLeased
+          ? ('revoked' as const)
+          : // Our lease ran out meanwhile (or the table failed: the lease runs out by itself).
+            ('lease lost' as const),
     );
-    // Our lease ran out meanwhile, or a revocation came: the token is still ours to use, not to share.
-    if (!published) await this.#giveBack(mailbox);
+    if (published === 'revoked') await this.#giveBack(mailbox);
+    return published;
   }
 
   async #giveBack(mailbox: string): Promise<void> {
@@ -423,5 +444,6 @@ function parse(item: Record<string, { S?: string; N?: string }> | undefined): Gr
     ...(item.revokedVersion?.S ? { revokedVersion: item.revokedVersion.S } : {}),
     ...(item.unsavedRefresh?.S ? { unsavedRefresh: item.unsavedRefresh.S } : {}),
     ...(item.unsavedBase?.S ? { unsavedBase: item.unsavedBase.S } : {}),
+    ...(item.operatorRevocation?.S ? { operatorRevocation: item.operatorRevocation.S } : {}),
   };
 }

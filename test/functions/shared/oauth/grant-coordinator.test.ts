@@ -131,29 +131,51 @@ describe('Class: GrantCoordinator', () => {
     kms.destroy();
   });
 
-  it("shares nothing of a refresh an operator's revocation overtook, and keeps the revocation", async () => {
+  it("shares nothing of a refresh an operator's revocation overtook and answers it revoked; a sender's mark of an older version overtakes nothing", async () => {
     const dynamodb = new DynamoDBClient({});
     const kms = new KMSClient({});
     const cipher = new TokenCipher(kms, harness.mailboxKeyId());
     const ours = new GrantCoordinator({ dynamodb, tableName: SENDING_TABLE, cipher });
-    const operators = new GrantCoordinator({ dynamodb, tableName: SENDING_TABLE, cipher });
-    const mailbox = 'overtaken@example.com';
-    const used = await ours.singleFlight(mailbox, { fresh: always }, async ({ confirm }) => {
-      await confirm();
-      // The revocation lands while the token is out (an operator's takes no lease).
-      await operators.markRevoked(mailbox, 'v2', { everyRotation: true });
-      return { ...token, unsaved: { refreshToken: 'rotated-refresh', baseVersion: 'v1' } };
-    });
-    assert.equal(used.accessToken, token.accessToken, 'the caller still has its token');
-    const { Item } = await dynamodb.send(
-      new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: `${GRANT_KEY_PREFIX}${mailbox}` } } }),
-    );
-    assert.equal(Item?.revokedVersion?.S, 'v2');
+    const others = new GrantCoordinator({ dynamodb, tableName: SENDING_TABLE, cipher });
+    const itemOf = async (mailbox: string) =>
+      (
+        await dynamodb.send(
+          new GetItemCommand({
+            TableName: SENDING_TABLE,
+            Key: { id: { S: `${GRANT_KEY_PREFIX}${mailbox}` } },
+          }),
+        )
+      ).Item ?? {};
+    /** A refresh that rotates the token (the write-back failed) while `meanwhile` lands. */
+    const refreshWhile = (mailbox: string, meanwhile: () => Promise<unknown>) =>
+      ours.singleFlight(mailbox, { fresh: always }, async ({ confirm }) => {
+        await confirm();
+        await meanwhile();
+        return { ...token, unsaved: { refreshToken: 'rotated-refresh', baseVersion: 'v1' } };
+      });
+
+    // An operator's revocation takes no lease: it lands while the token is out.
+    const overtaken = await refreshWhile('overtaken@example.com', () =>
+      others.markRevoked('overtaken@example.com', 'v2', { everyRotation: true }),
+    ).catch((error: unknown) => error);
+    assert.ok(overtaken instanceof MailerError);
+    assert.equal(overtaken.code, 'MAILBOX_REVOKED');
+    const revoked = await itemOf('overtaken@example.com');
+    assert.equal(revoked.revokedVersion?.S, 'v2');
     assert.deepEqual(
-      Object.keys(Item ?? {}).filter((name) => /^(unsaved|token$|lease)/.test(name)),
+      Object.keys(revoked).filter((name) => /^(unsaved|token$|lease)/.test(name)),
       [],
       'no token shared, no rotation kept, the right given back',
     );
+
+    // An instance whose lease lapsed marks an older version: the rotation is the grant's live token.
+    const kept = await refreshWhile('lapsed@example.com', () =>
+      others.markRevoked('lapsed@example.com', 'v0'),
+    );
+    assert.equal(kept.accessToken, token.accessToken);
+    const live = await itemOf('lapsed@example.com');
+    assert.equal(live.unsavedBase?.S, 'v1', 'the rotation kept for the next holder');
+    assert.equal(live.revokedVersion, undefined);
     dynamodb.destroy();
     kms.destroy();
   });
