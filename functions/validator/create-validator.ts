@@ -465,8 +465,10 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     );
     await mapConcurrent(batches, config.concurrency, flush);
     // After the hand-out, before the reconciliation (whose budget is what time is left): the sender's
-    // mapping, which may wait 15 s for a resume half done.
-    const senderMapping = await senderMappingDrift();
+    // mapping, which may wait 15 s for a resume half done. One read of the deployment's pause serves its
+    // gauge and the mapping's first look.
+    const deploymentPaused = await readDeploymentPaused();
+    const senderMapping = await senderMappingDrift(deploymentPaused);
     // After the hand-out: a slow reconciliation never delays this slice's checks.
     const reconciled = await reconcile(known, options.endsAt);
     metrics.addMetric(METRIC.validatorRuns, MetricUnit.Count, 1);
@@ -480,10 +482,6 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     });
     // Operators' pauses on the dashboard: the mailboxes counted in the pass, the deployment's in one read.
     metrics.addMetric(METRIC.pausedMailboxes, MetricUnit.Count, paused);
-    const deploymentPaused = await pauses.read().then(
-      (state) => (state.deployment ? 1 : 0),
-      () => undefined,
-    );
     if (deploymentPaused !== undefined)
       metrics.addMetric(METRIC.deploymentPaused, MetricUnit.Count, deploymentPaused);
     const run: PlanRun = {
@@ -511,25 +509,31 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
    * The sender's mapping against the deployment: its differences as a gauge (alarmed) and an error.
    * An unread pause counts as a pause: a mapping turned off is then not a difference.
    */
-  async function senderMappingDrift(): Promise<string[] | undefined> {
+  async function senderMappingDrift(pausedAtFirst: 0 | 1 | undefined): Promise<string[] | undefined> {
     const deployed = config.senderMapping;
     if (!deployed) return undefined;
-    const paused = () =>
-      pauses.read().then(
-        (state) => Boolean(state.deployment),
-        () => true,
-      );
+    let known: 0 | 1 | undefined | 'read again' = pausedAtFirst;
+    const paused = async () => {
+      const state = known === 'read again' ? await readDeploymentPaused() : known;
+      known = 'read again';
+      return state !== 0;
+    };
     const drift = await checkSenderMapping(lambda, deployed, paused, options.mappingSettleMs);
     metrics.addMetric(METRIC.senderMappingDrift, MetricUnit.Count, drift.length);
     if (drift.length > 0)
       logger.error(
         "the sender's queue mapping differs from the deployment: undo it (docs/runbook.md#sendermappingchanged)",
-        {
-          drift,
-          deployed: { ...deployed },
-        },
+        { drift, deployed },
       );
     return drift;
+  }
+
+  /** 1 while the deployment is paused, 0 when not, undefined when the registry could not say. */
+  function readDeploymentPaused(): Promise<0 | 1 | undefined> {
+    return pauses.read().then(
+      (state) => (state.deployment ? 1 : 0),
+      () => undefined,
+    );
   }
 
   /** A worker: validates the mailboxes of one batch from the check queue. */
