@@ -105,7 +105,10 @@ const unavailable = (mailbox: string, reason: string, error?: unknown) =>
 export class GrantCoordinator {
   readonly #options: GrantCoordinatorOptions;
   readonly #instance = randomUUID();
-  /** When (monotonic ms) each lease we hold was written or last extended. */
+  /**
+   * When (monotonic ms) each lease we hold was written or last extended, by the lease's own mark: two
+   * flights of this process for one mailbox (a renewal and a load) hold the right one at a time too.
+   */
   readonly #leasedAt = new Map<string, number>();
 
   constructor(options: GrantCoordinatorOptions) {
@@ -148,12 +151,12 @@ export class GrantCoordinator {
     const deadline = Date.now() + waitMs;
     const mintedAfter = options.mintedAfter ?? 0;
     for (;;) {
-      const { leased, held } = await this.#lease(mailbox);
+      const { leased, held, call } = await this.#lease(mailbox);
       if (leased) {
         // Someone may have refreshed between our look and our lease: take theirs, and give the right back.
         const theirs = await this.#usable(mailbox, leased, options.fresh, mintedAfter);
         if (theirs) {
-          await this.#giveBack(mailbox);
+          await this.#giveBack(mailbox, call);
           return theirs;
         }
         let token: RefreshResult;
@@ -163,12 +166,12 @@ export class GrantCoordinator {
             revokedVersion: leased.revokedVersion,
             unsaved: await this.#openUnsaved(mailbox, leased),
             confirm: async () => {
-              await this.#extend(mailbox);
+              await this.#extend(mailbox, call);
               // The token is out: from here the provider may have rotated it, and until the new one is
               // written back an instance that took a lapsed lease would present the old one (strict
               // rotation ends the grant). However slow the answer and the write-back, the right stays ours.
               keepAlive ??= setInterval(
-                () => void this.#extend(mailbox).catch(() => undefined),
+                () => void this.#extend(mailbox, call).catch(() => undefined),
                 this.#leaseMs / 3,
               );
               // A process with nothing else to do (the CLI) may end: then the lease lapses by itself.
@@ -176,7 +179,7 @@ export class GrantCoordinator {
             },
           });
           // Until the new token (and a rotation the secret could not take) is published.
-          if ((await this.#publish(mailbox, token, leased.operatorRevocation)) === 'revoked')
+          if ((await this.#publish(mailbox, call, token, leased.operatorRevocation)) === 'revoked')
             throw new MailerError(
               'MAILBOX_REVOKED',
               `the grant for ${mailbox} was revoked by an operator while a token was minted; reconnect the mailbox`,
@@ -184,7 +187,7 @@ export class GrantCoordinator {
             );
           return token;
         } catch (error) {
-          await this.#giveBack(mailbox);
+          await this.#giveBack(mailbox, call);
           throw error;
         } finally {
           clearInterval(keepAlive);
@@ -254,10 +257,13 @@ export class GrantCoordinator {
   }
 
   /**
-   * @returns `leased`: the item with our lease; or `held`: the item as it was when another instance held
-   * an unexpired lease (returned by the failed condition itself, so a waiter's poll is one call).
+   * @returns `leased`: the item with our lease; or `held`: the item as it was when another instance or
+   * flight held an unexpired lease (returned by the failed condition itself, so a waiter's poll is one
+   * call); and `call`, the mark that names this lease in every later write
    */
-  async #lease(mailbox: string): Promise<{ leased?: GrantItem | undefined; held?: GrantItem | undefined }> {
+  async #lease(
+    mailbox: string,
+  ): Promise<{ leased?: GrantItem | undefined; held?: GrantItem | undefined; call: string }> {
     const startedAt = performance.now();
     const now = Date.now();
     // This call's own mark: a retry whose first answer was lost meets its own lease, not another's.
@@ -277,34 +283,34 @@ export class GrantCoordinator {
         ReturnValues: 'ALL_NEW',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       });
-      this.#leasedAt.set(mailbox, startedAt);
-      return { leased: parse(Attributes) };
+      this.#leasedAt.set(call, startedAt);
+      return { leased: parse(Attributes), call };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException))
         throw unavailable(mailbox, 'the grant coordination table failed', error);
-      if (error.Item?.leaseCall?.S !== call) return { held: parse(error.Item) };
-      this.#leasedAt.set(mailbox, startedAt);
-      return { leased: parse(error.Item) };
+      if (error.Item?.leaseCall?.S !== call) return { held: parse(error.Item), call };
+      this.#leasedAt.set(call, startedAt);
+      return { leased: parse(error.Item), call };
     }
   }
 
-  /** Extends our lease, only while it is still ours and unexpired. */
-  async #extend(mailbox: string): Promise<void> {
+  /** Extends our lease, only while it is still this flight's and unexpired. */
+  async #extend(mailbox: string, call: string): Promise<void> {
     const startedAt = performance.now();
-    const leasedAt = this.#leasedAt.get(mailbox);
+    const leasedAt = this.#leasedAt.get(call);
     if (leasedAt !== undefined && startedAt - leasedAt <= this.#leaseMs * FRESH_LEASE_SHARE) return;
     const now = Date.now();
     try {
       await this.#update(mailbox, {
         UpdateExpression: 'SET leaseUntil = :until',
-        ConditionExpression: 'leaseOwner = :me AND leaseUntil > :now',
+        ConditionExpression: 'leaseCall = :call AND leaseUntil > :now',
         ExpressionAttributeValues: {
-          ':me': { S: this.#instance },
+          ':call': { S: call },
           ':now': { N: String(now) },
           ':until': { N: String(now + this.#leaseMs) },
         },
       });
-      this.#leasedAt.set(mailbox, startedAt);
+      this.#leasedAt.set(call, startedAt);
     } catch (error) {
       throw unavailable(
         mailbox,
@@ -338,10 +344,11 @@ export class GrantCoordinator {
    */
   async #publish(
     mailbox: string,
+    call: string,
     token: RefreshResult,
     operatorMarkWhenLeased: string | undefined,
   ): Promise<'published' | 'revoked' | 'lease lost'> {
-    this.#leasedAt.delete(mailbox);
+    this.#leasedAt.delete(call);
     const { cipher } = this.#options;
     const sealed = cipher ? await cipher.seal(mailbox, token.accessToken).catch(() => undefined) : undefined;
     const unsaved =
@@ -365,13 +372,13 @@ export class GrantCoordinator {
     ];
     const published = await this.#update(mailbox, {
       UpdateExpression: `${set.length > 0 ? `SET ${set.join(', ')} ` : ''}REMOVE ${remove.join(', ')}`,
-      ConditionExpression: `leaseOwner = :me AND ${
+      ConditionExpression: `leaseCall = :call AND ${
         operatorMarkWhenLeased ? 'operatorRevocation = :mark' : 'attribute_not_exists(operatorRevocation)'
       }`,
       ExpressionAttributeNames: { '#token': 'token' },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       ExpressionAttributeValues: {
-        ':me': { S: this.#instance },
+        ':call': { S: call },
         ...(operatorMarkWhenLeased ? { ':mark': { S: operatorMarkWhenLeased } } : {}),
         ...(sealed
           ? {
@@ -387,22 +394,22 @@ export class GrantCoordinator {
       () => 'published' as const,
       (error: unknown) =>
         error instanceof ConditionalCheckFailedException &&
-        error.Item?.leaseOwner?.S === this.#instance &&
+        error.Item?.leaseCall?.S === call &&
         error.Item?.operatorRevocation?.S !== operatorMarkWhenLeased
           ? ('revoked' as const)
           : // Our lease ran out meanwhile (or the table failed: the lease runs out by itself).
             ('lease lost' as const),
     );
-    if (published === 'revoked') await this.#giveBack(mailbox);
+    if (published === 'revoked') await this.#giveBack(mailbox, call);
     return published;
   }
 
-  async #giveBack(mailbox: string): Promise<void> {
-    this.#leasedAt.delete(mailbox);
+  async #giveBack(mailbox: string, call: string): Promise<void> {
+    this.#leasedAt.delete(call);
     await this.#update(mailbox, {
       UpdateExpression: 'REMOVE leaseOwner, leaseUntil, leaseCall',
-      ConditionExpression: 'leaseOwner = :me',
-      ExpressionAttributeValues: { ':me': { S: this.#instance } },
+      ConditionExpression: 'leaseCall = :call',
+      ExpressionAttributeValues: { ':call': { S: call } },
     }).catch(() => undefined); // It expires by itself.
   }
 
