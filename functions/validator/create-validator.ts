@@ -38,7 +38,7 @@ import { clientSecretMetrics, tokenMetrics } from '../shared/observability/token
 import { processBatch } from '../shared/sqs/partial-batch.ts';
 import type { ValidatorConfig } from './config.ts';
 import { type Due, dueIn, momentOf, sliceStartOf } from './plan.ts';
-import { checkSenderMapping, onDemandLambda } from './sender-mapping.ts';
+import { checkSenderMapping, type MappingLook, onDemandLambda } from './sender-mapping.ts';
 import { type MailboxValidation, validateMailbox } from './validate-mailbox.ts';
 
 export interface ValidatorOptions {
@@ -84,6 +84,8 @@ export interface PlanRun {
   readonly reconciled?: number | undefined;
   /** How the sender's queue mapping differs from the deployment (none: as deployed), when it was read. */
   readonly senderMapping?: string[];
+  /** Why the mapping could not be read this slice (a passing reason: no verdict), when so. */
+  readonly senderMappingUnread?: string;
 }
 
 /** What the planner puts on the check queue: the mailbox, and what the registry said (saves a read). */
@@ -468,7 +470,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     // mapping, which may wait 15 s for a resume half done. One read of the deployment's pause serves its
     // gauge and the mapping's first look.
     const deploymentPaused = await readDeploymentPaused();
-    const senderMapping = await senderMappingDrift(deploymentPaused);
+    const mapping = await senderMappingLook(deploymentPaused);
     // After the hand-out: a slow reconciliation never delays this slice's checks.
     const reconciled = await reconcile(known, options.endsAt);
     metrics.addMetric(METRIC.validatorRuns, MetricUnit.Count, 1);
@@ -492,7 +494,8 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       unplanned,
       deferred,
       reconciled,
-      ...(senderMapping ? { senderMapping } : {}),
+      ...(mapping?.unread ? { senderMappingUnread: mapping.unread } : {}),
+      ...(mapping?.drift ? { senderMapping: mapping.drift } : {}),
     };
     if (unplanned > 0)
       logger.warn('checks the queue refused; their mailboxes are taken later', { unplanned });
@@ -506,10 +509,11 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
   }
 
   /**
-   * The sender's mapping against the deployment: its differences as a gauge (alarmed) and an error.
+   * The sender's mapping against the deployment: its differences as a gauge (alarmed) and an error; a
+   * look with no verdict as a gauge of its own (alarmed two slices in a row) and a warning.
    * An unread pause counts as a pause: a mapping turned off is then not a difference.
    */
-  async function senderMappingDrift(pausedAtFirst: 0 | 1 | undefined): Promise<string[] | undefined> {
+  async function senderMappingLook(pausedAtFirst: 0 | 1 | undefined): Promise<MappingLook | undefined> {
     const deployed = config.senderMapping;
     if (!deployed) return undefined;
     let known: 0 | 1 | undefined | 'read again' = pausedAtFirst;
@@ -518,14 +522,21 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
       known = 'read again';
       return state !== 0;
     };
-    const drift = await checkSenderMapping(lambda, deployed, paused, options.mappingSettleMs);
-    metrics.addMetric(METRIC.senderMappingDrift, MetricUnit.Count, drift.length);
-    if (drift.length > 0)
+    const look = await checkSenderMapping(lambda, deployed, paused, options.mappingSettleMs);
+    metrics.addMetric(METRIC.senderMappingUnread, MetricUnit.Count, look.unread === undefined ? 0 : 1);
+    if (look.unread !== undefined) {
+      logger.warn("the sender's queue mapping could not be read: looked at again at the next slice", {
+        awsError: look.unread,
+      });
+      return look;
+    }
+    metrics.addMetric(METRIC.senderMappingDrift, MetricUnit.Count, look.drift.length);
+    if (look.drift.length > 0)
       logger.error(
         "the sender's queue mapping differs from the deployment: undo it (docs/runbook.md#sendermappingchanged)",
-        { drift, deployed },
+        { drift: look.drift, deployed },
       );
-    return drift;
+    return look;
   }
 
   /** 1 while the deployment is paused, 0 when not, undefined when the registry could not say. */

@@ -81,9 +81,26 @@ export const onDemandLambda = (given?: Lambda.LambdaClient): OnDemandLambda =>
     given,
   );
 
+/** What one look found: the differences, or no verdict (`unread`, the error's name). */
+export type MappingLook =
+  | { readonly drift: string[]; readonly unread?: undefined }
+  | { readonly drift?: undefined; readonly unread: string };
+
+const THROTTLES = new Set(['TooManyRequestsException', 'ThrottlingException', 'TimeoutError']);
+
 /**
- * Reads the mapping and compares it. @returns the differences: a mapping that is gone, or that cannot be
- * read (its settings unknown: a changed role, say), is one
+ * A read that failed for a passing reason, after the SDK's own retries: throttled, timed out, Lambda
+ * failing (5xx), or no answer at all (no HTTP status). A refusal (403: a changed role) is a verdict.
+ */
+function passing(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === undefined || status === 429 || status >= 500 || THROTTLES.has(awsErrorName(error) ?? '');
+}
+
+/**
+ * Reads the mapping and compares it. @returns the differences (a mapping that is gone, or that Lambda
+ * refuses to show, its settings unknown, is one); or `unread` when it could not be read for a passing
+ * reason: one throttle must not page anyone, and a change is still found at the next slice
  * @param paused whether an operator's pause is recorded now
  */
 export async function checkSenderMapping(
@@ -91,21 +108,23 @@ export async function checkSenderMapping(
   deployed: DeployedMapping,
   paused: () => Promise<boolean>,
   settleMs = RESUME_SETTLE_MS,
-): Promise<string[]> {
-  const look = async () => {
+): Promise<MappingLook> {
+  const look = async (): Promise<MappingLook> => {
     try {
       const { client, sdk } = await lambda.load();
       const found = await client.send(new sdk.GetEventSourceMappingCommand({ UUID: deployed.uuid }));
-      return mappingDrift(found, deployed, await paused());
+      return { drift: mappingDrift(found, deployed, await paused()) };
     } catch (error) {
       const name = awsErrorName(error) ?? 'Error';
-      return name === 'ResourceNotFoundException'
-        ? ['it was deleted: nothing takes mail off the queue']
-        : [`it could not be read (${name}): its settings are unknown`];
+      if (name === 'ResourceNotFoundException')
+        return { drift: ['it was deleted: nothing takes mail off the queue'] };
+      return passing(error)
+        ? { unread: name }
+        : { drift: [`it could not be read (${name}): its settings are unknown`] };
     }
   };
-  const drift = await look();
-  if (!drift.includes(OFF_WITHOUT_PAUSE)) return drift;
+  const first = await look();
+  if (!first.drift?.includes(OFF_WITHOUT_PAUSE)) return first;
   // Maybe a resume half done: looked at again once it had time to turn the mapping on.
   await new Promise((resolve) => setTimeout(resolve, settleMs));
   return look();

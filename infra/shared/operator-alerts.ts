@@ -133,8 +133,18 @@ export class OperatorAlerts extends Construct {
     this.#alarm('SenderMappingChanged', {
       metric: OperatorAlerts.metric(METRIC.senderMappingDrift, 'Maximum', parts.validatorPlanInterval),
       threshold: 1,
+      // A slice whose look had no verdict (SenderMappingUnread) changes nothing: no flapping to OK and back.
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
       description:
         "The sender's queue mapping differs from the deployment (a filter, batch size, partial batch responses, concurrency, or turned off with no pause recorded): a filter deletes mail unsent.",
+    });
+    this.#alarm('SenderMappingUnread', {
+      metric: OperatorAlerts.metric(METRIC.senderMappingUnread, 'Maximum', parts.validatorPlanInterval),
+      threshold: 1,
+      // One throttle is no news; two slices in a row without a look leave a change unseen.
+      evaluationPeriods: 2,
+      description:
+        "The validator could not read the sender's queue mapping two slices in a row (throttled, timed out or Lambda failing): a change to it would go unseen.",
     });
     this.#alarm('ValidatorFailing', {
       metric: parts.validator.metricErrors({ period: validatorPeriod, statistic: 'Sum' }),

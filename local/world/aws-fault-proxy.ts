@@ -6,7 +6,7 @@
  * provider-facts.md) as token buckets, so a design that calls faster than AWS allows meets the same
  * throttling it would in AWS.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { relay } from './http-relay.ts';
 import { listen } from './listen.ts';
 
@@ -53,7 +53,7 @@ export interface FaultProxy {
   secretsManagerCalls: number;
   /**
    * Every request seen: JSON-protocol ones by their target (`DynamoDB_20120810.UpdateItem`,
-   * `TrentService.Decrypt`), the rest (SNS's query protocol) as `query`.
+   * `TrentService.Decrypt`), the rest (SNS's query protocol, S3) as `query`.
    */
   readonly calls: Map<string, number>;
   /** When each was last asked for (Date.now(), as the request arrived), by the names of `calls`. */
@@ -68,8 +68,13 @@ export interface FaultProxy {
    * GetItem or Query, one per key of a BatchGetItem (benchmarks price them).
    */
   dynamoReadUnits: number;
-  /** Throttle the next this many requests of an operation, by its target (`secretsmanager.UpdateSecretVersionStage`). */
+  /**
+   * Throttle the next this many requests of an operation, by its target
+   * (`secretsmanager.UpdateSecretVersionStage`) or, for REST, method and path (`GET /2015-03-31/…`).
+   */
   readonly failNext: Map<string, number>;
+  /** Refuse the next this many requests as IAM does (403, AccessDeniedException), named as for `failNext`. */
+  readonly denyNext: Map<string, number>;
   /**
    * Carry out the next this many requests of an operation, then drop the connection instead of
    * answering: a write done whose answer was lost, so the client's retry meets its own write.
@@ -106,6 +111,7 @@ export async function startFaultProxy(
     calls: new Map(),
     lastCalledAt: new Map(),
     failNext: new Map(),
+    denyNext: new Map(),
     loseAnswerNext: new Map(),
     quotaThrottled: 0,
     dynamoWriteUnits: 0,
@@ -119,23 +125,24 @@ export async function startFaultProxy(
     const name = target || 'query';
     proxy.calls.set(name, (proxy.calls.get(name) ?? 0) + 1);
     proxy.lastCalledAt.set(name, Date.now());
-    const aimed = proxy.failNext.get(target) ?? 0;
-    if (aimed > 0) proxy.failNext.set(target, aimed - 1);
+    const aimedAt = target || `${incoming.method} ${new URL(incoming.url ?? '/', 'http://proxy').pathname}`;
+    if (take(proxy.denyNext, aimedAt)) {
+      incoming.resume();
+      answerError(outgoing, 403, 'AccessDeniedException', 'not authorized to perform this action');
+      return;
+    }
+    const aimed = take(proxy.failNext, aimedAt);
     const overQuota = buckets.get(target)?.take() === false;
     if (overQuota) proxy.quotaThrottled++;
     if (
-      aimed > 0 ||
+      aimed ||
       overQuota ||
       (secretsManager && (proxy.throttleNext > 0 || Math.random() < proxy.throttleRate))
     ) {
-      if (aimed === 0 && !overQuota) proxy.throttleNext = Math.max(0, proxy.throttleNext - 1);
+      if (!aimed && !overQuota) proxy.throttleNext = Math.max(0, proxy.throttleNext - 1);
       proxy.throttled++;
       incoming.resume();
-      outgoing.writeHead(400, {
-        'content-type': 'application/x-amz-json-1.1',
-        'x-amzn-errortype': 'ThrottlingException',
-      });
-      outgoing.end(JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' }));
+      answerError(outgoing, 400, 'ThrottlingException', 'Rate exceeded');
       return;
     }
     relay(upstream, incoming, outgoing, {
@@ -154,6 +161,19 @@ export async function startFaultProxy(
   Object.assign(proxy, { endpoint: `http://127.0.0.1:${await listen(server)}` });
   server.keepAliveTimeout = 1000;
   return proxy;
+}
+
+/** Takes one of the faults aimed at `name`: whether there was one. */
+function take(aimed: Map<string, number>, name: string): boolean {
+  const left = aimed.get(name) ?? 0;
+  if (left > 0) aimed.set(name, left - 1);
+  return left > 0;
+}
+
+/** An AWS error as the JSON and REST-JSON protocols carry it (the SDK reads the type from the header). */
+function answerError(outgoing: ServerResponse, status: number, type: string, message: string): void {
+  outgoing.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': type });
+  outgoing.end(JSON.stringify({ __type: type, message }));
 }
 
 const SINGLE_WRITES = {

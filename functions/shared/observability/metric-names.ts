@@ -56,6 +56,11 @@ export const METRIC = {
   deploymentPaused: 'DeploymentPaused',
   /** Settings of the sender's queue mapping that differ from the deployment (the planner's last look). */
   senderMappingDrift: 'SenderMappingDrift',
+  /**
+   * 1 when the planner could not read the sender's queue mapping for a passing reason (throttled, timed
+   * out, Lambda failing), else 0: no verdict that slice (alarmed when two slices in a row have none).
+   */
+  senderMappingUnread: 'SenderMappingUnread',
   transientFailures: 'ValidationTransientFailures',
   repeatedTransientFailures: 'RepeatedTransientFailures',
   validationDuration: 'ValidationDuration',

@@ -4,7 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteEventSourceMappingCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
+import type { PlanRun } from '../../../functions/validator/create-validator.ts';
 import { mappingDrift } from '../../../functions/validator/sender-mapping.ts';
+import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
 import { newValidator } from '../../harness/factories.ts';
 import { useHarness } from '../../harness/lifecycle.ts';
@@ -25,12 +27,19 @@ describe("validator: the sender's queue mapping against the deployment", () => {
       mappingSettleMs: 0,
       ...rest,
     });
-    const [run] = await Promise.all([planner.handler({}), meanwhile?.()]);
+    const [planned] = await Promise.all([planner.handler({}), meanwhile?.()]);
+    const run = planned as PlanRun;
     const telemetry = planner.telemetry;
+    // A gauge not emitted at all is a slice without a datapoint (the alarm keeps its state).
+    const gauge = (name: string) =>
+      telemetry.emf().some((doc) => name in doc) ? telemetry.metricSum(name) : undefined;
     return {
-      drift: (run as { senderMapping?: string[] }).senderMapping,
-      gauge: telemetry.metricSum('SenderMappingDrift'),
+      run,
+      drift: run.senderMapping,
+      gauge: gauge('SenderMappingDrift'),
+      unread: gauge('SenderMappingUnread'),
       errors: telemetry.logs().filter((entry) => entry.level === 'ERROR'),
+      warnings: telemetry.logs().filter((entry) => entry.level === 'WARN'),
       output: telemetry.lines,
     };
   }
@@ -100,15 +109,49 @@ describe("validator: the sender's queue mapping against the deployment", () => {
     mapping.destroy();
   });
 
-  it('names a mapping it cannot read as a difference: its settings are unknown', async () => {
+  it('names a mapping Lambda refuses to show (a changed role) as a difference: its settings are unknown', async () => {
     const mapping = await emulateSenderMapping(harness);
-    // No emulator refuses a read as a changed role would; an endpoint nobody answers stands in for it.
-    const unreachable = new LambdaClient({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1 });
-    const { drift, gauge } = await planWith(mapping, { lambda: unreachable });
-    assert.equal(drift?.length, 1);
-    assert.match(drift![0]!, /^it could not be read \(\w+\): its settings are unknown$/);
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    proxy.denyNext.set(`GET /2015-03-31/event-source-mappings/${mapping.deployed.uuid}`, 1);
+    const lambda = new LambdaClient({ endpoint: proxy.endpoint });
+    const { drift, gauge, unread } = await planWith(mapping, { lambda });
+    assert.deepEqual(drift, ['it could not be read (AccessDeniedException): its settings are unknown']);
     assert.equal(gauge, 1);
-    unreachable.destroy();
+    assert.equal(unread, 0);
+    lambda.destroy();
+    await proxy.stop();
+    mapping.destroy();
+  });
+
+  it('gives no verdict on a mapping Lambda keeps throttling or nobody answers for: no difference counted (one throttle pages no one), the unread gauge at 1 and a warning', async () => {
+    const mapping = await emulateSenderMapping(harness);
+    const proxy = await startFaultProxy(harness.moto.endpoint);
+    // More throttles than the SDK's three attempts.
+    proxy.failNext.set(`GET /2015-03-31/event-source-mappings/${mapping.deployed.uuid}`, 3);
+    const throttled = new LambdaClient({ endpoint: proxy.endpoint });
+    const unreachable = new LambdaClient({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1 });
+    for (const [lambda, reason] of [
+      [throttled, 'ThrottlingException'],
+      [unreachable, /^\w+$/],
+    ] as const) {
+      const { drift, gauge, unread, run, warnings } = await planWith(mapping, { lambda });
+      assert.equal(drift, undefined);
+      assert.equal(gauge, undefined, 'no drift datapoint: the alarm keeps its state');
+      assert.equal(unread, 1);
+      assert.match(
+        String(run.senderMappingUnread),
+        typeof reason === 'string' ? new RegExp(`^${reason}$`) : reason,
+      );
+      assert.ok(warnings.some((entry) => /could not be read/.test(String(entry.message))));
+      lambda.destroy();
+    }
+    // Once Lambda answers again, the next slice has its verdict.
+    const { drift, gauge, unread } = await planWith(mapping, {
+      lambda: new LambdaClient({ endpoint: proxy.endpoint }),
+    });
+    assert.deepEqual(drift, []);
+    assert.deepEqual([gauge, unread], [0, 0]);
+    await proxy.stop();
     mapping.destroy();
   });
 

@@ -119,6 +119,7 @@ describe('infra: OperatorAlerts', () => {
       'ApproximateNumberOfMessagesVisible',
       'ApproximateAgeOfOldestMessage',
       'SenderMappingDrift',
+      'SenderMappingUnread',
     ]) {
       assert.ok(watched.includes(metric), `an alarm watches ${metric}`);
     }
@@ -130,6 +131,15 @@ describe('infra: OperatorAlerts', () => {
       'breaching',
       'silence is a failure',
     );
+    const byMetric = (name: string) =>
+      Object.values(alarms).find((alarm) => alarm.Properties.MetricName === name)!.Properties as {
+        EvaluationPeriods: number;
+        TreatMissingData?: string;
+      };
+    // A look with no verdict leaves no drift datapoint: the drift alarm neither clears nor fires on it,
+    // and only two slices in a row without a look alarm.
+    assert.equal(byMetric('SenderMappingDrift').TreatMissingData, 'ignore');
+    assert.equal(byMetric('SenderMappingUnread').EvaluationPeriods, 2);
   });
 
   it('sends every alarm and its recovery to the operators topic, encrypted and TLS-only', () => {
