@@ -69,6 +69,13 @@ describe("validator: the sender's queue mapping against the deployment", () => {
     assert.equal(gauge, 3);
     assert.match(String(errors[0]?.message), /differs from the deployment/);
     assertNoSecretsIn(output, harness.secrets());
+    // The runbook's undo (an empty FilterCriteria removes the filters, as Lambda's guide gives it).
+    await mapping.change({
+      FilterCriteria: {},
+      BatchSize: mapping.deployed.batchSize,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    assert.deepEqual((await planWith(mapping)).drift, []);
     mapping.destroy();
   });
 
