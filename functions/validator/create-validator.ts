@@ -374,6 +374,9 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     // The slice the run was scheduled for: a run that starts late still plans its own slice.
     const scheduled = Date.parse(options.scheduledTime ?? '');
     const sliceStart = sliceStartOf(Number.isFinite(scheduled) ? scheduled : now(), config.schedule);
+    // Its gauges too: one datapoint in each alarm period (the period is the slice), however long a run
+    // takes or late it starts; stamped at its end, two could share a period and leave the next empty.
+    metrics.setTimestamp(sliceStart);
     const byStatus: Record<string, number> = {};
     const known = new Set<string>();
     let repeatedTransient = 0;
@@ -526,6 +529,7 @@ export function createValidator(config: ValidatorConfig, options: ValidatorOptio
     metrics.addMetric(METRIC.senderMappingUnread, MetricUnit.Count, look.unread === undefined ? 0 : 1);
     if (look.unread !== undefined) {
       logger.warn("the sender's queue mapping could not be read: looked at again at the next slice", {
+        uuid: deployed.uuid,
         awsError: look.unread,
       });
       return look;

@@ -24,6 +24,7 @@ type Found = Pick<
   | 'BatchSize'
   | 'MaximumBatchingWindowInSeconds'
   | 'FilterCriteria'
+  | 'FilterCriteriaError'
   | 'FunctionResponseTypes'
   | 'ScalingConfig'
 >;
@@ -52,6 +53,11 @@ export function mappingDrift(found: Found, deployed: DeployedMapping, deployment
   const drift: string[] = [];
   if ((found.FilterCriteria?.Filters?.length ?? 0) > 0)
     drift.push('a filter was added: Lambda deletes every message it does not match, unsent');
+  // A filter encrypted with a key the validator may not use comes back as this error, with no filter.
+  else if (found.FilterCriteriaError)
+    drift.push(
+      `a filter that cannot be read was added (${found.FilterCriteriaError.ErrorCode ?? 'encrypted'}): Lambda deletes every message it does not match, unsent`,
+    );
   if (functionName(found.FunctionArn) !== functionName(deployed.functionArn))
     drift.push(`it invokes another function (${functionName(found.FunctionArn)})`);
   if (!found.FunctionResponseTypes?.includes('ReportBatchItemFailures'))
@@ -93,7 +99,8 @@ const THROTTLES = new Set(['TooManyRequestsException', 'ThrottlingException', 'T
  * failing (5xx), or no answer at all (no HTTP status). A refusal (403: a changed role) is a verdict.
  */
 function passing(error: unknown): boolean {
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
+    ?.httpStatusCode;
   return status === undefined || status === 429 || status >= 500 || THROTTLES.has(awsErrorName(error) ?? '');
 }
 
@@ -109,19 +116,22 @@ export async function checkSenderMapping(
   paused: () => Promise<boolean>,
   settleMs = RESUME_SETTLE_MS,
 ): Promise<MappingLook> {
+  // A client that does not load is the planner's own failure (ValidatorFailing), not Lambda's answer.
+  const { client, sdk } = await lambda.load();
   const look = async (): Promise<MappingLook> => {
+    let found: Found;
     try {
-      const { client, sdk } = await lambda.load();
-      const found = await client.send(new sdk.GetEventSourceMappingCommand({ UUID: deployed.uuid }));
-      return { drift: mappingDrift(found, deployed, await paused()) };
+      found = await client.send(new sdk.GetEventSourceMappingCommand({ UUID: deployed.uuid }));
     } catch (error) {
       const name = awsErrorName(error) ?? 'Error';
       if (name === 'ResourceNotFoundException')
         return { drift: ['it was deleted: nothing takes mail off the queue'] };
-      return passing(error)
-        ? { unread: name }
-        : { drift: [`it could not be read (${name}): its settings are unknown`] };
+      if (!passing(error)) return { drift: [`it could not be read (${name}): its settings are unknown`] };
+      // The name alone says `Error` for a refused or reset connection: its code says which.
+      const code = (error as { code?: unknown } | undefined)?.code;
+      return { unread: typeof code === 'string' && name === 'Error' ? code : name };
     }
+    return { drift: mappingDrift(found, deployed, await paused()) };
   };
   const first = await look();
   if (!first.drift?.includes(OFF_WITHOUT_PAUSE)) return first;

@@ -142,7 +142,9 @@ export async function startFaultProxy(
       if (!aimed && !overQuota) proxy.throttleNext = Math.max(0, proxy.throttleNext - 1);
       proxy.throttled++;
       incoming.resume();
-      answerError(outgoing, 400, 'ThrottlingException', 'Rate exceeded');
+      // REST services (Lambda) throttle with 429 TooManyRequestsException, the JSON ones with 400.
+      if (target) answerError(outgoing, 400, 'ThrottlingException', 'Rate exceeded');
+      else answerError(outgoing, 429, 'TooManyRequestsException', 'Rate exceeded');
       return;
     }
     relay(upstream, incoming, outgoing, {

@@ -16,6 +16,8 @@ export interface CapturedTelemetry extends Telemetry {
   emf(): Array<
     Record<string, unknown> & {
       _aws: {
+        /** Epoch ms: the CloudWatch period each datapoint falls in. */
+        Timestamp: number;
         CloudWatchMetrics: Array<{
           Namespace: string;
           Dimensions: string[][];

@@ -310,7 +310,8 @@ export class GrantCoordinator {
           ':until': { N: String(now + this.#leaseMs) },
         },
       });
-      this.#leasedAt.set(call, startedAt);
+      // A keep-alive answered after the publish or the give-back must not bring the entry back.
+      if (this.#leasedAt.has(call)) this.#leasedAt.set(call, startedAt);
     } catch (error) {
       throw unavailable(
         mailbox,

@@ -7,6 +7,7 @@ import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { mapConcurrent } from '../../../functions/shared/concurrency.ts';
 import { ENV } from '../../../functions/shared/environment.ts';
 import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
+import type { PlanRun } from '../../../functions/validator/create-validator.ts';
 import type { Schedule } from '../../../functions/validator/plan.ts';
 import { momentOf } from '../../../functions/validator/plan.ts';
 import { startEventSource } from '../../../local/event-source/runner.ts';
@@ -147,7 +148,7 @@ describe('validator: the fleet fanned out (planner, check queue, workers)', () =
     assert.equal(planner.telemetry.metricSum('HealthyMailboxes'), 4 * 48, 'the fleet gauge, each slice');
   });
 
-  it('plans the slice it was scheduled for when its run starts late, and sends each check delayed from the moment it is sent', async () => {
+  it('plans the slice it was scheduled for when its run starts late, stamps its gauges with that slice (one datapoint per alarm period), and sends each check delayed from the moment it is sent', async () => {
     const mailboxes = Array.from({ length: 40 }, (_, index) => `user${index * 2}@example.com`);
     await mapConcurrent(mailboxes, 10, (address) => harness.connectMailbox(address, 'google'));
     const checks = await harness.createQueues('late-checks');
@@ -172,9 +173,11 @@ describe('validator: the fleet fanned out (planner, check queue, workers)', () =
       return moment >= offset && moment < offset + 900;
     });
 
-    const run = await planner.plan({ scheduledTime: new Date(scheduled).toISOString() });
+    const run = (await planner.handler({ scheduledTime: new Date(scheduled).toISOString() })) as PlanRun;
 
     assert.equal(run.planned, due.length, "the scheduled slice's mailboxes");
+    const stamps = new Set(planner.telemetry.emf().map((doc) => doc._aws.Timestamp));
+    assert.deepEqual([...stamps], [scheduled], 'every gauge of the run in its slice, not at its end');
     assert.equal(run.overdue, 0);
     // Their moments have passed: the checks are sent with no delay, not a slice's worth too late.
     assert.equal((await queueCounts(harness.sqs, checks.queueUrl)).visible, due.length);

@@ -133,13 +133,13 @@ describe("validator: the sender's queue mapping against the deployment", () => {
   it('gives no verdict on a mapping Lambda keeps throttling or nobody answers for: no difference counted (one throttle pages no one), the unread gauge at 1 and a warning', async () => {
     const mapping = await emulateSenderMapping(harness);
     const proxy = await startFaultProxy(harness.moto.endpoint);
-    // More throttles than the SDK's three attempts.
+    // A throttle at each of the SDK's three attempts, answered as Lambda does (429).
     proxy.failNext.set(`GET /2015-03-31/event-source-mappings/${mapping.deployed.uuid}`, 3);
     const throttled = new LambdaClient({ endpoint: proxy.endpoint });
     const unreachable = new LambdaClient({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1 });
     for (const [lambda, reason] of [
-      [throttled, 'ThrottlingException'],
-      [unreachable, /^\w+$/],
+      [throttled, 'TooManyRequestsException'],
+      [unreachable, /^ECONNREFUSED$/],
     ] as const) {
       const { drift, gauge, unread, run, warnings } = await planWith(mapping, { lambda });
       assert.equal(drift, undefined);
@@ -162,7 +162,7 @@ describe("validator: the sender's queue mapping against the deployment", () => {
     mapping.destroy();
   });
 
-  it('compares the function with its qualifier: an alias or a version runs other code', () => {
+  it('compares the function with its qualifier (an alias or a version runs other code), and counts a filter it may not read as a filter', () => {
     const deployed = {
       uuid: 'u',
       functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:Sender',
@@ -189,6 +189,21 @@ describe("validator: the sender's queue mapping against the deployment", () => {
         false,
       ),
       ['it invokes another function (Other)'],
+    );
+    // A filter encrypted with a key the validator may not use: Lambda shows the error, not the filter.
+    assert.deepEqual(
+      mappingDrift(
+        {
+          ...found,
+          FunctionArn: deployed.functionArn,
+          FilterCriteriaError: { ErrorCode: 'KMSAccessDeniedException', Message: 'denied' },
+        },
+        deployed,
+        false,
+      ),
+      [
+        'a filter that cannot be read was added (KMSAccessDeniedException): Lambda deletes every message it does not match, unsent',
+      ],
     );
   });
 });

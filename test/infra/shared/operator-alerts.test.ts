@@ -132,7 +132,7 @@ describe('infra: OperatorAlerts', () => {
       'silence is a failure',
     );
     const byMetric = (name: string) =>
-      Object.values(alarms).find((alarm) => alarm.Properties.MetricName === name)!.Properties as {
+      Object.values(alarms).find((alarm) => alarm.Properties.MetricName === name)!.Properties as unknown as {
         EvaluationPeriods: number;
         TreatMissingData?: string;
       };

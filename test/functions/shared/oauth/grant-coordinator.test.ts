@@ -75,26 +75,31 @@ describe('Class: GrantCoordinator', () => {
       const { coordinator: ours } = coordinator(300);
       // A process's renewal and its load of one mailbox are two flights: each holds the right on its own.
       const theirs = taker === 'another instance' ? coordinator(60_000).coordinator : ours;
+      let taking: Promise<unknown> | undefined;
       const refused = await ours
         .singleFlight(mailbox, { fresh: always }, async ({ confirm }) => {
           await sleep(400);
           // The other takes the expired lease and holds it while ours wakes up.
-          const taking = theirs.singleFlight(mailbox, { fresh: always }, async () => {
-            await sleep(300);
+          taking = theirs.singleFlight(mailbox, { fresh: always }, async () => {
+            await sleep(400);
             return token;
           });
           await sleep(100);
-          try {
-            await confirm();
-            return token;
-          } finally {
-            await taking;
-          }
+          await confirm();
+          return token;
         })
         .catch((error: unknown) => error);
+      // Ours gave back only its own right: the other's lease stands until its refresh is done.
+      const dynamodb = new DynamoDBClient({});
+      const { Item } = await dynamodb.send(
+        new GetItemCommand({ TableName: SENDING_TABLE, Key: { id: { S: `${GRANT_KEY_PREFIX}${mailbox}` } } }),
+      );
+      dynamodb.destroy();
+      await taking;
       assert.ok(refused instanceof MailerError, String(refused));
       assert.equal(refused.code, 'TOKEN_ENDPOINT_UNAVAILABLE');
       assert.match(refused.message, /ran out before the refresh token went out/);
+      assert.ok(Item?.leaseCall?.S, "the other's lease given back by ours");
     });
 
   it("drops with a revocation the rotation of that version the secret never took, and keeps a newer version's", async () => {
