@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteEventSourceMappingCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBClient } from '../../../functions/shared/aws/dynamodb.ts';
 import { PauseSwitch } from '../../../functions/shared/mailbox/pause-switch.ts';
-import type { PlanRun } from '../../../functions/validator/create-validator.ts';
+import type { PlanRun } from '../../../functions/validator/planner.ts';
 import { mappingDrift } from '../../../functions/validator/sender-mapping.ts';
 import { startFaultProxy } from '../../../local/world/aws-fault-proxy.ts';
 import { assertNoSecretsIn } from '../../harness/assertions.ts';
