@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { MailerError } from '../errors.ts';
+import { withoutCredentials } from '../server-text.ts';
 
 /** An IMAP server with implicit TLS (a provider's `feedback.imap`: imap.gmail.com:993, outlook.office365.com:993). */
 export interface ImapServer {
@@ -78,9 +79,7 @@ export async function sentFolderHolds(
     }
     const offered = new Set((capabilities ?? '').toUpperCase().split(' '));
     if (!offered.has('AUTH=XOAUTH2')) throw session.fail('the server does not offer XOAUTH2');
-    const initial = Buffer.from(`user=${login.user}\x01auth=Bearer ${login.accessToken}\x01\x01`).toString(
-      'base64',
-    );
+    const initial = loginLine(login);
     const irOffered = offered.has('SASL-IR');
     // Without SASL-IR the first "+" asks for the login; any other "+" carries an error (Gmail's base64
     // JSON) that must be answered with an empty line before the server says NO.
@@ -212,6 +211,8 @@ class Session {
   readonly #socket: TLSSocket;
   readonly #timer: NodeJS.Timeout;
   readonly #onCommand: ((verb: string) => void) | undefined;
+  /** What the session logs in with: never part of an error, whole or in pieces. */
+  readonly #login: SentFolderLookup;
   #buffer: Buffer = Buffer.alloc(0);
   /** Bytes of a literal still to come; -1 while reading a line. */
   #literal = -1;
@@ -223,6 +224,7 @@ class Session {
   #tags = 0;
 
   constructor(endpoint: ImapServer, login: SentFolderLookup) {
+    this.#login = login;
     this.detail = { mailbox: login.user, imapHost: endpoint.host };
     this.#onCommand = login.onCommand;
     const timeoutMs = login.timeoutMs ?? 15_000;
@@ -276,7 +278,7 @@ class Session {
         this.#write(on.continuation(continuations));
       } else if (line.startsWith('* ')) {
         if (/^\* BYE\b/i.test(line) && verb !== 'LOGOUT')
-          throw this.fail(`the server ended the session (${safe(line)})`);
+          throw this.fail(`the server ended the session (${safe(line, this.#login)})`);
         on.untagged?.(line);
       } else {
         const tagged = /^(\S+) (OK|NO|BAD)\b ?(.*)$/is.exec(line);
@@ -289,7 +291,8 @@ class Session {
   /** run(), where anything but OK is a failure. */
   async ok(verb: string, command: string, on: Handlers = {}): Promise<void> {
     const answer = await this.run(verb, command, on);
-    if (answer.status !== 'OK') throw this.fail(`${verb} answered ${answer.status} ${safe(answer.text)}`);
+    if (answer.status !== 'OK')
+      throw this.fail(`${verb} answered ${answer.status} ${safe(answer.text, this.#login)}`);
   }
 
   #write(line: string): void {
@@ -345,9 +348,12 @@ class Session {
   }
 }
 
-/** Server text fit for an error: short, with long base64 runs (an echoed login) cut out. */
-const safe = (text: string) =>
-  text
-    .replace(/[A-Za-z0-9+/=]{60,}/g, '[redacted]')
+/** Server text fit for an error: short, with the login (echoed whole or in pieces) and long runs cut out. */
+const safe = (text: string, login?: SentFolderLookup) =>
+  withoutCredentials(text, { longestRun: 60, sent: [login?.accessToken, login && loginLine(login)] })
     .replace(/[^\x20-\x7e]/g, '?')
     .slice(0, 100);
+
+/** XOAUTH2's initial response (RFC 7628's format, as Google and Microsoft take it). */
+const loginLine = (login: SentFolderLookup) =>
+  Buffer.from(`user=${login.user}\x01auth=Bearer ${login.accessToken}\x01\x01`).toString('base64');

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { SmtpEndpoint } from '../oauth/providers.ts';
+import { withoutCredentials } from '../server-text.ts';
 
 export interface SmtpTimeouts {
   readonly connectionMs: number;
@@ -49,9 +50,17 @@ export interface SmtpFailure extends Error {
   recipient?: string;
 }
 
-export function smtpFailure(message: string, code: string, reply?: SmtpReply, command?: string): SmtpFailure {
-  // A server that echoes a command would echo an AUTH line: long base64 runs never reach an error.
-  const text = reply?.text.replace(/[A-Za-z0-9+/=]{100,}/g, '[redacted]');
+/**
+ * @param sent what went to the server that must not come back in an error (the login's token and line)
+ */
+export function smtpFailure(
+  message: string,
+  code: string,
+  reply?: SmtpReply,
+  command?: string,
+  sent?: readonly string[],
+): SmtpFailure {
+  const text = reply && withoutCredentials(reply.text, { longestRun: 100, ...(sent ? { sent } : {}) });
   const failure = new Error(text === undefined ? message : `${message}: ${text}`) as SmtpFailure;
   failure.code = code;
   if (reply) Object.assign(failure, { response: text, responseCode: reply.code });
@@ -370,9 +379,10 @@ export class SmtpConnection {
       const initial = Buffer.from(`user=${address}\x01auth=Bearer ${bearer}\x01\x01`).toString('base64');
       let reply = await this.command(`AUTH XOAUTH2 ${initial}`, 'AUTH XOAUTH2');
       if (reply.code === 235) return;
-      if (reply.code !== 334) throw smtpFailure('Invalid login', 'EAUTH', reply, 'AUTH XOAUTH2');
+      const sent = [bearer, initial];
+      if (reply.code !== 334) throw smtpFailure('Invalid login', 'EAUTH', reply, 'AUTH XOAUTH2', sent);
       reply = await this.command('', 'AUTH XOAUTH2');
-      if (renew) throw smtpFailure('Invalid login', 'EAUTH', reply, 'AUTH XOAUTH2');
+      if (renew) throw smtpFailure('Invalid login', 'EAUTH', reply, 'AUTH XOAUTH2', sent);
     }
   }
 }

@@ -44,26 +44,45 @@ describe('SMTP connection: answers a strict or broken server may give', () => {
     for (const server of servers) server.close();
   });
 
-  it('keeps the access token out of the error when a server echoes the AUTH line in its refusal', async () => {
-    const { server, smtp } = await scriptedServer(certificates, (line) => {
-      if (line.startsWith('EHLO')) return '250-scripted.test\r\n250 AUTH XOAUTH2\r\n';
-      if (line.startsWith('AUTH')) return `535 5.7.8 Rejected: ${line}\r\n`;
-      return '221 bye\r\n';
-    });
-    servers.push(server);
-
-    const refused = await probeSmtp('ops@example.com', smtp, TOKEN).then(
-      () => undefined,
-      (error: unknown) => error,
+  const initial = Buffer.from(`user=ops@example.com\x01auth=Bearer ${TOKEN}\x01\x01`).toString('base64');
+  /** The first piece of 16 characters of `secret` that `text` holds, if any. */
+  const pieceOf = (text: string, secret: string) =>
+    Array.from({ length: secret.length - 15 }, (_, at) => secret.slice(at, at + 16)).find((piece) =>
+      text.includes(piece),
     );
+  const wrapped = (text: string) => text.match(/.{1,76}/g)!;
+  for (const [echo, refusal] of [
+    ['the whole AUTH line', (line: string) => `535 5.7.8 Rejected: ${line}\r\n`],
+    ['the bearer token itself', () => `535 5.7.8 token=${TOKEN} is not valid\r\n`],
+    [
+      'the login wrapped over several lines',
+      () =>
+        `${wrapped(initial)
+          .map((part) => `535-5.7.8 ${part}\r\n`)
+          .join('')}535 5.7.8 Rejected\r\n`,
+    ],
+    ['the login cut short', () => `535 5.7.8 Rejected: ${initial.slice(0, 70)}...\r\n`],
+  ] as const)
+    it(`keeps the access token out of the error when a server echoes ${echo} in its refusal`, async () => {
+      const { server, smtp } = await scriptedServer(certificates, (line) => {
+        if (line.startsWith('EHLO')) return '250-scripted.test\r\n250 AUTH XOAUTH2\r\n';
+        if (line.startsWith('AUTH')) return refusal(line);
+        return '221 bye\r\n';
+      });
+      servers.push(server);
 
-    const failure = findMailerError(refused);
-    assert.equal(failure?.code, 'SMTP_AUTH_FAILED');
-    const initial = Buffer.from(`user=ops@example.com\x01auth=Bearer ${TOKEN}\x01\x01`).toString('base64');
-    const seen = `${failure?.message} ${JSON.stringify(failure?.detail)}`;
-    assert.ok(!seen.includes(TOKEN) && !seen.includes(initial), 'no token, plain or base64, in the error');
-    assert.match(seen, /535 5\.7\.8 Rejected: AUTH XOAUTH2 \[redacted\]/);
-  });
+      const refused = await probeSmtp('ops@example.com', smtp, TOKEN).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+
+      const failure = findMailerError(refused);
+      assert.equal(failure?.code, 'SMTP_AUTH_FAILED');
+      const seen = `${failure?.message} ${JSON.stringify(failure?.detail)}`;
+      assert.equal(pieceOf(seen, TOKEN), undefined, 'no piece of the token in the error');
+      assert.equal(pieceOf(seen, initial), undefined, 'no piece of the login line in the error');
+      assert.match(seen, /535 5\.7\.8 .*\[redacted\]/, 'the reply itself kept, its credential cut out');
+    });
 
   it('reads replies whose last line is a bare code (RFC 5321 allows "250" alone)', async () => {
     const { server, smtp } = await scriptedServer(certificates, (line) => {
