@@ -21,7 +21,7 @@ import { OnboardingApi } from './onboarding/onboarding-api.ts';
 import { ProducerRules } from './sender/producer-rules.ts';
 import { SENDER_TIMEOUT, SenderFunction } from './sender/sender-function.ts';
 import { LargeMessageBucket } from './shared/large-message-bucket.ts';
-import { MailQueues } from './shared/mail-queues.ts';
+import { MailQueues, SENDER_SPARE_RECEIVES } from './shared/mail-queues.ts';
 import { MailboxRegistryTable } from './shared/mailbox-registry.ts';
 import { MailboxSecrets } from './shared/mailbox-secrets.ts';
 import { OperationsDashboard } from './shared/operations-dashboard.ts';
@@ -60,6 +60,8 @@ export class OAuthMailer extends Construct {
 
     this.queues = new MailQueues(this, 'Mail', {
       consumerTimeout: SENDER_TIMEOUT,
+      // The sender dead-letters itself, with the reason and the identity: SQS's redrive only past it.
+      spareReceives: SENDER_SPARE_RECEIVES,
       ...(props.maxReceiveCount ? { maxReceiveCount: props.maxReceiveCount } : {}),
     });
     this.largeMessages = new LargeMessageBucket(this, 'LargeMessages');

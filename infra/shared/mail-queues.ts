@@ -10,11 +10,16 @@ export interface MailQueuesProps {
   /** The consumer's timeout: the visibility timeout is at least six times it (AWS guidance). */
   readonly consumerTimeout: Duration;
   /**
-   * Receives before SQS moves a message to the dead-letter queue; the sender dead-letters the last
-   * one itself, with its reason. At least 5.
+   * The receive at which the consumer gives a message up: SQS's redrive policy moves it then, or
+   * `spareReceives` later for a consumer that dead-letters it itself. At least 5.
    * @default 8
    */
   readonly maxReceiveCount?: number;
+  /**
+   * Receives the redrive policy allows past `maxReceiveCount`, for a consumer that dead-letters on its
+   * own (the sender: SENDER_SPARE_RECEIVES). @default 0
+   */
+  readonly spareReceives?: number;
   /** How long a message may wait. @default 14 days, SQS's longest */
   readonly retentionPeriod?: Duration;
   /** @default six times the consumer's timeout */
@@ -23,6 +28,12 @@ export interface MailQueuesProps {
 
 /** SQS's maximum retention. */
 const MAX_RETENTION = Duration.days(14);
+/**
+ * Receives the mail queue's redrive policy allows past the sender's last: SQS moves a message by itself
+ * only when the sender crashed on those receives too. What it moves carries no reason and no identity (a
+ * move task back gives it a new message ID, so a message without an idempotencyKey would go again).
+ */
+export const SENDER_SPARE_RECEIVES = 2;
 
 export class MailQueues extends Construct {
   readonly queue: sqs.Queue;
@@ -46,7 +57,10 @@ export class MailQueues extends Construct {
       // Deferred mail (provider quotas, revoked mailboxes) may wait hours between receives.
       retentionPeriod: props.retentionPeriod ?? MAX_RETENTION,
       visibilityTimeout: props.visibilityTimeout ?? Duration.seconds(props.consumerTimeout.toSeconds() * 6),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: this.maxReceiveCount },
+      deadLetterQueue: {
+        queue: this.deadLetterQueue,
+        maxReceiveCount: this.maxReceiveCount + (props.spareReceives ?? 0),
+      },
     });
   }
 }
