@@ -12,7 +12,8 @@
  * write sends again once the in-progress claim expires (at the end of the invocation it was made in);
  * the repeat carries the same Message-ID (derived from the same key). Holding completions widens that
  * window from one write to at most `completionHoldMs`; from a second before the invocation's deadline
- * each is written as it comes, so a timeout does not widen it.
+ * each is written as it comes, so a timeout does not widen it; but a content still unanswered when the
+ * deadline cuts the invocation off is in it too (docs/architecture.md, "Exactly once").
  *
  * SMTP's own window: an answer to the end of the content that never comes (connection lost, reply
  * timeout) leaves it unknown whether the server took the message. The record is marked unconfirmed
