@@ -10,6 +10,10 @@
   10,000 idempotency records took moto to 22 GB). Here only the items the transaction writes are backed
   up and put back when it is cancelled, as cheap as DynamoDB's own transactions are.
 
+- DynamoDB item writes: moto checks a write's condition and then writes, in a request thread, with
+  nothing to keep another thread's write out in between; DynamoDB does both atomically. Here the writes
+  take one lock (a lease or a connection slot is never held twice because the machine was busy).
+
 - CloudFormation, for `cdk deploy` of the project's stack: the package cfn/ (its modules say what and why).
 
 - Secrets Manager: UpdateSecretVersionStage moves the AWSCURRENT label but not moto's own idea of the
@@ -28,6 +32,7 @@ Run as moto_server is: python server.py -H 127.0.0.1 -p 0
 """
 import re
 import sys
+import threading
 from contextvars import ContextVar
 
 import copy
@@ -124,6 +129,24 @@ def _transact_with_item_backups(self, transact_items):
 
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_with_item_backups
+
+# DynamoDB writes an item atomically: its condition is checked and the write made with nothing between.
+# moto's server takes each request in a thread of its own and checks, then writes, Python switching
+# threads where it likes: on a loaded machine two conditional writes on one item could both succeed (a
+# lease or a slot held twice). One lock over the writes makes each as atomic as DynamoDB's.
+_item_writes = threading.RLock()
+
+
+def _atomic(write):
+    def locked(self, *args, **kwargs):
+        with _item_writes:
+            return write(self, *args, **kwargs)
+
+    return locked
+
+
+for _write in ("put_item", "update_item", "delete_item", "transact_write_items"):
+    setattr(dynamodb_models.DynamoDBBackend, _write, _atomic(getattr(dynamodb_models.DynamoDBBackend, _write)))
 
 _update_secret_version_stage = secretsmanager_models.SecretsManagerBackend.update_secret_version_stage
 
