@@ -36,10 +36,8 @@ export class Requeue {
   ): Promise<void> {
     const attributes = movedAttributes(record, reason, carried);
     if (parkedSince) attributes[ATTRIBUTES.parkedSince] = text(parkedSince);
-    // Counted for paced waits only (a hold or a park has a clock of its own), and only where this copy
-    // was received before: a copy put back at its first receive lost no failure with its count.
-    const received = Number(record.attributes?.ApproximateReceiveCount ?? 1);
-    const recycles = pacedRecyclesOf(record) + (reason.disposition === 'pace' && received > 1 ? 1 : 0);
+    // Counted for paced waits only: a hold or a park has a clock of its own, and spends no failure.
+    const recycles = pacedRecyclesOf(record) + (reason.disposition === 'pace' ? 1 : 0);
     if (recycles > 0) attributes[ATTRIBUTES.pacedRecycles] = text(String(recycles));
     await this.#send(record, attributes, delaySeconds);
   }

@@ -12,20 +12,14 @@ import { useHarness } from '../../../harness/lifecycle.ts';
 describe('Class: Requeue', () => {
   const { harness } = useHarness();
 
-  it('counts the times a message is put back while paced after more than one receive, and carries the count through a hold, a park or a wait at a first receive unchanged', async () => {
+  it('counts the times a message is put back while paced, and carries the count through a hold or a park unchanged', async () => {
     const queues = await harness.createQueues('requeue');
     const sqs = onDemandSqs(harness.sqs);
     const requeue = new Requeue(sqs, new QueueUrls(sqs));
     /** Puts the one message on the queue back for `reason`, and @returns its count as it comes back. */
-    const putBack = async (reason: MailerError, receiveCount = 7) => {
+    const putBack = async (reason: MailerError) => {
       const [message] = await readAll(harness.sqs, queues.queueUrl);
-      const record = toRecord(message!, queues.queueArn);
-      await requeue.requeue(
-        { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: String(receiveCount) } },
-        0,
-        reason,
-        undefined,
-      );
+      await requeue.requeue(toRecord(message!, queues.queueArn), 0, reason, undefined);
       await harness.sqs.send(
         // The record it was is done: as Lambda deletes a record its handler did not fail.
         new DeleteMessageCommand({
@@ -44,9 +38,6 @@ describe('Class: Requeue', () => {
     assert.equal(await putBack(new MailerError('MAILBOX_PACED', 'wait', { retryAfterMs: 1000 })), '2');
     assert.equal(await putBack(new MailerError('DEPLOYMENT_PAUSED', 'held')), '2', 'a hold spends nothing');
     assert.equal(await putBack(new MailerError('MAILBOX_REVOKED', 'parked')), '2', 'nor does a park');
-    const waits = new MailerError('LARGE_MESSAGE_WAITS', 'later', { retryAfterMs: 1000, recycle: true });
-    assert.equal(await putBack(waits, 1), '2', 'nor a wait at its first receive: no failure went with it');
-    assert.equal(await putBack(waits, 2), '3');
   });
 
   it("stays within SQS's ten attributes with everything a paced message can carry", async () => {
@@ -70,9 +61,8 @@ describe('Class: Requeue', () => {
       }),
     );
     const [message] = await readAll(harness.sqs, queues.queueUrl);
-    const record = toRecord(message!, queues.queueArn);
     await requeue.requeue(
-      { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: '7' } },
+      toRecord(message!, queues.queueArn),
       0,
       new MailerError('MAILBOX_PACED', 'wait', { retryAfterMs: 1000 }),
       new Date().toISOString(),
