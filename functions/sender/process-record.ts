@@ -31,7 +31,6 @@ import {
   type CopyOf,
   copyOf,
   originalMessageId,
-  pacedRecyclesOf,
 } from '../shared/sqs/message-attributes.ts';
 import type { ProducerCutOffs } from '../shared/sqs/producer-cut-offs.ts';
 import type { ProducerAuthorizer } from '../shared/sqs/producer-policy.ts';
@@ -209,7 +208,6 @@ export async function processRecord(record: SQSRecord, deps: RecordDeps): Promis
       deps.retryPolicy,
       Math.random,
       Date.now() - Date.parse(parkedSince),
-      pacedRecyclesOf(record),
     );
     const fate = FATES[fateOf(error, decision)];
     const mailbox = message ? addressOf(message.from) : undefined;

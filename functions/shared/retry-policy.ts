@@ -49,13 +49,6 @@ export const unconfirmedWaitMs = (policy?: RetryPolicy): number =>
 /** Held mail comes back after a minute: while the event source is off it stays queued anyway. */
 const DEFAULT_HOLD_SECONDS = 60;
 
-/**
- * A message put back this often while paced is dead-lettered at its next passing failure: each recycle
- * starts its receive count again, so failures between paced waits would otherwise be retried for ever.
- * Mail that only waits is never failed by it (waiting is not failing).
- */
-export const MAX_PACED_RECYCLES = 3;
-
 /** SQS caps a visibility timeout at 12 hours; stay below it. */
 const SQS_MAX_VISIBILITY_SECONDS = 12 * 3600 - 60;
 /** SQS caps a message's delay at 15 minutes. */
@@ -97,7 +90,6 @@ export type RetryDecision =
  * @param receiveCount the record's ApproximateReceiveCount (1 on first delivery)
  * @param maxReceiveCount the queue's redrive maxReceiveCount: on the last receive we act ourselves
  * @param parkedForMs how long a parked message has waited for its mailbox already
- * @param pacedRecycles how often the message was put back as a fresh message while paced
  */
 export function decideRetry(
   error: MailerError,
@@ -106,7 +98,6 @@ export function decideRetry(
   policy: RetryPolicy = DEFAULT_RETRY_POLICY,
   random: () => number = Math.random,
   parkedForMs = 0,
-  pacedRecycles = 0,
 ): RetryDecision {
   const disposition: Disposition = error.disposition;
   if (disposition === 'permanent') return { action: 'dead-letter', exhausted: false };
@@ -135,8 +126,7 @@ export function decideRetry(
     }
     return { action: 'retry', delaySeconds };
   }
-  if (receiveCount >= maxReceiveCount || pacedRecycles >= MAX_PACED_RECYCLES)
-    return { action: 'dead-letter', exhausted: true };
+  if (receiveCount >= maxReceiveCount) return { action: 'dead-letter', exhausted: true };
   const { baseSeconds, maxSeconds } = policy[disposition];
   const ceiling = Math.min(
     maxSeconds,

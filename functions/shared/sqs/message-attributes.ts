@@ -15,11 +15,6 @@ export const ATTRIBUTES = {
   sourceMessageId: 'oauth-mailer-source-message-id',
   /** When the message first had to wait for its mailbox. */
   parkedSince: 'oauth-mailer-parked-since',
-  /**
-   * How often it was put back as a fresh message while paced (retry-policy's MAX_PACED_RECYCLES): its
-   * receive count starts again each time, so failures between paced waits must be bounded otherwise.
-   */
-  pacedRecycles: 'oauth-mailer-paced-recycles',
   /** Who queued it first (its SenderId), kept when the sender or an operator queues it again. */
   producer: 'oauth-mailer-producer',
   /**
@@ -99,12 +94,6 @@ export function originalMessageId(record: SQSRecord): string {
 
 export function attribute(record: SQSRecord, name: string): string | undefined {
   return record.messageAttributes?.[name]?.stringValue;
-}
-
-/** How often the record's message was put back while paced (0 when never, or unreadable). */
-export function pacedRecyclesOf(record: SQSRecord): number {
-  const count = Number(attribute(record, ATTRIBUTES.pacedRecycles));
-  return Number.isSafeInteger(count) && count > 0 ? count : 0;
 }
 
 /**

@@ -41,8 +41,6 @@ const DROPPED = new Set<string>([
   ATTRIBUTES.reason,
   ATTRIBUTES.exhausted,
   ATTRIBUTES.failedAt,
-  // A redriven message starts its failures again (one SQS moved by itself may still carry the count).
-  ATTRIBUTES.pacedRecycles,
 ]);
 
 function attributesFor(

@@ -13,7 +13,6 @@ import {
   carriedAttributes,
   copyOfValue,
   movedAttributes,
-  pacedRecyclesOf,
   text,
 } from './message-attributes.ts';
 import type { QueueUrls } from './queue-urls.ts';
@@ -36,9 +35,6 @@ export class Requeue {
   ): Promise<void> {
     const attributes = movedAttributes(record, reason, carried);
     if (parkedSince) attributes[ATTRIBUTES.parkedSince] = text(parkedSince);
-    // Counted for paced waits only: a hold or a park has a clock of its own, and spends no failure.
-    const recycles = pacedRecyclesOf(record) + (reason.disposition === 'pace' ? 1 : 0);
-    if (recycles > 0) attributes[ATTRIBUTES.pacedRecycles] = text(String(recycles));
     await this.#send(record, attributes, delaySeconds);
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PurgeQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { PutSecretValueCommand } from '../../../functions/shared/aws/secrets-manager.ts';
 import type { ErrorCode } from '../../../functions/shared/errors.ts';
 import { createTopic, queueCounts, readSecretJson } from '../../../local/world/aws.ts';
@@ -205,48 +205,6 @@ describe('sender: every failure class ends where it should', () => {
       assert.deepEqual(await queueCounts(harness.sqs, sender.queues.queueUrl), { visible: 0, inFlight: 0 });
     });
   }
-
-  it('dead-letters a message put back three times while paced at its next passing failure, marked exhausted: its receive count started again each time, so failures between waits end', async () => {
-    await harness.connectMailbox('ops@example.com', 'google');
-    const queues = await harness.createQueues();
-    const sender = context.track(newSender(harness, queues, { retryPolicy: FAST_RETRIES }));
-    const fault = {
-      stage: 'data',
-      code: 451,
-      text: '4.3.0 Mail server temporarily rejected message',
-    } as const;
-    const putBack = (times: number, subject: string) =>
-      harness.sqs.send(
-        new SendMessageCommand({
-          QueueUrl: queues.queueUrl,
-          MessageBody: JSON.stringify(aMessage({ subject })),
-          // As the sender's requeue of paced mail writes it.
-          MessageAttributes: {
-            'oauth-mailer-paced-recycles': { DataType: 'String', StringValue: String(times) },
-          },
-        }),
-      );
-    await putBack(2, 'twice');
-    harness.smtp.google.faults.push(fault);
-    await sender.drain();
-    assert.deepEqual(
-      await deadLetters(harness, queues.deadLetterQueueUrl),
-      [],
-      'twice: retried as any failure',
-    );
-    await harness.sqs.send(new PurgeQueueCommand({ QueueUrl: queues.queueUrl }));
-
-    await putBack(3, 'thrice');
-    harness.smtp.google.faults.push(fault);
-    await sender.drain();
-
-    const [dead, ...others] = await deadLetters(harness, queues.deadLetterQueueUrl);
-    assert.equal(others.length, 0);
-    assert.equal(dead?.code, 'SMTP_TRANSIENT');
-    assert.equal(dead?.exhausted, 'true');
-    assert.match(dead!.reason, /4\.3\.0/);
-    assert.equal(harness.smtp.google.messages.length, 0);
-  });
 
   it('dead-letters a message from an unknown mailbox at once (MAILBOX_UNKNOWN)', async () => {
     const sender = newSender(harness, await harness.createQueues(), { retryPolicy: FAST_RETRIES });

@@ -19,16 +19,6 @@ describe('Function: decideRetry()', () => {
     assert.deepEqual(decideRetry(error('PROVIDER_QUOTA'), 9, 8), { action: 'dead-letter', exhausted: true });
   });
 
-  it('dead-letters a passing failure of a message put back three times while paced, whatever its receive count: failures between waits end, waiting alone never does', () => {
-    const random = () => 0;
-    const failing = (pacedRecycles: number) =>
-      decideRetry(error('SMTP_TRANSIENT'), 1, 8, DEFAULT_RETRY_POLICY, random, 0, pacedRecycles);
-    assert.equal(failing(2).action, 'retry');
-    assert.deepEqual(failing(3), { action: 'dead-letter', exhausted: true });
-    const paced = new MailerError('MAILBOX_PACED', 'wait', { retryAfterMs: 4200 });
-    assert.equal(decideRetry(paced, 7, 8, DEFAULT_RETRY_POLICY, random, 0, 50).action, 'recycle');
-  });
-
   it('puts a wait the sender chose for itself (detail.recycle) back as a fresh message on its first receive', () => {
     const waits = new MailerError('LARGE_MESSAGE_WAITS', 'later', { retryAfterMs: 1000, recycle: true });
     assert.deepEqual(
