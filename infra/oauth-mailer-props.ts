@@ -7,6 +7,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import { DEFAULT_MAILBOX_SECRET_PREFIX } from '../functions/shared/config.ts';
 import { type ProviderConfig, parseProviders } from '../functions/shared/oauth/providers.ts';
 import type { ProducerGrant } from './sender/producer-rules.ts';
+import { SENDER_SPARE_RECEIVES } from './shared/mail-queues.ts';
 import { OPERATOR_DUTIES, type OperatorDuty } from './shared/operator-access.ts';
 
 export interface OAuthMailerProps {
@@ -19,7 +20,10 @@ export interface OAuthMailerProps {
   readonly mailboxPrefix?: string;
   /** @default 'oauth-mailer/clients/' */
   readonly clientSecretPrefix?: string;
-  /** Receives of a message before it is dead-lettered (1 to 1000). @default 8 */
+  /**
+   * Receives of a message before the sender dead-letters it (5 to 998: SQS's redrive policy allows two
+   * more, and takes at most 1000). @default 8
+   */
   readonly maxReceiveCount?: number;
   /** Sender instances at once (2 to 1000, the SQS event source's range). @default 5 */
   readonly senderMaxConcurrency?: number;
@@ -193,7 +197,7 @@ export function validateProps(
       problems.push(`provider ids ${ids.join(' and ')} differ only by dashes: name them apart`);
   for (const [index, operator] of (props.operators ?? []).entries())
     problems.push(...operatorProblems(operator, account).map((problem) => `operators[${index}]: ${problem}`));
-  inRange(problems, 'maxReceiveCount', props.maxReceiveCount, 1, 1000);
+  inRange(problems, 'maxReceiveCount', props.maxReceiveCount, 5, 1000 - SENDER_SPARE_RECEIVES);
   inRange(problems, 'senderMaxConcurrency', props.senderMaxConcurrency, 2, 1000);
   inRange(problems, 'validatorWorkers', props.validatorWorkers, 2, 1000);
   inRange(problems, 'feedbackWorkers', props.feedbackWorkers, 2, 1000);

@@ -22,7 +22,10 @@ export interface SenderConfig {
   readonly sendingTableName: string;
   /** The mailbox registry: status changes and parked-mail counts are recorded there. */
   readonly registryTableName: string;
-  /** The queue's redrive maxReceiveCount; the last receive is dead-lettered by us, with its reason. */
+  /**
+   * The receive at which the sender dead-letters a failing message itself, with its reason and identity
+   * (the queue's redrive policy allows SENDER_SPARE_RECEIVES more, for a sender that crashed).
+   */
   readonly maxReceiveCount: number;
   /** How long mailbox and client secrets stay cached in one instance. */
   readonly secretCacheTtlMs: number;

@@ -88,7 +88,7 @@ export type RetryDecision =
 
 /**
  * @param receiveCount the record's ApproximateReceiveCount (1 on first delivery)
- * @param maxReceiveCount the queue's redrive maxReceiveCount: on the last receive we act ourselves
+ * @param maxReceiveCount the receive at which we act ourselves (the queue's redrive policy allows more)
  * @param parkedForMs how long a parked message has waited for its mailbox already
  */
 export function decideRetry(

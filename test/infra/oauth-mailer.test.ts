@@ -59,7 +59,7 @@ describe('infra: OAuthMailer construct', () => {
       /onboarding would accept no sign-in/,
       /mailboxPrefix must be a Secrets Manager name prefix ending in \//,
       /senderMaxConcurrency must be a whole number from 2 to 1000/,
-      /maxReceiveCount must be a whole number from 1 to 1000/,
+      /maxReceiveCount must be a whole number from 5 to 998/,
       /publicBaseUrl must be an https origin/,
       /alarmEmail is not an email address/,
       /divide validationRate \(3000 s\)/,

@@ -77,7 +77,7 @@ export interface Carried {
 }
 
 /** Producer attributes kept when a message moves: ours take the other places (SQS allows 10). */
-const MAX_PRODUCER_ATTRIBUTES = 3;
+export const MAX_PRODUCER_ATTRIBUTES = 3;
 
 /** Characters SQS does not take in a message attribute (nor, for some emulators, above U+FFFF). */
 const OUTSIDE_SQS = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/gu;

@@ -13,7 +13,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { showAgain } from './dead-letter-peek.ts';
-import { ATTRIBUTES, carriedCopyOf } from './message-attributes.ts';
+import { ATTRIBUTES, carriedCopyOf, MAX_PRODUCER_ATTRIBUTES } from './message-attributes.ts';
 import { carriedProducer, queuedByRelay } from './producer-policy.ts';
 
 export interface RedriveOptions {
@@ -47,7 +47,13 @@ function attributesFor(
   message: Message,
   relays: readonly string[] | undefined,
 ): Record<string, MessageAttributeValue> {
-  const kept = Object.entries(message.MessageAttributes ?? {}).filter(([name]) => !DROPPED.has(name));
+  const all = Object.entries(message.MessageAttributes ?? {}).filter(([name]) => !DROPPED.has(name));
+  // A message SQS moved by itself may carry its producer's ten: as many travel back as a move by the
+  // sender carries, so its identity and producer still fit in SQS's ten.
+  const kept = [
+    ...all.filter(([name]) => !name.startsWith('oauth-mailer-')).slice(0, MAX_PRODUCER_ATTRIBUTES),
+    ...all.filter(([name]) => name.startsWith('oauth-mailer-')),
+  ];
   const attributes: Record<string, MessageAttributeValue> = Object.fromEntries(
     kept.map(([name, value]) => [
       name,

@@ -10,9 +10,10 @@
   10,000 idempotency records took moto to 22 GB). Here only the items the transaction writes are backed
   up and put back when it is cancelled, as cheap as DynamoDB's own transactions are.
 
-- DynamoDB item writes: moto checks a write's condition and then writes, in a request thread, with
-  nothing to keep another thread's write out in between; DynamoDB does both atomically. Here the writes
-  take one lock (a lease or a connection slot is never held twice because the machine was busy).
+- DynamoDB requests: moto checks a write's condition and then writes, in a request thread, with nothing
+  to keep another thread's write out in between; DynamoDB does both atomically. Here each DynamoDB
+  request runs whole under one lock (a lease or a connection slot is never held twice because the
+  machine was busy, and ALL_OLD is the write's own).
 
 - CloudFormation, for `cdk deploy` of the project's stack: the package cfn/ (its modules say what and why).
 
@@ -39,6 +40,7 @@ import copy
 
 import cfn  # noqa: F401  (registers its CloudFormation models before the first stack operation)
 from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.models.table import Table
 from moto.secretsmanager import models as secretsmanager_models
 from moto.server import main
@@ -130,23 +132,21 @@ def _transact_with_item_backups(self, transact_items):
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_with_item_backups
 
-# DynamoDB writes an item atomically: its condition is checked and the write made with nothing between.
-# moto's server takes each request in a thread of its own and checks, then writes, Python switching
-# threads where it likes: on a loaded machine two conditional writes on one item could both succeed (a
-# lease or a slot held twice). One lock over the writes makes each as atomic as DynamoDB's.
-_item_writes = threading.RLock()
+# DynamoDB writes an item atomically: its condition is checked and the write made with nothing between,
+# and what a request returns (ALL_OLD, UPDATED_NEW) is that write's. moto's server takes each request in
+# a thread of its own and reads, checks, writes and serializes as Python switches threads: on a loaded
+# machine two conditional writes on one item could both succeed (a lease or a slot held twice). Each
+# DynamoDB request here runs whole under one lock.
+_dynamodb_requests = threading.RLock()
+_call_action = dynamodb_responses.DynamoHandler.call_action
 
 
-def _atomic(write):
-    def locked(self, *args, **kwargs):
-        with _item_writes:
-            return write(self, *args, **kwargs)
-
-    return locked
+def _one_at_a_time(self):
+    with _dynamodb_requests:
+        return _call_action(self)
 
 
-for _write in ("put_item", "update_item", "delete_item", "transact_write_items"):
-    setattr(dynamodb_models.DynamoDBBackend, _write, _atomic(getattr(dynamodb_models.DynamoDBBackend, _write)))
+dynamodb_responses.DynamoHandler.call_action = _one_at_a_time
 
 _update_secret_version_stage = secretsmanager_models.SecretsManagerBackend.update_secret_version_stage
 

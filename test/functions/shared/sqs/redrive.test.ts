@@ -115,4 +115,29 @@ describe('Function: redrive()', () => {
     assert.equal(copyOf('from the sender'), 'order-5 0,1 v2');
     assert.equal(copyOf('forged'), 'order-5', 'a copy still, owed to whom its record says');
   });
+
+  it("moves back a message SQS dead-lettered by itself with a producer's ten attributes: three travel back with its identity and producer, within SQS's ten", async () => {
+    const queues = await harness.createQueues('ten-attributes');
+    await harness.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queues.deadLetterQueueUrl,
+        MessageBody: JSON.stringify(aMessage({ subject: 'ten' })),
+        MessageAttributes: Object.fromEntries(
+          Array.from({ length: 10 }, (_, index) => [
+            `tenant-${index}`,
+            { DataType: 'String', StringValue: String(index) },
+          ]),
+        ),
+      }),
+    );
+
+    const { moved } = await redrive(harness.sqs, { from: queues.deadLetterQueueUrl, to: queues.queueUrl });
+
+    assert.equal(moved, 1, 'not refused for eleven attributes or more');
+    const [message] = await readAll(harness.sqs, queues.queueUrl);
+    const names = Object.keys(message?.MessageAttributes ?? {});
+    assert.ok(names.length <= 10, names.join());
+    assert.ok(names.includes('oauth-mailer-source-message-id'));
+    assert.equal(names.filter((name) => name.startsWith('tenant-')).length, 3);
+  });
 });
