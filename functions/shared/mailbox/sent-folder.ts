@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { MailerError } from '../errors.ts';
 import { withoutCredentials } from '../server-text.ts';
+import { xoauth2Response } from '../xoauth2.ts';
 
 /** An IMAP server with implicit TLS (a provider's `feedback.imap`: imap.gmail.com:993, outlook.office365.com:993). */
 export interface ImapServer {
@@ -79,7 +80,7 @@ export async function sentFolderHolds(
     }
     const offered = new Set((capabilities ?? '').toUpperCase().split(' '));
     if (!offered.has('AUTH=XOAUTH2')) throw session.fail('the server does not offer XOAUTH2');
-    const initial = loginLine(login);
+    const initial = xoauth2Response(login.user, login.accessToken);
     const irOffered = offered.has('SASL-IR');
     // Without SASL-IR the first "+" asks for the login; any other "+" carries an error (Gmail's base64
     // JSON) that must be answered with an empty line before the server says NO.
@@ -350,10 +351,9 @@ class Session {
 
 /** Server text fit for an error: short, with the login (echoed whole or in pieces) and long runs cut out. */
 const safe = (text: string, login?: SentFolderLookup) =>
-  withoutCredentials(text, { longestRun: 60, sent: [login?.accessToken, login && loginLine(login)] })
+  withoutCredentials(text, {
+    longestRun: 60,
+    sent: [login?.accessToken, login && xoauth2Response(login.user, login.accessToken)],
+  })
     .replace(/[^\x20-\x7e]/g, '?')
     .slice(0, 100);
-
-/** XOAUTH2's initial response (RFC 7628's format, as Google and Microsoft take it). */
-const loginLine = (login: SentFolderLookup) =>
-  Buffer.from(`user=${login.user}\x01auth=Bearer ${login.accessToken}\x01\x01`).toString('base64');

@@ -12,6 +12,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { SmtpEndpoint } from '../oauth/providers.ts';
 import { withoutCredentials } from '../server-text.ts';
+import { xoauth2Response } from '../xoauth2.ts';
 
 export interface SmtpTimeouts {
   readonly connectionMs: number;
@@ -376,7 +377,7 @@ export class SmtpConnection {
       const bearer = await token(renew).catch((error: unknown) => {
         throw Object.assign(smtpFailure('access token unavailable', 'EAUTH'), { cause: error });
       });
-      const initial = Buffer.from(`user=${address}\x01auth=Bearer ${bearer}\x01\x01`).toString('base64');
+      const initial = xoauth2Response(address, bearer);
       let reply = await this.command(`AUTH XOAUTH2 ${initial}`, 'AUTH XOAUTH2');
       if (reply.code === 235) return;
       const sent = [bearer, initial];
